@@ -1,0 +1,68 @@
+/* Atomic file output and output-directory helpers.
+ *
+ * A file written through rt_atomic_* appears at its final path either complete or not at all:
+ * the data goes to PATH.tmp.<pid>.<random> in the same directory (created with mkstemp), and
+ * commit flushes, fsyncs, closes, renames it over PATH and fsyncs the directory.
+ *
+ * Errors: "PATH: cannot write: <strerror>" (PATH is the final path as given). Problems the user
+ * can fix (EACCES, EPERM, EROFS, ENOENT, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP, ENOSPC, EDQUOT)
+ * are RT_ERR_OUTPUT without a source location; anything else is RT_ERR_IO, prefixed with the
+ * source file:line (RT_FAIL_AT). */
+#ifndef RINGTRAIN_ATOMIC_FILE_H
+#define RINGTRAIN_ATOMIC_FILE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ringtrain/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rt_atomic_file rt_atomic_file;
+
+/* Creates the temporary file for `path`. On success *out is a handle that must be finished with
+ * exactly one of rt_atomic_commit or rt_atomic_abort. The final file gets mode 0666 & ~umask
+ * (like fopen would), not mkstemp's 0600. On failure *out is NULL and nothing is left behind. */
+rt_code rt_atomic_open(const char *path, rt_atomic_file **out, rt_status *st);
+
+/* The stdio stream of the temporary file ("wb"). Callers may fwrite/fprintf to it directly;
+ * write errors are then reported at commit (as "cannot write: Input/output error" when the
+ * stream's error flag is set, since errno is no longer known). Prefer rt_atomic_write, which
+ * reports the real errno. Do not fclose it. */
+FILE *rt_atomic_stream(rt_atomic_file *f);
+
+/* The final path given to rt_atomic_open. */
+const char *rt_atomic_path(const rt_atomic_file *f);
+
+/* fwrite with a checked result; on failure the handle stays open (abort it). */
+rt_code rt_atomic_write(rt_atomic_file *f, const void *data, size_t len, rt_status *st);
+
+/* fflush + fsync + fclose + rename over the final path + fsync of the directory.
+ * Always releases the handle and sets *f to NULL; on failure the temporary file is removed and
+ * the final path is untouched (unless the failure is the directory fsync after the rename).
+ * *f == NULL is an internal error. */
+rt_code rt_atomic_commit(rt_atomic_file **f, rt_status *st);
+
+/* Closes and removes the temporary file; releases the handle and sets *f to NULL.
+ * f == NULL or *f == NULL is a no-op. */
+void rt_atomic_abort(rt_atomic_file **f);
+
+/* Writes data[0..len) to path atomically. data may be NULL when len == 0. */
+rt_code rt_write_file_atomic(const char *path, const void *data, size_t len, rt_status *st);
+
+/* mkdir -p: creates dir and its missing parents (mode 0777 & ~umask). Existing directories are
+ * fine; an existing non-directory is "P: cannot create directory: Not a directory".
+ * Errors name the path component that failed: "P: cannot create directory: <strerror>",
+ * RT_ERR_OUTPUT (RT_ERR_IO with file:line for errors the user cannot fix). */
+rt_code rt_mkdir_p(const char *dir, rt_status *st);
+
+/* Creates dir if needed (rt_mkdir_p), then creates and removes a probe file in it. Failure:
+ * "DIR: output directory is not writable: <strerror>", RT_ERR_OUTPUT. */
+rt_code rt_check_writable_dir(const char *dir, rt_status *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+/* Data files and logical shards.
+ *
+ * A file's rows are cut into S logical shards by a rule that depends only on the file and S:
+ *  - .npy: shard s holds rows [s*N/S, (s+1)*N/S) (integer division on 64-bit values).
+ *  - CSV:  the data bytes (after the header line, if any) [B0, B1) are cut at
+ *          B0 + s*(B1-B0)/S; each cut is snapped forward to the next line start (Hadoop input
+ *          splits): a line belongs to the shard in whose byte range it starts.
+ * A rank reads only the shards it owns; nobody holds the whole file. */
+#ifndef RINGTRAIN_DATA_H
+#define RINGTRAIN_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringtrain/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rt_file_format { RT_FORMAT_AUTO = 0, RT_FORMAT_CSV, RT_FORMAT_NPY } rt_file_format;
+
+/* How to read one data file. */
+typedef struct rt_data_options {
+  const char *path;
+  rt_file_format format; /* AUTO: by extension (.npy, otherwise CSV) */
+  int label_column;      /* 0-based column of the label/target; -1 = no label column */
+  int header;            /* CSV: -1 auto-detect (first line has a non-numeric field), 0 no, 1 yes */
+  char delimiter;        /* CSV: 0 auto-detect from the first data line, ',' or ' ' (any run of
+                            spaces/tabs) */
+} rt_data_options;
+
+/* What a cheap look at the file tells (header only for .npy, first lines for CSV). */
+typedef struct rt_data_info {
+  rt_file_format format;
+  size_t columns;   /* columns in the file, label included */
+  size_t features;  /* columns minus the label column (if any) */
+  int has_label;
+  /* CSV */
+  int has_header;
+  char delimiter;       /* ',' or ' ' */
+  uint64_t data_begin;  /* byte offset of the first data line */
+  uint64_t data_end;    /* file size */
+  /* NPY */
+  uint64_t rows;        /* npy: total rows; CSV: 0 (unknown until the shards are read) */
+  int npy_dtype;        /* an rt_npy_dtype */
+  uint64_t npy_payload; /* byte offset of the array payload */
+} rt_data_info;
+
+typedef enum rt_npy_dtype {
+  RT_NPY_F32 = 1, RT_NPY_F64, RT_NPY_U8, RT_NPY_I32, RT_NPY_I64
+} rt_npy_dtype;
+
+/* One shard's rows in memory: features row-major float32, labels/targets float32. */
+typedef struct rt_shard {
+  size_t rows;
+  size_t features;
+  float *x;          /* rows*features, 64-byte aligned (NULL when rows == 0) */
+  float *y;          /* rows values, NULL when the file has no label column */
+  uint64_t first_row;/* npy: index of the first row in the file; CSV: byte offset of its first line */
+} rt_shard;
+
+/* Reads the header / first lines; errors name the file (and line/offset) and what was expected. */
+rt_code rt_data_probe(const rt_data_options *opt, rt_data_info *info, rt_status *st);
+
+/* Reads logical shard `shard` of `nshards`. Rejects wrong column counts, non-numeric fields,
+ * NaN/Inf, truncated payloads; messages name the file and the row (CSV: line number) or byte
+ * offset. An empty shard is returned as rows == 0 (callers decide whether that is an error). */
+rt_code rt_data_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                           size_t nshards, rt_shard *out, rt_status *st);
+
+/* Reads every row of the file (single process tools: eval, predict). */
+rt_code rt_data_read_all(const rt_data_options *opt, const rt_data_info *info, rt_shard *out,
+                         rt_status *st);
+
+/* Moves a deterministic `fraction` of a shard's rows into `validation`: the rows chosen are the
+ * first round(rows*fraction) of a permutation keyed by (seed, shard index); both outputs keep the
+ * original row order. `in` is consumed (freed). */
+rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, size_t shard_index,
+                                  rt_shard *train, rt_shard *validation, rt_status *st);
+
+void rt_shard_free(rt_shard *shard);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,53 @@
+/* Training a sweep of models around the ring of MPI ranks. */
+#ifndef RINGTRAIN_TRAIN_H
+#define RINGTRAIN_TRAIN_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "ringtrain/config.h"
+#include "ringtrain/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rt_model_result {
+  uint64_t id;
+  rt_model_config hp;
+  uint64_t passes;
+  double *train_loss;      /* [passes]: mean training loss of each pass */
+  int has_validation;
+  double val_logloss;      /* mean log-loss on the validation rows */
+  double val_accuracy;     /* fraction correct */
+  uint64_t val_rows;
+  double train_seconds;    /* time spent integrating, summed over ranks */
+  uint64_t hops;           /* hand-offs between ranks */
+  uint64_t bytes_handed;   /* bytes of state sent between ranks */
+  int diverged;            /* a training loss was not finite */
+  char state_sha256[65];   /* SHA-256 of the final state buffer, hex */
+} rt_model_result;
+
+typedef struct rt_run_result {
+  size_t model_count;
+  rt_model_result *models;
+  int ranks;
+  size_t shards;
+  size_t features, classes;
+  uint64_t train_rows, val_rows;
+  double wall_seconds;
+  char output_dir[RT_PATH_MAX];
+} rt_run_result;
+
+/* Collective over comm. Loads this rank's shards, trains every model of cfg around the ring,
+ * evaluates, and (rank 0) writes the run directory. Every rank returns the same code for input
+ * errors; a runtime failure on one rank may leave others waiting, so callers abort the job on
+ * codes whose rt_exit_code is 1. result is filled on rank 0. */
+rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *result, rt_status *st);
+
+void rt_run_result_free(rt_run_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,269 @@
+#include "ringtrain/atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+struct rt_atomic_file {
+  char *path; /* final path, as given */
+  char *tmp;  /* temporary file next to it */
+  char *dir;  /* directory holding both, for the fsync after rename */
+  FILE *fp;
+};
+
+/* Errors that the user can fix by choosing another output location or freeing space. */
+static int user_fixable(int e) {
+  switch (e) {
+  case EACCES:
+  case EPERM:
+  case EROFS:
+  case ENOENT:
+  case ENOTDIR:
+  case EISDIR:
+  case ENAMETOOLONG:
+  case ELOOP:
+  case ENOSPC:
+#ifdef EDQUOT
+  case EDQUOT:
+#endif
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* "PATH: <what>: <strerror>" as RT_ERR_OUTPUT, or RT_ERR_IO with file:line and the failed step. */
+static rt_code fail_errno(rt_status *st, const char *file, int line, int e, const char *path,
+                          const char *what, const char *step) {
+  if (user_fixable(e)) return rt_fail(st, RT_ERR_OUTPUT, "%s: %s: %s", path, what, strerror(e));
+  return rt_fail_at(st, RT_ERR_IO, file, line, "%s: %s: %s (%s)", path, what, strerror(e), step);
+}
+#define FAIL_WRITE(st, e, path, step) fail_errno((st), __FILE__, __LINE__, (e), (path), "cannot write", (step))
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+/* The directory part of path: "." when there is none, "/" for files in the root. */
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return dup_str(".");
+  if (slash == path) return dup_str("/");
+  size_t n = (size_t)(slash - path);
+  char *d = malloc(n + 1);
+  if (!d) return NULL;
+  memcpy(d, path, n);
+  d[n] = '\0';
+  return d;
+}
+
+static void free_handle(rt_atomic_file *f) {
+  if (!f) return;
+  free(f->path);
+  free(f->tmp);
+  free(f->dir);
+  free(f);
+}
+
+static mode_t current_umask(void) {
+  /* There is no read-only query in POSIX; set and restore (output is written from one thread). */
+  mode_t m = umask(022);
+  umask(m);
+  return m;
+}
+
+rt_code rt_atomic_open(const char *path, rt_atomic_file **out, rt_status *st) {
+  if (!out) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_open: out is NULL");
+  *out = NULL;
+  if (!path) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_open: path is NULL");
+  if (!*path) return rt_fail(st, RT_ERR_OUTPUT, "output file name is empty");
+
+  rt_atomic_file *f = calloc(1, sizeof *f);
+  if (!f) return RT_FAIL_AT(st, RT_ERR_NOMEM, "%s: cannot allocate atomic file handle", path);
+  f->path = dup_str(path);
+  f->dir = dir_of(path);
+  size_t tmp_size = strlen(path) + 64;
+  f->tmp = malloc(tmp_size);
+  if (!f->path || !f->dir || !f->tmp) {
+    free_handle(f);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "%s: cannot allocate atomic file handle", path);
+  }
+  snprintf(f->tmp, tmp_size, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
+
+  int fd = mkstemp(f->tmp);
+  if (fd < 0) {
+    int e = errno;
+    rt_code rc = FAIL_WRITE(st, e, path, "mkstemp");
+    free_handle(f);
+    return rc;
+  }
+  if (fchmod(fd, (mode_t)(0666 & ~current_umask())) != 0) {
+    int e = errno;
+    close(fd);
+    unlink(f->tmp);
+    rt_code rc = FAIL_WRITE(st, e, path, "fchmod");
+    free_handle(f);
+    return rc;
+  }
+  f->fp = fdopen(fd, "wb");
+  if (!f->fp) {
+    int e = errno;
+    close(fd);
+    unlink(f->tmp);
+    rt_code rc = FAIL_WRITE(st, e, path, "fdopen");
+    free_handle(f);
+    return rc;
+  }
+  *out = f;
+  return RT_OK;
+}
+
+FILE *rt_atomic_stream(rt_atomic_file *f) { return f ? f->fp : NULL; }
+
+const char *rt_atomic_path(const rt_atomic_file *f) { return f ? f->path : NULL; }
+
+rt_code rt_atomic_write(rt_atomic_file *f, const void *data, size_t len, rt_status *st) {
+  if (!f || !f->fp) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_write on a closed handle");
+  if (len == 0) return RT_OK;
+  errno = 0;
+  if (fwrite(data, 1, len, f->fp) != len) {
+    int e = errno ? errno : EIO;
+    return FAIL_WRITE(st, e, f->path, "fwrite");
+  }
+  return RT_OK;
+}
+
+/* Makes a completed rename durable. Some filesystems cannot fsync a directory (EINVAL); the
+ * rename itself has happened then, so that is not an error. */
+static rt_code sync_dir(const char *dir, const char *path, rt_status *st) {
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (dfd < 0) return FAIL_WRITE(st, errno, path, "open directory for fsync");
+  if (fsync(dfd) != 0 && errno != EINVAL) {
+    int e = errno;
+    close(dfd);
+    return FAIL_WRITE(st, e, path, "fsync directory");
+  }
+  if (close(dfd) != 0) return FAIL_WRITE(st, errno, path, "close directory");
+  return RT_OK;
+}
+
+rt_code rt_atomic_commit(rt_atomic_file **fp_handle, rt_status *st) {
+  if (!fp_handle || !*fp_handle) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_commit on a NULL handle");
+  rt_atomic_file *f = *fp_handle;
+  *fp_handle = NULL;
+  rt_code rc = RT_OK;
+  const char *step = NULL;
+  int e = 0;
+
+  if (ferror(f->fp)) {
+    e = EIO; /* an earlier unchecked write to the stream failed; its errno is gone */
+    step = "earlier write";
+  } else if (fflush(f->fp) != 0) {
+    e = errno;
+    step = "fflush";
+  } else if (fsync(fileno(f->fp)) != 0) {
+    e = errno;
+    step = "fsync";
+  }
+  int close_rc = fclose(f->fp);
+  f->fp = NULL;
+  if (!step && close_rc != 0) {
+    e = errno;
+    step = "fclose";
+  }
+  if (!step && rename(f->tmp, f->path) != 0) {
+    e = errno;
+    step = "rename";
+  }
+  if (step) {
+    rc = FAIL_WRITE(st, e, f->path, step);
+    unlink(f->tmp); /* best effort: the original error is the one to report */
+  } else {
+    rc = sync_dir(f->dir, f->path, st);
+  }
+  free_handle(f);
+  return rc;
+}
+
+void rt_atomic_abort(rt_atomic_file **fp_handle) {
+  if (!fp_handle || !*fp_handle) return;
+  rt_atomic_file *f = *fp_handle;
+  *fp_handle = NULL;
+  if (f->fp) fclose(f->fp); /* results do not matter: the file is discarded */
+  unlink(f->tmp);
+  free_handle(f);
+}
+
+rt_code rt_write_file_atomic(const char *path, const void *data, size_t len, rt_status *st) {
+  rt_atomic_file *f = NULL;
+  rt_code rc = rt_atomic_open(path, &f, st);
+  if (rc != RT_OK) return rc;
+  rc = rt_atomic_write(f, data, len, st);
+  if (rc != RT_OK) {
+    rt_atomic_abort(&f);
+    return rc;
+  }
+  return rt_atomic_commit(&f, st);
+}
+
+/* Creates one directory; an existing directory is success. */
+static rt_code mkdir_one(const char *p, rt_status *st) {
+  if (mkdir(p, 0777) == 0) return RT_OK;
+  int e = errno;
+  struct stat sb;
+  /* Whatever mkdir said (EEXIST, but also EACCES/EROFS on some systems for existing
+   * directories), an existing directory is what we wanted. */
+  if (stat(p, &sb) == 0) {
+    if (S_ISDIR(sb.st_mode)) return RT_OK;
+    e = ENOTDIR;
+  }
+  return fail_errno(st, __FILE__, __LINE__, e, p, "cannot create directory", "mkdir");
+}
+
+rt_code rt_mkdir_p(const char *dir, rt_status *st) {
+  if (!dir) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_mkdir_p: dir is NULL");
+  if (!*dir) return rt_fail(st, RT_ERR_OUTPUT, "output directory name is empty");
+  char *buf = dup_str(dir);
+  if (!buf) return RT_FAIL_AT(st, RT_ERR_NOMEM, "%s: cannot allocate path buffer", dir);
+  rt_code rc = RT_OK;
+  /* Every prefix that ends just before a '/' (and follows a non-'/'), then the whole path. */
+  for (char *p = buf + 1; *p && rc == RT_OK; ++p) {
+    if (*p == '/' && p[-1] != '/') {
+      *p = '\0';
+      rc = mkdir_one(buf, st);
+      *p = '/';
+    }
+  }
+  if (rc == RT_OK) rc = mkdir_one(buf, st);
+  free(buf);
+  return rc;
+}
+
+rt_code rt_check_writable_dir(const char *dir, rt_status *st) {
+  rt_code rc = rt_mkdir_p(dir, st);
+  if (rc != RT_OK) return rc;
+  size_t n = strlen(dir) + 32;
+  char *probe = malloc(n);
+  if (!probe) return RT_FAIL_AT(st, RT_ERR_NOMEM, "%s: cannot allocate path buffer", dir);
+  snprintf(probe, n, "%s/.rt-write-probe.XXXXXX", dir);
+  int fd = mkstemp(probe);
+  if (fd < 0) {
+    rc = fail_errno(st, __FILE__, __LINE__, errno, dir, "output directory is not writable", "mkstemp");
+  } else {
+    int close_rc = close(fd);
+    int close_errno = errno;
+    if (unlink(probe) != 0)
+      rc = fail_errno(st, __FILE__, __LINE__, errno, dir, "output directory is not writable", "unlink probe");
+    else if (close_rc != 0)
+      rc = fail_errno(st, __FILE__, __LINE__, close_errno, dir, "output directory is not writable", "close probe");
+  }
+  free(probe);
+  return rc;
+}

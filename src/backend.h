@@ -1,0 +1,25 @@
+/* The compute side of the engine: integrate one shard visit into a model state, evaluate a state
+ * on a shard. The CPU implementation is the reference; the CUDA backend implements the same
+ * operations with kernels and cuBLAS. */
+#ifndef RINGTRAIN_BACKEND_H
+#define RINGTRAIN_BACKEND_H
+
+#include "model.h"
+#include "ringtrain/data.h"
+
+/* Per-pass batch order inside a shard: a permutation of the shard's batches keyed by
+ * (model seed, pass, shard), so it is the same on any rank layout. */
+uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t shard);
+
+/* Integrates every batch of `shard` (logical index shard_index) into the state. ws must hold
+ * family->workspace_floats(spec, batch) + param_count floats. */
+void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, void *state,
+                            const rt_shard *shard, uint64_t shard_index, float *ws,
+                            uint64_t *order_buf);
+
+/* Sum of log-loss and count of correct predictions over a shard (fixed row order). */
+void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, const void *state,
+                           const rt_shard *shard, float *ws, size_t ws_rows, double *logloss_sum,
+                           double *correct);
+
+#endif

@@ -1,0 +1,62 @@
+#include <math.h>
+#include <string.h>
+
+#include "backend.h"
+#include "rng.h"
+
+uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t shard) {
+  return rt_key_push(rt_key_push(rt_key_push(h->rng_key, RT_STREAM_BATCH_ORDER), pass), shard);
+}
+
+void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, void *state,
+                            const rt_shard *shard, uint64_t shard_index, float *ws,
+                            uint64_t *order_buf) {
+  rt_state_header *h = rt_state_head(state);
+  const rt_state_layout l = rt_state_layout_of(spec);
+  float *params = rt_state_params(state, &l), *aux = rt_state_aux(state, &l);
+  float *grad = ws, *scratch = ws + l.param_count;
+  const size_t batch = (size_t)spec->hp.batch_size;
+  const size_t nb = (shard->rows + batch - 1) / batch;
+  rt_rng_permutation(rt_batch_order_key(h, h->pass, shard_index), order_buf, nb);
+  for (size_t k = 0; k < nb; ++k) {
+    const size_t b = (size_t)order_buf[k];
+    const size_t first = b * batch;
+    const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
+    const float *x = shard->x + first * shard->features, *y = shard->y + first;
+    double loss = 0.0;
+    if (!h->diverged) {
+      fam->batch_gradient(spec, params, x, y, rows, grad, &loss, scratch);
+      if (!isfinite(loss)) h->diverged = 1;
+      else rt_optimizer_step(spec, params, aux, grad, l.param_count, h->step);
+    }
+    h->pass_loss_sum += h->diverged ? NAN : loss;
+    h->pass_loss_rows += rows;
+    h->samples += rows;
+    h->step += 1;
+  }
+}
+
+void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, const void *state,
+                           const rt_shard *shard, float *ws, size_t ws_rows, double *logloss_sum,
+                           double *correct) {
+  const rt_state_layout l = rt_state_layout_of(spec);
+  const float *params = (const float *)((const char *)state + l.params_offset);
+  const size_t c = spec->problem.classes;
+  double loss = 0.0, hits = 0.0;
+  for (size_t first = 0; first < shard->rows; first += ws_rows) {
+    const size_t rows = first + ws_rows <= shard->rows ? ws_rows : shard->rows - first;
+    float *p = ws, *scratch = ws + ws_rows * c;
+    fam->predict(spec, params, shard->x + first * shard->features, rows, p, scratch);
+    for (size_t i = 0; i < rows; ++i) {
+      const float *pi = p + i * c;
+      const size_t label = (size_t)shard->y[first + i];
+      size_t best = 0;
+      for (size_t k = 1; k < c; ++k)
+        if (pi[k] > pi[best]) best = k;
+      hits += best == label;
+      loss -= log(pi[label] > 1e-30f ? (double)pi[label] : 1e-30);
+    }
+  }
+  *logloss_sum = loss;
+  *correct = hits;
+}

@@ -1,0 +1,96 @@
+/* ringtrain check CONFIG: validates the config and the data headers, prints the model table. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/config_args.h"
+#include "cli/table.h"
+#include "model.h"
+#include "ringtrain/data.h"
+
+static const char check_usage[] =
+    "usage: ringtrain check CONFIG [--set key=value]...\n"
+    "\n"
+    "Validates CONFIG and the headers of its data files and prints the model table; trains\n"
+    "nothing. Exit code 0 when the run would start, 2 with one line naming the problem otherwise.\n";
+
+static rt_code probe_file(const rt_config *cfg, const char *path, const char *what, rt_data_info *info,
+                          rt_status *st) {
+  rt_data_options opt = {.path = path, .format = cfg->data.format, .label_column = -1,
+                         .header = cfg->data.header, .delimiter = cfg->data.delimiter};
+  rt_code rc = rt_data_probe(&opt, info, st);
+  if (rc) return rc;
+  const int col = cfg->data.label_column < 0 ? (int)info->columns - 1 : cfg->data.label_column;
+  opt.label_column = col;
+  if ((rc = rt_data_probe(&opt, info, st))) return rc;
+  printf("# %-10s %s: %s, %zu columns (label column %d, %zu features)", what, path,
+         info->format == RT_FORMAT_NPY ? "npy" : "csv", info->columns, col, info->features);
+  if (info->format == RT_FORMAT_NPY) printf(", %" PRIu64 " rows", info->rows);
+  else printf(", %" PRIu64 " bytes of rows", info->data_end - info->data_begin);
+  putchar('\n');
+  return RT_OK;
+}
+
+int rt_cmd_check(int argc, char **argv) {
+  rt_config_args args;
+  int code = rt_config_args_parse("check", argc, argv, &args);
+  if (code || args.help) {
+    if (args.help) fputs(check_usage, stdout);
+    rt_config_args_free(&args);
+    return code;
+  }
+  rt_status st;
+  rt_status_clear(&st);
+  rt_config cfg;
+  rt_config_defaults(&cfg);
+  char *text = NULL;
+  size_t len = 0;
+  rt_code rc = rt_read_text_file(args.config_path, &text, &len, &st);
+  if (rc == RT_OK) rc = rt_config_from_args(&args, text, len, &cfg, &st);
+  free(text);
+  rt_data_info train, val;
+  if (rc == RT_OK) rc = probe_file(&cfg, cfg.data.train, "train", &train, &st);
+  if (rc == RT_OK && cfg.data.validation[0]) {
+    rc = probe_file(&cfg, cfg.data.validation, "validation", &val, &st);
+    if (rc == RT_OK && val.features != train.features)
+      rc = rt_fail(&st, RT_ERR_DATA, "%s: has %zu feature columns, the training data has %zu",
+                   cfg.data.validation, val.features, train.features);
+  }
+  if (rc == RT_OK && cfg.data.shards > 0 && train.format == RT_FORMAT_NPY &&
+      train.rows < (uint64_t)cfg.data.shards)
+    rc = rt_fail(&st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%ld)", cfg.data.train,
+                 train.rows, cfg.data.shards);
+  /* Family checks that need only the config and the header; classes come from the labels at
+   * train time unless data.classes fixes them. */
+  for (size_t j = 0; rc == RT_OK && j < cfg.model_count; ++j) {
+    rt_model_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.id = j;
+    spec.hp = cfg.models[j];
+    spec.problem.features = train.features;
+    spec.problem.classes = cfg.data.classes > 0 ? (size_t)cfg.data.classes : 2;
+    spec.passes = (uint64_t)cfg.run.passes;
+    const rt_family *fam = rt_family_find(spec.hp.kind);
+    if (!fam)
+      rc = rt_fail(&st, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg.path, spec.hp.line,
+                   spec.hp.column, spec.hp.kind);
+    else
+      rc = fam->check(&spec, &st);
+  }
+  if (rc != RT_OK) {
+    code = rt_cli_report(&st);
+  } else {
+    printf("# shards %s, passes %ld, seed %" PRIu64 ", threads per rank %ld, output %s\n",
+           cfg.data.shards > 0 ? "as configured" : "= number of ranks", cfg.run.passes, cfg.run.seed,
+           cfg.run.threads, cfg.run.output);
+    rt_print_model_table(stdout, &cfg);
+    printf("# ok: %zu model%s x %ld pass%s = %ld model-passes over the training data\n",
+           cfg.model_count, cfg.model_count == 1 ? "" : "s", cfg.run.passes,
+           cfg.run.passes == 1 ? "" : "es", (long)cfg.model_count * cfg.run.passes);
+  }
+  rt_config_free(&cfg);
+  rt_config_args_free(&args);
+  return code;
+}

@@ -1,0 +1,233 @@
+/* Commands on one model file: eval, predict, inspect. Single process, no MPI. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cli/cli.h"
+#include "dataset.h"
+#include "model_load.h"
+#include "ringtrain/atomic_file.h"
+#include "ringtrain/hash.h"
+#include "ringtrain/data.h"
+
+typedef struct model_args {
+  const char *model, *data, *output;
+  long label_column; /* -2: as stored in the model */
+  int json, help;
+} model_args;
+
+static int parse_model_args(const char *command, int argc, char **argv, int want_data, model_args *a) {
+  memset(a, 0, sizeof *a);
+  a->label_column = -2;
+  static const struct option options[] = {{"output", required_argument, NULL, 'o'},
+                                          {"label-column", required_argument, NULL, 'l'},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":o:l:jh", options, NULL)) != -1) {
+    switch (c) {
+      case 'o': a->output = optarg; break;
+      case 'l':
+        if (rt_cli_parse_long(optarg, -1, 1 << 30, &a->label_column))
+          return rt_cli_usage_error(command, "--label-column expects an integer >= -1, got '%s'", optarg);
+        break;
+      case 'j': a->json = 1; break;
+      case 'h': a->help = 1; return 0;
+      case ':': return rt_cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
+      default: return rt_cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  const int need = want_data ? 2 : 1;
+  if (argc - optind < need)
+    return rt_cli_usage_error(command, want_data ? "expected MODEL and DATA" : "expected FILE");
+  if (argc - optind > need) return rt_cli_usage_error(command, "unexpected argument '%s'", argv[optind + need]);
+  a->model = argv[optind];
+  if (want_data) a->data = argv[optind + 1];
+  return 0;
+}
+
+/* Reads DATA for a model: with a label column when the file has features+1 columns. */
+static rt_code read_for_model(const rt_loaded_model *m, const model_args *a, int need_labels,
+                              rt_data_options *opt, rt_data_info *info, rt_shard *rows, rt_status *st) {
+  memset(opt, 0, sizeof *opt);
+  opt->path = a->data;
+  opt->header = -1;
+  opt->label_column = -1;
+  rt_code rc = rt_data_probe(opt, info, st);
+  if (rc) return rc;
+  const size_t d = m->spec.problem.features;
+  long col = a->label_column != -2 ? a->label_column : m->spec.label_column;
+  if (col == -1 || info->columns == d) col = -1;
+  if (col >= 0 && info->columns != d + 1)
+    return rt_fail(st, RT_ERR_DATA, "%s: expected %zu feature columns (+1 label column), found %zu columns",
+                   a->data, d, info->columns);
+  if (col < 0 && need_labels)
+    return rt_fail(st, RT_ERR_DATA, "%s: has %zu columns: expected %zu features plus a label column",
+                   a->data, info->columns, d);
+  if (col < 0 && info->columns != d)
+    return rt_fail(st, RT_ERR_DATA, "%s: expected %zu feature columns, found %zu", a->data, d, info->columns);
+  opt->label_column = (int)col;
+  if ((rc = rt_data_probe(opt, info, st))) return rc;
+  if ((rc = rt_data_read_all(opt, info, rows, st))) return rc;
+  if (rows->y && (rc = rt_labels_check(opt, info, rows, m->spec.problem.classes, st))) {
+    rt_shard_free(rows);
+    return rc;
+  }
+  return RT_OK;
+}
+
+int rt_cmd_eval(int argc, char **argv) {
+  model_args a;
+  int code = parse_model_args("eval", argc, argv, 1, &a);
+  if (code || a.help) {
+    if (a.help)
+      fputs("usage: ringtrain eval MODEL DATA [--label-column N] [--json]\n\n"
+            "Prints log-loss and accuracy of MODEL on DATA (.csv or .npy with a label column;\n"
+            "by default the label column the model was trained with).\n", stdout);
+    return code;
+  }
+  rt_status st;
+  rt_status_clear(&st);
+  rt_loaded_model m;
+  rt_code rc = rt_model_load(a.model, &m, &st);
+  if (rc) return rt_cli_report(&st);
+  rt_data_options opt;
+  rt_data_info info;
+  rt_shard rows;
+  if ((rc = read_for_model(&m, &a, 1, &opt, &info, &rows, &st))) {
+    rt_model_unload(&m);
+    return rt_cli_report(&st);
+  }
+  const size_t ws_rows = 256;
+  float *ws = malloc((ws_rows * m.spec.problem.classes + m.family->workspace_floats(&m.spec, ws_rows)) *
+                     sizeof *ws);
+  if (!ws) {
+    rt_fail(&st, RT_ERR_NOMEM, "out of memory");
+    code = rt_cli_report(&st);
+  } else {
+    double loss = 0.0, correct = 0.0;
+    rt_cpu_evaluate_shard(&m.spec, m.family, m.file.state, &rows, ws, ws_rows, &loss, &correct);
+    const double n = (double)rows.rows;
+    if (a.json)
+      printf("{\"model\":\"%s\",\"data\":\"%s\",\"rows\":%zu,\"logloss\":%.17g,\"accuracy\":%.17g}\n",
+             a.model, a.data, rows.rows, loss / n, correct / n);
+    else
+      printf("# model %s (%s, id %" PRIu64 ") on %s\n#      rows     logloss  accuracy\n%11zu %11.6f %9.6f\n",
+             a.model, m.spec.hp.kind, m.spec.id, a.data, rows.rows, loss / n, correct / n);
+  }
+  free(ws);
+  rt_shard_free(&rows);
+  rt_model_unload(&m);
+  return code;
+}
+
+static rt_code write_predictions(FILE *f, const rt_loaded_model *m, const rt_shard *rows, rt_status *st) {
+  const size_t c = m->spec.problem.classes, chunk = 256;
+  float *p = malloc((chunk * c + m->family->workspace_floats(&m->spec, chunk)) * sizeof *p);
+  if (!p) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate prediction buffer");
+  const float *params = (const float *)((const char *)m->file.state + m->layout.params_offset);
+  fputs("predicted", f);
+  for (size_t k = 0; k < c; ++k) fprintf(f, ",p%zu", k);
+  fputc('\n', f);
+  for (size_t first = 0; first < rows->rows; first += chunk) {
+    const size_t n = first + chunk <= rows->rows ? chunk : rows->rows - first;
+    m->family->predict(&m->spec, params, rows->x + first * rows->features, n, p, p + chunk * c);
+    for (size_t i = 0; i < n; ++i) {
+      const float *pi = p + i * c;
+      size_t best = 0;
+      for (size_t k = 1; k < c; ++k)
+        if (pi[k] > pi[best]) best = k;
+      fprintf(f, "%zu", best);
+      for (size_t k = 0; k < c; ++k) fprintf(f, ",%.9g", (double)pi[k]);
+      fputc('\n', f);
+    }
+  }
+  free(p);
+  return RT_OK;
+}
+
+int rt_cmd_predict(int argc, char **argv) {
+  model_args a;
+  int code = parse_model_args("predict", argc, argv, 1, &a);
+  if (code || a.help) {
+    if (a.help)
+      fputs("usage: ringtrain predict MODEL DATA [--output FILE] [--label-column N]\n\n"
+            "Writes one CSV row per input row: the predicted class and the class probabilities\n"
+            "(header: predicted,p0,p1,...). DATA may hold only the feature columns, or the features\n"
+            "and a label column (ignored). Without --output the rows go to standard output.\n", stdout);
+    return code;
+  }
+  rt_status st;
+  rt_status_clear(&st);
+  rt_loaded_model m;
+  rt_code rc = rt_model_load(a.model, &m, &st);
+  if (rc) return rt_cli_report(&st);
+  rt_data_options opt;
+  rt_data_info info;
+  rt_shard rows;
+  if ((rc = read_for_model(&m, &a, 0, &opt, &info, &rows, &st))) {
+    rt_model_unload(&m);
+    return rt_cli_report(&st);
+  }
+  if (a.output) {
+    rt_atomic_file *af = NULL;
+    rc = rt_atomic_open(a.output, &af, &st);
+    if (rc == RT_OK) {
+      rc = write_predictions(rt_atomic_stream(af), &m, &rows, &st);
+      if (rc == RT_OK) rc = rt_atomic_commit(&af, &st);
+      else rt_atomic_abort(&af);
+    }
+  } else {
+    rc = write_predictions(stdout, &m, &rows, &st);
+    if (rc == RT_OK && (fflush(stdout) != 0 || ferror(stdout)))
+      rc = rt_fail(&st, RT_ERR_IO, "cannot write predictions to standard output");
+  }
+  if (rc) code = rt_cli_report(&st);
+  rt_shard_free(&rows);
+  rt_model_unload(&m);
+  return code;
+}
+
+int rt_cmd_inspect(int argc, char **argv) {
+  model_args a;
+  int code = parse_model_args("inspect", argc, argv, 0, &a);
+  if (code || a.help) {
+    if (a.help)
+      fputs("usage: ringtrain inspect FILE\n\nPrints the spec, training cursor and loss history of a model file\n"
+            "after verifying its magic, version, sizes and checksum.\n", stdout);
+    return code;
+  }
+  rt_status st;
+  rt_status_clear(&st);
+  rt_loaded_model m;
+  if (rt_model_load(a.model, &m, &st)) return rt_cli_report(&st);
+  const rt_state_header *h = (const rt_state_header *)m.file.state;
+  char hex[65];
+  rt_hex(m.file.sha256, 32, hex);
+  printf("# %s: ringtrain model file, format version %u, checksum ok (sha256 %s)\n", a.model,
+         m.file.version, hex);
+  printf("# spec\n");
+  for (const char *line = m.file.spec_text; *line;) {
+    const char *nl = strchr(line, '\n');
+    int len = nl ? (int)(nl - line) : (int)strlen(line);
+    printf("  %.*s\n", len, line);
+    line = nl ? nl + 1 : line + len;
+  }
+  printf("# state: %zu bytes, %zu parameters, %zu optimizer floats\n", m.file.state_len,
+         m.layout.param_count, m.layout.aux_count);
+  printf("  passes_done=%" PRIu64 "\n  position=%" PRIu64 "\n  optimizer_steps=%" PRIu64
+         "\n  samples=%" PRIu64 "\n  diverged=%s\n",
+         h->pass, h->position, h->step, h->samples, h->diverged ? "yes" : "no");
+  const double *history = (const double *)((const char *)m.file.state + m.layout.history_offset);
+  printf("# training loss per pass\n");
+  for (uint64_t p = 0; p < h->pass && p < m.spec.passes; ++p) printf("  %" PRIu64 " %.6f\n", p + 1, history[p]);
+  rt_model_unload(&m);
+  return 0;
+}

@@ -1,0 +1,102 @@
+/* ringtrain train CONFIG: the one collective command. Rank 0 reads the config and broadcasts its
+ * text so all ranks parse the same bytes; input errors are agreed by every rank and printed once
+ * by rank 0; a runtime failure on one rank aborts the whole job, so nothing hangs. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/config_args.h"
+#include "cli/table.h"
+#include "ringtrain/train.h"
+
+static const char train_usage[] =
+    "usage: ringtrain train CONFIG [--set key=value]... [--output DIR] [--quiet]\n"
+    "\n"
+    "Trains every model of CONFIG. Run it under mpirun or srun for several ranks (one per node or\n"
+    "GPU); without a launcher it runs as one rank that owns every shard, the sequential reference.\n"
+    "\n"
+    "  -s, --set key=value   override a config key, e.g. run.passes=3, models.0.learning_rate=0.1,\n"
+    "                        models.*.batch_size=128 (repeatable)\n"
+    "  -o, --output DIR      run directory (overrides run.output)\n"
+    "  -q, --quiet           print only errors\n"
+    "  -h, --help            this text\n";
+
+/* Rank 0 reads; everyone receives the text or the read error. */
+static rt_code share_config_text(const char *path, int rank, char **text, size_t *len, rt_status *st) {
+  rt_code rc = RT_OK;
+  unsigned long long n = 0;
+  if (rank == 0) {
+    rc = rt_read_text_file(path, text, len, st);
+    n = rc == RT_OK ? (unsigned long long)*len : 0;
+  }
+  int code = (int)rc;
+  if (MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+      MPI_Bcast(st->message, RT_MESSAGE_MAX, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+      MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    return RT_FAIL_AT(st, RT_ERR_MPI, "MPI_Bcast of the config failed");
+  if (code != RT_OK) return st->code = (rt_code)code;
+  if (rank != 0) {
+    *text = malloc(n + 1);
+    if (!*text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %llu bytes", n + 1);
+    (*text)[n] = '\0';
+    *len = (size_t)n;
+  }
+  if (MPI_Bcast(*text, (int)n, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    return RT_FAIL_AT(st, RT_ERR_MPI, "MPI_Bcast of the config failed");
+  return RT_OK;
+}
+
+int rt_cmd_train(int argc, char **argv) {
+  rt_config_args args;
+  int code = rt_config_args_parse("train", argc, argv, &args);
+  if (code || args.help) {
+    if (args.help) fputs(train_usage, stdout);
+    rt_config_args_free(&args);
+    return code;
+  }
+  int provided = 0;
+  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    fprintf(stderr, "ringtrain: error: MPI_Init_thread failed\n");
+    rt_config_args_free(&args);
+    return 1;
+  }
+  /* Errors come back as codes; we decide what to do with them. */
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int rank = 0, ranks = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+
+  rt_status st;
+  rt_status_clear(&st);
+  rt_config cfg;
+  rt_config_defaults(&cfg);
+  rt_run_result res;
+  memset(&res, 0, sizeof res);
+  char *text = NULL;
+  size_t len = 0;
+  rt_code rc = share_config_text(args.config_path, rank, &text, &len, &st);
+  /* Every rank parses the same bytes, so every rank reaches the same verdict. */
+  if (rc == RT_OK) rc = rt_config_from_args(&args, text, len, &cfg, &st);
+  free(text);
+  if (rc == RT_OK && rank == 0 && !args.quiet) rt_print_run_header(stdout, &cfg, ranks);
+  if (rc == RT_OK) rc = rt_train(&cfg, MPI_COMM_WORLD, &res, &st);
+
+  if (rc != RT_OK) {
+    code = rt_exit_code(rc);
+    if (code == 2 || rc == RT_ERR_PEER) {
+      if (rank == 0) rt_cli_report(&st); /* agreed by every rank: print once */
+    } else {
+      fprintf(stderr, "ringtrain: error: rank %d: %s\n", rank, st.message);
+      MPI_Abort(MPI_COMM_WORLD, code); /* a lone failure must not leave other ranks waiting */
+    }
+  } else if (rank == 0 && !args.quiet) {
+    rt_print_results_table(stdout, &res);
+  }
+  rt_run_result_free(&res);
+  rt_config_free(&cfg);
+  rt_config_args_free(&args);
+  MPI_Finalize();
+  return code;
+}

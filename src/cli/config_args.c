@@ -1,0 +1,92 @@
+#include "cli/config_args.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_args *a) {
+  memset(a, 0, sizeof *a);
+  a->sets = calloc((size_t)argc + 1, sizeof *a->sets);
+  if (!a->sets) {
+    fprintf(stderr, "ringtrain: error: out of memory\n");
+    return 1;
+  }
+  static const struct option options[] = {{"set", required_argument, NULL, 's'},
+                                          {"output", required_argument, NULL, 'o'},
+                                          {"quiet", no_argument, NULL, 'q'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":s:o:qh", options, NULL)) != -1) {
+    switch (c) {
+      case 's': a->sets[a->set_count++] = optarg; break;
+      case 'o': a->output = optarg; break;
+      case 'q': a->quiet = 1; break;
+      case 'h': a->help = 1; return 0;
+      case ':': return rt_cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
+      default: return rt_cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind >= argc) return rt_cli_usage_error(command, "missing CONFIG");
+  if (optind + 1 < argc) return rt_cli_usage_error(command, "unexpected argument '%s'", argv[optind + 1]);
+  a->config_path = argv[optind];
+  return 0;
+}
+
+void rt_config_args_free(rt_config_args *a) {
+  free(a->sets);
+  a->sets = NULL;
+}
+
+rt_code rt_read_text_file(const char *path, char **text, size_t *length, rt_status *st) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return rt_fail(st, RT_ERR_CONFIG, "%s: cannot open: %s", path, strerror(errno));
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) {
+    fclose(f);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", cap);
+  }
+  size_t n;
+  while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+    len += n;
+    if (cap - len - 1 == 0) {
+      char *grown = realloc(buf, cap * 2);
+      if (!grown) {
+        free(buf);
+        fclose(f);
+        return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", cap * 2);
+      }
+      buf = grown;
+      cap *= 2;
+    }
+  }
+  int failed = ferror(f);
+  if (fclose(f) != 0 || failed) {
+    free(buf);
+    return RT_FAIL_AT(st, RT_ERR_IO, "read %s: %s", path, strerror(errno));
+  }
+  buf[len] = '\0';
+  *text = buf;
+  *length = len;
+  return RT_OK;
+}
+
+rt_code rt_config_from_args(const rt_config_args *a, const char *text, size_t length, rt_config *cfg,
+                            rt_status *st) {
+  rt_code rc = rt_config_parse(text, length, a->config_path, cfg, st);
+  for (int i = 0; rc == RT_OK && i < a->set_count; ++i) rc = rt_config_set(cfg, a->sets[i], st);
+  if (rc == RT_OK && a->output) {
+    if (strlen(a->output) >= sizeof cfg->run.output)
+      return rt_fail(st, RT_ERR_USAGE, "--output: path too long");
+    strcpy(cfg->run.output, a->output);
+  }
+  if (rc == RT_OK) rc = rt_config_validate(cfg, st);
+  return rc;
+}

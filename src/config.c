@@ -1,0 +1,735 @@
+/* Config: YAML parsing (libyaml document API), --set overrides and validation. Every key goes
+ * through the table in config_keys.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "config_internal.h"
+#include "edit_distance.h"
+#include "ringtrain/config.h"
+
+#define RT_CONFIG_FILE_MAX (64u << 20) /* a config larger than this is a mistake */
+
+static const char *const section_names[RT_SECTION_COUNT] = {"data", "run", "models"};
+
+const char *rt_optimizer_name(rt_optimizer opt) {
+  switch (opt) {
+    case RT_OPT_SGD: return "sgd";
+    case RT_OPT_ADAM: return "adam";
+  }
+  return "unknown";
+}
+
+const char *rt_schedule_name(rt_schedule sched) {
+  switch (sched) {
+    case RT_SCHED_CONSTANT: return "constant";
+    case RT_SCHED_INVERSE_TIME: return "inverse_time";
+    case RT_SCHED_COSINE: return "cosine";
+  }
+  return "unknown";
+}
+
+/* data.seed follows run.seed until it is given. */
+static void sync_seeds(rt_config *cfg) {
+  if (!cfg->data.seed_set) cfg->data.seed = cfg->run.seed;
+}
+
+void rt_config_defaults(rt_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  memcpy(cfg->dir, ".", 2);
+  char why[256];
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    const rt_config_key *key = &rt_config_keys[i];
+    if (key->section == RT_SECTION_MODEL || !key->default_text) continue;
+    /* The table's defaults are checked by the unit tests; they cannot fail. */
+    (void)rt_config_key_apply(key, cfg, key->default_text, NULL, why, sizeof why);
+  }
+  sync_seeds(cfg);
+}
+
+void rt_config_free(rt_config *cfg) {
+  if (!cfg) return;
+  free(cfg->models);
+  cfg->models = NULL;
+  cfg->model_count = 0;
+}
+
+/* Formats a full key name: "run.passes", "models[2].learning_rate". */
+static void key_label(char *buf, size_t size, rt_section section, size_t model, const char *key) {
+  if (section == RT_SECTION_MODEL)
+    snprintf(buf, size, "models[%zu].%s", model, key);
+  else
+    snprintf(buf, size, "%s.%s", section_names[section], key);
+}
+
+/* Where a key name that is unknown here does belong, e.g. "'passes' belongs in the run section". */
+static int key_home(const char *name, rt_section here, char *buf, size_t size) {
+  int found[RT_SECTION_COUNT] = {0}, count = 0;
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    const rt_config_key *key = &rt_config_keys[i];
+    if (key->section == here || strcmp(key->name, name) != 0 || found[key->section]) continue;
+    found[key->section] = 1;
+    ++count;
+  }
+  if (count == 0) return 0;
+  if (found[RT_SECTION_MODEL] && count == 1) {
+    snprintf(buf, size, "'%s' belongs in a models entry", name);
+    return 1;
+  }
+  char where[64] = "";
+  for (int s = 0; s < RT_SECTION_MODEL; ++s) {
+    if (!found[s]) continue;
+    size_t used = strlen(where);
+    snprintf(where + used, sizeof where - used, "%s%s", used ? " or " : "", section_names[s]);
+  }
+  snprintf(buf, size, "'%s' belongs in the %s section%s", name, where,
+           found[RT_SECTION_MODEL] ? " or a models entry" : "");
+  return 1;
+}
+
+/* "optimizer:adam" is one plain scalar in YAML: the space after ':' is missing. */
+static int missing_space_hint(const char *text, rt_section section, char *buf, size_t size) {
+  const char *colon = strchr(text, ':');
+  if (!colon || colon == text || (size_t)(colon - text) >= 64) return 0;
+  char head[64];
+  memcpy(head, text, (size_t)(colon - text));
+  head[colon - text] = '\0';
+  if (!rt_config_key_find(section, head)) return 0;
+  snprintf(buf, size, "a space is missing after ':' (write '%s: %.60s')", head, colon + 1);
+  return 1;
+}
+
+/* "did you mean 'x'?" / "'x' belongs in ..." / "valid keys: ..." for an unknown key. */
+static void unknown_key_hint(const char *name, rt_section section, char *buf, size_t size) {
+  if (missing_space_hint(name, section, buf, size)) return;
+  /* A key of another section, spelled right, is more likely misplaced than misspelled. */
+  if (key_home(name, section, buf, size)) return;
+  const char *near = rt_config_key_suggest(section, name);
+  if (near) {
+    snprintf(buf, size, "did you mean '%s'?", near);
+    return;
+  }
+  char list[512];
+  rt_config_key_list(section, list, sizeof list);
+  snprintf(buf, size, "valid keys: %s", list);
+}
+
+static void unknown_section_hint(const char *name, char *buf, size_t size) {
+  if (key_home(name, RT_SECTION_COUNT, buf, size)) return;
+  const char *near = rt_suggest(name, section_names, RT_SECTION_COUNT);
+  if (near) {
+    snprintf(buf, size, "did you mean '%s'?", near);
+    return;
+  }
+  snprintf(buf, size, "valid sections: data, run, models");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * YAML walk
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct parse_ctx {
+  const char *path;
+  yaml_document_t *doc;
+  rt_config *cfg;
+  rt_status *st;
+} parse_ctx;
+
+static rt_code fail_mark(const parse_ctx *ctx, yaml_mark_t mark, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static rt_code fail_mark(const parse_ctx *ctx, yaml_mark_t mark, const char *fmt, ...) {
+  char msg[RT_MESSAGE_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return rt_fail(ctx->st, RT_ERR_CONFIG, "%s:%zu:%zu: %s", ctx->path, mark.line + 1,
+                 mark.column + 1, msg);
+}
+
+static yaml_mark_t start_of_file(void) {
+  yaml_mark_t mark = {0, 0, 0};
+  return mark;
+}
+
+static const char *scalar(const yaml_node_t *node) { return (const char *)node->data.scalar.value; }
+
+static int is_null(const yaml_node_t *node) {
+  if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    return 0;
+  const char *s = scalar(node);
+  return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+         strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/* "a mapping", "a list", "nothing", "'text'" */
+static void describe(const yaml_node_t *node, char *buf, size_t size) {
+  if (node->type == YAML_MAPPING_NODE) {
+    snprintf(buf, size, "a mapping");
+  } else if (node->type == YAML_SEQUENCE_NODE) {
+    snprintf(buf, size, "a list");
+  } else if (is_null(node)) {
+    snprintf(buf, size, "nothing");
+  } else {
+    char value[80];
+    rt_config_show_value(scalar(node), value, sizeof value);
+    snprintf(buf, size, "'%s'", value);
+  }
+}
+
+/* The key of a mapping pair as text; fails for non-scalar keys and NUL bytes. */
+static rt_code pair_key(const parse_ctx *ctx, const yaml_node_t *key, const char *where,
+                        const char **name) {
+  if (!key) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling key node");
+  if (key->type != YAML_SCALAR_NODE) {
+    char what[96];
+    describe(key, what, sizeof what);
+    return fail_mark(ctx, key->start_mark, "%s: expected a key name, got %s", where, what);
+  }
+  if (strlen(scalar(key)) != key->data.scalar.length)
+    return fail_mark(ctx, key->start_mark, "%s: key names cannot contain NUL characters", where);
+  *name = scalar(key);
+  return RT_OK;
+}
+
+/* Rejects a key that an earlier pair of the same mapping already has. */
+static rt_code check_duplicate(const parse_ctx *ctx, const yaml_node_t *map,
+                               const yaml_node_pair_t *pair, const char *name) {
+  for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pair; ++q) {
+    yaml_node_t *other = yaml_document_get_node(ctx->doc, q->key);
+    if (other && other->type == YAML_SCALAR_NODE && strcmp(scalar(other), name) == 0) {
+      yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
+      return fail_mark(ctx, key->start_mark, "duplicate key '%s' (first given at line %zu)", name,
+                       other->start_mark.line + 1);
+    }
+  }
+  return RT_OK;
+}
+
+#define RT_MERGE_DEPTH_MAX 16
+
+static int is_merge_key(const yaml_node_t *key) {
+  return key && key->type == YAML_SCALAR_NODE &&
+         key->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(scalar(key), "<<") == 0;
+}
+
+static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, const char *where,
+                            const yaml_node_t *map, void *obj, int depth);
+
+/* YAML merge keys ("<<: *defaults" or "<<: [*a, *b]"): the merged mappings are applied first, the
+ * later ones of a list first, so that the mapping's own keys and the earlier mappings win. */
+static rt_code walk_merge(parse_ctx *ctx, rt_section section, size_t model, const char *where,
+                          const yaml_node_t *value, void *obj, int depth) {
+  if (depth >= RT_MERGE_DEPTH_MAX)
+    return fail_mark(ctx, value->start_mark,
+                     "%s: merges ('<<') nested too deeply (does an alias refer to itself?)", where);
+  if (value->type == YAML_MAPPING_NODE)
+    return walk_section(ctx, section, model, where, value, obj, depth + 1);
+  if (value->type == YAML_SEQUENCE_NODE) {
+    for (yaml_node_item_t *item = value->data.sequence.items.top;
+         item > value->data.sequence.items.start; --item) {
+      yaml_node_t *merged = yaml_document_get_node(ctx->doc, item[-1]);
+      if (!merged) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling item");
+      if (merged->type != YAML_MAPPING_NODE)
+        return fail_mark(ctx, merged->start_mark, "%s: '<<' expects mappings to merge", where);
+      rt_code rc = walk_section(ctx, section, model, where, merged, obj, depth + 1);
+      if (rc != RT_OK) return rc;
+    }
+    return RT_OK;
+  }
+  return fail_mark(ctx, value->start_mark,
+                   "%s: '<<' expects a mapping or a list of mappings to merge", where);
+}
+
+/* Walks the mapping of one section (data, run or a models entry) into obj. */
+static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, const char *where,
+                            const yaml_node_t *map, void *obj, int depth) {
+  if (section != RT_SECTION_MODEL && is_null(map)) return RT_OK; /* "run:" with nothing under it */
+  if (map->type != YAML_MAPPING_NODE) {
+    char what[96];
+    describe(map, what, sizeof what);
+    if (section == RT_SECTION_MODEL)
+      return fail_mark(ctx, map->start_mark,
+                       "%s: expected a mapping such as {kind: logistic, learning_rate: 0.01}, got %s",
+                       where, what);
+    char hint[256] = "";
+    if (map->type == YAML_SCALAR_NODE && missing_space_hint(scalar(map), section, hint + 2,
+                                                           sizeof hint - 2))
+      memcpy(hint, "; ", 2);
+    return fail_mark(ctx, map->start_mark, "%s: expected a mapping, got %s%s", where, what, hint);
+  }
+  for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+       ++pair) {
+    yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
+    yaml_node_t *value = yaml_document_get_node(ctx->doc, pair->value);
+    if (!is_merge_key(key)) continue;
+    if (!value) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
+    rt_code rc = check_duplicate(ctx, map, pair, "<<");
+    if (rc == RT_OK) rc = walk_merge(ctx, section, model, where, value, obj, depth);
+    if (rc != RT_OK) return rc;
+  }
+  for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+       ++pair) {
+    yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
+    yaml_node_t *value = yaml_document_get_node(ctx->doc, pair->value);
+    if (is_merge_key(key)) continue;
+    const char *name = NULL;
+    rt_code rc = pair_key(ctx, key, where, &name);
+    if (rc != RT_OK) return rc;
+    if (!value) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
+    rc = check_duplicate(ctx, map, pair, name);
+    if (rc != RT_OK) return rc;
+    const rt_config_key *k = rt_config_key_find(section, name);
+    char label[160];
+    if (!k) {
+      char hint[700], value_text[80];
+      unknown_key_hint(name, section, hint, sizeof hint);
+      rt_config_show_value(name, value_text, sizeof value_text);
+      return fail_mark(ctx, key->start_mark, "unknown key '%s' in %s; %s", value_text, where, hint);
+    }
+    key_label(label, sizeof label, section, model, k->name);
+    if (value->type != YAML_SCALAR_NODE) {
+      char expected[256], what[96];
+      rt_config_key_expected(k, expected, sizeof expected);
+      describe(value, what, sizeof what);
+      return fail_mark(ctx, value->start_mark, "%s: expected %s, got %s", label, expected, what);
+    }
+    if (strlen(scalar(value)) != value->data.scalar.length)
+      return fail_mark(ctx, value->start_mark, "%s: values cannot contain NUL characters", label);
+    const char *text = is_null(value) ? "" : scalar(value);
+    if (k->required && text[0] == '\0')
+      return fail_mark(ctx, value->start_mark, "%s is required, got nothing", label);
+    char why[512];
+    rt_apply_result r = rt_config_key_apply(k, obj, text,
+                                            section == RT_SECTION_DATA ? ctx->cfg->dir : NULL,
+                                            why, sizeof why);
+    if (r == RT_APPLY_TYPE) return fail_mark(ctx, value->start_mark, "%s: %s", label, why);
+    if (r == RT_APPLY_RANGE) return fail_mark(ctx, value->start_mark, "%s %s", label, why);
+  }
+  return RT_OK;
+}
+
+static rt_code walk_models(parse_ctx *ctx, const yaml_node_t *list) {
+  if (list->type != YAML_SEQUENCE_NODE) {
+    char what[96];
+    describe(list, what, sizeof what);
+    return fail_mark(ctx, list->start_mark, "models: expected a list of models, got %s", what);
+  }
+  size_t count = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+  if (count == 0)
+    return fail_mark(ctx, list->start_mark,
+                     "models: expected a list of models with at least one entry, got an empty list");
+  rt_config *cfg = ctx->cfg;
+  cfg->models = calloc(count, sizeof *cfg->models);
+  if (!cfg->models)
+    return RT_FAIL_AT(ctx->st, RT_ERR_NOMEM, "calloc(%zu model configs) failed", count);
+  cfg->model_count = count;
+  for (size_t i = 0; i < count; ++i) {
+    yaml_node_t *item = yaml_document_get_node(ctx->doc, list->data.sequence.items.start[i]);
+    if (!item) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling item");
+    rt_model_config *m = &cfg->models[i];
+    rt_model_config_defaults(m);
+    m->line = (int)item->start_mark.line + 1;
+    m->column = (int)item->start_mark.column + 1;
+    char where[48];
+    snprintf(where, sizeof where, "models[%zu]", i);
+    rt_code rc = walk_section(ctx, RT_SECTION_MODEL, i, where, item, m, 0);
+    if (rc != RT_OK) return rc;
+    if (m->kind[0] == '\0') {
+      char expected[256];
+      rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "kind"), expected,
+                             sizeof expected);
+      return fail_mark(ctx, item->start_mark, "models[%zu].kind is required (%s)", i, expected);
+    }
+  }
+  return RT_OK;
+}
+
+static rt_code walk_root(parse_ctx *ctx) {
+  yaml_node_t *root = yaml_document_get_root_node(ctx->doc);
+  if (!root)
+    return fail_mark(ctx, start_of_file(),
+                     "empty config: expected a mapping with sections data, run, models");
+  if (root->type != YAML_MAPPING_NODE) {
+    char what[96];
+    describe(root, what, sizeof what);
+    return fail_mark(ctx, root->start_mark,
+                     "expected a mapping with sections data, run, models, got %s", what);
+  }
+  const yaml_node_t *data_key = NULL, *models_key = NULL;
+  for (yaml_node_pair_t *pair = root->data.mapping.pairs.start;
+       pair < root->data.mapping.pairs.top; ++pair) {
+    yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
+    yaml_node_t *value = yaml_document_get_node(ctx->doc, pair->value);
+    const char *name = NULL;
+    rt_code rc = pair_key(ctx, key, "top level", &name);
+    if (rc != RT_OK) return rc;
+    if (!value) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
+    rc = check_duplicate(ctx, root, pair, name);
+    if (rc != RT_OK) return rc;
+    if (strcmp(name, "data") == 0) {
+      data_key = key;
+      rc = walk_section(ctx, RT_SECTION_DATA, 0, "data", value, ctx->cfg, 0);
+    } else if (strcmp(name, "run") == 0) {
+      rc = walk_section(ctx, RT_SECTION_RUN, 0, "run", value, ctx->cfg, 0);
+    } else if (strcmp(name, "models") == 0) {
+      models_key = key;
+      rc = walk_models(ctx, value);
+    } else {
+      char hint[700], value_text[80];
+      unknown_section_hint(name, hint, sizeof hint);
+      rt_config_show_value(name, value_text, sizeof value_text);
+      rc = fail_mark(ctx, key->start_mark, "unknown section '%s' at top level; %s", value_text,
+                     hint);
+    }
+    if (rc != RT_OK) return rc;
+  }
+  if (!data_key)
+    return fail_mark(ctx, start_of_file(), "data.train is required (there is no data section)");
+  if (ctx->cfg->data.train[0] == '\0')
+    return fail_mark(ctx, data_key->start_mark, "data.train is required");
+  if (!models_key)
+    return fail_mark(ctx, start_of_file(),
+                     "models is required: a list with at least one entry such as "
+                     "{kind: logistic, learning_rate: 0.01}");
+  return RT_OK;
+}
+
+/* libyaml's own error: problem text and position. */
+static rt_code yaml_failure(const parse_ctx *ctx, const yaml_parser_t *parser, const char *text,
+                            size_t length) {
+  if (parser->error == YAML_MEMORY_ERROR)
+    return RT_FAIL_AT(ctx->st, RT_ERR_NOMEM, "libyaml ran out of memory");
+  yaml_mark_t mark = parser->problem_mark;
+  if (parser->error == YAML_READER_ERROR) {
+    /* Reader errors carry a byte offset, not a mark. */
+    size_t line = 0, column = 0, end = parser->problem_offset < length ? parser->problem_offset
+                                                                         : length;
+    for (size_t i = 0; i < end; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 0;
+      } else {
+        ++column;
+      }
+    }
+    mark.line = line;
+    mark.column = column;
+    return fail_mark(ctx, mark, "invalid YAML: %s", parser->problem ? parser->problem : "unreadable");
+  }
+  const char *problem = parser->problem ? parser->problem : "syntax error";
+  if (parser->context)
+    return fail_mark(ctx, mark, "invalid YAML: %s (%s started at line %zu, column %zu)", problem,
+                     parser->context, parser->context_mark.line + 1,
+                     parser->context_mark.column + 1);
+  return fail_mark(ctx, mark, "invalid YAML: %s", problem);
+}
+
+static rt_code set_path(rt_config *cfg, const char *path, rt_status *st) {
+  size_t n = strlen(path);
+  if (n + 1 > sizeof cfg->path)
+    return rt_fail(st, RT_ERR_CONFIG, "%.200s...: config path too long (at most %zu bytes)", path,
+                   sizeof cfg->path - 1);
+  memcpy(cfg->path, path, n + 1);
+  const char *slash = strrchr(path, '/');
+  if (!slash) {
+    memcpy(cfg->dir, ".", 2);
+    return RT_OK;
+  }
+  size_t d = (size_t)(slash - path);
+  while (d > 0 && path[d - 1] == '/') --d; /* "a//b.yaml" -> "a" */
+  if (d == 0) d = 1;                       /* "/b.yaml" -> "/" */
+  memcpy(cfg->dir, path, d);
+  cfg->dir[d] = '\0';
+  return RT_OK;
+}
+
+rt_code rt_config_parse(const char *text, size_t length, const char *path, rt_config *cfg,
+                        rt_status *st) {
+  rt_config_defaults(cfg);
+  if (!text) {
+    if (length) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_config_parse: NULL text");
+    text = "";
+  }
+  parse_ctx ctx = {path ? path : "<config>", NULL, cfg, st};
+  if (path) {
+    rt_code rc = set_path(cfg, path, st);
+    if (rc != RT_OK) return rc;
+  }
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser))
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "yaml_parser_initialize failed");
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, length);
+  yaml_document_t doc;
+  if (!yaml_parser_load(&parser, &doc)) {
+    rt_code rc = yaml_failure(&ctx, &parser, text, length);
+    yaml_parser_delete(&parser);
+    return rc;
+  }
+  ctx.doc = &doc;
+  rt_code rc = walk_root(&ctx);
+  yaml_document_delete(&doc);
+  if (rc == RT_OK) {
+    /* A second document would be silently ignored: reject it. */
+    yaml_document_t extra;
+    if (!yaml_parser_load(&parser, &extra)) {
+      rc = yaml_failure(&ctx, &parser, text, length);
+    } else {
+      yaml_node_t *root = yaml_document_get_root_node(&extra);
+      if (root)
+        rc = fail_mark(&ctx, root->start_mark,
+                       "expected a single YAML document, found a second one here");
+      yaml_document_delete(&extra);
+    }
+  }
+  yaml_parser_delete(&parser);
+  if (rc != RT_OK) {
+    rt_config_free(cfg);
+    return rc;
+  }
+  sync_seeds(cfg);
+  return RT_OK;
+}
+
+rt_code rt_config_load(const char *path, rt_config *cfg, rt_status *st) {
+  rt_config_defaults(cfg);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return rt_fail(st, RT_ERR_CONFIG, "%s: cannot open: %s", path, strerror(errno));
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) {
+    (void)close(fd);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "malloc(%zu) failed", cap);
+  }
+  rt_code rc = RT_OK;
+  for (;;) {
+    if (len == cap) {
+      if (cap >= RT_CONFIG_FILE_MAX) {
+        rc = rt_fail(st, RT_ERR_CONFIG, "%s: too large for a config file (over %u MiB)", path,
+                     RT_CONFIG_FILE_MAX >> 20);
+        break;
+      }
+      char *bigger = realloc(buf, cap * 2);
+      if (!bigger) {
+        rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "realloc(%zu) failed", cap * 2);
+        break;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EISDIR)
+        rc = rt_fail(st, RT_ERR_CONFIG, "%s: cannot read: %s", path, strerror(errno));
+      else
+        rc = RT_FAIL_AT(st, RT_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+      break;
+    }
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  if (close(fd) != 0 && rc == RT_OK)
+    rc = RT_FAIL_AT(st, RT_ERR_IO, "%s: close failed: %s", path, strerror(errno));
+  if (rc == RT_OK) rc = rt_config_parse(buf, len, path, cfg, st);
+  free(buf);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * --set
+ * ------------------------------------------------------------------------------------------- */
+
+/* The message reads "--set ASSIGNMENT: ..." with the assignment shortened if very long. */
+static rt_code fail_set(rt_status *st, const char *assignment, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static rt_code fail_set(rt_status *st, const char *assignment, const char *fmt, ...) {
+  char msg[RT_MESSAGE_MAX], shown_assignment[128];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  rt_config_show_value(assignment, shown_assignment, sizeof shown_assignment);
+  return rt_fail(st, RT_ERR_CONFIG, "--set %s: %s", shown_assignment, msg);
+}
+
+static rt_code set_one(rt_status *st, const char *assignment, const rt_config_key *key, void *obj,
+                       const char *lhs, const char *value) {
+  char why[512];
+  /* Paths given on the command line are relative to the working directory: no joining. */
+  rt_apply_result r = rt_config_key_apply(key, obj, value, NULL, why, sizeof why);
+  if (r == RT_APPLY_TYPE) return fail_set(st, assignment, "%s", why);
+  if (r == RT_APPLY_RANGE) return fail_set(st, assignment, "%s %s", lhs, why);
+  return RT_OK;
+}
+
+rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
+  const char *eq = strchr(assignment, '=');
+  if (!eq) return fail_set(st, assignment, "expected section.key=value, e.g. run.passes=3");
+  char lhs[256];
+  size_t n = (size_t)(eq - assignment);
+  if (n + 1 > sizeof lhs) return fail_set(st, assignment, "key too long");
+  memcpy(lhs, assignment, n);
+  lhs[n] = '\0';
+  const char *value = eq + 1;
+
+  char *dot = strchr(lhs, '.');
+  if (!dot) {
+    /* "passes=3": name the sections that have this key. */
+    char hint[256] = "";
+    for (size_t i = 0; i < rt_config_key_count; ++i) {
+      const rt_config_key *key = &rt_config_keys[i];
+      if (strcmp(key->name, lhs) != 0) continue;
+      size_t used = strlen(hint);
+      snprintf(hint + used, sizeof hint - used, "%s'%s.%s%s'", used ? " or " : "; did you mean ",
+               key->section == RT_SECTION_MODEL ? "models" : section_names[key->section],
+               key->section == RT_SECTION_MODEL ? "*." : "", key->name);
+    }
+    if (hint[0]) {
+      size_t used = strlen(hint);
+      snprintf(hint + used, sizeof hint - used, "?");
+    }
+    return fail_set(st, assignment, "expected section.key=value%s", hint);
+  }
+  *dot = '\0';
+  const char *section_name = lhs, *rest = dot + 1;
+  int section = -1;
+  for (int s = 0; s < RT_SECTION_COUNT; ++s)
+    if (strcmp(section_name, section_names[s]) == 0) section = s;
+  if (section < 0) {
+    char hint[700];
+    unknown_section_hint(section_name, hint, sizeof hint);
+    return fail_set(st, assignment, "unknown section '%s'; %s", section_name, hint);
+  }
+  char full[600];
+  if (section != RT_SECTION_MODEL) {
+    const rt_config_key *key = rt_config_key_find((rt_section)section, rest);
+    if (!key) {
+      char hint[700];
+      unknown_key_hint(rest, (rt_section)section, hint, sizeof hint);
+      return fail_set(st, assignment, "unknown key '%s' in %s; %s", rest, section_name, hint);
+    }
+    snprintf(full, sizeof full, "%s.%s", section_name, key->name);
+    rt_code rc = set_one(st, assignment, key, cfg, full, value);
+    if (rc == RT_OK) sync_seeds(cfg);
+    return rc;
+  }
+
+  /* models.N.key or models.*.key */
+  const char *index_text = rest;
+  char *dot2 = strchr(rest, '.');
+  if (!dot2)
+    return fail_set(st, assignment, "expected models.N.key=value or models.*.key=value");
+  *dot2 = '\0';
+  const char *name = dot2 + 1;
+  size_t first = 0, last = 0;
+  if (strcmp(index_text, "*") == 0) {
+    if (cfg->model_count == 0) return fail_set(st, assignment, "the config has no models");
+    last = cfg->model_count - 1;
+  } else {
+    size_t index = 0;
+    int digits = 0;
+    for (const char *p = index_text; *p; ++p, ++digits) {
+      if (*p < '0' || *p > '9' || index > (SIZE_MAX - 9) / 10)
+        return fail_set(st, assignment,
+                        "expected a model index or '*' after 'models.', got '%s'", index_text);
+      index = index * 10 + (size_t)(*p - '0');
+    }
+    if (!digits)
+      return fail_set(st, assignment, "expected a model index or '*' after 'models.'");
+    if (index >= cfg->model_count) {
+      if (cfg->model_count == 0) return fail_set(st, assignment, "the config has no models");
+      return fail_set(st, assignment, "there is no model %zu; the config has %zu model%s (0..%zu)",
+                      index, cfg->model_count, cfg->model_count == 1 ? "" : "s",
+                      cfg->model_count - 1);
+    }
+    first = last = index;
+  }
+  const rt_config_key *key = rt_config_key_find(RT_SECTION_MODEL, name);
+  if (!key) {
+    char hint[700];
+    unknown_key_hint(name, RT_SECTION_MODEL, hint, sizeof hint);
+    return fail_set(st, assignment, "unknown key '%s' in models; %s", name, hint);
+  }
+  for (size_t i = first; i <= last; ++i) {
+    snprintf(full, sizeof full, "models[%zu].%s", i, key->name);
+    rt_code rc = set_one(st, assignment, key, &cfg->models[i], full, value);
+    if (rc != RT_OK) return rc;
+  }
+  return RT_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Validation
+ * ------------------------------------------------------------------------------------------- */
+
+/* Re-checks one stored value by formatting it and parsing the text again. */
+static rt_code check_key(const rt_config_key *key, const void *obj, void *scratch,
+                         const char *label, const char *where, rt_status *st) {
+  char text[RT_PATH_MAX + 64], why[512];
+  if (!rt_config_key_format(key, obj, text, sizeof text))
+    return rt_fail(st, RT_ERR_CONFIG, "%s%s has an invalid value", where, label);
+  if (key->required && text[0] == '\0')
+    return rt_fail(st, RT_ERR_CONFIG, "%s%s is required", where, label);
+  rt_apply_result r = rt_config_key_apply(key, scratch, text, NULL, why, sizeof why);
+  if (r == RT_APPLY_TYPE) return rt_fail(st, RT_ERR_CONFIG, "%s%s: %s", where, label, why);
+  if (r == RT_APPLY_RANGE) return rt_fail(st, RT_ERR_CONFIG, "%s%s %s", where, label, why);
+  return RT_OK;
+}
+
+rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
+  char where[RT_PATH_MAX + 48] = "", label[160];
+  if (cfg->path[0]) snprintf(where, sizeof where, "%s: ", cfg->path);
+  rt_config *scratch = malloc(sizeof *scratch);
+  if (!scratch) return RT_FAIL_AT(st, RT_ERR_NOMEM, "malloc(%zu) failed", sizeof *scratch);
+  rt_code rc = RT_OK;
+  for (size_t i = 0; i < rt_config_key_count && rc == RT_OK; ++i) {
+    const rt_config_key *key = &rt_config_keys[i];
+    if (key->section == RT_SECTION_MODEL) continue;
+    *scratch = *cfg;
+    key_label(label, sizeof label, key->section, 0, key->name);
+    rc = check_key(key, cfg, scratch, label, where, st);
+  }
+  free(scratch);
+  if (rc != RT_OK) return rc;
+
+  if (cfg->data.validation[0] && cfg->data.validation_fraction > 0.0)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%sdata.validation and data.validation_fraction exclude each other: give a "
+                   "validation file or a fraction, not both",
+                   where);
+  if (cfg->model_count == 0 || !cfg->models)
+    return rt_fail(st, RT_ERR_CONFIG, "%smodels: at least one model is required", where);
+  for (size_t m = 0; m < cfg->model_count; ++m) {
+    const rt_model_config *model = &cfg->models[m];
+    char model_where[RT_PATH_MAX + 48];
+    if (cfg->path[0] && model->line > 0)
+      snprintf(model_where, sizeof model_where, "%s:%d:%d: ", cfg->path, model->line,
+               model->column);
+    else
+      snprintf(model_where, sizeof model_where, "%s", where);
+    for (size_t i = 0; i < rt_config_key_count; ++i) {
+      const rt_config_key *key = &rt_config_keys[i];
+      if (key->section != RT_SECTION_MODEL) continue;
+      rt_model_config copy = *model;
+      key_label(label, sizeof label, RT_SECTION_MODEL, m, key->name);
+      rc = check_key(key, model, &copy, label, model_where, st);
+      if (rc != RT_OK) return rc;
+    }
+    if (!rt_model_kind_known(model->kind)) {
+      char expected[256], kind[80];
+      rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "kind"), expected,
+                             sizeof expected);
+      rt_config_show_value(model->kind, kind, sizeof kind);
+      return rt_fail(st, RT_ERR_CONFIG, "%smodels[%zu].kind: expected %s; got '%s'", model_where,
+                     m, expected, kind);
+    }
+  }
+  return RT_OK;
+}

@@ -1,0 +1,108 @@
+/* Private to the config code: the table of known keys and the helpers that parse, check and
+ * format one key's value. The YAML walker (config.c), --set (config.c), the validator and the
+ * YAML writer (config_write.c) all go through this one table, so a key added here is parsed,
+ * overridable, checked, suggested and written everywhere. */
+#ifndef RINGTRAIN_CONFIG_INTERNAL_H
+#define RINGTRAIN_CONFIG_INTERNAL_H
+
+#include <stddef.h>
+
+#include "ringtrain/config.h"
+
+typedef enum rt_section {
+  RT_SECTION_DATA = 0, /* keys of rt_config.data, stored relative to an rt_config */
+  RT_SECTION_RUN,      /* keys of rt_config.run, stored relative to an rt_config */
+  RT_SECTION_MODEL,    /* keys of one models[] entry, stored relative to an rt_model_config */
+  RT_SECTION_COUNT
+} rt_section;
+
+/* What the text of a value must look like. */
+typedef enum rt_key_type {
+  RT_KEY_INT,    /* decimal integer in [imin, imax], or one of `choices` (named values) */
+  RT_KEY_UINT64, /* decimal integer in [0, 2^64), or one of `choices` */
+  RT_KEY_NUMBER, /* finite decimal number in the range given by dmin/dmax and the open flags */
+  RT_KEY_ENUM,   /* one of `choices` */
+  RT_KEY_PATH,   /* a path; relative ones are joined to the config's folder */
+  RT_KEY_STRING  /* a non-empty string kept as written */
+} rt_key_type;
+
+/* How the value is stored at `offset`. */
+typedef enum rt_key_store {
+  RT_STORE_INT,       /* int */
+  RT_STORE_LONG,      /* long */
+  RT_STORE_U64,       /* uint64_t */
+  RT_STORE_DOUBLE,    /* double */
+  RT_STORE_CHAR,      /* char (the choice's value) */
+  RT_STORE_TEXT,      /* char[size]; enums store the canonical choice name */
+  RT_STORE_FORMAT,    /* rt_file_format */
+  RT_STORE_OPTIMIZER, /* rt_optimizer */
+  RT_STORE_SCHEDULE,  /* rt_schedule */
+  RT_STORE_DATA_SEED  /* rt_config.data.seed + seed_set: "auto" follows run.seed */
+} rt_key_store;
+
+/* A named value. Aliases are accepted but neither listed in messages nor written. */
+typedef struct rt_key_choice {
+  const char *name;
+  long long value;
+  int alias;
+} rt_key_choice;
+
+typedef struct rt_config_key {
+  rt_section section;
+  const char *name;
+  rt_key_type type;
+  rt_key_store store;
+  size_t offset;                /* into rt_config (data, run) or rt_model_config (models) */
+  size_t size;                  /* RT_STORE_TEXT: capacity of the char array */
+  long long imin, imax;         /* RT_KEY_INT */
+  double dmin, dmax;            /* RT_KEY_NUMBER (dmax may be HUGE_VAL: no upper bound) */
+  int dmin_open, dmax_open;     /* RT_KEY_NUMBER: bound excluded */
+  const rt_key_choice *choices; /* ENUM values / named INT and UINT64 values; NULL-name end */
+  int required;                 /* must be given (no default) */
+  const char *default_text;     /* the default as rt_config_key_apply takes it; NULL: required */
+  const char *doc;              /* one line */
+} rt_config_key;
+
+extern const rt_config_key rt_config_keys[];
+extern const size_t rt_config_key_count;
+
+/* "data", "run", "models". */
+const char *rt_section_name(rt_section section);
+/* The key `name` of `section`, or NULL. */
+const rt_config_key *rt_config_key_find(rt_section section, const char *name);
+/* The closest key name of `section` within the suggestion distance, or NULL. */
+const char *rt_config_key_suggest(rt_section section, const char *name);
+/* Writes "a, b, c" (the section's key names) into buf. */
+void rt_config_key_list(rt_section section, char *buf, size_t size);
+
+/* "an integer", "a number", "one of: sgd, adam", "a path", ... (for messages). */
+void rt_config_key_expected(const rt_config_key *key, char *buf, size_t size);
+
+/* A value as shown in a message: at most 60 bytes (then "..."), control characters as '?'.
+ * size must be at least 8. */
+void rt_config_show_value(const char *text, char *buf, size_t size);
+
+typedef enum rt_apply_result {
+  RT_APPLY_OK = 0,
+  RT_APPLY_TYPE,  /* why = "expected an integer, got 'abc'": report as "NAME: why" */
+  RT_APPLY_RANGE  /* why = "must be >= 1, got 0": report as "NAME why" */
+} rt_apply_result;
+
+/* Parses `text` as the value of `key` and stores it into `obj` (an rt_config for data/run keys,
+ * an rt_model_config for model keys). Relative paths are joined to `dir` ("" or "." keeps them).
+ * On failure nothing is stored and `why` says what was expected. */
+rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const char *text,
+                                    const char *dir, char *why, size_t why_size);
+
+/* Formats the stored value as the text rt_config_key_apply accepts (canonical names, numbers
+ * that parse back to the same double). Paths and strings come out unquoted. Returns 0 when the
+ * stored value is not representable (an enum value outside the table, unterminated text). */
+int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, size_t size);
+
+/* Model entry defaults (kind ""; the kind is required). */
+void rt_model_config_defaults(rt_model_config *model);
+
+/* Is `name` a known model kind (aliases excluded: stored kinds are canonical)? */
+int rt_model_kind_known(const char *name);
+
+#endif

@@ -1,0 +1,576 @@
+/* The table of known config keys and the per-key parse / check / format helpers. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config_internal.h"
+#include "edit_distance.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Named values
+ * ------------------------------------------------------------------------------------------- */
+
+/* Model kinds: add a row per family. Aliases are stored under their canonical name. */
+static const rt_key_choice model_kinds[] = {
+    {"logistic", 0, 0},
+    {"softmax", 0, 1},
+    {NULL, 0, 0},
+};
+
+static const rt_key_choice formats[] = {
+    {"auto", RT_FORMAT_AUTO, 0},
+    {"csv", RT_FORMAT_CSV, 0},
+    {"npy", RT_FORMAT_NPY, 0},
+    {NULL, 0, 0},
+};
+
+static const rt_key_choice headers[] = {
+    {"auto", -1, 0}, {"true", 1, 0}, {"false", 0, 0}, {"yes", 1, 1}, {"no", 0, 1}, {NULL, 0, 0},
+};
+
+static const rt_key_choice delimiters[] = {
+    {"auto", 0, 0}, {"comma", ',', 0}, {"whitespace", ' ', 0}, {",", ',', 1}, {NULL, 0, 0},
+};
+
+static const rt_key_choice label_columns[] = {{"last", -1, 1}, {NULL, 0, 0}};
+static const rt_key_choice auto_zero[] = {{"auto", 0, 0}, {NULL, 0, 0}};
+
+static const rt_key_choice backends[] = {
+    {"auto", 0, 0}, {"cpu", 1, 0}, {"cuda", 2, 0}, {NULL, 0, 0},
+};
+
+static const rt_key_choice optimizers[] = {
+    {"sgd", RT_OPT_SGD, 0}, {"adam", RT_OPT_ADAM, 0}, {NULL, 0, 0},
+};
+
+static const rt_key_choice schedules[] = {
+    {"constant", RT_SCHED_CONSTANT, 0},
+    {"inverse_time", RT_SCHED_INVERSE_TIME, 0},
+    {"cosine", RT_SCHED_COSINE, 0},
+    {NULL, 0, 0},
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * The table. Order is the order of the YAML writer and of reference.yaml.
+ * ------------------------------------------------------------------------------------------- */
+
+#define CFG(member) offsetof(rt_config, member)
+#define MOD(member) offsetof(rt_model_config, member)
+#define SIZE_OF(type, member) sizeof(((type *)0)->member)
+#define NO_INT 0, 0
+#define NO_NUM 0.0, 0.0, 0, 0
+
+const rt_config_key rt_config_keys[] = {
+    /* data */
+    {RT_SECTION_DATA, "train", RT_KEY_PATH, RT_STORE_TEXT, CFG(data.train),
+     SIZE_OF(rt_config, data.train), NO_INT, NO_NUM, NULL, 1, NULL,
+     "training data (.csv or .npy); relative paths resolve against the config's folder"},
+    {RT_SECTION_DATA, "validation", RT_KEY_PATH, RT_STORE_TEXT, CFG(data.validation),
+     SIZE_OF(rt_config, data.validation), NO_INT, NO_NUM, NULL, 0, "",
+     "held-out data file (\"\" = none); exclusive with validation_fraction"},
+    {RT_SECTION_DATA, "format", RT_KEY_ENUM, RT_STORE_FORMAT, CFG(data.format), 0, NO_INT, NO_NUM,
+     formats, 0, "auto", "file format: auto (by extension: .npy, else CSV), csv or npy"},
+    {RT_SECTION_DATA, "label_column", RT_KEY_INT, RT_STORE_INT, CFG(data.label_column), 0, -1,
+     INT_MAX, NO_NUM, label_columns, 0, "0",
+     "0-based column holding the class label; -1 (or last) = the last column"},
+    {RT_SECTION_DATA, "header", RT_KEY_ENUM, RT_STORE_INT, CFG(data.header), 0, NO_INT, NO_NUM,
+     headers, 0, "auto",
+     "CSV header line: auto (detected: a non-numeric field in the first line), true or false"},
+    {RT_SECTION_DATA, "delimiter", RT_KEY_ENUM, RT_STORE_CHAR, CFG(data.delimiter), 0, NO_INT,
+     NO_NUM, delimiters, 0, "auto",
+     "CSV field separator: auto (from the first data line), comma or whitespace (spaces/tabs)"},
+    {RT_SECTION_DATA, "validation_fraction", RT_KEY_NUMBER, RT_STORE_DOUBLE,
+     CFG(data.validation_fraction), 0, NO_INT, 0.0, 1.0, 0, 1, NULL, 0, "0",
+     "fraction of each training shard held out for validation, in [0, 1)"},
+    {RT_SECTION_DATA, "shards", RT_KEY_INT, RT_STORE_LONG, CFG(data.shards), 0, 1, 1L << 20,
+     NO_NUM, auto_zero, 0, "auto",
+     "logical shards the training data is cut into (1..1048576); auto (or 0) = one per rank"},
+    {RT_SECTION_DATA, "classes", RT_KEY_INT, RT_STORE_LONG, CFG(data.classes), 0, 2, 1L << 24,
+     NO_NUM, auto_zero, 0, "auto",
+     "number of classes (2..16777216); auto (or 0) = largest label in the training data + 1"},
+    {RT_SECTION_DATA, "seed", RT_KEY_UINT64, RT_STORE_DATA_SEED, CFG(data.seed), 0, NO_INT,
+     NO_NUM, auto_zero, 0, "auto",
+     "seed of the validation split (0..2^64-1); auto = run.seed"},
+    /* run */
+    {RT_SECTION_RUN, "passes", RT_KEY_INT, RT_STORE_LONG, CFG(run.passes), 0, 1, 1000000000,
+     NO_NUM, NULL, 0, "1", "passes over the training data (each model visits every shard once)"},
+    {RT_SECTION_RUN, "seed", RT_KEY_UINT64, RT_STORE_U64, CFG(run.seed), 0, NO_INT, NO_NUM, NULL,
+     0, "1", "seed of everything random (initialisation, batch order); 0..2^64-1"},
+    {RT_SECTION_RUN, "output", RT_KEY_STRING, RT_STORE_TEXT, CFG(run.output),
+     SIZE_OF(rt_config, run.output), NO_INT, NO_NUM, NULL, 0, "runs/latest",
+     "folder for models, metrics and logs; relative to the working directory (not the config)"},
+    {RT_SECTION_RUN, "threads", RT_KEY_INT, RT_STORE_LONG, CFG(run.threads), 0, 1, 1024, NO_NUM,
+     NULL, 0, "1", "BLAS/OpenMP threads per rank, 1..1024 (1 gives bit-identical results)"},
+    {RT_SECTION_RUN, "backend", RT_KEY_ENUM, RT_STORE_TEXT, CFG(run.backend),
+     SIZE_OF(rt_config, run.backend), NO_INT, NO_NUM, backends, 0, "auto",
+     "compute backend: auto, cpu or cuda"},
+    /* models[] */
+    {RT_SECTION_MODEL, "kind", RT_KEY_ENUM, RT_STORE_TEXT, MOD(kind), SIZE_OF(rt_model_config, kind),
+     NO_INT, NO_NUM, model_kinds, 1, NULL,
+     "model family: logistic (multinomial logistic regression; alias softmax)"},
+    {RT_SECTION_MODEL, "optimizer", RT_KEY_ENUM, RT_STORE_OPTIMIZER, MOD(optimizer), 0, NO_INT,
+     NO_NUM, optimizers, 0, "adam", "sgd or adam"},
+    {RT_SECTION_MODEL, "learning_rate", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(learning_rate), 0,
+     NO_INT, 0.0, HUGE_VAL, 1, 0, NULL, 0, "0.01", "step size, > 0"},
+    {RT_SECTION_MODEL, "momentum", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(momentum), 0, NO_INT, 0.0,
+     1.0, 0, 1, NULL, 0, "0", "sgd momentum, in [0, 1)"},
+    {RT_SECTION_MODEL, "l2", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(l2), 0, NO_INT, 0.0, HUGE_VAL, 0,
+     0, NULL, 0, "0", "L2 penalty on the weights, >= 0"},
+    {RT_SECTION_MODEL, "beta1", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(beta1), 0, NO_INT, 0.0, 1.0, 0,
+     1, NULL, 0, "0.9", "adam first-moment decay, in [0, 1)"},
+    {RT_SECTION_MODEL, "beta2", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(beta2), 0, NO_INT, 0.0, 1.0, 0,
+     1, NULL, 0, "0.999", "adam second-moment decay, in [0, 1)"},
+    {RT_SECTION_MODEL, "epsilon", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(epsilon), 0, NO_INT, 0.0,
+     HUGE_VAL, 1, 0, NULL, 0, "1e-08", "adam denominator guard, > 0"},
+    {RT_SECTION_MODEL, "schedule", RT_KEY_ENUM, RT_STORE_SCHEDULE, MOD(schedule), 0, NO_INT,
+     NO_NUM, schedules, 0, "constant",
+     "learning-rate schedule: constant, inverse_time (lr / (1 + decay * step)) or cosine"},
+    {RT_SECTION_MODEL, "decay", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(decay), 0, NO_INT, 0.0,
+     HUGE_VAL, 0, 0, NULL, 0, "0.001", "inverse_time decay rate, >= 0"},
+    {RT_SECTION_MODEL, "batch_size", RT_KEY_INT, RT_STORE_LONG, MOD(batch_size), 0, 1, 1L << 30,
+     NO_NUM, NULL, 0, "32", "rows per gradient step, 1..1073741824"},
+};
+
+const size_t rt_config_key_count = sizeof rt_config_keys / sizeof rt_config_keys[0];
+
+/* ---------------------------------------------------------------------------------------------
+ * Lookup
+ * ------------------------------------------------------------------------------------------- */
+
+const char *rt_section_name(rt_section section) {
+  switch (section) {
+    case RT_SECTION_DATA: return "data";
+    case RT_SECTION_RUN: return "run";
+    case RT_SECTION_MODEL: return "models";
+    case RT_SECTION_COUNT: break;
+  }
+  return "?";
+}
+
+const rt_config_key *rt_config_key_find(rt_section section, const char *name) {
+  for (size_t i = 0; i < rt_config_key_count; ++i)
+    if (rt_config_keys[i].section == section && strcmp(rt_config_keys[i].name, name) == 0)
+      return &rt_config_keys[i];
+  return NULL;
+}
+
+const char *rt_config_key_suggest(rt_section section, const char *name) {
+  const char *names[sizeof rt_config_keys / sizeof rt_config_keys[0]];
+  size_t n = 0;
+  for (size_t i = 0; i < rt_config_key_count; ++i)
+    if (rt_config_keys[i].section == section) names[n++] = rt_config_keys[i].name;
+  return rt_suggest(name, names, n);
+}
+
+/* Appends text to buf (always terminated, silently truncated). */
+static void append(char *buf, size_t size, const char *text) {
+  size_t used = strlen(buf);
+  if (used + 1 >= size) return;
+  size_t room = size - used - 1, n = strlen(text);
+  if (n > room) n = room;
+  memcpy(buf + used, text, n);
+  buf[used + n] = '\0';
+}
+
+void rt_config_key_list(rt_section section, char *buf, size_t size) {
+  if (size == 0) return;
+  buf[0] = '\0';
+  int first = 1;
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    if (rt_config_keys[i].section != section) continue;
+    if (!first) append(buf, size, ", ");
+    append(buf, size, rt_config_keys[i].name);
+    first = 0;
+  }
+}
+
+static void choice_list(const rt_key_choice *choices, char *buf, size_t size) {
+  int first = 1;
+  for (const rt_key_choice *c = choices; c && c->name; ++c) {
+    if (c->alias) continue;
+    if (!first) append(buf, size, ", ");
+    append(buf, size, c->name);
+    first = 0;
+  }
+}
+
+void rt_config_key_expected(const rt_config_key *key, char *buf, size_t size) {
+  if (size == 0) return;
+  buf[0] = '\0';
+  switch (key->type) {
+    case RT_KEY_INT:
+    case RT_KEY_UINT64: append(buf, size, "an integer"); break;
+    case RT_KEY_NUMBER: append(buf, size, "a number"); break;
+    case RT_KEY_ENUM:
+      append(buf, size, "one of: ");
+      choice_list(key->choices, buf, size);
+      break;
+    case RT_KEY_PATH: append(buf, size, "a path"); break;
+    case RT_KEY_STRING: append(buf, size, "a string"); break;
+  }
+}
+
+int rt_model_kind_known(const char *name) {
+  for (const rt_key_choice *c = model_kinds; c->name; ++c)
+    if (!c->alias && strcmp(c->name, name) == 0) return 1;
+  return 0;
+}
+
+static const rt_key_choice *choice_by_name(const rt_key_choice *choices, const char *name) {
+  for (const rt_key_choice *c = choices; c && c->name; ++c)
+    if (strcmp(c->name, name) == 0) return c;
+  return NULL;
+}
+
+static const rt_key_choice *choice_by_value(const rt_key_choice *choices, long long value) {
+  for (const rt_key_choice *c = choices; c && c->name; ++c)
+    if (!c->alias && c->value == value) return c;
+  return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Parsing one value
+ * ------------------------------------------------------------------------------------------- */
+
+void rt_config_show_value(const char *text, char *buf, size_t size) {
+  size_t n = 0, limit = size - 4;
+  if (limit > 60) limit = 60;
+  for (; text[n] && n < limit; ++n) {
+    unsigned char ch = (unsigned char)text[n];
+    buf[n] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+  }
+  buf[n] = '\0';
+  if (text[n]) memcpy(buf + n, "...", 4);
+}
+
+/* 1: parsed; 0: not a decimal integer; -1: overflow (*out = LLONG_MIN or LLONG_MAX). */
+static int parse_int(const char *text, long long *out) {
+  const char *p = text;
+  if (*p == '+' || *p == '-') ++p;
+  if (*p < '0' || *p > '9') return 0; /* also rejects "", leading spaces, "- 1" */
+  errno = 0;
+  char *end = NULL;
+  long long v = strtoll(text, &end, 10);
+  if (end == text || *end != '\0') return 0;
+  *out = v;
+  return errno == ERANGE ? -1 : 1;
+}
+
+/* Same for unsigned 64-bit values; negative numbers come back as -2 (range). */
+static int parse_u64(const char *text, uint64_t *out) {
+  const char *p = text;
+  int negative = 0;
+  if (*p == '+' || *p == '-') negative = *p++ == '-';
+  if (*p < '0' || *p > '9') return 0;
+  errno = 0;
+  char *end = NULL;
+  unsigned long long v = strtoull(p, &end, 10);
+  if (end == p || *end != '\0') return 0;
+  if (errno == ERANGE) return -1;
+  if (negative && v != 0) return -2;
+  *out = (uint64_t)v;
+  return 1;
+}
+
+/* 1: parsed; 0: not a number; 2: NaN or infinite (or overflows a double). */
+static int parse_number(const char *text, double *out) {
+  static const char *const non_finite[] = {"nan", "inf", "infinity", ".nan", ".inf"};
+  const char *p = text;
+  if (*p == '+' || *p == '-') ++p;
+  for (size_t i = 0; i < sizeof non_finite / sizeof non_finite[0]; ++i)
+    if (strcasecmp(p, non_finite[i]) == 0) return 2;
+  if (!((*p >= '0' && *p <= '9') || (*p == '.' && p[1] >= '0' && p[1] <= '9'))) return 0;
+  for (const char *q = p; *q; ++q)
+    if (!strchr("0123456789.eE+-", *q)) return 0; /* no hex floats, no spaces */
+  errno = 0;
+  char *end = NULL;
+  double v = strtod(text, &end);
+  if (end == text || *end != '\0') return 0;
+  if (!isfinite(v) || (errno == ERANGE && fabs(v) == HUGE_VAL)) return 2;
+  /* Underflow (ERANGE with a tiny result) is accepted: the nearest double is stored. */
+  *out = v;
+  return 1;
+}
+
+static void named_suffix(const rt_config_key *key, char *buf, size_t size) {
+  char names[128] = "";
+  choice_list(key->choices, names, sizeof names);
+  if (names[0]) snprintf(buf, size, " (or %s)", names);
+  else if (size) buf[0] = '\0';
+}
+
+static rt_apply_result int_range_why(const rt_config_key *key, int below, const char *text,
+                                     char *why, size_t why_size) {
+  char suffix[160], value[80];
+  named_suffix(key, suffix, sizeof suffix);
+  rt_config_show_value(text, value, sizeof value);
+  if (below)
+    snprintf(why, why_size, "must be >= %lld%s, got %s", key->imin, suffix, value);
+  else
+    snprintf(why, why_size, "must be <= %lld, got %s", key->imax, value);
+  return RT_APPLY_RANGE;
+}
+
+static rt_apply_result type_why(const rt_config_key *key, const char *text, char *why,
+                                size_t why_size) {
+  char expected[256], value[80];
+  rt_config_key_expected(key, expected, sizeof expected);
+  rt_config_show_value(text, value, sizeof value);
+  if (key->type == RT_KEY_ENUM) {
+    const char *names[32];
+    size_t n = 0;
+    for (const rt_key_choice *c = key->choices; c->name && n < 32; ++c) names[n++] = c->name;
+    const char *near = rt_suggest(text, names, n);
+    if (near) {
+      const rt_key_choice *c = choice_by_name(key->choices, near);
+      if (c && c->alias) c = choice_by_value(key->choices, c->value);
+      snprintf(why, why_size, "expected %s; got '%s'; did you mean '%s'?", expected, value,
+               c ? c->name : near);
+      return RT_APPLY_TYPE;
+    }
+    snprintf(why, why_size, "expected %s; got '%s'", expected, value);
+    return RT_APPLY_TYPE;
+  }
+  snprintf(why, why_size, "expected %s, got '%s'", expected, value);
+  return RT_APPLY_TYPE;
+}
+
+static void store_integer(const rt_config_key *key, void *field, long long v) {
+  switch (key->store) {
+    case RT_STORE_INT: *(int *)field = (int)v; break;
+    case RT_STORE_LONG: *(long *)field = (long)v; break;
+    case RT_STORE_U64: *(uint64_t *)field = (uint64_t)v; break;
+    case RT_STORE_CHAR: *(char *)field = (char)v; break;
+    case RT_STORE_FORMAT: *(rt_file_format *)field = (rt_file_format)v; break;
+    case RT_STORE_OPTIMIZER: *(rt_optimizer *)field = (rt_optimizer)v; break;
+    case RT_STORE_SCHEDULE: *(rt_schedule *)field = (rt_schedule)v; break;
+    case RT_STORE_DOUBLE: *(double *)field = (double)v; break;
+    case RT_STORE_TEXT:
+    case RT_STORE_DATA_SEED: break; /* handled by the callers */
+  }
+}
+
+static long long load_integer(const rt_config_key *key, const void *field) {
+  switch (key->store) {
+    case RT_STORE_INT: return *(const int *)field;
+    case RT_STORE_LONG: return *(const long *)field;
+    case RT_STORE_U64: return (long long)*(const uint64_t *)field;
+    case RT_STORE_CHAR: return *(const char *)field;
+    case RT_STORE_FORMAT: return (long long)*(const rt_file_format *)field;
+    case RT_STORE_OPTIMIZER: return (long long)*(const rt_optimizer *)field;
+    case RT_STORE_SCHEDULE: return (long long)*(const rt_schedule *)field;
+    case RT_STORE_DOUBLE:
+    case RT_STORE_TEXT:
+    case RT_STORE_DATA_SEED: break;
+  }
+  return 0;
+}
+
+static rt_apply_result apply_text(const rt_config_key *key, char *field, const char *text,
+                                  const char *dir, char *why, size_t why_size) {
+  size_t n = strlen(text);
+  if (key->type == RT_KEY_PATH && text[0] != '/' && dir && dir[0] && strcmp(dir, ".") != 0) {
+    size_t d = strlen(dir);
+    int slash = dir[d - 1] != '/';
+    if (d + (size_t)slash + n + 1 > key->size) {
+      snprintf(why, why_size, "path too long once joined to '%s' (at most %zu bytes)", dir,
+               key->size - 1);
+      return RT_APPLY_TYPE;
+    }
+    memcpy(field, dir, d);
+    if (slash) field[d] = '/';
+    memcpy(field + d + (size_t)slash, text, n + 1);
+    return RT_APPLY_OK;
+  }
+  if (n + 1 > key->size) {
+    snprintf(why, why_size, "%s too long (at most %zu bytes)",
+             key->type == RT_KEY_PATH ? "path" : "value", key->size - 1);
+    return RT_APPLY_TYPE;
+  }
+  memcpy(field, text, n + 1);
+  return RT_APPLY_OK;
+}
+
+rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const char *text,
+                                    const char *dir, char *why, size_t why_size) {
+  char *field = (char *)obj + key->offset;
+  if (why_size) why[0] = '\0';
+  switch (key->type) {
+    case RT_KEY_INT: {
+      long long v = 0;
+      const rt_key_choice *c = choice_by_name(key->choices, text);
+      if (c) {
+        store_integer(key, field, c->value);
+        return RT_APPLY_OK;
+      }
+      int r = parse_int(text, &v);
+      if (r == 0) return type_why(key, text, why, why_size);
+      if (r < 0) return int_range_why(key, text[0] == '-', text, why, why_size);
+      if ((v < key->imin || v > key->imax) && !choice_by_value(key->choices, v))
+        return int_range_why(key, v < key->imin, text, why, why_size);
+      store_integer(key, field, v);
+      return RT_APPLY_OK;
+    }
+    case RT_KEY_UINT64: {
+      uint64_t v = 0;
+      const rt_key_choice *c = choice_by_name(key->choices, text);
+      if (key->store == RT_STORE_DATA_SEED) {
+        rt_config *cfg = (rt_config *)obj;
+        if (c) {
+          cfg->data.seed_set = 0;
+          cfg->data.seed = cfg->run.seed;
+          return RT_APPLY_OK;
+        }
+      }
+      int r = parse_u64(text, &v);
+      if (r == 0) return type_why(key, text, why, why_size);
+      if (r < 0) {
+        char value[80], suffix[160];
+        rt_config_show_value(text, value, sizeof value);
+        named_suffix(key, suffix, sizeof suffix);
+        if (r == -2)
+          snprintf(why, why_size, "must be >= 0%s, got %s", suffix, value);
+        else
+          snprintf(why, why_size, "must be <= %" PRIu64 ", got %s", UINT64_MAX, value);
+        return RT_APPLY_RANGE;
+      }
+      if (key->store == RT_STORE_DATA_SEED) {
+        rt_config *cfg = (rt_config *)obj;
+        cfg->data.seed = v;
+        cfg->data.seed_set = 1;
+      } else {
+        *(uint64_t *)field = v;
+      }
+      return RT_APPLY_OK;
+    }
+    case RT_KEY_NUMBER: {
+      double v = 0.0;
+      int r = parse_number(text, &v);
+      if (r == 0) return type_why(key, text, why, why_size);
+      if (r == 2) {
+        char value[80];
+        rt_config_show_value(text, value, sizeof value);
+        snprintf(why, why_size, "expected a finite number, got '%s'", value);
+        return RT_APPLY_TYPE;
+      }
+      int low_bad = key->dmin_open ? !(v > key->dmin) : !(v >= key->dmin);
+      int high_bad = key->dmax_open ? !(v < key->dmax) : !(v <= key->dmax);
+      if (low_bad || high_bad) {
+        char value[80];
+        rt_config_show_value(text, value, sizeof value);
+        if (key->dmax == HUGE_VAL)
+          snprintf(why, why_size, "must be %s %g, got %s", key->dmin_open ? ">" : ">=", key->dmin,
+                   value);
+        else
+          snprintf(why, why_size, "must be in %c%g, %g%c, got %s", key->dmin_open ? '(' : '[',
+                   key->dmin, key->dmax, key->dmax_open ? ')' : ']', value);
+        return RT_APPLY_RANGE;
+      }
+      *(double *)field = v;
+      return RT_APPLY_OK;
+    }
+    case RT_KEY_ENUM: {
+      const rt_key_choice *c = choice_by_name(key->choices, text);
+      if (!c) return type_why(key, text, why, why_size);
+      if (key->store == RT_STORE_TEXT) {
+        const rt_key_choice *canonical = c->alias ? choice_by_value(key->choices, c->value) : c;
+        if (!canonical) canonical = c;
+        return apply_text(key, field, canonical->name, NULL, why, why_size);
+      }
+      store_integer(key, field, c->value);
+      return RT_APPLY_OK;
+    }
+    case RT_KEY_PATH:
+      if (text[0] == '\0') {
+        if (key->required) {
+          snprintf(why, why_size, "expected a path, got ''");
+          return RT_APPLY_TYPE;
+        }
+        field[0] = '\0';
+        return RT_APPLY_OK;
+      }
+      return apply_text(key, field, text, dir, why, why_size);
+    case RT_KEY_STRING:
+      if (text[0] == '\0') {
+        snprintf(why, why_size, "expected a non-empty string, got ''");
+        return RT_APPLY_TYPE;
+      }
+      return apply_text(key, field, text, NULL, why, why_size);
+  }
+  snprintf(why, why_size, "internal error: unknown key type");
+  return RT_APPLY_TYPE;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Formatting one value
+ * ------------------------------------------------------------------------------------------- */
+
+/* Shortest %g text that reads back as exactly v (at most 17 significant digits). */
+static int format_double(double v, char *buf, size_t size) {
+  for (int precision = 1; precision <= 17; ++precision) {
+    int n = snprintf(buf, size, "%.*g", precision, v);
+    if (n < 0 || (size_t)n >= size) return 0;
+    if (strtod(buf, NULL) == v) return 1;
+  }
+  return 1; /* %.17g always round-trips */
+}
+
+int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, size_t size) {
+  const char *field = (const char *)obj + key->offset;
+  int n = 0;
+  if (size == 0) return 0;
+  buf[0] = '\0';
+  switch (key->type) {
+    case RT_KEY_INT: {
+      long long v = load_integer(key, field);
+      const rt_key_choice *c = choice_by_value(key->choices, v);
+      n = c ? snprintf(buf, size, "%s", c->name) : snprintf(buf, size, "%lld", v);
+      break;
+    }
+    case RT_KEY_UINT64:
+      if (key->store == RT_STORE_DATA_SEED) {
+        const rt_config *cfg = (const rt_config *)obj;
+        n = cfg->data.seed_set ? snprintf(buf, size, "%" PRIu64, cfg->data.seed)
+                               : snprintf(buf, size, "auto");
+      } else {
+        n = snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field);
+      }
+      break;
+    case RT_KEY_NUMBER: return isfinite(*(const double *)field) &&
+                               format_double(*(const double *)field, buf, size);
+    case RT_KEY_ENUM:
+      if (key->store == RT_STORE_TEXT) {
+        if (!memchr(field, '\0', key->size)) return 0;
+        n = snprintf(buf, size, "%s", field);
+      } else {
+        const rt_key_choice *c = choice_by_value(key->choices, load_integer(key, field));
+        if (!c) return 0;
+        n = snprintf(buf, size, "%s", c->name);
+      }
+      break;
+    case RT_KEY_PATH:
+    case RT_KEY_STRING:
+      if (!memchr(field, '\0', key->size)) return 0;
+      n = snprintf(buf, size, "%s", field);
+      break;
+  }
+  return n >= 0 && (size_t)n < size;
+}
+
+void rt_model_config_defaults(rt_model_config *model) {
+  memset(model, 0, sizeof *model);
+  char why[256];
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    const rt_config_key *key = &rt_config_keys[i];
+    if (key->section != RT_SECTION_MODEL || !key->default_text) continue;
+    /* The defaults are checked by the unit tests; they cannot fail. */
+    (void)rt_config_key_apply(key, model, key->default_text, NULL, why, sizeof why);
+  }
+}

@@ -1,0 +1,42 @@
+/* Private helpers shared by the data readers (data_probe.c, csv_reader.c, npy_reader.c,
+ * shard_split.c). Not part of the public interface. */
+#ifndef RINGTRAIN_DATA_INTERNAL_H
+#define RINGTRAIN_DATA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringtrain/data.h"
+#include "ringtrain/status.h"
+
+/* Chunk size for buffered reads of a shard's byte range. */
+#define RT_DATA_CHUNK ((size_t)4 << 20)
+
+/* Opens `path` read-only and checks it is a regular file; *size gets its size in bytes.
+ * A missing / unreadable / non-regular file is RT_ERR_DATA ("PATH: cannot open: ..."). */
+rt_code rt_data_open(const char *path, int *fd, uint64_t *size, rt_status *st);
+
+/* Closes fd; a failed close() is reported only when st is non-NULL and no error is pending. */
+rt_code rt_data_close(int fd, const char *path, rt_status *st);
+
+/* Reads exactly n bytes at `offset` unless end of file comes first; *got gets the count read.
+ * Retries on EINTR and short reads. */
+rt_code rt_data_pread(int fd, const char *path, void *buf, size_t n, uint64_t offset, size_t *got,
+                      rt_status *st);
+
+/* Allocates n floats, 64-byte aligned, size rounded up to a multiple of 64 bytes.
+ * n == 0 gives NULL and RT_OK. */
+rt_code rt_data_alloc_floats(size_t n, float **out, const char *path, rt_status *st);
+
+/* Checks the options every entry point shares and resolves RT_FORMAT_AUTO. */
+rt_code rt_data_check_options(const rt_data_options *opt, rt_file_format *format, rt_status *st);
+
+/* Format specific parts (csv_reader.c, npy_reader.c). `info` is zeroed by the caller. */
+rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *st);
+rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                          size_t nshards, rt_shard *out, rt_status *st);
+rt_code rt_npy_probe(const rt_data_options *opt, rt_data_info *info, rt_status *st);
+rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                          size_t nshards, rt_shard *out, rt_status *st);
+
+#endif

@@ -1,0 +1,243 @@
+/* Each rank runs an event loop over the models that visit its shards. A model whose next shard is
+ * local is integrated at once; otherwise its state is sent with MPI_Isend to the owner of the
+ * next shard. Receives are posted ahead for every model that will visit again, so a rank holding
+ * several models never idles while one is on the wire. The schedule is a pure function of
+ * (model, pass, position, S, ranks): every rank knows how many visits it will serve, so the loop
+ * ends without any termination protocol. With one rank the same loop is the sequential
+ * reference. */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "agree.h"
+#include "backend.h"
+#include "schedule.h"
+
+enum slot_phase { SLOT_ABSENT = 0, SLOT_RECEIVING, SLOT_READY, SLOT_SENDING, SLOT_DONE };
+
+typedef struct slot {
+  void *state;
+  size_t bytes;
+  enum slot_phase phase;
+  uint64_t visits_here; /* shard visits still to serve on this rank */
+} slot;
+
+typedef struct engine {
+  const rt_model_spec *specs;
+  size_t count;
+  const rt_dataset *ds;
+  MPI_Comm comm;
+  int rank, ranks;
+  slot *slots;
+  MPI_Request *requests; /* one per model: its pending receive or send on this rank */
+  size_t *queue;         /* ready models, FIFO ring */
+  size_t queue_head, queue_len;
+  uint64_t visits_left;
+  size_t sends_pending;
+  float *ws;
+  uint64_t *order;
+  rt_model_stats *stats;
+} engine;
+
+static int shard_owner(const engine *e, uint64_t shard) {
+  return rt_shard_owner(shard, e->ds->shards, e->ranks);
+}
+
+static uint64_t current_shard(const engine *e, const rt_state_header *h) {
+  return rt_succession_shard(h->model_id, h->pass, h->position, e->ds->shards);
+}
+
+static void push_ready(engine *e, size_t j) {
+  e->queue[(e->queue_head + e->queue_len) % e->count] = j;
+  e->queue_len++;
+  e->slots[j].phase = SLOT_READY;
+}
+
+static size_t pop_ready(engine *e) {
+  size_t j = e->queue[e->queue_head];
+  e->queue_head = (e->queue_head + 1) % e->count;
+  e->queue_len--;
+  return j;
+}
+
+static rt_code post_receive(engine *e, size_t j, rt_status *st) {
+  slot *s = &e->slots[j];
+  if (!s->state) {
+    s->state = aligned_alloc(RT_STATE_ALIGN, s->bytes);
+    if (!s->state) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes for model %zu", s->bytes, j);
+  }
+  /* A model is in one place at a time, so (any source, tag = model id) is unambiguous. */
+  RT_MPI_CHECK(st, MPI_Irecv(s->state, (int)s->bytes, MPI_BYTE, MPI_ANY_SOURCE, (int)j, e->comm,
+                             &e->requests[j]));
+  s->phase = SLOT_RECEIVING;
+  return RT_OK;
+}
+
+/* Serves visits of model j while its next shard is local, then hands it on. */
+static rt_code serve(engine *e, size_t j, rt_status *st) {
+  slot *s = &e->slots[j];
+  const rt_model_spec *spec = &e->specs[j];
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  const rt_state_layout layout = rt_state_layout_of(spec);
+  rt_state_header *h = rt_state_head(s->state);
+  if (h->magic != RT_STATE_MAGIC || h->model_id != j)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu arrived with a damaged state header", j);
+  for (;;) {
+    const uint64_t shard = current_shard(e, h);
+    const double t0 = MPI_Wtime();
+    rt_cpu_integrate_shard(spec, fam, s->state, &e->ds->train[shard], shard, e->ws, e->order);
+    e->stats[j].seconds += MPI_Wtime() - t0;
+    s->visits_here--;
+    e->visits_left--;
+    if (++h->position == e->ds->shards) {
+      double *history = rt_state_history(s->state, &layout);
+      history[h->pass] = h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
+      h->pass_loss_sum = 0.0;
+      h->pass_loss_rows = 0;
+      h->position = 0;
+      if (++h->pass == spec->passes) {
+        s->phase = SLOT_DONE;
+        return RT_OK;
+      }
+    }
+    const int next = shard_owner(e, current_shard(e, h));
+    if (next == e->rank) continue;
+    RT_MPI_CHECK(st, MPI_Isend(s->state, (int)s->bytes, MPI_BYTE, next, (int)j, e->comm, &e->requests[j]));
+    s->phase = SLOT_SENDING;
+    e->sends_pending++;
+    e->stats[j].hops += 1;
+    e->stats[j].bytes += (double)s->bytes;
+    return RT_OK;
+  }
+}
+
+static rt_code completed(engine *e, size_t j, rt_status *st) {
+  slot *s = &e->slots[j];
+  if (s->phase == SLOT_RECEIVING) {
+    push_ready(e, j);
+    return RT_OK;
+  }
+  if (s->phase == SLOT_SENDING) {
+    e->sends_pending--;
+    if (s->visits_here > 0) return post_receive(e, j, st);
+    free(s->state);
+    s->state = NULL;
+    s->phase = SLOT_ABSENT;
+    return RT_OK;
+  }
+  return RT_FAIL_AT(st, RT_ERR_INTERNAL, "request of model %zu completed in phase %d", j, (int)s->phase);
+}
+
+/* Handles finished requests; blocks only when `wait` is set (nothing ready to integrate). */
+static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
+  int n = 0;
+  if (wait)
+    RT_MPI_CHECK(st, MPI_Waitsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
+  else
+    RT_MPI_CHECK(st, MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
+  if (n == MPI_UNDEFINED)
+    return wait ? RT_FAIL_AT(st, RT_ERR_INTERNAL, "rank %d waits but no hand-off is pending", e->rank) : RT_OK;
+  for (int i = 0; i < n; ++i) {
+    rt_code rc = completed(e, (size_t)indices[i], st);
+    if (rc) return rc;
+  }
+  return RT_OK;
+}
+
+static rt_code setup(engine *e, rt_status *st) {
+  const uint64_t S = e->ds->shards;
+  size_t ws_floats = 0, max_batches = 1;
+  for (size_t j = 0; j < e->count; ++j) {
+    const rt_model_spec *spec = &e->specs[j];
+    const rt_family *fam = rt_family_find(spec->hp.kind);
+    const rt_state_layout l = rt_state_layout_of(spec);
+    e->slots[j].bytes = l.total_bytes;
+    for (uint64_t p = 0; p < spec->passes; ++p)
+      for (uint64_t k = 0; k < S; ++k)
+        if (shard_owner(e, rt_succession_shard(j, p, k, S)) == e->rank) e->slots[j].visits_here++;
+    e->visits_left += e->slots[j].visits_here;
+    const size_t batch = (size_t)spec->hp.batch_size;
+    const size_t need = l.param_count + fam->workspace_floats(spec, batch);
+    if (need > ws_floats) ws_floats = need;
+    for (uint64_t s = 0; s < S; ++s) {
+      const size_t nb = (size_t)((e->ds->train_rows[s] + batch - 1) / batch);
+      if (nb > max_batches) max_batches = nb;
+    }
+  }
+  e->ws = aligned_alloc(RT_STATE_ALIGN, (ws_floats * sizeof(float) + 63) / 64 * 64);
+  e->order = malloc(max_batches * sizeof *e->order);
+  if (!e->ws || !e->order) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine workspace");
+  for (size_t j = 0; j < e->count; ++j) {
+    const rt_model_spec *spec = &e->specs[j];
+    slot *s = &e->slots[j];
+    if (shard_owner(e, rt_succession_shard(j, 0, 0, S)) == e->rank) {
+      size_t bytes = 0;
+      rt_code rc = rt_state_create(spec, &s->state, &bytes, st);
+      if (rc) return rc;
+      push_ready(e, j);
+    } else if (s->visits_here > 0) {
+      rt_code rc = post_receive(e, j, st);
+      if (rc) return rc;
+    }
+  }
+  return RT_OK;
+}
+
+/* Every rank gets every final state (evaluation runs where the validation shards live). */
+static rt_code gather_final(engine *e, void **states, rt_status *st) {
+  const uint64_t S = e->ds->shards;
+  for (size_t j = 0; j < e->count; ++j) {
+    slot *s = &e->slots[j];
+    const int root = shard_owner(e, rt_succession_shard(j, e->specs[j].passes - 1, S - 1, S));
+    if (root != e->rank) {
+      free(s->state);
+      s->state = aligned_alloc(RT_STATE_ALIGN, s->bytes);
+      if (!s->state) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", s->bytes);
+    } else if (s->phase != SLOT_DONE) {
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu did not finish on rank %d", j, root);
+    }
+    RT_MPI_CHECK(st, MPI_Bcast(s->state, (int)s->bytes, MPI_BYTE, root, e->comm));
+    states[j] = s->state;
+    s->state = NULL;
+  }
+  return RT_OK;
+}
+
+static void engine_free(engine *e) {
+  if (e->slots)
+    for (size_t j = 0; j < e->count; ++j) free(e->slots[j].state);
+  free(e->slots);
+  free(e->requests);
+  free(e->queue);
+  free(e->ws);
+  free(e->order);
+}
+
+rt_code rt_engine_run(const rt_model_spec *specs, size_t model_count, const rt_dataset *ds,
+                      MPI_Comm comm, void **states, rt_model_stats *stats, rt_status *st) {
+  engine e = {.specs = specs, .count = model_count, .ds = ds, .comm = comm, .stats = stats};
+  e.rank = ds->rank;
+  e.ranks = ds->ranks;
+  e.slots = calloc(model_count, sizeof *e.slots);
+  e.requests = malloc(model_count * sizeof *e.requests);
+  e.queue = malloc(model_count * sizeof *e.queue);
+  int *indices = malloc(model_count * sizeof *indices);
+  rt_code rc = RT_OK;
+  if (!e.slots || !e.requests || !e.queue || !indices)
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine tables for %zu models", model_count);
+  for (size_t j = 0; rc == RT_OK && j < model_count; ++j) e.requests[j] = MPI_REQUEST_NULL;
+  if (rc == RT_OK) rc = setup(&e, st);
+  while (rc == RT_OK && (e.visits_left > 0 || e.sends_pending > 0)) {
+    if (e.queue_len > 0) {
+      rc = serve(&e, pop_ready(&e), st);
+      if (rc == RT_OK) rc = progress(&e, indices, 0, st);
+    } else {
+      rc = progress(&e, indices, 1, st);
+    }
+  }
+  if (rc == RT_OK) rc = gather_final(&e, states, st);
+  free(indices);
+  engine_free(&e);
+  return rc;
+}

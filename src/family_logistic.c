@@ -1,0 +1,104 @@
+/* Softmax (multinomial logistic) regression; two classes is the binary case.
+ * Parameters: W (features x classes, row-major) followed by b (classes). */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "model.h"
+#include "rng.h"
+
+static size_t logistic_param_count(const rt_model_spec *spec) {
+  return (spec->problem.features + 1) * spec->problem.classes;
+}
+
+static rt_code logistic_check(const rt_model_spec *spec, rt_status *st) {
+  if (spec->problem.classes < 2)
+    return rt_fail(st, RT_ERR_CONFIG, "model %llu (logistic): needs at least 2 classes, data has %zu",
+                   (unsigned long long)spec->id, spec->problem.classes);
+  if (spec->problem.features < 1)
+    return rt_fail(st, RT_ERR_CONFIG, "model %llu (logistic): data has no feature columns",
+                   (unsigned long long)spec->id);
+  return RT_OK;
+}
+
+/* Small symmetric random weights break no symmetry that matters for a convex model, but keep
+ * the start identical to what any layout computes: zero bias, U(-0.01, 0.01) weights. */
+static void logistic_init(const rt_model_spec *spec, uint64_t key, float *params) {
+  const size_t nw = spec->problem.features * spec->problem.classes;
+  const uint64_t k = rt_key_push(key, RT_STREAM_INIT);
+  for (size_t i = 0; i < nw; ++i) params[i] = 0.02f * (rt_rng_uniform_f(k, i) - 0.5f);
+  memset(params + nw, 0, spec->problem.classes * sizeof(float));
+}
+
+static size_t logistic_workspace(const rt_model_spec *spec, size_t rows) {
+  return rows * spec->problem.classes;
+}
+
+/* logits = X W + b, then row-wise softmax in place. */
+static void logistic_probabilities(const rt_model_spec *spec, const float *params, const float *x,
+                                   size_t rows, float *p) {
+  const size_t d = spec->problem.features, c = spec->problem.classes;
+  const float *w = params, *b = params + d * c;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)c, (int)d, 1.0f, x, (int)d,
+              w, (int)c, 0.0f, p, (int)c);
+  for (size_t i = 0; i < rows; ++i) {
+    float *z = p + i * c;
+    float m = -INFINITY;
+    for (size_t k = 0; k < c; ++k) {
+      z[k] += b[k];
+      if (z[k] > m) m = z[k];
+    }
+    float s = 0.0f;
+    for (size_t k = 0; k < c; ++k) {
+      z[k] = expf(z[k] - m);
+      s += z[k];
+    }
+    const float inv = 1.0f / s;
+    for (size_t k = 0; k < c; ++k) z[k] *= inv;
+  }
+}
+
+static void logistic_gradient(const rt_model_spec *spec, const float *params, const float *x,
+                              const float *y, size_t rows, float *grad, double *loss_sum,
+                              float *ws) {
+  const size_t d = spec->problem.features, c = spec->problem.classes;
+  float *g = ws; /* rows x classes: probabilities, then (P - Y) / rows */
+  logistic_probabilities(spec, params, x, rows, g);
+  const float inv_rows = 1.0f / (float)rows;
+  double loss = 0.0;
+  for (size_t i = 0; i < rows; ++i) {
+    float *gi = g + i * c;
+    const size_t label = (size_t)y[i];
+    /* p >= FLT_MIN keeps the loss finite when a probability underflows. */
+    const float py = gi[label] > 1e-30f ? gi[label] : 1e-30f;
+    loss -= log((double)py);
+    gi[label] -= 1.0f;
+    for (size_t k = 0; k < c; ++k) gi[k] *= inv_rows;
+  }
+  *loss_sum = loss;
+  float *gw = grad, *gb = grad + d * c;
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)c, (int)rows, 1.0f, x, (int)d,
+              g, (int)c, 0.0f, gw, (int)c);
+  const float l2 = (float)spec->hp.l2;
+  if (l2 > 0.0f) cblas_saxpy((int)(d * c), l2, params, 1, gw, 1);
+  /* Bias gradient: column sums in row order (fixed order, deterministic). */
+  memset(gb, 0, c * sizeof(float));
+  for (size_t i = 0; i < rows; ++i)
+    for (size_t k = 0; k < c; ++k) gb[k] += g[i * c + k];
+}
+
+static void logistic_predict(const rt_model_spec *spec, const float *params, const float *x,
+                             size_t rows, float *out, float *ws) {
+  (void)ws;
+  logistic_probabilities(spec, params, x, rows, out);
+}
+
+const rt_family rt_family_logistic = {
+    .kind = "logistic",
+    .check = logistic_check,
+    .param_count = logistic_param_count,
+    .init_params = logistic_init,
+    .workspace_floats = logistic_workspace,
+    .batch_gradient = logistic_gradient,
+    .predict = logistic_predict,
+};

@@ -1,0 +1,196 @@
+/* Family registry, state layout and creation, spec <-> model-file text. */
+#include "model.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "numfmt.h"
+#include "rng.h"
+
+extern const rt_family rt_family_logistic;
+
+static const rt_family *const families[] = {&rt_family_logistic};
+
+const rt_family *rt_family_find(const char *kind) {
+  for (size_t i = 0; i < sizeof families / sizeof families[0]; ++i)
+    if (strcmp(families[i]->kind, kind) == 0) return families[i];
+  return NULL;
+}
+
+static size_t align_up(size_t n) { return (n + RT_STATE_ALIGN - 1) / RT_STATE_ALIGN * RT_STATE_ALIGN; }
+
+rt_state_layout rt_state_layout_of(const rt_model_spec *spec) {
+  rt_state_layout l;
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  l.param_count = fam ? fam->param_count(spec) : 0;
+  l.aux_count = rt_optimizer_aux_count(spec, l.param_count);
+  l.history_offset = align_up(sizeof(rt_state_header));
+  l.params_offset = align_up(l.history_offset + spec->passes * sizeof(double));
+  l.aux_offset = align_up(l.params_offset + l.param_count * sizeof(float));
+  l.total_bytes = align_up(l.aux_offset + l.aux_count * sizeof(float));
+  return l;
+}
+
+rt_code rt_state_create(const rt_model_spec *spec, void **state, size_t *bytes, rt_status *st) {
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  if (!fam) return rt_fail(st, RT_ERR_CONFIG, "unknown model kind '%s'", spec->hp.kind);
+  rt_state_layout l = rt_state_layout_of(spec);
+  void *s = aligned_alloc(RT_STATE_ALIGN, l.total_bytes);
+  if (!s)
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes for model %" PRIu64 " state",
+                      l.total_bytes, spec->id);
+  memset(s, 0, l.total_bytes);
+  rt_state_header *h = rt_state_head(s);
+  h->magic = RT_STATE_MAGIC;
+  h->model_id = spec->id;
+  h->rng_key = rt_key_push(rt_key_push(spec->seed, 0x6d6f64656cULL /* "model" */), spec->id);
+  h->param_count = l.param_count;
+  h->aux_count = l.aux_count;
+  h->history_count = spec->passes;
+  fam->init_params(spec, h->rng_key, rt_state_params(s, &l));
+  *state = s;
+  *bytes = l.total_bytes;
+  return RT_OK;
+}
+
+void rt_state_free(void *state) { free(state); }
+
+char *rt_spec_to_text(const rt_model_spec *spec) {
+  const rt_model_config *hp = &spec->hp;
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return NULL;
+  char b[8][RT_NUMFMT_MAX];
+  fprintf(f,
+          "kind=%s\nid=%" PRIu64 "\nfeatures=%zu\nclasses=%zu\nlabel_column=%d\nseed=%" PRIu64
+          "\npasses=%" PRIu64 "\nshards=%" PRIu64 "\ntotal_batches=%" PRIu64
+          "\noptimizer=%s\nlearning_rate=%s\nmomentum=%s\nl2=%s\nbeta1=%s\nbeta2=%s\nepsilon=%s"
+          "\nschedule=%s\ndecay=%s\nbatch_size=%ld\n",
+          hp->kind, spec->id, spec->problem.features, spec->problem.classes, spec->label_column,
+          spec->seed, spec->passes, spec->shards, spec->total_batches,
+          rt_optimizer_name(hp->optimizer), rt_format_double(hp->learning_rate, b[0]),
+          rt_format_double(hp->momentum, b[1]), rt_format_double(hp->l2, b[2]),
+          rt_format_double(hp->beta1, b[3]), rt_format_double(hp->beta2, b[4]),
+          rt_format_double(hp->epsilon, b[5]), rt_schedule_name(hp->schedule),
+          rt_format_double(hp->decay, b[6]), hp->batch_size);
+  if (fclose(f) != 0) {
+    free(text);
+    return NULL;
+  }
+  return text;
+}
+
+/* Finds "key=" at a line start; copies the value into buf. */
+static int spec_value(const char *text, const char *key, char *buf, size_t cap) {
+  const size_t klen = strlen(key);
+  for (const char *line = text; line && *line;) {
+    const char *nl = strchr(line, '\n');
+    const size_t llen = nl ? (size_t)(nl - line) : strlen(line);
+    if (llen > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
+      const size_t vlen = llen - klen - 1;
+      if (vlen + 1 > cap) return 0;
+      memcpy(buf, line + klen + 1, vlen);
+      buf[vlen] = '\0';
+      return 1;
+    }
+    line = nl ? nl + 1 : NULL;
+  }
+  return 0;
+}
+
+static rt_code spec_u64(const char *text, const char *file, const char *key, uint64_t *out,
+                        rt_status *st) {
+  char buf[64];
+  if (!spec_value(text, key, buf, sizeof buf))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key);
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(buf, &end, 10);
+  if (errno || end == buf || *end || buf[0] == '-')
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a whole number: '%s'", file, key, buf);
+  *out = v;
+  return RT_OK;
+}
+
+static rt_code spec_long(const char *text, const char *file, const char *key, long *out,
+                         rt_status *st) {
+  char buf[64];
+  if (!spec_value(text, key, buf, sizeof buf))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key);
+  char *end;
+  errno = 0;
+  long v = strtol(buf, &end, 10);
+  if (errno || end == buf || *end)
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not an integer: '%s'", file, key, buf);
+  *out = v;
+  return RT_OK;
+}
+
+static rt_code spec_f64(const char *text, const char *file, const char *key, double *out,
+                        rt_status *st) {
+  char buf[64];
+  if (!spec_value(text, key, buf, sizeof buf))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key);
+  char *end;
+  errno = 0;
+  double v = strtod(buf, &end);
+  if (errno || end == buf || *end)
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a number: '%s'", file, key, buf);
+  *out = v;
+  return RT_OK;
+}
+
+rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spec, rt_status *st) {
+  memset(spec, 0, sizeof *spec);
+  rt_model_config *hp = &spec->hp;
+  char buf[64];
+  if (!spec_value(text, "kind", hp->kind, sizeof hp->kind))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'kind'", file);
+  if (!rt_family_find(hp->kind))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unknown model kind '%s'", file, hp->kind);
+  uint64_t features = 0, classes = 0, batch = 0;
+  long label = 0;
+  rt_code rc;
+  if ((rc = spec_u64(text, file, "id", &spec->id, st)) ||
+      (rc = spec_u64(text, file, "features", &features, st)) ||
+      (rc = spec_u64(text, file, "classes", &classes, st)) ||
+      (rc = spec_long(text, file, "label_column", &label, st)) ||
+      (rc = spec_u64(text, file, "seed", &spec->seed, st)) ||
+      (rc = spec_u64(text, file, "passes", &spec->passes, st)) ||
+      (rc = spec_u64(text, file, "shards", &spec->shards, st)) ||
+      (rc = spec_u64(text, file, "total_batches", &spec->total_batches, st)) ||
+      (rc = spec_f64(text, file, "learning_rate", &hp->learning_rate, st)) ||
+      (rc = spec_f64(text, file, "momentum", &hp->momentum, st)) ||
+      (rc = spec_f64(text, file, "l2", &hp->l2, st)) ||
+      (rc = spec_f64(text, file, "beta1", &hp->beta1, st)) ||
+      (rc = spec_f64(text, file, "beta2", &hp->beta2, st)) ||
+      (rc = spec_f64(text, file, "epsilon", &hp->epsilon, st)) ||
+      (rc = spec_f64(text, file, "decay", &hp->decay, st)) ||
+      (rc = spec_u64(text, file, "batch_size", &batch, st)))
+    return rc;
+  if (features == 0 || features > (1u << 30) || classes > (1u << 24) || batch == 0 ||
+      batch > (1u << 30) || spec->passes == 0 || spec->passes > (1u << 30) || spec->shards == 0)
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec dimensions out of range", file);
+  spec->problem.features = (size_t)features;
+  spec->problem.classes = (size_t)classes;
+  if (label < -1 || label > (1L << 30))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec label_column out of range", file);
+  spec->label_column = (int)label;
+  hp->batch_size = (long)batch;
+  if (!spec_value(text, "optimizer", buf, sizeof buf))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'optimizer'", file);
+  if (strcmp(buf, "adam") == 0) hp->optimizer = RT_OPT_ADAM;
+  else if (strcmp(buf, "sgd") == 0) hp->optimizer = RT_OPT_SGD;
+  else return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unknown optimizer '%s'", file, buf);
+  if (!spec_value(text, "schedule", buf, sizeof buf))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'schedule'", file);
+  if (strcmp(buf, "constant") == 0) hp->schedule = RT_SCHED_CONSTANT;
+  else if (strcmp(buf, "inverse_time") == 0) hp->schedule = RT_SCHED_INVERSE_TIME;
+  else if (strcmp(buf, "cosine") == 0) hp->schedule = RT_SCHED_COSINE;
+  else return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unknown schedule '%s'", file, buf);
+  return RT_OK;
+}

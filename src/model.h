@@ -1,0 +1,111 @@
+/* A model = immutable spec + ONE flat state buffer. The state buffer is the only thing that is
+ * handed off between ranks, written to model files, hashed and compared; everything needed to
+ * continue training anywhere is in it. */
+#ifndef RINGTRAIN_MODEL_H
+#define RINGTRAIN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringtrain/config.h"
+#include "ringtrain/status.h"
+
+/* What the data fixes about every model of a run. */
+typedef struct rt_problem {
+  size_t features;
+  size_t classes;
+} rt_problem;
+
+typedef struct rt_model_spec {
+  uint64_t id;             /* index in the config's models list */
+  rt_model_config hp;      /* hyper-parameters */
+  rt_problem problem;
+  uint64_t seed;           /* run seed */
+  uint64_t passes;         /* passes to train */
+  uint64_t shards;         /* S: logical shards of the training data */
+  uint64_t total_batches;  /* batches in one pass over all shards (for the cosine schedule) */
+  int label_column;        /* as resolved against the training file (-1: none) */
+} rt_model_spec;
+
+#define RT_STATE_MAGIC 0x3153544154535452ULL /* "RTSTATS1" little-endian */
+#define RT_STATE_ALIGN 64
+
+/* Fixed-size header at the start of every state buffer (128 bytes). */
+typedef struct rt_state_header {
+  uint64_t magic;
+  uint64_t model_id;
+  uint64_t pass;           /* passes completed */
+  uint64_t position;       /* shards completed in the current pass, 0..S-1 */
+  uint64_t step;           /* optimizer steps taken */
+  uint64_t rng_key;        /* the model's own RNG key, derived from (seed, id) */
+  uint64_t samples;        /* rows integrated, all passes */
+  uint64_t diverged;       /* 1 once a loss was not finite; training stops updating then */
+  double pass_loss_sum;    /* sum of per-row losses in the current pass */
+  uint64_t pass_loss_rows;
+  uint64_t param_count;    /* floats of parameters */
+  uint64_t aux_count;      /* floats of optimizer state */
+  uint64_t history_count;  /* doubles of per-pass training loss (= passes) */
+  uint64_t reserved[3];
+} rt_state_header;
+
+/* Byte offsets inside a state buffer. */
+typedef struct rt_state_layout {
+  size_t history_offset; /* double[passes] */
+  size_t params_offset;  /* float[param_count] */
+  size_t aux_offset;     /* float[aux_count] */
+  size_t total_bytes;
+  size_t param_count, aux_count;
+} rt_state_layout;
+
+/* One model family (logistic, later kmeans/linear/mlp). Batch math is CPU here; the CUDA
+ * backend provides its own kernels behind the same spec/state contract. */
+typedef struct rt_family {
+  const char *kind;
+  /* Checks hyper-parameters against the problem before any work. */
+  rt_code (*check)(const rt_model_spec *spec, rt_status *st);
+  size_t (*param_count)(const rt_model_spec *spec);
+  /* Deterministic initial parameters from the model's RNG key. */
+  void (*init_params)(const rt_model_spec *spec, uint64_t key, float *params);
+  /* Scratch floats needed for a batch of `rows`. */
+  size_t (*workspace_floats)(const rt_model_spec *spec, size_t rows);
+  /* Loss and gradient of a batch: grad gets the mean gradient (plus L2 where it applies);
+   * *loss_sum the sum of per-row losses (before the update). */
+  void (*batch_gradient)(const rt_model_spec *spec, const float *params, const float *x,
+                         const float *y, size_t rows, float *grad, double *loss_sum, float *ws);
+  /* Class probabilities (rows x classes) for prediction and evaluation. */
+  void (*predict)(const rt_model_spec *spec, const float *params, const float *x, size_t rows,
+                  float *out, float *ws);
+} rt_family;
+
+const rt_family *rt_family_find(const char *kind);
+
+rt_state_layout rt_state_layout_of(const rt_model_spec *spec);
+size_t rt_optimizer_aux_count(const rt_model_spec *spec, size_t param_count);
+
+/* Allocates (64-byte aligned) and initialises a fresh state. */
+rt_code rt_state_create(const rt_model_spec *spec, void **state, size_t *bytes, rt_status *st);
+void rt_state_free(void *state);
+
+static inline rt_state_header *rt_state_head(void *state) { return (rt_state_header *)state; }
+static inline float *rt_state_params(void *state, const rt_state_layout *l) {
+  return (float *)((char *)state + l->params_offset);
+}
+static inline float *rt_state_aux(void *state, const rt_state_layout *l) {
+  return (float *)((char *)state + l->aux_offset);
+}
+static inline double *rt_state_history(void *state, const rt_state_layout *l) {
+  return (double *)((char *)state + l->history_offset);
+}
+
+/* Builds the spec text stored in model files (canonical key=value lines). Caller frees. */
+char *rt_spec_to_text(const rt_model_spec *spec);
+/* Rebuilds a spec from model-file text; errors name `file`. */
+rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spec, rt_status *st);
+
+/* Learning rate at optimizer step `step` (0-based) under the spec's schedule. */
+double rt_learning_rate(const rt_model_spec *spec, uint64_t step);
+/* One optimizer update of params with grad; step is the 0-based count before this update. */
+void rt_optimizer_step(const rt_model_spec *spec, float *params, float *aux, const float *grad,
+                       size_t n, uint64_t step);
+
+#endif

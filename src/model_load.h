@@ -1,0 +1,18 @@
+/* Loads a .rtm model file and checks that its spec and state agree. */
+#ifndef RINGTRAIN_MODEL_LOAD_H
+#define RINGTRAIN_MODEL_LOAD_H
+
+#include "model.h"
+#include "ringtrain/modelfile.h"
+
+typedef struct rt_loaded_model {
+  rt_model_file file;
+  rt_model_spec spec;
+  const rt_family *family;
+  rt_state_layout layout;
+} rt_loaded_model;
+
+rt_code rt_model_load(const char *path, rt_loaded_model *m, rt_status *st);
+void rt_model_unload(rt_loaded_model *m);
+
+#endif

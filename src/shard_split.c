@@ -1,0 +1,101 @@
+/* Validation split of a shard and rt_shard_free.
+ *
+ * Key derivation (fixed; changing it changes which rows are held out):
+ *   key = rt_key_push(rt_key_push(rt_key_push(seed, RT_STREAM_VALIDATION_SPLIT), shard_index), 0)
+ * perm = rt_rng_permutation(key, n); the rows perm[0 .. k) with k = round(n * fraction) (halves
+ * away from zero, i.e. floor(n * fraction + 0.5)) go to validation, the rest to training; both
+ * keep the original row order. Both outputs get the input's first_row. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data_internal.h"
+#include "rng.h"
+
+void rt_shard_free(rt_shard *shard) {
+  if (!shard) return;
+  free(shard->x);
+  free(shard->y);
+  memset(shard, 0, sizeof *shard);
+}
+
+rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, size_t shard_index,
+                                  rt_shard *train, rt_shard *validation, rt_status *st) {
+  if (!in || !train || !validation || train == validation) {
+    if (in) rt_shard_free(in);
+    return rt_fail(st, RT_ERR_INTERNAL, "rt_shard_split_validation: bad arguments");
+  }
+  /* Take ownership first so that `train` or `validation` may alias `in`. */
+  rt_shard src = *in;
+  memset(in, 0, sizeof *in);
+  memset(train, 0, sizeof *train);
+  memset(validation, 0, sizeof *validation);
+  if (!(fraction >= 0.0 && fraction <= 1.0)) {
+    rt_shard_free(&src);
+    return rt_fail(st, RT_ERR_CONFIG, "validation fraction %g is outside [0, 1]", fraction);
+  }
+  const size_t n = src.rows, f = src.features;
+  double kd = floor((double)n * fraction + 0.5);
+  size_t k = kd >= (double)n ? n : (size_t)kd;
+
+  validation->features = f;
+  validation->first_row = src.first_row;
+  if (k == 0) {
+    *train = src;
+    return RT_OK;
+  }
+
+  uint64_t *perm = malloc(n * sizeof *perm);
+  unsigned char *is_val = calloc(n, 1);
+  if (!perm || !is_val) {
+    free(perm);
+    free(is_val);
+    rt_shard_free(&src);
+    memset(validation, 0, sizeof *validation);
+    return rt_fail(st, RT_ERR_NOMEM, "cannot allocate the validation split of %zu rows", n);
+  }
+  uint64_t key =
+      rt_key_push(rt_key_push(rt_key_push(seed, RT_STREAM_VALIDATION_SPLIT), shard_index), 0);
+  rt_rng_permutation(key, perm, n);
+  for (size_t i = 0; i < k; ++i) is_val[perm[i]] = 1;
+  free(perm);
+
+  rt_code rc = rt_data_alloc_floats(k * f, &validation->x, "validation split", st);
+  if (rc == RT_OK && src.y) {
+    validation->y = malloc(k * sizeof(float));
+    if (!validation->y)
+      rc = rt_fail(st, RT_ERR_NOMEM, "cannot allocate %zu validation labels", k);
+  }
+  if (rc != RT_OK) {
+    free(is_val);
+    rt_shard_free(validation);
+    rt_shard_free(&src);
+    return rc;
+  }
+  /* Validation rows are copied out; training rows are compacted in place (j <= i always). */
+  size_t v = 0, t = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (is_val[i]) {
+      if (f) memcpy(validation->x + v * f, src.x + i * f, f * sizeof(float));
+      if (src.y) validation->y[v] = src.y[i];
+      ++v;
+    } else {
+      if (t != i) {
+        if (f) memmove(src.x + t * f, src.x + i * f, f * sizeof(float));
+        if (src.y) src.y[t] = src.y[i];
+      }
+      ++t;
+    }
+  }
+  free(is_val);
+  validation->rows = k;
+  src.rows = t;
+  if (t == 0) {
+    free(src.x);
+    free(src.y);
+    src.x = NULL;
+    src.y = NULL;
+  }
+  *train = src;
+  return RT_OK;
+}

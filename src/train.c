@@ -1,0 +1,204 @@
+/* rt_train: the whole run on one rank — load shards, build specs, run the ring, evaluate,
+ * write the run directory (rank 0). */
+#include "ringtrain/train.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agree.h"
+#include "backend.h"
+#include "dataset.h"
+#include "engine.h"
+#include "results.h"
+#include "ringtrain/atomic_file.h"
+#include "ringtrain/hash.h"
+
+/* OpenBLAS reads this at run time; declared here because not every cblas.h exposes it. */
+void openblas_set_num_threads(int num_threads);
+
+static uint64_t batches_per_pass(const rt_dataset *ds, long batch) {
+  uint64_t total = 0;
+  for (size_t s = 0; s < ds->shards; ++s) total += (ds->train_rows[s] + (uint64_t)batch - 1) / (uint64_t)batch;
+  return total;
+}
+
+static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, rt_model_spec *specs,
+                           rt_status *st) {
+  for (size_t j = 0; j < cfg->model_count; ++j) {
+    rt_model_spec *sp = &specs[j];
+    memset(sp, 0, sizeof *sp);
+    sp->id = j;
+    sp->hp = cfg->models[j];
+    sp->problem.features = ds->features;
+    sp->problem.classes = ds->classes;
+    sp->seed = cfg->run.seed;
+    sp->passes = (uint64_t)cfg->run.passes;
+    sp->shards = ds->shards;
+    sp->total_batches = batches_per_pass(ds, sp->hp.batch_size);
+    sp->label_column = ds->label_column;
+    const rt_family *fam = rt_family_find(sp->hp.kind);
+    if (!fam)
+      return rt_fail(st, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg->path,
+                     sp->hp.line, sp->hp.column, sp->hp.kind);
+    rt_code rc = fam->check(sp, st);
+    if (rc) return rc;
+  }
+  return RT_OK;
+}
+
+/* Validation metrics: per (model, shard) partial sums, reduced to rank 0 and added up in shard
+ * order there, so the result does not depend on which rank held which shard. */
+static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_dataset *ds,
+                        void **states, MPI_Comm comm, rt_run_result *res, rt_status *st) {
+  const size_t S = ds->shards, per = 2;
+  const size_t n = count * S * per;
+  double *local = calloc(n, sizeof *local), *sum = calloc(n, sizeof *sum);
+  const size_t ws_rows = 256;
+  size_t ws_floats = 0;
+  for (size_t j = 0; j < count; ++j) {
+    const rt_family *fam = rt_family_find(specs[j].hp.kind);
+    size_t need = ws_rows * specs[j].problem.classes + fam->workspace_floats(&specs[j], ws_rows);
+    if (need > ws_floats) ws_floats = need;
+  }
+  float *ws = malloc(ws_floats * sizeof *ws);
+  if (!local || !sum || !ws) {
+    free(local), free(sum), free(ws);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate evaluation buffers");
+  }
+  for (size_t j = 0; j < count; ++j) {
+    const rt_family *fam = rt_family_find(specs[j].hp.kind);
+    for (size_t s = 0; s < S; ++s) {
+      if (ds->val[s].rows == 0) continue;
+      double *out = local + (j * S + s) * per;
+      rt_cpu_evaluate_shard(&specs[j], fam, states[j], &ds->val[s], ws, ws_rows, &out[0], &out[1]);
+    }
+  }
+  free(ws);
+  /* Each element has one contributing rank (the shard owner); adding zeros is exact. */
+  int rc = MPI_Reduce(local, sum, (int)n, MPI_DOUBLE, MPI_SUM, 0, comm);
+  free(local);
+  if (rc != MPI_SUCCESS) {
+    free(sum);
+    return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Reduce(validation)");
+  }
+  for (size_t j = 0; j < count && ds->rank == 0; ++j) {
+    double loss = 0.0, correct = 0.0;
+    for (size_t s = 0; s < S; ++s) {
+      loss += sum[(j * S + s) * per];
+      correct += sum[(j * S + s) * per + 1];
+    }
+    rt_model_result *m = &res->models[j];
+    m->has_validation = ds->has_validation;
+    m->val_rows = res->val_rows;
+    m->val_logloss = res->val_rows ? loss / (double)res->val_rows : NAN;
+    m->val_accuracy = res->val_rows ? correct / (double)res->val_rows : NAN;
+  }
+  free(sum);
+  return RT_OK;
+}
+
+static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
+                       const rt_model_stats *stats, MPI_Comm comm, int rank, rt_run_result *res,
+                       rt_status *st) {
+  rt_model_stats *total = calloc(count ? count : 1, sizeof *total);
+  if (!total) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate statistics");
+  int rc = MPI_Reduce(stats, total, (int)(count * 3), MPI_DOUBLE, MPI_SUM, 0, comm);
+  if (rc != MPI_SUCCESS) {
+    free(total);
+    return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Reduce(statistics)");
+  }
+  for (size_t j = 0; j < count && rank == 0; ++j) {
+    rt_model_result *m = &res->models[j];
+    const rt_state_layout l = rt_state_layout_of(&specs[j]);
+    const rt_state_header *h = rt_state_head(states[j]);
+    m->id = j;
+    m->hp = specs[j].hp;
+    m->passes = specs[j].passes;
+    m->train_loss = malloc(m->passes * sizeof *m->train_loss);
+    if (!m->train_loss) {
+      free(total);
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate loss history");
+    }
+    memcpy(m->train_loss, rt_state_history(states[j], &l), m->passes * sizeof *m->train_loss);
+    m->diverged = h->diverged != 0;
+    m->train_seconds = total[j].seconds;
+    m->hops = (uint64_t)total[j].hops;
+    m->bytes_handed = (uint64_t)total[j].bytes;
+    uint8_t digest[32];
+    rt_code hrc = rt_sha256_checked(states[j], l.total_bytes, digest, st);
+    if (hrc) {
+      free(total);
+      return hrc;
+    }
+    rt_hex(digest, sizeof digest, m->state_sha256);
+  }
+  free(total);
+  return RT_OK;
+}
+
+rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_status *st) {
+  memset(res, 0, sizeof *res);
+  rt_status_clear(st);
+  const double t0 = MPI_Wtime();
+  int rank = 0, ranks = 1;
+  RT_MPI_CHECK(st, MPI_Comm_rank(comm, &rank));
+  RT_MPI_CHECK(st, MPI_Comm_size(comm, &ranks));
+  /* Pinned thread counts: sgemm bits depend on them. */
+  openblas_set_num_threads((int)cfg->run.threads);
+  omp_set_num_threads((int)cfg->run.threads);
+
+  rt_code rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
+  if ((rc = rt_agree(comm, rc, st))) return rc;
+
+  rt_dataset ds;
+  rt_model_spec *specs = NULL;
+  void **states = NULL;
+  rt_model_stats *stats = NULL;
+  const size_t count = cfg->model_count;
+  rc = rt_dataset_load(cfg, comm, &ds, st);
+  if (rc) goto done;
+  specs = calloc(count, sizeof *specs);
+  states = calloc(count, sizeof *states);
+  stats = calloc(count, sizeof *stats);
+  res->models = calloc(count, sizeof *res->models);
+  if (!specs || !states || !stats || !res->models) {
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate tables for %zu models", count);
+    goto done;
+  }
+  res->model_count = count;
+  res->ranks = ranks;
+  res->shards = ds.shards;
+  res->features = ds.features;
+  res->classes = ds.classes;
+  for (size_t s = 0; s < ds.shards; ++s) {
+    res->train_rows += ds.train_rows[s];
+    res->val_rows += ds.val_rows[s];
+  }
+  snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
+  if ((rc = build_specs(cfg, &ds, specs, st))) goto done;
+
+  if ((rc = rt_engine_run(specs, count, &ds, comm, states, stats, st))) goto done;
+  if ((rc = evaluate(specs, count, &ds, states, comm, res, st))) goto done;
+  if ((rc = collect(specs, count, states, stats, comm, rank, res, st))) goto done;
+  res->wall_seconds = MPI_Wtime() - t0;
+  rc = rank == 0 ? rt_results_write(cfg, res, specs, (const void *const *)states, st) : RT_OK;
+  rc = rt_agree(comm, rc, st);
+done:
+  if (states)
+    for (size_t j = 0; j < count; ++j) rt_state_free(states[j]);
+  free(states);
+  free(specs);
+  free(stats);
+  rt_dataset_free(&ds);
+  return rc;
+}
+
+void rt_run_result_free(rt_run_result *res) {
+  if (res->models)
+    for (size_t j = 0; j < res->model_count; ++j) free(res->models[j].train_loss);
+  free(res->models);
+  memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The commands a user runs: --help/--version, check, train (no launcher = one rank), eval,
+# predict, inspect; outputs in the run directory; predictions agree with eval.
+source "$(dirname "$0")/../lib.sh" "$@"
+DIGITS="$SRC/configs/data/digits.csv"
+
+"$RT" --help | grep -q "exit codes" && pass || fail "--help lacks exit codes"
+"$RT" --version | grep -qE '^ringtrain [0-9]+\.[0-9]+\.[0-9]+$' && pass || fail "--version"
+"$RT" train --help | grep -q -- "--set key=value" && pass || fail "train --help"
+
+cat >"$WORK/c.yaml" <<YAML
+data: {train: $DIGITS, label_column: 64, validation_fraction: 0.25, shards: 3}
+run: {passes: 4, seed: 3, output: $WORK/run}
+models:
+  - {kind: logistic, optimizer: adam, learning_rate: 0.02, batch_size: 32}
+  - {kind: logistic, optimizer: sgd, momentum: 0.9, learning_rate: 0.01, batch_size: 64, schedule: cosine}
+YAML
+"$RT" check "$WORK/c.yaml" >"$WORK/check.out" && pass || fail "check exit code"
+grep -q "65 columns" "$WORK/check.out" && pass || fail "check does not show the data header"
+[[ $(grep -c 'logistic' "$WORK/check.out") -eq 2 ]] && pass || fail "check model table"
+[[ ! -e "$WORK/run" ]] && pass || fail "check created the run directory"
+"$RT" check "$WORK/c.yaml" --set models.1.learning_rate=0.5 | grep -q '0.5 ' && pass || fail "check --set"
+
+"$RT" train "$WORK/c.yaml" >"$WORK/train.out" && pass || fail "train exit code"
+for f in config.yaml results.csv results.jsonl history.csv models/0.rtm models/1.rtm; do
+  [[ -s "$WORK/run/$f" ]] && pass || fail "run directory lacks $f"
+done
+[[ -z "$(find "$WORK/run" -name '*.tmp*')" ]] && pass || fail "temporary files left behind"
+[[ $(wc -l <"$WORK/run/results.csv") -eq 3 ]] && pass || fail "results.csv rows"
+[[ $(wc -l <"$WORK/run/results.jsonl") -eq 2 ]] && pass || fail "results.jsonl rows"
+[[ $(wc -l <"$WORK/run/history.csv") -eq 9 ]] && pass || fail "history.csv rows (2 models x 4 passes + header)"
+python3 -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$WORK/run/results.jsonl" \
+  && pass || fail "results.jsonl is not JSON lines"
+grep -q "best by val_logloss" "$WORK/train.out" && pass || fail "train prints no results table"
+# The resolved config trains the same models again.
+"$RT" train "$WORK/run/config.yaml" --quiet --output "$WORK/run2" && pass || fail "resolved config does not train"
+cmp -s "$WORK/run/models/1.rtm" "$WORK/run2/models/1.rtm" && pass || fail "resolved config trains other bytes"
+# The SHA-256 in results.csv is that of the state inside the model file.
+"$RT" inspect "$WORK/run/models/0.rtm" >"$WORK/inspect.out" && pass || fail "inspect exit code"
+grep -q "passes_done=4" "$WORK/inspect.out" && pass || fail "inspect cursor"
+grep -q "kind=logistic" "$WORK/inspect.out" && pass || fail "inspect spec"
+
+# eval on the training file and predict agree on accuracy.
+"$RT" eval "$WORK/run/models/0.rtm" "$DIGITS" --json >"$WORK/eval.json" && pass || fail "eval exit code"
+"$RT" predict "$WORK/run/models/0.rtm" "$DIGITS" --output "$WORK/pred.csv" && pass || fail "predict exit code"
+[[ $(wc -l <"$WORK/pred.csv") -eq 1798 ]] && pass || fail "predict rows"
+python3 - "$WORK/eval.json" "$WORK/pred.csv" "$DIGITS" <<'PY' && pass || fail "predict and eval disagree"
+import json, sys
+acc = json.load(open(sys.argv[1]))["accuracy"]
+pred = [l.split(",") for l in open(sys.argv[2]).read().split("\n")[1:] if l]
+labels = [int(float(l.split(",")[-1])) for l in open(sys.argv[3]) if l.strip()]
+hits = sum(int(p[0]) == y for p, y in zip(pred, labels))
+assert abs(hits / len(labels) - acc) < 1e-12, (hits, acc)
+assert all(abs(sum(map(float, p[1:])) - 1) < 1e-4 for p in pred)
+assert acc > 0.9, acc
+PY
+# Features-only input works for predict.
+cut -d, -f1-64 "$DIGITS" >"$WORK/features.csv"
+"$RT" predict "$WORK/run/models/0.rtm" "$WORK/features.csv" | cmp -s - "$WORK/pred.csv" && pass \
+  || fail "predict on features-only input differs"
+finish

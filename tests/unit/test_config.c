@@ -1,0 +1,961 @@
+/* Config parsing, --set, validation, the YAML writer and the key table. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config_internal.h"
+#include "edit_distance.h"
+#include "ringtrain/config.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Helpers
+ * ------------------------------------------------------------------------------------------- */
+
+static rt_code parse_text(const char *text, const char *path, rt_config *cfg, rt_status *st) {
+  rt_status_clear(st);
+  return rt_config_parse(text, strlen(text), path, cfg, st);
+}
+
+/* Parses text that must be valid. */
+static void parse_ok(const char *text, const char *path, rt_config *cfg) {
+  rt_status st;
+  rt_code rc = parse_text(text, path, cfg, &st);
+  if (rc != RT_OK) fail_msg("unexpected parse failure: %s", st.message);
+}
+
+/* Parses text that must fail with RT_ERR_CONFIG and a one-line message containing `expected`. */
+static void parse_fails(const char *text, const char *expected) {
+  rt_config cfg;
+  rt_status st;
+  rt_code rc = parse_text(text, "t.yaml", &cfg, &st);
+  if (rc != RT_ERR_CONFIG) fail_msg("expected a config error containing \"%s\", got %s: %s", expected, rt_code_name(rc), st.message);
+  if (!strstr(st.message, expected)) fail_msg("message \"%s\" lacks \"%s\"", st.message, expected);
+  assert_null(strchr(st.message, '\n'));
+  assert_null(cfg.models);
+  rt_config_free(&cfg);
+}
+
+static void set_ok(rt_config *cfg, const char *assignment) {
+  rt_status st;
+  rt_status_clear(&st);
+  rt_code rc = rt_config_set(cfg, assignment, &st);
+  if (rc != RT_OK) fail_msg("--set %s failed: %s", assignment, st.message);
+}
+
+static void set_fails(rt_config *cfg, const char *assignment, const char *expected) {
+  rt_status st;
+  rt_status_clear(&st);
+  rt_code rc = rt_config_set(cfg, assignment, &st);
+  if (rc != RT_ERR_CONFIG) fail_msg("--set %s: expected a config error, got %s", assignment, rt_code_name(rc));
+  if (!strstr(st.message, expected)) fail_msg("message \"%s\" lacks \"%s\"", st.message, expected);
+  assert_null(strchr(st.message, '\n'));
+}
+
+static void validate_fails(const rt_config *cfg, const char *expected) {
+  rt_status st;
+  rt_status_clear(&st);
+  rt_code rc = rt_config_validate(cfg, &st);
+  if (rc != RT_ERR_CONFIG) fail_msg("validate: expected a config error containing \"%s\", got %s", expected, rt_code_name(rc));
+  if (!strstr(st.message, expected)) fail_msg("message \"%s\" lacks \"%s\"", st.message, expected);
+}
+
+static void validate_ok(const rt_config *cfg) {
+  rt_status st;
+  rt_status_clear(&st);
+  if (rt_config_validate(cfg, &st) != RT_OK) fail_msg("validate failed: %s", st.message);
+}
+
+static void assert_model_equal(const rt_model_config *a, const rt_model_config *b) {
+  assert_string_equal(a->kind, b->kind);
+  assert_int_equal(a->optimizer, b->optimizer);
+  assert_true(a->learning_rate == b->learning_rate);
+  assert_true(a->momentum == b->momentum);
+  assert_true(a->l2 == b->l2);
+  assert_true(a->beta1 == b->beta1);
+  assert_true(a->beta2 == b->beta2);
+  assert_true(a->epsilon == b->epsilon);
+  assert_int_equal(a->schedule, b->schedule);
+  assert_true(a->decay == b->decay);
+  assert_int_equal(a->batch_size, b->batch_size);
+}
+
+/* Every data and run field. */
+static void assert_settings_equal(const rt_config *a, const rt_config *b) {
+  assert_string_equal(a->data.train, b->data.train);
+  assert_string_equal(a->data.validation, b->data.validation);
+  assert_int_equal(a->data.format, b->data.format);
+  assert_int_equal(a->data.label_column, b->data.label_column);
+  assert_int_equal(a->data.header, b->data.header);
+  assert_int_equal(a->data.delimiter, b->data.delimiter);
+  assert_true(a->data.validation_fraction == b->data.validation_fraction);
+  assert_int_equal(a->data.shards, b->data.shards);
+  assert_int_equal(a->data.classes, b->data.classes);
+  assert_true(a->data.seed == b->data.seed);
+  assert_int_equal(a->data.seed_set, b->data.seed_set);
+  assert_int_equal(a->run.passes, b->run.passes);
+  assert_true(a->run.seed == b->run.seed);
+  assert_string_equal(a->run.output, b->run.output);
+  assert_int_equal(a->run.threads, b->run.threads);
+  assert_string_equal(a->run.backend, b->run.backend);
+}
+
+/* Every parsed field (not path/dir, not model positions). */
+static void assert_config_equal(const rt_config *a, const rt_config *b) {
+  assert_settings_equal(a, b);
+  assert_int_equal(a->model_count, b->model_count);
+  for (size_t i = 0; i < a->model_count; ++i) assert_model_equal(&a->models[i], &b->models[i]);
+}
+
+static void assert_default_model(const rt_model_config *m) {
+  assert_int_equal(m->optimizer, RT_OPT_ADAM);
+  assert_true(m->learning_rate == 0.01);
+  assert_true(m->momentum == 0.0);
+  assert_true(m->l2 == 0.0);
+  assert_true(m->beta1 == 0.9);
+  assert_true(m->beta2 == 0.999);
+  assert_true(m->epsilon == 1e-8);
+  assert_int_equal(m->schedule, RT_SCHED_CONSTANT);
+  assert_true(m->decay == 1e-3);
+  assert_int_equal(m->batch_size, 32);
+}
+
+/* Writes cfg as YAML into a malloc'd string. */
+static char *write_yaml(const rt_config *cfg) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  assert_non_null(f);
+  rt_status st;
+  rt_status_clear(&st);
+  rt_code rc = rt_config_write_yaml(cfg, f, &st);
+  assert_int_equal(fclose(f), 0);
+  if (rc != RT_OK) fail_msg("write_yaml failed: %s", st.message);
+  return buf;
+}
+
+/* write -> parse -> identical struct. */
+static void assert_round_trip(const rt_config *cfg) {
+  char *yaml = write_yaml(cfg);
+  rt_config back;
+  rt_status st;
+  rt_status_clear(&st);
+  rt_code rc = rt_config_parse(yaml, strlen(yaml), "written.yaml", &back, &st);
+  if (rc != RT_OK) fail_msg("written YAML does not parse: %s\n%s", st.message, yaml);
+  assert_config_equal(cfg, &back);
+  /* And writing it again gives the same text. */
+  char *again = write_yaml(&back);
+  assert_string_equal(yaml, again);
+  free(again);
+  free(yaml);
+  rt_config_free(&back);
+}
+
+static const char quickstart[] =
+    "data:\n"
+    "  train: data/digits.csv          # .csv or .npy\n"
+    "  label_column: 0\n"
+    "  validation_fraction: 0.2\n"
+    "  shards: 4\n"
+    "run:\n"
+    "  passes: 10\n"
+    "  seed: 1\n"
+    "  output: runs/quickstart\n"
+    "models:\n"
+    "  - {kind: logistic, optimizer: adam, learning_rate: 0.01, batch_size: 64, l2: 0.0001}\n"
+    "  - {kind: logistic, optimizer: sgd, momentum: 0.9, learning_rate: 0.1, batch_size: 64}\n";
+
+/* ---------------------------------------------------------------------------------------------
+ * Tests
+ * ------------------------------------------------------------------------------------------- */
+
+static void test_defaults(void **state) {
+  (void)state;
+  rt_config cfg;
+  memset(&cfg, 0x5a, sizeof cfg);
+  rt_config_defaults(&cfg);
+  assert_string_equal(cfg.path, "");
+  assert_string_equal(cfg.dir, ".");
+  assert_string_equal(cfg.data.train, "");
+  assert_string_equal(cfg.data.validation, "");
+  assert_int_equal(cfg.data.format, RT_FORMAT_AUTO);
+  assert_int_equal(cfg.data.label_column, 0);
+  assert_int_equal(cfg.data.header, -1);
+  assert_int_equal(cfg.data.delimiter, 0);
+  assert_true(cfg.data.validation_fraction == 0.0);
+  assert_int_equal(cfg.data.shards, 0);
+  assert_int_equal(cfg.data.classes, 0);
+  assert_int_equal(cfg.data.seed_set, 0);
+  assert_true(cfg.data.seed == 1);
+  assert_int_equal(cfg.run.passes, 1);
+  assert_true(cfg.run.seed == 1);
+  assert_string_equal(cfg.run.output, "runs/latest");
+  assert_int_equal(cfg.run.threads, 1);
+  assert_string_equal(cfg.run.backend, "auto");
+  assert_int_equal(cfg.model_count, 0);
+  assert_null(cfg.models);
+
+  rt_model_config m;
+  memset(&m, 0x5a, sizeof m);
+  rt_model_config_defaults(&m);
+  assert_string_equal(m.kind, "");
+  assert_default_model(&m);
+  assert_int_equal(m.line, 0);
+  assert_int_equal(m.column, 0);
+  rt_config_free(&cfg);
+  rt_config_free(&cfg); /* idempotent */
+
+  assert_string_equal(rt_optimizer_name(RT_OPT_SGD), "sgd");
+  assert_string_equal(rt_optimizer_name(RT_OPT_ADAM), "adam");
+  assert_string_equal(rt_schedule_name(RT_SCHED_CONSTANT), "constant");
+  assert_string_equal(rt_schedule_name(RT_SCHED_INVERSE_TIME), "inverse_time");
+  assert_string_equal(rt_schedule_name(RT_SCHED_COSINE), "cosine");
+}
+
+/* The key table: unique names, docs, defaults that apply cleanly, formats that parse back. */
+static void test_key_table(void **state) {
+  (void)state;
+  assert_true(rt_config_key_count >= 25);
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    const rt_config_key *k = &rt_config_keys[i];
+    assert_non_null(k->doc);
+    assert_true(strlen(k->doc) > 5);
+    assert_ptr_equal(rt_config_key_find(k->section, k->name), k);
+    assert_true(k->required == (k->default_text == NULL));
+    if (k->type == RT_KEY_ENUM) assert_non_null(k->choices);
+    if (!k->default_text) continue;
+    char why[512];
+    if (k->section == RT_SECTION_MODEL) {
+      rt_model_config m;
+      rt_model_config_defaults(&m);
+      assert_int_equal(rt_config_key_apply(k, &m, k->default_text, NULL, why, sizeof why), RT_APPLY_OK);
+      char text[256];
+      assert_true(rt_config_key_format(k, &m, text, sizeof text));
+      assert_string_equal(text, k->default_text[0] ? k->default_text : "");
+    } else {
+      rt_config c;
+      rt_config_defaults(&c);
+      assert_int_equal(rt_config_key_apply(k, &c, k->default_text, NULL, why, sizeof why), RT_APPLY_OK);
+      char text[256];
+      assert_true(rt_config_key_format(k, &c, text, sizeof text));
+      assert_string_equal(text, k->default_text);
+    }
+  }
+  assert_null(rt_config_key_find(RT_SECTION_RUN, "train"));
+  assert_true(rt_model_kind_known("logistic"));
+  assert_false(rt_model_kind_known("softmax")); /* alias: never stored */
+  assert_false(rt_model_kind_known("tree"));
+  char list[512];
+  rt_config_key_list(RT_SECTION_RUN, list, sizeof list);
+  assert_string_equal(list, "passes, seed, output, threads, backend");
+  char expected[256];
+  rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "optimizer"), expected, sizeof expected);
+  assert_string_equal(expected, "one of: sgd, adam");
+}
+
+static void test_full_parse(void **state) {
+  (void)state;
+  rt_config cfg;
+  parse_ok(quickstart, "configs/quickstart.yaml", &cfg);
+  assert_string_equal(cfg.path, "configs/quickstart.yaml");
+  assert_string_equal(cfg.dir, "configs");
+  assert_string_equal(cfg.data.train, "configs/data/digits.csv");
+  assert_string_equal(cfg.data.validation, "");
+  assert_int_equal(cfg.data.format, RT_FORMAT_AUTO);
+  assert_int_equal(cfg.data.label_column, 0);
+  assert_int_equal(cfg.data.header, -1);
+  assert_int_equal(cfg.data.delimiter, 0);
+  assert_true(cfg.data.validation_fraction == 0.2);
+  assert_int_equal(cfg.data.shards, 4);
+  assert_int_equal(cfg.data.classes, 0);
+  assert_int_equal(cfg.data.seed_set, 0);
+  assert_true(cfg.data.seed == 1);
+  assert_int_equal(cfg.run.passes, 10);
+  assert_true(cfg.run.seed == 1);
+  assert_string_equal(cfg.run.output, "runs/quickstart"); /* not resolved */
+  assert_int_equal(cfg.run.threads, 1);
+  assert_string_equal(cfg.run.backend, "auto");
+  assert_int_equal(cfg.model_count, 2);
+
+  const rt_model_config *a = &cfg.models[0], *b = &cfg.models[1];
+  assert_string_equal(a->kind, "logistic");
+  assert_int_equal(a->optimizer, RT_OPT_ADAM);
+  assert_true(a->learning_rate == 0.01);
+  assert_int_equal(a->batch_size, 64);
+  assert_true(a->l2 == 0.0001);
+  assert_true(a->momentum == 0.0);
+  assert_true(a->beta1 == 0.9 && a->beta2 == 0.999 && a->epsilon == 1e-8);
+  assert_int_equal(a->schedule, RT_SCHED_CONSTANT);
+  assert_true(a->decay == 1e-3);
+  assert_int_equal(a->line, 11);
+  assert_int_equal(a->column, 5);
+  assert_string_equal(b->kind, "logistic");
+  assert_int_equal(b->optimizer, RT_OPT_SGD);
+  assert_true(b->momentum == 0.9);
+  assert_true(b->learning_rate == 0.1);
+  assert_int_equal(b->batch_size, 64);
+  assert_true(b->l2 == 0.0);
+  assert_int_equal(b->line, 12);
+  validate_ok(&cfg);
+  rt_config_free(&cfg);
+  assert_null(cfg.models);
+  assert_int_equal(cfg.model_count, 0);
+}
+
+static void test_every_key(void **state) {
+  (void)state;
+  static const char text[] =
+      "data:\n"
+      "  train: /abs/train.npy\n"
+      "  validation: val.csv\n"
+      "  format: csv\n"
+      "  label_column: -1\n"
+      "  header: false\n"
+      "  delimiter: whitespace\n"
+      "  validation_fraction: 0\n"
+      "  shards: 1048576\n"
+      "  classes: 10\n"
+      "  seed: 18446744073709551615\n"
+      "run:\n"
+      "  passes: 3\n"
+      "  seed: 0\n"
+      "  output: /tmp/out dir\n"
+      "  threads: 1024\n"
+      "  backend: cuda\n"
+      "models:\n"
+      "  - kind: softmax\n"
+      "    optimizer: sgd\n"
+      "    learning_rate: 1e-3\n"
+      "    momentum: 0.5\n"
+      "    l2: 2.5E-4\n"
+      "    beta1: 0\n"
+      "    beta2: 0.5\n"
+      "    epsilon: 1e-300\n"
+      "    schedule: inverse_time\n"
+      "    decay: 0.25\n"
+      "    batch_size: 1073741824\n"
+      "  - kind: logistic\n"
+      "    schedule: cosine\n";
+  rt_config cfg;
+  parse_ok(text, "/etc/ringtrain/exp.yaml", &cfg);
+  assert_string_equal(cfg.dir, "/etc/ringtrain");
+  assert_string_equal(cfg.data.train, "/abs/train.npy");
+  assert_string_equal(cfg.data.validation, "/etc/ringtrain/val.csv");
+  assert_int_equal(cfg.data.format, RT_FORMAT_CSV);
+  assert_int_equal(cfg.data.label_column, -1);
+  assert_int_equal(cfg.data.header, 0);
+  assert_int_equal(cfg.data.delimiter, ' ');
+  assert_int_equal(cfg.data.shards, 1048576);
+  assert_int_equal(cfg.data.classes, 10);
+  assert_true(cfg.data.seed == UINT64_MAX);
+  assert_int_equal(cfg.data.seed_set, 1);
+  assert_int_equal(cfg.run.passes, 3);
+  assert_true(cfg.run.seed == 0);
+  assert_string_equal(cfg.run.output, "/tmp/out dir");
+  assert_int_equal(cfg.run.threads, 1024);
+  assert_string_equal(cfg.run.backend, "cuda");
+  assert_int_equal(cfg.model_count, 2);
+  const rt_model_config *m = &cfg.models[0];
+  assert_string_equal(m->kind, "logistic"); /* alias stored canonically */
+  assert_int_equal(m->optimizer, RT_OPT_SGD);
+  assert_true(m->learning_rate == 1e-3);
+  assert_true(m->momentum == 0.5);
+  assert_true(m->l2 == 2.5e-4);
+  assert_true(m->beta1 == 0.0);
+  assert_true(m->beta2 == 0.5);
+  assert_true(m->epsilon == 1e-300);
+  assert_int_equal(m->schedule, RT_SCHED_INVERSE_TIME);
+  assert_true(m->decay == 0.25);
+  assert_int_equal(m->batch_size, 1L << 30);
+  assert_int_equal(m->line, 19);
+  assert_int_equal(m->column, 5);
+  assert_int_equal(cfg.models[1].schedule, RT_SCHED_COSINE);
+  assert_int_equal(cfg.models[1].line, 30);
+  validate_ok(&cfg);
+  assert_round_trip(&cfg);
+  rt_config_free(&cfg);
+}
+
+static void test_named_values(void **state) {
+  (void)state;
+  rt_config cfg;
+  parse_ok("data: {train: x.csv, label_column: last, header: yes, delimiter: comma, shards: 0,"
+           " classes: auto, seed: auto}\nrun: {seed: 77}\nmodels: [{kind: logistic}]\n",
+           "x.yaml", &cfg);
+  assert_int_equal(cfg.data.label_column, -1);
+  assert_int_equal(cfg.data.header, 1);
+  assert_int_equal(cfg.data.delimiter, ',');
+  assert_int_equal(cfg.data.shards, 0);
+  assert_int_equal(cfg.data.classes, 0);
+  assert_int_equal(cfg.data.seed_set, 0);
+  assert_true(cfg.data.seed == 77); /* follows run.seed */
+  rt_config_free(&cfg);
+
+  parse_ok("data: {train: x.csv, header: no, delimiter: \",\", format: npy, shards: auto, seed: 5}\n"
+           "models: [{kind: logistic}]\n",
+           "x.yaml", &cfg);
+  assert_int_equal(cfg.data.header, 0);
+  assert_int_equal(cfg.data.delimiter, ',');
+  assert_int_equal(cfg.data.format, RT_FORMAT_NPY);
+  assert_int_equal(cfg.data.shards, 0);
+  assert_int_equal(cfg.data.seed_set, 1);
+  assert_true(cfg.data.seed == 5);
+  rt_config_free(&cfg);
+}
+
+/* The same config in block style, flow style and a mix parses to the same struct. */
+static void test_flow_and_block_style(void **state) {
+  (void)state;
+  static const char block[] =
+      "# comment\n"
+      "data:\n"
+      "  train: \"data/digits.csv\"\n"
+      "  shards: 4\n"
+      "run:\n"
+      "  passes: 2\n"
+      "models:\n"
+      "  - kind: logistic\n"
+      "    optimizer: sgd\n"
+      "    momentum: 0.9\n"
+      "  - kind: logistic\n"
+      "    learning_rate: 0.5\n";
+  static const char flow[] =
+      "{data: {train: 'data/digits.csv', shards: 4}, run: {passes: 2},\n"
+      " models: [{kind: logistic, optimizer: sgd, momentum: 0.9},\n"
+      "          {kind: logistic, learning_rate: 0.5}]}\n";
+  static const char mixed[] =
+      "---\n"
+      "models:\n"
+      "- {kind: logistic, optimizer: sgd, momentum: 0.9}\n"
+      "- kind: logistic\n"
+      "  learning_rate: 5e-1\n"
+      "run: {passes: 2}\n"
+      "data:\n"
+      "  shards: +4\n"
+      "  train: data/digits.csv\n"
+      "...\n";
+  rt_config a, b, c;
+  parse_ok(block, "exp/a.yaml", &a);
+  parse_ok(flow, "exp/b.yaml", &b);
+  parse_ok(mixed, "exp/c.yaml", &c);
+  assert_string_equal(a.data.train, "exp/data/digits.csv");
+  assert_config_equal(&a, &b);
+  assert_config_equal(&a, &c);
+  assert_int_equal(b.models[1].line, 3);
+  assert_int_equal(b.models[1].column, 11);
+  rt_config_free(&a);
+  rt_config_free(&b);
+  rt_config_free(&c);
+
+  /* An empty run section is allowed (all defaults); an empty data section is not (no train). */
+  parse_ok("data:\n  train: t.csv\nrun:\nmodels:\n  - kind: logistic\n", "t.yaml", &a);
+  assert_int_equal(a.run.passes, 1);
+  rt_config_free(&a);
+}
+
+/* YAML merge keys share settings between model entries; the entry's own keys win. */
+static void test_merge_keys(void **state) {
+  (void)state;
+  static const char text[] =
+      "data: {train: t.csv}\n"
+      "models:\n"
+      "  - &base {kind: logistic, optimizer: sgd, batch_size: 64, learning_rate: 0.2}\n"
+      "  - {<<: *base, learning_rate: 0.5}\n"
+      "  - learning_rate: 0.7\n"
+      "    <<: [{momentum: 0.5, l2: 0.25}, *base, {momentum: 0.9, decay: 0.5}]\n";
+  rt_config cfg;
+  parse_ok(text, "t.yaml", &cfg);
+  assert_int_equal(cfg.model_count, 3);
+  assert_true(cfg.models[0].learning_rate == 0.2);
+  assert_string_equal(cfg.models[1].kind, "logistic");
+  assert_int_equal(cfg.models[1].optimizer, RT_OPT_SGD);
+  assert_int_equal(cfg.models[1].batch_size, 64);
+  assert_true(cfg.models[1].learning_rate == 0.5);
+  assert_int_equal(cfg.models[2].batch_size, 64);
+  assert_true(cfg.models[2].learning_rate == 0.7); /* own key wins */
+  assert_true(cfg.models[2].momentum == 0.5);      /* earlier merge wins */
+  assert_true(cfg.models[2].l2 == 0.25);
+  assert_true(cfg.models[2].decay == 0.5);
+  rt_config_free(&cfg);
+  parse_fails("data: {train: t.csv}\nmodels:\n  - &a {kind: logistic, <<: *a}\n",
+              "merges ('<<') nested too deeply");
+  parse_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, <<: 3}\n",
+              "t.yaml:3:26: models[0]: '<<' expects a mapping or a list of mappings to merge");
+  parse_fails("data: {train: t.csv}\nmodels:\n  - {<<: {kind: logistic, lr: 1}}\n",
+              "t.yaml:3:27: unknown key 'lr' in models[0]");
+}
+
+static void test_path_resolution(void **state) {
+  (void)state;
+  static const char text[] = "data: {train: d/t.csv, validation: ../v.npy}\nmodels: [{kind: logistic}]\n";
+  rt_config cfg;
+  parse_ok(text, "plain.yaml", &cfg);
+  assert_string_equal(cfg.dir, ".");
+  assert_string_equal(cfg.data.train, "d/t.csv");
+  assert_string_equal(cfg.data.validation, "../v.npy");
+  rt_config_free(&cfg);
+  parse_ok(text, "/cfg.yaml", &cfg);
+  assert_string_equal(cfg.dir, "/");
+  assert_string_equal(cfg.data.train, "/d/t.csv");
+  rt_config_free(&cfg);
+  parse_ok(text, "a/b//c.yaml", &cfg);
+  assert_string_equal(cfg.dir, "a/b");
+  assert_string_equal(cfg.data.train, "a/b/d/t.csv");
+  assert_string_equal(cfg.data.validation, "a/b/../v.npy");
+  rt_config_free(&cfg);
+  parse_ok(text, "./c.yaml", &cfg);
+  assert_string_equal(cfg.dir, ".");
+  assert_string_equal(cfg.data.train, "d/t.csv");
+  rt_config_free(&cfg);
+  parse_ok("data: {train: /x/t.csv}\nmodels: [{kind: logistic}]\n", "cfgs/c.yaml", &cfg);
+  assert_string_equal(cfg.data.train, "/x/t.csv");
+  rt_config_free(&cfg);
+  parse_ok(text, NULL, &cfg); /* no path: names the file <config> */
+  assert_string_equal(cfg.dir, ".");
+  rt_config_free(&cfg);
+}
+
+/* Numbers: strict forms, overflow, non-finite values. */
+static void test_numbers(void **state) {
+  (void)state;
+  static const struct {
+    const char *key, *value, *expected;
+  } bad[] = {
+      {"passes", "abc", "run.passes: expected an integer, got 'abc'"},
+      {"passes", "1.5", "expected an integer, got '1.5'"},
+      {"passes", "1e3", "expected an integer"},
+      {"passes", "0x10", "expected an integer"},
+      {"passes", "'3 '", "expected an integer, got '3 '"},
+      {"passes", "''", "expected an integer, got ''"},
+      {"passes", "0", "run.passes must be >= 1, got 0"},
+      {"passes", "-5", "run.passes must be >= 1, got -5"},
+      {"passes", "99999999999999999999", "run.passes must be <= 1000000000, got 99999999999999999999"},
+      {"passes", "-99999999999999999999", "run.passes must be >= 1"},
+      {"threads", "0", "run.threads must be >= 1"},
+      {"threads", "1025", "run.threads must be <= 1024, got 1025"},
+      {"seed", "-1", "run.seed must be >= 0, got -1"},
+      {"seed", "18446744073709551616", "run.seed must be <= 18446744073709551615"},
+      {"seed", "1.0", "run.seed: expected an integer"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    char text[512];
+    snprintf(text, sizeof text, "data: {train: t.csv}\nrun:\n  %s: %s\nmodels: [{kind: logistic}]\n",
+             bad[i].key, bad[i].value);
+    parse_fails(text, bad[i].expected);
+  }
+  static const struct {
+    const char *value, *expected;
+  } bad_lr[] = {
+      {"fast", "models[0].learning_rate: expected a number, got 'fast'"},
+      {".nan", "expected a finite number, got '.nan'"},
+      {"nan", "expected a finite number"},
+      {"-.inf", "expected a finite number"},
+      {"inf", "expected a finite number"},
+      {"1e999", "expected a finite number, got '1e999'"},
+      {"0x1p3", "expected a number"},
+      {"1,5", "expected a number"},
+      {"0", "models[0].learning_rate must be > 0, got 0"},
+      {"-0.1", "models[0].learning_rate must be > 0, got -0.1"},
+      {"1.5.2", "expected a number"},
+  };
+  for (size_t i = 0; i < sizeof bad_lr / sizeof bad_lr[0]; ++i) {
+    char text[512];
+    snprintf(text, sizeof text, "data: {train: t.csv}\nmodels:\n  - kind: logistic\n    learning_rate: %s\n",
+             bad_lr[i].value);
+    parse_fails(text, bad_lr[i].expected);
+  }
+  /* Accepted spellings. */
+  rt_config cfg;
+  parse_ok("data: {train: t.csv}\nrun: {passes: +7, seed: 007}\n"
+           "models: [{kind: logistic, learning_rate: .5, l2: 1e-400, momentum: -0.0}]\n",
+           "t.yaml", &cfg);
+  assert_int_equal(cfg.run.passes, 7);
+  assert_true(cfg.run.seed == 7);
+  assert_true(cfg.models[0].learning_rate == 0.5);
+  assert_true(cfg.models[0].l2 == 0.0); /* underflow: the nearest double */
+  rt_config_free(&cfg);
+}
+
+static void test_set(void **state) {
+  (void)state;
+  rt_config cfg;
+  parse_ok(quickstart, "configs/quickstart.yaml", &cfg);
+  /* data */
+  set_ok(&cfg, "data.train=other/t.npy");
+  assert_string_equal(cfg.data.train, "other/t.npy"); /* --set paths: relative to the cwd */
+  set_ok(&cfg, "data.validation_fraction=0");
+  set_ok(&cfg, "data.validation=v.csv");
+  assert_string_equal(cfg.data.validation, "v.csv");
+  set_ok(&cfg, "data.shards=8");
+  assert_int_equal(cfg.data.shards, 8);
+  set_ok(&cfg, "data.shards=auto");
+  assert_int_equal(cfg.data.shards, 0);
+  set_ok(&cfg, "data.format=npy");
+  assert_int_equal(cfg.data.format, RT_FORMAT_NPY);
+  set_ok(&cfg, "data.header=true");
+  assert_int_equal(cfg.data.header, 1);
+  set_ok(&cfg, "data.delimiter=comma");
+  assert_int_equal(cfg.data.delimiter, ',');
+  set_ok(&cfg, "data.label_column=-1");
+  assert_int_equal(cfg.data.label_column, -1);
+  set_ok(&cfg, "data.classes=3");
+  assert_int_equal(cfg.data.classes, 3);
+  /* run, and data.seed following run.seed until set */
+  set_ok(&cfg, "run.seed=42");
+  assert_true(cfg.run.seed == 42);
+  assert_true(cfg.data.seed == 42);
+  set_ok(&cfg, "data.seed=9");
+  set_ok(&cfg, "run.seed=43");
+  assert_true(cfg.data.seed == 9);
+  assert_int_equal(cfg.data.seed_set, 1);
+  set_ok(&cfg, "data.seed=auto");
+  assert_true(cfg.data.seed == 43);
+  assert_int_equal(cfg.data.seed_set, 0);
+  set_ok(&cfg, "run.passes=3");
+  assert_int_equal(cfg.run.passes, 3);
+  set_ok(&cfg, "run.output=runs/a=b");
+  assert_string_equal(cfg.run.output, "runs/a=b");
+  set_ok(&cfg, "run.threads=4");
+  assert_int_equal(cfg.run.threads, 4);
+  set_ok(&cfg, "run.backend=cpu");
+  assert_string_equal(cfg.run.backend, "cpu");
+  /* models */
+  set_ok(&cfg, "models.1.learning_rate=0.05");
+  assert_true(cfg.models[1].learning_rate == 0.05);
+  assert_true(cfg.models[0].learning_rate == 0.01);
+  set_ok(&cfg, "models.*.batch_size=128");
+  assert_int_equal(cfg.models[0].batch_size, 128);
+  assert_int_equal(cfg.models[1].batch_size, 128);
+  set_ok(&cfg, "models.0.optimizer=sgd");
+  assert_int_equal(cfg.models[0].optimizer, RT_OPT_SGD);
+  set_ok(&cfg, "models.*.schedule=cosine");
+  assert_int_equal(cfg.models[1].schedule, RT_SCHED_COSINE);
+  set_ok(&cfg, "models.0.kind=softmax");
+  assert_string_equal(cfg.models[0].kind, "logistic");
+  validate_ok(&cfg);
+
+  /* errors */
+  set_fails(&cfg, "run.passes=abc", "--set run.passes=abc: expected an integer, got 'abc'");
+  set_fails(&cfg, "run.passes=0", "--set run.passes=0: run.passes must be >= 1, got 0");
+  set_fails(&cfg, "run.passes", "--set run.passes: expected section.key=value");
+  set_fails(&cfg, "passes=3", "did you mean 'run.passes'?");
+  set_fails(&cfg, "seed=3", "did you mean 'data.seed' or 'run.seed'?");
+  set_fails(&cfg, "learning_rate=3", "did you mean 'models.*.learning_rate'?");
+  set_fails(&cfg, "run.pases=3", "unknown key 'pases' in run; did you mean 'passes'?");
+  set_fails(&cfg, "runn.passes=3", "unknown section 'runn'; did you mean 'run'?");
+  set_fails(&cfg, "model.0.l2=1", "did you mean 'models'?");
+  set_fails(&cfg, "data.passes=3", "'passes' belongs in the run section");
+  set_fails(&cfg, "data.zzzzzzzz=1", "valid keys: train, validation, format");
+  set_fails(&cfg, "models.2.l2=0.1", "there is no model 2; the config has 2 models (0..1)");
+  set_fails(&cfg, "models.x.l2=0.1", "expected a model index or '*'");
+  set_fails(&cfg, "models..l2=0.1", "expected a model index or '*'");
+  set_fails(&cfg, "models.0=1", "expected models.N.key=value");
+  set_fails(&cfg, "models.0.lerning_rate=1", "did you mean 'learning_rate'?");
+  set_fails(&cfg, "models.*.optimizer=adamw", "expected one of: sgd, adam; got 'adamw'; did you mean 'adam'?");
+  set_fails(&cfg, "models.*.momentum=1", "models[0].momentum must be in [0, 1), got 1");
+  set_fails(&cfg, "models.0.kind=tree", "expected one of: logistic; got 'tree'");
+  set_fails(&cfg, "data.validation_fraction=nan", "expected a finite number");
+  set_fails(&cfg, "data.train=", "expected a path");
+  set_fails(&cfg, "run.output=", "expected a non-empty string");
+  set_fails(&cfg, "run.backend=gpu", "expected one of: auto, cpu, cuda");
+  set_fails(&cfg, "data.header=maybe", "expected one of: auto, true, false");
+  set_fails(&cfg, "data.classes=1", "data.classes must be >= 2 (or auto), got 1");
+  /* failed sets change nothing */
+  assert_int_equal(cfg.run.passes, 3);
+  assert_true(cfg.models[0].momentum == 0.0);
+  rt_config_free(&cfg);
+
+  rt_config empty;
+  rt_config_defaults(&empty);
+  set_fails(&empty, "models.*.l2=0.1", "the config has no models");
+  set_fails(&empty, "models.0.l2=0.1", "the config has no models");
+  rt_config_free(&empty);
+}
+
+static void test_validate(void **state) {
+  (void)state;
+  rt_config cfg;
+  rt_config_defaults(&cfg);
+  validate_fails(&cfg, "data.train is required");
+  assert_int_equal(rt_config_set(&cfg, "data.train=t.csv", NULL), RT_OK);
+  validate_fails(&cfg, "models: at least one model is required");
+  rt_config_free(&cfg);
+
+  parse_ok(quickstart, "q.yaml", &cfg);
+  set_ok(&cfg, "data.validation=v.csv");
+  validate_fails(&cfg, "q.yaml: data.validation and data.validation_fraction exclude each other");
+  set_ok(&cfg, "data.validation=");
+  validate_ok(&cfg);
+  /* Values set directly in the struct are checked like parsed ones. */
+  cfg.models[1].learning_rate = -1.0;
+  validate_fails(&cfg, "q.yaml:12:5: models[1].learning_rate must be > 0, got -1");
+  cfg.models[1].learning_rate = NAN;
+  validate_fails(&cfg, "models[1].learning_rate has an invalid value");
+  cfg.models[1].learning_rate = 0.1;
+  strcpy(cfg.models[0].kind, "tree");
+  validate_fails(&cfg, "models[0].kind: expected one of: logistic; got 'tree'");
+  strcpy(cfg.models[0].kind, "softmax");
+  validate_fails(&cfg, "models[0].kind: expected one of: logistic; got 'softmax'");
+  strcpy(cfg.models[0].kind, "logistic");
+  cfg.models[0].batch_size = 0;
+  validate_fails(&cfg, "models[0].batch_size must be >= 1, got 0");
+  cfg.models[0].batch_size = 1;
+  cfg.data.delimiter = ';';
+  validate_fails(&cfg, "data.delimiter has an invalid value");
+  cfg.data.delimiter = 0;
+  cfg.run.threads = 0;
+  validate_fails(&cfg, "run.threads must be >= 1");
+  cfg.run.threads = 1;
+  cfg.data.validation_fraction = 1.0;
+  validate_fails(&cfg, "data.validation_fraction must be in [0, 1), got 1");
+  cfg.data.validation_fraction = 0.0;
+  cfg.data.shards = -2;
+  validate_fails(&cfg, "data.shards must be >= 1 (or auto), got -2");
+  cfg.data.shards = 0;
+  strcpy(cfg.run.backend, "tpu");
+  validate_fails(&cfg, "run.backend: expected one of: auto, cpu, cuda");
+  strcpy(cfg.run.backend, "cpu");
+  validate_ok(&cfg);
+  rt_config_free(&cfg);
+}
+
+static void test_round_trip(void **state) {
+  (void)state;
+  rt_config cfg;
+  parse_ok(quickstart, "q.yaml", &cfg);
+  assert_round_trip(&cfg);
+  /* Values that need care in YAML: quotes, colons, '#', leading spaces, unicode, escapes. */
+  set_ok(&cfg, "data.train=/data/my \"digits\": #1 \\ 'x'.csv");
+  set_ok(&cfg, "data.validation_fraction=0");
+  set_ok(&cfg, "data.validation= leading space/ünïcode ✓.npy");
+  set_ok(&cfg, "run.output=- [not, a list]\ttab");
+  set_ok(&cfg, "run.seed=18446744073709551615");
+  set_ok(&cfg, "data.seed=0");
+  set_ok(&cfg, "data.label_column=-1");
+  set_ok(&cfg, "data.header=false");
+  set_ok(&cfg, "data.delimiter=whitespace");
+  set_ok(&cfg, "data.classes=16777216");
+  set_ok(&cfg, "models.0.learning_rate=0.1");
+  set_ok(&cfg, "models.1.l2=1e-300");
+  set_ok(&cfg, "models.1.epsilon=4.9406564584124654e-324");
+  set_ok(&cfg, "models.0.decay=0.30000000000000004");
+  set_ok(&cfg, "models.0.beta2=0.99999999999999989");
+  set_ok(&cfg, "models.*.schedule=inverse_time");
+  assert_round_trip(&cfg);
+
+  char *yaml = write_yaml(&cfg);
+  /* Every key is written, defaults included. */
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    char needle[64];
+    snprintf(needle, sizeof needle, " %s: ", rt_config_keys[i].name);
+    if (!strstr(yaml, needle)) fail_msg("written YAML lacks %s:\n%s", rt_config_keys[i].name, yaml);
+  }
+  assert_non_null(strstr(yaml, "  learning_rate: 0.1\n")); /* shortest exact form */
+  assert_non_null(strstr(yaml, "  decay: 0.30000000000000004\n"));
+  assert_non_null(strstr(yaml, "  seed: 0\n"));
+  free(yaml);
+  rt_config_free(&cfg);
+
+  /* Defaults (no models) write and data.seed stays "auto". */
+  rt_config_defaults(&cfg);
+  yaml = write_yaml(&cfg);
+  assert_non_null(strstr(yaml, "models: []\n"));
+  assert_non_null(strstr(yaml, "  seed: auto\n"));
+  free(yaml);
+
+  /* Not representable: an enum value outside the table, a non-UTF-8 path. */
+  rt_status st;
+  FILE *devnull = fopen("/dev/null", "w");
+  assert_non_null(devnull);
+  cfg.data.delimiter = ';';
+  assert_int_equal(rt_config_write_yaml(&cfg, devnull, &st), RT_ERR_CONFIG);
+  assert_non_null(strstr(st.message, "data.delimiter"));
+  cfg.data.delimiter = 0;
+  strcpy(cfg.data.train, "bad\xff.csv");
+  assert_int_equal(rt_config_write_yaml(&cfg, devnull, &st), RT_ERR_CONFIG);
+  assert_non_null(strstr(st.message, "not valid UTF-8"));
+  assert_int_equal(fclose(devnull), 0);
+}
+
+static void test_reference_yaml(void **state) {
+  (void)state;
+  const char *path = RT_TEST_SOURCE_DIR "/configs/reference.yaml";
+  rt_config cfg;
+  rt_status st;
+  rt_status_clear(&st);
+  if (rt_config_load(path, &cfg, &st) != RT_OK) fail_msg("reference.yaml: %s", st.message);
+  validate_ok(&cfg);
+  /* It sets every key to its default. */
+  rt_config defaults;
+  rt_config_defaults(&defaults);
+  strcpy(defaults.data.train, cfg.dir);
+  strcat(defaults.data.train, "/data/digits.csv");
+  assert_settings_equal(&cfg, &defaults);
+  assert_int_equal(cfg.model_count, 1);
+  assert_string_equal(cfg.models[0].kind, "logistic");
+  assert_default_model(&cfg.models[0]);
+  rt_config_free(&cfg);
+  /* Every key of the table is written out (not commented) in the reference. */
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char line[512];
+  int seen[128] = {0};
+  assert_true(rt_config_key_count <= 128);
+  rt_section section = RT_SECTION_COUNT;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "data:", 5) == 0) section = RT_SECTION_DATA;
+    if (strncmp(line, "run:", 4) == 0) section = RT_SECTION_RUN;
+    if (strncmp(line, "models:", 7) == 0) section = RT_SECTION_MODEL;
+    const char *p = line;
+    while (*p == ' ' || *p == '-') ++p;
+    if (*p == '#') continue;
+    for (size_t i = 0; i < rt_config_key_count; ++i) {
+      size_t n = strlen(rt_config_keys[i].name);
+      if (rt_config_keys[i].section == section && strncmp(p, rt_config_keys[i].name, n) == 0 && p[n] == ':')
+        seen[i] = 1;
+    }
+  }
+  assert_int_equal(fclose(f), 0);
+  for (size_t i = 0; i < rt_config_key_count; ++i)
+    if (!seen[i]) fail_msg("reference.yaml lacks %s.%s", rt_section_name(rt_config_keys[i].section), rt_config_keys[i].name);
+}
+
+static void test_load_errors(void **state) {
+  (void)state;
+  rt_config cfg;
+  rt_status st;
+  rt_status_clear(&st);
+  assert_int_equal(rt_config_load("/nonexistent/dir/x.yaml", &cfg, &st), RT_ERR_CONFIG);
+  assert_string_equal(st.message, "/nonexistent/dir/x.yaml: cannot open: No such file or directory");
+  assert_null(cfg.models);
+  rt_config_free(&cfg);
+  assert_int_equal(rt_config_load(RT_TEST_SOURCE_DIR "/configs", &cfg, &st), RT_ERR_CONFIG);
+  assert_non_null(strstr(st.message, "configs: cannot read: Is a directory"));
+  rt_config_free(&cfg);
+}
+
+static void test_messages(void **state) {
+  (void)state;
+  /* Position and wording of the main classes (the corpus test covers more). */
+  parse_fails("data: {train: t.csv}\nmodels:\n  - kind: logistic\n    learnin_rate: 0.1\n",
+              "t.yaml:4:5: unknown key 'learnin_rate' in models[0]; did you mean 'learning_rate'?");
+  parse_fails("data:\n  train:t.csv\n",
+              "t.yaml:2:3: data: expected a mapping, got 'train:t.csv'; a space is missing after ':' "
+              "(write 'train: t.csv')");
+  parse_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, optimizer:adam}\n",
+              "t.yaml:3:22: unknown key 'optimizer:adam' in models[0]; a space is missing after ':' "
+              "(write 'optimizer: adam')");
+  parse_fails("dat: {train: t.csv}\n", "t.yaml:1:1: unknown section 'dat' at top level; did you mean 'data'?");
+  parse_fails("passes: 3\n", "unknown section 'passes' at top level; 'passes' belongs in the run section");
+  parse_fails("zzzzzz: 3\n", "valid sections: data, run, models");
+  parse_fails("data: {train: t.csv}\nrun:\n  passes: 1\n  passes: 2\n",
+              "t.yaml:4:3: duplicate key 'passes' (first given at line 3)");
+  parse_fails("data: {train: t.csv}\nrun: {seed: 1}\nmodels:\n  - {kind: logistic, seed: 1}\n",
+              "unknown key 'seed' in models[0]; 'seed' belongs in the data or run section");
+  parse_fails("data:\n  validation_fraction: 0.1\nmodels: [{kind: logistic}]\n", "t.yaml:1:1: data.train is required");
+  parse_fails("models: [{kind: logistic}]\n", "t.yaml:1:1: data.train is required");
+  parse_fails("data: {train: t.csv}\n", "t.yaml:1:1: models is required");
+  parse_fails("data: {train: t.csv}\nmodels: []\n", "t.yaml:2:9: models: expected a list of models with at least one entry");
+  parse_fails("data: {train: t.csv}\nmodels: {kind: logistic}\n", "models: expected a list of models, got a mapping");
+  parse_fails("data: {train: t.csv}\nmodels:\n", "models: expected a list of models, got nothing");
+  parse_fails("data: {train: t.csv}\nmodels: [logistic]\n", "t.yaml:2:10: models[0]: expected a mapping");
+  parse_fails("data: {train: t.csv}\nmodels: [{optimizer: sgd}]\n", "t.yaml:2:10: models[0].kind is required (one of: logistic)");
+  parse_fails("data: [t.csv]\n", "t.yaml:1:7: data: expected a mapping, got a list");
+  parse_fails("data: {train: [a, b]}\n", "data.train: expected a path, got a list");
+  parse_fails("data: {train: }\nmodels: [{kind: logistic}]\n", "data.train is required, got nothing");
+  parse_fails("data: {train: t.csv}\nrun: {passes: {x: 1}}\n", "run.passes: expected an integer, got a mapping");
+  parse_fails("", "t.yaml:1:1: empty config");
+  parse_fails("# only a comment\n", "t.yaml:1:1: empty config");
+  parse_fails("- a\n- b\n", "t.yaml:1:1: expected a mapping with sections data, run, models, got a list");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic}]\n---\nrun: {}\n", "t.yaml:4:1: expected a single YAML document");
+  parse_fails("data:\n  train: t.csv\n   shards: 2\n", "t.yaml:3:10: invalid YAML: mapping values are not allowed");
+  parse_fails("data:\n\ttrain: t.csv\n", "t.yaml:2:1: invalid YAML: found character that cannot start any token");
+  parse_fails("data: {train: \"t.csv}\n", "invalid YAML: found unexpected end of stream");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, \"bad\\0key\": 1}]\n", "key names cannot contain NUL");
+  parse_fails("data: {train: \"t\\0.csv\"}\n", "data.train: values cannot contain NUL characters");
+  parse_fails("data: {train: t.csv}\n[a]: 1\n", "expected a key name, got a list");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, optimizer: adma}]\n",
+              "t.yaml:2:38: models[0].optimizer: expected one of: sgd, adam; got 'adma'; did you mean 'adam'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, schedule: linear}]\n",
+              "expected one of: constant, inverse_time, cosine; got 'linear'");
+  parse_fails("data: {train: t.csv, header: maybe}\n", "data.header: expected one of: auto, true, false; got 'maybe'");
+  parse_fails("data: {train: t.csv, delimiter: tab}\n", "data.delimiter: expected one of: auto, comma, whitespace");
+  parse_fails("data: {train: t.csv, label_column: -2}\n", "data.label_column must be >= -1, got -2");
+  parse_fails("data: {train: t.csv, shards: 0x4}\n", "data.shards: expected an integer, got '0x4'");
+  parse_fails("data: {train: t.csv, validation_fraction: 1}\n", "data.validation_fraction must be in [0, 1), got 1");
+  parse_fails("data: {train: t.csv, validation_fraction: -0.5}\n", "must be in [0, 1), got -0.5");
+  parse_fails("data: {train: t.csv, seed: -3}\n", "data.seed must be >= 0 (or auto), got -3");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, beta1: 1.0}]\n", "models[0].beta1 must be in [0, 1), got 1.0");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, epsilon: 0}]\n", "models[0].epsilon must be > 0, got 0");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, l2: -1e-9}]\n", "models[0].l2 must be >= 0, got -1e-9");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, decay: -1}]\n", "models[0].decay must be >= 0, got -1");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, batch_size: 1073741825}]\n",
+              "models[0].batch_size must be <= 1073741824, got 1073741825");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic}, {kind: logistic, batch_size: 0}]\n",
+              "models[1].batch_size must be >= 1, got 0");
+  /* A long value is shortened in the message; the message stays one line. */
+  char text[8192];
+  snprintf(text, sizeof text, "data: {train: t.csv}\nrun: {passes: \"%0500d\\nx\"}\n", 1);
+  parse_fails(text, "...");
+  /* A path that no longer fits once joined to the config's folder. */
+  char longpath[5000];
+  memset(longpath, 'a', 4093);
+  longpath[4093] = '\0';
+  snprintf(text, sizeof text, "data: {train: %s}\n", longpath);
+  rt_config cfg;
+  rt_status st;
+  assert_int_equal(parse_text(text, "dir/x.yaml", &cfg, &st), RT_ERR_CONFIG);
+  assert_non_null(strstr(st.message, "path too long"));
+  rt_config_free(&cfg);
+}
+
+static void test_edit_distance(void **state) {
+  (void)state;
+  assert_int_equal(rt_edit_distance("", ""), 0);
+  assert_int_equal(rt_edit_distance("abc", ""), 3);
+  assert_int_equal(rt_edit_distance("", "abc"), 3);
+  assert_int_equal(rt_edit_distance("kitten", "sitting"), 3);
+  assert_int_equal(rt_edit_distance("learnin_rate", "learning_rate"), 1);
+  assert_int_equal(rt_edit_distance("flaw", "lawn"), 2);
+  assert_int_equal(rt_edit_distance("same", "same"), 0);
+  static const char *const words[] = {"passes", "seed", "output", "threads", "backend"};
+  assert_string_equal(rt_suggest("pases", words, 5), "passes");
+  assert_string_equal(rt_suggest("thread", words, 5), "threads");
+  assert_string_equal(rt_suggest("sed", words, 5), "seed");
+  assert_string_equal(rt_suggest("seed", words, 5), "seed");
+  assert_null(rt_suggest("zzzzzzzz", words, 5));
+  assert_null(rt_suggest("x", words, 5));
+  assert_null(rt_suggest("anything", words, 0));
+  char big[400];
+  memset(big, 'a', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  assert_int_equal(rt_edit_distance(big, "a"), sizeof big - 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_key_table),
+      cmocka_unit_test(test_full_parse),
+      cmocka_unit_test(test_every_key),
+      cmocka_unit_test(test_named_values),
+      cmocka_unit_test(test_flow_and_block_style),
+      cmocka_unit_test(test_merge_keys),
+      cmocka_unit_test(test_path_resolution),
+      cmocka_unit_test(test_numbers),
+      cmocka_unit_test(test_set),
+      cmocka_unit_test(test_validate),
+      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_reference_yaml),
+      cmocka_unit_test(test_load_errors),
+      cmocka_unit_test(test_messages),
+      cmocka_unit_test(test_edit_distance),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
