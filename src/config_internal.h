@@ -70,7 +70,8 @@ extern const size_t rt_config_key_count;
 const char *rt_section_name(rt_section section);
 /* The key `name` of `section`, or NULL. */
 const rt_config_key *rt_config_key_find(rt_section section, const char *name);
-/* The closest key name of `section` within the suggestion distance, or NULL. */
+/* The key of `section` meant by `name`: a familiar name from other tools ("lr" ->
+ * "learning_rate"), else the closest key name within the suggestion distance, or NULL. */
 const char *rt_config_key_suggest(rt_section section, const char *name);
 /* Writes "a, b, c" (the section's key names) into buf. */
 void rt_config_key_list(rt_section section, char *buf, size_t size);

@@ -161,7 +161,47 @@ const rt_config_key *rt_config_key_find(rt_section section, const char *name) {
   return NULL;
 }
 
+/* Names people reach for from other tools: suggested, never accepted. */
+static const struct {
+  rt_section section;
+  const char *name, *key;
+} familiar_names[] = {
+    {RT_SECTION_MODEL, "lr", "learning_rate"},
+    {RT_SECTION_MODEL, "learningrate", "learning_rate"},
+    {RT_SECTION_MODEL, "step_size", "learning_rate"},
+    {RT_SECTION_MODEL, "bs", "batch_size"},
+    {RT_SECTION_MODEL, "batch", "batch_size"},
+    {RT_SECTION_MODEL, "weight_decay", "l2"},
+    {RT_SECTION_MODEL, "lambda", "l2"},
+    {RT_SECTION_MODEL, "alpha", "l2"},
+    {RT_SECTION_MODEL, "eps", "epsilon"},
+    {RT_SECTION_MODEL, "opt", "optimizer"},
+    {RT_SECTION_MODEL, "type", "kind"},
+    {RT_SECTION_MODEL, "model", "kind"},
+    {RT_SECTION_MODEL, "lr_schedule", "schedule"},
+    {RT_SECTION_RUN, "epochs", "passes"},
+    {RT_SECTION_RUN, "iterations", "passes"},
+    {RT_SECTION_RUN, "random_seed", "seed"},
+    {RT_SECTION_RUN, "output_dir", "output"},
+    {RT_SECTION_RUN, "out", "output"},
+    {RT_SECTION_RUN, "device", "backend"},
+    {RT_SECTION_DATA, "path", "train"},
+    {RT_SECTION_DATA, "file", "train"},
+    {RT_SECTION_DATA, "training", "train"},
+    {RT_SECTION_DATA, "val", "validation"},
+    {RT_SECTION_DATA, "valid", "validation"},
+    {RT_SECTION_DATA, "val_fraction", "validation_fraction"},
+    {RT_SECTION_DATA, "target", "label_column"},
+    {RT_SECTION_DATA, "label", "label_column"},
+    {RT_SECTION_DATA, "separator", "delimiter"},
+    {RT_SECTION_DATA, "sep", "delimiter"},
+    {RT_SECTION_DATA, "num_classes", "classes"},
+};
+
 const char *rt_config_key_suggest(rt_section section, const char *name) {
+  for (size_t i = 0; i < sizeof familiar_names / sizeof familiar_names[0]; ++i)
+    if (familiar_names[i].section == section && strcmp(familiar_names[i].name, name) == 0)
+      return familiar_names[i].key;
   const char *names[sizeof rt_config_keys / sizeof rt_config_keys[0]];
   size_t n = 0;
   for (size_t i = 0; i < rt_config_key_count; ++i)

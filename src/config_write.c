@@ -1,9 +1,10 @@
 /* rt_config_write_yaml: every key of the table, defaults included, in a form rt_config_parse reads
- * back into the same struct. */
+ * back into the same struct (relative data paths come out absolute: see emit_key). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config_internal.h"
 #include "ringtrain/config.h"
@@ -102,6 +103,21 @@ static rt_code emit_key(writer *w, const rt_config_key *key, const void *obj, co
   char text[RT_PATH_MAX + 64];
   if (!rt_config_key_format(key, obj, text, sizeof text))
     return rt_fail(st, RT_ERR_CONFIG, "cannot write %s: its value is not valid", label);
+  if (key->type == RT_KEY_PATH && text[0] != '\0' && text[0] != '/') {
+    /* Relative data paths are relative to the working directory once parsed (joined to the
+     * config's folder); written as such they would be re-joined to the folder of the written
+     * file. Write them absolute, so the file reads back the same from anywhere. */
+    char cwd[RT_PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+      return RT_FAIL_AT(st, RT_ERR_IO, "getcwd failed: %s", strerror(errno));
+    size_t c = strlen(cwd), t = strlen(text);
+    int slash = c > 0 && cwd[c - 1] != '/';
+    if (c + (size_t)slash + t + 1 > RT_PATH_MAX)
+      return rt_fail(st, RT_ERR_CONFIG, "cannot write %s: path too long once made absolute", label);
+    memmove(text + c + (size_t)slash, text, t + 1);
+    memcpy(text, cwd, c);
+    if (slash) text[c] = '/';
+  }
   emit(w, "%s%s: ", indent, key->name);
   if (key->type == RT_KEY_PATH || key->type == RT_KEY_STRING || !plain_safe(text)) {
     if (!valid_utf8((const unsigned char *)text))

@@ -179,7 +179,7 @@ rt_code rt_model_file_encode(const char *spec_text, const void *state, size_t st
   memcpy(out, prefix, off);
   free(prefix);
   if (state_len) memcpy(out + off, state, state_len);
-  rc = rt_sha256_checked(out, off + state_len, out + off + state_len, st);
+  rc = rt_sha256(out, off + state_len, out + off + state_len, st);
   if (rc != RT_OK) {
     free(out);
     return rc;
@@ -266,7 +266,7 @@ rt_code rt_model_file_decode(const void *bytes, size_t len, const char *name_for
   rt_code rc = check_header(b, len < RT_MODEL_FILE_HEADER_SIZE ? len : RT_MODEL_FILE_HEADER_SIZE, len, name, &lo, st);
   if (rc != RT_OK) return rc;
   uint8_t computed[RT_SHA256_LEN];
-  rc = rt_sha256_checked(b, len - RT_SHA256_LEN, computed, st);
+  rc = rt_sha256(b, len - RT_SHA256_LEN, computed, st);
   if (rc != RT_OK) return rc;
   rc = check_contents(b, &lo, b + len - RT_SHA256_LEN, computed, name, st);
   if (rc != RT_OK) return rc;

@@ -92,8 +92,8 @@ rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st);
 rt_code rt_config_validate(const rt_config *cfg, rt_status *st);
 
 /* Writes the resolved config (every key, defaults included) as YAML that rt_config_parse reads
- * back into an identical struct (when read from a config path without a folder: stored data paths
- * are written as they are, i.e. already joined to the original config's folder). */
+ * back into an identical struct, from any folder: relative data paths (relative to the working
+ * directory once parsed) are written made absolute with getcwd(). */
 rt_code rt_config_write_yaml(const rt_config *cfg, FILE *out, rt_status *st);
 
 /* Names used in files and tables. */

@@ -14,14 +14,9 @@ extern "C" {
 #define RT_SHA256_LEN 32
 #define RT_SHA256_HEX_LEN 64 /* hex digits, without the terminating NUL */
 
-/* One-shot SHA-256 of data[0..len). data may be NULL when len == 0.
- * OpenSSL can only fail here when it cannot allocate its context; since there is no way to
- * report that through this signature and a wrong digest must never be returned, the process
- * aborts in that case. Use rt_sha256_checked where a failure must be reported instead. */
-void rt_sha256(const void *data, size_t len, uint8_t out[RT_SHA256_LEN]);
-
-/* One-shot SHA-256 that reports an OpenSSL failure (RT_ERR_NOMEM / RT_ERR_INTERNAL). */
-rt_code rt_sha256_checked(const void *data, size_t len, uint8_t out[RT_SHA256_LEN], rt_status *st);
+/* One-shot SHA-256 of data[0..len) (data may be NULL when len == 0). Fails only when OpenSSL
+ * cannot allocate its context (RT_ERR_NOMEM / RT_ERR_INTERNAL). */
+rt_code rt_sha256(const void *data, size_t len, uint8_t out[RT_SHA256_LEN], rt_status *st);
 
 /* Incremental SHA-256. Usage:
  *   rt_sha256_ctx c;

@@ -59,13 +59,15 @@ expect_run label-not-integer 2 "frac.csv: line 7: class label 2.5 is not a non-n
 
 touch "$WORK/plainfile"
 config "$WORK/unwritable.yaml" "$DIGITS" "label_column: 64"
-expect_run unwritable-output 2 "$WORK/plainfile/run" -- "$RT" train "$WORK/unwritable.yaml" --output "$WORK/plainfile/run"
+expect_run unwritable-output 2 "$WORK/plainfile: cannot create directory" -- "$RT" train "$WORK/unwritable.yaml" --output "$WORK/plainfile/run"
 
 printf 'data: {train: %s, label_column: 64}\nrun: {passes: 1, pases: 2}\nmodels: [{kind: logistic}]\n' "$DIGITS" >"$WORK/typo.yaml"
 expect_run config-typo 2 "typo.yaml:2:" -- "$RT" train "$WORK/typo.yaml"
 grep -qF "did you mean 'passes'" "$WORK/config-typo.err" && pass || fail "config typo: no suggestion"
 
-expect_run bad-set 2 "run.passes" -- "$RT" train "$WORK/typo.yaml" --set run.passes=abc
+config "$WORK/fine.yaml" "$DIGITS" "label_column: 64"
+expect_run bad-set 2 "run.passes=abc: expected an integer" -- "$RT" train "$WORK/fine.yaml" --set run.passes=abc
+expect_run bad-set-key 2 "did you mean 'learning_rate'" -- "$RT" check "$WORK/fine.yaml" --set models.0.learnin_rate=1
 expect_run usage-no-config 2 "missing CONFIG" -- "$RT" train
 expect_run usage-unknown-option 2 "unknown option" -- "$RT" train "$WORK/typo.yaml" --bogus
 expect_run usage-unknown-command 2 "unknown command" -- "$RT" fly

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -140,15 +141,28 @@ static char *write_yaml(const rt_config *cfg) {
   return buf;
 }
 
-/* write -> parse -> identical struct. */
+/* A relative path as the writer writes it: joined to the working directory. */
+static void absolute(char *path) {
+  if (path[0] == '\0' || path[0] == '/') return;
+  char cwd[RT_PATH_MAX], joined[2 * RT_PATH_MAX + 2];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  snprintf(joined, sizeof joined, "%s/%s", cwd, path);
+  assert_true(strlen(joined) < RT_PATH_MAX);
+  memcpy(path, joined, strlen(joined) + 1);
+}
+
+/* write -> parse (from another folder) -> identical struct (relative data paths made absolute). */
 static void assert_round_trip(const rt_config *cfg) {
   char *yaml = write_yaml(cfg);
   rt_config back;
   rt_status st;
   rt_status_clear(&st);
-  rt_code rc = rt_config_parse(yaml, strlen(yaml), "written.yaml", &back, &st);
+  rt_code rc = rt_config_parse(yaml, strlen(yaml), "runs/elsewhere/config.yaml", &back, &st);
   if (rc != RT_OK) fail_msg("written YAML does not parse: %s\n%s", st.message, yaml);
-  assert_config_equal(cfg, &back);
+  rt_config expected = *cfg; /* shallow: shares the models */
+  absolute(expected.data.train);
+  absolute(expected.data.validation);
+  assert_config_equal(&expected, &back);
   /* And writing it again gives the same text. */
   char *again = write_yaml(&back);
   assert_string_equal(yaml, again);
@@ -647,6 +661,8 @@ static void test_set(void **state) {
   set_fails(&cfg, "passes=3", "did you mean 'run.passes'?");
   set_fails(&cfg, "seed=3", "did you mean 'data.seed' or 'run.seed'?");
   set_fails(&cfg, "learning_rate=3", "did you mean 'models.*.learning_rate'?");
+  set_fails(&cfg, "models.*.lr=0.1", "unknown key 'lr' in models; did you mean 'learning_rate'?");
+  set_fails(&cfg, "run.epochs=3", "did you mean 'passes'?");
   set_fails(&cfg, "run.pases=3", "unknown key 'pases' in run; did you mean 'passes'?");
   set_fails(&cfg, "runn.passes=3", "unknown section 'runn'; did you mean 'run'?");
   set_fails(&cfg, "model.0.l2=1", "did you mean 'models'?");

@@ -10,6 +10,12 @@
 
 #include "ringtrain/hash.h"
 
+/* SHA-256 that must succeed in a test. */
+static void test_sha(const void *data, size_t len, uint8_t *out) {
+  rt_status st;
+  assert_int_equal(rt_sha256(data, len, out, &st), RT_OK);
+}
+
 static const char *const NIST448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
 static const char *const NIST896 =
     "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
@@ -22,12 +28,12 @@ static void assert_digest_hex(const uint8_t d[RT_SHA256_LEN], const char *expect
 
 static void one_shot(const char *msg, const char *expected) {
   uint8_t d[RT_SHA256_LEN];
-  rt_sha256(msg, strlen(msg), d);
+  test_sha(msg, strlen(msg), d);
   assert_digest_hex(d, expected);
   rt_status st;
   rt_status_clear(&st);
   memset(d, 0, sizeof d);
-  assert_int_equal(rt_sha256_checked(msg, strlen(msg), d, &st), RT_OK);
+  assert_int_equal(rt_sha256(msg, strlen(msg), d, &st), RT_OK);
   assert_digest_hex(d, expected);
 }
 
@@ -53,7 +59,7 @@ static void test_empty(void **cm) {
   (void)cm;
   one_shot("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   uint8_t d[RT_SHA256_LEN];
-  rt_sha256(NULL, 0, d);
+  test_sha(NULL, 0, d);
   assert_digest_hex(d, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   incremental_splits("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
@@ -109,7 +115,7 @@ static void test_million_a_incremental(void **cm) {
   char *big = malloc(1000000);
   assert_non_null(big);
   memset(big, 'a', 1000000);
-  rt_sha256(big, 1000000, d);
+  test_sha(big, 1000000, d);
   free(big);
   assert_digest_hex(d, expected);
 }

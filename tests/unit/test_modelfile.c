@@ -19,6 +19,12 @@
 #include "ringtrain/hash.h"
 #include "ringtrain/modelfile.h"
 
+/* SHA-256 that must succeed in a test. */
+static void test_sha(const void *data, size_t len, uint8_t *out) {
+  rt_status st;
+  assert_int_equal(rt_sha256(data, len, out, &st), RT_OK);
+}
+
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 static char g_dir[256];
@@ -110,7 +116,7 @@ static void put_u64(uint8_t *p, uint64_t v) {
 }
 
 /* Recomputes the trailing checksum after a deliberate edit, so later checks are reached. */
-static void reseal(uint8_t *bytes, size_t len) { rt_sha256(bytes, len - 32, bytes + len - 32); }
+static void reseal(uint8_t *bytes, size_t len) { test_sha(bytes, len - 32, bytes + len - 32); }
 
 /* Decoding must fail with RT_ERR_MODEL_FILE and a one-line message naming the source. */
 static void expect_decode_error(const uint8_t *bytes, size_t len, const char *expected_substring) {
@@ -163,7 +169,7 @@ static void test_layout(void **cm) {
   assert_int_equal(off % 64, 0);
   assert_memory_equal(b + off, state, sizeof state);
   uint8_t d[32];
-  rt_sha256(b, len - 32, d);
+  test_sha(b, len - 32, d);
   assert_memory_equal(b + len - 32, d, 32);
   free(b);
 
