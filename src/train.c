@@ -150,6 +150,10 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
   openblas_set_num_threads((int)cfg->run.threads);
   omp_set_num_threads((int)cfg->run.threads);
 
+  /* The CUDA backend (cuda/) is not wired into the engine yet: auto means the CPU. */
+  if (strcmp(cfg->run.backend, "cuda") == 0)
+    return rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but this build of ringtrain trains on "
+                   "the CPU only (use run.backend: auto or cpu)", cfg->path);
   rt_code rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
   if ((rc = rt_agree(comm, rc, st))) return rc;
 

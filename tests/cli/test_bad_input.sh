@@ -68,6 +68,7 @@ grep -qF "did you mean 'passes'" "$WORK/config-typo.err" && pass || fail "config
 config "$WORK/fine.yaml" "$DIGITS" "label_column: 64"
 expect_run bad-set 2 "run.passes=abc: expected an integer" -- "$RT" train "$WORK/fine.yaml" --set run.passes=abc
 expect_run bad-set-key 2 "did you mean 'learning_rate'" -- "$RT" check "$WORK/fine.yaml" --set models.0.learnin_rate=1
+expect_run backend-cuda-missing 2 "run.backend is cuda" -- "$RT" train "$WORK/fine.yaml" --set run.backend=cuda
 expect_run usage-no-config 2 "missing CONFIG" -- "$RT" train
 expect_run usage-unknown-option 2 "unknown option" -- "$RT" train "$WORK/typo.yaml" --bogus
 expect_run usage-unknown-command 2 "unknown command" -- "$RT" fly
