@@ -205,8 +205,8 @@ static rt_code hp_dict(hparse *h, npy_header *hd) {
     }
     if (h->i >= h->n || (h->s[h->i] != '\'' && h->s[h->i] != '"'))
       return hp_error(h, "a quoted key or '}'");
-    const char *key;
-    size_t klen;
+    const char *key = NULL;
+    size_t klen = 0;
     rt_code rc = hp_string(h, &key, &klen);
     if (rc != RT_OK) return rc;
     hp_ws(h);
