@@ -83,28 +83,40 @@ static rt_code read_for_model(const rt_loaded_model *m, const model_args *a, int
   return RT_OK;
 }
 
-int rt_cmd_eval(int argc, char **argv) {
-  model_args a;
-  int code = parse_model_args("eval", argc, argv, 1, &a);
-  if (code || a.help) {
-    if (a.help)
-      fputs("usage: ringtrain eval MODEL DATA [--label-column N] [--json]\n\n"
-            "Prints log-loss and accuracy of MODEL on DATA (.csv or .npy with a label column;\n"
-            "by default the label column the model was trained with).\n", stdout);
+/* The shared opening of eval and predict: arguments, model file, data rows. Returns -1 when the
+ * command should go on, else the exit code (help printed, or an error reported). */
+static int open_model_and_data(const char *command, const char *help, int argc, char **argv,
+                               int need_labels, model_args *a, rt_loaded_model *m, rt_shard *rows) {
+  int code = parse_model_args(command, argc, argv, 1, a);
+  if (code || a->help) {
+    if (a->help) fputs(help, stdout);
     return code;
   }
   rt_status st;
   rt_status_clear(&st);
-  rt_loaded_model m;
-  rt_code rc = rt_model_load(a.model, &m, &st);
-  if (rc) return rt_cli_report(&st);
+  if (rt_model_load(a->model, m, &st)) return rt_cli_report(&st);
   rt_data_options opt;
   rt_data_info info;
-  rt_shard rows;
-  if ((rc = read_for_model(&m, &a, 1, &opt, &info, &rows, &st))) {
-    rt_model_unload(&m);
+  if (read_for_model(m, a, need_labels, &opt, &info, rows, &st)) {
+    rt_model_unload(m);
     return rt_cli_report(&st);
   }
+  return -1;
+}
+
+int rt_cmd_eval(int argc, char **argv) {
+  model_args a;
+  rt_loaded_model m;
+  rt_shard rows;
+  int code = open_model_and_data("eval",
+                                 "usage: ringtrain eval MODEL DATA [--label-column N] [--json]\n\n"
+                                 "Prints log-loss and accuracy of MODEL on DATA (.csv or .npy with a label column;\n"
+                                 "by default the label column the model was trained with).\n",
+                                 argc, argv, 1, &a, &m, &rows);
+  if (code >= 0) return code;
+  code = 0;
+  rt_status st;
+  rt_status_clear(&st);
   const size_t ws_rows = 256;
   float *ws = malloc((ws_rows * m.spec.problem.classes + m.family->workspace_floats(&m.spec, ws_rows)) *
                      sizeof *ws);
@@ -155,27 +167,20 @@ static rt_code write_predictions(FILE *f, const rt_loaded_model *m, const rt_sha
 
 int rt_cmd_predict(int argc, char **argv) {
   model_args a;
-  int code = parse_model_args("predict", argc, argv, 1, &a);
-  if (code || a.help) {
-    if (a.help)
-      fputs("usage: ringtrain predict MODEL DATA [--output FILE] [--label-column N]\n\n"
-            "Writes one CSV row per input row: the predicted class and the class probabilities\n"
-            "(header: predicted,p0,p1,...). DATA may hold only the feature columns, or the features\n"
-            "and a label column (ignored). Without --output the rows go to standard output.\n", stdout);
-    return code;
-  }
+  rt_loaded_model m;
+  rt_shard rows;
+  int code = open_model_and_data(
+      "predict",
+      "usage: ringtrain predict MODEL DATA [--output FILE] [--label-column N]\n\n"
+      "Writes one CSV row per input row: the predicted class and the class probabilities\n"
+      "(header: predicted,p0,p1,...). DATA may hold only the feature columns, or the features\n"
+      "and a label column (ignored). Without --output the rows go to standard output.\n",
+      argc, argv, 0, &a, &m, &rows);
+  if (code >= 0) return code;
+  code = 0;
   rt_status st;
   rt_status_clear(&st);
-  rt_loaded_model m;
-  rt_code rc = rt_model_load(a.model, &m, &st);
-  if (rc) return rt_cli_report(&st);
-  rt_data_options opt;
-  rt_data_info info;
-  rt_shard rows;
-  if ((rc = read_for_model(&m, &a, 0, &opt, &info, &rows, &st))) {
-    rt_model_unload(&m);
-    return rt_cli_report(&st);
-  }
+  rt_code rc;
   if (a.output) {
     rt_atomic_file *af = NULL;
     rc = rt_atomic_open(a.output, &af, &st);
