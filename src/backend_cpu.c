@@ -3,6 +3,7 @@
 
 #include "backend.h"
 #include "rng.h"
+#include "scalar_math.h"
 
 uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t shard) {
   return rt_key_push(rt_key_push(rt_key_push(h->rng_key, RT_STREAM_BATCH_ORDER), pass), shard);
@@ -54,7 +55,7 @@ void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, cons
       for (size_t k = 1; k < c; ++k)
         if (pi[k] > pi[best]) best = k;
       hits += best == label;
-      loss -= log(pi[label] > 1e-30f ? (double)pi[label] : 1e-30);
+      loss -= log((double)rt_loss_probability(pi[label]));
     }
   }
   *logloss_sum = loss;

@@ -6,6 +6,7 @@
 
 #include "model.h"
 #include "rng.h"
+#include "scalar_math.h"
 
 static size_t logistic_param_count(const rt_model_spec *spec) {
   return (spec->problem.features + 1) * spec->problem.classes;
@@ -69,8 +70,7 @@ static void logistic_gradient(const rt_model_spec *spec, const float *params, co
   for (size_t i = 0; i < rows; ++i) {
     float *gi = g + i * c;
     const size_t label = (size_t)y[i];
-    /* p >= FLT_MIN keeps the loss finite when a probability underflows. */
-    const float py = gi[label] > 1e-30f ? gi[label] : 1e-30f;
+    const float py = rt_loss_probability(gi[label]);
     loss -= log((double)py);
     gi[label] -= 1.0f;
     for (size_t k = 0; k < c; ++k) gi[k] *= inv_rows;

@@ -124,6 +124,7 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
     }
     memcpy(m->train_loss, rt_state_history(states[j], &l), m->passes * sizeof *m->train_loss);
     m->diverged = h->diverged != 0;
+    if (m->diverged) m->val_logloss = m->val_accuracy = NAN; /* metrics of NaN weights mean nothing */
     m->train_seconds = total[j].seconds;
     m->hops = (uint64_t)total[j].hops;
     m->bytes_handed = (uint64_t)total[j].bytes;

@@ -115,6 +115,20 @@ static void probabilities_sum_to_one(void **state) {
   }
 }
 
+/* A NaN anywhere makes the loss NaN (never clamped to a finite value), so divergence is seen. */
+static void nan_input_gives_nan_loss(void **state) {
+  (void)state;
+  const rt_family *fam = rt_family_find("logistic");
+  rt_model_spec s = make_spec(3, 4, 0.0);
+  float params[16] = {0}, grad[16], ws[8], x[6] = {1, 2, 3, 4, 5, 6}, y[2] = {1, 3};
+  double loss = 0.0;
+  fam->batch_gradient(&s, params, x, y, 2, grad, &loss, ws);
+  assert_true(isfinite(loss));
+  x[4] = NAN;
+  fam->batch_gradient(&s, params, x, y, 2, grad, &loss, ws);
+  assert_true(isnan(loss));
+}
+
 static void sgd_and_momentum_updates(void **state) {
   (void)state;
   rt_model_spec s = make_spec(1, 2, 0.0);
@@ -226,6 +240,7 @@ int main(void) {
       cmocka_unit_test(gradient_multiclass),
       cmocka_unit_test(gradient_binary_with_l2),
       cmocka_unit_test(probabilities_sum_to_one),
+      cmocka_unit_test(nan_input_gives_nan_loss),
       cmocka_unit_test(sgd_and_momentum_updates),
       cmocka_unit_test(adam_first_step_is_learning_rate),
       cmocka_unit_test(schedules),

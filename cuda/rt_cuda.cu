@@ -1,0 +1,771 @@
+/* CUDA backend: devices, device shards, slots, and the logistic (softmax regression) family.
+ *
+ * Mirrors src/backend_cpu.c and src/family_logistic.c step by step:
+ *   batch order   permutation on the host, rt_batch_order_key (the CPU's own function);
+ *   logits        cuBLAS sgemm, fp32 compute (no TF32), atomics off: deterministic;
+ *   softmax/loss  one thread per row, classes in index order exactly like the CPU loop; per-row
+ *                 losses (double) into a buffer, then ONE block sums them in a fixed tree order
+ *                 (no floating-point atomics anywhere), so the result does not vary run to run;
+ *   gradients     cuBLAS sgemm for W, a column-sum kernel for b (rows in index order, like the
+ *                 CPU), L2 folded into the optimizer kernel (gw + l2 * w, before the update);
+ *   optimizer     element-wise kernels built on src/scalar_math.h, learning rate and Adam bias
+ *                 corrections computed on the host in double exactly as src/optimizer.c does.
+ * Divergence: the loss kernel sets header.diverged on the device when a batch loss is not finite;
+ * the optimizer kernel reads it and skips the update, so the state stops changing at the same
+ * batch as on the CPU without the host ever waiting for the device. */
+#include "rt_cuda.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <math_constants.h>
+
+#include "rt_cuda_internal.h"
+#include "scalar_math.h"
+
+extern "C" {
+#include "backend.h" /* rt_batch_order_key (no C++ guards of its own) */
+}
+
+namespace {
+
+constexpr int kRowThreads = 128;      /* threads per block of the one-thread-per-row kernels */
+constexpr int kElemThreads = 256;     /* element-wise kernels */
+constexpr int kReduceThreads = 256;   /* the single-block reductions; a power of two */
+constexpr int kMaxElemBlocks = 4096; /* the optimizer kernel strides beyond this */
+/* cuBLAS workspace per handle: 32 MiB is NVIDIA's recommendation for Hopper (4 MiB elsewhere). */
+constexpr size_t kBlasWorkspaceBytes = size_t(32) << 20;
+/* Two pinned staging buffers of this size feed shard uploads. */
+constexpr size_t kStagingBytes = size_t(64) << 20;
+constexpr size_t kPinnedBytes = 256; /* header mirror readback and evaluation sums */
+
+enum opt_kind { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2 };
+
+struct opt_args {
+  int kind;
+  float lr, b1, b2, c1, c2, eps, mu, l2;
+  unsigned long long n;  /* parameters */
+  unsigned long long nw; /* leading parameters that get L2 (the weights, not the bias) */
+};
+
+/* ---- Kernels --------------------------------------------------------------------------------- */
+
+/* z += b, then softmax in place: the loop of logistic_probabilities() for one row. */
+__device__ void softmax_row(float *z, const float *b, int c) {
+  float m = -CUDART_INF_F;
+  for (int k = 0; k < c; ++k) {
+    z[k] += b[k];
+    if (z[k] > m) m = z[k];
+  }
+  float s = 0.0f;
+  for (int k = 0; k < c; ++k) {
+    z[k] = expf(z[k] - m);
+    s += z[k];
+  }
+  const float inv = 1.0f / s;
+  for (int k = 0; k < c; ++k) z[k] *= inv;
+}
+
+/* Labels come validated from the loaders; an out-of-range one still must not write out of
+ * bounds here: it makes the row's loss NaN (the model diverges instead of corrupting memory). */
+__device__ bool label_of(const float *y, int i, int c, int *label) {
+  const float v = y[i];
+  if (!(v >= 0.0f && v < (float)c)) return false;
+  *label = (int)v;
+  return true;
+}
+
+/* Training: logits -> probabilities -> (P - Y) / rows in place, per-row loss -log(rt_loss_probability(p_y))
+ * as logistic_gradient() computes it. */
+__global__ void softmax_xent_kernel(float *z, const float *b, const float *y, int rows, int c,
+                                    float inv_rows, double *row_loss) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= rows) return;
+  float *zi = z + (size_t)i * (size_t)c;
+  softmax_row(zi, b, c);
+  int label = 0;
+  if (!label_of(y, i, c, &label)) {
+    row_loss[i] = CUDART_NAN;
+    for (int k = 0; k < c; ++k) zi[k] *= inv_rows;
+    return;
+  }
+  const float py = rt_loss_probability(zi[label]);
+  row_loss[i] = -log((double)py);
+  zi[label] -= 1.0f;
+  for (int k = 0; k < c; ++k) zi[k] *= inv_rows;
+}
+
+/* Evaluation: probabilities, arg-max (first maximum wins, as on the CPU) and
+ * -log(rt_loss_probability(p_y)) as rt_cpu_evaluate_shard() computes them. */
+__global__ void eval_rows_kernel(float *z, const float *b, const float *y, int rows, int c,
+                                 double *row_loss, double *row_hit) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= rows) return;
+  float *zi = z + (size_t)i * (size_t)c;
+  softmax_row(zi, b, c);
+  int label = 0;
+  if (!label_of(y, i, c, &label)) {
+    row_loss[i] = CUDART_NAN;
+    row_hit[i] = 0.0;
+    return;
+  }
+  int best = 0;
+  for (int k = 1; k < c; ++k)
+    if (zi[k] > zi[best]) best = k;
+  row_hit[i] = best == label ? 1.0 : 0.0;
+  const float p = zi[label];
+  row_loss[i] = -log((double)rt_loss_probability(p));
+}
+
+/* Sum over the block in a fixed tree order (blockDim.x a power of two); every thread gets it. */
+__device__ double block_sum(double v, double *sh) {
+  const int t = threadIdx.x;
+  sh[t] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (t < s) sh[t] += sh[t + s];
+    __syncthreads();
+  }
+  const double total = sh[0];
+  __syncthreads();
+  return total;
+}
+
+/* Fixed-order sum of n values: thread t adds t, t+T, t+2T, ... in order, then the block tree. */
+__device__ double fixed_sum(const double *v, int n, double *sh) {
+  double acc = 0.0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) acc += v[i];
+  return block_sum(acc, sh);
+}
+
+/* One block. The batch loss decides divergence exactly like rt_cpu_integrate_shard():
+ * diverged |= !isfinite(loss); pass_loss_sum += diverged ? NaN : loss. */
+__global__ void batch_loss_kernel(const double *row_loss, int rows, rt_state_header *h) {
+  __shared__ double sh[kReduceThreads];
+  const double loss = fixed_sum(row_loss, rows, sh);
+  if (threadIdx.x == 0) {
+    if (!isfinite(loss)) h->diverged = 1;
+    h->pass_loss_sum += h->diverged ? CUDART_NAN : loss;
+  }
+}
+
+/* One block: acc[0] += sum of losses, acc[1] += sum of hits (chunks are added in order). */
+__global__ void eval_reduce_kernel(const double *row_loss, const double *row_hit, int rows,
+                                   double *acc) {
+  __shared__ double sh[kReduceThreads];
+  const double loss = fixed_sum(row_loss, rows, sh);
+  const double hits = fixed_sum(row_hit, rows, sh);
+  if (threadIdx.x == 0) {
+    acc[0] += loss;
+    acc[1] += hits;
+  }
+}
+
+/* Bias gradient: column sums of G over the rows in index order (the CPU's loop order). */
+__global__ void bias_grad_kernel(const float *g, int rows, int c, float *gb) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= c) return;
+  float s = 0.0f;
+  for (int i = 0; i < rows; ++i) s += g[(size_t)i * (size_t)c + (size_t)k];
+  gb[k] = s;
+}
+
+__global__ void optimizer_kernel(const rt_state_header *h, float *p, float *aux, const float *g,
+                                 opt_args a) {
+  if (h->diverged) return; /* set by batch_loss_kernel of this batch or an earlier one */
+  const size_t stride = (size_t)gridDim.x * blockDim.x;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < a.n; i += stride) {
+    float gi = g[i];
+    if (a.l2 > 0.0f && i < a.nw) gi = gi + a.l2 * p[i];
+    switch (a.kind) {
+      case OPT_ADAM:
+        rt_adam_update(&p[i], &aux[i], &aux[a.n + i], gi, a.lr, a.b1, a.b2, a.c1, a.c2, a.eps);
+        break;
+      case OPT_MOMENTUM: rt_momentum_update(&p[i], &aux[i], gi, a.lr, a.mu); break;
+      default: rt_sgd_update(&p[i], gi, a.lr); break;
+    }
+  }
+}
+
+/* The host-owned header fields after a shard visit. */
+__global__ void header_commit_kernel(rt_state_header *h, unsigned long long step,
+                                     unsigned long long samples, unsigned long long loss_rows) {
+  h->step = step;
+  h->samples = samples;
+  h->pass_loss_rows = loss_rows;
+}
+
+/* engine.c serve(): position / pass bookkeeping, closing a pass into the history. */
+__global__ void visit_end_kernel(rt_state_header *h, double *history, int close_pass,
+                                 unsigned long long closed_pass, unsigned long long closed_rows,
+                                 unsigned long long position, unsigned long long pass) {
+  if (close_pass) {
+    history[closed_pass] = closed_rows ? h->pass_loss_sum / (double)closed_rows : 0.0;
+    h->pass_loss_sum = 0.0;
+    h->pass_loss_rows = 0;
+  }
+  h->position = position;
+  h->pass = pass;
+}
+
+/* ---- Host helpers ---------------------------------------------------------------------------- */
+
+/* "1.2 GiB", "35.0 MiB", "12.0 KiB", "100 bytes". */
+const char *format_bytes(size_t b, char *buf, size_t cap) {
+  const double v = (double)b;
+  if (v >= 1024.0 * 1024.0 * 1024.0) snprintf(buf, cap, "%.1f GiB", v / (1024.0 * 1024.0 * 1024.0));
+  else if (v >= 1024.0 * 1024.0) snprintf(buf, cap, "%.1f MiB", v / (1024.0 * 1024.0));
+  else if (v >= 1024.0) snprintf(buf, cap, "%.1f KiB", v / 1024.0);
+  else snprintf(buf, cap, "%zu bytes", b);
+  return buf;
+}
+
+size_t round_up(size_t n) { return (n + 255) / 256 * 256; } /* cudaMalloc granularity */
+
+/* Blocks covering n threads; n <= INT_MAX is checked before any launch. */
+int blocks_for(size_t n, int threads) {
+  const size_t b = (n + (size_t)threads - 1) / (size_t)threads;
+  return b == 0 ? 1 : (int)b;
+}
+
+/* For the grid-stride kernels. */
+int capped_blocks_for(size_t n, int threads) {
+  const int b = blocks_for(n, threads);
+  return b > kMaxElemBlocks ? kMaxElemBlocks : b;
+}
+
+} /* namespace */
+
+/* ---- Devices and memory ---------------------------------------------------------------------- */
+
+extern "C" rt_code rt_cuda_device_count(int *count, rt_status *st) {
+  *count = 0;
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || e == cudaErrorStubLibrary) {
+    (void)cudaGetLastError(); /* not an error for us: clear it */
+    return RT_OK;
+  }
+  const rt_code rc = rt_cuda_result(st, e, "cudaGetDeviceCount(&n)", __FILE__, __LINE__);
+  if (rc != RT_OK) return rc;
+  *count = n;
+  return RT_OK;
+}
+
+extern "C" rt_code rt_cuda_select_device(int local_rank, int *device, rt_status *st) {
+  if (local_rank < 0)
+    return rt_fail(st, RT_ERR_USAGE, "rt_cuda_select_device: local rank %d is negative", local_rank);
+  int n = 0;
+  const rt_code rc = rt_cuda_device_count(&n, st);
+  if (rc != RT_OK) return rc;
+  if (n == 0)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "backend cuda: no CUDA device is visible (no driver, no GPU, or "
+                   "CUDA_VISIBLE_DEVICES hides them all)");
+  *device = local_rank % n;
+  RT_CUDA_CHECK(st, cudaSetDevice(*device));
+  return RT_OK;
+}
+
+extern "C" rt_code rt_cuda_mem_info(size_t *free_b, size_t *total_b, rt_status *st) {
+  RT_CUDA_CHECK(st, cudaMemGetInfo(free_b, total_b));
+  return RT_OK;
+}
+
+extern "C" rt_code rt_cuda_check_fits(size_t need_bytes, const char *what, rt_status *st) {
+  int device = 0;
+  size_t free_b = 0, total_b = 0;
+  RT_CUDA_CHECK(st, cudaGetDevice(&device));
+  RT_CUDA_CHECK(st, cudaMemGetInfo(&free_b, &total_b));
+  if (need_bytes <= free_b) return RT_OK;
+  char have[32], need[32], miss[32];
+  return rt_fail(st, RT_ERR_NOMEM, "device %d has %s free, %s needs %s: %s missing", device,
+                 format_bytes(free_b, have, sizeof have), what,
+                 format_bytes(need_bytes, need, sizeof need),
+                 format_bytes(need_bytes - free_b, miss, sizeof miss));
+}
+
+/* ---- Device shards --------------------------------------------------------------------------- */
+
+struct rt_cuda_shard {
+  size_t rows, features;
+  float *x; /* rows * features, row-major */
+  float *y; /* rows, NULL without labels */
+};
+
+extern "C" size_t rt_cuda_shard_bytes(size_t rows, size_t features, int has_labels) {
+  return round_up(rows * features * sizeof(float)) +
+         (has_labels ? round_up(rows * sizeof(float)) : 0);
+}
+
+namespace {
+
+struct copy_part {
+  char *dst;
+  const char *src;
+  size_t bytes;
+};
+
+/* Host -> device through two pinned staging buffers used in turn: while one is being copied to
+ * the device the other is filled. Returns after the stream has drained. */
+rt_code staged_upload(const copy_part *parts, int nparts, cudaStream_t stream, rt_status *st) {
+  size_t total = 0;
+  for (int i = 0; i < nparts; ++i) total += parts[i].bytes;
+  if (total == 0) return RT_OK;
+  const size_t chunk = total < kStagingBytes ? total : kStagingBytes;
+  char *stage[2] = {nullptr, nullptr};
+  cudaEvent_t ready[2] = {nullptr, nullptr};
+  bool used[2] = {false, false};
+  rt_code rc = RT_OK;
+  for (int b = 0; b < 2 && rc == RT_OK; ++b) {
+    rc = RT_CUDA_CALL(st, cudaHostAlloc((void **)&stage[b], chunk, cudaHostAllocDefault));
+    if (rc == RT_OK) rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&ready[b], cudaEventDisableTiming));
+  }
+  int which = 0;
+  for (int i = 0; i < nparts && rc == RT_OK; ++i) {
+    for (size_t off = 0; off < parts[i].bytes && rc == RT_OK; off += chunk) {
+      const size_t n = parts[i].bytes - off < chunk ? parts[i].bytes - off : chunk;
+      if (used[which]) rc = RT_CUDA_CALL(st, cudaEventSynchronize(ready[which]));
+      if (rc != RT_OK) break;
+      memcpy(stage[which], parts[i].src + off, n);
+      rc = RT_CUDA_CALL(st, cudaMemcpyAsync(parts[i].dst + off, stage[which], n,
+                                            cudaMemcpyHostToDevice, stream));
+      if (rc == RT_OK) rc = RT_CUDA_CALL(st, cudaEventRecord(ready[which], stream));
+      used[which] = true;
+      which ^= 1;
+    }
+  }
+  /* Drain before the staging memory goes, also on failure (copies may still read it). */
+  const rt_code sync_rc = RT_CUDA_CALL(rc == RT_OK ? st : nullptr, cudaStreamSynchronize(stream));
+  if (rc == RT_OK) rc = sync_rc;
+  for (int b = 0; b < 2; ++b) {
+    if (ready[b]) (void)cudaEventDestroy(ready[b]);
+    if (stage[b]) (void)cudaFreeHost(stage[b]);
+  }
+  return rc;
+}
+
+} /* namespace */
+
+extern "C" rt_code rt_cuda_shard_upload(const rt_shard *host, void *stream, rt_cuda_shard **out,
+                                        rt_status *st) {
+  *out = nullptr;
+  rt_nvtx_push("upload shard (%zu rows x %zu features)", host->rows, host->features);
+  rt_nvtx_scope nvtx_range;
+  rt_cuda_shard *d = (rt_cuda_shard *)calloc(1, sizeof *d);
+  if (!d) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a device shard descriptor");
+  d->rows = host->rows;
+  d->features = host->features;
+  const size_t xb = host->rows * host->features * sizeof(float);
+  const size_t yb = host->y ? host->rows * sizeof(float) : 0;
+  rt_code rc = rt_cuda_check_fits(rt_cuda_shard_bytes(host->rows, host->features, host->y != nullptr),
+                                  "loading a shard", st);
+  if (rc == RT_OK && xb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->x, xb));
+  if (rc == RT_OK && yb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->y, yb));
+  if (rc == RT_OK) {
+    const copy_part parts[2] = {{(char *)d->x, (const char *)host->x, xb},
+                                {(char *)d->y, (const char *)host->y, yb}};
+    rc = staged_upload(parts, 2, (cudaStream_t)stream, st);
+  }
+  if (rc != RT_OK) {
+    rt_cuda_shard_free(d);
+    return rc;
+  }
+  *out = d;
+  return RT_OK;
+}
+
+extern "C" void rt_cuda_shard_free(rt_cuda_shard *shard) {
+  if (!shard) return;
+  if (shard->x) (void)cudaFree(shard->x);
+  if (shard->y) (void)cudaFree(shard->y);
+  free(shard);
+}
+
+extern "C" size_t rt_cuda_shard_rows(const rt_cuda_shard *shard) { return shard->rows; }
+extern "C" size_t rt_cuda_shard_features(const rt_cuda_shard *shard) { return shard->features; }
+
+/* ---- Slots ----------------------------------------------------------------------------------- */
+
+struct rt_cuda_slot {
+  int device;
+  cudaStream_t stream;
+  cudaEvent_t done; /* recorded after everything each call issues (rt_cuda_slot_query) */
+  cublasHandle_t blas;
+  void *blas_ws;
+  /* capacities */
+  size_t state_cap, max_rows, max_features, max_classes, grad_cap;
+  /* device memory, allocated once */
+  unsigned char *state;
+  float *grad;      /* grad_cap */
+  float *prob;      /* max_rows * max_classes: logits, probabilities, then dL/dlogits */
+  double *row_loss; /* max_rows */
+  double *row_hit;  /* max_rows */
+  double *acc;      /* 2: evaluation sums */
+  /* host side */
+  unsigned char *pinned; /* kPinnedBytes of pinned memory for small readbacks */
+  rt_state_header mirror;
+  int has_model;
+  size_t state_bytes;
+  uint64_t *order; /* batch order of the current visit */
+  size_t order_cap;
+};
+
+extern "C" size_t rt_cuda_slot_bytes(size_t max_state_bytes, size_t max_batch_rows,
+                                     size_t max_features, size_t max_classes) {
+  const size_t grad = (max_features + 1) * max_classes;
+  return round_up(max_state_bytes) + round_up(grad * sizeof(float)) +
+         round_up(max_batch_rows * max_classes * sizeof(float)) +
+         2 * round_up(max_batch_rows * sizeof(double)) + round_up(2 * sizeof(double)) +
+         kBlasWorkspaceBytes;
+}
+
+extern "C" rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_rows,
+                                       size_t max_features, size_t max_classes,
+                                       rt_cuda_slot **out, rt_status *st) {
+  *out = nullptr;
+  if (max_state_bytes < sizeof(rt_state_header) || max_batch_rows == 0 || max_features == 0 ||
+      max_classes == 0)
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "rt_cuda_slot_create: bad sizes (state %zu bytes, %zu rows, %zu features, %zu "
+                   "classes)", max_state_bytes, max_batch_rows, max_features, max_classes);
+  rt_code rc = rt_cuda_check_fits(
+      rt_cuda_slot_bytes(max_state_bytes, max_batch_rows, max_features, max_classes),
+      "a training slot", st);
+  if (rc != RT_OK) return rc;
+  rt_cuda_slot *s = (rt_cuda_slot *)calloc(1, sizeof *s);
+  if (!s) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a slot descriptor");
+  s->state_cap = max_state_bytes;
+  s->max_rows = max_batch_rows;
+  s->max_features = max_features;
+  s->max_classes = max_classes;
+  s->grad_cap = (max_features + 1) * max_classes;
+  if ((rc = RT_CUDA_CALL(st, cudaGetDevice(&s->device))) ||
+      (rc = RT_CUDA_CALL(st, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking))) ||
+      (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc(&s->blas_ws, kBlasWorkspaceBytes))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->state, max_state_bytes))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->grad, s->grad_cap * sizeof(float)))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->prob,
+                                        max_batch_rows * max_classes * sizeof(float)))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->row_loss, max_batch_rows * sizeof(double)))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->row_hit, max_batch_rows * sizeof(double)))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->acc, 2 * sizeof(double)))) ||
+      (rc = RT_CUDA_CALL(st, cudaHostAlloc((void **)&s->pinned, kPinnedBytes, cudaHostAllocDefault))) ||
+      (rc = RT_CUBLAS_CALL(st, cublasCreate(&s->blas))) ||
+      /* cublasSetStream resets the workspace to the shared default pool: set ours after it. */
+      (rc = RT_CUBLAS_CALL(st, cublasSetStream(s->blas, s->stream))) ||
+      (rc = RT_CUBLAS_CALL(st, cublasSetWorkspace(s->blas, s->blas_ws, kBlasWorkspaceBytes))) ||
+      (rc = RT_CUBLAS_CALL(st, cublasSetAtomicsMode(s->blas, CUBLAS_ATOMICS_NOT_ALLOWED))) ||
+      /* Default math with cublasSgemm is fp32 compute; TF32 only comes with the TF32 math mode or
+       * a *_FAST_TF32 compute type, neither of which is used. */
+      (rc = RT_CUBLAS_CALL(st, cublasSetMathMode(s->blas, CUBLAS_DEFAULT_MATH))) ||
+      (rc = RT_CUBLAS_CALL(st, cublasSetPointerMode(s->blas, CUBLAS_POINTER_MODE_HOST)))) {
+    rt_cuda_slot_free(s);
+    return rc;
+  }
+  *out = s;
+  return RT_OK;
+}
+
+extern "C" void rt_cuda_slot_free(rt_cuda_slot *s) {
+  if (!s) return;
+  if (s->stream) (void)cudaStreamSynchronize(s->stream);
+  if (s->blas) (void)cublasDestroy(s->blas);
+  if (s->blas_ws) (void)cudaFree(s->blas_ws);
+  if (s->state) (void)cudaFree(s->state);
+  if (s->grad) (void)cudaFree(s->grad);
+  if (s->prob) (void)cudaFree(s->prob);
+  if (s->row_loss) (void)cudaFree(s->row_loss);
+  if (s->row_hit) (void)cudaFree(s->row_hit);
+  if (s->acc) (void)cudaFree(s->acc);
+  if (s->pinned) (void)cudaFreeHost(s->pinned);
+  if (s->done) (void)cudaEventDestroy(s->done);
+  if (s->stream) (void)cudaStreamDestroy(s->stream);
+  free(s->order);
+  free(s);
+}
+
+extern "C" void *rt_cuda_slot_stream(rt_cuda_slot *slot) { return (void *)slot->stream; }
+extern "C" void *rt_cuda_slot_state(rt_cuda_slot *slot) { return slot->state; }
+extern "C" size_t rt_cuda_slot_state_capacity(const rt_cuda_slot *slot) { return slot->state_cap; }
+extern "C" size_t rt_cuda_slot_state_bytes(const rt_cuda_slot *slot) { return slot->state_bytes; }
+extern "C" const rt_state_header *rt_cuda_slot_header(const rt_cuda_slot *slot) {
+  return &slot->mirror;
+}
+
+namespace {
+
+rt_code check_state_size(const rt_cuda_slot *slot, size_t bytes, rt_status *st) {
+  if (bytes < sizeof(rt_state_header) || bytes > slot->state_cap)
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "a state of %zu bytes does not fit this slot (header %zu, capacity %zu bytes)",
+                   bytes, sizeof(rt_state_header), slot->state_cap);
+  return RT_OK;
+}
+
+rt_code mark_done(rt_cuda_slot *slot, rt_status *st) {
+  RT_CUDA_CHECK(st, cudaEventRecord(slot->done, slot->stream));
+  return RT_OK;
+}
+
+} /* namespace */
+
+extern "C" rt_code rt_cuda_state_upload(rt_cuda_slot *slot, const void *host_state, size_t bytes,
+                                        rt_status *st) {
+  rt_code rc = check_state_size(slot, bytes, st);
+  if (rc != RT_OK) return rc;
+  const rt_state_header *h = (const rt_state_header *)host_state;
+  rt_nvtx_push("upload model %llu state", (unsigned long long)h->model_id);
+  rt_nvtx_scope nvtx_range;
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->state, host_state, bytes, cudaMemcpyHostToDevice,
+                                    slot->stream));
+  memcpy(&slot->mirror, host_state, sizeof slot->mirror);
+  slot->state_bytes = bytes;
+  slot->has_model = 1;
+  return mark_done(slot, st);
+}
+
+extern "C" rt_code rt_cuda_state_download(rt_cuda_slot *slot, void *host_state, size_t bytes,
+                                          rt_status *st) {
+  if (!slot->has_model)
+    return rt_fail(st, RT_ERR_INTERNAL, "rt_cuda_state_download: the slot holds no model");
+  if (bytes < slot->state_bytes)
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "rt_cuda_state_download: buffer of %zu bytes for a state of %zu bytes", bytes,
+                   slot->state_bytes);
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(host_state, slot->state, slot->state_bytes,
+                                    cudaMemcpyDeviceToHost, slot->stream));
+  return mark_done(slot, st);
+}
+
+extern "C" rt_code rt_cuda_header_refresh(rt_cuda_slot *slot, rt_status *st) {
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->pinned, slot->state, sizeof(rt_state_header),
+                                    cudaMemcpyDeviceToHost, slot->stream));
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(slot->stream));
+  memcpy(&slot->mirror, slot->pinned, sizeof slot->mirror);
+  slot->has_model = 1;
+  return RT_OK;
+}
+
+extern "C" rt_code rt_cuda_state_adopt(rt_cuda_slot *slot, size_t bytes, rt_status *st) {
+  rt_code rc = check_state_size(slot, bytes, st);
+  if (rc != RT_OK) return rc;
+  slot->state_bytes = bytes;
+  return rt_cuda_header_refresh(slot, st);
+}
+
+extern "C" rt_code rt_cuda_slot_sync(rt_cuda_slot *slot, rt_status *st) {
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(slot->stream));
+  return RT_OK;
+}
+
+extern "C" rt_code rt_cuda_slot_query(rt_cuda_slot *slot, int *done, rt_status *st) {
+  const cudaError_t e = cudaEventQuery(slot->done);
+  if (e == cudaErrorNotReady) {
+    (void)cudaGetLastError(); /* "not ready" is an answer, not a pending error */
+    *done = 0;
+    return RT_OK;
+  }
+  *done = 1;
+  return rt_cuda_result(st, e, "cudaEventQuery(slot->done)", __FILE__, __LINE__);
+}
+
+/* ---- Compute --------------------------------------------------------------------------------- */
+
+namespace {
+
+rt_code check_kind(const rt_model_spec *spec, rt_status *st) {
+  if (strcmp(spec->hp.kind, "logistic") != 0)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "model %llu: the CUDA backend has no kernels for kind '%s' yet (use backend: cpu)",
+                   (unsigned long long)spec->id, spec->hp.kind);
+  return RT_OK;
+}
+
+/* Everything a launch relies on, checked before anything is issued. */
+rt_code check_model(const rt_cuda_slot *slot, const rt_model_spec *spec,
+                    const rt_cuda_shard *shard, const rt_state_layout *l, size_t rows_per_call,
+                    rt_status *st) {
+  rt_code rc = check_kind(spec, st);
+  if (rc != RT_OK) return rc;
+  const size_t d = spec->problem.features, c = spec->problem.classes;
+  const unsigned long long id = (unsigned long long)spec->id;
+  if (!slot->has_model)
+    return rt_fail(st, RT_ERR_INTERNAL, "model %llu: the CUDA slot holds no state", id);
+  if (slot->mirror.magic != RT_STATE_MAGIC || slot->mirror.model_id != spec->id)
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "model %llu: the CUDA slot holds a different or damaged state (model %llu)", id,
+                   (unsigned long long)slot->mirror.model_id);
+  if (slot->state_bytes != l->total_bytes)
+    return rt_fail(st, RT_ERR_INTERNAL, "model %llu: state is %zu bytes, its layout says %zu", id,
+                   slot->state_bytes, l->total_bytes);
+  if (d > slot->max_features || c > slot->max_classes || l->param_count > slot->grad_cap ||
+      rows_per_call > slot->max_rows)
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "model %llu: %zu features, %zu classes, %zu rows per batch exceed the CUDA "
+                   "slot's %zu, %zu, %zu", id, d, c, rows_per_call, slot->max_features,
+                   slot->max_classes, slot->max_rows);
+  if (d > (size_t)INT_MAX || c > (size_t)INT_MAX || rows_per_call > (size_t)INT_MAX ||
+      d * c > (size_t)INT_MAX)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "model %llu: %zu features x %zu classes is beyond the CUDA backend's 32-bit "
+                   "cuBLAS dimensions", id, d, c);
+  if (shard->features != d)
+    return rt_fail(st, RT_ERR_DATA, "model %llu expects %zu features, the device shard has %zu",
+                   id, d, shard->features);
+  if (shard->rows > 0 && !shard->y)
+    return rt_fail(st, RT_ERR_DATA, "model %llu (logistic) needs labels, the device shard has none",
+                   id);
+  return RT_OK;
+}
+
+/* Z (rows x c, row-major) = X (rows x d, row-major) W (d x c, row-major). cuBLAS is column-major:
+ * a row-major A is the column-major A^T, so compute Z^T (c x rows) = W^T (c x d) X^T (d x rows). */
+rt_code logits(rt_cuda_slot *slot, const float *w, const float *x, int rows, int d, int c,
+               rt_status *st) {
+  const float one = 1.0f, zero = 0.0f;
+  RT_CUBLAS_CHECK(st, cublasSgemm(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, rows, d, &one, w, c, x,
+                                  d, &zero, slot->prob, c));
+  return RT_OK;
+}
+
+} /* namespace */
+
+extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
+                                           const rt_cuda_shard *shard, uint64_t shard_index,
+                                           rt_status *st) {
+  const rt_state_layout l = rt_state_layout_of(spec);
+  const size_t batch = (size_t)spec->hp.batch_size;
+  rt_code rc = check_model(slot, spec, shard, &l, batch, st);
+  if (rc != RT_OK) return rc;
+  rt_state_header *m = &slot->mirror;
+  rt_nvtx_push("integrate model %llu pass %llu shard %llu", (unsigned long long)spec->id,
+               (unsigned long long)m->pass, (unsigned long long)shard_index);
+  rt_nvtx_scope nvtx_range;
+
+  const int d = (int)spec->problem.features, c = (int)spec->problem.classes;
+  rt_state_header *dh = (rt_state_header *)slot->state;
+  float *params = (float *)(slot->state + l.params_offset);
+  float *aux = (float *)(slot->state + l.aux_offset);
+  const float *w = params, *b = params + (size_t)d * (size_t)c;
+  float *gw = slot->grad, *gb = slot->grad + (size_t)d * (size_t)c;
+
+  const size_t nb = (shard->rows + batch - 1) / batch;
+  if (nb > slot->order_cap) {
+    uint64_t *grown = (uint64_t *)realloc(slot->order, nb * sizeof *grown);
+    if (!grown) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the batch order of %zu batches", nb);
+    slot->order = grown;
+    slot->order_cap = nb;
+  }
+  rt_rng_permutation(rt_batch_order_key(m, m->pass, shard_index), slot->order, nb);
+
+  const rt_model_config *hp = &spec->hp;
+  opt_args a = {};
+  a.kind = hp->optimizer == RT_OPT_ADAM ? OPT_ADAM : hp->momentum > 0.0 ? OPT_MOMENTUM : OPT_SGD;
+  a.b1 = (float)hp->beta1;
+  a.b2 = (float)hp->beta2;
+  a.eps = (float)hp->epsilon;
+  a.mu = (float)hp->momentum;
+  a.l2 = (float)hp->l2;
+  a.n = l.param_count;
+  a.nw = (unsigned long long)d * (unsigned long long)c;
+  const uint64_t total_steps = spec->total_batches * spec->passes;
+  const float one = 1.0f, zero = 0.0f;
+  const int opt_blocks = capped_blocks_for(l.param_count, kElemThreads);
+
+  for (size_t k = 0; k < nb; ++k) {
+    const size_t first = (size_t)slot->order[k] * batch;
+    const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
+    const int r = (int)rows;
+    const float *x = shard->x + first * (size_t)d, *y = shard->y + first;
+    a.lr = (float)rt_lr_at(hp->learning_rate, hp->schedule, hp->decay, m->step, total_steps);
+    if (a.kind == OPT_ADAM) {
+      a.c1 = (float)rt_adam_bias_correction(hp->beta1, m->step);
+      a.c2 = (float)rt_adam_bias_correction(hp->beta2, m->step);
+    }
+    if ((rc = logits(slot, w, x, r, d, c, st)) != RT_OK) return rc;
+    softmax_xent_kernel<<<blocks_for(rows, kRowThreads), kRowThreads, 0, slot->stream>>>(
+        slot->prob, b, y, r, c, 1.0f / (float)rows, slot->row_loss);
+    RT_CUDA_CHECK_LAUNCH(st);
+    batch_loss_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_loss, r, dh);
+    RT_CUDA_CHECK_LAUNCH(st);
+    /* gW (d x c, row-major) = X^T G: column-major gW^T (c x d) = G^T (c x rows) X (rows x d),
+     * where X as stored is the column-major X^T (d x rows), hence OP_T. */
+    RT_CUBLAS_CHECK(st, cublasSgemm(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r, &one,
+                                    slot->prob, c, x, d, &zero, gw, c));
+    bias_grad_kernel<<<blocks_for((size_t)c, kElemThreads), kElemThreads, 0, slot->stream>>>(
+        slot->prob, r, c, gb);
+    RT_CUDA_CHECK_LAUNCH(st);
+    optimizer_kernel<<<opt_blocks, kElemThreads, 0, slot->stream>>>(dh, params, aux, slot->grad, a);
+    RT_CUDA_CHECK_LAUNCH(st);
+    /* The host-owned counters advance for every batch, diverged or not (as on the CPU). */
+    m->pass_loss_rows += rows;
+    m->samples += rows;
+    m->step += 1;
+  }
+  header_commit_kernel<<<1, 1, 0, slot->stream>>>(dh, m->step, m->samples, m->pass_loss_rows);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return mark_done(slot, st);
+}
+
+extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec,
+                                        uint64_t shards, int *model_done, rt_status *st) {
+  rt_state_header *m = &slot->mirror;
+  if (!slot->has_model || m->pass >= spec->passes || shards == 0)
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "model %llu: finish_visit at pass %llu of %llu (%llu shards)",
+                   (unsigned long long)spec->id, (unsigned long long)m->pass,
+                   (unsigned long long)spec->passes, (unsigned long long)shards);
+  const rt_state_layout l = rt_state_layout_of(spec);
+  int close = 0;
+  const unsigned long long closed_pass = m->pass, closed_rows = m->pass_loss_rows;
+  if (++m->position == shards) {
+    close = 1;
+    m->pass_loss_sum = 0.0;
+    m->pass_loss_rows = 0;
+    m->position = 0;
+    m->pass += 1;
+  }
+  visit_end_kernel<<<1, 1, 0, slot->stream>>>(
+      (rt_state_header *)slot->state, (double *)(slot->state + l.history_offset), close,
+      closed_pass, closed_rows, m->position, m->pass);
+  RT_CUDA_CHECK_LAUNCH(st);
+  *model_done = m->pass == spec->passes;
+  return mark_done(slot, st);
+}
+
+extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
+                                          const rt_cuda_shard *shard, double *logloss_sum,
+                                          double *correct, rt_status *st) {
+  const rt_state_layout l = rt_state_layout_of(spec);
+  rt_code rc = check_model(slot, spec, shard, &l, slot->max_rows, st);
+  if (rc != RT_OK) return rc;
+  rt_nvtx_push("evaluate model %llu (%zu rows)", (unsigned long long)spec->id, shard->rows);
+  rt_nvtx_scope nvtx_range;
+  const int d = (int)spec->problem.features, c = (int)spec->problem.classes;
+  const float *w = (const float *)(slot->state + l.params_offset);
+  const float *b = w + (size_t)d * (size_t)c;
+  const size_t chunk = slot->max_rows;
+  RT_CUDA_CHECK(st, cudaMemsetAsync(slot->acc, 0, 2 * sizeof(double), slot->stream));
+  for (size_t first = 0; first < shard->rows; first += chunk) {
+    const int r = (int)(first + chunk <= shard->rows ? chunk : shard->rows - first);
+    if ((rc = logits(slot, w, shard->x + first * (size_t)d, r, d, c, st)) != RT_OK) return rc;
+    eval_rows_kernel<<<blocks_for((size_t)r, kRowThreads), kRowThreads, 0, slot->stream>>>(
+        slot->prob, b, shard->y + first, r, c, slot->row_loss, slot->row_hit);
+    RT_CUDA_CHECK_LAUNCH(st);
+    eval_reduce_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_loss, slot->row_hit, r,
+                                                                slot->acc);
+    RT_CUDA_CHECK_LAUNCH(st);
+  }
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->pinned, slot->acc, 2 * sizeof(double),
+                                    cudaMemcpyDeviceToHost, slot->stream));
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(slot->stream));
+  double sums[2];
+  memcpy(sums, slot->pinned, sizeof sums);
+  *logloss_sum = sums[0];
+  *correct = sums[1];
+  return mark_done(slot, st);
+}

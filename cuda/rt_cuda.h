@@ -1,0 +1,176 @@
+/* CUDA backend: device selection, device-resident shards, per-slot contexts that integrate and
+ * evaluate model states with kernels and cuBLAS, and the NCCL hand-off transport.
+ *
+ * Plain C interface, no CUDA types: streams travel as `void *` (a cudaStream_t), contexts are
+ * opaque. Every function returns an rt_code and fills an rt_status; CUDA, cuBLAS and NCCL failures
+ * name the source file:line and the failing call.
+ *
+ * Threading: one host thread drives a slot at a time. All work of a slot is issued on the slot's
+ * own stream, so slots overlap on the device; nothing here synchronises the whole device.
+ *
+ * State ownership while a model sits in a slot:
+ *  - the device state buffer is the model (header, history, parameters, optimizer state);
+ *  - the slot keeps a host mirror of the 128-byte header. The host owns pass, position, step,
+ *    samples and pass_loss_rows (it needs them to launch batches and advances them as it issues
+ *    work); the device owns diverged and pass_loss_sum (set by kernels, never read back per
+ *    batch). rt_cuda_integrate_shard / rt_cuda_finish_visit write the host-owned fields into the
+ *    device header at the end of what they issue, so the device header is complete in stream
+ *    order; the mirror's diverged / pass_loss_sum are fresh only after rt_cuda_header_refresh. */
+#ifndef RINGTRAIN_RT_CUDA_H
+#define RINGTRAIN_RT_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <mpi.h>
+
+#include "ringtrain/config.h"
+#include "ringtrain/data.h"
+#include "ringtrain/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* src/model.h has no C++ guards of its own. */
+#include "model.h"
+
+/* ---- Devices and memory ---------------------------------------------------------------------- */
+
+/* Number of visible CUDA devices. No driver, a stub driver or no device is *count = 0 and RT_OK
+ * (the CPU backend is then the answer, not an error). */
+rt_code rt_cuda_device_count(int *count, rt_status *st);
+
+/* Rank among the ranks of `comm` that share this node (MPI_COMM_TYPE_SHARED). */
+rt_code rt_cuda_local_rank(MPI_Comm comm, int *local_rank, rt_status *st);
+
+/* Makes device local_rank % count current for the calling thread; *device gets its index. No
+ * device visible: RT_ERR_CONFIG. */
+rt_code rt_cuda_select_device(int local_rank, int *device, rt_status *st);
+
+/* Free and total memory of the current device, in bytes. */
+rt_code rt_cuda_mem_info(size_t *free_b, size_t *total_b, rt_status *st);
+
+/* RT_OK when need_bytes fit in the current device's free memory; otherwise RT_ERR_NOMEM
+ * "device 0 has 1.2 GiB free, <what> needs 3.4 GiB: 2.2 GiB missing". */
+rt_code rt_cuda_check_fits(size_t need_bytes, const char *what, rt_status *st);
+
+/* ---- Device shards --------------------------------------------------------------------------- */
+
+typedef struct rt_cuda_shard rt_cuda_shard;
+
+/* Copies a host shard to the current device (features and, when present, labels) through
+ * pinned staging buffers, on `stream` (a cudaStream_t; NULL = the legacy default stream). Returns
+ * once the copy has finished and the staging memory is freed (load time, not the hot path).
+ * A shard with 0 rows gives a valid empty device shard. */
+rt_code rt_cuda_shard_upload(const rt_shard *host, void *stream, rt_cuda_shard **out,
+                             rt_status *st);
+void rt_cuda_shard_free(rt_cuda_shard *shard);
+size_t rt_cuda_shard_rows(const rt_cuda_shard *shard);
+size_t rt_cuda_shard_features(const rt_cuda_shard *shard);
+/* Device bytes a shard of this shape takes (for rt_cuda_check_fits before loading). */
+size_t rt_cuda_shard_bytes(size_t rows, size_t features, int has_labels);
+
+/* ---- Slots ----------------------------------------------------------------------------------- */
+
+/* One model-in-flight context on the current device: its own stream, cuBLAS handle (bound to
+ * that stream, with its own workspace, atomics off, fp32 math without TF32), device state buffer
+ * and scratch sized for the largest model / batch it will hold. Created once; nothing is
+ * allocated per batch. */
+typedef struct rt_cuda_slot rt_cuda_slot;
+
+/* max_batch_rows also bounds the rows evaluated per chunk by rt_cuda_evaluate_shard. Checks the
+ * total against free device memory first (rt_cuda_check_fits). */
+rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_rows, size_t max_features,
+                            size_t max_classes, rt_cuda_slot **out, rt_status *st);
+void rt_cuda_slot_free(rt_cuda_slot *slot);
+
+/* Device bytes a slot created with these arguments takes. */
+size_t rt_cuda_slot_bytes(size_t max_state_bytes, size_t max_batch_rows, size_t max_features,
+                          size_t max_classes);
+
+void *rt_cuda_slot_stream(rt_cuda_slot *slot);       /* the slot's cudaStream_t */
+void *rt_cuda_slot_state(rt_cuda_slot *slot);        /* device pointer to the state buffer */
+size_t rt_cuda_slot_state_capacity(const rt_cuda_slot *slot);
+size_t rt_cuda_slot_state_bytes(const rt_cuda_slot *slot); /* bytes of the model held now */
+/* Host mirror of the header (see the top of this file for which fields are current). */
+const rt_state_header *rt_cuda_slot_header(const rt_cuda_slot *slot);
+
+/* Copies a host state into the slot (async on the slot's stream) and sets the header mirror from
+ * it. The host buffer must stay unchanged until the slot is synchronised; pinned memory makes the
+ * copy truly asynchronous. */
+rt_code rt_cuda_state_upload(rt_cuda_slot *slot, const void *host_state, size_t bytes,
+                             rt_status *st);
+/* Copies the slot's state (rt_cuda_slot_state_bytes bytes) to host_state, async on the slot's
+ * stream; valid after rt_cuda_slot_sync (or once rt_cuda_slot_query reports done). */
+rt_code rt_cuda_state_download(rt_cuda_slot *slot, void *host_state, size_t bytes,
+                               rt_status *st);
+/* The state was written into rt_cuda_slot_state() by someone else (an NCCL receive issued on the
+ * slot's stream): records its size and reloads the header mirror (synchronises the stream). */
+rt_code rt_cuda_state_adopt(rt_cuda_slot *slot, size_t bytes, rt_status *st);
+/* Reloads the header mirror from the device (synchronises the stream). */
+rt_code rt_cuda_header_refresh(rt_cuda_slot *slot, rt_status *st);
+
+/* Waits for everything issued on the slot so far. */
+rt_code rt_cuda_slot_sync(rt_cuda_slot *slot, rt_status *st);
+/* Non-blocking: *done = 1 when everything issued on the slot so far has finished. */
+rt_code rt_cuda_slot_query(rt_cuda_slot *slot, int *done, rt_status *st);
+
+/* ---- Compute --------------------------------------------------------------------------------- */
+
+/* The CUDA equivalent of rt_cpu_integrate_shard: every batch of `shard` (logical index
+ * shard_index) in the order rt_batch_order_key gives, one optimizer step each, asynchronously on
+ * the slot's stream. Same semantics as the CPU, divergence included: a non-finite batch loss sets
+ * the header's diverged flag on the device and every later update is skipped; pass_loss_sum
+ * becomes NaN. Does not touch position / pass (see rt_cuda_finish_visit). Kinds other than
+ * "logistic": RT_ERR_CONFIG. */
+rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
+                                const rt_cuda_shard *shard, uint64_t shard_index, rt_status *st);
+
+/* The header bookkeeping the engine does after a visit (src/engine.c serve()), on the device and
+ * in the mirror: position += 1; when it reaches `shards`, history[pass] = pass_loss_sum /
+ * pass_loss_rows (0 when no rows), the pass sums are reset, position = 0 and pass += 1.
+ * *model_done = 1 when pass reached spec->passes. */
+rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec, uint64_t shards,
+                             int *model_done, rt_status *st);
+
+/* Sum of log-loss and count of correct predictions of the slot's state over a device shard (fixed
+ * row order and a fixed reduction order, so the result is reproducible). Synchronous. */
+rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
+                               const rt_cuda_shard *shard, double *logloss_sum, double *correct,
+                               rt_status *st);
+
+/* ---- NCCL transport -------------------------------------------------------------------------- */
+
+typedef struct rt_nccl rt_nccl;
+
+/* Collective over `comm`: one NCCL communicator per slot, all spanning the ranks of comm, then a
+ * warm-up exchange with the ring neighbours on each (connection setup happens here, not in the
+ * first timed hand-off). The caller has selected the device already. Every rank gets the same
+ * outcome: each step ends with rt_agree, so all ranks return the error of the lowest failing
+ * rank. NCCL cannot be cancelled, though: a rank that dies inside ncclCommInitRank can leave the
+ * others blocked there. */
+rt_code rt_nccl_init(MPI_Comm comm, int slots, rt_nccl **out, rt_status *st);
+
+/* One hand-off on communicator `slot`, issued on `stream` (a cudaStream_t, normally the slot's):
+ * send send_bytes of send_buf to rank `to` and receive recv_bytes into recv_buf from rank `from`,
+ * both inside one ncclGroupStart/End. to / from = -1: that side is absent. The peer must issue the
+ * matching call on the same communicator index. Asynchronous: the data is there when the stream
+ * has reached this point. */
+rt_code rt_nccl_handoff(rt_nccl *nccl, int slot, void *send_buf, size_t send_bytes, int to,
+                        void *recv_buf, size_t recv_bytes, int from, void *stream,
+                        rt_status *st);
+
+/* Reports an asynchronous NCCL error of any communicator (a peer died, a network failure). */
+rt_code rt_nccl_poll(rt_nccl *nccl, rt_status *st);
+
+int rt_nccl_slots(const rt_nccl *nccl);
+
+/* Finalises and destroys the communicators (collective: every rank calls it). */
+void rt_nccl_free(rt_nccl *nccl);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,65 @@
+/* Scalar formulas shared by the CPU backend and the CUDA kernels, so that both compute the same
+ * learning rate, the same bias corrections and the same per-element updates (same operations in
+ * the same order). Everything is static inline and compiles for host and device under nvcc. */
+#ifndef RINGTRAIN_SCALAR_MATH_H
+#define RINGTRAIN_SCALAR_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "ringtrain/config.h"
+#include "rng.h" /* RT_HOST_DEVICE */
+
+#define RT_PI 3.14159265358979323846
+
+/* Learning rate at optimizer step `step` (0-based). total_steps = total_batches * passes (used by
+ * cosine only; a total of 0 or 1 keeps the rate constant). */
+static inline RT_HOST_DEVICE double rt_lr_at(double lr, rt_schedule schedule, double decay,
+                                             uint64_t step, uint64_t total_steps) {
+  switch (schedule) {
+    case RT_SCHED_CONSTANT: return lr;
+    case RT_SCHED_INVERSE_TIME: return lr / (1.0 + decay * (double)step);
+    case RT_SCHED_COSINE: {
+      const double total = (double)total_steps;
+      if (total <= 1.0) return lr;
+      double t = (double)step / total;
+      if (t > 1.0) t = 1.0;
+      return 0.5 * lr * (1.0 + cos(RT_PI * t));
+    }
+  }
+  return lr;
+}
+
+/* Adam bias correction 1 / (1 - beta^(step+1)) for the update with 0-based index `step`, in
+ * double; callers round it to float once per step. */
+static inline RT_HOST_DEVICE double rt_adam_bias_correction(double beta, uint64_t step) {
+  const double t = (double)step + 1.0;
+  return 1.0 / (1.0 - pow(beta, t));
+}
+
+/* One parameter's Adam update; c1, c2 are the float-rounded bias corrections. */
+static inline RT_HOST_DEVICE void rt_adam_update(float *p, float *m, float *v, float g, float lr,
+                                                 float b1, float b2, float c1, float c2,
+                                                 float eps) {
+  *m = b1 * *m + (1.0f - b1) * g;
+  *v = b2 * *v + (1.0f - b2) * g * g;
+  *p -= lr * (*m * c1) / (sqrtf(*v * c2) + eps);
+}
+
+/* One parameter's SGD-with-momentum update (velocity in *u). */
+static inline RT_HOST_DEVICE void rt_momentum_update(float *p, float *u, float g, float lr,
+                                                     float mu) {
+  *u = mu * *u + g;
+  *p -= lr * *u;
+}
+
+/* The probability of the true class as the log-loss uses it: tiny values are clamped to 1e-30 so
+ * the loss stays finite, but a NaN stays NaN so that a diverged model is noticed. */
+static inline RT_HOST_DEVICE float rt_loss_probability(float p) {
+  return p >= 1e-30f ? p : (p != p ? p : 1e-30f);
+}
+
+/* One parameter's plain SGD update. */
+static inline RT_HOST_DEVICE void rt_sgd_update(float *p, float g, float lr) { *p -= lr * g; }
+
+#endif
