@@ -16,82 +16,24 @@
 #include <unistd.h>
 
 #include "ringtrain/atomic_file.h"
+#include "test_util.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static char g_dir[256]; /* this test's scratch directory */
-
-static void remove_tree(const char *path) {
-  struct stat sb;
-  if (lstat(path, &sb) != 0) return;
-  if (S_ISDIR(sb.st_mode)) {
-    chmod(path, 0700); /* a test may have made it read-only */
-    DIR *d = opendir(path);
-    if (d) {
-      struct dirent *e;
-      while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char child[1024];
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        remove_tree(child);
-      }
-      closedir(d);
-    }
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
 static int setup(void **cm) {
   (void)cm;
-  snprintf(g_dir, sizeof g_dir, "/tmp/rt_test_atomic.XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
+  return tu_make_dir("/tmp/rt_test_atomic.XXXXXX");
 }
 
 static int teardown(void **cm) {
   (void)cm;
-  remove_tree(g_dir);
+  tu_remove_tree(tu_dir);
   return 0;
-}
-
-static void path_in(char *out, size_t size, const char *rel) { snprintf(out, size, "%s/%s", g_dir, rel); }
-
-/* Number of entries (other than . and ..) in a directory. */
-static int count_entries(const char *dir) {
-  DIR *d = opendir(dir);
-  assert_non_null(d);
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) ++n;
-  closedir(d);
-  return n;
-}
-
-/* Whole contents of a file (malloc'ed, NUL-appended); NULL if it cannot be opened. */
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *buf = malloc(1 << 16);
-  assert_non_null(buf);
-  size_t n = fread(buf, 1, (1 << 16) - 1, f);
-  buf[n] = '\0';
-  fclose(f);
-  if (len) *len = n;
-  return buf;
-}
-
-static void write_plain(const char *path, const char *text) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fputs(text, f) >= 0, 1);
-  assert_int_equal(fclose(f), 0);
 }
 
 static void assert_file_text(const char *path, const char *expected) {
   size_t n = 0;
-  char *got = slurp(path, &n);
+  char *got = tu_read_file(path, &n);
   assert_non_null(got);
   assert_int_equal(n, strlen(expected));
   assert_string_equal(got, expected);
@@ -105,7 +47,7 @@ static int is_root(void) { return geteuid() == 0; }
 static void test_commit_creates_file(void **cm) {
   (void)cm;
   char path[512];
-  path_in(path, sizeof path, "out.txt");
+  tu_path_in(path, sizeof path, "out.txt");
   rt_status st;
   rt_status_clear(&st);
   rt_atomic_file *f = NULL;
@@ -118,22 +60,22 @@ static void test_commit_creates_file(void **cm) {
   assert_int_equal(rt_atomic_write(f, "world\n", 6, &st), RT_OK);
   /* Nothing at the final path yet; exactly one temporary file next to it. */
   assert_int_equal(access(path, F_OK), -1);
-  assert_int_equal(count_entries(g_dir), 1);
+  assert_int_equal(tu_count_entries(tu_dir), 1);
   assert_int_equal(rt_atomic_commit(&f, &st), RT_OK);
   assert_null(f);
   assert_file_text(path, "hello 42\nworld\n");
-  assert_int_equal(count_entries(g_dir), 1); /* no temp files left behind */
+  assert_int_equal(tu_count_entries(tu_dir), 1); /* no temp files left behind */
 }
 
 static void test_temp_name_and_mode(void **cm) {
   (void)cm;
   char path[512];
-  path_in(path, sizeof path, "m.bin");
+  tu_path_in(path, sizeof path, "m.bin");
   mode_t old = umask(022);
   rt_status st;
   rt_atomic_file *f = NULL;
   assert_int_equal(rt_atomic_open(path, &f, &st), RT_OK);
-  DIR *d = opendir(g_dir);
+  DIR *d = opendir(tu_dir);
   assert_non_null(d);
   struct dirent *e;
   char prefix[64];
@@ -153,8 +95,8 @@ static void test_temp_name_and_mode(void **cm) {
 static void test_overwrite_is_atomic(void **cm) {
   (void)cm;
   char path[512];
-  path_in(path, sizeof path, "data.txt");
-  write_plain(path, "old contents\n");
+  tu_path_in(path, sizeof path, "data.txt");
+  tu_write_text(path, "old contents\n");
   rt_status st;
   rt_atomic_file *f = NULL;
   assert_int_equal(rt_atomic_open(path, &f, &st), RT_OK);
@@ -162,28 +104,28 @@ static void test_overwrite_is_atomic(void **cm) {
   assert_file_text(path, "old contents\n"); /* readers see the old file until commit */
   assert_int_equal(rt_atomic_commit(&f, &st), RT_OK);
   assert_file_text(path, "new\n");
-  assert_int_equal(count_entries(g_dir), 1);
+  assert_int_equal(tu_count_entries(tu_dir), 1);
 }
 
 static void test_abort_leaves_nothing(void **cm) {
   (void)cm;
   char path[512];
-  path_in(path, sizeof path, "never.txt");
+  tu_path_in(path, sizeof path, "never.txt");
   rt_status st;
   rt_atomic_file *f = NULL;
   assert_int_equal(rt_atomic_open(path, &f, &st), RT_OK);
   assert_int_equal(rt_atomic_write(f, "junk", 4, &st), RT_OK);
   rt_atomic_abort(&f);
   assert_null(f);
-  assert_int_equal(count_entries(g_dir), 0);
+  assert_int_equal(tu_count_entries(tu_dir), 0);
   assert_int_equal(access(path, F_OK), -1);
 
   /* Abort over an existing file keeps it. */
-  write_plain(path, "keep\n");
+  tu_write_text(path, "keep\n");
   assert_int_equal(rt_atomic_open(path, &f, &st), RT_OK);
   rt_atomic_abort(&f);
   assert_file_text(path, "keep\n");
-  assert_int_equal(count_entries(g_dir), 1);
+  assert_int_equal(tu_count_entries(tu_dir), 1);
 
   rt_atomic_abort(&f); /* already NULL */
   rt_atomic_abort(NULL);
@@ -192,22 +134,22 @@ static void test_abort_leaves_nothing(void **cm) {
 static void test_write_file_atomic(void **cm) {
   (void)cm;
   char path[512];
-  path_in(path, sizeof path, "w.txt");
+  tu_path_in(path, sizeof path, "w.txt");
   rt_status st;
   rt_status_clear(&st);
   assert_int_equal(rt_write_file_atomic(path, "abc", 3, &st), RT_OK);
   assert_file_text(path, "abc");
   assert_int_equal(rt_write_file_atomic(path, NULL, 0, &st), RT_OK);
   assert_file_text(path, "");
-  assert_int_equal(count_entries(g_dir), 1);
+  assert_int_equal(tu_count_entries(tu_dir), 1);
 
   /* Relative path: the directory is "." */
   char cwd[1024];
   assert_non_null(getcwd(cwd, sizeof cwd));
-  assert_int_equal(chdir(g_dir), 0);
+  assert_int_equal(chdir(tu_dir), 0);
   assert_int_equal(rt_write_file_atomic("rel.txt", "r", 1, &st), RT_OK);
   assert_int_equal(chdir(cwd), 0);
-  path_in(path, sizeof path, "rel.txt");
+  tu_path_in(path, sizeof path, "rel.txt");
   assert_file_text(path, "r");
 }
 
@@ -218,9 +160,9 @@ static void test_unwritable_directory(void **cm) {
   char file[512], path[512];
 
   /* A regular file used as a directory: ENOTDIR, for root and everyone else. */
-  path_in(file, sizeof file, "file");
-  write_plain(file, "x");
-  path_in(path, sizeof path, "file/sub/out.bin");
+  tu_path_in(file, sizeof file, "file");
+  tu_write_text(file, "x");
+  tu_path_in(path, sizeof path, "file/sub/out.bin");
   rt_status_clear(&st);
   assert_int_equal(rt_atomic_open(path, &f, &st), RT_ERR_OUTPUT);
   assert_null(f);
@@ -231,7 +173,7 @@ static void test_unwritable_directory(void **cm) {
   assert_non_null(strstr(st.message, path));
 
   /* A missing directory: ENOENT. */
-  path_in(path, sizeof path, "missing/out.bin");
+  tu_path_in(path, sizeof path, "missing/out.bin");
   assert_int_equal(rt_write_file_atomic(path, "x", 1, &st), RT_ERR_OUTPUT);
   snprintf(expected, sizeof expected, "%s: cannot write: %s", path, strerror(ENOENT));
   assert_string_equal(st.message, expected);
@@ -239,23 +181,23 @@ static void test_unwritable_directory(void **cm) {
   /* chmod 0555 only blocks non-root users. */
   if (!is_root()) {
     char ro[512];
-    path_in(ro, sizeof ro, "ro");
+    tu_path_in(ro, sizeof ro, "ro");
     assert_int_equal(mkdir(ro, 0755), 0);
     assert_int_equal(chmod(ro, 0555), 0);
-    path_in(path, sizeof path, "ro/out.bin");
+    tu_path_in(path, sizeof path, "ro/out.bin");
     assert_int_equal(rt_write_file_atomic(path, "x", 1, &st), RT_ERR_OUTPUT);
     snprintf(expected, sizeof expected, "%s: cannot write: %s", path, strerror(EACCES));
     assert_string_equal(st.message, expected);
-    assert_int_equal(count_entries(ro), 0);
+    assert_int_equal(tu_count_entries(ro), 0);
     chmod(ro, 0755);
   }
-  assert_int_equal(count_entries(g_dir), 1 + (is_root() ? 0 : 1)); /* only "file" (and "ro") */
+  assert_int_equal(tu_count_entries(tu_dir), 1 + (is_root() ? 0 : 1)); /* only "file" (and "ro") */
 }
 
 static void test_target_is_directory(void **cm) {
   (void)cm;
   char path[512];
-  path_in(path, sizeof path, "adir");
+  tu_path_in(path, sizeof path, "adir");
   assert_int_equal(mkdir(path, 0755), 0);
   rt_status st;
   rt_status_clear(&st);
@@ -263,8 +205,8 @@ static void test_target_is_directory(void **cm) {
   char expected[1024];
   snprintf(expected, sizeof expected, "%s: cannot write: %s", path, strerror(EISDIR));
   assert_string_equal(st.message, expected);
-  assert_int_equal(count_entries(g_dir), 1); /* the temp file was removed */
-  assert_int_equal(count_entries(path), 0);
+  assert_int_equal(tu_count_entries(tu_dir), 1); /* the temp file was removed */
+  assert_int_equal(tu_count_entries(path), 0);
 }
 
 static void test_empty_path(void **cm) {
@@ -281,16 +223,16 @@ static void test_mkdir_p(void **cm) {
   rt_status st;
   rt_status_clear(&st);
   char path[512];
-  path_in(path, sizeof path, "a/b/c/d");
+  tu_path_in(path, sizeof path, "a/b/c/d");
   assert_int_equal(rt_mkdir_p(path, &st), RT_OK);
   struct stat sb;
   assert_int_equal(stat(path, &sb), 0);
   assert_true(S_ISDIR(sb.st_mode));
   assert_int_equal(rt_mkdir_p(path, &st), RT_OK); /* existing is fine */
 
-  path_in(path, sizeof path, "x//y///z/");
+  tu_path_in(path, sizeof path, "x//y///z/");
   assert_int_equal(rt_mkdir_p(path, &st), RT_OK);
-  path_in(path, sizeof path, "x/y/z");
+  tu_path_in(path, sizeof path, "x/y/z");
   assert_int_equal(stat(path, &sb), 0);
   assert_true(S_ISDIR(sb.st_mode));
 
@@ -299,9 +241,9 @@ static void test_mkdir_p(void **cm) {
 
   /* A regular file in the way. */
   char file[512];
-  path_in(file, sizeof file, "a/file");
-  write_plain(file, "x");
-  path_in(path, sizeof path, "a/file/sub/deeper");
+  tu_path_in(file, sizeof file, "a/file");
+  tu_write_text(file, "x");
+  tu_path_in(path, sizeof path, "a/file/sub/deeper");
   assert_int_equal(rt_mkdir_p(path, &st), RT_ERR_OUTPUT);
   char expected[1024];
   snprintf(expected, sizeof expected, "%s: cannot create directory: %s", file, strerror(ENOTDIR));
@@ -312,9 +254,9 @@ static void test_mkdir_p(void **cm) {
 
   if (!is_root()) {
     char ro[512];
-    path_in(ro, sizeof ro, "ro");
+    tu_path_in(ro, sizeof ro, "ro");
     assert_int_equal(mkdir(ro, 0555), 0);
-    path_in(path, sizeof path, "ro/sub");
+    tu_path_in(path, sizeof path, "ro/sub");
     assert_int_equal(rt_mkdir_p(path, &st), RT_ERR_OUTPUT);
     snprintf(expected, sizeof expected, "%s: cannot create directory: %s", path, strerror(EACCES));
     assert_string_equal(st.message, expected);
@@ -326,15 +268,15 @@ static void test_check_writable_dir(void **cm) {
   rt_status st;
   rt_status_clear(&st);
   char path[512];
-  path_in(path, sizeof path, "runs/latest");
+  tu_path_in(path, sizeof path, "runs/latest");
   assert_int_equal(rt_check_writable_dir(path, &st), RT_OK);
-  assert_int_equal(count_entries(path), 0); /* the probe is gone */
+  assert_int_equal(tu_count_entries(path), 0); /* the probe is gone */
   assert_int_equal(rt_check_writable_dir(path, &st), RT_OK);
 
   char file[512];
-  path_in(file, sizeof file, "plain");
-  write_plain(file, "x");
-  path_in(path, sizeof path, "plain/out");
+  tu_path_in(file, sizeof file, "plain");
+  tu_write_text(file, "x");
+  tu_path_in(path, sizeof path, "plain/out");
   assert_int_equal(rt_check_writable_dir(path, &st), RT_ERR_OUTPUT);
   assert_non_null(strstr(st.message, file));
   assert_int_equal(rt_check_writable_dir(file, &st), RT_ERR_OUTPUT);
@@ -342,7 +284,7 @@ static void test_check_writable_dir(void **cm) {
 
   if (!is_root()) {
     char ro[512];
-    path_in(ro, sizeof ro, "ro");
+    tu_path_in(ro, sizeof ro, "ro");
     assert_int_equal(mkdir(ro, 0555), 0);
     assert_int_equal(rt_check_writable_dir(ro, &st), RT_ERR_OUTPUT);
     char expected[1024];

@@ -5,44 +5,27 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ringtrain/data.h"
-
-static char g_dir[64];
+#include "test_util.h"
 
 static int group_setup(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/rt_test_csv_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
+  return tu_make_dir("/tmp/rt_test_csv_XXXXXX");
 }
 
 static int group_teardown(void **state) {
   (void)state;
-  DIR *d = opendir(g_dir);
-  if (!d) return -1;
-  struct dirent *e;
-  char p[512];
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-    unlink(p);
-  }
-  closedir(d);
-  return rmdir(g_dir);
+  return tu_remove_tree(tu_dir);
 }
 
+/* Writes text to tu_dir/name; the full path goes to path. */
 static void write_file(const char *name, const char *text, char *path, size_t pathsz) {
-  snprintf(path, pathsz, "%s/%s", g_dir, name);
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  size_t n = strlen(text);
-  assert_int_equal(fwrite(text, 1, n, f), n);
-  assert_int_equal(fclose(f), 0);
+  tu_path_in(path, pathsz, name);
+  tu_write_text(path, text);
 }
 
 static rt_data_options opts(const char *path, int label, int header, char delim) {

@@ -9,7 +9,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -18,6 +17,7 @@
 
 #include "ringtrain/hash.h"
 #include "ringtrain/modelfile.h"
+#include "test_util.h"
 
 /* SHA-256 that must succeed in a test. */
 static void test_sha(const void *data, size_t len, uint8_t *out) {
@@ -27,48 +27,17 @@ static void test_sha(const void *data, size_t len, uint8_t *out) {
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static char g_dir[256];
-
 static const char *const SPEC = "kind=logistic\nlr_decay=0.5\nlr=0.01\nclasses=3\nnote=\nexpr=a=b\n";
 
 static int setup(void **cm) {
   (void)cm;
-  snprintf(g_dir, sizeof g_dir, "/tmp/rt_test_modelfile.XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
+  return tu_make_dir("/tmp/rt_test_modelfile.XXXXXX");
 }
 
 static int teardown(void **cm) {
   (void)cm;
-  DIR *d = opendir(g_dir);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-      char child[1024];
-      snprintf(child, sizeof child, "%s/%s", g_dir, e->d_name);
-      struct stat sb;
-      if (lstat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
-        rmdir(child);
-      else
-        unlink(child);
-    }
-    closedir(d);
-  }
-  rmdir(g_dir);
+  tu_remove_tree(tu_dir);
   return 0;
-}
-
-static void path_in(char *out, size_t size, const char *rel) { snprintf(out, size, "%s/%s", g_dir, rel); }
-
-static int count_entries(const char *dir) {
-  DIR *d = opendir(dir);
-  assert_non_null(d);
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) ++n;
-  closedir(d);
-  return n;
 }
 
 static void fill_state(uint8_t *s, size_t n) {
@@ -82,28 +51,6 @@ static void encode_ok(const char *spec, const void *state, size_t state_len, uin
   assert_int_equal(rt_model_file_encode(spec, state, state_len, &b, len, &st), RT_OK);
   assert_non_null(b);
   *bytes = b;
-}
-
-static void write_raw(const char *path, const void *bytes, size_t len) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  if (len) assert_int_equal(fwrite(bytes, 1, len, f), len);
-  assert_int_equal(fclose(f), 0);
-}
-
-static uint8_t *read_raw(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  long n = ftell(f);
-  assert_true(n >= 0);
-  rewind(f);
-  uint8_t *buf = malloc((size_t)n + 1);
-  assert_non_null(buf);
-  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
 }
 
 static uint64_t get_u64(const uint8_t *p) {
@@ -232,18 +179,19 @@ static void test_round_trip_and_determinism(void **cm) {
 static void test_write_read_file(void **cm) {
   (void)cm;
   char path[512];
-  path_in(path, sizeof path, "model.rtm");
+  tu_path_in(path, sizeof path, "model.rtm");
   uint8_t state[777];
   fill_state(state, sizeof state);
   rt_status st;
   rt_status_clear(&st);
   assert_int_equal(rt_model_file_write(path, SPEC, state, sizeof state, &st), RT_OK);
-  assert_int_equal(count_entries(g_dir), 1); /* no temp file left */
+  assert_int_equal(tu_count_entries(tu_dir), 1); /* no temp file left */
 
   uint8_t *enc;
   size_t enc_len, raw_len;
   encode_ok(SPEC, state, sizeof state, &enc, &enc_len);
-  uint8_t *raw = read_raw(path, &raw_len);
+  uint8_t *raw = (uint8_t *)tu_read_file(path, &raw_len);
+  assert_non_null(raw);
   assert_int_equal(raw_len, enc_len);
   assert_memory_equal(raw, enc, enc_len); /* write and encode agree byte for byte */
 
@@ -286,11 +234,11 @@ static void test_every_byte_flip_detected(void **cm) {
   }
   /* The same through files (one mask), and a flip in the state names the checksum. */
   char path[512];
-  path_in(path, sizeof path, "flip.rtm");
+  tu_path_in(path, sizeof path, "flip.rtm");
   for (size_t off = 0; off < len; ++off) {
     memcpy(copy, b, len);
     copy[off] ^= 0xff;
-    write_raw(path, copy, len);
+    tu_write_bytes(path, copy, len);
     expect_read_error(path, NULL);
   }
   memcpy(copy, b, len);
@@ -299,7 +247,7 @@ static void test_every_byte_flip_detected(void **cm) {
   rt_model_file mf;
   assert_int_equal(rt_model_file_decode(copy, len, "m.rtm", &mf, &st), RT_ERR_MODEL_FILE);
   assert_string_equal(st.message, "m.rtm: checksum mismatch: file is corrupted");
-  write_raw(path, copy, len);
+  tu_write_bytes(path, copy, len);
   assert_int_equal(rt_model_file_read(path, &mf, &st), RT_ERR_MODEL_FILE);
   char expected[1024];
   snprintf(expected, sizeof expected, "%s: checksum mismatch: file is corrupted", path);
@@ -316,10 +264,10 @@ static void test_every_truncation_detected(void **cm) {
   size_t len;
   encode_ok("kind=logistic\nlr=0.1\n", state, sizeof state, &b, &len);
   char path[512];
-  path_in(path, sizeof path, "trunc.rtm");
+  tu_path_in(path, sizeof path, "trunc.rtm");
   for (size_t n = 0; n < len; ++n) {
     expect_decode_error(n ? b : NULL, n, "truncated at byte");
-    write_raw(path, b, n);
+    tu_write_bytes(path, b, n);
     expect_read_error(path, "truncated at byte");
   }
   rt_status st;
@@ -352,8 +300,8 @@ static void test_trailing_bytes_detected(void **cm) {
   assert_string_equal(st.message, expected);
   expect_decode_error(longer, len + 5, "trailing garbage");
   char path[512];
-  path_in(path, sizeof path, "trailing.rtm");
-  write_raw(path, longer, len + 1);
+  tu_path_in(path, sizeof path, "trailing.rtm");
+  tu_write_bytes(path, longer, len + 1);
   expect_read_error(path, "trailing garbage");
   free(longer);
   free(b);
@@ -461,15 +409,15 @@ static void test_encode_rejects_bad_input(void **cm) {
   assert_int_equal(rt_model_file_encode(NULL, "x", 1, &b, &len, &st), RT_ERR_INTERNAL);
   assert_int_equal(rt_model_file_encode("a=1\n", NULL, 1, &b, &len, &st), RT_ERR_INTERNAL);
   char path[512];
-  path_in(path, sizeof path, "bad.rtm");
+  tu_path_in(path, sizeof path, "bad.rtm");
   assert_int_equal(rt_model_file_write(path, "a=1", "x", 1, &st), RT_ERR_INTERNAL);
-  assert_int_equal(count_entries(g_dir), 0);
+  assert_int_equal(tu_count_entries(tu_dir), 0);
 }
 
 static void test_read_errors(void **cm) {
   (void)cm;
   char path[512];
-  path_in(path, sizeof path, "absent.rtm");
+  tu_path_in(path, sizeof path, "absent.rtm");
   rt_status st;
   rt_model_file mf;
   assert_int_equal(rt_model_file_read(path, &mf, &st), RT_ERR_MODEL_FILE);
@@ -477,12 +425,12 @@ static void test_read_errors(void **cm) {
   snprintf(expected, sizeof expected, "%s: cannot open: No such file or directory", path);
   assert_string_equal(st.message, expected);
 
-  assert_int_equal(rt_model_file_read(g_dir, &mf, &st), RT_ERR_MODEL_FILE);
-  snprintf(expected, sizeof expected, "%s: cannot open: %s", g_dir, strerror(EISDIR));
+  assert_int_equal(rt_model_file_read(tu_dir, &mf, &st), RT_ERR_MODEL_FILE);
+  snprintf(expected, sizeof expected, "%s: cannot open: %s", tu_dir, strerror(EISDIR));
   assert_string_equal(st.message, expected);
 
   /* Writing into a missing directory is an output error. */
-  path_in(path, sizeof path, "missing/m.rtm");
+  tu_path_in(path, sizeof path, "missing/m.rtm");
   assert_int_equal(rt_model_file_write(path, "a=1\n", "x", 1, &st), RT_ERR_OUTPUT);
   assert_non_null(strstr(st.message, "cannot write"));
 }
@@ -495,7 +443,7 @@ static void test_read_from_fifo(void **cm) {
   size_t len;
   encode_ok(SPEC, state, sizeof state, &b, &len);
   char path[512];
-  path_in(path, sizeof path, "pipe.rtm");
+  tu_path_in(path, sizeof path, "pipe.rtm");
   assert_int_equal(mkfifo(path, 0600), 0);
   for (int extra = 0; extra < 2; ++extra) {
     pid_t pid = fork();

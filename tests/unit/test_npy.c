@@ -5,35 +5,21 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ringtrain/data.h"
-
-static char g_dir[64];
+#include "test_util.h"
 
 static int group_setup(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/rt_test_npy_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
+  return tu_make_dir("/tmp/rt_test_npy_XXXXXX");
 }
 
 static int group_teardown(void **state) {
   (void)state;
-  DIR *d = opendir(g_dir);
-  if (!d) return -1;
-  struct dirent *e;
-  char p[512];
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-    unlink(p);
-  }
-  closedir(d);
-  return rmdir(g_dir);
+  return tu_remove_tree(tu_dir);
 }
 
 /* Writes a .npy file with the given dict text (padded to a 64-byte boundary with spaces and a
@@ -70,7 +56,7 @@ static size_t write_npy_raw(const char *path, int major, const char *dict, const
 
 static size_t write_npy(const char *name, char *path, size_t pathsz, const char *descr,
                         size_t rows, size_t cols, const void *data, size_t itemsize) {
-  snprintf(path, pathsz, "%s/%s", g_dir, name);
+  tu_path_in(path, pathsz, name);
   char dict[256];
   snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%zu, %zu), }",
            descr, rows, cols);
@@ -184,7 +170,7 @@ static void test_versions_and_header_variants(void **state) {
   char path[512];
   for (size_t m = 0; m < 3; ++m) {
     for (size_t d = 0; d < sizeof dicts / sizeof dicts[0]; ++d) {
-      snprintf(path, sizeof path, "%s/var_%zu_%zu.npy", g_dir, m, d);
+      snprintf(path, sizeof path, "%s/var_%zu_%zu.npy", tu_dir, m, d);
       size_t payload = write_npy_raw(path, majors[m], dicts[d], v, sizeof v);
       rt_data_options o = opts(path, -1);
       rt_data_info info;
@@ -238,7 +224,7 @@ static void test_trailing_bytes_and_shard_offsets(void **state) {
   int32_t v[22];
   for (int i = 0; i < 22; ++i) v[i] = i * 3 - 5;
   char path[512];
-  snprintf(path, sizeof path, "%s/trail.npy", g_dir);
+  tu_path_in(path, sizeof path, "trail.npy");
   write_npy_raw(path, 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (10, 2), }", v,
                 sizeof v);
   rt_data_options o = opts(path, 0);
