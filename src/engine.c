@@ -7,6 +7,7 @@
  * reference. */
 #include "engine.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,6 +154,9 @@ static rt_code setup(engine *e, rt_status *st) {
     const rt_family *fam = rt_family_find(spec->hp.kind);
     const rt_state_layout l = rt_state_layout_of(spec);
     e->slots[j].bytes = l.total_bytes;
+    if (l.total_bytes > (size_t)INT_MAX) /* MPI counts are int */
+      return rt_fail(st, RT_ERR_CONFIG, "model %zu: its state is %zu bytes; hand-offs support at most %d",
+                     j, l.total_bytes, INT_MAX);
     for (uint64_t p = 0; p < spec->passes; ++p)
       for (uint64_t k = 0; k < S; ++k)
         if (shard_owner(e, rt_succession_shard(j, p, k, S)) == e->rank) e->slots[j].visits_here++;
