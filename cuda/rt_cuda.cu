@@ -240,11 +240,18 @@ int capped_blocks_for(size_t n, int threads) {
 
 /* ---- Devices and memory ---------------------------------------------------------------------- */
 
+/* Why the last rt_cuda_device_count found no device (the CUDA error string). */
+static char no_device_reason[160] = "no CUDA device is visible";
+
+extern "C" const char *rt_cuda_no_device_reason(void) { return no_device_reason; }
+
 extern "C" rt_code rt_cuda_device_count(int *count, rt_status *st) {
   *count = 0;
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || e == cudaErrorStubLibrary) {
+    snprintf(no_device_reason, sizeof no_device_reason, "%s (%s)", cudaGetErrorString(e),
+             cudaGetErrorName(e));
     (void)cudaGetLastError(); /* not an error for us: clear it */
     return RT_OK;
   }
@@ -266,6 +273,34 @@ extern "C" rt_code rt_cuda_select_device(int local_rank, int *device, rt_status 
                    "CUDA_VISIBLE_DEVICES hides them all)");
   *device = local_rank % n;
   RT_CUDA_CHECK(st, cudaSetDevice(*device));
+  return RT_OK;
+}
+
+extern "C" rt_code rt_cuda_stream_create(void **stream, rt_status *st) {
+  cudaStream_t s = NULL;
+  RT_CUDA_CHECK(st, cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  *stream = (void *)s;
+  return RT_OK;
+}
+
+extern "C" rt_code rt_cuda_stream_sync(void *stream, rt_status *st) {
+  RT_CUDA_CHECK(st, cudaStreamSynchronize((cudaStream_t)stream));
+  return RT_OK;
+}
+
+extern "C" void rt_cuda_stream_destroy(void *stream) {
+  if (stream) (void)cudaStreamDestroy((cudaStream_t)stream);
+}
+
+extern "C" rt_code rt_cuda_stream_order(void *from_stream, void *to_stream, rt_status *st) {
+  cudaEvent_t ev;
+  RT_CUDA_CHECK(st, cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+  cudaError_t e = cudaEventRecord(ev, (cudaStream_t)from_stream);
+  if (e == cudaSuccess) e = cudaStreamWaitEvent((cudaStream_t)to_stream, ev, 0);
+  /* Destroying a recorded event is safe: its resources are released once it completes. */
+  const cudaError_t d = cudaEventDestroy(ev);
+  RT_CUDA_CHECK(st, e);
+  RT_CUDA_CHECK(st, d);
   return RT_OK;
 }
 
@@ -555,6 +590,16 @@ extern "C" rt_code rt_cuda_state_adopt(rt_cuda_slot *slot, size_t bytes, rt_stat
   if (rc != RT_OK) return rc;
   slot->state_bytes = bytes;
   return rt_cuda_header_refresh(slot, st);
+}
+
+extern "C" rt_code rt_cuda_state_arrive(rt_cuda_slot *slot, size_t bytes,
+                                        const rt_state_header *expected, rt_status *st) {
+  rt_code rc = check_state_size(slot, bytes, st);
+  if (rc != RT_OK) return rc;
+  slot->state_bytes = bytes;
+  slot->mirror = *expected;
+  slot->has_model = 1;
+  return RT_OK;
 }
 
 extern "C" rt_code rt_cuda_slot_sync(rt_cuda_slot *slot, rt_status *st) {

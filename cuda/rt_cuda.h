@@ -42,6 +42,15 @@ extern "C" {
  * (the CPU backend is then the answer, not an error). */
 rt_code rt_cuda_device_count(int *count, rt_status *st);
 
+/* The CUDA error string of the last rt_cuda_device_count that found no device. */
+const char *rt_cuda_no_device_reason(void);
+/* A non-blocking stream of its own (for hand-offs), its synchronisation and destruction. */
+rt_code rt_cuda_stream_create(void **stream, rt_status *st);
+rt_code rt_cuda_stream_sync(void *stream, rt_status *st);
+void rt_cuda_stream_destroy(void *stream);
+/* Work issued on to_stream after this call waits for all work issued on from_stream before it
+ * (an event recorded on one and waited on by the other; the host does not block). */
+rt_code rt_cuda_stream_order(void *from_stream, void *to_stream, rt_status *st);
 /* Rank among the ranks of `comm` that share this node (MPI_COMM_TYPE_SHARED). */
 rt_code rt_cuda_local_rank(MPI_Comm comm, int *local_rank, rt_status *st);
 
@@ -109,6 +118,12 @@ rt_code rt_cuda_state_download(rt_cuda_slot *slot, void *host_state, size_t byte
 /* The state was written into rt_cuda_slot_state() by someone else (an NCCL receive issued on the
  * slot's stream): records its size and reloads the header mirror (synchronises the stream). */
 rt_code rt_cuda_state_adopt(rt_cuda_slot *slot, size_t bytes, rt_status *st);
+/* Like rt_cuda_state_adopt without the wait: the caller knows the host-owned header fields the
+ * arriving state carries (the engine derives them from the schedule) and sets the mirror from
+ * `expected`. Nothing is read back; later work on the slot's stream must be ordered after the
+ * receive (rt_cuda_stream_order). */
+rt_code rt_cuda_state_arrive(rt_cuda_slot *slot, size_t bytes, const rt_state_header *expected,
+                             rt_status *st);
 /* Reloads the header mirror from the device (synchronises the stream). */
 rt_code rt_cuda_header_refresh(rt_cuda_slot *slot, rt_status *st);
 

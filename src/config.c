@@ -222,6 +222,35 @@ static int is_merge_key(const yaml_node_t *key) {
 static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, const char *where,
                             const yaml_node_t *map, void *obj, int depth);
 
+/* A list-valued key (RT_KEY_INT_RANGE): its items joined into the text "[a, b]" that
+ * rt_config_key_apply takes. Every item must be a scalar without ',', '[' or ']'. */
+static rt_code sequence_text(const parse_ctx *ctx, const rt_config_key *k, const char *label,
+                             const yaml_node_t *list, char *buf, size_t size) {
+  size_t used = 0;
+  buf[used++] = '[';
+  for (yaml_node_item_t *item = list->data.sequence.items.start;
+       item < list->data.sequence.items.top; ++item) {
+    yaml_node_t *node = yaml_document_get_node(ctx->doc, *item);
+    if (!node) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling item");
+    char expected[256], what[96];
+    rt_config_key_expected(k, expected, sizeof expected);
+    describe(node, what, sizeof what);
+    if (node->type != YAML_SCALAR_NODE || is_null(node) ||
+        strlen(scalar(node)) != node->data.scalar.length || strpbrk(scalar(node), ",[]"))
+      return fail_mark(ctx, node->start_mark, "%s: expected %s, got %s in the list", label,
+                       expected, what);
+    int n = snprintf(buf + used, size - used, "%s%s", item > list->data.sequence.items.start
+                                                           ? ", " : "", scalar(node));
+    if (n < 0 || (size_t)n + 2 > size - used)
+      return fail_mark(ctx, list->start_mark, "%s: expected %s, got a longer list", label,
+                       expected);
+    used += (size_t)n;
+  }
+  buf[used++] = ']';
+  buf[used] = '\0';
+  return RT_OK;
+}
+
 /* YAML merge keys ("<<: *defaults" or "<<: [*a, *b]"): the merged mappings are applied first, the
  * later ones of a list first, so that the mapping's own keys and the earlier mappings win. */
 static rt_code walk_merge(parse_ctx *ctx, rt_section section, size_t model, const char *where,
@@ -294,15 +323,21 @@ static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, co
       return fail_mark(ctx, key->start_mark, "unknown key '%s' in %s; %s", value_text, where, hint);
     }
     key_label(label, sizeof label, section, model, k->name);
-    if (value->type != YAML_SCALAR_NODE) {
+    char list_text[128];
+    if (value->type == YAML_SEQUENCE_NODE && k->type == RT_KEY_INT_RANGE) {
+      rc = sequence_text(ctx, k, label, value, list_text, sizeof list_text);
+      if (rc != RT_OK) return rc;
+    } else if (value->type != YAML_SCALAR_NODE) {
       char expected[256], what[96];
       rt_config_key_expected(k, expected, sizeof expected);
       describe(value, what, sizeof what);
       return fail_mark(ctx, value->start_mark, "%s: expected %s, got %s", label, expected, what);
     }
-    if (strlen(scalar(value)) != value->data.scalar.length)
+    if (value->type == YAML_SCALAR_NODE && strlen(scalar(value)) != value->data.scalar.length)
       return fail_mark(ctx, value->start_mark, "%s: values cannot contain NUL characters", label);
-    const char *text = is_null(value) ? "" : scalar(value);
+    const char *text = value->type == YAML_SEQUENCE_NODE ? list_text
+                       : is_null(value)                  ? ""
+                                                         : scalar(value);
     if (k->required && text[0] == '\0')
       return fail_mark(ctx, value->start_mark, "%s is required, got nothing", label);
     char why[512];
@@ -699,6 +734,10 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
   free(scratch);
   if (rc != RT_OK) return rc;
 
+  if (cfg->run.profile_first > 0 && cfg->run.profile_last > cfg->run.passes)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%srun.profile_passes [%ld, %ld] ends after the last pass (run.passes is %ld)",
+                   where, cfg->run.profile_first, cfg->run.profile_last, cfg->run.passes);
   if (cfg->data.validation[0] && cfg->data.validation_fraction > 0.0)
     return rt_fail(st, RT_ERR_CONFIG,
                    "%sdata.validation and data.validation_fraction exclude each other: give a "

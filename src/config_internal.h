@@ -23,7 +23,11 @@ typedef enum rt_key_type {
   RT_KEY_NUMBER, /* finite decimal number in the range given by dmin/dmax and the open flags */
   RT_KEY_ENUM,   /* one of `choices` */
   RT_KEY_PATH,   /* a path; relative ones are joined to the config's folder */
-  RT_KEY_STRING  /* a non-empty string kept as written */
+  RT_KEY_STRING,   /* a non-empty string kept as written */
+  RT_KEY_INT_RANGE /* a list of two integers [first, last], imin <= first <= last <= imax, or
+                      empty ([] or nothing: not set, both stored as 0). YAML gives a sequence
+                      (the walker joins its items into "[a, b]"); --set and scalars give the text
+                      "[a, b]" or "a,b" */
 } rt_key_type;
 
 /* How the value is stored at `offset`. */
@@ -37,7 +41,8 @@ typedef enum rt_key_store {
   RT_STORE_FORMAT,    /* rt_file_format */
   RT_STORE_OPTIMIZER, /* rt_optimizer */
   RT_STORE_SCHEDULE,  /* rt_schedule */
-  RT_STORE_DATA_SEED  /* rt_config.data.seed + seed_set: "auto" follows run.seed */
+  RT_STORE_DATA_SEED, /* rt_config.data.seed + seed_set: "auto" follows run.seed */
+  RT_STORE_LONG_PAIR  /* two adjacent longs (first, last) starting at offset */
 } rt_key_store;
 
 /* A named value. Aliases are accepted but neither listed in messages nor written. */
@@ -54,7 +59,7 @@ typedef struct rt_config_key {
   rt_key_store store;
   size_t offset;                /* into rt_config (data, run) or rt_model_config (models) */
   size_t size;                  /* RT_STORE_TEXT: capacity of the char array */
-  long long imin, imax;         /* RT_KEY_INT */
+  long long imin, imax;         /* RT_KEY_INT, RT_KEY_INT_RANGE */
   double dmin, dmax;            /* RT_KEY_NUMBER (dmax may be HUGE_VAL: no upper bound) */
   int dmin_open, dmax_open;     /* RT_KEY_NUMBER: bound excluded */
   const rt_key_choice *choices; /* ENUM values / named INT and UINT64 values; NULL-name end */

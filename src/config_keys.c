@@ -111,6 +111,9 @@ const rt_config_key rt_config_keys[] = {
     {RT_SECTION_RUN, "backend", RT_KEY_ENUM, RT_STORE_TEXT, CFG(run.backend),
      SIZE_OF(rt_config, run.backend), NO_INT, NO_NUM, backends, 0, "auto",
      "compute backend: auto, cpu or cuda"},
+    {RT_SECTION_RUN, "profile_passes", RT_KEY_INT_RANGE, RT_STORE_LONG_PAIR,
+     CFG(run.profile_first), 0, 1, 1000000000, NO_NUM, NULL, 0, "[]",
+     "[first, last]: the 1-based passes (inclusive) a profiler captures; [] = the whole run"},
     /* models[] */
     {RT_SECTION_MODEL, "kind", RT_KEY_ENUM, RT_STORE_TEXT, MOD(kind), SIZE_OF(rt_model_config, kind),
      NO_INT, NO_NUM, model_kinds, 1, NULL,
@@ -139,6 +142,11 @@ const rt_config_key rt_config_keys[] = {
 };
 
 const size_t rt_config_key_count = sizeof rt_config_keys / sizeof rt_config_keys[0];
+
+/* RT_STORE_LONG_PAIR stores (first, last) as two adjacent longs. */
+_Static_assert(offsetof(rt_config, run.profile_last) ==
+                   offsetof(rt_config, run.profile_first) + sizeof(long),
+               "run.profile_first and run.profile_last must be adjacent");
 
 /* ---------------------------------------------------------------------------------------------
  * Lookup
@@ -254,6 +262,7 @@ void rt_config_key_expected(const rt_config_key *key, char *buf, size_t size) {
       break;
     case RT_KEY_PATH: append(buf, size, "a path"); break;
     case RT_KEY_STRING: append(buf, size, "a string"); break;
+    case RT_KEY_INT_RANGE: append(buf, size, "a list of two integers [first, last]"); break;
   }
 }
 
@@ -393,7 +402,8 @@ static void store_integer(const rt_config_key *key, void *field, long long v) {
     case RT_STORE_SCHEDULE: *(rt_schedule *)field = (rt_schedule)v; break;
     case RT_STORE_DOUBLE: *(double *)field = (double)v; break;
     case RT_STORE_TEXT:
-    case RT_STORE_DATA_SEED: break; /* handled by the callers */
+    case RT_STORE_DATA_SEED:
+    case RT_STORE_LONG_PAIR: break; /* handled by the callers */
   }
 }
 
@@ -408,7 +418,8 @@ static long long load_integer(const rt_config_key *key, const void *field) {
     case RT_STORE_SCHEDULE: return (long long)*(const rt_schedule *)field;
     case RT_STORE_DOUBLE:
     case RT_STORE_TEXT:
-    case RT_STORE_DATA_SEED: break;
+    case RT_STORE_DATA_SEED:
+    case RT_STORE_LONG_PAIR: break;
   }
   return 0;
 }
@@ -435,6 +446,68 @@ static rt_apply_result apply_text(const rt_config_key *key, char *field, const c
     return RT_APPLY_TYPE;
   }
   memcpy(field, text, n + 1);
+  return RT_APPLY_OK;
+}
+
+/* Copies text[begin, end) without surrounding spaces into buf (always terminated; 0 when it does
+ * not fit). */
+static int trimmed(const char *begin, const char *end, char *buf, size_t size) {
+  while (begin < end && (*begin == ' ' || *begin == '\t')) ++begin;
+  while (end > begin && (end[-1] == ' ' || end[-1] == '\t')) --end;
+  size_t n = (size_t)(end - begin);
+  if (n + 1 > size) return 0;
+  memcpy(buf, begin, n);
+  buf[n] = '\0';
+  return 1;
+}
+
+/* RT_KEY_INT_RANGE: "[a, b]", "a,b", "[]" or "" (not set). */
+static rt_apply_result apply_int_range(const rt_config_key *key, long *field, const char *text,
+                                       char *why, size_t why_size) {
+  char inner[128], first_text[64], last_text[64];
+  const char *end = text + strlen(text);
+  if (!trimmed(text, end, inner, sizeof inner)) return type_why(key, text, why, why_size);
+  size_t n = strlen(inner);
+  if (n > 0 && inner[0] == '[') {
+    if (inner[n - 1] != ']') return type_why(key, text, why, why_size);
+    inner[n - 1] = '\0';
+    memmove(inner, inner + 1, n - 1);
+  } else if (n > 0 && inner[n - 1] == ']') {
+    return type_why(key, text, why, why_size);
+  }
+  char bare[128];
+  if (!trimmed(inner, inner + strlen(inner), bare, sizeof bare))
+    return type_why(key, text, why, why_size);
+  if (bare[0] == '\0') { /* [] or nothing: not set */
+    field[0] = field[1] = 0;
+    return RT_APPLY_OK;
+  }
+  const char *comma = strchr(bare, ',');
+  if (!comma || strchr(comma + 1, ',') ||
+      !trimmed(bare, comma, first_text, sizeof first_text) ||
+      !trimmed(comma + 1, bare + strlen(bare), last_text, sizeof last_text))
+    return type_why(key, text, why, why_size);
+  long long first = 0, last = 0;
+  int rf = parse_int(first_text, &first), rl = parse_int(last_text, &last);
+  if (rf == 0 || rl == 0) return type_why(key, text, why, why_size);
+  char value[80];
+  rt_config_show_value(text, value, sizeof value);
+  if (rf < 0) first = first_text[0] == '-' ? LLONG_MIN : LLONG_MAX;
+  if (rl < 0) last = last_text[0] == '-' ? LLONG_MIN : LLONG_MAX;
+  if (first < key->imin) {
+    snprintf(why, why_size, "must start at a pass >= %lld, got %s", key->imin, value);
+    return RT_APPLY_RANGE;
+  }
+  if (last > key->imax) {
+    snprintf(why, why_size, "must end at a pass <= %lld, got %s", key->imax, value);
+    return RT_APPLY_RANGE;
+  }
+  if (first > last) {
+    snprintf(why, why_size, "must be [first, last] with first <= last, got %s", value);
+    return RT_APPLY_RANGE;
+  }
+  field[0] = (long)first;
+  field[1] = (long)last;
   return RT_APPLY_OK;
 }
 
@@ -543,6 +616,12 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
         return RT_APPLY_TYPE;
       }
       return apply_text(key, field, text, NULL, why, why_size);
+    case RT_KEY_INT_RANGE: {
+      long pair[2] = {0, 0};
+      rt_apply_result r = apply_int_range(key, pair, text, why, why_size);
+      if (r == RT_APPLY_OK) memcpy(field, pair, sizeof pair);
+      return r;
+    }
   }
   snprintf(why, why_size, "internal error: unknown key type");
   return RT_APPLY_TYPE;
@@ -600,6 +679,13 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
       if (!memchr(field, '\0', key->size)) return 0;
       n = snprintf(buf, size, "%s", field);
       break;
+    case RT_KEY_INT_RANGE: {
+      long pair[2];
+      memcpy(pair, field, sizeof pair);
+      n = pair[0] == 0 && pair[1] == 0 ? snprintf(buf, size, "[]")
+                                       : snprintf(buf, size, "[%ld, %ld]", pair[0], pair[1]);
+      break;
+    }
   }
   return n >= 0 && (size_t)n < size;
 }

@@ -13,6 +13,7 @@
 
 #include "agree.h"
 #include "backend.h"
+#include "ringtrain/profile.h"
 #include "schedule.h"
 
 enum slot_phase { SLOT_ABSENT = 0, SLOT_RECEIVING, SLOT_READY, SLOT_SENDING, SLOT_DONE };
@@ -25,6 +26,7 @@ typedef struct slot {
 } slot;
 
 typedef struct engine {
+  const rt_config *cfg;
   const rt_model_spec *specs;
   size_t count;
   const rt_dataset *ds;
@@ -86,9 +88,12 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu arrived with a damaged state header", j);
   for (;;) {
     const uint64_t shard = current_shard(e, h);
+    rt_prof_window_visit(e->cfg, (long)h->pass + 1);
+    rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
     rt_cpu_integrate_shard(spec, fam, s->state, &e->ds->train[shard], shard, e->ws, e->order);
     e->stats[j].seconds += MPI_Wtime() - t0;
+    rt_prof_end(RT_PHASE_INTEGRATE);
     s->visits_here--;
     e->visits_left--;
     if (++h->position == e->ds->shards) {
@@ -104,6 +109,7 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     }
     const int next = shard_owner(e, current_shard(e, h));
     if (next == e->rank) continue;
+    rt_prof_mark(RT_PHASE_SEND, (int64_t)j, (int64_t)h->pass + 1, (int64_t)current_shard(e, h));
     RT_MPI_CHECK(st, MPI_Isend(s->state, (int)s->bytes, MPI_BYTE, next, (int)j, e->comm, &e->requests[j]));
     s->phase = SLOT_SENDING;
     e->sends_pending++;
@@ -116,6 +122,8 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
 static rt_code completed(engine *e, size_t j, rt_status *st) {
   slot *s = &e->slots[j];
   if (s->phase == SLOT_RECEIVING) {
+    const rt_state_header *h = rt_state_head(s->state);
+    rt_prof_mark(RT_PHASE_RECEIVE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)current_shard(e, h));
     push_ready(e, j);
     return RT_OK;
   }
@@ -133,9 +141,13 @@ static rt_code completed(engine *e, size_t j, rt_status *st) {
 /* Handles finished requests; blocks only when `wait` is set (nothing ready to integrate). */
 static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
   int n = 0;
-  if (wait)
-    RT_MPI_CHECK(st, MPI_Waitsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
-  else
+  if (wait) {
+    /* Nothing to integrate: the rank idles until a model arrives (or a send completes). */
+    rt_prof_begin(RT_PHASE_RECEIVE, -1, -1, -1);
+    const int mpi_rc = MPI_Waitsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE);
+    rt_prof_end(RT_PHASE_RECEIVE);
+    if (mpi_rc != MPI_SUCCESS) return rt_mpi_fail(st, mpi_rc, __FILE__, __LINE__, "MPI_Waitsome");
+  } else
     RT_MPI_CHECK(st, MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
   if (n == MPI_UNDEFINED)
     return wait ? RT_FAIL_AT(st, RT_ERR_INTERNAL, "rank %d waits but no hand-off is pending", e->rank) : RT_OK;
@@ -188,24 +200,43 @@ static rt_code setup(engine *e, rt_status *st) {
   return RT_OK;
 }
 
-/* Every rank gets every final state (evaluation runs where the validation shards live). */
-static rt_code gather_final(engine *e, void **states, rt_status *st) {
-  const uint64_t S = e->ds->shards;
-  for (size_t j = 0; j < e->count; ++j) {
-    slot *s = &e->slots[j];
-    const int root = shard_owner(e, rt_succession_shard(j, e->specs[j].passes - 1, S - 1, S));
-    if (root != e->rank) {
-      free(s->state);
-      s->state = aligned_alloc(RT_STATE_ALIGN, s->bytes);
-      if (!s->state) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", s->bytes);
-    } else if (s->phase != SLOT_DONE) {
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu did not finish on rank %d", j, root);
+/* The rank that holds model j's state after its last visit. */
+int rt_final_owner(const rt_model_spec *spec, uint64_t shards, int ranks) {
+  return rt_shard_owner(rt_succession_shard(spec->id, spec->passes - 1, shards - 1, shards), shards, ranks);
+}
+
+rt_code rt_engine_share_final(const rt_model_spec *specs, size_t count, const rt_dataset *ds,
+                              MPI_Comm comm, void **finished, void **states, rt_status *st) {
+  for (size_t j = 0; j < count; ++j) {
+    const size_t bytes = rt_state_layout_of(&specs[j]).total_bytes;
+    const int root = rt_final_owner(&specs[j], ds->shards, ds->ranks);
+    if (root == ds->rank) {
+      if (!finished[j]) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu did not finish on rank %d", j, root);
+      states[j] = finished[j];
+      finished[j] = NULL;
+    } else {
+      states[j] = aligned_alloc(RT_STATE_ALIGN, bytes);
+      if (!states[j]) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
     }
-    RT_MPI_CHECK(st, MPI_Bcast(s->state, (int)s->bytes, MPI_BYTE, root, e->comm));
-    states[j] = s->state;
-    s->state = NULL;
+    RT_MPI_CHECK(st, MPI_Bcast(states[j], (int)bytes, MPI_BYTE, root, comm));
   }
   return RT_OK;
+}
+
+/* Every rank gets every final state (evaluation runs where the validation shards live). */
+static rt_code gather_final(engine *e, void **states, rt_status *st) {
+  void **finished = calloc(e->count, sizeof *finished);
+  if (!finished) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu pointers", e->count);
+  for (size_t j = 0; j < e->count; ++j) {
+    if (e->slots[j].phase == SLOT_DONE) {
+      finished[j] = e->slots[j].state;
+      e->slots[j].state = NULL;
+    }
+  }
+  rt_code rc = rt_engine_share_final(e->specs, e->count, e->ds, e->comm, finished, states, st);
+  for (size_t j = 0; j < e->count; ++j) free(finished[j]);
+  free(finished);
+  return rc;
 }
 
 static void engine_free(engine *e) {
@@ -218,9 +249,10 @@ static void engine_free(engine *e) {
   free(e->order);
 }
 
-rt_code rt_engine_run(const rt_model_spec *specs, size_t model_count, const rt_dataset *ds,
-                      MPI_Comm comm, void **states, rt_model_stats *stats, rt_status *st) {
-  engine e = {.specs = specs, .count = model_count, .ds = ds, .comm = comm, .stats = stats};
+rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
+                      const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
+                      rt_status *st) {
+  engine e = {.cfg = cfg, .specs = specs, .count = model_count, .ds = ds, .comm = comm, .stats = stats};
   e.rank = ds->rank;
   e.ranks = ds->ranks;
   e.slots = calloc(model_count, sizeof *e.slots);
@@ -240,6 +272,7 @@ rt_code rt_engine_run(const rt_model_spec *specs, size_t model_count, const rt_d
       rc = progress(&e, indices, 1, st);
     }
   }
+  if (cfg->run.profile_first > 0) rt_prof_capture(0);
   if (rc == RT_OK) rc = gather_final(&e, states, st);
   free(indices);
   engine_free(&e);

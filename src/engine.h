@@ -17,7 +17,24 @@ typedef struct rt_model_stats {
 /* Runs every model through cfg->run.passes passes of its succession. On return (RT_OK) this rank
  * holds the final state of every model in states[j] (broadcast from the rank where it finished)
  * and stats[j] holds this rank's share of the bookkeeping. */
-rt_code rt_engine_run(const rt_model_spec *specs, size_t model_count, const rt_dataset *ds,
-                      MPI_Comm comm, void **states, rt_model_stats *stats, rt_status *st);
+rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
+                      const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
+                      rt_status *st);
+
+/* The same contract on the GPUs of the job (CUDA builds only): shards resident in device memory,
+ * kernels and cuBLAS per model, NCCL hand-offs. It also evaluates every final model on this
+ * rank's device-resident validation shards: val_sums[(j * S + s) * 2 + {0, 1}] get the log-loss
+ * sum and correct count of model j on owned shard s (zeros elsewhere, to be reduced). */
+rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
+                           const rt_dataset *ds, MPI_Comm comm, void **states,
+                           rt_model_stats *stats, double *val_sums, rt_status *st);
+
+/* The rank that holds a model's state after its last visit. */
+int rt_final_owner(const rt_model_spec *spec, uint64_t shards, int ranks);
+
+/* Broadcasts every model's final state from the rank where it finished: finished[j] is the state
+ * there (NULL elsewhere) and is moved into states[j]; other ranks get a copy in states[j]. */
+rt_code rt_engine_share_final(const rt_model_spec *specs, size_t model_count, const rt_dataset *ds,
+                              MPI_Comm comm, void **finished, void **states, rt_status *st);
 
 #endif

@@ -34,6 +34,28 @@ rt_state_layout rt_state_layout_of(const rt_model_spec *spec) {
   return l;
 }
 
+void rt_state_header_init(const rt_model_spec *spec, rt_state_header *h) {
+  const rt_state_layout l = rt_state_layout_of(spec);
+  memset(h, 0, sizeof *h);
+  h->magic = RT_STATE_MAGIC;
+  h->model_id = spec->id;
+  h->rng_key = rt_key_push(rt_key_push(spec->seed, 0x6d6f64656cULL /* "model" */), spec->id);
+  h->param_count = l.param_count;
+  h->aux_count = l.aux_count;
+  h->history_count = spec->passes;
+}
+
+void rt_state_header_advance(rt_state_header *h, uint64_t rows, uint64_t batch, uint64_t shards) {
+  h->step += (rows + batch - 1) / batch;
+  h->samples += rows;
+  h->pass_loss_rows += rows;
+  if (++h->position == shards) {
+    h->position = 0;
+    h->pass += 1;
+    h->pass_loss_rows = 0;
+  }
+}
+
 rt_code rt_state_create(const rt_model_spec *spec, void **state, size_t *bytes, rt_status *st) {
   const rt_family *fam = rt_family_find(spec->hp.kind);
   if (!fam) return rt_fail(st, RT_ERR_CONFIG, "unknown model kind '%s'", spec->hp.kind);
@@ -44,12 +66,7 @@ rt_code rt_state_create(const rt_model_spec *spec, void **state, size_t *bytes, 
                       l.total_bytes, spec->id);
   memset(s, 0, l.total_bytes);
   rt_state_header *h = rt_state_head(s);
-  h->magic = RT_STATE_MAGIC;
-  h->model_id = spec->id;
-  h->rng_key = rt_key_push(rt_key_push(spec->seed, 0x6d6f64656cULL /* "model" */), spec->id);
-  h->param_count = l.param_count;
-  h->aux_count = l.aux_count;
-  h->history_count = spec->passes;
+  rt_state_header_init(spec, h);
   fam->init_params(spec, h->rng_key, rt_state_params(s, &l));
   *state = s;
   *bytes = l.total_bytes;

@@ -82,6 +82,13 @@ const rt_family *rt_family_find(const char *kind);
 rt_state_layout rt_state_layout_of(const rt_model_spec *spec);
 size_t rt_optimizer_aux_count(const rt_model_spec *spec, size_t param_count);
 
+/* The header of a fresh state (no parameters touched). */
+void rt_state_header_init(const rt_model_spec *spec, rt_state_header *h);
+/* The host-side bookkeeping of one shard visit of `rows` rows: the counters every backend
+ * advances (step, samples, pass_loss_rows, position, pass). Not the loss sums or history, which
+ * depend on the data. Lets a rank know a model's header without holding the model. */
+void rt_state_header_advance(rt_state_header *h, uint64_t rows, uint64_t batch, uint64_t shards);
+
 /* Allocates (64-byte aligned) and initialises a fresh state. */
 rt_code rt_state_create(const rt_model_spec *spec, void **state, size_t *bytes, rt_status *st);
 void rt_state_free(void *state);

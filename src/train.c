@@ -10,11 +10,13 @@
 
 #include "agree.h"
 #include "backend.h"
+#include "backend_select.h"
 #include "dataset.h"
 #include "engine.h"
 #include "results.h"
 #include "ringtrain/atomic_file.h"
 #include "ringtrain/hash.h"
+#include "ringtrain/profile.h"
 
 /* OpenBLAS reads this at run time; declared here because not every cblas.h exposes it. */
 void openblas_set_num_threads(int num_threads);
@@ -52,7 +54,8 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, rt_model_
 /* Validation metrics: per (model, shard) partial sums, reduced to rank 0 and added up in shard
  * order there, so the result does not depend on which rank held which shard. */
 static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_dataset *ds,
-                        void **states, MPI_Comm comm, rt_run_result *res, rt_status *st) {
+                        void **states, const double *device_sums, MPI_Comm comm,
+                        rt_run_result *res, rt_status *st) {
   const size_t S = ds->shards, per = 2;
   const size_t n = count * S * per;
   double *local = calloc(n, sizeof *local), *sum = calloc(n, sizeof *sum);
@@ -68,7 +71,8 @@ static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_datas
     free(local), free(sum), free(ws);
     return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate evaluation buffers");
   }
-  for (size_t j = 0; j < count; ++j) {
+  if (device_sums) memcpy(local, device_sums, n * sizeof *local); /* the CUDA engine evaluated */
+  for (size_t j = 0; j < count && !device_sums; ++j) {
     const rt_family *fam = rt_family_find(specs[j].hp.kind);
     for (size_t s = 0; s < S; ++s) {
       if (ds->val[s].rows == 0) continue;
@@ -151,19 +155,22 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
   openblas_set_num_threads((int)cfg->run.threads);
   omp_set_num_threads((int)cfg->run.threads);
 
-  /* The CUDA backend (cuda/) is not wired into the engine yet: auto means the CPU. */
-  if (strcmp(cfg->run.backend, "cuda") == 0)
-    return rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but this build of ringtrain trains on "
-                   "the CPU only (use run.backend: auto or cpu)", cfg->path);
-  rt_code rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
+  int use_cuda = 0;
+  rt_code rc = rt_backend_select(cfg, comm, &use_cuda, res->note, sizeof res->note, st);
+  if (rc) return rc;
+  snprintf(res->backend, sizeof res->backend, "%s", use_cuda ? "cuda" : "cpu");
+  rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
   if ((rc = rt_agree(comm, rc, st))) return rc;
 
   rt_dataset ds;
   rt_model_spec *specs = NULL;
   void **states = NULL;
   rt_model_stats *stats = NULL;
+  double *device_sums = NULL; /* validation sums from the CUDA engine */
   const size_t count = cfg->model_count;
+  rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
   rc = rt_dataset_load(cfg, comm, &ds, st);
+  rt_prof_end(RT_PHASE_LOAD);
   if (rc) goto done;
   specs = calloc(count, sizeof *specs);
   states = calloc(count, sizeof *states);
@@ -185,11 +192,27 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
   snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
   if ((rc = build_specs(cfg, &ds, specs, st))) goto done;
 
-  if ((rc = rt_engine_run(specs, count, &ds, comm, states, stats, st))) goto done;
-  if ((rc = evaluate(specs, count, &ds, states, comm, res, st))) goto done;
+#if RINGTRAIN_WITH_CUDA
+  if (use_cuda) {
+    device_sums = calloc(count * ds.shards * 2, sizeof *device_sums);
+    rc = device_sums ? rt_engine_run_cuda(cfg, specs, count, &ds, comm, states, stats, device_sums, st)
+                     : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate validation sums");
+  } else {
+    rc = rt_engine_run(cfg, specs, count, &ds, comm, states, stats, st);
+  }
+#else
+  rc = rt_engine_run(cfg, specs, count, &ds, comm, states, stats, st);
+#endif
+  if (rc) goto done;
+  rt_prof_begin(RT_PHASE_EVALUATE, -1, -1, -1);
+  rc = evaluate(specs, count, &ds, states, device_sums, comm, res, st);
+  rt_prof_end(RT_PHASE_EVALUATE);
+  if (rc) goto done;
   if ((rc = collect(specs, count, states, stats, comm, rank, res, st))) goto done;
   res->wall_seconds = MPI_Wtime() - t0;
+  rt_prof_begin(RT_PHASE_WRITE, -1, -1, -1);
   rc = rank == 0 ? rt_results_write(cfg, res, specs, (const void *const *)states, st) : RT_OK;
+  rt_prof_end(RT_PHASE_WRITE);
   rc = rt_agree(comm, rc, st);
 done:
   if (states)
@@ -197,6 +220,7 @@ done:
   free(states);
   free(specs);
   free(stats);
+  free(device_sums);
   rt_dataset_free(&ds);
   return rc;
 }

@@ -36,6 +36,8 @@ typedef struct rt_run_result {
   size_t features, classes;
   uint64_t train_rows, val_rows;
   double wall_seconds;
+  char backend[8];         /* "cpu" or "cuda" */
+  char note[256];          /* one line for the user (e.g. why auto chose the CPU), or "" */
   char output_dir[RT_PATH_MAX];
 } rt_run_result;
 

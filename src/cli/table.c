@@ -29,9 +29,10 @@ void rt_print_model_table(FILE *out, const rt_config *cfg) {
 }
 
 void rt_print_results_table(FILE *out, const rt_run_result *res) {
-  fprintf(out, "# %zu shards over %d rank%s; %" PRIu64 " training rows, %" PRIu64
+  if (res->note[0]) fprintf(out, "# note: %s\n", res->note);
+  fprintf(out, "# backend %s; %zu shards over %d rank%s; %" PRIu64 " training rows, %" PRIu64
                " validation rows, %zu features, %zu classes\n",
-          res->shards, res->ranks, res->ranks == 1 ? "" : "s", res->train_rows, res->val_rows,
+          res->backend, res->shards, res->ranks, res->ranks == 1 ? "" : "s", res->train_rows, res->val_rows,
           res->features, res->classes);
   fprintf(out, "#  id %s train_loss val_logloss  val_acc  hops   seconds status\n", hp_header);
   size_t best = res->model_count;

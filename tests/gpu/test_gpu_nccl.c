@@ -1,7 +1,9 @@
-/* NCCL transport on one process: an MPI singleton, communicators for two slots, and a model
- * state handed from one slot's device buffer to another's through a send to self and a receive
- * from self inside one group. Exits 77 (ctest: skipped) when no CUDA device is visible; the device
- * check comes before MPI_Init, so a machine without a GPU needs no working MPI either. */
+/* NCCL ring hand-off. Every rank builds the state of model `rank` (values each rank can compute
+ * for any model id), sends it to the next rank and receives from the previous one inside one
+ * group, then checks that it holds exactly the state of model `rank - 1`. On one process (an MPI
+ * singleton, the ctest entry) that is a send to self; tests/gpu/test_gpu_nccl_ring.sh runs it on
+ * one rank per GPU. Exits 77 (ctest: skipped) when no CUDA device is visible; the device check
+ * comes before MPI_Init, so a machine without a GPU needs no working MPI either. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +22,11 @@
     }                                                                          \
   } while (0)
 
-static rt_model_spec make_spec(void) {
+static rt_model_spec make_spec(uint64_t id) {
   rt_model_spec s;
   memset(&s, 0, sizeof s);
   strcpy(s.hp.kind, "logistic");
-  s.id = 1;
+  s.id = id;
   s.hp.optimizer = RT_OPT_ADAM;
   s.hp.learning_rate = 0.01;
   s.hp.beta1 = 0.9;
@@ -56,13 +58,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "MPI_Init failed\n");
     return 1;
   }
-  int failed = 0, rank = -1, device = -1, local_rank = -1;
+  int failed = 0, rank = -1, ranks = 1, device = -1, local_rank = -1;
   rt_nccl *nccl = NULL;
   rt_cuda_slot *a = NULL, *b = NULL;
-  void *state = NULL, *back = NULL;
+  void *state = NULL, *expected = NULL, *back = NULL;
   size_t bytes = 0;
-  const rt_model_spec spec = make_spec();
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  const int next = (rank + 1) % ranks, prev = (rank + ranks - 1) % ranks;
+  const rt_model_spec spec = make_spec((uint64_t)rank), prev_spec = make_spec((uint64_t)prev);
   CHECK(rt_cuda_local_rank(MPI_COMM_WORLD, &local_rank, &st));
   CHECK(rt_cuda_select_device(local_rank, &device, &st));
   CHECK(rt_nccl_init(MPI_COMM_WORLD, 2, &nccl, &st));
@@ -72,6 +76,7 @@ int main(int argc, char **argv) {
     goto done;
   }
   CHECK(rt_state_create(&spec, &state, &bytes, &st));
+  CHECK(rt_state_create(&prev_spec, &expected, &bytes, &st));
   back = calloc(1, bytes);
   if (!back) {
     fprintf(stderr, "out of memory\n");
@@ -81,21 +86,22 @@ int main(int argc, char **argv) {
   CHECK(rt_cuda_slot_create(bytes, 8, 300, 7, &a, &st));
   CHECK(rt_cuda_slot_create(bytes, 8, 300, 7, &b, &st));
   CHECK(rt_cuda_state_upload(a, state, bytes, &st));
-  /* Slot a's state to slot b's buffer, through slot 1's communicator, on slot a's stream. */
-  CHECK(rt_nccl_handoff(nccl, 1, rt_cuda_slot_state(a), bytes, rank, rt_cuda_slot_state(b), bytes,
-                        rank, rt_cuda_slot_stream(a), &st));
+  /* Slot a's state to the next rank's slot b, through slot 1's communicator, on slot a's stream. */
+  CHECK(rt_nccl_handoff(nccl, 1, rt_cuda_slot_state(a), bytes, next, rt_cuda_slot_state(b), bytes,
+                        prev, rt_cuda_slot_stream(a), &st));
   CHECK(rt_cuda_slot_sync(a, &st));
   CHECK(rt_nccl_poll(nccl, &st));
   CHECK(rt_cuda_state_adopt(b, bytes, &st));
-  if (memcmp(rt_cuda_slot_header(b), state, sizeof(rt_state_header)) != 0) {
+  if (memcmp(rt_cuda_slot_header(b), expected, sizeof(rt_state_header)) != 0) {
     fprintf(stderr, "the adopted header differs from the one sent\n");
     failed = 1;
     goto done;
   }
   CHECK(rt_cuda_state_download(b, back, bytes, &st));
   CHECK(rt_cuda_slot_sync(b, &st));
-  if (memcmp(back, state, bytes) != 0) {
-    fprintf(stderr, "the state received through NCCL differs from the one sent (%zu bytes)\n", bytes);
+  if (memcmp(back, expected, bytes) != 0) {
+    fprintf(stderr, "rank %d: the state received from rank %d differs from model %d's (%zu bytes)\n",
+            rank, prev, prev, bytes);
     failed = 1;
     goto done;
   }
@@ -108,12 +114,14 @@ int main(int argc, char **argv) {
   }
   CHECK(rt_nccl_handoff(nccl, 0, NULL, 0, -1, NULL, 0, -1, rt_cuda_slot_stream(a), &st));
   CHECK(rt_cuda_slot_sync(a, &st));
-  printf("NCCL self hand-off of %zu bytes on device %d: ok\n", bytes, device);
+  printf("rank %d: NCCL ring hand-off of %zu bytes from rank %d on device %d: ok\n", rank, bytes,
+         prev, device);
 done:
   rt_cuda_slot_free(a);
   rt_cuda_slot_free(b);
   rt_nccl_free(nccl);
   rt_state_free(state);
+  rt_state_free(expected);
   free(back);
   MPI_Finalize();
   return failed;

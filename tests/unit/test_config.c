@@ -105,6 +105,8 @@ static void assert_settings_equal(const rt_config *a, const rt_config *b) {
   assert_string_equal(a->run.output, b->run.output);
   assert_int_equal(a->run.threads, b->run.threads);
   assert_string_equal(a->run.backend, b->run.backend);
+  assert_int_equal(a->run.profile_first, b->run.profile_first);
+  assert_int_equal(a->run.profile_last, b->run.profile_last);
 }
 
 /* Every parsed field (not path/dir, not model positions). */
@@ -267,7 +269,7 @@ static void test_key_table(void **state) {
   assert_false(rt_model_kind_known("tree"));
   char list[512];
   rt_config_key_list(RT_SECTION_RUN, list, sizeof list);
-  assert_string_equal(list, "passes, seed, output, threads, backend");
+  assert_string_equal(list, "passes, seed, output, threads, backend, profile_passes");
   char expected[256];
   rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "optimizer"), expected, sizeof expected);
   assert_string_equal(expected, "one of: sgd, adam");
@@ -954,6 +956,148 @@ static void test_edit_distance(void **state) {
   assert_int_equal(rt_edit_distance(big, "a"), sizeof big - 1);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * run.profile_passes: a list of two integers [first, last]
+ * ------------------------------------------------------------------------------------------- */
+
+static void test_profile_passes_parse(void **state) {
+  (void)state;
+  rt_config cfg;
+  /* Default: not set. */
+  rt_config_defaults(&cfg);
+  assert_int_equal(cfg.run.profile_first, 0);
+  assert_int_equal(cfg.run.profile_last, 0);
+  rt_config_free(&cfg);
+  /* Flow and block sequences, and a window of one pass. */
+  parse_ok("data: {train: t.csv}\nrun: {passes: 5, profile_passes: [2, 3]}\n"
+           "models: [{kind: logistic}]\n", "t.yaml", &cfg);
+  assert_int_equal(cfg.run.profile_first, 2);
+  assert_int_equal(cfg.run.profile_last, 3);
+  validate_ok(&cfg);
+  rt_config_free(&cfg);
+  parse_ok("data: {train: t.csv}\nrun:\n  passes: 4\n  profile_passes:\n    - 4\n    - +4\n"
+           "models: [{kind: logistic}]\n", "t.yaml", &cfg);
+  assert_int_equal(cfg.run.profile_first, 4);
+  assert_int_equal(cfg.run.profile_last, 4);
+  validate_ok(&cfg);
+  rt_config_free(&cfg);
+  /* [] and nothing: not set. A scalar in the --set form is accepted too. */
+  parse_ok("data: {train: t.csv}\nrun: {profile_passes: []}\nmodels: [{kind: logistic}]\n",
+           "t.yaml", &cfg);
+  assert_int_equal(cfg.run.profile_first, 0);
+  assert_int_equal(cfg.run.profile_last, 0);
+  rt_config_free(&cfg);
+  parse_ok("data: {train: t.csv}\nrun:\n  profile_passes:\nmodels: [{kind: logistic}]\n",
+           "t.yaml", &cfg);
+  assert_int_equal(cfg.run.profile_first, 0);
+  rt_config_free(&cfg);
+  parse_ok("data: {train: t.csv}\nrun: {passes: 3, profile_passes: \"1,2\"}\n"
+           "models: [{kind: logistic}]\n", "t.yaml", &cfg);
+  assert_int_equal(cfg.run.profile_first, 1);
+  assert_int_equal(cfg.run.profile_last, 2);
+  rt_config_free(&cfg);
+
+  /* Errors, with the position of the value (or of the bad item). */
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [3, 2]}\n",
+              "t.yaml:2:23: run.profile_passes must be [first, last] with first <= last, got [3, 2]");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [0, 2]}\n",
+              "t.yaml:2:23: run.profile_passes must start at a pass >= 1, got [0, 2]");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [-1, 2]}\n",
+              "run.profile_passes must start at a pass >= 1, got [-1, 2]");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [1, 1000000001]}\n",
+              "run.profile_passes must end at a pass <= 1000000000, got [1, 1000000001]");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [1, 99999999999999999999]}\n",
+              "run.profile_passes must end at a pass <= 1000000000");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [2]}\n",
+              "t.yaml:2:23: run.profile_passes: expected a list of two integers [first, last], got '[2]'");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [1, 2, 3]}\n",
+              "expected a list of two integers [first, last], got '[1, 2, 3]'");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [a, 2]}\n",
+              "expected a list of two integers [first, last], got '[a, 2]'");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [1.5, 2]}\n",
+              "expected a list of two integers [first, last]");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: 2}\n",
+              "run.profile_passes: expected a list of two integers [first, last], got '2'");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: {first: 1, last: 2}}\n",
+              "run.profile_passes: expected a list of two integers [first, last], got a mapping");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [[1], 2]}\n",
+              "t.yaml:2:24: run.profile_passes: expected a list of two integers [first, last], got a "
+              "list in the list");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [\"1, 2\"]}\n",
+              "t.yaml:2:24: run.profile_passes: expected a list of two integers [first, last], got "
+              "'1, 2' in the list");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [~, 2]}\n", "got nothing in the list");
+  parse_fails("data: {train: t.csv}\nrun: {profile_passes: \"[1, 2\"}\n",
+              "expected a list of two integers [first, last], got '[1, 2'");
+  /* profile_passes belongs in run; the suggestion finds it. */
+  parse_fails("data: {train: t.csv, profile_passes: [1, 1]}\n",
+              "'profile_passes' belongs in the run section");
+  parse_fails("data: {train: t.csv}\nrun: {profile_pases: [1, 1]}\n", "did you mean 'profile_passes'?");
+}
+
+static void test_profile_passes_set_validate_write(void **state) {
+  (void)state;
+  rt_config cfg;
+  parse_ok(quickstart, "q.yaml", &cfg); /* passes: 10 */
+  set_ok(&cfg, "run.profile_passes=[2,3]");
+  assert_int_equal(cfg.run.profile_first, 2);
+  assert_int_equal(cfg.run.profile_last, 3);
+  set_ok(&cfg, "run.profile_passes= [ 4 , 10 ] ");
+  assert_int_equal(cfg.run.profile_first, 4);
+  assert_int_equal(cfg.run.profile_last, 10);
+  set_ok(&cfg, "run.profile_passes=5,6");
+  assert_int_equal(cfg.run.profile_first, 5);
+  assert_int_equal(cfg.run.profile_last, 6);
+  validate_ok(&cfg);
+  assert_round_trip(&cfg);
+  char *yaml = write_yaml(&cfg);
+  assert_non_null(strstr(yaml, "\n  profile_passes: [5, 6]\n"));
+  free(yaml);
+
+  set_fails(&cfg, "run.profile_passes=[3,2]",
+            "--set run.profile_passes=[3,2]: run.profile_passes must be [first, last] with first "
+            "<= last, got [3,2]");
+  set_fails(&cfg, "run.profile_passes=[0,2]", "run.profile_passes must start at a pass >= 1");
+  set_fails(&cfg, "run.profile_passes=3", "expected a list of two integers [first, last], got '3'");
+  set_fails(&cfg, "run.profile_passes=[3,", "expected a list of two integers");
+  set_fails(&cfg, "run.profile_passes=3,4]", "expected a list of two integers");
+  set_fails(&cfg, "run.profile_passes=[,4]", "expected a list of two integers");
+  set_fails(&cfg, "run.profile_passes=[3 4]", "expected a list of two integers");
+  set_fails(&cfg, "profile_passes=[1,2]", "did you mean 'run.profile_passes'?");
+  /* failed sets change nothing */
+  assert_int_equal(cfg.run.profile_first, 5);
+  assert_int_equal(cfg.run.profile_last, 6);
+
+  /* The window must end within the run. */
+  set_ok(&cfg, "run.profile_passes=[9,11]");
+  validate_fails(&cfg, "q.yaml: run.profile_passes [9, 11] ends after the last pass (run.passes is 10)");
+  set_ok(&cfg, "run.passes=11");
+  validate_ok(&cfg);
+  /* Values set directly in the struct are checked like parsed ones. */
+  cfg.run.profile_first = 0;
+  cfg.run.profile_last = 3;
+  validate_fails(&cfg, "run.profile_passes must start at a pass >= 1, got [0, 3]");
+  cfg.run.profile_first = 4;
+  validate_fails(&cfg, "run.profile_passes must be [first, last] with first <= last, got [4, 3]");
+  cfg.run.profile_first = 3;
+  validate_ok(&cfg);
+
+  /* Unset again: written as [] and read back as unset. */
+  set_ok(&cfg, "run.profile_passes=[]");
+  assert_int_equal(cfg.run.profile_first, 0);
+  assert_int_equal(cfg.run.profile_last, 0);
+  set_ok(&cfg, "run.profile_passes=[2,2]");
+  set_ok(&cfg, "run.profile_passes=");
+  assert_int_equal(cfg.run.profile_first, 0);
+  assert_int_equal(cfg.run.profile_last, 0);
+  validate_ok(&cfg);
+  yaml = write_yaml(&cfg);
+  assert_non_null(strstr(yaml, "\n  profile_passes: []\n"));
+  free(yaml);
+  assert_round_trip(&cfg);
+  rt_config_free(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
@@ -972,6 +1116,8 @@ int main(void) {
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_messages),
       cmocka_unit_test(test_edit_distance),
+      cmocka_unit_test(test_profile_passes_parse),
+      cmocka_unit_test(test_profile_passes_set_validate_write),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

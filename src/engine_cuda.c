@@ -1,0 +1,283 @@
+/* The ring engine on GPUs. Shards live in device memory for the whole run; every model has a
+ * slot (its own CUDA stream, cuBLAS handle, device state buffer) on every rank it visits; states
+ * move between ranks with NCCL send/recv.
+ *
+ * Schedule: rounds. In round t every model makes its t-th shard visit (pass t / S, position
+ * t % S); a rank integrates, on each model's own stream, the models whose round-t shard it owns,
+ * so its models run concurrently on the GPU. Then come the hand-offs from round t to t+1.
+ *
+ * The NCCL ordering rule (it is what prevents the known deadlocks): all hand-offs go through ONE
+ * communicator and ONE communication stream per rank, and every rank issues them in the same
+ * global order: round by round, and within a round by model id. Each hand-off is one
+ * ncclGroupStart/End holding its send or receive. Proof that this cannot deadlock: take the first
+ * hand-off (in that order) not yet complete; both its sender and receiver have issued every
+ * earlier hand-off they take part in, and those are complete, so both sit at this one and it
+ * completes. NCCL work on several streams of one communicator, whose relative order the device
+ * does not guarantee, never happens. Ordering between a model's stream and the communication
+ * stream uses events (rt_cuda_stream_order). The host never waits for the device on the way: it
+ * needs an arriving model's header (pass, step) to issue its next visit, and derives it from the
+ * schedule (a shadow header per model, advanced every round on every rank, and checked against
+ * the slot's own header wherever the model actually ran).
+ *
+ * The schedule, the batch order and the arithmetic are those of the CPU engine, so the final
+ * state is the same whatever the number of ranks; CPU vs CUDA agree to rounding (tests/gpu). */
+#include "engine.h"
+
+#if RINGTRAIN_WITH_CUDA
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "agree.h"
+#include "handoff_plan.h"
+#include "ringtrain/profile.h"
+#include "rt_cuda.h"
+#include "schedule.h"
+
+typedef struct cuda_engine {
+  const rt_config *cfg;
+  const rt_model_spec *specs;
+  size_t count;
+  const rt_dataset *ds;
+  MPI_Comm comm;
+  int rank, ranks;
+  rt_cuda_shard **shards;  /* [S]; owned training shards only */
+  rt_cuda_shard **val;     /* [S]; owned validation shards only */
+  rt_state_header *shadow; /* [count]: every model's host-owned header fields, on every rank */
+  rt_cuda_slot **slots;    /* [count] */
+  void **initial;          /* [count] host states uploaded at round 0, kept until synced */
+  void *comm_stream;
+  rt_nccl *nccl;           /* NULL with one rank */
+  rt_model_stats *stats;
+} cuda_engine;
+
+static int owner(const cuda_engine *e, uint64_t model, uint64_t round) {
+  const uint64_t S = e->ds->shards;
+  return rt_shard_owner(rt_succession_shard(model, round / S, round % S, S), S, e->ranks);
+}
+
+static uint64_t rounds_of(const rt_model_spec *spec) { return spec->passes * spec->shards; }
+
+/* Device memory for the owned training shards and one slot per model, checked before allocating
+ * any of it, so a job that does not fit stops with one clear message on every rank. */
+static rt_code check_memory(const cuda_engine *e, rt_status *st) {
+  size_t need = 0;
+  for (size_t s = 0; s < e->ds->shards; ++s)
+    if (rt_shard_owner(s, e->ds->shards, e->ranks) == e->rank)
+      need += rt_cuda_shard_bytes(e->ds->train[s].rows, e->ds->features, 1) +
+              rt_cuda_shard_bytes(e->ds->val[s].rows, e->ds->features, 1);
+  for (size_t j = 0; j < e->count; ++j)
+    need += rt_cuda_slot_bytes(rt_state_layout_of(&e->specs[j]).total_bytes,
+                               (size_t)e->specs[j].hp.batch_size, e->ds->features, e->ds->classes);
+  return rt_cuda_check_fits(need, "the training and validation shards and model slots", st);
+}
+
+static rt_code setup_device(cuda_engine *e, rt_status *st);
+
+static rt_code setup(cuda_engine *e, rt_status *st) {
+  rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
+  rt_code rc = setup_device(e, st);
+  rt_prof_end(RT_PHASE_LOAD);
+  return rc;
+}
+
+static rt_code setup_device(cuda_engine *e, rt_status *st) {
+  int local_rank = 0, device = 0;
+  rt_code rc = rt_cuda_local_rank(e->comm, &local_rank, st);
+  if (rc == RT_OK) rc = rt_cuda_select_device(local_rank, &device, st);
+  if (rc == RT_OK) rc = check_memory(e, st);
+  if ((rc = rt_agree(e->comm, rc, st))) return rc;
+  if ((rc = rt_cuda_stream_create(&e->comm_stream, st))) return rc;
+  for (size_t s = 0; s < e->ds->shards; ++s) {
+    if (rt_shard_owner(s, e->ds->shards, e->ranks) != e->rank) continue;
+    if ((rc = rt_cuda_shard_upload(&e->ds->train[s], e->comm_stream, &e->shards[s], st))) return rc;
+    if ((rc = rt_cuda_shard_upload(&e->ds->val[s], e->comm_stream, &e->val[s], st))) return rc;
+  }
+  for (size_t j = 0; j < e->count; ++j) rt_state_header_init(&e->specs[j], &e->shadow[j]);
+  for (size_t j = 0; j < e->count; ++j) {
+    const rt_model_spec *spec = &e->specs[j];
+    if ((rc = rt_cuda_slot_create(rt_state_layout_of(spec).total_bytes, (size_t)spec->hp.batch_size,
+                                  e->ds->features, e->ds->classes, &e->slots[j], st)))
+      return rc;
+  }
+  if (e->ranks > 1 && (rc = rt_nccl_init(e->comm, 1, &e->nccl, st))) return rc;
+  return RT_OK;
+}
+
+/* Round t on this rank: every model whose round-t shard is local integrates it on its stream. */
+static rt_code integrate_round(cuda_engine *e, uint64_t t, rt_status *st) {
+  const uint64_t S = e->ds->shards;
+  for (size_t j = 0; j < e->count; ++j) {
+    const rt_model_spec *spec = &e->specs[j];
+    if (t >= rounds_of(spec) || owner(e, j, t) != e->rank) continue;
+    rt_code rc;
+    if (t == 0) {
+      size_t bytes = 0;
+      if ((rc = rt_state_create(spec, &e->initial[j], &bytes, st))) return rc;
+      if ((rc = rt_cuda_state_upload(e->slots[j], e->initial[j], bytes, st))) return rc;
+    }
+    const uint64_t shard = rt_succession_shard(j, t / S, t % S, S);
+    rt_prof_window_visit(e->cfg, (long)(t / S) + 1);
+    rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)(t / S) + 1, (int64_t)shard);
+    const double t0 = MPI_Wtime();
+    rc = rt_cuda_integrate_shard(e->slots[j], spec, e->shards[shard], shard, st);
+    int done = 0;
+    if (rc == RT_OK) rc = rt_cuda_finish_visit(e->slots[j], spec, S, &done, st);
+    e->stats[j].seconds += MPI_Wtime() - t0; /* host time issuing the visit; the GPU runs on */
+    rt_prof_end(RT_PHASE_INTEGRATE);
+    if (rc) return rc;
+  }
+  return RT_OK;
+}
+
+/* Every rank advances every model's shadow header by its round-t visit, and checks it against the
+ * slot's header where the model ran: the two must agree field by field. */
+static rt_code advance_shadows(cuda_engine *e, uint64_t t, rt_status *st) {
+  const uint64_t S = e->ds->shards;
+  for (size_t j = 0; j < e->count; ++j) {
+    const rt_model_spec *spec = &e->specs[j];
+    if (t >= rounds_of(spec)) continue;
+    const uint64_t shard = rt_succession_shard(j, t / S, t % S, S);
+    rt_state_header *h = &e->shadow[j];
+    rt_state_header_advance(h, e->ds->train_rows[shard], (uint64_t)spec->hp.batch_size, S);
+    if (owner(e, j, t) != e->rank) continue;
+    const rt_state_header *m = rt_cuda_slot_header(e->slots[j]);
+    if (m->pass != h->pass || m->position != h->position || m->step != h->step ||
+        m->samples != h->samples || m->pass_loss_rows != h->pass_loss_rows)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                        "model %zu after round %llu: slot header (pass %llu, step %llu) and schedule "
+                        "(pass %llu, step %llu) disagree", j, (unsigned long long)t,
+                        (unsigned long long)m->pass, (unsigned long long)m->step,
+                        (unsigned long long)h->pass, (unsigned long long)h->step);
+  }
+  return RT_OK;
+}
+
+/* Hand-offs from round t to t+1, in model order on the one communication stream: the order of
+ * rt_handoff_plan (src/handoff_plan.h), which tests/unit/test_handoff_plan.c checks. */
+static rt_code handoffs(cuda_engine *e, uint64_t t, rt_status *st) {
+  rt_code rc;
+  for (size_t j = 0; j < e->count; ++j) {
+    int from, to;
+    if (!rt_handoff_after(&e->specs[j], t, e->ds->shards, e->ranks, &from, &to)) continue;
+    if (e->rank != from && e->rank != to) continue;
+    rt_cuda_slot *slot = e->slots[j];
+    const size_t bytes = rt_state_layout_of(&e->specs[j]).total_bytes;
+    rt_prof_mark(e->rank == from ? RT_PHASE_SEND : RT_PHASE_RECEIVE, (int64_t)j,
+                 (int64_t)((t + 1) / e->ds->shards) + 1, -1);
+    if (e->rank == from) {
+      if ((rc = rt_cuda_stream_order(rt_cuda_slot_stream(slot), e->comm_stream, st))) return rc;
+      if ((rc = rt_nccl_handoff(e->nccl, 0, rt_cuda_slot_state(slot), bytes, to, NULL, 0, -1,
+                                e->comm_stream, st)))
+        return rc;
+      e->stats[j].hops += 1;
+      e->stats[j].bytes += (double)bytes;
+    } else {
+      if ((rc = rt_nccl_handoff(e->nccl, 0, NULL, 0, -1, rt_cuda_slot_state(slot), bytes, from,
+                                e->comm_stream, st)))
+        return rc;
+      if ((rc = rt_cuda_stream_order(e->comm_stream, rt_cuda_slot_stream(slot), st))) return rc;
+    }
+  }
+  /* Arrivals: the header the next visit needs comes from the schedule, not from the device. */
+  for (size_t j = 0; j < e->count; ++j) {
+    int from, to;
+    if (rt_handoff_after(&e->specs[j], t, e->ds->shards, e->ranks, &from, &to) && e->rank == to &&
+        (rc = rt_cuda_state_arrive(e->slots[j], rt_state_layout_of(&e->specs[j]).total_bytes,
+                                   &e->shadow[j], st)))
+      return rc;
+  }
+  return e->nccl ? rt_nccl_poll(e->nccl, st) : RT_OK;
+}
+
+/* Finished models come back to host memory on the rank where they finished. */
+static rt_code download_final(cuda_engine *e, void **finished, rt_status *st) {
+  rt_code rc;
+  for (size_t j = 0; j < e->count; ++j) {
+    if (rt_final_owner(&e->specs[j], e->ds->shards, e->ranks) != e->rank) continue;
+    const size_t bytes = rt_state_layout_of(&e->specs[j]).total_bytes;
+    finished[j] = aligned_alloc(RT_STATE_ALIGN, bytes);
+    if (!finished[j]) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+    if ((rc = rt_cuda_state_download(e->slots[j], finished[j], bytes, st))) return rc;
+    if ((rc = rt_cuda_slot_sync(e->slots[j], st))) return rc;
+  }
+  return RT_OK;
+}
+
+/* Validation sums of every model on this rank's device-resident validation shards: the final
+ * states (on every rank after rt_engine_share_final) go back into their slots. */
+static rt_code evaluate(cuda_engine *e, void **states, double *val_sums, rt_status *st) {
+  const size_t S = e->ds->shards;
+  size_t rows = 0;
+  for (size_t s = 0; s < S; ++s) rows += e->val[s] ? rt_cuda_shard_rows(e->val[s]) : 0;
+  if (rows == 0) return RT_OK; /* no validation rows on this rank */
+  rt_code rc;
+  for (size_t j = 0; j < e->count; ++j) {
+    const size_t bytes = rt_state_layout_of(&e->specs[j]).total_bytes;
+    if ((rc = rt_cuda_state_upload(e->slots[j], states[j], bytes, st))) return rc;
+    for (size_t s = 0; s < S; ++s) {
+      if (!e->val[s] || rt_cuda_shard_rows(e->val[s]) == 0) continue;
+      double *out = val_sums + (j * S + s) * 2;
+      if ((rc = rt_cuda_evaluate_shard(e->slots[j], &e->specs[j], e->val[s], &out[0], &out[1], st)))
+        return rc;
+    }
+    if ((rc = rt_cuda_slot_sync(e->slots[j], st))) return rc; /* states[j] may be freed after */
+  }
+  return RT_OK;
+}
+
+static void engine_free(cuda_engine *e) {
+  if (e->nccl) rt_nccl_free(e->nccl);
+  for (size_t j = 0; e->slots && j < e->count; ++j) rt_cuda_slot_free(e->slots[j]);
+  for (size_t s = 0; e->shards && s < e->ds->shards; ++s) rt_cuda_shard_free(e->shards[s]);
+  for (size_t s = 0; e->val && s < e->ds->shards; ++s) rt_cuda_shard_free(e->val[s]);
+  for (size_t j = 0; e->initial && j < e->count; ++j) rt_state_free(e->initial[j]);
+  rt_cuda_stream_destroy(e->comm_stream);
+  free(e->slots);
+  free(e->shards);
+  free(e->val);
+  free(e->shadow);
+  free(e->initial);
+}
+
+rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, size_t count,
+                           const rt_dataset *ds, MPI_Comm comm, void **states,
+                           rt_model_stats *stats, double *val_sums, rt_status *st) {
+  cuda_engine e = {.cfg = cfg, .specs = specs, .count = count, .ds = ds, .comm = comm, .stats = stats,
+                   .rank = ds->rank, .ranks = ds->ranks};
+  e.slots = calloc(count, sizeof *e.slots);
+  e.shards = calloc(ds->shards, sizeof *e.shards);
+  e.val = calloc(ds->shards, sizeof *e.val);
+  e.shadow = calloc(count, sizeof *e.shadow);
+  e.initial = calloc(count, sizeof *e.initial);
+  void **finished = calloc(count, sizeof *finished);
+  rt_code rc = RT_OK;
+  if (!e.slots || !e.shards || !e.val || !e.shadow || !e.initial || !finished)
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate CUDA engine tables for %zu models", count);
+  if (rc == RT_OK) rc = setup(&e, st);
+  uint64_t rounds = 0;
+  for (size_t j = 0; j < count; ++j)
+    if (rounds_of(&specs[j]) > rounds) rounds = rounds_of(&specs[j]);
+  for (uint64_t t = 0; rc == RT_OK && t < rounds; ++t) {
+    rc = integrate_round(&e, t, st);
+    if (rc == RT_OK) rc = advance_shadows(&e, t, st);
+    if (rc == RT_OK) rc = handoffs(&e, t, st);
+  }
+  if (cfg->run.profile_first > 0) rt_prof_capture(0);
+  if (rc == RT_OK) rc = download_final(&e, finished, st);
+  if (rc == RT_OK) rc = rt_cuda_stream_sync(e.comm_stream, st);
+  /* Nothing may still read the initial host states when they are freed. */
+  for (size_t j = 0; rc == RT_OK && j < count; ++j) rc = rt_cuda_slot_sync(e.slots[j], st);
+  if (rc == RT_OK) rc = rt_engine_share_final(specs, count, ds, comm, finished, states, st);
+  if (rc == RT_OK) {
+    rt_prof_begin(RT_PHASE_EVALUATE, -1, -1, -1);
+    rc = evaluate(&e, states, val_sums, st);
+    rt_prof_end(RT_PHASE_EVALUATE);
+  }
+  engine_free(&e);
+  for (size_t j = 0; finished && j < count; ++j) free(finished[j]);
+  free(finished);
+  return rc;
+}
+
+#endif /* RINGTRAIN_WITH_CUDA */

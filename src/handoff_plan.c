@@ -1,0 +1,32 @@
+#include "handoff_plan.h"
+
+#include "schedule.h"
+
+static int round_owner(uint64_t model, uint64_t round, uint64_t shards, int ranks) {
+  return rt_shard_owner(rt_succession_shard(model, round / shards, round % shards, shards), shards,
+                        ranks);
+}
+
+int rt_handoff_after(const rt_model_spec *spec, uint64_t round, uint64_t shards, int ranks,
+                     int *from, int *to) {
+  if (round + 1 >= spec->passes * shards) return 0;
+  *from = round_owner(spec->id, round, shards, ranks);
+  *to = round_owner(spec->id, round + 1, shards, ranks);
+  return *from != *to;
+}
+
+size_t rt_handoff_plan(const rt_model_spec *specs, size_t count, uint64_t shards, int ranks,
+                       rt_handoff *out) {
+  uint64_t rounds = 0;
+  for (size_t j = 0; j < count; ++j)
+    if (specs[j].passes * shards > rounds) rounds = specs[j].passes * shards;
+  size_t n = 0;
+  for (uint64_t t = 0; t < rounds; ++t)
+    for (size_t j = 0; j < count; ++j) {
+      int from, to;
+      if (!rt_handoff_after(&specs[j], t, shards, ranks, &from, &to)) continue;
+      if (out) out[n] = (rt_handoff){.round = t, .model = specs[j].id, .from = from, .to = to};
+      ++n;
+    }
+  return n;
+}
