@@ -177,6 +177,10 @@ rt_code rt_nccl_handoff(rt_nccl *nccl, int slot, void *send_buf, size_t send_byt
                         void *recv_buf, size_t recv_bytes, int from, void *stream,
                         rt_status *st);
 
+/* An outer NCCL group around several hand-offs (groups nest): nothing is launched before
+ * rt_nccl_group_end, so work that must follow the transfers in stream order is issued after it. */
+rt_code rt_nccl_group_start(rt_status *st);
+rt_code rt_nccl_group_end(rt_status *st);
 /* Reports an asynchronous NCCL error of any communicator (a peer died, a network failure). */
 rt_code rt_nccl_poll(rt_nccl *nccl, rt_status *st);
 

@@ -162,6 +162,16 @@ extern "C" rt_code rt_nccl_handoff(rt_nccl *nccl, int slot, void *send_buf, size
   return rt_nccl_result(st, end, "ncclGroupEnd() after ncclSend/ncclRecv", __FILE__, __LINE__);
 }
 
+extern "C" rt_code rt_nccl_group_start(rt_status *st) {
+  RT_NCCL_CHECK(st, ncclGroupStart());
+  return RT_OK;
+}
+
+extern "C" rt_code rt_nccl_group_end(rt_status *st) {
+  RT_NCCL_CHECK(st, ncclGroupEnd());
+  return RT_OK;
+}
+
 extern "C" rt_code rt_nccl_poll(rt_nccl *nccl, rt_status *st) {
   for (int s = 0; s < nccl->slots; ++s) {
     ncclResult_t async = ncclSuccess;

@@ -8,11 +8,11 @@
  *
  * The NCCL ordering rule (it is what prevents the known deadlocks): all hand-offs go through ONE
  * communicator and ONE communication stream per rank, and every rank issues them in the same
- * global order: round by round, and within a round by model id. Each hand-off is one
- * ncclGroupStart/End holding its send or receive. Proof that this cannot deadlock: take the first
- * hand-off (in that order) not yet complete; both its sender and receiver have issued every
- * earlier hand-off they take part in, and those are complete, so both sit at this one and it
- * completes. NCCL work on several streams of one communicator, whose relative order the device
+ * global order: round by round, and within a round by model id; a rank's sends and receives of
+ * one round sit in one ncclGroupStart/End. Proof that this cannot deadlock even if every hand-off
+ * were its own blocking group: take the first hand-off (in that order) not yet complete; both its
+ * sender and receiver have issued every earlier hand-off they take part in, and those are
+ * complete, so both sit at this one and it completes. NCCL work on several streams of one communicator, whose relative order the device
  * does not guarantee, never happens. Ordering between a model's stream and the communication
  * stream uses events (rt_cuda_stream_order). The host never waits for the device on the way: it
  * needs an arriving model's header (pass, step) to issue its next visit, and derives it from the
@@ -153,41 +153,52 @@ static rt_code advance_shadows(cuda_engine *e, uint64_t t, rt_status *st) {
   return RT_OK;
 }
 
-/* Hand-offs from round t to t+1, in model order on the one communication stream: the order of
- * rt_handoff_plan (src/handoff_plan.h), which tests/unit/test_handoff_plan.c checks. */
+/* Hand-offs from round t to t+1, in model order on the one communication stream (the order of
+ * rt_handoff_plan, src/handoff_plan.h, checked by tests/unit/test_handoff_plan.c), all of this
+ * rank's sends and receives of the round inside one NCCL group. */
 static rt_code handoffs(cuda_engine *e, uint64_t t, rt_status *st) {
-  rt_code rc;
-  for (size_t j = 0; j < e->count; ++j) {
+  rt_code rc = RT_OK;
+  int grouped = 0;
+  for (size_t j = 0; rc == RT_OK && j < e->count; ++j) {
     int from, to;
     if (!rt_handoff_after(&e->specs[j], t, e->ds->shards, e->ranks, &from, &to)) continue;
     if (e->rank != from && e->rank != to) continue;
+    if (!grouped && (rc = rt_nccl_group_start(st))) return rc;
+    grouped = 1;
     rt_cuda_slot *slot = e->slots[j];
     const size_t bytes = rt_state_layout_of(&e->specs[j]).total_bytes;
     rt_prof_mark(e->rank == from ? RT_PHASE_SEND : RT_PHASE_RECEIVE, (int64_t)j,
                  (int64_t)((t + 1) / e->ds->shards) + 1, -1);
     if (e->rank == from) {
-      if ((rc = rt_cuda_stream_order(rt_cuda_slot_stream(slot), e->comm_stream, st))) return rc;
-      if ((rc = rt_nccl_handoff(e->nccl, 0, rt_cuda_slot_state(slot), bytes, to, NULL, 0, -1,
-                                e->comm_stream, st)))
-        return rc;
+      /* The send starts once the model's stream has finished its visit. */
+      rc = rt_cuda_stream_order(rt_cuda_slot_stream(slot), e->comm_stream, st);
+      if (rc == RT_OK)
+        rc = rt_nccl_handoff(e->nccl, 0, rt_cuda_slot_state(slot), bytes, to, NULL, 0, -1,
+                             e->comm_stream, st);
       e->stats[j].hops += 1;
       e->stats[j].bytes += (double)bytes;
     } else {
-      if ((rc = rt_nccl_handoff(e->nccl, 0, NULL, 0, -1, rt_cuda_slot_state(slot), bytes, from,
-                                e->comm_stream, st)))
-        return rc;
-      if ((rc = rt_cuda_stream_order(e->comm_stream, rt_cuda_slot_stream(slot), st))) return rc;
+      rc = rt_nccl_handoff(e->nccl, 0, NULL, 0, -1, rt_cuda_slot_state(slot), bytes, from,
+                           e->comm_stream, st);
     }
   }
-  /* Arrivals: the header the next visit needs comes from the schedule, not from the device. */
-  for (size_t j = 0; j < e->count; ++j) {
-    int from, to;
-    if (rt_handoff_after(&e->specs[j], t, e->ds->shards, e->ranks, &from, &to) && e->rank == to &&
-        (rc = rt_cuda_state_arrive(e->slots[j], rt_state_layout_of(&e->specs[j]).total_bytes,
-                                   &e->shadow[j], st)))
-      return rc;
+  if (grouped) {
+    const rt_code end = rt_nccl_group_end(st); /* the group is closed whatever happened inside */
+    if (rc == RT_OK) rc = end;
   }
-  return e->nccl ? rt_nccl_poll(e->nccl, st) : RT_OK;
+  /* Arrivals, after the group has launched: the model's stream waits for the receive, and the
+   * header the next visit needs comes from the schedule, not from the device. */
+  for (size_t j = 0; rc == RT_OK && j < e->count; ++j) {
+    int from, to;
+    if (!rt_handoff_after(&e->specs[j], t, e->ds->shards, e->ranks, &from, &to) || e->rank != to)
+      continue;
+    rc = rt_cuda_stream_order(e->comm_stream, rt_cuda_slot_stream(e->slots[j]), st);
+    if (rc == RT_OK)
+      rc = rt_cuda_state_arrive(e->slots[j], rt_state_layout_of(&e->specs[j]).total_bytes,
+                                &e->shadow[j], st);
+  }
+  if (rc == RT_OK && e->nccl) rc = rt_nccl_poll(e->nccl, st);
+  return rc;
 }
 
 /* Finished models come back to host memory on the rank where they finished. */
