@@ -12,14 +12,15 @@
 uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t shard);
 
 /* Integrates every batch of `shard` (logical index shard_index) into the state. ws must hold
- * family->workspace_floats(spec, batch) + param_count floats. */
+ * family->workspace_floats(spec, batch) + param_count floats. A family with integrate_batch
+ * updates itself; gradient families go through the optimizer. */
 void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, void *state,
                             const rt_shard *shard, uint64_t shard_index, float *ws,
                             uint64_t *order_buf);
 
-/* Sum of log-loss and count of correct predictions over a shard (fixed row order). */
+/* Adds the family's evaluation sums over a shard into sums[RT_EVAL_SUMS] (fixed row order, in
+ * chunks of ws_rows; ws holds family->workspace_floats(spec, ws_rows) floats). */
 void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, const void *state,
-                           const rt_shard *shard, float *ws, size_t ws_rows, double *logloss_sum,
-                           double *correct);
+                           const rt_shard *shard, float *ws, size_t ws_rows, double *sums);
 
 #endif

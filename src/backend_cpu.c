@@ -3,7 +3,6 @@
 
 #include "backend.h"
 #include "rng.h"
-#include "scalar_math.h"
 
 uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t shard) {
   return rt_key_push(rt_key_push(rt_key_push(h->rng_key, RT_STREAM_BATCH_ORDER), pass), shard);
@@ -25,7 +24,10 @@ void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, voi
     const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
     const float *x = shard->x + first * shard->features, *y = shard->y + first;
     double loss = 0.0;
-    if (!h->diverged) {
+    if (!h->diverged && fam->integrate_batch) {
+      fam->integrate_batch(spec, params, aux, x, y, rows, h->step, &loss, scratch);
+      if (!isfinite(loss)) h->diverged = 1;
+    } else if (!h->diverged) {
       fam->batch_gradient(spec, params, x, y, rows, grad, &loss, scratch);
       if (!isfinite(loss)) h->diverged = 1;
       else rt_optimizer_step(spec, params, aux, grad, l.param_count, h->step);
@@ -38,26 +40,12 @@ void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, voi
 }
 
 void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, const void *state,
-                           const rt_shard *shard, float *ws, size_t ws_rows, double *logloss_sum,
-                           double *correct) {
+                           const rt_shard *shard, float *ws, size_t ws_rows, double *sums) {
   const rt_state_layout l = rt_state_layout_of(spec);
   const float *params = (const float *)((const char *)state + l.params_offset);
-  const size_t c = spec->problem.classes;
-  double loss = 0.0, hits = 0.0;
   for (size_t first = 0; first < shard->rows; first += ws_rows) {
     const size_t rows = first + ws_rows <= shard->rows ? ws_rows : shard->rows - first;
-    float *p = ws, *scratch = ws + ws_rows * c;
-    fam->predict(spec, params, shard->x + first * shard->features, rows, p, scratch);
-    for (size_t i = 0; i < rows; ++i) {
-      const float *pi = p + i * c;
-      const size_t label = (size_t)shard->y[first + i];
-      size_t best = 0;
-      for (size_t k = 1; k < c; ++k)
-        if (pi[k] > pi[best]) best = k;
-      hits += best == label;
-      loss -= log((double)rt_loss_probability(pi[label]));
-    }
+    fam->eval_rows(spec, params, shard->x + first * shard->features,
+                   shard->y ? shard->y + first : NULL, rows, ws, sums);
   }
-  *logloss_sum = loss;
-  *correct = hits;
 }

@@ -89,12 +89,12 @@ static rt_code probe(const rt_config *cfg, const char *path, int label_column_cf
 
 /* Reads this rank's shards of one file and checks labels are non-negative integers. */
 static rt_code read_owned(rt_dataset *ds, const rt_data_options *opt, const rt_data_info *info,
-                          rt_shard *out, rt_status *st) {
+                          int need_classes, rt_shard *out, rt_status *st) {
   for (size_t s = 0; s < ds->shards; ++s) {
     if (!owns(ds, s)) continue;
     rt_code rc = rt_data_read_shard(opt, info, s, ds->shards, &out[s], st);
     if (rc) return rc;
-    if ((rc = rt_labels_check(opt, info, &out[s], 0, st))) return rc;
+    if (need_classes && (rc = rt_labels_check(opt, info, &out[s], 0, st))) return rc;
   }
   return RT_OK;
 }
@@ -130,7 +130,8 @@ static rt_code check_labels_against(rt_dataset *ds, const rt_data_options *opt,
 }
 
 /* Steps that may fail on one rank only end in rt_agree so every rank leaves together. */
-rt_code rt_dataset_load(const rt_config *cfg, MPI_Comm comm, rt_dataset *ds, rt_status *st) {
+rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, rt_dataset *ds,
+                        rt_status *st) {
   memset(ds, 0, sizeof *ds);
   RT_MPI_CHECK(st, MPI_Comm_rank(comm, &ds->rank));
   RT_MPI_CHECK(st, MPI_Comm_size(comm, &ds->ranks));
@@ -153,15 +154,17 @@ rt_code rt_dataset_load(const rt_config *cfg, MPI_Comm comm, rt_dataset *ds, rt_
     return rt_fail(st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%zu)",
                    cfg->data.train, ds->train_info.rows, ds->shards);
 
-  rc = read_owned(ds, &ds->train_opt, &ds->train_info, ds->train, st);
+  rc = read_owned(ds, &ds->train_opt, &ds->train_info, need_classes, ds->train, st);
   if ((rc = rt_agree(comm, rc, st))) return rc;
 
-  double top = -1.0;
-  if ((rc = max_label(ds, ds->train, comm, &top, st))) return rc;
-  ds->classes = cfg->data.classes > 0 ? (size_t)cfg->data.classes : (size_t)top + 1;
-  if (ds->classes < 2) ds->classes = 2; /* one observed class still makes a binary problem */
-  rc = check_labels_against(ds, &ds->train_opt, &ds->train_info, ds->train, st);
-  if ((rc = rt_agree(comm, rc, st))) return rc;
+  if (need_classes) {
+    double top = -1.0;
+    if ((rc = max_label(ds, ds->train, comm, &top, st))) return rc;
+    ds->classes = cfg->data.classes > 0 ? (size_t)cfg->data.classes : (size_t)top + 1;
+    if (ds->classes < 2) ds->classes = 2; /* one observed class still makes a binary problem */
+    rc = check_labels_against(ds, &ds->train_opt, &ds->train_info, ds->train, st);
+    if ((rc = rt_agree(comm, rc, st))) return rc;
+  }
 
   if ((rc = global_rows(ds, ds->train, ds->train_rows, comm, st))) return rc;
   for (size_t s = 0; s < ds->shards; ++s)
@@ -178,8 +181,8 @@ rt_code rt_dataset_load(const rt_config *cfg, MPI_Comm comm, rt_dataset *ds, rt_
     if (rc == RT_OK && ds->val_info.format == RT_FORMAT_NPY && ds->val_info.rows < ds->shards)
       rc = rt_fail(st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%zu)",
                    cfg->data.validation, ds->val_info.rows, ds->shards);
-    if (rc == RT_OK) rc = read_owned(ds, &ds->val_opt, &ds->val_info, ds->val, st);
-    if (rc == RT_OK) rc = check_labels_against(ds, &ds->val_opt, &ds->val_info, ds->val, st);
+    if (rc == RT_OK) rc = read_owned(ds, &ds->val_opt, &ds->val_info, need_classes, ds->val, st);
+    if (rc == RT_OK && need_classes) rc = check_labels_against(ds, &ds->val_opt, &ds->val_info, ds->val, st);
     if ((rc = rt_agree(comm, rc, st))) return rc;
     ds->has_validation = 1;
   } else if (cfg->data.validation_fraction > 0.0) {

@@ -22,8 +22,11 @@ typedef struct rt_dataset {
   rt_shard *val;           /* [shards]; only owned shards hold rows */
 } rt_dataset;
 
-/* Collective: every rank returns the same code; messages name the file and row. */
-rt_code rt_dataset_load(const rt_config *cfg, MPI_Comm comm, rt_dataset *ds, rt_status *st);
+/* Collective: every rank returns the same code; messages name the file and row. With
+ * need_classes the label column must hold class indices (checked, and `classes` found); without,
+ * it holds regression targets (any finite number) or is ignored. */
+rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, rt_dataset *ds,
+                        rt_status *st);
 void rt_dataset_free(rt_dataset *ds);
 
 /* Checks that every label of a shard is a class index in [0, classes) (classes == 0: only that it

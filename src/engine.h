@@ -23,8 +23,8 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
 
 /* The same contract on the GPUs of the job (CUDA builds only): shards resident in device memory,
  * kernels and cuBLAS per model, NCCL hand-offs. It also evaluates every final model on this
- * rank's device-resident validation shards: val_sums[(j * S + s) * 2 + {0, 1}] get the log-loss
- * sum and correct count of model j on owned shard s (zeros elsewhere, to be reduced). */
+ * rank's device-resident validation shards: val_sums[(j * S + s) * RT_EVAL_SUMS + k] get the
+ * family's evaluation sums of model j on owned shard s (zeros elsewhere, to be reduced). */
 rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                            const rt_dataset *ds, MPI_Comm comm, void **states,
                            rt_model_stats *stats, double *val_sums, rt_status *st);

@@ -82,6 +82,11 @@ static rt_code setup(cuda_engine *e, rt_status *st) {
 }
 
 static rt_code setup_device(cuda_engine *e, rt_status *st) {
+  /* Known on every rank alike, before any device work. */
+  for (size_t j = 0; j < e->count; ++j)
+    if (strcmp(e->specs[j].hp.kind, "logistic") != 0)
+      return rt_fail(st, RT_ERR_CONFIG, "run.backend is cuda, but the CUDA backend has no kernels for "
+                     "kind '%s' (model %zu) yet; use run.backend: cpu", e->specs[j].hp.kind, j);
   int local_rank = 0, device = 0;
   rt_code rc = rt_cuda_local_rank(e->comm, &local_rank, st);
   if (rc == RT_OK) rc = rt_cuda_select_device(local_rank, &device, st);
@@ -228,7 +233,7 @@ static rt_code evaluate(cuda_engine *e, void **states, double *val_sums, rt_stat
     if ((rc = rt_cuda_state_upload(e->slots[j], states[j], bytes, st))) return rc;
     for (size_t s = 0; s < S; ++s) {
       if (!e->val[s] || rt_cuda_shard_rows(e->val[s]) == 0) continue;
-      double *out = val_sums + (j * S + s) * 2;
+      double *out = val_sums + (j * S + s) * RT_EVAL_SUMS; /* logistic: log-loss, correct */
       if ((rc = rt_cuda_evaluate_shard(e->slots[j], &e->specs[j], e->val[s], &out[0], &out[1], st)))
         return rc;
     }
@@ -251,6 +256,7 @@ static void engine_free(cuda_engine *e) {
   free(e->initial);
 }
 
+/* val_sums has RT_EVAL_SUMS doubles per (model, shard). */
 rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, size_t count,
                            const rt_dataset *ds, MPI_Comm comm, void **states,
                            rt_model_stats *stats, double *val_sums, rt_status *st) {

@@ -2,6 +2,7 @@
  * Parameters: W (features x classes, row-major) followed by b (classes). */
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "model.h"
@@ -87,18 +88,75 @@ static void logistic_gradient(const rt_model_spec *spec, const float *params, co
     for (size_t k = 0; k < c; ++k) gb[k] += g[i * c + k];
 }
 
+static rt_task logistic_task(const rt_model_spec *spec) {
+  (void)spec;
+  return RT_TASK_CLASSIFICATION;
+}
+
+/* Prediction columns: the predicted class, then one probability per class. */
+static size_t logistic_output_width(const rt_model_spec *spec) { return spec->problem.classes + 1; }
+
+static void logistic_output_name(const rt_model_spec *spec, size_t column, char *buf, size_t cap) {
+  (void)spec;
+  if (column == 0) snprintf(buf, cap, "predicted");
+  else snprintf(buf, cap, "p%zu", column - 1);
+}
+
+/* First maximum wins, as everywhere (CPU and CUDA evaluation). */
+static size_t argmax(const float *p, size_t n) {
+  size_t best = 0;
+  for (size_t k = 1; k < n; ++k)
+    if (p[k] > p[best]) best = k;
+  return best;
+}
+
 static void logistic_predict(const rt_model_spec *spec, const float *params, const float *x,
                              size_t rows, float *out, float *ws) {
-  (void)ws;
-  logistic_probabilities(spec, params, x, rows, out);
+  const size_t c = spec->problem.classes;
+  logistic_probabilities(spec, params, x, rows, ws);
+  for (size_t i = 0; i < rows; ++i) {
+    const float *p = ws + i * c;
+    float *o = out + i * (c + 1);
+    o[0] = (float)argmax(p, c);
+    memcpy(o + 1, p, c * sizeof *p);
+  }
+}
+
+/* sums: [0] log-loss, [1] correct predictions. */
+static void logistic_eval_rows(const rt_model_spec *spec, const float *params, const float *x,
+                               const float *y, size_t rows, float *ws, double *sums) {
+  const size_t c = spec->problem.classes;
+  logistic_probabilities(spec, params, x, rows, ws);
+  for (size_t i = 0; i < rows; ++i) {
+    const float *p = ws + i * c;
+    const size_t label = (size_t)y[i];
+    sums[1] += argmax(p, c) == label;
+    sums[0] -= log((double)rt_loss_probability(p[label]));
+  }
+}
+
+static const char *const logistic_metric_names[] = {"logloss", "accuracy"};
+
+static void logistic_metrics(const rt_model_spec *spec, const double *sums, uint64_t rows,
+                             double *values) {
+  (void)spec;
+  values[0] = sums[0] / (double)rows;
+  values[1] = sums[1] / (double)rows;
 }
 
 const rt_family rt_family_logistic = {
     .kind = "logistic",
+    .task = logistic_task,
     .check = logistic_check,
     .param_count = logistic_param_count,
     .init_params = logistic_init,
     .workspace_floats = logistic_workspace,
     .batch_gradient = logistic_gradient,
+    .output_width = logistic_output_width,
+    .output_name = logistic_output_name,
     .predict = logistic_predict,
+    .eval_rows = logistic_eval_rows,
+    .metric_count = 2,
+    .metric_names = logistic_metric_names,
+    .metrics = logistic_metrics,
 };

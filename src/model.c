@@ -20,13 +20,21 @@ const rt_family *rt_family_find(const char *kind) {
   return NULL;
 }
 
+rt_task rt_model_config_task(const rt_model_config *hp) {
+  const rt_family *fam = rt_family_find(hp->kind);
+  rt_model_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.hp = *hp;
+  return fam ? fam->task(&spec) : RT_TASK_CLASSIFICATION;
+}
+
 static size_t align_up(size_t n) { return (n + RT_STATE_ALIGN - 1) / RT_STATE_ALIGN * RT_STATE_ALIGN; }
 
 rt_state_layout rt_state_layout_of(const rt_model_spec *spec) {
   rt_state_layout l;
   const rt_family *fam = rt_family_find(spec->hp.kind);
   l.param_count = fam ? fam->param_count(spec) : 0;
-  l.aux_count = rt_optimizer_aux_count(spec, l.param_count);
+  l.aux_count = fam && fam->aux_floats ? fam->aux_floats(spec) : rt_optimizer_aux_count(spec, l.param_count);
   l.history_offset = align_up(sizeof(rt_state_header));
   l.params_offset = align_up(l.history_offset + spec->passes * sizeof(double));
   l.aux_offset = align_up(l.params_offset + l.param_count * sizeof(float));
@@ -74,6 +82,10 @@ rt_code rt_state_create(const rt_model_spec *spec, void **state, size_t *bytes, 
 }
 
 void rt_state_free(void *state) { free(state); }
+
+int rt_metric_higher_is_better(const char *name) {
+  return strcmp(name, "accuracy") == 0 || strcmp(name, "r2") == 0;
+}
 
 char *rt_spec_to_text(const rt_model_spec *spec) {
   const rt_model_config *hp = &spec->hp;

@@ -57,27 +57,66 @@ typedef struct rt_state_layout {
   size_t param_count, aux_count;
 } rt_state_layout;
 
-/* One model family (logistic, later kmeans/linear/mlp). Batch math is CPU here; the CUDA
- * backend provides its own kernels behind the same spec/state contract. */
+/* What a family learns, which decides how labels are read and which metrics apply. */
+typedef enum rt_task {
+  RT_TASK_CLASSIFICATION = 0, /* labels are class indices 0..classes-1 */
+  RT_TASK_REGRESSION,         /* labels are real-valued targets */
+  RT_TASK_CLUSTERING          /* labels are ignored */
+} rt_task;
+
+/* Evaluation accumulates at most this many double sums over rows (in row order); shards' sums are
+ * added in shard order, so metrics do not depend on the rank layout. */
+#define RT_EVAL_SUMS 6
+#define RT_MAX_METRICS 4
+
+/* One model family. Gradient families (logistic, mlp, linear with solver sgd) provide
+ * batch_gradient and share the optimizers; others (kmeans, linear exact) provide integrate_batch.
+ * Batch math is CPU here; the CUDA backend provides its own kernels behind the same spec/state
+ * contract. Optional members may be NULL. */
 typedef struct rt_family {
   const char *kind;
+  rt_task (*task)(const rt_model_spec *spec);
   /* Checks hyper-parameters against the problem before any work. */
   rt_code (*check)(const rt_model_spec *spec, rt_status *st);
   size_t (*param_count)(const rt_model_spec *spec);
+  /* Floats of state after the parameters; NULL: the optimizer's (moments, velocity). */
+  size_t (*aux_floats)(const rt_model_spec *spec);
   /* Deterministic initial parameters from the model's RNG key. */
   void (*init_params)(const rt_model_spec *spec, uint64_t key, float *params);
-  /* Scratch floats needed for a batch of `rows`. */
+  /* Optional: initialisation that needs data (k-means++), run where the model starts, on the first
+   * shard of its succession; the same on any rank layout. */
+  void (*init_from_data)(const rt_model_spec *spec, uint64_t key, float *params, float *aux,
+                         const rt_shard *first_shard);
+  /* Scratch floats needed for `rows` rows (training batch, evaluation or prediction chunk). */
   size_t (*workspace_floats)(const rt_model_spec *spec, size_t rows);
-  /* Loss and gradient of a batch: grad gets the mean gradient (plus L2 where it applies);
+  /* Gradient families: loss and mean gradient of a batch (plus L2 where it applies) into grad;
    * *loss_sum the sum of per-row losses (before the update). */
   void (*batch_gradient)(const rt_model_spec *spec, const float *params, const float *x,
                          const float *y, size_t rows, float *grad, double *loss_sum, float *ws);
-  /* Class probabilities (rows x classes) for prediction and evaluation. */
+  /* Other families: the whole update of one batch; *loss_sum as above. step is the 0-based
+   * number of batches integrated before this one. */
+  void (*integrate_batch)(const rt_model_spec *spec, float *params, float *aux, const float *x,
+                          const float *y, size_t rows, uint64_t step, double *loss_sum, float *ws);
+  /* Optional: after the last pass (e.g. solve the normal equations). */
+  rt_code (*finish)(const rt_model_spec *spec, float *params, float *aux, rt_status *st);
+  /* Prediction: output_width columns per row, named by output_name. */
+  size_t (*output_width)(const rt_model_spec *spec);
+  void (*output_name)(const rt_model_spec *spec, size_t column, char *buf, size_t cap);
   void (*predict)(const rt_model_spec *spec, const float *params, const float *x, size_t rows,
                   float *out, float *ws);
+  /* Evaluation: adds this chunk's sums into sums[RT_EVAL_SUMS] (row order). */
+  void (*eval_rows)(const rt_model_spec *spec, const float *params, const float *x, const float *y,
+                    size_t rows, float *ws, double *sums);
+  /* Metric names (with the "val_" prefix in results) and values from total sums over n rows;
+   * lower is better for all but those listed as higher_is_better. */
+  size_t metric_count;
+  const char *const *metric_names;
+  void (*metrics)(const rt_model_spec *spec, const double *sums, uint64_t rows, double *values);
 } rt_family;
 
 const rt_family *rt_family_find(const char *kind);
+/* The task a models: entry trains for (from its kind and hyper-parameters alone). */
+rt_task rt_model_config_task(const rt_model_config *hp);
 
 rt_state_layout rt_state_layout_of(const rt_model_spec *spec);
 size_t rt_optimizer_aux_count(const rt_model_spec *spec, size_t param_count);
@@ -103,6 +142,9 @@ static inline float *rt_state_aux(void *state, const rt_state_layout *l) {
 static inline double *rt_state_history(void *state, const rt_state_layout *l) {
   return (double *)((char *)state + l->history_offset);
 }
+
+/* Whether a metric is better when higher (accuracy, r2). */
+int rt_metric_higher_is_better(const char *name);
 
 /* Builds the spec text stored in model files (canonical key=value lines). Caller frees. */
 char *rt_spec_to_text(const rt_model_spec *spec);

@@ -43,28 +43,52 @@ static rt_code write_config(FILE *f, const rt_config *cfg, const rt_run_result *
   return rt_config_write_yaml(cfg, f, st);
 }
 
-#define RESULT_COLUMNS                                                                        \
-  "id,kind,optimizer,learning_rate,momentum,l2,beta1,beta2,epsilon,schedule,decay,batch_size," \
-  "passes,train_loss,val_logloss,val_accuracy,val_rows,train_seconds,hops,bytes_handed,status,"  \
-  "state_sha256,model_file\n"
+/* The metric columns of a run: every metric some model reports, in first-seen order. */
+typedef struct metric_columns {
+  size_t count;
+  const char *names[16];
+} metric_columns;
+
+static metric_columns run_metrics(const rt_run_result *res) {
+  metric_columns mc = {0};
+  for (size_t j = 0; j < res->model_count; ++j)
+    for (size_t k = 0; k < res->models[j].metric_count; ++k) {
+      const char *name = res->models[j].metric_names[k];
+      size_t i = 0;
+      while (i < mc.count && strcmp(mc.names[i], name) != 0) ++i;
+      if (i == mc.count && mc.count < sizeof mc.names / sizeof mc.names[0]) mc.names[mc.count++] = name;
+    }
+  return mc;
+}
+
+/* The model's value of a metric, NaN when its family does not report it. */
+static double metric_of(const rt_model_result *m, const char *name) {
+  for (size_t k = 0; k < m->metric_count; ++k)
+    if (strcmp(m->metric_names[k], name) == 0) return m->metrics[k];
+  return NAN;
+}
 
 static rt_code write_csv(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st) {
   (void)cfg, (void)st;
-  fputs(RESULT_COLUMNS, f);
+  const metric_columns mc = run_metrics(res);
+  fputs("id,kind,status,train_loss", f);
+  for (size_t i = 0; i < mc.count; ++i) fprintf(f, ",val_%s", mc.names[i]);
+  fputs(",val_rows,train_seconds,hops,bytes_handed,state_sha256,model_file,optimizer,learning_rate,"
+        "momentum,l2,beta1,beta2,epsilon,schedule,decay,batch_size,passes\n", f);
   for (size_t j = 0; j < res->model_count; ++j) {
     const rt_model_result *m = &res->models[j];
     const rt_model_config *hp = &m->hp;
-    fprintf(f, "%" PRIu64 ",%s,%s,", m->id, hp->kind, rt_optimizer_name(hp->optimizer));
+    fprintf(f, "%" PRIu64 ",%s,%s,", m->id, hp->kind, rt_model_status_name(m));
+    num(f, last_loss(m), 0);
+    for (size_t i = 0; i < mc.count; ++i) fputc(',', f), num(f, metric_of(m, mc.names[i]), 0);
+    fprintf(f, ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",%s,models/%" PRIu64 ".rtm,%s,", m->val_rows,
+            m->train_seconds, m->hops, m->bytes_handed, m->state_sha256, m->id,
+            rt_optimizer_name(hp->optimizer));
     const double hps[] = {hp->learning_rate, hp->momentum, hp->l2, hp->beta1, hp->beta2, hp->epsilon};
     for (size_t i = 0; i < sizeof hps / sizeof hps[0]; ++i) num(f, hps[i], 0), fputc(',', f);
     fprintf(f, "%s,", rt_schedule_name(hp->schedule));
     num(f, hp->decay, 0);
-    fprintf(f, ",%ld,%" PRIu64 ",", hp->batch_size, m->passes);
-    num(f, last_loss(m), 0), fputc(',', f);
-    num(f, m->has_validation ? m->val_logloss : NAN, 0), fputc(',', f);
-    num(f, m->has_validation ? m->val_accuracy : NAN, 0);
-    fprintf(f, ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",%s,%s,models/%" PRIu64 ".rtm\n", m->val_rows,
-            m->train_seconds, m->hops, m->bytes_handed, rt_model_status_name(m), m->state_sha256, m->id);
+    fprintf(f, ",%ld,%" PRIu64 "\n", hp->batch_size, m->passes);
   }
   return RT_OK;
 }
@@ -86,8 +110,10 @@ static rt_code write_jsonl(FILE *f, const rt_config *cfg, const rt_run_result *r
     num(f, hp->decay, 1);
     fprintf(f, ",\"batch_size\":%ld,\"passes\":%" PRIu64 "},\"metrics\":{\"train_loss\":", hp->batch_size, m->passes);
     num(f, last_loss(m), 1);
-    fputs(",\"val_logloss\":", f), num(f, m->has_validation ? m->val_logloss : NAN, 1);
-    fputs(",\"val_accuracy\":", f), num(f, m->has_validation ? m->val_accuracy : NAN, 1);
+    for (size_t k = 0; k < m->metric_count; ++k) {
+      fprintf(f, ",\"val_%s\":", m->metric_names[k]);
+      num(f, m->metrics[k], 1);
+    }
     fprintf(f, ",\"val_rows\":%" PRIu64 "},\"train_loss_per_pass\":[", m->val_rows);
     for (uint64_t p = 0; p < m->passes; ++p) {
       if (p) fputc(',', f);

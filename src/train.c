@@ -51,19 +51,19 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, rt_model_
   return RT_OK;
 }
 
-/* Validation metrics: per (model, shard) partial sums, reduced to rank 0 and added up in shard
- * order there, so the result does not depend on which rank held which shard. */
+/* Validation metrics: per (model, shard) partial sums (RT_EVAL_SUMS each), reduced to rank 0
+ * and added up in shard order there, so the result does not depend on which rank held which
+ * shard. device_sums: the CUDA engine already computed this rank's partial sums. */
 static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_dataset *ds,
                         void **states, const double *device_sums, MPI_Comm comm,
                         rt_run_result *res, rt_status *st) {
-  const size_t S = ds->shards, per = 2;
+  const size_t S = ds->shards, per = RT_EVAL_SUMS;
   const size_t n = count * S * per;
   double *local = calloc(n, sizeof *local), *sum = calloc(n, sizeof *sum);
   const size_t ws_rows = 256;
-  size_t ws_floats = 0;
+  size_t ws_floats = 1;
   for (size_t j = 0; j < count; ++j) {
-    const rt_family *fam = rt_family_find(specs[j].hp.kind);
-    size_t need = ws_rows * specs[j].problem.classes + fam->workspace_floats(&specs[j], ws_rows);
+    const size_t need = rt_family_find(specs[j].hp.kind)->workspace_floats(&specs[j], ws_rows);
     if (need > ws_floats) ws_floats = need;
   }
   float *ws = malloc(ws_floats * sizeof *ws);
@@ -74,11 +74,9 @@ static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_datas
   if (device_sums) memcpy(local, device_sums, n * sizeof *local); /* the CUDA engine evaluated */
   for (size_t j = 0; j < count && !device_sums; ++j) {
     const rt_family *fam = rt_family_find(specs[j].hp.kind);
-    for (size_t s = 0; s < S; ++s) {
-      if (ds->val[s].rows == 0) continue;
-      double *out = local + (j * S + s) * per;
-      rt_cpu_evaluate_shard(&specs[j], fam, states[j], &ds->val[s], ws, ws_rows, &out[0], &out[1]);
-    }
+    for (size_t s = 0; s < S; ++s)
+      if (ds->val[s].rows > 0)
+        rt_cpu_evaluate_shard(&specs[j], fam, states[j], &ds->val[s], ws, ws_rows, local + (j * S + s) * per);
   }
   free(ws);
   /* Each element has one contributing rank (the shard owner); adding zeros is exact. */
@@ -89,18 +87,35 @@ static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_datas
     return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Reduce(validation)");
   }
   for (size_t j = 0; j < count && ds->rank == 0; ++j) {
-    double loss = 0.0, correct = 0.0;
-    for (size_t s = 0; s < S; ++s) {
-      loss += sum[(j * S + s) * per];
-      correct += sum[(j * S + s) * per + 1];
-    }
+    const rt_family *fam = rt_family_find(specs[j].hp.kind);
+    double total[RT_EVAL_SUMS] = {0};
+    for (size_t s = 0; s < S; ++s)
+      for (size_t k = 0; k < per; ++k) total[k] += sum[(j * S + s) * per + k];
     rt_model_result *m = &res->models[j];
     m->has_validation = ds->has_validation;
     m->val_rows = res->val_rows;
-    m->val_logloss = res->val_rows ? loss / (double)res->val_rows : NAN;
-    m->val_accuracy = res->val_rows ? correct / (double)res->val_rows : NAN;
+    m->metric_count = fam->metric_count < RT_RESULT_METRICS ? fam->metric_count : RT_RESULT_METRICS;
+    double values[RT_RESULT_METRICS] = {0};
+    if (res->val_rows) fam->metrics(&specs[j], total, res->val_rows, values);
+    for (size_t k = 0; k < m->metric_count; ++k) {
+      m->metric_names[k] = fam->metric_names[k];
+      m->metrics[k] = res->val_rows ? values[k] : NAN;
+    }
   }
   free(sum);
+  return RT_OK;
+}
+
+/* Families that finish after the last pass (linear: solve) do it on every rank alike, so every
+ * rank holds the same final state for evaluation. */
+static rt_code finish_models(const rt_model_spec *specs, size_t count, void **states, rt_status *st) {
+  for (size_t j = 0; j < count; ++j) {
+    const rt_family *fam = rt_family_find(specs[j].hp.kind);
+    if (!fam->finish || rt_state_head(states[j])->diverged) continue;
+    const rt_state_layout l = rt_state_layout_of(&specs[j]);
+    rt_code rc = fam->finish(&specs[j], rt_state_params(states[j], &l), rt_state_aux(states[j], &l), st);
+    if (rc) return rc;
+  }
   return RT_OK;
 }
 
@@ -128,7 +143,8 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
     }
     memcpy(m->train_loss, rt_state_history(states[j], &l), m->passes * sizeof *m->train_loss);
     m->diverged = h->diverged != 0;
-    if (m->diverged) m->val_logloss = m->val_accuracy = NAN; /* metrics of NaN weights mean nothing */
+    if (m->diverged) /* metrics of NaN weights mean nothing */
+      for (size_t k = 0; k < m->metric_count; ++k) m->metrics[k] = NAN;
     m->train_seconds = total[j].seconds;
     m->hops = (uint64_t)total[j].hops;
     m->bytes_handed = (uint64_t)total[j].bytes;
@@ -168,8 +184,11 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
   rt_model_stats *stats = NULL;
   double *device_sums = NULL; /* validation sums from the CUDA engine */
   const size_t count = cfg->model_count;
+  int need_classes = 0;
+  for (size_t j = 0; j < count; ++j)
+    need_classes |= rt_model_config_task(&cfg->models[j]) == RT_TASK_CLASSIFICATION;
   rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
-  rc = rt_dataset_load(cfg, comm, &ds, st);
+  rc = rt_dataset_load(cfg, need_classes, comm, &ds, st);
   rt_prof_end(RT_PHASE_LOAD);
   if (rc) goto done;
   specs = calloc(count, sizeof *specs);
@@ -194,7 +213,7 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
 
 #if RINGTRAIN_WITH_CUDA
   if (use_cuda) {
-    device_sums = calloc(count * ds.shards * 2, sizeof *device_sums);
+    device_sums = calloc(count * ds.shards * RT_EVAL_SUMS, sizeof *device_sums);
     rc = device_sums ? rt_engine_run_cuda(cfg, specs, count, &ds, comm, states, stats, device_sums, st)
                      : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate validation sums");
   } else {
@@ -204,6 +223,7 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
   rc = rt_engine_run(cfg, specs, count, &ds, comm, states, stats, st);
 #endif
   if (rc) goto done;
+  if ((rc = finish_models(specs, count, states, st))) goto done;
   rt_prof_begin(RT_PHASE_EVALUATE, -1, -1, -1);
   rc = evaluate(specs, count, &ds, states, device_sums, comm, res, st);
   rt_prof_end(RT_PHASE_EVALUATE);

@@ -39,6 +39,12 @@ expect_run() {
   pass
 }
 
+# col FILE NAME: the values of the CSV column called NAME, one per data row.
+col() {
+  awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == name) c = i; if (!c) exit 3; next }
+                        { print $c }' "$1"
+}
+
 finish() {
   if [[ $failures -ne 0 ]]; then
     echo "$checks passed, $failures failed"

@@ -12,15 +12,20 @@
 extern "C" {
 #endif
 
+#define RT_RESULT_METRICS 4
+
 typedef struct rt_model_result {
   uint64_t id;
   rt_model_config hp;
   uint64_t passes;
   double *train_loss;      /* [passes]: mean training loss of each pass */
   int has_validation;
-  double val_logloss;      /* mean log-loss on the validation rows */
-  double val_accuracy;     /* fraction correct */
   uint64_t val_rows;
+  /* Validation metrics of the model's family, e.g. logloss and accuracy (classification), rmse,
+   * mae and r2 (regression), inertia (clustering); NaN when there is no validation data. */
+  size_t metric_count;
+  const char *metric_names[RT_RESULT_METRICS];
+  double metrics[RT_RESULT_METRICS];
   double train_seconds;    /* time spent integrating, summed over ranks */
   uint64_t hops;           /* hand-offs between ranks */
   uint64_t bytes_handed;   /* bytes of state sent between ranks */

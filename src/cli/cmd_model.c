@@ -76,7 +76,8 @@ static rt_code read_for_model(const rt_loaded_model *m, const model_args *a, int
   opt->label_column = (int)col;
   if ((rc = rt_data_probe(opt, info, st))) return rc;
   if ((rc = rt_data_read_all(opt, info, rows, st))) return rc;
-  if (rows->y && (rc = rt_labels_check(opt, info, rows, m->spec.problem.classes, st))) {
+  if (rows->y && m->family->task(&m->spec) == RT_TASK_CLASSIFICATION &&
+      (rc = rt_labels_check(opt, info, rows, m->spec.problem.classes, st))) {
     rt_shard_free(rows);
     return rc;
   }
@@ -97,6 +98,8 @@ static int open_model_and_data(const char *command, const char *help, int argc, 
   if (rt_model_load(a->model, m, &st)) return rt_cli_report(&st);
   rt_data_options opt;
   rt_data_info info;
+  /* Clustering is evaluated without labels. */
+  if (m->family->task(&m->spec) == RT_TASK_CLUSTERING) need_labels = 0;
   if (read_for_model(m, a, need_labels, &opt, &info, rows, &st)) {
     rt_model_unload(m);
     return rt_cli_report(&st);
@@ -118,21 +121,26 @@ int rt_cmd_eval(int argc, char **argv) {
   rt_status st;
   rt_status_clear(&st);
   const size_t ws_rows = 256;
-  float *ws = malloc((ws_rows * m.spec.problem.classes + m.family->workspace_floats(&m.spec, ws_rows)) *
-                     sizeof *ws);
+  float *ws = malloc(m.family->workspace_floats(&m.spec, ws_rows) * sizeof *ws);
   if (!ws) {
     rt_fail(&st, RT_ERR_NOMEM, "out of memory");
     code = rt_cli_report(&st);
   } else {
-    double loss = 0.0, correct = 0.0;
-    rt_cpu_evaluate_shard(&m.spec, m.family, m.file.state, &rows, ws, ws_rows, &loss, &correct);
-    const double n = (double)rows.rows;
-    if (a.json)
-      printf("{\"model\":\"%s\",\"data\":\"%s\",\"rows\":%zu,\"logloss\":%.17g,\"accuracy\":%.17g}\n",
-             a.model, a.data, rows.rows, loss / n, correct / n);
-    else
-      printf("# model %s (%s, id %" PRIu64 ") on %s\n#      rows     logloss  accuracy\n%11zu %11.6f %9.6f\n",
-             a.model, m.spec.hp.kind, m.spec.id, a.data, rows.rows, loss / n, correct / n);
+    double sums[RT_EVAL_SUMS] = {0}, values[RT_MAX_METRICS] = {0};
+    rt_cpu_evaluate_shard(&m.spec, m.family, m.file.state, &rows, ws, ws_rows, sums);
+    m.family->metrics(&m.spec, sums, rows.rows, values);
+    if (a.json) {
+      printf("{\"model\":\"%s\",\"data\":\"%s\",\"rows\":%zu", a.model, a.data, rows.rows);
+      for (size_t k = 0; k < m.family->metric_count; ++k)
+        printf(",\"%s\":%.17g", m.family->metric_names[k], values[k]);
+      printf("}\n");
+    } else {
+      printf("# model %s (%s, id %" PRIu64 ") on %s\n#      rows", a.model, m.spec.hp.kind, m.spec.id, a.data);
+      for (size_t k = 0; k < m.family->metric_count; ++k) printf(" %11s", m.family->metric_names[k]);
+      printf("\n%11zu", rows.rows);
+      for (size_t k = 0; k < m.family->metric_count; ++k) printf(" %11.6f", values[k]);
+      printf("\n");
+    }
   }
   free(ws);
   rt_shard_free(&rows);
@@ -141,27 +149,30 @@ int rt_cmd_eval(int argc, char **argv) {
 }
 
 static rt_code write_predictions(FILE *f, const rt_loaded_model *m, const rt_shard *rows, rt_status *st) {
-  const size_t c = m->spec.problem.classes, chunk = 256;
-  float *p = malloc((chunk * c + m->family->workspace_floats(&m->spec, chunk)) * sizeof *p);
-  if (!p) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate prediction buffer");
+  const size_t width = m->family->output_width(&m->spec), chunk = 256;
+  float *out = malloc(chunk * width * sizeof *out);
+  float *ws = malloc(m->family->workspace_floats(&m->spec, chunk) * sizeof *ws);
+  if (!out || !ws) {
+    free(out), free(ws);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate prediction buffers");
+  }
   const float *params = (const float *)((const char *)m->file.state + m->layout.params_offset);
-  fputs("predicted", f);
-  for (size_t k = 0; k < c; ++k) fprintf(f, ",p%zu", k);
+  for (size_t k = 0; k < width; ++k) {
+    char name[64];
+    m->family->output_name(&m->spec, k, name, sizeof name);
+    fprintf(f, "%s%s", k ? "," : "", name);
+  }
   fputc('\n', f);
   for (size_t first = 0; first < rows->rows; first += chunk) {
     const size_t n = first + chunk <= rows->rows ? chunk : rows->rows - first;
-    m->family->predict(&m->spec, params, rows->x + first * rows->features, n, p, p + chunk * c);
+    m->family->predict(&m->spec, params, rows->x + first * rows->features, n, out, ws);
     for (size_t i = 0; i < n; ++i) {
-      const float *pi = p + i * c;
-      size_t best = 0;
-      for (size_t k = 1; k < c; ++k)
-        if (pi[k] > pi[best]) best = k;
-      fprintf(f, "%zu", best);
-      for (size_t k = 0; k < c; ++k) fprintf(f, ",%.9g", (double)pi[k]);
+      for (size_t k = 0; k < width; ++k) fprintf(f, "%s%.9g", k ? "," : "", (double)out[i * width + k]);
       fputc('\n', f);
     }
   }
-  free(p);
+  free(out);
+  free(ws);
   return RT_OK;
 }
 
@@ -172,9 +183,10 @@ int rt_cmd_predict(int argc, char **argv) {
   int code = open_model_and_data(
       "predict",
       "usage: ringtrain predict MODEL DATA [--output FILE] [--label-column N]\n\n"
-      "Writes one CSV row per input row: the predicted class and the class probabilities\n"
-      "(header: predicted,p0,p1,...). DATA may hold only the feature columns, or the features\n"
-      "and a label column (ignored). Without --output the rows go to standard output.\n",
+      "Writes one CSV row per input row with a header line: for classifiers the predicted class\n"
+      "and the class probabilities (predicted,p0,p1,...), for regression the prediction, for\n"
+      "k-means the nearest centre and its distance. DATA may hold only the feature columns, or\n"
+      "the features and a label column (ignored). Without --output the rows go to standard output.\n",
       argc, argv, 0, &a, &m, &rows);
   if (code >= 0) return code;
   code = 0;

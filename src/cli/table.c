@@ -3,6 +3,9 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <string.h>
+
+#include "model.h"
 
 void rt_print_run_header(FILE *out, const rt_config *cfg, int ranks) {
   fprintf(out, "# ringtrain %s: %zu model%s, %ld pass%s, %d rank%s, config %s\n", RINGTRAIN_VERSION,
@@ -28,27 +31,64 @@ void rt_print_model_table(FILE *out, const rt_config *cfg) {
   }
 }
 
+/* "logloss 0.09693 accuracy 0.9750": the model's validation metrics. */
+static void metrics_text(const rt_model_result *m, char *buf, size_t cap) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t k = 0; k < m->metric_count && used < cap; ++k) {
+    int n = snprintf(buf + used, cap - used, "%s%s %.5g", k ? " " : "", m->metric_names[k], m->metrics[k]);
+    if (n < 0) break;
+    used += (size_t)n;
+  }
+}
+
+/* For each primary metric (a family's first) in the run, the best model by it. */
+static void print_best(FILE *out, const rt_run_result *res) {
+  for (size_t j = 0; j < res->model_count; ++j) {
+    const rt_model_result *m = &res->models[j];
+    if (!m->has_validation || m->metric_count == 0) continue;
+    const char *name = m->metric_names[0];
+    int seen = 0;
+    for (size_t i = 0; i < j && !seen; ++i)
+      seen = res->models[i].metric_count > 0 && strcmp(res->models[i].metric_names[0], name) == 0;
+    if (seen) continue;
+    const int higher = rt_metric_higher_is_better(name);
+    size_t best = res->model_count;
+    for (size_t i = j; i < res->model_count; ++i) {
+      const rt_model_result *c = &res->models[i];
+      if (c->metric_count == 0 || strcmp(c->metric_names[0], name) != 0 || c->diverged ||
+          !isfinite(c->metrics[0]))
+        continue;
+      if (best == res->model_count || (higher ? c->metrics[0] > res->models[best].metrics[0]
+                                              : c->metrics[0] < res->models[best].metrics[0]))
+        best = i;
+    }
+    if (best == res->model_count) continue;
+    char text[160];
+    metrics_text(&res->models[best], text, sizeof text);
+    fprintf(out, "# best by val_%s: model %zu (%s)\n", name, best, text);
+  }
+}
+
 void rt_print_results_table(FILE *out, const rt_run_result *res) {
   if (res->note[0]) fprintf(out, "# note: %s\n", res->note);
   fprintf(out, "# backend %s; %zu shards over %d rank%s; %" PRIu64 " training rows, %" PRIu64
-               " validation rows, %zu features, %zu classes\n",
-          res->backend, res->shards, res->ranks, res->ranks == 1 ? "" : "s", res->train_rows, res->val_rows,
-          res->features, res->classes);
-  fprintf(out, "#  id %s train_loss val_logloss  val_acc  hops   seconds status\n", hp_header);
-  size_t best = res->model_count;
+               " validation rows, %zu features",
+          res->backend, res->shards, res->ranks, res->ranks == 1 ? "" : "s", res->train_rows,
+          res->val_rows, res->features);
+  if (res->classes) fprintf(out, ", %zu classes", res->classes);
+  fputc('\n', out);
+  fprintf(out, "#  id %s train_loss  hops   seconds status   validation\n", hp_header);
   for (size_t j = 0; j < res->model_count; ++j) {
     const rt_model_result *m = &res->models[j];
+    char text[160];
+    metrics_text(m, text, sizeof text);
     fprintf(out, "%5" PRIu64 " ", m->id);
     hp_columns(out, &m->hp);
-    fprintf(out, " %10.5f %11.5f %8.4f %5" PRIu64 " %9.3f %s\n", m->train_loss[m->passes - 1],
-            m->val_logloss, m->val_accuracy, m->hops, m->train_seconds, m->diverged ? "diverged" : "ok");
-    if (m->has_validation && !m->diverged && isfinite(m->val_logloss) &&
-        (best == res->model_count || m->val_logloss < res->models[best].val_logloss))
-      best = j;
+    fprintf(out, " %10.5f %5" PRIu64 " %9.3f %-8s %s\n", m->train_loss[m->passes - 1], m->hops,
+            m->train_seconds, m->diverged ? "diverged" : "ok", m->has_validation ? text : "-");
   }
-  if (best < res->model_count)
-    fprintf(out, "# best by val_logloss: model %zu (val_logloss %.5f, val_acc %.4f)\n", best,
-            res->models[best].val_logloss, res->models[best].val_accuracy);
+  print_best(out, res);
   fprintf(out, "# run directory: %s (results.csv, results.jsonl, history.csv, config.yaml, models/)\n",
           res->output_dir);
   fprintf(out, "# wall time %.3f s\n", res->wall_seconds);

@@ -61,7 +61,8 @@ cut -d, -f1-64 "$DIGITS" >"$WORK/features.csv"
 # A model whose loss overflows is marked diverged (NaN losses left empty); the others train on.
 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/div" --set models.1.learning_rate=1e38 --set models.1.schedule=constant \
   && pass || fail "a diverging model failed the run"
-status=$(awk -F, 'NR == 3 { print $21 ":" $14 ":" $16 }' "$WORK/div/results.csv")
+status=$(paste -d: <(col "$WORK/div/results.csv" status) <(col "$WORK/div/results.csv" train_loss) \
+  <(col "$WORK/div/results.csv" val_accuracy) | sed -n 2p)
 [[ $status == "diverged::" ]] && pass || fail "diverged model reported as '$status'"
 cmp -s "$WORK/run/models/0.rtm" "$WORK/div/models/0.rtm" && pass || fail "a diverging neighbour changed model 0"
 finish

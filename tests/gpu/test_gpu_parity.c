@@ -331,8 +331,9 @@ static void test_evaluate(void **unused) {
   float *ws = malloc(ws_rows * CLASSES * 2 * sizeof(float));
   assert_non_null(ws);
   for (int s = 0; s < SHARDS; ++s) {
-    double cpu_loss = 0.0, cpu_hits = 0.0, gpu_loss = 0.0, gpu_hits = 0.0;
-    rt_cpu_evaluate_shard(&spec, fam, cpu, &host_shards[s], ws, ws_rows, &cpu_loss, &cpu_hits);
+    double sums[RT_EVAL_SUMS] = {0}, gpu_loss = 0.0, gpu_hits = 0.0;
+    rt_cpu_evaluate_shard(&spec, fam, cpu, &host_shards[s], ws, ws_rows, sums);
+    const double cpu_loss = sums[0], cpu_hits = sums[1]; /* logistic: log-loss, correct */
     if (rt_cuda_evaluate_shard(slot, &spec, dev_shards[s], &gpu_loss, &gpu_hits, &st) != RT_OK)
       fail_msg("evaluate: %s", st.message);
     print_message("shard %d: log-loss cpu %.9g gpu %.9g, correct cpu %.0f gpu %.0f\n", s, cpu_loss,

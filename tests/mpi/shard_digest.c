@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
   rt_status st;
   rt_dataset ds;
   if (argc != 2 || rt_config_load(argv[1], &cfg, &st) != RT_OK || rt_config_validate(&cfg, &st) != RT_OK ||
-      rt_dataset_load(&cfg, MPI_COMM_WORLD, &ds, &st) != RT_OK) {
+      rt_dataset_load(&cfg, 1, MPI_COMM_WORLD, &ds, &st) != RT_OK) {
     fprintf(stderr, "shard_digest: %s\n", argc == 2 ? st.message : "usage: shard_digest CONFIG");
     MPI_Abort(MPI_COMM_WORLD, 2);
   }

@@ -46,15 +46,15 @@ YAML
       else fail "$data: $(basename "$m") differs between 1 and $np ranks"; fi
     done
     # The validation metrics are reduced in shard order, so they agree to the last digit too.
-    if diff <(cut -d, -f1,14-17,22 "$WORK/$data-r1/results.csv") \
-            <(cut -d, -f1,14-17,22 "$WORK/$data-r$np/results.csv") >/dev/null; then pass
+    metrics() { paste -d, <(col "$1" train_loss) <(col "$1" val_logloss) <(col "$1" val_accuracy) <(col "$1" state_sha256); }
+    if diff <(metrics "$WORK/$data-r1/results.csv") <(metrics "$WORK/$data-r$np/results.csv") >/dev/null; then pass
     else fail "$data: results differ between 1 and $np ranks"; fi
   done
   # With 4 ranks every step to the next shard is a hand-off: 3 passes x 4 shards - 1 = 11 per
   # model; with 1 rank there are none.
-  hops=$(awk -F, 'NR > 1 { s += $19 } END { print s }' "$WORK/$data-r4/results.csv")
+  hops=$(col "$WORK/$data-r4/results.csv" hops | awk '{ s += $1 } END { print s }')
   [[ $hops -eq 55 ]] && pass || fail "$data: expected 55 hand-offs with 4 ranks, got $hops"
-  hops1=$(awk -F, 'NR > 1 { s += $19 } END { print s }' "$WORK/$data-r1/results.csv")
+  hops1=$(col "$WORK/$data-r1/results.csv" hops | awk '{ s += $1 } END { print s }')
   [[ $hops1 -eq 0 ]] && pass || fail "$data: 1 rank recorded $hops1 hand-offs"
 done
 finish

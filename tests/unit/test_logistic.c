@@ -101,18 +101,49 @@ static void probabilities_sum_to_one(void **state) {
   (void)state;
   const rt_family *fam = rt_family_find("logistic");
   rt_model_spec s = make_spec(3, 5, 0.0);
-  float params[20], x[6], p[10];
+  float params[20], x[6], out[12], ws[10];
   for (int i = 0; i < 20; ++i) params[i] = (float)(i % 7) - 3.0f;
   for (int i = 0; i < 6; ++i) x[i] = 40.0f * (float)(i - 3); /* large logits: needs max-shift */
-  fam->predict(&s, params, x, 2, p, NULL);
+  assert_int_equal(fam->output_width(&s), 6);
+  fam->predict(&s, params, x, 2, out, ws);
   for (int r = 0; r < 2; ++r) {
+    const float *o = out + r * 6; /* predicted class, then 5 probabilities */
     double sum = 0.0;
+    size_t best = 0;
     for (int k = 0; k < 5; ++k) {
-      assert_true(isfinite(p[r * 5 + k]));
-      sum += p[r * 5 + k];
+      assert_true(isfinite(o[1 + k]));
+      sum += o[1 + k];
+      if (o[1 + k] > o[1 + best]) best = (size_t)k;
     }
     assert_true(fabs(sum - 1.0) < 1e-5);
+    assert_int_equal((size_t)o[0], best);
   }
+  char name[16];
+  fam->output_name(&s, 0, name, sizeof name);
+  assert_string_equal(name, "predicted");
+  fam->output_name(&s, 3, name, sizeof name);
+  assert_string_equal(name, "p2");
+}
+
+/* Evaluation sums and metrics: log-loss and accuracy against a hand computation. */
+static void evaluation_metrics(void **state) {
+  (void)state;
+  const rt_family *fam = rt_family_find("logistic");
+  rt_model_spec s = make_spec(1, 2, 0.0);
+  /* W = [1, -1], b = 0: p(class 1 | x) = 1 / (1 + e^{2x}). */
+  const float params[4] = {1.0f, -1.0f, 0.0f, 0.0f};
+  const float x[3] = {1.0f, -1.0f, 0.0f}, y[3] = {0.0f, 0.0f, 1.0f};
+  float ws[6];
+  double sums[RT_EVAL_SUMS] = {0}, values[RT_MAX_METRICS] = {0};
+  fam->eval_rows(&s, params, x, y, 3, ws, sums);
+  fam->metrics(&s, sums, 3, values);
+  const double p0 = 1.0 / (1.0 + exp(-2.0)); /* row 1: class 0 with logit gap 2 */
+  const double expected_loss = (-log(p0) - log(1.0 - p0) - log(0.5)) / 3.0;
+  assert_true(fabs(values[0] - expected_loss) < 1e-6);
+  /* Row 1 right, row 2 wrong, row 3 a tie: the first maximum (class 0) wins, wrong. */
+  assert_true(fabs(values[1] - 1.0 / 3.0) < 1e-12);
+  assert_string_equal(fam->metric_names[0], "logloss");
+  assert_string_equal(fam->metric_names[1], "accuracy");
 }
 
 /* A NaN anywhere makes the loss NaN (never clamped to a finite value), so divergence is seen. */
@@ -240,6 +271,7 @@ int main(void) {
       cmocka_unit_test(gradient_multiclass),
       cmocka_unit_test(gradient_binary_with_l2),
       cmocka_unit_test(probabilities_sum_to_one),
+      cmocka_unit_test(evaluation_metrics),
       cmocka_unit_test(nan_input_gives_nan_loss),
       cmocka_unit_test(sgd_and_momentum_updates),
       cmocka_unit_test(adam_first_step_is_learning_rate),
