@@ -10,13 +10,18 @@
 #include "numfmt.h"
 #include "rng.h"
 
+/* Each family lives in its own file (src/family_<kind>.c). The references are weak so that a
+ * family joins the registry by being linked in; a kind whose file is absent is unknown. */
 extern const rt_family rt_family_logistic;
-
-static const rt_family *const families[] = {&rt_family_logistic};
+extern const rt_family rt_family_kmeans __attribute__((weak));
+extern const rt_family rt_family_linear __attribute__((weak));
+extern const rt_family rt_family_mlp __attribute__((weak));
 
 const rt_family *rt_family_find(const char *kind) {
+  const rt_family *const families[] = {&rt_family_logistic, &rt_family_kmeans, &rt_family_linear,
+                                       &rt_family_mlp};
   for (size_t i = 0; i < sizeof families / sizeof families[0]; ++i)
-    if (strcmp(families[i]->kind, kind) == 0) return families[i];
+    if (families[i] && strcmp(families[i]->kind, kind) == 0) return families[i];
   return NULL;
 }
 
@@ -106,6 +111,12 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
           rt_format_double(hp->beta1, b[3]), rt_format_double(hp->beta2, b[4]),
           rt_format_double(hp->epsilon, b[5]), rt_schedule_name(hp->schedule),
           rt_format_double(hp->decay, b[6]), hp->batch_size);
+  fprintf(f, "k=%ld\ninit_sample=%ld\nsolver=%s\nalpha=%s\nfit_intercept=%d\nhidden=", hp->k,
+          hp->init_sample, rt_solver_name(hp->solver), rt_format_double(hp->alpha, b[7]),
+          hp->fit_intercept);
+  for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? "," : "", hp->hidden[i]);
+  fprintf(f, "\nactivation=%s\noutput=%s\ninit=%s\n", rt_activation_name(hp->activation),
+          rt_mlp_output_name(hp->output), rt_init_scheme_name(hp->init));
   if (fclose(f) != 0) {
     free(text);
     return NULL;
@@ -173,6 +184,67 @@ static rt_code spec_f64(const char *text, const char *file, const char *key, dou
   return RT_OK;
 }
 
+/* Finds the enum value whose name is `text` (names from `name_of`, values 0..count-1). */
+static int enum_from_name(const char *text, const char *(*name_of)(int), int count, int *out) {
+  for (int v = 0; v < count; ++v)
+    if (strcmp(name_of(v), text) == 0) return *out = v, 1;
+  return 0;
+}
+static const char *solver_name(int v) { return rt_solver_name((rt_solver)v); }
+static const char *activation_name(int v) { return rt_activation_name((rt_activation)v); }
+static const char *output_name(int v) { return rt_mlp_output_name((rt_mlp_output)v); }
+static const char *init_name(int v) { return rt_init_scheme_name((rt_init_scheme)v); }
+
+static rt_code spec_enum(const char *text, const char *file, const char *key,
+                         const char *(*name_of)(int), int count, int *out, rt_status *st) {
+  char buf[64];
+  if (!spec_value(text, key, buf, sizeof buf))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key);
+  if (!enum_from_name(buf, name_of, count, out))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' has an unknown value '%s'", file, key, buf);
+  return RT_OK;
+}
+
+/* The hyper-parameters of the kmeans, linear and mlp families. */
+static rt_code spec_family_fields(const char *text, const char *file, rt_model_config *hp,
+                                  rt_status *st) {
+  uint64_t k = 0, sample = 0, intercept = 0;
+  int solver = 0, activation = 0, output = 0, init = 0;
+  rt_code rc;
+  if ((rc = spec_u64(text, file, "k", &k, st)) || (rc = spec_u64(text, file, "init_sample", &sample, st)) ||
+      (rc = spec_f64(text, file, "alpha", &hp->alpha, st)) ||
+      (rc = spec_u64(text, file, "fit_intercept", &intercept, st)) ||
+      (rc = spec_enum(text, file, "solver", solver_name, 2, &solver, st)) ||
+      (rc = spec_enum(text, file, "activation", activation_name, 3, &activation, st)) ||
+      (rc = spec_enum(text, file, "output", output_name, 2, &output, st)) ||
+      (rc = spec_enum(text, file, "init", init_name, 3, &init, st)))
+    return rc;
+  if (k > (1u << 24) || sample > (1u << 30) || intercept > 1)
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec k, init_sample or fit_intercept out of range", file);
+  hp->k = (long)k;
+  hp->init_sample = (long)sample;
+  hp->fit_intercept = (int)intercept;
+  hp->solver = (rt_solver)solver;
+  hp->activation = (rt_activation)activation;
+  hp->output = (rt_mlp_output)output;
+  hp->init = (rt_init_scheme)init;
+  char list[RT_HIDDEN_MAX * 12 + 1];
+  if (!spec_value(text, "hidden", list, sizeof list))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'hidden'", file);
+  hp->hidden_count = 0;
+  for (char *p = list; *p;) {
+    char *end;
+    errno = 0;
+    long w = strtol(p, &end, 10);
+    if (errno || end == p || w < 1 || w > (1L << 20) || hp->hidden_count == RT_HIDDEN_MAX ||
+        (*end && *end != ','))
+      return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec 'hidden' is not a list of widths: '%s'", file, list);
+    hp->hidden[hp->hidden_count++] = w;
+    p = *end ? end + 1 : end;
+  }
+  return RT_OK;
+}
+
 rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spec, rt_status *st) {
   memset(spec, 0, sizeof *spec);
   rt_model_config *hp = &spec->hp;
@@ -215,6 +287,7 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
   if (strcmp(buf, "adam") == 0) hp->optimizer = RT_OPT_ADAM;
   else if (strcmp(buf, "sgd") == 0) hp->optimizer = RT_OPT_SGD;
   else return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unknown optimizer '%s'", file, buf);
+  if ((rc = spec_family_fields(text, file, hp, st))) return rc;
   if (!spec_value(text, "schedule", buf, sizeof buf))
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'schedule'", file);
   if (strcmp(buf, "constant") == 0) hp->schedule = RT_SCHED_CONSTANT;

@@ -13,7 +13,8 @@
 /* What the data fixes about every model of a run. */
 typedef struct rt_problem {
   size_t features;
-  size_t classes;
+  size_t classes;       /* 0 when no model of the run classifies */
+  uint64_t train_rows;  /* all training rows over all shards; 0 = not known (check on CSV) */
 } rt_problem;
 
 typedef struct rt_model_spec {

@@ -36,8 +36,11 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, rt_model_
     sp->hp = cfg->models[j];
     sp->problem.features = ds->features;
     sp->problem.classes = ds->classes;
+    for (size_t s = 0; s < ds->shards; ++s) sp->problem.train_rows += ds->train_rows[s];
     sp->seed = cfg->run.seed;
     sp->passes = (uint64_t)cfg->run.passes;
+    /* The exact least-squares solver needs the data once: its statistics are sums. */
+    if (strcmp(sp->hp.kind, "linear") == 0 && sp->hp.solver == RT_SOLVER_EXACT) sp->passes = 1;
     sp->shards = ds->shards;
     sp->total_batches = batches_per_pass(ds, sp->hp.batch_size);
     sp->label_column = ds->label_column;

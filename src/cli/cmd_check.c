@@ -71,6 +71,7 @@ int rt_cmd_check(int argc, char **argv) {
     spec.hp = cfg.models[j];
     spec.problem.features = train.features;
     spec.problem.classes = cfg.data.classes > 0 ? (size_t)cfg.data.classes : 2;
+    spec.problem.train_rows = train.format == RT_FORMAT_NPY ? train.rows : 0; /* CSV: unknown here */
     spec.passes = (uint64_t)cfg.run.passes;
     const rt_family *fam = rt_family_find(spec.hp.kind);
     if (!fam)
