@@ -35,6 +35,54 @@ const char *rt_schedule_name(rt_schedule sched) {
   return "unknown";
 }
 
+const char *rt_solver_name(rt_solver solver) {
+  switch (solver) {
+    case RT_SOLVER_EXACT: return "exact";
+    case RT_SOLVER_SGD: return "sgd";
+  }
+  return "unknown";
+}
+
+const char *rt_activation_name(rt_activation activation) {
+  switch (activation) {
+    case RT_ACTIVATION_RELU: return "relu";
+    case RT_ACTIVATION_TANH: return "tanh";
+    case RT_ACTIVATION_GELU: return "gelu";
+  }
+  return "unknown";
+}
+
+const char *rt_mlp_output_name(rt_mlp_output output) {
+  switch (output) {
+    case RT_OUTPUT_CLASSIFICATION: return "classification";
+    case RT_OUTPUT_REGRESSION: return "regression";
+  }
+  return "unknown";
+}
+
+const char *rt_init_scheme_name(rt_init_scheme init) {
+  switch (init) {
+    case RT_INIT_AUTO: return "auto";
+    case RT_INIT_HE: return "he";
+    case RT_INIT_XAVIER: return "xavier";
+  }
+  return "unknown";
+}
+
+const char *rt_normalize_name(rt_normalize normalize) {
+  switch (normalize) {
+    case RT_NORMALIZE_NONE: return "none";
+    case RT_NORMALIZE_STANDARD: return "standard";
+    case RT_NORMALIZE_MINMAX: return "minmax";
+  }
+  return "unknown";
+}
+
+rt_init_scheme rt_init_scheme_resolve(rt_init_scheme init, rt_activation activation) {
+  if (init != RT_INIT_AUTO) return init;
+  return activation == RT_ACTIVATION_RELU ? RT_INIT_HE : RT_INIT_XAVIER;
+}
+
 /* data.seed follows run.seed until it is given. */
 static void sync_seeds(rt_config *cfg) {
   if (!cfg->data.seed_set) cfg->data.seed = cfg->run.seed;
@@ -222,8 +270,8 @@ static int is_merge_key(const yaml_node_t *key) {
 static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, const char *where,
                             const yaml_node_t *map, void *obj, int depth);
 
-/* A list-valued key (RT_KEY_INT_RANGE): its items joined into the text "[a, b]" that
- * rt_config_key_apply takes. Every item must be a scalar without ',', '[' or ']'. */
+/* A list-valued key (RT_KEY_INT_RANGE, RT_KEY_INT_LIST): its items joined into the text
+ * "[a, b]" that rt_config_key_apply takes. Every item must be a scalar without ',', '[' or ']'. */
 static rt_code sequence_text(const parse_ctx *ctx, const rt_config_key *k, const char *label,
                              const yaml_node_t *list, char *buf, size_t size) {
   size_t used = 0;
@@ -323,8 +371,9 @@ static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, co
       return fail_mark(ctx, key->start_mark, "unknown key '%s' in %s; %s", value_text, where, hint);
     }
     key_label(label, sizeof label, section, model, k->name);
-    char list_text[128];
-    if (value->type == YAML_SEQUENCE_NODE && k->type == RT_KEY_INT_RANGE) {
+    char list_text[512];
+    if (value->type == YAML_SEQUENCE_NODE &&
+        (k->type == RT_KEY_INT_RANGE || k->type == RT_KEY_INT_LIST)) {
       rc = sequence_text(ctx, k, label, value, list_text, sizeof list_text);
       if (rc != RT_OK) return rc;
     } else if (value->type != YAML_SCALAR_NODE) {

@@ -24,10 +24,13 @@ typedef enum rt_key_type {
   RT_KEY_ENUM,   /* one of `choices` */
   RT_KEY_PATH,   /* a path; relative ones are joined to the config's folder */
   RT_KEY_STRING,   /* a non-empty string kept as written */
-  RT_KEY_INT_RANGE /* a list of two integers [first, last], imin <= first <= last <= imax, or
+  RT_KEY_INT_RANGE, /* a list of two integers [first, last], imin <= first <= last <= imax, or
                       empty ([] or nothing: not set, both stored as 0). YAML gives a sequence
                       (the walker joins its items into "[a, b]"); --set and scalars give the text
                       "[a, b]" or "a,b" */
+  RT_KEY_INT_LIST   /* a list of 1..size integers, each in [imin, imax] ("[a, b, c]", "a,b,c" or
+                       one integer "a"; [] or nothing is an error naming `item`). Given like
+                       RT_KEY_INT_RANGE */
 } rt_key_type;
 
 /* How the value is stored at `offset`. */
@@ -42,7 +45,13 @@ typedef enum rt_key_store {
   RT_STORE_OPTIMIZER, /* rt_optimizer */
   RT_STORE_SCHEDULE,  /* rt_schedule */
   RT_STORE_DATA_SEED, /* rt_config.data.seed + seed_set: "auto" follows run.seed */
-  RT_STORE_LONG_PAIR  /* two adjacent longs (first, last) starting at offset */
+  RT_STORE_LONG_PAIR, /* two adjacent longs (first, last) starting at offset */
+  RT_STORE_LONG_LIST, /* long[size] at offset, then the int count of entries used right after it */
+  RT_STORE_SOLVER,    /* rt_solver */
+  RT_STORE_ACTIVATION, /* rt_activation */
+  RT_STORE_OUTPUT,    /* rt_mlp_output */
+  RT_STORE_INIT,      /* rt_init_scheme */
+  RT_STORE_NORMALIZE  /* rt_normalize */
 } rt_key_store;
 
 /* A named value. Aliases are accepted but neither listed in messages nor written. */
@@ -58,14 +67,17 @@ typedef struct rt_config_key {
   rt_key_type type;
   rt_key_store store;
   size_t offset;                /* into rt_config (data, run) or rt_model_config (models) */
-  size_t size;                  /* RT_STORE_TEXT: capacity of the char array */
-  long long imin, imax;         /* RT_KEY_INT, RT_KEY_INT_RANGE */
+  size_t size;                  /* RT_STORE_TEXT: capacity of the char array;
+                                   RT_STORE_LONG_LIST: capacity (entries) of the long array */
+  long long imin, imax;         /* RT_KEY_INT, RT_KEY_INT_RANGE, RT_KEY_INT_LIST (each item) */
   double dmin, dmax;            /* RT_KEY_NUMBER (dmax may be HUGE_VAL: no upper bound) */
   int dmin_open, dmax_open;     /* RT_KEY_NUMBER: bound excluded */
   const rt_key_choice *choices; /* ENUM values / named INT and UINT64 values; NULL-name end */
   int required;                 /* must be given (no default) */
   const char *default_text;     /* the default as rt_config_key_apply takes it; NULL: required */
   const char *doc;              /* one line */
+  const char *item;             /* RT_KEY_INT_LIST: one entry in messages ("hidden width");
+                                   NULL for other types */
 } rt_config_key;
 
 extern const rt_config_key rt_config_keys[];

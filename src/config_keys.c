@@ -21,6 +21,9 @@
 static const rt_key_choice model_kinds[] = {
     {"logistic", 0, 0},
     {"softmax", 0, 1},
+    {"kmeans", 1, 0},
+    {"linear", 2, 0},
+    {"mlp", 3, 0},
     {NULL, 0, 0},
 };
 
@@ -57,6 +60,38 @@ static const rt_key_choice schedules[] = {
     {NULL, 0, 0},
 };
 
+static const rt_key_choice booleans[] = {
+    {"true", 1, 0}, {"false", 0, 0}, {"yes", 1, 1}, {"no", 0, 1}, {NULL, 0, 0},
+};
+
+static const rt_key_choice solvers[] = {
+    {"exact", RT_SOLVER_EXACT, 0}, {"sgd", RT_SOLVER_SGD, 0}, {NULL, 0, 0},
+};
+
+static const rt_key_choice activations[] = {
+    {"relu", RT_ACTIVATION_RELU, 0},
+    {"tanh", RT_ACTIVATION_TANH, 0},
+    {"gelu", RT_ACTIVATION_GELU, 0},
+    {NULL, 0, 0},
+};
+
+static const rt_key_choice mlp_outputs[] = {
+    {"classification", RT_OUTPUT_CLASSIFICATION, 0},
+    {"regression", RT_OUTPUT_REGRESSION, 0},
+    {NULL, 0, 0},
+};
+
+static const rt_key_choice init_schemes[] = {
+    {"auto", RT_INIT_AUTO, 0}, {"he", RT_INIT_HE, 0}, {"xavier", RT_INIT_XAVIER, 0}, {NULL, 0, 0},
+};
+
+static const rt_key_choice normalizations[] = {
+    {"none", RT_NORMALIZE_NONE, 0},
+    {"standard", RT_NORMALIZE_STANDARD, 0},
+    {"minmax", RT_NORMALIZE_MINMAX, 0},
+    {NULL, 0, 0},
+};
+
 /* ---------------------------------------------------------------------------------------------
  * The table. Order is the order of the YAML writer and of reference.yaml.
  * ------------------------------------------------------------------------------------------- */
@@ -71,74 +106,117 @@ const rt_config_key rt_config_keys[] = {
     /* data */
     {RT_SECTION_DATA, "train", RT_KEY_PATH, RT_STORE_TEXT, CFG(data.train),
      SIZE_OF(rt_config, data.train), NO_INT, NO_NUM, NULL, 1, NULL,
-     "training data (.csv or .npy); relative paths resolve against the config's folder"},
+     "training data (.csv or .npy); relative paths resolve against the config's folder", NULL},
     {RT_SECTION_DATA, "validation", RT_KEY_PATH, RT_STORE_TEXT, CFG(data.validation),
      SIZE_OF(rt_config, data.validation), NO_INT, NO_NUM, NULL, 0, "",
-     "held-out data file (\"\" = none); exclusive with validation_fraction"},
+     "held-out data file (\"\" = none); exclusive with validation_fraction", NULL},
     {RT_SECTION_DATA, "format", RT_KEY_ENUM, RT_STORE_FORMAT, CFG(data.format), 0, NO_INT, NO_NUM,
-     formats, 0, "auto", "file format: auto (by extension: .npy, else CSV), csv or npy"},
+     formats, 0, "auto", "file format: auto (by extension: .npy, else CSV), csv or npy", NULL},
     {RT_SECTION_DATA, "label_column", RT_KEY_INT, RT_STORE_INT, CFG(data.label_column), 0, -1,
      INT_MAX, NO_NUM, label_columns, 0, "0",
-     "0-based column holding the class label; -1 (or last) = the last column"},
+     "0-based column holding the label (classes) or regression target; -1 (or last) = the last "
+     "column", NULL},
     {RT_SECTION_DATA, "header", RT_KEY_ENUM, RT_STORE_INT, CFG(data.header), 0, NO_INT, NO_NUM,
      headers, 0, "auto",
-     "CSV header line: auto (detected: a non-numeric field in the first line), true or false"},
+     "CSV header line: auto (detected: a non-numeric field in the first line), true or false",
+     NULL},
     {RT_SECTION_DATA, "delimiter", RT_KEY_ENUM, RT_STORE_CHAR, CFG(data.delimiter), 0, NO_INT,
      NO_NUM, delimiters, 0, "auto",
-     "CSV field separator: auto (from the first data line), comma or whitespace (spaces/tabs)"},
+     "CSV field separator: auto (from the first data line), comma or whitespace (spaces/tabs)",
+     NULL},
     {RT_SECTION_DATA, "validation_fraction", RT_KEY_NUMBER, RT_STORE_DOUBLE,
      CFG(data.validation_fraction), 0, NO_INT, 0.0, 1.0, 0, 1, NULL, 0, "0",
-     "fraction of each training shard held out for validation, in [0, 1)"},
+     "fraction of each training shard held out for validation, in [0, 1)", NULL},
     {RT_SECTION_DATA, "shards", RT_KEY_INT, RT_STORE_LONG, CFG(data.shards), 0, 1, 1L << 20,
      NO_NUM, auto_zero, 0, "auto",
-     "logical shards the training data is cut into (1..1048576); auto (or 0) = one per rank"},
+     "logical shards the training data is cut into (1..1048576); auto (or 0) = one per rank", NULL},
     {RT_SECTION_DATA, "classes", RT_KEY_INT, RT_STORE_LONG, CFG(data.classes), 0, 2, 1L << 24,
      NO_NUM, auto_zero, 0, "auto",
-     "number of classes (2..16777216); auto (or 0) = largest label in the training data + 1"},
+     "number of classes (2..16777216); auto (or 0) = largest label in the training data + 1", NULL},
+    {RT_SECTION_DATA, "normalize", RT_KEY_ENUM, RT_STORE_NORMALIZE, CFG(data.normalize), 0, NO_INT,
+     NO_NUM, normalizations, 0, "none",
+     "none, standard (zero mean, unit variance) or minmax (to [0, 1]): feature scaling computed "
+     "by a statistics pass over the ring before training, stored in every model file and applied "
+     "by predict/eval", NULL},
     {RT_SECTION_DATA, "seed", RT_KEY_UINT64, RT_STORE_DATA_SEED, CFG(data.seed), 0, NO_INT,
      NO_NUM, auto_zero, 0, "auto",
-     "seed of the validation split (0..2^64-1); auto = run.seed"},
+     "seed of the validation split (0..2^64-1); auto = run.seed", NULL},
     /* run */
     {RT_SECTION_RUN, "passes", RT_KEY_INT, RT_STORE_LONG, CFG(run.passes), 0, 1, 1000000000,
-     NO_NUM, NULL, 0, "1", "passes over the training data (each model visits every shard once)"},
+     NO_NUM, NULL, 0, "1", "passes over the training data (each model visits every shard once)",
+     NULL},
     {RT_SECTION_RUN, "seed", RT_KEY_UINT64, RT_STORE_U64, CFG(run.seed), 0, NO_INT, NO_NUM, NULL,
-     0, "1", "seed of everything random (initialisation, batch order); 0..2^64-1"},
+     0, "1", "seed of everything random (initialisation, batch order); 0..2^64-1", NULL},
     {RT_SECTION_RUN, "output", RT_KEY_STRING, RT_STORE_TEXT, CFG(run.output),
      SIZE_OF(rt_config, run.output), NO_INT, NO_NUM, NULL, 0, "runs/latest",
-     "folder for models, metrics and logs; relative to the working directory (not the config)"},
+     "folder for models, metrics and logs; relative to the working directory (not the config)",
+     NULL},
     {RT_SECTION_RUN, "threads", RT_KEY_INT, RT_STORE_LONG, CFG(run.threads), 0, 1, 1024, NO_NUM,
-     NULL, 0, "1", "BLAS/OpenMP threads per rank, 1..1024 (1 gives bit-identical results)"},
+     NULL, 0, "1", "BLAS/OpenMP threads per rank, 1..1024 (1 gives bit-identical results)", NULL},
     {RT_SECTION_RUN, "backend", RT_KEY_ENUM, RT_STORE_TEXT, CFG(run.backend),
      SIZE_OF(rt_config, run.backend), NO_INT, NO_NUM, backends, 0, "auto",
-     "compute backend: auto, cpu or cuda"},
+     "compute backend: auto, cpu or cuda", NULL},
     {RT_SECTION_RUN, "profile_passes", RT_KEY_INT_RANGE, RT_STORE_LONG_PAIR,
      CFG(run.profile_first), 0, 1, 1000000000, NO_NUM, NULL, 0, "[]",
-     "[first, last]: the 1-based passes (inclusive) a profiler captures; [] = the whole run"},
+     "[first, last]: the 1-based passes (inclusive) a profiler captures; [] = the whole run", NULL},
     /* models[] */
     {RT_SECTION_MODEL, "kind", RT_KEY_ENUM, RT_STORE_TEXT, MOD(kind), SIZE_OF(rt_model_config, kind),
      NO_INT, NO_NUM, model_kinds, 1, NULL,
-     "model family: logistic (multinomial logistic regression; alias softmax)"},
+     "model family: logistic (multinomial logistic regression; alias softmax), kmeans "
+     "(k-means clustering), linear (least squares / ridge regression) or mlp (multilayer "
+     "perceptron)", NULL},
     {RT_SECTION_MODEL, "optimizer", RT_KEY_ENUM, RT_STORE_OPTIMIZER, MOD(optimizer), 0, NO_INT,
-     NO_NUM, optimizers, 0, "adam", "sgd or adam"},
+     NO_NUM, optimizers, 0, "adam", "sgd or adam", NULL},
     {RT_SECTION_MODEL, "learning_rate", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(learning_rate), 0,
-     NO_INT, 0.0, HUGE_VAL, 1, 0, NULL, 0, "0.01", "step size, > 0"},
+     NO_INT, 0.0, HUGE_VAL, 1, 0, NULL, 0, "0.01", "step size, > 0", NULL},
     {RT_SECTION_MODEL, "momentum", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(momentum), 0, NO_INT, 0.0,
-     1.0, 0, 1, NULL, 0, "0", "sgd momentum, in [0, 1)"},
+     1.0, 0, 1, NULL, 0, "0", "sgd momentum, in [0, 1)", NULL},
     {RT_SECTION_MODEL, "l2", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(l2), 0, NO_INT, 0.0, HUGE_VAL, 0,
-     0, NULL, 0, "0", "L2 penalty on the weights, >= 0"},
+     0, NULL, 0, "0", "L2 penalty on the weights, >= 0", NULL},
     {RT_SECTION_MODEL, "beta1", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(beta1), 0, NO_INT, 0.0, 1.0, 0,
-     1, NULL, 0, "0.9", "adam first-moment decay, in [0, 1)"},
+     1, NULL, 0, "0.9", "adam first-moment decay, in [0, 1)", NULL},
     {RT_SECTION_MODEL, "beta2", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(beta2), 0, NO_INT, 0.0, 1.0, 0,
-     1, NULL, 0, "0.999", "adam second-moment decay, in [0, 1)"},
+     1, NULL, 0, "0.999", "adam second-moment decay, in [0, 1)", NULL},
     {RT_SECTION_MODEL, "epsilon", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(epsilon), 0, NO_INT, 0.0,
-     HUGE_VAL, 1, 0, NULL, 0, "1e-08", "adam denominator guard, > 0"},
+     HUGE_VAL, 1, 0, NULL, 0, "1e-08", "adam denominator guard, > 0", NULL},
     {RT_SECTION_MODEL, "schedule", RT_KEY_ENUM, RT_STORE_SCHEDULE, MOD(schedule), 0, NO_INT,
      NO_NUM, schedules, 0, "constant",
-     "learning-rate schedule: constant, inverse_time (lr / (1 + decay * step)) or cosine"},
+     "learning-rate schedule: constant, inverse_time (lr / (1 + decay * step)) or cosine", NULL},
     {RT_SECTION_MODEL, "decay", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(decay), 0, NO_INT, 0.0,
-     HUGE_VAL, 0, 0, NULL, 0, "0.001", "inverse_time decay rate, >= 0"},
+     HUGE_VAL, 0, 0, NULL, 0, "0.001", "inverse_time decay rate, >= 0", NULL},
     {RT_SECTION_MODEL, "batch_size", RT_KEY_INT, RT_STORE_LONG, MOD(batch_size), 0, 1, 1L << 30,
-     NO_NUM, NULL, 0, "32", "rows per gradient step, 1..1073741824"},
+     NO_NUM, NULL, 0, "32", "rows per gradient step, 1..1073741824", NULL},
+    /* models[]: kmeans */
+    {RT_SECTION_MODEL, "k", RT_KEY_INT, RT_STORE_LONG, MOD(k), 0, 1, 1L << 24, NO_NUM, NULL, 0, "8",
+     "kmeans: number of centres, 1..16777216", NULL},
+    {RT_SECTION_MODEL, "init_sample", RT_KEY_INT, RT_STORE_LONG, MOD(init_sample), 0, 1, 1L << 30,
+     NO_NUM, NULL, 0, "10000",
+     "kmeans: rows of the first shard sampled for the k-means++ initialisation, 1..1073741824",
+     NULL},
+    /* models[]: linear */
+    {RT_SECTION_MODEL, "solver", RT_KEY_ENUM, RT_STORE_SOLVER, MOD(solver), 0, NO_INT, NO_NUM,
+     solvers, 0, "exact",
+     "linear: exact (closed-form solve of the normal equations) or sgd (gradient steps with the "
+     "optimizer settings)", NULL},
+    {RT_SECTION_MODEL, "alpha", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(alpha), 0, NO_INT, 0.0,
+     HUGE_VAL, 0, 0, NULL, 0, "0", "linear: ridge penalty, >= 0 (0 = ordinary least squares)",
+     NULL},
+    {RT_SECTION_MODEL, "fit_intercept", RT_KEY_ENUM, RT_STORE_INT, MOD(fit_intercept), 0, NO_INT,
+     NO_NUM, booleans, 0, "true", "linear: fit an intercept (bias) term: true or false", NULL},
+    /* models[]: mlp */
+    {RT_SECTION_MODEL, "hidden", RT_KEY_INT_LIST, RT_STORE_LONG_LIST, MOD(hidden), RT_HIDDEN_MAX,
+     1, 1L << 20, NO_NUM, NULL, 0, "[64]",
+     "mlp: hidden layer widths, 1 to 8 entries, each 1..1048576, e.g. [64, 32]", "hidden width"},
+    {RT_SECTION_MODEL, "activation", RT_KEY_ENUM, RT_STORE_ACTIVATION, MOD(activation), 0, NO_INT,
+     NO_NUM, activations, 0, "relu", "mlp: activation of the hidden layers: relu, tanh or gelu",
+     NULL},
+    {RT_SECTION_MODEL, "output", RT_KEY_ENUM, RT_STORE_OUTPUT, MOD(output), 0, NO_INT, NO_NUM,
+     mlp_outputs, 0, "classification",
+     "mlp: classification or regression: softmax cross-entropy over classes, or one linear "
+     "output with squared error", NULL},
+    {RT_SECTION_MODEL, "init", RT_KEY_ENUM, RT_STORE_INIT, MOD(init), 0, NO_INT, NO_NUM,
+     init_schemes, 0, "auto",
+     "mlp: weight initialisation: auto (he for relu, xavier otherwise), he or xavier", NULL},
 };
 
 const size_t rt_config_key_count = sizeof rt_config_keys / sizeof rt_config_keys[0];
@@ -147,6 +225,12 @@ const size_t rt_config_key_count = sizeof rt_config_keys / sizeof rt_config_keys
 _Static_assert(offsetof(rt_config, run.profile_last) ==
                    offsetof(rt_config, run.profile_first) + sizeof(long),
                "run.profile_first and run.profile_last must be adjacent");
+/* RT_STORE_LONG_LIST stores the count (int) right after the array. */
+_Static_assert(offsetof(rt_model_config, hidden_count) ==
+                   offsetof(rt_model_config, hidden) + RT_HIDDEN_MAX * sizeof(long),
+               "rt_model_config.hidden_count must follow the hidden array");
+_Static_assert(sizeof(((rt_model_config *)0)->hidden) == RT_HIDDEN_MAX * sizeof(long),
+               "rt_model_config.hidden must hold RT_HIDDEN_MAX longs");
 
 /* ---------------------------------------------------------------------------------------------
  * Lookup
@@ -181,7 +265,25 @@ static const struct {
     {RT_SECTION_MODEL, "batch", "batch_size"},
     {RT_SECTION_MODEL, "weight_decay", "l2"},
     {RT_SECTION_MODEL, "lambda", "l2"},
-    {RT_SECTION_MODEL, "alpha", "l2"},
+    {RT_SECTION_MODEL, "n_clusters", "k"},
+    {RT_SECTION_MODEL, "clusters", "k"},
+    {RT_SECTION_MODEL, "num_clusters", "k"},
+    {RT_SECTION_MODEL, "centers", "k"},
+    {RT_SECTION_MODEL, "centres", "k"},
+    {RT_SECTION_MODEL, "ridge", "alpha"},
+    {RT_SECTION_MODEL, "intercept", "fit_intercept"},
+    {RT_SECTION_MODEL, "bias", "fit_intercept"},
+    {RT_SECTION_MODEL, "hidden_layers", "hidden"},
+    {RT_SECTION_MODEL, "hidden_layer_sizes", "hidden"},
+    {RT_SECTION_MODEL, "hidden_sizes", "hidden"},
+    {RT_SECTION_MODEL, "layers", "hidden"},
+    {RT_SECTION_MODEL, "act", "activation"},
+    {RT_SECTION_MODEL, "task", "output"},
+    {RT_SECTION_MODEL, "objective", "output"},
+    {RT_SECTION_MODEL, "loss", "output"},
+    {RT_SECTION_MODEL, "initialization", "init"},
+    {RT_SECTION_MODEL, "initialisation", "init"},
+    {RT_SECTION_MODEL, "weight_init", "init"},
     {RT_SECTION_MODEL, "eps", "epsilon"},
     {RT_SECTION_MODEL, "opt", "optimizer"},
     {RT_SECTION_MODEL, "type", "kind"},
@@ -204,6 +306,12 @@ static const struct {
     {RT_SECTION_DATA, "separator", "delimiter"},
     {RT_SECTION_DATA, "sep", "delimiter"},
     {RT_SECTION_DATA, "num_classes", "classes"},
+    {RT_SECTION_DATA, "normalise", "normalize"},
+    {RT_SECTION_DATA, "normalization", "normalize"},
+    {RT_SECTION_DATA, "normalisation", "normalize"},
+    {RT_SECTION_DATA, "scaling", "normalize"},
+    {RT_SECTION_DATA, "scale", "normalize"},
+    {RT_SECTION_DATA, "standardize", "normalize"},
 };
 
 const char *rt_config_key_suggest(rt_section section, const char *name) {
@@ -263,6 +371,13 @@ void rt_config_key_expected(const rt_config_key *key, char *buf, size_t size) {
     case RT_KEY_PATH: append(buf, size, "a path"); break;
     case RT_KEY_STRING: append(buf, size, "a string"); break;
     case RT_KEY_INT_RANGE: append(buf, size, "a list of two integers [first, last]"); break;
+    case RT_KEY_INT_LIST: {
+      char text[128];
+      snprintf(text, sizeof text, "a list of 1 to %zu integers (each a %s)", key->size,
+               key->item ? key->item : "value");
+      append(buf, size, text);
+      break;
+    }
   }
 }
 
@@ -400,10 +515,16 @@ static void store_integer(const rt_config_key *key, void *field, long long v) {
     case RT_STORE_FORMAT: *(rt_file_format *)field = (rt_file_format)v; break;
     case RT_STORE_OPTIMIZER: *(rt_optimizer *)field = (rt_optimizer)v; break;
     case RT_STORE_SCHEDULE: *(rt_schedule *)field = (rt_schedule)v; break;
+    case RT_STORE_SOLVER: *(rt_solver *)field = (rt_solver)v; break;
+    case RT_STORE_ACTIVATION: *(rt_activation *)field = (rt_activation)v; break;
+    case RT_STORE_OUTPUT: *(rt_mlp_output *)field = (rt_mlp_output)v; break;
+    case RT_STORE_INIT: *(rt_init_scheme *)field = (rt_init_scheme)v; break;
+    case RT_STORE_NORMALIZE: *(rt_normalize *)field = (rt_normalize)v; break;
     case RT_STORE_DOUBLE: *(double *)field = (double)v; break;
     case RT_STORE_TEXT:
     case RT_STORE_DATA_SEED:
-    case RT_STORE_LONG_PAIR: break; /* handled by the callers */
+    case RT_STORE_LONG_PAIR:
+    case RT_STORE_LONG_LIST: break; /* handled by the callers */
   }
 }
 
@@ -416,10 +537,16 @@ static long long load_integer(const rt_config_key *key, const void *field) {
     case RT_STORE_FORMAT: return (long long)*(const rt_file_format *)field;
     case RT_STORE_OPTIMIZER: return (long long)*(const rt_optimizer *)field;
     case RT_STORE_SCHEDULE: return (long long)*(const rt_schedule *)field;
+    case RT_STORE_SOLVER: return (long long)*(const rt_solver *)field;
+    case RT_STORE_ACTIVATION: return (long long)*(const rt_activation *)field;
+    case RT_STORE_OUTPUT: return (long long)*(const rt_mlp_output *)field;
+    case RT_STORE_INIT: return (long long)*(const rt_init_scheme *)field;
+    case RT_STORE_NORMALIZE: return (long long)*(const rt_normalize *)field;
     case RT_STORE_DOUBLE:
     case RT_STORE_TEXT:
     case RT_STORE_DATA_SEED:
-    case RT_STORE_LONG_PAIR: break;
+    case RT_STORE_LONG_PAIR:
+    case RT_STORE_LONG_LIST: break;
   }
   return 0;
 }
@@ -508,6 +635,61 @@ static rt_apply_result apply_int_range(const rt_config_key *key, long *field, co
   }
   field[0] = (long)first;
   field[1] = (long)last;
+  return RT_APPLY_OK;
+}
+
+/* RT_KEY_INT_LIST: "[a, b, c]", "a,b,c" or "a" into values[0..*count) (at most key->size). */
+static rt_apply_result apply_int_list(const rt_config_key *key, long *values, int *count,
+                                      const char *text, char *why, size_t why_size) {
+  const char *item = key->item ? key->item : "value";
+  char inner[512], value[80];
+  rt_config_show_value(text, value, sizeof value);
+  const char *end = text + strlen(text);
+  if (!trimmed(text, end, inner, sizeof inner)) return type_why(key, text, why, why_size);
+  size_t n = strlen(inner);
+  if (n > 0 && inner[0] == '[') {
+    if (inner[n - 1] != ']') return type_why(key, text, why, why_size);
+    inner[n - 1] = '\0';
+    memmove(inner, inner + 1, n - 1);
+  } else if (n > 0 && inner[n - 1] == ']') {
+    return type_why(key, text, why, why_size);
+  }
+  char bare[512];
+  if (!trimmed(inner, inner + strlen(inner), bare, sizeof bare))
+    return type_why(key, text, why, why_size);
+  if (bare[0] == '\0') {
+    snprintf(why, why_size, "expected at least one %s, got an empty list", item);
+    return RT_APPLY_TYPE;
+  }
+  size_t used = 0, items = 1;
+  for (const char *p = bare; *p; ++p) items += *p == ',';
+  if (items > key->size) {
+    snprintf(why, why_size, "must list at most %zu %ss, got %zu", key->size, item, items);
+    return RT_APPLY_RANGE;
+  }
+  const char *p = bare;
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    const char *stop = comma ? comma : p + strlen(p);
+    char one[64];
+    long long v = 0;
+    if (!trimmed(p, stop, one, sizeof one)) return type_why(key, text, why, why_size);
+    int r = parse_int(one, &v);
+    if (r == 0) return type_why(key, text, why, why_size);
+    if (r < 0) v = one[0] == '-' ? LLONG_MIN : LLONG_MAX;
+    if (v < key->imin || v > key->imax) {
+      char shown[80];
+      rt_config_show_value(one, shown, sizeof shown);
+      snprintf(why, why_size, "must have every %s %s %lld, got %s in %s", item,
+               v < key->imin ? ">=" : "<=", v < key->imin ? key->imin : key->imax, shown,
+               value);
+      return RT_APPLY_RANGE;
+    }
+    values[used++] = (long)v;
+    if (!comma) break;
+    p = comma + 1;
+  }
+  *count = (int)used;
   return RT_APPLY_OK;
 }
 
@@ -622,6 +804,20 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
       if (r == RT_APPLY_OK) memcpy(field, pair, sizeof pair);
       return r;
     }
+    case RT_KEY_INT_LIST: {
+      long values[64];
+      int count = 0;
+      if (key->size > sizeof values / sizeof values[0]) {
+        snprintf(why, why_size, "internal error: list capacity too large");
+        return RT_APPLY_TYPE;
+      }
+      rt_apply_result r = apply_int_list(key, values, &count, text, why, why_size);
+      if (r != RT_APPLY_OK) return r;
+      memset(field, 0, key->size * sizeof(long));
+      memcpy(field, values, (size_t)count * sizeof(long));
+      memcpy(field + key->size * sizeof(long), &count, sizeof count);
+      return RT_APPLY_OK;
+    }
   }
   snprintf(why, why_size, "internal error: unknown key type");
   return RT_APPLY_TYPE;
@@ -684,6 +880,23 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
       memcpy(pair, field, sizeof pair);
       n = pair[0] == 0 && pair[1] == 0 ? snprintf(buf, size, "[]")
                                        : snprintf(buf, size, "[%ld, %ld]", pair[0], pair[1]);
+      break;
+    }
+    case RT_KEY_INT_LIST: {
+      int count = 0;
+      memcpy(&count, field + key->size * sizeof(long), sizeof count);
+      if (count < 0 || (size_t)count > key->size) return 0;
+      n = snprintf(buf, size, "[");
+      for (int i = 0; i < count && n >= 0 && (size_t)n < size; ++i) {
+        long v;
+        memcpy(&v, field + (size_t)i * sizeof(long), sizeof v);
+        int m = snprintf(buf + n, size - (size_t)n, "%s%ld", i ? ", " : "", v);
+        n = m < 0 ? -1 : n + m;
+      }
+      if (n >= 0 && (size_t)n < size) {
+        int m = snprintf(buf + n, size - (size_t)n, "]");
+        n = m < 0 ? -1 : n + m;
+      }
       break;
     }
   }

@@ -119,8 +119,8 @@ static rt_code emit_key(writer *w, const rt_config_key *key, const void *obj, co
     if (slash) text[c] = '/';
   }
   emit(w, "%s%s: ", indent, key->name);
-  if (key->type == RT_KEY_INT_RANGE) {
-    emit(w, "%s", text); /* a flow sequence of integers: "[2, 3]" or "[]" */
+  if (key->type == RT_KEY_INT_RANGE || key->type == RT_KEY_INT_LIST) {
+    emit(w, "%s", text); /* a flow sequence of integers: "[2, 3]", "[64, 32]" or "[]" */
   } else if (key->type == RT_KEY_PATH || key->type == RT_KEY_STRING || !plain_safe(text)) {
     if (!valid_utf8((const unsigned char *)text))
       return rt_fail(st, RT_ERR_CONFIG, "cannot write %s as YAML: not valid UTF-8", label);

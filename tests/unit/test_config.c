@@ -85,6 +85,17 @@ static void assert_model_equal(const rt_model_config *a, const rt_model_config *
   assert_int_equal(a->schedule, b->schedule);
   assert_true(a->decay == b->decay);
   assert_int_equal(a->batch_size, b->batch_size);
+  assert_int_equal(a->k, b->k);
+  assert_int_equal(a->init_sample, b->init_sample);
+  assert_int_equal(a->solver, b->solver);
+  assert_true(a->alpha == b->alpha);
+  assert_int_equal(a->fit_intercept, b->fit_intercept);
+  assert_int_equal(a->hidden_count, b->hidden_count);
+  for (int i = 0; i < a->hidden_count && i < RT_HIDDEN_MAX; ++i)
+    assert_int_equal(a->hidden[i], b->hidden[i]);
+  assert_int_equal(a->activation, b->activation);
+  assert_int_equal(a->output, b->output);
+  assert_int_equal(a->init, b->init);
 }
 
 /* Every data and run field. */
@@ -98,6 +109,7 @@ static void assert_settings_equal(const rt_config *a, const rt_config *b) {
   assert_true(a->data.validation_fraction == b->data.validation_fraction);
   assert_int_equal(a->data.shards, b->data.shards);
   assert_int_equal(a->data.classes, b->data.classes);
+  assert_int_equal(a->data.normalize, b->data.normalize);
   assert_true(a->data.seed == b->data.seed);
   assert_int_equal(a->data.seed_set, b->data.seed_set);
   assert_int_equal(a->run.passes, b->run.passes);
@@ -127,6 +139,16 @@ static void assert_default_model(const rt_model_config *m) {
   assert_int_equal(m->schedule, RT_SCHED_CONSTANT);
   assert_true(m->decay == 1e-3);
   assert_int_equal(m->batch_size, 32);
+  assert_int_equal(m->k, 8);
+  assert_int_equal(m->init_sample, 10000);
+  assert_int_equal(m->solver, RT_SOLVER_EXACT);
+  assert_true(m->alpha == 0.0);
+  assert_int_equal(m->fit_intercept, 1);
+  assert_int_equal(m->hidden_count, 1);
+  assert_int_equal(m->hidden[0], 64);
+  assert_int_equal(m->activation, RT_ACTIVATION_RELU);
+  assert_int_equal(m->output, RT_OUTPUT_CLASSIFICATION);
+  assert_int_equal(m->init, RT_INIT_AUTO);
 }
 
 /* Writes cfg as YAML into a malloc'd string. */
@@ -207,6 +229,7 @@ static void test_defaults(void **state) {
   assert_true(cfg.data.validation_fraction == 0.0);
   assert_int_equal(cfg.data.shards, 0);
   assert_int_equal(cfg.data.classes, 0);
+  assert_int_equal(cfg.data.normalize, RT_NORMALIZE_NONE);
   assert_int_equal(cfg.data.seed_set, 0);
   assert_true(cfg.data.seed == 1);
   assert_int_equal(cfg.run.passes, 1);
@@ -677,7 +700,7 @@ static void test_set(void **state) {
   set_fails(&cfg, "models.0.lerning_rate=1", "did you mean 'learning_rate'?");
   set_fails(&cfg, "models.*.optimizer=adamw", "expected one of: sgd, adam; got 'adamw'; did you mean 'adam'?");
   set_fails(&cfg, "models.*.momentum=1", "models[0].momentum must be in [0, 1), got 1");
-  set_fails(&cfg, "models.0.kind=tree", "expected one of: logistic; got 'tree'");
+  set_fails(&cfg, "models.0.kind=tree", "expected one of: logistic, kmeans, linear, mlp; got 'tree'");
   set_fails(&cfg, "data.validation_fraction=nan", "expected a finite number");
   set_fails(&cfg, "data.train=", "expected a path");
   set_fails(&cfg, "run.output=", "expected a non-empty string");
@@ -717,9 +740,9 @@ static void test_validate(void **state) {
   validate_fails(&cfg, "models[1].learning_rate has an invalid value");
   cfg.models[1].learning_rate = 0.1;
   strcpy(cfg.models[0].kind, "tree");
-  validate_fails(&cfg, "models[0].kind: expected one of: logistic; got 'tree'");
+  validate_fails(&cfg, "models[0].kind: expected one of: logistic, kmeans, linear, mlp; got 'tree'");
   strcpy(cfg.models[0].kind, "softmax");
-  validate_fails(&cfg, "models[0].kind: expected one of: logistic; got 'softmax'");
+  validate_fails(&cfg, "models[0].kind: expected one of: logistic, kmeans, linear, mlp; got 'softmax'");
   strcpy(cfg.models[0].kind, "logistic");
   cfg.models[0].batch_size = 0;
   validate_fails(&cfg, "models[0].batch_size must be >= 1, got 0");
@@ -883,7 +906,7 @@ static void test_messages(void **state) {
   parse_fails("data: {train: t.csv}\nmodels: {kind: logistic}\n", "models: expected a list of models, got a mapping");
   parse_fails("data: {train: t.csv}\nmodels:\n", "models: expected a list of models, got nothing");
   parse_fails("data: {train: t.csv}\nmodels: [logistic]\n", "t.yaml:2:10: models[0]: expected a mapping");
-  parse_fails("data: {train: t.csv}\nmodels: [{optimizer: sgd}]\n", "t.yaml:2:10: models[0].kind is required (one of: logistic)");
+  parse_fails("data: {train: t.csv}\nmodels: [{optimizer: sgd}]\n", "t.yaml:2:10: models[0].kind is required (one of: logistic, kmeans, linear, mlp)");
   parse_fails("data: [t.csv]\n", "t.yaml:1:7: data: expected a mapping, got a list");
   parse_fails("data: {train: [a, b]}\n", "data.train: expected a path, got a list");
   parse_fails("data: {train: }\nmodels: [{kind: logistic}]\n", "data.train is required, got nothing");
@@ -1098,6 +1121,351 @@ static void test_profile_passes_set_validate_write(void **state) {
   rt_config_free(&cfg);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Families kmeans, linear, mlp; data.normalize
+ * ------------------------------------------------------------------------------------------- */
+
+static const char families[] =
+    "data:\n"
+    "  train: t.csv\n"
+    "  normalize: standard\n"
+    "models:\n"
+    "  - kind: kmeans\n"
+    "    k: 16777216\n"
+    "    init_sample: 1\n"
+    "  - kind: linear\n"
+    "    solver: sgd\n"
+    "    alpha: 0.5\n"
+    "    fit_intercept: false\n"
+    "  - kind: mlp\n"
+    "    hidden:\n"
+    "      - 128\n"
+    "      - 64\n"
+    "      - 1048576\n"
+    "    activation: gelu\n"
+    "    output: regression\n"
+    "    init: xavier\n"
+    "  - {kind: mlp, hidden: [1, 2, 3, 4, 5, 6, 7, 8], activation: tanh, init: he}\n"
+    "  - {kind: mlp, hidden: 32, fit_intercept: no}\n";
+
+static void test_family_names(void **state) {
+  (void)state;
+  assert_string_equal(rt_solver_name(RT_SOLVER_EXACT), "exact");
+  assert_string_equal(rt_solver_name(RT_SOLVER_SGD), "sgd");
+  assert_string_equal(rt_activation_name(RT_ACTIVATION_RELU), "relu");
+  assert_string_equal(rt_activation_name(RT_ACTIVATION_TANH), "tanh");
+  assert_string_equal(rt_activation_name(RT_ACTIVATION_GELU), "gelu");
+  assert_string_equal(rt_mlp_output_name(RT_OUTPUT_CLASSIFICATION), "classification");
+  assert_string_equal(rt_mlp_output_name(RT_OUTPUT_REGRESSION), "regression");
+  assert_string_equal(rt_init_scheme_name(RT_INIT_AUTO), "auto");
+  assert_string_equal(rt_init_scheme_name(RT_INIT_HE), "he");
+  assert_string_equal(rt_init_scheme_name(RT_INIT_XAVIER), "xavier");
+  assert_string_equal(rt_normalize_name(RT_NORMALIZE_NONE), "none");
+  assert_string_equal(rt_normalize_name(RT_NORMALIZE_STANDARD), "standard");
+  assert_string_equal(rt_normalize_name(RT_NORMALIZE_MINMAX), "minmax");
+  assert_int_equal(rt_init_scheme_resolve(RT_INIT_AUTO, RT_ACTIVATION_RELU), RT_INIT_HE);
+  assert_int_equal(rt_init_scheme_resolve(RT_INIT_AUTO, RT_ACTIVATION_TANH), RT_INIT_XAVIER);
+  assert_int_equal(rt_init_scheme_resolve(RT_INIT_AUTO, RT_ACTIVATION_GELU), RT_INIT_XAVIER);
+  assert_int_equal(rt_init_scheme_resolve(RT_INIT_HE, RT_ACTIVATION_TANH), RT_INIT_HE);
+  assert_int_equal(rt_init_scheme_resolve(RT_INIT_XAVIER, RT_ACTIVATION_RELU), RT_INIT_XAVIER);
+  /* The kinds, and the table's list keys name their items. */
+  assert_true(rt_model_kind_known("kmeans"));
+  assert_true(rt_model_kind_known("linear"));
+  assert_true(rt_model_kind_known("mlp"));
+  char expected[256];
+  rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "kind"), expected, sizeof expected);
+  assert_string_equal(expected, "one of: logistic, kmeans, linear, mlp");
+  rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "hidden"), expected, sizeof expected);
+  assert_string_equal(expected, "a list of 1 to 8 integers (each a hidden width)");
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    const rt_config_key *k = &rt_config_keys[i];
+    if (k->type == RT_KEY_INT_LIST) {
+      assert_non_null(k->item);
+      assert_int_equal(k->store, RT_STORE_LONG_LIST);
+      assert_true(k->size >= 1 && k->size <= 64);
+    } else {
+      assert_null(k->item);
+    }
+  }
+  const rt_config_key *kind = rt_config_key_find(RT_SECTION_MODEL, "kind");
+  assert_non_null(strstr(kind->doc, "logistic"));
+  assert_non_null(strstr(kind->doc, "kmeans"));
+  assert_non_null(strstr(kind->doc, "linear"));
+  assert_non_null(strstr(kind->doc, "mlp"));
+  assert_non_null(strstr(rt_config_key_find(RT_SECTION_DATA, "normalize")->doc,
+                         "feature scaling computed by a statistics pass over the ring before "
+                         "training, stored in every model file and applied by predict/eval"));
+  assert_non_null(strstr(rt_config_key_find(RT_SECTION_DATA, "label_column")->doc,
+                         "label (classes) or regression target"));
+  assert_non_null(strstr(rt_config_key_find(RT_SECTION_MODEL, "output")->doc,
+                         "softmax cross-entropy over classes, or one linear output with squared "
+                         "error"));
+}
+
+static void test_family_keys_parse(void **state) {
+  (void)state;
+  rt_config cfg;
+  parse_ok(families, "t.yaml", &cfg);
+  assert_int_equal(cfg.data.normalize, RT_NORMALIZE_STANDARD);
+  assert_int_equal(cfg.model_count, 5);
+  const rt_model_config *km = &cfg.models[0], *lin = &cfg.models[1], *mlp = &cfg.models[2];
+  assert_string_equal(km->kind, "kmeans");
+  assert_int_equal(km->k, 1L << 24);
+  assert_int_equal(km->init_sample, 1);
+  assert_string_equal(lin->kind, "linear");
+  assert_int_equal(lin->solver, RT_SOLVER_SGD);
+  assert_true(lin->alpha == 0.5);
+  assert_int_equal(lin->fit_intercept, 0);
+  assert_int_equal(lin->k, 8); /* keys of other families keep their defaults */
+  assert_int_equal(lin->hidden_count, 1);
+  assert_int_equal(lin->hidden[0], 64);
+  assert_string_equal(mlp->kind, "mlp");
+  assert_int_equal(mlp->hidden_count, 3);
+  assert_int_equal(mlp->hidden[0], 128);
+  assert_int_equal(mlp->hidden[1], 64);
+  assert_int_equal(mlp->hidden[2], 1L << 20);
+  assert_int_equal(mlp->hidden[3], 0);
+  assert_int_equal(mlp->activation, RT_ACTIVATION_GELU);
+  assert_int_equal(mlp->output, RT_OUTPUT_REGRESSION);
+  assert_int_equal(mlp->init, RT_INIT_XAVIER);
+  assert_int_equal(mlp->solver, RT_SOLVER_EXACT);
+  assert_int_equal(mlp->fit_intercept, 1);
+  assert_int_equal(cfg.models[3].hidden_count, 8);
+  for (int i = 0; i < 8; ++i) assert_int_equal(cfg.models[3].hidden[i], i + 1);
+  assert_int_equal(cfg.models[3].activation, RT_ACTIVATION_TANH);
+  assert_int_equal(cfg.models[3].init, RT_INIT_HE);
+  assert_int_equal(cfg.models[3].output, RT_OUTPUT_CLASSIFICATION);
+  assert_int_equal(cfg.models[4].hidden_count, 1); /* a scalar is a list of one */
+  assert_int_equal(cfg.models[4].hidden[0], 32);
+  assert_int_equal(cfg.models[4].fit_intercept, 0);
+  validate_ok(&cfg);
+  assert_round_trip(&cfg);
+  char *yaml = write_yaml(&cfg);
+  assert_non_null(strstr(yaml, "\n  normalize: standard\n"));
+  assert_non_null(strstr(yaml, "\n    k: 16777216\n"));
+  assert_non_null(strstr(yaml, "\n    init_sample: 1\n"));
+  assert_non_null(strstr(yaml, "\n    solver: sgd\n"));
+  assert_non_null(strstr(yaml, "\n    alpha: 0.5\n"));
+  assert_non_null(strstr(yaml, "\n    fit_intercept: false\n"));
+  assert_non_null(strstr(yaml, "\n    hidden: [128, 64, 1048576]\n"));
+  assert_non_null(strstr(yaml, "\n    hidden: [1, 2, 3, 4, 5, 6, 7, 8]\n"));
+  assert_non_null(strstr(yaml, "\n    hidden: [64]\n"));
+  assert_non_null(strstr(yaml, "\n    activation: gelu\n"));
+  assert_non_null(strstr(yaml, "\n    output: regression\n"));
+  assert_non_null(strstr(yaml, "\n    init: xavier\n"));
+  free(yaml);
+  rt_config_free(&cfg);
+
+  /* Merge keys carry list values too; the entry's own list wins. */
+  parse_ok("data: {train: t.csv}\nmodels:\n  - &net {kind: mlp, hidden: [32, 16]}\n"
+           "  - {<<: *net, activation: tanh}\n  - {<<: *net, hidden: [8]}\n", "t.yaml", &cfg);
+  assert_int_equal(cfg.models[1].hidden_count, 2);
+  assert_int_equal(cfg.models[1].hidden[1], 16);
+  assert_int_equal(cfg.models[2].hidden_count, 1);
+  assert_int_equal(cfg.models[2].hidden[0], 8);
+  assert_int_equal(cfg.models[2].hidden[1], 0);
+  rt_config_free(&cfg);
+  parse_ok("data: {train: t.csv, normalize: minmax}\nmodels: [{kind: mlp, hidden: \"4,2\"}]\n",
+           "t.yaml", &cfg);
+  assert_int_equal(cfg.data.normalize, RT_NORMALIZE_MINMAX);
+  assert_int_equal(cfg.models[0].hidden_count, 2);
+  assert_int_equal(cfg.models[0].hidden[0], 4);
+  assert_int_equal(cfg.models[0].hidden[1], 2);
+  rt_config_free(&cfg);
+}
+
+static void test_family_keys_errors(void **state) {
+  (void)state;
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: []}]\n",
+              "t.yaml:2:30: models[0].hidden: expected at least one hidden width, got an empty list");
+  parse_fails("data: {train: t.csv}\nmodels:\n  - kind: mlp\n    hidden:\n",
+              "models[0].hidden: expected at least one hidden width");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [64, 0]}]\n",
+              "t.yaml:2:30: models[0].hidden must have every hidden width >= 1, got 0 in [64, 0]");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [-3]}]\n",
+              "models[0].hidden must have every hidden width >= 1, got -3 in [-3]");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [1048577]}]\n",
+              "models[0].hidden must have every hidden width <= 1048576, got 1048577 in [1048577]");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [99999999999999999999999]}]\n",
+              "models[0].hidden must have every hidden width <= 1048576, got 99999999999999999999999");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [1, 2, 3, 4, 5, 6, 7, 8, 9]}]\n",
+              "t.yaml:2:30: models[0].hidden must list at most 8 hidden widths, got 9");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [a, 2]}]\n",
+              "models[0].hidden: expected a list of 1 to 8 integers (each a hidden width), got '[a, 2]'");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [1.5]}]\n",
+              "expected a list of 1 to 8 integers (each a hidden width), got '[1.5]'");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [[4], 2]}]\n",
+              "t.yaml:2:31: models[0].hidden: expected a list of 1 to 8 integers (each a hidden "
+              "width), got a list in the list");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [~]}]\n", "got nothing in the list");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: {a: 1}}]\n",
+              "models[0].hidden: expected a list of 1 to 8 integers (each a hidden width), got a mapping");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: \"[4, 2\"}]\n",
+              "expected a list of 1 to 8 integers (each a hidden width), got '[4, 2'");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: \"4,,2\"}]\n",
+              "expected a list of 1 to 8 integers");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: kmeans, k: 0}]\n",
+              "t.yaml:2:28: models[0].k must be >= 1, got 0");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: kmeans, k: 16777217}]\n",
+              "models[0].k must be <= 16777216, got 16777217");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: kmeans, init_sample: 0}]\n",
+              "models[0].init_sample must be >= 1, got 0");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: kmeans, init_sample: 1073741825}]\n",
+              "models[0].init_sample must be <= 1073741824, got 1073741825");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: linear, alpha: -0.5}]\n",
+              "models[0].alpha must be >= 0, got -0.5");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: linear, alpha: .inf}]\n",
+              "models[0].alpha: expected a finite number");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: linear, solver: exakt}]\n",
+              "models[0].solver: expected one of: exact, sgd; got 'exakt'; did you mean 'exact'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: linear, fit_intercept: 1}]\n",
+              "models[0].fit_intercept: expected one of: true, false; got '1'");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, activation: rleu}]\n",
+              "models[0].activation: expected one of: relu, tanh, gelu; got 'rleu'; did you mean 'relu'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, activation: sigmoid}]\n",
+              "models[0].activation: expected one of: relu, tanh, gelu; got 'sigmoid'");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, output: regresion}]\n",
+              "expected one of: classification, regression; got 'regresion'; did you mean 'regression'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, init: glorot}]\n",
+              "models[0].init: expected one of: auto, he, xavier; got 'glorot'");
+  parse_fails("data: {train: t.csv, normalize: zscore}\n",
+              "data.normalize: expected one of: none, standard, minmax; got 'zscore'");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: kmeens}]\n",
+              "models[0].kind: expected one of: logistic, kmeans, linear, mlp; got 'kmeens'; did you "
+              "mean 'kmeans'?");
+  /* Names from other tools, and keys in the wrong place. */
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: kmeans, n_clusters: 3}]\n", "did you mean 'k'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden_layer_sizes: [3]}]\n",
+              "did you mean 'hidden'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, task: regression}]\n", "did you mean 'output'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, activaton: relu}]\n", "did you mean 'activation'?");
+  parse_fails("data: {train: t.csv, normalise: standard}\n", "did you mean 'normalize'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, normalize: standard}]\n",
+              "'normalize' belongs in the data section");
+  parse_fails("data: {train: t.csv, hidden: [3]}\n", "'hidden' belongs in a models entry");
+}
+
+static void test_family_keys_set_validate(void **state) {
+  (void)state;
+  rt_config cfg;
+  parse_ok(families, "f.yaml", &cfg);
+  set_ok(&cfg, "models.2.hidden=[256,128]");
+  assert_int_equal(cfg.models[2].hidden_count, 2);
+  assert_int_equal(cfg.models[2].hidden[0], 256);
+  assert_int_equal(cfg.models[2].hidden[1], 128);
+  assert_int_equal(cfg.models[2].hidden[2], 0); /* the unused tail is cleared */
+  set_ok(&cfg, "models.*.hidden= 16 , 8 ");
+  for (size_t i = 0; i < cfg.model_count; ++i) {
+    assert_int_equal(cfg.models[i].hidden_count, 2);
+    assert_int_equal(cfg.models[i].hidden[0], 16);
+    assert_int_equal(cfg.models[i].hidden[1], 8);
+  }
+  set_ok(&cfg, "models.3.hidden=5");
+  assert_int_equal(cfg.models[3].hidden_count, 1);
+  set_ok(&cfg, "models.0.k=3");
+  assert_int_equal(cfg.models[0].k, 3);
+  set_ok(&cfg, "models.0.init_sample=500");
+  assert_int_equal(cfg.models[0].init_sample, 500);
+  set_ok(&cfg, "models.1.solver=exact");
+  assert_int_equal(cfg.models[1].solver, RT_SOLVER_EXACT);
+  set_ok(&cfg, "models.1.alpha=1e-3");
+  assert_true(cfg.models[1].alpha == 1e-3);
+  set_ok(&cfg, "models.1.fit_intercept=true");
+  assert_int_equal(cfg.models[1].fit_intercept, 1);
+  set_ok(&cfg, "models.2.activation=tanh");
+  assert_int_equal(cfg.models[2].activation, RT_ACTIVATION_TANH);
+  set_ok(&cfg, "models.2.output=classification");
+  assert_int_equal(cfg.models[2].output, RT_OUTPUT_CLASSIFICATION);
+  set_ok(&cfg, "models.2.init=auto");
+  assert_int_equal(cfg.models[2].init, RT_INIT_AUTO);
+  set_ok(&cfg, "data.normalize=minmax");
+  assert_int_equal(cfg.data.normalize, RT_NORMALIZE_MINMAX);
+  set_ok(&cfg, "models.4.kind=linear");
+  assert_string_equal(cfg.models[4].kind, "linear");
+  validate_ok(&cfg);
+  assert_round_trip(&cfg);
+
+  set_fails(&cfg, "models.2.hidden=[]",
+            "--set models.2.hidden=[]: expected at least one hidden width, got an empty list");
+  set_fails(&cfg, "models.2.hidden=", "expected at least one hidden width");
+  set_fails(&cfg, "models.2.hidden=[4,0]",
+            "--set models.2.hidden=[4,0]: models[2].hidden must have every hidden width >= 1, got 0 "
+            "in [4,0]");
+  set_fails(&cfg, "models.*.hidden=1,2,3,4,5,6,7,8,9", "models[0].hidden must list at most 8 hidden widths, got 9");
+  set_fails(&cfg, "models.2.hidden=[4,", "expected a list of 1 to 8 integers");
+  set_fails(&cfg, "models.2.hidden=4]", "expected a list of 1 to 8 integers");
+  set_fails(&cfg, "models.2.hidden=[4 2]", "expected a list of 1 to 8 integers");
+  set_fails(&cfg, "models.0.k=0", "models[0].k must be >= 1, got 0");
+  set_fails(&cfg, "models.1.alpha=-1", "models[1].alpha must be >= 0, got -1");
+  set_fails(&cfg, "models.2.activation=relu6", "expected one of: relu, tanh, gelu; got 'relu6'; did you mean 'relu'?");
+  set_fails(&cfg, "data.normalize=yes", "expected one of: none, standard, minmax");
+  set_fails(&cfg, "hidden=[3]", "did you mean 'models.*.hidden'?");
+  set_fails(&cfg, "output=x", "did you mean 'run.output' or 'models.*.output'?");
+  /* failed sets change nothing */
+  assert_int_equal(cfg.models[2].hidden_count, 2);
+  assert_int_equal(cfg.models[2].hidden[0], 16);
+  assert_int_equal(cfg.models[2].hidden[1], 8);
+  assert_int_equal(cfg.models[0].k, 3);
+
+  /* Values set directly in the struct are checked like parsed ones, at the entry's position. */
+  cfg.models[2].hidden_count = 0;
+  validate_fails(&cfg, "f.yaml:12:5: models[2].hidden: expected at least one hidden width");
+  cfg.models[2].hidden_count = RT_HIDDEN_MAX + 1;
+  validate_fails(&cfg, "f.yaml:12:5: models[2].hidden has an invalid value");
+  cfg.models[2].hidden_count = -1;
+  validate_fails(&cfg, "models[2].hidden has an invalid value");
+  cfg.models[2].hidden_count = 2;
+  cfg.models[2].hidden[1] = 0;
+  validate_fails(&cfg, "models[2].hidden must have every hidden width >= 1, got 0 in [16, 0]");
+  cfg.models[2].hidden[1] = (1L << 20) + 1;
+  validate_fails(&cfg, "models[2].hidden must have every hidden width <= 1048576");
+  cfg.models[2].hidden[1] = 8;
+  cfg.models[0].k = 0;
+  validate_fails(&cfg, "f.yaml:5:5: models[0].k must be >= 1, got 0");
+  cfg.models[0].k = 3;
+  cfg.models[0].init_sample = 0;
+  validate_fails(&cfg, "models[0].init_sample must be >= 1, got 0");
+  cfg.models[0].init_sample = 10;
+  cfg.models[1].alpha = -0.25;
+  validate_fails(&cfg, "f.yaml:8:5: models[1].alpha must be >= 0, got -0.25");
+  cfg.models[1].alpha = NAN;
+  validate_fails(&cfg, "models[1].alpha has an invalid value");
+  cfg.models[1].alpha = 0.0;
+  cfg.models[1].fit_intercept = 2;
+  validate_fails(&cfg, "models[1].fit_intercept has an invalid value");
+  cfg.models[1].fit_intercept = 0;
+  cfg.models[1].solver = (rt_solver)7;
+  validate_fails(&cfg, "models[1].solver has an invalid value");
+  cfg.models[1].solver = RT_SOLVER_SGD;
+  cfg.models[2].activation = (rt_activation)7;
+  validate_fails(&cfg, "models[2].activation has an invalid value");
+  cfg.models[2].activation = RT_ACTIVATION_GELU;
+  cfg.models[2].output = (rt_mlp_output)7;
+  validate_fails(&cfg, "models[2].output has an invalid value");
+  cfg.models[2].output = RT_OUTPUT_REGRESSION;
+  cfg.models[2].init = (rt_init_scheme)7;
+  validate_fails(&cfg, "models[2].init has an invalid value");
+  cfg.models[2].init = RT_INIT_HE;
+  cfg.data.normalize = (rt_normalize)7;
+  validate_fails(&cfg, "data.normalize has an invalid value");
+  cfg.data.normalize = RT_NORMALIZE_NONE;
+  /* momentum with adam is accepted (and ignored). */
+  set_ok(&cfg, "models.*.optimizer=adam");
+  set_ok(&cfg, "models.*.momentum=0.9");
+  validate_ok(&cfg);
+  assert_round_trip(&cfg);
+
+  /* The writer refuses what it cannot represent. */
+  rt_status st;
+  FILE *devnull = fopen("/dev/null", "w");
+  assert_non_null(devnull);
+  cfg.models[2].hidden_count = RT_HIDDEN_MAX + 1;
+  assert_int_equal(rt_config_write_yaml(&cfg, devnull, &st), RT_ERR_CONFIG);
+  assert_non_null(strstr(st.message, "models[2].hidden"));
+  assert_int_equal(fclose(devnull), 0);
+  rt_config_free(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
@@ -1118,6 +1486,10 @@ int main(void) {
       cmocka_unit_test(test_edit_distance),
       cmocka_unit_test(test_profile_passes_parse),
       cmocka_unit_test(test_profile_passes_set_validate_write),
+      cmocka_unit_test(test_family_names),
+      cmocka_unit_test(test_family_keys_parse),
+      cmocka_unit_test(test_family_keys_errors),
+      cmocka_unit_test(test_family_keys_set_validate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
