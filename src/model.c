@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "normalize.h"
 #include "numfmt.h"
 #include "rng.h"
 
@@ -117,6 +118,7 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
   for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? "," : "", hp->hidden[i]);
   fprintf(f, "\nactivation=%s\noutput=%s\ninit=%s\n", rt_activation_name(hp->activation),
           rt_mlp_output_name(hp->output), rt_init_scheme_name(hp->init));
+  rt_scaling_write(spec->scaling, f);
   if (fclose(f) != 0) {
     free(text);
     return NULL;

@@ -26,6 +26,7 @@ typedef struct rt_model_spec {
   uint64_t shards;         /* S: logical shards of the training data */
   uint64_t total_batches;  /* batches in one pass over all shards (for the cosine schedule) */
   int label_column;        /* as resolved against the training file (-1: none) */
+  const struct rt_scaling *scaling; /* data.normalize of the run (not owned; NULL: none) */
 } rt_model_spec;
 
 #define RT_STATE_MAGIC 0x3153544154535452ULL /* "RTSTATS1" little-endian */

@@ -20,13 +20,21 @@ rt_code rt_model_load(const char *path, rt_loaded_model *m, rt_status *st) {
     rc = rt_fail(st, RT_ERR_MODEL_FILE, "%s: state header does not match the spec", path);
     goto fail;
   }
+  if ((rc = rt_scaling_parse(m->file.spec_text, m->spec.problem.features, path, &m->scaling, st)))
+    goto fail;
+  m->spec.scaling = &m->scaling;
   return RT_OK;
 fail:
   rt_model_unload(m);
   return rc;
 }
 
+void rt_model_prepare_rows(const rt_loaded_model *m, rt_shard *rows) {
+  rt_scaling_apply(&m->scaling, rows);
+}
+
 void rt_model_unload(rt_loaded_model *m) {
+  rt_scaling_free(&m->scaling);
   rt_model_file_free(&m->file);
   memset(m, 0, sizeof *m);
 }

@@ -13,6 +13,7 @@
 #include "backend_select.h"
 #include "dataset.h"
 #include "engine.h"
+#include "normalize.h"
 #include "results.h"
 #include "ringtrain/atomic_file.h"
 #include "ringtrain/hash.h"
@@ -186,12 +187,18 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
   void **states = NULL;
   rt_model_stats *stats = NULL;
   double *device_sums = NULL; /* validation sums from the CUDA engine */
+  rt_scaling scaling = {0};   /* data.normalize */
   const size_t count = cfg->model_count;
   int need_classes = 0;
   for (size_t j = 0; j < count; ++j)
     need_classes |= rt_model_config_task(&cfg->models[j]) == RT_TASK_CLASSIFICATION;
   rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
   rc = rt_dataset_load(cfg, need_classes, comm, &ds, st);
+  if (rc == RT_OK) rc = rt_scaling_compute(cfg->data.normalize, &ds, comm, &scaling, st);
+  for (size_t s = 0; rc == RT_OK && s < ds.shards; ++s) {
+    rt_scaling_apply(&scaling, &ds.train[s]);
+    rt_scaling_apply(&scaling, &ds.val[s]);
+  }
   rt_prof_end(RT_PHASE_LOAD);
   if (rc) goto done;
   specs = calloc(count, sizeof *specs);
@@ -213,6 +220,7 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
   }
   snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
   if ((rc = build_specs(cfg, &ds, specs, st))) goto done;
+  for (size_t j = 0; j < count; ++j) specs[j].scaling = &scaling;
 
 #if RINGTRAIN_WITH_CUDA
   if (use_cuda) {
@@ -244,6 +252,7 @@ done:
   free(specs);
   free(stats);
   free(device_sums);
+  rt_scaling_free(&scaling);
   rt_dataset_free(&ds);
   return rc;
 }

@@ -76,6 +76,7 @@ static rt_code read_for_model(const rt_loaded_model *m, const model_args *a, int
   opt->label_column = (int)col;
   if ((rc = rt_data_probe(opt, info, st))) return rc;
   if ((rc = rt_data_read_all(opt, info, rows, st))) return rc;
+  rt_model_prepare_rows(m, rows); /* the training run's data.normalize */
   if (rows->y && m->family->task(&m->spec) == RT_TASK_CLASSIFICATION &&
       (rc = rt_labels_check(opt, info, rows, m->spec.problem.classes, st))) {
     rt_shard_free(rows);

@@ -58,6 +58,13 @@ PY
 cut -d, -f1-64 "$DIGITS" >"$WORK/features.csv"
 "$RT" predict "$WORK/run/models/0.rtm" "$WORK/features.csv" | cmp -s - "$WORK/pred.csv" && pass \
   || fail "predict on features-only input differs"
+# Normalised features: the scaling is stored in the model file and eval/predict apply it.
+"$RT" train "$WORK/c.yaml" --quiet --output "$WORK/norm" --set data.normalize=standard && pass || fail "normalize run"
+"$RT" inspect "$WORK/norm/models/0.rtm" | grep -q "normalize=standard" && pass || fail "scaling not in the model file"
+"$RT" eval "$WORK/norm/models/0.rtm" "$DIGITS" --json >"$WORK/norm.json" && pass || fail "eval of a normalised model"
+python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['accuracy']; sys.exit(0 if a > 0.9 else 1)" \
+  "$WORK/norm.json" && pass || fail "eval did not apply the scaling: $(cat "$WORK/norm.json")"
+
 # A model whose loss overflows is marked diverged (NaN losses left empty); the others train on.
 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/div" --set models.1.learning_rate=1e38 --set models.1.schedule=constant \
   && pass || fail "a diverging model failed the run"

@@ -15,14 +15,15 @@ with open(sys.argv[2], 'wb') as f:
 PY
 
 for data in digits.csv digits.npy; do
-  src_data="$SRC/configs/data/digits.csv"
-  [[ $data == digits.npy ]] && src_data="$WORK/digits.npy"
+  src_data="$SRC/configs/data/digits.csv" normalize=none
+  [[ $data == digits.npy ]] && src_data="$WORK/digits.npy" normalize=standard
   cat >"$WORK/eq.yaml" <<YAML
 data:
   train: $src_data
   label_column: 64
   validation_fraction: 0.2
   shards: 4
+  normalize: $normalize
 run:
   passes: 3
   seed: 7
