@@ -22,7 +22,7 @@ void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, voi
     const size_t b = (size_t)order_buf[k];
     const size_t first = b * batch;
     const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
-    const float *x = shard->x + first * shard->features, *y = shard->y + first;
+    const float *x = shard->x + first * shard->features, *y = shard->y ? shard->y + first : NULL;
     double loss = 0.0;
     if (!h->diverged && fam->integrate_batch) {
       fam->integrate_batch(spec, params, aux, x, y, rows, h->step, &loss, scratch);

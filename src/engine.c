@@ -84,7 +84,7 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
   const rt_family *fam = rt_family_find(spec->hp.kind);
   const rt_state_layout layout = rt_state_layout_of(spec);
   rt_state_header *h = rt_state_head(s->state);
-  if (h->magic != RT_STATE_MAGIC || h->model_id != j)
+  if (h->magic != RT_STATE_MAGIC || h->model_id != spec->id)
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu arrived with a damaged state header", j);
   for (;;) {
     const uint64_t shard = current_shard(e, h);
@@ -171,7 +171,7 @@ static rt_code setup(engine *e, rt_status *st) {
                      j, l.total_bytes, INT_MAX);
     for (uint64_t p = 0; p < spec->passes; ++p)
       for (uint64_t k = 0; k < S; ++k)
-        if (shard_owner(e, rt_succession_shard(j, p, k, S)) == e->rank) e->slots[j].visits_here++;
+        if (shard_owner(e, rt_succession_shard(spec->id, p, k, S)) == e->rank) e->slots[j].visits_here++;
     e->visits_left += e->slots[j].visits_here;
     const size_t batch = (size_t)spec->hp.batch_size;
     const size_t need = l.param_count + fam->workspace_floats(spec, batch);
@@ -187,15 +187,29 @@ static rt_code setup(engine *e, rt_status *st) {
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
     slot *s = &e->slots[j];
-    if (shard_owner(e, rt_succession_shard(j, 0, 0, S)) == e->rank) {
-      size_t bytes = 0;
-      rt_code rc = rt_state_create(spec, &s->state, &bytes, st);
+    if (shard_owner(e, rt_succession_shard(spec->id, 0, 0, S)) == e->rank) {
+      rt_code rc = rt_engine_new_state(spec, e->ds, &s->state, st);
       if (rc) return rc;
       push_ready(e, j);
     } else if (s->visits_here > 0) {
       rt_code rc = post_receive(e, j, st);
       if (rc) return rc;
     }
+  }
+  return RT_OK;
+}
+
+rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, void **state,
+                            rt_status *st) {
+  size_t bytes = 0;
+  rt_code rc = rt_state_create(spec, state, &bytes, st);
+  if (rc) return rc;
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  if (fam->init_from_data) {
+    const rt_state_layout l = rt_state_layout_of(spec);
+    const uint64_t first = rt_succession_shard(spec->id, 0, 0, ds->shards);
+    fam->init_from_data(spec, rt_state_head(*state)->rng_key, rt_state_params(*state, &l),
+                        rt_state_aux(*state, &l), &ds->train[first]);
   }
   return RT_OK;
 }

@@ -29,6 +29,11 @@ rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, siz
                            const rt_dataset *ds, MPI_Comm comm, void **states,
                            rt_model_stats *stats, double *val_sums, rt_status *st);
 
+/* A fresh state for a model, on the rank that owns the first shard of its succession: initialised
+ * from the RNG, then from that shard when the family needs data (k-means++). */
+rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, void **state,
+                            rt_status *st);
+
 /* The rank that holds a model's state after its last visit. */
 int rt_final_owner(const rt_model_spec *spec, uint64_t shards, int ranks);
 

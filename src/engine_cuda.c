@@ -114,14 +114,14 @@ static rt_code integrate_round(cuda_engine *e, uint64_t t, rt_status *st) {
   const uint64_t S = e->ds->shards;
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
-    if (t >= rounds_of(spec) || owner(e, j, t) != e->rank) continue;
+    if (t >= rounds_of(spec) || owner(e, spec->id, t) != e->rank) continue;
     rt_code rc;
     if (t == 0) {
-      size_t bytes = 0;
-      if ((rc = rt_state_create(spec, &e->initial[j], &bytes, st))) return rc;
-      if ((rc = rt_cuda_state_upload(e->slots[j], e->initial[j], bytes, st))) return rc;
+      if ((rc = rt_engine_new_state(spec, e->ds, &e->initial[j], st))) return rc;
+      if ((rc = rt_cuda_state_upload(e->slots[j], e->initial[j], rt_state_layout_of(spec).total_bytes, st)))
+        return rc;
     }
-    const uint64_t shard = rt_succession_shard(j, t / S, t % S, S);
+    const uint64_t shard = rt_succession_shard(spec->id, t / S, t % S, S);
     rt_prof_window_visit(e->cfg, (long)(t / S) + 1);
     rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)(t / S) + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
@@ -142,10 +142,10 @@ static rt_code advance_shadows(cuda_engine *e, uint64_t t, rt_status *st) {
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
     if (t >= rounds_of(spec)) continue;
-    const uint64_t shard = rt_succession_shard(j, t / S, t % S, S);
+    const uint64_t shard = rt_succession_shard(spec->id, t / S, t % S, S);
     rt_state_header *h = &e->shadow[j];
     rt_state_header_advance(h, e->ds->train_rows[shard], (uint64_t)spec->hp.batch_size, S);
-    if (owner(e, j, t) != e->rank) continue;
+    if (owner(e, spec->id, t) != e->rank) continue;
     const rt_state_header *m = rt_cuda_slot_header(e->slots[j]);
     if (m->pass != h->pass || m->position != h->position || m->step != h->step ||
         m->samples != h->samples || m->pass_loss_rows != h->pass_loss_rows)

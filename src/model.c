@@ -11,12 +11,12 @@
 #include "numfmt.h"
 #include "rng.h"
 
-/* Each family lives in its own file (src/family_<kind>.c). The references are weak so that a
- * family joins the registry by being linked in; a kind whose file is absent is unknown. */
+/* Each family lives in its own file (src/family_<kind>.c). The references are strong: the
+ * library is static, and only a referenced object is linked into a program. */
 extern const rt_family rt_family_logistic;
-extern const rt_family rt_family_kmeans __attribute__((weak));
-extern const rt_family rt_family_linear __attribute__((weak));
-extern const rt_family rt_family_mlp __attribute__((weak));
+extern const rt_family rt_family_kmeans;
+extern const rt_family rt_family_linear __attribute__((weak)); /* until src/family_linear.c lands */
+extern const rt_family rt_family_mlp;
 
 const rt_family *rt_family_find(const char *kind) {
   const rt_family *const families[] = {&rt_family_logistic, &rt_family_kmeans, &rt_family_linear,

@@ -73,22 +73,28 @@ static rt_code write_csv(FILE *f, const rt_config *cfg, const rt_run_result *res
   const metric_columns mc = run_metrics(res);
   fputs("id,kind,status,train_loss", f);
   for (size_t i = 0; i < mc.count; ++i) fprintf(f, ",val_%s", mc.names[i]);
-  fputs(",val_rows,train_seconds,hops,bytes_handed,state_sha256,model_file,optimizer,learning_rate,"
-        "momentum,l2,beta1,beta2,epsilon,schedule,decay,batch_size,passes\n", f);
+  fputs(",val_rows,train_seconds,hops,bytes_handed,pass_shared_with,state_sha256,model_file,optimizer,"
+        "learning_rate,momentum,l2,beta1,beta2,epsilon,schedule,decay,batch_size,passes,k,solver,alpha,"
+        "hidden,activation,output\n", f);
   for (size_t j = 0; j < res->model_count; ++j) {
     const rt_model_result *m = &res->models[j];
     const rt_model_config *hp = &m->hp;
     fprintf(f, "%" PRIu64 ",%s,%s,", m->id, hp->kind, rt_model_status_name(m));
     num(f, last_loss(m), 0);
     for (size_t i = 0; i < mc.count; ++i) fputc(',', f), num(f, metric_of(m, mc.names[i]), 0);
-    fprintf(f, ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",%s,models/%" PRIu64 ".rtm,%s,", m->val_rows,
-            m->train_seconds, m->hops, m->bytes_handed, m->state_sha256, m->id,
-            rt_optimizer_name(hp->optimizer));
+    fprintf(f, ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",", m->val_rows, m->train_seconds, m->hops,
+            m->bytes_handed);
+    if (m->pass_source != m->id) fprintf(f, "%" PRIu64, m->pass_source);
+    fprintf(f, ",%s,models/%" PRIu64 ".rtm,%s,", m->state_sha256, m->id, rt_optimizer_name(hp->optimizer));
     const double hps[] = {hp->learning_rate, hp->momentum, hp->l2, hp->beta1, hp->beta2, hp->epsilon};
     for (size_t i = 0; i < sizeof hps / sizeof hps[0]; ++i) num(f, hps[i], 0), fputc(',', f);
     fprintf(f, "%s,", rt_schedule_name(hp->schedule));
     num(f, hp->decay, 0);
-    fprintf(f, ",%ld,%" PRIu64 "\n", hp->batch_size, m->passes);
+    fprintf(f, ",%ld,%" PRIu64 ",%ld,%s,", hp->batch_size, m->passes, hp->k, rt_solver_name(hp->solver));
+    num(f, hp->alpha, 0);
+    fputc(',', f);
+    for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? " " : "", hp->hidden[i]);
+    fprintf(f, ",%s,%s\n", rt_activation_name(hp->activation), rt_mlp_output_name(hp->output));
   }
   return RT_OK;
 }
@@ -108,7 +114,13 @@ static rt_code write_jsonl(FILE *f, const rt_config *cfg, const rt_run_result *r
     fputs(",\"epsilon\":", f), num(f, hp->epsilon, 1);
     fprintf(f, ",\"schedule\":\"%s\",\"decay\":", rt_schedule_name(hp->schedule));
     num(f, hp->decay, 1);
-    fprintf(f, ",\"batch_size\":%ld,\"passes\":%" PRIu64 "},\"metrics\":{\"train_loss\":", hp->batch_size, m->passes);
+    fprintf(f, ",\"batch_size\":%ld,\"passes\":%" PRIu64 ",\"k\":%ld,\"solver\":\"%s\",\"alpha\":",
+            hp->batch_size, m->passes, hp->k, rt_solver_name(hp->solver));
+    num(f, hp->alpha, 1);
+    fputs(",\"hidden\":[", f);
+    for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? "," : "", hp->hidden[i]);
+    fprintf(f, "],\"activation\":\"%s\",\"output\":\"%s\"},\"metrics\":{\"train_loss\":",
+            rt_activation_name(hp->activation), rt_mlp_output_name(hp->output));
     num(f, last_loss(m), 1);
     for (size_t k = 0; k < m->metric_count; ++k) {
       fprintf(f, ",\"val_%s\":", m->metric_names[k]);
@@ -119,7 +131,10 @@ static rt_code write_jsonl(FILE *f, const rt_config *cfg, const rt_run_result *r
       if (p) fputc(',', f);
       num(f, m->train_loss[p], 1);
     }
-    fprintf(f, "],\"train_seconds\":%.6f,\"hops\":%" PRIu64 ",\"bytes_handed\":%" PRIu64
+    fprintf(f, "],\"pass_shared_with\":");
+    if (m->pass_source != m->id) fprintf(f, "%" PRIu64, m->pass_source);
+    else fputs("null", f);
+    fprintf(f, ",\"train_seconds\":%.6f,\"hops\":%" PRIu64 ",\"bytes_handed\":%" PRIu64
                ",\"status\":\"%s\",\"state_sha256\":\"%s\",\"model_file\":\"models/%" PRIu64 ".rtm\"}\n",
             m->train_seconds, m->hops, m->bytes_handed, rt_model_status_name(m), m->state_sha256, m->id);
   }

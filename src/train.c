@@ -110,6 +110,80 @@ static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_datas
   return RT_OK;
 }
 
+/* Exact least-squares models that differ only in alpha accumulate identical statistics (same
+ * rows, same batch boundaries, same order): one of them, the lowest id, travels the ring and the
+ * others copy its statistics and solve with their own alpha. */
+static int shares_statistics(const rt_model_config *a, const rt_model_config *b) {
+  return strcmp(a->kind, "linear") == 0 && strcmp(b->kind, "linear") == 0 &&
+         a->solver == RT_SOLVER_EXACT && b->solver == RT_SOLVER_EXACT &&
+         a->fit_intercept == b->fit_intercept && a->batch_size == b->batch_size;
+}
+
+/* source[j]: the model whose pass model j uses (j itself unless it shares). */
+static size_t plan_shared_passes(const rt_model_spec *specs, size_t count, size_t *source) {
+  size_t travelling = 0;
+  for (size_t j = 0; j < count; ++j) {
+    source[j] = j;
+    for (size_t i = 0; i < j; ++i)
+      if (source[i] == i && shares_statistics(&specs[i].hp, &specs[j].hp)) {
+        source[j] = i;
+        break;
+      }
+    travelling += source[j] == j;
+  }
+  return travelling;
+}
+
+/* Runs the engine on the models that travel, then gives every sharing model a copy of its
+ * source's final state (with its own id and key in the header). */
+static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size_t count,
+                          const rt_dataset *ds, MPI_Comm comm, int use_cuda, const size_t *source,
+                          void **states, rt_model_stats *stats, double *device_sums, rt_status *st) {
+  size_t n = 0;
+  for (size_t j = 0; j < count; ++j) n += source[j] == j;
+  rt_model_spec *run = malloc(n * sizeof *run);
+  void **run_states = calloc(n, sizeof *run_states);
+  rt_model_stats *run_stats = calloc(n, sizeof *run_stats);
+  size_t *slot_of = malloc(count * sizeof *slot_of);
+  rt_code rc = RT_OK;
+  if (!run || !run_states || !run_stats || !slot_of)
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the run tables");
+  for (size_t j = 0, k = 0; rc == RT_OK && j < count; ++j)
+    if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
+#if RINGTRAIN_WITH_CUDA
+  if (rc == RT_OK && use_cuda) rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, st);
+  else if (rc == RT_OK) rc = rt_engine_run(cfg, run, n, ds, comm, run_states, run_stats, st);
+#else
+  (void)use_cuda, (void)device_sums;
+  if (rc == RT_OK) rc = rt_engine_run(cfg, run, n, ds, comm, run_states, run_stats, st);
+#endif
+  for (size_t j = 0; rc == RT_OK && j < count; ++j) {
+    if (source[j] == j) {
+      states[j] = run_states[slot_of[j]];
+      run_states[slot_of[j]] = NULL;
+      stats[j] = run_stats[slot_of[j]];
+      continue;
+    }
+    const size_t bytes = rt_state_layout_of(&specs[j]).total_bytes;
+    states[j] = aligned_alloc(RT_STATE_ALIGN, bytes);
+    if (!states[j]) {
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+      break;
+    }
+    memcpy(states[j], states[source[j]], bytes); /* source[j] < j: already in place */
+    rt_state_header fresh;
+    rt_state_header_init(&specs[j], &fresh);
+    rt_state_head(states[j])->model_id = fresh.model_id;
+    rt_state_head(states[j])->rng_key = fresh.rng_key;
+  }
+  for (size_t k = 0; k < n && run_states; ++k) rt_state_free(run_states[k]);
+  free(run);
+  free(run_states);
+  free(run_stats);
+  free(slot_of);
+  return rc;
+}
+
 /* Families that finish after the last pass (linear: solve) do it on every rank alike, so every
  * rank holds the same final state for evaluation. */
 static rt_code finish_models(const rt_model_spec *specs, size_t count, void **states, rt_status *st) {
@@ -188,6 +262,7 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
   rt_model_stats *stats = NULL;
   double *device_sums = NULL; /* validation sums from the CUDA engine */
   rt_scaling scaling = {0};   /* data.normalize */
+  size_t *source = NULL;      /* shared statistics passes */
   const size_t count = cfg->model_count;
   int need_classes = 0;
   for (size_t j = 0; j < count; ++j)
@@ -222,18 +297,25 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
   if ((rc = build_specs(cfg, &ds, specs, st))) goto done;
   for (size_t j = 0; j < count; ++j) specs[j].scaling = &scaling;
 
-#if RINGTRAIN_WITH_CUDA
+  source = malloc(count * sizeof *source);
+  if (!source) {
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu indices", count);
+    goto done;
+  }
+  if (plan_shared_passes(specs, count, source) < count && use_cuda) {
+    rc = rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but linear models have no CUDA kernels yet", cfg->path);
+    goto done;
+  }
   if (use_cuda) {
     device_sums = calloc(count * ds.shards * RT_EVAL_SUMS, sizeof *device_sums);
-    rc = device_sums ? rt_engine_run_cuda(cfg, specs, count, &ds, comm, states, stats, device_sums, st)
-                     : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate validation sums");
-  } else {
-    rc = rt_engine_run(cfg, specs, count, &ds, comm, states, stats, st);
+    if (!device_sums) {
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate validation sums");
+      goto done;
+    }
   }
-#else
-  rc = rt_engine_run(cfg, specs, count, &ds, comm, states, stats, st);
-#endif
+  rc = run_models(cfg, specs, count, &ds, comm, use_cuda, source, states, stats, device_sums, st);
   if (rc) goto done;
+  for (size_t j = 0; j < count && rank == 0; ++j) res->models[j].pass_source = source[j];
   if ((rc = finish_models(specs, count, states, st))) goto done;
   rt_prof_begin(RT_PHASE_EVALUATE, -1, -1, -1);
   rc = evaluate(specs, count, &ds, states, device_sums, comm, res, st);
@@ -252,6 +334,7 @@ done:
   free(specs);
   free(stats);
   free(device_sums);
+  free(source);
   rt_scaling_free(&scaling);
   rt_dataset_free(&ds);
   return rc;

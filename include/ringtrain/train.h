@@ -27,6 +27,8 @@ typedef struct rt_model_result {
   const char *metric_names[RT_RESULT_METRICS];
   double metrics[RT_RESULT_METRICS];
   double train_seconds;    /* time spent integrating, summed over ranks */
+  uint64_t pass_source;    /* id of the model whose pass this one used: its own id, or (linear,
+                              exact solver, differing only in alpha) the model that travelled */
   uint64_t hops;           /* hand-offs between ranks */
   uint64_t bytes_handed;   /* bytes of state sent between ranks */
   int diverged;            /* a training loss was not finite */

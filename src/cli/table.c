@@ -89,6 +89,11 @@ void rt_print_results_table(FILE *out, const rt_run_result *res) {
             m->train_seconds, m->diverged ? "diverged" : "ok", m->has_validation ? text : "-");
   }
   print_best(out, res);
+  for (size_t j = 0; j < res->model_count; ++j)
+    if (res->models[j].pass_source != res->models[j].id)
+      fprintf(out, "# model %zu shares the statistics pass of model %" PRIu64
+                   " (linear, exact solver: one pass serves every alpha)\n",
+              j, res->models[j].pass_source);
   fprintf(out, "# run directory: %s (results.csv, results.jsonl, history.csv, config.yaml, models/)\n",
           res->output_dir);
   fprintf(out, "# wall time %.3f s\n", res->wall_seconds);

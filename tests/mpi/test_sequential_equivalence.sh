@@ -33,6 +33,7 @@ models:
   - {kind: logistic, optimizer: sgd, learning_rate: 0.1, batch_size: 17, schedule: inverse_time, decay: 0.01}
   - {kind: logistic, optimizer: adam, learning_rate: 0.003, batch_size: 128, schedule: cosine, l2: 0.001}
   - {kind: logistic, optimizer: sgd, momentum: 0.5, learning_rate: 0.02, batch_size: 64}
+  - {kind: kmeans, k: 10, batch_size: 64, init_sample: 300}
 YAML
   "$RT" train "$WORK/eq.yaml" --quiet --output "$WORK/$data-r1" || fail "$data: 1 rank failed"
   for np in 2 3 4; do
@@ -40,21 +41,22 @@ YAML
       || fail "$data: $np ranks failed"
   done
   n=$(ls "$WORK/$data-r1/models" | wc -l)
-  [[ $n -eq 5 ]] && pass || fail "$data: expected 5 model files, found $n"
+  [[ $n -eq 6 ]] && pass || fail "$data: expected 6 model files, found $n"
   for np in 2 3 4; do
     for m in "$WORK/$data-r1"/models/*.rtm; do
       if cmp -s "$m" "$WORK/$data-r$np/models/$(basename "$m")"; then pass
       else fail "$data: $(basename "$m") differs between 1 and $np ranks"; fi
     done
     # The validation metrics are reduced in shard order, so they agree to the last digit too.
-    metrics() { paste -d, <(col "$1" train_loss) <(col "$1" val_logloss) <(col "$1" val_accuracy) <(col "$1" state_sha256); }
+    metrics() { paste -d, <(col "$1" train_loss) <(col "$1" val_logloss) <(col "$1" val_accuracy) \
+                          <(col "$1" val_inertia) <(col "$1" state_sha256); }
     if diff <(metrics "$WORK/$data-r1/results.csv") <(metrics "$WORK/$data-r$np/results.csv") >/dev/null; then pass
     else fail "$data: results differ between 1 and $np ranks"; fi
   done
   # With 4 ranks every step to the next shard is a hand-off: 3 passes x 4 shards - 1 = 11 per
   # model; with 1 rank there are none.
   hops=$(col "$WORK/$data-r4/results.csv" hops | awk '{ s += $1 } END { print s }')
-  [[ $hops -eq 55 ]] && pass || fail "$data: expected 55 hand-offs with 4 ranks, got $hops"
+  [[ $hops -eq 66 ]] && pass || fail "$data: expected 66 hand-offs with 4 ranks, got $hops"
   hops1=$(col "$WORK/$data-r1/results.csv" hops | awk '{ s += $1 } END { print s }')
   [[ $hops1 -eq 0 ]] && pass || fail "$data: 1 rank recorded $hops1 hand-offs"
 done

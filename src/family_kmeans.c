@@ -1,0 +1,306 @@
+/* Online mini-batch k-means (Sculley 2010, "Web-scale k-means clustering").
+ *
+ * State layout
+ *   params: C, k centres x features, row-major floats (centre c is params[c*d .. c*d+d)).
+ *   aux (64-byte aligned, read as doubles; 2 floats per double), aux_floats = 2k + 2:
+ *     double counts[k]   rows assigned to each centre so far (Sculley's per-centre counts v[c]);
+ *                        a re-seeded centre restarts at 1
+ *     double seen        rows integrated so far (all batches, all passes)
+ *
+ * Initialisation (init_from_data): k-means++ on a sample of the first shard of the model's
+ * succession: the first m = min(init_sample, rows) indices of rt_rng_permutation keyed by
+ * rt_key_push(key, RT_STREAM_SAMPLE). The D^2 draws are rt_rng_uniform(rt_key_push(key,
+ * RT_STREAM_INIT), c) for centre c = 0..k-1 (centre 0 uniformly: floor(u*m)); distances in double,
+ * cumulative sums in sample order, the first sample whose running sum exceeds u * total is taken
+ * (so ties go to the lowest index). When every sample row already coincides with a centre
+ * (total = 0: fewer distinct rows than k) the remaining centres duplicate the sample row
+ * floor(u*m). Centres are exact copies of sample rows; counts and seen start at 0.
+ * Without init_from_data (init_params) all centres are 0; the dead-centre rule below then spreads
+ * them over the data.
+ *
+ * One batch (integrate_batch), all in fixed order:
+ *  1. G = X C^T by one cblas_sgemm; d2(i, c) = (|x_i|^2 - 2 G(i, c)) + |c|^2 in double (norms
+ *     summed in double in feature order), clamped at 0. Nearest centre: the first minimum.
+ *     *loss_sum = sum over rows (in order) of the nearest squared distance, before any update.
+ *  2. Sculley's update, row by row in batch order with the assignments of step 1:
+ *     counts[c] += 1; eta = 1 / counts[c]; c <- (1 - eta) c + eta x (in double, stored as float).
+ *     seen += rows.
+ *  3. Dead centres: once seen >= 10 k (the model has had on average ten rows per centre), every
+ *     centre whose count is still 0, in centre order, is re-seeded to a copy of the batch row with
+ *     the largest nearest squared distance of step 1 (lowest row index on ties) not already
+ *     used by an earlier re-seed of this batch, and its count set to 1. When the batch has no
+ *     unused row left the centre waits for the next batch. A re-seeded centre has a count of 1, so
+ *     each centre is re-seeded at most once.
+ *
+ * Workspace for `rows` rows: G (rows x k floats), then, aligned to 8 bytes inside the workspace,
+ * doubles: |c|^2 [k], nearest squared distance [rows], nearest centre [rows] (exact: k <= 2^24).
+ * Prediction and evaluation use the same layout. */
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "rng.h"
+
+/* Rows seen per centre before a centre that never won a row counts as dead. */
+#define KMEANS_DEAD_ROWS_PER_CENTRE 10.0
+
+static size_t kmeans_k(const rt_model_spec *spec) { return (size_t)spec->hp.k; }
+
+static size_t kmeans_param_count(const rt_model_spec *spec) {
+  return kmeans_k(spec) * spec->problem.features;
+}
+
+static size_t kmeans_aux_floats(const rt_model_spec *spec) { return 2 * kmeans_k(spec) + 2; }
+
+static rt_code kmeans_check(const rt_model_spec *spec, rt_status *st) {
+  const unsigned long long id = (unsigned long long)spec->id;
+  if (spec->hp.k < 1)
+    return rt_fail(st, RT_ERR_CONFIG, "model %llu (kmeans): k = %ld; it must be at least 1", id,
+                   spec->hp.k);
+  if (spec->problem.features < 1)
+    return rt_fail(st, RT_ERR_CONFIG, "model %llu (kmeans): data has no feature columns", id);
+  if (spec->problem.train_rows != 0 && (uint64_t)spec->hp.k > spec->problem.train_rows)
+    return rt_fail(st, RT_ERR_CONFIG, "model %llu (kmeans): k = %ld is more than the %llu training rows",
+                   id, spec->hp.k, (unsigned long long)spec->problem.train_rows);
+  return RT_OK;
+}
+
+static rt_task kmeans_task(const rt_model_spec *spec) {
+  (void)spec;
+  return RT_TASK_CLUSTERING;
+}
+
+/* Real initialisation needs data (init_from_data); zeros until then. */
+static void kmeans_init(const rt_model_spec *spec, uint64_t key, float *params) {
+  (void)key;
+  memset(params, 0, kmeans_param_count(spec) * sizeof *params);
+}
+
+/* Squared Euclidean distance in double, features in order. */
+static double sq_distance(const float *a, const float *b, size_t d) {
+  double s = 0.0;
+  for (size_t f = 0; f < d; ++f) {
+    const double t = (double)a[f] - (double)b[f];
+    s += t * t;
+  }
+  return s;
+}
+
+static double sq_norm(const float *a, size_t d) {
+  double s = 0.0;
+  for (size_t f = 0; f < d; ++f) s += (double)a[f] * (double)a[f];
+  return s;
+}
+
+/* Index in [0, n) from a uniform draw in [0, 1). */
+static size_t uniform_index(double u, size_t n) {
+  size_t i = (size_t)(u * (double)n);
+  return i < n ? i : n - 1;
+}
+
+static void kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, float *params,
+                                  float *aux, const rt_shard *first_shard) {
+  const size_t k = kmeans_k(spec), d = spec->problem.features;
+  memset(params, 0, k * d * sizeof *params);
+  memset(aux, 0, kmeans_aux_floats(spec) * sizeof *aux);
+  if (!first_shard || first_shard->rows == 0 || !first_shard->x) return;
+  const size_t rows = first_shard->rows;
+  const size_t want = spec->hp.init_sample > 0 ? (size_t)spec->hp.init_sample : 1;
+  const size_t m = want < rows ? want : rows;
+  uint64_t *perm = malloc(rows * sizeof *perm);
+  double *dist = malloc(m * sizeof *dist);
+  if (!perm || !dist) { /* cannot report (void hook): the dead-centre rule spreads the zeros */
+    free(perm), free(dist);
+    return;
+  }
+  rt_rng_permutation(rt_key_push(key, RT_STREAM_SAMPLE), perm, rows);
+  const float *x = first_shard->x;
+  const uint64_t draws = rt_key_push(key, RT_STREAM_INIT);
+#define SAMPLE_ROW(i) (x + (size_t)perm[i] * d)
+  /* Centre 0: a uniformly chosen sample row. */
+  memcpy(params, SAMPLE_ROW(uniform_index(rt_rng_uniform(draws, 0), m)), d * sizeof *params);
+  for (size_t i = 0; i < m; ++i) dist[i] = sq_distance(SAMPLE_ROW(i), params, d);
+  for (size_t c = 1; c < k; ++c) {
+    const double u = rt_rng_uniform(draws, c);
+    double total = 0.0;
+    for (size_t i = 0; i < m; ++i) total += dist[i];
+    size_t pick = m;
+    if (total > 0.0) {
+      const double target = u * total;
+      double run = 0.0;
+      size_t last_positive = 0;
+      for (size_t i = 0; i < m; ++i) {
+        if (dist[i] <= 0.0) continue;
+        last_positive = i;
+        run += dist[i];
+        if (run > target) {
+          pick = i;
+          break;
+        }
+      }
+      if (pick == m) pick = last_positive; /* rounding: u * total reached the full sum */
+    } else {
+      pick = uniform_index(u, m); /* every sample row is a centre already: duplicate */
+    }
+    float *centre = params + c * d;
+    memcpy(centre, SAMPLE_ROW(pick), d * sizeof *centre);
+    for (size_t i = 0; i < m; ++i) {
+      const double t = sq_distance(SAMPLE_ROW(i), centre, d);
+      if (t < dist[i]) dist[i] = t;
+    }
+  }
+#undef SAMPLE_ROW
+  free(perm);
+  free(dist);
+}
+
+/* G, one float of padding (the double area is aligned to 8 bytes wherever the workspace starts:
+ * float alignment is all that callers promise), then k + 2 rows doubles. */
+static size_t kmeans_workspace(const rt_model_spec *spec, size_t rows) {
+  const size_t k = kmeans_k(spec);
+  return rows * k + 1 + 2 * (k + 2 * rows);
+}
+
+typedef struct kmeans_ws {
+  float *g;       /* rows x k */
+  double *cnorm;  /* k */
+  double *mind;   /* rows: nearest squared distance */
+  double *near;   /* rows: nearest centre */
+} kmeans_ws;
+
+static kmeans_ws split_workspace(float *ws, size_t rows, size_t k) {
+  kmeans_ws w;
+  w.g = ws;
+  uintptr_t p = (uintptr_t)(ws + rows * k);
+  p = (p + (sizeof(double) - 1)) & ~(uintptr_t)(sizeof(double) - 1);
+  w.cnorm = (double *)p;
+  w.mind = w.cnorm + k;
+  w.near = w.mind + rows;
+  return w;
+}
+
+/* Nearest centre of every row (first minimum) and its squared distance. */
+static kmeans_ws assign_rows(const rt_model_spec *spec, const float *params, const float *x,
+                             size_t rows, float *ws) {
+  const size_t k = kmeans_k(spec), d = spec->problem.features;
+  kmeans_ws w = split_workspace(ws, rows, k);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0f, x, (int)d,
+              params, (int)d, 0.0f, w.g, (int)k);
+  for (size_t c = 0; c < k; ++c) w.cnorm[c] = sq_norm(params + c * d, d);
+  for (size_t i = 0; i < rows; ++i) {
+    const double xn = sq_norm(x + i * d, d);
+    const float *gi = w.g + i * k;
+    size_t best = 0;
+    double best_d = 0.0;
+    for (size_t c = 0; c < k; ++c) {
+      double t = (xn - 2.0 * (double)gi[c]) + w.cnorm[c];
+      if (t < 0.0) t = 0.0;
+      if (c == 0 || t < best_d) { /* NaN never wins; a NaN at c = 0 stays and is reported */
+        best = c;
+        best_d = t;
+      }
+    }
+    w.mind[i] = best_d;
+    w.near[i] = (double)best;
+  }
+  return w;
+}
+
+static void kmeans_integrate(const rt_model_spec *spec, float *params, float *aux, const float *x,
+                             const float *y, size_t rows, uint64_t step, double *loss_sum,
+                             float *ws) {
+  (void)y;
+  (void)step;
+  const size_t k = kmeans_k(spec), d = spec->problem.features;
+  double *counts = (double *)aux, *seen = counts + k;
+  kmeans_ws w = assign_rows(spec, params, x, rows, ws);
+  double loss = 0.0;
+  for (size_t i = 0; i < rows; ++i) loss += w.mind[i];
+  *loss_sum = loss;
+  for (size_t i = 0; i < rows; ++i) {
+    const size_t c = (size_t)w.near[i];
+    float *centre = params + c * d;
+    const float *xi = x + i * d;
+    counts[c] += 1.0;
+    const double eta = 1.0 / counts[c], keep = 1.0 - eta;
+    for (size_t f = 0; f < d; ++f) centre[f] = (float)(keep * (double)centre[f] + eta * (double)xi[f]);
+  }
+  *seen += (double)rows;
+  if (*seen < KMEANS_DEAD_ROWS_PER_CENTRE * (double)k) return;
+  for (size_t c = 0; c < k; ++c) {
+    if (counts[c] != 0.0) continue;
+    size_t pick = rows;
+    double far = -1.0;
+    for (size_t i = 0; i < rows; ++i)
+      if (w.mind[i] > far) { /* used rows are marked -1; NaN rows are never taken */
+        far = w.mind[i];
+        pick = i;
+      }
+    if (pick == rows) break; /* no unused row left in this batch */
+    memcpy(params + c * d, x + pick * d, d * sizeof *params);
+    counts[c] = 1.0;
+    w.mind[pick] = -1.0;
+  }
+}
+
+/* Prediction columns: the nearest centre, then the Euclidean distance to it. */
+static size_t kmeans_output_width(const rt_model_spec *spec) {
+  (void)spec;
+  return 2;
+}
+
+static void kmeans_output_name(const rt_model_spec *spec, size_t column, char *buf, size_t cap) {
+  (void)spec;
+  snprintf(buf, cap, "%s", column == 0 ? "cluster" : "distance");
+}
+
+static void kmeans_predict(const rt_model_spec *spec, const float *params, const float *x,
+                           size_t rows, float *out, float *ws) {
+  const kmeans_ws w = assign_rows(spec, params, x, rows, ws);
+  for (size_t i = 0; i < rows; ++i) {
+    out[2 * i] = (float)w.near[i];
+    out[2 * i + 1] = (float)sqrt(w.mind[i]);
+  }
+}
+
+/* sums: [0] squared distances to the nearest centre (inertia), [1] rows. */
+static void kmeans_eval_rows(const rt_model_spec *spec, const float *params, const float *x,
+                             const float *y, size_t rows, float *ws, double *sums) {
+  (void)y;
+  const kmeans_ws w = assign_rows(spec, params, x, rows, ws);
+  for (size_t i = 0; i < rows; ++i) sums[0] += w.mind[i];
+  sums[1] += (double)rows;
+}
+
+static const char *const kmeans_metric_names[] = {"inertia", "mean_sq_distance"};
+
+/* inertia: the total over the evaluated rows (scikit-learn's inertia_); mean_sq_distance: per row. */
+static void kmeans_metrics(const rt_model_spec *spec, const double *sums, uint64_t rows,
+                           double *values) {
+  (void)spec;
+  values[0] = sums[0];
+  values[1] = sums[0] / (double)rows;
+}
+
+const rt_family rt_family_kmeans = {
+    .kind = "kmeans",
+    .task = kmeans_task,
+    .check = kmeans_check,
+    .param_count = kmeans_param_count,
+    .aux_floats = kmeans_aux_floats,
+    .init_params = kmeans_init,
+    .init_from_data = kmeans_init_from_data,
+    .workspace_floats = kmeans_workspace,
+    .integrate_batch = kmeans_integrate,
+    .output_width = kmeans_output_width,
+    .output_name = kmeans_output_name,
+    .predict = kmeans_predict,
+    .eval_rows = kmeans_eval_rows,
+    .metric_count = 2,
+    .metric_names = kmeans_metric_names,
+    .metrics = kmeans_metrics,
+};

@@ -1,0 +1,456 @@
+/* Online mini-batch k-means: blob recovery, sgemm distances against a naive double computation,
+ * k-means++ initialisation (deterministic, sample only), dead-centre re-seeding, prediction and
+ * evaluation on known centres, hyper-parameter checks. Labels are NULL throughout. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "model.h"
+#include "rng.h"
+
+/* A direct reference links the family in (the registry's reference is weak). */
+extern const rt_family rt_family_kmeans;
+
+static const rt_family *family(void) {
+  const rt_family *fam = rt_family_find("kmeans");
+  assert_true(fam == &rt_family_kmeans);
+  return fam;
+}
+
+static rt_model_spec make_spec(size_t d, long k, long batch, long init_sample) {
+  rt_model_spec s;
+  memset(&s, 0, sizeof s);
+  strcpy(s.hp.kind, "kmeans");
+  s.hp.k = k;
+  s.hp.batch_size = batch;
+  s.hp.init_sample = init_sample;
+  s.problem.features = d;
+  s.passes = 1;
+  s.shards = 1;
+  s.total_batches = 1;
+  s.label_column = -1;
+  return s;
+}
+
+/* Parameters, aux and workspace of one model, as the engine lays them out: params and aux
+ * 64-byte aligned; the workspace deliberately only float-aligned (one float past an aligned
+ * start) and exactly workspace_floats(rows) long, so overruns show under the sanitizers. */
+typedef struct model_buf {
+  float *params, *aux, *ws_base, *ws;
+} model_buf;
+
+static void *alloc64(size_t floats) {
+  void *p = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+  assert_non_null(p);
+  memset(p, 0, floats * sizeof(float));
+  return p;
+}
+
+static model_buf model_alloc(const rt_model_spec *s, size_t ws_rows) {
+  const rt_family *fam = family();
+  model_buf m;
+  m.params = alloc64(fam->param_count(s));
+  m.aux = alloc64(fam->aux_floats(s));
+  m.ws_base = malloc((fam->workspace_floats(s, ws_rows) + 1) * sizeof(float));
+  assert_non_null(m.ws_base);
+  m.ws = m.ws_base + 1;
+  return m;
+}
+
+static void model_free(model_buf *m) { free(m->params), free(m->aux), free(m->ws_base); }
+
+static double naive_sq(const float *a, const float *b, size_t d) {
+  double s = 0.0;
+  for (size_t f = 0; f < d; ++f) s += ((double)a[f] - b[f]) * ((double)a[f] - b[f]);
+  return s;
+}
+
+/* Nearest centre by the naive double computation (first minimum). */
+static size_t naive_nearest(const float *x, const float *c, size_t k, size_t d, double *dist) {
+  size_t best = 0;
+  double bd = naive_sq(x, c, d);
+  for (size_t j = 1; j < k; ++j) {
+    const double t = naive_sq(x, c + j * d, d);
+    if (t < bd) bd = t, best = j;
+  }
+  if (dist) *dist = bd;
+  return best;
+}
+
+static double gaussian(uint64_t key, uint64_t i) {
+  const double u1 = 1.0 - rt_rng_uniform(key, 2 * i), u2 = rt_rng_uniform(key, 2 * i + 1);
+  return sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
+}
+
+/* One pass over a shard the way the CPU backend does it: batches in a permuted order; returns
+ * the summed loss. */
+static double run_pass(const rt_model_spec *s, model_buf *m, const float *x, size_t rows,
+                       uint64_t pass, uint64_t *step) {
+  const rt_family *fam = family();
+  const size_t d = s->problem.features, batch = (size_t)s->hp.batch_size;
+  const size_t nb = (rows + batch - 1) / batch;
+  uint64_t *order = malloc(nb * sizeof *order);
+  assert_non_null(order);
+  rt_rng_permutation(rt_key_push(77, pass), order, nb);
+  double total = 0.0;
+  for (size_t b = 0; b < nb; ++b) {
+    const size_t first = (size_t)order[b] * batch;
+    const size_t n = first + batch <= rows ? batch : rows - first;
+    double loss = -1.0;
+    fam->integrate_batch(s, m->params, m->aux, x + first * d, NULL, n, (*step)++, &loss, m->ws);
+    assert_true(isfinite(loss) && loss >= 0.0);
+    total += loss;
+  }
+  free(order);
+  return total;
+}
+
+/* 4 well-separated blobs in 5-D, 200 points each (noise 0.1), shuffled: every true centre is
+ * recovered within 0.05 after k-means++ and a few passes. */
+static void blobs_recovered(void **state) {
+  (void)state;
+  enum { D = 5, K = 4, PER = 200, N = K * PER };
+  const rt_family *fam = family();
+  rt_model_spec s = make_spec(D, K, 32, 10000);
+  const uint64_t key = rt_key_push(2024, 1);
+  const float truth[K * D] = {0, 0, 0, 0, 0,  3, 0, 0, 1, 0,  0, 3, -1, 0, 2,  -2, 1, 3, 3, -1};
+  for (size_t a = 0; a < K; ++a)
+    for (size_t b = a + 1; b < K; ++b) assert_true(naive_sq(truth + a * D, truth + b * D, D) > 4.0);
+  uint64_t perm[N];
+  rt_rng_permutation(rt_key_push(key, 9), perm, N);
+  float *x = malloc(N * D * sizeof *x);
+  assert_non_null(x);
+  for (size_t i = 0; i < N; ++i) {
+    const size_t c = (size_t)perm[i] / PER; /* shuffled: row i belongs to blob perm[i] / PER */
+    for (size_t f = 0; f < D; ++f)
+      x[i * D + f] = truth[c * D + f] + (float)(0.1 * gaussian(key, i * D + f));
+  }
+  rt_shard shard = {.rows = N, .features = D, .x = x, .y = NULL, .first_row = 0};
+  model_buf m = model_alloc(&s, 32);
+  fam->init_from_data(&s, rt_key_push(5, 5), m.params, m.aux, &shard);
+  uint64_t step = 0;
+  double first = 0.0, last = 0.0;
+  for (uint64_t p = 0; p < 5; ++p) {
+    const double loss = run_pass(&s, &m, x, N, p, &step);
+    if (p == 0) first = loss;
+    last = loss;
+  }
+  assert_true(last <= first);
+  assert_true(last / N < 0.1); /* noise variance 5 * 0.01 per row */
+  for (size_t c = 0; c < K; ++c) {
+    double dist;
+    naive_nearest(truth + c * D, m.params, K, D, &dist);
+    if (sqrt(dist) > 0.05) fail_msg("true centre %zu recovered only within %g", c, sqrt(dist));
+  }
+  /* Counts cover every row of every pass (no re-seeding was needed), seen counts them too. */
+  const double *counts = (const double *)m.aux;
+  double total = 0.0;
+  for (size_t c = 0; c < K; ++c) total += counts[c];
+  assert_true(total == 5.0 * N);
+  assert_true(counts[K] == 5.0 * N);
+  model_free(&m);
+  free(x);
+}
+
+/* The sgemm expansion agrees with a naive double computation: nearest centre, distance
+ * (prediction), loss (integration) and inertia (evaluation). */
+static void sgemm_distances_match_naive(void **state) {
+  (void)state;
+  enum { D = 13, K = 7, R = 37 };
+  const rt_family *fam = family();
+  rt_model_spec s = make_spec(D, K, R, 100);
+  const uint64_t key = rt_key_push(31, 337);
+  float x[R * D], out[R * 2];
+  for (size_t i = 0; i < R * D; ++i) x[i] = 2.0f * rt_rng_uniform_f(key, i) - 1.0f;
+  model_buf m = model_alloc(&s, R);
+  for (size_t i = 0; i < K * D; ++i) m.params[i] = 1.5f * rt_rng_uniform_f(key, 10000 + i) - 0.75f;
+  fam->predict(&s, m.params, x, R, out, m.ws);
+  double naive_total = 0.0;
+  for (size_t i = 0; i < R; ++i) {
+    double dmin;
+    naive_nearest(x + i * D, m.params, K, D, &dmin);
+    naive_total += dmin;
+    const size_t c = (size_t)out[2 * i];
+    assert_true(c < K && (float)c == out[2 * i]);
+    /* The chosen centre is a nearest one (up to rounding), and the distance matches. */
+    assert_true(fabs(naive_sq(x + i * D, m.params + c * D, D) - dmin) <= 1e-4 * dmin);
+    const double got = (double)out[2 * i + 1] * out[2 * i + 1];
+    if (fabs(got - dmin) > 1e-4 * dmin) fail_msg("row %zu: %.9g vs naive %.9g", i, got, dmin);
+  }
+  double sums[RT_EVAL_SUMS] = {0};
+  fam->eval_rows(&s, m.params, x, NULL, R, m.ws, sums);
+  assert_true(fabs(sums[0] - naive_total) <= 1e-4 * naive_total);
+  assert_true(sums[1] == R);
+  double loss = -1.0;
+  fam->integrate_batch(&s, m.params, m.aux, x, NULL, R, 0, &loss, m.ws);
+  assert_true(fabs(loss - naive_total) <= 1e-4 * naive_total);
+  assert_true(loss == sums[0]); /* same computation, same order */
+  model_free(&m);
+}
+
+/* k-means++: the same key gives the same centres, another key others; the centres are rows of
+ * the sample (the first init_sample indices of the RT_STREAM_SAMPLE permutation) and nothing
+ * outside the sample matters. */
+static void init_deterministic_and_sampled(void **state) {
+  (void)state;
+  enum { D = 3, K = 5, N = 500, M = 50 };
+  const rt_family *fam = family();
+  rt_model_spec s = make_spec(D, K, 16, M);
+  float *x = malloc(N * D * sizeof *x);
+  assert_non_null(x);
+  for (size_t i = 0; i < N * D; ++i) x[i] = 10.0f * rt_rng_uniform_f(99, i);
+  rt_shard shard = {.rows = N, .features = D, .x = x};
+  const uint64_t key = rt_key_push(7, 3);
+  model_buf a = model_alloc(&s, 1), b = model_alloc(&s, 1), c = model_alloc(&s, 1);
+  memset(a.aux, 0xff, fam->aux_floats(&s) * sizeof(float)); /* init resets the aux area */
+  fam->init_from_data(&s, key, a.params, a.aux, &shard);
+  fam->init_from_data(&s, key, b.params, b.aux, &shard);
+  assert_memory_equal(a.params, b.params, K * D * sizeof(float));
+  for (size_t i = 0; i < fam->aux_floats(&s); ++i) assert_true(a.aux[i] == 0.0f);
+  fam->init_from_data(&s, rt_key_push(7, 4), c.params, c.aux, &shard);
+  assert_memory_not_equal(a.params, c.params, K * D * sizeof(float));
+  uint64_t perm[N];
+  rt_rng_permutation(rt_key_push(key, RT_STREAM_SAMPLE), perm, N);
+  int in_sample[N] = {0};
+  for (size_t i = 0; i < M; ++i) in_sample[perm[i]] = 1;
+  for (size_t j = 0; j < K; ++j) {
+    int found = 0;
+    for (size_t i = 0; i < M && !found; ++i)
+      found = memcmp(a.params + j * D, x + perm[i] * D, D * sizeof(float)) == 0;
+    assert_true(found);
+    for (size_t l = 0; l < j; ++l) /* distinct data: distinct centres */
+      assert_memory_not_equal(a.params + j * D, a.params + l * D, D * sizeof(float));
+  }
+  for (size_t i = 0; i < N; ++i)
+    if (!in_sample[i])
+      for (size_t f = 0; f < D; ++f) x[i * D + f] = 1e6f; /* would dominate D^2 if looked at */
+  fam->init_from_data(&s, key, b.params, b.aux, &shard);
+  assert_memory_equal(a.params, b.params, K * D * sizeof(float));
+  model_free(&a), model_free(&b), model_free(&c);
+  free(x);
+}
+
+/* Fewer distinct rows than k: every distinct row becomes a centre, the rest duplicate. */
+static void init_with_few_distinct_rows(void **state) {
+  (void)state;
+  enum { D = 2, K = 5, N = 30 };
+  const rt_family *fam = family();
+  rt_model_spec s = make_spec(D, K, 8, 1000);
+  float x[N * D];
+  for (size_t i = 0; i < N; ++i) x[2 * i] = (float)(i % 3), x[2 * i + 1] = -(float)(i % 3);
+  rt_shard shard = {.rows = N, .features = D, .x = x};
+  model_buf m = model_alloc(&s, 1);
+  fam->init_from_data(&s, 12345, m.params, m.aux, &shard);
+  int seen[3] = {0};
+  for (size_t j = 0; j < K; ++j) {
+    const float v = m.params[2 * j];
+    assert_true(v == 0.0f || v == 1.0f || v == 2.0f);
+    assert_true(m.params[2 * j + 1] == -v);
+    seen[(int)v] = 1;
+  }
+  assert_true(seen[0] && seen[1] && seen[2]);
+  /* An empty first shard leaves the zeros for the dead-centre rule. */
+  rt_shard empty = {.rows = 0, .features = D, .x = NULL};
+  fam->init_from_data(&s, 12345, m.params, m.aux, &empty);
+  for (size_t i = 0; i < K * D; ++i) assert_true(m.params[i] == 0.0f);
+  model_free(&m);
+}
+
+/* Dead centres: far-away centres win no row; once the model has seen 10 k rows they are
+ * re-seeded to the batch rows farthest from their centres (largest first, each row once), get
+ * count 1 and then attract the points of the blob nobody covered. */
+static void dead_centres_reseeded(void **state) {
+  (void)state;
+  enum { D = 2, K = 4, N = 300, B = 10 };
+  const rt_family *fam = family();
+  rt_model_spec s = make_spec(D, K, B, 100);
+  const float blob[3][2] = {{0, 0}, {5, 5}, {10, 0}};
+  float x[N * D];
+  uint64_t perm[N];
+  rt_rng_permutation(4242, perm, N);
+  for (size_t i = 0; i < N; ++i)
+    for (size_t f = 0; f < D; ++f)
+      x[i * D + f] = blob[perm[i] % 3][f] + (float)(0.2 * gaussian(4343, i * D + f));
+  model_buf m = model_alloc(&s, B);
+  const float start[K * D] = {0, 0, 5, 5, 1000, 1000, -1000, 1000};
+  memcpy(m.params, start, sizeof start);
+  const double *counts = (const double *)m.aux;
+  double loss;
+  /* Three batches bring the model to 30 < 10 k = 40 rows: nothing is re-seeded yet. */
+  for (size_t b = 0; b < 3; ++b) fam->integrate_batch(&s, m.params, m.aux, x + b * B * D, NULL, B, b, &loss, m.ws);
+  assert_true(counts[K] == 30.0);
+  assert_true(counts[2] == 0.0 && counts[3] == 0.0);
+  assert_memory_equal(m.params + 2 * D, start + 2 * D, 2 * D * sizeof(float));
+  /* Batch 4 reaches 40: the expected rows are those with the largest nearest distance before
+   * the batch's update. */
+  float before[K * D];
+  memcpy(before, m.params, sizeof before);
+  const float *xb = x + 3 * B * D;
+  double far[B];
+  for (size_t i = 0; i < B; ++i) naive_nearest(xb + i * D, before, K, D, &far[i]);
+  size_t first = 0, second = 0;
+  for (size_t i = 1; i < B; ++i)
+    if (far[i] > far[first]) first = i;
+  second = first == 0 ? 1 : 0;
+  for (size_t i = 0; i < B; ++i)
+    if (i != first && far[i] > far[second]) second = i;
+  fam->integrate_batch(&s, m.params, m.aux, xb, NULL, B, 3, &loss, m.ws);
+  assert_true(counts[2] == 1.0 && counts[3] == 1.0);
+  assert_memory_equal(m.params + 2 * D, xb + first * D, D * sizeof(float));
+  assert_memory_equal(m.params + 3 * D, xb + second * D, D * sizeof(float));
+  /* The rest of the data, twice: the re-seeded centres take part (count grows). */
+  uint64_t step = 4;
+  for (size_t b = 4; b < N / B; ++b)
+    fam->integrate_batch(&s, m.params, m.aux, x + b * B * D, NULL, B, step++, &loss, m.ws);
+  run_pass(&s, &m, x, N, 1, &step);
+  assert_true(counts[2] > 10.0 || counts[3] > 10.0);
+  /* The third blob (10, 0), which at first fell to centre 1, has a centre of its own now. */
+  double dist;
+  naive_nearest(blob[2], m.params, K, D, &dist);
+  assert_true(sqrt(dist) < 0.5);
+  double total = 0.0;
+  for (size_t c = 0; c < K; ++c) total += counts[c];
+  assert_true(total == 2.0 * N + 2.0); /* every row once per pass, plus the two re-seeds */
+  model_free(&m);
+}
+
+/* Known centres: exact clusters (first minimum on a tie), distances, inertia. */
+static void predict_and_eval_known_centres(void **state) {
+  (void)state;
+  const rt_family *fam = family();
+  rt_model_spec s = make_spec(2, 3, 4, 10);
+  model_buf m = model_alloc(&s, 4);
+  const float centres[6] = {0, 0, 3, 0, 0, 4};
+  memcpy(m.params, centres, sizeof centres);
+  const float x[8] = {0, 0, 3, 4, 1.5f, 0, 3, 1};
+  float out[8];
+  assert_int_equal(fam->output_width(&s), 2);
+  char name[16];
+  fam->output_name(&s, 0, name, sizeof name);
+  assert_string_equal(name, "cluster");
+  fam->output_name(&s, 1, name, sizeof name);
+  assert_string_equal(name, "distance");
+  fam->predict(&s, m.params, x, 4, out, m.ws);
+  const float expect[8] = {0, 0, 2, 3, 0, 1.5f, 1, 1};
+  for (size_t i = 0; i < 8; ++i)
+    if (out[i] != expect[i]) fail_msg("output %zu: %g, expected %g", i, (double)out[i], (double)expect[i]);
+  double sums[RT_EVAL_SUMS] = {0}, values[RT_MAX_METRICS] = {0};
+  fam->eval_rows(&s, m.params, x, NULL, 3, m.ws, sums); /* two chunks, as the backend would */
+  fam->eval_rows(&s, m.params, x + 6, NULL, 1, m.ws, sums);
+  assert_true(sums[0] == 12.25);
+  assert_true(sums[1] == 4.0);
+  assert_int_equal(fam->metric_count, 2);
+  assert_string_equal(fam->metric_names[0], "inertia");
+  assert_string_equal(fam->metric_names[1], "mean_sq_distance");
+  fam->metrics(&s, sums, 4, values);
+  assert_true(values[0] == 12.25);
+  assert_true(values[1] == 12.25 / 4.0);
+  assert_int_equal(rt_metric_higher_is_better("inertia"), 0);
+  assert_int_equal(rt_metric_higher_is_better("mean_sq_distance"), 0);
+  model_free(&m);
+}
+
+static void check_and_layout(void **state) {
+  (void)state;
+  const rt_family *fam = family();
+  rt_model_spec s = make_spec(6, 50, 8, 100);
+  s.id = 3;
+  rt_status st;
+  assert_int_equal(fam->task(&s), RT_TASK_CLUSTERING);
+  assert_int_equal(rt_model_config_task(&s.hp), RT_TASK_CLUSTERING);
+  s.problem.train_rows = 40;
+  assert_int_equal(fam->check(&s, &st), RT_ERR_CONFIG);
+  assert_string_equal(st.message, "model 3 (kmeans): k = 50 is more than the 40 training rows");
+  s.hp.k = 40;
+  assert_int_equal(fam->check(&s, &st), RT_OK);
+  s.hp.k = 50;
+  s.problem.train_rows = 0; /* not known (CSV): nothing to compare */
+  assert_int_equal(fam->check(&s, &st), RT_OK);
+  s.hp.k = 0;
+  assert_int_equal(fam->check(&s, &st), RT_ERR_CONFIG);
+  assert_non_null(strstr(st.message, "model 3 (kmeans)"));
+  assert_null(strchr(st.message, '\n'));
+  s.hp.k = 2;
+  s.problem.features = 0;
+  assert_int_equal(fam->check(&s, &st), RT_ERR_CONFIG);
+  assert_non_null(strstr(st.message, "model 3 (kmeans)"));
+  /* State: k x features parameters (zero until data), counts and rows seen in aux. */
+  s.problem.features = 6;
+  s.hp.k = 5;
+  s.passes = 2;
+  const rt_state_layout l = rt_state_layout_of(&s);
+  assert_int_equal(l.param_count, 30);
+  assert_int_equal(l.aux_count, 12);
+  assert_int_equal(l.aux_offset % 64, 0);
+  void *a = NULL;
+  size_t bytes = 0;
+  assert_int_equal(rt_state_create(&s, &a, &bytes, &st), RT_OK);
+  const float *p = rt_state_params(a, &l);
+  for (size_t i = 0; i < l.param_count; ++i) assert_true(p[i] == 0.0f);
+  rt_state_free(a);
+}
+
+/* A NaN in the data makes the loss NaN (the engine then marks the model diverged). */
+static void nan_input_gives_nan_loss(void **state) {
+  (void)state;
+  const rt_family *fam = family();
+  rt_model_spec s = make_spec(3, 2, 2, 10);
+  model_buf m = model_alloc(&s, 2);
+  float x[6] = {1, 2, 3, 4, 5, 6};
+  double loss = 0.0;
+  fam->integrate_batch(&s, m.params, m.aux, x, NULL, 2, 0, &loss, m.ws);
+  assert_true(isfinite(loss));
+  x[4] = NAN;
+  fam->integrate_batch(&s, m.params, m.aux, x, NULL, 2, 1, &loss, m.ws);
+  assert_true(isnan(loss));
+  model_free(&m);
+}
+
+/* Labels are ignored: the same batches with and without y give identical states. */
+static void labels_ignored(void **state) {
+  (void)state;
+  enum { D = 4, K = 3, N = 64 };
+  const rt_family *fam = family();
+  rt_model_spec s = make_spec(D, K, 8, 20);
+  float x[N * D], y[N];
+  for (size_t i = 0; i < N * D; ++i) x[i] = rt_rng_uniform_f(5, i);
+  for (size_t i = 0; i < N; ++i) y[i] = (float)(i % 7);
+  rt_shard with = {.rows = N, .features = D, .x = x, .y = y}, without = {.rows = N, .features = D, .x = x};
+  model_buf a = model_alloc(&s, 8), b = model_alloc(&s, 8);
+  fam->init_from_data(&s, 1, a.params, a.aux, &with);
+  fam->init_from_data(&s, 1, b.params, b.aux, &without);
+  double la, lb;
+  for (size_t r = 0; r < N; r += 8) {
+    fam->integrate_batch(&s, a.params, a.aux, x + r * D, y + r, 8, r / 8, &la, a.ws);
+    fam->integrate_batch(&s, b.params, b.aux, x + r * D, NULL, 8, r / 8, &lb, b.ws);
+    assert_true(la == lb);
+  }
+  assert_memory_equal(a.params, b.params, K * D * sizeof(float));
+  assert_memory_equal(a.aux, b.aux, fam->aux_floats(&s) * sizeof(float));
+  double sa[RT_EVAL_SUMS] = {0}, sb[RT_EVAL_SUMS] = {0};
+  fam->eval_rows(&s, a.params, x, y, 8, a.ws, sa);
+  fam->eval_rows(&s, a.params, x, NULL, 8, a.ws, sb);
+  assert_memory_equal(sa, sb, sizeof sa);
+  model_free(&a), model_free(&b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(blobs_recovered),
+      cmocka_unit_test(sgemm_distances_match_naive),
+      cmocka_unit_test(init_deterministic_and_sampled),
+      cmocka_unit_test(init_with_few_distinct_rows),
+      cmocka_unit_test(dead_centres_reseeded),
+      cmocka_unit_test(predict_and_eval_known_centres),
+      cmocka_unit_test(check_and_layout),
+      cmocka_unit_test(nan_input_gives_nan_loss),
+      cmocka_unit_test(labels_ignored),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
