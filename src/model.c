@@ -26,6 +26,13 @@ const rt_family *rt_family_find(const char *kind) {
   return NULL;
 }
 
+size_t rt_family_metric_names(const rt_family *fam, const rt_model_spec *spec,
+                              const char *const **names) {
+  if (fam->metric_names_of) return fam->metric_names_of(spec, names);
+  *names = fam->metric_names;
+  return fam->metric_count;
+}
+
 rt_task rt_model_config_task(const rt_model_config *hp) {
   const rt_family *fam = rt_family_find(hp->kind);
   rt_model_spec spec;

@@ -114,7 +114,14 @@ typedef struct rt_family {
   size_t metric_count;
   const char *const *metric_names;
   void (*metrics)(const rt_model_spec *spec, const double *sums, uint64_t rows, double *values);
+  /* Optional: metric names that depend on the spec (an MLP classifies or regresses); overrides
+   * metric_count / metric_names. Use rt_family_metric_names. */
+  size_t (*metric_names_of)(const rt_model_spec *spec, const char *const **names);
 } rt_family;
+
+/* The metric names of a model (count returned). */
+size_t rt_family_metric_names(const rt_family *fam, const rt_model_spec *spec,
+                              const char *const **names);
 
 const rt_family *rt_family_find(const char *kind);
 /* The task a models: entry trains for (from its kind and hyper-parameters alone). */

@@ -98,11 +98,13 @@ static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_datas
     rt_model_result *m = &res->models[j];
     m->has_validation = ds->has_validation;
     m->val_rows = res->val_rows;
-    m->metric_count = fam->metric_count < RT_RESULT_METRICS ? fam->metric_count : RT_RESULT_METRICS;
-    double values[RT_RESULT_METRICS] = {0};
+    const char *const *names = NULL;
+    const size_t metric_count = rt_family_metric_names(fam, &specs[j], &names);
+    m->metric_count = metric_count < RT_RESULT_METRICS ? metric_count : RT_RESULT_METRICS;
+    double values[RT_MAX_METRICS] = {0};
     if (res->val_rows) fam->metrics(&specs[j], total, res->val_rows, values);
     for (size_t k = 0; k < m->metric_count; ++k) {
-      m->metric_names[k] = fam->metric_names[k];
+      m->metric_names[k] = names[k];
       m->metrics[k] = res->val_rows ? values[k] : NAN;
     }
   }

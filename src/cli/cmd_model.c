@@ -130,16 +130,17 @@ int rt_cmd_eval(int argc, char **argv) {
     double sums[RT_EVAL_SUMS] = {0}, values[RT_MAX_METRICS] = {0};
     rt_cpu_evaluate_shard(&m.spec, m.family, m.file.state, &rows, ws, ws_rows, sums);
     m.family->metrics(&m.spec, sums, rows.rows, values);
+    const char *const *names = NULL;
+    const size_t count = rt_family_metric_names(m.family, &m.spec, &names);
     if (a.json) {
       printf("{\"model\":\"%s\",\"data\":\"%s\",\"rows\":%zu", a.model, a.data, rows.rows);
-      for (size_t k = 0; k < m.family->metric_count; ++k)
-        printf(",\"%s\":%.17g", m.family->metric_names[k], values[k]);
+      for (size_t k = 0; k < count; ++k) printf(",\"%s\":%.17g", names[k], values[k]);
       printf("}\n");
     } else {
       printf("# model %s (%s, id %" PRIu64 ") on %s\n#      rows", a.model, m.spec.hp.kind, m.spec.id, a.data);
-      for (size_t k = 0; k < m.family->metric_count; ++k) printf(" %11s", m.family->metric_names[k]);
+      for (size_t k = 0; k < count; ++k) printf(" %11s", names[k]);
       printf("\n%11zu", rows.rows);
-      for (size_t k = 0; k < m.family->metric_count; ++k) printf(" %11.6f", values[k]);
+      for (size_t k = 0; k < count; ++k) printf(" %11.6f", values[k]);
       printf("\n");
     }
   }

@@ -34,6 +34,8 @@ models:
   - {kind: logistic, optimizer: adam, learning_rate: 0.003, batch_size: 128, schedule: cosine, l2: 0.001}
   - {kind: logistic, optimizer: sgd, momentum: 0.5, learning_rate: 0.02, batch_size: 64}
   - {kind: kmeans, k: 10, batch_size: 64, init_sample: 300}
+  - {kind: mlp, hidden: [24, 12], activation: gelu, optimizer: adam, learning_rate: 0.01, batch_size: 32, l2: 0.0001}
+  - {kind: mlp, hidden: [16], activation: tanh, output: regression, optimizer: sgd, momentum: 0.9, learning_rate: 0.001, batch_size: 50}
 YAML
   "$RT" train "$WORK/eq.yaml" --quiet --output "$WORK/$data-r1" || fail "$data: 1 rank failed"
   for np in 2 3 4; do
@@ -41,7 +43,7 @@ YAML
       || fail "$data: $np ranks failed"
   done
   n=$(ls "$WORK/$data-r1/models" | wc -l)
-  [[ $n -eq 6 ]] && pass || fail "$data: expected 6 model files, found $n"
+  [[ $n -eq 8 ]] && pass || fail "$data: expected 8 model files, found $n"
   for np in 2 3 4; do
     for m in "$WORK/$data-r1"/models/*.rtm; do
       if cmp -s "$m" "$WORK/$data-r$np/models/$(basename "$m")"; then pass
@@ -49,14 +51,14 @@ YAML
     done
     # The validation metrics are reduced in shard order, so they agree to the last digit too.
     metrics() { paste -d, <(col "$1" train_loss) <(col "$1" val_logloss) <(col "$1" val_accuracy) \
-                          <(col "$1" val_inertia) <(col "$1" state_sha256); }
+                          <(col "$1" val_inertia) <(col "$1" val_rmse) <(col "$1" state_sha256); }
     if diff <(metrics "$WORK/$data-r1/results.csv") <(metrics "$WORK/$data-r$np/results.csv") >/dev/null; then pass
     else fail "$data: results differ between 1 and $np ranks"; fi
   done
   # With 4 ranks every step to the next shard is a hand-off: 3 passes x 4 shards - 1 = 11 per
   # model; with 1 rank there are none.
   hops=$(col "$WORK/$data-r4/results.csv" hops | awk '{ s += $1 } END { print s }')
-  [[ $hops -eq 66 ]] && pass || fail "$data: expected 66 hand-offs with 4 ranks, got $hops"
+  [[ $hops -eq 88 ]] && pass || fail "$data: expected 88 hand-offs with 4 ranks, got $hops"
   hops1=$(col "$WORK/$data-r1/results.csv" hops | awk '{ s += $1 } END { print s }')
   [[ $hops1 -eq 0 ]] && pass || fail "$data: 1 rank recorded $hops1 hand-offs"
 done
