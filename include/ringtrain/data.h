@@ -79,6 +79,11 @@ rt_code rt_data_read_all(const rt_data_options *opt, const rt_data_info *info, r
 rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, size_t shard_index,
                                   rt_shard *train, rt_shard *validation, rt_status *st);
 
+/* Number of data rows: from the header for .npy, by counting non-blank lines after the header
+ * for CSV (reads the file once; `check` uses it, training never needs it). */
+rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info, uint64_t *rows,
+                           rt_status *st);
+
 void rt_shard_free(rt_shard *shard);
 
 #ifdef __cplusplus

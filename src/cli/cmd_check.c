@@ -17,7 +17,7 @@ static const char check_usage[] =
     "nothing. Exit code 0 when the run would start, 2 with one line naming the problem otherwise.\n";
 
 static rt_code probe_file(const rt_config *cfg, const char *path, const char *what, rt_data_info *info,
-                          rt_status *st) {
+                          uint64_t *rows, rt_status *st) {
   rt_data_options opt = {.path = path, .format = cfg->data.format, .label_column = -1,
                          .header = cfg->data.header, .delimiter = cfg->data.delimiter};
   rt_code rc = rt_data_probe(&opt, info, st);
@@ -25,11 +25,9 @@ static rt_code probe_file(const rt_config *cfg, const char *path, const char *wh
   const int col = cfg->data.label_column < 0 ? (int)info->columns - 1 : cfg->data.label_column;
   opt.label_column = col;
   if ((rc = rt_data_probe(&opt, info, st))) return rc;
-  printf("# %-10s %s: %s, %zu columns (label column %d, %zu features)", what, path,
-         info->format == RT_FORMAT_NPY ? "npy" : "csv", info->columns, col, info->features);
-  if (info->format == RT_FORMAT_NPY) printf(", %" PRIu64 " rows", info->rows);
-  else printf(", %" PRIu64 " bytes of rows", info->data_end - info->data_begin);
-  putchar('\n');
+  if ((rc = rt_data_count_rows(&opt, info, rows, st))) return rc;
+  printf("# %-10s %s: %s, %" PRIu64 " rows, %zu columns (label column %d, %zu features)\n", what,
+         path, info->format == RT_FORMAT_NPY ? "npy" : "csv", *rows, info->columns, col, info->features);
   return RT_OK;
 }
 
@@ -51,17 +49,17 @@ int rt_cmd_check(int argc, char **argv) {
   if (rc == RT_OK) rc = rt_config_from_args(&args, text, len, &cfg, &st);
   free(text);
   rt_data_info train, val;
-  if (rc == RT_OK) rc = probe_file(&cfg, cfg.data.train, "train", &train, &st);
+  uint64_t train_rows = 0, val_rows = 0;
+  if (rc == RT_OK) rc = probe_file(&cfg, cfg.data.train, "train", &train, &train_rows, &st);
   if (rc == RT_OK && cfg.data.validation[0]) {
-    rc = probe_file(&cfg, cfg.data.validation, "validation", &val, &st);
+    rc = probe_file(&cfg, cfg.data.validation, "validation", &val, &val_rows, &st);
     if (rc == RT_OK && val.features != train.features)
       rc = rt_fail(&st, RT_ERR_DATA, "%s: has %zu feature columns, the training data has %zu",
                    cfg.data.validation, val.features, train.features);
   }
-  if (rc == RT_OK && cfg.data.shards > 0 && train.format == RT_FORMAT_NPY &&
-      train.rows < (uint64_t)cfg.data.shards)
+  if (rc == RT_OK && cfg.data.shards > 0 && train_rows < (uint64_t)cfg.data.shards)
     rc = rt_fail(&st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%ld)", cfg.data.train,
-                 train.rows, cfg.data.shards);
+                 train_rows, cfg.data.shards);
   /* Family checks that need only the config and the header; classes come from the labels at
    * train time unless data.classes fixes them. */
   for (size_t j = 0; rc == RT_OK && j < cfg.model_count; ++j) {
@@ -71,7 +69,9 @@ int rt_cmd_check(int argc, char **argv) {
     spec.hp = cfg.models[j];
     spec.problem.features = train.features;
     spec.problem.classes = cfg.data.classes > 0 ? (size_t)cfg.data.classes : 2;
-    spec.problem.train_rows = train.format == RT_FORMAT_NPY ? train.rows : 0; /* CSV: unknown here */
+    /* Before the validation split: a family's row limits apply to what will remain. */
+    spec.problem.train_rows = (uint64_t)((double)train_rows * (1.0 - cfg.data.validation_fraction));
+    if (spec.problem.train_rows == 0) spec.problem.train_rows = 1;
     spec.passes = (uint64_t)cfg.run.passes;
     const rt_family *fam = rt_family_find(spec.hp.kind);
     if (!fam)

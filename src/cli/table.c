@@ -52,10 +52,20 @@ static void hp_columns(FILE *out, const rt_model_config *m) {
 static const char hp_header[] = "kind      hyper-parameters                            ";
 
 void rt_print_model_table(FILE *out, const rt_config *cfg) {
-  fprintf(out, "#  id %s\n", hp_header);
+  fprintf(out, "#  id %s metrics\n", hp_header);
   for (size_t j = 0; j < cfg->model_count; ++j) {
     fprintf(out, "%5zu ", j);
     hp_columns(out, &cfg->models[j]);
+    /* The metrics the results will carry for this model's family. */
+    const rt_family *fam = rt_family_find(cfg->models[j].kind);
+    if (fam) {
+      rt_model_spec spec;
+      memset(&spec, 0, sizeof spec);
+      spec.hp = cfg->models[j];
+      const char *const *names = NULL;
+      const size_t n = rt_family_metric_names(fam, &spec, &names);
+      for (size_t k = 0; k < n; ++k) fprintf(out, "%sval_%s", k ? "," : " ", names[k]);
+    }
     fputc('\n', out);
   }
 }

@@ -20,6 +20,18 @@ grep -q "65 columns" "$WORK/check.out" && pass || fail "check does not show the 
 [[ $(grep -c 'logistic' "$WORK/check.out") -eq 2 ]] && pass || fail "check model table"
 [[ ! -e "$WORK/run" ]] && pass || fail "check created the run directory"
 "$RT" check "$WORK/c.yaml" --set models.1.learning_rate=0.5 | grep -q '0.5 ' && pass || fail "check --set"
+grep -q "1797 rows" "$WORK/check.out" && pass || fail "check does not count the rows"
+grep -q "val_logloss,val_accuracy" "$WORK/check.out" && pass || fail "check does not list the metrics"
+# Hyper-parameters that cannot fit the data are rejected before any training.
+code=0
+"$RT" check "$WORK/c.yaml" --set models.0.kind=kmeans --set models.0.k=2000 2>"$WORK/k.err" >/dev/null || code=$?
+[[ $code -eq 2 ]] && grep -q "k = 2000 is more than" "$WORK/k.err" && pass || fail "check accepted k > rows: $(cat "$WORK/k.err")"
+code=0
+"$RT" check "$WORK/c.yaml" --set models.1.kind=mlp --set "models.1.hidden=[]" 2>"$WORK/h.err" >/dev/null || code=$?
+[[ $code -eq 2 ]] && grep -q "hidden" "$WORK/h.err" && pass || fail "check accepted an empty hidden list: $(cat "$WORK/h.err")"
+code=0
+"$RT" check "$WORK/c.yaml" --set models.0.kind=linear --set models.0.alpha=-1 2>"$WORK/a.err" >/dev/null || code=$?
+[[ $code -eq 2 ]] && grep -q "alpha" "$WORK/a.err" && pass || fail "check accepted alpha < 0: $(cat "$WORK/a.err")"
 
 "$RT" train "$WORK/c.yaml" >"$WORK/train.out" && pass || fail "train exit code"
 for f in config.yaml results.csv results.jsonl history.csv models/0.rtm models/1.rtm; do
