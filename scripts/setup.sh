@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-openmp-dev
-          libcmocka-dev libyaml-dev libssl-dev)
+          liblapacke-dev libcmocka-dev libyaml-dev libssl-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-sklearn python3-numpy) ;;

@@ -41,6 +41,7 @@ typedef struct engine {
   float *ws;
   uint64_t *order;
   rt_model_stats *stats;
+  rt_progress_view *progress; /* rank 0 only, or NULL */
 } engine;
 
 static int shard_owner(const engine *e, uint64_t shard) {
@@ -96,16 +97,19 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     rt_prof_end(RT_PHASE_INTEGRATE);
     s->visits_here--;
     e->visits_left--;
+    int done = 0;
     if (++h->position == e->ds->shards) {
       double *history = rt_state_history(s->state, &layout);
       history[h->pass] = h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
       h->pass_loss_sum = 0.0;
       h->pass_loss_rows = 0;
       h->position = 0;
-      if (++h->pass == spec->passes) {
-        s->phase = SLOT_DONE;
-        return RT_OK;
-      }
+      done = ++h->pass == spec->passes;
+    }
+    if (e->progress) rt_progress_view_update(e->progress, spec, h, e->ds->shards);
+    if (done) {
+      s->phase = SLOT_DONE;
+      return RT_OK;
     }
     const int next = shard_owner(e, current_shard(e, h));
     if (next == e->rank) continue;
@@ -265,8 +269,12 @@ static void engine_free(engine *e) {
 
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      rt_status *st) {
-  engine e = {.cfg = cfg, .specs = specs, .count = model_count, .ds = ds, .comm = comm, .stats = stats};
+                      rt_progress_fn progress_fn, void *progress_user, rt_status *st) {
+  rt_progress_view view;
+  rt_code prc = rt_progress_view_init(&view, specs, model_count, ds->shards,
+                                      ds->rank == 0 ? progress_fn : NULL, progress_user, st);
+  if (prc) return prc;
+  engine e = {.progress = view.fn ? &view : NULL, .cfg = cfg, .specs = specs, .count = model_count, .ds = ds, .comm = comm, .stats = stats};
   e.rank = ds->rank;
   e.ranks = ds->ranks;
   e.slots = calloc(model_count, sizeof *e.slots);
@@ -288,6 +296,8 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   }
   if (cfg->run.profile_first > 0) rt_prof_capture(0);
   if (rc == RT_OK) rc = gather_final(&e, states, st);
+  if (rc == RT_OK) rt_progress_view_finish(&view);
+  rt_progress_view_free(&view);
   free(indices);
   engine_free(&e);
   return rc;

@@ -6,6 +6,7 @@
 
 #include "dataset.h"
 #include "model.h"
+#include "ringtrain/train.h"
 
 /* Per-model bookkeeping each rank keeps; summed over ranks at the end. */
 typedef struct rt_model_stats {
@@ -19,7 +20,25 @@ typedef struct rt_model_stats {
  * and stats[j] holds this rank's share of the bookkeeping. */
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      rt_status *st);
+                      rt_progress_fn progress_fn, void *progress_user, rt_status *st);
+
+/* Rank 0's view of the run for rt_progress_fn (see include/ringtrain/train.h). */
+typedef struct rt_progress_view {
+  rt_progress_fn fn;
+  void *user;
+  rt_progress p;
+  uint64_t *seen_visits;  /* [models]: pass * S + position as last seen */
+  uint64_t *seen_samples; /* [models] */
+  double start;
+} rt_progress_view;
+
+rt_code rt_progress_view_init(rt_progress_view *v, const rt_model_spec *specs, size_t count,
+                              uint64_t shards, rt_progress_fn fn, void *user, rt_status *st);
+/* Records what a visit on rank 0 showed of a model, and reports (rate-limiting is the caller's). */
+void rt_progress_view_update(rt_progress_view *v, const rt_model_spec *spec,
+                             const rt_state_header *h, uint64_t shards);
+void rt_progress_view_finish(rt_progress_view *v);
+void rt_progress_view_free(rt_progress_view *v);
 
 /* The same contract on the GPUs of the job (CUDA builds only): shards resident in device memory,
  * kernels and cuBLAS per model, NCCL hand-offs. It also evaluates every final model on this

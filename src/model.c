@@ -15,7 +15,7 @@
  * library is static, and only a referenced object is linked into a program. */
 extern const rt_family rt_family_logistic;
 extern const rt_family rt_family_kmeans;
-extern const rt_family rt_family_linear __attribute__((weak)); /* until src/family_linear.c lands */
+extern const rt_family rt_family_linear;
 extern const rt_family rt_family_mlp;
 
 const rt_family *rt_family_find(const char *kind) {

@@ -140,7 +140,8 @@ static size_t plan_shared_passes(const rt_model_spec *specs, size_t count, size_
  * source's final state (with its own id and key in the header). */
 static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size_t count,
                           const rt_dataset *ds, MPI_Comm comm, int use_cuda, const size_t *source,
-                          void **states, rt_model_stats *stats, double *device_sums, rt_status *st) {
+                          void **states, rt_model_stats *stats, double *device_sums,
+                          rt_progress_fn progress, void *progress_user, rt_status *st) {
   size_t n = 0;
   for (size_t j = 0; j < count; ++j) n += source[j] == j;
   rt_model_spec *run = malloc(n * sizeof *run);
@@ -154,10 +155,12 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
     if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
 #if RINGTRAIN_WITH_CUDA
   if (rc == RT_OK && use_cuda) rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, st);
-  else if (rc == RT_OK) rc = rt_engine_run(cfg, run, n, ds, comm, run_states, run_stats, st);
+  else if (rc == RT_OK)
+    rc = rt_engine_run(cfg, run, n, ds, comm, run_states, run_stats, progress, progress_user, st);
 #else
   (void)use_cuda, (void)device_sums;
-  if (rc == RT_OK) rc = rt_engine_run(cfg, run, n, ds, comm, run_states, run_stats, st);
+  if (rc == RT_OK)
+    rc = rt_engine_run(cfg, run, n, ds, comm, run_states, run_stats, progress, progress_user, st);
 #endif
   for (size_t j = 0; rc == RT_OK && j < count; ++j) {
     if (source[j] == j) {
@@ -240,7 +243,8 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
   return RT_OK;
 }
 
-rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_status *st) {
+rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, void *progress_user,
+                 rt_run_result *res, rt_status *st) {
   memset(res, 0, sizeof *res);
   rt_status_clear(st);
   const double t0 = MPI_Wtime();
@@ -315,7 +319,8 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *res, rt_sta
       goto done;
     }
   }
-  rc = run_models(cfg, specs, count, &ds, comm, use_cuda, source, states, stats, device_sums, st);
+  rc = run_models(cfg, specs, count, &ds, comm, use_cuda, source, states, stats, device_sums,
+                  progress, progress_user, st);
   if (rc) goto done;
   for (size_t j = 0; j < count && rank == 0; ++j) res->models[j].pass_source = source[j];
   if ((rc = finish_models(specs, count, states, st))) goto done;

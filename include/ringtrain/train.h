@@ -48,11 +48,29 @@ typedef struct rt_run_result {
   char output_dir[RT_PATH_MAX];
 } rt_run_result;
 
+/* Progress as rank 0 sees it while training. Under the default rotating succession every model
+ * passes through rank 0's shards once per pass, so rank 0's view lags the truth by at most about
+ * one pass and needs no extra messages. */
+typedef struct rt_progress {
+  size_t models;            /* in the run */
+  size_t models_done;       /* known to have finished all passes */
+  size_t models_in_flight;  /* started and not known to be done */
+  uint64_t visits_done;     /* shard visits, as last seen */
+  uint64_t visits_total;
+  uint64_t samples;         /* rows integrated over all models, as last seen */
+  double elapsed;           /* seconds since training started */
+  int final;                /* 1 on the last call, when every model is done */
+} rt_progress;
+
+/* Called on rank 0 only, from the training thread, after shard visits; must be cheap. */
+typedef void (*rt_progress_fn)(const rt_progress *progress, void *user);
+
 /* Collective over comm. Loads this rank's shards, trains every model of cfg around the ring,
  * evaluates, and (rank 0) writes the run directory. Every rank returns the same code for input
  * errors; a runtime failure on one rank may leave others waiting, so callers abort the job on
  * codes whose rt_exit_code is 1. result is filled on rank 0. */
-rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_run_result *result, rt_status *st);
+rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, void *progress_user,
+                 rt_run_result *result, rt_status *st);
 
 void rt_run_result_free(rt_run_result *result);
 

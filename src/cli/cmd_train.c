@@ -1,8 +1,10 @@
 /* ringtrain train CONFIG: the one collective command. Rank 0 reads the config and broadcasts its
  * text so all ranks parse the same bytes; input errors are agreed by every rank and printed once
  * by rank 0; a runtime failure on one rank aborts the whole job, so nothing hangs. */
+#include <inttypes.h>
 #include <mpi.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,42 @@ static const char train_usage[] =
     "                        models.*.batch_size=128 (repeatable)\n"
     "  -o, --output DIR      run directory (overrides run.output)\n"
     "  -q, --quiet           print only errors\n"
+    "  -p, --progress-interval SECONDS\n"
+    "                        a progress line every SECONDS when stdout is not a terminal (batch\n"
+    "                        logs; default 10; 0 = none); on a terminal one live line\n"
     "  -h, --help            this text\n";
+
+/* Progress on rank 0: a live single line on a terminal, one plain line every `interval` seconds
+ * otherwise (batch logs). */
+typedef struct progress_printer {
+  int tty;
+  double interval, last;
+  int shown;
+} progress_printer;
+
+static void print_progress(const rt_progress *p, void *user) {
+  progress_printer *pp = user;
+  if (!p->final && p->elapsed - pp->last < pp->interval) return;
+  pp->last = p->elapsed;
+  const double fraction = p->visits_total ? (double)p->visits_done / (double)p->visits_total : 1.0;
+  const double rate = p->elapsed > 0 ? (double)p->samples / p->elapsed : 0.0;
+  char eta[32] = "-";
+  if (p->final) snprintf(eta, sizeof eta, "0 s");
+  else if (fraction > 0) snprintf(eta, sizeof eta, "%.0f s", p->elapsed * (1.0 - fraction) / fraction);
+  char line[256];
+  snprintf(line, sizeof line,
+           "models %zu/%zu done, %zu in flight | shard visits %" PRIu64 "/%" PRIu64
+           " (%.0f%%) | %.3g samples/s | %.1f s, ETA %s",
+           p->models_done, p->models, p->models_in_flight, p->visits_done, p->visits_total,
+           100.0 * fraction, rate, p->elapsed, eta);
+  if (pp->tty) {
+    printf("\r# %s\033[K%s", line, p->final ? "\n" : "");
+  } else {
+    printf("# progress: %s\n", line);
+  }
+  pp->shown = 1;
+  fflush(stdout);
+}
 
 /* Rank 0 reads; everyone receives the text or the read error. */
 static rt_code share_config_text(const char *path, int rank, char **text, size_t *len, rt_status *st) {
@@ -81,7 +118,13 @@ int rt_cmd_train(int argc, char **argv) {
   if (rc == RT_OK) rc = rt_config_from_args(&args, text, len, &cfg, &st);
   free(text);
   if (rc == RT_OK && rank == 0 && !args.quiet) rt_print_run_header(stdout, &cfg, ranks);
-  if (rc == RT_OK) rc = rt_train(&cfg, MPI_COMM_WORLD, &res, &st);
+  /* Launchers (mpirun, srun) forward stdout through a pseudo-terminal even when the job's log is a
+   * file, so under one the progress is always plain lines. */
+  const int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_RANK") || getenv("SLURM_PROCID");
+  progress_printer printer = {.tty = isatty(STDOUT_FILENO) && !launched, .interval = args.progress_interval};
+  if (printer.tty && printer.interval > 0.2) printer.interval = 0.2; /* a live line */
+  const int show = rank == 0 && !args.quiet && args.progress_interval > 0;
+  if (rc == RT_OK) rc = rt_train(&cfg, MPI_COMM_WORLD, show ? print_progress : NULL, &printer, &res, &st);
 
   if (rc != RT_OK) {
     code = rt_exit_code(rc);

@@ -18,13 +18,24 @@ int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_a
   static const struct option options[] = {{"set", required_argument, NULL, 's'},
                                           {"output", required_argument, NULL, 'o'},
                                           {"quiet", no_argument, NULL, 'q'},
+                                          {"progress-interval", required_argument, NULL, 'p'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
   optind = 1;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":s:o:qh", options, NULL)) != -1) {
+  a->progress_interval = 10.0;
+  while ((c = getopt_long(argc, argv, ":s:o:qp:h", options, NULL)) != -1) {
     switch (c) {
+      case 'p': {
+        char *end = NULL;
+        errno = 0;
+        const double v = strtod(optarg, &end);
+        if (errno || end == optarg || *end || !(v >= 0.0) || v > 1e6)
+          return rt_cli_usage_error(command, "--progress-interval expects seconds >= 0, got '%s'", optarg);
+        a->progress_interval = v;
+        break;
+      }
       case 's': a->sets[a->set_count++] = optarg; break;
       case 'o': a->output = optarg; break;
       case 'q': a->quiet = 1; break;

@@ -11,6 +11,7 @@ typedef struct rt_config_args {
   const char *output;
   int quiet;
   int help;
+  double progress_interval; /* seconds between progress lines off a terminal; 0 = none */
 } rt_config_args;
 
 /* Parses argv; returns 0, or an exit code after printing a usage error. */

@@ -36,6 +36,9 @@ models:
   - {kind: kmeans, k: 10, batch_size: 64, init_sample: 300}
   - {kind: mlp, hidden: [24, 12], activation: gelu, optimizer: adam, learning_rate: 0.01, batch_size: 32, l2: 0.0001}
   - {kind: mlp, hidden: [16], activation: tanh, output: regression, optimizer: sgd, momentum: 0.9, learning_rate: 0.001, batch_size: 50}
+  - {kind: linear, solver: exact, alpha: 0.1, batch_size: 100}
+  - {kind: linear, solver: exact, alpha: 10, batch_size: 100}
+  - {kind: linear, solver: sgd, optimizer: adam, learning_rate: 0.001, alpha: 1, batch_size: 64}
 YAML
   "$RT" train "$WORK/eq.yaml" --quiet --output "$WORK/$data-r1" || fail "$data: 1 rank failed"
   for np in 2 3 4; do
@@ -43,7 +46,10 @@ YAML
       || fail "$data: $np ranks failed"
   done
   n=$(ls "$WORK/$data-r1/models" | wc -l)
-  [[ $n -eq 8 ]] && pass || fail "$data: expected 8 model files, found $n"
+  [[ $n -eq 11 ]] && pass || fail "$data: expected 11 model files, found $n"
+  # The second exact model differs only in alpha: it shares the first one's statistics pass.
+  [[ $(col "$WORK/$data-r1/results.csv" pass_shared_with | sed -n 10p) == 8 ]] && pass \
+    || fail "$data: model 9 does not share model 8's pass"
   for np in 2 3 4; do
     for m in "$WORK/$data-r1"/models/*.rtm; do
       if cmp -s "$m" "$WORK/$data-r$np/models/$(basename "$m")"; then pass
@@ -56,9 +62,10 @@ YAML
     else fail "$data: results differ between 1 and $np ranks"; fi
   done
   # With 4 ranks every step to the next shard is a hand-off: 3 passes x 4 shards - 1 = 11 per
-  # model; with 1 rank there are none.
+  # model (9 models), the exact linear model makes one pass (3), the one sharing its pass none;
+  # with 1 rank there are none.
   hops=$(col "$WORK/$data-r4/results.csv" hops | awk '{ s += $1 } END { print s }')
-  [[ $hops -eq 88 ]] && pass || fail "$data: expected 88 hand-offs with 4 ranks, got $hops"
+  [[ $hops -eq 102 ]] && pass || fail "$data: expected 102 hand-offs with 4 ranks, got $hops"
   hops1=$(col "$WORK/$data-r1/results.csv" hops | awk '{ s += $1 } END { print s }')
   [[ $hops1 -eq 0 ]] && pass || fail "$data: 1 rank recorded $hops1 hand-offs"
 done
