@@ -70,6 +70,14 @@ PY
 cut -d, -f1-64 "$DIGITS" >"$WORK/features.csv"
 "$RT" predict "$WORK/run/models/0.rtm" "$WORK/features.csv" | cmp -s - "$WORK/pred.csv" && pass \
   || fail "predict on features-only input differs"
+# Progress: plain lines when stdout is not a terminal, the last one says every model is done;
+# --quiet prints nothing.
+"$RT" train "$WORK/c.yaml" --output "$WORK/prog" --progress-interval 0.000001 >"$WORK/prog.out" \
+  && pass || fail "train with progress"
+grep -q "^# progress: models 2/2 done, 0 in flight | shard visits 12/12 (100%)" "$WORK/prog.out" && pass \
+  || fail "no final progress line: $(grep progress "$WORK/prog.out" | tail -2)"
+[[ -z "$("$RT" train "$WORK/c.yaml" --output "$WORK/quiet" --quiet)" ]] && pass || fail "--quiet printed"
+
 # Normalised features: the scaling is stored in the model file and eval/predict apply it.
 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/norm" --set data.normalize=standard && pass || fail "normalize run"
 "$RT" inspect "$WORK/norm/models/0.rtm" | grep -q "normalize=standard" && pass || fail "scaling not in the model file"
