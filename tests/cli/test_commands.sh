@@ -74,7 +74,7 @@ cut -d, -f1-64 "$DIGITS" >"$WORK/features.csv"
 # --quiet prints nothing.
 "$RT" train "$WORK/c.yaml" --output "$WORK/prog" --progress-interval 0.000001 >"$WORK/prog.out" \
   && pass || fail "train with progress"
-grep -q "^# progress: models 2/2 done, 0 in flight | shard visits 12/12 (100%)" "$WORK/prog.out" && pass \
+grep -q "^# progress: models 2/2 done, 0 in flight | shard visits 24/24 (100%)" "$WORK/prog.out" && pass \
   || fail "no final progress line: $(grep progress "$WORK/prog.out" | tail -2)"
 [[ -z "$("$RT" train "$WORK/c.yaml" --output "$WORK/quiet" --quiet)" ]] && pass || fail "--quiet printed"
 
