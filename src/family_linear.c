@@ -292,6 +292,15 @@ static double exact_train_loss(const rt_model_spec *spec, const lin_stats *s, co
   return 0.5 * sse / n;
 }
 
+/* The exact solver's training loss (mean 1/2 residual^2 at the solution), recorded by finish. */
+static double linear_finished_train_loss(const rt_model_spec *spec, const float *params,
+                                         const float *aux) {
+  (void)params;
+  if (!exact(spec)) return NAN;
+  const lin_stats s = stats_of(spec, (float *)aux);
+  return s.head[LIN_TRAIN_LOSS];
+}
+
 static rt_code linear_finish(const rt_model_spec *spec, float *params, float *aux, rt_status *st) {
   if (!exact(spec)) return RT_OK;
   const size_t d = spec->problem.features, q = d + 1;
@@ -418,6 +427,7 @@ const rt_family rt_family_linear = {
     .batch_gradient = linear_gradient,
     .integrate_batch = linear_integrate,
     .finish = linear_finish,
+    .finished_train_loss = linear_finished_train_loss,
     .output_width = linear_output_width,
     .output_name = linear_output_name,
     .predict = linear_predict,

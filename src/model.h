@@ -101,6 +101,9 @@ typedef struct rt_family {
                           const float *y, size_t rows, uint64_t step, double *loss_sum, float *ws);
   /* Optional: after the last pass (e.g. solve the normal equations). */
   rt_code (*finish)(const rt_model_spec *spec, float *params, float *aux, rt_status *st);
+  /* Optional: the training loss of the last pass once finish has run, for families whose
+   * batches cannot know it (the exact solver accumulates statistics, the loss needs the fit). */
+  double (*finished_train_loss)(const rt_model_spec *spec, const float *params, const float *aux);
   /* Prediction: output_width columns per row, named by output_name. */
   size_t (*output_width)(const rt_model_spec *spec);
   void (*output_name)(const rt_model_spec *spec, size_t column, char *buf, size_t cap);

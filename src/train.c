@@ -196,8 +196,11 @@ static rt_code finish_models(const rt_model_spec *specs, size_t count, void **st
     const rt_family *fam = rt_family_find(specs[j].hp.kind);
     if (!fam->finish || rt_state_head(states[j])->diverged) continue;
     const rt_state_layout l = rt_state_layout_of(&specs[j]);
-    rt_code rc = fam->finish(&specs[j], rt_state_params(states[j], &l), rt_state_aux(states[j], &l), st);
+    float *params = rt_state_params(states[j], &l), *aux = rt_state_aux(states[j], &l);
+    rt_code rc = fam->finish(&specs[j], params, aux, st);
     if (rc) return rc;
+    if (fam->finished_train_loss) /* the last pass's loss, known only now */
+      rt_state_history(states[j], &l)[specs[j].passes - 1] = fam->finished_train_loss(&specs[j], params, aux);
   }
   return RT_OK;
 }

@@ -16,6 +16,10 @@ models:
   - {kind: logistic, optimizer: sgd, momentum: 0.9, learning_rate: 0.01, batch_size: 64, schedule: cosine}
 YAML
 "$RT" check "$WORK/c.yaml" >"$WORK/check.out" && pass || fail "check exit code"
+# Every example config that ships with ringtrain is valid.
+for example in "$SRC"/configs/*.yaml; do
+  "$RT" check "$example" >/dev/null 2>"$WORK/example.err" && pass || fail "$example: $(cat "$WORK/example.err")"
+done
 grep -q "65 columns" "$WORK/check.out" && pass || fail "check does not show the data header"
 [[ $(grep -c 'logistic' "$WORK/check.out") -eq 2 ]] && pass || fail "check model table"
 [[ ! -e "$WORK/run" ]] && pass || fail "check created the run directory"
