@@ -19,6 +19,8 @@ static const char usage[] =
     "  predict MODEL DATA [--output FILE] [--label-column N]\n"
     "                      one CSV row per input row: predicted class and class probabilities\n"
     "  inspect FILE        print what a model file holds\n"
+    "  results RUN_DIR [--top N] [--sort METRIC] [--json]\n"
+    "                      rank the models of a finished run by a metric (from its results.csv)\n"
     "\n"
     "options:\n"
     "  -h, --help          this text (also: ringtrain COMMAND --help)\n"
@@ -50,7 +52,8 @@ int main(int argc, char **argv) {
                   {"check", rt_cmd_check},
                   {"eval", rt_cmd_eval},
                   {"predict", rt_cmd_predict},
-                  {"inspect", rt_cmd_inspect}};
+                  {"inspect", rt_cmd_inspect},
+                  {"results", rt_cmd_results}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i)
     if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
   fprintf(stderr, "ringtrain: error: unknown command '%s' (try 'ringtrain --help')\n", cmd);
