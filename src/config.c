@@ -13,10 +13,11 @@
 #include "config_internal.h"
 #include "edit_distance.h"
 #include "ringtrain/config.h"
+#include "sweep.h"
 
 #define RT_CONFIG_FILE_MAX (64u << 20) /* a config larger than this is a mistake */
 
-static const char *const section_names[RT_SECTION_COUNT] = {"data", "run", "models"};
+static const char *const section_names[RT_SECTION_COUNT] = {"data", "run", "models", "sweep"};
 
 const char *rt_optimizer_name(rt_optimizer opt) {
   switch (opt) {
@@ -78,14 +79,40 @@ const char *rt_normalize_name(rt_normalize normalize) {
   return "unknown";
 }
 
+const char *rt_sweep_method_name(rt_sweep_method method) {
+  switch (method) {
+    case RT_SWEEP_GRID: return "grid";
+    case RT_SWEEP_RANDOM: return "random";
+  }
+  return "unknown";
+}
+
+const char *rt_sweep_goal_name(rt_sweep_goal goal) {
+  switch (goal) {
+    case RT_GOAL_AUTO: return "auto";
+    case RT_GOAL_MINIMIZE: return "minimize";
+    case RT_GOAL_MAXIMIZE: return "maximize";
+  }
+  return "unknown";
+}
+
+rt_sweep_goal rt_sweep_goal_resolve(rt_sweep_goal goal, const char *metric) {
+  if (goal == RT_GOAL_MINIMIZE || goal == RT_GOAL_MAXIMIZE) return goal;
+  if (metric && (strcmp(metric, "val_accuracy") == 0 || strcmp(metric, "val_r2") == 0 ||
+                 strcmp(metric, "accuracy") == 0 || strcmp(metric, "r2") == 0))
+    return RT_GOAL_MAXIMIZE;
+  return RT_GOAL_MINIMIZE;
+}
+
 rt_init_scheme rt_init_scheme_resolve(rt_init_scheme init, rt_activation activation) {
   if (init != RT_INIT_AUTO) return init;
   return activation == RT_ACTIVATION_RELU ? RT_INIT_HE : RT_INIT_XAVIER;
 }
 
-/* data.seed follows run.seed until it is given. */
+/* data.seed and sweep.seed follow run.seed until they are given. */
 static void sync_seeds(rt_config *cfg) {
   if (!cfg->data.seed_set) cfg->data.seed = cfg->run.seed;
+  if (!cfg->sweep.seed_set) cfg->sweep.seed = cfg->run.seed;
 }
 
 void rt_config_defaults(rt_config *cfg) {
@@ -106,6 +133,35 @@ void rt_config_free(rt_config *cfg) {
   free(cfg->models);
   cfg->models = NULL;
   cfg->model_count = 0;
+  rt_sweep_plan_free(cfg->sweep_plan);
+  cfg->sweep_plan = NULL;
+}
+
+/* The config's name in messages. */
+static const char *config_where(const rt_config *cfg) { return cfg->path[0] ? cfg->path : "<config>"; }
+
+/* Replaces cfg->models with the expansion of cfg->sweep_plan. When the sweep settings do not
+ * allow it (a config error), the reason is kept as pending instead: --set sweep.* may still fix
+ * it, and rt_config_validate reports it otherwise. */
+static rt_code install_expansion(rt_config *cfg, const char *where, rt_status *st) {
+  rt_model_config *models = NULL;
+  size_t count = 0;
+  rt_sweep_plan *plan = cfg->sweep_plan;
+  rt_code rc = rt_sweep_expand(cfg, plan, where, &models, &count, st);
+  if (rc == RT_ERR_CONFIG) {
+    snprintf(plan->pending, sizeof plan->pending, "%s", st->message);
+    rt_status_clear(st);
+    free(cfg->models);
+    cfg->models = NULL;
+    cfg->model_count = 0;
+    return RT_OK;
+  }
+  if (rc != RT_OK) return rc;
+  plan->pending[0] = '\0';
+  free(cfg->models);
+  cfg->models = models;
+  cfg->model_count = count;
+  return RT_OK;
 }
 
 /* Formats a full key name: "run.passes", "models[2].learning_rate". */
@@ -130,11 +186,16 @@ static int key_home(const char *name, rt_section here, char *buf, size_t size) {
     snprintf(buf, size, "'%s' belongs in a models entry", name);
     return 1;
   }
+  /* "run", "data or run", "data, run or sweep" */
+  static const rt_section order[] = {RT_SECTION_DATA, RT_SECTION_RUN, RT_SECTION_SWEEP};
+  int listed = 0, sections = count - found[RT_SECTION_MODEL];
   char where[64] = "";
-  for (int s = 0; s < RT_SECTION_MODEL; ++s) {
-    if (!found[s]) continue;
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; ++i) {
+    if (!found[order[i]]) continue;
     size_t used = strlen(where);
-    snprintf(where + used, sizeof where - used, "%s%s", used ? " or " : "", section_names[s]);
+    ++listed;
+    snprintf(where + used, sizeof where - used, "%s%s",
+             listed == 1 ? "" : listed == sections ? " or " : ", ", section_names[order[i]]);
   }
   snprintf(buf, size, "'%s' belongs in the %s section%s", name, where,
            found[RT_SECTION_MODEL] ? " or a models entry" : "");
@@ -175,7 +236,7 @@ static void unknown_section_hint(const char *name, char *buf, size_t size) {
     snprintf(buf, size, "did you mean '%s'?", near);
     return;
   }
-  snprintf(buf, size, "valid sections: data, run, models");
+  snprintf(buf, size, "valid sections: data, run, models, sweep");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -187,6 +248,7 @@ typedef struct parse_ctx {
   yaml_document_t *doc;
   rt_config *cfg;
   rt_status *st;
+  rt_sweep_entry *entry; /* the models entry being walked (its base is the walked object) */
 } parse_ctx;
 
 static rt_code fail_mark(const parse_ctx *ctx, yaml_mark_t mark, const char *fmt, ...)
@@ -324,7 +386,336 @@ static rt_code walk_merge(parse_ctx *ctx, rt_section section, size_t model, cons
                    "%s: '<<' expects a mapping or a list of mappings to merge", where);
 }
 
-/* Walks the mapping of one section (data, run or a models entry) into obj. */
+/* Applies one YAML value (a scalar, or a list for list keys) as the value of key k to obj. */
+static rt_code apply_node(parse_ctx *ctx, rt_section section, const rt_config_key *k,
+                          const char *label, const yaml_node_t *value, void *obj) {
+  char list_text[512];
+  if (value->type == YAML_SEQUENCE_NODE && rt_config_key_is_list(k)) {
+    rt_code rc = sequence_text(ctx, k, label, value, list_text, sizeof list_text);
+    if (rc != RT_OK) return rc;
+  } else if (value->type != YAML_SCALAR_NODE) {
+    char expected[256], what[96];
+    rt_config_key_expected(k, expected, sizeof expected);
+    describe(value, what, sizeof what);
+    if (section == RT_SECTION_MODEL && value->type == YAML_MAPPING_NODE)
+      return fail_mark(ctx, value->start_mark,
+                       "%s: expected %s, got a mapping (a swept key takes a list of values, "
+                       "{values: [...]} or {distribution: ..., ...})",
+                       label, expected);
+    return fail_mark(ctx, value->start_mark, "%s: expected %s, got %s", label, expected, what);
+  }
+  if (value->type == YAML_SCALAR_NODE && strlen(scalar(value)) != value->data.scalar.length)
+    return fail_mark(ctx, value->start_mark, "%s: values cannot contain NUL characters", label);
+  const char *text = value->type == YAML_SEQUENCE_NODE ? list_text
+                     : is_null(value)                  ? ""
+                                                       : scalar(value);
+  if (k->required && text[0] == '\0')
+    return fail_mark(ctx, value->start_mark, "%s is required, got nothing", label);
+  char why[512];
+  rt_apply_result r = rt_config_key_apply(k, obj, text,
+                                          section == RT_SECTION_DATA ? ctx->cfg->dir : NULL, why,
+                                          sizeof why);
+  if (r == RT_APPLY_TYPE) return fail_mark(ctx, value->start_mark, "%s: %s", label, why);
+  if (r == RT_APPLY_RANGE) return fail_mark(ctx, value->start_mark, "%s %s", label, why);
+  return RT_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Swept model keys: a list of values, {values: [...]} or {distribution: ..., ...}
+ * ------------------------------------------------------------------------------------------- */
+
+/* Checks one value text of model key k against the key table (on a copy of the entry's base). */
+static rt_code check_value(const parse_ctx *ctx, const rt_config_key *k, const char *label,
+                           const char *text, yaml_mark_t mark) {
+  rt_model_config scratch = ctx->entry->base;
+  char why[512];
+  rt_apply_result r = rt_config_key_apply(k, &scratch, text, NULL, why, sizeof why);
+  if (r == RT_APPLY_TYPE) return fail_mark(ctx, mark, "%s: %s", label, why);
+  if (r == RT_APPLY_RANGE) return fail_mark(ctx, mark, "%s %s", label, why);
+  if (k->required && text[0] == '\0')
+    return fail_mark(ctx, mark, "%s is required, got nothing", label);
+  return RT_OK;
+}
+
+/* One value of a swept key as text: a scalar, or (list keys) a YAML list joined as "[a, b]". */
+static rt_code value_text(const parse_ctx *ctx, const rt_config_key *k, const char *label,
+                          const yaml_node_t *node, char *buf, size_t size) {
+  if (node->type == YAML_SEQUENCE_NODE && rt_config_key_is_list(k))
+    return sequence_text(ctx, k, label, node, buf, size);
+  if (node->type != YAML_SCALAR_NODE || is_null(node)) {
+    char expected[256], what[96];
+    rt_config_key_expected(k, expected, sizeof expected);
+    describe(node, what, sizeof what);
+    return fail_mark(ctx, node->start_mark, "%s: expected %s, got %s in the list", label,
+                     expected, what);
+  }
+  if (strlen(scalar(node)) != node->data.scalar.length)
+    return fail_mark(ctx, node->start_mark, "%s: values cannot contain NUL characters", label);
+  if (node->data.scalar.length + 1 > size)
+    return fail_mark(ctx, node->start_mark, "%s: value too long (at most %zu bytes)", label,
+                     size - 1);
+  memcpy(buf, scalar(node), node->data.scalar.length + 1);
+  return RT_OK;
+}
+
+/* The items of a YAML list as checked value texts of k, into param->values. */
+static rt_code add_values(parse_ctx *ctx, const rt_config_key *k, const char *label,
+                          const yaml_node_t *list, rt_sweep_param *param) {
+  const size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+  if (n == 0)
+    return fail_mark(ctx, list->start_mark, "%s: expected at least one value to sweep, got an "
+                     "empty list", label);
+  param->values = calloc(n, sizeof *param->values);
+  if (!param->values) return RT_FAIL_AT(ctx->st, RT_ERR_NOMEM, "calloc(%zu values) failed", n);
+  for (size_t i = 0; i < n; ++i) {
+    yaml_node_t *item = yaml_document_get_node(ctx->doc, list->data.sequence.items.start[i]);
+    if (!item) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling item");
+    char text[RT_PATH_MAX];
+    rt_code rc = value_text(ctx, k, label, item, text, sizeof text);
+    if (rc == RT_OK) rc = check_value(ctx, k, label, text, item->start_mark);
+    if (rc != RT_OK) return rc;
+    param->values[i] = strdup(text);
+    if (!param->values[i]) return RT_FAIL_AT(ctx->st, RT_ERR_NOMEM, "strdup failed");
+    param->value_count = i + 1;
+  }
+  return RT_OK;
+}
+
+static const char *const distribution_names[] = {"uniform", "log_uniform", "int_uniform",
+                                                 "categorical"};
+static const rt_sweep_dist distribution_values[] = {RT_DIST_UNIFORM, RT_DIST_LOG_UNIFORM,
+                                                    RT_DIST_INT_UNIFORM, RT_DIST_CATEGORICAL};
+
+/* min or max of a distribution: a valid value of k, and a number (int_uniform: an integer). */
+static rt_code distribution_bound(const parse_ctx *ctx, const rt_config_key *k, const char *label,
+                                  const char *which, const yaml_node_t *node, rt_sweep_dist dist,
+                                  double *number, long long *integer, char *text, size_t size) {
+  char bound_label[200];
+  snprintf(bound_label, sizeof bound_label, "%s.%s", label, which);
+  if (node->type != YAML_SCALAR_NODE || is_null(node)) {
+    char expected[256], what[96];
+    rt_config_key_expected(k, expected, sizeof expected);
+    describe(node, what, sizeof what);
+    return fail_mark(ctx, node->start_mark, "%s: expected %s, got %s", bound_label, expected, what);
+  }
+  rt_code rc = value_text(ctx, k, bound_label, node, text, size);
+  if (rc == RT_OK) rc = check_value(ctx, k, bound_label, text, node->start_mark);
+  if (rc != RT_OK) return rc;
+  if (dist == RT_DIST_INT_UNIFORM) {
+    if (rt_config_parse_int(text, integer) != 1)
+      return fail_mark(ctx, node->start_mark, "%s: int_uniform needs an integer, got '%s'",
+                       bound_label, text);
+    *number = (double)*integer;
+    return RT_OK;
+  }
+  if (rt_config_parse_number(text, number) != 1)
+    return fail_mark(ctx, node->start_mark, "%s: expected a finite number, got '%s'", bound_label,
+                     text);
+  return RT_OK;
+}
+
+/* {values: [...]} or {distribution: NAME, min: A, max: B} / {distribution: categorical, values}. */
+static rt_code sweep_mapping(parse_ctx *ctx, const rt_config_key *k, const char *label,
+                             const yaml_node_t *map, rt_sweep_param *param) {
+  const yaml_node_t *values = NULL, *dist = NULL, *min = NULL, *max = NULL;
+  for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+       ++pair) {
+    yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
+    yaml_node_t *value = yaml_document_get_node(ctx->doc, pair->value);
+    const char *name = NULL;
+    rt_code rc = pair_key(ctx, key, label, &name);
+    if (rc != RT_OK) return rc;
+    if (!value) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
+    rc = check_duplicate(ctx, map, pair, name);
+    if (rc != RT_OK) return rc;
+    if (strcmp(name, "values") == 0) values = value;
+    else if (strcmp(name, "distribution") == 0) dist = value;
+    else if (strcmp(name, "min") == 0) min = value;
+    else if (strcmp(name, "max") == 0) max = value;
+  }
+  if (!values && !dist) {
+    char expected[256];
+    rt_config_key_expected(k, expected, sizeof expected);
+    return fail_mark(ctx, map->start_mark,
+                     "%s: expected %s, got a mapping (a swept key takes a list of values, "
+                     "{values: [...]} or {distribution: ..., ...})",
+                     label, expected);
+  }
+  if (k->type == RT_KEY_NAME_LIST)
+    return fail_mark(ctx, map->start_mark, "%s cannot be swept (it records the keys a sweep set)",
+                     label);
+  /* Unknown keys, now that the mapping is a sweep. */
+  static const char *const known[] = {"distribution", "min", "max", "values"};
+  for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+       ++pair) {
+    yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
+    const char *name = scalar(key);
+    int ok = 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; ++i) ok |= strcmp(name, known[i]) == 0;
+    if (ok) continue;
+    char shown[80];
+    rt_config_show_value(name, shown, sizeof shown);
+    const char *near = rt_suggest(name, known, sizeof known / sizeof known[0]);
+    if (near)
+      return fail_mark(ctx, key->start_mark, "unknown key '%s' in %s; did you mean '%s'?", shown,
+                       label, near);
+    return fail_mark(ctx, key->start_mark,
+                     "unknown key '%s' in %s; valid keys: distribution, min, max, values", shown,
+                     label);
+  }
+  param->dist = RT_DIST_VALUES;
+  if (dist) {
+    char dist_label[200];
+    snprintf(dist_label, sizeof dist_label, "%s.distribution", label);
+    const char *dname = dist->type == YAML_SCALAR_NODE && !is_null(dist) ? scalar(dist) : NULL;
+    size_t which = sizeof distribution_names / sizeof distribution_names[0];
+    for (size_t i = 0; dname && i < sizeof distribution_names / sizeof distribution_names[0]; ++i)
+      if (strcmp(dname, distribution_names[i]) == 0) which = i;
+    if (which == sizeof distribution_names / sizeof distribution_names[0]) {
+      char what[96], hint[96] = "";
+      describe(dist, what, sizeof what);
+      const size_t names = sizeof distribution_names / sizeof distribution_names[0];
+      const char *near = dname ? rt_suggest(dname, distribution_names, names) : NULL;
+      if (near) snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+      return fail_mark(ctx, dist->start_mark,
+                       "%s: expected one of: uniform, log_uniform, int_uniform, categorical; got "
+                       "%s%s",
+                       dist_label, what, hint);
+    }
+    param->dist = distribution_values[which];
+  }
+  const char *dname = rt_sweep_dist_name(param->dist);
+  if (param->dist == RT_DIST_VALUES || param->dist == RT_DIST_CATEGORICAL) {
+    if (min || max)
+      return fail_mark(ctx, (min ? min : max)->start_mark,
+                       "%s: min and max go with distribution uniform, log_uniform or int_uniform, "
+                       "not with %s",
+                       label, param->dist == RT_DIST_VALUES ? "values alone" : "categorical");
+    if (!values)
+      return fail_mark(ctx, map->start_mark, "%s: distribution categorical needs values: [...]",
+                       label);
+    if (values->type != YAML_SEQUENCE_NODE) {
+      char what[96];
+      describe(values, what, sizeof what);
+      return fail_mark(ctx, values->start_mark, "%s.values: expected a list of values, got %s",
+                       label, what);
+    }
+    return add_values(ctx, k, label, values, param);
+  }
+  if (values)
+    return fail_mark(ctx, values->start_mark,
+                     "%s: values goes with distribution categorical; %s takes min and max", label,
+                     dname);
+  if (k->type != RT_KEY_NUMBER && k->type != RT_KEY_INT)
+    return fail_mark(ctx, map->start_mark,
+                     "%s: distribution %s needs a numeric key; give values: [...] (or "
+                     "distribution: categorical)",
+                     label, dname);
+  if (!min || !max)
+    return fail_mark(ctx, map->start_mark, "%s: distribution %s needs min and max", label, dname);
+  char min_text[128], max_text[128];
+  rt_code rc = distribution_bound(ctx, k, label, "min", min, param->dist, &param->min,
+                                  &param->imin, min_text, sizeof min_text);
+  if (rc == RT_OK)
+    rc = distribution_bound(ctx, k, label, "max", max, param->dist, &param->max, &param->imax,
+                            max_text, sizeof max_text);
+  if (rc != RT_OK) return rc;
+  if (param->dist == RT_DIST_INT_UNIFORM ? param->imin > param->imax : param->min > param->max)
+    return fail_mark(ctx, map->start_mark,
+                     "%s: distribution %s needs min <= max, got min %s > max %s", label, dname,
+                     min_text, max_text);
+  if (param->dist == RT_DIST_LOG_UNIFORM && !(param->min > 0.0))
+    return fail_mark(ctx, min->start_mark, "%s.min: log_uniform needs min > 0, got %s", label,
+                     min_text);
+  return RT_OK;
+}
+
+/* A models entry key given as a sweep is recorded in ctx->entry (*swept = 1); one plain value
+ * (a scalar; for list keys, a list of scalars) is left to the caller (*swept = 0). */
+static rt_code sweep_node(parse_ctx *ctx, const rt_config_key *k, const char *label,
+                          const yaml_node_t *value, int *swept) {
+  *swept = 0;
+  rt_sweep_param param;
+  memset(&param, 0, sizeof param);
+  param.key = k;
+  param.line = (int)value->start_mark.line + 1;
+  param.column = (int)value->start_mark.column + 1;
+  rt_code rc;
+  if (value->type == YAML_SEQUENCE_NODE) {
+    if (rt_config_key_is_list(k)) {
+      /* [64, 32] is one value of hidden; [[64], [64, 32]] is two. */
+      int lists = value->data.sequence.items.top > value->data.sequence.items.start;
+      for (yaml_node_item_t *item = value->data.sequence.items.start;
+           item < value->data.sequence.items.top; ++item) {
+        yaml_node_t *node = yaml_document_get_node(ctx->doc, *item);
+        if (!node || node->type != YAML_SEQUENCE_NODE) lists = 0;
+      }
+      if (!lists) return RT_OK;
+      if (k->type == RT_KEY_NAME_LIST)
+        return fail_mark(ctx, value->start_mark,
+                         "%s cannot be swept (it records the keys a sweep set)", label);
+    }
+    param.dist = RT_DIST_VALUES;
+    rc = add_values(ctx, k, label, value, &param);
+  } else if (value->type == YAML_MAPPING_NODE) {
+    rc = sweep_mapping(ctx, k, label, value, &param);
+  } else {
+    return RT_OK;
+  }
+  if (rc != RT_OK) {
+    rt_sweep_param_clear(&param);
+    return rc;
+  }
+  *swept = 1;
+  return rt_sweep_entry_add(ctx->entry, &param, ctx->st);
+}
+
+/* sweep.metric: {name: ..., goal: ...}, or just the name. */
+static rt_code walk_metric(parse_ctx *ctx, const yaml_node_t *value) {
+  if (is_null(value)) return RT_OK;
+  if (value->type == YAML_SCALAR_NODE)
+    return apply_node(ctx, RT_SECTION_SWEEP, rt_config_key_find(RT_SECTION_SWEEP, "metric.name"),
+                      "sweep.metric.name", value, ctx->cfg);
+  if (value->type != YAML_MAPPING_NODE) {
+    char what[96];
+    describe(value, what, sizeof what);
+    return fail_mark(ctx, value->start_mark,
+                     "sweep.metric: expected a mapping such as {name: val_accuracy, goal: "
+                     "maximize}, got %s",
+                     what);
+  }
+  for (yaml_node_pair_t *pair = value->data.mapping.pairs.start;
+       pair < value->data.mapping.pairs.top; ++pair) {
+    yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
+    yaml_node_t *item = yaml_document_get_node(ctx->doc, pair->value);
+    const char *name = NULL;
+    rt_code rc = pair_key(ctx, key, "sweep.metric", &name);
+    if (rc != RT_OK) return rc;
+    if (!item) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
+    rc = check_duplicate(ctx, value, pair, name);
+    if (rc != RT_OK) return rc;
+    char full[128], label[160];
+    snprintf(full, sizeof full, "metric.%s", name);
+    const rt_config_key *k = strchr(name, '.') ? NULL : rt_config_key_find(RT_SECTION_SWEEP, full);
+    if (!k) {
+      static const char *const known[] = {"name", "goal"};
+      char shown[80];
+      rt_config_show_value(name, shown, sizeof shown);
+      const char *near = rt_suggest(name, known, 2);
+      if (near)
+        return fail_mark(ctx, key->start_mark, "unknown key '%s' in sweep.metric; did you mean "
+                         "'%s'?", shown, near);
+      return fail_mark(ctx, key->start_mark,
+                       "unknown key '%s' in sweep.metric; valid keys: name, goal", shown);
+    }
+    snprintf(label, sizeof label, "sweep.%s", k->name);
+    rc = apply_node(ctx, RT_SECTION_SWEEP, k, label, item, ctx->cfg);
+    if (rc != RT_OK) return rc;
+  }
+  return RT_OK;
+}
+
+/* Walks the mapping of one section (data, run, sweep or a models entry) into obj. */
 static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, const char *where,
                             const yaml_node_t *map, void *obj, int depth) {
   if (section != RT_SECTION_MODEL && is_null(map)) return RT_OK; /* "run:" with nothing under it */
@@ -362,39 +753,31 @@ static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, co
     if (!value) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
     rc = check_duplicate(ctx, map, pair, name);
     if (rc != RT_OK) return rc;
-    const rt_config_key *k = rt_config_key_find(section, name);
+    if (section == RT_SECTION_SWEEP && strcmp(name, "metric") == 0) {
+      rc = walk_metric(ctx, value);
+      if (rc != RT_OK) return rc;
+      continue;
+    }
+    /* Nested keys ("metric.name") are given inside their mapping only. */
+    const rt_config_key *k = strchr(name, '.') ? NULL : rt_config_key_find(section, name);
     char label[160];
     if (!k) {
-      char hint[700], value_text[80];
+      char hint[700], value_text_shown[80];
       unknown_key_hint(name, section, hint, sizeof hint);
-      rt_config_show_value(name, value_text, sizeof value_text);
-      return fail_mark(ctx, key->start_mark, "unknown key '%s' in %s; %s", value_text, where, hint);
+      rt_config_show_value(name, value_text_shown, sizeof value_text_shown);
+      return fail_mark(ctx, key->start_mark, "unknown key '%s' in %s; %s", value_text_shown, where,
+                       hint);
     }
     key_label(label, sizeof label, section, model, k->name);
-    char list_text[512];
-    if (value->type == YAML_SEQUENCE_NODE &&
-        (k->type == RT_KEY_INT_RANGE || k->type == RT_KEY_INT_LIST)) {
-      rc = sequence_text(ctx, k, label, value, list_text, sizeof list_text);
+    if (section == RT_SECTION_MODEL && ctx->entry) {
+      int swept = 0;
+      rc = sweep_node(ctx, k, label, value, &swept);
       if (rc != RT_OK) return rc;
-    } else if (value->type != YAML_SCALAR_NODE) {
-      char expected[256], what[96];
-      rt_config_key_expected(k, expected, sizeof expected);
-      describe(value, what, sizeof what);
-      return fail_mark(ctx, value->start_mark, "%s: expected %s, got %s", label, expected, what);
+      if (swept) continue;
+      rt_sweep_entry_forget(ctx->entry, k); /* one value replaces a merged sweep of the key */
     }
-    if (value->type == YAML_SCALAR_NODE && strlen(scalar(value)) != value->data.scalar.length)
-      return fail_mark(ctx, value->start_mark, "%s: values cannot contain NUL characters", label);
-    const char *text = value->type == YAML_SEQUENCE_NODE ? list_text
-                       : is_null(value)                  ? ""
-                                                         : scalar(value);
-    if (k->required && text[0] == '\0')
-      return fail_mark(ctx, value->start_mark, "%s is required, got nothing", label);
-    char why[512];
-    rt_apply_result r = rt_config_key_apply(k, obj, text,
-                                            section == RT_SECTION_DATA ? ctx->cfg->dir : NULL,
-                                            why, sizeof why);
-    if (r == RT_APPLY_TYPE) return fail_mark(ctx, value->start_mark, "%s: %s", label, why);
-    if (r == RT_APPLY_RANGE) return fail_mark(ctx, value->start_mark, "%s %s", label, why);
+    rc = apply_node(ctx, section, k, label, value, obj);
+    if (rc != RT_OK) return rc;
   }
   return RT_OK;
 }
@@ -410,30 +793,36 @@ static rt_code walk_models(parse_ctx *ctx, const yaml_node_t *list) {
     return fail_mark(ctx, list->start_mark,
                      "models: expected a list of models with at least one entry, got an empty list");
   rt_config *cfg = ctx->cfg;
-  cfg->models = calloc(count, sizeof *cfg->models);
-  if (!cfg->models)
-    return RT_FAIL_AT(ctx->st, RT_ERR_NOMEM, "calloc(%zu model configs) failed", count);
-  cfg->model_count = count;
+  rt_sweep_plan *plan = rt_sweep_plan_new(count);
+  if (!plan)
+    return RT_FAIL_AT(ctx->st, RT_ERR_NOMEM, "allocating %zu models entries failed", count);
+  rt_sweep_plan_free(cfg->sweep_plan);
+  cfg->sweep_plan = plan;
+  plan->models_line = (int)list->start_mark.line + 1;
+  plan->models_column = (int)list->start_mark.column + 1;
+  const rt_config_key *kind = rt_config_key_find(RT_SECTION_MODEL, "kind");
   for (size_t i = 0; i < count; ++i) {
     yaml_node_t *item = yaml_document_get_node(ctx->doc, list->data.sequence.items.start[i]);
     if (!item) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling item");
-    rt_model_config *m = &cfg->models[i];
-    rt_model_config_defaults(m);
+    rt_sweep_entry *entry = &plan->entries[i];
+    rt_model_config *m = &entry->base;
     m->line = (int)item->start_mark.line + 1;
     m->column = (int)item->start_mark.column + 1;
     char where[48];
     snprintf(where, sizeof where, "models[%zu]", i);
+    ctx->entry = entry;
     rt_code rc = walk_section(ctx, RT_SECTION_MODEL, i, where, item, m, 0);
+    ctx->entry = NULL;
     if (rc != RT_OK) return rc;
-    if (m->kind[0] == '\0') {
+    if (m->kind[0] == '\0' && !rt_sweep_entry_find(entry, kind)) {
       char expected[256];
-      rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "kind"), expected,
-                             sizeof expected);
+      rt_config_key_expected(kind, expected, sizeof expected);
       return fail_mark(ctx, item->start_mark, "models[%zu].kind is required (%s)", i, expected);
     }
   }
   return RT_OK;
 }
+
 
 static rt_code walk_root(parse_ctx *ctx) {
   yaml_node_t *root = yaml_document_get_root_node(ctx->doc);
@@ -446,7 +835,7 @@ static rt_code walk_root(parse_ctx *ctx) {
     return fail_mark(ctx, root->start_mark,
                      "expected a mapping with sections data, run, models, got %s", what);
   }
-  const yaml_node_t *data_key = NULL, *models_key = NULL;
+  const yaml_node_t *data_key = NULL, *models_key = NULL, *sweep_key = NULL;
   for (yaml_node_pair_t *pair = root->data.mapping.pairs.start;
        pair < root->data.mapping.pairs.top; ++pair) {
     yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
@@ -462,15 +851,17 @@ static rt_code walk_root(parse_ctx *ctx) {
       rc = walk_section(ctx, RT_SECTION_DATA, 0, "data", value, ctx->cfg, 0);
     } else if (strcmp(name, "run") == 0) {
       rc = walk_section(ctx, RT_SECTION_RUN, 0, "run", value, ctx->cfg, 0);
+    } else if (strcmp(name, "sweep") == 0) {
+      sweep_key = key;
+      rc = walk_section(ctx, RT_SECTION_SWEEP, 0, "sweep", value, ctx->cfg, 0);
     } else if (strcmp(name, "models") == 0) {
       models_key = key;
       rc = walk_models(ctx, value);
     } else {
-      char hint[700], value_text[80];
+      char hint[700], shown[80];
       unknown_section_hint(name, hint, sizeof hint);
-      rt_config_show_value(name, value_text, sizeof value_text);
-      rc = fail_mark(ctx, key->start_mark, "unknown section '%s' at top level; %s", value_text,
-                     hint);
+      rt_config_show_value(name, shown, sizeof shown);
+      rc = fail_mark(ctx, key->start_mark, "unknown section '%s' at top level; %s", shown, hint);
     }
     if (rc != RT_OK) return rc;
   }
@@ -482,7 +873,14 @@ static rt_code walk_root(parse_ctx *ctx) {
     return fail_mark(ctx, start_of_file(),
                      "models is required: a list with at least one entry such as "
                      "{kind: logistic, learning_rate: 0.01}");
-  return RT_OK;
+  /* The whole file is read: expand the models entries as the sweep section says. */
+  rt_sweep_plan *plan = ctx->cfg->sweep_plan;
+  if (sweep_key) {
+    plan->sweep_line = (int)sweep_key->start_mark.line + 1;
+    plan->sweep_column = (int)sweep_key->start_mark.column + 1;
+  }
+  sync_seeds(ctx->cfg);
+  return install_expansion(ctx->cfg, ctx->path, ctx->st);
 }
 
 /* libyaml's own error: problem text and position. */
@@ -541,7 +939,7 @@ rt_code rt_config_parse(const char *text, size_t length, const char *path, rt_co
     if (length) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_config_parse: NULL text");
     text = "";
   }
-  parse_ctx ctx = {path ? path : "<config>", NULL, cfg, st};
+  parse_ctx ctx = {path ? path : "<config>", NULL, cfg, st, NULL};
   if (path) {
     rt_code rc = set_path(cfg, path, st);
     if (rc != RT_OK) return rc;
@@ -653,7 +1051,94 @@ static rt_code set_one(rt_status *st, const char *assignment, const rt_config_ke
   return RT_OK;
 }
 
-rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
+static rt_code config_set(rt_config *cfg, const char *assignment, int replaying, rt_status *st);
+
+/* Do the expansion's inputs differ (method, count, the seed in effect, expanded)? */
+static int expansion_changed(const rt_config *before, const rt_config *after) {
+  return before->sweep.method != after->sweep.method ||
+         before->sweep.count != after->sweep.count ||
+         before->sweep.expanded != after->sweep.expanded ||
+         (before->sweep.seed != after->sweep.seed && after->sweep.method == RT_SWEEP_RANDOM &&
+          !after->sweep.expanded);
+}
+
+/* Expands the models entries again after a sweep override, then applies the models overrides
+ * given so far again, in order. A config error there leaves the expansion pending (see
+ * install_expansion), with cfg->models as it was. */
+static rt_code reexpand(rt_config *cfg, const char *assignment, rt_status *st) {
+  rt_model_config *models = NULL, *old = cfg->models;
+  size_t count = 0, old_count = cfg->model_count;
+  rt_sweep_plan *plan = cfg->sweep_plan;
+  char inner[RT_MESSAGE_MAX], shown[128];
+  rt_config_show_value(assignment, shown, sizeof shown);
+  rt_code rc = rt_sweep_expand(cfg, plan, config_where(cfg), &models, &count, st);
+  if (rc != RT_OK) {
+    if (rc != RT_ERR_CONFIG) return rc;
+    snprintf(inner, sizeof inner, "%s", st->message);
+    snprintf(plan->pending, sizeof plan->pending, "--set %s: %.800s", shown, inner);
+    rt_status_clear(st);
+    return RT_OK;
+  }
+  cfg->models = models;
+  cfg->model_count = count;
+  for (size_t i = 0; i < plan->override_count && rc == RT_OK; ++i)
+    rc = config_set(cfg, plan->overrides[i], 1, st);
+  if (rc != RT_OK) {
+    free(cfg->models);
+    cfg->models = old;
+    cfg->model_count = old_count;
+    if (rc != RT_ERR_CONFIG) return rc;
+    snprintf(inner, sizeof inner, "%s", st->message);
+    snprintf(plan->pending, sizeof plan->pending,
+             "--set %s: applying again (after the new expansion) %.750s", shown, inner);
+    rt_status_clear(st);
+    return RT_OK;
+  }
+  plan->pending[0] = '\0';
+  free(old);
+  return RT_OK;
+}
+
+/* data/run/sweep keys; sweep overrides (and run.seed while sweep.seed follows it) expand the
+ * models entries again. */
+static rt_code set_setting(rt_config *cfg, const char *assignment, rt_section section,
+                           const char *section_name, const char *rest, const char *value,
+                           rt_status *st) {
+  if (section == RT_SECTION_SWEEP && strcmp(rest, "metric") == 0) rest = "metric.name";
+  const rt_config_key *key = rt_config_key_find(section, rest);
+  if (!key) {
+    char hint[700];
+    unknown_key_hint(rest, section, hint, sizeof hint);
+    return fail_set(st, assignment, "unknown key '%s' in %s; %s", rest, section_name, hint);
+  }
+  char full[600];
+  snprintf(full, sizeof full, "%s.%s", section_name, key->name);
+  if (section == RT_SECTION_SWEEP && cfg->sweep.expanded &&
+      (strcmp(key->name, "method") == 0 || strcmp(key->name, "count") == 0 ||
+       strcmp(key->name, "seed") == 0))
+    return fail_set(st, assignment,
+                    "the models are already expanded (sweep.expanded: true), so %s changes "
+                    "nothing; set models.N.key instead (or sweep.expanded=false first)",
+                    full);
+  rt_config *before = malloc(sizeof *before);
+  if (!before) return RT_FAIL_AT(st, RT_ERR_NOMEM, "malloc(%zu) failed", sizeof *before);
+  *before = *cfg; /* shallow: to compare and to restore the settings */
+  rt_code rc = set_one(st, assignment, key, cfg, full, value);
+  if (rc == RT_OK) sync_seeds(cfg);
+  if (rc == RT_OK && cfg->sweep_plan &&
+      (cfg->sweep_plan->pending[0] || expansion_changed(before, cfg))) {
+    rc = reexpand(cfg, assignment, st);
+    if (rc != RT_OK) {
+      cfg->data = before->data;
+      cfg->run = before->run;
+      cfg->sweep = before->sweep;
+    }
+  }
+  free(before);
+  return rc;
+}
+
+static rt_code config_set(rt_config *cfg, const char *assignment, int replaying, rt_status *st) {
   const char *eq = strchr(assignment, '=');
   if (!eq) return fail_set(st, assignment, "expected section.key=value, e.g. run.passes=3");
   char lhs[256];
@@ -667,11 +1152,16 @@ rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
   if (!dot) {
     /* "passes=3": name the sections that have this key. */
     char hint[256] = "";
+    size_t matches = 0, listed = 0;
+    for (size_t i = 0; i < rt_config_key_count; ++i)
+      matches += strcmp(rt_config_keys[i].name, lhs) == 0;
     for (size_t i = 0; i < rt_config_key_count; ++i) {
       const rt_config_key *key = &rt_config_keys[i];
       if (strcmp(key->name, lhs) != 0) continue;
       size_t used = strlen(hint);
-      snprintf(hint + used, sizeof hint - used, "%s'%s.%s%s'", used ? " or " : "; did you mean ",
+      ++listed;
+      snprintf(hint + used, sizeof hint - used, "%s'%s.%s%s'",
+               listed == 1 ? "; did you mean " : listed == matches ? " or " : ", ",
                key->section == RT_SECTION_MODEL ? "models" : section_names[key->section],
                key->section == RT_SECTION_MODEL ? "*." : "", key->name);
     }
@@ -691,33 +1181,20 @@ rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
     unknown_section_hint(section_name, hint, sizeof hint);
     return fail_set(st, assignment, "unknown section '%s'; %s", section_name, hint);
   }
-  char full[600];
-  if (section != RT_SECTION_MODEL) {
-    const rt_config_key *key = rt_config_key_find((rt_section)section, rest);
-    if (!key) {
-      char hint[700];
-      unknown_key_hint(rest, (rt_section)section, hint, sizeof hint);
-      return fail_set(st, assignment, "unknown key '%s' in %s; %s", rest, section_name, hint);
-    }
-    snprintf(full, sizeof full, "%s.%s", section_name, key->name);
-    rt_code rc = set_one(st, assignment, key, cfg, full, value);
-    if (rc == RT_OK) sync_seeds(cfg);
-    return rc;
-  }
+  if (section != RT_SECTION_MODEL)
+    return set_setting(cfg, assignment, (rt_section)section, section_name, rest, value, st);
 
-  /* models.N.key or models.*.key */
+  /* models.N.key or models.*.key: N is a position in the expanded list */
+  char full[600];
   const char *index_text = rest;
   char *dot2 = strchr(rest, '.');
   if (!dot2)
     return fail_set(st, assignment, "expected models.N.key=value or models.*.key=value");
   *dot2 = '\0';
   const char *name = dot2 + 1;
-  size_t first = 0, last = 0;
-  if (strcmp(index_text, "*") == 0) {
-    if (cfg->model_count == 0) return fail_set(st, assignment, "the config has no models");
-    last = cfg->model_count - 1;
-  } else {
-    size_t index = 0;
+  const int all = strcmp(index_text, "*") == 0;
+  size_t index = 0;
+  if (!all) {
     int digits = 0;
     for (const char *p = index_text; *p; ++p, ++digits) {
       if (*p < '0' || *p > '9' || index > (SIZE_MAX - 9) / 10)
@@ -727,13 +1204,6 @@ rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
     }
     if (!digits)
       return fail_set(st, assignment, "expected a model index or '*' after 'models.'");
-    if (index >= cfg->model_count) {
-      if (cfg->model_count == 0) return fail_set(st, assignment, "the config has no models");
-      return fail_set(st, assignment, "there is no model %zu; the config has %zu model%s (0..%zu)",
-                      index, cfg->model_count, cfg->model_count == 1 ? "" : "s",
-                      cfg->model_count - 1);
-    }
-    first = last = index;
   }
   const rt_config_key *key = rt_config_key_find(RT_SECTION_MODEL, name);
   if (!key) {
@@ -741,13 +1211,37 @@ rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
     unknown_key_hint(name, RT_SECTION_MODEL, hint, sizeof hint);
     return fail_set(st, assignment, "unknown key '%s' in models; %s", name, hint);
   }
+  if (!replaying && cfg->sweep_plan && cfg->sweep_plan->pending[0]) {
+    /* Not expanded (yet): check the value now, apply it once the expansion succeeds. */
+    rt_model_config scratch;
+    rt_model_config_defaults(&scratch);
+    snprintf(full, sizeof full, "models[%s].%s", index_text, key->name);
+    rt_code rc = set_one(st, assignment, key, &scratch, full, value);
+    if (rc != RT_OK) return rc;
+    return rt_sweep_plan_record(cfg->sweep_plan, assignment, st);
+  }
+  if (cfg->model_count == 0) return fail_set(st, assignment, "the config has no models");
+  size_t first = 0, last = cfg->model_count - 1;
+  if (!all) {
+    if (index >= cfg->model_count)
+      return fail_set(st, assignment, "there is no model %zu; the config has %zu model%s (0..%zu)",
+                      index, cfg->model_count, cfg->model_count == 1 ? "" : "s",
+                      cfg->model_count - 1);
+    first = last = index;
+  }
   for (size_t i = first; i <= last; ++i) {
     snprintf(full, sizeof full, "models[%zu].%s", i, key->name);
     rt_code rc = set_one(st, assignment, key, &cfg->models[i], full, value);
     if (rc != RT_OK) return rc;
   }
+  if (!replaying && cfg->sweep_plan) return rt_sweep_plan_record(cfg->sweep_plan, assignment, st);
   return RT_OK;
 }
+
+rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
+  return config_set(cfg, assignment, 0, st);
+}
+
 
 /* ---------------------------------------------------------------------------------------------
  * Validation
@@ -768,6 +1262,9 @@ static rt_code check_key(const rt_config_key *key, const void *obj, void *scratc
 }
 
 rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
+  /* The models entries could not be expanded with the final sweep settings. */
+  if (cfg->sweep_plan && cfg->sweep_plan->pending[0])
+    return rt_fail(st, RT_ERR_CONFIG, "%s", cfg->sweep_plan->pending);
   char where[RT_PATH_MAX + 48] = "", label[160];
   if (cfg->path[0]) snprintf(where, sizeof where, "%s: ", cfg->path);
   rt_config *scratch = malloc(sizeof *scratch);
@@ -792,8 +1289,16 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
                    "%sdata.validation and data.validation_fraction exclude each other: give a "
                    "validation file or a fraction, not both",
                    where);
+  if (cfg->sweep.method == RT_SWEEP_RANDOM && !cfg->sweep.expanded && cfg->sweep.count == 0)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.count is required with sweep.method: random (the number of models to "
+                   "draw)",
+                   where);
   if (cfg->model_count == 0 || !cfg->models)
     return rt_fail(st, RT_ERR_CONFIG, "%smodels: at least one model is required", where);
+  if (cfg->model_count > RT_SWEEP_MODELS_MAX)
+    return rt_fail(st, RT_ERR_CONFIG, "%smodels: %zu models, more than the limit of %d", where,
+                   cfg->model_count, RT_SWEEP_MODELS_MAX);
   for (size_t m = 0; m < cfg->model_count; ++m) {
     const rt_model_config *model = &cfg->models[m];
     char model_where[RT_PATH_MAX + 48];

@@ -13,6 +13,8 @@ typedef enum rt_section {
   RT_SECTION_DATA = 0, /* keys of rt_config.data, stored relative to an rt_config */
   RT_SECTION_RUN,      /* keys of rt_config.run, stored relative to an rt_config */
   RT_SECTION_MODEL,    /* keys of one models[] entry, stored relative to an rt_model_config */
+  RT_SECTION_SWEEP,    /* keys of rt_config.sweep, stored relative to an rt_config; a name
+                          "metric.name" is the key `name` of the nested mapping `metric:` */
   RT_SECTION_COUNT
 } rt_section;
 
@@ -28,9 +30,11 @@ typedef enum rt_key_type {
                       empty ([] or nothing: not set, both stored as 0). YAML gives a sequence
                       (the walker joins its items into "[a, b]"); --set and scalars give the text
                       "[a, b]" or "a,b" */
-  RT_KEY_INT_LIST   /* a list of 1..size integers, each in [imin, imax] ("[a, b, c]", "a,b,c" or
+  RT_KEY_INT_LIST,  /* a list of 1..size integers, each in [imin, imax] ("[a, b, c]", "a,b,c" or
                        one integer "a"; [] or nothing is an error naming `item`). Given like
                        RT_KEY_INT_RANGE */
+  RT_KEY_NAME_LIST  /* a list of model key names, possibly empty ("[a, b]", "a,b", "a", "[]" or
+                       nothing). Given like RT_KEY_INT_RANGE */
 } rt_key_type;
 
 /* How the value is stored at `offset`. */
@@ -51,7 +55,13 @@ typedef enum rt_key_store {
   RT_STORE_ACTIVATION, /* rt_activation */
   RT_STORE_OUTPUT,    /* rt_mlp_output */
   RT_STORE_INIT,      /* rt_init_scheme */
-  RT_STORE_NORMALIZE  /* rt_normalize */
+  RT_STORE_NORMALIZE, /* rt_normalize */
+  RT_STORE_KEY_MASK,  /* uint64_t: bit i = the i-th model key (RT_KEY_NAME_LIST) */
+  RT_STORE_SWEEP_SEED, /* rt_config.sweep.seed + seed_set: "auto" follows run.seed */
+  RT_STORE_METHOD,    /* rt_sweep_method */
+  RT_STORE_GOAL,      /* rt_sweep_goal */
+  RT_STORE_TEXT_AUTO  /* char[size] like RT_STORE_TEXT, but the choice of value 0 ("auto") is
+                         stored as "" */
 } rt_key_store;
 
 /* A named value. Aliases are accepted but neither listed in messages nor written. */
@@ -83,14 +93,14 @@ typedef struct rt_config_key {
 extern const rt_config_key rt_config_keys[];
 extern const size_t rt_config_key_count;
 
-/* "data", "run", "models". */
+/* "data", "run", "models", "sweep". */
 const char *rt_section_name(rt_section section);
 /* The key `name` of `section`, or NULL. */
 const rt_config_key *rt_config_key_find(rt_section section, const char *name);
 /* The key of `section` meant by `name`: a familiar name from other tools ("lr" ->
  * "learning_rate"), else the closest key name within the suggestion distance, or NULL. */
 const char *rt_config_key_suggest(rt_section section, const char *name);
-/* Writes "a, b, c" (the section's key names) into buf. */
+/* Writes "a, b, c" (the section's key names; nested "m.x", "m.y" listed once as "m") into buf. */
 void rt_config_key_list(rt_section section, char *buf, size_t size);
 
 /* "an integer", "a number", "one of: sgd, adam", "a path", ... (for messages). */
@@ -122,5 +132,19 @@ void rt_model_config_defaults(rt_model_config *model);
 
 /* Is `name` a known model kind (aliases excluded: stored kinds are canonical)? */
 int rt_model_kind_known(const char *name);
+
+/* Keys that take a YAML list as ONE value (RT_KEY_INT_RANGE, RT_KEY_INT_LIST, RT_KEY_NAME_LIST). */
+int rt_config_key_is_list(const rt_config_key *key);
+/* The position of model key `key` among the model keys (its bit in rt_model_config.swept). */
+size_t rt_model_key_index(const rt_config_key *key);
+/* The model key at that position, or NULL. */
+const rt_config_key *rt_model_key_at(size_t index);
+/* Parses a (possibly signed) decimal integer / a finite number as the table does: 1 parsed, 0 not
+ * of that form, -1 integer overflow, 2 not finite. */
+int rt_config_parse_int(const char *text, long long *out);
+int rt_config_parse_number(const char *text, double *out);
+/* Shortest text that reads back as exactly v (at most 17 significant digits); 0 if it does not
+ * fit (or v is not finite). */
+int rt_config_format_double(double v, char *buf, size_t size);
 
 #endif

@@ -92,6 +92,39 @@ static const rt_key_choice normalizations[] = {
     {NULL, 0, 0},
 };
 
+static const rt_key_choice sweep_methods[] = {
+    {"grid", RT_SWEEP_GRID, 0}, {"random", RT_SWEEP_RANDOM, 0}, {NULL, 0, 0},
+};
+
+static const rt_key_choice sweep_goals[] = {
+    {"auto", RT_GOAL_AUTO, 0},     {"minimize", RT_GOAL_MINIMIZE, 0},
+    {"maximize", RT_GOAL_MAXIMIZE, 0}, {"min", RT_GOAL_MINIMIZE, 1},
+    {"max", RT_GOAL_MAXIMIZE, 1},  {NULL, 0, 0},
+};
+
+/* The result metrics a sweep can rank by; the names without "val_" are aliases. */
+static const rt_key_choice sweep_metrics[] = {
+    {"auto", 0, 0},
+    {"val_logloss", 1, 0},
+    {"val_accuracy", 2, 0},
+    {"val_rmse", 3, 0},
+    {"val_mae", 4, 0},
+    {"val_r2", 5, 0},
+    {"val_inertia", 6, 0},
+    {"val_mean_sq_distance", 7, 0},
+    {"train_loss", 8, 0},
+    {"logloss", 1, 1},
+    {"accuracy", 2, 1},
+    {"rmse", 3, 1},
+    {"mae", 4, 1},
+    {"r2", 5, 1},
+    {"inertia", 6, 1},
+    {"mean_sq_distance", 7, 1},
+    {NULL, 0, 0},
+};
+
+static const rt_key_choice count_none[] = {{"none", 0, 0}, {NULL, 0, 0}};
+
 /* ---------------------------------------------------------------------------------------------
  * The table. Order is the order of the YAML writer and of reference.yaml.
  * ------------------------------------------------------------------------------------------- */
@@ -159,6 +192,29 @@ const rt_config_key rt_config_keys[] = {
     {RT_SECTION_RUN, "profile_passes", RT_KEY_INT_RANGE, RT_STORE_LONG_PAIR,
      CFG(run.profile_first), 0, 1, 1000000000, NO_NUM, NULL, 0, "[]",
      "[first, last]: the 1-based passes (inclusive) a profiler captures; [] = the whole run", NULL},
+    /* sweep */
+    {RT_SECTION_SWEEP, "method", RT_KEY_ENUM, RT_STORE_METHOD, CFG(sweep.method), 0, NO_INT,
+     NO_NUM, sweep_methods, 0, "grid",
+     "how the models entries expand: grid (every combination of each entry's value lists) or "
+     "random (count models drawn from the lists and distributions)", NULL},
+    {RT_SECTION_SWEEP, "count", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.count), 0, 1,
+     RT_SWEEP_MODELS_MAX, NO_NUM, count_none, 0, "none",
+     "random: the total number of models drawn, 1..1000000, spread over the entries round-robin; "
+     "none = not given (required by random, unused by grid)", NULL},
+    {RT_SECTION_SWEEP, "seed", RT_KEY_UINT64, RT_STORE_SWEEP_SEED, CFG(sweep.seed), 0, NO_INT,
+     NO_NUM, auto_zero, 0, "auto", "seed of the random draws (0..2^64-1); auto = run.seed", NULL},
+    {RT_SECTION_SWEEP, "metric.name", RT_KEY_ENUM, RT_STORE_TEXT_AUTO, CFG(sweep.metric),
+     SIZE_OF(rt_config, sweep.metric), NO_INT, NO_NUM, sweep_metrics, 0, "auto",
+     "the metric that ranks the models: val_logloss, val_accuracy, val_rmse, val_mae, val_r2, "
+     "val_inertia, val_mean_sq_distance or train_loss; auto = each family's first metric", NULL},
+    {RT_SECTION_SWEEP, "metric.goal", RT_KEY_ENUM, RT_STORE_GOAL, CFG(sweep.goal), 0, NO_INT,
+     NO_NUM, sweep_goals, 0, "auto",
+     "minimize or maximize the metric; auto = maximize accuracy and r2, minimize the others",
+     NULL},
+    {RT_SECTION_SWEEP, "expanded", RT_KEY_ENUM, RT_STORE_INT, CFG(sweep.expanded), 0, NO_INT,
+     NO_NUM, booleans, 0, "false",
+     "true: the models list is already expanded (resolved configs): one model per entry, taken "
+     "as written", NULL},
     /* models[] */
     {RT_SECTION_MODEL, "kind", RT_KEY_ENUM, RT_STORE_TEXT, MOD(kind), SIZE_OF(rt_model_config, kind),
      NO_INT, NO_NUM, model_kinds, 1, NULL,
@@ -217,6 +273,11 @@ const rt_config_key rt_config_keys[] = {
     {RT_SECTION_MODEL, "init", RT_KEY_ENUM, RT_STORE_INIT, MOD(init), 0, NO_INT, NO_NUM,
      init_schemes, 0, "auto",
      "mlp: weight initialisation: auto (he for relu, xavier otherwise), he or xavier", NULL},
+    /* models[]: sweep record */
+    {RT_SECTION_MODEL, "swept", RT_KEY_NAME_LIST, RT_STORE_KEY_MASK, MOD(swept), 0, NO_INT, NO_NUM,
+     NULL, 0, "[]",
+     "the keys the sweep set in this model, e.g. [learning_rate, batch_size] (resolved configs "
+     "carry it; results have one column per swept key)", NULL},
 };
 
 const size_t rt_config_key_count = sizeof rt_config_keys / sizeof rt_config_keys[0];
@@ -241,6 +302,7 @@ const char *rt_section_name(rt_section section) {
     case RT_SECTION_DATA: return "data";
     case RT_SECTION_RUN: return "run";
     case RT_SECTION_MODEL: return "models";
+    case RT_SECTION_SWEEP: return "sweep";
     case RT_SECTION_COUNT: break;
   }
   return "?";
@@ -312,16 +374,42 @@ static const struct {
     {RT_SECTION_DATA, "scaling", "normalize"},
     {RT_SECTION_DATA, "scale", "normalize"},
     {RT_SECTION_DATA, "standardize", "normalize"},
+    {RT_SECTION_SWEEP, "strategy", "method"},
+    {RT_SECTION_SWEEP, "search", "method"},
+    {RT_SECTION_SWEEP, "algorithm", "method"},
+    {RT_SECTION_SWEEP, "n_trials", "count"},
+    {RT_SECTION_SWEEP, "trials", "count"},
+    {RT_SECTION_SWEEP, "num_samples", "count"},
+    {RT_SECTION_SWEEP, "samples", "count"},
+    {RT_SECTION_SWEEP, "n_iter", "count"},
+    {RT_SECTION_SWEEP, "random_seed", "seed"},
+    {RT_SECTION_SWEEP, "objective", "metric"},
+    {RT_SECTION_SWEEP, "goal", "metric"},
 };
 
 const char *rt_config_key_suggest(rt_section section, const char *name) {
   for (size_t i = 0; i < sizeof familiar_names / sizeof familiar_names[0]; ++i)
     if (familiar_names[i].section == section && strcmp(familiar_names[i].name, name) == 0)
       return familiar_names[i].key;
+  /* Nested keys ("metric.name") are suggested by their mapping's name. */
+  static const char *const nested[] = {"metric"};
   const char *names[sizeof rt_config_keys / sizeof rt_config_keys[0]];
   size_t n = 0;
-  for (size_t i = 0; i < rt_config_key_count; ++i)
-    if (rt_config_keys[i].section == section) names[n++] = rt_config_keys[i].name;
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    if (rt_config_keys[i].section != section) continue;
+    const char *key = rt_config_keys[i].name;
+    if (strchr(key, '.')) {
+      key = NULL;
+      for (size_t j = 0; j < sizeof nested / sizeof nested[0]; ++j)
+        if (strncmp(rt_config_keys[i].name, nested[j], strlen(nested[j])) == 0 &&
+            rt_config_keys[i].name[strlen(nested[j])] == '.')
+          key = nested[j];
+      for (size_t j = 0; key && j < n; ++j)
+        if (names[j] == key) key = NULL;
+      if (!key) continue;
+    }
+    names[n++] = key;
+  }
   return rt_suggest(name, names, n);
 }
 
@@ -335,14 +423,27 @@ static void append(char *buf, size_t size, const char *text) {
   buf[used + n] = '\0';
 }
 
+/* The name a key is given by at its own level: "metric" for "metric.name". */
+static size_t head_length(const char *name) {
+  const char *dot = strchr(name, '.');
+  return dot ? (size_t)(dot - name) : strlen(name);
+}
+
 void rt_config_key_list(rt_section section, char *buf, size_t size) {
   if (size == 0) return;
   buf[0] = '\0';
   int first = 1;
+  const char *previous = NULL;
   for (size_t i = 0; i < rt_config_key_count; ++i) {
     if (rt_config_keys[i].section != section) continue;
+    const char *name = rt_config_keys[i].name;
+    size_t n = head_length(name);
+    if (previous && head_length(previous) == n && strncmp(previous, name, n) == 0) continue;
+    previous = name;
+    char head[64];
+    snprintf(head, sizeof head, "%.*s", (int)n, name);
     if (!first) append(buf, size, ", ");
-    append(buf, size, rt_config_keys[i].name);
+    append(buf, size, head);
     first = 0;
   }
 }
@@ -378,6 +479,7 @@ void rt_config_key_expected(const rt_config_key *key, char *buf, size_t size) {
       append(buf, size, text);
       break;
     }
+    case RT_KEY_NAME_LIST: append(buf, size, "a list of model key names"); break;
   }
 }
 
@@ -520,9 +622,14 @@ static void store_integer(const rt_config_key *key, void *field, long long v) {
     case RT_STORE_OUTPUT: *(rt_mlp_output *)field = (rt_mlp_output)v; break;
     case RT_STORE_INIT: *(rt_init_scheme *)field = (rt_init_scheme)v; break;
     case RT_STORE_NORMALIZE: *(rt_normalize *)field = (rt_normalize)v; break;
+    case RT_STORE_METHOD: *(rt_sweep_method *)field = (rt_sweep_method)v; break;
+    case RT_STORE_GOAL: *(rt_sweep_goal *)field = (rt_sweep_goal)v; break;
     case RT_STORE_DOUBLE: *(double *)field = (double)v; break;
     case RT_STORE_TEXT:
+    case RT_STORE_TEXT_AUTO:
     case RT_STORE_DATA_SEED:
+    case RT_STORE_SWEEP_SEED:
+    case RT_STORE_KEY_MASK:
     case RT_STORE_LONG_PAIR:
     case RT_STORE_LONG_LIST: break; /* handled by the callers */
   }
@@ -542,9 +649,14 @@ static long long load_integer(const rt_config_key *key, const void *field) {
     case RT_STORE_OUTPUT: return (long long)*(const rt_mlp_output *)field;
     case RT_STORE_INIT: return (long long)*(const rt_init_scheme *)field;
     case RT_STORE_NORMALIZE: return (long long)*(const rt_normalize *)field;
+    case RT_STORE_METHOD: return (long long)*(const rt_sweep_method *)field;
+    case RT_STORE_GOAL: return (long long)*(const rt_sweep_goal *)field;
     case RT_STORE_DOUBLE:
     case RT_STORE_TEXT:
+    case RT_STORE_TEXT_AUTO:
     case RT_STORE_DATA_SEED:
+    case RT_STORE_SWEEP_SEED:
+    case RT_STORE_KEY_MASK:
     case RT_STORE_LONG_PAIR:
     case RT_STORE_LONG_LIST: break;
   }
@@ -693,6 +805,51 @@ static rt_apply_result apply_int_list(const rt_config_key *key, long *values, in
   return RT_APPLY_OK;
 }
 
+/* RT_KEY_NAME_LIST: "[a, b]", "a,b", "a", "[]" or "" into a mask of model keys. */
+static rt_apply_result apply_name_list(const rt_config_key *key, uint64_t *mask, const char *text,
+                                       char *why, size_t why_size) {
+  char inner[1024];
+  const char *end = text + strlen(text);
+  if (!trimmed(text, end, inner, sizeof inner)) return type_why(key, text, why, why_size);
+  size_t n = strlen(inner);
+  if (n > 0 && inner[0] == '[') {
+    if (inner[n - 1] != ']') return type_why(key, text, why, why_size);
+    inner[n - 1] = '\0';
+    memmove(inner, inner + 1, n - 1);
+  } else if (n > 0 && inner[n - 1] == ']') {
+    return type_why(key, text, why, why_size);
+  }
+  char bare[1024];
+  if (!trimmed(inner, inner + strlen(inner), bare, sizeof bare))
+    return type_why(key, text, why, why_size);
+  uint64_t bits = 0;
+  for (const char *p = bare; *p;) {
+    const char *comma = strchr(p, ',');
+    const char *stop = comma ? comma : p + strlen(p);
+    char one[64];
+    if (!trimmed(p, stop, one, sizeof one) || one[0] == '\0')
+      return type_why(key, text, why, why_size);
+    const rt_config_key *named = rt_config_key_find(RT_SECTION_MODEL, one);
+    if (!named || named->type == RT_KEY_NAME_LIST) {
+      char shown[80];
+      rt_config_show_value(one, shown, sizeof shown);
+      const char *near = named ? NULL : rt_config_key_suggest(RT_SECTION_MODEL, one);
+      if (near)
+        snprintf(why, why_size, "expected a list of model key names, got '%s'; did you mean '%s'?",
+                 shown, near);
+      else
+        snprintf(why, why_size, "expected a list of model key names, got '%s'", shown);
+      return RT_APPLY_TYPE;
+    }
+    bits |= UINT64_C(1) << rt_model_key_index(named);
+    if (!comma) break;
+    p = comma + 1;
+    if (*p == '\0') return type_why(key, text, why, why_size); /* "a," */
+  }
+  *mask = bits;
+  return RT_APPLY_OK;
+}
+
 rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const char *text,
                                     const char *dir, char *why, size_t why_size) {
   char *field = (char *)obj + key->offset;
@@ -724,6 +881,14 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
           return RT_APPLY_OK;
         }
       }
+      if (key->store == RT_STORE_SWEEP_SEED) {
+        rt_config *cfg = (rt_config *)obj;
+        if (c) {
+          cfg->sweep.seed_set = 0;
+          cfg->sweep.seed = cfg->run.seed;
+          return RT_APPLY_OK;
+        }
+      }
       int r = parse_u64(text, &v);
       if (r == 0) return type_why(key, text, why, why_size);
       if (r < 0) {
@@ -740,6 +905,10 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
         rt_config *cfg = (rt_config *)obj;
         cfg->data.seed = v;
         cfg->data.seed_set = 1;
+      } else if (key->store == RT_STORE_SWEEP_SEED) {
+        rt_config *cfg = (rt_config *)obj;
+        cfg->sweep.seed = v;
+        cfg->sweep.seed_set = 1;
       } else {
         *(uint64_t *)field = v;
       }
@@ -774,10 +943,12 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
     case RT_KEY_ENUM: {
       const rt_key_choice *c = choice_by_name(key->choices, text);
       if (!c) return type_why(key, text, why, why_size);
-      if (key->store == RT_STORE_TEXT) {
+      if (key->store == RT_STORE_TEXT || key->store == RT_STORE_TEXT_AUTO) {
         const rt_key_choice *canonical = c->alias ? choice_by_value(key->choices, c->value) : c;
         if (!canonical) canonical = c;
-        return apply_text(key, field, canonical->name, NULL, why, why_size);
+        const char *stored = key->store == RT_STORE_TEXT_AUTO && canonical->value == 0
+                                 ? "" : canonical->name;
+        return apply_text(key, field, stored, NULL, why, why_size);
       }
       store_integer(key, field, c->value);
       return RT_APPLY_OK;
@@ -818,6 +989,12 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
       memcpy(field + key->size * sizeof(long), &count, sizeof count);
       return RT_APPLY_OK;
     }
+    case RT_KEY_NAME_LIST: {
+      uint64_t mask = 0;
+      rt_apply_result r = apply_name_list(key, &mask, text, why, why_size);
+      if (r == RT_APPLY_OK) memcpy(field, &mask, sizeof mask);
+      return r;
+    }
   }
   snprintf(why, why_size, "internal error: unknown key type");
   return RT_APPLY_TYPE;
@@ -854,6 +1031,10 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
         const rt_config *cfg = (const rt_config *)obj;
         n = cfg->data.seed_set ? snprintf(buf, size, "%" PRIu64, cfg->data.seed)
                                : snprintf(buf, size, "auto");
+      } else if (key->store == RT_STORE_SWEEP_SEED) {
+        const rt_config *cfg = (const rt_config *)obj;
+        n = cfg->sweep.seed_set ? snprintf(buf, size, "%" PRIu64, cfg->sweep.seed)
+                                : snprintf(buf, size, "auto");
       } else {
         n = snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field);
       }
@@ -861,7 +1042,19 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
     case RT_KEY_NUMBER: return isfinite(*(const double *)field) &&
                                format_double(*(const double *)field, buf, size);
     case RT_KEY_ENUM:
-      if (key->store == RT_STORE_TEXT) {
+      if (key->store == RT_STORE_TEXT_AUTO) {
+        if (!memchr(field, '\0', key->size)) return 0;
+        if (field[0] == '\0') {
+          const rt_key_choice *c = choice_by_value(key->choices, 0);
+          if (!c) return 0;
+          n = snprintf(buf, size, "%s", c->name);
+        } else {
+          /* Only canonical names are stored. */
+          const rt_key_choice *c = choice_by_name(key->choices, field);
+          if (!c || c->alias || c->value == 0) return 0;
+          n = snprintf(buf, size, "%s", field);
+        }
+      } else if (key->store == RT_STORE_TEXT) {
         if (!memchr(field, '\0', key->size)) return 0;
         n = snprintf(buf, size, "%s", field);
       } else {
@@ -899,6 +1092,25 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
       }
       break;
     }
+    case RT_KEY_NAME_LIST: {
+      uint64_t mask;
+      memcpy(&mask, field, sizeof mask);
+      n = snprintf(buf, size, "[");
+      size_t models = rt_model_key_count();
+      for (size_t i = 0; i < 64 && n >= 0 && (size_t)n < size; ++i) {
+        if (!(mask >> i & 1u)) continue;
+        const rt_config_key *named = rt_model_key_at(i);
+        if (i >= models || !named || named->type == RT_KEY_NAME_LIST) return 0;
+        int m = snprintf(buf + n, size - (size_t)n, "%s%s", (size_t)n > 1 ? ", " : "",
+                         named->name);
+        n = m < 0 ? -1 : n + m;
+      }
+      if (n >= 0 && (size_t)n < size) {
+        int m = snprintf(buf + n, size - (size_t)n, "]");
+        n = m < 0 ? -1 : n + m;
+      }
+      break;
+    }
   }
   return n >= 0 && (size_t)n < size;
 }
@@ -912,4 +1124,74 @@ void rt_model_config_defaults(rt_model_config *model) {
     /* The defaults are checked by the unit tests; they cannot fail. */
     (void)rt_config_key_apply(key, model, key->default_text, NULL, why, sizeof why);
   }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Model keys by position, and shared parsers
+ * ------------------------------------------------------------------------------------------- */
+
+int rt_config_key_is_list(const rt_config_key *key) {
+  return key->type == RT_KEY_INT_RANGE || key->type == RT_KEY_INT_LIST ||
+         key->type == RT_KEY_NAME_LIST;
+}
+
+size_t rt_model_key_index(const rt_config_key *key) {
+  size_t index = 0;
+  for (const rt_config_key *k = rt_config_keys; k < key; ++k)
+    index += k->section == RT_SECTION_MODEL;
+  return index;
+}
+
+const rt_config_key *rt_model_key_at(size_t index) {
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    if (rt_config_keys[i].section != RT_SECTION_MODEL) continue;
+    if (index-- == 0) return &rt_config_keys[i];
+  }
+  return NULL;
+}
+
+size_t rt_model_key_count(void) {
+  size_t n = 0;
+  for (size_t i = 0; i < rt_config_key_count; ++i)
+    n += rt_config_keys[i].section == RT_SECTION_MODEL;
+  return n;
+}
+
+const char *rt_model_key_name(size_t index) {
+  const rt_config_key *key = rt_model_key_at(index);
+  return key ? key->name : NULL;
+}
+
+int rt_model_key_text(const rt_model_config *model, size_t index, char *buf, size_t size) {
+  const rt_config_key *key = rt_model_key_at(index);
+  if (!key) {
+    if (size) buf[0] = '\0';
+    return 0;
+  }
+  return rt_config_key_format(key, model, buf, size);
+}
+
+int rt_model_swept_text(const rt_model_config *model, char *buf, size_t size) {
+  if (size == 0) return 0;
+  buf[0] = '\0';
+  size_t used = 0;
+  for (size_t i = 0; i < 64; ++i) {
+    if (!(model->swept >> i & 1u)) continue;
+    const rt_config_key *key = rt_model_key_at(i);
+    if (!key) return 0;
+    char value[256];
+    if (!rt_config_key_format(key, model, value, sizeof value)) return 0;
+    int n = snprintf(buf + used, size - used, "%s%s=%s", used ? " " : "", key->name, value);
+    if (n < 0 || (size_t)n >= size - used) return 0;
+    used += (size_t)n;
+  }
+  return 1;
+}
+
+int rt_config_parse_int(const char *text, long long *out) { return parse_int(text, out); }
+
+int rt_config_parse_number(const char *text, double *out) { return parse_number(text, out); }
+
+int rt_config_format_double(double v, char *buf, size_t size) {
+  return isfinite(v) && format_double(v, buf, size);
 }

@@ -1,8 +1,10 @@
 /* rt_config_write_yaml: every key of the table, defaults included, in a form rt_config_parse reads
- * back into the same struct (relative data paths come out absolute: see emit_key). */
+ * back into the same struct (relative data paths come out absolute: see emit_key). The models are
+ * written expanded, under `sweep: expanded: true` (see rt_config_write_yaml in config.h). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -98,6 +100,7 @@ static int plain_safe(const char *text) {
   return 1;
 }
 
+/* Writes "INDENT NAME: VALUE" (NAME: the key's name, or the part after the '.' of a nested one). */
 static rt_code emit_key(writer *w, const rt_config_key *key, const void *obj, const char *label,
                         const char *indent, rt_status *st) {
   char text[RT_PATH_MAX + 64];
@@ -118,8 +121,10 @@ static rt_code emit_key(writer *w, const rt_config_key *key, const void *obj, co
     memcpy(text, cwd, c);
     if (slash) text[c] = '/';
   }
-  emit(w, "%s%s: ", indent, key->name);
-  if (key->type == RT_KEY_INT_RANGE || key->type == RT_KEY_INT_LIST) {
+  const char *dot = strchr(key->name, '.');
+  emit(w, "%s%s: ", indent, dot ? dot + 1 : key->name);
+  if (key->type == RT_KEY_INT_RANGE || key->type == RT_KEY_INT_LIST ||
+      key->type == RT_KEY_NAME_LIST) {
     emit(w, "%s", text); /* a flow sequence of integers: "[2, 3]", "[64, 32]" or "[]" */
   } else if (key->type == RT_KEY_PATH || key->type == RT_KEY_STRING || !plain_safe(text)) {
     if (!valid_utf8((const unsigned char *)text))
@@ -148,6 +153,34 @@ rt_code rt_config_write_yaml(const rt_config *cfg, FILE *out, rt_status *st) {
       if (rc != RT_OK) return rc;
     }
   }
+  /* The models below are the expansion: marked so, they are read back one model per entry. */
+  rt_config *expanded = malloc(sizeof *expanded);
+  if (!expanded) return RT_FAIL_AT(st, RT_ERR_NOMEM, "malloc(%zu) failed", sizeof *expanded);
+  *expanded = *cfg; /* shallow */
+  expanded->sweep.expanded = 1;
+  emit(&w,
+       "sweep:\n"
+       "  # The models below are the sweep's models, already expanded (model id = position):\n"
+       "  # they are read back as written; method, count and seed are kept for the record.\n");
+  const char *nested = NULL;
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    const rt_config_key *key = &rt_config_keys[i];
+    if (key->section != RT_SECTION_SWEEP) continue;
+    const char *dot = strchr(key->name, '.');
+    if (dot && (!nested || strncmp(nested, key->name, (size_t)(dot - key->name) + 1) != 0)) {
+      emit(&w, "  %.*s:\n", (int)(dot - key->name), key->name);
+      nested = key->name;
+    } else if (!dot) {
+      nested = NULL;
+    }
+    snprintf(label, sizeof label, "sweep.%s", key->name);
+    rt_code rc = emit_key(&w, key, expanded, label, dot ? "    " : "  ", st);
+    if (rc != RT_OK) {
+      free(expanded);
+      return rc;
+    }
+  }
+  free(expanded);
   if (cfg->model_count == 0 || !cfg->models) {
     emit(&w, "models: []\n");
   } else {

@@ -39,6 +39,16 @@ typedef enum rt_normalize {
 
 #define RT_HIDDEN_MAX 8 /* mlp: at most this many hidden layers */
 
+/* sweep.method: how the `models:` entries expand into the list of models trained. */
+typedef enum rt_sweep_method {
+  RT_SWEEP_GRID = 0, /* every combination of each entry's value lists (distributions not allowed) */
+  RT_SWEEP_RANDOM    /* sweep.count models drawn from the lists and distributions */
+} rt_sweep_method;
+/* sweep.metric.goal; auto = by the metric (rt_sweep_goal_resolve). */
+typedef enum rt_sweep_goal { RT_GOAL_AUTO = 0, RT_GOAL_MINIMIZE, RT_GOAL_MAXIMIZE } rt_sweep_goal;
+
+#define RT_SWEEP_MODELS_MAX 1000000 /* a sweep expanding to more models is a config error */
+
 /* One entry of `models:`. Families read the fields that apply to them. */
 typedef struct rt_model_config {
   char kind[RT_NAME_MAX];  /* "logistic", "kmeans", "linear" or "mlp" */
@@ -65,8 +75,15 @@ typedef struct rt_model_config {
   rt_activation activation;   /* default relu */
   rt_mlp_output output;       /* default classification */
   rt_init_scheme init;        /* default auto */
-  int line, column;        /* where the entry starts in the config (1-based; 0 for --set-made) */
+  /* sweep */
+  uint64_t swept;          /* bit i set: model key i (rt_model_key_name(i)) was set by the sweep
+                              (a list, values or a distribution in the entry, or the entry's
+                              `swept:` key, which written configs carry); default 0 (YAML: []) */
+  int line, column;        /* where the entry starts in the config (1-based; 0 for --set-made);
+                              every model expanded from one entry has the entry's position */
 } rt_model_config;
+
+struct rt_sweep_plan; /* private (src/sweep.h): the models entries as written, before expansion */
 
 typedef struct rt_config {
   char path[RT_PATH_MAX]; /* the config file as given */
@@ -100,17 +117,37 @@ typedef struct rt_config {
                                   not set (YAML: [], the default): the tool captures the whole
                                   run. Set: 1 <= first <= last <= passes (see profile.h) */
   } run;
+  struct {
+    rt_sweep_method method;    /* default grid */
+    long count;                /* random: the total number of models drawn, 1..1000000; 0
+                                  (YAML: none, the default) = not given (an error with random) */
+    uint64_t seed;             /* seed of the random draws, default (YAML: auto) = run.seed */
+    int seed_set;              /* 0: seed follows run.seed (parse and --set keep it equal) */
+    char metric[32];           /* metric.name: what ranks the models: val_logloss, val_accuracy,
+                                  val_rmse, val_mae, val_r2, val_inertia, val_mean_sq_distance or
+                                  train_loss; "" (YAML: auto, the default) = each family's first */
+    rt_sweep_goal goal;        /* metric.goal: minimize | maximize | auto (default: by metric) */
+    int expanded;              /* 1: the models list is already the expansion (written configs):
+                                  each entry is one model, lists and distributions are errors;
+                                  method, count and seed are kept for the record only */
+  } sweep;
+  /* The expanded models: position = model id. */
   size_t model_count;
   rt_model_config *models;
+  struct rt_sweep_plan *sweep_plan; /* owned; what --set sweep.* / run.seed re-expand; NULL when
+                                       the config was not parsed (built in code) */
 } rt_config;
 
 /* Fills every field with its default (no models). */
 void rt_config_defaults(rt_config *cfg);
 
 /* Parses YAML text; `path` names the file in messages and fixes `dir` (NULL: "<config>", dir
- * "."). cfg is (re)initialised with rt_config_defaults first, so it must not own models; on
- * failure it owns nothing. Relative data.train / data.validation are joined to `dir` (kept as is
- * when dir is "."); run.output is not. Unknown keys are errors that suggest the closest valid key;
+ * "."). The `models:` entries are expanded as the `sweep:` section says into cfg->models (rules:
+ * src/sweep.h, configs/reference.yaml); an expansion that the sweep settings do not allow is
+ * left pending for rt_config_validate (see there), with no models. cfg is (re)initialised with
+ * rt_config_defaults first, so it must not own models; on failure it owns nothing. Relative
+ * data.train / data.validation are joined to `dir` (kept as is when dir is "."); run.output is
+ * not. Unknown keys are errors that suggest the closest valid key;
  * every error is one line "path:line:column: what was expected" with code RT_ERR_CONFIG. data.train
  * and a non-empty models list (each entry with a kind) are required. No data file is opened.
  * YAML merge keys ("<<: *anchor") are supported inside sections and model entries. */
@@ -123,20 +160,52 @@ rt_code rt_config_load(const char *path, rt_config *cfg, rt_status *st);
 /* Applies one "key=value" override, e.g. "run.passes=3", "data.shards=8",
  * "models.1.learning_rate=0.05" or "models.*.batch_size=128". Same key table and checks as the
  * file; errors are RT_ERR_CONFIG "--set ASSIGNMENT: ...". Paths given here are NOT joined to the
- * config's folder (they are relative to the working directory). Models cannot be added. */
+ * config's folder (they are relative to the working directory). Models cannot be added.
+ * models.N refers to the EXPANDED list (N = model id). Order: sweep overrides (sweep.method,
+ * sweep.count, sweep.seed, sweep.expanded, and run.seed while sweep.seed follows it) expand the
+ * models entries of a parsed config again, then every models.* override given so far is applied
+ * again, in its order; so sweep overrides act before the expansion and model overrides after it,
+ * whatever their order on the command line. While the expansion is pending (random without a
+ * count yet, ...), models.* overrides are checked and kept for when it succeeds. On a config
+ * whose models are already expanded (sweep.expanded: true), sweep.method/count/seed are errors. */
 rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st);
 
 /* Cross-field checks run after all overrides (e.g. validation vs validation_fraction, at least
  * one model, known kind), and every stored value re-checked against the key table (so fields set
- * directly in the struct are caught too). Messages start with "path: " when cfg->path is set. */
+ * directly in the struct are caught too). Messages start with "path: " when cfg->path is set.
+ * A sweep that could not be expanded with the final sweep settings (random without a count, a
+ * distribution under grid, a grid over RT_SWEEP_MODELS_MAX models, a models override past the
+ * end of the new list) is reported here: rt_config_parse and rt_config_set keep such an error
+ * pending, since a later --set sweep.* may still fix it; its message names the file, line and
+ * column of what is wrong (prefixed "--set ASSIGNMENT: " when an override caused it). */
 rt_code rt_config_validate(const rt_config *cfg, rt_status *st);
 
 /* Writes the resolved config (every key, defaults included) as YAML that rt_config_parse reads
  * back into an identical struct, from any folder: relative data paths (relative to the working
- * directory once parsed) are written made absolute with getcwd(). */
+ * directory once parsed) are written made absolute with getcwd(). The models are the EXPANDED
+ * list, each fully specified with its `swept` keys, under a sweep section kept for the record
+ * (method, count, seed, metric) and marked `expanded: true`, so that reading it back gives the
+ * same models in the same order (one per entry) without drawing anything again. */
 rt_code rt_config_write_yaml(const rt_config *cfg, FILE *out, rt_status *st);
 
+/* The keys of a models entry, in table order (bit i of rt_model_config.swept is key i). */
+size_t rt_model_key_count(void);
+const char *rt_model_key_name(size_t index); /* NULL past the end */
+/* The value of model key `index` as config text ("0.01", "adam", "[128, 64]"); 0 when it does
+ * not fit or is not representable. */
+int rt_model_key_text(const rt_model_config *model, size_t index, char *buf, size_t size);
+/* The swept keys with their values, "learning_rate=0.01 batch_size=64" ("" when none); 0 when
+ * buf is too small (then it holds what fitted). */
+int rt_model_swept_text(const rt_model_config *model, char *buf, size_t size);
+
+/* The goal of ranking by `metric` ("val_accuracy", ...; pass the family's first metric when
+ * sweep.metric is ""): `goal` unless auto; auto = maximize for val_accuracy and val_r2, minimize
+ * for every other metric. Never returns auto. */
+rt_sweep_goal rt_sweep_goal_resolve(rt_sweep_goal goal, const char *metric);
+
 /* Names used in files and tables. */
+const char *rt_sweep_method_name(rt_sweep_method method);
+const char *rt_sweep_goal_name(rt_sweep_goal goal);
 const char *rt_optimizer_name(rt_optimizer opt);
 const char *rt_schedule_name(rt_schedule sched);
 const char *rt_solver_name(rt_solver solver);
@@ -148,6 +217,7 @@ const char *rt_normalize_name(rt_normalize normalize);
 /* The scheme `init` stands for: auto -> he for relu, xavier otherwise; he and xavier as is. */
 rt_init_scheme rt_init_scheme_resolve(rt_init_scheme init, rt_activation activation);
 
+/* Frees the models and the sweep plan. */
 void rt_config_free(rt_config *cfg);
 
 #ifdef __cplusplus

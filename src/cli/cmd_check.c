@@ -31,6 +31,36 @@ static rt_code probe_file(const rt_config *cfg, const char *path, const char *wh
   return RT_OK;
 }
 
+/* "# sweep: grid, 12 models (2 kinds); total work 12 models x 10 passes = 120 model-passes" */
+static void print_sweep_line(const rt_config *cfg) {
+  /* Distinct kinds (a handful: linear in the model count). */
+  const char *seen[32];
+  size_t kinds = 0;
+  for (size_t j = 0; j < cfg->model_count; ++j) {
+    size_t i = 0;
+    while (i < kinds && strcmp(seen[i], cfg->models[j].kind) != 0) ++i;
+    if (i == kinds && kinds < sizeof seen / sizeof seen[0]) seen[kinds++] = cfg->models[j].kind;
+  }
+  char method[64];
+  if (cfg->sweep.expanded)
+    snprintf(method, sizeof method, "already expanded");
+  else if (cfg->sweep.method == RT_SWEEP_RANDOM)
+    snprintf(method, sizeof method, "random (seed %" PRIu64 ")", cfg->sweep.seed);
+  else
+    snprintf(method, sizeof method, "%s", rt_sweep_method_name(cfg->sweep.method));
+  printf("# sweep: %s, %zu model%s (%zu kind%s); total work %zu model%s x %ld pass%s = %ld "
+         "model-passes",
+         method, cfg->model_count, cfg->model_count == 1 ? "" : "s", kinds, kinds == 1 ? "" : "s",
+         cfg->model_count, cfg->model_count == 1 ? "" : "s", cfg->run.passes,
+         cfg->run.passes == 1 ? "" : "es", (long)cfg->model_count * cfg->run.passes);
+  if (cfg->sweep.metric[0])
+    printf("; ranked by %s (%s)", cfg->sweep.metric,
+           rt_sweep_goal_name(rt_sweep_goal_resolve(cfg->sweep.goal, cfg->sweep.metric)));
+  else if (cfg->sweep.goal != RT_GOAL_AUTO)
+    printf("; ranked by each family's first metric (%s)", rt_sweep_goal_name(cfg->sweep.goal));
+  putchar('\n');
+}
+
 int rt_cmd_check(int argc, char **argv) {
   rt_config_args args;
   int code = rt_config_args_parse("check", argc, argv, &args);
@@ -86,6 +116,7 @@ int rt_cmd_check(int argc, char **argv) {
     printf("# shards %s, passes %ld, seed %" PRIu64 ", threads per rank %ld, output %s\n",
            cfg.data.shards > 0 ? "as configured" : "= number of ranks", cfg.run.passes, cfg.run.seed,
            cfg.run.threads, cfg.run.output);
+    print_sweep_line(&cfg);
     rt_print_model_table(stdout, &cfg);
     printf("# ok: %zu model%s x %ld pass%s = %ld model-passes over the training data\n",
            cfg.model_count, cfg.model_count == 1 ? "" : "s", cfg.run.passes,

@@ -51,22 +51,50 @@ static void hp_columns(FILE *out, const rt_model_config *m) {
 
 static const char hp_header[] = "kind      hyper-parameters                            ";
 
+/* "val_logloss,val_accuracy": the metrics the results will carry for this model's family. */
+static void metric_list(const rt_model_config *m, char *buf, size_t cap) {
+  size_t used = 0;
+  buf[0] = '\0';
+  const rt_family *fam = rt_family_find(m->kind);
+  if (!fam) return;
+  rt_model_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.hp = *m;
+  const char *const *names = NULL;
+  const size_t n = rt_family_metric_names(fam, &spec, &names);
+  for (size_t k = 0; k < n && used < cap; ++k) {
+    int w = snprintf(buf + used, cap - used, "%sval_%s", k ? "," : "", names[k]);
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+}
+
 void rt_print_model_table(FILE *out, const rt_config *cfg) {
-  fprintf(out, "#  id %s metrics\n", hp_header);
+  /* A last column with the swept keys and their values when the sweep set any. */
+  int swept = 0;
+  size_t width = strlen("metrics");
+  char metrics[160];
+  for (size_t j = 0; j < cfg->model_count; ++j) {
+    swept |= cfg->models[j].swept != 0;
+    metric_list(&cfg->models[j], metrics, sizeof metrics);
+    if (strlen(metrics) > width) width = strlen(metrics);
+  }
+  if (swept)
+    fprintf(out, "#  id %s %-*s swept\n", hp_header, (int)width, "metrics");
+  else
+    fprintf(out, "#  id %s metrics\n", hp_header);
   for (size_t j = 0; j < cfg->model_count; ++j) {
     fprintf(out, "%5zu ", j);
     hp_columns(out, &cfg->models[j]);
-    /* The metrics the results will carry for this model's family. */
-    const rt_family *fam = rt_family_find(cfg->models[j].kind);
-    if (fam) {
-      rt_model_spec spec;
-      memset(&spec, 0, sizeof spec);
-      spec.hp = cfg->models[j];
-      const char *const *names = NULL;
-      const size_t n = rt_family_metric_names(fam, &spec, &names);
-      for (size_t k = 0; k < n; ++k) fprintf(out, "%sval_%s", k ? "," : " ", names[k]);
+    metric_list(&cfg->models[j], metrics, sizeof metrics);
+    if (swept) {
+      char text[1024];
+      if (!rt_model_swept_text(&cfg->models[j], text, sizeof text))
+        snprintf(text, sizeof text, "?");
+      fprintf(out, " %-*s %s\n", (int)width, metrics, text[0] ? text : "-");
+    } else {
+      fprintf(out, "%s%s\n", metrics[0] ? " " : "", metrics);
     }
-    fputc('\n', out);
   }
 }
 

@@ -684,7 +684,7 @@ static void test_set(void **state) {
   set_fails(&cfg, "run.passes=0", "--set run.passes=0: run.passes must be >= 1, got 0");
   set_fails(&cfg, "run.passes", "--set run.passes: expected section.key=value");
   set_fails(&cfg, "passes=3", "did you mean 'run.passes'?");
-  set_fails(&cfg, "seed=3", "did you mean 'data.seed' or 'run.seed'?");
+  set_fails(&cfg, "seed=3", "did you mean 'data.seed', 'run.seed' or 'sweep.seed'?");
   set_fails(&cfg, "learning_rate=3", "did you mean 'models.*.learning_rate'?");
   set_fails(&cfg, "models.*.lr=0.1", "unknown key 'lr' in models; did you mean 'learning_rate'?");
   set_fails(&cfg, "run.epochs=3", "did you mean 'passes'?");
@@ -791,10 +791,11 @@ static void test_round_trip(void **state) {
   assert_round_trip(&cfg);
 
   char *yaml = write_yaml(&cfg);
-  /* Every key is written, defaults included. */
+  /* Every key is written, defaults included (nested sweep keys by their own name). */
   for (size_t i = 0; i < rt_config_key_count; ++i) {
     char needle[64];
-    snprintf(needle, sizeof needle, " %s: ", rt_config_keys[i].name);
+    const char *dot = strchr(rt_config_keys[i].name, '.');
+    snprintf(needle, sizeof needle, " %s: ", dot ? dot + 1 : rt_config_keys[i].name);
     if (!strstr(yaml, needle)) fail_msg("written YAML lacks %s:\n%s", rt_config_keys[i].name, yaml);
   }
   assert_non_null(strstr(yaml, "  learning_rate: 0.1\n")); /* shortest exact form */
@@ -849,16 +850,23 @@ static void test_reference_yaml(void **state) {
   int seen[128] = {0};
   assert_true(rt_config_key_count <= 128);
   rt_section section = RT_SECTION_COUNT;
+  char parent[64] = ""; /* "metric." while inside sweep.metric */
   while (fgets(line, sizeof line, f)) {
     if (strncmp(line, "data:", 5) == 0) section = RT_SECTION_DATA;
     if (strncmp(line, "run:", 4) == 0) section = RT_SECTION_RUN;
+    if (strncmp(line, "sweep:", 6) == 0) section = RT_SECTION_SWEEP;
     if (strncmp(line, "models:", 7) == 0) section = RT_SECTION_MODEL;
     const char *p = line;
     while (*p == ' ' || *p == '-') ++p;
-    if (*p == '#') continue;
+    if (*p == '#' || *p == '\n' || *p == '\0') continue;
+    const size_t indent = (size_t)(p - line);
+    if (section == RT_SECTION_SWEEP && indent == 2) parent[0] = '\0';
+    if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "metric:", 7) == 0) strcpy(parent, "metric.");
+    char name[640];
+    snprintf(name, sizeof name, "%s%s", section == RT_SECTION_SWEEP && indent == 4 ? parent : "", p);
     for (size_t i = 0; i < rt_config_key_count; ++i) {
       size_t n = strlen(rt_config_keys[i].name);
-      if (rt_config_keys[i].section == section && strncmp(p, rt_config_keys[i].name, n) == 0 && p[n] == ':')
+      if (rt_config_keys[i].section == section && strncmp(name, rt_config_keys[i].name, n) == 0 && name[n] == ':')
         seen[i] = 1;
     }
   }
@@ -898,7 +906,7 @@ static void test_messages(void **state) {
   parse_fails("data: {train: t.csv}\nrun:\n  passes: 1\n  passes: 2\n",
               "t.yaml:4:3: duplicate key 'passes' (first given at line 3)");
   parse_fails("data: {train: t.csv}\nrun: {seed: 1}\nmodels:\n  - {kind: logistic, seed: 1}\n",
-              "unknown key 'seed' in models[0]; 'seed' belongs in the data or run section");
+              "unknown key 'seed' in models[0]; 'seed' belongs in the data, run or sweep section");
   parse_fails("data:\n  validation_fraction: 0.1\nmodels: [{kind: logistic}]\n", "t.yaml:1:1: data.train is required");
   parse_fails("models: [{kind: logistic}]\n", "t.yaml:1:1: data.train is required");
   parse_fails("data: {train: t.csv}\n", "t.yaml:1:1: models is required");
