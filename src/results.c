@@ -61,25 +61,92 @@ static metric_columns run_metrics(const rt_run_result *res) {
   return mc;
 }
 
-/* The model's value of a metric, NaN when its family does not report it. */
-static double metric_of(const rt_model_result *m, const char *name) {
+double rt_result_metric(const rt_model_result *m, const char *name) {
+  if (strcmp(name, "train_loss") == 0) return last_loss(m);
+  if (strncmp(name, "val_", 4) == 0) name += 4;
   for (size_t k = 0; k < m->metric_count; ++k)
     if (strcmp(m->metric_names[k], name) == 0) return m->metrics[k];
   return NAN;
 }
 
+static const rt_run_result *rank_res; /* qsort has no context argument */
+
+static int rank_compare(const void *a, const void *b) {
+  const size_t i = *(const size_t *)a, j = *(const size_t *)b;
+  const double x = rt_result_metric(&rank_res->models[i], rank_res->sweep_metric);
+  const double y = rt_result_metric(&rank_res->models[j], rank_res->sweep_metric);
+  const int xn = !isfinite(x) || rank_res->models[i].diverged, yn = !isfinite(y) || rank_res->models[j].diverged;
+  if (xn != yn) return xn - yn; /* models without a value last */
+  if (!xn && x != y) return (rank_res->maximize ? x > y : x < y) ? -1 : 1;
+  return i < j ? -1 : i > j; /* ties: lower id first */
+}
+
+rt_code rt_results_rank(const rt_config *cfg, rt_run_result *res, rt_status *st) {
+  free(res->rank_order);
+  res->rank_order = malloc((res->model_count ? res->model_count : 1) * sizeof *res->rank_order);
+  if (!res->rank_order) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the ranking");
+  const char *metric = cfg->sweep.metric;
+  char fallback[40] = "train_loss";
+  if (!metric[0]) { /* the first metric of model 0's family */
+    if (res->model_count && res->models[0].metric_count)
+      snprintf(fallback, sizeof fallback, "val_%s", res->models[0].metric_names[0]);
+    metric = fallback;
+  }
+  snprintf(res->sweep_metric, sizeof res->sweep_metric, "%s", metric);
+  res->maximize = rt_sweep_goal_resolve(cfg->sweep.goal, res->sweep_metric) == RT_GOAL_MAXIMIZE;
+  for (size_t j = 0; j < res->model_count; ++j) res->rank_order[j] = j;
+  rank_res = res;
+  qsort(res->rank_order, res->model_count, sizeof *res->rank_order, rank_compare);
+  rank_res = NULL;
+  res->best = res->model_count;
+  if (res->model_count) {
+    const rt_model_result *top = &res->models[res->rank_order[0]];
+    const double v = rt_result_metric(top, res->sweep_metric);
+    if (isfinite(v) && !top->diverged) res->best = res->rank_order[0];
+  }
+  return RT_OK;
+}
+
+static double metric_of(const rt_model_result *m, const char *name) { return rt_result_metric(m, name); }
+
+/* Bit mask of the model keys some model of the run got from the sweep. */
+static uint64_t swept_keys(const rt_run_result *res) {
+  uint64_t mask = 0;
+  for (size_t j = 0; j < res->model_count; ++j) mask |= res->models[j].hp.swept;
+  return mask;
+}
+
+/* rank[j]: 1-based rank of model j by the sweep metric, 0 when it has no value. */
+static size_t rank_of(const rt_run_result *res, size_t j) {
+  for (size_t r = 0; res->rank_order && r < res->model_count; ++r)
+    if (res->rank_order[r] == j) {
+      const double v = rt_result_metric(&res->models[j], res->sweep_metric);
+      return isfinite(v) && !res->models[j].diverged ? r + 1 : 0;
+    }
+  return 0;
+}
+
 static rt_code write_csv(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st) {
   (void)cfg, (void)st;
   const metric_columns mc = run_metrics(res);
-  fputs("id,kind,status,train_loss", f);
+  const uint64_t swept = swept_keys(res);
+  fputs("id,kind,status,rank,sweep_metric,train_loss", f);
   for (size_t i = 0; i < mc.count; ++i) fprintf(f, ",val_%s", mc.names[i]);
   fputs(",val_rows,train_seconds,hops,bytes_handed,pass_shared_with,state_sha256,model_file,optimizer,"
         "learning_rate,momentum,l2,beta1,beta2,epsilon,schedule,decay,batch_size,passes,k,solver,alpha,"
-        "hidden,activation,output\n", f);
+        "hidden,activation,output", f);
+  for (size_t k = 0; k < 64; ++k)
+    if (swept >> k & 1) fprintf(f, ",param_%s", rt_model_key_name(k));
+  fputc('\n', f);
   for (size_t j = 0; j < res->model_count; ++j) {
     const rt_model_result *m = &res->models[j];
     const rt_model_config *hp = &m->hp;
     fprintf(f, "%" PRIu64 ",%s,%s,", m->id, hp->kind, rt_model_status_name(m));
+    const size_t rank = rank_of(res, j);
+    if (rank) fprintf(f, "%zu", rank);
+    fputc(',', f);
+    num(f, rt_result_metric(m, res->sweep_metric), 0);
+    fputc(',', f);
     num(f, last_loss(m), 0);
     for (size_t i = 0; i < mc.count; ++i) fputc(',', f), num(f, metric_of(m, mc.names[i]), 0);
     fprintf(f, ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",", m->val_rows, m->train_seconds, m->hops,
@@ -94,7 +161,16 @@ static rt_code write_csv(FILE *f, const rt_config *cfg, const rt_run_result *res
     num(f, hp->alpha, 0);
     fputc(',', f);
     for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? " " : "", hp->hidden[i]);
-    fprintf(f, ",%s,%s\n", rt_activation_name(hp->activation), rt_mlp_output_name(hp->output));
+    fprintf(f, ",%s,%s", rt_activation_name(hp->activation), rt_mlp_output_name(hp->output));
+    for (size_t k = 0; k < 64; ++k) {
+      if (!(swept >> k & 1)) continue;
+      char text[256] = "";
+      if (hp->swept >> k & 1) rt_model_key_text(hp, k, text, sizeof text);
+      for (char *c = text; *c; ++c)
+        if (*c == ',') *c = ' '; /* list values ([64, 32]) stay one field */
+      fprintf(f, ",%s", text);
+    }
+    fputc('\n', f);
   }
   return RT_OK;
 }
@@ -104,8 +180,21 @@ static rt_code write_jsonl(FILE *f, const rt_config *cfg, const rt_run_result *r
   for (size_t j = 0; j < res->model_count; ++j) {
     const rt_model_result *m = &res->models[j];
     const rt_model_config *hp = &m->hp;
-    fprintf(f, "{\"id\":%" PRIu64 ",\"kind\":\"%s\",\"hyperparameters\":{\"optimizer\":\"%s\",\"learning_rate\":",
-            m->id, hp->kind, rt_optimizer_name(hp->optimizer));
+    const size_t rank = rank_of(res, j);
+    fprintf(f, "{\"id\":%" PRIu64 ",\"kind\":\"%s\",\"rank\":", m->id, hp->kind);
+    if (rank) fprintf(f, "%zu", rank);
+    else fputs("null", f);
+    fprintf(f, ",\"sweep_metric\":{\"name\":\"%s\",\"value\":", res->sweep_metric);
+    num(f, rt_result_metric(m, res->sweep_metric), 1);
+    fputs("},\"swept\":{", f);
+    for (size_t k = 0, first = 1; k < 64; ++k) {
+      if (!(hp->swept >> k & 1)) continue;
+      char text[256] = "";
+      rt_model_key_text(hp, k, text, sizeof text);
+      fprintf(f, "%s\"%s\":\"%s\"", first ? "" : ",", rt_model_key_name(k), text);
+      first = 0;
+    }
+    fprintf(f, "},\"hyperparameters\":{\"optimizer\":\"%s\",\"learning_rate\":", rt_optimizer_name(hp->optimizer));
     num(f, hp->learning_rate, 1);
     fputs(",\"momentum\":", f), num(f, hp->momentum, 1);
     fputs(",\"l2\":", f), num(f, hp->l2, 1);
@@ -173,6 +262,15 @@ rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const r
     if (!spec_text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %zu", j);
     const rt_state_layout l = rt_state_layout_of(&specs[j]);
     rc = rt_model_file_write(path, spec_text, states[j], l.total_bytes, st);
+    free(spec_text);
+    if (rc) return rc;
+  }
+  if (res->best < res->model_count) { /* the best model by the sweep metric, again as best.rtm */
+    const size_t b = res->best;
+    if ((rc = join(path, sizeof path, dir, "best.rtm", st))) return rc;
+    char *spec_text = rt_spec_to_text(&specs[b]);
+    if (!spec_text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %zu", b);
+    rc = rt_model_file_write(path, spec_text, states[b], rt_state_layout_of(&specs[b]).total_bytes, st);
     free(spec_text);
     if (rc) return rc;
   }

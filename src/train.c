@@ -334,7 +334,8 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
   if ((rc = collect(specs, count, states, stats, comm, rank, res, st))) goto done;
   res->wall_seconds = MPI_Wtime() - t0;
   rt_prof_begin(RT_PHASE_WRITE, -1, -1, -1);
-  rc = rank == 0 ? rt_results_write(cfg, res, specs, (const void *const *)states, st) : RT_OK;
+  rc = rank == 0 ? rt_results_rank(cfg, res, st) : RT_OK;
+  if (rc == RT_OK && rank == 0) rc = rt_results_write(cfg, res, specs, (const void *const *)states, st);
   rt_prof_end(RT_PHASE_WRITE);
   rc = rt_agree(comm, rc, st);
 done:
@@ -351,6 +352,7 @@ done:
 }
 
 void rt_run_result_free(rt_run_result *res) {
+  free(res->rank_order);
   if (res->models)
     for (size_t j = 0; j < res->model_count; ++j) free(res->models[j].train_loss);
   free(res->models);

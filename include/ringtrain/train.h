@@ -43,6 +43,13 @@ typedef struct rt_run_result {
   size_t features, classes;
   uint64_t train_rows, val_rows;
   double wall_seconds;
+  /* The sweep metric (sweep.metric, or the first metric of model 0's family) and its goal; models
+   * ranked by it: rank_order[r] is the id at rank r (models without the metric last), best the
+   * id of rank 0, or model_count when no model has a value. */
+  char sweep_metric[40];
+  int maximize;
+  size_t *rank_order;
+  size_t best;
   char backend[8];         /* "cpu" or "cuda" */
   char note[256];          /* one line for the user (e.g. why auto chose the CPU), or "" */
   char output_dir[RT_PATH_MAX];

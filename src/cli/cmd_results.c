@@ -385,6 +385,8 @@ static void print_json(const csv_table *t, size_t shown) {
     const csv_row *r = &t->rows[i];
     printf("%s\n{\"rank\":%zu", i ? "," : "", i + 1);
     for (size_t c = 0; c < t->columns; ++c) {
+      /* "rank" is this listing's own order; the file's rank (by the sweep metric) is left out. */
+      if (strcmp(t->names[c], "rank") == 0) continue;
       putchar(',');
       json_string(t->names[c]);
       putchar(':');

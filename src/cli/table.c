@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "results.h"
 
 void rt_print_run_header(FILE *out, const rt_config *cfg, int ranks) {
   fprintf(out, "# ringtrain %s: %zu model%s, %ld pass%s, %d rank%s, config %s\n", RINGTRAIN_VERSION,
@@ -109,32 +110,15 @@ static void metrics_text(const rt_model_result *m, char *buf, size_t cap) {
   }
 }
 
-/* For each primary metric (a family's first) in the run, the best model by it. */
-static void print_best(FILE *out, const rt_run_result *res) {
-  for (size_t j = 0; j < res->model_count; ++j) {
-    const rt_model_result *m = &res->models[j];
-    if (!m->has_validation || m->metric_count == 0) continue;
-    const char *name = m->metric_names[0];
-    int seen = 0;
-    for (size_t i = 0; i < j && !seen; ++i)
-      seen = res->models[i].metric_count > 0 && strcmp(res->models[i].metric_names[0], name) == 0;
-    if (seen) continue;
-    const int higher = rt_metric_higher_is_better(name);
-    size_t best = res->model_count;
-    for (size_t i = j; i < res->model_count; ++i) {
-      const rt_model_result *c = &res->models[i];
-      if (c->metric_count == 0 || strcmp(c->metric_names[0], name) != 0 || c->diverged ||
-          !isfinite(c->metrics[0]))
-        continue;
-      if (best == res->model_count || (higher ? c->metrics[0] > res->models[best].metrics[0]
-                                              : c->metrics[0] < res->models[best].metrics[0]))
-        best = i;
-    }
-    if (best == res->model_count) continue;
-    char text[160];
-    metrics_text(&res->models[best], text, sizeof text);
-    fprintf(out, "# best by val_%s: model %zu (%s)\n", name, best, text);
-  }
+static void print_result_row(FILE *out, const rt_model_result *m, size_t rank) {
+  char text[160];
+  metrics_text(m, text, sizeof text);
+  if (rank) fprintf(out, "%5zu ", rank);
+  else fprintf(out, "%5s ", "-");
+  fprintf(out, "%5" PRIu64 " ", m->id);
+  hp_columns(out, &m->hp);
+  fprintf(out, " %10.5f %5" PRIu64 " %9.3f %-8s %s\n", m->train_loss[m->passes - 1], m->hops,
+          m->train_seconds, m->diverged ? "diverged" : "ok", m->has_validation ? text : "-");
 }
 
 void rt_print_results_table(FILE *out, const rt_run_result *res) {
@@ -145,23 +129,34 @@ void rt_print_results_table(FILE *out, const rt_run_result *res) {
           res->val_rows, res->features);
   if (res->classes) fprintf(out, ", %zu classes", res->classes);
   fputc('\n', out);
-  fprintf(out, "#  id %s train_loss  hops   seconds status   validation\n", hp_header);
-  for (size_t j = 0; j < res->model_count; ++j) {
+  const size_t shown = res->model_count < 10 ? res->model_count : 10;
+  fprintf(out, "# %s %zu of %zu models by %s (%s)\n", res->model_count > shown ? "top" : "all", shown,
+          res->model_count, res->sweep_metric, res->maximize ? "higher is better" : "lower is better");
+  fprintf(out, "# rank    id %s train_loss  hops   seconds status   validation\n", hp_header);
+  size_t ranked = 0;
+  for (size_t r = 0; r < res->model_count && r < shown; ++r) {
+    const size_t j = res->rank_order ? res->rank_order[r] : r;
     const rt_model_result *m = &res->models[j];
-    char text[160];
-    metrics_text(m, text, sizeof text);
-    fprintf(out, "%5" PRIu64 " ", m->id);
-    hp_columns(out, &m->hp);
-    fprintf(out, " %10.5f %5" PRIu64 " %9.3f %-8s %s\n", m->train_loss[m->passes - 1], m->hops,
-            m->train_seconds, m->diverged ? "diverged" : "ok", m->has_validation ? text : "-");
+    const int has = !m->diverged && isfinite(rt_result_metric(m, res->sweep_metric));
+    print_result_row(out, m, has ? ++ranked : 0);
   }
-  print_best(out, res);
+  if (res->model_count > shown)
+    fprintf(out, "# ... %zu more in results.csv (ringtrain results %s --top N)\n",
+            res->model_count - shown, res->output_dir);
+  if (res->best < res->model_count) {
+    char text[160];
+    metrics_text(&res->models[res->best], text, sizeof text);
+    fprintf(out, "# best by %s: model %zu (%s), also written as %s/best.rtm\n", res->sweep_metric,
+            res->best, text, res->output_dir);
+  } else {
+    fprintf(out, "# no model has a value of %s\n", res->sweep_metric);
+  }
   for (size_t j = 0; j < res->model_count; ++j)
     if (res->models[j].pass_source != res->models[j].id)
       fprintf(out, "# model %zu shares the statistics pass of model %" PRIu64
                    " (linear, exact solver: one pass serves every alpha)\n",
               j, res->models[j].pass_source);
-  fprintf(out, "# run directory: %s (results.csv, results.jsonl, history.csv, config.yaml, models/)\n",
+  fprintf(out, "# run directory: %s (results.csv, results.jsonl, history.csv, config.yaml, models/, best.rtm)\n",
           res->output_dir);
   fprintf(out, "# wall time %.3f s\n", res->wall_seconds);
 }

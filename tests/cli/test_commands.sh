@@ -48,6 +48,16 @@ done
 python3 -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$WORK/run/results.jsonl" \
   && pass || fail "results.jsonl is not JSON lines"
 grep -q "best by val_logloss" "$WORK/train.out" && pass || fail "train prints no results table"
+# The best model by the sweep metric (here val_logloss: lower) is rank 1 and is copied to best.rtm.
+best=$(paste -d, <(col "$WORK/run/results.csv" rank) <(col "$WORK/run/results.csv" id) | awk -F, '$1 == 1 { print $2 }')
+low=$(paste -d, <(col "$WORK/run/results.csv" val_logloss) <(col "$WORK/run/results.csv" id) | sort -g | head -1 | cut -d, -f2)
+[[ -n "$best" && "$best" == "$low" ]] && pass || fail "rank 1 is model '$best', lowest val_logloss is model '$low'"
+cmp -s "$WORK/run/best.rtm" "$WORK/run/models/$best.rtm" && pass || fail "best.rtm is not model $best"
+# sweep.metric chooses what ranks the models.
+"$RT" train "$WORK/c.yaml" --quiet --output "$WORK/byacc" --set sweep.metric.name=val_accuracy || fail "train by accuracy"
+hi=$(paste -d, <(col "$WORK/byacc/results.csv" val_accuracy) <(col "$WORK/byacc/results.csv" id) | sort -t, -k1,1gr -k2,2n | head -1 | cut -d, -f2)
+first=$(paste -d, <(col "$WORK/byacc/results.csv" rank) <(col "$WORK/byacc/results.csv" id) | awk -F, '$1 == 1 { print $2 }')
+[[ "$first" == "$hi" ]] && pass || fail "by accuracy: rank 1 is '$first', highest accuracy is '$hi'"
 # The resolved config trains the same models again.
 "$RT" train "$WORK/run/config.yaml" --quiet --output "$WORK/run2" && pass || fail "resolved config does not train"
 cmp -s "$WORK/run/models/1.rtm" "$WORK/run2/models/1.rtm" && pass || fail "resolved config trains other bytes"

@@ -123,7 +123,8 @@ expect_run short-row 2 "$WORK/bad/results.csv:4: expected $fields fields, found 
 awk 'NR == 3 { $0 = $0 ",x" } { print }' "$CSV" >"$WORK/bad/results.csv"
 expect_run long-row 2 "$WORK/bad/results.csv:3: expected $fields fields, found $((fields + 1))" -- \
   "$RT" results "$WORK/bad"
-sed '5s/^\([0-9]*\),\([a-z]*\),\([a-z]*\),[^,]*,/\1,\2,\3,oops,/' "$CSV" >"$WORK/bad/results.csv"
+awk -F, -v OFS=, 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "train_loss") c = i } NR == 5 { $c = "oops" } { print }' \
+  "$CSV" >"$WORK/bad/results.csv"
 expect_run not-a-number 2 "$WORK/bad/results.csv:5: column train_loss: 'oops' is not a number" -- \
   "$RT" results "$WORK/bad"
 sed '2s/logistic/"logistic"/' "$CSV" >"$WORK/bad/results.csv"
