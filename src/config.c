@@ -670,43 +670,68 @@ static rt_code sweep_node(parse_ctx *ctx, const rt_config_key *k, const char *la
   return rt_sweep_entry_add(ctx->entry, &param, ctx->st);
 }
 
-/* sweep.metric: {name: ..., goal: ...}, or just the name. */
-static rt_code walk_metric(parse_ctx *ctx, const yaml_node_t *value) {
+/* A nested mapping of the sweep section: sweep.metric: {name: ..., goal: ...} (or just the
+ * name), sweep.early_terminate: {type: ..., min_passes: ...} (or just the type). */
+typedef struct nested_section {
+  const char *name;          /* "metric" */
+  const char *scalar_key;    /* the key a plain scalar sets: "name" */
+  const char *example;       /* shown when the value has the wrong shape */
+  const char *const *known;  /* its keys */
+  size_t known_count;
+} nested_section;
+
+static const char *const metric_keys[] = {"name", "goal"};
+static const char *const early_keys[] = {"type", "min_passes"};
+static const nested_section nested_sections[] = {
+    {"metric", "name", "{name: val_accuracy, goal: maximize}", metric_keys, 2},
+    {"early_terminate", "type", "{type: median, min_passes: 2}", early_keys, 2},
+};
+
+static const nested_section *find_nested(const char *name) {
+  for (size_t i = 0; i < sizeof nested_sections / sizeof nested_sections[0]; ++i)
+    if (strcmp(nested_sections[i].name, name) == 0) return &nested_sections[i];
+  return NULL;
+}
+
+static rt_code walk_nested(parse_ctx *ctx, const nested_section *ns, const yaml_node_t *value) {
+  char where[64], full[128];
+  snprintf(where, sizeof where, "sweep.%s", ns->name);
   if (is_null(value)) return RT_OK;
-  if (value->type == YAML_SCALAR_NODE)
-    return apply_node(ctx, RT_SECTION_SWEEP, rt_config_key_find(RT_SECTION_SWEEP, "metric.name"),
-                      "sweep.metric.name", value, ctx->cfg);
+  if (value->type == YAML_SCALAR_NODE) {
+    char label[160];
+    snprintf(full, sizeof full, "%s.%s", ns->name, ns->scalar_key);
+    snprintf(label, sizeof label, "sweep.%s", full);
+    return apply_node(ctx, RT_SECTION_SWEEP, rt_config_key_find(RT_SECTION_SWEEP, full), label,
+                      value, ctx->cfg);
+  }
   if (value->type != YAML_MAPPING_NODE) {
     char what[96];
     describe(value, what, sizeof what);
-    return fail_mark(ctx, value->start_mark,
-                     "sweep.metric: expected a mapping such as {name: val_accuracy, goal: "
-                     "maximize}, got %s",
-                     what);
+    return fail_mark(ctx, value->start_mark, "%s: expected a mapping such as %s, got %s", where,
+                     ns->example, what);
   }
   for (yaml_node_pair_t *pair = value->data.mapping.pairs.start;
        pair < value->data.mapping.pairs.top; ++pair) {
     yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
     yaml_node_t *item = yaml_document_get_node(ctx->doc, pair->value);
     const char *name = NULL;
-    rt_code rc = pair_key(ctx, key, "sweep.metric", &name);
+    rt_code rc = pair_key(ctx, key, where, &name);
     if (rc != RT_OK) return rc;
     if (!item) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
     rc = check_duplicate(ctx, value, pair, name);
     if (rc != RT_OK) return rc;
-    char full[128], label[160];
-    snprintf(full, sizeof full, "metric.%s", name);
+    char label[160];
+    snprintf(full, sizeof full, "%s.%s", ns->name, name);
     const rt_config_key *k = strchr(name, '.') ? NULL : rt_config_key_find(RT_SECTION_SWEEP, full);
     if (!k) {
-      static const char *const known[] = {"name", "goal"};
       char shown[80];
       rt_config_show_value(name, shown, sizeof shown);
-      const char *near = rt_suggest(name, known, 2);
+      const char *near = rt_suggest(name, ns->known, ns->known_count);
       if (near)
-        return fail_mark(ctx, key->start_mark, "unknown key '%s' in sweep.metric; did you mean "
-                         "'%s'?", shown, near);
-      return fail_mark(ctx, key->start_mark,
-                       "unknown key '%s' in sweep.metric; valid keys: name, goal", shown);
+        return fail_mark(ctx, key->start_mark, "unknown key '%s' in %s; did you mean '%s'?", shown,
+                         where, near);
+      return fail_mark(ctx, key->start_mark, "unknown key '%s' in %s; valid keys: %s, %s", shown,
+                       where, ns->known[0], ns->known[1]);
     }
     snprintf(label, sizeof label, "sweep.%s", k->name);
     rc = apply_node(ctx, RT_SECTION_SWEEP, k, label, item, ctx->cfg);
@@ -753,8 +778,8 @@ static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, co
     if (!value) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
     rc = check_duplicate(ctx, map, pair, name);
     if (rc != RT_OK) return rc;
-    if (section == RT_SECTION_SWEEP && strcmp(name, "metric") == 0) {
-      rc = walk_metric(ctx, value);
+    if (section == RT_SECTION_SWEEP && find_nested(name)) {
+      rc = walk_nested(ctx, find_nested(name), value);
       if (rc != RT_OK) return rc;
       continue;
     }

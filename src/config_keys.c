@@ -102,6 +102,8 @@ static const rt_key_choice sweep_goals[] = {
     {"max", RT_GOAL_MAXIMIZE, 1},  {NULL, 0, 0},
 };
 
+static const rt_key_choice early_types[] = {{"none", 0, 0}, {"median", 1, 0}, {NULL, 0, 0}};
+
 /* The result metrics a sweep can rank by; the names without "val_" are aliases. */
 static const rt_key_choice sweep_metrics[] = {
     {"auto", 0, 0},
@@ -211,6 +213,13 @@ const rt_config_key rt_config_keys[] = {
      NO_NUM, sweep_goals, 0, "auto",
      "minimize or maximize the metric; auto = maximize accuracy and r2, minimize the others",
      NULL},
+    {RT_SECTION_SWEEP, "early_terminate.type", RT_KEY_ENUM, RT_STORE_INT, CFG(sweep.early_terminate),
+     0, NO_INT, NO_NUM, early_types, 0, "none",
+     "none, or median: stop a model at a pass boundary when its training loss is worse than the "
+     "median of the models of its kind at that pass", NULL},
+    {RT_SECTION_SWEEP, "early_terminate.min_passes", RT_KEY_INT, RT_STORE_LONG,
+     CFG(sweep.early_min_passes), 0, 1, 1000000000, NO_NUM, NULL, 0, "1",
+     "passes every model trains before early termination may stop it", NULL},
     {RT_SECTION_SWEEP, "expanded", RT_KEY_ENUM, RT_STORE_INT, CFG(sweep.expanded), 0, NO_INT,
      NO_NUM, booleans, 0, "false",
      "true: the models list is already expanded (resolved configs): one model per entry, taken "

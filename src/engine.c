@@ -20,6 +20,7 @@ enum slot_phase { SLOT_ABSENT = 0, SLOT_RECEIVING, SLOT_READY, SLOT_SENDING, SLO
 
 typedef struct slot {
   void *state;
+  uint64_t start, end;  /* passes done when this call starts; passes done when it ends */
   size_t bytes;
   enum slot_phase phase;
   uint64_t visits_here; /* shard visits still to serve on this rank */
@@ -104,7 +105,7 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       h->pass_loss_sum = 0.0;
       h->pass_loss_rows = 0;
       h->position = 0;
-      done = ++h->pass == spec->passes;
+      done = ++h->pass == s->end;
     }
     if (e->progress) rt_progress_view_update(e->progress, spec, h, e->ds->shards);
     if (done) {
@@ -162,26 +163,30 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
   return RT_OK;
 }
 
-static rt_code setup(engine *e, rt_status *st) {
+/* resume[j]: the state model j continues from (on every rank), or NULL for a fresh start. */
+static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_status *st) {
   const uint64_t S = e->ds->shards;
   size_t ws_floats = 0, max_batches = 1;
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
     const rt_family *fam = rt_family_find(spec->hp.kind);
     const rt_state_layout l = rt_state_layout_of(spec);
-    e->slots[j].bytes = l.total_bytes;
+    slot *s = &e->slots[j];
+    s->bytes = l.total_bytes;
     if (l.total_bytes > (size_t)INT_MAX) /* MPI counts are int */
       return rt_fail(st, RT_ERR_CONFIG, "model %zu: its state is %zu bytes; hand-offs support at most %d",
                      j, l.total_bytes, INT_MAX);
-    for (uint64_t p = 0; p < spec->passes; ++p)
+    s->start = resume[j] ? rt_state_head(resume[j])->pass : 0;
+    s->end = pass_limits && pass_limits[j] < spec->passes ? pass_limits[j] : spec->passes;
+    for (uint64_t p = s->start; p < s->end; ++p)
       for (uint64_t k = 0; k < S; ++k)
-        if (shard_owner(e, rt_succession_shard(spec->id, p, k, S)) == e->rank) e->slots[j].visits_here++;
-    e->visits_left += e->slots[j].visits_here;
+        if (shard_owner(e, rt_succession_shard(spec->id, p, k, S)) == e->rank) s->visits_here++;
+    e->visits_left += s->visits_here;
     const size_t batch = (size_t)spec->hp.batch_size;
     const size_t need = l.param_count + fam->workspace_floats(spec, batch);
     if (need > ws_floats) ws_floats = need;
-    for (uint64_t s = 0; s < S; ++s) {
-      const size_t nb = (size_t)((e->ds->train_rows[s] + batch - 1) / batch);
+    for (uint64_t sh = 0; sh < S; ++sh) {
+      const size_t nb = (size_t)((e->ds->train_rows[sh] + batch - 1) / batch);
       if (nb > max_batches) max_batches = nb;
     }
   }
@@ -191,9 +196,16 @@ static rt_code setup(engine *e, rt_status *st) {
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
     slot *s = &e->slots[j];
-    if (shard_owner(e, rt_succession_shard(spec->id, 0, 0, S)) == e->rank) {
-      rt_code rc = rt_engine_new_state(spec, e->ds, &s->state, st);
-      if (rc) return rc;
+    if (s->start >= s->end) continue; /* nothing to do in this call */
+    if (shard_owner(e, rt_succession_shard(spec->id, s->start, 0, S)) == e->rank) {
+      if (resume[j]) {
+        s->state = aligned_alloc(RT_STATE_ALIGN, s->bytes);
+        if (!s->state) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", s->bytes);
+        memcpy(s->state, resume[j], s->bytes);
+      } else {
+        rt_code rc = rt_engine_new_state(spec, e->ds, &s->state, st);
+        if (rc) return rc;
+      }
       push_ready(e, j);
     } else if (s->visits_here > 0) {
       rt_code rc = post_receive(e, j, st);
@@ -203,6 +215,7 @@ static rt_code setup(engine *e, rt_status *st) {
   return RT_OK;
 }
 
+/* The rank that holds model j's state after its last visit. */
 rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, void **state,
                             rt_status *st) {
   size_t bytes = 0;
@@ -218,9 +231,12 @@ rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, voi
   return RT_OK;
 }
 
-/* The rank that holds model j's state after its last visit. */
+int rt_final_owner_at(const rt_model_spec *spec, uint64_t end_pass, uint64_t shards, int ranks) {
+  return rt_shard_owner(rt_succession_shard(spec->id, end_pass - 1, shards - 1, shards), shards, ranks);
+}
+
 int rt_final_owner(const rt_model_spec *spec, uint64_t shards, int ranks) {
-  return rt_shard_owner(rt_succession_shard(spec->id, spec->passes - 1, shards - 1, shards), shards, ranks);
+  return rt_final_owner_at(spec, spec->passes, shards, ranks);
 }
 
 rt_code rt_engine_share_final(const rt_model_spec *specs, size_t count, const rt_dataset *ds,
@@ -241,20 +257,25 @@ rt_code rt_engine_share_final(const rt_model_spec *specs, size_t count, const rt
   return RT_OK;
 }
 
-/* Every rank gets every final state (evaluation runs where the validation shards live). */
+/* Every rank gets every final state (evaluation runs where the validation shards live); models
+ * with nothing to do in this call keep the state they came with. */
 static rt_code gather_final(engine *e, void **states, rt_status *st) {
-  void **finished = calloc(e->count, sizeof *finished);
-  if (!finished) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu pointers", e->count);
   for (size_t j = 0; j < e->count; ++j) {
-    if (e->slots[j].phase == SLOT_DONE) {
-      finished[j] = e->slots[j].state;
-      e->slots[j].state = NULL;
+    slot *s = &e->slots[j];
+    if (s->start >= s->end) continue;
+    const int root = rt_final_owner_at(&e->specs[j], s->end, e->ds->shards, e->ranks);
+    if (root == e->rank) {
+      if (s->phase != SLOT_DONE)
+        return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu did not finish on rank %d", j, root);
+      states[j] = s->state;
+      s->state = NULL;
+    } else {
+      states[j] = aligned_alloc(RT_STATE_ALIGN, s->bytes);
+      if (!states[j]) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", s->bytes);
     }
+    RT_MPI_CHECK(st, MPI_Bcast(states[j], (int)s->bytes, MPI_BYTE, root, e->comm));
   }
-  rt_code rc = rt_engine_share_final(e->specs, e->count, e->ds, e->comm, finished, states, st);
-  for (size_t j = 0; j < e->count; ++j) free(finished[j]);
-  free(finished);
-  return rc;
+  return RT_OK;
 }
 
 static void engine_free(engine *e) {
@@ -269,12 +290,9 @@ static void engine_free(engine *e) {
 
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      rt_progress_fn progress_fn, void *progress_user, rt_status *st) {
-  rt_progress_view view;
-  rt_code prc = rt_progress_view_init(&view, specs, model_count, ds->shards,
-                                      ds->rank == 0 ? progress_fn : NULL, progress_user, st);
-  if (prc) return prc;
-  engine e = {.progress = view.fn ? &view : NULL, .cfg = cfg, .specs = specs, .count = model_count, .ds = ds, .comm = comm, .stats = stats};
+                      const uint64_t *pass_limits, rt_progress_view *view, rt_status *st) {
+  engine e = {.progress = view && view->fn ? view : NULL, .cfg = cfg, .specs = specs,
+              .count = model_count, .ds = ds, .comm = comm, .stats = stats};
   e.rank = ds->rank;
   e.ranks = ds->ranks;
   e.slots = calloc(model_count, sizeof *e.slots);
@@ -285,7 +303,13 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   if (!e.slots || !e.requests || !e.queue || !indices)
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine tables for %zu models", model_count);
   for (size_t j = 0; rc == RT_OK && j < model_count; ++j) e.requests[j] = MPI_REQUEST_NULL;
-  if (rc == RT_OK) rc = setup(&e, st);
+  if (rc == RT_OK) rc = setup(&e, states, pass_limits, st);
+  /* The resumed states were copied where they continue; models that move on are replaced. */
+  for (size_t j = 0; rc == RT_OK && j < model_count; ++j)
+    if (states[j] && e.slots[j].start < e.slots[j].end) {
+      rt_state_free(states[j]);
+      states[j] = NULL;
+    }
   while (rc == RT_OK && (e.visits_left > 0 || e.sends_pending > 0)) {
     if (e.queue_len > 0) {
       rc = serve(&e, pop_ready(&e), st);
@@ -296,8 +320,6 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   }
   if (cfg->run.profile_first > 0) rt_prof_capture(0);
   if (rc == RT_OK) rc = gather_final(&e, states, st);
-  if (rc == RT_OK) rt_progress_view_finish(&view);
-  rt_progress_view_free(&view);
   free(indices);
   engine_free(&e);
   return rc;

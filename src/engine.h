@@ -18,19 +18,25 @@ typedef struct rt_model_stats {
 /* Runs every model through cfg->run.passes passes of its succession. On return (RT_OK) this rank
  * holds the final state of every model in states[j] (broadcast from the rank where it finished)
  * and stats[j] holds this rank's share of the bookkeeping. */
+typedef struct rt_progress_view rt_progress_view;
+
+/* pass_limits[j]: train model j until it has done that many passes (NULL: all its passes). states[j] may
+ * come in non-NULL on every rank alike: model j then resumes from that state (at a pass
+ * boundary) and the engine frees it. A model already at its limit keeps its state untouched.
+ * progress: rank 0's view (NULL elsewhere or for none). */
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      rt_progress_fn progress_fn, void *progress_user, rt_status *st);
+                      const uint64_t *pass_limits, rt_progress_view *progress, rt_status *st);
 
 /* Rank 0's view of the run for rt_progress_fn (see include/ringtrain/train.h). */
-typedef struct rt_progress_view {
+struct rt_progress_view {
   rt_progress_fn fn;
   void *user;
   rt_progress p;
   uint64_t *seen_visits;  /* [models]: pass * S + position as last seen */
   uint64_t *seen_samples; /* [models] */
   double start;
-} rt_progress_view;
+};
 
 rt_code rt_progress_view_init(rt_progress_view *v, const rt_model_spec *specs, size_t count,
                               uint64_t shards, rt_progress_fn fn, void *user, rt_status *st);
@@ -53,8 +59,9 @@ rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, siz
 rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, void **state,
                             rt_status *st);
 
-/* The rank that holds a model's state after its last visit. */
+/* The rank that holds a model's state after its last visit (of all passes, or of pass end-1). */
 int rt_final_owner(const rt_model_spec *spec, uint64_t shards, int ranks);
+int rt_final_owner_at(const rt_model_spec *spec, uint64_t end_pass, uint64_t shards, int ranks);
 
 /* Broadcasts every model's final state from the rank where it finished: finished[j] is the state
  * there (NULL elsewhere) and is moved into states[j]; other ranks get a copy in states[j]. */

@@ -47,7 +47,8 @@ typedef struct rt_state_header {
   uint64_t param_count;    /* floats of parameters */
   uint64_t aux_count;      /* floats of optimizer state */
   uint64_t history_count;  /* doubles of per-pass training loss (= passes) */
-  uint64_t reserved[3];
+  uint64_t stopped_early;  /* 0, or the pass after which early termination stopped the model */
+  uint64_t reserved[2];
 } rt_state_header;
 
 /* Byte offsets inside a state buffer. */

@@ -10,7 +10,9 @@
 #include "numfmt.h"
 #include "ringtrain/modelfile.h"
 
-const char *rt_model_status_name(const rt_model_result *m) { return m->diverged ? "diverged" : "ok"; }
+const char *rt_model_status_name(const rt_model_result *m) {
+  return m->diverged ? "diverged" : m->stopped_early ? "stopped_early" : "ok";
+}
 
 typedef rt_code (*writer_fn)(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st);
 

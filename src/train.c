@@ -136,6 +136,63 @@ static size_t plan_shared_passes(const rt_model_spec *specs, size_t count, size_
   return travelling;
 }
 
+static int compare_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* sweep.early_terminate median, after pass p (1-based) on every rank alike (every rank holds every
+ * state): a model still training whose pass-p loss is worse than the median of the models of its
+ * kind that finished pass p stops; its limit becomes p. A non-finite loss counts as worst. */
+static void stop_below_median(const rt_model_spec *specs, size_t n, void **states, uint64_t p,
+                              uint64_t *limits, double *scratch) {
+  for (size_t j = 0; j < n; ++j) {
+    /* Only a model still training can stop: not one already stopped or done with all passes. */
+    if (limits[j] != specs[j].passes || rt_state_head(states[j])->pass != p || p >= specs[j].passes)
+      continue;
+    size_t m = 0; /* losses of its kind at pass p */
+    for (size_t i = 0; i < n; ++i) {
+      if (strcmp(specs[i].hp.kind, specs[j].hp.kind) != 0 || rt_state_head(states[i])->pass < p) continue;
+      const rt_state_layout l = rt_state_layout_of(&specs[i]);
+      const double loss = rt_state_history(states[i], &l)[p - 1];
+      scratch[m++] = isfinite(loss) ? loss : INFINITY;
+    }
+    qsort(scratch, m, sizeof *scratch, compare_double);
+    const double median = m % 2 ? scratch[m / 2] : 0.5 * (scratch[m / 2 - 1] + scratch[m / 2]);
+    const rt_state_layout l = rt_state_layout_of(&specs[j]);
+    const double loss = rt_state_history(states[j], &l)[p - 1];
+    if (!isfinite(loss) || loss > median) {
+      limits[j] = p;
+      rt_state_head(states[j])->stopped_early = p;
+    }
+  }
+}
+
+/* The engine over every pass, or pass by pass with early termination decisions in between. */
+static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n, const rt_dataset *ds,
+                       MPI_Comm comm, void **states, rt_model_stats *stats, rt_progress_view *view,
+                       rt_status *st) {
+  if (!cfg->sweep.early_terminate) return rt_engine_run(cfg, run, n, ds, comm, states, stats, NULL, view, st);
+  uint64_t *limits = malloc((n ? n : 1) * sizeof *limits), *upto = malloc((n ? n : 1) * sizeof *upto);
+  double *scratch = malloc((n ? n : 1) * sizeof *scratch);
+  rt_code rc = limits && upto && scratch ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
+  uint64_t longest = 0;
+  for (size_t j = 0; rc == RT_OK && j < n; ++j) {
+    limits[j] = run[j].passes;
+    if (run[j].passes > longest) longest = run[j].passes;
+  }
+  for (uint64_t p = 1; rc == RT_OK && p <= longest; ++p) {
+    for (size_t j = 0; j < n; ++j) upto[j] = p < limits[j] ? p : limits[j];
+    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, view, st);
+    if (rc == RT_OK && p >= (uint64_t)cfg->sweep.early_min_passes)
+      stop_below_median(run, n, states, p, limits, scratch);
+  }
+  free(limits);
+  free(upto);
+  free(scratch);
+  return rc;
+}
+
 /* Runs the engine on the models that travel, then gives every sharing model a copy of its
  * source's final state (with its own id and key in the header). */
 static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size_t count,
@@ -153,15 +210,18 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the run tables");
   for (size_t j = 0, k = 0; rc == RT_OK && j < count; ++j)
     if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
+  rt_progress_view view;
+  if (rc == RT_OK)
+    rc = rt_progress_view_init(&view, run, n, ds->shards, ds->rank == 0 ? progress : NULL, progress_user, st);
 #if RINGTRAIN_WITH_CUDA
   if (rc == RT_OK && use_cuda) rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, st);
-  else if (rc == RT_OK)
-    rc = rt_engine_run(cfg, run, n, ds, comm, run_states, run_stats, progress, progress_user, st);
+  else if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, st);
 #else
   (void)use_cuda, (void)device_sums;
-  if (rc == RT_OK)
-    rc = rt_engine_run(cfg, run, n, ds, comm, run_states, run_stats, progress, progress_user, st);
+  if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, st);
 #endif
+  if (rc == RT_OK) rt_progress_view_finish(&view);
+  rt_progress_view_free(&view);
   for (size_t j = 0; rc == RT_OK && j < count; ++j) {
     if (source[j] == j) {
       states[j] = run_states[slot_of[j]];
@@ -221,8 +281,9 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
     const rt_state_header *h = rt_state_head(states[j]);
     m->id = j;
     m->hp = specs[j].hp;
-    m->passes = specs[j].passes;
-    m->train_loss = malloc(m->passes * sizeof *m->train_loss);
+    m->passes = h->pass; /* fewer than configured when early termination stopped it */
+    m->stopped_early = h->stopped_early != 0;
+    m->train_loss = malloc((m->passes ? m->passes : 1) * sizeof *m->train_loss);
     if (!m->train_loss) {
       free(total);
       return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate loss history");
@@ -309,6 +370,10 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
   source = malloc(count * sizeof *source);
   if (!source) {
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu indices", count);
+    goto done;
+  }
+  if (use_cuda && cfg->sweep.early_terminate) {
+    rc = rt_fail(st, RT_ERR_CONFIG, "%s: sweep.early_terminate is not supported with run.backend cuda yet", cfg->path);
     goto done;
   }
   if (plan_shared_passes(specs, count, source) < count && use_cuda) {

@@ -127,6 +127,11 @@ typedef struct rt_config {
                                   val_rmse, val_mae, val_r2, val_inertia, val_mean_sq_distance or
                                   train_loss; "" (YAML: auto, the default) = each family's first */
     rt_sweep_goal goal;        /* metric.goal: minimize | maximize | auto (default: by metric) */
+    int early_terminate;       /* sweep.early_terminate.type: 0 none (default), 1 median: a model
+                                  stops at a pass boundary when its training loss is worse than
+                                  the median of the models of its kind at that pass */
+    long early_min_passes;     /* sweep.early_terminate.min_passes: decide from this pass on, >= 1,
+                                  default 1 */
     int expanded;              /* 1: the models list is already the expansion (written configs):
                                   each entry is one model, lists and distributions are errors;
                                   method, count and seed are kept for the record only */

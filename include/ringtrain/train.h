@@ -17,7 +17,7 @@ extern "C" {
 typedef struct rt_model_result {
   uint64_t id;
   rt_model_config hp;
-  uint64_t passes;
+  uint64_t passes;         /* passes done */
   double *train_loss;      /* [passes]: mean training loss of each pass */
   int has_validation;
   uint64_t val_rows;
@@ -32,6 +32,7 @@ typedef struct rt_model_result {
   uint64_t hops;           /* hand-offs between ranks */
   uint64_t bytes_handed;   /* bytes of state sent between ranks */
   int diverged;            /* a training loss was not finite */
+  int stopped_early;       /* early termination stopped it; passes = the passes it did */
   char state_sha256[65];   /* SHA-256 of the final state buffer, hex */
 } rt_model_result;
 

@@ -117,8 +117,8 @@ static void print_result_row(FILE *out, const rt_model_result *m, size_t rank) {
   else fprintf(out, "%5s ", "-");
   fprintf(out, "%5" PRIu64 " ", m->id);
   hp_columns(out, &m->hp);
-  fprintf(out, " %10.5f %5" PRIu64 " %9.3f %-8s %s\n", m->train_loss[m->passes - 1], m->hops,
-          m->train_seconds, m->diverged ? "diverged" : "ok", m->has_validation ? text : "-");
+  fprintf(out, " %10.5f %5" PRIu64 " %9.3f %-13s %s\n", m->train_loss[m->passes - 1], m->hops,
+          m->train_seconds, rt_model_status_name(m), m->has_validation ? text : "-");
 }
 
 void rt_print_results_table(FILE *out, const rt_run_result *res) {
@@ -132,7 +132,7 @@ void rt_print_results_table(FILE *out, const rt_run_result *res) {
   const size_t shown = res->model_count < 10 ? res->model_count : 10;
   fprintf(out, "# %s %zu of %zu models by %s (%s)\n", res->model_count > shown ? "top" : "all", shown,
           res->model_count, res->sweep_metric, res->maximize ? "higher is better" : "lower is better");
-  fprintf(out, "# rank    id %s train_loss  hops   seconds status   validation\n", hp_header);
+  fprintf(out, "# rank    id %s train_loss  hops   seconds status        validation\n", hp_header);
   size_t ranked = 0;
   for (size_t r = 0; r < res->model_count && r < shown; ++r) {
     const size_t j = res->rank_order ? res->rank_order[r] : r;

@@ -862,6 +862,8 @@ static void test_reference_yaml(void **state) {
     const size_t indent = (size_t)(p - line);
     if (section == RT_SECTION_SWEEP && indent == 2) parent[0] = '\0';
     if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "metric:", 7) == 0) strcpy(parent, "metric.");
+    if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "early_terminate:", 16) == 0)
+      strcpy(parent, "early_terminate.");
     char name[640];
     snprintf(name, sizeof name, "%s%s", section == RT_SECTION_SWEEP && indent == 4 ? parent : "", p);
     for (size_t i = 0; i < rt_config_key_count; ++i) {

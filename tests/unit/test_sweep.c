@@ -154,7 +154,7 @@ static void test_model_keys(void **state) {
   /* The sweep section's keys and names. */
   char list[256];
   rt_config_key_list(RT_SECTION_SWEEP, list, sizeof list);
-  assert_string_equal(list, "method, count, seed, metric, expanded");
+  assert_string_equal(list, "method, count, seed, metric, early_terminate, expanded");
   assert_string_equal(rt_section_name(RT_SECTION_SWEEP), "sweep");
   assert_string_equal(rt_sweep_method_name(RT_SWEEP_GRID), "grid");
   assert_string_equal(rt_sweep_method_name(RT_SWEEP_RANDOM), "random");
@@ -224,7 +224,7 @@ static void test_sweep_section(void **state) {
   load_fails("data: {train: t.csv}\nsweep: {n_trials: 5}\nmodels: [{kind: logistic}]\n",
              "unknown key 'n_trials' in sweep; did you mean 'count'?");
   load_fails("data: {train: t.csv}\nsweep: {zzzzzz: 5}\nmodels: [{kind: logistic}]\n",
-             "valid keys: method, count, seed, metric, expanded");
+             "valid keys: method, count, seed, metric, early_terminate, expanded");
   load_fails("data: {train: t.csv}\nrun: {count: 5}\nmodels: [{kind: logistic}]\n",
              "'count' belongs in the sweep section");
   load_fails("data: {train: t.csv}\nsweep: 5\nmodels: [{kind: logistic}]\n",
