@@ -1,4 +1,5 @@
-/* CUDA backend: devices, device shards, slots, and the logistic (softmax regression) family.
+/* CUDA backend: devices, device shards, slots, the shared per-batch driver and the logistic
+ * (softmax regression) family. kmeans, linear and mlp are in rt_cuda_families.cu.
  *
  * Mirrors src/backend_cpu.c and src/family_logistic.c step by step:
  *   batch order   permutation on the host, rt_batch_order_key (the CPU's own function);
@@ -12,7 +13,9 @@
  *                 corrections computed on the host in double exactly as src/optimizer.c does.
  * Divergence: the loss kernel sets header.diverged on the device when a batch loss is not finite;
  * the optimizer kernel reads it and skips the update, so the state stops changing at the same
- * batch as on the CPU without the host ever waiting for the device. */
+ * batch as on the CPU without the host ever waiting for the device. Families that update the
+ * state themselves (kmeans, linear exact) issue their update before the batch's loss kernel and
+ * skip it when the flag is already set, as rt_cpu_integrate_shard() skips integrate_batch. */
 #include "rt_cuda.h"
 
 #include <limits.h>
@@ -119,47 +122,25 @@ __global__ void eval_rows_kernel(float *z, const float *b, const float *y, int r
   row_loss[i] = -log((double)rt_loss_probability(p));
 }
 
-/* Sum over the block in a fixed tree order (blockDim.x a power of two); every thread gets it. */
-__device__ double block_sum(double v, double *sh) {
-  const int t = threadIdx.x;
-  sh[t] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (t < s) sh[t] += sh[t + s];
-    __syncthreads();
-  }
-  const double total = sh[0];
-  __syncthreads();
-  return total;
-}
-
-/* Fixed-order sum of n values: thread t adds t, t+T, t+2T, ... in order, then the block tree. */
-__device__ double fixed_sum(const double *v, int n, double *sh) {
-  double acc = 0.0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) acc += v[i];
-  return block_sum(acc, sh);
-}
-
 /* One block. The batch loss decides divergence exactly like rt_cpu_integrate_shard():
  * diverged |= !isfinite(loss); pass_loss_sum += diverged ? NaN : loss. */
 __global__ void batch_loss_kernel(const double *row_loss, int rows, rt_state_header *h) {
   __shared__ double sh[kReduceThreads];
-  const double loss = fixed_sum(row_loss, rows, sh);
+  const double loss = rt_fixed_sum(row_loss, rows, sh);
   if (threadIdx.x == 0) {
     if (!isfinite(loss)) h->diverged = 1;
     h->pass_loss_sum += h->diverged ? CUDART_NAN : loss;
   }
 }
 
-/* One block: acc[0] += sum of losses, acc[1] += sum of hits (chunks are added in order). */
-__global__ void eval_reduce_kernel(const double *row_loss, const double *row_hit, int rows,
+/* One block: acc[k] += the fixed-order sum of column k (n values, columns `stride` apart), for
+ * k < sums (evaluation chunks are added in order). */
+__global__ void eval_reduce_kernel(const double *cols, size_t stride, int sums, int n,
                                    double *acc) {
   __shared__ double sh[kReduceThreads];
-  const double loss = fixed_sum(row_loss, rows, sh);
-  const double hits = fixed_sum(row_hit, rows, sh);
-  if (threadIdx.x == 0) {
-    acc[0] += loss;
-    acc[1] += hits;
+  for (int k = 0; k < sums; ++k) {
+    const double v = rt_fixed_sum(cols + (size_t)k * stride, n, sh);
+    if (threadIdx.x == 0) acc[k] += v;
   }
 }
 
@@ -203,6 +184,8 @@ __global__ void visit_end_kernel(rt_state_header *h, double *history, int close_
                                  unsigned long long position, unsigned long long pass) {
   if (close_pass) {
     history[closed_pass] = closed_rows ? h->pass_loss_sum / (double)closed_rows : 0.0;
+    /* Finite batch losses can still add up to an overflow: that is divergence too (as on the CPU). */
+    if (!isfinite(history[closed_pass])) h->diverged = 1;
     h->pass_loss_sum = 0.0;
     h->pass_loss_rows = 0;
   }
@@ -424,50 +407,44 @@ extern "C" size_t rt_cuda_shard_features(const rt_cuda_shard *shard) { return sh
 
 /* ---- Slots ----------------------------------------------------------------------------------- */
 
-struct rt_cuda_slot {
-  int device;
-  cudaStream_t stream;
-  cudaEvent_t done; /* recorded after everything each call issues (rt_cuda_slot_query) */
-  cublasHandle_t blas;
-  void *blas_ws;
-  /* capacities */
-  size_t state_cap, max_rows, max_features, max_classes, grad_cap;
-  /* device memory, allocated once */
-  unsigned char *state;
-  float *grad;      /* grad_cap */
-  float *prob;      /* max_rows * max_classes: logits, probabilities, then dL/dlogits */
-  double *row_loss; /* max_rows */
-  double *row_hit;  /* max_rows */
-  double *acc;      /* 2: evaluation sums */
-  /* host side */
-  unsigned char *pinned; /* kPinnedBytes of pinned memory for small readbacks */
-  rt_state_header mirror;
-  int has_model;
-  size_t state_bytes;
-  uint64_t *order; /* batch order of the current visit */
-  size_t order_cap;
-};
+/* struct rt_cuda_slot: rt_cuda_internal.h (the family files carve its workspace). */
+
+namespace {
+
+const rt_cuda_family *const cuda_families[] = {&rt_cuda_family_logistic, &rt_cuda_family_kmeans,
+                                               &rt_cuda_family_linear, &rt_cuda_family_mlp};
+
+const rt_cuda_family *cuda_family_of(const char *kind) {
+  for (const rt_cuda_family *f : cuda_families)
+    if (strcmp(f->kind, kind) == 0) return f;
+  return nullptr;
+}
+
+} /* namespace */
+
+extern "C" size_t rt_cuda_work_floats(const rt_model_spec *spec, size_t max_rows) {
+  const rt_cuda_family *f = cuda_family_of(spec->hp.kind);
+  return f ? f->work_floats(spec, max_rows) : 0;
+}
 
 extern "C" size_t rt_cuda_slot_bytes(size_t max_state_bytes, size_t max_batch_rows,
-                                     size_t max_features, size_t max_classes) {
-  const size_t grad = (max_features + 1) * max_classes;
-  return round_up(max_state_bytes) + round_up(grad * sizeof(float)) +
-         round_up(max_batch_rows * max_classes * sizeof(float)) +
-         2 * round_up(max_batch_rows * sizeof(double)) + round_up(2 * sizeof(double)) +
-         kBlasWorkspaceBytes;
+                                     size_t max_features, size_t max_classes, size_t work_floats) {
+  (void)max_features, (void)max_classes; /* bounds only: the workspace holds the math */
+  return round_up(max_state_bytes) + round_up((work_floats ? work_floats : 1) * sizeof(float)) +
+         round_up(RT_EVAL_SUMS * max_batch_rows * sizeof(double)) +
+         round_up(RT_EVAL_SUMS * sizeof(double)) + kBlasWorkspaceBytes;
 }
 
 extern "C" rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_rows,
-                                       size_t max_features, size_t max_classes,
+                                       size_t max_features, size_t max_classes, size_t work_floats,
                                        rt_cuda_slot **out, rt_status *st) {
   *out = nullptr;
-  if (max_state_bytes < sizeof(rt_state_header) || max_batch_rows == 0 || max_features == 0 ||
-      max_classes == 0)
+  if (max_state_bytes < sizeof(rt_state_header) || max_batch_rows == 0 || max_features == 0)
     return rt_fail(st, RT_ERR_INTERNAL,
-                   "rt_cuda_slot_create: bad sizes (state %zu bytes, %zu rows, %zu features, %zu "
-                   "classes)", max_state_bytes, max_batch_rows, max_features, max_classes);
+                   "rt_cuda_slot_create: bad sizes (state %zu bytes, %zu rows, %zu features)",
+                   max_state_bytes, max_batch_rows, max_features);
   rt_code rc = rt_cuda_check_fits(
-      rt_cuda_slot_bytes(max_state_bytes, max_batch_rows, max_features, max_classes),
+      rt_cuda_slot_bytes(max_state_bytes, max_batch_rows, max_features, max_classes, work_floats),
       "a training slot", st);
   if (rc != RT_OK) return rc;
   rt_cuda_slot *s = (rt_cuda_slot *)calloc(1, sizeof *s);
@@ -476,18 +453,17 @@ extern "C" rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_
   s->max_rows = max_batch_rows;
   s->max_features = max_features;
   s->max_classes = max_classes;
-  s->grad_cap = (max_features + 1) * max_classes;
+  s->work_cap = work_floats;
+  const size_t work_bytes = (work_floats ? work_floats : 1) * sizeof(float);
   if ((rc = RT_CUDA_CALL(st, cudaGetDevice(&s->device))) ||
       (rc = RT_CUDA_CALL(st, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking))) ||
       (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming))) ||
       (rc = RT_CUDA_CALL(st, cudaMalloc(&s->blas_ws, kBlasWorkspaceBytes))) ||
       (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->state, max_state_bytes))) ||
-      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->grad, s->grad_cap * sizeof(float)))) ||
-      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->prob,
-                                        max_batch_rows * max_classes * sizeof(float)))) ||
-      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->row_loss, max_batch_rows * sizeof(double)))) ||
-      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->row_hit, max_batch_rows * sizeof(double)))) ||
-      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->acc, 2 * sizeof(double)))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->work, work_bytes))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->row_vals,
+                                        RT_EVAL_SUMS * max_batch_rows * sizeof(double)))) ||
+      (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->acc, RT_EVAL_SUMS * sizeof(double)))) ||
       (rc = RT_CUDA_CALL(st, cudaHostAlloc((void **)&s->pinned, kPinnedBytes, cudaHostAllocDefault))) ||
       (rc = RT_CUBLAS_CALL(st, cublasCreate(&s->blas))) ||
       /* cublasSetStream resets the workspace to the shared default pool: set ours after it. */
@@ -511,10 +487,8 @@ extern "C" void rt_cuda_slot_free(rt_cuda_slot *s) {
   if (s->blas) (void)cublasDestroy(s->blas);
   if (s->blas_ws) (void)cudaFree(s->blas_ws);
   if (s->state) (void)cudaFree(s->state);
-  if (s->grad) (void)cudaFree(s->grad);
-  if (s->prob) (void)cudaFree(s->prob);
-  if (s->row_loss) (void)cudaFree(s->row_loss);
-  if (s->row_hit) (void)cudaFree(s->row_hit);
+  if (s->work) (void)cudaFree(s->work);
+  if (s->row_vals) (void)cudaFree(s->row_vals);
   if (s->acc) (void)cudaFree(s->acc);
   if (s->pinned) (void)cudaFreeHost(s->pinned);
   if (s->done) (void)cudaEventDestroy(s->done);
@@ -618,24 +592,144 @@ extern "C" rt_code rt_cuda_slot_query(rt_cuda_slot *slot, int *done, rt_status *
   return rt_cuda_result(st, e, "cudaEventQuery(slot->done)", __FILE__, __LINE__);
 }
 
+/* ---- Shared pieces of the families ------------------------------------------------------- */
+
+int rt_cuda_elem_blocks(size_t n) { return capped_blocks_for(n, kElemThreads); }
+
+rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k, const float *a,
+                         const float *b, float *c, rt_status *st) {
+  /* cuBLAS is column-major: a row-major matrix is its column-major transpose, so compute
+   * C^T (n x m) = op(B)^T op(A)^T with the stored matrices as they are. */
+  const float one = 1.0f, zero = 0.0f;
+  RT_CUBLAS_CHECK(st, cublasSgemm(slot->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                  ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, tb ? k : n, a,
+                                  ta ? m : k, &zero, c, n));
+  return RT_OK;
+}
+
+rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y,
+                             int rows, int c, double *row_loss, rt_status *st) {
+  softmax_xent_kernel<<<blocks_for((size_t)rows, kRowThreads), kRowThreads, 0, slot->stream>>>(
+      z, b, y, rows, c, 1.0f / (float)rows, row_loss);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
+
+rt_code rt_cuda_softmax_eval(rt_cuda_slot *slot, float *z, const float *b, const float *y,
+                             int rows, int c, double *loss, double *hit, rt_status *st) {
+  eval_rows_kernel<<<blocks_for((size_t)rows, kRowThreads), kRowThreads, 0, slot->stream>>>(
+      z, b, y, rows, c, loss, hit);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
+
+rt_code rt_cuda_column_sums(rt_cuda_slot *slot, const float *g, int rows, int c, float *gb,
+                            rt_status *st) {
+  bias_grad_kernel<<<blocks_for((size_t)c, kElemThreads), kElemThreads, 0, slot->stream>>>(
+      g, rows, c, gb);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
+
+/* ---- logistic ------------------------------------------------------------------------------ */
+
+namespace {
+
+/* Workspace: the gradient (W then b), then logits / probabilities / dL/dlogits (rows x c). */
+struct logistic_ws {
+  float *grad, *prob;
+};
+
+logistic_ws logistic_carve(const rt_model_spec *spec, size_t rows, float *base, size_t *used) {
+  const size_t d = spec->problem.features, c = spec->problem.classes;
+  rt_work_carver w = {base, 0};
+  logistic_ws o;
+  o.grad = w.floats((d + 1) * c);
+  o.prob = w.floats(rows * c);
+  if (used) *used = w.used;
+  return o;
+}
+
+size_t logistic_work(const rt_model_spec *spec, size_t rows) {
+  size_t used = 0;
+  (void)logistic_carve(spec, rows, nullptr, &used);
+  return used;
+}
+
+rt_code logistic_check(const rt_model_spec *spec, size_t rows, int has_labels, rt_status *st) {
+  (void)rows;
+  const size_t d = spec->problem.features, c = spec->problem.classes;
+  rt_code rc;
+  if ((rc = rt_cuda_check_dim(spec, "classes", c, st)) ||
+      (rc = rt_cuda_check_dim(spec, "features x classes", d * c, st)))
+    return rc;
+  if (c < 2)
+    return rt_fail(st, RT_ERR_CONFIG, "model %llu (logistic): needs at least 2 classes, has %zu",
+                   (unsigned long long)spec->id, c);
+  if (!has_labels)
+    return rt_fail(st, RT_ERR_DATA, "model %llu (logistic) needs labels, the device shard has none",
+                   (unsigned long long)spec->id);
+  return RT_OK;
+}
+
+rt_code logistic_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out *out,
+                       rt_status *st) {
+  const rt_model_spec *spec = b->spec;
+  const int d = (int)spec->problem.features, c = (int)spec->problem.classes, r = b->rows;
+  const logistic_ws w = logistic_carve(spec, (size_t)r, slot->work, nullptr);
+  const float *wt = b->params, *bias = b->params + (size_t)d * (size_t)c;
+  float *gw = w.grad, *gb = w.grad + (size_t)d * (size_t)c;
+  rt_code rc;
+  if ((rc = rt_cuda_rm_sgemm(slot, 0, 0, r, c, d, b->x, wt, w.prob, st)) ||
+      (rc = rt_cuda_softmax_xent(slot, w.prob, bias, b->y, r, c, slot->row_vals, st)) ||
+      /* gW (d x c) = X^T G */
+      (rc = rt_cuda_rm_sgemm(slot, 1, 0, d, c, r, b->x, w.prob, gw, st)) ||
+      (rc = rt_cuda_column_sums(slot, w.prob, r, c, gb, st)))
+    return rc;
+  out->loss_n = r;
+  out->gradient = 1;
+  out->l2 = (float)spec->hp.l2; /* gw + l2 * w in the optimizer kernel */
+  out->nw = (size_t)d * (size_t)c;
+  return RT_OK;
+}
+
+/* sums: [0] log-loss, [1] correct predictions. */
+rt_code logistic_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_status *st) {
+  const rt_model_spec *spec = b->spec;
+  const int d = (int)spec->problem.features, c = (int)spec->problem.classes, r = b->rows;
+  const logistic_ws w = logistic_carve(spec, (size_t)r, slot->work, nullptr);
+  rt_code rc;
+  if ((rc = rt_cuda_rm_sgemm(slot, 0, 0, r, c, d, b->x, b->params, w.prob, st)) ||
+      (rc = rt_cuda_softmax_eval(slot, w.prob, b->params + (size_t)d * (size_t)c, b->y, r, c,
+                                 slot->row_vals, slot->row_vals + slot->max_rows, st)))
+    return rc;
+  *sums_n = 2;
+  return RT_OK;
+}
+
+} /* namespace */
+
+const rt_cuda_family rt_cuda_family_logistic = {"logistic", logistic_work, logistic_check,
+                                                logistic_batch, logistic_eval};
+
 /* ---- Compute --------------------------------------------------------------------------------- */
 
 namespace {
 
-rt_code check_kind(const rt_model_spec *spec, rt_status *st) {
-  if (strcmp(spec->hp.kind, "logistic") != 0)
+/* The family of a spec, before anything else is looked at (its layout included). */
+rt_code check_kind(const rt_model_spec *spec, const rt_cuda_family **fam, rt_status *st) {
+  *fam = rt_family_find(spec->hp.kind) ? cuda_family_of(spec->hp.kind) : nullptr;
+  if (!*fam)
     return rt_fail(st, RT_ERR_CONFIG,
-                   "model %llu: the CUDA backend has no kernels for kind '%s' yet (use backend: cpu)",
+                   "model %llu: the CUDA backend has no kernels for kind '%s' (use backend: cpu)",
                    (unsigned long long)spec->id, spec->hp.kind);
   return RT_OK;
 }
 
 /* Everything a launch relies on, checked before anything is issued. */
-rt_code check_model(const rt_cuda_slot *slot, const rt_model_spec *spec,
+rt_code check_model(const rt_cuda_slot *slot, const rt_cuda_family *fam, const rt_model_spec *spec,
                     const rt_cuda_shard *shard, const rt_state_layout *l, size_t rows_per_call,
                     rt_status *st) {
-  rt_code rc = check_kind(spec, st);
-  if (rc != RT_OK) return rc;
   const size_t d = spec->problem.features, c = spec->problem.classes;
   const unsigned long long id = (unsigned long long)spec->id;
   if (!slot->has_model)
@@ -647,33 +741,21 @@ rt_code check_model(const rt_cuda_slot *slot, const rt_model_spec *spec,
   if (slot->state_bytes != l->total_bytes)
     return rt_fail(st, RT_ERR_INTERNAL, "model %llu: state is %zu bytes, its layout says %zu", id,
                    slot->state_bytes, l->total_bytes);
-  if (d > slot->max_features || c > slot->max_classes || l->param_count > slot->grad_cap ||
-      rows_per_call > slot->max_rows)
+  rt_code rc;
+  if ((rc = rt_cuda_check_dim(spec, "features", d, st)) ||
+      (rc = rt_cuda_check_dim(spec, "rows per batch", rows_per_call, st)) ||
+      (rc = fam->check(spec, rows_per_call, shard->rows == 0 || shard->y != nullptr, st)))
+    return rc;
+  const size_t work = fam->work_floats(spec, rows_per_call);
+  if (d > slot->max_features || c > slot->max_classes || rows_per_call > slot->max_rows ||
+      work > slot->work_cap)
     return rt_fail(st, RT_ERR_INTERNAL,
-                   "model %llu: %zu features, %zu classes, %zu rows per batch exceed the CUDA "
-                   "slot's %zu, %zu, %zu", id, d, c, rows_per_call, slot->max_features,
-                   slot->max_classes, slot->max_rows);
-  if (d > (size_t)INT_MAX || c > (size_t)INT_MAX || rows_per_call > (size_t)INT_MAX ||
-      d * c > (size_t)INT_MAX)
-    return rt_fail(st, RT_ERR_CONFIG,
-                   "model %llu: %zu features x %zu classes is beyond the CUDA backend's 32-bit "
-                   "cuBLAS dimensions", id, d, c);
+                   "model %llu: %zu features, %zu classes, %zu rows per batch, %zu workspace floats "
+                   "exceed the CUDA slot's %zu, %zu, %zu, %zu", id, d, c, rows_per_call, work,
+                   slot->max_features, slot->max_classes, slot->max_rows, slot->work_cap);
   if (shard->features != d)
     return rt_fail(st, RT_ERR_DATA, "model %llu expects %zu features, the device shard has %zu",
                    id, d, shard->features);
-  if (shard->rows > 0 && !shard->y)
-    return rt_fail(st, RT_ERR_DATA, "model %llu (logistic) needs labels, the device shard has none",
-                   id);
-  return RT_OK;
-}
-
-/* Z (rows x c, row-major) = X (rows x d, row-major) W (d x c, row-major). cuBLAS is column-major:
- * a row-major A is the column-major A^T, so compute Z^T (c x rows) = W^T (c x d) X^T (d x rows). */
-rt_code logits(rt_cuda_slot *slot, const float *w, const float *x, int rows, int d, int c,
-               rt_status *st) {
-  const float one = 1.0f, zero = 0.0f;
-  RT_CUBLAS_CHECK(st, cublasSgemm(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, rows, d, &one, w, c, x,
-                                  d, &zero, slot->prob, c));
   return RT_OK;
 }
 
@@ -682,21 +764,21 @@ rt_code logits(rt_cuda_slot *slot, const float *w, const float *x, int rows, int
 extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
                                            const rt_cuda_shard *shard, uint64_t shard_index,
                                            rt_status *st) {
+  const rt_cuda_family *fam = nullptr;
+  rt_code rc = check_kind(spec, &fam, st);
+  if (rc != RT_OK) return rc;
   const rt_state_layout l = rt_state_layout_of(spec);
   const size_t batch = (size_t)spec->hp.batch_size;
-  rt_code rc = check_model(slot, spec, shard, &l, batch, st);
-  if (rc != RT_OK) return rc;
+  if ((rc = check_model(slot, fam, spec, shard, &l, batch, st)) != RT_OK) return rc;
   rt_state_header *m = &slot->mirror;
   rt_nvtx_push("integrate model %llu pass %llu shard %llu", (unsigned long long)spec->id,
                (unsigned long long)m->pass, (unsigned long long)shard_index);
   rt_nvtx_scope nvtx_range;
 
-  const int d = (int)spec->problem.features, c = (int)spec->problem.classes;
+  const size_t d = spec->problem.features;
   rt_state_header *dh = (rt_state_header *)slot->state;
   float *params = (float *)(slot->state + l.params_offset);
   float *aux = (float *)(slot->state + l.aux_offset);
-  const float *w = params, *b = params + (size_t)d * (size_t)c;
-  float *gw = slot->grad, *gb = slot->grad + (size_t)d * (size_t)c;
 
   const size_t nb = (shard->rows + batch - 1) / batch;
   if (nb > slot->order_cap) {
@@ -714,38 +796,38 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
   a.b2 = (float)hp->beta2;
   a.eps = (float)hp->epsilon;
   a.mu = (float)hp->momentum;
-  a.l2 = (float)hp->l2;
   a.n = l.param_count;
-  a.nw = (unsigned long long)d * (unsigned long long)c;
   const uint64_t total_steps = spec->total_batches * spec->passes;
-  const float one = 1.0f, zero = 0.0f;
   const int opt_blocks = capped_blocks_for(l.param_count, kElemThreads);
 
   for (size_t k = 0; k < nb; ++k) {
     const size_t first = (size_t)slot->order[k] * batch;
     const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
-    const int r = (int)rows;
-    const float *x = shard->x + first * (size_t)d, *y = shard->y + first;
-    a.lr = (float)rt_lr_at(hp->learning_rate, hp->schedule, hp->decay, m->step, total_steps);
-    if (a.kind == OPT_ADAM) {
-      a.c1 = (float)rt_adam_bias_correction(hp->beta1, m->step);
-      a.c2 = (float)rt_adam_bias_correction(hp->beta2, m->step);
+    rt_cuda_batch b;
+    b.spec = spec;
+    b.dh = dh;
+    b.params = params;
+    b.aux = aux;
+    b.x = shard->x + first * d;
+    b.y = shard->y ? shard->y + first : nullptr;
+    b.rows = (int)rows;
+    rt_cuda_batch_out out = {};
+    if ((rc = fam->batch(slot, &b, &out, st)) != RT_OK) return rc;
+    /* diverged |= !isfinite(loss); pass_loss_sum += diverged ? NaN : loss (rt_cpu_integrate_shard) */
+    batch_loss_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, out.loss_n, dh);
+    RT_CUDA_CHECK_LAUNCH(st);
+    if (out.gradient) {
+      a.lr = (float)rt_lr_at(hp->learning_rate, hp->schedule, hp->decay, m->step, total_steps);
+      if (a.kind == OPT_ADAM) {
+        a.c1 = (float)rt_adam_bias_correction(hp->beta1, m->step);
+        a.c2 = (float)rt_adam_bias_correction(hp->beta2, m->step);
+      }
+      a.l2 = out.l2;
+      a.nw = out.nw;
+      optimizer_kernel<<<opt_blocks, kElemThreads, 0, slot->stream>>>(dh, params, aux, slot->work,
+                                                                        a);
+      RT_CUDA_CHECK_LAUNCH(st);
     }
-    if ((rc = logits(slot, w, x, r, d, c, st)) != RT_OK) return rc;
-    softmax_xent_kernel<<<blocks_for(rows, kRowThreads), kRowThreads, 0, slot->stream>>>(
-        slot->prob, b, y, r, c, 1.0f / (float)rows, slot->row_loss);
-    RT_CUDA_CHECK_LAUNCH(st);
-    batch_loss_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_loss, r, dh);
-    RT_CUDA_CHECK_LAUNCH(st);
-    /* gW (d x c, row-major) = X^T G: column-major gW^T (c x d) = G^T (c x rows) X (rows x d),
-     * where X as stored is the column-major X^T (d x rows), hence OP_T. */
-    RT_CUBLAS_CHECK(st, cublasSgemm(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r, &one,
-                                    slot->prob, c, x, d, &zero, gw, c));
-    bias_grad_kernel<<<blocks_for((size_t)c, kElemThreads), kElemThreads, 0, slot->stream>>>(
-        slot->prob, r, c, gb);
-    RT_CUDA_CHECK_LAUNCH(st);
-    optimizer_kernel<<<opt_blocks, kElemThreads, 0, slot->stream>>>(dh, params, aux, slot->grad, a);
-    RT_CUDA_CHECK_LAUNCH(st);
     /* The host-owned counters advance for every batch, diverged or not (as on the CPU). */
     m->pass_loss_rows += rows;
     m->samples += rows;
@@ -783,34 +865,38 @@ extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec 
 }
 
 extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
-                                          const rt_cuda_shard *shard, double *logloss_sum,
-                                          double *correct, rt_status *st) {
-  const rt_state_layout l = rt_state_layout_of(spec);
-  rt_code rc = check_model(slot, spec, shard, &l, slot->max_rows, st);
+                                          const rt_cuda_shard *shard, double *sums,
+                                          rt_status *st) {
+  const rt_cuda_family *fam = nullptr;
+  rt_code rc = check_kind(spec, &fam, st);
   if (rc != RT_OK) return rc;
+  const rt_state_layout l = rt_state_layout_of(spec);
+  if ((rc = check_model(slot, fam, spec, shard, &l, slot->max_rows, st)) != RT_OK) return rc;
   rt_nvtx_push("evaluate model %llu (%zu rows)", (unsigned long long)spec->id, shard->rows);
   rt_nvtx_scope nvtx_range;
-  const int d = (int)spec->problem.features, c = (int)spec->problem.classes;
-  const float *w = (const float *)(slot->state + l.params_offset);
-  const float *b = w + (size_t)d * (size_t)c;
+  const size_t d = spec->problem.features;
   const size_t chunk = slot->max_rows;
-  RT_CUDA_CHECK(st, cudaMemsetAsync(slot->acc, 0, 2 * sizeof(double), slot->stream));
+  RT_CUDA_CHECK(st, cudaMemsetAsync(slot->acc, 0, RT_EVAL_SUMS * sizeof(double), slot->stream));
   for (size_t first = 0; first < shard->rows; first += chunk) {
-    const int r = (int)(first + chunk <= shard->rows ? chunk : shard->rows - first);
-    if ((rc = logits(slot, w, shard->x + first * (size_t)d, r, d, c, st)) != RT_OK) return rc;
-    eval_rows_kernel<<<blocks_for((size_t)r, kRowThreads), kRowThreads, 0, slot->stream>>>(
-        slot->prob, b, shard->y + first, r, c, slot->row_loss, slot->row_hit);
-    RT_CUDA_CHECK_LAUNCH(st);
-    eval_reduce_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_loss, slot->row_hit, r,
-                                                                slot->acc);
+    rt_cuda_batch b;
+    b.spec = spec;
+    b.dh = (rt_state_header *)slot->state;
+    b.params = (float *)(slot->state + l.params_offset);
+    b.aux = (float *)(slot->state + l.aux_offset);
+    b.x = shard->x + first * d;
+    b.y = shard->y ? shard->y + first : nullptr;
+    b.rows = (int)(first + chunk <= shard->rows ? chunk : shard->rows - first);
+    int n = 0;
+    if ((rc = fam->eval(slot, &b, &n, st)) != RT_OK) return rc;
+    eval_reduce_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, slot->max_rows, n,
+                                                                b.rows, slot->acc);
     RT_CUDA_CHECK_LAUNCH(st);
   }
-  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->pinned, slot->acc, 2 * sizeof(double),
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->pinned, slot->acc, RT_EVAL_SUMS * sizeof(double),
                                     cudaMemcpyDeviceToHost, slot->stream));
   RT_CUDA_CHECK(st, cudaStreamSynchronize(slot->stream));
-  double sums[2];
-  memcpy(sums, slot->pinned, sizeof sums);
-  *logloss_sum = sums[0];
-  *correct = sums[1];
+  double got[RT_EVAL_SUMS];
+  memcpy(got, slot->pinned, sizeof got);
+  for (int k = 0; k < RT_EVAL_SUMS; ++k) sums[k] += got[k];
   return mark_done(slot, st);
 }

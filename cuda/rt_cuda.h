@@ -85,19 +85,28 @@ size_t rt_cuda_shard_bytes(size_t rows, size_t features, int has_labels);
 
 /* One model-in-flight context on the current device: its own stream, cuBLAS handle (bound to
  * that stream, with its own workspace, atomics off, fp32 math without TF32), device state buffer
- * and scratch sized for the largest model / batch it will hold. Created once; nothing is
- * allocated per batch. */
+ * and a device workspace sized for the largest model / batch it will hold. Created once; nothing
+ * is allocated per batch. */
 typedef struct rt_cuda_slot rt_cuda_slot;
 
-/* max_batch_rows also bounds the rows evaluated per chunk by rt_cuda_evaluate_shard. Checks the
- * total against free device memory first (rt_cuda_check_fits). */
+/* Device workspace floats a slot needs to integrate batches of up to max_rows rows of this model
+ * and to evaluate it in chunks of max_rows rows (gradient and every family scratch included);
+ * 0 for a kind without CUDA kernels. Pass the largest over the models a slot will hold as
+ * work_floats of rt_cuda_slot_create / rt_cuda_slot_bytes. */
+size_t rt_cuda_work_floats(const rt_model_spec *spec, size_t max_rows);
+
+/* max_batch_rows also bounds the rows evaluated per chunk by rt_cuda_evaluate_shard;
+ * max_features / max_classes bound the models the slot accepts (max_classes may be 0 for models
+ * that do not classify); work_floats is the workspace (rt_cuda_work_floats). Checks the total
+ * against free device memory first (rt_cuda_check_fits). */
 rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_rows, size_t max_features,
-                            size_t max_classes, rt_cuda_slot **out, rt_status *st);
+                            size_t max_classes, size_t work_floats, rt_cuda_slot **out,
+                            rt_status *st);
 void rt_cuda_slot_free(rt_cuda_slot *slot);
 
 /* Device bytes a slot created with these arguments takes. */
 size_t rt_cuda_slot_bytes(size_t max_state_bytes, size_t max_batch_rows, size_t max_features,
-                          size_t max_classes);
+                          size_t max_classes, size_t work_floats);
 
 void *rt_cuda_slot_stream(rt_cuda_slot *slot);       /* the slot's cudaStream_t */
 void *rt_cuda_slot_state(rt_cuda_slot *slot);        /* device pointer to the state buffer */
@@ -135,11 +144,14 @@ rt_code rt_cuda_slot_query(rt_cuda_slot *slot, int *done, rt_status *st);
 /* ---- Compute --------------------------------------------------------------------------------- */
 
 /* The CUDA equivalent of rt_cpu_integrate_shard: every batch of `shard` (logical index
- * shard_index) in the order rt_batch_order_key gives, one optimizer step each, asynchronously on
- * the slot's stream. Same semantics as the CPU, divergence included: a non-finite batch loss sets
- * the header's diverged flag on the device and every later update is skipped; pass_loss_sum
- * becomes NaN. Does not touch position / pass (see rt_cuda_finish_visit). Kinds other than
- * "logistic": RT_ERR_CONFIG. */
+ * shard_index) in the order rt_batch_order_key gives, asynchronously on the slot's stream: one
+ * optimizer step each for the gradient families (logistic, mlp, linear with solver sgd), the
+ * family's own update for kmeans (Sculley's mini-batch update, dead-centre re-seeding) and linear
+ * exact (sufficient statistics in double, in the CPU's aux layout; the solve, the family's
+ * `finish`, stays on the host). Same semantics as the CPU, divergence included: a non-finite
+ * batch loss sets the header's diverged flag on the device and every later update is skipped;
+ * pass_loss_sum becomes NaN. Does not touch position / pass (see rt_cuda_finish_visit). A kind
+ * without CUDA kernels: RT_ERR_CONFIG, nothing issued. */
 rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
                                 const rt_cuda_shard *shard, uint64_t shard_index, rt_status *st);
 
@@ -150,11 +162,14 @@ rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec, uint64_t shards,
                              int *model_done, rt_status *st);
 
-/* Sum of log-loss and count of correct predictions of the slot's state over a device shard (fixed
- * row order and a fixed reduction order, so the result is reproducible). Synchronous. */
+/* Adds the family's evaluation sums of the slot's state over a device shard into
+ * sums[RT_EVAL_SUMS]: exactly the sums the CPU's eval_rows produces (logistic / mlp
+ * classification: log-loss, correct predictions; linear / mlp regression: sum of squared errors,
+ * of absolute errors, of y, of y^2; kmeans: squared distances to the nearest centre, rows), in
+ * chunks of the slot's max_batch_rows rows with a fixed reduction order, so the result is
+ * reproducible (it agrees with the CPU's row-order sums to rounding). Synchronous. */
 rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
-                               const rt_cuda_shard *shard, double *logloss_sum, double *correct,
-                               rt_status *st);
+                               const rt_cuda_shard *shard, double *sums, rt_status *st);
 
 /* ---- NCCL transport -------------------------------------------------------------------------- */
 

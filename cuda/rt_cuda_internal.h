@@ -18,6 +18,7 @@
 #include <nvtx3/nvToolsExt.h>
 
 #include "ringtrain/status.h"
+#include "rt_cuda.h" /* rt_state_header, rt_model_spec (model.h under extern "C") */
 
 static inline rt_code rt_cuda_result(rt_status *st, cudaError_t e, const char *call,
                                      const char *file, int line) {
@@ -95,5 +96,143 @@ struct rt_nvtx_scope {
   rt_nvtx_scope &operator=(const rt_nvtx_scope &) = delete;
   ~rt_nvtx_scope() { rt_nvtx_pop(); }
 };
+
+/* ---- Slots and families (shared by rt_cuda.cu and rt_cuda_families.cu) --------------------- */
+
+/* One model-in-flight context (see rt_cuda.h). Everything device-side is allocated once, at
+ * creation: the state buffer, one float workspace the families carve per call (rt_work_carver),
+ * and RT_EVAL_SUMS columns of max_rows doubles for per-row values (training: column 0 holds the
+ * per-row losses of a batch; evaluation: one column per evaluation sum). */
+struct rt_cuda_slot {
+  int device;
+  cudaStream_t stream;
+  cudaEvent_t done; /* recorded after everything each call issues (rt_cuda_slot_query) */
+  cublasHandle_t blas;
+  void *blas_ws;
+  /* capacities */
+  size_t state_cap, max_rows, max_features, max_classes, work_cap;
+  /* device memory, allocated once */
+  unsigned char *state;
+  float *work;      /* work_cap floats: gradient and family scratch */
+  double *row_vals; /* RT_EVAL_SUMS columns of max_rows doubles */
+  double *acc;      /* RT_EVAL_SUMS: evaluation sums */
+  /* host side */
+  unsigned char *pinned; /* kPinnedBytes of pinned memory for small readbacks */
+  rt_state_header mirror;
+  int has_model;
+  size_t state_bytes;
+  uint64_t *order; /* batch order of the current visit */
+  size_t order_cap;
+};
+
+/* Bump allocator over a slot's workspace: every piece starts on a 256-byte boundary (the
+ * workspace itself comes from cudaMalloc). With base == nullptr it only measures, so the same
+ * code sizes a workspace (rt_cuda_work_floats) and carves it. */
+struct rt_work_carver {
+  float *base;
+  size_t used; /* floats */
+  static size_t padded(size_t floats) { return (floats + 63) / 64 * 64; }
+  float *floats(size_t n) {
+    float *p = base ? base + used : nullptr;
+    used += padded(n);
+    return p;
+  }
+  double *doubles(size_t n) { return (double *)(void *)floats(2 * n); }
+  int *ints(size_t n) { return (int *)(void *)floats(n); }
+};
+
+/* One batch (or one evaluation chunk) as the driver hands it to a family; device pointers. */
+struct rt_cuda_batch {
+  const rt_model_spec *spec;
+  rt_state_header *dh; /* the device header */
+  float *params, *aux;
+  const float *x, *y; /* rows x features, rows (NULL for families without labels) */
+  int rows;
+};
+
+/* What a family's batch did, for the shared driver (rt_cuda_integrate_shard). */
+struct rt_cuda_batch_out {
+  int loss_n;   /* per-row loss entries in slot->row_vals[0..loss_n) */
+  int gradient; /* 1: the gradient is in the first param_count floats of the workspace, the
+                   driver steps the optimizer; 0: the family updated the state itself */
+  float l2;     /* gradient families: L2 the optimizer kernel adds to the leading nw parameters */
+  size_t nw;
+};
+
+/* The CUDA side of one model family. */
+struct rt_cuda_family {
+  const char *kind;
+  /* Workspace floats (padded pieces) for `rows` rows: one training batch (gradient included) or
+   * one evaluation chunk. */
+  size_t (*work_floats)(const rt_model_spec *spec, size_t rows);
+  /* RT_OK when every cuBLAS dimension fits an int and the spec's labels are there. */
+  rt_code (*check)(const rt_model_spec *spec, size_t rows, int has_labels, rt_status *st);
+  /* One training batch on slot->stream. A family that updates the state itself (gradient = 0)
+   * skips the update on the device when b->dh->diverged is set: the driver issues the batch
+   * before the batch's loss reduction, so the flag is the one before this batch, exactly as
+   * rt_cpu_integrate_shard() skips integrate_batch. */
+  rt_code (*batch)(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out *out,
+                   rt_status *st);
+  /* One evaluation chunk: per-row values into the columns of slot->row_vals (column k = sum k of
+   * the CPU's eval_rows); *sums_n the number of columns. */
+  rt_code (*eval)(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_status *st);
+};
+
+extern const rt_cuda_family rt_cuda_family_logistic; /* rt_cuda.cu */
+extern const rt_cuda_family rt_cuda_family_kmeans;   /* rt_cuda_families.cu */
+extern const rt_cuda_family rt_cuda_family_linear;
+extern const rt_cuda_family rt_cuda_family_mlp;
+
+/* Shared pieces (rt_cuda.cu), all on slot->stream. */
+/* Row-major C (m x n) = op(A) op(B) in fp32 (cuBLAS sgemm, deterministic): ta / tb = 1 when A / B
+ * are stored transposed (A stored k x m, B stored n x k), as cblas_sgemm(CblasRowMajor, ...). */
+rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k, const float *a,
+                         const float *b, float *c, rt_status *st);
+/* z (rows x c) += b per row, softmax, per-row -log(rt_loss_probability(p_y)) into row_loss and
+ * (P - Y) / rows in place: the CPU's softmax cross-entropy gradient (logistic, mlp). */
+rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y,
+                             int rows, int c, double *row_loss, rt_status *st);
+/* Evaluation: z += b, softmax, per-row log-loss into loss and 1/0 (first arg-max == label) into
+ * hit. */
+rt_code rt_cuda_softmax_eval(rt_cuda_slot *slot, float *z, const float *b, const float *y,
+                             int rows, int c, double *loss, double *hit, rt_status *st);
+/* gb[k] = sum over rows (in row order, float) of g[i][k]: the CPU's bias-gradient loop. */
+rt_code rt_cuda_column_sums(rt_cuda_slot *slot, const float *g, int rows, int c, float *gb,
+                            rt_status *st);
+/* Sum over the block in a fixed tree order (blockDim.x a power of two, sh[blockDim.x]); every
+ * thread gets it. */
+static __device__ __forceinline__ double rt_block_sum(double v, double *sh) {
+  const int t = threadIdx.x;
+  sh[t] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (t < s) sh[t] += sh[t + s];
+    __syncthreads();
+  }
+  const double total = sh[0];
+  __syncthreads();
+  return total;
+}
+
+/* Fixed-order sum of n values: thread t adds t, t+T, t+2T, ... in order, then the block tree.
+ * The order depends on n and blockDim.x only, never on timing: no floating-point atomics. */
+static __device__ __forceinline__ double rt_fixed_sum(const double *v, int n, double *sh) {
+  double acc = 0.0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) acc += v[i];
+  return rt_block_sum(acc, sh);
+}
+
+/* Elementwise kernels get a grid-stride launch of at most this many blocks. */
+int rt_cuda_elem_blocks(size_t n);
+constexpr int kRtElemThreads = 256;
+
+/* A dimension handed to cuBLAS or to an int-indexed kernel. */
+static inline rt_code rt_cuda_check_dim(const rt_model_spec *spec, const char *what, size_t n,
+                                        rt_status *st) {
+  if (n <= (size_t)0x7fffffff) return RT_OK;
+  return rt_fail(st, RT_ERR_CONFIG,
+                 "model %llu (%s): %s = %zu is beyond the CUDA backend's 32-bit cuBLAS dimensions",
+                 (unsigned long long)spec->id, spec->hp.kind, what, n);
+}
 
 #endif

@@ -188,6 +188,10 @@ const rt_config_key rt_config_keys[] = {
      NULL},
     {RT_SECTION_RUN, "threads", RT_KEY_INT, RT_STORE_LONG, CFG(run.threads), 0, 1, 1024, NO_NUM,
      NULL, 0, "1", "BLAS/OpenMP threads per rank, 1..1024 (1 gives bit-identical results)", NULL},
+    {RT_SECTION_RUN, "eval_every_pass", RT_KEY_ENUM, RT_STORE_INT, CFG(run.eval_every_pass), 0,
+     NO_INT, NO_NUM, booleans, 0, "false",
+     "true: validation metrics for every pass in history.csv, measured along the ring (after a "
+     "model integrates a shard, on that shard's validation rows)", NULL},
     {RT_SECTION_RUN, "backend", RT_KEY_ENUM, RT_STORE_TEXT, CFG(run.backend),
      SIZE_OF(rt_config, run.backend), NO_INT, NO_NUM, backends, 0, "auto",
      "compute backend: auto, cpu or cuda", NULL},

@@ -8,6 +8,7 @@
 #include "engine.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,12 +97,22 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     rt_cpu_integrate_shard(spec, fam, s->state, &e->ds->train[shard], shard, e->ws, e->order);
     e->stats[j].seconds += MPI_Wtime() - t0;
     rt_prof_end(RT_PHASE_INTEGRATE);
+    if (spec->eval_every_pass && e->ds->val[shard].rows > 0) {
+      /* Validation along the ring: this shard's validation rows, right after integrating it. */
+      rt_prof_begin(RT_PHASE_EVALUATE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)shard);
+      double *sums = rt_state_val_history(s->state, &layout) + h->pass * (RT_EVAL_SUMS + 1);
+      rt_cpu_evaluate_shard(spec, fam, s->state, &e->ds->val[shard], e->ws, (size_t)spec->hp.batch_size, sums);
+      sums[RT_EVAL_SUMS] += (double)e->ds->val[shard].rows;
+      rt_prof_end(RT_PHASE_EVALUATE);
+    }
     s->visits_here--;
     e->visits_left--;
     int done = 0;
     if (++h->position == e->ds->shards) {
       double *history = rt_state_history(s->state, &layout);
       history[h->pass] = h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
+      /* Finite batch losses can still add up to an overflow: that is divergence too. */
+      if (!isfinite(history[h->pass])) h->diverged = 1;
       h->pass_loss_sum = 0.0;
       h->pass_loss_rows = 0;
       h->position = 0;

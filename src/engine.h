@@ -47,7 +47,8 @@ void rt_progress_view_finish(rt_progress_view *v);
 void rt_progress_view_free(rt_progress_view *v);
 
 /* The same contract on the GPUs of the job (CUDA builds only): shards resident in device memory,
- * kernels and cuBLAS per model, NCCL hand-offs. It also evaluates every final model on this
+ * kernels and cuBLAS per model, NCCL hand-offs. It applies the families' finish on the host to
+ * the final states (every rank alike) and then evaluates every final model on this
  * rank's device-resident validation shards: val_sums[(j * S + s) * RT_EVAL_SUMS + k] get the
  * family's evaluation sums of model j on owned shard s (zeros elsewhere, to be reduced). */
 rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,

@@ -66,9 +66,12 @@ static rt_code check_memory(const cuda_engine *e, rt_status *st) {
     if (rt_shard_owner(s, e->ds->shards, e->ranks) == e->rank)
       need += rt_cuda_shard_bytes(e->ds->train[s].rows, e->ds->features, 1) +
               rt_cuda_shard_bytes(e->ds->val[s].rows, e->ds->features, 1);
-  for (size_t j = 0; j < e->count; ++j)
-    need += rt_cuda_slot_bytes(rt_state_layout_of(&e->specs[j]).total_bytes,
-                               (size_t)e->specs[j].hp.batch_size, e->ds->features, e->ds->classes);
+  for (size_t j = 0; j < e->count; ++j) {
+    const rt_model_spec *spec = &e->specs[j];
+    const size_t batch = (size_t)spec->hp.batch_size;
+    need += rt_cuda_slot_bytes(rt_state_layout_of(spec).total_bytes, batch, e->ds->features,
+                               e->ds->classes, rt_cuda_work_floats(spec, batch));
+  }
   return rt_cuda_check_fits(need, "the training and validation shards and model slots", st);
 }
 
@@ -84,9 +87,9 @@ static rt_code setup(cuda_engine *e, rt_status *st) {
 static rt_code setup_device(cuda_engine *e, rt_status *st) {
   /* Known on every rank alike, before any device work. */
   for (size_t j = 0; j < e->count; ++j)
-    if (strcmp(e->specs[j].hp.kind, "logistic") != 0)
+    if (rt_cuda_work_floats(&e->specs[j], (size_t)e->specs[j].hp.batch_size) == 0)
       return rt_fail(st, RT_ERR_CONFIG, "run.backend is cuda, but the CUDA backend has no kernels for "
-                     "kind '%s' (model %zu) yet; use run.backend: cpu", e->specs[j].hp.kind, j);
+                     "kind '%s' (model %zu); use run.backend: cpu", e->specs[j].hp.kind, j);
   int local_rank = 0, device = 0;
   rt_code rc = rt_cuda_local_rank(e->comm, &local_rank, st);
   if (rc == RT_OK) rc = rt_cuda_select_device(local_rank, &device, st);
@@ -101,8 +104,9 @@ static rt_code setup_device(cuda_engine *e, rt_status *st) {
   for (size_t j = 0; j < e->count; ++j) rt_state_header_init(&e->specs[j], &e->shadow[j]);
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
-    if ((rc = rt_cuda_slot_create(rt_state_layout_of(spec).total_bytes, (size_t)spec->hp.batch_size,
-                                  e->ds->features, e->ds->classes, &e->slots[j], st)))
+    const size_t batch = (size_t)spec->hp.batch_size;
+    if ((rc = rt_cuda_slot_create(rt_state_layout_of(spec).total_bytes, batch, e->ds->features,
+                                  e->ds->classes, rt_cuda_work_floats(spec, batch), &e->slots[j], st)))
       return rc;
   }
   if (e->ranks > 1 && (rc = rt_nccl_init(e->comm, 1, &e->nccl, st))) return rc;
@@ -233,11 +237,26 @@ static rt_code evaluate(cuda_engine *e, void **states, double *val_sums, rt_stat
     if ((rc = rt_cuda_state_upload(e->slots[j], states[j], bytes, st))) return rc;
     for (size_t s = 0; s < S; ++s) {
       if (!e->val[s] || rt_cuda_shard_rows(e->val[s]) == 0) continue;
-      double *out = val_sums + (j * S + s) * RT_EVAL_SUMS; /* logistic: log-loss, correct */
-      if ((rc = rt_cuda_evaluate_shard(e->slots[j], &e->specs[j], e->val[s], &out[0], &out[1], st)))
-        return rc;
+      double *out = val_sums + (j * S + s) * RT_EVAL_SUMS; /* the family's sums, added */
+      if ((rc = rt_cuda_evaluate_shard(e->slots[j], &e->specs[j], e->val[s], out, st))) return rc;
     }
     if ((rc = rt_cuda_slot_sync(e->slots[j], st))) return rc; /* states[j] may be freed after */
+  }
+  return RT_OK;
+}
+
+/* Families that finish after the last pass (linear exact: the solve) do it here, on the host, on
+ * every rank alike (each holds every final state after rt_engine_share_final), so the device
+ * evaluation sees the finished models; rt_train does not finish them again on the CUDA path. A
+ * diverged model is left as it is (as train.c's finish_models does). */
+static rt_code finish_final(const cuda_engine *e, void **states, rt_status *st) {
+  for (size_t j = 0; j < e->count; ++j) {
+    const rt_family *fam = rt_family_find(e->specs[j].hp.kind);
+    if (!fam || !fam->finish || rt_state_head(states[j])->diverged) continue;
+    const rt_state_layout l = rt_state_layout_of(&e->specs[j]);
+    const rt_code rc = fam->finish(&e->specs[j], rt_state_params(states[j], &l),
+                                   rt_state_aux(states[j], &l), st);
+    if (rc) return rc;
   }
   return RT_OK;
 }
@@ -286,6 +305,7 @@ rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, siz
   /* Nothing may still read the initial host states when they are freed. */
   for (size_t j = 0; rc == RT_OK && j < count; ++j) rc = rt_cuda_slot_sync(e.slots[j], st);
   if (rc == RT_OK) rc = rt_engine_share_final(specs, count, ds, comm, finished, states, st);
+  if (rc == RT_OK) rc = finish_final(&e, states, st);
   if (rc == RT_OK) {
     rt_prof_begin(RT_PHASE_EVALUATE, -1, -1, -1);
     rc = evaluate(&e, states, val_sums, st);

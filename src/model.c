@@ -49,7 +49,9 @@ rt_state_layout rt_state_layout_of(const rt_model_spec *spec) {
   l.param_count = fam ? fam->param_count(spec) : 0;
   l.aux_count = fam && fam->aux_floats ? fam->aux_floats(spec) : rt_optimizer_aux_count(spec, l.param_count);
   l.history_offset = align_up(sizeof(rt_state_header));
-  l.params_offset = align_up(l.history_offset + spec->passes * sizeof(double));
+  l.val_history_offset = align_up(l.history_offset + spec->passes * sizeof(double));
+  l.val_history_doubles = spec->eval_every_pass ? spec->passes * (RT_EVAL_SUMS + 1) : 0;
+  l.params_offset = align_up(l.val_history_offset + l.val_history_doubles * sizeof(double));
   l.aux_offset = align_up(l.params_offset + l.param_count * sizeof(float));
   l.total_bytes = align_up(l.aux_offset + l.aux_count * sizeof(float));
   return l;
@@ -125,6 +127,7 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
   for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? "," : "", hp->hidden[i]);
   fprintf(f, "\nactivation=%s\noutput=%s\ninit=%s\n", rt_activation_name(hp->activation),
           rt_mlp_output_name(hp->output), rt_init_scheme_name(hp->init));
+  fprintf(f, "eval_every_pass=%d\n", spec->eval_every_pass);
   rt_scaling_write(spec->scaling, f);
   if (fclose(f) != 0) {
     free(text);
@@ -297,6 +300,10 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
   else if (strcmp(buf, "sgd") == 0) hp->optimizer = RT_OPT_SGD;
   else return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unknown optimizer '%s'", file, buf);
   if ((rc = spec_family_fields(text, file, hp, st))) return rc;
+  uint64_t every = 0;
+  if ((rc = spec_u64(text, file, "eval_every_pass", &every, st))) return rc;
+  if (every > 1) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec eval_every_pass must be 0 or 1", file);
+  spec->eval_every_pass = (int)every;
   if (!spec_value(text, "schedule", buf, sizeof buf))
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'schedule'", file);
   if (strcmp(buf, "constant") == 0) hp->schedule = RT_SCHED_CONSTANT;

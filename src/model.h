@@ -27,6 +27,7 @@ typedef struct rt_model_spec {
   uint64_t total_batches;  /* batches in one pass over all shards (for the cosine schedule) */
   int label_column;        /* as resolved against the training file (-1: none) */
   const struct rt_scaling *scaling; /* data.normalize of the run (not owned; NULL: none) */
+  int eval_every_pass;     /* run.eval_every_pass: the state keeps per-pass validation sums */
 } rt_model_spec;
 
 #define RT_STATE_MAGIC 0x3153544154535452ULL /* "RTSTATS1" little-endian */
@@ -54,6 +55,8 @@ typedef struct rt_state_header {
 /* Byte offsets inside a state buffer. */
 typedef struct rt_state_layout {
   size_t history_offset; /* double[passes] */
+  size_t val_history_offset; /* double[passes][RT_EVAL_SUMS + 1] (sums, rows) or none */
+  size_t val_history_doubles;
   size_t params_offset;  /* float[param_count] */
   size_t aux_offset;     /* float[aux_count] */
   size_t total_bytes;
@@ -154,6 +157,11 @@ static inline float *rt_state_aux(void *state, const rt_state_layout *l) {
 }
 static inline double *rt_state_history(void *state, const rt_state_layout *l) {
   return (double *)((char *)state + l->history_offset);
+}
+/* Per-pass validation sums (run.eval_every_pass): pass p at [p * (RT_EVAL_SUMS + 1)], the last
+ * of each block being the rows evaluated. */
+static inline double *rt_state_val_history(void *state, const rt_state_layout *l) {
+  return (double *)((char *)state + l->val_history_offset);
 }
 
 /* Whether a metric is better when higher (accuracy, r2). */

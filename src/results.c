@@ -234,13 +234,26 @@ static rt_code write_jsonl(FILE *f, const rt_config *cfg, const rt_run_result *r
 
 static rt_code write_history(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st) {
   (void)cfg, (void)st;
-  fputs("model_id,pass,train_loss\n", f);
-  for (size_t j = 0; j < res->model_count; ++j)
-    for (uint64_t p = 0; p < res->models[j].passes; ++p) {
-      fprintf(f, "%" PRIu64 ",%" PRIu64 ",", res->models[j].id, p + 1);
-      num(f, res->models[j].train_loss[p], 0);
+  /* Validation columns when run.eval_every_pass kept per-pass metrics. */
+  int with_val = 0;
+  for (size_t j = 0; j < res->model_count; ++j) with_val |= res->models[j].val_history != NULL;
+  const metric_columns mc = with_val ? run_metrics(res) : (metric_columns){0};
+  fputs("model_id,pass,train_loss", f);
+  for (size_t i = 0; i < mc.count; ++i) fprintf(f, ",val_%s", mc.names[i]);
+  fputc('\n', f);
+  for (size_t j = 0; j < res->model_count; ++j) {
+    const rt_model_result *m = &res->models[j];
+    for (uint64_t p = 0; p < m->passes; ++p) {
+      fprintf(f, "%" PRIu64 ",%" PRIu64 ",", m->id, p + 1);
+      num(f, m->train_loss[p], 0);
+      for (size_t i = 0; i < mc.count; ++i) {
+        fputc(',', f);
+        for (size_t k = 0; m->val_history && k < m->metric_count; ++k)
+          if (strcmp(m->metric_names[k], mc.names[i]) == 0) num(f, m->val_history[p * RT_RESULT_METRICS + k], 0);
+      }
       fputc('\n', f);
     }
+  }
   return RT_OK;
 }
 

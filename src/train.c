@@ -45,6 +45,7 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, rt_model_
     sp->shards = ds->shards;
     sp->total_batches = batches_per_pass(ds, sp->hp.batch_size);
     sp->label_column = ds->label_column;
+    sp->eval_every_pass = cfg->run.eval_every_pass;
     const rt_family *fam = rt_family_find(sp->hp.kind);
     if (!fam)
       return rt_fail(st, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg->path,
@@ -289,6 +290,22 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
       return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate loss history");
     }
     memcpy(m->train_loss, rt_state_history(states[j], &l), m->passes * sizeof *m->train_loss);
+    if (specs[j].eval_every_pass) { /* per-pass validation metrics from the sums in the state */
+      const rt_family *fam = rt_family_find(specs[j].hp.kind);
+      m->val_history = calloc((m->passes ? m->passes : 1) * RT_RESULT_METRICS, sizeof *m->val_history);
+      if (!m->val_history) {
+        free(total);
+        return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate validation history");
+      }
+      const double *vh = rt_state_val_history(states[j], &l);
+      for (uint64_t p = 0; p < m->passes; ++p) {
+        const double *sums = vh + p * (RT_EVAL_SUMS + 1);
+        double values[RT_MAX_METRICS] = {0};
+        if (sums[RT_EVAL_SUMS] > 0) fam->metrics(&specs[j], sums, (uint64_t)sums[RT_EVAL_SUMS], values);
+        for (size_t k = 0; k < RT_RESULT_METRICS; ++k)
+          m->val_history[p * RT_RESULT_METRICS + k] = sums[RT_EVAL_SUMS] > 0 ? values[k] : NAN;
+      }
+    }
     m->diverged = h->diverged != 0;
     if (m->diverged) /* metrics of NaN weights mean nothing */
       for (size_t k = 0; k < m->metric_count; ++k) m->metrics[k] = NAN;
@@ -372,12 +389,18 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu indices", count);
     goto done;
   }
+  if (use_cuda && cfg->run.eval_every_pass) {
+    rc = rt_fail(st, RT_ERR_CONFIG, "%s: run.eval_every_pass is not supported with run.backend cuda yet", cfg->path);
+    goto done;
+  }
   if (use_cuda && cfg->sweep.early_terminate) {
     rc = rt_fail(st, RT_ERR_CONFIG, "%s: sweep.early_terminate is not supported with run.backend cuda yet", cfg->path);
     goto done;
   }
   if (plan_shared_passes(specs, count, source) < count && use_cuda) {
-    rc = rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but linear models have no CUDA kernels yet", cfg->path);
+    rc = rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but exact linear models that differ only in alpha "
+                 "share a statistics pass, which the CUDA engine does not do yet; use run.backend: cpu",
+                 cfg->path);
     goto done;
   }
   if (use_cuda) {
@@ -391,7 +414,8 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
                   progress, progress_user, st);
   if (rc) goto done;
   for (size_t j = 0; j < count && rank == 0; ++j) res->models[j].pass_source = source[j];
-  if ((rc = finish_models(specs, count, states, st))) goto done;
+  /* The CUDA engine finishes its models itself, before evaluating them on the device. */
+  if (!use_cuda && (rc = finish_models(specs, count, states, st))) goto done;
   rt_prof_begin(RT_PHASE_EVALUATE, -1, -1, -1);
   rc = evaluate(specs, count, &ds, states, device_sums, comm, res, st);
   rt_prof_end(RT_PHASE_EVALUATE);
@@ -419,7 +443,10 @@ done:
 void rt_run_result_free(rt_run_result *res) {
   free(res->rank_order);
   if (res->models)
-    for (size_t j = 0; j < res->model_count; ++j) free(res->models[j].train_loss);
+    for (size_t j = 0; j < res->model_count; ++j) {
+      free(res->models[j].train_loss);
+      free(res->models[j].val_history);
+    }
   free(res->models);
   memset(res, 0, sizeof *res);
 }

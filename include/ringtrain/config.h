@@ -112,6 +112,7 @@ typedef struct rt_config {
     char output[RT_PATH_MAX];  /* default "runs/latest"; relative to the working directory */
     long threads;              /* BLAS/OpenMP threads per rank, default 1 (bit-identical results) */
     char backend[16];          /* auto | cpu | cuda (cuda needs the CUDA backend built) */
+    int eval_every_pass;       /* 1: validation metrics per pass in history.csv, default 0 */
     long profile_first;        /* run.profile_passes [first, last]: the 1-based, inclusive */
     long profile_last;         /* passes a profiler captures (cudaProfilerStart/Stop); 0, 0 =
                                   not set (YAML: [], the default): the tool captures the whole

@@ -19,6 +19,8 @@ typedef struct rt_model_result {
   rt_model_config hp;
   uint64_t passes;         /* passes done */
   double *train_loss;      /* [passes]: mean training loss of each pass */
+  double *val_history;     /* run.eval_every_pass: [passes][RT_RESULT_METRICS], the validation
+                              metrics (metric_names order) measured along the ring; else NULL */
   int has_validation;
   uint64_t val_rows;
   /* Validation metrics of the model's family, e.g. logloss and accuracy (classification), rmse,

@@ -83,8 +83,8 @@ int main(int argc, char **argv) {
     failed = 1;
     goto done;
   }
-  CHECK(rt_cuda_slot_create(bytes, 8, 300, 7, &a, &st));
-  CHECK(rt_cuda_slot_create(bytes, 8, 300, 7, &b, &st));
+  CHECK(rt_cuda_slot_create(bytes, 8, 300, 7, rt_cuda_work_floats(&spec, 8), &a, &st));
+  CHECK(rt_cuda_slot_create(bytes, 8, 300, 7, rt_cuda_work_floats(&spec, 8), &b, &st));
   CHECK(rt_cuda_state_upload(a, state, bytes, &st));
   /* Slot a's state to the next rank's slot b, through slot 1's communicator, on slot a's stream. */
   CHECK(rt_nccl_handoff(nccl, 1, rt_cuda_slot_state(a), bytes, next, rt_cuda_slot_state(b), bytes,

@@ -129,12 +129,13 @@ static int cpu_finish_visit(const rt_model_spec *spec, void *state) {
   return h->pass == spec->passes;
 }
 
-static rt_cuda_slot *new_slot(size_t state_bytes) {
+static rt_cuda_slot *new_slot(const rt_model_spec *spec, size_t state_bytes) {
   rt_status st;
   rt_status_clear(&st);
   rt_cuda_slot *slot = NULL;
   /* 64 rows: evaluation then runs in several chunks. */
-  if (rt_cuda_slot_create(state_bytes, 64, FEATURES, CLASSES, &slot, &st) != RT_OK)
+  if (rt_cuda_slot_create(state_bytes, 64, FEATURES, CLASSES, rt_cuda_work_floats(spec, 64), &slot,
+                          &st) != RT_OK)
     fail_msg("rt_cuda_slot_create: %s", st.message);
   return slot;
 }
@@ -216,7 +217,7 @@ static void one_visit(const rt_model_spec *spec, uint64_t shard) {
   void *cpu = NULL;
   size_t bytes = 0;
   assert_int_equal(rt_state_create(spec, &cpu, &bytes, &st), RT_OK);
-  rt_cuda_slot *slot = new_slot(bytes);
+  rt_cuda_slot *slot = new_slot(spec, bytes);
   upload(slot, cpu, bytes);
   if (rt_cuda_integrate_shard(slot, spec, dev_shards[shard], shard, &st) != RT_OK)
     fail_msg("integrate: %s", st.message);
@@ -273,7 +274,7 @@ static void whole_run(const rt_model_spec *spec) {
   void *cpu = NULL;
   size_t bytes = 0;
   assert_int_equal(rt_state_create(spec, &cpu, &bytes, &st), RT_OK);
-  rt_cuda_slot *slot = new_slot(bytes);
+  rt_cuda_slot *slot = new_slot(spec, bytes);
   upload(slot, cpu, bytes);
   cpu_run r = cpu_run_new(spec);
   int cpu_done = 0, gpu_done = 0, visits = 0;
@@ -325,17 +326,19 @@ static void test_evaluate(void **unused) {
   assert_int_equal(rt_state_create(&spec, &cpu, &bytes, &st), RT_OK);
   cpu_run r = cpu_run_new(&spec);
   rt_cpu_integrate_shard(&spec, fam, cpu, &host_shards[0], 0, r.ws, r.order);
-  rt_cuda_slot *slot = new_slot(bytes);
+  rt_cuda_slot *slot = new_slot(&spec, bytes);
   upload(slot, cpu, bytes);
   const size_t ws_rows = 50;
   float *ws = malloc(ws_rows * CLASSES * 2 * sizeof(float));
   assert_non_null(ws);
   for (int s = 0; s < SHARDS; ++s) {
-    double sums[RT_EVAL_SUMS] = {0}, gpu_loss = 0.0, gpu_hits = 0.0;
+    double sums[RT_EVAL_SUMS] = {0}, gpu_sums[RT_EVAL_SUMS] = {0};
     rt_cpu_evaluate_shard(&spec, fam, cpu, &host_shards[s], ws, ws_rows, sums);
     const double cpu_loss = sums[0], cpu_hits = sums[1]; /* logistic: log-loss, correct */
-    if (rt_cuda_evaluate_shard(slot, &spec, dev_shards[s], &gpu_loss, &gpu_hits, &st) != RT_OK)
+    if (rt_cuda_evaluate_shard(slot, &spec, dev_shards[s], gpu_sums, &st) != RT_OK)
       fail_msg("evaluate: %s", st.message);
+    const double gpu_loss = gpu_sums[0], gpu_hits = gpu_sums[1];
+    for (int k = 2; k < RT_EVAL_SUMS; ++k) assert_true(gpu_sums[k] == 0.0);
     print_message("shard %d: log-loss cpu %.9g gpu %.9g, correct cpu %.0f gpu %.0f\n", s, cpu_loss,
                   gpu_loss, cpu_hits, gpu_hits);
     assert_true(close_enough(cpu_loss, gpu_loss));
@@ -367,7 +370,7 @@ static void test_nan_feature_matches_cpu(void **unused) {
   void *cpu = NULL;
   size_t bytes = 0;
   assert_int_equal(rt_state_create(&spec, &cpu, &bytes, &st), RT_OK);
-  rt_cuda_slot *slot = new_slot(bytes);
+  rt_cuda_slot *slot = new_slot(&spec, bytes);
   upload(slot, cpu, bytes);
   if (rt_cuda_integrate_shard(slot, &spec, dev, 2, &st) != RT_OK) fail_msg("integrate: %s", st.message);
   cpu_run r = cpu_run_new(&spec);
@@ -386,7 +389,8 @@ static void test_nan_feature_matches_cpu(void **unused) {
   free(poisoned.x);
 }
 
-/* Kinds without kernels are a clear config error, and nothing is launched. */
+/* Kinds without kernels are a clear config error, and nothing is launched (the kmeans, linear and
+ * mlp kernels are tested in test_gpu_families.c). */
 static void test_unknown_kind_is_config_error(void **unused) {
   (void)unused;
   rt_model_spec spec = spec_for(0, RT_SCHED_CONSTANT, 0.0);
@@ -395,11 +399,12 @@ static void test_unknown_kind_is_config_error(void **unused) {
   void *cpu = NULL;
   size_t bytes = 0;
   assert_int_equal(rt_state_create(&spec, &cpu, &bytes, &st), RT_OK);
-  rt_cuda_slot *slot = new_slot(bytes);
+  rt_cuda_slot *slot = new_slot(&spec, bytes);
   upload(slot, cpu, bytes);
-  strcpy(spec.hp.kind, "kmeans");
+  strcpy(spec.hp.kind, "perceptron");
   assert_int_equal(rt_cuda_integrate_shard(slot, &spec, dev_shards[0], 0, &st), RT_ERR_CONFIG);
-  assert_non_null(strstr(st.message, "no kernels for kind 'kmeans'"));
+  assert_non_null(strstr(st.message, "no kernels for kind 'perceptron'"));
+  assert_int_equal(rt_cuda_work_floats(&spec, 64), 0);
   rt_cuda_slot_free(slot);
   rt_state_free(cpu);
 }

@@ -27,6 +27,7 @@ data:
 run:
   passes: 3
   seed: 7
+  eval_every_pass: true
 models:
   - {kind: logistic, optimizer: adam, learning_rate: 0.01, batch_size: 32, l2: 0.0001}
   - {kind: logistic, optimizer: sgd, momentum: 0.9, learning_rate: 0.05, batch_size: 50, schedule: cosine}
@@ -51,6 +52,9 @@ YAML
   [[ $(col "$WORK/$data-r1/results.csv" pass_shared_with | sed -n 10p) == 8 ]] && pass \
     || fail "$data: model 9 does not share model 8's pass"
   for np in 2 3 4; do
+    # Per-pass validation metrics are measured along the ring: the same on every layout too.
+    cmp -s "$WORK/$data-r1/history.csv" "$WORK/$data-r$np/history.csv" && pass \
+      || fail "$data: history.csv differs between 1 and $np ranks"
     for m in "$WORK/$data-r1"/models/*.rtm; do
       if cmp -s "$m" "$WORK/$data-r$np/models/$(basename "$m")"; then pass
       else fail "$data: $(basename "$m") differs between 1 and $np ranks"; fi

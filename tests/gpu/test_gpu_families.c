@@ -1,0 +1,763 @@
+/* The CUDA kernels of kmeans, linear (exact and sgd) and mlp against the CPU reference: the same
+ * state integrated over the same shards by rt_cpu_integrate_shard and rt_cuda_integrate_shard must
+ * agree after one shard visit and after a whole multi-pass, multi-shard run through
+ * rt_cuda_finish_visit: header counters exactly; float parameters and optimizer state within 1e-4
+ * relative; kmeans counts (doubles in aux) exactly; linear exact statistics (doubles in aux) within
+ * 1e-9 relative; and after the run (and, for linear exact, the host-side solve of both states) the
+ * evaluation sums within 1e-4 relative. Divergence (a NaN feature) must stop both at the same
+ * batch. Exits 77 (ctest: skipped) when no CUDA device is visible. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "backend.h"
+#include "model.h"
+#include "rng.h"
+#include "rt_cuda.h"
+
+#define FEATURES 11
+#define CLASSES 3
+#define BATCH 16
+#define SHARDS 3
+#define PASSES 2
+#define SLOT_ROWS 64 /* evaluation runs in several chunks */
+static const size_t shard_rows[SHARDS] = {203, 160, 97}; /* partial last batches: 13+10+7 */
+#define TOTAL_ROWS 460
+#define TOTAL_BATCHES 30
+#define BLOBS 6 /* kmeans data: k = BLOBS, so no two centres share a blob */
+
+/* Three data sets: class labels (a linear teacher, 10% label noise); regression targets on
+ * uncentred features (offsets of 20 on every third column, so the exact solver's shift matters);
+ * and tight blobs around integer prototypes for kmeans, so that no row sits near a tie between two
+ * centres (a near-tie could resolve differently under the CPU's and cuBLAS's rounding of X C^T and
+ * then the counts, compared exactly, would differ). */
+static rt_shard cls_host[SHARDS], reg_host[SHARDS], blob_host[SHARDS];
+static rt_cuda_shard *cls_dev[SHARDS], *reg_dev[SHARDS], *blob_dev[SHARDS];
+
+static const double rel_tol = 1e-4, stats_tol = 1e-9;
+
+static int close_enough(double a, double b) {
+  if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+  if (a == b) return 1; /* infinities */
+  const double scale = fmax(fabs(a), fabs(b));
+  return fabs(a - b) <= rel_tol * scale + 1e-6;
+}
+
+static int stats_close(double a, double b) {
+  if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+  if (a == b) return 1;
+  const double scale = fmax(fabs(a), fabs(b));
+  return fabs(a - b) <= stats_tol * scale + 1e-9;
+}
+
+static int same_double(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+
+static void alloc_shard(rt_shard *s, size_t rows) {
+  memset(s, 0, sizeof *s);
+  s->rows = rows;
+  s->features = FEATURES;
+  s->x = aligned_alloc(64, (rows * FEATURES * sizeof(float) + 63) / 64 * 64);
+  s->y = malloc(rows * sizeof(float));
+  assert_non_null(s->x);
+  assert_non_null(s->y);
+}
+
+static void make_cls_shard(rt_shard *s, size_t rows, uint64_t key) {
+  alloc_shard(s, rows);
+  const uint64_t teacher = rt_key_push(7, 99);
+  for (size_t i = 0; i < rows; ++i) {
+    float best = -INFINITY;
+    size_t label = 0;
+    for (size_t f = 0; f < FEATURES; ++f)
+      s->x[i * FEATURES + f] = 2.0f * rt_rng_uniform_f(key, i * FEATURES + f) - 1.0f;
+    for (size_t k = 0; k < CLASSES; ++k) {
+      float z = 0.0f;
+      for (size_t f = 0; f < FEATURES; ++f)
+        z += s->x[i * FEATURES + f] * (2.0f * rt_rng_uniform_f(teacher, f * CLASSES + k) - 1.0f);
+      if (z > best) {
+        best = z;
+        label = k;
+      }
+    }
+    if (rt_rng_uniform_f(key, 1000000 + i) < 0.1f) label = rt_rng_below(key, 2000000 + i, CLASSES);
+    s->y[i] = (float)label;
+  }
+}
+
+static void make_reg_shard(rt_shard *s, size_t rows, uint64_t key) {
+  alloc_shard(s, rows);
+  const uint64_t teacher = rt_key_push(8, 77);
+  for (size_t i = 0; i < rows; ++i) {
+    double t = 30.0;
+    for (size_t f = 0; f < FEATURES; ++f) {
+      const float v = 2.0f * rt_rng_uniform_f(key, i * FEATURES + f) - 1.0f;
+      s->x[i * FEATURES + f] = v + (f % 3 == 0 ? 20.0f : 0.0f);
+      t += (double)v * (2.0 * rt_rng_uniform(teacher, f) - 1.0);
+    }
+    t += 0.1 * (rt_rng_uniform(key, 1000000 + i) - 0.5);
+    s->y[i] = (float)t;
+  }
+}
+
+/* Rows at prototype j + noise * U(-1/2, 1/2) per feature; prototype coordinates are integers in
+ * [-4, 4]; y = j. noise = 0: exact copies (every distance is then exact in float). */
+static void make_blob_shard(rt_shard *s, size_t rows, uint64_t key, size_t prototypes, float noise) {
+  alloc_shard(s, rows);
+  const uint64_t proto = rt_key_push(9, 55);
+  for (size_t i = 0; i < rows; ++i) {
+    const size_t j = rt_rng_below(key, i, prototypes);
+    for (size_t f = 0; f < FEATURES; ++f)
+      s->x[i * FEATURES + f] = (float)((int)rt_rng_below(proto, j * FEATURES + f, 9) - 4) +
+                               noise * (rt_rng_uniform_f(key, 1000000 + i * FEATURES + f) - 0.5f);
+    s->y[i] = (float)j;
+  }
+}
+
+static int is_kind(const rt_model_spec *spec, const char *kind) { return strcmp(spec->hp.kind, kind) == 0; }
+
+static int regression(const rt_model_spec *spec) {
+  return rt_family_find(spec->hp.kind)->task(spec) == RT_TASK_REGRESSION;
+}
+
+static int classification(const rt_model_spec *spec) {
+  return rt_family_find(spec->hp.kind)->task(spec) == RT_TASK_CLASSIFICATION;
+}
+
+static const rt_shard *host_set(const rt_model_spec *spec) {
+  return is_kind(spec, "kmeans") ? blob_host : regression(spec) ? reg_host : cls_host;
+}
+static rt_cuda_shard **dev_set(const rt_model_spec *spec) {
+  return is_kind(spec, "kmeans") ? blob_dev : regression(spec) ? reg_dev : cls_dev;
+}
+
+static rt_model_spec base_spec(const char *kind, uint64_t id) {
+  rt_model_spec s;
+  memset(&s, 0, sizeof s);
+  snprintf(s.hp.kind, sizeof s.hp.kind, "%s", kind);
+  s.id = id;
+  s.hp.optimizer = RT_OPT_SGD;
+  s.hp.learning_rate = 0.05;
+  s.hp.beta1 = 0.9;
+  s.hp.beta2 = 0.999;
+  s.hp.epsilon = 1e-8;
+  s.hp.schedule = RT_SCHED_CONSTANT;
+  s.hp.decay = 0.05;
+  s.hp.batch_size = BATCH;
+  s.hp.k = BLOBS;
+  s.hp.init_sample = 100;
+  s.hp.solver = RT_SOLVER_EXACT;
+  s.hp.fit_intercept = 1;
+  s.hp.hidden_count = 1;
+  s.hp.hidden[0] = 8;
+  s.hp.activation = RT_ACTIVATION_RELU;
+  s.hp.output = RT_OUTPUT_CLASSIFICATION;
+  s.problem.features = FEATURES;
+  s.problem.classes = CLASSES;
+  s.problem.train_rows = TOTAL_ROWS;
+  s.seed = 12345;
+  s.passes = PASSES;
+  s.shards = SHARDS;
+  s.total_batches = TOTAL_BATCHES;
+  s.label_column = 0;
+  return s;
+}
+
+/* o = 0 sgd, 1 sgd + momentum, 2 adam. */
+static void set_optimizer(rt_model_spec *s, int o, rt_schedule sched) {
+  s->hp.optimizer = o == 2 ? RT_OPT_ADAM : RT_OPT_SGD;
+  s->hp.momentum = o == 1 ? 0.9 : 0.0;
+  s->hp.learning_rate = o == 2 ? 0.01 : 0.05;
+  s->hp.schedule = sched;
+}
+
+static const char *opt_label(const rt_model_spec *s) {
+  if (s->hp.optimizer == RT_OPT_ADAM) return "adam";
+  return s->hp.momentum > 0.0 ? "momentum" : "sgd";
+}
+
+static void describe(const rt_model_spec *s, char *buf, size_t cap) {
+  if (is_kind(s, "kmeans"))
+    snprintf(buf, cap, "kmeans k=%ld", s->hp.k);
+  else if (is_kind(s, "linear"))
+    snprintf(buf, cap, "linear %s fi=%d alpha=%g %s", s->hp.solver == RT_SOLVER_EXACT ? "exact" : "sgd",
+             s->hp.fit_intercept, s->hp.alpha, opt_label(s));
+  else
+    snprintf(buf, cap, "mlp %s %s hidden=%d %s l2=%g", rt_activation_name(s->hp.activation),
+             rt_mlp_output_name(s->hp.output), s->hp.hidden_count, opt_label(s), s->hp.l2);
+}
+
+/* A fresh host state; with from_data, the family's data initialisation on the model's first shard
+ * (as rt_engine_new_state does). */
+static void *fresh_state(const rt_model_spec *spec, int from_data, size_t *bytes) {
+  rt_status st;
+  rt_status_clear(&st);
+  void *state = NULL;
+  assert_int_equal(rt_state_create(spec, &state, bytes, &st), RT_OK);
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  if (from_data && fam->init_from_data) {
+    const rt_state_layout l = rt_state_layout_of(spec);
+    fam->init_from_data(spec, rt_state_head(state)->rng_key, rt_state_params(state, &l),
+                        rt_state_aux(state, &l), &host_set(spec)[spec->id % SHARDS]);
+  }
+  return state;
+}
+
+typedef struct cpu_run {
+  float *ws;
+  uint64_t *order;
+} cpu_run;
+
+/* The engine's CPU workspace: param_count + workspace_floats(batch). */
+static cpu_run cpu_run_new(const rt_model_spec *spec) {
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  const rt_state_layout l = rt_state_layout_of(spec);
+  cpu_run r;
+  r.ws = malloc((l.param_count + fam->workspace_floats(spec, (size_t)spec->hp.batch_size)) * sizeof(float));
+  r.order = malloc(1024 * sizeof(uint64_t));
+  assert_non_null(r.ws);
+  assert_non_null(r.order);
+  return r;
+}
+
+static void cpu_run_free(cpu_run *r) {
+  free(r->ws);
+  free(r->order);
+}
+
+static void cpu_visit(const rt_model_spec *spec, void *state, const rt_shard *shard, uint64_t index,
+                      cpu_run *r) {
+  rt_cpu_integrate_shard(spec, rt_family_find(spec->hp.kind), state, shard, index, r->ws, r->order);
+}
+
+/* engine.c serve(): the header bookkeeping after a visit, on a host state. */
+static int cpu_finish_visit(const rt_model_spec *spec, void *state) {
+  const rt_state_layout l = rt_state_layout_of(spec);
+  rt_state_header *h = rt_state_head(state);
+  if (++h->position == spec->shards) {
+    rt_state_history(state, &l)[h->pass] =
+        h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
+    h->pass_loss_sum = 0.0;
+    h->pass_loss_rows = 0;
+    h->position = 0;
+    h->pass += 1;
+  }
+  return h->pass == spec->passes;
+}
+
+static rt_cuda_slot *new_slot(const rt_model_spec *spec, size_t state_bytes) {
+  rt_status st;
+  rt_status_clear(&st);
+  rt_cuda_slot *slot = NULL;
+  const size_t rows = SLOT_ROWS > (size_t)spec->hp.batch_size ? SLOT_ROWS : (size_t)spec->hp.batch_size;
+  const size_t work = rt_cuda_work_floats(spec, rows);
+  assert_true(work > 0);
+  if (rt_cuda_slot_create(state_bytes, rows, FEATURES, CLASSES, work, &slot, &st) != RT_OK)
+    fail_msg("rt_cuda_slot_create: %s", st.message);
+  return slot;
+}
+
+static void upload(rt_cuda_slot *slot, const void *state, size_t bytes) {
+  rt_status st;
+  rt_status_clear(&st);
+  if (rt_cuda_state_upload(slot, state, bytes, &st) != RT_OK || rt_cuda_slot_sync(slot, &st) != RT_OK)
+    fail_msg("upload: %s", st.message);
+}
+
+static void *download(rt_cuda_slot *slot, size_t bytes) {
+  rt_status st;
+  rt_status_clear(&st);
+  void *out = aligned_alloc(RT_STATE_ALIGN, bytes);
+  assert_non_null(out);
+  if (rt_cuda_state_download(slot, out, bytes, &st) != RT_OK || rt_cuda_slot_sync(slot, &st) != RT_OK)
+    fail_msg("download: %s", st.message);
+  return out;
+}
+
+static void gpu_visit(rt_cuda_slot *slot, const rt_model_spec *spec, rt_cuda_shard *shard,
+                      uint64_t index) {
+  rt_status st;
+  rt_status_clear(&st);
+  if (rt_cuda_integrate_shard(slot, spec, shard, index, &st) != RT_OK)
+    fail_msg("rt_cuda_integrate_shard: %s", st.message);
+}
+
+/* Header counters exactly, loss sums / history / parameters within rel_tol; aux by family:
+ * kmeans counts exactly, linear exact statistics within stats_tol, optimizer state within
+ * rel_tol. Returns the number of mismatches (the first ones printed). */
+static int compare_states(const rt_model_spec *spec, void *cpu, void *gpu, const char *what) {
+  const rt_state_layout l = rt_state_layout_of(spec);
+  const rt_state_header *a = rt_state_head(cpu), *b = rt_state_head(gpu);
+  int bad = 0;
+#define SAME_U64(field)                                                                    \
+  if (a->field != b->field) {                                                              \
+    print_error("%s: header." #field " cpu %llu gpu %llu\n", what,                         \
+                (unsigned long long)a->field, (unsigned long long)b->field);               \
+    bad++;                                                                                 \
+  }
+  SAME_U64(magic)
+  SAME_U64(model_id)
+  SAME_U64(pass)
+  SAME_U64(position)
+  SAME_U64(step)
+  SAME_U64(rng_key)
+  SAME_U64(samples)
+  SAME_U64(diverged)
+  SAME_U64(pass_loss_rows)
+  SAME_U64(param_count)
+  SAME_U64(aux_count)
+  SAME_U64(history_count)
+#undef SAME_U64
+  if (!close_enough(a->pass_loss_sum, b->pass_loss_sum)) {
+    print_error("%s: pass_loss_sum cpu %.9g gpu %.9g\n", what, a->pass_loss_sum, b->pass_loss_sum);
+    bad++;
+  }
+  const double *ha = rt_state_history(cpu, &l), *hb = rt_state_history(gpu, &l);
+  for (size_t p = 0; p < spec->passes; ++p)
+    if (!close_enough(ha[p], hb[p])) {
+      print_error("%s: history[%zu] cpu %.9g gpu %.9g\n", what, p, ha[p], hb[p]);
+      bad++;
+    }
+  const float *pa = rt_state_params(cpu, &l), *pb = rt_state_params(gpu, &l);
+  for (size_t i = 0; i < l.param_count; ++i)
+    if (!close_enough(pa[i], pb[i]) && bad++ < 20)
+      print_error("%s: param %zu cpu %.9g gpu %.9g\n", what, i, (double)pa[i], (double)pb[i]);
+  if (is_kind(spec, "kmeans") || (is_kind(spec, "linear") && spec->hp.solver == RT_SOLVER_EXACT)) {
+    const double *xa = (const double *)(const void *)rt_state_aux(cpu, &l);
+    const double *xb = (const double *)(const void *)rt_state_aux(gpu, &l);
+    const int counts = is_kind(spec, "kmeans");
+    for (size_t i = 0; i < l.aux_count / 2; ++i)
+      if (!(counts ? same_double(xa[i], xb[i]) : stats_close(xa[i], xb[i])) && bad++ < 20)
+        print_error("%s: aux double %zu cpu %.17g gpu %.17g\n", what, i, xa[i], xb[i]);
+  } else {
+    const float *xa = rt_state_aux(cpu, &l), *xb = rt_state_aux(gpu, &l);
+    for (size_t i = 0; i < l.aux_count; ++i)
+      if (!close_enough(xa[i], xb[i]) && bad++ < 20)
+        print_error("%s: aux %zu cpu %.9g gpu %.9g\n", what, i, (double)xa[i], (double)xb[i]);
+  }
+  return bad;
+}
+
+/* Evaluation sums of a state on every shard, CPU vs GPU: within rel_tol; correct predictions of a
+ * classifier within one row (a near-tie may resolve differently after rounding). */
+static void compare_evaluation(const rt_model_spec *spec, void *state, size_t bytes, const char *what) {
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  rt_status st;
+  rt_status_clear(&st);
+  rt_cuda_slot *slot = new_slot(spec, bytes);
+  upload(slot, state, bytes);
+  const size_t ws_rows = 50;
+  float *ws = malloc(fam->workspace_floats(spec, ws_rows) * sizeof(float));
+  assert_non_null(ws);
+  for (int s = 0; s < SHARDS; ++s) {
+    double cpu[RT_EVAL_SUMS] = {0}, gpu[RT_EVAL_SUMS] = {0};
+    rt_cpu_evaluate_shard(spec, fam, state, &host_set(spec)[s], ws, ws_rows, cpu);
+    if (rt_cuda_evaluate_shard(slot, spec, dev_set(spec)[s], gpu, &st) != RT_OK)
+      fail_msg("rt_cuda_evaluate_shard: %s", st.message);
+    int bad = 0;
+    for (int k = 0; k < RT_EVAL_SUMS; ++k) {
+      const int ok = classification(spec) && k == 1 ? fabs(cpu[k] - gpu[k]) <= 1.0
+                                                      : close_enough(cpu[k], gpu[k]);
+      if (!ok) {
+        print_error("%s: shard %d evaluation sum %d cpu %.12g gpu %.12g\n", what, s, k, cpu[k], gpu[k]);
+        bad++;
+      }
+    }
+    assert_int_equal(bad, 0);
+    assert_true(cpu[0] > 0.0); /* something was measured */
+  }
+  free(ws);
+  rt_cuda_slot_free(slot);
+}
+
+/* One shard visit from a fresh state, CPU vs GPU. Returns the CPU state (caller frees). */
+static void *one_visit(const rt_model_spec *spec, uint64_t shard, int from_data) {
+  size_t bytes = 0;
+  void *cpu = fresh_state(spec, from_data, &bytes);
+  rt_cuda_slot *slot = new_slot(spec, bytes);
+  upload(slot, cpu, bytes);
+  gpu_visit(slot, spec, dev_set(spec)[shard], shard);
+  cpu_run r = cpu_run_new(spec);
+  cpu_visit(spec, cpu, &host_set(spec)[shard], shard, &r);
+  void *gpu = download(slot, bytes);
+  const rt_state_header *m = rt_cuda_slot_header(slot);
+  assert_int_equal(m->step, rt_state_head(cpu)->step);
+  assert_int_equal(m->samples, rt_state_head(cpu)->samples);
+  char what[160], desc[120];
+  describe(spec, desc, sizeof desc);
+  snprintf(what, sizeof what, "%s, one visit of shard %llu", desc, (unsigned long long)shard);
+  assert_int_equal(compare_states(spec, cpu, gpu, what), 0);
+  assert_int_equal(rt_state_head(cpu)->diverged, 0);
+  free(gpu);
+  cpu_run_free(&r);
+  rt_cuda_slot_free(slot);
+  return cpu;
+}
+
+/* A whole run as the engine drives it on one rank (every pass visits every shard in succession
+ * order, the bookkeeping closes passes into the history), then the family's finish on the host
+ * for both states (linear exact: the solve), then evaluation. */
+static void whole_run(const rt_model_spec *spec, int from_data) {
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  rt_status st;
+  rt_status_clear(&st);
+  size_t bytes = 0;
+  void *cpu = fresh_state(spec, from_data, &bytes);
+  rt_cuda_slot *slot = new_slot(spec, bytes);
+  upload(slot, cpu, bytes);
+  cpu_run r = cpu_run_new(spec);
+  int cpu_done = 0, gpu_done = 0, visits = 0;
+  while (!cpu_done) {
+    const rt_state_header *h = rt_state_head(cpu);
+    const uint64_t shard = (spec->id + h->position) % SHARDS; /* rt_succession_shard */
+    cpu_visit(spec, cpu, &host_set(spec)[shard], shard, &r);
+    cpu_done = cpu_finish_visit(spec, cpu);
+    assert_false(gpu_done);
+    gpu_visit(slot, spec, dev_set(spec)[shard], shard);
+    if (rt_cuda_finish_visit(slot, spec, SHARDS, &gpu_done, &st) != RT_OK)
+      fail_msg("visit %d: %s", visits, st.message);
+    assert_int_equal(cpu_done, gpu_done);
+    visits++;
+  }
+  assert_int_equal(visits, SHARDS * spec->passes);
+  void *gpu = download(slot, bytes);
+  char what[160], desc[120];
+  describe(spec, desc, sizeof desc);
+  snprintf(what, sizeof what, "%s, whole run", desc);
+  assert_int_equal(compare_states(spec, cpu, gpu, what), 0);
+  assert_int_equal(rt_state_head(gpu)->step, TOTAL_BATCHES * spec->passes);
+  assert_int_equal(rt_state_head(gpu)->diverged, 0);
+  if (rt_cuda_header_refresh(slot, &st) != RT_OK) fail_msg("refresh: %s", st.message);
+  assert_memory_equal(rt_cuda_slot_header(slot), gpu, sizeof(rt_state_header));
+  if (fam->finish) {
+    const rt_state_layout l = rt_state_layout_of(spec);
+    assert_int_equal(fam->finish(spec, rt_state_params(cpu, &l), rt_state_aux(cpu, &l), &st), RT_OK);
+    assert_int_equal(fam->finish(spec, rt_state_params(gpu, &l), rt_state_aux(gpu, &l), &st), RT_OK);
+    const float *pa = rt_state_params(cpu, &l), *pb = rt_state_params(gpu, &l);
+    int bad = 0;
+    for (size_t i = 0; i < l.param_count; ++i)
+      if (!close_enough(pa[i], pb[i]) && bad++ < 20)
+        print_error("%s: solved param %zu cpu %.9g gpu %.9g\n", what, i, (double)pa[i], (double)pb[i]);
+    assert_int_equal(bad, 0);
+  }
+  compare_evaluation(spec, cpu, bytes, what);
+  free(gpu);
+  cpu_run_free(&r);
+  rt_cuda_slot_free(slot);
+  rt_state_free(cpu);
+}
+
+/* A NaN feature in row 40 of shard 2: both backends flag the model as diverged at that batch and
+ * change nothing from the next batch on; the counters still advance. */
+static void nan_visit(const rt_model_spec *spec, int from_data) {
+  rt_status st;
+  rt_status_clear(&st);
+  const rt_shard *clean = &host_set(spec)[2];
+  rt_shard poisoned = *clean;
+  const size_t n = poisoned.rows * FEATURES;
+  poisoned.x = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+  assert_non_null(poisoned.x);
+  memcpy(poisoned.x, clean->x, n * sizeof(float));
+  poisoned.x[40 * FEATURES + 4] = NAN;
+  rt_cuda_shard *dev = NULL;
+  if (rt_cuda_shard_upload(&poisoned, NULL, &dev, &st) != RT_OK) fail_msg("upload shard: %s", st.message);
+  size_t bytes = 0;
+  void *cpu = fresh_state(spec, from_data, &bytes);
+  rt_cuda_slot *slot = new_slot(spec, bytes);
+  upload(slot, cpu, bytes);
+  gpu_visit(slot, spec, dev, 2);
+  cpu_run r = cpu_run_new(spec);
+  cpu_visit(spec, cpu, &poisoned, 2, &r);
+  void *gpu = download(slot, bytes);
+  char what[160], desc[120];
+  describe(spec, desc, sizeof desc);
+  snprintf(what, sizeof what, "%s, NaN feature", desc);
+  assert_int_equal(compare_states(spec, cpu, gpu, what), 0);
+  assert_int_equal(rt_state_head(cpu)->diverged, 1);
+  assert_int_equal(rt_state_head(gpu)->diverged, 1);
+  assert_true(isnan(rt_state_head(gpu)->pass_loss_sum));
+  free(gpu);
+  cpu_run_free(&r);
+  rt_cuda_slot_free(slot);
+  rt_state_free(cpu);
+  rt_cuda_shard_free(dev);
+  free(poisoned.x);
+}
+
+/* ---- kmeans ---------------------------------------------------------------------------------- */
+
+static void test_kmeans_one_visit(void **unused) {
+  (void)unused;
+  const rt_model_spec spec = base_spec("kmeans", 1);
+  for (int from_data = 0; from_data < 2; ++from_data) {
+    void *cpu = one_visit(&spec, from_data ? 0 : 2, from_data);
+    /* From all-zero centres (from_data = 0) at most one more centre wins rows per batch until
+     * seen >= 10 k: the dead-centre rule re-seeds the rest, so that path is compared too. */
+    const rt_state_layout l = rt_state_layout_of(&spec);
+    const double *counts = (const double *)(const void *)rt_state_aux(cpu, &l);
+    for (long c = 0; c < spec.hp.k; ++c) assert_true(counts[c] >= 1.0);
+    assert_true(counts[spec.hp.k] == (double)shard_rows[from_data ? 0 : 2]); /* seen */
+    rt_state_free(cpu);
+  }
+}
+
+static void test_kmeans_whole_run(void **unused) {
+  (void)unused;
+  rt_model_spec spec = base_spec("kmeans", 1);
+  whole_run(&spec, 1);
+  /* From zeros, mixed centres sit between blobs for a while; with this id every assignment of the
+   * run is decided by a margin far above the float rounding of X C^T (checked on the CPU run). */
+  spec.id = 4;
+  whole_run(&spec, 0);
+}
+
+/* More dead centres than one block has threads (k = 300 > 256). The data are exact copies of 40
+ * integer prototypes and k-means++ samples every row, so it picks the 40 prototypes as centres
+ * 0..39 and duplicates them as 40..299 (a duplicate loses every tie to its lower-index twin):
+ * every distance is exact on both backends. Once 3000 rows were seen, the 260 dead centres are
+ * re-seeded over several batches (in centre order, from the lowest unused row, all distances being
+ * 0), some waiting for a later batch. */
+static void test_kmeans_many_dead_centres(void **unused) {
+  (void)unused;
+  rt_status st;
+  rt_status_clear(&st);
+  rt_model_spec spec = base_spec("kmeans", 0);
+  spec.hp.k = 300;
+  spec.hp.init_sample = 3500;
+  spec.hp.batch_size = 64;
+  spec.shards = 1;
+  spec.passes = 1;
+  rt_shard big; /* exact prototypes: every distance and every tie is exact on both backends */
+  make_blob_shard(&big, 3500, rt_key_push(2025, 1), 40, 0.0f);
+  spec.problem.train_rows = big.rows;
+  spec.total_batches = (big.rows + 63) / 64;
+  rt_cuda_shard *dev = NULL;
+  if (rt_cuda_shard_upload(&big, NULL, &dev, &st) != RT_OK) fail_msg("upload shard: %s", st.message);
+  size_t bytes = 0;
+  void *cpu = fresh_state(&spec, 0, &bytes);
+  const rt_state_layout l = rt_state_layout_of(&spec);
+  rt_family_find("kmeans")->init_from_data(&spec, rt_state_head(cpu)->rng_key, rt_state_params(cpu, &l),
+                                           rt_state_aux(cpu, &l), &big);
+  rt_cuda_slot *slot = new_slot(&spec, bytes);
+  upload(slot, cpu, bytes);
+  gpu_visit(slot, &spec, dev, 0);
+  cpu_run r = cpu_run_new(&spec);
+  cpu_visit(&spec, cpu, &big, 0, &r);
+  void *gpu = download(slot, bytes);
+  assert_int_equal(compare_states(&spec, cpu, gpu, "kmeans k=300"), 0);
+  const double *counts = (const double *)(const void *)rt_state_aux(cpu, &l);
+  long reseeded = 0;
+  for (long c = 256; c < spec.hp.k; ++c) reseeded += counts[c] == 1.0;
+  assert_true(reseeded > 0); /* the second chunk of centres was reached */
+  free(gpu);
+  cpu_run_free(&r);
+  rt_cuda_slot_free(slot);
+  rt_state_free(cpu);
+  rt_cuda_shard_free(dev);
+  rt_shard_free(&big);
+}
+
+static void test_kmeans_nan(void **unused) {
+  (void)unused;
+  const rt_model_spec spec = base_spec("kmeans", 2);
+  nan_visit(&spec, 1);
+}
+
+/* ---- linear ---------------------------------------------------------------------------------- */
+
+static rt_model_spec linear_spec(rt_solver solver, int fit_intercept, double alpha) {
+  rt_model_spec s = base_spec("linear", 2);
+  s.hp.solver = solver;
+  s.hp.fit_intercept = fit_intercept;
+  s.hp.alpha = alpha;
+  s.problem.classes = 0; /* a regression-only run */
+  if (solver == RT_SOLVER_EXACT) s.passes = 1; /* as train.c sets it */
+  return s;
+}
+
+static void test_linear_exact_one_visit(void **unused) {
+  (void)unused;
+  for (int fi = 0; fi < 2; ++fi) {
+    const rt_model_spec spec = linear_spec(RT_SOLVER_EXACT, fi, 0.0);
+    rt_state_free(one_visit(&spec, 0, 0));
+    rt_state_free(one_visit(&spec, 2, 0));
+  }
+}
+
+static void test_linear_exact_whole_run(void **unused) {
+  (void)unused;
+  rt_model_spec spec = linear_spec(RT_SOLVER_EXACT, 1, 0.0);
+  whole_run(&spec, 0);
+  spec = linear_spec(RT_SOLVER_EXACT, 0, 2.5);
+  spec.passes = 2; /* statistics of two passes: the same solve, twice the rows */
+  whole_run(&spec, 0);
+}
+
+static void test_linear_sgd(void **unused) {
+  (void)unused;
+  for (int o = 0; o < 3; ++o)
+    for (int fi = 0; fi < 2; ++fi) {
+      rt_model_spec spec = linear_spec(RT_SOLVER_SGD, fi, o == 1 ? 0.0 : 5.0);
+      set_optimizer(&spec, o, o == 2 ? RT_SCHED_COSINE : RT_SCHED_INVERSE_TIME);
+      /* Offsets of 20 make the largest Hessian eigenvalue about 1600: plain steps below 1e-3. */
+      spec.hp.learning_rate = o == 2 ? 0.01 : o == 1 ? 1e-4 : 2e-4;
+      rt_state_free(one_visit(&spec, 1, 0));
+      if (fi == o % 2) whole_run(&spec, 0);
+    }
+}
+
+static void test_linear_nan(void **unused) {
+  (void)unused;
+  rt_model_spec spec = linear_spec(RT_SOLVER_EXACT, 1, 0.0);
+  nan_visit(&spec, 0);
+  spec = linear_spec(RT_SOLVER_SGD, 1, 1.0);
+  spec.hp.learning_rate = 0.001;
+  nan_visit(&spec, 0);
+}
+
+/* ---- mlp ------------------------------------------------------------------------------------- */
+
+static rt_model_spec mlp_spec(rt_activation act, rt_mlp_output output, int o, double l2, int deep) {
+  rt_model_spec s = base_spec("mlp", 1);
+  s.hp.activation = act;
+  s.hp.output = output;
+  set_optimizer(&s, o, o == 1 ? RT_SCHED_COSINE : RT_SCHED_CONSTANT);
+  s.hp.l2 = l2;
+  if (deep) {
+    s.hp.hidden_count = 2;
+    s.hp.hidden[0] = 9;
+    s.hp.hidden[1] = 6;
+  }
+  if (output == RT_OUTPUT_REGRESSION) s.hp.learning_rate = o == 2 ? 1e-3 : 1e-5; /* uncentred data */
+  return s;
+}
+
+static void test_mlp_one_visit(void **unused) {
+  (void)unused;
+  const rt_activation acts[] = {RT_ACTIVATION_RELU, RT_ACTIVATION_TANH, RT_ACTIVATION_GELU};
+  for (int a = 0; a < 3; ++a)
+    for (int o = 0; o < 3; ++o) {
+      const rt_model_spec cls = mlp_spec(acts[a], RT_OUTPUT_CLASSIFICATION, o, o == 2 ? 1e-3 : 0.0, a != 1);
+      rt_state_free(one_visit(&cls, 0, 0));
+      const rt_model_spec reg = mlp_spec(acts[a], RT_OUTPUT_REGRESSION, o, o == 0 ? 1e-3 : 0.0, a == 1);
+      rt_state_free(one_visit(&reg, 1, 0));
+    }
+}
+
+static void test_mlp_whole_run(void **unused) {
+  (void)unused;
+  rt_model_spec spec = mlp_spec(RT_ACTIVATION_RELU, RT_OUTPUT_CLASSIFICATION, 2, 1e-4, 1);
+  whole_run(&spec, 0);
+  spec = mlp_spec(RT_ACTIVATION_TANH, RT_OUTPUT_CLASSIFICATION, 1, 0.0, 0);
+  whole_run(&spec, 0);
+  spec = mlp_spec(RT_ACTIVATION_GELU, RT_OUTPUT_REGRESSION, 0, 1e-4, 1);
+  whole_run(&spec, 0);
+}
+
+static void test_mlp_nan(void **unused) {
+  (void)unused;
+  rt_model_spec spec = mlp_spec(RT_ACTIVATION_RELU, RT_OUTPUT_CLASSIFICATION, 2, 0.0, 1);
+  nan_visit(&spec, 0);
+  spec = mlp_spec(RT_ACTIVATION_GELU, RT_OUTPUT_REGRESSION, 0, 0.0, 0);
+  nan_visit(&spec, 0);
+}
+
+/* ---- workspace sizes and checks -------------------------------------------------------------- */
+
+/* Every family has kernels; the workspace grows with the rows; a slot too small for a model is an
+ * error before anything is issued. */
+static void test_workspace_and_checks(void **unused) {
+  (void)unused;
+  const rt_model_spec specs[] = {base_spec("kmeans", 0), linear_spec(RT_SOLVER_EXACT, 1, 0.0),
+                                 linear_spec(RT_SOLVER_SGD, 0, 0.0),
+                                 mlp_spec(RT_ACTIVATION_TANH, RT_OUTPUT_REGRESSION, 0, 0.0, 1)};
+  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; ++i) {
+    const size_t small = rt_cuda_work_floats(&specs[i], 16), large = rt_cuda_work_floats(&specs[i], 256);
+    assert_true(small > 0);
+    assert_true(large > small);
+  }
+  rt_status st;
+  rt_status_clear(&st);
+  const rt_model_spec spec = mlp_spec(RT_ACTIVATION_RELU, RT_OUTPUT_CLASSIFICATION, 0, 0.0, 1);
+  size_t bytes = 0;
+  void *state = fresh_state(&spec, 0, &bytes);
+  rt_cuda_slot *slot = NULL;
+  if (rt_cuda_slot_create(bytes, BATCH, FEATURES, CLASSES, rt_cuda_work_floats(&spec, BATCH) - 1,
+                          &slot, &st) != RT_OK)
+    fail_msg("rt_cuda_slot_create: %s", st.message);
+  upload(slot, state, bytes);
+  assert_int_equal(rt_cuda_integrate_shard(slot, &spec, cls_dev[0], 0, &st), RT_ERR_INTERNAL);
+  assert_non_null(strstr(st.message, "workspace"));
+  rt_cuda_slot_free(slot);
+  rt_state_free(state);
+}
+
+static int setup_shards(void **unused) {
+  (void)unused;
+  rt_status st;
+  rt_status_clear(&st);
+  for (int s = 0; s < SHARDS; ++s) {
+    make_cls_shard(&cls_host[s], shard_rows[s], rt_key_push(2024, (uint64_t)s));
+    make_reg_shard(&reg_host[s], shard_rows[s], rt_key_push(4048, (uint64_t)s));
+    make_blob_shard(&blob_host[s], shard_rows[s], rt_key_push(6072, (uint64_t)s), 6, 0.1f);
+    if (rt_cuda_shard_upload(&cls_host[s], NULL, &cls_dev[s], &st) != RT_OK ||
+        rt_cuda_shard_upload(&reg_host[s], NULL, &reg_dev[s], &st) != RT_OK ||
+        rt_cuda_shard_upload(&blob_host[s], NULL, &blob_dev[s], &st) != RT_OK) {
+      fprintf(stderr, "rt_cuda_shard_upload: %s\n", st.message);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int teardown_shards(void **unused) {
+  (void)unused;
+  for (int s = 0; s < SHARDS; ++s) {
+    rt_cuda_shard_free(cls_dev[s]);
+    rt_cuda_shard_free(reg_dev[s]);
+    rt_cuda_shard_free(blob_dev[s]);
+    rt_shard_free(&cls_host[s]);
+    rt_shard_free(&reg_host[s]);
+    rt_shard_free(&blob_host[s]);
+  }
+  return 0;
+}
+
+int main(void) {
+  rt_status st;
+  rt_status_clear(&st);
+  int count = 0;
+  if (rt_cuda_device_count(&count, &st) != RT_OK) {
+    fprintf(stderr, "rt_cuda_device_count: %s\n", st.message);
+    return 1;
+  }
+  if (count == 0) {
+    printf("SKIPPED: no CUDA device visible\n");
+    return 77;
+  }
+  int device = -1;
+  if (rt_cuda_select_device(0, &device, &st) != RT_OK) {
+    fprintf(stderr, "rt_cuda_select_device: %s\n", st.message);
+    return 1;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_kmeans_one_visit),
+      cmocka_unit_test(test_kmeans_whole_run),
+      cmocka_unit_test(test_kmeans_many_dead_centres),
+      cmocka_unit_test(test_kmeans_nan),
+      cmocka_unit_test(test_linear_exact_one_visit),
+      cmocka_unit_test(test_linear_exact_whole_run),
+      cmocka_unit_test(test_linear_sgd),
+      cmocka_unit_test(test_linear_nan),
+      cmocka_unit_test(test_mlp_one_visit),
+      cmocka_unit_test(test_mlp_whole_run),
+      cmocka_unit_test(test_mlp_nan),
+      cmocka_unit_test(test_workspace_and_checks),
+  };
+  return cmocka_run_group_tests(tests, setup_shards, teardown_shards);
+}
