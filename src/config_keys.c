@@ -102,6 +102,9 @@ static const rt_key_choice sweep_goals[] = {
     {"max", RT_GOAL_MAXIMIZE, 1},  {NULL, 0, 0},
 };
 
+static const rt_key_choice successions[] = {
+    {"rotate", 0, 0}, {"fixed", 1, 0}, {"shuffle", 2, 0}, {NULL, 0, 0}};
+
 static const rt_key_choice early_types[] = {{"none", 0, 0}, {"median", 1, 0}, {NULL, 0, 0}};
 
 /* The result metrics a sweep can rank by; the names without "val_" are aliases. */
@@ -188,6 +191,13 @@ const rt_config_key rt_config_keys[] = {
      NULL},
     {RT_SECTION_RUN, "threads", RT_KEY_INT, RT_STORE_LONG, CFG(run.threads), 0, 1, 1024, NO_NUM,
      NULL, 0, "1", "BLAS/OpenMP threads per rank, 1..1024 (1 gives bit-identical results)", NULL},
+    {RT_SECTION_RUN, "succession", RT_KEY_ENUM, RT_STORE_INT, CFG(run.succession), 0, NO_INT,
+     NO_NUM, successions, 0, "rotate",
+     "shard order of each model: rotate (model j starts at shard j mod n), fixed (every model "
+     "0..n-1) or shuffle (a new seeded order every pass, staggered by model)", NULL},
+    {RT_SECTION_RUN, "shards_in_use", RT_KEY_INT, RT_STORE_LONG, CFG(run.shards_in_use), 0, 1,
+     1L << 20, NO_NUM, auto_zero, 0, "auto",
+     "train on the first n shards only (1..data.shards); auto (or 0) = all", NULL},
     {RT_SECTION_RUN, "eval_every_pass", RT_KEY_ENUM, RT_STORE_INT, CFG(run.eval_every_pass), 0,
      NO_INT, NO_NUM, booleans, 0, "false",
      "true: validation metrics for every pass in history.csv, measured along the ring (after a "

@@ -15,6 +15,7 @@
 #include "agree.h"
 #include "backend.h"
 #include "ringtrain/profile.h"
+#include "route.h"
 #include "schedule.h"
 
 enum slot_phase { SLOT_ABSENT = 0, SLOT_RECEIVING, SLOT_READY, SLOT_SENDING, SLOT_DONE };
@@ -50,8 +51,8 @@ static int shard_owner(const engine *e, uint64_t shard) {
   return rt_shard_owner(shard, e->ds->shards, e->ranks);
 }
 
-static uint64_t current_shard(const engine *e, const rt_state_header *h) {
-  return rt_succession_shard(h->model_id, h->pass, h->position, e->ds->shards);
+static uint64_t current_shard(const rt_model_spec *spec, const rt_state_header *h) {
+  return rt_route_shard(spec, h->pass, h->position);
 }
 
 static void push_ready(engine *e, size_t j) {
@@ -90,7 +91,7 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
   if (h->magic != RT_STATE_MAGIC || h->model_id != spec->id)
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu arrived with a damaged state header", j);
   for (;;) {
-    const uint64_t shard = current_shard(e, h);
+    const uint64_t shard = current_shard(spec, h);
     rt_prof_window_visit(e->cfg, (long)h->pass + 1);
     rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
@@ -108,7 +109,7 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     s->visits_here--;
     e->visits_left--;
     int done = 0;
-    if (++h->position == e->ds->shards) {
+    if (++h->position == rt_route_length(spec)) {
       double *history = rt_state_history(s->state, &layout);
       history[h->pass] = h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
       /* Finite batch losses can still add up to an overflow: that is divergence too. */
@@ -118,14 +119,14 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       h->position = 0;
       done = ++h->pass == s->end;
     }
-    if (e->progress) rt_progress_view_update(e->progress, spec, h, e->ds->shards);
+    if (e->progress) rt_progress_view_update(e->progress, spec, h);
     if (done) {
       s->phase = SLOT_DONE;
       return RT_OK;
     }
-    const int next = shard_owner(e, current_shard(e, h));
+    const int next = shard_owner(e, current_shard(spec, h));
     if (next == e->rank) continue;
-    rt_prof_mark(RT_PHASE_SEND, (int64_t)j, (int64_t)h->pass + 1, (int64_t)current_shard(e, h));
+    rt_prof_mark(RT_PHASE_SEND, (int64_t)j, (int64_t)h->pass + 1, (int64_t)current_shard(spec, h));
     RT_MPI_CHECK(st, MPI_Isend(s->state, (int)s->bytes, MPI_BYTE, next, (int)j, e->comm, &e->requests[j]));
     s->phase = SLOT_SENDING;
     e->sends_pending++;
@@ -139,7 +140,7 @@ static rt_code completed(engine *e, size_t j, rt_status *st) {
   slot *s = &e->slots[j];
   if (s->phase == SLOT_RECEIVING) {
     const rt_state_header *h = rt_state_head(s->state);
-    rt_prof_mark(RT_PHASE_RECEIVE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)current_shard(e, h));
+    rt_prof_mark(RT_PHASE_RECEIVE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)current_shard(&e->specs[j], h));
     push_ready(e, j);
     return RT_OK;
   }
@@ -190,8 +191,8 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
     s->start = resume[j] ? rt_state_head(resume[j])->pass : 0;
     s->end = pass_limits && pass_limits[j] < spec->passes ? pass_limits[j] : spec->passes;
     for (uint64_t p = s->start; p < s->end; ++p)
-      for (uint64_t k = 0; k < S; ++k)
-        if (shard_owner(e, rt_succession_shard(spec->id, p, k, S)) == e->rank) s->visits_here++;
+      for (uint64_t k = 0; k < rt_route_length(spec); ++k)
+        if (shard_owner(e, rt_route_shard(spec, p, k)) == e->rank) s->visits_here++;
     e->visits_left += s->visits_here;
     const size_t batch = (size_t)spec->hp.batch_size;
     const size_t need = l.param_count + fam->workspace_floats(spec, batch);
@@ -208,7 +209,7 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
     const rt_model_spec *spec = &e->specs[j];
     slot *s = &e->slots[j];
     if (s->start >= s->end) continue; /* nothing to do in this call */
-    if (shard_owner(e, rt_succession_shard(spec->id, s->start, 0, S)) == e->rank) {
+    if (shard_owner(e, rt_route_shard(spec, s->start, 0)) == e->rank) {
       if (resume[j]) {
         s->state = aligned_alloc(RT_STATE_ALIGN, s->bytes);
         if (!s->state) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", s->bytes);
@@ -235,7 +236,7 @@ rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, voi
   const rt_family *fam = rt_family_find(spec->hp.kind);
   if (fam->init_from_data) {
     const rt_state_layout l = rt_state_layout_of(spec);
-    const uint64_t first = rt_succession_shard(spec->id, 0, 0, ds->shards);
+    const uint64_t first = rt_route_shard(spec, 0, 0);
     fam->init_from_data(spec, rt_state_head(*state)->rng_key, rt_state_params(*state, &l),
                         rt_state_aux(*state, &l), &ds->train[first]);
   }
@@ -243,7 +244,7 @@ rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, voi
 }
 
 int rt_final_owner_at(const rt_model_spec *spec, uint64_t end_pass, uint64_t shards, int ranks) {
-  return rt_shard_owner(rt_succession_shard(spec->id, end_pass - 1, shards - 1, shards), shards, ranks);
+  return rt_shard_owner(rt_route_shard(spec, end_pass - 1, rt_route_length(spec) - 1), shards, ranks);
 }
 
 int rt_final_owner(const rt_model_spec *spec, uint64_t shards, int ranks) {

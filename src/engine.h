@@ -39,10 +39,10 @@ struct rt_progress_view {
 };
 
 rt_code rt_progress_view_init(rt_progress_view *v, const rt_model_spec *specs, size_t count,
-                              uint64_t shards, rt_progress_fn fn, void *user, rt_status *st);
+                              rt_progress_fn fn, void *user, rt_status *st);
 /* Records what a visit on rank 0 showed of a model, and reports (rate-limiting is the caller's). */
 void rt_progress_view_update(rt_progress_view *v, const rt_model_spec *spec,
-                             const rt_state_header *h, uint64_t shards);
+                             const rt_state_header *h);
 void rt_progress_view_finish(rt_progress_view *v);
 void rt_progress_view_free(rt_progress_view *v);
 

@@ -2,7 +2,7 @@
  * slot (its own CUDA stream, cuBLAS handle, device state buffer) on every rank it visits; states
  * move between ranks with NCCL send/recv.
  *
- * Schedule: rounds. In round t every model makes its t-th shard visit (pass t / S, position
+ * Schedule: rounds. In round t every model makes its t-th shard visit (pass t / n, position
  * t % S); a rank integrates, on each model's own stream, the models whose round-t shard it owns,
  * so its models run concurrently on the GPU. Then come the hand-offs from round t to t+1.
  *
@@ -32,6 +32,7 @@
 #include "handoff_plan.h"
 #include "ringtrain/profile.h"
 #include "rt_cuda.h"
+#include "route.h"
 #include "schedule.h"
 
 typedef struct cuda_engine {
@@ -51,12 +52,17 @@ typedef struct cuda_engine {
   rt_model_stats *stats;
 } cuda_engine;
 
-static int owner(const cuda_engine *e, uint64_t model, uint64_t round) {
-  const uint64_t S = e->ds->shards;
-  return rt_shard_owner(rt_succession_shard(model, round / S, round % S, S), S, e->ranks);
+/* The shard of a model's visit in round t, and its owner. */
+static uint64_t round_shard(const rt_model_spec *spec, uint64_t round) {
+  const uint64_t n = rt_route_length(spec);
+  return rt_route_shard(spec, round / n, round % n);
 }
 
-static uint64_t rounds_of(const rt_model_spec *spec) { return spec->passes * spec->shards; }
+static int owner(const cuda_engine *e, const rt_model_spec *spec, uint64_t round) {
+  return rt_shard_owner(round_shard(spec, round), e->ds->shards, e->ranks);
+}
+
+static uint64_t rounds_of(const rt_model_spec *spec) { return spec->passes * rt_route_length(spec); }
 
 /* Device memory for the owned training shards and one slot per model, checked before allocating
  * any of it, so a job that does not fit stops with one clear message on every rank. */
@@ -115,23 +121,23 @@ static rt_code setup_device(cuda_engine *e, rt_status *st) {
 
 /* Round t on this rank: every model whose round-t shard is local integrates it on its stream. */
 static rt_code integrate_round(cuda_engine *e, uint64_t t, rt_status *st) {
-  const uint64_t S = e->ds->shards;
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
-    if (t >= rounds_of(spec) || owner(e, spec->id, t) != e->rank) continue;
+    if (t >= rounds_of(spec) || owner(e, spec, t) != e->rank) continue;
     rt_code rc;
     if (t == 0) {
       if ((rc = rt_engine_new_state(spec, e->ds, &e->initial[j], st))) return rc;
       if ((rc = rt_cuda_state_upload(e->slots[j], e->initial[j], rt_state_layout_of(spec).total_bytes, st)))
         return rc;
     }
-    const uint64_t shard = rt_succession_shard(spec->id, t / S, t % S, S);
-    rt_prof_window_visit(e->cfg, (long)(t / S) + 1);
-    rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)(t / S) + 1, (int64_t)shard);
+    const uint64_t shard = round_shard(spec, t);
+    const uint64_t n = rt_route_length(spec);
+    rt_prof_window_visit(e->cfg, (long)(t / n) + 1);
+    rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)(t / n) + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
     rc = rt_cuda_integrate_shard(e->slots[j], spec, e->shards[shard], shard, st);
     int done = 0;
-    if (rc == RT_OK) rc = rt_cuda_finish_visit(e->slots[j], spec, S, &done, st);
+    if (rc == RT_OK) rc = rt_cuda_finish_visit(e->slots[j], spec, n, &done, st);
     e->stats[j].seconds += MPI_Wtime() - t0; /* host time issuing the visit; the GPU runs on */
     rt_prof_end(RT_PHASE_INTEGRATE);
     if (rc) return rc;
@@ -142,14 +148,14 @@ static rt_code integrate_round(cuda_engine *e, uint64_t t, rt_status *st) {
 /* Every rank advances every model's shadow header by its round-t visit, and checks it against the
  * slot's header where the model ran: the two must agree field by field. */
 static rt_code advance_shadows(cuda_engine *e, uint64_t t, rt_status *st) {
-  const uint64_t S = e->ds->shards;
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
     if (t >= rounds_of(spec)) continue;
-    const uint64_t shard = rt_succession_shard(spec->id, t / S, t % S, S);
+    const uint64_t shard = round_shard(spec, t);
     rt_state_header *h = &e->shadow[j];
-    rt_state_header_advance(h, e->ds->train_rows[shard], (uint64_t)spec->hp.batch_size, S);
-    if (owner(e, spec->id, t) != e->rank) continue;
+    rt_state_header_advance(h, e->ds->train_rows[shard], (uint64_t)spec->hp.batch_size,
+                            rt_route_length(spec));
+    if (owner(e, spec, t) != e->rank) continue;
     const rt_state_header *m = rt_cuda_slot_header(e->slots[j]);
     if (m->pass != h->pass || m->position != h->position || m->step != h->step ||
         m->samples != h->samples || m->pass_loss_rows != h->pass_loss_rows)
@@ -177,7 +183,7 @@ static rt_code handoffs(cuda_engine *e, uint64_t t, rt_status *st) {
     rt_cuda_slot *slot = e->slots[j];
     const size_t bytes = rt_state_layout_of(&e->specs[j]).total_bytes;
     rt_prof_mark(e->rank == from ? RT_PHASE_SEND : RT_PHASE_RECEIVE, (int64_t)j,
-                 (int64_t)((t + 1) / e->ds->shards) + 1, -1);
+                 (int64_t)((t + 1) / rt_route_length(&e->specs[j])) + 1, -1);
     if (e->rank == from) {
       /* The send starts once the model's stream has finished its visit. */
       rc = rt_cuda_stream_order(rt_cuda_slot_stream(slot), e->comm_stream, st);

@@ -1,17 +1,18 @@
 #include "handoff_plan.h"
 
+#include "route.h"
 #include "schedule.h"
 
-static int round_owner(uint64_t model, uint64_t round, uint64_t shards, int ranks) {
-  return rt_shard_owner(rt_succession_shard(model, round / shards, round % shards, shards), shards,
-                        ranks);
+static int round_owner(const rt_model_spec *spec, uint64_t round, uint64_t shards, int ranks) {
+  const uint64_t n = rt_route_length(spec);
+  return rt_shard_owner(rt_route_shard(spec, round / n, round % n), shards, ranks);
 }
 
 int rt_handoff_after(const rt_model_spec *spec, uint64_t round, uint64_t shards, int ranks,
                      int *from, int *to) {
-  if (round + 1 >= spec->passes * shards) return 0;
-  *from = round_owner(spec->id, round, shards, ranks);
-  *to = round_owner(spec->id, round + 1, shards, ranks);
+  if (round + 1 >= spec->passes * rt_route_length(spec)) return 0;
+  *from = round_owner(spec, round, shards, ranks);
+  *to = round_owner(spec, round + 1, shards, ranks);
   return *from != *to;
 }
 
@@ -19,7 +20,7 @@ size_t rt_handoff_plan(const rt_model_spec *specs, size_t count, uint64_t shards
                        rt_handoff *out) {
   uint64_t rounds = 0;
   for (size_t j = 0; j < count; ++j)
-    if (specs[j].passes * shards > rounds) rounds = specs[j].passes * shards;
+    if (specs[j].passes * rt_route_length(&specs[j]) > rounds) rounds = specs[j].passes * rt_route_length(&specs[j]);
   size_t n = 0;
   for (uint64_t t = 0; t < rounds; ++t)
     for (size_t j = 0; j < count; ++j) {

@@ -127,7 +127,8 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
   for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? "," : "", hp->hidden[i]);
   fprintf(f, "\nactivation=%s\noutput=%s\ninit=%s\n", rt_activation_name(hp->activation),
           rt_mlp_output_name(hp->output), rt_init_scheme_name(hp->init));
-  fprintf(f, "eval_every_pass=%d\n", spec->eval_every_pass);
+  fprintf(f, "eval_every_pass=%d\nshards_used=%" PRIu64 "\nsuccession=%d\n", spec->eval_every_pass,
+          spec->shards_used, spec->succession);
   rt_scaling_write(spec->scaling, f);
   if (fclose(f) != 0) {
     free(text);
@@ -304,6 +305,14 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
   if ((rc = spec_u64(text, file, "eval_every_pass", &every, st))) return rc;
   if (every > 1) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec eval_every_pass must be 0 or 1", file);
   spec->eval_every_pass = (int)every;
+  uint64_t used = 0, succession = 0;
+  if ((rc = spec_u64(text, file, "shards_used", &used, st)) ||
+      (rc = spec_u64(text, file, "succession", &succession, st)))
+    return rc;
+  if (used > spec->shards || succession > 2)
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec shards_used or succession out of range", file);
+  spec->shards_used = used;
+  spec->succession = (int)succession;
   if (!spec_value(text, "schedule", buf, sizeof buf))
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'schedule'", file);
   if (strcmp(buf, "constant") == 0) hp->schedule = RT_SCHED_CONSTANT;

@@ -24,6 +24,8 @@ typedef struct rt_model_spec {
   uint64_t seed;           /* run seed */
   uint64_t passes;         /* passes to train */
   uint64_t shards;         /* S: logical shards of the training data */
+  uint64_t shards_used;    /* run.shards_in_use: the first n shards are visited (0: all S) */
+  int succession;          /* run.succession: rotate, fixed or shuffle (src/route.h) */
   uint64_t total_batches;  /* batches in one pass over all shards (for the cosine schedule) */
   int label_column;        /* as resolved against the training file (-1: none) */
   const struct rt_scaling *scaling; /* data.normalize of the run (not owned; NULL: none) */

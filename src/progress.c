@@ -4,9 +4,10 @@
 #include <string.h>
 
 #include "engine.h"
+#include "route.h"
 
 rt_code rt_progress_view_init(rt_progress_view *v, const rt_model_spec *specs, size_t count,
-                              uint64_t shards, rt_progress_fn fn, void *user, rt_status *st) {
+                              rt_progress_fn fn, void *user, rt_status *st) {
   memset(v, 0, sizeof *v);
   if (!fn) return RT_OK;
   v->seen_visits = calloc(count ? count : 1, sizeof *v->seen_visits);
@@ -18,16 +19,16 @@ rt_code rt_progress_view_init(rt_progress_view *v, const rt_model_spec *specs, s
   v->fn = fn;
   v->user = user;
   v->p.models = count;
-  for (size_t j = 0; j < count; ++j) v->p.visits_total += specs[j].passes * shards;
+  for (size_t j = 0; j < count; ++j) v->p.visits_total += specs[j].passes * rt_route_length(&specs[j]);
   v->start = MPI_Wtime();
   return RT_OK;
 }
 
 void rt_progress_view_update(rt_progress_view *v, const rt_model_spec *spec,
-                             const rt_state_header *h, uint64_t shards) {
+                             const rt_state_header *h) {
   if (!v->fn) return;
   const size_t j = (size_t)spec->id;
-  const uint64_t visits = h->pass * shards + h->position;
+  const uint64_t visits = h->pass * rt_route_length(spec) + h->position;
   if (visits <= v->seen_visits[j]) return;
   if (v->seen_visits[j] == 0) v->p.models_in_flight++;
   v->p.visits_done += visits - v->seen_visits[j];

@@ -3,6 +3,7 @@
 #include "ringtrain/train.h"
 
 #include <cblas.h>
+#include <inttypes.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -22,14 +23,19 @@
 /* OpenBLAS reads this at run time; declared here because not every cblas.h exposes it. */
 void openblas_set_num_threads(int num_threads);
 
-static uint64_t batches_per_pass(const rt_dataset *ds, long batch) {
+/* Batches in one pass over the shards in use (the first `used` shards). */
+static uint64_t batches_per_pass(const rt_dataset *ds, uint64_t used, long batch) {
   uint64_t total = 0;
-  for (size_t s = 0; s < ds->shards; ++s) total += (ds->train_rows[s] + (uint64_t)batch - 1) / (uint64_t)batch;
+  for (size_t s = 0; s < used; ++s) total += (ds->train_rows[s] + (uint64_t)batch - 1) / (uint64_t)batch;
   return total;
 }
 
 static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, rt_model_spec *specs,
                            rt_status *st) {
+  const uint64_t used = cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : ds->shards;
+  if (used > ds->shards)
+    return rt_fail(st, RT_ERR_CONFIG, "%s: run.shards_in_use is %" PRIu64 " but the data has %zu shards",
+                   cfg->path, used, ds->shards);
   for (size_t j = 0; j < cfg->model_count; ++j) {
     rt_model_spec *sp = &specs[j];
     memset(sp, 0, sizeof *sp);
@@ -37,13 +43,15 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, rt_model_
     sp->hp = cfg->models[j];
     sp->problem.features = ds->features;
     sp->problem.classes = ds->classes;
-    for (size_t s = 0; s < ds->shards; ++s) sp->problem.train_rows += ds->train_rows[s];
+    for (size_t s = 0; s < used; ++s) sp->problem.train_rows += ds->train_rows[s];
     sp->seed = cfg->run.seed;
     sp->passes = (uint64_t)cfg->run.passes;
     /* The exact least-squares solver needs the data once: its statistics are sums. */
     if (strcmp(sp->hp.kind, "linear") == 0 && sp->hp.solver == RT_SOLVER_EXACT) sp->passes = 1;
     sp->shards = ds->shards;
-    sp->total_batches = batches_per_pass(ds, sp->hp.batch_size);
+    sp->shards_used = used;
+    sp->succession = cfg->run.succession;
+    sp->total_batches = batches_per_pass(ds, used, sp->hp.batch_size);
     sp->label_column = ds->label_column;
     sp->eval_every_pass = cfg->run.eval_every_pass;
     const rt_family *fam = rt_family_find(sp->hp.kind);
@@ -213,7 +221,7 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
     if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
   rt_progress_view view;
   if (rc == RT_OK)
-    rc = rt_progress_view_init(&view, run, n, ds->shards, ds->rank == 0 ? progress : NULL, progress_user, st);
+    rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
 #if RINGTRAIN_WITH_CUDA
   if (rc == RT_OK && use_cuda) rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, st);
   else if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, st);

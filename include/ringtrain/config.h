@@ -113,6 +113,8 @@ typedef struct rt_config {
     long threads;              /* BLAS/OpenMP threads per rank, default 1 (bit-identical results) */
     char backend[16];          /* auto | cpu | cuda (cuda needs the CUDA backend built) */
     int eval_every_pass;       /* 1: validation metrics per pass in history.csv, default 0 */
+    int succession;            /* 0 rotate (default), 1 fixed, 2 shuffle (src/route.h) */
+    long shards_in_use;        /* 0 (auto) = all shards; else the first n shards are trained on */
     long profile_first;        /* run.profile_passes [first, last]: the 1-based, inclusive */
     long profile_last;         /* passes a profiler captures (cudaProfilerStart/Stop); 0, 0 =
                                   not set (YAML: [], the default): the tool captures the whole

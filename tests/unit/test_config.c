@@ -292,7 +292,7 @@ static void test_key_table(void **state) {
   assert_false(rt_model_kind_known("tree"));
   char list[512];
   rt_config_key_list(RT_SECTION_RUN, list, sizeof list);
-  assert_string_equal(list, "passes, seed, output, threads, eval_every_pass, backend, profile_passes");
+  assert_string_equal(list, "passes, seed, output, threads, succession, shards_in_use, eval_every_pass, backend, profile_passes");
   char expected[256];
   rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "optimizer"), expected, sizeof expected);
   assert_string_equal(expected, "one of: sgd, adam");

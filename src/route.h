@@ -1,0 +1,23 @@
+/* A model's succession: which shard it visits at each position of each pass.
+ *   rotate  (default) shard (id + position) mod n: model j starts at shard j mod n (staggered)
+ *   fixed   shard position: every model walks 0, 1, ..., n-1
+ *   shuffle shard perm_p[(id + position) mod n], perm_p a permutation of 0..n-1 drawn anew for
+ *           every pass p from (run seed, p): still staggered, the same on every rank layout
+ * with n = run.shards_in_use (default: all S shards; the first n shards are used). */
+#ifndef RINGTRAIN_ROUTE_H
+#define RINGTRAIN_ROUTE_H
+
+#include <stdint.h>
+
+#include "model.h"
+
+enum { RT_SUCCESSION_ROTATE = 0, RT_SUCCESSION_FIXED = 1, RT_SUCCESSION_SHUFFLE = 2 };
+
+/* Shard visits in one pass. */
+static inline uint64_t rt_route_length(const rt_model_spec *spec) {
+  return spec->shards_used && spec->shards_used < spec->shards ? spec->shards_used : spec->shards;
+}
+
+uint64_t rt_route_shard(const rt_model_spec *spec, uint64_t pass, uint64_t position);
+
+#endif
