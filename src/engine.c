@@ -45,6 +45,7 @@ typedef struct engine {
   uint64_t *order;
   rt_model_stats *stats;
   rt_progress_view *progress; /* rank 0 only, or NULL */
+  rt_rank_time *time;         /* accumulated, or NULL */
 } engine;
 
 static int shard_owner(const engine *e, uint64_t shard) {
@@ -96,7 +97,9 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
     rt_cpu_integrate_shard(spec, fam, s->state, &e->ds->train[shard], shard, e->ws, e->order);
-    e->stats[j].seconds += MPI_Wtime() - t0;
+    const double busy = MPI_Wtime() - t0;
+    e->stats[j].seconds += busy;
+    if (e->time) e->time->busy += busy;
     rt_prof_end(RT_PHASE_INTEGRATE);
     if (spec->eval_every_pass && e->ds->val[shard].rows > 0) {
       /* Validation along the ring: this shard's validation rows, right after integrating it. */
@@ -161,7 +164,9 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
   if (wait) {
     /* Nothing to integrate: the rank idles until a model arrives (or a send completes). */
     rt_prof_begin(RT_PHASE_RECEIVE, -1, -1, -1);
+    const double t0 = MPI_Wtime();
     const int mpi_rc = MPI_Waitsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE);
+    if (e->time) e->time->idle += MPI_Wtime() - t0;
     rt_prof_end(RT_PHASE_RECEIVE);
     if (mpi_rc != MPI_SUCCESS) return rt_mpi_fail(st, mpi_rc, __FILE__, __LINE__, "MPI_Waitsome");
   } else
@@ -302,8 +307,9 @@ static void engine_free(engine *e) {
 
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      const uint64_t *pass_limits, rt_progress_view *view, rt_status *st) {
-  engine e = {.progress = view && view->fn ? view : NULL, .cfg = cfg, .specs = specs,
+                      const uint64_t *pass_limits, rt_progress_view *view,
+                      rt_rank_time *rank_time, rt_status *st) {
+  engine e = {.progress = view && view->fn ? view : NULL, .time = rank_time, .cfg = cfg, .specs = specs,
               .count = model_count, .ds = ds, .comm = comm, .stats = stats};
   e.rank = ds->rank;
   e.ranks = ds->ranks;

@@ -20,13 +20,20 @@ typedef struct rt_model_stats {
  * and stats[j] holds this rank's share of the bookkeeping. */
 typedef struct rt_progress_view rt_progress_view;
 
+/* This rank's time, accumulated over engine calls. */
+typedef struct rt_rank_time {
+  double busy; /* integrating (and evaluating along the ring) */
+  double idle; /* waiting for a model to arrive */
+} rt_rank_time;
+
 /* pass_limits[j]: train model j until it has done that many passes (NULL: all its passes). states[j] may
  * come in non-NULL on every rank alike: model j then resumes from that state (at a pass
  * boundary) and the engine frees it. A model already at its limit keeps its state untouched.
  * progress: rank 0's view (NULL elsewhere or for none). */
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      const uint64_t *pass_limits, rt_progress_view *progress, rt_status *st);
+                      const uint64_t *pass_limits, rt_progress_view *progress,
+                      rt_rank_time *rank_time, rt_status *st);
 
 /* Rank 0's view of the run for rt_progress_fn (see include/ringtrain/train.h). */
 struct rt_progress_view {

@@ -180,8 +180,9 @@ static void stop_below_median(const rt_model_spec *specs, size_t n, void **state
 /* The engine over every pass, or pass by pass with early termination decisions in between. */
 static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n, const rt_dataset *ds,
                        MPI_Comm comm, void **states, rt_model_stats *stats, rt_progress_view *view,
-                       rt_status *st) {
-  if (!cfg->sweep.early_terminate) return rt_engine_run(cfg, run, n, ds, comm, states, stats, NULL, view, st);
+                       rt_rank_time *time, rt_status *st) {
+  if (!cfg->sweep.early_terminate)
+    return rt_engine_run(cfg, run, n, ds, comm, states, stats, NULL, view, time, st);
   uint64_t *limits = malloc((n ? n : 1) * sizeof *limits), *upto = malloc((n ? n : 1) * sizeof *upto);
   double *scratch = malloc((n ? n : 1) * sizeof *scratch);
   rt_code rc = limits && upto && scratch ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
@@ -192,7 +193,7 @@ static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
   }
   for (uint64_t p = 1; rc == RT_OK && p <= longest; ++p) {
     for (size_t j = 0; j < n; ++j) upto[j] = p < limits[j] ? p : limits[j];
-    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, view, st);
+    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, view, time, st);
     if (rc == RT_OK && p >= (uint64_t)cfg->sweep.early_min_passes)
       stop_below_median(run, n, states, p, limits, scratch);
   }
@@ -207,7 +208,8 @@ static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
 static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size_t count,
                           const rt_dataset *ds, MPI_Comm comm, int use_cuda, const size_t *source,
                           void **states, rt_model_stats *stats, double *device_sums,
-                          rt_progress_fn progress, void *progress_user, rt_status *st) {
+                          rt_progress_fn progress, void *progress_user, rt_rank_time *time,
+                          rt_status *st) {
   size_t n = 0;
   for (size_t j = 0; j < count; ++j) n += source[j] == j;
   rt_model_spec *run = malloc(n * sizeof *run);
@@ -224,10 +226,10 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
     rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
 #if RINGTRAIN_WITH_CUDA
   if (rc == RT_OK && use_cuda) rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, st);
-  else if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, st);
+  else if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, st);
 #else
   (void)use_cuda, (void)device_sums;
-  if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, st);
+  if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, st);
 #endif
   if (rc == RT_OK) rt_progress_view_finish(&view);
   rt_progress_view_free(&view);
@@ -418,9 +420,24 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
       goto done;
     }
   }
+  rt_rank_time time = {0, 0};
   rc = run_models(cfg, specs, count, &ds, comm, use_cuda, source, states, stats, device_sums,
-                  progress, progress_user, st);
+                  progress, progress_user, &time, st);
   if (rc) goto done;
+  /* Every rank's busy and idle time, to rank 0. */
+  res->rank_time = rank == 0 ? calloc((size_t)ranks * 2, sizeof *res->rank_time) : NULL;
+  if (rank == 0 && !res->rank_time) {
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate rank times");
+    goto done;
+  }
+  {
+    double mine[2] = {time.busy, time.idle};
+    const int mrc = MPI_Gather(mine, 2, MPI_DOUBLE, res->rank_time, 2, MPI_DOUBLE, 0, comm);
+    if (mrc != MPI_SUCCESS) {
+      rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Gather(rank times)");
+      goto done;
+    }
+  }
   for (size_t j = 0; j < count && rank == 0; ++j) res->models[j].pass_source = source[j];
   /* The CUDA engine finishes its models itself, before evaluating them on the device. */
   if (!use_cuda && (rc = finish_models(specs, count, states, st))) goto done;
@@ -450,6 +467,7 @@ done:
 
 void rt_run_result_free(rt_run_result *res) {
   free(res->rank_order);
+  free(res->rank_time);
   if (res->models)
     for (size_t j = 0; j < res->model_count; ++j) {
       free(res->models[j].train_loss);

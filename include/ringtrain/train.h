@@ -46,6 +46,7 @@ typedef struct rt_run_result {
   size_t features, classes;
   uint64_t train_rows, val_rows;
   double wall_seconds;
+  double *rank_time;       /* [ranks][2]: seconds each rank integrated and waited idle (rank 0) */
   /* The sweep metric (sweep.metric, or the first metric of model 0's family) and its goal; models
    * ranked by it: rank_order[r] is the id at rank r (models without the metric last), best the
    * id of rank 0, or model_count when no model has a value. */

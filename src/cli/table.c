@@ -159,4 +159,9 @@ void rt_print_results_table(FILE *out, const rt_run_result *res) {
   fprintf(out, "# run directory: %s (results.csv, results.jsonl, history.csv, config.yaml, models/, best.rtm)\n",
           res->output_dir);
   fprintf(out, "# wall time %.3f s\n", res->wall_seconds);
+  for (int r = 0; res->rank_time && r < res->ranks && strcmp(res->backend, "cpu") == 0; ++r) {
+    const double busy = res->rank_time[2 * r], idle = res->rank_time[2 * r + 1];
+    fprintf(out, "# rank %d: busy %.3f s, idle waiting for models %.3f s (%.0f%% busy)\n", r, busy,
+            idle, busy + idle > 0 ? 100.0 * busy / (busy + idle) : 0.0);
+  }
 }
