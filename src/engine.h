@@ -60,7 +60,8 @@ void rt_progress_view_free(rt_progress_view *v);
  * family's evaluation sums of model j on owned shard s (zeros elsewhere, to be reduced). */
 rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                            const rt_dataset *ds, MPI_Comm comm, void **states,
-                           rt_model_stats *stats, double *val_sums, rt_status *st);
+                           rt_model_stats *stats, double *val_sums, rt_progress_view *progress,
+                           rt_status *st);
 
 /* A fresh state for a model, on the rank that owns the first shard of its succession: initialised
  * from the RNG, then from that shard when the family needs data (k-means++). */

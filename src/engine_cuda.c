@@ -36,6 +36,7 @@
 #include "schedule.h"
 
 typedef struct cuda_engine {
+  rt_progress_view *progress; /* rank 0's, or NULL */
   const rt_config *cfg;
   const rt_model_spec *specs;
   size_t count;
@@ -155,6 +156,8 @@ static rt_code advance_shadows(cuda_engine *e, uint64_t t, rt_status *st) {
     rt_state_header *h = &e->shadow[j];
     rt_state_header_advance(h, e->ds->train_rows[shard], (uint64_t)spec->hp.batch_size,
                             rt_route_length(spec));
+    /* The schedule tells rank 0 exactly where every model is. */
+    if (e->progress) rt_progress_view_update(e->progress, spec, h);
     if (owner(e, spec, t) != e->rank) continue;
     const rt_state_header *m = rt_cuda_slot_header(e->slots[j]);
     if (m->pass != h->pass || m->position != h->position || m->step != h->step ||
@@ -284,8 +287,9 @@ static void engine_free(cuda_engine *e) {
 /* val_sums has RT_EVAL_SUMS doubles per (model, shard). */
 rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, size_t count,
                            const rt_dataset *ds, MPI_Comm comm, void **states,
-                           rt_model_stats *stats, double *val_sums, rt_status *st) {
-  cuda_engine e = {.cfg = cfg, .specs = specs, .count = count, .ds = ds, .comm = comm, .stats = stats,
+                           rt_model_stats *stats, double *val_sums, rt_progress_view *progress,
+                           rt_status *st) {
+  cuda_engine e = {.progress = progress && progress->fn ? progress : NULL, .cfg = cfg, .specs = specs, .count = count, .ds = ds, .comm = comm, .stats = stats,
                    .rank = ds->rank, .ranks = ds->ranks};
   e.slots = calloc(count, sizeof *e.slots);
   e.shards = calloc(ds->shards, sizeof *e.shards);

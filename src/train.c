@@ -225,7 +225,8 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
   if (rc == RT_OK)
     rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
 #if RINGTRAIN_WITH_CUDA
-  if (rc == RT_OK && use_cuda) rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, st);
+  if (rc == RT_OK && use_cuda)
+    rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, &view, st);
   else if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, st);
 #else
   (void)use_cuda, (void)device_sums;
