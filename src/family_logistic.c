@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "classify.h"
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
@@ -43,21 +44,9 @@ static void logistic_probabilities(const rt_model_spec *spec, const float *param
   const float *w = params, *b = params + d * c;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)c, (int)d, 1.0f, x, (int)d,
               w, (int)c, 0.0f, p, (int)c);
-  for (size_t i = 0; i < rows; ++i) {
-    float *z = p + i * c;
-    float m = -INFINITY;
-    for (size_t k = 0; k < c; ++k) {
-      z[k] += b[k];
-      if (z[k] > m) m = z[k];
-    }
-    float s = 0.0f;
-    for (size_t k = 0; k < c; ++k) {
-      z[k] = expf(z[k] - m);
-      s += z[k];
-    }
-    const float inv = 1.0f / s;
-    for (size_t k = 0; k < c; ++k) z[k] *= inv;
-  }
+  for (size_t i = 0; i < rows; ++i)
+    for (size_t k = 0; k < c; ++k) p[i * c + k] += b[k];
+  rt_softmax_rows(p, rows, c);
 }
 
 static void logistic_gradient(const rt_model_spec *spec, const float *params, const float *x,
@@ -98,41 +87,20 @@ static size_t logistic_output_width(const rt_model_spec *spec) { return spec->pr
 
 static void logistic_output_name(const rt_model_spec *spec, size_t column, char *buf, size_t cap) {
   (void)spec;
-  if (column == 0) snprintf(buf, cap, "predicted");
-  else snprintf(buf, cap, "p%zu", column - 1);
-}
-
-/* First maximum wins, as everywhere (CPU and CUDA evaluation). */
-static size_t argmax(const float *p, size_t n) {
-  size_t best = 0;
-  for (size_t k = 1; k < n; ++k)
-    if (p[k] > p[best]) best = k;
-  return best;
+  rt_class_output_name(column, buf, cap);
 }
 
 static void logistic_predict(const rt_model_spec *spec, const float *params, const float *x,
                              size_t rows, float *out, float *ws) {
-  const size_t c = spec->problem.classes;
   logistic_probabilities(spec, params, x, rows, ws);
-  for (size_t i = 0; i < rows; ++i) {
-    const float *p = ws + i * c;
-    float *o = out + i * (c + 1);
-    o[0] = (float)argmax(p, c);
-    memcpy(o + 1, p, c * sizeof *p);
-  }
+  rt_class_predict_rows(ws, rows, spec->problem.classes, out);
 }
 
 /* sums: [0] log-loss, [1] correct predictions. */
 static void logistic_eval_rows(const rt_model_spec *spec, const float *params, const float *x,
                                const float *y, size_t rows, float *ws, double *sums) {
-  const size_t c = spec->problem.classes;
   logistic_probabilities(spec, params, x, rows, ws);
-  for (size_t i = 0; i < rows; ++i) {
-    const float *p = ws + i * c;
-    const size_t label = (size_t)y[i];
-    sums[1] += argmax(p, c) == label;
-    sums[0] -= log((double)rt_loss_probability(p[label]));
-  }
+  rt_class_eval_sums(ws, y, rows, spec->problem.classes, sums);
 }
 
 static const char *const logistic_metric_names[] = {"logloss", "accuracy"};

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "classify.h"
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
@@ -169,23 +170,6 @@ static void mlp_activate(rt_activation act, float *z, float *der, size_t n) {
   }
 }
 
-/* Row-wise softmax in place (max-shifted). */
-static void mlp_softmax(float *p, size_t rows, size_t c) {
-  for (size_t i = 0; i < rows; ++i) {
-    float *z = p + i * c;
-    float m = -INFINITY;
-    for (size_t k = 0; k < c; ++k)
-      if (z[k] > m) m = z[k];
-    float s = 0.0f;
-    for (size_t k = 0; k < c; ++k) {
-      z[k] = expf(z[k] - m);
-      s += z[k];
-    }
-    const float inv = 1.0f / s;
-    for (size_t k = 0; k < c; ++k) z[k] *= inv;
-  }
-}
-
 /* Forward pass of `rows` rows: hidden activations (and, with derivatives, act'(z)) into the
  * workspace, the output block as probabilities (classification) or predictions (regression). */
 static mlp_blocks mlp_forward(const rt_model_spec *spec, const float *params, const float *x,
@@ -206,7 +190,7 @@ static mlp_blocks mlp_forward(const rt_model_spec *spec, const float *params, co
     in = z;
     p += n_in * n_out + n_out;
   }
-  if (!mlp_regression(spec)) mlp_softmax(b.out, rows, spec->problem.classes);
+  if (!mlp_regression(spec)) rt_softmax_rows(b.out, rows, spec->problem.classes);
   return b;
 }
 
@@ -270,16 +254,7 @@ static size_t mlp_output_width(const rt_model_spec *spec) {
 
 static void mlp_output_name(const rt_model_spec *spec, size_t column, char *buf, size_t cap) {
   if (mlp_regression(spec)) snprintf(buf, cap, "prediction");
-  else if (column == 0) snprintf(buf, cap, "predicted");
-  else snprintf(buf, cap, "p%zu", column - 1);
-}
-
-/* First maximum wins, as everywhere (CPU and CUDA evaluation). */
-static size_t argmax(const float *p, size_t n) {
-  size_t best = 0;
-  for (size_t k = 1; k < n; ++k)
-    if (p[k] > p[best]) best = k;
-  return best;
+  else rt_class_output_name(column, buf, cap);
 }
 
 static void mlp_predict(const rt_model_spec *spec, const float *params, const float *x, size_t rows,
@@ -289,13 +264,7 @@ static void mlp_predict(const rt_model_spec *spec, const float *params, const fl
     memcpy(out, b.out, rows * sizeof *out);
     return;
   }
-  const size_t c = spec->problem.classes;
-  for (size_t i = 0; i < rows; ++i) {
-    const float *p = b.out + i * c;
-    float *o = out + i * (c + 1);
-    o[0] = (float)argmax(p, c);
-    memcpy(o + 1, p, c * sizeof *p);
-  }
+  rt_class_predict_rows(b.out, rows, spec->problem.classes, out);
 }
 
 /* Evaluation sums. Classification: [0] log-loss, [1] correct predictions. Regression: [0] sum of
@@ -313,13 +282,7 @@ static void mlp_eval_rows(const rt_model_spec *spec, const float *params, const 
     }
     return;
   }
-  const size_t c = spec->problem.classes;
-  for (size_t i = 0; i < rows; ++i) {
-    const float *p = b.out + i * c;
-    const size_t label = (size_t)y[i];
-    sums[1] += argmax(p, c) == label;
-    sums[0] -= log((double)rt_loss_probability(p[label]));
-  }
+  rt_class_eval_sums(b.out, y, rows, spec->problem.classes, sums);
 }
 
 /* Metrics depend on the output. rt_family's metric_count / metric_names are static, so the

@@ -155,14 +155,21 @@ static int spec_value(const char *text, const char *key, char *buf, size_t cap) 
   return 0;
 }
 
+/* The value text of `key` (an error naming the file when it is missing). */
+static rt_code spec_field(const char *text, const char *file, const char *key, char *buf,
+                          size_t cap, rt_status *st) {
+  if (!spec_value(text, key, buf, cap))
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key);
+  errno = 0;
+  return RT_OK;
+}
+
 static rt_code spec_u64(const char *text, const char *file, const char *key, uint64_t *out,
                         rt_status *st) {
-  char buf[64];
-  if (!spec_value(text, key, buf, sizeof buf))
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key);
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(buf, &end, 10);
+  char buf[64], *end;
+  rt_code rc = spec_field(text, file, key, buf, sizeof buf, st);
+  if (rc) return rc;
+  const unsigned long long v = strtoull(buf, &end, 10);
   if (errno || end == buf || *end || buf[0] == '-')
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a whole number: '%s'", file, key, buf);
   *out = v;
@@ -171,12 +178,10 @@ static rt_code spec_u64(const char *text, const char *file, const char *key, uin
 
 static rt_code spec_long(const char *text, const char *file, const char *key, long *out,
                          rt_status *st) {
-  char buf[64];
-  if (!spec_value(text, key, buf, sizeof buf))
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key);
-  char *end;
-  errno = 0;
-  long v = strtol(buf, &end, 10);
+  char buf[64], *end;
+  rt_code rc = spec_field(text, file, key, buf, sizeof buf, st);
+  if (rc) return rc;
+  const long v = strtol(buf, &end, 10);
   if (errno || end == buf || *end)
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not an integer: '%s'", file, key, buf);
   *out = v;
@@ -185,12 +190,10 @@ static rt_code spec_long(const char *text, const char *file, const char *key, lo
 
 static rt_code spec_f64(const char *text, const char *file, const char *key, double *out,
                         rt_status *st) {
-  char buf[64];
-  if (!spec_value(text, key, buf, sizeof buf))
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key);
-  char *end;
-  errno = 0;
-  double v = strtod(buf, &end);
+  char buf[64], *end;
+  rt_code rc = spec_field(text, file, key, buf, sizeof buf, st);
+  if (rc) return rc;
+  const double v = strtod(buf, &end);
   if (errno || end == buf || *end)
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a number: '%s'", file, key, buf);
   *out = v;
@@ -211,8 +214,8 @@ static const char *init_name(int v) { return rt_init_scheme_name((rt_init_scheme
 static rt_code spec_enum(const char *text, const char *file, const char *key,
                          const char *(*name_of)(int), int count, int *out, rt_status *st) {
   char buf[64];
-  if (!spec_value(text, key, buf, sizeof buf))
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key);
+  rt_code rc = spec_field(text, file, key, buf, sizeof buf, st);
+  if (rc) return rc;
   if (!enum_from_name(buf, name_of, count, out))
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' has an unknown value '%s'", file, key, buf);
   return RT_OK;
