@@ -338,6 +338,24 @@ def save(fig, out_dir, name, plt):
     return path
 
 
+def install_matplotlib():
+    """Installs Debian's python3-matplotlib on demand: only for Debian's own interpreter, as root,
+    with apt-get present (otherwise the caller reports how to install it)."""
+    import shutil
+    import subprocess
+    if sys.executable != "/usr/bin/python3" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    print("plot.py: installing Debian's python3-matplotlib (on demand) ...", file=sys.stderr)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for attempt in range(2):
+        if attempt:
+            subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL, check=False)
+        done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "python3-matplotlib"],
+                              env=env, stdout=subprocess.DEVNULL, check=False)
+        if done.returncode == 0:
+            return
+
+
 def main(argv):
     parser = argparse.ArgumentParser(
         prog=PROG, description="Plots of a ringtrain run directory (PNG).",
@@ -357,11 +375,15 @@ def main(argv):
         fail(f"{trace_path}: no such file: this run recorded no trace, so there is no timeline to draw")
     try:
         import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
     except ImportError:
-        fail(f"matplotlib is not installed for {sys.executable}; install it with "
-             "'apt-get install python3-matplotlib' (Debian/Ubuntu, as root) or 'pip install matplotlib'")
+        install_matplotlib()
+        try:
+            import matplotlib
+        except ImportError:
+            fail(f"matplotlib is not installed for {sys.executable}; install it with "
+                 "'apt-get install python3-matplotlib' (Debian/Ubuntu, as root) or 'pip install matplotlib'")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     results_path = os.path.join(run_dir, "results.csv")
     out_dir = args.out or os.path.join(run_dir, "plots")
