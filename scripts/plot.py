@@ -219,7 +219,7 @@ def draw_parameter(out_dir, param, metric, points, missing, numeric, results, pl
             if sel:
                 ax.scatter([x for x, _ in sel], [y for _, y in sel], color=colors[kind], label=kind,
                            s=36, alpha=0.85, edgecolors="black", linewidths=0.4)
-        if spans_decades(xs_all):
+        if spans_decades(xs_all, 1.5):  # hyper-parameters: log from a 30x span (0.001..0.1)
             ax.set_xscale("log")
     else:
         cats = []
