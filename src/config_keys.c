@@ -208,6 +208,14 @@ const rt_config_key rt_config_keys[] = {
     {RT_SECTION_RUN, "profile_passes", RT_KEY_INT_RANGE, RT_STORE_LONG_PAIR,
      CFG(run.profile_first), 0, 1, 1000000000, NO_NUM, NULL, 0, "[]",
      "[first, last]: the 1-based passes (inclusive) a profiler captures; [] = the whole run", NULL},
+    {RT_SECTION_RUN, "trace", RT_KEY_ENUM, RT_STORE_INT, CFG(run.trace), 0, NO_INT, NO_NUM,
+     booleans, 0, "false",
+     "true: write trace.json to the run directory, a timeline of every rank (Chrome trace events, "
+     "for Perfetto or chrome://tracing); also ringtrain train --trace", NULL},
+    {RT_SECTION_RUN, "trace_events", RT_KEY_INT, RT_STORE_LONG, CFG(run.trace_events), 0, 64,
+     100000000, NO_NUM, NULL, 0, "1000000",
+     "trace: events each rank keeps, 64..100000000 (24 bytes each); past it the oldest are "
+     "dropped and counted", NULL},
     /* sweep */
     {RT_SECTION_SWEEP, "method", RT_KEY_ENUM, RT_STORE_METHOD, CFG(sweep.method), 0, NO_INT,
      NO_NUM, sweep_methods, 0, "grid",

@@ -26,6 +26,7 @@ typedef struct slot {
   size_t bytes;
   enum slot_phase phase;
   uint64_t visits_here; /* shard visits still to serve on this rank */
+  double sent_at;       /* MPI_Wtime of its MPI_Isend while SLOT_SENDING */
 } slot;
 
 typedef struct engine {
@@ -91,10 +92,11 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
   rt_state_header *h = rt_state_head(s->state);
   if (h->magic != RT_STATE_MAGIC || h->model_id != spec->id)
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu arrived with a damaged state header", j);
+  const int64_t id = (int64_t)spec->id; /* profiling names models by their id in the config */
   for (;;) {
     const uint64_t shard = current_shard(spec, h);
     rt_prof_window_visit(e->cfg, (long)h->pass + 1);
-    rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)shard);
+    rt_prof_begin(RT_PHASE_INTEGRATE, id, (int64_t)h->pass + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
     rt_cpu_integrate_shard(spec, fam, s->state, &e->ds->train[shard], shard, e->ws, e->order);
     const double busy = MPI_Wtime() - t0;
@@ -103,7 +105,7 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     rt_prof_end(RT_PHASE_INTEGRATE);
     if (spec->eval_every_pass && e->ds->val[shard].rows > 0) {
       /* Validation along the ring: this shard's validation rows, right after integrating it. */
-      rt_prof_begin(RT_PHASE_EVALUATE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)shard);
+      rt_prof_begin(RT_PHASE_EVALUATE, id, (int64_t)h->pass + 1, (int64_t)shard);
       double *sums = rt_state_val_history(s->state, &layout) + h->pass * (RT_EVAL_SUMS + 1);
       rt_cpu_evaluate_shard(spec, fam, s->state, &e->ds->val[shard], e->ws, (size_t)spec->hp.batch_size, sums);
       sums[RT_EVAL_SUMS] += (double)e->ds->val[shard].rows;
@@ -129,12 +131,17 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     }
     const int next = shard_owner(e, current_shard(spec, h));
     if (next == e->rank) continue;
-    rt_prof_mark(RT_PHASE_SEND, (int64_t)j, (int64_t)h->pass + 1, (int64_t)current_shard(spec, h));
+    rt_prof_mark(RT_PHASE_SEND, id, (int64_t)h->pass + 1, (int64_t)current_shard(spec, h));
+    s->sent_at = MPI_Wtime();
     RT_MPI_CHECK(st, MPI_Isend(s->state, (int)s->bytes, MPI_BYTE, next, (int)j, e->comm, &e->requests[j]));
     s->phase = SLOT_SENDING;
     e->sends_pending++;
     e->stats[j].hops += 1;
     e->stats[j].bytes += (double)s->bytes;
+    if (e->time) {
+      e->time->sent += 1;
+      e->time->bytes_sent += (double)s->bytes;
+    }
     return RT_OK;
   }
 }
@@ -143,11 +150,22 @@ static rt_code completed(engine *e, size_t j, rt_status *st) {
   slot *s = &e->slots[j];
   if (s->phase == SLOT_RECEIVING) {
     const rt_state_header *h = rt_state_head(s->state);
-    rt_prof_mark(RT_PHASE_RECEIVE, (int64_t)j, (int64_t)h->pass + 1, (int64_t)current_shard(&e->specs[j], h));
+    rt_prof_mark(RT_PHASE_RECEIVE, (int64_t)e->specs[j].id, (int64_t)h->pass + 1,
+                 (int64_t)current_shard(&e->specs[j], h));
+    if (e->time) {
+      e->time->received += 1;
+      e->time->bytes_received += (double)s->bytes;
+    }
     push_ready(e, j);
     return RT_OK;
   }
   if (s->phase == SLOT_SENDING) {
+    const double latency = MPI_Wtime() - s->sent_at;
+    e->stats[j].wire += latency;
+    if (e->time) {
+      e->time->latency_sum += latency;
+      if (latency > e->time->latency_max) e->time->latency_max = latency;
+    }
     e->sends_pending--;
     if (s->visits_here > 0) return post_receive(e, j, st);
     free(s->state);

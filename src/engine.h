@@ -13,18 +13,27 @@ typedef struct rt_model_stats {
   double seconds;  /* integrating */
   double hops;     /* hand-offs sent */
   double bytes;    /* state bytes sent */
+  double wire;     /* hand-off latency as the sender sees it: MPI_Isend until this rank sees the
+                      request complete (polled between shard visits: an upper bound, coarse by
+                      about one visit), summed; CPU engine only */
 } rt_model_stats;
+#define RT_MODEL_STATS_DOUBLES (sizeof(rt_model_stats) / sizeof(double))
 
 /* Runs every model through cfg->run.passes passes of its succession. On return (RT_OK) this rank
  * holds the final state of every model in states[j] (broadcast from the rank where it finished)
  * and stats[j] holds this rank's share of the bookkeeping. */
 typedef struct rt_progress_view rt_progress_view;
 
-/* This rank's time, accumulated over engine calls. */
+/* This rank's time and hand-offs, accumulated over engine calls (CPU engine). All doubles, so
+ * that it travels as RT_RANK_TIME_DOUBLES MPI_DOUBLEs. */
 typedef struct rt_rank_time {
-  double busy; /* integrating (and evaluating along the ring) */
-  double idle; /* waiting for a model to arrive */
+  double busy;           /* integrating */
+  double idle;           /* waiting in MPI_Waitsome for a model to arrive */
+  double sent, received; /* hand-offs */
+  double bytes_sent, bytes_received;
+  double latency_sum, latency_max; /* of the hand-offs sent: MPI_Isend until completion seen */
 } rt_rank_time;
+#define RT_RANK_TIME_DOUBLES (sizeof(rt_rank_time) / sizeof(double))
 
 /* pass_limits[j]: train model j until it has done that many passes (NULL: all its passes). states[j] may
  * come in non-NULL on every rank alike: model j then resumes from that state (at a pass

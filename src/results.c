@@ -177,6 +177,58 @@ static rt_code write_csv(FILE *f, const rt_config *cfg, const rt_run_result *res
   return RT_OK;
 }
 
+/* The last line of results.jsonl: {"run": {...}}, the run as a whole and its utilisation report
+ * (README, Outputs). Every other line is a model. */
+static void write_run_record(FILE *f, const rt_config *cfg, const rt_run_result *res) {
+  uint64_t hops = 0, bytes = 0;
+  for (size_t j = 0; j < res->model_count; ++j) {
+    hops += res->models[j].hops;
+    bytes += res->models[j].bytes_handed;
+  }
+  fprintf(f, "{\"run\":{\"backend\":\"%s\",\"ranks\":%d,\"shards\":%zu,\"models\":%zu,\"wall_seconds\":",
+          res->backend, res->ranks, res->shards, res->model_count);
+  num(f, res->wall_seconds, 1);
+  fputs(",\"train_wall_seconds\":", f);
+  num(f, res->train_wall_seconds, 1);
+  fprintf(f, ",\"handoffs\":%" PRIu64 ",\"bytes_handed\":%" PRIu64 ",\"latency_source\":", hops, bytes);
+  if (res->latency_source[0]) fprintf(f, "\"%s\"", res->latency_source);
+  else fputs("null", f);
+  fputs(",\"trace\":", f);
+  if (res->traced)
+    fprintf(f, "{\"file\":\"trace.json\",\"events_per_rank_cap\":%ld,\"events_dropped\":%" PRIu64 "}",
+            cfg->run.trace_events, res->trace_dropped);
+  else
+    fputs("null", f);
+  fputs(",\"per_rank\":", f);
+  if (!res->rank_report) fputs("null", f);
+  for (int r = 0; res->rank_report && r < res->ranks; ++r) {
+    const rt_rank_report *q = &res->rank_report[r];
+    const double wall = q->wall_seconds > 0 ? q->wall_seconds : NAN;
+    fprintf(f, "%s{\"rank\":%d,\"wall_seconds\":", r ? "," : "[", r);
+    num(f, q->wall_seconds, 1);
+    fputs(",\"busy_seconds\":", f), num(f, q->busy_seconds, 1);
+    fputs(",\"busy_percent\":", f), num(f, 100.0 * q->busy_seconds / wall, 1);
+    fputs(",\"idle_seconds\":", f), num(f, q->idle_seconds, 1);
+    fputs(",\"idle_percent\":", f), num(f, 100.0 * q->idle_seconds / wall, 1);
+    fprintf(f, ",\"handoffs_sent\":%" PRIu64 ",\"handoffs_received\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
+               ",\"bytes_received\":%" PRIu64 ",\"latency_mean_seconds\":",
+            q->sent, q->received, q->bytes_sent, q->bytes_received);
+    num(f, q->latency_mean, 1);
+    fputs(",\"latency_max_seconds\":", f), num(f, q->latency_max, 1);
+    fputs(r + 1 == res->ranks ? "}]" : "}", f);
+  }
+  fputs(",\"per_model\":[", f);
+  for (size_t j = 0; j < res->model_count; ++j) {
+    const rt_model_result *m = &res->models[j];
+    fprintf(f, "%s{\"id\":%" PRIu64 ",\"hops\":%" PRIu64 ",\"integrating_seconds\":", j ? "," : "", m->id, m->hops);
+    num(f, m->train_seconds, 1);
+    fputs(",\"on_wire_seconds\":", f), num(f, m->wire_seconds, 1);
+    fputs(",\"waiting_seconds\":", f), num(f, m->wait_seconds, 1);
+    fputc('}', f);
+  }
+  fputs("]}}\n", f);
+}
+
 static rt_code write_jsonl(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st) {
   (void)cfg, (void)st;
   for (size_t j = 0; j < res->model_count; ++j) {
@@ -229,6 +281,7 @@ static rt_code write_jsonl(FILE *f, const rt_config *cfg, const rt_run_result *r
                ",\"status\":\"%s\",\"state_sha256\":\"%s\",\"model_file\":\"models/%" PRIu64 ".rtm\"}\n",
             m->train_seconds, m->hops, m->bytes_handed, rt_model_status_name(m), m->state_sha256, m->id);
   }
+  write_run_record(f, cfg, res);
   return RT_OK;
 }
 

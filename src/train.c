@@ -19,6 +19,7 @@
 #include "ringtrain/atomic_file.h"
 #include "ringtrain/hash.h"
 #include "ringtrain/profile.h"
+#include "trace.h"
 
 /* OpenBLAS reads this at run time; declared here because not every cblas.h exposes it. */
 void openblas_set_num_threads(int num_threads);
@@ -282,7 +283,7 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
                        rt_status *st) {
   rt_model_stats *total = calloc(count ? count : 1, sizeof *total);
   if (!total) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate statistics");
-  int rc = MPI_Reduce(stats, total, (int)(count * 3), MPI_DOUBLE, MPI_SUM, 0, comm);
+  int rc = MPI_Reduce(stats, total, (int)(count * RT_MODEL_STATS_DOUBLES), MPI_DOUBLE, MPI_SUM, 0, comm);
   if (rc != MPI_SUCCESS) {
     free(total);
     return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Reduce(statistics)");
@@ -321,6 +322,7 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
     if (m->diverged) /* metrics of NaN weights mean nothing */
       for (size_t k = 0; k < m->metric_count; ++k) m->metrics[k] = NAN;
     m->train_seconds = total[j].seconds;
+    m->wire_seconds = total[j].wire; /* the engine's measure; the trace's may replace it */
     m->hops = (uint64_t)total[j].hops;
     m->bytes_handed = (uint64_t)total[j].bytes;
     uint8_t digest[32];
@@ -332,6 +334,92 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
     rt_hex(digest, sizeof digest, m->state_sha256);
   }
   free(total);
+  return RT_OK;
+}
+
+/* The utilisation report, part 1: every rank's training wall time to rank 0 (the run's is the
+ * longest) and, when `measured` (the CPU engine keeps the figures), its busy and idle time and
+ * hand-offs as rank_report. The latencies are the engine's until finish_report. */
+static rt_code gather_rank_report(int measured, const rt_rank_time *time, double wall, MPI_Comm comm,
+                                  int rank, int ranks, rt_run_result *res, rt_status *st) {
+  enum { N = 1 + RT_RANK_TIME_DOUBLES };
+  double mine[N];
+  mine[0] = wall;
+  memcpy(mine + 1, time, sizeof *time);
+  double *all = rank == 0 ? malloc((size_t)ranks * N * sizeof *all) : NULL;
+  if (rank == 0 && !all) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate rank times");
+  const int mrc = MPI_Gather(mine, N, MPI_DOUBLE, all, N, MPI_DOUBLE, 0, comm);
+  if (mrc != MPI_SUCCESS) {
+    free(all);
+    return rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Gather(rank times)");
+  }
+  if (rank != 0) return RT_OK;
+  res->train_wall_seconds = 0;
+  for (int r = 0; r < ranks; ++r)
+    if (all[(size_t)r * N] > res->train_wall_seconds) res->train_wall_seconds = all[(size_t)r * N];
+  if (measured) {
+    res->rank_report = calloc((size_t)ranks, sizeof *res->rank_report);
+    if (!res->rank_report) {
+      free(all);
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the rank report");
+    }
+    for (int r = 0; r < ranks; ++r) {
+      rt_rank_time t;
+      memcpy(&t, all + (size_t)r * N + 1, sizeof t);
+      rt_rank_report *q = &res->rank_report[r];
+      q->wall_seconds = all[(size_t)r * N];
+      q->busy_seconds = t.busy;
+      q->idle_seconds = t.idle;
+      q->sent = (uint64_t)t.sent;
+      q->received = (uint64_t)t.received;
+      q->bytes_sent = (uint64_t)t.bytes_sent;
+      q->bytes_received = (uint64_t)t.bytes_received;
+      q->latency_mean = t.sent > 0 ? t.latency_sum / t.sent : 0.0;
+      q->latency_max = t.latency_max;
+    }
+    snprintf(res->latency_source, sizeof res->latency_source, "engine");
+  }
+  free(all);
+  return RT_OK;
+}
+
+/* The utilisation report, part 2 (rank 0, after collect): the hand-off latencies from the trace
+ * when it holds every hand-off (nothing dropped), and each model's waiting time. */
+static rt_code finish_report(const rt_trace *trace, rt_run_result *res, rt_status *st) {
+  const size_t count = res->model_count;
+  const int ranks = res->ranks;
+  res->traced = trace != NULL;
+  if (trace && res->rank_report) {
+    double *wire = calloc(count ? count : 1, sizeof *wire);
+    double *sum = calloc((size_t)ranks, sizeof *sum), *max = calloc((size_t)ranks, sizeof *max);
+    uint64_t *n = calloc((size_t)ranks, sizeof *n);
+    rt_trace_totals totals;
+    rt_code rc = wire && sum && max && n ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate latencies");
+    if (rc == RT_OK) rc = rt_trace_latencies(trace, wire, n, sum, max, &totals, st);
+    if (rc == RT_OK) {
+      res->trace_dropped = totals.dropped;
+      res->trace_handoffs = totals.handoffs;
+    }
+    if (rc == RT_OK && totals.dropped == 0 && totals.unpaired == 0) {
+      for (size_t j = 0; j < count; ++j) res->models[j].wire_seconds = wire[j];
+      for (int r = 0; r < ranks; ++r) {
+        res->rank_report[r].latency_mean = n[r] ? sum[r] / (double)n[r] : 0.0;
+        res->rank_report[r].latency_max = max[r];
+      }
+      snprintf(res->latency_source, sizeof res->latency_source, "trace");
+    }
+    free(wire), free(sum), free(max), free(n);
+    if (rc) return rc;
+  }
+  for (size_t j = 0; j < count; ++j) {
+    rt_model_result *m = &res->models[j];
+    if (!res->rank_report) {
+      m->wire_seconds = m->wait_seconds = NAN;
+      continue;
+    }
+    const double wait = res->train_wall_seconds - m->train_seconds - m->wire_seconds;
+    m->wait_seconds = wait > 0 ? wait : 0.0;
+  }
   return RT_OK;
 }
 
@@ -353,6 +441,9 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
   snprintf(res->backend, sizeof res->backend, "%s", use_cuda ? "cuda" : "cpu");
   rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
   if ((rc = rt_agree(comm, rc, st))) return rc;
+  rt_trace *trace = NULL; /* run.trace: the recorder, from here to the end (collective) */
+  if (cfg->run.trace && (rc = rt_trace_start(comm, (size_t)cfg->run.trace_events, cfg->model_count, &trace, st)))
+    return rc;
 
   rt_dataset ds;
   rt_model_spec *specs = NULL;
@@ -421,24 +512,16 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
       goto done;
     }
   }
-  rt_rank_time time = {0, 0};
+  rt_rank_time time;
+  memset(&time, 0, sizeof time);
+  const double train_t0 = MPI_Wtime();
   rc = run_models(cfg, specs, count, &ds, comm, use_cuda, source, states, stats, device_sums,
                   progress, progress_user, &time, st);
+  const double train_wall = MPI_Wtime() - train_t0;
   if (rc) goto done;
-  /* Every rank's busy and idle time, to rank 0. */
-  res->rank_time = rank == 0 ? calloc((size_t)ranks * 2, sizeof *res->rank_time) : NULL;
-  if (rank == 0 && !res->rank_time) {
-    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate rank times");
-    goto done;
-  }
-  {
-    double mine[2] = {time.busy, time.idle};
-    const int mrc = MPI_Gather(mine, 2, MPI_DOUBLE, res->rank_time, 2, MPI_DOUBLE, 0, comm);
-    if (mrc != MPI_SUCCESS) {
-      rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Gather(rank times)");
-      goto done;
-    }
-  }
+  if ((rc = gather_rank_report(!use_cuda, &time, train_wall, comm, rank, ranks, res, st))) goto done;
+  /* The training's events to rank 0 now, for the hand-off latencies of the report. */
+  if (trace && (rc = rt_trace_collect(trace, st))) goto done;
   for (size_t j = 0; j < count && rank == 0; ++j) res->models[j].pass_source = source[j];
   /* The CUDA engine finishes its models itself, before evaluating them on the device. */
   if (!use_cuda && (rc = finish_models(specs, count, states, st))) goto done;
@@ -447,13 +530,28 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
   rt_prof_end(RT_PHASE_EVALUATE);
   if (rc) goto done;
   if ((rc = collect(specs, count, states, stats, comm, rank, res, st))) goto done;
+  if (rank == 0 && (rc = finish_report(trace, res, st))) goto done;
   res->wall_seconds = MPI_Wtime() - t0;
   rt_prof_begin(RT_PHASE_WRITE, -1, -1, -1);
   rc = rank == 0 ? rt_results_rank(cfg, res, st) : RT_OK;
   if (rc == RT_OK && rank == 0) rc = rt_results_write(cfg, res, specs, (const void *const *)states, st);
   rt_prof_end(RT_PHASE_WRITE);
   rc = rt_agree(comm, rc, st);
+  if (rc == RT_OK && trace) { /* the rest of the events, then trace.json (rank 0) */
+    rc = rt_trace_collect(trace, st);
+    if (rc == RT_OK && rank == 0) {
+      char path[RT_PATH_MAX + 16];
+      snprintf(path, sizeof path, "%s/trace.json", cfg->run.output);
+      rt_trace_totals totals;
+      rc = rt_trace_write(trace, path, &totals, st);
+      res->trace_events = totals.events;
+      res->trace_dropped = totals.dropped;
+      res->trace_handoffs = totals.handoffs;
+    }
+    rc = rt_agree(comm, rc, st);
+  }
 done:
+  rt_trace_free(trace);
   if (states)
     for (size_t j = 0; j < count; ++j) rt_state_free(states[j]);
   free(states);
@@ -468,7 +566,7 @@ done:
 
 void rt_run_result_free(rt_run_result *res) {
   free(res->rank_order);
-  free(res->rank_time);
+  free(res->rank_report);
   if (res->models)
     for (size_t j = 0; j < res->model_count; ++j) {
       free(res->models[j].train_loss);

@@ -119,6 +119,10 @@ typedef struct rt_config {
     long profile_last;         /* passes a profiler captures (cudaProfilerStart/Stop); 0, 0 =
                                   not set (YAML: [], the default): the tool captures the whole
                                   run. Set: 1 <= first <= last <= passes (see profile.h) */
+    int trace;                 /* 1: write RUN_DIR/trace.json (Chrome trace events, src/trace.h);
+                                  default 0; `ringtrain train --trace` sets it */
+    long trace_events;         /* trace: events each rank keeps, 64..100000000, default 1000000;
+                                  past it the oldest are dropped (and counted) */
   } run;
   struct {
     rt_sweep_method method;    /* default grid */

@@ -29,6 +29,10 @@ typedef struct rt_model_result {
   const char *metric_names[RT_RESULT_METRICS];
   double metrics[RT_RESULT_METRICS];
   double train_seconds;    /* time spent integrating, summed over ranks */
+  double wire_seconds;     /* on the wire: the sum of its hand-off latencies (the run's
+                              latency_source); NaN when not measured (CUDA engine) */
+  double wait_seconds;     /* the rest of the training wall time: train_wall_seconds -
+                              train_seconds - wire_seconds (>= 0); NaN when not measured */
   uint64_t pass_source;    /* id of the model whose pass this one used: its own id, or (linear,
                               exact solver, differing only in alpha) the model that travelled */
   uint64_t hops;           /* hand-offs between ranks */
@@ -38,6 +42,17 @@ typedef struct rt_model_result {
   char state_sha256[65];   /* SHA-256 of the final state buffer, hex */
 } rt_model_result;
 
+/* One rank's share of the training (the utilisation report; measured by the CPU engine). */
+typedef struct rt_rank_report {
+  double wall_seconds;             /* the training phase on this rank */
+  double busy_seconds;             /* integrating shards */
+  double idle_seconds;             /* waiting for a model to arrive (MPI_Waitsome) */
+  uint64_t sent, received;         /* hand-offs */
+  uint64_t bytes_sent, bytes_received;
+  double latency_mean, latency_max; /* seconds, of the hand-offs this rank sent, measured as the
+                                       run's latency_source says; 0 when it sent none */
+} rt_rank_report;
+
 typedef struct rt_run_result {
   size_t model_count;
   rt_model_result *models;
@@ -46,7 +61,16 @@ typedef struct rt_run_result {
   size_t features, classes;
   uint64_t train_rows, val_rows;
   double wall_seconds;
-  double *rank_time;       /* [ranks][2]: seconds each rank integrated and waited idle (rank 0) */
+  double train_wall_seconds; /* the training phase: the longest of the ranks' */
+  rt_rank_report *rank_report; /* [ranks] (rank 0); NULL when the backend does not measure it */
+  /* Where the hand-off latencies come from: "trace" (run.trace, nothing dropped: send mark to
+   * matching receive mark on the aligned clocks, src/trace.h), "engine" (the sender's MPI_Isend
+   * until it sees the request complete, polled between shard visits) or "" (not measured). */
+  char latency_source[8];
+  int traced;              /* run.trace: trace.json was written */
+  uint64_t trace_events;   /* events in trace.json, all ranks */
+  uint64_t trace_dropped;  /* events dropped by the per-rank cap (run.trace_events) */
+  uint64_t trace_handoffs; /* flows (paired hand-offs) in trace.json */
   /* The sweep metric (sweep.metric, or the first metric of model 0's family) and its goal; models
    * ranked by it: rank_order[r] is the id at rank r (models without the metric last), best the
    * id of rank 0, or model_count when no model has a value. */

@@ -14,7 +14,7 @@
 #include "ringtrain/train.h"
 
 static const char train_usage[] =
-    "usage: ringtrain train CONFIG [--set key=value]... [--output DIR] [--quiet]\n"
+    "usage: ringtrain train CONFIG [--set key=value]... [--output DIR] [--trace] [--quiet]\n"
     "\n"
     "Trains every model of CONFIG. Run it under mpirun or srun for several ranks (one per node or\n"
     "GPU); without a launcher it runs as one rank that owns every shard, the sequential reference.\n"
@@ -22,6 +22,8 @@ static const char train_usage[] =
     "  -s, --set key=value   override a config key, e.g. run.passes=3, models.0.learning_rate=0.1,\n"
     "                        models.*.batch_size=128 (repeatable)\n"
     "  -o, --output DIR      run directory (overrides run.output)\n"
+    "  -t, --trace           write DIR/trace.json, a timeline of every rank and hand-off (Chrome\n"
+    "                        trace events: Perfetto, chrome://tracing; as run.trace: true)\n"
     "  -q, --quiet           print only errors\n"
     "  -p, --progress-interval SECONDS\n"
     "                        a progress line every SECONDS when stdout is not a terminal (batch\n"

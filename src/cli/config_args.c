@@ -19,13 +19,14 @@ int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_a
                                           {"output", required_argument, NULL, 'o'},
                                           {"quiet", no_argument, NULL, 'q'},
                                           {"progress-interval", required_argument, NULL, 'p'},
+                                          {"trace", no_argument, NULL, 't'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
   optind = 1;
   opterr = 0;
   int c;
   a->progress_interval = 10.0;
-  while ((c = getopt_long(argc, argv, ":s:o:qp:h", options, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":s:o:qp:th", options, NULL)) != -1) {
     switch (c) {
       case 'p': {
         char *end = NULL;
@@ -39,6 +40,10 @@ int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_a
       case 's': a->sets[a->set_count++] = optarg; break;
       case 'o': a->output = optarg; break;
       case 'q': a->quiet = 1; break;
+      case 't':
+        if (strcmp(command, "train") != 0) return rt_cli_usage_error(command, "unknown option '--trace'");
+        a->trace = 1;
+        break;
       case 'h': a->help = 1; return 0;
       case ':': return rt_cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
       default: return rt_cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
@@ -98,6 +103,7 @@ rt_code rt_config_from_args(const rt_config_args *a, const char *text, size_t le
       return rt_fail(st, RT_ERR_USAGE, "--output: path too long");
     strcpy(cfg->run.output, a->output);
   }
+  if (rc == RT_OK && a->trace) cfg->run.trace = 1;
   if (rc == RT_OK) rc = rt_config_validate(cfg, st);
   return rc;
 }

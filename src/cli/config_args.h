@@ -10,6 +10,7 @@ typedef struct rt_config_args {
   int set_count;
   const char *output;
   int quiet;
+  int trace; /* train --trace: run.trace = true */
   int help;
   double progress_interval; /* seconds between progress lines off a terminal; 0 = none */
 } rt_config_args;

@@ -121,6 +121,59 @@ static void print_result_row(FILE *out, const rt_model_result *m, size_t rank) {
           m->train_seconds, rt_model_status_name(m), m->has_validation ? text : "-");
 }
 
+/* "1.5 MB": a byte count for the summary. */
+static void bytes_text(uint64_t bytes, char *buf, size_t cap) {
+  if (bytes < 10000) snprintf(buf, cap, "%" PRIu64 " B", bytes);
+  else if (bytes < 10000000) snprintf(buf, cap, "%.1f kB", (double)bytes / 1e3);
+  else if (bytes < 10000000000ull) snprintf(buf, cap, "%.1f MB", (double)bytes / 1e6);
+  else snprintf(buf, cap, "%.1f GB", (double)bytes / 1e9);
+}
+
+static double percent(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
+
+/* The utilisation report (also the run record of results.jsonl): per rank busy and idle time,
+ * hand-offs and their latency; per model integrating, on the wire, waiting; the trace file. */
+static void print_utilisation(FILE *out, const rt_run_result *res) {
+  if (res->rank_report) {
+    fprintf(out, "# utilisation over %.3f s of training; hand-off latency %s\n", res->train_wall_seconds,
+            strcmp(res->latency_source, "trace") == 0
+                ? "from the trace (send to matching receive, clocks aligned)"
+                : "as the sender sees it (MPI_Isend until it sees it complete)");
+    for (int r = 0; r < res->ranks; ++r) {
+      const rt_rank_report *q = &res->rank_report[r];
+      char sent[32], received[32];
+      bytes_text(q->bytes_sent, sent, sizeof sent);
+      bytes_text(q->bytes_received, received, sizeof received);
+      /* The words before the idle figure are as they were (scripts/bench_ring.sh reads fields 5 and
+       * 11). */
+      fprintf(out, "# rank %d: busy %.3f s, idle waiting for models %.3f s (%.0f%% busy, %.0f%% idle); "
+                   "hand-offs sent %" PRIu64 " (%s), received %" PRIu64 " (%s); latency mean %.3f ms, "
+                   "max %.3f ms\n",
+              r, q->busy_seconds, q->idle_seconds, percent(q->busy_seconds, q->wall_seconds),
+              percent(q->idle_seconds, q->wall_seconds), q->sent, sent, q->received, received,
+              1e3 * q->latency_mean, 1e3 * q->latency_max);
+    }
+    const size_t shown = res->model_count < 10 ? res->model_count : 10;
+    for (size_t r = 0; r < shown; ++r) {
+      const size_t j = res->rank_order ? res->rank_order[r] : r;
+      const rt_model_result *m = &res->models[j];
+      fprintf(out, "# model %zu: integrating %.3f s (%.0f%%), on the wire %.3f s, waiting %.3f s\n", j,
+              m->train_seconds, percent(m->train_seconds, res->train_wall_seconds), m->wire_seconds,
+              m->wait_seconds);
+    }
+    if (res->model_count > shown)
+      fprintf(out, "# ... every model's times in the last line of results.jsonl\n");
+  }
+  if (res->traced) {
+    fprintf(out, "# trace: %s/trace.json, %" PRIu64 " events, %" PRIu64 " hand-offs (Perfetto: "
+                 "https://ui.perfetto.dev, or chrome://tracing)\n",
+            res->output_dir, res->trace_events, res->trace_handoffs);
+    if (res->trace_dropped)
+      fprintf(out, "# trace: %" PRIu64 " events dropped (the oldest; raise run.trace_events to keep them)\n",
+              res->trace_dropped);
+  }
+}
+
 void rt_print_results_table(FILE *out, const rt_run_result *res) {
   if (res->note[0]) fprintf(out, "# note: %s\n", res->note);
   fprintf(out, "# backend %s; %zu shards over %d rank%s; %" PRIu64 " training rows, %" PRIu64
@@ -159,9 +212,5 @@ void rt_print_results_table(FILE *out, const rt_run_result *res) {
   fprintf(out, "# run directory: %s (results.csv, results.jsonl, history.csv, config.yaml, models/, best.rtm)\n",
           res->output_dir);
   fprintf(out, "# wall time %.3f s\n", res->wall_seconds);
-  for (int r = 0; res->rank_time && r < res->ranks && strcmp(res->backend, "cpu") == 0; ++r) {
-    const double busy = res->rank_time[2 * r], idle = res->rank_time[2 * r + 1];
-    fprintf(out, "# rank %d: busy %.3f s, idle waiting for models %.3f s (%.0f%% busy)\n", r, busy,
-            idle, busy + idle > 0 ? 100.0 * busy / (busy + idle) : 0.0);
-  }
+  print_utilisation(out, res);
 }

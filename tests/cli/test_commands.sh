@@ -43,7 +43,8 @@ for f in config.yaml results.csv results.jsonl history.csv models/0.rtm models/1
 done
 [[ -z "$(find "$WORK/run" -name '*.tmp*')" ]] && pass || fail "temporary files left behind"
 [[ $(wc -l <"$WORK/run/results.csv") -eq 3 ]] && pass || fail "results.csv rows"
-[[ $(wc -l <"$WORK/run/results.jsonl") -eq 2 ]] && pass || fail "results.jsonl rows"
+[[ $(wc -l <"$WORK/run/results.jsonl") -eq 3 ]] && pass || fail "results.jsonl rows (2 models + the run record)"
+[[ $(tail -1 "$WORK/run/results.jsonl") == '{"run":{'* ]] && pass || fail "results.jsonl does not end with the run record"
 [[ $(wc -l <"$WORK/run/history.csv") -eq 9 ]] && pass || fail "history.csv rows (2 models x 4 passes + header)"
 python3 -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$WORK/run/results.jsonl" \
   && pass || fail "results.jsonl is not JSON lines"

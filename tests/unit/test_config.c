@@ -119,6 +119,8 @@ static void assert_settings_equal(const rt_config *a, const rt_config *b) {
   assert_string_equal(a->run.backend, b->run.backend);
   assert_int_equal(a->run.profile_first, b->run.profile_first);
   assert_int_equal(a->run.profile_last, b->run.profile_last);
+  assert_int_equal(a->run.trace, b->run.trace);
+  assert_int_equal(a->run.trace_events, b->run.trace_events);
 }
 
 /* Every parsed field (not path/dir, not model positions). */
@@ -292,7 +294,7 @@ static void test_key_table(void **state) {
   assert_false(rt_model_kind_known("tree"));
   char list[512];
   rt_config_key_list(RT_SECTION_RUN, list, sizeof list);
-  assert_string_equal(list, "passes, seed, output, threads, succession, shards_in_use, eval_every_pass, backend, profile_passes");
+  assert_string_equal(list, "passes, seed, output, threads, succession, shards_in_use, eval_every_pass, backend, profile_passes, trace, trace_events");
   char expected[256];
   rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "optimizer"), expected, sizeof expected);
   assert_string_equal(expected, "one of: sgd, adam");
