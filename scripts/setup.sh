@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ringtrain needs to build and test. Idempotent, and silent when
-# everything is already installed. Usage: scripts/setup.sh [--bench]
+# everything is already installed. Usage: scripts/setup.sh [--bench] [--fuzz]
 #   --bench  also installs Debian's scikit-learn and NumPy (for scripts/bench_sklearn.py)
+#   --fuzz   also installs clang, its runtime libraries (libFuzzer, sanitizers) and its OpenMP
+#            (for scripts/test.sh --fuzz), and checks that clang links a libFuzzer program
 set -euo pipefail
 
+fuzz=0
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-openmp-dev
           liblapacke-dev libcmocka-dev libyaml-dev libssl-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-sklearn python3-numpy) ;;
-    -h|--help) sed -n '2,4s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --fuzz) fuzz=1; packages+=(clang libclang-rt-dev libomp-dev) ;;
+    -h|--help) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -21,7 +25,28 @@ for pkg in "${packages[@]}"; do
     missing+=("$pkg")
   fi
 done
+
+# --fuzz: a tiny libFuzzer program must build with clang (silent when it does).
+check_fuzzer() {
+  [[ $fuzz -eq 1 ]] || return 0
+  local dir
+  dir=$(mktemp -d)
+  printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+    >"$dir/probe.c"
+  if ! clang -fsanitize=fuzzer,address,undefined "$dir/probe.c" -o "$dir/probe" >"$dir/log" 2>&1 ||
+     ! "$dir/probe" -runs=10 >>"$dir/log" 2>&1; then
+    echo "setup.sh: clang cannot build or run a libFuzzer program (-fsanitize=fuzzer):" >&2
+    cat "$dir/log" >&2
+    rm -rf "$dir"
+    exit 1
+  fi
+  rm -rf "$dir"
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
+  check_fuzzer
   exit 0
 fi
 
@@ -45,3 +70,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   "${missing[@]}"
+check_fuzzer

@@ -249,6 +249,7 @@ typedef struct parse_ctx {
   rt_config *cfg;
   rt_status *st;
   rt_sweep_entry *entry; /* the models entry being walked (its base is the walked object) */
+  size_t merged;         /* mappings and their pairs walked through merges so far (walk_merge) */
 } parse_ctx;
 
 static rt_code fail_mark(const parse_ctx *ctx, yaml_mark_t mark, const char *fmt, ...)
@@ -323,6 +324,10 @@ static rt_code check_duplicate(const parse_ctx *ctx, const yaml_node_t *map,
 }
 
 #define RT_MERGE_DEPTH_MAX 16
+/* Aliases let merged mappings merge others many times over ("<<: [*a, *a]" on every level of a
+ * chain of anchors), so the work grows exponentially with the depth: a 900-byte config would
+ * take hours. The mappings and pairs walked through merges in the whole document are capped. */
+#define RT_MERGE_WORK_MAX 1000000
 
 static int is_merge_key(const yaml_node_t *key) {
   return key && key->type == YAML_SCALAR_NODE &&
@@ -368,6 +373,15 @@ static rt_code walk_merge(parse_ctx *ctx, rt_section section, size_t model, cons
   if (depth >= RT_MERGE_DEPTH_MAX)
     return fail_mark(ctx, value->start_mark,
                      "%s: merges ('<<') nested too deeply (does an alias refer to itself?)", where);
+  if (value->type == YAML_MAPPING_NODE || value->type == YAML_SEQUENCE_NODE) {
+    ctx->merged += 1 + (size_t)(value->type == YAML_MAPPING_NODE
+                                    ? value->data.mapping.pairs.top - value->data.mapping.pairs.start
+                                    : value->data.sequence.items.top - value->data.sequence.items.start);
+    if (ctx->merged > RT_MERGE_WORK_MAX)
+      return fail_mark(ctx, value->start_mark,
+                       "%s: merges ('<<') expand too far: over %d merged mappings and keys (do "
+                       "aliases merge each other many times over?)", where, RT_MERGE_WORK_MAX);
+  }
   if (value->type == YAML_MAPPING_NODE)
     return walk_section(ctx, section, model, where, value, obj, depth + 1);
   if (value->type == YAML_SEQUENCE_NODE) {
@@ -964,7 +978,7 @@ rt_code rt_config_parse(const char *text, size_t length, const char *path, rt_co
     if (length) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_config_parse: NULL text");
     text = "";
   }
-  parse_ctx ctx = {path ? path : "<config>", NULL, cfg, st, NULL};
+  parse_ctx ctx = {path ? path : "<config>", NULL, cfg, st, NULL, 0};
   if (path) {
     rt_code rc = set_path(cfg, path, st);
     if (rc != RT_OK) return rc;
