@@ -15,7 +15,7 @@
 #   --only LIST      kmeans, mlp and/or ridge, comma-separated (default: all three)
 #   --no-sklearn     skip the scikit-learn baselines (and do not install them)
 #   --repeats R      timed runs of every ringtrain command and scikit-learn fit; the fastest is
-#                    reported (default 3)
+#                    reported (default 5)
 #   --ridge-rows N   training rows of the ridge benchmark (default 1000000; validation N/10)
 # Builds in build-bench (Release); data in build-bench/data (made once); runs in
 # build-bench/runs/families; the summary is also written to build-bench/summary-families.txt.
@@ -26,7 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 only="kmeans,mlp,ridge"
 sklearn=1
-repeats=3
+repeats=5
 ridge_rows=1000000
 while [[ $# -gt 0 ]]; do
   case "$1" in
