@@ -731,23 +731,27 @@ static int trimmed(const char *begin, const char *end, char *buf, size_t size) {
   return 1;
 }
 
-/* RT_KEY_INT_RANGE: "[a, b]", "a,b", "[]" or "" (not set). */
-static rt_apply_result apply_int_range(const rt_config_key *key, long *field, const char *text,
-                                       char *why, size_t why_size) {
-  char inner[128], first_text[64], last_text[64];
-  const char *end = text + strlen(text);
-  if (!trimmed(text, end, inner, sizeof inner)) return type_why(key, text, why, why_size);
+/* The items text of a list value: "[a, b]" or "a, b" -> "a, b" (trimmed, one optional pair of
+ * brackets removed); 0 when it does not fit or the brackets do not pair up. */
+static int list_body(const char *text, char *bare, size_t cap) {
+  char inner[512];
+  if (cap > sizeof inner || !trimmed(text, text + strlen(text), inner, cap)) return 0;
   size_t n = strlen(inner);
   if (n > 0 && inner[0] == '[') {
-    if (inner[n - 1] != ']') return type_why(key, text, why, why_size);
+    if (inner[n - 1] != ']') return 0;
     inner[n - 1] = '\0';
     memmove(inner, inner + 1, n - 1);
   } else if (n > 0 && inner[n - 1] == ']') {
-    return type_why(key, text, why, why_size);
+    return 0;
   }
-  char bare[128];
-  if (!trimmed(inner, inner + strlen(inner), bare, sizeof bare))
-    return type_why(key, text, why, why_size);
+  return trimmed(inner, inner + strlen(inner), bare, cap);
+}
+
+/* RT_KEY_INT_RANGE: "[a, b]", "a,b", "[]" or "" (not set). */
+static rt_apply_result apply_int_range(const rt_config_key *key, long *field, const char *text,
+                                       char *why, size_t why_size) {
+  char bare[128], first_text[64], last_text[64];
+  if (!list_body(text, bare, sizeof bare)) return type_why(key, text, why, why_size);
   if (bare[0] == '\0') { /* [] or nothing: not set */
     field[0] = field[1] = 0;
     return RT_APPLY_OK;
@@ -785,21 +789,9 @@ static rt_apply_result apply_int_range(const rt_config_key *key, long *field, co
 static rt_apply_result apply_int_list(const rt_config_key *key, long *values, int *count,
                                       const char *text, char *why, size_t why_size) {
   const char *item = key->item ? key->item : "value";
-  char inner[512], value[80];
+  char bare[512], value[80];
   rt_config_show_value(text, value, sizeof value);
-  const char *end = text + strlen(text);
-  if (!trimmed(text, end, inner, sizeof inner)) return type_why(key, text, why, why_size);
-  size_t n = strlen(inner);
-  if (n > 0 && inner[0] == '[') {
-    if (inner[n - 1] != ']') return type_why(key, text, why, why_size);
-    inner[n - 1] = '\0';
-    memmove(inner, inner + 1, n - 1);
-  } else if (n > 0 && inner[n - 1] == ']') {
-    return type_why(key, text, why, why_size);
-  }
-  char bare[512];
-  if (!trimmed(inner, inner + strlen(inner), bare, sizeof bare))
-    return type_why(key, text, why, why_size);
+  if (!list_body(text, bare, sizeof bare)) return type_why(key, text, why, why_size);
   if (bare[0] == '\0') {
     snprintf(why, why_size, "expected at least one %s, got an empty list", item);
     return RT_APPLY_TYPE;
