@@ -3,7 +3,7 @@
  * its src/family_<kind>.c step by step:
  *
  * kmeans   G = X C^T by cuBLAS sgemm; |c|^2 (one thread per centre) and |x|^2 (one thread per
- *          row) in double in feature order, d2 = (|x|^2 - 2 G) + |c|^2 clamped at 0, first
+ *          row) by rt_sq_norm of scalar_math.h as on the CPU, d2 = (|x|^2 - 2 G) + |c|^2 clamped at 0, first
  *          minimum, exactly the CPU's loop. Sculley's update and the dead-centre rule run in ONE
  *          block that walks the batch rows in order (threads over features), so the sequential
  *          dependency (counts, centres moving row by row) is kept and the result is bit-for-bit
@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "rt_cuda_internal.h"
+#include "scalar_math.h"
 
 namespace {
 
@@ -80,14 +81,12 @@ rt_code kmeans_check(const rt_model_spec *spec, size_t rows, int has_labels, rt_
   return rt_cuda_check_dim(spec, "k", (size_t)spec->hp.k, st);
 }
 
-/* |c|^2 in double, features in order (sq_norm of family_kmeans.c). */
+/* |c|^2 by rt_sq_norm, as sq_norm of family_kmeans.c. */
 __global__ void kmeans_cnorm_kernel(const float *centres, int k, int d, double *cnorm) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= k) return;
   const float *cc = centres + (size_t)c * (size_t)d;
-  double s = 0.0;
-  for (int f = 0; f < d; ++f) s += (double)cc[f] * (double)cc[f];
-  cnorm[c] = s;
+  cnorm[c] = rt_sq_norm(cc, (size_t)d);
 }
 
 /* assign_rows() of family_kmeans.c, one row per thread: nearest centre (first minimum; NaN never
@@ -98,8 +97,7 @@ __global__ void kmeans_assign_kernel(const float *x, const float *g, const doubl
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= rows) return;
   const float *xi = x + (size_t)i * (size_t)d;
-  double xn = 0.0;
-  for (int f = 0; f < d; ++f) xn += (double)xi[f] * (double)xi[f];
+  const double xn = rt_sq_norm(xi, (size_t)d);
   const float *gi = g + (size_t)i * (size_t)k;
   int best = 0;
   double best_d = 0.0;

@@ -20,7 +20,7 @@
  *
  * One batch (integrate_batch), all in fixed order:
  *  1. G = X C^T by one cblas_sgemm; d2(i, c) = (|x_i|^2 - 2 G(i, c)) + |c|^2 in double (norms
- *     summed in double in feature order), clamped at 0. Nearest centre: the first minimum.
+ *     summed in double by rt_sq_norm of scalar_math.h), clamped at 0. Nearest centre: the first minimum.
  *     *loss_sum = sum over rows (in order) of the nearest squared distance, before any update.
  *  2. Sculley's update, row by row in batch order with the assignments of step 1:
  *     counts[c] += 1; eta = 1 / counts[c]; c <- (1 - eta) c + eta x (in double, stored as float).
@@ -44,6 +44,7 @@
 
 #include "model.h"
 #include "rng.h"
+#include "scalar_math.h"
 
 /* Rows seen per centre before a centre that never won a row counts as dead. */
 #define KMEANS_DEAD_ROWS_PER_CENTRE 10.0
@@ -90,11 +91,7 @@ static double sq_distance(const float *a, const float *b, size_t d) {
   return s;
 }
 
-static double sq_norm(const float *a, size_t d) {
-  double s = 0.0;
-  for (size_t f = 0; f < d; ++f) s += (double)a[f] * (double)a[f];
-  return s;
-}
+static double sq_norm(const float *a, size_t d) { return rt_sq_norm(a, d); }
 
 /* Index in [0, n) from a uniform draw in [0, 1). */
 static size_t uniform_index(double u, size_t n) {

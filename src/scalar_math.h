@@ -5,12 +5,27 @@
 #define RINGTRAIN_SCALAR_MATH_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ringtrain/config.h"
 #include "rng.h" /* RT_HOST_DEVICE */
 
 #define RT_PI 3.14159265358979323846
+
+/* Squared Euclidean norm of a float vector, in double, as 8 interleaved partial sums (lane j adds
+ * features j, j+8, j+16, ... in order) combined pairwise at the end. A single running sum is a
+ * chain of dependent additions the compiler may not reorder; 8 independent lanes let it use SIMD
+ * and keep the result a fixed function of the input on every backend. */
+#define RT_SQ_NORM_LANES 8
+static inline RT_HOST_DEVICE double rt_sq_norm(const float *a, size_t d) {
+  double s[RT_SQ_NORM_LANES] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  size_t f = 0;
+  for (; f + RT_SQ_NORM_LANES <= d; f += RT_SQ_NORM_LANES)
+    for (size_t j = 0; j < RT_SQ_NORM_LANES; ++j) s[j] += (double)a[f + j] * (double)a[f + j];
+  for (size_t j = 0; f + j < d; ++j) s[j] += (double)a[f + j] * (double)a[f + j];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
 
 /* Learning rate at optimizer step `step` (0-based). total_steps = total_batches * passes (used by
  * cosine only; a total of 0 or 1 keeps the rate constant). */
