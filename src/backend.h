@@ -18,6 +18,13 @@ void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, voi
                             const rt_shard *shard, uint64_t shard_index, float *ws,
                             uint64_t *order_buf);
 
+/* The same from the state's batch_cursor on, asking should_stop(user) (when not NULL) before each
+ * batch: returns 1 when the visit is complete (batch_cursor back to 0), 0 when it stopped with
+ * batch_cursor batches of this visit done, so that a later call continues exactly there. */
+int rt_cpu_integrate_visit(const rt_model_spec *spec, const rt_family *fam, void *state,
+                           const rt_shard *shard, uint64_t shard_index, float *ws,
+                           uint64_t *order_buf, int (*should_stop)(void *), void *user);
+
 /* Adds the family's evaluation sums over a shard into sums[RT_EVAL_SUMS] (fixed row order, in
  * chunks of ws_rows; ws holds family->workspace_floats(spec, ws_rows) floats). */
 void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, const void *state,

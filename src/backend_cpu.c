@@ -11,6 +11,12 @@ uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t sh
 void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, void *state,
                             const rt_shard *shard, uint64_t shard_index, float *ws,
                             uint64_t *order_buf) {
+  (void)rt_cpu_integrate_visit(spec, fam, state, shard, shard_index, ws, order_buf, NULL, NULL);
+}
+
+int rt_cpu_integrate_visit(const rt_model_spec *spec, const rt_family *fam, void *state,
+                           const rt_shard *shard, uint64_t shard_index, float *ws,
+                           uint64_t *order_buf, int (*should_stop)(void *), void *user) {
   rt_state_header *h = rt_state_head(state);
   const rt_state_layout l = rt_state_layout_of(spec);
   float *params = rt_state_params(state, &l), *aux = rt_state_aux(state, &l);
@@ -18,7 +24,11 @@ void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, voi
   const size_t batch = (size_t)spec->hp.batch_size;
   const size_t nb = (shard->rows + batch - 1) / batch;
   rt_rng_permutation(rt_batch_order_key(h, h->pass, shard_index), order_buf, nb);
-  for (size_t k = 0; k < nb; ++k) {
+  for (size_t k = (size_t)h->batch_cursor; k < nb; ++k) {
+    if (should_stop && should_stop(user)) {
+      h->batch_cursor = k;
+      return 0;
+    }
     const size_t b = (size_t)order_buf[k];
     const size_t first = b * batch;
     const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
@@ -37,6 +47,8 @@ void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, voi
     h->samples += rows;
     h->step += 1;
   }
+  h->batch_cursor = 0;
+  return 1;
 }
 
 void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, const void *state,

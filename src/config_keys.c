@@ -129,6 +129,7 @@ static const rt_key_choice sweep_metrics[] = {
 };
 
 static const rt_key_choice count_none[] = {{"none", 0, 0}, {NULL, 0, 0}};
+static const rt_key_choice never_zero[] = {{"never", 0, 0}, {NULL, 0, 0}};
 
 /* ---------------------------------------------------------------------------------------------
  * The table. Order is the order of the YAML writer and of reference.yaml.
@@ -216,6 +217,19 @@ const rt_config_key rt_config_keys[] = {
      100000000, NO_NUM, NULL, 0, "1000000",
      "trace: events each rank keeps, 64..100000000 (24 bytes each); past it the oldest are "
      "dropped and counted", NULL},
+    {RT_SECTION_RUN, "checkpoint_every", RT_KEY_INT, RT_STORE_LONG, CFG(run.checkpoint_every), 0,
+     1, 1000000000, NO_NUM, never_zero, 0, "never",
+     "write a checkpoint to RUN_DIR/checkpoints after every n passes (1..1000000000); never (or "
+     "0) = only when stopped by SIGTERM/SIGINT; resume with ringtrain train --resume RUN_DIR",
+     NULL},
+    {RT_SECTION_RUN, "keep_checkpoints", RT_KEY_INT, RT_STORE_LONG, CFG(run.keep_checkpoints), 0,
+     1, 1000000, NO_NUM, NULL, 0, "2",
+     "checkpoints kept in RUN_DIR/checkpoints (1..1000000); older ones are deleted", NULL},
+    {RT_SECTION_RUN, "timeout", RT_KEY_INT, RT_STORE_LONG, CFG(run.timeout), 0, 1, 100000000,
+     NO_NUM, count_none, 0, "none",
+     "watchdog: seconds a rank may wait for a hand-off with nothing arriving before the job ends "
+     "with an error naming the model, pass and ranks (1..100000000); none (or 0) = wait forever",
+     NULL},
     /* sweep */
     {RT_SECTION_SWEEP, "method", RT_KEY_ENUM, RT_STORE_METHOD, CFG(sweep.method), 0, NO_INT,
      NO_NUM, sweep_methods, 0, "grid",

@@ -3,18 +3,33 @@
  * next shard. Receives are posted ahead for every model that will visit again, so a rank holding
  * several models never idles while one is on the wire. The schedule is a pure function of
  * (model, pass, position, S, ranks): every rank knows how many visits it will serve, so the loop
- * ends without any termination protocol. With one rank the same loop is the sequential
- * reference. */
+ * ends without a termination protocol for the models; one small vote at the end tells every rank
+ * whether any rank was asked to stop (see "Stops" below). With one rank the same loop is the
+ * sequential reference.
+ *
+ * Stops (SIGTERM/SIGINT/SIGUSR1, include/ringtrain/stop.h). A rank that sees a request (its own
+ * signal, between batches, or a notice from another rank on the control communicator) stops
+ * integrating after the current batch, tells every other rank, and lets its pending sends
+ * complete. Every rank then votes (a non-blocking allreduce of the stop kinds, polled while
+ * hand-offs still land); a non-zero vote makes a consistent cut: models still on the wire are
+ * received, unmatched receives cancelled, and each model's state is broadcast from the rank that
+ * holds it, cursor included (pass, position, batch_cursor), so a later call resumes it exactly
+ * there. Waiting is a poll with a short sleep so that signals and the watchdog (run.timeout) are
+ * seen while idle. */
 #include "engine.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agree.h"
 #include "backend.h"
+#include "fault.h"
 #include "ringtrain/profile.h"
+#include "ringtrain/stop.h"
 #include "route.h"
 #include "schedule.h"
 
@@ -27,6 +42,8 @@ typedef struct slot {
   enum slot_phase phase;
   uint64_t visits_here; /* shard visits still to serve on this rank */
   double sent_at;       /* MPI_Wtime of its MPI_Isend while SLOT_SENDING */
+  uint64_t from_pass, from_position; /* where the model was when it last left this rank (or its
+                                        start here): the watchdog's starting point */
 } slot;
 
 typedef struct engine {
@@ -47,6 +64,18 @@ typedef struct engine {
   rt_model_stats *stats;
   rt_progress_view *progress; /* rank 0 only, or NULL */
   rt_rank_time *time;         /* accumulated, or NULL */
+  /* Stops and faults */
+  MPI_Comm ctl;               /* control communicator: stop notices */
+  int stopping;               /* rt_stop_kind this rank acts on, 0 while running */
+  int notice_in;              /* the posted notice receive's buffer */
+  MPI_Request notice_req;     /* posted while running */
+  int notice_out;
+  MPI_Request *notice_sends;  /* [ranks] */
+  uint64_t notices_received;
+  rt_fault fault;
+  uint64_t sends_done;        /* this rank's hand-off sends, for fault injection */
+  double timeout;             /* run.timeout seconds, 0 = none */
+  double last_activity;       /* MPI_Wtime of the last hand-off completed or visit done */
 } engine;
 
 static int shard_owner(const engine *e, uint64_t shard) {
@@ -68,6 +97,91 @@ static size_t pop_ready(engine *e) {
   e->queue_head = (e->queue_head + 1) % e->count;
   e->queue_len--;
   return j;
+}
+
+/* The stop request this rank should act on now: its own signal or a notice from another rank.
+ * The first time, it tells every other rank (so a rank waiting for hand-offs wakes up). */
+static rt_code begin_stop(engine *e, int kind, rt_status *st) {
+  if (e->stopping) {
+    if (kind > e->stopping) e->stopping = kind;
+    return RT_OK;
+  }
+  e->stopping = kind;
+  e->notice_out = kind;
+  for (int r = 0; r < e->ranks; ++r)
+    if (r != e->rank)
+      RT_MPI_CHECK(st, MPI_Isend(&e->notice_out, 1, MPI_INT, r, 0, e->ctl, &e->notice_sends[r]));
+  return RT_OK;
+}
+
+static rt_code poll_notices(engine *e, rt_status *st) {
+  if (e->notice_req == MPI_REQUEST_NULL) return RT_OK;
+  int done = 0;
+  RT_MPI_CHECK(st, MPI_Test(&e->notice_req, &done, MPI_STATUS_IGNORE));
+  if (!done) return RT_OK;
+  e->notices_received++;
+  const int kind = e->notice_in;
+  RT_MPI_CHECK(st, MPI_Irecv(&e->notice_in, 1, MPI_INT, MPI_ANY_SOURCE, 0, e->ctl, &e->notice_req));
+  return begin_stop(e, kind, st);
+}
+
+/* Polls the local request and the notices; returns whether this rank is stopping. A failed MPI
+ * call leaves its error in st (callers that can report it check st->code). */
+static int poll_stop(engine *e, rt_status *st) {
+  const rt_stop_kind local = rt_stop_pending();
+  rt_code rc = RT_OK;
+  if (local != RT_STOP_NONE) rc = begin_stop(e, (int)local, st);
+  if (rc == RT_OK) (void)poll_notices(e, st);
+  return e->stopping != 0;
+}
+
+static int should_stop_cb(void *user) {
+  engine *e = user;
+  rt_status ignored; /* a failed poll shows up again in the main loop's own poll */
+  return poll_stop(e, &ignored);
+}
+
+/* The model, pass and edge a waiting rank names when the watchdog fires: of the models it waits
+ * for, the one whose next visit here comes first in its own succession. */
+static rt_code watchdog_fail(engine *e, double waited, const char *what, rt_status *st) {
+  size_t best = e->count, waiting = 0;
+  uint64_t best_pass = 0, best_pos = 0;
+  for (size_t j = 0; j < e->count; ++j) {
+    const slot *s = &e->slots[j];
+    if (s->phase != SLOT_RECEIVING) continue;
+    waiting++;
+    const rt_model_spec *spec = &e->specs[j];
+    const uint64_t L = rt_route_length(spec);
+    uint64_t p = s->from_pass, k = s->from_position;
+    while (p < s->end && shard_owner(e, rt_route_shard(spec, p, k)) != e->rank)
+      if (++k == L) k = 0, ++p;
+    if (p >= s->end) continue;
+    if (best == e->count || p < best_pass || (p == best_pass && k < best_pos))
+      best = j, best_pass = p, best_pos = k;
+  }
+  if (best == e->count)
+    return rt_fail(st, RT_ERR_TIMEOUT,
+                   "watchdog: rank %d waited %.0f s (run.timeout) with no progress while %s", e->rank,
+                   waited, what);
+  const rt_model_spec *spec = &e->specs[best];
+  const uint64_t L = rt_route_length(spec);
+  const uint64_t prev_pass = best_pos > 0 ? best_pass : best_pass - 1, prev_pos = best_pos > 0 ? best_pos - 1 : L - 1;
+  const int from = shard_owner(e, rt_route_shard(spec, prev_pass, prev_pos));
+  return rt_fail(st, RT_ERR_TIMEOUT,
+                 "watchdog: rank %d waited %.0f s (run.timeout) with no hand-off arriving: model %" PRIu64
+                 " (pass %" PRIu64 " of %" PRIu64 ", shard %" PRIu64 ") is stuck on the hand-off from rank %d "
+                 "to rank %d%s",
+                 e->rank, waited, spec->id, best_pass + 1, spec->passes, rt_route_shard(spec, best_pass, best_pos),
+                 from, e->rank, waiting > 1 ? " (other models are awaited too)" : "");
+}
+
+/* A short sleep between polls, growing from 1 us to 100 us while nothing happens. */
+static void backoff(unsigned *spins) {
+  if (++*spins < 64) return;
+  long ns = 1000L << (*spins - 64 < 7 ? *spins - 64 : 7);
+  if (ns > 100000) ns = 100000;
+  struct timespec ts = {0, ns};
+  nanosleep(&ts, NULL);
 }
 
 static rt_code post_receive(engine *e, size_t j, rt_status *st) {
@@ -98,11 +212,17 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     rt_prof_window_visit(e->cfg, (long)h->pass + 1);
     rt_prof_begin(RT_PHASE_INTEGRATE, id, (int64_t)h->pass + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
-    rt_cpu_integrate_shard(spec, fam, s->state, &e->ds->train[shard], shard, e->ws, e->order);
+    const int complete = rt_cpu_integrate_visit(spec, fam, s->state, &e->ds->train[shard], shard,
+                                                e->ws, e->order, should_stop_cb, e);
     const double busy = MPI_Wtime() - t0;
     e->stats[j].seconds += busy;
     if (e->time) e->time->busy += busy;
     rt_prof_end(RT_PHASE_INTEGRATE);
+    e->last_activity = MPI_Wtime();
+    if (!complete) { /* stopped after a batch: the model stays here, cursor in its header */
+      s->phase = SLOT_READY;
+      return RT_OK;
+    }
     if (spec->eval_every_pass && e->ds->val[shard].rows > 0) {
       /* Validation along the ring: this shard's validation rows, right after integrating it. */
       rt_prof_begin(RT_PHASE_EVALUATE, id, (int64_t)h->pass + 1, (int64_t)shard);
@@ -130,7 +250,12 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       return RT_OK;
     }
     const int next = shard_owner(e, current_shard(spec, h));
-    if (next == e->rank) continue;
+    if (next == e->rank) continue; /* a stop is seen before the next visit's first batch */
+    /* Fault injection counts this rank's hand-offs over the whole run (rank_time when kept). */
+    const uint64_t nth = (e->time ? (uint64_t)e->time->sent : e->sends_done++) + 1;
+    if (rt_fault_at_send(&e->fault, e->rank, nth)) rt_fault_trigger(&e->fault);
+    s->from_pass = h->pass;
+    s->from_position = h->position;
     rt_prof_mark(RT_PHASE_SEND, id, (int64_t)h->pass + 1, (int64_t)current_shard(spec, h));
     s->sent_at = MPI_Wtime();
     RT_MPI_CHECK(st, MPI_Isend(s->state, (int)s->bytes, MPI_BYTE, next, (int)j, e->comm, &e->requests[j]));
@@ -176,26 +301,56 @@ static rt_code completed(engine *e, size_t j, rt_status *st) {
   return RT_FAIL_AT(st, RT_ERR_INTERNAL, "request of model %zu completed in phase %d", j, (int)s->phase);
 }
 
-/* Handles finished requests; blocks only when `wait` is set (nothing ready to integrate). */
-static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
-  int n = 0;
-  if (wait) {
-    /* Nothing to integrate: the rank idles until a model arrives (or a send completes). */
-    rt_prof_begin(RT_PHASE_RECEIVE, -1, -1, -1);
-    const double t0 = MPI_Wtime();
-    const int mpi_rc = MPI_Waitsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE);
-    if (e->time) e->time->idle += MPI_Wtime() - t0;
-    rt_prof_end(RT_PHASE_RECEIVE);
-    if (mpi_rc != MPI_SUCCESS) return rt_mpi_fail(st, mpi_rc, __FILE__, __LINE__, "MPI_Waitsome");
-  } else
-    RT_MPI_CHECK(st, MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
-  if (n == MPI_UNDEFINED)
-    return wait ? RT_FAIL_AT(st, RT_ERR_INTERNAL, "rank %d waits but no hand-off is pending", e->rank) : RT_OK;
+static rt_code handle(engine *e, int n, const int *indices, rt_status *st) {
+  if (n == MPI_UNDEFINED || n == 0) return RT_OK;
+  e->last_activity = MPI_Wtime();
   for (int i = 0; i < n; ++i) {
     rt_code rc = completed(e, (size_t)indices[i], st);
     if (rc) return rc;
   }
   return RT_OK;
+}
+
+/* Handles finished requests; when `wait` is set (nothing ready to integrate) polls until one
+ * finishes, a stop is requested or the watchdog fires. */
+static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
+  int n = 0;
+  if (!wait) {
+    RT_MPI_CHECK(st, MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
+    return handle(e, n, indices, st);
+  }
+  /* Nothing to integrate: the rank idles until a model arrives (or a send completes). */
+  rt_prof_begin(RT_PHASE_RECEIVE, -1, -1, -1);
+  const double t0 = MPI_Wtime();
+  unsigned spins = 0;
+  rt_code rc = RT_OK;
+  for (;;) {
+    const int mpi_rc = MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE);
+    if (mpi_rc != MPI_SUCCESS) {
+      rc = rt_mpi_fail(st, mpi_rc, __FILE__, __LINE__, "MPI_Testsome");
+      break;
+    }
+    if (n == MPI_UNDEFINED) {
+      rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "rank %d waits but no hand-off is pending", e->rank);
+      break;
+    }
+    if (n > 0) break;
+    rt_status_clear(st);
+    if (poll_stop(e, st)) {
+      rc = st->code;
+      break;
+    }
+    const double now = MPI_Wtime();
+    if (e->timeout > 0 && now - e->last_activity > e->timeout) {
+      rc = watchdog_fail(e, now - e->last_activity, "waiting for hand-offs", st);
+      break;
+    }
+    backoff(&spins);
+  }
+  if (e->time) e->time->idle += MPI_Wtime() - t0;
+  rt_prof_end(RT_PHASE_RECEIVE);
+  if (rc) return rc;
+  return handle(e, n, indices, st);
 }
 
 /* resume[j]: the state model j continues from (on every rank), or NULL for a fresh start. */
@@ -211,10 +366,16 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
     if (l.total_bytes > (size_t)INT_MAX) /* MPI counts are int */
       return rt_fail(st, RT_ERR_CONFIG, "model %zu: its state is %zu bytes; hand-offs support at most %d",
                      j, l.total_bytes, INT_MAX);
+    /* A resumed state continues at its cursor: (pass, position), inside a visit when it was
+     * stopped by a signal (batch_cursor). */
+    const uint64_t start_pos = resume[j] ? rt_state_head(resume[j])->position : 0;
     s->start = resume[j] ? rt_state_head(resume[j])->pass : 0;
     s->end = pass_limits && pass_limits[j] < spec->passes ? pass_limits[j] : spec->passes;
+    if (start_pos > 0 && s->end <= s->start) s->end = s->start + 1; /* finish the pass it is in */
+    s->from_pass = s->start;
+    s->from_position = start_pos;
     for (uint64_t p = s->start; p < s->end; ++p)
-      for (uint64_t k = 0; k < rt_route_length(spec); ++k)
+      for (uint64_t k = p == s->start ? start_pos : 0; k < rt_route_length(spec); ++k)
         if (shard_owner(e, rt_route_shard(spec, p, k)) == e->rank) s->visits_here++;
     e->visits_left += s->visits_here;
     const size_t batch = (size_t)spec->hp.batch_size;
@@ -232,7 +393,7 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
     const rt_model_spec *spec = &e->specs[j];
     slot *s = &e->slots[j];
     if (s->start >= s->end) continue; /* nothing to do in this call */
-    if (shard_owner(e, rt_route_shard(spec, s->start, 0)) == e->rank) {
+    if (shard_owner(e, rt_route_shard(spec, s->start, s->from_position)) == e->rank) {
       if (resume[j]) {
         s->state = aligned_alloc(RT_STATE_ALIGN, s->bytes);
         if (!s->state) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", s->bytes);
@@ -313,6 +474,124 @@ static rt_code gather_final(engine *e, void **states, rt_status *st) {
   return RT_OK;
 }
 
+/* The end of an engine call, part 1: sends still on the wire complete (their receivers poll too)
+ * and receives that land are kept. Only a stopping rank can have any. */
+static rt_code drain_sends(engine *e, int *indices, rt_status *st) {
+  unsigned spins = 0;
+  while (e->sends_pending > 0) {
+    int n = 0;
+    RT_MPI_CHECK(st, MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
+    if (n > 0 && n != MPI_UNDEFINED) {
+      rt_code rc = handle(e, n, indices, st);
+      if (rc) return rc;
+      spins = 0;
+      continue;
+    }
+    rt_code rc = poll_notices(e, st);
+    if (rc) return rc;
+    const double now = MPI_Wtime();
+    if (e->timeout > 0 && now - e->last_activity > e->timeout)
+      return watchdog_fail(e, now - e->last_activity, "finishing its hand-offs for a stop", st);
+    backoff(&spins);
+  }
+  return RT_OK;
+}
+
+/* Part 2: every rank votes the stop kind it acts on (0: none), while hand-offs still land. */
+static rt_code vote(engine *e, int *indices, int *kind, rt_status *st) {
+  int mine = e->stopping;
+  MPI_Request req;
+  RT_MPI_CHECK(st, MPI_Iallreduce(&mine, kind, 1, MPI_INT, MPI_MAX, e->ctl, &req));
+  unsigned spins = 0;
+  for (;;) {
+    int done = 0, n = 0;
+    RT_MPI_CHECK(st, MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+    if (done) return RT_OK;
+    RT_MPI_CHECK(st, MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
+    rt_code rc = handle(e, n, indices, st);
+    if (rc == RT_OK) rc = poll_notices(e, st);
+    if (rc) return rc;
+    const double now = MPI_Wtime();
+    if (e->timeout > 0 && now - e->last_activity > e->timeout)
+      return watchdog_fail(e, now - e->last_activity, "waiting for the other ranks to finish", st);
+    backoff(&spins);
+  }
+}
+
+/* Part 3 after a stop: the consistent cut. Every model of this call is held by exactly one rank
+ * once the hand-offs on the wire have landed; its state (cursor included) goes to every rank. */
+static rt_code cut(engine *e, int *indices, void **states, rt_status *st) {
+  const size_t n = e->count;
+  int *held = calloc(n ? n : 1, sizeof *held), *where = calloc(n ? n : 1, sizeof *where);
+  int *sent = calloc((size_t)e->ranks, sizeof *sent);
+  rt_code rc = held && where && sent ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu flags", n);
+  unsigned spins = 0;
+  while (rc == RT_OK) {
+    int k = 0;
+    const int mpi_rc = MPI_Testsome((int)n, e->requests, &k, indices, MPI_STATUSES_IGNORE);
+    if (mpi_rc != MPI_SUCCESS) {
+      rc = rt_mpi_fail(st, mpi_rc, __FILE__, __LINE__, "MPI_Testsome");
+      break;
+    }
+    if ((rc = handle(e, k, indices, st))) break;
+    for (size_t j = 0; j < n; ++j) {
+      const slot *s = &e->slots[j];
+      held[j] = s->start < s->end && (s->phase == SLOT_READY || s->phase == SLOT_DONE) ? e->rank + 1 : 0;
+    }
+    const int mrc = MPI_Allreduce(held, where, (int)n, MPI_INT, MPI_SUM, e->ctl);
+    if (mrc != MPI_SUCCESS) {
+      rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Allreduce(held models)");
+      break;
+    }
+    int all = 1;
+    for (size_t j = 0; j < n; ++j) all &= e->slots[j].start >= e->slots[j].end || where[j] > 0;
+    if (all) break;
+    const double now = MPI_Wtime();
+    if (e->timeout > 0 && now - e->last_activity > e->timeout) {
+      rc = watchdog_fail(e, now - e->last_activity, "collecting the models for a checkpoint", st);
+      break;
+    }
+    backoff(&spins);
+  }
+  /* Receives for visits that will not happen in this call. */
+  for (size_t j = 0; rc == RT_OK && j < n; ++j)
+    if (e->slots[j].phase == SLOT_RECEIVING) {
+      if (MPI_Cancel(&e->requests[j]) != MPI_SUCCESS || MPI_Wait(&e->requests[j], MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        rc = RT_FAIL_AT(st, RT_ERR_MPI, "cannot cancel the receive of model %zu", j);
+      e->slots[j].phase = SLOT_ABSENT;
+    }
+  /* The notices: each rank receives exactly those sent to it, then cancels its spare receive. */
+  int sent_mine = e->notice_out != 0;
+  if (rc == RT_OK && MPI_Allgather(&sent_mine, 1, MPI_INT, sent, 1, MPI_INT, e->ctl) != MPI_SUCCESS)
+    rc = RT_FAIL_AT(st, RT_ERR_MPI, "MPI_Allgather(stop notices) failed");
+  uint64_t expected = 0;
+  for (int r = 0; rc == RT_OK && r < e->ranks; ++r) expected += r != e->rank && sent[r];
+  while (rc == RT_OK && e->notices_received < expected) {
+    if (MPI_Wait(&e->notice_req, MPI_STATUS_IGNORE) != MPI_SUCCESS ||
+        MPI_Irecv(&e->notice_in, 1, MPI_INT, MPI_ANY_SOURCE, 0, e->ctl, &e->notice_req) != MPI_SUCCESS)
+      rc = RT_FAIL_AT(st, RT_ERR_MPI, "cannot receive a stop notice");
+    e->notices_received++;
+  }
+  if (rc == RT_OK && MPI_Waitall(e->ranks, e->notice_sends, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+    rc = RT_FAIL_AT(st, RT_ERR_MPI, "cannot complete the stop notices");
+  for (size_t j = 0; rc == RT_OK && j < n; ++j) {
+    slot *s = &e->slots[j];
+    if (s->start >= s->end) continue;
+    const int root = where[j] - 1;
+    if (root == e->rank) {
+      states[j] = s->state;
+      s->state = NULL;
+    } else if (!(states[j] = aligned_alloc(RT_STATE_ALIGN, s->bytes))) {
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", s->bytes);
+      break;
+    }
+    const int mrc = MPI_Bcast(states[j], (int)s->bytes, MPI_BYTE, root, e->comm);
+    if (mrc != MPI_SUCCESS) rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Bcast(checkpoint state)");
+  }
+  free(held), free(where), free(sent);
+  return rc;
+}
+
 static void engine_free(engine *e) {
   if (e->slots)
     for (size_t j = 0; j < e->count; ++j) free(e->slots[j].state);
@@ -321,24 +600,37 @@ static void engine_free(engine *e) {
   free(e->queue);
   free(e->ws);
   free(e->order);
+  free(e->notice_sends);
+  if (e->notice_req != MPI_REQUEST_NULL && MPI_Cancel(&e->notice_req) == MPI_SUCCESS)
+    (void)MPI_Wait(&e->notice_req, MPI_STATUS_IGNORE);
+  if (e->ctl != MPI_COMM_NULL) (void)MPI_Comm_free(&e->ctl);
 }
 
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
                       const uint64_t *pass_limits, rt_progress_view *view,
-                      rt_rank_time *rank_time, rt_status *st) {
+                      rt_rank_time *rank_time, int *stopped, rt_status *st) {
   engine e = {.progress = view && view->fn ? view : NULL, .time = rank_time, .cfg = cfg, .specs = specs,
-              .count = model_count, .ds = ds, .comm = comm, .stats = stats};
+              .count = model_count, .ds = ds, .comm = comm, .stats = stats, .ctl = MPI_COMM_NULL,
+              .notice_req = MPI_REQUEST_NULL, .timeout = (double)cfg->run.timeout};
+  *stopped = 0;
   e.rank = ds->rank;
   e.ranks = ds->ranks;
   e.slots = calloc(model_count, sizeof *e.slots);
   e.requests = malloc(model_count * sizeof *e.requests);
   e.queue = malloc(model_count * sizeof *e.queue);
-  int *indices = malloc(model_count * sizeof *indices);
-  rt_code rc = RT_OK;
-  if (!e.slots || !e.requests || !e.queue || !indices)
+  e.notice_sends = malloc((size_t)e.ranks * sizeof *e.notice_sends);
+  int *indices = malloc((model_count ? model_count : 1) * sizeof *indices);
+  rt_code rc = rt_fault_from_env(&e.fault, st);
+  if (rc == RT_OK && (!e.slots || !e.requests || !e.queue || !indices || !e.notice_sends))
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine tables for %zu models", model_count);
   for (size_t j = 0; rc == RT_OK && j < model_count; ++j) e.requests[j] = MPI_REQUEST_NULL;
+  for (int r = 0; rc == RT_OK && r < e.ranks; ++r) e.notice_sends[r] = MPI_REQUEST_NULL;
+  if (rc == RT_OK && MPI_Comm_dup(comm, &e.ctl) != MPI_SUCCESS)
+    rc = RT_FAIL_AT(st, RT_ERR_MPI, "MPI_Comm_dup(control) failed");
+  if (rc == RT_OK && e.ranks > 1 &&
+      MPI_Irecv(&e.notice_in, 1, MPI_INT, MPI_ANY_SOURCE, 0, e.ctl, &e.notice_req) != MPI_SUCCESS)
+    rc = RT_FAIL_AT(st, RT_ERR_MPI, "MPI_Irecv(stop notice) failed");
   if (rc == RT_OK) rc = setup(&e, states, pass_limits, st);
   /* The resumed states were copied where they continue; models that move on are replaced. */
   for (size_t j = 0; rc == RT_OK && j < model_count; ++j)
@@ -346,7 +638,8 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
       rt_state_free(states[j]);
       states[j] = NULL;
     }
-  while (rc == RT_OK && (e.visits_left > 0 || e.sends_pending > 0)) {
+  e.last_activity = MPI_Wtime();
+  while (rc == RT_OK && !poll_stop(&e, st) && (e.visits_left > 0 || e.sends_pending > 0)) {
     if (e.queue_len > 0) {
       rc = serve(&e, pop_ready(&e), st);
       if (rc == RT_OK) rc = progress(&e, indices, 0, st);
@@ -354,8 +647,14 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
       rc = progress(&e, indices, 1, st);
     }
   }
-  if (cfg->run.profile_first > 0) rt_prof_capture(0);
-  if (rc == RT_OK) rc = gather_final(&e, states, st);
+  if (rc == RT_OK) rc = st->code; /* a failed poll */
+  if (rc == RT_OK) rc = drain_sends(&e, indices, st);
+  int kind = 0;
+  if (rc == RT_OK) rc = vote(&e, indices, &kind, st);
+  if (cfg->run.profile_first > 0 && kind == 0) rt_prof_capture(0);
+  if (rc == RT_OK && kind == 0) rc = gather_final(&e, states, st);
+  if (rc == RT_OK && kind != 0) rc = cut(&e, indices, states, st);
+  if (rc == RT_OK) *stopped = kind;
   free(indices);
   engine_free(&e);
   return rc;

@@ -36,19 +36,26 @@ typedef struct rt_rank_time {
 #define RT_RANK_TIME_DOUBLES (sizeof(rt_rank_time) / sizeof(double))
 
 /* pass_limits[j]: train model j until it has done that many passes (NULL: all its passes). states[j] may
- * come in non-NULL on every rank alike: model j then resumes from that state (at a pass
- * boundary) and the engine frees it. A model already at its limit keeps its state untouched.
- * progress: rank 0's view (NULL elsewhere or for none). */
+ * come in non-NULL on every rank alike: model j then resumes from that state at its cursor (pass,
+ * position and batch_cursor of its header; a model stopped inside a pass finishes that pass even
+ * when its limit is lower) and the engine frees it. A model already at its limit keeps its state
+ * untouched. progress: rank 0's view (NULL elsewhere or for none).
+ * *stopped: 0 when every model reached its limit; else the rt_stop_kind every rank agreed on after
+ * a stop request (include/ringtrain/stop.h), and states[] hold every model where it stopped (the
+ * consistent cut: on every rank alike, cursor included). cfg->run.timeout arms the watchdog:
+ * RT_ERR_TIMEOUT names the stuck model, pass and ranks. RINGTRAIN_FAULT (src/fault.h) injects
+ * faults at hand-offs. */
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
                       const uint64_t *pass_limits, rt_progress_view *progress,
-                      rt_rank_time *rank_time, rt_status *st);
+                      rt_rank_time *rank_time, int *stopped, rt_status *st);
 
 /* Rank 0's view of the run for rt_progress_fn (see include/ringtrain/train.h). */
 struct rt_progress_view {
   rt_progress_fn fn;
   void *user;
   rt_progress p;
+  const rt_model_spec *specs; /* the run's specs: updates pass pointers into this array */
   uint64_t *seen_visits;  /* [models]: pass * S + position as last seen */
   uint64_t *seen_samples; /* [models] */
   double start;

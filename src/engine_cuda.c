@@ -25,12 +25,14 @@
 
 #if RINGTRAIN_WITH_CUDA
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agree.h"
 #include "handoff_plan.h"
 #include "ringtrain/profile.h"
+#include "ringtrain/stop.h"
 #include "rt_cuda.h"
 #include "route.h"
 #include "schedule.h"
@@ -308,6 +310,10 @@ rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, siz
     rc = integrate_round(&e, t, st);
     if (rc == RT_OK) rc = advance_shadows(&e, t, st);
     if (rc == RT_OK) rc = handoffs(&e, t, st);
+    /* No checkpoints on this engine yet: a stop request ends the job (MPI_Abort by the CLI). */
+    if (rc == RT_OK && rt_stop_pending() == RT_STOP_EXIT)
+      rc = rt_fail(st, RT_ERR_IO, "stopped by a signal in round %" PRIu64 " of %" PRIu64
+                   ": the CUDA engine cannot write checkpoints yet, nothing was saved", t + 1, rounds);
   }
   if (cfg->run.profile_first > 0) rt_prof_capture(0);
   if (rc == RT_OK) rc = download_final(&e, finished, st);

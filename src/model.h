@@ -51,7 +51,9 @@ typedef struct rt_state_header {
   uint64_t aux_count;      /* floats of optimizer state */
   uint64_t history_count;  /* doubles of per-pass training loss (= passes) */
   uint64_t stopped_early;  /* 0, or the pass after which early termination stopped the model */
-  uint64_t reserved[2];
+  uint64_t batch_cursor;   /* batches of the current shard visit done; nonzero only in a state
+                              stopped mid-visit (a checkpoint on a signal), 0 otherwise */
+  uint64_t reserved;
 } rt_state_header;
 
 /* Byte offsets inside a state buffer. */

@@ -18,6 +18,7 @@ rt_code rt_progress_view_init(rt_progress_view *v, const rt_model_spec *specs, s
   }
   v->fn = fn;
   v->user = user;
+  v->specs = specs;
   v->p.models = count;
   for (size_t j = 0; j < count; ++j) v->p.visits_total += specs[j].passes * rt_route_length(&specs[j]);
   v->start = MPI_Wtime();
@@ -27,7 +28,7 @@ rt_code rt_progress_view_init(rt_progress_view *v, const rt_model_spec *specs, s
 void rt_progress_view_update(rt_progress_view *v, const rt_model_spec *spec,
                              const rt_state_header *h) {
   if (!v->fn) return;
-  const size_t j = (size_t)spec->id;
+  const size_t j = (size_t)(spec - v->specs); /* its slot: ids of the run may have gaps */
   const uint64_t visits = h->pass * rt_route_length(spec) + h->position;
   if (visits <= v->seen_visits[j]) return;
   if (v->seen_visits[j] == 0) v->p.models_in_flight++;

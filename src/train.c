@@ -12,6 +12,7 @@
 #include "agree.h"
 #include "backend.h"
 #include "backend_select.h"
+#include "checkpoint.h"
 #include "dataset.h"
 #include "engine.h"
 #include "normalize.h"
@@ -19,6 +20,7 @@
 #include "ringtrain/atomic_file.h"
 #include "ringtrain/hash.h"
 #include "ringtrain/profile.h"
+#include "ringtrain/stop.h"
 #include "trace.h"
 
 /* OpenBLAS reads this at run time; declared here because not every cblas.h exposes it. */
@@ -178,30 +180,119 @@ static void stop_below_median(const rt_model_spec *specs, size_t n, void **state
   }
 }
 
-/* The engine over every pass, or pass by pass with early termination decisions in between. */
+/* Checkpointing for one training run (CPU engine). */
+typedef struct ckpt_ctx {
+  const rt_config *cfg;
+  rt_checkpointer *writer; /* rank 0; NULL elsewhere */
+  const char *resume_dir;  /* the checkpoint to resume from, or NULL */
+  int rank;
+  char written[RT_PATH_MAX + 64]; /* the last checkpoint written ("" when none) */
+} ckpt_ctx;
+
+/* Collective: rank 0 writes a checkpoint of every travelling model; every rank gets its verdict. */
+static rt_code save(ckpt_ctx *c, const rt_model_spec *run, size_t n, void **states, MPI_Comm comm,
+                    const char *reason, rt_status *st) {
+  rt_prof_begin(RT_PHASE_CHECKPOINT, -1, -1, -1);
+  rt_code rc = RT_OK;
+  if (c->rank == 0) {
+    rc = rt_checkpoint_write(c->writer, c->cfg, run, n, states, reason, st);
+    if (rc == RT_OK)
+      snprintf(c->written, sizeof c->written, "%s/%s/%s", c->writer->run_dir, RT_CHECKPOINT_DIR, c->writer->last);
+  }
+  rt_prof_end(RT_PHASE_CHECKPOINT);
+  rc = rt_agree(comm, rc, st);
+  if (rc == RT_OK) {
+    int len = (int)strlen(c->written);
+    RT_MPI_CHECK(st, MPI_Bcast(&len, 1, MPI_INT, 0, comm));
+    RT_MPI_CHECK(st, MPI_Bcast(c->written, len + 1, MPI_CHAR, 0, comm));
+  }
+  return rc;
+}
+
+/* A request that arrived after the engine's last vote: agreed at the boundary. */
+static rt_code pending_stop(MPI_Comm comm, int *kind, rt_status *st) {
+  int mine = (int)rt_stop_pending();
+  RT_MPI_CHECK(st, MPI_Allreduce(&mine, kind, 1, MPI_INT, MPI_MAX, comm));
+  return RT_OK;
+}
+
+static rt_code stopped_status(const ckpt_ctx *c, rt_status *st) {
+  return rt_fail(st, RT_STOPPED, "stopped by a signal after the current batch; checkpoint %s written; "
+                 "continue with: ringtrain train CONFIG --resume %s", c->written, c->cfg->run.output);
+}
+
+/* The engine over every pass, in segments that end where a checkpoint is due (run.checkpoint_every)
+ * or where early termination decides (every pass). A stop request ends a segment early at a
+ * consistent cut: SIGUSR1 saves a checkpoint and goes on, SIGTERM/SIGINT save one and return
+ * RT_STOPPED. states[] come in NULL (a fresh start) or from a checkpoint (every rank alike). */
 static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n, const rt_dataset *ds,
                        MPI_Comm comm, void **states, rt_model_stats *stats, rt_progress_view *view,
-                       rt_rank_time *time, rt_status *st) {
-  if (!cfg->sweep.early_terminate)
-    return rt_engine_run(cfg, run, n, ds, comm, states, stats, NULL, view, time, st);
+                       rt_rank_time *time, ckpt_ctx *ckpt, rt_status *st) {
+  const int early = cfg->sweep.early_terminate;
+  const uint64_t every = (uint64_t)cfg->run.checkpoint_every;
   uint64_t *limits = malloc((n ? n : 1) * sizeof *limits), *upto = malloc((n ? n : 1) * sizeof *upto);
   double *scratch = malloc((n ? n : 1) * sizeof *scratch);
   rt_code rc = limits && upto && scratch ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
   uint64_t longest = 0;
   for (size_t j = 0; rc == RT_OK && j < n; ++j) {
-    limits[j] = run[j].passes;
+    const rt_state_header *h = states[j] ? rt_state_head(states[j]) : NULL;
+    limits[j] = h && h->stopped_early ? h->stopped_early : run[j].passes;
     if (run[j].passes > longest) longest = run[j].passes;
   }
-  for (uint64_t p = 1; rc == RT_OK && p <= longest; ++p) {
-    for (size_t j = 0; j < n; ++j) upto[j] = p < limits[j] ? p : limits[j];
-    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, view, time, st);
-    if (rc == RT_OK && p >= (uint64_t)cfg->sweep.early_min_passes)
-      stop_below_median(run, n, states, p, limits, scratch);
+  while (rc == RT_OK) {
+    /* The slowest model still training decides where this segment ends. */
+    uint64_t cur = UINT64_MAX;
+    for (size_t j = 0; j < n; ++j) {
+      const uint64_t pass = states[j] ? rt_state_head(states[j])->pass : 0;
+      if (pass < limits[j] && pass < cur) cur = pass;
+    }
+    if (cur == UINT64_MAX) break; /* every model is done */
+    uint64_t target = longest;
+    if (early && cur + 1 < target) target = cur + 1;
+    if (every && (cur / every + 1) * every < target) target = (cur / every + 1) * every;
+    for (size_t j = 0; j < n; ++j) upto[j] = target < limits[j] ? target : limits[j];
+    int stopped = 0;
+    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, view, time, &stopped, st);
+    if (rc) break;
+    if (stopped) {
+      if ((rc = save(ckpt, run, n, states, comm, stopped == RT_STOP_EXIT ? "signal" : "request", st))) break;
+      if (stopped == RT_STOP_EXIT) {
+        rc = stopped_status(ckpt, st);
+        break;
+      }
+      rt_stop_served_checkpoint();
+      continue;
+    }
+    if (early && target >= (uint64_t)cfg->sweep.early_min_passes)
+      stop_below_median(run, n, states, target, limits, scratch);
+    int more = 0; /* a model still has passes to go */
+    for (size_t j = 0; j < n; ++j) more |= rt_state_head(states[j])->pass < limits[j];
+    if (!more) break;
+    int kind = 0;
+    if ((rc = pending_stop(comm, &kind, st))) break;
+    if ((every && target % every == 0) || kind != RT_STOP_NONE)
+      rc = save(ckpt, run, n, states, comm, kind == RT_STOP_NONE ? "every" : kind == RT_STOP_EXIT ? "signal" : "request", st);
+    if (rc == RT_OK && kind == RT_STOP_EXIT) rc = stopped_status(ckpt, st);
+    if (kind == RT_STOP_CHECKPOINT) rt_stop_served_checkpoint();
   }
   free(limits);
   free(upto);
   free(scratch);
   return rc;
+}
+
+/* Rank 0 reads the travelling models' states from the checkpoint; every rank gets them. */
+static rt_code load_checkpoint(const ckpt_ctx *c, const rt_model_spec *run, size_t n, size_t count,
+                               void **states, MPI_Comm comm, rt_status *st) {
+  rt_code rc = c->rank == 0 ? rt_checkpoint_read(c->resume_dir, run, n, count, states, st) : RT_OK;
+  if ((rc = rt_agree(comm, rc, st))) return rc;
+  for (size_t j = 0; j < n; ++j) {
+    const size_t bytes = rt_state_layout_of(&run[j]).total_bytes;
+    if (c->rank != 0 && !(states[j] = aligned_alloc(RT_STATE_ALIGN, bytes)))
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+    RT_MPI_CHECK(st, MPI_Bcast(states[j], (int)bytes, MPI_BYTE, 0, comm));
+  }
+  return RT_OK;
 }
 
 /* Runs the engine on the models that travel, then gives every sharing model a copy of its
@@ -210,7 +301,7 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
                           const rt_dataset *ds, MPI_Comm comm, int use_cuda, const size_t *source,
                           void **states, rt_model_stats *stats, double *device_sums,
                           rt_progress_fn progress, void *progress_user, rt_rank_time *time,
-                          rt_status *st) {
+                          ckpt_ctx *ckpt, rt_status *st) {
   size_t n = 0;
   for (size_t j = 0; j < count; ++j) n += source[j] == j;
   rt_model_spec *run = malloc(n * sizeof *run);
@@ -222,16 +313,17 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the run tables");
   for (size_t j = 0, k = 0; rc == RT_OK && j < count; ++j)
     if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
+  if (rc == RT_OK && ckpt->resume_dir) rc = load_checkpoint(ckpt, run, n, count, run_states, comm, st);
   rt_progress_view view;
   if (rc == RT_OK)
     rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
 #if RINGTRAIN_WITH_CUDA
   if (rc == RT_OK && use_cuda)
     rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, &view, st);
-  else if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, st);
+  else if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
 #else
   (void)use_cuda, (void)device_sums;
-  if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, st);
+  if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
 #endif
   if (rc == RT_OK) rt_progress_view_finish(&view);
   rt_progress_view_free(&view);
@@ -423,8 +515,37 @@ static rt_code finish_report(const rt_trace *trace, rt_run_result *res, rt_statu
   return RT_OK;
 }
 
+/* Rank 0: the checkpoint to resume from (resume names a run directory or a checkpoint folder),
+ * checked against this run's config; every rank learns the folder or the error. */
+static rt_code find_resume(const rt_config *cfg, const char *resume, int rank, MPI_Comm comm, char *dir,
+                           size_t size, rt_status *st) {
+  rt_code rc = RT_OK;
+  if (rank == 0) {
+    rc = rt_checkpoint_find(resume, dir, size, st);
+    rt_config was;
+    rt_config_defaults(&was);
+    if (rc == RT_OK) rc = rt_checkpoint_load_config(dir, &was, st);
+    if (rc == RT_OK) {
+      char diff[RT_MESSAGE_MAX - 160];
+      const size_t n = rt_config_diff(&was, cfg, diff, sizeof diff);
+      if (n)
+        rc = rt_fail(st, RT_ERR_CONFIG, "%s: cannot resume from %s: %zu setting%s differ%s from the checkpoint: %s",
+                     cfg->path, dir, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff);
+    }
+    rt_config_free(&was);
+  }
+  if ((rc = rt_agree(comm, rc, st))) return rc;
+  RT_MPI_CHECK(st, MPI_Bcast(dir, (int)size, MPI_CHAR, 0, comm));
+  return RT_OK;
+}
+
 rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, void *progress_user,
                  rt_run_result *res, rt_status *st) {
+  return rt_train_resume(cfg, NULL, comm, progress, progress_user, res, st);
+}
+
+rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm, rt_progress_fn progress,
+                        void *progress_user, rt_run_result *res, rt_status *st) {
   memset(res, 0, sizeof *res);
   rt_status_clear(st);
   const double t0 = MPI_Wtime();
@@ -439,8 +560,21 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
   rt_code rc = rt_backend_select(cfg, comm, &use_cuda, res->note, sizeof res->note, st);
   if (rc) return rc;
   snprintf(res->backend, sizeof res->backend, "%s", use_cuda ? "cuda" : "cpu");
+  if (use_cuda && (resume || cfg->run.checkpoint_every > 0))
+    rc = rt_fail(st, RT_ERR_CONFIG, "%s: checkpoints (run.checkpoint_every, --resume) are not supported with run.backend "
+                 "cuda yet; use run.backend: cpu", cfg->path);
+  if ((rc = rt_agree(comm, rc, st))) return rc;
   rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
   if ((rc = rt_agree(comm, rc, st))) return rc;
+  char resume_dir[RT_PATH_MAX + 64] = "";
+  if (resume && (rc = find_resume(cfg, resume, rank, comm, resume_dir, sizeof resume_dir, st))) return rc;
+  rt_checkpointer writer;
+  rc = rank == 0 && !use_cuda ? rt_checkpointer_init(&writer, cfg->run.output, cfg->run.keep_checkpoints, ranks,
+                                                     resume == NULL, st)
+                              : RT_OK;
+  if ((rc = rt_agree(comm, rc, st))) return rc;
+  ckpt_ctx ckpt = {.cfg = cfg, .writer = rank == 0 ? &writer : NULL, .resume_dir = resume ? resume_dir : NULL,
+                   .rank = rank};
   rt_trace *trace = NULL; /* run.trace: the recorder, from here to the end (collective) */
   if (cfg->run.trace && (rc = rt_trace_start(comm, (size_t)cfg->run.trace_events, cfg->model_count, &trace, st)))
     return rc;
@@ -516,7 +650,7 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
   memset(&time, 0, sizeof time);
   const double train_t0 = MPI_Wtime();
   rc = run_models(cfg, specs, count, &ds, comm, use_cuda, source, states, stats, device_sums,
-                  progress, progress_user, &time, st);
+                  progress, progress_user, &time, &ckpt, st);
   const double train_wall = MPI_Wtime() - train_t0;
   if (rc) goto done;
   if ((rc = gather_rank_report(!use_cuda, &time, train_wall, comm, rank, ranks, res, st))) goto done;

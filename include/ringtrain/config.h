@@ -123,6 +123,11 @@ typedef struct rt_config {
                                   default 0; `ringtrain train --trace` sets it */
     long trace_events;         /* trace: events each rank keeps, 64..100000000, default 1000000;
                                   past it the oldest are dropped (and counted) */
+    long checkpoint_every;     /* passes between checkpoints; 0 (YAML: never, the default) = only
+                                  on SIGTERM/SIGINT (src/checkpoint.h) */
+    long keep_checkpoints;     /* checkpoints kept, default 2; older ones are pruned */
+    long timeout;              /* watchdog: seconds a rank may wait for a hand-off with nothing
+                                  arriving; 0 (YAML: none, the default) = no watchdog */
   } run;
   struct {
     rt_sweep_method method;    /* default grid */
@@ -201,6 +206,12 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st);
 rt_code rt_config_write_yaml(const rt_config *cfg, FILE *out, rt_status *st);
 
 /* The keys of a models entry, in table order (bit i of rt_model_config.swept is key i). */
+/* The keys whose values differ between `was` and `now` (every model key of every model, models
+ * by position), except those that do not change what is trained (run.output, checkpoint_every,
+ * keep_checkpoints, timeout, trace, trace_events, profile_passes). Fills buf with
+ * "key (checkpoint: A, now: B); ..." (truncated to size) and returns the count. */
+size_t rt_config_diff(const rt_config *was, const rt_config *now, char *buf, size_t size);
+
 size_t rt_model_key_count(void);
 const char *rt_model_key_name(size_t index); /* NULL past the end */
 /* The value of model key `index` as config text ("0.01", "adam", "[128, 64]"); 0 when it does

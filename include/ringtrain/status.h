@@ -9,7 +9,8 @@
 extern "C" {
 #endif
 
-/* X(enum name, short description, process exit code): 2 = bad input, 1 = runtime failure. */
+/* X(enum name, short description, process exit code): 2 = bad input, 1 = runtime failure, 75 =
+ * stopped by SIGTERM/SIGINT after writing a checkpoint (EX_TEMPFAIL: requeue and resume). */
 #define RT_STATUS_CODES(X)                                             \
   X(RT_OK, "ok", 0)                                                    \
   X(RT_ERR_USAGE, "usage error", 2)                                    \
@@ -22,6 +23,8 @@ extern "C" {
   X(RT_ERR_MPI, "MPI failure", 1)                                      \
   X(RT_ERR_NUMERIC, "numerical failure", 1)                            \
   X(RT_ERR_PEER, "another rank failed", 1)                             \
+  X(RT_ERR_TIMEOUT, "watchdog timeout", 1)                             \
+  X(RT_STOPPED, "stopped by a signal, checkpoint written", 75)         \
   X(RT_ERR_INTERNAL, "internal error", 1)
 
 typedef enum rt_code {
@@ -42,7 +45,8 @@ typedef struct rt_status {
 const char *rt_strerror(rt_code code);
 /* Enum name of a code ("RT_ERR_DATA"). */
 const char *rt_code_name(rt_code code);
-/* Exit code the CLI uses for a code: 0, 1 (runtime) or 2 (bad input / usage). */
+/* Exit code the CLI uses for a code: 0, 1 (runtime), 2 (bad input / usage) or 75 (stopped,
+ * resumable). */
 int rt_exit_code(rt_code code);
 
 /* Resets a status to RT_OK with an empty message. */

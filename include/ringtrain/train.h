@@ -107,6 +107,18 @@ typedef void (*rt_progress_fn)(const rt_progress *progress, void *user);
 rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, void *progress_user,
                  rt_run_result *result, rt_status *st);
 
+/* rt_train continuing from a checkpoint: `resume` is a run directory (its newest checkpoint) or
+ * one checkpoint folder (RUN_DIR/checkpoints/ckpt-NNNNNN); NULL starts afresh (and removes the
+ * checkpoints an earlier run left in cfg->run.output). Refuses (RT_ERR_CONFIG) when cfg differs
+ * from the checkpoint's config in any key that changes what is trained, listing them; damaged or
+ * foreign checkpoint files are RT_ERR_MODEL_FILE naming the file. The final model files equal
+ * those of an uninterrupted run, on any number of ranks.
+ * Checkpoints are written every cfg->run.checkpoint_every passes and on a stop request
+ * (include/ringtrain/stop.h): SIGUSR1 saves and goes on; SIGTERM/SIGINT save and return
+ * RT_STOPPED on every rank (exit code 75). */
+rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm, rt_progress_fn progress,
+                        void *progress_user, rt_run_result *result, rt_status *st);
+
 void rt_run_result_free(rt_run_result *result);
 
 #ifdef __cplusplus

@@ -1,8 +1,10 @@
 /* ringtrain train CONFIG: the one collective command. Rank 0 reads the config and broadcasts its
  * text so all ranks parse the same bytes; input errors are agreed by every rank and printed once
  * by rank 0; a runtime failure on one rank aborts the whole job, so nothing hangs. */
+#include <errno.h>
 #include <inttypes.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -11,10 +13,12 @@
 #include "cli/cli.h"
 #include "cli/config_args.h"
 #include "cli/table.h"
+#include "ringtrain/stop.h"
 #include "ringtrain/train.h"
 
 static const char train_usage[] =
-    "usage: ringtrain train CONFIG [--set key=value]... [--output DIR] [--trace] [--quiet]\n"
+    "usage: ringtrain train CONFIG [--set key=value]... [--output DIR | --resume RUN_DIR] [--trace]\n"
+    "                       [--quiet]\n"
     "\n"
     "Trains every model of CONFIG. Run it under mpirun or srun for several ranks (one per node or\n"
     "GPU); without a launcher it runs as one rank that owns every shard, the sequential reference.\n"
@@ -24,11 +28,21 @@ static const char train_usage[] =
     "  -o, --output DIR      run directory (overrides run.output)\n"
     "  -t, --trace           write DIR/trace.json, a timeline of every rank and hand-off (Chrome\n"
     "                        trace events: Perfetto, chrome://tracing; as run.trace: true)\n"
+    "  -r, --resume RUN_DIR  continue the run in RUN_DIR from its newest checkpoint (or from the\n"
+    "                        checkpoint folder RUN_DIR/checkpoints/ckpt-NNNNNN given instead); the\n"
+    "                        config must be the one checkpointed (output, checkpoint, timeout and\n"
+    "                        trace keys may differ); any number of ranks; the models come out\n"
+    "                        identical to an uninterrupted run\n"
     "  -q, --quiet           print only errors\n"
     "  -p, --progress-interval SECONDS\n"
     "                        a progress line every SECONDS when stdout is not a terminal (batch\n"
     "                        logs; default 10; 0 = none); on a terminal one live line\n"
-    "  -h, --help            this text\n";
+    "  -h, --help            this text\n"
+    "\n"
+    "Signals: SIGTERM or SIGINT (on any rank) finishes the current batch, writes a checkpoint to\n"
+    "RUN_DIR/checkpoints and exits with code 75 (resume with --resume RUN_DIR); a second one exits at\n"
+    "once. SIGUSR1 writes a checkpoint and goes on. Exit codes: 0 done, 1 runtime failure (MPI, I/O,\n"
+    "memory, run.timeout), 2 bad input, 75 stopped with a checkpoint.\n";
 
 /* Progress on rank 0: a live single line on a terminal, one plain line every `interval` seconds
  * otherwise (batch logs). */
@@ -60,6 +74,30 @@ static void print_progress(const rt_progress *p, void *user) {
   }
   pp->shown = 1;
   fflush(stdout);
+}
+
+/* SIGTERM/SIGINT: the first asks for a checkpoint and a stop after the current batch; the second
+ * ends the process at once (128 + signal, as the default action would). SIGUSR1: a checkpoint. */
+static volatile sig_atomic_t stop_signals = 0;
+
+static void on_stop_signal(int sig) {
+  if (stop_signals++ > 0) _exit(128 + sig);
+  rt_stop_request(RT_STOP_EXIT);
+}
+
+static void on_checkpoint_signal(int sig) {
+  (void)sig;
+  rt_stop_request(RT_STOP_CHECKPOINT);
+}
+
+static int install_signal_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = on_stop_signal;
+  if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0) return -1;
+  sa.sa_handler = on_checkpoint_signal;
+  return sigaction(SIGUSR1, &sa, NULL);
 }
 
 /* Rank 0 reads; everyone receives the text or the read error. */
@@ -126,11 +164,17 @@ int rt_cmd_train(int argc, char **argv) {
   progress_printer printer = {.tty = isatty(STDOUT_FILENO) && !launched, .interval = args.progress_interval};
   if (printer.tty && printer.interval > 0.2) printer.interval = 0.2; /* a live line */
   const int show = rank == 0 && !args.quiet && args.progress_interval > 0;
-  if (rc == RT_OK) rc = rt_train(&cfg, MPI_COMM_WORLD, show ? print_progress : NULL, &printer, &res, &st);
+  /* After MPI_Init, so that ours replace any the MPI library set. */
+  if (rc == RT_OK && install_signal_handlers() != 0)
+    rc = rt_fail(&st, RT_ERR_INTERNAL, "%s:%d: sigaction: %s", __FILE__, __LINE__, strerror(errno));
+  if (rc == RT_OK)
+    rc = rt_train_resume(&cfg, args.resume, MPI_COMM_WORLD, show ? print_progress : NULL, &printer, &res, &st);
 
   if (rc != RT_OK) {
     code = rt_exit_code(rc);
-    if (code == 2 || rc == RT_ERR_PEER) {
+    if (rc == RT_STOPPED) {
+      if (rank == 0) fprintf(stderr, "ringtrain: %s\n", st.message); /* agreed: print once */
+    } else if (code == 2 || rc == RT_ERR_PEER) {
       if (rank == 0) rt_cli_report(&st); /* agreed by every rank: print once */
     } else {
       fprintf(stderr, "ringtrain: error: rank %d: %s\n", rank, st.message);

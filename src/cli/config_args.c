@@ -20,13 +20,14 @@ int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_a
                                           {"quiet", no_argument, NULL, 'q'},
                                           {"progress-interval", required_argument, NULL, 'p'},
                                           {"trace", no_argument, NULL, 't'},
+                                          {"resume", required_argument, NULL, 'r'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
   optind = 1;
   opterr = 0;
   int c;
   a->progress_interval = 10.0;
-  while ((c = getopt_long(argc, argv, ":s:o:qp:th", options, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":s:o:qp:tr:h", options, NULL)) != -1) {
     switch (c) {
       case 'p': {
         char *end = NULL;
@@ -44,11 +45,17 @@ int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_a
         if (strcmp(command, "train") != 0) return rt_cli_usage_error(command, "unknown option '--trace'");
         a->trace = 1;
         break;
+      case 'r':
+        if (strcmp(command, "train") != 0) return rt_cli_usage_error(command, "unknown option '--resume'");
+        a->resume = optarg;
+        break;
       case 'h': a->help = 1; return 0;
       case ':': return rt_cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
       default: return rt_cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
     }
   }
+  if (a->resume && a->output)
+    return rt_cli_usage_error(command, "--resume RUN_DIR writes to RUN_DIR; --output cannot be given with it");
   if (optind >= argc) return rt_cli_usage_error(command, "missing CONFIG");
   if (optind + 1 < argc) return rt_cli_usage_error(command, "unexpected argument '%s'", argv[optind + 1]);
   a->config_path = argv[optind];
@@ -102,6 +109,20 @@ rt_code rt_config_from_args(const rt_config_args *a, const char *text, size_t le
     if (strlen(a->output) >= sizeof cfg->run.output)
       return rt_fail(st, RT_ERR_USAGE, "--output: path too long");
     strcpy(cfg->run.output, a->output);
+  }
+  if (rc == RT_OK && a->resume) { /* the run directory: RUN_DIR, or the one a checkpoint sits in */
+    size_t len = strlen(a->resume);
+    while (len > 1 && a->resume[len - 1] == '/') --len;
+    const char *base = a->resume + len;
+    while (base > a->resume && base[-1] != '/') --base;
+    static const char parent[] = "/checkpoints/";
+    const size_t pl = sizeof parent - 1;
+    if (strncmp(base, "ckpt-", 5) == 0 && (size_t)(base - a->resume) >= pl && strncmp(base - pl, parent, pl) == 0)
+      len = (size_t)(base - a->resume) - pl;
+    if (len == 0) len = 1; /* "/checkpoints/ckpt-1": the root */
+    if (len >= sizeof cfg->run.output) return rt_fail(st, RT_ERR_USAGE, "--resume: path too long");
+    memcpy(cfg->run.output, a->resume, len);
+    cfg->run.output[len] = '\0';
   }
   if (rc == RT_OK && a->trace) cfg->run.trace = 1;
   if (rc == RT_OK) rc = rt_config_validate(cfg, st);

@@ -11,6 +11,7 @@ typedef struct rt_config_args {
   const char *output;
   int quiet;
   int trace; /* train --trace: run.trace = true */
+  const char *resume; /* train --resume RUN_DIR (or RUN_DIR/checkpoints/ckpt-NNNNNN) */
   int help;
   double progress_interval; /* seconds between progress lines off a terminal; 0 = none */
 } rt_config_args;
@@ -19,7 +20,8 @@ typedef struct rt_config_args {
 int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_args *a);
 void rt_config_args_free(rt_config_args *a);
 
-/* Parses config text (already read) and applies --set and --output, then validates. */
+/* Parses config text (already read) and applies --set and --output (--resume: run.output is the
+ * run directory it names), then validates. */
 rt_code rt_config_from_args(const rt_config_args *a, const char *text, size_t length, rt_config *cfg,
                             rt_status *st);
 

@@ -10,7 +10,7 @@ static const char usage[] =
     "Trains many models at once around a ring of MPI ranks; the data stays, the models travel.\n"
     "\n"
     "commands:\n"
-    "  train CONFIG [--set key=value]... [--output DIR] [--quiet]\n"
+    "  train CONFIG [--set key=value]... [--output DIR | --resume RUN_DIR] [--quiet]\n"
     "                      train every model of CONFIG (run under mpirun/srun for several ranks)\n"
     "  check CONFIG [--set key=value]...\n"
     "                      validate CONFIG and the data headers, print the model table; trains nothing\n"
@@ -28,8 +28,10 @@ static const char usage[] =
     "\n"
     "exit codes:\n"
     "  0  success\n"
-    "  1  runtime failure (MPI, memory, I/O)\n"
-    "  2  usage, config or data error (the message names the file and line/row/offset)\n";
+    "  1  runtime failure (MPI, memory, I/O, run.timeout)\n"
+    "  2  usage, config or data error (the message names the file and line/row/offset)\n"
+    "  75 train was stopped by SIGTERM/SIGINT after writing a checkpoint: requeue and run\n"
+    "     ringtrain train CONFIG --resume RUN_DIR\n";
 
 int main(int argc, char **argv) {
   if (argc < 2) {

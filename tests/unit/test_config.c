@@ -121,6 +121,9 @@ static void assert_settings_equal(const rt_config *a, const rt_config *b) {
   assert_int_equal(a->run.profile_last, b->run.profile_last);
   assert_int_equal(a->run.trace, b->run.trace);
   assert_int_equal(a->run.trace_events, b->run.trace_events);
+  assert_int_equal(a->run.checkpoint_every, b->run.checkpoint_every);
+  assert_int_equal(a->run.keep_checkpoints, b->run.keep_checkpoints);
+  assert_int_equal(a->run.timeout, b->run.timeout);
 }
 
 /* Every parsed field (not path/dir, not model positions). */
@@ -294,7 +297,7 @@ static void test_key_table(void **state) {
   assert_false(rt_model_kind_known("tree"));
   char list[512];
   rt_config_key_list(RT_SECTION_RUN, list, sizeof list);
-  assert_string_equal(list, "passes, seed, output, threads, succession, shards_in_use, eval_every_pass, backend, profile_passes, trace, trace_events");
+  assert_string_equal(list, "passes, seed, output, threads, succession, shards_in_use, eval_every_pass, backend, profile_passes, trace, trace_events, checkpoint_every, keep_checkpoints, timeout");
   char expected[256];
   rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "optimizer"), expected, sizeof expected);
   assert_string_equal(expected, "one of: sgd, adam");
@@ -790,6 +793,12 @@ static void test_round_trip(void **state) {
   set_ok(&cfg, "models.0.decay=0.30000000000000004");
   set_ok(&cfg, "models.0.beta2=0.99999999999999989");
   set_ok(&cfg, "models.*.schedule=inverse_time");
+  set_ok(&cfg, "run.checkpoint_every=3");
+  set_ok(&cfg, "run.keep_checkpoints=5");
+  set_ok(&cfg, "run.timeout=600");
+  assert_int_equal(cfg.run.checkpoint_every, 3);
+  assert_int_equal(cfg.run.keep_checkpoints, 5);
+  assert_int_equal(cfg.run.timeout, 600);
   assert_round_trip(&cfg);
 
   char *yaml = write_yaml(&cfg);

@@ -1,0 +1,58 @@
+/* rt_config_diff: the keys that differ between two configs, for resuming from a checkpoint. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config_internal.h"
+
+/* Keys that do not change what is trained: where it goes, how often it is saved, what is
+ * recorded about it. */
+static int results_neutral(const rt_config_key *key) {
+  /* A written config has its sweep expanded into the models (compared one by one instead). */
+  if (key->section == RT_SECTION_SWEEP && strcmp(key->name, "expanded") == 0) return 1;
+  static const char *const neutral[] = {"output", "checkpoint_every", "keep_checkpoints", "timeout",
+                                        "trace", "trace_events", "profile_passes"};
+  if (key->section != RT_SECTION_RUN) return 0;
+  for (size_t i = 0; i < sizeof neutral / sizeof neutral[0]; ++i)
+    if (strcmp(key->name, neutral[i]) == 0) return 1;
+  return 0;
+}
+
+/* Appends "name (checkpoint: a, now: b)" to buf, separated by "; ". */
+static void append(char *buf, size_t size, size_t *used, const char *name, const char *was, const char *now) {
+  if (*used >= size) return;
+  int n = snprintf(buf + *used, size - *used, "%s%s (checkpoint: %s, now: %s)", *used ? "; " : "", name, was, now);
+  if (n < 0) return;
+  *used += (size_t)n < size - *used ? (size_t)n : size - *used - 1;
+}
+
+size_t rt_config_diff(const rt_config *was, const rt_config *now, char *buf, size_t size) {
+  size_t count = 0, used = 0;
+  if (size) buf[0] = '\0';
+  char a[RT_PATH_MAX + 64], b[RT_PATH_MAX + 64], name[128];
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    const rt_config_key *key = &rt_config_keys[i];
+    if (key->section == RT_SECTION_MODEL || results_neutral(key)) continue;
+    rt_config_key_format(key, was, a, sizeof a);
+    rt_config_key_format(key, now, b, sizeof b);
+    if (strcmp(a, b) == 0) continue;
+    snprintf(name, sizeof name, "%s.%s", rt_section_name(key->section), key->name);
+    append(buf, size, &used, name, a, b);
+    count++;
+  }
+  if (was->model_count != now->model_count) {
+    snprintf(a, sizeof a, "%zu", was->model_count);
+    snprintf(b, sizeof b, "%zu", now->model_count);
+    append(buf, size, &used, "models (count)", a, b);
+    return count + 1;
+  }
+  for (size_t j = 0; j < was->model_count; ++j)
+    for (size_t k = 0; k < rt_model_key_count(); ++k) {
+      rt_model_key_text(&was->models[j], k, a, sizeof a);
+      rt_model_key_text(&now->models[j], k, b, sizeof b);
+      if (strcmp(a, b) == 0) continue;
+      snprintf(name, sizeof name, "models.%zu.%s", j, rt_model_key_name(k));
+      append(buf, size, &used, name, a, b);
+      count++;
+    }
+  return count;
+}
