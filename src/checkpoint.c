@@ -357,7 +357,7 @@ static rt_code read_manifest(const char *dir, manifest *m, rt_status *st) {
     } else if (strcmp(word, "reason") == 0 || strcmp(word, "ranks") == 0) {
       /* for the record */
     } else if (strcmp(word, "config") == 0 && sscanf(line + used, "%79s", sha) == 1 && is_hex64(sha)) {
-      snprintf(m->config_sha, sizeof m->config_sha, "%s", sha), have_config = 1;
+      memcpy(m->config_sha, sha, 65), have_config = 1; /* is_hex64: 64 digits and the NUL */
     } else if (strcmp(word, "model") == 0 &&
                sscanf(line + used, "%llu %llu %llu %llu %79s", &a, &b, &c, &d, sha) == 5 && is_hex64(sha)) {
       if (m->count == cap) {
@@ -371,7 +371,7 @@ static rt_code read_manifest(const char *dir, manifest *m, rt_status *st) {
       }
       manifest_model *e = &m->entries[m->count++];
       e->id = a, e->pass = b, e->position = c, e->batch = d;
-      snprintf(e->sha, sizeof e->sha, "%s", sha);
+      memcpy(e->sha, sha, 65);
     } else {
       rc = rt_fail(st, RT_ERR_MODEL_FILE,
                    "%s:%zu: expected 'sequence N', 'reason R', 'ranks R', 'models M', 'config SHA256', "

@@ -315,6 +315,7 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
     if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
   if (rc == RT_OK && ckpt->resume_dir) rc = load_checkpoint(ckpt, run, n, count, run_states, comm, st);
   rt_progress_view view;
+  memset(&view, 0, sizeof view); /* freed even when nothing above succeeded */
   if (rc == RT_OK)
     rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
 #if RINGTRAIN_WITH_CUDA

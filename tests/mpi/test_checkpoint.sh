@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Checkpoints and resume (issue 7): a run killed by SIGKILL on one rank, or stopped by SIGTERM on
+# one rank, and resumed -- on the same or another number of ranks -- gives model files
+# byte-identical to an uninterrupted run; SIGUSR1 checkpoints without changing anything;
+# checkpointing itself changes no byte; a resume refuses a different config (listing the keys)
+# and damaged checkpoint files (naming them). Faults come from RINGTRAIN_FAULT (src/fault.h).
+source "$(dirname "$0")/../lib.sh" "$@"
+cat >"$WORK/c.yaml" <<YAML
+data: {train: $SRC/configs/data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}
+run: {passes: 4, seed: 3, checkpoint_every: 1, keep_checkpoints: 3}
+models:
+  - {kind: logistic, optimizer: [sgd, adam], learning_rate: 0.05, batch_size: 64}
+  - {kind: kmeans, k: [4, 8], batch_size: 64}
+  - {kind: mlp, hidden: [16], batch_size: 32}
+  - {kind: linear, alpha: [0.1, 1], batch_size: 64}
+YAML
+same_models() { # same_models DIR WHAT: every model file equal to the reference's
+  local m bad=0
+  for m in "$WORK/ref"/models/*.rtm; do
+    cmp -s "$m" "$1/models/$(basename "$m")" || { bad=1; fail "$2: $(basename "$m") differs from the uninterrupted run"; }
+  done
+  [[ $bad -eq 0 ]] && pass
+  return 0
+}
+
+# The reference, uninterrupted, and the same without checkpoints: checkpointing changes nothing.
+"$RT" train "$WORK/c.yaml" --quiet --output "$WORK/ref" || fail "reference run failed"
+[[ $(ls "$WORK/ref/checkpoints" | wc -l) -eq 3 ]] && pass || fail "keep_checkpoints 3: $(ls "$WORK/ref/checkpoints")"
+"$RT" train "$WORK/c.yaml" --quiet --output "$WORK/plain" --set run.checkpoint_every=never || fail "plain run failed"
+same_models "$WORK/plain" "without checkpoints"
+
+# SIGKILL on rank 1 at its 8th hand-off (pass 3 or so): the job ends, no results, checkpoints.
+code=0
+timeout 120 env RINGTRAIN_FAULT=die:1:8 "$MPIRUN" 2 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/k" \
+  >"$WORK/k.log" 2>&1 || code=$?
+[[ $code -ne 0 && $code -ne 124 ]] && pass || fail "SIGKILL on rank 1: exit $code"
+[[ ! -e "$WORK/k/results.csv" ]] && pass || fail "a killed run wrote results.csv"
+ls "$WORK/k/checkpoints"/ckpt-*/MANIFEST >/dev/null 2>&1 && pass || fail "no checkpoint before the kill"
+for np in 1 2 3; do
+  cp -r "$WORK/k" "$WORK/k$np"
+  "$MPIRUN" $np "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/k$np" || fail "resume on $np ranks failed"
+  same_models "$WORK/k$np" "SIGKILL, resumed on $np ranks"
+done
+
+# SIGTERM on rank 1 at its 9th hand-off: every rank stops after its batch, one checkpoint, exit 75.
+code=0
+RINGTRAIN_FAULT=term:1:9 "$MPIRUN" 2 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/t" 2>"$WORK/t.err" || code=$?
+[[ $code -eq 75 ]] && pass || fail "SIGTERM: exit $code, expected 75: $(head -c 400 "$WORK/t.err")"
+[[ $(grep -c '^ringtrain: stopped by a signal' "$WORK/t.err") -eq 1 ]] && pass || fail "SIGTERM: message: $(head -c 400 "$WORK/t.err")"
+last=$(ls -d "$WORK/t/checkpoints"/ckpt-* | tail -1)
+grep -qx 'reason signal' "$last/MANIFEST" && pass || fail "the last checkpoint is not the signal's: $(cat "$last/MANIFEST")"
+# The cut is inside a pass: some model is past position 0 (usually inside a shard visit too).
+awk '$1 == "model" && ($4 > 0 || $5 > 0) { found = 1 } END { exit !found }' "$last/MANIFEST" && pass \
+  || fail "the signal's checkpoint is at a pass boundary: $(cat "$last/MANIFEST")"
+cp -r "$WORK/t" "$WORK/t4"
+"$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/t" || fail "resume after SIGTERM (1 rank) failed"
+same_models "$WORK/t" "SIGTERM, resumed on 1 rank"
+"$MPIRUN" 4 "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/t4/checkpoints/$(basename "$last")" \
+  --set run.timeout=600 || fail "resume of a checkpoint folder on 4 ranks failed"
+same_models "$WORK/t4" "SIGTERM, resumed from the folder on 4 ranks"
+
+# SIGUSR1 on rank 0: a checkpoint on demand, and the run goes on to the same models.
+RINGTRAIN_FAULT=usr1:0:3 "$MPIRUN" 2 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/u" \
+  --set run.checkpoint_every=never --set run.keep_checkpoints=5 || fail "SIGUSR1 run failed"
+grep -qx 'reason request' "$WORK/u"/checkpoints/ckpt-000001/MANIFEST && pass || fail "no checkpoint on SIGUSR1"
+same_models "$WORK/u" "SIGUSR1"
+
+# A resume with another config: refused, listing the keys; neutral keys (timeout) are fine.
+cp -r "$WORK/k" "$WORK/d"
+expect_run diff_passes 2 "1 setting differs from the checkpoint: run.passes (checkpoint: 4, now: 5)" -- \
+  "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/d" --set run.passes=5
+expect_run diff_two 2 "2 settings differ from the checkpoint: run.seed (checkpoint: 3, now: 4); models.2.learning_rate" -- \
+  "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/d" --set run.seed=4 --set models.2.learning_rate=0.5
+[[ ! -e "$WORK/d/results.csv" ]] && pass || fail "a refused resume wrote results"
+expect_run no_ckpt 2 "no checkpoint to resume from" -- "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/plain/models"
+
+# Damaged checkpoints: named, exit 2, never a crash.
+dmg() { rm -rf "$WORK/x"; cp -r "$WORK/k" "$WORK/x"; ls -d "$WORK/x/checkpoints"/ckpt-* | tail -1; }
+c=$(dmg); printf '\x01' | dd of="$c/model-2.rtm" bs=1 seek=200 conv=notrunc status=none
+expect_run flipped 2 "model-2.rtm: checksum mismatch with" -- "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/x"
+c=$(dmg); head -n 4 "$c/MANIFEST" >"$c/M" && mv "$c/M" "$c/MANIFEST"
+expect_run truncated_manifest 2 "MANIFEST: incomplete manifest (truncated?)" -- "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/x"
+c=$(dmg); sed -i 's/^sequence /sequenze /' "$c/MANIFEST"
+expect_run bad_record 2 "MANIFEST:2: expected 'sequence N'" -- "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/x"
+c=$(dmg); truncate -s 100 "$c/model-0.rtm"; m=$(sha256sum "$c/model-0.rtm" | cut -d' ' -f1)
+sed -i "s/^\(model 0 .*\) [0-9a-f]\{64\}$/\1 $m/" "$c/MANIFEST"
+expect_run truncated_model 2 "model-0.rtm: truncated at byte 100" -- "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/x"
+c=$(dmg); rm "$c/model-4.rtm"
+expect_run missing_model 2 "model-4.rtm: cannot open" -- "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/x"
+finish

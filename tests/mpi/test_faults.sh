@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Faults (issue 7): a real SIGTERM sent to one rank's process stops every rank with a checkpoint
+# (exit 75) and the resumed run equals an uninterrupted one; a second signal ends the job at once;
+# the watchdog (run.timeout) names the stuck hand-off when a rank stalls; a full disk while
+# writing a checkpoint is a clear error that leaves the last good checkpoint intact (injected
+# with RINGTRAIN_FAULT=enospc, and for real on a small tmpfs when this machine lets us mount one).
+source "$(dirname "$0")/../lib.sh" "$@"
+cat >"$WORK/long.yaml" <<YAML
+data: {train: $SRC/configs/data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}
+run: {passes: 150, seed: 5, checkpoint_every: 10}
+models:
+  - {kind: mlp, hidden: [256], batch_size: 16, learning_rate: [0.01, 0.02]}
+  - {kind: logistic, batch_size: 16}
+YAML
+cat >"$WORK/short.yaml" <<YAML
+data: {train: $SRC/configs/data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}
+run: {passes: 4, seed: 3, checkpoint_every: 1, keep_checkpoints: 1}
+models:
+  - {kind: logistic, learning_rate: [0.1, 0.01], batch_size: 64}
+  - {kind: mlp, hidden: [32], batch_size: 32}
+YAML
+same_models() { # same_models REF DIR WHAT
+  local m bad=0
+  for m in "$1"/models/*.rtm; do
+    cmp -s "$m" "$2/models/$(basename "$m")" || { bad=1; fail "$3: $(basename "$m") differs from the uninterrupted run"; }
+  done
+  [[ $bad -eq 0 ]] && pass
+  return 0
+}
+# rank_pid DIR RANK: the pid of the ringtrain process of that rank writing to DIR.
+rank_pid() {
+  local p
+  for p in $(pgrep -f "ringtrain train .*--output $1\$" || true); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return; fi
+  done
+}
+# wait_for PATH: until it exists (at most 60 s).
+wait_for() { local i; for i in $(seq 600); do [[ -e $1 ]] && return 0; sleep 0.1; done; return 1; }
+
+"$MPIRUN" 2 "$RT" train "$WORK/long.yaml" --quiet --output "$WORK/ref" || fail "reference run failed"
+
+# A real SIGTERM to rank 1 once the first checkpoint exists.
+"$MPIRUN" 2 "$RT" train "$WORK/long.yaml" --quiet --output "$WORK/s" 2>"$WORK/s.err" &
+job=$!
+wait_for "$WORK/s/checkpoints/ckpt-000001/MANIFEST" || fail "no first checkpoint"
+pid=$(rank_pid "$WORK/s" 1)
+[[ -n $pid ]] && kill -TERM "$pid"
+code=0; wait $job || code=$?
+if [[ -z $pid ]]; then fail "rank 1's process not found"
+elif [[ -e "$WORK/s/results.csv" ]]; then echo "note: the run ended before the signal; nothing to check"
+else
+  [[ $code -eq 75 ]] && pass || fail "SIGTERM to rank 1: exit $code, expected 75: $(head -c 400 "$WORK/s.err")"
+  grep -q '^ringtrain: stopped by a signal' "$WORK/s.err" && pass || fail "SIGTERM: message: $(head -c 400 "$WORK/s.err")"
+  "$MPIRUN" 3 "$RT" train "$WORK/long.yaml" --quiet --resume "$WORK/s" || fail "resume after SIGTERM failed"
+  same_models "$WORK/ref" "$WORK/s" "real SIGTERM, resumed on 3 ranks"
+fi
+
+# Two signals to a rank that is stuck (it stalls before its 2nd hand-off): the second ends it at
+# once, and the launcher ends the job.
+start=$SECONDS
+RINGTRAIN_FAULT=stall:1:2 timeout 60 "$MPIRUN" 2 "$RT" train "$WORK/short.yaml" --quiet --output "$WORK/d" \
+  >/dev/null 2>&1 &
+job=$!
+pid=""; for i in $(seq 100); do pid=$(rank_pid "$WORK/d" 1); [[ -n $pid ]] && break; sleep 0.1; done
+sleep 1
+[[ -n $pid ]] && { kill -TERM "$pid"; sleep 0.3; kill -TERM "$pid"; }
+code=0; wait $job || code=$?
+[[ -n $pid && $code -ne 0 && $code -ne 75 && $code -ne 124 ]] && pass || fail "second SIGTERM: exit $code (pid '$pid')"
+[[ $((SECONDS - start)) -lt 30 ]] && pass || fail "second SIGTERM: the job took $((SECONDS - start)) s to end"
+
+# The watchdog: rank 1 stalls before its 3rd hand-off; rank 0 names the stuck hand-off.
+start=$SECONDS
+expect_run watchdog 1 "is stuck on the hand-off from rank 1 to rank 0" -- env RINGTRAIN_FAULT=stall:1:3 timeout 60 \
+  "$MPIRUN" 2 "$RT" train "$WORK/short.yaml" --quiet --output "$WORK/w" --set run.timeout=2
+grep -Eq 'watchdog: rank 0 waited [0-9]+ s \(run.timeout\) with no hand-off arriving: model [0-9]+ \(pass [1-4] of 4, shard [0-3]\)' \
+  "$WORK/watchdog.err" && pass || fail "watchdog message: $(head -c 400 "$WORK/watchdog.err")"
+[[ $((SECONDS - start)) -lt 30 ]] && pass || fail "watchdog: the job took $((SECONDS - start)) s to end"
+[[ ! -e "$WORK/w/results.csv" ]] && pass || fail "watchdog: results written"
+
+# Disk full (injected) while writing the 2nd checkpoint: exit 2, the 1st intact, nothing half-written.
+"$RT" train "$WORK/short.yaml" --quiet --output "$WORK/sref" || fail "short reference failed"
+expect_run enospc 2 "checkpoint ckpt-000002 not written: $WORK/e/checkpoints/.ckpt-000002.tmp/model-1.rtm: cannot write: No space left on device (injected by RINGTRAIN_FAULT); the last complete checkpoint is $WORK/e/checkpoints/ckpt-000001" -- \
+  env RINGTRAIN_FAULT=enospc:0:2 "$MPIRUN" 2 "$RT" train "$WORK/short.yaml" --quiet --output "$WORK/e"
+[[ "$(ls -A "$WORK/e/checkpoints")" == "ckpt-000001" ]] && pass || fail "after the disk error: $(ls -A "$WORK/e/checkpoints")"
+[[ ! -e "$WORK/e/results.csv" ]] && pass || fail "results written after the disk error"
+"$RT" train "$WORK/short.yaml" --quiet --resume "$WORK/e" || fail "resume after the disk error failed"
+same_models "$WORK/sref" "$WORK/e" "disk error, resumed"
+
+# A real full disk: a tmpfs with room for about one and a half checkpoints (keep_checkpoints 1
+# needs two while the second is written).
+mnt="$WORK/tmpfs"; mkdir -p "$mnt"
+kb=$(du -sk "$(ls -d "$WORK/sref/checkpoints"/ckpt-* | tail -1)" | cut -f1)
+if mount -t tmpfs -o size=$(( (kb * 3 / 2 + 8) ))k tmpfs "$mnt" 2>/dev/null; then
+  expect_run full 2 "No space left on device; the last complete checkpoint is $mnt/f/checkpoints/ckpt-000001" -- \
+    "$MPIRUN" 2 "$RT" train "$WORK/short.yaml" --quiet --output "$mnt/f"
+  [[ "$(ls -A "$mnt/f/checkpoints")" == "ckpt-000001" ]] && pass || fail "full disk: $(ls -A "$mnt/f/checkpoints")"
+  cp -r "$mnt/f" "$WORK/f"
+  umount "$mnt"
+  "$RT" train "$WORK/short.yaml" --quiet --resume "$WORK/f" || fail "resume after a full disk failed"
+  same_models "$WORK/sref" "$WORK/f" "full disk, resumed elsewhere"
+else
+  echo "note: cannot mount a tmpfs here (not root or no CAP_SYS_ADMIN): the real full-disk case is skipped"
+fi
+finish
