@@ -11,7 +11,7 @@ static const struct {
   const char *name;
   rt_fault_action action;
 } actions[] = {{"stall", RT_FAULT_STALL}, {"die", RT_FAULT_DIE},   {"term", RT_FAULT_TERM},
-               {"usr1", RT_FAULT_USR1},   {"enospc", RT_FAULT_ENOSPC}};
+               {"int", RT_FAULT_INT}, {"usr1", RT_FAULT_USR1},   {"enospc", RT_FAULT_ENOSPC}};
 
 rt_code rt_fault_parse(const char *text, rt_fault *fault, rt_status *st) {
   memset(fault, 0, sizeof *fault);
@@ -35,7 +35,7 @@ rt_code rt_fault_parse(const char *text, rt_fault *fault, rt_status *st) {
   if (fault->action == RT_FAULT_NONE || rank < 0 || rank > 1000000 || at == 0) {
     fault->action = RT_FAULT_NONE;
     return rt_fail(st, RT_ERR_USAGE,
-                   "%s='%s': expected ACTION:RANK:N with ACTION stall, die, term, usr1 or enospc, "
+                   "%s='%s': expected ACTION:RANK:N with ACTION stall, die, term, int, usr1 or enospc, "
                    "RANK >= 0 and N >= 1",
                    RT_FAULT_ENV, text);
   }
@@ -62,6 +62,7 @@ void rt_fault_trigger(const rt_fault *fault) {
       }
     case RT_FAULT_DIE: raise(SIGKILL); break;
     case RT_FAULT_TERM: raise(SIGTERM); break;
+    case RT_FAULT_INT: raise(SIGINT); break;
     case RT_FAULT_USR1: raise(SIGUSR1); break;
     case RT_FAULT_NONE:
     case RT_FAULT_ENOSPC: break;

@@ -59,6 +59,13 @@ same_models "$WORK/t" "SIGTERM, resumed on 1 rank"
   --set run.timeout=600 || fail "resume of a checkpoint folder on 4 ranks failed"
 same_models "$WORK/t4" "SIGTERM, resumed from the folder on 4 ranks"
 
+# SIGINT (Ctrl-C) on rank 0 works the same way.
+code=0
+RINGTRAIN_FAULT=int:0:6 "$MPIRUN" 3 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/i" 2>"$WORK/i.err" || code=$?
+[[ $code -eq 75 ]] && pass || fail "SIGINT: exit $code, expected 75: $(head -c 400 "$WORK/i.err")"
+"$MPIRUN" 2 "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/i" || fail "resume after SIGINT failed"
+same_models "$WORK/i" "SIGINT on 3 ranks, resumed on 2"
+
 # SIGUSR1 on rank 0: a checkpoint on demand, and the run goes on to the same models.
 RINGTRAIN_FAULT=usr1:0:3 "$MPIRUN" 2 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/u" \
   --set run.checkpoint_every=never --set run.keep_checkpoints=5 || fail "SIGUSR1 run failed"

@@ -98,6 +98,25 @@ if mount -t tmpfs -o size=$(( (kb * 3 / 2 + 8) ))k tmpfs "$mnt" 2>/dev/null; the
   umount "$mnt"
   "$RT" train "$WORK/short.yaml" --quiet --resume "$WORK/f" || fail "resume after a full disk failed"
   same_models "$WORK/sref" "$WORK/f" "full disk, resumed elsewhere"
+  # The run directory turns read-only mid-run (remounted after the first checkpoint): the next
+  # checkpoint fails with a clear error and the last complete one still resumes correctly.
+  if mount -t tmpfs -o size=64m tmpfs "$mnt" 2>/dev/null; then
+    "$MPIRUN" 2 "$RT" train "$WORK/long.yaml" --quiet --output "$mnt/ro" 2>"$WORK/ro.err" &
+    job=$!
+    wait_for "$mnt/ro/checkpoints/ckpt-000001/MANIFEST" || fail "read-only: no first checkpoint"
+    # (a remount fails with EBUSY while a file is open for writing: retry)
+    for i in $(seq 100); do mount -o remount,ro "$mnt" 2>/dev/null && break; sleep 0.02; done
+    findmnt -no OPTIONS "$mnt" | grep -q '^ro' || fail "cannot remount read-only"
+    code=0; wait $job || code=$?
+    [[ $code -eq 2 ]] && pass || fail "read-only: exit $code: $(head -c 400 "$WORK/ro.err")"
+    grep -q "Read-only file system; the last complete checkpoint is $mnt/ro/checkpoints/ckpt-" "$WORK/ro.err" && pass \
+      || fail "read-only: message: $(head -c 400 "$WORK/ro.err")"
+    [[ $(grep -c '^ringtrain: error:' "$WORK/ro.err") -eq 1 ]] && pass || fail "read-only: not one error line"
+    cp -r "$mnt/ro" "$WORK/ro"
+    umount "$mnt"
+    "$MPIRUN" 2 "$RT" train "$WORK/long.yaml" --quiet --resume "$WORK/ro" || fail "resume after read-only failed"
+    same_models "$WORK/ref" "$WORK/ro" "read-only disk, resumed elsewhere"
+  fi
 else
   echo "note: cannot mount a tmpfs here (not root or no CAP_SYS_ADMIN): the real full-disk case is skipped"
 fi

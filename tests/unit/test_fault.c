@@ -28,6 +28,7 @@ static void test_fault_accepts(void **state) {
     uint64_t at;
   } ok[] = {{"stall:1:3", RT_FAULT_STALL, 1, 3},   {"die:0:1", RT_FAULT_DIE, 0, 1},
             {"term:12:40", RT_FAULT_TERM, 12, 40}, {"usr1:2:7", RT_FAULT_USR1, 2, 7},
+            {"int:3:1", RT_FAULT_INT, 3, 1},
             {"enospc:0:2", RT_FAULT_ENOSPC, 0, 2}};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; ++i) {
     assert_int_equal(rt_fault_parse(ok[i].text, &f, &st), RT_OK);
@@ -54,7 +55,7 @@ static void test_fault_rejects(void **state) {
     if (rt_fault_parse(bad[i], &f, &st) != RT_ERR_USAGE) fail_msg("'%s' was accepted", bad[i]);
     assert_int_equal(f.action, RT_FAULT_NONE);
     assert_non_null(strstr(st.message, "RINGTRAIN_FAULT='"));
-    assert_non_null(strstr(st.message, "expected ACTION:RANK:N with ACTION stall, die, term, usr1 or enospc"));
+    assert_non_null(strstr(st.message, "expected ACTION:RANK:N with ACTION stall, die, term, int, usr1 or enospc"));
   }
 }
 
