@@ -27,11 +27,14 @@ same_models() { # same_models REF DIR WHAT
   [[ $bad -eq 0 ]] && pass
   return 0
 }
-# rank_pid DIR RANK: the pid of the ringtrain process of that rank writing to DIR.
+# rank_pid DIR RANK: the pid of the ringtrain process of that rank writing to DIR (from /proc:
+# no procps needed).
 rank_pid() {
-  local p
-  for p in $(pgrep -f "ringtrain train .*--output $1\$" || true); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return; fi
+  local d cmd
+  for d in /proc/[0-9]*; do
+    cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+    [[ $cmd == *"ringtrain train "*"--output $1 "* ]] || continue
+    if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "${d#/proc/}"; return; fi
   done
 }
 # wait_for PATH: until it exists (at most 60 s).
