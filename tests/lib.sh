@@ -45,6 +45,16 @@ col() {
                         { print $c }' "$1"
 }
 
+# same_models REF DIR WHAT: every model file of REF/models is byte-identical in DIR/models.
+same_models() {
+  local m bad=0
+  for m in "$1"/models/*.rtm; do
+    cmp -s "$m" "$2/models/$(basename "$m")" || { bad=1; fail "$3: $(basename "$m") differs from $1"; }
+  done
+  [[ $bad -eq 0 ]] && pass
+  return 0
+}
+
 finish() {
   if [[ $failures -ne 0 ]]; then
     echo "$checks passed, $failures failed"

@@ -14,20 +14,12 @@ models:
   - {kind: mlp, hidden: [16], batch_size: 32}
   - {kind: linear, alpha: [0.1, 1], batch_size: 64}
 YAML
-same_models() { # same_models DIR WHAT: every model file equal to the reference's
-  local m bad=0
-  for m in "$WORK/ref"/models/*.rtm; do
-    cmp -s "$m" "$1/models/$(basename "$m")" || { bad=1; fail "$2: $(basename "$m") differs from the uninterrupted run"; }
-  done
-  [[ $bad -eq 0 ]] && pass
-  return 0
-}
 
 # The reference, uninterrupted, and the same without checkpoints: checkpointing changes nothing.
 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/ref" || fail "reference run failed"
 [[ $(ls "$WORK/ref/checkpoints" | wc -l) -eq 3 ]] && pass || fail "keep_checkpoints 3: $(ls "$WORK/ref/checkpoints")"
 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/plain" --set run.checkpoint_every=never || fail "plain run failed"
-same_models "$WORK/plain" "without checkpoints"
+same_models "$WORK/ref" "$WORK/plain" "without checkpoints"
 
 # SIGKILL on rank 1 at its 8th hand-off (pass 3 or so): the job ends, no results, checkpoints.
 code=0
@@ -39,7 +31,7 @@ ls "$WORK/k/checkpoints"/ckpt-*/MANIFEST >/dev/null 2>&1 && pass || fail "no che
 for np in 1 2 3; do
   cp -r "$WORK/k" "$WORK/k$np"
   "$MPIRUN" $np "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/k$np" || fail "resume on $np ranks failed"
-  same_models "$WORK/k$np" "SIGKILL, resumed on $np ranks"
+  same_models "$WORK/ref" "$WORK/k$np" "SIGKILL, resumed on $np ranks"
 done
 
 # SIGTERM on rank 1 at its 9th hand-off: every rank stops after its batch, one checkpoint, exit 75.
@@ -54,23 +46,23 @@ awk '$1 == "model" && ($4 > 0 || $5 > 0) { found = 1 } END { exit !found }' "$la
   || fail "the signal's checkpoint is at a pass boundary: $(cat "$last/MANIFEST")"
 cp -r "$WORK/t" "$WORK/t4"
 "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/t" || fail "resume after SIGTERM (1 rank) failed"
-same_models "$WORK/t" "SIGTERM, resumed on 1 rank"
+same_models "$WORK/ref" "$WORK/t" "SIGTERM, resumed on 1 rank"
 "$MPIRUN" 4 "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/t4/checkpoints/$(basename "$last")" \
   --set run.timeout=600 || fail "resume of a checkpoint folder on 4 ranks failed"
-same_models "$WORK/t4" "SIGTERM, resumed from the folder on 4 ranks"
+same_models "$WORK/ref" "$WORK/t4" "SIGTERM, resumed from the folder on 4 ranks"
 
 # SIGINT (Ctrl-C) on rank 0 works the same way.
 code=0
 RINGTRAIN_FAULT=int:0:6 "$MPIRUN" 3 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/i" 2>"$WORK/i.err" || code=$?
 [[ $code -eq 75 ]] && pass || fail "SIGINT: exit $code, expected 75: $(head -c 400 "$WORK/i.err")"
 "$MPIRUN" 2 "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/i" || fail "resume after SIGINT failed"
-same_models "$WORK/i" "SIGINT on 3 ranks, resumed on 2"
+same_models "$WORK/ref" "$WORK/i" "SIGINT on 3 ranks, resumed on 2"
 
 # SIGUSR1 on rank 0: a checkpoint on demand, and the run goes on to the same models.
 RINGTRAIN_FAULT=usr1:0:3 "$MPIRUN" 2 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/u" \
   --set run.checkpoint_every=never --set run.keep_checkpoints=5 || fail "SIGUSR1 run failed"
 grep -qx 'reason request' "$WORK/u"/checkpoints/ckpt-000001/MANIFEST && pass || fail "no checkpoint on SIGUSR1"
-same_models "$WORK/u" "SIGUSR1"
+same_models "$WORK/ref" "$WORK/u" "SIGUSR1"
 
 # A resume with another config: refused, listing the keys; neutral keys (timeout) are fine.
 cp -r "$WORK/k" "$WORK/d"

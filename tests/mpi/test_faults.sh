@@ -19,14 +19,6 @@ models:
   - {kind: logistic, learning_rate: [0.1, 0.01], batch_size: 64}
   - {kind: mlp, hidden: [32], batch_size: 32}
 YAML
-same_models() { # same_models REF DIR WHAT
-  local m bad=0
-  for m in "$1"/models/*.rtm; do
-    cmp -s "$m" "$2/models/$(basename "$m")" || { bad=1; fail "$3: $(basename "$m") differs from the uninterrupted run"; }
-  done
-  [[ $bad -eq 0 ]] && pass
-  return 0
-}
 # rank_pid DIR RANK: the pid of the ringtrain process of that rank writing to DIR (from /proc:
 # no procps needed).
 rank_pid() {
