@@ -154,6 +154,14 @@ static rt_code sync_dir(const char *dir, const char *path, rt_status *st) {
   return RT_OK;
 }
 
+rt_code rt_sync_dir(const char *dir, rt_status *st) { return sync_dir(dir, dir, st); }
+
+rt_code rt_path_join(char *out, size_t cap, const char *dir, const char *name, rt_status *st) {
+  const int n = snprintf(out, cap, "%s/%s", dir, name);
+  if (n < 0 || (size_t)n >= cap) return rt_fail(st, RT_ERR_OUTPUT, "%s/%s: path too long", dir, name);
+  return RT_OK;
+}
+
 rt_code rt_atomic_commit(rt_atomic_file **fp_handle, rt_status *st) {
   if (!fp_handle || !*fp_handle) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_commit on a NULL handle");
   rt_atomic_file *f = *fp_handle;

@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +18,6 @@
 #define MANIFEST_NAME "MANIFEST"
 #define MANIFEST_MAGIC "ringtrain-checkpoint 1"
 #define SEQ_MAX 999999999ULL
-
-static rt_code join(char *out, size_t cap, const char *a, const char *b, rt_status *st) {
-  const int n = snprintf(out, cap, "%s/%s", a, b);
-  if (n < 0 || (size_t)n >= cap) return rt_fail(st, RT_ERR_OUTPUT, "%s/%s: path too long", a, b);
-  return RT_OK;
-}
 
 /* "ckpt-000012" -> 12; 0 for anything else. */
 static uint64_t sequence_of(const char *name) {
@@ -82,7 +75,7 @@ static rt_code remove_folder(const char *dir, rt_status *st) {
   rt_code rc = RT_OK;
   for (struct dirent *e; rc == RT_OK && (e = readdir(d));) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    if ((rc = join(path, sizeof path, dir, e->d_name, st))) break;
+    if ((rc = rt_path_join(path, sizeof path, dir, e->d_name, st))) break;
     if (unlink(path) != 0 && errno != ENOENT)
       rc = rt_fail(st, RT_ERR_OUTPUT, "%s: cannot remove: %s", path, strerror(errno));
   }
@@ -90,16 +83,6 @@ static rt_code remove_folder(const char *dir, rt_status *st) {
   if (rc == RT_OK && rmdir(dir) != 0 && errno != ENOENT)
     rc = rt_fail(st, RT_ERR_OUTPUT, "%s: cannot remove: %s", dir, strerror(errno));
   return rc;
-}
-
-static rt_code fsync_dir(const char *dir, rt_status *st) {
-  const int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return rt_fail(st, RT_ERR_OUTPUT, "%s: cannot open: %s", dir, strerror(errno));
-  const int rc = fsync(fd);
-  const int err = errno;
-  close(fd);
-  if (rc != 0 && err != EINVAL) return rt_fail(st, RT_ERR_OUTPUT, "%s: cannot sync: %s", dir, strerror(err));
-  return RT_OK;
 }
 
 static void folder_name(char *out, size_t cap, uint64_t seq, int tmp) {
@@ -117,13 +100,13 @@ rt_code rt_checkpointer_init(rt_checkpointer *c, const char *run_dir, long keep,
   rt_code rc = rt_fault_from_env(&c->fault, st);
   if (rc) return rc;
   char dir[RT_PATH_MAX], path[RT_PATH_MAX], name[48];
-  if ((rc = join(dir, sizeof dir, run_dir, RT_CHECKPOINT_DIR, st))) return rc;
+  if ((rc = rt_path_join(dir, sizeof dir, run_dir, RT_CHECKPOINT_DIR, st))) return rc;
   uint64_t *seqs = NULL;
   size_t count = 0;
   if ((rc = list_sequences(dir, &seqs, &count, st))) return rc;
   for (size_t i = 0; i < count && fresh; ++i) {
     folder_name(name, sizeof name, seqs[i], 0);
-    if ((rc = join(path, sizeof path, dir, name, st)) || (rc = remove_folder(path, st))) break;
+    if ((rc = rt_path_join(path, sizeof path, dir, name, st)) || (rc = remove_folder(path, st))) break;
   }
   if (rc == RT_OK && !fresh && count > 0) {
     c->next_sequence = seqs[count - 1] + 1;
@@ -144,7 +127,7 @@ static rt_code hex_digest(const void *data, size_t len, char hex[65], rt_status 
 static rt_code write_one(const char *dir, const char *name, const void *data, size_t len, char hex[65],
                          rt_status *st) {
   char path[RT_PATH_MAX];
-  rt_code rc = join(path, sizeof path, dir, name, st);
+  rt_code rc = rt_path_join(path, sizeof path, dir, name, st);
   if (rc == RT_OK) rc = hex_digest(data, len, hex, st);
   if (rc == RT_OK) rc = rt_write_file_atomic(path, data, len, st);
   return rc;
@@ -202,19 +185,20 @@ static rt_code write_folder(rt_checkpointer *c, const char *tmp, const rt_config
 rt_code rt_checkpoint_write(rt_checkpointer *c, const rt_config *cfg, const rt_model_spec *specs,
                             size_t n, void *const *states, const char *reason, rt_status *st) {
   char dir[RT_PATH_MAX], tmp[RT_PATH_MAX], final[RT_PATH_MAX], name[48], path[RT_PATH_MAX];
-  rt_code rc = join(dir, sizeof dir, c->run_dir, RT_CHECKPOINT_DIR, st);
+  rt_code rc = rt_path_join(dir, sizeof dir, c->run_dir, RT_CHECKPOINT_DIR, st);
   if (rc == RT_OK) rc = rt_mkdir_p(dir, st);
   folder_name(name, sizeof name, c->next_sequence, 1);
-  if (rc == RT_OK) rc = join(tmp, sizeof tmp, dir, name, st);
+  if (rc == RT_OK) rc = rt_path_join(tmp, sizeof tmp, dir, name, st);
   folder_name(name, sizeof name, c->next_sequence, 0);
-  if (rc == RT_OK) rc = join(final, sizeof final, dir, name, st);
+  if (rc == RT_OK) rc = rt_path_join(final, sizeof final, dir, name, st);
   if (rc == RT_OK) rc = remove_folder(tmp, st); /* a leftover of a crash */
   if (rc == RT_OK && mkdir(tmp, 0777) != 0)
     rc = rt_fail(st, RT_ERR_OUTPUT, "%s: cannot create directory: %s", tmp, strerror(errno));
   if (rc == RT_OK) rc = write_folder(c, tmp, cfg, specs, n, states, reason, st);
   if (rc == RT_OK && rename(tmp, final) != 0)
     rc = rt_fail(st, RT_ERR_OUTPUT, "%s: cannot rename to %s: %s", tmp, name, strerror(errno));
-  if (rc == RT_OK) rc = fsync_dir(dir, st);
+  if (rc == RT_OK) rc = rt_sync_dir(dir, st);
+  c->written++; /* the injected fault counts write attempts, failed ones too */
   if (rc) {
     rt_status ignored;
     (void)remove_folder(tmp, &ignored);
@@ -225,10 +209,8 @@ rt_code rt_checkpoint_write(rt_checkpointer *c, const rt_config *cfg, const rt_m
               c->run_dir, RT_CHECKPOINT_DIR, c->last);
     else
       rt_fail(st, rc, "checkpoint %s not written: %s; no checkpoint of this run is complete", name, msg);
-    c->written++; /* the injected fault counts writes, failed ones too */
     return rc;
   }
-  c->written++;
   snprintf(c->last, sizeof c->last, "%s", name);
   c->next_sequence++;
   /* Prune: the oldest first, keeping `keep`. */
@@ -237,7 +219,7 @@ rt_code rt_checkpoint_write(rt_checkpointer *c, const rt_config *cfg, const rt_m
   if ((rc = list_sequences(dir, &seqs, &count, st))) return rc;
   for (size_t i = 0; rc == RT_OK && count > (size_t)c->keep && i < count - (size_t)c->keep; ++i) {
     folder_name(name, sizeof name, seqs[i], 0);
-    if ((rc = join(path, sizeof path, dir, name, st)) == RT_OK) rc = remove_folder(path, st);
+    if ((rc = rt_path_join(path, sizeof path, dir, name, st)) == RT_OK) rc = remove_folder(path, st);
   }
   free(seqs);
   return rc;
@@ -246,7 +228,7 @@ rt_code rt_checkpoint_write(rt_checkpointer *c, const rt_config *cfg, const rt_m
 rt_code rt_checkpoint_find(const char *path, char *dir, size_t size, rt_status *st) {
   char probe[RT_PATH_MAX], ckpts[RT_PATH_MAX];
   struct stat sb;
-  rt_code rc = join(probe, sizeof probe, path, MANIFEST_NAME, st);
+  rt_code rc = rt_path_join(probe, sizeof probe, path, MANIFEST_NAME, st);
   if (rc) return rc;
   if (stat(probe, &sb) == 0) {
     snprintf(dir, size, "%s", path);
@@ -254,7 +236,7 @@ rt_code rt_checkpoint_find(const char *path, char *dir, size_t size, rt_status *
   }
   if (stat(path, &sb) != 0)
     return rt_fail(st, RT_ERR_USAGE, "--resume %s: %s", path, strerror(errno));
-  if ((rc = join(ckpts, sizeof ckpts, path, RT_CHECKPOINT_DIR, st))) return rc;
+  if ((rc = rt_path_join(ckpts, sizeof ckpts, path, RT_CHECKPOINT_DIR, st))) return rc;
   uint64_t *seqs = NULL;
   size_t count = 0;
   if ((rc = list_sequences(ckpts, &seqs, &count, st))) return rt_fail(st, RT_ERR_USAGE, "--resume %s: %s", path, st->message);
@@ -323,7 +305,7 @@ static int is_hex64(const char *s) {
 static rt_code read_manifest(const char *dir, manifest *m, rt_status *st) {
   memset(m, 0, sizeof *m);
   char path[RT_PATH_MAX];
-  rt_code rc = join(path, sizeof path, dir, MANIFEST_NAME, st);
+  rt_code rc = rt_path_join(path, sizeof path, dir, MANIFEST_NAME, st);
   char *text = NULL;
   size_t len = 0;
   if (rc == RT_OK) rc = read_all(path, &text, &len, st);
@@ -394,7 +376,7 @@ static rt_code read_manifest(const char *dir, manifest *m, rt_status *st) {
 static rt_code read_verified(const char *dir, const char *name, const char *sha, char **data, size_t *len,
                              rt_status *st) {
   char path[RT_PATH_MAX], hex[65];
-  rt_code rc = join(path, sizeof path, dir, name, st);
+  rt_code rc = rt_path_join(path, sizeof path, dir, name, st);
   if (rc == RT_OK) rc = read_all(path, data, len, st);
   if (rc == RT_OK) rc = hex_digest(*data, *len, hex, st);
   if (rc == RT_OK && strcmp(hex, sha) != 0)
@@ -415,7 +397,7 @@ rt_code rt_checkpoint_load_config(const char *dir, rt_config *cfg, rt_status *st
   size_t len = 0;
   rc = read_verified(dir, "config.yaml", m.config_sha, &text, &len, st);
   free(m.entries);
-  if (rc == RT_OK) rc = join(path, sizeof path, dir, "config.yaml", st);
+  if (rc == RT_OK) rc = rt_path_join(path, sizeof path, dir, "config.yaml", st);
   if (rc == RT_OK) rc = rt_config_parse(text, len, path, cfg, st);
   free(text);
   return rc;

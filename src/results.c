@@ -310,22 +310,16 @@ static rt_code write_history(FILE *f, const rt_config *cfg, const rt_run_result 
   return RT_OK;
 }
 
-static rt_code join(char *out, size_t cap, const char *dir, const char *name, rt_status *st) {
-  int n = snprintf(out, cap, "%s/%s", dir, name);
-  if (n < 0 || (size_t)n >= cap) return rt_fail(st, RT_ERR_OUTPUT, "%s/%s: path too long", dir, name);
-  return RT_OK;
-}
-
 rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const rt_model_spec *specs,
                          const void *const *states, rt_status *st) {
   const char *dir = cfg->run.output;
   char path[RT_PATH_MAX];
   rt_code rc;
-  if ((rc = join(path, sizeof path, dir, "models", st)) || (rc = rt_mkdir_p(path, st))) return rc;
+  if ((rc = rt_path_join(path, sizeof path, dir, "models", st)) || (rc = rt_mkdir_p(path, st))) return rc;
   for (size_t j = 0; j < res->model_count; ++j) {
     char name[64];
     snprintf(name, sizeof name, "models/%zu.rtm", j);
-    if ((rc = join(path, sizeof path, dir, name, st))) return rc;
+    if ((rc = rt_path_join(path, sizeof path, dir, name, st))) return rc;
     char *spec_text = rt_spec_to_text(&specs[j]);
     if (!spec_text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %zu", j);
     const rt_state_layout l = rt_state_layout_of(&specs[j]);
@@ -335,7 +329,7 @@ rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const r
   }
   if (res->best < res->model_count) { /* the best model by the sweep metric, again as best.rtm */
     const size_t b = res->best;
-    if ((rc = join(path, sizeof path, dir, "best.rtm", st))) return rc;
+    if ((rc = rt_path_join(path, sizeof path, dir, "best.rtm", st))) return rc;
     char *spec_text = rt_spec_to_text(&specs[b]);
     if (!spec_text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %zu", b);
     rc = rt_model_file_write(path, spec_text, states[b], rt_state_layout_of(&specs[b]).total_bytes, st);
@@ -350,7 +344,7 @@ rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const r
                {"results.jsonl", write_jsonl},
                {"results.csv", write_csv}};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
-    if ((rc = join(path, sizeof path, dir, files[i].name, st))) return rc;
+    if ((rc = rt_path_join(path, sizeof path, dir, files[i].name, st))) return rc;
     if ((rc = write_atomically(path, files[i].fn, cfg, res, st))) return rc;
   }
   return RT_OK;

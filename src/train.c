@@ -209,6 +209,11 @@ static rt_code save(ckpt_ctx *c, const rt_model_spec *run, size_t n, void **stat
   return rc;
 }
 
+/* The MANIFEST's reason for a checkpoint written on a stop request, or on schedule. */
+static const char *save_reason(int kind) {
+  return kind == RT_STOP_EXIT ? "signal" : kind == RT_STOP_CHECKPOINT ? "request" : "every";
+}
+
 /* A request that arrived after the engine's last vote: agreed at the boundary. */
 static rt_code pending_stop(MPI_Comm comm, int *kind, rt_status *st) {
   int mine = (int)rt_stop_pending();
@@ -255,7 +260,7 @@ static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
     rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, view, time, &stopped, st);
     if (rc) break;
     if (stopped) {
-      if ((rc = save(ckpt, run, n, states, comm, stopped == RT_STOP_EXIT ? "signal" : "request", st))) break;
+      if ((rc = save(ckpt, run, n, states, comm, save_reason(stopped), st))) break;
       if (stopped == RT_STOP_EXIT) {
         rc = stopped_status(ckpt, st);
         break;
@@ -271,7 +276,7 @@ static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
     int kind = 0;
     if ((rc = pending_stop(comm, &kind, st))) break;
     if ((every && target % every == 0) || kind != RT_STOP_NONE)
-      rc = save(ckpt, run, n, states, comm, kind == RT_STOP_NONE ? "every" : kind == RT_STOP_EXIT ? "signal" : "request", st);
+      rc = save(ckpt, run, n, states, comm, save_reason(kind), st);
     if (rc == RT_OK && kind == RT_STOP_EXIT) rc = stopped_status(ckpt, st);
     if (kind == RT_STOP_CHECKPOINT) rt_stop_served_checkpoint();
   }

@@ -52,6 +52,13 @@ void rt_atomic_abort(rt_atomic_file **f);
 /* Writes data[0..len) to path atomically. data may be NULL when len == 0. */
 rt_code rt_write_file_atomic(const char *path, const void *data, size_t len, rt_status *st);
 
+/* fsync of a directory, making a rename done in it durable (EINVAL, a filesystem that cannot
+ * sync directories, is not an error). Errors as above, naming dir. */
+rt_code rt_sync_dir(const char *dir, rt_status *st);
+
+/* out = "dir/name"; "dir/name: path too long" (RT_ERR_OUTPUT) when it does not fit in cap. */
+rt_code rt_path_join(char *out, size_t cap, const char *dir, const char *name, rt_status *st);
+
 /* mkdir -p: creates dir and its missing parents (mode 0777 & ~umask). Existing directories are
  * fine; an existing non-directory is "P: cannot create directory: Not a directory".
  * Errors name the path component that failed: "P: cannot create directory: <strerror>",
