@@ -1,7 +1,10 @@
+/* Atomic file output (temporary file, fsync, rename), batches of them with one directory fsync
+ * per folder, and the output-directory helpers (include/ringtrain/atomic_file.h). */
 #include "ringtrain/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,6 +46,17 @@ static rt_code fail_errno(rt_status *st, const char *file, int line, int e, cons
   return rt_fail_at(st, RT_ERR_IO, file, line, "%s: %s: %s (%s)", path, what, strerror(e), step);
 }
 #define FAIL_WRITE(st, e, path, step) fail_errno((st), __FILE__, __LINE__, (e), (path), "cannot write", (step))
+
+/* fsync(2), or the tests' hook. */
+static rt_fsync_hook fsync_hook;
+static void *fsync_hook_user;
+
+void rt_atomic_set_fsync_hook(rt_fsync_hook fn, void *user) {
+  fsync_hook = fn;
+  fsync_hook_user = user;
+}
+
+static int sync_fd(int fd, int is_dir) { return fsync_hook ? fsync_hook(fd, is_dir, fsync_hook_user) : fsync(fd); }
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
@@ -145,7 +159,7 @@ rt_code rt_atomic_write(rt_atomic_file *f, const void *data, size_t len, rt_stat
 static rt_code sync_dir(const char *dir, const char *path, rt_status *st) {
   int dfd = open(dir, O_RDONLY | O_DIRECTORY);
   if (dfd < 0) return FAIL_WRITE(st, errno, path, "open directory for fsync");
-  if (fsync(dfd) != 0 && errno != EINVAL) {
+  if (sync_fd(dfd, 1) != 0 && errno != EINVAL) {
     int e = errno;
     close(dfd);
     return FAIL_WRITE(st, e, path, "fsync directory");
@@ -162,25 +176,55 @@ rt_code rt_path_join(char *out, size_t cap, const char *dir, const char *name, r
   return RT_OK;
 }
 
-rt_code rt_atomic_commit(rt_atomic_file **fp_handle, rt_status *st) {
-  if (!fp_handle || !*fp_handle) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_commit on a NULL handle");
-  rt_atomic_file *f = *fp_handle;
-  *fp_handle = NULL;
-  rt_code rc = RT_OK;
-  const char *step = NULL;
-  int e = 0;
+/* A batch: committed files wait in a group until it is full (or the batch finishes); then their
+ * fsyncs run on up to BATCH_THREADS threads at once (a journaling filesystem commits concurrent
+ * fsyncs together, where one after another each waits for its own journal commit), and they are
+ * closed and renamed in commit order. Each directory is fsync'ed once, at the finish. */
+enum { BATCH_GROUP = 64, BATCH_THREADS = 8 };
 
-  if (ferror(f->fp)) {
-    e = EIO; /* an earlier unchecked write to the stream failed; its errno is gone */
-    step = "earlier write";
-  } else if (fflush(f->fp) != 0) {
-    e = errno;
-    step = "fflush";
-  } else if (fsync(fileno(f->fp)) != 0) {
-    e = errno;
-    step = "fsync";
+struct rt_atomic_batch {
+  char **dirs; /* each once, in the order first seen */
+  size_t count, cap;
+  rt_atomic_file *group[BATCH_GROUP]; /* committed, flushed, not yet fsync'ed */
+  size_t pending;
+};
+
+rt_code rt_atomic_batch_begin(rt_atomic_batch **out, rt_status *st) {
+  if (!out) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_batch_begin: out is NULL");
+  *out = calloc(1, sizeof **out);
+  if (!*out) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a batch of files");
+  return RT_OK;
+}
+
+/* Takes dir (allocated) into the batch unless it is there already (then frees it). A batch
+ * holds a handful of folders; the newest is checked first. */
+static rt_code batch_add(rt_atomic_batch *b, char *dir, rt_status *st) {
+  for (size_t i = b->count; i-- > 0;)
+    if (strcmp(b->dirs[i], dir) == 0) {
+      free(dir);
+      return RT_OK;
+    }
+  if (b->count == b->cap) {
+    const size_t cap = b->cap ? 2 * b->cap : 4;
+    char **grown = realloc(b->dirs, cap * sizeof *grown);
+    if (!grown) {
+      free(dir);
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot record a directory to sync");
+    }
+    b->dirs = grown;
+    b->cap = cap;
   }
-  int close_rc = fclose(f->fp);
+  b->dirs[b->count++] = dir;
+  return RT_OK;
+}
+
+/* The end of a commit, its file already fsync'ed (sync_errno 0) or not: fclose, rename over the
+ * final path, then the directory fsync now (batch NULL) or recorded in the batch. On failure the
+ * temporary file is removed. Releases f. */
+static rt_code finish_commit(rt_atomic_file *f, int sync_errno, rt_atomic_batch *batch, rt_status *st) {
+  const char *step = sync_errno ? "fsync" : NULL;
+  int e = sync_errno;
+  const int close_rc = fclose(f->fp);
   f->fp = NULL;
   if (!step && close_rc != 0) {
     e = errno;
@@ -190,14 +234,106 @@ rt_code rt_atomic_commit(rt_atomic_file **fp_handle, rt_status *st) {
     e = errno;
     step = "rename";
   }
+  rt_code rc;
   if (step) {
     rc = FAIL_WRITE(st, e, f->path, step);
     unlink(f->tmp); /* best effort: the original error is the one to report */
+  } else if (batch) {
+    rc = batch_add(batch, f->dir, st); /* the batch owns the directory name now */
+    f->dir = NULL;
   } else {
     rc = sync_dir(f->dir, f->path, st);
   }
   free_handle(f);
   return rc;
+}
+
+/* One thread's share of a group's fsyncs: files first, first + stride, ... */
+typedef struct sync_share {
+  rt_atomic_file **files;
+  int *errnos;
+  size_t n, first, stride;
+} sync_share;
+
+static void *sync_share_run(void *arg) {
+  const sync_share *s = arg;
+  for (size_t i = s->first; i < s->n; i += s->stride)
+    s->errnos[i] = sync_fd(fileno(s->files[i]->fp), 0) == 0 ? 0 : errno ? errno : EIO;
+  return NULL;
+}
+
+/* fsyncs the files of a group at once; errnos[i] gets file i's error (0: synced). A thread that
+ * cannot be started leaves its share to this one. */
+static void sync_group(rt_atomic_file **files, size_t n, int *errnos) {
+  const size_t threads = n < BATCH_THREADS ? n : BATCH_THREADS;
+  pthread_t th[BATCH_THREADS];
+  int started[BATCH_THREADS] = {0};
+  sync_share share[BATCH_THREADS];
+  for (size_t t = 0; t < threads; ++t) share[t] = (sync_share){files, errnos, n, t, threads};
+  for (size_t t = 1; t < threads; ++t) started[t] = pthread_create(&th[t], NULL, sync_share_run, &share[t]) == 0;
+  if (threads > 0) sync_share_run(&share[0]);
+  for (size_t t = 1; t < threads; ++t) {
+    if (started[t]) pthread_join(th[t], NULL);
+    else sync_share_run(&share[t]);
+  }
+}
+
+/* The group's files reach their final names, in commit order; after the first failure the rest
+ * are discarded. */
+static rt_code batch_flush(rt_atomic_batch *b, rt_status *st) {
+  int errnos[BATCH_GROUP];
+  sync_group(b->group, b->pending, errnos);
+  rt_code rc = RT_OK;
+  for (size_t i = 0; i < b->pending; ++i) {
+    rt_atomic_file *f = b->group[i];
+    if (rc == RT_OK) rc = finish_commit(f, errnos[i], b, st);
+    else rt_atomic_abort(&f);
+  }
+  b->pending = 0;
+  return rc;
+}
+
+void rt_atomic_batch_free(rt_atomic_batch **batch) {
+  if (!batch || !*batch) return;
+  rt_atomic_batch *b = *batch;
+  for (size_t i = 0; i < b->pending; ++i) rt_atomic_abort(&b->group[i]);
+  for (size_t i = 0; i < b->count; ++i) free(b->dirs[i]);
+  free(b->dirs);
+  free(b);
+  *batch = NULL;
+}
+
+rt_code rt_atomic_batch_finish(rt_atomic_batch **batch, rt_status *st) {
+  if (!batch || !*batch) return RT_OK;
+  rt_code rc = batch_flush(*batch, st);
+  for (size_t i = 0; rc == RT_OK && i < (*batch)->count; ++i) rc = rt_sync_dir((*batch)->dirs[i], st);
+  rt_atomic_batch_free(batch);
+  return rc;
+}
+
+rt_code rt_atomic_commit(rt_atomic_file **fp_handle, rt_status *st) { return rt_atomic_commit_in(NULL, fp_handle, st); }
+
+rt_code rt_atomic_commit_in(rt_atomic_batch *batch, rt_atomic_file **fp_handle, rt_status *st) {
+  if (!fp_handle || !*fp_handle) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_commit on a NULL handle");
+  rt_atomic_file *f = *fp_handle;
+  *fp_handle = NULL;
+  const char *step = NULL;
+  int e = 0;
+  if (ferror(f->fp)) {
+    e = EIO; /* an earlier unchecked write to the stream failed; its errno is gone */
+    step = "earlier write";
+  } else if (fflush(f->fp) != 0) {
+    e = errno;
+    step = "fflush";
+  }
+  if (step) {
+    rt_code rc = FAIL_WRITE(st, e, f->path, step);
+    rt_atomic_abort(&f);
+    return rc;
+  }
+  if (!batch) return finish_commit(f, sync_fd(fileno(f->fp), 0) == 0 ? 0 : errno ? errno : EIO, NULL, st);
+  batch->group[batch->pending++] = f;
+  return batch->pending == BATCH_GROUP ? batch_flush(batch, st) : RT_OK;
 }
 
 void rt_atomic_abort(rt_atomic_file **fp_handle) {
@@ -210,6 +346,11 @@ void rt_atomic_abort(rt_atomic_file **fp_handle) {
 }
 
 rt_code rt_write_file_atomic(const char *path, const void *data, size_t len, rt_status *st) {
+  return rt_write_file_atomic_in(NULL, path, data, len, st);
+}
+
+rt_code rt_write_file_atomic_in(rt_atomic_batch *batch, const char *path, const void *data, size_t len,
+                                rt_status *st) {
   rt_atomic_file *f = NULL;
   rt_code rc = rt_atomic_open(path, &f, st);
   if (rc != RT_OK) return rc;
@@ -218,7 +359,7 @@ rt_code rt_write_file_atomic(const char *path, const void *data, size_t len, rt_
     rt_atomic_abort(&f);
     return rc;
   }
-  return rt_atomic_commit(&f, st);
+  return rt_atomic_commit_in(batch, &f, st);
 }
 
 /* Creates one directory; an existing directory is success. */

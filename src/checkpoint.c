@@ -124,18 +124,19 @@ static rt_code hex_digest(const void *data, size_t len, char hex[65], rt_status 
   return rc;
 }
 
-static rt_code write_one(const char *dir, const char *name, const void *data, size_t len, char hex[65],
-                         rt_status *st) {
+/* One file of the folder, committed into the folder's batch (one directory fsync at the end). */
+static rt_code write_one(rt_atomic_batch *batch, const char *dir, const char *name, const void *data, size_t len,
+                         char hex[65], rt_status *st) {
   char path[RT_PATH_MAX];
   rt_code rc = rt_path_join(path, sizeof path, dir, name, st);
   if (rc == RT_OK) rc = hex_digest(data, len, hex, st);
-  if (rc == RT_OK) rc = rt_write_file_atomic(path, data, len, st);
+  if (rc == RT_OK) rc = rt_write_file_atomic_in(batch, path, data, len, st);
   return rc;
 }
 
 static rt_code write_folder(rt_checkpointer *c, const char *tmp, const rt_config *cfg,
                             const rt_model_spec *specs, size_t n, void *const *states, const char *reason,
-                            rt_status *st) {
+                            rt_atomic_batch *batch, rt_status *st) {
   char *yaml = NULL, *manifest = NULL;
   size_t yaml_len = 0, manifest_len = 0;
   FILE *f = open_memstream(&yaml, &yaml_len);
@@ -143,7 +144,7 @@ static rt_code write_folder(rt_checkpointer *c, const char *tmp, const rt_config
   rt_code rc = rt_config_write_yaml(cfg, f, st);
   if (fclose(f) != 0 && rc == RT_OK) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the config");
   char hex[65];
-  if (rc == RT_OK) rc = write_one(tmp, "config.yaml", yaml, yaml_len, hex, st);
+  if (rc == RT_OK) rc = write_one(batch, tmp, "config.yaml", yaml, yaml_len, hex, st);
   free(yaml);
   FILE *m = rc == RT_OK ? open_memstream(&manifest, &manifest_len) : NULL;
   if (rc == RT_OK && !m) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the manifest");
@@ -166,7 +167,7 @@ static rt_code write_folder(rt_checkpointer *c, const char *tmp, const rt_config
     free(spec_text);
     char name[64];
     snprintf(name, sizeof name, "model-%" PRIu64 ".rtm", specs[k].id);
-    if (rc == RT_OK) rc = write_one(tmp, name, bytes, len, hex, st);
+    if (rc == RT_OK) rc = write_one(batch, tmp, name, bytes, len, hex, st);
     free(bytes);
     if (rc) break;
     const rt_state_header *h = rt_state_head(states[k]);
@@ -177,7 +178,7 @@ static rt_code write_folder(rt_checkpointer *c, const char *tmp, const rt_config
     if (rc == RT_OK) fputs("end\n", m);
     if (fclose(m) != 0 && rc == RT_OK) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the manifest");
   }
-  if (rc == RT_OK) rc = write_one(tmp, MANIFEST_NAME, manifest, manifest_len, hex, st);
+  if (rc == RT_OK) rc = write_one(batch, tmp, MANIFEST_NAME, manifest, manifest_len, hex, st);
   free(manifest);
   return rc;
 }
@@ -194,7 +195,12 @@ rt_code rt_checkpoint_write(rt_checkpointer *c, const rt_config *cfg, const rt_m
   if (rc == RT_OK) rc = remove_folder(tmp, st); /* a leftover of a crash */
   if (rc == RT_OK && mkdir(tmp, 0777) != 0)
     rc = rt_fail(st, RT_ERR_OUTPUT, "%s: cannot create directory: %s", tmp, strerror(errno));
-  if (rc == RT_OK) rc = write_folder(c, tmp, cfg, specs, n, states, reason, st);
+  /* Every file fsync'ed, the folder fsync'ed once, then renamed into view and its parent synced. */
+  rt_atomic_batch *batch = NULL;
+  if (rc == RT_OK) rc = rt_atomic_batch_begin(&batch, st);
+  if (rc == RT_OK) rc = write_folder(c, tmp, cfg, specs, n, states, reason, batch, st);
+  if (rc == RT_OK) rc = rt_atomic_batch_finish(&batch, st);
+  rt_atomic_batch_free(&batch);
   if (rc == RT_OK && rename(tmp, final) != 0)
     rc = rt_fail(st, RT_ERR_OUTPUT, "%s: cannot rename to %s: %s", tmp, name, strerror(errno));
   if (rc == RT_OK) rc = rt_sync_dir(dir, st);

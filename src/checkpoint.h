@@ -15,8 +15,9 @@
  *   model ID PASS POSITION BATCH SHA256     one per model file, in id order
  *   end
  *
- * A checkpoint is written into checkpoints/.ckpt-NNNNNN.tmp (every file fsync'ed) and renamed to
- * ckpt-NNNNNN, then the directory is fsync'ed: it appears complete or not at all. A failure
+ * A checkpoint is written into checkpoints/.ckpt-NNNNNN.tmp (every file fsync'ed, the folder
+ * fsync'ed once after its last file: an rt_atomic_batch) and renamed to ckpt-NNNNNN, then the
+ * checkpoints directory is fsync'ed: it appears complete or not at all. A failure
  * removes the temporary folder and leaves earlier checkpoints as they were. */
 #ifndef RINGTRAIN_CHECKPOINT_H
 #define RINGTRAIN_CHECKPOINT_H

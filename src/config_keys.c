@@ -12,6 +12,7 @@
 
 #include "config_internal.h"
 #include "edit_distance.h"
+#include "numfmt.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Named values
@@ -1043,12 +1044,9 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
 
 /* Shortest %g text that reads back as exactly v (at most 17 significant digits). */
 static int format_double(double v, char *buf, size_t size) {
-  for (int precision = 1; precision <= 17; ++precision) {
-    int n = snprintf(buf, size, "%.*g", precision, v);
-    if (n < 0 || (size_t)n >= size) return 0;
-    if (strtod(buf, NULL) == v) return 1;
-  }
-  return 1; /* %.17g always round-trips */
+  char text[RT_NUMFMT_MAX];
+  const int n = snprintf(buf, size, "%s", rt_format_double(v, text));
+  return n >= 0 && (size_t)n < size;
 }
 
 int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, size_t size) {

@@ -15,7 +15,15 @@
  * received, unmatched receives cancelled, and each model's state is broadcast from the rank that
  * holds it, cursor included (pass, position, batch_cursor), so a later call resumes it exactly
  * there. Waiting is a poll with a short sleep so that signals and the watchdog (run.timeout) are
- * seen while idle. */
+ * seen while idle.
+ *
+ * Final states (final_states.h). Every rank needs every model's final state (evaluation runs on
+ * each rank's validation shards, early termination compares every model, rank 0 writes). When a
+ * model finishes its last visit of the call, the rank where it finished sends its state to every
+ * other rank at once; every rank receives them as it polls, while other models still train. A
+ * rank whose own work is done waits only for the states still on the wire: its `final` time in
+ * the utilisation report. After a stop, the states already sent are received (a vote says which)
+ * before the cut. */
 #include "engine.h"
 
 #include <inttypes.h>
@@ -28,6 +36,7 @@
 #include "agree.h"
 #include "backend.h"
 #include "fault.h"
+#include "final_states.h"
 #include "ringtrain/profile.h"
 #include "ringtrain/stop.h"
 #include "route.h"
@@ -76,6 +85,7 @@ typedef struct engine {
   uint64_t sends_done;        /* this rank's hand-off sends, for fault injection */
   double timeout;             /* run.timeout seconds, 0 = none */
   double last_activity;       /* MPI_Wtime of the last hand-off completed or visit done */
+  rt_final_states finals;     /* final states arriving from the ranks where models finish */
 } engine;
 
 static int shard_owner(const engine *e, uint64_t shard) {
@@ -245,9 +255,10 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       done = ++h->pass == s->end;
     }
     if (e->progress) rt_progress_view_update(e->progress, spec, h);
-    if (done) {
+    if (done) { /* its final state leaves for every other rank now */
       s->phase = SLOT_DONE;
-      return RT_OK;
+      rt_prof_mark(RT_PHASE_FINAL, id, (int64_t)h->pass, -1);
+      return rt_final_states_send(&e->finals, j, s->state, s->bytes, st);
     }
     const int next = shard_owner(e, current_shard(spec, h));
     if (next == e->rank) continue; /* a stop is seen before the next visit's first batch */
@@ -311,6 +322,14 @@ static rt_code handle(engine *e, int n, const int *indices, rt_status *st) {
   return RT_OK;
 }
 
+/* Final states that have come are received, sent ones completed (a cheap probe otherwise). */
+static rt_code poll_finals(engine *e, rt_status *st) {
+  int progressed = 0;
+  rt_code rc = rt_final_states_poll(&e->finals, &progressed, st);
+  if (progressed) e->last_activity = MPI_Wtime();
+  return rc;
+}
+
 /* Handles finished requests; when `wait` is set (nothing ready to integrate) polls until one
  * finishes, a stop is requested or the watchdog fires. */
 static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
@@ -335,6 +354,7 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
       break;
     }
     if (n > 0) break;
+    if ((rc = poll_finals(e, st))) break; /* final states land while this rank idles */
     rt_status_clear(st);
     if (poll_stop(e, st)) {
       rc = st->code;
@@ -393,6 +413,8 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
     const rt_model_spec *spec = &e->specs[j];
     slot *s = &e->slots[j];
     if (s->start >= s->end) continue; /* nothing to do in this call */
+    const int finisher = rt_final_owner_at(spec, s->end, S, e->ranks);
+    if (finisher != e->rank) rt_final_states_expect(&e->finals, j, finisher, s->bytes);
     if (shard_owner(e, rt_route_shard(spec, s->start, s->from_position)) == e->rank) {
       if (resume[j]) {
         s->state = aligned_alloc(RT_STATE_ALIGN, s->bytes);
@@ -437,24 +459,94 @@ int rt_final_owner(const rt_model_spec *spec, uint64_t shards, int ranks) {
 
 rt_code rt_engine_share_final(const rt_model_spec *specs, size_t count, const rt_dataset *ds,
                               MPI_Comm comm, void **finished, void **states, rt_status *st) {
-  for (size_t j = 0; j < count; ++j) {
+  rt_final_states f;
+  rt_code rc = rt_final_states_open(&f, comm, count, st);
+  for (size_t j = 0; rc == RT_OK && j < count; ++j) {
     const size_t bytes = rt_state_layout_of(&specs[j]).total_bytes;
     const int root = rt_final_owner(&specs[j], ds->shards, ds->ranks);
-    if (root == ds->rank) {
-      if (!finished[j]) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu did not finish on rank %d", j, root);
+    if (root != ds->rank) {
+      rt_final_states_expect(&f, j, root, bytes);
+    } else if (!finished[j]) {
+      rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu did not finish on rank %d", j, root);
+    } else {
       states[j] = finished[j];
       finished[j] = NULL;
-    } else {
-      states[j] = aligned_alloc(RT_STATE_ALIGN, bytes);
-      if (!states[j]) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+      rc = rt_final_states_send(&f, j, states[j], bytes, st);
     }
-    RT_MPI_CHECK(st, MPI_Bcast(states[j], (int)bytes, MPI_BYTE, root, comm));
   }
-  return RT_OK;
+  unsigned spins = 0;
+  while (rc == RT_OK && !rt_final_states_complete(&f)) {
+    int progressed = 0;
+    rc = rt_final_states_poll(&f, &progressed, st);
+    if (progressed) spins = 0;
+    else backoff(&spins);
+  }
+  for (size_t j = 0; rc == RT_OK && j < count; ++j)
+    if (rt_final_owner(&specs[j], ds->shards, ds->ranks) != ds->rank && !(states[j] = rt_final_states_take(&f, j)))
+      rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "the final state of model %zu has not come", j);
+  rt_final_states_close(&f);
+  return rc;
 }
 
-/* Every rank gets every final state (evaluation runs where the validation shards live); models
- * with nothing to do in this call keep the state they came with. */
+/* After the last visit of this rank: waits until every final state of the call is here and this
+ * rank's own have left (final_states.h), or (`stoppable`) a stop is requested. The time is the
+ * rank's `final` time. */
+static rt_code await_finals(engine *e, int stoppable, rt_status *st) {
+  if (rt_final_states_complete(&e->finals)) return RT_OK;
+  rt_prof_begin(RT_PHASE_FINAL, -1, -1, -1);
+  const double t0 = MPI_Wtime();
+  unsigned spins = 0;
+  rt_code rc = RT_OK;
+  for (;;) {
+    const double seen = e->last_activity;
+    if ((rc = poll_finals(e, st)) || rt_final_states_complete(&e->finals)) break;
+    if (e->last_activity != seen) spins = 0;
+    if (!stoppable) { /* a stop is being served: notices are only counted */
+      if ((rc = poll_notices(e, st))) break;
+    } else {
+      rt_status_clear(st);
+      if (poll_stop(e, st)) {
+        rc = st->code;
+        break;
+      }
+    }
+    const double now = MPI_Wtime();
+    if (e->timeout > 0 && now - e->last_activity > e->timeout) {
+      int from = -1;
+      const size_t j = rt_final_states_awaited(&e->finals, &from);
+      char what[128];
+      snprintf(what, sizeof what, "waiting for the final state of model %" PRIu64 " from rank %d",
+               j < e->count ? e->specs[j].id : 0, from);
+      rc = watchdog_fail(e, now - e->last_activity, what, st);
+      break;
+    }
+    backoff(&spins);
+  }
+  if (e->time) e->time->final += MPI_Wtime() - t0;
+  rt_prof_end(RT_PHASE_FINAL);
+  return rc;
+}
+
+/* After a stop: the final states already sent (of the models that finished before it, which a
+ * vote tells every rank) are received, so that nothing is left on the wire; the cut then
+ * broadcasts every state as it does for the others. */
+static rt_code settle_finals(engine *e, rt_status *st) {
+  const size_t n = e->count;
+  int *mine = calloc(n ? n : 1, sizeof *mine), *done_on = calloc(n ? n : 1, sizeof *done_on);
+  rt_code rc = mine && done_on ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu flags", n);
+  for (size_t j = 0; rc == RT_OK && j < n; ++j) mine[j] = e->slots[j].phase == SLOT_DONE ? e->rank + 1 : 0;
+  if (rc == RT_OK) {
+    const int mrc = MPI_Allreduce(mine, done_on, (int)n, MPI_INT, MPI_MAX, e->ctl);
+    if (mrc != MPI_SUCCESS) rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Allreduce(finished models)");
+  }
+  for (size_t j = 0; rc == RT_OK && j < n; ++j)
+    if (done_on[j] == 0) rc = rt_final_states_forget(&e->finals, j, st);
+  free(mine), free(done_on);
+  return rc == RT_OK ? await_finals(e, 0, st) : rc;
+}
+
+/* Every rank holds every final state: its own models' states, and the others' as received;
+ * models with nothing to do in this call keep the state they came with. */
 static rt_code gather_final(engine *e, void **states, rt_status *st) {
   for (size_t j = 0; j < e->count; ++j) {
     slot *s = &e->slots[j];
@@ -465,11 +557,9 @@ static rt_code gather_final(engine *e, void **states, rt_status *st) {
         return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu did not finish on rank %d", j, root);
       states[j] = s->state;
       s->state = NULL;
-    } else {
-      states[j] = aligned_alloc(RT_STATE_ALIGN, s->bytes);
-      if (!states[j]) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", s->bytes);
+    } else if (!(states[j] = rt_final_states_take(&e->finals, j))) {
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "the final state of model %zu has not come from rank %d", j, root);
     }
-    RT_MPI_CHECK(st, MPI_Bcast(states[j], (int)s->bytes, MPI_BYTE, root, e->comm));
   }
   return RT_OK;
 }
@@ -601,6 +691,7 @@ static void engine_free(engine *e) {
   free(e->ws);
   free(e->order);
   free(e->notice_sends);
+  rt_final_states_close(&e->finals);
   if (e->notice_req != MPI_REQUEST_NULL && MPI_Cancel(&e->notice_req) == MPI_SUCCESS)
     (void)MPI_Wait(&e->notice_req, MPI_STATUS_IGNORE);
   if (e->ctl != MPI_COMM_NULL) (void)MPI_Comm_free(&e->ctl);
@@ -612,6 +703,7 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
                       rt_rank_time *rank_time, int *stopped, rt_status *st) {
   engine e = {.progress = view && view->fn ? view : NULL, .time = rank_time, .cfg = cfg, .specs = specs,
               .count = model_count, .ds = ds, .comm = comm, .stats = stats, .ctl = MPI_COMM_NULL,
+              .finals = {.comm = MPI_COMM_NULL},
               .notice_req = MPI_REQUEST_NULL, .timeout = (double)cfg->run.timeout};
   *stopped = 0;
   e.rank = ds->rank;
@@ -628,6 +720,7 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   for (int r = 0; rc == RT_OK && r < e.ranks; ++r) e.notice_sends[r] = MPI_REQUEST_NULL;
   if (rc == RT_OK && MPI_Comm_dup(comm, &e.ctl) != MPI_SUCCESS)
     rc = RT_FAIL_AT(st, RT_ERR_MPI, "MPI_Comm_dup(control) failed");
+  if (rc == RT_OK) rc = rt_final_states_open(&e.finals, comm, model_count, st);
   if (rc == RT_OK && e.ranks > 1 &&
       MPI_Irecv(&e.notice_in, 1, MPI_INT, MPI_ANY_SOURCE, 0, e.ctl, &e.notice_req) != MPI_SUCCESS)
     rc = RT_FAIL_AT(st, RT_ERR_MPI, "MPI_Irecv(stop notice) failed");
@@ -646,13 +739,16 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
     } else {
       rc = progress(&e, indices, 1, st);
     }
+    if (rc == RT_OK) rc = poll_finals(&e, st);
   }
   if (rc == RT_OK) rc = st->code; /* a failed poll */
+  if (rc == RT_OK && !e.stopping) rc = await_finals(&e, 1, st);
   if (rc == RT_OK) rc = drain_sends(&e, indices, st);
   int kind = 0;
   if (rc == RT_OK) rc = vote(&e, indices, &kind, st);
   if (cfg->run.profile_first > 0 && kind == 0) rt_prof_capture(0);
   if (rc == RT_OK && kind == 0) rc = gather_final(&e, states, st);
+  if (rc == RT_OK && kind != 0) rc = settle_finals(&e, st);
   if (rc == RT_OK && kind != 0) rc = cut(&e, indices, states, st);
   if (rc == RT_OK) *stopped = kind;
   free(indices);

@@ -20,8 +20,8 @@ typedef struct rt_model_stats {
 #define RT_MODEL_STATS_DOUBLES (sizeof(rt_model_stats) / sizeof(double))
 
 /* Runs every model through cfg->run.passes passes of its succession. On return (RT_OK) this rank
- * holds the final state of every model in states[j] (broadcast from the rank where it finished)
- * and stats[j] holds this rank's share of the bookkeeping. */
+ * holds the final state of every model in states[j] (sent by the rank where it finished as soon
+ * as it finished) and stats[j] holds this rank's share of the bookkeeping. */
 typedef struct rt_progress_view rt_progress_view;
 
 /* This rank's time and hand-offs, accumulated over engine calls (CPU engine). All doubles, so
@@ -29,6 +29,8 @@ typedef struct rt_progress_view rt_progress_view;
 typedef struct rt_rank_time {
   double busy;           /* integrating */
   double idle;           /* waiting in MPI_Waitsome for a model to arrive */
+  double final;          /* after its last visit of an engine call: waiting for the final states
+                            still on the wire (engine.c, final_states.h) */
   double sent, received; /* hand-offs */
   double bytes_sent, bytes_received;
   double latency_sum, latency_max; /* of the hand-offs sent: MPI_Isend until completion seen */
@@ -88,8 +90,10 @@ rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, voi
 int rt_final_owner(const rt_model_spec *spec, uint64_t shards, int ranks);
 int rt_final_owner_at(const rt_model_spec *spec, uint64_t end_pass, uint64_t shards, int ranks);
 
-/* Broadcasts every model's final state from the rank where it finished: finished[j] is the state
- * there (NULL elsewhere) and is moved into states[j]; other ranks get a copy in states[j]. */
+/* Every model's final state to every rank, from the rank where it finished: finished[j] is the
+ * state there (NULL elsewhere) and is moved into states[j]; other ranks get a copy in states[j].
+ * All models at once (non-blocking sends and probed receives, final_states.h), not one broadcast
+ * after another. */
 rt_code rt_engine_share_final(const rt_model_spec *specs, size_t model_count, const rt_dataset *ds,
                               MPI_Comm comm, void **finished, void **states, rt_status *st);
 

@@ -191,6 +191,11 @@ rt_code rt_model_file_encode(const char *spec_text, const void *state, size_t st
 
 rt_code rt_model_file_write(const char *path, const char *spec_text, const void *state, size_t state_len,
                             rt_status *st) {
+  return rt_model_file_write_in(NULL, path, spec_text, state, state_len, st);
+}
+
+rt_code rt_model_file_write_in(rt_atomic_batch *batch, const char *path, const char *spec_text, const void *state,
+                               size_t state_len, rt_status *st) {
   uint8_t *prefix;
   size_t off;
   rt_code rc = build_prefix(spec_text, state, state_len, &prefix, &off, st);
@@ -208,7 +213,7 @@ rt_code rt_model_file_write(const char *path, const char *spec_text, const void 
   if (rc == RT_OK) rc = rt_atomic_write(f, state, state_len, st);
   if (rc == RT_OK) rc = rt_atomic_write(f, digest, sizeof digest, st);
   if (rc == RT_OK)
-    rc = rt_atomic_commit(&f, st);
+    rc = rt_atomic_commit_in(batch, &f, st);
   else
     rt_atomic_abort(&f);
   rt_sha256_ctx_free(&h);

@@ -29,7 +29,7 @@ static rt_prof_sink sink_fn;
 static void *sink_user;
 
 static const char *const phase_names[RT_PHASE_COUNT] = {
-    "load", "integrate", "send", "receive", "evaluate", "checkpoint", "write",
+    "load", "integrate", "send", "receive", "evaluate", "checkpoint", "write", "final",
 };
 
 const char *rt_phase_name(rt_phase phase) {
@@ -77,6 +77,7 @@ static const uint32_t phase_colors[RT_PHASE_COUNT] = {
     0xffef6c00u, /* evaluate: orange */
     0xffc62828u, /* checkpoint: red */
     0xff795548u, /* write: brown */
+    0xff00838fu, /* final: teal */
 };
 
 static void nvtx_init(void) {

@@ -1,3 +1,5 @@
+/* The run directory's files (results.h): model files, best.rtm, config.yaml, history.csv,
+ * results.jsonl and results.csv, written as one batch of atomic files. */
 #include "results.h"
 
 #include <inttypes.h>
@@ -14,21 +16,30 @@ const char *rt_model_status_name(const rt_model_result *m) {
   return m->diverged ? "diverged" : m->stopped_early ? "stopped_early" : "ok";
 }
 
-typedef rt_code (*writer_fn)(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st);
+/* What the table writers need: the run, and each model's 1-based rank by the sweep metric (0:
+ * no value), computed once. */
+typedef struct writing {
+  const rt_config *cfg;
+  const rt_run_result *res;
+  const size_t *rank; /* [model_count] */
+} writing;
 
-static rt_code write_atomically(const char *path, writer_fn fn, const rt_config *cfg,
-                                const rt_run_result *res, rt_status *st) {
+typedef rt_code (*writer_fn)(FILE *f, const writing *w, rt_status *st);
+
+/* batch NULL: committed with its own directory fsync. */
+static rt_code write_atomically(rt_atomic_batch *batch, const char *path, writer_fn fn, const writing *w,
+                                rt_status *st) {
   rt_atomic_file *af = NULL;
   rt_code rc = rt_atomic_open(path, &af, st);
   if (rc) return rc;
   FILE *f = rt_atomic_stream(af);
-  rc = fn(f, cfg, res, st);
+  rc = fn(f, w, st);
   if (rc == RT_OK && ferror(f)) rc = rt_fail(st, RT_ERR_OUTPUT, "%s: cannot write", path);
   if (rc) {
     rt_atomic_abort(&af);
     return rc;
   }
-  return rt_atomic_commit(&af, st);
+  return rt_atomic_commit_in(batch, &af, st);
 }
 
 /* Numbers for CSV/JSON: shortest round-tripping form; non-finite as empty (CSV) / null (JSON). */
@@ -40,10 +51,7 @@ static void num(FILE *f, double v, int json) {
 
 static double last_loss(const rt_model_result *m) { return m->passes ? m->train_loss[m->passes - 1] : NAN; }
 
-static rt_code write_config(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st) {
-  (void)res;
-  return rt_config_write_yaml(cfg, f, st);
-}
+static rt_code write_config(FILE *f, const writing *w, rt_status *st) { return rt_config_write_yaml(w->cfg, f, st); }
 
 /* The metric columns of a run: every metric some model reports, in first-seen order. */
 typedef struct metric_columns {
@@ -118,18 +126,20 @@ static uint64_t swept_keys(const rt_run_result *res) {
   return mask;
 }
 
-/* rank[j]: 1-based rank of model j by the sweep metric, 0 when it has no value. */
-static size_t rank_of(const rt_run_result *res, size_t j) {
-  for (size_t r = 0; res->rank_order && r < res->model_count; ++r)
-    if (res->rank_order[r] == j) {
-      const double v = rt_result_metric(&res->models[j], res->sweep_metric);
-      return isfinite(v) && !res->models[j].diverged ? r + 1 : 0;
-    }
-  return 0;
+/* rank[j]: 1-based rank of model j by the sweep metric, 0 when it has no value (or the run is
+ * not ranked). */
+static void rank_models(const rt_run_result *res, size_t *rank) {
+  for (size_t j = 0; j < res->model_count; ++j) rank[j] = 0;
+  for (size_t r = 0; res->rank_order && r < res->model_count; ++r) {
+    const size_t j = res->rank_order[r];
+    const double v = rt_result_metric(&res->models[j], res->sweep_metric);
+    rank[j] = isfinite(v) && !res->models[j].diverged ? r + 1 : 0;
+  }
 }
 
-static rt_code write_csv(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st) {
-  (void)cfg, (void)st;
+static rt_code write_csv(FILE *f, const writing *w, rt_status *st) {
+  (void)st;
+  const rt_run_result *res = w->res;
   const metric_columns mc = run_metrics(res);
   const uint64_t swept = swept_keys(res);
   fputs("id,kind,status,rank,sweep_metric,train_loss", f);
@@ -144,7 +154,7 @@ static rt_code write_csv(FILE *f, const rt_config *cfg, const rt_run_result *res
     const rt_model_result *m = &res->models[j];
     const rt_model_config *hp = &m->hp;
     fprintf(f, "%" PRIu64 ",%s,%s,", m->id, hp->kind, rt_model_status_name(m));
-    const size_t rank = rank_of(res, j);
+    const size_t rank = w->rank[j];
     if (rank) fprintf(f, "%zu", rank);
     fputc(',', f);
     num(f, rt_result_metric(m, res->sweep_metric), 0);
@@ -210,6 +220,8 @@ static void write_run_record(FILE *f, const rt_config *cfg, const rt_run_result 
     fputs(",\"busy_percent\":", f), num(f, 100.0 * q->busy_seconds / wall, 1);
     fputs(",\"idle_seconds\":", f), num(f, q->idle_seconds, 1);
     fputs(",\"idle_percent\":", f), num(f, 100.0 * q->idle_seconds / wall, 1);
+    fputs(",\"final_seconds\":", f), num(f, q->final_seconds, 1);
+    fputs(",\"final_percent\":", f), num(f, 100.0 * q->final_seconds / wall, 1);
     fprintf(f, ",\"handoffs_sent\":%" PRIu64 ",\"handoffs_received\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
                ",\"bytes_received\":%" PRIu64 ",\"latency_mean_seconds\":",
             q->sent, q->received, q->bytes_sent, q->bytes_received);
@@ -229,12 +241,13 @@ static void write_run_record(FILE *f, const rt_config *cfg, const rt_run_result 
   fputs("]}}\n", f);
 }
 
-static rt_code write_jsonl(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st) {
-  (void)cfg, (void)st;
+static rt_code write_jsonl(FILE *f, const writing *w, rt_status *st) {
+  (void)st;
+  const rt_run_result *res = w->res;
   for (size_t j = 0; j < res->model_count; ++j) {
     const rt_model_result *m = &res->models[j];
     const rt_model_config *hp = &m->hp;
-    const size_t rank = rank_of(res, j);
+    const size_t rank = w->rank[j];
     fprintf(f, "{\"id\":%" PRIu64 ",\"kind\":\"%s\",\"rank\":", m->id, hp->kind);
     if (rank) fprintf(f, "%zu", rank);
     else fputs("null", f);
@@ -281,12 +294,13 @@ static rt_code write_jsonl(FILE *f, const rt_config *cfg, const rt_run_result *r
                ",\"status\":\"%s\",\"state_sha256\":\"%s\",\"model_file\":\"models/%" PRIu64 ".rtm\"}\n",
             m->train_seconds, m->hops, m->bytes_handed, rt_model_status_name(m), m->state_sha256, m->id);
   }
-  write_run_record(f, cfg, res);
+  write_run_record(f, w->cfg, res);
   return RT_OK;
 }
 
-static rt_code write_history(FILE *f, const rt_config *cfg, const rt_run_result *res, rt_status *st) {
-  (void)cfg, (void)st;
+static rt_code write_history(FILE *f, const writing *w, rt_status *st) {
+  (void)st;
+  const rt_run_result *res = w->res;
   /* Validation columns when run.eval_every_pass kept per-pass metrics. */
   int with_val = 0;
   for (size_t j = 0; j < res->model_count; ++j) with_val |= res->models[j].val_history != NULL;
@@ -310,8 +324,13 @@ static rt_code write_history(FILE *f, const rt_config *cfg, const rt_run_result 
   return RT_OK;
 }
 
-rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const rt_model_spec *specs,
-                         const void *const *states, rt_status *st) {
+/* Model files, best.rtm, config.yaml, history.csv and results.jsonl form one batch: each is
+ * fsync'ed and renamed at once, and models/ and the run directory are fsync'ed once each after
+ * the last of them. results.csv goes last, committed on its own, so that its presence means the
+ * rest is complete and durable. */
+static rt_code write_files(const rt_config *cfg, const writing *w, const rt_model_spec *specs,
+                           const void *const *states, rt_atomic_batch *batch, rt_status *st) {
+  const rt_run_result *res = w->res;
   const char *dir = cfg->run.output;
   char path[RT_PATH_MAX];
   rt_code rc;
@@ -323,7 +342,7 @@ rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const r
     char *spec_text = rt_spec_to_text(&specs[j]);
     if (!spec_text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %zu", j);
     const rt_state_layout l = rt_state_layout_of(&specs[j]);
-    rc = rt_model_file_write(path, spec_text, states[j], l.total_bytes, st);
+    rc = rt_model_file_write_in(batch, path, spec_text, states[j], l.total_bytes, st);
     free(spec_text);
     if (rc) return rc;
   }
@@ -332,20 +351,35 @@ rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const r
     if ((rc = rt_path_join(path, sizeof path, dir, "best.rtm", st))) return rc;
     char *spec_text = rt_spec_to_text(&specs[b]);
     if (!spec_text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %zu", b);
-    rc = rt_model_file_write(path, spec_text, states[b], rt_state_layout_of(&specs[b]).total_bytes, st);
+    rc = rt_model_file_write_in(batch, path, spec_text, states[b], rt_state_layout_of(&specs[b]).total_bytes, st);
     free(spec_text);
     if (rc) return rc;
   }
   static const struct {
     const char *name;
     writer_fn fn;
-  } files[] = {{"config.yaml", write_config},
-               {"history.csv", write_history},
-               {"results.jsonl", write_jsonl},
-               {"results.csv", write_csv}};
+  } files[] = {{"config.yaml", write_config}, {"history.csv", write_history}, {"results.jsonl", write_jsonl}};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
     if ((rc = rt_path_join(path, sizeof path, dir, files[i].name, st))) return rc;
-    if ((rc = write_atomically(path, files[i].fn, cfg, res, st))) return rc;
+    if ((rc = write_atomically(batch, path, files[i].fn, w, st))) return rc;
   }
   return RT_OK;
+}
+
+rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const rt_model_spec *specs,
+                         const void *const *states, rt_status *st) {
+  size_t *rank = malloc((res->model_count ? res->model_count : 1) * sizeof *rank);
+  if (!rank) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the ranks of %zu models", res->model_count);
+  rank_models(res, rank);
+  const writing w = {.cfg = cfg, .res = res, .rank = rank};
+  rt_atomic_batch *batch = NULL;
+  rt_code rc = rt_atomic_batch_begin(&batch, st);
+  if (rc == RT_OK) rc = write_files(cfg, &w, specs, states, batch, st);
+  if (rc == RT_OK) rc = rt_atomic_batch_finish(&batch, st);
+  rt_atomic_batch_free(&batch); /* after an error: what was renamed stays, unsynced */
+  char path[RT_PATH_MAX];
+  if (rc == RT_OK) rc = rt_path_join(path, sizeof path, cfg->run.output, "results.csv", st);
+  if (rc == RT_OK) rc = write_atomically(NULL, path, write_csv, &w, st);
+  free(rank);
+  return rc;
 }

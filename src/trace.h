@@ -42,7 +42,9 @@
  *    from the marks: "send" on the sender's model track, from the send to the paired receive
  *    (the hand-off latency; 0 long when unpaired), args "to"; "receive" on the receiver's model
  *    track, from the model's arrival to its next range on that rank (queued until integrated),
- *    args "from". args carry "model", "pass" (1-based) and "shard" where they apply.
+ *    args "from". args carry "model", "pass" (1-based) and "shard" where they apply. "final"
+ *    is a range on the rank's track (waiting for final states after its last visit) and an
+ *    instant ("ph": "i") on a model's track where the model finished and its final state left.
  *  - One flow per paired hand-off: "ph": "s" on the sender (inside its "send" slice) and
  *    "ph": "f", "bp": "e" on the receiver (inside its "receive" slice), "cat": "handoff", the same
  *    "id", "name": "model N".

@@ -153,24 +153,40 @@ static int compare_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* The median of the pass-p losses of the models of `kind` that finished pass p (non-finite as
+ * worst). */
+static double kind_median(const rt_model_spec *specs, size_t n, void **states, uint64_t p, const char *kind,
+                          double *scratch) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (strcmp(specs[i].hp.kind, kind) != 0 || rt_state_head(states[i])->pass < p) continue;
+    const rt_state_layout l = rt_state_layout_of(&specs[i]);
+    const double loss = rt_state_history(states[i], &l)[p - 1];
+    scratch[m++] = isfinite(loss) ? loss : INFINITY;
+  }
+  qsort(scratch, m, sizeof *scratch, compare_double);
+  return m % 2 ? scratch[m / 2] : 0.5 * (scratch[m / 2 - 1] + scratch[m / 2]);
+}
+
 /* sweep.early_terminate median, after pass p (1-based) on every rank alike (every rank holds every
  * state): a model still training whose pass-p loss is worse than the median of the models of its
- * kind that finished pass p stops; its limit becomes p. A non-finite loss counts as worst. */
+ * kind that finished pass p stops; its limit becomes p. A non-finite loss counts as worst. Stopping
+ * a model does not change the medians (they count every model that finished pass p), so each
+ * kind's is computed once: O(models) per pass, not O(models^2). */
 static void stop_below_median(const rt_model_spec *specs, size_t n, void **states, uint64_t p,
                               uint64_t *limits, double *scratch) {
+  enum { KINDS = 16 }; /* more kinds than families are possible only in theory: then recomputed */
+  const char *kinds[KINDS];
+  double medians[KINDS];
+  size_t known = 0;
   for (size_t j = 0; j < n; ++j) {
     /* Only a model still training can stop: not one already stopped or done with all passes. */
     if (limits[j] != specs[j].passes || rt_state_head(states[j])->pass != p || p >= specs[j].passes)
       continue;
-    size_t m = 0; /* losses of its kind at pass p */
-    for (size_t i = 0; i < n; ++i) {
-      if (strcmp(specs[i].hp.kind, specs[j].hp.kind) != 0 || rt_state_head(states[i])->pass < p) continue;
-      const rt_state_layout l = rt_state_layout_of(&specs[i]);
-      const double loss = rt_state_history(states[i], &l)[p - 1];
-      scratch[m++] = isfinite(loss) ? loss : INFINITY;
-    }
-    qsort(scratch, m, sizeof *scratch, compare_double);
-    const double median = m % 2 ? scratch[m / 2] : 0.5 * (scratch[m / 2 - 1] + scratch[m / 2]);
+    size_t k = 0;
+    while (k < known && strcmp(kinds[k], specs[j].hp.kind) != 0) ++k;
+    const double median = k < known ? medians[k] : kind_median(specs, n, states, p, specs[j].hp.kind, scratch);
+    if (k == known && known < KINDS) kinds[known] = specs[j].hp.kind, medians[known++] = median;
     const rt_state_layout l = rt_state_layout_of(&specs[j]);
     const double loss = rt_state_history(states[j], &l)[p - 1];
     if (!isfinite(loss) || loss > median) {
@@ -468,6 +484,7 @@ static rt_code gather_rank_report(int measured, const rt_rank_time *time, double
       q->wall_seconds = all[(size_t)r * N];
       q->busy_seconds = t.busy;
       q->idle_seconds = t.idle;
+      q->final_seconds = t.final;
       q->sent = (uint64_t)t.sent;
       q->received = (uint64_t)t.received;
       q->bytes_sent = (uint64_t)t.bytes_sent;

@@ -4,6 +4,16 @@
  * the data goes to PATH.tmp.<pid>.<random> in the same directory (created with mkstemp), and
  * commit flushes, fsyncs, closes, renames it over PATH and fsyncs the directory.
  *
+ * Many files: commit them into a batch (rt_atomic_commit_in). Each file is still fsync'ed before
+ * it is renamed over its final path, so it is complete under its final name or absent; but the
+ * fsyncs of up to 64 committed files run at once (on up to 8 threads, which a journaling
+ * filesystem commits together), the renames follow in commit order, and the directory fsync,
+ * which makes the renames durable, runs once per directory at rt_atomic_batch_finish. Writing N
+ * files into one folder costs one open and one fsync per file plus one per folder (instead of
+ * two each, one after another). A committed file reaches its final name at the latest when the
+ * batch finishes. Until then a crash can undo renames (leaving the old file, or none), never
+ * expose a partial file.
+ *
  * Errors: "PATH: cannot write: <strerror>" (PATH is the final path as given). Problems the user
  * can fix (EACCES, EPERM, EROFS, ENOENT, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP, ENOSPC, EDQUOT)
  * are RT_ERR_OUTPUT without a source location; anything else is RT_ERR_IO, prefixed with the
@@ -45,12 +55,46 @@ rt_code rt_atomic_write(rt_atomic_file *f, const void *data, size_t len, rt_stat
  * *f == NULL is an internal error. */
 rt_code rt_atomic_commit(rt_atomic_file **f, rt_status *st);
 
+/* A set of directories whose fsync is deferred (see the top of this file). */
+typedef struct rt_atomic_batch rt_atomic_batch;
+
+/* An empty batch. */
+rt_code rt_atomic_batch_begin(rt_atomic_batch **out, rt_status *st);
+
+/* rt_atomic_commit into batch (batch NULL: rt_atomic_commit): flushes the stream now (write
+ * errors are reported here), then the file waits in the batch's group for its fsync and rename.
+ * Always releases the handle and sets *f to NULL. A failure to fsync, close or rename a file of
+ * the group is returned by the commit that fills the group, or by rt_atomic_batch_finish, and
+ * names that file; the batch then discards the group's later files. */
+rt_code rt_atomic_commit_in(rt_atomic_batch *batch, rt_atomic_file **f, rt_status *st);
+
+/* The files still waiting reach their final names, then every directory of the batch is
+ * fsync'ed once, in the order first committed to. Always releases the batch and sets *batch to
+ * NULL. Errors name the file, or the directory ("DIR: cannot write: <strerror>"). *batch == NULL
+ * is a no-op. */
+rt_code rt_atomic_batch_finish(rt_atomic_batch **batch, rt_status *st);
+
+/* Releases a batch without finishing it (after an error): files still waiting are removed, the
+ * renames done stay. NULL is a no-op. */
+void rt_atomic_batch_free(rt_atomic_batch **batch);
+
 /* Closes and removes the temporary file; releases the handle and sets *f to NULL.
  * f == NULL or *f == NULL is a no-op. */
 void rt_atomic_abort(rt_atomic_file **f);
 
 /* Writes data[0..len) to path atomically. data may be NULL when len == 0. */
 rt_code rt_write_file_atomic(const char *path, const void *data, size_t len, rt_status *st);
+
+/* The same, committed into batch (NULL: rt_write_file_atomic). */
+rt_code rt_write_file_atomic_in(rt_atomic_batch *batch, const char *path, const void *data, size_t len,
+                                rt_status *st);
+
+/* Tests: every fsync this module makes (is_dir: 1 for a directory, 0 for a file) calls fn
+ * instead of fsync(2), which may count it or fail it (return -1 with errno set); NULL restores
+ * fsync(2). fn may be called from several threads at once (a batch's group). Process-wide; set it
+ * only while no file is being written. */
+typedef int (*rt_fsync_hook)(int fd, int is_dir, void *user);
+void rt_atomic_set_fsync_hook(rt_fsync_hook fn, void *user);
 
 /* fsync of a directory, making a rename done in it durable (EINVAL, a filesystem that cannot
  * sync directories, is not an error). Errors as above, naming dir. */

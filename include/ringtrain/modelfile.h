@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ringtrain/atomic_file.h"
 #include "ringtrain/status.h"
 
 #ifdef __cplusplus
@@ -66,6 +67,11 @@ rt_code rt_model_file_encode(const char *spec_text, const void *state, size_t st
  * errors as in atomic_file.h ("PATH: cannot write: ..."). */
 rt_code rt_model_file_write(const char *path, const char *spec_text, const void *state, size_t state_len,
                             rt_status *st);
+
+/* The same, committed into batch (its directory fsync deferred to rt_atomic_batch_finish); NULL:
+ * rt_model_file_write. */
+rt_code rt_model_file_write_in(rt_atomic_batch *batch, const char *path, const char *spec_text, const void *state,
+                               size_t state_len, rt_status *st);
 
 /* Decodes and validates bytes[0..len). name_for_messages names the source in messages
  * (NULL: "model file"). On success *out owns fresh copies (release with rt_model_file_free);

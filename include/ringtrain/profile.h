@@ -46,11 +46,12 @@ typedef enum rt_phase {
   RT_PHASE_EVALUATE,   /* losses and metrics */
   RT_PHASE_CHECKPOINT, /* saving state to resume from */
   RT_PHASE_WRITE,      /* model files, results, history */
+  RT_PHASE_FINAL,      /* a model's final state leaving for every rank; waiting for final states */
   RT_PHASE_COUNT
 } rt_phase;
 
-/* "load", "integrate", "send", "receive", "evaluate", "checkpoint", "write"; "unknown" for a
- * value outside the enum. */
+/* "load", "integrate", "send", "receive", "evaluate", "checkpoint", "write", "final"; "unknown"
+ * for a value outside the enum. */
 const char *rt_phase_name(rt_phase phase);
 
 /* Writes the label of an event, "integrate model 3 pass 1 shard 2" (parts that are -1 left out:

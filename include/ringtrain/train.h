@@ -47,6 +47,8 @@ typedef struct rt_rank_report {
   double wall_seconds;             /* the training phase on this rank */
   double busy_seconds;             /* integrating shards */
   double idle_seconds;             /* waiting for a model to arrive (MPI_Waitsome) */
+  double final_seconds;            /* after its last visit: waiting for the final states still on
+                                      the wire (they travel as each model finishes) */
   uint64_t sent, received;         /* hand-offs */
   uint64_t bytes_sent, bytes_received;
   double latency_mean, latency_max; /* seconds, of the hand-offs this rank sent, measured as the

@@ -131,8 +131,8 @@ static void bytes_text(uint64_t bytes, char *buf, size_t cap) {
 
 static double percent(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
 
-/* The utilisation report (also the run record of results.jsonl): per rank busy and idle time,
- * hand-offs and their latency; per model integrating, on the wire, waiting; the trace file. */
+/* The utilisation report (also the run record of results.jsonl): per rank busy, idle and final
+ * time, hand-offs and their latency; per model integrating, on the wire, waiting; the trace file. */
 static void print_utilisation(FILE *out, const rt_run_result *res) {
   if (res->rank_report) {
     fprintf(out, "# utilisation over %.3f s of training; hand-off latency %s\n", res->train_wall_seconds,
@@ -146,12 +146,12 @@ static void print_utilisation(FILE *out, const rt_run_result *res) {
       bytes_text(q->bytes_received, received, sizeof received);
       /* The words before the idle figure are as they were (scripts/bench_ring.sh reads fields 5 and
        * 11). */
-      fprintf(out, "# rank %d: busy %.3f s, idle waiting for models %.3f s (%.0f%% busy, %.0f%% idle); "
-                   "hand-offs sent %" PRIu64 " (%s), received %" PRIu64 " (%s); latency mean %.3f ms, "
-                   "max %.3f ms\n",
-              r, q->busy_seconds, q->idle_seconds, percent(q->busy_seconds, q->wall_seconds),
-              percent(q->idle_seconds, q->wall_seconds), q->sent, sent, q->received, received,
-              1e3 * q->latency_mean, 1e3 * q->latency_max);
+      fprintf(out, "# rank %d: busy %.3f s, idle waiting for models %.3f s, final states %.3f s (%.0f%% busy, "
+                   "%.0f%% idle, %.0f%% final); hand-offs sent %" PRIu64 " (%s), received %" PRIu64 " (%s); "
+                   "latency mean %.3f ms, max %.3f ms\n",
+              r, q->busy_seconds, q->idle_seconds, q->final_seconds, percent(q->busy_seconds, q->wall_seconds),
+              percent(q->idle_seconds, q->wall_seconds), percent(q->final_seconds, q->wall_seconds), q->sent, sent,
+              q->received, received, 1e3 * q->latency_mean, 1e3 * q->latency_max);
     }
     const size_t shown = res->model_count < 10 ? res->model_count : 10;
     for (size_t r = 0; r < shown; ++r) {

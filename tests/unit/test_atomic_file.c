@@ -1,4 +1,5 @@
-/* Atomic file output, mkdir -p and the writable-directory check. */
+/* Atomic file output (single files and batches with one directory fsync per folder), mkdir -p
+ * and the writable-directory check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -293,6 +294,168 @@ static void test_check_writable_dir(void **cm) {
   }
 }
 
+/* ---- batches: counted and failed fsyncs through the hook ------------------------------------ */
+
+typedef struct sync_counts {
+  int files, dirs;      /* fsyncs seen (atomics: a batch syncs on several threads) */
+  char fail_name[64];   /* fail the fsync of the file whose temporary name starts with this */
+  int fail_errno;       /* ... with this errno; 0: no failure */
+  int fail_dirs_errno;  /* fail every directory fsync with this errno; 0: none */
+} sync_counts;
+
+/* The file behind fd, from /proc: the temporary name of the file being synced. */
+static int fd_name_starts(int fd, const char *prefix) {
+  char link[64], target[1024];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const ssize_t n = readlink(link, target, sizeof target - 1);
+  if (n <= 0) return 0;
+  target[n] = '\0';
+  const char *base = strrchr(target, '/');
+  return strncmp(base ? base + 1 : target, prefix, strlen(prefix)) == 0;
+}
+
+static int counting_fsync(int fd, int is_dir, void *user) {
+  sync_counts *c = user;
+  __atomic_fetch_add(is_dir ? &c->dirs : &c->files, 1, __ATOMIC_RELAXED);
+  if (is_dir && c->fail_dirs_errno) {
+    errno = c->fail_dirs_errno;
+    return -1;
+  }
+  if (!is_dir && c->fail_errno && fd_name_starts(fd, c->fail_name)) {
+    errno = c->fail_errno;
+    return -1;
+  }
+  return fsync(fd);
+}
+
+/* Commits name into batch with text as its content. */
+static rt_code commit_text(rt_atomic_batch *batch, const char *name, const char *text, rt_status *st) {
+  char path[512];
+  tu_path_in(path, sizeof path, name);
+  return rt_write_file_atomic_in(batch, path, text, strlen(text), st);
+}
+
+static void test_batch_syncs_each_directory_once(void **cm) {
+  (void)cm;
+  char sub[512];
+  tu_path_in(sub, sizeof sub, "models");
+  assert_int_equal(mkdir(sub, 0777), 0);
+  sync_counts c = {0};
+  rt_atomic_set_fsync_hook(counting_fsync, &c);
+  rt_status st;
+  rt_status_clear(&st);
+  /* One file alone: one fsync for it, one for its directory (as before batches). */
+  assert_int_equal(commit_text(NULL, "alone.txt", "alone", &st), RT_OK);
+  assert_int_equal(c.files, 1);
+  assert_int_equal(c.dirs, 1);
+  /* 150 files in models/ and 20 next to it, interleaved: one fsync per file, one per folder. */
+  c.files = c.dirs = 0;
+  rt_atomic_batch *b = NULL;
+  assert_int_equal(rt_atomic_batch_begin(&b, &st), RT_OK);
+  char name[64], text[64];
+  for (int i = 0; i < 170; ++i) {
+    if (i % 17 == 5) snprintf(name, sizeof name, "top-%03d.txt", i);
+    else snprintf(name, sizeof name, "models/%03d.rtm", i);
+    snprintf(text, sizeof text, "file %d\n", i);
+    /* Before its commit a file is nowhere under its final name. */
+    char path[512];
+    tu_path_in(path, sizeof path, name);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(commit_text(b, name, text, &st), RT_OK);
+  }
+  assert_int_equal(c.dirs, 0); /* no directory synced before the finish */
+  assert_int_equal(rt_atomic_batch_finish(&b, &st), RT_OK);
+  assert_null(b);
+  rt_atomic_set_fsync_hook(NULL, NULL);
+  assert_int_equal(c.files, 170);
+  assert_int_equal(c.dirs, 2);
+  for (int i = 0; i < 170; ++i) {
+    char path[512];
+    if (i % 17 == 5) snprintf(name, sizeof name, "top-%03d.txt", i);
+    else snprintf(name, sizeof name, "models/%03d.rtm", i);
+    snprintf(text, sizeof text, "file %d\n", i);
+    tu_path_in(path, sizeof path, name);
+    assert_file_text(path, text);
+  }
+  /* No temporary file left: 160 model files; alone.txt, 10 top files and models/ above them. */
+  assert_int_equal(tu_count_entries(sub), 160);
+  assert_int_equal(tu_count_entries(tu_dir), 1 + 10 + 1);
+}
+
+static void test_batch_fsync_failure(void **cm) {
+  (void)cm;
+  sync_counts c = {.fail_errno = EIO};
+  snprintf(c.fail_name, sizeof c.fail_name, "f069.txt.tmp.");
+  rt_atomic_set_fsync_hook(counting_fsync, &c);
+  rt_status st;
+  rt_status_clear(&st);
+  rt_atomic_batch *b = NULL;
+  assert_int_equal(rt_atomic_batch_begin(&b, &st), RT_OK);
+  int failed_at = -1;
+  for (int i = 0; i < 200 && failed_at < 0; ++i) {
+    char name[64];
+    snprintf(name, sizeof name, "f%03d.txt", i);
+    if (commit_text(b, name, name, &st) != RT_OK) failed_at = i;
+  }
+  if (failed_at < 0 && rt_atomic_batch_finish(&b, &st) != RT_OK) failed_at = 200;
+  rt_atomic_batch_free(&b);
+  rt_atomic_set_fsync_hook(NULL, NULL);
+  /* Reported by the commit that filled the failing file's group (or the finish), naming the file
+   * and the step. */
+  assert_true(failed_at >= 69);
+  assert_int_equal(st.code, RT_ERR_IO);
+  assert_non_null(strstr(st.message, "f069.txt: cannot write: Input/output error (fsync)"));
+  /* The files committed before it are complete, it and the rest of its group are not there,
+   * and no temporary file is left. */
+  for (int i = 0; i < 200; ++i) {
+    char name[64], path[512];
+    snprintf(name, sizeof name, "f%03d.txt", i);
+    tu_path_in(path, sizeof path, name);
+    if (i < 69) assert_file_text(path, name);
+    else assert_int_equal(access(path, F_OK), -1);
+  }
+  assert_int_equal(tu_count_entries(tu_dir), 69);
+  assert_int_equal(c.dirs, 0);
+}
+
+static void test_batch_directory_sync_failure(void **cm) {
+  (void)cm;
+  sync_counts c = {.fail_dirs_errno = ENOSPC};
+  rt_atomic_set_fsync_hook(counting_fsync, &c);
+  rt_status st;
+  rt_status_clear(&st);
+  rt_atomic_batch *b = NULL;
+  assert_int_equal(rt_atomic_batch_begin(&b, &st), RT_OK);
+  assert_int_equal(commit_text(b, "a.txt", "a", &st), RT_OK);
+  assert_int_equal(rt_atomic_batch_finish(&b, &st), RT_ERR_OUTPUT);
+  rt_atomic_set_fsync_hook(NULL, NULL);
+  assert_null(b);
+  char expected[600];
+  snprintf(expected, sizeof expected, "%s: cannot write: No space left on device", tu_dir);
+  assert_string_equal(st.message, expected);
+  char path[512];
+  tu_path_in(path, sizeof path, "a.txt");
+  assert_file_text(path, "a"); /* renamed; only its durability is in doubt */
+}
+
+static void test_batch_free_discards_waiting_files(void **cm) {
+  (void)cm;
+  char path[512];
+  tu_path_in(path, sizeof path, "b.txt");
+  tu_write_text(path, "old\n");
+  rt_status st;
+  rt_atomic_batch *b = NULL;
+  assert_int_equal(rt_atomic_batch_begin(&b, &st), RT_OK);
+  assert_int_equal(commit_text(b, "a.txt", "a", &st), RT_OK);
+  assert_int_equal(commit_text(b, "b.txt", "new\n", &st), RT_OK);
+  rt_atomic_batch_free(&b);
+  assert_null(b);
+  assert_file_text(path, "old\n"); /* a file still waiting never replaces the old one */
+  assert_int_equal(tu_count_entries(tu_dir), 1);
+  rt_atomic_batch_free(&b); /* NULL */
+  assert_int_equal(rt_atomic_batch_finish(&b, &st), RT_OK);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_commit_creates_file, setup, teardown),
@@ -305,6 +468,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_empty_path, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
       cmocka_unit_test_setup_teardown(test_check_writable_dir, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_syncs_each_directory_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_fsync_failure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_directory_sync_failure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_free_discards_waiting_files, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,10 +45,10 @@ static int64_t now_ns(void) {
 static void test_phase_names(void **state) {
   (void)state;
   static const char *const expected[RT_PHASE_COUNT] = {
-      "load", "integrate", "send", "receive", "evaluate", "checkpoint", "write",
+      "load", "integrate", "send", "receive", "evaluate", "checkpoint", "write", "final",
   };
   assert_int_equal(RT_PHASE_LOAD, 0);
-  assert_int_equal(RT_PHASE_COUNT, 7);
+  assert_int_equal(RT_PHASE_COUNT, 8);
   for (int p = 0; p < RT_PHASE_COUNT; ++p) assert_string_equal(rt_phase_name((rt_phase)p), expected[p]);
   assert_string_equal(rt_phase_name(RT_PHASE_INTEGRATE), "integrate");
   assert_string_equal(rt_phase_name(RT_PHASE_WRITE), "write");
