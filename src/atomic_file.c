@@ -176,17 +176,31 @@ rt_code rt_path_join(char *out, size_t cap, const char *dir, const char *name, r
   return RT_OK;
 }
 
-/* A batch: committed files wait in a group until it is full (or the batch finishes); then their
- * fsyncs run on up to BATCH_THREADS threads at once (a journaling filesystem commits concurrent
- * fsyncs together, where one after another each waits for its own journal commit), and they are
- * closed and renamed in commit order. Each directory is fsync'ed once, at the finish. */
+/* A batch: committed files wait in a group until it is full; then their fsyncs run in the
+ * background on up to BATCH_THREADS threads at once (a journaling filesystem commits concurrent
+ * fsyncs together, where one after another each waits for its own journal commit) while the next
+ * group fills. When that one is full too (or the batch finishes), the syncing group lands: its
+ * files are closed and renamed in commit order. Each directory is fsync'ed once, at the finish. */
 enum { BATCH_GROUP = 64, BATCH_THREADS = 8 };
+
+/* One thread's share of a group's fsyncs: files first, first + stride, ... */
+typedef struct sync_share {
+  rt_atomic_file **files;
+  int *errnos;
+  size_t n, first, stride;
+} sync_share;
 
 struct rt_atomic_batch {
   char **dirs; /* each once, in the order first seen */
   size_t count, cap;
-  rt_atomic_file *group[BATCH_GROUP]; /* committed, flushed, not yet fsync'ed */
-  size_t pending;
+  rt_atomic_file *group[2][BATCH_GROUP]; /* committed and flushed: filling, and syncing */
+  size_t fill[2];
+  int filling;                          /* the group being filled; the other one syncs when `syncing` */
+  int syncing;
+  int errnos[BATCH_GROUP];              /* of the syncing group's files (0: synced) */
+  pthread_t threads[BATCH_THREADS];
+  int started[BATCH_THREADS];
+  sync_share share[BATCH_THREADS];
 };
 
 rt_code rt_atomic_batch_begin(rt_atomic_batch **out, rt_status *st) {
@@ -248,13 +262,6 @@ static rt_code finish_commit(rt_atomic_file *f, int sync_errno, rt_atomic_batch 
   return rc;
 }
 
-/* One thread's share of a group's fsyncs: files first, first + stride, ... */
-typedef struct sync_share {
-  rt_atomic_file **files;
-  int *errnos;
-  size_t n, first, stride;
-} sync_share;
-
 static void *sync_share_run(void *arg) {
   const sync_share *s = arg;
   for (size_t i = s->first; i < s->n; i += s->stride)
@@ -262,41 +269,50 @@ static void *sync_share_run(void *arg) {
   return NULL;
 }
 
-/* fsyncs the files of a group at once; errnos[i] gets file i's error (0: synced). A thread that
- * cannot be started leaves its share to this one. */
-static void sync_group(rt_atomic_file **files, size_t n, int *errnos) {
-  const size_t threads = n < BATCH_THREADS ? n : BATCH_THREADS;
-  pthread_t th[BATCH_THREADS];
-  int started[BATCH_THREADS] = {0};
-  sync_share share[BATCH_THREADS];
-  for (size_t t = 0; t < threads; ++t) share[t] = (sync_share){files, errnos, n, t, threads};
-  for (size_t t = 1; t < threads; ++t) started[t] = pthread_create(&th[t], NULL, sync_share_run, &share[t]) == 0;
-  if (threads > 0) sync_share_run(&share[0]);
-  for (size_t t = 1; t < threads; ++t) {
-    if (started[t]) pthread_join(th[t], NULL);
-    else sync_share_run(&share[t]);
+/* The full group starts syncing in the background and an empty one fills. A share whose thread
+ * cannot be started is synced here and now. */
+static void start_sync(rt_atomic_batch *b) {
+  const int g = b->filling;
+  const size_t n = b->fill[g], threads = n < BATCH_THREADS ? n : BATCH_THREADS;
+  for (size_t t = 0; t < BATCH_THREADS; ++t) b->started[t] = 0;
+  for (size_t t = 0; t < threads; ++t) {
+    b->share[t] = (sync_share){b->group[g], b->errnos, n, t, threads};
+    b->started[t] = pthread_create(&b->threads[t], NULL, sync_share_run, &b->share[t]) == 0;
+    if (!b->started[t]) sync_share_run(&b->share[t]);
   }
+  b->syncing = 1;
+  b->filling = !g;
 }
 
-/* The group's files reach their final names, in commit order; after the first failure the rest
- * are discarded. */
-static rt_code batch_flush(rt_atomic_batch *b, rt_status *st) {
-  int errnos[BATCH_GROUP];
-  sync_group(b->group, b->pending, errnos);
-  rt_code rc = RT_OK;
-  for (size_t i = 0; i < b->pending; ++i) {
-    rt_atomic_file *f = b->group[i];
-    if (rc == RT_OK) rc = finish_commit(f, errnos[i], b, st);
+/* Waits for the syncing group's fsyncs; with `land`, its files then reach their final names in
+ * commit order (after the first failure the rest are removed), else they are all removed. */
+static rt_code finish_sync(rt_atomic_batch *b, int land, rt_status *st) {
+  if (!b->syncing) return RT_OK;
+  for (size_t t = 0; t < BATCH_THREADS; ++t)
+    if (b->started[t]) pthread_join(b->threads[t], NULL);
+  const int g = !b->filling;
+  rt_code rc = land ? RT_OK : RT_ERR_OUTPUT;
+  for (size_t i = 0; i < b->fill[g]; ++i) {
+    rt_atomic_file *f = b->group[g][i];
+    if (rc == RT_OK) rc = finish_commit(f, b->errnos[i], b, st);
     else rt_atomic_abort(&f);
   }
-  b->pending = 0;
-  return rc;
+  b->fill[g] = 0;
+  b->syncing = 0;
+  return land ? rc : RT_OK;
+}
+
+/* Removes the files of the group being filled. */
+static void discard_filling(rt_atomic_batch *b) {
+  for (size_t i = 0; i < b->fill[b->filling]; ++i) rt_atomic_abort(&b->group[b->filling][i]);
+  b->fill[b->filling] = 0;
 }
 
 void rt_atomic_batch_free(rt_atomic_batch **batch) {
   if (!batch || !*batch) return;
   rt_atomic_batch *b = *batch;
-  for (size_t i = 0; i < b->pending; ++i) rt_atomic_abort(&b->group[i]);
+  (void)finish_sync(b, 0, NULL);
+  discard_filling(b);
   for (size_t i = 0; i < b->count; ++i) free(b->dirs[i]);
   free(b->dirs);
   free(b);
@@ -305,8 +321,13 @@ void rt_atomic_batch_free(rt_atomic_batch **batch) {
 
 rt_code rt_atomic_batch_finish(rt_atomic_batch **batch, rt_status *st) {
   if (!batch || !*batch) return RT_OK;
-  rt_code rc = batch_flush(*batch, st);
-  for (size_t i = 0; rc == RT_OK && i < (*batch)->count; ++i) rc = rt_sync_dir((*batch)->dirs[i], st);
+  rt_atomic_batch *b = *batch;
+  rt_code rc = finish_sync(b, 1, st);
+  if (rc == RT_OK && b->fill[b->filling] > 0) {
+    start_sync(b);
+    rc = finish_sync(b, 1, st);
+  }
+  for (size_t i = 0; rc == RT_OK && i < b->count; ++i) rc = rt_sync_dir(b->dirs[i], st);
   rt_atomic_batch_free(batch);
   return rc;
 }
@@ -332,8 +353,16 @@ rt_code rt_atomic_commit_in(rt_atomic_batch *batch, rt_atomic_file **fp_handle, 
     return rc;
   }
   if (!batch) return finish_commit(f, sync_fd(fileno(f->fp), 0) == 0 ? 0 : errno ? errno : EIO, NULL, st);
-  batch->group[batch->pending++] = f;
-  return batch->pending == BATCH_GROUP ? batch_flush(batch, st) : RT_OK;
+  batch->group[batch->filling][batch->fill[batch->filling]++] = f;
+  if (batch->fill[batch->filling] < BATCH_GROUP) return RT_OK;
+  /* Full: the group before it lands, then this one syncs while the next fills. */
+  rt_code rc = finish_sync(batch, 1, st);
+  if (rc) {
+    discard_filling(batch);
+    return rc;
+  }
+  start_sync(batch);
+  return RT_OK;
 }
 
 void rt_atomic_abort(rt_atomic_file **fp_handle) {

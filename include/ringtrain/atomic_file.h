@@ -6,13 +6,13 @@
  *
  * Many files: commit them into a batch (rt_atomic_commit_in). Each file is still fsync'ed before
  * it is renamed over its final path, so it is complete under its final name or absent; but the
- * fsyncs of up to 64 committed files run at once (on up to 8 threads, which a journaling
- * filesystem commits together), the renames follow in commit order, and the directory fsync,
- * which makes the renames durable, runs once per directory at rt_atomic_batch_finish. Writing N
- * files into one folder costs one open and one fsync per file plus one per folder (instead of
- * two each, one after another). A committed file reaches its final name at the latest when the
- * batch finishes. Until then a crash can undo renames (leaving the old file, or none), never
- * expose a partial file.
+ * committed files go in groups of 64 whose fsyncs run at once on up to 8 background threads
+ * (which a journaling filesystem commits together) while the next group is written, the renames
+ * follow in commit order, and the directory fsync, which makes the renames durable, runs once per
+ * directory at rt_atomic_batch_finish. Writing N files into one folder costs one open and one
+ * fsync per file plus one per folder (instead of two each, one after another). A committed file
+ * reaches its final name at the latest when the batch finishes. Until then a crash can undo
+ * renames (leaving the old file, or none), never expose a partial file.
  *
  * Errors: "PATH: cannot write: <strerror>" (PATH is the final path as given). Problems the user
  * can fix (EACCES, EPERM, EROFS, ENOENT, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP, ENOSPC, EDQUOT)
@@ -63,9 +63,9 @@ rt_code rt_atomic_batch_begin(rt_atomic_batch **out, rt_status *st);
 
 /* rt_atomic_commit into batch (batch NULL: rt_atomic_commit): flushes the stream now (write
  * errors are reported here), then the file waits in the batch's group for its fsync and rename.
- * Always releases the handle and sets *f to NULL. A failure to fsync, close or rename a file of
- * the group is returned by the commit that fills the group, or by rt_atomic_batch_finish, and
- * names that file; the batch then discards the group's later files. */
+ * Always releases the handle and sets *f to NULL. A failure to fsync, close or rename a file is
+ * returned by the commit that fills the next group, or by rt_atomic_batch_finish, and names that
+ * file; the files committed after it are removed. */
 rt_code rt_atomic_commit_in(rt_atomic_batch *batch, rt_atomic_file **f, rt_status *st);
 
 /* The files still waiting reach their final names, then every directory of the batch is
