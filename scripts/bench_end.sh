@@ -15,9 +15,12 @@
 #    the end, MPI_Finalize), measured outside the process.
 # Medians over the repeats are printed. `train_s` is the run record's train_wall_seconds (untraced).
 # Usage:
-#   scripts/bench_end.sh [--models N] [--ranks R] [--repeat K] [--binary PATH] [--label TEXT]
-#   (defaults 10000, 2, 3; --binary: a ringtrain built elsewhere, e.g. an older commit, instead of
-#   building this tree into build-bench)
+#   scripts/bench_end.sh [--models N] [--ranks R] [--repeat K] [--kind logistic|mlp]
+#                        [--binary PATH] [--label TEXT]
+#   (defaults 10000, 2, 3, logistic; --kind mlp: MLPs with hidden [256, 256], Adam, whose 1 MB
+#   states make the final-state exchange visible, e.g. --models 6 --kind mlp; --binary: a
+#   ringtrain built elsewhere, e.g. an older commit, instead of building this tree into
+#   build-bench)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 models=10000
@@ -25,6 +28,7 @@ ranks=2
 repeat=3
 binary=
 label=
+kind=logistic
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --models) models=${2:?}; shift 2 ;;
@@ -32,7 +36,8 @@ while [[ $# -gt 0 ]]; do
     --repeat) repeat=${2:?}; shift 2 ;;
     --binary) binary=${2:?}; shift 2 ;;
     --label) label=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --kind) kind=${2:?}; shift 2 ;;
+    -h|--help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "bench_end.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -44,6 +49,11 @@ if [[ -z "$binary" ]]; then
   binary=$build/ringtrain
 fi
 [[ -x "$binary" ]] || { echo "bench_end.sh: $binary is not an executable" >&2; exit 2; }
+case "$kind" in
+  logistic) model='{kind: logistic, optimizer: sgd, learning_rate: {distribution: log_uniform, min: 0.001, max: 0.3}, batch_size: {distribution: int_uniform, min: 32, max: 128}}' ;;
+  mlp) model='{kind: mlp, hidden: [256, 256], optimizer: adam, learning_rate: {distribution: log_uniform, min: 0.0003, max: 0.01}, batch_size: 32}' ;;
+  *) echo "bench_end.sh: --kind is logistic or mlp, not '$kind'" >&2; exit 2 ;;
+esac
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$build/runs"
 config="$build/end.yaml"
@@ -53,10 +63,7 @@ data: {train: $PWD/configs/data/digits.csv, label_column: 64, validation_fractio
 run: {passes: 1, seed: 1, threads: 1}
 sweep: {method: random, count: $models}
 models:
-  - kind: logistic
-    optimizer: sgd
-    learning_rate: {distribution: log_uniform, min: 0.001, max: 0.3}
-    batch_size: {distribution: int_uniform, min: 32, max: 128}
+  - $model
 YAML
 
 run_once() { # NP DIR [--trace]: runs the sweep; prints the command's seconds
@@ -102,7 +109,7 @@ rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
 print(*("%.3f" % statistics.median(c) for c in zip(*rows)))'
 }
 
-echo "# ringtrain end-of-run benchmark${label:+ ($label)}: $models logistic models, digits (1437 train / 360 validation rows), 1 pass, median of $repeat"
+echo "# ringtrain end-of-run benchmark${label:+ ($label)}: $models $kind models, digits (1437 train / 360 validation rows), 1 pass, median of $repeat"
 echo "# binary: $binary"
 printf "%-6s %12s %11s %11s %10s %9s %10s %9s\n" ranks after_last_s ring_end_s evaluate_s collect_s write_s process_s train_s
 for np in 1 "$ranks"; do
