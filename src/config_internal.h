@@ -147,4 +147,12 @@ int rt_config_parse_number(const char *text, double *out);
  * fit (or v is not finite). */
 int rt_config_format_double(double v, char *buf, size_t size);
 
+/* config_path.c. `path` made absolute against the working directory, with "." components and
+ * repeated slashes removed (".." and symbolic links kept): what a written config stores. Returns 0,
+ * ENAMETOOLONG when it does not fit in cap, or getcwd's errno. */
+int rt_path_absolute(const char *path, char *out, size_t cap);
+/* The file `path` names, with symbolic links resolved (realpath), or rt_path_absolute when it
+ * does not exist: what two configs' paths are compared by. Returns as rt_path_absolute. */
+int rt_path_resolved(const char *path, char *out, size_t cap);
+
 #endif

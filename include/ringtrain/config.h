@@ -208,7 +208,9 @@ rt_code rt_config_write_yaml(const rt_config *cfg, FILE *out, rt_status *st);
 /* The keys of a models entry, in table order (bit i of rt_model_config.swept is key i). */
 /* The keys whose values differ between `was` and `now` (every model key of every model, models
  * by position), except those that do not change what is trained (run.output, checkpoint_every,
- * keep_checkpoints, timeout, trace, trace_events, profile_passes). Fills buf with
+ * keep_checkpoints, timeout, trace, trace_events, profile_passes). Data paths compare as the
+ * files they name (resolved against the working directory, symbolic links followed), not as text:
+ * a checkpoint stores them absolute, a resuming config may give them relative. Fills buf with
  * "key (checkpoint: A, now: B); ..." (truncated to size) and returns the count. */
 size_t rt_config_diff(const rt_config *was, const rt_config *now, char *buf, size_t size);
 

@@ -51,6 +51,34 @@ same_models "$WORK/ref" "$WORK/t" "SIGTERM, resumed on 1 rank"
   --set run.timeout=600 || fail "resume of a checkpoint folder on 4 ranks failed"
 same_models "$WORK/ref" "$WORK/t4" "SIGTERM, resumed from the folder on 4 ranks"
 
+# Relative data paths (the quickstart's style), as README documents the resume: run from the
+# config's folder, stopped, resumed with the same command; and from another working directory.
+mkdir -p "$WORK/proj/data" "$WORK/other/data"
+cp "$SRC/configs/data/digits.csv" "$WORK/proj/data/"
+head -n 1200 "$SRC/configs/data/digits.csv" >"$WORK/other/data/digits.csv" # other data, same name
+sed "s|train: $SRC/configs/data/digits.csv|train: data/digits.csv|" "$WORK/c.yaml" >"$WORK/proj/c.yaml"
+cp "$WORK/proj/c.yaml" "$WORK/other/c.yaml"
+grep -q 'train: data/digits.csv' "$WORK/proj/c.yaml" && pass || fail "the relative config was not made"
+ln -s proj "$WORK/proj-link"
+stop_relative() { # DIR CONFIG RUN_DIR: a 2-rank run from DIR stopped by SIGTERM (exit 75)
+  local code=0
+  (cd "$1" && RINGTRAIN_FAULT=term:1:9 "$MPIRUN" 2 "$RT" train "$2" --quiet --output "$3") 2>"$WORK/rel.err" || code=$?
+  [[ $code -eq 75 ]] && pass || fail "relative paths, stop from $1: exit $code: $(head -c 400 "$WORK/rel.err")"
+}
+stop_relative "$WORK/proj" c.yaml runs/r
+(cd "$WORK/proj" && "$RT" train c.yaml --quiet --resume runs/r) || fail "relative paths: resume from the config's folder failed"
+same_models "$WORK/ref" "$WORK/proj/runs/r" "relative paths, resumed from the config's folder"
+stop_relative "$WORK/proj" c.yaml runs/r2
+(cd "$WORK" && "$MPIRUN" 3 "$RT" train proj/c.yaml --quiet --resume proj/runs/r2) || fail "relative paths: resume from another folder failed"
+same_models "$WORK/ref" "$WORK/proj/runs/r2" "relative paths, resumed from another working directory"
+stop_relative "$WORK" proj/c.yaml proj/runs/r3
+(cd "$WORK/proj-link" && "$RT" train c.yaml --quiet --resume runs/r3) || fail "relative paths: resume through a symbolic link failed"
+same_models "$WORK/ref" "$WORK/proj/runs/r3" "relative paths, resumed through a symbolic link"
+# A config elsewhere whose relative path names other data: refused, with the diff.
+stop_relative "$WORK/proj" c.yaml runs/r4
+expect_run other_data 2 "data.train (checkpoint: $WORK/proj/data/digits.csv, now: data/digits.csv = $WORK/other/data/digits.csv)" -- \
+  env -C "$WORK/other" "$RT" train c.yaml --quiet --resume "$WORK/proj/runs/r4"
+
 # SIGINT (Ctrl-C) on rank 0 works the same way.
 code=0
 RINGTRAIN_FAULT=int:0:6 "$MPIRUN" 3 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/i" 2>"$WORK/i.err" || code=$?
