@@ -171,7 +171,7 @@ const rt_config_key rt_config_keys[] = {
      "logical shards the training data is cut into (1..1048576); auto (or 0) = one per rank", NULL},
     {RT_SECTION_DATA, "classes", RT_KEY_INT, RT_STORE_LONG, CFG(data.classes), 0, 2, 1L << 24,
      NO_NUM, auto_zero, 0, "auto",
-     "number of classes (2..16777216); auto (or 0) = largest label in the training data + 1", NULL},
+     "number of classes (2..16777216); auto (or 0) = largest label in the training data + 1 (a file holding one class only is refused then)", NULL},
     {RT_SECTION_DATA, "normalize", RT_KEY_ENUM, RT_STORE_NORMALIZE, CFG(data.normalize), 0, NO_INT,
      NO_NUM, normalizations, 0, "none",
      "none, standard (zero mean, unit variance) or minmax (to [0, 1]): feature scaling computed "
