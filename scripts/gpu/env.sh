@@ -58,7 +58,7 @@ _rt_env() {
     if [[ -z "$stdcxx" ]]; then
       echo "env.sh: no libstdc++.so.6 on this node (the CUDA code needs GLIBCXX_$need)" >&2
       rc=1
-    elif ! grep -aq "GLIBCXX_$need" "$stdcxx"; then
+    elif ! grep -aqF "GLIBCXX_$need" "$stdcxx"; then
       echo "env.sh: $stdcxx lacks GLIBCXX_$need, which the bundle needs" >&2
       rc=1
     else
