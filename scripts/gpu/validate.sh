@@ -14,10 +14,11 @@
 #   4. determinism: the same sweep twice on CUDA, model files compared with cmp; 2 CUDA ranks vs 1
 #      with 2 or more GPUs;
 #   5. throughput on synthetic data (rt-gendata, 784 features, 10 classes): a 16- and a 64-model
-#      softmax sweep, an MLP sweep and a k-means sweep on 60,000 and 1,000,000 rows: model-samples
-#      per second, the fraction of the memory-bandwidth floor (device copy bandwidth measured in
-#      this run) and kernel launches per batch (CUPTI, bin/../lib/librt_launch_count.so); then the
-#      16-model softmax and the MLP sweeps on 60,000 rows again, model files compared with cmp;
+#      softmax sweep, an MLP sweep and a k-means sweep on 60,000 rows (then the 16-model softmax
+#      and the MLP sweeps again, model files compared with cmp) and on 1,000,000 rows:
+#      model-samples per second, the fraction of the memory-bandwidth floor (device copy
+#      bandwidth measured in this run) and kernel launches per batch (CUPTI,
+#      lib/librt_launch_count.so, from runs of 1 and 2 passes on 60,000 rows);
 #   6. compute-sanitizer memcheck and racecheck over the parity tests, when the tool exists.
 # REPORT_DIR gets report.md (read it first), summary.json, device.log, tests.log, training.log,
 # throughput.log and sanitizer.log. Scratch data (about 3.5 GB) goes to a folder under $TMPDIR
@@ -91,8 +92,8 @@ status_after() {
   if [[ "$s" == INCOMPLETE && "$2" -ge "$3" ]]; then s=FAILED; fi
   echo "$s"
 }
-budget_gone() { # GROUP NAME
-  vl_record "$1" "$2" "NOT RUN" 0 "the ${BUDGET} s budget was spent"
+budget_gone() { # GROUP NAME: a check the budget left no time for
+  vl_record "$1" "$2" INCOMPLETE 0 "not started: the ${BUDGET} s budget was spent"
 }
 
 # ---- 1. environment and device ------------------------------------------------------------------
@@ -343,7 +344,6 @@ wait_for_data() { # FILE: waits (within the budget) for the generator; 0 when th
     sleep 1
   done
 }
-declare -A kernels_per_batch=()
 count_launches() { # WORKLOAD: kernels per batch from runs with 1 and 2 passes on 60,000 rows
   local w=$1 p k1 k2 b1 b2 cap out
   local lib="$bundle/lib/librt_launch_count.so"
@@ -387,27 +387,16 @@ throughput_run() { # WORKLOAD FILE ROWS PASSES
             'BEGIN { if (bw > 0) printf "%.3f", m * p * r * 784 * 4 / (bw * 1e9) / s; else print "-" }')
   local not_ok
   not_ok=$(awk -F, 'NR > 1 && $3 != "ok" { n++ } END { print n + 0 }' "$out/results.csv")
-  local launches=${kernels_per_batch[$w]:--}
-  [[ "$launches" =~ ^[0-9.]+$ ]] || launches=-
   vl_throughput "$w" "$rows" "$models" "$passes" "$(printf '%.3f' "$secs")" "$sps" "$floor" \
-    "$launches" "$([[ $not_ok -eq 0 ]] || echo "$not_ok models not ok (diverged)")"
+    - "$([[ $not_ok -eq 0 ]] || echo "$not_ok models not ok (diverged)")"
 }
 if wait_for_data val10k.npy; then
-  for w in "${workloads[@]}"; do
-    kernels_per_batch[$w]=$(count_launches "$w")
-    [[ "${kernels_per_batch[$w]}" =~ ^[0-9.]+$ ]] || vl_fact kernels_note "$w: ${kernels_per_batch[$w]}"
-  done
   for w in "${workloads[@]}"; do throughput_run "$w" train60k.npy 60000 3; done
   vl_write_report
-  if [[ $big_rows -gt 0 ]] && wait_for_data train1m.npy; then
-    for w in "${workloads[@]}"; do throughput_run "$w" train1m.npy "$big_rows" 1; done
-  else
-    vl_record throughput "1,000,000-row runs" "NOT RUN" 0 "no data: $(tail -1 "$tp_log")"
-  fi
   # Determinism with many models on concurrent streams.
   for w in softmax16 mlp; do
     if [[ ! -d "$tp/$w-60000/models" ]]; then
-      vl_record determinism "$w on 60,000 rows twice on CUDA" "NOT RUN" 0 "its first run failed"; continue
+      vl_record determinism "$w on 60,000 rows twice on CUDA" "NOT RUN" 0 "no first run (see its throughput row)"; continue
     fi
     cap=$(vl_cap 60)
     if [[ $cap -lt 15 ]]; then budget_gone determinism "$w on 60,000 rows twice on CUDA"; continue; fi
@@ -420,6 +409,19 @@ if wait_for_data val10k.npy; then
       d=$(same_files "$tp/$w-60000" "$tp/$w-60000-again")
       vl_record determinism "$w on 60,000 rows twice on CUDA" "$([[ $? -eq 0 ]] && echo PASSED || echo FAILED)" "$SECS" "cmp: $d"
     fi
+  done
+  vl_write_report
+  if [[ $big_rows -gt 0 ]] && wait_for_data train1m.npy; then
+    for w in "${workloads[@]}"; do throughput_run "$w" train1m.npy "$big_rows" 1; done
+  else
+    vl_record throughput "1,000,000-row runs" "NOT RUN" 0 "no data: $(tail -1 "$tp_log")"
+  fi
+  rm -f "$data/train1m.npy"
+  vl_write_report
+  for w in "${workloads[@]}"; do
+    launches=$(count_launches "$w")
+    if [[ "$launches" =~ ^[0-9.]+$ ]]; then vl_set_launches "$w" "$launches"
+    else vl_fact kernels_note "$w: ${launches#not measured: }"; fi
   done
 else
   vl_record throughput "synthetic data (rt-gendata)" FAILED 0 "no data: $(tail -3 "$tp_log" | paste -sd ' ' -)"

@@ -7,7 +7,8 @@
 #   $VL_WORK/checks.tsv      group, name, status, seconds, detail
 #   $VL_WORK/throughput.tsv  workload, rows, models, passes, train_s, samples_per_s,
 #                            floor_fraction, launches_per_batch, note
-# status: PASSED, FAILED, NOT RUN (the detail says why), INCOMPLETE (stopped by the time budget).
+# status: PASSED, FAILED, NOT RUN (the detail says why: 1 GPU, no tool), INCOMPLETE (stopped by
+# the time budget, or not started for want of time).
 
 vl_init() { # BUDGET_SECONDS
   VL_START=$(date +%s)
@@ -43,6 +44,12 @@ vl_get_fact() { awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print v }' "$VL_W
 vl_throughput() { # WORKLOAD ROWS MODELS PASSES TRAIN_S SAMPLES_PER_S FLOOR_FRACTION LAUNCHES NOTE
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" \
     "$(vl_oneline "$9")" >>"$VL_WORK/throughput.tsv"
+}
+
+# Kernels per batch of a workload, measured after its throughput rows were recorded.
+vl_set_launches() { # WORKLOAD VALUE
+  awk -F'\t' -v OFS='\t' -v w="$1" -v v="$2" '$1 == w { $8 = v } { print }' \
+    "$VL_WORK/throughput.tsv" >"$VL_WORK/throughput.tsv.tmp" && mv "$VL_WORK/throughput.tsv.tmp" "$VL_WORK/throughput.tsv"
 }
 
 # Tests that need two or more GPUs say so by name; on one GPU they are listed as not run.
@@ -200,7 +207,9 @@ vl_write_report() { # [NOTE]: writes $VL_DIR/report.md (rewritten after every st
         echo "| $w | $rows | $models | $passes | $secs | $sps | $floor | $launches | $(vl_md "$note") |"
       done <"$VL_WORK/throughput.tsv"
       echo
-      echo "train s: train_wall_seconds of results.jsonl (data loading excluded). model-samples/s:"
+      echo "train s: train_wall_seconds of results.jsonl: data loading excluded, the device set-up"
+      echo "(shard upload, a stream and cuBLAS handle per model) and the final evaluation included,"
+      echo "which weighs on the short 60,000-row runs. model-samples/s:"
       echo "models x passes x rows / train s. Memory floor: every model reads every training row's"
       echo "784 float32 features once per pass at the device-to-device copy bandwidth measured in this"
       echo "run ($(vl_get_fact copy_gbs) GB/s, read + write bytes); the fraction is floor time / train s"
