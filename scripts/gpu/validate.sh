@@ -77,6 +77,11 @@ stop() {
 log_run() {
   local log=$1 title=$2 cap=$3 t0
   shift 3
+  if [[ $cap -lt 1 ]]; then # timeout 0 would mean no limit at all
+    echo "==== $title: not started, no time left" >>"$log"
+    RC=124 SECS=0
+    return
+  fi
   t0=$(vl_now)
   echo "==== $title (cap ${cap} s)" >>"$log"
   timeout -k 5 "$cap" "$@" >>"$log" 2>&1
@@ -109,6 +114,7 @@ else
 fi
 
 cap=$(vl_cap 60)
+[[ $cap -ge 1 ]] || cap=1
 t0=$(vl_now)
 echo "==== rt-gpu-query --json --copy-mib 1024 --repeats 10" >>"$dev_log"
 query=$(timeout -k 5 "$cap" "$bundle/bin/rt-gpu-query" --json --copy-mib 1024 --repeats 10 2>"$VL_WORK/query.err")
@@ -123,7 +129,7 @@ if [[ $rc -ne 0 || -z "$query" ]]; then
   vl_record device "device query" FAILED "$(vl_elapsed "$t0")" "$line"
   stop "$line"
 fi
-"$bundle/bin/rt-gpu-query" --copy-mib 0 >>"$dev_log" 2>&1
+timeout -k 5 30 "$bundle/bin/rt-gpu-query" --copy-mib 0 >>"$dev_log" 2>&1
 if command -v nvidia-smi >/dev/null 2>&1; then
   { echo "==== nvidia-smi"; timeout 20 nvidia-smi; } >>"$dev_log" 2>&1
 fi
@@ -238,15 +244,15 @@ fam_ok=0
 cap=$(vl_cap 60)
 if [[ $cap -ge 10 ]]; then
   train_run "families on CUDA" "$cap" "$fam/cuda1" "$fam/families.yaml" --set run.backend=cuda
-  cuda_rc=$RC cuda_secs=$SECS
+  cuda_rc=$RC cuda_secs=$SECS cuda_cap=$cap
   cap=$(vl_cap 60)
   train_run "families on the CPU" "$cap" "$fam/cpu" "$fam/families.yaml" --set run.backend=cpu --set run.threads=4
   if [[ $cuda_rc -ne 0 ]]; then
     vl_record training "CPU vs CUDA, every family ($fam_models models, digits, 3 passes)" \
-      "$(status_after "$cuda_rc" 60 60)" "$cuda_secs" "the CUDA run failed: $(first_error "families on CUDA" "$train_log")"
+      "$(status_after "$cuda_rc" "$cuda_cap" 60)" "$cuda_secs" "the CUDA run failed: $(first_error "families on CUDA" "$train_log")"
   elif [[ $RC -ne 0 ]]; then
     vl_record training "CPU vs CUDA, every family ($fam_models models, digits, 3 passes)" \
-      "$(status_after "$RC" 60 60)" "$SECS" "the CPU run failed: $(first_error "families on the CPU" "$train_log")"
+      "$(status_after "$RC" "$cap" 60)" "$SECS" "the CPU run failed: $(first_error "families on the CPU" "$train_log")"
   else
     { echo "==== CPU vs CUDA: every validation metric within $REL_TOL relative, accuracy within $ACC_ROWS rows"
       vl_compare_results "$fam/cpu/results.csv" "$fam/cuda1/results.csv" "$REL_TOL" "$ACC_ROWS"; } \
