@@ -7,8 +7,9 @@
 set -euo pipefail
 
 fuzz=0
+# patchelf and xz-utils: scripts/gpu/bundle.sh (and its test, tests/cli/test_bundle.sh).
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-openmp-dev
-          liblapacke-dev libcmocka-dev libyaml-dev libssl-dev)
+          liblapacke-dev libcmocka-dev libyaml-dev libssl-dev patchelf xz-utils)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-sklearn python3-numpy) ;;
