@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_select.h"
 #include "cli/cli.h"
 #include "cli/config_args.h"
 #include "cli/table.h"
@@ -13,7 +14,8 @@
 static const char check_usage[] =
     "usage: ringtrain check CONFIG [--set key=value]...\n"
     "\n"
-    "Validates CONFIG and the headers of its data files and prints the model table; trains\n"
+    "Validates CONFIG and the headers of its data files, says which backend train would use on\n"
+    "this machine (run.backend and what the run needs), and prints the model table; trains\n"
     "nothing. Exit code 0 when the run would start, 2 with one line naming the problem otherwise.\n";
 
 /* Probes a data file and counts its rows; with `classes` (the training file of a run that has
@@ -121,9 +123,17 @@ int rt_cmd_check(int argc, char **argv) {
     else
       rc = fam->check(&spec, &st);
   }
+  /* The backend train would take here as one rank (features the CUDA engine lacks included). */
+  rt_backend_choice backend;
+  if (rc == RT_OK) rc = rt_backend_preview(&cfg, &backend, &st);
   if (rc != RT_OK) {
     code = rt_cli_report(&st);
   } else {
+    if (backend.note[0]) printf("# note: %s\n", backend.note);
+    if (backend.use_cuda)
+      printf("# backend cuda (device %d; as train on this machine as one rank would choose)\n", backend.device);
+    else
+      printf("# backend cpu (as train on this machine as one rank would choose)\n");
     printf("# shards %s, passes %ld, seed %" PRIu64 ", threads per rank %ld, output %s\n",
            cfg.data.shards > 0 ? "as configured" : "= number of ranks", cfg.run.passes, cfg.run.seed,
            cfg.run.threads, cfg.run.output);
