@@ -15,8 +15,8 @@
  * c*T + t) by D^2 sampling: distances to the nearest centre so far in double, cumulative sums in
  * sample order, the first sample whose running sum exceeds u * total (ties go to the lowest
  * index). The candidate whose choice lowers the potential (the sum of those distances) most is
- * kept, the first on ties; T = 1 is plain k-means++ (the initialisation before greedy trials, to
- * the bit). When every sample row already coincides with a centre (total = 0: fewer distinct rows
+ * kept, the first on ties; T = 1 is plain k-means++. Distances are summed like rt_sq_norm's (8
+ * lanes). When every sample row already coincides with a centre (total = 0: fewer distinct rows
  * than k) the candidate is the sample row floor(u*m), a duplicate. Centres are exact copies of
  * sample rows; counts, seen and the Lloyd accumulators start at 0, lloyd_now as the first pass
  * says. Without init_from_data (init_params) all centres are 0; the dead-centre rule below then
@@ -100,14 +100,21 @@ static void kmeans_init(const rt_model_spec *spec, uint64_t key, float *params) 
   memset(params, 0, kmeans_param_count(spec) * sizeof *params);
 }
 
-/* Squared Euclidean distance in double, features in order. */
+/* Squared Euclidean distance in double, as rt_sq_norm sums: 8 interleaved lanes (lane j adds
+ * features j, j+8, ... in order) combined pairwise, a fixed order the compiler can vectorize. */
 static double sq_distance(const float *a, const float *b, size_t d) {
-  double s = 0.0;
-  for (size_t f = 0; f < d; ++f) {
-    const double t = (double)a[f] - (double)b[f];
-    s += t * t;
+  double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  size_t f = 0;
+  for (; f + 8 <= d; f += 8)
+    for (size_t j = 0; j < 8; ++j) {
+      const double t = (double)a[f + j] - (double)b[f + j];
+      s[j] += t * t;
+    }
+  for (size_t j = 0; f + j < d; ++j) {
+    const double t = (double)a[f + j] - (double)b[f + j];
+    s[j] += t * t;
   }
-  return s;
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 static double sq_norm(const float *a, size_t d) { return rt_sq_norm(a, d); }
