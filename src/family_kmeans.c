@@ -156,10 +156,9 @@ static void kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, float
   const size_t trials = rt_kmeans_init_trials(spec);
   uint64_t *perm = malloc(rows * sizeof *perm);
   double *dist = malloc(m * sizeof *dist);
-  /* Greedy trials: the distances with candidate t, and those with the best candidate so far. */
-  double *cand = trials > 1 ? malloc(m * sizeof *cand) : NULL;
-  double *best = trials > 1 ? malloc(m * sizeof *best) : NULL;
-  if (!perm || !dist || (trials > 1 && (!cand || !best))) {
+  /* The distances with candidate t, and those with the best candidate so far. */
+  double *cand = malloc(m * sizeof *cand), *best = malloc(m * sizeof *best);
+  if (!perm || !dist || !cand || !best) {
     /* cannot report (void hook): the dead-centre rule spreads the zeros */
     free(perm), free(dist), free(cand), free(best);
     return;
@@ -174,15 +173,6 @@ static void kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, float
   for (size_t c = 1; c < k; ++c) {
     double total = 0.0;
     for (size_t i = 0; i < m; ++i) total += dist[i];
-    float *centre = params + c * d;
-    if (trials == 1) { /* plain k-means++ */
-      memcpy(centre, SAMPLE_ROW(d2_pick(rt_rng_uniform(draws, c), dist, m, total)), d * sizeof *centre);
-      for (size_t i = 0; i < m; ++i) {
-        const double t = sq_distance(SAMPLE_ROW(i), centre, d);
-        if (t < dist[i]) dist[i] = t;
-      }
-      continue;
-    }
     double best_potential = 0.0;
     size_t best_pick = 0;
     for (size_t t = 0; t < trials; ++t) {
@@ -201,7 +191,7 @@ static void kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, float
         best_pick = pick;
       }
     }
-    memcpy(centre, SAMPLE_ROW(best_pick), d * sizeof *centre);
+    memcpy(params + c * d, SAMPLE_ROW(best_pick), d * sizeof *params);
     double *swap = dist;
     dist = best, best = swap;
   }
