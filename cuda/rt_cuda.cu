@@ -781,7 +781,7 @@ rt_code logistic_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, r
 } /* namespace */
 
 const rt_cuda_family rt_cuda_family_logistic = {"logistic", logistic_work, logistic_check,
-                                                logistic_batch, logistic_eval};
+                                                logistic_batch, logistic_eval, nullptr};
 
 /* ---- Compute --------------------------------------------------------------------------------- */
 
@@ -911,6 +911,9 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
 
 extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec,
                                         uint64_t shards, int *model_done, rt_status *st) {
+  const rt_cuda_family *fam = nullptr;
+  rt_code rc = check_kind(spec, &fam, st);
+  if (rc != RT_OK) return rc;
   rt_state_header *m = &slot->mirror;
   if (!slot->has_model || m->pass >= spec->passes || shards == 0)
     return rt_fail(st, RT_ERR_INTERNAL,
@@ -931,6 +934,8 @@ extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec 
       (rt_state_header *)slot->state, (double *)(slot->state + l.history_offset), close,
       closed_pass, closed_rows, m->position, m->pass);
   RT_CUDA_CHECK_LAUNCH(st);
+  /* The family's pass end, where engine.c serve() calls it: after the pass is closed. */
+  if (close && fam->pass_end && (rc = fam->pass_end(slot, spec, closed_pass, st)) != RT_OK) return rc;
   *model_done = m->pass == spec->passes;
   return mark_done(slot, st);
 }

@@ -178,8 +178,9 @@ rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 
 /* The header bookkeeping the engine does after a visit (src/engine.c serve()), on the device and
  * in the mirror: position += 1; when it reaches `shards`, history[pass] = pass_loss_sum /
- * pass_loss_rows (0 when no rows), the pass sums are reset, position = 0 and pass += 1.
- * *model_done = 1 when pass reached spec->passes. */
+ * pass_loss_rows (0 when no rows), the pass sums are reset, position = 0 and pass += 1, and
+ * the family's pass end (kmeans Lloyd steps) runs on the device. *model_done = 1 when pass
+ * reached spec->passes. */
 rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec, uint64_t shards,
                              int *model_done, rt_status *st);
 

@@ -199,6 +199,10 @@ struct rt_cuda_family {
   /* One evaluation chunk: per-row values into the columns of slot->row_vals (column k = sum k of
    * the CPU's eval_rows); *sums_n the number of columns. */
   rt_code (*eval)(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_status *st);
+  /* Optional: the family's pass_end (src/model.h) on the device, for 0-based pass `pass` just
+   * closed; issued on slot->stream after the header bookkeeping, so it sees the diverged flag
+   * that bookkeeping may have set (a diverged model is left alone, as on the CPU). */
+  rt_code (*pass_end)(rt_cuda_slot *slot, const rt_model_spec *spec, uint64_t pass, rt_status *st);
 };
 
 extern const rt_cuda_family rt_cuda_family_logistic; /* rt_cuda.cu */

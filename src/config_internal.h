@@ -60,8 +60,9 @@ typedef enum rt_key_store {
   RT_STORE_SWEEP_SEED, /* rt_config.sweep.seed + seed_set: "auto" follows run.seed */
   RT_STORE_METHOD,    /* rt_sweep_method */
   RT_STORE_GOAL,      /* rt_sweep_goal */
-  RT_STORE_TEXT_AUTO  /* char[size] like RT_STORE_TEXT, but the choice of value 0 ("auto") is
+  RT_STORE_TEXT_AUTO, /* char[size] like RT_STORE_TEXT, but the choice of value 0 ("auto") is
                          stored as "" */
+  RT_STORE_ALGORITHM  /* rt_kmeans_algorithm */
 } rt_key_store;
 
 /* A named value. Aliases are accepted but neither listed in messages nor written. */

@@ -239,6 +239,8 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       history[h->pass] = h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
       /* Finite batch losses can still add up to an overflow: that is divergence too. */
       if (!isfinite(history[h->pass])) h->diverged = 1;
+      if (fam->pass_end && !h->diverged)
+        fam->pass_end(spec, h->pass, rt_state_params(s->state, &layout), rt_state_aux(s->state, &layout));
       h->pass_loss_sum = 0.0;
       h->pass_loss_rows = 0;
       h->position = 0;

@@ -2,7 +2,8 @@
  * state integrated over the same shards by rt_cpu_integrate_shard and rt_cuda_integrate_shard must
  * agree after one shard visit and after a whole multi-pass, multi-shard run through
  * rt_cuda_finish_visit: header counters exactly; float parameters and optimizer state within 1e-4
- * relative; kmeans counts (doubles in aux) exactly; linear exact statistics (doubles in aux) within
+ * relative; kmeans counts and Lloyd sums (doubles in aux) exactly, the Lloyd pass's largest
+ * distance (far_dist, a distance from X C^T) within 1e-4; linear exact statistics (doubles in aux) within
  * 1e-9 relative; and after the run (and, for linear exact, the host-side solve of both states) the
  * evaluation sums within 1e-4 relative. Divergence (a NaN feature) must stop both at the same
  * batch. Two sizes: a tiny problem (11 features, batch 16) for every option, and real shapes (784
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "family_kmeans.h"
 #include "model.h"
 #include "gpu_test.h"
 #include "rng.h"
@@ -213,7 +215,8 @@ static const char *opt_label(const rt_model_spec *s) {
 
 static void describe(const rt_model_spec *s, char *buf, size_t cap) {
   if (is_kind(s, "kmeans"))
-    snprintf(buf, cap, "kmeans k=%ld", s->hp.k);
+    snprintf(buf, cap, "kmeans k=%ld %s lloyd_passes=%ld", s->hp.k,
+             rt_kmeans_algorithm_name(s->hp.algorithm), s->hp.lloyd_passes);
   else if (is_kind(s, "linear"))
     snprintf(buf, cap, "linear %s fi=%d alpha=%g %s", s->hp.solver == RT_SOLVER_EXACT ? "exact" : "sgd",
              s->hp.fit_intercept, s->hp.alpha, opt_label(s));
@@ -268,10 +271,13 @@ static void cpu_visit(const rt_model_spec *spec, void *state, const rt_shard *sh
 /* engine.c serve(): the header bookkeeping after a visit, on a host state. */
 static int cpu_finish_visit(const rt_model_spec *spec, void *state) {
   const rt_state_layout l = rt_state_layout_of(spec);
+  const rt_family *fam = rt_family_find(spec->hp.kind);
   rt_state_header *h = rt_state_head(state);
   if (++h->position == spec->shards) {
     rt_state_history(state, &l)[h->pass] =
         h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
+    if (fam->pass_end && !h->diverged)
+      fam->pass_end(spec, h->pass, rt_state_params(state, &l), rt_state_aux(state, &l));
     h->pass_loss_sum = 0.0;
     h->pass_loss_rows = 0;
     h->position = 0;
@@ -361,9 +367,14 @@ static int compare_states(const rt_model_spec *spec, void *cpu, void *gpu, const
     const double *xa = (const double *)(const void *)rt_state_aux(cpu, &l);
     const double *xb = (const double *)(const void *)rt_state_aux(gpu, &l);
     const int counts = is_kind(spec, "kmeans");
-    for (size_t i = 0; i < l.aux_count / 2; ++i)
-      if (!(counts ? same_double(xa[i], xb[i]) : stats_close(xa[i], xb[i])) && bad++ < 20)
+    /* kmeans: counts, seen and the Lloyd sums exactly; far_dist is a distance (X C^T). */
+    const size_t far = counts && rt_kmeans_lloyd_passes(spec) > 0 ? rt_kmeans_aux_of(spec).far_dist : (size_t)-1;
+    for (size_t i = 0; i < l.aux_count / 2; ++i) {
+      const int ok = i == far ? close_enough(xa[i], xb[i])
+                              : counts ? same_double(xa[i], xb[i]) : stats_close(xa[i], xb[i]);
+      if (!ok && bad++ < 20)
         print_error("%s: aux double %zu cpu %.17g gpu %.17g\n", what, i, xa[i], xb[i]);
+    }
   } else {
     const float *xa = rt_state_aux(cpu, &l), *xb = rt_state_aux(gpu, &l);
     for (size_t i = 0; i < l.aux_count; ++i)
@@ -604,6 +615,83 @@ static void test_kmeans_nan(void **unused) {
   nan_visit(&spec, 1);
 }
 
+/* Lloyd passes: one visit (the accumulators of a Lloyd pass: counts and sums exactly, centres
+ * unmoved), whole runs of only Lloyd passes and of mini-batch then Lloyd passes (the pass ends on
+ * the device after rt_cuda_finish_visit), and a NaN feature. */
+static void test_kmeans_lloyd(void **unused) {
+  (void)unused;
+  rt_model_spec spec = base_spec("kmeans", 1);
+  spec.hp.algorithm = RT_KMEANS_LLOYD;
+  void *cpu = one_visit(&spec, 0, 1);
+  const rt_state_layout l = rt_state_layout_of(&spec);
+  const rt_kmeans_aux_layout al = rt_kmeans_aux_of(&spec);
+  const double *a = (const double *)(const void *)rt_state_aux(cpu, &l);
+  double rows = 0.0;
+  for (long c = 0; c < spec.hp.k; ++c) rows += a[al.lloyd_counts + (size_t)c];
+  assert_true(rows == (double)shard_rows[0]);
+  assert_true(a[al.far_dist] > 0.0 && a[al.lloyd_now] == 1.0);
+  rt_state_free(cpu);
+  whole_run(&spec, 1);
+  spec.hp.algorithm = RT_KMEANS_MINIBATCH;
+  spec.hp.lloyd_passes = 2;
+  spec.passes = 3; /* one mini-batch pass, then two Lloyd passes */
+  whole_run(&spec, 1);
+  spec = base_spec("kmeans", 2);
+  spec.hp.algorithm = RT_KMEANS_LLOYD;
+  nan_visit(&spec, 1);
+}
+
+/* A Lloyd pass end with empty centres, on exact prototypes (every distance and tie exact on both
+ * backends): from all-zero centres every row goes to centre 0 (first minimum), so at the pass end
+ * centre 0 is the mean, centre 1 the first row farthest from the origin, the others stay 0. */
+static void test_kmeans_lloyd_empty_centres(void **unused) {
+  (void)unused;
+  rt_status st;
+  rt_status_clear(&st);
+  rt_model_spec spec = base_spec("kmeans", 0);
+  spec.hp.algorithm = RT_KMEANS_LLOYD;
+  spec.shards = 1;
+  spec.passes = 1;
+  rt_shard exact;
+  make_blob_shard(&exact, 300, rt_key_push(2026, 3), 12, 0.0f);
+  spec.problem.train_rows = exact.rows;
+  spec.total_batches = (exact.rows + BATCH - 1) / BATCH;
+  rt_cuda_shard *dev = NULL;
+  if (rt_cuda_shard_upload(&exact, NULL, &dev, &st) != RT_OK) fail_msg("upload shard: %s", st.message);
+  size_t bytes = 0;
+  void *cpu = fresh_state(&spec, 0, &bytes);
+  const rt_state_layout l = rt_state_layout_of(&spec);
+  ((double *)(void *)rt_state_aux(cpu, &l))[rt_kmeans_aux_of(&spec).lloyd_now] = 1.0;
+  rt_cuda_slot *slot = new_slot(&spec, bytes);
+  upload(slot, cpu, bytes);
+  gpu_visit(slot, &spec, dev, 0);
+  int done = 0;
+  if (rt_cuda_finish_visit(slot, &spec, 1, &done, &st) != RT_OK) fail_msg("finish: %s", st.message);
+  cpu_run r = cpu_run_new(&spec);
+  cpu_visit(&spec, cpu, &exact, 0, &r);
+  assert_int_equal(cpu_finish_visit(&spec, cpu), done);
+  void *gpu = download(slot, bytes);
+  assert_int_equal(compare_states(&spec, cpu, gpu, "kmeans lloyd, empty centres"), 0);
+  const float *c = rt_state_params(gpu, &l);
+  double far_d = -1.0, centre1 = 0.0;
+  int found = 0;
+  for (size_t f = 0; f < FEATURES; ++f) centre1 += (double)c[FEATURES + f] * c[FEATURES + f];
+  for (size_t i = 0; i < exact.rows; ++i) {
+    double n = 0.0;
+    for (size_t f = 0; f < FEATURES; ++f) n += (double)exact.x[i * FEATURES + f] * exact.x[i * FEATURES + f];
+    if (n > far_d) far_d = n;
+    found |= memcmp(c + FEATURES, exact.x + i * FEATURES, FEATURES * sizeof(float)) == 0;
+  }
+  assert_true(found && centre1 == far_d); /* a row, one of the farthest from the origin */
+  for (size_t f = 2 * FEATURES; f < (size_t)spec.hp.k * FEATURES; ++f) assert_true(c[f] == 0.0f);
+  free(gpu);
+  cpu_run_free(&r);
+  rt_cuda_slot_free(slot);
+  rt_state_free(cpu);
+  rt_cuda_shard_free(dev);
+  rt_shard_free(&exact);
+}
+
 /* ---- linear ---------------------------------------------------------------------------------- */
 
 static rt_model_spec linear_spec(rt_solver solver, int fit_intercept, double alpha) {
@@ -836,6 +924,8 @@ int main(void) {
       cmocka_unit_test(test_kmeans_whole_run),
       cmocka_unit_test(test_kmeans_many_dead_centres),
       cmocka_unit_test(test_kmeans_nan),
+      cmocka_unit_test(test_kmeans_lloyd),
+      cmocka_unit_test(test_kmeans_lloyd_empty_centres),
       cmocka_unit_test(test_linear_exact_one_visit),
       cmocka_unit_test(test_linear_exact_whole_run),
       cmocka_unit_test(test_linear_sgd),

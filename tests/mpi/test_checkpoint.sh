@@ -13,6 +13,7 @@ models:
   - {kind: kmeans, k: [4, 8], batch_size: 64}
   - {kind: mlp, hidden: [16], batch_size: 32}
   - {kind: linear, alpha: [0.1, 1], batch_size: 64}
+  - {kind: kmeans, k: 6, batch_size: 32, lloyd_passes: 3}
 YAML
 
 # The reference, uninterrupted, and the same without checkpoints: checkpointing changes nothing.
@@ -44,6 +45,10 @@ grep -qx 'reason signal' "$last/MANIFEST" && pass || fail "the last checkpoint i
 # The cut is inside a pass: some model is past position 0 (usually inside a shard visit too).
 awk '$1 == "model" && ($4 > 0 || $5 > 0) { found = 1 } END { exit !found }' "$last/MANIFEST" && pass \
   || fail "the signal's checkpoint is at a pass boundary: $(cat "$last/MANIFEST")"
+# Model 7 (k-means, passes 2-4 Lloyd steps) is cut inside its Lloyd passes, where its state holds
+# the pass's per-centre sums (usually mid-pass: a position or batch past 0).
+awk '$1 == "model" && $2 == 7 && $3 >= 1 && $3 < 4 { found = 1 } END { exit !found }' "$last/MANIFEST" && pass \
+  || fail "the signal's checkpoint does not cut the Lloyd model inside its Lloyd passes: $(cat "$last/MANIFEST")"
 cp -r "$WORK/t" "$WORK/t4"
 "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/t" || fail "resume after SIGTERM (1 rank) failed"
 same_models "$WORK/ref" "$WORK/t" "SIGTERM, resumed on 1 rank"
