@@ -628,7 +628,7 @@ static void test_kmeans_lloyd(void **unused) {
   const double *a = (const double *)(const void *)rt_state_aux(cpu, &l);
   double rows = 0.0;
   for (long c = 0; c < spec.hp.k; ++c) rows += a[al.lloyd_counts + (size_t)c];
-  assert_true(rows == (double)shard_rows[0]);
+  assert_true(rows == (double)cur->rows[0]);
   assert_true(a[al.far_dist] > 0.0 && a[al.lloyd_now] == 1.0);
   rt_state_free(cpu);
   whole_run(&spec, 1);
@@ -655,7 +655,7 @@ static void test_kmeans_lloyd_empty_centres(void **unused) {
   rt_shard exact;
   make_blob_shard(&exact, 300, rt_key_push(2026, 3), 12, 0.0f);
   spec.problem.train_rows = exact.rows;
-  spec.total_batches = (exact.rows + BATCH - 1) / BATCH;
+  spec.total_batches = (exact.rows + cur->batch - 1) / cur->batch;
   rt_cuda_shard *dev = NULL;
   if (rt_cuda_shard_upload(&exact, NULL, &dev, &st) != RT_OK) fail_msg("upload shard: %s", st.message);
   size_t bytes = 0;
@@ -673,17 +673,18 @@ static void test_kmeans_lloyd_empty_centres(void **unused) {
   void *gpu = download(slot, bytes);
   assert_int_equal(compare_states(&spec, cpu, gpu, "kmeans lloyd, empty centres"), 0);
   const float *c = rt_state_params(gpu, &l);
+  const size_t nf = cur->features;
   double far_d = -1.0, centre1 = 0.0;
   int found = 0;
-  for (size_t f = 0; f < FEATURES; ++f) centre1 += (double)c[FEATURES + f] * c[FEATURES + f];
+  for (size_t f = 0; f < nf; ++f) centre1 += (double)c[nf + f] * c[nf + f];
   for (size_t i = 0; i < exact.rows; ++i) {
     double n = 0.0;
-    for (size_t f = 0; f < FEATURES; ++f) n += (double)exact.x[i * FEATURES + f] * exact.x[i * FEATURES + f];
+    for (size_t f = 0; f < nf; ++f) n += (double)exact.x[i * nf + f] * exact.x[i * nf + f];
     if (n > far_d) far_d = n;
-    found |= memcmp(c + FEATURES, exact.x + i * FEATURES, FEATURES * sizeof(float)) == 0;
+    found |= memcmp(c + nf, exact.x + i * nf, nf * sizeof(float)) == 0;
   }
   assert_true(found && centre1 == far_d); /* a row, one of the farthest from the origin */
-  for (size_t f = 2 * FEATURES; f < (size_t)spec.hp.k * FEATURES; ++f) assert_true(c[f] == 0.0f);
+  for (size_t f = 2 * nf; f < (size_t)spec.hp.k * nf; ++f) assert_true(c[f] == 0.0f);
   free(gpu);
   cpu_run_free(&r);
   rt_cuda_slot_free(slot);
