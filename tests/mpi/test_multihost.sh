@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The ring across hosts (issue 11): three "hosts" made of Linux network namespaces (a veth pair
-# each to a bridge in a fourth, private namespace; addresses 10.77.0.N/24 only inside them;
-# nothing in the root namespace changes) and Open MPI's mpirun started in host 1, reaching hosts
-# 2 and 3 through a remote-shell agent that enters their namespace the way ssh would enter a
-# node (fresh environment, -x for what the ranks need), TCP only, one rank per host. The
-# filesystem is shared, as on a cluster with a shared filesystem. Checks:
+# The ring across hosts (issue 11): three "hosts" made of Linux network namespaces
+# (scripts/netns_hosts.sh: a veth pair each to a bridge in a private namespace, addresses
+# 10.77.0.N/24 only inside them, nothing in the root namespace changes) and Open MPI's mpirun
+# started in host 1, reaching hosts 2 and 3 through a remote-shell agent that enters their
+# namespace the way ssh enters a node (fresh environment, -x for what the ranks need), TCP only,
+# one rank per host. The filesystem is shared, as on a cluster with a shared filesystem. Checks:
 #   - 2 and 3 hosts give model files byte-identical to 1 rank (a mix of all four families);
 #   - a rank that stalls (RINGTRAIN_FAULT=stall) with run.timeout set ends the job with exactly
 #     one watchdog line, naming a stuck hand-off of the stalled rank;
@@ -15,85 +15,30 @@
 #     note (Open MPI's behaviour, see README "Multi-node runs"), mpirun is ended by the test.
 # Skips (77) only where network namespaces cannot be made (not root, no CAP_SYS_ADMIN, no ip).
 source "$(dirname "$0")/../lib.sh" "$@"
+source "$SRC/scripts/netns_hosts.sh"
 
 skip() { echo "skipped: $*"; exit 77; }
 command -v ip >/dev/null 2>&1 || skip "no 'ip' command (scripts/setup.sh installs iproute2)"
 [[ $(id -u) -eq 0 ]] || skip "network namespaces need root (CAP_SYS_ADMIN); running as uid $(id -u)"
-
-P="rtmh$$"             # every namespace of this test starts with it: concurrent runs do not meet
-NET=10.77.0.0/24
 HOSTS=3
 SECONDS=0
+trap 'netns_down; rm -rf "$WORK"' EXIT
+# A prefix of its own (the pid): concurrent runs of this test do not meet.
+netns_probe "rtmh$$" || skip "$NETNS_ERROR"
+netns_up "$HOSTS" "$WORK"
 
-# host_procs: "hN:name/pid" for every process still running in a host namespace.
-host_procs() {
-  local i p
-  for i in $(seq "$HOSTS"); do
-    for p in $(ip netns pids "$P-h$i" 2>/dev/null); do echo -n "h$i:$(cat "/proc/$p/comm" 2>/dev/null)/$p "; done
-  done
-}
-cleanup() {
-  local ns p
-  for ns in $(ip netns list | awk -v p="$P-" 'index($1, p) == 1 { print $1 }'); do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-  done
-}
-trap 'cleanup; rm -rf "$WORK"' EXIT
-
-if ! ip netns add "$P-sw" 2>"$WORK/netns.err"; then
-  skip "cannot create a network namespace: $(head -n 1 "$WORK/netns.err")"
-fi
-ip -n "$P-sw" link add br0 type bridge
-ip -n "$P-sw" link set br0 up
-for i in $(seq "$HOSTS"); do
-  ip netns add "$P-h$i"
-  ip -n "$P-sw" link add "p$i" type veth peer name eth0 netns "$P-h$i"
-  ip -n "$P-sw" link set "p$i" master br0 up
-  ip -n "$P-h$i" addr add "10.77.0.$i/24" dev eth0
-  ip -n "$P-h$i" link set eth0 up
-  ip -n "$P-h$i" link set lo up
-  echo "10.77.0.$i slots=1" >>"$WORK/hosts"
-done
-
-# The remote shell: $1 is a host's address, the rest the command for its shell (orted ...).
-cat >"$WORK/agent.sh" <<EOF
-#!/bin/bash
-host=\$1
-shift
-case "\$host" in
-  10.77.0.[1-$HOSTS]) ;;
-  *) echo "agent: unknown host '\$host'" >&2; exit 255 ;;
-esac
-exec ip netns exec "$P-h\${host##*.}" env -i PATH="\$PATH" HOME="\${HOME:-/}" /bin/sh -c "\$*"
-EOF
-chmod +x "$WORK/agent.sh"
-
-# launch_on N: mpirun options (for scripts/mpirun.sh) for the first N hosts, one rank each, TCP
-# on the test network only. The environment the ranks need travels with -x, as over ssh.
-launch_on() {
-  local v fwd=""
-  head -n "$1" "$WORK/hosts" >"$WORK/hosts.$1"
-  for v in OMP_NUM_THREADS OPENBLAS_NUM_THREADS RINGTRAIN_FAULT LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS; do
-    [[ -n "${!v:-}" ]] && fwd+=" -x $v"
-  done
-  RINGTRAIN_MPIRUN_ARGS="--hostfile $WORK/hosts.$1 --mca plm_rsh_agent $WORK/agent.sh"
-  RINGTRAIN_MPIRUN_ARGS+=" --mca plm_rsh_no_tree_spawn 1 --mca btl tcp,self --mca btl_tcp_if_include $NET"
-  export RINGTRAIN_MPIRUN_ARGS+=" --mca oob_tcp_if_include $NET$fwd"
-}
-# on_hosts N ARGS...: ringtrain ARGS on N hosts, mpirun in host 1 (no mpirun outlives 120 s).
-MPIRUN_IN_H1=(timeout -k 5 120 ip netns exec "$P-h1" "$MPIRUN")
+# on_hosts N ARGS...: ringtrain ARGS on N hosts, one rank each, mpirun in host 1.
 on_hosts() {
   local n=$1
   shift
-  launch_on "$n"
-  "${MPIRUN_IN_H1[@]}" "$n" "$RT" "$@"
+  netns_launch_on "$n"
+  "${NETNS_MPIRUN[@]}" "$n" "$RT" "$@"
 }
 # no_leftovers WHAT: within 10 s no process is left in any host namespace.
 no_leftovers() {
   local i
-  for i in $(seq 100); do [[ -z "$(host_procs)" ]] && { pass; return 0; }; sleep 0.1; done
-  fail "$1: still running afterwards: $(host_procs)"
+  for i in $(seq 100); do [[ -z "$(netns_procs)" ]] && { pass; return 0; }; sleep 0.1; done
+  fail "$1: still running afterwards: $(netns_procs)"
 }
 # spread JOBPID: whether each host namespace ran exactly one ringtrain process while the job ran.
 spread() {
@@ -101,7 +46,7 @@ spread() {
   for i in $(seq 300); do
     n=0
     for h in $(seq "$HOSTS"); do
-      for p in $(ip netns pids "$P-h$h" 2>/dev/null); do
+      for p in $(ip netns pids "$NETNS_PREFIX-h$h" 2>/dev/null); do
         [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == ringtrain ]] && n=$((n + (1 << (4 * (h - 1)))))
       done
     done
@@ -148,17 +93,17 @@ YAML
 # its two hand-offs: rank 2 waiting for it, or rank 0 whose send it does not take.
 start=$SECONDS
 export RINGTRAIN_FAULT=stall:1:2
-launch_on 3
-"${MPIRUN_IN_H1[@]}" 3 "$RT" train "$WORK/short.yaml" --quiet --output "$WORK/w" --set run.timeout=2 \
+netns_launch_on 3
+"${NETNS_MPIRUN[@]}" 3 "$RT" train "$WORK/short.yaml" --quiet --output "$WORK/w" --set run.timeout=2 \
   >/dev/null 2>"$WORK/w.err" &
 job=$!
 unset RINGTRAIN_FAULT
-spread "$job" && pass || fail "watchdog run: not one ringtrain process in each host: $(host_procs)"
+spread "$job" && pass || fail "watchdog run: not one ringtrain process in each host: $(netns_procs)"
 code=0; wait "$job" || code=$?
 [[ $code -ne 0 && $code -ne 124 && $code -ne 137 ]] && pass || fail "watchdog: exit $code: $(head -c 600 "$WORK/w.err")"
 lines=$(grep -c 'watchdog:' "$WORK/w.err" || true)
 [[ $lines -eq 1 ]] && pass || fail "watchdog: $lines watchdog lines, expected 1: $(grep 'watchdog:' "$WORK/w.err")"
-grep -Eq '^ringtrain: error: rank [02]: watchdog: rank [02] waited [0-9]+ s \(run.timeout\) .*: model [0-9]+ \(pass [1-4] of 4, shard [0-5]\) is stuck on the hand-off from rank (1 to rank 2.*; rank 1 does not answer|0 to rank 1; that rank does not answer)$' \
+grep -Eq '^ringtrain: error: rank [02]: watchdog: rank [02] waited [0-9]+ s \(run.timeout\) .*: model [0-9]+ \(pass [1-4] of 4, shard [0-5]\) is stuck on the hand-off from rank (1 to rank 2.*|0 to rank 1); rank 1 does not answer$' \
   "$WORK/w.err" && pass || fail "watchdog: the line does not name a stuck hand-off of rank 1: $(grep 'watchdog:' "$WORK/w.err")"
 [[ $((SECONDS - start)) -lt 30 ]] && pass || fail "watchdog: the job took $((SECONDS - start)) s to end"
 no_leftovers "watchdog"
@@ -181,13 +126,13 @@ models:
   - {kind: mlp, hidden: [64], batch_size: 16, learning_rate: [0.01, 0.02]}
   - {kind: logistic, batch_size: 16}
 YAML
-launch_on 3
-"${MPIRUN_IN_H1[@]}" 3 "$RT" train "$WORK/long.yaml" --output "$WORK/p" --progress-interval 0.5 --set run.timeout=2 \
+netns_launch_on 3
+"${NETNS_MPIRUN[@]}" 3 "$RT" train "$WORK/long.yaml" --output "$WORK/p" --progress-interval 0.5 --set run.timeout=2 \
   >"$WORK/p.out" 2>"$WORK/p.err" &
 job=$! # timeout's pid: a SIGTERM to it reaches mpirun, and SIGKILL follows 5 s later
-for i in $(seq 600); do grep -q '^# progress' "$WORK/p.out" && break; kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
-if grep -q '^# progress' "$WORK/p.out"; then
-  ip -n "$P-sw" link set p3 down
+for i in $(seq 600); do grep -qs '^# progress' "$WORK/p.out" && break; kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+if grep -qs '^# progress' "$WORK/p.out"; then
+  netns_cut 3
   cut=$SECONDS
   for i in $(seq 300); do grep -q 'watchdog:' "$WORK/p.err" && break; kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
   seen=$((SECONDS - cut))
@@ -200,14 +145,14 @@ if grep -q '^# progress' "$WORK/p.out"; then
     echo "note: partition: the watchdog reported ${seen} s after the cut and mpirun ended by itself"
   fi
   code=0; wait "$job" 2>/dev/null || code=$?
-  echo "note: partition: mpirun's end: exit $code after SIGTERM (137: it needed the SIGKILL 5 s later)"
+  echo "note: partition: mpirun's exit status: $code (137: the SIGKILL 5 s after SIGTERM ended it)"
   lines=$(grep -c 'watchdog:' "$WORK/p.err" || true)
   [[ $lines -eq 1 ]] && pass || fail "partition: $lines watchdog lines, expected 1: $(grep 'watchdog:' "$WORK/p.err")"
-  grep -Eq 'watchdog: rank [01] .*(rank 2 does not answer|to rank 2; that rank does not answer)' "$WORK/p.err" && pass \
+  grep -Eq 'watchdog: rank [01] .*hand-off from rank ([01] to rank 2|2 to rank [01]).*; rank 2 does not answer$' "$WORK/p.err" && pass \
     || fail "partition: the line does not name rank 2: $(grep 'watchdog:' "$WORK/p.err")"
-  echo "note: partition: left running on the cut-off host: $(host_procs)"
+  echo "note: partition: still running once mpirun ended: $(netns_procs)"
 else
-  fail "partition: training did not start: $(head -c 600 "$WORK/p.err")"
+  fail "partition: training did not start; running: $(netns_procs); stdout: $(head -c 300 "$WORK/p.out"); stderr: $(head -c 600 "$WORK/p.err")"
   kill -KILL "$job" 2>/dev/null || true
   wait "$job" 2>/dev/null || true
 fi
