@@ -9,9 +9,10 @@
 set -euo pipefail
 
 fuzz=0
-# patchelf and xz-utils: scripts/gpu/bundle.sh (and its test, tests/cli/test_bundle.sh).
+# patchelf and xz-utils: scripts/gpu/bundle.sh (and its test, tests/cli/test_bundle.sh);
+# iproute2: network namespaces as hosts (scripts/netns_hosts.sh, tests/mpi/test_multihost.sh).
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-openmp-dev
-          liblapacke-dev libcmocka-dev libyaml-dev libssl-dev patchelf xz-utils)
+          liblapacke-dev libcmocka-dev libyaml-dev libssl-dev patchelf xz-utils iproute2)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-sklearn python3-numpy) ;;
