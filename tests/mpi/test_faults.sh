@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Faults (issue 7): a real SIGTERM sent to one rank's process stops every rank with a checkpoint
-# (exit 75) and the resumed run equals an uninterrupted one; a second signal ends the job at once;
+# (exit 75) and the resumed run equals an uninterrupted one; SIGTERM, SIGCONT, SIGTERM to every
+# rank within milliseconds (Slurm's preemption) is one request: exit 75 and the same resumed models;
+# a SIGINT after the first signal, or a SIGTERM after the repeat window (5 s), ends the job at once;
 # the watchdog (run.timeout) names the stuck hand-off when a rank stalls; a full disk while
 # writing a checkpoint is a clear error that leaves the last good checkpoint intact (injected
 # with RINGTRAIN_FAULT=enospc, and for real on a small tmpfs when this machine lets us mount one).
@@ -50,18 +52,45 @@ else
   same_models "$WORK/ref" "$WORK/s" "real SIGTERM, resumed on 3 ranks"
 fi
 
-# Two signals to a rank that is stuck (it stalls before its 2nd hand-off): the second ends it at
-# once, and the launcher ends the job.
-start=$SECONDS
-RINGTRAIN_FAULT=stall:1:2 timeout 60 "$MPIRUN" 2 "$RT" train "$WORK/short.yaml" --quiet --output "$WORK/d" \
-  >/dev/null 2>&1 &
+# SIGTERM, SIGCONT, SIGTERM to both ranks within milliseconds, as Slurm does when it preempts with
+# GraceTime=0 (or requeues, or cancels): one request, not an escalation: exit 75, and the resumed
+# run equals the uninterrupted one.
+"$MPIRUN" 2 "$RT" train "$WORK/long.yaml" --quiet --output "$WORK/p" 2>"$WORK/p.err" &
 job=$!
-pid=""; for i in $(seq 100); do pid=$(rank_pid "$WORK/d" 1); [[ -n $pid ]] && break; sleep 0.1; done
-sleep 1
-[[ -n $pid ]] && { kill -TERM "$pid"; sleep 0.3; kill -TERM "$pid"; }
+wait_for "$WORK/p/checkpoints/ckpt-000001/MANIFEST" || fail "preemption: no first checkpoint"
+pids="$(rank_pid "$WORK/p" 0) $(rank_pid "$WORK/p" 1)"
+# shellcheck disable=SC2086
+[[ $(wc -w <<<"$pids") -eq 2 ]] && { kill -TERM $pids; kill -CONT $pids; kill -TERM $pids; }
 code=0; wait $job || code=$?
-[[ -n $pid && $code -ne 0 && $code -ne 75 && $code -ne 124 ]] && pass || fail "second SIGTERM: exit $code (pid '$pid')"
-[[ $((SECONDS - start)) -lt 30 ]] && pass || fail "second SIGTERM: the job took $((SECONDS - start)) s to end"
+if [[ $(wc -w <<<"$pids") -ne 2 ]]; then fail "preemption: rank processes not found ('$pids')"
+elif [[ -e "$WORK/p/results.csv" ]]; then echo "note: the run ended before the signals; nothing to check"
+else
+  [[ $code -eq 75 ]] && pass || fail "SIGTERM, SIGCONT, SIGTERM: exit $code, expected 75: $(head -c 400 "$WORK/p.err")"
+  grep -q '^reason signal$' "$(ls -d "$WORK/p/checkpoints"/ckpt-* | tail -1)/MANIFEST" && pass \
+    || fail "SIGTERM, SIGCONT, SIGTERM: the newest checkpoint is not the stop's"
+  "$MPIRUN" 2 "$RT" train "$WORK/long.yaml" --quiet --resume "$WORK/p" || fail "resume after SIGTERM, SIGCONT, SIGTERM failed"
+  same_models "$WORK/ref" "$WORK/p" "SIGTERM, SIGCONT, SIGTERM, resumed"
+fi
+
+# A rank that is stuck (it stalls before its 2nd hand-off) and cannot stop gracefully: a second
+# signal that is not a repeat ends it at once, and the launcher ends the job. Repeats within the
+# window (the signals above) would leave it stuck: timeout 60 makes that a failure, not a hang.
+# second_signal DIR SIGNAL DELAY: SIGTERM, then SIGNAL after DELAY seconds, to a run in WORK/DIR.
+second_signal() {
+  local start=$SECONDS pid="" i code=0
+  RINGTRAIN_FAULT=stall:1:2 timeout 60 "$MPIRUN" 2 "$RT" train "$WORK/short.yaml" --quiet --output "$WORK/$1" \
+    >/dev/null 2>&1 &
+  local job=$!
+  for i in $(seq 100); do pid=$(rank_pid "$WORK/$1" 1); [[ -n $pid ]] && break; sleep 0.1; done
+  sleep 1
+  [[ -n $pid ]] && { kill -TERM "$pid"; sleep "$3"; kill "-$2" "$pid"; }
+  wait $job || code=$?
+  local what="SIG$2 $3 s after SIGTERM"
+  [[ -n $pid && $code -ne 0 && $code -ne 75 && $code -ne 124 ]] && pass || fail "$what: exit $code (pid '$pid')"
+  [[ $((SECONDS - start)) -lt 30 ]] && pass || fail "$what: the job took $((SECONDS - start)) s to end"
+}
+second_signal d-int INT 0.3
+second_signal d-term TERM 5.5
 
 # The watchdog: rank 1 stalls before its 3rd hand-off; rank 0 names the stuck hand-off.
 start=$SECONDS
