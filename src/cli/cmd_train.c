@@ -46,10 +46,10 @@ static const char train_usage[] =
     "\n"
     "Signals: SIGTERM or SIGINT (on any rank) finishes the current batch, writes a checkpoint to\n"
     "RUN_DIR/checkpoints and exits with code 75 (resume with --resume RUN_DIR). More SIGTERMs within\n"
-    WINDOW " s of the first are the same request (Slurm sends SIGTERM, SIGCONT, SIGTERM when it\n"
-    "preempts); a SIGINT after the first signal, or a SIGTERM after those " WINDOW " s, exits at once.\n"
-    "SIGUSR1 writes a checkpoint and goes on. Exit codes: 0 done, 1 runtime failure (MPI, I/O, memory,\n"
-    "run.timeout), 2 bad input, 75 stopped with a checkpoint.\n";
+    WINDOW " s of the first are the same request (Slurm sends SIGTERM, SIGCONT, SIGTERM when it preempts);\n"
+    "a SIGINT after the first signal, or a SIGTERM after those " WINDOW " s, exits at once. SIGUSR1 writes a\n"
+    "checkpoint and goes on. Exit codes: 0 done, 1 runtime failure (MPI, I/O, memory, run.timeout),\n"
+    "2 bad input, 75 stopped with a checkpoint.\n";
 
 /* Progress on rank 0: a live single line on a terminal, one plain line every `interval` seconds
  * otherwise (batch logs). */
