@@ -29,8 +29,11 @@
 #include "scalar_math.h"
 
 extern "C" {
-#include "backend.h" /* rt_batch_order_key (no C++ guards of its own) */
+#include "backend.h"     /* rt_batch_order_key (no C++ guards of its own) */
+#include "cuda_health.h" /* the wording of CUDA start-up failures */
 }
+
+std::atomic<unsigned long long> rt_cuda_launches{0};
 
 namespace {
 
@@ -223,40 +226,70 @@ int capped_blocks_for(size_t n, int threads) {
 
 /* ---- Devices and memory ---------------------------------------------------------------------- */
 
-/* Why the last rt_cuda_device_count found no device (the CUDA error string). */
-static char no_device_reason[160] = "no CUDA device is visible";
+/* Why the last rt_cuda_device_count found no device (src/cuda_health.h). */
+static char no_device_reason[384] = "no CUDA device is visible";
 
 extern "C" const char *rt_cuda_no_device_reason(void) { return no_device_reason; }
 
 extern "C" rt_code rt_cuda_device_count(int *count, rt_status *st) {
+  (void)st; /* every failure of CUDA's start-up is an answer here, not an error */
   *count = 0;
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
-  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || e == cudaErrorStubLibrary) {
-    snprintf(no_device_reason, sizeof no_device_reason, "%s (%s)", cudaGetErrorString(e),
-             cudaGetErrorName(e));
-    (void)cudaGetLastError(); /* not an error for us: clear it */
+  if (e == cudaSuccess && n > 0) {
+    *count = n;
     return RT_OK;
   }
-  const rt_code rc = rt_cuda_result(st, e, "cudaGetDeviceCount(&n)", __FILE__, __LINE__);
-  if (rc != RT_OK) return rc;
-  *count = n;
+  int driver = 0, runtime = 0;
+  /* cudaDriverGetVersion gives 0 without a driver; neither call needs a device. */
+  if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+  if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
+  (void)cudaGetLastError(); /* clear what the calls above left */
+  rt_cuda_health h = RT_CUDA_START_FAILED;
+  if (e == cudaSuccess || e == cudaErrorNoDevice) h = RT_CUDA_NO_DEVICE;
+  else if (e == cudaErrorInsufficientDriver && driver == 0) h = RT_CUDA_NO_DRIVER;
+  else if (e == cudaErrorInsufficientDriver && driver < runtime) h = RT_CUDA_OLD_DRIVER;
+  else if (e == cudaErrorStubLibrary) h = RT_CUDA_STUB_DRIVER;
+  rt_cuda_health_text(h, driver, runtime, e == cudaSuccess ? nullptr : cudaGetErrorName(e),
+                      cudaGetErrorString(e), getenv("CUDA_VISIBLE_DEVICES"), no_device_reason,
+                      sizeof no_device_reason);
   return RT_OK;
 }
 
-extern "C" rt_code rt_cuda_select_device(int local_rank, int *device, rt_status *st) {
-  if (local_rank < 0)
-    return rt_fail(st, RT_ERR_USAGE, "rt_cuda_select_device: local rank %d is negative", local_rank);
-  int n = 0;
-  const rt_code rc = rt_cuda_device_count(&n, st);
-  if (rc != RT_OK) return rc;
-  if (n == 0)
-    return rt_fail(st, RT_ERR_CONFIG,
-                   "backend cuda: no CUDA device is visible (no driver, no GPU, or "
-                   "CUDA_VISIBLE_DEVICES hides them all)");
-  *device = local_rank % n;
-  RT_CUDA_CHECK(st, cudaSetDevice(*device));
+extern "C" rt_code rt_cuda_device_bus_id(int device, char *buf, size_t cap, rt_status *st) {
+  if (cap < 13 || cap > (size_t)INT_MAX)
+    return rt_fail(st, RT_ERR_INTERNAL, "rt_cuda_device_bus_id: a buffer of %zu bytes", cap);
+  RT_CUDA_CHECK(st, cudaDeviceGetPCIBusId(buf, (int)cap, device));
   return RT_OK;
+}
+
+extern "C" void rt_cuda_use_device(int device, char *problem, size_t cap) {
+  problem[0] = '\0';
+  cudaError_t e = cudaSetDevice(device);
+  if (e != cudaSuccess) {
+    snprintf(problem, cap, "device %d cannot be used: %s (%s)", device, cudaGetErrorString(e),
+             cudaGetErrorName(e));
+    (void)cudaGetLastError();
+    return;
+  }
+  /* Loading one of our kernels fails when the fat binary has nothing this device can run. */
+  cudaFuncAttributes attr;
+  e = cudaFuncGetAttributes(&attr, header_commit_kernel);
+  if (e == cudaSuccess) return;
+  (void)cudaGetLastError();
+  cudaDeviceProp p;
+  memset(&p, 0, sizeof p);
+  if (cudaGetDeviceProperties(&p, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    snprintf(p.name, sizeof p.name, "unknown");
+  }
+  snprintf(problem, cap, "device %d (%s, compute capability %d.%d) cannot run this ringtrain's "
+           "kernels: %s (%s)", device, p.name, p.major, p.minor, cudaGetErrorString(e),
+           cudaGetErrorName(e));
+}
+
+extern "C" uint64_t rt_cuda_launch_count(void) {
+  return (uint64_t)rt_cuda_launches.load(std::memory_order_relaxed);
 }
 
 extern "C" rt_code rt_cuda_stream_create(void **stream, rt_status *st) {
@@ -465,6 +498,9 @@ extern "C" rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_
                                         RT_EVAL_SUMS * max_batch_rows * sizeof(double)))) ||
       (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->acc, RT_EVAL_SUMS * sizeof(double)))) ||
       (rc = RT_CUDA_CALL(st, cudaHostAlloc((void **)&s->pinned, kPinnedBytes, cudaHostAllocDefault))) ||
+      (rc = RT_CUDA_CALL(st, cudaHostAlloc((void **)&s->staging, max_state_bytes, cudaHostAllocDefault))) ||
+      (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->staging_free, cudaEventDisableTiming))) ||
+      (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->copy_done, cudaEventDisableTiming))) ||
       (rc = RT_CUBLAS_CALL(st, cublasCreate(&s->blas))) ||
       /* cublasSetStream resets the workspace to the shared default pool: set ours after it. */
       (rc = RT_CUBLAS_CALL(st, cublasSetStream(s->blas, s->stream))) ||
@@ -491,6 +527,9 @@ extern "C" void rt_cuda_slot_free(rt_cuda_slot *s) {
   if (s->row_vals) (void)cudaFree(s->row_vals);
   if (s->acc) (void)cudaFree(s->acc);
   if (s->pinned) (void)cudaFreeHost(s->pinned);
+  if (s->staging) (void)cudaFreeHost(s->staging);
+  if (s->staging_free) (void)cudaEventDestroy(s->staging_free);
+  if (s->copy_done) (void)cudaEventDestroy(s->copy_done);
   if (s->done) (void)cudaEventDestroy(s->done);
   if (s->stream) (void)cudaStreamDestroy(s->stream);
   free(s->order);
@@ -520,17 +559,39 @@ rt_code mark_done(rt_cuda_slot *slot, rt_status *st) {
   return RT_OK;
 }
 
+/* `ev` marks the last use of something on the slot's stream; an event never recorded counts as
+ * complete. Never waits: still in flight is the caller's mistake, reported. */
+rt_code staging_ready(cudaEvent_t ev, const char *what, rt_status *st) {
+  const cudaError_t e = cudaEventQuery(ev);
+  if (e == cudaErrorNotReady) {
+    (void)cudaGetLastError(); /* an answer, not a pending error */
+    return rt_fail(st, RT_ERR_INTERNAL, "%s was issued while the slot's previous state copy is "
+                   "still in flight (synchronise the slot in between)", what);
+  }
+  return rt_cuda_result(st, e, "cudaEventQuery", __FILE__, __LINE__);
+}
+
+/* Runs on a CUDA thread once the device-to-host copy into the staging buffer is done. */
+void CUDART_CB copy_out_of_staging(void *user) {
+  const rt_cuda_slot *slot = (const rt_cuda_slot *)user;
+  memcpy(slot->copy_out.dst, slot->copy_out.src, slot->copy_out.bytes);
+}
+
 } /* namespace */
 
 extern "C" rt_code rt_cuda_state_upload(rt_cuda_slot *slot, const void *host_state, size_t bytes,
                                         rt_status *st) {
+  /* The host writes the staging buffer: every earlier use of it on the stream must be over. */
   rt_code rc = check_state_size(slot, bytes, st);
+  if (rc == RT_OK) rc = staging_ready(slot->staging_free, "a state upload", st);
   if (rc != RT_OK) return rc;
   const rt_state_header *h = (const rt_state_header *)host_state;
   rt_nvtx_push("upload model %llu state", (unsigned long long)h->model_id);
   rt_nvtx_scope nvtx_range;
-  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->state, host_state, bytes, cudaMemcpyHostToDevice,
+  memcpy(slot->staging, host_state, bytes); /* the caller's buffer is free from here on */
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->state, slot->staging, bytes, cudaMemcpyHostToDevice,
                                     slot->stream));
+  RT_CUDA_CHECK(st, cudaEventRecord(slot->staging_free, slot->stream));
   memcpy(&slot->mirror, host_state, sizeof slot->mirror);
   slot->state_bytes = bytes;
   slot->has_model = 1;
@@ -545,8 +606,18 @@ extern "C" rt_code rt_cuda_state_download(rt_cuda_slot *slot, void *host_state, 
     return rt_fail(st, RT_ERR_INTERNAL,
                    "rt_cuda_state_download: buffer of %zu bytes for a state of %zu bytes", bytes,
                    slot->state_bytes);
-  RT_CUDA_CHECK(st, cudaMemcpyAsync(host_state, slot->state, slot->state_bytes,
+  /* The device side of the staging buffer is ordered by the stream (after an upload's copy from
+   * it); only the host copy of an earlier download must be over, as copy_out is rewritten. */
+  rt_code rc = staging_ready(slot->copy_done, "a state download", st);
+  if (rc != RT_OK) return rc;
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->staging, slot->state, slot->state_bytes,
                                     cudaMemcpyDeviceToHost, slot->stream));
+  slot->copy_out.dst = host_state;
+  slot->copy_out.src = slot->staging;
+  slot->copy_out.bytes = slot->state_bytes;
+  RT_CUDA_CHECK(st, cudaLaunchHostFunc(slot->stream, copy_out_of_staging, slot));
+  RT_CUDA_CHECK(st, cudaEventRecord(slot->copy_done, slot->stream));
+  RT_CUDA_CHECK(st, cudaEventRecord(slot->staging_free, slot->stream));
   return mark_done(slot, st);
 }
 
@@ -710,7 +781,7 @@ rt_code logistic_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, r
 } /* namespace */
 
 const rt_cuda_family rt_cuda_family_logistic = {"logistic", logistic_work, logistic_check,
-                                                logistic_batch, logistic_eval};
+                                                logistic_batch, logistic_eval, nullptr};
 
 /* ---- Compute --------------------------------------------------------------------------------- */
 
@@ -840,6 +911,9 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
 
 extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec,
                                         uint64_t shards, int *model_done, rt_status *st) {
+  const rt_cuda_family *fam = nullptr;
+  rt_code rc = check_kind(spec, &fam, st);
+  if (rc != RT_OK) return rc;
   rt_state_header *m = &slot->mirror;
   if (!slot->has_model || m->pass >= spec->passes || shards == 0)
     return rt_fail(st, RT_ERR_INTERNAL,
@@ -860,6 +934,8 @@ extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec 
       (rt_state_header *)slot->state, (double *)(slot->state + l.history_offset), close,
       closed_pass, closed_rows, m->position, m->pass);
   RT_CUDA_CHECK_LAUNCH(st);
+  /* The family's pass end, where engine.c serve() calls it: after the pass is closed. */
+  if (close && fam->pass_end && (rc = fam->pass_end(slot, spec, closed_pass, st)) != RT_OK) return rc;
   *model_done = m->pass == spec->passes;
   return mark_done(slot, st);
 }

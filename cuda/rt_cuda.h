@@ -1,5 +1,5 @@
-/* CUDA backend: device selection, device-resident shards, per-slot contexts that integrate and
- * evaluate model states with kernels and cuBLAS, and the NCCL hand-off transport.
+/* CUDA backend: devices, device-resident shards, per-slot contexts that integrate and evaluate
+ * model states with kernels and cuBLAS, and the NCCL hand-off transport.
  *
  * Plain C interface, no CUDA types: streams travel as `void *` (a cudaStream_t), contexts are
  * opaque. Every function returns an rt_code and fills an rt_status; CUDA, cuBLAS and NCCL failures
@@ -15,7 +15,8 @@
  *    work); the device owns diverged and pass_loss_sum (set by kernels, never read back per
  *    batch). rt_cuda_integrate_shard / rt_cuda_finish_visit write the host-owned fields into the
  *    device header at the end of what they issue, so the device header is complete in stream
- *    order; the mirror's diverged / pass_loss_sum are fresh only after rt_cuda_header_refresh. */
+ *    order; the mirror's diverged / pass_loss_sum are fresh only after rt_cuda_header_refresh.
+ * States move between host and device through each slot's pinned staging buffer. */
 #ifndef RINGTRAIN_RT_CUDA_H
 #define RINGTRAIN_RT_CUDA_H
 
@@ -38,12 +39,32 @@ extern "C" {
 
 /* ---- Devices and memory ---------------------------------------------------------------------- */
 
-/* Number of visible CUDA devices. No driver, a stub driver or no device is *count = 0 and RT_OK
- * (the CPU backend is then the answer, not an error). */
+/* Number of visible CUDA devices. No driver, a driver too old for this build's CUDA runtime, the
+ * toolkit's stub driver, no device, or any other start-up failure is *count = 0 and RT_OK (the
+ * CPU backend is then the answer, not an error); rt_cuda_no_device_reason says which, with the
+ * driver's and the runtime's CUDA versions (src/cuda_health.h). */
 rt_code rt_cuda_device_count(int *count, rt_status *st);
 
-/* The CUDA error string of the last rt_cuda_device_count that found no device. */
+/* Why the last rt_cuda_device_count found no device, in words ("the NVIDIA driver supports CUDA
+ * 12.4, this ringtrain needs CUDA 13.0: update the driver (cudaErrorInsufficientDriver)"). */
 const char *rt_cuda_no_device_reason(void);
+
+/* The PCI bus id of visible device `device` ("0000:3B:00.0"): the physical identity NCCL compares
+ * to refuse two ranks on one GPU (MIG instances of one GPU share it). Creates no context. */
+rt_code rt_cuda_device_bus_id(int device, char *buf, size_t cap, rt_status *st);
+
+/* Makes visible device `device` current for the calling thread and checks that it can run this
+ * build's kernels (a GPU older than the architectures built for cannot). problem gets "" when it
+ * can, otherwise why not ("device 0 (Tesla V100-SXM2-16GB, compute capability 7.0) cannot run this
+ * ringtrain's kernels: ..."). Device selection for a run: rt_cuda_choose_device
+ * (src/backend_select.h). */
+void rt_cuda_use_device(int device, char *problem, size_t cap);
+
+/* Kernel launches and cuBLAS compute calls (each counted as one) issued by this process so far,
+ * all devices and slots together: the difference over a piece of work divided by its batches is
+ * the launches per batch. Memory copies and NCCL transfers are not counted. */
+uint64_t rt_cuda_launch_count(void);
+
 /* A non-blocking stream of its own (for hand-offs), its synchronisation and destruction. */
 rt_code rt_cuda_stream_create(void **stream, rt_status *st);
 rt_code rt_cuda_stream_sync(void *stream, rt_status *st);
@@ -51,12 +72,6 @@ void rt_cuda_stream_destroy(void *stream);
 /* Work issued on to_stream after this call waits for all work issued on from_stream before it
  * (an event recorded on one and waited on by the other; the host does not block). */
 rt_code rt_cuda_stream_order(void *from_stream, void *to_stream, rt_status *st);
-/* Rank among the ranks of `comm` that share this node (MPI_COMM_TYPE_SHARED). */
-rt_code rt_cuda_local_rank(MPI_Comm comm, int *local_rank, rt_status *st);
-
-/* Makes device local_rank % count current for the calling thread; *device gets its index. No
- * device visible: RT_ERR_CONFIG. */
-rt_code rt_cuda_select_device(int local_rank, int *device, rt_status *st);
 
 /* Free and total memory of the current device, in bytes. */
 rt_code rt_cuda_mem_info(size_t *free_b, size_t *total_b, rt_status *st);
@@ -84,9 +99,9 @@ size_t rt_cuda_shard_bytes(size_t rows, size_t features, int has_labels);
 /* ---- Slots ----------------------------------------------------------------------------------- */
 
 /* One model-in-flight context on the current device: its own stream, cuBLAS handle (bound to
- * that stream, with its own workspace, atomics off, fp32 math without TF32), device state buffer
- * and a device workspace sized for the largest model / batch it will hold. Created once; nothing
- * is allocated per batch. */
+ * that stream, with its own workspace, atomics off, fp32 math without TF32), device state buffer,
+ * a pinned host staging buffer of the same size for state copies, and a device workspace sized
+ * for the largest model / batch it will hold. Created once; nothing is allocated per batch. */
 typedef struct rt_cuda_slot rt_cuda_slot;
 
 /* Device workspace floats a slot needs to integrate batches of up to max_rows rows of this model
@@ -115,13 +130,19 @@ size_t rt_cuda_slot_state_bytes(const rt_cuda_slot *slot); /* bytes of the model
 /* Host mirror of the header (see the top of this file for which fields are current). */
 const rt_state_header *rt_cuda_slot_header(const rt_cuda_slot *slot);
 
-/* Copies a host state into the slot (async on the slot's stream) and sets the header mirror from
- * it. The host buffer must stay unchanged until the slot is synchronised; pinned memory makes the
- * copy truly asynchronous. */
+/* Copies a host state into the slot and sets the header mirror from it: the host bytes go into the
+ * slot's pinned staging buffer at once, then to the device asynchronously on the slot's stream, so
+ * the host buffer may be reused or freed as soon as this returns. */
 rt_code rt_cuda_state_upload(rt_cuda_slot *slot, const void *host_state, size_t bytes,
                              rt_status *st);
-/* Copies the slot's state (rt_cuda_slot_state_bytes bytes) to host_state, async on the slot's
- * stream; valid after rt_cuda_slot_sync (or once rt_cuda_slot_query reports done). */
+/* Copies the slot's state (rt_cuda_slot_state_bytes bytes) to host_state, asynchronously on the
+ * slot's stream, through the pinned staging buffer (a device-to-host copy into pageable memory
+ * would block the host until the stream drains); host_state holds the state once the slot has
+ * been synchronised (rt_cuda_slot_sync, rt_nccl_wait_stream, or rt_cuda_slot_query reporting
+ * done) and must stay valid until then. Uploads and downloads of one slot share the staging
+ * buffer; neither ever waits for it: an upload while an earlier copy of the slot is still in
+ * flight, or a download while an earlier download is, is RT_ERR_INTERNAL (synchronise the slot in
+ * between). A download right after an upload or after work on the slot needs no synchronisation. */
 rt_code rt_cuda_state_download(rt_cuda_slot *slot, void *host_state, size_t bytes,
                                rt_status *st);
 /* The state was written into rt_cuda_slot_state() by someone else (an NCCL receive issued on the
@@ -157,8 +178,9 @@ rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 
 /* The header bookkeeping the engine does after a visit (src/engine.c serve()), on the device and
  * in the mirror: position += 1; when it reaches `shards`, history[pass] = pass_loss_sum /
- * pass_loss_rows (0 when no rows), the pass sums are reset, position = 0 and pass += 1.
- * *model_done = 1 when pass reached spec->passes. */
+ * pass_loss_rows (0 when no rows), the pass sums are reset, position = 0 and pass += 1, and
+ * the family's pass end (kmeans Lloyd steps) runs on the device. *model_done = 1 when pass
+ * reached spec->passes. */
 rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec, uint64_t shards,
                              int *model_done, rt_status *st);
 
@@ -173,36 +195,60 @@ rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 
 /* ---- NCCL transport -------------------------------------------------------------------------- */
 
+/* NCCL communicators spanning the ranks of an MPI communicator, and the failure handling around
+ * them; the design (non-blocking communicators, failure notices, abort before agreement) is at the
+ * top of rt_nccl.cu. The CUDA engine uses one communicator and one communication stream per rank
+ * (src/engine_cuda.c). */
 typedef struct rt_nccl rt_nccl;
 
-/* Collective over `comm`: one NCCL communicator per slot, all spanning the ranks of comm, then a
- * warm-up exchange with the ring neighbours on each (connection setup happens here, not in the
- * first timed hand-off). The caller has selected the device already. Every rank gets the same
- * outcome: each step ends with rt_agree, so all ranks return the error of the lowest failing
- * rank. NCCL cannot be cancelled, though: a rank that dies inside ncclCommInitRank can leave the
- * others blocked there. */
-rt_code rt_nccl_init(MPI_Comm comm, int slots, rt_nccl **out, rt_status *st);
+/* Collective over `comm`: `comms` non-blocking NCCL communicators, all spanning the ranks of comm,
+ * then a warm-up exchange with the ring neighbours on each (connection setup happens here, not in
+ * the first timed hand-off). The caller has made this rank's device current (each rank a different
+ * physical GPU: rt_cuda_choose_device). watchdog_s > 0: a wait of this layer that sees no progress
+ * for that long fails with RT_ERR_TIMEOUT (run.timeout). Every rank gets the same outcome: a
+ * failing rank aborts its communicators and tells the others, who stop waiting, and the error of
+ * the lowest failing rank is agreed (src/fail_watch.h). */
+rt_code rt_nccl_init(MPI_Comm comm, int comms, double watchdog_s, rt_nccl **out, rt_status *st);
 
-/* One hand-off on communicator `slot`, issued on `stream` (a cudaStream_t, normally the slot's):
- * send send_bytes of send_buf to rank `to` and receive recv_bytes into recv_buf from rank `from`,
- * both inside one ncclGroupStart/End. to / from = -1: that side is absent. The peer must issue the
- * matching call on the same communicator index. Asynchronous: the data is there when the stream
- * has reached this point. */
-rt_code rt_nccl_handoff(rt_nccl *nccl, int slot, void *send_buf, size_t send_bytes, int to,
+/* One hand-off on communicator `comm_index`, issued on `stream` (a cudaStream_t): send send_bytes
+ * of send_buf to rank `to` and receive recv_bytes into recv_buf from rank `from`, both inside one
+ * ncclGroupStart/End. to / from = -1: that side is absent. The peer must issue the matching call on
+ * the same communicator index, and every rank must issue the operations of one communicator in
+ * the same order. Asynchronous: the data is there when the stream has reached this point. Outside
+ * an outer group (rt_nccl_group_start) it returns once NCCL has enqueued the transfers. */
+rt_code rt_nccl_handoff(rt_nccl *nccl, int comm_index, void *send_buf, size_t send_bytes, int to,
                         void *recv_buf, size_t recv_bytes, int from, void *stream,
                         rt_status *st);
 
 /* An outer NCCL group around several hand-offs (groups nest): nothing is launched before
- * rt_nccl_group_end, so work that must follow the transfers in stream order is issued after it. */
+ * rt_nccl_group_end, which returns once NCCL has enqueued everything (polling: the host never
+ * blocks inside NCCL); work that must follow the transfers in stream order is issued after it. */
 rt_code rt_nccl_group_start(rt_status *st);
-rt_code rt_nccl_group_end(rt_status *st);
-/* Reports an asynchronous NCCL error of any communicator (a peer died, a network failure). */
+rt_code rt_nccl_group_end(rt_nccl *nccl, rt_status *st);
+
+/* Non-blocking: an asynchronous NCCL error of any communicator (a network failure) or a failure
+ * notice from another rank (RT_ERR_PEER). */
 rt_code rt_nccl_poll(rt_nccl *nccl, rt_status *st);
 
-int rt_nccl_slots(const rt_nccl *nccl);
+/* Waits until everything issued on `stream` so far has finished, polling meanwhile for NCCL
+ * errors, the other ranks' failure notices and the watchdog (`what` names the wait in its
+ * message: "the hand-offs after round 3"): a cudaStreamSynchronize could wait forever for a
+ * transfer whose peer failed. nccl NULL (one rank): a plain synchronisation. */
+rt_code rt_nccl_wait_stream(rt_nccl *nccl, void *stream, const char *what, rt_status *st);
 
-/* Finalises and destroys the communicators (collective: every rank calls it). */
-void rt_nccl_free(rt_nccl *nccl);
+int rt_nccl_comms(const rt_nccl *nccl);
+
+/* The first step of a failing rank's error path, before anything waits for its streams: tells the
+ * other ranks (unless rc is RT_ERR_PEER: then it only learnt of another rank's failure) and aborts
+ * the communicators, so that NCCL's kernels on this rank quit and its streams drain. Later calls do
+ * nothing; nccl may be NULL. */
+void rt_nccl_fail(rt_nccl *nccl, rt_code rc);
+
+/* Collective end of the NCCL phase, reached by every rank (also after errors): rt_nccl_fail when rc
+ * is an error, then the agreement on the outcome (a failing rank's own error; RT_ERR_PEER naming it
+ * on the others, or the same input error everywhere), then finalize and destroy the communicators
+ * (agreed success) or abort them (failure), and free. Returns the agreed code. nccl NULL: rc. */
+rt_code rt_nccl_close(rt_nccl *nccl, rt_code rc, rt_status *st);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <atomic>
+
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -42,6 +44,12 @@ static inline rt_code rt_nccl_result(rt_status *st, ncclResult_t r, const char *
                     ncclGetErrorString(r), (int)r);
 }
 
+/* The launch counter behind rt_cuda_launch_count (rt_cuda.cu). */
+extern std::atomic<unsigned long long> rt_cuda_launches;
+static inline void rt_cuda_count_launch(void) {
+  rt_cuda_launches.fetch_add(1, std::memory_order_relaxed);
+}
+
 #define RT_CUDA_CALL(st, call) rt_cuda_result((st), (call), #call, __FILE__, __LINE__)
 #define RT_CUBLAS_CALL(st, call) rt_cublas_result((st), (call), #call, __FILE__, __LINE__)
 #define RT_NCCL_CALL(st, call) rt_nccl_result((st), (call), #call, __FILE__, __LINE__)
@@ -51,8 +59,10 @@ static inline rt_code rt_nccl_result(rt_status *st, ncclResult_t r, const char *
     const rt_code rt_check_rc_ = RT_CUDA_CALL(st, call); \
     if (rt_check_rc_ != RT_OK) return rt_check_rc_;   \
   } while (0)
+/* For cuBLAS compute calls only (each counts as one launch); setup calls use RT_CUBLAS_CALL. */
 #define RT_CUBLAS_CHECK(st, call)                       \
   do {                                                  \
+    rt_cuda_count_launch();                             \
     const rt_code rt_check_rc_ = RT_CUBLAS_CALL(st, call); \
     if (rt_check_rc_ != RT_OK) return rt_check_rc_;     \
   } while (0)
@@ -62,9 +72,14 @@ static inline rt_code rt_nccl_result(rt_status *st, ncclResult_t r, const char *
     if (rt_check_rc_ != RT_OK) return rt_check_rc_;   \
   } while (0)
 
-/* A kernel launch: launch errors (bad configuration) are reported at once, with the line of the
- * launch; errors while the kernel runs surface at the next synchronising call. */
-#define RT_CUDA_CHECK_LAUNCH(st) RT_CUDA_CHECK(st, cudaGetLastError())
+/* After a kernel launch: counts it (rt_cuda_launch_count) and reports launch errors (bad
+ * configuration) at once, with the line of the launch; errors while the kernel runs surface at the
+ * next synchronising call. */
+#define RT_CUDA_CHECK_LAUNCH(st)               \
+  do {                                         \
+    rt_cuda_count_launch();                    \
+    RT_CUDA_CHECK(st, cudaGetLastError());     \
+  } while (0)
 
 /* ---- NVTX ranges in the "ringtrain" domain (no-ops unless a profiler is attached) ---------- */
 
@@ -117,7 +132,15 @@ struct rt_cuda_slot {
   double *row_vals; /* RT_EVAL_SUMS columns of max_rows doubles */
   double *acc;      /* RT_EVAL_SUMS: evaluation sums */
   /* host side */
-  unsigned char *pinned; /* kPinnedBytes of pinned memory for small readbacks */
+  unsigned char *pinned;  /* kPinnedBytes of pinned memory for small readbacks */
+  unsigned char *staging; /* state_cap bytes of pinned memory: state uploads and downloads */
+  cudaEvent_t staging_free; /* recorded after the last use of the staging buffer on the stream */
+  cudaEvent_t copy_done;    /* recorded after the last download's host copy */
+  struct {                  /* the pending download's host copy (a host function on the stream) */
+    void *dst;
+    const void *src;
+    size_t bytes;
+  } copy_out;
   rt_state_header mirror;
   int has_model;
   size_t state_bytes;
@@ -176,6 +199,10 @@ struct rt_cuda_family {
   /* One evaluation chunk: per-row values into the columns of slot->row_vals (column k = sum k of
    * the CPU's eval_rows); *sums_n the number of columns. */
   rt_code (*eval)(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_status *st);
+  /* Optional: the family's pass_end (src/model.h) on the device, for 0-based pass `pass` just
+   * closed; issued on slot->stream after the header bookkeeping, so it sees the diverged flag
+   * that bookkeeping may have set (a diverged model is left alone, as on the CPU). */
+  rt_code (*pass_end)(rt_cuda_slot *slot, const rt_model_spec *spec, uint64_t pass, rt_status *st);
 };
 
 extern const rt_cuda_family rt_cuda_family_logistic; /* rt_cuda.cu */

@@ -9,11 +9,20 @@ standard output:
 
   kmeans  MiniBatchKMeans(max_iter=PASSES, n_init=1, tol=0.0, max_no_improvement=None,
           compute_labels=False) on float32 and on float64, and KMeans(n_init=1) (Lloyd, default
-          max_iter) on float64. Validation inertia of every model, including ringtrain's centres
-          read from its model file (--ringtrain-model), computed the same way: the sum over the
-          validation rows of the squared distance to the nearest centre, in float64 by direct
-          differences (x - c), not by the |x|^2 - 2 x.c + |c|^2 expansion. KMeans's own
-          -score() on the float64 rows is printed too, as a check.
+          max_iter, greedy k-means++) on float64, all with random_state SEED. Validation inertia
+          of every model, including ringtrain's centres read from its model files
+          (--ringtrain-model NAME=FILE, repeatable; its fit time can come along as
+          --ringtrain-seconds NAME=S and is passed through), computed the same way: the sum over
+          the validation rows of the squared distance to the nearest centre, in float64 by direct
+          differences (x - c), not by the |x|^2 - 2 x.c + |c|^2 expansion. KMeans's own -score()
+          on the float64 rows is printed too, as a check.
+  kmeans-summary  reads the JSON lines of several kmeans runs (one per seed, --input FILE) and
+          prints the table of bench_families.sh: per system the median over the seeds of the
+          validation inertia and of the fit time, the gap to KMeans's median inertia, and the two
+          targets (ringtrain NAME within 1% of KMeans, fit time at most MiniBatchKMeans's).
+  fashion-mnist  converts Debian's dataset-fashion-mnist (IDX files, /usr/share/datasets/
+          fashion-mnist) into two float32 .npy files, label in column 0, pixels scaled to [0, 1]:
+          --train-out (60,000 rows) and --test-out (10,000 rows).
   mlp     MLPClassifier(hidden_layer_sizes=(HIDDEN,), activation="relu", solver="adam",
           batch_size, learning_rate_init, alpha, max_iter=PASSES, tol=0.0, n_iter_no_change=PASSES)
           on float32 and on float64: validation accuracy, final training loss, epochs run.
@@ -37,6 +46,16 @@ import warnings
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="bench", required=True)
+    p = sub.add_parser("kmeans-summary")
+    p.add_argument("--input", required=True, help="JSON lines of kmeans runs, one per seed")
+    p.add_argument("--label", default="", help="data set named in the table")
+    p.add_argument("--new", default="new", help="the ringtrain NAME the targets are about")
+    p.add_argument("--threads", type=int, default=1)
+    p = sub.add_parser("fashion-mnist")
+    p.add_argument("--dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--train-out", required=True)
+    p.add_argument("--test-out", required=True)
+    p.add_argument("--threads", type=int, default=1)
     for name in ("kmeans", "mlp", "ridge"):
         p = sub.add_parser(name)
         p.add_argument("--train", required=True, help="training .npy")
@@ -46,8 +65,15 @@ def parse_args():
         p.add_argument("--repeats", type=int, default=1,
                        help="fits of each timed model; the fastest is reported (default 1)")
         p.add_argument("--seed", type=int, default=1)
-        p.add_argument("--ringtrain-model", default="",
-                       help="ringtrain model file (.rtm) whose parameters are evaluated alike")
+        if name == "kmeans":
+            p.add_argument("--ringtrain-model", action="append", default=[],
+                           help="NAME=FILE: a ringtrain model file (.rtm) whose centres are "
+                                "evaluated alike (repeatable)")
+            p.add_argument("--ringtrain-seconds", action="append", default=[],
+                           help="NAME=S: that model's fit seconds, passed through")
+        else:
+            p.add_argument("--ringtrain-model", default="",
+                           help="ringtrain model file (.rtm) whose parameters are evaluated alike")
         if name in ("kmeans", "mlp"):
             p.add_argument("--passes", type=int, default=10, help="epochs (max_iter)")
             p.add_argument("--batch-size", type=int, required=True)
@@ -182,9 +208,82 @@ def bench_kmeans(out):
         out["lloyd_max_iter"] = int(model.max_iter)
         out["lloyd_val_inertia"] = inertia64(xv64, model.cluster_centers_)
         out["lloyd_val_inertia_score"] = float(-model.score(xv64))
-    if ARGS.ringtrain_model:
-        centres = rtm_params(ARGS.ringtrain_model).reshape(ARGS.k, x.shape[1])
-        out["ringtrain_val_inertia"] = inertia64(xv64, centres)
+    seconds = dict(named(v) for v in ARGS.ringtrain_seconds)
+    for name, path in (named(v) for v in ARGS.ringtrain_model):
+        centres = rtm_params(path).reshape(ARGS.k, x.shape[1])
+        key = f"ringtrain_{name}" if name else "ringtrain"
+        out[f"{key}_val_inertia"] = inertia64(xv64, centres)
+        if name in seconds:
+            out[f"{key}_seconds"] = float(seconds[name])
+
+
+def named(value):
+    """'NAME=VALUE' -> (NAME, VALUE); a plain VALUE has the name ''."""
+    name, sep, rest = value.partition("=")
+    return (name, rest) if sep else ("", value)
+
+
+def bench_kmeans_summary():
+    """The table of a multi-seed k-means benchmark (see the module docstring)."""
+    import statistics
+    runs = [json.loads(line) for line in open(ARGS.input) if line.strip()]
+    if not runs:
+        fail(f"{ARGS.input}: no runs")
+    names = sorted({k[len("ringtrain_"):-len("_val_inertia")] for r in runs for k in r
+                    if k.startswith("ringtrain_") and k.endswith("_val_inertia")})
+    systems = [(f"ringtrain {n}", f"ringtrain_{n}_seconds", f"ringtrain_{n}_val_inertia")
+               for n in names]
+    systems += [(f"sklearn MiniBatchKMeans, {dt}", f"mbk_{dt}_seconds", f"mbk_{dt}_val_inertia")
+                for dt in ("float32", "float64")]
+    systems.append(("sklearn KMeans (Lloyd), float64", "lloyd_seconds", "lloyd_val_inertia"))
+
+    def med(key):
+        values = [r[key] for r in runs if key in r]
+        return statistics.median(values) if len(values) == len(runs) else float("nan")
+
+    lloyd = med("lloyd_val_inertia")
+    seeds = ",".join(str(r["seed"]) for r in runs)
+    print(f"# {ARGS.label}: median over {len(runs)} seeds ({seeds}) of each system's fit time "
+          "and validation inertia; vs_kmeans = median inertia / KMeans's median inertia - 1")
+    print(f"{'system':<38} {'fit_s':>9} {'val_inertia':>16} {'vs_kmeans':>10}  per-seed inertia")
+    for label, t_key, i_key in systems:
+        t, i = med(t_key), med(i_key)
+        per_seed = " ".join(f"{r[i_key]:.1f}" for r in runs if i_key in r)
+        print(f"{label:<38} {t:>9.3f} {i:>16.1f} {100 * (i / lloyd - 1):>+9.2f}%  {per_seed}")
+    new = f"ringtrain_{ARGS.new}"
+    mbk = min(med("mbk_float32_seconds"), med("mbk_float64_seconds"))
+    gap = 100 * (med(f"{new}_val_inertia") / lloyd - 1)
+    ratio = mbk / med(f"{new}_seconds")
+    print(f"# target ringtrain {ARGS.new} median validation inertia within 1% of KMeans's: "
+          f"{gap:+.2f}%: {'yes' if gap < 1 else 'no'}")
+    print(f"# target ringtrain {ARGS.new} fit time at most MiniBatchKMeans's (fastest dtype, "
+          f"medians): {ratio:.2f}x: {'yes' if ratio >= 1 else 'no'}")
+    print(f"# KMeans iterations per seed: {' '.join(str(r['lloyd_n_iter']) for r in runs)}; "
+          f"scikit-learn {runs[0]['sklearn']}, numpy {runs[0]['numpy']}, BLAS {runs[0]['blas']}")
+
+
+def fashion_mnist():
+    """Debian's Fashion-MNIST IDX files -> float32 .npy (label, 784 pixels / 255)."""
+    import gzip
+
+    def idx(name, header):
+        path = os.path.join(ARGS.dir, name)
+        try:
+            with gzip.open(path, "rb") as f:
+                blob = f.read()
+        except OSError as e:
+            fail(f"{path}: {e} (install Debian's dataset-fashion-mnist)")
+        return np.frombuffer(blob, dtype=np.uint8, offset=header)
+
+    for prefix, out in (("train", ARGS.train_out), ("t10k", ARGS.test_out)):
+        labels = idx(f"{prefix}-labels-idx1-ubyte.gz", 8)
+        images = idx(f"{prefix}-images-idx3-ubyte.gz", 16).reshape(len(labels), 28 * 28)
+        table = np.empty((len(labels), 1 + 28 * 28), dtype=np.float32)
+        table[:, 0] = labels
+        table[:, 1:] = images.astype(np.float32) / np.float32(255.0)
+        np.save(out + ".tmp.npy", table)
+        os.replace(out + ".tmp.npy", out)
+        print(f"{out}: {table.shape[0]} x {table.shape[1]} float32")
 
 
 def bench_mlp(out):
@@ -297,8 +396,14 @@ def bench_ridge(out):
 
 
 def main():
+    if ARGS.bench == "kmeans-summary":
+        return bench_kmeans_summary()
+    if ARGS.bench == "fashion-mnist":
+        return fashion_mnist()
     out = {"bench": ARGS.bench, "sklearn": sklearn.__version__, "numpy": np.__version__,
            "blas": blas_info(), "threads": ARGS.threads}
+    if ARGS.bench == "kmeans":
+        out["seed"] = ARGS.seed
     {"kmeans": bench_kmeans, "mlp": bench_mlp, "ridge": bench_ridge}[ARGS.bench](out)
     print(json.dumps(out))
 

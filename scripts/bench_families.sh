@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks of the kmeans, mlp and linear families on one rank (run.threads 1), each against its
 # scikit-learn counterpart timed in the same run on the same rows (issue 4):
-#   kmeans  k=10 on 60,000 x 784 (rt-gendata, 10 classes; labels ignored), 10 passes, batch 1024:
-#           time vs MiniBatchKMeans (10 epochs), validation inertia (6,000 held-out rows) vs
-#           KMeans (Lloyd)
+#   kmeans  k=10 on 60,000 x 784, 10 passes, batch 1024, 5 seeds, on rt-gendata data (10 classes,
+#           labels ignored; 6,000 held-out rows) and on Fashion-MNIST (the 10,000 test rows held
+#           out): ringtrain's old recipe (mini-batch, plain k-means++) and new one (greedy
+#           k-means++, 2 mini-batch passes then 8 Lloyd steps) vs MiniBatchKMeans (10 epochs)
+#           and KMeans (Lloyd): medians over the seeds of the fit time and validation inertia
 #   mlp     784-128-10 relu, Adam (lr 1e-3), batch 128, 10 passes on the same rows, vs
 #           MLPClassifier with the same settings
 #   ridge   exact ridge on 1,000,000 x 100 (rt-gendata --regression), one pass, against the
@@ -17,6 +19,10 @@
 #   --repeats R      timed runs of every ringtrain command and scikit-learn fit; the fastest is
 #                    reported (default 5)
 #   --ridge-rows N   training rows of the ridge benchmark (default 1000000; validation N/10)
+#   --kmeans-data L  data sets of the k-means benchmark, comma-separated: synthetic and/or
+#                    fashion (Fashion-MNIST from Debian's dataset-fashion-mnist, installed on
+#                    demand; default both)
+#   --kmeans-seeds N seeds of the k-means benchmark (default 5)
 # Builds in build-bench (Release); data in build-bench/data (made once); runs in
 # build-bench/runs/families; the summary is also written to build-bench/summary-families.txt.
 # Exit status: 0 when every run succeeded (whether or not a target was met), 1 when a run
@@ -28,13 +34,17 @@ only="kmeans,mlp,ridge"
 sklearn=1
 repeats=5
 ridge_rows=1000000
+kmeans_data="synthetic,fashion"
+km_seeds=5
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --only) only=${2:?--only needs a value}; shift 2 ;;
     --no-sklearn) sklearn=0; shift ;;
     --repeats) repeats=${2:?--repeats needs a value}; shift 2 ;;
     --ridge-rows) ridge_rows=${2:?--ridge-rows needs a value}; shift 2 ;;
-    -h|--help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --kmeans-data) kmeans_data=${2:?--kmeans-data needs a value}; shift 2 ;;
+    --kmeans-seeds) km_seeds=${2:?--kmeans-seeds needs a value}; shift 2 ;;
+    -h|--help) sed -n '2,30s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "bench_families.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,8 +60,22 @@ done
 [[ "$repeats" =~ ^[1-9][0-9]*$ ]] || { echo "bench_families.sh: --repeats expects a positive integer" >&2; exit 2; }
 [[ "$ridge_rows" =~ ^[1-9][0-9]*$ && $ridge_rows -ge 1000 ]] || {
   echo "bench_families.sh: --ridge-rows expects an integer >= 1000" >&2; exit 2; }
+[[ "$km_seeds" =~ ^[1-9][0-9]*$ ]] || {
+  echo "bench_families.sh: --kmeans-seeds expects a positive integer" >&2; exit 2; }
+IFS=, read -r -a km_data <<<"$kmeans_data"
+for ds in "${km_data[@]}"; do
+  [[ "$ds" == synthetic || "$ds" == fashion ]] || {
+    echo "bench_families.sh: --kmeans-data expects synthetic and/or fashion, got '$ds'" >&2; exit 2; }
+done
+if [[ -n "${want[kmeans]:-}" ]] && (( ! sklearn )); then
+  echo "bench_families.sh: the k-means benchmark compares with scikit-learn (drop --no-sklearn"        "or --only kmeans)" >&2
+  exit 2
+fi
 
 if (( sklearn )); then scripts/setup.sh --bench; else scripts/setup.sh; fi
+fashion=0
+[[ -n "${want[kmeans]:-}" && ",$kmeans_data," == *,fashion,* ]] && fashion=1
+(( fashion )) && scripts/setup.sh --fashion-mnist
 if (( sklearn )) && ! /usr/bin/python3 -c 'import sklearn, scipy, numpy' 2>/dev/null; then
   echo "bench_families.sh: scikit-learn, scipy or numpy not importable by /usr/bin/python3" >&2
   exit 1
@@ -152,6 +176,13 @@ if [[ -n "${want[kmeans]:-}${want[mlp]:-}" ]]; then
   make_data "$train_npy" "$rows" 1 --features "$features" --classes "$classes"
   make_data "$val_npy" "$val_rows" 2 --features "$features" --classes "$classes"
 fi
+fashion_train="data/fashion-mnist-train-60000x784.npy"
+fashion_test="data/fashion-mnist-test-10000x784.npy"
+if (( fashion )) && [[ ! -f "$build/$fashion_train" || ! -f "$build/$fashion_test" ]]; then
+  echo "== Fashion-MNIST to .npy"
+  /usr/bin/python3 scripts/bench_families.py fashion-mnist --train-out "$build/$fashion_train" \
+    --test-out "$build/$fashion_test" || die "cannot convert Fashion-MNIST"
+fi
 r_features=100
 r_val_rows=$((ridge_rows / 10))
 r_train_npy="data/regr-train-${ridge_rows}x${r_features}.npy"
@@ -164,99 +195,101 @@ if [[ -n "${want[ridge]:-}" ]]; then
 fi
 
 # write_config FILE TRAIN VALIDATION PASSES SHARDS MODEL-LINES...: a config in build-bench (paths
-# are relative to its folder). Every variant gets its own file (no --set).
+# are relative to its folder), run.seed $run_seed (default 1). Every variant gets its own file (no
+# --set).
 write_config() {
   local file=$1 train=$2 validation=$3 passes=$4 shards=$5
   shift 5
   {
     echo "# Written by scripts/bench_families.sh. Paths are relative to this file's folder."
     echo "data: {train: $train, validation: $validation, label_column: 0, shards: $shards}"
-    echo "run: {passes: $passes, seed: 1, threads: 1}"
+    echo "run: {passes: $passes, seed: ${run_seed:-1}, threads: 1}"
     echo "models:"
     printf '  - %s\n' "$@"
   } >"$file"
 }
 
 # ---- k-means ---------------------------------------------------------------------------------
-if [[ -n "${want[kmeans]:-}" ]]; then
-  k=10 batch=1024 passes=10 init=$((3 * 1024))
-  config="$build/bench-kmeans.yaml"
-  # init_sample = scikit-learn's default init_size (3 x batch_size): both run k-means++ on
-  # 3,072 rows.
-  write_config "$config" "$train_npy" "$val_npy" "$passes" 1 \
-    "{kind: kmeans, k: $k, batch_size: $batch, init_sample: $init}"
-  echo "== ringtrain kmeans, $passes passes ($repeats runs)"
-  rt_train kmeans "$config"
-  km_train=$RT_TRAIN km_trains=$RT_TRAINS km_wall=$RT_WALL
-  km_inertia=$(csv_get "$RT_DIR/results.csv" val_inertia)
-  # k-means++ is not part of train_seconds (it runs before the first pass): its cost is the
-  # difference of the start-up (wall - train_seconds) of 1-pass runs with init_sample 3072 and
-  # with init_sample 10 (best of $repeats each).
-  echo "== ringtrain kmeans, 1 pass, init_sample $init vs 10 (k-means++ cost)"
+# kmeans_bench NAME LABEL TRAIN VALIDATION: on one data set (paths relative to $build), for each of the
+# $km_seeds seeds: ringtrain's old recipe (mini-batch passes after plain k-means++) and its new one
+# (km_model[new]), each run $repeats times (best train_seconds), then scikit-learn's MiniBatchKMeans
+# (best of $repeats per dtype) and KMeans (timed once) with that seed, every model's validation
+# inertia computed alike by bench_families.py; the table gives the medians over the seeds.
+kmeans_bench() {
+  local name=$1 label=$2 train=$3 val=$4 seed recipe
+  local lines="$build/kmeans-$name.jsonl"
+  : >"$lines"
+  # k-means++ runs before the first pass, so it is not part of train_seconds: its cost is the
+  # start-up (wall - train_seconds) of a 1-pass run of 10 models with the recipe's init
+  # minus that of one with init_sample 10 and plain k-means++, divided by 10 (best of
+  # $repeats each; the copies spread the noise of a busy machine over many initialisations).
+  local copies=10 i
+  echo "== $name: ringtrain kmeans, 1 pass, $copies models: k-means++ cost"
   declare -A fixed=()
-  for s in "$init" 10; do
-    write_config "$build/bench-kmeans-1pass-init$s.yaml" "$train_npy" "$val_npy" 1 1 \
-      "{kind: kmeans, k: $k, batch_size: $batch, init_sample: $s}"
-    rt_train "kmeans-init$s" "$build/bench-kmeans-1pass-init$s.yaml"
-    fixed[$s]=$(calc 'sprintf("%.3f", w - t)' -v w="$RT_WALL" -v t="$RT_TRAIN")
+  for recipe in base old new; do
+    local model="{kind: kmeans, k: $k, batch_size: $batch, init_sample: 10, init_trials: 1}" lines_=()
+    [[ $recipe == base ]] || model=${km_init_model[$recipe]}
+    for ((i = 0; i < copies; ++i)); do lines_+=("$model"); done
+    write_config "$build/bench-kmeans-$name-1pass-$recipe.yaml" "$train" "$val" 1 1 "${lines_[@]}"
+    rt_train "kmeans-$name-init-$recipe" "$build/bench-kmeans-$name-1pass-$recipe.yaml"
+    fixed[$recipe]=$(calc 'sprintf("%.4f", w - t)' -v w="$RT_WALL" -v t="$RT_TRAIN")
   done
-  km_init=$(calc 'sprintf("%.3f", a - b > 0 ? a - b : 0)' -v a="${fixed[$init]}" -v b="${fixed[10]}")
-  sk_json=""
-  if (( sklearn )); then
-    echo "== scikit-learn MiniBatchKMeans / KMeans"
-    sk_json=$(sk kmeans --train "$build/$train_npy" --validation "$build/$val_npy" --k "$k" \
-      --batch-size "$batch" --passes "$passes" --repeats "$repeats" \
-      --ringtrain-model "$runs/kmeans/models/0.rtm")
-    echo "$sk_json"
-  fi
+  declare -A init=()
+  for recipe in old new; do
+    init[$recipe]=$(calc 'sprintf("%.3f", a - b > 0 ? (a - b) / n : 0)' -v a="${fixed[$recipe]}" \
+      -v b="${fixed[base]}" -v n="$copies")
+  done
+  for ((seed = 1; seed <= km_seeds; ++seed)); do
+    local models=() times=()
+    for recipe in old new; do
+      run_seed=$seed write_config "$build/bench-kmeans-$name-$recipe-s$seed.yaml" "$train" "$val" \
+        "$passes" 1 "${km_model[$recipe]}"
+      echo "== $name, seed $seed: ringtrain kmeans $recipe, $passes passes ($repeats runs)"
+      rt_train "kmeans-$name-$recipe-s$seed" "$build/bench-kmeans-$name-$recipe-s$seed.yaml"
+      models+=(--ringtrain-model "$recipe=$RT_DIR/models/0.rtm")
+      times+=(--ringtrain-seconds "$recipe=$(calc 'sprintf("%.4f", a + b)' -v a="$RT_TRAIN" -v b="${init[$recipe]}")")
+    done
+    echo "== $name, seed $seed: scikit-learn MiniBatchKMeans / KMeans"
+    sk kmeans --train "$build/$train" --validation "$build/$val" --k "$k" --batch-size "$batch" \
+      --passes "$passes" --repeats "$repeats" --seed "$seed" "${models[@]}" "${times[@]}" | tee -a "$lines"
+  done
   {
-    echo "# k-means, k=$k: $rows x $features train, $val_rows validation rows (rt-gendata," \
-         "$classes classes; labels ignored), $passes passes, batch $batch, 1 rank, run.threads 1"
-    echo "# fit_s: ringtrain train_seconds (the $passes passes, best of $repeats) + k-means++" \
-         "(${km_init} s, measured apart); scikit-learn fit() (best of $repeats, k-means++ included)"
-    echo "# val_inertia: sum over the validation rows of the squared distance to the nearest" \
-         "centre, float64, direct differences, from each model's centres (bench_families.py)"
-    printf '%-38s %9s %9s %14s %16s %10s\n' system fit_s wall_s iterations val_inertia vs_lloyd
-    rt_fit=$(calc 'sprintf("%.3f", a + b)' -v a="$km_train" -v b="$km_init")
-    if [[ -n "$sk_json" ]]; then
-      lloyd=$(json_get "$sk_json" lloyd_val_inertia)
-      rt_in=$(json_get "$sk_json" ringtrain_val_inertia)
-      printf '%-38s %9.3f %9.3f %14s %16.1f %10s\n' "ringtrain kmeans (Sculley), float32" \
-        "$rt_fit" "$km_wall" "$passes passes" "$rt_in" "$(pct "$rt_in" "$lloyd")"
-      for dt in float32 float64; do
-        printf '%-38s %9.3f %9s %14s %16.1f %10s\n' "sklearn MiniBatchKMeans, $dt" \
-          "$(json_get "$sk_json" "mbk_${dt}_seconds")" - \
-          "$(json_get "$sk_json" "mbk_${dt}_n_iter")/$(json_get "$sk_json" "mbk_${dt}_n_steps") it/steps" \
-          "$(json_get "$sk_json" "mbk_${dt}_val_inertia")" \
-          "$(pct "$(json_get "$sk_json" "mbk_${dt}_val_inertia")" "$lloyd")"
-      done
-      printf '%-38s %9.3f %9s %14s %16.1f %10s\n' "sklearn KMeans (Lloyd), float64" \
-        "$(json_get "$sk_json" lloyd_seconds)" - "$(json_get "$sk_json" lloyd_n_iter) iterations" \
-        "$lloyd" "0"
-      mbk_best=$(min_of "$(json_get "$sk_json" mbk_float32_seconds) $(json_get "$sk_json" mbk_float64_seconds)")
-      speed=$(calc 'sprintf("%.2f", s / r)' -v s="$mbk_best" -v r="$rt_fit")
-      gap=$(calc 'sprintf("%.3f", 100 * (a / b - 1))' -v a="$rt_in" -v b="$lloyd")
-      echo "# ringtrain's own val_inertia (results.csv: (|x|^2 - 2 x.c) + |c|^2, x.c by sgemm," \
-           "summed in double): $km_inertia; KMeans -score(): $(json_get "$sk_json" lloyd_val_inertia_score)"
-      echo "# MiniBatchKMeans: max_iter=$passes, n_init=1, tol=0.0, max_no_improvement=None," \
-           "compute_labels=False, init_size $(json_get "$sk_json" mbk_init_size):" \
-           "$(json_get "$sk_json" mbk_float32_n_steps) batches of $batch rows drawn with replacement" \
-           "= $(json_get "$sk_json" mbk_rows_seen) rows (ringtrain: $((passes * rows)))"
-      echo "# ringtrain train_seconds per run: ${km_trains% }; sklearn MiniBatchKMeans float32 fits:" \
-           "$(json_get "$sk_json" mbk_float32_all)"
-      verdict=no; (( $(calc '(s > 1) ? 1 : 0' -v s="$speed") )) && verdict=yes
-      echo "# target ringtrain faster than MiniBatchKMeans: ${speed}x (fastest sklearn dtype / ringtrain fit_s): $verdict"
-      verdict=no; (( $(calc '(g < 1) ? 1 : 0' -v g="$gap") )) && verdict=yes
-      echo "# target validation inertia within 1% of KMeans (Lloyd): ${gap}%: $verdict"
-      echo "# scikit-learn $(json_get "$sk_json" sklearn), numpy $(json_get "$sk_json" numpy)," \
-           "BLAS $(json_get "$sk_json" blas)"
-    else
-      printf '%-38s %9.3f %9.3f %14s %16.1f %10s\n' "ringtrain kmeans (Sculley), float32" \
-        "$rt_fit" "$km_wall" "$passes passes" "$km_inertia" -
-      echo "# (no scikit-learn: val_inertia is ringtrain's own, from results.csv)"
-    fi
+    echo "# k-means on $label, k=$k, $passes passes, batch $batch, 1 rank, run.threads 1; $km_seeds seeds" \
+         "(run.seed / random_state 1..$km_seeds)"
+    echo "#   ringtrain old: ${km_model[old]}"
+    echo "#   ringtrain new: ${km_model[new]}"
+    echo "# fit_s: ringtrain train_seconds (best of $repeats) + k-means++ (measured apart: old" \
+         "${init[old]} s, new ${init[new]} s); scikit-learn fit() (MiniBatchKMeans best of $repeats," \
+         "KMeans timed once), k-means++ included"
+    /usr/bin/python3 scripts/bench_families.py kmeans-summary --input "$lines" --label "$label"
     echo
   } | report
+}
+
+if [[ -n "${want[kmeans]:-}" ]]; then
+  k=10 batch=1024 passes=10 init=$((3 * 1024))
+  # init_sample = scikit-learn's default init_size (3 x batch_size): all run k-means++ on 3,072
+  # rows. old: Sculley's mini-batch passes after plain k-means++ (the default before greedy
+  # trials and Lloyd passes); new: greedy k-means++, 2 mini-batch passes, then 8 Lloyd steps.
+  declare -A km_model=(
+    [old]="{kind: kmeans, k: $k, batch_size: $batch, init_sample: $init, init_trials: 1}"
+    [new]="{kind: kmeans, k: $k, batch_size: $batch, init_sample: $init, lloyd_passes: 8}"
+  )
+  # The same initialisations in a 1-pass run (the k-means++ cost).
+  declare -A km_init_model=(
+    [old]="${km_model[old]}"
+    [new]="{kind: kmeans, k: $k, batch_size: $batch, init_sample: $init}"
+  )
+  for ds in "${km_data[@]}"; do
+    case "$ds" in
+      synthetic)
+        kmeans_bench synthetic "synthetic data (rt-gendata, $rows x $features train, $val_rows validation rows)" \
+          "$train_npy" "$val_npy" ;;
+      fashion)
+        kmeans_bench fashion "Fashion-MNIST (60,000 x 784 train, the 10,000 test rows as validation)" \
+          "$fashion_train" "$fashion_test" ;;
+    esac
+  done
 fi
 
 # ---- MLP -------------------------------------------------------------------------------------

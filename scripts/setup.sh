@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ringtrain needs to build and test. Idempotent, and silent when
-# everything is already installed. Usage: scripts/setup.sh [--bench] [--fuzz] [--slurm]
+# everything is already installed. Usage: scripts/setup.sh [--bench] [--fashion-mnist] [--fuzz]
+#                                                        [--slurm]
 #   --bench  also installs Debian's scikit-learn and NumPy (for scripts/bench_sklearn.py)
+#   --fashion-mnist  also installs Debian's dataset-fashion-mnist (the k-means benchmark of
+#            scripts/bench_families.sh; the IDX files land in /usr/share/datasets/fashion-mnist)
 #   --fuzz   also installs clang, its runtime libraries (libFuzzer, sanitizers) and its OpenMP
 #            (for scripts/test.sh --fuzz), and checks that clang links a libFuzzer program
 #   --slurm  also installs Slurm (slurmctld, slurmd, the client commands) and munge, for the
@@ -11,14 +14,17 @@
 set -euo pipefail
 
 fuzz=0
+# patchelf and xz-utils: scripts/gpu/bundle.sh (and its test, tests/cli/test_bundle.sh);
+# iproute2: network namespaces as hosts (scripts/netns_hosts.sh, tests/mpi/test_multihost.sh).
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-openmp-dev
-          liblapacke-dev libcmocka-dev libyaml-dev libssl-dev)
+          liblapacke-dev libcmocka-dev libyaml-dev libssl-dev patchelf xz-utils iproute2)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-sklearn python3-numpy) ;;
+    --fashion-mnist) packages+=(dataset-fashion-mnist) ;;
     --fuzz) fuzz=1; packages+=(clang libclang-rt-dev libomp-dev) ;;
     --slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
-    -h|--help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -44,6 +44,14 @@ const char *rt_solver_name(rt_solver solver) {
   return "unknown";
 }
 
+const char *rt_kmeans_algorithm_name(rt_kmeans_algorithm algorithm) {
+  switch (algorithm) {
+    case RT_KMEANS_MINIBATCH: return "minibatch";
+    case RT_KMEANS_LLOYD: return "lloyd";
+  }
+  return "unknown";
+}
+
 const char *rt_activation_name(rt_activation activation) {
   switch (activation) {
     case RT_ACTIVATION_RELU: return "relu";
@@ -1362,6 +1370,19 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
       return rt_fail(st, RT_ERR_CONFIG, "%smodels[%zu].kind: expected %s; got '%s'", model_where,
                      m, expected, kind);
     }
+    /* kmeans: the Lloyd steps are the last lloyd_passes of the run's passes. */
+    if (strcmp(model->kind, "kmeans") == 0 && model->lloyd_passes > cfg->run.passes)
+      return rt_fail(st, RT_ERR_CONFIG,
+                     "%smodels[%zu].lloyd_passes is %ld, more than run.passes (%ld): the Lloyd "
+                     "steps are the last lloyd_passes passes of the run",
+                     model_where, m, model->lloyd_passes, cfg->run.passes);
+    if (strcmp(model->kind, "kmeans") == 0 && model->algorithm == RT_KMEANS_LLOYD &&
+        model->lloyd_passes != 0 && model->lloyd_passes != cfg->run.passes)
+      return rt_fail(st, RT_ERR_CONFIG,
+                     "%smodels[%zu].lloyd_passes is %ld, but algorithm: lloyd makes every one of "
+                     "the %ld passes a Lloyd step; leave lloyd_passes out, or use algorithm: "
+                     "minibatch to start with mini-batch passes",
+                     model_where, m, model->lloyd_passes, cfg->run.passes);
   }
   return RT_OK;
 }

@@ -1,4 +1,7 @@
-/* rt_config_diff: the keys that differ between two configs, for resuming from a checkpoint. */
+/* rt_config_diff: the keys that differ between two configs, for resuming from a checkpoint. Values
+ * compare as text, except data paths, which compare as the files they name: a checkpointed config
+ * holds them absolute, the resuming one as the user wrote them (relative to the config's folder,
+ * from whatever working directory). */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +28,19 @@ static void append(char *buf, size_t size, size_t *used, const char *name, const
   *used += (size_t)n < size - *used ? (size_t)n : size - *used - 1;
 }
 
+/* Do paths a and b name the same file? When they do not and b is relative, b becomes
+ * "b (= where it resolves)" for the message. */
+static int same_file(const char *a, const char *b, char *shown, size_t shown_size) {
+  char ra[RT_PATH_MAX], rb[RT_PATH_MAX];
+  if (!a[0] || !b[0] || rt_path_resolved(a, ra, sizeof ra) || rt_path_resolved(b, rb, sizeof rb)) return 0;
+  if (strcmp(ra, rb) == 0) return 1;
+  if (b[0] != '/') {
+    char text[RT_PATH_MAX + 64]; /* b may be shown itself */
+    if (snprintf(text, sizeof text, "%s = %s", b, rb) < (int)sizeof text) snprintf(shown, shown_size, "%s", text);
+  }
+  return 0;
+}
+
 size_t rt_config_diff(const rt_config *was, const rt_config *now, char *buf, size_t size) {
   size_t count = 0, used = 0;
   if (size) buf[0] = '\0';
@@ -35,6 +51,7 @@ size_t rt_config_diff(const rt_config *was, const rt_config *now, char *buf, siz
     rt_config_key_format(key, was, a, sizeof a);
     rt_config_key_format(key, now, b, sizeof b);
     if (strcmp(a, b) == 0) continue;
+    if (key->type == RT_KEY_PATH && same_file(a, b, b, sizeof b)) continue;
     snprintf(name, sizeof name, "%s.%s", rt_section_name(key->section), key->name);
     append(buf, size, &used, name, a, b);
     count++;

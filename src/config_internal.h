@@ -60,8 +60,9 @@ typedef enum rt_key_store {
   RT_STORE_SWEEP_SEED, /* rt_config.sweep.seed + seed_set: "auto" follows run.seed */
   RT_STORE_METHOD,    /* rt_sweep_method */
   RT_STORE_GOAL,      /* rt_sweep_goal */
-  RT_STORE_TEXT_AUTO  /* char[size] like RT_STORE_TEXT, but the choice of value 0 ("auto") is
+  RT_STORE_TEXT_AUTO, /* char[size] like RT_STORE_TEXT, but the choice of value 0 ("auto") is
                          stored as "" */
+  RT_STORE_ALGORITHM  /* rt_kmeans_algorithm */
 } rt_key_store;
 
 /* A named value. Aliases are accepted but neither listed in messages nor written. */
@@ -146,5 +147,13 @@ int rt_config_parse_number(const char *text, double *out);
 /* Shortest text that reads back as exactly v (at most 17 significant digits); 0 if it does not
  * fit (or v is not finite). */
 int rt_config_format_double(double v, char *buf, size_t size);
+
+/* config_path.c. `path` made absolute against the working directory, with "." components and
+ * repeated slashes removed (".." and symbolic links kept): what a written config stores. Returns 0,
+ * ENAMETOOLONG when it does not fit in cap, or getcwd's errno. */
+int rt_path_absolute(const char *path, char *out, size_t cap);
+/* The file `path` names, with symbolic links resolved (realpath), or rt_path_absolute when it
+ * does not exist: what two configs' paths are compared by. Returns as rt_path_absolute. */
+int rt_path_resolved(const char *path, char *out, size_t cap);
 
 #endif

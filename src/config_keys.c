@@ -64,6 +64,10 @@ static const rt_key_choice booleans[] = {
     {"true", 1, 0}, {"false", 0, 0}, {"yes", 1, 1}, {"no", 0, 1}, {NULL, 0, 0},
 };
 
+static const rt_key_choice kmeans_algorithms[] = {
+    {"minibatch", RT_KMEANS_MINIBATCH, 0}, {"lloyd", RT_KMEANS_LLOYD, 0}, {NULL, 0, 0},
+};
+
 static const rt_key_choice solvers[] = {
     {"exact", RT_SOLVER_EXACT, 0}, {"sgd", RT_SOLVER_SGD, 0}, {NULL, 0, 0},
 };
@@ -171,7 +175,7 @@ const rt_config_key rt_config_keys[] = {
      "logical shards the training data is cut into (1..1048576); auto (or 0) = one per rank", NULL},
     {RT_SECTION_DATA, "classes", RT_KEY_INT, RT_STORE_LONG, CFG(data.classes), 0, 2, 1L << 24,
      NO_NUM, auto_zero, 0, "auto",
-     "number of classes (2..16777216); auto (or 0) = largest label in the training data + 1", NULL},
+     "number of classes (2..16777216); auto (or 0) = largest label in the training data + 1 (a file holding one class only is refused then)", NULL},
     {RT_SECTION_DATA, "normalize", RT_KEY_ENUM, RT_STORE_NORMALIZE, CFG(data.normalize), 0, NO_INT,
      NO_NUM, normalizations, 0, "none",
      "none, standard (zero mean, unit variance) or minmax (to [0, 1]): feature scaling computed "
@@ -294,6 +298,20 @@ const rt_config_key rt_config_keys[] = {
      NO_NUM, NULL, 0, "10000",
      "kmeans: rows of the first shard sampled for the k-means++ initialisation, 1..1073741824",
      NULL},
+    {RT_SECTION_MODEL, "init_trials", RT_KEY_INT, RT_STORE_LONG, MOD(init_trials), 0, 1, 1024,
+     NO_NUM, auto_zero, 0, "auto",
+     "kmeans: candidates drawn for each k-means++ centre, keeping the one that lowers the "
+     "potential most (greedy k-means++), 1..1024; auto (or 0) = 2 + floor(ln k); 1 = plain "
+     "k-means++", NULL},
+    {RT_SECTION_MODEL, "algorithm", RT_KEY_ENUM, RT_STORE_ALGORITHM, MOD(algorithm), 0, NO_INT,
+     NO_NUM, kmeans_algorithms, 0, "minibatch",
+     "kmeans: minibatch (Sculley's online updates, batch by batch) or lloyd (every pass is one "
+     "exact Lloyd step: rows assigned to the nearest centre, centres moved to the means at the "
+     "pass end)", NULL},
+    {RT_SECTION_MODEL, "lloyd_passes", RT_KEY_INT, RT_STORE_LONG, MOD(lloyd_passes), 0, 0,
+     1000000000, NO_NUM, NULL, 0, "0",
+     "kmeans with algorithm minibatch: the last n of run.passes are exact Lloyd steps "
+     "(0..run.passes; 0 = none)", NULL},
     /* models[]: linear */
     {RT_SECTION_MODEL, "solver", RT_KEY_ENUM, RT_STORE_SOLVER, MOD(solver), 0, NO_INT, NO_NUM,
      solvers, 0, "exact",
@@ -663,6 +681,7 @@ static void store_integer(const rt_config_key *key, void *field, long long v) {
     case RT_STORE_OPTIMIZER: *(rt_optimizer *)field = (rt_optimizer)v; break;
     case RT_STORE_SCHEDULE: *(rt_schedule *)field = (rt_schedule)v; break;
     case RT_STORE_SOLVER: *(rt_solver *)field = (rt_solver)v; break;
+    case RT_STORE_ALGORITHM: *(rt_kmeans_algorithm *)field = (rt_kmeans_algorithm)v; break;
     case RT_STORE_ACTIVATION: *(rt_activation *)field = (rt_activation)v; break;
     case RT_STORE_OUTPUT: *(rt_mlp_output *)field = (rt_mlp_output)v; break;
     case RT_STORE_INIT: *(rt_init_scheme *)field = (rt_init_scheme)v; break;
@@ -690,6 +709,7 @@ static long long load_integer(const rt_config_key *key, const void *field) {
     case RT_STORE_OPTIMIZER: return (long long)*(const rt_optimizer *)field;
     case RT_STORE_SCHEDULE: return (long long)*(const rt_schedule *)field;
     case RT_STORE_SOLVER: return (long long)*(const rt_solver *)field;
+    case RT_STORE_ALGORITHM: return (long long)*(const rt_kmeans_algorithm *)field;
     case RT_STORE_ACTIVATION: return (long long)*(const rt_activation *)field;
     case RT_STORE_OUTPUT: return (long long)*(const rt_mlp_output *)field;
     case RT_STORE_INIT: return (long long)*(const rt_init_scheme *)field;

@@ -110,16 +110,12 @@ static rt_code emit_key(writer *w, const rt_config_key *key, const void *obj, co
     /* Relative data paths are relative to the working directory once parsed (joined to the
      * config's folder); written as such they would be re-joined to the folder of the written
      * file. Write them absolute, so the file reads back the same from anywhere. */
-    char cwd[RT_PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd))
-      return RT_FAIL_AT(st, RT_ERR_IO, "getcwd failed: %s", strerror(errno));
-    size_t c = strlen(cwd), t = strlen(text);
-    int slash = c > 0 && cwd[c - 1] != '/';
-    if (c + (size_t)slash + t + 1 > RT_PATH_MAX)
+    char relative[sizeof text];
+    memcpy(relative, text, sizeof text);
+    const int err = rt_path_absolute(relative, text, sizeof text);
+    if (err == ENAMETOOLONG)
       return rt_fail(st, RT_ERR_CONFIG, "cannot write %s: path too long once made absolute", label);
-    memmove(text + c + (size_t)slash, text, t + 1);
-    memcpy(text, cwd, c);
-    if (slash) text[c] = '/';
+    if (err) return RT_FAIL_AT(st, RT_ERR_IO, "getcwd failed: %s", strerror(err));
   }
   const char *dot = strchr(key->name, '.');
   emit(w, "%s%s: ", indent, dot ? dot + 1 : key->name);

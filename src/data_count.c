@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,5 +39,40 @@ rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info,
   fclose(f);
   if (failed) return RT_FAIL_AT(st, RT_ERR_IO, "read %s: %s", opt->path, strerror(errno));
   *rows = count;
+  return RT_OK;
+}
+
+rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info, double *lo, double *hi,
+                            rt_status *st) {
+  *lo = INFINITY;
+  *hi = -INFINITY;
+  /* Chunks of about 32 MiB of file, read as logical shards by the one reader. */
+  const uint64_t bytes = info->format == RT_FORMAT_NPY ? info->rows * info->columns * 8 : info->data_end - info->data_begin;
+  uint64_t chunks = bytes / (32u << 20) + 1;
+  if (info->format == RT_FORMAT_NPY && chunks > info->rows) chunks = info->rows ? info->rows : 1;
+  for (uint64_t c = 0; c < chunks; ++c) {
+    rt_shard sh;
+    rt_code rc = rt_data_read_shard(opt, info, (size_t)c, (size_t)chunks, &sh, st);
+    if (rc) return rc;
+    for (size_t i = 0; sh.y && i < sh.rows; ++i) {
+      if (sh.y[i] < *lo) *lo = sh.y[i];
+      if (sh.y[i] > *hi) *hi = sh.y[i];
+    }
+    rt_shard_free(&sh);
+  }
+  return RT_OK;
+}
+
+rt_code rt_data_classes(const char *path, int label_column, double lo, double hi, long configured,
+                        size_t *classes, rt_status *st) {
+  if (configured > 0) {
+    *classes = (size_t)configured;
+    return RT_OK;
+  }
+  if (!(hi >= lo)) return rt_fail(st, RT_ERR_DATA, "%s: no data rows", path);
+  if (lo == hi)
+    return rt_fail(st, RT_ERR_DATA, "%s: the label column (label_column %d) holds a single class, %g; a classifier "
+                   "needs two or more (set data.classes to train anyway)", path, label_column, hi);
+  *classes = (size_t)hi + 1;
   return RT_OK;
 }

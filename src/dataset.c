@@ -99,13 +99,18 @@ static rt_code read_owned(rt_dataset *ds, const rt_data_options *opt, const rt_d
   return RT_OK;
 }
 
-static rt_code max_label(const rt_dataset *ds, const rt_shard *sh, MPI_Comm comm, double *out,
-                         rt_status *st) {
-  double local = -1.0;
+/* The smallest and largest label over every rank's shards. */
+static rt_code label_range(const rt_dataset *ds, const rt_shard *sh, MPI_Comm comm, double *lo, double *hi,
+                           rt_status *st) {
+  double local[2] = {-INFINITY, -INFINITY}, all[2]; /* {-min, max}: one MPI_MAX */
   for (size_t s = 0; s < ds->shards; ++s)
-    for (size_t i = 0; i < sh[s].rows; ++i)
-      if (sh[s].y[i] > local) local = sh[s].y[i];
-  RT_MPI_CHECK(st, MPI_Allreduce(&local, out, 1, MPI_DOUBLE, MPI_MAX, comm));
+    for (size_t i = 0; i < sh[s].rows; ++i) {
+      if (-sh[s].y[i] > local[0]) local[0] = -sh[s].y[i];
+      if (sh[s].y[i] > local[1]) local[1] = sh[s].y[i];
+    }
+  RT_MPI_CHECK(st, MPI_Allreduce(local, all, 2, MPI_DOUBLE, MPI_MAX, comm));
+  *lo = -all[0];
+  *hi = all[1];
   return RT_OK;
 }
 
@@ -158,11 +163,10 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
   if ((rc = rt_agree(comm, rc, st))) return rc;
 
   if (need_classes) {
-    double top = -1.0;
-    if ((rc = max_label(ds, ds->train, comm, &top, st))) return rc;
-    ds->classes = cfg->data.classes > 0 ? (size_t)cfg->data.classes : (size_t)top + 1;
-    if (ds->classes < 2) ds->classes = 2; /* one observed class still makes a binary problem */
-    rc = check_labels_against(ds, &ds->train_opt, &ds->train_info, ds->train, st);
+    double lo = 0.0, hi = 0.0;
+    if ((rc = label_range(ds, ds->train, comm, &lo, &hi, st))) return rc;
+    rc = rt_data_classes(cfg->data.train, ds->label_column, lo, hi, cfg->data.classes, &ds->classes, st);
+    if (rc == RT_OK) rc = check_labels_against(ds, &ds->train_opt, &ds->train_info, ds->train, st);
     if ((rc = rt_agree(comm, rc, st))) return rc;
   }
 

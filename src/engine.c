@@ -15,12 +15,13 @@
  * received, unmatched receives cancelled, and each model's state is broadcast from the rank that
  * holds it, cursor included (pass, position, batch_cursor), so a later call resumes it exactly
  * there. Waiting is a poll with a short sleep so that signals and the watchdog (run.timeout) are
- * seen while idle. */
+ * seen while idle; of the ranks a stall starves, only one reports it (watchdog.h decides which). */
 #include "engine.h"
 
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +33,7 @@
 #include "ringtrain/stop.h"
 #include "route.h"
 #include "schedule.h"
+#include "watchdog.h"
 
 enum slot_phase { SLOT_ABSENT = 0, SLOT_RECEIVING, SLOT_READY, SLOT_SENDING, SLOT_DONE };
 
@@ -76,6 +78,7 @@ typedef struct engine {
   uint64_t sends_done;        /* this rank's hand-off sends, for fault injection */
   double timeout;             /* run.timeout seconds, 0 = none */
   double last_activity;       /* MPI_Wtime of the last hand-off completed or visit done */
+  rt_watchdog wd;             /* which starved rank reports a stuck hand-off (watchdog.h) */
 } engine;
 
 static int shard_owner(const engine *e, uint64_t shard) {
@@ -115,6 +118,8 @@ static rt_code begin_stop(engine *e, int kind, rt_status *st) {
 }
 
 static rt_code poll_notices(engine *e, rt_status *st) {
+  rt_code rc = rt_watchdog_serve(&e->wd, st); /* answered between batches too */
+  if (rc) return rc;
   if (e->notice_req == MPI_REQUEST_NULL) return RT_OK;
   int done = 0;
   RT_MPI_CHECK(st, MPI_Test(&e->notice_req, &done, MPI_STATUS_IGNORE));
@@ -141,38 +146,107 @@ static int should_stop_cb(void *user) {
   return poll_stop(e, &ignored);
 }
 
-/* The model, pass and edge a waiting rank names when the watchdog fires: of the models it waits
- * for, the one whose next visit here comes first in its own succession. */
-static rt_code watchdog_fail(engine *e, double waited, const char *what, rt_status *st) {
-  size_t best = e->count, waiting = 0;
-  uint64_t best_pass = 0, best_pos = 0;
+/* Where slot j (receiving) next visits this rank in this call, and the rank it comes from. */
+static int awaited_edge(const engine *e, size_t j, uint64_t *pass, uint64_t *pos, int *from) {
+  const slot *s = &e->slots[j];
+  const rt_model_spec *spec = &e->specs[j];
+  const uint64_t L = rt_route_length(spec);
+  uint64_t p = s->from_pass, k = s->from_position;
+  while (p < s->end && shard_owner(e, rt_route_shard(spec, p, k)) != e->rank)
+    if (++k == L) k = 0, ++p;
+  if (p >= s->end) return 0;
+  *pass = p, *pos = k;
+  if (p == 0 && k == 0) return 0; /* its start: it comes from nowhere */
+  *from = shard_owner(e, k > 0 ? rt_route_shard(spec, p, k - 1) : rt_route_shard(spec, p - 1, L - 1));
+  return 1;
+}
+
+/* The ranks this one waits on (watchdog.h): in the final vote every other rank; otherwise the
+ * receivers of its pending sends and, while waiting for hand-offs, the senders of the models it
+ * awaits. */
+static void watchdog_depends(void *user, unsigned char *flags) {
+  engine *e = user;
+  for (int r = 0; r < e->ranks; ++r) flags[r] = e->wd.doing == RT_WD_VOTE;
+  if (e->wd.doing == RT_WD_VOTE) return;
   for (size_t j = 0; j < e->count; ++j) {
     const slot *s = &e->slots[j];
-    if (s->phase != SLOT_RECEIVING) continue;
-    waiting++;
-    const rt_model_spec *spec = &e->specs[j];
-    const uint64_t L = rt_route_length(spec);
-    uint64_t p = s->from_pass, k = s->from_position;
-    while (p < s->end && shard_owner(e, rt_route_shard(spec, p, k)) != e->rank)
-      if (++k == L) k = 0, ++p;
-    if (p >= s->end) continue;
-    if (best == e->count || p < best_pass || (p == best_pass && k < best_pos))
-      best = j, best_pass = p, best_pos = k;
+    uint64_t p, k;
+    int from;
+    if (s->phase == SLOT_SENDING)
+      flags[shard_owner(e, current_shard(&e->specs[j], rt_state_head(s->state)))] = 1;
+    else if (s->phase == SLOT_RECEIVING && e->wd.doing == RT_WD_HANDOFF && awaited_edge(e, j, &p, &k, &from))
+      flags[from] = 1;
   }
-  if (best == e->count)
+}
+
+/* What the reporting rank knows of the rank it names (watchdog.h). */
+static void watchdog_cause(const engine *e, rt_wd_reason why, int r, char *out, size_t size) {
+  out[0] = '\0';
+  if (why == RT_WD_SILENT && rt_watchdog_silent(&e->wd, r)) snprintf(out, size, "; rank %d does not answer", r);
+  if (why == RT_WD_UNRESOLVED) snprintf(out, size, "; rank %d answers but has not sent it", r);
+}
+
+/* The error of the rank that reports a hang. Waiting for hand-offs it names the model, pass and
+ * edge: of the models it awaits (from a rank that did not answer, when one did not), the one
+ * whose next visit here comes first in its own succession; with none, a send of its own that a
+ * rank that does not answer has not taken. */
+static rt_code watchdog_fail(engine *e, double waited, const char *what, rt_wd_reason why, rt_status *st) {
+  size_t best = e->count, waiting = 0;
+  uint64_t best_pass = 0, best_pos = 0;
+  int best_from = -1;
+  char cause[64];
+  const int name_edge = e->wd.doing == RT_WD_HANDOFF || e->wd.doing == RT_WD_BUSY;
+  for (size_t j = 0; name_edge && j < e->count; ++j) {
+    uint64_t p, k;
+    int from;
+    if (e->slots[j].phase != SLOT_RECEIVING || !awaited_edge(e, j, &p, &k, &from)) continue;
+    waiting++;
+    if (why == RT_WD_SILENT && !rt_watchdog_silent(&e->wd, from)) continue;
+    if (best == e->count || p < best_pass || (p == best_pass && k < best_pos))
+      best = j, best_pass = p, best_pos = k, best_from = from;
+  }
+  if (best < e->count) {
+    const rt_model_spec *spec = &e->specs[best];
+    watchdog_cause(e, why, best_from, cause, sizeof cause);
     return rt_fail(st, RT_ERR_TIMEOUT,
-                   "watchdog: rank %d waited %.0f s (run.timeout) with no progress while %s", e->rank,
-                   waited, what);
-  const rt_model_spec *spec = &e->specs[best];
-  const uint64_t L = rt_route_length(spec);
-  const uint64_t prev_pass = best_pos > 0 ? best_pass : best_pass - 1, prev_pos = best_pos > 0 ? best_pos - 1 : L - 1;
-  const int from = shard_owner(e, rt_route_shard(spec, prev_pass, prev_pos));
-  return rt_fail(st, RT_ERR_TIMEOUT,
-                 "watchdog: rank %d waited %.0f s (run.timeout) with no hand-off arriving: model %" PRIu64
-                 " (pass %" PRIu64 " of %" PRIu64 ", shard %" PRIu64 ") is stuck on the hand-off from rank %d "
-                 "to rank %d%s",
-                 e->rank, waited, spec->id, best_pass + 1, spec->passes, rt_route_shard(spec, best_pass, best_pos),
-                 from, e->rank, waiting > 1 ? " (other models are awaited too)" : "");
+                   "watchdog: rank %d waited %.0f s (run.timeout) with no hand-off arriving: model %" PRIu64
+                   " (pass %" PRIu64 " of %" PRIu64 ", shard %" PRIu64 ") is stuck on the hand-off from rank %d "
+                   "to rank %d%s%s",
+                   e->rank, waited, spec->id, best_pass + 1, spec->passes,
+                   rt_route_shard(spec, best_pass, best_pos), best_from, e->rank,
+                   waiting > 1 ? " (other models are awaited too)" : "", cause);
+  }
+  for (size_t j = 0; name_edge && why == RT_WD_SILENT && j < e->count; ++j) {
+    const slot *s = &e->slots[j];
+    if (s->phase != SLOT_SENDING) continue;
+    const rt_model_spec *spec = &e->specs[j];
+    const rt_state_header *h = rt_state_head(s->state);
+    const int to = shard_owner(e, current_shard(spec, h));
+    if (!rt_watchdog_silent(&e->wd, to)) continue;
+    watchdog_cause(e, why, to, cause, sizeof cause);
+    return rt_fail(st, RT_ERR_TIMEOUT,
+                   "watchdog: rank %d waited %.0f s (run.timeout) with its hand-off not received: model %" PRIu64
+                   " (pass %" PRIu64 " of %" PRIu64 ", shard %" PRIu64 ") is stuck on the hand-off from rank %d "
+                   "to rank %d%s",
+                   e->rank, waited, spec->id, h->pass + 1, spec->passes, current_shard(spec, h), e->rank, to, cause);
+  }
+  int silent = -1;
+  for (int r = 0; r < e->ranks && silent < 0; ++r)
+    if (rt_watchdog_silent(&e->wd, r)) silent = r;
+  watchdog_cause(e, why == RT_WD_SILENT ? why : RT_WD_NONE, silent, cause, sizeof cause);
+  return rt_fail(st, RT_ERR_TIMEOUT, "watchdog: rank %d waited %.0f s (run.timeout) with no progress while %s%s",
+                 e->rank, waited, what, cause);
+}
+
+/* One watchdog poll of a rank that waits (doing: for what): reports only when this rank is the
+ * one to (watchdog.h). */
+static rt_code watchdog_check(engine *e, rt_wd_doing doing, const char *what, rt_status *st) {
+  if (e->timeout <= 0) return RT_OK;
+  const double idle = MPI_Wtime() - e->last_activity;
+  rt_wd_reason why = RT_WD_NONE;
+  rt_code rc = rt_watchdog_step(&e->wd, doing, idle, watchdog_depends, e, &why, st);
+  if (rc || why == RT_WD_NONE) return rc;
+  return watchdog_fail(e, idle, what, why, st);
 }
 
 /* A short sleep between polls, growing from 1 us to 100 us while nothing happens. */
@@ -239,6 +313,8 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       history[h->pass] = h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
       /* Finite batch losses can still add up to an overflow: that is divergence too. */
       if (!isfinite(history[h->pass])) h->diverged = 1;
+      if (fam->pass_end && !h->diverged)
+        fam->pass_end(spec, h->pass, rt_state_params(s->state, &layout), rt_state_aux(s->state, &layout));
       h->pass_loss_sum = 0.0;
       h->pass_loss_rows = 0;
       h->position = 0;
@@ -324,6 +400,7 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
   const double t0 = MPI_Wtime();
   unsigned spins = 0;
   rt_code rc = RT_OK;
+  e->wd.doing = RT_WD_HANDOFF;
   for (;;) {
     const int mpi_rc = MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE);
     if (mpi_rc != MPI_SUCCESS) {
@@ -340,13 +417,10 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
       rc = st->code;
       break;
     }
-    const double now = MPI_Wtime();
-    if (e->timeout > 0 && now - e->last_activity > e->timeout) {
-      rc = watchdog_fail(e, now - e->last_activity, "waiting for hand-offs", st);
-      break;
-    }
+    if ((rc = watchdog_check(e, RT_WD_HANDOFF, "waiting for hand-offs", st))) break;
     backoff(&spins);
   }
+  e->wd.doing = RT_WD_BUSY;
   if (e->time) e->time->idle += MPI_Wtime() - t0;
   rt_prof_end(RT_PHASE_RECEIVE);
   if (rc) return rc;
@@ -478,23 +552,23 @@ static rt_code gather_final(engine *e, void **states, rt_status *st) {
  * and receives that land are kept. Only a stopping rank can have any. */
 static rt_code drain_sends(engine *e, int *indices, rt_status *st) {
   unsigned spins = 0;
-  while (e->sends_pending > 0) {
+  rt_code rc = RT_OK;
+  e->wd.doing = RT_WD_DRAIN;
+  while (rc == RT_OK && e->sends_pending > 0) {
     int n = 0;
-    RT_MPI_CHECK(st, MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
-    if (n > 0 && n != MPI_UNDEFINED) {
-      rt_code rc = handle(e, n, indices, st);
-      if (rc) return rc;
+    const int mpi_rc = MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE);
+    if (mpi_rc != MPI_SUCCESS) {
+      rc = rt_mpi_fail(st, mpi_rc, __FILE__, __LINE__, "MPI_Testsome");
+    } else if (n > 0 && n != MPI_UNDEFINED) {
+      rc = handle(e, n, indices, st);
       spins = 0;
-      continue;
+    } else if ((rc = poll_notices(e, st)) == RT_OK &&
+               (rc = watchdog_check(e, RT_WD_DRAIN, "finishing its hand-offs for a stop", st)) == RT_OK) {
+      backoff(&spins);
     }
-    rt_code rc = poll_notices(e, st);
-    if (rc) return rc;
-    const double now = MPI_Wtime();
-    if (e->timeout > 0 && now - e->last_activity > e->timeout)
-      return watchdog_fail(e, now - e->last_activity, "finishing its hand-offs for a stop", st);
-    backoff(&spins);
   }
-  return RT_OK;
+  e->wd.doing = RT_WD_BUSY;
+  return rc;
 }
 
 /* Part 2: every rank votes the stop kind it acts on (0: none), while hand-offs still land. */
@@ -503,19 +577,24 @@ static rt_code vote(engine *e, int *indices, int *kind, rt_status *st) {
   MPI_Request req;
   RT_MPI_CHECK(st, MPI_Iallreduce(&mine, kind, 1, MPI_INT, MPI_MAX, e->ctl, &req));
   unsigned spins = 0;
+  rt_code rc = RT_OK;
+  e->wd.doing = RT_WD_VOTE;
   for (;;) {
     int done = 0, n = 0;
-    RT_MPI_CHECK(st, MPI_Test(&req, &done, MPI_STATUS_IGNORE));
-    if (done) return RT_OK;
-    RT_MPI_CHECK(st, MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE));
-    rt_code rc = handle(e, n, indices, st);
-    if (rc == RT_OK) rc = poll_notices(e, st);
-    if (rc) return rc;
-    const double now = MPI_Wtime();
-    if (e->timeout > 0 && now - e->last_activity > e->timeout)
-      return watchdog_fail(e, now - e->last_activity, "waiting for the other ranks to finish", st);
+    int mpi_rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (mpi_rc == MPI_SUCCESS && done) break;
+    if (mpi_rc == MPI_SUCCESS) mpi_rc = MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE);
+    if (mpi_rc != MPI_SUCCESS) {
+      rc = rt_mpi_fail(st, mpi_rc, __FILE__, __LINE__, "MPI_Test(vote)");
+      break;
+    }
+    if ((rc = handle(e, n, indices, st)) || (rc = poll_notices(e, st)) ||
+        (rc = watchdog_check(e, RT_WD_VOTE, "waiting for the other ranks to finish", st)))
+      break;
     backoff(&spins);
   }
+  e->wd.doing = RT_WD_BUSY;
+  return rc;
 }
 
 /* Part 3 after a stop: the consistent cut. Every model of this call is held by exactly one rank
@@ -548,7 +627,7 @@ static rt_code cut(engine *e, int *indices, void **states, rt_status *st) {
     if (all) break;
     const double now = MPI_Wtime();
     if (e->timeout > 0 && now - e->last_activity > e->timeout) {
-      rc = watchdog_fail(e, now - e->last_activity, "collecting the models for a checkpoint", st);
+      rc = watchdog_fail(e, now - e->last_activity, "collecting the models for a checkpoint", RT_WD_NONE, st);
       break;
     }
     backoff(&spins);
@@ -601,6 +680,7 @@ static void engine_free(engine *e) {
   free(e->ws);
   free(e->order);
   free(e->notice_sends);
+  rt_watchdog_free(&e->wd);
   if (e->notice_req != MPI_REQUEST_NULL && MPI_Cancel(&e->notice_req) == MPI_SUCCESS)
     (void)MPI_Wait(&e->notice_req, MPI_STATUS_IGNORE);
   if (e->ctl != MPI_COMM_NULL) (void)MPI_Comm_free(&e->ctl);
@@ -612,7 +692,8 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
                       rt_rank_time *rank_time, int *stopped, rt_status *st) {
   engine e = {.progress = view && view->fn ? view : NULL, .time = rank_time, .cfg = cfg, .specs = specs,
               .count = model_count, .ds = ds, .comm = comm, .stats = stats, .ctl = MPI_COMM_NULL,
-              .notice_req = MPI_REQUEST_NULL, .timeout = (double)cfg->run.timeout};
+              .notice_req = MPI_REQUEST_NULL, .timeout = (double)cfg->run.timeout,
+              .wd = {.comm = MPI_COMM_NULL}};
   *stopped = 0;
   e.rank = ds->rank;
   e.ranks = ds->ranks;
@@ -628,6 +709,7 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   for (int r = 0; rc == RT_OK && r < e.ranks; ++r) e.notice_sends[r] = MPI_REQUEST_NULL;
   if (rc == RT_OK && MPI_Comm_dup(comm, &e.ctl) != MPI_SUCCESS)
     rc = RT_FAIL_AT(st, RT_ERR_MPI, "MPI_Comm_dup(control) failed");
+  if (rc == RT_OK) rc = rt_watchdog_init(&e.wd, comm, e.timeout, st);
   if (rc == RT_OK && e.ranks > 1 &&
       MPI_Irecv(&e.notice_in, 1, MPI_INT, MPI_ANY_SOURCE, 0, e.ctl, &e.notice_req) != MPI_SUCCESS)
     rc = RT_FAIL_AT(st, RT_ERR_MPI, "MPI_Irecv(stop notice) failed");

@@ -19,6 +19,17 @@
  * schedule (a shadow header per model, advanced every round on every rank, and checked against
  * the slot's own header wherever the model actually ran).
  *
+ * The host runs ahead of the device (it issues round t+1 while round t computes), with one
+ * exception: before it issues work on a model that arrived by NCCL it waits, polling, for the
+ * hand-offs that brought it (rt_nccl_wait_stream on the communication stream). So no kernel is
+ * ever queued behind a transfer that has not landed, and no CUDA call of the host can block on a
+ * peer: the host waits only in polling waits, which see the other ranks' failure notices.
+ *
+ * Errors: a rank that fails anywhere after the NCCL communicators exist goes straight to
+ * rt_nccl_close, which aborts its communicators and tells the other ranks first, then agrees on the
+ * outcome (cuda/rt_nccl.cu explains the order); the other ranks stop at their next wait and do the
+ * same. The device is the one rt_backend_select made current (a GPU of its own per rank).
+ *
  * The schedule, the batch order and the arithmetic are those of the CPU engine, so the final
  * state is the same whatever the number of ranks; CPU vs CUDA agree to rounding (tests/gpu). */
 #include "engine.h"
@@ -30,6 +41,7 @@
 #include <string.h>
 
 #include "agree.h"
+#include "fail_watch.h"
 #include "handoff_plan.h"
 #include "ringtrain/profile.h"
 #include "ringtrain/stop.h"
@@ -49,7 +61,6 @@ typedef struct cuda_engine {
   rt_cuda_shard **val;     /* [S]; owned validation shards only */
   rt_state_header *shadow; /* [count]: every model's host-owned header fields, on every rank */
   rt_cuda_slot **slots;    /* [count] */
-  void **initial;          /* [count] host states uploaded at round 0, kept until synced */
   void *comm_stream;
   rt_nccl *nccl;           /* NULL with one rank */
   rt_model_stats *stats;
@@ -93,58 +104,88 @@ static rt_code setup(cuda_engine *e, rt_status *st) {
   return rc;
 }
 
+/* Shards and slots on this rank's device (the one rt_backend_select made current). */
+static rt_code load_device(cuda_engine *e, rt_status *st) {
+  rt_code rc = rt_cuda_stream_create(&e->comm_stream, st);
+  for (size_t s = 0; rc == RT_OK && s < e->ds->shards; ++s) {
+    if (rt_shard_owner(s, e->ds->shards, e->ranks) != e->rank) continue;
+    rc = rt_cuda_shard_upload(&e->ds->train[s], e->comm_stream, &e->shards[s], st);
+    if (rc == RT_OK) rc = rt_cuda_shard_upload(&e->ds->val[s], e->comm_stream, &e->val[s], st);
+  }
+  for (size_t j = 0; rc == RT_OK && j < e->count; ++j) {
+    const rt_model_spec *spec = &e->specs[j];
+    const size_t batch = (size_t)spec->hp.batch_size;
+    rc = rt_cuda_slot_create(rt_state_layout_of(spec).total_bytes, batch, e->ds->features,
+                             e->ds->classes, rt_cuda_work_floats(spec, batch), &e->slots[j], st);
+  }
+  return rc;
+}
+
 static rt_code setup_device(cuda_engine *e, rt_status *st) {
   /* Known on every rank alike, before any device work. */
   for (size_t j = 0; j < e->count; ++j)
     if (rt_cuda_work_floats(&e->specs[j], (size_t)e->specs[j].hp.batch_size) == 0)
       return rt_fail(st, RT_ERR_CONFIG, "run.backend is cuda, but the CUDA backend has no kernels for "
                      "kind '%s' (model %zu); use run.backend: cpu", e->specs[j].hp.kind, j);
-  int local_rank = 0, device = 0;
-  rt_code rc = rt_cuda_local_rank(e->comm, &local_rank, st);
-  if (rc == RT_OK) rc = rt_cuda_select_device(local_rank, &device, st);
-  if (rc == RT_OK) rc = check_memory(e, st);
-  if ((rc = rt_agree(e->comm, rc, st))) return rc;
-  if ((rc = rt_cuda_stream_create(&e->comm_stream, st))) return rc;
-  for (size_t s = 0; s < e->ds->shards; ++s) {
-    if (rt_shard_owner(s, e->ds->shards, e->ranks) != e->rank) continue;
-    if ((rc = rt_cuda_shard_upload(&e->ds->train[s], e->comm_stream, &e->shards[s], st))) return rc;
-    if ((rc = rt_cuda_shard_upload(&e->ds->val[s], e->comm_stream, &e->val[s], st))) return rc;
-  }
   for (size_t j = 0; j < e->count; ++j) rt_state_header_init(&e->specs[j], &e->shadow[j]);
-  for (size_t j = 0; j < e->count; ++j) {
-    const rt_model_spec *spec = &e->specs[j];
-    const size_t batch = (size_t)spec->hp.batch_size;
-    if ((rc = rt_cuda_slot_create(rt_state_layout_of(spec).total_bytes, batch, e->ds->features,
-                                  e->ds->classes, rt_cuda_work_floats(spec, batch), &e->slots[j], st)))
-      return rc;
-  }
-  if (e->ranks > 1 && (rc = rt_nccl_init(e->comm, 1, &e->nccl, st))) return rc;
-  return RT_OK;
+  rt_code rc = check_memory(e, st);
+  if ((rc = rt_agree_origin(e->comm, rc, st))) return rc;
+  /* Every rank loads, then all agree before the collective NCCL set-up. */
+  rc = rt_agree_origin(e->comm, load_device(e, st), st);
+  if (rc == RT_OK && e->ranks > 1) rc = rt_nccl_init(e->comm, 1, (double)e->cfg->run.timeout, &e->nccl, st);
+  return rc;
 }
 
-/* Round t on this rank: every model whose round-t shard is local integrates it on its stream. */
+/* 1 when model `spec` came to this rank by NCCL after round t - 1. */
+static int arrived(const cuda_engine *e, const rt_model_spec *spec, uint64_t t) {
+  int from, to;
+  return t > 0 && rt_handoff_after(spec, t - 1, e->ds->shards, e->ranks, &from, &to) && to == e->rank;
+}
+
+/* A model's first state, uploaded through its slot's staging buffer (then freed at once). */
+static rt_code upload_initial(cuda_engine *e, size_t j, rt_status *st) {
+  void *state = NULL;
+  rt_code rc = rt_engine_new_state(&e->specs[j], e->ds, &state, st);
+  if (rc == RT_OK)
+    rc = rt_cuda_state_upload(e->slots[j], state, rt_state_layout_of(&e->specs[j]).total_bytes, st);
+  rt_state_free(state);
+  return rc;
+}
+
+/* Model j's visit of round t, issued on its slot's stream. */
+static rt_code visit(cuda_engine *e, size_t j, uint64_t t, rt_status *st) {
+  const rt_model_spec *spec = &e->specs[j];
+  const uint64_t shard = round_shard(spec, t);
+  const uint64_t n = rt_route_length(spec);
+  rt_prof_window_visit(e->cfg, (long)(t / n) + 1);
+  rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)(t / n) + 1, (int64_t)shard);
+  const double t0 = MPI_Wtime();
+  rt_code rc = rt_cuda_integrate_shard(e->slots[j], spec, e->shards[shard], shard, st);
+  int done = 0;
+  if (rc == RT_OK) rc = rt_cuda_finish_visit(e->slots[j], spec, n, &done, st);
+  e->stats[j].seconds += MPI_Wtime() - t0; /* host time issuing the visit; the GPU runs on */
+  rt_prof_end(RT_PHASE_INTEGRATE);
+  return rc;
+}
+
+/* Round t on this rank: every model whose round-t shard is local integrates it on its stream.
+ * Models that stayed here go first; those that arrived by NCCL after round t - 1 only once those
+ * hand-offs have landed (see the top of this file). */
 static rt_code integrate_round(cuda_engine *e, uint64_t t, rt_status *st) {
-  for (size_t j = 0; j < e->count; ++j) {
-    const rt_model_spec *spec = &e->specs[j];
-    if (t >= rounds_of(spec) || owner(e, spec, t) != e->rank) continue;
-    rt_code rc;
-    if (t == 0) {
-      if ((rc = rt_engine_new_state(spec, e->ds, &e->initial[j], st))) return rc;
-      if ((rc = rt_cuda_state_upload(e->slots[j], e->initial[j], rt_state_layout_of(spec).total_bytes, st)))
-        return rc;
+  char what[96];
+  snprintf(what, sizeof what, "the NCCL hand-offs before round %" PRIu64, t + 1);
+  for (int late = 0; late < 2; ++late)
+    for (size_t j = 0; j < e->count; ++j) {
+      const rt_model_spec *spec = &e->specs[j];
+      if (t >= rounds_of(spec) || owner(e, spec, t) != e->rank || arrived(e, spec, t) != late) continue;
+      rt_code rc = RT_OK;
+      if (late && what[0]) { /* once per round */
+        if ((rc = rt_nccl_wait_stream(e->nccl, e->comm_stream, what, st))) return rc;
+        what[0] = '\0';
+      }
+      if (t == 0 && (rc = upload_initial(e, j, st))) return rc;
+      if ((rc = visit(e, j, t, st))) return rc;
     }
-    const uint64_t shard = round_shard(spec, t);
-    const uint64_t n = rt_route_length(spec);
-    rt_prof_window_visit(e->cfg, (long)(t / n) + 1);
-    rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)j, (int64_t)(t / n) + 1, (int64_t)shard);
-    const double t0 = MPI_Wtime();
-    rc = rt_cuda_integrate_shard(e->slots[j], spec, e->shards[shard], shard, st);
-    int done = 0;
-    if (rc == RT_OK) rc = rt_cuda_finish_visit(e->slots[j], spec, n, &done, st);
-    e->stats[j].seconds += MPI_Wtime() - t0; /* host time issuing the visit; the GPU runs on */
-    rt_prof_end(RT_PHASE_INTEGRATE);
-    if (rc) return rc;
-  }
   return RT_OK;
 }
 
@@ -203,7 +244,7 @@ static rt_code handoffs(cuda_engine *e, uint64_t t, rt_status *st) {
     }
   }
   if (grouped) {
-    const rt_code end = rt_nccl_group_end(st); /* the group is closed whatever happened inside */
+    const rt_code end = rt_nccl_group_end(e->nccl, st); /* closed whatever happened inside */
     if (rc == RT_OK) rc = end;
   }
   /* Arrivals, after the group has launched: the model's stream waits for the receive, and the
@@ -221,18 +262,26 @@ static rt_code handoffs(cuda_engine *e, uint64_t t, rt_status *st) {
   return rc;
 }
 
-/* Finished models come back to host memory on the rank where they finished. */
+/* Finished models come back to host memory on the rank where they finished: every download is
+ * issued first (through the slots' pinned staging buffers), then each slot is waited for. */
 static rt_code download_final(cuda_engine *e, void **finished, rt_status *st) {
-  rt_code rc;
-  for (size_t j = 0; j < e->count; ++j) {
+  rt_code rc = RT_OK;
+  for (size_t j = 0; rc == RT_OK && j < e->count; ++j) {
     if (rt_final_owner(&e->specs[j], e->ds->shards, e->ranks) != e->rank) continue;
     const size_t bytes = rt_state_layout_of(&e->specs[j]).total_bytes;
     finished[j] = aligned_alloc(RT_STATE_ALIGN, bytes);
     if (!finished[j]) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
-    if ((rc = rt_cuda_state_download(e->slots[j], finished[j], bytes, st))) return rc;
-    if ((rc = rt_cuda_slot_sync(e->slots[j], st))) return rc;
+    rc = rt_cuda_state_download(e->slots[j], finished[j], bytes, st);
   }
-  return RT_OK;
+  return rc;
+}
+
+/* Everything issued on this rank has finished (polling: a stream may wait for a peer). */
+static rt_code drain(cuda_engine *e, rt_status *st) {
+  rt_code rc = rt_nccl_wait_stream(e->nccl, e->comm_stream, "the last NCCL hand-offs", st);
+  for (size_t j = 0; rc == RT_OK && j < e->count; ++j)
+    rc = rt_nccl_wait_stream(e->nccl, rt_cuda_slot_stream(e->slots[j]), "the last shard visits", st);
+  return rc;
 }
 
 /* Validation sums of every model on this rank's device-resident validation shards: the final
@@ -251,7 +300,7 @@ static rt_code evaluate(cuda_engine *e, void **states, double *val_sums, rt_stat
       double *out = val_sums + (j * S + s) * RT_EVAL_SUMS; /* the family's sums, added */
       if ((rc = rt_cuda_evaluate_shard(e->slots[j], &e->specs[j], e->val[s], out, st))) return rc;
     }
-    if ((rc = rt_cuda_slot_sync(e->slots[j], st))) return rc; /* states[j] may be freed after */
+    if ((rc = rt_cuda_slot_sync(e->slots[j], st))) return rc; /* nothing left in flight */
   }
   return RT_OK;
 }
@@ -272,18 +321,18 @@ static rt_code finish_final(const cuda_engine *e, void **states, rt_status *st) 
   return RT_OK;
 }
 
+/* After rt_nccl_close (the communicators are gone, so no stream waits for a peer any more). The
+ * slots' streams are synchronised before their memory goes, so pending host copies of downloads
+ * land before the caller frees their destinations. */
 static void engine_free(cuda_engine *e) {
-  if (e->nccl) rt_nccl_free(e->nccl);
   for (size_t j = 0; e->slots && j < e->count; ++j) rt_cuda_slot_free(e->slots[j]);
   for (size_t s = 0; e->shards && s < e->ds->shards; ++s) rt_cuda_shard_free(e->shards[s]);
   for (size_t s = 0; e->val && s < e->ds->shards; ++s) rt_cuda_shard_free(e->val[s]);
-  for (size_t j = 0; e->initial && j < e->count; ++j) rt_state_free(e->initial[j]);
   rt_cuda_stream_destroy(e->comm_stream);
   free(e->slots);
   free(e->shards);
   free(e->val);
   free(e->shadow);
-  free(e->initial);
 }
 
 /* val_sums has RT_EVAL_SUMS doubles per (model, shard). */
@@ -297,12 +346,12 @@ rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, siz
   e.shards = calloc(ds->shards, sizeof *e.shards);
   e.val = calloc(ds->shards, sizeof *e.val);
   e.shadow = calloc(count, sizeof *e.shadow);
-  e.initial = calloc(count, sizeof *e.initial);
   void **finished = calloc(count, sizeof *finished);
   rt_code rc = RT_OK;
-  if (!e.slots || !e.shards || !e.val || !e.shadow || !e.initial || !finished)
+  if (!e.slots || !e.shards || !e.val || !e.shadow || !finished)
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate CUDA engine tables for %zu models", count);
-  if (rc == RT_OK) rc = setup(&e, st);
+  rc = rt_agree_origin(comm, rc, st);
+  if (rc == RT_OK) rc = setup(&e, st); /* agreed on every rank */
   uint64_t rounds = 0;
   for (size_t j = 0; j < count; ++j)
     if (rounds_of(&specs[j]) > rounds) rounds = rounds_of(&specs[j]);
@@ -317,9 +366,10 @@ rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, siz
   }
   if (cfg->run.profile_first > 0) rt_prof_capture(0);
   if (rc == RT_OK) rc = download_final(&e, finished, st);
-  if (rc == RT_OK) rc = rt_cuda_stream_sync(e.comm_stream, st);
-  /* Nothing may still read the initial host states when they are freed. */
-  for (size_t j = 0; rc == RT_OK && j < count; ++j) rc = rt_cuda_slot_sync(e.slots[j], st);
+  if (rc == RT_OK) rc = drain(&e, st);
+  /* The one collective of the NCCL phase, also after an error (which aborts first). */
+  rc = rt_nccl_close(e.nccl, rc, st);
+  e.nccl = NULL;
   if (rc == RT_OK) rc = rt_engine_share_final(specs, count, ds, comm, finished, states, st);
   if (rc == RT_OK) rc = finish_final(&e, states, st);
   if (rc == RT_OK) {
@@ -327,7 +377,8 @@ rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, siz
     rc = evaluate(&e, states, val_sums, st);
     rt_prof_end(RT_PHASE_EVALUATE);
   }
-  engine_free(&e);
+  rc = rt_agree_origin(comm, rc, st);
+  engine_free(&e); /* before `finished` goes: see engine_free */
   for (size_t j = 0; finished && j < count; ++j) free(finished[j]);
   free(finished);
   return rc;

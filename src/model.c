@@ -121,9 +121,13 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
           rt_format_double(hp->beta1, b[3]), rt_format_double(hp->beta2, b[4]),
           rt_format_double(hp->epsilon, b[5]), rt_schedule_name(hp->schedule),
           rt_format_double(hp->decay, b[6]), hp->batch_size);
-  fprintf(f, "k=%ld\ninit_sample=%ld\nsolver=%s\nalpha=%s\nfit_intercept=%d\nhidden=", hp->k,
-          hp->init_sample, rt_solver_name(hp->solver), rt_format_double(hp->alpha, b[7]),
-          hp->fit_intercept);
+  fprintf(f, "k=%ld\ninit_sample=%ld\n", hp->k, hp->init_sample);
+  /* kmeans only, so that the spec text of the other families stays what it was. */
+  if (strcmp(hp->kind, "kmeans") == 0)
+    fprintf(f, "init_trials=%ld\nalgorithm=%s\nlloyd_passes=%ld\n", hp->init_trials,
+            rt_kmeans_algorithm_name(hp->algorithm), hp->lloyd_passes);
+  fprintf(f, "solver=%s\nalpha=%s\nfit_intercept=%d\nhidden=", rt_solver_name(hp->solver),
+          rt_format_double(hp->alpha, b[7]), hp->fit_intercept);
   for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? "," : "", hp->hidden[i]);
   fprintf(f, "\nactivation=%s\noutput=%s\ninit=%s\n", rt_activation_name(hp->activation),
           rt_mlp_output_name(hp->output), rt_init_scheme_name(hp->init));
@@ -210,6 +214,7 @@ static const char *solver_name(int v) { return rt_solver_name((rt_solver)v); }
 static const char *activation_name(int v) { return rt_activation_name((rt_activation)v); }
 static const char *output_name(int v) { return rt_mlp_output_name((rt_mlp_output)v); }
 static const char *init_name(int v) { return rt_init_scheme_name((rt_init_scheme)v); }
+static const char *algorithm_name(int v) { return rt_kmeans_algorithm_name((rt_kmeans_algorithm)v); }
 
 static rt_code spec_enum(const char *text, const char *file, const char *key,
                          const char *(*name_of)(int), int count, int *out, rt_status *st) {
@@ -239,6 +244,25 @@ static rt_code spec_family_fields(const char *text, const char *file, rt_model_c
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec k, init_sample or fit_intercept out of range", file);
   hp->k = (long)k;
   hp->init_sample = (long)sample;
+  /* kmeans keys that model files written before them lack: their defaults. */
+  char buf[64];
+  if (spec_value(text, "init_trials", buf, sizeof buf)) {
+    uint64_t trials = 0;
+    if ((rc = spec_u64(text, file, "init_trials", &trials, st))) return rc;
+    if (trials > 1024) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec init_trials out of range", file);
+    hp->init_trials = (long)trials;
+  }
+  if (spec_value(text, "algorithm", buf, sizeof buf)) {
+    int algorithm = 0;
+    if ((rc = spec_enum(text, file, "algorithm", algorithm_name, 2, &algorithm, st))) return rc;
+    hp->algorithm = (rt_kmeans_algorithm)algorithm;
+  }
+  if (spec_value(text, "lloyd_passes", buf, sizeof buf)) {
+    uint64_t lloyd = 0;
+    if ((rc = spec_u64(text, file, "lloyd_passes", &lloyd, st))) return rc;
+    if (lloyd > (1u << 30)) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lloyd_passes out of range", file);
+    hp->lloyd_passes = (long)lloyd;
+  }
   hp->fit_intercept = (int)intercept;
   hp->solver = (rt_solver)solver;
   hp->activation = (rt_activation)activation;

@@ -107,6 +107,12 @@ typedef struct rt_family {
    * number of batches integrated before this one. */
   void (*integrate_batch)(const rt_model_spec *spec, float *params, float *aux, const float *x,
                           const float *y, size_t rows, uint64_t step, double *loss_sum, float *ws);
+  /* Optional: at the end of every pass, after its last batch and before the model moves on (or
+   * is written), where the engine closes the pass (CPU: engine.c serve; CUDA: the family's
+   * device hook, run by rt_cuda_finish_visit); pass is the 0-based pass just completed. Not
+   * called once the model has diverged. For updates that need a whole pass (k-means Lloyd
+   * steps: the centres move to the means accumulated over the pass). */
+  void (*pass_end)(const rt_model_spec *spec, uint64_t pass, float *params, float *aux);
   /* Optional: after the last pass (e.g. solve the normal equations). */
   rt_code (*finish)(const rt_model_spec *spec, float *params, float *aux, rt_status *st);
   /* Optional: the training loss of the last pass once finish has run, for families whose

@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "normalize.h"
 #include "results.h"
+#include "shared_pass.h"
 #include "ringtrain/atomic_file.h"
 #include "ringtrain/hash.h"
 #include "ringtrain/profile.h"
@@ -122,30 +123,6 @@ static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_datas
   }
   free(sum);
   return RT_OK;
-}
-
-/* Exact least-squares models that differ only in alpha accumulate identical statistics (same
- * rows, same batch boundaries, same order): one of them, the lowest id, travels the ring and the
- * others copy its statistics and solve with their own alpha. */
-static int shares_statistics(const rt_model_config *a, const rt_model_config *b) {
-  return strcmp(a->kind, "linear") == 0 && strcmp(b->kind, "linear") == 0 &&
-         a->solver == RT_SOLVER_EXACT && b->solver == RT_SOLVER_EXACT &&
-         a->fit_intercept == b->fit_intercept && a->batch_size == b->batch_size;
-}
-
-/* source[j]: the model whose pass model j uses (j itself unless it shares). */
-static size_t plan_shared_passes(const rt_model_spec *specs, size_t count, size_t *source) {
-  size_t travelling = 0;
-  for (size_t j = 0; j < count; ++j) {
-    source[j] = j;
-    for (size_t i = 0; i < j; ++i)
-      if (source[i] == i && shares_statistics(&specs[i].hp, &specs[j].hp)) {
-        source[j] = i;
-        break;
-      }
-    travelling += source[j] == j;
-  }
-  return travelling;
 }
 
 static int compare_double(const void *a, const void *b) {
@@ -562,14 +539,14 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   openblas_set_num_threads((int)cfg->run.threads);
   omp_set_num_threads((int)cfg->run.threads);
 
-  int use_cuda = 0;
-  rt_code rc = rt_backend_select(cfg, comm, &use_cuda, res->note, sizeof res->note, st);
+  /* What the CUDA engine lacks (checkpoints, --resume, ...) is part of the decision: cuda refuses
+   * it there, auto trains on the CPU with a note (src/backend_decide.h). */
+  rt_backend_choice backend;
+  rt_code rc = rt_backend_select(cfg, resume != NULL, comm, &backend, st);
   if (rc) return rc;
+  const int use_cuda = backend.use_cuda;
   snprintf(res->backend, sizeof res->backend, "%s", use_cuda ? "cuda" : "cpu");
-  if (use_cuda && (resume || cfg->run.checkpoint_every > 0))
-    rc = rt_fail(st, RT_ERR_CONFIG, "%s: checkpoints (run.checkpoint_every, --resume) are not supported with run.backend "
-                 "cuda yet; use run.backend: cpu", cfg->path);
-  if ((rc = rt_agree(comm, rc, st))) return rc;
+  snprintf(res->note, sizeof res->note, "%s", backend.note);
   rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
   if ((rc = rt_agree(comm, rc, st))) return rc;
   char resume_dir[RT_PATH_MAX + 64] = "";
@@ -631,20 +608,8 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu indices", count);
     goto done;
   }
-  if (use_cuda && cfg->run.eval_every_pass) {
-    rc = rt_fail(st, RT_ERR_CONFIG, "%s: run.eval_every_pass is not supported with run.backend cuda yet", cfg->path);
-    goto done;
-  }
-  if (use_cuda && cfg->sweep.early_terminate) {
-    rc = rt_fail(st, RT_ERR_CONFIG, "%s: sweep.early_terminate is not supported with run.backend cuda yet", cfg->path);
-    goto done;
-  }
-  if (plan_shared_passes(specs, count, source) < count && use_cuda) {
-    rc = rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but exact linear models that differ only in alpha "
-                 "share a statistics pass, which the CUDA engine does not do yet; use run.backend: cpu",
-                 cfg->path);
-    goto done;
-  }
+  /* The CUDA engine never sees a shared pass: rt_backend_select chose the CPU for one. */
+  (void)rt_plan_shared_passes(specs, count, source);
   if (use_cuda) {
     device_sums = calloc(count * ds.shards * RT_EVAL_SUMS, sizeof *device_sums);
     if (!device_sums) {

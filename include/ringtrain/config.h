@@ -18,6 +18,8 @@ extern "C" {
 
 typedef enum rt_optimizer { RT_OPT_SGD = 0, RT_OPT_ADAM } rt_optimizer;
 typedef enum rt_schedule { RT_SCHED_CONSTANT = 0, RT_SCHED_INVERSE_TIME, RT_SCHED_COSINE } rt_schedule;
+/* kmeans: online mini-batch updates (Sculley) or exact full-batch Lloyd steps, one per pass. */
+typedef enum rt_kmeans_algorithm { RT_KMEANS_MINIBATCH = 0, RT_KMEANS_LLOYD } rt_kmeans_algorithm;
 /* linear: closed-form least squares / ridge, or gradient steps with the optimizer settings. */
 typedef enum rt_solver { RT_SOLVER_EXACT = 0, RT_SOLVER_SGD } rt_solver;
 /* mlp: activation of the hidden layers. */
@@ -65,6 +67,12 @@ typedef struct rt_model_config {
   long k;                  /* number of centres, default 8, 1..2^24 */
   long init_sample;        /* rows of the first shard sampled for k-means++, default 10000,
                               1..2^30 */
+  long init_trials;        /* candidates drawn per k-means++ centre, the one lowering the
+                              potential most kept (greedy k-means++), 1..1024; 0 (YAML: auto,
+                              the default) = 2 + floor(ln k); 1 = plain k-means++ */
+  rt_kmeans_algorithm algorithm; /* default minibatch; lloyd: every pass is a Lloyd step */
+  long lloyd_passes;       /* minibatch: the last n of run.passes are Lloyd steps, 0..passes;
+                              default 0 (with algorithm lloyd: 0 or run.passes) */
   /* linear (least squares; ridge when alpha > 0) */
   rt_solver solver;        /* default exact */
   double alpha;            /* ridge penalty, default 0.0, >= 0 */
@@ -208,7 +216,9 @@ rt_code rt_config_write_yaml(const rt_config *cfg, FILE *out, rt_status *st);
 /* The keys of a models entry, in table order (bit i of rt_model_config.swept is key i). */
 /* The keys whose values differ between `was` and `now` (every model key of every model, models
  * by position), except those that do not change what is trained (run.output, checkpoint_every,
- * keep_checkpoints, timeout, trace, trace_events, profile_passes). Fills buf with
+ * keep_checkpoints, timeout, trace, trace_events, profile_passes). Data paths compare as the
+ * files they name (resolved against the working directory, symbolic links followed), not as text:
+ * a checkpoint stores them absolute, a resuming config may give them relative. Fills buf with
  * "key (checkpoint: A, now: B); ..." (truncated to size) and returns the count. */
 size_t rt_config_diff(const rt_config *was, const rt_config *now, char *buf, size_t size);
 
@@ -232,6 +242,7 @@ const char *rt_sweep_goal_name(rt_sweep_goal goal);
 const char *rt_optimizer_name(rt_optimizer opt);
 const char *rt_schedule_name(rt_schedule sched);
 const char *rt_solver_name(rt_solver solver);
+const char *rt_kmeans_algorithm_name(rt_kmeans_algorithm algorithm);
 const char *rt_activation_name(rt_activation activation);
 const char *rt_mlp_output_name(rt_mlp_output output);
 const char *rt_init_scheme_name(rt_init_scheme init);

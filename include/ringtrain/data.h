@@ -84,6 +84,18 @@ rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, 
 rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info, uint64_t *rows,
                            rt_status *st);
 
+/* The smallest and largest label of the whole file, read shard by shard in bounded memory
+ * (`check` uses it; training takes the range from the shards it holds). */
+rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info, double *lo, double *hi,
+                            rt_status *st);
+
+/* The number of classes of a classification problem whose training labels span [lo, hi]:
+ * `configured` (data.classes) when > 0, else hi + 1. A file whose labels hold one class only is
+ * refused unless data.classes is given: "PATH: the label column (label_column N) holds a single
+ * class, 3; a classifier needs two or more (set data.classes to train anyway)". */
+rt_code rt_data_classes(const char *path, int label_column, double lo, double hi, long configured,
+                        size_t *classes, rt_status *st);
+
 void rt_shard_free(rt_shard *shard);
 
 #ifdef __cplusplus

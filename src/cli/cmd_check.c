@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_select.h"
 #include "cli/cli.h"
 #include "cli/config_args.h"
 #include "cli/table.h"
@@ -13,11 +14,14 @@
 static const char check_usage[] =
     "usage: ringtrain check CONFIG [--set key=value]...\n"
     "\n"
-    "Validates CONFIG and the headers of its data files and prints the model table; trains\n"
+    "Validates CONFIG and the headers of its data files, says which backend train would use on\n"
+    "this machine (run.backend and what the run needs), and prints the model table; trains\n"
     "nothing. Exit code 0 when the run would start, 2 with one line naming the problem otherwise.\n";
 
+/* Probes a data file and counts its rows; with `classes` (the training file of a run that has
+ * classifiers) also scans its labels for the number of classes, as training does. */
 static rt_code probe_file(const rt_config *cfg, const char *path, const char *what, rt_data_info *info,
-                          uint64_t *rows, rt_status *st) {
+                          uint64_t *rows, size_t *classes, rt_status *st) {
   rt_data_options opt = {.path = path, .format = cfg->data.format, .label_column = -1,
                          .header = cfg->data.header, .delimiter = cfg->data.delimiter};
   rt_code rc = rt_data_probe(&opt, info, st);
@@ -26,8 +30,13 @@ static rt_code probe_file(const rt_config *cfg, const char *path, const char *wh
   opt.label_column = col;
   if ((rc = rt_data_probe(&opt, info, st))) return rc;
   if ((rc = rt_data_count_rows(&opt, info, rows, st))) return rc;
-  printf("# %-10s %s: %s, %" PRIu64 " rows, %zu columns (label column %d, %zu features)\n", what,
-         path, info->format == RT_FORMAT_NPY ? "npy" : "csv", *rows, info->columns, col, info->features);
+  double lo = 0.0, hi = 0.0;
+  if (classes && cfg->data.classes == 0 && (rc = rt_data_label_range(&opt, info, &lo, &hi, st))) return rc;
+  if (classes && (rc = rt_data_classes(path, col, lo, hi, cfg->data.classes, classes, st))) return rc;
+  printf("# %-10s %s: %s, %" PRIu64 " rows, %zu columns (label column %d, %zu features", what, path,
+         info->format == RT_FORMAT_NPY ? "npy" : "csv", *rows, info->columns, col, info->features);
+  if (classes) printf(", %zu classes", *classes);
+  printf(")\n");
   return RT_OK;
 }
 
@@ -80,9 +89,14 @@ int rt_cmd_check(int argc, char **argv) {
   free(text);
   rt_data_info train, val;
   uint64_t train_rows = 0, val_rows = 0;
-  if (rc == RT_OK) rc = probe_file(&cfg, cfg.data.train, "train", &train, &train_rows, &st);
+  size_t classes = 0; /* stays 0 without classifiers */
+  int need_classes = 0;
+  for (size_t j = 0; rc == RT_OK && j < cfg.model_count; ++j)
+    need_classes |= rt_model_config_task(&cfg.models[j]) == RT_TASK_CLASSIFICATION;
+  if (rc == RT_OK)
+    rc = probe_file(&cfg, cfg.data.train, "train", &train, &train_rows, need_classes ? &classes : NULL, &st);
   if (rc == RT_OK && cfg.data.validation[0]) {
-    rc = probe_file(&cfg, cfg.data.validation, "validation", &val, &val_rows, &st);
+    rc = probe_file(&cfg, cfg.data.validation, "validation", &val, &val_rows, NULL, &st);
     if (rc == RT_OK && val.features != train.features)
       rc = rt_fail(&st, RT_ERR_DATA, "%s: has %zu feature columns, the training data has %zu",
                    cfg.data.validation, val.features, train.features);
@@ -90,15 +104,14 @@ int rt_cmd_check(int argc, char **argv) {
   if (rc == RT_OK && cfg.data.shards > 0 && train_rows < (uint64_t)cfg.data.shards)
     rc = rt_fail(&st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%ld)", cfg.data.train,
                  train_rows, cfg.data.shards);
-  /* Family checks that need only the config and the header; classes come from the labels at
-   * train time unless data.classes fixes them. */
+  /* Family checks with the data's shape, as training makes them. */
   for (size_t j = 0; rc == RT_OK && j < cfg.model_count; ++j) {
     rt_model_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.id = j;
     spec.hp = cfg.models[j];
     spec.problem.features = train.features;
-    spec.problem.classes = cfg.data.classes > 0 ? (size_t)cfg.data.classes : 2;
+    spec.problem.classes = classes;
     /* Before the validation split: a family's row limits apply to what will remain. */
     spec.problem.train_rows = (uint64_t)((double)train_rows * (1.0 - cfg.data.validation_fraction));
     if (spec.problem.train_rows == 0) spec.problem.train_rows = 1;
@@ -110,9 +123,17 @@ int rt_cmd_check(int argc, char **argv) {
     else
       rc = fam->check(&spec, &st);
   }
+  /* The backend train would take here as one rank (features the CUDA engine lacks included). */
+  rt_backend_choice backend;
+  if (rc == RT_OK) rc = rt_backend_preview(&cfg, &backend, &st);
   if (rc != RT_OK) {
     code = rt_cli_report(&st);
   } else {
+    if (backend.note[0]) printf("# note: %s\n", backend.note);
+    if (backend.use_cuda)
+      printf("# backend cuda (device %d; as train on this machine as one rank would choose)\n", backend.device);
+    else
+      printf("# backend cpu (as train on this machine as one rank would choose)\n");
     printf("# shards %s, passes %ld, seed %" PRIu64 ", threads per rank %ld, output %s\n",
            cfg.data.shards > 0 ? "as configured" : "= number of ranks", cfg.run.passes, cfg.run.seed,
            cfg.run.threads, cfg.run.output);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
@@ -70,6 +71,11 @@ void rt_config_args_free(rt_config_args *a) {
 rt_code rt_read_text_file(const char *path, char **text, size_t *length, rt_status *st) {
   FILE *f = fopen(path, "rb");
   if (!f) return rt_fail(st, RT_ERR_CONFIG, "%s: cannot open: %s", path, strerror(errno));
+  struct stat info;
+  if (fstat(fileno(f), &info) == 0 && S_ISDIR(info.st_mode)) { /* fopen opens folders for reading */
+    fclose(f);
+    return rt_fail(st, RT_ERR_CONFIG, "%s: is a directory; expected a config file (YAML)", path);
+  }
   size_t cap = 1 << 16, len = 0;
   char *buf = malloc(cap);
   if (!buf) {

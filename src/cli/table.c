@@ -22,7 +22,10 @@ static void hp_summary(const rt_model_config *m, char *buf, size_t cap) {
            m->schedule == RT_SCHED_CONSTANT ? "" : m->schedule == RT_SCHED_COSINE ? " cosine" : " inv-time",
            m->batch_size);
   if (strcmp(m->kind, "kmeans") == 0) {
-    snprintf(buf, cap, "k=%ld batch=%ld", m->k, m->batch_size);
+    char lloyd[48] = "";
+    if (m->algorithm == RT_KMEANS_LLOYD) snprintf(lloyd, sizeof lloyd, " lloyd");
+    else if (m->lloyd_passes > 0) snprintf(lloyd, sizeof lloyd, " lloyd_passes=%ld", m->lloyd_passes);
+    snprintf(buf, cap, "k=%ld batch=%ld%s", m->k, m->batch_size, lloyd);
   } else if (strcmp(m->kind, "linear") == 0) {
     if (m->solver == RT_SOLVER_EXACT) snprintf(buf, cap, "exact alpha=%g", m->alpha);
     else snprintf(buf, cap, "sgd %s alpha=%g", opt, m->alpha);

@@ -43,6 +43,26 @@ expect_run missing-config 2 "nope.yaml: cannot open" -- "$RT" train "$WORK/nope.
 config "$WORK/missing-data.yaml" "$WORK/absent.csv"
 expect_run missing-data 2 "absent.csv: cannot open" -- "$RT" train "$WORK/missing-data.yaml"
 
+# A folder given as the config: a usage error on one line, no MPI_ABORT banner.
+for cmd in train check; do
+  expect_run "config-is-a-directory-$cmd" 2 "$WORK: is a directory; expected a config file" -- "$RT" $cmd "$WORK"
+  grep -q MPI_ABORT "$WORK/config-is-a-directory-$cmd.err" && fail "$cmd of a folder: MPI_ABORT banner" || pass
+done
+
+# One class in the label column: classifiers are refused by check and train (naming the file and
+# the label) unless data.classes is given; clustering ignores labels.
+awk -F, -v OFS=, '{ $NF = 3; print }' "$DIGITS" >"$WORK/one-class.csv"
+config "$WORK/one-class.yaml" "$WORK/one-class.csv" "label_column: 64"
+single="one-class.csv: the label column (label_column 64) holds a single class, 3; a classifier needs two or more"
+expect_run one-class-check 2 "$single" -- "$RT" check "$WORK/one-class.yaml"
+expect_run one-class-train 2 "$single" -- "$RT" train "$WORK/one-class.yaml"
+no_results one-class
+expect_run one-class-mpi 2 "$single" -- timeout 60 "$MPIRUN" 2 "$RT" train "$WORK/one-class.yaml"
+expect_run one-class-classes-given 0 "" -- "$RT" train "$WORK/one-class.yaml" --quiet --set data.classes=10
+printf 'data: {train: %s, label_column: 64}\nrun: {passes: 1, output: %s}\nmodels: [{kind: kmeans, k: 3}]\n' \
+  "$WORK/one-class.csv" "$WORK/out-one-class-kmeans" >"$WORK/one-class-kmeans.yaml"
+expect_run one-class-kmeans 0 "" -- "$RT" train "$WORK/one-class-kmeans.yaml" --quiet
+
 head -3 "$DIGITS" >"$WORK/three.csv"
 config "$WORK/few-rows.yaml" "$WORK/three.csv" "label_column: 64" "shards: 4"
 expect_run fewer-rows-than-shards 2 "fewer data rows than shards" -- "$RT" train "$WORK/few-rows.yaml"

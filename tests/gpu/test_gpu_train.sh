@@ -4,8 +4,12 @@
 #    log-loss within 1e-3 relative (the state-level 1e-4 check is test_gpu_parity);
 #  - the same for a sweep of every other family (kmeans, linear exact and sgd, mlp classification
 #    and regression): every validation metric within 1e-3 relative (accuracy within 2 rows);
-#  - with at least 2 GPUs, 1 rank and 2 ranks on CUDA give byte-identical model files.
+#  - with auto on a GPU host, a run that uses what the CUDA engine lacks (run.eval_every_pass)
+#    trains on the CPU with a note, `ringtrain check` reports the same, and cuda refuses it (exit 2).
+# 1 rank vs 2 ranks on CUDA: test_gpu_nccl_2gpu.sh.
 source "$(dirname "$0")/../lib.sh" "$@"
+source "$(dirname "$0")/gpu_lib.sh"
+need_gpus 1
 DIGITS="$SRC/configs/data/digits.csv"
 cat >"$WORK/g.yaml" <<YAML
 data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2, shards: 4}
@@ -15,13 +19,8 @@ models:
   - {kind: logistic, optimizer: sgd, momentum: 0.9, learning_rate: 0.02, batch_size: 64, schedule: cosine}
   - {kind: logistic, optimizer: sgd, learning_rate: 0.05, batch_size: 100, schedule: inverse_time, decay: 0.01}
 YAML
-code=0
-"$RT" train "$WORK/g.yaml" --quiet --set run.backend=cuda --output "$WORK/cuda1" 2>"$WORK/probe.err" || code=$?
-if [[ $code -eq 2 ]] && grep -q "sees no CUDA device" "$WORK/probe.err"; then
-  echo "SKIPPED: no CUDA device visible"
-  exit 77
-fi
-[[ $code -eq 0 ]] && pass || fail "CUDA training failed: $(cat "$WORK/probe.err")"
+"$RT" train "$WORK/g.yaml" --quiet --set run.backend=cuda --output "$WORK/cuda1" 2>"$WORK/cuda1.err" \
+  && pass || fail "CUDA training failed: $(cat "$WORK/cuda1.err")"
 "$RT" train "$WORK/g.yaml" --quiet --set run.backend=cpu --output "$WORK/cpu" || fail "CPU training failed"
 python3 - "$WORK/cpu/results.csv" "$WORK/cuda1/results.csv" <<'PY' && pass || fail "CPU and CUDA disagree"
 import csv, sys
@@ -60,21 +59,15 @@ for a, b in zip(cpu, gpu):
         tol = 2.0 / rows if key == "val_accuracy" else 1e-3 * max(abs(x), 1e-12)
         assert abs(x - y) <= tol, (a["id"], a["kind"], key, x, y)
 PY
-gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
-if [[ ${gpus:-0} -ge 2 ]]; then
-  "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --set run.backend=cuda --output "$WORK/cuda2" \
-    || fail "CUDA training on 2 ranks failed"
-  for m in "$WORK/cuda1"/models/*.rtm; do
-    cmp -s "$m" "$WORK/cuda2/models/$(basename "$m")" && pass \
-      || fail "$(basename "$m") differs between 1 and 2 CUDA ranks"
-  done
-  "$MPIRUN" 2 "$RT" train "$WORK/f.yaml" --quiet --set run.backend=cuda --output "$WORK/fcuda2" \
-    || fail "CUDA family sweep on 2 ranks failed"
-  for m in "$WORK/fcuda1"/models/*.rtm; do
-    cmp -s "$m" "$WORK/fcuda2/models/$(basename "$m")" && pass \
-      || fail "family sweep: $(basename "$m") differs between 1 and 2 CUDA ranks"
-  done
-else
-  echo "note: fewer than 2 GPUs visible; the 1-vs-2-rank CUDA comparison did not run"
-fi
+# What the CUDA engine lacks: auto falls back with a note (train and check alike), cuda refuses.
+"$RT" train "$WORK/g.yaml" --set run.eval_every_pass=true --output "$WORK/auto" >"$WORK/auto.out" 2>&1 \
+  && pass || fail "auto with run.eval_every_pass failed: $(cat "$WORK/auto.out")"
+grep -q "# note: backend auto: run.eval_every_pass is not supported on CUDA yet; training on the CPU" "$WORK/auto.out" \
+  && grep -q "# backend cpu;" "$WORK/auto.out" && pass || fail "auto did not fall back with a note: $(cat "$WORK/auto.out")"
+"$RT" check "$WORK/g.yaml" --set run.eval_every_pass=true >"$WORK/check.out" 2>&1 \
+  && grep -q "backend auto: run.eval_every_pass is not supported on CUDA yet" "$WORK/check.out" \
+  && grep -q "^# backend cpu" "$WORK/check.out" && pass || fail "check disagrees with train: $(cat "$WORK/check.out")"
+"$RT" check "$WORK/g.yaml" | grep -q "^# backend cuda" && pass || fail "check does not choose cuda on a GPU host"
+expect_run cuda-lacks 2 "run.backend is cuda, but run.eval_every_pass is not supported on CUDA yet" -- \
+  "$RT" train "$WORK/g.yaml" --set run.backend=cuda --set run.eval_every_pass=true --output "$WORK/refused"
 finish

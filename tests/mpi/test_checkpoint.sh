@@ -13,6 +13,7 @@ models:
   - {kind: kmeans, k: [4, 8], batch_size: 64}
   - {kind: mlp, hidden: [16], batch_size: 32}
   - {kind: linear, alpha: [0.1, 1], batch_size: 64}
+  - {kind: kmeans, k: 6, batch_size: 32, lloyd_passes: 3}
 YAML
 
 # The reference, uninterrupted, and the same without checkpoints: checkpointing changes nothing.
@@ -44,12 +45,44 @@ grep -qx 'reason signal' "$last/MANIFEST" && pass || fail "the last checkpoint i
 # The cut is inside a pass: some model is past position 0 (usually inside a shard visit too).
 awk '$1 == "model" && ($4 > 0 || $5 > 0) { found = 1 } END { exit !found }' "$last/MANIFEST" && pass \
   || fail "the signal's checkpoint is at a pass boundary: $(cat "$last/MANIFEST")"
+# Model 7 (k-means, passes 2-4 Lloyd steps) is cut inside its Lloyd passes, where its state holds
+# the pass's per-centre sums (usually mid-pass: a position or batch past 0).
+awk '$1 == "model" && $2 == 7 && $3 >= 1 && $3 < 4 { found = 1 } END { exit !found }' "$last/MANIFEST" && pass \
+  || fail "the signal's checkpoint does not cut the Lloyd model inside its Lloyd passes: $(cat "$last/MANIFEST")"
 cp -r "$WORK/t" "$WORK/t4"
 "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/t" || fail "resume after SIGTERM (1 rank) failed"
 same_models "$WORK/ref" "$WORK/t" "SIGTERM, resumed on 1 rank"
 "$MPIRUN" 4 "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/t4/checkpoints/$(basename "$last")" \
   --set run.timeout=600 || fail "resume of a checkpoint folder on 4 ranks failed"
 same_models "$WORK/ref" "$WORK/t4" "SIGTERM, resumed from the folder on 4 ranks"
+
+# Relative data paths (the quickstart's style), as README documents the resume: run from the
+# config's folder, stopped, resumed with the same command; and from another working directory.
+mkdir -p "$WORK/proj/data" "$WORK/other/data"
+cp "$SRC/configs/data/digits.csv" "$WORK/proj/data/"
+head -n 1200 "$SRC/configs/data/digits.csv" >"$WORK/other/data/digits.csv" # other data, same name
+sed "s|train: $SRC/configs/data/digits.csv|train: data/digits.csv|" "$WORK/c.yaml" >"$WORK/proj/c.yaml"
+cp "$WORK/proj/c.yaml" "$WORK/other/c.yaml"
+grep -q 'train: data/digits.csv' "$WORK/proj/c.yaml" && pass || fail "the relative config was not made"
+ln -s proj "$WORK/proj-link"
+stop_relative() { # DIR CONFIG RUN_DIR: a 2-rank run from DIR stopped by SIGTERM (exit 75)
+  local code=0
+  (cd "$1" && RINGTRAIN_FAULT=term:1:9 "$MPIRUN" 2 "$RT" train "$2" --quiet --output "$3") 2>"$WORK/rel.err" || code=$?
+  [[ $code -eq 75 ]] && pass || fail "relative paths, stop from $1: exit $code: $(head -c 400 "$WORK/rel.err")"
+}
+stop_relative "$WORK/proj" c.yaml runs/r
+(cd "$WORK/proj" && "$RT" train c.yaml --quiet --resume runs/r) || fail "relative paths: resume from the config's folder failed"
+same_models "$WORK/ref" "$WORK/proj/runs/r" "relative paths, resumed from the config's folder"
+stop_relative "$WORK/proj" c.yaml runs/r2
+(cd "$WORK" && "$MPIRUN" 3 "$RT" train proj/c.yaml --quiet --resume proj/runs/r2) || fail "relative paths: resume from another folder failed"
+same_models "$WORK/ref" "$WORK/proj/runs/r2" "relative paths, resumed from another working directory"
+stop_relative "$WORK" proj/c.yaml proj/runs/r3
+(cd "$WORK/proj-link" && "$RT" train c.yaml --quiet --resume runs/r3) || fail "relative paths: resume through a symbolic link failed"
+same_models "$WORK/ref" "$WORK/proj/runs/r3" "relative paths, resumed through a symbolic link"
+# A config elsewhere whose relative path names other data: refused, with the diff.
+stop_relative "$WORK/proj" c.yaml runs/r4
+expect_run other_data 2 "data.train (checkpoint: $WORK/proj/data/digits.csv, now: data/digits.csv = $WORK/other/data/digits.csv)" -- \
+  env -C "$WORK/other" "$RT" train c.yaml --quiet --resume "$WORK/proj/runs/r4"
 
 # SIGINT (Ctrl-C) on rank 0 works the same way.
 code=0

@@ -2,10 +2,11 @@
 # Faults (issue 7): real SIGTERM, SIGCONT, SIGTERM to the ranks' processes within milliseconds
 # (Slurm's preemption) is one request: every rank stops with a checkpoint (exit 75) and the resumed
 # run equals an uninterrupted one; a SIGINT after the first signal, or a SIGTERM after the repeat
-# window (5 s), ends the job at once;
-# the watchdog (run.timeout) names the stuck hand-off when a rank stalls; a full disk while
-# writing a checkpoint is a clear error that leaves the last good checkpoint intact (injected
-# with RINGTRAIN_FAULT=enospc, and for real on a small tmpfs when this machine lets us mount one).
+# window (5 s), ends the job at once; the watchdog (run.timeout) names the stuck hand-off when a
+# rank stalls, in one line also with 3 ranks where a second rank is starved by the first one's
+# stall; a full disk while writing a checkpoint is a clear error that leaves the last good
+# checkpoint intact (injected with RINGTRAIN_FAULT=enospc, and for real on a small tmpfs when this
+# machine lets us mount one).
 source "$(dirname "$0")/../lib.sh" "$@"
 cat >"$WORK/long.yaml" <<YAML
 data: {train: $SRC/configs/data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}
@@ -88,6 +89,20 @@ grep -Eq 'watchdog: rank 0 waited [0-9]+ s \(run.timeout\) with no hand-off arri
   "$WORK/watchdog.err" && pass || fail "watchdog message: $(head -c 400 "$WORK/watchdog.err")"
 [[ $((SECONDS - start)) -lt 30 ]] && pass || fail "watchdog: the job took $((SECONDS - start)) s to end"
 [[ ! -e "$WORK/w/results.csv" ]] && pass || fail "watchdog: results written"
+# With 3 ranks (ring 0 -> 1 -> 2 -> 0 over the 4 shards) a stall starves both other ranks, yet
+# exactly one line names a hand-off of the stalled rank: the rank whose own sender is waiting
+# too (a knock-on) defers to it. Rank 1 stalling leaves rank 0 waiting on rank 2; rank 2
+# stalling leaves rank 1 done and waiting in the final vote.
+for s in 1 2; do
+  start=$SECONDS
+  expect_run "watchdog3-$s" 1 "; rank $s does not answer" -- env RINGTRAIN_FAULT=stall:$s:2 timeout 60 \
+    "$MPIRUN" 3 "$RT" train "$WORK/short.yaml" --quiet --output "$WORK/w3-$s" --set run.timeout=2
+  [[ $(grep -c 'watchdog:' "$WORK/watchdog3-$s.err") -eq 1 ]] && pass \
+    || fail "3 ranks, rank $s stalled: not one watchdog line: $(grep 'watchdog:' "$WORK/watchdog3-$s.err")"
+  grep -Eq "watchdog: rank [0-2] waited [0-9]+ s \(run.timeout\) with .*: model [0-9]+ \(pass [1-4] of 4, shard [0-3]\) is stuck on the hand-off from rank ($s to rank [0-2]|[0-2] to rank $s)" \
+    "$WORK/watchdog3-$s.err" && pass || fail "3 ranks, rank $s stalled: no edge of rank $s named: $(grep 'watchdog:' "$WORK/watchdog3-$s.err")"
+  [[ $((SECONDS - start)) -lt 30 ]] && pass || fail "3 ranks, rank $s stalled: the job took $((SECONDS - start)) s to end"
+done
 
 # Disk full (injected) while writing the 2nd checkpoint: exit 2, the 1st intact, nothing half-written.
 "$RT" train "$WORK/short.yaml" --quiet --output "$WORK/sref" || fail "short reference failed"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The ring gives the same model bytes as one machine: one config (S = 4 shards, models of every
-# optimizer and schedule) trained on 1, 2, 3 and 4 ranks must produce byte-identical model files,
+# optimizer and schedule, k-means with mini-batch, mini-batch then Lloyd, and Lloyd passes)
+# trained on 1, 2, 3 and 4 ranks must produce byte-identical model files,
 # for CSV and for .npy input. Threads are pinned (run.threads = 1).
 source "$(dirname "$0")/../lib.sh" "$@"
 
@@ -40,6 +41,8 @@ models:
   - {kind: linear, solver: exact, alpha: 0.1, batch_size: 100}
   - {kind: linear, solver: exact, alpha: 10, batch_size: 100}
   - {kind: linear, solver: sgd, optimizer: adam, learning_rate: 0.001, alpha: 1, batch_size: 64}
+  - {kind: kmeans, k: 8, batch_size: 50, init_sample: 300, lloyd_passes: 2}
+  - {kind: kmeans, k: 12, batch_size: 40, algorithm: lloyd, init_trials: 3}
 YAML
   "$RT" train "$WORK/eq.yaml" --quiet --output "$WORK/$data-r1" || fail "$data: 1 rank failed"
   for np in 2 3 4; do
@@ -47,7 +50,11 @@ YAML
       || fail "$data: $np ranks failed"
   done
   n=$(ls "$WORK/$data-r1/models" | wc -l)
-  [[ $n -eq 11 ]] && pass || fail "$data: expected 11 model files, found $n"
+  [[ $n -eq 13 ]] && pass || fail "$data: expected 13 model files, found $n"
+  # The Lloyd model (12) moves its centres at every pass end (the engine's pass-end hook): its
+  # training loss (the inertia before each step) falls pass after pass.
+  awk -F, '$1 == 12 { l[$2] = $3 } END { exit !(l[2] < l[1] && l[3] < l[2]) }' "$WORK/$data-r1/history.csv" \
+    && pass || fail "$data: the Lloyd model's loss does not fall: $(grep '^12,' "$WORK/$data-r1/history.csv" | tr '\n' ' ')"
   # The second exact model differs only in alpha: it shares the first one's statistics pass.
   [[ $(col "$WORK/$data-r1/results.csv" pass_shared_with | sed -n 10p) == 8 ]] && pass \
     || fail "$data: model 9 does not share model 8's pass"
@@ -66,10 +73,10 @@ YAML
     else fail "$data: results differ between 1 and $np ranks"; fi
   done
   # With 4 ranks every step to the next shard is a hand-off: 3 passes x 4 shards - 1 = 11 per
-  # model (9 models), the exact linear model makes one pass (3), the one sharing its pass none;
+  # model (11 models), the exact linear model makes one pass (3), the one sharing its pass none;
   # with 1 rank there are none.
   hops=$(col "$WORK/$data-r4/results.csv" hops | awk '{ s += $1 } END { print s }')
-  [[ $hops -eq 102 ]] && pass || fail "$data: expected 102 hand-offs with 4 ranks, got $hops"
+  [[ $hops -eq 124 ]] && pass || fail "$data: expected 124 hand-offs with 4 ranks, got $hops"
   hops1=$(col "$WORK/$data-r1/results.csv" hops | awk '{ s += $1 } END { print s }')
   [[ $hops1 -eq 0 ]] && pass || fail "$data: 1 rank recorded $hops1 hand-offs"
 done

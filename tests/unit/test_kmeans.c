@@ -1,6 +1,8 @@
-/* Online mini-batch k-means: blob recovery, sgemm distances against a naive double computation,
- * k-means++ initialisation (deterministic, sample only), dead-centre re-seeding, prediction and
- * evaluation on known centres, hyper-parameter checks. Labels are NULL throughout. */
+/* k-means: blob recovery, sgemm distances against a naive double computation, k-means++
+ * initialisation (deterministic, sample only; greedy trials lower the potential), dead-centre
+ * re-seeding, Lloyd passes (exact per-centre sums, the pass end, the accumulators reset, the
+ * Lloyd fixed point of a reference written here, empty centres), prediction and evaluation on
+ * known centres, hyper-parameter checks, the spec text. Labels are NULL throughout. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "family_kmeans.h"
 #include "model.h"
 #include "rng.h"
 
@@ -440,6 +443,313 @@ static void labels_ignored(void **state) {
   model_free(&a), model_free(&b);
 }
 
+
+/* ---- greedy k-means++ and Lloyd passes ----------------------------------------------------- */
+
+/* Potential of centres over rows: sum of the naive squared distance to the nearest centre. */
+static double potential(const float *x, size_t n, const float *c, size_t k, size_t d) {
+  double total = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    double dist;
+    naive_nearest(x + i * d, c, k, d, &dist);
+    total += dist;
+  }
+  return total;
+}
+
+/* Anisotropic, overlapping blobs: 8 centres in D dimensions, N rows. */
+static float *mixture(size_t n, size_t d, uint64_t key) {
+  float *x = malloc(n * d * sizeof *x);
+  assert_non_null(x);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t c = rt_rng_below(key, i, 8);
+    for (size_t f = 0; f < d; ++f) {
+      const double centre = 4.0 * (rt_rng_uniform(rt_key_push(key, 1), c * d + f) - 0.5);
+      const double spread = f % 2 ? 0.3 : 1.2;
+      x[i * d + f] = (float)(centre + spread * gaussian(rt_key_push(key, 2), i * d + f));
+    }
+  }
+  return x;
+}
+
+/* Greedy k-means++ (auto: 2 + floor(ln k) candidates per centre) gives a lower potential than
+ * plain k-means++ (init_trials 1) on average over 40 keys, and never starts elsewhere (centre 0 is
+ * the same draw). The sample is the whole shard, so the potential it lowers is the one measured. */
+static void greedy_init_beats_plain(void **state) {
+  (void)state;
+  enum { D = 4, K = 12, N = 600, KEYS = 40 };
+  const rt_family *fam = family();
+  float *x = mixture(N, D, 606);
+  rt_shard shard = {.rows = N, .features = D, .x = x};
+  rt_model_spec plain = make_spec(D, K, 16, N), greedy = plain;
+  plain.hp.init_trials = 1;
+  assert_int_equal(rt_kmeans_init_trials(&plain), 1);
+  assert_int_equal(rt_kmeans_init_trials(&greedy), 2 + 2); /* floor(ln 12) = 2 */
+  model_buf a = model_alloc(&plain, 1), b = model_alloc(&greedy, 1);
+  double sum_plain = 0.0, sum_greedy = 0.0;
+  int greedy_wins = 0;
+  for (uint64_t key = 0; key < KEYS; ++key) {
+    fam->init_from_data(&plain, key, a.params, a.aux, &shard);
+    fam->init_from_data(&greedy, key, b.params, b.aux, &shard);
+    assert_memory_equal(a.params, b.params, D * sizeof(float)); /* centre 0 */
+    const double pa = potential(x, N, a.params, K, D), pb = potential(x, N, b.params, K, D);
+    sum_plain += pa;
+    sum_greedy += pb;
+    greedy_wins += pb < pa;
+  }
+  if (!(sum_greedy < 0.9 * sum_plain))
+    fail_msg("greedy mean potential %.1f, plain %.1f", sum_greedy / KEYS, sum_plain / KEYS);
+  assert_true(greedy_wins > KEYS / 2);
+  model_free(&a), model_free(&b);
+  free(x);
+}
+
+static rt_model_spec lloyd_spec(size_t d, long k, long batch, uint64_t passes, long lloyd_passes) {
+  rt_model_spec s = make_spec(d, k, batch, 100000);
+  s.passes = passes;
+  if (lloyd_passes < 0) s.hp.algorithm = RT_KMEANS_LLOYD;
+  else s.hp.lloyd_passes = lloyd_passes;
+  return s;
+}
+
+/* A pass through the family as the engine drives it: the batches, then the pass end. */
+static double run_engine_pass(const rt_model_spec *s, model_buf *m, const float *x, size_t rows,
+                              uint64_t pass, uint64_t *step) {
+  const double loss = run_pass(s, m, x, rows, pass, step);
+  family()->pass_end(s, pass, m->params, m->aux);
+  return loss;
+}
+
+/* The reference Lloyd step written here: naive double distances (first minimum), means in double
+ * rounded to float, an empty centre keeps its place. Returns the inertia before the step. */
+static double reference_lloyd_step(const float *x, size_t n, float *c, size_t k, size_t d) {
+  double *sum = calloc(k * d, sizeof *sum), *count = calloc(k, sizeof *count), total = 0.0;
+  assert_non_null(sum);
+  assert_non_null(count);
+  for (size_t i = 0; i < n; ++i) {
+    double dist;
+    const size_t j = naive_nearest(x + i * d, c, k, d, &dist);
+    total += dist;
+    count[j] += 1.0;
+    for (size_t f = 0; f < d; ++f) sum[j * d + f] += x[i * d + f];
+  }
+  for (size_t j = 0; j < k; ++j)
+    if (count[j] > 0.0)
+      for (size_t f = 0; f < d; ++f) c[j * d + f] = (float)(sum[j * d + f] / count[j]);
+  free(sum), free(count);
+  return total;
+}
+
+/* algorithm lloyd: every pass is one exact Lloyd step. From the same start as the reference, the
+ * per-pass loss is the reference's inertia before the step, the loss never rises, and both reach
+ * the same fixed point (the centres stop moving, equal to the reference's). */
+static void lloyd_reaches_reference_fixed_point(void **state) {
+  (void)state;
+  enum { D = 4, K = 6, N = 500, PASSES = 40 };
+  float *x = mixture(N, D, 2718);
+  rt_shard shard = {.rows = N, .features = D, .x = x};
+  rt_model_spec s = lloyd_spec(D, K, 32, PASSES, -1);
+  model_buf m = model_alloc(&s, 32);
+  family()->init_from_data(&s, 99, m.params, m.aux, &shard);
+  const rt_kmeans_aux_layout al = rt_kmeans_aux_of(&s);
+  assert_true(((double *)(void *)m.aux)[al.lloyd_now] == 1.0); /* pass 0 is a Lloyd step */
+  float ref[K * D], before[K * D];
+  memcpy(ref, m.params, sizeof ref);
+  uint64_t step = 0;
+  double previous = INFINITY;
+  int still = 0;
+  for (uint64_t p = 0; p < PASSES; ++p) {
+    memcpy(before, m.params, sizeof before);
+    const double loss = run_engine_pass(&s, &m, x, N, p, &step);
+    const double want = reference_lloyd_step(x, N, ref, K, D);
+    if (fabs(loss - want) > 1e-5 * want) fail_msg("pass %llu: loss %.9g, reference %.9g", (unsigned long long)p, loss, want);
+    assert_true(loss <= previous * (1.0 + 1e-6)); /* Lloyd never raises the inertia */
+    previous = loss;
+    still = memcmp(before, m.params, sizeof before) == 0;
+  }
+  assert_true(still); /* converged: the last step moved nothing */
+  for (size_t i = 0; i < K * D; ++i)
+    if (fabs(m.params[i] - ref[i]) > 1e-5f * (1.0f + fabsf(ref[i])))
+      fail_msg("centre value %zu: %.9g, reference %.9g", i, (double)m.params[i], (double)ref[i]);
+  /* A fixed point: one more reference step moves nothing. */
+  memcpy(before, ref, sizeof before);
+  reference_lloyd_step(x, N, ref, K, D);
+  assert_memory_equal(before, ref, sizeof ref);
+  model_free(&m);
+  free(x);
+}
+
+/* One Lloyd batch: centres do not move; sums are the per-centre sums of the batch started at 0 in
+ * row order then added; counts, the farthest row; Sculley's counts and seen are left alone. The
+ * pass end moves the centres to the means and zeroes every accumulator. */
+static void lloyd_accumulates_and_resets(void **state) {
+  (void)state;
+  enum { D = 3, K = 3, B = 20 };
+  const rt_family *fam = family();
+  rt_model_spec s = lloyd_spec(D, K, B, 4, 2); /* passes 0, 1 mini-batch; 2, 3 Lloyd */
+  assert_int_equal(fam->aux_floats(&s), 2 * (2 * K + 3 + K * D + D));
+  const rt_kmeans_aux_layout al = rt_kmeans_aux_of(&s);
+  float x[2 * B * D];
+  for (size_t i = 0; i < 2 * B * D; ++i) x[i] = 10.0f * rt_rng_uniform_f(31, i) - 5.0f;
+  rt_shard shard = {.rows = 2 * B, .features = D, .x = x};
+  model_buf m = model_alloc(&s, B);
+  double *a = (double *)(void *)m.aux;
+  fam->init_from_data(&s, 5, m.params, m.aux, &shard);
+  assert_true(a[al.lloyd_now] == 0.0);
+  double loss;
+  fam->integrate_batch(&s, m.params, m.aux, x, NULL, B, 0, &loss, m.ws); /* mini-batch */
+  assert_true(a[al.seen] == B);
+  for (size_t i = al.far_dist; i < al.doubles; ++i) assert_true(a[i] == 0.0);
+  fam->pass_end(&s, 0, m.params, m.aux);
+  assert_true(a[al.lloyd_now] == 0.0);
+  fam->pass_end(&s, 1, m.params, m.aux);
+  assert_true(a[al.lloyd_now] == 1.0); /* pass 2 is a Lloyd step */
+  float start[K * D];
+  memcpy(start, m.params, sizeof start);
+  double counts_before[K + 1];
+  memcpy(counts_before, a, sizeof counts_before);
+  double want_sum[K * D] = {0}, want_count[K] = {0}, far = 0.0;
+  size_t far_row = 0;
+  for (size_t b = 0; b < 2; ++b) {
+    const float *xb = x + b * B * D;
+    fam->integrate_batch(&s, m.params, m.aux, xb, NULL, B, 1 + b, &loss, m.ws);
+    double part[K * D] = {0};
+    for (size_t i = 0; i < B; ++i) {
+      double dist;
+      const size_t c = naive_nearest(xb + i * D, start, K, D, &dist);
+      want_count[c] += 1.0;
+      for (size_t f = 0; f < D; ++f) part[c * D + f] += (double)xb[i * D + f];
+      if (dist > far * (1.0 + 1e-6)) far = dist, far_row = b * B + i;
+    }
+    for (size_t j = 0; j < K * D; ++j) want_sum[j] += part[j];
+  }
+  assert_memory_equal(m.params, start, sizeof start); /* centres wait for the pass end */
+  assert_memory_equal(a, counts_before, sizeof counts_before); /* Sculley's state untouched */
+  for (size_t j = 0; j < K * D; ++j)
+    if (a[al.sums + j] != want_sum[j]) fail_msg("sum %zu: %.17g, expected %.17g", j, a[al.sums + j], want_sum[j]);
+  for (size_t c = 0; c < K; ++c) assert_true(a[al.lloyd_counts + c] == want_count[c]);
+  assert_true(fabs(a[al.far_dist] - far) <= 1e-4 * far);
+  for (size_t f = 0; f < D; ++f) assert_true(a[al.far_row + f] == (double)x[far_row * D + f]);
+  fam->pass_end(&s, 2, m.params, m.aux);
+  for (size_t c = 0; c < K; ++c)
+    for (size_t f = 0; f < D; ++f) {
+      const float expect = want_count[c] > 0 ? (float)(want_sum[c * D + f] / want_count[c]) : start[c * D + f];
+      assert_true(m.params[c * D + f] == expect);
+    }
+  for (size_t i = al.far_dist; i < al.doubles; ++i)
+    if (a[i] != 0.0) fail_msg("aux double %zu = %g after the pass end", i, a[i]);
+  assert_true(a[al.lloyd_now] == 1.0); /* pass 3 is a Lloyd step too */
+  fam->pass_end(&s, 3, m.params, m.aux);
+  assert_true(a[al.lloyd_now] == 0.0); /* no pass after the last */
+  model_free(&m);
+}
+
+/* An empty centre at a Lloyd pass end: the first one (lowest index) moves to the row farthest
+ * from its nearest centre (the first such row of the pass); a second empty centre stays. */
+static void lloyd_empty_centre_moves_to_farthest_row(void **state) {
+  (void)state;
+  enum { D = 2, K = 4, N = 12 };
+  const rt_family *fam = family();
+  rt_model_spec s = lloyd_spec(D, K, 4, 2, -1);
+  /* Three rows at squared distance 200 from their nearest centre, (20, 0) first: the farthest
+   * row is the first of the pass, inside a batch and across batches. */
+  const float x[N * D] = {0, 0, 1, 0, 0, 1, 10, 10,   11, 10, 20, 0, 0, 20, 0, 9,
+                          1, 9, 0, 8, -10, 10, 1, 1};
+  model_buf m = model_alloc(&s, 4);
+  double *a = (double *)(void *)m.aux;
+  a[rt_kmeans_aux_of(&s).lloyd_now] = 1.0;
+  const float start[K * D] = {0, 0, 10, 10, 100, 100, -100, -100};
+  memcpy(m.params, start, sizeof start);
+  double loss;
+  for (size_t b = 0; b < N / 4; ++b) fam->integrate_batch(&s, m.params, m.aux, x + b * 4 * D, NULL, 4, b, &loss, m.ws);
+  fam->pass_end(&s, 0, m.params, m.aux);
+  /* (20, 0) is the first farthest row: centre 2 moves there; centre 3 keeps its place. */
+  assert_true(m.params[2 * D] == 20.0f && m.params[2 * D + 1] == 0.0f);
+  assert_true(m.params[3 * D] == -100.0f && m.params[3 * D + 1] == -100.0f);
+  /* Centre 0: the mean of the rows nearest (0, 0). */
+  double sx = 0, sy = 0, n = 0;
+  for (size_t i = 0; i < N; ++i) {
+    double dist;
+    if (naive_nearest(x + i * D, start, K, D, &dist) == 0) sx += x[i * D], sy += x[i * D + 1], n += 1;
+  }
+  assert_true(m.params[0] == (float)(sx / n) && m.params[1] == (float)(sy / n));
+  model_free(&m);
+}
+
+/* lloyd_passes: the last n passes only; mini-batch passes before them behave as before (the same
+ * state as a pure mini-batch model with the same start, apart from the added aux). */
+static void lloyd_passes_follow_minibatch(void **state) {
+  (void)state;
+  enum { D = 4, K = 5, N = 400, B = 25 };
+  const rt_family *fam = family();
+  float *x = mixture(N, D, 77);
+  rt_shard shard = {.rows = N, .features = D, .x = x};
+  rt_model_spec mixed = lloyd_spec(D, K, B, 5, 3), mb = lloyd_spec(D, K, B, 5, 0);
+  model_buf a = model_alloc(&mixed, B), b = model_alloc(&mb, B);
+  fam->init_from_data(&mixed, 3, a.params, a.aux, &shard);
+  fam->init_from_data(&mb, 3, b.params, b.aux, &shard);
+  uint64_t sa = 0, sb = 0;
+  double la[5], lb[5];
+  for (uint64_t p = 0; p < 5; ++p) {
+    la[p] = run_engine_pass(&mixed, &a, x, N, p, &sa);
+    lb[p] = run_engine_pass(&mb, &b, x, N, p, &sb);
+    if (p < 2) { /* mini-batch passes: identical trajectories */
+      assert_true(la[p] == lb[p]);
+      assert_memory_equal(a.params, b.params, K * D * sizeof(float));
+      assert_memory_equal(a.aux, b.aux, (2 * K + 2) * sizeof(float));
+    }
+  }
+  /* Lloyd steps (passes 2-4) never raise the loss; the last one has settled below mini-batch's. */
+  assert_true(la[3] <= la[2] * (1.0 + 1e-9) && la[4] <= la[3] * (1.0 + 1e-9));
+  assert_true(potential(x, N, a.params, K, D) <= potential(x, N, b.params, K, D) * (1.0 + 1e-3));
+  model_free(&a), model_free(&b);
+  free(x);
+}
+
+/* The kmeans keys round-trip through the model-file spec text; a spec text written before they
+ * existed reads with their defaults; other families' text does not carry them. */
+static void spec_text_keys(void **state) {
+  (void)state;
+  rt_model_spec s = lloyd_spec(7, 3, 16, 6, 4);
+  s.hp.init_trials = 9;
+  char *text = rt_spec_to_text(&s);
+  assert_non_null(text);
+  assert_non_null(strstr(text, "\ninit_trials=9\nalgorithm=minibatch\nlloyd_passes=4\n"));
+  rt_model_spec back;
+  rt_status st;
+  assert_int_equal(rt_spec_from_text(text, "m.rtm", &back, &st), RT_OK);
+  assert_int_equal(back.hp.init_trials, 9);
+  assert_int_equal(back.hp.algorithm, RT_KMEANS_MINIBATCH);
+  assert_int_equal(back.hp.lloyd_passes, 4);
+  char *again = rt_spec_to_text(&back);
+  assert_string_equal(text, again);
+  free(again);
+  /* Without the three lines (an older file): minibatch, no Lloyd passes, auto trials. */
+  char *old = strstr(text, "init_trials=");
+  char *rest = strstr(text, "solver=");
+  memmove(old, rest, strlen(rest) + 1);
+  assert_int_equal(rt_spec_from_text(text, "old.rtm", &back, &st), RT_OK);
+  assert_int_equal(back.hp.init_trials, 0);
+  assert_int_equal(back.hp.algorithm, RT_KMEANS_MINIBATCH);
+  assert_int_equal(back.hp.lloyd_passes, 0);
+  free(text);
+  s.hp.algorithm = RT_KMEANS_LLOYD;
+  s.hp.lloyd_passes = 0;
+  text = rt_spec_to_text(&s);
+  assert_non_null(strstr(text, "\nalgorithm=lloyd\n"));
+  free(text);
+  strcpy(s.hp.kind, "logistic");
+  text = rt_spec_to_text(&s);
+  assert_null(strstr(text, "algorithm="));
+  assert_null(strstr(text, "init_trials="));
+  free(text);
+  /* The family check refuses more Lloyd passes than passes. */
+  s = lloyd_spec(7, 3, 16, 6, 7);
+  s.id = 4;
+  assert_int_equal(family()->check(&s, &st), RT_ERR_CONFIG);
+  assert_string_equal(st.message, "model 4 (kmeans): lloyd_passes = 7; it must be 0..6 (the passes)");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(blobs_recovered),
@@ -451,6 +761,12 @@ int main(void) {
       cmocka_unit_test(check_and_layout),
       cmocka_unit_test(nan_input_gives_nan_loss),
       cmocka_unit_test(labels_ignored),
+      cmocka_unit_test(greedy_init_beats_plain),
+      cmocka_unit_test(lloyd_reaches_reference_fixed_point),
+      cmocka_unit_test(lloyd_accumulates_and_resets),
+      cmocka_unit_test(lloyd_empty_centre_moves_to_farthest_row),
+      cmocka_unit_test(lloyd_passes_follow_minibatch),
+      cmocka_unit_test(spec_text_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
