@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ringtrain needs to build and test. Idempotent, and silent when
 # everything is already installed. Usage: scripts/setup.sh [--bench] [--fashion-mnist] [--fuzz]
+#                                                        [--slurm]
 #   --bench  also installs Debian's scikit-learn and NumPy (for scripts/bench_sklearn.py)
 #   --fashion-mnist  also installs Debian's dataset-fashion-mnist (the k-means benchmark of
 #            scripts/bench_families.sh; the IDX files land in /usr/share/datasets/fashion-mnist)
 #   --fuzz   also installs clang, its runtime libraries (libFuzzer, sanitizers) and its OpenMP
 #            (for scripts/test.sh --fuzz), and checks that clang links a libFuzzer program
+#   --slurm  also installs Slurm (slurmctld, slurmd, the client commands) and munge, for the
+#            one-node cluster of tests/cli/test_slurm_real.sh (which calls this itself; it runs
+#            its own daemons: the packages' slurmctld and slurmd services stay down without
+#            /etc/slurm/slurm.conf)
 set -euo pipefail
 
 fuzz=0
@@ -18,7 +23,8 @@ for arg in "$@"; do
     --bench) packages+=(python3-sklearn python3-numpy) ;;
     --fashion-mnist) packages+=(dataset-fashion-mnist) ;;
     --fuzz) fuzz=1; packages+=(clang libclang-rt-dev libomp-dev) ;;
-    -h|--help) sed -n '2,8s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
+    -h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done

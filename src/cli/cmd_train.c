@@ -16,6 +16,11 @@
 #include "ringtrain/stop.h"
 #include "ringtrain/train.h"
 
+/* The repeat window of stop signals in seconds, as text (from ringtrain/stop.h). */
+#define WINDOW_TEXT(seconds) #seconds
+#define WINDOW_EXPAND(seconds) WINDOW_TEXT(seconds)
+#define WINDOW WINDOW_EXPAND(RT_STOP_REPEAT_WINDOW_SECONDS)
+
 static const char train_usage[] =
     "usage: ringtrain train CONFIG [--set key=value]... [--output DIR | --resume RUN_DIR] [--trace]\n"
     "                       [--quiet]\n"
@@ -40,9 +45,11 @@ static const char train_usage[] =
     "  -h, --help            this text\n"
     "\n"
     "Signals: SIGTERM or SIGINT (on any rank) finishes the current batch, writes a checkpoint to\n"
-    "RUN_DIR/checkpoints and exits with code 75 (resume with --resume RUN_DIR); a second one exits at\n"
-    "once. SIGUSR1 writes a checkpoint and goes on. Exit codes: 0 done, 1 runtime failure (MPI, I/O,\n"
-    "memory, run.timeout), 2 bad input, 75 stopped with a checkpoint.\n";
+    "RUN_DIR/checkpoints and exits with code 75 (resume with --resume RUN_DIR). More SIGTERMs within\n"
+    WINDOW " s of the first are the same request (Slurm sends SIGTERM, SIGCONT, SIGTERM when it preempts);\n"
+    "a SIGINT after the first signal, or a SIGTERM after those " WINDOW " s, exits at once. SIGUSR1 writes a\n"
+    "checkpoint and goes on. Exit codes: 0 done, 1 runtime failure (MPI, I/O, memory, run.timeout),\n"
+    "2 bad input, 75 stopped with a checkpoint.\n";
 
 /* Progress on rank 0: a live single line on a terminal, one plain line every `interval` seconds
  * otherwise (batch logs). */
@@ -76,13 +83,12 @@ static void print_progress(const rt_progress *p, void *user) {
   fflush(stdout);
 }
 
-/* SIGTERM/SIGINT: the first asks for a checkpoint and a stop after the current batch; the second
- * ends the process at once (128 + signal, as the default action would). SIGUSR1: a checkpoint. */
-static volatile sig_atomic_t stop_signals = 0;
-
+/* SIGTERM/SIGINT: the first asks for a checkpoint and a stop after the current batch; a SIGTERM
+ * within RT_STOP_REPEAT_WINDOW_NS of it repeats that request; any other later one ends the process
+ * at once (128 + signal, as the default action would). The rule: rt_stop_signal. SIGUSR1: a
+ * checkpoint. */
 static void on_stop_signal(int sig) {
-  if (stop_signals++ > 0) _exit(128 + sig);
-  rt_stop_request(RT_STOP_EXIT);
+  if (rt_stop_signal(sig == SIGINT) == RT_STOP_VERDICT_END) _exit(128 + sig);
 }
 
 static void on_checkpoint_signal(int sig) {
@@ -94,6 +100,9 @@ static int install_signal_handlers(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sigemptyset(&sa.sa_mask);
+  /* One stop handler at a time on a thread (another thread may still take one at once). */
+  sigaddset(&sa.sa_mask, SIGTERM);
+  sigaddset(&sa.sa_mask, SIGINT);
   sa.sa_handler = on_stop_signal;
   if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0) return -1;
   sa.sa_handler = on_checkpoint_signal;

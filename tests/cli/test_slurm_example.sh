@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# scripts/slurm/train.sbatch with stand-ins for srun (local ranks through scripts/mpirun.sh) and
-# scontrol (records the requeue): a job stopped by SIGTERM (injected on rank 1) exits 75 and asks
-# for a requeue; the requeued job resumes and ends with the same models as an uninterrupted run.
+# scripts/slurm/train.sbatch with stand-ins for srun (local ranks through scripts/mpirun.sh),
+# scontrol (records the requeue) and squeue (the job is RUNNING): a job stopped by SIGTERM
+# (injected on rank 1) exits 75 and asks for a requeue; the requeued job resumes and ends with the
+# same models as an uninterrupted run. tests/cli/test_slurm_real.sh runs the script under Slurm.
 source "$(dirname "$0")/../lib.sh" "$@"
 mkdir -p "$WORK/bin"
 cat >"$WORK/bin/srun" <<SH
@@ -13,7 +14,11 @@ cat >"$WORK/bin/scontrol" <<SH
 #!/usr/bin/env bash
 echo "\$*" >>"$WORK/scontrol.log"
 SH
-chmod +x "$WORK/bin/srun" "$WORK/bin/scontrol"
+cat >"$WORK/bin/squeue" <<SH
+#!/usr/bin/env bash
+echo RUNNING
+SH
+chmod +x "$WORK/bin/srun" "$WORK/bin/scontrol" "$WORK/bin/squeue"
 cat >"$WORK/c.yaml" <<YAML
 data: {train: $SRC/configs/data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}
 run: {passes: 3, seed: 9, checkpoint_every: 1}
