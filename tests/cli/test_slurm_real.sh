@@ -57,16 +57,20 @@ stop_cluster() {
 }
 trap 'stop_cluster; rm -rf "$WORK"' EXIT
 
-# The uninterrupted reference, on 1 rank, while the cluster starts.
-cat >"$WORK/c.yaml" <<YAML
-data: {train: $SRC/configs/data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}
+# The uninterrupted reference, on 1 rank, while the cluster starts. The job's config gives its
+# data relative to its own folder and the job gets relative CONFIG and RUN_DIR (the script's
+# default style), so every requeue resumes through relative paths.
+mkdir -p "$WORK/proj/data"
+cp "$SRC/configs/data/digits.csv" "$WORK/proj/data/"
+cat >"$WORK/proj/c.yaml" <<YAML
+data: {train: data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}
 run: {passes: 240, seed: 11, checkpoint_every: 4}
 models:
   - {kind: mlp, hidden: [64], batch_size: 16, learning_rate: 0.01}
   - {kind: logistic, batch_size: 16, learning_rate: [0.05, 0.01]}
   - {kind: kmeans, k: 8, batch_size: 32}
 YAML
-"$RT" train "$WORK/c.yaml" --quiet --output "$WORK/ref" >"$WORK/ref.log" 2>&1 &
+"$RT" train "$WORK/proj/c.yaml" --quiet --output "$WORK/ref" >"$WORK/ref.log" 2>&1 &
 ref_pid=$!
 
 # ---- the cluster ----
@@ -157,10 +161,11 @@ if ! wait_until 30 node_idle; then
 fi
 
 # ---- the job ----
-# submit NAME RUN_DIR: submits train.sbatch (2 ranks on the one node); prints the job id.
+# submit NAME: submits train.sbatch (2 ranks on the one node) from $WORK/proj with CONFIG=c.yaml
+# and RUN_DIR=runs/NAME; prints the job id.
 submit() {
-  sbatch --parsable -N 1 --ntasks-per-node=2 --cpus-per-task=1 --time=10 -o "$WORK/$1.log" \
-    --export="ALL,CONFIG=$WORK/c.yaml,RUN_DIR=$2,RINGTRAIN=$RT,RINGTRAIN_SRUN_ARGS=--mpi=pmix" \
+  sbatch --parsable -N 1 --ntasks-per-node=2 --cpus-per-task=1 --time=10 -o "$WORK/$1.log" -D "$WORK/proj" \
+    --export="ALL,CONFIG=c.yaml,RUN_DIR=runs/$1,RINGTRAIN=$RT,RINGTRAIN_SRUN_ARGS=--mpi=pmix" \
     "$SRC/scripts/slurm/train.sbatch"
 }
 state() { squeue -h -j "$job" -o %T 2>/dev/null || true; }
@@ -175,9 +180,9 @@ log_since() { tail -n +"$(($1 + 1))" "$log" | grep -qF -- "$2"; }
 log_tail() { tail -n 8 "$log" | tr '\n' '|'; }
 
 # A job cancelled outright: the shell waits while the ranks checkpoint, and it stays cancelled.
-run="$WORK/cancelled"
+run="$WORK/proj/runs/cancelled"
 log="$WORK/cancelled.log"
-job=$(submit cancelled "$run") || fail "sbatch refused the job"
+job=$(submit cancelled) || fail "sbatch refused the job"
 if wait_until 120 running_past ""; then
   scancel "$job"
   wait_until 60 is_state "" || fail "scancel: the job did not end: $(state)"
@@ -188,9 +193,9 @@ else
   fail "the first job did not run: state '$(state)': $(log_tail)"
 fi
 
-run="$WORK/run"
+run="$WORK/proj/runs/job"
 log="$WORK/job.log"
-job=$(submit job "$run") || fail "sbatch refused the job"
+job=$(submit job) || fail "sbatch refused the job"
 start=$SECONDS
 for how in step requeue preempt full batch; do
   before=$(newest)
@@ -244,7 +249,7 @@ finished() { [[ -z "$(state)" ]]; }
 wait_until 240 finished || fail "the job did not finish: state '$(state)': $(log_tail)"
 [[ "$(field JobState)" == COMPLETED && "$(field ExitCode)" == 0:0 ]] && pass ||
   fail "final job state $(field JobState) exit $(field ExitCode): $(log_tail)"
-[[ $(grep -c "): resuming $run" "$log") -eq 5 ]] && pass || fail "resumed $(grep -c "): resuming" "$log") times, expected 5"
+[[ $(grep -c "): resuming runs/job" "$log") -eq 5 ]] && pass || fail "resumed $(grep -c "): resuming" "$log") times, expected 5"
 echo "note: the job ran $((SECONDS - start)) s with 5 stops and requeues"
 wait "$ref_pid" || fail "the reference run failed: $(tail -c 400 "$WORK/ref.log")"
 ref_pid=

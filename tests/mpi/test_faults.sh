@@ -27,9 +27,9 @@ YAML
 rank_pid() {
   local d cmd
   for d in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+    cmd=$( { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null) || continue
     [[ $cmd == *"ringtrain train "*"--output $1 "* ]] || continue
-    if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "${d#/proc/}"; return; fi
+    if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "${d#/proc/}"; return; fi
   done
 }
 # wait_for PATH: until it exists (at most 60 s).
