@@ -55,7 +55,18 @@ same_models() {
   return 0
 }
 
+# RINGTRAIN_MODEL_DIGESTS=FILE (scripts/model_digests.sh): every finished run's model files
+# (RUN/models/*.rtm, RUN/best.rtm) are appended to FILE as "TEST SHA256 PATH-IN-WORK".
+record_model_digests() {
+  [[ -n ${RINGTRAIN_MODEL_DIGESTS:-} ]] || return 0
+  local name
+  name=$(basename "$0" .sh)
+  (cd "$WORK" && find . \( -path '*/models/*.rtm' -o -name best.rtm \) -not -path '*/checkpoints/*' -print0 |
+    sort -z | xargs -0 -r sha256sum) | awk -v t="$name" '{ print t, $1, $2 }' >>"$RINGTRAIN_MODEL_DIGESTS"
+}
+
 finish() {
+  record_model_digests
   if [[ $failures -ne 0 ]]; then
     echo "$checks passed, $failures failed"
     exit 1
