@@ -507,7 +507,9 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
   return RT_OK;
 }
 
-/* The rank that holds model j's state after its last visit. */
+/* A fresh state: rt_state_create (the RNG initialisation), then, for a family that starts from
+ * data (kmeans), init_from_data on the first shard of the model's route (rt_route_shard(spec, 0,
+ * 0)), which must be one of this rank's shards. */
 rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, void **state,
                             rt_status *st) {
   size_t bytes = 0;
@@ -523,6 +525,7 @@ rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, voi
   return RT_OK;
 }
 
+/* The rank that holds a model's state after its last visit of pass end_pass - 1. */
 int rt_final_owner_at(const rt_model_spec *spec, uint64_t end_pass, uint64_t shards, int ranks) {
   return rt_shard_owner(rt_route_shard(spec, end_pass - 1, rt_route_length(spec) - 1), shards, ranks);
 }

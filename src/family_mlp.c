@@ -285,9 +285,9 @@ static void mlp_eval_rows(const rt_model_spec *spec, const float *params, const 
   rt_class_eval_sums(b.out, y, rows, spec->problem.classes, sums);
 }
 
-/* Metrics depend on the output. rt_family's metric_count / metric_names are static, so the
- * family table carries the classification ones; these two functions are what a spec-dependent
- * hook would return. */
+/* Metrics depend on the output: logloss and accuracy for classification, rmse, mae and r2 for
+ * regression. The family table's static metric_count / metric_names are the classification ones;
+ * metric_names_of (below, through rt_family_metric_names) gives each spec its own. */
 static const char *const mlp_classification_metric_names[] = {"logloss", "accuracy"};
 static const char *const mlp_regression_metric_names[] = {"rmse", "mae", "r2"};
 
@@ -311,9 +311,8 @@ static void mlp_metrics(const rt_model_spec *spec, const double *sums, uint64_t 
   values[1] = sums[1] / n;
 }
 
-/* Referenced so that the spec-dependent versions stay compiled (and tested) until the interface
- * takes them. */
-/* The metric names of this model: classification or regression. */
+/* rt_family.metric_names_of: the metric names of this model, classification or regression (the
+ * names and count mlp_metrics fills in). */
 static size_t mlp_metric_names_of(const rt_model_spec *spec, const char *const **names) {
   *names = mlp_metric_names(spec);
   return mlp_metric_count(spec);
