@@ -16,6 +16,7 @@
 #include "family_kmeans.h"
 #include "model.h"
 #include "rng.h"
+#include "test_util.h"
 
 /* A direct reference links the family in (the registry's reference is weak). */
 extern const rt_family rt_family_kmeans;
@@ -27,16 +28,10 @@ static const rt_family *family(void) {
 }
 
 static rt_model_spec make_spec(size_t d, long k, long batch, long init_sample) {
-  rt_model_spec s;
-  memset(&s, 0, sizeof s);
-  strcpy(s.hp.kind, "kmeans");
+  rt_model_spec s = tu_spec("kmeans", d, 0);
   s.hp.k = k;
   s.hp.batch_size = batch;
   s.hp.init_sample = init_sample;
-  s.problem.features = d;
-  s.passes = 1;
-  s.shards = 1;
-  s.total_batches = 1;
   s.label_column = -1;
   return s;
 }

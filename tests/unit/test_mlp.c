@@ -13,35 +13,22 @@
 
 #include "model.h"
 #include "rng.h"
+#include "test_util.h"
 
-/* The spec-dependent metric hooks of family_mlp.c (until rt_family takes them). */
-/* The metric names of an mlp spec through the family interface. */
+/* The metric names of an mlp spec through the family interface (rt_family.metric_names_of). */
 static size_t metric_names(const rt_model_spec *spec, const char *const **names) {
   return rt_family_metric_names(rt_family_find("mlp"), spec, names);
 }
 
 static rt_model_spec make_spec(size_t d, size_t c, const long *hidden, int hidden_count,
                                rt_activation act, rt_mlp_output output, double l2) {
-  rt_model_spec s;
-  memset(&s, 0, sizeof s);
-  strcpy(s.hp.kind, "mlp");
-  s.hp.optimizer = RT_OPT_SGD;
-  s.hp.learning_rate = 0.1;
+  rt_model_spec s = tu_spec_sgd("mlp", d, c, 8);
   s.hp.l2 = l2;
-  s.hp.batch_size = 8;
-  s.hp.beta1 = 0.9;
-  s.hp.beta2 = 0.999;
-  s.hp.epsilon = 1e-8;
   for (int i = 0; i < hidden_count; ++i) s.hp.hidden[i] = hidden[i];
   s.hp.hidden_count = hidden_count;
   s.hp.activation = act;
   s.hp.output = output;
   s.hp.init = RT_INIT_AUTO;
-  s.problem.features = d;
-  s.problem.classes = c;
-  s.passes = 1;
-  s.shards = 1;
-  s.total_batches = 1;
   return s;
 }
 
@@ -150,7 +137,6 @@ static void check_gradient(rt_activation act, rt_mlp_output output, double l2) {
   const size_t n = fam->param_count(&s);
   assert_int_equal(n, (d * 6 + 6) + (6 * 5 + 5) + (5 * out_n + out_n));
   float *params = malloc(n * sizeof *params), *grad = malloc(n * sizeof *grad);
-  float *ws = malloc(fam->workspace_floats(&s, rows) * sizeof *ws);
   float *x = malloc(rows * d * sizeof *x), *y = malloc(rows * sizeof *y);
   double *pd = calloc(n, sizeof *pd);
   int found = 0;
@@ -163,28 +149,18 @@ static void check_gradient(rt_activation act, rt_mlp_output output, double l2) {
     found = act != RT_ACTIVATION_RELU || margin >= 5e-3;
   }
   assert_true(found);
-  double loss_sum = 0.0;
-  fam->batch_gradient(&s, params, x, y, rows, grad, &loss_sum, ws);
   /* The reported loss is the sum of per-row losses without the L2 term. */
   rt_model_spec s0 = s;
   s0.hp.l2 = 0.0;
-  const double ref = reference_loss(&s0, pd, x, y, rows);
-  if (fabs(loss_sum / (double)rows - ref) > 1e-5 * fmax(1.0, fabs(ref)))
-    fail_msg("loss %.9g, reference %.9g", loss_sum / (double)rows, ref);
-  const double h = 1e-4;
-  for (size_t i = 0; i < n; ++i) {
-    const double saved = pd[i];
-    pd[i] = saved + h;
-    const double up = reference_loss(&s, pd, x, y, rows);
-    pd[i] = saved - h;
-    const double down = reference_loss(&s, pd, x, y, rows);
-    pd[i] = saved;
-    const double numeric = (up - down) / (2 * h);
-    const double err = fabs(numeric - (double)grad[i]) / fmax(1e-3, fabs(numeric));
-    if (err > 1e-4) fail_msg("param %zu: analytic %.8g numeric %.8g", i, (double)grad[i], numeric);
-  }
+  double loss_sum = 0.0;
+  tu_check_gradient(&(tu_gradient_check){.fam = fam, .spec = &s, .reported = &s0,
+                                         .loss = reference_loss, .params = params, .x = x, .y = y,
+                                         .rows = rows, .loss_tol = 1e-5, .loss_scaled = 1,
+                                         .grad_tol = 1e-4},
+                    grad, &loss_sum);
   /* Same inputs, same bits. */
   float *again = malloc(n * sizeof *again);
+  float *ws = malloc(fam->workspace_floats(&s, rows) * sizeof *ws);
   double loss_again = 0.0;
   fam->batch_gradient(&s, params, x, y, rows, again, &loss_again, ws);
   assert_memory_equal(grad, again, n * sizeof *grad);
@@ -584,14 +560,8 @@ static void state_create_is_deterministic(void **state) {
   rt_state_layout l = rt_state_layout_of(&s);
   assert_int_equal(l.param_count, (10 * 16 + 16) + (16 * 8 + 8) + (8 * 4 + 4));
   assert_int_equal(l.aux_count, 2 * l.param_count);
-  void *a = NULL, *b = NULL;
-  size_t na = 0, nb = 0;
-  rt_status st;
-  assert_int_equal(rt_state_create(&s, &a, &na, &st), RT_OK);
-  assert_int_equal(rt_state_create(&s, &b, &nb, &st), RT_OK);
-  assert_int_equal(na, nb);
-  assert_memory_equal(a, b, na);
-  rt_state_free(a), rt_state_free(b);
+  size_t bytes = 0;
+  rt_state_free(tu_state_create_twice(&s, &bytes));
 }
 
 int main(void) {

@@ -14,6 +14,7 @@
 #include "engine.h"
 #include "rng.h"
 #include "schedule.h"
+#include "test_util.h"
 
 #define S 3
 #define FEATURES 4
@@ -46,16 +47,11 @@ static void shadow_matches_cpu_engine(void **unused) {
   enum { M = 4 };
   static const long batch[M] = {5, 8, 64, 1};
   rt_model_spec specs[M];
-  memset(specs, 0, sizeof specs);
   for (size_t j = 0; j < M; ++j) {
-    strcpy(specs[j].hp.kind, "logistic");
+    specs[j] = tu_spec_sgd("logistic", FEATURES, 3, batch[j]);
     specs[j].hp.optimizer = j % 2 ? RT_OPT_ADAM : RT_OPT_SGD;
     specs[j].hp.learning_rate = 0.01;
-    specs[j].hp.beta1 = 0.9, specs[j].hp.beta2 = 0.999, specs[j].hp.epsilon = 1e-8;
-    specs[j].hp.batch_size = batch[j];
     specs[j].id = j;
-    specs[j].problem.features = FEATURES;
-    specs[j].problem.classes = 3;
     specs[j].passes = 1 + j % 3;
     specs[j].shards = S;
     specs[j].seed = 11;
