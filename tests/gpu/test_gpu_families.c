@@ -68,34 +68,12 @@ static uint64_t total_batches(const data_set *d, size_t batch) {
   return n;
 }
 
-static const double rel_tol = 1e-4, stats_tol = 1e-9;
+/* The linear exact solver's statistics (doubles in aux): within 1e-9 relative plus 1e-9. */
+static const double stats_tol = 1e-9;
 
-static int close_enough(double a, double b) {
-  if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-  if (a == b) return 1; /* infinities */
-  const double scale = fmax(fabs(a), fabs(b));
-  return fabs(a - b) <= rel_tol * scale + 1e-6;
-}
+static int stats_close(double a, double b) { return gt_close(a, b, stats_tol, 1e-9); }
 
-static int stats_close(double a, double b) {
-  if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-  if (a == b) return 1;
-  const double scale = fmax(fabs(a), fabs(b));
-  return fabs(a - b) <= stats_tol * scale + 1e-9;
-}
-
-static int same_double(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
-
-static void alloc_shard(rt_shard *s, size_t rows) {
-  const size_t nf = cur->features;
-  memset(s, 0, sizeof *s);
-  s->rows = rows;
-  s->features = nf;
-  s->x = aligned_alloc(64, (rows * nf * sizeof(float) + 63) / 64 * 64);
-  s->y = malloc(rows * sizeof(float));
-  assert_non_null(s->x);
-  assert_non_null(s->y);
-}
+static void alloc_shard(rt_shard *s, size_t rows) { gt_shard_alloc(s, rows, cur->features); }
 
 static void make_cls_shard(rt_shard *s, size_t rows, uint64_t key) {
   const size_t nf = cur->features, nc = cur->classes;
@@ -169,34 +147,10 @@ static rt_cuda_shard **dev_set(const rt_model_spec *spec) {
 }
 
 static rt_model_spec base_spec(const char *kind, uint64_t id) {
-  rt_model_spec s;
-  memset(&s, 0, sizeof s);
-  snprintf(s.hp.kind, sizeof s.hp.kind, "%s", kind);
-  s.id = id;
-  s.hp.optimizer = RT_OPT_SGD;
-  s.hp.learning_rate = 0.05;
-  s.hp.beta1 = 0.9;
-  s.hp.beta2 = 0.999;
-  s.hp.epsilon = 1e-8;
-  s.hp.schedule = RT_SCHED_CONSTANT;
-  s.hp.decay = 0.05;
-  s.hp.batch_size = (long)cur->batch;
-  s.hp.k = (long)cur->blobs;
-  s.hp.init_sample = 100;
-  s.hp.solver = RT_SOLVER_EXACT;
-  s.hp.fit_intercept = 1;
-  s.hp.hidden_count = 1;
-  s.hp.hidden[0] = 8;
-  s.hp.activation = RT_ACTIVATION_RELU;
-  s.hp.output = RT_OUTPUT_CLASSIFICATION;
-  s.problem.features = cur->features;
-  s.problem.classes = cur->classes;
+  rt_model_spec s = gt_spec(kind, id, cur->features, cur->classes, (long)cur->batch, cur->shards,
+                            total_batches(cur, cur->batch), 12345, PASSES);
+  gt_family_keys(&s, (long)cur->blobs, 100, 8, RT_ACTIVATION_RELU);
   s.problem.train_rows = total_rows(cur);
-  s.seed = 12345;
-  s.passes = PASSES;
-  s.shards = cur->shards;
-  s.total_batches = total_batches(cur, cur->batch);
-  s.label_column = 0;
   return s;
 }
 
@@ -208,111 +162,28 @@ static void set_optimizer(rt_model_spec *s, int o, rt_schedule sched) {
   s->hp.schedule = sched;
 }
 
-static const char *opt_label(const rt_model_spec *s) {
-  if (s->hp.optimizer == RT_OPT_ADAM) return "adam";
-  return s->hp.momentum > 0.0 ? "momentum" : "sgd";
-}
-
 static void describe(const rt_model_spec *s, char *buf, size_t cap) {
   if (is_kind(s, "kmeans"))
     snprintf(buf, cap, "kmeans k=%ld %s lloyd_passes=%ld", s->hp.k,
              rt_kmeans_algorithm_name(s->hp.algorithm), s->hp.lloyd_passes);
   else if (is_kind(s, "linear"))
     snprintf(buf, cap, "linear %s fi=%d alpha=%g %s", s->hp.solver == RT_SOLVER_EXACT ? "exact" : "sgd",
-             s->hp.fit_intercept, s->hp.alpha, opt_label(s));
+             s->hp.fit_intercept, s->hp.alpha, gt_opt_label(s));
   else
     snprintf(buf, cap, "mlp %s %s hidden=%d %s l2=%g", rt_activation_name(s->hp.activation),
-             rt_mlp_output_name(s->hp.output), s->hp.hidden_count, opt_label(s), s->hp.l2);
+             rt_mlp_output_name(s->hp.output), s->hp.hidden_count, gt_opt_label(s), s->hp.l2);
 }
 
 /* A fresh host state; with from_data, the family's data initialisation on the model's first shard
  * (as rt_engine_new_state does). */
 static void *fresh_state(const rt_model_spec *spec, int from_data, size_t *bytes) {
-  rt_status st;
-  rt_status_clear(&st);
-  void *state = NULL;
-  assert_int_equal(rt_state_create(spec, &state, bytes, &st), RT_OK);
-  const rt_family *fam = rt_family_find(spec->hp.kind);
-  if (from_data && fam->init_from_data) {
-    const rt_state_layout l = rt_state_layout_of(spec);
-    fam->init_from_data(spec, rt_state_head(state)->rng_key, rt_state_params(state, &l),
-                        rt_state_aux(state, &l), &host_set(spec)[spec->id % cur->shards]);
-  }
-  return state;
+  return gt_fresh_state(spec, from_data ? &host_set(spec)[spec->id % cur->shards] : NULL, bytes);
 }
 
-typedef struct cpu_run {
-  float *ws;
-  uint64_t *order;
-} cpu_run;
-
-/* The engine's CPU workspace: param_count + workspace_floats(batch). */
-static cpu_run cpu_run_new(const rt_model_spec *spec) {
-  const rt_family *fam = rt_family_find(spec->hp.kind);
-  const rt_state_layout l = rt_state_layout_of(spec);
-  cpu_run r;
-  r.ws = malloc((l.param_count + fam->workspace_floats(spec, (size_t)spec->hp.batch_size)) * sizeof(float));
-  r.order = malloc(1024 * sizeof(uint64_t));
-  assert_non_null(r.ws);
-  assert_non_null(r.order);
-  return r;
-}
-
-static void cpu_run_free(cpu_run *r) {
-  free(r->ws);
-  free(r->order);
-}
-
-static void cpu_visit(const rt_model_spec *spec, void *state, const rt_shard *shard, uint64_t index,
-                      cpu_run *r) {
-  rt_cpu_integrate_shard(spec, rt_family_find(spec->hp.kind), state, shard, index, r->ws, r->order);
-}
-
-/* engine.c serve(): the header bookkeeping after a visit, on a host state. */
-static int cpu_finish_visit(const rt_model_spec *spec, void *state) {
-  const rt_state_layout l = rt_state_layout_of(spec);
-  const rt_family *fam = rt_family_find(spec->hp.kind);
-  rt_state_header *h = rt_state_head(state);
-  if (++h->position == spec->shards) {
-    rt_state_history(state, &l)[h->pass] =
-        h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
-    if (fam->pass_end && !h->diverged)
-      fam->pass_end(spec, h->pass, rt_state_params(state, &l), rt_state_aux(state, &l));
-    h->pass_loss_sum = 0.0;
-    h->pass_loss_rows = 0;
-    h->position = 0;
-    h->pass += 1;
-  }
-  return h->pass == spec->passes;
-}
-
+/* A slot for batches and evaluation chunks of the current data set. */
 static rt_cuda_slot *new_slot(const rt_model_spec *spec, size_t state_bytes) {
-  rt_status st;
-  rt_status_clear(&st);
-  rt_cuda_slot *slot = NULL;
   const size_t rows = cur->slot_rows > (size_t)spec->hp.batch_size ? cur->slot_rows : (size_t)spec->hp.batch_size;
-  const size_t work = rt_cuda_work_floats(spec, rows);
-  assert_true(work > 0);
-  if (rt_cuda_slot_create(state_bytes, rows, cur->features, cur->classes, work, &slot, &st) != RT_OK)
-    fail_msg("rt_cuda_slot_create: %s", st.message);
-  return slot;
-}
-
-static void upload(rt_cuda_slot *slot, const void *state, size_t bytes) {
-  rt_status st;
-  rt_status_clear(&st);
-  if (rt_cuda_state_upload(slot, state, bytes, &st) != RT_OK || rt_cuda_slot_sync(slot, &st) != RT_OK)
-    fail_msg("upload: %s", st.message);
-}
-
-static void *download(rt_cuda_slot *slot, size_t bytes) {
-  rt_status st;
-  rt_status_clear(&st);
-  void *out = aligned_alloc(RT_STATE_ALIGN, bytes);
-  assert_non_null(out);
-  if (rt_cuda_state_download(slot, out, bytes, &st) != RT_OK || rt_cuda_slot_sync(slot, &st) != RT_OK)
-    fail_msg("download: %s", st.message);
-  return out;
+  return gt_slot_new(spec, state_bytes, rows, cur->features, cur->classes);
 }
 
 static void gpu_visit(rt_cuda_slot *slot, const rt_model_spec *spec, rt_cuda_shard *shard,
@@ -323,46 +194,12 @@ static void gpu_visit(rt_cuda_slot *slot, const rt_model_spec *spec, rt_cuda_sha
     fail_msg("rt_cuda_integrate_shard: %s", st.message);
 }
 
-/* Header counters exactly, loss sums / history / parameters within rel_tol; aux by family:
+/* Header counters exactly, loss sums / history / parameters within GT_REL_TOL; aux by family:
  * kmeans counts exactly, linear exact statistics within stats_tol, optimizer state within
- * rel_tol. Returns the number of mismatches (the first ones printed). */
+ * GT_REL_TOL. Returns the number of mismatches (the first ones printed). */
 static int compare_states(const rt_model_spec *spec, void *cpu, void *gpu, const char *what) {
   const rt_state_layout l = rt_state_layout_of(spec);
-  const rt_state_header *a = rt_state_head(cpu), *b = rt_state_head(gpu);
-  int bad = 0;
-#define SAME_U64(field)                                                                    \
-  if (a->field != b->field) {                                                              \
-    print_error("%s: header." #field " cpu %llu gpu %llu\n", what,                         \
-                (unsigned long long)a->field, (unsigned long long)b->field);               \
-    bad++;                                                                                 \
-  }
-  SAME_U64(magic)
-  SAME_U64(model_id)
-  SAME_U64(pass)
-  SAME_U64(position)
-  SAME_U64(step)
-  SAME_U64(rng_key)
-  SAME_U64(samples)
-  SAME_U64(diverged)
-  SAME_U64(pass_loss_rows)
-  SAME_U64(param_count)
-  SAME_U64(aux_count)
-  SAME_U64(history_count)
-#undef SAME_U64
-  if (!close_enough(a->pass_loss_sum, b->pass_loss_sum)) {
-    print_error("%s: pass_loss_sum cpu %.9g gpu %.9g\n", what, a->pass_loss_sum, b->pass_loss_sum);
-    bad++;
-  }
-  const double *ha = rt_state_history(cpu, &l), *hb = rt_state_history(gpu, &l);
-  for (size_t p = 0; p < spec->passes; ++p)
-    if (!close_enough(ha[p], hb[p])) {
-      print_error("%s: history[%zu] cpu %.9g gpu %.9g\n", what, p, ha[p], hb[p]);
-      bad++;
-    }
-  const float *pa = rt_state_params(cpu, &l), *pb = rt_state_params(gpu, &l);
-  for (size_t i = 0; i < l.param_count; ++i)
-    if (!close_enough(pa[i], pb[i]) && bad++ < 20)
-      print_error("%s: param %zu cpu %.9g gpu %.9g\n", what, i, (double)pa[i], (double)pb[i]);
+  int bad = gt_compare_head_and_params(spec, cpu, gpu, what);
   if (is_kind(spec, "kmeans") || (is_kind(spec, "linear") && spec->hp.solver == RT_SOLVER_EXACT)) {
     const double *xa = (const double *)(const void *)rt_state_aux(cpu, &l);
     const double *xb = (const double *)(const void *)rt_state_aux(gpu, &l);
@@ -370,28 +207,25 @@ static int compare_states(const rt_model_spec *spec, void *cpu, void *gpu, const
     /* kmeans: counts, seen and the Lloyd sums exactly; far_dist is a distance (X C^T). */
     const size_t far = counts && rt_kmeans_lloyd_passes(spec) > 0 ? rt_kmeans_aux_of(spec).far_dist : (size_t)-1;
     for (size_t i = 0; i < l.aux_count / 2; ++i) {
-      const int ok = i == far ? close_enough(xa[i], xb[i])
-                              : counts ? same_double(xa[i], xb[i]) : stats_close(xa[i], xb[i]);
+      const int ok = i == far ? gt_close_enough(xa[i], xb[i])
+                              : counts ? gt_same_double(xa[i], xb[i]) : stats_close(xa[i], xb[i]);
       if (!ok && bad++ < 20)
         print_error("%s: aux double %zu cpu %.17g gpu %.17g\n", what, i, xa[i], xb[i]);
     }
   } else {
-    const float *xa = rt_state_aux(cpu, &l), *xb = rt_state_aux(gpu, &l);
-    for (size_t i = 0; i < l.aux_count; ++i)
-      if (!close_enough(xa[i], xb[i]) && bad++ < 20)
-        print_error("%s: aux %zu cpu %.9g gpu %.9g\n", what, i, (double)xa[i], (double)xb[i]);
+    bad = gt_compare_aux_floats(spec, cpu, gpu, what, bad);
   }
   return bad;
 }
 
-/* Evaluation sums of a state on every shard, CPU vs GPU: within rel_tol; correct predictions of a
+/* Evaluation sums of a state on every shard, CPU vs GPU: within GT_REL_TOL; correct predictions of a
  * classifier within one row (a near-tie may resolve differently after rounding). */
 static void compare_evaluation(const rt_model_spec *spec, void *state, size_t bytes, const char *what) {
   const rt_family *fam = rt_family_find(spec->hp.kind);
   rt_status st;
   rt_status_clear(&st);
   rt_cuda_slot *slot = new_slot(spec, bytes);
-  upload(slot, state, bytes);
+  gt_upload(slot, state, bytes);
   const size_t ws_rows = 50;
   float *ws = malloc(fam->workspace_floats(spec, ws_rows) * sizeof(float));
   assert_non_null(ws);
@@ -403,7 +237,7 @@ static void compare_evaluation(const rt_model_spec *spec, void *state, size_t by
     int bad = 0;
     for (int k = 0; k < RT_EVAL_SUMS; ++k) {
       const int ok = classification(spec) && k == 1 ? fabs(cpu[k] - gpu[k]) <= 1.0
-                                                      : close_enough(cpu[k], gpu[k]);
+                                                      : gt_close_enough(cpu[k], gpu[k]);
       if (!ok) {
         print_error("%s: shard %zu evaluation sum %d cpu %.12g gpu %.12g\n", what, s, k, cpu[k], gpu[k]);
         bad++;
@@ -421,13 +255,13 @@ static void *one_visit(const rt_model_spec *spec, uint64_t shard, int from_data)
   size_t bytes = 0;
   void *cpu = fresh_state(spec, from_data, &bytes);
   rt_cuda_slot *slot = new_slot(spec, bytes);
-  upload(slot, cpu, bytes);
+  gt_upload(slot, cpu, bytes);
   const uint64_t before = rt_cuda_launch_count();
   gpu_visit(slot, spec, dev_set(spec)[shard], shard);
   const uint64_t launched = rt_cuda_launch_count() - before;
-  cpu_run r = cpu_run_new(spec);
-  cpu_visit(spec, cpu, &host_set(spec)[shard], shard, &r);
-  void *gpu = download(slot, bytes);
+  gt_cpu_run r = gt_cpu_run_new(spec);
+  gt_cpu_visit(spec, cpu, &host_set(spec)[shard], shard, &r);
+  void *gpu = gt_download(slot, bytes);
   const rt_state_header *m = rt_cuda_slot_header(slot);
   assert_int_equal(m->step, rt_state_head(cpu)->step);
   assert_int_equal(m->samples, rt_state_head(cpu)->samples);
@@ -441,7 +275,7 @@ static void *one_visit(const rt_model_spec *spec, uint64_t shard, int from_data)
   assert_int_equal(compare_states(spec, cpu, gpu, what), 0);
   assert_int_equal(rt_state_head(cpu)->diverged, 0);
   free(gpu);
-  cpu_run_free(&r);
+  gt_cpu_run_free(&r);
   rt_cuda_slot_free(slot);
   return cpu;
 }
@@ -456,14 +290,14 @@ static void whole_run(const rt_model_spec *spec, int from_data) {
   size_t bytes = 0;
   void *cpu = fresh_state(spec, from_data, &bytes);
   rt_cuda_slot *slot = new_slot(spec, bytes);
-  upload(slot, cpu, bytes);
-  cpu_run r = cpu_run_new(spec);
+  gt_upload(slot, cpu, bytes);
+  gt_cpu_run r = gt_cpu_run_new(spec);
   int cpu_done = 0, gpu_done = 0, visits = 0;
   while (!cpu_done) {
     const rt_state_header *h = rt_state_head(cpu);
     const uint64_t shard = (spec->id + h->position) % cur->shards; /* rt_succession_shard */
-    cpu_visit(spec, cpu, &host_set(spec)[shard], shard, &r);
-    cpu_done = cpu_finish_visit(spec, cpu);
+    gt_cpu_visit(spec, cpu, &host_set(spec)[shard], shard, &r);
+    cpu_done = gt_cpu_finish_visit(spec, cpu);
     assert_false(gpu_done);
     gpu_visit(slot, spec, dev_set(spec)[shard], shard);
     if (rt_cuda_finish_visit(slot, spec, cur->shards, &gpu_done, &st) != RT_OK)
@@ -472,7 +306,7 @@ static void whole_run(const rt_model_spec *spec, int from_data) {
     visits++;
   }
   assert_int_equal(visits, cur->shards * spec->passes);
-  void *gpu = download(slot, bytes);
+  void *gpu = gt_download(slot, bytes);
   char what[200], desc[120];
   describe(spec, desc, sizeof desc);
   snprintf(what, sizeof what, "%s (%s), whole run", desc, cur->name);
@@ -488,13 +322,13 @@ static void whole_run(const rt_model_spec *spec, int from_data) {
     const float *pa = rt_state_params(cpu, &l), *pb = rt_state_params(gpu, &l);
     int bad = 0;
     for (size_t i = 0; i < l.param_count; ++i)
-      if (!close_enough(pa[i], pb[i]) && bad++ < 20)
+      if (!gt_close_enough(pa[i], pb[i]) && bad++ < 20)
         print_error("%s: solved param %zu cpu %.9g gpu %.9g\n", what, i, (double)pa[i], (double)pb[i]);
     assert_int_equal(bad, 0);
   }
   compare_evaluation(spec, cpu, bytes, what);
   free(gpu);
-  cpu_run_free(&r);
+  gt_cpu_run_free(&r);
   rt_cuda_slot_free(slot);
   rt_state_free(cpu);
 }
@@ -516,11 +350,11 @@ static void nan_visit(const rt_model_spec *spec, int from_data) {
   size_t bytes = 0;
   void *cpu = fresh_state(spec, from_data, &bytes);
   rt_cuda_slot *slot = new_slot(spec, bytes);
-  upload(slot, cpu, bytes);
+  gt_upload(slot, cpu, bytes);
   gpu_visit(slot, spec, dev, 2);
-  cpu_run r = cpu_run_new(spec);
-  cpu_visit(spec, cpu, &poisoned, 2, &r);
-  void *gpu = download(slot, bytes);
+  gt_cpu_run r = gt_cpu_run_new(spec);
+  gt_cpu_visit(spec, cpu, &poisoned, 2, &r);
+  void *gpu = gt_download(slot, bytes);
   char what[160], desc[120];
   describe(spec, desc, sizeof desc);
   snprintf(what, sizeof what, "%s, NaN feature", desc);
@@ -529,7 +363,7 @@ static void nan_visit(const rt_model_spec *spec, int from_data) {
   assert_int_equal(rt_state_head(gpu)->diverged, 1);
   assert_true(isnan(rt_state_head(gpu)->pass_loss_sum));
   free(gpu);
-  cpu_run_free(&r);
+  gt_cpu_run_free(&r);
   rt_cuda_slot_free(slot);
   rt_state_free(cpu);
   rt_cuda_shard_free(dev);
@@ -591,18 +425,18 @@ static void test_kmeans_many_dead_centres(void **unused) {
   rt_family_find("kmeans")->init_from_data(&spec, rt_state_head(cpu)->rng_key, rt_state_params(cpu, &l),
                                            rt_state_aux(cpu, &l), &big);
   rt_cuda_slot *slot = new_slot(&spec, bytes);
-  upload(slot, cpu, bytes);
+  gt_upload(slot, cpu, bytes);
   gpu_visit(slot, &spec, dev, 0);
-  cpu_run r = cpu_run_new(&spec);
-  cpu_visit(&spec, cpu, &big, 0, &r);
-  void *gpu = download(slot, bytes);
+  gt_cpu_run r = gt_cpu_run_new(&spec);
+  gt_cpu_visit(&spec, cpu, &big, 0, &r);
+  void *gpu = gt_download(slot, bytes);
   assert_int_equal(compare_states(&spec, cpu, gpu, "kmeans k=300"), 0);
   const double *counts = (const double *)(const void *)rt_state_aux(cpu, &l);
   long reseeded = 0;
   for (long c = 256; c < spec.hp.k; ++c) reseeded += counts[c] == 1.0;
   assert_true(reseeded > 0); /* the second chunk of centres was reached */
   free(gpu);
-  cpu_run_free(&r);
+  gt_cpu_run_free(&r);
   rt_cuda_slot_free(slot);
   rt_state_free(cpu);
   rt_cuda_shard_free(dev);
@@ -663,14 +497,14 @@ static void test_kmeans_lloyd_empty_centres(void **unused) {
   const rt_state_layout l = rt_state_layout_of(&spec);
   ((double *)(void *)rt_state_aux(cpu, &l))[rt_kmeans_aux_of(&spec).lloyd_now] = 1.0;
   rt_cuda_slot *slot = new_slot(&spec, bytes);
-  upload(slot, cpu, bytes);
+  gt_upload(slot, cpu, bytes);
   gpu_visit(slot, &spec, dev, 0);
   int done = 0;
   if (rt_cuda_finish_visit(slot, &spec, 1, &done, &st) != RT_OK) fail_msg("finish: %s", st.message);
-  cpu_run r = cpu_run_new(&spec);
-  cpu_visit(&spec, cpu, &exact, 0, &r);
-  assert_int_equal(cpu_finish_visit(&spec, cpu), done);
-  void *gpu = download(slot, bytes);
+  gt_cpu_run r = gt_cpu_run_new(&spec);
+  gt_cpu_visit(&spec, cpu, &exact, 0, &r);
+  assert_int_equal(gt_cpu_finish_visit(&spec, cpu), done);
+  void *gpu = gt_download(slot, bytes);
   assert_int_equal(compare_states(&spec, cpu, gpu, "kmeans lloyd, empty centres"), 0);
   const float *c = rt_state_params(gpu, &l);
   const size_t nf = cur->features;
@@ -686,7 +520,7 @@ static void test_kmeans_lloyd_empty_centres(void **unused) {
   assert_true(found && centre1 == far_d); /* a row, one of the farthest from the origin */
   for (size_t f = 2 * nf; f < (size_t)spec.hp.k * nf; ++f) assert_true(c[f] == 0.0f);
   free(gpu);
-  cpu_run_free(&r);
+  gt_cpu_run_free(&r);
   rt_cuda_slot_free(slot);
   rt_state_free(cpu);
   rt_cuda_shard_free(dev);
@@ -868,7 +702,7 @@ static void test_workspace_and_checks(void **unused) {
   if (rt_cuda_slot_create(bytes, tiny.batch, tiny.features, tiny.classes, rt_cuda_work_floats(&spec, tiny.batch) - 1,
                           &slot, &st) != RT_OK)
     fail_msg("rt_cuda_slot_create: %s", st.message);
-  upload(slot, state, bytes);
+  gt_upload(slot, state, bytes);
   assert_int_equal(rt_cuda_integrate_shard(slot, &spec, tiny.cls_dev[0], 0, &st), RT_ERR_INTERNAL);
   assert_non_null(strstr(st.message, "workspace"));
   rt_cuda_slot_free(slot);

@@ -47,22 +47,9 @@
   } while (0)
 
 static rt_model_spec make_spec(uint64_t id) {
-  rt_model_spec s;
-  memset(&s, 0, sizeof s);
-  strcpy(s.hp.kind, "logistic");
-  s.id = id;
+  rt_model_spec s = gt_spec("logistic", id, 300, 7, 8, 2, 10, 5, 3);
   s.hp.optimizer = RT_OPT_ADAM;
   s.hp.learning_rate = 0.01;
-  s.hp.beta1 = 0.9;
-  s.hp.beta2 = 0.999;
-  s.hp.epsilon = 1e-8;
-  s.hp.batch_size = 8;
-  s.problem.features = 300;
-  s.problem.classes = 7;
-  s.seed = 5;
-  s.passes = 3;
-  s.shards = 2;
-  s.total_batches = 10;
   return s;
 }
 

@@ -51,14 +51,6 @@ static problem real10 = {"784 features, 10 classes, batch 256", 784, 10, 256, 2,
 static problem real128 = {"784 features, 128 classes, batch 256", 784, 128, 256, 2, {1000, 700, 0}, 256,
                           4049, {{0}}, {0}};
 
-static const double rel_tol = 1e-4;
-
-static int close_enough(double a, double b) {
-  if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-  const double scale = fmax(fabs(a), fabs(b));
-  return fabs(a - b) <= rel_tol * scale + 1e-6;
-}
-
 static uint64_t total_batches(const problem *p) {
   uint64_t n = 0;
   for (size_t s = 0; s < p->shards; ++s) n += (p->rows[s] + p->batch - 1) / p->batch;
@@ -69,13 +61,7 @@ static uint64_t total_batches(const problem *p) {
  * (keeps the loss away from zero). */
 static void make_shard(const problem *p, rt_shard *s, size_t rows, uint64_t key, const float *teacher) {
   const size_t d = p->features, c = p->classes;
-  memset(s, 0, sizeof *s);
-  s->rows = rows;
-  s->features = d;
-  s->x = aligned_alloc(64, (rows * d * sizeof(float) + 63) / 64 * 64);
-  s->y = malloc(rows * sizeof(float));
-  assert_non_null(s->x);
-  assert_non_null(s->y);
+  gt_shard_alloc(s, rows, d);
   for (size_t i = 0; i < rows; ++i) {
     float best = -INFINITY;
     size_t label = 0;
@@ -126,27 +112,14 @@ static void problem_down(problem *p) {
 
 static rt_model_spec make_spec(const problem *p, rt_optimizer opt, double momentum, rt_schedule sched,
                                double l2) {
-  rt_model_spec s;
-  memset(&s, 0, sizeof s);
-  strcpy(s.hp.kind, "logistic");
-  s.id = 3;
+  rt_model_spec s = gt_spec("logistic", 3, p->features, p->classes, (long)p->batch, p->shards,
+                            total_batches(p), 12345, PASSES);
   s.hp.optimizer = opt;
   s.hp.learning_rate = opt == RT_OPT_ADAM ? 0.01 : 0.1;
   s.hp.momentum = momentum;
   s.hp.l2 = l2;
-  s.hp.beta1 = 0.9;
-  s.hp.beta2 = 0.999;
-  s.hp.epsilon = 1e-8;
   s.hp.schedule = sched;
   s.hp.decay = 0.05;
-  s.hp.batch_size = (long)p->batch;
-  s.problem.features = p->features;
-  s.problem.classes = p->classes;
-  s.seed = 12345;
-  s.passes = PASSES;
-  s.shards = p->shards;
-  s.total_batches = total_batches(p);
-  s.label_column = 0;
   return s;
 }
 
@@ -155,148 +128,36 @@ static rt_model_spec spec_for(const problem *p, int o, rt_schedule sched, double
   return make_spec(p, o == 2 ? RT_OPT_ADAM : RT_OPT_SGD, o == 1 ? 0.9 : 0.0, sched, l2);
 }
 
-typedef struct cpu_run {
-  float *ws;
-  uint64_t *order;
-} cpu_run;
-
-static cpu_run cpu_run_new(const rt_model_spec *spec) {
-  const rt_family *fam = rt_family_find("logistic");
-  const rt_state_layout l = rt_state_layout_of(spec);
-  cpu_run r;
-  r.ws = malloc((l.param_count + fam->workspace_floats(spec, (size_t)spec->hp.batch_size)) * sizeof(float));
-  r.order = malloc(64 * sizeof(uint64_t));
-  assert_non_null(r.ws);
-  assert_non_null(r.order);
-  return r;
-}
-
-static void cpu_run_free(cpu_run *r) {
-  free(r->ws);
-  free(r->order);
-}
-
-/* engine.c serve(): the header bookkeeping after a visit, on a host state. */
-static int cpu_finish_visit(const rt_model_spec *spec, void *state) {
-  const rt_state_layout l = rt_state_layout_of(spec);
-  rt_state_header *h = rt_state_head(state);
-  if (++h->position == spec->shards) {
-    rt_state_history(state, &l)[h->pass] =
-        h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
-    h->pass_loss_sum = 0.0;
-    h->pass_loss_rows = 0;
-    h->position = 0;
-    h->pass += 1;
-  }
-  return h->pass == spec->passes;
-}
-
+/* A slot for the problem's batches and evaluation chunks. */
 static rt_cuda_slot *new_slot(const problem *p, const rt_model_spec *spec, size_t state_bytes) {
-  rt_status st;
-  rt_status_clear(&st);
-  rt_cuda_slot *slot = NULL;
-  if (rt_cuda_slot_create(state_bytes, p->slot_rows, p->features, p->classes,
-                          rt_cuda_work_floats(spec, p->slot_rows), &slot, &st) != RT_OK)
-    fail_msg("rt_cuda_slot_create: %s", st.message);
-  return slot;
-}
-
-/* Upload and wait: the CPU run then changes the same host state freely. */
-static void upload(rt_cuda_slot *slot, const void *state, size_t bytes) {
-  rt_status st;
-  rt_status_clear(&st);
-  if (rt_cuda_state_upload(slot, state, bytes, &st) != RT_OK || rt_cuda_slot_sync(slot, &st) != RT_OK)
-    fail_msg("upload: %s", st.message);
-}
-
-static void *download(rt_cuda_slot *slot, size_t bytes) {
-  rt_status st;
-  rt_status_clear(&st);
-  void *out = aligned_alloc(RT_STATE_ALIGN, bytes);
-  assert_non_null(out);
-  if (rt_cuda_state_download(slot, out, bytes, &st) != RT_OK || rt_cuda_slot_sync(slot, &st) != RT_OK)
-    fail_msg("download: %s", st.message);
-  return out;
-}
-
-/* Compares two states: header counters exactly, sums / parameters / optimizer state within the
- * tolerance. Returns the number of mismatches (the first ones printed). */
-static int compare_states(const rt_model_spec *spec, void *cpu, void *gpu, const char *what) {
-  const rt_state_layout l = rt_state_layout_of(spec);
-  const rt_state_header *a = rt_state_head(cpu), *b = rt_state_head(gpu);
-  int bad = 0;
-#define SAME_U64(field)                                                                    \
-  if (a->field != b->field) {                                                              \
-    print_error("%s: header." #field " cpu %llu gpu %llu\n", what,                         \
-                (unsigned long long)a->field, (unsigned long long)b->field);               \
-    bad++;                                                                                 \
-  }
-  SAME_U64(magic)
-  SAME_U64(model_id)
-  SAME_U64(pass)
-  SAME_U64(position)
-  SAME_U64(step)
-  SAME_U64(rng_key)
-  SAME_U64(samples)
-  SAME_U64(diverged)
-  SAME_U64(pass_loss_rows)
-  SAME_U64(param_count)
-  SAME_U64(aux_count)
-  SAME_U64(history_count)
-#undef SAME_U64
-  if (!close_enough(a->pass_loss_sum, b->pass_loss_sum)) {
-    print_error("%s: pass_loss_sum cpu %.9g gpu %.9g\n", what, a->pass_loss_sum, b->pass_loss_sum);
-    bad++;
-  }
-  const double *ha = rt_state_history(cpu, &l), *hb = rt_state_history(gpu, &l);
-  for (size_t p = 0; p < spec->passes; ++p)
-    if (!close_enough(ha[p], hb[p])) {
-      print_error("%s: history[%zu] cpu %.9g gpu %.9g\n", what, p, ha[p], hb[p]);
-      bad++;
-    }
-  const float *pa = rt_state_params(cpu, &l), *pb = rt_state_params(gpu, &l);
-  for (size_t i = 0; i < l.param_count; ++i)
-    if (!close_enough(pa[i], pb[i]) && bad++ < 20)
-      print_error("%s: param %zu cpu %.9g gpu %.9g\n", what, i, (double)pa[i], (double)pb[i]);
-  const float *xa = rt_state_aux(cpu, &l), *xb = rt_state_aux(gpu, &l);
-  for (size_t i = 0; i < l.aux_count; ++i)
-    if (!close_enough(xa[i], xb[i]) && bad++ < 20)
-      print_error("%s: aux %zu cpu %.9g gpu %.9g\n", what, i, (double)xa[i], (double)xb[i]);
-  return bad;
-}
-
-static const char *opt_label(const rt_model_spec *s) {
-  if (s->hp.optimizer == RT_OPT_ADAM) return "adam";
-  return s->hp.momentum > 0.0 ? "momentum" : "sgd";
+  return gt_slot_new(spec, state_bytes, p->slot_rows, p->features, p->classes);
 }
 
 /* One shard visit from the initial state, CPU vs GPU. */
 static void one_visit(problem *p, const rt_model_spec *spec, uint64_t shard) {
-  const rt_family *fam = rt_family_find("logistic");
   rt_status st;
   rt_status_clear(&st);
-  void *cpu = NULL;
   size_t bytes = 0;
-  assert_int_equal(rt_state_create(spec, &cpu, &bytes, &st), RT_OK);
+  void *cpu = gt_fresh_state(spec, NULL, &bytes);
   rt_cuda_slot *slot = new_slot(p, spec, bytes);
-  upload(slot, cpu, bytes);
+  gt_upload(slot, cpu, bytes);
   if (rt_cuda_integrate_shard(slot, spec, p->dev[shard], shard, &st) != RT_OK)
     fail_msg("integrate: %s", st.message);
-  cpu_run r = cpu_run_new(spec);
-  rt_cpu_integrate_shard(spec, fam, cpu, &p->host[shard], shard, r.ws, r.order);
-  void *gpu = download(slot, bytes);
+  gt_cpu_run r = gt_cpu_run_new(spec);
+  gt_cpu_visit(spec, cpu, &p->host[shard], shard, &r);
+  void *gpu = gt_download(slot, bytes);
   /* The mirror follows the host-owned counters without a sync. */
   const rt_state_header *m = rt_cuda_slot_header(slot);
   assert_int_equal(m->step, rt_state_head(cpu)->step);
   assert_int_equal(m->samples, rt_state_head(cpu)->samples);
   char what[160];
-  snprintf(what, sizeof what, "%s: %s/%s/l2=%g shard %llu", p->name, opt_label(spec),
+  snprintf(what, sizeof what, "%s: %s/%s/l2=%g shard %llu", p->name, gt_opt_label(spec),
            rt_schedule_name(spec->hp.schedule), spec->hp.l2, (unsigned long long)shard);
-  const int bad = compare_states(spec, cpu, gpu, what);
+  const int bad = gt_compare_states(spec, cpu, gpu, what);
   assert_true(rt_state_head(cpu)->step > 0);
   assert_int_equal(bad, 0);
   free(gpu);
-  cpu_run_free(&r);
+  gt_cpu_run_free(&r);
   rt_cuda_slot_free(slot);
   rt_state_free(cpu);
 }
@@ -324,22 +185,20 @@ static void test_one_visit_with_l2(void **unused) {
 /* A whole run as the engine drives it on one rank: every pass visits every shard in succession
  * order, the visit bookkeeping closes passes into the history. */
 static void whole_run(problem *p, const rt_model_spec *spec) {
-  const rt_family *fam = rt_family_find("logistic");
   rt_status st;
   rt_status_clear(&st);
-  void *cpu = NULL;
   size_t bytes = 0;
-  assert_int_equal(rt_state_create(spec, &cpu, &bytes, &st), RT_OK);
+  void *cpu = gt_fresh_state(spec, NULL, &bytes);
   rt_cuda_slot *slot = new_slot(p, spec, bytes);
-  upload(slot, cpu, bytes);
-  cpu_run r = cpu_run_new(spec);
+  gt_upload(slot, cpu, bytes);
+  gt_cpu_run r = gt_cpu_run_new(spec);
   int cpu_done = 0, gpu_done = 0;
   size_t visits = 0;
   while (!cpu_done) {
     const rt_state_header *h = rt_state_head(cpu);
     const uint64_t shard = (spec->id + h->position) % p->shards; /* rt_succession_shard */
-    rt_cpu_integrate_shard(spec, fam, cpu, &p->host[shard], shard, r.ws, r.order);
-    cpu_done = cpu_finish_visit(spec, cpu);
+    gt_cpu_visit(spec, cpu, &p->host[shard], shard, &r);
+    cpu_done = gt_cpu_finish_visit(spec, cpu);
     assert_false(gpu_done);
     if (rt_cuda_integrate_shard(slot, spec, p->dev[shard], shard, &st) != RT_OK ||
         rt_cuda_finish_visit(slot, spec, p->shards, &gpu_done, &st) != RT_OK)
@@ -348,17 +207,17 @@ static void whole_run(problem *p, const rt_model_spec *spec) {
     visits++;
   }
   assert_int_equal(visits, p->shards * PASSES);
-  void *gpu = download(slot, bytes);
+  void *gpu = gt_download(slot, bytes);
   char what[160];
-  snprintf(what, sizeof what, "%s: whole run %s/%s", p->name, opt_label(spec),
+  snprintf(what, sizeof what, "%s: whole run %s/%s", p->name, gt_opt_label(spec),
            rt_schedule_name(spec->hp.schedule));
-  assert_int_equal(compare_states(spec, cpu, gpu, what), 0);
+  assert_int_equal(gt_compare_states(spec, cpu, gpu, what), 0);
   assert_int_equal(rt_state_head(gpu)->step, total_batches(p) * PASSES);
   /* The refreshed mirror is the device header. */
   if (rt_cuda_header_refresh(slot, &st) != RT_OK) fail_msg("refresh: %s", st.message);
   assert_memory_equal(rt_cuda_slot_header(slot), gpu, sizeof(rt_state_header));
   free(gpu);
-  cpu_run_free(&r);
+  gt_cpu_run_free(&r);
   rt_cuda_slot_free(slot);
   rt_state_free(cpu);
 }
@@ -379,13 +238,12 @@ static void evaluate(problem *p, int o) {
   const rt_model_spec spec = spec_for(p, o, RT_SCHED_CONSTANT, 0.0);
   rt_status st;
   rt_status_clear(&st);
-  void *cpu = NULL;
   size_t bytes = 0;
-  assert_int_equal(rt_state_create(&spec, &cpu, &bytes, &st), RT_OK);
-  cpu_run r = cpu_run_new(&spec);
-  rt_cpu_integrate_shard(&spec, fam, cpu, &p->host[0], 0, r.ws, r.order);
+  void *cpu = gt_fresh_state(&spec, NULL, &bytes);
+  gt_cpu_run r = gt_cpu_run_new(&spec);
+  gt_cpu_visit(&spec, cpu, &p->host[0], 0, &r);
   rt_cuda_slot *slot = new_slot(p, &spec, bytes);
-  upload(slot, cpu, bytes);
+  gt_upload(slot, cpu, bytes);
   const size_t ws_rows = 50;
   float *ws = malloc(fam->workspace_floats(&spec, ws_rows) * sizeof(float));
   assert_non_null(ws);
@@ -399,12 +257,12 @@ static void evaluate(problem *p, int o) {
     for (int k = 2; k < RT_EVAL_SUMS; ++k) assert_true(gpu_sums[k] == 0.0);
     print_message("%s, shard %zu: log-loss cpu %.9g gpu %.9g, correct cpu %.0f gpu %.0f\n", p->name, s,
                   cpu_loss, gpu_loss, cpu_hits, gpu_hits);
-    assert_true(close_enough(cpu_loss, gpu_loss));
+    assert_true(gt_close_enough(cpu_loss, gpu_loss));
     assert_true(fabs(cpu_hits - gpu_hits) <= 1.0);
     assert_true(cpu_hits > 0.0);
   }
   free(ws);
-  cpu_run_free(&r);
+  gt_cpu_run_free(&r);
   rt_cuda_slot_free(slot);
   rt_state_free(cpu);
 }
@@ -456,18 +314,17 @@ static void test_launch_count(void **unused) {
     for (int o = 0; o < 3; o += 2) {
       problem *p = ps[i];
       const rt_model_spec spec = spec_for(p, o, RT_SCHED_CONSTANT, 0.0);
-      void *state = NULL;
       size_t bytes = 0;
-      assert_int_equal(rt_state_create(&spec, &state, &bytes, &st), RT_OK);
+      void *state = gt_fresh_state(&spec, NULL, &bytes);
       rt_cuda_slot *slot = new_slot(p, &spec, bytes);
-      upload(slot, state, bytes);
+      gt_upload(slot, state, bytes);
       const uint64_t before = rt_cuda_launch_count();
       if (rt_cuda_integrate_shard(slot, &spec, p->dev[0], 0, &st) != RT_OK) fail_msg("integrate: %s", st.message);
       const uint64_t visit = rt_cuda_launch_count() - before;
       int done = 0;
       if (rt_cuda_finish_visit(slot, &spec, p->shards, &done, &st) != RT_OK) fail_msg("finish: %s", st.message);
       const uint64_t batches = (p->rows[0] + p->batch - 1) / p->batch;
-      print_message("kernel launches per batch (logistic, %s, %s): %.2f\n", opt_label(&spec), p->name,
+      print_message("kernel launches per batch (logistic, %s, %s): %.2f\n", gt_opt_label(&spec), p->name,
                     (double)(visit - 1) / (double)batches);
       assert_int_equal(visit, 6 * batches + 1);
       assert_int_equal(rt_cuda_launch_count() - before, 6 * batches + 2);
@@ -481,7 +338,6 @@ static void test_launch_count(void **unused) {
  * updating from that batch on, so the parameters stay finite and the counters still advance. */
 static void test_nan_feature_matches_cpu(void **unused) {
   (void)unused;
-  const rt_family *fam = rt_family_find("logistic");
   const rt_model_spec spec = spec_for(&tiny, 0, RT_SCHED_CONSTANT, 0.0);
   rt_status st;
   rt_status_clear(&st);
@@ -493,22 +349,21 @@ static void test_nan_feature_matches_cpu(void **unused) {
   poisoned.x[40 * tiny.features + 3] = NAN;
   rt_cuda_shard *dev = NULL;
   if (rt_cuda_shard_upload(&poisoned, NULL, &dev, &st) != RT_OK) fail_msg("upload shard: %s", st.message);
-  void *cpu = NULL;
   size_t bytes = 0;
-  assert_int_equal(rt_state_create(&spec, &cpu, &bytes, &st), RT_OK);
+  void *cpu = gt_fresh_state(&spec, NULL, &bytes);
   rt_cuda_slot *slot = new_slot(&tiny, &spec, bytes);
-  upload(slot, cpu, bytes);
+  gt_upload(slot, cpu, bytes);
   if (rt_cuda_integrate_shard(slot, &spec, dev, 2, &st) != RT_OK) fail_msg("integrate: %s", st.message);
-  cpu_run r = cpu_run_new(&spec);
-  rt_cpu_integrate_shard(&spec, fam, cpu, &poisoned, 2, r.ws, r.order);
-  void *gpu = download(slot, bytes);
-  assert_int_equal(compare_states(&spec, cpu, gpu, "nan feature"), 0);
+  gt_cpu_run r = gt_cpu_run_new(&spec);
+  gt_cpu_visit(&spec, cpu, &poisoned, 2, &r);
+  void *gpu = gt_download(slot, bytes);
+  assert_int_equal(gt_compare_states(&spec, cpu, gpu, "nan feature"), 0);
   const rt_state_layout l = rt_state_layout_of(&spec);
   assert_int_equal(rt_state_head(cpu)->diverged, 1);
   assert_int_equal(rt_state_head(gpu)->diverged, 1);
   for (size_t i = 0; i < l.param_count; ++i) assert_true(isfinite(rt_state_params(gpu, &l)[i]));
   free(gpu);
-  cpu_run_free(&r);
+  gt_cpu_run_free(&r);
   rt_cuda_slot_free(slot);
   rt_state_free(cpu);
   rt_cuda_shard_free(dev);
@@ -522,11 +377,10 @@ static void test_unknown_kind_is_config_error(void **unused) {
   rt_model_spec spec = spec_for(&tiny, 0, RT_SCHED_CONSTANT, 0.0);
   rt_status st;
   rt_status_clear(&st);
-  void *cpu = NULL;
   size_t bytes = 0;
-  assert_int_equal(rt_state_create(&spec, &cpu, &bytes, &st), RT_OK);
+  void *cpu = gt_fresh_state(&spec, NULL, &bytes);
   rt_cuda_slot *slot = new_slot(&tiny, &spec, bytes);
-  upload(slot, cpu, bytes);
+  gt_upload(slot, cpu, bytes);
   strcpy(spec.hp.kind, "perceptron");
   const uint64_t before = rt_cuda_launch_count();
   assert_int_equal(rt_cuda_integrate_shard(slot, &spec, tiny.dev[0], 0, &st), RT_ERR_CONFIG);
@@ -554,9 +408,8 @@ static void test_state_copies(void **unused) {
   const rt_model_spec spec = spec_for(&real128, 2, RT_SCHED_CONSTANT, 0.0);
   rt_status st;
   rt_status_clear(&st);
-  void *state = NULL;
   size_t bytes = 0;
-  assert_int_equal(rt_state_create(&spec, &state, &bytes, &st), RT_OK);
+  void *state = gt_fresh_state(&spec, NULL, &bytes);
   void *copy = aligned_alloc(RT_STATE_ALIGN, bytes), *back = aligned_alloc(RT_STATE_ALIGN, bytes);
   void *back2 = aligned_alloc(RT_STATE_ALIGN, bytes);
   assert_non_null(copy);

@@ -33,13 +33,7 @@ static rt_model_spec specs[MODELS];
 /* Features in [-1, 1]; the label is the arg-max of a random linear teacher (the linear models
  * regress on it as a number). */
 static void make_shard(rt_shard *s, size_t rows, uint64_t key) {
-  memset(s, 0, sizeof *s);
-  s->rows = rows;
-  s->features = FEATURES;
-  s->x = aligned_alloc(64, (rows * FEATURES * sizeof(float) + 63) / 64 * 64);
-  s->y = malloc(rows * sizeof(float));
-  assert_non_null(s->x);
-  assert_non_null(s->y);
+  gt_shard_alloc(s, rows, FEATURES);
   const uint64_t teacher = rt_key_push(11, 7);
   for (size_t i = 0; i < rows; ++i) {
     float best = -1e30f;
@@ -60,33 +54,11 @@ static void make_shard(rt_shard *s, size_t rows, uint64_t key) {
 }
 
 static rt_model_spec base(uint64_t id, const char *kind) {
-  rt_model_spec s;
-  memset(&s, 0, sizeof s);
-  snprintf(s.hp.kind, sizeof s.hp.kind, "%s", kind);
-  s.id = id;
-  s.hp.optimizer = RT_OPT_SGD;
-  s.hp.learning_rate = 0.05;
-  s.hp.beta1 = 0.9;
-  s.hp.beta2 = 0.999;
-  s.hp.epsilon = 1e-8;
-  s.hp.schedule = RT_SCHED_CONSTANT;
-  s.hp.decay = 0.05;
-  s.hp.batch_size = BATCH;
-  s.hp.k = CLASSES;
-  s.hp.init_sample = 256;
-  s.hp.solver = RT_SOLVER_EXACT;
-  s.hp.fit_intercept = 1;
-  s.hp.hidden_count = 1;
-  s.hp.hidden[0] = 128;
-  s.hp.activation = RT_ACTIVATION_TANH;
-  s.hp.output = RT_OUTPUT_CLASSIFICATION;
-  s.problem.features = FEATURES;
-  s.problem.classes = CLASSES;
+  uint64_t batches = 0;
+  for (size_t k = 0; k < SHARDS; ++k) batches += (shard_rows[k] + BATCH - 1) / BATCH;
+  rt_model_spec s = gt_spec(kind, id, FEATURES, CLASSES, BATCH, SHARDS, batches, 99, 2);
+  gt_family_keys(&s, CLASSES, 256, 128, RT_ACTIVATION_TANH);
   s.problem.train_rows = shard_rows[0] + shard_rows[1];
-  s.seed = 99;
-  s.passes = 2;
-  s.shards = SHARDS;
-  for (size_t k = 0; k < SHARDS; ++k) s.total_batches += (shard_rows[k] + BATCH - 1) / BATCH;
   return s;
 }
 
@@ -122,26 +94,11 @@ static void make_specs(void) {
 
 /* A fresh state; kmeans starts from its first shard (as rt_engine_new_state does). */
 static void *fresh_state(const rt_model_spec *spec, size_t *bytes) {
-  rt_status st;
-  rt_status_clear(&st);
-  void *state = NULL;
-  assert_int_equal(rt_state_create(spec, &state, bytes, &st), RT_OK);
-  const rt_family *fam = rt_family_find(spec->hp.kind);
-  if (fam->init_from_data) {
-    const rt_state_layout l = rt_state_layout_of(spec);
-    fam->init_from_data(spec, rt_state_head(state)->rng_key, rt_state_params(state, &l),
-                        rt_state_aux(state, &l), &host[spec->id % SHARDS]);
-  }
-  return state;
+  return gt_fresh_state(spec, &host[spec->id % SHARDS], bytes);
 }
 
 static rt_cuda_slot *new_slot(const rt_model_spec *spec, size_t bytes) {
-  rt_status st;
-  rt_status_clear(&st);
-  rt_cuda_slot *slot = NULL;
-  if (rt_cuda_slot_create(bytes, BATCH, FEATURES, CLASSES, rt_cuda_work_floats(spec, BATCH), &slot, &st) != RT_OK)
-    fail_msg("rt_cuda_slot_create: %s", st.message);
-  return slot;
+  return gt_slot_new(spec, bytes, BATCH, FEATURES, CLASSES);
 }
 
 /* Issues model j's next shard visit on its slot; returns 1 once the model has done all passes. */
