@@ -15,9 +15,11 @@ set -euo pipefail
 
 fuzz=0
 # patchelf and xz-utils: scripts/gpu/bundle.sh (and its test, tests/cli/test_bundle.sh);
-# iproute2: network namespaces as hosts (scripts/netns_hosts.sh, tests/mpi/test_multihost.sh).
+# iproute2: network namespaces as hosts (scripts/netns_hosts.sh, tests/mpi/test_multihost.sh);
+# clang-format (14 on Debian 12): scripts/format.sh and its test, tests/style/test_format.sh.
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-openmp-dev
-          liblapacke-dev libcmocka-dev libyaml-dev libssl-dev patchelf xz-utils iproute2)
+          liblapacke-dev libcmocka-dev libyaml-dev libssl-dev patchelf xz-utils iproute2
+          clang-format)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-sklearn python3-numpy) ;;
