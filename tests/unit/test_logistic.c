@@ -1,5 +1,7 @@
-/* Softmax regression: analytic gradient against central finite differences (in double), loss
- * value against a hand computation, and the optimizers' update rules. */
+/* Softmax regression: analytic gradient against central finite differences (in double,
+ * tu_check_gradient), probabilities, evaluation metrics by hand, NaN propagation, the
+ * optimizers' update rules and the learning-rate schedules, the spec text round trip, and the
+ * state layout and its deterministic initialisation. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
