@@ -444,12 +444,18 @@ extern "C" size_t rt_cuda_shard_features(const rt_cuda_shard *shard) { return sh
 
 namespace {
 
-const rt_cuda_family *const cuda_families[] = {&rt_cuda_family_logistic, &rt_cuda_family_kmeans,
-                                               &rt_cuda_family_linear, &rt_cuda_family_mlp};
-
+/* The kernels of a kind: its family in the one registry (src/model.c), by id. A family added
+ * there without a case here is a -Wswitch error. */
 const rt_cuda_family *cuda_family_of(const char *kind) {
-  for (const rt_cuda_family *f : cuda_families)
-    if (strcmp(f->kind, kind) == 0) return f;
+  const rt_family *fam = rt_family_find(kind);
+  if (!fam) return nullptr;
+  switch (fam->id) {
+    case RT_FAMILY_LOGISTIC: return &rt_cuda_family_logistic;
+    case RT_FAMILY_KMEANS: return &rt_cuda_family_kmeans;
+    case RT_FAMILY_LINEAR: return &rt_cuda_family_linear;
+    case RT_FAMILY_MLP: return &rt_cuda_family_mlp;
+    case RT_FAMILY_COUNT: break;
+  }
   return nullptr;
 }
 
@@ -780,7 +786,7 @@ rt_code logistic_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, r
 
 } /* namespace */
 
-const rt_cuda_family rt_cuda_family_logistic = {"logistic", logistic_work, logistic_check,
+const rt_cuda_family rt_cuda_family_logistic = {logistic_work, logistic_check,
                                                 logistic_batch, logistic_eval, nullptr};
 
 /* ---- Compute --------------------------------------------------------------------------------- */
@@ -789,7 +795,7 @@ namespace {
 
 /* The family of a spec, before anything else is looked at (its layout included). */
 rt_code check_kind(const rt_model_spec *spec, const rt_cuda_family **fam, rt_status *st) {
-  *fam = rt_family_find(spec->hp.kind) ? cuda_family_of(spec->hp.kind) : nullptr;
+  *fam = cuda_family_of(spec->hp.kind);
   if (!*fam)
     return rt_fail(st, RT_ERR_CONFIG,
                    "model %llu: the CUDA backend has no kernels for kind '%s' (use backend: cpu)",

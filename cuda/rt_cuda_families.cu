@@ -861,9 +861,9 @@ rt_code mlp_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_sta
 
 } /* namespace */
 
-const rt_cuda_family rt_cuda_family_kmeans = {"kmeans", kmeans_work, kmeans_check, kmeans_batch,
+const rt_cuda_family rt_cuda_family_kmeans = {kmeans_work, kmeans_check, kmeans_batch,
                                               kmeans_eval, kmeans_pass_end};
-const rt_cuda_family rt_cuda_family_linear = {"linear", linear_work, linear_check, linear_batch,
+const rt_cuda_family rt_cuda_family_linear = {linear_work, linear_check, linear_batch,
                                               linear_eval, nullptr};
-const rt_cuda_family rt_cuda_family_mlp = {"mlp", mlp_work, mlp_check, mlp_batch, mlp_eval,
+const rt_cuda_family rt_cuda_family_mlp = {mlp_work, mlp_check, mlp_batch, mlp_eval,
                                            nullptr};

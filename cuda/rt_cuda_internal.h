@@ -182,9 +182,9 @@ struct rt_cuda_batch_out {
   size_t nw;
 };
 
-/* The CUDA side of one model family. */
+/* The CUDA side of one model family; which family is the registry's business (src/model.c,
+ * cuda_family_of in rt_cuda.cu). */
 struct rt_cuda_family {
-  const char *kind;
   /* Workspace floats (padded pieces) for `rows` rows: one training batch (gradient included) or
    * one evaluation chunk. */
   size_t (*work_floats)(const rt_model_spec *spec, size_t rows);

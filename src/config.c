@@ -19,89 +19,36 @@
 
 static const char *const section_names[RT_SECTION_COUNT] = {"data", "run", "models", "sweep"};
 
+/* The names of the enums are the canonical names of their keys' choices in the key table. */
 const char *rt_optimizer_name(rt_optimizer opt) {
-  switch (opt) {
-    case RT_OPT_SGD: return "sgd";
-    case RT_OPT_ADAM: return "adam";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_MODEL, "optimizer", opt);
 }
-
 const char *rt_schedule_name(rt_schedule sched) {
-  switch (sched) {
-    case RT_SCHED_CONSTANT: return "constant";
-    case RT_SCHED_INVERSE_TIME: return "inverse_time";
-    case RT_SCHED_COSINE: return "cosine";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_MODEL, "schedule", sched);
 }
-
 const char *rt_solver_name(rt_solver solver) {
-  switch (solver) {
-    case RT_SOLVER_EXACT: return "exact";
-    case RT_SOLVER_SGD: return "sgd";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_MODEL, "solver", solver);
 }
-
 const char *rt_kmeans_algorithm_name(rt_kmeans_algorithm algorithm) {
-  switch (algorithm) {
-    case RT_KMEANS_MINIBATCH: return "minibatch";
-    case RT_KMEANS_LLOYD: return "lloyd";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_MODEL, "algorithm", algorithm);
 }
-
 const char *rt_activation_name(rt_activation activation) {
-  switch (activation) {
-    case RT_ACTIVATION_RELU: return "relu";
-    case RT_ACTIVATION_TANH: return "tanh";
-    case RT_ACTIVATION_GELU: return "gelu";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_MODEL, "activation", activation);
 }
-
 const char *rt_mlp_output_name(rt_mlp_output output) {
-  switch (output) {
-    case RT_OUTPUT_CLASSIFICATION: return "classification";
-    case RT_OUTPUT_REGRESSION: return "regression";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_MODEL, "output", output);
 }
-
 const char *rt_init_scheme_name(rt_init_scheme init) {
-  switch (init) {
-    case RT_INIT_AUTO: return "auto";
-    case RT_INIT_HE: return "he";
-    case RT_INIT_XAVIER: return "xavier";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_MODEL, "init", init);
 }
-
 const char *rt_normalize_name(rt_normalize normalize) {
-  switch (normalize) {
-    case RT_NORMALIZE_NONE: return "none";
-    case RT_NORMALIZE_STANDARD: return "standard";
-    case RT_NORMALIZE_MINMAX: return "minmax";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_DATA, "normalize", normalize);
 }
-
 const char *rt_sweep_method_name(rt_sweep_method method) {
-  switch (method) {
-    case RT_SWEEP_GRID: return "grid";
-    case RT_SWEEP_RANDOM: return "random";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_SWEEP, "method", method);
 }
-
 const char *rt_sweep_goal_name(rt_sweep_goal goal) {
-  switch (goal) {
-    case RT_GOAL_AUTO: return "auto";
-    case RT_GOAL_MINIMIZE: return "minimize";
-    case RT_GOAL_MAXIMIZE: return "maximize";
-  }
-  return "unknown";
+  return rt_config_choice_name(RT_SECTION_SWEEP, "metric.goal", goal);
 }
 
 rt_sweep_goal rt_sweep_goal_resolve(rt_sweep_goal goal, const char *metric) {

@@ -65,6 +65,23 @@ typedef enum rt_key_store {
   RT_STORE_ALGORITHM  /* rt_kmeans_algorithm */
 } rt_key_store;
 
+/* Model keys: how the spec text of a model file (src/model.c) carries the key. */
+typedef enum rt_key_spec {
+  RT_SPEC_NONE = 0, /* not a line of its own (other sections; kind, the first line; swept) */
+  RT_SPEC_ALL,      /* a line in every model's spec text; required when read */
+  RT_SPEC_KINDS     /* a line only for the kinds in `kinds` (keys added after model files had
+                       their form, so that the other families' files stay as they were); absent
+                       when read = the default */
+} rt_key_spec;
+
+/* Model keys: when the one-line summary (rt_model_config_summary) shows the key, for the models
+ * that read it (`kinds`, `when`). */
+typedef enum rt_key_show {
+  RT_SHOW_NEVER = 0,
+  RT_SHOW_ALWAYS,
+  RT_SHOW_CHANGED /* when its value differs from the default */
+} rt_key_show;
+
 /* A named value. Aliases are accepted but neither listed in messages nor written. */
 typedef struct rt_key_choice {
   const char *name;
@@ -89,6 +106,19 @@ typedef struct rt_config_key {
   const char *doc;              /* one line */
   const char *item;             /* RT_KEY_INT_LIST: one entry in messages ("hidden width");
                                    NULL for other types */
+  /* The schema: what model files, results.csv and the summary carry. Zero (NO_SCHEMA) for keys
+   * of other sections, except `column`. */
+  rt_key_spec spec;             /* model keys: the key's line in model-file spec text */
+  int column;                   /* position among the hyper-parameter columns of results.csv
+                                   (1-based; the header's order, new keys at the end); 0: none.
+                                   A run key there is a per-model value of the results (passes) */
+  const char *kinds;            /* model keys: the kinds that read the key, space-separated; a
+                                   kind may carry one condition, "linear:solver=sgd"; NULL: every
+                                   kind */
+  const char *when;             /* model keys: "key=value", read only when that other model key
+                                   has that value (for every kind); NULL: always */
+  rt_key_show show;             /* model keys: when the summary shows the key */
+  const char *label;            /* summary: "lr" shows "lr=0.01"; "" the value alone ("adam") */
 } rt_config_key;
 
 extern const rt_config_key rt_config_keys[];
@@ -128,8 +158,30 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
  * stored value is not representable (an enum value outside the table, unterminated text). */
 int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, size_t size);
 
-/* Model entry defaults (kind ""; the kind is required). */
-void rt_model_config_defaults(rt_model_config *model);
+/* The stored value in the plain form of model files and results.csv: numbers in their shortest
+ * round-trip form (rt_format_double), integers in decimal (never a choice name: init_trials 0),
+ * enums by their canonical name, except enums stored as an int or char (true/false) by their
+ * value (1/0), list items separated by `list_sep` (',' in model files, ' ' in results.csv).
+ * Returns 0 when the value does not fit or is not representable. */
+int rt_config_key_plain(const rt_config_key *key, const void *obj, char list_sep, char *buf,
+                        size_t size);
+/* Parses the plain form back, with the table's types and ranges (rt_config_key_apply). */
+rt_apply_result rt_config_key_apply_plain(const rt_config_key *key, void *obj, const char *text,
+                                          char list_sep, char *why, size_t why_size);
+
+/* Whether `kind` is named in the model key's `kinds` (conditions not looked at; NULL kinds:
+ * every kind). */
+int rt_config_key_names_kind(const rt_config_key *key, const char *kind);
+/* Whether `model` reads the model key: its kind is named in `kinds` with its condition met, and
+ * the `when` condition holds. */
+int rt_config_key_read_by(const rt_config_key *key, const rt_model_config *model);
+
+/* The canonical name of `value` among the choices of key `name` of `section`; "unknown" when
+ * there is none. What the rt_*_name functions return. */
+const char *rt_config_choice_name(rt_section section, const char *name, long long value);
+
+/* The key of results.csv hyper-parameter column `position` (1-based), or NULL past the last. */
+const rt_config_key *rt_config_key_column(size_t position);
 
 /* Is `name` a known model kind (aliases excluded: stored kinds are canonical)? */
 int rt_model_kind_known(const char *name);

@@ -400,6 +400,7 @@ static void kmeans_metrics(const rt_model_spec *spec, const double *sums, uint64
 
 const rt_family rt_family_kmeans = {
     .kind = "kmeans",
+    .id = RT_FAMILY_KMEANS,
     .task = kmeans_task,
     .check = kmeans_check,
     .param_count = kmeans_param_count,

@@ -418,6 +418,7 @@ static void linear_metrics(const rt_model_spec *spec, const double *sums, uint64
 
 const rt_family rt_family_linear = {
     .kind = "linear",
+    .id = RT_FAMILY_LINEAR,
     .task = linear_task,
     .check = linear_check,
     .param_count = linear_param_count,

@@ -114,6 +114,7 @@ static void logistic_metrics(const rt_model_spec *spec, const double *sums, uint
 
 const rt_family rt_family_logistic = {
     .kind = "logistic",
+    .id = RT_FAMILY_LOGISTIC,
     .task = logistic_task,
     .check = logistic_check,
     .param_count = logistic_param_count,

@@ -320,6 +320,7 @@ static size_t mlp_metric_names_of(const rt_model_spec *spec, const char *const *
 
 const rt_family rt_family_mlp = {
     .kind = "mlp",
+    .id = RT_FAMILY_MLP,
     .task = mlp_task,
     .check = mlp_check,
     .param_count = mlp_param_count,

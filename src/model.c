@@ -1,4 +1,5 @@
-/* Family registry, state layout and creation, spec <-> model-file text. */
+/* Family registry, state layout and creation, spec <-> model-file text (the model keys by
+ * walking the key table, src/config_schema.c). */
 #include "model.h"
 
 #include <errno.h>
@@ -7,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_internal.h"
 #include "normalize.h"
-#include "numfmt.h"
 #include "rng.h"
 
 /* Each family lives in its own file (src/family_<kind>.c). The references are strong: the
@@ -18,10 +19,18 @@ extern const rt_family rt_family_kmeans;
 extern const rt_family rt_family_linear;
 extern const rt_family rt_family_mlp;
 
+/* The one registry of families, by rt_family_id (each family's `id` is its position here). */
+static const rt_family *const families[RT_FAMILY_COUNT] = {
+    [RT_FAMILY_LOGISTIC] = &rt_family_logistic,
+    [RT_FAMILY_KMEANS] = &rt_family_kmeans,
+    [RT_FAMILY_LINEAR] = &rt_family_linear,
+    [RT_FAMILY_MLP] = &rt_family_mlp,
+};
+
+const rt_family *rt_family_at(size_t id) { return id < RT_FAMILY_COUNT ? families[id] : NULL; }
+
 const rt_family *rt_family_find(const char *kind) {
-  const rt_family *const families[] = {&rt_family_logistic, &rt_family_kmeans, &rt_family_linear,
-                                       &rt_family_mlp};
-  for (size_t i = 0; i < sizeof families / sizeof families[0]; ++i)
+  for (size_t i = 0; i < RT_FAMILY_COUNT; ++i)
     if (families[i] && strcmp(families[i]->kind, kind) == 0) return families[i];
   return NULL;
 }
@@ -102,39 +111,36 @@ int rt_metric_higher_is_better(const char *name) {
   return strcmp(name, "accuracy") == 0 || strcmp(name, "r2") == 0;
 }
 
+/* The model keys of the spec text: table order, kind (the first line) and swept (not a model
+ * file's business) left out; a key marked RT_SPEC_KINDS only for the kinds it names. */
+static int spec_line(const rt_config_key *key, const char *kind) {
+  return key->section == RT_SECTION_MODEL && key->spec != RT_SPEC_NONE &&
+         (key->spec == RT_SPEC_ALL || rt_config_key_names_kind(key, kind));
+}
+
 char *rt_spec_to_text(const rt_model_spec *spec) {
   const rt_model_config *hp = &spec->hp;
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   if (!f) return NULL;
-  char b[8][RT_NUMFMT_MAX];
   fprintf(f,
           "kind=%s\nid=%" PRIu64 "\nfeatures=%zu\nclasses=%zu\nlabel_column=%d\nseed=%" PRIu64
-          "\npasses=%" PRIu64 "\nshards=%" PRIu64 "\ntotal_batches=%" PRIu64
-          "\noptimizer=%s\nlearning_rate=%s\nmomentum=%s\nl2=%s\nbeta1=%s\nbeta2=%s\nepsilon=%s"
-          "\nschedule=%s\ndecay=%s\nbatch_size=%ld\n",
+          "\npasses=%" PRIu64 "\nshards=%" PRIu64 "\ntotal_batches=%" PRIu64 "\n",
           hp->kind, spec->id, spec->problem.features, spec->problem.classes, spec->label_column,
-          spec->seed, spec->passes, spec->shards, spec->total_batches,
-          rt_optimizer_name(hp->optimizer), rt_format_double(hp->learning_rate, b[0]),
-          rt_format_double(hp->momentum, b[1]), rt_format_double(hp->l2, b[2]),
-          rt_format_double(hp->beta1, b[3]), rt_format_double(hp->beta2, b[4]),
-          rt_format_double(hp->epsilon, b[5]), rt_schedule_name(hp->schedule),
-          rt_format_double(hp->decay, b[6]), hp->batch_size);
-  fprintf(f, "k=%ld\ninit_sample=%ld\n", hp->k, hp->init_sample);
-  /* kmeans only, so that the spec text of the other families stays what it was. */
-  if (strcmp(hp->kind, "kmeans") == 0)
-    fprintf(f, "init_trials=%ld\nalgorithm=%s\nlloyd_passes=%ld\n", hp->init_trials,
-            rt_kmeans_algorithm_name(hp->algorithm), hp->lloyd_passes);
-  fprintf(f, "solver=%s\nalpha=%s\nfit_intercept=%d\nhidden=", rt_solver_name(hp->solver),
-          rt_format_double(hp->alpha, b[7]), hp->fit_intercept);
-  for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? "," : "", hp->hidden[i]);
-  fprintf(f, "\nactivation=%s\noutput=%s\ninit=%s\n", rt_activation_name(hp->activation),
-          rt_mlp_output_name(hp->output), rt_init_scheme_name(hp->init));
+          spec->seed, spec->passes, spec->shards, spec->total_batches);
+  int ok = 1;
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    const rt_config_key *key = &rt_config_keys[i];
+    if (!spec_line(key, hp->kind)) continue;
+    char value[512];
+    ok &= rt_config_key_plain(key, hp, ',', value, sizeof value);
+    fprintf(f, "%s=%s\n", key->name, value);
+  }
   fprintf(f, "eval_every_pass=%d\nshards_used=%" PRIu64 "\nsuccession=%d\n", spec->eval_every_pass,
           spec->shards_used, spec->succession);
   rt_scaling_write(spec->scaling, f);
-  if (fclose(f) != 0) {
+  if (fclose(f) != 0 || !ok) {
     free(text);
     return NULL;
   }
@@ -192,95 +198,20 @@ static rt_code spec_long(const char *text, const char *file, const char *key, lo
   return RT_OK;
 }
 
-static rt_code spec_f64(const char *text, const char *file, const char *key, double *out,
-                        rt_status *st) {
-  char buf[64], *end;
-  rt_code rc = spec_field(text, file, key, buf, sizeof buf, st);
-  if (rc) return rc;
-  const double v = strtod(buf, &end);
-  if (errno || end == buf || *end)
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a number: '%s'", file, key, buf);
-  *out = v;
-  return RT_OK;
-}
-
-/* Finds the enum value whose name is `text` (names from `name_of`, values 0..count-1). */
-static int enum_from_name(const char *text, const char *(*name_of)(int), int count, int *out) {
-  for (int v = 0; v < count; ++v)
-    if (strcmp(name_of(v), text) == 0) return *out = v, 1;
-  return 0;
-}
-static const char *solver_name(int v) { return rt_solver_name((rt_solver)v); }
-static const char *activation_name(int v) { return rt_activation_name((rt_activation)v); }
-static const char *output_name(int v) { return rt_mlp_output_name((rt_mlp_output)v); }
-static const char *init_name(int v) { return rt_init_scheme_name((rt_init_scheme)v); }
-static const char *algorithm_name(int v) { return rt_kmeans_algorithm_name((rt_kmeans_algorithm)v); }
-
-static rt_code spec_enum(const char *text, const char *file, const char *key,
-                         const char *(*name_of)(int), int count, int *out, rt_status *st) {
-  char buf[64];
-  rt_code rc = spec_field(text, file, key, buf, sizeof buf, st);
-  if (rc) return rc;
-  if (!enum_from_name(buf, name_of, count, out))
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' has an unknown value '%s'", file, key, buf);
-  return RT_OK;
-}
-
-/* The hyper-parameters of the kmeans, linear and mlp families. */
-static rt_code spec_family_fields(const char *text, const char *file, rt_model_config *hp,
-                                  rt_status *st) {
-  uint64_t k = 0, sample = 0, intercept = 0;
-  int solver = 0, activation = 0, output = 0, init = 0;
-  rt_code rc;
-  if ((rc = spec_u64(text, file, "k", &k, st)) || (rc = spec_u64(text, file, "init_sample", &sample, st)) ||
-      (rc = spec_f64(text, file, "alpha", &hp->alpha, st)) ||
-      (rc = spec_u64(text, file, "fit_intercept", &intercept, st)) ||
-      (rc = spec_enum(text, file, "solver", solver_name, 2, &solver, st)) ||
-      (rc = spec_enum(text, file, "activation", activation_name, 3, &activation, st)) ||
-      (rc = spec_enum(text, file, "output", output_name, 2, &output, st)) ||
-      (rc = spec_enum(text, file, "init", init_name, 3, &init, st)))
-    return rc;
-  if (k > (1u << 24) || sample > (1u << 30) || intercept > 1)
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec k, init_sample or fit_intercept out of range", file);
-  hp->k = (long)k;
-  hp->init_sample = (long)sample;
-  /* kmeans keys that model files written before them lack: their defaults. */
-  char buf[64];
-  if (spec_value(text, "init_trials", buf, sizeof buf)) {
-    uint64_t trials = 0;
-    if ((rc = spec_u64(text, file, "init_trials", &trials, st))) return rc;
-    if (trials > 1024) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec init_trials out of range", file);
-    hp->init_trials = (long)trials;
-  }
-  if (spec_value(text, "algorithm", buf, sizeof buf)) {
-    int algorithm = 0;
-    if ((rc = spec_enum(text, file, "algorithm", algorithm_name, 2, &algorithm, st))) return rc;
-    hp->algorithm = (rt_kmeans_algorithm)algorithm;
-  }
-  if (spec_value(text, "lloyd_passes", buf, sizeof buf)) {
-    uint64_t lloyd = 0;
-    if ((rc = spec_u64(text, file, "lloyd_passes", &lloyd, st))) return rc;
-    if (lloyd > (1u << 30)) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lloyd_passes out of range", file);
-    hp->lloyd_passes = (long)lloyd;
-  }
-  hp->fit_intercept = (int)intercept;
-  hp->solver = (rt_solver)solver;
-  hp->activation = (rt_activation)activation;
-  hp->output = (rt_mlp_output)output;
-  hp->init = (rt_init_scheme)init;
-  char list[RT_HIDDEN_MAX * 12 + 1];
-  if (!spec_value(text, "hidden", list, sizeof list))
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'hidden'", file);
-  hp->hidden_count = 0;
-  for (char *p = list; *p;) {
-    char *end;
-    errno = 0;
-    long w = strtol(p, &end, 10);
-    if (errno || end == p || w < 1 || w > (1L << 20) || hp->hidden_count == RT_HIDDEN_MAX ||
-        (*end && *end != ','))
-      return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec 'hidden' is not a list of widths: '%s'", file, list);
-    hp->hidden[hp->hidden_count++] = w;
-    p = *end ? end + 1 : end;
+/* The model keys, each from its line with the key table's types and ranges. */
+static rt_code spec_model_keys(const char *text, const char *file, rt_model_config *hp,
+                               rt_status *st) {
+  for (size_t i = 0; i < rt_config_key_count; ++i) {
+    const rt_config_key *key = &rt_config_keys[i];
+    if (key->section != RT_SECTION_MODEL || key->spec == RT_SPEC_NONE) continue;
+    char buf[512], why[256];
+    const char *value = buf;
+    if (!spec_value(text, key->name, buf, sizeof buf)) {
+      if (key->spec == RT_SPEC_ALL) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key->name);
+      value = key->default_text; /* a file written before the key existed */
+    }
+    if (rt_config_key_apply_plain(key, hp, value, ',', why, sizeof why) != RT_APPLY_OK)
+      return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' %s", file, key->name, why);
   }
   return RT_OK;
 }
@@ -288,12 +219,11 @@ static rt_code spec_family_fields(const char *text, const char *file, rt_model_c
 rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spec, rt_status *st) {
   memset(spec, 0, sizeof *spec);
   rt_model_config *hp = &spec->hp;
-  char buf[64];
   if (!spec_value(text, "kind", hp->kind, sizeof hp->kind))
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'kind'", file);
   if (!rt_family_find(hp->kind))
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unknown model kind '%s'", file, hp->kind);
-  uint64_t features = 0, classes = 0, batch = 0;
+  uint64_t features = 0, classes = 0;
   long label = 0;
   rt_code rc;
   if ((rc = spec_u64(text, file, "id", &spec->id, st)) ||
@@ -303,31 +233,17 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
       (rc = spec_u64(text, file, "seed", &spec->seed, st)) ||
       (rc = spec_u64(text, file, "passes", &spec->passes, st)) ||
       (rc = spec_u64(text, file, "shards", &spec->shards, st)) ||
-      (rc = spec_u64(text, file, "total_batches", &spec->total_batches, st)) ||
-      (rc = spec_f64(text, file, "learning_rate", &hp->learning_rate, st)) ||
-      (rc = spec_f64(text, file, "momentum", &hp->momentum, st)) ||
-      (rc = spec_f64(text, file, "l2", &hp->l2, st)) ||
-      (rc = spec_f64(text, file, "beta1", &hp->beta1, st)) ||
-      (rc = spec_f64(text, file, "beta2", &hp->beta2, st)) ||
-      (rc = spec_f64(text, file, "epsilon", &hp->epsilon, st)) ||
-      (rc = spec_f64(text, file, "decay", &hp->decay, st)) ||
-      (rc = spec_u64(text, file, "batch_size", &batch, st)))
+      (rc = spec_u64(text, file, "total_batches", &spec->total_batches, st)))
     return rc;
-  if (features == 0 || features > (1u << 30) || classes > (1u << 24) || batch == 0 ||
-      batch > (1u << 30) || spec->passes == 0 || spec->passes > (1u << 30) || spec->shards == 0)
+  if (features == 0 || features > (1u << 30) || classes > (1u << 24) || spec->passes == 0 ||
+      spec->passes > (1u << 30) || spec->shards == 0)
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec dimensions out of range", file);
   spec->problem.features = (size_t)features;
   spec->problem.classes = (size_t)classes;
   if (label < -1 || label > (1L << 30))
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec label_column out of range", file);
   spec->label_column = (int)label;
-  hp->batch_size = (long)batch;
-  if (!spec_value(text, "optimizer", buf, sizeof buf))
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'optimizer'", file);
-  if (strcmp(buf, "adam") == 0) hp->optimizer = RT_OPT_ADAM;
-  else if (strcmp(buf, "sgd") == 0) hp->optimizer = RT_OPT_SGD;
-  else return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unknown optimizer '%s'", file, buf);
-  if ((rc = spec_family_fields(text, file, hp, st))) return rc;
+  if ((rc = spec_model_keys(text, file, hp, st))) return rc;
   uint64_t every = 0;
   if ((rc = spec_u64(text, file, "eval_every_pass", &every, st))) return rc;
   if (every > 1) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec eval_every_pass must be 0 or 1", file);
@@ -340,11 +256,5 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec shards_used or succession out of range", file);
   spec->shards_used = used;
   spec->succession = (int)succession;
-  if (!spec_value(text, "schedule", buf, sizeof buf))
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks 'schedule'", file);
-  if (strcmp(buf, "constant") == 0) hp->schedule = RT_SCHED_CONSTANT;
-  else if (strcmp(buf, "inverse_time") == 0) hp->schedule = RT_SCHED_INVERSE_TIME;
-  else if (strcmp(buf, "cosine") == 0) hp->schedule = RT_SCHED_COSINE;
-  else return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unknown schedule '%s'", file, buf);
   return RT_OK;
 }

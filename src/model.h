@@ -79,12 +79,24 @@ typedef enum rt_task {
 #define RT_EVAL_SUMS 6
 #define RT_MAX_METRICS 4
 
+/* The families, by their position in the one registry (src/model.c): the CUDA backend finds its
+ * kernels for a family by this id (cuda/rt_cuda.cu), so a family added here without kernels is a
+ * compile error there, not a second list to keep in step. */
+typedef enum rt_family_id {
+  RT_FAMILY_LOGISTIC = 0,
+  RT_FAMILY_KMEANS,
+  RT_FAMILY_LINEAR,
+  RT_FAMILY_MLP,
+  RT_FAMILY_COUNT
+} rt_family_id;
+
 /* One model family. Gradient families (logistic, mlp, linear with solver sgd) provide
  * batch_gradient and share the optimizers; others (kmeans, linear exact) provide integrate_batch.
  * Batch math is CPU here; the CUDA backend provides its own kernels behind the same spec/state
  * contract. Optional members may be NULL. */
 typedef struct rt_family {
   const char *kind;
+  rt_family_id id; /* its position in the registry */
   rt_task (*task)(const rt_model_spec *spec);
   /* Checks hyper-parameters against the problem before any work. */
   rt_code (*check)(const rt_model_spec *spec, rt_status *st);
@@ -140,7 +152,10 @@ typedef struct rt_family {
 size_t rt_family_metric_names(const rt_family *fam, const rt_model_spec *spec,
                               const char *const **names);
 
+/* The family of a kind (canonical names, as stored), or NULL. */
 const rt_family *rt_family_find(const char *kind);
+/* The family of registry position `id` (0..RT_FAMILY_COUNT-1), or NULL. */
+const rt_family *rt_family_at(size_t id);
 /* The task a models: entry trains for (from its kind and hyper-parameters alone). */
 rt_task rt_model_config_task(const rt_model_config *hp);
 

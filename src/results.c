@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_internal.h"
 #include "ringtrain/atomic_file.h"
 #include "numfmt.h"
 #include "ringtrain/modelfile.h"
@@ -137,6 +138,22 @@ static void rank_models(const rt_run_result *res, size_t *rank) {
   }
 }
 
+/* One hyper-parameter column of a model's row (with its leading comma): a model key in the
+ * plain form of model files (lists space-separated), or the run key passes from the result. */
+static void hp_field(FILE *f, const rt_config_key *key, const rt_model_result *m) {
+  fputc(',', f);
+  if (key->section != RT_SECTION_MODEL) {
+    fprintf(f, "%" PRIu64, m->passes); /* the only run key among the columns (unit-tested) */
+    return;
+  }
+  if (key->type == RT_KEY_NUMBER) {
+    num(f, *(const double *)((const char *)&m->hp + key->offset), 0);
+    return;
+  }
+  char text[512];
+  if (rt_config_key_plain(key, &m->hp, ' ', text, sizeof text)) fputs(text, f);
+}
+
 static rt_code write_csv(FILE *f, const writing *w, rt_status *st) {
   (void)st;
   const rt_run_result *res = w->res;
@@ -144,9 +161,8 @@ static rt_code write_csv(FILE *f, const writing *w, rt_status *st) {
   const uint64_t swept = swept_keys(res);
   fputs("id,kind,status,rank,sweep_metric,train_loss", f);
   for (size_t i = 0; i < mc.count; ++i) fprintf(f, ",val_%s", mc.names[i]);
-  fputs(",val_rows,train_seconds,hops,bytes_handed,pass_shared_with,state_sha256,model_file,optimizer,"
-        "learning_rate,momentum,l2,beta1,beta2,epsilon,schedule,decay,batch_size,passes,k,solver,alpha,"
-        "hidden,activation,output", f);
+  fputs(",val_rows,train_seconds,hops,bytes_handed,pass_shared_with,state_sha256,model_file", f);
+  for (size_t c = 1; rt_config_key_column(c); ++c) fprintf(f, ",%s", rt_config_key_column(c)->name);
   for (size_t k = 0; k < 64; ++k)
     if (swept >> k & 1) fprintf(f, ",param_%s", rt_model_key_name(k));
   fputc('\n', f);
@@ -164,16 +180,8 @@ static rt_code write_csv(FILE *f, const writing *w, rt_status *st) {
     fprintf(f, ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",", m->val_rows, m->train_seconds, m->hops,
             m->bytes_handed);
     if (m->pass_source != m->id) fprintf(f, "%" PRIu64, m->pass_source);
-    fprintf(f, ",%s,models/%" PRIu64 ".rtm,%s,", m->state_sha256, m->id, rt_optimizer_name(hp->optimizer));
-    const double hps[] = {hp->learning_rate, hp->momentum, hp->l2, hp->beta1, hp->beta2, hp->epsilon};
-    for (size_t i = 0; i < sizeof hps / sizeof hps[0]; ++i) num(f, hps[i], 0), fputc(',', f);
-    fprintf(f, "%s,", rt_schedule_name(hp->schedule));
-    num(f, hp->decay, 0);
-    fprintf(f, ",%ld,%" PRIu64 ",%ld,%s,", hp->batch_size, m->passes, hp->k, rt_solver_name(hp->solver));
-    num(f, hp->alpha, 0);
-    fputc(',', f);
-    for (int i = 0; i < hp->hidden_count; ++i) fprintf(f, "%s%ld", i ? " " : "", hp->hidden[i]);
-    fprintf(f, ",%s,%s", rt_activation_name(hp->activation), rt_mlp_output_name(hp->output));
+    fprintf(f, ",%s,models/%" PRIu64 ".rtm", m->state_sha256, m->id);
+    for (size_t c = 1; rt_config_key_column(c); ++c) hp_field(f, rt_config_key_column(c), m);
     for (size_t k = 0; k < 64; ++k) {
       if (!(swept >> k & 1)) continue;
       char text[256] = "";

@@ -227,6 +227,24 @@ const char *rt_model_key_name(size_t index); /* NULL past the end */
 /* The value of model key `index` as config text ("0.01", "adam", "[128, 64]"); 0 when it does
  * not fit or is not representable. */
 int rt_model_key_text(const rt_model_config *model, size_t index, char *buf, size_t size);
+/* Model key `index` as a results.csv field: the plain form of model files (numbers in their
+ * shortest round-trip form, integers in decimal, true/false as 1/0, enums by name), list items
+ * separated by spaces ("64 32"); 0 when it does not fit or is not representable. */
+int rt_model_key_field(const rt_model_config *model, size_t index, char *buf, size_t size);
+/* Sets model key `index` from such a field, with the key table's types and ranges; 0 when the
+ * text is not a valid value (nothing stored then). */
+int rt_model_key_set_field(rt_model_config *model, size_t index, const char *text);
+
+/* The defaults of a models entry (kind ""; the kind is required). */
+void rt_model_config_defaults(rt_model_config *model);
+
+/* The hyper-parameters that matter for the model's family in one short line, the same in
+ * `train`, `check` and `results`: "adam lr=0.01 batch=32", "k=10 batch=64", "exact alpha=0",
+ * "[64,32] tanh sgd lr=0.1 mom=0.9 batch=64". The family's own keys come first, then the shared
+ * ones; each key the model reads is shown as the key table says (always, or when it differs
+ * from the default). 0 when buf is too small (then it holds what fitted). */
+int rt_model_config_summary(const rt_model_config *model, char *buf, size_t size);
+
 /* The swept keys with their values, "learning_rate=0.01 batch_size=64" ("" when none); 0 when
  * buf is too small (then it holds what fitted). */
 int rt_model_swept_text(const rt_model_config *model, char *buf, size_t size);

@@ -264,27 +264,17 @@ static const char *field(const csv_table *t, const csv_row *r, const char *name)
   return c < 0 || !r->fields[c][0] ? "-" : r->fields[c];
 }
 
-/* The hyper-parameters that matter for the model's family, read from the columns by name. */
+/* The hyper-parameters that matter for the model's family (rt_model_config_summary, as train
+ * and check print them), from the row's hyper-parameter columns; keys without a column (an older
+ * results.csv) at their defaults. */
 static void hp_text(const csv_table *t, const csv_row *r, char *buf, size_t cap) {
-  const char *kind = field(t, r, "kind");
-  char grad[200];
-  snprintf(grad, sizeof grad, "%s lr=%s batch=%s", field(t, r, "optimizer"), field(t, r, "learning_rate"),
-           field(t, r, "batch_size"));
-  if (strcmp(kind, "kmeans") == 0) {
-    snprintf(buf, cap, "k=%s batch=%s", field(t, r, "k"), field(t, r, "batch_size"));
-  } else if (strcmp(kind, "linear") == 0) {
-    const char *solver = field(t, r, "solver");
-    if (strcmp(solver, "sgd") == 0) snprintf(buf, cap, "sgd %s alpha=%s", grad, field(t, r, "alpha"));
-    else snprintf(buf, cap, "%s alpha=%s", solver, field(t, r, "alpha"));
-  } else if (strcmp(kind, "mlp") == 0) {
-    char hidden[100];
-    snprintf(hidden, sizeof hidden, "%s", field(t, r, "hidden"));
-    for (char *p = hidden; *p; ++p)
-      if (*p == ' ') *p = ',';
-    snprintf(buf, cap, "hidden=[%s] %s", hidden, grad);
-  } else {
-    snprintf(buf, cap, "%s", grad);
+  rt_model_config m;
+  rt_model_config_defaults(&m);
+  for (size_t k = 0; k < rt_model_key_count(); ++k) {
+    const int c = column_index(t, rt_model_key_name(k));
+    if (c >= 0 && r->fields[c][0]) rt_model_key_set_field(&m, k, r->fields[c]);
   }
+  if (!m.kind[0] || !rt_model_config_summary(&m, buf, cap) || !buf[0]) snprintf(buf, cap, "-");
 }
 
 static void value_text(const char *text, char *buf, size_t cap) {

@@ -15,41 +15,9 @@ void rt_print_run_header(FILE *out, const rt_config *cfg, int ranks) {
   fflush(out);
 }
 
-/* The hyper-parameters that matter for the model's family, in one short text. */
-static void hp_summary(const rt_model_config *m, char *buf, size_t cap) {
-  char opt[96];
-  snprintf(opt, sizeof opt, "%s lr=%g%s batch=%ld", rt_optimizer_name(m->optimizer), m->learning_rate,
-           m->schedule == RT_SCHED_CONSTANT ? "" : m->schedule == RT_SCHED_COSINE ? " cosine" : " inv-time",
-           m->batch_size);
-  if (strcmp(m->kind, "kmeans") == 0) {
-    char lloyd[48] = "";
-    if (m->algorithm == RT_KMEANS_LLOYD) snprintf(lloyd, sizeof lloyd, " lloyd");
-    else if (m->lloyd_passes > 0) snprintf(lloyd, sizeof lloyd, " lloyd_passes=%ld", m->lloyd_passes);
-    snprintf(buf, cap, "k=%ld batch=%ld%s", m->k, m->batch_size, lloyd);
-  } else if (strcmp(m->kind, "linear") == 0) {
-    if (m->solver == RT_SOLVER_EXACT) snprintf(buf, cap, "exact alpha=%g", m->alpha);
-    else snprintf(buf, cap, "sgd %s alpha=%g", opt, m->alpha);
-  } else if (strcmp(m->kind, "mlp") == 0) {
-    char hidden[96] = "";
-    size_t used = 0;
-    for (int i = 0; i < m->hidden_count && used < sizeof hidden; ++i) {
-      int n = snprintf(hidden + used, sizeof hidden - used, "%s%ld", i ? "," : "", m->hidden[i]);
-      if (n > 0) used += (size_t)n;
-    }
-    snprintf(buf, cap, "[%s] %s %s%s l2=%g", hidden, rt_activation_name(m->activation), opt,
-             m->output == RT_OUTPUT_REGRESSION ? " regression" : "", m->l2);
-  } else {
-    if (m->optimizer == RT_OPT_SGD && m->momentum > 0) {
-      size_t n = strlen(opt);
-      snprintf(opt + n, sizeof opt - n, " mom=%g", m->momentum);
-    }
-    snprintf(buf, cap, "%s l2=%g", opt, m->l2);
-  }
-}
-
 static void hp_columns(FILE *out, const rt_model_config *m) {
   char text[200];
-  hp_summary(m, text, sizeof text);
+  rt_model_config_summary(m, text, sizeof text);
   fprintf(out, "%-9s %-44s", m->kind, text);
 }
 
