@@ -135,9 +135,17 @@ int rt_config_key_read_by(const rt_config_key *key, const rt_model_config *model
   return !key->when || condition_holds(model, key->when, strlen(key->when));
 }
 
-/* A key's value as the summary shows it: the config text, lists without spaces ("[64,32]"). */
+/* A key's value as the summary shows it: the config text, lists without spaces ("[64,32]"),
+ * whole numbers in plain digits ("alpha=100", where the shortest text is "1e+02"). */
 static int summary_value(const rt_config_key *key, const rt_model_config *model, char *buf,
                          size_t size) {
+  if (key->type == RT_KEY_NUMBER) {
+    const double v = *(const double *)((const char *)model + key->offset);
+    if (v == floor(v) && fabs(v) < 1e15) {
+      const int n = snprintf(buf, size, "%.0f", v);
+      return n >= 0 && (size_t)n < size;
+    }
+  }
   if (!rt_config_key_format(key, model, buf, size)) return 0;
   if (key->type == RT_KEY_INT_LIST) {
     char *out = buf;

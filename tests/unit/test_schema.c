@@ -258,6 +258,9 @@ static void summary(void **state) {
   strcpy(m.kind, "linear");
   assert_true(rt_model_config_summary(&m, text, sizeof text));
   assert_string_equal(text, "exact alpha=0");
+  m.alpha = 100; /* whole numbers in plain digits, not the shortest "1e+02" */
+  assert_true(rt_model_config_summary(&m, text, sizeof text));
+  assert_string_equal(text, "exact alpha=100");
   rt_model_config_defaults(&m);
   strcpy(m.kind, "mlp");
   m.hidden[1] = 32, m.hidden_count = 2, m.optimizer = RT_OPT_SGD, m.momentum = 0.9;
