@@ -381,8 +381,8 @@ rt_code rt_write_file_atomic(const char *path, const void *data, size_t len, rt_
 rt_code rt_write_file_atomic_in(rt_atomic_batch *batch, const char *path, const void *data, size_t len,
                                 rt_status *st) {
   rt_atomic_file *f = NULL;
-  rt_code rc = rt_atomic_open(path, &f, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_atomic_open(path, &f, st));
   rc = rt_atomic_write(f, data, len, st);
   if (rc != RT_OK) {
     rt_atomic_abort(&f);
@@ -425,8 +425,8 @@ rt_code rt_mkdir_p(const char *dir, rt_status *st) {
 }
 
 rt_code rt_check_writable_dir(const char *dir, rt_status *st) {
-  rt_code rc = rt_mkdir_p(dir, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_mkdir_p(dir, st));
   size_t n = strlen(dir) + 32;
   char *probe = malloc(n);
   if (!probe) return RT_FAIL_AT(st, RT_ERR_NOMEM, "%s: cannot allocate path buffer", dir);

@@ -97,13 +97,13 @@ rt_code rt_checkpointer_init(rt_checkpointer *c, const char *run_dir, long keep,
   c->keep = keep > 0 ? keep : 1;
   c->ranks = ranks;
   c->next_sequence = 1;
-  rt_code rc = rt_fault_from_env(&c->fault, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_fault_from_env(&c->fault, st));
   char dir[RT_PATH_MAX], path[RT_PATH_MAX], name[48];
-  if ((rc = rt_path_join(dir, sizeof dir, run_dir, RT_CHECKPOINT_DIR, st))) return rc;
+  RT_TRY(rc, rt_path_join(dir, sizeof dir, run_dir, RT_CHECKPOINT_DIR, st));
   uint64_t *seqs = NULL;
   size_t count = 0;
-  if ((rc = list_sequences(dir, &seqs, &count, st))) return rc;
+  RT_TRY(rc, list_sequences(dir, &seqs, &count, st));
   for (size_t i = 0; i < count && fresh; ++i) {
     folder_name(name, sizeof name, seqs[i], 0);
     if ((rc = rt_path_join(path, sizeof path, dir, name, st)) || (rc = remove_folder(path, st))) break;
@@ -222,7 +222,7 @@ rt_code rt_checkpoint_write(rt_checkpointer *c, const rt_config *cfg, const rt_m
   /* Prune: the oldest first, keeping `keep`. */
   uint64_t *seqs = NULL;
   size_t count = 0;
-  if ((rc = list_sequences(dir, &seqs, &count, st))) return rc;
+  RT_TRY(rc, list_sequences(dir, &seqs, &count, st));
   for (size_t i = 0; rc == RT_OK && count > (size_t)c->keep && i < count - (size_t)c->keep; ++i) {
     folder_name(name, sizeof name, seqs[i], 0);
     if ((rc = rt_path_join(path, sizeof path, dir, name, st)) == RT_OK) rc = remove_folder(path, st);
@@ -234,15 +234,15 @@ rt_code rt_checkpoint_write(rt_checkpointer *c, const rt_config *cfg, const rt_m
 rt_code rt_checkpoint_find(const char *path, char *dir, size_t size, rt_status *st) {
   char probe[RT_PATH_MAX], ckpts[RT_PATH_MAX];
   struct stat sb;
-  rt_code rc = rt_path_join(probe, sizeof probe, path, MANIFEST_NAME, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_path_join(probe, sizeof probe, path, MANIFEST_NAME, st));
   if (stat(probe, &sb) == 0) {
     snprintf(dir, size, "%s", path);
     return RT_OK;
   }
   if (stat(path, &sb) != 0)
     return rt_fail(st, RT_ERR_USAGE, "--resume %s: %s", path, strerror(errno));
-  if ((rc = rt_path_join(ckpts, sizeof ckpts, path, RT_CHECKPOINT_DIR, st))) return rc;
+  RT_TRY(rc, rt_path_join(ckpts, sizeof ckpts, path, RT_CHECKPOINT_DIR, st));
   uint64_t *seqs = NULL;
   size_t count = 0;
   if ((rc = list_sequences(ckpts, &seqs, &count, st))) return rt_fail(st, RT_ERR_USAGE, "--resume %s: %s", path, st->message);
@@ -397,8 +397,8 @@ static rt_code read_verified(const char *dir, const char *name, const char *sha,
 
 rt_code rt_checkpoint_load_config(const char *dir, rt_config *cfg, rt_status *st) {
   manifest m;
-  rt_code rc = read_manifest(dir, &m, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, read_manifest(dir, &m, st));
   char *text = NULL, path[RT_PATH_MAX];
   size_t len = 0;
   rc = read_verified(dir, "config.yaml", m.config_sha, &text, &len, st);
@@ -412,8 +412,8 @@ rt_code rt_checkpoint_load_config(const char *dir, rt_config *cfg, rt_status *st
 rt_code rt_checkpoint_read(const char *dir, const rt_model_spec *specs, size_t n, size_t model_count,
                            void **states, rt_status *st) {
   manifest m;
-  rt_code rc = read_manifest(dir, &m, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, read_manifest(dir, &m, st));
   if (m.models != model_count)
     rc = rt_fail(st, RT_ERR_MODEL_FILE, "%s/%s: the checkpoint has %" PRIu64 " models, the config %zu", dir,
                  MANIFEST_NAME, m.models, model_count);

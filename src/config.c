@@ -346,8 +346,8 @@ static rt_code walk_merge(parse_ctx *ctx, rt_section section, size_t model, cons
       if (!merged) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling item");
       if (merged->type != YAML_MAPPING_NODE)
         return fail_mark(ctx, merged->start_mark, "%s: '<<' expects mappings to merge", where);
-      rt_code rc = walk_section(ctx, section, model, where, merged, obj, depth + 1);
-      if (rc != RT_OK) return rc;
+      rt_code rc;
+      RT_TRY(rc, walk_section(ctx, section, model, where, merged, obj, depth + 1));
     }
     return RT_OK;
   }
@@ -360,8 +360,8 @@ static rt_code apply_node(parse_ctx *ctx, rt_section section, const rt_config_ke
                           const char *label, const yaml_node_t *value, void *obj) {
   char list_text[512];
   if (value->type == YAML_SEQUENCE_NODE && rt_config_key_is_list(k)) {
-    rt_code rc = sequence_text(ctx, k, label, value, list_text, sizeof list_text);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, sequence_text(ctx, k, label, value, list_text, sizeof list_text));
   } else if (value->type != YAML_SCALAR_NODE) {
     char expected[256], what[96];
     rt_config_key_expected(k, expected, sizeof expected);
@@ -492,11 +492,10 @@ static rt_code sweep_mapping(parse_ctx *ctx, const rt_config_key *k, const char 
     yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
     yaml_node_t *value = yaml_document_get_node(ctx->doc, pair->value);
     const char *name = NULL;
-    rt_code rc = pair_key(ctx, key, label, &name);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, pair_key(ctx, key, label, &name));
     if (!value) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
-    rc = check_duplicate(ctx, map, pair, name);
-    if (rc != RT_OK) return rc;
+    RT_TRY(rc, check_duplicate(ctx, map, pair, name));
     if (strcmp(name, "values") == 0) values = value;
     else if (strcmp(name, "distribution") == 0) dist = value;
     else if (strcmp(name, "min") == 0) min = value;
@@ -684,11 +683,10 @@ static rt_code walk_nested(parse_ctx *ctx, const nested_section *ns, const yaml_
     yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
     yaml_node_t *item = yaml_document_get_node(ctx->doc, pair->value);
     const char *name = NULL;
-    rt_code rc = pair_key(ctx, key, where, &name);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, pair_key(ctx, key, where, &name));
     if (!item) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
-    rc = check_duplicate(ctx, value, pair, name);
-    if (rc != RT_OK) return rc;
+    RT_TRY(rc, check_duplicate(ctx, value, pair, name));
     char label[160];
     snprintf(full, sizeof full, "%s.%s", ns->name, name);
     const rt_config_key *k = strchr(name, '.') ? NULL : rt_config_key_find(RT_SECTION_SWEEP, full);
@@ -703,8 +701,7 @@ static rt_code walk_nested(parse_ctx *ctx, const nested_section *ns, const yaml_
                        where, ns->known[0], ns->known[1]);
     }
     snprintf(label, sizeof label, "sweep.%s", k->name);
-    rc = apply_node(ctx, RT_SECTION_SWEEP, k, label, item, ctx->cfg);
-    if (rc != RT_OK) return rc;
+    RT_TRY(rc, apply_node(ctx, RT_SECTION_SWEEP, k, label, item, ctx->cfg));
   }
   return RT_OK;
 }
@@ -742,14 +739,12 @@ static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, co
     yaml_node_t *value = yaml_document_get_node(ctx->doc, pair->value);
     if (is_merge_key(key)) continue;
     const char *name = NULL;
-    rt_code rc = pair_key(ctx, key, where, &name);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, pair_key(ctx, key, where, &name));
     if (!value) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
-    rc = check_duplicate(ctx, map, pair, name);
-    if (rc != RT_OK) return rc;
+    RT_TRY(rc, check_duplicate(ctx, map, pair, name));
     if (section == RT_SECTION_SWEEP && find_nested(name)) {
-      rc = walk_nested(ctx, find_nested(name), value);
-      if (rc != RT_OK) return rc;
+      RT_TRY(rc, walk_nested(ctx, find_nested(name), value));
       continue;
     }
     /* Nested keys ("metric.name") are given inside their mapping only. */
@@ -765,13 +760,11 @@ static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, co
     key_label(label, sizeof label, section, model, k->name);
     if (section == RT_SECTION_MODEL && ctx->entry) {
       int swept = 0;
-      rc = sweep_node(ctx, k, label, value, &swept);
-      if (rc != RT_OK) return rc;
+      RT_TRY(rc, sweep_node(ctx, k, label, value, &swept));
       if (swept) continue;
       rt_sweep_entry_forget(ctx->entry, k); /* one value replaces a merged sweep of the key */
     }
-    rc = apply_node(ctx, section, k, label, value, obj);
-    if (rc != RT_OK) return rc;
+    RT_TRY(rc, apply_node(ctx, section, k, label, value, obj));
   }
   return RT_OK;
 }
@@ -835,11 +828,10 @@ static rt_code walk_root(parse_ctx *ctx) {
     yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
     yaml_node_t *value = yaml_document_get_node(ctx->doc, pair->value);
     const char *name = NULL;
-    rt_code rc = pair_key(ctx, key, "top level", &name);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, pair_key(ctx, key, "top level", &name));
     if (!value) return RT_FAIL_AT(ctx->st, RT_ERR_INTERNAL, "libyaml returned a dangling value");
-    rc = check_duplicate(ctx, root, pair, name);
-    if (rc != RT_OK) return rc;
+    RT_TRY(rc, check_duplicate(ctx, root, pair, name));
     if (strcmp(name, "data") == 0) {
       data_key = key;
       rc = walk_section(ctx, RT_SECTION_DATA, 0, "data", value, ctx->cfg, 0);
@@ -935,8 +927,8 @@ rt_code rt_config_parse(const char *text, size_t length, const char *path, rt_co
   }
   parse_ctx ctx = {path ? path : "<config>", NULL, cfg, st, NULL, 0};
   if (path) {
-    rt_code rc = set_path(cfg, path, st);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, set_path(cfg, path, st));
   }
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser))
@@ -1210,8 +1202,8 @@ static rt_code config_set(rt_config *cfg, const char *assignment, int replaying,
     rt_model_config scratch;
     rt_model_config_defaults(&scratch);
     snprintf(full, sizeof full, "models[%s].%s", index_text, key->name);
-    rt_code rc = set_one(st, assignment, key, &scratch, full, value);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, set_one(st, assignment, key, &scratch, full, value));
     return rt_sweep_plan_record(cfg->sweep_plan, assignment, st);
   }
   if (cfg->model_count == 0) return fail_set(st, assignment, "the config has no models");
@@ -1225,8 +1217,8 @@ static rt_code config_set(rt_config *cfg, const char *assignment, int replaying,
   }
   for (size_t i = first; i <= last; ++i) {
     snprintf(full, sizeof full, "models[%zu].%s", i, key->name);
-    rt_code rc = set_one(st, assignment, key, &cfg->models[i], full, value);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, set_one(st, assignment, key, &cfg->models[i], full, value));
   }
   if (!replaying && cfg->sweep_plan) return rt_sweep_plan_record(cfg->sweep_plan, assignment, st);
   return RT_OK;
@@ -1306,8 +1298,7 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
       if (key->section != RT_SECTION_MODEL) continue;
       rt_model_config copy = *model;
       key_label(label, sizeof label, RT_SECTION_MODEL, m, key->name);
-      rc = check_key(key, model, &copy, label, model_where, st);
-      if (rc != RT_OK) return rc;
+      RT_TRY(rc, check_key(key, model, &copy, label, model_where, st));
     }
     if (!rt_model_kind_known(model->kind)) {
       char expected[256], kind[80];

@@ -145,8 +145,8 @@ rt_code rt_config_write_yaml(const rt_config *cfg, FILE *out, rt_status *st) {
       const rt_config_key *key = &rt_config_keys[i];
       if ((int)key->section != section) continue;
       snprintf(label, sizeof label, "%s.%s", rt_section_name(key->section), key->name);
-      rt_code rc = emit_key(&w, key, cfg, label, "  ", st);
-      if (rc != RT_OK) return rc;
+      rt_code rc;
+      RT_TRY(rc, emit_key(&w, key, cfg, label, "  ", st));
     }
   }
   /* The models below are the expansion: marked so, they are read back one model per entry. */
@@ -187,8 +187,8 @@ rt_code rt_config_write_yaml(const rt_config *cfg, FILE *out, rt_status *st) {
         const rt_config_key *key = &rt_config_keys[i];
         if (key->section != RT_SECTION_MODEL) continue;
         snprintf(label, sizeof label, "models[%zu].%s", m, key->name);
-        rt_code rc = emit_key(&w, key, &cfg->models[m], label, first ? "  - " : "    ", st);
-        if (rc != RT_OK) return rc;
+        rt_code rc;
+        RT_TRY(rc, emit_key(&w, key, &cfg->models[m], label, first ? "  - " : "    ", st));
         first = 0;
       }
     }

@@ -109,8 +109,8 @@ static rt_code src_next(line_src *s, char **line, char **line_end, uint64_t *off
       s->cap = ncap;
     }
     size_t got = 0;
-    rt_code rc = rt_data_pread(s->fd, s->path, s->buf + s->len, (size_t)want, s->next, &got, st);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, rt_data_pread(s->fd, s->path, s->buf + s->len, (size_t)want, s->next, &got, st));
     if (got < want)
       return rt_fail(st, RT_ERR_DATA,
                      "%s: file ends at byte %llu, expected %llu bytes (did it change while being "
@@ -326,8 +326,8 @@ rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
   const char *path = opt->path;
   int fd;
   uint64_t size;
-  rt_code rc = rt_data_open(path, &fd, &size, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_open(path, &fd, &size, st));
   line_src src;
   rc = src_init(&src, path, fd, 0, size, 0, st);
   if (rc != RT_OK) goto done;
@@ -423,8 +423,8 @@ static rt_code grow_rows(const csv_ctx *c, rt_shard *out, size_t features, size_
   if (features && ncap > SIZE_MAX / sizeof(float) / features)
     return rt_fail(st, RT_ERR_NOMEM, "%s: too many rows for memory", c->path);
   float *nx = NULL;
-  rt_code rc = rt_data_alloc_floats(ncap * features, &nx, c->path, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_alloc_floats(ncap * features, &nx, c->path, st));
   if (out->x && out->rows) memcpy(nx, out->x, out->rows * features * sizeof(float));
   if (c->label >= 0) {
     float *ny = realloc(out->y, ncap * sizeof(float));
@@ -449,8 +449,8 @@ rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, 
     return rt_fail(st, RT_ERR_INTERNAL, "%s: data info has a bad byte range", path);
   int fd;
   uint64_t size;
-  rt_code rc = rt_data_open(path, &fd, &size, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_open(path, &fd, &size, st));
   line_src src;
   memset(&src, 0, sizeof src);
   if (size != info->data_end) {

@@ -52,8 +52,8 @@ rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info
   if (info->format == RT_FORMAT_NPY && chunks > info->rows) chunks = info->rows ? info->rows : 1;
   for (uint64_t c = 0; c < chunks; ++c) {
     rt_shard sh;
-    rt_code rc = rt_data_read_shard(opt, info, (size_t)c, (size_t)chunks, &sh, st);
-    if (rc) return rc;
+    rt_code rc;
+    RT_TRY(rc, rt_data_read_shard(opt, info, (size_t)c, (size_t)chunks, &sh, st));
     for (size_t i = 0; sh.y && i < sh.rows; ++i) {
       if (sh.y[i] < *lo) *lo = sh.y[i];
       if (sh.y[i] > *hi) *hi = sh.y[i];

@@ -124,8 +124,8 @@ rt_code rt_data_check_options(const rt_data_options *opt, rt_file_format *format
 rt_code rt_data_probe(const rt_data_options *opt, rt_data_info *info, rt_status *st) {
   rt_file_format format = RT_FORMAT_AUTO;
   if (info) memset(info, 0, sizeof *info);
-  rt_code rc = rt_data_check_options(opt, &format, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_check_options(opt, &format, st));
   if (!info) return rt_fail(st, RT_ERR_INTERNAL, "rt_data_probe: info is NULL");
   info->format = format;
   rc = format == RT_FORMAT_NPY ? rt_npy_probe(opt, info, st) : rt_csv_probe(opt, info, st);
@@ -140,8 +140,8 @@ rt_code rt_data_read_shard(const rt_data_options *opt, const rt_data_info *info,
                            size_t nshards, rt_shard *out, rt_status *st) {
   if (out) memset(out, 0, sizeof *out);
   rt_file_format format = RT_FORMAT_AUTO;
-  rt_code rc = rt_data_check_options(opt, &format, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_check_options(opt, &format, st));
   if (!info || !out) return rt_fail(st, RT_ERR_INTERNAL, "rt_data_read_shard: NULL argument");
   if (nshards == 0 || shard >= nshards)
     return rt_fail(st, RT_ERR_INTERNAL, "%s: shard %zu out of range for %zu shards", opt->path,

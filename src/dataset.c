@@ -78,8 +78,8 @@ static rt_code probe(const rt_config *cfg, const char *path, int label_column_cf
   opt->header = cfg->data.header;
   opt->delimiter = cfg->data.delimiter;
   opt->label_column = -1;
-  rt_code rc = rt_data_probe(opt, info, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_probe(opt, info, st));
   /* -1 in the config means the last column; the reader itself checks the range. */
   const int col = label_column_cfg < 0 ? (int)info->columns - 1 : label_column_cfg;
   opt->label_column = col;
@@ -92,9 +92,9 @@ static rt_code read_owned(rt_dataset *ds, const rt_data_options *opt, const rt_d
                           int need_classes, rt_shard *out, rt_status *st) {
   for (size_t s = 0; s < ds->shards; ++s) {
     if (!owns(ds, s)) continue;
-    rt_code rc = rt_data_read_shard(opt, info, s, ds->shards, &out[s], st);
-    if (rc) return rc;
-    if (need_classes && (rc = rt_labels_check(opt, info, &out[s], 0, st))) return rc;
+    rt_code rc;
+    RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
+    if (need_classes) RT_TRY(rc, rt_labels_check(opt, info, &out[s], 0, st));
   }
   return RT_OK;
 }
@@ -128,8 +128,8 @@ static rt_code global_rows(const rt_dataset *ds, const rt_shard *sh, uint64_t *r
 static rt_code check_labels_against(rt_dataset *ds, const rt_data_options *opt,
                                     const rt_data_info *info, const rt_shard *sh, rt_status *st) {
   for (size_t s = 0; s < ds->shards; ++s) {
-    rt_code rc = rt_labels_check(opt, info, &sh[s], ds->classes, st);
-    if (rc) return rc;
+    rt_code rc;
+    RT_TRY(rc, rt_labels_check(opt, info, &sh[s], ds->classes, st));
   }
   return RT_OK;
 }
@@ -153,24 +153,24 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
 
   rt_code rc = probe(cfg, cfg->data.train, cfg->data.label_column, &ds->train_opt, &ds->train_info,
                      &ds->label_column, st);
-  if ((rc = rt_agree(comm, rc, st))) return rc;
+  RT_TRY(rc, rt_agree(comm, rc, st));
   ds->features = ds->train_info.features;
   if (ds->train_info.format == RT_FORMAT_NPY && ds->train_info.rows < ds->shards)
     return rt_fail(st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%zu)",
                    cfg->data.train, ds->train_info.rows, ds->shards);
 
   rc = read_owned(ds, &ds->train_opt, &ds->train_info, need_classes, ds->train, st);
-  if ((rc = rt_agree(comm, rc, st))) return rc;
+  RT_TRY(rc, rt_agree(comm, rc, st));
 
   if (need_classes) {
     double lo = 0.0, hi = 0.0;
-    if ((rc = label_range(ds, ds->train, comm, &lo, &hi, st))) return rc;
+    RT_TRY(rc, label_range(ds, ds->train, comm, &lo, &hi, st));
     rc = rt_data_classes(cfg->data.train, ds->label_column, lo, hi, cfg->data.classes, &ds->classes, st);
     if (rc == RT_OK) rc = check_labels_against(ds, &ds->train_opt, &ds->train_info, ds->train, st);
-    if ((rc = rt_agree(comm, rc, st))) return rc;
+    RT_TRY(rc, rt_agree(comm, rc, st));
   }
 
-  if ((rc = global_rows(ds, ds->train, ds->train_rows, comm, st))) return rc;
+  RT_TRY(rc, global_rows(ds, ds->train, ds->train_rows, comm, st));
   for (size_t s = 0; s < ds->shards; ++s)
     if (ds->train_rows[s] == 0)
       return rt_fail(st, RT_ERR_DATA, "%s: shard %zu of %zu is empty: the file has fewer data rows than shards",
@@ -187,7 +187,7 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
                    cfg->data.validation, ds->val_info.rows, ds->shards);
     if (rc == RT_OK) rc = read_owned(ds, &ds->val_opt, &ds->val_info, need_classes, ds->val, st);
     if (rc == RT_OK && need_classes) rc = check_labels_against(ds, &ds->val_opt, &ds->val_info, ds->val, st);
-    if ((rc = rt_agree(comm, rc, st))) return rc;
+    RT_TRY(rc, rt_agree(comm, rc, st));
     ds->has_validation = 1;
   } else if (cfg->data.validation_fraction > 0.0) {
     const uint64_t seed = cfg->data.seed_set ? cfg->data.seed : cfg->run.seed;
@@ -198,15 +198,15 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
       rc = rt_shard_split_validation(&whole, cfg->data.validation_fraction, seed, s, &ds->train[s],
                                      &ds->val[s], st);
     }
-    if ((rc = rt_agree(comm, rc, st))) return rc;
-    if ((rc = global_rows(ds, ds->train, ds->train_rows, comm, st))) return rc;
+    RT_TRY(rc, rt_agree(comm, rc, st));
+    RT_TRY(rc, global_rows(ds, ds->train, ds->train_rows, comm, st));
     for (size_t s = 0; s < ds->shards; ++s)
       if (ds->train_rows[s] == 0)
         return rt_fail(st, RT_ERR_DATA, "%s: shard %zu has no training rows left after holding out validation_fraction %g",
                        cfg->data.train, s, cfg->data.validation_fraction);
     ds->has_validation = 1;
   }
-  if (ds->has_validation && (rc = global_rows(ds, ds->val, ds->val_rows, comm, st))) return rc;
+  if (ds->has_validation) RT_TRY(rc, global_rows(ds, ds->val, ds->val_rows, comm, st));
   return RT_OK;
 }
 

@@ -392,8 +392,8 @@ static rt_code handle(engine *e, int n, const int *indices, rt_status *st) {
   if (n == MPI_UNDEFINED || n == 0) return RT_OK;
   e->last_activity = MPI_Wtime();
   for (int i = 0; i < n; ++i) {
-    rt_code rc = completed(e, (size_t)indices[i], st);
-    if (rc) return rc;
+    rt_code rc;
+    RT_TRY(rc, completed(e, (size_t)indices[i], st));
   }
   return RT_OK;
 }
@@ -495,13 +495,13 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
         if (!s->state) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", s->bytes);
         memcpy(s->state, resume[j], s->bytes);
       } else {
-        rt_code rc = rt_engine_new_state(spec, e->ds, &s->state, st);
-        if (rc) return rc;
+        rt_code rc;
+        RT_TRY(rc, rt_engine_new_state(spec, e->ds, &s->state, st));
       }
       push_ready(e, j);
     } else if (s->visits_here > 0) {
-      rt_code rc = post_receive(e, j, st);
-      if (rc) return rc;
+      rt_code rc;
+      RT_TRY(rc, post_receive(e, j, st));
     }
   }
   return RT_OK;
@@ -513,8 +513,8 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
 rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, void **state,
                             rt_status *st) {
   size_t bytes = 0;
-  rt_code rc = rt_state_create(spec, state, &bytes, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_state_create(spec, state, &bytes, st));
   const rt_family *fam = rt_family_find(spec->hp.kind);
   if (fam->init_from_data) {
     const rt_state_layout l = rt_state_layout_of(spec);

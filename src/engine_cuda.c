@@ -129,7 +129,7 @@ static rt_code setup_device(cuda_engine *e, rt_status *st) {
                      "kind '%s' (model %zu); use run.backend: cpu", e->specs[j].hp.kind, j);
   for (size_t j = 0; j < e->count; ++j) rt_state_header_init(&e->specs[j], &e->shadow[j]);
   rt_code rc = check_memory(e, st);
-  if ((rc = rt_agree_origin(e->comm, rc, st))) return rc;
+  RT_TRY(rc, rt_agree_origin(e->comm, rc, st));
   /* Every rank loads, then all agree before the collective NCCL set-up. */
   rc = rt_agree_origin(e->comm, load_device(e, st), st);
   if (rc == RT_OK && e->ranks > 1) rc = rt_nccl_init(e->comm, 1, (double)e->cfg->run.timeout, &e->nccl, st);
@@ -180,11 +180,11 @@ static rt_code integrate_round(cuda_engine *e, uint64_t t, rt_status *st) {
       if (t >= rounds_of(spec) || owner(e, spec, t) != e->rank || arrived(e, spec, t) != late) continue;
       rt_code rc = RT_OK;
       if (late && what[0]) { /* once per round */
-        if ((rc = rt_nccl_wait_stream(e->nccl, e->comm_stream, what, st))) return rc;
+        RT_TRY(rc, rt_nccl_wait_stream(e->nccl, e->comm_stream, what, st));
         what[0] = '\0';
       }
-      if (t == 0 && (rc = upload_initial(e, j, st))) return rc;
-      if ((rc = visit(e, j, t, st))) return rc;
+      if (t == 0) RT_TRY(rc, upload_initial(e, j, st));
+      RT_TRY(rc, visit(e, j, t, st));
     }
   return RT_OK;
 }
@@ -224,7 +224,7 @@ static rt_code handoffs(cuda_engine *e, uint64_t t, rt_status *st) {
     int from, to;
     if (!rt_handoff_after(&e->specs[j], t, e->ds->shards, e->ranks, &from, &to)) continue;
     if (e->rank != from && e->rank != to) continue;
-    if (!grouped && (rc = rt_nccl_group_start(st))) return rc;
+    if (!grouped) RT_TRY(rc, rt_nccl_group_start(st));
     grouped = 1;
     rt_cuda_slot *slot = e->slots[j];
     const size_t bytes = rt_state_layout_of(&e->specs[j]).total_bytes;
@@ -294,13 +294,13 @@ static rt_code evaluate(cuda_engine *e, void **states, double *val_sums, rt_stat
   rt_code rc;
   for (size_t j = 0; j < e->count; ++j) {
     const size_t bytes = rt_state_layout_of(&e->specs[j]).total_bytes;
-    if ((rc = rt_cuda_state_upload(e->slots[j], states[j], bytes, st))) return rc;
+    RT_TRY(rc, rt_cuda_state_upload(e->slots[j], states[j], bytes, st));
     for (size_t s = 0; s < S; ++s) {
       if (!e->val[s] || rt_cuda_shard_rows(e->val[s]) == 0) continue;
       double *out = val_sums + (j * S + s) * RT_EVAL_SUMS; /* the family's sums, added */
-      if ((rc = rt_cuda_evaluate_shard(e->slots[j], &e->specs[j], e->val[s], out, st))) return rc;
+      RT_TRY(rc, rt_cuda_evaluate_shard(e->slots[j], &e->specs[j], e->val[s], out, st));
     }
-    if ((rc = rt_cuda_slot_sync(e->slots[j], st))) return rc; /* nothing left in flight */
+    RT_TRY(rc, rt_cuda_slot_sync(e->slots[j], st)); /* nothing left in flight */
   }
   return RT_OK;
 }

@@ -52,8 +52,8 @@ rt_code rt_fail_watch_poll(rt_fail_watch *w, rt_status *st) {
     int done = 0;
     RT_MPI_CHECK(st, MPI_Test(&w->recv, &done, MPI_STATUS_IGNORE));
     if (!done) break;
-    rt_code rc = take_notice(w, st);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, take_notice(w, st));
   }
   if (w->failed_rank >= 0) return rt_fail(st, RT_ERR_PEER, "rank %d failed", w->failed_rank);
   return RT_OK;

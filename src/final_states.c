@@ -74,8 +74,8 @@ rt_code rt_final_states_send(rt_final_states *f, size_t j, const void *state, si
     if (r == f->rank) continue;
     MPI_Request req;
     RT_MPI_CHECK(st, MPI_Isend(state, (int)bytes, MPI_BYTE, r, (int)j, f->comm, &req));
-    rt_code rc = push(f, req, f->count + j, st);
-    if (rc) return rc;
+    rt_code rc;
+    RT_TRY(rc, push(f, req, f->count + j, st));
     f->states_sent++;
     f->bytes_sent += (double)bytes;
   }
@@ -105,8 +105,8 @@ static rt_code receive_arrivals(rt_final_states *f, int *progressed, rt_status *
       return rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Imrecv(final state)");
     }
     f->in[j] = buf;
-    rt_code rc = push(f, req, j, st);
-    if (rc) return rc;
+    rt_code rc;
+    RT_TRY(rc, push(f, req, j, st));
     if (progressed) *progressed = 1;
   }
 }

@@ -4,8 +4,8 @@
 
 rt_code rt_model_load(const char *path, rt_loaded_model *m, rt_status *st) {
   memset(m, 0, sizeof *m);
-  rt_code rc = rt_model_file_read(path, &m->file, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_model_file_read(path, &m->file, st));
   if ((rc = rt_spec_from_text(m->file.spec_text, path, &m->spec, st))) goto fail;
   m->family = rt_family_find(m->spec.hp.kind);
   m->layout = rt_state_layout_of(&m->spec);

@@ -142,8 +142,8 @@ static rt_code build_prefix(const char *spec_text, const void *state, size_t sta
   if (!spec_text) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model file: spec text is NULL");
   if (!state && state_len > 0) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model file: state is NULL");
   size_t s = strlen(spec_text);
-  rt_code rc = check_spec(spec_text, s, RT_MODEL_FILE_HEADER_SIZE, RT_ERR_INTERNAL, "model file", st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, check_spec(spec_text, s, RT_MODEL_FILE_HEADER_SIZE, RT_ERR_INTERNAL, "model file", st));
   if (s > SIZE_MAX / 4 || state_len > SIZE_MAX / 4)
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model file: spec (%zu bytes) or state (%zu bytes) too large", s,
                       state_len);
@@ -168,8 +168,8 @@ rt_code rt_model_file_encode(const char *spec_text, const void *state, size_t st
   *len = 0;
   uint8_t *prefix;
   size_t off;
-  rt_code rc = build_prefix(spec_text, state, state_len, &prefix, &off, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, build_prefix(spec_text, state, state_len, &prefix, &off, st));
   size_t total = off + state_len + RT_SHA256_LEN; /* no wrap: both parts <= SIZE_MAX / 4 */
   uint8_t *out = malloc(total);
   if (!out) {
@@ -198,8 +198,8 @@ rt_code rt_model_file_write_in(rt_atomic_batch *batch, const char *path, const c
                                size_t state_len, rt_status *st) {
   uint8_t *prefix;
   size_t off;
-  rt_code rc = build_prefix(spec_text, state, state_len, &prefix, &off, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, build_prefix(spec_text, state, state_len, &prefix, &off, st));
   /* Streamed, so the state is not copied: header+spec+padding, state, checksum. */
   rt_sha256_ctx h = {NULL};
   uint8_t digest[RT_SHA256_LEN];
@@ -268,15 +268,12 @@ rt_code rt_model_file_decode(const void *bytes, size_t len, const char *name_for
   static const uint8_t empty[1] = {0};
   const uint8_t *b = bytes ? bytes : empty;
   layout lo;
-  rt_code rc = check_header(b, len < RT_MODEL_FILE_HEADER_SIZE ? len : RT_MODEL_FILE_HEADER_SIZE, len, name, &lo, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, check_header(b, len < RT_MODEL_FILE_HEADER_SIZE ? len : RT_MODEL_FILE_HEADER_SIZE, len, name, &lo, st));
   uint8_t computed[RT_SHA256_LEN];
-  rc = rt_sha256(b, len - RT_SHA256_LEN, computed, st);
-  if (rc != RT_OK) return rc;
-  rc = check_contents(b, &lo, b + len - RT_SHA256_LEN, computed, name, st);
-  if (rc != RT_OK) return rc;
-  rc = alloc_outputs(&lo, name, out, st);
-  if (rc != RT_OK) return rc;
+  RT_TRY(rc, rt_sha256(b, len - RT_SHA256_LEN, computed, st));
+  RT_TRY(rc, check_contents(b, &lo, b + len - RT_SHA256_LEN, computed, name, st));
+  RT_TRY(rc, alloc_outputs(&lo, name, out, st));
   memcpy(out->spec_text, b + RT_MODEL_FILE_HEADER_SIZE, out->spec_len);
   if (out->state_len) memcpy(out->state, b + lo.state_off, out->state_len);
   memcpy(out->sha256, b + len - RT_SHA256_LEN, RT_SHA256_LEN);
@@ -337,11 +334,10 @@ static rt_code slurp(FILE *fp, const char *path, uint8_t **data, size_t *len, rt
 static rt_code read_regular(FILE *fp, uint64_t file_len, const char *path, rt_model_file *out, rt_status *st) {
   uint8_t hdr[RT_MODEL_FILE_HEADER_SIZE];
   size_t want = file_len < sizeof hdr ? (size_t)file_len : sizeof hdr;
-  rt_code rc = read_exact(fp, hdr, want, 0, path, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, read_exact(fp, hdr, want, 0, path, st));
   layout lo;
-  rc = check_header(hdr, want, file_len, path, &lo, st);
-  if (rc != RT_OK) return rc;
+  RT_TRY(rc, check_header(hdr, want, file_len, path, &lo, st));
 
   size_t off = (size_t)lo.state_off;
   uint8_t *prefix = malloc(off);

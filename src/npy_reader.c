@@ -207,8 +207,8 @@ static rt_code hp_dict(hparse *h, npy_header *hd) {
       return hp_error(h, "a quoted key or '}'");
     const char *key = NULL;
     size_t klen = 0;
-    rt_code rc = hp_string(h, &key, &klen);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, hp_string(h, &key, &klen));
     hp_ws(h);
     if (h->i >= h->n || h->s[h->i] != ':') return hp_error(h, "':'");
     ++h->i;
@@ -227,8 +227,7 @@ static rt_code hp_dict(hparse *h, npy_header *hd) {
     if (seen && *seen)
       return rt_fail(h->st, RT_ERR_DATA, "%s: bad .npy header: key '%.*s' appears twice", h->path,
                      (int)klen, key);
-    rc = hp_value(h, dst, 0);
-    if (rc != RT_OK) return rc;
+    RT_TRY(rc, hp_value(h, dst, 0));
     if (seen) *seen = 1;
     hp_ws(h);
     if (h->i < h->n && h->s[h->i] == ',') {
@@ -271,8 +270,8 @@ rt_code rt_npy_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
   const char *path = opt->path;
   int fd;
   uint64_t size;
-  rt_code rc = rt_data_open(path, &fd, &size, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_open(path, &fd, &size, st));
   char *htext = NULL;
   unsigned char pre[12];
   size_t got = 0;
@@ -563,8 +562,8 @@ rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, 
 
   int fd;
   uint64_t size;
-  rt_code rc = rt_data_open(path, &fd, &size, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_open(path, &fd, &size, st));
   unsigned char *buf = NULL;
   const uint64_t payload = info->npy_payload;
   const uint64_t need_end = payload + nrows * row_bytes;

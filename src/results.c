@@ -31,8 +31,8 @@ typedef rt_code (*writer_fn)(FILE *f, const writing *w, rt_status *st);
 static rt_code write_atomically(rt_atomic_batch *batch, const char *path, writer_fn fn, const writing *w,
                                 rt_status *st) {
   rt_atomic_file *af = NULL;
-  rt_code rc = rt_atomic_open(path, &af, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_atomic_open(path, &af, st));
   FILE *f = rt_atomic_stream(af);
   rc = fn(f, w, st);
   if (rc == RT_OK && ferror(f)) rc = rt_fail(st, RT_ERR_OUTPUT, "%s: cannot write", path);
@@ -346,7 +346,7 @@ static rt_code write_files(const rt_config *cfg, const writing *w, const rt_mode
   for (size_t j = 0; j < res->model_count; ++j) {
     char name[64];
     snprintf(name, sizeof name, "models/%zu.rtm", j);
-    if ((rc = rt_path_join(path, sizeof path, dir, name, st))) return rc;
+    RT_TRY(rc, rt_path_join(path, sizeof path, dir, name, st));
     char *spec_text = rt_spec_to_text(&specs[j]);
     if (!spec_text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %zu", j);
     const rt_state_layout l = rt_state_layout_of(&specs[j]);
@@ -356,7 +356,7 @@ static rt_code write_files(const rt_config *cfg, const writing *w, const rt_mode
   }
   if (res->best < res->model_count) { /* the best model by the sweep metric, again as best.rtm */
     const size_t b = res->best;
-    if ((rc = rt_path_join(path, sizeof path, dir, "best.rtm", st))) return rc;
+    RT_TRY(rc, rt_path_join(path, sizeof path, dir, "best.rtm", st));
     char *spec_text = rt_spec_to_text(&specs[b]);
     if (!spec_text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %zu", b);
     rc = rt_model_file_write_in(batch, path, spec_text, states[b], rt_state_layout_of(&specs[b]).total_bytes, st);
@@ -368,8 +368,8 @@ static rt_code write_files(const rt_config *cfg, const writing *w, const rt_mode
     writer_fn fn;
   } files[] = {{"config.yaml", write_config}, {"history.csv", write_history}, {"results.jsonl", write_jsonl}};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
-    if ((rc = rt_path_join(path, sizeof path, dir, files[i].name, st))) return rc;
-    if ((rc = write_atomically(batch, path, files[i].fn, w, st))) return rc;
+    RT_TRY(rc, rt_path_join(path, sizeof path, dir, files[i].name, st));
+    RT_TRY(rc, write_atomically(batch, path, files[i].fn, w, st));
   }
   return RT_OK;
 }

@@ -237,8 +237,8 @@ static void reverse(trace_rec *a, size_t lo, size_t hi) { /* [lo, hi) */
 }
 
 rt_code rt_trace_collect(rt_trace *t, rt_status *st) {
-  rt_code rc = sync_clocks(t, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, sync_clocks(t, st));
   const uint64_t n = __atomic_load_n(&t->count, __ATOMIC_ACQUIRE);
   const uint64_t kept = n < t->cap ? n : t->cap;
   if (n > t->cap) { /* wrapped: rotate so that the oldest kept event comes first */
@@ -427,8 +427,8 @@ rt_code rt_trace_latencies(const rt_trace *t, double *model_wire, uint64_t *rank
   pair *pairs = NULL;
   size_t n = 0;
   uint64_t unpaired = 0;
-  rt_code rc = pair_handoffs(t, &pairs, &n, &unpaired, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, pair_handoffs(t, &pairs, &n, &unpaired, st));
   for (size_t i = 0; i < n; ++i) {
     const pair *p = &pairs[i];
     const double s = (double)latency_ns(p) * 1e-9;
@@ -581,8 +581,8 @@ static rt_code write_json(FILE *f, const rt_trace *t, rt_trace_totals *totals, r
   pair *pairs = NULL;
   size_t npairs = 0;
   uint64_t unpaired = 0, ranges_unpaired = 0;
-  rt_code rc = pair_handoffs(t, &pairs, &npairs, &unpaired, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, pair_handoffs(t, &pairs, &npairs, &unpaired, st));
   const size_t R = (size_t)t->ranks, M = t->model_count;
   int64_t **links = calloc(R, sizeof *links);
   int64_t *after = malloc((M + 1) * sizeof *after);
@@ -660,8 +660,8 @@ static rt_code write_json(FILE *f, const rt_trace *t, rt_trace_totals *totals, r
 rt_code rt_trace_write(const rt_trace *t, const char *path, rt_trace_totals *totals, rt_status *st) {
   if (t->rank != 0) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "the trace is written by rank 0 only");
   rt_atomic_file *af = NULL;
-  rt_code rc = rt_atomic_open(path, &af, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_atomic_open(path, &af, st));
   FILE *f = rt_atomic_stream(af);
   rc = write_json(f, t, totals, st);
   if (rc == RT_OK && ferror(f)) rc = rt_fail(st, RT_ERR_OUTPUT, "%s: cannot write", path);

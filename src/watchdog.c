@@ -131,8 +131,8 @@ static rt_code ask(rt_watchdog *w, double now, void (*depends)(void *, unsigned 
   w->asked[w->rank] = 0;
   for (int r = 0; r < w->ranks; ++r)
     if (w->asked[r]) {
-      rt_code rc = post(w, r, M_QUERY, w->round, st);
-      if (rc) return rc;
+      rt_code rc;
+      RT_TRY(rc, post(w, r, M_QUERY, w->round, st));
     }
   w->phase = PH_ASKING;
   w->deadline = now + w->window;

@@ -61,6 +61,15 @@ rt_code rt_fail(rt_status *st, rt_code code, const char *fmt, ...)
 rt_code rt_fail_at(rt_status *st, rt_code code, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* The one relay of a failure: stores EXPR's rt_code in RC and returns it from the calling
+ * function unless it is RT_OK (st already holds the message). Where cleanup must run after a
+ * failure, a function instead chains its steps with `if (rc == RT_OK) rc = step(...);` and
+ * cleans up once at the end. */
+#define RT_TRY(rc, expr)                     \
+  do {                                       \
+    if (((rc) = (expr)) != RT_OK) return (rc); \
+  } while (0)
+
 #ifdef __cplusplus
 }
 #endif
