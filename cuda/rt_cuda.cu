@@ -740,12 +740,8 @@ rt_code logistic_check(const rt_model_spec *spec, size_t rows, int has_labels, r
   if ((rc = rt_cuda_check_dim(spec, "classes", c, st)) ||
       (rc = rt_cuda_check_dim(spec, "features x classes", d * c, st)))
     return rc;
-  if (c < 2)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (logistic): needs at least 2 classes, has %zu",
-                   (unsigned long long)spec->id, c);
   if (!has_labels)
-    return rt_fail(st, RT_ERR_DATA, "model %llu (logistic) needs labels, the device shard has none",
-                   (unsigned long long)spec->id);
+    return rt_model_refuse(st, RT_ERR_DATA, spec, "needs labels, the device shard has none");
   return RT_OK;
 }
 
@@ -793,14 +789,26 @@ const rt_cuda_family rt_cuda_family_logistic = {logistic_work, logistic_check,
 
 namespace {
 
-/* The family of a spec, before anything else is looked at (its layout included). */
+/* The family of a spec, before anything else is looked at (its layout included); then the
+ * family's own rules (the same check the CPU runs, src/family_*.c), which the CUDA family's
+ * check and the layout rely on. */
 rt_code check_kind(const rt_model_spec *spec, const rt_cuda_family **fam, rt_status *st) {
-  *fam = cuda_family_of(spec->hp.kind);
+  const rt_family *host = rt_family_find(spec->hp.kind);
+  *fam = cuda_family_of(spec->hp.kind); /* nullptr for a kind the registry does not know */
   if (!*fam)
-    return rt_fail(st, RT_ERR_CONFIG,
-                   "model %llu: the CUDA backend has no kernels for kind '%s' (use backend: cpu)",
-                   (unsigned long long)spec->id, spec->hp.kind);
-  return RT_OK;
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec,
+                           "the CUDA backend has no kernels for this kind (use backend: cpu)");
+  return host->check(spec, st);
+}
+
+/* The CUDA limits of a spec for batches (or evaluation chunks) of rows_per_call rows. */
+rt_code check_limits(const rt_cuda_family *fam, const rt_model_spec *spec, size_t rows_per_call,
+                     int has_labels, rt_status *st) {
+  rt_code rc;
+  if ((rc = rt_cuda_check_dim(spec, "features", spec->problem.features, st)) ||
+      (rc = rt_cuda_check_dim(spec, "rows per batch", rows_per_call, st)))
+    return rc;
+  return fam->check(spec, rows_per_call, has_labels, st);
 }
 
 /* Everything a launch relies on, checked before anything is issued. */
@@ -818,11 +826,8 @@ rt_code check_model(const rt_cuda_slot *slot, const rt_cuda_family *fam, const r
   if (slot->state_bytes != l->total_bytes)
     return rt_fail(st, RT_ERR_INTERNAL, "model %llu: state is %zu bytes, its layout says %zu", id,
                    slot->state_bytes, l->total_bytes);
-  rt_code rc;
-  if ((rc = rt_cuda_check_dim(spec, "features", d, st)) ||
-      (rc = rt_cuda_check_dim(spec, "rows per batch", rows_per_call, st)) ||
-      (rc = fam->check(spec, rows_per_call, shard->rows == 0 || shard->y != nullptr, st)))
-    return rc;
+  const rt_code rc = check_limits(fam, spec, rows_per_call, shard->rows == 0 || shard->y != nullptr, st);
+  if (rc != RT_OK) return rc;
   const size_t work = fam->work_floats(spec, rows_per_call);
   if (d > slot->max_features || c > slot->max_classes || rows_per_call > slot->max_rows ||
       work > slot->work_cap)
@@ -837,6 +842,13 @@ rt_code check_model(const rt_cuda_slot *slot, const rt_cuda_family *fam, const r
 }
 
 } /* namespace */
+
+extern "C" rt_code rt_cuda_check_spec(const rt_model_spec *spec, rt_status *st) {
+  const rt_cuda_family *fam = nullptr;
+  const rt_code rc = check_kind(spec, &fam, st);
+  if (rc != RT_OK) return rc;
+  return check_limits(fam, spec, (size_t)spec->hp.batch_size, 1, st);
+}
 
 extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
                                            const rt_cuda_shard *shard, uint64_t shard_index,

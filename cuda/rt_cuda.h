@@ -110,6 +110,12 @@ typedef struct rt_cuda_slot rt_cuda_slot;
  * work_floats of rt_cuda_slot_create / rt_cuda_slot_bytes. */
 size_t rt_cuda_work_floats(const rt_model_spec *spec, size_t max_rows);
 
+/* What only the CUDA backend limits about a model, beyond its family's own rules (src/model.h
+ * check, which must hold first): kernels for its kind and 32-bit cuBLAS dimensions for its
+ * features, batches and layers. RT_ERR_CONFIG "model N (kind): ..." as the families word theirs.
+ * No device needed: rt_check_run (include/ringtrain/check.h) calls it for backend cuda. */
+rt_code rt_cuda_check_spec(const rt_model_spec *spec, rt_status *st);
+
 /* max_batch_rows also bounds the rows evaluated per chunk by rt_cuda_evaluate_shard;
  * max_features / max_classes bound the models the slot accepts (max_classes may be 0 for models
  * that do not classify); work_floats is the workspace (rt_cuda_work_floats). Checks the total

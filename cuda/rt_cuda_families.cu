@@ -44,12 +44,9 @@ constexpr int kBlockThreads = 256; /* single-block kernels; a power of two (tree
 
 int row_blocks(int rows) { return rows > 0 ? (rows + kRowThreads - 1) / kRowThreads : 1; }
 
-const char *spec_kind(const rt_model_spec *spec) { return spec->hp.kind; }
-
 rt_code needs_labels(const rt_model_spec *spec, int has_labels, rt_status *st) {
   if (has_labels) return RT_OK;
-  return rt_fail(st, RT_ERR_DATA, "model %llu (%s) needs labels, the device shard has none",
-                 (unsigned long long)spec->id, spec_kind(spec));
+  return rt_model_refuse(st, RT_ERR_DATA, spec, "needs labels, the device shard has none");
 }
 
 /* ==== kmeans ================================================================================= */
@@ -89,10 +86,7 @@ size_t kmeans_work(const rt_model_spec *spec, size_t rows) {
 }
 
 rt_code kmeans_check(const rt_model_spec *spec, size_t rows, int has_labels, rt_status *st) {
-  (void)rows, (void)has_labels; /* labels are ignored */
-  if (spec->hp.k < 1)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (kmeans): k = %ld; it must be at least 1",
-                   (unsigned long long)spec->id, spec->hp.k);
+  (void)rows, (void)has_labels; /* labels are ignored; k >= 1 is the family's rule */
   return rt_cuda_check_dim(spec, "k", (size_t)spec->hp.k, st);
 }
 
@@ -675,20 +669,11 @@ size_t mlp_work(const rt_model_spec *spec, size_t rows) {
 }
 
 rt_code mlp_check(const rt_model_spec *spec, size_t rows, int has_labels, rt_status *st) {
-  (void)rows;
-  const unsigned long long id = (unsigned long long)spec->id;
-  if (spec->hp.hidden_count < 1 || spec->hp.hidden_count > RT_HIDDEN_MAX)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (mlp): %d hidden layers; 1..%d", id,
-                   spec->hp.hidden_count, RT_HIDDEN_MAX);
+  (void)rows; /* the layer count, widths and classes are the family's rules (family_mlp.c) */
   for (size_t l = 0; l <= mlp_layers(spec); ++l) {
-    if (mlp_width(spec, l) < 1)
-      return rt_fail(st, RT_ERR_CONFIG, "model %llu (mlp): layer %zu has width 0", id, l);
     const rt_code rc = rt_cuda_check_dim(spec, "a layer width", mlp_width(spec, l), st);
     if (rc != RT_OK) return rc;
   }
-  if (!mlp_regression(spec) && spec->problem.classes < 2)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (mlp): needs at least 2 classes, has %zu", id,
-                   spec->problem.classes);
   return needs_labels(spec, has_labels, st);
 }
 

@@ -21,6 +21,7 @@
 
 #include "ringtrain/status.h"
 #include "rt_cuda.h" /* rt_state_header, rt_model_spec (model.h under extern "C") */
+#include "family_rules.h" /* rt_model_refuse: the families' wording (after rt_cuda.h: model.h) */
 
 static inline rt_code rt_cuda_result(rt_status *st, cudaError_t e, const char *call,
                                      const char *file, int line) {
@@ -253,13 +254,13 @@ static __device__ __forceinline__ double rt_fixed_sum(const double *v, int n, do
 int rt_cuda_elem_blocks(size_t n);
 constexpr int kRtElemThreads = 256;
 
-/* A dimension handed to cuBLAS or to an int-indexed kernel. */
+/* A dimension handed to cuBLAS or to an int-indexed kernel (in the families' wording,
+ * src/family_rules.h). */
 static inline rt_code rt_cuda_check_dim(const rt_model_spec *spec, const char *what, size_t n,
                                         rt_status *st) {
   if (n <= (size_t)0x7fffffff) return RT_OK;
-  return rt_fail(st, RT_ERR_CONFIG,
-                 "model %llu (%s): %s = %zu is beyond the CUDA backend's 32-bit cuBLAS dimensions",
-                 (unsigned long long)spec->id, spec->hp.kind, what, n);
+  return rt_model_refuse(st, RT_ERR_CONFIG, spec,
+                         "%s = %zu is beyond the CUDA backend's 32-bit cuBLAS dimensions", what, n);
 }
 
 #endif

@@ -58,6 +58,7 @@
 #include <string.h>
 
 #include "family_kmeans.h"
+#include "family_rules.h"
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
@@ -74,18 +75,15 @@ static size_t kmeans_param_count(const rt_model_spec *spec) {
 static size_t kmeans_aux_floats(const rt_model_spec *spec) { return 2 * rt_kmeans_aux_of(spec).doubles; }
 
 static rt_code kmeans_check(const rt_model_spec *spec, rt_status *st) {
-  const unsigned long long id = (unsigned long long)spec->id;
-  if (spec->hp.k < 1)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (kmeans): k = %ld; it must be at least 1", id,
-                   spec->hp.k);
-  if (spec->problem.features < 1)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (kmeans): data has no feature columns", id);
+  if (spec->hp.k < 1) return rt_model_refuse(st, RT_ERR_CONFIG, spec, "k = %ld; it must be at least 1", spec->hp.k);
+  const rt_code rc = rt_rule_features(spec, st);
+  if (rc != RT_OK) return rc;
   if (spec->problem.train_rows != 0 && (uint64_t)spec->hp.k > spec->problem.train_rows)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (kmeans): k = %ld is more than the %llu training rows",
-                   id, spec->hp.k, (unsigned long long)spec->problem.train_rows);
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec, "k = %ld is more than the %llu training rows", spec->hp.k,
+                           (unsigned long long)spec->problem.train_rows);
   if (spec->hp.lloyd_passes < 0 || (uint64_t)spec->hp.lloyd_passes > spec->passes)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (kmeans): lloyd_passes = %ld; it must be 0..%llu (the passes)",
-                   id, spec->hp.lloyd_passes, (unsigned long long)spec->passes);
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec, "lloyd_passes = %ld; it must be 0..%llu (the passes)",
+                           spec->hp.lloyd_passes, (unsigned long long)spec->passes);
   return RT_OK;
 }
 

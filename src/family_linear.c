@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "family_rules.h"
 #include "model.h"
 
 /* The exact solver's state holds (features+1)^2 doubles and is handed between ranks as one MPI
@@ -123,20 +124,19 @@ static size_t linear_aux_floats(const rt_model_spec *spec) {
 }
 
 static rt_code linear_check(const rt_model_spec *spec, rt_status *st) {
-  const unsigned long long id = (unsigned long long)spec->id;
   const size_t d = spec->problem.features;
-  if (d < 1) return rt_fail(st, RT_ERR_CONFIG, "model %llu (linear): data has no feature columns", id);
+  const rt_code rc = rt_rule_features(spec, st);
+  if (rc != RT_OK) return rc;
   if (!(spec->hp.alpha >= 0.0) || !isfinite(spec->hp.alpha))
-    return rt_fail(st, RT_ERR_CONFIG,
-                   "model %llu (linear): alpha (the ridge penalty) must be a finite number >= 0, got %g",
-                   id, spec->hp.alpha);
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec,
+                           "alpha (the ridge penalty) must be a finite number >= 0, got %g", spec->hp.alpha);
   if (spec->hp.solver != RT_SOLVER_EXACT && spec->hp.solver != RT_SOLVER_SGD)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (linear): unknown solver %d", id, (int)spec->hp.solver);
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec, "unknown solver %d", (int)spec->hp.solver);
   if (exact(spec) && d > LIN_EXACT_MAX_FEATURES)
-    return rt_fail(st, RT_ERR_CONFIG,
-                   "model %llu (linear): solver exact keeps a (features+1)^2 matrix of doubles; %zu "
-                   "features would need %.3g GB of state (at most %d features): use solver: sgd",
-                   id, d, 8.0 * (double)stats_doubles(d) / 1e9, LIN_EXACT_MAX_FEATURES);
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec,
+                           "solver exact keeps a (features+1)^2 matrix of doubles; %zu "
+                           "features would need %.3g GB of state (at most %d features): use solver: sgd",
+                           d, 8.0 * (double)stats_doubles(d) / 1e9, LIN_EXACT_MAX_FEATURES);
   return RT_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "family_rules.h"
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
@@ -15,13 +16,8 @@ static size_t logistic_param_count(const rt_model_spec *spec) {
 }
 
 static rt_code logistic_check(const rt_model_spec *spec, rt_status *st) {
-  if (spec->problem.classes < 2)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (logistic): needs at least 2 classes, data has %zu",
-                   (unsigned long long)spec->id, spec->problem.classes);
-  if (spec->problem.features < 1)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (logistic): data has no feature columns",
-                   (unsigned long long)spec->id);
-  return RT_OK;
+  const rt_code rc = rt_rule_classes(spec, st);
+  return rc != RT_OK ? rc : rt_rule_features(spec, st);
 }
 
 /* Small symmetric random weights break no symmetry that matters for a convex model, but keep

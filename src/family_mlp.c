@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "family_rules.h"
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
@@ -59,30 +60,26 @@ static size_t mlp_param_count(const rt_model_spec *spec) {
 }
 
 static rt_code mlp_check(const rt_model_spec *spec, rt_status *st) {
-  const unsigned long long id = (unsigned long long)spec->id;
   if (spec->hp.hidden_count < 1)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (mlp): hidden needs at least one layer width", id);
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec, "hidden needs at least one layer width");
   if (spec->hp.hidden_count > RT_HIDDEN_MAX)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (mlp): hidden has %d layers; at most %d", id,
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec, "hidden has %d layers; at most %d",
                    spec->hp.hidden_count, RT_HIDDEN_MAX);
   for (int i = 0; i < spec->hp.hidden_count; ++i)
     if (spec->hp.hidden[i] < 1)
-      return rt_fail(st, RT_ERR_CONFIG, "model %llu (mlp): hidden layer %d has width %ld; needs >= 1",
-                     id, i + 1, spec->hp.hidden[i]);
-  if (!mlp_regression(spec) && spec->problem.classes < 2)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (mlp): needs at least 2 classes, data has %zu", id,
-                   spec->problem.classes);
-  if (spec->problem.features < 1)
-    return rt_fail(st, RT_ERR_CONFIG, "model %llu (mlp): data has no feature columns", id);
+      return rt_model_refuse(st, RT_ERR_CONFIG, spec, "hidden layer %d has width %ld; needs >= 1", i + 1, spec->hp.hidden[i]);
+  rt_code rc;
+  if ((!mlp_regression(spec) && (rc = rt_rule_classes(spec, st)) != RT_OK) ||
+      (rc = rt_rule_features(spec, st)) != RT_OK)
+    return rc;
   /* Sum of n_l * n_{l+1} + n_{l+1} without overflow: stop as soon as it passes the limit. */
   uint64_t total = 0;
   for (size_t l = 0; l < mlp_layers(spec); ++l) {
     const uint64_t in = mlp_width(spec, l), out = mlp_width(spec, l + 1);
     if (in > MLP_MAX_PARAMS / out || (total += in * out + out) > MLP_MAX_PARAMS)
-      return rt_fail(st, RT_ERR_CONFIG,
-                     "model %llu (mlp): too many parameters: more than %llu floats (2^31 bytes) "
-                     "once layer %zu (%llu x %llu) is counted",
-                     id, (unsigned long long)MLP_MAX_PARAMS, l + 1, (unsigned long long)in,
+      return rt_model_refuse(st, RT_ERR_CONFIG, spec,
+                     "too many parameters: more than %llu floats (2^31 bytes) "
+                     "once layer %zu (%llu x %llu) is counted", (unsigned long long)MLP_MAX_PARAMS, l + 1, (unsigned long long)in,
                      (unsigned long long)out);
   }
   return RT_OK;

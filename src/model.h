@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ringtrain/config.h"
+#include "ringtrain/results.h"
 #include "ringtrain/status.h"
 
 /* What the data fixes about every model of a run. */
@@ -189,8 +190,7 @@ static inline double *rt_state_val_history(void *state, const rt_state_layout *l
   return (double *)((char *)state + l->val_history_offset);
 }
 
-/* Whether a metric is better when higher (accuracy, r2). */
-int rt_metric_higher_is_better(const char *name);
+/* rt_metric_higher_is_better: include/ringtrain/results.h. */
 
 /* Builds the spec text stored in model files (canonical key=value lines). Caller frees. */
 char *rt_spec_to_text(const rt_model_spec *spec);

@@ -1,12 +1,10 @@
-/* Shortest decimal text that reads back to the same double ("0.05", not "0.050000000000000003"). */
+/* Shortest decimal text that reads back to the same double: declared in the public
+ * include/ringtrain/results.h (the CLI uses it); this name stays for the library's files. */
 #ifndef RINGTRAIN_NUMFMT_H
 #define RINGTRAIN_NUMFMT_H
 
 #include <stddef.h>
 
-#define RT_NUMFMT_MAX 32
-
-/* Writes v into buf (RT_NUMFMT_MAX bytes); non-finite values as "nan", "inf", "-inf". */
-const char *rt_format_double(double v, char buf[RT_NUMFMT_MAX]);
+#include "ringtrain/results.h"
 
 #endif

@@ -12,6 +12,7 @@
 #include "agree.h"
 #include "backend.h"
 #include "backend_select.h"
+#include "check_spec.h"
 #include "checkpoint.h"
 #include "dataset.h"
 #include "engine.h"
@@ -34,36 +35,24 @@ static uint64_t batches_per_pass(const rt_dataset *ds, uint64_t used, long batch
   return total;
 }
 
-static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, rt_model_spec *specs,
+/* The checks of the run against the loaded data (rt_check_run: the same as `ringtrain check`),
+ * then the specs. Every rank holds the same global facts, so every rank refuses alike. */
+static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_cuda, rt_model_spec *specs,
                            rt_status *st) {
   const uint64_t used = cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : ds->shards;
-  if (used > ds->shards)
-    return rt_fail(st, RT_ERR_CONFIG, "%s: run.shards_in_use is %" PRIu64 " but the data has %zu shards",
-                   cfg->path, used, ds->shards);
+  rt_check_facts facts = {.features = ds->features, .classes = ds->classes, .shards = ds->shards};
+  for (size_t s = 0; s < used && s < ds->shards; ++s) facts.train_rows += ds->train_rows[s];
+  rt_code rc = rt_check_run(cfg, &facts, use_cuda ? "cuda" : "cpu", NULL, st);
+  if (rc) return rc;
   for (size_t j = 0; j < cfg->model_count; ++j) {
     rt_model_spec *sp = &specs[j];
-    memset(sp, 0, sizeof *sp);
-    sp->id = j;
-    sp->hp = cfg->models[j];
-    sp->problem.features = ds->features;
-    sp->problem.classes = ds->classes;
-    for (size_t s = 0; s < used; ++s) sp->problem.train_rows += ds->train_rows[s];
-    sp->seed = cfg->run.seed;
-    sp->passes = (uint64_t)cfg->run.passes;
-    /* The exact least-squares solver needs the data once: its statistics are sums. */
-    if (strcmp(sp->hp.kind, "linear") == 0 && sp->hp.solver == RT_SOLVER_EXACT) sp->passes = 1;
+    rt_check_spec_base(cfg, j, &facts, sp);
     sp->shards = ds->shards;
     sp->shards_used = used;
     sp->succession = cfg->run.succession;
     sp->total_batches = batches_per_pass(ds, used, sp->hp.batch_size);
     sp->label_column = ds->label_column;
     sp->eval_every_pass = cfg->run.eval_every_pass;
-    const rt_family *fam = rt_family_find(sp->hp.kind);
-    if (!fam)
-      return rt_fail(st, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg->path,
-                     sp->hp.line, sp->hp.column, sp->hp.kind);
-    rt_code rc = fam->check(sp, st);
-    if (rc) return rc;
   }
   return RT_OK;
 }
@@ -587,9 +576,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   rt_scaling scaling = {0};   /* data.normalize */
   size_t *source = NULL;      /* shared statistics passes */
   const size_t count = cfg->model_count;
-  int need_classes = 0;
-  for (size_t j = 0; j < count; ++j)
-    need_classes |= rt_model_config_task(&cfg->models[j]) == RT_TASK_CLASSIFICATION;
+  const int need_classes = rt_config_needs_classes(cfg);
   rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
   rc = rt_dataset_load(cfg, need_classes, comm, &ds, st);
   if (rc == RT_OK) rc = rt_scaling_compute(cfg->data.normalize, &ds, comm, &scaling, st);
@@ -617,7 +604,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
     res->val_rows += ds.val_rows[s];
   }
   snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
-  if ((rc = build_specs(cfg, &ds, specs, st))) goto done;
+  if ((rc = build_specs(cfg, &ds, use_cuda, specs, st))) goto done;
   for (size_t j = 0; j < count; ++j) specs[j].scaling = &scaling;
 
   source = malloc(count * sizeof *source);

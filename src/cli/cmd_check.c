@@ -4,12 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend_select.h"
 #include "cli/cli.h"
 #include "cli/config_args.h"
 #include "cli/table.h"
-#include "model.h"
-#include "ringtrain/data.h"
+#include "ringtrain/check.h"
 
 static const char check_usage[] =
     "usage: ringtrain check CONFIG [--set key=value]...\n"
@@ -18,26 +16,23 @@ static const char check_usage[] =
     "this machine (run.backend and what the run needs), and prints the model table; trains\n"
     "nothing. Exit code 0 when the run would start, 2 with one line naming the problem otherwise.\n";
 
-/* Probes a data file and counts its rows; with `classes` (the training file of a run that has
- * classifiers) also scans its labels for the number of classes, as training does. */
-static rt_code probe_file(const rt_config *cfg, const char *path, const char *what, rt_data_info *info,
-                          uint64_t *rows, size_t *classes, rt_status *st) {
-  rt_data_options opt = {.path = path, .format = cfg->data.format, .label_column = -1,
-                         .header = cfg->data.header, .delimiter = cfg->data.delimiter};
-  rt_code rc = rt_data_probe(&opt, info, st);
-  if (rc) return rc;
-  const int col = cfg->data.label_column < 0 ? (int)info->columns - 1 : cfg->data.label_column;
-  opt.label_column = col;
-  if ((rc = rt_data_probe(&opt, info, st))) return rc;
-  if ((rc = rt_data_count_rows(&opt, info, rows, st))) return rc;
-  double lo = 0.0, hi = 0.0;
-  if (classes && cfg->data.classes == 0 && (rc = rt_data_label_range(&opt, info, &lo, &hi, st))) return rc;
-  if (classes && (rc = rt_data_classes(path, col, lo, hi, cfg->data.classes, classes, st))) return rc;
-  printf("# %-10s %s: %s, %" PRIu64 " rows, %zu columns (label column %d, %zu features", what, path,
-         info->format == RT_FORMAT_NPY ? "npy" : "csv", *rows, info->columns, col, info->features);
+/* "# train      PATH: csv, 1797 rows, 65 columns (label column 64, 64 features, 10 classes)" */
+static void print_file(const char *what, const rt_check_file *f, const size_t *classes) {
+  printf("# %-10s %s: %s, %" PRIu64 " rows, %zu columns (label column %d, %zu features", what, f->path,
+         f->info.format == RT_FORMAT_NPY ? "npy" : "csv", f->rows, f->info.columns, f->label_column,
+         f->info.features);
   if (classes) printf(", %zu classes", *classes);
   printf(")\n");
-  return RT_OK;
+}
+
+/* Every refusal, one line each: the first as the error (what train says), the rest after it. */
+static int report_refusals(const rt_check_report *report, const rt_status *first) {
+  const int code = rt_cli_report(first);
+  for (size_t i = 1; i < report->count; ++i)
+    fprintf(stderr, "ringtrain: also: %s\n", report->refusals[i].message);
+  if (report->dropped)
+    fprintf(stderr, "ringtrain: also: %zu more refusal%s\n", report->dropped, report->dropped == 1 ? "" : "s");
+  return code;
 }
 
 /* "# sweep: grid, 12 models (2 kinds); total work 12 models x 10 passes = 120 model-passes" */
@@ -87,50 +82,26 @@ int rt_cmd_check(int argc, char **argv) {
   rt_code rc = rt_read_text_file(args.config_path, &text, &len, &st);
   if (rc == RT_OK) rc = rt_config_from_args(&args, text, len, &cfg, &st);
   free(text);
-  rt_data_info train, val;
-  uint64_t train_rows = 0, val_rows = 0;
-  size_t classes = 0; /* stays 0 without classifiers */
-  int need_classes = 0;
-  for (size_t j = 0; rc == RT_OK && j < cfg.model_count; ++j)
-    need_classes |= rt_model_config_task(&cfg.models[j]) == RT_TASK_CLASSIFICATION;
-  if (rc == RT_OK)
-    rc = probe_file(&cfg, cfg.data.train, "train", &train, &train_rows, need_classes ? &classes : NULL, &st);
-  if (rc == RT_OK && cfg.data.validation[0]) {
-    rc = probe_file(&cfg, cfg.data.validation, "validation", &val, &val_rows, NULL, &st);
-    if (rc == RT_OK && val.features != train.features)
-      rc = rt_fail(&st, RT_ERR_DATA, "%s: has %zu feature columns, the training data has %zu",
-                   cfg.data.validation, val.features, train.features);
+  /* As train: the backend first, then the data, then every check of the run on both. */
+  rt_check_backend backend;
+  if (rc == RT_OK) rc = rt_check_backend_preview(&cfg, &backend, &st);
+  rt_check_file train, val;
+  rt_check_facts facts;
+  if (rc == RT_OK) rc = rt_check_probe(&cfg, &train, &val, &facts, &st);
+  if (rc == RT_OK) {
+    print_file("train", &train, rt_config_needs_classes(&cfg) ? &facts.classes : NULL);
+    if (val.path[0]) print_file("validation", &val, NULL);
   }
-  if (rc == RT_OK && cfg.data.shards > 0 && train_rows < (uint64_t)cfg.data.shards)
-    rc = rt_fail(&st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%ld)", cfg.data.train,
-                 train_rows, cfg.data.shards);
-  /* Family checks with the data's shape, as training makes them. */
-  for (size_t j = 0; rc == RT_OK && j < cfg.model_count; ++j) {
-    rt_model_spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.id = j;
-    spec.hp = cfg.models[j];
-    spec.problem.features = train.features;
-    spec.problem.classes = classes;
-    /* Before the validation split: a family's row limits apply to what will remain. */
-    spec.problem.train_rows = (uint64_t)((double)train_rows * (1.0 - cfg.data.validation_fraction));
-    if (spec.problem.train_rows == 0) spec.problem.train_rows = 1;
-    spec.passes = (uint64_t)cfg.run.passes;
-    const rt_family *fam = rt_family_find(spec.hp.kind);
-    if (!fam)
-      rc = rt_fail(&st, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg.path, spec.hp.line,
-                   spec.hp.column, spec.hp.kind);
-    else
-      rc = fam->check(&spec, &st);
-  }
-  /* The backend train would take here as one rank (features the CUDA engine lacks included). */
-  rt_backend_choice backend;
-  if (rc == RT_OK) rc = rt_backend_preview(&cfg, &backend, &st);
-  if (rc != RT_OK) {
+  rt_check_report report;
+  report.count = 0;
+  if (rc == RT_OK) rc = rt_check_run(&cfg, &facts, backend.backend, &report, &st);
+  if (rc != RT_OK && report.count > 0) {
+    code = report_refusals(&report, &st);
+  } else if (rc != RT_OK) {
     code = rt_cli_report(&st);
   } else {
     if (backend.note[0]) printf("# note: %s\n", backend.note);
-    if (backend.use_cuda)
+    if (strcmp(backend.backend, "cuda") == 0)
       printf("# backend cuda (device %d; as train on this machine as one rank would choose)\n", backend.device);
     else
       printf("# backend cpu (as train on this machine as one rank would choose)\n");

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "model.h"
-#include "numfmt.h"
+#include "ringtrain/config.h" /* RT_PATH_MAX */
+#include "ringtrain/results.h"
 
 static const char results_help[] =
     "usage: ringtrain results RUN_DIR [--top N] [--sort METRIC] [--json]\n"

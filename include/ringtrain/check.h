@@ -1,0 +1,81 @@
+/* One check for every command: whether a resolved config can train on the given data and backend,
+ * with every refusal (not just the first) as a status. `ringtrain check` calls it with what the
+ * data headers say (rt_check_probe), `ringtrain train` (rt_train) with the loaded data, so the two
+ * refuse the same configs with the same words. The rules themselves live where their concept
+ * lives: the key table and rt_config_validate (src/config*.c), each family's check
+ * (src/family_*.c, on the shared rules of src/family_rules.h, which the CUDA families call too) and
+ * the CUDA backend's own limits (rt_cuda_check_spec, cuda/); this file is the one place that runs
+ * them all in one order. */
+#ifndef RINGTRAIN_CHECK_H
+#define RINGTRAIN_CHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringtrain/config.h"
+#include "ringtrain/data.h"
+#include "ringtrain/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the data fixes about a run, as far as the checks need it. */
+typedef struct rt_check_facts {
+  size_t features;     /* feature columns of the training data */
+  size_t classes;      /* classes of the label column; 0 when no model of the run classifies */
+  uint64_t train_rows; /* rows trained on (after any validation split); 0 = not known */
+  size_t shards;       /* shards of the training data; 0 = not known yet (data.shards auto) */
+} rt_check_facts;
+
+#define RT_CHECK_MAX 16 /* refusals kept; past it they are only counted */
+
+typedef struct rt_check_report {
+  size_t count;                       /* refusals kept, in check order */
+  size_t dropped;                     /* refusals past RT_CHECK_MAX */
+  rt_status refusals[RT_CHECK_MAX];
+} rt_check_report;
+
+/* Runs every check of cfg against `data` for `backend` ("cpu" or "cuda": the backend chosen, see
+ * rt_check_backend) and records each refusal in `report` (may be NULL). Returns RT_OK when there
+ * is none, else the first refusal's code with its message in st. Order: the config alone
+ * (rt_config_validate; when it refuses nothing else is checked), the config against the data
+ * (run.shards_in_use), then model by model its family's check and, on cuda, the CUDA backend's
+ * limits. No file is opened; no MPI. */
+rt_code rt_check_run(const rt_config *cfg, const rt_check_facts *data, const char *backend,
+                     rt_check_report *report, rt_status *st);
+
+/* One data file as `ringtrain check` describes it. */
+typedef struct rt_check_file {
+  const char *path;   /* "" when absent (no validation file) */
+  rt_data_info info;  /* with the label column resolved */
+  int label_column;   /* as resolved against the file */
+  uint64_t rows;
+} rt_check_file;
+
+/* What the data headers say, read without loading the data: the training file (and its classes
+ * when a model classifies, scanning the labels as training does), the validation file if any, and
+ * the facts for rt_check_run (train_rows estimated from validation_fraction, at least 1). Data
+ * errors (a missing file, a feature count that differs, fewer rows than shards) are returned as
+ * RT_ERR_DATA with the words training uses. */
+rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file *validation,
+                       rt_check_facts *facts, rt_status *st);
+
+/* 1 when some model of cfg classifies (the labels must then be class indices). */
+int rt_config_needs_classes(const rt_config *cfg);
+
+/* The backend train would choose on this machine as one rank (run.backend, what this build has,
+ * what the run needs, which device): "cpu" or "cuda" in backend, the device (or -1) and a one-line
+ * note for the user (or ""). A run.backend that cannot be had here is RT_ERR_CONFIG with the same
+ * words as train's. */
+typedef struct rt_check_backend {
+  char backend[8];
+  int device;
+  char note[256];
+} rt_check_backend;
+rt_code rt_check_backend_preview(const rt_config *cfg, rt_check_backend *out, rt_status *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* rt_check_run (include/ringtrain/check.h): runs every check of a resolved config against the
+ * data and the chosen backend, in one order, and keeps every refusal. Used by `ringtrain check`
+ * and by rt_train, so the two always refuse alike. The rules live in their own files (the key
+ * table, rt_config_validate, the families' checks, the CUDA backend's limits); this file only
+ * runs them. */
+#include "ringtrain/check.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "check_spec.h"
+#include "model.h"
+#if RINGTRAIN_WITH_CUDA
+#include "rt_cuda.h"
+#endif
+
+void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data, rt_model_spec *sp) {
+  memset(sp, 0, sizeof *sp);
+  sp->id = j;
+  sp->hp = cfg->models[j];
+  sp->problem.features = data->features;
+  sp->problem.classes = data->classes;
+  sp->problem.train_rows = data->train_rows;
+  sp->seed = cfg->run.seed;
+  sp->passes = (uint64_t)cfg->run.passes;
+  /* The exact least-squares solver needs the data once: its statistics are sums. */
+  if (strcmp(sp->hp.kind, "linear") == 0 && sp->hp.solver == RT_SOLVER_EXACT) sp->passes = 1;
+}
+
+int rt_config_needs_classes(const rt_config *cfg) {
+  for (size_t j = 0; j < cfg->model_count; ++j)
+    if (rt_model_config_task(&cfg->models[j]) == RT_TASK_CLASSIFICATION) return 1;
+  return 0;
+}
+
+/* Keeps one refusal (the first in st too); returns rc. */
+static rt_code keep(rt_check_report *report, rt_code first, const rt_status *one, rt_status *st) {
+  if (first == RT_OK && st) *st = *one;
+  if (!report) return first == RT_OK ? one->code : first;
+  if (report->count < RT_CHECK_MAX) report->refusals[report->count++] = *one;
+  else ++report->dropped;
+  return first == RT_OK ? one->code : first;
+}
+
+rt_code rt_check_run(const rt_config *cfg, const rt_check_facts *data, const char *backend,
+                     rt_check_report *report, rt_status *st) {
+  if (report) memset(report, 0, sizeof *report);
+  rt_status one;
+  rt_status_clear(&one);
+  rt_code first = RT_OK;
+  /* The config alone: the rest reads fields this vouches for. */
+  if (rt_config_validate(cfg, &one) != RT_OK) return keep(report, first, &one, st);
+  if (data->shards > 0 && cfg->run.shards_in_use > 0 && (uint64_t)cfg->run.shards_in_use > data->shards &&
+      rt_fail(&one, RT_ERR_CONFIG, "%s: run.shards_in_use is %ld but the data has %zu shards", cfg->path,
+              cfg->run.shards_in_use, data->shards))
+    first = keep(report, first, &one, st);
+  const int cuda = backend && strcmp(backend, "cuda") == 0;
+  for (size_t j = 0; j < cfg->model_count; ++j) {
+    rt_model_spec spec;
+    rt_check_spec_base(cfg, j, data, &spec);
+    const rt_family *fam = rt_family_find(spec.hp.kind);
+    rt_code rc = fam ? fam->check(&spec, &one)
+                     : rt_fail(&one, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg->path,
+                               spec.hp.line, spec.hp.column, spec.hp.kind);
+#if RINGTRAIN_WITH_CUDA
+    /* What only the CUDA backend limits, once the family's own rules hold. */
+    if (rc == RT_OK && cuda) rc = rt_cuda_check_spec(&spec, &one);
+#else
+    (void)cuda;
+#endif
+    if (rc != RT_OK) first = keep(report, first, &one, st);
+  }
+  return first;
+}
