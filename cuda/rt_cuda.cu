@@ -614,8 +614,8 @@ extern "C" rt_code rt_cuda_state_download(rt_cuda_slot *slot, void *host_state, 
                    slot->state_bytes);
   /* The device side of the staging buffer is ordered by the stream (after an upload's copy from
    * it); only the host copy of an earlier download must be over, as copy_out is rewritten. */
-  rt_code rc = staging_ready(slot->copy_done, "a state download", st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, staging_ready(slot->copy_done, "a state download", st));
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->staging, slot->state, slot->state_bytes,
                                     cudaMemcpyDeviceToHost, slot->stream));
   slot->copy_out.dst = host_state;
@@ -637,16 +637,16 @@ extern "C" rt_code rt_cuda_header_refresh(rt_cuda_slot *slot, rt_status *st) {
 }
 
 extern "C" rt_code rt_cuda_state_adopt(rt_cuda_slot *slot, size_t bytes, rt_status *st) {
-  rt_code rc = check_state_size(slot, bytes, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, check_state_size(slot, bytes, st));
   slot->state_bytes = bytes;
   return rt_cuda_header_refresh(slot, st);
 }
 
 extern "C" rt_code rt_cuda_state_arrive(rt_cuda_slot *slot, size_t bytes,
                                         const rt_state_header *expected, rt_status *st) {
-  rt_code rc = check_state_size(slot, bytes, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, check_state_size(slot, bytes, st));
   slot->state_bytes = bytes;
   slot->mirror = *expected;
   slot->has_model = 1;
@@ -854,8 +854,8 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
                                            const rt_cuda_shard *shard, uint64_t shard_index,
                                            rt_status *st) {
   const rt_cuda_family *fam = nullptr;
-  rt_code rc = check_kind(spec, &fam, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, check_kind(spec, &fam, st));
   const rt_state_layout l = rt_state_layout_of(spec);
   const size_t batch = (size_t)spec->hp.batch_size;
   if ((rc = check_model(slot, fam, spec, shard, &l, batch, st)) != RT_OK) return rc;
@@ -930,8 +930,8 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
 extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec,
                                         uint64_t shards, int *model_done, rt_status *st) {
   const rt_cuda_family *fam = nullptr;
-  rt_code rc = check_kind(spec, &fam, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, check_kind(spec, &fam, st));
   rt_state_header *m = &slot->mirror;
   if (!slot->has_model || m->pass >= spec->passes || shards == 0)
     return rt_fail(st, RT_ERR_INTERNAL,
@@ -962,8 +962,8 @@ extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spe
                                           const rt_cuda_shard *shard, double *sums,
                                           rt_status *st) {
   const rt_cuda_family *fam = nullptr;
-  rt_code rc = check_kind(spec, &fam, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, check_kind(spec, &fam, st));
   const rt_state_layout l = rt_state_layout_of(spec);
   if ((rc = check_model(slot, fam, spec, shard, &l, slot->max_rows, st)) != RT_OK) return rc;
   rt_nvtx_push("evaluate model %llu (%zu rows)", (unsigned long long)spec->id, shard->rows);

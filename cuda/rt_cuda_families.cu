@@ -353,8 +353,8 @@ rt_code kmeans_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_o
   const kmeans_ws w = kmeans_carve(b->spec, (size_t)r, slot->work, nullptr);
   /* The loss (sum of nearest distances before any update) from its own column: the dead-centre
    * rule marks used rows in w.mind. */
-  rt_code rc = kmeans_assign(slot, b, w, w.mind, w.near, slot->row_vals, nullptr, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, kmeans_assign(slot, b, w, w.mind, w.near, slot->row_vals, nullptr, st));
   if (rt_kmeans_lloyd_pass(b->spec, slot->mirror.pass)) { /* the host's pass: the header's */
     const rt_kmeans_aux_layout al = rt_kmeans_aux_of(b->spec);
     double *aux = (double *)(void *)b->aux;
@@ -751,8 +751,8 @@ rt_code mlp_forward(rt_cuda_slot *slot, const rt_cuda_batch *b, const mlp_ws &w,
   for (size_t l = 0; l < layers; ++l) {
     const size_t n_in = mlp_width(spec, l), n_out = mlp_width(spec, l + 1);
     float *z = l + 1 < layers ? w.act[l + 1] : w.out;
-    rt_code rc = rt_cuda_rm_sgemm(slot, 0, 0, b->rows, (int)n_out, (int)n_in, in, p, z, st);
-    if (rc != RT_OK) return rc;
+    rt_code rc;
+    RT_TRY(rc, rt_cuda_rm_sgemm(slot, 0, 0, b->rows, (int)n_out, (int)n_in, in, p, z, st));
     if (l + 1 < layers) {
       const size_t n = (size_t)b->rows * n_out;
       bias_act_kernel<<<rt_cuda_elem_blocks(n), kRtElemThreads, 0, slot->stream>>>(
@@ -774,8 +774,8 @@ rt_code mlp_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out 
   const mlp_ws w = mlp_carve(spec, (size_t)r, slot->work, nullptr);
   size_t offset[RT_HIDDEN_MAX + 2];
   mlp_offsets(spec, offset);
-  rt_code rc = mlp_forward(slot, b, w, 1, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, mlp_forward(slot, b, w, 1, st));
   const float *out_bias = b->params + offset[layers - 1] + mlp_width(spec, layers - 1) * n_last;
   /* Output delta (mean over the batch) in place of the output block, per-row losses. */
   if (mlp_regression(spec)) {
@@ -827,8 +827,8 @@ rt_code mlp_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_sta
   const mlp_ws w = mlp_carve(spec, (size_t)r, slot->work, nullptr);
   size_t offset[RT_HIDDEN_MAX + 2];
   mlp_offsets(spec, offset);
-  rt_code rc = mlp_forward(slot, b, w, 0, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, mlp_forward(slot, b, w, 0, st));
   const float *out_bias = b->params + offset[layers - 1] + mlp_width(spec, layers - 1) * n_last;
   if (mlp_regression(spec)) {
     mlp_regression_eval_kernel<<<row_blocks(r), kRowThreads, 0, slot->stream>>>(

@@ -81,8 +81,8 @@ rt_code nb_result(rt_status *st, ncclResult_t r, const char *call, const char *f
 
 /* The other ranks' notices and the watchdog, between two polls of a wait that began at `start`. */
 rt_code check_waiting(rt_nccl *n, double start, const char *what, rt_status *st) {
-  rt_code rc = rt_fail_watch_poll(&n->watch, st);
-  if (rc != RT_OK) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_fail_watch_poll(&n->watch, st));
   const double waited = now_seconds() - start;
   if (n->watchdog > 0 && waited > n->watchdog)
     return rt_fail(st, RT_ERR_TIMEOUT, "watchdog: rank %d waited %.0f s (run.timeout) for %s", n->rank,

@@ -16,16 +16,16 @@ static rt_code probe_file(const rt_config *cfg, const char *path, rt_check_file 
   out->path = path;
   rt_data_options opt = {.path = path, .format = cfg->data.format, .label_column = -1,
                          .header = cfg->data.header, .delimiter = cfg->data.delimiter};
-  rt_code rc = rt_data_probe(&opt, &out->info, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_probe(&opt, &out->info, st));
   const int col = cfg->data.label_column < 0 ? (int)out->info.columns - 1 : cfg->data.label_column;
   opt.label_column = col;
   out->label_column = col;
-  if ((rc = rt_data_probe(&opt, &out->info, st))) return rc;
-  if ((rc = rt_data_count_rows(&opt, &out->info, &out->rows, st))) return rc;
+  RT_TRY(rc, rt_data_probe(&opt, &out->info, st));
+  RT_TRY(rc, rt_data_count_rows(&opt, &out->info, &out->rows, st));
   double lo = 0.0, hi = 0.0;
-  if (classes && cfg->data.classes == 0 && (rc = rt_data_label_range(&opt, &out->info, &lo, &hi, st))) return rc;
-  if (classes && (rc = rt_data_classes(path, col, lo, hi, cfg->data.classes, classes, st))) return rc;
+  if (classes && cfg->data.classes == 0) RT_TRY(rc, rt_data_label_range(&opt, &out->info, &lo, &hi, st));
+  if (classes) RT_TRY(rc, rt_data_classes(path, col, lo, hi, cfg->data.classes, classes, st));
   return RT_OK;
 }
 
@@ -34,10 +34,10 @@ rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file
   memset(facts, 0, sizeof *facts);
   memset(validation, 0, sizeof *validation);
   validation->path = "";
-  rt_code rc = probe_file(cfg, cfg->data.train, train, rt_config_needs_classes(cfg) ? &facts->classes : NULL, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, probe_file(cfg, cfg->data.train, train, rt_config_needs_classes(cfg) ? &facts->classes : NULL, st));
   if (cfg->data.validation[0]) {
-    if ((rc = probe_file(cfg, cfg->data.validation, validation, NULL, st))) return rc;
+    RT_TRY(rc, probe_file(cfg, cfg->data.validation, validation, NULL, st));
     if (validation->info.features != train->info.features)
       return rt_fail(st, RT_ERR_DATA, "%s: has %zu feature columns, the training data has %zu",
                      cfg->data.validation, validation->info.features, train->info.features);
@@ -56,8 +56,8 @@ rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file
 rt_code rt_check_backend_preview(const rt_config *cfg, rt_check_backend *out, rt_status *st) {
   memset(out, 0, sizeof *out);
   rt_backend_choice choice;
-  rt_code rc = rt_backend_preview(cfg, &choice, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_backend_preview(cfg, &choice, st));
   snprintf(out->backend, sizeof out->backend, "%s", choice.use_cuda ? "cuda" : "cpu");
   out->device = choice.device;
   snprintf(out->note, sizeof out->note, "%s", choice.note);

@@ -177,8 +177,8 @@ static rt_code spec_field(const char *text, const char *file, const char *key, c
 static rt_code spec_u64(const char *text, const char *file, const char *key, uint64_t *out,
                         rt_status *st) {
   char buf[64], *end;
-  rt_code rc = spec_field(text, file, key, buf, sizeof buf, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, spec_field(text, file, key, buf, sizeof buf, st));
   const unsigned long long v = strtoull(buf, &end, 10);
   if (errno || end == buf || *end || buf[0] == '-')
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a whole number: '%s'", file, key, buf);
@@ -189,8 +189,8 @@ static rt_code spec_u64(const char *text, const char *file, const char *key, uin
 static rt_code spec_long(const char *text, const char *file, const char *key, long *out,
                          rt_status *st) {
   char buf[64], *end;
-  rt_code rc = spec_field(text, file, key, buf, sizeof buf, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, spec_field(text, file, key, buf, sizeof buf, st));
   const long v = strtol(buf, &end, 10);
   if (errno || end == buf || *end)
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not an integer: '%s'", file, key, buf);
@@ -243,9 +243,9 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
   if (label < -1 || label > (1L << 30))
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec label_column out of range", file);
   spec->label_column = (int)label;
-  if ((rc = spec_model_keys(text, file, hp, st))) return rc;
+  RT_TRY(rc, spec_model_keys(text, file, hp, st));
   uint64_t every = 0;
-  if ((rc = spec_u64(text, file, "eval_every_pass", &every, st))) return rc;
+  RT_TRY(rc, spec_u64(text, file, "eval_every_pass", &every, st));
   if (every > 1) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec eval_every_pass must be 0 or 1", file);
   spec->eval_every_pass = (int)every;
   uint64_t used = 0, succession = 0;

@@ -42,8 +42,8 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_c
   const uint64_t used = cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : ds->shards;
   rt_check_facts facts = {.features = ds->features, .classes = ds->classes, .shards = ds->shards};
   for (size_t s = 0; s < used && s < ds->shards; ++s) facts.train_rows += ds->train_rows[s];
-  rt_code rc = rt_check_run(cfg, &facts, use_cuda ? "cuda" : "cpu", NULL, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_check_run(cfg, &facts, use_cuda ? "cuda" : "cpu", NULL, st));
   for (size_t j = 0; j < cfg->model_count; ++j) {
     rt_model_spec *sp = &specs[j];
     rt_check_spec_base(cfg, j, &facts, sp);
@@ -272,7 +272,7 @@ static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
 static rt_code load_checkpoint(const ckpt_ctx *c, const rt_model_spec *run, size_t n, size_t count,
                                void **states, MPI_Comm comm, rt_status *st) {
   rt_code rc = c->rank == 0 ? rt_checkpoint_read(c->resume_dir, run, n, count, states, st) : RT_OK;
-  if ((rc = rt_agree(comm, rc, st))) return rc;
+  RT_TRY(rc, rt_agree(comm, rc, st));
   for (size_t j = 0; j < n; ++j) {
     const size_t bytes = rt_state_layout_of(&run[j]).total_bytes;
     if (c->rank != 0 && !(states[j] = aligned_alloc(RT_STATE_ALIGN, bytes)))
@@ -350,8 +350,8 @@ static rt_code finish_models(const rt_model_spec *specs, size_t count, void **st
     if (!fam->finish || rt_state_head(states[j])->diverged) continue;
     const rt_state_layout l = rt_state_layout_of(&specs[j]);
     float *params = rt_state_params(states[j], &l), *aux = rt_state_aux(states[j], &l);
-    rt_code rc = fam->finish(&specs[j], params, aux, st);
-    if (rc) return rc;
+    rt_code rc;
+    RT_TRY(rc, fam->finish(&specs[j], params, aux, st));
     if (fam->finished_train_loss) /* the last pass's loss, known only now */
       rt_state_history(states[j], &l)[specs[j].passes - 1] = fam->finished_train_loss(&specs[j], params, aux);
   }
@@ -523,7 +523,7 @@ static rt_code find_resume(const rt_config *cfg, const char *resume, int rank, M
     }
     rt_config_free(&was);
   }
-  if ((rc = rt_agree(comm, rc, st))) return rc;
+  RT_TRY(rc, rt_agree(comm, rc, st));
   RT_MPI_CHECK(st, MPI_Bcast(dir, (int)size, MPI_CHAR, 0, comm));
   return RT_OK;
 }
@@ -548,20 +548,20 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   /* What the CUDA engine lacks (checkpoints, --resume, ...) is part of the decision: cuda refuses
    * it there, auto trains on the CPU with a note (src/backend_decide.h). */
   rt_backend_choice backend;
-  rt_code rc = rt_backend_select(cfg, resume != NULL, comm, &backend, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_backend_select(cfg, resume != NULL, comm, &backend, st));
   const int use_cuda = backend.use_cuda;
   snprintf(res->backend, sizeof res->backend, "%s", use_cuda ? "cuda" : "cpu");
   snprintf(res->note, sizeof res->note, "%s", backend.note);
   rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
-  if ((rc = rt_agree(comm, rc, st))) return rc;
+  RT_TRY(rc, rt_agree(comm, rc, st));
   char resume_dir[RT_PATH_MAX + 64] = "";
-  if (resume && (rc = find_resume(cfg, resume, rank, comm, resume_dir, sizeof resume_dir, st))) return rc;
+  if (resume) RT_TRY(rc, find_resume(cfg, resume, rank, comm, resume_dir, sizeof resume_dir, st));
   rt_checkpointer writer;
   rc = rank == 0 && !use_cuda ? rt_checkpointer_init(&writer, cfg->run.output, cfg->run.keep_checkpoints, ranks,
                                                      resume == NULL, st)
                               : RT_OK;
-  if ((rc = rt_agree(comm, rc, st))) return rc;
+  RT_TRY(rc, rt_agree(comm, rc, st));
   ckpt_ctx ckpt = {.cfg = cfg, .writer = rank == 0 ? &writer : NULL, .resume_dir = resume ? resume_dir : NULL,
                    .rank = rank};
   rt_trace *trace = NULL; /* run.trace: the recorder, from here to the end (collective) */

@@ -60,8 +60,8 @@ static rt_code read_for_model(const rt_loaded_model *m, const model_args *a, int
   opt->path = a->data;
   opt->header = -1;
   opt->label_column = -1;
-  rt_code rc = rt_data_probe(opt, info, st);
-  if (rc) return rc;
+  rt_code rc;
+  RT_TRY(rc, rt_data_probe(opt, info, st));
   const size_t d = m->spec.problem.features;
   long col = a->label_column != -2 ? a->label_column : m->spec.label_column;
   if (col == -1 || info->columns == d) col = -1;
@@ -74,8 +74,8 @@ static rt_code read_for_model(const rt_loaded_model *m, const model_args *a, int
   if (col < 0 && info->columns != d)
     return rt_fail(st, RT_ERR_DATA, "%s: expected %zu feature columns, found %zu", a->data, d, info->columns);
   opt->label_column = (int)col;
-  if ((rc = rt_data_probe(opt, info, st))) return rc;
-  if ((rc = rt_data_read_all(opt, info, rows, st))) return rc;
+  RT_TRY(rc, rt_data_probe(opt, info, st));
+  RT_TRY(rc, rt_data_read_all(opt, info, rows, st));
   rt_model_prepare_rows(m, rows); /* the training run's data.normalize */
   if (rows->y && m->family->task(&m->spec) == RT_TASK_CLASSIFICATION &&
       (rc = rt_labels_check(opt, info, rows, m->spec.problem.classes, st))) {

@@ -196,7 +196,7 @@ static rt_code read_rows(FILE *f, csv_table *t, rt_status *st) {
     if ((rc = check_line(t, line, lineno, st)) || (rc = split_fields(line, &r->fields, &n, st))) return rc;
     if (n != t->columns)
       return rt_fail(st, RT_ERR_DATA, "%s:%zu: expected %zu fields, found %zu", t->path, lineno, t->columns, n);
-    if ((rc = check_row(t, r, st))) return rc;
+    RT_TRY(rc, check_row(t, r, st));
   }
 }
 
