@@ -7,13 +7,16 @@
 #                           (10.77.0.I/24) on a veth to a bridge in PREFIX-sw; nothing in the
 #                           root namespace changes. Writes DIR/hosts (hostfile, one slot each)
 #                           and DIR/agent.sh, the remote shell: it enters the host's namespace
-#                           and, like ssh, gives the command a fresh environment. Call it where a
-#                           failure stops the script (set -e, not in a condition).
+#                           and, like ssh, gives the command a fresh environment. Each host has
+#                           a /tmp of its own, DIR/tmp-hI (TMPDIR, where Open MPI keeps its
+#                           session directory: hosts sharing one, all named after the machine,
+#                           race on it). Call it where a failure stops the script (set -e, not
+#                           in a condition).
 #   netns_launch_on N       exports RINGTRAIN_MPIRUN_ARGS (read by scripts/mpirun.sh) for one rank
 #                           on each of the first N hosts, TCP on the test network only; every
 #                           variable the ranks need and that is set travels with -x
 #   NETNS_MPIRUN            array: runs scripts/mpirun.sh inside host 1 (SRC must be set), within
-#                           120 s (then SIGTERM, SIGKILL 5 s later)
+#                           NETNS_LIMIT s (default 120; then SIGTERM, SIGKILL 5 s later)
 #   netns_procs             "hI:name/pid ..." for every process still running in a host
 #   netns_cut I / netns_mend I   host I's link down / up (a partition)
 #   netns_down              kills whatever runs in the namespaces and deletes them
@@ -23,6 +26,7 @@ NETNS_HOSTS=0
 NETNS_DIR=
 NETNS_ERROR=
 NETNS_MPIRUN=()
+NETNS_LIMIT=${NETNS_LIMIT:-120}
 
 netns_probe() {
   if ! NETNS_ERROR=$(ip netns add "$1-sw" 2>&1); then
@@ -46,6 +50,7 @@ netns_up() {
     ip -n "$P-h$i" link set eth0 up
     ip -n "$P-h$i" link set lo up
     echo "10.77.0.$i slots=1" >>"$NETNS_DIR/hosts"
+    mkdir -p "$NETNS_DIR/tmp-h$i"
   done
   cat >"$NETNS_DIR/agent.sh" <<EOF
 #!/bin/bash
@@ -56,10 +61,10 @@ case "\$host" in
   10.77.0.[1-$NETNS_HOSTS]) ;;
   *) echo "agent: unknown host '\$host'" >&2; exit 255 ;;
 esac
-exec ip netns exec "$P-h\${host##*.}" env -i PATH="\$PATH" HOME="\${HOME:-/}" /bin/sh -c "\$*"
+exec ip netns exec "$P-h\${host##*.}" env -i PATH="\$PATH" HOME="\${HOME:-/}" TMPDIR="$NETNS_DIR/tmp-h\${host##*.}" /bin/sh -c "\$*"
 EOF
   chmod +x "$NETNS_DIR/agent.sh"
-  NETNS_MPIRUN=(timeout -k 5 120 ip netns exec "$P-h1" "$SRC/scripts/mpirun.sh")
+  NETNS_MPIRUN=(timeout -k 5 "$NETNS_LIMIT" ip netns exec "$P-h1" env TMPDIR="$NETNS_DIR/tmp-h1" "$SRC/scripts/mpirun.sh")
 }
 
 netns_launch_on() {
