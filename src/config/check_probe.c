@@ -1,6 +1,6 @@
 /* What `ringtrain check` learns before training would start, without loading the data: the data
  * headers (rt_check_probe) and the backend train would choose here (rt_check_backend_preview).
- * Both feed rt_check_run (src/check.c); see include/ringtrain/check.h. */
+ * Both feed rt_check_run (src/config/check.c); see include/ringtrain/check.h. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* The part of a model's spec that the checks read (id, hyper-parameters, problem, passes), built
- * in one place for rt_check_run (src/check.c) and for training (src/train.c build_specs, which
- * adds what the loaded data fixes: shards, batches, label column). */
+ * in one place for rt_check_run (src/config/check.c) and for training (src/engine/train.c
+ * build_specs, which adds what the loaded data fixes: shards, batches, label column). */
 #ifndef RINGTRAIN_CHECK_SPEC_H
 #define RINGTRAIN_CHECK_SPEC_H
 

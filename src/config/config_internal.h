@@ -65,7 +65,7 @@ typedef enum rt_key_store {
   RT_STORE_ALGORITHM  /* rt_kmeans_algorithm */
 } rt_key_store;
 
-/* Model keys: how the spec text of a model file (src/model.c) carries the key. */
+/* Model keys: how the spec text of a model file (src/models/registry.c) carries the key. */
 typedef enum rt_key_spec {
   RT_SPEC_NONE = 0, /* not a line of its own (other sections; kind, the first line; swept) */
   RT_SPEC_ALL,      /* a line in every model's spec text; required when read */

@@ -1,3 +1,5 @@
+/* Levenshtein distance and the "did you mean ...?" suggestion built on it (edit_distance.h):
+ * the closest known word to a misspelt key or value, offered only when it is close enough. */
 #include "edit_distance.h"
 
 #include <string.h>

@@ -1,3 +1,7 @@
+/* What `ringtrain check` learns from a data file without loading it for training
+ * (include/ringtrain/data.h): the number of data rows (CSV: counted in chunks, .npy: from the
+ * header), the range of the label column (read shard by shard) and the number of classes it
+ * implies, which training also uses (src/data/dataset.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,3 +1,6 @@
+/* The shards a rank owns (dataset.h): probing the data files, reading the owned train and
+ * validation shards, the global row counts and label checks agreed across ranks, and the
+ * file:line location of a bad row for error messages. */
 #include "dataset.h"
 
 #include <inttypes.h>

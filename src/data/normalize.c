@@ -1,3 +1,6 @@
+/* Feature scaling (normalize.h): the per-feature offset and scale computed by one statistics pass
+ * over every shard (standard or minmax, reduced across ranks), applied to rows, and written to /
+ * parsed from the spec text of a model file so that eval and predict scale exactly alike. */
 #include "normalize.h"
 
 #include <errno.h>

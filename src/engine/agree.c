@@ -1,3 +1,6 @@
+/* Status agreement across ranks (agree.h): an MPI failure turned into a status (rt_mpi_fail), and
+ * rt_agree, which gives every rank the error of the lowest failing rank so that all stop together
+ * and rank 0 prints it once. */
 #include "agree.h"
 
 #include <string.h>

@@ -1,3 +1,6 @@
+/* The CPU backend (backend.h), the reference the CUDA backend follows: one shard visit of a
+ * model (its batches in a counter-based random order, each a family step or a gradient and an
+ * optimizer step, stoppable between batches) and the evaluation of a state on a shard. */
 #include <math.h>
 #include <string.h>
 

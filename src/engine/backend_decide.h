@@ -1,6 +1,6 @@
 /* The backend decision as a pure function of facts every rank agrees on (no MPI, no CUDA), so that
- * train (src/backend_select.c, collective) and check (one process) decide alike and the table can
- * be tested on any machine (tests/unit/test_backend_decide.c).
+ * train (src/engine/backend_select.c, collective) and check (one process) decide alike and the
+ * table can be tested on any machine (tests/unit/test_backend_decide.c).
  *
  *   run.backend  facts                                   decision
  *   cpu          anything                                CPU, no note

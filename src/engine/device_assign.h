@@ -3,7 +3,7 @@
  * ranks of a node must end up on distinct physical devices. Each rank sees its own list of devices
  * (CUDA_VISIBLE_DEVICES may differ per rank: Slurm's --gpus-per-task=1 gives every rank one device,
  * index 0, each a different GPU), so devices are compared by PCI bus id, never by index. A pure
- * function of what the node's ranks gathered (src/backend_select.c), tested on any machine
+ * function of what the node's ranks gathered (src/engine/backend_select.c), tested on any machine
  * (tests/unit/test_device_assign.c). */
 #ifndef RINGTRAIN_DEVICE_ASSIGN_H
 #define RINGTRAIN_DEVICE_ASSIGN_H

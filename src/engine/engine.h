@@ -45,8 +45,8 @@ typedef struct rt_rank_time {
  * *stopped: 0 when every model reached its limit; else the rt_stop_kind every rank agreed on after
  * a stop request (include/ringtrain/stop.h), and states[] hold every model where it stopped (the
  * consistent cut: on every rank alike, cursor included). cfg->run.timeout arms the watchdog:
- * RT_ERR_TIMEOUT names the stuck model, pass and ranks. RINGTRAIN_FAULT (src/fault.h) injects
- * faults at hand-offs. */
+ * RT_ERR_TIMEOUT names the stuck model, pass and ranks. RINGTRAIN_FAULT (src/engine/fault.h)
+ * injects faults at hand-offs. */
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
                       const uint64_t *pass_limits, rt_progress_view *progress,

@@ -215,8 +215,8 @@ static rt_code advance_shadows(cuda_engine *e, uint64_t t, rt_status *st) {
 }
 
 /* Hand-offs from round t to t+1, in model order on the one communication stream (the order of
- * rt_handoff_plan, src/handoff_plan.h, checked by tests/unit/test_handoff_plan.c), all of this
- * rank's sends and receives of the round inside one NCCL group. */
+ * rt_handoff_plan, src/engine/handoff_plan.h, checked by tests/unit/test_handoff_plan.c), all of
+ * this rank's sends and receives of the round inside one NCCL group. */
 static rt_code handoffs(cuda_engine *e, uint64_t t, rt_status *st) {
   rt_code rc = RT_OK;
   int grouped = 0;

@@ -1,3 +1,6 @@
+/* The order of the GPU path's hand-offs (handoff_plan.h): for every round and, within it, every
+ * model by id, whether its state moves to another rank after that round and from where to where,
+ * derived from the schedule and the succession alone. */
 #include "handoff_plan.h"
 
 #include "route.h"

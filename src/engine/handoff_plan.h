@@ -1,4 +1,4 @@
-/* The order in which ranks issue hand-offs on the GPU path (see src/engine_cuda.c): round by
+/* The order in which ranks issue hand-offs on the GPU path (see src/engine/engine_cuda.c): round by
  * round, and within a round by model id, on one communicator and one stream per rank. Every rank
  * derives it from the schedule alone. tests/unit/test_handoff_plan.c checks by simulation that
  * blocking rendezvous hand-offs issued in this order always complete. */

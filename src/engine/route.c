@@ -1,3 +1,5 @@
+/* A model's succession of shards (route.h): rotate, fixed or shuffle, where shuffle draws a
+ * permutation per pass from the model's seed and evaluates one entry of it without building it. */
 #include "route.h"
 
 #include "rng.h"

@@ -546,7 +546,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   omp_set_num_threads((int)cfg->run.threads);
 
   /* What the CUDA engine lacks (checkpoints, --resume, ...) is part of the decision: cuda refuses
-   * it there, auto trains on the CPU with a note (src/backend_decide.h). */
+   * it there, auto trains on the CPU with a note (src/engine/backend_decide.h). */
   rt_backend_choice backend;
   rt_code rc;
   RT_TRY(rc, rt_backend_select(cfg, resume != NULL, comm, &backend, st));

@@ -1,3 +1,7 @@
+/* The .rtm model file format (include/ringtrain/modelfile.h): header, spec text, padding,
+ * state bytes and SHA-256, encoded, written atomically, read and decoded with every field checked
+ * (a damaged or truncated file is named with what is wrong); and lookups of spec-text keys.
+ * Loading a model from it (spec and state that agree) is rtm_load.c. */
 #include "ringtrain/modelfile.h"
 
 #include <errno.h>

@@ -1,4 +1,7 @@
-#include "model_load.h"
+/* Loading a trained model (rtm_load.h): a .rtm file read (rtm_file.c), its spec text parsed
+ * into a spec, the state checked against the layout that spec implies, and the stored feature
+ * scaling restored, for eval, predict and inspection. */
+#include "rtm_load.h"
 
 #include <string.h>
 

@@ -1,6 +1,7 @@
-/* Loads a .rtm model file and checks that its spec and state agree. */
-#ifndef RINGTRAIN_MODEL_LOAD_H
-#define RINGTRAIN_MODEL_LOAD_H
+/* Loads a .rtm model file (format: src/io/rtm_file.c) and checks that its spec and state agree,
+ * for eval, predict and inspection of a trained model. */
+#ifndef RINGTRAIN_RTM_LOAD_H
+#define RINGTRAIN_RTM_LOAD_H
 
 #include "model.h"
 #include "normalize.h"

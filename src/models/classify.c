@@ -1,3 +1,6 @@
+/* What every classifying family (logistic, mlp classification) does with its output layer
+ * (classify.h): softmax of rows, the predicted class (first maximum wins), prediction columns
+ * and the log-loss and accuracy sums of an evaluation. */
 #include "classify.h"
 
 #include <math.h>

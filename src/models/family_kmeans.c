@@ -1,6 +1,6 @@
 /* k-means: online mini-batch passes (Sculley 2010, "Web-scale k-means clustering") and exact
  * full-batch Lloyd passes, in any mix where the Lloyd passes come last (algorithm, lloyd_passes;
- * src/family_kmeans.h has the rule and the aux layout).
+ * src/models/family_kmeans.h has the rule and the aux layout).
  *
  * State layout
  *   params: C, k centres x features, row-major floats (centre c is params[c*d .. c*d+d)).

@@ -1,4 +1,4 @@
-/* The shared rules and wording of the model families' checks (src/family_rules.h). */
+/* The shared rules and wording of the model families' checks (src/models/family_rules.h). */
 #include "family_rules.h"
 
 #include <stdarg.h>

@@ -1,6 +1,7 @@
-/* The rules and the wording shared by every model family's check, on the CPU (src/family_*.c)
- * and on CUDA (cuda/, which adds only its own limits in the same words): a refusal of a model is
- * one line "model N (kind): what is wrong", code RT_ERR_CONFIG unless said otherwise. */
+/* The rules and the wording shared by every model family's check, on the CPU
+ * (src/models/family_*.c) and on CUDA (cuda/, which adds only its own limits in the same words): a
+ * refusal of a model is one line "model N (kind): what is wrong", code RT_ERR_CONFIG unless said
+ * otherwise. */
 #ifndef RINGTRAIN_FAMILY_RULES_H
 #define RINGTRAIN_FAMILY_RULES_H
 

@@ -26,7 +26,7 @@ typedef struct rt_model_spec {
   uint64_t passes;         /* passes to train */
   uint64_t shards;         /* S: logical shards of the training data */
   uint64_t shards_used;    /* run.shards_in_use: the first n shards are visited (0: all S) */
-  int succession;          /* run.succession: rotate, fixed or shuffle (src/route.h) */
+  int succession;          /* run.succession: rotate, fixed or shuffle (src/engine/route.h) */
   uint64_t total_batches;  /* batches in one pass over all shards (for the cosine schedule) */
   int label_column;        /* as resolved against the training file (-1: none) */
   const struct rt_scaling *scaling; /* data.normalize of the run (not owned; NULL: none) */
@@ -80,9 +80,9 @@ typedef enum rt_task {
 #define RT_EVAL_SUMS 6
 #define RT_MAX_METRICS 4
 
-/* The families, by their position in the one registry (src/model.c): the CUDA backend finds its
- * kernels for a family by this id (cuda/rt_cuda.cu), so a family added here without kernels is a
- * compile error there, not a second list to keep in step. */
+/* The families, by their position in the one registry (src/models/registry.c): the CUDA backend
+ * finds its kernels for a family by this id (cuda/rt_cuda.cu), so a family added here without
+ * kernels is a compile error there, not a second list to keep in step. */
 typedef enum rt_family_id {
   RT_FAMILY_LOGISTIC = 0,
   RT_FAMILY_KMEANS,

@@ -1,5 +1,8 @@
-/* Family registry, state layout and creation, spec <-> model-file text (the model keys by
- * walking the key table, src/config_schema.c). */
+/* The model side of model.h: the one registry of families (rt_family_at / rt_family_find, which
+ * the CUDA backend uses too), the state layout, header and creation of a model, and a spec as
+ * the text a model file carries and back (the model keys by walking the key table,
+ * src/config/config_schema.c). The file format around that text is src/io/rtm_file.c, loading a
+ * model from a file src/io/rtm_load.c. */
 #include "model.h"
 
 #include <errno.h>
@@ -12,7 +15,7 @@
 #include "normalize.h"
 #include "rng.h"
 
-/* Each family lives in its own file (src/family_<kind>.c). The references are strong: the
+/* Each family lives in its own file (src/models/family_<kind>.c). The references are strong: the
  * library is static, and only a referenced object is linked into a program. */
 extern const rt_family rt_family_logistic;
 extern const rt_family rt_family_kmeans;

@@ -1,3 +1,6 @@
+/* SHA-256 through OpenSSL's EVP interface and hex text of digests (include/ringtrain/hash.h),
+ * for model files, checkpoints and the state digests of results; OpenSSL failures come back as
+ * statuses. */
 #include "ringtrain/hash.h"
 
 #include <stdlib.h>

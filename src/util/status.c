@@ -1,3 +1,6 @@
+/* rt_status (include/ringtrain/status.h): the table of codes (name, text, exit code) and
+ * rt_fail / rt_fail_at, which record a failure as one line of text (with file:line for
+ * RT_FAIL_AT). */
 #include "ringtrain/status.h"
 
 #include <stdarg.h>
