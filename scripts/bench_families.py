@@ -135,7 +135,7 @@ def rtm_params(path):
     """The parameters (float32) of a ringtrain model file: the state follows the 32-byte file
     header and the spec text (padded to 64 bytes); inside the state, the 128-byte header
     (param_count at byte 80, history_count at byte 96), the loss history (doubles) and the
-    parameters, each part aligned to 64 bytes (src/model.c, rt_state_layout_of)."""
+    parameters, each part aligned to 64 bytes (src/models/registry.c, rt_state_layout_of)."""
     with open(path, "rb") as f:
         blob = f.read()
     if blob[:8] != b"RTMODEL\0":
@@ -351,7 +351,7 @@ def bench_ridge(out):
         out["ringtrain_rmse"] = rmse
         out["ringtrain_max_abs_coef_diff"] = float(np.abs(p - coef["float64"]).max())
 
-    # ringtrain's statistics pass step by step (src/family_linear.c, exact_accumulate): per
+    # ringtrain's statistics pass step by step (src/models/family_linear.c, exact_accumulate): per
     # batch, the rows minus the first row converted to double with a column of ones, then
     # G += X~^T X~ (dsyrk, upper) and r += X~^T y' (dgemv). Same OpenBLAS, 1 thread.
     from scipy.linalg import blas

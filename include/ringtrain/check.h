@@ -2,10 +2,10 @@
  * with every refusal (not just the first) as a status. `ringtrain check` calls it with what the
  * data headers say (rt_check_probe), `ringtrain train` (rt_train) with the loaded data, so the two
  * refuse the same configs with the same words. The rules themselves live where their concept
- * lives: the key table and rt_config_validate (src/config*.c), each family's check
- * (src/family_*.c, on the shared rules of src/family_rules.h, which the CUDA families call too) and
- * the CUDA backend's own limits (rt_cuda_check_spec, cuda/); this file is the one place that runs
- * them all in one order. */
+ * lives: the key table and rt_config_validate (src/config/config*.c), each family's check
+ * (src/models/family_*.c, on the shared rules of src/models/family_rules.h, which the CUDA families
+ * call too) and the CUDA backend's own limits (rt_cuda_check_spec, cuda/); this file is the one
+ * place that runs them all in one order. */
 #ifndef RINGTRAIN_CHECK_H
 #define RINGTRAIN_CHECK_H
 

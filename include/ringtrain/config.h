@@ -91,7 +91,8 @@ typedef struct rt_model_config {
                               every model expanded from one entry has the entry's position */
 } rt_model_config;
 
-struct rt_sweep_plan; /* private (src/sweep.h): the models entries as written, before expansion */
+/* Private (src/config/sweep.h): the models entries as written, before expansion. */
+struct rt_sweep_plan;
 
 typedef struct rt_config {
   char path[RT_PATH_MAX]; /* the config file as given */
@@ -121,18 +122,18 @@ typedef struct rt_config {
     long threads;              /* BLAS/OpenMP threads per rank, default 1 (bit-identical results) */
     char backend[16];          /* auto | cpu | cuda (cuda needs the CUDA backend built) */
     int eval_every_pass;       /* 1: validation metrics per pass in history.csv, default 0 */
-    int succession;            /* 0 rotate (default), 1 fixed, 2 shuffle (src/route.h) */
+    int succession;            /* 0 rotate (default), 1 fixed, 2 shuffle (src/engine/route.h) */
     long shards_in_use;        /* 0 (auto) = all shards; else the first n shards are trained on */
     long profile_first;        /* run.profile_passes [first, last]: the 1-based, inclusive */
     long profile_last;         /* passes a profiler captures (cudaProfilerStart/Stop); 0, 0 =
                                   not set (YAML: [], the default): the tool captures the whole
                                   run. Set: 1 <= first <= last <= passes (see profile.h) */
-    int trace;                 /* 1: write RUN_DIR/trace.json (Chrome trace events, src/trace.h);
+    int trace;                 /* 1: write RUN_DIR/trace.json (Chrome trace events, src/io/trace.h);
                                   default 0; `ringtrain train --trace` sets it */
     long trace_events;         /* trace: events each rank keeps, 64..100000000, default 1000000;
                                   past it the oldest are dropped (and counted) */
     long checkpoint_every;     /* passes between checkpoints; 0 (YAML: never, the default) = only
-                                  on SIGTERM/SIGINT (src/checkpoint.h) */
+                                  on SIGTERM/SIGINT (src/io/checkpoint.h) */
     long keep_checkpoints;     /* checkpoints kept, default 2; older ones are pruned */
     long timeout;              /* watchdog: seconds a rank may wait for a hand-off with nothing
                                   arriving; 0 (YAML: none, the default) = no watchdog */
@@ -168,7 +169,7 @@ void rt_config_defaults(rt_config *cfg);
 
 /* Parses YAML text; `path` names the file in messages and fixes `dir` (NULL: "<config>", dir
  * "."). The `models:` entries are expanded as the `sweep:` section says into cfg->models (rules:
- * src/sweep.h, configs/reference.yaml); an expansion that the sweep settings do not allow is
+ * src/config/sweep.h, configs/reference.yaml); an expansion that the sweep settings do not allow is
  * left pending for rt_config_validate (see there), with no models. cfg is (re)initialised with
  * rt_config_defaults first, so it must not own models; on failure it owns nothing. Relative
  * data.train / data.validation are joined to `dir` (kept as is when dir is "."); run.output is

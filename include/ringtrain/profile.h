@@ -11,14 +11,14 @@
  * Ranges nest (per thread); every rt_prof_begin needs its rt_prof_end on the same thread.
  *
  * Where the events go:
- *  - CUDA builds (the CUDA backend compiled, RINGTRAIN_NVTX in src/profile.c): every range is
+ *  - CUDA builds (the CUDA backend compiled, RINGTRAIN_NVTX in src/io/profile.c): every range is
  *    also an NVTX range, every mark an NVTX mark, in the domain "ringtrain", with the category
  *    phase + 1 (named after the phase: "load", "integrate", ...), a colour per phase and the
  *    message "integrate model 3 pass 1 shard 2" (parts that are -1 left out). Without a tool
  *    attached NVTX calls return at once; nsys and nvprof show them on the timeline.
  *  - A sink (rt_prof_set_sink): a function that receives every begin, end and mark with a
  *    CLOCK_MONOTONIC timestamp; the hook for trace writers, which plug in here without touching
- *    the call sites: src/trace.h (run.trace, `ringtrain train --trace`) records the events of
+ *    the call sites: src/io/trace.h (run.trace, `ringtrain train --trace`) records the events of
  *    every rank into RUN_DIR/trace.json (Chrome trace JSON).
  *  - Neither (CPU-only build, no sink): rt_prof_begin / rt_prof_end / rt_prof_mark are inline
  *    here and cost one load of a flag and a branch that is never taken; nothing else runs.

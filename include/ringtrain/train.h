@@ -66,7 +66,7 @@ typedef struct rt_run_result {
   double train_wall_seconds; /* the training phase: the longest of the ranks' */
   rt_rank_report *rank_report; /* [ranks] (rank 0); NULL when the backend does not measure it */
   /* Where the hand-off latencies come from: "trace" (run.trace, nothing dropped: send mark to
-   * matching receive mark on the aligned clocks, src/trace.h), "engine" (the sender's MPI_Isend
+   * matching receive mark on the aligned clocks, src/io/trace.h), "engine" (the sender's MPI_Isend
    * until it sees the request complete, polled between shard visits) or "" (not measured). */
   char latency_source[8];
   int traced;              /* run.trace: trace.json was written */

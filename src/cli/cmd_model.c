@@ -9,7 +9,7 @@
 #include "backend.h"
 #include "cli/cli.h"
 #include "dataset.h"
-#include "model_load.h"
+#include "rtm_load.h"
 #include "ringtrain/atomic_file.h"
 #include "ringtrain/hash.h"
 #include "ringtrain/data.h"

@@ -1,3 +1,6 @@
+/* What every command of the CLI shares: printing a library status as the one error line and
+ * its exit code (rt_cli_report), a usage error with the hint to --help, and strict number
+ * parsing of option values. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

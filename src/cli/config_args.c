@@ -1,3 +1,6 @@
+/* The options that `ringtrain train` and `ringtrain check` share (CONFIG, --set, --output,
+ * --quiet, --progress-interval, and train's --trace and --resume), parsed with getopt_long into
+ * rt_config_args (cli/config_args.h); bad options are usage errors (exit 2). */
 #include "cli/config_args.h"
 
 #include <errno.h>

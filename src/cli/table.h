@@ -1,3 +1,5 @@
+/* The CLI's printed tables: the run header, the model table of `check` (one row per model with
+ * its hyper-parameters) and the results table after training. */
 #ifndef RINGTRAIN_CLI_TABLE_H
 #define RINGTRAIN_CLI_TABLE_H
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The backend decision (src/backend_decide.h) as users meet it: `ringtrain check` reports the same
-# decision as `train` (the same note with auto, the same one error line with cuda), for every
+# The backend decision (src/engine/backend_decide.h) as users meet it: `ringtrain check` reports the
+# same decision as `train` (the same note with auto, the same one error line with cuda), for every
 # feature the CUDA engine lacks; on 2 ranks the decision is agreed and printed once. Works on any
 # build and machine: a CPU-only build refuses cuda for being built without it; a CUDA build on a
 # machine without a usable GPU names why (driver, device) and auto falls back with that note; on

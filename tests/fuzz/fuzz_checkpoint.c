@@ -1,4 +1,4 @@
-/* libFuzzer target: the checkpoint reader (src/checkpoint.h) behind `ringtrain train --resume`.
+/* libFuzzer target: the checkpoint reader (src/io/checkpoint.h) behind `ringtrain train --resume`.
  * Each input is the MANIFEST of a checkpoint folder that also holds a fixed, valid config.yaml
  * and model-0.rtm (made once per process in a temporary folder). So that mutations get past the
  * checksums, the input's tokens "@C" and "@M" are replaced by the SHA-256 of config.yaml and of

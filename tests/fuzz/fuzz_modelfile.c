@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "model.h"
-#include "model_load.h"
+#include "rtm_load.h"
 #include "ringtrain/hash.h"
 #include "ringtrain/modelfile.h"
 #include "ringtrain/status.h"

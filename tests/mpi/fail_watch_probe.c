@@ -1,5 +1,6 @@
-/* rt_fail_watch_probe SCENARIO [RANK]: drives src/fail_watch.h on the ranks it runs on and prints
- * one line per rank, "rank R: CODE_NAME: message", for tests/mpi/test_fail_watch.sh. Scenarios:
+/* rt_fail_watch_probe SCENARIO [RANK]: drives src/engine/fail_watch.h on the ranks it runs on and
+ * prints one line per rank, "rank R: CODE_NAME: message", for tests/mpi/test_fail_watch.sh.
+ * Scenarios:
  *   none       nobody fails;
  *   runtime R  rank R fails (RT_ERR_INTERNAL) while the others poll for notices, as a rank
  *              waiting for a transfer from it would;

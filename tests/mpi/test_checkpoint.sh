@@ -3,7 +3,7 @@
 # one rank, and resumed -- on the same or another number of ranks -- gives model files
 # byte-identical to an uninterrupted run; SIGUSR1 checkpoints without changing anything;
 # checkpointing itself changes no byte; a resume refuses a different config (listing the keys)
-# and damaged checkpoint files (naming them). Faults come from RINGTRAIN_FAULT (src/fault.h).
+# and damaged checkpoint files (naming them). Faults come from RINGTRAIN_FAULT (src/engine/fault.h).
 source "$(dirname "$0")/../lib.sh" "$@"
 cat >"$WORK/c.yaml" <<YAML
 data: {train: $SRC/configs/data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}

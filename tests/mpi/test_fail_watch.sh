@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The failure notices and the origin-aware agreement the CUDA engine's error path rests on
-# (src/fail_watch.h, used by cuda/rt_nccl.cu), on 1 to 4 ranks (tests/mpi/fail_watch_probe.c):
+# (src/engine/fail_watch.h, used by cuda/rt_nccl.cu), on 1 to 4 ranks
+# (tests/mpi/fail_watch_probe.c):
 #  - a rank that fails reaches every rank that is polling (as ranks waiting on a transfer from it
 #    do) and the agreement ends every rank: its own error on the failing rank, RT_ERR_PEER naming it
 #    ("rank 2 failed: ...") elsewhere; an input error is the same everywhere (one exit code, printed

@@ -1,6 +1,7 @@
-/* The backend decision (src/backend_decide.h): the whole table of run.backend x facts, the list of
- * features the CUDA engine lacks read from real configs (each one alone, the first of several
- * named), and the decision ringtrain check previews on this machine (src/backend_select.h). */
+/* The backend decision (src/engine/backend_decide.h): the whole table of run.backend x facts, the
+ * list of features the CUDA engine lacks read from real configs (each one alone, the first of
+ * several named), and the decision ringtrain check previews on this machine
+ * (src/engine/backend_select.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* Data paths as the user means them (src/config_path.c): made absolute for a written config, and
- * compared as the files they name when a resume checks its config against the checkpoint's
+/* Data paths as the user means them (src/config/config_path.c): made absolute for a written config,
+ * and compared as the files they name when a resume checks its config against the checkpoint's
  * (rt_config_diff), whatever the working directory and however the path was written. */
 #include <errno.h>
 #include <limits.h>

@@ -1,6 +1,6 @@
-/* Why CUDA cannot be used, in words (src/cuda_health.h): a missing driver, a driver too old for the
- * runtime (both versions named), the stub driver, no device (with CUDA_VISIBLE_DEVICES when it is
- * set), any other start-up failure; never "no device" for a driver problem. */
+/* Why CUDA cannot be used, in words (src/engine/cuda_health.h): a missing driver, a driver too old
+ * for the runtime (both versions named), the stub driver, no device (with CUDA_VISIBLE_DEVICES when
+ * it is set), any other start-up failure; never "no device" for a driver problem. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

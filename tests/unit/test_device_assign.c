@@ -1,6 +1,6 @@
-/* Device assignment per node (src/device_assign.h): ranks that share a node end up on distinct
- * physical GPUs, compared by PCI bus id whatever index each rank sees them under; the conflicts
- * that would make NCCL refuse the job are named with both counts. */
+/* Device assignment per node (src/engine/device_assign.h): ranks that share a node end up on
+ * distinct physical GPUs, compared by PCI bus id whatever index each rank sees them under; the
+ * conflicts that would make NCCL refuse the job are named with both counts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* RINGTRAIN_FAULT parsing (src/fault.h) and rt_config_diff, the two pieces of fault handling
+/* RINGTRAIN_FAULT parsing (src/engine/fault.h) and rt_config_diff, the two pieces of fault handling
  * that need no MPI: every accepted form, every rejected one with its message, and which config
  * keys a resume may change. */
 #include <setjmp.h>

@@ -131,7 +131,7 @@ static void test_released_context(void **cm) {
   rt_sha256_ctx_free(&c);
   assert_int_equal(rt_sha256_update(&c, "x", 1, &st), RT_ERR_INTERNAL);
   assert_int_equal(st.code, RT_ERR_INTERNAL);
-  assert_non_null(strstr(st.message, "src/hash.c:")); /* RT_FAIL_AT location */
+  assert_non_null(strstr(st.message, "src/util/hash.c:")); /* RT_FAIL_AT location */
   assert_int_equal(rt_sha256_final(&c, d, &st), RT_ERR_INTERNAL);
   rt_sha256_ctx_free(NULL);
 }

@@ -15,7 +15,7 @@
 #include "rng.h"
 #include "test_util.h"
 
-/* The exact solver's aux layout (doubles), as documented in src/family_linear.c. */
+/* The exact solver's aux layout (doubles), as documented in src/models/family_linear.c. */
 enum { LIN_ROWS = 0, LIN_Y0, LIN_SYY, LIN_SOLVED, LIN_JITTER, LIN_TRAIN_LOSS, LIN_HEAD = 8 };
 
 static size_t pad8(size_t n) { return (n + 7) / 8 * 8; }

@@ -1,4 +1,4 @@
-/* The trace recorder (src/trace.h) on one rank: a full ring keeps the newest events and counts
+/* The trace recorder (src/io/trace.h) on one rank: a full ring keeps the newest events and counts
  * the rest, collections add up, hand-offs pair by (model, pass, shard), trace.json is written,
  * and freeing the recorder removes its sink. The 2-rank behaviour: tests/mpi/test_trace.sh. */
 #include <mpi.h>

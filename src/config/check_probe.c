@@ -1,0 +1,65 @@
+/* What `ringtrain check` learns before training would start, without loading the data: the data
+ * headers (rt_check_probe) and the backend train would choose here (rt_check_backend_preview).
+ * Both feed rt_check_run (src/config/check.c); see include/ringtrain/check.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend_select.h"
+#include "ringtrain/check.h"
+
+/* Probes a data file and counts its rows; with `classes` (the training file of a run that has
+ * classifiers) also scans its labels for the number of classes, as training does. */
+static rt_code probe_file(const rt_config *cfg, const char *path, rt_check_file *out, size_t *classes,
+                          rt_status *st) {
+  memset(out, 0, sizeof *out);
+  out->path = path;
+  rt_data_options opt = {.path = path, .format = cfg->data.format, .label_column = -1,
+                         .header = cfg->data.header, .delimiter = cfg->data.delimiter};
+  rt_code rc;
+  RT_TRY(rc, rt_data_probe(&opt, &out->info, st));
+  const int col = cfg->data.label_column < 0 ? (int)out->info.columns - 1 : cfg->data.label_column;
+  opt.label_column = col;
+  out->label_column = col;
+  RT_TRY(rc, rt_data_probe(&opt, &out->info, st));
+  RT_TRY(rc, rt_data_count_rows(&opt, &out->info, &out->rows, st));
+  double lo = 0.0, hi = 0.0;
+  if (classes && cfg->data.classes == 0) RT_TRY(rc, rt_data_label_range(&opt, &out->info, &lo, &hi, st));
+  if (classes) RT_TRY(rc, rt_data_classes(path, col, lo, hi, cfg->data.classes, classes, st));
+  return RT_OK;
+}
+
+rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file *validation,
+                       rt_check_facts *facts, rt_status *st) {
+  memset(facts, 0, sizeof *facts);
+  memset(validation, 0, sizeof *validation);
+  validation->path = "";
+  rt_code rc;
+  RT_TRY(rc, probe_file(cfg, cfg->data.train, train, rt_config_needs_classes(cfg) ? &facts->classes : NULL, st));
+  if (cfg->data.validation[0]) {
+    RT_TRY(rc, probe_file(cfg, cfg->data.validation, validation, NULL, st));
+    if (validation->info.features != train->info.features)
+      return rt_fail(st, RT_ERR_DATA, "%s: has %zu feature columns, the training data has %zu",
+                     cfg->data.validation, validation->info.features, train->info.features);
+  }
+  if (cfg->data.shards > 0 && train->rows < (uint64_t)cfg->data.shards)
+    return rt_fail(st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%ld)", cfg->data.train,
+                   train->rows, cfg->data.shards);
+  facts->features = train->info.features;
+  facts->shards = cfg->data.shards > 0 ? (size_t)cfg->data.shards : 0;
+  /* Before the validation split: a family's row limits apply to what will remain. */
+  facts->train_rows = (uint64_t)((double)train->rows * (1.0 - cfg->data.validation_fraction));
+  if (facts->train_rows == 0) facts->train_rows = 1;
+  return RT_OK;
+}
+
+rt_code rt_check_backend_preview(const rt_config *cfg, rt_check_backend *out, rt_status *st) {
+  memset(out, 0, sizeof *out);
+  rt_backend_choice choice;
+  rt_code rc;
+  RT_TRY(rc, rt_backend_preview(cfg, &choice, st));
+  snprintf(out->backend, sizeof out->backend, "%s", choice.use_cuda ? "cuda" : "cpu");
+  out->device = choice.device;
+  snprintf(out->note, sizeof out->note, "%s", choice.note);
+  return RT_OK;
+}

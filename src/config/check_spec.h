@@ -1,0 +1,13 @@
+/* The part of a model's spec that the checks read (id, hyper-parameters, problem, passes), built
+ * in one place for rt_check_run (src/config/check.c) and for training (src/engine/train.c
+ * build_specs, which adds what the loaded data fixes: shards, batches, label column). */
+#ifndef RINGTRAIN_CHECK_SPEC_H
+#define RINGTRAIN_CHECK_SPEC_H
+
+#include "model.h"
+#include "ringtrain/check.h"
+
+/* Fills *sp (zeroed first) for model j of cfg on data `data`. */
+void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data, rt_model_spec *sp);
+
+#endif

@@ -1,0 +1,686 @@
+/* rt_train: the whole run on one rank — load shards, build specs, run the ring, evaluate,
+ * write the run directory (rank 0). */
+#include "ringtrain/train.h"
+
+#include <cblas.h>
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agree.h"
+#include "backend.h"
+#include "backend_select.h"
+#include "check_spec.h"
+#include "checkpoint.h"
+#include "dataset.h"
+#include "engine.h"
+#include "normalize.h"
+#include "results.h"
+#include "shared_pass.h"
+#include "ringtrain/atomic_file.h"
+#include "ringtrain/hash.h"
+#include "ringtrain/profile.h"
+#include "ringtrain/stop.h"
+#include "trace.h"
+
+/* OpenBLAS reads this at run time; declared here because not every cblas.h exposes it. */
+void openblas_set_num_threads(int num_threads);
+
+/* Batches in one pass over the shards in use (the first `used` shards). */
+static uint64_t batches_per_pass(const rt_dataset *ds, uint64_t used, long batch) {
+  uint64_t total = 0;
+  for (size_t s = 0; s < used; ++s) total += (ds->train_rows[s] + (uint64_t)batch - 1) / (uint64_t)batch;
+  return total;
+}
+
+/* The checks of the run against the loaded data (rt_check_run: the same as `ringtrain check`),
+ * then the specs. Every rank holds the same global facts, so every rank refuses alike. */
+static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_cuda, rt_model_spec *specs,
+                           rt_status *st) {
+  const uint64_t used = cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : ds->shards;
+  rt_check_facts facts = {.features = ds->features, .classes = ds->classes, .shards = ds->shards};
+  for (size_t s = 0; s < used && s < ds->shards; ++s) facts.train_rows += ds->train_rows[s];
+  rt_code rc;
+  RT_TRY(rc, rt_check_run(cfg, &facts, use_cuda ? "cuda" : "cpu", NULL, st));
+  for (size_t j = 0; j < cfg->model_count; ++j) {
+    rt_model_spec *sp = &specs[j];
+    rt_check_spec_base(cfg, j, &facts, sp);
+    sp->shards = ds->shards;
+    sp->shards_used = used;
+    sp->succession = cfg->run.succession;
+    sp->total_batches = batches_per_pass(ds, used, sp->hp.batch_size);
+    sp->label_column = ds->label_column;
+    sp->eval_every_pass = cfg->run.eval_every_pass;
+  }
+  return RT_OK;
+}
+
+/* Validation metrics: per (model, shard) partial sums (RT_EVAL_SUMS each), reduced to rank 0
+ * and added up in shard order there, so the result does not depend on which rank held which
+ * shard. device_sums: the CUDA engine already computed this rank's partial sums. */
+static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_dataset *ds,
+                        void **states, const double *device_sums, MPI_Comm comm,
+                        rt_run_result *res, rt_status *st) {
+  const size_t S = ds->shards, per = RT_EVAL_SUMS;
+  const size_t n = count * S * per;
+  double *local = calloc(n, sizeof *local), *sum = calloc(n, sizeof *sum);
+  const size_t ws_rows = 256;
+  size_t ws_floats = 1;
+  for (size_t j = 0; j < count; ++j) {
+    const size_t need = rt_family_find(specs[j].hp.kind)->workspace_floats(&specs[j], ws_rows);
+    if (need > ws_floats) ws_floats = need;
+  }
+  float *ws = malloc(ws_floats * sizeof *ws);
+  if (!local || !sum || !ws) {
+    free(local), free(sum), free(ws);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate evaluation buffers");
+  }
+  if (device_sums) memcpy(local, device_sums, n * sizeof *local); /* the CUDA engine evaluated */
+  for (size_t j = 0; j < count && !device_sums; ++j) {
+    const rt_family *fam = rt_family_find(specs[j].hp.kind);
+    for (size_t s = 0; s < S; ++s)
+      if (ds->val[s].rows > 0)
+        rt_cpu_evaluate_shard(&specs[j], fam, states[j], &ds->val[s], ws, ws_rows, local + (j * S + s) * per);
+  }
+  free(ws);
+  /* Each element has one contributing rank (the shard owner); adding zeros is exact. */
+  int rc = MPI_Reduce(local, sum, (int)n, MPI_DOUBLE, MPI_SUM, 0, comm);
+  free(local);
+  if (rc != MPI_SUCCESS) {
+    free(sum);
+    return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Reduce(validation)");
+  }
+  for (size_t j = 0; j < count && ds->rank == 0; ++j) {
+    const rt_family *fam = rt_family_find(specs[j].hp.kind);
+    double total[RT_EVAL_SUMS] = {0};
+    for (size_t s = 0; s < S; ++s)
+      for (size_t k = 0; k < per; ++k) total[k] += sum[(j * S + s) * per + k];
+    rt_model_result *m = &res->models[j];
+    m->has_validation = ds->has_validation;
+    m->val_rows = res->val_rows;
+    const char *const *names = NULL;
+    const size_t metric_count = rt_family_metric_names(fam, &specs[j], &names);
+    m->metric_count = metric_count < RT_RESULT_METRICS ? metric_count : RT_RESULT_METRICS;
+    double values[RT_MAX_METRICS] = {0};
+    if (res->val_rows) fam->metrics(&specs[j], total, res->val_rows, values);
+    for (size_t k = 0; k < m->metric_count; ++k) {
+      m->metric_names[k] = names[k];
+      m->metrics[k] = res->val_rows ? values[k] : NAN;
+    }
+  }
+  free(sum);
+  return RT_OK;
+}
+
+static int compare_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The median of the pass-p losses of the models of `kind` that finished pass p (non-finite as
+ * worst). */
+static double kind_median(const rt_model_spec *specs, size_t n, void **states, uint64_t p, const char *kind,
+                          double *scratch) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (strcmp(specs[i].hp.kind, kind) != 0 || rt_state_head(states[i])->pass < p) continue;
+    const rt_state_layout l = rt_state_layout_of(&specs[i]);
+    const double loss = rt_state_history(states[i], &l)[p - 1];
+    scratch[m++] = isfinite(loss) ? loss : INFINITY;
+  }
+  qsort(scratch, m, sizeof *scratch, compare_double);
+  return m % 2 ? scratch[m / 2] : 0.5 * (scratch[m / 2 - 1] + scratch[m / 2]);
+}
+
+/* sweep.early_terminate median, after pass p (1-based) on every rank alike (every rank holds every
+ * state): a model still training whose pass-p loss is worse than the median of the models of its
+ * kind that finished pass p stops; its limit becomes p. A non-finite loss counts as worst. Stopping
+ * a model does not change the medians (they count every model that finished pass p), so each
+ * kind's is computed once: O(models) per pass, not O(models^2). */
+static void stop_below_median(const rt_model_spec *specs, size_t n, void **states, uint64_t p,
+                              uint64_t *limits, double *scratch) {
+  enum { KINDS = 16 }; /* more kinds than families are possible only in theory: then recomputed */
+  const char *kinds[KINDS];
+  double medians[KINDS];
+  size_t known = 0;
+  for (size_t j = 0; j < n; ++j) {
+    /* Only a model still training can stop: not one already stopped or done with all passes. */
+    if (limits[j] != specs[j].passes || rt_state_head(states[j])->pass != p || p >= specs[j].passes)
+      continue;
+    size_t k = 0;
+    while (k < known && strcmp(kinds[k], specs[j].hp.kind) != 0) ++k;
+    const double median = k < known ? medians[k] : kind_median(specs, n, states, p, specs[j].hp.kind, scratch);
+    if (k == known && known < KINDS) kinds[known] = specs[j].hp.kind, medians[known++] = median;
+    const rt_state_layout l = rt_state_layout_of(&specs[j]);
+    const double loss = rt_state_history(states[j], &l)[p - 1];
+    if (!isfinite(loss) || loss > median) {
+      limits[j] = p;
+      rt_state_head(states[j])->stopped_early = p;
+    }
+  }
+}
+
+/* Checkpointing for one training run (CPU engine). */
+typedef struct ckpt_ctx {
+  const rt_config *cfg;
+  rt_checkpointer *writer; /* rank 0; NULL elsewhere */
+  const char *resume_dir;  /* the checkpoint to resume from, or NULL */
+  int rank;
+  char written[RT_PATH_MAX + 64]; /* the last checkpoint written ("" when none) */
+} ckpt_ctx;
+
+/* Collective: rank 0 writes a checkpoint of every travelling model; every rank gets its verdict. */
+static rt_code save(ckpt_ctx *c, const rt_model_spec *run, size_t n, void **states, MPI_Comm comm,
+                    const char *reason, rt_status *st) {
+  rt_prof_begin(RT_PHASE_CHECKPOINT, -1, -1, -1);
+  rt_code rc = RT_OK;
+  if (c->rank == 0) {
+    rc = rt_checkpoint_write(c->writer, c->cfg, run, n, states, reason, st);
+    if (rc == RT_OK)
+      snprintf(c->written, sizeof c->written, "%s/%s/%s", c->writer->run_dir, RT_CHECKPOINT_DIR, c->writer->last);
+  }
+  rt_prof_end(RT_PHASE_CHECKPOINT);
+  rc = rt_agree(comm, rc, st);
+  if (rc == RT_OK) {
+    int len = (int)strlen(c->written);
+    RT_MPI_CHECK(st, MPI_Bcast(&len, 1, MPI_INT, 0, comm));
+    RT_MPI_CHECK(st, MPI_Bcast(c->written, len + 1, MPI_CHAR, 0, comm));
+  }
+  return rc;
+}
+
+/* The MANIFEST's reason for a checkpoint written on a stop request, or on schedule. */
+static const char *save_reason(int kind) {
+  return kind == RT_STOP_EXIT ? "signal" : kind == RT_STOP_CHECKPOINT ? "request" : "every";
+}
+
+/* A request that arrived after the engine's last vote: agreed at the boundary. */
+static rt_code pending_stop(MPI_Comm comm, int *kind, rt_status *st) {
+  int mine = (int)rt_stop_pending();
+  RT_MPI_CHECK(st, MPI_Allreduce(&mine, kind, 1, MPI_INT, MPI_MAX, comm));
+  return RT_OK;
+}
+
+static rt_code stopped_status(const ckpt_ctx *c, rt_status *st) {
+  return rt_fail(st, RT_STOPPED, "stopped by a signal after the current batch; checkpoint %s written; "
+                 "continue with: ringtrain train CONFIG --resume %s", c->written, c->cfg->run.output);
+}
+
+/* The engine over every pass, in segments that end where a checkpoint is due (run.checkpoint_every)
+ * or where early termination decides (every pass). A stop request ends a segment early at a
+ * consistent cut: SIGUSR1 saves a checkpoint and goes on, SIGTERM/SIGINT save one and return
+ * RT_STOPPED. states[] come in NULL (a fresh start) or from a checkpoint (every rank alike). */
+static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n, const rt_dataset *ds,
+                       MPI_Comm comm, void **states, rt_model_stats *stats, rt_progress_view *view,
+                       rt_rank_time *time, ckpt_ctx *ckpt, rt_status *st) {
+  const int early = cfg->sweep.early_terminate;
+  const uint64_t every = (uint64_t)cfg->run.checkpoint_every;
+  uint64_t *limits = malloc((n ? n : 1) * sizeof *limits), *upto = malloc((n ? n : 1) * sizeof *upto);
+  double *scratch = malloc((n ? n : 1) * sizeof *scratch);
+  rt_code rc = limits && upto && scratch ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
+  uint64_t longest = 0;
+  for (size_t j = 0; rc == RT_OK && j < n; ++j) {
+    const rt_state_header *h = states[j] ? rt_state_head(states[j]) : NULL;
+    limits[j] = h && h->stopped_early ? h->stopped_early : run[j].passes;
+    if (run[j].passes > longest) longest = run[j].passes;
+  }
+  while (rc == RT_OK) {
+    /* The slowest model still training decides where this segment ends. */
+    uint64_t cur = UINT64_MAX;
+    for (size_t j = 0; j < n; ++j) {
+      const uint64_t pass = states[j] ? rt_state_head(states[j])->pass : 0;
+      if (pass < limits[j] && pass < cur) cur = pass;
+    }
+    if (cur == UINT64_MAX) break; /* every model is done */
+    uint64_t target = longest;
+    if (early && cur + 1 < target) target = cur + 1;
+    if (every && (cur / every + 1) * every < target) target = (cur / every + 1) * every;
+    for (size_t j = 0; j < n; ++j) upto[j] = target < limits[j] ? target : limits[j];
+    int stopped = 0;
+    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, view, time, &stopped, st);
+    if (rc) break;
+    if (stopped) {
+      if ((rc = save(ckpt, run, n, states, comm, save_reason(stopped), st))) break;
+      if (stopped == RT_STOP_EXIT) {
+        rc = stopped_status(ckpt, st);
+        break;
+      }
+      rt_stop_served_checkpoint();
+      continue;
+    }
+    if (early && target >= (uint64_t)cfg->sweep.early_min_passes)
+      stop_below_median(run, n, states, target, limits, scratch);
+    int more = 0; /* a model still has passes to go */
+    for (size_t j = 0; j < n; ++j) more |= rt_state_head(states[j])->pass < limits[j];
+    if (!more) break;
+    int kind = 0;
+    if ((rc = pending_stop(comm, &kind, st))) break;
+    if ((every && target % every == 0) || kind != RT_STOP_NONE)
+      rc = save(ckpt, run, n, states, comm, save_reason(kind), st);
+    if (rc == RT_OK && kind == RT_STOP_EXIT) rc = stopped_status(ckpt, st);
+    if (kind == RT_STOP_CHECKPOINT) rt_stop_served_checkpoint();
+  }
+  free(limits);
+  free(upto);
+  free(scratch);
+  return rc;
+}
+
+/* Rank 0 reads the travelling models' states from the checkpoint; every rank gets them. */
+static rt_code load_checkpoint(const ckpt_ctx *c, const rt_model_spec *run, size_t n, size_t count,
+                               void **states, MPI_Comm comm, rt_status *st) {
+  rt_code rc = c->rank == 0 ? rt_checkpoint_read(c->resume_dir, run, n, count, states, st) : RT_OK;
+  RT_TRY(rc, rt_agree(comm, rc, st));
+  for (size_t j = 0; j < n; ++j) {
+    const size_t bytes = rt_state_layout_of(&run[j]).total_bytes;
+    if (c->rank != 0 && !(states[j] = aligned_alloc(RT_STATE_ALIGN, bytes)))
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+    RT_MPI_CHECK(st, MPI_Bcast(states[j], (int)bytes, MPI_BYTE, 0, comm));
+  }
+  return RT_OK;
+}
+
+/* Runs the engine on the models that travel, then gives every sharing model a copy of its
+ * source's final state (with its own id and key in the header). */
+static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size_t count,
+                          const rt_dataset *ds, MPI_Comm comm, int use_cuda, const size_t *source,
+                          void **states, rt_model_stats *stats, double *device_sums,
+                          rt_progress_fn progress, void *progress_user, rt_rank_time *time,
+                          ckpt_ctx *ckpt, rt_status *st) {
+  size_t n = 0;
+  for (size_t j = 0; j < count; ++j) n += source[j] == j;
+  rt_model_spec *run = malloc(n * sizeof *run);
+  void **run_states = calloc(n, sizeof *run_states);
+  rt_model_stats *run_stats = calloc(n, sizeof *run_stats);
+  size_t *slot_of = malloc(count * sizeof *slot_of);
+  rt_code rc = RT_OK;
+  if (!run || !run_states || !run_stats || !slot_of)
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the run tables");
+  for (size_t j = 0, k = 0; rc == RT_OK && j < count; ++j)
+    if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
+  if (rc == RT_OK && ckpt->resume_dir) rc = load_checkpoint(ckpt, run, n, count, run_states, comm, st);
+  rt_progress_view view;
+  memset(&view, 0, sizeof view); /* freed even when nothing above succeeded */
+  if (rc == RT_OK)
+    rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
+#if RINGTRAIN_WITH_CUDA
+  if (rc == RT_OK && use_cuda)
+    rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, &view, st);
+  else if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
+#else
+  (void)use_cuda, (void)device_sums;
+  if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
+#endif
+  if (rc == RT_OK) rt_progress_view_finish(&view);
+  rt_progress_view_free(&view);
+  for (size_t j = 0; rc == RT_OK && j < count; ++j) {
+    if (source[j] == j) {
+      states[j] = run_states[slot_of[j]];
+      run_states[slot_of[j]] = NULL;
+      stats[j] = run_stats[slot_of[j]];
+      continue;
+    }
+    const size_t bytes = rt_state_layout_of(&specs[j]).total_bytes;
+    states[j] = aligned_alloc(RT_STATE_ALIGN, bytes);
+    if (!states[j]) {
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+      break;
+    }
+    memcpy(states[j], states[source[j]], bytes); /* source[j] < j: already in place */
+    rt_state_header fresh;
+    rt_state_header_init(&specs[j], &fresh);
+    rt_state_head(states[j])->model_id = fresh.model_id;
+    rt_state_head(states[j])->rng_key = fresh.rng_key;
+  }
+  for (size_t k = 0; k < n && run_states; ++k) rt_state_free(run_states[k]);
+  free(run);
+  free(run_states);
+  free(run_stats);
+  free(slot_of);
+  return rc;
+}
+
+/* Families that finish after the last pass (linear: solve) do it on every rank alike, so every
+ * rank holds the same final state for evaluation. */
+static rt_code finish_models(const rt_model_spec *specs, size_t count, void **states, rt_status *st) {
+  for (size_t j = 0; j < count; ++j) {
+    const rt_family *fam = rt_family_find(specs[j].hp.kind);
+    if (!fam->finish || rt_state_head(states[j])->diverged) continue;
+    const rt_state_layout l = rt_state_layout_of(&specs[j]);
+    float *params = rt_state_params(states[j], &l), *aux = rt_state_aux(states[j], &l);
+    rt_code rc;
+    RT_TRY(rc, fam->finish(&specs[j], params, aux, st));
+    if (fam->finished_train_loss) /* the last pass's loss, known only now */
+      rt_state_history(states[j], &l)[specs[j].passes - 1] = fam->finished_train_loss(&specs[j], params, aux);
+  }
+  return RT_OK;
+}
+
+static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
+                       const rt_model_stats *stats, MPI_Comm comm, int rank, rt_run_result *res,
+                       rt_status *st) {
+  rt_model_stats *total = calloc(count ? count : 1, sizeof *total);
+  if (!total) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate statistics");
+  int rc = MPI_Reduce(stats, total, (int)(count * RT_MODEL_STATS_DOUBLES), MPI_DOUBLE, MPI_SUM, 0, comm);
+  if (rc != MPI_SUCCESS) {
+    free(total);
+    return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Reduce(statistics)");
+  }
+  for (size_t j = 0; j < count && rank == 0; ++j) {
+    rt_model_result *m = &res->models[j];
+    const rt_state_layout l = rt_state_layout_of(&specs[j]);
+    const rt_state_header *h = rt_state_head(states[j]);
+    m->id = j;
+    m->hp = specs[j].hp;
+    m->passes = h->pass; /* fewer than configured when early termination stopped it */
+    m->stopped_early = h->stopped_early != 0;
+    m->train_loss = malloc((m->passes ? m->passes : 1) * sizeof *m->train_loss);
+    if (!m->train_loss) {
+      free(total);
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate loss history");
+    }
+    memcpy(m->train_loss, rt_state_history(states[j], &l), m->passes * sizeof *m->train_loss);
+    if (specs[j].eval_every_pass) { /* per-pass validation metrics from the sums in the state */
+      const rt_family *fam = rt_family_find(specs[j].hp.kind);
+      m->val_history = calloc((m->passes ? m->passes : 1) * RT_RESULT_METRICS, sizeof *m->val_history);
+      if (!m->val_history) {
+        free(total);
+        return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate validation history");
+      }
+      const double *vh = rt_state_val_history(states[j], &l);
+      for (uint64_t p = 0; p < m->passes; ++p) {
+        const double *sums = vh + p * (RT_EVAL_SUMS + 1);
+        double values[RT_MAX_METRICS] = {0};
+        if (sums[RT_EVAL_SUMS] > 0) fam->metrics(&specs[j], sums, (uint64_t)sums[RT_EVAL_SUMS], values);
+        for (size_t k = 0; k < RT_RESULT_METRICS; ++k)
+          m->val_history[p * RT_RESULT_METRICS + k] = sums[RT_EVAL_SUMS] > 0 ? values[k] : NAN;
+      }
+    }
+    m->diverged = h->diverged != 0;
+    if (m->diverged) /* metrics of NaN weights mean nothing */
+      for (size_t k = 0; k < m->metric_count; ++k) m->metrics[k] = NAN;
+    m->train_seconds = total[j].seconds;
+    m->wire_seconds = total[j].wire; /* the engine's measure; the trace's may replace it */
+    m->hops = (uint64_t)total[j].hops;
+    m->bytes_handed = (uint64_t)total[j].bytes;
+    uint8_t digest[32];
+    rt_code hrc = rt_sha256(states[j], l.total_bytes, digest, st);
+    if (hrc) {
+      free(total);
+      return hrc;
+    }
+    rt_hex(digest, sizeof digest, m->state_sha256);
+  }
+  free(total);
+  return RT_OK;
+}
+
+/* The utilisation report, part 1: every rank's training wall time to rank 0 (the run's is the
+ * longest) and, when `measured` (the CPU engine keeps the figures), its busy and idle time and
+ * hand-offs as rank_report. The latencies are the engine's until finish_report. */
+static rt_code gather_rank_report(int measured, const rt_rank_time *time, double wall, MPI_Comm comm,
+                                  int rank, int ranks, rt_run_result *res, rt_status *st) {
+  enum { N = 1 + RT_RANK_TIME_DOUBLES };
+  double mine[N];
+  mine[0] = wall;
+  memcpy(mine + 1, time, sizeof *time);
+  double *all = rank == 0 ? malloc((size_t)ranks * N * sizeof *all) : NULL;
+  if (rank == 0 && !all) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate rank times");
+  const int mrc = MPI_Gather(mine, N, MPI_DOUBLE, all, N, MPI_DOUBLE, 0, comm);
+  if (mrc != MPI_SUCCESS) {
+    free(all);
+    return rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Gather(rank times)");
+  }
+  if (rank != 0) return RT_OK;
+  res->train_wall_seconds = 0;
+  for (int r = 0; r < ranks; ++r)
+    if (all[(size_t)r * N] > res->train_wall_seconds) res->train_wall_seconds = all[(size_t)r * N];
+  if (measured) {
+    res->rank_report = calloc((size_t)ranks, sizeof *res->rank_report);
+    if (!res->rank_report) {
+      free(all);
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the rank report");
+    }
+    for (int r = 0; r < ranks; ++r) {
+      rt_rank_time t;
+      memcpy(&t, all + (size_t)r * N + 1, sizeof t);
+      rt_rank_report *q = &res->rank_report[r];
+      q->wall_seconds = all[(size_t)r * N];
+      q->busy_seconds = t.busy;
+      q->idle_seconds = t.idle;
+      q->final_seconds = t.final;
+      q->sent = (uint64_t)t.sent;
+      q->received = (uint64_t)t.received;
+      q->bytes_sent = (uint64_t)t.bytes_sent;
+      q->bytes_received = (uint64_t)t.bytes_received;
+      q->latency_mean = t.sent > 0 ? t.latency_sum / t.sent : 0.0;
+      q->latency_max = t.latency_max;
+    }
+    snprintf(res->latency_source, sizeof res->latency_source, "engine");
+  }
+  free(all);
+  return RT_OK;
+}
+
+/* The utilisation report, part 2 (rank 0, after collect): the hand-off latencies from the trace
+ * when it holds every hand-off (nothing dropped), and each model's waiting time. */
+static rt_code finish_report(const rt_trace *trace, rt_run_result *res, rt_status *st) {
+  const size_t count = res->model_count;
+  const int ranks = res->ranks;
+  res->traced = trace != NULL;
+  if (trace && res->rank_report) {
+    double *wire = calloc(count ? count : 1, sizeof *wire);
+    double *sum = calloc((size_t)ranks, sizeof *sum), *max = calloc((size_t)ranks, sizeof *max);
+    uint64_t *n = calloc((size_t)ranks, sizeof *n);
+    rt_trace_totals totals;
+    rt_code rc = wire && sum && max && n ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate latencies");
+    if (rc == RT_OK) rc = rt_trace_latencies(trace, wire, n, sum, max, &totals, st);
+    if (rc == RT_OK) {
+      res->trace_dropped = totals.dropped;
+      res->trace_handoffs = totals.handoffs;
+    }
+    if (rc == RT_OK && totals.dropped == 0 && totals.unpaired == 0) {
+      for (size_t j = 0; j < count; ++j) res->models[j].wire_seconds = wire[j];
+      for (int r = 0; r < ranks; ++r) {
+        res->rank_report[r].latency_mean = n[r] ? sum[r] / (double)n[r] : 0.0;
+        res->rank_report[r].latency_max = max[r];
+      }
+      snprintf(res->latency_source, sizeof res->latency_source, "trace");
+    }
+    free(wire), free(sum), free(max), free(n);
+    if (rc) return rc;
+  }
+  for (size_t j = 0; j < count; ++j) {
+    rt_model_result *m = &res->models[j];
+    if (!res->rank_report) {
+      m->wire_seconds = m->wait_seconds = NAN;
+      continue;
+    }
+    const double wait = res->train_wall_seconds - m->train_seconds - m->wire_seconds;
+    m->wait_seconds = wait > 0 ? wait : 0.0;
+  }
+  return RT_OK;
+}
+
+/* Rank 0: the checkpoint to resume from (resume names a run directory or a checkpoint folder),
+ * checked against this run's config; every rank learns the folder or the error. */
+static rt_code find_resume(const rt_config *cfg, const char *resume, int rank, MPI_Comm comm, char *dir,
+                           size_t size, rt_status *st) {
+  rt_code rc = RT_OK;
+  if (rank == 0) {
+    rc = rt_checkpoint_find(resume, dir, size, st);
+    rt_config was;
+    rt_config_defaults(&was);
+    if (rc == RT_OK) rc = rt_checkpoint_load_config(dir, &was, st);
+    if (rc == RT_OK) {
+      char diff[RT_MESSAGE_MAX - 160];
+      const size_t n = rt_config_diff(&was, cfg, diff, sizeof diff);
+      if (n)
+        rc = rt_fail(st, RT_ERR_CONFIG, "%s: cannot resume from %s: %zu setting%s differ%s from the checkpoint: %s",
+                     cfg->path, dir, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff);
+    }
+    rt_config_free(&was);
+  }
+  RT_TRY(rc, rt_agree(comm, rc, st));
+  RT_MPI_CHECK(st, MPI_Bcast(dir, (int)size, MPI_CHAR, 0, comm));
+  return RT_OK;
+}
+
+rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, void *progress_user,
+                 rt_run_result *res, rt_status *st) {
+  return rt_train_resume(cfg, NULL, comm, progress, progress_user, res, st);
+}
+
+rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm, rt_progress_fn progress,
+                        void *progress_user, rt_run_result *res, rt_status *st) {
+  memset(res, 0, sizeof *res);
+  rt_status_clear(st);
+  const double t0 = MPI_Wtime();
+  int rank = 0, ranks = 1;
+  RT_MPI_CHECK(st, MPI_Comm_rank(comm, &rank));
+  RT_MPI_CHECK(st, MPI_Comm_size(comm, &ranks));
+  /* Pinned thread counts: sgemm bits depend on them. */
+  openblas_set_num_threads((int)cfg->run.threads);
+  omp_set_num_threads((int)cfg->run.threads);
+
+  /* What the CUDA engine lacks (checkpoints, --resume, ...) is part of the decision: cuda refuses
+   * it there, auto trains on the CPU with a note (src/engine/backend_decide.h). */
+  rt_backend_choice backend;
+  rt_code rc;
+  RT_TRY(rc, rt_backend_select(cfg, resume != NULL, comm, &backend, st));
+  const int use_cuda = backend.use_cuda;
+  snprintf(res->backend, sizeof res->backend, "%s", use_cuda ? "cuda" : "cpu");
+  snprintf(res->note, sizeof res->note, "%s", backend.note);
+  rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
+  RT_TRY(rc, rt_agree(comm, rc, st));
+  char resume_dir[RT_PATH_MAX + 64] = "";
+  if (resume) RT_TRY(rc, find_resume(cfg, resume, rank, comm, resume_dir, sizeof resume_dir, st));
+  rt_checkpointer writer;
+  rc = rank == 0 && !use_cuda ? rt_checkpointer_init(&writer, cfg->run.output, cfg->run.keep_checkpoints, ranks,
+                                                     resume == NULL, st)
+                              : RT_OK;
+  RT_TRY(rc, rt_agree(comm, rc, st));
+  ckpt_ctx ckpt = {.cfg = cfg, .writer = rank == 0 ? &writer : NULL, .resume_dir = resume ? resume_dir : NULL,
+                   .rank = rank};
+  rt_trace *trace = NULL; /* run.trace: the recorder, from here to the end (collective) */
+  if (cfg->run.trace && (rc = rt_trace_start(comm, (size_t)cfg->run.trace_events, cfg->model_count, &trace, st)))
+    return rc;
+
+  rt_dataset ds;
+  rt_model_spec *specs = NULL;
+  void **states = NULL;
+  rt_model_stats *stats = NULL;
+  double *device_sums = NULL; /* validation sums from the CUDA engine */
+  rt_scaling scaling = {0};   /* data.normalize */
+  size_t *source = NULL;      /* shared statistics passes */
+  const size_t count = cfg->model_count;
+  const int need_classes = rt_config_needs_classes(cfg);
+  rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
+  rc = rt_dataset_load(cfg, need_classes, comm, &ds, st);
+  if (rc == RT_OK) rc = rt_scaling_compute(cfg->data.normalize, &ds, comm, &scaling, st);
+  for (size_t s = 0; rc == RT_OK && s < ds.shards; ++s) {
+    rt_scaling_apply(&scaling, &ds.train[s]);
+    rt_scaling_apply(&scaling, &ds.val[s]);
+  }
+  rt_prof_end(RT_PHASE_LOAD);
+  if (rc) goto done;
+  specs = calloc(count, sizeof *specs);
+  states = calloc(count, sizeof *states);
+  stats = calloc(count, sizeof *stats);
+  res->models = calloc(count, sizeof *res->models);
+  if (!specs || !states || !stats || !res->models) {
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate tables for %zu models", count);
+    goto done;
+  }
+  res->model_count = count;
+  res->ranks = ranks;
+  res->shards = ds.shards;
+  res->features = ds.features;
+  res->classes = ds.classes;
+  for (size_t s = 0; s < ds.shards; ++s) {
+    res->train_rows += ds.train_rows[s];
+    res->val_rows += ds.val_rows[s];
+  }
+  snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
+  if ((rc = build_specs(cfg, &ds, use_cuda, specs, st))) goto done;
+  for (size_t j = 0; j < count; ++j) specs[j].scaling = &scaling;
+
+  source = malloc(count * sizeof *source);
+  if (!source) {
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu indices", count);
+    goto done;
+  }
+  /* The CUDA engine never sees a shared pass: rt_backend_select chose the CPU for one. */
+  (void)rt_plan_shared_passes(specs, count, source);
+  if (use_cuda) {
+    device_sums = calloc(count * ds.shards * RT_EVAL_SUMS, sizeof *device_sums);
+    if (!device_sums) {
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate validation sums");
+      goto done;
+    }
+  }
+  rt_rank_time time;
+  memset(&time, 0, sizeof time);
+  const double train_t0 = MPI_Wtime();
+  rc = run_models(cfg, specs, count, &ds, comm, use_cuda, source, states, stats, device_sums,
+                  progress, progress_user, &time, &ckpt, st);
+  const double train_wall = MPI_Wtime() - train_t0;
+  if (rc) goto done;
+  if ((rc = gather_rank_report(!use_cuda, &time, train_wall, comm, rank, ranks, res, st))) goto done;
+  /* The training's events to rank 0 now, for the hand-off latencies of the report. */
+  if (trace && (rc = rt_trace_collect(trace, st))) goto done;
+  for (size_t j = 0; j < count && rank == 0; ++j) res->models[j].pass_source = source[j];
+  /* The CUDA engine finishes its models itself, before evaluating them on the device. */
+  if (!use_cuda && (rc = finish_models(specs, count, states, st))) goto done;
+  rt_prof_begin(RT_PHASE_EVALUATE, -1, -1, -1);
+  rc = evaluate(specs, count, &ds, states, device_sums, comm, res, st);
+  rt_prof_end(RT_PHASE_EVALUATE);
+  if (rc) goto done;
+  if ((rc = collect(specs, count, states, stats, comm, rank, res, st))) goto done;
+  if (rank == 0 && (rc = finish_report(trace, res, st))) goto done;
+  res->wall_seconds = MPI_Wtime() - t0;
+  rt_prof_begin(RT_PHASE_WRITE, -1, -1, -1);
+  rc = rank == 0 ? rt_results_rank(cfg, res, st) : RT_OK;
+  if (rc == RT_OK && rank == 0) rc = rt_results_write(cfg, res, specs, (const void *const *)states, st);
+  rt_prof_end(RT_PHASE_WRITE);
+  rc = rt_agree(comm, rc, st);
+  if (rc == RT_OK && trace) { /* the rest of the events, then trace.json (rank 0) */
+    rc = rt_trace_collect(trace, st);
+    if (rc == RT_OK && rank == 0) {
+      char path[RT_PATH_MAX + 16];
+      snprintf(path, sizeof path, "%s/trace.json", cfg->run.output);
+      rt_trace_totals totals;
+      rc = rt_trace_write(trace, path, &totals, st);
+      res->trace_events = totals.events;
+      res->trace_dropped = totals.dropped;
+      res->trace_handoffs = totals.handoffs;
+    }
+    rc = rt_agree(comm, rc, st);
+  }
+done:
+  rt_trace_free(trace);
+  if (states)
+    for (size_t j = 0; j < count; ++j) rt_state_free(states[j]);
+  free(states);
+  free(specs);
+  free(stats);
+  free(device_sums);
+  free(source);
+  rt_scaling_free(&scaling);
+  rt_dataset_free(&ds);
+  return rc;
+}
+
+void rt_run_result_free(rt_run_result *res) {
+  free(res->rank_order);
+  free(res->rank_report);
+  if (res->models)
+    for (size_t j = 0; j < res->model_count; ++j) {
+      free(res->models[j].train_loss);
+      free(res->models[j].val_history);
+    }
+  free(res->models);
+  memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,206 @@
+/* A model = immutable spec + ONE flat state buffer. The state buffer is the only thing that is
+ * handed off between ranks, written to model files, hashed and compared; everything needed to
+ * continue training anywhere is in it. */
+#ifndef RINGTRAIN_MODEL_H
+#define RINGTRAIN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringtrain/config.h"
+#include "ringtrain/results.h"
+#include "ringtrain/status.h"
+
+/* What the data fixes about every model of a run. */
+typedef struct rt_problem {
+  size_t features;
+  size_t classes;       /* 0 when no model of the run classifies */
+  uint64_t train_rows;  /* all training rows over all shards; 0 = not known (check on CSV) */
+} rt_problem;
+
+typedef struct rt_model_spec {
+  uint64_t id;             /* index in the config's models list */
+  rt_model_config hp;      /* hyper-parameters */
+  rt_problem problem;
+  uint64_t seed;           /* run seed */
+  uint64_t passes;         /* passes to train */
+  uint64_t shards;         /* S: logical shards of the training data */
+  uint64_t shards_used;    /* run.shards_in_use: the first n shards are visited (0: all S) */
+  int succession;          /* run.succession: rotate, fixed or shuffle (src/engine/route.h) */
+  uint64_t total_batches;  /* batches in one pass over all shards (for the cosine schedule) */
+  int label_column;        /* as resolved against the training file (-1: none) */
+  const struct rt_scaling *scaling; /* data.normalize of the run (not owned; NULL: none) */
+  int eval_every_pass;     /* run.eval_every_pass: the state keeps per-pass validation sums */
+} rt_model_spec;
+
+#define RT_STATE_MAGIC 0x3153544154535452ULL /* "RTSTATS1" little-endian */
+#define RT_STATE_ALIGN 64
+
+/* Fixed-size header at the start of every state buffer (128 bytes). */
+typedef struct rt_state_header {
+  uint64_t magic;
+  uint64_t model_id;
+  uint64_t pass;           /* passes completed */
+  uint64_t position;       /* shards completed in the current pass, 0..S-1 */
+  uint64_t step;           /* optimizer steps taken */
+  uint64_t rng_key;        /* the model's own RNG key, derived from (seed, id) */
+  uint64_t samples;        /* rows integrated, all passes */
+  uint64_t diverged;       /* 1 once a loss was not finite; training stops updating then */
+  double pass_loss_sum;    /* sum of per-row losses in the current pass */
+  uint64_t pass_loss_rows;
+  uint64_t param_count;    /* floats of parameters */
+  uint64_t aux_count;      /* floats of optimizer state */
+  uint64_t history_count;  /* doubles of per-pass training loss (= passes) */
+  uint64_t stopped_early;  /* 0, or the pass after which early termination stopped the model */
+  uint64_t batch_cursor;   /* batches of the current shard visit done; nonzero only in a state
+                              stopped mid-visit (a checkpoint on a signal), 0 otherwise */
+  uint64_t reserved;
+} rt_state_header;
+
+/* Byte offsets inside a state buffer. */
+typedef struct rt_state_layout {
+  size_t history_offset; /* double[passes] */
+  size_t val_history_offset; /* double[passes][RT_EVAL_SUMS + 1] (sums, rows) or none */
+  size_t val_history_doubles;
+  size_t params_offset;  /* float[param_count] */
+  size_t aux_offset;     /* float[aux_count] */
+  size_t total_bytes;
+  size_t param_count, aux_count;
+} rt_state_layout;
+
+/* What a family learns, which decides how labels are read and which metrics apply. */
+typedef enum rt_task {
+  RT_TASK_CLASSIFICATION = 0, /* labels are class indices 0..classes-1 */
+  RT_TASK_REGRESSION,         /* labels are real-valued targets */
+  RT_TASK_CLUSTERING          /* labels are ignored */
+} rt_task;
+
+/* Evaluation accumulates at most this many double sums over rows (in row order); shards' sums are
+ * added in shard order, so metrics do not depend on the rank layout. */
+#define RT_EVAL_SUMS 6
+#define RT_MAX_METRICS 4
+
+/* The families, by their position in the one registry (src/models/registry.c): the CUDA backend
+ * finds its kernels for a family by this id (cuda/rt_cuda.cu), so a family added here without
+ * kernels is a compile error there, not a second list to keep in step. */
+typedef enum rt_family_id {
+  RT_FAMILY_LOGISTIC = 0,
+  RT_FAMILY_KMEANS,
+  RT_FAMILY_LINEAR,
+  RT_FAMILY_MLP,
+  RT_FAMILY_COUNT
+} rt_family_id;
+
+/* One model family. Gradient families (logistic, mlp, linear with solver sgd) provide
+ * batch_gradient and share the optimizers; others (kmeans, linear exact) provide integrate_batch.
+ * Batch math is CPU here; the CUDA backend provides its own kernels behind the same spec/state
+ * contract. Optional members may be NULL. */
+typedef struct rt_family {
+  const char *kind;
+  rt_family_id id; /* its position in the registry */
+  rt_task (*task)(const rt_model_spec *spec);
+  /* Checks hyper-parameters against the problem before any work. */
+  rt_code (*check)(const rt_model_spec *spec, rt_status *st);
+  size_t (*param_count)(const rt_model_spec *spec);
+  /* Floats of state after the parameters; NULL: the optimizer's (moments, velocity). */
+  size_t (*aux_floats)(const rt_model_spec *spec);
+  /* Deterministic initial parameters from the model's RNG key. */
+  void (*init_params)(const rt_model_spec *spec, uint64_t key, float *params);
+  /* Optional: initialisation that needs data (k-means++), run where the model starts, on the first
+   * shard of its succession; the same on any rank layout. */
+  void (*init_from_data)(const rt_model_spec *spec, uint64_t key, float *params, float *aux,
+                         const rt_shard *first_shard);
+  /* Scratch floats needed for `rows` rows (training batch, evaluation or prediction chunk). */
+  size_t (*workspace_floats)(const rt_model_spec *spec, size_t rows);
+  /* Gradient families: loss and mean gradient of a batch (plus L2 where it applies) into grad;
+   * *loss_sum the sum of per-row losses (before the update). */
+  void (*batch_gradient)(const rt_model_spec *spec, const float *params, const float *x,
+                         const float *y, size_t rows, float *grad, double *loss_sum, float *ws);
+  /* Other families: the whole update of one batch; *loss_sum as above. step is the 0-based
+   * number of batches integrated before this one. */
+  void (*integrate_batch)(const rt_model_spec *spec, float *params, float *aux, const float *x,
+                          const float *y, size_t rows, uint64_t step, double *loss_sum, float *ws);
+  /* Optional: at the end of every pass, after its last batch and before the model moves on (or
+   * is written), where the engine closes the pass (CPU: engine.c serve; CUDA: the family's
+   * device hook, run by rt_cuda_finish_visit); pass is the 0-based pass just completed. Not
+   * called once the model has diverged. For updates that need a whole pass (k-means Lloyd
+   * steps: the centres move to the means accumulated over the pass). */
+  void (*pass_end)(const rt_model_spec *spec, uint64_t pass, float *params, float *aux);
+  /* Optional: after the last pass (e.g. solve the normal equations). */
+  rt_code (*finish)(const rt_model_spec *spec, float *params, float *aux, rt_status *st);
+  /* Optional: the training loss of the last pass once finish has run, for families whose
+   * batches cannot know it (the exact solver accumulates statistics, the loss needs the fit). */
+  double (*finished_train_loss)(const rt_model_spec *spec, const float *params, const float *aux);
+  /* Prediction: output_width columns per row, named by output_name. */
+  size_t (*output_width)(const rt_model_spec *spec);
+  void (*output_name)(const rt_model_spec *spec, size_t column, char *buf, size_t cap);
+  void (*predict)(const rt_model_spec *spec, const float *params, const float *x, size_t rows,
+                  float *out, float *ws);
+  /* Evaluation: adds this chunk's sums into sums[RT_EVAL_SUMS] (row order). */
+  void (*eval_rows)(const rt_model_spec *spec, const float *params, const float *x, const float *y,
+                    size_t rows, float *ws, double *sums);
+  /* Metric names (with the "val_" prefix in results) and values from total sums over n rows;
+   * lower is better for all but those listed as higher_is_better. */
+  size_t metric_count;
+  const char *const *metric_names;
+  void (*metrics)(const rt_model_spec *spec, const double *sums, uint64_t rows, double *values);
+  /* Optional: metric names that depend on the spec (an MLP classifies or regresses); overrides
+   * metric_count / metric_names. Use rt_family_metric_names. */
+  size_t (*metric_names_of)(const rt_model_spec *spec, const char *const **names);
+} rt_family;
+
+/* The metric names of a model (count returned). */
+size_t rt_family_metric_names(const rt_family *fam, const rt_model_spec *spec,
+                              const char *const **names);
+
+/* The family of a kind (canonical names, as stored), or NULL. */
+const rt_family *rt_family_find(const char *kind);
+/* The family of registry position `id` (0..RT_FAMILY_COUNT-1), or NULL. */
+const rt_family *rt_family_at(size_t id);
+/* The task a models: entry trains for (from its kind and hyper-parameters alone). */
+rt_task rt_model_config_task(const rt_model_config *hp);
+
+rt_state_layout rt_state_layout_of(const rt_model_spec *spec);
+size_t rt_optimizer_aux_count(const rt_model_spec *spec, size_t param_count);
+
+/* The header of a fresh state (no parameters touched). */
+void rt_state_header_init(const rt_model_spec *spec, rt_state_header *h);
+/* The host-side bookkeeping of one shard visit of `rows` rows: the counters every backend
+ * advances (step, samples, pass_loss_rows, position, pass). Not the loss sums or history, which
+ * depend on the data. Lets a rank know a model's header without holding the model. */
+void rt_state_header_advance(rt_state_header *h, uint64_t rows, uint64_t batch, uint64_t shards);
+
+/* Allocates (64-byte aligned) and initialises a fresh state. */
+rt_code rt_state_create(const rt_model_spec *spec, void **state, size_t *bytes, rt_status *st);
+void rt_state_free(void *state);
+
+static inline rt_state_header *rt_state_head(void *state) { return (rt_state_header *)state; }
+static inline float *rt_state_params(void *state, const rt_state_layout *l) {
+  return (float *)((char *)state + l->params_offset);
+}
+static inline float *rt_state_aux(void *state, const rt_state_layout *l) {
+  return (float *)((char *)state + l->aux_offset);
+}
+static inline double *rt_state_history(void *state, const rt_state_layout *l) {
+  return (double *)((char *)state + l->history_offset);
+}
+/* Per-pass validation sums (run.eval_every_pass): pass p at [p * (RT_EVAL_SUMS + 1)], the last
+ * of each block being the rows evaluated. */
+static inline double *rt_state_val_history(void *state, const rt_state_layout *l) {
+  return (double *)((char *)state + l->val_history_offset);
+}
+
+/* rt_metric_higher_is_better: include/ringtrain/results.h. */
+
+/* Builds the spec text stored in model files (canonical key=value lines). Caller frees. */
+char *rt_spec_to_text(const rt_model_spec *spec);
+/* Rebuilds a spec from model-file text; errors name `file`. */
+rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spec, rt_status *st);
+
+/* Learning rate at optimizer step `step` (0-based) under the spec's schedule. */
+double rt_learning_rate(const rt_model_spec *spec, uint64_t step);
+/* One optimizer update of params with grad; step is the 0-based count before this update. */
+void rt_optimizer_step(const rt_model_spec *spec, float *params, float *aux, const float *grad,
+                       size_t n, uint64_t step);
+
+#endif
