@@ -315,8 +315,8 @@ rt_code kmeans_assign(rt_cuda_slot *slot, const rt_cuda_batch *b, const kmeans_w
   RT_CUDA_CHECK_LAUNCH(st);
   rt_code rc = rt_cuda_rm_sgemm(slot, 0, 1, r, k, d, b->x, b->params, w.g, st); /* X C^T */
   if (rc != RT_OK) return rc;
-  kmeans_assign_kernel<<<rt_cuda_row_blocks(r), kRowThreads, 0, slot->stream>>>(b->x, w.g, w.cnorm, r, k, d,
-                                                                        mind, near, loss, one);
+  kmeans_assign_kernel<<<rt_cuda_row_blocks(r), kRowThreads, 0, slot->stream>>>(
+      b->x, w.g, w.cnorm, r, k, d, mind, near, loss, one);
   RT_CUDA_CHECK_LAUNCH(st);
   return RT_OK;
 }

@@ -27,7 +27,8 @@ constexpr size_t kPinnedBytes = 256; /* header mirror readback and evaluation su
 extern "C" size_t rt_cuda_slot_bytes(size_t max_state_bytes, size_t max_batch_rows,
                                      size_t max_features, size_t max_classes, size_t work_floats) {
   (void)max_features, (void)max_classes; /* bounds only: the workspace holds the math */
-  return rt_cuda_round_up(max_state_bytes) + rt_cuda_round_up((work_floats ? work_floats : 1) * sizeof(float)) +
+  return rt_cuda_round_up(max_state_bytes) +
+         rt_cuda_round_up((work_floats ? work_floats : 1) * sizeof(float)) +
          rt_cuda_round_up(RT_EVAL_SUMS * max_batch_rows * sizeof(double)) +
          rt_cuda_round_up(RT_EVAL_SUMS * sizeof(double)) + kBlasWorkspaceBytes;
 }
