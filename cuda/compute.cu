@@ -105,7 +105,7 @@ __global__ void visit_end_kernel(rt_state_header *h, double *history, int close_
   h->pass = pass;
 }
 
-/* The family of a kind ------------------------------------------------------------------------- */
+/* ---- The family of a kind -------------------------------------------------------------------- */
 
 /* The kernels of a kind: its family in the one registry (src/model.c), by id. A family added
  * there without a case here is a -Wswitch error. */
