@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-/* src/model.h has no C++ guards of its own. */
+/* src/models/model.h has no C++ guards of its own. */
 #include "model.h"
 
 /* ---- Devices and memory ---------------------------------------------------------------------- */
@@ -42,7 +42,7 @@ extern "C" {
 /* Number of visible CUDA devices. No driver, a driver too old for this build's CUDA runtime, the
  * toolkit's stub driver, no device, or any other start-up failure is *count = 0 and RT_OK (the
  * CPU backend is then the answer, not an error); rt_cuda_no_device_reason says which, with the
- * driver's and the runtime's CUDA versions (src/cuda_health.h). */
+ * driver's and the runtime's CUDA versions (src/engine/cuda_health.h). */
 rt_code rt_cuda_device_count(int *count, rt_status *st);
 
 /* Why the last rt_cuda_device_count found no device, in words ("the NVIDIA driver supports CUDA
@@ -57,7 +57,7 @@ rt_code rt_cuda_device_bus_id(int device, char *buf, size_t cap, rt_status *st);
  * build's kernels (a GPU older than the architectures built for cannot). problem gets "" when it
  * can, otherwise why not ("device 0 (Tesla V100-SXM2-16GB, compute capability 7.0) cannot run this
  * ringtrain's kernels: ..."). Device selection for a run: rt_cuda_choose_device
- * (src/backend_select.h). */
+ * (src/engine/backend_select.h). */
 void rt_cuda_use_device(int device, char *problem, size_t cap);
 
 /* Kernel launches and cuBLAS compute calls (each counted as one) issued by this process so far,
@@ -110,7 +110,7 @@ typedef struct rt_cuda_slot rt_cuda_slot;
  * work_floats of rt_cuda_slot_create / rt_cuda_slot_bytes. */
 size_t rt_cuda_work_floats(const rt_model_spec *spec, size_t max_rows);
 
-/* What only the CUDA backend limits about a model, beyond its family's own rules (src/model.h
+/* What only the CUDA backend limits about a model, beyond its family's own rules (src/models/model.h
  * check, which must hold first): kernels for its kind and 32-bit cuBLAS dimensions for its
  * features, batches and layers. RT_ERR_CONFIG "model N (kind): ..." as the families word theirs.
  * No device needed: rt_check_run (include/ringtrain/check.h) calls it for backend cuda. */
@@ -182,7 +182,7 @@ rt_code rt_cuda_slot_query(rt_cuda_slot *slot, int *done, rt_status *st);
 rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
                                 const rt_cuda_shard *shard, uint64_t shard_index, rt_status *st);
 
-/* The header bookkeeping the engine does after a visit (src/engine.c serve()), on the device and
+/* The header bookkeeping the engine does after a visit (src/engine/engine.c serve()), on the device and
  * in the mirror: position += 1; when it reaches `shards`, history[pass] = pass_loss_sum /
  * pass_loss_rows (0 when no rows), the pass sums are reset, position = 0 and pass += 1, and
  * the family's pass end (kmeans Lloyd steps) runs on the device. *model_done = 1 when pass
@@ -204,7 +204,7 @@ rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 /* NCCL communicators spanning the ranks of an MPI communicator, and the failure handling around
  * them; the design (non-blocking communicators, failure notices, abort before agreement) is at the
  * top of rt_nccl.cu. The CUDA engine uses one communicator and one communication stream per rank
- * (src/engine_cuda.c). */
+ * (src/engine/engine_cuda.c). */
 typedef struct rt_nccl rt_nccl;
 
 /* Collective over `comm`: `comms` non-blocking NCCL communicators, all spanning the ranks of comm,
@@ -213,7 +213,7 @@ typedef struct rt_nccl rt_nccl;
  * physical GPU: rt_cuda_choose_device). watchdog_s > 0: a wait of this layer that sees no progress
  * for that long fails with RT_ERR_TIMEOUT (run.timeout). Every rank gets the same outcome: a
  * failing rank aborts its communicators and tells the others, who stop waiting, and the error of
- * the lowest failing rank is agreed (src/fail_watch.h). */
+ * the lowest failing rank is agreed (src/engine/fail_watch.h). */
 rt_code rt_nccl_init(MPI_Comm comm, int comms, double watchdog_s, rt_nccl **out, rt_status *st);
 
 /* One hand-off on communicator `comm_index`, issued on `stream` (a cudaStream_t): send send_bytes

@@ -1,4 +1,9 @@
-/* Internal to the CUDA backend (C++/CUDA only): checked-call macros and NVTX ranges.
+/* Internal to the CUDA backend (C++/CUDA only), the one header the cuda/ files share: checked-call
+ * macros and NVTX ranges; the slot struct (slots.cu), the workspace carver, the batch a family is
+ * handed and the per-family table rt_cuda_family (the driver in compute.cu calls the families in
+ * family_<kind>.cu through it); the pieces several families share (family_shared.cu: sgemm,
+ * softmax, residual and column-sum launches, device reductions, launch geometry, the labels
+ * check) and the few helpers the device/driver files share with each other.
  *
  * RT_CUDA_CHECK(st, call), RT_CUBLAS_CHECK(st, call), RT_NCCL_CHECK(st, call) return from the
  * enclosing function (which returns rt_code) when the call fails, with the message
@@ -45,7 +50,7 @@ static inline rt_code rt_nccl_result(rt_status *st, ncclResult_t r, const char *
                     ncclGetErrorString(r), (int)r);
 }
 
-/* The launch counter behind rt_cuda_launch_count (rt_cuda.cu). */
+/* The launch counter behind rt_cuda_launch_count (device.cu). */
 extern std::atomic<unsigned long long> rt_cuda_launches;
 static inline void rt_cuda_count_launch(void) {
   rt_cuda_launches.fetch_add(1, std::memory_order_relaxed);
@@ -113,7 +118,14 @@ struct rt_nvtx_scope {
   ~rt_nvtx_scope() { rt_nvtx_pop(); }
 };
 
-/* ---- Slots and families (shared by rt_cuda.cu and rt_cuda_families.cu) --------------------- */
+/* ---- Slots and families (slots.cu, compute.cu and the family_*.cu files) ------------------ */
+
+/* A shard in device memory (shards.cu; see rt_cuda.h). */
+struct rt_cuda_shard {
+  size_t rows, features;
+  float *x; /* rows * features, row-major */
+  float *y; /* rows, NULL without labels */
+};
 
 /* One model-in-flight context (see rt_cuda.h). Everything device-side is allocated once, at
  * creation: the state buffer, one float workspace the families carve per call (rt_work_carver),
@@ -183,8 +195,8 @@ struct rt_cuda_batch_out {
   size_t nw;
 };
 
-/* The CUDA side of one model family; which family is the registry's business (src/model.c,
- * cuda_family_of in rt_cuda.cu). */
+/* The CUDA side of one model family; which family is the registry's business (src/models/registry.c,
+ * cuda_family_of in compute.cu). */
 struct rt_cuda_family {
   /* Workspace floats (padded pieces) for `rows` rows: one training batch (gradient included) or
    * one evaluation chunk. */
@@ -200,18 +212,28 @@ struct rt_cuda_family {
   /* One evaluation chunk: per-row values into the columns of slot->row_vals (column k = sum k of
    * the CPU's eval_rows); *sums_n the number of columns. */
   rt_code (*eval)(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_status *st);
-  /* Optional: the family's pass_end (src/model.h) on the device, for 0-based pass `pass` just
+  /* Optional: the family's pass_end (src/models/model.h) on the device, for 0-based pass `pass` just
    * closed; issued on slot->stream after the header bookkeeping, so it sees the diverged flag
    * that bookkeeping may have set (a diverged model is left alone, as on the CPU). */
   rt_code (*pass_end)(rt_cuda_slot *slot, const rt_model_spec *spec, uint64_t pass, rt_status *st);
 };
 
-extern const rt_cuda_family rt_cuda_family_logistic; /* rt_cuda.cu */
-extern const rt_cuda_family rt_cuda_family_kmeans;   /* rt_cuda_families.cu */
-extern const rt_cuda_family rt_cuda_family_linear;
-extern const rt_cuda_family rt_cuda_family_mlp;
+extern const rt_cuda_family rt_cuda_family_logistic; /* family_logistic.cu */
+extern const rt_cuda_family rt_cuda_family_kmeans;   /* family_kmeans.cu */
+extern const rt_cuda_family rt_cuda_family_linear;   /* family_linear.cu */
+extern const rt_cuda_family rt_cuda_family_mlp;      /* family_mlp.cu */
 
-/* Shared pieces (rt_cuda.cu), all on slot->stream. */
+/* ---- Shared by the device/driver files --------------------------------------------------- */
+
+/* cudaMalloc granularity: sizes of device allocations (shards.cu, slots.cu). */
+static inline size_t rt_cuda_round_up(size_t n) { return (n + 255) / 256 * 256; }
+/* Records slot->done after everything issued so far (slots.cu; rt_cuda_slot_query polls it). */
+rt_code rt_cuda_mark_done(rt_cuda_slot *slot, rt_status *st);
+/* One of this library's kernels (compute.cu): rt_cuda_use_device (device.cu) loads it to check
+ * that the device can run what the fat binary holds. */
+const void *rt_cuda_probe_kernel(void);
+
+/* ---- Shared pieces of the families (family_shared.cu), all on slot->stream -------------- */
 /* Row-major C (m x n) = op(A) op(B) in fp32 (cuBLAS sgemm, deterministic): ta / tb = 1 when A / B
  * are stored transposed (A stored k x m, B stored n x k), as cblas_sgemm(CblasRowMajor, ...). */
 rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k, const float *a,
@@ -227,6 +249,12 @@ rt_code rt_cuda_softmax_eval(rt_cuda_slot *slot, float *z, const float *b, const
 /* gb[k] = sum over rows (in row order, float) of g[i][k]: the CPU's bias-gradient loop. */
 rt_code rt_cuda_column_sums(rt_cuda_slot *slot, const float *g, int rows, int c, float *gb,
                             rt_status *st);
+/* Squared error (linear sgd, the mlp's regression output): e = (e + b) - y in float, per-row loss
+ * 0.5 e^2 (double) into row_loss, e / rows in place; b may be NULL (no intercept). */
+rt_code rt_cuda_residual(rt_cuda_slot *slot, float *e, const float *b, const float *y, int rows,
+                         double *row_loss, rt_status *st);
+/* RT_OK when the device shard has labels, else the families' refusal (src/models/family_rules.h). */
+rt_code rt_cuda_needs_labels(const rt_model_spec *spec, int has_labels, rt_status *st);
 /* Sum over the block in a fixed tree order (blockDim.x a power of two, sh[blockDim.x]); every
  * thread gets it. */
 static __device__ __forceinline__ double rt_block_sum(double v, double *sh) {
@@ -253,9 +281,13 @@ static __device__ __forceinline__ double rt_fixed_sum(const double *v, int n, do
 /* Elementwise kernels get a grid-stride launch of at most this many blocks. */
 int rt_cuda_elem_blocks(size_t n);
 constexpr int kRtElemThreads = 256;
+constexpr int kRowThreads = 128;   /* threads per block of the one-thread-per-row kernels */
+constexpr int kBlockThreads = 256; /* single-block kernels; a power of two (tree reductions) */
+/* Blocks of kRowThreads covering `rows` rows (at least one). */
+int rt_cuda_row_blocks(int rows);
 
 /* A dimension handed to cuBLAS or to an int-indexed kernel (in the families' wording,
- * src/family_rules.h). */
+ * src/models/family_rules.h). */
 static inline rt_code rt_cuda_check_dim(const rt_model_spec *spec, const char *what, size_t n,
                                         rt_status *st) {
   if (n <= (size_t)0x7fffffff) return RT_OK;

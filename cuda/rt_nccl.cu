@@ -1,12 +1,12 @@
 /* NCCL transport for model hand-offs between ranks, and what happens when a rank fails.
  *
  * COMMUNICATORS. rt_nccl_init creates `comms` communicators, each spanning every rank of the MPI
- * communicator; a hand-off names the one it uses. The CUDA engine (src/engine_cuda.c) uses ONE
+ * communicator; a hand-off names the one it uses. The CUDA engine (src/engine/engine_cuda.c) uses ONE
  * communicator and one communication stream per rank, and issues every hand-off in the same global
- * order on every rank (round, then model id: src/handoff_plan.h), which rules out NCCL's
+ * order on every rank (round, then model id: src/engine/handoff_plan.h), which rules out NCCL's
  * cross-stream deadlocks (tests/unit/test_handoff_plan.c); tests/gpu/test_gpu_nccl.c uses two to
  * check that the index is honoured. NCCL needs a different physical GPU for each rank of a
- * communicator: rt_cuda_choose_device (src/backend_select.c) has made sure of it.
+ * communicator: rt_cuda_choose_device (src/engine/backend_select.c) has made sure of it.
  *
  * NON-BLOCKING. The communicators are created with ncclConfig_t.blocking = 0: every NCCL call
  * returns at once, with ncclInProgress while NCCL still works in a thread of its own (creating the
@@ -20,7 +20,7 @@
  * rt_nccl_wait_stream (a stream whose NCCL receive needs a peer's send; cudaStreamSynchronize
  * there could wait forever). Both poll, between checks of the thing waited for:
  *   - the communicators' asynchronous errors (a network failure, a peer's process gone);
- *   - the failure notices of the other ranks (src/fail_watch.h: one small MPI message from a
+ *   - the failure notices of the other ranks (src/engine/fail_watch.h: one small MPI message from a
  *     failing rank to every other, on a private communicator), giving RT_ERR_PEER;
  *   - the watchdog (run.timeout), giving RT_ERR_TIMEOUT with what was waited for.
  * A rank that fails, for any reason, calls rt_nccl_fail: it sends its notices, then aborts its
@@ -30,7 +30,7 @@
  * agreement in rt_nccl_close: ABORT FIRST, AGREE AFTER. When a rank reaches the agreement no rank
  * can be stuck where it would never see the notice: it is either in one of the polling waits
  * (sees it, aborts, comes) or done with its NCCL work (comes). The agreement gives every rank the
- * failing rank's own error (RT_ERR_PEER naming it on the others, src/fail_watch.h); the
+ * failing rank's own error (RT_ERR_PEER naming it on the others, src/engine/fail_watch.h); the
  * communicators of a successful run are finalized (polled) and destroyed, those of a failed one
  * aborted. The engine also never queues device work behind a transfer that has not landed (it
  * waits, polling, before issuing work on an arrived model), so no other CUDA call of the host can

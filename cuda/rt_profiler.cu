@@ -1,4 +1,4 @@
-/* cudaProfilerStart / cudaProfilerStop for rt_prof_capture (src/profile.c). */
+/* cudaProfilerStart / cudaProfilerStop for rt_prof_capture (src/io/profile.c). */
 #include "rt_profiler.h"
 
 #include <cuda_profiler_api.h>

@@ -1,5 +1,5 @@
-/* Profiler capture control for src/profile.c (rt_prof_capture): the CUDA side, callable from C.
- * Only built with the CUDA backend; src/profile.c calls it when RINGTRAIN_NVTX is set. */
+/* Profiler capture control for src/io/profile.c (rt_prof_capture): the CUDA side, callable from C.
+ * Only built with the CUDA backend; src/io/profile.c calls it when RINGTRAIN_NVTX is set. */
 #ifndef RINGTRAIN_RT_PROFILER_H
 #define RINGTRAIN_RT_PROFILER_H
 

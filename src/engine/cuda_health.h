@@ -1,7 +1,7 @@
 /* Why CUDA cannot be used on this rank, in words: a missing driver, a driver too old for this
  * ringtrain's CUDA runtime, the toolkit's stub driver, no visible device, or another start-up
  * failure, with the versions that explain it ("the NVIDIA driver supports CUDA 12.4, this
- * ringtrain needs CUDA 13.0"). cuda/rt_cuda.cu classifies what cudaGetDeviceCount returned and
+ * ringtrain needs CUDA 13.0"). cuda/device.cu classifies what cudaGetDeviceCount returned and
  * formats the reason here, so the wording is tested on any machine (tests/unit/test_cuda_health.c). */
 #ifndef RINGTRAIN_CUDA_HEALTH_H
 #define RINGTRAIN_CUDA_HEALTH_H

@@ -1,5 +1,5 @@
 /* The kmeans family's rules and aux layout, in one place for the CPU family (family_kmeans.c), the
- * CUDA kernels (cuda/rt_cuda_families.cu) and the tests: which passes are Lloyd steps, how many
+ * CUDA kernels (cuda/family_kmeans.cu) and the tests: which passes are Lloyd steps, how many
  * k-means++ candidates each centre gets, and where each double of the aux area lives.
  *
  * aux, read as doubles (2 floats per double; the area is 64-byte aligned):

@@ -81,7 +81,7 @@ typedef enum rt_task {
 #define RT_MAX_METRICS 4
 
 /* The families, by their position in the one registry (src/models/registry.c): the CUDA backend
- * finds its kernels for a family by this id (cuda/rt_cuda.cu), so a family added here without
+ * finds its kernels for a family by this id (cuda/compute.cu), so a family added here without
  * kernels is a compile error there, not a second list to keep in step. */
 typedef enum rt_family_id {
   RT_FAMILY_LOGISTIC = 0,

@@ -1,0 +1,342 @@
+/* CUDA backend, the per-batch driver shared by every family: finds the CUDA family of a kind in
+ * the one registry (src/models/registry.c), checks a spec and a slot before anything is issued, and mirrors
+ * src/engine/backend_cpu.c step by step around the family's own kernels (family_<kind>.cu):
+ *   batch order   permutation on the host, rt_batch_order_key (the CPU's own function);
+ *   loss          the family's per-row losses (double), summed by ONE block in a fixed tree order
+ *                 (no floating-point atomics anywhere), so the result does not vary run to run;
+ *   optimizer     element-wise kernels built on src/models/scalar_math.h, learning rate and Adam bias
+ *                 corrections computed on the host in double exactly as src/models/optimizer.c does;
+ *                 L2 (from the family) folded in as gw + l2 * w, before the update;
+ *   bookkeeping   the host-owned header counters, pass close into the history, the family's pass
+ *                 end; evaluation chunks and their fixed-order sums.
+ * Divergence: the loss kernel sets header.diverged on the device when a batch loss is not finite;
+ * the optimizer kernel reads it and skips the update, so the state stops changing at the same
+ * batch as on the CPU without the host ever waiting for the device. Families that update the
+ * state themselves (kmeans, linear exact) issue their update before the batch's loss kernel and
+ * skip it when the flag is already set, as rt_cpu_integrate_shard() skips integrate_batch. */
+#include "rt_cuda.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <math_constants.h>
+
+#include "rt_cuda_internal.h"
+#include "scalar_math.h"
+
+extern "C" {
+#include "backend.h"     /* rt_batch_order_key (no C++ guards of its own) */
+}
+
+namespace {
+
+constexpr int kReduceThreads = 256;   /* the single-block reductions; a power of two */
+
+enum opt_kind { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2 };
+
+struct opt_args {
+  int kind;
+  float lr, b1, b2, c1, c2, eps, mu, l2;
+  unsigned long long n;  /* parameters */
+  unsigned long long nw; /* leading parameters that get L2 (the weights, not the bias) */
+};
+
+/* ---- Kernels --------------------------------------------------------------------------------- */
+
+/* One block. The batch loss decides divergence exactly like rt_cpu_integrate_shard():
+ * diverged |= !isfinite(loss); pass_loss_sum += diverged ? NaN : loss. */
+__global__ void batch_loss_kernel(const double *row_loss, int rows, rt_state_header *h) {
+  __shared__ double sh[kReduceThreads];
+  const double loss = rt_fixed_sum(row_loss, rows, sh);
+  if (threadIdx.x == 0) {
+    if (!isfinite(loss)) h->diverged = 1;
+    h->pass_loss_sum += h->diverged ? CUDART_NAN : loss;
+  }
+}
+
+/* One block: acc[k] += the fixed-order sum of column k (n values, columns `stride` apart), for
+ * k < sums (evaluation chunks are added in order). */
+__global__ void eval_reduce_kernel(const double *cols, size_t stride, int sums, int n,
+                                   double *acc) {
+  __shared__ double sh[kReduceThreads];
+  for (int k = 0; k < sums; ++k) {
+    const double v = rt_fixed_sum(cols + (size_t)k * stride, n, sh);
+    if (threadIdx.x == 0) acc[k] += v;
+  }
+}
+
+__global__ void optimizer_kernel(const rt_state_header *h, float *p, float *aux, const float *g,
+                                 opt_args a) {
+  if (h->diverged) return; /* set by batch_loss_kernel of this batch or an earlier one */
+  const size_t stride = (size_t)gridDim.x * blockDim.x;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < a.n; i += stride) {
+    float gi = g[i];
+    if (a.l2 > 0.0f && i < a.nw) gi = gi + a.l2 * p[i];
+    switch (a.kind) {
+      case OPT_ADAM:
+        rt_adam_update(&p[i], &aux[i], &aux[a.n + i], gi, a.lr, a.b1, a.b2, a.c1, a.c2, a.eps);
+        break;
+      case OPT_MOMENTUM: rt_momentum_update(&p[i], &aux[i], gi, a.lr, a.mu); break;
+      default: rt_sgd_update(&p[i], gi, a.lr); break;
+    }
+  }
+}
+
+/* The host-owned header fields after a shard visit. */
+__global__ void header_commit_kernel(rt_state_header *h, unsigned long long step,
+                                     unsigned long long samples, unsigned long long loss_rows) {
+  h->step = step;
+  h->samples = samples;
+  h->pass_loss_rows = loss_rows;
+}
+
+/* engine.c serve(): position / pass bookkeeping, closing a pass into the history. */
+__global__ void visit_end_kernel(rt_state_header *h, double *history, int close_pass,
+                                 unsigned long long closed_pass, unsigned long long closed_rows,
+                                 unsigned long long position, unsigned long long pass) {
+  if (close_pass) {
+    history[closed_pass] = closed_rows ? h->pass_loss_sum / (double)closed_rows : 0.0;
+    /* Finite batch losses can still add up to an overflow: that is divergence too (as on the CPU). */
+    if (!isfinite(history[closed_pass])) h->diverged = 1;
+    h->pass_loss_sum = 0.0;
+    h->pass_loss_rows = 0;
+  }
+  h->position = position;
+  h->pass = pass;
+}
+
+/* ---- The family of a kind -------------------------------------------------------------------- */
+
+/* The kernels of a kind: its family in the one registry (src/models/registry.c), by id. A family added
+ * there without a case here is a -Wswitch error. */
+const rt_cuda_family *cuda_family_of(const char *kind) {
+  const rt_family *fam = rt_family_find(kind);
+  if (!fam) return nullptr;
+  switch (fam->id) {
+    case RT_FAMILY_LOGISTIC: return &rt_cuda_family_logistic;
+    case RT_FAMILY_KMEANS: return &rt_cuda_family_kmeans;
+    case RT_FAMILY_LINEAR: return &rt_cuda_family_linear;
+    case RT_FAMILY_MLP: return &rt_cuda_family_mlp;
+    case RT_FAMILY_COUNT: break;
+  }
+  return nullptr;
+}
+
+} /* namespace */
+
+extern "C" size_t rt_cuda_work_floats(const rt_model_spec *spec, size_t max_rows) {
+  const rt_cuda_family *f = cuda_family_of(spec->hp.kind);
+  return f ? f->work_floats(spec, max_rows) : 0;
+}
+
+/* ---- Compute --------------------------------------------------------------------------------- */
+
+namespace {
+
+/* The family of a spec, before anything else is looked at (its layout included); then the
+ * family's own rules (the same check the CPU runs, src/models/family_*.c), which the CUDA family's
+ * check and the layout rely on. */
+rt_code check_kind(const rt_model_spec *spec, const rt_cuda_family **fam, rt_status *st) {
+  const rt_family *host = rt_family_find(spec->hp.kind);
+  *fam = cuda_family_of(spec->hp.kind); /* nullptr for a kind the registry does not know */
+  if (!*fam)
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec,
+                           "the CUDA backend has no kernels for this kind (use backend: cpu)");
+  return host->check(spec, st);
+}
+
+/* The CUDA limits of a spec for batches (or evaluation chunks) of rows_per_call rows. */
+rt_code check_limits(const rt_cuda_family *fam, const rt_model_spec *spec, size_t rows_per_call,
+                     int has_labels, rt_status *st) {
+  rt_code rc;
+  if ((rc = rt_cuda_check_dim(spec, "features", spec->problem.features, st)) ||
+      (rc = rt_cuda_check_dim(spec, "rows per batch", rows_per_call, st)))
+    return rc;
+  return fam->check(spec, rows_per_call, has_labels, st);
+}
+
+/* Everything a launch relies on, checked before anything is issued. */
+rt_code check_model(const rt_cuda_slot *slot, const rt_cuda_family *fam, const rt_model_spec *spec,
+                    const rt_cuda_shard *shard, const rt_state_layout *l, size_t rows_per_call,
+                    rt_status *st) {
+  const size_t d = spec->problem.features, c = spec->problem.classes;
+  const unsigned long long id = (unsigned long long)spec->id;
+  if (!slot->has_model)
+    return rt_fail(st, RT_ERR_INTERNAL, "model %llu: the CUDA slot holds no state", id);
+  if (slot->mirror.magic != RT_STATE_MAGIC || slot->mirror.model_id != spec->id)
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "model %llu: the CUDA slot holds a different or damaged state (model %llu)", id,
+                   (unsigned long long)slot->mirror.model_id);
+  if (slot->state_bytes != l->total_bytes)
+    return rt_fail(st, RT_ERR_INTERNAL, "model %llu: state is %zu bytes, its layout says %zu", id,
+                   slot->state_bytes, l->total_bytes);
+  const rt_code rc = check_limits(fam, spec, rows_per_call, shard->rows == 0 || shard->y != nullptr, st);
+  if (rc != RT_OK) return rc;
+  const size_t work = fam->work_floats(spec, rows_per_call);
+  if (d > slot->max_features || c > slot->max_classes || rows_per_call > slot->max_rows ||
+      work > slot->work_cap)
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "model %llu: %zu features, %zu classes, %zu rows per batch, %zu workspace floats "
+                   "exceed the CUDA slot's %zu, %zu, %zu, %zu", id, d, c, rows_per_call, work,
+                   slot->max_features, slot->max_classes, slot->max_rows, slot->work_cap);
+  if (shard->features != d)
+    return rt_fail(st, RT_ERR_DATA, "model %llu expects %zu features, the device shard has %zu",
+                   id, d, shard->features);
+  return RT_OK;
+}
+
+} /* namespace */
+
+const void *rt_cuda_probe_kernel(void) { return (const void *)header_commit_kernel; }
+
+extern "C" rt_code rt_cuda_check_spec(const rt_model_spec *spec, rt_status *st) {
+  const rt_cuda_family *fam = nullptr;
+  const rt_code rc = check_kind(spec, &fam, st);
+  if (rc != RT_OK) return rc;
+  return check_limits(fam, spec, (size_t)spec->hp.batch_size, 1, st);
+}
+
+extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
+                                           const rt_cuda_shard *shard, uint64_t shard_index,
+                                           rt_status *st) {
+  const rt_cuda_family *fam = nullptr;
+  rt_code rc;
+  RT_TRY(rc, check_kind(spec, &fam, st));
+  const rt_state_layout l = rt_state_layout_of(spec);
+  const size_t batch = (size_t)spec->hp.batch_size;
+  if ((rc = check_model(slot, fam, spec, shard, &l, batch, st)) != RT_OK) return rc;
+  rt_state_header *m = &slot->mirror;
+  rt_nvtx_push("integrate model %llu pass %llu shard %llu", (unsigned long long)spec->id,
+               (unsigned long long)m->pass, (unsigned long long)shard_index);
+  rt_nvtx_scope nvtx_range;
+
+  const size_t d = spec->problem.features;
+  rt_state_header *dh = (rt_state_header *)slot->state;
+  float *params = (float *)(slot->state + l.params_offset);
+  float *aux = (float *)(slot->state + l.aux_offset);
+
+  const size_t nb = (shard->rows + batch - 1) / batch;
+  if (nb > slot->order_cap) {
+    uint64_t *grown = (uint64_t *)realloc(slot->order, nb * sizeof *grown);
+    if (!grown) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the batch order of %zu batches", nb);
+    slot->order = grown;
+    slot->order_cap = nb;
+  }
+  rt_rng_permutation(rt_batch_order_key(m, m->pass, shard_index), slot->order, nb);
+
+  const rt_model_config *hp = &spec->hp;
+  opt_args a = {};
+  a.kind = hp->optimizer == RT_OPT_ADAM ? OPT_ADAM : hp->momentum > 0.0 ? OPT_MOMENTUM : OPT_SGD;
+  a.b1 = (float)hp->beta1;
+  a.b2 = (float)hp->beta2;
+  a.eps = (float)hp->epsilon;
+  a.mu = (float)hp->momentum;
+  a.n = l.param_count;
+  const uint64_t total_steps = spec->total_batches * spec->passes;
+  const int opt_blocks = rt_cuda_elem_blocks(l.param_count);
+
+  for (size_t k = 0; k < nb; ++k) {
+    const size_t first = (size_t)slot->order[k] * batch;
+    const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
+    rt_cuda_batch b;
+    b.spec = spec;
+    b.dh = dh;
+    b.params = params;
+    b.aux = aux;
+    b.x = shard->x + first * d;
+    b.y = shard->y ? shard->y + first : nullptr;
+    b.rows = (int)rows;
+    rt_cuda_batch_out out = {};
+    if ((rc = fam->batch(slot, &b, &out, st)) != RT_OK) return rc;
+    /* diverged |= !isfinite(loss); pass_loss_sum += diverged ? NaN : loss (rt_cpu_integrate_shard) */
+    batch_loss_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, out.loss_n, dh);
+    RT_CUDA_CHECK_LAUNCH(st);
+    if (out.gradient) {
+      a.lr = (float)rt_lr_at(hp->learning_rate, hp->schedule, hp->decay, m->step, total_steps);
+      if (a.kind == OPT_ADAM) {
+        a.c1 = (float)rt_adam_bias_correction(hp->beta1, m->step);
+        a.c2 = (float)rt_adam_bias_correction(hp->beta2, m->step);
+      }
+      a.l2 = out.l2;
+      a.nw = out.nw;
+      optimizer_kernel<<<opt_blocks, kRtElemThreads, 0, slot->stream>>>(dh, params, aux, slot->work,
+                                                                        a);
+      RT_CUDA_CHECK_LAUNCH(st);
+    }
+    /* The host-owned counters advance for every batch, diverged or not (as on the CPU). */
+    m->pass_loss_rows += rows;
+    m->samples += rows;
+    m->step += 1;
+  }
+  header_commit_kernel<<<1, 1, 0, slot->stream>>>(dh, m->step, m->samples, m->pass_loss_rows);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return rt_cuda_mark_done(slot, st);
+}
+
+extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec,
+                                        uint64_t shards, int *model_done, rt_status *st) {
+  const rt_cuda_family *fam = nullptr;
+  rt_code rc;
+  RT_TRY(rc, check_kind(spec, &fam, st));
+  rt_state_header *m = &slot->mirror;
+  if (!slot->has_model || m->pass >= spec->passes || shards == 0)
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "model %llu: finish_visit at pass %llu of %llu (%llu shards)",
+                   (unsigned long long)spec->id, (unsigned long long)m->pass,
+                   (unsigned long long)spec->passes, (unsigned long long)shards);
+  const rt_state_layout l = rt_state_layout_of(spec);
+  int close = 0;
+  const unsigned long long closed_pass = m->pass, closed_rows = m->pass_loss_rows;
+  if (++m->position == shards) {
+    close = 1;
+    m->pass_loss_sum = 0.0;
+    m->pass_loss_rows = 0;
+    m->position = 0;
+    m->pass += 1;
+  }
+  visit_end_kernel<<<1, 1, 0, slot->stream>>>(
+      (rt_state_header *)slot->state, (double *)(slot->state + l.history_offset), close,
+      closed_pass, closed_rows, m->position, m->pass);
+  RT_CUDA_CHECK_LAUNCH(st);
+  /* The family's pass end, where engine.c serve() calls it: after the pass is closed. */
+  if (close && fam->pass_end && (rc = fam->pass_end(slot, spec, closed_pass, st)) != RT_OK) return rc;
+  *model_done = m->pass == spec->passes;
+  return rt_cuda_mark_done(slot, st);
+}
+
+extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
+                                          const rt_cuda_shard *shard, double *sums,
+                                          rt_status *st) {
+  const rt_cuda_family *fam = nullptr;
+  rt_code rc;
+  RT_TRY(rc, check_kind(spec, &fam, st));
+  const rt_state_layout l = rt_state_layout_of(spec);
+  if ((rc = check_model(slot, fam, spec, shard, &l, slot->max_rows, st)) != RT_OK) return rc;
+  rt_nvtx_push("evaluate model %llu (%zu rows)", (unsigned long long)spec->id, shard->rows);
+  rt_nvtx_scope nvtx_range;
+  const size_t d = spec->problem.features;
+  const size_t chunk = slot->max_rows;
+  RT_CUDA_CHECK(st, cudaMemsetAsync(slot->acc, 0, RT_EVAL_SUMS * sizeof(double), slot->stream));
+  for (size_t first = 0; first < shard->rows; first += chunk) {
+    rt_cuda_batch b;
+    b.spec = spec;
+    b.dh = (rt_state_header *)slot->state;
+    b.params = (float *)(slot->state + l.params_offset);
+    b.aux = (float *)(slot->state + l.aux_offset);
+    b.x = shard->x + first * d;
+    b.y = shard->y ? shard->y + first : nullptr;
+    b.rows = (int)(first + chunk <= shard->rows ? chunk : shard->rows - first);
+    int n = 0;
+    if ((rc = fam->eval(slot, &b, &n, st)) != RT_OK) return rc;
+    eval_reduce_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, slot->max_rows, n,
+                                                                b.rows, slot->acc);
+    RT_CUDA_CHECK_LAUNCH(st);
+  }
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->pinned, slot->acc, RT_EVAL_SUMS * sizeof(double),
+                                    cudaMemcpyDeviceToHost, slot->stream));
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(slot->stream));
+  double got[RT_EVAL_SUMS];
+  memcpy(got, slot->pinned, sizeof got);
+  for (int k = 0; k < RT_EVAL_SUMS; ++k) sums[k] += got[k];
+  return rt_cuda_mark_done(slot, st);
+}

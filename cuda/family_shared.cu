@@ -1,0 +1,179 @@
+/* CUDA backend, the pieces several families share (declared in rt_cuda_internal.h), all issued on
+ * the slot's stream: row-major sgemm through cuBLAS (fp32 compute, no TF32, atomics off:
+ * deterministic); the softmax cross-entropy kernels, one thread per row with classes in index
+ * order exactly like the CPU loop (training: per-row loss -log(rt_loss_probability(p_y)) and
+ * (P - Y) / rows; evaluation: log-loss and first arg-max), used by logistic and mlp; the squared-
+ * error residual kernel of linear sgd and the mlp's regression output; the bias-gradient column
+ * sums (rows in index order, like the CPU); the labels check; and the launch geometry helpers. */
+#include "rt_cuda.h"
+
+#include <math.h>
+
+#include <math_constants.h>
+
+#include "rt_cuda_internal.h"
+#include "scalar_math.h"
+
+namespace {
+
+constexpr int kMaxElemBlocks = 4096; /* the optimizer kernel strides beyond this */
+
+/* ---- Kernels --------------------------------------------------------------------------------- */
+
+/* z += b, then softmax in place: the loop of logistic_probabilities() for one row. */
+__device__ void softmax_row(float *z, const float *b, int c) {
+  float m = -CUDART_INF_F;
+  for (int k = 0; k < c; ++k) {
+    z[k] += b[k];
+    if (z[k] > m) m = z[k];
+  }
+  float s = 0.0f;
+  for (int k = 0; k < c; ++k) {
+    z[k] = expf(z[k] - m);
+    s += z[k];
+  }
+  const float inv = 1.0f / s;
+  for (int k = 0; k < c; ++k) z[k] *= inv;
+}
+
+/* Labels come validated from the loaders; an out-of-range one still must not write out of
+ * bounds here: it makes the row's loss NaN (the model diverges instead of corrupting memory). */
+__device__ bool label_of(const float *y, int i, int c, int *label) {
+  const float v = y[i];
+  if (!(v >= 0.0f && v < (float)c)) return false;
+  *label = (int)v;
+  return true;
+}
+
+/* Training: logits -> probabilities -> (P - Y) / rows in place, per-row loss -log(rt_loss_probability(p_y))
+ * as logistic_gradient() computes it. */
+__global__ void softmax_xent_kernel(float *z, const float *b, const float *y, int rows, int c,
+                                    float inv_rows, double *row_loss) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= rows) return;
+  float *zi = z + (size_t)i * (size_t)c;
+  softmax_row(zi, b, c);
+  int label = 0;
+  if (!label_of(y, i, c, &label)) {
+    row_loss[i] = CUDART_NAN;
+    for (int k = 0; k < c; ++k) zi[k] *= inv_rows;
+    return;
+  }
+  const float py = rt_loss_probability(zi[label]);
+  row_loss[i] = -log((double)py);
+  zi[label] -= 1.0f;
+  for (int k = 0; k < c; ++k) zi[k] *= inv_rows;
+}
+
+/* Evaluation: probabilities, arg-max (first maximum wins, as on the CPU) and
+ * -log(rt_loss_probability(p_y)) as rt_cpu_evaluate_shard() computes them. */
+__global__ void eval_rows_kernel(float *z, const float *b, const float *y, int rows, int c,
+                                 double *row_loss, double *row_hit) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= rows) return;
+  float *zi = z + (size_t)i * (size_t)c;
+  softmax_row(zi, b, c);
+  int label = 0;
+  if (!label_of(y, i, c, &label)) {
+    row_loss[i] = CUDART_NAN;
+    row_hit[i] = 0.0;
+    return;
+  }
+  int best = 0;
+  for (int k = 1; k < c; ++k)
+    if (zi[k] > zi[best]) best = k;
+  row_hit[i] = best == label ? 1.0 : 0.0;
+  const float p = zi[label];
+  row_loss[i] = -log((double)rt_loss_probability(p));
+}
+
+/* Bias gradient: column sums of G over the rows in index order (the CPU's loop order). */
+__global__ void bias_grad_kernel(const float *g, int rows, int c, float *gb) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= c) return;
+  float s = 0.0f;
+  for (int i = 0; i < rows; ++i) s += g[(size_t)i * (size_t)c + (size_t)k];
+  gb[k] = s;
+}
+
+/* linear_gradient() / the mlp's squared-error output: e = (e + b) - y in float, per-row loss
+ * 0.5 e^2 in double, e / rows in place. b may be NULL (no intercept: + 0.0f, as the CPU). */
+__global__ void residual_kernel(float *e, const float *b, const float *y, int rows,
+                                float inv_rows, double *row_loss) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= rows) return;
+  const float bv = b ? b[0] : 0.0f;
+  const float ei = e[i] + bv - y[i];
+  row_loss[i] = 0.5 * (double)ei * (double)ei;
+  e[i] = ei * inv_rows;
+}
+
+/* ---- Host helpers ---------------------------------------------------------------------------- */
+
+/* Blocks covering n threads; n <= INT_MAX is checked before any launch. */
+int blocks_for(size_t n, int threads) {
+  const size_t b = (n + (size_t)threads - 1) / (size_t)threads;
+  return b == 0 ? 1 : (int)b;
+}
+
+/* For the grid-stride kernels. */
+int capped_blocks_for(size_t n, int threads) {
+  const int b = blocks_for(n, threads);
+  return b > kMaxElemBlocks ? kMaxElemBlocks : b;
+}
+
+} /* namespace */
+
+/* ---- Shared pieces of the families ------------------------------------------------------- */
+
+int rt_cuda_elem_blocks(size_t n) { return capped_blocks_for(n, kRtElemThreads); }
+
+int rt_cuda_row_blocks(int rows) { return rows > 0 ? (rows + kRowThreads - 1) / kRowThreads : 1; }
+
+rt_code rt_cuda_needs_labels(const rt_model_spec *spec, int has_labels, rt_status *st) {
+  if (has_labels) return RT_OK;
+  return rt_model_refuse(st, RT_ERR_DATA, spec, "needs labels, the device shard has none");
+}
+
+rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k, const float *a,
+                         const float *b, float *c, rt_status *st) {
+  /* cuBLAS is column-major: a row-major matrix is its column-major transpose, so compute
+   * C^T (n x m) = op(B)^T op(A)^T with the stored matrices as they are. */
+  const float one = 1.0f, zero = 0.0f;
+  RT_CUBLAS_CHECK(st, cublasSgemm(slot->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                  ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, tb ? k : n, a,
+                                  ta ? m : k, &zero, c, n));
+  return RT_OK;
+}
+
+rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y,
+                             int rows, int c, double *row_loss, rt_status *st) {
+  softmax_xent_kernel<<<blocks_for((size_t)rows, kRowThreads), kRowThreads, 0, slot->stream>>>(
+      z, b, y, rows, c, 1.0f / (float)rows, row_loss);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
+
+rt_code rt_cuda_softmax_eval(rt_cuda_slot *slot, float *z, const float *b, const float *y,
+                             int rows, int c, double *loss, double *hit, rt_status *st) {
+  eval_rows_kernel<<<blocks_for((size_t)rows, kRowThreads), kRowThreads, 0, slot->stream>>>(
+      z, b, y, rows, c, loss, hit);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
+
+rt_code rt_cuda_column_sums(rt_cuda_slot *slot, const float *g, int rows, int c, float *gb,
+                            rt_status *st) {
+  bias_grad_kernel<<<blocks_for((size_t)c, kRtElemThreads), kRtElemThreads, 0, slot->stream>>>(
+      g, rows, c, gb);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
+
+rt_code rt_cuda_residual(rt_cuda_slot *slot, float *e, const float *b, const float *y, int rows,
+                         double *row_loss, rt_status *st) {
+  residual_kernel<<<rt_cuda_row_blocks(rows), kRowThreads, 0, slot->stream>>>(
+      e, b, y, rows, 1.0f / (float)rows, row_loss);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
