@@ -45,6 +45,12 @@ typedef struct rt_check_report {
 rt_code rt_check_run(const rt_config *cfg, const rt_check_facts *data, const char *backend,
                      rt_check_report *report, rt_status *st);
 
+/* The training rows of a run (rt_check_facts.train_rows), the one rule that train and check
+ * share: the rows of the shards in use (the first run.shards_in_use of them, else all), where
+ * shard_rows[shards] are each shard's training rows, after any validation split
+ * (rt_validation_split_rows, include/ringtrain/data.h). */
+uint64_t rt_check_train_rows(const rt_config *cfg, const uint64_t *shard_rows, size_t shards);
+
 /* One data file as `ringtrain check` describes it. */
 typedef struct rt_check_file {
   const char *path;   /* "" when absent (no validation file) */
@@ -55,7 +61,8 @@ typedef struct rt_check_file {
 
 /* What the data headers say, read without loading the data: the training file (and its classes
  * when a model classifies, scanning the labels as training does), the validation file if any, and
- * the facts for rt_check_run (train_rows estimated from validation_fraction, at least 1). Data
+ * the facts for rt_check_run (train_rows counted shard by shard as train splits and counts them,
+ * with data.shards, or as one rank when it is auto; at least 1). Data
  * errors (a missing file, a feature count that differs, fewer rows than shards) are returned as
  * RT_ERR_DATA with the words training uses. */
 rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file *validation,

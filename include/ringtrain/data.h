@@ -79,6 +79,17 @@ rt_code rt_data_read_all(const rt_data_options *opt, const rt_data_info *info, r
 rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, size_t shard_index,
                                   rt_shard *train, rt_shard *validation, rt_status *st);
 
+/* The rows of a shard of `rows` rows that rt_shard_split_validation holds out: round(rows *
+ * fraction) (halves away from zero, i.e. floor(rows * fraction + 0.5)), at most rows; 0 when
+ * fraction is not above 0. The one split rule: training splits by it and `check` counts by it. */
+uint64_t rt_validation_split_rows(uint64_t rows, double fraction);
+
+/* Data rows of each of the `nshards` logical shards into rows[nshards], exactly as
+ * rt_data_read_shard would cut them, without parsing a field: .npy from the header, CSV by
+ * counting the non-blank lines that start in each shard's byte range (reads the file once). */
+rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info *info, size_t nshards,
+                                 uint64_t *rows, rt_status *st);
+
 /* Number of data rows: from the header for .npy, by counting non-blank lines after the header
  * for CSV (reads the file once; `check` uses it, training never needs it). */
 rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info, uint64_t *rows,

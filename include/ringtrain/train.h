@@ -42,6 +42,12 @@ typedef struct rt_model_result {
   char state_sha256[65];   /* SHA-256 of the final state buffer, hex */
 } rt_model_result;
 
+/* A model's value of a metric ("val_accuracy", "train_loss"); NaN when it has none. */
+double rt_result_metric(const rt_model_result *m, const char *name);
+
+/* Status word of a model in tables: "ok" or "diverged". */
+const char *rt_model_status_name(const rt_model_result *m);
+
 /* One rank's share of the training (the utilisation report; measured by the CPU engine). */
 typedef struct rt_rank_report {
   double wall_seconds;             /* the training phase on this rank */

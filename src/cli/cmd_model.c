@@ -1,4 +1,5 @@
-/* Commands on one model file: eval, predict, inspect. Single process, no MPI. */
+/* Commands on one model file: eval, predict, inspect. Single process, no MPI. Only the public
+ * model-file API (include/ringtrain/model_api.h): this file parses arguments and prints. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -6,13 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
 #include "cli/cli.h"
-#include "dataset.h"
-#include "rtm_load.h"
 #include "ringtrain/atomic_file.h"
-#include "ringtrain/hash.h"
 #include "ringtrain/data.h"
+#include "ringtrain/hash.h"
+#include "ringtrain/model_api.h"
 
 typedef struct model_args {
   const char *model, *data, *output;
@@ -53,42 +52,10 @@ static int parse_model_args(const char *command, int argc, char **argv, int want
   return 0;
 }
 
-/* Reads DATA for a model: with a label column when the file has features+1 columns. */
-static rt_code read_for_model(const rt_loaded_model *m, const model_args *a, int need_labels,
-                              rt_data_options *opt, rt_data_info *info, rt_shard *rows, rt_status *st) {
-  memset(opt, 0, sizeof *opt);
-  opt->path = a->data;
-  opt->header = -1;
-  opt->label_column = -1;
-  rt_code rc;
-  RT_TRY(rc, rt_data_probe(opt, info, st));
-  const size_t d = m->spec.problem.features;
-  long col = a->label_column != -2 ? a->label_column : m->spec.label_column;
-  if (col == -1 || info->columns == d) col = -1;
-  if (col >= 0 && info->columns != d + 1)
-    return rt_fail(st, RT_ERR_DATA, "%s: expected %zu feature columns (+1 label column), found %zu columns",
-                   a->data, d, info->columns);
-  if (col < 0 && need_labels)
-    return rt_fail(st, RT_ERR_DATA, "%s: has %zu columns: expected %zu features plus a label column",
-                   a->data, info->columns, d);
-  if (col < 0 && info->columns != d)
-    return rt_fail(st, RT_ERR_DATA, "%s: expected %zu feature columns, found %zu", a->data, d, info->columns);
-  opt->label_column = (int)col;
-  RT_TRY(rc, rt_data_probe(opt, info, st));
-  RT_TRY(rc, rt_data_read_all(opt, info, rows, st));
-  rt_model_prepare_rows(m, rows); /* the training run's data.normalize */
-  if (rows->y && m->family->task(&m->spec) == RT_TASK_CLASSIFICATION &&
-      (rc = rt_labels_check(opt, info, rows, m->spec.problem.classes, st))) {
-    rt_shard_free(rows);
-    return rc;
-  }
-  return RT_OK;
-}
-
 /* The shared opening of eval and predict: arguments, model file, data rows. Returns -1 when the
  * command should go on, else the exit code (help printed, or an error reported). */
 static int open_model_and_data(const char *command, const char *help, int argc, char **argv,
-                               int need_labels, model_args *a, rt_loaded_model *m, rt_shard *rows) {
+                               int need_labels, model_args *a, rt_model **m, rt_shard *rows) {
   int code = parse_model_args(command, argc, argv, 1, a);
   if (code || a->help) {
     if (a->help) fputs(help, stdout);
@@ -96,13 +63,9 @@ static int open_model_and_data(const char *command, const char *help, int argc, 
   }
   rt_status st;
   rt_status_clear(&st);
-  if (rt_model_load(a->model, m, &st)) return rt_cli_report(&st);
-  rt_data_options opt;
-  rt_data_info info;
-  /* Clustering is evaluated without labels. */
-  if (m->family->task(&m->spec) == RT_TASK_CLUSTERING) need_labels = 0;
-  if (read_for_model(m, a, need_labels, &opt, &info, rows, &st)) {
-    rt_model_unload(m);
+  if (rt_model_open(a->model, m, &st)) return rt_cli_report(&st);
+  if (rt_model_read_data(*m, a->data, a->label_column, need_labels, rows, &st)) {
+    rt_model_close(*m);
     return rt_cli_report(&st);
   }
   return -1;
@@ -110,7 +73,7 @@ static int open_model_and_data(const char *command, const char *help, int argc, 
 
 int rt_cmd_eval(int argc, char **argv) {
   model_args a;
-  rt_loaded_model m;
+  rt_model *m = NULL;
   rt_shard rows;
   int code = open_model_and_data("eval",
                                  "usage: ringtrain eval MODEL DATA [--label-column N] [--json]\n\n"
@@ -121,66 +84,59 @@ int rt_cmd_eval(int argc, char **argv) {
   code = 0;
   rt_status st;
   rt_status_clear(&st);
-  const size_t ws_rows = 256;
-  float *ws = malloc(m.family->workspace_floats(&m.spec, ws_rows) * sizeof *ws);
-  if (!ws) {
-    rt_fail(&st, RT_ERR_NOMEM, "out of memory");
+  rt_model_summary sum;
+  rt_model_summarize(m, &sum);
+  double values[RT_MODEL_METRICS_MAX] = {0};
+  if (rt_model_evaluate(m, &rows, values, &st)) {
     code = rt_cli_report(&st);
   } else {
-    double sums[RT_EVAL_SUMS] = {0}, values[RT_MAX_METRICS] = {0};
-    rt_cpu_evaluate_shard(&m.spec, m.family, m.file.state, &rows, ws, ws_rows, sums);
-    m.family->metrics(&m.spec, sums, rows.rows, values);
-    const char *const *names = NULL;
-    const size_t count = rt_family_metric_names(m.family, &m.spec, &names);
+    const char *const *names = sum.metric_names;
+    const size_t count = sum.metric_count;
     if (a.json) {
       printf("{\"model\":\"%s\",\"data\":\"%s\",\"rows\":%zu", a.model, a.data, rows.rows);
       for (size_t k = 0; k < count; ++k) printf(",\"%s\":%.17g", names[k], values[k]);
       printf("}\n");
     } else {
-      printf("# model %s (%s, id %" PRIu64 ") on %s\n#      rows", a.model, m.spec.hp.kind, m.spec.id, a.data);
+      printf("# model %s (%s, id %" PRIu64 ") on %s\n#      rows", a.model, sum.kind, sum.id, a.data);
       for (size_t k = 0; k < count; ++k) printf(" %11s", names[k]);
       printf("\n%11zu", rows.rows);
       for (size_t k = 0; k < count; ++k) printf(" %11.6f", values[k]);
       printf("\n");
     }
   }
-  free(ws);
   rt_shard_free(&rows);
-  rt_model_unload(&m);
+  rt_model_close(m);
   return code;
 }
 
-static rt_code write_predictions(FILE *f, const rt_loaded_model *m, const rt_shard *rows, rt_status *st) {
-  const size_t width = m->family->output_width(&m->spec), chunk = 256;
+static rt_code write_predictions(FILE *f, const rt_model *m, const rt_shard *rows, rt_status *st) {
+  rt_model_summary sum;
+  rt_model_summarize(m, &sum);
+  const size_t width = sum.output_width, chunk = 256;
   float *out = malloc(chunk * width * sizeof *out);
-  float *ws = malloc(m->family->workspace_floats(&m->spec, chunk) * sizeof *ws);
-  if (!out || !ws) {
-    free(out), free(ws);
-    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate prediction buffers");
-  }
-  const float *params = (const float *)((const char *)m->file.state + m->layout.params_offset);
+  if (!out) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate prediction buffers");
   for (size_t k = 0; k < width; ++k) {
     char name[64];
-    m->family->output_name(&m->spec, k, name, sizeof name);
+    rt_model_output_name(m, k, name, sizeof name);
     fprintf(f, "%s%s", k ? "," : "", name);
   }
   fputc('\n', f);
-  for (size_t first = 0; first < rows->rows; first += chunk) {
+  rt_code rc = RT_OK;
+  for (size_t first = 0; first < rows->rows && rc == RT_OK; first += chunk) {
     const size_t n = first + chunk <= rows->rows ? chunk : rows->rows - first;
-    m->family->predict(&m->spec, params, rows->x + first * rows->features, n, out, ws);
-    for (size_t i = 0; i < n; ++i) {
+    rc = rt_model_predict(m, rows->x + first * rows->features, n, out, st);
+    for (size_t i = 0; i < n && rc == RT_OK; ++i) {
       for (size_t k = 0; k < width; ++k) fprintf(f, "%s%.9g", k ? "," : "", (double)out[i * width + k]);
       fputc('\n', f);
     }
   }
   free(out);
-  free(ws);
-  return RT_OK;
+  return rc;
 }
 
 int rt_cmd_predict(int argc, char **argv) {
   model_args a;
-  rt_loaded_model m;
+  rt_model *m = NULL;
   rt_shard rows;
   int code = open_model_and_data(
       "predict",
@@ -199,18 +155,18 @@ int rt_cmd_predict(int argc, char **argv) {
     rt_atomic_file *af = NULL;
     rc = rt_atomic_open(a.output, &af, &st);
     if (rc == RT_OK) {
-      rc = write_predictions(rt_atomic_stream(af), &m, &rows, &st);
+      rc = write_predictions(rt_atomic_stream(af), m, &rows, &st);
       if (rc == RT_OK) rc = rt_atomic_commit(&af, &st);
       else rt_atomic_abort(&af);
     }
   } else {
-    rc = write_predictions(stdout, &m, &rows, &st);
+    rc = write_predictions(stdout, m, &rows, &st);
     if (rc == RT_OK && (fflush(stdout) != 0 || ferror(stdout)))
       rc = rt_fail(&st, RT_ERR_IO, "cannot write predictions to standard output");
   }
   if (rc) code = rt_cli_report(&st);
   rt_shard_free(&rows);
-  rt_model_unload(&m);
+  rt_model_close(m);
   return code;
 }
 
@@ -225,28 +181,29 @@ int rt_cmd_inspect(int argc, char **argv) {
   }
   rt_status st;
   rt_status_clear(&st);
-  rt_loaded_model m;
-  if (rt_model_load(a.model, &m, &st)) return rt_cli_report(&st);
-  const rt_state_header *h = (const rt_state_header *)m.file.state;
+  rt_model *m = NULL;
+  if (rt_model_open(a.model, &m, &st)) return rt_cli_report(&st);
+  rt_model_summary sum;
+  rt_model_summarize(m, &sum);
   char hex[65];
-  rt_hex(m.file.sha256, 32, hex);
+  rt_hex(sum.sha256, 32, hex);
   printf("# %s: ringtrain model file, format version %u, checksum ok (sha256 %s)\n", a.model,
-         m.file.version, hex);
+         sum.format_version, hex);
   printf("# spec\n");
-  for (const char *line = m.file.spec_text; *line;) {
+  for (const char *line = sum.spec_text; *line;) {
     const char *nl = strchr(line, '\n');
     int len = nl ? (int)(nl - line) : (int)strlen(line);
     printf("  %.*s\n", len, line);
     line = nl ? nl + 1 : line + len;
   }
-  printf("# state: %zu bytes, %zu parameters, %zu optimizer floats\n", m.file.state_len,
-         m.layout.param_count, m.layout.aux_count);
+  printf("# state: %zu bytes, %zu parameters, %zu optimizer floats\n", sum.state_bytes, sum.param_count,
+         sum.aux_count);
   printf("  passes_done=%" PRIu64 "\n  position=%" PRIu64 "\n  optimizer_steps=%" PRIu64
          "\n  samples=%" PRIu64 "\n  diverged=%s\n",
-         h->pass, h->position, h->step, h->samples, h->diverged ? "yes" : "no");
-  const double *history = (const double *)((const char *)m.file.state + m.layout.history_offset);
+         sum.passes_done, sum.position, sum.optimizer_steps, sum.samples, sum.diverged ? "yes" : "no");
   printf("# training loss per pass\n");
-  for (uint64_t p = 0; p < h->pass && p < m.spec.passes; ++p) printf("  %" PRIu64 " %.6f\n", p + 1, history[p]);
-  rt_model_unload(&m);
+  for (uint64_t p = 0; p < sum.passes_done && p < sum.passes; ++p)
+    printf("  %" PRIu64 " %.6f\n", p + 1, sum.loss_history[p]);
+  rt_model_close(m);
   return 0;
 }

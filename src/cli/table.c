@@ -1,12 +1,13 @@
-/* nccl-tests style output: '#'-prefixed headers, aligned columns. */
+/* The tables of check and train, nccl-tests style: '#'-prefixed headers, aligned columns. Only
+ * public headers (include/ringtrain/). */
 #include "cli/table.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
-#include "model.h"
-#include "results.h"
+#include "ringtrain/model_api.h"
+#include "ringtrain/train.h"
 
 void rt_print_run_header(FILE *out, const rt_config *cfg, int ranks) {
   fprintf(out, "# ringtrain %s: %zu model%s, %ld pass%s, %d rank%s, config %s\n", RINGTRAIN_VERSION,
@@ -27,13 +28,8 @@ static const char hp_header[] = "kind      hyper-parameters                     
 static void metric_list(const rt_model_config *m, char *buf, size_t cap) {
   size_t used = 0;
   buf[0] = '\0';
-  const rt_family *fam = rt_family_find(m->kind);
-  if (!fam) return;
-  rt_model_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.hp = *m;
   const char *const *names = NULL;
-  const size_t n = rt_family_metric_names(fam, &spec, &names);
+  const size_t n = rt_model_config_metric_names(m, &names);
   for (size_t k = 0; k < n && used < cap; ++k) {
     int w = snprintf(buf + used, cap - used, "%sval_%s", k ? "," : "", names[k]);
     if (w < 0) break;

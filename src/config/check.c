@@ -27,6 +27,14 @@ void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *da
   if (strcmp(sp->hp.kind, "linear") == 0 && sp->hp.solver == RT_SOLVER_EXACT) sp->passes = 1;
 }
 
+uint64_t rt_check_train_rows(const rt_config *cfg, const uint64_t *shard_rows, size_t shards) {
+  const size_t used = cfg->run.shards_in_use > 0 && (size_t)cfg->run.shards_in_use < shards
+                          ? (size_t)cfg->run.shards_in_use : shards;
+  uint64_t rows = 0;
+  for (size_t s = 0; s < used; ++s) rows += shard_rows[s];
+  return rows;
+}
+
 int rt_config_needs_classes(const rt_config *cfg) {
   for (size_t j = 0; j < cfg->model_count; ++j)
     if (rt_model_config_task(&cfg->models[j]) == RT_TASK_CLASSIFICATION) return 1;

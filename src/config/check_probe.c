@@ -3,6 +3,7 @@
  * Both feed rt_check_run (src/config/check.c); see include/ringtrain/check.h. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend_select.h"
@@ -29,6 +30,24 @@ static rt_code probe_file(const rt_config *cfg, const char *path, rt_check_file 
   return RT_OK;
 }
 
+/* The rows train would train on: the file's shards (data.shards, or one per rank: one here) counted
+ * as the readers cut them, less what the validation split holds out of each, over the shards in
+ * use; the same rules as training's (rt_validation_split_rows, rt_check_train_rows). */
+static rt_code count_train_rows(const rt_config *cfg, const rt_check_file *train, uint64_t *rows,
+                                rt_status *st) {
+  const size_t shards = cfg->data.shards > 0 ? (size_t)cfg->data.shards : 1;
+  uint64_t *per = calloc(shards, sizeof *per);
+  if (!per) return RT_FAIL_AT(st, RT_ERR_NOMEM, "calloc %zu row counts", shards);
+  rt_data_options opt = {.path = train->path, .format = cfg->data.format, .label_column = train->label_column,
+                         .header = cfg->data.header, .delimiter = cfg->data.delimiter};
+  rt_code rc = rt_data_count_shard_rows(&opt, &train->info, shards, per, st);
+  if (rc == RT_OK && !cfg->data.validation[0])
+    for (size_t s = 0; s < shards; ++s) per[s] -= rt_validation_split_rows(per[s], cfg->data.validation_fraction);
+  if (rc == RT_OK) *rows = rt_check_train_rows(cfg, per, shards);
+  free(per);
+  return rc;
+}
+
 rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file *validation,
                        rt_check_facts *facts, rt_status *st) {
   memset(facts, 0, sizeof *facts);
@@ -47,8 +66,7 @@ rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file
                    train->rows, cfg->data.shards);
   facts->features = train->info.features;
   facts->shards = cfg->data.shards > 0 ? (size_t)cfg->data.shards : 0;
-  /* Before the validation split: a family's row limits apply to what will remain. */
-  facts->train_rows = (uint64_t)((double)train->rows * (1.0 - cfg->data.validation_fraction));
+  RT_TRY(rc, count_train_rows(cfg, train, &facts->train_rows, st));
   if (facts->train_rows == 0) facts->train_rows = 1;
   return RT_OK;
 }

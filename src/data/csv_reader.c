@@ -460,8 +460,7 @@ rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, 
     goto done;
   }
   const uint64_t b0 = info->data_begin, b1 = info->data_end, span = b1 - b0;
-  const uint64_t c0 = b0 + (uint64_t)((unsigned __int128)shard * span / nshards);
-  const uint64_t c1 = b0 + (uint64_t)((unsigned __int128)(shard + 1) * span / nshards);
+  const uint64_t c0 = rt_data_cut(b0, span, shard, nshards), c1 = rt_data_cut(b0, span, shard + 1, nshards);
   csv_ctx c = {path, fd, info->delimiter, info->columns, opt->label_column};
   const size_t features = info->features;
 

@@ -1,19 +1,23 @@
-/* What `ringtrain check` learns from a data file without loading it for training
- * (include/ringtrain/data.h): the number of data rows (CSV: counted in chunks, .npy: from the
- * header), the range of the label column (read shard by shard) and the number of classes it
- * implies, which training also uses (src/data/dataset.c). */
+/* Counting without loading (include/ringtrain/data.h): the data rows of a file and of each of its
+ * logical shards (CSV: counted in chunks, .npy: from the header), the range of the label column
+ * (read shard by shard) and the number of classes it implies, which training also uses
+ * (src/data/dataset.c); what `ringtrain check` learns from the data (src/config/check_probe.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_internal.h"
 #include "ringtrain/data.h"
 
-rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info, uint64_t *rows,
-                           rt_status *st) {
+rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info *info, size_t nshards,
+                                 uint64_t *rows, rt_status *st) {
+  if (nshards == 0) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "%s: counting rows of 0 shards", opt->path);
+  memset(rows, 0, nshards * sizeof *rows);
   if (info->format == RT_FORMAT_NPY) {
-    *rows = info->rows;
+    for (size_t s = 0; s < nshards; ++s)
+      rows[s] = rt_data_cut(0, info->rows, s + 1, nshards) - rt_data_cut(0, info->rows, s, nshards);
     return RT_OK;
   }
   FILE *f = fopen(opt->path, "rb");
@@ -28,22 +32,40 @@ rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info,
     fclose(f);
     return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %d bytes", CHUNK);
   }
-  uint64_t count = 0;
+  /* A line starting at byte p belongs to shard s when cut(s) <= p < cut(s + 1) (csv_reader.c). */
+  const uint64_t b0 = info->data_begin, span = info->data_end - info->data_begin;
+  size_t shard = 0;
+  uint64_t at = b0, line_start = b0, next_cut = rt_data_cut(b0, span, 1, nshards);
   int content = 0; /* the current line has a non-blank character */
   size_t n;
   while ((n = fread(buf, 1, CHUNK, f)) > 0)
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < n; ++i, ++at) {
       const char c = buf[i];
-      if (c == '\n') count += content, content = 0;
-      else if (c != ' ' && c != '\t' && c != '\r') content = 1;
+      if (c == '\n') {
+        if (content) {
+          while (shard + 1 < nshards && line_start >= next_cut) next_cut = rt_data_cut(b0, span, ++shard + 1, nshards);
+          ++rows[shard];
+        }
+        content = 0;
+        line_start = at + 1;
+      } else if (c != ' ' && c != '\t' && c != '\r') {
+        content = 1;
+      }
     }
-  count += content; /* a last line without a newline */
+  if (content) { /* a last line without a newline */
+    while (shard + 1 < nshards && line_start >= next_cut) next_cut = rt_data_cut(b0, span, ++shard + 1, nshards);
+    ++rows[shard];
+  }
   const int failed = ferror(f);
   free(buf);
   fclose(f);
   if (failed) return RT_FAIL_AT(st, RT_ERR_IO, "read %s: %s", opt->path, strerror(errno));
-  *rows = count;
   return RT_OK;
+}
+
+rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info, uint64_t *rows,
+                           rt_status *st) {
+  return rt_data_count_shard_rows(opt, info, 1, rows, st);
 }
 
 rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info, double *lo, double *hi,

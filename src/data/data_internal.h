@@ -12,6 +12,13 @@
 /* Chunk size for buffered reads of a shard's byte range. */
 #define RT_DATA_CHUNK ((size_t)4 << 20)
 
+/* Where logical shard `shard` of `nshards` starts in [begin, begin + span): begin +
+ * shard * span / nshards (128-bit product). CSV: byte offsets of the data, .npy: row indices. The
+ * one cut rule of the readers and of rt_data_count_shard_rows. */
+static inline uint64_t rt_data_cut(uint64_t begin, uint64_t span, size_t shard, size_t nshards) {
+  return begin + (uint64_t)((unsigned __int128)shard * span / nshards);
+}
+
 /* Opens `path` read-only and checks it is a regular file; *size gets its size in bytes.
  * A missing / unreadable / non-regular file is RT_ERR_DATA ("PATH: cannot open: ..."). */
 rt_code rt_data_open(const char *path, int *fd, uint64_t *size, rt_status *st);

@@ -549,8 +549,7 @@ rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, 
     return rt_fail(st, RT_ERR_INTERNAL, "%s: data info has no npy dtype/rows (was it probed?)",
                    path);
   const uint64_t nrows = info->rows;
-  const uint64_t r0 = (uint64_t)((unsigned __int128)shard * nrows / nshards);
-  const uint64_t r1 = (uint64_t)((unsigned __int128)(shard + 1) * nrows / nshards);
+  const uint64_t r0 = rt_data_cut(0, nrows, shard, nshards), r1 = rt_data_cut(0, nrows, shard + 1, nshards);
   const size_t cols = info->columns, features = info->features;
   const size_t row_bytes = cols * itemsize;
   out->first_row = r0;

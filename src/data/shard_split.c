@@ -19,6 +19,12 @@ void rt_shard_free(rt_shard *shard) {
   memset(shard, 0, sizeof *shard);
 }
 
+uint64_t rt_validation_split_rows(uint64_t rows, double fraction) {
+  if (!(fraction > 0.0)) return 0;
+  const double k = floor((double)rows * fraction + 0.5);
+  return k >= (double)rows ? rows : (uint64_t)k;
+}
+
 rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, size_t shard_index,
                                   rt_shard *train, rt_shard *validation, rt_status *st) {
   if (!in || !train || !validation || train == validation) {
@@ -35,8 +41,7 @@ rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, 
     return rt_fail(st, RT_ERR_CONFIG, "validation fraction %g is outside [0, 1]", fraction);
   }
   const size_t n = src.rows, f = src.features;
-  double kd = floor((double)n * fraction + 0.5);
-  size_t k = kd >= (double)n ? n : (size_t)kd;
+  const size_t k = (size_t)rt_validation_split_rows(n, fraction);
 
   validation->features = f;
   validation->first_row = src.first_row;

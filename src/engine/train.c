@@ -40,8 +40,8 @@ static uint64_t batches_per_pass(const rt_dataset *ds, uint64_t used, long batch
 static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_cuda, rt_model_spec *specs,
                            rt_status *st) {
   const uint64_t used = cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : ds->shards;
-  rt_check_facts facts = {.features = ds->features, .classes = ds->classes, .shards = ds->shards};
-  for (size_t s = 0; s < used && s < ds->shards; ++s) facts.train_rows += ds->train_rows[s];
+  rt_check_facts facts = {.features = ds->features, .classes = ds->classes, .shards = ds->shards,
+                          .train_rows = rt_check_train_rows(cfg, ds->train_rows, ds->shards)};
   rt_code rc;
   RT_TRY(rc, rt_check_run(cfg, &facts, use_cuda ? "cuda" : "cpu", NULL, st));
   for (size_t j = 0; j < cfg->model_count; ++j) {

@@ -12,10 +12,6 @@ rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const r
 
 /* Fills res->sweep_metric, maximize, rank_order and best from the config's sweep metric. */
 rt_code rt_results_rank(const rt_config *cfg, rt_run_result *res, rt_status *st);
-/* A model's value of a metric ("val_accuracy", "train_loss"); NaN when it has none. */
-double rt_result_metric(const rt_model_result *m, const char *name);
-
-/* Status word of a model in tables: "ok" or "diverged". */
-const char *rt_model_status_name(const rt_model_result *m);
+/* rt_result_metric, rt_model_status_name: include/ringtrain/train.h. */
 
 #endif

@@ -25,6 +25,20 @@ same() { # same NAME TEXT: check and train refuse NAME.yaml with one identical l
 config kmeans-k "" "[{kind: kmeans, k: 5000}]"
 same kmeans-k "model 0 (kmeans): k = 5000 is more than the 1797 training rows"
 
+# The training rows after the validation split, counted alike (rt_validation_split_rows,
+# rt_check_train_rows): 1797 rows less round(1797 * 0.3) = 539 held out leave 1258 (not the 1257 of
+# 1797 * 0.7 rounded down); over 5 shards each rounds on its own (1257 rows); with run.shards_in_use
+# only the shards in use count.
+config split-k "" "[{kind: kmeans, k: 1259}]" "validation_fraction: 0.3"
+same split-k "model 0 (kmeans): k = 1259 is more than the 1258 training rows"
+config split-fits "" "[{kind: kmeans, k: 1258, init_sample: 2000}]" "validation_fraction: 0.3"
+expect_run split-fits-check 0 "" -- "$RT" check "$WORK/split-fits.yaml"
+expect_run split-fits-train 0 "" -- "$RT" train "$WORK/split-fits.yaml" --quiet
+config split-shards "" "[{kind: kmeans, k: 1258}]" "validation_fraction: 0.3, shards: 5"
+same split-shards "model 0 (kmeans): k = 1258 is more than the 1257 training rows"
+config split-in-use "shards_in_use: 2" "[{kind: kmeans, k: 1000}]" "validation_fraction: 0.3, shards: 5"
+same split-in-use "model 0 (kmeans): k = 1000 is more than the 503 training rows"
+
 # The config against the data: the shards in use are more than the data's shards.
 config shards-in-use "shards_in_use: 3" "[{kind: logistic}]" "shards: 2"
 same shards-in-use "run.shards_in_use is 3 but the data has 2 shards"

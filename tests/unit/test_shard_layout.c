@@ -1,5 +1,5 @@
 /* Logical shards: concatenating shards 0..S-1 gives read_all exactly; the cut rule of data.h;
- * empty shards; the validation split. */
+ * empty shards; the rows counted per shard equal the rows read; the validation split. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -66,9 +66,18 @@ static void shard_ok(const rt_data_options *o, const rt_data_info *info, size_t 
 static void check_concat(const rt_data_options *o, const rt_data_info *info, const rt_shard *all,
                          size_t S, size_t *rows_out, uint64_t *first_out) {
   size_t r = 0, f = all->features;
+  /* What `check` counts without reading a field (rt_data_count_shard_rows) is what is read. */
+  uint64_t counted[16];
+  assert_true(S <= 16);
+  rt_status cst;
+  rt_status_clear(&cst);
+  if (rt_data_count_shard_rows(o, info, S, counted, &cst) != RT_OK) fail_msg("count %s: %s", o->path, cst.message);
   for (size_t s = 0; s < S; ++s) {
     rt_shard sh;
     shard_ok(o, info, s, S, &sh);
+    if (counted[s] != sh.rows)
+      fail_msg("%s: S=%zu shard %zu: counted %llu rows, read %zu", o->path, S, s, (unsigned long long)counted[s],
+               sh.rows);
     assert_int_equal(sh.features, f);
     assert_true(r + sh.rows <= all->rows);
     if (sh.rows) {
@@ -373,6 +382,7 @@ static void test_split_counts_union_order(void **state) {
       split(n, fracs[fi], 42, 3, (int)(ri % 2), &tr, &va);
       size_t k = (size_t)(n * fracs[fi] + 0.5);
       assert_int_equal(va.rows, k);
+      assert_int_equal(rt_validation_split_rows(n, fracs[fi]), k); /* the rule `check` counts by */
       assert_int_equal(tr.rows, n - k);
       assert_int_equal(tr.features, 3);
       assert_int_equal(va.features, 3);
