@@ -25,12 +25,12 @@
 #include "scalar_math.h"
 
 extern "C" {
-#include "backend.h"     /* rt_batch_order_key (no C++ guards of its own) */
+#include "backend.h" /* rt_batch_order_key (no C++ guards of its own) */
 }
 
 namespace {
 
-constexpr int kReduceThreads = 256;   /* the single-block reductions; a power of two */
+constexpr int kReduceThreads = 256; /* the single-block reductions; a power of two */
 
 enum opt_kind { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2 };
 
@@ -170,18 +170,21 @@ rt_code check_model(const rt_cuda_slot *slot, const rt_cuda_family *fam, const r
   if (slot->state_bytes != l->total_bytes)
     return rt_fail(st, RT_ERR_INTERNAL, "model %llu: state is %zu bytes, its layout says %zu", id,
                    slot->state_bytes, l->total_bytes);
-  const rt_code rc = check_limits(fam, spec, rows_per_call, shard->rows == 0 || shard->y != nullptr, st);
+  const rt_code rc =
+      check_limits(fam, spec, rows_per_call, shard->rows == 0 || shard->y != nullptr, st);
   if (rc != RT_OK) return rc;
   const size_t work = fam->work_floats(spec, rows_per_call);
   if (d > slot->max_features || c > slot->max_classes || rows_per_call > slot->max_rows ||
       work > slot->work_cap)
-    return rt_fail(st, RT_ERR_INTERNAL,
-                   "model %llu: %zu features, %zu classes, %zu rows per batch, %zu workspace floats "
-                   "exceed the CUDA slot's %zu, %zu, %zu, %zu", id, d, c, rows_per_call, work,
-                   slot->max_features, slot->max_classes, slot->max_rows, slot->work_cap);
+    return rt_fail(
+        st, RT_ERR_INTERNAL,
+        "model %llu: %zu features, %zu classes, %zu rows per batch, %zu workspace floats "
+        "exceed the CUDA slot's %zu, %zu, %zu, %zu",
+        id, d, c, rows_per_call, work, slot->max_features, slot->max_classes, slot->max_rows,
+        slot->work_cap);
   if (shard->features != d)
-    return rt_fail(st, RT_ERR_DATA, "model %llu expects %zu features, the device shard has %zu",
-                   id, d, shard->features);
+    return rt_fail(st, RT_ERR_DATA, "model %llu expects %zu features, the device shard has %zu", id,
+                   d, shard->features);
   return RT_OK;
 }
 
@@ -218,7 +221,8 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
   const size_t nb = (shard->rows + batch - 1) / batch;
   if (nb > slot->order_cap) {
     uint64_t *grown = (uint64_t *)realloc(slot->order, nb * sizeof *grown);
-    if (!grown) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the batch order of %zu batches", nb);
+    if (!grown)
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the batch order of %zu batches", nb);
     slot->order = grown;
     slot->order_cap = nb;
   }
@@ -294,19 +298,19 @@ extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec 
     m->position = 0;
     m->pass += 1;
   }
-  visit_end_kernel<<<1, 1, 0, slot->stream>>>(
-      (rt_state_header *)slot->state, (double *)(slot->state + l.history_offset), close,
-      closed_pass, closed_rows, m->position, m->pass);
+  visit_end_kernel<<<1, 1, 0, slot->stream>>>((rt_state_header *)slot->state,
+                                              (double *)(slot->state + l.history_offset), close,
+                                              closed_pass, closed_rows, m->position, m->pass);
   RT_CUDA_CHECK_LAUNCH(st);
   /* The family's pass end, where engine.c serve() calls it: after the pass is closed. */
-  if (close && fam->pass_end && (rc = fam->pass_end(slot, spec, closed_pass, st)) != RT_OK) return rc;
+  if (close && fam->pass_end && (rc = fam->pass_end(slot, spec, closed_pass, st)) != RT_OK)
+    return rc;
   *model_done = m->pass == spec->passes;
   return rt_cuda_mark_done(slot, st);
 }
 
 extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
-                                          const rt_cuda_shard *shard, double *sums,
-                                          rt_status *st) {
+                                          const rt_cuda_shard *shard, double *sums, rt_status *st) {
   const rt_cuda_family *fam = nullptr;
   rt_code rc;
   RT_TRY(rc, check_kind(spec, &fam, st));
@@ -329,7 +333,7 @@ extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spe
     int n = 0;
     if ((rc = fam->eval(slot, &b, &n, st)) != RT_OK) return rc;
     eval_reduce_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, slot->max_rows, n,
-                                                                b.rows, slot->acc);
+                                                               b.rows, slot->acc);
     RT_CUDA_CHECK_LAUNCH(st);
   }
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->pinned, slot->acc, RT_EVAL_SUMS * sizeof(double),

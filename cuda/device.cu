@@ -91,9 +91,10 @@ extern "C" void rt_cuda_use_device(int device, char *problem, size_t cap) {
     (void)cudaGetLastError();
     snprintf(p.name, sizeof p.name, "unknown");
   }
-  snprintf(problem, cap, "device %d (%s, compute capability %d.%d) cannot run this ringtrain's "
-           "kernels: %s (%s)", device, p.name, p.major, p.minor, cudaGetErrorString(e),
-           cudaGetErrorName(e));
+  snprintf(problem, cap,
+           "device %d (%s, compute capability %d.%d) cannot run this ringtrain's "
+           "kernels: %s (%s)",
+           device, p.name, p.major, p.minor, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
 extern "C" uint64_t rt_cuda_launch_count(void) {

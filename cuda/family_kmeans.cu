@@ -266,7 +266,8 @@ __global__ void kmeans_lloyd_sums_kernel(const rt_state_header *h, double *sums,
   for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += stride) {
     const size_t c = idx / (size_t)d, f = idx % (size_t)d;
     double local = 0.0;
-    for (int j = offs[c]; j < offs[c + 1]; ++j) local += (double)x[(size_t)rowlist[j] * (size_t)d + f];
+    for (int j = offs[c]; j < offs[c + 1]; ++j)
+      local += (double)x[(size_t)rowlist[j] * (size_t)d + f];
     sums[idx] += local;
   }
 }
@@ -303,7 +304,9 @@ __global__ void kmeans_pass_reset_kernel(const rt_state_header *h, double *aux,
   const int n = applied ? k + d + 1 : 0; /* far_dist, lloyd_counts[k], far_row[d] */
   const int stride = gridDim.x * blockDim.x;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
-    aux[i == 0 ? al.far_dist : i <= k ? al.lloyd_counts + (size_t)(i - 1) : al.far_row + (size_t)(i - 1 - k)] = 0.0;
+    aux[i == 0   ? al.far_dist
+        : i <= k ? al.lloyd_counts + (size_t)(i - 1)
+                 : al.far_row + (size_t)(i - 1 - k)] = 0.0;
   if (blockIdx.x == 0 && threadIdx.x == 0) aux[al.lloyd_now] = next;
 }
 
@@ -386,5 +389,5 @@ rt_code kmeans_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_
 
 } /* namespace */
 
-const rt_cuda_family rt_cuda_family_kmeans = {kmeans_work, kmeans_check, kmeans_batch,
-                                              kmeans_eval, kmeans_pass_end};
+const rt_cuda_family rt_cuda_family_kmeans = {kmeans_work, kmeans_check, kmeans_batch, kmeans_eval,
+                                              kmeans_pass_end};

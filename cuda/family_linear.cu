@@ -146,10 +146,10 @@ rt_code linear_exact_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_b
   /* Column-major, xd is M (q x rows) with the shifted rows as columns: G += M M^T. The CPU's
    * row-major upper triangle is the column-major lower one; r += M y'. */
   const double one = 1.0;
-  RT_CUBLAS_CHECK(st, cublasDsyrk(slot->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, q, r, &one,
-                                  w.xd, q, &one, g, q));
-  RT_CUBLAS_CHECK(st, cublasDgemv(slot->blas, CUBLAS_OP_N, q, r, &one, w.xd, q, w.yd, 1, &one,
-                                  rv, 1));
+  RT_CUBLAS_CHECK(st, cublasDsyrk(slot->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, q, r, &one, w.xd,
+                                  q, &one, g, q));
+  RT_CUBLAS_CHECK(st,
+                  cublasDgemv(slot->blas, CUBLAS_OP_N, q, r, &one, w.xd, q, w.yd, 1, &one, rv, 1));
   linear_stats_end_kernel<<<1, kBlockThreads, 0, slot->stream>>>(b->dh, head, g, rv, w.ysq, r, q,
                                                                  slot->row_vals);
   RT_CUDA_CHECK_LAUNCH(st);
@@ -171,13 +171,13 @@ rt_code linear_sgd_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_bat
   const linear_ws w = linear_carve(b->spec, (size_t)r, slot->work, nullptr);
   const float one = 1.0f, zero = 0.0f;
   /* Row-major X (rows x d) is column-major A (d x rows): X w = A^T w, X^T e = A e. */
-  RT_CUBLAS_CHECK(st, cublasSgemv(slot->blas, CUBLAS_OP_T, d, r, &one, b->x, d, b->params, 1,
-                                  &zero, w.e, 1));
+  RT_CUBLAS_CHECK(
+      st, cublasSgemv(slot->blas, CUBLAS_OP_T, d, r, &one, b->x, d, b->params, 1, &zero, w.e, 1));
   rt_code rc;
   RT_TRY(rc,
          rt_cuda_residual(slot, w.e, fi ? b->params + d : nullptr, b->y, r, slot->row_vals, st));
-  RT_CUBLAS_CHECK(st, cublasSgemv(slot->blas, CUBLAS_OP_N, d, r, &one, b->x, d, w.e, 1, &zero,
-                                  w.grad, 1));
+  RT_CUBLAS_CHECK(
+      st, cublasSgemv(slot->blas, CUBLAS_OP_N, d, r, &one, b->x, d, w.e, 1, &zero, w.grad, 1));
   if (fi) RT_TRY(rc, rt_cuda_column_sums(slot, w.e, r, 1, w.grad + d, st));
   out->loss_n = r;
   out->gradient = 1;
@@ -203,5 +203,5 @@ rt_code linear_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_
 
 } /* namespace */
 
-const rt_cuda_family rt_cuda_family_linear = {linear_work, linear_check, linear_batch,
-                                              linear_eval, nullptr};
+const rt_cuda_family rt_cuda_family_linear = {linear_work, linear_check, linear_batch, linear_eval,
+                                              nullptr};

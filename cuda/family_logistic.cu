@@ -78,5 +78,5 @@ rt_code logistic_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, r
 
 } /* namespace */
 
-const rt_cuda_family rt_cuda_family_logistic = {logistic_work, logistic_check,
-                                                logistic_batch, logistic_eval, nullptr};
+const rt_cuda_family rt_cuda_family_logistic = {logistic_work, logistic_check, logistic_batch,
+                                                logistic_eval, nullptr};

@@ -137,7 +137,8 @@ __global__ void mlp_regression_eval_kernel(const float *z, const float *b, const
 void mlp_offsets(const rt_model_spec *spec, size_t *offset) {
   offset[0] = 0;
   for (size_t l = 0; l < mlp_layers(spec); ++l)
-    offset[l + 1] = offset[l] + mlp_width(spec, l) * mlp_width(spec, l + 1) + mlp_width(spec, l + 1);
+    offset[l + 1] =
+        offset[l] + mlp_width(spec, l) * mlp_width(spec, l + 1) + mlp_width(spec, l + 1);
 }
 
 /* mlp_forward() up to the output layer's product: hidden blocks activated (with act'(z) when
@@ -179,8 +180,8 @@ rt_code mlp_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out 
   /* Output delta (mean over the batch) in place of the output block, per-row losses. */
   if (mlp_regression(spec)) {
     RT_TRY(rc, rt_cuda_residual(slot, w.out, out_bias, b->y, r, slot->row_vals, st));
-  } else if ((rc = rt_cuda_softmax_xent(slot, w.out, out_bias, b->y, r, (int)n_last,
-                                        slot->row_vals, st)) != RT_OK) {
+  } else if ((rc = rt_cuda_softmax_xent(slot, w.out, out_bias, b->y, r, (int)n_last, slot->row_vals,
+                                        st)) != RT_OK) {
     return rc;
   }
   const float l2 = (float)spec->hp.l2;
@@ -243,5 +244,4 @@ rt_code mlp_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_sta
 
 } /* namespace */
 
-const rt_cuda_family rt_cuda_family_mlp = {mlp_work, mlp_check, mlp_batch, mlp_eval,
-                                           nullptr};
+const rt_cuda_family rt_cuda_family_mlp = {mlp_work, mlp_check, mlp_batch, mlp_eval, nullptr};

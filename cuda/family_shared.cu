@@ -98,8 +98,8 @@ __global__ void bias_grad_kernel(const float *g, int rows, int c, float *gb) {
 
 /* linear_gradient() / the mlp's squared-error output: e = (e + b) - y in float, per-row loss
  * 0.5 e^2 in double, e / rows in place. b may be NULL (no intercept: + 0.0f, as the CPU). */
-__global__ void residual_kernel(float *e, const float *b, const float *y, int rows,
-                                float inv_rows, double *row_loss) {
+__global__ void residual_kernel(float *e, const float *b, const float *y, int rows, float inv_rows,
+                                double *row_loss) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= rows) return;
   const float bv = b ? b[0] : 0.0f;
@@ -140,22 +140,22 @@ rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k
   /* cuBLAS is column-major: a row-major matrix is its column-major transpose, so compute
    * C^T (n x m) = op(B)^T op(A)^T with the stored matrices as they are. */
   const float one = 1.0f, zero = 0.0f;
-  RT_CUBLAS_CHECK(st, cublasSgemm(slot->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                  ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, tb ? k : n, a,
-                                  ta ? m : k, &zero, c, n));
+  RT_CUBLAS_CHECK(
+      st, cublasSgemm(slot->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n,
+                      m, k, &one, b, tb ? k : n, a, ta ? m : k, &zero, c, n));
   return RT_OK;
 }
 
-rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y,
-                             int rows, int c, double *row_loss, rt_status *st) {
+rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y, int rows,
+                             int c, double *row_loss, rt_status *st) {
   softmax_xent_kernel<<<blocks_for((size_t)rows, kRowThreads), kRowThreads, 0, slot->stream>>>(
       z, b, y, rows, c, 1.0f / (float)rows, row_loss);
   RT_CUDA_CHECK_LAUNCH(st);
   return RT_OK;
 }
 
-rt_code rt_cuda_softmax_eval(rt_cuda_slot *slot, float *z, const float *b, const float *y,
-                             int rows, int c, double *loss, double *hit, rt_status *st) {
+rt_code rt_cuda_softmax_eval(rt_cuda_slot *slot, float *z, const float *b, const float *y, int rows,
+                             int c, double *loss, double *hit, rt_status *st) {
   eval_rows_kernel<<<blocks_for((size_t)rows, kRowThreads), kRowThreads, 0, slot->stream>>>(
       z, b, y, rows, c, loss, hit);
   RT_CUDA_CHECK_LAUNCH(st);

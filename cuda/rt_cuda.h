@@ -129,8 +129,8 @@ void rt_cuda_slot_free(rt_cuda_slot *slot);
 size_t rt_cuda_slot_bytes(size_t max_state_bytes, size_t max_batch_rows, size_t max_features,
                           size_t max_classes, size_t work_floats);
 
-void *rt_cuda_slot_stream(rt_cuda_slot *slot);       /* the slot's cudaStream_t */
-void *rt_cuda_slot_state(rt_cuda_slot *slot);        /* device pointer to the state buffer */
+void *rt_cuda_slot_stream(rt_cuda_slot *slot); /* the slot's cudaStream_t */
+void *rt_cuda_slot_state(rt_cuda_slot *slot);  /* device pointer to the state buffer */
 size_t rt_cuda_slot_state_capacity(const rt_cuda_slot *slot);
 size_t rt_cuda_slot_state_bytes(const rt_cuda_slot *slot); /* bytes of the model held now */
 /* Host mirror of the header (see the top of this file for which fields are current). */
@@ -149,8 +149,7 @@ rt_code rt_cuda_state_upload(rt_cuda_slot *slot, const void *host_state, size_t 
  * buffer; neither ever waits for it: an upload while an earlier copy of the slot is still in
  * flight, or a download while an earlier download is, is RT_ERR_INTERNAL (synchronise the slot in
  * between). A download right after an upload or after work on the slot needs no synchronisation. */
-rt_code rt_cuda_state_download(rt_cuda_slot *slot, void *host_state, size_t bytes,
-                               rt_status *st);
+rt_code rt_cuda_state_download(rt_cuda_slot *slot, void *host_state, size_t bytes, rt_status *st);
 /* The state was written into rt_cuda_slot_state() by someone else (an NCCL receive issued on the
  * slot's stream): records its size and reloads the header mirror (synchronises the stream). */
 rt_code rt_cuda_state_adopt(rt_cuda_slot *slot, size_t bytes, rt_status *st);
@@ -223,8 +222,7 @@ rt_code rt_nccl_init(MPI_Comm comm, int comms, double watchdog_s, rt_nccl **out,
  * the same order. Asynchronous: the data is there when the stream has reached this point. Outside
  * an outer group (rt_nccl_group_start) it returns once NCCL has enqueued the transfers. */
 rt_code rt_nccl_handoff(rt_nccl *nccl, int comm_index, void *send_buf, size_t send_bytes, int to,
-                        void *recv_buf, size_t recv_bytes, int from, void *stream,
-                        rt_status *st);
+                        void *recv_buf, size_t recv_bytes, int from, void *stream, rt_status *st);
 
 /* An outer NCCL group around several hand-offs (groups nest): nothing is launched before
  * rt_nccl_group_end, which returns once NCCL has enqueued everything (polling: the host never

@@ -25,14 +25,14 @@
 #include <nvtx3/nvToolsExt.h>
 
 #include "ringtrain/status.h"
-#include "rt_cuda.h" /* rt_state_header, rt_model_spec (model.h under extern "C") */
+#include "rt_cuda.h"      /* rt_state_header, rt_model_spec (model.h under extern "C") */
 #include "family_rules.h" /* rt_model_refuse: the families' wording (after rt_cuda.h: model.h) */
 
 static inline rt_code rt_cuda_result(rt_status *st, cudaError_t e, const char *call,
                                      const char *file, int line) {
   if (e == cudaSuccess) return RT_OK;
-  return rt_fail_at(st, e == cudaErrorMemoryAllocation ? RT_ERR_NOMEM : RT_ERR_INTERNAL, file,
-                    line, "%s failed: %s (%s)", call, cudaGetErrorString(e), cudaGetErrorName(e));
+  return rt_fail_at(st, e == cudaErrorMemoryAllocation ? RT_ERR_NOMEM : RT_ERR_INTERNAL, file, line,
+                    "%s failed: %s (%s)", call, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
 static inline rt_code rt_cublas_result(rt_status *st, cublasStatus_t s, const char *call,
@@ -60,31 +60,31 @@ static inline void rt_cuda_count_launch(void) {
 #define RT_CUBLAS_CALL(st, call) rt_cublas_result((st), (call), #call, __FILE__, __LINE__)
 #define RT_NCCL_CALL(st, call) rt_nccl_result((st), (call), #call, __FILE__, __LINE__)
 
-#define RT_CUDA_CHECK(st, call)                       \
-  do {                                                \
+#define RT_CUDA_CHECK(st, call)                          \
+  do {                                                   \
     const rt_code rt_check_rc_ = RT_CUDA_CALL(st, call); \
-    if (rt_check_rc_ != RT_OK) return rt_check_rc_;   \
+    if (rt_check_rc_ != RT_OK) return rt_check_rc_;      \
   } while (0)
 /* For cuBLAS compute calls only (each counts as one launch); setup calls use RT_CUBLAS_CALL. */
-#define RT_CUBLAS_CHECK(st, call)                       \
-  do {                                                  \
-    rt_cuda_count_launch();                             \
+#define RT_CUBLAS_CHECK(st, call)                          \
+  do {                                                     \
+    rt_cuda_count_launch();                                \
     const rt_code rt_check_rc_ = RT_CUBLAS_CALL(st, call); \
-    if (rt_check_rc_ != RT_OK) return rt_check_rc_;     \
+    if (rt_check_rc_ != RT_OK) return rt_check_rc_;        \
   } while (0)
-#define RT_NCCL_CHECK(st, call)                       \
-  do {                                                \
+#define RT_NCCL_CHECK(st, call)                          \
+  do {                                                   \
     const rt_code rt_check_rc_ = RT_NCCL_CALL(st, call); \
-    if (rt_check_rc_ != RT_OK) return rt_check_rc_;   \
+    if (rt_check_rc_ != RT_OK) return rt_check_rc_;      \
   } while (0)
 
 /* After a kernel launch: counts it (rt_cuda_launch_count) and reports launch errors (bad
  * configuration) at once, with the line of the launch; errors while the kernel runs surface at the
  * next synchronising call. */
-#define RT_CUDA_CHECK_LAUNCH(st)               \
-  do {                                         \
-    rt_cuda_count_launch();                    \
-    RT_CUDA_CHECK(st, cudaGetLastError());     \
+#define RT_CUDA_CHECK_LAUNCH(st)           \
+  do {                                     \
+    rt_cuda_count_launch();                \
+    RT_CUDA_CHECK(st, cudaGetLastError()); \
   } while (0)
 
 /* ---- NVTX ranges in the "ringtrain" domain (no-ops unless a profiler is attached) ---------- */
@@ -145,8 +145,8 @@ struct rt_cuda_slot {
   double *row_vals; /* RT_EVAL_SUMS columns of max_rows doubles */
   double *acc;      /* RT_EVAL_SUMS: evaluation sums */
   /* host side */
-  unsigned char *pinned;  /* kPinnedBytes of pinned memory for small readbacks */
-  unsigned char *staging; /* state_cap bytes of pinned memory: state uploads and downloads */
+  unsigned char *pinned;    /* kPinnedBytes of pinned memory for small readbacks */
+  unsigned char *staging;   /* state_cap bytes of pinned memory: state uploads and downloads */
   cudaEvent_t staging_free; /* recorded after the last use of the staging buffer on the stream */
   cudaEvent_t copy_done;    /* recorded after the last download's host copy */
   struct {                  /* the pending download's host copy (a host function on the stream) */
@@ -240,12 +240,12 @@ rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k
                          const float *b, float *c, rt_status *st);
 /* z (rows x c) += b per row, softmax, per-row -log(rt_loss_probability(p_y)) into row_loss and
  * (P - Y) / rows in place: the CPU's softmax cross-entropy gradient (logistic, mlp). */
-rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y,
-                             int rows, int c, double *row_loss, rt_status *st);
+rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y, int rows,
+                             int c, double *row_loss, rt_status *st);
 /* Evaluation: z += b, softmax, per-row log-loss into loss and 1/0 (first arg-max == label) into
  * hit. */
-rt_code rt_cuda_softmax_eval(rt_cuda_slot *slot, float *z, const float *b, const float *y,
-                             int rows, int c, double *loss, double *hit, rt_status *st);
+rt_code rt_cuda_softmax_eval(rt_cuda_slot *slot, float *z, const float *b, const float *y, int rows,
+                             int c, double *loss, double *hit, rt_status *st);
 /* gb[k] = sum over rows (in row order, float) of g[i][k]: the CPU's bias-gradient loop. */
 rt_code rt_cuda_column_sums(rt_cuda_slot *slot, const float *g, int rows, int c, float *gb,
                             rt_status *st);

@@ -24,14 +24,18 @@ extern "C" rt_code rt_cuda_library_versions(int *cublas, int *nccl, rt_status *s
   return RT_OK;
 }
 
-extern "C" rt_code rt_cuda_device_info_of(int device, rt_cuda_device_info *out,
-                                          rt_status *st) {
+extern "C" rt_code rt_cuda_device_info_of(int device, rt_cuda_device_info *out, rt_status *st) {
   memset(out, 0, sizeof *out);
-  RT_CUDA_CHECK(st, cudaDeviceGetAttribute(&out->cc_major, cudaDevAttrComputeCapabilityMajor, device));
-  RT_CUDA_CHECK(st, cudaDeviceGetAttribute(&out->cc_minor, cudaDevAttrComputeCapabilityMinor, device));
-  RT_CUDA_CHECK(st, cudaDeviceGetAttribute(&out->multiprocessors, cudaDevAttrMultiProcessorCount, device));
-  RT_CUDA_CHECK(st, cudaDeviceGetAttribute(&out->memory_bus_bits, cudaDevAttrGlobalMemoryBusWidth, device));
-  RT_CUDA_CHECK(st, cudaDeviceGetAttribute(&out->memory_clock_khz, cudaDevAttrMemoryClockRate, device));
+  RT_CUDA_CHECK(st,
+                cudaDeviceGetAttribute(&out->cc_major, cudaDevAttrComputeCapabilityMajor, device));
+  RT_CUDA_CHECK(st,
+                cudaDeviceGetAttribute(&out->cc_minor, cudaDevAttrComputeCapabilityMinor, device));
+  RT_CUDA_CHECK(
+      st, cudaDeviceGetAttribute(&out->multiprocessors, cudaDevAttrMultiProcessorCount, device));
+  RT_CUDA_CHECK(
+      st, cudaDeviceGetAttribute(&out->memory_bus_bits, cudaDevAttrGlobalMemoryBusWidth, device));
+  RT_CUDA_CHECK(st,
+                cudaDeviceGetAttribute(&out->memory_clock_khz, cudaDevAttrMemoryClockRate, device));
   cudaDeviceProp prop;
   RT_CUDA_CHECK(st, cudaGetDeviceProperties(&prop, device));
   snprintf(out->name, sizeof out->name, "%s", prop.name);
@@ -64,7 +68,8 @@ extern "C" rt_code rt_cuda_copy_bandwidth(int device, size_t bytes, int repeats,
                                           double *bytes_per_second, rt_status *st) {
   *bytes_per_second = 0.0;
   if (bytes == 0 || repeats < 1)
-    return rt_fail(st, RT_ERR_USAGE, "rt_cuda_copy_bandwidth: %zu bytes, %d repeats", bytes, repeats);
+    return rt_fail(st, RT_ERR_USAGE, "rt_cuda_copy_bandwidth: %zu bytes, %d repeats", bytes,
+                   repeats);
   RT_CUDA_CHECK(st, cudaSetDevice(device));
   void *src = NULL, *dst = NULL;
   cudaStream_t s = NULL;

@@ -28,10 +28,10 @@ typedef struct rt_cuda_device_info {
   char pci_bus_id[32];
   int cc_major, cc_minor;
   int multiprocessors;
-  int memory_bus_bits;      /* global memory bus width */
-  int memory_clock_khz;     /* peak memory clock */
-  size_t total_bytes;       /* device memory */
-  size_t free_bytes;        /* free now (creates the device's primary context) */
+  int memory_bus_bits;  /* global memory bus width */
+  int memory_clock_khz; /* peak memory clock */
+  size_t total_bytes;   /* device memory */
+  size_t free_bytes;    /* free now (creates the device's primary context) */
 } rt_cuda_device_info;
 
 rt_code rt_cuda_device_info_of(int device, rt_cuda_device_info *out, rt_status *st);

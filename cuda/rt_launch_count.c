@@ -23,7 +23,9 @@ int InitializeInjection(void);
 static uint64_t kernels, memcpys, memsets, dropped;
 static int active;
 
-static void count_add(uint64_t *counter, uint64_t n) { __atomic_fetch_add(counter, n, __ATOMIC_RELAXED); }
+static void count_add(uint64_t *counter, uint64_t n) {
+  __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
 
 static int cupti_ok(CUptiResult r, const char *call) {
   if (r == CUPTI_SUCCESS) return 1;

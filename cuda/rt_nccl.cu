@@ -85,8 +85,8 @@ rt_code check_waiting(rt_nccl *n, double start, const char *what, rt_status *st)
   RT_TRY(rc, rt_fail_watch_poll(&n->watch, st));
   const double waited = now_seconds() - start;
   if (n->watchdog > 0 && waited > n->watchdog)
-    return rt_fail(st, RT_ERR_TIMEOUT, "watchdog: rank %d waited %.0f s (run.timeout) for %s", n->rank,
-                   waited, what);
+    return rt_fail(st, RT_ERR_TIMEOUT, "watchdog: rank %d waited %.0f s (run.timeout) for %s",
+                   n->rank, waited, what);
   return RT_OK;
 }
 
@@ -99,8 +99,8 @@ rt_code comm_state(rt_nccl *n, int *busy, rt_status *st) {
     RT_NCCL_CHECK(st, ncclCommGetAsyncError(n->comms[c], &async));
     if (async == ncclInProgress) *busy = 1;
     else if (async != ncclSuccess)
-      return RT_FAIL_AT(st, RT_ERR_MPI, "NCCL communicator %d of rank %d failed: %s (%s)", c, n->rank,
-                        ncclGetErrorString(async), ncclGetLastError(n->comms[c]));
+      return RT_FAIL_AT(st, RT_ERR_MPI, "NCCL communicator %d of rank %d failed: %s (%s)", c,
+                        n->rank, ncclGetErrorString(async), ncclGetLastError(n->comms[c]));
   }
   return RT_OK;
 }
@@ -124,7 +124,8 @@ rt_code settle(rt_nccl *n, const char *what, rt_status *st) {
 rt_code finish_group(rt_nccl *n, ncclResult_t end, const char *call, const char *what,
                      rt_status *st) {
   if (end != ncclInProgress) return rt_nccl_result(st, end, call, __FILE__, __LINE__);
-  if (!n) return rt_fail(st, RT_ERR_INTERNAL, "%s: in progress without communicators to poll", call);
+  if (!n)
+    return rt_fail(st, RT_ERR_INTERNAL, "%s: in progress without communicators to poll", call);
   return settle(n, what, st);
 }
 
@@ -145,7 +146,8 @@ rt_code create_comms(rt_nccl *n, const ncclUniqueId *ids, rt_status *st) {
   RT_NCCL_CHECK(st, ncclGroupStart());
   rt_code rc = RT_OK;
   for (int c = 0; c < n->count && rc == RT_OK; ++c)
-    rc = RT_NCCL_NB_CALL(st, ncclCommInitRankConfig(&n->comms[c], n->ranks, ids[c], n->rank, &config));
+    rc = RT_NCCL_NB_CALL(st,
+                         ncclCommInitRankConfig(&n->comms[c], n->ranks, ids[c], n->rank, &config));
   const ncclResult_t end = ncclGroupEnd(); /* always closes the group, also after a failure */
   if (rc != RT_OK) return rc;
   return finish_group(n, end, "ncclGroupEnd() after ncclCommInitRankConfig",
@@ -188,9 +190,8 @@ void finalize_comms(rt_nccl *n) {
     ncclResult_t r = ncclCommFinalize(n->comms[c]);
     const double start = now_seconds();
     unsigned spins = 0;
-    while (r == ncclInProgress &&
-           ncclCommGetAsyncError(n->comms[c], &r) == ncclSuccess && r == ncclInProgress &&
-           (n->watchdog <= 0 || now_seconds() - start < n->watchdog))
+    while (r == ncclInProgress && ncclCommGetAsyncError(n->comms[c], &r) == ncclSuccess &&
+           r == ncclInProgress && (n->watchdog <= 0 || now_seconds() - start < n->watchdog))
       backoff(&spins);
     if (r == ncclSuccess) (void)ncclCommDestroy(n->comms[c]);
     else (void)ncclCommAbort(n->comms[c]);
@@ -212,7 +213,8 @@ extern "C" rt_code rt_nccl_init(MPI_Comm comm, int comms, double watchdog_s, rt_
   ncclUniqueId *ids = comms > 0 ? (ncclUniqueId *)calloc((size_t)comms, sizeof *ids) : nullptr;
   rt_code rc = RT_OK;
   if (comms < 1) rc = rt_fail(st, RT_ERR_INTERNAL, "rt_nccl_init: %d communicators", comms);
-  else if (!n || !ids) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate NCCL tables for %d communicators", comms);
+  else if (!n || !ids)
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate NCCL tables for %d communicators", comms);
   else if (!(n->comms = (ncclComm_t *)calloc((size_t)comms, sizeof *n->comms)))
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %d NCCL communicators", comms);
   if (rc == RT_OK) {
@@ -257,9 +259,10 @@ extern "C" rt_code rt_nccl_handoff(rt_nccl *nccl, int comm_index, void *send_buf
   if (comm_index < 0 || comm_index >= nccl->count || to < -1 || to >= nccl->ranks || from < -1 ||
       from >= nccl->ranks || (to >= 0 && send_bytes && !send_buf) ||
       (from >= 0 && recv_bytes && !recv_buf))
-    return rt_fail(st, RT_ERR_INTERNAL,
-                   "rt_nccl_handoff: bad arguments (communicator %d of %d, to %d, from %d, %d ranks)",
-                   comm_index, nccl->count, to, from, nccl->ranks);
+    return rt_fail(
+        st, RT_ERR_INTERNAL,
+        "rt_nccl_handoff: bad arguments (communicator %d of %d, to %d, from %d, %d ranks)",
+        comm_index, nccl->count, to, from, nccl->ranks);
   if (nccl->aborted)
     return rt_fail(st, RT_ERR_INTERNAL, "rt_nccl_handoff after the communicators were aborted");
   rt_nvtx_push("handoff on communicator %d: %zu bytes to %d, %zu bytes from %d", comm_index,

@@ -42,7 +42,8 @@ rt_code staged_upload(const copy_part *parts, int nparts, cudaStream_t stream, r
   rt_code rc = RT_OK;
   for (int b = 0; b < 2 && rc == RT_OK; ++b) {
     rc = RT_CUDA_CALL(st, cudaHostAlloc((void **)&stage[b], chunk, cudaHostAllocDefault));
-    if (rc == RT_OK) rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&ready[b], cudaEventDisableTiming));
+    if (rc == RT_OK)
+      rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&ready[b], cudaEventDisableTiming));
   }
   int which = 0;
   for (int i = 0; i < nparts && rc == RT_OK; ++i) {
@@ -51,8 +52,8 @@ rt_code staged_upload(const copy_part *parts, int nparts, cudaStream_t stream, r
       if (used[which]) rc = RT_CUDA_CALL(st, cudaEventSynchronize(ready[which]));
       if (rc != RT_OK) break;
       memcpy(stage[which], parts[i].src + off, n);
-      rc = RT_CUDA_CALL(st, cudaMemcpyAsync(parts[i].dst + off, stage[which], n,
-                                            cudaMemcpyHostToDevice, stream));
+      rc = RT_CUDA_CALL(
+          st, cudaMemcpyAsync(parts[i].dst + off, stage[which], n, cudaMemcpyHostToDevice, stream));
       if (rc == RT_OK) rc = RT_CUDA_CALL(st, cudaEventRecord(ready[which], stream));
       used[which] = true;
       which ^= 1;
@@ -81,8 +82,8 @@ extern "C" rt_code rt_cuda_shard_upload(const rt_shard *host, void *stream, rt_c
   d->features = host->features;
   const size_t xb = host->rows * host->features * sizeof(float);
   const size_t yb = host->y ? host->rows * sizeof(float) : 0;
-  rt_code rc = rt_cuda_check_fits(rt_cuda_shard_bytes(host->rows, host->features, host->y != nullptr),
-                                  "loading a shard", st);
+  rt_code rc = rt_cuda_check_fits(
+      rt_cuda_shard_bytes(host->rows, host->features, host->y != nullptr), "loading a shard", st);
   if (rc == RT_OK && xb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->x, xb));
   if (rc == RT_OK && yb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->y, yb));
   if (rc == RT_OK) {

@@ -62,8 +62,10 @@ extern "C" rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_
       (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->row_vals,
                                         RT_EVAL_SUMS * max_batch_rows * sizeof(double)))) ||
       (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->acc, RT_EVAL_SUMS * sizeof(double)))) ||
-      (rc = RT_CUDA_CALL(st, cudaHostAlloc((void **)&s->pinned, kPinnedBytes, cudaHostAllocDefault))) ||
-      (rc = RT_CUDA_CALL(st, cudaHostAlloc((void **)&s->staging, max_state_bytes, cudaHostAllocDefault))) ||
+      (rc = RT_CUDA_CALL(st,
+                         cudaHostAlloc((void **)&s->pinned, kPinnedBytes, cudaHostAllocDefault))) ||
+      (rc = RT_CUDA_CALL(
+           st, cudaHostAlloc((void **)&s->staging, max_state_bytes, cudaHostAllocDefault))) ||
       (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->staging_free, cudaEventDisableTiming))) ||
       (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->copy_done, cudaEventDisableTiming))) ||
       (rc = RT_CUBLAS_CALL(st, cublasCreate(&s->blas))) ||
@@ -130,8 +132,10 @@ rt_code staging_ready(cudaEvent_t ev, const char *what, rt_status *st) {
   const cudaError_t e = cudaEventQuery(ev);
   if (e == cudaErrorNotReady) {
     (void)cudaGetLastError(); /* an answer, not a pending error */
-    return rt_fail(st, RT_ERR_INTERNAL, "%s was issued while the slot's previous state copy is "
-                   "still in flight (synchronise the slot in between)", what);
+    return rt_fail(st, RT_ERR_INTERNAL,
+                   "%s was issued while the slot's previous state copy is "
+                   "still in flight (synchronise the slot in between)",
+                   what);
   }
   return rt_cuda_result(st, e, "cudaEventQuery", __FILE__, __LINE__);
 }
@@ -154,8 +158,8 @@ extern "C" rt_code rt_cuda_state_upload(rt_cuda_slot *slot, const void *host_sta
   rt_nvtx_push("upload model %llu state", (unsigned long long)h->model_id);
   rt_nvtx_scope nvtx_range;
   memcpy(slot->staging, host_state, bytes); /* the caller's buffer is free from here on */
-  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->state, slot->staging, bytes, cudaMemcpyHostToDevice,
-                                    slot->stream));
+  RT_CUDA_CHECK(
+      st, cudaMemcpyAsync(slot->state, slot->staging, bytes, cudaMemcpyHostToDevice, slot->stream));
   RT_CUDA_CHECK(st, cudaEventRecord(slot->staging_free, slot->stream));
   memcpy(&slot->mirror, host_state, sizeof slot->mirror);
   slot->state_bytes = bytes;

@@ -86,8 +86,8 @@ void rt_atomic_abort(rt_atomic_file **f);
 rt_code rt_write_file_atomic(const char *path, const void *data, size_t len, rt_status *st);
 
 /* The same, committed into batch (NULL: rt_write_file_atomic). */
-rt_code rt_write_file_atomic_in(rt_atomic_batch *batch, const char *path, const void *data, size_t len,
-                                rt_status *st);
+rt_code rt_write_file_atomic_in(rt_atomic_batch *batch, const char *path, const void *data,
+                                size_t len, rt_status *st);
 
 /* Tests: every fsync this module makes (is_dir: 1 for a directory, 0 for a file) calls fn
  * instead of fsync(2), which may count it or fail it (return -1 with errno set); NULL restores

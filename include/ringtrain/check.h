@@ -31,8 +31,8 @@ typedef struct rt_check_facts {
 #define RT_CHECK_MAX 16 /* refusals kept; past it they are only counted */
 
 typedef struct rt_check_report {
-  size_t count;                       /* refusals kept, in check order */
-  size_t dropped;                     /* refusals past RT_CHECK_MAX */
+  size_t count;   /* refusals kept, in check order */
+  size_t dropped; /* refusals past RT_CHECK_MAX */
   rt_status refusals[RT_CHECK_MAX];
 } rt_check_report;
 
@@ -53,9 +53,9 @@ uint64_t rt_check_train_rows(const rt_config *cfg, const uint64_t *shard_rows, s
 
 /* One data file as `ringtrain check` describes it. */
 typedef struct rt_check_file {
-  const char *path;   /* "" when absent (no validation file) */
-  rt_data_info info;  /* with the label column resolved */
-  int label_column;   /* as resolved against the file */
+  const char *path;  /* "" when absent (no validation file) */
+  rt_data_info info; /* with the label column resolved */
+  int label_column;  /* as resolved against the file */
   uint64_t rows;
 } rt_check_file;
 

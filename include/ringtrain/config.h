@@ -17,7 +17,11 @@ extern "C" {
 #define RT_NAME_MAX 64
 
 typedef enum rt_optimizer { RT_OPT_SGD = 0, RT_OPT_ADAM } rt_optimizer;
-typedef enum rt_schedule { RT_SCHED_CONSTANT = 0, RT_SCHED_INVERSE_TIME, RT_SCHED_COSINE } rt_schedule;
+typedef enum rt_schedule {
+  RT_SCHED_CONSTANT = 0,
+  RT_SCHED_INVERSE_TIME,
+  RT_SCHED_COSINE
+} rt_schedule;
 /* kmeans: online mini-batch updates (Sculley) or exact full-batch Lloyd steps, one per pass. */
 typedef enum rt_kmeans_algorithm { RT_KMEANS_MINIBATCH = 0, RT_KMEANS_LLOYD } rt_kmeans_algorithm;
 /* linear: closed-form least squares / ridge, or gradient steps with the optimizer settings. */
@@ -53,30 +57,30 @@ typedef enum rt_sweep_goal { RT_GOAL_AUTO = 0, RT_GOAL_MINIMIZE, RT_GOAL_MAXIMIZ
 
 /* One entry of `models:`. Families read the fields that apply to them. */
 typedef struct rt_model_config {
-  char kind[RT_NAME_MAX];  /* "logistic", "kmeans", "linear" or "mlp" */
-  rt_optimizer optimizer;  /* default adam */
-  double learning_rate;    /* default 0.01, > 0 */
-  double momentum;         /* sgd only, default 0.0, in [0, 1) */
-  double l2;               /* default 0.0, >= 0 */
-  double beta1, beta2;     /* adam, defaults 0.9, 0.999, in [0, 1) */
-  double epsilon;          /* adam, default 1e-8, > 0 */
-  rt_schedule schedule;    /* default constant */
-  double decay;            /* inverse_time: lr / (1 + decay * step), default 1e-3, >= 0 */
-  long batch_size;         /* default 32, >= 1 */
+  char kind[RT_NAME_MAX]; /* "logistic", "kmeans", "linear" or "mlp" */
+  rt_optimizer optimizer; /* default adam */
+  double learning_rate;   /* default 0.01, > 0 */
+  double momentum;        /* sgd only, default 0.0, in [0, 1) */
+  double l2;              /* default 0.0, >= 0 */
+  double beta1, beta2;    /* adam, defaults 0.9, 0.999, in [0, 1) */
+  double epsilon;         /* adam, default 1e-8, > 0 */
+  rt_schedule schedule;   /* default constant */
+  double decay;           /* inverse_time: lr / (1 + decay * step), default 1e-3, >= 0 */
+  long batch_size;        /* default 32, >= 1 */
   /* kmeans */
-  long k;                  /* number of centres, default 8, 1..2^24 */
-  long init_sample;        /* rows of the first shard sampled for k-means++, default 10000,
+  long k;                        /* number of centres, default 8, 1..2^24 */
+  long init_sample;              /* rows of the first shard sampled for k-means++, default 10000,
                               1..2^30 */
-  long init_trials;        /* candidates drawn per k-means++ centre, the one lowering the
+  long init_trials;              /* candidates drawn per k-means++ centre, the one lowering the
                               potential most kept (greedy k-means++), 1..1024; 0 (YAML: auto,
                               the default) = 2 + floor(ln k); 1 = plain k-means++ */
   rt_kmeans_algorithm algorithm; /* default minibatch; lloyd: every pass is a Lloyd step */
-  long lloyd_passes;       /* minibatch: the last n of run.passes are Lloyd steps, 0..passes;
+  long lloyd_passes;             /* minibatch: the last n of run.passes are Lloyd steps, 0..passes;
                               default 0 (with algorithm lloyd: 0 or run.passes) */
   /* linear (least squares; ridge when alpha > 0) */
-  rt_solver solver;        /* default exact */
-  double alpha;            /* ridge penalty, default 0.0, >= 0 */
-  int fit_intercept;       /* 1 (default) | 0 */
+  rt_solver solver;  /* default exact */
+  double alpha;      /* ridge penalty, default 0.0, >= 0 */
+  int fit_intercept; /* 1 (default) | 0 */
   /* mlp */
   long hidden[RT_HIDDEN_MAX]; /* hidden layer widths (input side first), each 1..2^20 */
   int hidden_count;           /* 1..RT_HIDDEN_MAX entries used; default [64] */
@@ -84,10 +88,10 @@ typedef struct rt_model_config {
   rt_mlp_output output;       /* default classification */
   rt_init_scheme init;        /* default auto */
   /* sweep */
-  uint64_t swept;          /* bit i set: model key i (rt_model_key_name(i)) was set by the sweep
+  uint64_t swept;   /* bit i set: model key i (rt_model_key_name(i)) was set by the sweep
                               (a list, values or a distribution in the entry, or the entry's
                               `swept:` key, which written configs carry); default 0 (YAML: []) */
-  int line, column;        /* where the entry starts in the config (1-based; 0 for --set-made);
+  int line, column; /* where the entry starts in the config (1-based; 0 for --set-made);
                               every model expanded from one entry has the entry's position */
 } rt_model_config;
 
@@ -116,44 +120,44 @@ typedef struct rt_config {
     int seed_set;                 /* 0: seed follows run.seed (parse and --set keep it equal) */
   } data;
   struct {
-    long passes;               /* default 1, 1..1e9 */
-    uint64_t seed;             /* default 1 */
-    char output[RT_PATH_MAX];  /* default "runs/latest"; relative to the working directory */
-    long threads;              /* BLAS/OpenMP threads per rank, default 1 (bit-identical results) */
-    char backend[16];          /* auto | cpu | cuda (cuda needs the CUDA backend built) */
-    int eval_every_pass;       /* 1: validation metrics per pass in history.csv, default 0 */
-    int succession;            /* 0 rotate (default), 1 fixed, 2 shuffle (src/engine/route.h) */
-    long shards_in_use;        /* 0 (auto) = all shards; else the first n shards are trained on */
-    long profile_first;        /* run.profile_passes [first, last]: the 1-based, inclusive */
-    long profile_last;         /* passes a profiler captures (cudaProfilerStart/Stop); 0, 0 =
+    long passes;              /* default 1, 1..1e9 */
+    uint64_t seed;            /* default 1 */
+    char output[RT_PATH_MAX]; /* default "runs/latest"; relative to the working directory */
+    long threads;             /* BLAS/OpenMP threads per rank, default 1 (bit-identical results) */
+    char backend[16];         /* auto | cpu | cuda (cuda needs the CUDA backend built) */
+    int eval_every_pass;      /* 1: validation metrics per pass in history.csv, default 0 */
+    int succession;           /* 0 rotate (default), 1 fixed, 2 shuffle (src/engine/route.h) */
+    long shards_in_use;       /* 0 (auto) = all shards; else the first n shards are trained on */
+    long profile_first;       /* run.profile_passes [first, last]: the 1-based, inclusive */
+    long profile_last;        /* passes a profiler captures (cudaProfilerStart/Stop); 0, 0 =
                                   not set (YAML: [], the default): the tool captures the whole
                                   run. Set: 1 <= first <= last <= passes (see profile.h) */
-    int trace;                 /* 1: write RUN_DIR/trace.json (Chrome trace events, src/io/trace.h);
+    int trace;                /* 1: write RUN_DIR/trace.json (Chrome trace events, src/io/trace.h);
                                   default 0; `ringtrain train --trace` sets it */
-    long trace_events;         /* trace: events each rank keeps, 64..100000000, default 1000000;
+    long trace_events;        /* trace: events each rank keeps, 64..100000000, default 1000000;
                                   past it the oldest are dropped (and counted) */
-    long checkpoint_every;     /* passes between checkpoints; 0 (YAML: never, the default) = only
+    long checkpoint_every;    /* passes between checkpoints; 0 (YAML: never, the default) = only
                                   on SIGTERM/SIGINT (src/io/checkpoint.h) */
-    long keep_checkpoints;     /* checkpoints kept, default 2; older ones are pruned */
-    long timeout;              /* watchdog: seconds a rank may wait for a hand-off with nothing
+    long keep_checkpoints;    /* checkpoints kept, default 2; older ones are pruned */
+    long timeout;             /* watchdog: seconds a rank may wait for a hand-off with nothing
                                   arriving; 0 (YAML: none, the default) = no watchdog */
   } run;
   struct {
-    rt_sweep_method method;    /* default grid */
-    long count;                /* random: the total number of models drawn, 1..1000000; 0
+    rt_sweep_method method; /* default grid */
+    long count;             /* random: the total number of models drawn, 1..1000000; 0
                                   (YAML: none, the default) = not given (an error with random) */
-    uint64_t seed;             /* seed of the random draws, default (YAML: auto) = run.seed */
-    int seed_set;              /* 0: seed follows run.seed (parse and --set keep it equal) */
-    char metric[32];           /* metric.name: what ranks the models: val_logloss, val_accuracy,
+    uint64_t seed;          /* seed of the random draws, default (YAML: auto) = run.seed */
+    int seed_set;           /* 0: seed follows run.seed (parse and --set keep it equal) */
+    char metric[32];        /* metric.name: what ranks the models: val_logloss, val_accuracy,
                                   val_rmse, val_mae, val_r2, val_inertia, val_mean_sq_distance or
                                   train_loss; "" (YAML: auto, the default) = each family's first */
-    rt_sweep_goal goal;        /* metric.goal: minimize | maximize | auto (default: by metric) */
-    int early_terminate;       /* sweep.early_terminate.type: 0 none (default), 1 median: a model
+    rt_sweep_goal goal;     /* metric.goal: minimize | maximize | auto (default: by metric) */
+    int early_terminate;    /* sweep.early_terminate.type: 0 none (default), 1 median: a model
                                   stops at a pass boundary when its training loss is worse than
                                   the median of the models of its kind at that pass */
-    long early_min_passes;     /* sweep.early_terminate.min_passes: decide from this pass on, >= 1,
+    long early_min_passes;  /* sweep.early_terminate.min_passes: decide from this pass on, >= 1,
                                   default 1 */
-    int expanded;              /* 1: the models list is already the expansion (written configs):
+    int expanded;           /* 1: the models list is already the expansion (written configs):
                                   each entry is one model, lists and distributions are errors;
                                   method, count and seed are kept for the record only */
   } sweep;

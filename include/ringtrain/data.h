@@ -33,14 +33,14 @@ typedef struct rt_data_options {
 /* What a cheap look at the file tells (header only for .npy, first lines for CSV). */
 typedef struct rt_data_info {
   rt_file_format format;
-  size_t columns;   /* columns in the file, label included */
-  size_t features;  /* columns minus the label column (if any) */
+  size_t columns;  /* columns in the file, label included */
+  size_t features; /* columns minus the label column (if any) */
   int has_label;
   /* CSV */
   int has_header;
-  char delimiter;       /* ',' or ' ' */
-  uint64_t data_begin;  /* byte offset of the first data line */
-  uint64_t data_end;    /* file size */
+  char delimiter;      /* ',' or ' ' */
+  uint64_t data_begin; /* byte offset of the first data line */
+  uint64_t data_end;   /* file size */
   /* NPY */
   uint64_t rows;        /* npy: total rows; CSV: 0 (unknown until the shards are read) */
   int npy_dtype;        /* an rt_npy_dtype */
@@ -48,16 +48,21 @@ typedef struct rt_data_info {
 } rt_data_info;
 
 typedef enum rt_npy_dtype {
-  RT_NPY_F32 = 1, RT_NPY_F64, RT_NPY_U8, RT_NPY_I32, RT_NPY_I64
+  RT_NPY_F32 = 1,
+  RT_NPY_F64,
+  RT_NPY_U8,
+  RT_NPY_I32,
+  RT_NPY_I64
 } rt_npy_dtype;
 
 /* One shard's rows in memory: features row-major float32, labels/targets float32. */
 typedef struct rt_shard {
   size_t rows;
   size_t features;
-  float *x;          /* rows*features, 64-byte aligned (NULL when rows == 0) */
-  float *y;          /* rows values, NULL when the file has no label column */
-  uint64_t first_row;/* npy: index of the first row in the file; CSV: byte offset of its first line */
+  float *x; /* rows*features, 64-byte aligned (NULL when rows == 0) */
+  float *y; /* rows values, NULL when the file has no label column */
+  uint64_t
+      first_row; /* npy: index of the first row in the file; CSV: byte offset of its first line */
 } rt_shard;
 
 /* Reads the header / first lines; errors name the file (and line/offset) and what was expected. */
@@ -87,8 +92,8 @@ uint64_t rt_validation_split_rows(uint64_t rows, double fraction);
 /* Data rows of each of the `nshards` logical shards into rows[nshards], exactly as
  * rt_data_read_shard would cut them, without parsing a field: .npy from the header, CSV by
  * counting the non-blank lines that start in each shard's byte range (reads the file once). */
-rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info *info, size_t nshards,
-                                 uint64_t *rows, rt_status *st);
+rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info *info,
+                                 size_t nshards, uint64_t *rows, rt_status *st);
 
 /* Number of data rows: from the header for .npy, by counting non-blank lines after the header
  * for CSV (reads the file once; `check` uses it, training never needs it). */
@@ -97,8 +102,8 @@ rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info,
 
 /* The smallest and largest label of the whole file, read shard by shard in bounded memory
  * (`check` uses it; training takes the range from the shards it holds). */
-rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info, double *lo, double *hi,
-                            rt_status *st);
+rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info, double *lo,
+                            double *hi, rt_status *st);
 
 /* The number of classes of a classification problem whose training labels span [lo, hi]:
  * `configured` (data.classes) when > 0, else hi + 1. A file whose labels hold one class only is

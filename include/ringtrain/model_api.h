@@ -31,22 +31,23 @@ typedef enum rt_model_kind_of_task {
 
 /* What a model file holds. Pointers stay valid until rt_model_close. */
 typedef struct rt_model_summary {
-  const char *kind;          /* "logistic", "kmeans", "linear", "mlp" */
-  uint64_t id;               /* the model's id in its run */
+  const char *kind; /* "logistic", "kmeans", "linear", "mlp" */
+  uint64_t id;      /* the model's id in its run */
   rt_model_kind_of_task task;
-  size_t features;           /* feature columns the model reads */
-  size_t classes;            /* 0 when it does not classify */
-  int label_column;          /* the label column of its training data (-1: none) */
-  uint32_t format_version;   /* of the file (include/ringtrain/modelfile.h) */
-  const uint8_t *sha256;     /* [32]: the file's checksum, verified */
-  const char *spec_text;     /* the spec as stored: "key=value\n" lines */
-  size_t state_bytes, param_count, aux_count; /* the state buffer, its parameter and optimizer floats */
-  uint64_t passes;           /* passes it was to train */
+  size_t features;         /* feature columns the model reads */
+  size_t classes;          /* 0 when it does not classify */
+  int label_column;        /* the label column of its training data (-1: none) */
+  uint32_t format_version; /* of the file (include/ringtrain/modelfile.h) */
+  const uint8_t *sha256;   /* [32]: the file's checksum, verified */
+  const char *spec_text;   /* the spec as stored: "key=value\n" lines */
+  size_t state_bytes, param_count,
+      aux_count;   /* the state buffer, its parameter and optimizer floats */
+  uint64_t passes; /* passes it was to train */
   uint64_t passes_done, position, optimizer_steps, samples; /* the training cursor */
-  int diverged;              /* a training loss was not finite */
+  int diverged;                                             /* a training loss was not finite */
   const double *loss_history; /* mean training loss of each pass done: [min(passes_done, passes)] */
-  size_t output_width;       /* columns rt_model_predict writes per row */
-  size_t metric_count;       /* metrics rt_model_evaluate gives, and their names */
+  size_t output_width;        /* columns rt_model_predict writes per row */
+  size_t metric_count;        /* metrics rt_model_evaluate gives, and their names */
   const char *metric_names[RT_MODEL_METRICS_MAX];
 } rt_model_summary;
 

@@ -50,9 +50,9 @@ extern "C" {
 
 typedef struct rt_model_file {
   uint32_t version;
-  char *spec_text;   /* NUL-terminated copy of the spec (spec_len bytes + NUL) */
+  char *spec_text; /* NUL-terminated copy of the spec (spec_len bytes + NUL) */
   size_t spec_len;
-  void *state;       /* 64-byte aligned; never NULL after a successful read, even if state_len == 0 */
+  void *state; /* 64-byte aligned; never NULL after a successful read, even if state_len == 0 */
   size_t state_len;
   uint8_t sha256[32]; /* the checksum stored in (and verified against) the file */
 } rt_model_file;
@@ -60,24 +60,24 @@ typedef struct rt_model_file {
 /* Encodes a model file into a new malloc'ed buffer (*bytes, *len; free() it). spec_text must
  * follow the rules above (else RT_ERR_INTERNAL: it is the caller's bug). state may be NULL when
  * state_len == 0. Deterministic: same inputs, same bytes. */
-rt_code rt_model_file_encode(const char *spec_text, const void *state, size_t state_len, void **bytes,
-                             size_t *len, rt_status *st);
+rt_code rt_model_file_encode(const char *spec_text, const void *state, size_t state_len,
+                             void **bytes, size_t *len, rt_status *st);
 
 /* Encodes and writes atomically (rt_atomic_*): path appears complete or not at all. Output
  * errors as in atomic_file.h ("PATH: cannot write: ..."). */
-rt_code rt_model_file_write(const char *path, const char *spec_text, const void *state, size_t state_len,
-                            rt_status *st);
+rt_code rt_model_file_write(const char *path, const char *spec_text, const void *state,
+                            size_t state_len, rt_status *st);
 
 /* The same, committed into batch (its directory fsync deferred to rt_atomic_batch_finish); NULL:
  * rt_model_file_write. */
-rt_code rt_model_file_write_in(rt_atomic_batch *batch, const char *path, const char *spec_text, const void *state,
-                               size_t state_len, rt_status *st);
+rt_code rt_model_file_write_in(rt_atomic_batch *batch, const char *path, const char *spec_text,
+                               const void *state, size_t state_len, rt_status *st);
 
 /* Decodes and validates bytes[0..len). name_for_messages names the source in messages
  * (NULL: "model file"). On success *out owns fresh copies (release with rt_model_file_free);
  * on failure *out is zeroed and holds nothing. */
-rt_code rt_model_file_decode(const void *bytes, size_t len, const char *name_for_messages, rt_model_file *out,
-                             rt_status *st);
+rt_code rt_model_file_decode(const void *bytes, size_t len, const char *name_for_messages,
+                             rt_model_file *out, rt_status *st);
 
 /* Reads and validates a model file. A regular file is read once, straight into the aligned
  * state buffer (no second copy of the state); other files (pipes) are read into memory first.

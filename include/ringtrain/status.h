@@ -11,27 +11,27 @@ extern "C" {
 
 /* X(enum name, short description, process exit code): 2 = bad input, 1 = runtime failure, 75 =
  * stopped by SIGTERM/SIGINT after writing a checkpoint (EX_TEMPFAIL: requeue and resume). */
-#define RT_STATUS_CODES(X)                                             \
-  X(RT_OK, "ok", 0)                                                    \
-  X(RT_ERR_USAGE, "usage error", 2)                                    \
-  X(RT_ERR_CONFIG, "config error", 2)                                  \
-  X(RT_ERR_DATA, "data error", 2)                                      \
-  X(RT_ERR_MODEL_FILE, "model file error", 2)                          \
-  X(RT_ERR_OUTPUT, "output error", 2)                                   \
-  X(RT_ERR_IO, "I/O failure", 1)                                       \
-  X(RT_ERR_NOMEM, "out of memory", 1)                                  \
-  X(RT_ERR_MPI, "MPI failure", 1)                                      \
-  X(RT_ERR_NUMERIC, "numerical failure", 1)                            \
-  X(RT_ERR_PEER, "another rank failed", 1)                             \
-  X(RT_ERR_TIMEOUT, "watchdog timeout", 1)                             \
-  X(RT_STOPPED, "stopped by a signal, checkpoint written", 75)         \
+#define RT_STATUS_CODES(X)                                     \
+  X(RT_OK, "ok", 0)                                            \
+  X(RT_ERR_USAGE, "usage error", 2)                            \
+  X(RT_ERR_CONFIG, "config error", 2)                          \
+  X(RT_ERR_DATA, "data error", 2)                              \
+  X(RT_ERR_MODEL_FILE, "model file error", 2)                  \
+  X(RT_ERR_OUTPUT, "output error", 2)                          \
+  X(RT_ERR_IO, "I/O failure", 1)                               \
+  X(RT_ERR_NOMEM, "out of memory", 1)                          \
+  X(RT_ERR_MPI, "MPI failure", 1)                              \
+  X(RT_ERR_NUMERIC, "numerical failure", 1)                    \
+  X(RT_ERR_PEER, "another rank failed", 1)                     \
+  X(RT_ERR_TIMEOUT, "watchdog timeout", 1)                     \
+  X(RT_STOPPED, "stopped by a signal, checkpoint written", 75) \
   X(RT_ERR_INTERNAL, "internal error", 1)
 
 typedef enum rt_code {
 #define RT_X_ENUM(name, text, exit_code) name,
   RT_STATUS_CODES(RT_X_ENUM)
 #undef RT_X_ENUM
-  RT_CODE_COUNT
+      RT_CODE_COUNT
 } rt_code;
 
 #define RT_MESSAGE_MAX 1024
@@ -65,8 +65,8 @@ rt_code rt_fail_at(rt_status *st, rt_code code, const char *file, int line, cons
  * function unless it is RT_OK (st already holds the message). Where cleanup must run after a
  * failure, a function instead chains its steps with `if (rc == RT_OK) rc = step(...);` and
  * cleans up once at the end. */
-#define RT_TRY(rc, expr)                     \
-  do {                                       \
+#define RT_TRY(rc, expr)                       \
+  do {                                         \
     if (((rc) = (expr)) != RT_OK) return (rc); \
   } while (0)
 

@@ -17,9 +17,9 @@ extern "C" {
 typedef struct rt_model_result {
   uint64_t id;
   rt_model_config hp;
-  uint64_t passes;         /* passes done */
-  double *train_loss;      /* [passes]: mean training loss of each pass */
-  double *val_history;     /* run.eval_every_pass: [passes][RT_RESULT_METRICS], the validation
+  uint64_t passes;     /* passes done */
+  double *train_loss;  /* [passes]: mean training loss of each pass */
+  double *val_history; /* run.eval_every_pass: [passes][RT_RESULT_METRICS], the validation
                               metrics (metric_names order) measured along the ring; else NULL */
   int has_validation;
   uint64_t val_rows;
@@ -28,18 +28,18 @@ typedef struct rt_model_result {
   size_t metric_count;
   const char *metric_names[RT_RESULT_METRICS];
   double metrics[RT_RESULT_METRICS];
-  double train_seconds;    /* time spent integrating, summed over ranks */
-  double wire_seconds;     /* on the wire: the sum of its hand-off latencies (the run's
+  double train_seconds;  /* time spent integrating, summed over ranks */
+  double wire_seconds;   /* on the wire: the sum of its hand-off latencies (the run's
                               latency_source); NaN when not measured (CUDA engine) */
-  double wait_seconds;     /* the rest of the training wall time: train_wall_seconds -
+  double wait_seconds;   /* the rest of the training wall time: train_wall_seconds -
                               train_seconds - wire_seconds (>= 0); NaN when not measured */
-  uint64_t pass_source;    /* id of the model whose pass this one used: its own id, or (linear,
+  uint64_t pass_source;  /* id of the model whose pass this one used: its own id, or (linear,
                               exact solver, differing only in alpha) the model that travelled */
-  uint64_t hops;           /* hand-offs between ranks */
-  uint64_t bytes_handed;   /* bytes of state sent between ranks */
-  int diverged;            /* a training loss was not finite */
-  int stopped_early;       /* early termination stopped it; passes = the passes it did */
-  char state_sha256[65];   /* SHA-256 of the final state buffer, hex */
+  uint64_t hops;         /* hand-offs between ranks */
+  uint64_t bytes_handed; /* bytes of state sent between ranks */
+  int diverged;          /* a training loss was not finite */
+  int stopped_early;     /* early termination stopped it; passes = the passes it did */
+  char state_sha256[65]; /* SHA-256 of the final state buffer, hex */
 } rt_model_result;
 
 /* A model's value of a metric ("val_accuracy", "train_loss"); NaN when it has none. */
@@ -50,12 +50,12 @@ const char *rt_model_status_name(const rt_model_result *m);
 
 /* One rank's share of the training (the utilisation report; measured by the CPU engine). */
 typedef struct rt_rank_report {
-  double wall_seconds;             /* the training phase on this rank */
-  double busy_seconds;             /* integrating shards */
-  double idle_seconds;             /* waiting for a model to arrive (MPI_Waitsome) */
-  double final_seconds;            /* after its last visit: waiting for the final states still on
+  double wall_seconds;     /* the training phase on this rank */
+  double busy_seconds;     /* integrating shards */
+  double idle_seconds;     /* waiting for a model to arrive (MPI_Waitsome) */
+  double final_seconds;    /* after its last visit: waiting for the final states still on
                                       the wire (they travel as each model finishes) */
-  uint64_t sent, received;         /* hand-offs */
+  uint64_t sent, received; /* hand-offs */
   uint64_t bytes_sent, bytes_received;
   double latency_mean, latency_max; /* seconds, of the hand-offs this rank sent, measured as the
                                        run's latency_source says; 0 when it sent none */
@@ -69,7 +69,7 @@ typedef struct rt_run_result {
   size_t features, classes;
   uint64_t train_rows, val_rows;
   double wall_seconds;
-  double train_wall_seconds; /* the training phase: the longest of the ranks' */
+  double train_wall_seconds;   /* the training phase: the longest of the ranks' */
   rt_rank_report *rank_report; /* [ranks] (rank 0); NULL when the backend does not measure it */
   /* Where the hand-off latencies come from: "trace" (run.trace, nothing dropped: send mark to
    * matching receive mark on the aligned clocks, src/io/trace.h), "engine" (the sender's MPI_Isend
@@ -86,8 +86,8 @@ typedef struct rt_run_result {
   int maximize;
   size_t *rank_order;
   size_t best;
-  char backend[8];         /* "cpu" or "cuda" */
-  char note[256];          /* one line for the user (e.g. why auto chose the CPU), or "" */
+  char backend[8]; /* "cpu" or "cuda" */
+  char note[256];  /* one line for the user (e.g. why auto chose the CPU), or "" */
   char output_dir[RT_PATH_MAX];
 } rt_run_result;
 
@@ -95,14 +95,14 @@ typedef struct rt_run_result {
  * passes through rank 0's shards once per pass, so rank 0's view lags the truth by at most about
  * one pass and needs no extra messages. */
 typedef struct rt_progress {
-  size_t models;            /* in the run */
-  size_t models_done;       /* known to have finished all passes */
-  size_t models_in_flight;  /* started and not known to be done */
-  uint64_t visits_done;     /* shard visits, as last seen */
+  size_t models;           /* in the run */
+  size_t models_done;      /* known to have finished all passes */
+  size_t models_in_flight; /* started and not known to be done */
+  uint64_t visits_done;    /* shard visits, as last seen */
   uint64_t visits_total;
-  uint64_t samples;         /* rows integrated over all models, as last seen */
-  double elapsed;           /* seconds since training started */
-  int final;                /* 1 on the last call, when every model is done */
+  uint64_t samples; /* rows integrated over all models, as last seen */
+  double elapsed;   /* seconds since training started */
+  int final;        /* 1 on the last call, when every model is done */
 } rt_progress;
 
 /* Called on rank 0 only, from the training thread, after shard visits; must be cheap. */
@@ -124,8 +124,9 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
  * Checkpoints are written every cfg->run.checkpoint_every passes and on a stop request
  * (include/ringtrain/stop.h): SIGUSR1 saves and goes on; SIGTERM/SIGINT save and return
  * RT_STOPPED on every rank (exit code 75). */
-rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm, rt_progress_fn progress,
-                        void *progress_user, rt_run_result *result, rt_status *st);
+rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
+                        rt_progress_fn progress, void *progress_user, rt_run_result *result,
+                        rt_status *st);
 
 void rt_run_result_free(rt_run_result *result);
 

@@ -18,9 +18,9 @@ static const char check_usage[] =
 
 /* "# train      PATH: csv, 1797 rows, 65 columns (label column 64, 64 features, 10 classes)" */
 static void print_file(const char *what, const rt_check_file *f, const size_t *classes) {
-  printf("# %-10s %s: %s, %" PRIu64 " rows, %zu columns (label column %d, %zu features", what, f->path,
-         f->info.format == RT_FORMAT_NPY ? "npy" : "csv", f->rows, f->info.columns, f->label_column,
-         f->info.features);
+  printf("# %-10s %s: %s, %" PRIu64 " rows, %zu columns (label column %d, %zu features", what,
+         f->path, f->info.format == RT_FORMAT_NPY ? "npy" : "csv", f->rows, f->info.columns,
+         f->label_column, f->info.features);
   if (classes) printf(", %zu classes", *classes);
   printf(")\n");
 }
@@ -31,7 +31,8 @@ static int report_refusals(const rt_check_report *report, const rt_status *first
   for (size_t i = 1; i < report->count; ++i)
     fprintf(stderr, "ringtrain: also: %s\n", report->refusals[i].message);
   if (report->dropped)
-    fprintf(stderr, "ringtrain: also: %zu more refusal%s\n", report->dropped, report->dropped == 1 ? "" : "s");
+    fprintf(stderr, "ringtrain: also: %zu more refusal%s\n", report->dropped,
+            report->dropped == 1 ? "" : "s");
   return code;
 }
 
@@ -46,17 +47,16 @@ static void print_sweep_line(const rt_config *cfg) {
     if (i == kinds && kinds < sizeof seen / sizeof seen[0]) seen[kinds++] = cfg->models[j].kind;
   }
   char method[64];
-  if (cfg->sweep.expanded)
-    snprintf(method, sizeof method, "already expanded");
+  if (cfg->sweep.expanded) snprintf(method, sizeof method, "already expanded");
   else if (cfg->sweep.method == RT_SWEEP_RANDOM)
     snprintf(method, sizeof method, "random (seed %" PRIu64 ")", cfg->sweep.seed);
-  else
-    snprintf(method, sizeof method, "%s", rt_sweep_method_name(cfg->sweep.method));
-  printf("# sweep: %s, %zu model%s (%zu kind%s); total work %zu model%s x %ld pass%s = %ld "
-         "model-passes",
-         method, cfg->model_count, cfg->model_count == 1 ? "" : "s", kinds, kinds == 1 ? "" : "s",
-         cfg->model_count, cfg->model_count == 1 ? "" : "s", cfg->run.passes,
-         cfg->run.passes == 1 ? "" : "es", (long)cfg->model_count * cfg->run.passes);
+  else snprintf(method, sizeof method, "%s", rt_sweep_method_name(cfg->sweep.method));
+  printf(
+      "# sweep: %s, %zu model%s (%zu kind%s); total work %zu model%s x %ld pass%s = %ld "
+      "model-passes",
+      method, cfg->model_count, cfg->model_count == 1 ? "" : "s", kinds, kinds == 1 ? "" : "s",
+      cfg->model_count, cfg->model_count == 1 ? "" : "s", cfg->run.passes,
+      cfg->run.passes == 1 ? "" : "es", (long)cfg->model_count * cfg->run.passes);
   if (cfg->sweep.metric[0])
     printf("; ranked by %s (%s)", cfg->sweep.metric,
            rt_sweep_goal_name(rt_sweep_goal_resolve(cfg->sweep.goal, cfg->sweep.metric)));
@@ -102,12 +102,12 @@ int rt_cmd_check(int argc, char **argv) {
   } else {
     if (backend.note[0]) printf("# note: %s\n", backend.note);
     if (strcmp(backend.backend, "cuda") == 0)
-      printf("# backend cuda (device %d; as train on this machine as one rank would choose)\n", backend.device);
-    else
-      printf("# backend cpu (as train on this machine as one rank would choose)\n");
+      printf("# backend cuda (device %d; as train on this machine as one rank would choose)\n",
+             backend.device);
+    else printf("# backend cpu (as train on this machine as one rank would choose)\n");
     printf("# shards %s, passes %ld, seed %" PRIu64 ", threads per rank %ld, output %s\n",
-           cfg.data.shards > 0 ? "as configured" : "= number of ranks", cfg.run.passes, cfg.run.seed,
-           cfg.run.threads, cfg.run.output);
+           cfg.data.shards > 0 ? "as configured" : "= number of ranks", cfg.run.passes,
+           cfg.run.seed, cfg.run.threads, cfg.run.output);
     print_sweep_line(&cfg);
     rt_print_model_table(stdout, &cfg);
     printf("# ok: %zu model%s x %ld pass%s = %ld model-passes over the training data\n",

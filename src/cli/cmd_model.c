@@ -19,7 +19,8 @@ typedef struct model_args {
   int json, help;
 } model_args;
 
-static int parse_model_args(const char *command, int argc, char **argv, int want_data, model_args *a) {
+static int parse_model_args(const char *command, int argc, char **argv, int want_data,
+                            model_args *a) {
   memset(a, 0, sizeof *a);
   a->label_column = -2;
   static const struct option options[] = {{"output", required_argument, NULL, 'o'},
@@ -35,7 +36,8 @@ static int parse_model_args(const char *command, int argc, char **argv, int want
       case 'o': a->output = optarg; break;
       case 'l':
         if (rt_cli_parse_long(optarg, -1, 1 << 30, &a->label_column))
-          return rt_cli_usage_error(command, "--label-column expects an integer >= -1, got '%s'", optarg);
+          return rt_cli_usage_error(command, "--label-column expects an integer >= -1, got '%s'",
+                                    optarg);
         break;
       case 'j': a->json = 1; break;
       case 'h': a->help = 1; return 0;
@@ -46,7 +48,8 @@ static int parse_model_args(const char *command, int argc, char **argv, int want
   const int need = want_data ? 2 : 1;
   if (argc - optind < need)
     return rt_cli_usage_error(command, want_data ? "expected MODEL and DATA" : "expected FILE");
-  if (argc - optind > need) return rt_cli_usage_error(command, "unexpected argument '%s'", argv[optind + need]);
+  if (argc - optind > need)
+    return rt_cli_usage_error(command, "unexpected argument '%s'", argv[optind + need]);
   a->model = argv[optind];
   if (want_data) a->data = argv[optind + 1];
   return 0;
@@ -75,11 +78,12 @@ int rt_cmd_eval(int argc, char **argv) {
   model_args a;
   rt_model *m = NULL;
   rt_shard rows;
-  int code = open_model_and_data("eval",
-                                 "usage: ringtrain eval MODEL DATA [--label-column N] [--json]\n\n"
-                                 "Prints log-loss and accuracy of MODEL on DATA (.csv or .npy with a label column;\n"
-                                 "by default the label column the model was trained with).\n",
-                                 argc, argv, 1, &a, &m, &rows);
+  int code = open_model_and_data(
+      "eval",
+      "usage: ringtrain eval MODEL DATA [--label-column N] [--json]\n\n"
+      "Prints log-loss and accuracy of MODEL on DATA (.csv or .npy with a label column;\n"
+      "by default the label column the model was trained with).\n",
+      argc, argv, 1, &a, &m, &rows);
   if (code >= 0) return code;
   code = 0;
   rt_status st;
@@ -97,7 +101,8 @@ int rt_cmd_eval(int argc, char **argv) {
       for (size_t k = 0; k < count; ++k) printf(",\"%s\":%.17g", names[k], values[k]);
       printf("}\n");
     } else {
-      printf("# model %s (%s, id %" PRIu64 ") on %s\n#      rows", a.model, sum.kind, sum.id, a.data);
+      printf("# model %s (%s, id %" PRIu64 ") on %s\n#      rows", a.model, sum.kind, sum.id,
+             a.data);
       for (size_t k = 0; k < count; ++k) printf(" %11s", names[k]);
       printf("\n%11zu", rows.rows);
       for (size_t k = 0; k < count; ++k) printf(" %11.6f", values[k]);
@@ -126,7 +131,8 @@ static rt_code write_predictions(FILE *f, const rt_model *m, const rt_shard *row
     const size_t n = first + chunk <= rows->rows ? chunk : rows->rows - first;
     rc = rt_model_predict(m, rows->x + first * rows->features, n, out, st);
     for (size_t i = 0; i < n && rc == RT_OK; ++i) {
-      for (size_t k = 0; k < width; ++k) fprintf(f, "%s%.9g", k ? "," : "", (double)out[i * width + k]);
+      for (size_t k = 0; k < width; ++k)
+        fprintf(f, "%s%.9g", k ? "," : "", (double)out[i * width + k]);
       fputc('\n', f);
     }
   }
@@ -175,8 +181,10 @@ int rt_cmd_inspect(int argc, char **argv) {
   int code = parse_model_args("inspect", argc, argv, 0, &a);
   if (code || a.help) {
     if (a.help)
-      fputs("usage: ringtrain inspect FILE\n\nPrints the spec, training cursor and loss history of a model file\n"
-            "after verifying its magic, version, sizes and checksum.\n", stdout);
+      fputs(
+          "usage: ringtrain inspect FILE\n\nPrints the spec, training cursor and loss history of a model file\n"
+          "after verifying its magic, version, sizes and checksum.\n",
+          stdout);
     return code;
   }
   rt_status st;
@@ -196,11 +204,12 @@ int rt_cmd_inspect(int argc, char **argv) {
     printf("  %.*s\n", len, line);
     line = nl ? nl + 1 : line + len;
   }
-  printf("# state: %zu bytes, %zu parameters, %zu optimizer floats\n", sum.state_bytes, sum.param_count,
-         sum.aux_count);
+  printf("# state: %zu bytes, %zu parameters, %zu optimizer floats\n", sum.state_bytes,
+         sum.param_count, sum.aux_count);
   printf("  passes_done=%" PRIu64 "\n  position=%" PRIu64 "\n  optimizer_steps=%" PRIu64
          "\n  samples=%" PRIu64 "\n  diverged=%s\n",
-         sum.passes_done, sum.position, sum.optimizer_steps, sum.samples, sum.diverged ? "yes" : "no");
+         sum.passes_done, sum.position, sum.optimizer_steps, sum.samples,
+         sum.diverged ? "yes" : "no");
   printf("# training loss per pass\n");
   for (uint64_t p = 0; p < sum.passes_done && p < sum.passes; ++p)
     printf("  %" PRIu64 " %.6f\n", p + 1, sum.loss_history[p]);

@@ -37,10 +37,10 @@ static const char results_help[] =
     "1 I/O failure.\n";
 
 typedef struct csv_row {
-  char *line;      /* owned; fields point into it */
-  char **fields;   /* owned; `columns` entries */
-  size_t lineno;   /* 1-based line in the file */
-  double key;      /* sort key: lower first; NaN = no value (last) */
+  char *line;    /* owned; fields point into it */
+  char **fields; /* owned; `columns` entries */
+  size_t lineno; /* 1-based line in the file */
+  double key;    /* sort key: lower first; NaN = no value (last) */
   long long id;
 } csv_row;
 
@@ -91,10 +91,13 @@ static int column_index(const csv_table *t, const char *name) {
 /* A metric column: val_* (but val_rows, a count) or one of the training measurements. */
 static int is_metric_column(const char *name) {
   if (strncmp(name, "val_", 4) == 0) return strcmp(name, "val_rows") != 0;
-  return strcmp(name, "train_loss") == 0 || strcmp(name, "train_seconds") == 0 || strcmp(name, "hops") == 0;
+  return strcmp(name, "train_loss") == 0 || strcmp(name, "train_seconds") == 0 ||
+         strcmp(name, "hops") == 0;
 }
 
-static int is_val_metric(const char *name) { return strncmp(name, "val_", 4) == 0 && strcmp(name, "val_rows") != 0; }
+static int is_val_metric(const char *name) {
+  return strncmp(name, "val_", 4) == 0 && strcmp(name, "val_rows") != 0;
+}
 
 /* Whole-field number parse; empty fields are "no value". Returns 0 when text is a number. */
 static int parse_number(const char *text, double *out) {
@@ -126,14 +129,16 @@ static int next_line(FILE *f, char **line) {
 static rt_code check_line(const csv_table *t, const char *line, size_t lineno, rt_status *st) {
   if (!*line) return rt_fail(st, RT_ERR_DATA, "%s:%zu: empty line", t->path, lineno);
   if (strchr(line, '"'))
-    return rt_fail(st, RT_ERR_DATA, "%s:%zu: quoted fields are not supported (results.csv fields hold no quotes)",
+    return rt_fail(st, RT_ERR_DATA,
+                   "%s:%zu: quoted fields are not supported (results.csv fields hold no quotes)",
                    t->path, lineno);
   return RT_OK;
 }
 
 static rt_code check_header(const csv_table *t, rt_status *st) {
   for (size_t i = 0; i < t->columns; ++i) {
-    if (!t->names[i][0]) return rt_fail(st, RT_ERR_DATA, "%s:1: column %zu has no name", t->path, i + 1);
+    if (!t->names[i][0])
+      return rt_fail(st, RT_ERR_DATA, "%s:1: column %zu has no name", t->path, i + 1);
     for (size_t j = 0; j < i; ++j)
       if (strcmp(t->names[i], t->names[j]) == 0)
         return rt_fail(st, RT_ERR_DATA, "%s:1: column '%s' appears twice", t->path, t->names[i]);
@@ -141,8 +146,8 @@ static rt_code check_header(const csv_table *t, rt_status *st) {
   static const char *const required[] = {"id", "kind", "status"};
   for (size_t i = 0; i < sizeof required / sizeof required[0]; ++i)
     if (column_index(t, required[i]) < 0)
-      return rt_fail(st, RT_ERR_DATA, "%s:1: no '%s' column (is this a ringtrain results.csv?)", t->path,
-                     required[i]);
+      return rt_fail(st, RT_ERR_DATA, "%s:1: no '%s' column (is this a ringtrain results.csv?)",
+                     t->path, required[i]);
   return RT_OK;
 }
 
@@ -153,7 +158,8 @@ static rt_code check_row(const csv_table *t, csv_row *r, rt_status *st) {
   errno = 0;
   long long v = strtoll(id, &end, 10);
   if (!*id || *end || errno || v < 0)
-    return rt_fail(st, RT_ERR_DATA, "%s:%zu: column id: '%s' is not a model id", t->path, r->lineno, id);
+    return rt_fail(st, RT_ERR_DATA, "%s:%zu: column id: '%s' is not a model id", t->path, r->lineno,
+                   id);
   r->id = v;
   for (size_t i = 0; i < t->columns; ++i) {
     double x;
@@ -193,9 +199,11 @@ static rt_code read_rows(FILE *f, csv_table *t, rt_status *st) {
     r->line = line;
     r->lineno = lineno;
     size_t n = 0;
-    if ((rc = check_line(t, line, lineno, st)) || (rc = split_fields(line, &r->fields, &n, st))) return rc;
+    if ((rc = check_line(t, line, lineno, st)) || (rc = split_fields(line, &r->fields, &n, st)))
+      return rc;
     if (n != t->columns)
-      return rt_fail(st, RT_ERR_DATA, "%s:%zu: expected %zu fields, found %zu", t->path, lineno, t->columns, n);
+      return rt_fail(st, RT_ERR_DATA, "%s:%zu: expected %zu fields, found %zu", t->path, lineno,
+                     t->columns, n);
     RT_TRY(rc, check_row(t, r, st));
   }
 }
@@ -205,15 +213,20 @@ static rt_code read_results(const char *run_dir, csv_table *t, rt_status *st) {
   const size_t len = strlen(run_dir);
   const int slash = len > 0 && run_dir[len - 1] == '/';
   int n = snprintf(t->path, sizeof t->path, "%s%sresults.csv", run_dir, slash ? "" : "/");
-  if (n < 0 || (size_t)n >= sizeof t->path) return rt_fail(st, RT_ERR_USAGE, "%s: path too long", run_dir);
+  if (n < 0 || (size_t)n >= sizeof t->path)
+    return rt_fail(st, RT_ERR_USAGE, "%s: path too long", run_dir);
   struct stat sb;
   if (stat(run_dir, &sb) != 0)
-    return rt_fail(st, RT_ERR_DATA, "%s: cannot open: run directory %s: %s", t->path, run_dir, strerror(errno));
+    return rt_fail(st, RT_ERR_DATA, "%s: cannot open: run directory %s: %s", t->path, run_dir,
+                   strerror(errno));
   if (!S_ISDIR(sb.st_mode))
-    return rt_fail(st, RT_ERR_DATA, "%s: not a directory (expected a run directory holding results.csv)", run_dir);
+    return rt_fail(st, RT_ERR_DATA,
+                   "%s: not a directory (expected a run directory holding results.csv)", run_dir);
   FILE *f = fopen(t->path, "r");
-  if (!f) return rt_fail(st, errno == ENOENT || errno == EACCES || errno == EISDIR ? RT_ERR_DATA : RT_ERR_IO,
-                         "%s: cannot open: %s", t->path, strerror(errno));
+  if (!f)
+    return rt_fail(st,
+                   errno == ENOENT || errno == EACCES || errno == EISDIR ? RT_ERR_DATA : RT_ERR_IO,
+                   "%s: cannot open: %s", t->path, strerror(errno));
   rt_code rc = read_rows(f, t, st);
   fclose(f);
   return rc;
@@ -299,13 +312,15 @@ static void print_table(const csv_table *t, int sort_col, size_t shown) {
   }
   const char *sort_name = t->names[sort_col];
   printf("# %s: %zu model%s ranked by %s (%s is better); showing %zu\n", t->path, t->row_count,
-         t->row_count == 1 ? "" : "s", sort_name, higher_is_better(sort_name) ? "higher" : "lower", shown);
+         t->row_count == 1 ? "" : "s", sort_name, higher_is_better(sort_name) ? "higher" : "lower",
+         shown);
   printf("#rank    id kind      status  ");
   for (size_t k = 0; k < ncols; ++k) printf(" %*s", width[k], t->names[cols[k]]);
   printf(" hyper-parameters\n");
   for (size_t i = 0; i < shown; ++i) {
     const csv_row *r = &t->rows[i];
-    printf("%5zu %5s %-9s %-8s", i + 1, field(t, r, "id"), field(t, r, "kind"), field(t, r, "status"));
+    printf("%5zu %5s %-9s %-8s", i + 1, field(t, r, "id"), field(t, r, "kind"),
+           field(t, r, "status"));
     for (size_t k = 0; k < ncols; ++k) {
       char v[64];
       value_text(r->fields[cols[k]], v, sizeof v);
@@ -316,9 +331,9 @@ static void print_table(const csv_table *t, int sort_col, size_t shown) {
     printf(" %s\n", hp);
   }
   if (t->row_count && !isnan(t->rows[0].key))
-    printf("# best: model %s (%s=%s)\n", field(t, &t->rows[0], "id"), sort_name, t->rows[0].fields[sort_col]);
-  else
-    printf("# best: none (no model has a %s value)\n", sort_name);
+    printf("# best: model %s (%s=%s)\n", field(t, &t->rows[0], "id"), sort_name,
+           t->rows[0].fields[sort_col]);
+  else printf("# best: none (no model has a %s value)\n", sort_name);
 }
 
 static void json_string(const char *s) {
@@ -333,8 +348,9 @@ static void json_string(const char *s) {
 
 /* Columns whose values are words, never numbers, whatever they look like. */
 static int is_text_column(const char *name) {
-  static const char *const text[] = {"kind", "status", "state_sha256", "model_file", "optimizer", "schedule",
-                                     "solver", "activation", "output", "init"};
+  static const char *const text[] = {"kind",      "status",   "state_sha256", "model_file",
+                                     "optimizer", "schedule", "solver",       "activation",
+                                     "output",    "init"};
   for (size_t i = 0; i < sizeof text / sizeof text[0]; ++i)
     if (strcmp(name, text[i]) == 0) return 1;
   return 0;
@@ -413,7 +429,8 @@ int rt_cmd_results(int argc, char **argv) {
     }
   }
   if (argc - optind < 1) return rt_cli_usage_error("results", "expected RUN_DIR");
-  if (argc - optind > 1) return rt_cli_usage_error("results", "unexpected argument '%s'", argv[optind + 1]);
+  if (argc - optind > 1)
+    return rt_cli_usage_error("results", "unexpected argument '%s'", argv[optind + 1]);
   const char *run_dir = argv[optind];
 
   rt_status st;
@@ -434,10 +451,14 @@ int rt_cmd_results(int argc, char **argv) {
       }
     int code;
     if (sort) {
-      code = rt_cli_usage_error("results", "%s: no column '%s' to sort by (available: %s; the val_ prefix may be "
-                                           "left out)", t.path, sort, list);
+      code =
+          rt_cli_usage_error("results",
+                             "%s: no column '%s' to sort by (available: %s; the val_ prefix may be "
+                             "left out)",
+                             t.path, sort, list);
     } else {
-      rt_fail(&st, RT_ERR_DATA, "%s:1: no metric column to sort by (val_*, train_loss, train_seconds, hops)", t.path);
+      rt_fail(&st, RT_ERR_DATA,
+              "%s:1: no metric column to sort by (val_*, train_loss, train_seconds, hops)", t.path);
       code = rt_cli_report(&st);
     }
     table_free(&t);

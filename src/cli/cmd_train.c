@@ -45,9 +45,10 @@ static const char train_usage[] =
     "  -h, --help            this text\n"
     "\n"
     "Signals: SIGTERM or SIGINT (on any rank) finishes the current batch, writes a checkpoint to\n"
-    "RUN_DIR/checkpoints and exits with code 75 (resume with --resume RUN_DIR). More SIGTERMs within\n"
-    WINDOW " s of the first are the same request (Slurm sends SIGTERM, SIGCONT, SIGTERM when it preempts);\n"
-    "a SIGINT after the first signal, or a SIGTERM after those " WINDOW " s, exits at once. SIGUSR1 writes a\n"
+    "RUN_DIR/checkpoints and exits with code 75 (resume with --resume RUN_DIR). More SIGTERMs within\n" WINDOW
+    " s of the first are the same request (Slurm sends SIGTERM, SIGCONT, SIGTERM when it preempts);\n"
+    "a SIGINT after the first signal, or a SIGTERM after those " WINDOW
+    " s, exits at once. SIGUSR1 writes a\n"
     "checkpoint and goes on. Exit codes: 0 done, 1 runtime failure (MPI, I/O, memory, run.timeout),\n"
     "2 bad input, 75 stopped with a checkpoint.\n";
 
@@ -67,7 +68,8 @@ static void print_progress(const rt_progress *p, void *user) {
   const double rate = p->elapsed > 0 ? (double)p->samples / p->elapsed : 0.0;
   char eta[32] = "-";
   if (p->final) snprintf(eta, sizeof eta, "0 s");
-  else if (fraction > 0) snprintf(eta, sizeof eta, "%.0f s", p->elapsed * (1.0 - fraction) / fraction);
+  else if (fraction > 0)
+    snprintf(eta, sizeof eta, "%.0f s", p->elapsed * (1.0 - fraction) / fraction);
   char line[256];
   snprintf(line, sizeof line,
            "models %zu/%zu done, %zu in flight | shard visits %" PRIu64 "/%" PRIu64
@@ -110,7 +112,8 @@ static int install_signal_handlers(void) {
 }
 
 /* Rank 0 reads; everyone receives the text or the read error. */
-static rt_code share_config_text(const char *path, int rank, char **text, size_t *len, rt_status *st) {
+static rt_code share_config_text(const char *path, int rank, char **text, size_t *len,
+                                 rt_status *st) {
   rt_code rc = RT_OK;
   unsigned long long n = 0;
   if (rank == 0) {
@@ -169,15 +172,18 @@ int rt_cmd_train(int argc, char **argv) {
   if (rc == RT_OK && rank == 0 && !args.quiet) rt_print_run_header(stdout, &cfg, ranks);
   /* Launchers (mpirun, srun) forward stdout through a pseudo-terminal even when the job's log is a
    * file, so under one the progress is always plain lines. */
-  const int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_RANK") || getenv("SLURM_PROCID");
-  progress_printer printer = {.tty = isatty(STDOUT_FILENO) && !launched, .interval = args.progress_interval};
+  const int launched =
+      getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_RANK") || getenv("SLURM_PROCID");
+  progress_printer printer = {.tty = isatty(STDOUT_FILENO) && !launched,
+                              .interval = args.progress_interval};
   if (printer.tty && printer.interval > 0.2) printer.interval = 0.2; /* a live line */
   const int show = rank == 0 && !args.quiet && args.progress_interval > 0;
   /* After MPI_Init, so that ours replace any the MPI library set. */
   if (rc == RT_OK && install_signal_handlers() != 0)
     rc = rt_fail(&st, RT_ERR_INTERNAL, "%s:%d: sigaction: %s", __FILE__, __LINE__, strerror(errno));
   if (rc == RT_OK)
-    rc = rt_train_resume(&cfg, args.resume, MPI_COMM_WORLD, show ? print_progress : NULL, &printer, &res, &st);
+    rc = rt_train_resume(&cfg, args.resume, MPI_COMM_WORLD, show ? print_progress : NULL, &printer,
+                         &res, &st);
 
   if (rc != RT_OK) {
     code = rt_exit_code(rc);

@@ -19,14 +19,11 @@ int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_a
     fprintf(stderr, "ringtrain: error: out of memory\n");
     return 1;
   }
-  static const struct option options[] = {{"set", required_argument, NULL, 's'},
-                                          {"output", required_argument, NULL, 'o'},
-                                          {"quiet", no_argument, NULL, 'q'},
-                                          {"progress-interval", required_argument, NULL, 'p'},
-                                          {"trace", no_argument, NULL, 't'},
-                                          {"resume", required_argument, NULL, 'r'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+  static const struct option options[] = {
+      {"set", required_argument, NULL, 's'}, {"output", required_argument, NULL, 'o'},
+      {"quiet", no_argument, NULL, 'q'},     {"progress-interval", required_argument, NULL, 'p'},
+      {"trace", no_argument, NULL, 't'},     {"resume", required_argument, NULL, 'r'},
+      {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
   optind = 1;
   opterr = 0;
   int c;
@@ -38,7 +35,8 @@ int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_a
         errno = 0;
         const double v = strtod(optarg, &end);
         if (errno || end == optarg || *end || !(v >= 0.0) || v > 1e6)
-          return rt_cli_usage_error(command, "--progress-interval expects seconds >= 0, got '%s'", optarg);
+          return rt_cli_usage_error(command, "--progress-interval expects seconds >= 0, got '%s'",
+                                    optarg);
         a->progress_interval = v;
         break;
       }
@@ -46,11 +44,13 @@ int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_a
       case 'o': a->output = optarg; break;
       case 'q': a->quiet = 1; break;
       case 't':
-        if (strcmp(command, "train") != 0) return rt_cli_usage_error(command, "unknown option '--trace'");
+        if (strcmp(command, "train") != 0)
+          return rt_cli_usage_error(command, "unknown option '--trace'");
         a->trace = 1;
         break;
       case 'r':
-        if (strcmp(command, "train") != 0) return rt_cli_usage_error(command, "unknown option '--resume'");
+        if (strcmp(command, "train") != 0)
+          return rt_cli_usage_error(command, "unknown option '--resume'");
         a->resume = optarg;
         break;
       case 'h': a->help = 1; return 0;
@@ -59,9 +59,11 @@ int rt_config_args_parse(const char *command, int argc, char **argv, rt_config_a
     }
   }
   if (a->resume && a->output)
-    return rt_cli_usage_error(command, "--resume RUN_DIR writes to RUN_DIR; --output cannot be given with it");
+    return rt_cli_usage_error(
+        command, "--resume RUN_DIR writes to RUN_DIR; --output cannot be given with it");
   if (optind >= argc) return rt_cli_usage_error(command, "missing CONFIG");
-  if (optind + 1 < argc) return rt_cli_usage_error(command, "unexpected argument '%s'", argv[optind + 1]);
+  if (optind + 1 < argc)
+    return rt_cli_usage_error(command, "unexpected argument '%s'", argv[optind + 1]);
   a->config_path = argv[optind];
   return 0;
 }
@@ -110,8 +112,8 @@ rt_code rt_read_text_file(const char *path, char **text, size_t *length, rt_stat
   return RT_OK;
 }
 
-rt_code rt_config_from_args(const rt_config_args *a, const char *text, size_t length, rt_config *cfg,
-                            rt_status *st) {
+rt_code rt_config_from_args(const rt_config_args *a, const char *text, size_t length,
+                            rt_config *cfg, rt_status *st) {
   rt_code rc = rt_config_parse(text, length, a->config_path, cfg, st);
   for (int i = 0; rc == RT_OK && i < a->set_count; ++i) rc = rt_config_set(cfg, a->sets[i], st);
   if (rc == RT_OK && a->output) {
@@ -126,7 +128,8 @@ rt_code rt_config_from_args(const rt_config_args *a, const char *text, size_t le
     while (base > a->resume && base[-1] != '/') --base;
     static const char parent[] = "/checkpoints/";
     const size_t pl = sizeof parent - 1;
-    if (strncmp(base, "ckpt-", 5) == 0 && (size_t)(base - a->resume) >= pl && strncmp(base - pl, parent, pl) == 0)
+    if (strncmp(base, "ckpt-", 5) == 0 && (size_t)(base - a->resume) >= pl &&
+        strncmp(base - pl, parent, pl) == 0)
       len = (size_t)(base - a->resume) - pl;
     if (len == 0) len = 1; /* "/checkpoints/ckpt-1": the root */
     if (len >= sizeof cfg->run.output) return rt_fail(st, RT_ERR_USAGE, "--resume: path too long");

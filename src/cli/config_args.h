@@ -10,7 +10,7 @@ typedef struct rt_config_args {
   int set_count;
   const char *output;
   int quiet;
-  int trace; /* train --trace: run.trace = true */
+  int trace;          /* train --trace: run.trace = true */
   const char *resume; /* train --resume RUN_DIR (or RUN_DIR/checkpoints/ckpt-NNNNNN) */
   int help;
   double progress_interval; /* seconds between progress lines off a terminal; 0 = none */
@@ -22,8 +22,8 @@ void rt_config_args_free(rt_config_args *a);
 
 /* Parses config text (already read) and applies --set and --output (--resume: run.output is the
  * run directory it names), then validates. */
-rt_code rt_config_from_args(const rt_config_args *a, const char *text, size_t length, rt_config *cfg,
-                            rt_status *st);
+rt_code rt_config_from_args(const rt_config_args *a, const char *text, size_t length,
+                            rt_config *cfg, rt_status *st);
 
 /* Reads a whole file into a NUL-terminated buffer; errors name the file. */
 rt_code rt_read_text_file(const char *path, char **text, size_t *length, rt_status *st);

@@ -50,12 +50,9 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*fn)(int, char **);
-  } commands[] = {{"train", rt_cmd_train},
-                  {"check", rt_cmd_check},
-                  {"eval", rt_cmd_eval},
-                  {"predict", rt_cmd_predict},
-                  {"inspect", rt_cmd_inspect},
-                  {"results", rt_cmd_results}};
+  } commands[] = {{"train", rt_cmd_train},     {"check", rt_cmd_check},
+                  {"eval", rt_cmd_eval},       {"predict", rt_cmd_predict},
+                  {"inspect", rt_cmd_inspect}, {"results", rt_cmd_results}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i)
     if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
   fprintf(stderr, "ringtrain: error: unknown command '%s' (try 'ringtrain --help')\n", cmd);

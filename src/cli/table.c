@@ -47,10 +47,8 @@ void rt_print_model_table(FILE *out, const rt_config *cfg) {
     metric_list(&cfg->models[j], metrics, sizeof metrics);
     if (strlen(metrics) > width) width = strlen(metrics);
   }
-  if (swept)
-    fprintf(out, "#  id %s %-*s swept\n", hp_header, (int)width, "metrics");
-  else
-    fprintf(out, "#  id %s metrics\n", hp_header);
+  if (swept) fprintf(out, "#  id %s %-*s swept\n", hp_header, (int)width, "metrics");
+  else fprintf(out, "#  id %s metrics\n", hp_header);
   for (size_t j = 0; j < cfg->model_count; ++j) {
     fprintf(out, "%5zu ", j);
     hp_columns(out, &cfg->models[j]);
@@ -71,7 +69,8 @@ static void metrics_text(const rt_model_result *m, char *buf, size_t cap) {
   size_t used = 0;
   buf[0] = '\0';
   for (size_t k = 0; k < m->metric_count && used < cap; ++k) {
-    int n = snprintf(buf + used, cap - used, "%s%s %.5g", k ? " " : "", m->metric_names[k], m->metrics[k]);
+    int n = snprintf(buf + used, cap - used, "%s%s %.5g", k ? " " : "", m->metric_names[k],
+                     m->metrics[k]);
     if (n < 0) break;
     used += (size_t)n;
   }
@@ -102,7 +101,8 @@ static double percent(double part, double whole) { return whole > 0 ? 100.0 * pa
  * time, hand-offs and their latency; per model integrating, on the wire, waiting; the trace file. */
 static void print_utilisation(FILE *out, const rt_run_result *res) {
   if (res->rank_report) {
-    fprintf(out, "# utilisation over %.3f s of training; hand-off latency %s\n", res->train_wall_seconds,
+    fprintf(out, "# utilisation over %.3f s of training; hand-off latency %s\n",
+            res->train_wall_seconds,
             strcmp(res->latency_source, "trace") == 0
                 ? "from the trace (send to matching receive, clocks aligned)"
                 : "as the sender sees it (MPI_Isend until it sees it complete)");
@@ -113,45 +113,55 @@ static void print_utilisation(FILE *out, const rt_run_result *res) {
       bytes_text(q->bytes_received, received, sizeof received);
       /* The words before the idle figure are as they were (scripts/bench_ring.sh reads fields 5 and
        * 11). */
-      fprintf(out, "# rank %d: busy %.3f s, idle waiting for models %.3f s, final states %.3f s (%.0f%% busy, "
-                   "%.0f%% idle, %.0f%% final); hand-offs sent %" PRIu64 " (%s), received %" PRIu64 " (%s); "
-                   "latency mean %.3f ms, max %.3f ms\n",
-              r, q->busy_seconds, q->idle_seconds, q->final_seconds, percent(q->busy_seconds, q->wall_seconds),
-              percent(q->idle_seconds, q->wall_seconds), percent(q->final_seconds, q->wall_seconds), q->sent, sent,
-              q->received, received, 1e3 * q->latency_mean, 1e3 * q->latency_max);
+      fprintf(
+          out,
+          "# rank %d: busy %.3f s, idle waiting for models %.3f s, final states %.3f s (%.0f%% busy, "
+          "%.0f%% idle, %.0f%% final); hand-offs sent %" PRIu64 " (%s), received %" PRIu64
+          " (%s); "
+          "latency mean %.3f ms, max %.3f ms\n",
+          r, q->busy_seconds, q->idle_seconds, q->final_seconds,
+          percent(q->busy_seconds, q->wall_seconds), percent(q->idle_seconds, q->wall_seconds),
+          percent(q->final_seconds, q->wall_seconds), q->sent, sent, q->received, received,
+          1e3 * q->latency_mean, 1e3 * q->latency_max);
     }
     const size_t shown = res->model_count < 10 ? res->model_count : 10;
     for (size_t r = 0; r < shown; ++r) {
       const size_t j = res->rank_order ? res->rank_order[r] : r;
       const rt_model_result *m = &res->models[j];
-      fprintf(out, "# model %zu: integrating %.3f s (%.0f%%), on the wire %.3f s, waiting %.3f s\n", j,
-              m->train_seconds, percent(m->train_seconds, res->train_wall_seconds), m->wire_seconds,
-              m->wait_seconds);
+      fprintf(out, "# model %zu: integrating %.3f s (%.0f%%), on the wire %.3f s, waiting %.3f s\n",
+              j, m->train_seconds, percent(m->train_seconds, res->train_wall_seconds),
+              m->wire_seconds, m->wait_seconds);
     }
     if (res->model_count > shown)
       fprintf(out, "# ... every model's times in the last line of results.jsonl\n");
   }
   if (res->traced) {
-    fprintf(out, "# trace: %s/trace.json, %" PRIu64 " events, %" PRIu64 " hand-offs (Perfetto: "
-                 "https://ui.perfetto.dev, or chrome://tracing)\n",
+    fprintf(out,
+            "# trace: %s/trace.json, %" PRIu64 " events, %" PRIu64
+            " hand-offs (Perfetto: "
+            "https://ui.perfetto.dev, or chrome://tracing)\n",
             res->output_dir, res->trace_events, res->trace_handoffs);
     if (res->trace_dropped)
-      fprintf(out, "# trace: %" PRIu64 " events dropped (the oldest; raise run.trace_events to keep them)\n",
+      fprintf(out,
+              "# trace: %" PRIu64
+              " events dropped (the oldest; raise run.trace_events to keep them)\n",
               res->trace_dropped);
   }
 }
 
 void rt_print_results_table(FILE *out, const rt_run_result *res) {
   if (res->note[0]) fprintf(out, "# note: %s\n", res->note);
-  fprintf(out, "# backend %s; %zu shards over %d rank%s; %" PRIu64 " training rows, %" PRIu64
-               " validation rows, %zu features",
+  fprintf(out,
+          "# backend %s; %zu shards over %d rank%s; %" PRIu64 " training rows, %" PRIu64
+          " validation rows, %zu features",
           res->backend, res->shards, res->ranks, res->ranks == 1 ? "" : "s", res->train_rows,
           res->val_rows, res->features);
   if (res->classes) fprintf(out, ", %zu classes", res->classes);
   fputc('\n', out);
   const size_t shown = res->model_count < 10 ? res->model_count : 10;
-  fprintf(out, "# %s %zu of %zu models by %s (%s)\n", res->model_count > shown ? "top" : "all", shown,
-          res->model_count, res->sweep_metric, res->maximize ? "higher is better" : "lower is better");
+  fprintf(out, "# %s %zu of %zu models by %s (%s)\n", res->model_count > shown ? "top" : "all",
+          shown, res->model_count, res->sweep_metric,
+          res->maximize ? "higher is better" : "lower is better");
   fprintf(out, "# rank    id %s train_loss  hops   seconds status        validation\n", hp_header);
   size_t ranked = 0;
   for (size_t r = 0; r < res->model_count && r < shown; ++r) {
@@ -173,11 +183,14 @@ void rt_print_results_table(FILE *out, const rt_run_result *res) {
   }
   for (size_t j = 0; j < res->model_count; ++j)
     if (res->models[j].pass_source != res->models[j].id)
-      fprintf(out, "# model %zu shares the statistics pass of model %" PRIu64
-                   " (linear, exact solver: one pass serves every alpha)\n",
+      fprintf(out,
+              "# model %zu shares the statistics pass of model %" PRIu64
+              " (linear, exact solver: one pass serves every alpha)\n",
               j, res->models[j].pass_source);
-  fprintf(out, "# run directory: %s (results.csv, results.jsonl, history.csv, config.yaml, models/, best.rtm)\n",
-          res->output_dir);
+  fprintf(
+      out,
+      "# run directory: %s (results.csv, results.jsonl, history.csv, config.yaml, models/, best.rtm)\n",
+      res->output_dir);
   fprintf(out, "# wall time %.3f s\n", res->wall_seconds);
   print_utilisation(out, res);
 }

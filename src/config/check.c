@@ -14,7 +14,8 @@
 #include "rt_cuda.h"
 #endif
 
-void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data, rt_model_spec *sp) {
+void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data,
+                        rt_model_spec *sp) {
   memset(sp, 0, sizeof *sp);
   sp->id = j;
   sp->hp = cfg->models[j];
@@ -29,7 +30,8 @@ void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *da
 
 uint64_t rt_check_train_rows(const rt_config *cfg, const uint64_t *shard_rows, size_t shards) {
   const size_t used = cfg->run.shards_in_use > 0 && (size_t)cfg->run.shards_in_use < shards
-                          ? (size_t)cfg->run.shards_in_use : shards;
+                          ? (size_t)cfg->run.shards_in_use
+                          : shards;
   uint64_t rows = 0;
   for (size_t s = 0; s < used; ++s) rows += shard_rows[s];
   return rows;
@@ -58,9 +60,10 @@ rt_code rt_check_run(const rt_config *cfg, const rt_check_facts *data, const cha
   rt_code first = RT_OK;
   /* The config alone: the rest reads fields this vouches for. */
   if (rt_config_validate(cfg, &one) != RT_OK) return keep(report, first, &one, st);
-  if (data->shards > 0 && cfg->run.shards_in_use > 0 && (uint64_t)cfg->run.shards_in_use > data->shards &&
-      rt_fail(&one, RT_ERR_CONFIG, "%s: run.shards_in_use is %ld but the data has %zu shards", cfg->path,
-              cfg->run.shards_in_use, data->shards))
+  if (data->shards > 0 && cfg->run.shards_in_use > 0 &&
+      (uint64_t)cfg->run.shards_in_use > data->shards &&
+      rt_fail(&one, RT_ERR_CONFIG, "%s: run.shards_in_use is %ld but the data has %zu shards",
+              cfg->path, cfg->run.shards_in_use, data->shards))
     first = keep(report, first, &one, st);
   const int cuda = backend && strcmp(backend, "cuda") == 0;
   for (size_t j = 0; j < cfg->model_count; ++j) {

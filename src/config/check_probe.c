@@ -11,12 +11,15 @@
 
 /* Probes a data file and counts its rows; with `classes` (the training file of a run that has
  * classifiers) also scans its labels for the number of classes, as training does. */
-static rt_code probe_file(const rt_config *cfg, const char *path, rt_check_file *out, size_t *classes,
-                          rt_status *st) {
+static rt_code probe_file(const rt_config *cfg, const char *path, rt_check_file *out,
+                          size_t *classes, rt_status *st) {
   memset(out, 0, sizeof *out);
   out->path = path;
-  rt_data_options opt = {.path = path, .format = cfg->data.format, .label_column = -1,
-                         .header = cfg->data.header, .delimiter = cfg->data.delimiter};
+  rt_data_options opt = {.path = path,
+                         .format = cfg->data.format,
+                         .label_column = -1,
+                         .header = cfg->data.header,
+                         .delimiter = cfg->data.delimiter};
   rt_code rc;
   RT_TRY(rc, rt_data_probe(&opt, &out->info, st));
   const int col = cfg->data.label_column < 0 ? (int)out->info.columns - 1 : cfg->data.label_column;
@@ -25,7 +28,8 @@ static rt_code probe_file(const rt_config *cfg, const char *path, rt_check_file 
   RT_TRY(rc, rt_data_probe(&opt, &out->info, st));
   RT_TRY(rc, rt_data_count_rows(&opt, &out->info, &out->rows, st));
   double lo = 0.0, hi = 0.0;
-  if (classes && cfg->data.classes == 0) RT_TRY(rc, rt_data_label_range(&opt, &out->info, &lo, &hi, st));
+  if (classes && cfg->data.classes == 0)
+    RT_TRY(rc, rt_data_label_range(&opt, &out->info, &lo, &hi, st));
   if (classes) RT_TRY(rc, rt_data_classes(path, col, lo, hi, cfg->data.classes, classes, st));
   return RT_OK;
 }
@@ -38,11 +42,15 @@ static rt_code count_train_rows(const rt_config *cfg, const rt_check_file *train
   const size_t shards = cfg->data.shards > 0 ? (size_t)cfg->data.shards : 1;
   uint64_t *per = calloc(shards, sizeof *per);
   if (!per) return RT_FAIL_AT(st, RT_ERR_NOMEM, "calloc %zu row counts", shards);
-  rt_data_options opt = {.path = train->path, .format = cfg->data.format, .label_column = train->label_column,
-                         .header = cfg->data.header, .delimiter = cfg->data.delimiter};
+  rt_data_options opt = {.path = train->path,
+                         .format = cfg->data.format,
+                         .label_column = train->label_column,
+                         .header = cfg->data.header,
+                         .delimiter = cfg->data.delimiter};
   rt_code rc = rt_data_count_shard_rows(&opt, &train->info, shards, per, st);
   if (rc == RT_OK && !cfg->data.validation[0])
-    for (size_t s = 0; s < shards; ++s) per[s] -= rt_validation_split_rows(per[s], cfg->data.validation_fraction);
+    for (size_t s = 0; s < shards; ++s)
+      per[s] -= rt_validation_split_rows(per[s], cfg->data.validation_fraction);
   if (rc == RT_OK) *rows = rt_check_train_rows(cfg, per, shards);
   free(per);
   return rc;
@@ -54,7 +62,8 @@ rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file
   memset(validation, 0, sizeof *validation);
   validation->path = "";
   rt_code rc;
-  RT_TRY(rc, probe_file(cfg, cfg->data.train, train, rt_config_needs_classes(cfg) ? &facts->classes : NULL, st));
+  RT_TRY(rc, probe_file(cfg, cfg->data.train, train,
+                        rt_config_needs_classes(cfg) ? &facts->classes : NULL, st));
   if (cfg->data.validation[0]) {
     RT_TRY(rc, probe_file(cfg, cfg->data.validation, validation, NULL, st));
     if (validation->info.features != train->info.features)
@@ -62,8 +71,8 @@ rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file
                      cfg->data.validation, validation->info.features, train->info.features);
   }
   if (cfg->data.shards > 0 && train->rows < (uint64_t)cfg->data.shards)
-    return rt_fail(st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%ld)", cfg->data.train,
-                   train->rows, cfg->data.shards);
+    return rt_fail(st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%ld)",
+                   cfg->data.train, train->rows, cfg->data.shards);
   facts->features = train->info.features;
   facts->shards = cfg->data.shards > 0 ? (size_t)cfg->data.shards : 0;
   RT_TRY(rc, count_train_rows(cfg, train, &facts->train_rows, st));

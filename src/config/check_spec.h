@@ -8,6 +8,7 @@
 #include "ringtrain/check.h"
 
 /* Fills *sp (zeroed first) for model j of cfg on data `data`. */
-void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data, rt_model_spec *sp);
+void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data,
+                        rt_model_spec *sp);
 
 #endif

@@ -93,7 +93,9 @@ void rt_config_free(rt_config *cfg) {
 }
 
 /* The config's name in messages. */
-static const char *config_where(const rt_config *cfg) { return cfg->path[0] ? cfg->path : "<config>"; }
+static const char *config_where(const rt_config *cfg) {
+  return cfg->path[0] ? cfg->path : "<config>";
+}
 
 /* Replaces cfg->models with the expansion of cfg->sweep_plan. When the sweep settings do not
  * allow it (a config error), the reason is kept as pending instead: --set sweep.* may still fix
@@ -121,10 +123,8 @@ static rt_code install_expansion(rt_config *cfg, const char *where, rt_status *s
 
 /* Formats a full key name: "run.passes", "models[2].learning_rate". */
 static void key_label(char *buf, size_t size, rt_section section, size_t model, const char *key) {
-  if (section == RT_SECTION_MODEL)
-    snprintf(buf, size, "models[%zu].%s", model, key);
-  else
-    snprintf(buf, size, "%s.%s", section_names[section], key);
+  if (section == RT_SECTION_MODEL) snprintf(buf, size, "models[%zu].%s", model, key);
+  else snprintf(buf, size, "%s.%s", section_names[section], key);
 }
 
 /* Where a key name that is unknown here does belong, e.g. "'passes' belongs in the run section". */
@@ -150,7 +150,10 @@ static int key_home(const char *name, rt_section here, char *buf, size_t size) {
     size_t used = strlen(where);
     ++listed;
     snprintf(where + used, sizeof where - used, "%s%s",
-             listed == 1 ? "" : listed == sections ? " or " : ", ", section_names[order[i]]);
+             listed == 1          ? ""
+             : listed == sections ? " or "
+                                  : ", ",
+             section_names[order[i]]);
   }
   snprintf(buf, size, "'%s' belongs in the %s section%s", name, where,
            found[RT_SECTION_MODEL] ? " or a models entry" : "");
@@ -230,8 +233,8 @@ static int is_null(const yaml_node_t *node) {
   if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
     return 0;
   const char *s = scalar(node);
-  return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-         strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+  return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
+         strcmp(s, "NULL") == 0;
 }
 
 /* "a mapping", "a list", "nothing", "'text'" */
@@ -309,8 +312,8 @@ static rt_code sequence_text(const parse_ctx *ctx, const rt_config_key *k, const
         strlen(scalar(node)) != node->data.scalar.length || strpbrk(scalar(node), ",[]"))
       return fail_mark(ctx, node->start_mark, "%s: expected %s, got %s in the list", label,
                        expected, what);
-    int n = snprintf(buf + used, size - used, "%s%s", item > list->data.sequence.items.start
-                                                           ? ", " : "", scalar(node));
+    int n = snprintf(buf + used, size - used, "%s%s",
+                     item > list->data.sequence.items.start ? ", " : "", scalar(node));
     if (n < 0 || (size_t)n + 2 > size - used)
       return fail_mark(ctx, list->start_mark, "%s: expected %s, got a longer list", label,
                        expected);
@@ -329,13 +332,15 @@ static rt_code walk_merge(parse_ctx *ctx, rt_section section, size_t model, cons
     return fail_mark(ctx, value->start_mark,
                      "%s: merges ('<<') nested too deeply (does an alias refer to itself?)", where);
   if (value->type == YAML_MAPPING_NODE || value->type == YAML_SEQUENCE_NODE) {
-    ctx->merged += 1 + (size_t)(value->type == YAML_MAPPING_NODE
-                                    ? value->data.mapping.pairs.top - value->data.mapping.pairs.start
-                                    : value->data.sequence.items.top - value->data.sequence.items.start);
+    ctx->merged +=
+        1 + (size_t)(value->type == YAML_MAPPING_NODE
+                         ? value->data.mapping.pairs.top - value->data.mapping.pairs.start
+                         : value->data.sequence.items.top - value->data.sequence.items.start);
     if (ctx->merged > RT_MERGE_WORK_MAX)
       return fail_mark(ctx, value->start_mark,
                        "%s: merges ('<<') expand too far: over %d merged mappings and keys (do "
-                       "aliases merge each other many times over?)", where, RT_MERGE_WORK_MAX);
+                       "aliases merge each other many times over?)",
+                       where, RT_MERGE_WORK_MAX);
   }
   if (value->type == YAML_MAPPING_NODE)
     return walk_section(ctx, section, model, where, value, obj, depth + 1);
@@ -381,9 +386,8 @@ static rt_code apply_node(parse_ctx *ctx, rt_section section, const rt_config_ke
   if (k->required && text[0] == '\0')
     return fail_mark(ctx, value->start_mark, "%s is required, got nothing", label);
   char why[512];
-  rt_apply_result r = rt_config_key_apply(k, obj, text,
-                                          section == RT_SECTION_DATA ? ctx->cfg->dir : NULL, why,
-                                          sizeof why);
+  rt_apply_result r = rt_config_key_apply(
+      k, obj, text, section == RT_SECTION_DATA ? ctx->cfg->dir : NULL, why, sizeof why);
   if (r == RT_APPLY_TYPE) return fail_mark(ctx, value->start_mark, "%s: %s", label, why);
   if (r == RT_APPLY_RANGE) return fail_mark(ctx, value->start_mark, "%s %s", label, why);
   return RT_OK;
@@ -415,8 +419,8 @@ static rt_code value_text(const parse_ctx *ctx, const rt_config_key *k, const ch
     char expected[256], what[96];
     rt_config_key_expected(k, expected, sizeof expected);
     describe(node, what, sizeof what);
-    return fail_mark(ctx, node->start_mark, "%s: expected %s, got %s in the list", label,
-                     expected, what);
+    return fail_mark(ctx, node->start_mark, "%s: expected %s, got %s in the list", label, expected,
+                     what);
   }
   if (strlen(scalar(node)) != node->data.scalar.length)
     return fail_mark(ctx, node->start_mark, "%s: values cannot contain NUL characters", label);
@@ -432,8 +436,10 @@ static rt_code add_values(parse_ctx *ctx, const rt_config_key *k, const char *la
                           const yaml_node_t *list, rt_sweep_param *param) {
   const size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
   if (n == 0)
-    return fail_mark(ctx, list->start_mark, "%s: expected at least one value to sweep, got an "
-                     "empty list", label);
+    return fail_mark(ctx, list->start_mark,
+                     "%s: expected at least one value to sweep, got an "
+                     "empty list",
+                     label);
   param->values = calloc(n, sizeof *param->values);
   if (!param->values) return RT_FAIL_AT(ctx->st, RT_ERR_NOMEM, "calloc(%zu values) failed", n);
   for (size_t i = 0; i < n; ++i) {
@@ -582,8 +588,8 @@ static rt_code sweep_mapping(parse_ctx *ctx, const rt_config_key *k, const char 
   if (!min || !max)
     return fail_mark(ctx, map->start_mark, "%s: distribution %s needs min and max", label, dname);
   char min_text[128], max_text[128];
-  rt_code rc = distribution_bound(ctx, k, label, "min", min, param->dist, &param->min,
-                                  &param->imin, min_text, sizeof min_text);
+  rt_code rc = distribution_bound(ctx, k, label, "min", min, param->dist, &param->min, &param->imin,
+                                  min_text, sizeof min_text);
   if (rc == RT_OK)
     rc = distribution_bound(ctx, k, label, "max", max, param->dist, &param->max, &param->imax,
                             max_text, sizeof max_text);
@@ -641,10 +647,10 @@ static rt_code sweep_node(parse_ctx *ctx, const rt_config_key *k, const char *la
 /* A nested mapping of the sweep section: sweep.metric: {name: ..., goal: ...} (or just the
  * name), sweep.early_terminate: {type: ..., min_passes: ...} (or just the type). */
 typedef struct nested_section {
-  const char *name;          /* "metric" */
-  const char *scalar_key;    /* the key a plain scalar sets: "name" */
-  const char *example;       /* shown when the value has the wrong shape */
-  const char *const *known;  /* its keys */
+  const char *name;         /* "metric" */
+  const char *scalar_key;   /* the key a plain scalar sets: "name" */
+  const char *example;      /* shown when the value has the wrong shape */
+  const char *const *known; /* its keys */
   size_t known_count;
 } nested_section;
 
@@ -714,12 +720,13 @@ static rt_code walk_section(parse_ctx *ctx, rt_section section, size_t model, co
     char what[96];
     describe(map, what, sizeof what);
     if (section == RT_SECTION_MODEL)
-      return fail_mark(ctx, map->start_mark,
-                       "%s: expected a mapping such as {kind: logistic, learning_rate: 0.01}, got %s",
-                       where, what);
+      return fail_mark(
+          ctx, map->start_mark,
+          "%s: expected a mapping such as {kind: logistic, learning_rate: 0.01}, got %s", where,
+          what);
     char hint[256] = "";
-    if (map->type == YAML_SCALAR_NODE && missing_space_hint(scalar(map), section, hint + 2,
-                                                           sizeof hint - 2))
+    if (map->type == YAML_SCALAR_NODE &&
+        missing_space_hint(scalar(map), section, hint + 2, sizeof hint - 2))
       memcpy(hint, "; ", 2);
     return fail_mark(ctx, map->start_mark, "%s: expected a mapping, got %s%s", where, what, hint);
   }
@@ -777,8 +784,9 @@ static rt_code walk_models(parse_ctx *ctx, const yaml_node_t *list) {
   }
   size_t count = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
   if (count == 0)
-    return fail_mark(ctx, list->start_mark,
-                     "models: expected a list of models with at least one entry, got an empty list");
+    return fail_mark(
+        ctx, list->start_mark,
+        "models: expected a list of models with at least one entry, got an empty list");
   rt_config *cfg = ctx->cfg;
   rt_sweep_plan *plan = rt_sweep_plan_new(count);
   if (!plan)
@@ -810,7 +818,6 @@ static rt_code walk_models(parse_ctx *ctx, const yaml_node_t *list) {
   return RT_OK;
 }
 
-
 static rt_code walk_root(parse_ctx *ctx) {
   yaml_node_t *root = yaml_document_get_root_node(ctx->doc);
   if (!root)
@@ -823,8 +830,8 @@ static rt_code walk_root(parse_ctx *ctx) {
                      "expected a mapping with sections data, run, models, got %s", what);
   }
   const yaml_node_t *data_key = NULL, *models_key = NULL, *sweep_key = NULL;
-  for (yaml_node_pair_t *pair = root->data.mapping.pairs.start;
-       pair < root->data.mapping.pairs.top; ++pair) {
+  for (yaml_node_pair_t *pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top;
+       ++pair) {
     yaml_node_t *key = yaml_document_get_node(ctx->doc, pair->key);
     yaml_node_t *value = yaml_document_get_node(ctx->doc, pair->value);
     const char *name = NULL;
@@ -877,8 +884,8 @@ static rt_code yaml_failure(const parse_ctx *ctx, const yaml_parser_t *parser, c
   yaml_mark_t mark = parser->problem_mark;
   if (parser->error == YAML_READER_ERROR) {
     /* Reader errors carry a byte offset, not a mark. */
-    size_t line = 0, column = 0, end = parser->problem_offset < length ? parser->problem_offset
-                                                                         : length;
+    size_t line = 0, column = 0,
+           end = parser->problem_offset < length ? parser->problem_offset : length;
     for (size_t i = 0; i < end; ++i) {
       if (text[i] == '\n') {
         ++line;
@@ -889,7 +896,8 @@ static rt_code yaml_failure(const parse_ctx *ctx, const yaml_parser_t *parser, c
     }
     mark.line = line;
     mark.column = column;
-    return fail_mark(ctx, mark, "invalid YAML: %s", parser->problem ? parser->problem : "unreadable");
+    return fail_mark(ctx, mark, "invalid YAML: %s",
+                     parser->problem ? parser->problem : "unreadable");
   }
   const char *problem = parser->problem ? parser->problem : "syntax error";
   if (parser->context)
@@ -996,8 +1004,7 @@ rt_code rt_config_load(const char *path, rt_config *cfg, rt_status *st) {
       if (errno == EINTR) continue;
       if (errno == EISDIR)
         rc = rt_fail(st, RT_ERR_CONFIG, "%s: cannot read: %s", path, strerror(errno));
-      else
-        rc = RT_FAIL_AT(st, RT_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+      else rc = RT_FAIL_AT(st, RT_ERR_IO, "%s: read failed: %s", path, strerror(errno));
       break;
     }
     if (n == 0) break;
@@ -1041,8 +1048,7 @@ static rt_code config_set(rt_config *cfg, const char *assignment, int replaying,
 
 /* Do the expansion's inputs differ (method, count, the seed in effect, expanded)? */
 static int expansion_changed(const rt_config *before, const rt_config *after) {
-  return before->sweep.method != after->sweep.method ||
-         before->sweep.count != after->sweep.count ||
+  return before->sweep.method != after->sweep.method || before->sweep.count != after->sweep.count ||
          before->sweep.expanded != after->sweep.expanded ||
          (before->sweep.seed != after->sweep.seed && after->sweep.method == RT_SWEEP_RANDOM &&
           !after->sweep.expanded);
@@ -1147,7 +1153,9 @@ static rt_code config_set(rt_config *cfg, const char *assignment, int replaying,
       size_t used = strlen(hint);
       ++listed;
       snprintf(hint + used, sizeof hint - used, "%s'%s.%s%s'",
-               listed == 1 ? "; did you mean " : listed == matches ? " or " : ", ",
+               listed == 1         ? "; did you mean "
+               : listed == matches ? " or "
+                                   : ", ",
                key->section == RT_SECTION_MODEL ? "models" : section_names[key->section],
                key->section == RT_SECTION_MODEL ? "*." : "", key->name);
     }
@@ -1174,8 +1182,7 @@ static rt_code config_set(rt_config *cfg, const char *assignment, int replaying,
   char full[600];
   const char *index_text = rest;
   char *dot2 = strchr(rest, '.');
-  if (!dot2)
-    return fail_set(st, assignment, "expected models.N.key=value or models.*.key=value");
+  if (!dot2) return fail_set(st, assignment, "expected models.N.key=value or models.*.key=value");
   *dot2 = '\0';
   const char *name = dot2 + 1;
   const int all = strcmp(index_text, "*") == 0;
@@ -1184,12 +1191,11 @@ static rt_code config_set(rt_config *cfg, const char *assignment, int replaying,
     int digits = 0;
     for (const char *p = index_text; *p; ++p, ++digits) {
       if (*p < '0' || *p > '9' || index > (SIZE_MAX - 9) / 10)
-        return fail_set(st, assignment,
-                        "expected a model index or '*' after 'models.', got '%s'", index_text);
+        return fail_set(st, assignment, "expected a model index or '*' after 'models.', got '%s'",
+                        index_text);
       index = index * 10 + (size_t)(*p - '0');
     }
-    if (!digits)
-      return fail_set(st, assignment, "expected a model index or '*' after 'models.'");
+    if (!digits) return fail_set(st, assignment, "expected a model index or '*' after 'models.'");
   }
   const rt_config_key *key = rt_config_key_find(RT_SECTION_MODEL, name);
   if (!key) {
@@ -1227,7 +1233,6 @@ static rt_code config_set(rt_config *cfg, const char *assignment, int replaying,
 rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
   return config_set(cfg, assignment, 0, st);
 }
-
 
 /* ---------------------------------------------------------------------------------------------
  * Validation
@@ -1291,8 +1296,7 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
     if (cfg->path[0] && model->line > 0)
       snprintf(model_where, sizeof model_where, "%s:%d:%d: ", cfg->path, model->line,
                model->column);
-    else
-      snprintf(model_where, sizeof model_where, "%s", where);
+    else snprintf(model_where, sizeof model_where, "%s", where);
     for (size_t i = 0; i < rt_config_key_count; ++i) {
       const rt_config_key *key = &rt_config_keys[i];
       if (key->section != RT_SECTION_MODEL) continue;
@@ -1305,8 +1309,8 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
       rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "kind"), expected,
                              sizeof expected);
       rt_config_show_value(model->kind, kind, sizeof kind);
-      return rt_fail(st, RT_ERR_CONFIG, "%smodels[%zu].kind: expected %s; got '%s'", model_where,
-                     m, expected, kind);
+      return rt_fail(st, RT_ERR_CONFIG, "%smodels[%zu].kind: expected %s; got '%s'", model_where, m,
+                     expected, kind);
     }
     /* kmeans: the Lloyd steps are the last lloyd_passes of the run's passes. */
     if (strcmp(model->kind, "kmeans") == 0 && model->lloyd_passes > cfg->run.passes)

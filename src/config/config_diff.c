@@ -13,7 +13,7 @@ static int results_neutral(const rt_config_key *key) {
   /* A written config has its sweep expanded into the models (compared one by one instead). */
   if (key->section == RT_SECTION_SWEEP && strcmp(key->name, "expanded") == 0) return 1;
   static const char *const neutral[] = {"output", "checkpoint_every", "keep_checkpoints", "timeout",
-                                        "trace", "trace_events", "profile_passes"};
+                                        "trace",  "trace_events",     "profile_passes"};
   if (key->section != RT_SECTION_RUN) return 0;
   for (size_t i = 0; i < sizeof neutral / sizeof neutral[0]; ++i)
     if (strcmp(key->name, neutral[i]) == 0) return 1;
@@ -21,9 +21,11 @@ static int results_neutral(const rt_config_key *key) {
 }
 
 /* Appends "name (checkpoint: a, now: b)" to buf, separated by "; ". */
-static void append(char *buf, size_t size, size_t *used, const char *name, const char *was, const char *now) {
+static void append(char *buf, size_t size, size_t *used, const char *name, const char *was,
+                   const char *now) {
   if (*used >= size) return;
-  int n = snprintf(buf + *used, size - *used, "%s%s (checkpoint: %s, now: %s)", *used ? "; " : "", name, was, now);
+  int n = snprintf(buf + *used, size - *used, "%s%s (checkpoint: %s, now: %s)", *used ? "; " : "",
+                   name, was, now);
   if (n < 0) return;
   *used += (size_t)n < size - *used ? (size_t)n : size - *used - 1;
 }
@@ -32,11 +34,13 @@ static void append(char *buf, size_t size, size_t *used, const char *name, const
  * "b (= where it resolves)" for the message. */
 static int same_file(const char *a, const char *b, char *shown, size_t shown_size) {
   char ra[RT_PATH_MAX], rb[RT_PATH_MAX];
-  if (!a[0] || !b[0] || rt_path_resolved(a, ra, sizeof ra) || rt_path_resolved(b, rb, sizeof rb)) return 0;
+  if (!a[0] || !b[0] || rt_path_resolved(a, ra, sizeof ra) || rt_path_resolved(b, rb, sizeof rb))
+    return 0;
   if (strcmp(ra, rb) == 0) return 1;
   if (b[0] != '/') {
     char text[RT_PATH_MAX + 64]; /* b may be shown itself */
-    if (snprintf(text, sizeof text, "%s = %s", b, rb) < (int)sizeof text) snprintf(shown, shown_size, "%s", text);
+    if (snprintf(text, sizeof text, "%s = %s", b, rb) < (int)sizeof text)
+      snprintf(shown, shown_size, "%s", text);
   }
   return 0;
 }

@@ -20,12 +20,12 @@ typedef enum rt_section {
 
 /* What the text of a value must look like. */
 typedef enum rt_key_type {
-  RT_KEY_INT,    /* decimal integer in [imin, imax], or one of `choices` (named values) */
-  RT_KEY_UINT64, /* decimal integer in [0, 2^64), or one of `choices` */
-  RT_KEY_NUMBER, /* finite decimal number in the range given by dmin/dmax and the open flags */
-  RT_KEY_ENUM,   /* one of `choices` */
-  RT_KEY_PATH,   /* a path; relative ones are joined to the config's folder */
-  RT_KEY_STRING,   /* a non-empty string kept as written */
+  RT_KEY_INT,       /* decimal integer in [imin, imax], or one of `choices` (named values) */
+  RT_KEY_UINT64,    /* decimal integer in [0, 2^64), or one of `choices` */
+  RT_KEY_NUMBER,    /* finite decimal number in the range given by dmin/dmax and the open flags */
+  RT_KEY_ENUM,      /* one of `choices` */
+  RT_KEY_PATH,      /* a path; relative ones are joined to the config's folder */
+  RT_KEY_STRING,    /* a non-empty string kept as written */
   RT_KEY_INT_RANGE, /* a list of two integers [first, last], imin <= first <= last <= imax, or
                       empty ([] or nothing: not set, both stored as 0). YAML gives a sequence
                       (the walker joins its items into "[a, b]"); --set and scalars give the text
@@ -39,30 +39,30 @@ typedef enum rt_key_type {
 
 /* How the value is stored at `offset`. */
 typedef enum rt_key_store {
-  RT_STORE_INT,       /* int */
-  RT_STORE_LONG,      /* long */
-  RT_STORE_U64,       /* uint64_t */
-  RT_STORE_DOUBLE,    /* double */
-  RT_STORE_CHAR,      /* char (the choice's value) */
-  RT_STORE_TEXT,      /* char[size]; enums store the canonical choice name */
-  RT_STORE_FORMAT,    /* rt_file_format */
-  RT_STORE_OPTIMIZER, /* rt_optimizer */
-  RT_STORE_SCHEDULE,  /* rt_schedule */
-  RT_STORE_DATA_SEED, /* rt_config.data.seed + seed_set: "auto" follows run.seed */
-  RT_STORE_LONG_PAIR, /* two adjacent longs (first, last) starting at offset */
-  RT_STORE_LONG_LIST, /* long[size] at offset, then the int count of entries used right after it */
-  RT_STORE_SOLVER,    /* rt_solver */
+  RT_STORE_INT,        /* int */
+  RT_STORE_LONG,       /* long */
+  RT_STORE_U64,        /* uint64_t */
+  RT_STORE_DOUBLE,     /* double */
+  RT_STORE_CHAR,       /* char (the choice's value) */
+  RT_STORE_TEXT,       /* char[size]; enums store the canonical choice name */
+  RT_STORE_FORMAT,     /* rt_file_format */
+  RT_STORE_OPTIMIZER,  /* rt_optimizer */
+  RT_STORE_SCHEDULE,   /* rt_schedule */
+  RT_STORE_DATA_SEED,  /* rt_config.data.seed + seed_set: "auto" follows run.seed */
+  RT_STORE_LONG_PAIR,  /* two adjacent longs (first, last) starting at offset */
+  RT_STORE_LONG_LIST,  /* long[size] at offset, then the int count of entries used right after it */
+  RT_STORE_SOLVER,     /* rt_solver */
   RT_STORE_ACTIVATION, /* rt_activation */
-  RT_STORE_OUTPUT,    /* rt_mlp_output */
-  RT_STORE_INIT,      /* rt_init_scheme */
-  RT_STORE_NORMALIZE, /* rt_normalize */
-  RT_STORE_KEY_MASK,  /* uint64_t: bit i = the i-th model key (RT_KEY_NAME_LIST) */
+  RT_STORE_OUTPUT,     /* rt_mlp_output */
+  RT_STORE_INIT,       /* rt_init_scheme */
+  RT_STORE_NORMALIZE,  /* rt_normalize */
+  RT_STORE_KEY_MASK,   /* uint64_t: bit i = the i-th model key (RT_KEY_NAME_LIST) */
   RT_STORE_SWEEP_SEED, /* rt_config.sweep.seed + seed_set: "auto" follows run.seed */
-  RT_STORE_METHOD,    /* rt_sweep_method */
-  RT_STORE_GOAL,      /* rt_sweep_goal */
-  RT_STORE_TEXT_AUTO, /* char[size] like RT_STORE_TEXT, but the choice of value 0 ("auto") is
+  RT_STORE_METHOD,     /* rt_sweep_method */
+  RT_STORE_GOAL,       /* rt_sweep_goal */
+  RT_STORE_TEXT_AUTO,  /* char[size] like RT_STORE_TEXT, but the choice of value 0 ("auto") is
                          stored as "" */
-  RT_STORE_ALGORITHM  /* rt_kmeans_algorithm */
+  RT_STORE_ALGORITHM   /* rt_kmeans_algorithm */
 } rt_key_store;
 
 /* Model keys: how the spec text of a model file (src/models/registry.c) carries the key. */
@@ -108,17 +108,17 @@ typedef struct rt_config_key {
                                    NULL for other types */
   /* The schema: what model files, results.csv and the summary carry. Zero (NO_SCHEMA) for keys
    * of other sections, except `column`. */
-  rt_key_spec spec;             /* model keys: the key's line in model-file spec text */
-  int column;                   /* position among the hyper-parameter columns of results.csv
+  rt_key_spec spec;  /* model keys: the key's line in model-file spec text */
+  int column;        /* position among the hyper-parameter columns of results.csv
                                    (1-based; the header's order, new keys at the end); 0: none.
                                    A run key there is a per-model value of the results (passes) */
-  const char *kinds;            /* model keys: the kinds that read the key, space-separated; a
+  const char *kinds; /* model keys: the kinds that read the key, space-separated; a
                                    kind may carry one condition, "linear:solver=sgd"; NULL: every
                                    kind */
-  const char *when;             /* model keys: "key=value", read only when that other model key
+  const char *when;  /* model keys: "key=value", read only when that other model key
                                    has that value (for every kind); NULL: always */
-  rt_key_show show;             /* model keys: when the summary shows the key */
-  const char *label;            /* summary: "lr" shows "lr=0.01"; "" the value alone ("adam") */
+  rt_key_show show;  /* model keys: when the summary shows the key */
+  const char *label; /* summary: "lr" shows "lr=0.01"; "" the value alone ("adam") */
 } rt_config_key;
 
 extern const rt_config_key rt_config_keys[];
@@ -143,8 +143,8 @@ void rt_config_show_value(const char *text, char *buf, size_t size);
 
 typedef enum rt_apply_result {
   RT_APPLY_OK = 0,
-  RT_APPLY_TYPE,  /* why = "expected an integer, got 'abc'": report as "NAME: why" */
-  RT_APPLY_RANGE  /* why = "must be >= 1, got 0": report as "NAME why" */
+  RT_APPLY_TYPE, /* why = "expected an integer, got 'abc'": report as "NAME: why" */
+  RT_APPLY_RANGE /* why = "must be >= 1, got 0": report as "NAME why" */
 } rt_apply_result;
 
 /* Parses `text` as the value of `key` and stores it into `obj` (an rt_config for data/run keys,

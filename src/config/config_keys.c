@@ -20,12 +20,8 @@
 
 /* Model kinds: add a row per family. Aliases are stored under their canonical name. */
 static const rt_key_choice model_kinds[] = {
-    {"logistic", 0, 0},
-    {"softmax", 0, 1},
-    {"kmeans", 1, 0},
-    {"linear", 2, 0},
-    {"mlp", 3, 0},
-    {NULL, 0, 0},
+    {"logistic", 0, 0}, {"softmax", 0, 1}, {"kmeans", 1, 0},
+    {"linear", 2, 0},   {"mlp", 3, 0},     {NULL, 0, 0},
 };
 
 static const rt_key_choice formats[] = {
@@ -47,11 +43,16 @@ static const rt_key_choice label_columns[] = {{"last", -1, 1}, {NULL, 0, 0}};
 static const rt_key_choice auto_zero[] = {{"auto", 0, 0}, {NULL, 0, 0}};
 
 static const rt_key_choice backends[] = {
-    {"auto", 0, 0}, {"cpu", 1, 0}, {"cuda", 2, 0}, {NULL, 0, 0},
+    {"auto", 0, 0},
+    {"cpu", 1, 0},
+    {"cuda", 2, 0},
+    {NULL, 0, 0},
 };
 
 static const rt_key_choice optimizers[] = {
-    {"sgd", RT_OPT_SGD, 0}, {"adam", RT_OPT_ADAM, 0}, {NULL, 0, 0},
+    {"sgd", RT_OPT_SGD, 0},
+    {"adam", RT_OPT_ADAM, 0},
+    {NULL, 0, 0},
 };
 
 static const rt_key_choice schedules[] = {
@@ -66,11 +67,15 @@ static const rt_key_choice booleans[] = {
 };
 
 static const rt_key_choice kmeans_algorithms[] = {
-    {"minibatch", RT_KMEANS_MINIBATCH, 0}, {"lloyd", RT_KMEANS_LLOYD, 0}, {NULL, 0, 0},
+    {"minibatch", RT_KMEANS_MINIBATCH, 0},
+    {"lloyd", RT_KMEANS_LLOYD, 0},
+    {NULL, 0, 0},
 };
 
 static const rt_key_choice solvers[] = {
-    {"exact", RT_SOLVER_EXACT, 0}, {"sgd", RT_SOLVER_SGD, 0}, {NULL, 0, 0},
+    {"exact", RT_SOLVER_EXACT, 0},
+    {"sgd", RT_SOLVER_SGD, 0},
+    {NULL, 0, 0},
 };
 
 static const rt_key_choice activations[] = {
@@ -87,7 +92,10 @@ static const rt_key_choice mlp_outputs[] = {
 };
 
 static const rt_key_choice init_schemes[] = {
-    {"auto", RT_INIT_AUTO, 0}, {"he", RT_INIT_HE, 0}, {"xavier", RT_INIT_XAVIER, 0}, {NULL, 0, 0},
+    {"auto", RT_INIT_AUTO, 0},
+    {"he", RT_INIT_HE, 0},
+    {"xavier", RT_INIT_XAVIER, 0},
+    {NULL, 0, 0},
 };
 
 static const rt_key_choice normalizations[] = {
@@ -98,13 +106,15 @@ static const rt_key_choice normalizations[] = {
 };
 
 static const rt_key_choice sweep_methods[] = {
-    {"grid", RT_SWEEP_GRID, 0}, {"random", RT_SWEEP_RANDOM, 0}, {NULL, 0, 0},
+    {"grid", RT_SWEEP_GRID, 0},
+    {"random", RT_SWEEP_RANDOM, 0},
+    {NULL, 0, 0},
 };
 
 static const rt_key_choice sweep_goals[] = {
-    {"auto", RT_GOAL_AUTO, 0},     {"minimize", RT_GOAL_MINIMIZE, 0},
+    {"auto", RT_GOAL_AUTO, 0},         {"minimize", RT_GOAL_MINIMIZE, 0},
     {"maximize", RT_GOAL_MAXIMIZE, 0}, {"min", RT_GOAL_MINIMIZE, 1},
-    {"max", RT_GOAL_MAXIMIZE, 1},  {NULL, 0, 0},
+    {"max", RT_GOAL_MAXIMIZE, 1},      {NULL, 0, 0},
 };
 
 static const rt_key_choice successions[] = {
@@ -114,22 +124,14 @@ static const rt_key_choice early_types[] = {{"none", 0, 0}, {"median", 1, 0}, {N
 
 /* The result metrics a sweep can rank by; the names without "val_" are aliases. */
 static const rt_key_choice sweep_metrics[] = {
-    {"auto", 0, 0},
-    {"val_logloss", 1, 0},
-    {"val_accuracy", 2, 0},
-    {"val_rmse", 3, 0},
-    {"val_mae", 4, 0},
-    {"val_r2", 5, 0},
-    {"val_inertia", 6, 0},
-    {"val_mean_sq_distance", 7, 0},
-    {"train_loss", 8, 0},
-    {"logloss", 1, 1},
-    {"accuracy", 2, 1},
-    {"rmse", 3, 1},
-    {"mae", 4, 1},
-    {"r2", 5, 1},
-    {"inertia", 6, 1},
-    {"mean_sq_distance", 7, 1},
+    {"auto", 0, 0},         {"val_logloss", 1, 0},
+    {"val_accuracy", 2, 0}, {"val_rmse", 3, 0},
+    {"val_mae", 4, 0},      {"val_r2", 5, 0},
+    {"val_inertia", 6, 0},  {"val_mean_sq_distance", 7, 0},
+    {"train_loss", 8, 0},   {"logloss", 1, 1},
+    {"accuracy", 2, 1},     {"rmse", 3, 1},
+    {"mae", 4, 1},          {"r2", 5, 1},
+    {"inertia", 6, 1},      {"mean_sq_distance", 7, 1},
     {NULL, 0, 0},
 };
 
@@ -154,20 +156,23 @@ const rt_config_key rt_config_keys[] = {
     /* data */
     {RT_SECTION_DATA, "train", RT_KEY_PATH, RT_STORE_TEXT, CFG(data.train),
      SIZE_OF(rt_config, data.train), NO_INT, NO_NUM, NULL, 1, NULL,
-     "training data (.csv or .npy); relative paths resolve against the config's folder", NULL, NO_SCHEMA},
+     "training data (.csv or .npy); relative paths resolve against the config's folder", NULL,
+     NO_SCHEMA},
     {RT_SECTION_DATA, "validation", RT_KEY_PATH, RT_STORE_TEXT, CFG(data.validation),
      SIZE_OF(rt_config, data.validation), NO_INT, NO_NUM, NULL, 0, "",
      "held-out data file (\"\" = none); exclusive with validation_fraction", NULL, NO_SCHEMA},
     {RT_SECTION_DATA, "format", RT_KEY_ENUM, RT_STORE_FORMAT, CFG(data.format), 0, NO_INT, NO_NUM,
-     formats, 0, "auto", "file format: auto (by extension: .npy, else CSV), csv or npy", NULL, NO_SCHEMA},
+     formats, 0, "auto", "file format: auto (by extension: .npy, else CSV), csv or npy", NULL,
+     NO_SCHEMA},
     {RT_SECTION_DATA, "label_column", RT_KEY_INT, RT_STORE_INT, CFG(data.label_column), 0, -1,
      INT_MAX, NO_NUM, label_columns, 0, "0",
      "0-based column holding the label (classes) or regression target; -1 (or last) = the last "
-     "column", NULL, NO_SCHEMA},
+     "column",
+     NULL, NO_SCHEMA},
     {RT_SECTION_DATA, "header", RT_KEY_ENUM, RT_STORE_INT, CFG(data.header), 0, NO_INT, NO_NUM,
      headers, 0, "auto",
-     "CSV header line: auto (detected: a non-numeric field in the first line), true or false",
-     NULL, NO_SCHEMA},
+     "CSV header line: auto (detected: a non-numeric field in the first line), true or false", NULL,
+     NO_SCHEMA},
     {RT_SECTION_DATA, "delimiter", RT_KEY_ENUM, RT_STORE_CHAR, CFG(data.delimiter), 0, NO_INT,
      NO_NUM, delimiters, 0, "auto",
      "CSV field separator: auto (from the first data line), comma or whitespace (spaces/tabs)",
@@ -175,192 +180,471 @@ const rt_config_key rt_config_keys[] = {
     {RT_SECTION_DATA, "validation_fraction", RT_KEY_NUMBER, RT_STORE_DOUBLE,
      CFG(data.validation_fraction), 0, NO_INT, 0.0, 1.0, 0, 1, NULL, 0, "0",
      "fraction of each training shard held out for validation, in [0, 1)", NULL, NO_SCHEMA},
-    {RT_SECTION_DATA, "shards", RT_KEY_INT, RT_STORE_LONG, CFG(data.shards), 0, 1, 1L << 20,
-     NO_NUM, auto_zero, 0, "auto",
-     "logical shards the training data is cut into (1..1048576); auto (or 0) = one per rank", NULL, NO_SCHEMA},
+    {RT_SECTION_DATA, "shards", RT_KEY_INT, RT_STORE_LONG, CFG(data.shards), 0, 1, 1L << 20, NO_NUM,
+     auto_zero, 0, "auto",
+     "logical shards the training data is cut into (1..1048576); auto (or 0) = one per rank", NULL,
+     NO_SCHEMA},
     {RT_SECTION_DATA, "classes", RT_KEY_INT, RT_STORE_LONG, CFG(data.classes), 0, 2, 1L << 24,
      NO_NUM, auto_zero, 0, "auto",
-     "number of classes (2..16777216); auto (or 0) = largest label in the training data + 1 (a file holding one class only is refused then)", NULL, NO_SCHEMA},
+     "number of classes (2..16777216); auto (or 0) = largest label in the training data + 1 (a file holding one class only is refused then)",
+     NULL, NO_SCHEMA},
     {RT_SECTION_DATA, "normalize", RT_KEY_ENUM, RT_STORE_NORMALIZE, CFG(data.normalize), 0, NO_INT,
      NO_NUM, normalizations, 0, "none",
      "none, standard (zero mean, unit variance) or minmax (to [0, 1]): feature scaling computed "
      "by a statistics pass over the ring before training, stored in every model file and applied "
-     "by predict/eval", NULL, NO_SCHEMA},
-    {RT_SECTION_DATA, "seed", RT_KEY_UINT64, RT_STORE_DATA_SEED, CFG(data.seed), 0, NO_INT,
-     NO_NUM, auto_zero, 0, "auto",
-     "seed of the validation split (0..2^64-1); auto = run.seed", NULL, NO_SCHEMA},
+     "by predict/eval",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_DATA, "seed", RT_KEY_UINT64, RT_STORE_DATA_SEED, CFG(data.seed), 0, NO_INT, NO_NUM,
+     auto_zero, 0, "auto", "seed of the validation split (0..2^64-1); auto = run.seed", NULL,
+     NO_SCHEMA},
     /* run */
-    {RT_SECTION_RUN, "passes", RT_KEY_INT, RT_STORE_LONG, CFG(run.passes), 0, 1, 1000000000,
-     NO_NUM, NULL, 0, "1", "passes over the training data (each model visits every shard once)",
+    {RT_SECTION_RUN,
+     "passes",
+     RT_KEY_INT,
+     RT_STORE_LONG,
+     CFG(run.passes),
+     0,
+     1,
+     1000000000,
+     NO_NUM,
      NULL,
-     RT_SPEC_NONE, 11, NULL, NULL, RT_SHOW_NEVER, NULL},
-    {RT_SECTION_RUN, "seed", RT_KEY_UINT64, RT_STORE_U64, CFG(run.seed), 0, NO_INT, NO_NUM, NULL,
-     0, "1", "seed of everything random (initialisation, batch order); 0..2^64-1", NULL, NO_SCHEMA},
+     0,
+     "1",
+     "passes over the training data (each model visits every shard once)",
+     NULL,
+     RT_SPEC_NONE,
+     11,
+     NULL,
+     NULL,
+     RT_SHOW_NEVER,
+     NULL},
+    {RT_SECTION_RUN, "seed", RT_KEY_UINT64, RT_STORE_U64, CFG(run.seed), 0, NO_INT, NO_NUM, NULL, 0,
+     "1", "seed of everything random (initialisation, batch order); 0..2^64-1", NULL, NO_SCHEMA},
     {RT_SECTION_RUN, "output", RT_KEY_STRING, RT_STORE_TEXT, CFG(run.output),
      SIZE_OF(rt_config, run.output), NO_INT, NO_NUM, NULL, 0, "runs/latest",
      "folder for models, metrics and logs; relative to the working directory (not the config)",
      NULL, NO_SCHEMA},
     {RT_SECTION_RUN, "threads", RT_KEY_INT, RT_STORE_LONG, CFG(run.threads), 0, 1, 1024, NO_NUM,
-     NULL, 0, "1", "BLAS/OpenMP threads per rank, 1..1024 (1 gives bit-identical results)", NULL, NO_SCHEMA},
+     NULL, 0, "1", "BLAS/OpenMP threads per rank, 1..1024 (1 gives bit-identical results)", NULL,
+     NO_SCHEMA},
     {RT_SECTION_RUN, "succession", RT_KEY_ENUM, RT_STORE_INT, CFG(run.succession), 0, NO_INT,
      NO_NUM, successions, 0, "rotate",
      "shard order of each model: rotate (model j starts at shard j mod n), fixed (every model "
-     "0..n-1) or shuffle (a new seeded order every pass, staggered by model)", NULL, NO_SCHEMA},
+     "0..n-1) or shuffle (a new seeded order every pass, staggered by model)",
+     NULL, NO_SCHEMA},
     {RT_SECTION_RUN, "shards_in_use", RT_KEY_INT, RT_STORE_LONG, CFG(run.shards_in_use), 0, 1,
      1L << 20, NO_NUM, auto_zero, 0, "auto",
      "train on the first n shards only (1..data.shards); auto (or 0) = all", NULL, NO_SCHEMA},
     {RT_SECTION_RUN, "eval_every_pass", RT_KEY_ENUM, RT_STORE_INT, CFG(run.eval_every_pass), 0,
      NO_INT, NO_NUM, booleans, 0, "false",
      "true: validation metrics for every pass in history.csv, measured along the ring (after a "
-     "model integrates a shard, on that shard's validation rows)", NULL, NO_SCHEMA},
+     "model integrates a shard, on that shard's validation rows)",
+     NULL, NO_SCHEMA},
     {RT_SECTION_RUN, "backend", RT_KEY_ENUM, RT_STORE_TEXT, CFG(run.backend),
      SIZE_OF(rt_config, run.backend), NO_INT, NO_NUM, backends, 0, "auto",
      "compute backend: auto, cpu or cuda", NULL, NO_SCHEMA},
-    {RT_SECTION_RUN, "profile_passes", RT_KEY_INT_RANGE, RT_STORE_LONG_PAIR,
-     CFG(run.profile_first), 0, 1, 1000000000, NO_NUM, NULL, 0, "[]",
-     "[first, last]: the 1-based passes (inclusive) a profiler captures; [] = the whole run", NULL, NO_SCHEMA},
+    {RT_SECTION_RUN, "profile_passes", RT_KEY_INT_RANGE, RT_STORE_LONG_PAIR, CFG(run.profile_first),
+     0, 1, 1000000000, NO_NUM, NULL, 0, "[]",
+     "[first, last]: the 1-based passes (inclusive) a profiler captures; [] = the whole run", NULL,
+     NO_SCHEMA},
     {RT_SECTION_RUN, "trace", RT_KEY_ENUM, RT_STORE_INT, CFG(run.trace), 0, NO_INT, NO_NUM,
      booleans, 0, "false",
      "true: write trace.json to the run directory, a timeline of every rank (Chrome trace events, "
-     "for Perfetto or chrome://tracing); also ringtrain train --trace", NULL, NO_SCHEMA},
+     "for Perfetto or chrome://tracing); also ringtrain train --trace",
+     NULL, NO_SCHEMA},
     {RT_SECTION_RUN, "trace_events", RT_KEY_INT, RT_STORE_LONG, CFG(run.trace_events), 0, 64,
      100000000, NO_NUM, NULL, 0, "1000000",
      "trace: events each rank keeps, 64..100000000 (24 bytes each); past it the oldest are "
-     "dropped and counted", NULL, NO_SCHEMA},
-    {RT_SECTION_RUN, "checkpoint_every", RT_KEY_INT, RT_STORE_LONG, CFG(run.checkpoint_every), 0,
-     1, 1000000000, NO_NUM, never_zero, 0, "never",
+     "dropped and counted",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_RUN, "checkpoint_every", RT_KEY_INT, RT_STORE_LONG, CFG(run.checkpoint_every), 0, 1,
+     1000000000, NO_NUM, never_zero, 0, "never",
      "write a checkpoint to RUN_DIR/checkpoints after every n passes (1..1000000000); never (or "
      "0) = only when stopped by SIGTERM/SIGINT; resume with ringtrain train --resume RUN_DIR",
      NULL, NO_SCHEMA},
-    {RT_SECTION_RUN, "keep_checkpoints", RT_KEY_INT, RT_STORE_LONG, CFG(run.keep_checkpoints), 0,
-     1, 1000000, NO_NUM, NULL, 0, "2",
-     "checkpoints kept in RUN_DIR/checkpoints (1..1000000); older ones are deleted", NULL, NO_SCHEMA},
+    {RT_SECTION_RUN, "keep_checkpoints", RT_KEY_INT, RT_STORE_LONG, CFG(run.keep_checkpoints), 0, 1,
+     1000000, NO_NUM, NULL, 0, "2",
+     "checkpoints kept in RUN_DIR/checkpoints (1..1000000); older ones are deleted", NULL,
+     NO_SCHEMA},
     {RT_SECTION_RUN, "timeout", RT_KEY_INT, RT_STORE_LONG, CFG(run.timeout), 0, 1, 100000000,
      NO_NUM, count_none, 0, "none",
      "watchdog: seconds a rank may wait for a hand-off with nothing arriving before the job ends "
      "with an error naming the model, pass and ranks (1..100000000); none (or 0) = wait forever",
      NULL, NO_SCHEMA},
     /* sweep */
-    {RT_SECTION_SWEEP, "method", RT_KEY_ENUM, RT_STORE_METHOD, CFG(sweep.method), 0, NO_INT,
-     NO_NUM, sweep_methods, 0, "grid",
+    {RT_SECTION_SWEEP, "method", RT_KEY_ENUM, RT_STORE_METHOD, CFG(sweep.method), 0, NO_INT, NO_NUM,
+     sweep_methods, 0, "grid",
      "how the models entries expand: grid (every combination of each entry's value lists) or "
-     "random (count models drawn from the lists and distributions)", NULL, NO_SCHEMA},
+     "random (count models drawn from the lists and distributions)",
+     NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "count", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.count), 0, 1,
      RT_SWEEP_MODELS_MAX, NO_NUM, count_none, 0, "none",
      "random: the total number of models drawn, 1..1000000, spread over the entries round-robin; "
-     "none = not given (required by random, unused by grid)", NULL, NO_SCHEMA},
+     "none = not given (required by random, unused by grid)",
+     NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "seed", RT_KEY_UINT64, RT_STORE_SWEEP_SEED, CFG(sweep.seed), 0, NO_INT,
-     NO_NUM, auto_zero, 0, "auto", "seed of the random draws (0..2^64-1); auto = run.seed", NULL, NO_SCHEMA},
+     NO_NUM, auto_zero, 0, "auto", "seed of the random draws (0..2^64-1); auto = run.seed", NULL,
+     NO_SCHEMA},
     {RT_SECTION_SWEEP, "metric.name", RT_KEY_ENUM, RT_STORE_TEXT_AUTO, CFG(sweep.metric),
      SIZE_OF(rt_config, sweep.metric), NO_INT, NO_NUM, sweep_metrics, 0, "auto",
      "the metric that ranks the models: val_logloss, val_accuracy, val_rmse, val_mae, val_r2, "
-     "val_inertia, val_mean_sq_distance or train_loss; auto = each family's first metric", NULL, NO_SCHEMA},
+     "val_inertia, val_mean_sq_distance or train_loss; auto = each family's first metric",
+     NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "metric.goal", RT_KEY_ENUM, RT_STORE_GOAL, CFG(sweep.goal), 0, NO_INT,
      NO_NUM, sweep_goals, 0, "auto",
-     "minimize or maximize the metric; auto = maximize accuracy and r2, minimize the others",
-     NULL, NO_SCHEMA},
-    {RT_SECTION_SWEEP, "early_terminate.type", RT_KEY_ENUM, RT_STORE_INT, CFG(sweep.early_terminate),
-     0, NO_INT, NO_NUM, early_types, 0, "none",
+     "minimize or maximize the metric; auto = maximize accuracy and r2, minimize the others", NULL,
+     NO_SCHEMA},
+    {RT_SECTION_SWEEP, "early_terminate.type", RT_KEY_ENUM, RT_STORE_INT,
+     CFG(sweep.early_terminate), 0, NO_INT, NO_NUM, early_types, 0, "none",
      "none, or median: stop a model at a pass boundary when its training loss is worse than the "
-     "median of the models of its kind at that pass", NULL, NO_SCHEMA},
+     "median of the models of its kind at that pass",
+     NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "early_terminate.min_passes", RT_KEY_INT, RT_STORE_LONG,
      CFG(sweep.early_min_passes), 0, 1, 1000000000, NO_NUM, NULL, 0, "1",
      "passes every model trains before early termination may stop it", NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "expanded", RT_KEY_ENUM, RT_STORE_INT, CFG(sweep.expanded), 0, NO_INT,
      NO_NUM, booleans, 0, "false",
      "true: the models list is already expanded (resolved configs): one model per entry, taken "
-     "as written", NULL, NO_SCHEMA},
+     "as written",
+     NULL, NO_SCHEMA},
     /* models[] */
-    {RT_SECTION_MODEL, "kind", RT_KEY_ENUM, RT_STORE_TEXT, MOD(kind), SIZE_OF(rt_model_config, kind),
-     NO_INT, NO_NUM, model_kinds, 1, NULL,
+    {RT_SECTION_MODEL, "kind", RT_KEY_ENUM, RT_STORE_TEXT, MOD(kind),
+     SIZE_OF(rt_model_config, kind), NO_INT, NO_NUM, model_kinds, 1, NULL,
      "model family: logistic (multinomial logistic regression; alias softmax), kmeans "
      "(k-means clustering), linear (least squares / ridge regression) or mlp (multilayer "
-     "perceptron)", NULL,
-     RT_SPEC_NONE, 0, NULL, NULL, RT_SHOW_NEVER, NULL},
+     "perceptron)",
+     NULL, RT_SPEC_NONE, 0, NULL, NULL, RT_SHOW_NEVER, NULL},
     {RT_SECTION_MODEL, "optimizer", RT_KEY_ENUM, RT_STORE_OPTIMIZER, MOD(optimizer), 0, NO_INT,
-     NO_NUM, optimizers, 0, "adam", "sgd or adam", NULL,
-     RT_SPEC_ALL, 1, GRADIENT_KINDS, NULL, RT_SHOW_ALWAYS, ""},
-    {RT_SECTION_MODEL, "learning_rate", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(learning_rate), 0,
-     NO_INT, 0.0, HUGE_VAL, 1, 0, NULL, 0, "0.01", "step size, > 0", NULL,
-     RT_SPEC_ALL, 2, GRADIENT_KINDS, NULL, RT_SHOW_ALWAYS, "lr"},
-    {RT_SECTION_MODEL, "momentum", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(momentum), 0, NO_INT, 0.0,
-     1.0, 0, 1, NULL, 0, "0", "sgd momentum, in [0, 1)", NULL,
-     RT_SPEC_ALL, 3, GRADIENT_KINDS, "optimizer=sgd", RT_SHOW_CHANGED, "mom"},
-    {RT_SECTION_MODEL, "l2", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(l2), 0, NO_INT, 0.0, HUGE_VAL, 0,
-     0, NULL, 0, "0", "L2 penalty on the weights, >= 0", NULL,
-     RT_SPEC_ALL, 4, "logistic mlp", NULL, RT_SHOW_CHANGED, "l2"},
-    {RT_SECTION_MODEL, "beta1", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(beta1), 0, NO_INT, 0.0, 1.0, 0,
-     1, NULL, 0, "0.9", "adam first-moment decay, in [0, 1)", NULL,
-     RT_SPEC_ALL, 5, GRADIENT_KINDS, "optimizer=adam", RT_SHOW_CHANGED, "beta1"},
-    {RT_SECTION_MODEL, "beta2", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(beta2), 0, NO_INT, 0.0, 1.0, 0,
-     1, NULL, 0, "0.999", "adam second-moment decay, in [0, 1)", NULL,
-     RT_SPEC_ALL, 6, GRADIENT_KINDS, "optimizer=adam", RT_SHOW_CHANGED, "beta2"},
-    {RT_SECTION_MODEL, "epsilon", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(epsilon), 0, NO_INT, 0.0,
-     HUGE_VAL, 1, 0, NULL, 0, "1e-08", "adam denominator guard, > 0", NULL,
-     RT_SPEC_ALL, 7, GRADIENT_KINDS, "optimizer=adam", RT_SHOW_CHANGED, "epsilon"},
-    {RT_SECTION_MODEL, "schedule", RT_KEY_ENUM, RT_STORE_SCHEDULE, MOD(schedule), 0, NO_INT,
-     NO_NUM, schedules, 0, "constant",
+     NO_NUM, optimizers, 0, "adam", "sgd or adam", NULL, RT_SPEC_ALL, 1, GRADIENT_KINDS, NULL,
+     RT_SHOW_ALWAYS, ""},
+    {RT_SECTION_MODEL,
+     "learning_rate",
+     RT_KEY_NUMBER,
+     RT_STORE_DOUBLE,
+     MOD(learning_rate),
+     0,
+     NO_INT,
+     0.0,
+     HUGE_VAL,
+     1,
+     0,
+     NULL,
+     0,
+     "0.01",
+     "step size, > 0",
+     NULL,
+     RT_SPEC_ALL,
+     2,
+     GRADIENT_KINDS,
+     NULL,
+     RT_SHOW_ALWAYS,
+     "lr"},
+    {RT_SECTION_MODEL,
+     "momentum",
+     RT_KEY_NUMBER,
+     RT_STORE_DOUBLE,
+     MOD(momentum),
+     0,
+     NO_INT,
+     0.0,
+     1.0,
+     0,
+     1,
+     NULL,
+     0,
+     "0",
+     "sgd momentum, in [0, 1)",
+     NULL,
+     RT_SPEC_ALL,
+     3,
+     GRADIENT_KINDS,
+     "optimizer=sgd",
+     RT_SHOW_CHANGED,
+     "mom"},
+    {RT_SECTION_MODEL,
+     "l2",
+     RT_KEY_NUMBER,
+     RT_STORE_DOUBLE,
+     MOD(l2),
+     0,
+     NO_INT,
+     0.0,
+     HUGE_VAL,
+     0,
+     0,
+     NULL,
+     0,
+     "0",
+     "L2 penalty on the weights, >= 0",
+     NULL,
+     RT_SPEC_ALL,
+     4,
+     "logistic mlp",
+     NULL,
+     RT_SHOW_CHANGED,
+     "l2"},
+    {RT_SECTION_MODEL,
+     "beta1",
+     RT_KEY_NUMBER,
+     RT_STORE_DOUBLE,
+     MOD(beta1),
+     0,
+     NO_INT,
+     0.0,
+     1.0,
+     0,
+     1,
+     NULL,
+     0,
+     "0.9",
+     "adam first-moment decay, in [0, 1)",
+     NULL,
+     RT_SPEC_ALL,
+     5,
+     GRADIENT_KINDS,
+     "optimizer=adam",
+     RT_SHOW_CHANGED,
+     "beta1"},
+    {RT_SECTION_MODEL,
+     "beta2",
+     RT_KEY_NUMBER,
+     RT_STORE_DOUBLE,
+     MOD(beta2),
+     0,
+     NO_INT,
+     0.0,
+     1.0,
+     0,
+     1,
+     NULL,
+     0,
+     "0.999",
+     "adam second-moment decay, in [0, 1)",
+     NULL,
+     RT_SPEC_ALL,
+     6,
+     GRADIENT_KINDS,
+     "optimizer=adam",
+     RT_SHOW_CHANGED,
+     "beta2"},
+    {RT_SECTION_MODEL,
+     "epsilon",
+     RT_KEY_NUMBER,
+     RT_STORE_DOUBLE,
+     MOD(epsilon),
+     0,
+     NO_INT,
+     0.0,
+     HUGE_VAL,
+     1,
+     0,
+     NULL,
+     0,
+     "1e-08",
+     "adam denominator guard, > 0",
+     NULL,
+     RT_SPEC_ALL,
+     7,
+     GRADIENT_KINDS,
+     "optimizer=adam",
+     RT_SHOW_CHANGED,
+     "epsilon"},
+    {RT_SECTION_MODEL, "schedule", RT_KEY_ENUM, RT_STORE_SCHEDULE, MOD(schedule), 0, NO_INT, NO_NUM,
+     schedules, 0, "constant",
      "learning-rate schedule: constant, inverse_time (lr / (1 + decay * step)) or cosine", NULL,
      RT_SPEC_ALL, 8, GRADIENT_KINDS, NULL, RT_SHOW_CHANGED, ""},
-    {RT_SECTION_MODEL, "decay", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(decay), 0, NO_INT, 0.0,
-     HUGE_VAL, 0, 0, NULL, 0, "0.001", "inverse_time decay rate, >= 0", NULL,
-     RT_SPEC_ALL, 9, GRADIENT_KINDS, "schedule=inverse_time", RT_SHOW_CHANGED, "decay"},
-    {RT_SECTION_MODEL, "batch_size", RT_KEY_INT, RT_STORE_LONG, MOD(batch_size), 0, 1, 1L << 30,
-     NO_NUM, NULL, 0, "32", "rows per gradient step, 1..1073741824", NULL,
-     RT_SPEC_ALL, 10, GRADIENT_KINDS " kmeans", NULL, RT_SHOW_ALWAYS, "batch"},
+    {RT_SECTION_MODEL,
+     "decay",
+     RT_KEY_NUMBER,
+     RT_STORE_DOUBLE,
+     MOD(decay),
+     0,
+     NO_INT,
+     0.0,
+     HUGE_VAL,
+     0,
+     0,
+     NULL,
+     0,
+     "0.001",
+     "inverse_time decay rate, >= 0",
+     NULL,
+     RT_SPEC_ALL,
+     9,
+     GRADIENT_KINDS,
+     "schedule=inverse_time",
+     RT_SHOW_CHANGED,
+     "decay"},
+    {RT_SECTION_MODEL,
+     "batch_size",
+     RT_KEY_INT,
+     RT_STORE_LONG,
+     MOD(batch_size),
+     0,
+     1,
+     1L << 30,
+     NO_NUM,
+     NULL,
+     0,
+     "32",
+     "rows per gradient step, 1..1073741824",
+     NULL,
+     RT_SPEC_ALL,
+     10,
+     GRADIENT_KINDS " kmeans",
+     NULL,
+     RT_SHOW_ALWAYS,
+     "batch"},
     /* models[]: kmeans */
-    {RT_SECTION_MODEL, "k", RT_KEY_INT, RT_STORE_LONG, MOD(k), 0, 1, 1L << 24, NO_NUM, NULL, 0, "8",
-     "kmeans: number of centres, 1..16777216", NULL,
-     RT_SPEC_ALL, 12, "kmeans", NULL, RT_SHOW_ALWAYS, "k"},
-    {RT_SECTION_MODEL, "init_sample", RT_KEY_INT, RT_STORE_LONG, MOD(init_sample), 0, 1, 1L << 30,
-     NO_NUM, NULL, 0, "10000",
+    {RT_SECTION_MODEL,
+     "k",
+     RT_KEY_INT,
+     RT_STORE_LONG,
+     MOD(k),
+     0,
+     1,
+     1L << 24,
+     NO_NUM,
+     NULL,
+     0,
+     "8",
+     "kmeans: number of centres, 1..16777216",
+     NULL,
+     RT_SPEC_ALL,
+     12,
+     "kmeans",
+     NULL,
+     RT_SHOW_ALWAYS,
+     "k"},
+    {RT_SECTION_MODEL,
+     "init_sample",
+     RT_KEY_INT,
+     RT_STORE_LONG,
+     MOD(init_sample),
+     0,
+     1,
+     1L << 30,
+     NO_NUM,
+     NULL,
+     0,
+     "10000",
      "kmeans: rows of the first shard sampled for the k-means++ initialisation, 1..1073741824",
      NULL,
-     RT_SPEC_ALL, 18, "kmeans", NULL, RT_SHOW_CHANGED, "init_sample"},
-    {RT_SECTION_MODEL, "init_trials", RT_KEY_INT, RT_STORE_LONG, MOD(init_trials), 0, 1, 1024,
-     NO_NUM, auto_zero, 0, "auto",
+     RT_SPEC_ALL,
+     18,
+     "kmeans",
+     NULL,
+     RT_SHOW_CHANGED,
+     "init_sample"},
+    {RT_SECTION_MODEL,
+     "init_trials",
+     RT_KEY_INT,
+     RT_STORE_LONG,
+     MOD(init_trials),
+     0,
+     1,
+     1024,
+     NO_NUM,
+     auto_zero,
+     0,
+     "auto",
      "kmeans: candidates drawn for each k-means++ centre, keeping the one that lowers the "
      "potential most (greedy k-means++), 1..1024; auto (or 0) = 2 + floor(ln k); 1 = plain "
-     "k-means++", NULL,
-     RT_SPEC_KINDS, 19, "kmeans", NULL, RT_SHOW_CHANGED, "init_trials"},
+     "k-means++",
+     NULL,
+     RT_SPEC_KINDS,
+     19,
+     "kmeans",
+     NULL,
+     RT_SHOW_CHANGED,
+     "init_trials"},
     {RT_SECTION_MODEL, "algorithm", RT_KEY_ENUM, RT_STORE_ALGORITHM, MOD(algorithm), 0, NO_INT,
      NO_NUM, kmeans_algorithms, 0, "minibatch",
      "kmeans: minibatch (Sculley's online updates, batch by batch) or lloyd (every pass is one "
      "exact Lloyd step: rows assigned to the nearest centre, centres moved to the means at the "
-     "pass end)", NULL,
-     RT_SPEC_KINDS, 20, "kmeans", NULL, RT_SHOW_CHANGED, ""},
-    {RT_SECTION_MODEL, "lloyd_passes", RT_KEY_INT, RT_STORE_LONG, MOD(lloyd_passes), 0, 0,
-     1000000000, NO_NUM, NULL, 0, "0",
+     "pass end)",
+     NULL, RT_SPEC_KINDS, 20, "kmeans", NULL, RT_SHOW_CHANGED, ""},
+    {RT_SECTION_MODEL,
+     "lloyd_passes",
+     RT_KEY_INT,
+     RT_STORE_LONG,
+     MOD(lloyd_passes),
+     0,
+     0,
+     1000000000,
+     NO_NUM,
+     NULL,
+     0,
+     "0",
      "kmeans with algorithm minibatch: the last n of run.passes are exact Lloyd steps "
-     "(0..run.passes; 0 = none)", NULL,
-     RT_SPEC_KINDS, 21, "kmeans", "algorithm=minibatch", RT_SHOW_CHANGED, "lloyd_passes"},
+     "(0..run.passes; 0 = none)",
+     NULL,
+     RT_SPEC_KINDS,
+     21,
+     "kmeans",
+     "algorithm=minibatch",
+     RT_SHOW_CHANGED,
+     "lloyd_passes"},
     /* models[]: linear */
     {RT_SECTION_MODEL, "solver", RT_KEY_ENUM, RT_STORE_SOLVER, MOD(solver), 0, NO_INT, NO_NUM,
      solvers, 0, "exact",
      "linear: exact (closed-form solve of the normal equations) or sgd (gradient steps with the "
-     "optimizer settings)", NULL,
-     RT_SPEC_ALL, 13, "linear", NULL, RT_SHOW_ALWAYS, ""},
-    {RT_SECTION_MODEL, "alpha", RT_KEY_NUMBER, RT_STORE_DOUBLE, MOD(alpha), 0, NO_INT, 0.0,
-     HUGE_VAL, 0, 0, NULL, 0, "0", "linear: ridge penalty, >= 0 (0 = ordinary least squares)",
+     "optimizer settings)",
+     NULL, RT_SPEC_ALL, 13, "linear", NULL, RT_SHOW_ALWAYS, ""},
+    {RT_SECTION_MODEL,
+     "alpha",
+     RT_KEY_NUMBER,
+     RT_STORE_DOUBLE,
+     MOD(alpha),
+     0,
+     NO_INT,
+     0.0,
+     HUGE_VAL,
+     0,
+     0,
      NULL,
-     RT_SPEC_ALL, 14, "linear", NULL, RT_SHOW_ALWAYS, "alpha"},
+     0,
+     "0",
+     "linear: ridge penalty, >= 0 (0 = ordinary least squares)",
+     NULL,
+     RT_SPEC_ALL,
+     14,
+     "linear",
+     NULL,
+     RT_SHOW_ALWAYS,
+     "alpha"},
     {RT_SECTION_MODEL, "fit_intercept", RT_KEY_ENUM, RT_STORE_INT, MOD(fit_intercept), 0, NO_INT,
      NO_NUM, booleans, 0, "true", "linear: fit an intercept (bias) term: true or false", NULL,
      RT_SPEC_ALL, 22, "linear", NULL, RT_SHOW_CHANGED, "fit_intercept"},
     /* models[]: mlp */
-    {RT_SECTION_MODEL, "hidden", RT_KEY_INT_LIST, RT_STORE_LONG_LIST, MOD(hidden), RT_HIDDEN_MAX,
-     1, 1L << 20, NO_NUM, NULL, 0, "[64]",
-     "mlp: hidden layer widths, 1 to 8 entries, each 1..1048576, e.g. [64, 32]", "hidden width",
-     RT_SPEC_ALL, 15, "mlp", NULL, RT_SHOW_ALWAYS, ""},
+    {RT_SECTION_MODEL,
+     "hidden",
+     RT_KEY_INT_LIST,
+     RT_STORE_LONG_LIST,
+     MOD(hidden),
+     RT_HIDDEN_MAX,
+     1,
+     1L << 20,
+     NO_NUM,
+     NULL,
+     0,
+     "[64]",
+     "mlp: hidden layer widths, 1 to 8 entries, each 1..1048576, e.g. [64, 32]",
+     "hidden width",
+     RT_SPEC_ALL,
+     15,
+     "mlp",
+     NULL,
+     RT_SHOW_ALWAYS,
+     ""},
     {RT_SECTION_MODEL, "activation", RT_KEY_ENUM, RT_STORE_ACTIVATION, MOD(activation), 0, NO_INT,
      NO_NUM, activations, 0, "relu", "mlp: activation of the hidden layers: relu, tanh or gelu",
-     NULL,
-     RT_SPEC_ALL, 16, "mlp", NULL, RT_SHOW_ALWAYS, ""},
+     NULL, RT_SPEC_ALL, 16, "mlp", NULL, RT_SHOW_ALWAYS, ""},
     {RT_SECTION_MODEL, "output", RT_KEY_ENUM, RT_STORE_OUTPUT, MOD(output), 0, NO_INT, NO_NUM,
      mlp_outputs, 0, "classification",
      "mlp: classification or regression: softmax cross-entropy over classes, or one linear "
-     "output with squared error", NULL,
-     RT_SPEC_ALL, 17, "mlp", NULL, RT_SHOW_CHANGED, ""},
+     "output with squared error",
+     NULL, RT_SPEC_ALL, 17, "mlp", NULL, RT_SHOW_CHANGED, ""},
     {RT_SECTION_MODEL, "init", RT_KEY_ENUM, RT_STORE_INIT, MOD(init), 0, NO_INT, NO_NUM,
      init_schemes, 0, "auto",
      "mlp: weight initialisation: auto (he for relu, xavier otherwise), he or xavier", NULL,
@@ -369,8 +653,8 @@ const rt_config_key rt_config_keys[] = {
     {RT_SECTION_MODEL, "swept", RT_KEY_NAME_LIST, RT_STORE_KEY_MASK, MOD(swept), 0, NO_INT, NO_NUM,
      NULL, 0, "[]",
      "the keys the sweep set in this model, e.g. [learning_rate, batch_size] (resolved configs "
-     "carry it; results have one column per swept key)", NULL,
-     RT_SPEC_NONE, 0, NULL, NULL, RT_SHOW_NEVER, NULL},
+     "carry it; results have one column per swept key)",
+     NULL, RT_SPEC_NONE, 0, NULL, NULL, RT_SHOW_NEVER, NULL},
 };
 
 const size_t rt_config_key_count = sizeof rt_config_keys / sizeof rt_config_keys[0];
@@ -670,10 +954,8 @@ static rt_apply_result int_range_why(const rt_config_key *key, int below, const 
   char suffix[160], value[80];
   named_suffix(key, suffix, sizeof suffix);
   rt_config_show_value(text, value, sizeof value);
-  if (below)
-    snprintf(why, why_size, "must be >= %lld%s, got %s", key->imin, suffix, value);
-  else
-    snprintf(why, why_size, "must be <= %lld, got %s", key->imax, value);
+  if (below) snprintf(why, why_size, "must be >= %lld%s, got %s", key->imin, suffix, value);
+  else snprintf(why, why_size, "must be <= %lld, got %s", key->imax, value);
   return RT_APPLY_RANGE;
 }
 
@@ -821,8 +1103,7 @@ static rt_apply_result apply_int_range(const rt_config_key *key, long *field, co
     return RT_APPLY_OK;
   }
   const char *comma = strchr(bare, ',');
-  if (!comma || strchr(comma + 1, ',') ||
-      !trimmed(bare, comma, first_text, sizeof first_text) ||
+  if (!comma || strchr(comma + 1, ',') || !trimmed(bare, comma, first_text, sizeof first_text) ||
       !trimmed(comma + 1, bare + strlen(bare), last_text, sizeof last_text))
     return type_why(key, text, why, why_size);
   long long first = 0, last = 0;
@@ -880,8 +1161,7 @@ static rt_apply_result apply_int_list(const rt_config_key *key, long *values, in
       char shown[80];
       rt_config_show_value(one, shown, sizeof shown);
       snprintf(why, why_size, "must have every %s %s %lld, got %s in %s", item,
-               v < key->imin ? ">=" : "<=", v < key->imin ? key->imin : key->imax, shown,
-               value);
+               v < key->imin ? ">=" : "<=", v < key->imin ? key->imin : key->imax, shown, value);
       return RT_APPLY_RANGE;
     }
     values[used++] = (long)v;
@@ -924,8 +1204,7 @@ static rt_apply_result apply_name_list(const rt_config_key *key, uint64_t *mask,
       if (near)
         snprintf(why, why_size, "expected a list of model key names, got '%s'; did you mean '%s'?",
                  shown, near);
-      else
-        snprintf(why, why_size, "expected a list of model key names, got '%s'", shown);
+      else snprintf(why, why_size, "expected a list of model key names, got '%s'", shown);
       return RT_APPLY_TYPE;
     }
     bits |= UINT64_C(1) << rt_model_key_index(named);
@@ -982,10 +1261,8 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
         char value[80], suffix[160];
         rt_config_show_value(text, value, sizeof value);
         named_suffix(key, suffix, sizeof suffix);
-        if (r == -2)
-          snprintf(why, why_size, "must be >= 0%s, got %s", suffix, value);
-        else
-          snprintf(why, why_size, "must be <= %" PRIu64 ", got %s", UINT64_MAX, value);
+        if (r == -2) snprintf(why, why_size, "must be >= 0%s, got %s", suffix, value);
+        else snprintf(why, why_size, "must be <= %" PRIu64 ", got %s", UINT64_MAX, value);
         return RT_APPLY_RANGE;
       }
       if (key->store == RT_STORE_DATA_SEED) {
@@ -1033,8 +1310,8 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
       if (key->store == RT_STORE_TEXT || key->store == RT_STORE_TEXT_AUTO) {
         const rt_key_choice *canonical = c->alias ? choice_by_value(key->choices, c->value) : c;
         if (!canonical) canonical = c;
-        const char *stored = key->store == RT_STORE_TEXT_AUTO && canonical->value == 0
-                                 ? "" : canonical->name;
+        const char *stored =
+            key->store == RT_STORE_TEXT_AUTO && canonical->value == 0 ? "" : canonical->name;
         return apply_text(key, field, stored, NULL, why, why_size);
       }
       store_integer(key, field, c->value);
@@ -1123,8 +1400,8 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
         n = snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field);
       }
       break;
-    case RT_KEY_NUMBER: return isfinite(*(const double *)field) &&
-                               format_double(*(const double *)field, buf, size);
+    case RT_KEY_NUMBER:
+      return isfinite(*(const double *)field) && format_double(*(const double *)field, buf, size);
     case RT_KEY_ENUM:
       if (key->store == RT_STORE_TEXT_AUTO) {
         if (!memchr(field, '\0', key->size)) return 0;
@@ -1185,8 +1462,7 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
         if (!(mask >> i & 1u)) continue;
         const rt_config_key *named = rt_model_key_at(i);
         if (i >= models || !named || named->type == RT_KEY_NAME_LIST) return 0;
-        int m = snprintf(buf + n, size - (size_t)n, "%s%s", (size_t)n > 1 ? ", " : "",
-                         named->name);
+        int m = snprintf(buf + n, size - (size_t)n, "%s%s", (size_t)n > 1 ? ", " : "", named->name);
         n = m < 0 ? -1 : n + m;
       }
       if (n >= 0 && (size_t)n < size) {

@@ -40,8 +40,9 @@ int rt_config_key_plain(const rt_config_key *key, const void *obj, char list_sep
   buf[0] = '\0';
   if (key->type == RT_KEY_NUMBER) {
     char text[RT_NUMFMT_MAX];
-    const int n = snprintf(buf, size, "%s",
-                           rt_format_double(*(const double *)((const char *)obj + key->offset), text));
+    const int n =
+        snprintf(buf, size, "%s",
+                 rt_format_double(*(const double *)((const char *)obj + key->offset), text));
     return n >= 0 && (size_t)n < size;
   }
   char text[512];
@@ -71,8 +72,8 @@ rt_apply_result rt_config_key_apply_plain(const rt_config_key *key, void *obj, c
   char converted[512];
   if (key->type == RT_KEY_ENUM && stored_as_number(key)) {
     long long v;
-    const rt_key_choice *c = rt_config_parse_int(text, &v) == 1 ? choice_valued(key->choices, v)
-                                                                 : NULL;
+    const rt_key_choice *c =
+        rt_config_parse_int(text, &v) == 1 ? choice_valued(key->choices, v) : NULL;
     if (c) text = c->name;
   } else if (key->type == RT_KEY_INT_LIST && list_sep != ',') {
     const int n = snprintf(converted, sizeof converted, "%s", text);

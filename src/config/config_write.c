@@ -82,10 +82,8 @@ static void emit_quoted(writer *w, const char *text) {
       case '\t': emit(w, "\\t"); break;
       case '\r': emit(w, "\\r"); break;
       default:
-        if (*p < 0x20 || *p == 0x7f)
-          emit(w, "\\x%02x", *p);
-        else
-          emit_char(w, *p);
+        if (*p < 0x20 || *p == 0x7f) emit(w, "\\x%02x", *p);
+        else emit_char(w, *p);
     }
   }
   emit_char(w, '"');
@@ -95,8 +93,7 @@ static void emit_quoted(writer *w, const char *text) {
 static int plain_safe(const char *text) {
   if (!text[0]) return 0;
   for (const char *p = text; *p; ++p)
-    if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-", *p))
-      return 0;
+    if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-", *p)) return 0;
   return 1;
 }
 

@@ -43,16 +43,16 @@ const char *rt_sweep_dist_name(rt_sweep_dist dist);
 typedef struct rt_sweep_param {
   const rt_config_key *key; /* a model key */
   rt_sweep_dist dist;
-  char **values;            /* RT_DIST_VALUES, RT_DIST_CATEGORICAL: value texts (checked) */
+  char **values; /* RT_DIST_VALUES, RT_DIST_CATEGORICAL: value texts (checked) */
   size_t value_count;
-  double min, max;          /* uniform, log_uniform (valid values of the key, min <= max) */
-  long long imin, imax;     /* int_uniform */
-  int line, column;         /* the list or the distribution mapping, 1-based */
+  double min, max;      /* uniform, log_uniform (valid values of the key, min <= max) */
+  long long imin, imax; /* int_uniform */
+  int line, column;     /* the list or the distribution mapping, 1-based */
 } rt_sweep_param;
 
 typedef struct rt_sweep_entry {
-  rt_model_config base;     /* defaults and the fixed keys; line/column = the entry */
-  rt_sweep_param *params;   /* the swept keys, in the order given */
+  rt_model_config base;   /* defaults and the fixed keys; line/column = the entry */
+  rt_sweep_param *params; /* the swept keys, in the order given */
   size_t param_count;
 } rt_sweep_entry;
 
@@ -64,7 +64,7 @@ struct rt_sweep_plan {
   char **overrides;               /* models.* --set assignments, applied again after each
                                      re-expansion, in order */
   size_t override_count, override_cap;
-  char pending[RT_MESSAGE_MAX];   /* "" or why the entries cannot be expanded with the sweep
+  char pending[RT_MESSAGE_MAX]; /* "" or why the entries cannot be expanded with the sweep
                                      settings given so far (random without a count, ...):
                                      cfg->models is then empty or stale, a later sweep override
                                      tries again, and rt_config_validate reports it */

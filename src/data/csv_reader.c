@@ -50,8 +50,9 @@ static rt_code src_init(line_src *s, const char *path, int fd, uint64_t from, ui
   if (want > RT_DATA_CHUNK) want = RT_DATA_CHUNK;
   s->cap = (size_t)want;
   s->buf = malloc(s->cap + 1);
-  if (!s->buf) return rt_fail(st, RT_ERR_NOMEM, "%s: cannot allocate a %zu byte read buffer", path,
-                              s->cap + 1);
+  if (!s->buf)
+    return rt_fail(st, RT_ERR_NOMEM, "%s: cannot allocate a %zu byte read buffer", path,
+                   s->cap + 1);
   s->buf[0] = '\0';
   return RT_OK;
 }
@@ -190,7 +191,14 @@ static void field_text(const char *a, const char *b, char *out, size_t outsz) {
   out[k] = '\0';
 }
 
-typedef enum { FIELD_OK = 0, FIELD_EMPTY, FIELD_NOT_NUMBER, FIELD_NAN, FIELD_INF, FIELD_RANGE } field_result;
+typedef enum {
+  FIELD_OK = 0,
+  FIELD_EMPTY,
+  FIELD_NOT_NUMBER,
+  FIELD_NAN,
+  FIELD_INF,
+  FIELD_RANGE
+} field_result;
 
 static field_result parse_field(char *a, char *b, float *v) {
   if (a == b) return FIELD_EMPTY;
@@ -232,10 +240,8 @@ static uint64_t line_number_at(int fd, const char *path, uint64_t off) {
 /* "PATH:LINE" (or "PATH: byte N" when the line cannot be counted) for messages. */
 static void where(char *out, size_t outsz, int fd, const char *path, uint64_t off) {
   uint64_t ln = line_number_at(fd, path, off);
-  if (ln)
-    snprintf(out, outsz, "%s:%llu", path, (unsigned long long)ln);
-  else
-    snprintf(out, outsz, "%s: line at byte %llu", path, (unsigned long long)off);
+  if (ln) snprintf(out, outsz, "%s:%llu", path, (unsigned long long)ln);
+  else snprintf(out, outsz, "%s: line at byte %llu", path, (unsigned long long)off);
 }
 
 typedef struct csv_ctx {
@@ -292,10 +298,8 @@ static rt_code parse_row(const csv_ctx *c, char *p, char *q, uint64_t off, float
                          col + 1, txt);
       }
     }
-    if ((long)col == c->label)
-      *y = v;
-    else
-      *xo++ = v;
+    if ((long)col == c->label) *y = v;
+    else *xo++ = v;
     ++col;
   }
   if (col != c->columns) return column_count_error(c, off, col, st);
@@ -417,8 +421,8 @@ done:
 }
 
 /* Grows the shard's x (aligned) and y to hold `ncap` rows. */
-static rt_code grow_rows(const csv_ctx *c, rt_shard *out, size_t features, size_t *cap,
-                         size_t ncap, rt_status *st) {
+static rt_code grow_rows(const csv_ctx *c, rt_shard *out, size_t features, size_t *cap, size_t ncap,
+                         rt_status *st) {
   if (ncap <= *cap) return RT_OK;
   if (features && ncap > SIZE_MAX / sizeof(float) / features)
     return rt_fail(st, RT_ERR_NOMEM, "%s: too many rows for memory", c->path);
@@ -454,13 +458,15 @@ rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, 
   line_src src;
   memset(&src, 0, sizeof src);
   if (size != info->data_end) {
-    rc = rt_fail(st, RT_ERR_DATA, "%s: file is %llu bytes, expected %llu (did it change since it "
-                 "was probed?)", path, (unsigned long long)size,
-                 (unsigned long long)info->data_end);
+    rc = rt_fail(st, RT_ERR_DATA,
+                 "%s: file is %llu bytes, expected %llu (did it change since it "
+                 "was probed?)",
+                 path, (unsigned long long)size, (unsigned long long)info->data_end);
     goto done;
   }
   const uint64_t b0 = info->data_begin, b1 = info->data_end, span = b1 - b0;
-  const uint64_t c0 = rt_data_cut(b0, span, shard, nshards), c1 = rt_data_cut(b0, span, shard + 1, nshards);
+  const uint64_t c0 = rt_data_cut(b0, span, shard, nshards),
+                 c1 = rt_data_cut(b0, span, shard + 1, nshards);
   csv_ctx c = {path, fd, info->delimiter, info->columns, opt->label_column};
   const size_t features = info->features;
 

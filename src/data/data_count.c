@@ -11,9 +11,10 @@
 #include "data_internal.h"
 #include "ringtrain/data.h"
 
-rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info *info, size_t nshards,
-                                 uint64_t *rows, rt_status *st) {
-  if (nshards == 0) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "%s: counting rows of 0 shards", opt->path);
+rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info *info,
+                                 size_t nshards, uint64_t *rows, rt_status *st) {
+  if (nshards == 0)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "%s: counting rows of 0 shards", opt->path);
   memset(rows, 0, nshards * sizeof *rows);
   if (info->format == RT_FORMAT_NPY) {
     for (size_t s = 0; s < nshards; ++s)
@@ -43,7 +44,8 @@ rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info 
       const char c = buf[i];
       if (c == '\n') {
         if (content) {
-          while (shard + 1 < nshards && line_start >= next_cut) next_cut = rt_data_cut(b0, span, ++shard + 1, nshards);
+          while (shard + 1 < nshards && line_start >= next_cut)
+            next_cut = rt_data_cut(b0, span, ++shard + 1, nshards);
           ++rows[shard];
         }
         content = 0;
@@ -53,7 +55,8 @@ rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info 
       }
     }
   if (content) { /* a last line without a newline */
-    while (shard + 1 < nshards && line_start >= next_cut) next_cut = rt_data_cut(b0, span, ++shard + 1, nshards);
+    while (shard + 1 < nshards && line_start >= next_cut)
+      next_cut = rt_data_cut(b0, span, ++shard + 1, nshards);
     ++rows[shard];
   }
   const int failed = ferror(f);
@@ -68,12 +71,13 @@ rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info,
   return rt_data_count_shard_rows(opt, info, 1, rows, st);
 }
 
-rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info, double *lo, double *hi,
-                            rt_status *st) {
+rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info, double *lo,
+                            double *hi, rt_status *st) {
   *lo = INFINITY;
   *hi = -INFINITY;
   /* Chunks of about 32 MiB of file, read as logical shards by the one reader. */
-  const uint64_t bytes = info->format == RT_FORMAT_NPY ? info->rows * info->columns * 8 : info->data_end - info->data_begin;
+  const uint64_t bytes = info->format == RT_FORMAT_NPY ? info->rows * info->columns * 8
+                                                       : info->data_end - info->data_begin;
   uint64_t chunks = bytes / (32u << 20) + 1;
   if (info->format == RT_FORMAT_NPY && chunks > info->rows) chunks = info->rows ? info->rows : 1;
   for (uint64_t c = 0; c < chunks; ++c) {
@@ -97,8 +101,10 @@ rt_code rt_data_classes(const char *path, int label_column, double lo, double hi
   }
   if (!(hi >= lo)) return rt_fail(st, RT_ERR_DATA, "%s: no data rows", path);
   if (lo == hi)
-    return rt_fail(st, RT_ERR_DATA, "%s: the label column (label_column %d) holds a single class, %g; a classifier "
-                   "needs two or more (set data.classes to train anyway)", path, label_column, hi);
+    return rt_fail(st, RT_ERR_DATA,
+                   "%s: the label column (label_column %d) holds a single class, %g; a classifier "
+                   "needs two or more (set data.classes to train anyway)",
+                   path, label_column, hi);
   *classes = (size_t)hi + 1;
   return RT_OK;
 }

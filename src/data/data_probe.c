@@ -23,10 +23,8 @@ rt_code rt_data_open(const char *path, int *fd, uint64_t *size, rt_status *st) {
       case EISDIR:
       case ELOOP:
       case ENAMETOOLONG:
-      case EPERM:
-        return rt_fail(st, RT_ERR_DATA, "%s: cannot open: %s", path, strerror(e));
-      default:
-        return RT_FAIL_AT(st, RT_ERR_IO, "open %s: %s", path, strerror(e));
+      case EPERM: return rt_fail(st, RT_ERR_DATA, "%s: cannot open: %s", path, strerror(e));
+      default: return RT_FAIL_AT(st, RT_ERR_IO, "open %s: %s", path, strerror(e));
     }
   }
   struct stat sb;
@@ -50,7 +48,8 @@ rt_code rt_data_close(int fd, const char *path, rt_status *st) {
   if (fd < 0) return RT_OK;
   if (close(fd) != 0) {
     int e = errno;
-    if (st && st->code == RT_OK) return RT_FAIL_AT(st, RT_ERR_IO, "close %s: %s", path, strerror(e));
+    if (st && st->code == RT_OK)
+      return RT_FAIL_AT(st, RT_ERR_IO, "close %s: %s", path, strerror(e));
     return RT_ERR_IO;
   }
   return RT_OK;
@@ -103,8 +102,9 @@ rt_code rt_data_check_options(const rt_data_options *opt, rt_file_format *format
   if (!opt || !opt->path || !opt->path[0])
     return rt_fail(st, RT_ERR_CONFIG, "data options: no file path given");
   if (opt->label_column < -1)
-    return rt_fail(st, RT_ERR_CONFIG, "%s: label_column %d is invalid (expected -1 or a column index)",
-                   opt->path, opt->label_column);
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%s: label_column %d is invalid (expected -1 or a column index)", opt->path,
+                   opt->label_column);
   if (opt->header < -1 || opt->header > 1)
     return rt_fail(st, RT_ERR_CONFIG, "%s: header option %d is invalid (expected -1, 0 or 1)",
                    opt->path, opt->header);

@@ -103,8 +103,8 @@ static rt_code read_owned(rt_dataset *ds, const rt_data_options *opt, const rt_d
 }
 
 /* The smallest and largest label over every rank's shards. */
-static rt_code label_range(const rt_dataset *ds, const rt_shard *sh, MPI_Comm comm, double *lo, double *hi,
-                           rt_status *st) {
+static rt_code label_range(const rt_dataset *ds, const rt_shard *sh, MPI_Comm comm, double *lo,
+                           double *hi, rt_status *st) {
   double local[2] = {-INFINITY, -INFINITY}, all[2]; /* {-min, max}: one MPI_MAX */
   for (size_t s = 0; s < ds->shards; ++s)
     for (size_t i = 0; i < sh[s].rows; ++i) {
@@ -145,8 +145,10 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
   RT_MPI_CHECK(st, MPI_Comm_size(comm, &ds->ranks));
   ds->shards = cfg->data.shards > 0 ? (size_t)cfg->data.shards : (size_t)ds->ranks;
   if (ds->shards < (size_t)ds->ranks)
-    return rt_fail(st, RT_ERR_CONFIG, "%s: data.shards is %zu but the job has %d ranks (each rank needs at least one shard)",
-                   cfg->path, ds->shards, ds->ranks);
+    return rt_fail(
+        st, RT_ERR_CONFIG,
+        "%s: data.shards is %zu but the job has %d ranks (each rank needs at least one shard)",
+        cfg->path, ds->shards, ds->ranks);
   ds->train_rows = calloc(ds->shards, sizeof *ds->train_rows);
   ds->val_rows = calloc(ds->shards, sizeof *ds->val_rows);
   ds->train = calloc(ds->shards, sizeof *ds->train);
@@ -168,7 +170,8 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
   if (need_classes) {
     double lo = 0.0, hi = 0.0;
     RT_TRY(rc, label_range(ds, ds->train, comm, &lo, &hi, st));
-    rc = rt_data_classes(cfg->data.train, ds->label_column, lo, hi, cfg->data.classes, &ds->classes, st);
+    rc = rt_data_classes(cfg->data.train, ds->label_column, lo, hi, cfg->data.classes, &ds->classes,
+                         st);
     if (rc == RT_OK) rc = check_labels_against(ds, &ds->train_opt, &ds->train_info, ds->train, st);
     RT_TRY(rc, rt_agree(comm, rc, st));
   }
@@ -176,7 +179,8 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
   RT_TRY(rc, global_rows(ds, ds->train, ds->train_rows, comm, st));
   for (size_t s = 0; s < ds->shards; ++s)
     if (ds->train_rows[s] == 0)
-      return rt_fail(st, RT_ERR_DATA, "%s: shard %zu of %zu is empty: the file has fewer data rows than shards",
+      return rt_fail(st, RT_ERR_DATA,
+                     "%s: shard %zu of %zu is empty: the file has fewer data rows than shards",
                      cfg->data.train, s, ds->shards);
 
   if (cfg->data.validation[0]) {
@@ -189,7 +193,8 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
       rc = rt_fail(st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%zu)",
                    cfg->data.validation, ds->val_info.rows, ds->shards);
     if (rc == RT_OK) rc = read_owned(ds, &ds->val_opt, &ds->val_info, need_classes, ds->val, st);
-    if (rc == RT_OK && need_classes) rc = check_labels_against(ds, &ds->val_opt, &ds->val_info, ds->val, st);
+    if (rc == RT_OK && need_classes)
+      rc = check_labels_against(ds, &ds->val_opt, &ds->val_info, ds->val, st);
     RT_TRY(rc, rt_agree(comm, rc, st));
     ds->has_validation = 1;
   } else if (cfg->data.validation_fraction > 0.0) {
@@ -205,8 +210,10 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
     RT_TRY(rc, global_rows(ds, ds->train, ds->train_rows, comm, st));
     for (size_t s = 0; s < ds->shards; ++s)
       if (ds->train_rows[s] == 0)
-        return rt_fail(st, RT_ERR_DATA, "%s: shard %zu has no training rows left after holding out validation_fraction %g",
-                       cfg->data.train, s, cfg->data.validation_fraction);
+        return rt_fail(
+            st, RT_ERR_DATA,
+            "%s: shard %zu has no training rows left after holding out validation_fraction %g",
+            cfg->data.train, s, cfg->data.validation_fraction);
     ds->has_validation = 1;
   }
   if (ds->has_validation) RT_TRY(rc, global_rows(ds, ds->val, ds->val_rows, comm, st));

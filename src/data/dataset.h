@@ -12,14 +12,14 @@ typedef struct rt_dataset {
   size_t shards;
   int ranks, rank;
   size_t features, classes;
-  int label_column;        /* resolved column of the label in the training file */
+  int label_column; /* resolved column of the label in the training file */
   rt_data_options train_opt, val_opt;
   rt_data_info train_info, val_info;
-  int has_validation;      /* a validation file or fraction */
-  uint64_t *train_rows;    /* [shards], global */
-  uint64_t *val_rows;      /* [shards], global */
-  rt_shard *train;         /* [shards]; only owned shards hold rows */
-  rt_shard *val;           /* [shards]; only owned shards hold rows */
+  int has_validation;   /* a validation file or fraction */
+  uint64_t *train_rows; /* [shards], global */
+  uint64_t *val_rows;   /* [shards], global */
+  rt_shard *train;      /* [shards]; only owned shards hold rows */
+  rt_shard *val;        /* [shards]; only owned shards hold rows */
 } rt_dataset;
 
 /* Collective: every rank returns the same code; messages name the file and row. With

@@ -151,8 +151,10 @@ static rt_code parse_list(const char *text, const char *key, size_t n, float *ou
     char *end;
     errno = 0;
     const float x = strtof(v, &end);
-    if (errno || end == v || end > end_all || !isfinite(x) || (i + 1 < n ? *end != ',' : end != end_all))
-      return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a list of %zu numbers", file, key, n);
+    if (errno || end == v || end > end_all || !isfinite(x) ||
+        (i + 1 < n ? *end != ',' : end != end_all))
+      return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a list of %zu numbers", file, key,
+                     n);
     out[i] = x;
     v = end + 1;
   }

@@ -10,10 +10,10 @@
 #include "ringtrain/config.h"
 
 typedef struct rt_scaling {
-  rt_normalize kind;   /* none: offset/scale NULL */
+  rt_normalize kind; /* none: offset/scale NULL */
   size_t features;
-  float *offset;       /* [features]: mean (standard) or minimum (minmax) */
-  float *scale;        /* [features]: 1/std or 1/(max - min); 1 for a constant feature */
+  float *offset; /* [features]: mean (standard) or minimum (minmax) */
+  float *scale;  /* [features]: 1/std or 1/(max - min); 1 for a constant feature */
 } rt_scaling;
 
 /* Collective: statistics of the training shards (per shard in double, added in shard order, so

@@ -52,7 +52,7 @@ typedef struct hvalue {
   vkind kind;
   const char *str; /* V_STR: contents without quotes (escapes left as they are) */
   size_t len;
-  int b;           /* V_BOOL */
+  int b;                       /* V_BOOL */
   uint64_t ints[NPY_MAX_DIMS]; /* V_SEQ of non-negative integers */
   size_t nints;
   int seq_ints_only; /* V_SEQ: every element was an integer and there were <= NPY_MAX_DIMS */
@@ -60,8 +60,8 @@ typedef struct hvalue {
 } hvalue;
 
 static void hp_ws(hparse *h) {
-  while (h->i < h->n && (h->s[h->i] == ' ' || h->s[h->i] == '\t' || h->s[h->i] == '\n' ||
-                         h->s[h->i] == '\r'))
+  while (h->i < h->n &&
+         (h->s[h->i] == ' ' || h->s[h->i] == '\t' || h->s[h->i] == '\n' || h->s[h->i] == '\r'))
     ++h->i;
 }
 
@@ -71,10 +71,8 @@ static rt_code hp_error(hparse *h, const char *expected) {
     snprintf(found, sizeof found, "end of header");
   } else {
     unsigned char c = (unsigned char)h->s[h->i];
-    if (c >= 0x20 && c < 0x7f)
-      snprintf(found, sizeof found, "'%c'", c);
-    else
-      snprintf(found, sizeof found, "byte 0x%02x", c);
+    if (c >= 0x20 && c < 0x7f) snprintf(found, sizeof found, "'%c'", c);
+    else snprintf(found, sizeof found, "byte 0x%02x", c);
   }
   return rt_fail(h->st, RT_ERR_DATA, "%s: bad .npy header at byte %llu: expected %s, found %s",
                  h->path, (unsigned long long)(h->base + h->i), expected, found);
@@ -122,10 +120,8 @@ static rt_code hp_value(hparse *h, hvalue *v, int depth) {
       if (!e) return rt_fail(h->st, RT_ERR_NOMEM, "%s: out of memory parsing the header", h->path);
       rt_code rc = hp_value(h, e, depth + 1);
       if (rc == RT_OK) {
-        if (e->kind == V_INT && v->nints < NPY_MAX_DIMS)
-          v->ints[v->nints++] = e->ints[0];
-        else
-          v->seq_ints_only = 0;
+        if (e->kind == V_INT && v->nints < NPY_MAX_DIMS) v->ints[v->nints++] = e->ints[0];
+        else v->seq_ints_only = 0;
       }
       free(e);
       if (rc != RT_OK) return rc;
@@ -156,9 +152,9 @@ static rt_code hp_value(hparse *h, hvalue *v, int depth) {
   }
   if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_') {
     size_t start = h->i;
-    while (h->i < h->n && ((h->s[h->i] >= 'A' && h->s[h->i] <= 'Z') ||
-                           (h->s[h->i] >= 'a' && h->s[h->i] <= 'z') ||
-                           (h->s[h->i] >= '0' && h->s[h->i] <= '9') || h->s[h->i] == '_'))
+    while (h->i < h->n &&
+           ((h->s[h->i] >= 'A' && h->s[h->i] <= 'Z') || (h->s[h->i] >= 'a' && h->s[h->i] <= 'z') ||
+            (h->s[h->i] >= '0' && h->s[h->i] <= '9') || h->s[h->i] == '_'))
       ++h->i;
     size_t len = h->i - start;
     if (len == 4 && memcmp(h->s + start, "True", 4) == 0) {
@@ -178,9 +174,9 @@ static rt_code hp_value(hparse *h, hvalue *v, int depth) {
   if (c == '-' || c == '+' || c == '.') {
     /* A number we never need (e.g. in an unknown key): skip it. */
     ++h->i;
-    while (h->i < h->n && ((h->s[h->i] >= '0' && h->s[h->i] <= '9') || h->s[h->i] == '.' ||
-                           h->s[h->i] == 'e' || h->s[h->i] == 'E' || h->s[h->i] == '-' ||
-                           h->s[h->i] == '+'))
+    while (h->i < h->n &&
+           ((h->s[h->i] >= '0' && h->s[h->i] <= '9') || h->s[h->i] == '.' || h->s[h->i] == 'e' ||
+            h->s[h->i] == 'E' || h->s[h->i] == '-' || h->s[h->i] == '+'))
       ++h->i;
     v->kind = V_OTHER;
     return RT_OK;
@@ -348,11 +344,15 @@ rt_code rt_npy_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
   hparse h = {htext, (size_t)hlen, 0, hstart, path, st};
   rc = hp_dict(&h, &hd);
   if (rc != RT_OK) goto done;
-  const char *missing = !hd.have_descr ? "descr" : !hd.have_fortran ? "fortran_order"
-                        : !hd.have_shape ? "shape" : NULL;
+  const char *missing = !hd.have_descr     ? "descr"
+                        : !hd.have_fortran ? "fortran_order"
+                        : !hd.have_shape   ? "shape"
+                                           : NULL;
   if (missing) {
-    rc = rt_fail(st, RT_ERR_DATA, "%s: bad .npy header: no '%s' key (expected 'descr', "
-                 "'fortran_order' and 'shape')", path, missing);
+    rc = rt_fail(st, RT_ERR_DATA,
+                 "%s: bad .npy header: no '%s' key (expected 'descr', "
+                 "'fortran_order' and 'shape')",
+                 path, missing);
     goto done;
   }
   /* dtype */
@@ -377,8 +377,10 @@ rt_code rt_npy_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
     goto done;
   }
   if (hd.fortran.kind != V_BOOL) {
-    rc = rt_fail(st, RT_ERR_DATA, "%s: bad .npy header at byte %llu: fortran_order must be True or "
-                 "False", path, (unsigned long long)hd.fortran.at);
+    rc = rt_fail(st, RT_ERR_DATA,
+                 "%s: bad .npy header at byte %llu: fortran_order must be True or "
+                 "False",
+                 path, (unsigned long long)hd.fortran.at);
     goto done;
   }
   if (hd.fortran.b) {
@@ -418,8 +420,8 @@ rt_code rt_npy_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
     rc = rt_fail(st, RT_ERR_DATA,
                  "%s: label_column %d is out of range: shape %s has %llu column%s (expected "
                  "label_column < %llu, or -1 for none)",
-                 path, opt->label_column, shape_txt, (unsigned long long)cols,
-                 cols == 1 ? "" : "s", (unsigned long long)cols);
+                 path, opt->label_column, shape_txt, (unsigned long long)cols, cols == 1 ? "" : "s",
+                 (unsigned long long)cols);
     goto done;
   }
   size_t has_label = opt->label_column >= 0 ? 1 : 0;
@@ -532,10 +534,8 @@ static rt_code convert_rows(const conv_ctx *c, const unsigned char *src, size_t 
         case RT_NPY_I32: v = (float)(int32_t)le32(p + col * 4); break;
         default: v = (float)(int64_t)le64(p + col * 8); break;
       }
-      if (col == lab)
-        y[r] = v;
-      else
-        *xo++ = v;
+      if (col == lab) y[r] = v;
+      else *xo++ = v;
     }
   }
   return RT_OK;
@@ -549,7 +549,8 @@ rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, 
     return rt_fail(st, RT_ERR_INTERNAL, "%s: data info has no npy dtype/rows (was it probed?)",
                    path);
   const uint64_t nrows = info->rows;
-  const uint64_t r0 = rt_data_cut(0, nrows, shard, nshards), r1 = rt_data_cut(0, nrows, shard + 1, nshards);
+  const uint64_t r0 = rt_data_cut(0, nrows, shard, nshards),
+                 r1 = rt_data_cut(0, nrows, shard + 1, nshards);
   const size_t cols = info->columns, features = info->features;
   const size_t row_bytes = cols * itemsize;
   out->first_row = r0;
@@ -593,8 +594,12 @@ rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, 
                  chunk_rows * row_bytes);
     goto done;
   }
-  conv_ctx c = {path, info->npy_dtype, cols, itemsize,
-                opt->label_column >= 0 ? (size_t)opt->label_column : SIZE_MAX, payload};
+  conv_ctx c = {path,
+                info->npy_dtype,
+                cols,
+                itemsize,
+                opt->label_column >= 0 ? (size_t)opt->label_column : SIZE_MAX,
+                payload};
   for (size_t done_rows = 0; done_rows < n;) {
     size_t k = n - done_rows < chunk_rows ? n - done_rows : chunk_rows;
     uint64_t at = payload + (r0 + done_rows) * row_bytes;

@@ -68,8 +68,7 @@ rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, 
   rt_code rc = rt_data_alloc_floats(k * f, &validation->x, "validation split", st);
   if (rc == RT_OK && src.y) {
     validation->y = malloc(k * sizeof(float));
-    if (!validation->y)
-      rc = rt_fail(st, RT_ERR_NOMEM, "cannot allocate %zu validation labels", k);
+    if (!validation->y) rc = rt_fail(st, RT_ERR_NOMEM, "cannot allocate %zu validation labels", k);
   }
   if (rc != RT_OK) {
     free(is_val);

@@ -11,10 +11,11 @@
 rt_code rt_agree(MPI_Comm comm, rt_code rc, rt_status *st);
 
 /* Wraps an MPI call's return value into a status with file:line. */
-#define RT_MPI_CHECK(st, call)                                                       \
-  do {                                                                               \
-    int rt_mpi_rc_ = (call);                                                         \
-    if (rt_mpi_rc_ != MPI_SUCCESS) return rt_mpi_fail((st), rt_mpi_rc_, __FILE__, __LINE__, #call); \
+#define RT_MPI_CHECK(st, call)                                         \
+  do {                                                                 \
+    int rt_mpi_rc_ = (call);                                           \
+    if (rt_mpi_rc_ != MPI_SUCCESS)                                     \
+      return rt_mpi_fail((st), rt_mpi_rc_, __FILE__, __LINE__, #call); \
   } while (0)
 
 rt_code rt_mpi_fail(rt_status *st, int mpi_rc, const char *file, int line, const char *what);

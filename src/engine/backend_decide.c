@@ -15,7 +15,8 @@ const char *rt_cuda_missing_feature(const rt_config *cfg, int resuming, char *bu
     for (size_t i = 0; i < j; ++i)
       if (rt_shares_statistics(&cfg->models[i], &cfg->models[j])) {
         snprintf(buf, cap,
-                 "a shared statistics pass (exact linear models %zu and %zu differ only in alpha)", i, j);
+                 "a shared statistics pass (exact linear models %zu and %zu differ only in alpha)",
+                 i, j);
         return buf;
       }
   return NULL;
@@ -29,16 +30,21 @@ rt_code rt_backend_decide(const rt_backend_facts *f, int *use_cuda, char *note, 
   if (strcmp(f->want, "cpu") == 0) return RT_OK;
   if (!f->built) {
     if (!want_cuda) return RT_OK; /* a CPU-only build: auto simply means the CPU */
-    return rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but this ringtrain was built without "
-                   "the CUDA backend (configure with -DRINGTRAIN_CUDA=ON where nvcc and NCCL exist)",
-                   f->config_path);
+    return rt_fail(
+        st, RT_ERR_CONFIG,
+        "%s: run.backend is cuda, but this ringtrain was built without "
+        "the CUDA backend (configure with -DRINGTRAIN_CUDA=ON where nvcc and NCCL exist)",
+        f->config_path);
   }
   if (want_cuda) {
     if (f->missing)
-      return rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but %s is not supported on CUDA yet; "
-                     "use run.backend: cpu (or auto)", f->config_path, f->missing);
+      return rt_fail(st, RT_ERR_CONFIG,
+                     "%s: run.backend is cuda, but %s is not supported on CUDA yet; "
+                     "use run.backend: cpu (or auto)",
+                     f->config_path, f->missing);
     if (f->device_problem)
-      return rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but %s", f->config_path, f->device_problem);
+      return rt_fail(st, RT_ERR_CONFIG, "%s: run.backend is cuda, but %s", f->config_path,
+                     f->device_problem);
     *use_cuda = 1;
     return RT_OK;
   }
@@ -47,7 +53,6 @@ rt_code rt_backend_decide(const rt_backend_facts *f, int *use_cuda, char *note, 
   else if (f->missing)
     snprintf(note, note_cap, "backend auto: %s is not supported on CUDA yet; training on the CPU",
              f->missing);
-  else
-    *use_cuda = 1;
+  else *use_cuda = 1;
   return RT_OK;
 }

@@ -56,19 +56,22 @@ static rt_code gather_node(MPI_Comm comm, const rt_rank_devices *me, rt_rank_dev
   int len = 0, mrc = MPI_Comm_rank(node, local_rank);
   if (mrc == MPI_SUCCESS) mrc = MPI_Comm_size(node, local_size);
   if (mrc == MPI_SUCCESS) mrc = MPI_Get_processor_name(name, &len);
-  rt_code rc = mrc == MPI_SUCCESS ? RT_OK : rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI (node ranks)");
+  rt_code rc =
+      mrc == MPI_SUCCESS ? RT_OK : rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI (node ranks)");
   if (rc == RT_OK && !(*all = malloc((size_t)*local_size * sizeof **all)))
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the devices of %d ranks", *local_size);
   rc = rt_agree(node, rc, st);
   if (rc == RT_OK) {
     mrc = MPI_Allgather(me, (int)sizeof *me, MPI_BYTE, *all, (int)sizeof *me, MPI_BYTE, node);
-    if (mrc != MPI_SUCCESS) rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Allgather(devices of the node)");
+    if (mrc != MPI_SUCCESS)
+      rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Allgather(devices of the node)");
   }
   (void)MPI_Comm_free(&node);
   return rc;
 }
 
-rt_code rt_cuda_choose_device(MPI_Comm comm, int *device, char *problem, size_t cap, rt_status *st) {
+rt_code rt_cuda_choose_device(MPI_Comm comm, int *device, char *problem, size_t cap,
+                              rt_status *st) {
   *device = -1;
   problem[0] = '\0';
   rt_rank_devices me;
@@ -88,7 +91,9 @@ rt_code rt_cuda_choose_device(MPI_Comm comm, int *device, char *problem, size_t 
     }
   }
   int *choice = malloc((size_t)local_size * sizeof *choice);
-  rt_code rc = choice ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %d device choices", local_size);
+  rt_code rc = choice
+                   ? RT_OK
+                   : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %d device choices", local_size);
   if (rc == RT_OK) {
     (void)rt_device_assign(all, local_size, choice);
     if (me.count == 0) {
@@ -109,12 +114,13 @@ rt_code rt_cuda_choose_device(MPI_Comm comm, int *device, char *problem, size_t 
 #endif /* RINGTRAIN_WITH_CUDA */
 
 /* The facts and the decision; comm == MPI_COMM_NULL: this process alone. */
-static rt_code select_backend(const rt_config *cfg, int resuming, MPI_Comm comm, rt_backend_choice *out,
-                              rt_status *st) {
+static rt_code select_backend(const rt_config *cfg, int resuming, MPI_Comm comm,
+                              rt_backend_choice *out, rt_status *st) {
   memset(out, 0, sizeof *out);
   out->device = -1;
   char feature[160];
-  rt_backend_facts f = {.config_path = cfg->path, .want = cfg->run.backend,
+  rt_backend_facts f = {.config_path = cfg->path,
+                        .want = cfg->run.backend,
                         .missing = rt_cuda_missing_feature(cfg, resuming, feature, sizeof feature)};
 #if RINGTRAIN_WITH_CUDA
   f.built = 1;

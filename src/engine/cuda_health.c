@@ -21,23 +21,29 @@ void rt_cuda_health_text(rt_cuda_health health, int driver_version, int runtime_
       snprintf(buf, cap, "CUDA is usable (driver supports CUDA %s, runtime %s)", drv, rtv);
       break;
     case RT_CUDA_NO_DRIVER:
-      snprintf(buf, cap, "no NVIDIA driver is installed (libcuda.so.1 not found; this ringtrain needs "
-               "one that supports CUDA %s)%s", rtv, err);
+      snprintf(buf, cap,
+               "no NVIDIA driver is installed (libcuda.so.1 not found; this ringtrain needs "
+               "one that supports CUDA %s)%s",
+               rtv, err);
       break;
     case RT_CUDA_OLD_DRIVER:
-      snprintf(buf, cap, "the NVIDIA driver supports CUDA %s, this ringtrain needs CUDA %s: update the "
-               "driver%s", drv, rtv, err);
+      snprintf(buf, cap,
+               "the NVIDIA driver supports CUDA %s, this ringtrain needs CUDA %s: update the "
+               "driver%s",
+               drv, rtv, err);
       break;
     case RT_CUDA_STUB_DRIVER:
-      snprintf(buf, cap, "the libcuda.so found is the CUDA toolkit's stub, not an NVIDIA driver (a "
-               "stubs folder on LD_LIBRARY_PATH?)%s", err);
+      snprintf(buf, cap,
+               "the libcuda.so found is the CUDA toolkit's stub, not an NVIDIA driver (a "
+               "stubs folder on LD_LIBRARY_PATH?)%s",
+               err);
       break;
     case RT_CUDA_NO_DEVICE:
       if (visible)
-        snprintf(buf, cap, "the NVIDIA driver (CUDA %s) sees no device with CUDA_VISIBLE_DEVICES=\"%s\"%s",
+        snprintf(buf, cap,
+                 "the NVIDIA driver (CUDA %s) sees no device with CUDA_VISIBLE_DEVICES=\"%s\"%s",
                  drv, visible, err);
-      else
-        snprintf(buf, cap, "the NVIDIA driver (CUDA %s) sees no device%s", drv, err);
+      else snprintf(buf, cap, "the NVIDIA driver (CUDA %s) sees no device%s", drv, err);
       break;
     case RT_CUDA_START_FAILED:
     default:

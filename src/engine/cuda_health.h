@@ -9,12 +9,12 @@
 #include <stddef.h>
 
 typedef enum rt_cuda_health {
-  RT_CUDA_USABLE = 0,    /* at least one device */
-  RT_CUDA_NO_DRIVER,     /* no NVIDIA driver (libcuda) at all */
-  RT_CUDA_OLD_DRIVER,    /* the driver supports an older CUDA than the runtime needs */
-  RT_CUDA_STUB_DRIVER,   /* the toolkit's stub libcuda was loaded instead of a driver */
-  RT_CUDA_NO_DEVICE,     /* a driver, but no device visible */
-  RT_CUDA_START_FAILED   /* any other failure of the driver's start-up */
+  RT_CUDA_USABLE = 0,  /* at least one device */
+  RT_CUDA_NO_DRIVER,   /* no NVIDIA driver (libcuda) at all */
+  RT_CUDA_OLD_DRIVER,  /* the driver supports an older CUDA than the runtime needs */
+  RT_CUDA_STUB_DRIVER, /* the toolkit's stub libcuda was loaded instead of a driver */
+  RT_CUDA_NO_DEVICE,   /* a driver, but no device visible */
+  RT_CUDA_START_FAILED /* any other failure of the driver's start-up */
 } rt_cuda_health;
 
 /* "12.4" from a CUDA version number (12040); "none" for 0. */

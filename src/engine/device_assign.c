@@ -47,11 +47,13 @@ void rt_device_conflict_text(const char *node_name, const rt_rank_devices *node,
     snprintf(advice, sizeof advice, "run at most %d rank%s per node or make more devices visible",
              distinct, distinct == 1 ? "" : "s");
   else
-    snprintf(advice, sizeof advice, "let each rank of the node see a different device (CUDA_VISIBLE_DEVICES)");
-  snprintf(buf, cap,
-           "node %s runs %d ranks and rank %d sees %d CUDA device%s, %s (NCCL needs a GPU of its own "
-           "for each rank): %s",
-           node_name, local_ranks, node[failed].rank, n, n == 1 ? "" : "s",
-           n == 1 ? "already taken by another rank of the node" : "all taken by other ranks of the node",
-           advice);
+    snprintf(advice, sizeof advice,
+             "let each rank of the node see a different device (CUDA_VISIBLE_DEVICES)");
+  snprintf(
+      buf, cap,
+      "node %s runs %d ranks and rank %d sees %d CUDA device%s, %s (NCCL needs a GPU of its own "
+      "for each rank): %s",
+      node_name, local_ranks, node[failed].rank, n, n == 1 ? "" : "s",
+      n == 1 ? "already taken by another rank of the node" : "all taken by other ranks of the node",
+      advice);
 }

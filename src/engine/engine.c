@@ -48,11 +48,11 @@ enum slot_phase { SLOT_ABSENT = 0, SLOT_RECEIVING, SLOT_READY, SLOT_SENDING, SLO
 
 typedef struct slot {
   void *state;
-  uint64_t start, end;  /* passes done when this call starts; passes done when it ends */
+  uint64_t start, end; /* passes done when this call starts; passes done when it ends */
   size_t bytes;
   enum slot_phase phase;
-  uint64_t visits_here; /* shard visits still to serve on this rank */
-  double sent_at;       /* MPI_Wtime of its MPI_Isend while SLOT_SENDING */
+  uint64_t visits_here;              /* shard visits still to serve on this rank */
+  double sent_at;                    /* MPI_Wtime of its MPI_Isend while SLOT_SENDING */
   uint64_t from_pass, from_position; /* where the model was when it last left this rank (or its
                                         start here): the watchdog's starting point */
 } slot;
@@ -76,19 +76,19 @@ typedef struct engine {
   rt_progress_view *progress; /* rank 0 only, or NULL */
   rt_rank_time *time;         /* accumulated, or NULL */
   /* Stops and faults */
-  MPI_Comm ctl;               /* control communicator: stop notices */
-  int stopping;               /* rt_stop_kind this rank acts on, 0 while running */
-  int notice_in;              /* the posted notice receive's buffer */
-  MPI_Request notice_req;     /* posted while running */
+  MPI_Comm ctl;           /* control communicator: stop notices */
+  int stopping;           /* rt_stop_kind this rank acts on, 0 while running */
+  int notice_in;          /* the posted notice receive's buffer */
+  MPI_Request notice_req; /* posted while running */
   int notice_out;
-  MPI_Request *notice_sends;  /* [ranks] */
+  MPI_Request *notice_sends; /* [ranks] */
   uint64_t notices_received;
   rt_fault fault;
-  uint64_t sends_done;        /* this rank's hand-off sends, for fault injection */
-  double timeout;             /* run.timeout seconds, 0 = none */
-  double last_activity;       /* MPI_Wtime of the last hand-off completed or visit done */
-  rt_watchdog wd;             /* which starved rank reports a stuck hand-off (watchdog.h) */
-  rt_final_states finals;     /* final states arriving from the ranks where models finish */
+  uint64_t sends_done;    /* this rank's hand-off sends, for fault injection */
+  double timeout;         /* run.timeout seconds, 0 = none */
+  double last_activity;   /* MPI_Wtime of the last hand-off completed or visit done */
+  rt_watchdog wd;         /* which starved rank reports a stuck hand-off (watchdog.h) */
+  rt_final_states finals; /* final states arriving from the ranks where models finish */
 } engine;
 
 static int shard_owner(const engine *e, uint64_t shard) {
@@ -167,7 +167,8 @@ static int awaited_edge(const engine *e, size_t j, uint64_t *pass, uint64_t *pos
   if (p >= s->end) return 0;
   *pass = p, *pos = k;
   if (p == 0 && k == 0) return 0; /* its start: it comes from nowhere */
-  *from = shard_owner(e, k > 0 ? rt_route_shard(spec, p, k - 1) : rt_route_shard(spec, p - 1, L - 1));
+  *from =
+      shard_owner(e, k > 0 ? rt_route_shard(spec, p, k - 1) : rt_route_shard(spec, p - 1, L - 1));
   return 1;
 }
 
@@ -184,7 +185,8 @@ static void watchdog_depends(void *user, unsigned char *flags) {
     int from;
     if (s->phase == SLOT_SENDING)
       flags[shard_owner(e, current_shard(&e->specs[j], rt_state_head(s->state)))] = 1;
-    else if (s->phase == SLOT_RECEIVING && e->wd.doing == RT_WD_HANDOFF && awaited_edge(e, j, &p, &k, &from))
+    else if (s->phase == SLOT_RECEIVING && e->wd.doing == RT_WD_HANDOFF &&
+             awaited_edge(e, j, &p, &k, &from))
       flags[from] = 1;
   }
 }
@@ -192,7 +194,8 @@ static void watchdog_depends(void *user, unsigned char *flags) {
 /* What the reporting rank knows of the rank it names (watchdog.h). */
 static void watchdog_cause(const engine *e, rt_wd_reason why, int r, char *out, size_t size) {
   out[0] = '\0';
-  if (why == RT_WD_SILENT && rt_watchdog_silent(&e->wd, r)) snprintf(out, size, "; rank %d does not answer", r);
+  if (why == RT_WD_SILENT && rt_watchdog_silent(&e->wd, r))
+    snprintf(out, size, "; rank %d does not answer", r);
   if (why == RT_WD_UNRESOLVED) snprintf(out, size, "; rank %d answers but has not sent it", r);
 }
 
@@ -200,7 +203,8 @@ static void watchdog_cause(const engine *e, rt_wd_reason why, int r, char *out, 
  * edge: of the models it awaits (from a rank that did not answer, when one did not), the one
  * whose next visit here comes first in its own succession; with none, a send of its own that a
  * rank that does not answer has not taken. */
-static rt_code watchdog_fail(engine *e, double waited, const char *what, rt_wd_reason why, rt_status *st) {
+static rt_code watchdog_fail(engine *e, double waited, const char *what, rt_wd_reason why,
+                             rt_status *st) {
   size_t best = e->count, waiting = 0;
   uint64_t best_pass = 0, best_pos = 0;
   int best_from = -1;
@@ -218,13 +222,15 @@ static rt_code watchdog_fail(engine *e, double waited, const char *what, rt_wd_r
   if (best < e->count) {
     const rt_model_spec *spec = &e->specs[best];
     watchdog_cause(e, why, best_from, cause, sizeof cause);
-    return rt_fail(st, RT_ERR_TIMEOUT,
-                   "watchdog: rank %d waited %.0f s (run.timeout) with no hand-off arriving: model %" PRIu64
-                   " (pass %" PRIu64 " of %" PRIu64 ", shard %" PRIu64 ") is stuck on the hand-off from rank %d "
-                   "to rank %d%s%s",
-                   e->rank, waited, spec->id, best_pass + 1, spec->passes,
-                   rt_route_shard(spec, best_pass, best_pos), best_from, e->rank,
-                   waiting > 1 ? " (other models are awaited too)" : "", cause);
+    return rt_fail(
+        st, RT_ERR_TIMEOUT,
+        "watchdog: rank %d waited %.0f s (run.timeout) with no hand-off arriving: model %" PRIu64
+        " (pass %" PRIu64 " of %" PRIu64 ", shard %" PRIu64
+        ") is stuck on the hand-off from rank %d "
+        "to rank %d%s%s",
+        e->rank, waited, spec->id, best_pass + 1, spec->passes,
+        rt_route_shard(spec, best_pass, best_pos), best_from, e->rank,
+        waiting > 1 ? " (other models are awaited too)" : "", cause);
   }
   for (size_t j = 0; name_edge && why == RT_WD_SILENT && j < e->count; ++j) {
     const slot *s = &e->slots[j];
@@ -234,17 +240,21 @@ static rt_code watchdog_fail(engine *e, double waited, const char *what, rt_wd_r
     const int to = shard_owner(e, current_shard(spec, h));
     if (!rt_watchdog_silent(&e->wd, to)) continue;
     watchdog_cause(e, why, to, cause, sizeof cause);
-    return rt_fail(st, RT_ERR_TIMEOUT,
-                   "watchdog: rank %d waited %.0f s (run.timeout) with its hand-off not received: model %" PRIu64
-                   " (pass %" PRIu64 " of %" PRIu64 ", shard %" PRIu64 ") is stuck on the hand-off from rank %d "
-                   "to rank %d%s",
-                   e->rank, waited, spec->id, h->pass + 1, spec->passes, current_shard(spec, h), e->rank, to, cause);
+    return rt_fail(
+        st, RT_ERR_TIMEOUT,
+        "watchdog: rank %d waited %.0f s (run.timeout) with its hand-off not received: model %" PRIu64
+        " (pass %" PRIu64 " of %" PRIu64 ", shard %" PRIu64
+        ") is stuck on the hand-off from rank %d "
+        "to rank %d%s",
+        e->rank, waited, spec->id, h->pass + 1, spec->passes, current_shard(spec, h), e->rank, to,
+        cause);
   }
   int silent = -1;
   for (int r = 0; r < e->ranks && silent < 0; ++r)
     if (rt_watchdog_silent(&e->wd, r)) silent = r;
   watchdog_cause(e, why == RT_WD_SILENT ? why : RT_WD_NONE, silent, cause, sizeof cause);
-  return rt_fail(st, RT_ERR_TIMEOUT, "watchdog: rank %d waited %.0f s (run.timeout) with no progress while %s%s",
+  return rt_fail(st, RT_ERR_TIMEOUT,
+                 "watchdog: rank %d waited %.0f s (run.timeout) with no progress while %s%s",
                  e->rank, waited, what, cause);
 }
 
@@ -272,7 +282,8 @@ static rt_code post_receive(engine *e, size_t j, rt_status *st) {
   slot *s = &e->slots[j];
   if (!s->state) {
     s->state = aligned_alloc(RT_STATE_ALIGN, s->bytes);
-    if (!s->state) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes for model %zu", s->bytes, j);
+    if (!s->state)
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes for model %zu", s->bytes, j);
   }
   /* A model is in one place at a time, so (any source, tag = model id) is unambiguous. */
   RT_MPI_CHECK(st, MPI_Irecv(s->state, (int)s->bytes, MPI_BYTE, MPI_ANY_SOURCE, (int)j, e->comm,
@@ -311,7 +322,8 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       /* Validation along the ring: this shard's validation rows, right after integrating it. */
       rt_prof_begin(RT_PHASE_EVALUATE, id, (int64_t)h->pass + 1, (int64_t)shard);
       double *sums = rt_state_val_history(s->state, &layout) + h->pass * (RT_EVAL_SUMS + 1);
-      rt_cpu_evaluate_shard(spec, fam, s->state, &e->ds->val[shard], e->ws, (size_t)spec->hp.batch_size, sums);
+      rt_cpu_evaluate_shard(spec, fam, s->state, &e->ds->val[shard], e->ws,
+                            (size_t)spec->hp.batch_size, sums);
       sums[RT_EVAL_SUMS] += (double)e->ds->val[shard].rows;
       rt_prof_end(RT_PHASE_EVALUATE);
     }
@@ -324,7 +336,8 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       /* Finite batch losses can still add up to an overflow: that is divergence too. */
       if (!isfinite(history[h->pass])) h->diverged = 1;
       if (fam->pass_end && !h->diverged)
-        fam->pass_end(spec, h->pass, rt_state_params(s->state, &layout), rt_state_aux(s->state, &layout));
+        fam->pass_end(spec, h->pass, rt_state_params(s->state, &layout),
+                      rt_state_aux(s->state, &layout));
       h->pass_loss_sum = 0.0;
       h->pass_loss_rows = 0;
       h->position = 0;
@@ -345,7 +358,8 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     s->from_position = h->position;
     rt_prof_mark(RT_PHASE_SEND, id, (int64_t)h->pass + 1, (int64_t)current_shard(spec, h));
     s->sent_at = MPI_Wtime();
-    RT_MPI_CHECK(st, MPI_Isend(s->state, (int)s->bytes, MPI_BYTE, next, (int)j, e->comm, &e->requests[j]));
+    RT_MPI_CHECK(
+        st, MPI_Isend(s->state, (int)s->bytes, MPI_BYTE, next, (int)j, e->comm, &e->requests[j]));
     s->phase = SLOT_SENDING;
     e->sends_pending++;
     e->stats[j].hops += 1;
@@ -385,7 +399,8 @@ static rt_code completed(engine *e, size_t j, rt_status *st) {
     s->phase = SLOT_ABSENT;
     return RT_OK;
   }
-  return RT_FAIL_AT(st, RT_ERR_INTERNAL, "request of model %zu completed in phase %d", j, (int)s->phase);
+  return RT_FAIL_AT(st, RT_ERR_INTERNAL, "request of model %zu completed in phase %d", j,
+                    (int)s->phase);
 }
 
 static rt_code handle(engine *e, int n, const int *indices, rt_status *st) {
@@ -458,8 +473,9 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
     slot *s = &e->slots[j];
     s->bytes = l.total_bytes;
     if (l.total_bytes > (size_t)INT_MAX) /* MPI counts are int */
-      return rt_fail(st, RT_ERR_CONFIG, "model %zu: its state is %zu bytes; hand-offs support at most %d",
-                     j, l.total_bytes, INT_MAX);
+      return rt_fail(st, RT_ERR_CONFIG,
+                     "model %zu: its state is %zu bytes; hand-offs support at most %d", j,
+                     l.total_bytes, INT_MAX);
     /* A resumed state continues at its cursor: (pass, position), inside a visit when it was
      * stopped by a signal (batch_cursor). */
     const uint64_t start_pos = resume[j] ? rt_state_head(resume[j])->position : 0;
@@ -527,7 +543,8 @@ rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, voi
 
 /* The rank that holds a model's state after its last visit of pass end_pass - 1. */
 int rt_final_owner_at(const rt_model_spec *spec, uint64_t end_pass, uint64_t shards, int ranks) {
-  return rt_shard_owner(rt_route_shard(spec, end_pass - 1, rt_route_length(spec) - 1), shards, ranks);
+  return rt_shard_owner(rt_route_shard(spec, end_pass - 1, rt_route_length(spec) - 1), shards,
+                        ranks);
 }
 
 int rt_final_owner(const rt_model_spec *spec, uint64_t shards, int ranks) {
@@ -559,7 +576,8 @@ rt_code rt_engine_share_final(const rt_model_spec *specs, size_t count, const rt
     else backoff(&spins);
   }
   for (size_t j = 0; rc == RT_OK && j < count; ++j)
-    if (rt_final_owner(&specs[j], ds->shards, ds->ranks) != ds->rank && !(states[j] = rt_final_states_take(&f, j)))
+    if (rt_final_owner(&specs[j], ds->shards, ds->ranks) != ds->rank &&
+        !(states[j] = rt_final_states_take(&f, j)))
       rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "the final state of model %zu has not come", j);
   rt_final_states_close(&f);
   return rc;
@@ -589,11 +607,13 @@ static rt_code await_finals(engine *e, int stoppable, rt_status *st) {
       }
     }
     char what[128] = "waiting for its final states to be received";
-    if (e->timeout > 0 && MPI_Wtime() - e->last_activity > e->timeout) { /* only then can it report */
+    if (e->timeout > 0 &&
+        MPI_Wtime() - e->last_activity > e->timeout) { /* only then can it report */
       int from = -1;
       const size_t j = rt_final_states_awaited(&e->finals, &from);
       if (j < e->count)
-        snprintf(what, sizeof what, "waiting for the final state of model %" PRIu64 " from rank %d", e->specs[j].id, from);
+        snprintf(what, sizeof what, "waiting for the final state of model %" PRIu64 " from rank %d",
+                 e->specs[j].id, from);
     }
     if ((rc = watchdog_check(e, RT_WD_VOTE, what, st))) break;
     backoff(&spins);
@@ -610,11 +630,14 @@ static rt_code await_finals(engine *e, int stoppable, rt_status *st) {
 static rt_code settle_finals(engine *e, rt_status *st) {
   const size_t n = e->count;
   int *mine = calloc(n ? n : 1, sizeof *mine), *done_on = calloc(n ? n : 1, sizeof *done_on);
-  rt_code rc = mine && done_on ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu flags", n);
-  for (size_t j = 0; rc == RT_OK && j < n; ++j) mine[j] = e->slots[j].phase == SLOT_DONE ? e->rank + 1 : 0;
+  rt_code rc =
+      mine && done_on ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu flags", n);
+  for (size_t j = 0; rc == RT_OK && j < n; ++j)
+    mine[j] = e->slots[j].phase == SLOT_DONE ? e->rank + 1 : 0;
   if (rc == RT_OK) {
     const int mrc = MPI_Allreduce(mine, done_on, (int)n, MPI_INT, MPI_MAX, e->ctl);
-    if (mrc != MPI_SUCCESS) rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Allreduce(finished models)");
+    if (mrc != MPI_SUCCESS)
+      rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Allreduce(finished models)");
   }
   for (size_t j = 0; rc == RT_OK && j < n; ++j)
     if (done_on[j] == 0) rc = rt_final_states_forget(&e->finals, j, st);
@@ -635,7 +658,8 @@ static rt_code gather_final(engine *e, void **states, rt_status *st) {
       states[j] = s->state;
       s->state = NULL;
     } else if (!(states[j] = rt_final_states_take(&e->finals, j))) {
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "the final state of model %zu has not come from rank %d", j, root);
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                        "the final state of model %zu has not come from rank %d", j, root);
     }
   }
   return RT_OK;
@@ -656,7 +680,8 @@ static rt_code drain_sends(engine *e, int *indices, rt_status *st) {
       rc = handle(e, n, indices, st);
       spins = 0;
     } else if ((rc = poll_notices(e, st)) == RT_OK &&
-               (rc = watchdog_check(e, RT_WD_DRAIN, "finishing its hand-offs for a stop", st)) == RT_OK) {
+               (rc = watchdog_check(e, RT_WD_DRAIN, "finishing its hand-offs for a stop", st)) ==
+                   RT_OK) {
       backoff(&spins);
     }
   }
@@ -676,7 +701,8 @@ static rt_code vote(engine *e, int *indices, int *kind, rt_status *st) {
     int done = 0, n = 0;
     int mpi_rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
     if (mpi_rc == MPI_SUCCESS && done) break;
-    if (mpi_rc == MPI_SUCCESS) mpi_rc = MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE);
+    if (mpi_rc == MPI_SUCCESS)
+      mpi_rc = MPI_Testsome((int)e->count, e->requests, &n, indices, MPI_STATUSES_IGNORE);
     if (mpi_rc != MPI_SUCCESS) {
       rc = rt_mpi_fail(st, mpi_rc, __FILE__, __LINE__, "MPI_Test(vote)");
       break;
@@ -696,7 +722,8 @@ static rt_code cut(engine *e, int *indices, void **states, rt_status *st) {
   const size_t n = e->count;
   int *held = calloc(n ? n : 1, sizeof *held), *where = calloc(n ? n : 1, sizeof *where);
   int *sent = calloc((size_t)e->ranks, sizeof *sent);
-  rt_code rc = held && where && sent ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu flags", n);
+  rt_code rc =
+      held && where && sent ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu flags", n);
   unsigned spins = 0;
   while (rc == RT_OK) {
     int k = 0;
@@ -708,7 +735,8 @@ static rt_code cut(engine *e, int *indices, void **states, rt_status *st) {
     if ((rc = handle(e, k, indices, st))) break;
     for (size_t j = 0; j < n; ++j) {
       const slot *s = &e->slots[j];
-      held[j] = s->start < s->end && (s->phase == SLOT_READY || s->phase == SLOT_DONE) ? e->rank + 1 : 0;
+      held[j] =
+          s->start < s->end && (s->phase == SLOT_READY || s->phase == SLOT_DONE) ? e->rank + 1 : 0;
     }
     const int mrc = MPI_Allreduce(held, where, (int)n, MPI_INT, MPI_SUM, e->ctl);
     if (mrc != MPI_SUCCESS) {
@@ -720,7 +748,8 @@ static rt_code cut(engine *e, int *indices, void **states, rt_status *st) {
     if (all) break;
     const double now = MPI_Wtime();
     if (e->timeout > 0 && now - e->last_activity > e->timeout) {
-      rc = watchdog_fail(e, now - e->last_activity, "collecting the models for a checkpoint", RT_WD_NONE, st);
+      rc = watchdog_fail(e, now - e->last_activity, "collecting the models for a checkpoint",
+                         RT_WD_NONE, st);
       break;
     }
     backoff(&spins);
@@ -728,7 +757,8 @@ static rt_code cut(engine *e, int *indices, void **states, rt_status *st) {
   /* Receives for visits that will not happen in this call. */
   for (size_t j = 0; rc == RT_OK && j < n; ++j)
     if (e->slots[j].phase == SLOT_RECEIVING) {
-      if (MPI_Cancel(&e->requests[j]) != MPI_SUCCESS || MPI_Wait(&e->requests[j], MPI_STATUS_IGNORE) != MPI_SUCCESS)
+      if (MPI_Cancel(&e->requests[j]) != MPI_SUCCESS ||
+          MPI_Wait(&e->requests[j], MPI_STATUS_IGNORE) != MPI_SUCCESS)
         rc = RT_FAIL_AT(st, RT_ERR_MPI, "cannot cancel the receive of model %zu", j);
       e->slots[j].phase = SLOT_ABSENT;
     }
@@ -740,7 +770,8 @@ static rt_code cut(engine *e, int *indices, void **states, rt_status *st) {
   for (int r = 0; rc == RT_OK && r < e->ranks; ++r) expected += r != e->rank && sent[r];
   while (rc == RT_OK && e->notices_received < expected) {
     if (MPI_Wait(&e->notice_req, MPI_STATUS_IGNORE) != MPI_SUCCESS ||
-        MPI_Irecv(&e->notice_in, 1, MPI_INT, MPI_ANY_SOURCE, 0, e->ctl, &e->notice_req) != MPI_SUCCESS)
+        MPI_Irecv(&e->notice_in, 1, MPI_INT, MPI_ANY_SOURCE, 0, e->ctl, &e->notice_req) !=
+            MPI_SUCCESS)
       rc = RT_FAIL_AT(st, RT_ERR_MPI, "cannot receive a stop notice");
     e->notices_received++;
   }
@@ -758,7 +789,8 @@ static rt_code cut(engine *e, int *indices, void **states, rt_status *st) {
       break;
     }
     const int mrc = MPI_Bcast(states[j], (int)s->bytes, MPI_BYTE, root, e->comm);
-    if (mrc != MPI_SUCCESS) rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Bcast(checkpoint state)");
+    if (mrc != MPI_SUCCESS)
+      rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Bcast(checkpoint state)");
   }
   free(held), free(where), free(sent);
   return rc;
@@ -782,12 +814,21 @@ static void engine_free(engine *e) {
 
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      const uint64_t *pass_limits, rt_progress_view *view,
-                      rt_rank_time *rank_time, int *stopped, rt_status *st) {
-  engine e = {.progress = view && view->fn ? view : NULL, .time = rank_time, .cfg = cfg, .specs = specs,
-              .count = model_count, .ds = ds, .comm = comm, .stats = stats, .ctl = MPI_COMM_NULL,
-              .notice_req = MPI_REQUEST_NULL, .timeout = (double)cfg->run.timeout,
-              .wd = {.comm = MPI_COMM_NULL}, .finals = {.comm = MPI_COMM_NULL}};
+                      const uint64_t *pass_limits, rt_progress_view *view, rt_rank_time *rank_time,
+                      int *stopped, rt_status *st) {
+  engine e = {.progress = view && view->fn ? view : NULL,
+              .time = rank_time,
+              .cfg = cfg,
+              .specs = specs,
+              .count = model_count,
+              .ds = ds,
+              .comm = comm,
+              .stats = stats,
+              .ctl = MPI_COMM_NULL,
+              .notice_req = MPI_REQUEST_NULL,
+              .timeout = (double)cfg->run.timeout,
+              .wd = {.comm = MPI_COMM_NULL},
+              .finals = {.comm = MPI_COMM_NULL}};
   *stopped = 0;
   e.rank = ds->rank;
   e.ranks = ds->ranks;

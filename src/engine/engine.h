@@ -10,10 +10,10 @@
 
 /* Per-model bookkeeping each rank keeps; summed over ranks at the end. */
 typedef struct rt_model_stats {
-  double seconds;  /* integrating */
-  double hops;     /* hand-offs sent */
-  double bytes;    /* state bytes sent */
-  double wire;     /* hand-off latency as the sender sees it: MPI_Isend until this rank sees the
+  double seconds; /* integrating */
+  double hops;    /* hand-offs sent */
+  double bytes;   /* state bytes sent */
+  double wire;    /* hand-off latency as the sender sees it: MPI_Isend until this rank sees the
                       request complete (polled between shard visits: an upper bound, coarse by
                       about one visit), summed; CPU engine only */
 } rt_model_stats;
@@ -58,8 +58,8 @@ struct rt_progress_view {
   void *user;
   rt_progress p;
   const rt_model_spec *specs; /* the run's specs: updates pass pointers into this array */
-  uint64_t *seen_visits;  /* [models]: pass * S + position as last seen */
-  uint64_t *seen_samples; /* [models] */
+  uint64_t *seen_visits;      /* [models]: pass * S + position as last seen */
+  uint64_t *seen_samples;     /* [models] */
   double start;
 };
 

@@ -62,7 +62,7 @@ typedef struct cuda_engine {
   rt_state_header *shadow; /* [count]: every model's host-owned header fields, on every rank */
   rt_cuda_slot **slots;    /* [count] */
   void *comm_stream;
-  rt_nccl *nccl;           /* NULL with one rank */
+  rt_nccl *nccl; /* NULL with one rank */
   rt_model_stats *stats;
 } cuda_engine;
 
@@ -76,7 +76,9 @@ static int owner(const cuda_engine *e, const rt_model_spec *spec, uint64_t round
   return rt_shard_owner(round_shard(spec, round), e->ds->shards, e->ranks);
 }
 
-static uint64_t rounds_of(const rt_model_spec *spec) { return spec->passes * rt_route_length(spec); }
+static uint64_t rounds_of(const rt_model_spec *spec) {
+  return spec->passes * rt_route_length(spec);
+}
 
 /* Device memory for the owned training shards and one slot per model, checked before allocating
  * any of it, so a job that does not fit stops with one clear message on every rank. */
@@ -125,21 +127,25 @@ static rt_code setup_device(cuda_engine *e, rt_status *st) {
   /* Known on every rank alike, before any device work. */
   for (size_t j = 0; j < e->count; ++j)
     if (rt_cuda_work_floats(&e->specs[j], (size_t)e->specs[j].hp.batch_size) == 0)
-      return rt_fail(st, RT_ERR_CONFIG, "run.backend is cuda, but the CUDA backend has no kernels for "
-                     "kind '%s' (model %zu); use run.backend: cpu", e->specs[j].hp.kind, j);
+      return rt_fail(st, RT_ERR_CONFIG,
+                     "run.backend is cuda, but the CUDA backend has no kernels for "
+                     "kind '%s' (model %zu); use run.backend: cpu",
+                     e->specs[j].hp.kind, j);
   for (size_t j = 0; j < e->count; ++j) rt_state_header_init(&e->specs[j], &e->shadow[j]);
   rt_code rc = check_memory(e, st);
   RT_TRY(rc, rt_agree_origin(e->comm, rc, st));
   /* Every rank loads, then all agree before the collective NCCL set-up. */
   rc = rt_agree_origin(e->comm, load_device(e, st), st);
-  if (rc == RT_OK && e->ranks > 1) rc = rt_nccl_init(e->comm, 1, (double)e->cfg->run.timeout, &e->nccl, st);
+  if (rc == RT_OK && e->ranks > 1)
+    rc = rt_nccl_init(e->comm, 1, (double)e->cfg->run.timeout, &e->nccl, st);
   return rc;
 }
 
 /* 1 when model `spec` came to this rank by NCCL after round t - 1. */
 static int arrived(const cuda_engine *e, const rt_model_spec *spec, uint64_t t) {
   int from, to;
-  return t > 0 && rt_handoff_after(spec, t - 1, e->ds->shards, e->ranks, &from, &to) && to == e->rank;
+  return t > 0 && rt_handoff_after(spec, t - 1, e->ds->shards, e->ranks, &from, &to) &&
+         to == e->rank;
 }
 
 /* A model's first state, uploaded through its slot's staging buffer (then freed at once). */
@@ -177,7 +183,8 @@ static rt_code integrate_round(cuda_engine *e, uint64_t t, rt_status *st) {
   for (int late = 0; late < 2; ++late)
     for (size_t j = 0; j < e->count; ++j) {
       const rt_model_spec *spec = &e->specs[j];
-      if (t >= rounds_of(spec) || owner(e, spec, t) != e->rank || arrived(e, spec, t) != late) continue;
+      if (t >= rounds_of(spec) || owner(e, spec, t) != e->rank || arrived(e, spec, t) != late)
+        continue;
       rt_code rc = RT_OK;
       if (late && what[0]) { /* once per round */
         RT_TRY(rc, rt_nccl_wait_stream(e->nccl, e->comm_stream, what, st));
@@ -205,11 +212,12 @@ static rt_code advance_shadows(cuda_engine *e, uint64_t t, rt_status *st) {
     const rt_state_header *m = rt_cuda_slot_header(e->slots[j]);
     if (m->pass != h->pass || m->position != h->position || m->step != h->step ||
         m->samples != h->samples || m->pass_loss_rows != h->pass_loss_rows)
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL,
-                        "model %zu after round %llu: slot header (pass %llu, step %llu) and schedule "
-                        "(pass %llu, step %llu) disagree", j, (unsigned long long)t,
-                        (unsigned long long)m->pass, (unsigned long long)m->step,
-                        (unsigned long long)h->pass, (unsigned long long)h->step);
+      return RT_FAIL_AT(
+          st, RT_ERR_INTERNAL,
+          "model %zu after round %llu: slot header (pass %llu, step %llu) and schedule "
+          "(pass %llu, step %llu) disagree",
+          j, (unsigned long long)t, (unsigned long long)m->pass, (unsigned long long)m->step,
+          (unsigned long long)h->pass, (unsigned long long)h->step);
   }
   return RT_OK;
 }
@@ -280,7 +288,8 @@ static rt_code download_final(cuda_engine *e, void **finished, rt_status *st) {
 static rt_code drain(cuda_engine *e, rt_status *st) {
   rt_code rc = rt_nccl_wait_stream(e->nccl, e->comm_stream, "the last NCCL hand-offs", st);
   for (size_t j = 0; rc == RT_OK && j < e->count; ++j)
-    rc = rt_nccl_wait_stream(e->nccl, rt_cuda_slot_stream(e->slots[j]), "the last shard visits", st);
+    rc =
+        rt_nccl_wait_stream(e->nccl, rt_cuda_slot_stream(e->slots[j]), "the last shard visits", st);
   return rc;
 }
 
@@ -314,8 +323,8 @@ static rt_code finish_final(const cuda_engine *e, void **states, rt_status *st) 
     const rt_family *fam = rt_family_find(e->specs[j].hp.kind);
     if (!fam || !fam->finish || rt_state_head(states[j])->diverged) continue;
     const rt_state_layout l = rt_state_layout_of(&e->specs[j]);
-    const rt_code rc = fam->finish(&e->specs[j], rt_state_params(states[j], &l),
-                                   rt_state_aux(states[j], &l), st);
+    const rt_code rc =
+        fam->finish(&e->specs[j], rt_state_params(states[j], &l), rt_state_aux(states[j], &l), st);
     if (rc) return rc;
   }
   return RT_OK;
@@ -340,8 +349,15 @@ rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, siz
                            const rt_dataset *ds, MPI_Comm comm, void **states,
                            rt_model_stats *stats, double *val_sums, rt_progress_view *progress,
                            rt_status *st) {
-  cuda_engine e = {.progress = progress && progress->fn ? progress : NULL, .cfg = cfg, .specs = specs, .count = count, .ds = ds, .comm = comm, .stats = stats,
-                   .rank = ds->rank, .ranks = ds->ranks};
+  cuda_engine e = {.progress = progress && progress->fn ? progress : NULL,
+                   .cfg = cfg,
+                   .specs = specs,
+                   .count = count,
+                   .ds = ds,
+                   .comm = comm,
+                   .stats = stats,
+                   .rank = ds->rank,
+                   .ranks = ds->ranks};
   e.slots = calloc(count, sizeof *e.slots);
   e.shards = calloc(ds->shards, sizeof *e.shards);
   e.val = calloc(ds->shards, sizeof *e.val);
@@ -361,8 +377,10 @@ rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, siz
     if (rc == RT_OK) rc = handoffs(&e, t, st);
     /* No checkpoints on this engine yet: a stop request ends the job (MPI_Abort by the CLI). */
     if (rc == RT_OK && rt_stop_pending() == RT_STOP_EXIT)
-      rc = rt_fail(st, RT_ERR_IO, "stopped by a signal in round %" PRIu64 " of %" PRIu64
-                   ": the CUDA engine cannot write checkpoints yet, nothing was saved", t + 1, rounds);
+      rc = rt_fail(st, RT_ERR_IO,
+                   "stopped by a signal in round %" PRIu64 " of %" PRIu64
+                   ": the CUDA engine cannot write checkpoints yet, nothing was saved",
+                   t + 1, rounds);
   }
   if (cfg->run.profile_first > 0) rt_prof_capture(0);
   if (rc == RT_OK) rc = download_final(&e, finished, st);

@@ -20,7 +20,8 @@ rt_code rt_fail_watch_open(rt_fail_watch *w, MPI_Comm comm, rt_status *st) {
   w->notice_out = w->rank;
   if (w->ranks == 1) return RT_OK;
   w->sends = malloc((size_t)w->ranks * sizeof *w->sends);
-  rt_code rc = w->sends ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %d requests", w->ranks);
+  rt_code rc =
+      w->sends ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %d requests", w->ranks);
   if ((rc = rt_agree(comm, rc, st)) != RT_OK) {
     free(w->sends);
     w->sends = NULL;
@@ -34,7 +35,8 @@ rt_code rt_fail_watch_open(rt_fail_watch *w, MPI_Comm comm, rt_status *st) {
     if (w->ctl != MPI_COMM_NULL) (void)MPI_Comm_free(&w->ctl);
     free(w->sends);
     w->sends = NULL;
-    return rt_mpi_fail(st, mrc, __FILE__, __LINE__, "opening the failure notices (MPI_Comm_dup, MPI_Irecv)");
+    return rt_mpi_fail(st, mrc, __FILE__, __LINE__,
+                       "opening the failure notices (MPI_Comm_dup, MPI_Irecv)");
   }
   return RT_OK;
 }
@@ -43,7 +45,8 @@ rt_code rt_fail_watch_open(rt_fail_watch *w, MPI_Comm comm, rt_status *st) {
 static rt_code take_notice(rt_fail_watch *w, rt_status *st) {
   w->received++;
   if (w->failed_rank < 0) w->failed_rank = w->notice_in;
-  RT_MPI_CHECK(st, MPI_Irecv(&w->notice_in, 1, MPI_INT, MPI_ANY_SOURCE, NOTICE_TAG, w->ctl, &w->recv));
+  RT_MPI_CHECK(st,
+               MPI_Irecv(&w->notice_in, 1, MPI_INT, MPI_ANY_SOURCE, NOTICE_TAG, w->ctl, &w->recv));
   return RT_OK;
 }
 
@@ -84,19 +87,22 @@ rt_code rt_fail_watch_close(rt_fail_watch *w, rt_status *st) {
   int mine = w->raised, expected = 0;
   int *raised = malloc((size_t)w->ranks * sizeof *raised);
   int mrc = raised ? MPI_Allgather(&mine, 1, MPI_INT, raised, 1, MPI_INT, w->ctl) : MPI_ERR_NO_MEM;
-  if (mrc != MPI_SUCCESS) rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Allgather(failure notices)");
+  if (mrc != MPI_SUCCESS)
+    rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Allgather(failure notices)");
   for (int r = 0; rc == RT_OK && r < w->ranks; ++r) expected += r != w->rank && raised[r];
   free(raised);
   /* Every rank receives exactly the notices sent to it, so every send completes. */
   while (rc == RT_OK && w->received < expected) {
     mrc = MPI_Wait(&w->recv, MPI_STATUS_IGNORE);
-    rc = mrc == MPI_SUCCESS ? take_notice(w, st) : rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Wait(failure notice)");
+    rc = mrc == MPI_SUCCESS ? take_notice(w, st)
+                            : rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Wait(failure notice)");
   }
   if (w->recv != MPI_REQUEST_NULL && MPI_Cancel(&w->recv) == MPI_SUCCESS)
     (void)MPI_Wait(&w->recv, MPI_STATUS_IGNORE);
   if (rc == RT_OK) {
     mrc = MPI_Waitall(w->ranks, w->sends, MPI_STATUSES_IGNORE);
-    if (mrc != MPI_SUCCESS) rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Waitall(failure notices)");
+    if (mrc != MPI_SUCCESS)
+      rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Waitall(failure notices)");
   }
   (void)MPI_Comm_free(&w->ctl);
   free(w->sends);

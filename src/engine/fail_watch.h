@@ -19,7 +19,7 @@
 #include "ringtrain/status.h"
 
 typedef struct rt_fail_watch {
-  MPI_Comm ctl;       /* private duplicate of the phase's communicator; MPI_COMM_NULL with one rank */
+  MPI_Comm ctl; /* private duplicate of the phase's communicator; MPI_COMM_NULL with one rank */
   int rank, ranks;
   int notice_in;      /* the posted receive's buffer: the rank that failed */
   MPI_Request recv;   /* the posted notice receive, MPI_REQUEST_NULL when none */

@@ -11,7 +11,7 @@ static const struct {
   const char *name;
   rt_fault_action action;
 } actions[] = {{"stall", RT_FAULT_STALL}, {"die", RT_FAULT_DIE},   {"term", RT_FAULT_TERM},
-               {"int", RT_FAULT_INT}, {"usr1", RT_FAULT_USR1},   {"enospc", RT_FAULT_ENOSPC}};
+               {"int", RT_FAULT_INT},     {"usr1", RT_FAULT_USR1}, {"enospc", RT_FAULT_ENOSPC}};
 
 rt_code rt_fault_parse(const char *text, rt_fault *fault, rt_status *st) {
   memset(fault, 0, sizeof *fault);
@@ -19,7 +19,8 @@ rt_code rt_fault_parse(const char *text, rt_fault *fault, rt_status *st) {
   const char *colon = strchr(text, ':');
   size_t len = colon ? (size_t)(colon - text) : strlen(text);
   for (size_t i = 0; i < sizeof actions / sizeof actions[0]; ++i)
-    if (strlen(actions[i].name) == len && strncmp(text, actions[i].name, len) == 0) fault->action = actions[i].action;
+    if (strlen(actions[i].name) == len && strncmp(text, actions[i].name, len) == 0)
+      fault->action = actions[i].action;
   char *end = NULL;
   long rank = -1;
   unsigned long long at = 0;
@@ -34,10 +35,11 @@ rt_code rt_fault_parse(const char *text, rt_fault *fault, rt_status *st) {
   }
   if (fault->action == RT_FAULT_NONE || rank < 0 || rank > 1000000 || at == 0) {
     fault->action = RT_FAULT_NONE;
-    return rt_fail(st, RT_ERR_USAGE,
-                   "%s='%s': expected ACTION:RANK:N with ACTION stall, die, term, int, usr1 or enospc, "
-                   "RANK >= 0 and N >= 1",
-                   RT_FAULT_ENV, text);
+    return rt_fail(
+        st, RT_ERR_USAGE,
+        "%s='%s': expected ACTION:RANK:N with ACTION stall, die, term, int, usr1 or enospc, "
+        "RANK >= 0 and N >= 1",
+        RT_FAULT_ENV, text);
   }
   fault->rank = (int)rank;
   fault->at = at;
@@ -49,8 +51,8 @@ rt_code rt_fault_from_env(rt_fault *fault, rt_status *st) {
 }
 
 int rt_fault_at_send(const rt_fault *fault, int rank, uint64_t count) {
-  return fault->action != RT_FAULT_NONE && fault->action != RT_FAULT_ENOSPC && fault->rank == rank &&
-         fault->at == count;
+  return fault->action != RT_FAULT_NONE && fault->action != RT_FAULT_ENOSPC &&
+         fault->rank == rank && fault->at == count;
 }
 
 void rt_fault_trigger(const rt_fault *fault) {

@@ -17,7 +17,8 @@ rt_code rt_final_states_open(rt_final_states *f, MPI_Comm comm, size_t count, rt
   f->from = calloc(n, sizeof *f->from);
   f->in = calloc(n, sizeof *f->in);
   if (!f->want || !f->from || !f->in)
-    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the final-state tables of %zu models", count);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the final-state tables of %zu models",
+                      count);
   RT_MPI_CHECK(st, MPI_Comm_rank(comm, &f->rank));
   RT_MPI_CHECK(st, MPI_Comm_size(comm, &f->ranks));
   RT_MPI_CHECK(st, MPI_Comm_dup(comm, &f->comm));
@@ -41,8 +42,9 @@ void rt_final_states_expect(rt_final_states *f, size_t j, int from, size_t bytes
 rt_code rt_final_states_forget(rt_final_states *f, size_t j, rt_status *st) {
   if (f->want[j] == 0) return RT_OK;
   if (f->in[j])
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "the final state of model %zu came from rank %d, but it did not finish",
-                      j, f->from[j]);
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                      "the final state of model %zu came from rank %d, but it did not finish", j,
+                      f->from[j]);
   f->want[j] = 0;
   f->expected--;
   return RT_OK;
@@ -69,7 +71,8 @@ static rt_code push(rt_final_states *f, MPI_Request req, size_t model, rt_status
   return RT_OK;
 }
 
-rt_code rt_final_states_send(rt_final_states *f, size_t j, const void *state, size_t bytes, rt_status *st) {
+rt_code rt_final_states_send(rt_final_states *f, size_t j, const void *state, size_t bytes,
+                             rt_status *st) {
   for (int r = 0; r < f->ranks; ++r) {
     if (r == f->rank) continue;
     MPI_Request req;
@@ -94,10 +97,13 @@ static rt_code receive_arrivals(rt_final_states *f, int *progressed, rt_status *
     const size_t j = (size_t)status.MPI_TAG;
     if (j >= f->count || f->want[j] == 0 || f->in[j] || f->from[j] != status.MPI_SOURCE ||
         (size_t)bytes != f->want[j])
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rank %d got an unexpected final state: model %d from rank %d, %d bytes",
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                        "rank %d got an unexpected final state: model %d from rank %d, %d bytes",
                         f->rank, status.MPI_TAG, status.MPI_SOURCE, bytes);
-    void *buf = aligned_alloc(RT_STATE_ALIGN, (f->want[j] + RT_STATE_ALIGN - 1) / RT_STATE_ALIGN * RT_STATE_ALIGN);
-    if (!buf) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes for model %zu", f->want[j], j);
+    void *buf = aligned_alloc(RT_STATE_ALIGN,
+                              (f->want[j] + RT_STATE_ALIGN - 1) / RT_STATE_ALIGN * RT_STATE_ALIGN);
+    if (!buf)
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes for model %zu", f->want[j], j);
     MPI_Request req;
     const int mrc = MPI_Imrecv(buf, bytes, MPI_BYTE, &msg, &req);
     if (mrc != MPI_SUCCESS) {

@@ -21,14 +21,14 @@ typedef struct rt_final_states {
   MPI_Comm comm; /* final states only; MPI_COMM_NULL until opened */
   int rank, ranks;
   size_t count;
-  size_t *want;      /* [count]: bytes of model j's state expected from rank from[j]; 0: none */
-  int *from;         /* [count] */
-  void **in;         /* [count]: states received (complete), NULL until then */
-  size_t expected;   /* states this rank still expects (want > 0, not yet complete) */
+  size_t *want;    /* [count]: bytes of model j's state expected from rank from[j]; 0: none */
+  int *from;       /* [count] */
+  void **in;       /* [count]: states received (complete), NULL until then */
+  size_t expected; /* states this rank still expects (want > 0, not yet complete) */
   /* transfers in flight: receives (model < count) and sends (model + count) */
   MPI_Request *req;
   size_t *req_model;
-  int *done;         /* scratch for MPI_Testsome */
+  int *done; /* scratch for MPI_Testsome */
   size_t len, cap;
   uint64_t states_sent, states_received;
   double bytes_sent, bytes_received;
@@ -46,7 +46,8 @@ rt_code rt_final_states_forget(rt_final_states *f, size_t j, rt_status *st);
 
 /* Model j finished here: its state starts towards every other rank. state must stay untouched
  * until rt_final_states_complete. */
-rt_code rt_final_states_send(rt_final_states *f, size_t j, const void *state, size_t bytes, rt_status *st);
+rt_code rt_final_states_send(rt_final_states *f, size_t j, const void *state, size_t bytes,
+                             rt_status *st);
 
 /* Receives what has come and completes what has gone; *progressed (may be NULL) is set when a
  * transfer started or completed. Errors: a message this rank does not expect (RT_ERR_INTERNAL),

@@ -23,7 +23,8 @@ size_t rt_handoff_plan(const rt_model_spec *specs, size_t count, uint64_t shards
                        rt_handoff *out) {
   uint64_t rounds = 0;
   for (size_t j = 0; j < count; ++j)
-    if (specs[j].passes * rt_route_length(&specs[j]) > rounds) rounds = specs[j].passes * rt_route_length(&specs[j]);
+    if (specs[j].passes * rt_route_length(&specs[j]) > rounds)
+      rounds = specs[j].passes * rt_route_length(&specs[j]);
   size_t n = 0;
   for (uint64_t t = 0; t < rounds; ++t)
     for (size_t j = 0; j < count; ++j) {

@@ -20,7 +20,8 @@ rt_code rt_progress_view_init(rt_progress_view *v, const rt_model_spec *specs, s
   v->user = user;
   v->specs = specs;
   v->p.models = count;
-  for (size_t j = 0; j < count; ++j) v->p.visits_total += specs[j].passes * rt_route_length(&specs[j]);
+  for (size_t j = 0; j < count; ++j)
+    v->p.visits_total += specs[j].passes * rt_route_length(&specs[j]);
   v->start = MPI_Wtime();
   return RT_OK;
 }

@@ -31,16 +31,19 @@ void openblas_set_num_threads(int num_threads);
 /* Batches in one pass over the shards in use (the first `used` shards). */
 static uint64_t batches_per_pass(const rt_dataset *ds, uint64_t used, long batch) {
   uint64_t total = 0;
-  for (size_t s = 0; s < used; ++s) total += (ds->train_rows[s] + (uint64_t)batch - 1) / (uint64_t)batch;
+  for (size_t s = 0; s < used; ++s)
+    total += (ds->train_rows[s] + (uint64_t)batch - 1) / (uint64_t)batch;
   return total;
 }
 
 /* The checks of the run against the loaded data (rt_check_run: the same as `ringtrain check`),
  * then the specs. Every rank holds the same global facts, so every rank refuses alike. */
-static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_cuda, rt_model_spec *specs,
-                           rt_status *st) {
+static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_cuda,
+                           rt_model_spec *specs, rt_status *st) {
   const uint64_t used = cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : ds->shards;
-  rt_check_facts facts = {.features = ds->features, .classes = ds->classes, .shards = ds->shards,
+  rt_check_facts facts = {.features = ds->features,
+                          .classes = ds->classes,
+                          .shards = ds->shards,
                           .train_rows = rt_check_train_rows(cfg, ds->train_rows, ds->shards)};
   rt_code rc;
   RT_TRY(rc, rt_check_run(cfg, &facts, use_cuda ? "cuda" : "cpu", NULL, st));
@@ -61,8 +64,8 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_c
  * and added up in shard order there, so the result does not depend on which rank held which
  * shard. device_sums: the CUDA engine already computed this rank's partial sums. */
 static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_dataset *ds,
-                        void **states, const double *device_sums, MPI_Comm comm,
-                        rt_run_result *res, rt_status *st) {
+                        void **states, const double *device_sums, MPI_Comm comm, rt_run_result *res,
+                        rt_status *st) {
   const size_t S = ds->shards, per = RT_EVAL_SUMS;
   const size_t n = count * S * per;
   double *local = calloc(n, sizeof *local), *sum = calloc(n, sizeof *sum);
@@ -82,7 +85,8 @@ static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_datas
     const rt_family *fam = rt_family_find(specs[j].hp.kind);
     for (size_t s = 0; s < S; ++s)
       if (ds->val[s].rows > 0)
-        rt_cpu_evaluate_shard(&specs[j], fam, states[j], &ds->val[s], ws, ws_rows, local + (j * S + s) * per);
+        rt_cpu_evaluate_shard(&specs[j], fam, states[j], &ds->val[s], ws, ws_rows,
+                              local + (j * S + s) * per);
   }
   free(ws);
   /* Each element has one contributing rank (the shard owner); adding zeros is exact. */
@@ -121,8 +125,8 @@ static int compare_double(const void *a, const void *b) {
 
 /* The median of the pass-p losses of the models of `kind` that finished pass p (non-finite as
  * worst). */
-static double kind_median(const rt_model_spec *specs, size_t n, void **states, uint64_t p, const char *kind,
-                          double *scratch) {
+static double kind_median(const rt_model_spec *specs, size_t n, void **states, uint64_t p,
+                          const char *kind, double *scratch) {
   size_t m = 0;
   for (size_t i = 0; i < n; ++i) {
     if (strcmp(specs[i].hp.kind, kind) != 0 || rt_state_head(states[i])->pass < p) continue;
@@ -151,7 +155,8 @@ static void stop_below_median(const rt_model_spec *specs, size_t n, void **state
       continue;
     size_t k = 0;
     while (k < known && strcmp(kinds[k], specs[j].hp.kind) != 0) ++k;
-    const double median = k < known ? medians[k] : kind_median(specs, n, states, p, specs[j].hp.kind, scratch);
+    const double median =
+        k < known ? medians[k] : kind_median(specs, n, states, p, specs[j].hp.kind, scratch);
     if (k == known && known < KINDS) kinds[known] = specs[j].hp.kind, medians[known++] = median;
     const rt_state_layout l = rt_state_layout_of(&specs[j]);
     const double loss = rt_state_history(states[j], &l)[p - 1];
@@ -179,7 +184,8 @@ static rt_code save(ckpt_ctx *c, const rt_model_spec *run, size_t n, void **stat
   if (c->rank == 0) {
     rc = rt_checkpoint_write(c->writer, c->cfg, run, n, states, reason, st);
     if (rc == RT_OK)
-      snprintf(c->written, sizeof c->written, "%s/%s/%s", c->writer->run_dir, RT_CHECKPOINT_DIR, c->writer->last);
+      snprintf(c->written, sizeof c->written, "%s/%s/%s", c->writer->run_dir, RT_CHECKPOINT_DIR,
+               c->writer->last);
   }
   rt_prof_end(RT_PHASE_CHECKPOINT);
   rc = rt_agree(comm, rc, st);
@@ -204,22 +210,27 @@ static rt_code pending_stop(MPI_Comm comm, int *kind, rt_status *st) {
 }
 
 static rt_code stopped_status(const ckpt_ctx *c, rt_status *st) {
-  return rt_fail(st, RT_STOPPED, "stopped by a signal after the current batch; checkpoint %s written; "
-                 "continue with: ringtrain train CONFIG --resume %s", c->written, c->cfg->run.output);
+  return rt_fail(st, RT_STOPPED,
+                 "stopped by a signal after the current batch; checkpoint %s written; "
+                 "continue with: ringtrain train CONFIG --resume %s",
+                 c->written, c->cfg->run.output);
 }
 
 /* The engine over every pass, in segments that end where a checkpoint is due (run.checkpoint_every)
  * or where early termination decides (every pass). A stop request ends a segment early at a
  * consistent cut: SIGUSR1 saves a checkpoint and goes on, SIGTERM/SIGINT save one and return
  * RT_STOPPED. states[] come in NULL (a fresh start) or from a checkpoint (every rank alike). */
-static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n, const rt_dataset *ds,
-                       MPI_Comm comm, void **states, rt_model_stats *stats, rt_progress_view *view,
-                       rt_rank_time *time, ckpt_ctx *ckpt, rt_status *st) {
+static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
+                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
+                       rt_progress_view *view, rt_rank_time *time, ckpt_ctx *ckpt, rt_status *st) {
   const int early = cfg->sweep.early_terminate;
   const uint64_t every = (uint64_t)cfg->run.checkpoint_every;
-  uint64_t *limits = malloc((n ? n : 1) * sizeof *limits), *upto = malloc((n ? n : 1) * sizeof *upto);
+  uint64_t *limits = malloc((n ? n : 1) * sizeof *limits),
+           *upto = malloc((n ? n : 1) * sizeof *upto);
   double *scratch = malloc((n ? n : 1) * sizeof *scratch);
-  rt_code rc = limits && upto && scratch ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
+  rt_code rc = limits && upto && scratch
+                   ? RT_OK
+                   : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
   uint64_t longest = 0;
   for (size_t j = 0; rc == RT_OK && j < n; ++j) {
     const rt_state_header *h = states[j] ? rt_state_head(states[j]) : NULL;
@@ -300,7 +311,8 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the run tables");
   for (size_t j = 0, k = 0; rc == RT_OK && j < count; ++j)
     if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
-  if (rc == RT_OK && ckpt->resume_dir) rc = load_checkpoint(ckpt, run, n, count, run_states, comm, st);
+  if (rc == RT_OK && ckpt->resume_dir)
+    rc = load_checkpoint(ckpt, run, n, count, run_states, comm, st);
   rt_progress_view view;
   memset(&view, 0, sizeof view); /* freed even when nothing above succeeded */
   if (rc == RT_OK)
@@ -308,10 +320,12 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
 #if RINGTRAIN_WITH_CUDA
   if (rc == RT_OK && use_cuda)
     rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, &view, st);
-  else if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
+  else if (rc == RT_OK)
+    rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
 #else
   (void)use_cuda, (void)device_sums;
-  if (rc == RT_OK) rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
+  if (rc == RT_OK)
+    rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
 #endif
   if (rc == RT_OK) rt_progress_view_finish(&view);
   rt_progress_view_free(&view);
@@ -344,7 +358,8 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
 
 /* Families that finish after the last pass (linear: solve) do it on every rank alike, so every
  * rank holds the same final state for evaluation. */
-static rt_code finish_models(const rt_model_spec *specs, size_t count, void **states, rt_status *st) {
+static rt_code finish_models(const rt_model_spec *specs, size_t count, void **states,
+                             rt_status *st) {
   for (size_t j = 0; j < count; ++j) {
     const rt_family *fam = rt_family_find(specs[j].hp.kind);
     if (!fam->finish || rt_state_head(states[j])->diverged) continue;
@@ -353,7 +368,8 @@ static rt_code finish_models(const rt_model_spec *specs, size_t count, void **st
     rt_code rc;
     RT_TRY(rc, fam->finish(&specs[j], params, aux, st));
     if (fam->finished_train_loss) /* the last pass's loss, known only now */
-      rt_state_history(states[j], &l)[specs[j].passes - 1] = fam->finished_train_loss(&specs[j], params, aux);
+      rt_state_history(states[j], &l)[specs[j].passes - 1] =
+          fam->finished_train_loss(&specs[j], params, aux);
   }
   return RT_OK;
 }
@@ -363,7 +379,8 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
                        rt_status *st) {
   rt_model_stats *total = calloc(count ? count : 1, sizeof *total);
   if (!total) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate statistics");
-  int rc = MPI_Reduce(stats, total, (int)(count * RT_MODEL_STATS_DOUBLES), MPI_DOUBLE, MPI_SUM, 0, comm);
+  int rc =
+      MPI_Reduce(stats, total, (int)(count * RT_MODEL_STATS_DOUBLES), MPI_DOUBLE, MPI_SUM, 0, comm);
   if (rc != MPI_SUCCESS) {
     free(total);
     return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Reduce(statistics)");
@@ -384,7 +401,8 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
     memcpy(m->train_loss, rt_state_history(states[j], &l), m->passes * sizeof *m->train_loss);
     if (specs[j].eval_every_pass) { /* per-pass validation metrics from the sums in the state */
       const rt_family *fam = rt_family_find(specs[j].hp.kind);
-      m->val_history = calloc((m->passes ? m->passes : 1) * RT_RESULT_METRICS, sizeof *m->val_history);
+      m->val_history =
+          calloc((m->passes ? m->passes : 1) * RT_RESULT_METRICS, sizeof *m->val_history);
       if (!m->val_history) {
         free(total);
         return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate validation history");
@@ -393,7 +411,8 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
       for (uint64_t p = 0; p < m->passes; ++p) {
         const double *sums = vh + p * (RT_EVAL_SUMS + 1);
         double values[RT_MAX_METRICS] = {0};
-        if (sums[RT_EVAL_SUMS] > 0) fam->metrics(&specs[j], sums, (uint64_t)sums[RT_EVAL_SUMS], values);
+        if (sums[RT_EVAL_SUMS] > 0)
+          fam->metrics(&specs[j], sums, (uint64_t)sums[RT_EVAL_SUMS], values);
         for (size_t k = 0; k < RT_RESULT_METRICS; ++k)
           m->val_history[p * RT_RESULT_METRICS + k] = sums[RT_EVAL_SUMS] > 0 ? values[k] : NAN;
       }
@@ -420,8 +439,9 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
 /* The utilisation report, part 1: every rank's training wall time to rank 0 (the run's is the
  * longest) and, when `measured` (the CPU engine keeps the figures), its busy and idle time and
  * hand-offs as rank_report. The latencies are the engine's until finish_report. */
-static rt_code gather_rank_report(int measured, const rt_rank_time *time, double wall, MPI_Comm comm,
-                                  int rank, int ranks, rt_run_result *res, rt_status *st) {
+static rt_code gather_rank_report(int measured, const rt_rank_time *time, double wall,
+                                  MPI_Comm comm, int rank, int ranks, rt_run_result *res,
+                                  rt_status *st) {
   enum { N = 1 + RT_RANK_TIME_DOUBLES };
   double mine[N];
   mine[0] = wall;
@@ -475,7 +495,8 @@ static rt_code finish_report(const rt_trace *trace, rt_run_result *res, rt_statu
     double *sum = calloc((size_t)ranks, sizeof *sum), *max = calloc((size_t)ranks, sizeof *max);
     uint64_t *n = calloc((size_t)ranks, sizeof *n);
     rt_trace_totals totals;
-    rt_code rc = wire && sum && max && n ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate latencies");
+    rt_code rc =
+        wire && sum && max && n ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate latencies");
     if (rc == RT_OK) rc = rt_trace_latencies(trace, wire, n, sum, max, &totals, st);
     if (rc == RT_OK) {
       res->trace_dropped = totals.dropped;
@@ -506,8 +527,8 @@ static rt_code finish_report(const rt_trace *trace, rt_run_result *res, rt_statu
 
 /* Rank 0: the checkpoint to resume from (resume names a run directory or a checkpoint folder),
  * checked against this run's config; every rank learns the folder or the error. */
-static rt_code find_resume(const rt_config *cfg, const char *resume, int rank, MPI_Comm comm, char *dir,
-                           size_t size, rt_status *st) {
+static rt_code find_resume(const rt_config *cfg, const char *resume, int rank, MPI_Comm comm,
+                           char *dir, size_t size, rt_status *st) {
   rt_code rc = RT_OK;
   if (rank == 0) {
     rc = rt_checkpoint_find(resume, dir, size, st);
@@ -518,7 +539,8 @@ static rt_code find_resume(const rt_config *cfg, const char *resume, int rank, M
       char diff[RT_MESSAGE_MAX - 160];
       const size_t n = rt_config_diff(&was, cfg, diff, sizeof diff);
       if (n)
-        rc = rt_fail(st, RT_ERR_CONFIG, "%s: cannot resume from %s: %zu setting%s differ%s from the checkpoint: %s",
+        rc = rt_fail(st, RT_ERR_CONFIG,
+                     "%s: cannot resume from %s: %zu setting%s differ%s from the checkpoint: %s",
                      cfg->path, dir, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff);
     }
     rt_config_free(&was);
@@ -533,8 +555,9 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
   return rt_train_resume(cfg, NULL, comm, progress, progress_user, res, st);
 }
 
-rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm, rt_progress_fn progress,
-                        void *progress_user, rt_run_result *res, rt_status *st) {
+rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
+                        rt_progress_fn progress, void *progress_user, rt_run_result *res,
+                        rt_status *st) {
   memset(res, 0, sizeof *res);
   rt_status_clear(st);
   const double t0 = MPI_Wtime();
@@ -558,14 +581,18 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   char resume_dir[RT_PATH_MAX + 64] = "";
   if (resume) RT_TRY(rc, find_resume(cfg, resume, rank, comm, resume_dir, sizeof resume_dir, st));
   rt_checkpointer writer;
-  rc = rank == 0 && !use_cuda ? rt_checkpointer_init(&writer, cfg->run.output, cfg->run.keep_checkpoints, ranks,
-                                                     resume == NULL, st)
-                              : RT_OK;
+  rc = rank == 0 && !use_cuda
+           ? rt_checkpointer_init(&writer, cfg->run.output, cfg->run.keep_checkpoints, ranks,
+                                  resume == NULL, st)
+           : RT_OK;
   RT_TRY(rc, rt_agree(comm, rc, st));
-  ckpt_ctx ckpt = {.cfg = cfg, .writer = rank == 0 ? &writer : NULL, .resume_dir = resume ? resume_dir : NULL,
+  ckpt_ctx ckpt = {.cfg = cfg,
+                   .writer = rank == 0 ? &writer : NULL,
+                   .resume_dir = resume ? resume_dir : NULL,
                    .rank = rank};
   rt_trace *trace = NULL; /* run.trace: the recorder, from here to the end (collective) */
-  if (cfg->run.trace && (rc = rt_trace_start(comm, (size_t)cfg->run.trace_events, cfg->model_count, &trace, st)))
+  if (cfg->run.trace &&
+      (rc = rt_trace_start(comm, (size_t)cfg->run.trace_events, cfg->model_count, &trace, st)))
     return rc;
 
   rt_dataset ds;
@@ -628,7 +655,8 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
                   progress, progress_user, &time, &ckpt, st);
   const double train_wall = MPI_Wtime() - train_t0;
   if (rc) goto done;
-  if ((rc = gather_rank_report(!use_cuda, &time, train_wall, comm, rank, ranks, res, st))) goto done;
+  if ((rc = gather_rank_report(!use_cuda, &time, train_wall, comm, rank, ranks, res, st)))
+    goto done;
   /* The training's events to rank 0 now, for the hand-off latencies of the report. */
   if (trace && (rc = rt_trace_collect(trace, st))) goto done;
   for (size_t j = 0; j < count && rank == 0; ++j) res->models[j].pass_source = source[j];
@@ -643,7 +671,8 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   res->wall_seconds = MPI_Wtime() - t0;
   rt_prof_begin(RT_PHASE_WRITE, -1, -1, -1);
   rc = rank == 0 ? rt_results_rank(cfg, res, st) : RT_OK;
-  if (rc == RT_OK && rank == 0) rc = rt_results_write(cfg, res, specs, (const void *const *)states, st);
+  if (rc == RT_OK && rank == 0)
+    rc = rt_results_write(cfg, res, specs, (const void *const *)states, st);
   rt_prof_end(RT_PHASE_WRITE);
   rc = rt_agree(comm, rc, st);
   if (rc == RT_OK && trace) { /* the rest of the events, then trace.json (rank 0) */

@@ -12,7 +12,17 @@ enum phase { PH_IDLE = 0, PH_ASKING, PH_DEFERRED, PH_CLAIMING, PH_REFUSED };
 
 /* Message kinds; the tag is kind + M_KINDS * (round mod ROUNDS), below 16,384 (MPI promises
  * tags up to 32,767). */
-enum message { M_QUERY = 0, M_HANDOFF, M_OTHERS, M_BUSY, M_CLAIM, M_GRANT, M_REFUSE, M_REPORTED, M_KINDS };
+enum message {
+  M_QUERY = 0,
+  M_HANDOFF,
+  M_OTHERS,
+  M_BUSY,
+  M_CLAIM,
+  M_GRANT,
+  M_REFUSE,
+  M_REPORTED,
+  M_KINDS
+};
 enum { ROUNDS = 2048 };
 
 static int tag_of(int kind, unsigned round) { return kind + M_KINDS * (int)(round % ROUNDS); }
@@ -36,7 +46,9 @@ rt_code rt_watchdog_init(rt_watchdog *w, MPI_Comm comm, double timeout, rt_statu
   RT_MPI_CHECK(st, MPI_Comm_rank(comm, &w->rank));
   RT_MPI_CHECK(st, MPI_Comm_size(comm, &w->ranks));
   w->asked = calloc((size_t)w->ranks * 3, 1);
-  if (!w->asked) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the watchdog's tables for %d ranks", w->ranks);
+  if (!w->asked)
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the watchdog's tables for %d ranks",
+                      w->ranks);
   w->answer = w->asked + w->ranks;
   w->tried = w->answer + w->ranks;
   RT_MPI_CHECK(st, MPI_Comm_dup(comm, &w->comm));
@@ -61,29 +73,31 @@ rt_code rt_watchdog_serve(rt_watchdog *w, rt_status *st) {
     RT_MPI_CHECK(st, MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, w->comm, &flag, &s));
     if (!flag) return RT_OK;
     char none;
-    RT_MPI_CHECK(st, MPI_Recv(&none, 0, MPI_BYTE, s.MPI_SOURCE, s.MPI_TAG, w->comm, MPI_STATUS_IGNORE));
+    RT_MPI_CHECK(st,
+                 MPI_Recv(&none, 0, MPI_BYTE, s.MPI_SOURCE, s.MPI_TAG, w->comm, MPI_STATUS_IGNORE));
     const int from = s.MPI_SOURCE, kind = s.MPI_TAG % M_KINDS;
     const unsigned round = (unsigned)(s.MPI_TAG / M_KINDS);
     const int current = round == w->round % ROUNDS;
     rt_code rc = RT_OK;
     switch (kind) {
       case M_QUERY: {
-        const int answer = w->doing == RT_WD_HANDOFF ? M_HANDOFF : w->doing == RT_WD_BUSY ? M_BUSY : M_OTHERS;
+        const int answer = w->doing == RT_WD_HANDOFF ? M_HANDOFF
+                           : w->doing == RT_WD_BUSY  ? M_BUSY
+                                                     : M_OTHERS;
         rc = post(w, from, answer, round, st);
         break;
       }
       case M_HANDOFF:
       case M_OTHERS:
       case M_BUSY:
-        if (w->phase == PH_ASKING && current && w->asked[from]) w->answer[from] = (unsigned char)kind;
+        if (w->phase == PH_ASKING && current && w->asked[from])
+          w->answer[from] = (unsigned char)kind;
         break;
       case M_CLAIM:
         rc = post(w, from, w->granted ? M_REFUSE : M_GRANT, round, st);
         w->granted = 1;
         break;
-      case M_REPORTED:
-        w->reported = 1;
-        break;
+      case M_REPORTED: w->reported = 1; break;
       default: /* M_GRANT, M_REFUSE */
         if (w->phase == PH_CLAIMING && current && from == w->arbiter) w->verdict = kind;
         break;
@@ -140,14 +154,16 @@ static rt_code ask(rt_watchdog *w, double now, void (*depends)(void *, unsigned 
 }
 
 /* The round is over: claim, or defer to the ranks that answered. */
-static rt_code decide(rt_watchdog *w, double now, double idle, rt_wd_reason *report, rt_status *st) {
+static rt_code decide(rt_watchdog *w, double now, double idle, rt_wd_reason *report,
+                      rt_status *st) {
   int silent = 0, working = 0;
   for (int r = 0; r < w->ranks; ++r) {
     silent |= rt_watchdog_silent(w, r);
     working |= w->answer[r] == M_HANDOFF || w->answer[r] == M_BUSY;
   }
   const int overdue = idle >= 3 * w->timeout;
-  const int now_claim = w->doing == RT_WD_VOTE ? !working && (silent || overdue) : silent || overdue;
+  const int now_claim =
+      w->doing == RT_WD_VOTE ? !working && (silent || overdue) : silent || overdue;
   if (!now_claim) {
     w->phase = PH_DEFERRED;
     w->deadline = now + w->timeout;
@@ -167,11 +183,13 @@ static void announce(rt_watchdog *w) {
   MPI_Request *sends = malloc((size_t)w->ranks * sizeof *sends);
   if (!sends) return; /* the others' refusal or deferral still holds for a while */
   for (int r = 0; r < w->ranks; ++r)
-    if (r == w->rank || MPI_Isend(&none, 0, MPI_BYTE, r, tag_of(M_REPORTED, 0), w->comm, &sends[r]) != MPI_SUCCESS)
+    if (r == w->rank ||
+        MPI_Isend(&none, 0, MPI_BYTE, r, tag_of(M_REPORTED, 0), w->comm, &sends[r]) != MPI_SUCCESS)
       sends[r] = MPI_REQUEST_NULL;
   const double until = MPI_Wtime() + w->window;
   int done = 0;
-  while (MPI_Testall(w->ranks, sends, &done, MPI_STATUSES_IGNORE) == MPI_SUCCESS && !done && MPI_Wtime() < until) {
+  while (MPI_Testall(w->ranks, sends, &done, MPI_STATUSES_IGNORE) == MPI_SUCCESS && !done &&
+         MPI_Wtime() < until) {
     struct timespec pause = {0, 1000000};
     nanosleep(&pause, NULL);
   }
@@ -180,8 +198,8 @@ static void announce(rt_watchdog *w) {
   free(sends);
 }
 
-static rt_code step(rt_watchdog *w, double idle, void (*depends)(void *, unsigned char *), void *user,
-                    rt_wd_reason *report, rt_status *st) {
+static rt_code step(rt_watchdog *w, double idle, void (*depends)(void *, unsigned char *),
+                    void *user, rt_wd_reason *report, rt_status *st) {
   if (idle <= w->timeout) { /* something arrived since: start afresh */
     w->phase = PH_IDLE;
     return RT_OK;

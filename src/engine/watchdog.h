@@ -37,10 +37,10 @@
 
 /* What this rank is doing, which is what it answers (and how it decides when it waits). */
 typedef enum rt_wd_doing {
-  RT_WD_BUSY = 0,  /* integrating (or anywhere outside a wait) */
-  RT_WD_HANDOFF,   /* waiting for a hand-off to arrive or a send to complete */
-  RT_WD_DRAIN,     /* stopping: waiting for its sends to be received */
-  RT_WD_VOTE       /* done: waiting for every other rank in the final vote */
+  RT_WD_BUSY = 0, /* integrating (or anywhere outside a wait) */
+  RT_WD_HANDOFF,  /* waiting for a hand-off to arrive or a send to complete */
+  RT_WD_DRAIN,    /* stopping: waiting for its sends to be received */
+  RT_WD_VOTE      /* done: waiting for every other rank in the final vote */
 } rt_wd_doing;
 
 /* Why a rank reports (rt_watchdog_step's *report). */

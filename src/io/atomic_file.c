@@ -21,21 +21,20 @@ struct rt_atomic_file {
 /* Errors that the user can fix by choosing another output location or freeing space. */
 static int user_fixable(int e) {
   switch (e) {
-  case EACCES:
-  case EPERM:
-  case EROFS:
-  case ENOENT:
-  case ENOTDIR:
-  case EISDIR:
-  case ENAMETOOLONG:
-  case ELOOP:
-  case ENOSPC:
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case ENOENT:
+    case ENOTDIR:
+    case EISDIR:
+    case ENAMETOOLONG:
+    case ELOOP:
+    case ENOSPC:
 #ifdef EDQUOT
-  case EDQUOT:
+    case EDQUOT:
 #endif
-    return 1;
-  default:
-    return 0;
+      return 1;
+    default: return 0;
   }
 }
 
@@ -45,7 +44,8 @@ static rt_code fail_errno(rt_status *st, const char *file, int line, int e, cons
   if (user_fixable(e)) return rt_fail(st, RT_ERR_OUTPUT, "%s: %s: %s", path, what, strerror(e));
   return rt_fail_at(st, RT_ERR_IO, file, line, "%s: %s: %s (%s)", path, what, strerror(e), step);
 }
-#define FAIL_WRITE(st, e, path, step) fail_errno((st), __FILE__, __LINE__, (e), (path), "cannot write", (step))
+#define FAIL_WRITE(st, e, path, step) \
+  fail_errno((st), __FILE__, __LINE__, (e), (path), "cannot write", (step))
 
 /* fsync(2), or the tests' hook. */
 static rt_fsync_hook fsync_hook;
@@ -56,7 +56,9 @@ void rt_atomic_set_fsync_hook(rt_fsync_hook fn, void *user) {
   fsync_hook_user = user;
 }
 
-static int sync_fd(int fd, int is_dir) { return fsync_hook ? fsync_hook(fd, is_dir, fsync_hook_user) : fsync(fd); }
+static int sync_fd(int fd, int is_dir) {
+  return fsync_hook ? fsync_hook(fd, is_dir, fsync_hook_user) : fsync(fd);
+}
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
@@ -172,7 +174,8 @@ rt_code rt_sync_dir(const char *dir, rt_status *st) { return sync_dir(dir, dir, 
 
 rt_code rt_path_join(char *out, size_t cap, const char *dir, const char *name, rt_status *st) {
   const int n = snprintf(out, cap, "%s/%s", dir, name);
-  if (n < 0 || (size_t)n >= cap) return rt_fail(st, RT_ERR_OUTPUT, "%s/%s: path too long", dir, name);
+  if (n < 0 || (size_t)n >= cap)
+    return rt_fail(st, RT_ERR_OUTPUT, "%s/%s: path too long", dir, name);
   return RT_OK;
 }
 
@@ -195,9 +198,9 @@ struct rt_atomic_batch {
   size_t count, cap;
   rt_atomic_file *group[2][BATCH_GROUP]; /* committed and flushed: filling, and syncing */
   size_t fill[2];
-  int filling;                          /* the group being filled; the other one syncs when `syncing` */
+  int filling; /* the group being filled; the other one syncs when `syncing` */
   int syncing;
-  int errnos[BATCH_GROUP];              /* of the syncing group's files (0: synced) */
+  int errnos[BATCH_GROUP]; /* of the syncing group's files (0: synced) */
   pthread_t threads[BATCH_THREADS];
   int started[BATCH_THREADS];
   sync_share share[BATCH_THREADS];
@@ -235,7 +238,8 @@ static rt_code batch_add(rt_atomic_batch *b, char *dir, rt_status *st) {
 /* The end of a commit, its file already fsync'ed (sync_errno 0) or not: fclose, rename over the
  * final path, then the directory fsync now (batch NULL) or recorded in the batch. On failure the
  * temporary file is removed. Releases f. */
-static rt_code finish_commit(rt_atomic_file *f, int sync_errno, rt_atomic_batch *batch, rt_status *st) {
+static rt_code finish_commit(rt_atomic_file *f, int sync_errno, rt_atomic_batch *batch,
+                             rt_status *st) {
   const char *step = sync_errno ? "fsync" : NULL;
   int e = sync_errno;
   const int close_rc = fclose(f->fp);
@@ -332,10 +336,13 @@ rt_code rt_atomic_batch_finish(rt_atomic_batch **batch, rt_status *st) {
   return rc;
 }
 
-rt_code rt_atomic_commit(rt_atomic_file **fp_handle, rt_status *st) { return rt_atomic_commit_in(NULL, fp_handle, st); }
+rt_code rt_atomic_commit(rt_atomic_file **fp_handle, rt_status *st) {
+  return rt_atomic_commit_in(NULL, fp_handle, st);
+}
 
 rt_code rt_atomic_commit_in(rt_atomic_batch *batch, rt_atomic_file **fp_handle, rt_status *st) {
-  if (!fp_handle || !*fp_handle) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_commit on a NULL handle");
+  if (!fp_handle || !*fp_handle)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_atomic_commit on a NULL handle");
   rt_atomic_file *f = *fp_handle;
   *fp_handle = NULL;
   const char *step = NULL;
@@ -352,7 +359,8 @@ rt_code rt_atomic_commit_in(rt_atomic_batch *batch, rt_atomic_file **fp_handle, 
     rt_atomic_abort(&f);
     return rc;
   }
-  if (!batch) return finish_commit(f, sync_fd(fileno(f->fp), 0) == 0 ? 0 : errno ? errno : EIO, NULL, st);
+  if (!batch)
+    return finish_commit(f, sync_fd(fileno(f->fp), 0) == 0 ? 0 : errno ? errno : EIO, NULL, st);
   batch->group[batch->filling][batch->fill[batch->filling]++] = f;
   if (batch->fill[batch->filling] < BATCH_GROUP) return RT_OK;
   /* Full: the group before it lands, then this one syncs while the next fills. */
@@ -378,8 +386,8 @@ rt_code rt_write_file_atomic(const char *path, const void *data, size_t len, rt_
   return rt_write_file_atomic_in(NULL, path, data, len, st);
 }
 
-rt_code rt_write_file_atomic_in(rt_atomic_batch *batch, const char *path, const void *data, size_t len,
-                                rt_status *st) {
+rt_code rt_write_file_atomic_in(rt_atomic_batch *batch, const char *path, const void *data,
+                                size_t len, rt_status *st) {
   rt_atomic_file *f = NULL;
   rt_code rc;
   RT_TRY(rc, rt_atomic_open(path, &f, st));
@@ -433,14 +441,17 @@ rt_code rt_check_writable_dir(const char *dir, rt_status *st) {
   snprintf(probe, n, "%s/.rt-write-probe.XXXXXX", dir);
   int fd = mkstemp(probe);
   if (fd < 0) {
-    rc = fail_errno(st, __FILE__, __LINE__, errno, dir, "output directory is not writable", "mkstemp");
+    rc = fail_errno(st, __FILE__, __LINE__, errno, dir, "output directory is not writable",
+                    "mkstemp");
   } else {
     int close_rc = close(fd);
     int close_errno = errno;
     if (unlink(probe) != 0)
-      rc = fail_errno(st, __FILE__, __LINE__, errno, dir, "output directory is not writable", "unlink probe");
+      rc = fail_errno(st, __FILE__, __LINE__, errno, dir, "output directory is not writable",
+                      "unlink probe");
     else if (close_rc != 0)
-      rc = fail_errno(st, __FILE__, __LINE__, close_errno, dir, "output directory is not writable", "close probe");
+      rc = fail_errno(st, __FILE__, __LINE__, close_errno, dir, "output directory is not writable",
+                      "close probe");
   }
   free(probe);
   return rc;

@@ -35,16 +35,16 @@ typedef struct rt_checkpointer {
   uint64_t next_sequence; /* the number the next checkpoint gets */
   long keep;              /* run.keep_checkpoints */
   int ranks;
-  rt_fault fault;         /* enospc:0:N: the N-th write fails as if the disk were full */
-  uint64_t written;       /* checkpoints written by this process */
-  char last[48];          /* name of the newest complete checkpoint, "" when none */
+  rt_fault fault;   /* enospc:0:N: the N-th write fails as if the disk were full */
+  uint64_t written; /* checkpoints written by this process */
+  char last[48];    /* name of the newest complete checkpoint, "" when none */
 } rt_checkpointer;
 
 /* Rank 0, at the start of a run. fresh: removes the checkpoints of an earlier run in run_dir
  * (that directory's results are being replaced) and numbers from 1; else (resume) numbers after
  * the newest present. */
-rt_code rt_checkpointer_init(rt_checkpointer *c, const char *run_dir, long keep, int ranks, int fresh,
-                             rt_status *st);
+rt_code rt_checkpointer_init(rt_checkpointer *c, const char *run_dir, long keep, int ranks,
+                             int fresh, rt_status *st);
 
 /* Rank 0: writes one checkpoint of the n travelling models (specs[k], states[k]; the config's
  * model count is cfg->model_count), then prunes to `keep`. reason: "every", "signal" or
@@ -64,7 +64,7 @@ rt_code rt_checkpoint_load_config(const char *dir, rt_config *cfg, rt_status *st
  * spec text equals this run's spec (same problem and hyper-parameters) and that its cursor is
  * inside the run. states[k] get fresh aligned buffers. Errors (RT_ERR_MODEL_FILE) name the file
  * and what is wrong. */
-rt_code rt_checkpoint_read(const char *dir, const rt_model_spec *specs, size_t n, size_t model_count,
-                           void **states, rt_status *st);
+rt_code rt_checkpoint_read(const char *dir, const rt_model_spec *specs, size_t n,
+                           size_t model_count, void **states, rt_status *st);
 
 #endif

@@ -72,8 +72,8 @@ void rt_model_summarize(const rt_model *model, rt_model_summary *out) {
   for (size_t k = 0; k < out->metric_count; ++k) out->metric_names[k] = names[k];
 }
 
-rt_code rt_model_read_data(const rt_model *model, const char *path, long label_column, int need_labels,
-                           rt_shard *rows, rt_status *st) {
+rt_code rt_model_read_data(const rt_model *model, const char *path, long label_column,
+                           int need_labels, rt_shard *rows, rt_status *st) {
   const rt_loaded_model *m = &model->loaded;
   memset(rows, 0, sizeof *rows);
   const rt_task task = m->family->task(&m->spec);
@@ -86,13 +86,16 @@ rt_code rt_model_read_data(const rt_model *model, const char *path, long label_c
   long col = label_column != -2 ? label_column : m->spec.label_column;
   if (col == -1 || info.columns == d) col = -1;
   if (col >= 0 && info.columns != d + 1)
-    return rt_fail(st, RT_ERR_DATA, "%s: expected %zu feature columns (+1 label column), found %zu columns",
-                   path, d, info.columns);
+    return rt_fail(st, RT_ERR_DATA,
+                   "%s: expected %zu feature columns (+1 label column), found %zu columns", path, d,
+                   info.columns);
   if (col < 0 && need_labels)
-    return rt_fail(st, RT_ERR_DATA, "%s: has %zu columns: expected %zu features plus a label column",
-                   path, info.columns, d);
+    return rt_fail(st, RT_ERR_DATA,
+                   "%s: has %zu columns: expected %zu features plus a label column", path,
+                   info.columns, d);
   if (col < 0 && info.columns != d)
-    return rt_fail(st, RT_ERR_DATA, "%s: expected %zu feature columns, found %zu", path, d, info.columns);
+    return rt_fail(st, RT_ERR_DATA, "%s: expected %zu feature columns, found %zu", path, d,
+                   info.columns);
   opt.label_column = (int)col;
   RT_TRY(rc, rt_data_probe(&opt, &info, st));
   RT_TRY(rc, rt_data_read_all(&opt, &info, rows, st));
@@ -105,7 +108,8 @@ rt_code rt_model_read_data(const rt_model *model, const char *path, long label_c
   return RT_OK;
 }
 
-rt_code rt_model_evaluate(const rt_model *model, const rt_shard *rows, double *values, rt_status *st) {
+rt_code rt_model_evaluate(const rt_model *model, const rt_shard *rows, double *values,
+                          rt_status *st) {
   const rt_loaded_model *m = &model->loaded;
   float *ws = malloc(m->family->workspace_floats(&m->spec, CHUNK_ROWS) * sizeof *ws);
   if (!ws) return rt_fail(st, RT_ERR_NOMEM, "out of memory");
@@ -119,7 +123,8 @@ rt_code rt_model_evaluate(const rt_model *model, const rt_shard *rows, double *v
   return RT_OK;
 }
 
-rt_code rt_model_predict(const rt_model *model, const float *x, size_t rows, float *out, rt_status *st) {
+rt_code rt_model_predict(const rt_model *model, const float *x, size_t rows, float *out,
+                         rt_status *st) {
   const rt_loaded_model *m = &model->loaded;
   const size_t width = m->family->output_width(&m->spec), d = m->spec.problem.features;
   const size_t chunk = rows < CHUNK_ROWS ? rows : CHUNK_ROWS;

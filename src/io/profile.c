@@ -48,8 +48,8 @@ void rt_prof_format(char *buf, size_t size, rt_phase phase, int64_t model, int64
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; ++i) {
     if (n < 0 || (size_t)n >= size) return; /* truncated (snprintf terminated it) */
     if (parts[i].value < 0) continue;
-    int m = snprintf(buf + n, size - (size_t)n, " %s %lld", parts[i].name,
-                     (long long)parts[i].value);
+    int m =
+        snprintf(buf + n, size - (size_t)n, " %s %lld", parts[i].name, (long long)parts[i].value);
     if (m < 0) return;
     n += m;
   }
@@ -105,10 +105,8 @@ static void nvtx_event(rt_prof_event_kind kind, rt_phase phase, int64_t model, i
   attr.color = known ? phase_colors[phase] : 0;
   attr.messageType = NVTX_MESSAGE_TYPE_ASCII;
   attr.message.ascii = text; /* the tool copies it during the call */
-  if (kind == RT_PROF_BEGIN)
-    nvtxDomainRangePushEx(nvtx_domain, &attr);
-  else
-    nvtxDomainMarkEx(nvtx_domain, &attr);
+  if (kind == RT_PROF_BEGIN) nvtxDomainRangePushEx(nvtx_domain, &attr);
+  else nvtxDomainMarkEx(nvtx_domain, &attr);
 }
 #endif
 
@@ -130,8 +128,7 @@ void rt_prof_emit_(rt_prof_event_kind kind, rt_phase phase, int64_t model, int64
   struct timespec ts;
   if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
     event.time_ns = (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;
-  else
-    event.time_ns = 0; /* cannot fail with CLOCK_MONOTONIC on Linux */
+  else event.time_ns = 0; /* cannot fail with CLOCK_MONOTONIC on Linux */
   sink(&event, sink_user);
 }
 

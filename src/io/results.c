@@ -28,8 +28,8 @@ typedef struct writing {
 typedef rt_code (*writer_fn)(FILE *f, const writing *w, rt_status *st);
 
 /* batch NULL: committed with its own directory fsync. */
-static rt_code write_atomically(rt_atomic_batch *batch, const char *path, writer_fn fn, const writing *w,
-                                rt_status *st) {
+static rt_code write_atomically(rt_atomic_batch *batch, const char *path, writer_fn fn,
+                                const writing *w, rt_status *st) {
   rt_atomic_file *af = NULL;
   rt_code rc;
   RT_TRY(rc, rt_atomic_open(path, &af, st));
@@ -50,9 +50,13 @@ static void num(FILE *f, double v, int json) {
   else if (json) fputs("null", f);
 }
 
-static double last_loss(const rt_model_result *m) { return m->passes ? m->train_loss[m->passes - 1] : NAN; }
+static double last_loss(const rt_model_result *m) {
+  return m->passes ? m->train_loss[m->passes - 1] : NAN;
+}
 
-static rt_code write_config(FILE *f, const writing *w, rt_status *st) { return rt_config_write_yaml(w->cfg, f, st); }
+static rt_code write_config(FILE *f, const writing *w, rt_status *st) {
+  return rt_config_write_yaml(w->cfg, f, st);
+}
 
 /* The metric columns of a run: every metric some model reports, in first-seen order. */
 typedef struct metric_columns {
@@ -67,7 +71,8 @@ static metric_columns run_metrics(const rt_run_result *res) {
       const char *name = res->models[j].metric_names[k];
       size_t i = 0;
       while (i < mc.count && strcmp(mc.names[i], name) != 0) ++i;
-      if (i == mc.count && mc.count < sizeof mc.names / sizeof mc.names[0]) mc.names[mc.count++] = name;
+      if (i == mc.count && mc.count < sizeof mc.names / sizeof mc.names[0])
+        mc.names[mc.count++] = name;
     }
   return mc;
 }
@@ -86,7 +91,8 @@ static int rank_compare(const void *a, const void *b) {
   const size_t i = *(const size_t *)a, j = *(const size_t *)b;
   const double x = rt_result_metric(&rank_res->models[i], rank_res->sweep_metric);
   const double y = rt_result_metric(&rank_res->models[j], rank_res->sweep_metric);
-  const int xn = !isfinite(x) || rank_res->models[i].diverged, yn = !isfinite(y) || rank_res->models[j].diverged;
+  const int xn = !isfinite(x) || rank_res->models[i].diverged,
+            yn = !isfinite(y) || rank_res->models[j].diverged;
   if (xn != yn) return xn - yn; /* models without a value last */
   if (!xn && x != y) return (rank_res->maximize ? x > y : x < y) ? -1 : 1;
   return i < j ? -1 : i > j; /* ties: lower id first */
@@ -118,7 +124,9 @@ rt_code rt_results_rank(const rt_config *cfg, rt_run_result *res, rt_status *st)
   return RT_OK;
 }
 
-static double metric_of(const rt_model_result *m, const char *name) { return rt_result_metric(m, name); }
+static double metric_of(const rt_model_result *m, const char *name) {
+  return rt_result_metric(m, name);
+}
 
 /* Bit mask of the model keys some model of the run got from the sweep. */
 static uint64_t swept_keys(const rt_run_result *res) {
@@ -203,20 +211,23 @@ static void write_run_record(FILE *f, const rt_config *cfg, const rt_run_result 
     hops += res->models[j].hops;
     bytes += res->models[j].bytes_handed;
   }
-  fprintf(f, "{\"run\":{\"backend\":\"%s\",\"ranks\":%d,\"shards\":%zu,\"models\":%zu,\"wall_seconds\":",
-          res->backend, res->ranks, res->shards, res->model_count);
+  fprintf(
+      f,
+      "{\"run\":{\"backend\":\"%s\",\"ranks\":%d,\"shards\":%zu,\"models\":%zu,\"wall_seconds\":",
+      res->backend, res->ranks, res->shards, res->model_count);
   num(f, res->wall_seconds, 1);
   fputs(",\"train_wall_seconds\":", f);
   num(f, res->train_wall_seconds, 1);
-  fprintf(f, ",\"handoffs\":%" PRIu64 ",\"bytes_handed\":%" PRIu64 ",\"latency_source\":", hops, bytes);
+  fprintf(f, ",\"handoffs\":%" PRIu64 ",\"bytes_handed\":%" PRIu64 ",\"latency_source\":", hops,
+          bytes);
   if (res->latency_source[0]) fprintf(f, "\"%s\"", res->latency_source);
   else fputs("null", f);
   fputs(",\"trace\":", f);
   if (res->traced)
-    fprintf(f, "{\"file\":\"trace.json\",\"events_per_rank_cap\":%ld,\"events_dropped\":%" PRIu64 "}",
+    fprintf(f,
+            "{\"file\":\"trace.json\",\"events_per_rank_cap\":%ld,\"events_dropped\":%" PRIu64 "}",
             cfg->run.trace_events, res->trace_dropped);
-  else
-    fputs("null", f);
+  else fputs("null", f);
   fputs(",\"per_rank\":", f);
   if (!res->rank_report) fputs("null", f);
   for (int r = 0; res->rank_report && r < res->ranks; ++r) {
@@ -230,8 +241,9 @@ static void write_run_record(FILE *f, const rt_config *cfg, const rt_run_result 
     fputs(",\"idle_percent\":", f), num(f, 100.0 * q->idle_seconds / wall, 1);
     fputs(",\"final_seconds\":", f), num(f, q->final_seconds, 1);
     fputs(",\"final_percent\":", f), num(f, 100.0 * q->final_seconds / wall, 1);
-    fprintf(f, ",\"handoffs_sent\":%" PRIu64 ",\"handoffs_received\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
-               ",\"bytes_received\":%" PRIu64 ",\"latency_mean_seconds\":",
+    fprintf(f,
+            ",\"handoffs_sent\":%" PRIu64 ",\"handoffs_received\":%" PRIu64
+            ",\"bytes_sent\":%" PRIu64 ",\"bytes_received\":%" PRIu64 ",\"latency_mean_seconds\":",
             q->sent, q->received, q->bytes_sent, q->bytes_received);
     num(f, q->latency_mean, 1);
     fputs(",\"latency_max_seconds\":", f), num(f, q->latency_max, 1);
@@ -240,7 +252,8 @@ static void write_run_record(FILE *f, const rt_config *cfg, const rt_run_result 
   fputs(",\"per_model\":[", f);
   for (size_t j = 0; j < res->model_count; ++j) {
     const rt_model_result *m = &res->models[j];
-    fprintf(f, "%s{\"id\":%" PRIu64 ",\"hops\":%" PRIu64 ",\"integrating_seconds\":", j ? "," : "", m->id, m->hops);
+    fprintf(f, "%s{\"id\":%" PRIu64 ",\"hops\":%" PRIu64 ",\"integrating_seconds\":", j ? "," : "",
+            m->id, m->hops);
     num(f, m->train_seconds, 1);
     fputs(",\"on_wire_seconds\":", f), num(f, m->wire_seconds, 1);
     fputs(",\"waiting_seconds\":", f), num(f, m->wait_seconds, 1);
@@ -269,7 +282,8 @@ static rt_code write_jsonl(FILE *f, const writing *w, rt_status *st) {
       fprintf(f, "%s\"%s\":\"%s\"", first ? "" : ",", rt_model_key_name(k), text);
       first = 0;
     }
-    fprintf(f, "},\"hyperparameters\":{\"optimizer\":\"%s\",\"learning_rate\":", rt_optimizer_name(hp->optimizer));
+    fprintf(f, "},\"hyperparameters\":{\"optimizer\":\"%s\",\"learning_rate\":",
+            rt_optimizer_name(hp->optimizer));
     num(f, hp->learning_rate, 1);
     fputs(",\"momentum\":", f), num(f, hp->momentum, 1);
     fputs(",\"l2\":", f), num(f, hp->l2, 1);
@@ -298,9 +312,12 @@ static rt_code write_jsonl(FILE *f, const writing *w, rt_status *st) {
     fprintf(f, "],\"pass_shared_with\":");
     if (m->pass_source != m->id) fprintf(f, "%" PRIu64, m->pass_source);
     else fputs("null", f);
-    fprintf(f, ",\"train_seconds\":%.6f,\"hops\":%" PRIu64 ",\"bytes_handed\":%" PRIu64
-               ",\"status\":\"%s\",\"state_sha256\":\"%s\",\"model_file\":\"models/%" PRIu64 ".rtm\"}\n",
-            m->train_seconds, m->hops, m->bytes_handed, rt_model_status_name(m), m->state_sha256, m->id);
+    fprintf(f,
+            ",\"train_seconds\":%.6f,\"hops\":%" PRIu64 ",\"bytes_handed\":%" PRIu64
+            ",\"status\":\"%s\",\"state_sha256\":\"%s\",\"model_file\":\"models/%" PRIu64
+            ".rtm\"}\n",
+            m->train_seconds, m->hops, m->bytes_handed, rt_model_status_name(m), m->state_sha256,
+            m->id);
   }
   write_run_record(f, w->cfg, res);
   return RT_OK;
@@ -324,7 +341,8 @@ static rt_code write_history(FILE *f, const writing *w, rt_status *st) {
       for (size_t i = 0; i < mc.count; ++i) {
         fputc(',', f);
         for (size_t k = 0; m->val_history && k < m->metric_count; ++k)
-          if (strcmp(m->metric_names[k], mc.names[i]) == 0) num(f, m->val_history[p * RT_RESULT_METRICS + k], 0);
+          if (strcmp(m->metric_names[k], mc.names[i]) == 0)
+            num(f, m->val_history[p * RT_RESULT_METRICS + k], 0);
       }
       fputc('\n', f);
     }
@@ -342,7 +360,8 @@ static rt_code write_files(const rt_config *cfg, const writing *w, const rt_mode
   const char *dir = cfg->run.output;
   char path[RT_PATH_MAX];
   rt_code rc;
-  if ((rc = rt_path_join(path, sizeof path, dir, "models", st)) || (rc = rt_mkdir_p(path, st))) return rc;
+  if ((rc = rt_path_join(path, sizeof path, dir, "models", st)) || (rc = rt_mkdir_p(path, st)))
+    return rc;
   for (size_t j = 0; j < res->model_count; ++j) {
     char name[64];
     snprintf(name, sizeof name, "models/%zu.rtm", j);
@@ -359,14 +378,17 @@ static rt_code write_files(const rt_config *cfg, const writing *w, const rt_mode
     RT_TRY(rc, rt_path_join(path, sizeof path, dir, "best.rtm", st));
     char *spec_text = rt_spec_to_text(&specs[b]);
     if (!spec_text) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %zu", b);
-    rc = rt_model_file_write_in(batch, path, spec_text, states[b], rt_state_layout_of(&specs[b]).total_bytes, st);
+    rc = rt_model_file_write_in(batch, path, spec_text, states[b],
+                                rt_state_layout_of(&specs[b]).total_bytes, st);
     free(spec_text);
     if (rc) return rc;
   }
   static const struct {
     const char *name;
     writer_fn fn;
-  } files[] = {{"config.yaml", write_config}, {"history.csv", write_history}, {"results.jsonl", write_jsonl}};
+  } files[] = {{"config.yaml", write_config},
+               {"history.csv", write_history},
+               {"results.jsonl", write_jsonl}};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
     RT_TRY(rc, rt_path_join(path, sizeof path, dir, files[i].name, st));
     RT_TRY(rc, write_atomically(batch, path, files[i].fn, w, st));
@@ -377,7 +399,9 @@ static rt_code write_files(const rt_config *cfg, const writing *w, const rt_mode
 rt_code rt_results_write(const rt_config *cfg, const rt_run_result *res, const rt_model_spec *specs,
                          const void *const *states, rt_status *st) {
   size_t *rank = malloc((res->model_count ? res->model_count : 1) * sizeof *rank);
-  if (!rank) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the ranks of %zu models", res->model_count);
+  if (!rank)
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the ranks of %zu models",
+                      res->model_count);
   rank_models(res, rank);
   const writing w = {.cfg = cfg, .res = res, .rank = rank};
   rt_atomic_batch *batch = NULL;

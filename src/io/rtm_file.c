@@ -49,22 +49,25 @@ static uint64_t state_offset(uint64_t spec_len) {
 
 /* Checks the header (hdr holds the first `avail` bytes of the file, avail <= 32) against the
  * file size and fills *lo. */
-static rt_code check_header(const uint8_t *hdr, size_t avail, uint64_t file_len, const char *name, layout *lo,
-                            rt_status *st) {
+static rt_code check_header(const uint8_t *hdr, size_t avail, uint64_t file_len, const char *name,
+                            layout *lo, rt_status *st) {
   size_t m = avail < sizeof magic ? avail : sizeof magic;
   if (memcmp(hdr, magic, m) != 0)
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: not a ringtrain model file (bad magic at offset 0)", name);
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: not a ringtrain model file (bad magic at offset 0)",
+                   name);
   if (file_len < RT_MODEL_FILE_MIN_SIZE || avail < RT_MODEL_FILE_HEADER_SIZE)
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: truncated at byte %" PRIu64 ": expected at least %d bytes", name,
-                   file_len, RT_MODEL_FILE_MIN_SIZE);
+    return rt_fail(st, RT_ERR_MODEL_FILE,
+                   "%s: truncated at byte %" PRIu64 ": expected at least %d bytes", name, file_len,
+                   RT_MODEL_FILE_MIN_SIZE);
   uint32_t version = get_u32(hdr + 8);
   if (version != RT_MODEL_FILE_VERSION)
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unsupported format version %" PRIu32 " at offset 8: expected %u",
-                   name, version, RT_MODEL_FILE_VERSION);
+    return rt_fail(st, RT_ERR_MODEL_FILE,
+                   "%s: unsupported format version %" PRIu32 " at offset 8: expected %u", name,
+                   version, RT_MODEL_FILE_VERSION);
   uint32_t flags = get_u32(hdr + 12);
   if (flags != 0)
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: unsupported flags 0x%08" PRIx32 " at offset 12: expected 0", name,
-                   flags);
+    return rt_fail(st, RT_ERR_MODEL_FILE,
+                   "%s: unsupported flags 0x%08" PRIx32 " at offset 12: expected 0", name, flags);
   uint64_t s = get_u64(hdr + 16), t = get_u64(hdr + 24);
   /* Room for the variable parts: the file minus the fixed header and the checksum. */
   uint64_t room = file_len - RT_MODEL_FILE_HEADER_SIZE - RT_SHA256_LEN;
@@ -83,8 +86,8 @@ static rt_code check_header(const uint8_t *hdr, size_t avail, uint64_t file_len,
   uint64_t off = state_offset(s);
   if (t > UINT64_MAX - RT_SHA256_LEN - off)
     return rt_fail(st, RT_ERR_MODEL_FILE,
-                   "%s: truncated at byte %" PRIu64 ": header lengths (spec %" PRIu64 ", state %" PRIu64
-                   ") overflow",
+                   "%s: truncated at byte %" PRIu64 ": header lengths (spec %" PRIu64
+                   ", state %" PRIu64 ") overflow",
                    name, file_len, s, t);
   uint64_t total = off + t + RT_SHA256_LEN;
   if (total > file_len)
@@ -94,11 +97,13 @@ static rt_code check_header(const uint8_t *hdr, size_t avail, uint64_t file_len,
                    name, file_len, total, s, t, file_len);
   if (total < file_len)
     return rt_fail(st, RT_ERR_MODEL_FILE,
-                   "%s: trailing garbage at byte %" PRIu64 ": header says %" PRIu64 " bytes, file has %" PRIu64,
+                   "%s: trailing garbage at byte %" PRIu64 ": header says %" PRIu64
+                   " bytes, file has %" PRIu64,
                    name, total, total, file_len);
   if (t > SIZE_MAX - RT_MODEL_FILE_ALIGN || s > SIZE_MAX - 1)
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: too large for this system (spec %" PRIu64 ", state %" PRIu64 ")",
-                   name, s, t);
+    return rt_fail(st, RT_ERR_MODEL_FILE,
+                   "%s: too large for this system (spec %" PRIu64 ", state %" PRIu64 ")", name, s,
+                   t);
   lo->spec_len = s;
   lo->state_off = off;
   lo->state_len = t;
@@ -108,15 +113,17 @@ static rt_code check_header(const uint8_t *hdr, size_t avail, uint64_t file_len,
 
 /* Spec text rules: no NUL, "key=value" lines with a non-empty key, final '\n'. `base` is the
  * offset of spec[0] in the file (for messages). */
-static rt_code check_spec(const char *spec, uint64_t len, uint64_t base, rt_code code, const char *name,
-                          rt_status *st) {
+static rt_code check_spec(const char *spec, uint64_t len, uint64_t base, rt_code code,
+                          const char *name, rt_status *st) {
   const char *nul = memchr(spec, '\0', (size_t)len);
   if (nul)
-    return rt_fail(st, code, "%s: invalid spec text: NUL byte at offset %" PRIu64 ": expected key=value lines",
-                   name, base + (uint64_t)(nul - spec));
+    return rt_fail(
+        st, code, "%s: invalid spec text: NUL byte at offset %" PRIu64 ": expected key=value lines",
+        name, base + (uint64_t)(nul - spec));
   if (len > 0 && spec[len - 1] != '\n')
-    return rt_fail(st, code, "%s: invalid spec text at offset %" PRIu64 ": expected it to end with a newline", name,
-                   base + len - 1);
+    return rt_fail(st, code,
+                   "%s: invalid spec text at offset %" PRIu64 ": expected it to end with a newline",
+                   name, base + len - 1);
   uint64_t i = 0;
   while (i < len) {
     const char *line = spec + i;
@@ -124,33 +131,36 @@ static rt_code check_spec(const char *spec, uint64_t len, uint64_t base, rt_code
     size_t line_len = (size_t)(eol - line);
     const char *eq = memchr(line, '=', line_len);
     if (!eq || eq == line)
-      return rt_fail(st, code, "%s: invalid spec text at offset %" PRIu64 ": expected a key=value line", name,
+      return rt_fail(st, code,
+                     "%s: invalid spec text at offset %" PRIu64 ": expected a key=value line", name,
                      base + i);
     i += line_len + 1;
   }
   return RT_OK;
 }
 
-static rt_code check_padding(const uint8_t *pad, size_t n, uint64_t base, const char *name, rt_status *st) {
+static rt_code check_padding(const uint8_t *pad, size_t n, uint64_t base, const char *name,
+                             rt_status *st) {
   for (size_t i = 0; i < n; ++i)
     if (pad[i] != 0)
-      return rt_fail(st, RT_ERR_MODEL_FILE, "%s: nonzero padding byte at offset %" PRIu64 ": expected 0", name,
-                     base + i);
+      return rt_fail(st, RT_ERR_MODEL_FILE,
+                     "%s: nonzero padding byte at offset %" PRIu64 ": expected 0", name, base + i);
   return RT_OK;
 }
 
 /* Header + spec + padding for an encode/write (malloc'ed, *prefix_len bytes = state offset). */
-static rt_code build_prefix(const char *spec_text, const void *state, size_t state_len, uint8_t **prefix,
-                            size_t *prefix_len, rt_status *st) {
+static rt_code build_prefix(const char *spec_text, const void *state, size_t state_len,
+                            uint8_t **prefix, size_t *prefix_len, rt_status *st) {
   *prefix = NULL;
   if (!spec_text) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model file: spec text is NULL");
   if (!state && state_len > 0) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model file: state is NULL");
   size_t s = strlen(spec_text);
   rt_code rc;
-  RT_TRY(rc, check_spec(spec_text, s, RT_MODEL_FILE_HEADER_SIZE, RT_ERR_INTERNAL, "model file", st));
+  RT_TRY(rc,
+         check_spec(spec_text, s, RT_MODEL_FILE_HEADER_SIZE, RT_ERR_INTERNAL, "model file", st));
   if (s > SIZE_MAX / 4 || state_len > SIZE_MAX / 4)
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model file: spec (%zu bytes) or state (%zu bytes) too large", s,
-                      state_len);
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                      "model file: spec (%zu bytes) or state (%zu bytes) too large", s, state_len);
   size_t off = (size_t)state_offset(s);
   uint8_t *p = calloc(off, 1);
   if (!p) return RT_FAIL_AT(st, RT_ERR_NOMEM, "model file: cannot allocate %zu bytes", off);
@@ -165,8 +175,8 @@ static rt_code build_prefix(const char *spec_text, const void *state, size_t sta
   return RT_OK;
 }
 
-rt_code rt_model_file_encode(const char *spec_text, const void *state, size_t state_len, void **bytes, size_t *len,
-                             rt_status *st) {
+rt_code rt_model_file_encode(const char *spec_text, const void *state, size_t state_len,
+                             void **bytes, size_t *len, rt_status *st) {
   if (!bytes || !len) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_model_file_encode: NULL output");
   *bytes = NULL;
   *len = 0;
@@ -193,13 +203,13 @@ rt_code rt_model_file_encode(const char *spec_text, const void *state, size_t st
   return RT_OK;
 }
 
-rt_code rt_model_file_write(const char *path, const char *spec_text, const void *state, size_t state_len,
-                            rt_status *st) {
+rt_code rt_model_file_write(const char *path, const char *spec_text, const void *state,
+                            size_t state_len, rt_status *st) {
   return rt_model_file_write_in(NULL, path, spec_text, state, state_len, st);
 }
 
-rt_code rt_model_file_write_in(rt_atomic_batch *batch, const char *path, const char *spec_text, const void *state,
-                               size_t state_len, rt_status *st) {
+rt_code rt_model_file_write_in(rt_atomic_batch *batch, const char *path, const char *spec_text,
+                               const void *state, size_t state_len, rt_status *st) {
   uint8_t *prefix;
   size_t off;
   rt_code rc;
@@ -216,10 +226,8 @@ rt_code rt_model_file_write_in(rt_atomic_batch *batch, const char *path, const c
   if (rc == RT_OK) rc = rt_atomic_write(f, prefix, off, st);
   if (rc == RT_OK) rc = rt_atomic_write(f, state, state_len, st);
   if (rc == RT_OK) rc = rt_atomic_write(f, digest, sizeof digest, st);
-  if (rc == RT_OK)
-    rc = rt_atomic_commit_in(batch, &f, st);
-  else
-    rt_atomic_abort(&f);
+  if (rc == RT_OK) rc = rt_atomic_commit_in(batch, &f, st);
+  else rt_atomic_abort(&f);
   rt_sha256_ctx_free(&h);
   free(prefix);
   return rc;
@@ -233,15 +241,19 @@ void rt_model_file_free(rt_model_file *mf) {
 }
 
 /* Allocates the output buffers for a layout (spec with NUL, 64-byte-aligned state). */
-static rt_code alloc_outputs(const layout *lo, const char *name, rt_model_file *out, rt_status *st) {
+static rt_code alloc_outputs(const layout *lo, const char *name, rt_model_file *out,
+                             rt_status *st) {
   size_t s = (size_t)lo->spec_len, t = (size_t)lo->state_len;
-  size_t t_alloc = t == 0 ? RT_MODEL_FILE_ALIGN : (t + RT_MODEL_FILE_ALIGN - 1) / RT_MODEL_FILE_ALIGN * RT_MODEL_FILE_ALIGN;
+  size_t t_alloc = t == 0
+                       ? RT_MODEL_FILE_ALIGN
+                       : (t + RT_MODEL_FILE_ALIGN - 1) / RT_MODEL_FILE_ALIGN * RT_MODEL_FILE_ALIGN;
   out->spec_text = malloc(s + 1);
   out->state = aligned_alloc(RT_MODEL_FILE_ALIGN, t_alloc);
   if (!out->spec_text || !out->state) {
     rt_model_file_free(out);
-    return RT_FAIL_AT(st, RT_ERR_NOMEM, "%s: cannot allocate memory for spec (%zu bytes) and state (%zu bytes)",
-                      name, s, t);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM,
+                      "%s: cannot allocate memory for spec (%zu bytes) and state (%zu bytes)", name,
+                      s, t);
   }
   out->version = RT_MODEL_FILE_VERSION;
   out->spec_len = s;
@@ -252,28 +264,32 @@ static rt_code alloc_outputs(const layout *lo, const char *name, rt_model_file *
 
 /* Checksum, spec and padding checks shared by decode and read; the structure is already known
  * to be sound. `prefix` holds bytes [0, state_off). */
-static rt_code check_contents(const uint8_t *prefix, const layout *lo, const uint8_t stored[RT_SHA256_LEN],
-                              const uint8_t computed[RT_SHA256_LEN], const char *name, rt_status *st) {
+static rt_code check_contents(const uint8_t *prefix, const layout *lo,
+                              const uint8_t stored[RT_SHA256_LEN],
+                              const uint8_t computed[RT_SHA256_LEN], const char *name,
+                              rt_status *st) {
   if (memcmp(stored, computed, RT_SHA256_LEN) != 0)
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: checksum mismatch: file is corrupted", name);
   uint64_t spec_end = RT_MODEL_FILE_HEADER_SIZE + lo->spec_len;
-  rt_code rc = check_spec((const char *)prefix + RT_MODEL_FILE_HEADER_SIZE, lo->spec_len, RT_MODEL_FILE_HEADER_SIZE,
-                          RT_ERR_MODEL_FILE, name, st);
+  rt_code rc = check_spec((const char *)prefix + RT_MODEL_FILE_HEADER_SIZE, lo->spec_len,
+                          RT_MODEL_FILE_HEADER_SIZE, RT_ERR_MODEL_FILE, name, st);
   if (rc != RT_OK) return rc;
   return check_padding(prefix + spec_end, (size_t)(lo->state_off - spec_end), spec_end, name, st);
 }
 
-rt_code rt_model_file_decode(const void *bytes, size_t len, const char *name_for_messages, rt_model_file *out,
-                             rt_status *st) {
+rt_code rt_model_file_decode(const void *bytes, size_t len, const char *name_for_messages,
+                             rt_model_file *out, rt_status *st) {
   const char *name = name_for_messages ? name_for_messages : "model file";
   if (!out) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_model_file_decode: out is NULL");
   memset(out, 0, sizeof *out);
-  if (!bytes && len > 0) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_model_file_decode: bytes is NULL");
+  if (!bytes && len > 0)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "rt_model_file_decode: bytes is NULL");
   static const uint8_t empty[1] = {0};
   const uint8_t *b = bytes ? bytes : empty;
   layout lo;
   rt_code rc;
-  RT_TRY(rc, check_header(b, len < RT_MODEL_FILE_HEADER_SIZE ? len : RT_MODEL_FILE_HEADER_SIZE, len, name, &lo, st));
+  RT_TRY(rc, check_header(b, len < RT_MODEL_FILE_HEADER_SIZE ? len : RT_MODEL_FILE_HEADER_SIZE, len,
+                          name, &lo, st));
   uint8_t computed[RT_SHA256_LEN];
   RT_TRY(rc, rt_sha256(b, len - RT_SHA256_LEN, computed, st));
   RT_TRY(rc, check_contents(b, &lo, b + len - RT_SHA256_LEN, computed, name, st));
@@ -285,7 +301,8 @@ rt_code rt_model_file_decode(const void *bytes, size_t len, const char *name_for
 }
 
 /* Reads exactly n bytes at file offset `at`; a short read means the file shrank meanwhile. */
-static rt_code read_exact(FILE *fp, void *buf, size_t n, uint64_t at, const char *path, rt_status *st) {
+static rt_code read_exact(FILE *fp, void *buf, size_t n, uint64_t at, const char *path,
+                          rt_status *st) {
   if (n == 0) return RT_OK;
   errno = 0;
   size_t got = fread(buf, 1, n, fp);
@@ -293,8 +310,9 @@ static rt_code read_exact(FILE *fp, void *buf, size_t n, uint64_t at, const char
   if (ferror(fp))
     return RT_FAIL_AT(st, RT_ERR_IO, "%s: read error at byte %" PRIu64 ": %s", path, at + got,
                       strerror(errno ? errno : EIO));
-  return rt_fail(st, RT_ERR_MODEL_FILE, "%s: truncated at byte %" PRIu64 ": expected %zu more bytes", path,
-                 at + got, n - got);
+  return rt_fail(st, RT_ERR_MODEL_FILE,
+                 "%s: truncated at byte %" PRIu64 ": expected %zu more bytes", path, at + got,
+                 n - got);
 }
 
 /* Reads a whole non-regular file (pipe, FIFO) into memory. */
@@ -335,7 +353,8 @@ static rt_code slurp(FILE *fp, const char *path, uint8_t **data, size_t *len, rt
 
 /* Streams a regular file of known size: header, spec+padding, state straight into the aligned
  * buffer, checksum; hashing on the way. */
-static rt_code read_regular(FILE *fp, uint64_t file_len, const char *path, rt_model_file *out, rt_status *st) {
+static rt_code read_regular(FILE *fp, uint64_t file_len, const char *path, rt_model_file *out,
+                            rt_status *st) {
   uint8_t hdr[RT_MODEL_FILE_HEADER_SIZE];
   size_t want = file_len < sizeof hdr ? (size_t)file_len : sizeof hdr;
   rt_code rc;
@@ -354,8 +373,8 @@ static rt_code read_regular(FILE *fp, uint64_t file_len, const char *path, rt_mo
   if (rc == RT_OK) rc = read_exact(fp, out->state, out->state_len, off, path, st);
   if (rc == RT_OK) rc = read_exact(fp, stored, sizeof stored, off + lo.state_len, path, st);
   if (rc == RT_OK && fgetc(fp) != EOF) /* the file grew while being read */
-    rc = rt_fail(st, RT_ERR_MODEL_FILE, "%s: trailing garbage at byte %" PRIu64 ": expected end of file", path,
-                 lo.total);
+    rc = rt_fail(st, RT_ERR_MODEL_FILE,
+                 "%s: trailing garbage at byte %" PRIu64 ": expected end of file", path, lo.total);
   if (rc == RT_OK && ferror(fp))
     rc = RT_FAIL_AT(st, RT_ERR_IO, "%s: read error at byte %" PRIu64 ": %s", path, lo.total,
                     strerror(errno ? errno : EIO));

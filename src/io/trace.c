@@ -111,7 +111,8 @@ static rt_code sync_clocks(rt_trace *t, rt_status *st) {
         int64_t t0 = 0, t1 = 0, remote = 0;
         clock_failed |= now_ns(&t0);
         RT_MPI_CHECK(st, MPI_Send(&k, 1, MPI_INT, r, SYNC_TAG, t->comm));
-        RT_MPI_CHECK(st, MPI_Recv(&remote, 1, MPI_INT64_T, r, SYNC_TAG, t->comm, MPI_STATUS_IGNORE));
+        RT_MPI_CHECK(st,
+                     MPI_Recv(&remote, 1, MPI_INT64_T, r, SYNC_TAG, t->comm, MPI_STATUS_IGNORE));
         clock_failed |= now_ns(&t1);
         const int64_t rtt = t1 - t0;
         if (rtt < best.rtt_ns) {
@@ -197,12 +198,14 @@ rt_code rt_trace_start(MPI_Comm comm, size_t events_per_rank, size_t model_count
     } else {
       t->ring = malloc((size_t)t->cap * sizeof *t->ring);
       if (!t->ring)
-        rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a trace buffer of %zu events (run.trace_events)",
+        rc = RT_FAIL_AT(st, RT_ERR_NOMEM,
+                        "cannot allocate a trace buffer of %zu events (run.trace_events)",
                         (size_t)t->cap);
     }
     if (rc == RT_OK && rank == 0) {
       t->store = calloc((size_t)ranks, sizeof *t->store);
-      if (!t->store) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the trace tables of %d ranks", ranks);
+      if (!t->store)
+        rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the trace tables of %d ranks", ranks);
     }
   }
   rc = rt_agree(comm, rc, st); /* every rank traces, or none */
@@ -256,7 +259,8 @@ rt_code rt_trace_collect(rt_trace *t, rt_status *st) {
     all = malloc(2 * R * sizeof *all);
     counts = malloc(R * sizeof *counts);
     displs = malloc(R * sizeof *displs);
-    if (!all || !counts || !displs) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the trace counts");
+    if (!all || !counts || !displs)
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the trace counts");
   }
   int mrc = MPI_SUCCESS;
   if ((rc = rt_agree(t->comm, rc, st))) goto out;
@@ -280,13 +284,16 @@ rt_code rt_trace_collect(rt_trace *t, rt_status *st) {
       if (s->n + (size_t)c > s->cap) {
         const size_t grown = s->n + (size_t)c;
         trace_rec *ev = realloc(s->ev, (grown ? grown : 1) * sizeof *ev);
-        if (!ev) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu trace events of rank %zu", grown, r);
+        if (!ev)
+          rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu trace events of rank %zu", grown,
+                          r);
         else s->ev = ev, s->cap = grown;
       }
     }
     if (rc == RT_OK) {
       buf = malloc((total ? (size_t)total : 1) * sizeof *buf);
-      if (!buf) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %" PRIu64 " trace events", total);
+      if (!buf)
+        rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %" PRIu64 " trace events", total);
     }
   }
   if ((rc = rt_agree(t->comm, rc, st))) goto out;
@@ -366,7 +373,8 @@ static rt_code pair_handoffs(const rt_trace *t, pair **out, size_t *npairs, uint
       ns += is_mark(&t->store[r].ev[i], RT_PHASE_SEND);
       nr += is_mark(&t->store[r].ev[i], RT_PHASE_RECEIVE);
     }
-  mark *sends = malloc((ns ? ns : 1) * sizeof *sends), *recvs = malloc((nr ? nr : 1) * sizeof *recvs);
+  mark *sends = malloc((ns ? ns : 1) * sizeof *sends),
+       *recvs = malloc((nr ? nr : 1) * sizeof *recvs);
   pair *pairs = malloc(((ns < nr ? ns : nr) + 1) * sizeof *pairs);
   if (!sends || !recvs || !pairs) {
     free(sends), free(recvs), free(pairs);
@@ -407,9 +415,12 @@ static rt_code pair_handoffs(const rt_trace *t, pair **out, size_t *npairs, uint
   return RT_OK;
 }
 
-static int64_t latency_ns(const pair *p) { return p->recv_t > p->send_t ? p->recv_t - p->send_t : 0; }
+static int64_t latency_ns(const pair *p) {
+  return p->recv_t > p->send_t ? p->recv_t - p->send_t : 0;
+}
 
-static void fill_totals(const rt_trace *t, size_t npairs, uint64_t unpaired, rt_trace_totals *totals) {
+static void fill_totals(const rt_trace *t, size_t npairs, uint64_t unpaired,
+                        rt_trace_totals *totals) {
   if (!totals) return;
   memset(totals, 0, sizeof *totals);
   for (int r = 0; r < t->ranks; ++r) {
@@ -423,7 +434,8 @@ static void fill_totals(const rt_trace *t, size_t npairs, uint64_t unpaired, rt_
 rt_code rt_trace_latencies(const rt_trace *t, double *model_wire, uint64_t *rank_count,
                            double *rank_sum, double *rank_max, rt_trace_totals *totals,
                            rt_status *st) {
-  if (t->rank != 0) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "trace latencies are known on rank 0 only");
+  if (t->rank != 0)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "trace latencies are known on rank 0 only");
   pair *pairs = NULL;
   size_t n = 0;
   uint64_t unpaired = 0;
@@ -461,11 +473,12 @@ static void next_event(writer *w) {
   w->first = 0;
 }
 
-static void put_meta(writer *w, const char *name, int pid, int64_t tid, const char *key, const char *text,
-                     int64_t number) {
+static void put_meta(writer *w, const char *name, int pid, int64_t tid, const char *key,
+                     const char *text, int64_t number) {
   next_event(w);
-  fprintf(w->f, "{\"name\":\"%s\",\"ph\":\"M\",\"pid\":%d,\"tid\":%" PRId64 ",\"args\":{\"%s\":", name, pid,
-          tid, key);
+  fprintf(w->f,
+          "{\"name\":\"%s\",\"ph\":\"M\",\"pid\":%d,\"tid\":%" PRId64 ",\"args\":{\"%s\":", name,
+          pid, tid, key);
   if (text) fprintf(w->f, "\"%s\"}}", text);
   else fprintf(w->f, "%" PRId64 "}}", number);
 }
@@ -475,8 +488,9 @@ static void put_meta(writer *w, const char *name, int pid, int64_t tid, const ch
 static void put_slice(writer *w, const char *name, int pid, int64_t tid, int64_t start, int64_t dur,
                       const trace_rec *e, const char *peer_key, int peer) {
   next_event(w);
-  fprintf(w->f, "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%" PRId64 ",\"ts\":", name,
-          name, pid, tid);
+  fprintf(w->f,
+          "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%" PRId64 ",\"ts\":",
+          name, name, pid, tid);
   put_us(w->f, start - w->base);
   fputs(",\"dur\":", w->f);
   put_us(w->f, dur);
@@ -496,7 +510,8 @@ static void put_slice(writer *w, const char *name, int pid, int64_t tid, int64_t
 }
 
 static const char *slice_name(const trace_rec *e) {
-  if (e->phase == RT_PHASE_RECEIVE && e->kind != RT_PROF_MARK && e->model < 0) return "receive-wait";
+  if (e->phase == RT_PHASE_RECEIVE && e->kind != RT_PROF_MARK && e->model < 0)
+    return "receive-wait";
   return rt_phase_name((rt_phase)e->phase);
 }
 
@@ -565,8 +580,11 @@ static rt_code write_rank(writer *w, const rt_trace *t, int r, const int64_t *li
       put_slice(w, "receive", r, track_of(t, e), at, dur, e, "from", p ? p->from : -1);
     } else { /* another mark: an instant on its track */
       next_event(w);
-      fprintf(w->f, "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"i\",\"s\":\"t\",\"pid\":%d,\"tid\":%" PRId64 ",\"ts\":",
-              rt_phase_name((rt_phase)e->phase), rt_phase_name((rt_phase)e->phase), r, track_of(t, e));
+      fprintf(w->f,
+              "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"i\",\"s\":\"t\",\"pid\":%d,\"tid\":%" PRId64
+              ",\"ts\":",
+              rt_phase_name((rt_phase)e->phase), rt_phase_name((rt_phase)e->phase), r,
+              track_of(t, e));
       put_us(w->f, at - w->base);
       fputs("}", w->f);
     }
@@ -587,11 +605,13 @@ static rt_code write_json(FILE *f, const rt_trace *t, rt_trace_totals *totals, r
   int64_t **links = calloc(R, sizeof *links);
   int64_t *after = malloc((M + 1) * sizeof *after);
   unsigned char *seen = malloc(M + 1);
-  if (!links || !after || !seen) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the trace tables");
+  if (!links || !after || !seen)
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the trace tables");
   for (size_t r = 0; rc == RT_OK && r < R; ++r) {
     const size_t n = t->store[r].n;
     links[r] = malloc((n ? n : 1) * sizeof *links[r]);
-    if (!links[r]) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the trace links of rank %zu", r);
+    if (!links[r])
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the trace links of rank %zu", r);
     for (size_t i = 0; rc == RT_OK && i < n; ++i) links[r][i] = -1;
   }
   for (size_t p = 0; rc == RT_OK && p < npairs; ++p) {
@@ -611,28 +631,40 @@ static rt_code write_json(FILE *f, const rt_trace *t, rt_trace_totals *totals, r
   for (size_t p = 0; rc == RT_OK && p < npairs; ++p) {
     const pair *q = &pairs[p];
     next_event(&w);
-    fprintf(f, "{\"name\":\"model %" PRId32 "\",\"cat\":\"handoff\",\"ph\":\"s\",\"id\":%zu,\"pid\":%d,\"tid\":%" PRId32
-               ",\"ts\":", q->model, p + 1, q->from, q->model);
+    fprintf(f,
+            "{\"name\":\"model %" PRId32
+            "\",\"cat\":\"handoff\",\"ph\":\"s\",\"id\":%zu,\"pid\":%d,\"tid\":%" PRId32 ",\"ts\":",
+            q->model, p + 1, q->from, q->model);
     put_us(f, q->s_ts - w.base);
     fputs("}", f);
     next_event(&w);
-    fprintf(f, "{\"name\":\"model %" PRId32 "\",\"cat\":\"handoff\",\"ph\":\"f\",\"bp\":\"e\",\"id\":%zu,\"pid\":%d,"
-               "\"tid\":%" PRId32 ",\"ts\":", q->model, p + 1, q->to, q->model);
+    fprintf(f,
+            "{\"name\":\"model %" PRId32
+            "\",\"cat\":\"handoff\",\"ph\":\"f\",\"bp\":\"e\",\"id\":%zu,\"pid\":%d,"
+            "\"tid\":%" PRId32 ",\"ts\":",
+            q->model, p + 1, q->to, q->model);
     put_us(f, q->f_ts - w.base);
     fputs("}", f);
   }
   if (rc == RT_OK) {
     rt_trace_totals tot;
     fill_totals(t, npairs, unpaired, &tot);
-    fprintf(f, "\n],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":{\"generator\":\"ringtrain " RINGTRAIN_VERSION "\","
-               "\"clock\":\"CLOCK_MONOTONIC of each rank on rank 0's clock: offsets from %d MPI ping-pongs per "
-               "rank (shortest round trip kept) at the start and at each collection, interpolated linearly; "
-               "ts 0 = the earliest event\",",
-            (int)SYNC_ROUNDS);
-    fprintf(f, "\"ranks\":%d,\"models\":%zu,\"events\":%" PRIu64 ",\"events_dropped\":%" PRIu64
-               ",\"events_per_rank_cap\":%" PRIu64 ",\"overflow_policy\":\"drop_oldest\",\"handoffs\":%" PRIu64
-               ",\"handoffs_unpaired\":%" PRIu64 ",\"ranges_unpaired\":%" PRIu64 ",\"events_dropped_per_rank\":[",
-            t->ranks, M, tot.events, tot.dropped, t->cap, tot.handoffs, tot.unpaired, ranges_unpaired);
+    fprintf(
+        f,
+        "\n],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":{\"generator\":\"ringtrain " RINGTRAIN_VERSION
+        "\","
+        "\"clock\":\"CLOCK_MONOTONIC of each rank on rank 0's clock: offsets from %d MPI ping-pongs per "
+        "rank (shortest round trip kept) at the start and at each collection, interpolated linearly; "
+        "ts 0 = the earliest event\",",
+        (int)SYNC_ROUNDS);
+    fprintf(f,
+            "\"ranks\":%d,\"models\":%zu,\"events\":%" PRIu64 ",\"events_dropped\":%" PRIu64
+            ",\"events_per_rank_cap\":%" PRIu64
+            ",\"overflow_policy\":\"drop_oldest\",\"handoffs\":%" PRIu64
+            ",\"handoffs_unpaired\":%" PRIu64 ",\"ranges_unpaired\":%" PRIu64
+            ",\"events_dropped_per_rank\":[",
+            t->ranks, M, tot.events, tot.dropped, t->cap, tot.handoffs, tot.unpaired,
+            ranges_unpaired);
     for (size_t r = 0; r < R; ++r) fprintf(f, "%s%" PRIu64, r ? "," : "", t->store[r].dropped);
     fputs("],\"clock_offsets_ns\":[", f);
     for (size_t r = 0; r < R; ++r) {
@@ -657,7 +689,8 @@ static rt_code write_json(FILE *f, const rt_trace *t, rt_trace_totals *totals, r
   return rc;
 }
 
-rt_code rt_trace_write(const rt_trace *t, const char *path, rt_trace_totals *totals, rt_status *st) {
+rt_code rt_trace_write(const rt_trace *t, const char *path, rt_trace_totals *totals,
+                       rt_status *st) {
   if (t->rank != 0) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "the trace is written by rank 0 only");
   rt_atomic_file *af = NULL;
   rt_code rc;

@@ -72,17 +72,21 @@ static size_t kmeans_param_count(const rt_model_spec *spec) {
   return kmeans_k(spec) * spec->problem.features;
 }
 
-static size_t kmeans_aux_floats(const rt_model_spec *spec) { return 2 * rt_kmeans_aux_of(spec).doubles; }
+static size_t kmeans_aux_floats(const rt_model_spec *spec) {
+  return 2 * rt_kmeans_aux_of(spec).doubles;
+}
 
 static rt_code kmeans_check(const rt_model_spec *spec, rt_status *st) {
-  if (spec->hp.k < 1) return rt_model_refuse(st, RT_ERR_CONFIG, spec, "k = %ld; it must be at least 1", spec->hp.k);
+  if (spec->hp.k < 1)
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec, "k = %ld; it must be at least 1", spec->hp.k);
   const rt_code rc = rt_rule_features(spec, st);
   if (rc != RT_OK) return rc;
   if (spec->problem.train_rows != 0 && (uint64_t)spec->hp.k > spec->problem.train_rows)
-    return rt_model_refuse(st, RT_ERR_CONFIG, spec, "k = %ld is more than the %llu training rows", spec->hp.k,
-                           (unsigned long long)spec->problem.train_rows);
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec, "k = %ld is more than the %llu training rows",
+                           spec->hp.k, (unsigned long long)spec->problem.train_rows);
   if (spec->hp.lloyd_passes < 0 || (uint64_t)spec->hp.lloyd_passes > spec->passes)
-    return rt_model_refuse(st, RT_ERR_CONFIG, spec, "lloyd_passes = %ld; it must be 0..%llu (the passes)",
+    return rt_model_refuse(st, RT_ERR_CONFIG, spec,
+                           "lloyd_passes = %ld; it must be 0..%llu (the passes)",
                            spec->hp.lloyd_passes, (unsigned long long)spec->passes);
   return RT_OK;
 }
@@ -266,7 +270,8 @@ static void minibatch_update(const rt_model_spec *spec, float *params, double *a
     const float *xi = x + i * d;
     counts[c] += 1.0;
     const double eta = 1.0 / counts[c], keep = 1.0 - eta;
-    for (size_t f = 0; f < d; ++f) centre[f] = (float)(keep * (double)centre[f] + eta * (double)xi[f]);
+    for (size_t f = 0; f < d; ++f)
+      centre[f] = (float)(keep * (double)centre[f] + eta * (double)xi[f]);
   }
   *seen += (double)rows;
   if (*seen < KMEANS_DEAD_ROWS_PER_CENTRE * (double)k) return;
@@ -328,8 +333,7 @@ static void kmeans_integrate(const rt_model_spec *spec, float *params, float *au
   *loss_sum = loss;
   if (rt_kmeans_lloyd_passes(spec) > 0 && a[rt_kmeans_aux_of(spec).lloyd_now] != 0.0)
     lloyd_accumulate(spec, a, x, rows, &w);
-  else
-    minibatch_update(spec, params, a, x, rows, &w);
+  else minibatch_update(spec, params, a, x, rows, &w);
 }
 
 /* The end of pass `pass` (0-based): a Lloyd pass moves the centres to their means and starts the

@@ -48,7 +48,7 @@ static inline size_t rt_kmeans_init_trials(const rt_model_spec *spec) {
 
 /* Offsets (in doubles) into the aux area of a model with k centres and d features. */
 typedef struct rt_kmeans_aux_layout {
-  size_t counts, seen;                                    /* every model */
+  size_t counts, seen;                                     /* every model */
   size_t lloyd_now, far_dist, lloyd_counts, sums, far_row; /* models with Lloyd passes */
   size_t doubles;                                          /* the whole area */
 } rt_kmeans_aux_layout;

@@ -129,14 +129,16 @@ static rt_code linear_check(const rt_model_spec *spec, rt_status *st) {
   if (rc != RT_OK) return rc;
   if (!(spec->hp.alpha >= 0.0) || !isfinite(spec->hp.alpha))
     return rt_model_refuse(st, RT_ERR_CONFIG, spec,
-                           "alpha (the ridge penalty) must be a finite number >= 0, got %g", spec->hp.alpha);
+                           "alpha (the ridge penalty) must be a finite number >= 0, got %g",
+                           spec->hp.alpha);
   if (spec->hp.solver != RT_SOLVER_EXACT && spec->hp.solver != RT_SOLVER_SGD)
     return rt_model_refuse(st, RT_ERR_CONFIG, spec, "unknown solver %d", (int)spec->hp.solver);
   if (exact(spec) && d > LIN_EXACT_MAX_FEATURES)
-    return rt_model_refuse(st, RT_ERR_CONFIG, spec,
-                           "solver exact keeps a (features+1)^2 matrix of doubles; %zu "
-                           "features would need %.3g GB of state (at most %d features): use solver: sgd",
-                           d, 8.0 * (double)stats_doubles(d) / 1e9, LIN_EXACT_MAX_FEATURES);
+    return rt_model_refuse(
+        st, RT_ERR_CONFIG, spec,
+        "solver exact keeps a (features+1)^2 matrix of doubles; %zu "
+        "features would need %.3g GB of state (at most %d features): use solver: sgd",
+        d, 8.0 * (double)stats_doubles(d) / 1e9, LIN_EXACT_MAX_FEATURES);
   return RT_OK;
 }
 
@@ -151,7 +153,7 @@ static size_t linear_workspace(const rt_model_spec *spec, size_t rows) {
   size_t need;
   if (exact(spec)) need = LIN_ALIGN_SLACK + 2 * (rows * (d + 1) + rows); /* batch and targets */
   else need = linear_param_count(spec) + rows; /* gradient, then residuals */
-  return need > 0 ? need : 1; /* prediction and evaluation need none */
+  return need > 0 ? need : 1;                  /* prediction and evaluation need none */
 }
 
 /* ---- solver sgd ---------------------------------------------------------------------------- */
@@ -163,14 +165,14 @@ static float sgd_ridge(const rt_model_spec *spec) {
 }
 
 static void linear_gradient(const rt_model_spec *spec, const float *params, const float *x,
-                            const float *y, size_t rows, float *grad, double *loss_sum,
-                            float *ws) {
+                            const float *y, size_t rows, float *grad, double *loss_sum, float *ws) {
   const size_t d = spec->problem.features;
   const int fi = spec->hp.fit_intercept;
   const float b = fi ? params[d] : 0.0f;
   float *e = ws; /* rows: residuals, then residuals / rows */
   memset(e, 0, rows * sizeof *e);
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)d, 1.0f, x, (int)d, params, 1, 0.0f, e, 1);
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)d, 1.0f, x, (int)d, params, 1, 0.0f, e,
+              1);
   const float inv_rows = 1.0f / (float)rows;
   double loss = 0.0;
   for (size_t i = 0; i < rows; ++i) {
@@ -286,8 +288,8 @@ static double exact_train_loss(const rt_model_spec *spec, const lin_stats *s, co
     for (size_t j = i + 1; j < d; ++j) row += s->g[i * q + j] * w[j];
     quad += 2.0 * w[i] * row;
   }
-  double sse = s->head[LIN_SYY] - 2.0 * wr - 2.0 * beta * s->r[d] + quad + 2.0 * beta * ws +
-               n * beta * beta;
+  double sse =
+      s->head[LIN_SYY] - 2.0 * wr - 2.0 * beta * s->r[d] + quad + 2.0 * beta * ws + n * beta * beta;
   if (sse < 0.0) sse = 0.0; /* rounding of a near-perfect fit */
   return 0.5 * sse / n;
 }
@@ -336,8 +338,9 @@ static rt_code linear_finish(const rt_model_spec *spec, float *params, float *au
     /* Row-major upper = column-major lower: no transposition. */
     solved = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)d, a, (lapack_int)d) == 0;
   }
-  if (solved) solved = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)d, 1, a, (lapack_int)d, w,
-                                      (lapack_int)d) == 0;
+  if (solved)
+    solved = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)d, 1, a, (lapack_int)d, w,
+                            (lapack_int)d) == 0;
   free(a);
   if (solved)
     for (size_t j = 0; j < d; ++j) {

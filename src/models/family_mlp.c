@@ -33,7 +33,9 @@
 #define MLP_SQRT_2_OVER_PI 0.79788456080286535588f
 #define MLP_GELU_C 0.044715f
 
-static int mlp_regression(const rt_model_spec *spec) { return spec->hp.output == RT_OUTPUT_REGRESSION; }
+static int mlp_regression(const rt_model_spec *spec) {
+  return spec->hp.output == RT_OUTPUT_REGRESSION;
+}
 
 /* Number of weight layers (hidden layers + output layer). */
 static size_t mlp_layers(const rt_model_spec *spec) { return (size_t)spec->hp.hidden_count + 1; }
@@ -64,10 +66,11 @@ static rt_code mlp_check(const rt_model_spec *spec, rt_status *st) {
     return rt_model_refuse(st, RT_ERR_CONFIG, spec, "hidden needs at least one layer width");
   if (spec->hp.hidden_count > RT_HIDDEN_MAX)
     return rt_model_refuse(st, RT_ERR_CONFIG, spec, "hidden has %d layers; at most %d",
-                   spec->hp.hidden_count, RT_HIDDEN_MAX);
+                           spec->hp.hidden_count, RT_HIDDEN_MAX);
   for (int i = 0; i < spec->hp.hidden_count; ++i)
     if (spec->hp.hidden[i] < 1)
-      return rt_model_refuse(st, RT_ERR_CONFIG, spec, "hidden layer %d has width %ld; needs >= 1", i + 1, spec->hp.hidden[i]);
+      return rt_model_refuse(st, RT_ERR_CONFIG, spec, "hidden layer %d has width %ld; needs >= 1",
+                             i + 1, spec->hp.hidden[i]);
   rt_code rc;
   if ((!mlp_regression(spec) && (rc = rt_rule_classes(spec, st)) != RT_OK) ||
       (rc = rt_rule_features(spec, st)) != RT_OK)
@@ -78,9 +81,10 @@ static rt_code mlp_check(const rt_model_spec *spec, rt_status *st) {
     const uint64_t in = mlp_width(spec, l), out = mlp_width(spec, l + 1);
     if (in > MLP_MAX_PARAMS / out || (total += in * out + out) > MLP_MAX_PARAMS)
       return rt_model_refuse(st, RT_ERR_CONFIG, spec,
-                     "too many parameters: more than %llu floats (2^31 bytes) "
-                     "once layer %zu (%llu x %llu) is counted", (unsigned long long)MLP_MAX_PARAMS, l + 1, (unsigned long long)in,
-                     (unsigned long long)out);
+                             "too many parameters: more than %llu floats (2^31 bytes) "
+                             "once layer %zu (%llu x %llu) is counted",
+                             (unsigned long long)MLP_MAX_PARAMS, l + 1, (unsigned long long)in,
+                             (unsigned long long)out);
   }
   return RT_OK;
 }
@@ -95,7 +99,8 @@ static void mlp_init(const rt_model_spec *spec, uint64_t key, float *params) {
   float *p = params;
   for (size_t l = 0; l < mlp_layers(spec); ++l) {
     const size_t in = mlp_width(spec, l), out = mlp_width(spec, l + 1), nw = in * out;
-    const double std = scheme == RT_INIT_HE ? sqrt(2.0 / (double)in) : sqrt(2.0 / (double)(in + out));
+    const double std =
+        scheme == RT_INIT_HE ? sqrt(2.0 / (double)in) : sqrt(2.0 / (double)(in + out));
     const uint64_t k = rt_key_push(init_key, l);
     for (size_t j = 0; j < nw; j += 2) {
       const double u1 = 1.0 - rt_rng_uniform(k, j), u2 = rt_rng_uniform(k, j + 1); /* u1 in (0,1] */
@@ -218,7 +223,8 @@ static void mlp_gradient(const rt_model_spec *spec, const float *params, const f
   size_t offset[RT_HIDDEN_MAX + 2];
   offset[0] = 0;
   for (size_t l = 0; l < layers; ++l)
-    offset[l + 1] = offset[l] + mlp_width(spec, l) * mlp_width(spec, l + 1) + mlp_width(spec, l + 1);
+    offset[l + 1] =
+        offset[l] + mlp_width(spec, l) * mlp_width(spec, l + 1) + mlp_width(spec, l + 1);
   const float l2 = (float)spec->hp.l2;
   float *delta = b.out;
   for (size_t l = layers; l-- > 0;) {
@@ -236,8 +242,8 @@ static void mlp_gradient(const rt_model_spec *spec, const float *params, const f
     if (l == 0) break;
     /* delta_l = (delta_{l+1} W_l^T) * act'(z_l), into the activation block (no longer needed). */
     float *next = b.act[l];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n_in, (int)n_out, 1.0f, delta,
-                (int)n_out, w, (int)n_out, 0.0f, next, (int)n_in);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n_in, (int)n_out, 1.0f,
+                delta, (int)n_out, w, (int)n_out, 0.0f, next, (int)n_in);
     const float *der = b.der[l];
     for (size_t i = 0; i < rows * n_in; ++i) next[i] *= der[i];
     delta = next;
@@ -295,7 +301,8 @@ static const char *const *mlp_metric_names(const rt_model_spec *spec) {
 }
 
 /* Regression r2 = 1 - sse / (sum y^2 - (sum y)^2 / n); NaN when the targets do not vary. */
-static void mlp_metrics(const rt_model_spec *spec, const double *sums, uint64_t rows, double *values) {
+static void mlp_metrics(const rt_model_spec *spec, const double *sums, uint64_t rows,
+                        double *values) {
   const double n = (double)rows;
   if (mlp_regression(spec)) {
     const double total = sums[3] - sums[2] * sums[2] / n;

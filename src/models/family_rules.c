@@ -4,13 +4,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-rt_code rt_model_refuse(rt_status *st, rt_code code, const rt_model_spec *spec, const char *fmt, ...) {
+rt_code rt_model_refuse(rt_status *st, rt_code code, const rt_model_spec *spec, const char *fmt,
+                        ...) {
   char text[RT_MESSAGE_MAX];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
-  return rt_fail(st, code, "model %llu (%s): %s", (unsigned long long)spec->id, spec->hp.kind, text);
+  return rt_fail(st, code, "model %llu (%s): %s", (unsigned long long)spec->id, spec->hp.kind,
+                 text);
 }
 
 rt_code rt_rule_features(const rt_model_spec *spec, rt_status *st) {

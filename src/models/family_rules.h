@@ -12,8 +12,8 @@ extern "C" {
 #endif
 
 /* Fails st with `code` and "model N (kind): " followed by the printf-style text; returns code. */
-rt_code rt_model_refuse(rt_status *st, rt_code code, const rt_model_spec *spec, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+rt_code rt_model_refuse(rt_status *st, rt_code code, const rt_model_spec *spec, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
 
 /* The data has at least one feature column. */
 rt_code rt_rule_features(const rt_model_spec *spec, rt_status *st);

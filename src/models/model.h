@@ -14,23 +14,23 @@
 /* What the data fixes about every model of a run. */
 typedef struct rt_problem {
   size_t features;
-  size_t classes;       /* 0 when no model of the run classifies */
-  uint64_t train_rows;  /* all training rows over all shards; 0 = not known (check on CSV) */
+  size_t classes;      /* 0 when no model of the run classifies */
+  uint64_t train_rows; /* all training rows over all shards; 0 = not known (check on CSV) */
 } rt_problem;
 
 typedef struct rt_model_spec {
-  uint64_t id;             /* index in the config's models list */
-  rt_model_config hp;      /* hyper-parameters */
+  uint64_t id;        /* index in the config's models list */
+  rt_model_config hp; /* hyper-parameters */
   rt_problem problem;
-  uint64_t seed;           /* run seed */
-  uint64_t passes;         /* passes to train */
-  uint64_t shards;         /* S: logical shards of the training data */
-  uint64_t shards_used;    /* run.shards_in_use: the first n shards are visited (0: all S) */
-  int succession;          /* run.succession: rotate, fixed or shuffle (src/engine/route.h) */
-  uint64_t total_batches;  /* batches in one pass over all shards (for the cosine schedule) */
-  int label_column;        /* as resolved against the training file (-1: none) */
+  uint64_t seed;          /* run seed */
+  uint64_t passes;        /* passes to train */
+  uint64_t shards;        /* S: logical shards of the training data */
+  uint64_t shards_used;   /* run.shards_in_use: the first n shards are visited (0: all S) */
+  int succession;         /* run.succession: rotate, fixed or shuffle (src/engine/route.h) */
+  uint64_t total_batches; /* batches in one pass over all shards (for the cosine schedule) */
+  int label_column;       /* as resolved against the training file (-1: none) */
   const struct rt_scaling *scaling; /* data.normalize of the run (not owned; NULL: none) */
-  int eval_every_pass;     /* run.eval_every_pass: the state keeps per-pass validation sums */
+  int eval_every_pass; /* run.eval_every_pass: the state keeps per-pass validation sums */
 } rt_model_spec;
 
 #define RT_STATE_MAGIC 0x3153544154535452ULL /* "RTSTATS1" little-endian */
@@ -40,30 +40,30 @@ typedef struct rt_model_spec {
 typedef struct rt_state_header {
   uint64_t magic;
   uint64_t model_id;
-  uint64_t pass;           /* passes completed */
-  uint64_t position;       /* shards completed in the current pass, 0..S-1 */
-  uint64_t step;           /* optimizer steps taken */
-  uint64_t rng_key;        /* the model's own RNG key, derived from (seed, id) */
-  uint64_t samples;        /* rows integrated, all passes */
-  uint64_t diverged;       /* 1 once a loss was not finite; training stops updating then */
-  double pass_loss_sum;    /* sum of per-row losses in the current pass */
+  uint64_t pass;        /* passes completed */
+  uint64_t position;    /* shards completed in the current pass, 0..S-1 */
+  uint64_t step;        /* optimizer steps taken */
+  uint64_t rng_key;     /* the model's own RNG key, derived from (seed, id) */
+  uint64_t samples;     /* rows integrated, all passes */
+  uint64_t diverged;    /* 1 once a loss was not finite; training stops updating then */
+  double pass_loss_sum; /* sum of per-row losses in the current pass */
   uint64_t pass_loss_rows;
-  uint64_t param_count;    /* floats of parameters */
-  uint64_t aux_count;      /* floats of optimizer state */
-  uint64_t history_count;  /* doubles of per-pass training loss (= passes) */
-  uint64_t stopped_early;  /* 0, or the pass after which early termination stopped the model */
-  uint64_t batch_cursor;   /* batches of the current shard visit done; nonzero only in a state
+  uint64_t param_count;   /* floats of parameters */
+  uint64_t aux_count;     /* floats of optimizer state */
+  uint64_t history_count; /* doubles of per-pass training loss (= passes) */
+  uint64_t stopped_early; /* 0, or the pass after which early termination stopped the model */
+  uint64_t batch_cursor;  /* batches of the current shard visit done; nonzero only in a state
                               stopped mid-visit (a checkpoint on a signal), 0 otherwise */
   uint64_t reserved;
 } rt_state_header;
 
 /* Byte offsets inside a state buffer. */
 typedef struct rt_state_layout {
-  size_t history_offset; /* double[passes] */
+  size_t history_offset;     /* double[passes] */
   size_t val_history_offset; /* double[passes][RT_EVAL_SUMS + 1] (sums, rows) or none */
   size_t val_history_doubles;
-  size_t params_offset;  /* float[param_count] */
-  size_t aux_offset;     /* float[aux_count] */
+  size_t params_offset; /* float[param_count] */
+  size_t aux_offset;    /* float[aux_count] */
   size_t total_bytes;
   size_t param_count, aux_count;
 } rt_state_layout;

@@ -4,7 +4,7 @@
 
 size_t rt_optimizer_aux_count(const rt_model_spec *spec, size_t param_count) {
   switch (spec->hp.optimizer) {
-    case RT_OPT_ADAM: return 2 * param_count;   /* first and second moments */
+    case RT_OPT_ADAM: return 2 * param_count; /* first and second moments */
     case RT_OPT_SGD: return spec->hp.momentum > 0.0 ? param_count : 0; /* velocity */
   }
   return 0;
@@ -25,7 +25,8 @@ void rt_optimizer_step(const rt_model_spec *spec, float *params, float *aux, con
     const float c2 = (float)rt_adam_bias_correction(spec->hp.beta2, step);
     const float eps = (float)spec->hp.epsilon;
     float *m = aux, *v = aux + n;
-    for (size_t i = 0; i < n; ++i) rt_adam_update(&params[i], &m[i], &v[i], grad[i], lr, b1, b2, c1, c2, eps);
+    for (size_t i = 0; i < n; ++i)
+      rt_adam_update(&params[i], &m[i], &v[i], grad[i], lr, b1, b2, c1, c2, eps);
     return;
   }
   if (spec->hp.momentum > 0.0) {

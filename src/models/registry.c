@@ -53,13 +53,16 @@ rt_task rt_model_config_task(const rt_model_config *hp) {
   return fam ? fam->task(&spec) : RT_TASK_CLASSIFICATION;
 }
 
-static size_t align_up(size_t n) { return (n + RT_STATE_ALIGN - 1) / RT_STATE_ALIGN * RT_STATE_ALIGN; }
+static size_t align_up(size_t n) {
+  return (n + RT_STATE_ALIGN - 1) / RT_STATE_ALIGN * RT_STATE_ALIGN;
+}
 
 rt_state_layout rt_state_layout_of(const rt_model_spec *spec) {
   rt_state_layout l;
   const rt_family *fam = rt_family_find(spec->hp.kind);
   l.param_count = fam ? fam->param_count(spec) : 0;
-  l.aux_count = fam && fam->aux_floats ? fam->aux_floats(spec) : rt_optimizer_aux_count(spec, l.param_count);
+  l.aux_count =
+      fam && fam->aux_floats ? fam->aux_floats(spec) : rt_optimizer_aux_count(spec, l.param_count);
   l.history_offset = align_up(sizeof(rt_state_header));
   l.val_history_offset = align_up(l.history_offset + spec->passes * sizeof(double));
   l.val_history_doubles = spec->eval_every_pass ? spec->passes * (RT_EVAL_SUMS + 1) : 0;
@@ -184,7 +187,8 @@ static rt_code spec_u64(const char *text, const char *file, const char *key, uin
   RT_TRY(rc, spec_field(text, file, key, buf, sizeof buf, st));
   const unsigned long long v = strtoull(buf, &end, 10);
   if (errno || end == buf || *end || buf[0] == '-')
-    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a whole number: '%s'", file, key, buf);
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec '%s' is not a whole number: '%s'", file, key,
+                   buf);
   *out = v;
   return RT_OK;
 }
@@ -210,7 +214,8 @@ static rt_code spec_model_keys(const char *text, const char *file, rt_model_conf
     char buf[512], why[256];
     const char *value = buf;
     if (!spec_value(text, key->name, buf, sizeof buf)) {
-      if (key->spec == RT_SPEC_ALL) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key->name);
+      if (key->spec == RT_SPEC_ALL)
+        return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key->name);
       value = key->default_text; /* a file written before the key existed */
     }
     if (rt_config_key_apply_plain(key, hp, value, ',', why, sizeof why) != RT_APPLY_OK)
@@ -249,7 +254,8 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
   RT_TRY(rc, spec_model_keys(text, file, hp, st));
   uint64_t every = 0;
   RT_TRY(rc, spec_u64(text, file, "eval_every_pass", &every, st));
-  if (every > 1) return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec eval_every_pass must be 0 or 1", file);
+  if (every > 1)
+    return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec eval_every_pass must be 0 or 1", file);
   spec->eval_every_pass = (int)every;
   uint64_t used = 0, succession = 0;
   if ((rc = spec_u64(text, file, "shards_used", &used, st)) ||

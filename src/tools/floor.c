@@ -32,9 +32,9 @@ int openblas_get_num_threads(void);
 char *openblas_get_config(void);
 char *openblas_get_corename(void);
 
-#define ACC 64              /* independent accumulators in the read kernel */
-#define MIN_SECONDS 0.2     /* each timed sgemm repetition runs at least this long */
-#define PAD 256             /* floats between the operands of copy and triad */
+#define ACC 64          /* independent accumulators in the read kernel */
+#define MIN_SECONDS 0.2 /* each timed sgemm repetition runs at least this long */
+#define PAD 256         /* floats between the operands of copy and triad */
 
 static const char usage_text[] =
     "Usage: rt-floor [--threads T] [--size-mib M] [--repeats R] [--json]\n"
@@ -254,14 +254,15 @@ int main(int argc, char **argv) {
   const char *config = openblas_get_config();
   const char *core = openblas_get_corename();
   if (json) {
-    printf("{\"tool\": \"rt-floor\", \"version\": \"%s\", \"threads\": %ld, "
-           "\"openblas_threads\": %d, \"openblas_core\": \"%s\", \"array_mib\": %.1f, "
-           "\"repeats\": %ld, \"read_gbs\": %.3f, \"copy_gbs\": %.3f, \"triad_gbs\": %.3f, "
-           "\"sgemm_square_gflops\": %.3f, \"sgemm_xw_gflops\": %.3f, "
-           "\"sgemm_xtg_gflops\": %.3f}\n",
-           RINGTRAIN_VERSION, threads, openblas_get_num_threads(), core ? core : "unknown",
-           array_bytes / 1048576.0, repeats, read_gbs, copy_gbs, triad_gbs, gflops[0],
-           gflops[1], gflops[2]);
+    printf(
+        "{\"tool\": \"rt-floor\", \"version\": \"%s\", \"threads\": %ld, "
+        "\"openblas_threads\": %d, \"openblas_core\": \"%s\", \"array_mib\": %.1f, "
+        "\"repeats\": %ld, \"read_gbs\": %.3f, \"copy_gbs\": %.3f, \"triad_gbs\": %.3f, "
+        "\"sgemm_square_gflops\": %.3f, \"sgemm_xw_gflops\": %.3f, "
+        "\"sgemm_xtg_gflops\": %.3f}\n",
+        RINGTRAIN_VERSION, threads, openblas_get_num_threads(), core ? core : "unknown",
+        array_bytes / 1048576.0, repeats, read_gbs, copy_gbs, triad_gbs, gflops[0], gflops[1],
+        gflops[2]);
   } else {
     printf("# rt-floor %s: threads %ld (OpenBLAS %d), best of %ld\n", RINGTRAIN_VERSION, threads,
            openblas_get_num_threads(), repeats);

@@ -117,8 +117,8 @@ static long long parse_count(const char *name, const char *text, long long min, 
   errno = 0;
   long long value = strtoll(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-    fprintf(stderr, "rt-gendata: %s expects an integer in [%lld, %lld], got '%s'\n", name, min,
-            max, text);
+    fprintf(stderr, "rt-gendata: %s expects an integer in [%lld, %lld], got '%s'\n", name, min, max,
+            text);
     exit(2);
   }
   return value;
@@ -175,13 +175,24 @@ static void parse_options(int argc, char **argv, options *o) {
       printf("rt-gendata (ringtrain) %s\n", RINGTRAIN_VERSION);
       exit(fflush(stdout) == 0 ? 0 : 1);
     }
-    if (strcmp(a, "--label-last") == 0) { o->label_last = 1; continue; }
-    if (strcmp(a, "--csv") == 0) { o->csv = 1; continue; }
-    if (strcmp(a, "--regression") == 0) { o->regression = 1; continue; }
-    static const char *const valued[] = {"--rows", "--features", "--classes", "--out", "--seed",
-                                         "--problem-seed", "--separation", "--threads", "--noise"};
+    if (strcmp(a, "--label-last") == 0) {
+      o->label_last = 1;
+      continue;
+    }
+    if (strcmp(a, "--csv") == 0) {
+      o->csv = 1;
+      continue;
+    }
+    if (strcmp(a, "--regression") == 0) {
+      o->regression = 1;
+      continue;
+    }
+    static const char *const valued[] = {"--rows",       "--features", "--classes",
+                                         "--out",        "--seed",     "--problem-seed",
+                                         "--separation", "--threads",  "--noise"};
     int known = 0;
-    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; ++k) known |= strcmp(a, valued[k]) == 0;
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; ++k)
+      known |= strcmp(a, valued[k]) == 0;
     if (!known) usage_error("unknown option '%s'", a);
     if (i + 1 >= argc) usage_error("%s needs a value", a);
     const char *v = argv[++i];
@@ -244,8 +255,16 @@ static void write_npy_header(FILE *f, const char *path, long long rows, long lon
   size_t unpadded = 10 + (size_t)n + 1; /* magic+version+length, dict, '\n' */
   size_t total = (unpadded + 63) / 64 * 64;
   size_t header_len = total - 10;
-  unsigned char head[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
-                            (unsigned char)(header_len & 0xff), (unsigned char)(header_len >> 8)};
+  unsigned char head[10] = {0x93,
+                            'N',
+                            'U',
+                            'M',
+                            'P',
+                            'Y',
+                            1,
+                            0,
+                            (unsigned char)(header_len & 0xff),
+                            (unsigned char)(header_len >> 8)};
   char padded[320];
   memcpy(padded, dict, (size_t)n);
   memset(padded + n, ' ', header_len - (size_t)n - 1);
@@ -342,8 +361,7 @@ static void write_csv_block(FILE *f, const char *path, const options *o, const f
       int rc;
       if (c == label_col && !o->regression)
         rc = fprintf(f, c + 1 < cols ? "%d," : "%d\n", (int)row[c]);
-      else
-        rc = fprintf(f, c + 1 < cols ? "%.9g," : "%.9g\n", (double)row[c]);
+      else rc = fprintf(f, c + 1 < cols ? "%.9g," : "%.9g\n", (double)row[c]);
       if (rc < 0) die_io("cannot write", path);
     }
   }
@@ -360,7 +378,8 @@ int main(int argc, char **argv) {
   float *means = malloc((size_t)classes * (size_t)d * sizeof *means);
   float *block = malloc((size_t)BLOCK_ROWS * (size_t)cols * sizeof *block);
   regression_problem problem = {0};
-  if (means == NULL || block == NULL || (o.regression && make_regression_problem(&o, &problem) != 0)) {
+  if (means == NULL || block == NULL ||
+      (o.regression && make_regression_problem(&o, &problem) != 0)) {
     fputs("rt-gendata: out of memory\n", stderr);
     return 1;
   }

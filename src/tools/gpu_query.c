@@ -33,8 +33,8 @@ static long parse_long(const char *name, const char *text, long min, long max) {
   errno = 0;
   const long v = strtol(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
-    fprintf(stderr, "rt-gpu-query: %s expects an integer in [%ld, %ld], got '%s'\n", name, min,
-            max, text);
+    fprintf(stderr, "rt-gpu-query: %s expects an integer in [%ld, %ld], got '%s'\n", name, min, max,
+            text);
     exit(2);
   }
   return v;
@@ -125,40 +125,40 @@ int main(int argc, char **argv) {
   for (int d = 0; d < count; ++d)
     if (rt_cuda_device_info_of(d, &info[d], &st) != RT_OK) return fail(&st);
   double copy_bps = 0.0;
-  if (copy_mib > 0 &&
-      rt_cuda_copy_bandwidth((int)copy_device, (size_t)copy_mib << 20, (int)repeats, &copy_bps,
-                             &st) != RT_OK)
+  if (copy_mib > 0 && rt_cuda_copy_bandwidth((int)copy_device, (size_t)copy_mib << 20, (int)repeats,
+                                             &copy_bps, &st) != RT_OK)
     return fail(&st);
 
   const double mib = 1024.0 * 1024.0;
   if (json) {
-    printf("{\"driver_cuda\":\"%s\",\"runtime_cuda\":\"%s\",\"cublas\":\"%d.%d.%d\","
-           "\"nccl\":\"%d.%d.%d\",\"device_count\":%d,\"devices\":[",
-           driver_text, runtime_text, cublas / 10000, cublas / 100 % 100, cublas % 100,
-           nccl / 10000, nccl / 100 % 100, nccl % 100, count);
+    printf(
+        "{\"driver_cuda\":\"%s\",\"runtime_cuda\":\"%s\",\"cublas\":\"%d.%d.%d\","
+        "\"nccl\":\"%d.%d.%d\",\"device_count\":%d,\"devices\":[",
+        driver_text, runtime_text, cublas / 10000, cublas / 100 % 100, cublas % 100, nccl / 10000,
+        nccl / 100 % 100, nccl % 100, count);
     for (int d = 0; d < count; ++d) {
       const rt_cuda_device_info *x = &info[d];
       printf("%s{\"index\":%d,\"name\":", d ? "," : "", d);
       json_string(stdout, x->name);
-      printf(",\"compute_capability\":\"%d.%d\",\"memory_total_mib\":%.0f,"
-             "\"memory_free_mib\":%.0f,\"multiprocessors\":%d,\"memory_bus_bits\":%d,"
-             "\"memory_clock_mhz\":%.0f,\"memory_peak_gbs\":%.1f,\"pci_bus_id\":",
-             x->cc_major, x->cc_minor, (double)x->total_bytes / mib, (double)x->free_bytes / mib,
-             x->multiprocessors, x->memory_bus_bits, x->memory_clock_khz / 1e3, peak_gbs(x));
+      printf(
+          ",\"compute_capability\":\"%d.%d\",\"memory_total_mib\":%.0f,"
+          "\"memory_free_mib\":%.0f,\"multiprocessors\":%d,\"memory_bus_bits\":%d,"
+          "\"memory_clock_mhz\":%.0f,\"memory_peak_gbs\":%.1f,\"pci_bus_id\":",
+          x->cc_major, x->cc_minor, (double)x->total_bytes / mib, (double)x->free_bytes / mib,
+          x->multiprocessors, x->memory_bus_bits, x->memory_clock_khz / 1e3, peak_gbs(x));
       json_string(stdout, x->pci_bus_id);
       putchar('}');
     }
     printf("],\"copy\":");
     if (copy_mib > 0)
-      printf("{\"device\":%ld,\"mib\":%ld,\"repeats\":%ld,\"gbs\":%.1f}}\n", copy_device,
-             copy_mib, repeats, copy_bps / 1e9);
-    else
-      printf("null}\n");
+      printf("{\"device\":%ld,\"mib\":%ld,\"repeats\":%ld,\"gbs\":%.1f}}\n", copy_device, copy_mib,
+             repeats, copy_bps / 1e9);
+    else printf("null}\n");
     return 0;
   }
   printf("# driver supports CUDA %s; runtime CUDA %s; cuBLAS %d.%d.%d; NCCL %d.%d.%d\n",
-         driver_text, runtime_text, cublas / 10000, cublas / 100 % 100, cublas % 100,
-         nccl / 10000, nccl / 100 % 100, nccl % 100);
+         driver_text, runtime_text, cublas / 10000, cublas / 100 % 100, cublas % 100, nccl / 10000,
+         nccl / 100 % 100, nccl % 100);
   printf("%-3s %-28s %4s %11s %11s %4s %6s %10s  %s\n", "dev", "name", "cc", "total_MiB",
          "free_MiB", "SMs", "bus", "peak_GB/s", "pci");
   for (int d = 0; d < count; ++d) {
@@ -168,9 +168,10 @@ int main(int argc, char **argv) {
            x->multiprocessors, x->memory_bus_bits, peak_gbs(x), x->pci_bus_id);
   }
   if (copy_mib > 0)
-    printf("# device %ld copy bandwidth: %.1f GB/s (%ld MiB device-to-device, best of %ld; read + "
-           "write bytes)\n",
-           copy_device, copy_bps / 1e9, copy_mib, repeats);
+    printf(
+        "# device %ld copy bandwidth: %.1f GB/s (%ld MiB device-to-device, best of %ld; read + "
+        "write bytes)\n",
+        copy_device, copy_bps / 1e9, copy_mib, repeats);
   return 0;
 }
 
@@ -183,8 +184,9 @@ int main(int argc, char **argv) {
       return 0;
     }
   (void)parse_long;
-  fprintf(stderr, "rt-gpu-query: this build has no CUDA backend (configure with "
-                  "-DRINGTRAIN_CUDA=ON where nvcc and NCCL exist)\n");
+  fprintf(stderr,
+          "rt-gpu-query: this build has no CUDA backend (configure with "
+          "-DRINGTRAIN_CUDA=ON where nvcc and NCCL exist)\n");
   return 1;
 }
 

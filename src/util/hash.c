@@ -21,7 +21,9 @@ rt_code rt_sha256_init(rt_sha256_ctx *ctx, rt_status *st) {
   char err[256];
   ctx->evp = NULL;
   EVP_MD_CTX *md = EVP_MD_CTX_new();
-  if (!md) return RT_FAIL_AT(st, RT_ERR_NOMEM, "EVP_MD_CTX_new failed: %s", openssl_error(err, sizeof err));
+  if (!md)
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "EVP_MD_CTX_new failed: %s",
+                      openssl_error(err, sizeof err));
   if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
     EVP_MD_CTX_free(md);
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "EVP_DigestInit_ex(sha256) failed: %s",
@@ -37,7 +39,8 @@ rt_code rt_sha256_update(rt_sha256_ctx *ctx, const void *data, size_t len, rt_st
   if (len == 0) return RT_OK;
   if (EVP_DigestUpdate((EVP_MD_CTX *)ctx->evp, data, len) != 1) {
     rt_sha256_ctx_free(ctx);
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "EVP_DigestUpdate failed: %s", openssl_error(err, sizeof err));
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "EVP_DigestUpdate failed: %s",
+                      openssl_error(err, sizeof err));
   }
   return RT_OK;
 }
@@ -49,7 +52,8 @@ rt_code rt_sha256_final(rt_sha256_ctx *ctx, uint8_t out[RT_SHA256_LEN], rt_statu
   int ok = EVP_DigestFinal_ex((EVP_MD_CTX *)ctx->evp, out, &n);
   rt_sha256_ctx_free(ctx);
   if (ok != 1 || n != RT_SHA256_LEN)
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "EVP_DigestFinal_ex failed: %s", openssl_error(err, sizeof err));
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "EVP_DigestFinal_ex failed: %s",
+                      openssl_error(err, sizeof err));
   return RT_OK;
 }
 

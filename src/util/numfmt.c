@@ -43,7 +43,9 @@ const char *rt_format_double(double v, char buf[RT_NUMFMT_MAX]) {
   }
   if (reads_back(v, 15, buf)) {
     const int k = significant_digits(buf);
-    if (k < 15) snprintf(buf, RT_NUMFMT_MAX, "%.*g", k > 0 ? k : 1, v); /* the same number, in k-digit style */
+    if (k < 15)
+      snprintf(buf, RT_NUMFMT_MAX, "%.*g", k > 0 ? k : 1,
+               v); /* the same number, in k-digit style */
     return buf;
   }
   if (reads_back(v, 16, buf)) return buf;

@@ -19,9 +19,13 @@ static const struct {
 
 static int code_valid(rt_code code) { return (int)code >= 0 && code < RT_CODE_COUNT; }
 
-const char *rt_strerror(rt_code code) { return code_valid(code) ? code_table[code].text : "unknown error"; }
+const char *rt_strerror(rt_code code) {
+  return code_valid(code) ? code_table[code].text : "unknown error";
+}
 
-const char *rt_code_name(rt_code code) { return code_valid(code) ? code_table[code].name : "RT_ERR_UNKNOWN"; }
+const char *rt_code_name(rt_code code) {
+  return code_valid(code) ? code_table[code].name : "RT_ERR_UNKNOWN";
+}
 
 int rt_exit_code(rt_code code) { return code_valid(code) ? code_table[code].exit_code : 1; }
 

@@ -63,8 +63,11 @@ static void fuzz_touch_shard(const rt_shard *sh, const rt_data_info *info) {
 
 static void fuzz_read_file(void) {
   for (int label = -1; label <= 0; ++label) {
-    rt_data_options opt = {.path = fuzz_path, .format = RT_FORMAT_AUTO, .label_column = label,
-                           .header = -1, .delimiter = 0};
+    rt_data_options opt = {.path = fuzz_path,
+                           .format = RT_FORMAT_AUTO,
+                           .label_column = label,
+                           .header = -1,
+                           .delimiter = 0};
     rt_data_info info;
     rt_status st;
     rt_status_clear(&st);

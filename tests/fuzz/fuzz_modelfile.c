@@ -64,9 +64,11 @@ static int decode(const uint8_t *bytes, size_t size) {
     check_status(&st);
     return 0;
   }
-  if (!mf.state || mf.spec_text[mf.spec_len] != '\0' || strlen(mf.spec_text) != mf.spec_len) abort();
+  if (!mf.state || mf.spec_text[mf.spec_len] != '\0' || strlen(mf.spec_text) != mf.spec_len)
+    abort();
   if (mf.state_len) {
-    volatile uint8_t sink = ((const uint8_t *)mf.state)[0] ^ ((const uint8_t *)mf.state)[mf.state_len - 1];
+    volatile uint8_t sink =
+        ((const uint8_t *)mf.state)[0] ^ ((const uint8_t *)mf.state)[mf.state_len - 1];
     (void)sink;
   }
   char kind[RT_NAME_MAX];
@@ -90,10 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     write_file(fixed, size);
     rt_loaded_model m;
     rt_status_clear(&st);
-    if (rt_model_load(fuzz_path, &m, &st) == RT_OK)
-      rt_model_unload(&m);
-    else
-      check_status(&st);
+    if (rt_model_load(fuzz_path, &m, &st) == RT_OK) rt_model_unload(&m);
+    else check_status(&st);
   }
   free(fixed);
   return 0;

@@ -112,7 +112,8 @@ static inline void gt_shard_alloc(rt_shard *s, size_t rows, size_t features) {
 
 /* A fresh host state; with a first shard, the family's data initialisation on it when the family
  * has one (as rt_engine_new_state does on the model's first shard). Its size in *bytes. */
-static inline void *gt_fresh_state(const rt_model_spec *spec, const rt_shard *first, size_t *bytes) {
+static inline void *gt_fresh_state(const rt_model_spec *spec, const rt_shard *first,
+                                   size_t *bytes) {
   rt_status st;
   rt_status_clear(&st);
   void *state = NULL;
@@ -152,8 +153,7 @@ static inline void gt_cpu_run_free(gt_cpu_run *r) {
 /* One visit of a host shard (shard index `index`) by the CPU backend. */
 static inline void gt_cpu_visit(const rt_model_spec *spec, void *state, const rt_shard *shard,
                                 uint64_t index, gt_cpu_run *r) {
-  rt_cpu_integrate_shard(spec, rt_family_find(spec->hp.kind), state, shard, index, r->ws,
-                         r->order);
+  rt_cpu_integrate_shard(spec, rt_family_find(spec->hp.kind), state, shard, index, r->ws, r->order);
 }
 
 /* engine.c serve(): the header bookkeeping after a visit, on a host state (the pass's mean loss
@@ -235,9 +235,7 @@ static inline int gt_close_enough(double a, double b) {
 }
 
 /* Exactly equal, or both NaN. */
-static inline int gt_same_double(double a, double b) {
-  return (isnan(a) && isnan(b)) || a == b;
-}
+static inline int gt_same_double(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
 
 /* Two states' headers (counters exactly; pass_loss_sum within gt_close_enough), histories and
  * parameters (within gt_close_enough); aux is left to the caller (gt_compare_aux_floats, or a
@@ -247,11 +245,11 @@ static inline int gt_compare_head_and_params(const rt_model_spec *spec, void *cp
   const rt_state_layout l = rt_state_layout_of(spec);
   const rt_state_header *a = rt_state_head(cpu), *b = rt_state_head(gpu);
   int bad = 0;
-#define GT_SAME_U64(field)                                                         \
-  if (a->field != b->field) {                                                      \
-    print_error("%s: header." #field " cpu %llu gpu %llu\n", what,                 \
-                (unsigned long long)a->field, (unsigned long long)b->field);       \
-    bad++;                                                                         \
+#define GT_SAME_U64(field)                                                                       \
+  if (a->field != b->field) {                                                                    \
+    print_error("%s: header." #field " cpu %llu gpu %llu\n", what, (unsigned long long)a->field, \
+                (unsigned long long)b->field);                                                   \
+    bad++;                                                                                       \
   }
   GT_SAME_U64(magic)
   GT_SAME_U64(model_id)

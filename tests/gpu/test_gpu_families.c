@@ -49,10 +49,25 @@ typedef struct data_set {
 /* tiny: partial last batches 13+10+7 of 16 rows; evaluation in several chunks of 64 rows; kmeans
  * k = blobs, so no two centres share a blob. real: 784 features, batch 256, 1000 + 700 rows,
  * centred regression features (the learning rates stay those of a well-conditioned problem). */
-static data_set tiny = {.name = "tiny", .features = 11, .classes = 3, .batch = 16, .shards = 3,
-                        .slot_rows = 64, .blobs = 6, .rows = {203, 160, 97}, .offset = 20.0f, .key = 2024};
-static data_set real = {.name = "784 features, batch 256", .features = 784, .classes = 10, .batch = 256,
-                        .shards = 2, .slot_rows = 256, .blobs = 10, .rows = {1000, 700, 0}, .offset = 0.0f,
+static data_set tiny = {.name = "tiny",
+                        .features = 11,
+                        .classes = 3,
+                        .batch = 16,
+                        .shards = 3,
+                        .slot_rows = 64,
+                        .blobs = 6,
+                        .rows = {203, 160, 97},
+                        .offset = 20.0f,
+                        .key = 2024};
+static data_set real = {.name = "784 features, batch 256",
+                        .features = 784,
+                        .classes = 10,
+                        .batch = 256,
+                        .shards = 2,
+                        .slot_rows = 256,
+                        .blobs = 10,
+                        .rows = {1000, 700, 0},
+                        .offset = 0.0f,
                         .key = 3037};
 static data_set *cur = &tiny;
 
@@ -116,7 +131,8 @@ static void make_reg_shard(rt_shard *s, size_t rows, uint64_t key) {
 
 /* Rows at prototype j + noise * U(-1/2, 1/2) per feature; prototype coordinates are integers in
  * [-4, 4]; y = j. noise = 0: exact copies (every distance is then exact in float). */
-static void make_blob_shard(rt_shard *s, size_t rows, uint64_t key, size_t prototypes, float noise) {
+static void make_blob_shard(rt_shard *s, size_t rows, uint64_t key, size_t prototypes,
+                            float noise) {
   const size_t nf = cur->features;
   alloc_shard(s, rows);
   const uint64_t proto = rt_key_push(9, 55);
@@ -124,12 +140,14 @@ static void make_blob_shard(rt_shard *s, size_t rows, uint64_t key, size_t proto
     const size_t j = rt_rng_below(key, i, prototypes);
     for (size_t f = 0; f < nf; ++f)
       s->x[i * nf + f] = (float)((int)rt_rng_below(proto, j * nf + f, 9) - 4) +
-                               noise * (rt_rng_uniform_f(key, 1000000 + i * nf + f) - 0.5f);
+                         noise * (rt_rng_uniform_f(key, 1000000 + i * nf + f) - 0.5f);
     s->y[i] = (float)j;
   }
 }
 
-static int is_kind(const rt_model_spec *spec, const char *kind) { return strcmp(spec->hp.kind, kind) == 0; }
+static int is_kind(const rt_model_spec *spec, const char *kind) {
+  return strcmp(spec->hp.kind, kind) == 0;
+}
 
 static int regression(const rt_model_spec *spec) {
   return rt_family_find(spec->hp.kind)->task(spec) == RT_TASK_REGRESSION;
@@ -140,7 +158,9 @@ static int classification(const rt_model_spec *spec) {
 }
 
 static const rt_shard *host_set(const rt_model_spec *spec) {
-  return is_kind(spec, "kmeans") ? cur->blob_host : regression(spec) ? cur->reg_host : cur->cls_host;
+  return is_kind(spec, "kmeans") ? cur->blob_host
+         : regression(spec)      ? cur->reg_host
+                                 : cur->cls_host;
 }
 static rt_cuda_shard **dev_set(const rt_model_spec *spec) {
   return is_kind(spec, "kmeans") ? cur->blob_dev : regression(spec) ? cur->reg_dev : cur->cls_dev;
@@ -167,8 +187,9 @@ static void describe(const rt_model_spec *s, char *buf, size_t cap) {
     snprintf(buf, cap, "kmeans k=%ld %s lloyd_passes=%ld", s->hp.k,
              rt_kmeans_algorithm_name(s->hp.algorithm), s->hp.lloyd_passes);
   else if (is_kind(s, "linear"))
-    snprintf(buf, cap, "linear %s fi=%d alpha=%g %s", s->hp.solver == RT_SOLVER_EXACT ? "exact" : "sgd",
-             s->hp.fit_intercept, s->hp.alpha, gt_opt_label(s));
+    snprintf(buf, cap, "linear %s fi=%d alpha=%g %s",
+             s->hp.solver == RT_SOLVER_EXACT ? "exact" : "sgd", s->hp.fit_intercept, s->hp.alpha,
+             gt_opt_label(s));
   else
     snprintf(buf, cap, "mlp %s %s hidden=%d %s l2=%g", rt_activation_name(s->hp.activation),
              rt_mlp_output_name(s->hp.output), s->hp.hidden_count, gt_opt_label(s), s->hp.l2);
@@ -182,7 +203,8 @@ static void *fresh_state(const rt_model_spec *spec, int from_data, size_t *bytes
 
 /* A slot for batches and evaluation chunks of the current data set. */
 static rt_cuda_slot *new_slot(const rt_model_spec *spec, size_t state_bytes) {
-  const size_t rows = cur->slot_rows > (size_t)spec->hp.batch_size ? cur->slot_rows : (size_t)spec->hp.batch_size;
+  const size_t rows =
+      cur->slot_rows > (size_t)spec->hp.batch_size ? cur->slot_rows : (size_t)spec->hp.batch_size;
   return gt_slot_new(spec, state_bytes, rows, cur->features, cur->classes);
 }
 
@@ -205,10 +227,12 @@ static int compare_states(const rt_model_spec *spec, void *cpu, void *gpu, const
     const double *xb = (const double *)(const void *)rt_state_aux(gpu, &l);
     const int counts = is_kind(spec, "kmeans");
     /* kmeans: counts, seen and the Lloyd sums exactly; far_dist is a distance (X C^T). */
-    const size_t far = counts && rt_kmeans_lloyd_passes(spec) > 0 ? rt_kmeans_aux_of(spec).far_dist : (size_t)-1;
+    const size_t far =
+        counts && rt_kmeans_lloyd_passes(spec) > 0 ? rt_kmeans_aux_of(spec).far_dist : (size_t)-1;
     for (size_t i = 0; i < l.aux_count / 2; ++i) {
       const int ok = i == far ? gt_close_enough(xa[i], xb[i])
-                              : counts ? gt_same_double(xa[i], xb[i]) : stats_close(xa[i], xb[i]);
+                     : counts ? gt_same_double(xa[i], xb[i])
+                              : stats_close(xa[i], xb[i]);
       if (!ok && bad++ < 20)
         print_error("%s: aux double %zu cpu %.17g gpu %.17g\n", what, i, xa[i], xb[i]);
     }
@@ -220,7 +244,8 @@ static int compare_states(const rt_model_spec *spec, void *cpu, void *gpu, const
 
 /* Evaluation sums of a state on every shard, CPU vs GPU: within GT_REL_TOL; correct predictions of a
  * classifier within one row (a near-tie may resolve differently after rounding). */
-static void compare_evaluation(const rt_model_spec *spec, void *state, size_t bytes, const char *what) {
+static void compare_evaluation(const rt_model_spec *spec, void *state, size_t bytes,
+                               const char *what) {
   const rt_family *fam = rt_family_find(spec->hp.kind);
   rt_status st;
   rt_status_clear(&st);
@@ -237,9 +262,10 @@ static void compare_evaluation(const rt_model_spec *spec, void *state, size_t by
     int bad = 0;
     for (int k = 0; k < RT_EVAL_SUMS; ++k) {
       const int ok = classification(spec) && k == 1 ? fabs(cpu[k] - gpu[k]) <= 1.0
-                                                      : gt_close_enough(cpu[k], gpu[k]);
+                                                    : gt_close_enough(cpu[k], gpu[k]);
       if (!ok) {
-        print_error("%s: shard %zu evaluation sum %d cpu %.12g gpu %.12g\n", what, s, k, cpu[k], gpu[k]);
+        print_error("%s: shard %zu evaluation sum %d cpu %.12g gpu %.12g\n", what, s, k, cpu[k],
+                    gpu[k]);
         bad++;
       }
     }
@@ -267,10 +293,13 @@ static void *one_visit(const rt_model_spec *spec, uint64_t shard, int from_data)
   assert_int_equal(m->samples, rt_state_head(cpu)->samples);
   char what[200], desc[120];
   describe(spec, desc, sizeof desc);
-  snprintf(what, sizeof what, "%s (%s), one visit of shard %llu", desc, cur->name, (unsigned long long)shard);
+  snprintf(what, sizeof what, "%s (%s), one visit of shard %llu", desc, cur->name,
+           (unsigned long long)shard);
   /* The same launches for every batch, plus the visit's header commit. */
-  const uint64_t batches = (host_set(spec)[shard].rows + (size_t)spec->hp.batch_size - 1) / (size_t)spec->hp.batch_size;
-  print_message("%s: kernel launches per batch %.2f\n", what, (double)(launched - 1) / (double)batches);
+  const uint64_t batches =
+      (host_set(spec)[shard].rows + (size_t)spec->hp.batch_size - 1) / (size_t)spec->hp.batch_size;
+  print_message("%s: kernel launches per batch %.2f\n", what,
+                (double)(launched - 1) / (double)batches);
   assert_int_equal((launched - 1) % batches, 0);
   assert_int_equal(compare_states(spec, cpu, gpu, what), 0);
   assert_int_equal(rt_state_head(cpu)->diverged, 0);
@@ -311,19 +340,23 @@ static void whole_run(const rt_model_spec *spec, int from_data) {
   describe(spec, desc, sizeof desc);
   snprintf(what, sizeof what, "%s (%s), whole run", desc, cur->name);
   assert_int_equal(compare_states(spec, cpu, gpu, what), 0);
-  assert_int_equal(rt_state_head(gpu)->step, total_batches(cur, (size_t)spec->hp.batch_size) * spec->passes);
+  assert_int_equal(rt_state_head(gpu)->step,
+                   total_batches(cur, (size_t)spec->hp.batch_size) * spec->passes);
   assert_int_equal(rt_state_head(gpu)->diverged, 0);
   if (rt_cuda_header_refresh(slot, &st) != RT_OK) fail_msg("refresh: %s", st.message);
   assert_memory_equal(rt_cuda_slot_header(slot), gpu, sizeof(rt_state_header));
   if (fam->finish) {
     const rt_state_layout l = rt_state_layout_of(spec);
-    assert_int_equal(fam->finish(spec, rt_state_params(cpu, &l), rt_state_aux(cpu, &l), &st), RT_OK);
-    assert_int_equal(fam->finish(spec, rt_state_params(gpu, &l), rt_state_aux(gpu, &l), &st), RT_OK);
+    assert_int_equal(fam->finish(spec, rt_state_params(cpu, &l), rt_state_aux(cpu, &l), &st),
+                     RT_OK);
+    assert_int_equal(fam->finish(spec, rt_state_params(gpu, &l), rt_state_aux(gpu, &l), &st),
+                     RT_OK);
     const float *pa = rt_state_params(cpu, &l), *pb = rt_state_params(gpu, &l);
     int bad = 0;
     for (size_t i = 0; i < l.param_count; ++i)
       if (!gt_close_enough(pa[i], pb[i]) && bad++ < 20)
-        print_error("%s: solved param %zu cpu %.9g gpu %.9g\n", what, i, (double)pa[i], (double)pb[i]);
+        print_error("%s: solved param %zu cpu %.9g gpu %.9g\n", what, i, (double)pa[i],
+                    (double)pb[i]);
     assert_int_equal(bad, 0);
   }
   compare_evaluation(spec, cpu, bytes, what);
@@ -346,7 +379,8 @@ static void nan_visit(const rt_model_spec *spec, int from_data) {
   memcpy(poisoned.x, clean->x, n * sizeof(float));
   poisoned.x[40 * cur->features + 4] = NAN;
   rt_cuda_shard *dev = NULL;
-  if (rt_cuda_shard_upload(&poisoned, NULL, &dev, &st) != RT_OK) fail_msg("upload shard: %s", st.message);
+  if (rt_cuda_shard_upload(&poisoned, NULL, &dev, &st) != RT_OK)
+    fail_msg("upload shard: %s", st.message);
   size_t bytes = 0;
   void *cpu = fresh_state(spec, from_data, &bytes);
   rt_cuda_slot *slot = new_slot(spec, bytes);
@@ -418,12 +452,13 @@ static void test_kmeans_many_dead_centres(void **unused) {
   spec.problem.train_rows = big.rows;
   spec.total_batches = (big.rows + 63) / 64;
   rt_cuda_shard *dev = NULL;
-  if (rt_cuda_shard_upload(&big, NULL, &dev, &st) != RT_OK) fail_msg("upload shard: %s", st.message);
+  if (rt_cuda_shard_upload(&big, NULL, &dev, &st) != RT_OK)
+    fail_msg("upload shard: %s", st.message);
   size_t bytes = 0;
   void *cpu = fresh_state(&spec, 0, &bytes);
   const rt_state_layout l = rt_state_layout_of(&spec);
-  rt_family_find("kmeans")->init_from_data(&spec, rt_state_head(cpu)->rng_key, rt_state_params(cpu, &l),
-                                           rt_state_aux(cpu, &l), &big);
+  rt_family_find("kmeans")->init_from_data(&spec, rt_state_head(cpu)->rng_key,
+                                           rt_state_params(cpu, &l), rt_state_aux(cpu, &l), &big);
   rt_cuda_slot *slot = new_slot(&spec, bytes);
   gt_upload(slot, cpu, bytes);
   gpu_visit(slot, &spec, dev, 0);
@@ -491,7 +526,8 @@ static void test_kmeans_lloyd_empty_centres(void **unused) {
   spec.problem.train_rows = exact.rows;
   spec.total_batches = (exact.rows + cur->batch - 1) / cur->batch;
   rt_cuda_shard *dev = NULL;
-  if (rt_cuda_shard_upload(&exact, NULL, &dev, &st) != RT_OK) fail_msg("upload shard: %s", st.message);
+  if (rt_cuda_shard_upload(&exact, NULL, &dev, &st) != RT_OK)
+    fail_msg("upload shard: %s", st.message);
   size_t bytes = 0;
   void *cpu = fresh_state(&spec, 0, &bytes);
   const rt_state_layout l = rt_state_layout_of(&spec);
@@ -534,7 +570,7 @@ static rt_model_spec linear_spec(rt_solver solver, int fit_intercept, double alp
   s.hp.solver = solver;
   s.hp.fit_intercept = fit_intercept;
   s.hp.alpha = alpha;
-  s.problem.classes = 0; /* a regression-only run */
+  s.problem.classes = 0;                       /* a regression-only run */
   if (solver == RT_SOLVER_EXACT) s.passes = 1; /* as train.c sets it */
   return s;
 }
@@ -592,7 +628,8 @@ static rt_model_spec mlp_spec(rt_activation act, rt_mlp_output output, int o, do
     s.hp.hidden[0] = 9;
     s.hp.hidden[1] = 6;
   }
-  if (output == RT_OUTPUT_REGRESSION) s.hp.learning_rate = o == 2 ? 1e-3 : 1e-5; /* uncentred data */
+  if (output == RT_OUTPUT_REGRESSION)
+    s.hp.learning_rate = o == 2 ? 1e-3 : 1e-5; /* uncentred data */
   return s;
 }
 
@@ -601,9 +638,11 @@ static void test_mlp_one_visit(void **unused) {
   const rt_activation acts[] = {RT_ACTIVATION_RELU, RT_ACTIVATION_TANH, RT_ACTIVATION_GELU};
   for (int a = 0; a < 3; ++a)
     for (int o = 0; o < 3; ++o) {
-      const rt_model_spec cls = mlp_spec(acts[a], RT_OUTPUT_CLASSIFICATION, o, o == 2 ? 1e-3 : 0.0, a != 1);
+      const rt_model_spec cls =
+          mlp_spec(acts[a], RT_OUTPUT_CLASSIFICATION, o, o == 2 ? 1e-3 : 0.0, a != 1);
       rt_state_free(one_visit(&cls, 0, 0));
-      const rt_model_spec reg = mlp_spec(acts[a], RT_OUTPUT_REGRESSION, o, o == 0 ? 1e-3 : 0.0, a == 1);
+      const rt_model_spec reg =
+          mlp_spec(acts[a], RT_OUTPUT_REGRESSION, o, o == 0 ? 1e-3 : 0.0, a == 1);
       rt_state_free(one_visit(&reg, 1, 0));
     }
 }
@@ -668,7 +707,8 @@ static void test_real_linear(void **unused) {
 static void test_real_mlp(void **unused) {
   (void)unused;
   for (int o = 0; o < 2; ++o) {
-    rt_model_spec spec = mlp_spec(RT_ACTIVATION_TANH, RT_OUTPUT_CLASSIFICATION, o, o ? 1e-4 : 0.0, 0);
+    rt_model_spec spec =
+        mlp_spec(RT_ACTIVATION_TANH, RT_OUTPUT_CLASSIFICATION, o, o ? 1e-4 : 0.0, 0);
     spec.hp.hidden[0] = 128;
     rt_state_free(one_visit(&spec, 0, 0));
     whole_run(&spec, 0);
@@ -689,7 +729,8 @@ static void test_workspace_and_checks(void **unused) {
                                  linear_spec(RT_SOLVER_SGD, 0, 0.0),
                                  mlp_spec(RT_ACTIVATION_TANH, RT_OUTPUT_REGRESSION, 0, 0.0, 1)};
   for (size_t i = 0; i < sizeof specs / sizeof specs[0]; ++i) {
-    const size_t small = rt_cuda_work_floats(&specs[i], 16), large = rt_cuda_work_floats(&specs[i], 256);
+    const size_t small = rt_cuda_work_floats(&specs[i], 16),
+                 large = rt_cuda_work_floats(&specs[i], 256);
     assert_true(small > 0);
     assert_true(large > small);
   }
@@ -699,8 +740,8 @@ static void test_workspace_and_checks(void **unused) {
   size_t bytes = 0;
   void *state = fresh_state(&spec, 0, &bytes);
   rt_cuda_slot *slot = NULL;
-  if (rt_cuda_slot_create(bytes, tiny.batch, tiny.features, tiny.classes, rt_cuda_work_floats(&spec, tiny.batch) - 1,
-                          &slot, &st) != RT_OK)
+  if (rt_cuda_slot_create(bytes, tiny.batch, tiny.features, tiny.classes,
+                          rt_cuda_work_floats(&spec, tiny.batch) - 1, &slot, &st) != RT_OK)
     fail_msg("rt_cuda_slot_create: %s", st.message);
   gt_upload(slot, state, bytes);
   assert_int_equal(rt_cuda_integrate_shard(slot, &spec, tiny.cls_dev[0], 0, &st), RT_ERR_INTERNAL);
@@ -716,7 +757,8 @@ static int set_up(data_set *d) {
   for (size_t s = 0; s < d->shards; ++s) {
     make_cls_shard(&d->cls_host[s], d->rows[s], rt_key_push(d->key, (uint64_t)s));
     make_reg_shard(&d->reg_host[s], d->rows[s], rt_key_push(d->key + 2024, (uint64_t)s));
-    make_blob_shard(&d->blob_host[s], d->rows[s], rt_key_push(d->key + 4048, (uint64_t)s), d->blobs, 0.1f);
+    make_blob_shard(&d->blob_host[s], d->rows[s], rt_key_push(d->key + 4048, (uint64_t)s), d->blobs,
+                    0.1f);
     if (rt_cuda_shard_upload(&d->cls_host[s], NULL, &d->cls_dev[s], &st) != RT_OK ||
         rt_cuda_shard_upload(&d->reg_host[s], NULL, &d->reg_dev[s], &st) != RT_OK ||
         rt_cuda_shard_upload(&d->blob_host[s], NULL, &d->blob_dev[s], &st) != RT_OK) {

@@ -36,14 +36,14 @@
     }                                                                            \
   } while (0)
 
-#define EXPECT(cond, ...)                                                        \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      fprintf(stderr, "rank %d: %s:%d: ", rank, __FILE__, __LINE__);             \
-      fprintf(stderr, __VA_ARGS__);                                              \
-      fputc('\n', stderr);                                                       \
-      failed = 1;                                                                \
-    }                                                                            \
+#define EXPECT(cond, ...)                                            \
+  do {                                                               \
+    if (!(cond)) {                                                   \
+      fprintf(stderr, "rank %d: %s:%d: ", rank, __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                                  \
+      fputc('\n', stderr);                                           \
+      failed = 1;                                                    \
+    }                                                                \
   } while (0)
 
 static rt_model_spec make_spec(uint64_t id) {
@@ -102,14 +102,16 @@ static int ring(int rank, int ranks, int device) {
   CHECK(rt_cuda_state_download(b, back, bytes, &st));
   CHECK(rt_cuda_slot_sync(b, &st));
   if (memcmp(back, expected, bytes) != 0) {
-    fprintf(stderr, "rank %d: the state received from rank %d differs from model %d's (%zu bytes)\n",
-            rank, prev, prev, bytes);
+    fprintf(stderr,
+            "rank %d: the state received from rank %d differs from model %d's (%zu bytes)\n", rank,
+            prev, prev, bytes);
     failed = 1;
     goto done;
   }
   /* On one rank a lone send to self is refused by NCCL, so the one-sided forms are exercised only
    * as far as argument checks and the empty hand-off. */
-  if (rt_nccl_handoff(nccl, 2, NULL, 0, -1, NULL, 0, -1, rt_cuda_slot_stream(a), &st) != RT_ERR_INTERNAL) {
+  if (rt_nccl_handoff(nccl, 2, NULL, 0, -1, NULL, 0, -1, rt_cuda_slot_stream(a), &st) !=
+      RT_ERR_INTERNAL) {
     fprintf(stderr, "communicator index 2 of 2 was accepted\n");
     failed = 1;
     goto done;
@@ -151,16 +153,19 @@ static int watchdog(int rank) {
       failed = 1;
     }
     rc = rt_nccl_wait_stream(nccl, stream, "a stream held by a host function", &st);
-    EXPECT(rc == RT_ERR_TIMEOUT, "the wait ended with %s (%s), expected RT_ERR_TIMEOUT", rt_code_name(rc), st.message);
-    EXPECT(strstr(st.message, "watchdog: rank 0 waited") && strstr(st.message, "a stream held by a host function"),
+    EXPECT(rc == RT_ERR_TIMEOUT, "the wait ended with %s (%s), expected RT_ERR_TIMEOUT",
+           rt_code_name(rc), st.message);
+    EXPECT(strstr(st.message, "watchdog: rank 0 waited") &&
+               strstr(st.message, "a stream held by a host function"),
            "watchdog message: %s", st.message);
     EXPECT(MPI_Wtime() - t0 < held - 1.0, "the watchdog fired after %.1f s", MPI_Wtime() - t0);
   }
   rc = rt_nccl_close(nccl, rc, &st);
   nccl = NULL;
   if (rank == 0) EXPECT(rc == RT_ERR_TIMEOUT, "close gave %s: %s", rt_code_name(rc), st.message);
-  else EXPECT(rc == RT_ERR_PEER && strstr(st.message, "rank 0 failed: watchdog"),
-              "close gave %s: %s", rt_code_name(rc), st.message);
+  else
+    EXPECT(rc == RT_ERR_PEER && strstr(st.message, "rank 0 failed: watchdog"), "close gave %s: %s",
+           rt_code_name(rc), st.message);
   if (!failed) printf("rank %d: watchdog and its agreement: ok\n", rank);
 done:
   (void)rt_nccl_close(nccl, RT_ERR_INTERNAL, &st);
@@ -191,7 +196,8 @@ static int failing_peer(int rank, int ranks) {
   if (rank == 0) {
     rc = rt_nccl_handoff(nccl, 0, NULL, 0, -1, buf, 64, failing, stream, &st);
     if (rc == RT_OK) rc = rt_nccl_wait_stream(nccl, stream, "a receive whose sender fails", &st);
-    EXPECT(rc == RT_ERR_PEER, "rank 0's wait ended with %s (%s), expected RT_ERR_PEER", rt_code_name(rc), st.message);
+    EXPECT(rc == RT_ERR_PEER, "rank 0's wait ended with %s (%s), expected RT_ERR_PEER",
+           rt_code_name(rc), st.message);
   } else if (rank == failing) {
     sleep_seconds(1.0); /* rank 0 is waiting by now */
     rc = rt_fail(&st, RT_ERR_INTERNAL, "injected failure on rank %d", rank);
@@ -200,12 +206,14 @@ static int failing_peer(int rank, int ranks) {
   nccl = NULL;
   const double took = MPI_Wtime() - t0;
   char expected[64];
-  snprintf(expected, sizeof expected, "rank %d failed: injected failure on rank %d", failing, failing);
+  snprintf(expected, sizeof expected, "rank %d failed: injected failure on rank %d", failing,
+           failing);
   if (rank == failing)
     EXPECT(rc == RT_ERR_INTERNAL && strstr(st.message, "injected failure"), "close gave %s: %s",
            rt_code_name(rc), st.message);
   else
-    EXPECT(rc == RT_ERR_PEER && strstr(st.message, expected), "close gave %s: %s", rt_code_name(rc), st.message);
+    EXPECT(rc == RT_ERR_PEER && strstr(st.message, expected), "close gave %s: %s", rt_code_name(rc),
+           st.message);
   EXPECT(took < 30.0, "the error path took %.1f s", took);
   /* The aborted receive no longer holds the stream. */
   CHECK(rt_cuda_stream_sync(stream, &st));

@@ -44,12 +44,20 @@ typedef struct problem {
   rt_cuda_shard *dev[MAX_SHARDS];
 } problem;
 
-static problem tiny = {"13 features, 4 classes, batch 16", 13, 4, 16, 3, {203, 160, 97}, 64, 2024,
-                       {{0}}, {0}};
-static problem real10 = {"784 features, 10 classes, batch 256", 784, 10, 256, 2, {1000, 700, 0}, 256,
-                         3031, {{0}}, {0}};
-static problem real128 = {"784 features, 128 classes, batch 256", 784, 128, 256, 2, {1000, 700, 0}, 256,
-                          4049, {{0}}, {0}};
+static problem tiny = {
+    "13 features, 4 classes, batch 16", 13, 4, 16, 3, {203, 160, 97}, 64, 2024, {{0}}, {0}};
+static problem real10 = {
+    "784 features, 10 classes, batch 256", 784, 10, 256, 2, {1000, 700, 0}, 256, 3031, {{0}}, {0}};
+static problem real128 = {"784 features, 128 classes, batch 256",
+                          784,
+                          128,
+                          256,
+                          2,
+                          {1000, 700, 0},
+                          256,
+                          4049,
+                          {{0}},
+                          {0}};
 
 static uint64_t total_batches(const problem *p) {
   uint64_t n = 0;
@@ -59,7 +67,8 @@ static uint64_t total_batches(const problem *p) {
 
 /* A learnable problem: labels from a random linear teacher, features in [-1, 1], 10% label noise
  * (keeps the loss away from zero). */
-static void make_shard(const problem *p, rt_shard *s, size_t rows, uint64_t key, const float *teacher) {
+static void make_shard(const problem *p, rt_shard *s, size_t rows, uint64_t key,
+                       const float *teacher) {
   const size_t d = p->features, c = p->classes;
   gt_shard_alloc(s, rows, d);
   for (size_t i = 0; i < rows; ++i) {
@@ -74,7 +83,8 @@ static void make_shard(const problem *p, rt_shard *s, size_t rows, uint64_t key,
         label = k;
       }
     }
-    if (rt_rng_uniform_f(key, 1000000000ull + i) < 0.1f) label = rt_rng_below(key, 2000000000ull + i, c);
+    if (rt_rng_uniform_f(key, 1000000000ull + i) < 0.1f)
+      label = rt_rng_below(key, 2000000000ull + i, c);
     s->y[i] = (float)label;
   }
 }
@@ -85,7 +95,8 @@ static int problem_up(problem *p) {
   float *teacher = malloc(p->features * p->classes * sizeof *teacher);
   if (!teacher) return -1;
   const uint64_t tkey = rt_key_push(7, 99);
-  for (size_t i = 0; i < p->features * p->classes; ++i) teacher[i] = 2.0f * rt_rng_uniform_f(tkey, i) - 1.0f;
+  for (size_t i = 0; i < p->features * p->classes; ++i)
+    teacher[i] = 2.0f * rt_rng_uniform_f(tkey, i) - 1.0f;
   for (size_t s = 0; s < p->shards; ++s) {
     make_shard(p, &p->host[s], p->rows[s], rt_key_push(p->key, (uint64_t)s), teacher);
     if (rt_cuda_shard_upload(&p->host[s], NULL, &p->dev[s], &st) != RT_OK) {
@@ -93,7 +104,8 @@ static int problem_up(problem *p) {
       free(teacher);
       return -1;
     }
-    if (rt_cuda_shard_rows(p->dev[s]) != p->rows[s] || rt_cuda_shard_features(p->dev[s]) != p->features) {
+    if (rt_cuda_shard_rows(p->dev[s]) != p->rows[s] ||
+        rt_cuda_shard_features(p->dev[s]) != p->features) {
       free(teacher);
       return -1;
     }
@@ -110,8 +122,8 @@ static void problem_down(problem *p) {
   }
 }
 
-static rt_model_spec make_spec(const problem *p, rt_optimizer opt, double momentum, rt_schedule sched,
-                               double l2) {
+static rt_model_spec make_spec(const problem *p, rt_optimizer opt, double momentum,
+                               rt_schedule sched, double l2) {
   rt_model_spec s = gt_spec("logistic", 3, p->features, p->classes, (long)p->batch, p->shards,
                             total_batches(p), 12345, PASSES);
   s.hp.optimizer = opt;
@@ -163,7 +175,7 @@ static void one_visit(problem *p, const rt_model_spec *spec, uint64_t shard) {
 }
 
 static const rt_schedule all_schedules[] = {RT_SCHED_CONSTANT, RT_SCHED_INVERSE_TIME,
-                                           RT_SCHED_COSINE};
+                                            RT_SCHED_COSINE};
 
 static void test_one_visit_all_optimizers_and_schedules(void **unused) {
   (void)unused;
@@ -255,8 +267,8 @@ static void evaluate(problem *p, int o) {
       fail_msg("evaluate: %s", st.message);
     const double gpu_loss = gpu_sums[0], gpu_hits = gpu_sums[1];
     for (int k = 2; k < RT_EVAL_SUMS; ++k) assert_true(gpu_sums[k] == 0.0);
-    print_message("%s, shard %zu: log-loss cpu %.9g gpu %.9g, correct cpu %.0f gpu %.0f\n", p->name, s,
-                  cpu_loss, gpu_loss, cpu_hits, gpu_hits);
+    print_message("%s, shard %zu: log-loss cpu %.9g gpu %.9g, correct cpu %.0f gpu %.0f\n", p->name,
+                  s, cpu_loss, gpu_loss, cpu_hits, gpu_hits);
     assert_true(gt_close_enough(cpu_loss, gpu_loss));
     assert_true(fabs(cpu_hits - gpu_hits) <= 1.0);
     assert_true(cpu_hits > 0.0);
@@ -279,7 +291,8 @@ static void test_real_shapes_one_visit(void **unused) {
   problem *ps[] = {&real10, &real128};
   for (int i = 0; i < 2; ++i)
     for (int o = 0; o < 2; ++o) {
-      const rt_model_spec spec = spec_for(ps[i], o, o ? RT_SCHED_COSINE : RT_SCHED_INVERSE_TIME, o ? 1e-4 : 0.0);
+      const rt_model_spec spec =
+          spec_for(ps[i], o, o ? RT_SCHED_COSINE : RT_SCHED_INVERSE_TIME, o ? 1e-4 : 0.0);
       one_visit(ps[i], &spec, 0);
       one_visit(ps[i], &spec, 1);
     }
@@ -319,13 +332,15 @@ static void test_launch_count(void **unused) {
       rt_cuda_slot *slot = new_slot(p, &spec, bytes);
       gt_upload(slot, state, bytes);
       const uint64_t before = rt_cuda_launch_count();
-      if (rt_cuda_integrate_shard(slot, &spec, p->dev[0], 0, &st) != RT_OK) fail_msg("integrate: %s", st.message);
+      if (rt_cuda_integrate_shard(slot, &spec, p->dev[0], 0, &st) != RT_OK)
+        fail_msg("integrate: %s", st.message);
       const uint64_t visit = rt_cuda_launch_count() - before;
       int done = 0;
-      if (rt_cuda_finish_visit(slot, &spec, p->shards, &done, &st) != RT_OK) fail_msg("finish: %s", st.message);
+      if (rt_cuda_finish_visit(slot, &spec, p->shards, &done, &st) != RT_OK)
+        fail_msg("finish: %s", st.message);
       const uint64_t batches = (p->rows[0] + p->batch - 1) / p->batch;
-      print_message("kernel launches per batch (logistic, %s, %s): %.2f\n", gt_opt_label(&spec), p->name,
-                    (double)(visit - 1) / (double)batches);
+      print_message("kernel launches per batch (logistic, %s, %s): %.2f\n", gt_opt_label(&spec),
+                    p->name, (double)(visit - 1) / (double)batches);
       assert_int_equal(visit, 6 * batches + 1);
       assert_int_equal(rt_cuda_launch_count() - before, 6 * batches + 2);
       if (rt_cuda_slot_sync(slot, &st) != RT_OK) fail_msg("sync: %s", st.message);
@@ -348,12 +363,14 @@ static void test_nan_feature_matches_cpu(void **unused) {
   memcpy(poisoned.x, tiny.host[2].x, n * sizeof(float));
   poisoned.x[40 * tiny.features + 3] = NAN;
   rt_cuda_shard *dev = NULL;
-  if (rt_cuda_shard_upload(&poisoned, NULL, &dev, &st) != RT_OK) fail_msg("upload shard: %s", st.message);
+  if (rt_cuda_shard_upload(&poisoned, NULL, &dev, &st) != RT_OK)
+    fail_msg("upload shard: %s", st.message);
   size_t bytes = 0;
   void *cpu = gt_fresh_state(&spec, NULL, &bytes);
   rt_cuda_slot *slot = new_slot(&tiny, &spec, bytes);
   gt_upload(slot, cpu, bytes);
-  if (rt_cuda_integrate_shard(slot, &spec, dev, 2, &st) != RT_OK) fail_msg("integrate: %s", st.message);
+  if (rt_cuda_integrate_shard(slot, &spec, dev, 2, &st) != RT_OK)
+    fail_msg("integrate: %s", st.message);
   gt_cpu_run r = gt_cpu_run_new(&spec);
   gt_cpu_visit(&spec, cpu, &poisoned, 2, &r);
   void *gpu = gt_download(slot, bytes);
@@ -384,7 +401,8 @@ static void test_unknown_kind_is_config_error(void **unused) {
   strcpy(spec.hp.kind, "perceptron");
   const uint64_t before = rt_cuda_launch_count();
   assert_int_equal(rt_cuda_integrate_shard(slot, &spec, tiny.dev[0], 0, &st), RT_ERR_CONFIG);
-  assert_non_null(strstr(st.message, "model 0 (perceptron): the CUDA backend has no kernels for this kind"));
+  assert_non_null(
+      strstr(st.message, "model 0 (perceptron): the CUDA backend has no kernels for this kind"));
   assert_int_equal(rt_cuda_launch_count(), before);
   assert_int_equal(rt_cuda_work_floats(&spec, 64), 0);
   rt_cuda_slot_free(slot);
@@ -417,7 +435,8 @@ static void test_state_copies(void **unused) {
   assert_non_null(back2);
   memcpy(copy, state, bytes);
   rt_cuda_slot *slot = new_slot(&real128, &spec, bytes);
-  assert_int_equal(cudaLaunchHostFunc((cudaStream_t)rt_cuda_slot_stream(slot), hold_stream, NULL), cudaSuccess);
+  assert_int_equal(cudaLaunchHostFunc((cudaStream_t)rt_cuda_slot_stream(slot), hold_stream, NULL),
+                   cudaSuccess);
   assert_int_equal(rt_cuda_state_upload(slot, state, bytes, &st), RT_OK);
   memset(state, 0xA5, bytes); /* the device must still get the bytes of the call */
   assert_int_equal(rt_cuda_state_upload(slot, state, bytes, &st), RT_ERR_INTERNAL);

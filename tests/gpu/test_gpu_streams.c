@@ -124,7 +124,8 @@ static void one_at_a_time(void **out) {
     if (rt_cuda_state_upload(slot, state, bytes, &st) != RT_OK) fail_msg("upload: %s", st.message);
     while (!issue_visit(slot, &specs[j])) {
     }
-    if (rt_cuda_state_download(slot, state, bytes, &st) != RT_OK || rt_cuda_slot_sync(slot, &st) != RT_OK)
+    if (rt_cuda_state_download(slot, state, bytes, &st) != RT_OK ||
+        rt_cuda_slot_sync(slot, &st) != RT_OK)
       fail_msg("download: %s", st.message);
     rt_cuda_slot_free(slot);
     out[j] = state;
@@ -142,7 +143,8 @@ static void concurrently(void **out, int reverse) {
   for (size_t j = 0; j < MODELS; ++j) {
     void *state = fresh_state(&specs[j], &bytes[j]);
     slots[j] = new_slot(&specs[j], bytes[j]);
-    if (rt_cuda_state_upload(slots[j], state, bytes[j], &st) != RT_OK) fail_msg("upload: %s", st.message);
+    if (rt_cuda_state_upload(slots[j], state, bytes[j], &st) != RT_OK)
+      fail_msg("upload: %s", st.message);
     out[j] = state; /* uploaded through the staging buffer: free to receive the result */
   }
   for (int busy = 1; busy;) {
@@ -155,7 +157,8 @@ static void concurrently(void **out, int reverse) {
     }
   }
   for (size_t j = 0; j < MODELS; ++j)
-    if (rt_cuda_state_download(slots[j], out[j], bytes[j], &st) != RT_OK) fail_msg("download: %s", st.message);
+    if (rt_cuda_state_download(slots[j], out[j], bytes[j], &st) != RT_OK)
+      fail_msg("download: %s", st.message);
   for (size_t j = 0; j < MODELS; ++j) {
     if (rt_cuda_slot_sync(slots[j], &st) != RT_OK) fail_msg("sync: %s", st.message);
     rt_cuda_slot_free(slots[j]);
@@ -179,7 +182,8 @@ static void test_concurrent_equals_sequential(void **unused) {
       bad++;
     }
     if (memcmp(alone[j], reversed[j], bytes) != 0) {
-      print_error("model %zu (%s): issuing in reverse order changed its bytes\n", j, specs[j].hp.kind);
+      print_error("model %zu (%s): issuing in reverse order changed its bytes\n", j,
+                  specs[j].hp.kind);
       bad++;
     }
     rt_state_free(alone[j]);

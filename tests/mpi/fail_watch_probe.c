@@ -54,7 +54,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* Before anything fails, polls find nothing. */
-  if ((rc = rt_fail_watch_poll(&w, &st)) != RT_OK) printf("rank %d: early poll: %s\n", rank, st.message);
+  if ((rc = rt_fail_watch_poll(&w, &st)) != RT_OK)
+    printf("rank %d: early poll: %s\n", rank, st.message);
   MPI_Barrier(MPI_COMM_WORLD);
   const int failing = strcmp(scenario, "two") == 0 ? (rank == 1 || rank == ranks - 1) : rank == who;
   if (strcmp(scenario, "none") == 0) {
@@ -66,8 +67,9 @@ int main(int argc, char **argv) {
     }
   } else if (failing) {
     sleep_seconds(0.2); /* the others are polling by now */
-    rc = strcmp(scenario, "config") == 0 ? rt_fail(&st, RT_ERR_CONFIG, "bad input on rank %d", rank)
-                                          : rt_fail(&st, RT_ERR_INTERNAL, "failure on rank %d", rank);
+    rc = strcmp(scenario, "config") == 0
+             ? rt_fail(&st, RT_ERR_CONFIG, "bad input on rank %d", rank)
+             : rt_fail(&st, RT_ERR_INTERNAL, "failure on rank %d", rank);
     rt_fail_watch_raise(&w); /* what rt_nccl_fail does first */
   } else {
     rc = wait_for_notice(&w, &st);

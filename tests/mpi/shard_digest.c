@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
   rt_config_defaults(&cfg);
   rt_status st;
   rt_dataset ds;
-  if (argc != 2 || rt_config_load(argv[1], &cfg, &st) != RT_OK || rt_config_validate(&cfg, &st) != RT_OK ||
+  if (argc != 2 || rt_config_load(argv[1], &cfg, &st) != RT_OK ||
+      rt_config_validate(&cfg, &st) != RT_OK ||
       rt_dataset_load(&cfg, 1, MPI_COMM_WORLD, &ds, &st) != RT_OK) {
     fprintf(stderr, "shard_digest: %s\n", argc == 2 ? st.message : "usage: shard_digest CONFIG");
     MPI_Abort(MPI_COMM_WORLD, 2);
@@ -41,7 +42,8 @@ int main(int argc, char **argv) {
   for (size_t s = 0; s < ds.shards; ++s) {
     total += ds.train_rows[s] + ds.val_rows[s];
     if (rt_shard_owner(s, ds.shards, ds.ranks) != rank) {
-      if (ds.train[s].rows || ds.val[s].rows) printf("ERROR rank %d holds rows of shard %zu\n", rank, s);
+      if (ds.train[s].rows || ds.val[s].rows)
+        printf("ERROR rank %d holds rows of shard %zu\n", rank, s);
       continue;
     }
     char a[65], b[65];

@@ -83,7 +83,8 @@ static void test_temp_name_and_mode(void **cm) {
   snprintf(prefix, sizeof prefix, "m.bin.tmp.%ld.", (long)getpid());
   int found = 0;
   while ((e = readdir(d)) != NULL)
-    if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strlen(e->d_name) == strlen(prefix) + 6) found = 1;
+    if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strlen(e->d_name) == strlen(prefix) + 6)
+      found = 1;
   closedir(d);
   assert_true(found);
   assert_int_equal(rt_atomic_commit(&f, &st), RT_OK);
@@ -289,7 +290,8 @@ static void test_check_writable_dir(void **cm) {
     assert_int_equal(mkdir(ro, 0555), 0);
     assert_int_equal(rt_check_writable_dir(ro, &st), RT_ERR_OUTPUT);
     char expected[1024];
-    snprintf(expected, sizeof expected, "%s: output directory is not writable: %s", ro, strerror(EACCES));
+    snprintf(expected, sizeof expected, "%s: output directory is not writable: %s", ro,
+             strerror(EACCES));
     assert_string_equal(st.message, expected);
   }
 }
@@ -297,10 +299,10 @@ static void test_check_writable_dir(void **cm) {
 /* ---- batches: counted and failed fsyncs through the hook ------------------------------------ */
 
 typedef struct sync_counts {
-  int files, dirs;      /* fsyncs seen (atomics: a batch syncs on several threads) */
-  char fail_name[64];   /* fail the fsync of the file whose temporary name starts with this */
-  int fail_errno;       /* ... with this errno; 0: no failure */
-  int fail_dirs_errno;  /* fail every directory fsync with this errno; 0: none */
+  int files, dirs;     /* fsyncs seen (atomics: a batch syncs on several threads) */
+  char fail_name[64];  /* fail the fsync of the file whose temporary name starts with this */
+  int fail_errno;      /* ... with this errno; 0: no failure */
+  int fail_dirs_errno; /* fail every directory fsync with this errno; 0: none */
 } sync_counts;
 
 /* The file behind fd, from /proc: the temporary name of the file being synced. */
@@ -329,7 +331,8 @@ static int counting_fsync(int fd, int is_dir, void *user) {
 }
 
 /* Commits name into batch with text as its content. */
-static rt_code commit_text(rt_atomic_batch *batch, const char *name, const char *text, rt_status *st) {
+static rt_code commit_text(rt_atomic_batch *batch, const char *name, const char *text,
+                           rt_status *st) {
   char path[512];
   tu_path_in(path, sizeof path, name);
   return rt_write_file_atomic_in(batch, path, text, strlen(text), st);

@@ -15,7 +15,8 @@ static void parse(const char *yaml, rt_config *cfg) {
   rt_status st;
   rt_status_clear(&st);
   rt_config_defaults(cfg);
-  if (rt_config_parse(yaml, strlen(yaml), "run.yaml", cfg, &st) != RT_OK) fail_msg("parse: %s", st.message);
+  if (rt_config_parse(yaml, strlen(yaml), "run.yaml", cfg, &st) != RT_OK)
+    fail_msg("parse: %s", st.message);
 }
 
 static const char several[] =
@@ -41,11 +42,16 @@ static void every_refusal_is_returned(void **unused) {
   assert_int_equal(rt_check_run(&cfg, &facts, "cpu", &report, &st), RT_ERR_CONFIG);
   assert_int_equal(report.count, 4);
   assert_int_equal(report.dropped, 0);
-  assert_string_equal(report.refusals[0].message, "run.yaml: run.shards_in_use is 3 but the data has 2 shards");
-  assert_string_equal(report.refusals[1].message, "model 0 (logistic): needs at least 2 classes, data has 1");
-  assert_string_equal(report.refusals[2].message, "model 1 (kmeans): k = 50 is more than the 40 training rows");
-  assert_string_equal(report.refusals[3].message, "model 3 (mlp): needs at least 2 classes, data has 1");
-  for (size_t i = 0; i < report.count; ++i) assert_int_equal(report.refusals[i].code, RT_ERR_CONFIG);
+  assert_string_equal(report.refusals[0].message,
+                      "run.yaml: run.shards_in_use is 3 but the data has 2 shards");
+  assert_string_equal(report.refusals[1].message,
+                      "model 0 (logistic): needs at least 2 classes, data has 1");
+  assert_string_equal(report.refusals[2].message,
+                      "model 1 (kmeans): k = 50 is more than the 40 training rows");
+  assert_string_equal(report.refusals[3].message,
+                      "model 3 (mlp): needs at least 2 classes, data has 1");
+  for (size_t i = 0; i < report.count; ++i)
+    assert_int_equal(report.refusals[i].code, RT_ERR_CONFIG);
   assert_string_equal(st.message, report.refusals[0].message); /* the first, as train reports it */
   /* Without a report: the same first refusal. */
   rt_status_clear(&st);
@@ -91,7 +97,8 @@ static void past_the_cap_refusals_are_counted(void **unused) {
   (void)unused;
   char yaml[4096];
   int n = snprintf(yaml, sizeof yaml, "data: {train: d.csv}\nmodels:\n");
-  for (int i = 0; i < RT_CHECK_MAX + 3; ++i) n += snprintf(yaml + n, sizeof yaml - (size_t)n, "  - {kind: logistic}\n");
+  for (int i = 0; i < RT_CHECK_MAX + 3; ++i)
+    n += snprintf(yaml + n, sizeof yaml - (size_t)n, "  - {kind: logistic}\n");
   rt_config cfg;
   parse(yaml, &cfg);
   const rt_check_facts facts = {.features = 4, .classes = 0, .train_rows = 40};
@@ -100,7 +107,8 @@ static void past_the_cap_refusals_are_counted(void **unused) {
   assert_int_equal(rt_check_run(&cfg, &facts, "cpu", &report, &st), RT_ERR_CONFIG);
   assert_int_equal(report.count, RT_CHECK_MAX);
   assert_int_equal(report.dropped, 3);
-  assert_string_equal(report.refusals[RT_CHECK_MAX - 1].message, "model 15 (logistic): needs at least 2 classes, data has 0");
+  assert_string_equal(report.refusals[RT_CHECK_MAX - 1].message,
+                      "model 15 (logistic): needs at least 2 classes, data has 0");
   rt_config_free(&cfg);
 }
 

@@ -36,7 +36,9 @@ static void parse_fails(const char *text, const char *expected) {
   rt_config cfg;
   rt_status st;
   rt_code rc = parse_text(text, "t.yaml", &cfg, &st);
-  if (rc != RT_ERR_CONFIG) fail_msg("expected a config error containing \"%s\", got %s: %s", expected, rt_code_name(rc), st.message);
+  if (rc != RT_ERR_CONFIG)
+    fail_msg("expected a config error containing \"%s\", got %s: %s", expected, rt_code_name(rc),
+             st.message);
   if (!strstr(st.message, expected)) fail_msg("message \"%s\" lacks \"%s\"", st.message, expected);
   assert_null(strchr(st.message, '\n'));
   assert_null(cfg.models);
@@ -54,7 +56,8 @@ static void set_fails(rt_config *cfg, const char *assignment, const char *expect
   rt_status st;
   rt_status_clear(&st);
   rt_code rc = rt_config_set(cfg, assignment, &st);
-  if (rc != RT_ERR_CONFIG) fail_msg("--set %s: expected a config error, got %s", assignment, rt_code_name(rc));
+  if (rc != RT_ERR_CONFIG)
+    fail_msg("--set %s: expected a config error, got %s", assignment, rt_code_name(rc));
   if (!strstr(st.message, expected)) fail_msg("message \"%s\" lacks \"%s\"", st.message, expected);
   assert_null(strchr(st.message, '\n'));
 }
@@ -63,7 +66,9 @@ static void validate_fails(const rt_config *cfg, const char *expected) {
   rt_status st;
   rt_status_clear(&st);
   rt_code rc = rt_config_validate(cfg, &st);
-  if (rc != RT_ERR_CONFIG) fail_msg("validate: expected a config error containing \"%s\", got %s", expected, rt_code_name(rc));
+  if (rc != RT_ERR_CONFIG)
+    fail_msg("validate: expected a config error containing \"%s\", got %s", expected,
+             rt_code_name(rc));
   if (!strstr(st.message, expected)) fail_msg("message \"%s\" lacks \"%s\"", st.message, expected);
 }
 
@@ -278,14 +283,16 @@ static void test_key_table(void **state) {
     if (k->section == RT_SECTION_MODEL) {
       rt_model_config m;
       rt_model_config_defaults(&m);
-      assert_int_equal(rt_config_key_apply(k, &m, k->default_text, NULL, why, sizeof why), RT_APPLY_OK);
+      assert_int_equal(rt_config_key_apply(k, &m, k->default_text, NULL, why, sizeof why),
+                       RT_APPLY_OK);
       char text[256];
       assert_true(rt_config_key_format(k, &m, text, sizeof text));
       assert_string_equal(text, k->default_text[0] ? k->default_text : "");
     } else {
       rt_config c;
       rt_config_defaults(&c);
-      assert_int_equal(rt_config_key_apply(k, &c, k->default_text, NULL, why, sizeof why), RT_APPLY_OK);
+      assert_int_equal(rt_config_key_apply(k, &c, k->default_text, NULL, why, sizeof why),
+                       RT_APPLY_OK);
       char text[256];
       assert_true(rt_config_key_format(k, &c, text, sizeof text));
       assert_string_equal(text, k->default_text);
@@ -297,9 +304,12 @@ static void test_key_table(void **state) {
   assert_false(rt_model_kind_known("tree"));
   char list[512];
   rt_config_key_list(RT_SECTION_RUN, list, sizeof list);
-  assert_string_equal(list, "passes, seed, output, threads, succession, shards_in_use, eval_every_pass, backend, profile_passes, trace, trace_events, checkpoint_every, keep_checkpoints, timeout");
+  assert_string_equal(
+      list,
+      "passes, seed, output, threads, succession, shards_in_use, eval_every_pass, backend, profile_passes, trace, trace_events, checkpoint_every, keep_checkpoints, timeout");
   char expected[256];
-  rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "optimizer"), expected, sizeof expected);
+  rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "optimizer"), expected,
+                         sizeof expected);
   assert_string_equal(expected, "one of: sgd, adam");
 }
 
@@ -429,9 +439,10 @@ static void test_every_key(void **state) {
 static void test_named_values(void **state) {
   (void)state;
   rt_config cfg;
-  parse_ok("data: {train: x.csv, label_column: last, header: yes, delimiter: comma, shards: 0,"
-           " classes: auto, seed: auto}\nrun: {seed: 77}\nmodels: [{kind: logistic}]\n",
-           "x.yaml", &cfg);
+  parse_ok(
+      "data: {train: x.csv, label_column: last, header: yes, delimiter: comma, shards: 0,"
+      " classes: auto, seed: auto}\nrun: {seed: 77}\nmodels: [{kind: logistic}]\n",
+      "x.yaml", &cfg);
   assert_int_equal(cfg.data.label_column, -1);
   assert_int_equal(cfg.data.header, 1);
   assert_int_equal(cfg.data.delimiter, ',');
@@ -441,9 +452,10 @@ static void test_named_values(void **state) {
   assert_true(cfg.data.seed == 77); /* follows run.seed */
   rt_config_free(&cfg);
 
-  parse_ok("data: {train: x.csv, header: no, delimiter: \",\", format: npy, shards: auto, seed: 5}\n"
-           "models: [{kind: logistic}]\n",
-           "x.yaml", &cfg);
+  parse_ok(
+      "data: {train: x.csv, header: no, delimiter: \",\", format: npy, shards: auto, seed: 5}\n"
+      "models: [{kind: logistic}]\n",
+      "x.yaml", &cfg);
   assert_int_equal(cfg.data.header, 0);
   assert_int_equal(cfg.data.delimiter, ',');
   assert_int_equal(cfg.data.format, RT_FORMAT_NPY);
@@ -537,7 +549,8 @@ static void test_merge_keys(void **state) {
 
 static void test_path_resolution(void **state) {
   (void)state;
-  static const char text[] = "data: {train: d/t.csv, validation: ../v.npy}\nmodels: [{kind: logistic}]\n";
+  static const char text[] =
+      "data: {train: d/t.csv, validation: ../v.npy}\nmodels: [{kind: logistic}]\n";
   rt_config cfg;
   parse_ok(text, "plain.yaml", &cfg);
   assert_string_equal(cfg.dir, ".");
@@ -579,7 +592,8 @@ static void test_numbers(void **state) {
       {"passes", "''", "expected an integer, got ''"},
       {"passes", "0", "run.passes must be >= 1, got 0"},
       {"passes", "-5", "run.passes must be >= 1, got -5"},
-      {"passes", "99999999999999999999", "run.passes must be <= 1000000000, got 99999999999999999999"},
+      {"passes", "99999999999999999999",
+       "run.passes must be <= 1000000000, got 99999999999999999999"},
       {"passes", "-99999999999999999999", "run.passes must be >= 1"},
       {"threads", "0", "run.threads must be >= 1"},
       {"threads", "1025", "run.threads must be <= 1024, got 1025"},
@@ -589,8 +603,9 @@ static void test_numbers(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
     char text[512];
-    snprintf(text, sizeof text, "data: {train: t.csv}\nrun:\n  %s: %s\nmodels: [{kind: logistic}]\n",
-             bad[i].key, bad[i].value);
+    snprintf(text, sizeof text,
+             "data: {train: t.csv}\nrun:\n  %s: %s\nmodels: [{kind: logistic}]\n", bad[i].key,
+             bad[i].value);
     parse_fails(text, bad[i].expected);
   }
   static const struct {
@@ -610,15 +625,17 @@ static void test_numbers(void **state) {
   };
   for (size_t i = 0; i < sizeof bad_lr / sizeof bad_lr[0]; ++i) {
     char text[512];
-    snprintf(text, sizeof text, "data: {train: t.csv}\nmodels:\n  - kind: logistic\n    learning_rate: %s\n",
+    snprintf(text, sizeof text,
+             "data: {train: t.csv}\nmodels:\n  - kind: logistic\n    learning_rate: %s\n",
              bad_lr[i].value);
     parse_fails(text, bad_lr[i].expected);
   }
   /* Accepted spellings. */
   rt_config cfg;
-  parse_ok("data: {train: t.csv}\nrun: {passes: +7, seed: 007}\n"
-           "models: [{kind: logistic, learning_rate: .5, l2: 1e-400, momentum: -0.0}]\n",
-           "t.yaml", &cfg);
+  parse_ok(
+      "data: {train: t.csv}\nrun: {passes: +7, seed: 007}\n"
+      "models: [{kind: logistic, learning_rate: .5, l2: 1e-400, momentum: -0.0}]\n",
+      "t.yaml", &cfg);
   assert_int_equal(cfg.run.passes, 7);
   assert_true(cfg.run.seed == 7);
   assert_true(cfg.models[0].learning_rate == 0.5);
@@ -703,9 +720,11 @@ static void test_set(void **state) {
   set_fails(&cfg, "models..l2=0.1", "expected a model index or '*'");
   set_fails(&cfg, "models.0=1", "expected models.N.key=value");
   set_fails(&cfg, "models.0.lerning_rate=1", "did you mean 'learning_rate'?");
-  set_fails(&cfg, "models.*.optimizer=adamw", "expected one of: sgd, adam; got 'adamw'; did you mean 'adam'?");
+  set_fails(&cfg, "models.*.optimizer=adamw",
+            "expected one of: sgd, adam; got 'adamw'; did you mean 'adam'?");
   set_fails(&cfg, "models.*.momentum=1", "models[0].momentum must be in [0, 1), got 1");
-  set_fails(&cfg, "models.0.kind=tree", "expected one of: logistic, kmeans, linear, mlp; got 'tree'");
+  set_fails(&cfg, "models.0.kind=tree",
+            "expected one of: logistic, kmeans, linear, mlp; got 'tree'");
   set_fails(&cfg, "data.validation_fraction=nan", "expected a finite number");
   set_fails(&cfg, "data.train=", "expected a path");
   set_fails(&cfg, "run.output=", "expected a non-empty string");
@@ -745,9 +764,11 @@ static void test_validate(void **state) {
   validate_fails(&cfg, "models[1].learning_rate has an invalid value");
   cfg.models[1].learning_rate = 0.1;
   strcpy(cfg.models[0].kind, "tree");
-  validate_fails(&cfg, "models[0].kind: expected one of: logistic, kmeans, linear, mlp; got 'tree'");
+  validate_fails(&cfg,
+                 "models[0].kind: expected one of: logistic, kmeans, linear, mlp; got 'tree'");
   strcpy(cfg.models[0].kind, "softmax");
-  validate_fails(&cfg, "models[0].kind: expected one of: logistic, kmeans, linear, mlp; got 'softmax'");
+  validate_fails(&cfg,
+                 "models[0].kind: expected one of: logistic, kmeans, linear, mlp; got 'softmax'");
   strcpy(cfg.models[0].kind, "logistic");
   cfg.models[0].batch_size = 0;
   validate_fails(&cfg, "models[0].batch_size must be >= 1, got 0");
@@ -873,20 +894,25 @@ static void test_reference_yaml(void **state) {
     if (*p == '#' || *p == '\n' || *p == '\0') continue;
     const size_t indent = (size_t)(p - line);
     if (section == RT_SECTION_SWEEP && indent == 2) parent[0] = '\0';
-    if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "metric:", 7) == 0) strcpy(parent, "metric.");
+    if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "metric:", 7) == 0)
+      strcpy(parent, "metric.");
     if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "early_terminate:", 16) == 0)
       strcpy(parent, "early_terminate.");
     char name[640];
-    snprintf(name, sizeof name, "%s%s", section == RT_SECTION_SWEEP && indent == 4 ? parent : "", p);
+    snprintf(name, sizeof name, "%s%s", section == RT_SECTION_SWEEP && indent == 4 ? parent : "",
+             p);
     for (size_t i = 0; i < rt_config_key_count; ++i) {
       size_t n = strlen(rt_config_keys[i].name);
-      if (rt_config_keys[i].section == section && strncmp(name, rt_config_keys[i].name, n) == 0 && name[n] == ':')
+      if (rt_config_keys[i].section == section && strncmp(name, rt_config_keys[i].name, n) == 0 &&
+          name[n] == ':')
         seen[i] = 1;
     }
   }
   assert_int_equal(fclose(f), 0);
   for (size_t i = 0; i < rt_config_key_count; ++i)
-    if (!seen[i]) fail_msg("reference.yaml lacks %s.%s", rt_section_name(rt_config_keys[i].section), rt_config_keys[i].name);
+    if (!seen[i])
+      fail_msg("reference.yaml lacks %s.%s", rt_section_name(rt_config_keys[i].section),
+               rt_config_keys[i].name);
 }
 
 static void test_load_errors(void **state) {
@@ -895,7 +921,8 @@ static void test_load_errors(void **state) {
   rt_status st;
   rt_status_clear(&st);
   assert_int_equal(rt_config_load("/nonexistent/dir/x.yaml", &cfg, &st), RT_ERR_CONFIG);
-  assert_string_equal(st.message, "/nonexistent/dir/x.yaml: cannot open: No such file or directory");
+  assert_string_equal(st.message,
+                      "/nonexistent/dir/x.yaml: cannot open: No such file or directory");
   assert_null(cfg.models);
   rt_config_free(&cfg);
   assert_int_equal(rt_config_load(RT_TEST_SOURCE_DIR "/configs", &cfg, &st), RT_ERR_CONFIG);
@@ -908,56 +935,81 @@ static void test_messages(void **state) {
   /* Position and wording of the main classes (the corpus test covers more). */
   parse_fails("data: {train: t.csv}\nmodels:\n  - kind: logistic\n    learnin_rate: 0.1\n",
               "t.yaml:4:5: unknown key 'learnin_rate' in models[0]; did you mean 'learning_rate'?");
-  parse_fails("data:\n  train:t.csv\n",
-              "t.yaml:2:3: data: expected a mapping, got 'train:t.csv'; a space is missing after ':' "
-              "(write 'train: t.csv')");
-  parse_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, optimizer:adam}\n",
-              "t.yaml:3:22: unknown key 'optimizer:adam' in models[0]; a space is missing after ':' "
-              "(write 'optimizer: adam')");
-  parse_fails("dat: {train: t.csv}\n", "t.yaml:1:1: unknown section 'dat' at top level; did you mean 'data'?");
-  parse_fails("passes: 3\n", "unknown section 'passes' at top level; 'passes' belongs in the run section");
+  parse_fails(
+      "data:\n  train:t.csv\n",
+      "t.yaml:2:3: data: expected a mapping, got 'train:t.csv'; a space is missing after ':' "
+      "(write 'train: t.csv')");
+  parse_fails(
+      "data: {train: t.csv}\nmodels:\n  - {kind: logistic, optimizer:adam}\n",
+      "t.yaml:3:22: unknown key 'optimizer:adam' in models[0]; a space is missing after ':' "
+      "(write 'optimizer: adam')");
+  parse_fails("dat: {train: t.csv}\n",
+              "t.yaml:1:1: unknown section 'dat' at top level; did you mean 'data'?");
+  parse_fails("passes: 3\n",
+              "unknown section 'passes' at top level; 'passes' belongs in the run section");
   parse_fails("zzzzzz: 3\n", "valid sections: data, run, models");
   parse_fails("data: {train: t.csv}\nrun:\n  passes: 1\n  passes: 2\n",
               "t.yaml:4:3: duplicate key 'passes' (first given at line 3)");
   parse_fails("data: {train: t.csv}\nrun: {seed: 1}\nmodels:\n  - {kind: logistic, seed: 1}\n",
               "unknown key 'seed' in models[0]; 'seed' belongs in the data, run or sweep section");
-  parse_fails("data:\n  validation_fraction: 0.1\nmodels: [{kind: logistic}]\n", "t.yaml:1:1: data.train is required");
+  parse_fails("data:\n  validation_fraction: 0.1\nmodels: [{kind: logistic}]\n",
+              "t.yaml:1:1: data.train is required");
   parse_fails("models: [{kind: logistic}]\n", "t.yaml:1:1: data.train is required");
   parse_fails("data: {train: t.csv}\n", "t.yaml:1:1: models is required");
-  parse_fails("data: {train: t.csv}\nmodels: []\n", "t.yaml:2:9: models: expected a list of models with at least one entry");
-  parse_fails("data: {train: t.csv}\nmodels: {kind: logistic}\n", "models: expected a list of models, got a mapping");
+  parse_fails("data: {train: t.csv}\nmodels: []\n",
+              "t.yaml:2:9: models: expected a list of models with at least one entry");
+  parse_fails("data: {train: t.csv}\nmodels: {kind: logistic}\n",
+              "models: expected a list of models, got a mapping");
   parse_fails("data: {train: t.csv}\nmodels:\n", "models: expected a list of models, got nothing");
-  parse_fails("data: {train: t.csv}\nmodels: [logistic]\n", "t.yaml:2:10: models[0]: expected a mapping");
-  parse_fails("data: {train: t.csv}\nmodels: [{optimizer: sgd}]\n", "t.yaml:2:10: models[0].kind is required (one of: logistic, kmeans, linear, mlp)");
+  parse_fails("data: {train: t.csv}\nmodels: [logistic]\n",
+              "t.yaml:2:10: models[0]: expected a mapping");
+  parse_fails("data: {train: t.csv}\nmodels: [{optimizer: sgd}]\n",
+              "t.yaml:2:10: models[0].kind is required (one of: logistic, kmeans, linear, mlp)");
   parse_fails("data: [t.csv]\n", "t.yaml:1:7: data: expected a mapping, got a list");
   parse_fails("data: {train: [a, b]}\n", "data.train: expected a path, got a list");
-  parse_fails("data: {train: }\nmodels: [{kind: logistic}]\n", "data.train is required, got nothing");
-  parse_fails("data: {train: t.csv}\nrun: {passes: {x: 1}}\n", "run.passes: expected an integer, got a mapping");
+  parse_fails("data: {train: }\nmodels: [{kind: logistic}]\n",
+              "data.train is required, got nothing");
+  parse_fails("data: {train: t.csv}\nrun: {passes: {x: 1}}\n",
+              "run.passes: expected an integer, got a mapping");
   parse_fails("", "t.yaml:1:1: empty config");
   parse_fails("# only a comment\n", "t.yaml:1:1: empty config");
-  parse_fails("- a\n- b\n", "t.yaml:1:1: expected a mapping with sections data, run, models, got a list");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic}]\n---\nrun: {}\n", "t.yaml:4:1: expected a single YAML document");
-  parse_fails("data:\n  train: t.csv\n   shards: 2\n", "t.yaml:3:10: invalid YAML: mapping values are not allowed");
-  parse_fails("data:\n\ttrain: t.csv\n", "t.yaml:2:1: invalid YAML: found character that cannot start any token");
+  parse_fails("- a\n- b\n",
+              "t.yaml:1:1: expected a mapping with sections data, run, models, got a list");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic}]\n---\nrun: {}\n",
+              "t.yaml:4:1: expected a single YAML document");
+  parse_fails("data:\n  train: t.csv\n   shards: 2\n",
+              "t.yaml:3:10: invalid YAML: mapping values are not allowed");
+  parse_fails("data:\n\ttrain: t.csv\n",
+              "t.yaml:2:1: invalid YAML: found character that cannot start any token");
   parse_fails("data: {train: \"t.csv}\n", "invalid YAML: found unexpected end of stream");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, \"bad\\0key\": 1}]\n", "key names cannot contain NUL");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, \"bad\\0key\": 1}]\n",
+              "key names cannot contain NUL");
   parse_fails("data: {train: \"t\\0.csv\"}\n", "data.train: values cannot contain NUL characters");
   parse_fails("data: {train: t.csv}\n[a]: 1\n", "expected a key name, got a list");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, optimizer: adma}]\n",
-              "t.yaml:2:38: models[0].optimizer: expected one of: sgd, adam; got 'adma'; did you mean 'adam'?");
+  parse_fails(
+      "data: {train: t.csv}\nmodels: [{kind: logistic, optimizer: adma}]\n",
+      "t.yaml:2:38: models[0].optimizer: expected one of: sgd, adam; got 'adma'; did you mean 'adam'?");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, schedule: linear}]\n",
               "expected one of: constant, inverse_time, cosine; got 'linear'");
-  parse_fails("data: {train: t.csv, header: maybe}\n", "data.header: expected one of: auto, true, false; got 'maybe'");
-  parse_fails("data: {train: t.csv, delimiter: tab}\n", "data.delimiter: expected one of: auto, comma, whitespace");
-  parse_fails("data: {train: t.csv, label_column: -2}\n", "data.label_column must be >= -1, got -2");
+  parse_fails("data: {train: t.csv, header: maybe}\n",
+              "data.header: expected one of: auto, true, false; got 'maybe'");
+  parse_fails("data: {train: t.csv, delimiter: tab}\n",
+              "data.delimiter: expected one of: auto, comma, whitespace");
+  parse_fails("data: {train: t.csv, label_column: -2}\n",
+              "data.label_column must be >= -1, got -2");
   parse_fails("data: {train: t.csv, shards: 0x4}\n", "data.shards: expected an integer, got '0x4'");
-  parse_fails("data: {train: t.csv, validation_fraction: 1}\n", "data.validation_fraction must be in [0, 1), got 1");
+  parse_fails("data: {train: t.csv, validation_fraction: 1}\n",
+              "data.validation_fraction must be in [0, 1), got 1");
   parse_fails("data: {train: t.csv, validation_fraction: -0.5}\n", "must be in [0, 1), got -0.5");
   parse_fails("data: {train: t.csv, seed: -3}\n", "data.seed must be >= 0 (or auto), got -3");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, beta1: 1.0}]\n", "models[0].beta1 must be in [0, 1), got 1.0");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, epsilon: 0}]\n", "models[0].epsilon must be > 0, got 0");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, l2: -1e-9}]\n", "models[0].l2 must be >= 0, got -1e-9");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, decay: -1}]\n", "models[0].decay must be >= 0, got -1");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, beta1: 1.0}]\n",
+              "models[0].beta1 must be in [0, 1), got 1.0");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, epsilon: 0}]\n",
+              "models[0].epsilon must be > 0, got 0");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, l2: -1e-9}]\n",
+              "models[0].l2 must be >= 0, got -1e-9");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, decay: -1}]\n",
+              "models[0].decay must be >= 0, got -1");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, batch_size: 1073741825}]\n",
               "models[0].batch_size must be <= 1073741824, got 1073741825");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic}, {kind: logistic, batch_size: 0}]\n",
@@ -1014,14 +1066,18 @@ static void test_profile_passes_parse(void **state) {
   assert_int_equal(cfg.run.profile_last, 0);
   rt_config_free(&cfg);
   /* Flow and block sequences, and a window of one pass. */
-  parse_ok("data: {train: t.csv}\nrun: {passes: 5, profile_passes: [2, 3]}\n"
-           "models: [{kind: logistic}]\n", "t.yaml", &cfg);
+  parse_ok(
+      "data: {train: t.csv}\nrun: {passes: 5, profile_passes: [2, 3]}\n"
+      "models: [{kind: logistic}]\n",
+      "t.yaml", &cfg);
   assert_int_equal(cfg.run.profile_first, 2);
   assert_int_equal(cfg.run.profile_last, 3);
   validate_ok(&cfg);
   rt_config_free(&cfg);
-  parse_ok("data: {train: t.csv}\nrun:\n  passes: 4\n  profile_passes:\n    - 4\n    - +4\n"
-           "models: [{kind: logistic}]\n", "t.yaml", &cfg);
+  parse_ok(
+      "data: {train: t.csv}\nrun:\n  passes: 4\n  profile_passes:\n    - 4\n    - +4\n"
+      "models: [{kind: logistic}]\n",
+      "t.yaml", &cfg);
   assert_int_equal(cfg.run.profile_first, 4);
   assert_int_equal(cfg.run.profile_last, 4);
   validate_ok(&cfg);
@@ -1032,19 +1088,22 @@ static void test_profile_passes_parse(void **state) {
   assert_int_equal(cfg.run.profile_first, 0);
   assert_int_equal(cfg.run.profile_last, 0);
   rt_config_free(&cfg);
-  parse_ok("data: {train: t.csv}\nrun:\n  profile_passes:\nmodels: [{kind: logistic}]\n",
-           "t.yaml", &cfg);
+  parse_ok("data: {train: t.csv}\nrun:\n  profile_passes:\nmodels: [{kind: logistic}]\n", "t.yaml",
+           &cfg);
   assert_int_equal(cfg.run.profile_first, 0);
   rt_config_free(&cfg);
-  parse_ok("data: {train: t.csv}\nrun: {passes: 3, profile_passes: \"1,2\"}\n"
-           "models: [{kind: logistic}]\n", "t.yaml", &cfg);
+  parse_ok(
+      "data: {train: t.csv}\nrun: {passes: 3, profile_passes: \"1,2\"}\n"
+      "models: [{kind: logistic}]\n",
+      "t.yaml", &cfg);
   assert_int_equal(cfg.run.profile_first, 1);
   assert_int_equal(cfg.run.profile_last, 2);
   rt_config_free(&cfg);
 
   /* Errors, with the position of the value (or of the bad item). */
-  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [3, 2]}\n",
-              "t.yaml:2:23: run.profile_passes must be [first, last] with first <= last, got [3, 2]");
+  parse_fails(
+      "data: {train: t.csv}\nrun: {profile_passes: [3, 2]}\n",
+      "t.yaml:2:23: run.profile_passes must be [first, last] with first <= last, got [3, 2]");
   parse_fails("data: {train: t.csv}\nrun: {profile_passes: [0, 2]}\n",
               "t.yaml:2:23: run.profile_passes must start at a pass >= 1, got [0, 2]");
   parse_fails("data: {train: t.csv}\nrun: {profile_passes: [-1, 2]}\n",
@@ -1053,8 +1112,9 @@ static void test_profile_passes_parse(void **state) {
               "run.profile_passes must end at a pass <= 1000000000, got [1, 1000000001]");
   parse_fails("data: {train: t.csv}\nrun: {profile_passes: [1, 99999999999999999999]}\n",
               "run.profile_passes must end at a pass <= 1000000000");
-  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [2]}\n",
-              "t.yaml:2:23: run.profile_passes: expected a list of two integers [first, last], got '[2]'");
+  parse_fails(
+      "data: {train: t.csv}\nrun: {profile_passes: [2]}\n",
+      "t.yaml:2:23: run.profile_passes: expected a list of two integers [first, last], got '[2]'");
   parse_fails("data: {train: t.csv}\nrun: {profile_passes: [1, 2, 3]}\n",
               "expected a list of two integers [first, last], got '[1, 2, 3]'");
   parse_fails("data: {train: t.csv}\nrun: {profile_passes: [a, 2]}\n",
@@ -1065,9 +1125,10 @@ static void test_profile_passes_parse(void **state) {
               "run.profile_passes: expected a list of two integers [first, last], got '2'");
   parse_fails("data: {train: t.csv}\nrun: {profile_passes: {first: 1, last: 2}}\n",
               "run.profile_passes: expected a list of two integers [first, last], got a mapping");
-  parse_fails("data: {train: t.csv}\nrun: {profile_passes: [[1], 2]}\n",
-              "t.yaml:2:24: run.profile_passes: expected a list of two integers [first, last], got a "
-              "list in the list");
+  parse_fails(
+      "data: {train: t.csv}\nrun: {profile_passes: [[1], 2]}\n",
+      "t.yaml:2:24: run.profile_passes: expected a list of two integers [first, last], got a "
+      "list in the list");
   parse_fails("data: {train: t.csv}\nrun: {profile_passes: [\"1, 2\"]}\n",
               "t.yaml:2:24: run.profile_passes: expected a list of two integers [first, last], got "
               "'1, 2' in the list");
@@ -1077,7 +1138,8 @@ static void test_profile_passes_parse(void **state) {
   /* profile_passes belongs in run; the suggestion finds it. */
   parse_fails("data: {train: t.csv, profile_passes: [1, 1]}\n",
               "'profile_passes' belongs in the run section");
-  parse_fails("data: {train: t.csv}\nrun: {profile_pases: [1, 1]}\n", "did you mean 'profile_passes'?");
+  parse_fails("data: {train: t.csv}\nrun: {profile_pases: [1, 1]}\n",
+              "did you mean 'profile_passes'?");
 }
 
 static void test_profile_passes_set_validate_write(void **state) {
@@ -1115,7 +1177,8 @@ static void test_profile_passes_set_validate_write(void **state) {
 
   /* The window must end within the run. */
   set_ok(&cfg, "run.profile_passes=[9,11]");
-  validate_fails(&cfg, "q.yaml: run.profile_passes [9, 11] ends after the last pass (run.passes is 10)");
+  validate_fails(&cfg,
+                 "q.yaml: run.profile_passes [9, 11] ends after the last pass (run.passes is 10)");
   set_ok(&cfg, "run.passes=11");
   validate_ok(&cfg);
   /* Values set directly in the struct are checked like parsed ones. */
@@ -1279,8 +1342,10 @@ static void test_family_keys_parse(void **state) {
   rt_config_free(&cfg);
 
   /* Merge keys carry list values too; the entry's own list wins. */
-  parse_ok("data: {train: t.csv}\nmodels:\n  - &net {kind: mlp, hidden: [32, 16]}\n"
-           "  - {<<: *net, activation: tanh}\n  - {<<: *net, hidden: [8]}\n", "t.yaml", &cfg);
+  parse_ok(
+      "data: {train: t.csv}\nmodels:\n  - &net {kind: mlp, hidden: [32, 16]}\n"
+      "  - {<<: *net, activation: tanh}\n  - {<<: *net, hidden: [8]}\n",
+      "t.yaml", &cfg);
   assert_int_equal(cfg.models[1].hidden_count, 2);
   assert_int_equal(cfg.models[1].hidden[1], 16);
   assert_int_equal(cfg.models[2].hidden_count, 1);
@@ -1298,8 +1363,9 @@ static void test_family_keys_parse(void **state) {
 
 static void test_family_keys_errors(void **state) {
   (void)state;
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: []}]\n",
-              "t.yaml:2:30: models[0].hidden: expected at least one hidden width, got an empty list");
+  parse_fails(
+      "data: {train: t.csv}\nmodels: [{kind: mlp, hidden: []}]\n",
+      "t.yaml:2:30: models[0].hidden: expected at least one hidden width, got an empty list");
   parse_fails("data: {train: t.csv}\nmodels:\n  - kind: mlp\n    hidden:\n",
               "models[0].hidden: expected at least one hidden width");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [64, 0]}]\n",
@@ -1308,20 +1374,24 @@ static void test_family_keys_errors(void **state) {
               "models[0].hidden must have every hidden width >= 1, got -3 in [-3]");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [1048577]}]\n",
               "models[0].hidden must have every hidden width <= 1048576, got 1048577 in [1048577]");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [99999999999999999999999]}]\n",
-              "models[0].hidden must have every hidden width <= 1048576, got 99999999999999999999999");
+  parse_fails(
+      "data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [99999999999999999999999]}]\n",
+      "models[0].hidden must have every hidden width <= 1048576, got 99999999999999999999999");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [1, 2, 3, 4, 5, 6, 7, 8, 9]}]\n",
               "t.yaml:2:30: models[0].hidden must list at most 8 hidden widths, got 9");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [a, 2]}]\n",
-              "models[0].hidden: expected a list of 1 to 8 integers (each a hidden width), got '[a, 2]'");
+  parse_fails(
+      "data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [a, 2]}]\n",
+      "models[0].hidden: expected a list of 1 to 8 integers (each a hidden width), got '[a, 2]'");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [1.5]}]\n",
               "expected a list of 1 to 8 integers (each a hidden width), got '[1.5]'");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [[4], 2]}]\n",
               "t.yaml:2:31: models[0].hidden: expected a list of 1 to 8 integers (each a hidden "
               "width), got a list in the list");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [~]}]\n", "got nothing in the list");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: {a: 1}}]\n",
-              "models[0].hidden: expected a list of 1 to 8 integers (each a hidden width), got a mapping");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [~]}]\n",
+              "got nothing in the list");
+  parse_fails(
+      "data: {train: t.csv}\nmodels: [{kind: mlp, hidden: {a: 1}}]\n",
+      "models[0].hidden: expected a list of 1 to 8 integers (each a hidden width), got a mapping");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: \"[4, 2\"}]\n",
               "expected a list of 1 to 8 integers (each a hidden width), got '[4, 2'");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: \"4,,2\"}]\n",
@@ -1342,25 +1412,31 @@ static void test_family_keys_errors(void **state) {
               "models[0].solver: expected one of: exact, sgd; got 'exakt'; did you mean 'exact'?");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: linear, fit_intercept: 1}]\n",
               "models[0].fit_intercept: expected one of: true, false; got '1'");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, activation: rleu}]\n",
-              "models[0].activation: expected one of: relu, tanh, gelu; got 'rleu'; did you mean 'relu'?");
+  parse_fails(
+      "data: {train: t.csv}\nmodels: [{kind: mlp, activation: rleu}]\n",
+      "models[0].activation: expected one of: relu, tanh, gelu; got 'rleu'; did you mean 'relu'?");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, activation: sigmoid}]\n",
               "models[0].activation: expected one of: relu, tanh, gelu; got 'sigmoid'");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, output: regresion}]\n",
-              "expected one of: classification, regression; got 'regresion'; did you mean 'regression'?");
+  parse_fails(
+      "data: {train: t.csv}\nmodels: [{kind: mlp, output: regresion}]\n",
+      "expected one of: classification, regression; got 'regresion'; did you mean 'regression'?");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, init: glorot}]\n",
               "models[0].init: expected one of: auto, he, xavier; got 'glorot'");
   parse_fails("data: {train: t.csv, normalize: zscore}\n",
               "data.normalize: expected one of: none, standard, minmax; got 'zscore'");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: kmeens}]\n",
-              "models[0].kind: expected one of: logistic, kmeans, linear, mlp; got 'kmeens'; did you "
-              "mean 'kmeans'?");
+  parse_fails(
+      "data: {train: t.csv}\nmodels: [{kind: kmeens}]\n",
+      "models[0].kind: expected one of: logistic, kmeans, linear, mlp; got 'kmeens'; did you "
+      "mean 'kmeans'?");
   /* Names from other tools, and keys in the wrong place. */
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: kmeans, n_clusters: 3}]\n", "did you mean 'k'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: kmeans, n_clusters: 3}]\n",
+              "did you mean 'k'?");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden_layer_sizes: [3]}]\n",
               "did you mean 'hidden'?");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, task: regression}]\n", "did you mean 'output'?");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, activaton: relu}]\n", "did you mean 'activation'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, task: regression}]\n",
+              "did you mean 'output'?");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, activaton: relu}]\n",
+              "did you mean 'activation'?");
   parse_fails("data: {train: t.csv, normalise: standard}\n", "did you mean 'normalize'?");
   parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, normalize: standard}]\n",
               "'normalize' belongs in the data section");
@@ -1410,16 +1486,19 @@ static void test_family_keys_set_validate(void **state) {
   set_fails(&cfg, "models.2.hidden=[]",
             "--set models.2.hidden=[]: expected at least one hidden width, got an empty list");
   set_fails(&cfg, "models.2.hidden=", "expected at least one hidden width");
-  set_fails(&cfg, "models.2.hidden=[4,0]",
-            "--set models.2.hidden=[4,0]: models[2].hidden must have every hidden width >= 1, got 0 "
-            "in [4,0]");
-  set_fails(&cfg, "models.*.hidden=1,2,3,4,5,6,7,8,9", "models[0].hidden must list at most 8 hidden widths, got 9");
+  set_fails(
+      &cfg, "models.2.hidden=[4,0]",
+      "--set models.2.hidden=[4,0]: models[2].hidden must have every hidden width >= 1, got 0 "
+      "in [4,0]");
+  set_fails(&cfg, "models.*.hidden=1,2,3,4,5,6,7,8,9",
+            "models[0].hidden must list at most 8 hidden widths, got 9");
   set_fails(&cfg, "models.2.hidden=[4,", "expected a list of 1 to 8 integers");
   set_fails(&cfg, "models.2.hidden=4]", "expected a list of 1 to 8 integers");
   set_fails(&cfg, "models.2.hidden=[4 2]", "expected a list of 1 to 8 integers");
   set_fails(&cfg, "models.0.k=0", "models[0].k must be >= 1, got 0");
   set_fails(&cfg, "models.1.alpha=-1", "models[1].alpha must be >= 0, got -1");
-  set_fails(&cfg, "models.2.activation=relu6", "expected one of: relu, tanh, gelu; got 'relu6'; did you mean 'relu'?");
+  set_fails(&cfg, "models.2.activation=relu6",
+            "expected one of: relu, tanh, gelu; got 'relu6'; did you mean 'relu'?");
   set_fails(&cfg, "data.normalize=yes", "expected one of: none, standard, minmax");
   set_fails(&cfg, "hidden=[3]", "did you mean 'models.*.hidden'?");
   set_fails(&cfg, "output=x", "did you mean 'run.output' or 'models.*.output'?");

@@ -70,10 +70,8 @@ static void test_corpus_messages(void **state) {
     if (rc == RT_OK) rc = rt_config_validate(&cfg, &st);
     rt_config_free(&cfg);
     const char *problem = NULL;
-    if (rc != RT_ERR_CONFIG)
-      problem = "wrong code";
-    else if (!strstr(st.message, cases[i].expected))
-      problem = "message lacks the expected text";
+    if (rc != RT_ERR_CONFIG) problem = "wrong code";
+    else if (!strstr(st.message, cases[i].expected)) problem = "message lacks the expected text";
     else if (strchr(st.message, '\n') || strchr(st.message, '\r'))
       problem = "message is not one line";
     else if (strncmp(st.message, path, strlen(path)) != 0 || st.message[strlen(path)] != ':')

@@ -38,10 +38,8 @@ static void touch(const char *path) {
 static void expect_absolute(const char *path, const char *suffix) {
   char out[RT_PATH_MAX], want[2 * RT_PATH_MAX];
   assert_int_equal(rt_path_absolute(path, out, sizeof out), 0);
-  if (path[0] == '/')
-    snprintf(want, sizeof want, "%s", suffix);
-  else
-    snprintf(want, sizeof want, "%s%s", top, suffix);
+  if (path[0] == '/') snprintf(want, sizeof want, "%s", suffix);
+  else snprintf(want, sizeof want, "%s%s", top, suffix);
   assert_string_equal(out, want);
 }
 
@@ -87,7 +85,8 @@ static void test_diff_compares_files(void **state) {
   touch("b/data/t.csv");
   const char *relative = "data: {train: data/t.csv}\nmodels:\n  - {kind: logistic}\n";
   char absolute[RT_PATH_MAX + 64];
-  snprintf(absolute, sizeof absolute, "data: {train: %s/a/data/t.csv}\nmodels:\n  - {kind: logistic}\n", top);
+  snprintf(absolute, sizeof absolute,
+           "data: {train: %s/a/data/t.csv}\nmodels:\n  - {kind: logistic}\n", top);
   rt_config was, same, via_link, other;
   parse(absolute, "/anywhere/checkpoint/config.yaml", &was);
   parse(relative, "a/c.yaml", &same);
@@ -104,7 +103,8 @@ static void test_diff_compares_files(void **state) {
   /* Another file under the same relative name: refused, showing where it resolved. */
   assert_int_equal(rt_config_diff(&was, &other, buf, sizeof buf), 1);
   char want[3 * RT_PATH_MAX];
-  snprintf(want, sizeof want, "data.train (checkpoint: %s/a/data/t.csv, now: b/data/t.csv = %s/b/data/t.csv)", top,
+  snprintf(want, sizeof want,
+           "data.train (checkpoint: %s/a/data/t.csv, now: b/data/t.csv = %s/b/data/t.csv)", top,
            top);
   assert_string_equal(buf, want);
   rt_config_free(&was), rt_config_free(&same), rt_config_free(&via_link), rt_config_free(&other);

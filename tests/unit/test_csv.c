@@ -263,7 +263,10 @@ static void test_blank_lines_bom_no_trailing_newline(void **state) {
   assert_floats(sh.x, x, 4);
   rt_shard_free(&sh);
 
-  write_file("bom.csv", "\xEF\xBB\xBF" "f,g\n5,6\n", path, sizeof path);
+  write_file("bom.csv",
+             "\xEF\xBB\xBF"
+             "f,g\n5,6\n",
+             path, sizeof path);
   o = opts(path, 0, -1, 0);
   read_ok(&o, &info, &sh);
   assert_int_equal(info.has_header, 1);
@@ -271,7 +274,10 @@ static void test_blank_lines_bom_no_trailing_newline(void **state) {
   assert_true(sh.y[0] == 5.0f && sh.x[0] == 6.0f);
   rt_shard_free(&sh);
 
-  write_file("bom_nohdr.csv", "\xEF\xBB\xBF" "5,6\n", path, sizeof path);
+  write_file("bom_nohdr.csv",
+             "\xEF\xBB\xBF"
+             "5,6\n",
+             path, sizeof path);
   read_ok(&o, &info, &sh);
   assert_int_equal(info.has_header, 0);
   assert_int_equal(info.data_begin, 3);
@@ -345,7 +351,8 @@ static void test_long_lines(void **state) {
   assert_int_equal(sh.rows, rows);
   for (size_t r = 0; r < rows; ++r) {
     for (size_t c = 0; c + 1 < cols; ++c)
-      if (sh.x[r * (cols - 1) + c] != (float)((r * 7 + c) % 1000)) fail_msg("row %zu col %zu", r, c);
+      if (sh.x[r * (cols - 1) + c] != (float)((r * 7 + c) % 1000))
+        fail_msg("row %zu col %zu", r, c);
     assert_true(sh.y[r] == (float)((r * 7 + cols - 1) % 1000));
   }
   rt_shard_free(&sh);

@@ -31,24 +31,15 @@ static int parse_options(const char *text, rt_data_options *o) {
   char buf[256];
   snprintf(buf, sizeof buf, "%s", text);
   for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-    if (strncmp(tok, "label=", 6) == 0)
-      o->label_column = atoi(tok + 6);
-    else if (strncmp(tok, "header=", 7) == 0)
-      o->header = atoi(tok + 7);
-    else if (strcmp(tok, "delim=comma") == 0)
-      o->delimiter = ',';
-    else if (strcmp(tok, "delim=space") == 0)
-      o->delimiter = ' ';
-    else if (strcmp(tok, "delim=auto") == 0)
-      o->delimiter = 0;
-    else if (strcmp(tok, "format=csv") == 0)
-      o->format = RT_FORMAT_CSV;
-    else if (strcmp(tok, "format=npy") == 0)
-      o->format = RT_FORMAT_NPY;
-    else if (strcmp(tok, "format=auto") == 0)
-      o->format = RT_FORMAT_AUTO;
-    else
-      return -1;
+    if (strncmp(tok, "label=", 6) == 0) o->label_column = atoi(tok + 6);
+    else if (strncmp(tok, "header=", 7) == 0) o->header = atoi(tok + 7);
+    else if (strcmp(tok, "delim=comma") == 0) o->delimiter = ',';
+    else if (strcmp(tok, "delim=space") == 0) o->delimiter = ' ';
+    else if (strcmp(tok, "delim=auto") == 0) o->delimiter = 0;
+    else if (strcmp(tok, "format=csv") == 0) o->format = RT_FORMAT_CSV;
+    else if (strcmp(tok, "format=npy") == 0) o->format = RT_FORMAT_NPY;
+    else if (strcmp(tok, "format=auto") == 0) o->format = RT_FORMAT_AUTO;
+    else return -1;
   }
   return 0;
 }
@@ -67,7 +58,8 @@ static size_t load_cases(bad_case **out) {
     line[strcspn(line, "\r\n")] = '\0';
     if (line[0] == '\0' || line[0] == '#') continue;
     char *tab = strchr(line, '\t');
-    if (!tab || tab == line || tab[1] == '\0') fail_msg("EXPECTED:%d: want FILE<TAB>SUBSTRING", lineno);
+    if (!tab || tab == line || tab[1] == '\0')
+      fail_msg("EXPECTED:%d: want FILE<TAB>SUBSTRING", lineno);
     *tab = '\0';
     char *expect = tab + 1;
     char *opts = strchr(expect, '\t');

@@ -113,9 +113,11 @@ static void more_ranks_than_devices(void **state) {
   assert_int_equal(choice[3], -1);
   char text[400];
   rt_device_conflict_text("gpu07", node, 4, 2, text, sizeof text);
-  assert_string_equal(text, "node gpu07 runs 4 ranks and rank 12 sees 2 CUDA devices, all taken by other ranks "
-                            "of the node (NCCL needs a GPU of its own for each rank): run at most 2 ranks per "
-                            "node or make more devices visible");
+  assert_string_equal(
+      text,
+      "node gpu07 runs 4 ranks and rank 12 sees 2 CUDA devices, all taken by other ranks "
+      "of the node (NCCL needs a GPU of its own for each rank): run at most 2 ranks per "
+      "node or make more devices visible");
 }
 
 /* Every rank restricted to the same one device (CUDA_VISIBLE_DEVICES=0 for all). */
@@ -129,9 +131,11 @@ static void everyone_on_one_device(void **state) {
   assert_int_equal(rt_device_assign(node, 2, choice), 1);
   char text[400];
   rt_device_conflict_text("n1", node, 2, 1, text, sizeof text);
-  assert_string_equal(text, "node n1 runs 2 ranks and rank 11 sees 1 CUDA device, already taken by another rank "
-                            "of the node (NCCL needs a GPU of its own for each rank): run at most 1 rank per "
-                            "node or make more devices visible");
+  assert_string_equal(
+      text,
+      "node n1 runs 2 ranks and rank 11 sees 1 CUDA device, already taken by another rank "
+      "of the node (NCCL needs a GPU of its own for each rank): run at most 1 rank per "
+      "node or make more devices visible");
 }
 
 /* Enough devices on the node, but not visible to the rank that needs one. */
@@ -145,7 +149,8 @@ static void enough_devices_badly_visible(void **state) {
   assert_int_equal(rt_device_assign(node, 2, choice), 1);
   char text[400];
   rt_device_conflict_text("n2", node, 2, 1, text, sizeof text);
-  assert_non_null(strstr(text, "let each rank of the node see a different device (CUDA_VISIBLE_DEVICES)"));
+  assert_non_null(
+      strstr(text, "let each rank of the node see a different device (CUDA_VISIBLE_DEVICES)"));
 }
 
 int main(void) {

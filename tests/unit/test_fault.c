@@ -28,8 +28,7 @@ static void test_fault_accepts(void **state) {
     uint64_t at;
   } ok[] = {{"stall:1:3", RT_FAULT_STALL, 1, 3},   {"die:0:1", RT_FAULT_DIE, 0, 1},
             {"term:12:40", RT_FAULT_TERM, 12, 40}, {"usr1:2:7", RT_FAULT_USR1, 2, 7},
-            {"int:3:1", RT_FAULT_INT, 3, 1},
-            {"enospc:0:2", RT_FAULT_ENOSPC, 0, 2}};
+            {"int:3:1", RT_FAULT_INT, 3, 1},       {"enospc:0:2", RT_FAULT_ENOSPC, 0, 2}};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; ++i) {
     assert_int_equal(rt_fault_parse(ok[i].text, &f, &st), RT_OK);
     assert_int_equal(f.action, ok[i].action);
@@ -47,22 +46,25 @@ static void test_fault_accepts(void **state) {
 
 static void test_fault_rejects(void **state) {
   (void)state;
-  static const char *const bad[] = {"crash:1:2", "die", "die:1", "die:1:", "die:-1:2", "die:1:0",
-                                    "die:1:-2", "die:x:2", "die:1:2x", "die:1:2:3", "stall::2", "Die:1:2"};
+  static const char *const bad[] = {
+      "crash:1:2", "die",     "die:1",    "die:1:",    "die:-1:2", "die:1:0",
+      "die:1:-2",  "die:x:2", "die:1:2x", "die:1:2:3", "stall::2", "Die:1:2"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
     rt_fault f;
     rt_status st;
     if (rt_fault_parse(bad[i], &f, &st) != RT_ERR_USAGE) fail_msg("'%s' was accepted", bad[i]);
     assert_int_equal(f.action, RT_FAULT_NONE);
     assert_non_null(strstr(st.message, "RINGTRAIN_FAULT='"));
-    assert_non_null(strstr(st.message, "expected ACTION:RANK:N with ACTION stall, die, term, int, usr1 or enospc"));
+    assert_non_null(strstr(
+        st.message, "expected ACTION:RANK:N with ACTION stall, die, term, int, usr1 or enospc"));
   }
 }
 
 static void parse(const char *text, rt_config *cfg) {
   rt_status st;
   rt_config_defaults(cfg);
-  if (rt_config_parse(text, strlen(text), "t.yaml", cfg, &st) != RT_OK) fail_msg("parse: %s", st.message);
+  if (rt_config_parse(text, strlen(text), "t.yaml", cfg, &st) != RT_OK)
+    fail_msg("parse: %s", st.message);
 }
 
 static const char base[] =
@@ -91,10 +93,13 @@ static void test_config_diff(void **state) {
   assert_int_equal(rt_config_set(&b, "run.passes=5", &st), RT_OK);
   assert_int_equal(rt_config_set(&b, "models.1.learning_rate=0.5", &st), RT_OK);
   assert_int_equal(rt_config_diff(&a, &b, buf, sizeof buf), 2);
-  assert_string_equal(buf, "run.passes (checkpoint: 4, now: 5); models.1.learning_rate (checkpoint: 0.01, now: 0.5)");
+  assert_string_equal(
+      buf,
+      "run.passes (checkpoint: 4, now: 5); models.1.learning_rate (checkpoint: 0.01, now: 0.5)");
   /* A different model count is one difference; a short buffer truncates, still counted. */
   rt_config c;
-  parse("data: {train: /data/t.csv}\nrun: {passes: 4, seed: 3}\nmodels:\n  - {kind: logistic}\n", &c);
+  parse("data: {train: /data/t.csv}\nrun: {passes: 4, seed: 3}\nmodels:\n  - {kind: logistic}\n",
+        &c);
   assert_int_equal(rt_config_diff(&a, &c, buf, sizeof buf), 1);
   assert_string_equal(buf, "models (count) (checkpoint: 2, now: 1)");
   char small[12];

@@ -54,7 +54,8 @@ static rt_model_spec *make_specs(size_t count, uint64_t passes, uint64_t shards)
 }
 
 /* Builds every rank's list from the plan: in plan order, or receives before sends per round. */
-static void build_ops(const rt_handoff *plan, size_t n, int ranks, int receive_first, ops *per_rank) {
+static void build_ops(const rt_handoff *plan, size_t n, int ranks, int receive_first,
+                      ops *per_rank) {
   for (int r = 0; r < ranks; ++r) {
     per_rank[r].idx = malloc((n ? n : 1) * sizeof(size_t));
     per_rank[r].n = per_rank[r].head = 0;
@@ -120,9 +121,11 @@ static void plan_matches_the_schedule(void **state) {
   assert_int_equal(n, expected);
   for (size_t k = 0; k < n; ++k) {
     assert_int_not_equal(plan[k].from, plan[k].to);
-    if (k) assert_true(plan[k - 1].round < plan[k].round ||
-                       (plan[k - 1].round == plan[k].round && plan[k - 1].model < plan[k].model));
-    const uint64_t shard = rt_succession_shard(plan[k].model, plan[k].round / 4, plan[k].round % 4, 4);
+    if (k)
+      assert_true(plan[k - 1].round < plan[k].round ||
+                  (plan[k - 1].round == plan[k].round && plan[k - 1].model < plan[k].model));
+    const uint64_t shard =
+        rt_succession_shard(plan[k].model, plan[k].round / 4, plan[k].round % 4, 4);
     assert_int_equal(plan[k].from, rt_shard_owner(shard, 4, 4));
   }
   /* One rank: nothing moves. */

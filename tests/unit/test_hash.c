@@ -93,7 +93,8 @@ static void test_million_a_incremental(void **cm) {
   rt_sha256_ctx c;
   uint8_t d[RT_SHA256_LEN];
   assert_int_equal(rt_sha256_init(&c, &st), RT_OK);
-  for (int i = 0; i < 1000; ++i) assert_int_equal(rt_sha256_update(&c, chunk, sizeof chunk, &st), RT_OK);
+  for (int i = 0; i < 1000; ++i)
+    assert_int_equal(rt_sha256_update(&c, chunk, sizeof chunk, &st), RT_OK);
   assert_int_equal(rt_sha256_final(&c, d, &st), RT_OK);
   assert_digest_hex(d, expected);
 
@@ -150,9 +151,12 @@ static void test_hex(void **cm) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_empty),         cmocka_unit_test(test_abc),
-      cmocka_unit_test(test_nist_448_bit),  cmocka_unit_test(test_nist_896_bit),
-      cmocka_unit_test(test_million_a_incremental), cmocka_unit_test(test_released_context),
+      cmocka_unit_test(test_empty),
+      cmocka_unit_test(test_abc),
+      cmocka_unit_test(test_nist_448_bit),
+      cmocka_unit_test(test_nist_896_bit),
+      cmocka_unit_test(test_million_a_incremental),
+      cmocka_unit_test(test_released_context),
       cmocka_unit_test(test_hex),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -117,7 +117,7 @@ static void blobs_recovered(void **state) {
   const rt_family *fam = family();
   rt_model_spec s = make_spec(D, K, 32, 10000);
   const uint64_t key = rt_key_push(2024, 1);
-  const float truth[K * D] = {0, 0, 0, 0, 0,  3, 0, 0, 1, 0,  0, 3, -1, 0, 2,  -2, 1, 3, 3, -1};
+  const float truth[K * D] = {0, 0, 0, 0, 0, 3, 0, 0, 1, 0, 0, 3, -1, 0, 2, -2, 1, 3, 3, -1};
   for (size_t a = 0; a < K; ++a)
     for (size_t b = a + 1; b < K; ++b) assert_true(naive_sq(truth + a * D, truth + b * D, D) > 4.0);
   uint64_t perm[N];
@@ -281,7 +281,8 @@ static void dead_centres_reseeded(void **state) {
   const double *counts = (const double *)m.aux;
   double loss;
   /* Three batches bring the model to 30 < 10 k = 40 rows: nothing is re-seeded yet. */
-  for (size_t b = 0; b < 3; ++b) fam->integrate_batch(&s, m.params, m.aux, x + b * B * D, NULL, B, b, &loss, m.ws);
+  for (size_t b = 0; b < 3; ++b)
+    fam->integrate_batch(&s, m.params, m.aux, x + b * B * D, NULL, B, b, &loss, m.ws);
   assert_true(counts[K] == 30.0);
   assert_true(counts[2] == 0.0 && counts[3] == 0.0);
   assert_memory_equal(m.params + 2 * D, start + 2 * D, 2 * D * sizeof(float));
@@ -337,7 +338,8 @@ static void predict_and_eval_known_centres(void **state) {
   fam->predict(&s, m.params, x, 4, out, m.ws);
   const float expect[8] = {0, 0, 2, 3, 0, 1.5f, 1, 1};
   for (size_t i = 0; i < 8; ++i)
-    if (out[i] != expect[i]) fail_msg("output %zu: %g, expected %g", i, (double)out[i], (double)expect[i]);
+    if (out[i] != expect[i])
+      fail_msg("output %zu: %g, expected %g", i, (double)out[i], (double)expect[i]);
   double sums[RT_EVAL_SUMS] = {0}, values[RT_MAX_METRICS] = {0};
   fam->eval_rows(&s, m.params, x, NULL, 3, m.ws, sums); /* two chunks, as the backend would */
   fam->eval_rows(&s, m.params, x + 6, NULL, 1, m.ws, sums);
@@ -419,7 +421,8 @@ static void labels_ignored(void **state) {
   float x[N * D], y[N];
   for (size_t i = 0; i < N * D; ++i) x[i] = rt_rng_uniform_f(5, i);
   for (size_t i = 0; i < N; ++i) y[i] = (float)(i % 7);
-  rt_shard with = {.rows = N, .features = D, .x = x, .y = y}, without = {.rows = N, .features = D, .x = x};
+  rt_shard with = {.rows = N, .features = D, .x = x, .y = y},
+           without = {.rows = N, .features = D, .x = x};
   model_buf a = model_alloc(&s, 8), b = model_alloc(&s, 8);
   fam->init_from_data(&s, 1, a.params, a.aux, &with);
   fam->init_from_data(&s, 1, b.params, b.aux, &without);
@@ -437,7 +440,6 @@ static void labels_ignored(void **state) {
   assert_memory_equal(sa, sb, sizeof sa);
   model_free(&a), model_free(&b);
 }
-
 
 /* ---- greedy k-means++ and Lloyd passes ----------------------------------------------------- */
 
@@ -557,7 +559,8 @@ static void lloyd_reaches_reference_fixed_point(void **state) {
     memcpy(before, m.params, sizeof before);
     const double loss = run_engine_pass(&s, &m, x, N, p, &step);
     const double want = reference_lloyd_step(x, N, ref, K, D);
-    if (fabs(loss - want) > 1e-5 * want) fail_msg("pass %llu: loss %.9g, reference %.9g", (unsigned long long)p, loss, want);
+    if (fabs(loss - want) > 1e-5 * want)
+      fail_msg("pass %llu: loss %.9g, reference %.9g", (unsigned long long)p, loss, want);
     assert_true(loss <= previous * (1.0 + 1e-6)); /* Lloyd never raises the inertia */
     previous = loss;
     still = memcmp(before, m.params, sizeof before) == 0;
@@ -618,17 +621,19 @@ static void lloyd_accumulates_and_resets(void **state) {
     }
     for (size_t j = 0; j < K * D; ++j) want_sum[j] += part[j];
   }
-  assert_memory_equal(m.params, start, sizeof start); /* centres wait for the pass end */
+  assert_memory_equal(m.params, start, sizeof start);          /* centres wait for the pass end */
   assert_memory_equal(a, counts_before, sizeof counts_before); /* Sculley's state untouched */
   for (size_t j = 0; j < K * D; ++j)
-    if (a[al.sums + j] != want_sum[j]) fail_msg("sum %zu: %.17g, expected %.17g", j, a[al.sums + j], want_sum[j]);
+    if (a[al.sums + j] != want_sum[j])
+      fail_msg("sum %zu: %.17g, expected %.17g", j, a[al.sums + j], want_sum[j]);
   for (size_t c = 0; c < K; ++c) assert_true(a[al.lloyd_counts + c] == want_count[c]);
   assert_true(fabs(a[al.far_dist] - far) <= 1e-4 * far);
   for (size_t f = 0; f < D; ++f) assert_true(a[al.far_row + f] == (double)x[far_row * D + f]);
   fam->pass_end(&s, 2, m.params, m.aux);
   for (size_t c = 0; c < K; ++c)
     for (size_t f = 0; f < D; ++f) {
-      const float expect = want_count[c] > 0 ? (float)(want_sum[c * D + f] / want_count[c]) : start[c * D + f];
+      const float expect =
+          want_count[c] > 0 ? (float)(want_sum[c * D + f] / want_count[c]) : start[c * D + f];
       assert_true(m.params[c * D + f] == expect);
     }
   for (size_t i = al.far_dist; i < al.doubles; ++i)
@@ -648,15 +653,16 @@ static void lloyd_empty_centre_moves_to_farthest_row(void **state) {
   rt_model_spec s = lloyd_spec(D, K, 4, 2, -1);
   /* Three rows at squared distance 200 from their nearest centre, (20, 0) first: the farthest
    * row is the first of the pass, inside a batch and across batches. */
-  const float x[N * D] = {0, 0, 1, 0, 0, 1, 10, 10,   11, 10, 20, 0, 0, 20, 0, 9,
-                          1, 9, 0, 8, -10, 10, 1, 1};
+  const float x[N * D] = {0, 0,  1, 0, 0, 1, 10, 10, 11,  10, 20, 0,
+                          0, 20, 0, 9, 1, 9, 0,  8,  -10, 10, 1,  1};
   model_buf m = model_alloc(&s, 4);
   double *a = (double *)(void *)m.aux;
   a[rt_kmeans_aux_of(&s).lloyd_now] = 1.0;
   const float start[K * D] = {0, 0, 10, 10, 100, 100, -100, -100};
   memcpy(m.params, start, sizeof start);
   double loss;
-  for (size_t b = 0; b < N / 4; ++b) fam->integrate_batch(&s, m.params, m.aux, x + b * 4 * D, NULL, 4, b, &loss, m.ws);
+  for (size_t b = 0; b < N / 4; ++b)
+    fam->integrate_batch(&s, m.params, m.aux, x + b * 4 * D, NULL, 4, b, &loss, m.ws);
   fam->pass_end(&s, 0, m.params, m.aux);
   /* (20, 0) is the first farthest row: centre 2 moves there; centre 3 keeps its place. */
   assert_true(m.params[2 * D] == 20.0f && m.params[2 * D + 1] == 0.0f);
@@ -665,7 +671,8 @@ static void lloyd_empty_centre_moves_to_farthest_row(void **state) {
   double sx = 0, sy = 0, n = 0;
   for (size_t i = 0; i < N; ++i) {
     double dist;
-    if (naive_nearest(x + i * D, start, K, D, &dist) == 0) sx += x[i * D], sy += x[i * D + 1], n += 1;
+    if (naive_nearest(x + i * D, start, K, D, &dist) == 0)
+      sx += x[i * D], sy += x[i * D + 1], n += 1;
   }
   assert_true(m.params[0] == (float)(sx / n) && m.params[1] == (float)(sy / n));
   model_free(&m);
@@ -745,7 +752,8 @@ static void spec_text_keys(void **state) {
   s = lloyd_spec(7, 3, 16, 6, 7);
   s.id = 4;
   assert_int_equal(family()->check(&s, &st), RT_ERR_CONFIG);
-  assert_string_equal(st.message, "model 4 (kmeans): lloyd_passes = 7; it must be 0..6 (the passes)");
+  assert_string_equal(st.message,
+                      "model 4 (kmeans): lloyd_passes = 7; it must be 0..6 (the passes)");
 }
 
 int main(void) {

@@ -19,7 +19,9 @@
 enum { LIN_ROWS = 0, LIN_Y0, LIN_SYY, LIN_SOLVED, LIN_JITTER, LIN_TRAIN_LOSS, LIN_HEAD = 8 };
 
 static size_t pad8(size_t n) { return (n + 7) / 8 * 8; }
-static size_t stats_doubles(size_t d) { return LIN_HEAD + pad8(d) + (d + 1) * (d + 1) + 2 * (d + 1); }
+static size_t stats_doubles(size_t d) {
+  return LIN_HEAD + pad8(d) + (d + 1) * (d + 1) + 2 * (d + 1);
+}
 static double *solution_of(float *aux, size_t d) {
   return (double *)(void *)aux + LIN_HEAD + pad8(d) + (d + 1) * (d + 1) + (d + 1);
 }
@@ -141,8 +143,8 @@ static void reference_ridge(const float *x, const float *y, size_t n, size_t d, 
 }
 
 /* Integrates rows [0, n) in batches of the given sizes (cycled) with the exact solver. */
-static void accumulate(const rt_model_spec *s, float *aux, const float *x, const float *y,
-                       size_t n, const size_t *sizes, size_t nsizes) {
+static void accumulate(const rt_model_spec *s, float *aux, const float *x, const float *y, size_t n,
+                       const size_t *sizes, size_t nsizes) {
   const rt_family *fam = linear();
   const size_t d = s->problem.features;
   size_t most = 1;
@@ -166,7 +168,8 @@ static double rel_err(double got, double want) {
   return fabs(got - want) / fmax(fabs(want), 1e-300);
 }
 
-static void expect_close(const double *got, const double *want, size_t n, double tol, const char *what) {
+static void expect_close(const double *got, const double *want, size_t n, double tol,
+                         const char *what) {
   for (size_t j = 0; j < n; ++j)
     if (!(rel_err(got[j], want[j]) <= tol))
       fail_msg("%s: component %zu: got %.17g, want %.17g (relative error %.3g > %.1g)", what, j,
@@ -250,7 +253,8 @@ static void statistics_finish_for_any_alpha(void **state) {
       assert_int_equal(fam->finish(&t, params, copy, NULL), RT_OK);
       double ref[D + 1];
       reference_ridge(x, y, N, D, fi, alphas[k], NULL, ref);
-      expect_close(solution_of(copy, D), ref, D + (size_t)fi, 1e-5, "finished from shared statistics");
+      expect_close(solution_of(copy, D), ref, D + (size_t)fi, 1e-5,
+                   "finished from shared statistics");
       /* finish leaves the statistics as they were: a second finish gives the same bits */
       float again[D + 1];
       assert_int_equal(fam->finish(&t, again, copy, NULL), RT_OK);
@@ -384,8 +388,8 @@ static void degenerate_statistics(void **state) {
 /* ---- solver sgd ---------------------------------------------------------------------------- */
 
 /* mean 1/2 (x.w + b - y)^2 + (alpha / train_rows)/2 |w|^2, in double. */
-static double reference_loss(const rt_model_spec *s, const double *p, const float *x, const float *y,
-                             size_t rows) {
+static double reference_loss(const rt_model_spec *s, const double *p, const float *x,
+                             const float *y, size_t rows) {
   const size_t d = s->problem.features;
   double total = 0.0, reg = 0.0;
   for (size_t i = 0; i < rows; ++i) {
@@ -412,9 +416,16 @@ static void check_gradient(size_t d, size_t rows, int fit_intercept, double alph
   rt_model_spec s0 = s; /* the reported loss has no ridge term */
   s0.hp.alpha = 0.0;
   double loss_sum = 0.0;
-  tu_check_gradient(&(tu_gradient_check){.fam = fam, .spec = &s, .reported = &s0,
-                                         .loss = reference_loss, .params = params, .x = x, .y = y,
-                                         .rows = rows, .loss_tol = 1e-5, .grad_tol = 1e-3},
+  tu_check_gradient(&(tu_gradient_check){.fam = fam,
+                                         .spec = &s,
+                                         .reported = &s0,
+                                         .loss = reference_loss,
+                                         .params = params,
+                                         .x = x,
+                                         .y = y,
+                                         .rows = rows,
+                                         .loss_tol = 1e-5,
+                                         .grad_tol = 1e-3},
                     grad, &loss_sum);
   free(params), free(grad), free(x), free(y);
 }
@@ -439,7 +450,8 @@ static void sgd_integrate_is_the_gradient_path(void **state) {
   s.hp.learning_rate = 0.05;
   const size_t n = fam->param_count(&s), na = fam->aux_floats(&s);
   assert_int_equal(na, rt_optimizer_aux_count(&s, n));
-  float x[R * D], y[R], pa[D + 1] = {0}, pb[D + 1] = {0}, aa[2 * (D + 1)] = {0}, ab[2 * (D + 1)] = {0};
+  float x[R * D], y[R], pa[D + 1] = {0}, pb[D + 1] = {0}, aa[2 * (D + 1)] = {0},
+                               ab[2 * (D + 1)] = {0};
   const uint64_t key = rt_key_push(5, 5);
   for (size_t i = 0; i < R * D; ++i) x[i] = rt_rng_uniform_f(key, i) - 0.5f;
   for (size_t i = 0; i < R; ++i) y[i] = rt_rng_uniform_f(key, 100 + i);

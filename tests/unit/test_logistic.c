@@ -22,8 +22,8 @@ static rt_model_spec make_spec(size_t d, size_t c, double l2) {
 }
 
 /* Loss of the batch (mean log-loss + l2/2 |W|^2) in double, the reference for the gradient. */
-static double reference_loss(const rt_model_spec *s, const double *p, const float *x, const float *y,
-                             size_t rows) {
+static double reference_loss(const rt_model_spec *s, const double *p, const float *x,
+                             const float *y, size_t rows) {
   const size_t d = s->problem.features, c = s->problem.classes;
   double total = 0.0;
   for (size_t i = 0; i < rows; ++i) {
@@ -57,9 +57,16 @@ static void check_gradient(size_t d, size_t c, size_t rows, double l2) {
   rt_model_spec s0 = s; /* the reported loss excludes the L2 term */
   s0.hp.l2 = 0.0;
   double loss_sum = 0.0;
-  tu_check_gradient(&(tu_gradient_check){.fam = fam, .spec = &s, .reported = &s0,
-                                         .loss = reference_loss, .params = params, .x = x, .y = y,
-                                         .rows = rows, .loss_tol = 1e-5, .grad_tol = 2e-3},
+  tu_check_gradient(&(tu_gradient_check){.fam = fam,
+                                         .spec = &s,
+                                         .reported = &s0,
+                                         .loss = reference_loss,
+                                         .params = params,
+                                         .x = x,
+                                         .y = y,
+                                         .rows = rows,
+                                         .loss_tol = 1e-5,
+                                         .grad_tol = 2e-3},
                     grad, &loss_sum);
   free(params), free(grad), free(x), free(y);
 }
@@ -147,8 +154,8 @@ static void sgd_and_momentum_updates(void **state) {
   s.hp.momentum = 0.9;
   assert_int_equal(rt_optimizer_aux_count(&s, 2), 2);
   float q[1] = {0.0f}, gg[1] = {1.0f};
-  rt_optimizer_step(&s, q, v, gg, 1, 0);  /* v = 1,   q = -0.1 */
-  rt_optimizer_step(&s, q, v, gg, 1, 1);  /* v = 1.9, q = -0.29 */
+  rt_optimizer_step(&s, q, v, gg, 1, 0); /* v = 1,   q = -0.1 */
+  rt_optimizer_step(&s, q, v, gg, 1, 1); /* v = 1.9, q = -0.29 */
   assert_float_equal(v[0], 1.9f, 1e-6);
   assert_float_equal(q[0], -0.29f, 1e-6);
 }
@@ -216,7 +223,8 @@ static void spec_text_round_trip(void **state) {
   assert_string_equal(text, again);
   free(again);
   /* A spec without its kind is rejected with the file named. */
-  assert_int_equal(rt_spec_from_text(text + strlen("kind=logistic\n"), "m.rtm", &back, &st), RT_ERR_MODEL_FILE);
+  assert_int_equal(rt_spec_from_text(text + strlen("kind=logistic\n"), "m.rtm", &back, &st),
+                   RT_ERR_MODEL_FILE);
   assert_non_null(strstr(st.message, "m.rtm"));
   free(text);
 }
@@ -239,7 +247,8 @@ static void state_layout_is_aligned_and_deterministic(void **state) {
   void *c = NULL;
   rt_status st;
   assert_int_equal(rt_state_create(&s, &c, &nb, &st), RT_OK);
-  assert_memory_not_equal(rt_state_params(a, &l), rt_state_params(c, &l), l.param_count * sizeof(float));
+  assert_memory_not_equal(rt_state_params(a, &l), rt_state_params(c, &l),
+                          l.param_count * sizeof(float));
   rt_state_free(a), rt_state_free(c);
 }
 

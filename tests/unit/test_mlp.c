@@ -52,7 +52,8 @@ static double ref_act(rt_activation a, double z) {
   switch (a) {
     case RT_ACTIVATION_RELU: return z > 0.0 ? z : 0.0;
     case RT_ACTIVATION_TANH: return tanh(z);
-    case RT_ACTIVATION_GELU: return 0.5 * z * (1.0 + tanh(0.79788456080286535588 * (z + 0.044715 * z * z * z)));
+    case RT_ACTIVATION_GELU:
+      return 0.5 * z * (1.0 + tanh(0.79788456080286535588 * (z + 0.044715 * z * z * z)));
   }
   return NAN;
 }
@@ -83,8 +84,8 @@ static void ref_row(const rt_model_spec *s, const double *p, const float *x, dou
 }
 
 /* Mean loss of the batch plus l2/2 |W|^2 over the weights (not the biases). */
-static double reference_loss(const rt_model_spec *s, const double *p, const float *x, const float *y,
-                             size_t rows) {
+static double reference_loss(const rt_model_spec *s, const double *p, const float *x,
+                             const float *y, size_t rows) {
   const size_t d = s->problem.features, layers = (size_t)s->hp.hidden_count + 1;
   const size_t out_n = ref_width(s, layers);
   double total = 0.0;
@@ -117,8 +118,9 @@ static void fill(const rt_model_spec *s, uint64_t key, size_t n, float *params, 
   for (size_t i = 0; i < rows * s->problem.features; ++i)
     x[i] = 2.0f * rt_rng_uniform_f(key, 100000 + i) - 1.0f;
   for (size_t i = 0; i < rows; ++i)
-    y[i] = s->hp.output == RT_OUTPUT_REGRESSION ? 2.0f * rt_rng_uniform_f(key, 200000 + i) - 1.0f
-                                                : (float)rt_rng_below(key, 200000 + i, s->problem.classes);
+    y[i] = s->hp.output == RT_OUTPUT_REGRESSION
+               ? 2.0f * rt_rng_uniform_f(key, 200000 + i) - 1.0f
+               : (float)rt_rng_below(key, 200000 + i, s->problem.classes);
 }
 
 /* Central differences (h = 1e-4) of the double reference against the float analytic gradient:
@@ -141,7 +143,8 @@ static void check_gradient(rt_activation act, rt_mlp_output output, double l2) {
   double *pd = calloc(n, sizeof *pd);
   int found = 0;
   for (uint64_t attempt = 0; attempt < 1000 && !found; ++attempt) {
-    const uint64_t key = rt_key_push(rt_key_push(77, (uint64_t)act * 10 + (uint64_t)output), attempt);
+    const uint64_t key =
+        rt_key_push(rt_key_push(77, (uint64_t)act * 10 + (uint64_t)output), attempt);
     fill(&s, key, n, params, x, y, rows);
     for (size_t i = 0; i < n; ++i) pd[i] = params[i];
     double margin = INFINITY, o[REF_MAX];
@@ -153,9 +156,16 @@ static void check_gradient(rt_activation act, rt_mlp_output output, double l2) {
   rt_model_spec s0 = s;
   s0.hp.l2 = 0.0;
   double loss_sum = 0.0;
-  tu_check_gradient(&(tu_gradient_check){.fam = fam, .spec = &s, .reported = &s0,
-                                         .loss = reference_loss, .params = params, .x = x, .y = y,
-                                         .rows = rows, .loss_tol = 1e-5, .loss_scaled = 1,
+  tu_check_gradient(&(tu_gradient_check){.fam = fam,
+                                         .spec = &s,
+                                         .reported = &s0,
+                                         .loss = reference_loss,
+                                         .params = params,
+                                         .x = x,
+                                         .y = y,
+                                         .rows = rows,
+                                         .loss_tol = 1e-5,
+                                         .loss_scaled = 1,
                                          .grad_tol = 1e-4},
                     grad, &loss_sum);
   /* Same inputs, same bits. */
@@ -247,7 +257,8 @@ static void check_init(rt_activation act, rt_init_scheme init, double target) {
   /* The output layer (256 x 10) draws from its own stream with its own scale. */
   const float *w1 = a + nw + 256;
   const double target1 = init == RT_INIT_HE || (init == RT_INIT_AUTO && act == RT_ACTIVATION_RELU)
-                             ? sqrt(2.0 / 256.0) : sqrt(2.0 / 266.0);
+                             ? sqrt(2.0 / 256.0)
+                             : sqrt(2.0 / 266.0);
   const double std1 = sample_std(w1, 2560, &mean);
   assert_true(fabs(std1 - target1) < 0.1 * target1);
   for (size_t i = nw + 256 + 2560; i < n; ++i) assert_true(a[i] == 0.0f); /* b_1 */
@@ -310,8 +321,8 @@ static void check_learns_xor(rt_activation act) {
   fam->eval_rows(&s, params, tx, ty, test_rows, ws, sums);
   fam->metrics(&s, sums, test_rows, values);
   if (!(values[1] > 0.95))
-    fail_msg("activation %d: accuracy %.4f, logloss %.4f (first pass loss %.4f, last %.4f)", (int)act,
-             values[1], values[0], first_loss / rows, last_loss / rows);
+    fail_msg("activation %d: accuracy %.4f, logloss %.4f (first pass loss %.4f, last %.4f)",
+             (int)act, values[1], values[0], first_loss / rows, last_loss / rows);
   assert_true(last_loss < 0.5 * first_loss);
   free(params), free(grad), free(aux), free(ws), free(x), free(y), free(tx), free(ty);
 }
@@ -342,7 +353,8 @@ static void learns_regression(void **state) {
   float *params = malloc(n * sizeof *params), *grad = malloc(n * sizeof *grad);
   float *aux = calloc(rt_optimizer_aux_count(&s, n), sizeof *aux);
   float *ws = malloc(fam->workspace_floats(&s, test_rows) * sizeof *ws);
-  float *x = malloc((rows + test_rows) * 3 * sizeof *x), *y = malloc((rows + test_rows) * sizeof *y);
+  float *x = malloc((rows + test_rows) * 3 * sizeof *x),
+        *y = malloc((rows + test_rows) * sizeof *y);
   const uint64_t key = rt_key_push(6, 1);
   for (size_t i = 0; i < rows + test_rows; ++i) {
     for (size_t f = 0; f < 3; ++f) x[3 * i + f] = 2.0f * rt_rng_uniform_f(key, 3 * i + f) - 1.0f;

@@ -27,7 +27,8 @@ static void test_sha(const void *data, size_t len, uint8_t *out) {
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static const char *const SPEC = "kind=logistic\nlr_decay=0.5\nlr=0.01\nclasses=3\nnote=\nexpr=a=b\n";
+static const char *const SPEC =
+    "kind=logistic\nlr_decay=0.5\nlr=0.01\nclasses=3\nnote=\nexpr=a=b\n";
 
 static int setup(void **cm) {
   (void)cm;
@@ -44,7 +45,8 @@ static void fill_state(uint8_t *s, size_t n) {
   for (size_t i = 0; i < n; ++i) s[i] = (uint8_t)(i * 37u + 11u);
 }
 
-static void encode_ok(const char *spec, const void *state, size_t state_len, uint8_t **bytes, size_t *len) {
+static void encode_ok(const char *spec, const void *state, size_t state_len, uint8_t **bytes,
+                      size_t *len) {
   rt_status st;
   rt_status_clear(&st);
   void *b = NULL;
@@ -71,7 +73,8 @@ static void expect_decode_error(const uint8_t *bytes, size_t len, const char *ex
   rt_status_clear(&st);
   rt_model_file mf;
   rt_code rc = rt_model_file_decode(bytes, len, "m.rtm", &mf, &st);
-  if (rc != RT_ERR_MODEL_FILE) fail_msg("expected RT_ERR_MODEL_FILE, got %s (%s)", rt_code_name(rc), st.message);
+  if (rc != RT_ERR_MODEL_FILE)
+    fail_msg("expected RT_ERR_MODEL_FILE, got %s (%s)", rt_code_name(rc), st.message);
   assert_int_equal(st.code, RT_ERR_MODEL_FILE);
   assert_null(mf.spec_text);
   assert_null(mf.state);
@@ -86,7 +89,8 @@ static void expect_read_error(const char *path, const char *expected_substring) 
   rt_status_clear(&st);
   rt_model_file mf;
   rt_code rc = rt_model_file_read(path, &mf, &st);
-  if (rc != RT_ERR_MODEL_FILE) fail_msg("expected RT_ERR_MODEL_FILE, got %s (%s)", rt_code_name(rc), st.message);
+  if (rc != RT_ERR_MODEL_FILE)
+    fail_msg("expected RT_ERR_MODEL_FILE, got %s (%s)", rt_code_name(rc), st.message);
   assert_null(mf.spec_text);
   assert_null(mf.state);
   assert_int_equal(strncmp(st.message, path, strlen(path)), 0);
@@ -276,7 +280,8 @@ static void test_every_truncation_detected(void **cm) {
   assert_string_equal(st.message, "m.rtm: truncated at byte 20: expected at least 96 bytes");
   assert_int_equal(rt_model_file_decode(b, len - 1, "m.rtm", &mf, &st), RT_ERR_MODEL_FILE);
   char expected[256];
-  snprintf(expected, sizeof expected, "m.rtm: truncated at byte %zu: header says %zu bytes (spec 21, state 70), file has %zu",
+  snprintf(expected, sizeof expected,
+           "m.rtm: truncated at byte %zu: header says %zu bytes (spec 21, state 70), file has %zu",
            len - 1, len, len - 1);
   assert_string_equal(st.message, expected);
   free(b);
@@ -292,8 +297,9 @@ static void test_trailing_bytes_detected(void **cm) {
   memcpy(longer, b, len);
   memset(longer + len, 0, 5);
   char expected[256];
-  snprintf(expected, sizeof expected, "m.rtm: trailing garbage at byte %zu: header says %zu bytes, file has %zu", len,
-           len, len + 1);
+  snprintf(expected, sizeof expected,
+           "m.rtm: trailing garbage at byte %zu: header says %zu bytes, file has %zu", len, len,
+           len + 1);
   rt_status st;
   rt_model_file mf;
   assert_int_equal(rt_model_file_decode(longer, len + 1, "m.rtm", &mf, &st), RT_ERR_MODEL_FILE);
@@ -339,9 +345,21 @@ static void test_header_errors(void **cm) {
   assert_string_equal(st.message, "m.rtm: unsupported flags 0x80000000 at offset 12: expected 0");
 
   /* Lengths near and at UINT64_MAX, and combinations that would wrap. */
-  const uint64_t evil[] = {UINT64_MAX,      UINT64_MAX - 1,  UINT64_MAX - 31, UINT64_MAX - 63, UINT64_MAX - 95,
-                           UINT64_MAX / 2,  (uint64_t)1 << 63, (uint64_t)1 << 32, (uint64_t)len, (uint64_t)len - 64,
-                           (uint64_t)len - 95, 0,            1,               5,               64};
+  const uint64_t evil[] = {UINT64_MAX,
+                           UINT64_MAX - 1,
+                           UINT64_MAX - 31,
+                           UINT64_MAX - 63,
+                           UINT64_MAX - 95,
+                           UINT64_MAX / 2,
+                           (uint64_t)1 << 63,
+                           (uint64_t)1 << 32,
+                           (uint64_t)len,
+                           (uint64_t)len - 64,
+                           (uint64_t)len - 95,
+                           0,
+                           1,
+                           5,
+                           64};
   size_t ne = sizeof evil / sizeof evil[0];
   for (size_t i = 0; i < ne; ++i) {
     for (size_t j = 0; j < ne; ++j) {
@@ -368,19 +386,22 @@ static void test_content_errors(void **cm) {
   b[32 + 6] = '\0'; /* "cd" -> "c\0" */
   reseal(b, len);
   assert_int_equal(rt_model_file_decode(b, len, "m.rtm", &mf, &st), RT_ERR_MODEL_FILE);
-  assert_string_equal(st.message, "m.rtm: invalid spec text: NUL byte at offset 38: expected key=value lines");
+  assert_string_equal(st.message,
+                      "m.rtm: invalid spec text: NUL byte at offset 38: expected key=value lines");
 
   b[32 + 6] = 'd';
   b[32 + 9] = 'x'; /* final '\n' */
   reseal(b, len);
   assert_int_equal(rt_model_file_decode(b, len, "m.rtm", &mf, &st), RT_ERR_MODEL_FILE);
-  assert_string_equal(st.message, "m.rtm: invalid spec text at offset 41: expected it to end with a newline");
+  assert_string_equal(st.message,
+                      "m.rtm: invalid spec text at offset 41: expected it to end with a newline");
 
   b[32 + 9] = '\n';
   b[32 + 7] = ':'; /* "cd:2" */
   reseal(b, len);
   assert_int_equal(rt_model_file_decode(b, len, "m.rtm", &mf, &st), RT_ERR_MODEL_FILE);
-  assert_string_equal(st.message, "m.rtm: invalid spec text at offset 37: expected a key=value line");
+  assert_string_equal(st.message,
+                      "m.rtm: invalid spec text at offset 37: expected a key=value line");
 
   b[32 + 7] = '=';
   b[32 + 10] = 1; /* first padding byte */
@@ -496,23 +517,24 @@ static void test_fuzz_decode(void **cm) {
     memcpy(c, b, len);
     size_t n = len;
     switch (x % 4) {
-    case 0: /* random byte edits */
-      for (int k = 0; k < 1 + (int)((x >> 8) % 4); ++k) c[(x >> (16 + 8 * k)) % len] ^= (uint8_t)(1 + (x >> 40) % 255);
-      break;
-    case 1: /* random lengths, resealed */
-      put_u64(c + 16, x >> 3);
-      put_u64(c + 24, x * 0x2545F4914F6CDD1DULL);
-      reseal(c, len);
-      break;
-    case 2: /* random small lengths, resealed */
-      put_u64(c + 16, (x >> 5) % 200);
-      put_u64(c + 24, (x >> 20) % 300);
-      reseal(c, len);
-      break;
-    default: /* random truncation / extension */
-      n = (size_t)((x >> 10) % (len + 64));
-      if (n > len) memset(c + len, (int)(x & 0xff), n - len);
-      break;
+      case 0: /* random byte edits */
+        for (int k = 0; k < 1 + (int)((x >> 8) % 4); ++k)
+          c[(x >> (16 + 8 * k)) % len] ^= (uint8_t)(1 + (x >> 40) % 255);
+        break;
+      case 1: /* random lengths, resealed */
+        put_u64(c + 16, x >> 3);
+        put_u64(c + 24, x * 0x2545F4914F6CDD1DULL);
+        reseal(c, len);
+        break;
+      case 2: /* random small lengths, resealed */
+        put_u64(c + 16, (x >> 5) % 200);
+        put_u64(c + 24, (x >> 20) % 300);
+        reseal(c, len);
+        break;
+      default: /* random truncation / extension */
+        n = (size_t)((x >> 10) % (len + 64));
+        if (n > len) memset(c + len, (int)(x & 0xff), n - len);
+        break;
     }
     rt_status st;
     rt_model_file mf;

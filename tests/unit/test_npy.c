@@ -54,8 +54,8 @@ static size_t write_npy_raw(const char *path, int major, const char *dict, const
   return padded;
 }
 
-static size_t write_npy(const char *name, char *path, size_t pathsz, const char *descr,
-                        size_t rows, size_t cols, const void *data, size_t itemsize) {
+static size_t write_npy(const char *name, char *path, size_t pathsz, const char *descr, size_t rows,
+                        size_t cols, const void *data, size_t itemsize) {
   tu_path_in(path, pathsz, name);
   char dict[256];
   snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%zu, %zu), }",
@@ -206,10 +206,8 @@ static void test_label_positions(void **state) {
     size_t k = 0;
     for (int r = 0; r < 4; ++r) {
       for (int c = 0; c < 5; ++c) {
-        if (c == lab)
-          assert_true(sh.y[r] == v[r * 5 + c]);
-        else
-          assert_true(sh.x[k++] == v[r * 5 + c]);
+        if (c == lab) assert_true(sh.y[r] == v[r * 5 + c]);
+        else assert_true(sh.x[k++] == v[r * 5 + c]);
       }
     }
     if (lab < 0) assert_null(sh.y);

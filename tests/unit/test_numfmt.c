@@ -84,6 +84,7 @@ static void test_same_as_digit_by_digit(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_examples), cmocka_unit_test(test_same_as_digit_by_digit)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_examples),
+                                     cmocka_unit_test(test_same_as_digit_by_digit)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

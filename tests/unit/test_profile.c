@@ -49,7 +49,8 @@ static void test_phase_names(void **state) {
   };
   assert_int_equal(RT_PHASE_LOAD, 0);
   assert_int_equal(RT_PHASE_COUNT, 8);
-  for (int p = 0; p < RT_PHASE_COUNT; ++p) assert_string_equal(rt_phase_name((rt_phase)p), expected[p]);
+  for (int p = 0; p < RT_PHASE_COUNT; ++p)
+    assert_string_equal(rt_phase_name((rt_phase)p), expected[p]);
   assert_string_equal(rt_phase_name(RT_PHASE_INTEGRATE), "integrate");
   assert_string_equal(rt_phase_name(RT_PHASE_WRITE), "write");
   assert_string_equal(rt_phase_name(RT_PHASE_COUNT), "unknown");

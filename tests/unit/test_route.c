@@ -44,7 +44,8 @@ static void every_shard_once_per_pass(void **state) {
 
 static void rotate_and_fixed(void **state) {
   (void)state;
-  const rt_model_spec r = spec_of(3, RT_SUCCESSION_ROTATE, 4, 0), f = spec_of(3, RT_SUCCESSION_FIXED, 4, 0);
+  const rt_model_spec r = spec_of(3, RT_SUCCESSION_ROTATE, 4, 0),
+                      f = spec_of(3, RT_SUCCESSION_FIXED, 4, 0);
   for (uint64_t k = 0; k < 4; ++k) {
     assert_int_equal(rt_route_shard(&r, 1, k), (3 + k) % 4);
     assert_int_equal(rt_route_shard(&f, 1, k), k);
@@ -59,7 +60,8 @@ static void shuffle_is_the_seeded_permutation(void **state) {
       rt_rng_permutation(rt_key_push(rt_key_push(77, RT_STREAM_SUCCESSION), pass), perm, n);
       for (uint64_t id = 0; id < 3; ++id) {
         const rt_model_spec s = spec_of(id, RT_SUCCESSION_SHUFFLE, n, 0);
-        for (uint64_t k = 0; k < n; ++k) assert_int_equal(rt_route_shard(&s, pass, k), perm[(id + k) % n]);
+        for (uint64_t k = 0; k < n; ++k)
+          assert_int_equal(rt_route_shard(&s, pass, k), perm[(id + k) % n]);
       }
     }
   /* A new order each pass (for enough shards that a repeat would be a coincidence). */

@@ -67,8 +67,8 @@ static void meet_conditions(const rt_config_key *key, rt_model_config *model) {
 
 /* Gives `key` a valid value other than the one `model` has; fails the test when none is found. */
 static void probe(const rt_config_key *key, rt_model_config *model) {
-  static const char *const candidates[] = {"0.5", "0.25", "2", "3", "7", "1e-06", "[3, 5]",
-                                           "1", "0"};
+  static const char *const candidates[] = {"0.5",   "0.25",   "2", "3", "7",
+                                           "1e-06", "[3, 5]", "1", "0"};
   char was[512], now[512], why[256], text[64];
   assert_true(rt_config_key_format(key, model, was, sizeof was));
   for (const rt_key_choice *c = key->choices; c && c->name; ++c) {
@@ -78,7 +78,8 @@ static void probe(const rt_config_key *key, rt_model_config *model) {
       return (void)(*model = m);
   }
   for (size_t i = 0; i < sizeof candidates / sizeof candidates[0] + 1; ++i) {
-    if (i < sizeof candidates / sizeof candidates[0]) snprintf(text, sizeof text, "%s", candidates[i]);
+    if (i < sizeof candidates / sizeof candidates[0])
+      snprintf(text, sizeof text, "%s", candidates[i]);
     else snprintf(text, sizeof text, "%lld", key->imax);
     rt_model_config m = *model;
     if (rt_config_key_apply(key, &m, text, NULL, why, sizeof why) == RT_APPLY_OK &&
@@ -110,7 +111,8 @@ static void table_schema(void **state) {
       char kind[32];
       const size_t n = strcspn(p, ": ");
       snprintf(kind, sizeof kind, "%.*s", (int)n, p);
-      if (!rt_family_find(kind)) fail_msg("model key '%s' names unknown kind '%s'", key->name, kind);
+      if (!rt_family_find(kind))
+        fail_msg("model key '%s' names unknown kind '%s'", key->name, kind);
       p += strcspn(p, " ");
       while (*p == ' ') ++p;
     }
@@ -139,10 +141,10 @@ static void results_columns(void **state) {
   }
   assert_int_equal(listed, n);
   /* Today's header, in its order, before the keys added since. */
-  static const char *const first[] = {"optimizer", "learning_rate", "momentum", "l2", "beta1",
-                                      "beta2", "epsilon", "schedule", "decay", "batch_size",
-                                      "passes", "k", "solver", "alpha", "hidden", "activation",
-                                      "output"};
+  static const char *const first[] = {
+      "optimizer", "learning_rate", "momentum", "l2",         "beta1",  "beta2",
+      "epsilon",   "schedule",      "decay",    "batch_size", "passes", "k",
+      "solver",    "alpha",         "hidden",   "activation", "output"};
   for (size_t c = 0; c < sizeof first / sizeof first[0]; ++c)
     assert_string_equal(rt_config_key_column(c + 1)->name, first[c]);
 }
@@ -283,7 +285,8 @@ static void results_fields(void **state) {
     assert_true(rt_model_key_field(&m, k, field, sizeof field));
     assert_null(strchr(field, ',')); /* one CSV field */
     rt_model_config_defaults(&back);
-    if (!rt_model_key_set_field(&back, k, field)) fail_msg("%s: '%s' does not read back", key->name, field);
+    if (!rt_model_key_set_field(&back, k, field))
+      fail_msg("%s: '%s' does not read back", key->name, field);
     assert_true(rt_config_key_format(key, &m, a, sizeof a));
     assert_true(rt_config_key_format(key, &back, b, sizeof b));
     assert_string_equal(a, b);
@@ -401,11 +404,11 @@ static void corpus_spec_text(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(table_schema),     cmocka_unit_test(results_columns),
-      cmocka_unit_test(spec_text),        cmocka_unit_test(spec_text_ranges),
-      cmocka_unit_test(summary),          cmocka_unit_test(results_fields),
-      cmocka_unit_test(reference_yaml),   cmocka_unit_test(enum_names),
-      cmocka_unit_test(family_registry),  cmocka_unit_test(corpus_spec_text),
+      cmocka_unit_test(table_schema),    cmocka_unit_test(results_columns),
+      cmocka_unit_test(spec_text),       cmocka_unit_test(spec_text_ranges),
+      cmocka_unit_test(summary),         cmocka_unit_test(results_fields),
+      cmocka_unit_test(reference_yaml),  cmocka_unit_test(enum_names),
+      cmocka_unit_test(family_registry), cmocka_unit_test(corpus_spec_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

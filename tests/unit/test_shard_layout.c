@@ -71,13 +71,14 @@ static void check_concat(const rt_data_options *o, const rt_data_info *info, con
   assert_true(S <= 16);
   rt_status cst;
   rt_status_clear(&cst);
-  if (rt_data_count_shard_rows(o, info, S, counted, &cst) != RT_OK) fail_msg("count %s: %s", o->path, cst.message);
+  if (rt_data_count_shard_rows(o, info, S, counted, &cst) != RT_OK)
+    fail_msg("count %s: %s", o->path, cst.message);
   for (size_t s = 0; s < S; ++s) {
     rt_shard sh;
     shard_ok(o, info, s, S, &sh);
     if (counted[s] != sh.rows)
-      fail_msg("%s: S=%zu shard %zu: counted %llu rows, read %zu", o->path, S, s, (unsigned long long)counted[s],
-               sh.rows);
+      fail_msg("%s: S=%zu shard %zu: counted %llu rows, read %zu", o->path, S, s,
+               (unsigned long long)counted[s], sh.rows);
     assert_int_equal(sh.features, f);
     assert_true(r + sh.rows <= all->rows);
     if (sh.rows) {
@@ -94,7 +95,8 @@ static void check_concat(const rt_data_options *o, const rt_data_info *info, con
     r += sh.rows;
     rt_shard_free(&sh);
   }
-  if (r != all->rows) fail_msg("%s: S=%zu shards hold %zu rows, read_all %zu", o->path, S, r, all->rows);
+  if (r != all->rows)
+    fail_msg("%s: S=%zu shards hold %zu rows, read_all %zu", o->path, S, r, all->rows);
 }
 
 static const size_t shard_counts[] = {1, 2, 3, 4, 7};
@@ -188,10 +190,10 @@ static void test_csv_cut_positions(void **state) {
     size_t rows[5];
     uint64_t first[5];
   } cases[] = {
-      {2, {4, 4}, {0, 24}},                       /* cut at 24: a line start */
-      {4, {2, 2, 2, 2}, {0, 12, 24, 36}},         /* cuts at 12, 24, 36: all line starts */
-      {3, {3, 3, 2}, {0, 18, 36}},                /* cuts at 16, 32: mid-line */
-      {5, {2, 2, 1, 2, 1}, {0, 12, 24, 30, 42}},  /* cuts at 9, 19, 28, 38 */
+      {2, {4, 4}, {0, 24}},                      /* cut at 24: a line start */
+      {4, {2, 2, 2, 2}, {0, 12, 24, 36}},        /* cuts at 12, 24, 36: all line starts */
+      {3, {3, 3, 2}, {0, 18, 36}},               /* cuts at 16, 32: mid-line */
+      {5, {2, 2, 1, 2, 1}, {0, 12, 24, 30, 42}}, /* cuts at 9, 19, 28, 38 */
   };
   for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ++ci) {
     size_t rows[5];
@@ -227,7 +229,8 @@ static void test_csv_empty_shards(void **state) {
   (void)state;
   char text[1024];
   size_t k = 0;
-  for (int c = 0; c < 60; ++c) k += (size_t)snprintf(text + k, sizeof text - k, "%s100", c ? "," : "");
+  for (int c = 0; c < 60; ++c)
+    k += (size_t)snprintf(text + k, sizeof text - k, "%s100", c ? "," : "");
   k += (size_t)snprintf(text + k, sizeof text - k, "\n");
   for (int r = 0; r < 2; ++r)
     for (int c = 0; c < 60; ++c)

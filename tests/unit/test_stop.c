@@ -21,9 +21,11 @@ static void test_verdict_rule(void **state) {
   /* SIGTERM again: the same request up to the end of the window, inclusive. */
   assert_int_equal(rt_stop_signal_verdict(0, t0, t0), RT_STOP_VERDICT_REPEAT);
   assert_int_equal(rt_stop_signal_verdict(0, t0, t0 + 4 * ms), RT_STOP_VERDICT_REPEAT);
-  assert_int_equal(rt_stop_signal_verdict(0, t0, t0 + RT_STOP_REPEAT_WINDOW_NS), RT_STOP_VERDICT_REPEAT);
+  assert_int_equal(rt_stop_signal_verdict(0, t0, t0 + RT_STOP_REPEAT_WINDOW_NS),
+                   RT_STOP_VERDICT_REPEAT);
   /* After the window: end now. */
-  assert_int_equal(rt_stop_signal_verdict(0, t0, t0 + RT_STOP_REPEAT_WINDOW_NS + 1), RT_STOP_VERDICT_END);
+  assert_int_equal(rt_stop_signal_verdict(0, t0, t0 + RT_STOP_REPEAT_WINDOW_NS + 1),
+                   RT_STOP_VERDICT_END);
   assert_int_equal(rt_stop_signal_verdict(0, t0, t0 + 3600 * 1000 * ms), RT_STOP_VERDICT_END);
   /* SIGINT after any first signal: end now, even a microsecond later. */
   assert_int_equal(rt_stop_signal_verdict(1, t0, t0 + ms / 1000), RT_STOP_VERDICT_END);

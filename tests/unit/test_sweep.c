@@ -54,14 +54,16 @@ static void load_fails(const char *text, const char *expected) {
 static void set_ok(rt_config *cfg, const char *assignment) {
   rt_status st;
   rt_status_clear(&st);
-  if (rt_config_set(cfg, assignment, &st) != RT_OK) fail_msg("--set %s: %s", assignment, st.message);
+  if (rt_config_set(cfg, assignment, &st) != RT_OK)
+    fail_msg("--set %s: %s", assignment, st.message);
 }
 
 static void set_fails(rt_config *cfg, const char *assignment, const char *expected) {
   rt_status st;
   rt_status_clear(&st);
   rt_code rc = rt_config_set(cfg, assignment, &st);
-  if (rc != RT_ERR_CONFIG) fail_msg("--set %s: expected a config error, got %s", assignment, rt_code_name(rc));
+  if (rc != RT_ERR_CONFIG)
+    fail_msg("--set %s: expected a config error, got %s", assignment, rt_code_name(rc));
   if (!strstr(st.message, expected)) fail_msg("message \"%s\" lacks \"%s\"", st.message, expected);
 }
 
@@ -75,7 +77,8 @@ static void validate_fails(const rt_config *cfg, const char *expected) {
   rt_status st;
   rt_status_clear(&st);
   rt_code rc = rt_config_validate(cfg, &st);
-  if (rc != RT_ERR_CONFIG) fail_msg("validate: expected a config error containing \"%s\"", expected);
+  if (rc != RT_ERR_CONFIG)
+    fail_msg("validate: expected a config error containing \"%s\"", expected);
   if (!strstr(st.message, expected)) fail_msg("message \"%s\" lacks \"%s\"", st.message, expected);
 }
 
@@ -100,8 +103,7 @@ static void assert_same_models(const rt_config *a, const rt_config *b) {
       char x[512], y[512];
       assert_true(rt_model_key_text(&a->models[m], i, x, sizeof x));
       assert_true(rt_model_key_text(&b->models[m], i, y, sizeof y));
-      if (strcmp(x, y) != 0)
-        fail_msg("model %zu, %s: '%s' vs '%s'", m, rt_model_key_name(i), x, y);
+      if (strcmp(x, y) != 0) fail_msg("model %zu, %s: '%s' vs '%s'", m, rt_model_key_name(i), x, y);
     }
     assert_true(a->models[m].swept == b->models[m].swept);
   }
@@ -140,8 +142,8 @@ static void test_model_keys(void **state) {
   rt_model_config m;
   rt_model_config_defaults(&m);
   char text[64];
-  assert_true(rt_model_key_text(&m, rt_model_key_index(rt_config_key_find(RT_SECTION_MODEL, "hidden")),
-                                text, sizeof text));
+  assert_true(rt_model_key_text(
+      &m, rt_model_key_index(rt_config_key_find(RT_SECTION_MODEL, "hidden")), text, sizeof text));
   assert_string_equal(text, "[64]");
   assert_int_equal(m.swept, 0);
   assert_string_equal(swept(&m), "");
@@ -184,10 +186,11 @@ static void test_sweep_section(void **state) {
   assert_int_equal(cfg.models[0].swept, 0);
   rt_config_free(&cfg);
 
-  load_ok("data: {train: t.csv}\n"
-          "sweep:\n  method: random\n  count: 3\n  seed: 42\n  metric:\n    name: val_r2\n    goal: maximize\n"
-          "models: [{kind: linear}]\n",
-          &cfg);
+  load_ok(
+      "data: {train: t.csv}\n"
+      "sweep:\n  method: random\n  count: 3\n  seed: 42\n  metric:\n    name: val_r2\n    goal: maximize\n"
+      "models: [{kind: linear}]\n",
+      &cfg);
   assert_int_equal(cfg.sweep.method, RT_SWEEP_RANDOM);
   assert_int_equal(cfg.sweep.count, 3);
   assert_true(cfg.sweep.seed == 42);
@@ -211,8 +214,9 @@ static void test_sweep_section(void **state) {
 
   load_fails("data: {train: t.csv}\nsweep: {metric: {nme: val_r2}}\nmodels: [{kind: logistic}]\n",
              "s.yaml:2:18: unknown key 'nme' in sweep.metric; did you mean 'name'?");
-  load_fails("data: {train: t.csv}\nsweep: {metric: [val_r2]}\nmodels: [{kind: logistic}]\n",
-             "s.yaml:2:17: sweep.metric: expected a mapping such as {name: val_accuracy, goal: maximize}, got a list");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {metric: [val_r2]}\nmodels: [{kind: logistic}]\n",
+      "s.yaml:2:17: sweep.metric: expected a mapping such as {name: val_accuracy, goal: maximize}, got a list");
   load_fails("data: {train: t.csv}\nsweep: {metric.name: val_r2}\nmodels: [{kind: logistic}]\n",
              "unknown key 'metric.name' in sweep");
   load_fails("data: {train: t.csv}\nsweep: {metric: {goal: up}}\nmodels: [{kind: logistic}]\n",
@@ -235,14 +239,15 @@ static void test_sweep_section(void **state) {
 static void test_grid_order(void **state) {
   (void)state;
   rt_config cfg;
-  load_ok("data: {train: t.csv}\n"
-          "models:\n"
-          "  - kind: logistic\n"
-          "    learning_rate: [0.1, 0.01, 0.001]\n"
-          "    optimizer: sgd\n"
-          "    batch_size: [32, 64]\n"
-          "  - {kind: kmeans, k: [2, 3]}\n",
-          &cfg);
+  load_ok(
+      "data: {train: t.csv}\n"
+      "models:\n"
+      "  - kind: logistic\n"
+      "    learning_rate: [0.1, 0.01, 0.001]\n"
+      "    optimizer: sgd\n"
+      "    batch_size: [32, 64]\n"
+      "  - {kind: kmeans, k: [2, 3]}\n",
+      &cfg);
   assert_int_equal(cfg.model_count, 8);
   const double lr[] = {0.1, 0.1, 0.01, 0.01, 0.001, 0.001};
   const long bs[] = {32, 64, 32, 64, 32, 64};
@@ -265,8 +270,9 @@ static void test_grid_order(void **state) {
   rt_config_free(&cfg);
 
   /* Reversing the keys reverses which varies fastest. */
-  load_ok("data: {train: t.csv}\nmodels:\n  - {kind: logistic, batch_size: [32, 64], learning_rate: [0.1, 0.01, 0.001]}\n",
-          &cfg);
+  load_ok(
+      "data: {train: t.csv}\nmodels:\n  - {kind: logistic, batch_size: [32, 64], learning_rate: [0.1, 0.01, 0.001]}\n",
+      &cfg);
   assert_int_equal(cfg.model_count, 6);
   assert_int_equal(cfg.models[0].batch_size, 32);
   assert_int_equal(cfg.models[2].batch_size, 32);
@@ -275,7 +281,9 @@ static void test_grid_order(void **state) {
   rt_config_free(&cfg);
 
   /* Any key: kind too; the swept values go through the key table (aliases canonical). */
-  load_ok("data: {train: t.csv}\nmodels:\n  - {kind: [softmax, mlp], activation: [tanh, gelu], fit_intercept: [yes, false]}\n", &cfg);
+  load_ok(
+      "data: {train: t.csv}\nmodels:\n  - {kind: [softmax, mlp], activation: [tanh, gelu], fit_intercept: [yes, false]}\n",
+      &cfg);
   assert_int_equal(cfg.model_count, 8);
   assert_string_equal(cfg.models[0].kind, "logistic");
   assert_string_equal(cfg.models[4].kind, "mlp");
@@ -290,10 +298,13 @@ static void test_grid_order(void **state) {
 static void test_values_forms(void **state) {
   (void)state;
   rt_config a, b;
-  load_ok("data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: [0.1, 0.01], l2: [0, 1e-4]}\n", &a);
-  load_ok("data: {train: t.csv}\nmodels:\n  - kind: logistic\n    learning_rate: {values: [0.1, 0.01]}\n"
-          "    l2:\n      values:\n        - 0\n        - 1e-4\n",
-          &b);
+  load_ok(
+      "data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: [0.1, 0.01], l2: [0, 1e-4]}\n",
+      &a);
+  load_ok(
+      "data: {train: t.csv}\nmodels:\n  - kind: logistic\n    learning_rate: {values: [0.1, 0.01]}\n"
+      "    l2:\n      values:\n        - 0\n        - 1e-4\n",
+      &b);
   assert_int_equal(a.model_count, 4);
   assert_same_models(&a, &b);
   rt_config_free(&a);
@@ -327,16 +338,19 @@ static void test_hidden_lists(void **state) {
   rt_config_free(&cfg);
 
   rt_config b;
-  load_ok("data: {train: t.csv}\nmodels:\n  - kind: mlp\n    hidden:\n      values:\n        - [64]\n        - [128, 64]\n", &b);
+  load_ok(
+      "data: {train: t.csv}\nmodels:\n  - kind: mlp\n    hidden:\n      values:\n        - [64]\n        - [128, 64]\n",
+      &b);
   load_ok("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [[64], [128, 64]]}]\n", &cfg);
   assert_same_models(&cfg, &b);
   rt_config_free(&b);
   rt_config_free(&cfg);
 
   /* values: items may be single widths; block-style lists of lists work too. */
-  load_ok("data: {train: t.csv}\nmodels:\n  - kind: mlp\n    hidden: {values: [32, \"16,8\"]}\n"
-          "  - kind: mlp\n    hidden:\n      - [4]\n      - [4, 4]\n      - [4, 4, 4]\n",
-          &cfg);
+  load_ok(
+      "data: {train: t.csv}\nmodels:\n  - kind: mlp\n    hidden: {values: [32, \"16,8\"]}\n"
+      "  - kind: mlp\n    hidden:\n      - [4]\n      - [4, 4]\n      - [4, 4, 4]\n",
+      &cfg);
   assert_int_equal(cfg.model_count, 5);
   assert_int_equal(cfg.models[0].hidden_count, 1);
   assert_int_equal(cfg.models[0].hidden[0], 32);
@@ -346,17 +360,21 @@ static void test_hidden_lists(void **state) {
 
   load_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [[64], [128, 0]]}]\n",
              "s.yaml:2:37: models[0].hidden must have every hidden width >= 1, got 0 in [128, 0]");
-  load_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [[4], 2]}]\n",
-             "s.yaml:2:31: models[0].hidden: expected a list of 1 to 8 integers (each a hidden width), got a list in the list");
+  load_fails(
+      "data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [[4], 2]}]\n",
+      "s.yaml:2:31: models[0].hidden: expected a list of 1 to 8 integers (each a hidden width), got a list in the list");
   load_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [[]]}]\n",
              "models[0].hidden: expected at least one hidden width, got an empty list");
   load_fails("data: {train: t.csv}\nmodels: [{kind: mlp, hidden: [[[4]]]}]\n",
              "expected a list of 1 to 8 integers (each a hidden width), got a list in the list");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 2}\nmodels: [{kind: mlp, hidden: {distribution: uniform, min: 1, max: 9}}]\n",
-             "models[0].hidden: distribution uniform needs a numeric key");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 2}\nmodels: [{kind: mlp, hidden: {distribution: uniform, min: 1, max: 9}}]\n",
+      "models[0].hidden: distribution uniform needs a numeric key");
   /* categorical over structures is fine */
-  load_ok("data: {train: t.csv}\nsweep: {method: random, count: 20}\n"
-          "models: [{kind: mlp, hidden: {distribution: categorical, values: [[8], [8, 8]]}}]\n", &cfg);
+  load_ok(
+      "data: {train: t.csv}\nsweep: {method: random, count: 20}\n"
+      "models: [{kind: mlp, hidden: {distribution: categorical, values: [[8], [8, 8]]}}]\n",
+      &cfg);
   int seen[3] = {0};
   for (size_t i = 0; i < cfg.model_count; ++i) {
     assert_true(cfg.models[i].hidden_count == 1 || cfg.models[i].hidden_count == 2);
@@ -393,7 +411,8 @@ static void test_random(void **state) {
   assert_int_equal(a.model_count, 600);
   assert_same_models(&a, &b);
   rt_config_free(&b);
-  int batch_seen[21] = {0}, opt_seen[2] = {0}, l2_seen[3] = {0}, act_seen[3] = {0}, k_seen[11] = {0};
+  int batch_seen[21] = {0}, opt_seen[2] = {0}, l2_seen[3] = {0}, act_seen[3] = {0},
+      k_seen[11] = {0};
   int lr_low = 0, lr_high = 0, deep = 0;
   for (size_t i = 0; i < a.model_count; ++i) {
     const rt_model_config *m = &a.models[i];
@@ -447,7 +466,8 @@ static void test_random(void **state) {
   assert_same_models(&a, &c);
   set_ok(&c, "sweep.seed=6");
   int differ = 0;
-  for (size_t i = 0; i < c.model_count; ++i) differ += a.models[i].learning_rate != c.models[i].learning_rate;
+  for (size_t i = 0; i < c.model_count; ++i)
+    differ += a.models[i].learning_rate != c.models[i].learning_rate;
   assert_true(differ > 150);
   set_ok(&c, "run.seed=77"); /* sweep.seed is set: no new draws */
   rt_config d;
@@ -467,27 +487,33 @@ static void test_random(void **state) {
 
   /* A model's draws depend on (seed, id, key) only: adding a key or an entry's other keys does
    * not change the others' values; a larger count keeps the first models. */
-  load_ok("data: {train: t.csv}\nrun: {seed: 5}\nsweep: {method: random, count: 30}\n"
-          "models:\n  - kind: logistic\n    learning_rate: {distribution: log_uniform, min: 1e-4, max: 0.1}\n",
-          &c);
-  load_ok("data: {train: t.csv}\nrun: {seed: 5}\nsweep: {method: random, count: 10}\n"
-          "models:\n  - kind: logistic\n    l2: [0, 1]\n    learning_rate: {distribution: log_uniform, min: 1e-4, max: 0.1}\n",
-          &d);
-  for (size_t i = 0; i < d.model_count; ++i) assert_true(c.models[i].learning_rate == d.models[i].learning_rate);
+  load_ok(
+      "data: {train: t.csv}\nrun: {seed: 5}\nsweep: {method: random, count: 30}\n"
+      "models:\n  - kind: logistic\n    learning_rate: {distribution: log_uniform, min: 1e-4, max: 0.1}\n",
+      &c);
+  load_ok(
+      "data: {train: t.csv}\nrun: {seed: 5}\nsweep: {method: random, count: 10}\n"
+      "models:\n  - kind: logistic\n    l2: [0, 1]\n    learning_rate: {distribution: log_uniform, min: 1e-4, max: 0.1}\n",
+      &d);
+  for (size_t i = 0; i < d.model_count; ++i)
+    assert_true(c.models[i].learning_rate == d.models[i].learning_rate);
   rt_config_free(&d);
   rt_config_free(&c);
   rt_config_free(&a);
 
   /* Fewer models than entries: the first entries only. */
-  load_ok("data: {train: t.csv}\nsweep: {method: random, count: 2}\n"
-          "models: [{kind: logistic}, {kind: kmeans}, {kind: mlp}]\n", &a);
+  load_ok(
+      "data: {train: t.csv}\nsweep: {method: random, count: 2}\n"
+      "models: [{kind: logistic}, {kind: kmeans}, {kind: mlp}]\n",
+      &a);
   assert_int_equal(a.model_count, 2);
   assert_string_equal(a.models[1].kind, "kmeans");
   rt_config_free(&a);
   /* int_uniform on a number key; min == max */
-  load_ok("data: {train: t.csv}\nsweep: {method: random, count: 50}\n"
-          "models: [{kind: linear, alpha: {distribution: int_uniform, min: 0, max: 3}, l2: {distribution: uniform, min: 0.5, max: 0.5}}]\n",
-          &a);
+  load_ok(
+      "data: {train: t.csv}\nsweep: {method: random, count: 50}\n"
+      "models: [{kind: linear, alpha: {distribution: int_uniform, min: 0, max: 3}, l2: {distribution: uniform, min: 0.5, max: 0.5}}]\n",
+      &a);
   for (size_t i = 0; i < a.model_count; ++i) {
     assert_true(a.models[i].alpha == floor(a.models[i].alpha));
     assert_true(a.models[i].alpha >= 0 && a.models[i].alpha <= 3);
@@ -500,16 +526,17 @@ static void test_random(void **state) {
 static void test_mixed_kinds(void **state) {
   (void)state;
   rt_config cfg;
-  load_ok("data: {train: t.csv}\n"
-          "models:\n"
-          "  - {kind: logistic, learning_rate: 0.05}\n"
-          "  - {kind: linear, alpha: [0, 0.1, 1]}\n"
-          "  - {kind: kmeans, k: [4, 8], batch_size: [64, 256]}\n"
-          "  - {kind: mlp, hidden: [[16], [16, 16]], output: regression}\n",
-          &cfg);
+  load_ok(
+      "data: {train: t.csv}\n"
+      "models:\n"
+      "  - {kind: logistic, learning_rate: 0.05}\n"
+      "  - {kind: linear, alpha: [0, 0.1, 1]}\n"
+      "  - {kind: kmeans, k: [4, 8], batch_size: [64, 256]}\n"
+      "  - {kind: mlp, hidden: [[16], [16, 16]], output: regression}\n",
+      &cfg);
   assert_int_equal(cfg.model_count, 1 + 3 + 4 + 2);
-  const char *kinds[] = {"logistic", "linear", "linear", "linear", "kmeans", "kmeans",
-                         "kmeans",   "kmeans", "mlp",    "mlp"};
+  const char *kinds[] = {"logistic", "linear", "linear", "linear", "kmeans",
+                         "kmeans",   "kmeans", "kmeans", "mlp",    "mlp"};
   for (size_t i = 0; i < cfg.model_count; ++i) assert_string_equal(cfg.models[i].kind, kinds[i]);
   assert_int_equal(cfg.models[0].swept, 0);
   assert_true(cfg.models[3].alpha == 1.0);
@@ -523,12 +550,13 @@ static void test_mixed_kinds(void **state) {
 static void test_merges(void **state) {
   (void)state;
   rt_config cfg;
-  load_ok("data: {train: t.csv}\n"
-          "models:\n"
-          "  - &base {kind: logistic, learning_rate: [0.1, 0.01], batch_size: 32}\n"
-          "  - {<<: *base, learning_rate: 0.5}\n"
-          "  - {<<: *base, batch_size: [8, 16]}\n",
-          &cfg);
+  load_ok(
+      "data: {train: t.csv}\n"
+      "models:\n"
+      "  - &base {kind: logistic, learning_rate: [0.1, 0.01], batch_size: 32}\n"
+      "  - {<<: *base, learning_rate: 0.5}\n"
+      "  - {<<: *base, batch_size: [8, 16]}\n",
+      &cfg);
   assert_int_equal(cfg.model_count, 2 + 1 + 4);
   assert_true(cfg.models[2].learning_rate == 0.5);
   assert_true(cfg.models[2].swept == 0);
@@ -542,20 +570,27 @@ static void test_merges(void **state) {
 /* Errors name the file, line and column of the list, value or distribution. */
 static void test_errors(void **state) {
   (void)state;
-  load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: 0.1, max: 1}}\n",
-             "s.yaml:3:37: models[0].learning_rate: a distribution needs sweep.method: random");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: 1, max: 0.1}}\n",
-             "s.yaml:4:37: models[0].learning_rate: distribution uniform needs min <= max, got min 1 > max 0.1");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, batch_size: {distribution: int_uniform, min: 64, max: 8}}\n",
-             "models[0].batch_size: distribution int_uniform needs min <= max, got min 64 > max 8");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: normal, min: 1, max: 2}}\n",
-             "s.yaml:4:52: models[0].learning_rate.distribution: expected one of: uniform, log_uniform, int_uniform, categorical; got 'normal'");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, optimizer: {distribution: categorical}}\n",
-             "s.yaml:4:33: models[0].optimizer: distribution categorical needs values: [...]");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, optimizer: {distribution: categorical, values: adam}}\n",
-             "models[0].optimizer.values: expected a list of values, got 'adam'");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, optimizer: {distribution: categorical, values: [sgd, adma]}}\n",
-             "s.yaml:4:75: models[0].optimizer: expected one of: sgd, adam; got 'adma'; did you mean 'adam'?");
+  load_fails(
+      "data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: 0.1, max: 1}}\n",
+      "s.yaml:3:37: models[0].learning_rate: a distribution needs sweep.method: random");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: 1, max: 0.1}}\n",
+      "s.yaml:4:37: models[0].learning_rate: distribution uniform needs min <= max, got min 1 > max 0.1");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, batch_size: {distribution: int_uniform, min: 64, max: 8}}\n",
+      "models[0].batch_size: distribution int_uniform needs min <= max, got min 64 > max 8");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: normal, min: 1, max: 2}}\n",
+      "s.yaml:4:52: models[0].learning_rate.distribution: expected one of: uniform, log_uniform, int_uniform, categorical; got 'normal'");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, optimizer: {distribution: categorical}}\n",
+      "s.yaml:4:33: models[0].optimizer: distribution categorical needs values: [...]");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, optimizer: {distribution: categorical, values: adam}}\n",
+      "models[0].optimizer.values: expected a list of values, got 'adam'");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, optimizer: {distribution: categorical, values: [sgd, adma]}}\n",
+      "s.yaml:4:75: models[0].optimizer: expected one of: sgd, adam; got 'adma'; did you mean 'adam'?");
   load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: [0.1, -1]}\n",
              "s.yaml:3:43: models[0].learning_rate must be > 0, got -1");
   load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: [0.1, fast]}\n",
@@ -564,24 +599,33 @@ static void test_errors(void **state) {
              "models[0].learning_rate: expected a number, got a list in the list");
   load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: [0.1, ~]}\n",
              "got nothing in the list");
-  load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: []}\n",
-             "s.yaml:3:37: models[0].learning_rate: expected at least one value to sweep, got an empty list");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: -1, max: 1}}\n",
-             "s.yaml:4:66: models[0].learning_rate.min must be > 0, got -1");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: 0.1}}\n",
-             "models[0].learning_rate: distribution uniform needs min and max");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: 0.1, max: 1, values: [1]}}\n",
-             "models[0].learning_rate: values goes with distribution categorical; uniform takes min and max");
-  load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: {values: [0.1], min: 0.1}}\n",
-             "models[0].learning_rate: min and max go with distribution uniform, log_uniform or int_uniform");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, optimizer: {distribution: uniform, min: 0, max: 1}}\n",
-             "models[0].optimizer: distribution uniform needs a numeric key");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, batch_size: {distribution: uniform, min: 1.5, max: 9}}\n",
-             "models[0].batch_size.min: expected an integer, got '1.5'");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, l2: {distribution: log_uniform, min: 0, max: 1}}\n",
-             "models[0].l2.min: log_uniform needs min > 0, got 0");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, l2: {distribution: uniform, min: [0], max: 1}}\n",
-             "models[0].l2.min: expected a number, got a list");
+  load_fails(
+      "data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: []}\n",
+      "s.yaml:3:37: models[0].learning_rate: expected at least one value to sweep, got an empty list");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: -1, max: 1}}\n",
+      "s.yaml:4:66: models[0].learning_rate.min must be > 0, got -1");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: 0.1}}\n",
+      "models[0].learning_rate: distribution uniform needs min and max");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, learning_rate: {distribution: uniform, min: 0.1, max: 1, values: [1]}}\n",
+      "models[0].learning_rate: values goes with distribution categorical; uniform takes min and max");
+  load_fails(
+      "data: {train: t.csv}\nmodels:\n  - {kind: logistic, learning_rate: {values: [0.1], min: 0.1}}\n",
+      "models[0].learning_rate: min and max go with distribution uniform, log_uniform or int_uniform");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, optimizer: {distribution: uniform, min: 0, max: 1}}\n",
+      "models[0].optimizer: distribution uniform needs a numeric key");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, batch_size: {distribution: uniform, min: 1.5, max: 9}}\n",
+      "models[0].batch_size.min: expected an integer, got '1.5'");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, l2: {distribution: log_uniform, min: 0, max: 1}}\n",
+      "models[0].l2.min: log_uniform needs min > 0, got 0");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 3}\nmodels:\n  - {kind: logistic, l2: {distribution: uniform, min: [0], max: 1}}\n",
+      "models[0].l2.min: expected a number, got a list");
   load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, l2: {valeus: [0, 1]}}\n",
              "models[0].l2: expected a number, got a mapping (a swept key takes a list of values");
   load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, l2: {values: [0, 1], step: 1}}\n",
@@ -590,8 +634,9 @@ static void test_errors(void **state) {
              "models[0].swept cannot be swept");
   load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, swept: {values: [l2]}}\n",
              "models[0].swept cannot be swept");
-  load_fails("data: {train: t.csv}\nmodels:\n  - {kind: logistic, swept: [lr]}\n",
-             "models[0].swept: expected a list of model key names, got 'lr'; did you mean 'learning_rate'?");
+  load_fails(
+      "data: {train: t.csv}\nmodels:\n  - {kind: logistic, swept: [lr]}\n",
+      "models[0].swept: expected a list of model key names, got 'lr'; did you mean 'learning_rate'?");
   load_fails("data: {train: t.csv}\nmodels:\n  - {learning_rate: [0.1, 0.2]}\n",
              "s.yaml:3:5: models[0].kind is required");
   load_fails("data: {train: t.csv}\nmodels:\n  - {kind: [logistic, tree]}\n",
@@ -599,11 +644,13 @@ static void test_errors(void **state) {
   /* random needs a count; a count over the limit; a grid over the limit */
   load_fails("data: {train: t.csv}\nsweep: {method: random}\nmodels:\n  - {kind: logistic}\n",
              "s.yaml:2:1: sweep.count is required with sweep.method: random");
-  load_fails("data: {train: t.csv}\nsweep: {method: random, count: 1000001}\nmodels:\n  - {kind: logistic}\n",
-             "s.yaml:2:32: sweep.count must be <= 1000000, got 1000001");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {method: random, count: 1000001}\nmodels:\n  - {kind: logistic}\n",
+      "s.yaml:2:32: sweep.count must be <= 1000000, got 1000001");
   char *big = malloc(64 * 1024);
   assert_non_null(big);
-  size_t used = (size_t)sprintf(big, "data: {train: t.csv}\nmodels:\n  - kind: logistic\n    batch_size: [");
+  size_t used =
+      (size_t)sprintf(big, "data: {train: t.csv}\nmodels:\n  - kind: logistic\n    batch_size: [");
   for (int i = 1; i <= 1001; ++i) used += (size_t)sprintf(big + used, "%s%d", i > 1 ? ", " : "", i);
   used += (size_t)sprintf(big + used, "]\n    init_sample: [");
   for (int i = 1; i <= 1000; ++i) used += (size_t)sprintf(big + used, "%s%d", i > 1 ? ", " : "", i);
@@ -650,11 +697,13 @@ static void test_round_trip(void **state) {
     rt_config_free(&cfg);
   }
   /* A written config read back with a list is an error naming it. */
-  load_fails("data: {train: t.csv}\nsweep: {expanded: true}\nmodels: [{kind: logistic, l2: [0, 1]}]\n",
-             "s.yaml:3:31: models[0].l2: sweep.expanded is true");
+  load_fails(
+      "data: {train: t.csv}\nsweep: {expanded: true}\nmodels: [{kind: logistic, l2: [0, 1]}]\n",
+      "s.yaml:3:31: models[0].l2: sweep.expanded is true");
   /* swept given by hand adds to what the entry sweeps */
   rt_config cfg;
-  load_ok("data: {train: t.csv}\nmodels: [{kind: logistic, swept: [momentum], l2: [0, 1]}]\n", &cfg);
+  load_ok("data: {train: t.csv}\nmodels: [{kind: logistic, swept: [momentum], l2: [0, 1]}]\n",
+          &cfg);
   assert_true(cfg.models[0].swept == (bit("momentum") | bit("l2")));
   rt_config_free(&cfg);
 }
@@ -680,7 +729,8 @@ static void test_set_order(void **state) {
   validate_ok(&a);
   load_ok(text, &b);
   set_ok(&b, "models.*.batch_size=7");
-  set_fails(&b, "models.13.learning_rate=0.5", "there is no model 13; the config has 4 models (0..3)");
+  set_fails(&b, "models.13.learning_rate=0.5",
+            "there is no model 13; the config has 4 models (0..3)");
   set_ok(&b, "models.3.l2=0.125");
   set_ok(&b, "sweep.count=20");
   set_ok(&b, "models.13.learning_rate=0.5");
@@ -694,17 +744,23 @@ static void test_set_order(void **state) {
 
   /* A model override that no longer fits: pending until a later sweep override makes room. */
   set_ok(&a, "sweep.count=5");
-  validate_fails(&a, "--set sweep.count=5: applying again (after the new expansion) --set models.13.learning_rate=0.5: there is no model 13");
+  validate_fails(
+      &a,
+      "--set sweep.count=5: applying again (after the new expansion) --set models.13.learning_rate=0.5: there is no model 13");
   set_ok(&a, "sweep.count=14");
   validate_ok(&a);
   assert_true(a.models[13].learning_rate == 0.5);
   rt_config_free(&a);
 
   /* Switching to random before giving the count: fine once the count comes. */
-  load_ok("data: {train: t.csv}\nmodels: [{kind: logistic, learning_rate: {values: [0.1, 0.2, 0.3]}}]\n", &a);
+  load_ok(
+      "data: {train: t.csv}\nmodels: [{kind: logistic, learning_rate: {values: [0.1, 0.2, 0.3]}}]\n",
+      &a);
   assert_int_equal(a.model_count, 3);
   set_ok(&a, "sweep.method=random");
-  validate_fails(&a, "--set sweep.method=random: s.yaml:2:9: sweep.count is required with sweep.method: random");
+  validate_fails(
+      &a,
+      "--set sweep.method=random: s.yaml:2:9: sweep.count is required with sweep.method: random");
   set_ok(&a, "models.7.l2=0.5"); /* checked now, applied after the expansion */
   set_fails(&a, "models.7.l2=-1", "models[7].l2 must be >= 0, got -1");
   set_fails(&a, "models.x.l2=1", "expected a model index or '*' after 'models.', got 'x'");
@@ -717,11 +773,14 @@ static void test_set_order(void **state) {
     assert_true(lr == 0.1 || lr == 0.2 || lr == 0.3);
   }
   set_ok(&a, "sweep.method=grid"); /* 3 models: model 7 is gone */
-  validate_fails(&a, "applying again (after the new expansion) --set models.7.l2=0.5: there is no model 7");
+  validate_fails(
+      &a, "applying again (after the new expansion) --set models.7.l2=0.5: there is no model 7");
   rt_config_free(&a);
 
   /* A file that needs a count given on the command line. */
-  parse_only("data: {train: t.csv}\nsweep: {method: random}\nmodels: [{kind: logistic, l2: [0, 1]}]\n", &a);
+  parse_only(
+      "data: {train: t.csv}\nsweep: {method: random}\nmodels: [{kind: logistic, l2: [0, 1]}]\n",
+      &a);
   validate_fails(&a, "s.yaml:2:1: sweep.count is required");
   set_ok(&a, "sweep.count=4");
   validate_ok(&a);
@@ -730,10 +789,13 @@ static void test_set_order(void **state) {
   rt_config_free(&a);
   load_ok(text, &a);
   set_ok(&a, "sweep.method=grid");
-  validate_fails(&a, "--set sweep.method=grid: s.yaml:5:20: models[0].learning_rate: a distribution needs sweep.method: random");
+  validate_fails(
+      &a,
+      "--set sweep.method=grid: s.yaml:5:20: models[0].learning_rate: a distribution needs sweep.method: random");
   set_ok(&a, "sweep.method=random");
   validate_ok(&a);
-  set_fails(&a, "sweep.count=2000000", "--set sweep.count=2000000: sweep.count must be <= 1000000, got 2000000");
+  set_fails(&a, "sweep.count=2000000",
+            "--set sweep.count=2000000: sweep.count must be <= 1000000, got 2000000");
   set_fails(&a, "sweep.cnt=3", "unknown key 'cnt' in sweep; did you mean 'count'?");
   set_ok(&a, "sweep.metric=val_accuracy");
   assert_string_equal(a.sweep.metric, "val_accuracy");
@@ -758,11 +820,11 @@ static void test_set_order(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_model_keys),  cmocka_unit_test(test_sweep_section),
-      cmocka_unit_test(test_grid_order),  cmocka_unit_test(test_values_forms),
+      cmocka_unit_test(test_model_keys),   cmocka_unit_test(test_sweep_section),
+      cmocka_unit_test(test_grid_order),   cmocka_unit_test(test_values_forms),
       cmocka_unit_test(test_hidden_lists), cmocka_unit_test(test_random),
-      cmocka_unit_test(test_mixed_kinds), cmocka_unit_test(test_merges),
-      cmocka_unit_test(test_errors),      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_mixed_kinds),  cmocka_unit_test(test_merges),
+      cmocka_unit_test(test_errors),       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_set_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

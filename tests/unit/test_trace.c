@@ -92,12 +92,15 @@ static void overflow_pairing_and_output(void **state) {
   assert_null(strstr(json, "\"pass\":68,"));
   assert_non_null(strstr(json, "\"args\":{\"model\":2,\"pass\":3,\"shard\":1,\"to\":0}"));
   assert_non_null(strstr(json, "\"args\":{\"model\":2,\"pass\":3,\"shard\":1,\"from\":0}"));
-  assert_non_null(strstr(json, "\"args\":{\"model\":3,\"pass\":1,\"shard\":0}}")); /* unpaired send */
+  assert_non_null(
+      strstr(json, "\"args\":{\"model\":3,\"pass\":1,\"shard\":0}}")); /* unpaired send */
   assert_int_equal(occurrences(json, "\"name\":\"receive-wait\""), 1);
   assert_int_equal(occurrences(json, "\"ph\":\"s\""), 1);
   assert_int_equal(occurrences(json, "\"ph\":\"f\",\"bp\":\"e\""), 1);
-  assert_non_null(strstr(json, "\"events\":71,\"events_dropped\":136,\"events_per_rank_cap\":64,"
-                               "\"overflow_policy\":\"drop_oldest\",\"handoffs\":1,\"handoffs_unpaired\":1"));
+  assert_non_null(
+      strstr(json,
+             "\"events\":71,\"events_dropped\":136,\"events_per_rank_cap\":64,"
+             "\"overflow_policy\":\"drop_oldest\",\"handoffs\":1,\"handoffs_unpaired\":1"));
   assert_int_equal(remove(path), 0);
 
   rt_trace_free(t);

@@ -147,9 +147,9 @@ typedef struct tu_gradient_check {
   tu_loss_fn loss;
   const float *params, *x, *y;
   size_t rows;
-  double loss_tol;  /* |loss_sum / rows - loss(reported)| must stay below loss_tol ... */
-  int loss_scaled;  /* ... times max(1, |loss(reported)|) when set */
-  double grad_tol;  /* each component's error relative to max(1e-3, |numeric|) at most this */
+  double loss_tol; /* |loss_sum / rows - loss(reported)| must stay below loss_tol ... */
+  int loss_scaled; /* ... times max(1, |loss(reported)|) when set */
+  double grad_tol; /* each component's error relative to max(1e-3, |numeric|) at most this */
 } tu_gradient_check;
 
 /* Runs c->fam->batch_gradient (with a workspace of workspace_floats(rows)), checks the loss it
