@@ -89,6 +89,13 @@ rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, 
  * fraction is not above 0. The one split rule: training splits by it and `check` counts by it. */
 uint64_t rt_validation_split_rows(uint64_t rows, double fraction);
 
+/* The one rule on shard row counts, for training (src/data/dataset.c) and `check` alike: every
+ * one of the `nshards` shards of `path` must hold rows. `rows` are the shards' data rows before
+ * the validation split (split_fraction 0: no split), or after it (split_fraction > 0: the
+ * message names the held-out fraction). Returns RT_ERR_DATA naming the first empty shard. */
+rt_code rt_shard_rows_check(const char *path, const uint64_t *rows, size_t nshards,
+                            double split_fraction, rt_status *st);
+
 /* Data rows of each of the `nshards` logical shards into rows[nshards], exactly as
  * rt_data_read_shard would cut them, without parsing a field: .npy from the header, CSV by
  * counting the non-blank lines that start in each shard's byte range (reads the file once). */

@@ -48,9 +48,12 @@ static rt_code count_train_rows(const rt_config *cfg, const rt_check_file *train
                          .header = cfg->data.header,
                          .delimiter = cfg->data.delimiter};
   rt_code rc = rt_data_count_shard_rows(&opt, &train->info, shards, per, st);
-  if (rc == RT_OK && !cfg->data.validation[0])
+  if (rc == RT_OK) rc = rt_shard_rows_check(cfg->data.train, per, shards, 0.0, st);
+  if (rc == RT_OK && !cfg->data.validation[0] && cfg->data.validation_fraction > 0.0) {
     for (size_t s = 0; s < shards; ++s)
       per[s] -= rt_validation_split_rows(per[s], cfg->data.validation_fraction);
+    rc = rt_shard_rows_check(cfg->data.train, per, shards, cfg->data.validation_fraction, st);
+  }
   if (rc == RT_OK) *rows = rt_check_train_rows(cfg, per, shards);
   free(per);
   return rc;
@@ -70,7 +73,9 @@ rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file
       return rt_fail(st, RT_ERR_DATA, "%s: has %zu feature columns, the training data has %zu",
                      cfg->data.validation, validation->info.features, train->info.features);
   }
-  if (cfg->data.shards > 0 && train->rows < (uint64_t)cfg->data.shards)
+  /* As training refuses it (src/data/dataset.c): a .npy by its header, a CSV by its shards. */
+  if (train->info.format == RT_FORMAT_NPY && cfg->data.shards > 0 &&
+      train->rows < (uint64_t)cfg->data.shards)
     return rt_fail(st, RT_ERR_DATA, "%s: fewer rows (%" PRIu64 ") than shards (%ld)",
                    cfg->data.train, train->rows, cfg->data.shards);
   facts->features = train->info.features;

@@ -177,11 +177,7 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
   }
 
   RT_TRY(rc, global_rows(ds, ds->train, ds->train_rows, comm, st));
-  for (size_t s = 0; s < ds->shards; ++s)
-    if (ds->train_rows[s] == 0)
-      return rt_fail(st, RT_ERR_DATA,
-                     "%s: shard %zu of %zu is empty: the file has fewer data rows than shards",
-                     cfg->data.train, s, ds->shards);
+  RT_TRY(rc, rt_shard_rows_check(cfg->data.train, ds->train_rows, ds->shards, 0.0, st));
 
   if (cfg->data.validation[0]) {
     int vcol = 0;
@@ -208,12 +204,8 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
     }
     RT_TRY(rc, rt_agree(comm, rc, st));
     RT_TRY(rc, global_rows(ds, ds->train, ds->train_rows, comm, st));
-    for (size_t s = 0; s < ds->shards; ++s)
-      if (ds->train_rows[s] == 0)
-        return rt_fail(
-            st, RT_ERR_DATA,
-            "%s: shard %zu has no training rows left after holding out validation_fraction %g",
-            cfg->data.train, s, cfg->data.validation_fraction);
+    RT_TRY(rc, rt_shard_rows_check(cfg->data.train, ds->train_rows, ds->shards,
+                                   cfg->data.validation_fraction, st));
     ds->has_validation = 1;
   }
   if (ds->has_validation) RT_TRY(rc, global_rows(ds, ds->val, ds->val_rows, comm, st));

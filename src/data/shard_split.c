@@ -25,6 +25,22 @@ uint64_t rt_validation_split_rows(uint64_t rows, double fraction) {
   return k >= (double)rows ? rows : (uint64_t)k;
 }
 
+rt_code rt_shard_rows_check(const char *path, const uint64_t *rows, size_t nshards,
+                            double split_fraction, rt_status *st) {
+  for (size_t s = 0; s < nshards; ++s) {
+    if (rows[s] > 0) continue;
+    if (split_fraction > 0.0)
+      return rt_fail(
+          st, RT_ERR_DATA,
+          "%s: shard %zu has no training rows left after holding out validation_fraction %g", path,
+          s, split_fraction);
+    return rt_fail(st, RT_ERR_DATA,
+                   "%s: shard %zu of %zu is empty: the file has fewer data rows than shards", path,
+                   s, nshards);
+  }
+  return RT_OK;
+}
+
 rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, size_t shard_index,
                                   rt_shard *train, rt_shard *validation, rt_status *st) {
   if (!in || !train || !validation || train == validation) {

@@ -54,6 +54,21 @@ else
   same cuda-here "run.backend is cuda"
 fi
 
+# The rule on shard rows (rt_shard_rows_check), counted alike: a CSV of 3 rows cut into 5 shards
+# has empty shards, and 4 rows in 2 shards with validation_fraction 0.9 hold out every row of a
+# shard (before, check refused the first with other words and passed the second, which train
+# refused).
+head -n 3 "$DIGITS" >"$WORK/three.csv"
+head -n 4 "$DIGITS" >"$WORK/four.csv"
+{ echo "data: {train: $WORK/three.csv, label_column: 64, shards: 5, classes: 10}"
+  echo "run: {passes: 1, output: $WORK/out-empty-shard}"
+  echo "models: [{kind: logistic}]"; } >"$WORK/empty-shard.yaml"
+same empty-shard "three.csv: shard 2 of 5 is empty: the file has fewer data rows than shards"
+{ echo "data: {train: $WORK/four.csv, label_column: 64, shards: 2, classes: 10, validation_fraction: 0.9}"
+  echo "run: {passes: 1, output: $WORK/out-held-out}"
+  echo "models: [{kind: logistic}]"; } >"$WORK/held-out.yaml"
+same held-out "four.csv: shard 0 has no training rows left after holding out validation_fraction 0.9"
+
 # Several refusals at once: check names them all (one error line, the rest as "also:"), train
 # the first of them, in the same words.
 config several "" "[{kind: kmeans, k: 5000}, {kind: logistic}, {kind: kmeans, k: 3000}]"
