@@ -87,6 +87,15 @@ typedef struct rt_model_config {
   rt_activation activation;   /* default relu */
   rt_mlp_output output;       /* default classification */
   rt_init_scheme init;        /* default auto */
+  /* every kind: the model's randomness and its data order (src/engine/groups.h) */
+  uint64_t seed;       /* the model's own randomness (initial weights, k-means++ draws); auto (the
+                          default) = derived from run.seed and the model id; written resolved */
+  uint64_t data_order; /* data-order key: the batch order inside every shard is drawn from it;
+                          auto (the default) = run.seed; models that share it (and the rest of
+                          rt_models_can_group) share every batch and can form a group */
+  long start_shard;    /* where its succession starts: rotate and shuffle visit position p at
+                          (start_shard + p) mod n; auto (the default) = the model id; written
+                          resolved */
   /* sweep */
   uint64_t swept;   /* bit i set: model key i (rt_model_key_name(i)) was set by the sweep
                               (a list, values or a distribution in the entry, or the entry's
@@ -139,6 +148,9 @@ typedef struct rt_config {
     long checkpoint_every;    /* passes between checkpoints; 0 (YAML: never, the default) = only
                                   on SIGTERM/SIGINT (src/io/checkpoint.h) */
     long keep_checkpoints;    /* checkpoints kept, default 2; older ones are pruned */
+    int fuse;                 /* 1 auto (default): models that can share every batch travel and
+                                  integrate as one group (src/engine/groups.h); 0 off: every
+                                  model is a group of its own. Bytes are the same either way */
     long timeout;             /* watchdog: seconds a rank may wait for a hand-off with nothing
                                   arriving; 0 (YAML: none, the default) = no watchdog */
   } run;

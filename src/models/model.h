@@ -120,6 +120,31 @@ typedef struct rt_family {
    * number of batches integrated before this one. */
   void (*integrate_batch)(const rt_model_spec *spec, float *params, float *aux, const float *x,
                           const float *y, size_t rows, uint64_t step, double *loss_sum, float *ws);
+  /* Fused integration of a GROUP: m models of this family that share every batch (same batch
+   * size, order and succession: src/engine/groups.h), driven batch by batch by the CPU backend
+   * (src/engine/backend_cpu.c, rt_cpu_integrate_group_visit). A group of one is the solo path:
+   * every model of a family that has these trains through them, so a member's bits equal its
+   * solo bits exactly when the fused arithmetic computes every member's numbers as a group of
+   * one would (GEMMs over concatenated weights: column independence; element-wise work in the
+   * same per-member loops). All four are set together or not at all (then the backend uses
+   * batch_gradient + rt_optimizer_step or integrate_batch, member by member).
+   * group_floats: floats of the group buffer for m members and batches of up to `rows` rows
+   *   (the members' parameters and optimizer state in the family's fused layout, plus scratch).
+   * group_gather: before the first batch of a visit, the members' states (params and aux, from
+   *   their state buffers) into the group buffer g.
+   * group_batch: one batch for every member: *active[i] == 0 means member i has diverged and
+   *   must not change (its loss_sums[i] is then ignored); steps[i] is member i's 0-based optimizer
+   *   step; loss_sums[i] gets member i's sum of per-row losses before the update (a member whose
+   *   loss is not finite is marked diverged by the backend afterwards, as in the solo path).
+   * group_scatter: after the last batch of a visit (or at a stop between batches), g back into
+   *   the members' state buffers (params and aux only; headers are the backend's). */
+  size_t (*group_floats)(const rt_model_spec *const *specs, size_t m, size_t rows);
+  void (*group_gather)(const rt_model_spec *const *specs, size_t m, void *const *states, float *g);
+  void (*group_batch)(const rt_model_spec *const *specs, size_t m, float *g, const float *x,
+                      const float *y, size_t rows, const uint64_t *steps,
+                      const unsigned char *active, double *loss_sums);
+  void (*group_scatter)(const rt_model_spec *const *specs, size_t m, const float *g,
+                        void *const *states);
   /* Optional: at the end of every pass, after its last batch and before the model moves on (or
    * is written), where the engine closes the pass (CPU: engine.c serve; CUDA: the family's
    * device hook, run by rt_cuda_finish_visit); pass is the 0-based pass just completed. Not
@@ -199,6 +224,12 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
 
 /* Learning rate at optimizer step `step` (0-based) under the spec's schedule. */
 double rt_learning_rate(const rt_model_spec *spec, uint64_t step);
+/* One optimizer update of a block of `rows` rows of `cols` values at row stride ld (params, grad
+ * and the optimizer state m, v all in that layout: a member's block inside a fused group buffer,
+ * or a whole solo model as one row): adam uses m and v, sgd with momentum m (the velocity), plain
+ * sgd neither (they may be NULL). Every element gets the same arithmetic whatever the layout. */
+void rt_optimizer_step_block(const rt_model_spec *spec, uint64_t step, float *params, float *m,
+                             float *v, const float *grad, size_t rows, size_t cols, size_t ld);
 /* One optimizer update of params with grad; step is the 0-based count before this update. */
 void rt_optimizer_step(const rt_model_spec *spec, float *params, float *aux, const float *grad,
                        size_t n, uint64_t step);
