@@ -1,7 +1,9 @@
 /* The CPU backend (backend.h), the reference the CUDA backend follows: one shard visit of a
  * model (its batches in a counter-based random order, each a family step or a gradient and an
  * optimizer step, stoppable between batches) and the evaluation of a state on a shard. */
+#include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -11,47 +13,146 @@ uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t sh
   return rt_key_push(rt_key_push(rt_key_push(h->rng_key, RT_STREAM_BATCH_ORDER), pass), shard);
 }
 
-void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, void *state,
-                            const rt_shard *shard, uint64_t shard_index, float *ws,
-                            uint64_t *order_buf) {
-  (void)rt_cpu_integrate_visit(spec, fam, state, shard, shard_index, ws, order_buf, NULL, NULL);
+void rt_cpu_scratch_free(rt_cpu_scratch *s) {
+  free(s->f);
+  free(s->order);
+  free(s->steps);
+  free(s->active);
+  free(s->loss);
+  free(s->states);
+  free(s->specs);
+  memset(s, 0, sizeof *s);
 }
 
-int rt_cpu_integrate_visit(const rt_model_spec *spec, const rt_family *fam, void *state,
-                           const rt_shard *shard, uint64_t shard_index, float *ws,
-                           uint64_t *order_buf, int (*should_stop)(void *), void *user) {
+/* Grows a scratch array to hold n elements of `size` bytes. */
+static int grow(void **p, size_t *cap, size_t n, size_t size) {
+  if (n <= *cap) return 1;
+  void *q = realloc(*p, n * size);
+  if (!q) return 0;
+  *p = q;
+  *cap = n;
+  return 1;
+}
+
+static rt_code scratch_reserve(rt_cpu_scratch *s, size_t members, size_t floats, size_t batches,
+                               rt_status *st) {
+  if (!grow((void **)&s->f, &s->f_cap, floats ? floats : 1, sizeof *s->f) ||
+      !grow((void **)&s->order, &s->order_cap, batches ? batches : 1, sizeof *s->order) ||
+      !grow((void **)&s->steps, &s->steps_cap, members, sizeof *s->steps) ||
+      !grow((void **)&s->active, &s->active_cap, members, sizeof *s->active) ||
+      !grow((void **)&s->loss, &s->loss_cap, members, sizeof *s->loss) ||
+      !grow((void **)&s->states, &s->states_cap, members, sizeof *s->states) ||
+      !grow((void **)&s->specs, &s->specs_cap, members, sizeof *s->specs))
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu floats of scratch for %zu models",
+                      floats, members);
+  return RT_OK;
+}
+
+/* The families' fused path applies when it has all four group operations. */
+static int fused_family(const rt_family *fam) {
+  return fam->group_floats && fam->group_gather && fam->group_batch && fam->group_scatter;
+}
+
+/* One batch of one member the unfused way: the family's own step, or a gradient and the
+ * optimizer; *loss gets the batch loss. ws: param_count + workspace_floats(batch) floats. */
+static void solo_batch(const rt_model_spec *spec, const rt_family *fam, void *state, const float *x,
+                       const float *y, size_t rows, float *ws, double *loss) {
   rt_state_header *h = rt_state_head(state);
   const rt_state_layout l = rt_state_layout_of(spec);
   float *params = rt_state_params(state, &l), *aux = rt_state_aux(state, &l);
-  float *grad = ws, *scratch = ws + l.param_count;
-  const size_t batch = (size_t)spec->hp.batch_size;
+  if (fam->integrate_batch) {
+    fam->integrate_batch(spec, params, aux, x, y, rows, h->step, loss, ws);
+  } else {
+    fam->batch_gradient(spec, params, x, y, rows, ws, loss, ws + l.param_count);
+    if (isfinite(*loss)) rt_optimizer_step(spec, params, aux, ws, l.param_count, h->step);
+  }
+}
+
+rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt_family *fam,
+                                     void *const *states, size_t m, const rt_shard *shard,
+                                     uint64_t shard_index, rt_cpu_scratch *scratch,
+                                     int (*should_stop)(void *), void *user, int *complete,
+                                     rt_status *st) {
+  rt_state_header *lead = rt_state_head(states[0]);
+  const size_t batch = (size_t)specs[0]->hp.batch_size;
   const size_t nb = (shard->rows + batch - 1) / batch;
-  rt_rng_permutation(rt_batch_order_key(h, h->pass, shard_index), order_buf, nb);
-  for (size_t k = (size_t)h->batch_cursor; k < nb; ++k) {
-    if (should_stop && should_stop(user)) {
-      h->batch_cursor = k;
-      return 0;
+  const int fused = fused_family(fam);
+  size_t floats = 0;
+  if (fused) {
+    floats = fam->group_floats(specs, m, batch);
+  } else {
+    for (size_t i = 0; i < m; ++i) {
+      const size_t need =
+          rt_state_layout_of(specs[i]).param_count + fam->workspace_floats(specs[i], batch);
+      if (need > floats) floats = need;
     }
-    const size_t b = (size_t)order_buf[k];
+  }
+  rt_code rc;
+  RT_TRY(rc, scratch_reserve(scratch, m, floats, nb, st));
+  const uint64_t k0 = lead->batch_cursor;
+  for (size_t i = 0; i < m; ++i) {
+    const rt_state_header *h = rt_state_head(states[i]);
+    if (h->pass != lead->pass || h->position != lead->position || h->batch_cursor != k0)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                        "model %" PRIu64 " is not where its group is (model %" PRIu64 ")",
+                        specs[i]->id, specs[0]->id);
+  }
+  rt_rng_permutation(rt_batch_order_key(lead, lead->pass, shard_index), scratch->order, nb);
+  if (fused) fam->group_gather(specs, m, states, scratch->f);
+  *complete = 1;
+  for (size_t k = (size_t)k0; k < nb; ++k) {
+    if (should_stop && should_stop(user)) {
+      for (size_t i = 0; i < m; ++i) rt_state_head(states[i])->batch_cursor = k;
+      *complete = 0;
+      break;
+    }
+    const size_t b = (size_t)scratch->order[k];
     const size_t first = b * batch;
     const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
     const float *x = shard->x + first * shard->features, *y = shard->y ? shard->y + first : NULL;
-    double loss = 0.0;
-    if (!h->diverged && fam->integrate_batch) {
-      fam->integrate_batch(spec, params, aux, x, y, rows, h->step, &loss, scratch);
-      if (!isfinite(loss)) h->diverged = 1;
-    } else if (!h->diverged) {
-      fam->batch_gradient(spec, params, x, y, rows, grad, &loss, scratch);
-      if (!isfinite(loss)) h->diverged = 1;
-      else rt_optimizer_step(spec, params, aux, grad, l.param_count, h->step);
+    for (size_t i = 0; i < m; ++i) {
+      const rt_state_header *h = rt_state_head(states[i]);
+      scratch->active[i] = !h->diverged;
+      scratch->steps[i] = h->step;
+      scratch->loss[i] = 0.0;
     }
-    h->pass_loss_sum += h->diverged ? NAN : loss;
-    h->pass_loss_rows += rows;
-    h->samples += rows;
-    h->step += 1;
+    if (fused) {
+      fam->group_batch(specs, m, scratch->f, x, y, rows, scratch->steps, scratch->active,
+                       scratch->loss);
+    } else {
+      for (size_t i = 0; i < m; ++i)
+        if (scratch->active[i])
+          solo_batch(specs[i], fam, states[i], x, y, rows, scratch->f, &scratch->loss[i]);
+    }
+    for (size_t i = 0; i < m; ++i) {
+      rt_state_header *h = rt_state_head(states[i]);
+      if (scratch->active[i] && !isfinite(scratch->loss[i])) h->diverged = 1;
+      h->pass_loss_sum += h->diverged ? NAN : scratch->loss[i];
+      h->pass_loss_rows += rows;
+      h->samples += rows;
+      h->step += 1;
+    }
   }
-  h->batch_cursor = 0;
-  return 1;
+  if (fused) fam->group_scatter(specs, m, scratch->f, states);
+  if (*complete)
+    for (size_t i = 0; i < m; ++i) rt_state_head(states[i])->batch_cursor = 0;
+  return RT_OK;
+}
+
+rt_code rt_cpu_integrate_visit(const rt_model_spec *spec, const rt_family *fam, void *state,
+                               const rt_shard *shard, uint64_t shard_index, rt_cpu_scratch *scratch,
+                               int (*should_stop)(void *), void *user, int *complete,
+                               rt_status *st) {
+  return rt_cpu_integrate_group_visit(&spec, fam, &state, 1, shard, shard_index, scratch,
+                                      should_stop, user, complete, st);
+}
+
+rt_code rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, void *state,
+                               const rt_shard *shard, uint64_t shard_index, rt_cpu_scratch *scratch,
+                               rt_status *st) {
+  int complete = 0;
+  return rt_cpu_integrate_visit(spec, fam, state, shard, shard_index, scratch, NULL, NULL,
+                                &complete, st);
 }
 
 void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, const void *state,

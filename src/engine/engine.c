@@ -38,19 +38,23 @@
 #include "backend.h"
 #include "fault.h"
 #include "final_states.h"
+#include "groups.h"
 #include "ringtrain/profile.h"
 #include "ringtrain/stop.h"
 #include "route.h"
 #include "schedule.h"
 #include "watchdog.h"
 
-enum slot_phase { SLOT_ABSENT = 0, SLOT_RECEIVING, SLOT_READY, SLOT_SENDING, SLOT_DONE };
+/* SLOT_HELD: here and ready, waiting for the members of its group that come to the same visit
+ * (it is served with them, not on its own). */
+enum slot_phase { SLOT_ABSENT = 0, SLOT_RECEIVING, SLOT_READY, SLOT_HELD, SLOT_SENDING, SLOT_DONE };
 
 typedef struct slot {
   void *state;
   uint64_t start, end; /* passes done when this call starts; passes done when it ends */
   size_t bytes;
   enum slot_phase phase;
+  int queued;                        /* its index is in the ready queue (at most once) */
   uint64_t visits_here;              /* shard visits still to serve on this rank */
   double sent_at;                    /* MPI_Wtime of its MPI_Isend while SLOT_SENDING */
   uint64_t from_pass, from_position; /* where the model was when it last left this rank (or its
@@ -65,13 +69,16 @@ typedef struct engine {
   MPI_Comm comm;
   int rank, ranks;
   slot *slots;
-  MPI_Request *requests; /* one per model: its pending receive or send on this rank */
-  size_t *queue;         /* ready models, FIFO ring */
+  MPI_Request *requests;   /* one per model: its pending receive or send on this rank */
+  size_t *queue;           /* ready models, FIFO ring (an entry whose model was served with its
+                            group in the meantime is skipped) */
+  const rt_groups *groups; /* NULL: every model alone */
+  size_t *visit;           /* [models]: the members of the group visit being served */
   size_t queue_head, queue_len;
   uint64_t visits_left;
   size_t sends_pending;
-  float *ws;
-  uint64_t *order;
+  float *ws;              /* evaluation */
+  rt_cpu_scratch scratch; /* integration (backend.h) */
   rt_model_stats *stats;
   rt_progress_view *progress; /* rank 0 only, or NULL */
   rt_rank_time *time;         /* accumulated, or NULL */
@@ -100,15 +107,18 @@ static uint64_t current_shard(const rt_model_spec *spec, const rt_state_header *
 }
 
 static void push_ready(engine *e, size_t j) {
+  e->slots[j].phase = SLOT_READY;
+  if (e->slots[j].queued) return; /* its stale entry serves */
+  e->slots[j].queued = 1;
   e->queue[(e->queue_head + e->queue_len) % e->count] = j;
   e->queue_len++;
-  e->slots[j].phase = SLOT_READY;
 }
 
 static size_t pop_ready(engine *e) {
   size_t j = e->queue[e->queue_head];
   e->queue_head = (e->queue_head + 1) % e->count;
   e->queue_len--;
+  e->slots[j].queued = 0;
   return j;
 }
 
@@ -292,82 +302,169 @@ static rt_code post_receive(engine *e, size_t j, rt_status *st) {
   return RT_OK;
 }
 
-/* Serves visits of model j while its next shard is local, then hands it on. */
-static rt_code serve(engine *e, size_t j, rt_status *st) {
+/* Whether models a and b stand at the same cursor (pass, position, batch). */
+static int same_cursor(const engine *e, size_t a, size_t b) {
+  const rt_state_header *x = rt_state_head(e->slots[a].state),
+                        *y = rt_state_head(e->slots[b].state);
+  return x->pass == y->pass && x->position == y->position && x->batch_cursor == y->batch_cursor;
+}
+
+/* The group visit model j (ready here) belongs to: the members of its group that are here and
+ * ready at its cursor, into e->visit (j's group order); returns how many. *missing is set when a
+ * member will come to this same visit but is still on its way: j then waits for it. */
+static size_t group_visit(engine *e, size_t j, int *missing) {
+  *missing = 0;
+  if (!e->groups) {
+    e->visit[0] = j;
+    return 1;
+  }
+  const size_t g = e->groups->group_of[j];
+  const size_t *members = rt_group_members(e->groups, g);
+  const rt_state_header *h = rt_state_head(e->slots[j].state);
+  size_t m = 0;
+  for (size_t k = 0; k < rt_group_size(e->groups, g); ++k) {
+    const size_t i = members[k];
+    const slot *s = &e->slots[i];
+    uint64_t p, pos;
+    int from;
+    if (i == j || ((s->phase == SLOT_READY || s->phase == SLOT_HELD) && same_cursor(e, i, j)))
+      e->visit[m++] = i;
+    else if (s->phase == SLOT_RECEIVING && awaited_edge(e, i, &p, &pos, &from) && p == h->pass &&
+             pos == h->position)
+      *missing = 1;
+  }
+  return m;
+}
+
+/* Hands model j on to the rank of its next shard. */
+static rt_code hand_off(engine *e, size_t j, int next, rt_status *st) {
+  slot *s = &e->slots[j];
+  const rt_model_spec *spec = &e->specs[j];
+  const rt_state_header *h = rt_state_head(s->state);
+  /* Fault injection counts this rank's hand-offs over the whole run (rank_time when kept). */
+  const uint64_t nth = (e->time ? (uint64_t)e->time->sent : e->sends_done++) + 1;
+  if (rt_fault_at_send(&e->fault, e->rank, nth)) rt_fault_trigger(&e->fault);
+  s->from_pass = h->pass;
+  s->from_position = h->position;
+  rt_prof_mark(RT_PHASE_SEND, (int64_t)spec->id, (int64_t)h->pass + 1,
+               (int64_t)current_shard(spec, h));
+  s->sent_at = MPI_Wtime();
+  RT_MPI_CHECK(
+      st, MPI_Isend(s->state, (int)s->bytes, MPI_BYTE, next, (int)j, e->comm, &e->requests[j]));
+  s->phase = SLOT_SENDING;
+  e->sends_pending++;
+  e->stats[j].hops += 1;
+  e->stats[j].bytes += (double)s->bytes;
+  if (e->time) {
+    e->time->sent += 1;
+    e->time->bytes_sent += (double)s->bytes;
+  }
+  return RT_OK;
+}
+
+/* After a complete visit of `shard` by model j: validation along the ring, the pass's close when
+ * it was the pass's last shard. Returns 1 when j has done its last pass of this call. */
+static int close_visit(engine *e, size_t j, uint64_t shard) {
   slot *s = &e->slots[j];
   const rt_model_spec *spec = &e->specs[j];
   const rt_family *fam = rt_family_find(spec->hp.kind);
   const rt_state_layout layout = rt_state_layout_of(spec);
   rt_state_header *h = rt_state_head(s->state);
-  if (h->magic != RT_STATE_MAGIC || h->model_id != spec->id)
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu arrived with a damaged state header", j);
-  const int64_t id = (int64_t)spec->id; /* profiling names models by their id in the config */
+  if (spec->eval_every_pass && e->ds->val[shard].rows > 0) {
+    /* Validation along the ring: this shard's validation rows, right after integrating it. */
+    rt_prof_begin(RT_PHASE_EVALUATE, (int64_t)spec->id, (int64_t)h->pass + 1, (int64_t)shard);
+    double *sums = rt_state_val_history(s->state, &layout) + h->pass * (RT_EVAL_SUMS + 1);
+    rt_cpu_evaluate_shard(spec, fam, s->state, &e->ds->val[shard], e->ws,
+                          (size_t)spec->hp.batch_size, sums);
+    sums[RT_EVAL_SUMS] += (double)e->ds->val[shard].rows;
+    rt_prof_end(RT_PHASE_EVALUATE);
+  }
+  s->visits_here--;
+  e->visits_left--;
+  int done = 0;
+  if (++h->position == rt_route_length(spec)) {
+    double *history = rt_state_history(s->state, &layout);
+    history[h->pass] = h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
+    /* Finite batch losses can still add up to an overflow: that is divergence too. */
+    if (!isfinite(history[h->pass])) h->diverged = 1;
+    if (fam->pass_end && !h->diverged)
+      fam->pass_end(spec, h->pass, rt_state_params(s->state, &layout),
+                    rt_state_aux(s->state, &layout));
+    h->pass_loss_sum = 0.0;
+    h->pass_loss_rows = 0;
+    h->position = 0;
+    done = ++h->pass == s->end;
+  }
+  if (e->progress) rt_progress_view_update(e->progress, spec, h);
+  return done;
+}
+
+/* Serves the group visit of model j (ready here) and the visits that follow on this rank, then
+ * hands every member on. The members (group_visit) integrate each batch together; a member that
+ * has done its passes of this call leaves (its final state goes to every rank), the rest go on.
+ * When a member of the visit is still on its way, j waits (SLOT_HELD) and is served with it. */
+static rt_code serve(engine *e, size_t j, rt_status *st) {
+  int missing = 0;
+  size_t m = group_visit(e, j, &missing);
+  if (missing) {
+    e->slots[j].phase = SLOT_HELD;
+    return RT_OK;
+  }
+  size_t *v = e->visit;
+  for (size_t k = 0; k < m; ++k) {
+    const slot *s = &e->slots[v[k]];
+    const rt_state_header *h = rt_state_head(s->state);
+    if (h->magic != RT_STATE_MAGIC || h->model_id != e->specs[v[k]].id)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu arrived with a damaged state header", v[k]);
+  }
+  const rt_model_spec *lead = &e->specs[v[0]];
+  const rt_family *fam = rt_family_find(lead->hp.kind);
+  /* profiling names a visit by its first member's id in the config */
   for (;;) {
-    const uint64_t shard = current_shard(spec, h);
+    const rt_state_header *h = rt_state_head(e->slots[v[0]].state);
+    const uint64_t shard = current_shard(lead, h);
+    for (size_t k = 0; k < m; ++k) {
+      e->scratch.specs[k] = &e->specs[v[k]];
+      e->scratch.states[k] = e->slots[v[k]].state;
+    }
     rt_prof_window_visit(e->cfg, (long)h->pass + 1);
-    rt_prof_begin(RT_PHASE_INTEGRATE, id, (int64_t)h->pass + 1, (int64_t)shard);
+    rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)lead->id, (int64_t)h->pass + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
-    const int complete = rt_cpu_integrate_visit(spec, fam, s->state, &e->ds->train[shard], shard,
-                                                e->ws, e->order, should_stop_cb, e);
+    int complete = 0;
+    rt_code rc = rt_cpu_integrate_group_visit(e->scratch.specs, fam, e->scratch.states, m,
+                                              &e->ds->train[shard], shard, &e->scratch,
+                                              should_stop_cb, e, &complete, st);
     const double busy = MPI_Wtime() - t0;
-    e->stats[j].seconds += busy;
-    if (e->time) e->time->busy += busy;
     rt_prof_end(RT_PHASE_INTEGRATE);
+    if (rc) return rc;
+    /* Each member is charged an equal share of the group's time. */
+    for (size_t k = 0; k < m; ++k) e->stats[v[k]].seconds += busy / (double)m;
+    if (e->time) e->time->busy += busy;
     e->last_activity = MPI_Wtime();
-    if (!complete) { /* stopped after a batch: the model stays here, cursor in its header */
-      s->phase = SLOT_READY;
+    if (!complete) { /* stopped after a batch: the members stay here, cursor in their headers */
+      for (size_t k = 0; k < m; ++k) e->slots[v[k]].phase = SLOT_READY;
       return RT_OK;
     }
-    if (spec->eval_every_pass && e->ds->val[shard].rows > 0) {
-      /* Validation along the ring: this shard's validation rows, right after integrating it. */
-      rt_prof_begin(RT_PHASE_EVALUATE, id, (int64_t)h->pass + 1, (int64_t)shard);
-      double *sums = rt_state_val_history(s->state, &layout) + h->pass * (RT_EVAL_SUMS + 1);
-      rt_cpu_evaluate_shard(spec, fam, s->state, &e->ds->val[shard], e->ws,
-                            (size_t)spec->hp.batch_size, sums);
-      sums[RT_EVAL_SUMS] += (double)e->ds->val[shard].rows;
-      rt_prof_end(RT_PHASE_EVALUATE);
-    }
-    s->visits_here--;
-    e->visits_left--;
-    int done = 0;
-    if (++h->position == rt_route_length(spec)) {
-      double *history = rt_state_history(s->state, &layout);
-      history[h->pass] = h->pass_loss_rows ? h->pass_loss_sum / (double)h->pass_loss_rows : 0.0;
-      /* Finite batch losses can still add up to an overflow: that is divergence too. */
-      if (!isfinite(history[h->pass])) h->diverged = 1;
-      if (fam->pass_end && !h->diverged)
-        fam->pass_end(spec, h->pass, rt_state_params(s->state, &layout),
-                      rt_state_aux(s->state, &layout));
-      h->pass_loss_sum = 0.0;
-      h->pass_loss_rows = 0;
-      h->position = 0;
-      done = ++h->pass == s->end;
-    }
-    if (e->progress) rt_progress_view_update(e->progress, spec, h);
-    if (done) { /* its final state leaves for every other rank now */
+    size_t going = 0;
+    for (size_t k = 0; k < m; ++k) {
+      const size_t i = v[k];
+      slot *s = &e->slots[i];
+      if (!close_visit(e, i, shard)) {
+        v[going++] = i;
+        continue;
+      }
+      /* its final state leaves for every other rank now */
       s->phase = SLOT_DONE;
-      rt_prof_mark(RT_PHASE_FINAL, id, (int64_t)h->pass, -1);
-      return rt_final_states_send(&e->finals, j, s->state, s->bytes, st);
+      rt_prof_mark(RT_PHASE_FINAL, (int64_t)e->specs[i].id, (int64_t)rt_state_head(s->state)->pass,
+                   -1);
+      RT_TRY(rc, rt_final_states_send(&e->finals, i, s->state, s->bytes, st));
     }
-    const int next = shard_owner(e, current_shard(spec, h));
+    m = going;
+    if (m == 0) return RT_OK;
+    lead = &e->specs[v[0]];
+    const int next = shard_owner(e, current_shard(lead, rt_state_head(e->slots[v[0]].state)));
     if (next == e->rank) continue; /* a stop is seen before the next visit's first batch */
-    /* Fault injection counts this rank's hand-offs over the whole run (rank_time when kept). */
-    const uint64_t nth = (e->time ? (uint64_t)e->time->sent : e->sends_done++) + 1;
-    if (rt_fault_at_send(&e->fault, e->rank, nth)) rt_fault_trigger(&e->fault);
-    s->from_pass = h->pass;
-    s->from_position = h->position;
-    rt_prof_mark(RT_PHASE_SEND, id, (int64_t)h->pass + 1, (int64_t)current_shard(spec, h));
-    s->sent_at = MPI_Wtime();
-    RT_MPI_CHECK(
-        st, MPI_Isend(s->state, (int)s->bytes, MPI_BYTE, next, (int)j, e->comm, &e->requests[j]));
-    s->phase = SLOT_SENDING;
-    e->sends_pending++;
-    e->stats[j].hops += 1;
-    e->stats[j].bytes += (double)s->bytes;
-    if (e->time) {
-      e->time->sent += 1;
-      e->time->bytes_sent += (double)s->bytes;
-    }
+    for (size_t k = 0; k < m; ++k) RT_TRY(rc, hand_off(e, v[k], next, st));
     return RT_OK;
   }
 }
@@ -465,7 +562,7 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
 /* resume[j]: the state model j continues from (on every rank), or NULL for a fresh start. */
 static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_status *st) {
   const uint64_t S = e->ds->shards;
-  size_t ws_floats = 0, max_batches = 1;
+  size_t ws_floats = 1;
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
     const rt_family *fam = rt_family_find(spec->hp.kind);
@@ -489,16 +586,11 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
         if (shard_owner(e, rt_route_shard(spec, p, k)) == e->rank) s->visits_here++;
     e->visits_left += s->visits_here;
     const size_t batch = (size_t)spec->hp.batch_size;
-    const size_t need = l.param_count + fam->workspace_floats(spec, batch);
+    const size_t need = fam->workspace_floats(spec, batch); /* evaluation */
     if (need > ws_floats) ws_floats = need;
-    for (uint64_t sh = 0; sh < S; ++sh) {
-      const size_t nb = (size_t)((e->ds->train_rows[sh] + batch - 1) / batch);
-      if (nb > max_batches) max_batches = nb;
-    }
   }
   e->ws = aligned_alloc(RT_STATE_ALIGN, (ws_floats * sizeof(float) + 63) / 64 * 64);
-  e->order = malloc(max_batches * sizeof *e->order);
-  if (!e->ws || !e->order) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine workspace");
+  if (!e->ws) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine workspace");
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
     slot *s = &e->slots[j];
@@ -735,8 +827,10 @@ static rt_code cut(engine *e, int *indices, void **states, rt_status *st) {
     if ((rc = handle(e, k, indices, st))) break;
     for (size_t j = 0; j < n; ++j) {
       const slot *s = &e->slots[j];
-      held[j] =
-          s->start < s->end && (s->phase == SLOT_READY || s->phase == SLOT_DONE) ? e->rank + 1 : 0;
+      held[j] = s->start < s->end &&
+                        (s->phase == SLOT_READY || s->phase == SLOT_HELD || s->phase == SLOT_DONE)
+                    ? e->rank + 1
+                    : 0;
     }
     const int mrc = MPI_Allreduce(held, where, (int)n, MPI_INT, MPI_SUM, e->ctl);
     if (mrc != MPI_SUCCESS) {
@@ -803,7 +897,8 @@ static void engine_free(engine *e) {
   free(e->requests);
   free(e->queue);
   free(e->ws);
-  free(e->order);
+  free(e->visit);
+  rt_cpu_scratch_free(&e->scratch);
   free(e->notice_sends);
   rt_watchdog_free(&e->wd);
   rt_final_states_close(&e->finals);
@@ -814,8 +909,8 @@ static void engine_free(engine *e) {
 
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      const uint64_t *pass_limits, rt_progress_view *view, rt_rank_time *rank_time,
-                      int *stopped, rt_status *st) {
+                      const uint64_t *pass_limits, const rt_groups *groups, rt_progress_view *view,
+                      rt_rank_time *rank_time, int *stopped, rt_status *st) {
   engine e = {.progress = view && view->fn ? view : NULL,
               .time = rank_time,
               .cfg = cfg,
@@ -824,6 +919,7 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
               .ds = ds,
               .comm = comm,
               .stats = stats,
+              .groups = groups,
               .ctl = MPI_COMM_NULL,
               .notice_req = MPI_REQUEST_NULL,
               .timeout = (double)cfg->run.timeout,
@@ -835,10 +931,12 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   e.slots = calloc(model_count, sizeof *e.slots);
   e.requests = malloc(model_count * sizeof *e.requests);
   e.queue = malloc(model_count * sizeof *e.queue);
+  e.visit = malloc((model_count ? model_count : 1) * sizeof *e.visit);
   e.notice_sends = malloc((size_t)e.ranks * sizeof *e.notice_sends);
   int *indices = malloc((model_count ? model_count : 1) * sizeof *indices);
   rt_code rc = rt_fault_from_env(&e.fault, st);
-  if (rc == RT_OK && (!e.slots || !e.requests || !e.queue || !indices || !e.notice_sends))
+  if (rc == RT_OK &&
+      (!e.slots || !e.requests || !e.queue || !e.visit || !indices || !e.notice_sends))
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine tables for %zu models", model_count);
   for (size_t j = 0; rc == RT_OK && j < model_count; ++j) e.requests[j] = MPI_REQUEST_NULL;
   for (int r = 0; rc == RT_OK && r < e.ranks; ++r) e.notice_sends[r] = MPI_REQUEST_NULL;
@@ -859,7 +957,8 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   e.last_activity = MPI_Wtime();
   while (rc == RT_OK && !poll_stop(&e, st) && (e.visits_left > 0 || e.sends_pending > 0)) {
     if (e.queue_len > 0) {
-      rc = serve(&e, pop_ready(&e), st);
+      const size_t j = pop_ready(&e);
+      if (e.slots[j].phase == SLOT_READY) rc = serve(&e, j, st); /* else served with its group */
       if (rc == RT_OK) rc = progress(&e, indices, 0, st);
     } else {
       rc = progress(&e, indices, 1, st);

@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include "dataset.h"
+#include "groups.h"
 #include "model.h"
 #include "ringtrain/train.h"
 
@@ -37,7 +38,10 @@ typedef struct rt_rank_time {
 } rt_rank_time;
 #define RT_RANK_TIME_DOUBLES (sizeof(rt_rank_time) / sizeof(double))
 
-/* pass_limits[j]: train model j until it has done that many passes (NULL: all its passes). states[j] may
+/* groups: the run's model groups (groups.h; NULL: every model alone): the members of a group
+ * that stand at the same visit on a rank integrate it together (the CPU backend's group visit);
+ * each member's bytes are what it would be alone.
+ * pass_limits[j]: train model j until it has done that many passes (NULL: all its passes). states[j] may
  * come in non-NULL on every rank alike: model j then resumes from that state at its cursor (pass,
  * position and batch_cursor of its header; a model stopped inside a pass finishes that pass even
  * when its limit is lower) and the engine frees it. A model already at its limit keeps its state
@@ -49,8 +53,9 @@ typedef struct rt_rank_time {
  * injects faults at hand-offs. */
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      const uint64_t *pass_limits, rt_progress_view *progress,
-                      rt_rank_time *rank_time, int *stopped, rt_status *st);
+                      const uint64_t *pass_limits, const rt_groups *groups,
+                      rt_progress_view *progress, rt_rank_time *rank_time, int *stopped,
+                      rt_status *st);
 
 /* Rank 0's view of the run for rt_progress_fn (see include/ringtrain/train.h). */
 struct rt_progress_view {

@@ -231,6 +231,8 @@ static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
   rt_code rc = limits && upto && scratch
                    ? RT_OK
                    : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
+  rt_groups groups = {0};
+  if (rc == RT_OK) rc = rt_groups_form(run, n, cfg->run.fuse, &groups, st);
   uint64_t longest = 0;
   for (size_t j = 0; rc == RT_OK && j < n; ++j) {
     const rt_state_header *h = states[j] ? rt_state_head(states[j]) : NULL;
@@ -250,7 +252,8 @@ static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
     if (every && (cur / every + 1) * every < target) target = (cur / every + 1) * every;
     for (size_t j = 0; j < n; ++j) upto[j] = target < limits[j] ? target : limits[j];
     int stopped = 0;
-    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, view, time, &stopped, st);
+    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, &groups, view, time, &stopped,
+                       st);
     if (rc) break;
     if (stopped) {
       if ((rc = save(ckpt, run, n, states, comm, save_reason(stopped), st))) break;
@@ -276,6 +279,7 @@ static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
   free(limits);
   free(upto);
   free(scratch);
+  rt_groups_free(&groups);
   return rc;
 }
 

@@ -129,31 +129,25 @@ static inline void *gt_fresh_state(const rt_model_spec *spec, const rt_shard *fi
 
 /* The engine's CPU workspace (param_count + workspace_floats(batch)) and batch order buffer. */
 typedef struct gt_cpu_run {
-  float *ws;
-  uint64_t *order;
+  rt_cpu_scratch scratch;
 } gt_cpu_run;
 
 static inline gt_cpu_run gt_cpu_run_new(const rt_model_spec *spec) {
-  const rt_family *fam = rt_family_find(spec->hp.kind);
-  const rt_state_layout l = rt_state_layout_of(spec);
-  gt_cpu_run r;
-  r.ws = malloc((l.param_count + fam->workspace_floats(spec, (size_t)spec->hp.batch_size)) *
-                sizeof(float));
-  r.order = malloc(1024 * sizeof(uint64_t)); /* batches of one shard */
-  assert_non_null(r.ws);
-  assert_non_null(r.order);
+  (void)spec;
+  gt_cpu_run r = {{0}};
   return r;
 }
 
-static inline void gt_cpu_run_free(gt_cpu_run *r) {
-  free(r->ws);
-  free(r->order);
-}
+static inline void gt_cpu_run_free(gt_cpu_run *r) { rt_cpu_scratch_free(&r->scratch); }
 
 /* One visit of a host shard (shard index `index`) by the CPU backend. */
 static inline void gt_cpu_visit(const rt_model_spec *spec, void *state, const rt_shard *shard,
                                 uint64_t index, gt_cpu_run *r) {
-  rt_cpu_integrate_shard(spec, rt_family_find(spec->hp.kind), state, shard, index, r->ws, r->order);
+  rt_status st;
+  rt_status_clear(&st);
+  assert_int_equal(rt_cpu_integrate_shard(spec, rt_family_find(spec->hp.kind), state, shard, index,
+                                          &r->scratch, &st),
+                   RT_OK);
 }
 
 /* engine.c serve(): the header bookkeeping after a visit, on a host state (the pass's mean loss

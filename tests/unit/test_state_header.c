@@ -63,8 +63,8 @@ static void shadow_matches_cpu_engine(void **unused) {
   rt_status st;
   rt_status_clear(&st);
   int stopped = 0;
-  if (rt_engine_run(&cfg, specs, M, &ds, MPI_COMM_WORLD, states, stats, NULL, NULL, NULL, &stopped,
-                    &st) != RT_OK)
+  if (rt_engine_run(&cfg, specs, M, &ds, MPI_COMM_WORLD, states, stats, NULL, NULL, NULL, NULL,
+                    &stopped, &st) != RT_OK)
     fail_msg("engine: %s", st.message);
   for (size_t j = 0; j < M; ++j) {
     rt_state_header shadow;
