@@ -19,9 +19,7 @@ typedef struct rt_cpu_scratch {
   uint64_t *steps;
   unsigned char *active;
   double *loss;
-  void **states;
-  const rt_model_spec **specs;
-  size_t f_cap, order_cap, steps_cap, active_cap, loss_cap, states_cap, specs_cap;
+  size_t f_cap, order_cap, steps_cap, active_cap, loss_cap;
 } rt_cpu_scratch;
 void rt_cpu_scratch_free(rt_cpu_scratch *s);
 

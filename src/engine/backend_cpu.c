@@ -19,8 +19,6 @@ void rt_cpu_scratch_free(rt_cpu_scratch *s) {
   free(s->steps);
   free(s->active);
   free(s->loss);
-  free(s->states);
-  free(s->specs);
   memset(s, 0, sizeof *s);
 }
 
@@ -40,9 +38,7 @@ static rt_code scratch_reserve(rt_cpu_scratch *s, size_t members, size_t floats,
       !grow((void **)&s->order, &s->order_cap, batches ? batches : 1, sizeof *s->order) ||
       !grow((void **)&s->steps, &s->steps_cap, members, sizeof *s->steps) ||
       !grow((void **)&s->active, &s->active_cap, members, sizeof *s->active) ||
-      !grow((void **)&s->loss, &s->loss_cap, members, sizeof *s->loss) ||
-      !grow((void **)&s->states, &s->states_cap, members, sizeof *s->states) ||
-      !grow((void **)&s->specs, &s->specs_cap, members, sizeof *s->specs))
+      !grow((void **)&s->loss, &s->loss_cap, members, sizeof *s->loss))
     return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu floats of scratch for %zu models",
                       floats, members);
   return RT_OK;
