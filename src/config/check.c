@@ -19,11 +19,18 @@ void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *da
   memset(sp, 0, sizeof *sp);
   sp->id = j;
   sp->hp = cfg->models[j];
+  rt_model_config_resolve(&sp->hp, cfg->run.seed, j); /* also for configs made in code */
   sp->problem.features = data->features;
   sp->problem.classes = data->classes;
   sp->problem.train_rows = data->train_rows;
   sp->seed = cfg->run.seed;
   sp->passes = (uint64_t)cfg->run.passes;
+  /* The route (src/engine/route.h); shards not known yet (data.shards auto): as one rank. */
+  sp->shards = data->shards ? data->shards : 1;
+  sp->shards_used =
+      cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : (uint64_t)sp->shards;
+  sp->succession = cfg->run.succession;
+  sp->eval_every_pass = cfg->run.eval_every_pass;
   /* The exact least-squares solver needs the data once: its statistics are sums. */
   if (strcmp(sp->hp.kind, "linear") == 0 && sp->hp.solver == RT_SOLVER_EXACT) sp->passes = 1;
 }

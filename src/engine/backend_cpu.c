@@ -7,8 +7,9 @@
 #include "backend.h"
 #include "rng.h"
 
-uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t shard) {
-  return rt_key_push(rt_key_push(rt_key_push(h->rng_key, RT_STREAM_BATCH_ORDER), pass), shard);
+uint64_t rt_batch_order_key(const rt_model_spec *spec, uint64_t pass, uint64_t shard) {
+  return rt_key_push(rt_key_push(rt_key_push(spec->hp.data_order, RT_STREAM_BATCH_ORDER), pass),
+                     shard);
 }
 
 void rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, void *state,
@@ -26,7 +27,7 @@ int rt_cpu_integrate_visit(const rt_model_spec *spec, const rt_family *fam, void
   float *grad = ws, *scratch = ws + l.param_count;
   const size_t batch = (size_t)spec->hp.batch_size;
   const size_t nb = (shard->rows + batch - 1) / batch;
-  rt_rng_permutation(rt_batch_order_key(h, h->pass, shard_index), order_buf, nb);
+  rt_rng_permutation(rt_batch_order_key(spec, h->pass, shard_index), order_buf, nb);
   for (size_t k = (size_t)h->batch_cursor; k < nb; ++k) {
     if (should_stop && should_stop(user)) {
       h->batch_cursor = k;

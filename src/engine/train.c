@@ -40,7 +40,6 @@ static uint64_t batches_per_pass(const rt_dataset *ds, uint64_t used, long batch
  * then the specs. Every rank holds the same global facts, so every rank refuses alike. */
 static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_cuda,
                            rt_model_spec *specs, rt_status *st) {
-  const uint64_t used = cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : ds->shards;
   rt_check_facts facts = {.features = ds->features,
                           .classes = ds->classes,
                           .shards = ds->shards,
@@ -50,12 +49,8 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_c
   for (size_t j = 0; j < cfg->model_count; ++j) {
     rt_model_spec *sp = &specs[j];
     rt_check_spec_base(cfg, j, &facts, sp);
-    sp->shards = ds->shards;
-    sp->shards_used = used;
-    sp->succession = cfg->run.succession;
-    sp->total_batches = batches_per_pass(ds, used, sp->hp.batch_size);
+    sp->total_batches = batches_per_pass(ds, sp->shards_used, sp->hp.batch_size);
     sp->label_column = ds->label_column;
-    sp->eval_every_pass = cfg->run.eval_every_pass;
   }
   return RT_OK;
 }
