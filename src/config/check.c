@@ -6,9 +6,11 @@
 #include "ringtrain/check.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_spec.h"
+#include "groups.h"
 #include "model.h"
 #if RINGTRAIN_WITH_CUDA
 #include "rt_cuda.h"
@@ -89,4 +91,28 @@ rt_code rt_check_run(const rt_config *cfg, const rt_check_facts *data, const cha
     if (rc != RT_OK) first = keep(report, first, &one, st);
   }
   return first;
+}
+
+rt_code rt_check_groups_form(const rt_config *cfg, const rt_check_facts *data, rt_check_groups *g,
+                             rt_status *st) {
+  memset(g, 0, sizeof *g);
+  const size_t n = cfg->model_count;
+  rt_model_spec *specs = malloc((n ? n : 1) * sizeof *specs);
+  if (!specs) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the specs of %zu models", n);
+  for (size_t j = 0; j < n; ++j) rt_check_spec_base(cfg, j, data, &specs[j]);
+  rt_groups groups;
+  const rt_code rc = rt_groups_form(specs, n, cfg->run.fuse, &groups, st);
+  free(specs);
+  if (rc != RT_OK) return rc;
+  g->count = groups.count;
+  g->first = groups.first;
+  g->members = groups.members;
+  g->group_of = groups.group_of;
+  return RT_OK;
+}
+
+void rt_check_groups_free(rt_check_groups *g) {
+  rt_groups groups = {.first = g->first, .members = g->members, .group_of = g->group_of};
+  rt_groups_free(&groups);
+  memset(g, 0, sizeof *g);
 }

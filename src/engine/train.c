@@ -16,6 +16,7 @@
 #include "checkpoint.h"
 #include "dataset.h"
 #include "engine.h"
+#include "groups.h"
 #include "normalize.h"
 #include "results.h"
 #include "shared_pass.h"
@@ -628,6 +629,12 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
   if ((rc = build_specs(cfg, &ds, use_cuda, specs, st))) goto done;
   for (size_t j = 0; j < count; ++j) specs[j].scaling = &scaling;
+  { /* The groups, for results.csv (the engine forms its own from the same specs and rule). */
+    rt_groups groups;
+    if ((rc = rt_groups_form(specs, count, cfg->run.fuse, &groups, st))) goto done;
+    for (size_t j = 0; j < count; ++j) res->models[j].group = groups.group_of[j];
+    rt_groups_free(&groups);
+  }
 
   source = malloc(count * sizeof *source);
   if (!source) {
