@@ -96,7 +96,7 @@ typedef struct rt_model_config {
   long start_shard;    /* where its succession starts: rotate and shuffle visit position p at
                           (start_shard + p) mod n; auto (the default) = the model id; written
                           resolved */
-  uint64_t given; /* bit i set: model key i was given a value (not `auto`); read only for the
+  uint64_t given;      /* bit i set: model key i was given a value (not `auto`); read only for the
                      keys resolved per model (seed, data_order, start_shard:
                      rt_model_config_resolve); default 0 */
   /* sweep */

@@ -48,9 +48,8 @@ int rt_config_key_plain(const rt_config_key *key, const void *obj, char list_sep
   int n = 0;
   if (key->store == RT_STORE_U64_AUTO || key->store == RT_STORE_LONG_AUTO) {
     const char *field = (const char *)obj + key->offset;
-    n = key->store == RT_STORE_U64_AUTO
-            ? snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field)
-            : snprintf(buf, size, "%ld", *(const long *)field);
+    n = key->store == RT_STORE_U64_AUTO ? snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field)
+                                        : snprintf(buf, size, "%ld", *(const long *)field);
     return n >= 0 && (size_t)n < size;
   }
   char text[512];
