@@ -226,7 +226,7 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
     slot->order = grown;
     slot->order_cap = nb;
   }
-  rt_rng_permutation(rt_batch_order_key(m, m->pass, shard_index), slot->order, nb);
+  rt_rng_permutation(rt_batch_order_key(spec, m->pass, shard_index), slot->order, nb);
 
   const rt_model_config *hp = &spec->hp;
   opt_args a = {};

@@ -68,6 +68,20 @@ typedef struct rt_check_file {
 rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file *validation,
                        rt_check_facts *facts, rt_status *st);
 
+/* The model groups train forms for cfg on `data` (models that share every batch travel and
+ * integrate together, src/engine/groups.h: the same rule, on the same specs), with run.fuse;
+ * numbered by their first member, members ascending. Call after rt_check_run accepted cfg.
+ * When data->shards is 0 (data.shards auto: one per rank) they are formed as for one rank. */
+typedef struct rt_check_groups {
+  size_t count;     /* groups */
+  size_t *first;    /* [count + 1]: group g's members are members[first[g] .. first[g + 1]) */
+  size_t *members;  /* [models]: model ids, group by group */
+  size_t *group_of; /* [models]: the group of model j */
+} rt_check_groups;
+rt_code rt_check_groups_form(const rt_config *cfg, const rt_check_facts *data, rt_check_groups *g,
+                             rt_status *st);
+void rt_check_groups_free(rt_check_groups *g);
+
 /* 1 when some model of cfg classifies (the labels must then be class indices). */
 int rt_config_needs_classes(const rt_config *cfg);
 

@@ -96,6 +96,9 @@ typedef struct rt_model_config {
   long start_shard;    /* where its succession starts: rotate and shuffle visit position p at
                           (start_shard + p) mod n; auto (the default) = the model id; written
                           resolved */
+  uint64_t given;      /* bit i set: model key i was given a value (not `auto`); read only for the
+                     keys resolved per model (seed, data_order, start_shard:
+                     rt_model_config_resolve); default 0 */
   /* sweep */
   uint64_t swept;   /* bit i set: model key i (rt_model_key_name(i)) was set by the sweep
                               (a list, values or a distribution in the entry, or the entry's
@@ -254,6 +257,17 @@ int rt_model_key_set_field(rt_model_config *model, size_t index, const char *tex
 
 /* The defaults of a models entry (kind ""; the kind is required). */
 void rt_model_config_defaults(rt_model_config *model);
+
+/* The value `auto` stands for in model key `seed` of model `id` under run.seed `run_seed`: the
+ * model's own RNG key rt_key_push(rt_key_push(run_seed, "model"), id) (src/util/rng.h). */
+uint64_t rt_model_seed_auto(uint64_t run_seed, uint64_t id);
+
+/* Resolves the model keys whose `auto` depends on the model's place in the run (the one rule):
+ * seed (rt_model_seed_auto), data_order (= run_seed) and start_shard (= id), each only where it
+ * was not given (rt_model_config.given). rt_config_parse and rt_config_set keep every model of a
+ * config resolved (so they follow --set run.seed=...); the specs are built through it too, so a
+ * config made in code trains alike. */
+void rt_model_config_resolve(rt_model_config *model, uint64_t run_seed, uint64_t id);
 
 /* The hyper-parameters that matter for the model's family in one short line, the same in
  * `train`, `check` and `results`: "adam lr=0.01 batch=32", "k=10 batch=64", "exact alpha=0",

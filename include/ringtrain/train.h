@@ -40,6 +40,8 @@ typedef struct rt_model_result {
   int diverged;          /* a training loss was not finite */
   int stopped_early;     /* early termination stopped it; passes = the passes it did */
   char state_sha256[65]; /* SHA-256 of the final state buffer, hex */
+  uint64_t group;        /* its model group (src/engine/groups.h, run.fuse): groups are numbered
+                              by their first member; results.csv's group column */
 } rt_model_result;
 
 /* A model's value of a metric ("val_accuracy", "train_loss"); NaN when it has none. */

@@ -65,6 +65,35 @@ static void print_sweep_line(const rt_config *cfg) {
   putchar('\n');
 }
 
+/* Ids as ranges: "0-3,6,8-9". */
+static void print_ids(const size_t *ids, size_t n) {
+  for (size_t i = 0; i < n;) {
+    size_t k = i;
+    while (k + 1 < n && ids[k + 1] == ids[k] + 1) ++k;
+    printf("%s%zu", i ? "," : "", ids[i]);
+    if (k > i) printf("-%zu", ids[k]);
+    i = k + 1;
+  }
+}
+
+/* One line per group: index, members, kind, batch size, size (what train forms, run.fuse). */
+static rt_code print_groups(const rt_config *cfg, const rt_check_facts *facts, rt_status *st) {
+  rt_check_groups g;
+  rt_code rc;
+  RT_TRY(rc, rt_check_groups_form(cfg, facts, &g, st));
+  printf("# groups (run.fuse %s): %zu group%s%s\n", cfg->run.fuse ? "auto" : "off", g.count,
+         g.count == 1 ? "" : "s", facts->shards ? "" : ", as one rank (data.shards auto)");
+  for (size_t k = 0; k < g.count; ++k) {
+    const size_t *members = g.members + g.first[k], size = g.first[k + 1] - g.first[k];
+    const rt_model_config *m = &cfg->models[members[0]];
+    printf("# group %zu: models ", k);
+    print_ids(members, size);
+    printf(" %s batch=%ld size=%zu\n", m->kind, m->batch_size, size);
+  }
+  rt_check_groups_free(&g);
+  return RT_OK;
+}
+
 int rt_cmd_check(int argc, char **argv) {
   rt_config_args args;
   int code = rt_config_args_parse("check", argc, argv, &args);
@@ -110,6 +139,7 @@ int rt_cmd_check(int argc, char **argv) {
            cfg.run.seed, cfg.run.threads, cfg.run.output);
     print_sweep_line(&cfg);
     rt_print_model_table(stdout, &cfg);
+    if (print_groups(&cfg, &facts, &st) != RT_OK) code = rt_cli_report(&st);
     printf("# ok: %zu model%s x %ld pass%s = %ld model-passes over the training data\n",
            cfg.model_count, cfg.model_count == 1 ? "" : "s", cfg.run.passes,
            cfg.run.passes == 1 ? "" : "es", (long)cfg.model_count * cfg.run.passes);

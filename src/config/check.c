@@ -6,9 +6,11 @@
 #include "ringtrain/check.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_spec.h"
+#include "groups.h"
 #include "model.h"
 #if RINGTRAIN_WITH_CUDA
 #include "rt_cuda.h"
@@ -19,11 +21,18 @@ void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *da
   memset(sp, 0, sizeof *sp);
   sp->id = j;
   sp->hp = cfg->models[j];
+  rt_model_config_resolve(&sp->hp, cfg->run.seed, j); /* also for configs made in code */
   sp->problem.features = data->features;
   sp->problem.classes = data->classes;
   sp->problem.train_rows = data->train_rows;
   sp->seed = cfg->run.seed;
   sp->passes = (uint64_t)cfg->run.passes;
+  /* The route (src/engine/route.h); shards not known yet (data.shards auto): as one rank. */
+  sp->shards = data->shards ? data->shards : 1;
+  sp->shards_used =
+      cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : (uint64_t)sp->shards;
+  sp->succession = cfg->run.succession;
+  sp->eval_every_pass = cfg->run.eval_every_pass;
   /* The exact least-squares solver needs the data once: its statistics are sums. */
   if (strcmp(sp->hp.kind, "linear") == 0 && sp->hp.solver == RT_SOLVER_EXACT) sp->passes = 1;
 }
@@ -82,4 +91,28 @@ rt_code rt_check_run(const rt_config *cfg, const rt_check_facts *data, const cha
     if (rc != RT_OK) first = keep(report, first, &one, st);
   }
   return first;
+}
+
+rt_code rt_check_groups_form(const rt_config *cfg, const rt_check_facts *data, rt_check_groups *g,
+                             rt_status *st) {
+  memset(g, 0, sizeof *g);
+  const size_t n = cfg->model_count;
+  rt_model_spec *specs = malloc((n ? n : 1) * sizeof *specs);
+  if (!specs) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the specs of %zu models", n);
+  for (size_t j = 0; j < n; ++j) rt_check_spec_base(cfg, j, data, &specs[j]);
+  rt_groups groups;
+  const rt_code rc = rt_groups_form(specs, n, cfg->run.fuse, &groups, st);
+  free(specs);
+  if (rc != RT_OK) return rc;
+  g->count = groups.count;
+  g->first = groups.first;
+  g->members = groups.members;
+  g->group_of = groups.group_of;
+  return RT_OK;
+}
+
+void rt_check_groups_free(rt_check_groups *g) {
+  rt_groups groups = {.first = g->first, .members = g->members, .group_of = g->group_of};
+  rt_groups_free(&groups);
+  memset(g, 0, sizeof *g);
 }

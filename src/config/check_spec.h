@@ -1,6 +1,8 @@
-/* The part of a model's spec that the checks read (id, hyper-parameters, problem, passes), built
- * in one place for rt_check_run (src/config/check.c) and for training (src/engine/train.c
- * build_specs, which adds what the loaded data fixes: shards, batches, label column). */
+/* The part of a model's spec that the checks and the groups read (id, hyper-parameters with
+ * seed, data_order and start_shard resolved, problem, passes, shards, shards in use, succession),
+ * built in one place for rt_check_run and rt_check_groups (src/config/check.c) and for training
+ * (src/engine/train.c build_specs, which adds what only the loaded data fixes: batches per pass,
+ * label column). */
 #ifndef RINGTRAIN_CHECK_SPEC_H
 #define RINGTRAIN_CHECK_SPEC_H
 

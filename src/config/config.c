@@ -64,10 +64,13 @@ rt_init_scheme rt_init_scheme_resolve(rt_init_scheme init, rt_activation activat
   return activation == RT_ACTIVATION_RELU ? RT_INIT_HE : RT_INIT_XAVIER;
 }
 
-/* data.seed and sweep.seed follow run.seed until they are given. */
+/* data.seed and sweep.seed follow run.seed until they are given; so do the models' seed,
+ * data_order and start_shard (resolved per model: rt_model_config_resolve). */
 static void sync_seeds(rt_config *cfg) {
   if (!cfg->data.seed_set) cfg->data.seed = cfg->run.seed;
   if (!cfg->sweep.seed_set) cfg->sweep.seed = cfg->run.seed;
+  for (size_t j = 0; j < cfg->model_count && cfg->models; ++j)
+    rt_model_config_resolve(&cfg->models[j], cfg->run.seed, j);
 }
 
 void rt_config_defaults(rt_config *cfg) {
@@ -1231,7 +1234,9 @@ static rt_code config_set(rt_config *cfg, const char *assignment, int replaying,
 }
 
 rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
-  return config_set(cfg, assignment, 0, st);
+  const rt_code rc = config_set(cfg, assignment, 0, st);
+  sync_seeds(cfg); /* a new expansion or models.N.seed=auto: resolve again */
+  return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -66,14 +66,21 @@ size_t rt_config_diff(const rt_config *was, const rt_config *now, char *buf, siz
     append(buf, size, &used, "models (count)", a, b);
     return count + 1;
   }
-  for (size_t j = 0; j < was->model_count; ++j)
+  for (size_t j = 0; j < was->model_count; ++j) {
+    /* seed, data_order and start_shard by the numbers they stand for: a checkpoint's config
+     * carries them resolved, the resuming one may say auto. An auto one resolves under the
+     * checkpoint's run.seed: a run.seed that differs is reported once, above, not per model. */
+    rt_model_config x = was->models[j], y = now->models[j];
+    rt_model_config_pin(&x, was->run.seed, j);
+    rt_model_config_pin(&y, was->run.seed, j);
     for (size_t k = 0; k < rt_model_key_count(); ++k) {
-      rt_model_key_text(&was->models[j], k, a, sizeof a);
-      rt_model_key_text(&now->models[j], k, b, sizeof b);
+      rt_model_key_text(&x, k, a, sizeof a);
+      rt_model_key_text(&y, k, b, sizeof b);
       if (strcmp(a, b) == 0) continue;
       snprintf(name, sizeof name, "models.%zu.%s", j, rt_model_key_name(k));
       append(buf, size, &used, name, a, b);
       count++;
     }
+  }
   return count;
 }

@@ -62,7 +62,11 @@ typedef enum rt_key_store {
   RT_STORE_GOAL,       /* rt_sweep_goal */
   RT_STORE_TEXT_AUTO,  /* char[size] like RT_STORE_TEXT, but the choice of value 0 ("auto") is
                          stored as "" */
-  RT_STORE_ALGORITHM   /* rt_kmeans_algorithm */
+  RT_STORE_ALGORITHM,  /* rt_kmeans_algorithm */
+  RT_STORE_U64_AUTO,   /* model keys: uint64_t; the choice "auto" clears the key's bit in
+                          rt_model_config.given (the value is then resolved per model:
+                          rt_model_config_resolve), a number sets it */
+  RT_STORE_LONG_AUTO   /* model keys: long, with "auto" as RT_STORE_U64_AUTO */
 } rt_key_store;
 
 /* Model keys: how the spec text of a model file (src/models/registry.c) carries the key. */
@@ -79,7 +83,8 @@ typedef enum rt_key_spec {
 typedef enum rt_key_show {
   RT_SHOW_NEVER = 0,
   RT_SHOW_ALWAYS,
-  RT_SHOW_CHANGED /* when its value differs from the default */
+  RT_SHOW_CHANGED, /* when its value differs from the default */
+  RT_SHOW_GIVEN    /* when it was given (not auto: RT_STORE_U64_AUTO, RT_STORE_LONG_AUTO) */
 } rt_key_show;
 
 /* A named value. Aliases are accepted but neither listed in messages nor written. */
@@ -154,14 +159,15 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
                                     const char *dir, char *why, size_t why_size);
 
 /* Formats the stored value as the text rt_config_key_apply accepts (canonical names, numbers
- * that parse back to the same double). Paths and strings come out unquoted. Returns 0 when the
+ * that parse back to the same double; "auto" for a model key resolved per model and not given). Paths and strings come out unquoted. Returns 0 when the
  * stored value is not representable (an enum value outside the table, unterminated text). */
 int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, size_t size);
 
 /* The stored value in the plain form of model files and results.csv: numbers in their shortest
  * round-trip form (rt_format_double), integers in decimal (never a choice name: init_trials 0),
  * enums by their canonical name, except enums stored as an int or char (true/false) by their
- * value (1/0), list items separated by `list_sep` (',' in model files, ' ' in results.csv).
+ * value (1/0), list items separated by `list_sep` (',' in model files, ' ' in results.csv),
+ * the keys resolved per model always as their number (the caller resolved them).
  * Returns 0 when the value does not fit or is not representable. */
 int rt_config_key_plain(const rt_config_key *key, const void *obj, char list_sep, char *buf,
                         size_t size);
@@ -185,6 +191,10 @@ const rt_config_key *rt_config_key_column(size_t position);
 
 /* Is `name` a known model kind (aliases excluded: stored kinds are canonical)? */
 int rt_model_kind_known(const char *name);
+
+/* rt_model_config_resolve, then marks seed, data_order and start_shard given: what a written
+ * config carries (the numbers the model trains with) and what two configs are compared by. */
+void rt_model_config_pin(rt_model_config *model, uint64_t run_seed, uint64_t id);
 
 /* Keys that take a YAML list as ONE value (RT_KEY_INT_RANGE, RT_KEY_INT_LIST, RT_KEY_NAME_LIST). */
 int rt_config_key_is_list(const rt_config_key *key);

@@ -13,6 +13,7 @@
 #include "config_internal.h"
 #include "edit_distance.h"
 #include "numfmt.h"
+#include "rng.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Named values
@@ -119,6 +120,8 @@ static const rt_key_choice sweep_goals[] = {
 
 static const rt_key_choice successions[] = {
     {"rotate", 0, 0}, {"fixed", 1, 0}, {"shuffle", 2, 0}, {NULL, 0, 0}};
+
+static const rt_key_choice fuse_modes[] = {{"auto", 1, 0}, {"off", 0, 0}, {NULL, 0, 0}};
 
 static const rt_key_choice early_types[] = {{"none", 0, 0}, {"median", 1, 0}, {NULL, 0, 0}};
 
@@ -266,6 +269,12 @@ const rt_config_key rt_config_keys[] = {
      1000000, NO_NUM, NULL, 0, "2",
      "checkpoints kept in RUN_DIR/checkpoints (1..1000000); older ones are deleted", NULL,
      NO_SCHEMA},
+    {RT_SECTION_RUN, "fuse", RT_KEY_ENUM, RT_STORE_INT, CFG(run.fuse), 0, NO_INT, NO_NUM,
+     fuse_modes, 0, "auto",
+     "auto: models that can share every batch (same kind, input, batch size, data_order, "
+     "succession and shards in use) travel and integrate as one group; off: every model alone. "
+     "The bits trained are the same either way",
+     NULL, NO_SCHEMA},
     {RT_SECTION_RUN, "timeout", RT_KEY_INT, RT_STORE_LONG, CFG(run.timeout), 0, 1, 100000000,
      NO_NUM, count_none, 0, "none",
      "watchdog: seconds a rank may wait for a hand-off with nothing arriving before the job ends "
@@ -649,6 +658,39 @@ const rt_config_key rt_config_keys[] = {
      init_schemes, 0, "auto",
      "mlp: weight initialisation: auto (he for relu, xavier otherwise), he or xavier", NULL,
      RT_SPEC_ALL, 23, "mlp", NULL, RT_SHOW_CHANGED, "init"},
+    /* models[]: every kind, resolved per model (rt_model_config_resolve) */
+    {RT_SECTION_MODEL, "seed", RT_KEY_UINT64, RT_STORE_U64_AUTO, MOD(seed), 0, NO_INT, NO_NUM,
+     auto_zero, 0, "auto",
+     "the model's own randomness (initial weights, k-means++ draws), 0..2^64-1; auto = derived "
+     "from run.seed and the model id (resolved configs carry the number)",
+     NULL, RT_SPEC_ALL, 24, NULL, NULL, RT_SHOW_GIVEN, "seed"},
+    {RT_SECTION_MODEL, "data_order", RT_KEY_UINT64, RT_STORE_U64_AUTO, MOD(data_order), 0, NO_INT,
+     NO_NUM, auto_zero, 0, "auto",
+     "data-order key, 0..2^64-1: the batch order inside every shard is drawn from it, so models "
+     "that share it (and kind, input, batch size and succession) share every batch and train as "
+     "one group (run.fuse); auto = run.seed",
+     NULL, RT_SPEC_ALL, 25, NULL, NULL, RT_SHOW_GIVEN, "order"},
+    {RT_SECTION_MODEL,
+     "start_shard",
+     RT_KEY_INT,
+     RT_STORE_LONG_AUTO,
+     MOD(start_shard),
+     0,
+     0,
+     1000000000,
+     NO_NUM,
+     auto_zero,
+     0,
+     "auto",
+     "where the model's succession starts: rotate and shuffle visit position p at (start_shard "
+     "+ p) mod the shards in use, 0..1000000000; auto = the model id",
+     NULL,
+     RT_SPEC_ALL,
+     26,
+     NULL,
+     NULL,
+     RT_SHOW_GIVEN,
+     "start"},
     /* models[]: sweep record */
     {RT_SECTION_MODEL, "swept", RT_KEY_NAME_LIST, RT_STORE_KEY_MASK, MOD(swept), 0, NO_INT, NO_NUM,
      NULL, 0, "[]",
@@ -1007,7 +1049,9 @@ static void store_integer(const rt_config_key *key, void *field, long long v) {
     case RT_STORE_SWEEP_SEED:
     case RT_STORE_KEY_MASK:
     case RT_STORE_LONG_PAIR:
-    case RT_STORE_LONG_LIST: break; /* handled by the callers */
+    case RT_STORE_LONG_LIST:
+    case RT_STORE_U64_AUTO: break; /* handled by the callers */
+    case RT_STORE_LONG_AUTO: *(long *)field = (long)v; break;
   }
 }
 
@@ -1035,7 +1079,9 @@ static long long load_integer(const rt_config_key *key, const void *field) {
     case RT_STORE_SWEEP_SEED:
     case RT_STORE_KEY_MASK:
     case RT_STORE_LONG_PAIR:
-    case RT_STORE_LONG_LIST: break;
+    case RT_STORE_LONG_LIST:
+    case RT_STORE_U64_AUTO: break;
+    case RT_STORE_LONG_AUTO: return *(const long *)field;
   }
   return 0;
 }
@@ -1216,6 +1262,13 @@ static rt_apply_result apply_name_list(const rt_config_key *key, uint64_t *mask,
   return RT_APPLY_OK;
 }
 
+/* RT_STORE_U64_AUTO, RT_STORE_LONG_AUTO: the key's bit in rt_model_config.given. */
+static void set_given(const rt_config_key *key, void *obj, int given) {
+  rt_model_config *model = (rt_model_config *)obj;
+  const uint64_t bit = UINT64_C(1) << rt_model_key_index(key);
+  model->given = given ? model->given | bit : model->given & ~bit;
+}
+
 rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const char *text,
                                     const char *dir, char *why, size_t why_size) {
   char *field = (char *)obj + key->offset;
@@ -1224,6 +1277,15 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
     case RT_KEY_INT: {
       long long v = 0;
       const rt_key_choice *c = choice_by_name(key->choices, text);
+      if (key->store == RT_STORE_LONG_AUTO) {
+        if (c) return set_given(key, obj, 0), RT_APPLY_OK;
+        int r = parse_int(text, &v);
+        if (r == 0) return type_why(key, text, why, why_size);
+        if (r < 0 || v < key->imin || v > key->imax)
+          return int_range_why(key, r < 0 ? text[0] == '-' : v < key->imin, text, why, why_size);
+        *(long *)field = (long)v;
+        return set_given(key, obj, 1), RT_APPLY_OK;
+      }
       if (c) {
         store_integer(key, field, c->value);
         return RT_APPLY_OK;
@@ -1255,6 +1317,7 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
           return RT_APPLY_OK;
         }
       }
+      if (key->store == RT_STORE_U64_AUTO && c) return set_given(key, obj, 0), RT_APPLY_OK;
       int r = parse_u64(text, &v);
       if (r == 0) return type_why(key, text, why, why_size);
       if (r < 0) {
@@ -1275,6 +1338,7 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
         cfg->sweep.seed_set = 1;
       } else {
         *(uint64_t *)field = v;
+        if (key->store == RT_STORE_U64_AUTO) set_given(key, obj, 1);
       }
       return RT_APPLY_OK;
     }
@@ -1375,6 +1439,10 @@ static int format_double(double v, char *buf, size_t size) {
   return n >= 0 && (size_t)n < size;
 }
 
+static int is_given(const rt_config_key *key, const void *obj) {
+  return ((const rt_model_config *)obj)->given >> rt_model_key_index(key) & 1;
+}
+
 int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, size_t size) {
   const char *field = (const char *)obj + key->offset;
   int n = 0;
@@ -1383,6 +1451,10 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
   switch (key->type) {
     case RT_KEY_INT: {
       long long v = load_integer(key, field);
+      if (key->store == RT_STORE_LONG_AUTO) {
+        n = is_given(key, obj) ? snprintf(buf, size, "%lld", v) : snprintf(buf, size, "auto");
+        break;
+      }
       const rt_key_choice *c = choice_by_value(key->choices, v);
       n = c ? snprintf(buf, size, "%s", c->name) : snprintf(buf, size, "%lld", v);
       break;
@@ -1396,6 +1468,8 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
         const rt_config *cfg = (const rt_config *)obj;
         n = cfg->sweep.seed_set ? snprintf(buf, size, "%" PRIu64, cfg->sweep.seed)
                                 : snprintf(buf, size, "auto");
+      } else if (key->store == RT_STORE_U64_AUTO && !is_given(key, obj)) {
+        n = snprintf(buf, size, "auto");
       } else {
         n = snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field);
       }
@@ -1484,6 +1558,25 @@ void rt_model_config_defaults(rt_model_config *model) {
     /* The defaults are checked by the unit tests; they cannot fail. */
     (void)rt_config_key_apply(key, model, key->default_text, NULL, why, sizeof why);
   }
+}
+
+uint64_t rt_model_seed_auto(uint64_t run_seed, uint64_t id) {
+  return rt_key_push(rt_key_push(run_seed, 0x6d6f64656cULL /* "model" */), id);
+}
+
+static uint64_t model_bit(const char *name) {
+  return UINT64_C(1) << rt_model_key_index(rt_config_key_find(RT_SECTION_MODEL, name));
+}
+
+void rt_model_config_resolve(rt_model_config *model, uint64_t run_seed, uint64_t id) {
+  if (!(model->given & model_bit("seed"))) model->seed = rt_model_seed_auto(run_seed, id);
+  if (!(model->given & model_bit("data_order"))) model->data_order = run_seed;
+  if (!(model->given & model_bit("start_shard"))) model->start_shard = (long)id;
+}
+
+void rt_model_config_pin(rt_model_config *model, uint64_t run_seed, uint64_t id) {
+  rt_model_config_resolve(model, run_seed, id);
+  model->given |= model_bit("seed") | model_bit("data_order") | model_bit("start_shard");
 }
 
 /* ---------------------------------------------------------------------------------------------

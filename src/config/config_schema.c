@@ -45,9 +45,15 @@ int rt_config_key_plain(const rt_config_key *key, const void *obj, char list_sep
                  rt_format_double(*(const double *)((const char *)obj + key->offset), text));
     return n >= 0 && (size_t)n < size;
   }
+  int n = 0;
+  if (key->store == RT_STORE_U64_AUTO || key->store == RT_STORE_LONG_AUTO) {
+    const char *field = (const char *)obj + key->offset;
+    n = key->store == RT_STORE_U64_AUTO ? snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field)
+                                        : snprintf(buf, size, "%ld", *(const long *)field);
+    return n >= 0 && (size_t)n < size;
+  }
   char text[512];
   if (!rt_config_key_format(key, obj, text, sizeof text)) return 0;
-  int n = 0;
   if ((key->type == RT_KEY_INT || (key->type == RT_KEY_ENUM && stored_as_number(key))) &&
       choice_named(key->choices, text)) {
     n = snprintf(buf, size, "%lld", choice_named(key->choices, text)->value);
@@ -175,6 +181,7 @@ int rt_model_config_summary(const rt_model_config *model, char *buf, size_t size
         continue;
       char value[256], was[256];
       if (!summary_value(key, model, value, sizeof value)) snprintf(value, sizeof value, "?");
+      if (key->show == RT_SHOW_GIVEN && !(model->given >> rt_model_key_index(key) & 1)) continue;
       if (key->show == RT_SHOW_CHANGED && summary_value(key, &defaults, was, sizeof was) &&
           strcmp(value, was) == 0)
         continue;

@@ -180,12 +180,16 @@ rt_code rt_config_write_yaml(const rt_config *cfg, FILE *out, rt_status *st) {
     emit(&w, "models:\n");
     for (size_t m = 0; m < cfg->model_count; ++m) {
       int first = 1;
+      /* seed, data_order and start_shard as the numbers this model trains with, so that the
+       * entry copied alone into another config trains the same model. */
+      rt_model_config model = cfg->models[m];
+      rt_model_config_pin(&model, cfg->run.seed, m);
       for (size_t i = 0; i < rt_config_key_count; ++i) {
         const rt_config_key *key = &rt_config_keys[i];
         if (key->section != RT_SECTION_MODEL) continue;
         snprintf(label, sizeof label, "models[%zu].%s", m, key->name);
         rt_code rc;
-        RT_TRY(rc, emit_key(&w, key, &cfg->models[m], label, first ? "  - " : "    ", st));
+        RT_TRY(rc, emit_key(&w, key, &model, label, first ? "  - " : "    ", st));
         first = 0;
       }
     }

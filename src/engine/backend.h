@@ -9,8 +9,9 @@
 #include "ringtrain/status.h"
 
 /* Per-pass batch order inside a shard: a permutation of the shard's batches keyed by
- * (model seed, pass, shard), so it is the same on any rank layout. */
-uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t shard);
+ * (the model key data_order, pass, shard), so it is the same on any rank layout, and the same for
+ * every model that shares data_order (what lets them form a group, src/engine/groups.h). */
+uint64_t rt_batch_order_key(const rt_model_spec *spec, uint64_t pass, uint64_t shard);
 
 /* Scratch of the CPU backend, grown as needed and kept between visits (one per engine). */
 typedef struct rt_cpu_scratch {

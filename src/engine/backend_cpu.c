@@ -9,8 +9,9 @@
 #include "backend.h"
 #include "rng.h"
 
-uint64_t rt_batch_order_key(const rt_state_header *h, uint64_t pass, uint64_t shard) {
-  return rt_key_push(rt_key_push(rt_key_push(h->rng_key, RT_STREAM_BATCH_ORDER), pass), shard);
+uint64_t rt_batch_order_key(const rt_model_spec *spec, uint64_t pass, uint64_t shard) {
+  return rt_key_push(rt_key_push(rt_key_push(spec->hp.data_order, RT_STREAM_BATCH_ORDER), pass),
+                     shard);
 }
 
 void rt_cpu_scratch_free(rt_cpu_scratch *s) {
@@ -93,7 +94,7 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
                         "model %" PRIu64 " is not where its group is (model %" PRIu64 ")",
                         specs[i]->id, specs[0]->id);
   }
-  rt_rng_permutation(rt_batch_order_key(lead, lead->pass, shard_index), scratch->order, nb);
+  rt_rng_permutation(rt_batch_order_key(specs[0], lead->pass, shard_index), scratch->order, nb);
   if (fused) fam->group_gather(specs, m, states, scratch->f);
   *complete = 1;
   for (size_t k = (size_t)k0; k < nb; ++k) {

@@ -1,5 +1,5 @@
-/* A model's succession of shards (route.h): rotate, fixed or shuffle, where shuffle draws a
- * permutation per pass from the model's seed and evaluates one entry of it without building it. */
+/* A model's succession of shards (route.h): rotate, fixed or shuffle from the model key
+ * start_shard, where shuffle draws a permutation per pass from the run seed and evaluates one entry of it without building it. */
 #include "route.h"
 
 #include "rng.h"
@@ -23,7 +23,7 @@ uint64_t rt_route_shard(const rt_model_spec *spec, uint64_t pass, uint64_t posit
     case RT_SUCCESSION_FIXED: return position % n;
     case RT_SUCCESSION_SHUFFLE:
       return permuted(rt_key_push(rt_key_push(spec->seed, RT_STREAM_SUCCESSION), pass), n,
-                      (spec->id + position) % n);
-    default: return (spec->id + position) % n;
+                      ((uint64_t)spec->hp.start_shard + position) % n);
+    default: return ((uint64_t)spec->hp.start_shard + position) % n;
   }
 }

@@ -1,7 +1,8 @@
-/* A model's succession: which shard it visits at each position of each pass.
- *   rotate  (default) shard (id + position) mod n: model j starts at shard j mod n (staggered)
+/* A model's succession: which shard it visits at each position of each pass, with s the model
+ * key start_shard (auto: the model id, so models are staggered):
+ *   rotate  (default) shard (s + position) mod n: model j starts at shard j mod n (staggered)
  *   fixed   shard position: every model walks 0, 1, ..., n-1
- *   shuffle shard perm_p[(id + position) mod n], perm_p a permutation of 0..n-1 drawn anew for
+ *   shuffle shard perm_p[(s + position) mod n], perm_p a permutation of 0..n-1 drawn anew for
  *           every pass p from (run seed, p): still staggered, the same on every rank layout
  * with n = run.shards_in_use (default: all S shards; the first n shards are used). */
 #ifndef RINGTRAIN_ROUTE_H

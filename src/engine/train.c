@@ -16,6 +16,7 @@
 #include "checkpoint.h"
 #include "dataset.h"
 #include "engine.h"
+#include "groups.h"
 #include "normalize.h"
 #include "results.h"
 #include "shared_pass.h"
@@ -40,7 +41,6 @@ static uint64_t batches_per_pass(const rt_dataset *ds, uint64_t used, long batch
  * then the specs. Every rank holds the same global facts, so every rank refuses alike. */
 static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_cuda,
                            rt_model_spec *specs, rt_status *st) {
-  const uint64_t used = cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : ds->shards;
   rt_check_facts facts = {.features = ds->features,
                           .classes = ds->classes,
                           .shards = ds->shards,
@@ -50,12 +50,8 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_c
   for (size_t j = 0; j < cfg->model_count; ++j) {
     rt_model_spec *sp = &specs[j];
     rt_check_spec_base(cfg, j, &facts, sp);
-    sp->shards = ds->shards;
-    sp->shards_used = used;
-    sp->succession = cfg->run.succession;
-    sp->total_batches = batches_per_pass(ds, used, sp->hp.batch_size);
+    sp->total_batches = batches_per_pass(ds, sp->shards_used, sp->hp.batch_size);
     sp->label_column = ds->label_column;
-    sp->eval_every_pass = cfg->run.eval_every_pass;
   }
   return RT_OK;
 }
@@ -637,6 +633,12 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
   if ((rc = build_specs(cfg, &ds, use_cuda, specs, st))) goto done;
   for (size_t j = 0; j < count; ++j) specs[j].scaling = &scaling;
+  { /* The groups, for results.csv (the engine forms its own from the same specs and rule). */
+    rt_groups groups;
+    if ((rc = rt_groups_form(specs, count, cfg->run.fuse, &groups, st))) goto done;
+    for (size_t j = 0; j < count; ++j) res->models[j].group = groups.group_of[j];
+    rt_groups_free(&groups);
+  }
 
   source = malloc(count * sizeof *source);
   if (!source) {

@@ -171,6 +171,7 @@ static rt_code write_csv(FILE *f, const writing *w, rt_status *st) {
   for (size_t i = 0; i < mc.count; ++i) fprintf(f, ",val_%s", mc.names[i]);
   fputs(",val_rows,train_seconds,hops,bytes_handed,pass_shared_with,state_sha256,model_file", f);
   for (size_t c = 1; rt_config_key_column(c); ++c) fprintf(f, ",%s", rt_config_key_column(c)->name);
+  fputs(",group", f);
   for (size_t k = 0; k < 64; ++k)
     if (swept >> k & 1) fprintf(f, ",param_%s", rt_model_key_name(k));
   fputc('\n', f);
@@ -190,6 +191,7 @@ static rt_code write_csv(FILE *f, const writing *w, rt_status *st) {
     if (m->pass_source != m->id) fprintf(f, "%" PRIu64, m->pass_source);
     fprintf(f, ",%s,models/%" PRIu64 ".rtm", m->state_sha256, m->id);
     for (size_t c = 1; rt_config_key_column(c); ++c) hp_field(f, rt_config_key_column(c), m);
+    fprintf(f, ",%" PRIu64, m->group);
     for (size_t k = 0; k < 64; ++k) {
       if (!(swept >> k & 1)) continue;
       char text[256] = "";

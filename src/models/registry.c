@@ -77,7 +77,7 @@ void rt_state_header_init(const rt_model_spec *spec, rt_state_header *h) {
   memset(h, 0, sizeof *h);
   h->magic = RT_STATE_MAGIC;
   h->model_id = spec->id;
-  h->rng_key = rt_key_push(rt_key_push(spec->seed, 0x6d6f64656cULL /* "model" */), spec->id);
+  h->rng_key = spec->hp.seed; /* model key seed: by default rt_model_seed_auto(run seed, id) */
   h->param_count = l.param_count;
   h->aux_count = l.aux_count;
   h->history_count = spec->passes;
@@ -131,7 +131,7 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
   FILE *f = open_memstream(&text, &len);
   if (!f) return NULL;
   fprintf(f,
-          "kind=%s\nid=%" PRIu64 "\nfeatures=%zu\nclasses=%zu\nlabel_column=%d\nseed=%" PRIu64
+          "kind=%s\nid=%" PRIu64 "\nfeatures=%zu\nclasses=%zu\nlabel_column=%d\nrun_seed=%" PRIu64
           "\npasses=%" PRIu64 "\nshards=%" PRIu64 "\ntotal_batches=%" PRIu64 "\n",
           hp->kind, spec->id, spec->problem.features, spec->problem.classes, spec->label_column,
           spec->seed, spec->passes, spec->shards, spec->total_batches);
@@ -205,15 +205,19 @@ static rt_code spec_long(const char *text, const char *file, const char *key, lo
   return RT_OK;
 }
 
-/* The model keys, each from its line with the key table's types and ranges. */
-static rt_code spec_model_keys(const char *text, const char *file, rt_model_config *hp,
+/* The model keys, each from its line with the key table's types and ranges. `old`: a file written
+ * before the model keys seed, data_order and start_shard (its "seed" line is the run seed): they
+ * are left auto, for the caller to resolve as those files were trained. */
+static rt_code spec_model_keys(const char *text, const char *file, int old, rt_model_config *hp,
                                rt_status *st) {
   for (size_t i = 0; i < rt_config_key_count; ++i) {
     const rt_config_key *key = &rt_config_keys[i];
     if (key->section != RT_SECTION_MODEL || key->spec == RT_SPEC_NONE) continue;
     char buf[512], why[256];
     const char *value = buf;
-    if (!spec_value(text, key->name, buf, sizeof buf)) {
+    if (old && (key->store == RT_STORE_U64_AUTO || key->store == RT_STORE_LONG_AUTO)) {
+      value = "auto";
+    } else if (!spec_value(text, key->name, buf, sizeof buf)) {
       if (key->spec == RT_SPEC_ALL)
         return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key->name);
       value = key->default_text; /* a file written before the key existed */
@@ -234,11 +238,14 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
   uint64_t features = 0, classes = 0;
   long label = 0;
   rt_code rc;
+  char probe[64];
+  /* Files written before the model key seed carry the run seed as "seed". */
+  const int old = !spec_value(text, "run_seed", probe, sizeof probe);
   if ((rc = spec_u64(text, file, "id", &spec->id, st)) ||
       (rc = spec_u64(text, file, "features", &features, st)) ||
       (rc = spec_u64(text, file, "classes", &classes, st)) ||
       (rc = spec_long(text, file, "label_column", &label, st)) ||
-      (rc = spec_u64(text, file, "seed", &spec->seed, st)) ||
+      (rc = spec_u64(text, file, old ? "seed" : "run_seed", &spec->seed, st)) ||
       (rc = spec_u64(text, file, "passes", &spec->passes, st)) ||
       (rc = spec_u64(text, file, "shards", &spec->shards, st)) ||
       (rc = spec_u64(text, file, "total_batches", &spec->total_batches, st)))
@@ -251,7 +258,8 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
   if (label < -1 || label > (1L << 30))
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec label_column out of range", file);
   spec->label_column = (int)label;
-  RT_TRY(rc, spec_model_keys(text, file, hp, st));
+  RT_TRY(rc, spec_model_keys(text, file, old, hp, st));
+  if (old) rt_model_config_resolve(hp, spec->seed, spec->id);
   uint64_t every = 0;
   RT_TRY(rc, spec_u64(text, file, "eval_every_pass", &every, st));
   if (every > 1)

@@ -49,7 +49,8 @@ static inline int gpu_test_start(void) {
 
 /* A spec of `kind` for model `id` on data of this shape (features, classes, batch_size, shards and
  * their total_batches), with seed and passes, plain SGD (learning rate left to the caller) and
- * Adam's usual beta1 0.9, beta2 0.999, epsilon 1e-8; every other field zero (schedule constant,
+ * Adam's usual beta1 0.9, beta2 0.999, epsilon 1e-8, the model keys seed, data_order and
+ * start_shard at their auto values for (seed, id); every other field zero (schedule constant,
  * label column 0). */
 static inline rt_model_spec gt_spec(const char *kind, uint64_t id, size_t features, size_t classes,
                                     long batch, uint64_t shards, uint64_t total_batches,
@@ -69,6 +70,7 @@ static inline rt_model_spec gt_spec(const char *kind, uint64_t id, size_t featur
   s.passes = passes;
   s.shards = shards;
   s.total_batches = total_batches;
+  rt_model_config_resolve(&s.hp, seed, id); /* seed, data_order, start_shard as auto gives them */
   return s;
 }
 

@@ -306,7 +306,7 @@ static void test_key_table(void **state) {
   rt_config_key_list(RT_SECTION_RUN, list, sizeof list);
   assert_string_equal(
       list,
-      "passes, seed, output, threads, succession, shards_in_use, eval_every_pass, backend, profile_passes, trace, trace_events, checkpoint_every, keep_checkpoints, timeout");
+      "passes, seed, output, threads, succession, shards_in_use, eval_every_pass, backend, profile_passes, trace, trace_events, checkpoint_every, keep_checkpoints, fuse, timeout");
   char expected[256];
   rt_config_key_expected(rt_config_key_find(RT_SECTION_MODEL, "optimizer"), expected,
                          sizeof expected);
@@ -706,7 +706,8 @@ static void test_set(void **state) {
   set_fails(&cfg, "run.passes=0", "--set run.passes=0: run.passes must be >= 1, got 0");
   set_fails(&cfg, "run.passes", "--set run.passes: expected section.key=value");
   set_fails(&cfg, "passes=3", "did you mean 'run.passes'?");
-  set_fails(&cfg, "seed=3", "did you mean 'data.seed', 'run.seed' or 'sweep.seed'?");
+  set_fails(&cfg, "seed=3",
+            "did you mean 'data.seed', 'run.seed', 'sweep.seed' or 'models.*.seed'?");
   set_fails(&cfg, "learning_rate=3", "did you mean 'models.*.learning_rate'?");
   set_fails(&cfg, "models.*.lr=0.1", "unknown key 'lr' in models; did you mean 'learning_rate'?");
   set_fails(&cfg, "run.epochs=3", "did you mean 'passes'?");
@@ -950,8 +951,8 @@ static void test_messages(void **state) {
   parse_fails("zzzzzz: 3\n", "valid sections: data, run, models");
   parse_fails("data: {train: t.csv}\nrun:\n  passes: 1\n  passes: 2\n",
               "t.yaml:4:3: duplicate key 'passes' (first given at line 3)");
-  parse_fails("data: {train: t.csv}\nrun: {seed: 1}\nmodels:\n  - {kind: logistic, seed: 1}\n",
-              "unknown key 'seed' in models[0]; 'seed' belongs in the data, run or sweep section");
+  parse_fails("data: {train: t.csv}\nrun: {seed: 1}\nmodels:\n  - {kind: logistic, threads: 1}\n",
+              "unknown key 'threads' in models[0]; 'threads' belongs in the run section");
   parse_fails("data:\n  validation_fraction: 0.1\nmodels: [{kind: logistic}]\n",
               "t.yaml:1:1: data.train is required");
   parse_fails("models: [{kind: logistic}]\n", "t.yaml:1:1: data.train is required");

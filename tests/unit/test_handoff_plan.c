@@ -47,6 +47,7 @@ static rt_model_spec *make_specs(size_t count, uint64_t passes, uint64_t shards)
   rt_model_spec *specs = calloc(count, sizeof *specs);
   for (size_t j = 0; j < count; ++j) {
     specs[j].id = j;
+    specs[j].hp.start_shard = (long)j;  /* as start_shard auto resolves */
     specs[j].passes = passes + (j % 2); /* models of different lengths, too */
     specs[j].shards = shards;
   }

@@ -236,6 +236,7 @@ static void state_layout_is_aligned_and_deterministic(void **state) {
   s.passes = 5;
   s.id = 3;
   s.seed = 9;
+  s.hp.seed = rt_model_seed_auto(9, 3);
   rt_state_layout l = rt_state_layout_of(&s);
   assert_int_equal(l.params_offset % 64, 0);
   assert_int_equal(l.aux_offset % 64, 0);
@@ -244,6 +245,7 @@ static void state_layout_is_aligned_and_deterministic(void **state) {
   void *a = tu_state_create_twice(&s, &na);
   assert_int_equal(na, l.total_bytes);
   s.id = 4; /* another model starts elsewhere */
+  s.hp.seed = rt_model_seed_auto(9, 4);
   void *c = NULL;
   rt_status st;
   assert_int_equal(rt_state_create(&s, &c, &nb, &st), RT_OK);
