@@ -46,6 +46,10 @@
  * recorded (far_dist > 0), any other keeps its place; the accumulators go back to 0. Every pass
  * end sets lloyd_now for the next pass. The CUDA kernels do the same operations in the same order.
  *
+ * Training goes through the group operations (below, "Fused groups"): every model, alone a group
+ * of one, runs steps 1-3 by the same static functions as integrate_batch (kept for the tests),
+ * with step 1's product for a whole group from one sgemm.
+ *
  * Workspace for `rows` rows: G (rows x k floats), then, aligned to 8 bytes inside the workspace,
  * doubles: |c|^2 [k], nearest squared distance [rows], nearest centre [rows] (exact: k <= 2^24),
  * and with Lloyd passes the batch's sums [k d] and counts [k].
@@ -410,7 +414,8 @@ static double *align_double(float *p) {
 static size_t kmeans_group_floats(const rt_model_spec *const *specs, size_t m, size_t rows) {
   const kmeans_group s = group_shape(specs, m);
   const size_t d = m ? specs[0]->problem.features : 0;
-  const size_t doubles = rows + s.kmax + 2 * rows + (s.lloyd_kmax ? s.lloyd_kmax * d + s.lloyd_kmax : 0);
+  const size_t doubles =
+      rows + s.kmax + 2 * rows + (s.lloyd_kmax ? s.lloyd_kmax * d + s.lloyd_kmax : 0);
   return s.K * d + 1 + s.aux_floats + rows * s.K + rows * s.kmax + 1 + 2 * doubles;
 }
 

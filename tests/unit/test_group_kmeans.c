@@ -192,8 +192,7 @@ static void run_integrate(const rt_model_spec *spec, void *state, const rt_shard
   free(ws), free(order);
 }
 
-static void assert_same_state(const void *a, const void *b, size_t bytes, size_t member,
-                              size_t m) {
+static void assert_same_state(const void *a, const void *b, size_t bytes, size_t member, size_t m) {
   if (memcmp(a, b, bytes) != 0) {
     print_error("member %zu of a group of %zu differs from its solo state\n", member, m);
     fail();
@@ -385,9 +384,10 @@ static void distance_product_columns_independent(void **state) {
           ++compared;
           for (size_t r = 0; r < rows; ++r)
             if (memcmp(fused + r * K + koff[i], alone + r * k, k * sizeof *alone) != 0) {
-              print_error("the BLAS broke column independence above the fused_gemm.h bound: "
-                          "%zu x %zu x %zu, member %zu (k %zu at column %zu), row %zu\n",
-                          rows, K, d, i, k, koff[i], r);
+              print_error(
+                  "the BLAS broke column independence above the fused_gemm.h bound: "
+                  "%zu x %zu x %zu, member %zu (k %zu at column %zu), row %zu\n",
+                  rows, K, d, i, k, koff[i], r);
               fail();
             }
         }
@@ -456,8 +456,8 @@ static void bench_fused_batch(void **state) {
   double gemm_fused = 1e30, gemm_solo = 1e30;
   for (int rep = 0; rep < REPS; ++rep) {
     double t0 = now_s();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, M * 10, D, 1.0f, x, D, g, D, 0.0f,
-                prod, M * 10);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, M * 10, D, 1.0f, x, D, g, D, 0.0f, prod,
+                M * 10);
     double t1 = now_s();
     for (size_t i = 0; i < M; ++i)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, 10, D, 1.0f, x, D, g + i * 10 * D, D,
