@@ -46,6 +46,10 @@
  * recorded (far_dist > 0), any other keeps its place; the accumulators go back to 0. Every pass
  * end sets lloyd_now for the next pass. The CUDA kernels do the same operations in the same order.
  *
+ * Training goes through the group operations (below, "Fused groups"): every model, alone a group
+ * of one, runs steps 1-3 by the same static functions as integrate_batch (kept for the tests),
+ * with step 1's product for a whole group from one sgemm.
+ *
  * Workspace for `rows` rows: G (rows x k floats), then, aligned to 8 bytes inside the workspace,
  * doubles: |c|^2 [k], nearest squared distance [rows], nearest centre [rows] (exact: k <= 2^24),
  * and with Lloyd passes the batch's sums [k d] and counts [k].
@@ -59,6 +63,7 @@
 
 #include "family_kmeans.h"
 #include "family_rules.h"
+#include "fused_gemm.h"
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
@@ -231,30 +236,46 @@ static kmeans_ws split_workspace(float *ws, size_t rows, size_t k, size_t d) {
   return w;
 }
 
-/* Nearest centre of every row (first minimum) and its squared distance. */
-static kmeans_ws assign_rows(const rt_model_spec *spec, const float *params, const float *x,
-                             size_t rows, float *ws) {
-  const size_t k = kmeans_k(spec), d = spec->problem.features;
-  kmeans_ws w = split_workspace(ws, rows, k, d);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0f, x, (int)d,
-              params, (int)d, 0.0f, w.g, (int)k);
-  for (size_t c = 0; c < k; ++c) w.cnorm[c] = sq_norm(params + c * d, d);
+/* Nearest centre of every row (first minimum) and its squared distance, from the products
+ * G(i, c) = x_i . centre c at g[i * ldg + c] (ldg = k alone, the group's sum of k fused) and the
+ * rows' squared norms xn[i] (xn may be w->mind: row i's norm is read before its distance is
+ * written). The centres' norms go to w->cnorm. */
+static void assign_from_products(size_t k, size_t d, const float *params, size_t rows,
+                                 const float *g, size_t ldg, const double *xn, kmeans_ws *w) {
+  for (size_t c = 0; c < k; ++c) w->cnorm[c] = sq_norm(params + c * d, d);
   for (size_t i = 0; i < rows; ++i) {
-    const double xn = sq_norm(x + i * d, d);
-    const float *gi = w.g + i * k;
+    const double xni = xn[i];
+    const float *gi = g + i * ldg;
     size_t best = 0;
     double best_d = 0.0;
     for (size_t c = 0; c < k; ++c) {
-      double t = (xn - 2.0 * (double)gi[c]) + w.cnorm[c];
+      double t = (xni - 2.0 * (double)gi[c]) + w->cnorm[c];
       if (t < 0.0) t = 0.0;
       if (c == 0 || t < best_d) { /* NaN never wins; a NaN at c = 0 stays and is reported */
         best = c;
         best_d = t;
       }
     }
-    w.mind[i] = best_d;
-    w.near[i] = (double)best;
+    w->mind[i] = best_d;
+    w->near[i] = (double)best;
   }
+}
+
+/* G = X C^T for `kc` centres stacked row-major (kc x d) into g (rows x kc): the one distance
+ * product, of one model (kc = k) or of a whole group (kc = the members' k summed). */
+static void centre_products(const float *x, size_t rows, size_t d, const float *centres, size_t kc,
+                            float *g) {
+  rt_gemm_rowmajor(0, 1, rows, kc, d, x, d, centres, d, g, kc);
+}
+
+/* Nearest centre of every row of one model (prediction, evaluation, integrate_batch). */
+static kmeans_ws assign_rows(const rt_model_spec *spec, const float *params, const float *x,
+                             size_t rows, float *ws) {
+  const size_t k = kmeans_k(spec), d = spec->problem.features;
+  kmeans_ws w = split_workspace(ws, rows, k, d);
+  centre_products(x, rows, d, params, k, w.g);
+  for (size_t i = 0; i < rows; ++i) w.mind[i] = sq_norm(x + i * d, d);
+  assign_from_products(k, d, params, rows, w.g, k, w.mind, &w);
   return w;
 }
 
@@ -321,19 +342,154 @@ static void lloyd_accumulate(const rt_model_spec *spec, double *a, const float *
   }
 }
 
+/* Steps 2 and 3 of a batch whose assignments w holds (step 1 done): *loss_sum, then the
+ * mini-batch update or the Lloyd accumulation. Applied even when the loss is not finite (the
+ * backend then marks the model diverged). */
+static void update_assigned(const rt_model_spec *spec, float *params, double *a, const float *x,
+                            size_t rows, kmeans_ws *w, double *loss_sum) {
+  double loss = 0.0;
+  for (size_t i = 0; i < rows; ++i) loss += w->mind[i];
+  *loss_sum = loss;
+  if (rt_kmeans_lloyd_passes(spec) > 0 && a[rt_kmeans_aux_of(spec).lloyd_now] != 0.0)
+    lloyd_accumulate(spec, a, x, rows, w);
+  else minibatch_update(spec, params, a, x, rows, w);
+}
+
 static void kmeans_integrate(const rt_model_spec *spec, float *params, float *aux, const float *x,
                              const float *y, size_t rows, uint64_t step, double *loss_sum,
                              float *ws) {
   (void)y;
   (void)step;
-  double *a = (double *)(void *)aux;
   kmeans_ws w = assign_rows(spec, params, x, rows, ws);
-  double loss = 0.0;
-  for (size_t i = 0; i < rows; ++i) loss += w.mind[i];
-  *loss_sum = loss;
-  if (rt_kmeans_lloyd_passes(spec) > 0 && a[rt_kmeans_aux_of(spec).lloyd_now] != 0.0)
-    lloyd_accumulate(spec, a, x, rows, &w);
-  else minibatch_update(spec, params, a, x, rows, &w);
+  update_assigned(spec, params, (double *)(void *)aux, x, rows, &w, loss_sum);
+}
+
+/* ---- Fused groups (model.h: group_floats, group_gather, group_batch, group_scatter) ----------
+ * The group buffer g of m members (K = the members' k summed, koff_i = the k of members before i):
+ *   [0, K d)        C_cat: every member's centres, member i's at g + koff_i d, in its own
+ *                   params layout (k_i x d row-major), so C_cat is (K x d) row-major
+ *   pad             0 or 1 float, so that the doubles below start 8-byte aligned
+ *   aux areas       member after member, each its solo aux (family_kmeans.h), 2 * doubles_i floats
+ *                   (even, so every member's area stays aligned)
+ *   G               rows x K floats: the batch's products with every centre, member i's in
+ *                   columns koff_i .. koff_i + k_i (row stride K)
+ *   own             rows x kmax floats: the product of a member that is not fused (below)
+ *   pad             0 or 1 float
+ *   doubles         |x_i|^2 [rows] (once per batch, for all members), then one member's step-1
+ *                   and Lloyd scratch reused member after member: |c|^2 [kmax], nearest distance
+ *                   [rows], nearest centre [rows], and when some member has Lloyd passes the
+ *                   batch's sums [kmax d] and counts [kmax]
+ * One batch: ONE sgemm G = X C_cat^T (for m = 1 the solo call itself), then member by member the
+ * solo arithmetic: assignment with its own norms, loss, update. A member's columns of G are its
+ * solo products only where its own product (rows x k_i x d) is large enough for OpenBLAS's
+ * regular path (fused_gemm.h, the one rule; tests/unit/test_group_kmeans.c checks it bit for
+ * bit): a member below that bound (a small k, a short partial batch) gets its own sgemm into
+ * `own`, the solo call exactly, and the fused sgemm is skipped when no member needs it. */
+
+typedef struct kmeans_group {
+  size_t K, kmax, lloyd_kmax; /* lloyd_kmax: the largest k of a member with Lloyd passes (or 0) */
+  size_t aux_floats;          /* all members' aux areas */
+} kmeans_group;
+
+static kmeans_group group_shape(const rt_model_spec *const *specs, size_t m) {
+  kmeans_group s = {0, 0, 0, 0};
+  for (size_t i = 0; i < m; ++i) {
+    const size_t k = kmeans_k(specs[i]);
+    s.K += k;
+    if (k > s.kmax) s.kmax = k;
+    if (rt_kmeans_lloyd_passes(specs[i]) > 0 && k > s.lloyd_kmax) s.lloyd_kmax = k;
+    s.aux_floats += kmeans_aux_floats(specs[i]);
+  }
+  return s;
+}
+
+/* The first 8-byte aligned address at or after p. */
+static double *align_double(float *p) {
+  uintptr_t a = (uintptr_t)p;
+  a = (a + (sizeof(double) - 1)) & ~(uintptr_t)(sizeof(double) - 1);
+  return (double *)a;
+}
+
+static size_t kmeans_group_floats(const rt_model_spec *const *specs, size_t m, size_t rows) {
+  const kmeans_group s = group_shape(specs, m);
+  const size_t d = m ? specs[0]->problem.features : 0;
+  const size_t doubles =
+      rows + s.kmax + 2 * rows + (s.lloyd_kmax ? s.lloyd_kmax * d + s.lloyd_kmax : 0);
+  return s.K * d + 1 + s.aux_floats + rows * s.K + rows * s.kmax + 1 + 2 * doubles;
+}
+
+/* Member i's aux area in g (doubles). */
+static double *group_aux_base(const kmeans_group *s, size_t d, float *g) {
+  return align_double(g + s->K * d);
+}
+
+static void kmeans_group_gather(const rt_model_spec *const *specs, size_t m, void *const *states,
+                                float *g) {
+  const kmeans_group s = group_shape(specs, m);
+  const size_t d = specs[0]->problem.features;
+  float *aux = (float *)(void *)group_aux_base(&s, d, g);
+  for (size_t i = 0, koff = 0; i < m; ++i) {
+    const rt_state_layout l = rt_state_layout_of(specs[i]);
+    const size_t k = kmeans_k(specs[i]), na = kmeans_aux_floats(specs[i]);
+    memcpy(g + koff * d, rt_state_params(states[i], &l), k * d * sizeof *g);
+    memcpy(aux, rt_state_aux(states[i], &l), na * sizeof *aux);
+    koff += k;
+    aux += na;
+  }
+}
+
+static void kmeans_group_scatter(const rt_model_spec *const *specs, size_t m, const float *g,
+                                 void *const *states) {
+  const kmeans_group s = group_shape(specs, m);
+  const size_t d = specs[0]->problem.features;
+  const float *aux = (const float *)(void *)group_aux_base(&s, d, (float *)(uintptr_t)g);
+  for (size_t i = 0, koff = 0; i < m; ++i) {
+    const rt_state_layout l = rt_state_layout_of(specs[i]);
+    const size_t k = kmeans_k(specs[i]), na = kmeans_aux_floats(specs[i]);
+    memcpy(rt_state_params(states[i], &l), g + koff * d, k * d * sizeof *g);
+    memcpy(rt_state_aux(states[i], &l), aux, na * sizeof *aux);
+    koff += k;
+    aux += na;
+  }
+}
+
+static void kmeans_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
+                               const float *x, const float *y, size_t rows, const uint64_t *steps,
+                               const unsigned char *active, double *loss_sums) {
+  (void)y;
+  (void)steps;
+  const kmeans_group s = group_shape(specs, m);
+  const size_t d = specs[0]->problem.features;
+  float *aux = (float *)(void *)group_aux_base(&s, d, g);
+  float *prod = aux + s.aux_floats, *own = prod + rows * s.K;
+  double *xn = align_double(own + rows * s.kmax);
+  kmeans_ws w;
+  w.g = NULL; /* the products are passed on their own */
+  w.cnorm = xn + rows;
+  w.mind = w.cnorm + s.kmax;
+  w.near = w.mind + rows;
+  w.bsums = w.near + rows;
+  w.bcount = w.bsums + s.lloyd_kmax * d;
+  int fused = 0;
+  for (size_t i = 0; i < m; ++i)
+    if (active[i] && rt_gemm_fusable(0, 1, rows, kmeans_k(specs[i]), d, s.K)) fused = 1;
+  if (fused) centre_products(x, rows, d, g, s.K, prod);
+  for (size_t i = 0; i < rows; ++i) xn[i] = sq_norm(x + i * d, d);
+  for (size_t i = 0, koff = 0; i < m; ++i) {
+    const size_t k = kmeans_k(specs[i]), na = kmeans_aux_floats(specs[i]);
+    if (active[i]) {
+      float *params = g + koff * d;
+      if (rt_gemm_fusable(0, 1, rows, k, d, s.K)) {
+        assign_from_products(k, d, params, rows, prod + koff, s.K, xn, &w);
+      } else {
+        centre_products(x, rows, d, params, k, own);
+        assign_from_products(k, d, params, rows, own, k, xn, &w);
+      }
+      update_assigned(specs[i], params, (double *)(void *)aux, x, rows, &w, &loss_sums[i]);
+    }
+    koff += k;
+    aux += na;
+  }
 }
 
 /* The end of pass `pass` (0-based): a Lloyd pass moves the centres to their means and starts the
@@ -411,6 +567,10 @@ const rt_family rt_family_kmeans = {
     .init_from_data = kmeans_init_from_data,
     .workspace_floats = kmeans_workspace,
     .integrate_batch = kmeans_integrate,
+    .group_floats = kmeans_group_floats,
+    .group_gather = kmeans_group_gather,
+    .group_batch = kmeans_group_batch,
+    .group_scatter = kmeans_group_scatter,
     .pass_end = kmeans_pass_end,
     .output_width = kmeans_output_width,
     .output_name = kmeans_output_name,
