@@ -472,14 +472,14 @@ static void kmeans_group_batch(const rt_model_spec *const *specs, size_t m, floa
   w.bcount = w.bsums + s.lloyd_kmax * d;
   int fused = 0;
   for (size_t i = 0; i < m; ++i)
-    if (active[i] && rt_gemm_fusable(0, 1, rows, kmeans_k(specs[i]), d, s.K)) fused = 1;
+    if (active[i] && rt_gemm_fusable(rows, kmeans_k(specs[i]), d)) fused = 1;
   if (fused) centre_products(x, rows, d, g, s.K, prod);
   for (size_t i = 0; i < rows; ++i) xn[i] = sq_norm(x + i * d, d);
   for (size_t i = 0, koff = 0; i < m; ++i) {
     const size_t k = kmeans_k(specs[i]), na = kmeans_aux_floats(specs[i]);
     if (active[i]) {
       float *params = g + koff * d;
-      if (rt_gemm_fusable(0, 1, rows, k, d, s.K)) {
+      if (rt_gemm_fusable(rows, k, d)) {
         assign_from_products(k, d, params, rows, prod + koff, s.K, xn, &w);
       } else {
         centre_products(x, rows, d, params, k, own);

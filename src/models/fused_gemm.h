@@ -1,31 +1,37 @@
 /* When a fused GEMM gives a member the bits of its own GEMM: the one rule for the families' group
- * operations (model.h). A group multiplies the batch once by all members' weights side by side
- * (the members' output columns next to each other); a member's columns of that product must be
- * exactly what its own product, the solo call, gives. BLAS libraries do not promise it: OpenBLAS
- * 0.3.21 on AVX-512 computes the solo call of a small product (M N K up to about 100^3) with its
- * small-matrix kernels and some others (e.g. N = 1 or 3 at 512 x 784) with its direct kernels,
- * which sum in another order than the blocked path the larger fused call takes (measured: about a
- * third of the small shapes differ; fused placements agree with each other). Which kernel a BLAS
- * picks depends on the call's shape, never on the numbers, so the rule is a probe per shape: the
- * first time a shape is asked, the fused and the solo call are run on fixed pseudo-random numbers
- * and compared (the member's block at the first and at the last place of the fused columns), and
- * the answer is remembered. A member whose shape is not fusable gets its own call, the solo call
- * exactly; the bits are the solo bits either way. tests/unit/test_fused_gemm.c checks the probe
- * against the real products and names the BLAS when a shape the benchmarks need is not fusable. */
+ * operations (model.h), and the one way the families call sgemm. A group multiplies the batch once
+ * by all members' weights side by side; a member's columns of that product must be exactly what
+ * its own product, the solo call, gives. OpenBLAS computes an output element the same way
+ * wherever its column lies only on its regular (packed, blocked) path. Version 0.3.21 on AVX-512
+ * has two others, which sum in other orders:
+ *  - the "direct" kernel, for row-major, untransposed, alpha 1, beta 0 calls with M N K below
+ *    28 * 512^2 when one thread runs (e.g. a softmax model's 128 x 784 x 10 forward product, but
+ *    not the fused 128 x 784 x 640): rt_gemm_rowmajor never takes it, because it states every
+ *    row-major product as the column-major product of the transposes (what OpenBLAS's row-major
+ *    interface does itself on the regular path), which the direct kernel does not serve;
+ *  - the small-matrix kernels, for M N K <= 100^3 in any layout (measured: 2940 of 8448 small
+ *    shapes differ from the fused product, some in 2 elements of 72, so no probe on sample numbers
+ *    can tell; none of 1632 shapes above the bound): a member whose own product is that small is
+ *    not fused; it gets its own call, the solo call exactly.
+ * So a member's bits are its solo bits either way. tests/unit/test_fused_gemm.c checks the rule on
+ * this build's BLAS and names the BLAS as the cause when it breaks. */
 #ifndef RINGTRAIN_FUSED_GEMM_H
 #define RINGTRAIN_FUSED_GEMM_H
 
 #include <stddef.h>
 
-/* The product C = op(A) op(B), row-major, as the family calls it alone: C is rows x n, the inner
- * dimension k; trans_a: A is stored k x rows (X^T G), else rows x k; trans_b: B is stored n x k
- * (centres), else k x n. Whether member columns of the same product over n_fused columns (the
- * member's B side by side with others', leading dimension n_fused (trans_b: stacked rows)) equal
- * the member's own product bit for bit. Probed once per shape and thread, then remembered; a
- * probe that cannot allocate answers 0 (the solo call is always right). */
-int rt_gemm_fusable(int trans_a, int trans_b, size_t rows, size_t n, size_t k, size_t n_fused);
+/* OpenBLAS's small-matrix bound on M N K (interface/gemm.c, SMALL_MATRIX_OPT). */
+#define RT_FUSED_GEMM_MIN_MNK 1000000.0
 
-/* The same product as the families call it: C (ldc) = op(A) op(B) with alpha 1, beta 0. */
+/* Whether a member whose own product is rows x n with inner dimension k may take its columns from
+ * a fused product (one with more columns, the member's among them). */
+static inline int rt_gemm_fusable(size_t rows, size_t n, size_t k) {
+  return (double)rows * (double)n * (double)k > RT_FUSED_GEMM_MIN_MNK;
+}
+
+/* Every family product: C (rows x n, row stride ldc) = op(A) op(B), alpha 1, beta 0, row-major
+ * operands (trans_a: A stored k x rows with stride lda, else rows x k; trans_b: B stored n x k,
+ * else k x n), computed as the column-major C^T = op(B)^T op(A)^T. */
 void rt_gemm_rowmajor(int trans_a, int trans_b, size_t rows, size_t n, size_t k, const float *a,
                       size_t lda, const float *b, size_t ldb, float *c, size_t ldc);
 
