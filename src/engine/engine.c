@@ -433,9 +433,9 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)lead->id, (int64_t)h->pass + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
     int complete = 0;
-    rt_code rc = rt_cpu_integrate_group_visit(e->visit_specs, fam, e->visit_states, m,
-                                              &e->ds->train[shard], shard, &e->scratch,
-                                              should_stop_cb, e, &complete, st);
+    rt_code rc =
+        rt_cpu_integrate_group_visit(e->visit_specs, fam, e->visit_states, m, &e->ds->train[shard],
+                                     shard, &e->scratch, should_stop_cb, e, &complete, st);
     const double busy = MPI_Wtime() - t0;
     rt_prof_end(RT_PHASE_INTEGRATE);
     if (rc) return rc;
@@ -941,9 +941,8 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   e.notice_sends = malloc((size_t)e.ranks * sizeof *e.notice_sends);
   int *indices = malloc((model_count ? model_count : 1) * sizeof *indices);
   rt_code rc = rt_fault_from_env(&e.fault, st);
-  if (rc == RT_OK &&
-      (!e.slots || !e.requests || !e.queue || !e.visit || !e.visit_specs || !e.visit_states ||
-       !indices || !e.notice_sends))
+  if (rc == RT_OK && (!e.slots || !e.requests || !e.queue || !e.visit || !e.visit_specs ||
+                      !e.visit_states || !indices || !e.notice_sends))
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine tables for %zu models", model_count);
   for (size_t j = 0; rc == RT_OK && j < model_count; ++j) e.requests[j] = MPI_REQUEST_NULL;
   for (int r = 0; rc == RT_OK && r < e.ranks; ++r) e.notice_sends[r] = MPI_REQUEST_NULL;

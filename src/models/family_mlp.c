@@ -24,9 +24,10 @@
  * columns (row stride S), its deeper layers and backward down to its dL/dZ1 columns; ONE sgemm
  * X^T dZ1_cat for every first-layer weight gradient; per member its L2 and bias gradients and its
  * optimizer over three blocks (W_0 columns at row stride S, b_0, deeper layers) with
- * rt_optimizer_step_block. A member's numbers equal its solo numbers because sgemm computes each
- * output column independently of the others (verified by tests/unit/test_group_mlp.c) and all
- * element-wise work is per member in loops that do not depend on m. A member whose batch loss is
+ * rt_optimizer_step_block. A member's numbers equal its solo numbers because the fused products
+ * follow fused_gemm.h (a member whose own product is too small for the BLAS's regular path gets its
+ * own product into its columns; tests/unit/test_group_mlp.c checks every member bit for bit) and
+ * all element-wise work is per member in loops that do not depend on m. A member whose batch loss is
  * not finite gets no update; an inactive (diverged) member is not computed and not changed.
  *
  * GELU is the tanh approximation (as in BERT/GPT-2, PyTorch's approximate='tanh'):
@@ -45,6 +46,7 @@
 
 #include "classify.h"
 #include "family_rules.h"
+#include "fused_gemm.h"
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
@@ -240,15 +242,13 @@ static void mlp_bias_activate(const rt_model_spec *spec, float *z, float *der, c
  * W1_cat features x S; for a group of one S = n_1 and W1_cat = W_0. */
 static void mlp_first_product(size_t features, size_t s, size_t rows, const float *x,
                               const float *w1_cat, float *z1_cat) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s, (int)features, 1.0f, x,
-              (int)features, w1_cat, (int)s, 0.0f, z1_cat, (int)s);
+  rt_gemm_rowmajor(0, 0, rows, s, features, x, features, w1_cat, s, z1_cat, s);
 }
 
 /* The first layer's weight gradient for every member at once: GW1_cat = X^T dH1_cat. */
 static void mlp_first_gradient(size_t features, size_t s, size_t rows, const float *x,
                                const float *dh1_cat, float *gw1_cat) {
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)features, (int)s, (int)rows, 1.0f, x,
-              (int)features, dh1_cat, (int)s, 0.0f, gw1_cat, (int)s);
+  rt_gemm_rowmajor(1, 0, features, s, rows, x, features, dh1_cat, s, gw1_cat, s);
 }
 
 /* One member's forward pass once its first-layer product is in b->act[1]: the first bias and
@@ -267,8 +267,7 @@ static void mlp_member_forward(const rt_model_spec *spec, const float *b1, const
     const float *w = p, *bias = p + n_in * n_out;
     const int hidden = l + 1 < layers;
     float *z = hidden ? b->act[l + 1] : b->out;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n_out, (int)n_in, 1.0f,
-                in, (int)ld_in, w, (int)n_out, 0.0f, z, (int)n_out);
+    rt_gemm_rowmajor(0, 0, rows, n_out, n_in, in, ld_in, w, n_out, z, n_out);
     mlp_bias_activate(spec, z, hidden && derivatives ? b->der[l + 1] : NULL, bias, rows, n_out,
                       n_out, hidden);
     in = z;
@@ -338,14 +337,12 @@ static double mlp_member_backward(const rt_model_spec *spec, const float *rest, 
     const size_t n_in = mlp_width(spec, l), n_out = mlp_width(spec, l + 1), ld = mlp_ld(spec, b, l);
     const float *w = rest + offset[l];
     float *gw = grest + offset[l], *gb = gw + n_in * n_out;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_in, (int)n_out, (int)rows, 1.0f,
-                b->act[l], (int)ld, delta, (int)n_out, 0.0f, gw, (int)n_out);
+    rt_gemm_rowmajor(1, 0, n_in, n_out, rows, b->act[l], ld, delta, n_out, gw, n_out);
     if (l2 > 0.0f) mlp_add_l2(gw, w, l2, n_in, n_out, n_out);
     mlp_bias_gradient(gb, delta, rows, n_out, n_out);
     /* delta_l = (delta_{l+1} W_l^T) * act'(z_l), into the activation block (no longer needed). */
     float *next = b->act[l];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n_in, (int)n_out, 1.0f,
-                delta, (int)n_out, w, (int)n_out, 0.0f, next, (int)ld);
+    rt_gemm_rowmajor(0, 1, rows, n_in, n_out, delta, n_out, w, n_out, next, ld);
     const float *der = b->der[l];
     for (size_t i = 0; i < rows; ++i)
       for (size_t k = 0; k < n_in; ++k) next[i * ld + k] *= der[i * ld + k];
@@ -379,24 +376,6 @@ static void mlp_gradient(const rt_model_spec *spec, const float *params, const f
 
 /* ---- groups: the fused layout (see the top comment) ---- */
 
-/* The fused first-layer products give each member exactly its solo bits only where the BLAS
- * computes an output column the same way whatever the other columns: OpenBLAS 0.3.21 does for
- * its blocked kernels (e.g. 128 x 784 x 16*128 and its solo 128 x 784 x 128) but not where the
- * solo call is small enough for its small-matrix or direct kernels (e.g. 48 x 100 x 24, or a
- * width of 1 or 3), which sum in another order. So a group (m > 1) checks, on the first batch of
- * a visit of each row count, that the fused product gives every member's solo bits (the members'
- * solo products computed as a group of one computes them, and compared); where it does, later
- * batches of that row count use the one fused product; where it does not, every member's solo
- * product (operands copied to the solo layout), so the bits are the solo bits either way. The
- * kernel a BLAS picks depends on the shapes only, not on the numbers. Cache (in the group buffer,
- * reset by gather): MLP_CACHE_SLOTS entries of (rows, forward state, gradient state), a state
- * 0 = not checked, 1 = fused, 2 = per member. */
-#define MLP_CACHE_SLOTS 2
-#define MLP_CACHE (3 * MLP_CACHE_SLOTS)
-#define MLP_UNCHECKED 0.0f
-#define MLP_FUSED 1.0f
-#define MLP_PER_MEMBER 2.0f
-
 /* Where things are in a group buffer of m members for batches of `rows` rows. */
 typedef struct mlp_group_layout {
   size_t features, s; /* F and S = the members' first widths summed */
@@ -404,7 +383,6 @@ typedef struct mlp_group_layout {
   size_t p, m, v, g;  /* offsets of the P, M, V, G arrays (T floats each; m, v: SIZE_MAX if none) */
   size_t scratch;     /* offset of the scratch: Z1_cat, D1_cat (rows x S each), members' own */
   size_t tmp, half;   /* one member's first-layer operand and product (m > 1): 2 x half floats */
-  size_t cache;       /* offset of the product checks' cache (MLP_CACHE floats) */
   size_t floats;      /* all of it */
 } mlp_group_layout;
 
@@ -425,7 +403,6 @@ static mlp_group_layout mlp_group_layout_of(const rt_model_spec *const *specs, s
     has_v |= specs[i]->hp.optimizer == RT_OPT_ADAM;
   }
   size_t at = 0;
-  L.cache = at, at += MLP_CACHE;
   L.p = at, at += L.total;
   L.m = has_m ? at : SIZE_MAX, at += has_m ? L.total : 0;
   L.v = has_v ? at : SIZE_MAX, at += has_v ? L.total : 0;
@@ -491,27 +468,11 @@ static size_t mlp_group_floats(const rt_model_spec *const *specs, size_t m, size
 static void mlp_group_gather(const rt_model_spec *const *specs, size_t m, void *const *states,
                              float *g) {
   mlp_group_move(specs, m, states, g, 1);
-  for (size_t k = 0; k < MLP_CACHE; ++k) g[mlp_group_layout_of(specs, m, 0).cache + k] = 0.0f;
 }
 
 static void mlp_group_scatter(const rt_model_spec *const *specs, size_t m, const float *g,
                               void *const *states) {
   mlp_group_move(specs, m, states, (float *)g, 0); /* reads g only */
-}
-
-/* The (forward, gradient) states of row count `rows` in the cache: its entry, or a free one (the
- * oldest is reused when none is free: a visit has at most two row counts). */
-static float *mlp_cache_entry(float *cache, size_t rows) {
-  for (size_t k = 0; k < MLP_CACHE_SLOTS; ++k)
-    if (cache[3 * k] == (float)rows) return cache + 3 * k + 1;
-  for (size_t k = 0; k < MLP_CACHE_SLOTS; ++k)
-    if (cache[3 * k] == 0.0f) {
-      cache[3 * k] = (float)rows;
-      return cache + 3 * k + 1;
-    }
-  cache[0] = (float)rows;
-  cache[1] = cache[2] = MLP_UNCHECKED;
-  return cache + 1;
 }
 
 /* Member i's solo product into tmp_out (rows x n1, or F x n1 for the gradient), its operand from
@@ -528,35 +489,34 @@ static void mlp_member_product(const mlp_group_layout *L, size_t col, size_t n1,
 }
 
 /* The first-layer products of a batch (forward: Z1_cat = X W1_cat; gradient: GW1_cat = X^T
- * dH1_cat), fused or per member as *state says, checking first where it is not known (see
- * MLP_CACHE). A group of one is its own solo product. */
+ * dH1_cat): ONE product for the members whose own product fused_gemm.h lets fuse, each other
+ * member's own product (its operand copied to the solo layout) into its columns, so every member
+ * gets its solo bits. A group of one is its own solo product. */
 static void mlp_first_products(const rt_model_spec *const *specs, size_t m,
                                const mlp_group_layout *L, float *g, const float *x, size_t rows,
-                               int gradient, float *state) {
+                               int gradient) {
   const size_t f = L->features, s = L->s;
   float *out = gradient ? g + L->g : g + L->scratch; /* GW1_cat or Z1_cat */
   const size_t out_rows = gradient ? f : rows;
-  if (m == 1 || *state != MLP_PER_MEMBER) {
+  int fused = m == 1;
+  for (size_t i = 0; i < m && !fused; ++i) {
+    const size_t n1 = mlp_width(specs[i], 1);
+    fused = gradient ? rt_gemm_fusable(f, n1, rows) : rt_gemm_fusable(rows, n1, f);
+  }
+  if (fused) {
     if (gradient) mlp_first_gradient(f, s, rows, x, g + L->scratch, out);
     else mlp_first_product(f, s, rows, x, g + L->p, out);
-    if (m == 1 || *state == MLP_FUSED) return;
+    if (m == 1) return;
   }
-  /* Per member (checking: compared with the fused result, which it then replaces). */
   float *tmp_out = g + L->tmp, *tmp_in = tmp_out + L->half;
-  int same = 1;
   size_t col = 0;
-  for (size_t i = 0; i < m; ++i) {
+  for (size_t i = 0; i < m; col += mlp_width(specs[i], 1), ++i) {
     const size_t n1 = mlp_width(specs[i], 1);
+    if (gradient ? rt_gemm_fusable(f, n1, rows) : rt_gemm_fusable(rows, n1, f)) continue;
     mlp_member_product(L, col, n1, g, x, rows, gradient, tmp_in, tmp_out);
-    for (size_t r = 0; r < out_rows; ++r) {
-      float *dst = out + r * s + col;
-      if (*state == MLP_UNCHECKED && memcmp(dst, tmp_out + r * n1, n1 * sizeof *dst) != 0)
-        same = 0;
-      memcpy(dst, tmp_out + r * n1, n1 * sizeof *dst);
-    }
-    col += n1;
+    for (size_t r = 0; r < out_rows; ++r)
+      memcpy(out + r * s + col, tmp_out + r * n1, n1 * sizeof *out);
   }
-  if (*state == MLP_UNCHECKED) *state = same ? MLP_FUSED : MLP_PER_MEMBER;
 }
 
 /* One batch for every member: ONE product for all first layers, each member's deeper layers and
@@ -571,8 +531,7 @@ static void mlp_group_batch(const rt_model_spec *const *specs, size_t m, float *
   float *p = g + L.p, *gr = g + L.g;
   float *mo = L.m != SIZE_MAX ? g + L.m : NULL, *vo = L.v != SIZE_MAX ? g + L.v : NULL;
   float *z1 = g + L.scratch, *d1 = z1 + rows * s, *own = d1 + rows * s;
-  float *state = mlp_cache_entry(g + L.cache, rows);
-  mlp_first_products(specs, m, &L, g, x, rows, 0, &state[0]);
+  mlp_first_products(specs, m, &L, g, x, rows, 0);
   mlp_slot at = mlp_slot_first(&L);
   for (size_t i = 0; i < m; ++i) {
     const rt_model_spec *spec = specs[i];
@@ -586,7 +545,7 @@ static void mlp_group_batch(const rt_model_spec *const *specs, size_t m, float *
     }
     mlp_slot_next(&at, spec, rows);
   }
-  mlp_first_products(specs, m, &L, g, x, rows, 1, &state[1]);
+  mlp_first_products(specs, m, &L, g, x, rows, 1);
   at = mlp_slot_first(&L);
   for (size_t i = 0; i < m; ++i) {
     const rt_model_spec *spec = specs[i];

@@ -46,9 +46,10 @@ static size_t compare(int ta, int tb, size_t rows, size_t k, const size_t *n, si
     rt_gemm_rowmajor(ta, tb, rows, n[i], k, a, lda, bi, tb ? k : n[i], own, n[i]);
     for (size_t r = 0; r < rows; ++r)
       if (memcmp(own + r * n[i], c + r * nf + col, n[i] * sizeof *c) != 0) {
-        print_error("the BLAS computes a column differently in a fused product: %s%s %zu x %zu x "
-                    "%zu, member %zu (%zu columns at column %zu of %zu), row %zu\n",
-                    ta ? "T" : "N", tb ? "T" : "N", rows, n[i], k, i, n[i], col, nf, r);
+        print_error(
+            "the BLAS computes a column differently in a fused product: %s%s %zu x %zu x "
+            "%zu, member %zu (%zu columns at column %zu of %zu), row %zu\n",
+            ta ? "T" : "N", tb ? "T" : "N", rows, n[i], k, i, n[i], col, nf, r);
         fail();
       }
     ++compared;

@@ -95,8 +95,8 @@ static void *make_state(const rt_model_spec *s, size_t *bytes) {
 }
 
 static void *dup_state(const void *src, size_t bytes) {
-  void *d = aligned_alloc(RT_STATE_ALIGN, (bytes + RT_STATE_ALIGN - 1) / RT_STATE_ALIGN *
-                                              RT_STATE_ALIGN);
+  void *d =
+      aligned_alloc(RT_STATE_ALIGN, (bytes + RT_STATE_ALIGN - 1) / RT_STATE_ALIGN * RT_STATE_ALIGN);
   assert_non_null(d);
   memcpy(d, src, bytes);
   return d;
@@ -161,12 +161,11 @@ static size_t check_group(size_t m, size_t first_member, size_t features, size_t
   for (size_t i = 0; i < m; ++i) {
     run_group(&specs[i], 1, &alone[i], x, y, rows_total, la);
     if (memcmp(grouped[i], alone[i], bytes[i]) != 0)
-      fail_msg("m = %zu: member %zu (pool %zu) differs from its solo run", m, i,
-               first_member + i);
+      fail_msg("m = %zu: member %zu (pool %zu) differs from its solo run", m, i, first_member + i);
     for (size_t k = 0; k < nb; ++k)
       if (memcmp(&lg[k * m + i], &la[k], sizeof la[k]) != 0)
-        fail_msg("m = %zu: member %zu batch %zu loss %.17g, alone %.17g", m, i, k,
-                 lg[k * m + i], la[k]);
+        fail_msg("m = %zu: member %zu batch %zu loss %.17g, alone %.17g", m, i, k, lg[k * m + i],
+                 la[k]);
     diverged += rt_state_head(grouped[i])->diverged != 0;
     /* Everyone but the diverging pool member learns something finite. */
     if ((first_member + i) % 8 != 5) assert_false(rt_state_head(grouped[i])->diverged);
@@ -220,8 +219,8 @@ static void test_group_of_one_is_gradient_and_step(void **state) {
       const size_t rows = first + 8 <= 29 ? 8 : 29 - first;
       double loss = 0.0;
       if (!h->diverged) {
-        fam->batch_gradient(&s, rt_state_params(b, &l), x + first * 5, y + first, rows, grad,
-                            &loss, grad + l.param_count);
+        fam->batch_gradient(&s, rt_state_params(b, &l), x + first * 5, y + first, rows, grad, &loss,
+                            grad + l.param_count);
         if (isfinite(loss))
           rt_optimizer_step(&s, rt_state_params(b, &l), rt_state_aux(b, &l), grad, l.param_count,
                             h->step);
@@ -278,8 +277,8 @@ static void test_driver_group_equals_solo(void **state) {
   for (size_t s = 0; s < 2; ++s) {
     if (s == 0) { /* stopped after 2 batches, then continued */
       int left = 2;
-      assert_int_equal(rt_cpu_integrate_group_visit(specs, fam, grouped, m, &shard[s], s,
-                                                    &scratch, stop_after, &left, &complete, &st),
+      assert_int_equal(rt_cpu_integrate_group_visit(specs, fam, grouped, m, &shard[s], s, &scratch,
+                                                    stop_after, &left, &complete, &st),
                        RT_OK);
       assert_int_equal(complete, 0);
       assert_int_equal(rt_state_head(grouped[3])->batch_cursor, 2);
@@ -289,8 +288,8 @@ static void test_driver_group_equals_solo(void **state) {
                      RT_OK);
     assert_int_equal(complete, 1);
     for (size_t i = 0; i < m; ++i) {
-      assert_int_equal(rt_cpu_integrate_visit(specs[i], fam, alone[i], &shard[s], s, &scratch,
-                                              NULL, NULL, &complete, &st),
+      assert_int_equal(rt_cpu_integrate_visit(specs[i], fam, alone[i], &shard[s], s, &scratch, NULL,
+                                              NULL, &complete, &st),
                        RT_OK);
       assert_int_equal(complete, 1);
     }
@@ -374,13 +373,15 @@ static void test_bench(void **state) {
                   z + i * B * W, W, 0.0f, gw + i * F * W, W);
     }
   const double prod_solo = now_s() - t0;
-  printf("bench 16 x mlp 784-128-10 adam batch 128, %d batches: fused %.3f ms/batch, 16 solo "
-         "%.3f ms/batch, ratio %.2fx\n",
-         BATCHES, 1e3 * fused / BATCHES, 1e3 * solo / BATCHES, solo / fused);
-  printf("  first-layer products: fused %.3f ms/batch, per member %.3f ms/batch (%.2fx); the "
-         "rest: fused %.3f, solo %.3f ms/batch\n",
-         1e3 * prod_fused / BATCHES, 1e3 * prod_solo / BATCHES, prod_solo / prod_fused,
-         1e3 * (fused - prod_fused) / BATCHES, 1e3 * (solo - prod_solo) / BATCHES);
+  printf(
+      "bench 16 x mlp 784-128-10 adam batch 128, %d batches: fused %.3f ms/batch, 16 solo "
+      "%.3f ms/batch, ratio %.2fx\n",
+      BATCHES, 1e3 * fused / BATCHES, 1e3 * solo / BATCHES, solo / fused);
+  printf(
+      "  first-layer products: fused %.3f ms/batch, per member %.3f ms/batch (%.2fx); the "
+      "rest: fused %.3f, solo %.3f ms/batch\n",
+      1e3 * prod_fused / BATCHES, 1e3 * prod_solo / BATCHES, prod_solo / prod_fused,
+      1e3 * (fused - prod_fused) / BATCHES, 1e3 * (solo - prod_solo) / BATCHES);
   free(w), free(z), free(gw), free(g), free(x), free(y);
   for (size_t i = 0; i < M; ++i) free(gs[i]), rt_state_free(states[i]);
 }
