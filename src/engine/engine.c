@@ -74,6 +74,8 @@ typedef struct engine {
                             group in the meantime is skipped) */
   const rt_groups *groups; /* NULL: every model alone */
   size_t *visit;           /* [models]: the members of the group visit being served */
+  const rt_model_spec **visit_specs; /* [models]: their specs and states, as the backend takes */
+  void **visit_states;
   size_t queue_head, queue_len;
   uint64_t visits_left;
   size_t sends_pending;
@@ -424,16 +426,16 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     const rt_state_header *h = rt_state_head(e->slots[v[0]].state);
     const uint64_t shard = current_shard(lead, h);
     for (size_t k = 0; k < m; ++k) {
-      e->scratch.specs[k] = &e->specs[v[k]];
-      e->scratch.states[k] = e->slots[v[k]].state;
+      e->visit_specs[k] = &e->specs[v[k]];
+      e->visit_states[k] = e->slots[v[k]].state;
     }
     rt_prof_window_visit(e->cfg, (long)h->pass + 1);
     rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)lead->id, (int64_t)h->pass + 1, (int64_t)shard);
     const double t0 = MPI_Wtime();
     int complete = 0;
-    rt_code rc = rt_cpu_integrate_group_visit(e->scratch.specs, fam, e->scratch.states, m,
-                                              &e->ds->train[shard], shard, &e->scratch,
-                                              should_stop_cb, e, &complete, st);
+    rt_code rc =
+        rt_cpu_integrate_group_visit(e->visit_specs, fam, e->visit_states, m, &e->ds->train[shard],
+                                     shard, &e->scratch, should_stop_cb, e, &complete, st);
     const double busy = MPI_Wtime() - t0;
     rt_prof_end(RT_PHASE_INTEGRATE);
     if (rc) return rc;
@@ -898,6 +900,8 @@ static void engine_free(engine *e) {
   free(e->queue);
   free(e->ws);
   free(e->visit);
+  free(e->visit_specs);
+  free(e->visit_states);
   rt_cpu_scratch_free(&e->scratch);
   free(e->notice_sends);
   rt_watchdog_free(&e->wd);
@@ -932,11 +936,13 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   e.requests = malloc(model_count * sizeof *e.requests);
   e.queue = malloc(model_count * sizeof *e.queue);
   e.visit = malloc((model_count ? model_count : 1) * sizeof *e.visit);
+  e.visit_specs = malloc((model_count ? model_count : 1) * sizeof *e.visit_specs);
+  e.visit_states = malloc((model_count ? model_count : 1) * sizeof *e.visit_states);
   e.notice_sends = malloc((size_t)e.ranks * sizeof *e.notice_sends);
   int *indices = malloc((model_count ? model_count : 1) * sizeof *indices);
   rt_code rc = rt_fault_from_env(&e.fault, st);
-  if (rc == RT_OK &&
-      (!e.slots || !e.requests || !e.queue || !e.visit || !indices || !e.notice_sends))
+  if (rc == RT_OK && (!e.slots || !e.requests || !e.queue || !e.visit || !e.visit_specs ||
+                      !e.visit_states || !indices || !e.notice_sends))
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine tables for %zu models", model_count);
   for (size_t j = 0; rc == RT_OK && j < model_count; ++j) e.requests[j] = MPI_REQUEST_NULL;
   for (int r = 0; rc == RT_OK && r < e.ranks; ++r) e.notice_sends[r] = MPI_REQUEST_NULL;
