@@ -182,9 +182,8 @@ static void logistic_group_scatter(const rt_model_spec *const *specs, size_t m, 
 }
 
 static void logistic_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
-                                 const float *x, const float *y, size_t rows,
-                                 const uint64_t *steps, const unsigned char *active,
-                                 double *loss_sums) {
+                                 const float *x, const float *y, size_t rows, const uint64_t *steps,
+                                 const unsigned char *active, double *loss_sums) {
   const group_layout L = group_layout_of(specs, m, rows, g);
   const size_t d = L.d, c = L.c, n = L.n;
   forward_product(x, rows, d, L.p, n, L.z);

@@ -6,9 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-float *rt_fused_base(float *g) {
-  return (float *)(((uintptr_t)g + 63) & ~(uintptr_t)63);
-}
+float *rt_fused_base(float *g) { return (float *)(((uintptr_t)g + 63) & ~(uintptr_t)63); }
 
 void rt_fused_aux_needs(const rt_model_spec *const *specs, size_t m, int *m1, int *m2) {
   *m1 = *m2 = 0;
@@ -41,6 +39,6 @@ void rt_fused_step_member(const rt_model_spec *spec, uint64_t step, float *p, fl
                           const float *grad, size_t rows, size_t cols, size_t ld) {
   const int adam = spec->hp.optimizer == RT_OPT_ADAM;
   const int momentum = !adam && spec->hp.momentum > 0.0;
-  rt_optimizer_step_block(spec, step, p, adam || momentum ? m1 : NULL, adam ? m2 : NULL, grad,
-                          rows, cols, ld);
+  rt_optimizer_step_block(spec, step, p, adam || momentum ? m1 : NULL, adam ? m2 : NULL, grad, rows,
+                          cols, ld);
 }
