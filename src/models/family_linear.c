@@ -167,23 +167,23 @@ static float sgd_ridge(const rt_model_spec *spec) {
 
 /* The batch arithmetic of solver sgd, shared by a solo model and a fused group: every function
  * works on matrices of row stride ld holding one or more models side by side (member i's column
- * at i), a solo model being ld = 1. The products are sgemm over all members at once (also for one
- * member, so that a member's column is the same product alone and in a group: OpenBLAS computes
- * each output column independently; tests/unit/test_group_linear.c); the rest runs per member in
- * loops whose arithmetic does not depend on ld. */
+ * at i), a solo model being ld = 1. The products X w run member by member (sgemm with one column,
+ * the solo call; fused_block.h says why they are not fused), the gradient product X^T e over all
+ * members at once (rt_fused_gemm_tn: each member's column is the same bits as alone,
+ * tests/unit/test_group_linear.c); the rest runs per member in loops whose arithmetic does not
+ * depend on ld. */
 
-/* e = X w for ld columns of weights w (features x ld); e is rows x ld. */
+/* e = X w for one model's weights w (features, at stride ld); e is rows values at stride ld. */
 static void sgd_forward(const float *x, size_t rows, size_t d, const float *w, size_t ld,
                         float *e) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)ld, (int)d, 1.0f, x,
-              (int)d, w, (int)ld, 0.0f, e, (int)ld);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, 1, (int)d, 1.0f, x, (int)d, w,
+              (int)ld, 0.0f, e, (int)ld);
 }
 
-/* gw = X^T e (features x ld). */
+/* gw = X^T e (features x ld) for ld columns of e. */
 static void sgd_backward(const float *x, size_t rows, size_t d, const float *e, size_t ld,
                          float *gw) {
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)ld, (int)rows, 1.0f, x, (int)d,
-              e, (int)ld, 0.0f, gw, (int)ld);
+  rt_fused_gemm_tn(d, ld, rows, x, d, e, ld, gw, ld);
 }
 
 /* One member's column of products e (stride ld) to residuals / rows in place; returns the sum of
@@ -238,8 +238,8 @@ static void linear_gradient(const rt_model_spec *spec, const float *params, cons
  *   M2  (features + 1) x m  adam second moments (if a member is adam)
  *   GR  (features + 1) x m  gradient
  *   E   rows x m            products X w, then residuals / rows
- * A batch: E = X W_cat (ONE sgemm), per member residuals and loss, GR = X^T E (ONE sgemm), per
- * member ridge, intercept gradient and rt_optimizer_step_block on its (features + fit_intercept)
+ * A batch: per member E_i = X w_i (its solo sgemm, in place in E), residuals and loss; GR = X^T E
+ * (ONE sgemm for the group, rt_fused_gemm_tn), per member ridge, intercept gradient and rt_optimizer_step_block on its (features + fit_intercept)
  * x 1 block (ld = m). Inactive members get zero residuals and no update; a member whose loss is
  * not finite gets no update (the backend marks it diverged), as alone. */
 typedef struct sgd_group {
@@ -297,9 +297,9 @@ static void linear_group_batch(const rt_model_spec *const *specs, size_t m, floa
                                const float *x, const float *y, size_t rows, const uint64_t *steps,
                                const unsigned char *active, double *loss_sums) {
   const sgd_group L = sgd_group_of(specs, m, rows, g);
-  sgd_forward(x, rows, L.d, L.p, m, L.e);
   for (size_t i = 0; i < m; ++i) {
     if (active[i]) {
+      sgd_forward(x, rows, L.d, L.p + i, m, L.e + i);
       loss_sums[i] = sgd_member_residuals(specs[i], L.p + i, L.e + i, y, rows, m);
     } else {
       for (size_t r = 0; r < rows; ++r) L.e[r * m + i] = 0.0f;

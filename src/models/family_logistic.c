@@ -38,22 +38,23 @@ static size_t logistic_workspace(const rt_model_spec *spec, size_t rows) {
 
 /* ---- the batch arithmetic, shared by the solo and the fused path ---------------------------
  * Every function works on a matrix of row stride ld holding one or more models side by side; a
- * solo model is the case ld = c (one member). The GEMMs cover all members at once (OpenBLAS
- * computes every output column independently of the others: tests/unit/test_group_logistic.c);
+ * solo model is the case ld = c (one member). The gradient product covers all members at once
+ * (rt_fused_gemm_tn: each member's columns are the same bits as alone, tests/unit/
+ * test_group_logistic.c); the logits product runs per member (fused_block.h says why);
  * everything element-wise runs per member in loops whose arithmetic does not depend on ld. */
 
-/* z = X W for n = ld columns of weights w (features x n, row-major); z is rows x n. */
-static void forward_product(const float *x, size_t rows, size_t d, const float *w, size_t n,
-                            float *z) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n, (int)d, 1.0f, x, (int)d,
-              w, (int)n, 0.0f, z, (int)n);
+/* z = X w for the c columns of one model's weights w (features x c at row stride ld); z is rows x c
+ * at stride ld. Member by member, with the solo call's shape: fused_block.h says why. */
+static void forward_product(const float *x, size_t rows, size_t d, const float *w, size_t c,
+                            size_t ld, float *z) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)c, (int)d, 1.0f, x, (int)d,
+              w, (int)ld, 0.0f, z, (int)ld);
 }
 
-/* gw = X^T g (features x n) for rows x n values g. */
+/* gw = X^T g (features x n) for rows x n values g: all members at once. */
 static void gradient_product(const float *x, size_t rows, size_t d, const float *g, size_t n,
                              float *gw) {
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)n, (int)rows, 1.0f, x, (int)d,
-              g, (int)n, 0.0f, gw, (int)n);
+  rt_fused_gemm_tn(d, n, rows, x, d, g, n, gw, n);
 }
 
 /* One member's c columns of logits z (row stride ld): + b, then row-wise softmax in place. */
@@ -96,7 +97,7 @@ static void member_gradient_rest(const rt_model_spec *spec, const float *w, floa
 static void logistic_probabilities(const rt_model_spec *spec, const float *params, const float *x,
                                    size_t rows, float *p) {
   const size_t d = spec->problem.features, c = spec->problem.classes;
-  forward_product(x, rows, d, params, c, p);
+  forward_product(x, rows, d, params, c, c, p);
   member_probabilities(p, params + d * c, rows, c, c);
 }
 
@@ -121,8 +122,8 @@ static void logistic_gradient(const rt_model_spec *spec, const float *params, co
  *   M2  (features + 1) x n  adam second moments (only if a member is adam)
  *   GR  (features + 1) x n  gradient (weights, then the bias row)
  *   Z   rows x n            logits, probabilities, then (P - Y) / rows
- * A batch: Z = X W_cat (ONE sgemm), per member bias, softmax, loss and deltas; GR = X^T Z (ONE
- * sgemm), per member L2, bias gradient and rt_optimizer_step_block on its (features+1) x classes
+ * A batch: per member Z_i = X W_i (its solo sgemm, in place in Z), bias, softmax, loss and deltas;
+ * GR = X^T Z (ONE sgemm for the group, rt_fused_gemm_tn), per member L2, bias gradient and rt_optimizer_step_block on its (features+1) x classes
  * block (ld = n). Members that are not active get zero deltas and no update; a member whose loss
  * is not finite gets no update (the backend marks it diverged), as a solo model. */
 typedef struct group_layout {
@@ -186,10 +187,10 @@ static void logistic_group_batch(const rt_model_spec *const *specs, size_t m, fl
                                  const unsigned char *active, double *loss_sums) {
   const group_layout L = group_layout_of(specs, m, rows, g);
   const size_t d = L.d, c = L.c, n = L.n;
-  forward_product(x, rows, d, L.p, n, L.z);
   for (size_t i = 0; i < m; ++i) {
     float *zi = L.z + i * c;
     if (active[i]) {
+      forward_product(x, rows, d, L.p + i * c, c, n, zi);
       member_probabilities(zi, L.p + d * n + i * c, rows, c, n);
       loss_sums[i] = member_delta(zi, y, rows, c, n);
     } else {

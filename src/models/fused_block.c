@@ -3,6 +3,7 @@
  * matrices, and its optimizer step there. */
 #include "fused_block.h"
 
+#include <cblas.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -41,4 +42,13 @@ void rt_fused_step_member(const rt_model_spec *spec, uint64_t step, float *p, fl
   const int momentum = !adam && spec->hp.momentum > 0.0;
   rt_optimizer_step_block(spec, step, p, adam || momentum ? m1 : NULL, adam ? m2 : NULL, grad, rows,
                           cols, ld);
+}
+
+void rt_fused_gemm_tn(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B,
+                      size_t ldb, float *C, size_t ldc) {
+  for (size_t k0 = 0; k0 < K; k0 += RT_FUSED_K_CHUNK) {
+    const size_t kn = K - k0 < RT_FUSED_K_CHUNK ? K - k0 : RT_FUSED_K_CHUNK;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)N, (int)kn, 1.0f,
+                A + k0 * lda, (int)lda, B + k0 * ldb, (int)ldb, k0 ? 1.0f : 0.0f, C, (int)ldc);
+  }
 }

@@ -12,6 +12,24 @@
 
 #include "model.h"
 
+/* The gradient product of a gradient family, C = A^T B (C: M x N at ldc; A: K x M at lda, the
+ * batch; B: K x N at ldb, the deltas), one sgemm over all members' columns. Bit identity of a
+ * member's columns alone (N = its columns) and in a group (N = all members') needs the BLAS to
+ * compute them the same way in both calls. OpenBLAS (0.3.21, SkylakeX kernels) picks its kernel by
+ * shape (small-matrix kernels below M N K = 1e6, packed ones above; measured in
+ * tests/unit/test_group_logistic.c and test_group_linear.c): for this product (row-major A^T B)
+ * the columns came out identical across that switch whenever K <= 128, but the packed kernels
+ * split a longer K into blocks (partial sums added) where the small ones do not. So the sum runs
+ * over chunks of at most RT_FUSED_K_CHUNK rows of K, the first with beta 0, each next one added
+ * with beta 1 (C + chunk, exact in every kernel): the same arithmetic whatever N is. With K <=
+ * RT_FUSED_K_CHUNK (every batch of 128 rows or fewer) this is the one plain sgemm call.
+ * The forward product X W (row-major NN, K = features) has no such form here: its columns differ
+ * between kernels even for short K (and chunking would change every model's bits), so the
+ * families compute it member by member with the solo call (see their top comments). */
+#define RT_FUSED_K_CHUNK 128
+void rt_fused_gemm_tn(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B,
+                      size_t ldb, float *C, size_t ldc);
+
 /* Floats of alignment slack at the start of a group buffer (it starts 64-byte aligned after it). */
 #define RT_FUSED_ALIGN_SLACK 16
 

@@ -18,10 +18,13 @@
 
 #include "test_group_util.h"
 
-enum { D = 11, BATCH = 8, DIVERGING = 1 };
+enum { DIVERGING = 1 };
+
+/* The shape of the current check: features, batch size. */
+static size_t D = 11, BATCH = 8;
 
 static rt_model_spec member_spec(size_t j, size_t m) {
-  rt_model_spec s = tu_spec_sgd("linear", D, 0, BATCH);
+  rt_model_spec s = tu_spec_sgd("linear", D, 0, (long)BATCH);
   s.hp.solver = RT_SOLVER_SGD;
   s.problem.train_rows = 200;
   s.total_batches = 7;
@@ -83,6 +86,19 @@ static void group_of_sixteen(void **unused) {
   check_sizes(16, 61, 10, 5);
 }
 
+/* The issue's shape (784 features, batch 128, partial batches) and batches longer than
+ * RT_FUSED_K_CHUNK rows: OpenBLAS picks its kernel by shape, which the small shapes above do not
+ * reach. */
+static void large_shapes(void **unused) {
+  (void)unused;
+  D = 784, BATCH = 128;
+  check_sizes(16, 300, 16, 1);
+  check_sizes(64, 300, 2, 0);
+  D = 784, BATCH = 900;
+  check_sizes(8, 2000, 8, 1);
+  D = 11, BATCH = 8;
+}
+
 /* The exact solver is not group-capable: the driver integrates it with integrate_batch, batch by
  * batch in the visit's order. */
 static void exact_keeps_integrate_batch(void **unused) {
@@ -120,9 +136,13 @@ static void exact_keeps_integrate_batch(void **unused) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(group_of_one),     cmocka_unit_test(group_of_two),
-      cmocka_unit_test(group_of_three),   cmocka_unit_test(group_of_seven),
-      cmocka_unit_test(group_of_sixteen), cmocka_unit_test(exact_keeps_integrate_batch),
+      cmocka_unit_test(group_of_one),
+      cmocka_unit_test(group_of_two),
+      cmocka_unit_test(group_of_three),
+      cmocka_unit_test(group_of_seven),
+      cmocka_unit_test(group_of_sixteen),
+      cmocka_unit_test(large_shapes),
+      cmocka_unit_test(exact_keeps_integrate_batch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

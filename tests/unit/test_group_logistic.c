@@ -17,12 +17,15 @@
 
 #include "test_group_util.h"
 
-enum { D = 13, C = 4, BATCH = 8, DIVERGING = 1 };
+enum { DIVERGING = 1 };
+
+/* The shape of the current check: features, classes, batch size. */
+static size_t D = 13, C = 4, BATCH = 8;
 
 /* Member j of m: optimizer sgd / momentum / adam by j % 3, learning rates, L2 and schedules
  * varying with j; member DIVERGING (when m > 1) with a learning rate that overflows. */
 static rt_model_spec member_spec(size_t j, size_t m) {
-  rt_model_spec s = tu_spec_sgd("logistic", D, C, BATCH);
+  rt_model_spec s = tu_spec_sgd("logistic", D, C, (long)BATCH);
   s.total_batches = 7;
   s.passes = 2;
   switch (j % 3) {
@@ -83,6 +86,37 @@ static void group_of_sixty_four(void **unused) {
   check_sizes(64, 61, 10, 5);
 }
 
+/* The issue's shape (784 features, 10 classes, batch 128): OpenBLAS picks its kernel by shape
+ * (on SkylakeX a "direct" sgemm for small products, such as one model's logits of a batch, the
+ * packed one for large ones, such as a group's), so the small shapes above do not cover the
+ * switch; this does, for groups whose logits product is direct and packed. */
+static void benchmark_shape(void **unused) {
+  (void)unused;
+  D = 784, C = 10, BATCH = 128;
+  check_sizes(2, 300, 2, 1);
+  check_sizes(3, 300, 3, 0);
+  check_sizes(64, 300, 5, 1);
+  D = 13, C = 4, BATCH = 8;
+}
+
+/* Batches longer than RT_FUSED_K_CHUNK rows (the gradient product sums over chunks of rows), on a
+ * shape where a member alone takes OpenBLAS's small kernels and a group its packed ones. */
+static void long_batches(void **unused) {
+  (void)unused;
+  D = 64, C = 10, BATCH = 1000;
+  check_sizes(4, 2300, 4, 1);
+  check_sizes(16, 2100, 3, 0);
+  D = 13, C = 4, BATCH = 8;
+}
+
+/* Classes 8: a solo product has 8 columns, a group's 8 m. */
+static void eight_classes(void **unused) {
+  (void)unused;
+  D = 40, C = 8, BATCH = 32;
+  check_sizes(5, 100, 5, 0);
+  D = 13, C = 4, BATCH = 8;
+}
+
 /* batch_gradient is the group path for one member: its gradient, applied by the solo optimizer,
  * gives the bytes of a group of one (so the gradient checks of test_logistic.c check it). */
 static void solo_gradient_is_group_path(void **unused) {
@@ -116,9 +150,15 @@ static void solo_gradient_is_group_path(void **unused) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(group_of_one),        cmocka_unit_test(group_of_two),
-      cmocka_unit_test(group_of_three),      cmocka_unit_test(group_of_seven),
-      cmocka_unit_test(group_of_sixty_four), cmocka_unit_test(solo_gradient_is_group_path),
+      cmocka_unit_test(group_of_one),
+      cmocka_unit_test(group_of_two),
+      cmocka_unit_test(group_of_three),
+      cmocka_unit_test(group_of_seven),
+      cmocka_unit_test(group_of_sixty_four),
+      cmocka_unit_test(benchmark_shape),
+      cmocka_unit_test(eight_classes),
+      cmocka_unit_test(long_batches),
+      cmocka_unit_test(solo_gradient_is_group_path),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
