@@ -239,9 +239,10 @@ static void linear_gradient(const rt_model_spec *spec, const float *params, cons
  *   GR  (features + 1) x m  gradient
  *   E   rows x m            products X w, then residuals / rows
  * A batch: per member E_i = X w_i (its solo sgemm, in place in E), residuals and loss; GR = X^T E
- * (ONE sgemm for the group, rt_fused_gemm_tn), per member ridge, intercept gradient and rt_optimizer_step_block on its (features + fit_intercept)
- * x 1 block (ld = m). Inactive members get zero residuals and no update; a member whose loss is
- * not finite gets no update (the backend marks it diverged), as alone. */
+ * (ONE sgemm for the group, rt_fused_gemm_tn); per member ridge, intercept gradient and
+ * rt_optimizer_step_block on its (features + fit_intercept) x 1 block (ld = m). Inactive members
+ * get zero residuals and no update; a member whose loss is not finite gets no update (the backend
+ * marks it diverged), as alone. */
 typedef struct sgd_group {
   size_t d, m, floats;
   float *p, *m1, *m2, *gr, *e;

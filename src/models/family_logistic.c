@@ -101,7 +101,7 @@ static void logistic_probabilities(const rt_model_spec *spec, const float *param
   member_probabilities(p, params + d * c, rows, c, c);
 }
 
-/* The solo gradient (the gradient checks of tests/unit use it): the fused arithmetic, one member. */
+/* The solo gradient (the gradient checks of tests/unit use it): the group arithmetic for one. */
 static void logistic_gradient(const rt_model_spec *spec, const float *params, const float *x,
                               const float *y, size_t rows, float *grad, double *loss_sum,
                               float *ws) {
@@ -123,9 +123,10 @@ static void logistic_gradient(const rt_model_spec *spec, const float *params, co
  *   GR  (features + 1) x n  gradient (weights, then the bias row)
  *   Z   rows x n            logits, probabilities, then (P - Y) / rows
  * A batch: per member Z_i = X W_i (its solo sgemm, in place in Z), bias, softmax, loss and deltas;
- * GR = X^T Z (ONE sgemm for the group, rt_fused_gemm_tn), per member L2, bias gradient and rt_optimizer_step_block on its (features+1) x classes
- * block (ld = n). Members that are not active get zero deltas and no update; a member whose loss
- * is not finite gets no update (the backend marks it diverged), as a solo model. */
+ * GR = X^T Z (ONE sgemm for the group, rt_fused_gemm_tn); per member L2, bias gradient and
+ * rt_optimizer_step_block on its (features + 1) x classes block (ld = n). Members that are not
+ * active get zero deltas and no update; a member whose loss is not finite gets no update (the
+ * backend marks it diverged), as a solo model. */
 typedef struct group_layout {
   size_t d, c, n, prows;
   size_t floats; /* of the buffer, alignment slack included */
