@@ -45,9 +45,11 @@ static rt_code scratch_reserve(rt_cpu_scratch *s, size_t members, size_t floats,
   return RT_OK;
 }
 
-/* The families' fused path applies when it has all four group operations. */
-static int fused_family(const rt_family *fam) {
-  return fam->group_floats && fam->group_gather && fam->group_batch && fam->group_scatter;
+/* The families' fused path applies when it has all four group operations and takes the group's
+ * models (group_capable; the members agree on it, so the first one decides). */
+static int fused_family(const rt_family *fam, const rt_model_spec *first) {
+  return fam->group_floats && fam->group_gather && fam->group_batch && fam->group_scatter &&
+         (!fam->group_capable || fam->group_capable(first));
 }
 
 /* One batch of one member the unfused way: the family's own step, or a gradient and the
@@ -73,7 +75,7 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
   rt_state_header *lead = rt_state_head(states[0]);
   const size_t batch = (size_t)specs[0]->hp.batch_size;
   const size_t nb = (shard->rows + batch - 1) / batch;
-  const int fused = fused_family(fam);
+  const int fused = fused_family(fam, specs[0]);
   size_t floats = 0;
   if (fused) {
     floats = fam->group_floats(specs, m, batch);

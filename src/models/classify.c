@@ -9,9 +9,11 @@
 
 #include "scalar_math.h"
 
-void rt_softmax_rows(float *z, size_t rows, size_t c) {
+void rt_softmax_rows(float *z, size_t rows, size_t c) { rt_softmax_rows_ld(z, rows, c, c); }
+
+void rt_softmax_rows_ld(float *z, size_t rows, size_t c, size_t ld) {
   for (size_t i = 0; i < rows; ++i) {
-    float *zi = z + i * c;
+    float *zi = z + i * ld;
     float m = -INFINITY;
     for (size_t k = 0; k < c; ++k)
       if (zi[k] > m) m = zi[k];

@@ -9,6 +9,9 @@
 
 /* Row-wise softmax of rows x c logits in place (max-shifted). */
 void rt_softmax_rows(float *z, size_t rows, size_t c);
+/* The same for c columns of rows at row stride ld (one member's segment of a fused group's
+ * logits); every row gets the arithmetic of rt_softmax_rows whatever ld is. */
+void rt_softmax_rows_ld(float *z, size_t rows, size_t c, size_t ld);
 size_t rt_argmax(const float *p, size_t n);
 /* out: per row the predicted class, then the c probabilities (c + 1 columns). */
 void rt_class_predict_rows(const float *probs, size_t rows, size_t c, float *out);

@@ -60,6 +60,8 @@
 #include <string.h>
 
 #include "family_rules.h"
+#include "fused_block.h"
+#include "fused_gemm.h"
 #include "model.h"
 
 /* The exact solver's state holds (features+1)^2 doubles and is handed between ranks as one MPI
@@ -164,31 +166,159 @@ static float sgd_ridge(const rt_model_spec *spec) {
   return (float)(n > 0.0 ? spec->hp.alpha / n : spec->hp.alpha);
 }
 
-static void linear_gradient(const rt_model_spec *spec, const float *params, const float *x,
-                            const float *y, size_t rows, float *grad, double *loss_sum, float *ws) {
+/* The batch arithmetic of solver sgd, shared by a solo model and a fused group: every function
+ * works on matrices of row stride ld holding one or more models side by side (member i's column
+ * at i), a solo model being ld = 1. The products X w and X^T e cover all members at once where
+ * fused_gemm.h lets a member's shape (one column) fuse, else member by member with the solo call
+ * (with one column per member that needs rows x features above 10^6); the rest runs per member in
+ * loops whose arithmetic does not depend on ld. */
+
+/* E = X W for ld members' weights side by side (features x 1 each, row stride ld); E is rows x ld. */
+static void sgd_forward(const float *x, size_t rows, size_t d, const float *w, size_t ld,
+                        float *e) {
+  if (ld == 1 || rt_gemm_fusable(rows, 1, d)) {
+    rt_gemm_rowmajor(0, 0, rows, ld, d, x, d, w, ld, e, ld);
+    return;
+  }
+  for (size_t i = 0; i < ld; ++i) rt_gemm_rowmajor(0, 0, rows, 1, d, x, d, w + i, ld, e + i, ld);
+}
+
+/* GW = X^T E (features x ld) for ld columns of E. */
+static void sgd_backward(const float *x, size_t rows, size_t d, const float *e, size_t ld,
+                         float *gw) {
+  if (ld == 1 || rt_gemm_fusable(d, 1, rows)) {
+    rt_gemm_rowmajor(1, 0, d, ld, rows, x, d, e, ld, gw, ld);
+    return;
+  }
+  for (size_t i = 0; i < ld; ++i) rt_gemm_rowmajor(1, 0, d, 1, rows, x, d, e + i, ld, gw + i, ld);
+}
+
+/* One member's column of products e (stride ld) to residuals / rows in place; returns the sum of
+ * 1/2 residual^2. w: its parameters (stride ld; the intercept at row features). */
+static double sgd_member_residuals(const rt_model_spec *spec, const float *w, float *e,
+                                   const float *y, size_t rows, size_t ld) {
   const size_t d = spec->problem.features;
-  const int fi = spec->hp.fit_intercept;
-  const float b = fi ? params[d] : 0.0f;
-  float *e = ws; /* rows: residuals, then residuals / rows */
-  memset(e, 0, rows * sizeof *e);
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)d, 1.0f, x, (int)d, params, 1, 0.0f, e,
-              1);
+  const float b = spec->hp.fit_intercept ? w[d * ld] : 0.0f;
   const float inv_rows = 1.0f / (float)rows;
   double loss = 0.0;
   for (size_t i = 0; i < rows; ++i) {
-    const float ei = e[i] + b - y[i];
+    const float ei = e[i * ld] + b - y[i];
     loss += 0.5 * (double)ei * (double)ei;
-    e[i] = ei * inv_rows;
+    e[i * ld] = ei * inv_rows;
   }
-  *loss_sum = loss;
-  memset(grad, 0, d * sizeof *grad);
-  cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, (int)d, 1.0f, x, (int)d, e, 1, 0.0f, grad, 1);
+  return loss;
+}
+
+/* Completes one member's gradient gw (stride ld): the ridge term on the weights and the intercept
+ * gradient (row features) as the sum of e in row order (deterministic). */
+static void sgd_member_gradient_rest(const rt_model_spec *spec, const float *w, float *gw,
+                                     const float *e, size_t rows, size_t ld) {
+  const size_t d = spec->problem.features;
   const float ridge = sgd_ridge(spec);
-  if (ridge > 0.0f) cblas_saxpy((int)d, ridge, params, 1, grad, 1);
-  if (fi) { /* row order: deterministic */
+  if (ridge > 0.0f)
+    for (size_t j = 0; j < d; ++j) gw[j * ld] += ridge * w[j * ld];
+  if (spec->hp.fit_intercept) {
     float gb = 0.0f;
-    for (size_t i = 0; i < rows; ++i) gb += e[i];
-    grad[d] = gb;
+    for (size_t i = 0; i < rows; ++i) gb += e[i * ld];
+    gw[d * ld] = gb;
+  }
+}
+
+static void linear_gradient(const rt_model_spec *spec, const float *params, const float *x,
+                            const float *y, size_t rows, float *grad, double *loss_sum, float *ws) {
+  const size_t d = spec->problem.features;
+  float *e = ws; /* rows: residuals, then residuals / rows */
+  sgd_forward(x, rows, d, params, 1, e);
+  *loss_sum = sgd_member_residuals(spec, params, e, y, rows, 1);
+  sgd_backward(x, rows, d, e, 1, grad);
+  sgd_member_gradient_rest(spec, params, grad, e, rows, 1);
+}
+
+/* ---- solver sgd: groups ----------------------------------------------------------------------
+ * Only solver sgd trains through the group operations (linear_group_capable); groups never mix
+ * solvers (src/engine/groups.c), and the exact solver keeps integrate_batch. The group buffer
+ * (after RT_FUSED_ALIGN_SLACK floats, 64-byte aligned, each matrix on a 64-byte line), m columns,
+ * member i's at column i:
+ *   P   (features + 1) x m  parameters: the weights, then the intercept (row features; unused,
+ *                           not copied, for a member without intercept)
+ *   M1  (features + 1) x m  adam first moments / momentum velocity (if a member needs them)
+ *   M2  (features + 1) x m  adam second moments (if a member is adam)
+ *   GR  (features + 1) x m  gradient
+ *   E   rows x m            products X w, then residuals / rows
+ * A batch: E = X W (one sgemm where fused_gemm.h lets it fuse, else each member's solo call),
+ * per member residuals and loss; GR = X^T E (the same way); per member ridge, intercept gradient and
+ * rt_optimizer_step_block on its (features + fit_intercept) x 1 block (ld = m). Inactive members
+ * get zero residuals and no update; a member whose loss is not finite gets no update (the backend
+ * marks it diverged), as alone. */
+typedef struct sgd_group {
+  size_t d, m, floats;
+  float *p, *m1, *m2, *gr, *e;
+} sgd_group;
+
+static sgd_group sgd_group_of(const rt_model_spec *const *specs, size_t m, size_t rows, float *g) {
+  sgd_group L;
+  memset(&L, 0, sizeof L);
+  L.d = specs[0]->problem.features;
+  L.m = m;
+  int need1, need2;
+  rt_fused_aux_needs(specs, m, &need1, &need2);
+  const size_t block = rt_fused_round((L.d + 1) * m);
+  const size_t o_m1 = block, o_m2 = o_m1 + (need1 ? block : 0), o_gr = o_m2 + (need2 ? block : 0);
+  const size_t o_e = o_gr + block;
+  L.floats = RT_FUSED_ALIGN_SLACK + o_e + rt_fused_round(rows * m);
+  if (g) {
+    float *at = rt_fused_base(g);
+    L.p = at;
+    L.m1 = need1 ? at + o_m1 : NULL;
+    L.m2 = need2 ? at + o_m2 : NULL;
+    L.gr = at + o_gr;
+    L.e = at + o_e;
+  }
+  return L;
+}
+
+static int linear_group_capable(const rt_model_spec *spec) { return !exact(spec); }
+
+static size_t linear_group_floats(const rt_model_spec *const *specs, size_t m, size_t rows) {
+  return sgd_group_of(specs, m, rows, NULL).floats;
+}
+
+static void sgd_group_copy(const rt_model_spec *const *specs, size_t m, float *g,
+                           void *const *states, int to_state) {
+  const sgd_group L = sgd_group_of(specs, m, 0, g);
+  for (size_t i = 0; i < m; ++i)
+    rt_fused_copy_member(specs[i], states[i], linear_param_count(specs[i]), 1, L.p + i,
+                         L.m1 ? L.m1 + i : NULL, L.m2 ? L.m2 + i : NULL, m, to_state);
+}
+
+static void linear_group_gather(const rt_model_spec *const *specs, size_t m, void *const *states,
+                                float *g) {
+  sgd_group_copy(specs, m, g, states, 0);
+}
+
+static void linear_group_scatter(const rt_model_spec *const *specs, size_t m, const float *g,
+                                 void *const *states) {
+  sgd_group_copy(specs, m, (float *)g, states, 1);
+}
+
+static void linear_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
+                               const float *x, const float *y, size_t rows, const uint64_t *steps,
+                               const unsigned char *active, double *loss_sums) {
+  const sgd_group L = sgd_group_of(specs, m, rows, g);
+  sgd_forward(x, rows, L.d, L.p, m, L.e);
+  for (size_t i = 0; i < m; ++i) {
+    if (active[i]) {
+      loss_sums[i] = sgd_member_residuals(specs[i], L.p + i, L.e + i, y, rows, m);
+    } else {
+      for (size_t r = 0; r < rows; ++r) L.e[r * m + i] = 0.0f;
+    }
+  }
+  sgd_backward(x, rows, L.d, L.e, m, L.gr);
+  for (size_t i = 0; i < m; ++i) {
+    if (!active[i] || !isfinite(loss_sums[i])) continue;
+    sgd_member_gradient_rest(specs[i], L.p + i, L.gr + i, L.e + i, rows, m);
+    rt_fused_step_member(specs[i], steps[i], L.p + i, L.m1 ? L.m1 + i : NULL,
+                         L.m2 ? L.m2 + i : NULL, L.gr + i, linear_param_count(specs[i]), 1, m);
   }
 }
 
@@ -233,7 +363,8 @@ static void linear_integrate(const rt_model_spec *spec, float *params, float *au
     exact_accumulate(spec, aux, x, y, rows, loss_sum, ws);
     return;
   }
-  /* The generic gradient path of the backend, step for step. */
+  /* solver sgd: the backend trains it through the group operations; this is a group of one's
+   * arithmetic step for step (the same functions), for callers that take one model. */
   const size_t n = linear_param_count(spec);
   float *grad = ws;
   linear_gradient(spec, params, x, y, rows, grad, loss_sum, ws + n);
@@ -430,6 +561,11 @@ const rt_family rt_family_linear = {
     .workspace_floats = linear_workspace,
     .batch_gradient = linear_gradient,
     .integrate_batch = linear_integrate,
+    .group_capable = linear_group_capable,
+    .group_floats = linear_group_floats,
+    .group_gather = linear_group_gather,
+    .group_batch = linear_group_batch,
+    .group_scatter = linear_group_scatter,
     .finish = linear_finish,
     .finished_train_loss = linear_finished_train_loss,
     .output_width = linear_output_width,

@@ -1,5 +1,7 @@
 /* Softmax (multinomial logistic) regression; two classes is the binary case.
- * Parameters: W (features x classes, row-major) followed by b (classes). */
+ * Parameters: W (features x classes, row-major) followed by b (classes).
+ * Training goes through the group operations (model.h) for every model, a model alone being a
+ * group of one; their fused layout is described at "groups" below. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +9,8 @@
 
 #include "classify.h"
 #include "family_rules.h"
+#include "fused_block.h"
+#include "fused_gemm.h"
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
@@ -33,44 +37,188 @@ static size_t logistic_workspace(const rt_model_spec *spec, size_t rows) {
   return rows * spec->problem.classes;
 }
 
-/* logits = X W + b, then row-wise softmax in place. */
-static void logistic_probabilities(const rt_model_spec *spec, const float *params, const float *x,
-                                   size_t rows, float *p) {
-  const size_t d = spec->problem.features, c = spec->problem.classes;
-  const float *w = params, *b = params + d * c;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)c, (int)d, 1.0f, x, (int)d,
-              w, (int)c, 0.0f, p, (int)c);
-  for (size_t i = 0; i < rows; ++i)
-    for (size_t k = 0; k < c; ++k) p[i * c + k] += b[k];
-  rt_softmax_rows(p, rows, c);
+/* ---- the batch arithmetic, shared by the solo and the fused path ---------------------------
+ * Every function works on a matrix of row stride ld holding one or more models side by side; a
+ * solo model is the case ld = c (one member). The products cover all members at once where
+ * fused_gemm.h lets a member's shape fuse (every member alike: they share the shape), else they
+ * run member by member with the solo call; everything element-wise runs per member in loops
+ * whose arithmetic does not depend on ld. */
+
+/* Z = X W for m members' weights side by side (features x c each, row stride ld = m c); Z rows x
+ * c each at stride ld. */
+static void forward_products(const float *x, size_t rows, size_t d, const float *w, size_t c,
+                             size_t m, float *z) {
+  const size_t ld = m * c;
+  if (m == 1 || rt_gemm_fusable(rows, c, d)) {
+    rt_gemm_rowmajor(0, 0, rows, ld, d, x, d, w, ld, z, ld);
+    return;
+  }
+  for (size_t i = 0; i < m; ++i)
+    rt_gemm_rowmajor(0, 0, rows, c, d, x, d, w + i * c, ld, z + i * c, ld);
 }
 
-static void logistic_gradient(const rt_model_spec *spec, const float *params, const float *x,
-                              const float *y, size_t rows, float *grad, double *loss_sum,
-                              float *ws) {
-  const size_t d = spec->problem.features, c = spec->problem.classes;
-  float *g = ws; /* rows x classes: probabilities, then (P - Y) / rows */
-  logistic_probabilities(spec, params, x, rows, g);
+/* GW = X^T G (features x c each, row stride ld = m c) for rows x c deltas G of each member. */
+static void gradient_products(const float *x, size_t rows, size_t d, const float *g, size_t c,
+                              size_t m, float *gw) {
+  const size_t ld = m * c;
+  if (m == 1 || rt_gemm_fusable(d, c, rows)) {
+    rt_gemm_rowmajor(1, 0, d, ld, rows, x, d, g, ld, gw, ld);
+    return;
+  }
+  for (size_t i = 0; i < m; ++i)
+    rt_gemm_rowmajor(1, 0, d, c, rows, x, d, g + i * c, ld, gw + i * c, ld);
+}
+
+/* One member's c columns of logits z (row stride ld): + b, then row-wise softmax in place. */
+static void member_probabilities(float *z, const float *b, size_t rows, size_t c, size_t ld) {
+  for (size_t i = 0; i < rows; ++i)
+    for (size_t k = 0; k < c; ++k) z[i * ld + k] += b[k];
+  rt_softmax_rows_ld(z, rows, c, ld);
+}
+
+/* Probabilities to (P - Y) / rows in place; returns the sum of per-row log-losses. */
+static double member_delta(float *z, const float *y, size_t rows, size_t c, size_t ld) {
   const float inv_rows = 1.0f / (float)rows;
   double loss = 0.0;
   for (size_t i = 0; i < rows; ++i) {
-    float *gi = g + i * c;
+    float *gi = z + i * ld;
     const size_t label = (size_t)y[i];
     const float py = rt_loss_probability(gi[label]);
     loss -= log((double)py);
     gi[label] -= 1.0f;
     for (size_t k = 0; k < c; ++k) gi[k] *= inv_rows;
   }
-  *loss_sum = loss;
-  float *gw = grad, *gb = grad + d * c;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)c, (int)rows, 1.0f, x, (int)d,
-              g, (int)c, 0.0f, gw, (int)c);
+  return loss;
+}
+
+/* Completes one member's gradient: L2 on the weights (w and gw: d rows at stride ld) and the
+ * bias gradient (row d of gw) as column sums of the deltas z in row order. */
+static void member_gradient_rest(const rt_model_spec *spec, const float *w, float *gw,
+                                 const float *z, size_t rows, size_t d, size_t c, size_t ld) {
   const float l2 = (float)spec->hp.l2;
-  if (l2 > 0.0f) cblas_saxpy((int)(d * c), l2, params, 1, gw, 1);
-  /* Bias gradient: column sums in row order (fixed order, deterministic). */
-  memset(gb, 0, c * sizeof(float));
+  if (l2 > 0.0f)
+    for (size_t r = 0; r < d; ++r)
+      for (size_t k = 0; k < c; ++k) gw[r * ld + k] += l2 * w[r * ld + k];
+  float *gb = gw + d * ld;
+  memset(gb, 0, c * sizeof *gb);
   for (size_t i = 0; i < rows; ++i)
-    for (size_t k = 0; k < c; ++k) gb[k] += g[i * c + k];
+    for (size_t k = 0; k < c; ++k) gb[k] += z[i * ld + k];
+}
+
+/* Probabilities of a solo model (prediction, evaluation). */
+static void logistic_probabilities(const rt_model_spec *spec, const float *params, const float *x,
+                                   size_t rows, float *p) {
+  const size_t d = spec->problem.features, c = spec->problem.classes;
+  forward_products(x, rows, d, params, c, 1, p);
+  member_probabilities(p, params + d * c, rows, c, c);
+}
+
+/* The solo gradient (the gradient checks of tests/unit use it): the group arithmetic for one. */
+static void logistic_gradient(const rt_model_spec *spec, const float *params, const float *x,
+                              const float *y, size_t rows, float *grad, double *loss_sum,
+                              float *ws) {
+  const size_t d = spec->problem.features, c = spec->problem.classes;
+  float *z = ws; /* rows x classes: probabilities, then (P - Y) / rows */
+  logistic_probabilities(spec, params, x, rows, z);
+  *loss_sum = member_delta(z, y, rows, c, c);
+  gradient_products(x, rows, d, z, c, 1, grad);
+  member_gradient_rest(spec, params, grad, z, rows, d, c, c);
+}
+
+/* ---- groups ----------------------------------------------------------------------------------
+ * The group buffer (after RT_FUSED_ALIGN_SLACK floats, 64-byte aligned, each matrix starting on a
+ * 64-byte line), n = m * classes columns, member i's block at column i * classes:
+ *   P   (features + 1) x n  parameters: rows 0..features-1 the weights W_cat, row features the
+ *                           biases (a solo state's [W | b] is the same block with ld = classes)
+ *   M1  (features + 1) x n  adam first moments / momentum velocity (only if a member needs them)
+ *   M2  (features + 1) x n  adam second moments (only if a member is adam)
+ *   GR  (features + 1) x n  gradient (weights, then the bias row)
+ *   Z   rows x n            logits, probabilities, then (P - Y) / rows
+ * A batch: Z = X W_cat (ONE sgemm for the group where fused_gemm.h lets it fuse, else each
+ * member's solo call into its columns); per member bias, softmax, loss and deltas; GR = X^T Z (the
+ * same way); per member L2, bias gradient and
+ * rt_optimizer_step_block on its (features + 1) x classes block (ld = n). Members that are not
+ * active get zero deltas and no update; a member whose loss is not finite gets no update (the
+ * backend marks it diverged), as a solo model. */
+typedef struct group_layout {
+  size_t d, c, n, prows;
+  size_t floats; /* of the buffer, alignment slack included */
+  float *p, *m1, *m2, *gr, *z;
+} group_layout;
+
+/* The layout of a group buffer g (NULL: only the sizes). */
+static group_layout group_layout_of(const rt_model_spec *const *specs, size_t m, size_t rows,
+                                    float *g) {
+  group_layout L;
+  memset(&L, 0, sizeof L);
+  L.d = specs[0]->problem.features;
+  L.c = specs[0]->problem.classes;
+  L.n = m * L.c;
+  L.prows = L.d + 1;
+  int need1, need2;
+  rt_fused_aux_needs(specs, m, &need1, &need2);
+  const size_t block = rt_fused_round(L.prows * L.n);
+  const size_t o_m1 = block, o_m2 = o_m1 + (need1 ? block : 0), o_gr = o_m2 + (need2 ? block : 0);
+  const size_t o_z = o_gr + block;
+  L.floats = RT_FUSED_ALIGN_SLACK + o_z + rt_fused_round(rows * L.n);
+  if (g) {
+    float *at = rt_fused_base(g);
+    L.p = at;
+    L.m1 = need1 ? at + o_m1 : NULL;
+    L.m2 = need2 ? at + o_m2 : NULL;
+    L.gr = at + o_gr;
+    L.z = at + o_z;
+  }
+  return L;
+}
+
+static size_t logistic_group_floats(const rt_model_spec *const *specs, size_t m, size_t rows) {
+  return group_layout_of(specs, m, rows, NULL).floats;
+}
+
+static void logistic_group_gather(const rt_model_spec *const *specs, size_t m, void *const *states,
+                                  float *g) {
+  const group_layout L = group_layout_of(specs, m, 0, g);
+  for (size_t i = 0; i < m; ++i) {
+    const size_t o = i * L.c;
+    rt_fused_copy_member(specs[i], states[i], L.prows, L.c, L.p + o, L.m1 ? L.m1 + o : NULL,
+                         L.m2 ? L.m2 + o : NULL, L.n, 0);
+  }
+}
+
+static void logistic_group_scatter(const rt_model_spec *const *specs, size_t m, const float *g,
+                                   void *const *states) {
+  const group_layout L = group_layout_of(specs, m, 0, (float *)g);
+  for (size_t i = 0; i < m; ++i) {
+    const size_t o = i * L.c;
+    rt_fused_copy_member(specs[i], states[i], L.prows, L.c, L.p + o, L.m1 ? L.m1 + o : NULL,
+                         L.m2 ? L.m2 + o : NULL, L.n, 1);
+  }
+}
+
+static void logistic_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
+                                 const float *x, const float *y, size_t rows, const uint64_t *steps,
+                                 const unsigned char *active, double *loss_sums) {
+  const group_layout L = group_layout_of(specs, m, rows, g);
+  const size_t d = L.d, c = L.c, n = L.n;
+  forward_products(x, rows, d, L.p, c, m, L.z);
+  for (size_t i = 0; i < m; ++i) {
+    float *zi = L.z + i * c;
+    if (active[i]) {
+      member_probabilities(zi, L.p + d * n + i * c, rows, c, n);
+      loss_sums[i] = member_delta(zi, y, rows, c, n);
+    } else { /* a diverged member's deltas: zeros, so the shared product reads no NaN */
+      for (size_t r = 0; r < rows; ++r) memset(zi + r * n, 0, c * sizeof *zi);
+    }
+  }
+  gradient_products(x, rows, d, L.z, c, m, L.gr);
+  for (size_t i = 0; i < m; ++i) {
+    if (!active[i] || !isfinite(loss_sums[i])) continue;
+    const size_t o = i * c;
+    member_gradient_rest(specs[i], L.p + o, L.gr + o, L.z + o, rows, d, c, n);
+    rt_fused_step_member(specs[i], steps[i], L.p + o, L.m1 ? L.m1 + o : NULL,
+                         L.m2 ? L.m2 + o : NULL, L.gr + o, L.prows, c, n);
+  }
 }
 
 static rt_task logistic_task(const rt_model_spec *spec) {
@@ -117,6 +265,10 @@ const rt_family rt_family_logistic = {
     .init_params = logistic_init,
     .workspace_floats = logistic_workspace,
     .batch_gradient = logistic_gradient,
+    .group_floats = logistic_group_floats,
+    .group_gather = logistic_group_gather,
+    .group_batch = logistic_group_batch,
+    .group_scatter = logistic_group_scatter,
     .output_width = logistic_output_width,
     .output_name = logistic_output_name,
     .predict = logistic_predict,

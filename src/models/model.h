@@ -145,6 +145,11 @@ typedef struct rt_family {
                       const unsigned char *active, double *loss_sums);
   void (*group_scatter)(const rt_model_spec *const *specs, size_t m, const float *g,
                         void *const *states);
+  /* Optional, with the group operations: whether a model trains through them (NULL: every model
+   * of the family does). The members of a group agree on it (groups.c groups by solver and
+   * algorithm); a model that does not trains member by member (integrate_batch, or batch_gradient
+   * and the optimizer). Linear: solver sgd only. */
+  int (*group_capable)(const rt_model_spec *spec);
   /* Optional: at the end of every pass, after its last batch and before the model moves on (or
    * is written), where the engine closes the pass (CPU: engine.c serve; CUDA: the family's
    * device hook, run by rt_cuda_finish_visit); pass is the 0-based pass just completed. Not
