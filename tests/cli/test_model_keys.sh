@@ -49,21 +49,7 @@ awk -v want=3 '
   n == want + 1 { print }' "$WORK/sweep/config.yaml" >"$WORK/alone.yaml"
 [[ $(grep -c '^  - ' "$WORK/alone.yaml") -eq 1 ]] && pass || fail "alone.yaml: not one entry"
 "$RT" train "$WORK/alone.yaml" --quiet --output "$WORK/alone" && pass || fail "train model 3 alone"
-python3 - "$WORK/sweep/models/3.rtm" "$WORK/alone/models/0.rtm" <<'PY' && pass || fail "model 3 alone differs from model 3 of the sweep"
-import struct, sys
-def load(path):
-    b = open(path, "rb").read()
-    spec_len, state_len = struct.unpack_from("<QQ", b, 16)
-    off = (32 + spec_len + 63) // 64 * 64
-    spec = b[32:32 + spec_len].decode()
-    state = bytearray(b[off:off + state_len])
-    state[8:16] = bytes(8)  # the header's model id (3 in the sweep, 0 alone)
-    spec = "\n".join(l for l in spec.split("\n") if not l.startswith("id="))
-    return spec, bytes(state)
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a[0] == b[0], "spec texts differ"
-assert a[1] == b[1], "state bytes differ"
-PY
+same_params "$WORK/sweep/models/3.rtm" "$WORK/alone/models/0.rtm" && pass || fail "model 3 alone differs from model 3 of the sweep"
 "$RT" predict "$WORK/sweep/models/3.rtm" "$DIGITS" --output "$WORK/p3.csv" && pass || fail "predict 3"
 "$RT" predict "$WORK/alone/models/0.rtm" "$DIGITS" --output "$WORK/p0.csv" && pass || fail "predict alone"
 cmp -s "$WORK/p3.csv" "$WORK/p0.csv" && pass || fail "predictions differ"
