@@ -46,8 +46,8 @@ awk '/^# group [0-9]+:/ {
        g = $3; sub(":", "", g); size = $NF; sub("size=", "", size)
        n = split($5, parts, ",")
        for (i = 1; i <= n; ++i) {
-         if (split(parts[i], ab, "-") == 2) { for (j = ab[1]; j <= ab[2]; ++j) print j, $6 ", group " g " of " size }
-         else print parts[i], $6 ", group " g " of " size
+         if (split(parts[i], ab, "-") == 2) { for (j = ab[1]; j <= ab[2]; ++j) print j, $6 ", group " g ", " size " members" }
+         else print parts[i], $6 ", group " g ", " size " members"
        }
      }' "$WORK/check.out" >"$WORK/who"
 [[ $(wc -l <"$WORK/who") -eq 17 ]] && pass || fail "the group lines of check name $(wc -l <"$WORK/who") models, not 17"
@@ -63,8 +63,8 @@ same() {
     cmp -s "$m" "$dir/models/$id.rtm" && continue
     bad=1
     why=""
-    grep -qE "^$id .* of [2-9]" "$WORK/who" &&
-      why=" (a fused group's member: the fused products are not column independent?)"
+    grep -qE "^$id .*, ([2-9]|[1-9][0-9]+) members" "$WORK/who" &&
+      why=" (a member of a fused group: are the fused products column independent, and are its batches and offsets its own?)"
     fail "invariant $inv broke for $(describe "$id"): models/$id.rtm differs from $ref$why"
   done
   [[ $bad -eq 0 ]] && pass
