@@ -2,7 +2,7 @@
 # The model keys seed, data_order and start_shard, and the groups (issue 14): a model of a sweep,
 # trained alone from its entry of the resolved config.yaml, gives the same parameter bytes and
 # predictions; `check` lists the groups (run.fuse, data_order, start_shard modulo the shards);
-# results.csv has a group column.
+# results.csv has a group column, results.jsonl a group field.
 source "$(dirname "$0")/../lib.sh" "$@"
 DIGITS="$SRC/configs/data/digits.csv"
 
@@ -36,6 +36,11 @@ grep -qx '# group 0: models 0-2 logistic batch=32 size=3' "$WORK/start.out" && p
 "$RT" train "$WORK/sweep.yaml" --quiet && pass || fail "train the sweep"
 [[ "$(col "$WORK/sweep/results.csv" group | tr '\n' ' ')" == "0 1 0 1 " ]] && pass ||
   fail "results.csv group column: $(col "$WORK/sweep/results.csv" group | tr '\n' ' ')"
+python3 -c "
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])][:-1]  # the last line is the run record
+sys.exit(0 if [(r['id'], r['group']) for r in rows] == [(0, 0), (1, 1), (2, 0), (3, 1)] else 1)" \
+  "$WORK/sweep/results.jsonl" && pass || fail "results.jsonl group field: $(head -c 300 "$WORK/sweep/results.jsonl")"
 # The resolved config carries the three keys of every model as numbers.
 for key in seed data_order start_shard; do
   [[ $(grep -cE "^    $key: [0-9]+$" "$WORK/sweep/config.yaml") -eq 4 ]] && pass || fail "config.yaml lacks $key as numbers"
