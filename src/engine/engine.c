@@ -430,8 +430,8 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       e->visit_states[k] = e->slots[v[k]].state;
     }
     rt_prof_window_visit(e->cfg, (long)h->pass + 1);
-    rt_prof_begin_group(RT_PHASE_INTEGRATE, (int64_t)lead->id, (int64_t)h->pass + 1,
-                        (int64_t)shard, (int64_t)m);
+    rt_prof_begin_group(RT_PHASE_INTEGRATE, (int64_t)lead->id, (int64_t)h->pass + 1, (int64_t)shard,
+                        (int64_t)m);
     const double t0 = MPI_Wtime();
     int complete = 0;
     rt_code rc =

@@ -22,7 +22,7 @@ typedef struct trace_rec {
   int64_t time_ns; /* CLOCK_MONOTONIC of the recording rank */
   int32_t model, pass, shard;
   uint8_t kind, phase;
-  uint16_t members; /* a group visit's range: its members (UINT16_MAX: that many or more); 0: none */
+  uint16_t members; /* a group visit: its members (UINT16_MAX: that many or more); 0: none */
 } trace_rec;
 _Static_assert(sizeof(trace_rec) == 24, "a trace event is 24 bytes");
 
