@@ -55,6 +55,33 @@ same_models() {
   return 0
 }
 
+# same_params A.rtm B.rtm [KEY...]: the two model files hold the same model apart from its id (the
+# spec text without its id= line, and without the lines of the KEYs given, the state with the
+# header's model id zeroed): a model of a sweep and the same model trained alone from its resolved
+# entry. Exit status 0 when they do; otherwise it says what differs.
+same_params() {
+  python3 - "$@" <<'PY'
+import struct, sys
+def load(path):
+    b = open(path, "rb").read()
+    spec_len, state_len = struct.unpack_from("<QQ", b, 16)
+    off = (32 + spec_len + 63) // 64 * 64
+    spec = b[32:32 + spec_len].decode()
+    state = bytearray(b[off:off + state_len])
+    state[8:16] = bytes(8)  # the header's model id
+    skip = ["id="] + [k + "=" for k in sys.argv[3:]]
+    spec = "\n".join(l for l in spec.split("\n") if not any(l.startswith(k) for k in skip))
+    return spec, bytes(state)
+a, b = load(sys.argv[1]), load(sys.argv[2])
+if a[0] != b[0]:
+    diff = [f"{x} / {y}" for x, y in zip(a[0].split("\n"), b[0].split("\n")) if x != y]
+    sys.exit(f"spec texts differ ({'; '.join(diff)}): {sys.argv[1]} vs {sys.argv[2]}")
+if a[1] != b[1]:
+    n = next(i for i in range(min(len(a[1]), len(b[1]))) if a[1][i] != b[1][i]) if len(a[1]) == len(b[1]) else -1
+    sys.exit(f"state bytes differ (first at byte {n} of the state; -1: other sizes): {sys.argv[1]} vs {sys.argv[2]}")
+PY
+}
+
 # RINGTRAIN_MODEL_DIGESTS=FILE (scripts/model_digests.sh): every finished run's model files
 # (RUN/models/*.rtm, RUN/best.rtm) are appended to FILE as "TEST SHA256 PATH-IN-WORK".
 record_model_digests() {

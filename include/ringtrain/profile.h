@@ -8,13 +8,19 @@
  * and mark moments with rt_prof_mark(...). Pass an argument as -1 where it does not apply
  * (a "write" of the results has no shard). By convention model is the index in the config's
  * models list, pass is 1-based (as run.profile_passes counts), shard is the 0-based shard index.
+ * A group visit (the members of a model group integrating every batch together, issue 14) is one
+ * range named by its first member, with the group's size in the visit:
+ *   rt_prof_begin_group(RT_PHASE_INTEGRATE, lead_id, pass, shard, members);
+ * (members >= 1; 1 is a group of one, e.g. every visit with run.fuse off). Other ranges and marks
+ * carry no group (members -1).
  * Ranges nest (per thread); every rt_prof_begin needs its rt_prof_end on the same thread.
  *
  * Where the events go:
  *  - CUDA builds (the CUDA backend compiled, RINGTRAIN_NVTX in src/io/profile.c): every range is
  *    also an NVTX range, every mark an NVTX mark, in the domain "ringtrain", with the category
  *    phase + 1 (named after the phase: "load", "integrate", ...), a colour per phase and the
- *    message "integrate model 3 pass 1 shard 2" (parts that are -1 left out). Without a tool
+ *    message "integrate model 3 pass 1 shard 2 group of 4" (parts that are -1 left out; the
+ *    group part only for group visits). Without a tool
  *    attached NVTX calls return at once; nsys and nvprof show them on the timeline.
  *  - A sink (rt_prof_set_sink): a function that receives every begin, end and mark with a
  *    CLOCK_MONOTONIC timestamp; the hook for trace writers, which plug in here without touching
@@ -54,11 +60,12 @@ typedef enum rt_phase {
  * for a value outside the enum. */
 const char *rt_phase_name(rt_phase phase);
 
-/* Writes the label of an event, "integrate model 3 pass 1 shard 2" (parts that are -1 left out:
- * "write", "send model 3 pass 1"), as NVTX shows it; for trace writers too. Always terminated
- * (truncated to size - 1 bytes); size 0 writes nothing. */
+/* Writes the label of an event, "integrate model 3 pass 1 shard 2 group of 4" (parts that are -1
+ * left out, and the group part when members < 1: "write", "send model 3 pass 1"), as NVTX shows
+ * it; for trace writers too. Always terminated (truncated to size - 1 bytes); size 0 writes
+ * nothing. */
 void rt_prof_format(char *buf, size_t size, rt_phase phase, int64_t model, int64_t pass,
-                    int64_t shard);
+                    int64_t shard, int64_t members);
 
 typedef enum rt_prof_event_kind {
   RT_PROF_BEGIN, /* a range starts */
@@ -70,6 +77,8 @@ typedef struct rt_prof_event {
   rt_prof_event_kind kind;
   rt_phase phase;
   int64_t model, pass, shard; /* as given to begin / mark (-1: not applicable); -1 for END */
+  int64_t members;            /* a group visit's range (rt_prof_begin_group): its members, >= 1;
+                                 -1 for every other event */
   int64_t time_ns;            /* clock_gettime(CLOCK_MONOTONIC), nanoseconds */
 } rt_prof_event;
 
@@ -82,7 +91,7 @@ void rt_prof_set_sink(rt_prof_sink sink, void *user);
 
 /* Out of line part of begin / end / mark: use those. */
 void rt_prof_emit_(rt_prof_event_kind kind, rt_phase phase, int64_t model, int64_t pass,
-                   int64_t shard);
+                   int64_t shard, int64_t members);
 /* Nonzero while events go somewhere (NVTX compiled in, or a sink installed). */
 extern int rt_prof_active_;
 
@@ -97,17 +106,24 @@ static inline int rt_prof_enabled(void) {
 
 /* Opens a range of `phase`. model, pass, shard: -1 = not applicable. */
 static inline void rt_prof_begin(rt_phase phase, int64_t model, int64_t pass, int64_t shard) {
-  if (rt_prof_enabled()) rt_prof_emit_(RT_PROF_BEGIN, phase, model, pass, shard);
+  if (rt_prof_enabled()) rt_prof_emit_(RT_PROF_BEGIN, phase, model, pass, shard, -1);
+}
+
+/* Opens the range of a group visit: `members` models (>= 1) integrating together, `model` the
+ * first of them (the group's lead in this visit), pass and shard theirs. */
+static inline void rt_prof_begin_group(rt_phase phase, int64_t model, int64_t pass, int64_t shard,
+                                       int64_t members) {
+  if (rt_prof_enabled()) rt_prof_emit_(RT_PROF_BEGIN, phase, model, pass, shard, members);
 }
 
 /* Closes the innermost open range of this thread, which `phase` names. */
 static inline void rt_prof_end(rt_phase phase) {
-  if (rt_prof_enabled()) rt_prof_emit_(RT_PROF_END, phase, -1, -1, -1);
+  if (rt_prof_enabled()) rt_prof_emit_(RT_PROF_END, phase, -1, -1, -1, -1);
 }
 
 /* An instant marker. */
 static inline void rt_prof_mark(rt_phase phase, int64_t model, int64_t pass, int64_t shard) {
-  if (rt_prof_enabled()) rt_prof_emit_(RT_PROF_MARK, phase, model, pass, shard);
+  if (rt_prof_enabled()) rt_prof_emit_(RT_PROF_MARK, phase, model, pass, shard, -1);
 }
 
 /* ---- Capture window (run.profile_passes) ---------------------------------------------------

@@ -421,7 +421,7 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
   }
   const rt_model_spec *lead = &e->specs[v[0]];
   const rt_family *fam = rt_family_find(lead->hp.kind);
-  /* profiling names a visit by its first member's id in the config */
+  /* profiling names a visit by its first member's id in the config, with the visit's size */
   for (;;) {
     const rt_state_header *h = rt_state_head(e->slots[v[0]].state);
     const uint64_t shard = current_shard(lead, h);
@@ -430,7 +430,8 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
       e->visit_states[k] = e->slots[v[k]].state;
     }
     rt_prof_window_visit(e->cfg, (long)h->pass + 1);
-    rt_prof_begin(RT_PHASE_INTEGRATE, (int64_t)lead->id, (int64_t)h->pass + 1, (int64_t)shard);
+    rt_prof_begin_group(RT_PHASE_INTEGRATE, (int64_t)lead->id, (int64_t)h->pass + 1, (int64_t)shard,
+                        (int64_t)m);
     const double t0 = MPI_Wtime();
     int complete = 0;
     rt_code rc =

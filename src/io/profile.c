@@ -38,7 +38,7 @@ const char *rt_phase_name(rt_phase phase) {
 }
 
 void rt_prof_format(char *buf, size_t size, rt_phase phase, int64_t model, int64_t pass,
-                    int64_t shard) {
+                    int64_t shard, int64_t members) {
   if (size == 0) return;
   int n = snprintf(buf, size, "%s", rt_phase_name(phase));
   const struct {
@@ -53,6 +53,8 @@ void rt_prof_format(char *buf, size_t size, rt_phase phase, int64_t model, int64
     if (m < 0) return;
     n += m;
   }
+  if (members >= 1 && n >= 0 && (size_t)n < size)
+    snprintf(buf + n, size - (size_t)n, " group of %lld", (long long)members);
 }
 
 void rt_prof_set_sink(rt_prof_sink sink, void *user) {
@@ -87,14 +89,14 @@ static void nvtx_init(void) {
 }
 
 static void nvtx_event(rt_prof_event_kind kind, rt_phase phase, int64_t model, int64_t pass,
-                       int64_t shard) {
+                       int64_t shard, int64_t members) {
   (void)pthread_once(&nvtx_once, nvtx_init);
   if (kind == RT_PROF_END) {
     nvtxDomainRangePop(nvtx_domain);
     return;
   }
   char text[128];
-  rt_prof_format(text, sizeof text, phase, model, pass, shard);
+  rt_prof_format(text, sizeof text, phase, model, pass, shard, members);
   int known = (int)phase >= 0 && (int)phase < RT_PHASE_COUNT;
   nvtxEventAttributes_t attr;
   memset(&attr, 0, sizeof attr);
@@ -113,9 +115,9 @@ static void nvtx_event(rt_prof_event_kind kind, rt_phase phase, int64_t model, i
 /* ---- Events ---------------------------------------------------------------------------------- */
 
 void rt_prof_emit_(rt_prof_event_kind kind, rt_phase phase, int64_t model, int64_t pass,
-                   int64_t shard) {
+                   int64_t shard, int64_t members) {
 #if RINGTRAIN_NVTX
-  nvtx_event(kind, phase, model, pass, shard);
+  nvtx_event(kind, phase, model, pass, shard, members);
 #endif
   rt_prof_sink sink = sink_fn;
   if (!sink) return;
@@ -125,6 +127,7 @@ void rt_prof_emit_(rt_prof_event_kind kind, rt_phase phase, int64_t model, int64
   event.model = model;
   event.pass = pass;
   event.shard = shard;
+  event.members = members;
   struct timespec ts;
   if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
     event.time_ns = (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;

@@ -271,7 +271,8 @@ static rt_code write_jsonl(FILE *f, const writing *w, rt_status *st) {
     const rt_model_result *m = &res->models[j];
     const rt_model_config *hp = &m->hp;
     const size_t rank = w->rank[j];
-    fprintf(f, "{\"id\":%" PRIu64 ",\"kind\":\"%s\",\"rank\":", m->id, hp->kind);
+    fprintf(f, "{\"id\":%" PRIu64 ",\"kind\":\"%s\",\"group\":%" PRIu64 ",\"rank\":", m->id,
+            hp->kind, m->group);
     if (rank) fprintf(f, "%zu", rank);
     else fputs("null", f);
     fprintf(f, ",\"sweep_metric\":{\"name\":\"%s\",\"value\":", res->sweep_metric);

@@ -22,7 +22,7 @@ typedef struct trace_rec {
   int64_t time_ns; /* CLOCK_MONOTONIC of the recording rank */
   int32_t model, pass, shard;
   uint8_t kind, phase;
-  uint8_t pad[2];
+  uint16_t members; /* a group visit: its members (UINT16_MAX: that many or more); 0: none */
 } trace_rec;
 _Static_assert(sizeof(trace_rec) == 24, "a trace event is 24 bytes");
 
@@ -65,6 +65,9 @@ struct rt_trace {
 /* ---- Recording --------------------------------------------------------------------------- */
 
 static int32_t narrow(int64_t v) { return v >= 0 && v <= INT32_MAX ? (int32_t)v : -1; }
+static uint16_t narrow_members(int64_t v) {
+  return v < 1 ? 0 : v >= UINT16_MAX ? UINT16_MAX : (uint16_t)v;
+}
 
 static void record(const rt_prof_event *event, void *user) {
   rt_trace *t = user;
@@ -76,7 +79,7 @@ static void record(const rt_prof_event *event, void *user) {
   r->shard = narrow(event->shard);
   r->kind = (uint8_t)event->kind;
   r->phase = (uint8_t)event->phase;
-  r->pad[0] = r->pad[1] = 0;
+  r->members = narrow_members(event->members);
 }
 
 /* ---- Clocks ------------------------------------------------------------------------------ */
@@ -505,6 +508,10 @@ static void put_slice(writer *w, const char *name, int pid, int64_t tid, int64_t
       fprintf(w->f, "%s\"%s\":%" PRId32, sep, parts[i].key, parts[i].value);
       sep = ",";
     }
+  if (e->members > 0) {
+    fprintf(w->f, "%s\"members\":%u", sep, (unsigned)e->members);
+    sep = ",";
+  }
   if (peer >= 0) fprintf(w->f, "%s\"%s\":%d", sep, peer_key, peer);
   fputs("}}", w->f);
 }

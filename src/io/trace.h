@@ -42,7 +42,11 @@
  *    from the marks: "send" on the sender's model track, from the send to the paired receive
  *    (the hand-off latency; 0 long when unpaired), args "to"; "receive" on the receiver's model
  *    track, from the model's arrival to its next range on that rank (queued until integrated),
- *    args "from". args carry "model", "pass" (1-based) and "shard" where they apply. "final"
+ *    args "from". args carry "model", "pass" (1-based) and "shard" where they apply. An
+ *    "integrate" slice is a group visit (rt_prof_begin_group): the members of a model group
+ *    integrating every batch together, on the track of the first member in the visit ("model"),
+ *    with args "members" (the count; 1 for a group of one, every visit with run.fuse off; the
+ *    other members' tracks have no slice for it). "final"
  *    is a range on the rank's track (waiting for final states after its last visit) and an
  *    instant ("ph": "i") on a model's track where the model finished and its final state left.
  *  - One flow per paired hand-off: "ph": "s" on the sender (inside its "send" slice) and

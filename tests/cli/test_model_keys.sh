@@ -2,7 +2,7 @@
 # The model keys seed, data_order and start_shard, and the groups (issue 14): a model of a sweep,
 # trained alone from its entry of the resolved config.yaml, gives the same parameter bytes and
 # predictions; `check` lists the groups (run.fuse, data_order, start_shard modulo the shards);
-# results.csv has a group column.
+# results.csv has a group column, results.jsonl a group field.
 source "$(dirname "$0")/../lib.sh" "$@"
 DIGITS="$SRC/configs/data/digits.csv"
 
@@ -36,6 +36,11 @@ grep -qx '# group 0: models 0-2 logistic batch=32 size=3' "$WORK/start.out" && p
 "$RT" train "$WORK/sweep.yaml" --quiet && pass || fail "train the sweep"
 [[ "$(col "$WORK/sweep/results.csv" group | tr '\n' ' ')" == "0 1 0 1 " ]] && pass ||
   fail "results.csv group column: $(col "$WORK/sweep/results.csv" group | tr '\n' ' ')"
+python3 -c "
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])][:-1]  # the last line is the run record
+sys.exit(0 if [(r['id'], r['group']) for r in rows] == [(0, 0), (1, 1), (2, 0), (3, 1)] else 1)" \
+  "$WORK/sweep/results.jsonl" && pass || fail "results.jsonl group field: $(head -c 300 "$WORK/sweep/results.jsonl")"
 # The resolved config carries the three keys of every model as numbers.
 for key in seed data_order start_shard; do
   [[ $(grep -cE "^    $key: [0-9]+$" "$WORK/sweep/config.yaml") -eq 4 ]] && pass || fail "config.yaml lacks $key as numbers"
@@ -49,21 +54,7 @@ awk -v want=3 '
   n == want + 1 { print }' "$WORK/sweep/config.yaml" >"$WORK/alone.yaml"
 [[ $(grep -c '^  - ' "$WORK/alone.yaml") -eq 1 ]] && pass || fail "alone.yaml: not one entry"
 "$RT" train "$WORK/alone.yaml" --quiet --output "$WORK/alone" && pass || fail "train model 3 alone"
-python3 - "$WORK/sweep/models/3.rtm" "$WORK/alone/models/0.rtm" <<'PY' && pass || fail "model 3 alone differs from model 3 of the sweep"
-import struct, sys
-def load(path):
-    b = open(path, "rb").read()
-    spec_len, state_len = struct.unpack_from("<QQ", b, 16)
-    off = (32 + spec_len + 63) // 64 * 64
-    spec = b[32:32 + spec_len].decode()
-    state = bytearray(b[off:off + state_len])
-    state[8:16] = bytes(8)  # the header's model id (3 in the sweep, 0 alone)
-    spec = "\n".join(l for l in spec.split("\n") if not l.startswith("id="))
-    return spec, bytes(state)
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a[0] == b[0], "spec texts differ"
-assert a[1] == b[1], "state bytes differ"
-PY
+same_params "$WORK/sweep/models/3.rtm" "$WORK/alone/models/0.rtm" && pass || fail "model 3 alone differs from model 3 of the sweep"
 "$RT" predict "$WORK/sweep/models/3.rtm" "$DIGITS" --output "$WORK/p3.csv" && pass || fail "predict 3"
 "$RT" predict "$WORK/alone/models/0.rtm" "$DIGITS" --output "$WORK/p0.csv" && pass || fail "predict alone"
 cmp -s "$WORK/p3.csv" "$WORK/p0.csv" && pass || fail "predictions differ"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # run.trace / train --trace on 2 ranks: trace.json is Chrome trace JSON with rank processes, model
-# threads, integrate slices carrying model/pass/shard and exactly one flow per hand-off; the
+# threads, integrate slices carrying model/pass/shard/members and exactly one flow per hand-off;
+# a group visit is one integrate slice with args.members = the group's size (fuse auto), and with
+# run.fuse off every visit has members 1; the
 # utilisation report (summary and the run record of results.jsonl) agrees with it; tracing off
 # writes no trace and the same model bytes; a tiny cap drops events, says so and still writes
 # valid JSON; plot.py --timeline draws the trace when matplotlib is there.
@@ -49,6 +51,7 @@ integ = [e for e in slices if e["name"] == "integrate"]
 visits = sorted((e["args"]["model"], e["args"]["pass"], e["args"]["shard"]) for e in integ)
 want = sorted((m, p, s) for m in range(3) for p in (1, 2) for s in range(4))
 check(visits == want, f"integrate slices {visits} != every (model, pass 1-2, shard 0-3) once")
+check(all(e["args"].get("members") == 1 for e in integ), "integrate slices of groups of one without members 1")
 check(all(e["tid"] == e["args"]["model"] for e in integ), "integrate slices off their model's track")
 check(all(e["dur"] >= 0 and e["ts"] >= 0 for e in slices), "negative ts or dur")
 starts = {e["id"]: e for e in events if e["ph"] == "s"}
@@ -94,6 +97,42 @@ grep -q "^# trace: $WORK/on/trace.json, [0-9]* events, $hops hand-offs" "$WORK/o
 # `ringtrain results` reads results.csv, untouched by the run record.
 "$RT" results "$WORK/on" >"$WORK/results.out" && grep -q "^# best: model" "$WORK/results.out" && pass \
   || fail "ringtrain results on a traced run: $(cat "$WORK/results.out")"
+
+# Group visits: three logistic models that share every batch (start_shard 0) form one group; with
+# fuse auto each visit is one integrate slice on model 0's track with members 3, with fuse off
+# every model has its own slices with members 1. The hand-offs are still one per model and hop.
+cat >"$WORK/g.yaml" <<YAML
+data: {train: $SRC/configs/data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}
+run: {passes: 2, seed: 9}
+models:
+  - {kind: logistic, optimizer: adam, learning_rate: [0.01, 0.02, 0.05], batch_size: 32, start_shard: 0}
+YAML
+for fuse in auto off; do
+  "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --output "$WORK/g$fuse" --quiet --trace --set run.fuse=$fuse \
+    >"$WORK/g$fuse.out" 2>&1 && pass || fail "group run, fuse $fuse: training failed: $(tail -5 "$WORK/g$fuse.out")"
+  ghops=$(col "$WORK/g$fuse/results.csv" hops | awk "{ s += \$1 } END { print s }")
+  python3 - "$WORK/g$fuse/trace.json" "$fuse" "$ghops" <<'PY' && pass || fail "group visits in the trace, fuse $fuse (above)"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+fuse, hops = sys.argv[2], int(sys.argv[3])
+integ = [e for e in doc["traceEvents"] if e["ph"] == "X" and e["name"] == "integrate"]
+got = sorted((e["args"]["model"], e["args"]["pass"], e["args"]["shard"], e["args"].get("members")) for e in integ)
+if fuse == "auto":
+    want = sorted((0, p, s, 3) for p in (1, 2) for s in range(4))
+else:
+    want = sorted((m, p, s, 1) for m in range(3) for p in (1, 2) for s in range(4))
+problems = []
+if got != want:
+    problems.append(f"integrate slices (model, pass, shard, members) {got} != {want}")
+flows = sum(1 for e in doc["traceEvents"] if e["ph"] == "s")
+if flows != hops or doc["otherData"]["handoffs"] != hops:
+    problems.append(f"{flows} flows for {hops} hand-offs")
+for p in problems:
+    print(f"trace check (fuse {fuse}):", p)
+sys.exit(1 if problems else 0)
+PY
+done
+same_models "$WORK/gauto" "$WORK/goff" "traced group run, fuse auto vs off"
 
 # Tracing off: no trace, no trace line, the engine's latencies, the same models.
 [[ ! -e "$WORK/off/trace.json" ]] && pass || fail "a run without --trace wrote trace.json"

@@ -36,6 +36,13 @@ static void assert_event(const rt_prof_event *e, rt_prof_event_kind kind, rt_pha
   assert_int_equal(e->shard, shard);
 }
 
+/* The same for the range of a group visit, with its size. */
+static void assert_group_event(const rt_prof_event *e, rt_phase phase, int64_t model, int64_t pass,
+                               int64_t shard, int64_t members) {
+  assert_event(e, RT_PROF_BEGIN, phase, model, pass, shard);
+  assert_int_equal(e->members, members);
+}
+
 static int64_t now_ns(void) {
   struct timespec ts;
   assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
@@ -61,27 +68,37 @@ static void test_phase_names(void **state) {
 static void test_format(void **state) {
   (void)state;
   char buf[128];
-  rt_prof_format(buf, sizeof buf, RT_PHASE_INTEGRATE, 3, 1, 2);
+  rt_prof_format(buf, sizeof buf, RT_PHASE_INTEGRATE, 3, 1, 2, -1);
   assert_string_equal(buf, "integrate model 3 pass 1 shard 2");
-  rt_prof_format(buf, sizeof buf, RT_PHASE_SEND, 3, 1, -1);
+  rt_prof_format(buf, sizeof buf, RT_PHASE_SEND, 3, 1, -1, -1);
   assert_string_equal(buf, "send model 3 pass 1");
-  rt_prof_format(buf, sizeof buf, RT_PHASE_LOAD, -1, -1, 7);
+  rt_prof_format(buf, sizeof buf, RT_PHASE_LOAD, -1, -1, 7, -1);
   assert_string_equal(buf, "load shard 7");
-  rt_prof_format(buf, sizeof buf, RT_PHASE_WRITE, -1, -1, -1);
+  rt_prof_format(buf, sizeof buf, RT_PHASE_WRITE, -1, -1, -1, -1);
   assert_string_equal(buf, "write");
-  rt_prof_format(buf, sizeof buf, RT_PHASE_EVALUATE, 0, 0, 0);
+  rt_prof_format(buf, sizeof buf, RT_PHASE_EVALUATE, 0, 0, 0, -1);
   assert_string_equal(buf, "evaluate model 0 pass 0 shard 0");
-  rt_prof_format(buf, sizeof buf, RT_PHASE_CHECKPOINT, INT64_MAX, 1000000000, 1048575);
+  rt_prof_format(buf, sizeof buf, RT_PHASE_CHECKPOINT, INT64_MAX, 1000000000, 1048575, -1);
   assert_string_equal(buf, "checkpoint model 9223372036854775807 pass 1000000000 shard 1048575");
+  /* A group visit: its size last; a group of one says so; members < 1 is no group. */
+  rt_prof_format(buf, sizeof buf, RT_PHASE_INTEGRATE, 3, 1, 2, 4);
+  assert_string_equal(buf, "integrate model 3 pass 1 shard 2 group of 4");
+  rt_prof_format(buf, sizeof buf, RT_PHASE_INTEGRATE, 7, 2, 0, 1);
+  assert_string_equal(buf, "integrate model 7 pass 2 shard 0 group of 1");
+  rt_prof_format(buf, sizeof buf, RT_PHASE_INTEGRATE, 7, 2, 0, 0);
+  assert_string_equal(buf, "integrate model 7 pass 2 shard 0");
+  char mid[40]; /* truncated inside the group part, still terminated */
+  rt_prof_format(mid, sizeof mid, RT_PHASE_INTEGRATE, 3, 1, 2, 64);
+  assert_string_equal(mid, "integrate model 3 pass 1 shard 2 group ");
   /* Truncated, always terminated; size 0 writes nothing. */
   char small[12];
   memset(small, 'x', sizeof small);
-  rt_prof_format(small, sizeof small, RT_PHASE_RECEIVE, 12, 34, 56);
+  rt_prof_format(small, sizeof small, RT_PHASE_RECEIVE, 12, 34, 56, -1);
   assert_string_equal(small, "receive mod");
-  rt_prof_format(small, 8, RT_PHASE_RECEIVE, 12, 34, 56);
+  rt_prof_format(small, 8, RT_PHASE_RECEIVE, 12, 34, 56, -1);
   assert_string_equal(small, "receive");
   small[0] = 'q';
-  rt_prof_format(small, 0, RT_PHASE_RECEIVE, 12, 34, 56);
+  rt_prof_format(small, 0, RT_PHASE_RECEIVE, 12, 34, 56, -1);
   assert_int_equal(small[0], 'q');
 }
 
@@ -106,10 +123,12 @@ static void test_sink_events(void **state) {
   rt_prof_mark(RT_PHASE_SEND, 3, 1, -1);
   rt_prof_begin(RT_PHASE_WRITE, -1, -1, -1);
   rt_prof_end(RT_PHASE_WRITE);
+  rt_prof_begin_group(RT_PHASE_INTEGRATE, 5, 2, 3, 6);
+  rt_prof_end(RT_PHASE_INTEGRATE);
   rt_prof_set_sink(NULL, NULL);
   int64_t after = now_ns();
 
-  assert_int_equal(r.count, 10);
+  assert_int_equal(r.count, 12);
   assert_event(&r.events[0], RT_PROF_BEGIN, RT_PHASE_LOAD, -1, -1, 0);
   assert_event(&r.events[1], RT_PROF_END, RT_PHASE_LOAD, -1, -1, -1);
   assert_event(&r.events[2], RT_PROF_BEGIN, RT_PHASE_INTEGRATE, 3, 1, 2);
@@ -120,10 +139,14 @@ static void test_sink_events(void **state) {
   assert_event(&r.events[7], RT_PROF_MARK, RT_PHASE_SEND, 3, 1, -1);
   assert_event(&r.events[8], RT_PROF_BEGIN, RT_PHASE_WRITE, -1, -1, -1);
   assert_event(&r.events[9], RT_PROF_END, RT_PHASE_WRITE, -1, -1, -1);
+  assert_group_event(&r.events[10], RT_PHASE_INTEGRATE, 5, 2, 3, 6);
+  assert_event(&r.events[11], RT_PROF_END, RT_PHASE_INTEGRATE, -1, -1, -1);
+  for (size_t i = 0; i < 10; ++i) assert_int_equal(r.events[i].members, -1); /* no group */
+  assert_int_equal(r.events[11].members, -1);
   assert_true(r.events[0].time_ns >= before);
   for (size_t i = 1; i < r.count; ++i) assert_true(r.events[i].time_ns >= r.events[i - 1].time_ns);
   assert_true(r.events[7].time_ns - r.events[6].time_ns >= 2000000);
-  assert_true(r.events[9].time_ns <= after);
+  assert_true(r.events[11].time_ns <= after);
 
   /* Large ids pass through unchanged. */
   memset(&r, 0, sizeof r);

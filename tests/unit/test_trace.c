@@ -1,6 +1,7 @@
 /* The trace recorder (src/io/trace.h) on one rank: a full ring keeps the newest events and counts
  * the rest, collections add up, hand-offs pair by (model, pass, shard), trace.json is written,
- * and freeing the recorder removes its sink. The 2-rank behaviour: tests/mpi/test_trace.sh. */
+ * group visits carry their size (args.members), and freeing the recorder removes its sink. The
+ * 2-rank behaviour: tests/mpi/test_trace.sh. */
 #include <mpi.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,7 +58,9 @@ static void overflow_pairing_and_output(void **state) {
    * receive never came. */
   rt_prof_mark(RT_PHASE_SEND, 2, 3, 1);
   rt_prof_mark(RT_PHASE_RECEIVE, 2, 3, 1);
-  rt_prof_begin(RT_PHASE_INTEGRATE, 2, 3, 1);
+  rt_prof_begin_group(RT_PHASE_INTEGRATE, 2, 3, 1, 3); /* a group visit of 3, led by model 2 */
+  rt_prof_end(RT_PHASE_INTEGRATE);
+  rt_prof_begin_group(RT_PHASE_INTEGRATE, 3, 3, 2, 70000); /* saturates at 65535 */
   rt_prof_end(RT_PHASE_INTEGRATE);
   rt_prof_mark(RT_PHASE_SEND, 3, 1, 0);
   rt_prof_begin(RT_PHASE_RECEIVE, -1, -1, -1); /* an idle rank */
@@ -67,7 +70,7 @@ static void overflow_pairing_and_output(void **state) {
   uint64_t count = 0;
   double sum = 0, max = 0;
   assert_int_equal(rt_trace_latencies(t, wire, &count, &sum, &max, &totals, &st), RT_OK);
-  assert_int_equal(totals.events, 64 + 7);
+  assert_int_equal(totals.events, 64 + 9);
   assert_int_equal(totals.dropped, 136);
   assert_int_equal(totals.handoffs, 1);
   assert_int_equal(totals.unpaired, 1);
@@ -85,8 +88,11 @@ static void overflow_pairing_and_output(void **state) {
   assert_non_null(strstr(json, "\"args\":{\"name\":\"model 1\"}"));
   assert_non_null(strstr(json, "\"args\":{\"name\":\"model 2\"}"));
   assert_null(strstr(json, "\"args\":{\"name\":\"model 0\"}")); /* no events: no track */
-  /* The newest 32 integrate ranges of model 1, then model 2's. */
-  assert_int_equal(occurrences(json, "\"name\":\"integrate\""), 33);
+  /* The newest 32 integrate ranges of model 1 (no group: no members), then the group visits. */
+  assert_int_equal(occurrences(json, "\"name\":\"integrate\""), 34);
+  assert_int_equal(occurrences(json, "\"members\":"), 2);
+  assert_non_null(strstr(json, "\"args\":{\"model\":2,\"pass\":3,\"shard\":1,\"members\":3}"));
+  assert_non_null(strstr(json, "\"args\":{\"model\":3,\"pass\":3,\"shard\":2,\"members\":65535}"));
   assert_non_null(strstr(json, "\"args\":{\"model\":1,\"pass\":69,\"shard\":0}"));
   assert_non_null(strstr(json, "\"args\":{\"model\":1,\"pass\":100,\"shard\":0}"));
   assert_null(strstr(json, "\"pass\":68,"));
@@ -99,7 +105,7 @@ static void overflow_pairing_and_output(void **state) {
   assert_int_equal(occurrences(json, "\"ph\":\"f\",\"bp\":\"e\""), 1);
   assert_non_null(
       strstr(json,
-             "\"events\":71,\"events_dropped\":136,\"events_per_rank_cap\":64,"
+             "\"events\":73,\"events_dropped\":136,\"events_per_rank_cap\":64,"
              "\"overflow_policy\":\"drop_oldest\",\"handoffs\":1,\"handoffs_unpaired\":1"));
   assert_int_equal(remove(path), 0);
 
