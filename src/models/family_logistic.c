@@ -86,7 +86,7 @@ static double member_delta(float *z, const float *y, size_t rows, size_t c, size
     const float py = rt_loss_probability(gi[label]);
     loss -= log((double)py);
     gi[label] -= 1.0f;
-    for (size_t k = 0; k < c; ++k) gi[k] *= inv_rows;
+    for (size_t k = 0; k < c; ++k) gi[k] = rt_flush_subnormal(gi[k] * inv_rows);
   }
   return loss;
 }
