@@ -45,8 +45,8 @@ __device__ bool label_of(const float *y, int i, int c, int *label) {
   return true;
 }
 
-/* Training: logits -> probabilities -> (P - Y) / rows in place, per-row loss -log(rt_loss_probability(p_y))
- * as logistic_gradient() computes it. */
+/* Training: logits -> probabilities -> (P - Y) / rows in place (subnormal deltas flushed to zero,
+ * rt_flush_subnormal), per-row loss -log(rt_loss_probability(p_y)) as the CPU families compute it. */
 __global__ void softmax_xent_kernel(float *z, const float *b, const float *y, int rows, int c,
                                     float inv_rows, double *row_loss) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -62,7 +62,7 @@ __global__ void softmax_xent_kernel(float *z, const float *b, const float *y, in
   const float py = rt_loss_probability(zi[label]);
   row_loss[i] = -log((double)py);
   zi[label] -= 1.0f;
-  for (int k = 0; k < c; ++k) zi[k] *= inv_rows;
+  for (int k = 0; k < c; ++k) zi[k] = rt_flush_subnormal(zi[k] * inv_rows);
 }
 
 /* Evaluation: probabilities, arg-max (first maximum wins, as on the CPU) and

@@ -322,7 +322,7 @@ static double mlp_member_backward(const rt_model_spec *spec, const float *rest, 
       const size_t label = (size_t)y[i];
       loss -= log((double)rt_loss_probability(gi[label]));
       gi[label] -= 1.0f;
-      for (size_t k = 0; k < out; ++k) gi[k] *= inv_rows;
+      for (size_t k = 0; k < out; ++k) gi[k] = rt_flush_subnormal(gi[k] * inv_rows);
     }
   }
   /* Offsets of each deeper layer's W in rest / grest. */
