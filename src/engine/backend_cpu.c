@@ -52,19 +52,13 @@ static int fused_family(const rt_family *fam, const rt_model_spec *first) {
          (!fam->group_capable || fam->group_capable(first));
 }
 
-/* One batch of one member the unfused way: the family's own step, or a gradient and the
- * optimizer; *loss gets the batch loss. ws: param_count + workspace_floats(batch) floats. */
+/* One batch of one member the unfused way: the family's own step; *loss gets the batch loss.
+ * ws: workspace_floats(batch) floats. */
 static void solo_batch(const rt_model_spec *spec, const rt_family *fam, void *state, const float *x,
                        const float *y, size_t rows, float *ws, double *loss) {
-  rt_state_header *h = rt_state_head(state);
   const rt_state_layout l = rt_state_layout_of(spec);
-  float *params = rt_state_params(state, &l), *aux = rt_state_aux(state, &l);
-  if (fam->integrate_batch) {
-    fam->integrate_batch(spec, params, aux, x, y, rows, h->step, loss, ws);
-  } else {
-    fam->batch_gradient(spec, params, x, y, rows, ws, loss, ws + l.param_count);
-    if (isfinite(*loss)) rt_optimizer_step(spec, params, aux, ws, l.param_count, h->step);
-  }
+  fam->integrate_batch(spec, rt_state_params(state, &l), rt_state_aux(state, &l), x, y, rows,
+                       rt_state_head(state)->step, loss, ws);
 }
 
 rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt_family *fam,
@@ -81,8 +75,7 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
     floats = fam->group_floats(specs, m, batch);
   } else {
     for (size_t i = 0; i < m; ++i) {
-      const size_t need =
-          rt_state_layout_of(specs[i]).param_count + fam->workspace_floats(specs[i], batch);
+      const size_t need = fam->workspace_floats(specs[i], batch);
       if (need > floats) floats = need;
     }
   }

@@ -44,9 +44,10 @@
  * solver: sgd. A gradient family: batch_gradient gives the gradient of
  * mean_batch 1/2 (y^ - y)^2 + (alpha / train_rows)/2 |w|^2, the per-row form of the objective
  * above (alpha itself when train_rows is unknown, 0); the shared optimizers update. aux is the
- * optimizer's. integrate_batch (which the backend calls whenever it is set) does exactly what the
- * generic gradient path does: batch_gradient, then rt_optimizer_step unless the loss is not
- * finite. The workspace holds the gradient (param_count floats) then batch_gradient's scratch.
+ * optimizer's. Training goes through the group operations (below); integrate_batch, for a
+ * single model outside the engine, does what a group of one does: batch_gradient, then
+ * rt_optimizer_step unless the loss is not finite. The workspace holds the gradient (param_count
+ * floats) then batch_gradient's scratch.
  *
  * Evaluation: sums[0] sum (y^ - y)^2, [1] sum |y^ - y|, [2] sum y, [3] sum y^2; metrics rmse, mae,
  * r2 = 1 - sse / sst with sst = sum y^2 - (sum y)^2 / n. A constant target (sst <= 1e-12 sum y^2,
@@ -237,7 +238,7 @@ static void linear_gradient(const rt_model_spec *spec, const float *params, cons
 /* ---- solver sgd: groups ----------------------------------------------------------------------
  * Only solver sgd trains through the group operations (linear_group_capable); groups never mix
  * solvers (src/engine/groups.c), and the exact solver keeps integrate_batch. The group buffer
- * (after RT_FUSED_ALIGN_SLACK floats, 64-byte aligned, each matrix on a 64-byte line), m columns,
+ * (rt_fused_buffer_of, fused_block.h: 64-byte aligned, each matrix on a 64-byte line), m columns,
  * member i's at column i:
  *   P   (features + 1) x m  parameters: the weights, then the intercept (row features; unused,
  *                           not copied, for a member without intercept)
@@ -260,20 +261,9 @@ static sgd_group sgd_group_of(const rt_model_spec *const *specs, size_t m, size_
   memset(&L, 0, sizeof L);
   L.d = specs[0]->problem.features;
   L.m = m;
-  int need1, need2;
-  rt_fused_aux_needs(specs, m, &need1, &need2);
-  const size_t block = rt_fused_round((L.d + 1) * m);
-  const size_t o_m1 = block, o_m2 = o_m1 + (need1 ? block : 0), o_gr = o_m2 + (need2 ? block : 0);
-  const size_t o_e = o_gr + block;
-  L.floats = RT_FUSED_ALIGN_SLACK + o_e + rt_fused_round(rows * m);
-  if (g) {
-    float *at = rt_fused_base(g);
-    L.p = at;
-    L.m1 = need1 ? at + o_m1 : NULL;
-    L.m2 = need2 ? at + o_m2 : NULL;
-    L.gr = at + o_gr;
-    L.e = at + o_e;
-  }
+  const rt_fused_buffer b = rt_fused_buffer_of(specs, m, L.d + 1, m, rows * m, g);
+  L.floats = b.floats;
+  L.p = b.p, L.m1 = b.m1, L.m2 = b.m2, L.gr = b.gr, L.e = b.scratch;
   return L;
 }
 
@@ -317,8 +307,8 @@ static void linear_group_batch(const rt_model_spec *const *specs, size_t m, floa
   for (size_t i = 0; i < m; ++i) {
     if (!active[i] || !isfinite(loss_sums[i])) continue;
     sgd_member_gradient_rest(specs[i], L.p + i, L.gr + i, L.e + i, rows, m);
-    rt_fused_step_member(specs[i], steps[i], L.p + i, L.m1 ? L.m1 + i : NULL,
-                         L.m2 ? L.m2 + i : NULL, L.gr + i, linear_param_count(specs[i]), 1, m);
+    rt_optimizer_step_block(specs[i], steps[i], L.p + i, L.m1 ? L.m1 + i : NULL,
+                            L.m2 ? L.m2 + i : NULL, L.gr + i, linear_param_count(specs[i]), 1, m);
   }
 }
 

@@ -126,7 +126,7 @@ static void logistic_gradient(const rt_model_spec *spec, const float *params, co
 }
 
 /* ---- groups ----------------------------------------------------------------------------------
- * The group buffer (after RT_FUSED_ALIGN_SLACK floats, 64-byte aligned, each matrix starting on a
+ * The group buffer (rt_fused_buffer_of, fused_block.h: 64-byte aligned, each matrix starting on a
  * 64-byte line), n = m * classes columns, member i's block at column i * classes:
  *   P   (features + 1) x n  parameters: rows 0..features-1 the weights W_cat, row features the
  *                           biases (a solo state's [W | b] is the same block with ld = classes)
@@ -155,20 +155,9 @@ static group_layout group_layout_of(const rt_model_spec *const *specs, size_t m,
   L.c = specs[0]->problem.classes;
   L.n = m * L.c;
   L.prows = L.d + 1;
-  int need1, need2;
-  rt_fused_aux_needs(specs, m, &need1, &need2);
-  const size_t block = rt_fused_round(L.prows * L.n);
-  const size_t o_m1 = block, o_m2 = o_m1 + (need1 ? block : 0), o_gr = o_m2 + (need2 ? block : 0);
-  const size_t o_z = o_gr + block;
-  L.floats = RT_FUSED_ALIGN_SLACK + o_z + rt_fused_round(rows * L.n);
-  if (g) {
-    float *at = rt_fused_base(g);
-    L.p = at;
-    L.m1 = need1 ? at + o_m1 : NULL;
-    L.m2 = need2 ? at + o_m2 : NULL;
-    L.gr = at + o_gr;
-    L.z = at + o_z;
-  }
+  const rt_fused_buffer b = rt_fused_buffer_of(specs, m, L.prows, L.n, rows * L.n, g);
+  L.floats = b.floats;
+  L.p = b.p, L.m1 = b.m1, L.m2 = b.m2, L.gr = b.gr, L.z = b.scratch;
   return L;
 }
 
@@ -216,8 +205,8 @@ static void logistic_group_batch(const rt_model_spec *const *specs, size_t m, fl
     if (!active[i] || !isfinite(loss_sums[i])) continue;
     const size_t o = i * c;
     member_gradient_rest(specs[i], L.p + o, L.gr + o, L.z + o, rows, d, c, n);
-    rt_fused_step_member(specs[i], steps[i], L.p + o, L.m1 ? L.m1 + o : NULL,
-                         L.m2 ? L.m2 + o : NULL, L.gr + o, L.prows, c, n);
+    rt_optimizer_step_block(specs[i], steps[i], L.p + o, L.m1 ? L.m1 + o : NULL,
+                            L.m2 ? L.m2 + o : NULL, L.gr + o, L.prows, c, n);
   }
 }
 

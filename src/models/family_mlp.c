@@ -46,6 +46,7 @@
 
 #include "classify.h"
 #include "family_rules.h"
+#include "fused_block.h"
 #include "fused_gemm.h"
 #include "model.h"
 #include "rng.h"
@@ -391,7 +392,8 @@ static mlp_group_layout mlp_group_layout_of(const rt_model_spec *const *specs, s
   mlp_group_layout L;
   memset(&L, 0, sizeof L);
   L.features = specs[0]->problem.features;
-  int has_m = 0, has_v = 0;
+  int has_m, has_v;
+  rt_fused_aux_needs(specs, m, &has_m, &has_v);
   size_t member_ws = 0, widest = 0;
   for (size_t i = 0; i < m; ++i) {
     const size_t n = mlp_param_count(specs[i]);
@@ -399,8 +401,6 @@ static mlp_group_layout mlp_group_layout_of(const rt_model_spec *const *specs, s
     L.s += mlp_width(specs[i], 1);
     L.total += n;
     member_ws += mlp_member_ws(specs[i], rows);
-    has_m |= rt_optimizer_aux_count(specs[i], n) > 0;
-    has_v |= specs[i]->hp.optimizer == RT_OPT_ADAM;
   }
   size_t at = 0;
   L.p = at, at += L.total;

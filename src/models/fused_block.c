@@ -6,14 +6,42 @@
 #include <stdint.h>
 #include <string.h>
 
-float *rt_fused_base(float *g) { return (float *)(((uintptr_t)g + 63) & ~(uintptr_t)63); }
+/* Floats of alignment slack at the start of a group buffer (it starts 64-byte aligned after it). */
+#define RT_FUSED_ALIGN_SLACK 16
+
+/* n floats rounded up to whole 64-byte lines. */
+static size_t rt_fused_round(size_t n) { return (n + 15) / 16 * 16; }
+
+/* The first 64-byte aligned float of a group buffer. */
+static float *rt_fused_base(float *g) { return (float *)(((uintptr_t)g + 63) & ~(uintptr_t)63); }
 
 void rt_fused_aux_needs(const rt_model_spec *const *specs, size_t m, int *m1, int *m2) {
   *m1 = *m2 = 0;
-  for (size_t i = 0; i < m; ++i) {
-    if (specs[i]->hp.optimizer == RT_OPT_ADAM) *m1 = *m2 = 1;
-    else if (specs[i]->hp.momentum > 0.0) *m1 = 1;
+  for (size_t i = 0; i < m; ++i) { /* the optimizer's floats per parameter: 0, 1 or 2 */
+    const size_t per = rt_optimizer_aux_count(specs[i], 1);
+    *m1 |= per >= 1;
+    *m2 |= per >= 2;
   }
+}
+
+rt_fused_buffer rt_fused_buffer_of(const rt_model_spec *const *specs, size_t m, size_t prows,
+                                   size_t n, size_t scratch, float *g) {
+  int need1, need2;
+  rt_fused_aux_needs(specs, m, &need1, &need2);
+  const size_t block = rt_fused_round(prows * n);
+  const size_t o_m1 = block, o_m2 = o_m1 + (need1 ? block : 0), o_gr = o_m2 + (need2 ? block : 0);
+  const size_t o_s = o_gr + block;
+  rt_fused_buffer b = {NULL, NULL, NULL,
+                       NULL, NULL, RT_FUSED_ALIGN_SLACK + o_s + rt_fused_round(scratch)};
+  if (g) {
+    float *at = rt_fused_base(g);
+    b.p = at;
+    b.m1 = need1 ? at + o_m1 : NULL;
+    b.m2 = need2 ? at + o_m2 : NULL;
+    b.gr = at + o_gr;
+    b.scratch = at + o_s;
+  }
+  return b;
 }
 
 /* rows x cols between a contiguous block (ld = cols) and a strided one. */
@@ -33,12 +61,4 @@ void rt_fused_copy_member(const rt_model_spec *spec, void *state, size_t rows, s
   const size_t n = l.param_count;
   if (l.aux_count >= n && m1) copy_block(aux, m1, rows, cols, ld, to_state);
   if (l.aux_count >= 2 * n && m2) copy_block(aux + n, m2, rows, cols, ld, to_state);
-}
-
-void rt_fused_step_member(const rt_model_spec *spec, uint64_t step, float *p, float *m1, float *m2,
-                          const float *grad, size_t rows, size_t cols, size_t ld) {
-  const int adam = spec->hp.optimizer == RT_OPT_ADAM;
-  const int momentum = !adam && spec->hp.momentum > 0.0;
-  rt_optimizer_step_block(spec, step, p, adam || momentum ? m1 : NULL, adam ? m2 : NULL, grad, rows,
-                          cols, ld);
 }

@@ -12,14 +12,17 @@
 
 #include "model.h"
 
-/* Floats of alignment slack at the start of a group buffer (it starts 64-byte aligned after it). */
-#define RT_FUSED_ALIGN_SLACK 16
-
-/* n floats rounded up to whole 64-byte lines. */
-static inline size_t rt_fused_round(size_t n) { return (n + 15) / 16 * 16; }
-
-/* The first 64-byte aligned float of a group buffer of RT_FUSED_ALIGN_SLACK + ... floats. */
-float *rt_fused_base(float *g);
+/* The matrices of a fused gradient family's group buffer g (64-byte aligned after a few floats
+ * of slack): parameters P, first moments or
+ * velocity M1 (when a member needs them), second moments M2 (when a member is adam) and the
+ * gradient GR, each prows x n floats starting on a 64-byte line, then `scratch` floats. g NULL:
+ * only the size (floats, the alignment slack included). */
+typedef struct rt_fused_buffer {
+  float *p, *m1, *m2, *gr, *scratch;
+  size_t floats;
+} rt_fused_buffer;
+rt_fused_buffer rt_fused_buffer_of(const rt_model_spec *const *specs, size_t m, size_t prows,
+                                   size_t n, size_t scratch, float *g);
 
 /* The optimizer-state matrices a group needs: *m1 for any member with momentum or adam, *m2 for
  * any adam member. */
@@ -30,10 +33,5 @@ void rt_fused_aux_needs(const rt_model_spec *const *specs, size_t m, int *m1, in
  * the member's optimizer does not use them. */
 void rt_fused_copy_member(const rt_model_spec *spec, void *state, size_t rows, size_t cols,
                           float *p, float *m1, float *m2, size_t ld, int to_state);
-
-/* The optimizer update of one member's block: rt_optimizer_step_block with the member's m1 / m2
- * (NULL where absent). */
-void rt_fused_step_member(const rt_model_spec *spec, uint64_t step, float *p, float *m1, float *m2,
-                          const float *grad, size_t rows, size_t cols, size_t ld);
 
 #endif

@@ -91,8 +91,10 @@ typedef enum rt_family_id {
   RT_FAMILY_COUNT
 } rt_family_id;
 
-/* One model family. Gradient families (logistic, mlp, linear with solver sgd) provide
- * batch_gradient and share the optimizers; others (kmeans, linear exact) provide integrate_batch.
+/* One model family. Training goes through the group operations (group_*: a model alone is a
+ * group of one) or, for models those do not take (group_capable), integrate_batch. Gradient
+ * families (logistic, mlp, linear with solver sgd) share the optimizers and also provide
+ * batch_gradient, the same arithmetic for one model (the gradient checks use it).
  * Batch math is CPU here; the CUDA backend provides its own kernels behind the same spec/state
  * contract. Optional members may be NULL. */
 typedef struct rt_family {
@@ -113,7 +115,8 @@ typedef struct rt_family {
   /* Scratch floats needed for `rows` rows (training batch, evaluation or prediction chunk). */
   size_t (*workspace_floats)(const rt_model_spec *spec, size_t rows);
   /* Gradient families: loss and mean gradient of a batch (plus L2 where it applies) into grad;
-   * *loss_sum the sum of per-row losses (before the update). */
+   * *loss_sum the sum of per-row losses (before the update). Not a training path: the group
+   * operations of one model compute the same; tests check gradients with it. */
   void (*batch_gradient)(const rt_model_spec *spec, const float *params, const float *x,
                          const float *y, size_t rows, float *grad, double *loss_sum, float *ws);
   /* Other families: the whole update of one batch; *loss_sum as above. step is the 0-based
@@ -127,7 +130,7 @@ typedef struct rt_family {
    * solo bits exactly when the fused arithmetic computes every member's numbers as a group of
    * one would (GEMMs over concatenated weights: column independence; element-wise work in the
    * same per-member loops). All four are set together or not at all (then the backend uses
-   * batch_gradient + rt_optimizer_step or integrate_batch, member by member).
+   * integrate_batch, member by member).
    * group_floats: floats of the group buffer for m members and batches of up to `rows` rows
    *   (the members' parameters and optimizer state in the family's fused layout, plus scratch).
    * group_gather: before the first batch of a visit, the members' states (params and aux, from
@@ -147,8 +150,8 @@ typedef struct rt_family {
                         void *const *states);
   /* Optional, with the group operations: whether a model trains through them (NULL: every model
    * of the family does). The members of a group agree on it (groups.c groups by solver and
-   * algorithm); a model that does not trains member by member (integrate_batch, or batch_gradient
-   * and the optimizer). Linear: solver sgd only. */
+   * algorithm); a model that does not trains member by member through integrate_batch. Linear:
+   * solver sgd only. */
   int (*group_capable)(const rt_model_spec *spec);
   /* Optional: at the end of every pass, after its last batch and before the model moves on (or
    * is written), where the engine closes the pass (CPU: engine.c serve; CUDA: the family's
