@@ -82,12 +82,13 @@ __global__ void optimizer_kernel(const rt_state_header *h, float *p, float *aux,
   }
 }
 
-/* The host-owned header fields after a shard visit. */
+/* The host-owned header fields after a shard visit (which is complete: no batch cursor). */
 __global__ void header_commit_kernel(rt_state_header *h, unsigned long long step,
                                      unsigned long long samples, unsigned long long loss_rows) {
   h->step = step;
   h->samples = samples;
   h->pass_loss_rows = loss_rows;
+  h->batch_cursor = 0;
 }
 
 /* engine.c serve(): position / pass bookkeeping, closing a pass into the history. */
@@ -239,7 +240,11 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
   const uint64_t total_steps = spec->total_batches * spec->passes;
   const int opt_blocks = rt_cuda_elem_blocks(l.param_count);
 
-  for (size_t k = 0; k < nb; ++k) {
+  if (m->batch_cursor > nb)
+    return rt_fail(st, RT_ERR_INTERNAL, "model %llu: batch cursor %llu beyond the visit's %zu",
+                   (unsigned long long)spec->id, (unsigned long long)m->batch_cursor, nb);
+  /* From the batch cursor on: a visit that a stop cut on the CPU continues exactly there. */
+  for (size_t k = (size_t)m->batch_cursor; k < nb; ++k) {
     const size_t first = (size_t)slot->order[k] * batch;
     const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
     rt_cuda_batch b;
@@ -272,6 +277,7 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
     m->samples += rows;
     m->step += 1;
   }
+  m->batch_cursor = 0;
   header_commit_kernel<<<1, 1, 0, slot->stream>>>(dh, m->step, m->samples, m->pass_loss_rows);
   RT_CUDA_CHECK_LAUNCH(st);
   return rt_cuda_mark_done(slot, st);

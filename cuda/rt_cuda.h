@@ -169,8 +169,10 @@ rt_code rt_cuda_slot_query(rt_cuda_slot *slot, int *done, rt_status *st);
 
 /* ---- Compute --------------------------------------------------------------------------------- */
 
-/* The CUDA equivalent of rt_cpu_integrate_shard: every batch of `shard` (logical index
- * shard_index) in the order rt_batch_order_key gives, asynchronously on the slot's stream: one
+/* The CUDA equivalent of rt_cpu_integrate_shard: the batches of `shard` (logical index
+ * shard_index) in the order rt_batch_order_key gives, from the header's batch_cursor on (a visit
+ * a stop cut on the CPU continues there; the cursor is 0 afterwards), asynchronously on the
+ * slot's stream: one
  * optimizer step each for the gradient families (logistic, mlp, linear with solver sgd), the
  * family's own update for kmeans (Sculley's mini-batch update, dead-centre re-seeding) and linear
  * exact (sufficient statistics in double, in the CPU's aux layout; the solve, the family's
@@ -202,8 +204,8 @@ rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 
 /* NCCL communicators spanning the ranks of an MPI communicator, and the failure handling around
  * them; the design (non-blocking communicators, failure notices, abort before agreement) is at the
- * top of rt_nccl.cu. The CUDA engine uses one communicator and one communication stream per rank
- * (src/engine/engine_cuda.c). */
+ * top of rt_nccl.cu. Not yet a transport of the one engine (src/engine/engine.c hands states off
+ * with MPI from host memory); tests/gpu/test_gpu_nccl.c exercises it. */
 typedef struct rt_nccl rt_nccl;
 
 /* Collective over `comm`: `comms` non-blocking NCCL communicators, all spanning the ranks of comm,

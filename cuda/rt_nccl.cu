@@ -1,11 +1,12 @@
 /* NCCL transport for model hand-offs between ranks, and what happens when a rank fails.
  *
  * COMMUNICATORS. rt_nccl_init creates `comms` communicators, each spanning every rank of the MPI
- * communicator; a hand-off names the one it uses. The CUDA engine (src/engine/engine_cuda.c) uses ONE
- * communicator and one communication stream per rank, and issues every hand-off in the same global
- * order on every rank (round, then model id: src/engine/handoff_plan.h), which rules out NCCL's
- * cross-stream deadlocks (tests/unit/test_handoff_plan.c); tests/gpu/test_gpu_nccl.c uses two to
- * check that the index is honoured. NCCL needs a different physical GPU for each rank of a
+ * communicator; a hand-off names the one it uses. Not yet a transport of the one engine
+ * (src/engine/engine.c hands host states on with MPI): its event loop sends in arrival order, and
+ * NCCL has no tags, so a transport must first tell the receiver (on MPI) which model comes next on
+ * a pair's communicator before the NCCL transfer; issuing the operations of one communicator on
+ * several streams in different orders is what deadlocks. tests/gpu/test_gpu_nccl.c uses two
+ * communicators to check that the index is honoured. NCCL needs a different physical GPU for each rank of a
  * communicator: rt_cuda_choose_device (src/engine/backend_select.c) has made sure of it.
  *
  * NON-BLOCKING. The communicators are created with ncclConfig_t.blocking = 0: every NCCL call

@@ -30,7 +30,7 @@ typedef struct rt_model_result {
   double metrics[RT_RESULT_METRICS];
   double train_seconds;  /* time spent integrating, summed over ranks */
   double wire_seconds;   /* on the wire: the sum of its hand-off latencies (the run's
-                              latency_source); NaN when not measured (CUDA engine) */
+                              latency_source); NaN when not measured */
   double wait_seconds;   /* the rest of the training wall time: train_wall_seconds -
                               train_seconds - wire_seconds (>= 0); NaN when not measured */
   uint64_t pass_source;  /* id of the model whose pass this one used: its own id, or (linear,

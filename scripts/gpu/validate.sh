@@ -292,17 +292,17 @@ if [[ "$gpus" -ge 2 ]]; then
     log_run "$train_log" "families on CUDA, 2 ranks" "$cap" bash "$bundle/scripts/mpirun.sh" 2 "$rt" train \
       "$fam/families.yaml" --quiet --output "$fam/cuda-2ranks" --set run.backend=cuda
     if [[ $RC -ne 0 ]]; then
-      vl_record determinism "2 CUDA ranks vs 1 (NCCL hand-offs)" "$(status_after "$RC" "$cap" 90)" "$SECS" \
+      vl_record determinism "2 CUDA ranks vs 1 (MPI hand-offs)" "$(status_after "$RC" "$cap" 90)" "$SECS" \
         "$(first_error "families on CUDA, 2 ranks" "$train_log")"
     else
       d=$(same_files "$fam/cuda1" "$fam/cuda-2ranks")
-      vl_record determinism "2 CUDA ranks vs 1 (NCCL hand-offs)" "$([[ $? -eq 0 ]] && echo PASSED || echo FAILED)" "$SECS" "cmp: $d"
+      vl_record determinism "2 CUDA ranks vs 1 (MPI hand-offs)" "$([[ $? -eq 0 ]] && echo PASSED || echo FAILED)" "$SECS" "cmp: $d"
     fi
   else
-    budget_gone determinism "2 CUDA ranks vs 1 (NCCL hand-offs)"
+    budget_gone determinism "2 CUDA ranks vs 1 (MPI hand-offs)"
   fi
 else
-  vl_record determinism "2 CUDA ranks vs 1 (NCCL hand-offs)" "NOT RUN" 0 "1 GPU"
+  vl_record determinism "2 CUDA ranks vs 1 (MPI hand-offs)" "NOT RUN" 0 "1 GPU"
   vl_record determinism "NCCL ring across GPUs" "NOT RUN" 0 "1 GPU"
 fi
 vl_write_report

@@ -1,10 +1,14 @@
-/* The compute side of the engine: integrate one shard visit into a model state, evaluate a state
- * on a shard. The CPU implementation is the reference; the CUDA backend implements the same
- * operations with kernels and cuBLAS. */
+/* The compute side of the engine (src/engine/engine.c): a backend integrates one group visit into
+ * the members' states and evaluates a state on a validation shard. The engine owns everything else
+ * (the schedule, hand-offs, stops, checkpoints, early termination, the trace) and sees the backend
+ * only through rt_backend. Two implementations: the CPU (backend_cpu.c, the reference) and CUDA
+ * (backend_cuda.c: device-resident shards, the members' states staged to the device for the visit
+ * and back, kernels and cuBLAS). */
 #ifndef RINGTRAIN_BACKEND_H
 #define RINGTRAIN_BACKEND_H
 
 #include "model.h"
+#include "dataset.h"
 #include "ringtrain/data.h"
 #include "ringtrain/status.h"
 
@@ -23,6 +27,48 @@ typedef struct rt_cpu_scratch {
   size_t f_cap, order_cap, steps_cap, active_cap, loss_cap;
 } rt_cpu_scratch;
 void rt_cpu_scratch_free(rt_cpu_scratch *s);
+
+/* One group visit as the engine hands it to a backend: m members of family fam that share every
+ * batch and stand at the same cursor (pass, position, batch_cursor), integrating the owned
+ * training shard `shard`. specs[i]->id is the member's index in the run's model table. */
+typedef struct rt_group_visit {
+  const rt_model_spec *const *specs;
+  const rt_family *fam;
+  void *const *states; /* host states: the backend reads and writes them */
+  size_t m;
+  uint64_t shard;
+} rt_group_visit;
+
+/* A backend. Every operation returns an rt_status code; the engine calls them from one thread. */
+typedef struct rt_backend rt_backend;
+struct rt_backend {
+  const char *name; /* "cpu", "cuda" */
+  /* The visit from the members' cursor on (rt_cpu_integrate_group_visit's contract: *complete = 0
+   * when it stopped after a batch because should_stop said so, the cursor then in the headers). A
+   * backend that issues a visit as a whole (CUDA) checks should_stop only before the first batch.
+   * On return the members' host states hold the result. */
+  rt_code (*integrate)(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
+                       void *user, int *complete, rt_status *st);
+  /* Adds the family's evaluation sums of `state` over the owned validation shard `shard` into
+   * sums[RT_EVAL_SUMS]; the CPU works in chunks of chunk_rows rows (its sums follow them), CUDA
+   * in its slot's chunks. */
+  rt_code (*evaluate)(rt_backend *b, const rt_model_spec *spec, const void *state, uint64_t shard,
+                      size_t chunk_rows, double *sums, rt_status *st);
+  void (*close)(rt_backend *b); /* frees everything (NULL-safe through rt_backend_close) */
+};
+void rt_backend_close(rt_backend *b);
+
+/* The CPU backend over this rank's shards of ds (ds must outlive it). */
+rt_code rt_backend_cpu_open(const rt_dataset *ds, rt_backend **out, rt_status *st);
+
+/* The CUDA backend (CUDA builds; backend_cuda.c): this rank's training and validation shards are
+ * uploaded to the current device (rt_backend_select made it current) and every model of specs[0..
+ * count) gets a slot; the device memory is checked before anything is allocated. Collective over
+ * comm: every rank gets the same outcome. */
+#if RINGTRAIN_WITH_CUDA
+rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, size_t count,
+                             MPI_Comm comm, rt_backend **out, rt_status *st);
+#endif
 
 /* Integrates one shard visit of a GROUP (src/engine/groups.h): m models of family fam that share
  * every batch and stand at the same cursor (pass, position, batch_cursor), from that cursor on,

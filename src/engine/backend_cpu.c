@@ -157,3 +157,58 @@ void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, cons
                    shard->y ? shard->y + first : NULL, rows, ws, sums);
   }
 }
+
+/* ---- The CPU backend behind rt_backend (what the engine calls) -------------------------------- */
+
+typedef struct cpu_backend {
+  rt_backend ops;
+  const rt_dataset *ds;
+  rt_cpu_scratch scratch; /* integration */
+  float *ws;              /* evaluation, grown as needed */
+  size_t ws_cap;
+} cpu_backend;
+
+static rt_code cpu_integrate(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
+                             void *user, int *complete, rt_status *st) {
+  cpu_backend *c = (cpu_backend *)b;
+  return rt_cpu_integrate_group_visit(v->specs, v->fam, v->states, v->m, &c->ds->train[v->shard],
+                                      v->shard, &c->scratch, should_stop, user, complete, st);
+}
+
+static rt_code cpu_evaluate(rt_backend *b, const rt_model_spec *spec, const void *state,
+                            uint64_t shard, size_t chunk_rows, double *sums, rt_status *st) {
+  cpu_backend *c = (cpu_backend *)b;
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  const size_t need = fam->workspace_floats(spec, chunk_rows) + 1;
+  if (need > c->ws_cap) { /* aligned like a state, as the families' loops expect */
+    free(c->ws);
+    c->ws = aligned_alloc(RT_STATE_ALIGN, (need * sizeof(float) + 63) / 64 * 64);
+    c->ws_cap = c->ws ? need : 0;
+    if (!c->ws)
+      return RT_FAIL_AT(st, RT_ERR_NOMEM,
+                        "cannot allocate the evaluation workspace of model %" PRIu64, spec->id);
+  }
+  rt_cpu_evaluate_shard(spec, fam, state, &c->ds->val[shard], c->ws, chunk_rows, sums);
+  return RT_OK;
+}
+
+static void cpu_close(rt_backend *b) {
+  cpu_backend *c = (cpu_backend *)b;
+  rt_cpu_scratch_free(&c->scratch);
+  free(c->ws);
+  free(c);
+}
+
+rt_code rt_backend_cpu_open(const rt_dataset *ds, rt_backend **out, rt_status *st) {
+  cpu_backend *c = calloc(1, sizeof *c);
+  if (!c) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the CPU backend");
+  c->ops = (rt_backend){
+      .name = "cpu", .integrate = cpu_integrate, .evaluate = cpu_evaluate, .close = cpu_close};
+  c->ds = ds;
+  *out = &c->ops;
+  return RT_OK;
+}
+
+void rt_backend_close(rt_backend *b) {
+  if (b) b->close(b);
+}

@@ -5,16 +5,15 @@
  *   run.backend  facts                                   decision
  *   cpu          anything                                CPU, no note
  *   cuda         built without the CUDA backend          RT_ERR_CONFIG "...built without the CUDA backend..."
- *   cuda         a feature the CUDA engine lacks          RT_ERR_CONFIG "run.backend is cuda, but F is not supported on CUDA yet..."
  *   cuda         a device problem on some rank            RT_ERR_CONFIG "run.backend is cuda, but PROBLEM"
  *   cuda         none of these                            CUDA
  *   auto         built without the CUDA backend          CPU, no note
  *   auto         a device problem                         CPU, note "backend auto: PROBLEM; training on the CPU"
- *   auto         a feature the CUDA engine lacks          CPU, note "backend auto: F is not supported on CUDA yet; training on the CPU"
  *   auto         none of these                            CUDA
- * With cuda the missing feature is named before any device problem (it does not depend on the
- * machine, so check on a login node says the same as train on a GPU node); with auto a device
- * problem is named first (on a machine without a GPU a remark about CUDA features would mislead). */
+ * No row depends on the run's features: the one engine (src/engine/engine.c) gives both backends
+ * checkpoints, resume, stops, early termination, validation along the ring and shared passes.
+ * (What a model needs of CUDA's kernels is rt_check_run's business: unsupported kinds and sizes
+ * are refused there, naming the model.) */
 #ifndef RINGTRAIN_BACKEND_DECIDE_H
 #define RINGTRAIN_BACKEND_DECIDE_H
 
@@ -23,17 +22,10 @@
 #include "ringtrain/config.h"
 #include "ringtrain/status.h"
 
-/* The first feature of this run that the CUDA engine lacks, in the user's words ("--resume",
- * "run.checkpoint_every", "run.eval_every_pass", "sweep.early_terminate", or the shared statistics
- * pass of exact linear models naming two of them), or NULL when it has them all. The one list of
- * what CUDA lacks: backend selection, train and check all ask it. buf holds composed texts. */
-const char *rt_cuda_missing_feature(const rt_config *cfg, int resuming, char *buf, size_t cap);
-
 typedef struct rt_backend_facts {
   const char *config_path;    /* for error messages */
   const char *want;           /* run.backend: "auto", "cpu" or "cuda" */
   int built;                  /* 1: this ringtrain has the CUDA backend */
-  const char *missing;        /* rt_cuda_missing_feature(), or NULL */
   const char *device_problem; /* why some rank cannot train on CUDA (the same text on every rank),
                                  or NULL when every rank has a usable device of its own */
 } rt_backend_facts;

@@ -114,20 +114,17 @@ rt_code rt_cuda_choose_device(MPI_Comm comm, int *device, char *problem, size_t 
 #endif /* RINGTRAIN_WITH_CUDA */
 
 /* The facts and the decision; comm == MPI_COMM_NULL: this process alone. */
-static rt_code select_backend(const rt_config *cfg, int resuming, MPI_Comm comm,
-                              rt_backend_choice *out, rt_status *st) {
+static rt_code select_backend(const rt_config *cfg, MPI_Comm comm, rt_backend_choice *out,
+                              rt_status *st) {
   memset(out, 0, sizeof *out);
   out->device = -1;
-  char feature[160];
-  rt_backend_facts f = {.config_path = cfg->path,
-                        .want = cfg->run.backend,
-                        .missing = rt_cuda_missing_feature(cfg, resuming, feature, sizeof feature)};
+  rt_backend_facts f = {.config_path = cfg->path, .want = cfg->run.backend};
 #if RINGTRAIN_WITH_CUDA
   f.built = 1;
   rt_status agreed;
   rt_status_clear(&agreed);
-  /* Devices matter unless the CPU is asked for or cuda is refused for a feature anyway. */
-  if (strcmp(f.want, "cpu") != 0 && !(strcmp(f.want, "cuda") == 0 && f.missing)) {
+  /* Devices matter unless the CPU is asked for. */
+  if (strcmp(f.want, "cpu") != 0) {
     char problem[RT_MESSAGE_MAX / 2];
     rt_code rc = rt_cuda_choose_device(comm, &out->device, problem, sizeof problem, st);
     if (comm != MPI_COMM_NULL && (rc = rt_agree(comm, rc, st)) != RT_OK) return rc;
@@ -150,11 +147,11 @@ static rt_code select_backend(const rt_config *cfg, int resuming, MPI_Comm comm,
   return rc;
 }
 
-rt_code rt_backend_select(const rt_config *cfg, int resuming, MPI_Comm comm, rt_backend_choice *out,
+rt_code rt_backend_select(const rt_config *cfg, MPI_Comm comm, rt_backend_choice *out,
                           rt_status *st) {
-  return select_backend(cfg, resuming, comm, out, st);
+  return select_backend(cfg, comm, out, st);
 }
 
 rt_code rt_backend_preview(const rt_config *cfg, rt_backend_choice *out, rt_status *st) {
-  return select_backend(cfg, 0, MPI_COMM_NULL, out, st);
+  return select_backend(cfg, MPI_COMM_NULL, out, st);
 }

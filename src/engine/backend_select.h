@@ -17,12 +17,11 @@ typedef struct rt_backend_choice {
   char note[256]; /* one line for the user (why auto chose the CPU), or "" */
 } rt_backend_choice;
 
-/* Collective over comm. resuming: the run continues from a checkpoint (--resume). auto takes CUDA
- * when this build has it, the run uses only what the CUDA engine supports
- * (rt_cuda_missing_feature) and every rank gets a usable device of its own (rt_cuda_choose_device);
- * otherwise the CPU with the reason in out->note. cuda where CUDA cannot train this run is
- * RT_ERR_CONFIG with the same reason. Every rank gets the same decision. */
-rt_code rt_backend_select(const rt_config *cfg, int resuming, MPI_Comm comm, rt_backend_choice *out,
+/* Collective over comm. auto takes CUDA when this build has it and every rank gets a usable device
+ * of its own (rt_cuda_choose_device); otherwise the CPU with the reason in out->note. cuda where
+ * CUDA cannot train here is RT_ERR_CONFIG with the same reason. Every rank gets the same
+ * decision. Both backends run every feature (the one engine, src/engine/engine.c). */
+rt_code rt_backend_select(const rt_config *cfg, MPI_Comm comm, rt_backend_choice *out,
                           rt_status *st);
 
 /* The decision rt_backend_select would take for this process as a one-rank run, without MPI

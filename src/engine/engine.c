@@ -79,8 +79,7 @@ typedef struct engine {
   size_t queue_head, queue_len;
   uint64_t visits_left;
   size_t sends_pending;
-  float *ws;              /* evaluation */
-  rt_cpu_scratch scratch; /* integration (backend.h) */
+  rt_backend *backend; /* integrates and evaluates (backend.h: CPU or CUDA) */
   rt_model_stats *stats;
   rt_progress_view *progress; /* rank 0 only, or NULL */
   rt_rank_time *time;         /* accumulated, or NULL */
@@ -365,8 +364,9 @@ static rt_code hand_off(engine *e, size_t j, int next, rt_status *st) {
 }
 
 /* After a complete visit of `shard` by model j: validation along the ring, the pass's close when
- * it was the pass's last shard. Returns 1 when j has done its last pass of this call. */
-static int close_visit(engine *e, size_t j, uint64_t shard) {
+ * it was the pass's last shard. Returns 1 when j has done its last pass of this call, -1 when the
+ * backend's evaluation failed (st says why). */
+static int close_visit(engine *e, size_t j, uint64_t shard, rt_status *st) {
   slot *s = &e->slots[j];
   const rt_model_spec *spec = &e->specs[j];
   const rt_family *fam = rt_family_find(spec->hp.kind);
@@ -376,10 +376,11 @@ static int close_visit(engine *e, size_t j, uint64_t shard) {
     /* Validation along the ring: this shard's validation rows, right after integrating it. */
     rt_prof_begin(RT_PHASE_EVALUATE, (int64_t)spec->id, (int64_t)h->pass + 1, (int64_t)shard);
     double *sums = rt_state_val_history(s->state, &layout) + h->pass * (RT_EVAL_SUMS + 1);
-    rt_cpu_evaluate_shard(spec, fam, s->state, &e->ds->val[shard], e->ws,
-                          (size_t)spec->hp.batch_size, sums);
+    const rt_code rc = e->backend->evaluate(e->backend, spec, s->state, shard,
+                                            (size_t)spec->hp.batch_size, sums, st);
     sums[RT_EVAL_SUMS] += (double)e->ds->val[shard].rows;
     rt_prof_end(RT_PHASE_EVALUATE);
+    if (rc) return -1;
   }
   s->visits_here--;
   e->visits_left--;
@@ -434,9 +435,9 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
                         (int64_t)m);
     const double t0 = MPI_Wtime();
     int complete = 0;
-    rt_code rc =
-        rt_cpu_integrate_group_visit(e->visit_specs, fam, e->visit_states, m, &e->ds->train[shard],
-                                     shard, &e->scratch, should_stop_cb, e, &complete, st);
+    const rt_group_visit visit = {
+        .specs = e->visit_specs, .fam = fam, .states = e->visit_states, .m = m, .shard = shard};
+    rt_code rc = e->backend->integrate(e->backend, &visit, should_stop_cb, e, &complete, st);
     const double busy = MPI_Wtime() - t0;
     rt_prof_end(RT_PHASE_INTEGRATE);
     if (rc) return rc;
@@ -452,7 +453,9 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     for (size_t k = 0; k < m; ++k) {
       const size_t i = v[k];
       slot *s = &e->slots[i];
-      if (!close_visit(e, i, shard)) {
+      const int closed = close_visit(e, i, shard, st);
+      if (closed < 0) return st->code;
+      if (!closed) {
         v[going++] = i;
         continue;
       }
@@ -565,10 +568,8 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
 /* resume[j]: the state model j continues from (on every rank), or NULL for a fresh start. */
 static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_status *st) {
   const uint64_t S = e->ds->shards;
-  size_t ws_floats = 1;
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
-    const rt_family *fam = rt_family_find(spec->hp.kind);
     const rt_state_layout l = rt_state_layout_of(spec);
     slot *s = &e->slots[j];
     s->bytes = l.total_bytes;
@@ -588,12 +589,7 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
       for (uint64_t k = p == s->start ? start_pos : 0; k < rt_route_length(spec); ++k)
         if (shard_owner(e, rt_route_shard(spec, p, k)) == e->rank) s->visits_here++;
     e->visits_left += s->visits_here;
-    const size_t batch = (size_t)spec->hp.batch_size;
-    const size_t need = fam->workspace_floats(spec, batch); /* evaluation */
-    if (need > ws_floats) ws_floats = need;
   }
-  e->ws = aligned_alloc(RT_STATE_ALIGN, (ws_floats * sizeof(float) + 63) / 64 * 64);
-  if (!e->ws) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate engine workspace");
   for (size_t j = 0; j < e->count; ++j) {
     const rt_model_spec *spec = &e->specs[j];
     slot *s = &e->slots[j];
@@ -899,11 +895,9 @@ static void engine_free(engine *e) {
   free(e->slots);
   free(e->requests);
   free(e->queue);
-  free(e->ws);
   free(e->visit);
   free(e->visit_specs);
   free(e->visit_states);
-  rt_cpu_scratch_free(&e->scratch);
   free(e->notice_sends);
   rt_watchdog_free(&e->wd);
   rt_final_states_close(&e->finals);
@@ -914,9 +908,11 @@ static void engine_free(engine *e) {
 
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      const uint64_t *pass_limits, const rt_groups *groups, rt_progress_view *view,
-                      rt_rank_time *rank_time, int *stopped, rt_status *st) {
-  engine e = {.progress = view && view->fn ? view : NULL,
+                      const uint64_t *pass_limits, const rt_groups *groups, rt_backend *backend,
+                      rt_progress_view *view, rt_rank_time *rank_time, int *stopped,
+                      rt_status *st) {
+  engine e = {.backend = backend,
+              .progress = view && view->fn ? view : NULL,
               .time = rank_time,
               .cfg = cfg,
               .specs = specs,

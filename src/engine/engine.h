@@ -1,9 +1,11 @@
-/* The ring engine: moves model states between ranks and integrates shard visits. */
+/* The ring engine: moves model states between ranks and has a backend (CPU or CUDA) integrate
+ * their shard visits. */
 #ifndef RINGTRAIN_ENGINE_H
 #define RINGTRAIN_ENGINE_H
 
 #include <mpi.h>
 
+#include "backend.h"
 #include "dataset.h"
 #include "groups.h"
 #include "model.h"
@@ -16,7 +18,7 @@ typedef struct rt_model_stats {
   double bytes;   /* state bytes sent */
   double wire;    /* hand-off latency as the sender sees it: MPI_Isend until this rank sees the
                       request complete (polled between shard visits: an upper bound, coarse by
-                      about one visit), summed; CPU engine only */
+                      about one visit), summed */
 } rt_model_stats;
 #define RT_MODEL_STATS_DOUBLES (sizeof(rt_model_stats) / sizeof(double))
 
@@ -25,7 +27,7 @@ typedef struct rt_model_stats {
  * as it finished) and stats[j] holds this rank's share of the bookkeeping. */
 typedef struct rt_progress_view rt_progress_view;
 
-/* This rank's time and hand-offs, accumulated over engine calls (CPU engine). All doubles, so
+/* This rank's time and hand-offs, accumulated over engine calls. All doubles, so
  * that it travels as RT_RANK_TIME_DOUBLES MPI_DOUBLEs. */
 typedef struct rt_rank_time {
   double busy;           /* integrating */
@@ -38,9 +40,11 @@ typedef struct rt_rank_time {
 } rt_rank_time;
 #define RT_RANK_TIME_DOUBLES (sizeof(rt_rank_time) / sizeof(double))
 
-/* groups: the run's model groups (groups.h; NULL: every model alone): the members of a group
- * that stand at the same visit on a rank integrate it together (the CPU backend's group visit);
- * each member's bytes are what it would be alone.
+/* The one engine of both backends (engine.c). groups: the run's model groups (groups.h; NULL:
+ * every model alone): the members of a group that stand at the same visit on a rank integrate it
+ * together (backend->integrate); each member's bytes are what it would be alone. backend: the
+ * backend this rank integrates and evaluates with (backend.h), opened by the caller for the whole
+ * run; specs[j].id indexes the model table it was opened with.
  * pass_limits[j]: train model j until it has done that many passes (NULL: all its passes). states[j] may
  * come in non-NULL on every rank alike: model j then resumes from that state at its cursor (pass,
  * position and batch_cursor of its header; a model stopped inside a pass finishes that pass even
@@ -53,7 +57,7 @@ typedef struct rt_rank_time {
  * injects faults at hand-offs. */
 rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                      const uint64_t *pass_limits, const rt_groups *groups,
+                      const uint64_t *pass_limits, const rt_groups *groups, rt_backend *backend,
                       rt_progress_view *progress, rt_rank_time *rank_time, int *stopped,
                       rt_status *st);
 
@@ -75,16 +79,6 @@ void rt_progress_view_update(rt_progress_view *v, const rt_model_spec *spec,
                              const rt_state_header *h);
 void rt_progress_view_finish(rt_progress_view *v);
 void rt_progress_view_free(rt_progress_view *v);
-
-/* The same contract on the GPUs of the job (CUDA builds only): shards resident in device memory,
- * kernels and cuBLAS per model, NCCL hand-offs. It applies the families' finish on the host to
- * the final states (every rank alike) and then evaluates every final model on this
- * rank's device-resident validation shards: val_sums[(j * S + s) * RT_EVAL_SUMS + k] get the
- * family's evaluation sums of model j on owned shard s (zeros elsewhere, to be reduced). */
-rt_code rt_engine_run_cuda(const rt_config *cfg, const rt_model_spec *specs, size_t model_count,
-                           const rt_dataset *ds, MPI_Comm comm, void **states,
-                           rt_model_stats *stats, double *val_sums, rt_progress_view *progress,
-                           rt_status *st);
 
 /* A fresh state for a model, on the rank that owns the first shard of its succession: initialised
  * from the RNG, then from that shard when the family needs data (k-means++). */

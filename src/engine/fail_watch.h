@@ -1,11 +1,11 @@
 /* Failure notices between ranks, for a phase in which a rank may wait for something only its peers
- * can complete (the NCCL hand-offs of the CUDA engine): a collective agreement would come too late
+ * can complete (an NCCL transfer, cuda/rt_nccl.cu): a collective agreement would come too late
  * there, because a peer blocked in such a wait never reaches it. Instead:
  *   1. a rank that fails tells every other rank at once (rt_fail_watch_raise: one small message
  *      each, on a private duplicate of the phase's communicator, never waited for);
  *   2. every wait of the phase polls for such a notice (rt_fail_watch_poll) and gives up with
- *      RT_ERR_PEER when one arrives, after releasing what it was waiting for (the CUDA engine
- *      aborts its NCCL communicators);
+ *      RT_ERR_PEER when one arrives, after releasing what it was waiting for (the NCCL layer
+ *      aborts its communicators);
  *   3. the phase ends with one agreement every rank reaches (rt_fail_watch_agree), in which the
  *      failing rank's own error wins over the "another rank failed" of the others
  *      (rt_agree_origin), then rt_fail_watch_close collects the notices still on the wire.

@@ -1,8 +1,7 @@
 /* Shared statistics passes: exact least-squares models that differ only in alpha accumulate
  * identical statistics (same rows, same batch boundaries, same order), so one of them, the lowest
- * id, travels the ring and the others copy its statistics and solve with their own alpha. The CPU
- * path plans them (src/engine/train.c); the CUDA engine does not do it yet
- * (src/engine/backend_decide.c). */
+ * id, travels the ring and the others copy its statistics and solve with their own alpha.
+ * src/engine/train.c plans them, for either backend. */
 #ifndef RINGTRAIN_SHARED_PASS_H
 #define RINGTRAIN_SHARED_PASS_H
 

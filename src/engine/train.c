@@ -56,41 +56,36 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_c
   return RT_OK;
 }
 
-/* Validation metrics: per (model, shard) partial sums (RT_EVAL_SUMS each), reduced to rank 0
- * and added up in shard order there, so the result does not depend on which rank held which
- * shard. device_sums: the CUDA engine already computed this rank's partial sums. */
+/* Validation metrics: per (model, shard) partial sums (RT_EVAL_SUMS each), computed by the
+ * backend on this rank's validation shards, reduced to rank 0 and added up in shard order there,
+ * so the result does not depend on which rank held which shard. */
 static rt_code evaluate(const rt_model_spec *specs, size_t count, const rt_dataset *ds,
-                        void **states, const double *device_sums, MPI_Comm comm, rt_run_result *res,
+                        void **states, rt_backend *backend, MPI_Comm comm, rt_run_result *res,
                         rt_status *st) {
   const size_t S = ds->shards, per = RT_EVAL_SUMS;
   const size_t n = count * S * per;
   double *local = calloc(n, sizeof *local), *sum = calloc(n, sizeof *sum);
-  const size_t ws_rows = 256;
-  size_t ws_floats = 1;
-  for (size_t j = 0; j < count; ++j) {
-    const size_t need = rt_family_find(specs[j].hp.kind)->workspace_floats(&specs[j], ws_rows);
-    if (need > ws_floats) ws_floats = need;
-  }
-  float *ws = malloc(ws_floats * sizeof *ws);
-  if (!local || !sum || !ws) {
-    free(local), free(sum), free(ws);
+  if (!local || !sum) {
+    free(local), free(sum);
     return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate evaluation buffers");
   }
-  if (device_sums) memcpy(local, device_sums, n * sizeof *local); /* the CUDA engine evaluated */
-  for (size_t j = 0; j < count && !device_sums; ++j) {
-    const rt_family *fam = rt_family_find(specs[j].hp.kind);
-    for (size_t s = 0; s < S; ++s)
+  rt_code rc = RT_OK;
+  for (size_t j = 0; rc == RT_OK && j < count; ++j)
+    for (size_t s = 0; rc == RT_OK && s < S; ++s)
       if (ds->val[s].rows > 0)
-        rt_cpu_evaluate_shard(&specs[j], fam, states[j], &ds->val[s], ws, ws_rows,
-                              local + (j * S + s) * per);
+        rc =
+            backend->evaluate(backend, &specs[j], states[j], s, 256, local + (j * S + s) * per, st);
+  rc = rt_agree(comm, rc, st);
+  if (rc) {
+    free(local), free(sum);
+    return rc;
   }
-  free(ws);
   /* Each element has one contributing rank (the shard owner); adding zeros is exact. */
-  int rc = MPI_Reduce(local, sum, (int)n, MPI_DOUBLE, MPI_SUM, 0, comm);
+  const int mrc = MPI_Reduce(local, sum, (int)n, MPI_DOUBLE, MPI_SUM, 0, comm);
   free(local);
-  if (rc != MPI_SUCCESS) {
+  if (mrc != MPI_SUCCESS) {
     free(sum);
-    return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Reduce(validation)");
+    return rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Reduce(validation)");
   }
   for (size_t j = 0; j < count && ds->rank == 0; ++j) {
     const rt_family *fam = rt_family_find(specs[j].hp.kind);
@@ -216,9 +211,10 @@ static rt_code stopped_status(const ckpt_ctx *c, rt_status *st) {
  * or where early termination decides (every pass). A stop request ends a segment early at a
  * consistent cut: SIGUSR1 saves a checkpoint and goes on, SIGTERM/SIGINT save one and return
  * RT_STOPPED. states[] come in NULL (a fresh start) or from a checkpoint (every rank alike). */
-static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
-                       const rt_dataset *ds, MPI_Comm comm, void **states, rt_model_stats *stats,
-                       rt_progress_view *view, rt_rank_time *time, ckpt_ctx *ckpt, rt_status *st) {
+static rt_code run_segments(const rt_config *cfg, const rt_model_spec *run, size_t n,
+                            const rt_dataset *ds, MPI_Comm comm, rt_backend *backend, void **states,
+                            rt_model_stats *stats, rt_progress_view *view, rt_rank_time *time,
+                            ckpt_ctx *ckpt, rt_status *st) {
   const int early = cfg->sweep.early_terminate;
   const uint64_t every = (uint64_t)cfg->run.checkpoint_every;
   uint64_t *limits = malloc((n ? n : 1) * sizeof *limits),
@@ -248,8 +244,8 @@ static rt_code run_cpu(const rt_config *cfg, const rt_model_spec *run, size_t n,
     if (every && (cur / every + 1) * every < target) target = (cur / every + 1) * every;
     for (size_t j = 0; j < n; ++j) upto[j] = target < limits[j] ? target : limits[j];
     int stopped = 0;
-    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, &groups, view, time, &stopped,
-                       st);
+    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, &groups, backend, view, time,
+                       &stopped, st);
     if (rc) break;
     if (stopped) {
       if ((rc = save(ckpt, run, n, states, comm, save_reason(stopped), st))) break;
@@ -296,8 +292,8 @@ static rt_code load_checkpoint(const ckpt_ctx *c, const rt_model_spec *run, size
 /* Runs the engine on the models that travel, then gives every sharing model a copy of its
  * source's final state (with its own id and key in the header). */
 static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size_t count,
-                          const rt_dataset *ds, MPI_Comm comm, int use_cuda, const size_t *source,
-                          void **states, rt_model_stats *stats, double *device_sums,
+                          const rt_dataset *ds, MPI_Comm comm, rt_backend *backend,
+                          const size_t *source, void **states, rt_model_stats *stats,
                           rt_progress_fn progress, void *progress_user, rt_rank_time *time,
                           ckpt_ctx *ckpt, rt_status *st) {
   size_t n = 0;
@@ -317,16 +313,8 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
   memset(&view, 0, sizeof view); /* freed even when nothing above succeeded */
   if (rc == RT_OK)
     rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
-#if RINGTRAIN_WITH_CUDA
-  if (rc == RT_OK && use_cuda)
-    rc = rt_engine_run_cuda(cfg, run, n, ds, comm, run_states, run_stats, device_sums, &view, st);
-  else if (rc == RT_OK)
-    rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
-#else
-  (void)use_cuda, (void)device_sums;
   if (rc == RT_OK)
-    rc = run_cpu(cfg, run, n, ds, comm, run_states, run_stats, &view, time, ckpt, st);
-#endif
+    rc = run_segments(cfg, run, n, ds, comm, backend, run_states, run_stats, &view, time, ckpt, st);
   if (rc == RT_OK) rt_progress_view_finish(&view);
   rt_progress_view_free(&view);
   for (size_t j = 0; rc == RT_OK && j < count; ++j) {
@@ -437,11 +425,9 @@ static rt_code collect(const rt_model_spec *specs, size_t count, void **states,
 }
 
 /* The utilisation report, part 1: every rank's training wall time to rank 0 (the run's is the
- * longest) and, when `measured` (the CPU engine keeps the figures), its busy and idle time and
- * hand-offs as rank_report. The latencies are the engine's until finish_report. */
-static rt_code gather_rank_report(int measured, const rt_rank_time *time, double wall,
-                                  MPI_Comm comm, int rank, int ranks, rt_run_result *res,
-                                  rt_status *st) {
+ * longest), its busy and idle time and hand-offs as rank_report. The latencies are the engine's until finish_report. */
+static rt_code gather_rank_report(const rt_rank_time *time, double wall, MPI_Comm comm, int rank,
+                                  int ranks, rt_run_result *res, rt_status *st) {
   enum { N = 1 + RT_RANK_TIME_DOUBLES };
   double mine[N];
   mine[0] = wall;
@@ -457,29 +443,27 @@ static rt_code gather_rank_report(int measured, const rt_rank_time *time, double
   res->train_wall_seconds = 0;
   for (int r = 0; r < ranks; ++r)
     if (all[(size_t)r * N] > res->train_wall_seconds) res->train_wall_seconds = all[(size_t)r * N];
-  if (measured) {
-    res->rank_report = calloc((size_t)ranks, sizeof *res->rank_report);
-    if (!res->rank_report) {
-      free(all);
-      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the rank report");
-    }
-    for (int r = 0; r < ranks; ++r) {
-      rt_rank_time t;
-      memcpy(&t, all + (size_t)r * N + 1, sizeof t);
-      rt_rank_report *q = &res->rank_report[r];
-      q->wall_seconds = all[(size_t)r * N];
-      q->busy_seconds = t.busy;
-      q->idle_seconds = t.idle;
-      q->final_seconds = t.final;
-      q->sent = (uint64_t)t.sent;
-      q->received = (uint64_t)t.received;
-      q->bytes_sent = (uint64_t)t.bytes_sent;
-      q->bytes_received = (uint64_t)t.bytes_received;
-      q->latency_mean = t.sent > 0 ? t.latency_sum / t.sent : 0.0;
-      q->latency_max = t.latency_max;
-    }
-    snprintf(res->latency_source, sizeof res->latency_source, "engine");
+  res->rank_report = calloc((size_t)ranks, sizeof *res->rank_report);
+  if (!res->rank_report) {
+    free(all);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the rank report");
   }
+  for (int r = 0; r < ranks; ++r) {
+    rt_rank_time t;
+    memcpy(&t, all + (size_t)r * N + 1, sizeof t);
+    rt_rank_report *q = &res->rank_report[r];
+    q->wall_seconds = all[(size_t)r * N];
+    q->busy_seconds = t.busy;
+    q->idle_seconds = t.idle;
+    q->final_seconds = t.final;
+    q->sent = (uint64_t)t.sent;
+    q->received = (uint64_t)t.received;
+    q->bytes_sent = (uint64_t)t.bytes_sent;
+    q->bytes_received = (uint64_t)t.bytes_received;
+    q->latency_mean = t.sent > 0 ? t.latency_sum / t.sent : 0.0;
+    q->latency_max = t.latency_max;
+  }
+  snprintf(res->latency_source, sizeof res->latency_source, "engine");
   free(all);
   return RT_OK;
 }
@@ -568,11 +552,10 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   openblas_set_num_threads((int)cfg->run.threads);
   omp_set_num_threads((int)cfg->run.threads);
 
-  /* What the CUDA engine lacks (checkpoints, --resume, ...) is part of the decision: cuda refuses
-   * it there, auto trains on the CPU with a note (src/engine/backend_decide.h). */
+  /* CPU or CUDA (src/engine/backend_decide.h); the one engine drives either. */
   rt_backend_choice backend;
   rt_code rc;
-  RT_TRY(rc, rt_backend_select(cfg, resume != NULL, comm, &backend, st));
+  RT_TRY(rc, rt_backend_select(cfg, comm, &backend, st));
   const int use_cuda = backend.use_cuda;
   snprintf(res->backend, sizeof res->backend, "%s", use_cuda ? "cuda" : "cpu");
   snprintf(res->note, sizeof res->note, "%s", backend.note);
@@ -581,10 +564,9 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   char resume_dir[RT_PATH_MAX + 64] = "";
   if (resume) RT_TRY(rc, find_resume(cfg, resume, rank, comm, resume_dir, sizeof resume_dir, st));
   rt_checkpointer writer;
-  rc = rank == 0 && !use_cuda
-           ? rt_checkpointer_init(&writer, cfg->run.output, cfg->run.keep_checkpoints, ranks,
-                                  resume == NULL, st)
-           : RT_OK;
+  rc = rank == 0 ? rt_checkpointer_init(&writer, cfg->run.output, cfg->run.keep_checkpoints, ranks,
+                                        resume == NULL, st)
+                 : RT_OK;
   RT_TRY(rc, rt_agree(comm, rc, st));
   ckpt_ctx ckpt = {.cfg = cfg,
                    .writer = rank == 0 ? &writer : NULL,
@@ -599,9 +581,9 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   rt_model_spec *specs = NULL;
   void **states = NULL;
   rt_model_stats *stats = NULL;
-  double *device_sums = NULL; /* validation sums from the CUDA engine */
-  rt_scaling scaling = {0};   /* data.normalize */
-  size_t *source = NULL;      /* shared statistics passes */
+  rt_backend *engine_backend = NULL; /* opened once the specs exist */
+  rt_scaling scaling = {0};          /* data.normalize */
+  size_t *source = NULL;             /* shared statistics passes */
   const size_t count = cfg->model_count;
   const int need_classes = rt_config_needs_classes(cfg);
   rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
@@ -645,31 +627,27 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu indices", count);
     goto done;
   }
-  /* The CUDA engine never sees a shared pass: rt_backend_select chose the CPU for one. */
   (void)rt_plan_shared_passes(specs, count, source);
-  if (use_cuda) {
-    device_sums = calloc(count * ds.shards * RT_EVAL_SUMS, sizeof *device_sums);
-    if (!device_sums) {
-      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate validation sums");
-      goto done;
-    }
-  }
+#if RINGTRAIN_WITH_CUDA
+  if (use_cuda) rc = rt_backend_cuda_open(&ds, specs, count, comm, &engine_backend, st);
+  else
+#endif
+    rc = rt_agree(comm, rt_backend_cpu_open(&ds, &engine_backend, st), st);
+  if (rc) goto done;
   rt_rank_time time;
   memset(&time, 0, sizeof time);
   const double train_t0 = MPI_Wtime();
-  rc = run_models(cfg, specs, count, &ds, comm, use_cuda, source, states, stats, device_sums,
-                  progress, progress_user, &time, &ckpt, st);
+  rc = run_models(cfg, specs, count, &ds, comm, engine_backend, source, states, stats, progress,
+                  progress_user, &time, &ckpt, st);
   const double train_wall = MPI_Wtime() - train_t0;
   if (rc) goto done;
-  if ((rc = gather_rank_report(!use_cuda, &time, train_wall, comm, rank, ranks, res, st)))
-    goto done;
+  if ((rc = gather_rank_report(&time, train_wall, comm, rank, ranks, res, st))) goto done;
   /* The training's events to rank 0 now, for the hand-off latencies of the report. */
   if (trace && (rc = rt_trace_collect(trace, st))) goto done;
   for (size_t j = 0; j < count && rank == 0; ++j) res->models[j].pass_source = source[j];
-  /* The CUDA engine finishes its models itself, before evaluating them on the device. */
-  if (!use_cuda && (rc = finish_models(specs, count, states, st))) goto done;
+  if ((rc = finish_models(specs, count, states, st))) goto done;
   rt_prof_begin(RT_PHASE_EVALUATE, -1, -1, -1);
-  rc = evaluate(specs, count, &ds, states, device_sums, comm, res, st);
+  rc = evaluate(specs, count, &ds, states, engine_backend, comm, res, st);
   rt_prof_end(RT_PHASE_EVALUATE);
   if (rc) goto done;
   if ((rc = collect(specs, count, states, stats, comm, rank, res, st))) goto done;
@@ -701,7 +679,7 @@ done:
   free(states);
   free(specs);
   free(stats);
-  free(device_sums);
+  rt_backend_close(engine_backend);
   free(source);
   rt_scaling_free(&scaling);
   rt_dataset_free(&ds);

@@ -136,9 +136,12 @@ if [[ -z "${cuda_libs// /}" ]]; then
 fi
 venv=/opt/rt-test-env/.venv/lib/python3.12/site-packages/nvidia
 : >"$WORK/wheel-files.txt"
+# Where this build loads them from: ringtrain, the launch counter, the gpu test binaries (NCCL:
+# only tests/test_gpu_nccl links it; ringtrain hands models on with MPI).
+loaded=$(for f in "$RT" "$BUILD/cuda/librt_launch_count.so" "$BUILD"/tests/test_gpu_*; do
+           [[ ! -f "$f" ]] || ldd "$f"; done)
 for lib in $cuda_libs $(sed -n 's/^cuda_optional //p' "$B/lib/node-requires.txt"); do
-  src=$( { ldd "$RT"; [[ ! -f "$BUILD/cuda/librt_launch_count.so" ]] || ldd "$BUILD/cuda/librt_launch_count.so"; } |
-        awk -v n="$lib" '$1 == n && $2 == "=>" { print $3; exit }')
+  src=$(awk -v n="$lib" '$1 == n && $2 == "=>" { print $3; exit }' <<<"$loaded")
   [[ -n "$src" && -f "$src" ]] || { fail "cannot find $lib of this build"; continue; }
   sub=cu13
   [[ "$lib" != libnccl.so* ]] || sub=nccl

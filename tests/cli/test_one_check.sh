@@ -43,10 +43,8 @@ same split-in-use "model 0 (kmeans): k = 1000 is more than the 503 training rows
 config shards-in-use "shards_in_use: 3" "[{kind: logistic}]" "shards: 2"
 same shards-in-use "run.shards_in_use is 3 but the data has 2 shards"
 
-# CUDA only: a feature the CUDA engine lacks, and (CUDA build, no usable device here, or a CPU-only
-# build) a backend that cannot be had; the same words from both commands.
-config cuda-feature "backend: cuda, checkpoint_every: 1" "[{kind: logistic}]"
-same cuda-feature "run.backend is cuda"
+# CUDA only: (CUDA build, no usable device here, or a CPU-only build) a backend that cannot be had;
+# the same words from both commands.
 config cuda-here "backend: cuda" "[{kind: logistic}]"
 if "$RT" check "$WORK/cuda-here.yaml" >/dev/null 2>&1; then
   echo "note: CUDA trains here; the no-device refusal is not reachable" >&2

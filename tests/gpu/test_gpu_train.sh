@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The CUDA engine end to end (label gpu; exit 77 = skipped when no device is visible):
+# The CUDA backend end to end, through the one engine (label gpu; exit 77 = skipped when no device is visible):
 #  - run.backend=cuda trains the same sweep as the CPU to rounding: every model's validation
 #    log-loss within 1e-3 relative (the state-level 1e-4 check is test_gpu_parity);
 #  - the same for a sweep of every other family (kmeans, linear exact and sgd, mlp classification
 #    and regression): every validation metric within 1e-3 relative (accuracy within 2 rows);
-#  - with auto on a GPU host, a run that uses what the CUDA engine lacks (run.eval_every_pass)
-#    trains on the CPU with a note, `ringtrain check` reports the same, and cuda refuses it (exit 2).
+#  - every engine feature on CUDA (checkpoints, eval_every_pass, early termination, a shared pass)
+#    agrees with the CPU; a CUDA resume from a CUDA checkpoint gives the uninterrupted run's model
+#    bytes; a CPU run stopped mid-visit resumes on CUDA; auto takes CUDA for all of it.
 # 1 rank vs 2 ranks on CUDA: test_gpu_nccl_2gpu.sh.
 source "$(dirname "$0")/../lib.sh" "$@"
 source "$(dirname "$0")/gpu_lib.sh"
@@ -59,15 +60,70 @@ for a, b in zip(cpu, gpu):
         tol = 2.0 / rows if key == "val_accuracy" else 1e-3 * max(abs(x), 1e-12)
         assert abs(x - y) <= tol, (a["id"], a["kind"], key, x, y)
 PY
-# What the CUDA engine lacks: auto falls back with a note (train and check alike), cuda refuses.
+# Every engine feature with run.backend=cuda (one engine, src/engine/engine.c): checkpoints after
+# every pass, validation along the ring, median early termination and a shared statistics pass,
+# against the CPU to rounding (status, stopped_at and every validation metric).
+cat >"$WORK/e.yaml" <<YAML
+data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2, shards: 4}
+run: {passes: 4, seed: 5, checkpoint_every: 1, keep_checkpoints: 10, eval_every_pass: true}
+sweep: {early_terminate: {type: median, min_passes: 2}}
+models:
+  - {kind: logistic, optimizer: adam, learning_rate: 0.01, batch_size: 32}
+  - {kind: logistic, optimizer: adam, learning_rate: 0.0001, batch_size: 32}
+  - {kind: logistic, optimizer: sgd, learning_rate: 0.05, batch_size: 32}
+  - {kind: linear, solver: exact, alpha: 0.1, batch_size: 50}
+  - {kind: linear, solver: exact, alpha: 3.0, batch_size: 50}
+YAML
+"$RT" train "$WORK/e.yaml" --quiet --set run.backend=cuda --output "$WORK/ecuda" 2>"$WORK/ecuda.err" \
+  && pass || fail "CUDA training with checkpoints, eval_every_pass, early termination and a shared pass failed: $(cat "$WORK/ecuda.err")"
+"$RT" train "$WORK/e.yaml" --quiet --set run.backend=cpu --output "$WORK/ecpu" || fail "CPU feature run failed"
+python3 - "$WORK/ecpu/results.csv" "$WORK/ecuda/results.csv" <<'PY' && pass || fail "CPU and CUDA disagree on the feature run"
+import csv, sys
+cpu = list(csv.DictReader(open(sys.argv[1]))); gpu = list(csv.DictReader(open(sys.argv[2])))
+assert len(cpu) == len(gpu) == 5
+for a, b in zip(cpu, gpu):
+    assert a["status"] == b["status"], (a["id"], a["status"], b["status"])
+    for key in a:
+        if key in ("stopped_at", "pass_source", "group"):
+            assert a[key] == b[key], (a["id"], key, a[key], b[key])
+        if not key.startswith("val_") or key == "val_rows" or a[key] == "":
+            continue
+        x, y = float(a[key]), float(b[key])
+        tol = 2.0 / float(a["val_rows"]) if key == "val_accuracy" else 1e-3 * max(abs(x), 1e-12)
+        assert abs(x - y) <= tol, (a["id"], key, x, y)
+PY
+ls "$WORK/ecuda/checkpoints" | grep -q '^ckpt-' && pass || fail "the CUDA run wrote no checkpoint"
+# Resume on CUDA from the first checkpoint of the CUDA run: the same model bytes as the run that
+# was not interrupted (the CUDA arithmetic is deterministic: fixed reduction orders, no atomics).
+cp -r "$WORK/ecuda" "$WORK/eres"
+rm -rf "$WORK/eres/models" "$WORK/eres/results.csv"
+first=$(ls "$WORK/eres/checkpoints" | grep '^ckpt-' | sort | head -n 1)
+"$RT" train "$WORK/e.yaml" --quiet --set run.backend=cuda --resume "$WORK/eres/checkpoints/$first" \
+  2>"$WORK/eres.err" && pass || fail "CUDA resume from $first failed: $(cat "$WORK/eres.err")"
+same_models "$WORK/ecuda" "$WORK/eres" "CUDA resumed from $first"
+# A stop on the CPU, usually inside a visit (SIGTERM before the 3rd hand-off of rank 0 of 2, like
+# tests/mpi/test_checkpoint.sh), resumed on CUDA from its batch cursor: it finishes, and agrees
+# with the uninterrupted CUDA run to rounding.
+code=0
+RINGTRAIN_FAULT=term:0:3 "$MPIRUN" 2 "$RT" train "$WORK/e.yaml" --quiet --set run.backend=cpu \
+  --output "$WORK/mix" 2>"$WORK/mix.err" || code=$?
+[[ $code -eq 75 ]] && pass || fail "SIGTERM: exit $code, expected 75: $(head -c 400 "$WORK/mix.err")"
+"$RT" train "$WORK/e.yaml" --quiet --set run.backend=cuda --resume "$WORK/mix" 2>"$WORK/mixres.err" \
+  && pass || fail "CUDA resume of a CPU checkpoint failed: $(cat "$WORK/mixres.err")"
+python3 - "$WORK/ecuda/results.csv" "$WORK/mix/results.csv" <<'PY' && pass || fail "CPU-stopped, CUDA-resumed run disagrees"
+import csv, sys
+a_rows = list(csv.DictReader(open(sys.argv[1]))); b_rows = list(csv.DictReader(open(sys.argv[2])))
+for a, b in zip(a_rows, b_rows):
+    assert a["status"] == b["status"], (a["id"], a["status"], b["status"])
+    if a.get("val_logloss"):
+        x, y = float(a["val_logloss"]), float(b["val_logloss"])
+        assert abs(x - y) <= 1e-3 * abs(x), (a["id"], x, y)
+PY
+# auto on a GPU host takes CUDA for such a run, with no note; check says the same.
 "$RT" train "$WORK/g.yaml" --set run.eval_every_pass=true --output "$WORK/auto" >"$WORK/auto.out" 2>&1 \
   && pass || fail "auto with run.eval_every_pass failed: $(cat "$WORK/auto.out")"
-grep -q "# note: backend auto: run.eval_every_pass is not supported on CUDA yet; training on the CPU" "$WORK/auto.out" \
-  && grep -q "# backend cpu;" "$WORK/auto.out" && pass || fail "auto did not fall back with a note: $(cat "$WORK/auto.out")"
-"$RT" check "$WORK/g.yaml" --set run.eval_every_pass=true >"$WORK/check.out" 2>&1 \
-  && grep -q "backend auto: run.eval_every_pass is not supported on CUDA yet" "$WORK/check.out" \
-  && grep -q "^# backend cpu" "$WORK/check.out" && pass || fail "check disagrees with train: $(cat "$WORK/check.out")"
-"$RT" check "$WORK/g.yaml" | grep -q "^# backend cuda" && pass || fail "check does not choose cuda on a GPU host"
-expect_run cuda-lacks 2 "run.backend is cuda, but run.eval_every_pass is not supported on CUDA yet" -- \
-  "$RT" train "$WORK/g.yaml" --set run.backend=cuda --set run.eval_every_pass=true --output "$WORK/refused"
+! grep -q "# note:" "$WORK/auto.out" && grep -q "# backend cuda;" "$WORK/auto.out" && pass \
+  || fail "auto did not train on CUDA: $(cat "$WORK/auto.out")"
+"$RT" check "$WORK/g.yaml" --set run.eval_every_pass=true | grep -q "^# backend cuda" && pass \
+  || fail "check does not choose cuda on a GPU host"
 finish

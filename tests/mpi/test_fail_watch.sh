@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The failure notices and the origin-aware agreement the CUDA engine's error path rests on
+# The failure notices and the origin-aware agreement the NCCL layer's error path rests on
 # (src/engine/fail_watch.h, used by cuda/rt_nccl.cu), on 1 to 4 ranks
 # (tests/mpi/fail_watch_probe.c):
 #  - a rank that fails reaches every rank that is polling (as ranks waiting on a transfer from it

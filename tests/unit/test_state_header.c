@@ -1,5 +1,5 @@
-/* The shadow header the CUDA engine derives from the schedule (rt_state_header_advance) must
- * equal what the CPU engine's bookkeeping leaves in a real state, field by field, for models of
+/* The header a model's schedule implies (rt_state_header_advance) must equal what the engine's
+ * bookkeeping leaves in a real state, field by field, for models of
  * different batch sizes, passes and starting shards over uneven shards. Runs the CPU engine on
  * one rank (an MPI singleton). */
 #include <mpi.h>
@@ -63,9 +63,12 @@ static void shadow_matches_cpu_engine(void **unused) {
   rt_status st;
   rt_status_clear(&st);
   int stopped = 0;
-  if (rt_engine_run(&cfg, specs, M, &ds, MPI_COMM_WORLD, states, stats, NULL, NULL, NULL, NULL,
-                    &stopped, &st) != RT_OK)
+  rt_backend *backend = NULL;
+  if (rt_backend_cpu_open(&ds, &backend, &st) != RT_OK) fail_msg("backend: %s", st.message);
+  if (rt_engine_run(&cfg, specs, M, &ds, MPI_COMM_WORLD, states, stats, NULL, NULL, backend, NULL,
+                    NULL, &stopped, &st) != RT_OK)
     fail_msg("engine: %s", st.message);
+  rt_backend_close(backend);
   for (size_t j = 0; j < M; ++j) {
     rt_state_header shadow;
     rt_state_header_init(&specs[j], &shadow);

@@ -1,0 +1,185 @@
+/* The CUDA backend behind rt_backend (backend.h): what the one engine (engine.c) calls to integrate
+ * a group visit and to evaluate a state on a GPU. This rank's training and validation shards live
+ * in device memory for the whole run (uploaded once, here); every model has a slot (its own CUDA
+ * stream, cuBLAS handle, device state buffer and pinned staging buffer, cuda/rt_cuda.h).
+ *
+ * A group visit: each member's host state goes to its slot (through the pinned staging buffer),
+ * its batches are issued on its slot's stream from the member's batch cursor on (the members of a
+ * group run side by side on their streams), the states come back through the staging buffers, and
+ * the host waits for the slots. So the engine keeps every model's state, header and cursor on the
+ * host between visits, exactly as on the CPU: hand-offs, stops, checkpoints, resume, early
+ * termination, validation along the ring and the final evaluation are the engine's and work the
+ * same on both backends. A visit is issued as a whole: a stop request is seen before its first
+ * batch, not between its batches.
+ *
+ * Errors: any failing call ends the visit with its status; the engine agrees on it across ranks
+ * (every rank stops). Device memory is checked for the whole run before anything is allocated. */
+#include "backend.h"
+
+#if RINGTRAIN_WITH_CUDA
+
+#include <stdlib.h>
+
+#include "fail_watch.h"
+#include "ringtrain/profile.h"
+#include "rt_cuda.h"
+#include "schedule.h"
+
+typedef struct cuda_backend {
+  rt_backend ops;
+  const rt_dataset *ds;
+  const rt_model_spec *specs; /* the run's model table: slots[spec->id] */
+  size_t count;
+  rt_cuda_shard **train, **val; /* [S]; owned shards only */
+  rt_cuda_slot **slots;         /* [count] */
+  void *stream;                 /* the shard uploads */
+} cuda_backend;
+
+static rt_cuda_slot *slot_of(cuda_backend *c, const rt_model_spec *spec, rt_status *st) {
+  if (spec->id >= c->count || !c->slots[spec->id]) {
+    RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu has no CUDA slot", (unsigned long long)spec->id);
+    return NULL;
+  }
+  return c->slots[spec->id];
+}
+
+static rt_code cuda_integrate(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
+                              void *user, int *complete, rt_status *st) {
+  cuda_backend *c = (cuda_backend *)b;
+  *complete = 0;
+  if (should_stop && should_stop(user)) return RT_OK; /* the cursor stays where it is */
+  const rt_cuda_shard *shard = v->shard < c->ds->shards ? c->train[v->shard] : NULL;
+  if (!shard)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "training shard %llu is not on this rank's device",
+                      (unsigned long long)v->shard);
+  rt_code rc = RT_OK;
+  /* Issue every member, then bring every state back, then wait: the streams overlap. */
+  for (size_t i = 0; rc == RT_OK && i < v->m; ++i) {
+    rt_cuda_slot *slot = slot_of(c, v->specs[i], st);
+    if (!slot) return st->code;
+    const size_t bytes = rt_state_layout_of(v->specs[i]).total_bytes;
+    rc = rt_cuda_state_upload(slot, v->states[i], bytes, st);
+    if (rc == RT_OK) rc = rt_cuda_integrate_shard(slot, v->specs[i], shard, v->shard, st);
+    if (rc == RT_OK) rc = rt_cuda_state_download(slot, v->states[i], bytes, st);
+  }
+  /* Every slot is waited for, also after an error: no copy may land in a state later. */
+  for (size_t i = 0; i < v->m; ++i) {
+    rt_cuda_slot *slot = c->slots[v->specs[i]->id];
+    rt_status ignored;
+    const rt_code synced = rt_cuda_slot_sync(slot, rc == RT_OK ? st : &ignored);
+    if (rc == RT_OK) rc = synced;
+  }
+  if (rc == RT_OK) *complete = 1;
+  return rc;
+}
+
+static rt_code cuda_evaluate(rt_backend *b, const rt_model_spec *spec, const void *state,
+                             uint64_t shard, size_t chunk_rows, double *sums, rt_status *st) {
+  cuda_backend *c = (cuda_backend *)b;
+  (void)chunk_rows; /* the slot's own chunks (its batch size) */
+  rt_cuda_slot *slot = slot_of(c, spec, st);
+  if (!slot) return st->code;
+  const rt_cuda_shard *val = shard < c->ds->shards ? c->val[shard] : NULL;
+  if (!val)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "validation shard %llu is not on this rank's device",
+                      (unsigned long long)shard);
+  rt_code rc;
+  RT_TRY(rc, rt_cuda_state_upload(slot, state, rt_state_layout_of(spec).total_bytes, st));
+  rc = rt_cuda_evaluate_shard(slot, spec, val, sums, st); /* synchronous */
+  rt_status ignored;
+  const rt_code synced = rt_cuda_slot_sync(slot, rc == RT_OK ? st : &ignored);
+  return rc == RT_OK ? synced : rc;
+}
+
+/* The slots' streams are synchronised before their memory goes (rt_cuda_slot_free). */
+static void cuda_close(rt_backend *b) {
+  cuda_backend *c = (cuda_backend *)b;
+  for (size_t j = 0; c->slots && j < c->count; ++j) rt_cuda_slot_free(c->slots[j]);
+  for (size_t s = 0; c->train && s < c->ds->shards; ++s) rt_cuda_shard_free(c->train[s]);
+  for (size_t s = 0; c->val && s < c->ds->shards; ++s) rt_cuda_shard_free(c->val[s]);
+  rt_cuda_stream_destroy(c->stream);
+  free(c->slots);
+  free(c->train);
+  free(c->val);
+  free(c);
+}
+
+static int owned(const cuda_backend *c, size_t s) {
+  return rt_shard_owner(s, c->ds->shards, c->ds->ranks) == c->ds->rank;
+}
+
+static size_t slot_bytes(const rt_model_spec *spec, const rt_dataset *ds) {
+  const size_t batch = (size_t)spec->hp.batch_size;
+  return rt_cuda_slot_bytes(rt_state_layout_of(spec).total_bytes, batch, ds->features, ds->classes,
+                            rt_cuda_work_floats(spec, batch));
+}
+
+/* Device memory for the owned shards and one slot per model, checked before allocating any. */
+static rt_code check_memory(const cuda_backend *c, rt_status *st) {
+  size_t need = 0;
+  for (size_t s = 0; s < c->ds->shards; ++s)
+    if (owned(c, s))
+      need += rt_cuda_shard_bytes(c->ds->train[s].rows, c->ds->features, 1) +
+              rt_cuda_shard_bytes(c->ds->val[s].rows, c->ds->features, 1);
+  for (size_t j = 0; j < c->count; ++j) need += slot_bytes(&c->specs[j], c->ds);
+  return rt_cuda_check_fits(need, "the training and validation shards and model slots", st);
+}
+
+static rt_code load(cuda_backend *c, rt_status *st) {
+  rt_code rc;
+  RT_TRY(rc, check_memory(c, st));
+  RT_TRY(rc, rt_cuda_stream_create(&c->stream, st));
+  for (size_t s = 0; s < c->ds->shards; ++s) {
+    if (!owned(c, s)) continue;
+    RT_TRY(rc, rt_cuda_shard_upload(&c->ds->train[s], c->stream, &c->train[s], st));
+    RT_TRY(rc, rt_cuda_shard_upload(&c->ds->val[s], c->stream, &c->val[s], st));
+  }
+  for (size_t j = 0; j < c->count; ++j) {
+    const rt_model_spec *spec = &c->specs[j];
+    const size_t batch = (size_t)spec->hp.batch_size;
+    if (spec->id != j)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu carries id %llu", j,
+                        (unsigned long long)spec->id);
+    RT_TRY(rc,
+           rt_cuda_slot_create(rt_state_layout_of(spec).total_bytes, batch, c->ds->features,
+                               c->ds->classes, rt_cuda_work_floats(spec, batch), &c->slots[j], st));
+  }
+  return RT_OK;
+}
+
+rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, size_t count,
+                             MPI_Comm comm, rt_backend **out, rt_status *st) {
+  *out = NULL;
+  cuda_backend *c = calloc(1, sizeof *c);
+  rt_code rc = RT_OK;
+  if (c) {
+    c->ops = (rt_backend){.name = "cuda",
+                          .integrate = cuda_integrate,
+                          .evaluate = cuda_evaluate,
+                          .close = cuda_close};
+    c->ds = ds;
+    c->specs = specs;
+    c->count = count;
+    c->train = calloc(ds->shards ? ds->shards : 1, sizeof *c->train);
+    c->val = calloc(ds->shards ? ds->shards : 1, sizeof *c->val);
+    c->slots = calloc(count ? count : 1, sizeof *c->slots);
+  }
+  if (!c || !c->train || !c->val || !c->slots)
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the CUDA backend for %zu models", count);
+  if (rc == RT_OK) {
+    rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
+    rc = load(c, st);
+    rt_prof_end(RT_PHASE_LOAD);
+  }
+  rc = rt_agree_origin(comm, rc, st); /* the same outcome on every rank */
+  if (rc == RT_OK) {
+    *out = &c->ops;
+    return RT_OK;
+  }
+  if (c) cuda_close(&c->ops);
+  return rc;
+}
+
+#else
+typedef int rt_backend_cuda_absent; /* a CPU-only build has no CUDA backend */
+#endif /* RINGTRAIN_WITH_CUDA */
