@@ -1,4 +1,15 @@
-/* Each rank runs an event loop over the models that visit its shards. A model whose next shard is
+/* The one engine of both backends. How a model moves: its state (header with the cursor, history,
+ * parameters, optimizer state: one flat buffer) lives in host memory on the rank that holds it.
+ * On arrival it waits in this rank's ready queue; when the members of its group that come to the
+ * same visit are here too, the backend (backend.h: the CPU, or CUDA, which stages the members'
+ * states to the device for the visit and back) integrates the group visit batch by batch; the
+ * engine closes the visit (validation along the ring, the pass's close), then the state goes on
+ * to the owner of its next shard with MPI_Isend (tag = model id), or stays for its next visit
+ * when that shard is local, or, after its last pass of the call, goes to every rank as a final
+ * state. Everything below (schedule, stops, checkpoints' cut, watchdog, trace) is therefore the
+ * same for both backends.
+ *
+ * Each rank runs an event loop over the models that visit its shards. A model whose next shard is
  * local is integrated at once; otherwise its state is sent with MPI_Isend to the owner of the
  * next shard. Receives are posted ahead for every model that will visit again, so a rank holding
  * several models never idles while one is on the wire. The schedule is a pure function of
