@@ -21,6 +21,7 @@
 
 #include <math_constants.h>
 
+#include "row_math.cuh"
 #include "rt_cuda_internal.h"
 #include "scalar_math.h"
 
@@ -32,26 +33,12 @@ namespace {
 
 constexpr int kReduceThreads = 256; /* the single-block reductions; a power of two */
 
-enum opt_kind { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2 };
-
-struct opt_args {
-  int kind;
-  float lr, b1, b2, c1, c2, eps, mu, l2;
-  unsigned long long n;  /* parameters */
-  unsigned long long nw; /* leading parameters that get L2 (the weights, not the bias) */
-};
-
 /* ---- Kernels --------------------------------------------------------------------------------- */
 
-/* One block. The batch loss decides divergence exactly like rt_cpu_integrate_shard():
- * diverged |= !isfinite(loss); pass_loss_sum += diverged ? NaN : loss. */
+/* One block: the batch's loss and divergence (rt_batch_loss_commit, shared with fused groups). */
 __global__ void batch_loss_kernel(const double *row_loss, int rows, rt_state_header *h) {
   __shared__ double sh[kReduceThreads];
-  const double loss = rt_fixed_sum(row_loss, rows, sh);
-  if (threadIdx.x == 0) {
-    if (!isfinite(loss)) h->diverged = 1;
-    h->pass_loss_sum += h->diverged ? CUDART_NAN : loss;
-  }
+  rt_batch_loss_commit(row_loss, rows, h, sh);
 }
 
 /* One block: acc[k] += the fixed-order sum of column k (n values, columns `stride` apart), for
@@ -66,20 +53,11 @@ __global__ void eval_reduce_kernel(const double *cols, size_t stride, int sums, 
 }
 
 __global__ void optimizer_kernel(const rt_state_header *h, float *p, float *aux, const float *g,
-                                 opt_args a) {
+                                 rt_opt_args a) {
   if (h->diverged) return; /* set by batch_loss_kernel of this batch or an earlier one */
   const size_t stride = (size_t)gridDim.x * blockDim.x;
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < a.n; i += stride) {
-    float gi = g[i];
-    if (a.l2 > 0.0f && i < a.nw) gi = gi + a.l2 * p[i];
-    switch (a.kind) {
-      case OPT_ADAM:
-        rt_adam_update(&p[i], &aux[i], &aux[a.n + i], gi, a.lr, a.b1, a.b2, a.c1, a.c2, a.eps);
-        break;
-      case OPT_MOMENTUM: rt_momentum_update(&p[i], &aux[i], gi, a.lr, a.mu); break;
-      default: rt_sgd_update(&p[i], gi, a.lr); break;
-    }
-  }
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < a.n; i += stride)
+    rt_optimizer_element(a, p, aux, g, i);
 }
 
 /* The host-owned header fields after a shard visit (which is complete: no batch cursor). */
@@ -124,6 +102,28 @@ const rt_cuda_family *cuda_family_of(const char *kind) {
 }
 
 } /* namespace */
+
+rt_opt_args rt_cuda_opt_args(const rt_model_spec *spec, uint64_t step, float l2, size_t nw) {
+  const rt_model_config *hp = &spec->hp;
+  rt_opt_args a = {};
+  a.kind = hp->optimizer == RT_OPT_ADAM ? RT_CUDA_OPT_ADAM
+           : hp->momentum > 0.0         ? RT_CUDA_OPT_MOMENTUM
+                                        : RT_CUDA_OPT_SGD;
+  a.b1 = (float)hp->beta1;
+  a.b2 = (float)hp->beta2;
+  a.eps = (float)hp->epsilon;
+  a.mu = (float)hp->momentum;
+  a.n = rt_state_layout_of(spec).param_count;
+  const uint64_t total_steps = spec->total_batches * spec->passes;
+  a.lr = (float)rt_lr_at(hp->learning_rate, hp->schedule, hp->decay, step, total_steps);
+  if (a.kind == RT_CUDA_OPT_ADAM) {
+    a.c1 = (float)rt_adam_bias_correction(hp->beta1, step);
+    a.c2 = (float)rt_adam_bias_correction(hp->beta2, step);
+  }
+  a.l2 = l2;
+  a.nw = nw;
+  return a;
+}
 
 extern "C" size_t rt_cuda_work_floats(const rt_model_spec *spec, size_t max_rows) {
   const rt_cuda_family *f = cuda_family_of(spec->hp.kind);
@@ -229,15 +229,6 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
   }
   rt_rng_permutation(rt_batch_order_key(spec, m->pass, shard_index), slot->order, nb);
 
-  const rt_model_config *hp = &spec->hp;
-  opt_args a = {};
-  a.kind = hp->optimizer == RT_OPT_ADAM ? OPT_ADAM : hp->momentum > 0.0 ? OPT_MOMENTUM : OPT_SGD;
-  a.b1 = (float)hp->beta1;
-  a.b2 = (float)hp->beta2;
-  a.eps = (float)hp->epsilon;
-  a.mu = (float)hp->momentum;
-  a.n = l.param_count;
-  const uint64_t total_steps = spec->total_batches * spec->passes;
   const int opt_blocks = rt_cuda_elem_blocks(l.param_count);
 
   if (m->batch_cursor > nb)
@@ -261,13 +252,7 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
     batch_loss_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, out.loss_n, dh);
     RT_CUDA_CHECK_LAUNCH(st);
     if (out.gradient) {
-      a.lr = (float)rt_lr_at(hp->learning_rate, hp->schedule, hp->decay, m->step, total_steps);
-      if (a.kind == OPT_ADAM) {
-        a.c1 = (float)rt_adam_bias_correction(hp->beta1, m->step);
-        a.c2 = (float)rt_adam_bias_correction(hp->beta2, m->step);
-      }
-      a.l2 = out.l2;
-      a.nw = out.nw;
+      const rt_opt_args a = rt_cuda_opt_args(spec, m->step, out.l2, out.nw);
       optimizer_kernel<<<opt_blocks, kRtElemThreads, 0, slot->stream>>>(dh, params, aux, slot->work,
                                                                         a);
       RT_CUDA_CHECK_LAUNCH(st);

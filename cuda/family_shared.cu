@@ -11,6 +11,7 @@
 
 #include <math_constants.h>
 
+#include "row_math.cuh"
 #include "rt_cuda_internal.h"
 #include "scalar_math.h"
 
@@ -20,49 +21,12 @@ constexpr int kMaxElemBlocks = 4096; /* the optimizer kernel strides beyond this
 
 /* ---- Kernels --------------------------------------------------------------------------------- */
 
-/* z += b, then softmax in place: the loop of logistic_probabilities() for one row. */
-__device__ void softmax_row(float *z, const float *b, int c) {
-  float m = -CUDART_INF_F;
-  for (int k = 0; k < c; ++k) {
-    z[k] += b[k];
-    if (z[k] > m) m = z[k];
-  }
-  float s = 0.0f;
-  for (int k = 0; k < c; ++k) {
-    z[k] = expf(z[k] - m);
-    s += z[k];
-  }
-  const float inv = 1.0f / s;
-  for (int k = 0; k < c; ++k) z[k] *= inv;
-}
-
-/* Labels come validated from the loaders; an out-of-range one still must not write out of
- * bounds here: it makes the row's loss NaN (the model diverges instead of corrupting memory). */
-__device__ bool label_of(const float *y, int i, int c, int *label) {
-  const float v = y[i];
-  if (!(v >= 0.0f && v < (float)c)) return false;
-  *label = (int)v;
-  return true;
-}
-
-/* Training: logits -> probabilities -> (P - Y) / rows in place (subnormal deltas flushed to zero,
- * rt_flush_subnormal), per-row loss -log(rt_loss_probability(p_y)) as the CPU families compute it. */
+/* Training: one thread per row (rt_softmax_xent_row, shared with fused groups). */
 __global__ void softmax_xent_kernel(float *z, const float *b, const float *y, int rows, int c,
                                     float inv_rows, double *row_loss) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= rows) return;
-  float *zi = z + (size_t)i * (size_t)c;
-  softmax_row(zi, b, c);
-  int label = 0;
-  if (!label_of(y, i, c, &label)) {
-    row_loss[i] = CUDART_NAN;
-    for (int k = 0; k < c; ++k) zi[k] *= inv_rows;
-    return;
-  }
-  const float py = rt_loss_probability(zi[label]);
-  row_loss[i] = -log((double)py);
-  zi[label] -= 1.0f;
-  for (int k = 0; k < c; ++k) zi[k] = rt_flush_subnormal(zi[k] * inv_rows);
+  rt_softmax_xent_row(z + (size_t)i * (size_t)c, b, y, i, c, inv_rows, &row_loss[i]);
 }
 
 /* Evaluation: probabilities, arg-max (first maximum wins, as on the CPU) and
@@ -72,9 +36,9 @@ __global__ void eval_rows_kernel(float *z, const float *b, const float *y, int r
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= rows) return;
   float *zi = z + (size_t)i * (size_t)c;
-  softmax_row(zi, b, c);
+  rt_softmax_row(zi, b, c);
   int label = 0;
-  if (!label_of(y, i, c, &label)) {
+  if (!rt_label_of(y, i, c, &label)) {
     row_loss[i] = CUDART_NAN;
     row_hit[i] = 0.0;
     return;
@@ -91,9 +55,7 @@ __global__ void eval_rows_kernel(float *z, const float *b, const float *y, int r
 __global__ void bias_grad_kernel(const float *g, int rows, int c, float *gb) {
   const int k = blockIdx.x * blockDim.x + threadIdx.x;
   if (k >= c) return;
-  float s = 0.0f;
-  for (int i = 0; i < rows; ++i) s += g[(size_t)i * (size_t)c + (size_t)k];
-  gb[k] = s;
+  gb[k] = rt_column_sum(g, rows, c, k);
 }
 
 /* linear_gradient() / the mlp's squared-error output: e = (e + b) - y in float, per-row loss

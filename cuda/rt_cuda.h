@@ -200,6 +200,32 @@ rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec, uint
 rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
                                const rt_cuda_shard *shard, double *sums, rt_status *st);
 
+/* ---- Fused groups ---------------------------------------------------------------------------- */
+
+/* The members of a group visit (src/engine/groups.h) integrated together, with a constant number
+ * of launches per batch whatever the group size (cuda/group.cu says how). Logistic today. */
+typedef struct rt_cuda_group rt_cuda_group;
+
+/* 1 when the kind of `spec` has fused group kernels. */
+int rt_cuda_group_fusable(const rt_model_spec *spec);
+
+/* Device bytes of a context for the group specs[0..m) (members of one config group, fusable) whose
+ * visits have at most max_batches batches (rt_cuda_check_fits before creating it). */
+size_t rt_cuda_group_bytes(const rt_model_spec *const *specs, size_t m, size_t max_batches);
+rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_t m, size_t max_batches,
+                             rt_cuda_group **out, rt_status *st);
+void rt_cuda_group_free(rt_cuda_group *g);
+
+/* One visit of m members (any members of the group it was created for, at most that many, at the
+ * same cursor: pass, position, batch_cursor) over the device shard `shard` (logical index
+ * shard_index), from the cursor on, in the order rt_batch_order_key gives: the host states go to
+ * the device through pinned staging (one copy for all), every batch is 6 launches for the whole
+ * group (two cublasSgemmStridedBatched, four kernels), and the states come back. Synchronous: on
+ * return states[] hold the result, cursor 0, with the CPU's semantics (divergence, counters). */
+rt_code rt_cuda_group_integrate(rt_cuda_group *g, const rt_model_spec *const *specs,
+                                void *const *states, size_t m, const rt_cuda_shard *shard,
+                                uint64_t shard_index, rt_status *st);
+
 /* ---- NCCL transport -------------------------------------------------------------------------- */
 
 /* NCCL communicators spanning the ranks of an MPI communicator, and the failure handling around

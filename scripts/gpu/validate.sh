@@ -438,7 +438,7 @@ vl_write_report
 # ---- 6. compute-sanitizer -----------------------------------------------------------------------
 sanitizer=${RINGTRAIN_COMPUTE_SANITIZER:-}
 shopt -s nullglob
-parity=("$bundle"/bin/tests/test_gpu_parity*)
+parity=("$bundle"/bin/tests/test_gpu_parity* "$bundle"/bin/tests/test_gpu_groups*)
 shopt -u nullglob
 if [[ -z "$sanitizer" ]]; then
   vl_record sanitizer "compute-sanitizer memcheck and racecheck" "NOT RUN" 0 "no compute-sanitizer (env.sh searched PATH and the CUDA toolkit)"

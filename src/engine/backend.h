@@ -62,12 +62,15 @@ void rt_backend_close(rt_backend *b);
 rt_code rt_backend_cpu_open(const rt_dataset *ds, rt_backend **out, rt_status *st);
 
 /* The CUDA backend (CUDA builds; backend_cuda.c): this rank's training and validation shards are
- * uploaded to the current device (rt_backend_select made it current) and every model of specs[0..
- * count) gets a slot; the device memory is checked before anything is allocated. Collective over
- * comm: every rank gets the same outcome. */
+ * uploaded to the current device (rt_backend_select made it current), every model of specs[0..
+ * count) gets a slot and every group of `groups` (formed on the same specs; both must outlive the
+ * backend) whose family has fused CUDA kernels a fused context; the device memory is checked
+ * before anything is allocated. Collective over comm: every rank gets the same outcome. */
 #if RINGTRAIN_WITH_CUDA
+struct rt_groups;
 rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, size_t count,
-                             MPI_Comm comm, rt_backend **out, rt_status *st);
+                             const struct rt_groups *groups, MPI_Comm comm, rt_backend **out,
+                             rt_status *st);
 #endif
 
 /* Integrates one shard visit of a GROUP (src/engine/groups.h): m models of family fam that share

@@ -3,10 +3,13 @@
  * in device memory for the whole run (uploaded once, here); every model has a slot (its own CUDA
  * stream, cuBLAS handle, device state buffer and pinned staging buffer, cuda/rt_cuda.h).
  *
- * A group visit: each member's host state goes to its slot (through the pinned staging buffer),
- * its batches are issued on its slot's stream from the member's batch cursor on (the members of a
- * group run side by side on their streams), the states come back through the staging buffers, and
- * the host waits for the slots. So the engine keeps every model's state, header and cursor on the
+ * A group visit of a family with fused group kernels (logistic; rt_cuda_group_fusable) goes to
+ * the group's fused context (cuda/group.cu: one copy of all members' states in, 6 launches per
+ * batch for the whole group, one copy out), a group of one as well, so that a model's bytes are
+ * the same alone or in a group. Other families: each member's host state goes to its slot
+ * (through the pinned staging buffer), its batches are issued on its slot's stream from the
+ * member's batch cursor on (the members of a group run side by side on their streams), the states
+ * come back through the staging buffers, and the host waits for the slots. So the engine keeps every model's state, header and cursor on the
  * host between visits, exactly as on the CPU: hand-offs, stops, checkpoints, resume, early
  * termination, validation along the ring and the final evaluation are the engine's and work the
  * same on both backends. A visit is issued as a whole: a stop request is seen before its first
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 
 #include "fail_watch.h"
+#include "groups.h"
 #include "ringtrain/profile.h"
 #include "rt_cuda.h"
 #include "schedule.h"
@@ -31,7 +35,9 @@ typedef struct cuda_backend {
   const rt_model_spec *specs; /* the run's model table: slots[spec->id] */
   size_t count;
   rt_cuda_shard **train, **val; /* [S]; owned shards only */
-  rt_cuda_slot **slots;         /* [count] */
+  rt_cuda_slot **slots;         /* [count]: evaluation, and integration of unfused families */
+  rt_cuda_group **fused;        /* [group]: the fused context of a group of a fusable family */
+  const rt_groups *groups;      /* the run's groups: model id -> group */
   void *stream;                 /* the shard uploads */
 } cuda_backend;
 
@@ -52,6 +58,15 @@ static rt_code cuda_integrate(rt_backend *b, const rt_group_visit *v, int (*shou
   if (!shard)
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "training shard %llu is not on this rank's device",
                       (unsigned long long)v->shard);
+  if (rt_cuda_group_fusable(v->specs[0])) {
+    rt_cuda_group *g = c->fused[c->groups->group_of[v->specs[0]->id]];
+    if (!g)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu has no fused CUDA group",
+                        (unsigned long long)v->specs[0]->id);
+    rt_code rc = rt_cuda_group_integrate(g, v->specs, v->states, v->m, shard, v->shard, st);
+    if (rc == RT_OK) *complete = 1;
+    return rc;
+  }
   rt_code rc = RT_OK;
   /* Issue every member, then bring every state back, then wait: the streams overlap. */
   for (size_t i = 0; rc == RT_OK && i < v->m; ++i) {
@@ -95,6 +110,8 @@ static rt_code cuda_evaluate(rt_backend *b, const rt_model_spec *spec, const voi
 static void cuda_close(rt_backend *b) {
   cuda_backend *c = (cuda_backend *)b;
   for (size_t j = 0; c->slots && j < c->count; ++j) rt_cuda_slot_free(c->slots[j]);
+  for (size_t g = 0; c->fused && g < c->groups->count; ++g) rt_cuda_group_free(c->fused[g]);
+  free(c->fused);
   for (size_t s = 0; c->train && s < c->ds->shards; ++s) rt_cuda_shard_free(c->train[s]);
   for (size_t s = 0; c->val && s < c->ds->shards; ++s) rt_cuda_shard_free(c->val[s]);
   rt_cuda_stream_destroy(c->stream);
@@ -114,20 +131,45 @@ static size_t slot_bytes(const rt_model_spec *spec, const rt_dataset *ds) {
                             rt_cuda_work_floats(spec, batch));
 }
 
-/* Device memory for the owned shards and one slot per model, checked before allocating any. */
-static rt_code check_memory(const cuda_backend *c, rt_status *st) {
+/* The most batches a visit of this batch size has on this rank. */
+static size_t max_batches(const cuda_backend *c, size_t batch) {
+  size_t most = 1;
+  for (size_t s = 0; s < c->ds->shards; ++s)
+    if (owned(c, s) && (c->ds->train[s].rows + batch - 1) / batch > most)
+      most = (c->ds->train[s].rows + batch - 1) / batch;
+  return most;
+}
+
+/* Group g's member specs into out[] when its family is fused on CUDA; returns how many (0: not
+ * fused). */
+static size_t fused_members(const cuda_backend *c, size_t g, const rt_model_spec **out) {
+  const size_t m = rt_group_size(c->groups, g);
+  const size_t *members = rt_group_members(c->groups, g);
+  if (!rt_cuda_group_fusable(&c->specs[members[0]])) return 0;
+  for (size_t k = 0; k < m; ++k) out[k] = &c->specs[members[k]];
+  return m;
+}
+
+/* Device memory for the owned shards, one slot per model and the fused groups' contexts, checked
+ * before allocating any. */
+static rt_code check_memory(const cuda_backend *c, const rt_model_spec **scratch, rt_status *st) {
   size_t need = 0;
   for (size_t s = 0; s < c->ds->shards; ++s)
     if (owned(c, s))
       need += rt_cuda_shard_bytes(c->ds->train[s].rows, c->ds->features, 1) +
               rt_cuda_shard_bytes(c->ds->val[s].rows, c->ds->features, 1);
   for (size_t j = 0; j < c->count; ++j) need += slot_bytes(&c->specs[j], c->ds);
+  for (size_t g = 0; g < c->groups->count; ++g) {
+    const size_t m = fused_members(c, g, scratch);
+    if (m)
+      need += rt_cuda_group_bytes(scratch, m, max_batches(c, (size_t)scratch[0]->hp.batch_size));
+  }
   return rt_cuda_check_fits(need, "the training and validation shards and model slots", st);
 }
 
-static rt_code load(cuda_backend *c, rt_status *st) {
+static rt_code load(cuda_backend *c, const rt_model_spec **scratch, rt_status *st) {
   rt_code rc;
-  RT_TRY(rc, check_memory(c, st));
+  RT_TRY(rc, check_memory(c, scratch, st));
   RT_TRY(rc, rt_cuda_stream_create(&c->stream, st));
   for (size_t s = 0; s < c->ds->shards; ++s) {
     if (!owned(c, s)) continue;
@@ -144,11 +186,18 @@ static rt_code load(cuda_backend *c, rt_status *st) {
            rt_cuda_slot_create(rt_state_layout_of(spec).total_bytes, batch, c->ds->features,
                                c->ds->classes, rt_cuda_work_floats(spec, batch), &c->slots[j], st));
   }
+  for (size_t g = 0; g < c->groups->count; ++g) {
+    const size_t m = fused_members(c, g, scratch);
+    if (m)
+      RT_TRY(rc, rt_cuda_group_create(scratch, m, max_batches(c, (size_t)scratch[0]->hp.batch_size),
+                                      &c->fused[g], st));
+  }
   return RT_OK;
 }
 
 rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, size_t count,
-                             MPI_Comm comm, rt_backend **out, rt_status *st) {
+                             const rt_groups *groups, MPI_Comm comm, rt_backend **out,
+                             rt_status *st) {
   *out = NULL;
   cuda_backend *c = calloc(1, sizeof *c);
   rt_code rc = RT_OK;
@@ -163,14 +212,18 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
     c->train = calloc(ds->shards ? ds->shards : 1, sizeof *c->train);
     c->val = calloc(ds->shards ? ds->shards : 1, sizeof *c->val);
     c->slots = calloc(count ? count : 1, sizeof *c->slots);
+    c->groups = groups;
+    c->fused = calloc(groups->count ? groups->count : 1, sizeof *c->fused);
   }
-  if (!c || !c->train || !c->val || !c->slots)
+  const rt_model_spec **scratch = calloc(count ? count : 1, sizeof *scratch);
+  if (!c || !c->train || !c->val || !c->slots || !c->fused || !scratch)
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the CUDA backend for %zu models", count);
   if (rc == RT_OK) {
     rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
-    rc = load(c, st);
+    rc = load(c, scratch, st);
     rt_prof_end(RT_PHASE_LOAD);
   }
+  free(scratch);
   rc = rt_agree_origin(comm, rc, st); /* the same outcome on every rank */
   if (rc == RT_OK) {
     *out = &c->ops;

@@ -582,6 +582,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   void **states = NULL;
   rt_model_stats *stats = NULL;
   rt_backend *engine_backend = NULL; /* opened once the specs exist */
+  rt_groups groups = {0};            /* of every model */
   rt_scaling scaling = {0};          /* data.normalize */
   size_t *source = NULL;             /* shared statistics passes */
   const size_t count = cfg->model_count;
@@ -615,12 +616,10 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
   if ((rc = build_specs(cfg, &ds, use_cuda, specs, st))) goto done;
   for (size_t j = 0; j < count; ++j) specs[j].scaling = &scaling;
-  { /* The groups, for results.csv (the engine forms its own from the same specs and rule). */
-    rt_groups groups;
-    if ((rc = rt_groups_form(specs, count, cfg->run.fuse, &groups, st))) goto done;
-    for (size_t j = 0; j < count; ++j) res->models[j].group = groups.group_of[j];
-    rt_groups_free(&groups);
-  }
+  /* The groups, for results.csv and the CUDA backend's fused contexts (the engine forms its own
+   * from the travelling models' specs with the same rule). */
+  if ((rc = rt_groups_form(specs, count, cfg->run.fuse, &groups, st))) goto done;
+  for (size_t j = 0; j < count; ++j) res->models[j].group = groups.group_of[j];
 
   source = malloc(count * sizeof *source);
   if (!source) {
@@ -629,7 +628,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   }
   (void)rt_plan_shared_passes(specs, count, source);
 #if RINGTRAIN_WITH_CUDA
-  if (use_cuda) rc = rt_backend_cuda_open(&ds, specs, count, comm, &engine_backend, st);
+  if (use_cuda) rc = rt_backend_cuda_open(&ds, specs, count, &groups, comm, &engine_backend, st);
   else
 #endif
     rc = rt_agree(comm, rt_backend_cpu_open(&ds, &engine_backend, st), st);
@@ -680,6 +679,7 @@ done:
   free(specs);
   free(stats);
   rt_backend_close(engine_backend);
+  rt_groups_free(&groups);
   free(source);
   rt_scaling_free(&scaling);
   rt_dataset_free(&ds);

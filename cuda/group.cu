@@ -1,0 +1,343 @@
+/* CUDA backend, fused model groups (rt_cuda.h, "Fused groups"): the members of a group visit
+ * integrate every batch together with a constant number of launches, whatever the group size.
+ * Logistic (softmax regression) today; other families integrate member by member on their slots.
+ *
+ * Memory. A group context is one slot (slots.cu) whose "state" buffer holds up to `capacity`
+ * member states one after another at a fixed stride (the largest member state, rounded up to
+ * 256 bytes; members of a config group share their layout offsets: same features, classes,
+ * passes and eval_every_pass, so member i's parameters are at i * stride + params_offset), and
+ * whose workspace holds, per member, the logits / deltas (batch x classes) and the gradient.
+ * The host states come in through the slot's pinned staging buffer: one host-to-device copy per
+ * visit for all members, one back, plus one copy of the visit's optimizer arguments.
+ *
+ * One batch, for all m members, on the context's stream (6 launches):
+ *   1. logits     Z_i = X W_i         one cublasSgemmStridedBatched (X shared: stride 0)
+ *   2. softmax    rows x members      one kernel: rt_softmax_xent_row (row_math.cuh) per row
+ *   3. gradient   G_i = X^T Delta_i   one cublasSgemmStridedBatched
+ *   4. bias grad  columns x members   one kernel: rt_column_sum per column
+ *   5. loss       one block a member  rt_batch_loss_commit: divergence as alone
+ *   6. optimizer  elements x members  one kernel: rt_optimizer_element, skipped for a diverged member
+ * Steps 2, 4, 5 and 6 run, element by element, the very device functions of the solo kernels
+ * (compute.cu, family_shared.cu). The backend sends a logistic model through this path alone too
+ * (a group of one), so a model's bytes do not depend on its group's size as long as cuBLAS gives
+ * each batch of a strided-batched product the same bits whatever the batch count; the gpu test
+ * tests/gpu/test_gpu_groups.c checks exactly that and names cuBLAS if it breaks. */
+#include "rt_cuda.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "row_math.cuh"
+#include "rt_cuda_internal.h"
+
+extern "C" {
+#include "backend.h" /* rt_batch_order_key (no C++ guards of its own) */
+}
+
+namespace {
+
+constexpr int kReduceThreads = 256; /* the one-block-per-member loss reduction; a power of two */
+
+/* What a group's kernels need to find member i: its state at base + i * stride. */
+struct group_geometry {
+  unsigned char *base;
+  size_t stride;        /* bytes between member states */
+  size_t params_offset; /* bytes into a state */
+  size_t aux_offset;
+  int d, c; /* features, classes */
+};
+
+__device__ __forceinline__ rt_state_header *member_header(const group_geometry &g, int i) {
+  return (rt_state_header *)(g.base + (size_t)i * g.stride);
+}
+__device__ __forceinline__ float *member_params(const group_geometry &g, int i) {
+  return (float *)(g.base + (size_t)i * g.stride + g.params_offset);
+}
+__device__ __forceinline__ float *member_aux(const group_geometry &g, int i) {
+  return (float *)(g.base + (size_t)i * g.stride + g.aux_offset);
+}
+
+/* grid (row blocks, members): row r of member blockIdx.y. */
+__global__ void group_softmax_kernel(group_geometry g, float *z, size_t zstride, const float *y,
+                                     int rows, float inv_rows, double *row_loss, int loss_stride) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  const int member = blockIdx.y;
+  if (i >= rows) return;
+  const float *bias = member_params(g, member) + (size_t)g.d * (size_t)g.c;
+  float *zi = z + (size_t)member * zstride + (size_t)i * (size_t)g.c;
+  rt_softmax_xent_row(zi, bias, y, i, g.c, inv_rows,
+                      &row_loss[(size_t)member * (size_t)loss_stride + (size_t)i]);
+}
+
+/* One thread per (member, class): the bias gradient after the member's weight gradient. */
+__global__ void group_bias_grad_kernel(group_geometry g, const float *z, size_t zstride, int rows,
+                                       float *grad, size_t gstride, int members) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= members * g.c) return;
+  const int member = t / g.c, k = t % g.c;
+  grad[(size_t)member * gstride + (size_t)g.d * (size_t)g.c + (size_t)k] =
+      rt_column_sum(z + (size_t)member * zstride, rows, g.c, k);
+}
+
+/* One block per member. */
+__global__ void group_loss_kernel(group_geometry g, const double *row_loss, int loss_stride,
+                                  int rows) {
+  __shared__ double sh[kReduceThreads];
+  rt_batch_loss_commit(row_loss + (size_t)blockIdx.x * (size_t)loss_stride, rows,
+                       member_header(g, (int)blockIdx.x), sh);
+}
+
+/* Grid-stride over members x n parameters; args: this batch's arguments of each member. */
+__global__ void group_optimizer_kernel(group_geometry g, const rt_opt_args *args, const float *grad,
+                                       size_t gstride, int members, unsigned long long n) {
+  const unsigned long long total = (unsigned long long)members * n;
+  const unsigned long long step = (unsigned long long)gridDim.x * blockDim.x;
+  for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += step) {
+    const int member = (int)(e / n);
+    if (member_header(g, member)->diverged) continue; /* this batch's loss or an earlier one */
+    rt_optimizer_element(args[member], member_params(g, member), member_aux(g, member),
+                         grad + (size_t)member * gstride, (size_t)(e % n));
+  }
+}
+
+/* The pieces of a context's workspace, in floats (rt_work_carver: 256-byte aligned pieces). */
+struct group_ws {
+  float *z;          /* capacity x zstride */
+  float *grad;       /* capacity x gstride */
+  double *row_loss;  /* capacity x max_rows */
+  rt_opt_args *args; /* max_batches x capacity */
+  size_t zstride, gstride;
+};
+
+group_ws carve(size_t capacity, size_t max_rows, size_t d, size_t c, size_t max_batches,
+               float *base, size_t *used) {
+  rt_work_carver w = {base, 0};
+  group_ws o;
+  o.zstride = rt_work_carver::padded(max_rows * c);
+  o.gstride = rt_work_carver::padded((d + 1) * c);
+  o.z = w.floats(capacity * o.zstride);
+  o.grad = w.floats(capacity * o.gstride);
+  o.row_loss = w.doubles(capacity * max_rows);
+  o.args = (rt_opt_args *)(void *)w.floats(
+      (max_batches * capacity * sizeof(rt_opt_args) + sizeof(float) - 1) / sizeof(float));
+  if (used) *used = w.used;
+  return o;
+}
+
+size_t state_stride(const rt_model_spec *const *specs, size_t m) {
+  size_t most = 0;
+  for (size_t i = 0; i < m; ++i) {
+    const size_t b = rt_state_layout_of(specs[i]).total_bytes;
+    if (b > most) most = b;
+  }
+  return rt_cuda_round_up(most);
+}
+
+} /* namespace */
+
+struct rt_cuda_group {
+  rt_cuda_slot *slot; /* stream, cuBLAS handle, member states ("state"), workspace, staging */
+  size_t capacity, max_rows, max_batches, d, c, stride;
+  rt_opt_args *host_args; /* pinned: max_batches x capacity */
+  uint64_t *order;
+  size_t order_cap;
+};
+
+extern "C" int rt_cuda_group_fusable(const rt_model_spec *spec) {
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  return fam && fam->id == RT_FAMILY_LOGISTIC;
+}
+
+extern "C" size_t rt_cuda_group_bytes(const rt_model_spec *const *specs, size_t m,
+                                      size_t max_batches) {
+  if (m == 0) return 0;
+  const rt_model_spec *s = specs[0];
+  const size_t rows = (size_t)s->hp.batch_size;
+  size_t work = 0;
+  (void)carve(m, rows, s->problem.features, s->problem.classes, max_batches, nullptr, &work);
+  return rt_cuda_slot_bytes(m * state_stride(specs, m), rows, s->problem.features,
+                            s->problem.classes, work);
+}
+
+extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_t m,
+                                        size_t max_batches, rt_cuda_group **out, rt_status *st) {
+  *out = nullptr;
+  if (m == 0 || !rt_cuda_group_fusable(specs[0]))
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a fused CUDA group needs fusable members (%zu)", m);
+  const rt_model_spec *s = specs[0];
+  rt_cuda_group *g = (rt_cuda_group *)calloc(1, sizeof *g);
+  if (!g) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a CUDA group");
+  g->capacity = m;
+  g->max_rows = (size_t)s->hp.batch_size;
+  g->max_batches = max_batches ? max_batches : 1;
+  g->d = s->problem.features;
+  g->c = s->problem.classes;
+  g->stride = state_stride(specs, m);
+  size_t work = 0;
+  (void)carve(m, g->max_rows, g->d, g->c, g->max_batches, nullptr, &work);
+  rt_code rc = rt_cuda_slot_create(m * g->stride, g->max_rows, g->d, g->c, work, &g->slot, st);
+  if (rc == RT_OK)
+    rc = RT_CUDA_CALL(
+        st, cudaMallocHost((void **)&g->host_args, g->max_batches * m * sizeof *g->host_args));
+  if (rc != RT_OK) {
+    rt_cuda_group_free(g);
+    return rc;
+  }
+  *out = g;
+  return RT_OK;
+}
+
+extern "C" void rt_cuda_group_free(rt_cuda_group *g) {
+  if (!g) return;
+  rt_cuda_slot_free(g->slot); /* synchronises its stream first */
+  if (g->host_args) (void)cudaFreeHost(g->host_args);
+  free(g->order);
+  free(g);
+}
+
+namespace {
+
+/* Everything a visit relies on, before anything is issued. */
+rt_code check_visit(const rt_cuda_group *g, const rt_model_spec *const *specs, void *const *states,
+                    size_t m, const rt_cuda_shard *shard, size_t nb, rt_status *st) {
+  if (m == 0 || m > g->capacity || nb > g->max_batches)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                      "a fused CUDA visit of %zu members and %zu batches exceeds its group's %zu "
+                      "and %zu",
+                      m, nb, g->capacity, g->max_batches);
+  const rt_state_layout l0 = rt_state_layout_of(specs[0]);
+  const rt_state_header *h0 = rt_state_head(states[0]);
+  for (size_t i = 0; i < m; ++i) {
+    const rt_model_spec *s = specs[i];
+    const rt_state_layout l = rt_state_layout_of(s);
+    const rt_state_header *h = rt_state_head(states[i]);
+    rt_code rc;
+    if ((rc = rt_cuda_check_spec(s, st)) != RT_OK) return rc;
+    if (!rt_cuda_group_fusable(s) || s->problem.features != g->d || s->problem.classes != g->c ||
+        (size_t)s->hp.batch_size != g->max_rows || l.params_offset != l0.params_offset ||
+        l.aux_offset != l0.aux_offset || l.param_count != l0.param_count ||
+        l.total_bytes > g->stride || s->hp.data_order != specs[0]->hp.data_order)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                        "model %llu does not fit the fused CUDA group of model %llu",
+                        (unsigned long long)s->id, (unsigned long long)specs[0]->id);
+    if (h->magic != RT_STATE_MAGIC || h->model_id != s->id || h->pass != h0->pass ||
+        h->position != h0->position || h->batch_cursor != h0->batch_cursor)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu is not where its group is (model %llu)",
+                        (unsigned long long)s->id, (unsigned long long)specs[0]->id);
+  }
+  if (shard->features != g->d || (shard->rows > 0 && !shard->y))
+    return RT_FAIL_AT(st, RT_ERR_DATA,
+                      "the device shard (%zu features%s) does not suit the group's %zu features "
+                      "with labels",
+                      shard->features, shard->y ? "" : ", no labels", g->d);
+  return RT_OK;
+}
+
+} /* namespace */
+
+extern "C" rt_code rt_cuda_group_integrate(rt_cuda_group *g, const rt_model_spec *const *specs,
+                                           void *const *states, size_t m,
+                                           const rt_cuda_shard *shard, uint64_t shard_index,
+                                           rt_status *st) {
+  const size_t batch = g->max_rows;
+  const size_t nb = (shard->rows + batch - 1) / batch;
+  rt_code rc;
+  RT_TRY(rc, check_visit(g, specs, states, m, shard, nb, st));
+  rt_cuda_slot *slot = g->slot;
+  const rt_state_header *h0 = rt_state_head(states[0]);
+  const size_t k0 = (size_t)h0->batch_cursor;
+  if (k0 > nb)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "batch cursor %zu beyond the visit's %zu batches", k0,
+                      nb);
+  rt_nvtx_push("integrate group of %zu (model %llu) pass %llu shard %llu", m,
+               (unsigned long long)specs[0]->id, (unsigned long long)h0->pass,
+               (unsigned long long)shard_index);
+  rt_nvtx_scope nvtx_range;
+  if (nb > g->order_cap) {
+    uint64_t *grown = (uint64_t *)realloc(g->order, nb * sizeof *grown);
+    if (!grown)
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the batch order of %zu batches", nb);
+    g->order = grown;
+    g->order_cap = nb;
+  }
+  rt_rng_permutation(rt_batch_order_key(specs[0], h0->pass, shard_index), g->order, nb);
+
+  /* The members' states into the staging buffer at the group's stride, the optimizer arguments
+   * of every batch of the visit (each member's own step counter), then two copies. */
+  const size_t dc = g->d * g->c;
+  const rt_state_layout l0 = rt_state_layout_of(specs[0]);
+  for (size_t i = 0; i < m; ++i)
+    memcpy(slot->staging + i * g->stride, states[i], rt_state_layout_of(specs[i]).total_bytes);
+  for (size_t k = k0; k < nb; ++k)
+    for (size_t i = 0; i < m; ++i)
+      g->host_args[(k - k0) * m + i] = rt_cuda_opt_args(
+          specs[i], rt_state_head(states[i])->step + (k - k0), (float)specs[i]->hp.l2, dc);
+  const group_ws w = carve(g->capacity, batch, g->d, g->c, g->max_batches, slot->work, nullptr);
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->state, slot->staging, m * g->stride,
+                                    cudaMemcpyHostToDevice, slot->stream));
+  if (nb > k0)
+    RT_CUDA_CHECK(st, cudaMemcpyAsync(w.args, g->host_args, (nb - k0) * m * sizeof *w.args,
+                                      cudaMemcpyHostToDevice, slot->stream));
+
+  group_geometry geo;
+  geo.base = slot->state;
+  geo.stride = g->stride;
+  geo.params_offset = l0.params_offset;
+  geo.aux_offset = l0.aux_offset;
+  geo.d = (int)g->d;
+  geo.c = (int)g->c;
+  const int d = (int)g->d, c = (int)g->c, members = (int)m;
+  const long long w_stride = (long long)(g->stride / sizeof(float));
+  const float *w0 = (const float *)(slot->state + l0.params_offset);
+  const float one = 1.0f, zero = 0.0f;
+  const unsigned long long n = l0.param_count;
+  const int opt_blocks = rt_cuda_elem_blocks((size_t)m * (size_t)n);
+  for (size_t k = k0; k < nb; ++k) {
+    const size_t first = (size_t)g->order[k] * batch;
+    const int r = (int)(first + batch <= shard->rows ? batch : shard->rows - first);
+    const float *x = shard->x + first * g->d, *y = shard->y + first;
+    /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
+    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d,
+                                                  &one, w0, c, w_stride, x, d, 0, &zero, w.z, c,
+                                                  (long long)w.zstride, members));
+    group_softmax_kernel<<<dim3((unsigned)rt_cuda_row_blocks(r), (unsigned)members), kRowThreads, 0,
+                           slot->stream>>>(geo, w.z, w.zstride, y, r, 1.0f / (float)r, w.row_loss,
+                                           (int)batch);
+    RT_CUDA_CHECK_LAUNCH(st);
+    /* G_i (d x c, row-major) = X^T Delta_i: column-major G_i^T (c x d) = Delta_i^T (c x r) X. */
+    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r,
+                                                  &one, w.z, c, (long long)w.zstride, x, d, 0,
+                                                  &zero, w.grad, c, (long long)w.gstride, members));
+    const int bias_threads = members * c;
+    group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads, kRtElemThreads,
+                             0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad, w.gstride, members);
+    RT_CUDA_CHECK_LAUNCH(st);
+    group_loss_kernel<<<(unsigned)members, kReduceThreads, 0, slot->stream>>>(geo, w.row_loss,
+                                                                              (int)batch, r);
+    RT_CUDA_CHECK_LAUNCH(st);
+    group_optimizer_kernel<<<opt_blocks, kRtElemThreads, 0, slot->stream>>>(
+        geo, w.args + (k - k0) * m, w.grad, w.gstride, members, n);
+    RT_CUDA_CHECK_LAUNCH(st);
+  }
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->staging, slot->state, m * g->stride,
+                                    cudaMemcpyDeviceToHost, slot->stream));
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(slot->stream));
+  /* The states back; the host-owned counters advance for every batch, diverged or not (as on the
+   * CPU); the device owns diverged and pass_loss_sum. */
+  for (size_t i = 0; i < m; ++i) {
+    rt_state_header *h = rt_state_head(states[i]);
+    const uint64_t step = h->step, samples = h->samples, loss_rows = h->pass_loss_rows;
+    memcpy(states[i], slot->staging + i * g->stride, rt_state_layout_of(specs[i]).total_bytes);
+    h->step = step + (nb - k0);
+    uint64_t rows = 0;
+    for (size_t k = k0; k < nb; ++k) {
+      const size_t first = (size_t)g->order[k] * batch;
+      rows += first + batch <= shard->rows ? batch : shard->rows - first;
+    }
+    h->samples = samples + rows;
+    h->pass_loss_rows = loss_rows + rows;
+    h->batch_cursor = 0;
+  }
+  return RT_OK;
+}

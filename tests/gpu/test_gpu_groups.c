@@ -1,0 +1,257 @@
+/* Fused CUDA groups (cuda/group.cu, rt_cuda_group_*): the invariants of a group visit on a GPU.
+ *  1. Bytes: 8 logistic members (SGD, momentum, Adam; learning rates, L2 and schedules mixed)
+ *     integrated together over two passes of every shard give, member by member, exactly the
+ *     bytes of the same member integrated as a group of one, and of a group of 3 of them taken
+ *     from the same context (what early termination leaves). A difference names cuBLAS: the
+ *     element-wise kernels are the same device functions, so only the strided-batched products
+ *     can make it (column independence broken for that batch count).
+ *  2. CPU: every member within the CPU-vs-GPU tolerance of its CPU visit (gt_compare_states).
+ *  3. Launches: 6 per batch whatever the group size (1, 3, 8), counted by rt_cuda_launch_count.
+ * Two shapes: 13 features, 4 classes, batch 16 over three uneven shards (partial batches); and
+ * 784 features, 10 classes, batch 128 over 1000 and 700 rows (SGD and momentum only there: see
+ * test_gpu_parity.c on Adam's first steps). Exits 77 (ctest: skipped) when no CUDA device is
+ * usable. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "backend.h"
+#include "gpu_test.h"
+#include "model.h"
+#include "rng.h"
+#include "rt_cuda.h"
+
+#define MAX_SHARDS 3
+#define PASSES 2
+#define MEMBERS 8
+
+typedef struct problem {
+  const char *name;
+  size_t features, classes, batch, shards;
+  size_t rows[MAX_SHARDS];
+  int adam; /* Adam members allowed */
+  uint64_t key;
+  rt_shard host[MAX_SHARDS];
+  rt_cuda_shard *dev[MAX_SHARDS];
+} problem;
+
+static problem tiny = {
+    "13 features, 4 classes, batch 16", 13, 4, 16, 3, {203, 160, 97}, 1, 77, {{0}}, {0}};
+static problem real = {
+    "784 features, 10 classes, batch 128", 784, 10, 128, 2, {1000, 700, 0}, 0, 78, {{0}}, {0}};
+
+static uint64_t total_batches(const problem *p) {
+  uint64_t n = 0;
+  for (size_t s = 0; s < p->shards; ++s) n += (p->rows[s] + p->batch - 1) / p->batch;
+  return n;
+}
+
+/* Features in [-1, 1], labels from a random linear teacher. */
+static int problem_up(problem *p) {
+  rt_status st;
+  rt_status_clear(&st);
+  const size_t d = p->features, c = p->classes;
+  for (size_t s = 0; s < p->shards; ++s) {
+    rt_shard *h = &p->host[s];
+    gt_shard_alloc(h, p->rows[s], d);
+    const uint64_t key = rt_key_push(p->key, s);
+    for (size_t i = 0; i < h->rows; ++i) {
+      float best = -INFINITY;
+      size_t label = 0;
+      for (size_t f = 0; f < d; ++f)
+        h->x[i * d + f] = 2.0f * rt_rng_uniform_f(key, i * d + f) - 1.0f;
+      for (size_t k = 0; k < c; ++k) {
+        float z = 0.0f;
+        for (size_t f = 0; f < d; ++f)
+          z += h->x[i * d + f] *
+               (2.0f * rt_rng_uniform_f(rt_key_push(p->key, 999), f * c + k) - 1.0f);
+        if (z > best) best = z, label = k;
+      }
+      h->y[i] = (float)label;
+    }
+    if (rt_cuda_shard_upload(h, NULL, &p->dev[s], &st) != RT_OK) {
+      fprintf(stderr, "rt_cuda_shard_upload: %s\n", st.message);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void problem_down(problem *p) {
+  for (size_t s = 0; s < p->shards; ++s) {
+    rt_cuda_shard_free(p->dev[s]);
+    rt_shard_free(&p->host[s]);
+    p->dev[s] = NULL;
+  }
+}
+
+/* Member i of the group: its own optimizer, learning rate, L2 and schedule; one data order. */
+static rt_model_spec member(const problem *p, int i) {
+  rt_model_spec s = gt_spec("logistic", (uint64_t)i, p->features, p->classes, (long)p->batch,
+                            p->shards, total_batches(p), 4242, PASSES);
+  const int o = p->adam ? i % 3 : i % 2; /* 0 sgd, 1 momentum, 2 adam */
+  s.hp.optimizer = o == 2 ? RT_OPT_ADAM : RT_OPT_SGD;
+  s.hp.momentum = o == 1 ? 0.9 : 0.0;
+  s.hp.learning_rate = (o == 2 ? 0.01 : 0.1) * (1.0 + 0.25 * i);
+  s.hp.l2 = i % 4 == 3 ? 1e-3 : 0.0;
+  s.hp.schedule = i % 2 ? RT_SCHED_COSINE : RT_SCHED_CONSTANT;
+  s.hp.decay = 0.05;
+  s.hp.data_order = 31337; /* shared: the members see the same batches */
+  return s;
+}
+
+/* Trains members[0..m) of specs through PASSES passes of every shard in the group context g
+ * (the engine's visit bookkeeping between visits); states[] are updated. *launches gets the
+ * launches of the whole run, *batches its batches. */
+static void train_group(problem *p, rt_cuda_group *g, const rt_model_spec *const *specs,
+                        void **states, size_t m, uint64_t *launches, uint64_t *batches) {
+  rt_status st;
+  rt_status_clear(&st);
+  *launches = 0;
+  *batches = 0;
+  for (uint64_t pass = 0; pass < PASSES; ++pass)
+    for (uint64_t pos = 0; pos < p->shards; ++pos) {
+      const uint64_t shard = pos; /* the tests' succession: shard = position */
+      const uint64_t before = rt_cuda_launch_count();
+      if (rt_cuda_group_integrate(g, specs, states, m, p->dev[shard], shard, &st) != RT_OK)
+        fail_msg("rt_cuda_group_integrate (%zu members): %s", m, st.message);
+      *launches += rt_cuda_launch_count() - before;
+      *batches += (p->rows[shard] + p->batch - 1) / p->batch;
+      for (size_t i = 0; i < m; ++i) gt_cpu_finish_visit(specs[i], states[i]);
+    }
+}
+
+static rt_cuda_group *new_group(const rt_model_spec *const *specs, size_t m, const problem *p) {
+  rt_status st;
+  rt_status_clear(&st);
+  size_t most = 1;
+  for (size_t s = 0; s < p->shards; ++s)
+    if ((p->rows[s] + p->batch - 1) / p->batch > most)
+      most = (p->rows[s] + p->batch - 1) / p->batch;
+  rt_cuda_group *g = NULL;
+  if (rt_cuda_group_create(specs, m, most, &g, &st) != RT_OK)
+    fail_msg("rt_cuda_group_create: %s", st.message);
+  return g;
+}
+
+static void *copy_state(const void *state, size_t bytes) {
+  void *c = aligned_alloc(RT_STATE_ALIGN, bytes);
+  assert_non_null(c);
+  memcpy(c, state, bytes);
+  return c;
+}
+
+static void group_invariants(problem *p) {
+  rt_model_spec specs[MEMBERS];
+  const rt_model_spec *sp[MEMBERS];
+  void *fused[MEMBERS], *fresh[MEMBERS];
+  size_t bytes[MEMBERS];
+  for (int i = 0; i < MEMBERS; ++i) {
+    specs[i] = member(p, i);
+    sp[i] = &specs[i];
+    fresh[i] = gt_fresh_state(&specs[i], NULL, &bytes[i]);
+    fused[i] = copy_state(fresh[i], bytes[i]);
+  }
+  assert_true(rt_cuda_group_fusable(&specs[0]));
+  rt_cuda_group *g = new_group(sp, MEMBERS, p);
+  uint64_t launches = 0, batches = 0;
+  train_group(p, g, sp, fused, MEMBERS, &launches, &batches);
+  print_message("%s: group of %d: %.2f launches per batch\n", p->name, MEMBERS,
+                (double)launches / (double)batches);
+  assert_int_equal(launches, 6 * batches);
+
+  /* A group of 3 from the same context: members 1, 4, 6. */
+  const size_t pick[3] = {1, 4, 6};
+  const rt_model_spec *sub[3];
+  void *three[3];
+  for (int k = 0; k < 3; ++k) {
+    sub[k] = sp[pick[k]];
+    three[k] = copy_state(fresh[pick[k]], bytes[pick[k]]);
+  }
+  train_group(p, g, sub, three, 3, &launches, &batches);
+  assert_int_equal(launches, 6 * batches);
+  rt_cuda_group_free(g);
+
+  int broken = 0;
+  for (int i = 0; i < MEMBERS; ++i) {
+    /* Alone: a group of one, its own context. */
+    void *alone = copy_state(fresh[i], bytes[i]);
+    rt_cuda_group *g1 = new_group(&sp[i], 1, p);
+    train_group(p, g1, &sp[i], &alone, 1, &launches, &batches);
+    assert_int_equal(launches, 6 * batches);
+    rt_cuda_group_free(g1);
+    if (memcmp(alone, fused[i], bytes[i]) != 0) {
+      print_error(
+          "%s: member %d (%s) differs between a group of %d and alone: cuBLAS's "
+          "strided-batched sgemm does not give each batch the same bits whatever the "
+          "batch count on this GPU/cuBLAS\n",
+          p->name, i, gt_opt_label(&specs[i]), MEMBERS);
+      broken++;
+    }
+    for (int k = 0; k < 3; ++k)
+      if ((int)pick[k] == i && memcmp(alone, three[k], bytes[i]) != 0) {
+        print_error("%s: member %d differs between a group of 3 and alone (cuBLAS, as above)\n",
+                    p->name, i);
+        broken++;
+      }
+    /* The CPU, visit by visit. */
+    void *cpu = copy_state(fresh[i], bytes[i]);
+    gt_cpu_run r = gt_cpu_run_new(&specs[i]);
+    for (uint64_t pass = 0; pass < PASSES; ++pass)
+      for (uint64_t pos = 0; pos < p->shards; ++pos) {
+        gt_cpu_visit(&specs[i], cpu, &p->host[pos], pos, &r);
+        gt_cpu_finish_visit(&specs[i], cpu);
+      }
+    char what[160];
+    snprintf(what, sizeof what, "%s: member %d (%s) fused vs CPU", p->name, i,
+             gt_opt_label(&specs[i]));
+    assert_int_equal(gt_compare_states(&specs[i], cpu, fused[i], what), 0);
+    gt_cpu_run_free(&r);
+    rt_state_free(cpu);
+    rt_state_free(alone);
+  }
+  assert_int_equal(broken, 0);
+  for (int k = 0; k < 3; ++k) rt_state_free(three[k]);
+  for (int i = 0; i < MEMBERS; ++i) {
+    rt_state_free(fused[i]);
+    rt_state_free(fresh[i]);
+  }
+}
+
+static void test_tiny(void **unused) {
+  (void)unused;
+  group_invariants(&tiny);
+}
+
+static void test_real(void **unused) {
+  (void)unused;
+  group_invariants(&real);
+}
+
+static int setup(void **unused) {
+  (void)unused;
+  return problem_up(&tiny) || problem_up(&real) ? -1 : 0;
+}
+
+static int teardown(void **unused) {
+  (void)unused;
+  problem_down(&tiny);
+  problem_down(&real);
+  return 0;
+}
+
+int main(void) {
+  const int start = gpu_test_start();
+  if (start != 0) return start;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_tiny),
+      cmocka_unit_test(test_real),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
