@@ -142,6 +142,13 @@ struct rt_cuda_group {
   rt_opt_args *host_args; /* pinned: max_batches x capacity */
   uint64_t *order;
   size_t order_cap;
+  /* The visit in flight (rt_cuda_group_start until rt_cuda_group_query sees it done): its
+   * members' host states and specs, and what their counters advance by. */
+  int busy;
+  void **held;                      /* [capacity] */
+  const rt_model_spec **held_specs; /* [capacity] */
+  size_t held_m;
+  uint64_t held_batches, held_rows;
 };
 
 extern "C" int rt_cuda_group_fusable(const rt_model_spec *spec) {
@@ -176,6 +183,12 @@ extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_
   g->stride = state_stride(specs, m);
   size_t work = 0;
   (void)carve(m, g->max_rows, g->d, g->c, g->max_batches, nullptr, &work);
+  g->held = (void **)calloc(m, sizeof *g->held);
+  g->held_specs = (const rt_model_spec **)calloc(m, sizeof *g->held_specs);
+  if (!g->held || !g->held_specs) {
+    rt_cuda_group_free(g);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a CUDA group of %zu", m);
+  }
   rt_code rc = rt_cuda_slot_create(m * g->stride, g->max_rows, g->d, g->c, work, &g->slot, st);
   if (rc == RT_OK)
     rc = RT_CUDA_CALL(
@@ -193,6 +206,8 @@ extern "C" void rt_cuda_group_free(rt_cuda_group *g) {
   rt_cuda_slot_free(g->slot); /* synchronises its stream first */
   if (g->host_args) (void)cudaFreeHost(g->host_args);
   free(g->order);
+  free(g->held);
+  free(g->held_specs);
   free(g);
 }
 
@@ -236,10 +251,13 @@ rt_code check_visit(const rt_cuda_group *g, const rt_model_spec *const *specs, v
 
 } /* namespace */
 
-extern "C" rt_code rt_cuda_group_integrate(rt_cuda_group *g, const rt_model_spec *const *specs,
-                                           void *const *states, size_t m,
-                                           const rt_cuda_shard *shard, uint64_t shard_index,
-                                           rt_status *st) {
+extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *const *specs,
+                                       void *const *states, size_t m, const rt_cuda_shard *shard,
+                                       uint64_t shard_index, rt_status *st) {
+  if (g->busy)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                      "a visit of model %llu's group started while another one is in flight",
+                      (unsigned long long)specs[0]->id);
   const size_t batch = g->max_rows;
   const size_t nb = (shard->rows + batch - 1) / batch;
   rt_code rc;
@@ -322,22 +340,55 @@ extern "C" rt_code rt_cuda_group_integrate(rt_cuda_group *g, const rt_model_spec
   }
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->staging, slot->state, m * g->stride,
                                     cudaMemcpyDeviceToHost, slot->stream));
-  RT_CUDA_CHECK(st, cudaStreamSynchronize(slot->stream));
+  RT_TRY(rc, rt_cuda_mark_done(slot, st));
+  uint64_t rows = 0;
+  for (size_t k = k0; k < nb; ++k) {
+    const size_t first = (size_t)g->order[k] * batch;
+    rows += first + batch <= shard->rows ? batch : shard->rows - first;
+  }
+  for (size_t i = 0; i < m; ++i) {
+    g->held[i] = states[i];
+    g->held_specs[i] = specs[i];
+  }
+  g->held_m = m;
+  g->held_batches = nb - k0;
+  g->held_rows = rows;
+  g->busy = 1;
+  return RT_OK;
+}
+
+extern "C" rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *st) {
+  *done = 0;
+  if (!g->busy) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "no visit of this CUDA group is in flight");
+  rt_code rc;
+  RT_TRY(rc, rt_cuda_slot_query(g->slot, done, st));
+  if (!*done) return RT_OK;
   /* The states back; the host-owned counters advance for every batch, diverged or not (as on the
    * CPU); the device owns diverged and pass_loss_sum. */
-  for (size_t i = 0; i < m; ++i) {
-    rt_state_header *h = rt_state_head(states[i]);
+  for (size_t i = 0; i < g->held_m; ++i) {
+    void *state = g->held[i];
+    rt_state_header *h = rt_state_head(state);
     const uint64_t step = h->step, samples = h->samples, loss_rows = h->pass_loss_rows;
-    memcpy(states[i], slot->staging + i * g->stride, rt_state_layout_of(specs[i]).total_bytes);
-    h->step = step + (nb - k0);
-    uint64_t rows = 0;
-    for (size_t k = k0; k < nb; ++k) {
-      const size_t first = (size_t)g->order[k] * batch;
-      rows += first + batch <= shard->rows ? batch : shard->rows - first;
-    }
-    h->samples = samples + rows;
-    h->pass_loss_rows = loss_rows + rows;
+    memcpy(state, g->slot->staging + i * g->stride,
+           rt_state_layout_of(g->held_specs[i]).total_bytes);
+    h->step = step + g->held_batches;
+    h->samples = samples + g->held_rows;
+    h->pass_loss_rows = loss_rows + g->held_rows;
     h->batch_cursor = 0;
   }
+  g->busy = 0;
+  return RT_OK;
+}
+
+extern "C" rt_code rt_cuda_group_integrate(rt_cuda_group *g, const rt_model_spec *const *specs,
+                                           void *const *states, size_t m,
+                                           const rt_cuda_shard *shard, uint64_t shard_index,
+                                           rt_status *st) {
+  rt_code rc;
+  RT_TRY(rc, rt_cuda_group_start(g, specs, states, m, shard, shard_index, st));
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(g->slot->stream));
+  int done = 0;
+  RT_TRY(rc, rt_cuda_group_query(g, &done, st));
+  if (!done) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a synchronised CUDA group is still busy");
   return RT_OK;
 }

@@ -225,6 +225,13 @@ void rt_cuda_group_free(rt_cuda_group *g);
 rt_code rt_cuda_group_integrate(rt_cuda_group *g, const rt_model_spec *const *specs,
                                 void *const *states, size_t m, const rt_cuda_shard *shard,
                                 uint64_t shard_index, rt_status *st);
+/* The same in two halves: start issues everything (the host states are read at once; they must
+ * stay valid and untouched until query has said done), query looks without waiting and, once the
+ * device is done, writes the states back (*done = 1). One visit in flight per context. */
+rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *const *specs,
+                            void *const *states, size_t m, const rt_cuda_shard *shard,
+                            uint64_t shard_index, rt_status *st);
+rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *st);
 
 /* ---- NCCL transport -------------------------------------------------------------------------- */
 

@@ -49,6 +49,14 @@ struct rt_backend {
    * On return the members' host states hold the result. */
   rt_code (*integrate)(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
                        void *user, int *complete, rt_status *st);
+  /* Optional, both or neither: asynchronous visits. start takes the visit (the whole visit, from
+   * the members' cursor on; the states must stay untouched until it is finished) and returns at
+   * once with a ticket; poll reports, without waiting, one finished visit (*done = 1 and its
+   * ticket; the members' host states then hold the result, cursor 0) or none (*done = 0). The
+   * engine (engine.c) then keeps several visits in flight and goes on with hand-offs meanwhile.
+   * NULL: integrate, synchronous. */
+  rt_code (*start)(rt_backend *b, const rt_group_visit *v, uint64_t *ticket, rt_status *st);
+  rt_code (*poll)(rt_backend *b, uint64_t *ticket, int *done, rt_status *st);
   /* Adds the family's evaluation sums of `state` over the owned validation shard `shard` into
    * sums[RT_EVAL_SUMS]; the CPU works in chunks of chunk_rows rows (its sums follow them), CUDA
    * in its slot's chunks. */
@@ -60,6 +68,14 @@ void rt_backend_close(rt_backend *b);
 
 /* The CPU backend over this rank's shards of ds (ds must outlive it). */
 rt_code rt_backend_cpu_open(const rt_dataset *ds, rt_backend **out, rt_status *st);
+
+/* For tests of the engine's asynchronous path on any machine (backend_deferred.c): `inner`'s
+ * visits (integrated at once, whole) reported finished only after `polls` to `polls + 2` polls
+ * each, so visits finish later and out of order, as a GPU's would. Owns inner. rt_train uses it
+ * around the CPU backend when the environment variable RINGTRAIN_DEFER_VISITS=N (N >= 1) is set:
+ * model files must not change. */
+rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, rt_backend **out,
+                                 rt_status *st);
 
 /* The CUDA backend (CUDA builds; backend_cuda.c): this rank's training and validation shards are
  * uploaded to the current device (rt_backend_select made it current), every model of specs[0..

@@ -12,8 +12,12 @@
  * come back through the staging buffers, and the host waits for the slots. So the engine keeps every model's state, header and cursor on the
  * host between visits, exactly as on the CPU: hand-offs, stops, checkpoints, resume, early
  * termination, validation along the ring and the final evaluation are the engine's and work the
- * same on both backends. A visit is issued as a whole: a stop request is seen before its first
- * batch, not between its batches.
+ * same on both backends.
+ *
+ * Asynchronous (start/poll, backend.h): the engine starts a visit and goes on (other groups'
+ * visits on their own streams, hand-offs, final states) until poll reports it finished, so groups
+ * overlap each other and the hand-offs on the GPU. A visit is issued as a whole: a stop request
+ * lets the visits in flight finish; it never cuts one between batches.
  *
  * Errors: any failing call ends the visit with its status; the engine agrees on it across ranks
  * (every rank stops). Device memory is checked for the whole run before anything is allocated. */
@@ -22,6 +26,7 @@
 #if RINGTRAIN_WITH_CUDA
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "fail_watch.h"
 #include "groups.h"
@@ -39,6 +44,9 @@ typedef struct cuda_backend {
   rt_cuda_group **fused;        /* [group]: the fused context of a group of a fusable family */
   const rt_groups *groups;      /* the run's groups: model id -> group */
   void *stream;                 /* the shard uploads */
+  struct cuda_visit *inflight;  /* visits started, not yet reported (cuda_start, cuda_poll) */
+  size_t inflight_len, inflight_cap;
+  uint64_t next_ticket;
 } cuda_backend;
 
 static rt_cuda_slot *slot_of(cuda_backend *c, const rt_model_spec *spec, rt_status *st) {
@@ -49,43 +57,136 @@ static rt_cuda_slot *slot_of(cuda_backend *c, const rt_model_spec *spec, rt_stat
   return c->slots[spec->id];
 }
 
-static rt_code cuda_integrate(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
-                              void *user, int *complete, rt_status *st) {
-  cuda_backend *c = (cuda_backend *)b;
-  *complete = 0;
-  if (should_stop && should_stop(user)) return RT_OK; /* the cursor stays where it is */
-  const rt_cuda_shard *shard = v->shard < c->ds->shards ? c->train[v->shard] : NULL;
-  if (!shard)
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "training shard %llu is not on this rank's device",
-                      (unsigned long long)v->shard);
-  if (rt_cuda_group_fusable(v->specs[0])) {
-    rt_cuda_group *g = c->fused[c->groups->group_of[v->specs[0]->id]];
-    if (!g)
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu has no fused CUDA group",
-                        (unsigned long long)v->specs[0]->id);
-    rt_code rc = rt_cuda_group_integrate(g, v->specs, v->states, v->m, shard, v->shard, st);
-    if (rc == RT_OK) *complete = 1;
-    return rc;
-  }
-  rt_code rc = RT_OK;
-  /* Issue every member, then bring every state back, then wait: the streams overlap. */
-  for (size_t i = 0; rc == RT_OK && i < v->m; ++i) {
-    rt_cuda_slot *slot = slot_of(c, v->specs[i], st);
-    if (!slot) return st->code;
-    const size_t bytes = rt_state_layout_of(v->specs[i]).total_bytes;
-    rc = rt_cuda_state_upload(slot, v->states[i], bytes, st);
-    if (rc == RT_OK) rc = rt_cuda_integrate_shard(slot, v->specs[i], shard, v->shard, st);
-    if (rc == RT_OK) rc = rt_cuda_state_download(slot, v->states[i], bytes, st);
-  }
-  /* Every slot is waited for, also after an error: no copy may land in a state later. */
+static const rt_cuda_shard *train_shard(cuda_backend *c, uint64_t shard, rt_status *st) {
+  const rt_cuda_shard *s = shard < c->ds->shards ? c->train[shard] : NULL;
+  if (!s)
+    RT_FAIL_AT(st, RT_ERR_INTERNAL, "training shard %llu is not on this rank's device",
+               (unsigned long long)shard);
+  return s;
+}
+
+static rt_cuda_group *fused_of(cuda_backend *c, const rt_model_spec *lead, rt_status *st) {
+  rt_cuda_group *g = c->fused[c->groups->group_of[lead->id]];
+  if (!g)
+    RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu has no fused CUDA group",
+               (unsigned long long)lead->id);
+  return g;
+}
+
+/* Every member slot of an unfused visit waited for (also after an error: no copy may land in a
+ * state later); the first failure wins. */
+static rt_code sync_members(cuda_backend *c, const rt_group_visit *v, rt_code rc, rt_status *st) {
   for (size_t i = 0; i < v->m; ++i) {
     rt_cuda_slot *slot = c->slots[v->specs[i]->id];
     rt_status ignored;
     const rt_code synced = rt_cuda_slot_sync(slot, rc == RT_OK ? st : &ignored);
     if (rc == RT_OK) rc = synced;
   }
+  return rc;
+}
+
+/* An unfused visit issued on the members' slots: every member's upload, batches and download,
+ * asynchronously; the streams overlap. On an error the slots are waited for. */
+static rt_code issue_members(cuda_backend *c, const rt_group_visit *v, const rt_cuda_shard *shard,
+                             rt_status *st) {
+  rt_code rc = RT_OK;
+  for (size_t i = 0; rc == RT_OK && i < v->m; ++i) {
+    rt_cuda_slot *slot = slot_of(c, v->specs[i], st);
+    if (!slot) {
+      rc = st->code;
+      break;
+    }
+    const size_t bytes = rt_state_layout_of(v->specs[i]).total_bytes;
+    rc = rt_cuda_state_upload(slot, v->states[i], bytes, st);
+    if (rc == RT_OK) rc = rt_cuda_integrate_shard(slot, v->specs[i], shard, v->shard, st);
+    if (rc == RT_OK) rc = rt_cuda_state_download(slot, v->states[i], bytes, st);
+  }
+  return rc == RT_OK ? RT_OK : sync_members(c, v, rc, st);
+}
+
+static rt_code cuda_integrate(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
+                              void *user, int *complete, rt_status *st) {
+  cuda_backend *c = (cuda_backend *)b;
+  *complete = 0;
+  if (should_stop && should_stop(user)) return RT_OK; /* the cursor stays where it is */
+  const rt_cuda_shard *shard = train_shard(c, v->shard, st);
+  if (!shard) return st->code;
+  rt_code rc;
+  if (rt_cuda_group_fusable(v->specs[0])) {
+    rt_cuda_group *g = fused_of(c, v->specs[0], st);
+    if (!g) return st->code;
+    rc = rt_cuda_group_integrate(g, v->specs, v->states, v->m, shard, v->shard, st);
+  } else {
+    rc = issue_members(c, v, shard, st);
+    if (rc == RT_OK) rc = sync_members(c, v, rc, st);
+  }
   if (rc == RT_OK) *complete = 1;
   return rc;
+}
+
+/* A visit in flight (cuda_start until cuda_poll reports it): a fused group's context, or the
+ * members' slots. */
+typedef struct cuda_visit {
+  uint64_t ticket;
+  rt_cuda_group *g; /* NULL: the members' slots */
+  size_t m;
+  size_t *members; /* [m] model ids (unfused) */
+} cuda_visit;
+
+static rt_code cuda_start(rt_backend *b, const rt_group_visit *v, uint64_t *ticket, rt_status *st) {
+  cuda_backend *c = (cuda_backend *)b;
+  const rt_cuda_shard *shard = train_shard(c, v->shard, st);
+  if (!shard) return st->code;
+  if (c->inflight_len == c->inflight_cap) {
+    const size_t cap = c->inflight_cap ? 2 * c->inflight_cap : 16;
+    cuda_visit *grown = realloc(c->inflight, cap * sizeof *grown);
+    if (!grown) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot track %zu CUDA visits", cap);
+    c->inflight = grown;
+    c->inflight_cap = cap;
+  }
+  cuda_visit w = {.ticket = c->next_ticket, .m = v->m};
+  rt_code rc;
+  if (rt_cuda_group_fusable(v->specs[0])) {
+    if (!(w.g = fused_of(c, v->specs[0], st))) return st->code;
+    RT_TRY(rc, rt_cuda_group_start(w.g, v->specs, v->states, v->m, shard, v->shard, st));
+  } else {
+    if (!(w.members = malloc(v->m * sizeof *w.members)))
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot track a visit of %zu models", v->m);
+    for (size_t i = 0; i < v->m; ++i) w.members[i] = v->specs[i]->id;
+    if ((rc = issue_members(c, v, shard, st)) != RT_OK) {
+      free(w.members);
+      return rc;
+    }
+  }
+  c->inflight[c->inflight_len++] = w;
+  *ticket = c->next_ticket++;
+  return RT_OK;
+}
+
+/* One finished visit, oldest first among those done; a fused group's states are written back by
+ * rt_cuda_group_query, an unfused visit's downloads have landed once its slots are done. */
+static rt_code cuda_poll(rt_backend *b, uint64_t *ticket, int *done, rt_status *st) {
+  cuda_backend *c = (cuda_backend *)b;
+  *done = 0;
+  for (size_t k = 0; k < c->inflight_len; ++k) {
+    cuda_visit *w = &c->inflight[k];
+    int finished = 1;
+    rt_code rc;
+    if (w->g) {
+      RT_TRY(rc, rt_cuda_group_query(w->g, &finished, st));
+    } else {
+      for (size_t i = 0; finished && i < w->m; ++i)
+        RT_TRY(rc, rt_cuda_slot_query(c->slots[w->members[i]], &finished, st));
+    }
+    if (!finished) continue;
+    *ticket = w->ticket;
+    *done = 1;
+    free(w->members);
+    memmove(w, w + 1, (c->inflight_len - k - 1) * sizeof *w);
+    c->inflight_len--;
+    return RT_OK;
+  }
+  return RT_OK;
 }
 
 static rt_code cuda_evaluate(rt_backend *b, const rt_model_spec *spec, const void *state,
@@ -112,6 +213,8 @@ static void cuda_close(rt_backend *b) {
   for (size_t j = 0; c->slots && j < c->count; ++j) rt_cuda_slot_free(c->slots[j]);
   for (size_t g = 0; c->fused && g < c->groups->count; ++g) rt_cuda_group_free(c->fused[g]);
   free(c->fused);
+  for (size_t k = 0; c->inflight && k < c->inflight_len; ++k) free(c->inflight[k].members);
+  free(c->inflight);
   for (size_t s = 0; c->train && s < c->ds->shards; ++s) rt_cuda_shard_free(c->train[s]);
   for (size_t s = 0; c->val && s < c->ds->shards; ++s) rt_cuda_shard_free(c->val[s]);
   rt_cuda_stream_destroy(c->stream);
@@ -204,6 +307,8 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
   if (c) {
     c->ops = (rt_backend){.name = "cuda",
                           .integrate = cuda_integrate,
+                          .start = cuda_start,
+                          .poll = cuda_poll,
                           .evaluate = cuda_evaluate,
                           .close = cuda_close};
     c->ds = ds;

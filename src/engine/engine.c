@@ -2,7 +2,9 @@
  * parameters, optimizer state: one flat buffer) lives in host memory on the rank that holds it.
  * On arrival it waits in this rank's ready queue; when the members of its group that come to the
  * same visit are here too, the backend (backend.h: the CPU, or CUDA, which stages the members'
- * states to the device for the visit and back) integrates the group visit batch by batch; the
+ * states to the device for the visit and back) integrates the group visit batch by batch (an
+ * asynchronous backend, CUDA, keeps it while the loop goes on: the members wait in SLOT_BUSY
+ * until poll_visits sees the visit finished, and several groups' visits run at once); the
  * engine closes the visit (validation along the ring, the pass's close), then the state goes on
  * to the owner of its next shard with MPI_Isend (tag = model id), or stays for its next visit
  * when that shard is local, or, after its last pass of the call, goes to every rank as a final
@@ -58,7 +60,16 @@
 
 /* SLOT_HELD: here and ready, waiting for the members of its group that come to the same visit
  * (it is served with them, not on its own). */
-enum slot_phase { SLOT_ABSENT = 0, SLOT_RECEIVING, SLOT_READY, SLOT_HELD, SLOT_SENDING, SLOT_DONE };
+/* SLOT_BUSY: in a group visit an asynchronous backend is working on (backend.h start/poll). */
+enum slot_phase {
+  SLOT_ABSENT = 0,
+  SLOT_RECEIVING,
+  SLOT_READY,
+  SLOT_HELD,
+  SLOT_BUSY,
+  SLOT_SENDING,
+  SLOT_DONE
+};
 
 typedef struct slot {
   void *state;
@@ -68,6 +79,9 @@ typedef struct slot {
   int queued;                        /* its index is in the ready queue (at most once) */
   uint64_t visits_here;              /* shard visits still to serve on this rank */
   double sent_at;                    /* MPI_Wtime of its MPI_Isend while SLOT_SENDING */
+  uint64_t ticket;                   /* its visit's ticket while SLOT_BUSY */
+  uint64_t busy_shard;               /* that visit's shard */
+  double busy_since;                 /* MPI_Wtime when that visit was started */
   uint64_t from_pass, from_position; /* where the model was when it last left this rank (or its
                                         start here): the watchdog's starting point */
 } slot;
@@ -90,6 +104,7 @@ typedef struct engine {
   size_t queue_head, queue_len;
   uint64_t visits_left;
   size_t sends_pending;
+  size_t inflight;     /* group visits started on an asynchronous backend, not yet finished */
   rt_backend *backend; /* integrates and evaluates (backend.h: CPU or CUDA) */
   rt_model_stats *stats;
   rt_progress_view *progress; /* rank 0 only, or NULL */
@@ -413,10 +428,56 @@ static int close_visit(engine *e, size_t j, uint64_t shard, rt_status *st) {
   return done;
 }
 
-/* Serves the group visit of model j (ready here) and the visits that follow on this rank, then
- * hands every member on. The members (group_visit) integrate each batch together; a member that
- * has done its passes of this call leaves (its final state goes to every rank), the rest go on.
- * When a member of the visit is still on its way, j waits (SLOT_HELD) and is served with it. */
+/* After the integration of the group visit v[0..*m) of `shard` (busy: its seconds): the time,
+ * then, when complete, each member's close; a member that has done its passes of this call leaves
+ * (its final state goes to every rank) and *m counts those that stay. *local = 1 when they visit
+ * this rank next (the caller serves that visit), otherwise they are handed on. Not complete
+ * (stopped after a batch): the members stay here, cursor in their headers. */
+static rt_code after_visit(engine *e, size_t *v, size_t *m, uint64_t shard, double busy,
+                           int complete, int *local, rt_status *st) {
+  *local = 0;
+  /* Each member is charged an equal share of the group's time. */
+  for (size_t k = 0; k < *m; ++k) e->stats[v[k]].seconds += busy / (double)*m;
+  if (e->time) e->time->busy += busy;
+  e->last_activity = MPI_Wtime();
+  if (!complete) {
+    for (size_t k = 0; k < *m; ++k) e->slots[v[k]].phase = SLOT_READY;
+    return RT_OK;
+  }
+  size_t going = 0;
+  rt_code rc;
+  for (size_t k = 0; k < *m; ++k) {
+    const size_t i = v[k];
+    slot *s = &e->slots[i];
+    const int closed = close_visit(e, i, shard, st);
+    if (closed < 0) return st->code;
+    if (!closed) {
+      v[going++] = i;
+      continue;
+    }
+    /* its final state leaves for every other rank now */
+    s->phase = SLOT_DONE;
+    rt_prof_mark(RT_PHASE_FINAL, (int64_t)e->specs[i].id, (int64_t)rt_state_head(s->state)->pass,
+                 -1);
+    RT_TRY(rc, rt_final_states_send(&e->finals, i, s->state, s->bytes, st));
+  }
+  *m = going;
+  if (going == 0) return RT_OK;
+  const int next =
+      shard_owner(e, current_shard(&e->specs[v[0]], rt_state_head(e->slots[v[0]].state)));
+  if (next == e->rank) {
+    *local = 1;
+    return RT_OK;
+  }
+  for (size_t k = 0; k < going; ++k) RT_TRY(rc, hand_off(e, v[k], next, st));
+  return RT_OK;
+}
+
+/* Serves the group visit of model j (ready here) and, with a synchronous backend, the visits that
+ * follow on this rank, then hands every member on. The members (group_visit) integrate each batch
+ * together. When a member of the visit is still on its way, j waits (SLOT_HELD) and is served
+ * with it. An asynchronous backend (start/poll) gets the visit and the members wait in SLOT_BUSY
+ * until poll_visits sees it finished. */
 static rt_code serve(engine *e, size_t j, rt_status *st) {
   int missing = 0;
   size_t m = group_visit(e, j, &missing);
@@ -431,10 +492,10 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     if (h->magic != RT_STATE_MAGIC || h->model_id != e->specs[v[k]].id)
       return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu arrived with a damaged state header", v[k]);
   }
-  const rt_model_spec *lead = &e->specs[v[0]];
-  const rt_family *fam = rt_family_find(lead->hp.kind);
+  const rt_family *fam = rt_family_find(e->specs[v[0]].hp.kind);
   /* profiling names a visit by its first member's id in the config, with the visit's size */
   for (;;) {
+    const rt_model_spec *lead = &e->specs[v[0]];
     const rt_state_header *h = rt_state_head(e->slots[v[0]].state);
     const uint64_t shard = current_shard(lead, h);
     for (size_t k = 0; k < m; ++k) {
@@ -445,45 +506,62 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     rt_prof_begin_group(RT_PHASE_INTEGRATE, (int64_t)lead->id, (int64_t)h->pass + 1, (int64_t)shard,
                         (int64_t)m);
     const double t0 = MPI_Wtime();
-    int complete = 0;
     const rt_group_visit visit = {
         .specs = e->visit_specs, .fam = fam, .states = e->visit_states, .m = m, .shard = shard};
-    rt_code rc = e->backend->integrate(e->backend, &visit, should_stop_cb, e, &complete, st);
+    rt_code rc;
+    if (e->backend->start) { /* asynchronous: the members wait for poll_visits */
+      uint64_t ticket = 0;
+      rc = e->backend->start(e->backend, &visit, &ticket, st);
+      rt_prof_end(RT_PHASE_INTEGRATE);
+      if (rc) return rc;
+      for (size_t k = 0; k < m; ++k) {
+        slot *s = &e->slots[v[k]];
+        s->phase = SLOT_BUSY;
+        s->ticket = ticket;
+        s->busy_shard = shard;
+        s->busy_since = t0;
+      }
+      e->inflight++;
+      return RT_OK;
+    }
+    int complete = 0;
+    rc = e->backend->integrate(e->backend, &visit, should_stop_cb, e, &complete, st);
     const double busy = MPI_Wtime() - t0;
     rt_prof_end(RT_PHASE_INTEGRATE);
     if (rc) return rc;
-    /* Each member is charged an equal share of the group's time. */
-    for (size_t k = 0; k < m; ++k) e->stats[v[k]].seconds += busy / (double)m;
-    if (e->time) e->time->busy += busy;
-    e->last_activity = MPI_Wtime();
-    if (!complete) { /* stopped after a batch: the members stay here, cursor in their headers */
-      for (size_t k = 0; k < m; ++k) e->slots[v[k]].phase = SLOT_READY;
-      return RT_OK;
-    }
-    size_t going = 0;
-    for (size_t k = 0; k < m; ++k) {
-      const size_t i = v[k];
-      slot *s = &e->slots[i];
-      const int closed = close_visit(e, i, shard, st);
-      if (closed < 0) return st->code;
-      if (!closed) {
-        v[going++] = i;
-        continue;
-      }
-      /* its final state leaves for every other rank now */
-      s->phase = SLOT_DONE;
-      rt_prof_mark(RT_PHASE_FINAL, (int64_t)e->specs[i].id, (int64_t)rt_state_head(s->state)->pass,
-                   -1);
-      RT_TRY(rc, rt_final_states_send(&e->finals, i, s->state, s->bytes, st));
-    }
-    m = going;
-    if (m == 0) return RT_OK;
-    lead = &e->specs[v[0]];
-    const int next = shard_owner(e, current_shard(lead, rt_state_head(e->slots[v[0]].state)));
-    if (next == e->rank) continue; /* a stop is seen before the next visit's first batch */
-    for (size_t k = 0; k < m; ++k) RT_TRY(rc, hand_off(e, v[k], next, st));
-    return RT_OK;
+    int local = 0;
+    RT_TRY(rc, after_visit(e, v, &m, shard, busy, complete, &local, st));
+    if (!local) return RT_OK;
+    /* a stop is seen before the next visit's first batch */
   }
+}
+
+/* The group visits an asynchronous backend has finished: each one's members (SLOT_BUSY with its
+ * ticket, in id order: the group's order) are closed as serve() closes a synchronous visit; those
+ * that visit this rank next go back to the ready queue. *finished counts them. */
+static rt_code poll_visits(engine *e, size_t *finished, rt_status *st) {
+  *finished = 0;
+  while (e->inflight > 0) {
+    uint64_t ticket = 0;
+    int done = 0;
+    rt_code rc;
+    RT_TRY(rc, e->backend->poll(e->backend, &ticket, &done, st));
+    if (!done) return RT_OK;
+    size_t m = 0;
+    for (size_t j = 0; j < e->count; ++j)
+      if (e->slots[j].phase == SLOT_BUSY && e->slots[j].ticket == ticket) e->visit[m++] = j;
+    if (m == 0)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                        "the backend finished visit %" PRIu64 " that no model waits for", ticket);
+    e->inflight--;
+    ++*finished;
+    const slot *lead = &e->slots[e->visit[0]];
+    int local = 0;
+    RT_TRY(rc, after_visit(e, e->visit, &m, lead->busy_shard, MPI_Wtime() - lead->busy_since, 1,
+                           &local, st));
+    for (size_t k = 0; local && k < m; ++k) push_ready(e, e->visit[k]);
+  }
+  return RT_OK;
 }
 
 static rt_code completed(engine *e, size_t j, rt_status *st) {
@@ -536,7 +614,8 @@ static rt_code poll_finals(engine *e, rt_status *st) {
 }
 
 /* Handles finished requests; when `wait` is set (nothing ready to integrate) polls until one
- * finishes, a stop is requested or the watchdog fires. */
+ * finishes, a visit of an asynchronous backend finishes, a stop is requested or the watchdog
+ * fires. While visits are in flight the rank counts as active (busy, not stuck). */
 static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
   int n = 0;
   if (!wait) {
@@ -555,11 +634,17 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
       rc = rt_mpi_fail(st, mpi_rc, __FILE__, __LINE__, "MPI_Testsome");
       break;
     }
-    if (n == MPI_UNDEFINED) {
+    if (n == MPI_UNDEFINED && e->inflight == 0) {
       rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "rank %d waits but no hand-off is pending", e->rank);
       break;
     }
-    if (n > 0) break;
+    if (n != MPI_UNDEFINED && n > 0) break;
+    if (e->inflight > 0) {
+      size_t finished = 0;
+      if ((rc = poll_visits(e, &finished, st))) break;
+      e->last_activity = MPI_Wtime();
+      if (finished > 0) break;
+    }
     if ((rc = poll_finals(e, st))) break; /* final states land while this rank idles */
     rt_status_clear(st);
     if (poll_stop(e, st)) {
@@ -970,6 +1055,9 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
     }
   e.last_activity = MPI_Wtime();
   while (rc == RT_OK && !poll_stop(&e, st) && (e.visits_left > 0 || e.sends_pending > 0)) {
+    size_t finished = 0;
+    if (e.inflight > 0 && (rc = poll_visits(&e, &finished, st))) break;
+    if (finished > 0) continue; /* the loop's condition again: that may have been the last */
     if (e.queue_len > 0) {
       const size_t j = pop_ready(&e);
       if (e.slots[j].phase == SLOT_READY) rc = serve(&e, j, st); /* else served with its group */
@@ -980,6 +1068,14 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
     if (rc == RT_OK) rc = poll_finals(&e, st);
   }
   if (rc == RT_OK) rc = st->code; /* a failed poll */
+  /* Visits still in flight (a stop came) finish first: they are whole visits, as a synchronous
+   * backend's visit would have been. */
+  for (unsigned spins = 0; rc == RT_OK && e.inflight > 0;) {
+    size_t finished = 0;
+    rc = poll_visits(&e, &finished, st);
+    if (finished) spins = 0;
+    else backoff(&spins);
+  }
   if (rc == RT_OK && !e.stopping) rc = await_finals(&e, 1, st);
   if (rc == RT_OK) rc = drain_sends(&e, indices, st);
   int kind = 0;

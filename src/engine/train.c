@@ -3,6 +3,7 @@
 #include "ringtrain/train.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
@@ -273,6 +274,31 @@ static rt_code run_segments(const rt_config *cfg, const rt_model_spec *run, size
   free(scratch);
   rt_groups_free(&groups);
   return rc;
+}
+
+/* The CPU backend; wrapped in the deferred test backend (backend.h) when RINGTRAIN_DEFER_VISITS
+ * asks for it, so that the engine's asynchronous path runs without a GPU. */
+static rt_code open_cpu_backend(const rt_dataset *ds, rt_backend **out, rt_status *st) {
+  *out = NULL;
+  const char *defer = getenv("RINGTRAIN_DEFER_VISITS");
+  unsigned long polls = 0;
+  if (defer && defer[0]) {
+    char *end = NULL;
+    errno = 0;
+    polls = strtoul(defer, &end, 10);
+    if (errno || *end || polls == 0 || polls > 1000)
+      return rt_fail(st, RT_ERR_USAGE,
+                     "RINGTRAIN_DEFER_VISITS must be a whole number from 1 to 1000, not '%s'",
+                     defer);
+  }
+  rt_backend *cpu = NULL;
+  rt_code rc;
+  RT_TRY(rc, rt_backend_cpu_open(ds, &cpu, st));
+  if (!polls) {
+    *out = cpu;
+    return RT_OK;
+  }
+  return rt_backend_deferred_open(cpu, (unsigned)polls, out, st);
 }
 
 /* Rank 0 reads the travelling models' states from the checkpoint; every rank gets them. */
@@ -631,7 +657,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   if (use_cuda) rc = rt_backend_cuda_open(&ds, specs, count, &groups, comm, &engine_backend, st);
   else
 #endif
-    rc = rt_agree(comm, rt_backend_cpu_open(&ds, &engine_backend, st), st);
+    rc = rt_agree(comm, open_cpu_backend(&ds, &engine_backend, st), st);
   if (rc) goto done;
   rt_rank_time time;
   memset(&time, 0, sizeof time);
