@@ -11,6 +11,7 @@
 
 #include <math.h>
 
+#include "row_math.cuh"
 #include "rt_cuda_internal.h"
 
 namespace {
@@ -158,12 +159,6 @@ rt_code linear_exact_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_b
   return RT_OK;
 }
 
-/* The ridge coefficient of the per-row objective: alpha / train_rows (family_linear.c). */
-float sgd_ridge(const rt_model_spec *spec) {
-  const double n = (double)spec->problem.train_rows;
-  return (float)(n > 0.0 ? spec->hp.alpha / n : spec->hp.alpha);
-}
-
 rt_code linear_sgd_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out *out,
                          rt_status *st) {
   const int d = (int)b->spec->problem.features, r = b->rows;
@@ -181,7 +176,7 @@ rt_code linear_sgd_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_bat
   if (fi) RT_TRY(rc, rt_cuda_column_sums(slot, w.e, r, 1, w.grad + d, st));
   out->loss_n = r;
   out->gradient = 1;
-  out->l2 = sgd_ridge(b->spec); /* on the weights, not the intercept */
+  out->l2 = rt_cuda_linear_ridge(b->spec); /* on the weights, not the intercept */
   out->nw = (size_t)d;
   return RT_OK;
 }
@@ -202,6 +197,13 @@ rt_code linear_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_
 }
 
 } /* namespace */
+
+/* The ridge coefficient of the per-row objective: alpha / train_rows (family_linear.c); shared
+ * with fused groups (group.cu). */
+float rt_cuda_linear_ridge(const rt_model_spec *spec) {
+  const double n = (double)spec->problem.train_rows;
+  return (float)(n > 0.0 ? spec->hp.alpha / n : spec->hp.alpha);
+}
 
 const rt_cuda_family rt_cuda_family_linear = {linear_work, linear_check, linear_batch, linear_eval,
                                               nullptr};

@@ -64,10 +64,7 @@ __global__ void residual_kernel(float *e, const float *b, const float *y, int ro
                                 double *row_loss) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= rows) return;
-  const float bv = b ? b[0] : 0.0f;
-  const float ei = e[i] + bv - y[i];
-  row_loss[i] = 0.5 * (double)ei * (double)ei;
-  e[i] = ei * inv_rows;
+  rt_residual_row(e, b, y, i, inv_rows, &row_loss[i]);
 }
 
 /* ---- Host helpers ---------------------------------------------------------------------------- */

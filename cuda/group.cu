@@ -1,6 +1,7 @@
 /* CUDA backend, fused model groups (rt_cuda.h, "Fused groups"): the members of a group visit
  * integrate every batch together with a constant number of launches, whatever the group size.
- * Logistic (softmax regression) today; other families integrate member by member on their slots.
+ * Logistic (softmax regression) and linear with solver sgd (squared error, one output); other
+ * families integrate member by member on their slots.
  *
  * Memory. A group context is one slot (slots.cu) whose "state" buffer holds up to `capacity`
  * member states one after another at a fixed stride (the largest member state, rounded up to
@@ -10,15 +11,17 @@
  * The host states come in through the slot's pinned staging buffer: one host-to-device copy per
  * visit for all members, one back, plus one copy of the visit's optimizer arguments.
  *
- * One batch, for all m members, on the context's stream (6 launches):
- *   1. logits     Z_i = X W_i         one cublasSgemmStridedBatched (X shared: stride 0)
- *   2. softmax    rows x members      one kernel: rt_softmax_xent_row (row_math.cuh) per row
+ * One batch, for all m members, on the context's stream (6 launches; 5 for linear models without
+ * an intercept):
+ *   1. outputs    Z_i = X W_i         one cublasSgemmStridedBatched (X shared: stride 0)
+ *   2. deltas     rows x members      one kernel: rt_softmax_xent_row or rt_residual_row
+ *                                     (row_math.cuh) per row
  *   3. gradient   G_i = X^T Delta_i   one cublasSgemmStridedBatched
- *   4. bias grad  columns x members   one kernel: rt_column_sum per column
+ *   4. bias grad  columns x members   one kernel: rt_column_sum per column (no intercept: none)
  *   5. loss       one block a member  rt_batch_loss_commit: divergence as alone
  *   6. optimizer  elements x members  one kernel: rt_optimizer_element, skipped for a diverged member
  * Steps 2, 4, 5 and 6 run, element by element, the very device functions of the solo kernels
- * (compute.cu, family_shared.cu). The backend sends a logistic model through this path alone too
+ * (compute.cu, family_shared.cu). The backend sends such a model through this path alone too
  * (a group of one), so a model's bytes do not depend on its group's size as long as cuBLAS gives
  * each batch of a strided-batched product the same bits whatever the batch count; the gpu test
  * tests/gpu/test_gpu_groups.c checks exactly that and names cuBLAS if it breaks. */
@@ -44,7 +47,9 @@ struct group_geometry {
   size_t stride;        /* bytes between member states */
   size_t params_offset; /* bytes into a state */
   size_t aux_offset;
-  int d, c; /* features, classes */
+  int d, c;     /* features, outputs (classes; 1 for linear) */
+  int softmax;  /* 1: softmax cross-entropy (logistic); 0: squared error (linear sgd) */
+  int has_bias; /* a bias after the d x c weights (logistic; linear with fit_intercept) */
 };
 
 __device__ __forceinline__ rt_state_header *member_header(const group_geometry &g, int i) {
@@ -63,10 +68,12 @@ __global__ void group_softmax_kernel(group_geometry g, float *z, size_t zstride,
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const int member = blockIdx.y;
   if (i >= rows) return;
-  const float *bias = member_params(g, member) + (size_t)g.d * (size_t)g.c;
-  float *zi = z + (size_t)member * zstride + (size_t)i * (size_t)g.c;
-  rt_softmax_xent_row(zi, bias, y, i, g.c, inv_rows,
-                      &row_loss[(size_t)member * (size_t)loss_stride + (size_t)i]);
+  const float *bias = g.has_bias ? member_params(g, member) + (size_t)g.d * (size_t)g.c : nullptr;
+  double *loss = &row_loss[(size_t)member * (size_t)loss_stride + (size_t)i];
+  if (g.softmax)
+    rt_softmax_xent_row(z + (size_t)member * zstride + (size_t)i * (size_t)g.c, bias, y, i, g.c,
+                        inv_rows, loss);
+  else rt_residual_row(z + (size_t)member * zstride, bias, y, i, inv_rows, loss);
 }
 
 /* One thread per (member, class): the bias gradient after the member's weight gradient. */
@@ -153,7 +160,37 @@ struct rt_cuda_group {
 
 extern "C" int rt_cuda_group_fusable(const rt_model_spec *spec) {
   const rt_family *fam = rt_family_find(spec->hp.kind);
-  return fam && fam->id == RT_FAMILY_LOGISTIC;
+  if (!fam) return 0;
+  return fam->id == RT_FAMILY_LOGISTIC ||
+         (fam->id == RT_FAMILY_LINEAR && spec->hp.solver == RT_SOLVER_SGD);
+}
+
+namespace {
+
+/* Outputs per row: the classes (logistic) or 1 (linear). */
+size_t outputs_of(const rt_model_spec *s) {
+  return rt_family_find(s->hp.kind)->id == RT_FAMILY_LOGISTIC ? s->problem.classes : 1;
+}
+
+int softmax_of(const rt_model_spec *s) {
+  return rt_family_find(s->hp.kind)->id == RT_FAMILY_LOGISTIC;
+}
+
+int bias_of(const rt_model_spec *s) { return softmax_of(s) || s->hp.fit_intercept; }
+
+} /* namespace */
+
+extern "C" int rt_cuda_group_uniform(const rt_model_spec *const *specs, size_t m) {
+  if (m == 0 || !rt_cuda_group_fusable(specs[0])) return 0;
+  const rt_state_layout l0 = rt_state_layout_of(specs[0]);
+  for (size_t i = 1; i < m; ++i) {
+    const rt_state_layout l = rt_state_layout_of(specs[i]);
+    if (!rt_cuda_group_fusable(specs[i]) || strcmp(specs[i]->hp.kind, specs[0]->hp.kind) != 0 ||
+        bias_of(specs[i]) != bias_of(specs[0]) || l.param_count != l0.param_count ||
+        l.params_offset != l0.params_offset || l.aux_offset != l0.aux_offset)
+      return 0;
+  }
+  return 1;
 }
 
 extern "C" size_t rt_cuda_group_bytes(const rt_model_spec *const *specs, size_t m,
@@ -162,16 +199,17 @@ extern "C" size_t rt_cuda_group_bytes(const rt_model_spec *const *specs, size_t 
   const rt_model_spec *s = specs[0];
   const size_t rows = (size_t)s->hp.batch_size;
   size_t work = 0;
-  (void)carve(m, rows, s->problem.features, s->problem.classes, max_batches, nullptr, &work);
-  return rt_cuda_slot_bytes(m * state_stride(specs, m), rows, s->problem.features,
-                            s->problem.classes, work);
+  (void)carve(m, rows, s->problem.features, outputs_of(s), max_batches, nullptr, &work);
+  return rt_cuda_slot_bytes(m * state_stride(specs, m), rows, s->problem.features, outputs_of(s),
+                            work);
 }
 
 extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_t m,
                                         size_t max_batches, rt_cuda_group **out, rt_status *st) {
   *out = nullptr;
-  if (m == 0 || !rt_cuda_group_fusable(specs[0]))
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a fused CUDA group needs fusable members (%zu)", m);
+  if (!rt_cuda_group_uniform(specs, m))
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                      "a fused CUDA group needs members of one fusable kind and layout (%zu)", m);
   const rt_model_spec *s = specs[0];
   rt_cuda_group *g = (rt_cuda_group *)calloc(1, sizeof *g);
   if (!g) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a CUDA group");
@@ -179,7 +217,7 @@ extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_
   g->max_rows = (size_t)s->hp.batch_size;
   g->max_batches = max_batches ? max_batches : 1;
   g->d = s->problem.features;
-  g->c = s->problem.classes;
+  g->c = outputs_of(s);
   g->stride = state_stride(specs, m);
   size_t work = 0;
   (void)carve(m, g->max_rows, g->d, g->c, g->max_batches, nullptr, &work);
@@ -229,7 +267,8 @@ rt_code check_visit(const rt_cuda_group *g, const rt_model_spec *const *specs, v
     const rt_state_header *h = rt_state_head(states[i]);
     rt_code rc;
     if ((rc = rt_cuda_check_spec(s, st)) != RT_OK) return rc;
-    if (!rt_cuda_group_fusable(s) || s->problem.features != g->d || s->problem.classes != g->c ||
+    if (!rt_cuda_group_fusable(s) || s->problem.features != g->d || outputs_of(s) != g->c ||
+        bias_of(s) != bias_of(specs[0]) || strcmp(s->hp.kind, specs[0]->hp.kind) != 0 ||
         (size_t)s->hp.batch_size != g->max_rows || l.params_offset != l0.params_offset ||
         l.aux_offset != l0.aux_offset || l.param_count != l0.param_count ||
         l.total_bytes > g->stride || s->hp.data_order != specs[0]->hp.data_order)
@@ -290,7 +329,8 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   for (size_t k = k0; k < nb; ++k)
     for (size_t i = 0; i < m; ++i)
       g->host_args[(k - k0) * m + i] = rt_cuda_opt_args(
-          specs[i], rt_state_head(states[i])->step + (k - k0), (float)specs[i]->hp.l2, dc);
+          specs[i], rt_state_head(states[i])->step + (k - k0),
+          softmax_of(specs[i]) ? (float)specs[i]->hp.l2 : rt_cuda_linear_ridge(specs[i]), dc);
   const group_ws w = carve(g->capacity, batch, g->d, g->c, g->max_batches, slot->work, nullptr);
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->state, slot->staging, m * g->stride,
                                     cudaMemcpyHostToDevice, slot->stream));
@@ -305,6 +345,8 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   geo.aux_offset = l0.aux_offset;
   geo.d = (int)g->d;
   geo.c = (int)g->c;
+  geo.softmax = softmax_of(specs[0]);
+  geo.has_bias = bias_of(specs[0]);
   const int d = (int)g->d, c = (int)g->c, members = (int)m;
   const long long w_stride = (long long)(g->stride / sizeof(float));
   const float *w0 = (const float *)(slot->state + l0.params_offset);
@@ -327,10 +369,13 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
     RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r,
                                                   &one, w.z, c, (long long)w.zstride, x, d, 0,
                                                   &zero, w.grad, c, (long long)w.gstride, members));
-    const int bias_threads = members * c;
-    group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads, kRtElemThreads,
-                             0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad, w.gstride, members);
-    RT_CUDA_CHECK_LAUNCH(st);
+    if (geo.has_bias) {
+      const int bias_threads = members * c;
+      group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads, kRtElemThreads,
+                               0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad, w.gstride,
+                                                  members);
+      RT_CUDA_CHECK_LAUNCH(st);
+    }
     group_loss_kernel<<<(unsigned)members, kReduceThreads, 0, slot->stream>>>(geo, w.row_loss,
                                                                               (int)batch, r);
     RT_CUDA_CHECK_LAUNCH(st);

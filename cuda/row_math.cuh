@@ -55,6 +55,17 @@ static __device__ __forceinline__ void rt_softmax_xent_row(float *zi, const floa
   for (int k = 0; k < c; ++k) zi[k] = rt_flush_subnormal(zi[k] * inv_rows);
 }
 
+/* Squared-error row i (linear sgd, the mlp's regression output): e_i = (e_i + b) - y_i in float,
+ * the row's loss 0.5 e^2 in double, e_i / rows in place. b may be NULL (no intercept: + 0.0f, as
+ * the CPU). */
+static __device__ __forceinline__ void rt_residual_row(float *e, const float *b, const float *y,
+                                                       int i, float inv_rows, double *loss) {
+  const float bv = b ? b[0] : 0.0f;
+  const float ei = e[i] + bv - y[i];
+  *loss = 0.5 * (double)ei * (double)ei;
+  e[i] = ei * inv_rows;
+}
+
 /* Column k of g (rows x c) summed over the rows in index order, in float (the CPU's bias-gradient
  * loop). */
 static __device__ __forceinline__ float rt_column_sum(const float *g, int rows, int c, int k) {
@@ -85,6 +96,9 @@ struct rt_opt_args {
   unsigned long long n;  /* parameters */
   unsigned long long nw; /* leading parameters that get L2 (the weights, not the bias) */
 };
+
+/* Linear sgd's L2 on the weights: alpha / train_rows (family_linear.cu). */
+float rt_cuda_linear_ridge(const rt_model_spec *spec);
 
 /* The optimizer arguments of one batch of `spec` at optimizer step `step` (compute.cu). */
 rt_opt_args rt_cuda_opt_args(const rt_model_spec *spec, uint64_t step, float l2, size_t nw);

@@ -203,11 +203,15 @@ rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 /* ---- Fused groups ---------------------------------------------------------------------------- */
 
 /* The members of a group visit (src/engine/groups.h) integrated together, with a constant number
- * of launches per batch whatever the group size (cuda/group.cu says how). Logistic today. */
+ * of launches per batch whatever the group size (cuda/group.cu says how): logistic, and linear
+ * with solver sgd. */
 typedef struct rt_cuda_group rt_cuda_group;
 
 /* 1 when the kind of `spec` has fused group kernels. */
 int rt_cuda_group_fusable(const rt_model_spec *spec);
+/* 1 when specs[0..m) can share a context: one fusable kind, the same parameter layout (a config
+ * group's members, unless linear ones differ in fit_intercept). */
+int rt_cuda_group_uniform(const rt_model_spec *const *specs, size_t m);
 
 /* Device bytes of a context for the group specs[0..m) (members of one config group, fusable) whose
  * visits have at most max_batches batches (rt_cuda_check_fits before creating it). */

@@ -3,7 +3,7 @@
  * in device memory for the whole run (uploaded once, here); every model has a slot (its own CUDA
  * stream, cuBLAS handle, device state buffer and pinned staging buffer, cuda/rt_cuda.h).
  *
- * A group visit of a family with fused group kernels (logistic; rt_cuda_group_fusable) goes to
+ * A group visit of a family with fused group kernels (logistic, linear sgd: rt_cuda_group_uniform) goes to
  * the group's fused context (cuda/group.cu: one copy of all members' states in, 6 launches per
  * batch for the whole group, one copy out), a group of one as well, so that a model's bytes are
  * the same alone or in a group. Other families: each member's host state goes to its slot
@@ -65,12 +65,9 @@ static const rt_cuda_shard *train_shard(cuda_backend *c, uint64_t shard, rt_stat
   return s;
 }
 
-static rt_cuda_group *fused_of(cuda_backend *c, const rt_model_spec *lead, rt_status *st) {
-  rt_cuda_group *g = c->fused[c->groups->group_of[lead->id]];
-  if (!g)
-    RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu has no fused CUDA group",
-               (unsigned long long)lead->id);
-  return g;
+/* The fused context of the lead's group, or NULL when its group integrates member by member. */
+static rt_cuda_group *fused_of(const cuda_backend *c, const rt_model_spec *lead) {
+  return lead->id < c->count ? c->fused[c->groups->group_of[lead->id]] : NULL;
 }
 
 /* Every member slot of an unfused visit waited for (also after an error: no copy may land in a
@@ -112,9 +109,8 @@ static rt_code cuda_integrate(rt_backend *b, const rt_group_visit *v, int (*shou
   const rt_cuda_shard *shard = train_shard(c, v->shard, st);
   if (!shard) return st->code;
   rt_code rc;
-  if (rt_cuda_group_fusable(v->specs[0])) {
-    rt_cuda_group *g = fused_of(c, v->specs[0], st);
-    if (!g) return st->code;
+  rt_cuda_group *g = fused_of(c, v->specs[0]);
+  if (g) {
     rc = rt_cuda_group_integrate(g, v->specs, v->states, v->m, shard, v->shard, st);
   } else {
     rc = issue_members(c, v, shard, st);
@@ -144,10 +140,9 @@ static rt_code cuda_start(rt_backend *b, const rt_group_visit *v, uint64_t *tick
     c->inflight = grown;
     c->inflight_cap = cap;
   }
-  cuda_visit w = {.ticket = c->next_ticket, .m = v->m};
+  cuda_visit w = {.ticket = c->next_ticket, .m = v->m, .g = fused_of(c, v->specs[0])};
   rt_code rc;
-  if (rt_cuda_group_fusable(v->specs[0])) {
-    if (!(w.g = fused_of(c, v->specs[0], st))) return st->code;
+  if (w.g) {
     RT_TRY(rc, rt_cuda_group_start(w.g, v->specs, v->states, v->m, shard, v->shard, st));
   } else {
     if (!(w.members = malloc(v->m * sizeof *w.members)))
@@ -243,14 +238,13 @@ static size_t max_batches(const cuda_backend *c, size_t batch) {
   return most;
 }
 
-/* Group g's member specs into out[] when its family is fused on CUDA; returns how many (0: not
- * fused). */
+/* Group g's member specs into out[] when its members can be fused on CUDA (one fusable kind and
+ * layout: rt_cuda_group_uniform); returns how many (0: member by member). */
 static size_t fused_members(const cuda_backend *c, size_t g, const rt_model_spec **out) {
   const size_t m = rt_group_size(c->groups, g);
   const size_t *members = rt_group_members(c->groups, g);
-  if (!rt_cuda_group_fusable(&c->specs[members[0]])) return 0;
   for (size_t k = 0; k < m; ++k) out[k] = &c->specs[members[k]];
-  return m;
+  return rt_cuda_group_uniform(out, m) ? m : 0;
 }
 
 /* Device memory for the owned shards, one slot per model and the fused groups' contexts, checked

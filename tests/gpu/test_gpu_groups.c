@@ -1,5 +1,7 @@
-/* Fused CUDA groups (cuda/group.cu, rt_cuda_group_*): the invariants of a group visit on a GPU.
- *  1. Bytes: 8 logistic members (SGD, momentum, Adam; learning rates, L2 and schedules mixed)
+/* Fused CUDA groups (cuda/group.cu, rt_cuda_group_*): the invariants of a group visit on a GPU,
+ * for logistic and for linear with solver sgd (with an intercept; a group mixing fit_intercept is
+ * not uniform and is not fused).
+ *  1. Bytes: 8 members (SGD, momentum, Adam; learning rates, L2 or alpha and schedules mixed)
  *     integrated together over two passes of every shard give, member by member, exactly the
  *     bytes of the same member integrated as a group of one, and of a group of 3 of them taken
  *     from the same context (what early termination leaves). A difference names cuBLAS: the
@@ -7,6 +9,7 @@
  *     can make it (column independence broken for that batch count).
  *  2. CPU: every member within the CPU-vs-GPU tolerance of its CPU visit (gt_compare_states).
  *  3. Launches: 6 per batch whatever the group size (1, 3, 8), counted by rt_cuda_launch_count.
+ * Linear targets are the class labels taken as numbers (a regression like any other).
  * Two shapes: 13 features, 4 classes, batch 16 over three uneven shards (partial batches); and
  * 784 features, 10 classes, batch 128 over 1000 and 700 rows (SGD and momentum only there: see
  * test_gpu_parity.c on Adam's first steps). Exits 77 (ctest: skipped) when no CUDA device is
@@ -91,15 +94,24 @@ static void problem_down(problem *p) {
   }
 }
 
-/* Member i of the group: its own optimizer, learning rate, L2 and schedule; one data order. */
-static rt_model_spec member(const problem *p, int i) {
-  rt_model_spec s = gt_spec("logistic", (uint64_t)i, p->features, p->classes, (long)p->batch,
+/* Member i of the group (kind "logistic" or "linear", solver sgd): its own optimizer, learning
+ * rate, L2 (alpha) and schedule; one data order. */
+static rt_model_spec member(const problem *p, const char *kind, int i) {
+  const int linear = strcmp(kind, "linear") == 0;
+  rt_model_spec s = gt_spec(kind, (uint64_t)i, p->features, linear ? 0 : p->classes, (long)p->batch,
                             p->shards, total_batches(p), 4242, PASSES);
   const int o = p->adam ? i % 3 : i % 2; /* 0 sgd, 1 momentum, 2 adam */
   s.hp.optimizer = o == 2 ? RT_OPT_ADAM : RT_OPT_SGD;
   s.hp.momentum = o == 1 ? 0.9 : 0.0;
-  s.hp.learning_rate = (o == 2 ? 0.01 : 0.1) * (1.0 + 0.25 * i);
-  s.hp.l2 = i % 4 == 3 ? 1e-3 : 0.0;
+  /* linear: plain steps well below 2 / (the Hessian's largest eigenvalue, about features / 3),
+   * momentum included */
+  const double plain = linear ? 0.02 / (double)p->features : 0.1;
+  s.hp.learning_rate = (o == 2 ? 0.01 : plain) * (1.0 + 0.25 * i);
+  s.hp.l2 = !linear && i % 4 == 3 ? 1e-3 : 0.0;
+  s.hp.solver = RT_SOLVER_SGD;
+  s.hp.fit_intercept = 1;
+  s.hp.alpha = linear ? 0.5 * i : 0.0;
+  for (size_t k = 0; k < p->shards; ++k) s.problem.train_rows += p->rows[k];
   s.hp.schedule = i % 2 ? RT_SCHED_COSINE : RT_SCHED_CONSTANT;
   s.hp.decay = 0.05;
   s.hp.data_order = 31337; /* shared: the members see the same batches */
@@ -147,22 +159,23 @@ static void *copy_state(const void *state, size_t bytes) {
   return c;
 }
 
-static void group_invariants(problem *p) {
+static void group_invariants(problem *p, const char *kind) {
   rt_model_spec specs[MEMBERS];
   const rt_model_spec *sp[MEMBERS];
   void *fused[MEMBERS], *fresh[MEMBERS];
   size_t bytes[MEMBERS];
   for (int i = 0; i < MEMBERS; ++i) {
-    specs[i] = member(p, i);
+    specs[i] = member(p, kind, i);
     sp[i] = &specs[i];
     fresh[i] = gt_fresh_state(&specs[i], NULL, &bytes[i]);
     fused[i] = copy_state(fresh[i], bytes[i]);
   }
   assert_true(rt_cuda_group_fusable(&specs[0]));
+  assert_true(rt_cuda_group_uniform(sp, MEMBERS));
   rt_cuda_group *g = new_group(sp, MEMBERS, p);
   uint64_t launches = 0, batches = 0;
   train_group(p, g, sp, fused, MEMBERS, &launches, &batches);
-  print_message("%s: group of %d: %.2f launches per batch\n", p->name, MEMBERS,
+  print_message("%s, %s: group of %d: %.2f launches per batch\n", kind, p->name, MEMBERS,
                 (double)launches / (double)batches);
   assert_int_equal(launches, 6 * batches);
 
@@ -226,12 +239,37 @@ static void group_invariants(problem *p) {
 
 static void test_tiny(void **unused) {
   (void)unused;
-  group_invariants(&tiny);
+  group_invariants(&tiny, "logistic");
 }
 
 static void test_real(void **unused) {
   (void)unused;
-  group_invariants(&real);
+  group_invariants(&real, "logistic");
+}
+
+static void test_linear_tiny(void **unused) {
+  (void)unused;
+  group_invariants(&tiny, "linear");
+}
+
+static void test_linear_real(void **unused) {
+  (void)unused;
+  group_invariants(&real, "linear");
+}
+
+/* What is not fused: linear exact, and linear sgd members that differ in fit_intercept (their
+ * parameter layouts differ). */
+static void test_not_uniform(void **unused) {
+  (void)unused;
+  rt_model_spec a = member(&tiny, "linear", 0), b = member(&tiny, "linear", 1);
+  const rt_model_spec *pair[2] = {&a, &b};
+  assert_true(rt_cuda_group_uniform(pair, 2));
+  b.hp.fit_intercept = 0;
+  assert_false(rt_cuda_group_uniform(pair, 2));
+  b = member(&tiny, "linear", 1);
+  b.hp.solver = RT_SOLVER_EXACT;
+  assert_false(rt_cuda_group_fusable(&b));
+  assert_false(rt_cuda_group_uniform(pair, 2));
 }
 
 static int setup(void **unused) {
@@ -250,8 +288,9 @@ int main(void) {
   const int start = gpu_test_start();
   if (start != 0) return start;
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_tiny),
-      cmocka_unit_test(test_real),
+      cmocka_unit_test(test_tiny),        cmocka_unit_test(test_real),
+      cmocka_unit_test(test_linear_tiny), cmocka_unit_test(test_linear_real),
+      cmocka_unit_test(test_not_uniform),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
