@@ -156,6 +156,8 @@ struct rt_cuda_group {
   const rt_model_spec **held_specs; /* [capacity] */
   size_t held_m;
   uint64_t held_batches, held_rows;
+  int graphs;           /* 1: each visit's batches as one CUDA Graph (issue_as_graph) */
+  cudaGraphExec_t exec; /* the last visit's executable graph, updated or replaced */
 };
 
 extern "C" int rt_cuda_group_fusable(const rt_model_spec *spec) {
@@ -217,6 +219,8 @@ extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_
   g->max_rows = (size_t)s->hp.batch_size;
   g->max_batches = max_batches ? max_batches : 1;
   g->d = s->problem.features;
+  const char *graphs = getenv("RINGTRAIN_CUDA_GRAPHS");
+  g->graphs = graphs && strcmp(graphs, "1") == 0;
   g->c = outputs_of(s);
   g->stride = state_stride(specs, m);
   size_t work = 0;
@@ -242,6 +246,7 @@ extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_
 extern "C" void rt_cuda_group_free(rt_cuda_group *g) {
   if (!g) return;
   rt_cuda_slot_free(g->slot); /* synchronises its stream first */
+  if (g->exec) (void)cudaGraphExecDestroy(g->exec);
   if (g->host_args) (void)cudaFreeHost(g->host_args);
   free(g->order);
   free(g->held);
@@ -285,6 +290,95 @@ rt_code check_visit(const rt_cuda_group *g, const rt_model_spec *const *specs, v
                       "the device shard (%zu features%s) does not suit the group's %zu features "
                       "with labels",
                       shard->features, shard->y ? "" : ", no labels", g->d);
+  return RT_OK;
+}
+
+} /* namespace */
+
+namespace {
+
+/* What a visit's batch loop needs. */
+struct visit_plan {
+  const group_geometry *geo;
+  const group_ws *w;
+  const rt_cuda_shard *shard;
+  size_t k0, nb, m;
+  unsigned long long n; /* parameters per member */
+};
+
+/* The visit's batches k0..nb on the context's stream: 6 launches each (5 without a bias). */
+rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
+  rt_cuda_slot *slot = g->slot;
+  const group_geometry &geo = *p->geo;
+  const group_ws &w = *p->w;
+  const rt_cuda_shard *shard = p->shard;
+  const size_t batch = g->max_rows, k0 = p->k0, nb = p->nb, m = p->m;
+  const unsigned long long n = p->n;
+  const float *w0 = (const float *)(slot->state + geo.params_offset);
+  const int d = (int)g->d, c = (int)g->c, members = (int)m;
+  const long long w_stride = (long long)(g->stride / sizeof(float));
+  const float one = 1.0f, zero = 0.0f;
+  const int opt_blocks = rt_cuda_elem_blocks((size_t)m * (size_t)n);
+  for (size_t k = k0; k < nb; ++k) {
+    const size_t first = (size_t)g->order[k] * batch;
+    const int r = (int)(first + batch <= shard->rows ? batch : shard->rows - first);
+    const float *x = shard->x + first * g->d, *y = shard->y + first;
+    /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
+    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d,
+                                                  &one, w0, c, w_stride, x, d, 0, &zero, w.z, c,
+                                                  (long long)w.zstride, members));
+    group_softmax_kernel<<<dim3((unsigned)rt_cuda_row_blocks(r), (unsigned)members), kRowThreads, 0,
+                           slot->stream>>>(geo, w.z, w.zstride, y, r, 1.0f / (float)r, w.row_loss,
+                                           (int)batch);
+    RT_CUDA_CHECK_LAUNCH(st);
+    /* G_i (d x c, row-major) = X^T Delta_i: column-major G_i^T (c x d) = Delta_i^T (c x r) X. */
+    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r,
+                                                  &one, w.z, c, (long long)w.zstride, x, d, 0,
+                                                  &zero, w.grad, c, (long long)w.gstride, members));
+    if (geo.has_bias) {
+      const int bias_threads = members * c;
+      group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads, kRtElemThreads,
+                               0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad, w.gstride,
+                                                  members);
+      RT_CUDA_CHECK_LAUNCH(st);
+    }
+    group_loss_kernel<<<(unsigned)members, kReduceThreads, 0, slot->stream>>>(geo, w.row_loss,
+                                                                              (int)batch, r);
+    RT_CUDA_CHECK_LAUNCH(st);
+    group_optimizer_kernel<<<opt_blocks, kRtElemThreads, 0, slot->stream>>>(
+        geo, w.args + (k - k0) * m, w.grad, w.gstride, members, n);
+    RT_CUDA_CHECK_LAUNCH(st);
+  }
+  return RT_OK;
+}
+
+/* The same batches captured into a CUDA Graph and launched as one (RINGTRAIN_CUDA_GRAPHS=1). The
+ * context keeps the executable graph and updates it in place when the next visit has the same
+ * shape (cudaGraphExecUpdate), else instantiates anew. The launch counter counts the graph launch
+ * as one launch, not the captured calls. */
+rt_code issue_as_graph(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
+  cudaStream_t stream = g->slot->stream;
+  const unsigned long long before = rt_cuda_launches.load(std::memory_order_relaxed);
+  RT_CUDA_CHECK(st, cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  const rt_code issued = issue_batches(g, p, st);
+  cudaGraph_t graph = nullptr;
+  const rt_code ended = RT_CUDA_CALL(st, cudaStreamEndCapture(stream, &graph)); /* always */
+  rt_cuda_launches.fetch_sub(rt_cuda_launches.load(std::memory_order_relaxed) - before,
+                             std::memory_order_relaxed);
+  rt_code rc = issued != RT_OK ? issued : ended;
+  if (rc == RT_OK && g->exec) {
+    cudaGraphExecUpdateResultInfo info;
+    if (cudaGraphExecUpdate(g->exec, graph, &info) != cudaSuccess) {
+      (void)cudaGetLastError(); /* another shape: instantiate below */
+      (void)cudaGraphExecDestroy(g->exec);
+      g->exec = nullptr;
+    }
+  }
+  if (rc == RT_OK && !g->exec) rc = RT_CUDA_CALL(st, cudaGraphInstantiate(&g->exec, graph, 0));
+  if (graph) (void)cudaGraphDestroy(graph);
+  if (rc != RT_OK) return rc;
+  rt_cuda_count_launch();
+  RT_CUDA_CHECK(st, cudaGraphLaunch(g->exec, stream));
   return RT_OK;
 }
 
@@ -347,42 +441,9 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   geo.c = (int)g->c;
   geo.softmax = softmax_of(specs[0]);
   geo.has_bias = bias_of(specs[0]);
-  const int d = (int)g->d, c = (int)g->c, members = (int)m;
-  const long long w_stride = (long long)(g->stride / sizeof(float));
-  const float *w0 = (const float *)(slot->state + l0.params_offset);
-  const float one = 1.0f, zero = 0.0f;
-  const unsigned long long n = l0.param_count;
-  const int opt_blocks = rt_cuda_elem_blocks((size_t)m * (size_t)n);
-  for (size_t k = k0; k < nb; ++k) {
-    const size_t first = (size_t)g->order[k] * batch;
-    const int r = (int)(first + batch <= shard->rows ? batch : shard->rows - first);
-    const float *x = shard->x + first * g->d, *y = shard->y + first;
-    /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
-    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d,
-                                                  &one, w0, c, w_stride, x, d, 0, &zero, w.z, c,
-                                                  (long long)w.zstride, members));
-    group_softmax_kernel<<<dim3((unsigned)rt_cuda_row_blocks(r), (unsigned)members), kRowThreads, 0,
-                           slot->stream>>>(geo, w.z, w.zstride, y, r, 1.0f / (float)r, w.row_loss,
-                                           (int)batch);
-    RT_CUDA_CHECK_LAUNCH(st);
-    /* G_i (d x c, row-major) = X^T Delta_i: column-major G_i^T (c x d) = Delta_i^T (c x r) X. */
-    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r,
-                                                  &one, w.z, c, (long long)w.zstride, x, d, 0,
-                                                  &zero, w.grad, c, (long long)w.gstride, members));
-    if (geo.has_bias) {
-      const int bias_threads = members * c;
-      group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads, kRtElemThreads,
-                               0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad, w.gstride,
-                                                  members);
-      RT_CUDA_CHECK_LAUNCH(st);
-    }
-    group_loss_kernel<<<(unsigned)members, kReduceThreads, 0, slot->stream>>>(geo, w.row_loss,
-                                                                              (int)batch, r);
-    RT_CUDA_CHECK_LAUNCH(st);
-    group_optimizer_kernel<<<opt_blocks, kRtElemThreads, 0, slot->stream>>>(
-        geo, w.args + (k - k0) * m, w.grad, w.gstride, members, n);
-    RT_CUDA_CHECK_LAUNCH(st);
-  }
+  const visit_plan plan = {&geo, &w, shard, k0, nb, m, l0.param_count};
+  if (g->graphs) RT_TRY(rc, issue_as_graph(g, &plan, st));
+  else RT_TRY(rc, issue_batches(g, &plan, st));
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->staging, slot->state, m * g->stride,
                                     cudaMemcpyDeviceToHost, slot->stream));
   RT_TRY(rc, rt_cuda_mark_done(slot, st));
@@ -401,6 +462,8 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   g->busy = 1;
   return RT_OK;
 }
+
+extern "C" void rt_cuda_group_use_graphs(rt_cuda_group *g, int on) { g->graphs = on != 0; }
 
 extern "C" rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *st) {
   *done = 0;

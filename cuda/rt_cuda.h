@@ -236,6 +236,11 @@ rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *const *specs,
                             void *const *states, size_t m, const rt_cuda_shard *shard,
                             uint64_t shard_index, rt_status *st);
 rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *st);
+/* Whether a visit's batches go to the device as one CUDA Graph (captured, then updated in place
+ * from visit to visit when the shape allows) instead of one launch at a time. Default: the
+ * environment variable RINGTRAIN_CUDA_GRAPHS=1 at creation (off otherwise, until a GPU run has
+ * measured which is faster). Both give the same bytes (tests/gpu/test_gpu_groups.c). */
+void rt_cuda_group_use_graphs(rt_cuda_group *g, int on);
 
 /* ---- NCCL transport -------------------------------------------------------------------------- */
 

@@ -311,17 +311,19 @@ vl_write_report
 tp="$VL_WORK/tp"
 mkdir -p "$tp"
 # write_config NAME TRAIN_FILE PASSES: the workload's config in $tp/NAME.yaml
+# (NAME_off and NAME_graphs: the same config as NAME; throughput_run trains them with run.fuse off
+# or RINGTRAIN_CUDA_GRAPHS=1)
 write_config() {
-  local name=$1 file=$2 passes=$3 i
+  local name=$1 file=$2 passes=$3 i base=${1%%_*}
   local lrs=(0.0005 0.001 0.002 0.005 0.01 0.02 0.03 0.05)
   {
     echo "# $name (written by scripts/gpu/validate.sh)"
     echo "data: {train: ../data/$file, validation: ../data/val10k.npy, label_column: 0, shards: 4}"
     echo "run: {passes: $passes, seed: 3}"
     echo "models:"
-    case "$name" in
+    case "$base" in
       softmax16|softmax64)
-        for ((i = 0; i < ${name#softmax}; ++i)); do
+        for ((i = 0; i < ${base#softmax}; ++i)); do
           if ((i % 2)); then
             echo "  - {kind: logistic, optimizer: sgd, momentum: 0.9, learning_rate: ${lrs[i / 2 % 8]}, batch_size: 256, l2: 0.0001}"
           else
@@ -377,7 +379,10 @@ throughput_run() { # WORKLOAD FILE ROWS PASSES
   if [[ $cap -lt 15 ]]; then budget_gone throughput "$w, $rows rows"; return; fi
   config=$(write_config "$w" "$file" "$passes")
   out="$tp/$w-$rows"
-  log_run "$tp_log" "$w on $rows rows, $passes pass(es)" "$cap" "$rt" train "$config" --quiet --output "$out" --set run.backend=cuda
+  local extra=(--set run.backend=cuda) envs=()
+  [[ $w != *_off ]] || extra+=(--set run.fuse=off)
+  [[ $w != *_graphs ]] || envs+=(RINGTRAIN_CUDA_GRAPHS=1)
+  log_run "$tp_log" "$w on $rows rows, $passes pass(es)" "$cap" env "${envs[@]}" "$rt" train "$config" --quiet --output "$out" "${extra[@]}"
   if [[ $RC -ne 0 ]]; then
     vl_record throughput "$w, $rows rows" "$(status_after "$RC" "$cap" 90)" "$SECS" "$(first_error "$w on $rows rows, $passes pass(es)" "$tp_log")"
     return
@@ -398,6 +403,16 @@ throughput_run() { # WORKLOAD FILE ROWS PASSES
 }
 if wait_for_data val10k.npy; then
   for w in "${workloads[@]}"; do throughput_run "$w" train60k.npy 60000 3; done
+  vl_write_report
+  # The 64 softmax models as one fused group (above), with run.fuse off (one model per stream) and
+  # with CUDA Graphs: throughput side by side, and the model files must be identical.
+  for v in softmax64_off softmax64_graphs; do
+    throughput_run "$v" train60k.npy 60000 3
+    if [[ -d "$tp/$v-60000/models" && -d "$tp/softmax64-60000/models" ]]; then
+      d=$(same_files "$tp/softmax64-60000" "$tp/$v-60000")
+      vl_record determinism "softmax64 fused vs $v on CUDA (60,000 rows)" "$([[ $? -eq 0 ]] && echo PASSED || echo FAILED)" 0 "cmp: $d"
+    fi
+  done
   vl_write_report
   # Determinism with many models on concurrent streams.
   for w in softmax16 mlp; do

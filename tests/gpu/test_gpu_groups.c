@@ -8,7 +8,8 @@
  *     element-wise kernels are the same device functions, so only the strided-batched products
  *     can make it (column independence broken for that batch count).
  *  2. CPU: every member within the CPU-vs-GPU tolerance of its CPU visit (gt_compare_states).
- *  3. Launches: 6 per batch whatever the group size (1, 3, 8), counted by rt_cuda_launch_count.
+ *  3. Launches: 6 per batch whatever the group size (1, 3, 8), counted by rt_cuda_launch_count;
+ *     with CUDA Graphs one a visit, and the same bytes as launch by launch.
  * Linear targets are the class labels taken as numbers (a regression like any other).
  * Two shapes: 13 features, 4 classes, batch 16 over three uneven shards (partial batches); and
  * 784 features, 10 classes, batch 128 over 1000 and 700 rows (SGD and momentum only there: see
@@ -149,6 +150,7 @@ static rt_cuda_group *new_group(const rt_model_spec *const *specs, size_t m, con
   rt_cuda_group *g = NULL;
   if (rt_cuda_group_create(specs, m, most, &g, &st) != RT_OK)
     fail_msg("rt_cuda_group_create: %s", st.message);
+  rt_cuda_group_use_graphs(g, 0); /* launch by launch, whatever RINGTRAIN_CUDA_GRAPHS says */
   return g;
 }
 
@@ -257,6 +259,46 @@ static void test_linear_real(void **unused) {
   group_invariants(&real, "linear");
 }
 
+/* CUDA Graphs (rt_cuda_group_use_graphs): the same bytes as launch by launch, one launch a visit
+ * (the graph), over two passes so that later visits update the graph in place. */
+static void graphs(problem *p, const char *kind) {
+  rt_model_spec specs[MEMBERS];
+  const rt_model_spec *sp[MEMBERS];
+  void *plain[MEMBERS], *graphed[MEMBERS];
+  size_t bytes[MEMBERS];
+  for (int i = 0; i < MEMBERS; ++i) {
+    specs[i] = member(p, kind, i);
+    sp[i] = &specs[i];
+    plain[i] = gt_fresh_state(&specs[i], NULL, &bytes[i]);
+    graphed[i] = copy_state(plain[i], bytes[i]);
+  }
+  uint64_t launches = 0, batches = 0;
+  rt_cuda_group *g = new_group(sp, MEMBERS, p);
+  rt_cuda_group_use_graphs(g, 0);
+  train_group(p, g, sp, plain, MEMBERS, &launches, &batches);
+  rt_cuda_group_free(g);
+  g = new_group(sp, MEMBERS, p);
+  rt_cuda_group_use_graphs(g, 1);
+  train_group(p, g, sp, graphed, MEMBERS, &launches, &batches);
+  rt_cuda_group_free(g);
+  print_message("%s, %s, CUDA Graphs: %llu launches for %llu visits\n", kind, p->name,
+                (unsigned long long)launches, (unsigned long long)(PASSES * p->shards));
+  assert_int_equal(launches, PASSES * p->shards);
+  for (int i = 0; i < MEMBERS; ++i) {
+    if (memcmp(plain[i], graphed[i], bytes[i]) != 0)
+      fail_msg("%s, %s: member %d differs with CUDA Graphs", kind, p->name, i);
+    rt_state_free(plain[i]);
+    rt_state_free(graphed[i]);
+  }
+}
+
+static void test_graphs(void **unused) {
+  (void)unused;
+  graphs(&tiny, "logistic");
+  graphs(&real, "logistic");
+  graphs(&tiny, "linear");
+}
+
 /* What is not fused: linear exact, and linear sgd members that differ in fit_intercept (their
  * parameter layouts differ). */
 static void test_not_uniform(void **unused) {
@@ -290,7 +332,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tiny),        cmocka_unit_test(test_real),
       cmocka_unit_test(test_linear_tiny), cmocka_unit_test(test_linear_real),
-      cmocka_unit_test(test_not_uniform),
+      cmocka_unit_test(test_not_uniform), cmocka_unit_test(test_graphs),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
