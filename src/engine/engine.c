@@ -105,6 +105,8 @@ typedef struct engine {
   uint64_t visits_left;
   size_t sends_pending;
   size_t inflight;     /* group visits started on an asynchronous backend, not yet finished */
+  double busy_from;    /* MPI_Wtime when inflight last went from 0 to 1: the rank's busy time
+                          is the union of the intervals with a visit in flight */
   rt_backend *backend; /* integrates and evaluates (backend.h: CPU or CUDA) */
   rt_model_stats *stats;
   rt_progress_view *progress; /* rank 0 only, or NULL */
@@ -436,9 +438,10 @@ static int close_visit(engine *e, size_t j, uint64_t shard, rt_status *st) {
 static rt_code after_visit(engine *e, size_t *v, size_t *m, uint64_t shard, double busy,
                            int complete, int *local, rt_status *st) {
   *local = 0;
-  /* Each member is charged an equal share of the group's time. */
+  /* Each member is charged an equal share of the group's time; the rank's busy time is counted
+   * here for synchronous visits, by poll_visits for asynchronous ones (they overlap). */
   for (size_t k = 0; k < *m; ++k) e->stats[v[k]].seconds += busy / (double)*m;
-  if (e->time) e->time->busy += busy;
+  if (e->time && !e->backend->start) e->time->busy += busy;
   e->last_activity = MPI_Wtime();
   if (!complete) {
     for (size_t k = 0; k < *m; ++k) e->slots[v[k]].phase = SLOT_READY;
@@ -521,7 +524,7 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
         s->busy_shard = shard;
         s->busy_since = t0;
       }
-      e->inflight++;
+      if (e->inflight++ == 0) e->busy_from = t0;
       return RT_OK;
     }
     int complete = 0;
@@ -553,7 +556,7 @@ static rt_code poll_visits(engine *e, size_t *finished, rt_status *st) {
     if (m == 0)
       return RT_FAIL_AT(st, RT_ERR_INTERNAL,
                         "the backend finished visit %" PRIu64 " that no model waits for", ticket);
-    e->inflight--;
+    if (--e->inflight == 0 && e->time) e->time->busy += MPI_Wtime() - e->busy_from;
     ++*finished;
     const slot *lead = &e->slots[e->visit[0]];
     int local = 0;
@@ -625,6 +628,7 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
   /* Nothing to integrate: the rank idles until a model arrives (or a send completes). */
   rt_prof_begin(RT_PHASE_RECEIVE, -1, -1, -1);
   const double t0 = MPI_Wtime();
+  double idle_from = e->inflight ? -1.0 : t0; /* waiting with a visit in flight is busy time */
   unsigned spins = 0;
   rt_code rc = RT_OK;
   e->wd.doing = RT_WD_HANDOFF;
@@ -643,6 +647,7 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
       size_t finished = 0;
       if ((rc = poll_visits(e, &finished, st))) break;
       e->last_activity = MPI_Wtime();
+      if (e->inflight == 0 && idle_from < 0) idle_from = e->last_activity;
       if (finished > 0) break;
     }
     if ((rc = poll_finals(e, st))) break; /* final states land while this rank idles */
@@ -655,7 +660,7 @@ static rt_code progress(engine *e, int *indices, int wait, rt_status *st) {
     backoff(&spins);
   }
   e->wd.doing = RT_WD_BUSY;
-  if (e->time) e->time->idle += MPI_Wtime() - t0;
+  if (e->time && idle_from >= 0) e->time->idle += MPI_Wtime() - idle_from;
   rt_prof_end(RT_PHASE_RECEIVE);
   if (rc) return rc;
   return handle(e, n, indices, st);
