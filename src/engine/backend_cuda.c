@@ -3,24 +3,25 @@
  * in device memory for the whole run (uploaded once, here); every model has a slot (its own CUDA
  * stream, cuBLAS handle, device state buffer and pinned staging buffer, cuda/rt_cuda.h).
  *
- * A group visit of a family with fused group kernels (logistic, linear sgd: rt_cuda_group_uniform) goes to
- * the group's fused context (cuda/group.cu: one copy of all members' states in, 6 launches per
- * batch for the whole group, one copy out), a group of one as well, so that a model's bytes are
- * the same alone or in a group. Other families: each member's host state goes to its slot
- * (through the pinned staging buffer), its batches are issued on its slot's stream from the
- * member's batch cursor on (the members of a group run side by side on their streams), the states
- * come back through the staging buffers, and the host waits for the slots. So the engine keeps every model's state, header and cursor on the
- * host between visits, exactly as on the CPU: hand-offs, stops, checkpoints, resume, early
- * termination, validation along the ring and the final evaluation are the engine's and work the
- * same on both backends.
+ * A group visit of a family with fused group kernels (logistic, linear sgd; the group's members
+ * of one layout: rt_cuda_group_uniform) goes to the group's fused context (cuda/group.cu: one copy
+ * of all members' states in, 6 launches per batch for the whole group, one copy out), a group of
+ * one as well, so that a model's bytes are the same alone or in a group. Other families: each
+ * member's host state goes to its slot (through the pinned staging buffer), its batches are
+ * issued on its slot's stream from the member's batch cursor on (the members of a group run side
+ * by side on their streams), and the states come back through the staging buffers. So the engine
+ * keeps every model's state, header and cursor on the host between visits, exactly as on the CPU:
+ * hand-offs, stops, checkpoints, resume, early termination, validation along the ring and the
+ * final evaluation are the engine's and work the same on both backends.
  *
  * Asynchronous (start/poll, backend.h): the engine starts a visit and goes on (other groups'
  * visits on their own streams, hand-offs, final states) until poll reports it finished, so groups
  * overlap each other and the hand-offs on the GPU. A visit is issued as a whole: a stop request
  * lets the visits in flight finish; it never cuts one between batches.
  *
- * Errors: any failing call ends the visit with its status; the engine agrees on it across ranks
- * (every rank stops). Device memory is checked for the whole run before anything is allocated. */
+ * Errors: any failing call ends the visit with its status, which rt_train returns (the CLI then
+ * aborts the job, as for any runtime failure on one rank). Device memory is checked for the whole
+ * run, and agreed across ranks, before anything is allocated. */
 #include "backend.h"
 
 #if RINGTRAIN_WITH_CUDA
