@@ -1,6 +1,6 @@
 /* Fused CUDA groups (cuda/group.cu, rt_cuda_group_*): the invariants of a group visit on a GPU,
- * for logistic and for linear with solver sgd (with an intercept; a group mixing fit_intercept is
- * not uniform and is not fused).
+ * for logistic and for linear with solver sgd (with an intercept). Which groups fuse is host logic,
+ * tested without a device in tests/unit/test_cuda_groups.c.
  *  1. Bytes: 8 members (SGD, momentum, Adam; learning rates, L2 or alpha and schedules mixed)
  *     integrated together over two passes of every shard give, member by member, exactly the
  *     bytes of the same member integrated as a group of one, and of a group of 3 of them taken
@@ -297,21 +297,6 @@ static void test_graphs(void **unused) {
   graphs(&tiny, "logistic");
   graphs(&real, "logistic");
   graphs(&tiny, "linear");
-}
-
-/* What is not fused: linear exact, and linear sgd members that differ in fit_intercept (their
- * parameter layouts differ). */
-static void test_not_uniform(void **unused) {
-  (void)unused;
-  rt_model_spec a = member(&tiny, "linear", 0), b = member(&tiny, "linear", 1);
-  const rt_model_spec *pair[2] = {&a, &b};
-  assert_true(rt_cuda_group_uniform(pair, 2));
-  b.hp.fit_intercept = 0;
-  assert_false(rt_cuda_group_uniform(pair, 2));
-  b = member(&tiny, "linear", 1);
-  b.hp.solver = RT_SOLVER_EXACT;
-  assert_false(rt_cuda_group_fusable(&b));
-  assert_false(rt_cuda_group_uniform(pair, 2));
 }
 
 static int setup(void **unused) {
