@@ -317,7 +317,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tiny),        cmocka_unit_test(test_real),
       cmocka_unit_test(test_linear_tiny), cmocka_unit_test(test_linear_real),
-      cmocka_unit_test(test_not_uniform), cmocka_unit_test(test_graphs),
+      cmocka_unit_test(test_graphs),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
