@@ -567,6 +567,20 @@ static rt_code poll_visits(engine *e, size_t *finished, rt_status *st) {
   return RT_OK;
 }
 
+/* After an error: waits until the backend has finished every visit still in flight, without
+ * closing them, so that no copy into a host state is pending when the engine frees the states.
+ * A backend that fails to answer is not asked again. */
+static void abandon_visits(engine *e) {
+  rt_status ignored;
+  for (unsigned spins = 0; e->inflight > 0;) {
+    uint64_t ticket = 0;
+    int done = 0;
+    if (e->backend->poll(e->backend, &ticket, &done, &ignored) != RT_OK) break;
+    if (done) e->inflight--, spins = 0;
+    else backoff(&spins);
+  }
+}
+
 static rt_code completed(engine *e, size_t j, rt_status *st) {
   slot *s = &e->slots[j];
   if (s->phase == SLOT_RECEIVING) {
@@ -1090,6 +1104,7 @@ rt_code rt_engine_run(const rt_config *cfg, const rt_model_spec *specs, size_t m
   if (rc == RT_OK && kind != 0) rc = settle_finals(&e, st);
   if (rc == RT_OK && kind != 0) rc = cut(&e, indices, states, st);
   if (rc == RT_OK) *stopped = kind;
+  if (e.inflight > 0) abandon_visits(&e); /* an error left visits in flight */
   free(indices);
   engine_free(&e);
   return rc;
