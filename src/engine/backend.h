@@ -43,18 +43,17 @@ typedef struct rt_group_visit {
 typedef struct rt_backend rt_backend;
 struct rt_backend {
   const char *name; /* "cpu", "cuda" */
-  /* The visit from the members' cursor on (rt_cpu_integrate_group_visit's contract: *complete = 0
-   * when it stopped after a batch because should_stop said so, the cursor then in the headers). A
-   * backend that issues a visit as a whole (CUDA) checks should_stop only before the first batch.
-   * On return the members' host states hold the result. */
+  /* A backend has either integrate (synchronous: the CPU) or start and poll (asynchronous: CUDA).
+   * integrate: the visit from the members' cursor on (rt_cpu_integrate_group_visit's contract:
+   * *complete = 0 when it stopped after a batch because should_stop said so, the cursor then in
+   * the headers); on return the members' host states hold the result. */
   rt_code (*integrate)(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
                        void *user, int *complete, rt_status *st);
-  /* Optional, both or neither: asynchronous visits. start takes the visit (the whole visit, from
-   * the members' cursor on; the states must stay untouched until it is finished) and returns at
-   * once with a ticket; poll reports, without waiting, one finished visit (*done = 1 and its
-   * ticket; the members' host states then hold the result, cursor 0) or none (*done = 0). The
-   * engine (engine.c) then keeps several visits in flight and goes on with hand-offs meanwhile.
-   * NULL: integrate, synchronous. */
+  /* start takes the visit (the whole visit, from the members' cursor on; the states must stay
+   * untouched until it is finished) and returns at once with a ticket; poll reports, without
+   * waiting, one finished visit (*done = 1 and its ticket; the members' host states then hold the
+   * result, cursor 0) or none (*done = 0). The engine (engine.c) then keeps several visits in
+   * flight and goes on with hand-offs meanwhile. */
   rt_code (*start)(rt_backend *b, const rt_group_visit *v, uint64_t *ticket, rt_status *st);
   rt_code (*poll)(rt_backend *b, uint64_t *ticket, int *done, rt_status *st);
   /* Adds the family's evaluation sums of `state` over the owned validation shard `shard` into

@@ -71,20 +71,8 @@ static rt_cuda_group *fused_of(const cuda_backend *c, const rt_model_spec *lead)
   return lead->id < c->count ? c->fused[c->groups->group_of[lead->id]] : NULL;
 }
 
-/* Every member slot of an unfused visit waited for (also after an error: no copy may land in a
- * state later); the first failure wins. */
-static rt_code sync_members(cuda_backend *c, const rt_group_visit *v, rt_code rc, rt_status *st) {
-  for (size_t i = 0; i < v->m; ++i) {
-    rt_cuda_slot *slot = c->slots[v->specs[i]->id];
-    rt_status ignored;
-    const rt_code synced = rt_cuda_slot_sync(slot, rc == RT_OK ? st : &ignored);
-    if (rc == RT_OK) rc = synced;
-  }
-  return rc;
-}
-
 /* An unfused visit issued on the members' slots: every member's upload, batches and download,
- * asynchronously; the streams overlap. On an error the slots are waited for. */
+ * asynchronously; the streams overlap. */
 static rt_code issue_members(cuda_backend *c, const rt_group_visit *v, const rt_cuda_shard *shard,
                              rt_status *st) {
   rt_code rc = RT_OK;
@@ -99,25 +87,13 @@ static rt_code issue_members(cuda_backend *c, const rt_group_visit *v, const rt_
     if (rc == RT_OK) rc = rt_cuda_integrate_shard(slot, v->specs[i], shard, v->shard, st);
     if (rc == RT_OK) rc = rt_cuda_state_download(slot, v->states[i], bytes, st);
   }
-  return rc == RT_OK ? RT_OK : sync_members(c, v, rc, st);
-}
-
-static rt_code cuda_integrate(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
-                              void *user, int *complete, rt_status *st) {
-  cuda_backend *c = (cuda_backend *)b;
-  *complete = 0;
-  if (should_stop && should_stop(user)) return RT_OK; /* the cursor stays where it is */
-  const rt_cuda_shard *shard = train_shard(c, v->shard, st);
-  if (!shard) return st->code;
-  rt_code rc;
-  rt_cuda_group *g = fused_of(c, v->specs[0]);
-  if (g) {
-    rc = rt_cuda_group_integrate(g, v->specs, v->states, v->m, shard, v->shard, st);
-  } else {
-    rc = issue_members(c, v, shard, st);
-    if (rc == RT_OK) rc = sync_members(c, v, rc, st);
+  if (rc == RT_OK) return RT_OK;
+  /* An error: every slot issued to is waited for, so that no copy lands in a state later. */
+  for (size_t i = 0; i < v->m; ++i) {
+    rt_status ignored;
+    if (v->specs[i]->id < c->count && c->slots[v->specs[i]->id])
+      (void)rt_cuda_slot_sync(c->slots[v->specs[i]->id], &ignored);
   }
-  if (rc == RT_OK) *complete = 1;
   return rc;
 }
 
@@ -301,7 +277,6 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
   rt_code rc = RT_OK;
   if (c) {
     c->ops = (rt_backend){.name = "cuda",
-                          .integrate = cuda_integrate,
                           .start = cuda_start,
                           .poll = cuda_poll,
                           .evaluate = cuda_evaluate,

@@ -58,13 +58,6 @@ static rt_code deferred_poll(rt_backend *b, uint64_t *ticket, int *done, rt_stat
   return RT_OK;
 }
 
-static rt_code deferred_integrate(rt_backend *b, const rt_group_visit *v,
-                                  int (*should_stop)(void *), void *user, int *complete,
-                                  rt_status *st) {
-  deferred_backend *d = (deferred_backend *)b;
-  return d->inner->integrate(d->inner, v, should_stop, user, complete, st);
-}
-
 static rt_code deferred_evaluate(rt_backend *b, const rt_model_spec *spec, const void *state,
                                  uint64_t shard, size_t chunk_rows, double *sums, rt_status *st) {
   deferred_backend *d = (deferred_backend *)b;
@@ -86,7 +79,6 @@ rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, rt_backend *
     return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the deferred backend");
   }
   d->ops = (rt_backend){.name = inner->name,
-                        .integrate = deferred_integrate,
                         .start = deferred_start,
                         .poll = deferred_poll,
                         .evaluate = deferred_evaluate,

@@ -177,21 +177,13 @@ static float sgd_ridge(const rt_model_spec *spec) {
 /* E = X W for ld members' weights side by side (features x 1 each, row stride ld); E is rows x ld. */
 static void sgd_forward(const float *x, size_t rows, size_t d, const float *w, size_t ld,
                         float *e) {
-  if (ld == 1 || rt_gemm_fusable(rows, 1, d)) {
-    rt_gemm_rowmajor(0, 0, rows, ld, d, x, d, w, ld, e, ld);
-    return;
-  }
-  for (size_t i = 0; i < ld; ++i) rt_gemm_rowmajor(0, 0, rows, 1, d, x, d, w + i, ld, e + i, ld);
+  rt_gemm_members(0, rows, d, x, d, w, 1, ld, e);
 }
 
 /* GW = X^T E (features x ld) for ld columns of E. */
 static void sgd_backward(const float *x, size_t rows, size_t d, const float *e, size_t ld,
                          float *gw) {
-  if (ld == 1 || rt_gemm_fusable(d, 1, rows)) {
-    rt_gemm_rowmajor(1, 0, d, ld, rows, x, d, e, ld, gw, ld);
-    return;
-  }
-  for (size_t i = 0; i < ld; ++i) rt_gemm_rowmajor(1, 0, d, 1, rows, x, d, e + i, ld, gw + i, ld);
+  rt_gemm_members(1, d, rows, x, d, e, 1, ld, gw);
 }
 
 /* One member's column of products e (stride ld) to residuals / rows in place; returns the sum of

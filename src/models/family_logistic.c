@@ -44,29 +44,17 @@ static size_t logistic_workspace(const rt_model_spec *spec, size_t rows) {
  * run member by member with the solo call; everything element-wise runs per member in loops
  * whose arithmetic does not depend on ld. */
 
-/* Z = X W for m members' weights side by side (features x c each, row stride ld = m c); Z rows x
- * c each at stride ld. */
+/* Z = X W for m members' weights side by side (features x c each, row stride m c); Z rows x c
+ * each at the same stride. */
 static void forward_products(const float *x, size_t rows, size_t d, const float *w, size_t c,
                              size_t m, float *z) {
-  const size_t ld = m * c;
-  if (m == 1 || rt_gemm_fusable(rows, c, d)) {
-    rt_gemm_rowmajor(0, 0, rows, ld, d, x, d, w, ld, z, ld);
-    return;
-  }
-  for (size_t i = 0; i < m; ++i)
-    rt_gemm_rowmajor(0, 0, rows, c, d, x, d, w + i * c, ld, z + i * c, ld);
+  rt_gemm_members(0, rows, d, x, d, w, c, m, z);
 }
 
-/* GW = X^T G (features x c each, row stride ld = m c) for rows x c deltas G of each member. */
+/* GW = X^T G (features x c each, row stride m c) for rows x c deltas G of each member. */
 static void gradient_products(const float *x, size_t rows, size_t d, const float *g, size_t c,
                               size_t m, float *gw) {
-  const size_t ld = m * c;
-  if (m == 1 || rt_gemm_fusable(d, c, rows)) {
-    rt_gemm_rowmajor(1, 0, d, ld, rows, x, d, g, ld, gw, ld);
-    return;
-  }
-  for (size_t i = 0; i < m; ++i)
-    rt_gemm_rowmajor(1, 0, d, c, rows, x, d, g + i * c, ld, gw + i * c, ld);
+  rt_gemm_members(1, d, rows, x, d, g, c, m, gw);
 }
 
 /* One member's c columns of logits z (row stride ld): + b, then row-wise softmax in place. */

@@ -10,3 +10,14 @@ void rt_gemm_rowmajor(int trans_a, int trans_b, size_t rows, size_t n, size_t k,
               trans_a ? CblasTrans : CblasNoTrans, (int)n, (int)rows, (int)k, 1.0f, b, (int)ldb, a,
               (int)lda, 0.0f, c, (int)ldc);
 }
+
+void rt_gemm_members(int trans_a, size_t rows, size_t k, const float *a, size_t lda, const float *b,
+                     size_t w, size_t m, float *c) {
+  const size_t ld = m * w;
+  if (m == 1 || rt_gemm_fusable(rows, w, k)) {
+    rt_gemm_rowmajor(trans_a, 0, rows, ld, k, a, lda, b, ld, c, ld);
+    return;
+  }
+  for (size_t i = 0; i < m; ++i)
+    rt_gemm_rowmajor(trans_a, 0, rows, w, k, a, lda, b + i * w, ld, c + i * w, ld);
+}

@@ -35,4 +35,12 @@ static inline int rt_gemm_fusable(size_t rows, size_t n, size_t k) {
 void rt_gemm_rowmajor(int trans_a, int trans_b, size_t rows, size_t n, size_t k, const float *a,
                       size_t lda, const float *b, size_t ldb, float *c, size_t ldc);
 
+/* The product of m members of equal width w side by side, the one rule of the fused gradient
+ * families: C (rows x m w, row stride m w) = op(A) B with A shared (trans_a: stored k x rows, else
+ * rows x k, stride lda) and B (k x m w, stride m w) the members' columns. ONE product when a
+ * member's own shape fuses (rt_gemm_fusable) or m is 1, else each member's solo product into its
+ * own columns: a member's bits are those it has alone either way. */
+void rt_gemm_members(int trans_a, size_t rows, size_t k, const float *a, size_t lda, const float *b,
+                     size_t w, size_t m, float *c);
+
 #endif

@@ -21,6 +21,7 @@
 
 #include "backend.h"
 #include "model.h"
+#include "rng.h"
 #include "rt_cuda.h"
 
 /* 0: go on; 77: skip (said why); 1: failure (said why). */
@@ -110,6 +111,35 @@ static inline void gt_shard_alloc(rt_shard *s, size_t rows, size_t features) {
   s->y = malloc(rows * sizeof(float));
   assert_non_null(s->x);
   assert_non_null(s->y);
+}
+
+/* A random linear teacher: d x c weights in [-1, 1) drawn from key (t: d * c floats). */
+static inline void gt_teacher(float *t, size_t d, size_t c, uint64_t key) {
+  for (size_t i = 0; i < d * c; ++i) t[i] = 2.0f * rt_rng_uniform_f(key, i) - 1.0f;
+}
+
+/* A learnable classification shard of rows x d (gt_shard_alloc): features in [-1, 1) drawn from
+ * key, labels the teacher's arg-max (first maximum), then a fraction `noise` of them replaced by
+ * a random class (keeps the loss away from zero). */
+static inline void gt_teacher_shard(rt_shard *s, size_t rows, size_t d, size_t c, uint64_t key,
+                                    const float *teacher, float noise) {
+  gt_shard_alloc(s, rows, d);
+  for (size_t i = 0; i < rows; ++i) {
+    float best = -INFINITY;
+    size_t label = 0;
+    for (size_t f = 0; f < d; ++f) s->x[i * d + f] = 2.0f * rt_rng_uniform_f(key, i * d + f) - 1.0f;
+    for (size_t k = 0; k < c; ++k) {
+      float z = 0.0f;
+      for (size_t f = 0; f < d; ++f) z += s->x[i * d + f] * teacher[f * c + k];
+      if (z > best) {
+        best = z;
+        label = k;
+      }
+    }
+    if (rt_rng_uniform_f(key, 1000000000ull + i) < noise)
+      label = rt_rng_below(key, 2000000000ull + i, c);
+    s->y[i] = (float)label;
+  }
 }
 
 /* A fresh host state; with a first shard, the family's data initialisation on it when the family

@@ -56,35 +56,24 @@ static uint64_t total_batches(const problem *p) {
   return n;
 }
 
-/* Features in [-1, 1], labels from a random linear teacher. */
+/* The shards of gt_teacher_shard (10% label noise), on the host and the device. */
 static int problem_up(problem *p) {
   rt_status st;
   rt_status_clear(&st);
-  const size_t d = p->features, c = p->classes;
-  for (size_t s = 0; s < p->shards; ++s) {
-    rt_shard *h = &p->host[s];
-    gt_shard_alloc(h, p->rows[s], d);
-    const uint64_t key = rt_key_push(p->key, s);
-    for (size_t i = 0; i < h->rows; ++i) {
-      float best = -INFINITY;
-      size_t label = 0;
-      for (size_t f = 0; f < d; ++f)
-        h->x[i * d + f] = 2.0f * rt_rng_uniform_f(key, i * d + f) - 1.0f;
-      for (size_t k = 0; k < c; ++k) {
-        float z = 0.0f;
-        for (size_t f = 0; f < d; ++f)
-          z += h->x[i * d + f] *
-               (2.0f * rt_rng_uniform_f(rt_key_push(p->key, 999), f * c + k) - 1.0f);
-        if (z > best) best = z, label = k;
-      }
-      h->y[i] = (float)label;
-    }
-    if (rt_cuda_shard_upload(h, NULL, &p->dev[s], &st) != RT_OK) {
+  float *teacher = malloc(p->features * p->classes * sizeof *teacher);
+  if (!teacher) return -1;
+  gt_teacher(teacher, p->features, p->classes, rt_key_push(p->key, 999));
+  int rc = 0;
+  for (size_t s = 0; rc == 0 && s < p->shards; ++s) {
+    gt_teacher_shard(&p->host[s], p->rows[s], p->features, p->classes, rt_key_push(p->key, s),
+                     teacher, 0.1f);
+    if (rt_cuda_shard_upload(&p->host[s], NULL, &p->dev[s], &st) != RT_OK) {
       fprintf(stderr, "rt_cuda_shard_upload: %s\n", st.message);
-      return -1;
+      rc = -1;
     }
   }
-  return 0;
+  free(teacher);
+  return rc;
 }
 
 static void problem_down(problem *p) {

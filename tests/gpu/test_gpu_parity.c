@@ -65,40 +65,15 @@ static uint64_t total_batches(const problem *p) {
   return n;
 }
 
-/* A learnable problem: labels from a random linear teacher, features in [-1, 1], 10% label noise
- * (keeps the loss away from zero). */
-static void make_shard(const problem *p, rt_shard *s, size_t rows, uint64_t key,
-                       const float *teacher) {
-  const size_t d = p->features, c = p->classes;
-  gt_shard_alloc(s, rows, d);
-  for (size_t i = 0; i < rows; ++i) {
-    float best = -INFINITY;
-    size_t label = 0;
-    for (size_t f = 0; f < d; ++f) s->x[i * d + f] = 2.0f * rt_rng_uniform_f(key, i * d + f) - 1.0f;
-    for (size_t k = 0; k < c; ++k) {
-      float z = 0.0f;
-      for (size_t f = 0; f < d; ++f) z += s->x[i * d + f] * teacher[f * c + k];
-      if (z > best) {
-        best = z;
-        label = k;
-      }
-    }
-    if (rt_rng_uniform_f(key, 1000000000ull + i) < 0.1f)
-      label = rt_rng_below(key, 2000000000ull + i, c);
-    s->y[i] = (float)label;
-  }
-}
-
 static int problem_up(problem *p) {
   rt_status st;
   rt_status_clear(&st);
   float *teacher = malloc(p->features * p->classes * sizeof *teacher);
   if (!teacher) return -1;
-  const uint64_t tkey = rt_key_push(7, 99);
-  for (size_t i = 0; i < p->features * p->classes; ++i)
-    teacher[i] = 2.0f * rt_rng_uniform_f(tkey, i) - 1.0f;
+  gt_teacher(teacher, p->features, p->classes, rt_key_push(7, 99));
   for (size_t s = 0; s < p->shards; ++s) {
-    make_shard(p, &p->host[s], p->rows[s], rt_key_push(p->key, (uint64_t)s), teacher);
+    gt_teacher_shard(&p->host[s], p->rows[s], p->features, p->classes,
+                     rt_key_push(p->key, (uint64_t)s), teacher, 0.1f);
     if (rt_cuda_shard_upload(&p->host[s], NULL, &p->dev[s], &st) != RT_OK) {
       fprintf(stderr, "rt_cuda_shard_upload: %s\n", st.message);
       free(teacher);
