@@ -58,7 +58,10 @@ out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 for b in ringtrain rt-gendata rt-floor; do
   [[ -x "$build_dir/$b" ]] || die "$build_dir/$b is missing: build it first"
 done
-if ldd "$build_dir/ringtrain" | grep -q 'libasan\|libubsan'; then
+# (Output is captured before it is searched: with pipefail, `ldd | grep -q` fails when grep exits
+# at its first match and ldd, still writing, dies of SIGPIPE.)
+deps=$(ldd "$build_dir/ringtrain")
+if [[ "$deps" == *libasan* || "$deps" == *libubsan* ]]; then
   die "$build_dir is a sanitizer build; bundle a Release build"
 fi
 
@@ -126,7 +129,7 @@ for t in "$build_dir"/tests/test_gpu_*; do
   gpu_tests=$((gpu_tests + 1))
 done
 cuda_build=0
-if ldd_deps "$build_dir/ringtrain" | cut -f1 | grep -q '^libcudart'; then cuda_build=1; fi
+if grep -q '^libcudart' <<<"$(ldd_deps "$build_dir/ringtrain" | cut -f1)"; then cuda_build=1; fi
 if [[ -f "$build_dir/cuda/librt_launch_count.so" ]]; then
   copy_exe "$build_dir/cuda/librt_launch_count.so" "$stage/lib/librt_launch_count.so"
 elif (( cuda_build )); then

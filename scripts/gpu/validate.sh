@@ -356,7 +356,7 @@ count_launches() { # WORKLOAD: kernels per batch from runs with 1 and 2 passes o
   local w=$1 p k1 k2 b1 b2 cap out
   local lib="$bundle/lib/librt_launch_count.so"
   if [[ ! -f "$lib" ]]; then echo "not measured: the bundle has no librt_launch_count.so (no CUPTI at build time)"; return; fi
-  if ldd "$lib" | grep -q 'not found'; then echo "not measured: libcupti not found (env.sh)"; return; fi
+  if [[ "$(ldd "$lib")" == *"not found"* ]]; then echo "not measured: libcupti not found (env.sh)"; return; fi
   for p in 1 2; do
     cap=$(vl_cap 60)
     [[ $cap -ge 15 ]] || { echo "not measured: the budget was spent"; return; }

@@ -19,7 +19,8 @@
 source "$(dirname "$0")/../lib.sh" "$@"
 BUILD=$(cd "$(dirname "$RT")" && pwd)
 
-if ldd "$RT" | grep -q 'libasan\|libubsan'; then
+deps=$(ldd "$RT") # captured first: `ldd | grep -q` under pipefail fails when ldd gets SIGPIPE
+if [[ "$deps" == *libasan* || "$deps" == *libubsan* ]]; then
   echo "SKIPPED: a sanitizer build (bundles are made from Release builds)"
   exit 77
 fi
@@ -103,7 +104,7 @@ set -uo pipefail
 source "$WORK/hide.sh"
 status=0
 source "$B/env.sh" >"$WORK/env.out" 2>&1 || { echo "FAIL: env.sh failed: $(cat "$WORK/env.out")"; exit 1; }
-if ldd "$B/bin/ringtrain" | grep -q 'not found'; then
+if [[ "$(ldd "$B/bin/ringtrain")" == *"not found"* ]]; then
   echo "FAIL: ldd of the bundled ringtrain: $(ldd "$B/bin/ringtrain" | grep 'not found')"; status=1
 fi
 cd "$WORK"

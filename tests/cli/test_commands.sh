@@ -4,9 +4,9 @@
 source "$(dirname "$0")/../lib.sh" "$@"
 DIGITS="$SRC/configs/data/digits.csv"
 
-"$RT" --help | grep -q "exit codes" && pass || fail "--help lacks exit codes"
-"$RT" --version | grep -qE '^ringtrain [0-9]+\.[0-9]+\.[0-9]+$' && pass || fail "--version"
-"$RT" train --help | grep -q -- "--set key=value" && pass || fail "train --help"
+grep -q "exit codes" <<<"$("$RT" --help)" && pass || fail "--help lacks exit codes"
+grep -qE '^ringtrain [0-9]+\.[0-9]+\.[0-9]+$' <<<"$("$RT" --version)" && pass || fail "--version"
+grep -q -- "--set key=value" <<<"$("$RT" train --help)" && pass || fail "train --help"
 
 cat >"$WORK/c.yaml" <<YAML
 data: {train: $DIGITS, label_column: 64, validation_fraction: 0.25, shards: 3}
@@ -23,7 +23,7 @@ done
 grep -q "65 columns" "$WORK/check.out" && pass || fail "check does not show the data header"
 [[ $(grep -v '^# group' "$WORK/check.out" | grep -c 'logistic') -eq 2 ]] && pass || fail "check model table"
 [[ ! -e "$WORK/run" ]] && pass || fail "check created the run directory"
-"$RT" check "$WORK/c.yaml" --set models.1.learning_rate=0.5 | grep -q '0.5 ' && pass || fail "check --set"
+grep -q '0.5 ' <<<"$("$RT" check "$WORK/c.yaml" --set models.1.learning_rate=0.5)" && pass || fail "check --set"
 grep -q "1797 rows" "$WORK/check.out" && pass || fail "check does not count the rows"
 grep -q "val_logloss,val_accuracy" "$WORK/check.out" && pass || fail "check does not list the metrics"
 # Hyper-parameters that cannot fit the data are rejected before any training.
@@ -95,7 +95,7 @@ grep -q "^# progress: models 2/2 done, 0 in flight | shard visits 24/24 (100%)" 
 
 # Normalised features: the scaling is stored in the model file and eval/predict apply it.
 "$RT" train "$WORK/c.yaml" --quiet --output "$WORK/norm" --set data.normalize=standard && pass || fail "normalize run"
-"$RT" inspect "$WORK/norm/models/0.rtm" | grep -q "normalize=standard" && pass || fail "scaling not in the model file"
+grep -q "normalize=standard" <<<"$("$RT" inspect "$WORK/norm/models/0.rtm")" && pass || fail "scaling not in the model file"
 "$RT" eval "$WORK/norm/models/0.rtm" "$DIGITS" --json >"$WORK/norm.json" && pass || fail "eval of a normalised model"
 python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['accuracy']; sys.exit(0 if a > 0.9 else 1)" \
   "$WORK/norm.json" && pass || fail "eval did not apply the scaling: $(cat "$WORK/norm.json")"

@@ -17,8 +17,8 @@ models:
 YAML
 "$RT" train "$WORK/c.yaml" --quiet && pass || fail "train exit code"
 CSV="$WORK/run/results.csv"
-"$RT" --help | grep -q "results RUN_DIR" && pass || fail "--help does not list results"
-"$RT" results --help | grep -q -- "--sort METRIC" && pass || fail "results --help"
+grep -q "results RUN_DIR" <<<"$("$RT" --help)" && pass || fail "--help does not list results"
+grep -q -- "--sort METRIC" <<<"$("$RT" results --help)" && pass || fail "results --help"
 
 # The expected order, computed from results.csv independently: ids of the logistic models by
 # val_logloss ascending (ties by id), then the kmeans model (no val_logloss) last.
@@ -72,7 +72,7 @@ got=$("$RT" results "$WORK/run" --sort accuracy | table_ids)
 [[ "$got" == "$want" ]] && pass || fail "--sort accuracy order '$got', expected '$want'"
 got=$("$RT" results "$WORK/run" --sort val_accuracy | table_ids)
 [[ "$got" == "$want" ]] && pass || fail "--sort val_accuracy order '$got', expected '$want'"
-"$RT" results "$WORK/run" --sort accuracy | grep -q "higher is better" && pass || fail "accuracy not higher-is-better"
+grep -q "higher is better" <<<"$("$RT" results "$WORK/run" --sort accuracy)" && pass || fail "accuracy not higher-is-better"
 want=$(expected_order train_loss asc)
 got=$("$RT" results "$WORK/run" --sort train_loss | table_ids)
 [[ "$got" == "$want" ]] && pass || fail "--sort train_loss order '$got', expected '$want'"
@@ -102,7 +102,7 @@ assert r["kind"] == "logistic" and r["status"] == "ok" and isinstance(r["val_log
 assert r["val_inertia"] is None and r["hidden"] == [64] and r["model_file"].startswith("models/")
 assert rows[-1]["kind"] == "kmeans" and rows[-1]["val_logloss"] is None and rows[-1]["k"] == 10
 PY
-"$RT" results "$WORK/run" --json | grep -q '^#' && fail "--json output has comment lines" || pass
+grep -q '^#' <<<"$("$RT" results "$WORK/run" --json)" && fail "--json output has comment lines" || pass
 
 # A diverged model (empty metrics) ranks last under any metric.
 sed -e "s#output: $WORK/run#output: $WORK/div#" \

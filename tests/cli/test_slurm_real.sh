@@ -176,7 +176,7 @@ reason() { local m; m=$(newest); [[ -z $m ]] || sed -n 's/^reason //p' "$m"; }
 running_past() { [[ "$(state)" == RUNNING && -n "$(newest)" && "$(newest)" != "$1" ]]; }
 is_state() { [[ "$(state)" == "$1" ]]; }
 # log_since LINE TEXT: the job log has TEXT after its first LINE lines.
-log_since() { tail -n +"$(($1 + 1))" "$log" | grep -qF -- "$2"; }
+log_since() { grep -qF -- "$2" <<<"$(tail -n +"$(($1 + 1))" "$log")"; }
 log_tail() { tail -n 8 "$log" | tr '\n' '|'; }
 
 # A job cancelled outright: the shell waits while the ranks checkpoint, and it stays cancelled.

@@ -149,6 +149,6 @@ same_params "$WORK/gauto/models/1.rtm" "$WORK/galone/models/0.rtm" && pass \
   && pass || fail "auto with run.eval_every_pass failed: $(cat "$WORK/auto.out")"
 ! grep -q "# note:" "$WORK/auto.out" && grep -q "# backend cuda;" "$WORK/auto.out" && pass \
   || fail "auto did not train on CUDA: $(cat "$WORK/auto.out")"
-"$RT" check "$WORK/g.yaml" --set run.eval_every_pass=true | grep -q "^# backend cuda" && pass \
+grep -q "^# backend cuda" <<<"$("$RT" check "$WORK/g.yaml" --set run.eval_every_pass=true)" && pass \
   || fail "check does not choose cuda on a GPU host"
 finish
