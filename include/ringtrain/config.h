@@ -123,6 +123,7 @@ typedef struct rt_config {
                                      not rt_data_options' -1 = no label) */
     int header;                   /* auto (-1) | true (1) | false (0); YAML also yes/no */
     char delimiter;               /* auto (0) | comma (',') | whitespace (' ') */
+    int cache;                    /* CSV: 1 (default) = parsed shards cached beside the file */
     double validation_fraction;   /* default 0.0 in [0, 1); exclusive with validation */
     long shards;                  /* default 0 (YAML: auto) = number of ranks; else 1..2^20 */
     long classes;                 /* default 0 (YAML: auto) = max label + 1 over the training

@@ -28,6 +28,8 @@ typedef struct rt_data_options {
   int header;            /* CSV: -1 auto-detect (first line has a non-numeric field), 0 no, 1 yes */
   char delimiter;        /* CSV: 0 auto-detect from the first data line, ',' or ' ' (any run of
                             spaces/tabs) */
+  int cache;             /* CSV: 1 = read shards from, and write them to, the cache beside the
+                            file (see rt_csv_cache_dir); 0 = parse the text every time */
 } rt_data_options;
 
 /* What a cheap look at the file tells (header only for .npy, first lines for CSV). */
@@ -118,6 +120,21 @@ rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info
  * class, 3; a classifier needs two or more (set data.classes to train anyway)". */
 rt_code rt_data_classes(const char *path, int label_column, double lo, double hi, long configured,
                         size_t *classes, rt_status *st);
+
+/* What rt_data_convert wrote. */
+typedef struct rt_convert_result {
+  uint64_t rows;
+  size_t columns;
+  uint64_t bytes_read; /* CSV: the file's size; .npy: 0 */
+  double read_seconds; /* time spent reading and parsing (the rest is writing) */
+} rt_convert_result;
+
+/* Writes every row of a data file, every column (the label too) in file order, to a C-order
+ * float32 .npy file at out_path: text is parsed once, by the reader training uses (same values,
+ * same errors with file and line). Bounded memory (about 32 MiB of input at a time); the output
+ * appears complete or not at all. opt->label_column and opt->cache are ignored. */
+rt_code rt_data_convert(const rt_data_options *opt, const char *out_path, rt_convert_result *result,
+                        rt_status *st);
 
 void rt_shard_free(rt_shard *shard);
 

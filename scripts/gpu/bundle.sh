@@ -274,7 +274,7 @@ cp scripts/mpirun.sh "$stage/scripts/"
 cp tests/lib.sh "$stage/tests/"
 cp tests/gpu/*.sh "$stage/tests/gpu/"
 cp configs/*.yaml "$stage/configs/"
-cp configs/data/* "$stage/configs/data/"
+find configs/data -maxdepth 1 -type f -exec cp -t "$stage/configs/data/" {} + # not FILE.rtcache/
 cp docs/gpu-validation.md "$stage/docs/"
 
 rev=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)

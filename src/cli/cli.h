@@ -10,6 +10,7 @@ int rt_cmd_eval(int argc, char **argv);
 int rt_cmd_predict(int argc, char **argv);
 int rt_cmd_inspect(int argc, char **argv);
 int rt_cmd_results(int argc, char **argv);
+int rt_cmd_convert(int argc, char **argv);
 
 /* Prints "ringtrain: error: MESSAGE" to stderr and returns the exit code for st. */
 int rt_cli_report(const rt_status *st);

@@ -21,6 +21,8 @@ static const char usage[] =
     "  inspect FILE        print what a model file holds\n"
     "  results RUN_DIR [--top N] [--sort METRIC] [--json]\n"
     "                      rank the models of a finished run by a metric (from its results.csv)\n"
+    "  convert IN OUT.npy [--header ...] [--delimiter ...]\n"
+    "                      parse a CSV once into a float32 .npy (training reads it at disk speed)\n"
     "\n"
     "options:\n"
     "  -h, --help          this text (also: ringtrain COMMAND --help)\n"
@@ -52,7 +54,8 @@ int main(int argc, char **argv) {
     int (*fn)(int, char **);
   } commands[] = {{"train", rt_cmd_train},     {"check", rt_cmd_check},
                   {"eval", rt_cmd_eval},       {"predict", rt_cmd_predict},
-                  {"inspect", rt_cmd_inspect}, {"results", rt_cmd_results}};
+                  {"inspect", rt_cmd_inspect}, {"results", rt_cmd_results},
+                  {"convert", rt_cmd_convert}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i)
     if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
   fprintf(stderr, "ringtrain: error: unknown command '%s' (try 'ringtrain --help')\n", cmd);

@@ -180,6 +180,12 @@ const rt_config_key rt_config_keys[] = {
      NO_NUM, delimiters, 0, "auto",
      "CSV field separator: auto (from the first data line), comma or whitespace (spaces/tabs)",
      NULL, NO_SCHEMA},
+    {RT_SECTION_DATA, "cache", RT_KEY_ENUM, RT_STORE_INT, CFG(data.cache), 0, NO_INT, NO_NUM,
+     booleans, 0, "true",
+     "CSV: true = each shard, once parsed, is kept as .npy in FILE.rtcache/ beside the file (keyed "
+     "by the file's size, time and inode) and read from there while the file is unchanged; false "
+     "= parse the text every time",
+     NULL, NO_SCHEMA},
     {RT_SECTION_DATA, "validation_fraction", RT_KEY_NUMBER, RT_STORE_DOUBLE,
      CFG(data.validation_fraction), 0, NO_INT, 0.0, 1.0, 0, 1, NULL, 0, "0",
      "fraction of each training shard held out for validation, in [0, 1)", NULL, NO_SCHEMA},

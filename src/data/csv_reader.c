@@ -3,8 +3,9 @@
  * Lines end with '\n' (a '\r' before it is dropped). Blank lines (empty, or only spaces, tabs and
  * '\r') are skipped everywhere. A UTF-8 byte order mark at the start of the file is ignored.
  * Fields: with ',' they are separated by commas and trimmed of spaces/tabs; with ' ' they are
- * separated by runs of spaces/tabs (leading/trailing ones ignored). Every field is parsed with
- * strtof and must be consumed entirely and be finite.
+ * separated by runs of spaces/tabs (leading/trailing ones ignored). Every field is read as strtof
+ * reads it (bit for bit: parse_float.c's fast path where it is sure, strtof itself otherwise) and
+ * must be consumed entirely and be finite.
  *
  * Shards: the data bytes [B0, B1) (B0 = info->data_begin, B1 = file size) are cut at
  * c(s) = B0 + s*(B1-B0)/S (128-bit product). A line starting at byte p belongs to shard s iff
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "data_internal.h"
+#include "parse_float.h"
 
 #define SMALL_CHUNK ((size_t)64 << 10)
 
@@ -259,9 +261,38 @@ static rt_code column_count_error(const csv_ctx *c, uint64_t off, size_t found, 
                  c->columns == 1 ? "" : "s", found);
 }
 
+/* The common case of parse_row in one sweep over the line: every field a number rt_scan_float
+ * reads (strtof's bits), surrounded by nothing but blanks and delimiters, and exactly `columns`
+ * of them. Returns 0 when the line is anything else (the caller then parses it field by field,
+ * which finds the value or the error strtof gives); xrow / *y may then hold partial values. */
+static int parse_row_fast(const csv_ctx *c, const char *p, const char *q, float *xrow, float *y) {
+  const char *s = p;
+  size_t col = 0;
+  float *xo = xrow;
+  for (;;) {
+    while (s < q && is_blank_char(*s)) ++s;
+    float v;
+    const char *e;
+    if (col == c->columns || !rt_scan_float(s, q, &v, &e)) return 0;
+    if ((long)col == c->label) *y = v;
+    else *xo++ = v;
+    ++col;
+    s = e;
+    while (s < q && is_blank_char(*s)) ++s;
+    if (s == q) return col == c->columns;
+    if (c->delim == ',') {
+      if (*s != ',') return 0;
+      ++s;
+    } else if (s == e) {
+      return 0; /* the number ran into a byte that is neither blank nor the end */
+    }
+  }
+}
+
 /* Parses one trimmed, non-blank line into xrow / *y. */
 static rt_code parse_row(const csv_ctx *c, char *p, char *q, uint64_t off, float *xrow, float *y,
                          rt_status *st) {
+  if (parse_row_fast(c, p, q, xrow, y)) return RT_OK;
   char *cur = p, *a, *b;
   int first = 1;
   size_t col = 0;
@@ -444,8 +475,28 @@ static rt_code grow_rows(const csv_ctx *c, rt_shard *out, size_t features, size_
   return RT_OK;
 }
 
-rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
-                          size_t nshards, rt_shard *out, rt_status *st) {
+/* Opens the lines of logical shard `shard` of `nshards`: *src is positioned at the first line
+ * start >= c(shard) (everything up to the first '\n' at or after c(shard)-1 is skipped), *c1 is
+ * where the next shard's range starts. */
+static rt_code shard_lines(const char *path, int fd, const rt_data_info *info, size_t shard,
+                           size_t nshards, line_src *src, uint64_t *c1, rt_status *st) {
+  const uint64_t b0 = info->data_begin, b1 = info->data_end, span = b1 - b0;
+  const uint64_t c0 = rt_data_cut(b0, span, shard, nshards);
+  *c1 = rt_data_cut(b0, span, shard + 1, nshards);
+  rt_code rc;
+  RT_TRY(rc, src_init(src, path, fd, c0 == b0 ? b0 : c0 - 1, b1, *c1, st));
+  if (c0 != b0) {
+    char *p, *q;
+    uint64_t off;
+    int have;
+    RT_TRY(rc, src_next(src, &p, &q, &off, &have, st));
+  }
+  return RT_OK;
+}
+
+/* Reads shard `shard` (first_row_only: stops once out->first_row is known, reading no row). */
+static rt_code read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                          size_t nshards, int first_row_only, rt_shard *out, rt_status *st) {
   const char *path = opt->path;
   if (info->delimiter != ',' && info->delimiter != ' ')
     return rt_fail(st, RT_ERR_INTERNAL, "%s: data info has no delimiter (was it probed?)", path);
@@ -464,23 +515,15 @@ rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, 
                  path, (unsigned long long)size, (unsigned long long)info->data_end);
     goto done;
   }
-  const uint64_t b0 = info->data_begin, b1 = info->data_end, span = b1 - b0;
-  const uint64_t c0 = rt_data_cut(b0, span, shard, nshards),
-                 c1 = rt_data_cut(b0, span, shard + 1, nshards);
+  const uint64_t b1 = info->data_end;
+  uint64_t c1 = 0;
   csv_ctx c = {path, fd, info->delimiter, info->columns, opt->label_column};
   const size_t features = info->features;
-
-  uint64_t from = c0 == b0 ? b0 : c0 - 1;
-  rc = src_init(&src, path, fd, from, b1, c1, st);
+  rc = shard_lines(path, fd, info, shard, nshards, &src, &c1, st);
   if (rc != RT_OK) goto done;
   char *p, *q;
   uint64_t off = 0;
   int have = 0;
-  if (c0 != b0) {
-    /* Skip to the first line start >= c0: everything up to the first '\n' at or after c0-1. */
-    rc = src_next(&src, &p, &q, &off, &have, st);
-    if (rc != RT_OK) goto done;
-  }
   size_t cap = 0;
   int first_line = 1, first_seen = 0;
   for (;;) {
@@ -496,6 +539,7 @@ rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, 
     if (!first_seen) {
       out->first_row = off;
       first_seen = 1;
+      if (first_row_only) break;
     }
     if (out->rows == cap) {
       size_t ncap;
@@ -532,5 +576,20 @@ done:
     rt_code crc = rt_data_close(fd, path, st);
     if (rc == RT_OK) rc = crc;
   }
+  return rc;
+}
+
+rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                          size_t nshards, rt_shard *out, rt_status *st) {
+  return read_shard(opt, info, shard, nshards, 0, out, st);
+}
+
+rt_code rt_csv_shard_first_row(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                               size_t nshards, uint64_t *first_row, rt_status *st) {
+  rt_shard sh;
+  memset(&sh, 0, sizeof sh);
+  rt_code rc = read_shard(opt, info, shard, nshards, 1, &sh, st);
+  *first_row = sh.first_row;
+  rt_shard_free(&sh);
   return rc;
 }

@@ -71,15 +71,19 @@ rt_code rt_data_count_rows(const rt_data_options *opt, const rt_data_info *info,
   return rt_data_count_shard_rows(opt, info, 1, rows, st);
 }
 
-rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info, double *lo,
-                            double *hi, rt_status *st) {
-  *lo = INFINITY;
-  *hi = -INFINITY;
-  /* Chunks of about 32 MiB of file, read as logical shards by the one reader. */
+uint64_t rt_data_chunk_count(const rt_data_info *info) {
   const uint64_t bytes = info->format == RT_FORMAT_NPY ? info->rows * info->columns * 8
                                                        : info->data_end - info->data_begin;
   uint64_t chunks = bytes / (32u << 20) + 1;
   if (info->format == RT_FORMAT_NPY && chunks > info->rows) chunks = info->rows ? info->rows : 1;
+  return chunks;
+}
+
+rt_code rt_data_label_range(const rt_data_options *opt, const rt_data_info *info, double *lo,
+                            double *hi, rt_status *st) {
+  *lo = INFINITY;
+  *hi = -INFINITY;
+  const uint64_t chunks = rt_data_chunk_count(info);
   for (uint64_t c = 0; c < chunks; ++c) {
     rt_shard sh;
     rt_code rc;

@@ -19,6 +19,10 @@ static inline uint64_t rt_data_cut(uint64_t begin, uint64_t span, size_t shard, 
   return begin + (uint64_t)((unsigned __int128)shard * span / nshards);
 }
 
+/* How many logical shards a whole-file pass reads the file in (label range, convert): pieces of
+ * about 32 MiB of file, at most one per row of a .npy. */
+uint64_t rt_data_chunk_count(const rt_data_info *info);
+
 /* Opens `path` read-only and checks it is a regular file; *size gets its size in bytes.
  * A missing / unreadable / non-regular file is RT_ERR_DATA ("PATH: cannot open: ..."). */
 rt_code rt_data_open(const char *path, int *fd, uint64_t *size, rt_status *st);
@@ -42,6 +46,9 @@ rt_code rt_data_check_options(const rt_data_options *opt, rt_file_format *format
 rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *st);
 rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                           size_t nshards, rt_shard *out, rt_status *st);
+/* Where rt_csv_read_shard's shard would start (its first_row), reading no row. */
+rt_code rt_csv_shard_first_row(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                               size_t nshards, uint64_t *first_row, rt_status *st);
 rt_code rt_npy_probe(const rt_data_options *opt, rt_data_info *info, rt_status *st);
 rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                           size_t nshards, rt_shard *out, rt_status *st);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "csv_cache.h"
 #include "data_internal.h"
 
 rt_code rt_data_open(const char *path, int *fd, uint64_t *size, rt_status *st) {
@@ -155,12 +156,19 @@ rt_code rt_data_read_shard(const rt_data_options *opt, const rt_data_info *info,
     return rt_fail(st, RT_ERR_INTERNAL, "%s: data info does not match the options (columns)",
                    opt->path);
   out->features = info->features;
+  const int cached = format == RT_FORMAT_CSV && opt->cache;
+  if (cached) {
+    int hit = 0;
+    RT_TRY(rc, rt_csv_cache_read(opt, info, shard, nshards, out, &hit, st));
+    if (hit) return RT_OK;
+  }
   rc = format == RT_FORMAT_NPY ? rt_npy_read_shard(opt, info, shard, nshards, out, st)
                                : rt_csv_read_shard(opt, info, shard, nshards, out, st);
   if (rc != RT_OK) {
     rt_shard_free(out);
     return rc;
   }
+  if (cached) rt_csv_cache_write(opt, info, shard, nshards, out);
   return RT_OK;
 }
 

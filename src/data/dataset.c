@@ -80,6 +80,7 @@ static rt_code probe(const rt_config *cfg, const char *path, int label_column_cf
   opt->format = cfg->data.format;
   opt->header = cfg->data.header;
   opt->delimiter = cfg->data.delimiter;
+  opt->cache = cfg->data.cache;
   opt->label_column = -1;
   rt_code rc;
   RT_TRY(rc, rt_data_probe(opt, info, st));

@@ -1,0 +1,151 @@
+/* The cache of parsed CSV shards: text is parsed once per shard layout.
+ *
+ * Shard s of S of DIR/NAME.csv, once parsed, is written as a float32 .npy of its rows (every
+ * column, the label too, in file order) to DIR/NAME.csv.rtcache/shard-<s>-of-<S>-<key>.npy, where
+ * <key> (16 hex digits) is a SHA-256 of what decides the shard's values: the CSV's size,
+ * modification time (ns) and inode, where its data begins (after the header), its delimiter and
+ * column count, and the cache format's version. A later read of the same shard of the unchanged
+ * file reads that .npy instead of the text: the same floats (strtof's, written and read back
+ * bit for bit), so the same model bytes. A changed file gets a new key; writing an entry removes
+ * the shard's entries of other keys.
+ *
+ * The cache is an optimisation, never a source of errors: a folder that cannot be created or
+ * written (read-only data, a full disk) just means no cache, and an entry that cannot be read as
+ * the expected .npy is ignored (and rewritten). Each entry is written atomically, so ranks on
+ * one shared filesystem never see a partial one; ranks own distinct shards, so they never write
+ * the same entry at once (two runs that do write the same bytes). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csv_cache.h"
+#include "data_internal.h"
+#include "npy_writer.h"
+#include "ringtrain/atomic_file.h"
+#include "ringtrain/config.h"
+#include "ringtrain/hash.h"
+
+#define CACHE_FORMAT_VERSION 1
+#define KEY_HEX 16
+
+/* The entry's folder and file name (no error: 0 when the paths do not fit). */
+static int entry_paths(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                       size_t nshards, char *dir, size_t dir_cap, char *file, size_t file_cap,
+                       char *prefix, size_t prefix_cap) {
+  struct stat sb;
+  if (stat(opt->path, &sb) != 0 || !S_ISREG(sb.st_mode)) return 0;
+  const uint64_t stamp[8] = {CACHE_FORMAT_VERSION,
+                             (uint64_t)sb.st_size,
+                             (uint64_t)sb.st_mtim.tv_sec,
+                             (uint64_t)sb.st_mtim.tv_nsec,
+                             (uint64_t)sb.st_ino,
+                             info->data_begin,
+                             (uint64_t)(unsigned char)info->delimiter,
+                             (uint64_t)info->columns};
+  uint8_t digest[RT_SHA256_LEN];
+  if (rt_sha256(stamp, sizeof stamp, digest, NULL) != RT_OK) return 0;
+  char key[2 * RT_SHA256_LEN + 1];
+  rt_hex(digest, RT_SHA256_LEN, key);
+  key[KEY_HEX] = '\0';
+  int n = snprintf(dir, dir_cap, "%s.rtcache", opt->path);
+  if (n < 0 || (size_t)n >= dir_cap) return 0;
+  n = snprintf(prefix, prefix_cap, "shard-%zu-of-%zu-", shard, nshards);
+  if (n < 0 || (size_t)n >= prefix_cap) return 0;
+  n = snprintf(file, file_cap, "%s/%s%s.npy", dir, prefix, key);
+  return n >= 0 && (size_t)n < file_cap;
+}
+
+rt_code rt_csv_cache_read(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                          size_t nshards, rt_shard *out, int *hit, rt_status *st) {
+  *hit = 0;
+  char dir[RT_PATH_MAX], file[RT_PATH_MAX + 64], prefix[64];
+  if (!entry_paths(opt, info, shard, nshards, dir, sizeof dir, file, sizeof file, prefix,
+                   sizeof prefix) ||
+      access(file, R_OK) != 0)
+    return RT_OK;
+  rt_data_options copt = {.path = file, .format = RT_FORMAT_NPY, .label_column = opt->label_column};
+  rt_data_info cinfo;
+  rt_status ignored;
+  rt_status_clear(&ignored);
+  if (rt_data_probe(&copt, &cinfo, &ignored) != RT_OK || cinfo.npy_dtype != RT_NPY_F32 ||
+      cinfo.columns != info->columns)
+    return RT_OK;
+  rt_shard sh;
+  rt_code rc = rt_data_read_shard(&copt, &cinfo, 0, 1, &sh, &ignored);
+  if (rc == RT_ERR_NOMEM) return rt_fail(st, rc, "%s", ignored.message);
+  if (rc != RT_OK) return RT_OK;
+  uint64_t first_row = 0;
+  rc = rt_csv_shard_first_row(opt, info, shard, nshards, &first_row, st);
+  if (rc != RT_OK) {
+    rt_shard_free(&sh);
+    return rc;
+  }
+  sh.first_row = first_row;
+  *out = sh;
+  *hit = 1;
+  return RT_OK;
+}
+
+/* Removes the shard's entries of other keys (stale: the file changed). */
+static void remove_stale(const char *dir, const char *prefix, const char *keep) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  const size_t plen = strlen(prefix);
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (strncmp(e->d_name, prefix, plen) != 0 || strcmp(e->d_name, keep) == 0) continue;
+    const char *rest = e->d_name + plen;
+    if (strlen(rest) != KEY_HEX + 4 || strcmp(rest + KEY_HEX, ".npy") != 0) continue;
+    char path[RT_PATH_MAX + 300];
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path) unlink(path);
+  }
+  closedir(d);
+}
+
+int rt_csv_cache_write(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                       size_t nshards, const rt_shard *sh) {
+  char dir[RT_PATH_MAX], file[RT_PATH_MAX + 64], prefix[64];
+  if (sh->rows == 0 || !entry_paths(opt, info, shard, nshards, dir, sizeof dir, file, sizeof file,
+                                    prefix, sizeof prefix))
+    return 0;
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST) return 0;
+  rt_status ignored;
+  rt_status_clear(&ignored);
+  rt_atomic_file *f = NULL;
+  if (rt_atomic_open(file, &f, &ignored) != RT_OK) return 0;
+  const size_t cols = info->columns, features = sh->features;
+  const long label = opt->label_column;
+  unsigned char header[RT_NPY_HEADER_BYTES];
+  rt_npy_f32_header(sh->rows, cols, header);
+  rt_code rc = rt_atomic_write(f, header, sizeof header, &ignored);
+  /* Rows as the file holds them: the label back in its column. */
+  enum { BLOCK_ROWS = 4096 };
+  float *block = rc == RT_OK ? malloc((size_t)BLOCK_ROWS * cols * sizeof *block) : NULL;
+  if (!block) rc = RT_ERR_NOMEM;
+  for (size_t r0 = 0; rc == RT_OK && r0 < sh->rows; r0 += BLOCK_ROWS) {
+    const size_t n = sh->rows - r0 < BLOCK_ROWS ? sh->rows - r0 : BLOCK_ROWS;
+    for (size_t i = 0; i < n; ++i) {
+      const float *x = sh->x + (r0 + i) * features;
+      float *row = block + i * cols;
+      if (label < 0) {
+        memcpy(row, x, features * sizeof *x);
+        continue;
+      }
+      memcpy(row, x, (size_t)label * sizeof *x);
+      row[label] = sh->y[r0 + i];
+      memcpy(row + label + 1, x + label, (features - (size_t)label) * sizeof *x);
+    }
+    rc = rt_atomic_write(f, block, n * cols * sizeof *block, &ignored);
+  }
+  free(block);
+  if (rc != RT_OK) {
+    rt_atomic_abort(&f);
+    return 0;
+  }
+  if (rt_atomic_commit(&f, &ignored) != RT_OK) return 0;
+  remove_stale(dir, prefix, strrchr(file, '/') + 1);
+  return 1;
+}
