@@ -272,8 +272,18 @@ static int parse_row_fast(const csv_ctx *c, const char *p, const char *q, float 
   for (;;) {
     while (s < q && is_blank_char(*s)) ++s;
     float v;
-    const char *e;
-    if (col == c->columns || !rt_scan_float(s, q, &v, &e)) return 0;
+    const char *e = s;
+    /* Unsigned integers of up to 7 digits are exact floats: no need for the general reader. */
+    uint32_t iv = 0;
+    while (e < q && e - s < 8 && (unsigned)(*e - '0') < 10u) iv = iv * 10 + (uint32_t)(*e++ - '0');
+    if (e > s && e - s < 8 &&
+        (e == q || !((unsigned)(*e - '0') < 10u || *e == '.' || *e == 'e' || *e == 'E' ||
+                     *e == 'x' || *e == 'X'))) {
+      if (col == c->columns) return 0;
+      v = (float)iv;
+    } else if (col == c->columns || !rt_scan_float(s, q, &v, &e)) {
+      return 0;
+    }
     if ((long)col == c->label) *y = v;
     else *xo++ = v;
     ++col;

@@ -1,7 +1,8 @@
 /* rt_scan_float against strtof: the same bits for every text it accepts (random numbers printed
  * every usual way, integers, halfway cases, signed zeros, float range edges), the right end, and
  * a refusal (0) wherever its exactness argument does not hold or the text is not a plain
- * decimal number. */
+ * decimal number; and the CSV reader's values against strtof field by field. */
+#define _GNU_SOURCE /* mkstemps */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "parse_float.h"
+#include "ringtrain/data.h"
 
 static uint32_t bits_of(float f) {
   uint32_t b;
@@ -201,12 +204,68 @@ static void test_halfway_neighbours(void **state) {
   }
 }
 
+/* The CSV reader (its integer and general fast paths, and strtof where they decline) against
+ * strtof on every field of a file of mixed texts: integers of 1 to 9 digits with and without
+ * leading zeros and signs, decimals, exponents, long digit strings. */
+static void test_csv_fields(void **state) {
+  (void)state;
+  char path[] = "/tmp/rt_test_parse_float_XXXXXX.csv";
+  int fd = mkstemps(path, 4);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  assert_non_null(f);
+  enum { ROWS = 3000, COLS = 12 };
+  static char texts[ROWS][COLS][40];
+  uint64_t seed = 99;
+  for (int r = 0; r < ROWS; ++r) {
+    for (int c = 0; c < COLS; ++c) {
+      uint64_t u = next_random(&seed);
+      char *t = texts[r][c];
+      switch (c % 6) {
+        case 0: snprintf(t, 40, "%llu", (unsigned long long)(u % 1000000000ull)); break;
+        case 1:
+          snprintf(t, 40, "%0*llu", 1 + (int)(u % 9), (unsigned long long)((u >> 8) % 10000ull));
+          break;
+        case 2: snprintf(t, 40, "%+lld", (long long)(u % 200001) - 100000); break;
+        case 3:
+          snprintf(t, 40, "%.*g", 1 + (int)(u % 12),
+                   ((double)(u >> 11) / 9007199254740992.0 - 0.5) * 1e3);
+          break;
+        case 4: snprintf(t, 40, "%.3e", ((double)(u >> 11) / 9007199254740992.0) * 1e-12); break;
+        default:
+          snprintf(t, 40, "%llu.%llu", (unsigned long long)(u % 100000000000ull),
+                   (unsigned long long)((u >> 40) % 1000));
+          break;
+      }
+      fprintf(f, "%s%s", c ? (r % 2 ? ", " : ",") : "", t);
+    }
+    fputc('\n', f);
+  }
+  fclose(f);
+  rt_data_options opt = {.path = path, .header = 0, .label_column = -1};
+  rt_data_info info;
+  rt_shard sh;
+  rt_status st;
+  rt_status_clear(&st);
+  assert_int_equal(rt_data_probe(&opt, &info, &st), RT_OK);
+  assert_int_equal(rt_data_read_all(&opt, &info, &sh, &st), RT_OK);
+  unlink(path);
+  assert_int_equal(sh.rows, ROWS);
+  for (int r = 0; r < ROWS; ++r)
+    for (int c = 0; c < COLS; ++c) {
+      const float want = strtof(texts[r][c], NULL), got = sh.x[(size_t)r * COLS + (size_t)c];
+      if (bits_of(want) != bits_of(got))
+        fail_msg("row %d column %d '%s': %a, strtof %a", r, c, texts[r][c], (double)got,
+                 (double)want);
+    }
+  rt_shard_free(&sh);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_examples),
-      cmocka_unit_test(test_halfway),
-      cmocka_unit_test(test_random_texts),
-      cmocka_unit_test(test_halfway_neighbours),
+      cmocka_unit_test(test_examples),     cmocka_unit_test(test_halfway),
+      cmocka_unit_test(test_random_texts), cmocka_unit_test(test_halfway_neighbours),
+      cmocka_unit_test(test_csv_fields),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
