@@ -26,6 +26,11 @@ typedef struct rt_check_facts {
   size_t classes;      /* classes of the label column; 0 when no model of the run classifies */
   uint64_t train_rows; /* rows trained on (after any validation split); 0 = not known */
   size_t shards;       /* shards of the training data; 0 = not known yet (data.shards auto) */
+  /* data.residency as train applies it when one rank owns every training shard: */
+  uint64_t budget;         /* bytes of rows in memory allowed (data.memory_budget, or auto) */
+  size_t streamed;         /* training shards that would stream */
+  uint64_t held_bytes;     /* feature rows held in memory */
+  uint64_t streamed_bytes; /* feature rows streamed */
 } rt_check_facts;
 
 #define RT_CHECK_MAX 16 /* refusals kept; past it they are only counted */

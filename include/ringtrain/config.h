@@ -36,6 +36,12 @@ typedef enum rt_activation {
 typedef enum rt_mlp_output { RT_OUTPUT_CLASSIFICATION = 0, RT_OUTPUT_REGRESSION } rt_mlp_output;
 /* mlp: weight initialisation; auto = he for relu, xavier otherwise (rt_init_scheme_resolve). */
 typedef enum rt_init_scheme { RT_INIT_AUTO = 0, RT_INIT_HE, RT_INIT_XAVIER } rt_init_scheme;
+/* data.residency: a rank's shards in memory, or read batch by batch from their .npy file. */
+typedef enum rt_residency {
+  RT_RESIDENCY_AUTO = 0, /* in memory while they fit data.memory_budget, the rest streamed */
+  RT_RESIDENCY_MEMORY,
+  RT_RESIDENCY_STREAM
+} rt_residency;
 /* data.normalize: feature scaling from a statistics pass over the ring before training. */
 typedef enum rt_normalize {
   RT_NORMALIZE_NONE = 0,
@@ -124,6 +130,9 @@ typedef struct rt_config {
     int header;                   /* auto (-1) | true (1) | false (0); YAML also yes/no */
     char delimiter;               /* auto (0) | comma (',') | whitespace (' ') */
     int cache;                    /* CSV: 1 (default) = parsed shards cached beside the file */
+    int residency;                /* RT_RESIDENCY_*: where a rank's shards live, default auto */
+    long memory_budget;           /* bytes of shard rows per rank for residency auto; 0 (YAML:
+                                     auto) = half the host's memory over its ranks */
     double validation_fraction;   /* default 0.0 in [0, 1); exclusive with validation */
     long shards;                  /* default 0 (YAML: auto) = number of ranks; else 1..2^20 */
     long classes;                 /* default 0 (YAML: auto) = max label + 1 over the training

@@ -65,6 +65,8 @@ typedef struct rt_shard {
   float *y; /* rows values, NULL when the file has no label column */
   uint64_t
       first_row; /* npy: index of the first row in the file; CSV: byte offset of its first line */
+  struct rt_row_source *source; /* a streamed shard (data.residency): x is NULL and the rows
+                                   are read from here on demand; NULL: x holds them */
 } rt_shard;
 
 /* Reads the header / first lines; errors name the file (and line/offset) and what was expected. */
@@ -85,6 +87,12 @@ rt_code rt_data_read_all(const rt_data_options *opt, const rt_data_info *info, r
  * original row order. `in` is consumed (freed). */
 rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, size_t shard_index,
                                   rt_shard *train, rt_shard *validation, rt_status *st);
+
+/* Which of a shard's n rows the validation split holds out: (*flags)[i] = 1 for those, 0 for the
+ * rest (malloc'ed, n bytes): the one rule of rt_shard_split_validation, for shards held in
+ * memory and streamed ones alike. */
+rt_code rt_validation_flags(size_t n, double fraction, uint64_t seed, size_t shard_index,
+                            unsigned char **flags, rt_status *st);
 
 /* The rows of a shard of `rows` rows that rt_shard_split_validation holds out: round(rows *
  * fraction) (halves away from zero, i.e. floor(rows * fraction + 0.5)), at most rows; 0 when

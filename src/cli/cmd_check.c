@@ -16,6 +16,29 @@ static const char check_usage[] =
     "this machine (run.backend and what the run needs), and prints the model table; trains\n"
     "nothing. Exit code 0 when the run would start, 2 with one line naming the problem otherwise.\n";
 
+/* "# residency auto (memory_budget ... per rank): N training shards in memory (X MB of rows),
+ * M streamed (Y MB, read batch by batch from ...) because ..." */
+static void print_residency(const rt_config *cfg, const rt_check_facts *f,
+                            const rt_check_file *train) {
+  static const char *names[] = {"auto", "memory", "stream"};
+  const size_t shards = cfg->data.shards > 0 ? (size_t)cfg->data.shards : 1;
+  printf("# residency %s", names[cfg->data.residency]);
+  if (cfg->data.residency == RT_RESIDENCY_AUTO)
+    printf(" (memory_budget %.1f MB per rank%s)", (double)f->budget / 1e6,
+           cfg->data.memory_budget > 0 ? "" : ": half this host's memory, as one rank");
+  printf(": %zu training shard%s in memory (%.1f MB of rows)", shards - f->streamed,
+         shards - f->streamed == 1 ? "" : "s", (double)f->held_bytes / 1e6);
+  if (f->streamed)
+    printf(", %zu streamed (%.1f MB, read batch by batch from %s)", f->streamed,
+           (double)f->streamed_bytes / 1e6,
+           train->info.format == RT_FORMAT_NPY
+               ? "the .npy file"
+               : "their CSV cache entries in FILE.rtcache/, written when first parsed");
+  if (cfg->data.residency == RT_RESIDENCY_STREAM) printf(" because data.residency is stream");
+  else if (f->streamed) printf(" because the rest would pass the budget");
+  printf("%s\n", cfg->data.shards > 0 ? "" : " (data.shards auto: as one rank)");
+}
+
 /* "# train      PATH: csv, 1797 rows, 65 columns (label column 64, 64 features, 10 classes)" */
 static void print_file(const char *what, const rt_check_file *f, const size_t *classes) {
   printf("# %-10s %s: %s, %" PRIu64 " rows, %zu columns (label column %d, %zu features", what,
@@ -137,6 +160,7 @@ int rt_cmd_check(int argc, char **argv) {
     printf("# shards %s, passes %ld, seed %" PRIu64 ", threads per rank %ld, output %s\n",
            cfg.data.shards > 0 ? "as configured" : "= number of ranks", cfg.run.passes,
            cfg.run.seed, cfg.run.threads, cfg.run.output);
+    print_residency(&cfg, &facts, &train);
     print_sweep_line(&cfg);
     rt_print_model_table(stdout, &cfg);
     if (print_groups(&cfg, &facts, &st) != RT_OK) code = rt_cli_report(&st);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend_select.h"
+#include "dataset.h"
 #include "ringtrain/check.h"
 
 /* Probes a data file and counts the rows of each of its `shards` shards into per[shards] (once,
@@ -74,6 +75,18 @@ static rt_code probe_with(const rt_config *cfg, rt_check_file *train, rt_check_f
                    cfg->data.train, train->rows, cfg->data.shards);
   facts->features = train->info.features;
   facts->shards = cfg->data.shards > 0 ? (size_t)cfg->data.shards : 0;
+  /* data.residency, shard by shard as rt_dataset_load decides it on one rank. */
+  facts->budget = rt_memory_budget_of(cfg->data.memory_budget, 1);
+  for (size_t s = 0; s < shards; ++s) {
+    const uint64_t bytes = per[s] * train->info.features * sizeof(float);
+    if (cfg->data.residency != RT_RESIDENCY_MEMORY &&
+        rt_residency_streams(cfg->data.residency, facts->budget, &facts->held_bytes, bytes)) {
+      facts->streamed++;
+      facts->streamed_bytes += bytes;
+    } else if (cfg->data.residency == RT_RESIDENCY_MEMORY) {
+      facts->held_bytes += bytes;
+    }
+  }
   RT_TRY(rc, count_train_rows(cfg, per, shards, &facts->train_rows, st));
   if (facts->train_rows == 0) facts->train_rows = 1;
   return RT_OK;

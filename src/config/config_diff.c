@@ -8,10 +8,14 @@
 #include "config_internal.h"
 
 /* Keys that do not change what is trained: where it goes, how often it is saved, what is
- * recorded about it. */
+ * recorded about it, where the data is held (the same bytes from memory, a stream or a cache). */
 static int results_neutral(const rt_config_key *key) {
   /* A written config has its sweep expanded into the models (compared one by one instead). */
   if (key->section == RT_SECTION_SWEEP && strcmp(key->name, "expanded") == 0) return 1;
+  static const char *const data_neutral[] = {"cache", "residency", "memory_budget"};
+  if (key->section == RT_SECTION_DATA)
+    for (size_t i = 0; i < sizeof data_neutral / sizeof data_neutral[0]; ++i)
+      if (strcmp(key->name, data_neutral[i]) == 0) return 1;
   static const char *const neutral[] = {"output", "checkpoint_every", "keep_checkpoints", "timeout",
                                         "trace",  "trace_events",     "profile_passes"};
   if (key->section != RT_SECTION_RUN) return 0;

@@ -99,6 +99,13 @@ static const rt_key_choice init_schemes[] = {
     {NULL, 0, 0},
 };
 
+static const rt_key_choice residencies[] = {
+    {"auto", RT_RESIDENCY_AUTO, 0},
+    {"memory", RT_RESIDENCY_MEMORY, 0},
+    {"stream", RT_RESIDENCY_STREAM, 0},
+    {NULL, 0, 0},
+};
+
 static const rt_key_choice normalizations[] = {
     {"none", RT_NORMALIZE_NONE, 0},
     {"standard", RT_NORMALIZE_STANDARD, 0},
@@ -185,6 +192,17 @@ const rt_config_key rt_config_keys[] = {
      "CSV: true = each shard, once parsed, is kept as .npy in FILE.rtcache/ beside the file (keyed "
      "by the file's size, time and inode) and read from there while the file is unchanged; false "
      "= parse the text every time",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_DATA, "residency", RT_KEY_ENUM, RT_STORE_INT, CFG(data.residency), 0, NO_INT,
+     NO_NUM, residencies, 0, "auto",
+     "memory (every owned shard held in memory), stream (read batch by batch from its .npy file, "
+     "or a CSV's parsed-shard cache entry, read ahead on a thread) or auto (in memory while the "
+     "owned shards fit data.memory_budget, the rest streamed); the model bytes are the same",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_DATA, "memory_budget", RT_KEY_INT, RT_STORE_LONG, CFG(data.memory_budget), 0, 1,
+     1L << 62, NO_NUM, auto_zero, 0, "auto",
+     "bytes of shard rows a rank may hold in memory under residency auto; auto (or 0) = half of "
+     "the host's memory divided by the ranks on it",
      NULL, NO_SCHEMA},
     {RT_SECTION_DATA, "validation_fraction", RT_KEY_NUMBER, RT_STORE_DOUBLE,
      CFG(data.validation_fraction), 0, NO_INT, 0.0, 1.0, 0, 1, NULL, 0, "0",

@@ -59,6 +59,14 @@ static int entry_paths(const rt_data_options *opt, const rt_data_info *info, siz
   return n >= 0 && (size_t)n < file_cap;
 }
 
+int rt_csv_cache_entry(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                       size_t nshards, char *path, size_t cap) {
+  char dir[RT_PATH_MAX], prefix[64];
+  return entry_paths(opt, info, shard, nshards, dir, sizeof dir, path, cap, prefix,
+                     sizeof prefix) &&
+         access(path, R_OK) == 0;
+}
+
 rt_code rt_csv_cache_read(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                           size_t nshards, rt_shard *out, int *hit, rt_status *st) {
   *hit = 0;

@@ -13,6 +13,11 @@
 rt_code rt_csv_cache_read(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                           size_t nshards, rt_shard *out, int *hit, rt_status *st);
 
+/* The path of shard `shard` of `nshards`'s entry for the file as it is now into path[cap];
+ * returns 1 when that entry exists, 0 otherwise. */
+int rt_csv_cache_entry(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                       size_t nshards, char *path, size_t cap);
+
 /* Writes a parsed shard's entry (and removes the shard's stale entries). Returns 1 when it was
  * written, 0 when it could not be (never an error: the cache is an optimisation). */
 int rt_csv_cache_write(const rt_data_options *opt, const rt_data_info *info, size_t shard,

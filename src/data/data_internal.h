@@ -46,6 +46,24 @@ rt_code rt_data_check_options(const rt_data_options *opt, rt_file_format *format
 rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *st);
 rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                           size_t nshards, rt_shard *out, rt_status *st);
+/* How a .npy payload's rows are laid out, for converting them (npy_reader.c). */
+typedef struct rt_npy_layout {
+  const char *path;
+  int dtype; /* an rt_npy_dtype */
+  size_t cols, itemsize;
+  size_t label; /* SIZE_MAX = none */
+  uint64_t payload;
+} rt_npy_layout;
+
+/* Bytes per element of an rt_npy_dtype (0: unknown). */
+size_t rt_npy_itemsize(int dtype);
+
+/* Converts n raw rows (src, file rows row0..row0+n-1) into float features x (the label column
+ * left out) and labels y (when the layout has one): the one conversion of every .npy read, with
+ * its checks (finite, in float32 range) and messages naming the element and its byte offset. */
+rt_code rt_npy_convert_rows(const rt_npy_layout *c, const unsigned char *src, size_t n,
+                            uint64_t row0, float *x, float *y, rt_status *st);
+
 /* Where rt_csv_read_shard's shard would start (its first_row), reading no row. */
 rt_code rt_csv_shard_first_row(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                                size_t nshards, uint64_t *first_row, rt_status *st);

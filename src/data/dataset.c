@@ -8,8 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agree.h"
+#include "csv_cache.h"
+#include "data_internal.h"
+#include "row_source.h"
 #include "schedule.h"
 
 static int blank_line(const char *s) {
@@ -91,15 +95,144 @@ static rt_code probe(const rt_config *cfg, const char *path, int label_column_cf
   return rt_data_probe(opt, info, st);
 }
 
-/* Reads this rank's shards of one file and checks labels are non-negative integers. */
+/* A streamed shard of rows [row0, row0 + rows) of the .npy file npy: its source, and its labels
+ * read once into memory (a chunk of rows at a time). */
+static rt_code open_streamed(const char *npy, int label_column, uint64_t row0, size_t rows,
+                             size_t features, rt_shard *out, rt_status *st) {
+  rt_code rc;
+  RT_TRY(rc, rt_row_source_open(npy, label_column, row0, rows, &out->source, st));
+  out->rows = rows;
+  out->features = features;
+  if (label_column < 0) return RT_OK;
+  enum { CHUNK = 256 }; /* rows per read: the labels are all that stays */
+  out->y = malloc((rows ? rows : 1) * sizeof *out->y);
+  float *x = malloc(CHUNK * (features ? features : 1) * sizeof *x);
+  void *scratch = malloc(rt_row_source_scratch_bytes(out->source, CHUNK));
+  if (!out->y || !x || !scratch)
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the labels of a streamed shard of %zu rows",
+                    rows);
+  for (size_t first = 0; rc == RT_OK && first < rows; first += CHUNK) {
+    const size_t n = rows - first < CHUNK ? rows - first : CHUNK;
+    rc = rt_row_source_read(out->source, first, n, x, out->y + first, scratch, st);
+  }
+  free(x);
+  free(scratch);
+  return rc;
+}
+
+/* Whether shard rows of `bytes` stream under the residency rule: stream, always; auto, once the
+ * rows already held and these would pass the budget; memory, never. Adds held rows to ds->held. */
+static int decide_stream(rt_dataset *ds, uint64_t bytes) {
+  const int stream = ds->residency == RT_RESIDENCY_STREAM ||
+                     (ds->residency == RT_RESIDENCY_AUTO && ds->held + bytes > ds->budget);
+  if (!stream) ds->held += bytes;
+  return stream;
+}
+
+/* Whether shard s of a CSV has a usable cache entry; *rows its rows. */
+static int cached_rows(const rt_data_options *opt, const rt_data_info *info, size_t s,
+                       const rt_dataset *ds, uint64_t *rows) {
+  char entry[RT_PATH_MAX + 64];
+  if (!opt->cache || !rt_csv_cache_entry(opt, info, s, ds->shards, entry, sizeof entry)) return 0;
+  rt_data_options eo = {.path = entry, .format = RT_FORMAT_NPY, .label_column = opt->label_column};
+  rt_data_info ei;
+  if (rt_data_probe(&eo, &ei, NULL) != RT_OK || ei.npy_dtype != RT_NPY_F32 ||
+      ei.columns != info->columns)
+    return 0;
+  *rows = ei.rows;
+  return 1;
+}
+
+/* Reads this rank's shards of one file (in memory or streamed, data.residency) and checks labels
+ * are non-negative integers. */
 static rt_code read_owned(rt_dataset *ds, const rt_data_options *opt, const rt_data_info *info,
                           int need_classes, rt_shard *out, rt_status *st) {
   for (size_t s = 0; s < ds->shards; ++s) {
     if (!owns(ds, s)) continue;
     rt_code rc;
-    RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
+    uint64_t rows = 0;
+    if (info->format == RT_FORMAT_NPY) {
+      const uint64_t r0 = rt_data_cut(0, info->rows, s, ds->shards),
+                     r1 = rt_data_cut(0, info->rows, s + 1, ds->shards);
+      if (ds->residency != RT_RESIDENCY_MEMORY &&
+          decide_stream(ds, (r1 - r0) * info->features * sizeof(float))) {
+        memset(&out[s], 0, sizeof out[s]);
+        rc = open_streamed(opt->path, opt->label_column, r0, (size_t)(r1 - r0), info->features,
+                           &out[s], st);
+        out[s].first_row = r0;
+        if (rc != RT_OK) return rc;
+        ds->streamed++;
+      } else {
+        RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
+      }
+    } else if (ds->residency != RT_RESIDENCY_MEMORY && cached_rows(opt, info, s, ds, &rows)) {
+      /* CSV whose cache entry exists: streamed from it, or read from it, never parsed. */
+      char entry[RT_PATH_MAX + 64];
+      if (decide_stream(ds, rows * info->features * sizeof(float)) &&
+          rt_csv_cache_entry(opt, info, s, ds->shards, entry, sizeof entry)) {
+        memset(&out[s], 0, sizeof out[s]);
+        rc = open_streamed(entry, opt->label_column, 0, (size_t)rows, info->features, &out[s], st);
+        if (rc == RT_OK)
+          rc = rt_csv_shard_first_row(opt, info, s, ds->shards, &out[s].first_row, st);
+        if (rc != RT_OK) return rc;
+        ds->streamed++;
+      } else {
+        RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
+      }
+    } else {
+      /* CSV: parsed (which writes its cache entry), then streamed from that entry. */
+      RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
+      if (ds->residency != RT_RESIDENCY_MEMORY &&
+          decide_stream(ds, (uint64_t)out[s].rows * info->features * sizeof(float))) {
+        char entry[RT_PATH_MAX + 64];
+        if (!rt_csv_cache_entry(opt, info, s, ds->shards, entry, sizeof entry)) {
+          if (ds->residency == RT_RESIDENCY_STREAM)
+            return rt_fail(st, RT_ERR_DATA,
+                           "%s: cannot stream shard %zu: a CSV shard streams from its parsed-shard "
+                           "cache entry (data.cache: true), and none could be written in "
+                           "%s.rtcache/ (expected a writable folder beside the file, or a .npy "
+                           "made by `ringtrain convert`)",
+                           opt->path, s, opt->path);
+          ds->held += (uint64_t)out[s].rows * info->features * sizeof(float);
+        } else {
+          rt_shard parsed = out[s];
+          memset(&out[s], 0, sizeof out[s]);
+          rc = rt_row_source_open(entry, opt->label_column, 0, parsed.rows, &out[s].source, st);
+          free(parsed.x);
+          out[s].rows = parsed.rows;
+          out[s].features = parsed.features;
+          out[s].y = parsed.y;
+          out[s].first_row = parsed.first_row;
+          if (rc != RT_OK) return rc;
+          ds->streamed++;
+        }
+      }
+    }
     if (need_classes) RT_TRY(rc, rt_labels_check(opt, info, &out[s], 0, st));
   }
+  return RT_OK;
+}
+
+uint64_t rt_memory_budget_of(long configured, int local_ranks) {
+  if (configured > 0) return (uint64_t)configured;
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return UINT64_MAX;
+  return (uint64_t)pages * (uint64_t)page / 2 / (uint64_t)(local_ranks > 0 ? local_ranks : 1);
+}
+
+/* data.memory_budget, or half of this host's memory over the ranks on it (collective). */
+static rt_code memory_budget(const rt_config *cfg, MPI_Comm comm, uint64_t *budget, rt_status *st) {
+  if (cfg->data.memory_budget > 0) {
+    *budget = rt_memory_budget_of(cfg->data.memory_budget, 1);
+    return RT_OK;
+  }
+  MPI_Comm node;
+  RT_MPI_CHECK(st, MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  int local = 1;
+  const int rc = MPI_Comm_size(node, &local);
+  MPI_Comm_free(&node);
+  if (rc != MPI_SUCCESS) return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Comm_size(node)");
+  *budget = rt_memory_budget_of(0, local);
   return RT_OK;
 }
 
@@ -150,6 +283,11 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
         st, RT_ERR_CONFIG,
         "%s: data.shards is %zu but the job has %d ranks (each rank needs at least one shard)",
         cfg->path, ds->shards, ds->ranks);
+  ds->residency = cfg->data.residency;
+  if (ds->residency != RT_RESIDENCY_MEMORY) {
+    rt_code brc;
+    RT_TRY(brc, memory_budget(cfg, comm, &ds->budget, st));
+  }
   ds->train_rows = calloc(ds->shards, sizeof *ds->train_rows);
   ds->val_rows = calloc(ds->shards, sizeof *ds->val_rows);
   ds->train = calloc(ds->shards, sizeof *ds->train);

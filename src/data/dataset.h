@@ -1,5 +1,5 @@
-/* The shards a rank owns, loaded once and resident for the run, plus the global per-shard row
- * counts every rank knows. */
+/* The shards a rank owns, loaded once for the run (held in memory, or streamed from their .npy
+ * file batch by batch: data.residency), plus the global per-shard row counts every rank knows. */
 #ifndef RINGTRAIN_DATASET_H
 #define RINGTRAIN_DATASET_H
 
@@ -20,7 +20,25 @@ typedef struct rt_dataset {
   uint64_t *val_rows;   /* [shards], global */
   rt_shard *train;      /* [shards]; only owned shards hold rows */
   rt_shard *val;        /* [shards]; only owned shards hold rows */
+  int residency;        /* rt_residency (data.residency) */
+  uint64_t budget;      /* bytes of rows this rank may hold in memory (residency auto) */
+  uint64_t held;        /* bytes of rows it holds in memory */
+  size_t streamed;      /* owned shards (training and validation) that stream */
 } rt_dataset;
+
+/* The residency rule, for training and `check` alike: shard rows of `bytes` stream under
+ * residency stream always; under auto once the rows already held (*held) and these would pass
+ * the budget; under memory never. Rows that stay in memory are added to *held. */
+static inline int rt_residency_streams(int residency, uint64_t budget, uint64_t *held,
+                                       uint64_t bytes) {
+  const int stream = residency == RT_RESIDENCY_STREAM ||
+                     (residency == RT_RESIDENCY_AUTO && *held + bytes > budget);
+  if (!stream) *held += bytes;
+  return stream;
+}
+
+/* data.memory_budget when set (> 0), else half of this host's memory over local_ranks. */
+uint64_t rt_memory_budget_of(long configured, int local_ranks);
 
 /* Collective: every rank returns the same code; messages name the file and row. With
  * need_classes the label column must hold class indices (checked, and `classes` found); without,

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "agree.h"
+#include "batch_stream.h"
+#include "row_source.h"
 
 void rt_scaling_free(rt_scaling *sc) {
   free(sc->offset);
@@ -30,6 +32,21 @@ static rt_code alloc_scaling(rt_normalize kind, size_t d, rt_scaling *out, rt_st
   return RT_OK;
 }
 
+#define STREAM_CHUNK_ROWS 256 /* rows per read of a streamed shard's statistics pass */
+
+/* Adds rows to one shard's statistics a, b (row order, feature order). */
+static void add_rows(rt_normalize kind, const float *x0, size_t rows, size_t d, double *a,
+                     double *b) {
+  for (size_t i = 0; i < rows; ++i) {
+    const float *x = x0 + i * d;
+    for (size_t f = 0; f < d; ++f) {
+      const double v = x[f];
+      if (kind == RT_NORMALIZE_STANDARD) a[f] += v, b[f] += v * v;
+      else a[f] = v < a[f] ? v : a[f], b[f] = v > b[f] ? v : b[f];
+    }
+  }
+}
+
 /* Per shard: standard -> [sum, sum of squares] per feature; minmax -> [min, max]. */
 rt_code rt_scaling_compute(rt_normalize kind, const rt_dataset *ds, MPI_Comm comm, rt_scaling *out,
                            rt_status *st) {
@@ -41,37 +58,51 @@ rt_code rt_scaling_compute(rt_normalize kind, const rt_dataset *ds, MPI_Comm com
     free(local), free(all);
     return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate normalisation statistics");
   }
-  for (size_t s = 0; s < S; ++s) {
+  rt_code rc = RT_OK;
+  for (size_t s = 0; s < S && rc == RT_OK; ++s) {
     const rt_shard *sh = &ds->train[s];
     double *a = local + s * d * 2, *b = a + d;
     if (kind == RT_NORMALIZE_MINMAX)
       for (size_t f = 0; f < d; ++f) a[f] = INFINITY, b[f] = -INFINITY;
-    for (size_t i = 0; i < sh->rows; ++i) {
-      const float *x = sh->x + i * d;
-      for (size_t f = 0; f < d; ++f) {
-        const double v = x[f];
-        if (kind == RT_NORMALIZE_STANDARD) a[f] += v, b[f] += v * v;
-        else a[f] = v < a[f] ? v : a[f], b[f] = v > b[f] ? v : b[f];
-      }
+    if (!sh->source) {
+      add_rows(kind, sh->x, sh->rows, d, a, b);
+      continue;
     }
+    /* Streamed: the same rows in the same order, a chunk at a time. */
+    const size_t chunk = STREAM_CHUNK_ROWS, chunks = (sh->rows + chunk - 1) / chunk;
+    rt_batch_stream *stream = NULL;
+    rc = rt_batch_stream_open(sh, NULL, chunks, 0, chunk, &stream, st);
+    for (size_t k = 0; k < chunks && rc == RT_OK; ++k) {
+      const float *x = NULL;
+      size_t rows = 0;
+      rc = rt_batch_stream_next(stream, &x, &rows, st);
+      if (rc == RT_OK) add_rows(kind, x, rows, d, a, b);
+    }
+    rt_batch_stream_close(stream);
+  }
+  rc = rt_agree(comm, rc, st); /* a rank whose read failed must not leave the others waiting */
+  if (rc != RT_OK) {
+    free(local);
+    free(all);
+    return rc;
   }
   /* Shards this rank does not own hold no rows, so they contribute neutral elements (0, +inf,
    * -inf): each shard's numbers come from its owner alone and the reductions are exact. */
-  int rc;
+  int mrc;
   if (kind == RT_NORMALIZE_STANDARD) {
-    rc = MPI_Allreduce(local, all, (int)n, MPI_DOUBLE, MPI_SUM, comm);
+    mrc = MPI_Allreduce(local, all, (int)n, MPI_DOUBLE, MPI_SUM, comm);
   } else {
     /* mins in the first half of each shard block, maxes in the second: negate maxes for MIN. */
     for (size_t s = 0; s < S; ++s)
       for (size_t f = 0; f < d; ++f) local[s * d * 2 + d + f] = -local[s * d * 2 + d + f];
-    rc = MPI_Allreduce(local, all, (int)n, MPI_DOUBLE, MPI_MIN, comm);
+    mrc = MPI_Allreduce(local, all, (int)n, MPI_DOUBLE, MPI_MIN, comm);
     for (size_t s = 0; s < S; ++s)
       for (size_t f = 0; f < d; ++f) all[s * d * 2 + d + f] = -all[s * d * 2 + d + f];
   }
   free(local);
-  if (rc != MPI_SUCCESS) {
+  if (mrc != MPI_SUCCESS) {
     free(all);
-    return rt_mpi_fail(st, rc, __FILE__, __LINE__, "MPI_Allreduce(normalisation statistics)");
+    return rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Allreduce(normalisation statistics)");
   }
   rt_code code = alloc_scaling(kind, d, out, st);
   if (code) {
@@ -105,13 +136,11 @@ rt_code rt_scaling_compute(rt_normalize kind, const rt_dataset *ds, MPI_Comm com
   return RT_OK;
 }
 
-void rt_scaling_apply(const rt_scaling *sc, rt_shard *shard) {
-  if (!sc || sc->kind == RT_NORMALIZE_NONE || !shard->x) return;
-  const size_t d = sc->features;
-  for (size_t i = 0; i < shard->rows; ++i) {
-    float *x = shard->x + i * d;
-    for (size_t f = 0; f < d; ++f) x[f] = (x[f] - sc->offset[f]) * sc->scale[f];
-  }
+rt_code rt_scaling_apply(const rt_scaling *sc, rt_shard *shard, rt_status *st) {
+  if (!sc || sc->kind == RT_NORMALIZE_NONE) return RT_OK;
+  if (shard->source) return rt_row_source_set_scaling(shard->source, sc, st);
+  if (shard->x) rt_scaling_apply_rows(sc, shard->x, shard->rows);
+  return RT_OK;
 }
 
 static void write_list(FILE *f, const char *key, const float *v, size_t n) {

@@ -20,8 +20,20 @@ typedef struct rt_scaling {
  * every rank layout gives the same numbers). */
 rt_code rt_scaling_compute(rt_normalize kind, const rt_dataset *ds, MPI_Comm comm, rt_scaling *out,
                            rt_status *st);
-/* Applies the scaling in place to every row of a shard (float arithmetic, row order). */
-void rt_scaling_apply(const rt_scaling *sc, rt_shard *shard);
+/* Applies the scaling in place to `rows` rows of sc->features floats: the one formula,
+ * x' = (x - offset) * scale in float, row by row. */
+static inline void rt_scaling_apply_rows(const rt_scaling *sc, float *x, size_t rows) {
+  if (!sc || sc->kind == RT_NORMALIZE_NONE) return;
+  const size_t d = sc->features;
+  for (size_t i = 0; i < rows; ++i) {
+    float *row = x + i * d;
+    for (size_t f = 0; f < d; ++f) row[f] = (row[f] - sc->offset[f]) * sc->scale[f];
+  }
+}
+
+/* Applies the scaling to a shard: in place to its rows, or, for a streamed shard, to every row
+ * it will read (the source keeps a copy). */
+rt_code rt_scaling_apply(const rt_scaling *sc, rt_shard *shard, rt_status *st);
 void rt_scaling_free(rt_scaling *sc);
 
 /* Model-file text: "normalize=standard\nnorm_offset=a,b,...\nnorm_scale=...\n" (floats written

@@ -25,7 +25,7 @@ static const npy_dtype_entry npy_dtypes[] = {
     {"<u1", RT_NPY_U8, 1},  {"<i4", RT_NPY_I32, 4}, {"<i8", RT_NPY_I64, 8},
 };
 
-static size_t npy_itemsize(int dtype) {
+size_t rt_npy_itemsize(int dtype) {
   switch (dtype) {
     case RT_NPY_F32: return 4;
     case RT_NPY_F64: return 8;
@@ -477,15 +477,8 @@ static inline uint64_t le64(const unsigned char *p) {
   return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-typedef struct conv_ctx {
-  const char *path;
-  int dtype;
-  size_t cols, itemsize;
-  size_t label; /* SIZE_MAX = none */
-  uint64_t payload;
-} conv_ctx;
-
-static rt_code bad_value(const conv_ctx *c, uint64_t row, size_t col, double v, rt_status *st) {
+static rt_code bad_value(const rt_npy_layout *c, uint64_t row, size_t col, double v,
+                         rt_status *st) {
   unsigned long long byte =
       (unsigned long long)(c->payload + ((uint64_t)row * c->cols + col) * c->itemsize);
   if (isnan(v))
@@ -502,9 +495,8 @@ static rt_code bad_value(const conv_ctx *c, uint64_t row, size_t col, double v, 
                  c->path, (unsigned long long)row, col, byte, v);
 }
 
-/* Converts n rows starting at file row `row0` from src into x / y. */
-static rt_code convert_rows(const conv_ctx *c, const unsigned char *src, size_t n, uint64_t row0,
-                            float *x, float *y, rt_status *st) {
+rt_code rt_npy_convert_rows(const rt_npy_layout *c, const unsigned char *src, size_t n,
+                            uint64_t row0, float *x, float *y, rt_status *st) {
   const size_t cols = c->cols, lab = c->label;
   float *xo = x;
   for (size_t r = 0; r < n; ++r) {
@@ -544,7 +536,7 @@ static rt_code convert_rows(const conv_ctx *c, const unsigned char *src, size_t 
 rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                           size_t nshards, rt_shard *out, rt_status *st) {
   const char *path = opt->path;
-  size_t itemsize = npy_itemsize(info->npy_dtype);
+  size_t itemsize = rt_npy_itemsize(info->npy_dtype);
   if (!itemsize || info->rows == 0)
     return rt_fail(st, RT_ERR_INTERNAL, "%s: data info has no npy dtype/rows (was it probed?)",
                    path);
@@ -594,12 +586,12 @@ rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, 
                  chunk_rows * row_bytes);
     goto done;
   }
-  conv_ctx c = {path,
-                info->npy_dtype,
-                cols,
-                itemsize,
-                opt->label_column >= 0 ? (size_t)opt->label_column : SIZE_MAX,
-                payload};
+  rt_npy_layout c = {path,
+                     info->npy_dtype,
+                     cols,
+                     itemsize,
+                     opt->label_column >= 0 ? (size_t)opt->label_column : SIZE_MAX,
+                     payload};
   for (size_t done_rows = 0; done_rows < n;) {
     size_t k = n - done_rows < chunk_rows ? n - done_rows : chunk_rows;
     uint64_t at = payload + (r0 + done_rows) * row_bytes;
@@ -614,8 +606,8 @@ rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, 
                    (unsigned long long)payload);
       goto done;
     }
-    rc = convert_rows(&c, buf, k, r0 + done_rows, out->x + done_rows * features,
-                      out->y ? out->y + done_rows : NULL, st);
+    rc = rt_npy_convert_rows(&c, buf, k, r0 + done_rows, out->x + done_rows * features,
+                             out->y ? out->y + done_rows : NULL, st);
     if (rc != RT_OK) goto done;
     done_rows += k;
   }

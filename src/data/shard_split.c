@@ -11,9 +11,11 @@
 
 #include "data_internal.h"
 #include "rng.h"
+#include "row_source.h"
 
 void rt_shard_free(rt_shard *shard) {
   if (!shard) return;
+  rt_row_source_free(shard->source);
   free(shard->x);
   free(shard->y);
   memset(shard, 0, sizeof *shard);
@@ -41,6 +43,57 @@ rt_code rt_shard_rows_check(const char *path, const uint64_t *rows, size_t nshar
   return RT_OK;
 }
 
+rt_code rt_validation_flags(size_t n, double fraction, uint64_t seed, size_t shard_index,
+                            unsigned char **flags, rt_status *st) {
+  *flags = NULL;
+  const size_t k = (size_t)rt_validation_split_rows(n, fraction);
+  uint64_t *perm = malloc((n ? n : 1) * sizeof *perm);
+  unsigned char *is_val = calloc(n ? n : 1, 1);
+  if (!perm || !is_val) {
+    free(perm);
+    free(is_val);
+    return rt_fail(st, RT_ERR_NOMEM, "cannot allocate the validation split of %zu rows", n);
+  }
+  uint64_t key =
+      rt_key_push(rt_key_push(rt_key_push(seed, RT_STREAM_VALIDATION_SPLIT), shard_index), 0);
+  rt_rng_permutation(key, perm, n);
+  for (size_t i = 0; i < k; ++i) is_val[perm[i]] = 1;
+  free(perm);
+  *flags = is_val;
+  return RT_OK;
+}
+
+/* The split of a streamed shard: two sources over the kept and the held-out rows (no row is
+ * read), the labels split as for a shard in memory. Consumes src and is_val. */
+static rt_code split_streamed(rt_shard *src, unsigned char *is_val, size_t k, rt_shard *train,
+                              rt_shard *validation, rt_status *st) {
+  const size_t n = src->rows;
+  rt_code rc = rt_row_source_subset(src->source, is_val, 1, k, &validation->source, st);
+  if (rc == RT_OK) rc = rt_row_source_subset(src->source, is_val, 0, n - k, &train->source, st);
+  if (rc == RT_OK && src->y) {
+    validation->y = malloc((k ? k : 1) * sizeof(float));
+    train->y = malloc((n - k ? n - k : 1) * sizeof(float));
+    if (!validation->y || !train->y)
+      rc = rt_fail(st, RT_ERR_NOMEM, "cannot allocate the labels of a split of %zu rows", n);
+  }
+  if (rc == RT_OK && src->y)
+    for (size_t i = 0, v = 0, t = 0; i < n; ++i) {
+      if (is_val[i]) validation->y[v++] = src->y[i];
+      else train->y[t++] = src->y[i];
+    }
+  free(is_val);
+  train->rows = n - k;
+  train->features = src->features;
+  train->first_row = src->first_row;
+  validation->rows = k;
+  rt_shard_free(src);
+  if (rc != RT_OK) {
+    rt_shard_free(train);
+    rt_shard_free(validation);
+  }
+  return rc;
+}
+
 rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, size_t shard_index,
                                   rt_shard *train, rt_shard *validation, rt_status *st) {
   if (!in || !train || !validation || train == validation) {
@@ -66,20 +119,14 @@ rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, 
     return RT_OK;
   }
 
-  uint64_t *perm = malloc(n * sizeof *perm);
-  unsigned char *is_val = calloc(n, 1);
-  if (!perm || !is_val) {
-    free(perm);
-    free(is_val);
+  unsigned char *is_val = NULL;
+  rt_code frc = rt_validation_flags(n, fraction, seed, shard_index, &is_val, st);
+  if (frc != RT_OK) {
     rt_shard_free(&src);
     memset(validation, 0, sizeof *validation);
-    return rt_fail(st, RT_ERR_NOMEM, "cannot allocate the validation split of %zu rows", n);
+    return frc;
   }
-  uint64_t key =
-      rt_key_push(rt_key_push(rt_key_push(seed, RT_STREAM_VALIDATION_SPLIT), shard_index), 0);
-  rt_rng_permutation(key, perm, n);
-  for (size_t i = 0; i < k; ++i) is_val[perm[i]] = 1;
-  free(perm);
+  if (src.source) return split_streamed(&src, is_val, k, train, validation, st);
 
   rt_code rc = rt_data_alloc_floats(k * f, &validation->x, "validation split", st);
   if (rc == RT_OK && src.y) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "batch_stream.h"
 #include "rng.h"
 
 uint64_t rt_batch_order_key(const rt_model_spec *spec, uint64_t pass, uint64_t shard) {
@@ -90,6 +91,10 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
                         specs[i]->id, specs[0]->id);
   }
   rt_rng_permutation(rt_batch_order_key(specs[0], lead->pass, shard_index), scratch->order, nb);
+  /* A streamed shard's batches are read ahead, in this order, while the earlier ones integrate. */
+  rt_batch_stream *stream = NULL;
+  if (shard->source && k0 < nb)
+    RT_TRY(rc, rt_batch_stream_open(shard, scratch->order, nb, (size_t)k0, batch, &stream, st));
   if (fused) fam->group_gather(specs, m, states, scratch->f);
   *complete = 1;
   for (size_t k = (size_t)k0; k < nb; ++k) {
@@ -101,7 +106,19 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
     const size_t b = (size_t)scratch->order[k];
     const size_t first = b * batch;
     const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
-    const float *x = shard->x + first * shard->features, *y = shard->y ? shard->y + first : NULL;
+    const float *x = shard->x ? shard->x + first * shard->features : NULL;
+    const float *y = shard->y ? shard->y + first : NULL;
+    if (stream) {
+      size_t got = 0;
+      rc = rt_batch_stream_next(stream, &x, &got, st);
+      if (rc != RT_OK) { /* the states are as they were before this batch */
+        if (fused) fam->group_scatter(specs, m, scratch->f, states);
+        for (size_t i = 0; i < m; ++i) rt_state_head(states[i])->batch_cursor = k;
+        rt_batch_stream_close(stream);
+        *complete = 0;
+        return rc;
+      }
+    }
     for (size_t i = 0; i < m; ++i) {
       const rt_state_header *h = rt_state_head(states[i]);
       scratch->active[i] = !h->diverged;
@@ -125,6 +142,7 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
       h->step += 1;
     }
   }
+  rt_batch_stream_close(stream);
   if (fused) fam->group_scatter(specs, m, scratch->f, states);
   if (*complete)
     for (size_t i = 0; i < m; ++i) rt_state_head(states[i])->batch_cursor = 0;
@@ -188,8 +206,27 @@ static rt_code cpu_evaluate(rt_backend *b, const rt_model_spec *spec, const void
       return RT_FAIL_AT(st, RT_ERR_NOMEM,
                         "cannot allocate the evaluation workspace of model %" PRIu64, spec->id);
   }
-  rt_cpu_evaluate_shard(spec, fam, state, &c->ds->val[shard], c->ws, chunk_rows, sums);
-  return RT_OK;
+  const rt_shard *val = &c->ds->val[shard];
+  if (!val->source) {
+    rt_cpu_evaluate_shard(spec, fam, state, val, c->ws, chunk_rows, sums);
+    return RT_OK;
+  }
+  /* Streamed: the same chunks in the same order, read ahead. */
+  const rt_state_layout l = rt_state_layout_of(spec);
+  const float *params = (const float *)((const char *)state + l.params_offset);
+  const size_t chunks = (val->rows + chunk_rows - 1) / chunk_rows;
+  rt_batch_stream *stream = NULL;
+  rt_code rc;
+  RT_TRY(rc, rt_batch_stream_open(val, NULL, chunks, 0, chunk_rows, &stream, st));
+  for (size_t k = 0; k < chunks && rc == RT_OK; ++k) {
+    const float *x = NULL;
+    size_t rows = 0;
+    rc = rt_batch_stream_next(stream, &x, &rows, st);
+    if (rc == RT_OK)
+      fam->eval_rows(spec, params, x, val->y ? val->y + k * chunk_rows : NULL, rows, c->ws, sums);
+  }
+  rt_batch_stream_close(stream);
+  return rc;
 }
 
 static void cpu_close(rt_backend *b) {

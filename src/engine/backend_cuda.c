@@ -293,6 +293,16 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
   const rt_model_spec **scratch = calloc(count ? count : 1, sizeof *scratch);
   if (!c || !c->train || !c->val || !c->slots || !c->fused || !scratch)
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the CUDA backend for %zu models", count);
+  /* The CUDA backend holds shards in device memory: streamed shards are the CPU's for now. */
+  if (rc == RT_OK && ds->streamed > 0)
+    rc = rt_fail(st, RT_ERR_CONFIG,
+                 "data.residency: %zu shard%s of this rank stream from disk (data.residency %s, "
+                 "memory_budget %llu bytes); the CUDA backend holds shards in device memory and "
+                 "does not stream yet (expected data.residency: memory, a larger "
+                 "data.memory_budget, or run.backend: cpu)",
+                 ds->streamed, ds->streamed == 1 ? "" : "s",
+                 ds->residency == RT_RESIDENCY_STREAM ? "stream" : "auto",
+                 (unsigned long long)ds->budget);
   if (rc == RT_OK) {
     rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
     rc = load(c, scratch, st);

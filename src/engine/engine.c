@@ -741,8 +741,13 @@ rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, voi
   if (fam->init_from_data) {
     const rt_state_layout l = rt_state_layout_of(spec);
     const uint64_t first = rt_route_shard(spec, 0, 0);
-    fam->init_from_data(spec, rt_state_head(*state)->rng_key, rt_state_params(*state, &l),
-                        rt_state_aux(*state, &l), &ds->train[first]);
+    rc = fam->init_from_data(spec, rt_state_head(*state)->rng_key, rt_state_params(*state, &l),
+                             rt_state_aux(*state, &l), &ds->train[first], st);
+    if (rc != RT_OK) {
+      rt_state_free(*state);
+      *state = NULL;
+      return rc;
+    }
   }
   return RT_OK;
 }

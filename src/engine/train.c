@@ -616,9 +616,12 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
   rc = rt_dataset_load(cfg, need_classes, comm, &ds, st);
   if (rc == RT_OK) rc = rt_scaling_compute(cfg->data.normalize, &ds, comm, &scaling, st);
-  for (size_t s = 0; rc == RT_OK && s < ds.shards; ++s) {
-    rt_scaling_apply(&scaling, &ds.train[s]);
-    rt_scaling_apply(&scaling, &ds.val[s]);
+  if (rc == RT_OK) {
+    for (size_t s = 0; rc == RT_OK && s < ds.shards; ++s) {
+      rc = rt_scaling_apply(&scaling, &ds.train[s], st);
+      if (rc == RT_OK) rc = rt_scaling_apply(&scaling, &ds.val[s], st);
+    }
+    rc = rt_agree(comm, rc, st);
   }
   rt_prof_end(RT_PHASE_LOAD);
   if (rc) goto done;

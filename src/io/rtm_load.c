@@ -33,7 +33,7 @@ fail:
 }
 
 void rt_model_prepare_rows(const rt_loaded_model *m, rt_shard *rows) {
-  rt_scaling_apply(&m->scaling, rows);
+  if (rows->x) rt_scaling_apply_rows(&m->scaling, rows->x, rows->rows);
 }
 
 void rt_model_unload(rt_loaded_model *m) {

@@ -55,6 +55,7 @@
  * and with Lloyd passes the batch's sums [k d] and counts [k].
  * Prediction and evaluation use the same layout. */
 #include <cblas.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@
 #include "family_kmeans.h"
 #include "family_rules.h"
 #include "fused_gemm.h"
+#include "row_source.h"
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
@@ -148,15 +150,16 @@ static size_t d2_pick(double u, const double *dist, size_t m, double total) {
   return last_positive; /* rounding: u * total reached the full sum */
 }
 
-static void kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, float *params,
-                                  float *aux, const rt_shard *first_shard) {
+static rt_code kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, float *params,
+                                     float *aux, const rt_shard *first_shard, rt_status *st) {
   const size_t k = kmeans_k(spec), d = spec->problem.features;
   const rt_kmeans_aux_layout al = rt_kmeans_aux_of(spec);
   memset(params, 0, k * d * sizeof *params);
   memset(aux, 0, kmeans_aux_floats(spec) * sizeof *aux);
   if (rt_kmeans_lloyd_passes(spec) > 0)
     ((double *)(void *)aux)[al.lloyd_now] = rt_kmeans_lloyd_pass(spec, 0) ? 1.0 : 0.0;
-  if (!first_shard || first_shard->rows == 0 || !first_shard->x) return;
+  if (!first_shard || first_shard->rows == 0 || (!first_shard->x && !first_shard->source))
+    return RT_OK;
   const size_t rows = first_shard->rows;
   const size_t want = spec->hp.init_sample > 0 ? (size_t)spec->hp.init_sample : 1;
   const size_t m = want < rows ? want : rows;
@@ -166,14 +169,27 @@ static void kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, float
   /* The distances with candidate t, and those with the best candidate so far. */
   double *cand = malloc(m * sizeof *cand), *best = malloc(m * sizeof *best);
   if (!perm || !dist || !cand || !best) {
-    /* cannot report (void hook): the dead-centre rule spreads the zeros */
     free(perm), free(dist), free(cand), free(best);
-    return;
+    return RT_FAIL_AT(st, RT_ERR_NOMEM,
+                      "k-means++ of model %" PRIu64 ": cannot allocate for %zu rows", spec->id,
+                      rows);
   }
   rt_rng_permutation(rt_key_push(key, RT_STREAM_SAMPLE), perm, rows);
+  /* A streamed shard: the sample rows are read, in sample order, into memory of their own. */
+  float *sample = NULL;
+  if (!first_shard->x) {
+    sample = malloc((m * d > 0 ? m * d : 1) * sizeof *sample);
+    rt_code rc =
+        sample ? rt_row_source_gather(first_shard->source, perm, m, sample, st)
+               : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a k-means++ sample of %zu rows", m);
+    if (rc != RT_OK) {
+      free(sample), free(perm), free(dist), free(cand), free(best);
+      return rc;
+    }
+  }
   const float *x = first_shard->x;
   const uint64_t draws = rt_key_push(key, RT_STREAM_INIT);
-#define SAMPLE_ROW(i) (x + (size_t)perm[i] * d)
+#define SAMPLE_ROW(i) (sample ? sample + (size_t)(i)*d : x + (size_t)perm[i] * d)
   /* Centre 0: a uniformly chosen sample row. */
   memcpy(params, SAMPLE_ROW(uniform_index(rt_rng_uniform(draws, 0), m)), d * sizeof *params);
   for (size_t i = 0; i < m; ++i) dist[i] = sq_distance(SAMPLE_ROW(i), params, d);
@@ -203,7 +219,8 @@ static void kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, float
     dist = best, best = swap;
   }
 #undef SAMPLE_ROW
-  free(perm), free(dist), free(cand), free(best);
+  free(sample), free(perm), free(dist), free(cand), free(best);
+  return RT_OK;
 }
 
 /* G, one float of padding (the double area is aligned to 8 bytes wherever the workspace starts:

@@ -109,9 +109,10 @@ typedef struct rt_family {
   /* Deterministic initial parameters from the model's RNG key. */
   void (*init_params)(const rt_model_spec *spec, uint64_t key, float *params);
   /* Optional: initialisation that needs data (k-means++), run where the model starts, on the first
-   * shard of its succession; the same on any rank layout. */
-  void (*init_from_data)(const rt_model_spec *spec, uint64_t key, float *params, float *aux,
-                         const rt_shard *first_shard);
+   * shard of its succession (resident or streamed); the same on any rank layout. Fails only when
+   * a streamed shard's rows cannot be read, or memory runs out (st may be NULL). */
+  rt_code (*init_from_data)(const rt_model_spec *spec, uint64_t key, float *params, float *aux,
+                            const rt_shard *first_shard, rt_status *st);
   /* Scratch floats needed for `rows` rows (training batch, evaluation or prediction chunk). */
   size_t (*workspace_floats)(const rt_model_spec *spec, size_t rows);
   /* Gradient families: loss and mean gradient of a batch (plus L2 where it applies) into grad;

@@ -154,7 +154,7 @@ static inline void *gt_fresh_state(const rt_model_spec *spec, const rt_shard *fi
   if (first && fam->init_from_data) {
     const rt_state_layout l = rt_state_layout_of(spec);
     fam->init_from_data(spec, rt_state_head(state)->rng_key, rt_state_params(state, &l),
-                        rt_state_aux(state, &l), first);
+                        rt_state_aux(state, &l), first, NULL);
   }
   return state;
 }

@@ -460,7 +460,8 @@ static void test_kmeans_many_dead_centres(void **unused) {
   void *cpu = fresh_state(&spec, 0, &bytes);
   const rt_state_layout l = rt_state_layout_of(&spec);
   rt_family_find("kmeans")->init_from_data(&spec, rt_state_head(cpu)->rng_key,
-                                           rt_state_params(cpu, &l), rt_state_aux(cpu, &l), &big);
+                                           rt_state_params(cpu, &l), rt_state_aux(cpu, &l), &big,
+                                           NULL);
   rt_cuda_slot *slot = new_slot(&spec, bytes);
   gt_upload(slot, cpu, bytes);
   gpu_visit(slot, &spec, dev, 0);

@@ -91,7 +91,8 @@ static void make_states(const group_case *c, const rt_model_spec *specs, const r
     assert_int_equal(rt_state_create(&specs[i], &states[i], &bytes[i], &st), RT_OK);
     const rt_state_layout l = rt_state_layout_of(&specs[i]);
     float *params = rt_state_params(states[i], &l);
-    fam->init_from_data(&specs[i], rt_key_push(99, i), params, rt_state_aux(states[i], &l), shard);
+    fam->init_from_data(&specs[i], rt_key_push(99, i), params, rt_state_aux(states[i], &l), shard,
+                        NULL);
     if (i == c->diverging) params[0] = NAN;
     rt_state_head(states[i])->rng_key = 777;
   }
@@ -214,7 +215,7 @@ static void check_case(const group_case *c) {
     sp[i] = &specs[i];
   }
   float *x = make_data(c->rows, c->d, 31 + m);
-  const rt_shard shard = {c->rows, c->d, x, NULL, 0};
+  const rt_shard shard = {c->rows, c->d, x, NULL, 0, NULL};
   make_states(c, specs, &shard, grp, bytes);
   make_states(c, specs, &shard, solo, bytes);
   make_states(c, specs, &shard, integ, bytes);
@@ -335,7 +336,7 @@ static void driver_groups_equal_solo(void **state) {
       sp[i] = &specs[i];
     }
     float *x = make_data(c.rows, c.d, 8);
-    const rt_shard shard = {c.rows, c.d, x, NULL, 0};
+    const rt_shard shard = {c.rows, c.d, x, NULL, 0, NULL};
     make_states(&c, specs, &shard, grp, bytes);
     make_states(&c, specs, &shard, solo, bytes);
     run_driver(sp, grp, m, &shard, c.passes, 1);
@@ -423,7 +424,7 @@ static void bench_fused_batch(void **state) {
   }
   const group_case c = {M, D, 8 * B, B, 10, RT_KMEANS_MINIBATCH, M};
   float *x = make_data(c.rows, D, 1);
-  const rt_shard shard = {c.rows, D, x, NULL, 0};
+  const rt_shard shard = {c.rows, D, x, NULL, 0, NULL};
   make_states(&c, specs, &shard, states, bytes);
   uint64_t steps[M] = {0};
   unsigned char active[M];

@@ -131,7 +131,7 @@ static void blobs_recovered(void **state) {
   }
   rt_shard shard = {.rows = N, .features = D, .x = x, .y = NULL, .first_row = 0};
   model_buf m = model_alloc(&s, 32);
-  fam->init_from_data(&s, rt_key_push(5, 5), m.params, m.aux, &shard);
+  fam->init_from_data(&s, rt_key_push(5, 5), m.params, m.aux, &shard, NULL);
   uint64_t step = 0;
   double first = 0.0, last = 0.0;
   for (uint64_t p = 0; p < 5; ++p) {
@@ -207,11 +207,11 @@ static void init_deterministic_and_sampled(void **state) {
   const uint64_t key = rt_key_push(7, 3);
   model_buf a = model_alloc(&s, 1), b = model_alloc(&s, 1), c = model_alloc(&s, 1);
   memset(a.aux, 0xff, fam->aux_floats(&s) * sizeof(float)); /* init resets the aux area */
-  fam->init_from_data(&s, key, a.params, a.aux, &shard);
-  fam->init_from_data(&s, key, b.params, b.aux, &shard);
+  fam->init_from_data(&s, key, a.params, a.aux, &shard, NULL);
+  fam->init_from_data(&s, key, b.params, b.aux, &shard, NULL);
   assert_memory_equal(a.params, b.params, K * D * sizeof(float));
   for (size_t i = 0; i < fam->aux_floats(&s); ++i) assert_true(a.aux[i] == 0.0f);
-  fam->init_from_data(&s, rt_key_push(7, 4), c.params, c.aux, &shard);
+  fam->init_from_data(&s, rt_key_push(7, 4), c.params, c.aux, &shard, NULL);
   assert_memory_not_equal(a.params, c.params, K * D * sizeof(float));
   uint64_t perm[N];
   rt_rng_permutation(rt_key_push(key, RT_STREAM_SAMPLE), perm, N);
@@ -228,7 +228,7 @@ static void init_deterministic_and_sampled(void **state) {
   for (size_t i = 0; i < N; ++i)
     if (!in_sample[i])
       for (size_t f = 0; f < D; ++f) x[i * D + f] = 1e6f; /* would dominate D^2 if looked at */
-  fam->init_from_data(&s, key, b.params, b.aux, &shard);
+  fam->init_from_data(&s, key, b.params, b.aux, &shard, NULL);
   assert_memory_equal(a.params, b.params, K * D * sizeof(float));
   model_free(&a), model_free(&b), model_free(&c);
   free(x);
@@ -244,7 +244,7 @@ static void init_with_few_distinct_rows(void **state) {
   for (size_t i = 0; i < N; ++i) x[2 * i] = (float)(i % 3), x[2 * i + 1] = -(float)(i % 3);
   rt_shard shard = {.rows = N, .features = D, .x = x};
   model_buf m = model_alloc(&s, 1);
-  fam->init_from_data(&s, 12345, m.params, m.aux, &shard);
+  fam->init_from_data(&s, 12345, m.params, m.aux, &shard, NULL);
   int seen[3] = {0};
   for (size_t j = 0; j < K; ++j) {
     const float v = m.params[2 * j];
@@ -255,7 +255,7 @@ static void init_with_few_distinct_rows(void **state) {
   assert_true(seen[0] && seen[1] && seen[2]);
   /* An empty first shard leaves the zeros for the dead-centre rule. */
   rt_shard empty = {.rows = 0, .features = D, .x = NULL};
-  fam->init_from_data(&s, 12345, m.params, m.aux, &empty);
+  fam->init_from_data(&s, 12345, m.params, m.aux, &empty, NULL);
   for (size_t i = 0; i < K * D; ++i) assert_true(m.params[i] == 0.0f);
   model_free(&m);
 }
@@ -424,8 +424,8 @@ static void labels_ignored(void **state) {
   rt_shard with = {.rows = N, .features = D, .x = x, .y = y},
            without = {.rows = N, .features = D, .x = x};
   model_buf a = model_alloc(&s, 8), b = model_alloc(&s, 8);
-  fam->init_from_data(&s, 1, a.params, a.aux, &with);
-  fam->init_from_data(&s, 1, b.params, b.aux, &without);
+  fam->init_from_data(&s, 1, a.params, a.aux, &with, NULL);
+  fam->init_from_data(&s, 1, b.params, b.aux, &without, NULL);
   double la, lb;
   for (size_t r = 0; r < N; r += 8) {
     fam->integrate_batch(&s, a.params, a.aux, x + r * D, y + r, 8, r / 8, &la, a.ws);
@@ -486,8 +486,8 @@ static void greedy_init_beats_plain(void **state) {
   double sum_plain = 0.0, sum_greedy = 0.0;
   int greedy_wins = 0;
   for (uint64_t key = 0; key < KEYS; ++key) {
-    fam->init_from_data(&plain, key, a.params, a.aux, &shard);
-    fam->init_from_data(&greedy, key, b.params, b.aux, &shard);
+    fam->init_from_data(&plain, key, a.params, a.aux, &shard, NULL);
+    fam->init_from_data(&greedy, key, b.params, b.aux, &shard, NULL);
     assert_memory_equal(a.params, b.params, D * sizeof(float)); /* centre 0 */
     const double pa = potential(x, N, a.params, K, D), pb = potential(x, N, b.params, K, D);
     sum_plain += pa;
@@ -547,7 +547,7 @@ static void lloyd_reaches_reference_fixed_point(void **state) {
   rt_shard shard = {.rows = N, .features = D, .x = x};
   rt_model_spec s = lloyd_spec(D, K, 32, PASSES, -1);
   model_buf m = model_alloc(&s, 32);
-  family()->init_from_data(&s, 99, m.params, m.aux, &shard);
+  family()->init_from_data(&s, 99, m.params, m.aux, &shard, NULL);
   const rt_kmeans_aux_layout al = rt_kmeans_aux_of(&s);
   assert_true(((double *)(void *)m.aux)[al.lloyd_now] == 1.0); /* pass 0 is a Lloyd step */
   float ref[K * D], before[K * D];
@@ -592,7 +592,7 @@ static void lloyd_accumulates_and_resets(void **state) {
   rt_shard shard = {.rows = 2 * B, .features = D, .x = x};
   model_buf m = model_alloc(&s, B);
   double *a = (double *)(void *)m.aux;
-  fam->init_from_data(&s, 5, m.params, m.aux, &shard);
+  fam->init_from_data(&s, 5, m.params, m.aux, &shard, NULL);
   assert_true(a[al.lloyd_now] == 0.0);
   double loss;
   fam->integrate_batch(&s, m.params, m.aux, x, NULL, B, 0, &loss, m.ws); /* mini-batch */
@@ -688,8 +688,8 @@ static void lloyd_passes_follow_minibatch(void **state) {
   rt_shard shard = {.rows = N, .features = D, .x = x};
   rt_model_spec mixed = lloyd_spec(D, K, B, 5, 3), mb = lloyd_spec(D, K, B, 5, 0);
   model_buf a = model_alloc(&mixed, B), b = model_alloc(&mb, B);
-  fam->init_from_data(&mixed, 3, a.params, a.aux, &shard);
-  fam->init_from_data(&mb, 3, b.params, b.aux, &shard);
+  fam->init_from_data(&mixed, 3, a.params, a.aux, &shard, NULL);
+  fam->init_from_data(&mb, 3, b.params, b.aux, &shard, NULL);
   uint64_t sa = 0, sb = 0;
   double la[5], lb[5];
   for (uint64_t p = 0; p < 5; ++p) {
