@@ -7,13 +7,15 @@
 # parsed by the reader's fast path and by strtof alone, same run, bits compared). Then one
 # training run (1 softmax model, 1 pass, 1 rank, 1 shard) on the floats: from the CSV without
 # the cache, with a cold cache (parse + write the entry), with a warm cache, and from the
-# converted .npy; wall seconds of each, and whether their model files are identical. Page cache
+# converted .npy; wall seconds of each, and whether their model files are identical. Last,
+# streamed against held in memory (data.residency): 8 softmax models, 3 passes, 1 rank, 4 shards
+# of the floats .npy, training throughput of both and their peak resident memory. Page cache
 # warm throughout (every file is read once before it is timed). Usage: scripts/bench_ingest.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 case "${1:-}" in
   "") ;;
-  -h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
   *) echo "bench_ingest.sh: unknown option '$1'" >&2; exit 2 ;;
 esac
 scripts/setup.sh
@@ -66,3 +68,26 @@ for r in cache-cold cache-warm npy; do
   cmp -s "$dir/run-csv/models/0.rtm" "$dir/run-$r/models/0.rtm" || same=NO
 done
 echo "# model files identical across the four runs: $same"
+
+config="$dir/stream.yaml"
+cat >"$config" <<YAML
+# Written by scripts/bench_ingest.sh
+data: {train: $PWD/${floats%.csv}.npy, label_column: 0, shards: 4}
+run: {passes: 3, seed: 1, threads: 1}
+models:
+  - {kind: logistic, optimizer: sgd, momentum: 0.9, learning_rate: [0.01, 0.03], batch_size: [256, 512], l2: [0.0, 0.001]}
+YAML
+echo "# streamed vs in memory: 8 softmax models, 3 passes, 60,000 x 784, 1 rank, 4 shards"
+printf "%-10s %10s %14s %12s\n" residency train_s samples/s peak_MB
+for r in memory stream; do
+  python3 - "$build/ringtrain" train "$config" --output "$dir/stream-$r" --set data.residency=$r <<'PY'
+import re, resource, subprocess, sys
+out = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=True).stdout
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+busy = max(float(b) + float(i) for b, i in re.findall(r"^# rank \d+: busy ([0-9.]+) s, idle waiting for models ([0-9.]+) s", out, re.M))
+res = sys.argv[-1].split("=")[1]
+print(f"{res:<10} {busy:10.3f} {8 * 3 * 60000 / busy:14.0f} {peak:12.1f}")
+PY
+done
+cmp -s "$dir/stream-memory/models/3.rtm" "$dir/stream-stream/models/3.rtm" && same=yes || same=NO
+echo "# model files identical: $same"

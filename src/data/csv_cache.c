@@ -113,26 +113,14 @@ static void remove_stale(const char *dir, const char *prefix, const char *keep) 
   closedir(d);
 }
 
-int rt_csv_cache_write(const rt_data_options *opt, const rt_data_info *info, size_t shard,
-                       size_t nshards, const rt_shard *sh) {
-  char dir[RT_PATH_MAX], file[RT_PATH_MAX + 64], prefix[64];
-  if (sh->rows == 0 || !entry_paths(opt, info, shard, nshards, dir, sizeof dir, file, sizeof file,
-                                    prefix, sizeof prefix))
-    return 0;
-  if (mkdir(dir, 0777) != 0 && errno != EEXIST) return 0;
-  rt_status ignored;
-  rt_status_clear(&ignored);
-  rt_atomic_file *f = NULL;
-  if (rt_atomic_open(file, &f, &ignored) != RT_OK) return 0;
-  const size_t cols = info->columns, features = sh->features;
-  const long label = opt->label_column;
-  unsigned char header[RT_NPY_HEADER_BYTES];
-  rt_npy_f32_header(sh->rows, cols, header);
-  rt_code rc = rt_atomic_write(f, header, sizeof header, &ignored);
-  /* Rows as the file holds them: the label back in its column. */
-  enum { BLOCK_ROWS = 4096 };
-  float *block = rc == RT_OK ? malloc((size_t)BLOCK_ROWS * cols * sizeof *block) : NULL;
-  if (!block) rc = RT_ERR_NOMEM;
+/* Appends a shard's rows as the file holds them (the label back in its column) to f. */
+static rt_code append_rows(rt_atomic_file *f, const rt_shard *sh, size_t cols, long label,
+                           rt_status *st) {
+  enum { BLOCK_ROWS = 1024 };
+  const size_t features = sh->features;
+  float *block = malloc((size_t)BLOCK_ROWS * cols * sizeof *block);
+  if (!block) return rt_fail(st, RT_ERR_NOMEM, "cannot allocate a cache write buffer");
+  rt_code rc = RT_OK;
   for (size_t r0 = 0; rc == RT_OK && r0 < sh->rows; r0 += BLOCK_ROWS) {
     const size_t n = sh->rows - r0 < BLOCK_ROWS ? sh->rows - r0 : BLOCK_ROWS;
     for (size_t i = 0; i < n; ++i) {
@@ -146,14 +134,95 @@ int rt_csv_cache_write(const rt_data_options *opt, const rt_data_info *info, siz
       row[label] = sh->y[r0 + i];
       memcpy(row + label + 1, x + label, (features - (size_t)label) * sizeof *x);
     }
-    rc = rt_atomic_write(f, block, n * cols * sizeof *block, &ignored);
+    rc = rt_atomic_write(f, block, n * cols * sizeof *block, st);
   }
   free(block);
-  if (rc != RT_OK) {
+  return rc;
+}
+
+/* Opens the entry's temporary file with a provisional header (the folder made if need be). */
+static int open_entry(const char *dir, const char *file, size_t cols, rt_atomic_file **f) {
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST) return 0;
+  rt_status ignored;
+  rt_status_clear(&ignored);
+  if (rt_atomic_open(file, f, &ignored) != RT_OK) return 0;
+  unsigned char header[RT_NPY_HEADER_BYTES];
+  rt_npy_f32_header(0, cols, header);
+  if (rt_atomic_write(*f, header, sizeof header, &ignored) != RT_OK) {
+    rt_atomic_abort(f);
+    return 0;
+  }
+  return 1;
+}
+
+/* Writes the final header and commits; 1 when the entry is in place. */
+static int commit_entry(rt_atomic_file **f, uint64_t rows, size_t cols, const char *dir,
+                        const char *prefix, const char *file) {
+  rt_status ignored;
+  rt_status_clear(&ignored);
+  unsigned char header[RT_NPY_HEADER_BYTES];
+  rt_npy_f32_header(rows, cols, header);
+  if (fseek(rt_atomic_stream(*f), 0, SEEK_SET) != 0 ||
+      rt_atomic_write(*f, header, sizeof header, &ignored) != RT_OK) {
+    rt_atomic_abort(f);
+    return 0;
+  }
+  if (rt_atomic_commit(f, &ignored) != RT_OK) return 0;
+  remove_stale(dir, prefix, strrchr(file, '/') + 1);
+  return 1;
+}
+
+int rt_csv_cache_write(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                       size_t nshards, const rt_shard *sh) {
+  char dir[RT_PATH_MAX], file[RT_PATH_MAX + 64], prefix[64];
+  if (sh->rows == 0 || !entry_paths(opt, info, shard, nshards, dir, sizeof dir, file, sizeof file,
+                                    prefix, sizeof prefix))
+    return 0;
+  rt_atomic_file *f = NULL;
+  if (!open_entry(dir, file, info->columns, &f)) return 0;
+  rt_status ignored;
+  rt_status_clear(&ignored);
+  if (append_rows(f, sh, info->columns, opt->label_column, &ignored) != RT_OK) {
     rt_atomic_abort(&f);
     return 0;
   }
-  if (rt_atomic_commit(&f, &ignored) != RT_OK) return 0;
-  remove_stale(dir, prefix, strrchr(file, '/') + 1);
-  return 1;
+  return commit_entry(&f, sh->rows, info->columns, dir, prefix, file);
+}
+
+rt_code rt_csv_cache_build(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                           size_t nshards, int *written, rt_status *st) {
+  *written = 0;
+  char dir[RT_PATH_MAX], file[RT_PATH_MAX + 64], prefix[64];
+  if (!entry_paths(opt, info, shard, nshards, dir, sizeof dir, file, sizeof file, prefix,
+                   sizeof prefix))
+    return RT_OK;
+  rt_atomic_file *f = NULL;
+  if (!open_entry(dir, file, info->columns, &f)) return RT_OK;
+  /* Pieces of about 2 * RT_DATA_CHUNK (8 MiB) of text each: memory stays bounded. */
+  const uint64_t span =
+      rt_data_cut(info->data_begin, info->data_end - info->data_begin, shard + 1, nshards) -
+      rt_data_cut(info->data_begin, info->data_end - info->data_begin, shard, nshards);
+  const size_t pieces = (size_t)(span / (RT_DATA_CHUNK * 2) + 1);
+  uint64_t rows = 0;
+  int write_ok = 1;
+  for (size_t p = 0; p < pieces; ++p) {
+    rt_shard sh;
+    rt_code rc = rt_csv_read_piece(opt, info, shard, nshards, p, pieces, &sh, st);
+    if (rc != RT_OK) { /* the data's own error: reported */
+      rt_atomic_abort(&f);
+      return rc;
+    }
+    rt_status ignored;
+    rt_status_clear(&ignored);
+    if (write_ok && append_rows(f, &sh, info->columns, opt->label_column, &ignored) != RT_OK)
+      write_ok = 0; /* keep parsing: a data error further on is still the user's to see */
+    rows += sh.rows;
+    rt_shard_free(&sh);
+  }
+  if (!write_ok || rows == 0) {
+    rt_atomic_abort(&f);
+    return RT_OK;
+  }
+  *written = commit_entry(&f, rows, info->columns, dir, prefix, file);
+  return RT_OK;
 }

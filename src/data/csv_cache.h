@@ -23,4 +23,10 @@ int rt_csv_cache_entry(const rt_data_options *opt, const rt_data_info *info, siz
 int rt_csv_cache_write(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                        size_t nshards, const rt_shard *sh);
 
+/* Parses shard `shard` of `nshards` piece by piece (bounded memory, whatever the shard's size)
+ * into its entry: *written = 1 when the entry is in place, 0 when it could not be written (not
+ * an error). The CSV's own errors (file and line) are returned as rt_csv_read_shard would. */
+rt_code rt_csv_cache_build(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                           size_t nshards, int *written, rt_status *st);
+
 #endif

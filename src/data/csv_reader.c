@@ -485,16 +485,14 @@ static rt_code grow_rows(const csv_ctx *c, rt_shard *out, size_t features, size_
   return RT_OK;
 }
 
-/* Opens the lines of logical shard `shard` of `nshards`: *src is positioned at the first line
- * start >= c(shard) (everything up to the first '\n' at or after c(shard)-1 is skipped), *c1 is
- * where the next shard's range starts. */
-static rt_code shard_lines(const char *path, int fd, const rt_data_info *info, size_t shard,
-                           size_t nshards, line_src *src, uint64_t *c1, rt_status *st) {
-  const uint64_t b0 = info->data_begin, b1 = info->data_end, span = b1 - b0;
-  const uint64_t c0 = rt_data_cut(b0, span, shard, nshards);
-  *c1 = rt_data_cut(b0, span, shard + 1, nshards);
+/* Opens the lines that start in the cut range [c0, c1): *src is positioned at the first line
+ * start >= c0 (everything up to the first '\n' at or after c0-1 is skipped); the caller stops
+ * at the first line that starts at or after c1. */
+static rt_code range_lines(const char *path, int fd, const rt_data_info *info, uint64_t c0,
+                           uint64_t c1, line_src *src, rt_status *st) {
+  const uint64_t b0 = info->data_begin, b1 = info->data_end;
   rt_code rc;
-  RT_TRY(rc, src_init(src, path, fd, c0 == b0 ? b0 : c0 - 1, b1, *c1, st));
+  RT_TRY(rc, src_init(src, path, fd, c0 == b0 ? b0 : c0 - 1, b1, c1, st));
   if (c0 != b0) {
     char *p, *q;
     uint64_t off;
@@ -504,9 +502,10 @@ static rt_code shard_lines(const char *path, int fd, const rt_data_info *info, s
   return RT_OK;
 }
 
-/* Reads shard `shard` (first_row_only: stops once out->first_row is known, reading no row). */
-static rt_code read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
-                          size_t nshards, int first_row_only, rt_shard *out, rt_status *st) {
+/* Reads the rows whose lines start in [c0, c1) (first_row_only: stops once out->first_row is
+ * known, reading no row). */
+static rt_code read_range(const rt_data_options *opt, const rt_data_info *info, uint64_t c0,
+                          uint64_t c1, int first_row_only, rt_shard *out, rt_status *st) {
   const char *path = opt->path;
   if (info->delimiter != ',' && info->delimiter != ' ')
     return rt_fail(st, RT_ERR_INTERNAL, "%s: data info has no delimiter (was it probed?)", path);
@@ -526,10 +525,9 @@ static rt_code read_shard(const rt_data_options *opt, const rt_data_info *info, 
     goto done;
   }
   const uint64_t b1 = info->data_end;
-  uint64_t c1 = 0;
   csv_ctx c = {path, fd, info->delimiter, info->columns, opt->label_column};
   const size_t features = info->features;
-  rc = shard_lines(path, fd, info, shard, nshards, &src, &c1, st);
+  rc = range_lines(path, fd, info, c0, c1, &src, st);
   if (rc != RT_OK) goto done;
   char *p, *q;
   uint64_t off = 0;
@@ -589,16 +587,41 @@ done:
   return rc;
 }
 
+/* The cut range [c0, c1) of logical shard `shard` of `nshards`. */
+static void shard_range(const rt_data_info *info, size_t shard, size_t nshards, uint64_t *c0,
+                        uint64_t *c1) {
+  const uint64_t b0 = info->data_begin, span = info->data_end - b0;
+  *c0 = rt_data_cut(b0, span, shard, nshards);
+  *c1 = rt_data_cut(b0, span, shard + 1, nshards);
+}
+
 rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                           size_t nshards, rt_shard *out, rt_status *st) {
-  return read_shard(opt, info, shard, nshards, 0, out, st);
+  uint64_t c0, c1;
+  shard_range(info, shard, nshards, &c0, &c1);
+  return read_range(opt, info, c0, c1, 0, out, st);
+}
+
+rt_code rt_csv_read_piece(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                          size_t nshards, size_t piece, size_t npieces, rt_shard *out,
+                          rt_status *st) {
+  uint64_t c0, c1;
+  shard_range(info, shard, nshards, &c0, &c1);
+  memset(out, 0, sizeof *out);
+  out->features = info->features;
+  rt_code rc = read_range(opt, info, rt_data_cut(c0, c1 - c0, piece, npieces),
+                          rt_data_cut(c0, c1 - c0, piece + 1, npieces), 0, out, st);
+  if (rc != RT_OK) rt_shard_free(out);
+  return rc;
 }
 
 rt_code rt_csv_shard_first_row(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                                size_t nshards, uint64_t *first_row, rt_status *st) {
   rt_shard sh;
   memset(&sh, 0, sizeof sh);
-  rt_code rc = read_shard(opt, info, shard, nshards, 1, &sh, st);
+  uint64_t c0, c1;
+  shard_range(info, shard, nshards, &c0, &c1);
+  rt_code rc = read_range(opt, info, c0, c1, 1, &sh, st);
   *first_row = sh.first_row;
   rt_shard_free(&sh);
   return rc;

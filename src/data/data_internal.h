@@ -64,6 +64,13 @@ size_t rt_npy_itemsize(int dtype);
 rt_code rt_npy_convert_rows(const rt_npy_layout *c, const unsigned char *src, size_t n,
                             uint64_t row0, float *x, float *y, rt_status *st);
 
+/* Piece `piece` of `npieces` of logical shard `shard`: the rows whose lines start in the piece's
+ * cut of the shard's byte range (the cut rule again, inside the shard), so the pieces of a shard
+ * hold exactly its rows, in order. Lets a shard be parsed in bounded memory. */
+rt_code rt_csv_read_piece(const rt_data_options *opt, const rt_data_info *info, size_t shard,
+                          size_t nshards, size_t piece, size_t npieces, rt_shard *out,
+                          rt_status *st);
+
 /* Where rt_csv_read_shard's shard would start (its first_row), reading no row. */
 rt_code rt_csv_shard_first_row(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                                size_t nshards, uint64_t *first_row, rt_status *st);

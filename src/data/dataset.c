@@ -149,7 +149,7 @@ static rt_code read_owned(rt_dataset *ds, const rt_data_options *opt, const rt_d
                           int need_classes, rt_shard *out, rt_status *st) {
   for (size_t s = 0; s < ds->shards; ++s) {
     if (!owns(ds, s)) continue;
-    rt_code rc;
+    rt_code rc = RT_OK;
     uint64_t rows = 0;
     if (info->format == RT_FORMAT_NPY) {
       const uint64_t r0 = rt_data_cut(0, info->rows, s, ds->shards),
@@ -165,47 +165,38 @@ static rt_code read_owned(rt_dataset *ds, const rt_data_options *opt, const rt_d
       } else {
         RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
       }
-    } else if (ds->residency != RT_RESIDENCY_MEMORY && cached_rows(opt, info, s, ds, &rows)) {
-      /* CSV whose cache entry exists: streamed from it, or read from it, never parsed. */
-      char entry[RT_PATH_MAX + 64];
-      if (decide_stream(ds, rows * info->features * sizeof(float)) &&
-          rt_csv_cache_entry(opt, info, s, ds->shards, entry, sizeof entry)) {
-        memset(&out[s], 0, sizeof out[s]);
-        rc = open_streamed(entry, opt->label_column, 0, (size_t)rows, info->features, &out[s], st);
-        if (rc == RT_OK)
-          rc = rt_csv_shard_first_row(opt, info, s, ds->shards, &out[s].first_row, st);
-        if (rc != RT_OK) return rc;
-        ds->streamed++;
-      } else {
-        RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
-      }
     } else {
-      /* CSV: parsed (which writes its cache entry), then streamed from that entry. */
-      RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
-      if (ds->residency != RT_RESIDENCY_MEMORY &&
-          decide_stream(ds, (uint64_t)out[s].rows * info->features * sizeof(float))) {
-        char entry[RT_PATH_MAX + 64];
-        if (!rt_csv_cache_entry(opt, info, s, ds->shards, entry, sizeof entry)) {
-          if (ds->residency == RT_RESIDENCY_STREAM)
-            return rt_fail(st, RT_ERR_DATA,
-                           "%s: cannot stream shard %zu: a CSV shard streams from its parsed-shard "
-                           "cache entry (data.cache: true), and none could be written in "
-                           "%s.rtcache/ (expected a writable folder beside the file, or a .npy "
-                           "made by `ringtrain convert`)",
-                           opt->path, s, opt->path);
-          ds->held += (uint64_t)out[s].rows * info->features * sizeof(float);
-        } else {
-          rt_shard parsed = out[s];
+      /* CSV: streamed from, or read from, its cache entry, which is built piece by piece (in
+       * bounded memory) when missing; parsed whole when held in memory without one. */
+      const int may_stream = ds->residency != RT_RESIDENCY_MEMORY;
+      if (may_stream && opt->cache && !cached_rows(opt, info, s, ds, &rows)) {
+        int written = 0;
+        RT_TRY(rc, rt_csv_cache_build(opt, info, s, ds->shards, &written, st));
+      }
+      char entry[RT_PATH_MAX + 64];
+      if (may_stream && opt->cache && cached_rows(opt, info, s, ds, &rows)) {
+        if (decide_stream(ds, rows * info->features * sizeof(float)) &&
+            rt_csv_cache_entry(opt, info, s, ds->shards, entry, sizeof entry)) {
           memset(&out[s], 0, sizeof out[s]);
-          rc = rt_row_source_open(entry, opt->label_column, 0, parsed.rows, &out[s].source, st);
-          free(parsed.x);
-          out[s].rows = parsed.rows;
-          out[s].features = parsed.features;
-          out[s].y = parsed.y;
-          out[s].first_row = parsed.first_row;
+          rc =
+              open_streamed(entry, opt->label_column, 0, (size_t)rows, info->features, &out[s], st);
+          if (rc == RT_OK)
+            rc = rt_csv_shard_first_row(opt, info, s, ds->shards, &out[s].first_row, st);
           if (rc != RT_OK) return rc;
           ds->streamed++;
+        } else {
+          RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
         }
+      } else if (ds->residency == RT_RESIDENCY_STREAM) {
+        return rt_fail(st, RT_ERR_DATA,
+                       "%s: cannot stream shard %zu: a CSV shard streams from its parsed-shard "
+                       "cache entry (data.cache: true), and none could be written in %s.rtcache/ "
+                       "(expected data.cache: true and a writable folder beside the file, or a "
+                       ".npy made by `ringtrain convert`)",
+                       opt->path, s, opt->path);
+      } else {
+        RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
+        if (may_stream) ds->held += (uint64_t)out[s].rows * info->features * sizeof(float);
       }
     }
     if (need_classes) RT_TRY(rc, rt_labels_check(opt, info, &out[s], 0, st));

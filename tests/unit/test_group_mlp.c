@@ -264,6 +264,7 @@ static void test_driver_group_equals_solo(void **state) {
     rt_state_head(grouped[i])->rng_key = rt_state_head(grouped[0])->rng_key;
   for (size_t i = 0; i < m; ++i) alone[i] = dup_state(grouped[i], bytes[i]);
   rt_shard shard[2];
+  memset(shard, 0, sizeof shard);
   for (size_t s = 0; s < 2; ++s) {
     shard[s].rows = rows - 4 * s;
     shard[s].features = features;
