@@ -42,7 +42,7 @@ rt_code rt_row_source_open(const char *path, int label_column, uint64_t row0, si
     return rt_fail(st, RT_ERR_INTERNAL, "%s: rows %llu..%llu are past its %llu rows", path,
                    (unsigned long long)row0, (unsigned long long)(row0 + rows),
                    (unsigned long long)info.rows);
-  rt_row_source *s;
+  rt_row_source *s = NULL;
   RT_TRY(rc, source_alloc(path, &s, st));
   uint64_t size = 0;
   rc = rt_data_open(s->path, &s->fd, &size, st);
@@ -70,7 +70,7 @@ static uint64_t file_row(const rt_row_source *s, size_t i) {
 rt_code rt_row_source_subset(const rt_row_source *src, const unsigned char *flags,
                              unsigned char want, size_t kept, rt_row_source **out, rt_status *st) {
   *out = NULL;
-  rt_row_source *s;
+  rt_row_source *s = NULL;
   rt_code rc;
   RT_TRY(rc, source_alloc(src->path, &s, st));
   s->fd = dup(src->fd);
