@@ -197,6 +197,13 @@ extern "C" rt_code rt_cuda_check_spec(const rt_model_spec *spec, rt_status *st) 
   const rt_cuda_family *fam = nullptr;
   const rt_code rc = check_kind(spec, &fam, st);
   if (rc != RT_OK) return rc;
+  /* Device shards hold every column; a model's view (`features`) is gathered on the CPU only. */
+  if (spec->hp.view_count != 0)
+    return rt_fail(
+        st, RT_ERR_CONFIG,
+        "model %llu: features (a view of %zu of the data's %zu columns) is not "
+        "supported by the CUDA backend yet (expected features: all, or run.backend: cpu)",
+        (unsigned long long)spec->id, spec->problem.features, spec->problem.data_features);
   return check_limits(fam, spec, (size_t)spec->hp.batch_size, 1, st);
 }
 

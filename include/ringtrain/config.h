@@ -50,6 +50,7 @@ typedef enum rt_normalize {
 } rt_normalize;
 
 #define RT_HIDDEN_MAX 8 /* mlp: at most this many hidden layers */
+#define RT_VIEW_MAX 32  /* features: at most this many column ranges */
 
 /* sweep.method: how the `models:` entries expand into the list of models trained. */
 typedef enum rt_sweep_method {
@@ -90,6 +91,11 @@ typedef struct rt_model_config {
   /* mlp */
   long hidden[RT_HIDDEN_MAX]; /* hidden layer widths (input side first), each 1..2^20 */
   int hidden_count;           /* 1..RT_HIDDEN_MAX entries used; default [64] */
+  /* every kind: the model's view of the data (the `features` key) */
+  long view[2 * RT_VIEW_MAX]; /* half-open ranges [view[2i], view[2i+1]) of the data's feature
+                                 columns (label left out), in the order given */
+  int view_count;             /* longs used (twice the ranges); 0 (YAML: all, the default) =
+                                 every column */
   rt_activation activation;   /* default relu */
   rt_mlp_output output;       /* default classification */
   rt_init_scheme init;        /* default auto */

@@ -12,6 +12,7 @@
 #include "check_spec.h"
 #include "groups.h"
 #include "model.h"
+#include "view.h"
 #if RINGTRAIN_WITH_CUDA
 #include "rt_cuda.h"
 #endif
@@ -22,7 +23,8 @@ void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *da
   sp->id = j;
   sp->hp = cfg->models[j];
   rt_model_config_resolve(&sp->hp, cfg->run.seed, j); /* also for configs made in code */
-  sp->problem.features = data->features;
+  sp->problem.data_features = data->features;
+  sp->problem.features = rt_view_width(&sp->hp, data->features);
   sp->problem.classes = data->classes;
   sp->problem.train_rows = data->train_rows;
   sp->seed = cfg->run.seed;
@@ -79,9 +81,14 @@ rt_code rt_check_run(const rt_config *cfg, const rt_check_facts *data, const cha
     rt_model_spec spec;
     rt_check_spec_base(cfg, j, data, &spec);
     const rt_family *fam = rt_family_find(spec.hp.kind);
-    rt_code rc = fam ? fam->check(&spec, &one)
-                     : rt_fail(&one, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg->path,
-                               spec.hp.line, spec.hp.column, spec.hp.kind);
+    char where[RT_PATH_MAX + 64];
+    snprintf(where, sizeof where, "%s:%d:%d: models.%zu ", cfg->path, spec.hp.line, spec.hp.column,
+             j);
+    rt_code rc = data->features ? rt_view_check(&spec.hp, data->features, where, &one) : RT_OK;
+    if (rc == RT_OK)
+      rc = fam ? fam->check(&spec, &one)
+               : rt_fail(&one, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg->path,
+                         spec.hp.line, spec.hp.column, spec.hp.kind);
 #if RINGTRAIN_WITH_CUDA
     /* What only the CUDA backend limits, once the family's own rules hold. */
     if (rc == RT_OK && cuda) rc = rt_cuda_check_spec(&spec, &one);

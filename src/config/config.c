@@ -620,13 +620,17 @@ static rt_code sweep_node(parse_ctx *ctx, const rt_config_key *k, const char *la
   rt_code rc;
   if (value->type == YAML_SEQUENCE_NODE) {
     if (rt_config_key_is_list(k)) {
-      /* [64, 32] is one value of hidden; [[64], [64, 32]] is two. */
+      /* [64, 32] is one value of hidden; [[64], [64, 32]] is two. A view is swept as soon as
+       * one item is a list: [all, [0:392], 5] is three views. */
       int lists = value->data.sequence.items.top > value->data.sequence.items.start;
+      int any_list = 0;
       for (yaml_node_item_t *item = value->data.sequence.items.start;
            item < value->data.sequence.items.top; ++item) {
         yaml_node_t *node = yaml_document_get_node(ctx->doc, *item);
         if (!node || node->type != YAML_SEQUENCE_NODE) lists = 0;
+        else any_list = 1;
       }
+      if (k->type == RT_KEY_COLUMN_LIST) lists = any_list;
       if (!lists) return RT_OK;
       if (k->type == RT_KEY_NAME_LIST)
         return fail_mark(ctx, value->start_mark,

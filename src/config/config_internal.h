@@ -20,21 +20,25 @@ typedef enum rt_section {
 
 /* What the text of a value must look like. */
 typedef enum rt_key_type {
-  RT_KEY_INT,       /* decimal integer in [imin, imax], or one of `choices` (named values) */
-  RT_KEY_UINT64,    /* decimal integer in [0, 2^64), or one of `choices` */
-  RT_KEY_NUMBER,    /* finite decimal number in the range given by dmin/dmax and the open flags */
-  RT_KEY_ENUM,      /* one of `choices` */
-  RT_KEY_PATH,      /* a path; relative ones are joined to the config's folder */
-  RT_KEY_STRING,    /* a non-empty string kept as written */
-  RT_KEY_INT_RANGE, /* a list of two integers [first, last], imin <= first <= last <= imax, or
+  RT_KEY_INT,        /* decimal integer in [imin, imax], or one of `choices` (named values) */
+  RT_KEY_UINT64,     /* decimal integer in [0, 2^64), or one of `choices` */
+  RT_KEY_NUMBER,     /* finite decimal number in the range given by dmin/dmax and the open flags */
+  RT_KEY_ENUM,       /* one of `choices` */
+  RT_KEY_PATH,       /* a path; relative ones are joined to the config's folder */
+  RT_KEY_STRING,     /* a non-empty string kept as written */
+  RT_KEY_INT_RANGE,  /* a list of two integers [first, last], imin <= first <= last <= imax, or
                       empty ([] or nothing: not set, both stored as 0). YAML gives a sequence
                       (the walker joins its items into "[a, b]"); --set and scalars give the text
                       "[a, b]" or "a,b" */
-  RT_KEY_INT_LIST,  /* a list of 1..size integers, each in [imin, imax] ("[a, b, c]", "a,b,c" or
+  RT_KEY_INT_LIST,   /* a list of 1..size integers, each in [imin, imax] ("[a, b, c]", "a,b,c" or
                        one integer "a"; [] or nothing is an error naming `item`). Given like
                        RT_KEY_INT_RANGE */
-  RT_KEY_NAME_LIST  /* a list of model key names, possibly empty ("[a, b]", "a,b", "a", "[]" or
+  RT_KEY_NAME_LIST,  /* a list of model key names, possibly empty ("[a, b]", "a,b", "a", "[]" or
                        nothing). Given like RT_KEY_INT_RANGE */
+  RT_KEY_COLUMN_LIST /* column ranges: "all", or a list of 1..size/2 items, each a column "c" or a
+                        half-open range "a:b" (a < b), columns in [imin, imax]; stored
+                        (RT_STORE_LONG_LIST) as pairs a, b (c as c, c + 1), the count of longs
+                        after them (0: all). Given like RT_KEY_INT_RANGE */
 } rt_key_type;
 
 /* How the value is stored at `offset`. */

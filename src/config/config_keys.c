@@ -715,6 +715,29 @@ const rt_config_key rt_config_keys[] = {
      NULL,
      RT_SHOW_GIVEN,
      "start"},
+    {RT_SECTION_MODEL,
+     "features",
+     RT_KEY_COLUMN_LIST,
+     RT_STORE_LONG_LIST,
+     MOD(view),
+     2 * RT_VIEW_MAX,
+     0,
+     (1L << 30) - 1,
+     NO_NUM,
+     NULL,
+     0,
+     "all",
+     "the model's view of the data: all, or the feature columns it sees (0-based, the label "
+     "left out), columns and half-open ranges in the order given, e.g. [0:128, 300, 512:784]; "
+     "models with different views form different groups; model files record the view and "
+     "predict/eval apply it",
+     NULL,
+     RT_SPEC_KINDS,
+     27,
+     "logistic kmeans linear mlp",
+     NULL,
+     RT_SHOW_CHANGED,
+     "features"},
     /* models[]: sweep record */
     {RT_SECTION_MODEL, "swept", RT_KEY_NAME_LIST, RT_STORE_KEY_MASK, MOD(swept), 0, NO_INT, NO_NUM,
      NULL, 0, "[]",
@@ -735,6 +758,9 @@ _Static_assert(offsetof(rt_model_config, hidden_count) ==
                "rt_model_config.hidden_count must follow the hidden array");
 _Static_assert(sizeof(((rt_model_config *)0)->hidden) == RT_HIDDEN_MAX * sizeof(long),
                "rt_model_config.hidden must hold RT_HIDDEN_MAX longs");
+_Static_assert(offsetof(rt_model_config, view_count) ==
+                   offsetof(rt_model_config, view) + 2 * RT_VIEW_MAX * sizeof(long),
+               "rt_model_config.view_count must follow the view array");
 
 /* ---------------------------------------------------------------------------------------------
  * Lookup
@@ -923,6 +949,10 @@ void rt_config_key_expected(const rt_config_key *key, char *buf, size_t size) {
       break;
     }
     case RT_KEY_NAME_LIST: append(buf, size, "a list of model key names"); break;
+    case RT_KEY_COLUMN_LIST:
+      append(buf, size,
+             "all, or a list of columns and half-open column ranges, e.g. [0:128, 300, 512:784]");
+      break;
   }
 }
 
@@ -1242,6 +1272,50 @@ static rt_apply_result apply_int_list(const rt_config_key *key, long *values, in
   return RT_APPLY_OK;
 }
 
+/* RT_KEY_COLUMN_LIST: "all", or "[a:b, c, ...]" / "a:b,c" / "c" into pairs (values, *count longs). */
+static rt_apply_result apply_column_list(const rt_config_key *key, long *values, int *count,
+                                         const char *text, char *why, size_t why_size) {
+  char bare[512], value[80];
+  rt_config_show_value(text, value, sizeof value);
+  if (strcmp(text, "all") == 0) {
+    *count = 0;
+    return RT_APPLY_OK;
+  }
+  if (!list_body(text, bare, sizeof bare) || bare[0] == '\0')
+    return type_why(key, text, why, why_size);
+  size_t items = 1;
+  for (const char *p = bare; *p; ++p) items += *p == ',';
+  if (items > key->size / 2) {
+    snprintf(why, why_size, "must list at most %zu column ranges, got %zu", key->size / 2, items);
+    return RT_APPLY_RANGE;
+  }
+  size_t used = 0;
+  for (const char *p = bare;;) {
+    const char *comma = strchr(p, ',');
+    const char *stop = comma ? comma : p + strlen(p);
+    char one[64];
+    if (!trimmed(p, stop, one, sizeof one)) return type_why(key, text, why, why_size);
+    char *colon = strchr(one, ':');
+    long long a = 0, b = 0;
+    if (colon) *colon = '\0';
+    if (parse_int(one, &a) != 1 || (colon && parse_int(colon + 1, &b) != 1))
+      return type_why(key, text, why, why_size);
+    if (!colon) b = a + 1;
+    if (a < key->imin || b - 1 > key->imax || a >= b) {
+      snprintf(why, why_size,
+               "must have columns in [%lld, %lld] and ranges a:b with a < b (half-open), got %s",
+               key->imin, key->imax, value);
+      return RT_APPLY_RANGE;
+    }
+    values[used++] = (long)a;
+    values[used++] = (long)b;
+    if (!comma) break;
+    p = comma + 1;
+  }
+  *count = (int)used;
+  return RT_APPLY_OK;
+}
+
 /* RT_KEY_NAME_LIST: "[a, b]", "a,b", "a", "[]" or "" into a mask of model keys. */
 static rt_apply_result apply_name_list(const rt_config_key *key, uint64_t *mask, const char *text,
                                        char *why, size_t why_size) {
@@ -1441,6 +1515,20 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
       memcpy(field + key->size * sizeof(long), &count, sizeof count);
       return RT_APPLY_OK;
     }
+    case RT_KEY_COLUMN_LIST: {
+      long values[64];
+      int count = 0;
+      if (key->size > sizeof values / sizeof values[0]) {
+        snprintf(why, why_size, "internal error: list capacity too large");
+        return RT_APPLY_TYPE;
+      }
+      rt_apply_result r = apply_column_list(key, values, &count, text, why, why_size);
+      if (r != RT_APPLY_OK) return r;
+      memset(field, 0, key->size * sizeof(long));
+      memcpy(field, values, (size_t)count * sizeof(long));
+      memcpy(field + key->size * sizeof(long), &count, sizeof count);
+      return RT_APPLY_OK;
+    }
     case RT_KEY_NAME_LIST: {
       uint64_t mask = 0;
       rt_apply_result r = apply_name_list(key, &mask, text, why, why_size);
@@ -1551,6 +1639,29 @@ int rt_config_key_format(const rt_config_key *key, const void *obj, char *buf, s
       }
       break;
     }
+    case RT_KEY_COLUMN_LIST: {
+      int count = 0;
+      memcpy(&count, field + key->size * sizeof(long), sizeof count);
+      if (count < 0 || (size_t)count > key->size || count % 2) return 0;
+      if (count == 0) {
+        n = snprintf(buf, size, "all");
+        break;
+      }
+      n = snprintf(buf, size, "[");
+      for (int i = 0; i < count && n >= 0 && (size_t)n < size; i += 2) {
+        long a, b;
+        memcpy(&a, field + (size_t)i * sizeof(long), sizeof a);
+        memcpy(&b, field + (size_t)(i + 1) * sizeof(long), sizeof b);
+        int m = b == a + 1 ? snprintf(buf + n, size - (size_t)n, "%s%ld", i ? ", " : "", a)
+                           : snprintf(buf + n, size - (size_t)n, "%s%ld:%ld", i ? ", " : "", a, b);
+        n = m < 0 ? -1 : n + m;
+      }
+      if (n >= 0 && (size_t)n < size) {
+        int m = snprintf(buf + n, size - (size_t)n, "]");
+        n = m < 0 ? -1 : n + m;
+      }
+      break;
+    }
     case RT_KEY_NAME_LIST: {
       uint64_t mask;
       memcpy(&mask, field, sizeof mask);
@@ -1609,7 +1720,7 @@ void rt_model_config_pin(rt_model_config *model, uint64_t run_seed, uint64_t id)
 
 int rt_config_key_is_list(const rt_config_key *key) {
   return key->type == RT_KEY_INT_RANGE || key->type == RT_KEY_INT_LIST ||
-         key->type == RT_KEY_NAME_LIST;
+         key->type == RT_KEY_NAME_LIST || key->type == RT_KEY_COLUMN_LIST;
 }
 
 size_t rt_model_key_index(const rt_config_key *key) {

@@ -57,8 +57,8 @@ int rt_config_key_plain(const rt_config_key *key, const void *obj, char list_sep
   if ((key->type == RT_KEY_INT || (key->type == RT_KEY_ENUM && stored_as_number(key))) &&
       choice_named(key->choices, text)) {
     n = snprintf(buf, size, "%lld", choice_named(key->choices, text)->value);
-  } else if (key->type == RT_KEY_INT_LIST) {
-    /* "[64, 32]" -> "64<sep>32" */
+  } else if (key->type == RT_KEY_INT_LIST || key->type == RT_KEY_COLUMN_LIST) {
+    /* "[64, 32]" -> "64<sep>32", "[0:128, 300]" -> "0:128<sep>300" */
     size_t used = 0;
     for (const char *p = text; *p; ++p) {
       if (*p == '[' || *p == ']' || *p == ' ') continue;
@@ -81,7 +81,7 @@ rt_apply_result rt_config_key_apply_plain(const rt_config_key *key, void *obj, c
     const rt_key_choice *c =
         rt_config_parse_int(text, &v) == 1 ? choice_valued(key->choices, v) : NULL;
     if (c) text = c->name;
-  } else if (key->type == RT_KEY_INT_LIST && list_sep != ',') {
+  } else if ((key->type == RT_KEY_INT_LIST || key->type == RT_KEY_COLUMN_LIST) && list_sep != ',') {
     const int n = snprintf(converted, sizeof converted, "%s", text);
     if (n < 0 || (size_t)n >= sizeof converted) {
       snprintf(why, why_size, "expected a list of integers, got a value too long");
@@ -154,7 +154,7 @@ static int summary_value(const rt_config_key *key, const rt_model_config *model,
     }
   }
   if (!rt_config_key_format(key, model, buf, size)) return 0;
-  if (key->type == RT_KEY_INT_LIST) {
+  if (key->type == RT_KEY_INT_LIST || key->type == RT_KEY_COLUMN_LIST) {
     char *out = buf;
     for (const char *p = buf; *p; ++p)
       if (*p != ' ') *out++ = *p;

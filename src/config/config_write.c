@@ -117,7 +117,7 @@ static rt_code emit_key(writer *w, const rt_config_key *key, const void *obj, co
   const char *dot = strchr(key->name, '.');
   emit(w, "%s%s: ", indent, dot ? dot + 1 : key->name);
   if (key->type == RT_KEY_INT_RANGE || key->type == RT_KEY_INT_LIST ||
-      key->type == RT_KEY_NAME_LIST) {
+      key->type == RT_KEY_NAME_LIST || key->type == RT_KEY_COLUMN_LIST) {
     emit(w, "%s", text); /* a flow sequence of integers: "[2, 3]", "[64, 32]" or "[]" */
   } else if (key->type == RT_KEY_PATH || key->type == RT_KEY_STRING || !plain_safe(text)) {
     if (!valid_utf8((const unsigned char *)text))

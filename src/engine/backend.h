@@ -24,7 +24,8 @@ typedef struct rt_cpu_scratch {
   uint64_t *steps;
   unsigned char *active;
   double *loss;
-  size_t f_cap, order_cap, steps_cap, active_cap, loss_cap;
+  float *view; /* a batch of the group's view of the data (models with a `features` view) */
+  size_t f_cap, order_cap, steps_cap, active_cap, loss_cap, view_cap;
 } rt_cpu_scratch;
 void rt_cpu_scratch_free(rt_cpu_scratch *s);
 

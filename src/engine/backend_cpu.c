@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "batch_stream.h"
+#include "view.h"
 #include "rng.h"
 
 uint64_t rt_batch_order_key(const rt_model_spec *spec, uint64_t pass, uint64_t shard) {
@@ -21,6 +22,7 @@ void rt_cpu_scratch_free(rt_cpu_scratch *s) {
   free(s->steps);
   free(s->active);
   free(s->loss);
+  free(s->view);
   memset(s, 0, sizeof *s);
 }
 
@@ -82,6 +84,12 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
   }
   rt_code rc;
   RT_TRY(rc, scratch_reserve(scratch, m, floats, nb, st));
+  /* A view: each batch's columns gathered for the whole group (the data is not copied). */
+  const rt_model_config *hp = &specs[0]->hp;
+  const size_t data_features = shard->features;
+  if (!rt_view_all(hp) && !grow((void **)&scratch->view, &scratch->view_cap,
+                                batch * specs[0]->problem.features + 1, sizeof *scratch->view))
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a view batch of %zu rows", batch);
   const uint64_t k0 = lead->batch_cursor;
   for (size_t i = 0; i < m; ++i) {
     const rt_state_header *h = rt_state_head(states[i]);
@@ -118,6 +126,10 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
         *complete = 0;
         return rc;
       }
+    }
+    if (!rt_view_all(hp)) {
+      rt_view_gather(hp, x, rows, data_features, scratch->view);
+      x = scratch->view;
     }
     for (size_t i = 0; i < m; ++i) {
       const rt_state_header *h = rt_state_head(states[i]);
@@ -184,6 +196,8 @@ typedef struct cpu_backend {
   rt_cpu_scratch scratch; /* integration */
   float *ws;              /* evaluation, grown as needed */
   size_t ws_cap;
+  float *view; /* a chunk of a model's view of the validation rows */
+  size_t view_cap;
 } cpu_backend;
 
 static rt_code cpu_integrate(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
@@ -207,23 +221,32 @@ static rt_code cpu_evaluate(rt_backend *b, const rt_model_spec *spec, const void
                         "cannot allocate the evaluation workspace of model %" PRIu64, spec->id);
   }
   const rt_shard *val = &c->ds->val[shard];
-  if (!val->source) {
+  if (!val->source && rt_view_all(&spec->hp)) {
     rt_cpu_evaluate_shard(spec, fam, state, val, c->ws, chunk_rows, sums);
     return RT_OK;
   }
-  /* Streamed: the same chunks in the same order, read ahead. */
+  /* Streamed or seen through a view: the same chunks in the same order (read ahead, gathered). */
+  const size_t width = spec->problem.features;
+  if (!rt_view_all(&spec->hp) &&
+      !grow((void **)&c->view, &c->view_cap, chunk_rows * width + 1, sizeof *c->view))
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a view chunk of %zu rows", chunk_rows);
   const rt_state_layout l = rt_state_layout_of(spec);
   const float *params = (const float *)((const char *)state + l.params_offset);
   const size_t chunks = (val->rows + chunk_rows - 1) / chunk_rows;
   rt_batch_stream *stream = NULL;
-  rt_code rc;
-  RT_TRY(rc, rt_batch_stream_open(val, NULL, chunks, 0, chunk_rows, &stream, st));
+  rt_code rc = RT_OK;
+  if (val->source) RT_TRY(rc, rt_batch_stream_open(val, NULL, chunks, 0, chunk_rows, &stream, st));
   for (size_t k = 0; k < chunks && rc == RT_OK; ++k) {
     const float *x = NULL;
-    size_t rows = 0;
-    rc = rt_batch_stream_next(stream, &x, &rows, st);
-    if (rc == RT_OK)
-      fam->eval_rows(spec, params, x, val->y ? val->y + k * chunk_rows : NULL, rows, c->ws, sums);
+    size_t rows = val->rows - k * chunk_rows < chunk_rows ? val->rows - k * chunk_rows : chunk_rows;
+    if (stream) rc = rt_batch_stream_next(stream, &x, &rows, st);
+    else x = val->x + k * chunk_rows * val->features;
+    if (rc != RT_OK) break;
+    if (!rt_view_all(&spec->hp)) {
+      rt_view_gather(&spec->hp, x, rows, val->features, c->view);
+      x = c->view;
+    }
+    fam->eval_rows(spec, params, x, val->y ? val->y + k * chunk_rows : NULL, rows, c->ws, sums);
   }
   rt_batch_stream_close(stream);
   return rc;
@@ -233,6 +256,7 @@ static void cpu_close(rt_backend *b) {
   cpu_backend *c = (cpu_backend *)b;
   rt_cpu_scratch_free(&c->scratch);
   free(c->ws);
+  free(c->view);
   free(c);
 }
 

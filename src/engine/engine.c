@@ -55,7 +55,9 @@
 #include "ringtrain/profile.h"
 #include "ringtrain/stop.h"
 #include "route.h"
+#include "row_source.h"
 #include "schedule.h"
+#include "view.h"
 #include "watchdog.h"
 
 /* SLOT_HELD: here and ready, waiting for the members of its group that come to the same visit
@@ -729,6 +731,34 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
   return RT_OK;
 }
 
+/* The rows of shard sh as a model with a view sees them (rows x its width, in memory), read a
+ * chunk at a time: what init_from_data reads for such a model. */
+static rt_code viewed_rows(const rt_model_spec *spec, const rt_shard *sh, rt_shard *out,
+                           rt_status *st) {
+  enum { CHUNK = 256 };
+  const size_t d = sh->features, w = spec->problem.features;
+  memset(out, 0, sizeof *out);
+  out->rows = sh->rows;
+  out->features = w;
+  out->first_row = sh->first_row;
+  out->x = malloc((sh->rows * w > 0 ? sh->rows * w : 1) * sizeof(float));
+  float *buf = malloc(CHUNK * (d ? d : 1) * sizeof(float));
+  void *scratch = sh->source ? malloc(rt_row_source_scratch_bytes(sh->source, CHUNK)) : NULL;
+  rt_code rc = RT_OK;
+  if (!out->x || !buf || (sh->source && !scratch))
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the view of %zu rows of model %" PRIu64,
+                    sh->rows, spec->id);
+  for (size_t first = 0; rc == RT_OK && first < sh->rows; first += CHUNK) {
+    const size_t n = sh->rows - first < CHUNK ? sh->rows - first : CHUNK;
+    rc = rt_shard_copy_rows(sh, first, n, buf, scratch, st);
+    if (rc == RT_OK) rt_view_gather(&spec->hp, buf, n, d, out->x + first * w);
+  }
+  free(buf);
+  free(scratch);
+  if (rc != RT_OK) rt_shard_free(out);
+  return rc;
+}
+
 /* A fresh state: rt_state_create (the RNG initialisation), then, for a family that starts from
  * data (kmeans), init_from_data on the first shard of the model's route (rt_route_shard(spec, 0,
  * 0)), which must be one of this rank's shards. */
@@ -741,8 +771,20 @@ rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, voi
   if (fam->init_from_data) {
     const rt_state_layout l = rt_state_layout_of(spec);
     const uint64_t first = rt_route_shard(spec, 0, 0);
+    rt_shard viewed;
+    const rt_shard *sh = &ds->train[first];
+    if (!rt_view_all(&spec->hp)) {
+      rc = viewed_rows(spec, sh, &viewed, st);
+      if (rc != RT_OK) {
+        rt_state_free(*state);
+        *state = NULL;
+        return rc;
+      }
+      sh = &viewed;
+    }
     rc = fam->init_from_data(spec, rt_state_head(*state)->rng_key, rt_state_params(*state, &l),
-                             rt_state_aux(*state, &l), &ds->train[first], st);
+                             rt_state_aux(*state, &l), sh, st);
+    if (sh == &viewed) rt_shard_free(&viewed);
     if (rc != RT_OK) {
       rt_state_free(*state);
       *state = NULL;

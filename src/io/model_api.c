@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "backend.h"
+#include "data_internal.h"
 #include "dataset.h"
 #include "rtm_load.h"
+#include "view.h"
 
 _Static_assert(RT_MODEL_METRICS_MAX == RT_MAX_METRICS, "one metric limit");
 _Static_assert((int)RT_MODEL_CLASSIFIES == (int)RT_TASK_CLASSIFICATION &&
@@ -82,7 +84,7 @@ rt_code rt_model_read_data(const rt_model *model, const char *path, long label_c
   rt_data_info info;
   rt_code rc;
   RT_TRY(rc, rt_data_probe(&opt, &info, st));
-  const size_t d = m->spec.problem.features;
+  const size_t d = m->spec.problem.data_features; /* a view picks its columns from these */
   long col = label_column != -2 ? label_column : m->spec.label_column;
   if (col == -1 || info.columns == d) col = -1;
   if (col >= 0 && info.columns != d + 1)
@@ -99,7 +101,20 @@ rt_code rt_model_read_data(const rt_model *model, const char *path, long label_c
   opt.label_column = (int)col;
   RT_TRY(rc, rt_data_probe(&opt, &info, st));
   RT_TRY(rc, rt_data_read_all(&opt, &info, rows, st));
-  rt_model_prepare_rows(m, rows); /* the training run's data.normalize */
+  rt_model_prepare_rows(m, rows);  /* the training run's data.normalize */
+  if (!rt_view_all(&m->spec.hp)) { /* then the model's view, as training gathered it */
+    const size_t w = m->spec.problem.features;
+    float *x = NULL;
+    rc = rt_data_alloc_floats(rows->rows * w, &x, path, st);
+    if (rc != RT_OK) {
+      rt_shard_free(rows);
+      return rc;
+    }
+    rt_view_gather(&m->spec.hp, rows->x, rows->rows, d, x);
+    free(rows->x);
+    rows->x = x;
+    rows->features = w;
+  }
   if (rows->y && task == RT_TASK_CLASSIFICATION &&
       (rc = rt_labels_check(&opt, &info, rows, m->spec.problem.classes, st))) {
     rt_shard_free(rows);

@@ -23,7 +23,8 @@ rt_code rt_model_load(const char *path, rt_loaded_model *m, rt_status *st) {
     rc = rt_fail(st, RT_ERR_MODEL_FILE, "%s: state header does not match the spec", path);
     goto fail;
   }
-  if ((rc = rt_scaling_parse(m->file.spec_text, m->spec.problem.features, path, &m->scaling, st)))
+  if ((rc = rt_scaling_parse(m->file.spec_text, m->spec.problem.data_features, path, &m->scaling,
+                             st)))
     goto fail;
   m->spec.scaling = &m->scaling;
   return RT_OK;

@@ -13,9 +13,10 @@
 
 /* What the data fixes about every model of a run. */
 typedef struct rt_problem {
-  size_t features;
-  size_t classes;      /* 0 when no model of the run classifies */
-  uint64_t train_rows; /* all training rows over all shards; 0 = not known (check on CSV) */
+  size_t features;      /* the model's input width: its view's (view.h), else the data's */
+  size_t data_features; /* feature columns of the data rows the view picks from */
+  size_t classes;       /* 0 when no model of the run classifies */
+  uint64_t train_rows;  /* all training rows over all shards; 0 = not known (check on CSV) */
 } rt_problem;
 
 typedef struct rt_model_spec {

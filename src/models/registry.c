@@ -14,6 +14,7 @@
 #include "config_internal.h"
 #include "normalize.h"
 #include "rng.h"
+#include "view.h"
 
 /* Each family lives in its own file (src/models/family_<kind>.c). The references are strong: the
  * library is static, and only a referenced object is linked into a program. */
@@ -124,6 +125,12 @@ static int spec_line(const rt_config_key *key, const char *kind) {
          (key->spec == RT_SPEC_ALL || rt_config_key_names_kind(key, kind));
 }
 
+/* A model key's line name in the spec text: its name, except `features` (the view), whose line
+ * is "view" (the spec's "features" line is the model's input width). */
+static const char *spec_line_name(const rt_config_key *key) {
+  return strcmp(key->name, "features") == 0 ? "view" : key->name;
+}
+
 char *rt_spec_to_text(const rt_model_spec *spec) {
   const rt_model_config *hp = &spec->hp;
   char *text = NULL;
@@ -139,12 +146,16 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
   for (size_t i = 0; i < rt_config_key_count; ++i) {
     const rt_config_key *key = &rt_config_keys[i];
     if (!spec_line(key, hp->kind)) continue;
+    /* Without a view the line is left out: such files stay as they were before views. */
+    if (strcmp(key->name, "features") == 0 && hp->view_count == 0) continue;
     char value[512];
     ok &= rt_config_key_plain(key, hp, ',', value, sizeof value);
-    fprintf(f, "%s=%s\n", key->name, value);
+    fprintf(f, "%s=%s\n", spec_line_name(key), value);
   }
   fprintf(f, "eval_every_pass=%d\nshards_used=%" PRIu64 "\nsuccession=%d\n", spec->eval_every_pass,
           spec->shards_used, spec->succession);
+  /* A view picks its columns from rows this wide (the scaling below covers all of them). */
+  if (!rt_view_all(hp)) fprintf(f, "data_features=%zu\n", spec->problem.data_features);
   rt_scaling_write(spec->scaling, f);
   if (fclose(f) != 0 || !ok) {
     free(text);
@@ -217,7 +228,7 @@ static rt_code spec_model_keys(const char *text, const char *file, int old, rt_m
     const char *value = buf;
     if (old && (key->store == RT_STORE_U64_AUTO || key->store == RT_STORE_LONG_AUTO)) {
       value = "auto";
-    } else if (!spec_value(text, key->name, buf, sizeof buf)) {
+    } else if (!spec_value(text, spec_line_name(key), buf, sizeof buf)) {
       if (key->spec == RT_SPEC_ALL)
         return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec lacks '%s'", file, key->name);
       value = key->default_text; /* a file written before the key existed */
@@ -273,5 +284,16 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec shards_used or succession out of range", file);
   spec->shards_used = used;
   spec->succession = (int)succession;
+  spec->problem.data_features = spec->problem.features;
+  if (!rt_view_all(hp)) {
+    uint64_t data_features = 0;
+    RT_TRY(rc, spec_u64(text, file, "data_features", &data_features, st));
+    if (data_features == 0 || data_features > (1u << 30) ||
+        rt_view_check(hp, (size_t)data_features, "", NULL) != RT_OK ||
+        rt_view_width(hp, (size_t)data_features) != spec->problem.features)
+      return rt_fail(st, RT_ERR_MODEL_FILE,
+                     "%s: spec view does not fit its data_features and features", file);
+    spec->problem.data_features = (size_t)data_features;
+  }
   return RT_OK;
 }
