@@ -46,7 +46,8 @@ typedef enum rt_residency {
 typedef enum rt_normalize {
   RT_NORMALIZE_NONE = 0,
   RT_NORMALIZE_STANDARD, /* (x - mean) / standard deviation, per feature */
-  RT_NORMALIZE_MINMAX    /* (x - min) / (max - min), per feature */
+  RT_NORMALIZE_MINMAX,   /* (x - min) / (max - min), per feature */
+  RT_NORMALIZE_AUTO      /* models only: as data.normalize (the default); resolved per model */
 } rt_normalize;
 
 #define RT_HIDDEN_MAX 8 /* mlp: at most this many hidden layers */
@@ -92,6 +93,8 @@ typedef struct rt_model_config {
   long hidden[RT_HIDDEN_MAX]; /* hidden layer widths (input side first), each 1..2^20 */
   int hidden_count;           /* 1..RT_HIDDEN_MAX entries used; default [64] */
   /* every kind: the model's view of the data (the `features` key) */
+  rt_normalize normalize;     /* the model's feature scaling; auto (the default) = data.normalize,
+                             resolved per model (rt_check_spec_base) */
   long view[2 * RT_VIEW_MAX]; /* half-open ranges [view[2i], view[2i+1]) of the data's feature
                                  columns (label left out), in the order given */
   int view_count;             /* longs used (twice the ranges); 0 (YAML: all, the default) =

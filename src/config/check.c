@@ -17,12 +17,18 @@
 #include "rt_cuda.h"
 #endif
 
+rt_normalize rt_model_normalize(const rt_config *cfg, size_t j) {
+  const rt_normalize own = cfg->models[j].normalize;
+  return own == RT_NORMALIZE_AUTO ? cfg->data.normalize : own;
+}
+
 void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data,
                         rt_model_spec *sp) {
   memset(sp, 0, sizeof *sp);
   sp->id = j;
   sp->hp = cfg->models[j];
   rt_model_config_resolve(&sp->hp, cfg->run.seed, j); /* also for configs made in code */
+  sp->hp.normalize = rt_model_normalize(cfg, j);
   sp->problem.data_features = data->features;
   sp->problem.features = rt_view_width(&sp->hp, data->features);
   sp->problem.classes = data->classes;

@@ -9,6 +9,9 @@
 #include "model.h"
 #include "ringtrain/check.h"
 
+/* Model j's feature scaling: its normalize key, or data.normalize when that is auto. */
+rt_normalize rt_model_normalize(const rt_config *cfg, size_t j);
+
 /* Fills *sp (zeroed first) for model j of cfg on data `data`. */
 void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data,
                         rt_model_spec *sp);

@@ -113,6 +113,14 @@ static const rt_key_choice normalizations[] = {
     {NULL, 0, 0},
 };
 
+static const rt_key_choice model_normalizations[] = {
+    {"auto", RT_NORMALIZE_AUTO, 0},
+    {"none", RT_NORMALIZE_NONE, 0},
+    {"standard", RT_NORMALIZE_STANDARD, 0},
+    {"minmax", RT_NORMALIZE_MINMAX, 0},
+    {NULL, 0, 0},
+};
+
 static const rt_key_choice sweep_methods[] = {
     {"grid", RT_SWEEP_GRID, 0},
     {"random", RT_SWEEP_RANDOM, 0},
@@ -715,6 +723,12 @@ const rt_config_key rt_config_keys[] = {
      NULL,
      RT_SHOW_GIVEN,
      "start"},
+    {RT_SECTION_MODEL, "normalize", RT_KEY_ENUM, RT_STORE_NORMALIZE, MOD(normalize), 0, NO_INT,
+     NO_NUM, model_normalizations, 0, "auto",
+     "the model's feature scaling: auto (data.normalize, the default), none, standard or minmax; "
+     "models that differ are scaled batch by batch (the data is never copied per model) and form "
+     "different groups",
+     NULL, RT_SPEC_KINDS, 28, "logistic kmeans linear mlp", NULL, RT_SHOW_CHANGED, "normalize"},
     {RT_SECTION_MODEL,
      "features",
      RT_KEY_COLUMN_LIST,

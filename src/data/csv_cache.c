@@ -208,8 +208,9 @@ rt_code rt_csv_cache_build(const rt_data_options *opt, const rt_data_info *info,
   for (size_t p = 0; p < pieces; ++p) {
     rt_shard sh;
     rt_code rc = rt_csv_read_piece(opt, info, shard, nshards, p, pieces, &sh, st);
-    if (rc != RT_OK) { /* the data's own error: reported */
+    if (rc != RT_OK) { /* the data's own error: reported, and no cache folder left behind */
       rt_atomic_abort(&f);
+      rmdir(dir); /* only when empty */
       return rc;
     }
     rt_status ignored;
@@ -221,6 +222,7 @@ rt_code rt_csv_cache_build(const rt_data_options *opt, const rt_data_info *info,
   }
   if (!write_ok || rows == 0) {
     rt_atomic_abort(&f);
+    rmdir(dir); /* only when empty */
     return RT_OK;
   }
   *written = commit_entry(&f, rows, info->columns, dir, prefix, file);

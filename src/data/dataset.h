@@ -15,15 +15,18 @@ typedef struct rt_dataset {
   int label_column; /* resolved column of the label in the training file */
   rt_data_options train_opt, val_opt;
   rt_data_info train_info, val_info;
-  int has_validation;   /* a validation file or fraction */
-  uint64_t *train_rows; /* [shards], global */
-  uint64_t *val_rows;   /* [shards], global */
-  rt_shard *train;      /* [shards]; only owned shards hold rows */
-  rt_shard *val;        /* [shards]; only owned shards hold rows */
-  int residency;        /* rt_residency (data.residency) */
-  uint64_t budget;      /* bytes of rows this rank may hold in memory (residency auto) */
-  uint64_t held;        /* bytes of rows it holds in memory */
-  size_t streamed;      /* owned shards (training and validation) that stream */
+  int has_validation;              /* a validation file or fraction */
+  uint64_t *train_rows;            /* [shards], global */
+  uint64_t *val_rows;              /* [shards], global */
+  rt_shard *train;                 /* [shards]; only owned shards hold rows */
+  rt_shard *val;                   /* [shards]; only owned shards hold rows */
+  int residency;                   /* rt_residency (data.residency) */
+  uint64_t budget;                 /* bytes of rows this rank may hold in memory (residency auto) */
+  uint64_t held;                   /* bytes of rows it holds in memory */
+  size_t streamed;                 /* owned shards (training and validation) that stream */
+  const struct rt_scaling *scaled; /* the scaling applied to every shard's rows (in place, or by
+                                      their streams), NULL: none; models whose scaling differs
+                                      scale their batches themselves */
 } rt_dataset;
 
 /* The residency rule, for training and `check` alike: shard rows of `bytes` stream under

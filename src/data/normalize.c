@@ -149,8 +149,10 @@ static void write_list(FILE *f, const char *key, const float *v, size_t n) {
   fputc('\n', f);
 }
 
-void rt_scaling_write(const rt_scaling *sc, FILE *f) {
-  fprintf(f, "normalize=%s\n", rt_normalize_name(sc ? sc->kind : RT_NORMALIZE_NONE));
+void rt_scaling_write(const rt_scaling *sc, rt_normalize kind, FILE *f) {
+  if (sc && sc->kind != RT_NORMALIZE_NONE) kind = sc->kind;
+  /* auto only in a spec never resolved against a run (tests): it scales nothing */
+  fprintf(f, "normalize=%s\n", kind == RT_NORMALIZE_AUTO ? "auto" : rt_normalize_name(kind));
   if (!sc || sc->kind == RT_NORMALIZE_NONE) return;
   write_list(f, "norm_offset", sc->offset, sc->features);
   write_list(f, "norm_scale", sc->scale, sc->features);
@@ -195,7 +197,7 @@ rt_code rt_scaling_parse(const char *spec_text, size_t features, const char *fil
   memset(out, 0, sizeof *out);
   size_t len = 0;
   const char *v = find_value(spec_text, "normalize", &len);
-  if (!v || (len == 4 && strncmp(v, "none", 4) == 0)) return RT_OK;
+  if (!v || (len == 4 && (strncmp(v, "none", 4) == 0 || strncmp(v, "auto", 4) == 0))) return RT_OK;
   rt_normalize kind;
   if (len == 8 && strncmp(v, "standard", 8) == 0) kind = RT_NORMALIZE_STANDARD;
   else if (len == 6 && strncmp(v, "minmax", 6) == 0) kind = RT_NORMALIZE_MINMAX;

@@ -37,8 +37,9 @@ rt_code rt_scaling_apply(const rt_scaling *sc, rt_shard *shard, rt_status *st);
 void rt_scaling_free(rt_scaling *sc);
 
 /* Model-file text: "normalize=standard\nnorm_offset=a,b,...\nnorm_scale=...\n" (floats written
- * exactly). Appends to an open stream; parse from spec text (none when absent). */
-void rt_scaling_write(const rt_scaling *sc, FILE *f);
+ * exactly). Appends to an open stream; parse from spec text (none when absent). The first line is
+ * the model key normalize's; `kind` names it when there is no scaling (sc NULL or none). */
+void rt_scaling_write(const rt_scaling *sc, rt_normalize kind, FILE *f);
 rt_code rt_scaling_parse(const char *spec_text, size_t features, const char *file, rt_scaling *out,
                          rt_status *st);
 

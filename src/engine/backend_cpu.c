@@ -8,8 +8,26 @@
 
 #include "backend.h"
 #include "batch_stream.h"
+#include "normalize.h"
 #include "view.h"
 #include "rng.h"
+
+/* The (offset, scale) a model's batches must be scaled with here: its scaling (spec->scaling)
+ * unless the shard's rows already hold it (`scaled`); offset NULL: none. */
+static const float *batch_offset(const rt_model_spec *spec, const struct rt_scaling *scaled,
+                                 const float **scale) {
+  const rt_scaling *sc = spec->scaling;
+  *scale = NULL;
+  if (!sc || sc->kind == RT_NORMALIZE_NONE || sc == scaled) return NULL;
+  *scale = sc->scale;
+  return sc->offset;
+}
+
+/* Whether a model's input is the shard's rows as they are (no view, no scaling of its own). */
+static int rows_as_they_are(const rt_model_spec *spec, const struct rt_scaling *scaled) {
+  const float *scale;
+  return rt_view_all(&spec->hp) && !batch_offset(spec, scaled, &scale);
+}
 
 uint64_t rt_batch_order_key(const rt_model_spec *spec, uint64_t pass, uint64_t shard) {
   return rt_key_push(rt_key_push(rt_key_push(spec->hp.data_order, RT_STREAM_BATCH_ORDER), pass),
@@ -84,12 +102,16 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
   }
   rt_code rc;
   RT_TRY(rc, scratch_reserve(scratch, m, floats, nb, st));
-  /* A view: each batch's columns gathered for the whole group (the data is not copied). */
+  /* A view, or a scaling of the group's own: each batch's input made once for the whole group
+   * (the data is not copied). */
   const rt_model_config *hp = &specs[0]->hp;
   const size_t data_features = shard->features;
-  if (!rt_view_all(hp) && !grow((void **)&scratch->view, &scratch->view_cap,
-                                batch * specs[0]->problem.features + 1, sizeof *scratch->view))
-    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a view batch of %zu rows", batch);
+  const float *in_scale = NULL;
+  const float *in_offset = batch_offset(specs[0], scratch->scaled, &in_scale);
+  const int transform = !rows_as_they_are(specs[0], scratch->scaled);
+  if (transform && !grow((void **)&scratch->view, &scratch->view_cap,
+                         batch * specs[0]->problem.features + 1, sizeof *scratch->view))
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate an input batch of %zu rows", batch);
   const uint64_t k0 = lead->batch_cursor;
   for (size_t i = 0; i < m; ++i) {
     const rt_state_header *h = rt_state_head(states[i]);
@@ -127,8 +149,8 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
         return rc;
       }
     }
-    if (!rt_view_all(hp)) {
-      rt_view_gather(hp, x, rows, data_features, scratch->view);
+    if (transform) {
+      rt_view_input(hp, in_offset, in_scale, x, rows, data_features, scratch->view);
       x = scratch->view;
     }
     for (size_t i = 0; i < m; ++i) {
@@ -203,6 +225,7 @@ typedef struct cpu_backend {
 static rt_code cpu_integrate(rt_backend *b, const rt_group_visit *v, int (*should_stop)(void *),
                              void *user, int *complete, rt_status *st) {
   cpu_backend *c = (cpu_backend *)b;
+  c->scratch.scaled = c->ds->scaled;
   return rt_cpu_integrate_group_visit(v->specs, v->fam, v->states, v->m, &c->ds->train[v->shard],
                                       v->shard, &c->scratch, should_stop, user, complete, st);
 }
@@ -221,15 +244,18 @@ static rt_code cpu_evaluate(rt_backend *b, const rt_model_spec *spec, const void
                         "cannot allocate the evaluation workspace of model %" PRIu64, spec->id);
   }
   const rt_shard *val = &c->ds->val[shard];
-  if (!val->source && rt_view_all(&spec->hp)) {
+  const int transform = !rows_as_they_are(spec, c->ds->scaled);
+  if (!val->source && !transform) {
     rt_cpu_evaluate_shard(spec, fam, state, val, c->ws, chunk_rows, sums);
     return RT_OK;
   }
-  /* Streamed or seen through a view: the same chunks in the same order (read ahead, gathered). */
+  /* Streamed, or seen through a view or a scaling of the model's own: the same chunks in the same
+   * order (read ahead, made into the model's input). */
   const size_t width = spec->problem.features;
-  if (!rt_view_all(&spec->hp) &&
-      !grow((void **)&c->view, &c->view_cap, chunk_rows * width + 1, sizeof *c->view))
-    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a view chunk of %zu rows", chunk_rows);
+  const float *in_scale = NULL;
+  const float *in_offset = batch_offset(spec, c->ds->scaled, &in_scale);
+  if (transform && !grow((void **)&c->view, &c->view_cap, chunk_rows * width + 1, sizeof *c->view))
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate an input chunk of %zu rows", chunk_rows);
   const rt_state_layout l = rt_state_layout_of(spec);
   const float *params = (const float *)((const char *)state + l.params_offset);
   const size_t chunks = (val->rows + chunk_rows - 1) / chunk_rows;
@@ -242,8 +268,8 @@ static rt_code cpu_evaluate(rt_backend *b, const rt_model_spec *spec, const void
     if (stream) rc = rt_batch_stream_next(stream, &x, &rows, st);
     else x = val->x + k * chunk_rows * val->features;
     if (rc != RT_OK) break;
-    if (!rt_view_all(&spec->hp)) {
-      rt_view_gather(&spec->hp, x, rows, val->features, c->view);
+    if (transform) {
+      rt_view_input(&spec->hp, in_offset, in_scale, x, rows, val->features, c->view);
       x = c->view;
     }
     fam->eval_rows(spec, params, x, val->y ? val->y + k * chunk_rows : NULL, rows, c->ws, sums);

@@ -31,6 +31,7 @@
 
 #include "fail_watch.h"
 #include "groups.h"
+#include "normalize.h"
 #include "ringtrain/profile.h"
 #include "rt_cuda.h"
 #include "schedule.h"
@@ -293,6 +294,16 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
   const rt_model_spec **scratch = calloc(count ? count : 1, sizeof *scratch);
   if (!c || !c->train || !c->val || !c->slots || !c->fused || !scratch)
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the CUDA backend for %zu models", count);
+  /* Device shards hold the rows as loaded: a model scaled differently from the others is the
+   * CPU's for now. */
+  for (size_t j = 0; rc == RT_OK && j < count; ++j)
+    if (specs[j].scaling && specs[j].scaling->kind != RT_NORMALIZE_NONE &&
+        specs[j].scaling != ds->scaled)
+      rc = rt_fail(st, RT_ERR_CONFIG,
+                   "model %zu: normalize %s differs from the other models'; the CUDA backend "
+                   "trains every model on the rows as scaled once (expected one normalize for "
+                   "all models, or run.backend: cpu)",
+                   j, rt_normalize_name(specs[j].scaling->kind));
   /* The CUDA backend holds shards in device memory: streamed shards are the CPU's for now. */
   if (rc == RT_OK && ds->streamed > 0)
     rc = rt_fail(st, RT_ERR_CONFIG,

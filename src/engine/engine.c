@@ -52,6 +52,7 @@
 #include "fault.h"
 #include "final_states.h"
 #include "groups.h"
+#include "normalize.h"
 #include "ringtrain/profile.h"
 #include "ringtrain/stop.h"
 #include "route.h"
@@ -731,10 +732,10 @@ static rt_code setup(engine *e, void **resume, const uint64_t *pass_limits, rt_s
   return RT_OK;
 }
 
-/* The rows of shard sh as a model with a view sees them (rows x its width, in memory), read a
- * chunk at a time: what init_from_data reads for such a model. */
-static rt_code viewed_rows(const rt_model_spec *spec, const rt_shard *sh, rt_shard *out,
-                           rt_status *st) {
+/* The rows of shard sh as a model sees them through its view or its own scaling (offset not
+ * NULL), rows x its width, in memory, read a chunk at a time: what init_from_data reads for it. */
+static rt_code viewed_rows(const rt_model_spec *spec, const rt_shard *sh, const float *offset,
+                           const float *scale, rt_shard *out, rt_status *st) {
   enum { CHUNK = 256 };
   const size_t d = sh->features, w = spec->problem.features;
   memset(out, 0, sizeof *out);
@@ -751,7 +752,7 @@ static rt_code viewed_rows(const rt_model_spec *spec, const rt_shard *sh, rt_sha
   for (size_t first = 0; rc == RT_OK && first < sh->rows; first += CHUNK) {
     const size_t n = sh->rows - first < CHUNK ? sh->rows - first : CHUNK;
     rc = rt_shard_copy_rows(sh, first, n, buf, scratch, st);
-    if (rc == RT_OK) rt_view_gather(&spec->hp, buf, n, d, out->x + first * w);
+    if (rc == RT_OK) rt_view_input(&spec->hp, offset, scale, buf, n, d, out->x + first * w);
   }
   free(buf);
   free(scratch);
@@ -773,8 +774,11 @@ rt_code rt_engine_new_state(const rt_model_spec *spec, const rt_dataset *ds, voi
     const uint64_t first = rt_route_shard(spec, 0, 0);
     rt_shard viewed;
     const rt_shard *sh = &ds->train[first];
-    if (!rt_view_all(&spec->hp)) {
-      rc = viewed_rows(spec, sh, &viewed, st);
+    const rt_scaling *own = spec->scaling;
+    const int scale_own = own && own->kind != RT_NORMALIZE_NONE && own != ds->scaled;
+    if (!rt_view_all(&spec->hp) || scale_own) {
+      rc = viewed_rows(spec, sh, scale_own ? own->offset : NULL, scale_own ? own->scale : NULL,
+                       &viewed, st);
       if (rc != RT_OK) {
         rt_state_free(*state);
         *state = NULL;

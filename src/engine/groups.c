@@ -13,7 +13,8 @@ int rt_models_can_group(const rt_model_spec *a, const rt_model_spec *b) {
   if (a->problem.features != b->problem.features || a->problem.classes != b->problem.classes)
     return 0;
   if (x->batch_size != y->batch_size || x->data_order != y->data_order) return 0;
-  if (!rt_view_same(x, y)) return 0; /* one batch of inputs for the whole group */
+  /* One batch of inputs for the whole group: the same view, the same scaling. */
+  if (!rt_view_same(x, y) || x->normalize != y->normalize) return 0;
   /* The same shards in the same order in every pass (the succession), so the same batches. */
   if (a->succession != b->succession || rt_route_length(a) != rt_route_length(b) ||
       a->shards != b->shards || a->seed != b->seed)

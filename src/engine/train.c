@@ -609,19 +609,28 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   rt_model_stats *stats = NULL;
   rt_backend *engine_backend = NULL; /* opened once the specs exist */
   rt_groups groups = {0};            /* of every model */
-  rt_scaling scaling = {0};          /* data.normalize */
+  rt_scaling scalings[3] = {{0}};    /* by rt_normalize: none, standard, minmax */
   size_t *source = NULL;             /* shared statistics passes */
   const size_t count = cfg->model_count;
   const int need_classes = rt_config_needs_classes(cfg);
   rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
   rc = rt_dataset_load(cfg, need_classes, comm, &ds, st);
-  if (rc == RT_OK) rc = rt_scaling_compute(cfg->data.normalize, &ds, comm, &scaling, st);
-  if (rc == RT_OK) {
+  /* The scalings the models use (the normalize model key; data.normalize by default): each
+   * computed once; when every model uses the same one it is applied to the shards' rows, else
+   * every model scales its own batches (the data is never copied per model). */
+  int used[3] = {0, 0, 0}, kinds = 0;
+  for (size_t j = 0; j < count; ++j) used[rt_model_normalize(cfg, j)] = 1;
+  for (int k = 0; k < 3; ++k) kinds += used[k];
+  for (int k = 1; rc == RT_OK && k < 3; ++k)
+    if (used[k]) rc = rt_scaling_compute((rt_normalize)k, &ds, comm, &scalings[k], st);
+  for (int k = 1; rc == RT_OK && kinds == 1 && k < 3; ++k) {
+    if (!used[k]) continue;
     for (size_t s = 0; rc == RT_OK && s < ds.shards; ++s) {
-      rc = rt_scaling_apply(&scaling, &ds.train[s], st);
-      if (rc == RT_OK) rc = rt_scaling_apply(&scaling, &ds.val[s], st);
+      rc = rt_scaling_apply(&scalings[k], &ds.train[s], st);
+      if (rc == RT_OK) rc = rt_scaling_apply(&scalings[k], &ds.val[s], st);
     }
     rc = rt_agree(comm, rc, st);
+    ds.scaled = &scalings[k];
   }
   rt_prof_end(RT_PHASE_LOAD);
   if (rc) goto done;
@@ -644,7 +653,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   }
   snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
   if ((rc = build_specs(cfg, &ds, use_cuda, specs, st))) goto done;
-  for (size_t j = 0; j < count; ++j) specs[j].scaling = &scaling;
+  for (size_t j = 0; j < count; ++j) specs[j].scaling = &scalings[specs[j].hp.normalize];
   /* The groups, for results.csv and the CUDA backend's fused contexts (the engine forms its own
    * from the travelling models' specs with the same rule). */
   if ((rc = rt_groups_form(specs, count, cfg->run.fuse, &groups, st))) goto done;
@@ -710,7 +719,7 @@ done:
   rt_backend_close(engine_backend);
   rt_groups_free(&groups);
   free(source);
-  rt_scaling_free(&scaling);
+  for (int k = 0; k < 3; ++k) rt_scaling_free(&scalings[k]);
   rt_dataset_free(&ds);
   return rc;
 }

@@ -148,6 +148,8 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
     if (!spec_line(key, hp->kind)) continue;
     /* Without a view the line is left out: such files stay as they were before views. */
     if (strcmp(key->name, "features") == 0 && hp->view_count == 0) continue;
+    /* normalize's line comes with the scaling it names, at the end (as before it was a key). */
+    if (strcmp(key->name, "normalize") == 0) continue;
     char value[512];
     ok &= rt_config_key_plain(key, hp, ',', value, sizeof value);
     fprintf(f, "%s=%s\n", spec_line_name(key), value);
@@ -156,7 +158,7 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
           spec->shards_used, spec->succession);
   /* A view picks its columns from rows this wide (the scaling below covers all of them). */
   if (!rt_view_all(hp)) fprintf(f, "data_features=%zu\n", spec->problem.data_features);
-  rt_scaling_write(spec->scaling, f);
+  rt_scaling_write(spec->scaling, hp->normalize, f); /* the model key normalize's line */
   if (fclose(f) != 0 || !ok) {
     free(text);
     return NULL;

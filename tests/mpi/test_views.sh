@@ -9,6 +9,9 @@
 #  c. A sweep of views forms one group per view (check), and results.csv names each view.
 #  d. Streamed shards through a view: the bytes held in memory give.
 #  e. Bad views: a column past the data, a range a:b with a >= b, not a column: exit 2, one line.
+#  f. normalize as a model key: models scaled standard, minmax and not at all (and one through a
+#     view) in one run, on 1 and 2 ranks and streamed, each give the state bytes of the same
+#     model in a run whose data.normalize is its scaling (rows scaled once, in place).
 source "$(dirname "$0")/../lib.sh" "$@"
 GEN="$(dirname "$RT")/rt-gendata"
 "$GEN" --rows 6000 --features 784 --classes 10 --seed 3 --csv --out "$WORK/s.csv" >/dev/null
@@ -75,4 +78,29 @@ expect_run past 2 "models.0 features: column 784 is past the data's 784 feature 
 expect_run order 2 "ranges a:b with a < b" -- \
   "$RT" check "$WORK/v.yaml" --set 'models.0.features=[5:3]'
 expect_run word 2 "features" -- "$RT" check "$WORK/v.yaml" --set 'models.0.features=[x]'
+cat >"$WORK/n.yaml" <<YAML
+data: {train: s.npy, label_column: 0, shards: 2, validation_fraction: 0.1, normalize: standard}
+run: {passes: 2, seed: 5, threads: 1}
+models:
+  - {kind: logistic, optimizer: adam, learning_rate: 0.01, batch_size: 128}
+  - {kind: logistic, optimizer: adam, learning_rate: 0.01, batch_size: 128, normalize: minmax}
+  - {kind: mlp, hidden: [16], optimizer: adam, learning_rate: 0.01, batch_size: 128, normalize: none}
+  - {kind: kmeans, k: 10, batch_size: 256, normalize: minmax, features: $view}
+YAML
+for kind in standard minmax none; do
+  "$RT" train "$WORK/n.yaml" --quiet --set data.normalize=$kind --set 'models.*.normalize=auto' \
+    --output "$WORK/alone-$kind" || fail "f. the run with data.normalize=$kind failed"
+done
+expect=(standard minmax none minmax)
+for run in "1 memory" "2 memory" "1 stream"; do
+  set -- $run
+  "$MPIRUN" "$1" "$RT" train "$WORK/n.yaml" --quiet --set data.residency=$2 --output "$WORK/n$1$2" \
+    2>"$WORK/n.err" || fail "f. mixed normalize on $1 ranks ($2) failed: $(head -c 300 "$WORK/n.err")"
+  for m in 0 1 2 3; do
+    why=$(same_params "$WORK/n$1$2/models/$m.rtm" "$WORK/alone-${expect[$m]}/models/$m.rtm" normalize 2>&1) &&
+      pass || fail "f. model $m (normalize ${expect[$m]}) on $1 ranks ($2): $why"
+  done
+done
+grep -q "^  normalize=minmax$" <<<"$("$RT" inspect "$WORK/n1memory/models/1.rtm")" && pass ||
+  fail "f. model 1's file does not say normalize=minmax"
 finish

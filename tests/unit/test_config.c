@@ -1439,8 +1439,8 @@ static void test_family_keys_errors(void **state) {
   parse_fails("data: {train: t.csv}\nmodels: [{kind: mlp, activaton: relu}]\n",
               "did you mean 'activation'?");
   parse_fails("data: {train: t.csv, normalise: standard}\n", "did you mean 'normalize'?");
-  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, normalize: standard}]\n",
-              "'normalize' belongs in the data section");
+  parse_fails("data: {train: t.csv}\nmodels: [{kind: logistic, shards: 3}]\n",
+              "'shards' belongs in the data section");
   parse_fails("data: {train: t.csv, hidden: [3]}\n", "'hidden' belongs in a models entry");
 }
 
