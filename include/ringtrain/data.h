@@ -18,7 +18,12 @@
 extern "C" {
 #endif
 
-typedef enum rt_file_format { RT_FORMAT_AUTO = 0, RT_FORMAT_CSV, RT_FORMAT_NPY } rt_file_format;
+typedef enum rt_file_format {
+  RT_FORMAT_AUTO = 0,
+  RT_FORMAT_CSV,
+  RT_FORMAT_NPY,
+  RT_FORMAT_LIBSVM /* LIBSVM / SVMlight text: "label [qid:n] index:value ... [# comment]" */
+} rt_file_format;
 
 /* How to read one data file. */
 typedef struct rt_data_options {
@@ -30,6 +35,11 @@ typedef struct rt_data_options {
                             spaces/tabs) */
   int cache;             /* CSV: 1 = read shards from, and write them to, the cache beside the
                             file (see rt_csv_cache_dir); 0 = parse the text every time */
+  /* LIBSVM: the feature count (0: the largest index of the file, from its first index) and the
+   * first index plus one (0: auto, 0 when an index 0 appears in the file, else 1; 1: indices
+   * from 0; 2: from 1). A validation or predict file takes the training file's. */
+  size_t libsvm_features;
+  int libsvm_base;
 } rt_data_options;
 
 /* What a cheap look at the file tells (header only for .npy, first lines for CSV). */
@@ -43,8 +53,11 @@ typedef struct rt_data_info {
   char delimiter;      /* ',' or ' ' */
   uint64_t data_begin; /* byte offset of the first data line */
   uint64_t data_end;   /* file size */
+  /* LIBSVM */
+  int libsvm_base;   /* 0 or 1: the file's first column index */
+  uint64_t nonzeros; /* index:value pairs in the file */
   /* NPY */
-  uint64_t rows;        /* npy: total rows; CSV: 0 (unknown until the shards are read) */
+  uint64_t rows;        /* npy, LIBSVM: total rows; CSV: 0 (unknown until the shards are read) */
   int npy_dtype;        /* an rt_npy_dtype */
   uint64_t npy_payload; /* byte offset of the array payload */
 } rt_data_info;
@@ -67,6 +80,11 @@ typedef struct rt_shard {
       first_row; /* npy: index of the first row in the file; CSV: byte offset of its first line */
   struct rt_row_source *source; /* a streamed shard (data.residency): x is NULL and the rows
                                    are read from here on demand; NULL: x holds them */
+  /* Sparse rows (LIBSVM), x NULL: row i's non-zeros are columns indices[k] (0-based, ascending)
+   * with values values[k] for k in [indptr[i], indptr[i + 1]); memory grows with them. */
+  uint64_t *indptr; /* rows + 1 */
+  uint32_t *indices;
+  float *values;
 } rt_shard;
 
 /* Reads the header / first lines; errors name the file (and line/offset) and what was expected. */

@@ -42,8 +42,11 @@ static void print_residency(const rt_config *cfg, const rt_check_facts *f,
 /* "# train      PATH: csv, 1797 rows, 65 columns (label column 64, 64 features, 10 classes)" */
 static void print_file(const char *what, const rt_check_file *f, const size_t *classes) {
   printf("# %-10s %s: %s, %" PRIu64 " rows, %zu columns (label column %d, %zu features", what,
-         f->path, f->info.format == RT_FORMAT_NPY ? "npy" : "csv", f->rows, f->info.columns,
-         f->label_column, f->info.features);
+         f->path,
+         f->info.format == RT_FORMAT_NPY      ? "npy"
+         : f->info.format == RT_FORMAT_LIBSVM ? "libsvm"
+                                              : "csv",
+         f->rows, f->info.columns, f->label_column, f->info.features);
   if (classes) printf(", %zu classes", *classes);
   printf(")\n");
 }

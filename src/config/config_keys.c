@@ -26,10 +26,8 @@ static const rt_key_choice model_kinds[] = {
 };
 
 static const rt_key_choice formats[] = {
-    {"auto", RT_FORMAT_AUTO, 0},
-    {"csv", RT_FORMAT_CSV, 0},
-    {"npy", RT_FORMAT_NPY, 0},
-    {NULL, 0, 0},
+    {"auto", RT_FORMAT_AUTO, 0},     {"csv", RT_FORMAT_CSV, 0},         {"npy", RT_FORMAT_NPY, 0},
+    {"libsvm", RT_FORMAT_LIBSVM, 0}, {"svmlight", RT_FORMAT_LIBSVM, 1}, {NULL, 0, 0},
 };
 
 static const rt_key_choice headers[] = {

@@ -4,12 +4,12 @@
  * '\r') are skipped everywhere. A UTF-8 byte order mark at the start of the file is ignored.
  * Fields: with ',' they are separated by commas and trimmed of spaces/tabs; with ' ' they are
  * separated by runs of spaces/tabs (leading/trailing ones ignored). Every field is read as strtof
- * reads it (bit for bit: parse_float.c's fast path where it is sure, strtof itself otherwise) and
+ * reads it (bit for bit: parse_float.c's fast path rt_lines_where it is sure, strtof itself otherwise) and
  * must be consumed entirely and be finite.
  *
  * Shards: the data bytes [B0, B1) (B0 = info->data_begin, B1 = file size) are cut at
  * c(s) = B0 + s*(B1-B0)/S (128-bit product). A line starting at byte p belongs to shard s iff
- * snap(c(s)) <= p < snap(c(s+1)), where snap(c) is the first line start >= c. That is the same as
+ * snap(c(s)) <= p < snap(c(s+1)), rt_lines_where snap(c) is the first line start >= c. That is the same as
  * c(s) <= p < c(s+1) when both are counted as line starts, so a reader starts at snap(c(s)) (found
  * by scanning forward from c(s)-1 to the first '\n') and stops at the first line that starts at or
  * after c(s+1), reading only the rest of that last line past its range. */
@@ -21,124 +21,11 @@
 #include <string.h>
 
 #include "data_internal.h"
+#include "line_source.h"
 #include "parse_float.h"
 
-#define SMALL_CHUNK ((size_t)64 << 10)
-
-/* Buffered line source over [.., end) of one file. buf holds file bytes [base, base+len) and
- * buf[len] == '\0' always (a sentinel that stops strtof). */
-typedef struct line_src {
-  const char *path;
-  int fd;
-  uint64_t end;      /* do not read at or beyond this offset */
-  uint64_t soft_end; /* read in RT_DATA_CHUNK pieces below this offset, SMALL_CHUNK above */
-  char *buf;
-  size_t cap; /* allocated cap + 1 bytes */
-  size_t len, pos;
-  uint64_t base;
-  uint64_t next; /* file offset of the next unread byte (== base + len) */
-} line_src;
-
-static rt_code src_init(line_src *s, const char *path, int fd, uint64_t from, uint64_t end,
-                        uint64_t soft_end, rt_status *st) {
-  memset(s, 0, sizeof *s);
-  s->path = path;
-  s->fd = fd;
-  s->end = end;
-  s->soft_end = soft_end;
-  s->base = from;
-  s->next = from;
-  uint64_t want = soft_end > from ? soft_end - from + SMALL_CHUNK : SMALL_CHUNK;
-  if (want > RT_DATA_CHUNK) want = RT_DATA_CHUNK;
-  s->cap = (size_t)want;
-  s->buf = malloc(s->cap + 1);
-  if (!s->buf)
-    return rt_fail(st, RT_ERR_NOMEM, "%s: cannot allocate a %zu byte read buffer", path,
-                   s->cap + 1);
-  s->buf[0] = '\0';
-  return RT_OK;
-}
-
-static void src_free(line_src *s) {
-  free(s->buf);
-  s->buf = NULL;
-}
-
-/* Next line: *line .. *line_end (no '\n'), *off its file offset. *have = 0 at end of data. */
-static rt_code src_next(line_src *s, char **line, char **line_end, uint64_t *off, int *have,
-                        rt_status *st) {
-  size_t scanned = s->pos;
-  for (;;) {
-    char *nl = memchr(s->buf + scanned, '\n', s->len - scanned);
-    if (nl) {
-      *line = s->buf + s->pos;
-      *line_end = nl;
-      *off = s->base + s->pos;
-      s->pos = (size_t)(nl - s->buf) + 1;
-      *have = 1;
-      return RT_OK;
-    }
-    if (s->next >= s->end) {
-      if (s->pos < s->len) {
-        *line = s->buf + s->pos;
-        *line_end = s->buf + s->len;
-        *off = s->base + s->pos;
-        s->pos = s->len;
-        *have = 1;
-      } else {
-        *have = 0;
-      }
-      return RT_OK;
-    }
-    /* Need more bytes: drop what was consumed, then append a chunk. */
-    if (s->pos > 0) {
-      memmove(s->buf, s->buf + s->pos, s->len - s->pos);
-      s->base += s->pos;
-      s->len -= s->pos;
-      s->pos = 0;
-    }
-    scanned = s->len;
-    uint64_t want = s->next < s->soft_end ? s->soft_end - s->next : SMALL_CHUNK;
-    if (want > RT_DATA_CHUNK) want = RT_DATA_CHUNK;
-    if (want > s->end - s->next) want = s->end - s->next;
-    if (s->cap - s->len < want) {
-      size_t ncap = s->cap * 2;
-      if (ncap < s->len + (size_t)want) ncap = s->len + (size_t)want;
-      char *nb = realloc(s->buf, ncap + 1);
-      if (!nb)
-        return rt_fail(st, RT_ERR_NOMEM, "%s: cannot allocate a %zu byte line buffer", s->path,
-                       ncap + 1);
-      s->buf = nb;
-      s->cap = ncap;
-    }
-    size_t got = 0;
-    rt_code rc;
-    RT_TRY(rc, rt_data_pread(s->fd, s->path, s->buf + s->len, (size_t)want, s->next, &got, st));
-    if (got < want)
-      return rt_fail(st, RT_ERR_DATA,
-                     "%s: file ends at byte %llu, expected %llu bytes (did it change while being "
-                     "read?)",
-                     s->path, (unsigned long long)(s->next + got), (unsigned long long)s->end);
-    s->len += got;
-    s->next += got;
-    s->buf[s->len] = '\0';
-  }
-}
-
-static int is_blank_char(char c) { return c == ' ' || c == '\t'; }
-
-/* Trims spaces, tabs and '\r' at the end and spaces/tabs at the start; returns 1 if blank. */
-static int trim_line(char **p, char **q) {
-  char *a = *p, *b = *q;
-  while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r')) --b;
-  while (a < b && is_blank_char(*a)) ++a;
-  *p = a;
-  *q = b;
-  return a == b;
-}
-
 /* Next field of a trimmed, non-blank line: returns 0 when there are no more fields.
- * *cursor is where the previous field ended (initially the line start). */
+ * *cursor is rt_lines_where the previous field ended (initially the line start). */
 static int next_field(char delim, char **cursor, char *q, int *first, char **fa, char **fb) {
   char *s = *cursor;
   if (delim == ',') {
@@ -150,17 +37,17 @@ static int next_field(char delim, char **cursor, char *q, int *first, char **fa,
     char *e = memchr(s, ',', (size_t)(q - s));
     if (!e) e = q;
     char *a = s, *b = e;
-    while (a < b && is_blank_char(*a)) ++a;
-    while (b > a && is_blank_char(b[-1])) --b;
+    while (a < b && rt_is_blank(*a)) ++a;
+    while (b > a && rt_is_blank(b[-1])) --b;
     *fa = a;
     *fb = b;
     *cursor = e;
     return 1;
   }
-  while (s < q && is_blank_char(*s)) ++s;
+  while (s < q && rt_is_blank(*s)) ++s;
   if (s >= q) return 0;
   char *e = s;
-  while (e < q && !is_blank_char(*e)) ++e;
+  while (e < q && !rt_is_blank(*e)) ++e;
   *first = 0;
   *fa = s;
   *fb = e;
@@ -218,34 +105,6 @@ static field_result parse_field(char *a, char *b, float *v) {
   return FIELD_OK;
 }
 
-/* 1-based line number of the line starting at `off` (counts '\n' in [0, off)); 0 on failure. */
-static uint64_t line_number_at(int fd, const char *path, uint64_t off) {
-  size_t bufsz = (size_t)1 << 20;
-  char *buf = malloc(bufsz);
-  if (!buf) return 0;
-  uint64_t lines = 0, at = 0;
-  while (at < off) {
-    size_t want = off - at < bufsz ? (size_t)(off - at) : bufsz;
-    size_t got = 0;
-    if (rt_data_pread(fd, path, buf, want, at, &got, NULL) != RT_OK || got == 0) {
-      free(buf);
-      return 0;
-    }
-    for (char *p = buf, *end = buf + got; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; ++p)
-      ++lines;
-    at += got;
-  }
-  free(buf);
-  return lines + 1;
-}
-
-/* "PATH:LINE" (or "PATH: byte N" when the line cannot be counted) for messages. */
-static void where(char *out, size_t outsz, int fd, const char *path, uint64_t off) {
-  uint64_t ln = line_number_at(fd, path, off);
-  if (ln) snprintf(out, outsz, "%s:%llu", path, (unsigned long long)ln);
-  else snprintf(out, outsz, "%s: line at byte %llu", path, (unsigned long long)off);
-}
-
 typedef struct csv_ctx {
   const char *path;
   int fd;
@@ -256,7 +115,7 @@ typedef struct csv_ctx {
 
 static rt_code column_count_error(const csv_ctx *c, uint64_t off, size_t found, rt_status *st) {
   char loc[RT_MESSAGE_MAX];
-  where(loc, sizeof loc, c->fd, c->path, off);
+  rt_lines_where(loc, sizeof loc, c->fd, c->path, off);
   return rt_fail(st, RT_ERR_DATA, "%s: expected %zu column%s, found %zu", loc, c->columns,
                  c->columns == 1 ? "" : "s", found);
 }
@@ -270,7 +129,7 @@ static int parse_row_fast(const csv_ctx *c, const char *p, const char *q, float 
   size_t col = 0;
   float *xo = xrow;
   for (;;) {
-    while (s < q && is_blank_char(*s)) ++s;
+    while (s < q && rt_is_blank(*s)) ++s;
     float v;
     const char *e = s;
     /* Unsigned integers of up to 7 digits are exact floats: no need for the general reader. */
@@ -288,7 +147,7 @@ static int parse_row_fast(const csv_ctx *c, const char *p, const char *q, float 
     else *xo++ = v;
     ++col;
     s = e;
-    while (s < q && is_blank_char(*s)) ++s;
+    while (s < q && rt_is_blank(*s)) ++s;
     if (s == q) return col == c->columns;
     if (c->delim == ',') {
       if (*s != ',') return 0;
@@ -315,7 +174,7 @@ static rt_code parse_row(const csv_ctx *c, char *p, char *q, uint64_t off, float
       size_t n = count_fields(c->delim, p, q);
       if (n != c->columns) return column_count_error(c, off, n, st);
       char loc[RT_MESSAGE_MAX], txt[64];
-      where(loc, sizeof loc, c->fd, c->path, off);
+      rt_lines_where(loc, sizeof loc, c->fd, c->path, off);
       field_text(a, b, txt, sizeof txt);
       switch (fr) {
         case FIELD_EMPTY:
@@ -373,8 +232,8 @@ rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
   uint64_t size;
   rt_code rc;
   RT_TRY(rc, rt_data_open(path, &fd, &size, st));
-  line_src src;
-  rc = src_init(&src, path, fd, 0, size, 0, st);
+  rt_lines src;
+  rc = rt_lines_init(&src, path, fd, 0, size, 0, st);
   if (rc != RT_OK) goto done;
 
   char *p, *q;
@@ -382,7 +241,7 @@ rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
   int have = 0;
   /* First non-blank line. */
   for (;;) {
-    rc = src_next(&src, &p, &q, &off, &have, st);
+    rc = rt_lines_next(&src, &p, &q, &off, &have, st);
     if (rc != RT_OK) goto done;
     if (!have) break;
     ++lineno;
@@ -392,7 +251,7 @@ rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
       off = 3;
     }
     char *a = p, *b = q;
-    if (!trim_line(&a, &b)) break;
+    if (!rt_lines_trim(&a, &b)) break;
   }
   if (!have) {
     rc = rt_fail(st, RT_ERR_DATA, "%s: no data rows (%s)", path,
@@ -402,18 +261,18 @@ rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
   int header = opt->header;
   if (header < 0) {
     char *a = p, *b = q;
-    trim_line(&a, &b);
+    rt_lines_trim(&a, &b);
     header = looks_like_header(resolve_delim(opt->delimiter, a, b), a, b);
   }
   uint64_t header_line = lineno;
   if (header) {
     for (;;) {
-      rc = src_next(&src, &p, &q, &off, &have, st);
+      rc = rt_lines_next(&src, &p, &q, &off, &have, st);
       if (rc != RT_OK) goto done;
       if (!have) break;
       ++lineno;
       char *a = p, *b = q;
-      if (!trim_line(&a, &b)) break;
+      if (!rt_lines_trim(&a, &b)) break;
     }
     if (!have) {
       rc = rt_fail(st, RT_ERR_DATA,
@@ -423,7 +282,7 @@ rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
     }
   }
   char *a = p, *b = q;
-  trim_line(&a, &b);
+  rt_lines_trim(&a, &b);
   char delim = resolve_delim(opt->delimiter, a, b);
   size_t columns = count_fields(delim, a, b);
   if (opt->label_column >= 0 && (size_t)opt->label_column >= columns) {
@@ -453,7 +312,7 @@ rt_code rt_csv_probe(const rt_data_options *opt, rt_data_info *info, rt_status *
   info->rows = 0;
 
 done:
-  src_free(&src);
+  rt_lines_free(&src);
   {
     rt_code crc = rt_data_close(fd, path, st);
     if (rc == RT_OK) rc = crc;
@@ -485,23 +344,6 @@ static rt_code grow_rows(const csv_ctx *c, rt_shard *out, size_t features, size_
   return RT_OK;
 }
 
-/* Opens the lines that start in the cut range [c0, c1): *src is positioned at the first line
- * start >= c0 (everything up to the first '\n' at or after c0-1 is skipped); the caller stops
- * at the first line that starts at or after c1. */
-static rt_code range_lines(const char *path, int fd, const rt_data_info *info, uint64_t c0,
-                           uint64_t c1, line_src *src, rt_status *st) {
-  const uint64_t b0 = info->data_begin, b1 = info->data_end;
-  rt_code rc;
-  RT_TRY(rc, src_init(src, path, fd, c0 == b0 ? b0 : c0 - 1, b1, c1, st));
-  if (c0 != b0) {
-    char *p, *q;
-    uint64_t off;
-    int have;
-    RT_TRY(rc, src_next(src, &p, &q, &off, &have, st));
-  }
-  return RT_OK;
-}
-
 /* Reads the rows whose lines start in [c0, c1) (first_row_only: stops once out->first_row is
  * known, reading no row). */
 static rt_code read_range(const rt_data_options *opt, const rt_data_info *info, uint64_t c0,
@@ -515,7 +357,7 @@ static rt_code read_range(const rt_data_options *opt, const rt_data_info *info, 
   uint64_t size;
   rt_code rc;
   RT_TRY(rc, rt_data_open(path, &fd, &size, st));
-  line_src src;
+  rt_lines src;
   memset(&src, 0, sizeof src);
   if (size != info->data_end) {
     rc = rt_fail(st, RT_ERR_DATA,
@@ -527,7 +369,7 @@ static rt_code read_range(const rt_data_options *opt, const rt_data_info *info, 
   const uint64_t b1 = info->data_end;
   csv_ctx c = {path, fd, info->delimiter, info->columns, opt->label_column};
   const size_t features = info->features;
-  rc = range_lines(path, fd, info, c0, c1, &src, st);
+  rc = rt_lines_range(path, fd, info, c0, c1, &src, st);
   if (rc != RT_OK) goto done;
   char *p, *q;
   uint64_t off = 0;
@@ -535,7 +377,7 @@ static rt_code read_range(const rt_data_options *opt, const rt_data_info *info, 
   size_t cap = 0;
   int first_line = 1, first_seen = 0;
   for (;;) {
-    rc = src_next(&src, &p, &q, &off, &have, st);
+    rc = rt_lines_next(&src, &p, &q, &off, &have, st);
     if (rc != RT_OK) goto done;
     if (first_line) {
       /* Kept when the shard has no rows: its snapped start (the first line start >= c0). */
@@ -543,7 +385,7 @@ static rt_code read_range(const rt_data_options *opt, const rt_data_info *info, 
       first_line = 0;
     }
     if (!have || off >= c1) break;
-    if (trim_line(&p, &q)) continue;
+    if (rt_lines_trim(&p, &q)) continue;
     if (!first_seen) {
       out->first_row = off;
       first_seen = 1;
@@ -579,7 +421,7 @@ static rt_code read_range(const rt_data_options *opt, const rt_data_info *info, 
   }
 
 done:
-  src_free(&src);
+  rt_lines_free(&src);
   {
     rt_code crc = rt_data_close(fd, path, st);
     if (rc == RT_OK) rc = crc;

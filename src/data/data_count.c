@@ -38,6 +38,8 @@ rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info 
   size_t shard = 0;
   uint64_t at = b0, line_start = b0, next_cut = rt_data_cut(b0, span, 1, nshards);
   int content = 0; /* the current line has a non-blank character */
+  int started = 0; /* its first non-blank character was seen (LIBSVM: '#' makes it a comment) */
+  const int comments = info->format == RT_FORMAT_LIBSVM;
   size_t n;
   while ((n = fread(buf, 1, CHUNK, f)) > 0)
     for (size_t i = 0; i < n; ++i, ++at) {
@@ -49,9 +51,11 @@ rt_code rt_data_count_shard_rows(const rt_data_options *opt, const rt_data_info 
           ++rows[shard];
         }
         content = 0;
+        started = 0;
         line_start = at + 1;
-      } else if (c != ' ' && c != '\t' && c != '\r') {
-        content = 1;
+      } else if (c != ' ' && c != '\t' && c != '\r' && !started) {
+        started = 1;
+        content = !(comments && c == '#');
       }
     }
   if (content) { /* a last line without a newline */

@@ -74,6 +74,10 @@ rt_code rt_csv_read_piece(const rt_data_options *opt, const rt_data_info *info, 
 /* Where rt_csv_read_shard's shard would start (its first_row), reading no row. */
 rt_code rt_csv_shard_first_row(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                                size_t nshards, uint64_t *first_row, rt_status *st);
+rt_code rt_libsvm_probe(const rt_data_options *opt, rt_data_info *info, rt_status *st);
+/* The rows of a LIBSVM file whose lines start in the cut range [c0, c1), as CSR. */
+rt_code rt_libsvm_read_range(const rt_data_options *opt, const rt_data_info *info, uint64_t c0,
+                             uint64_t c1, rt_shard *out, rt_status *st);
 rt_code rt_npy_probe(const rt_data_options *opt, rt_data_info *info, rt_status *st);
 rt_code rt_npy_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                           size_t nshards, rt_shard *out, rt_status *st);

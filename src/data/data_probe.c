@@ -94,9 +94,18 @@ rt_code rt_data_alloc_floats(size_t n, float **out, const char *path, rt_status 
   return RT_OK;
 }
 
-static int has_npy_extension(const char *path) {
-  size_t n = strlen(path);
-  return n >= 4 && strcasecmp(path + n - 4, ".npy") == 0;
+static int has_extension(const char *path, const char *ext) {
+  const size_t n = strlen(path), e = strlen(ext);
+  return n >= e && strcasecmp(path + n - e, ext) == 0;
+}
+
+/* AUTO: .npy, .libsvm / .svm / .svmlight, otherwise CSV. */
+static rt_file_format format_of(const char *path) {
+  if (has_extension(path, ".npy")) return RT_FORMAT_NPY;
+  if (has_extension(path, ".libsvm") || has_extension(path, ".svm") ||
+      has_extension(path, ".svmlight"))
+    return RT_FORMAT_LIBSVM;
+  return RT_FORMAT_CSV;
 }
 
 rt_code rt_data_check_options(const rt_data_options *opt, rt_file_format *format, rt_status *st) {
@@ -115,8 +124,8 @@ rt_code rt_data_check_options(const rt_data_options *opt, rt_file_format *format
                    "%s: delimiter option 0x%02x is invalid (expected auto, ',' or ' ')", opt->path,
                    (unsigned)(unsigned char)opt->delimiter);
   rt_file_format f = opt->format;
-  if (f == RT_FORMAT_AUTO) f = has_npy_extension(opt->path) ? RT_FORMAT_NPY : RT_FORMAT_CSV;
-  if (f != RT_FORMAT_CSV && f != RT_FORMAT_NPY)
+  if (f == RT_FORMAT_AUTO) f = format_of(opt->path);
+  if (f != RT_FORMAT_CSV && f != RT_FORMAT_NPY && f != RT_FORMAT_LIBSVM)
     return rt_fail(st, RT_ERR_CONFIG, "%s: unknown data format %d", opt->path, (int)opt->format);
   *format = f;
   return RT_OK;
@@ -129,7 +138,9 @@ rt_code rt_data_probe(const rt_data_options *opt, rt_data_info *info, rt_status 
   RT_TRY(rc, rt_data_check_options(opt, &format, st));
   if (!info) return rt_fail(st, RT_ERR_INTERNAL, "rt_data_probe: info is NULL");
   info->format = format;
-  rc = format == RT_FORMAT_NPY ? rt_npy_probe(opt, info, st) : rt_csv_probe(opt, info, st);
+  rc = format == RT_FORMAT_NPY      ? rt_npy_probe(opt, info, st)
+       : format == RT_FORMAT_LIBSVM ? rt_libsvm_probe(opt, info, st)
+                                    : rt_csv_probe(opt, info, st);
   if (rc != RT_OK) {
     memset(info, 0, sizeof *info);
     return rc;
@@ -162,8 +173,14 @@ rt_code rt_data_read_shard(const rt_data_options *opt, const rt_data_info *info,
     RT_TRY(rc, rt_csv_cache_read(opt, info, shard, nshards, out, &hit, st));
     if (hit) return RT_OK;
   }
-  rc = format == RT_FORMAT_NPY ? rt_npy_read_shard(opt, info, shard, nshards, out, st)
-                               : rt_csv_read_shard(opt, info, shard, nshards, out, st);
+  if (format == RT_FORMAT_LIBSVM) {
+    const uint64_t span = info->data_end - info->data_begin;
+    rc = rt_libsvm_read_range(opt, info, rt_data_cut(info->data_begin, span, shard, nshards),
+                              rt_data_cut(info->data_begin, span, shard + 1, nshards), out, st);
+  } else {
+    rc = format == RT_FORMAT_NPY ? rt_npy_read_shard(opt, info, shard, nshards, out, st)
+                                 : rt_csv_read_shard(opt, info, shard, nshards, out, st);
+  }
   if (rc != RT_OK) {
     rt_shard_free(out);
     return rc;

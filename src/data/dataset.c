@@ -77,17 +77,26 @@ static int owns(const rt_dataset *ds, size_t s) {
   return rt_shard_owner(s, ds->shards, ds->ranks) == ds->rank;
 }
 
+/* libsvm_features, libsvm_base: a validation file's (the training file's), else 0 (auto). */
 static rt_code probe(const rt_config *cfg, const char *path, int label_column_cfg,
-                     rt_data_options *opt, rt_data_info *info, int *label_column, rt_status *st) {
+                     size_t libsvm_features, int libsvm_base, rt_data_options *opt,
+                     rt_data_info *info, int *label_column, rt_status *st) {
   memset(opt, 0, sizeof *opt);
   opt->path = path;
   opt->format = cfg->data.format;
   opt->header = cfg->data.header;
   opt->delimiter = cfg->data.delimiter;
   opt->cache = cfg->data.cache;
+  opt->libsvm_features = libsvm_features;
+  opt->libsvm_base = libsvm_base;
   opt->label_column = -1;
   rt_code rc;
   RT_TRY(rc, rt_data_probe(opt, info, st));
+  if (info->format == RT_FORMAT_LIBSVM) { /* the label is each line's first token */
+    opt->label_column = 0;
+    *label_column = 0;
+    return RT_OK;
+  }
   /* -1 in the config means the last column; the reader itself checks the range. */
   const int col = label_column_cfg < 0 ? (int)info->columns - 1 : label_column_cfg;
   opt->label_column = col;
@@ -151,7 +160,16 @@ static rt_code read_owned(rt_dataset *ds, const rt_data_options *opt, const rt_d
     if (!owns(ds, s)) continue;
     rt_code rc = RT_OK;
     uint64_t rows = 0;
-    if (info->format == RT_FORMAT_NPY) {
+    if (info->format == RT_FORMAT_LIBSVM) {
+      /* Sparse rows in memory (CSR: memory grows with the non-zeros); batches are made dense as
+       * they are integrated. */
+      if (ds->residency == RT_RESIDENCY_STREAM)
+        return rt_fail(st, RT_ERR_CONFIG,
+                       "%s: data.residency stream: LIBSVM shards are held in memory as sparse "
+                       "rows (expected data.residency auto or memory)",
+                       opt->path);
+      RT_TRY(rc, rt_data_read_shard(opt, info, s, ds->shards, &out[s], st));
+    } else if (info->format == RT_FORMAT_NPY) {
       const uint64_t r0 = rt_data_cut(0, info->rows, s, ds->shards),
                      r1 = rt_data_cut(0, info->rows, s + 1, ds->shards);
       if (ds->residency != RT_RESIDENCY_MEMORY &&
@@ -286,8 +304,8 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
   if (!ds->train_rows || !ds->val_rows || !ds->train || !ds->val)
     return RT_FAIL_AT(st, RT_ERR_NOMEM, "calloc for %zu shards", ds->shards);
 
-  rt_code rc = probe(cfg, cfg->data.train, cfg->data.label_column, &ds->train_opt, &ds->train_info,
-                     &ds->label_column, st);
+  rt_code rc = probe(cfg, cfg->data.train, cfg->data.label_column, 0, 0, &ds->train_opt,
+                     &ds->train_info, &ds->label_column, st);
   RT_TRY(rc, rt_agree(comm, rc, st));
   ds->features = ds->train_info.features;
   if (ds->train_info.format == RT_FORMAT_NPY && ds->train_info.rows < ds->shards)
@@ -311,7 +329,9 @@ rt_code rt_dataset_load(const rt_config *cfg, int need_classes, MPI_Comm comm, r
 
   if (cfg->data.validation[0]) {
     int vcol = 0;
-    rc = probe(cfg, cfg->data.validation, ds->label_column, &ds->val_opt, &ds->val_info, &vcol, st);
+    rc = probe(cfg, cfg->data.validation, ds->label_column, ds->features,
+               ds->train_info.format == RT_FORMAT_LIBSVM ? ds->train_info.libsvm_base + 1 : 0,
+               &ds->val_opt, &ds->val_info, &vcol, st);
     if (rc == RT_OK && ds->val_info.features != ds->features)
       rc = rt_fail(st, RT_ERR_DATA, "%s: has %zu feature columns, the training data has %zu",
                    cfg->data.validation, ds->val_info.features, ds->features);

@@ -64,11 +64,11 @@ rt_code rt_scaling_compute(rt_normalize kind, const rt_dataset *ds, MPI_Comm com
     double *a = local + s * d * 2, *b = a + d;
     if (kind == RT_NORMALIZE_MINMAX)
       for (size_t f = 0; f < d; ++f) a[f] = INFINITY, b[f] = -INFINITY;
-    if (!sh->source) {
+    if (sh->x || sh->rows == 0) {
       add_rows(kind, sh->x, sh->rows, d, a, b);
       continue;
     }
-    /* Streamed: the same rows in the same order, a chunk at a time. */
+    /* Streamed or sparse: the same rows in the same order, a chunk at a time (made dense). */
     const size_t chunk = STREAM_CHUNK_ROWS, chunks = (sh->rows + chunk - 1) / chunk;
     rt_batch_stream *stream = NULL;
     rc = rt_batch_stream_open(sh, NULL, chunks, 0, chunk, &stream, st);
@@ -139,6 +139,8 @@ rt_code rt_scaling_compute(rt_normalize kind, const rt_dataset *ds, MPI_Comm com
 rt_code rt_scaling_apply(const rt_scaling *sc, rt_shard *shard, rt_status *st) {
   if (!sc || sc->kind == RT_NORMALIZE_NONE) return RT_OK;
   if (shard->source) return rt_row_source_set_scaling(shard->source, sc, st);
+  if (shard->indptr)
+    return rt_fail(st, RT_ERR_INTERNAL, "sparse rows cannot be scaled in place (scaled by batch)");
   if (shard->x) rt_scaling_apply_rows(sc, shard->x, shard->rows);
   return RT_OK;
 }

@@ -180,9 +180,32 @@ void rt_row_source_free(rt_row_source *src) {
   free(src);
 }
 
+/* Sparse rows [first, first + n) made dense (zeros, then each row's non-zeros in place). */
+static void densify(const rt_shard *sh, size_t first, size_t n, float *x) {
+  const size_t d = sh->features;
+  memset(x, 0, n * d * sizeof *x);
+  for (size_t i = 0; i < n; ++i)
+    for (uint64_t k = sh->indptr[first + i]; k < sh->indptr[first + i + 1]; ++k)
+      x[i * d + sh->indices[k]] = sh->values[k];
+}
+
+rt_code rt_shard_gather_rows(const rt_shard *sh, const uint64_t *index, size_t n, float *x,
+                             rt_status *st) {
+  if (sh->source) return rt_row_source_gather(sh->source, index, n, x, st);
+  for (size_t i = 0; i < n; ++i) {
+    if (sh->indptr) densify(sh, (size_t)index[i], 1, x + i * sh->features);
+    else memcpy(x + i * sh->features, sh->x + index[i] * sh->features, sh->features * sizeof *x);
+  }
+  return RT_OK;
+}
+
 rt_code rt_shard_copy_rows(const rt_shard *sh, size_t first, size_t n, float *x, void *scratch,
                            rt_status *st) {
   if (sh->source) return rt_row_source_read(sh->source, first, n, x, NULL, scratch, st);
+  if (sh->indptr) {
+    densify(sh, first, n, x);
+    return RT_OK;
+  }
   memcpy(x, sh->x + first * sh->features, n * sh->features * sizeof(float));
   return RT_OK;
 }

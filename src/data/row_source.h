@@ -44,7 +44,12 @@ rt_code rt_row_source_gather(const rt_row_source *src, const uint64_t *index, si
 
 void rt_row_source_free(rt_row_source *src);
 
-/* Rows [first, first + n) of any shard, resident (copied) or streamed (read), into x. */
+/* Rows index[0..n) of any shard (dense, sparse or streamed), in that order, into x (dense). */
+rt_code rt_shard_gather_rows(const rt_shard *sh, const uint64_t *index, size_t n, float *x,
+                             rt_status *st);
+
+/* Rows [first, first + n) of any shard, dense (copied), sparse (made dense) or streamed (read),
+ * into x. */
 rt_code rt_shard_copy_rows(const rt_shard *sh, size_t first, size_t n, float *x, void *scratch,
                            rt_status *st);
 

@@ -16,6 +16,9 @@
 void rt_shard_free(rt_shard *shard) {
   if (!shard) return;
   rt_row_source_free(shard->source);
+  free(shard->indptr);
+  free(shard->indices);
+  free(shard->values);
   free(shard->x);
   free(shard->y);
   memset(shard, 0, sizeof *shard);
@@ -94,6 +97,50 @@ static rt_code split_streamed(rt_shard *src, unsigned char *is_val, size_t k, rt
   return rc;
 }
 
+/* One side of a sparse shard's split: the rows i whose is_val[i] == want, n of them. */
+static rt_code sparse_side(const rt_shard *src, const unsigned char *is_val, unsigned char want,
+                           size_t n, rt_shard *out, rt_status *st) {
+  uint64_t nnz = 0;
+  for (size_t i = 0; i < src->rows; ++i)
+    if (is_val[i] == want) nnz += src->indptr[i + 1] - src->indptr[i];
+  out->rows = n;
+  out->features = src->features;
+  out->first_row = src->first_row;
+  out->indptr = malloc((n + 1) * sizeof *out->indptr);
+  out->indices = malloc((nnz ? nnz : 1) * sizeof *out->indices);
+  out->values = malloc((nnz ? nnz : 1) * sizeof *out->values);
+  if (src->y) out->y = malloc((n ? n : 1) * sizeof *out->y);
+  if (!out->indptr || !out->indices || !out->values || (src->y && !out->y))
+    return rt_fail(st, RT_ERR_NOMEM, "cannot allocate a split of %zu sparse rows", n);
+  size_t r = 0;
+  uint64_t at = 0;
+  out->indptr[0] = 0;
+  for (size_t i = 0; i < src->rows; ++i) {
+    if (is_val[i] != want) continue;
+    const uint64_t a = src->indptr[i], b = src->indptr[i + 1];
+    memcpy(out->indices + at, src->indices + a, (b - a) * sizeof *out->indices);
+    memcpy(out->values + at, src->values + a, (b - a) * sizeof *out->values);
+    at += b - a;
+    if (src->y) out->y[r] = src->y[i];
+    out->indptr[++r] = at;
+  }
+  return RT_OK;
+}
+
+/* The split of a sparse shard: both sides sparse. Consumes src and is_val. */
+static rt_code split_sparse(rt_shard *src, unsigned char *is_val, size_t k, rt_shard *train,
+                            rt_shard *validation, rt_status *st) {
+  rt_code rc = sparse_side(src, is_val, 1, k, validation, st);
+  if (rc == RT_OK) rc = sparse_side(src, is_val, 0, src->rows - k, train, st);
+  free(is_val);
+  rt_shard_free(src);
+  if (rc != RT_OK) {
+    rt_shard_free(train);
+    rt_shard_free(validation);
+  }
+  return rc;
+}
+
 rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, size_t shard_index,
                                   rt_shard *train, rt_shard *validation, rt_status *st) {
   if (!in || !train || !validation || train == validation) {
@@ -127,6 +174,7 @@ rt_code rt_shard_split_validation(rt_shard *in, double fraction, uint64_t seed, 
     return frc;
   }
   if (src.source) return split_streamed(&src, is_val, k, train, validation, st);
+  if (src.indptr) return split_sparse(&src, is_val, k, train, validation, st);
 
   rt_code rc = rt_data_alloc_floats(k * f, &validation->x, "validation split", st);
   if (rc == RT_OK && src.y) {

@@ -121,9 +121,10 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
                         specs[i]->id, specs[0]->id);
   }
   rt_rng_permutation(rt_batch_order_key(specs[0], lead->pass, shard_index), scratch->order, nb);
-  /* A streamed shard's batches are read ahead, in this order, while the earlier ones integrate. */
+  /* A streamed shard's batches are read ahead (a sparse shard's made dense), in this order, while
+   * the earlier ones integrate. */
   rt_batch_stream *stream = NULL;
-  if (shard->source && k0 < nb)
+  if (!shard->x && shard->rows && k0 < nb)
     RT_TRY(rc, rt_batch_stream_open(shard, scratch->order, nb, (size_t)k0, batch, &stream, st));
   if (fused) fam->group_gather(specs, m, states, scratch->f);
   *complete = 1;
@@ -245,7 +246,7 @@ static rt_code cpu_evaluate(rt_backend *b, const rt_model_spec *spec, const void
   }
   const rt_shard *val = &c->ds->val[shard];
   const int transform = !rows_as_they_are(spec, c->ds->scaled);
-  if (!val->source && !transform) {
+  if (val->x && !transform) {
     rt_cpu_evaluate_shard(spec, fam, state, val, c->ws, chunk_rows, sums);
     return RT_OK;
   }
@@ -261,7 +262,8 @@ static rt_code cpu_evaluate(rt_backend *b, const rt_model_spec *spec, const void
   const size_t chunks = (val->rows + chunk_rows - 1) / chunk_rows;
   rt_batch_stream *stream = NULL;
   rt_code rc = RT_OK;
-  if (val->source) RT_TRY(rc, rt_batch_stream_open(val, NULL, chunks, 0, chunk_rows, &stream, st));
+  if (!val->x && val->rows)
+    RT_TRY(rc, rt_batch_stream_open(val, NULL, chunks, 0, chunk_rows, &stream, st));
   for (size_t k = 0; k < chunks && rc == RT_OK; ++k) {
     const float *x = NULL;
     size_t rows = val->rows - k * chunk_rows < chunk_rows ? val->rows - k * chunk_rows : chunk_rows;

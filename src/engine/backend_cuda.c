@@ -304,6 +304,11 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
                    "trains every model on the rows as scaled once (expected one normalize for "
                    "all models, or run.backend: cpu)",
                    j, rt_normalize_name(specs[j].scaling->kind));
+  if (rc == RT_OK && ds->train_info.format == RT_FORMAT_LIBSVM)
+    rc = rt_fail(st, RT_ERR_CONFIG,
+                 "%s: LIBSVM (sparse) rows are not supported by the CUDA backend yet (expected "
+                 "run.backend: cpu, or the data as CSV or .npy)",
+                 ds->train_opt.path);
   /* The CUDA backend holds shards in device memory: streamed shards are the CPU's for now. */
   if (rc == RT_OK && ds->streamed > 0)
     rc = rt_fail(st, RT_ERR_CONFIG,

@@ -53,6 +53,8 @@ static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_c
     rt_check_spec_base(cfg, j, &facts, sp);
     sp->total_batches = batches_per_pass(ds, sp->shards_used, sp->hp.batch_size);
     sp->label_column = ds->label_column;
+    if (ds->train_info.format == RT_FORMAT_LIBSVM)
+      sp->problem.libsvm_base = ds->train_info.libsvm_base + 1;
   }
   return RT_OK;
 }
@@ -623,7 +625,11 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   for (int k = 0; k < 3; ++k) kinds += used[k];
   for (int k = 1; rc == RT_OK && k < 3; ++k)
     if (used[k]) rc = rt_scaling_compute((rt_normalize)k, &ds, comm, &scalings[k], st);
-  for (int k = 1; rc == RT_OK && kinds == 1 && k < 3; ++k) {
+  /* Sparse rows are never scaled in place (they would not stay sparse): their batches are. */
+  const int sparse =
+      ds.train_info.format == RT_FORMAT_LIBSVM ||
+      (ds.has_validation && cfg->data.validation[0] && ds.val_info.format == RT_FORMAT_LIBSVM);
+  for (int k = 1; rc == RT_OK && kinds == 1 && !sparse && k < 3; ++k) {
     if (!used[k]) continue;
     for (size_t s = 0; rc == RT_OK && s < ds.shards; ++s) {
       rc = rt_scaling_apply(&scalings[k], &ds.train[s], st);

@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "data_internal.h"
 #include "dataset.h"
+#include "row_source.h"
 #include "rtm_load.h"
 #include "view.h"
 
@@ -80,13 +81,19 @@ rt_code rt_model_read_data(const rt_model *model, const char *path, long label_c
   memset(rows, 0, sizeof *rows);
   const rt_task task = m->family->task(&m->spec);
   if (task == RT_TASK_CLUSTERING) need_labels = 0; /* clustering is evaluated without labels */
-  rt_data_options opt = {.path = path, .header = -1, .label_column = -1};
+  const size_t d = m->spec.problem.data_features;  /* a view picks its columns from these */
+  /* A LIBSVM file is read with the training data's columns and first index ("+ 1", 0: auto). */
+  rt_data_options opt = {.path = path,
+                         .header = -1,
+                         .label_column = -1,
+                         .libsvm_features = d,
+                         .libsvm_base = m->spec.problem.libsvm_base};
   rt_data_info info;
   rt_code rc;
   RT_TRY(rc, rt_data_probe(&opt, &info, st));
-  const size_t d = m->spec.problem.data_features; /* a view picks its columns from these */
   long col = label_column != -2 ? label_column : m->spec.label_column;
-  if (col == -1 || info.columns == d) col = -1;
+  if (info.format == RT_FORMAT_LIBSVM) col = 0; /* every LIBSVM line starts with its label */
+  else if (col == -1 || info.columns == d) col = -1;
   if (col >= 0 && info.columns != d + 1)
     return rt_fail(st, RT_ERR_DATA,
                    "%s: expected %zu feature columns (+1 label column), found %zu columns", path, d,
@@ -101,6 +108,19 @@ rt_code rt_model_read_data(const rt_model *model, const char *path, long label_c
   opt.label_column = (int)col;
   RT_TRY(rc, rt_data_probe(&opt, &info, st));
   RT_TRY(rc, rt_data_read_all(&opt, &info, rows, st));
+  if (rows->indptr) { /* sparse rows, made dense for the model */
+    float *x = NULL;
+    rc = rt_data_alloc_floats(rows->rows * d, &x, path, st);
+    if (rc == RT_OK) rc = rt_shard_copy_rows(rows, 0, rows->rows, x, NULL, st);
+    if (rc != RT_OK) {
+      free(x);
+      rt_shard_free(rows);
+      return rc;
+    }
+    free(rows->indptr), free(rows->indices), free(rows->values);
+    rows->indptr = NULL, rows->indices = NULL, rows->values = NULL;
+    rows->x = x;
+  }
   rt_model_prepare_rows(m, rows);  /* the training run's data.normalize */
   if (!rt_view_all(&m->spec.hp)) { /* then the model's view, as training gathered it */
     const size_t w = m->spec.problem.features;

@@ -158,7 +158,8 @@ static rt_code kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, fl
   memset(aux, 0, kmeans_aux_floats(spec) * sizeof *aux);
   if (rt_kmeans_lloyd_passes(spec) > 0)
     ((double *)(void *)aux)[al.lloyd_now] = rt_kmeans_lloyd_pass(spec, 0) ? 1.0 : 0.0;
-  if (!first_shard || first_shard->rows == 0 || (!first_shard->x && !first_shard->source))
+  if (!first_shard || first_shard->rows == 0 ||
+      (!first_shard->x && !first_shard->source && !first_shard->indptr))
     return RT_OK;
   const size_t rows = first_shard->rows;
   const size_t want = spec->hp.init_sample > 0 ? (size_t)spec->hp.init_sample : 1;
@@ -175,12 +176,13 @@ static rt_code kmeans_init_from_data(const rt_model_spec *spec, uint64_t key, fl
                       rows);
   }
   rt_rng_permutation(rt_key_push(key, RT_STREAM_SAMPLE), perm, rows);
-  /* A streamed shard: the sample rows are read, in sample order, into memory of their own. */
+  /* A streamed or sparse shard: the sample rows are read (made dense), in sample order, into
+   * memory of their own. */
   float *sample = NULL;
   if (!first_shard->x) {
     sample = malloc((m * d > 0 ? m * d : 1) * sizeof *sample);
     rt_code rc =
-        sample ? rt_row_source_gather(first_shard->source, perm, m, sample, st)
+        sample ? rt_shard_gather_rows(first_shard, perm, m, sample, st)
                : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a k-means++ sample of %zu rows", m);
     if (rc != RT_OK) {
       free(sample), free(perm), free(dist), free(cand), free(best);

@@ -15,6 +15,7 @@
 typedef struct rt_problem {
   size_t features;      /* the model's input width: its view's (view.h), else the data's */
   size_t data_features; /* feature columns of the data rows the view picks from */
+  int libsvm_base;      /* trained on LIBSVM rows: their first index + 1 (1 or 2); 0: not */
   size_t classes;       /* 0 when no model of the run classifies */
   uint64_t train_rows;  /* all training rows over all shards; 0 = not known (check on CSV) */
 } rt_problem;

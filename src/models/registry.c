@@ -158,6 +158,8 @@ char *rt_spec_to_text(const rt_model_spec *spec) {
           spec->shards_used, spec->succession);
   /* A view picks its columns from rows this wide (the scaling below covers all of them). */
   if (!rt_view_all(hp)) fprintf(f, "data_features=%zu\n", spec->problem.data_features);
+  /* LIBSVM rows number their columns from 0 or 1: predict must read them the same way. */
+  if (spec->problem.libsvm_base > 0) fprintf(f, "libsvm_base=%d\n", spec->problem.libsvm_base - 1);
   rt_scaling_write(spec->scaling, hp->normalize, f); /* the model key normalize's line */
   if (fclose(f) != 0 || !ok) {
     free(text);
@@ -287,6 +289,12 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
   spec->shards_used = used;
   spec->succession = (int)succession;
   spec->problem.data_features = spec->problem.features;
+  char base_text[16];
+  if (spec_value(text, "libsvm_base", base_text, sizeof base_text)) {
+    if (strcmp(base_text, "0") != 0 && strcmp(base_text, "1") != 0)
+      return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec libsvm_base must be 0 or 1", file);
+    spec->problem.libsvm_base = base_text[0] - '0' + 1;
+  }
   if (!rt_view_all(hp)) {
     uint64_t data_features = 0;
     RT_TRY(rc, spec_u64(text, file, "data_features", &data_features, st));

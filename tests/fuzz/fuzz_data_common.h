@@ -56,7 +56,18 @@ static void fuzz_touch_shard(const rt_shard *sh, const rt_data_info *info) {
   if (sh->features != info->features) abort();
   if (sh->rows == 0) return;
   volatile float sink = 0.0f;
-  sink += sh->x[0] + sh->x[sh->rows * sh->features - 1];
+  if (sh->indptr) { /* sparse rows: offsets ascending, columns in range */
+    if (sh->indptr[0] != 0) abort();
+    for (size_t i = 0; i < sh->rows; ++i) {
+      if (sh->indptr[i + 1] < sh->indptr[i]) abort();
+      for (uint64_t k = sh->indptr[i]; k < sh->indptr[i + 1]; ++k) {
+        if (sh->indices[k] >= sh->features) abort();
+        sink += sh->values[k];
+      }
+    }
+  } else {
+    sink += sh->x[0] + sh->x[sh->rows * sh->features - 1];
+  }
   if (sh->y) sink += sh->y[0] + sh->y[sh->rows - 1];
   (void)sink;
 }
@@ -86,6 +97,8 @@ static void fuzz_read_file(void) {
     if (all_ok) {
       fuzz_touch_shard(&all, &info);
       all_rows = all.rows;
+      /* LIBSVM: the probe's count (every row parsed) and the counter's agree with the rows. */
+      if (info.format == RT_FORMAT_LIBSVM && (info.rows != all.rows || rows != all.rows)) abort();
       rt_shard_free(&all);
     } else {
       fuzz_check_status(&st);

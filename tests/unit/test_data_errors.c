@@ -206,7 +206,7 @@ static void test_missing_file(void **state) {
   (void)state;
   const char *paths[] = {"/nonexistent_rt_dir/data/x.csv", "/nonexistent_rt_dir/data/x.npy"};
   for (size_t i = 0; i < 2; ++i) {
-    rt_data_options o = {paths[i], RT_FORMAT_AUTO, 0, -1, 0, 0};
+    rt_data_options o = {.path = paths[i], .format = RT_FORMAT_AUTO, .header = -1};
     rt_data_info info;
     rt_status st;
     rt_status_clear(&st);
@@ -219,14 +219,14 @@ static void test_missing_file(void **state) {
 
 static void test_directory_and_options(void **state) {
   (void)state;
-  rt_data_options o = {CORPUS_DIR, RT_FORMAT_CSV, 0, -1, 0, 0};
+  rt_data_options o = {.path = CORPUS_DIR, .format = RT_FORMAT_CSV, .header = -1};
   rt_data_info info;
   rt_status st;
   rt_status_clear(&st);
   assert_int_equal(rt_data_probe(&o, &info, &st), RT_ERR_DATA);
   assert_non_null(strstr(st.message, "cannot open: Is a directory"));
 
-  rt_data_options bad = {CORPUS_DIR "/csv_nan.csv", RT_FORMAT_AUTO, -2, -1, 0, 0};
+  rt_data_options bad = {.path = CORPUS_DIR "/csv_nan.csv", .label_column = -2, .header = -1};
   assert_int_equal(rt_data_probe(&bad, &info, &st), RT_ERR_CONFIG);
   bad.label_column = 0;
   bad.delimiter = ';';

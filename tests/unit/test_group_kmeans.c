@@ -215,7 +215,7 @@ static void check_case(const group_case *c) {
     sp[i] = &specs[i];
   }
   float *x = make_data(c->rows, c->d, 31 + m);
-  const rt_shard shard = {c->rows, c->d, x, NULL, 0, NULL};
+  const rt_shard shard = {.rows = c->rows, .features = c->d, .x = x};
   make_states(c, specs, &shard, grp, bytes);
   make_states(c, specs, &shard, solo, bytes);
   make_states(c, specs, &shard, integ, bytes);
@@ -336,7 +336,7 @@ static void driver_groups_equal_solo(void **state) {
       sp[i] = &specs[i];
     }
     float *x = make_data(c.rows, c.d, 8);
-    const rt_shard shard = {c.rows, c.d, x, NULL, 0, NULL};
+    const rt_shard shard = {.rows = c.rows, .features = c.d, .x = x};
     make_states(&c, specs, &shard, grp, bytes);
     make_states(&c, specs, &shard, solo, bytes);
     run_driver(sp, grp, m, &shard, c.passes, 1);
@@ -424,7 +424,7 @@ static void bench_fused_batch(void **state) {
   }
   const group_case c = {M, D, 8 * B, B, 10, RT_KMEANS_MINIBATCH, M};
   float *x = make_data(c.rows, D, 1);
-  const rt_shard shard = {c.rows, D, x, NULL, 0, NULL};
+  const rt_shard shard = {.rows = c.rows, .features = D, .x = x};
   make_states(&c, specs, &shard, states, bytes);
   uint64_t steps[M] = {0};
   unsigned char active[M];

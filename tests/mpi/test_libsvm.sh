@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Sparse rows: data.format libsvm (LIBSVM / SVMlight; CSR shards, batches made dense as they are
+# integrated).
+#  a. Five models (logistic, MLP, linear sgd and exact, k-means++) with a validation split and
+#     standard scaling on one shard: a LIBSVM file (1-based, qid tokens, comments) and the same
+#     floats as a dense CSV give the same model state bytes.
+#  b. Sequential equivalence: 4 shards on 1, 2 and 4 ranks give the same model files.
+#  c. 0-based indices are detected (an index 0 appears): the same models as the 1-based file.
+#  d. predict and eval of a LIBSVM file (a test file with fewer columns than the training file)
+#     give the dense CSV's output; check names the format and counts rows without comments.
+#  e. Malformed lines: one line naming file and line, exit 2; residency stream is refused.
+source "$(dirname "$0")/../lib.sh" "$@"
+python3 - "$WORK" <<'PY'
+import random, sys
+random.seed(7)
+rows, d, dens = 2000, 200, 0.05
+teacher = [[random.gauss(0, 1) for _ in range(5)] for _ in range(d)]
+w = sys.argv[1]
+with open(w + '/s.libsvm', 'w') as fs, open(w + '/s.csv', 'w') as fc, open(w + '/s0.libsvm', 'w') as f0:
+    fs.write('# a sparse problem\n')
+    for r in range(rows):
+        x = {}
+        for j in range(d - 1 if r < rows - 1 else d):  # the last row reaches the last column
+            if random.random() < dens or (r == rows - 1 and j == d - 1):
+                x[j] = float('%.6g' % random.gauss(0, 1))
+        z = [sum(x[j] * teacher[j][k] for j in x) for k in range(5)]
+        y = max(range(5), key=lambda k: z[k])
+        toks = ' '.join('%d:%.6g' % (j + 1, x[j]) for j in sorted(x))
+        q = ' qid:%d' % (r % 3) if r % 7 == 0 else ''
+        fs.write('%d%s %s%s\n' % (y, q, toks, '  # row %d' % r if r % 11 == 0 else ''))
+        # 0-based: the same rows with the first column always present (so index 0 appears)
+        f0.write('%d %s\n' % (y, ' '.join('%d:%.6g' % (j, x[j]) for j in sorted(x))))
+        fc.write(str(y) + ',' + ','.join(('%.6g' % x[j]) if j in x else '0' for j in range(d)) + '\n')
+with open(w + '/test.libsvm', 'w') as ft, open(w + '/test.csv', 'w') as fc:
+    for r in range(300):
+        x = {j: float('%.6g' % random.gauss(0, 1)) for j in range(d // 2) if random.random() < dens}
+        ft.write('%d %s\n' % (r % 5, ' '.join('%d:%.6g' % (j + 1, x[j]) for j in sorted(x))))
+        fc.write(str(r % 5) + ',' + ','.join(('%.6g' % x[j]) if j in x else '0' for j in range(d)) + '\n')
+PY
+cat >"$WORK/a.yaml" <<'YAML'
+data: {train: s.libsvm, shards: 1, validation_fraction: 0.1, normalize: standard}
+run: {passes: 2, seed: 5, threads: 1}
+models:
+  - {kind: logistic, optimizer: adam, learning_rate: 0.01, batch_size: 64}
+  - {kind: mlp, hidden: [16], optimizer: adam, learning_rate: 0.01, batch_size: 64}
+  - {kind: linear, solver: sgd, learning_rate: 0.001, batch_size: 64}
+  - {kind: linear, solver: exact}
+  - {kind: kmeans, k: 5, batch_size: 128}
+YAML
+"$RT" train "$WORK/a.yaml" --quiet --output "$WORK/sparse" || fail "a. training on the LIBSVM file failed"
+"$RT" train "$WORK/a.yaml" --quiet --set "data.train=$WORK/s.csv" --set data.label_column=0 \
+  --output "$WORK/dense" || fail "a. training on the dense CSV failed"
+for m in 0 1 2 3 4; do
+  why=$(same_params "$WORK/sparse/models/$m.rtm" "$WORK/dense/models/$m.rtm" libsvm_base 2>&1) &&
+    pass || fail "a. model $m, LIBSVM vs dense: $why"
+done
+
+for np in 1 2 4; do
+  "$MPIRUN" "$np" "$RT" train "$WORK/a.yaml" --quiet --set data.shards=4 --output "$WORK/r$np" \
+    2>"$WORK/r$np.err" || fail "b. 4 shards on $np ranks failed: $(head -c 300 "$WORK/r$np.err")"
+done
+same_models "$WORK/r1" "$WORK/r2" "b. LIBSVM, 2 ranks vs 1"
+same_models "$WORK/r1" "$WORK/r4" "b. LIBSVM, 4 ranks vs 1"
+
+"$RT" train "$WORK/a.yaml" --quiet --set "data.train=$WORK/s0.libsvm" --output "$WORK/zero" ||
+  fail "c. the 0-based file failed"
+for m in 0 1 2 3 4; do
+  why=$(same_params "$WORK/zero/models/$m.rtm" "$WORK/sparse/models/$m.rtm" libsvm_base 2>&1) &&
+    pass || fail "c. model $m, 0-based vs 1-based: $why"
+done
+grep -q "^  libsvm_base=0$" <<<"$("$RT" inspect "$WORK/zero/models/0.rtm")" && pass ||
+  fail "c. the 0-based model does not record its first index"
+
+for m in 0 1 4; do
+  "$RT" predict "$WORK/sparse/models/$m.rtm" "$WORK/test.libsvm" --output "$WORK/p1.csv" &&
+    "$RT" predict "$WORK/dense/models/$m.rtm" "$WORK/test.csv" --output "$WORK/p2.csv" &&
+    cmp -s "$WORK/p1.csv" "$WORK/p2.csv" && pass || fail "d. predict of model $m on a LIBSVM file"
+  diff <("$RT" eval "$WORK/sparse/models/$m.rtm" "$WORK/test.libsvm" | tail -1) \
+    <("$RT" eval "$WORK/dense/models/$m.rtm" "$WORK/test.csv" | tail -1) >/dev/null && pass ||
+    fail "d. eval of model $m on a LIBSVM file"
+done
+out=$("$RT" check "$WORK/a.yaml" --set data.shards=4)
+grep -q "^# train .*s.libsvm: libsvm, 2000 rows, 201 columns (label column 0, 200 features, 5 classes)" <<<"$out" &&
+  pass || fail "d. check: $(head -1 <<<"$out")"
+
+printf '1 1:0.5 3:2\n0 2:1 2:3\n' >"$WORK/bad.libsvm"
+expect_run repeat 2 "bad.libsvm:2: indices must increase along a line" -- \
+  "$RT" train "$WORK/a.yaml" --quiet --set "data.train=$WORK/bad.libsvm" --output "$WORK/bad"
+expect_run stream 2 "LIBSVM shards are held in memory as sparse rows" -- \
+  "$RT" train "$WORK/a.yaml" --quiet --set data.residency=stream --output "$WORK/st"
+finish
