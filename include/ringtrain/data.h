@@ -2,7 +2,7 @@
  *
  * A file's rows are cut into S logical shards by a rule that depends only on the file and S:
  *  - .npy: shard s holds rows [s*N/S, (s+1)*N/S) (integer division on 64-bit values).
- *  - CSV:  the data bytes (after the header line, if any) [B0, B1) are cut at
+ *  - CSV and LIBSVM: the data bytes (after a CSV's header line, if any) [B0, B1) are cut at
  *          B0 + s*(B1-B0)/S; each cut is snapped forward to the next line start (Hadoop input
  *          splits): a line belongs to the shard in whose byte range it starts.
  * A rank reads only the shards it owns; nobody holds the whole file. */

@@ -7,7 +7,8 @@
 #  b. Sequential equivalence: 4 shards on 1, 2 and 4 ranks give the same model files.
 #  c. 0-based indices are detected (an index 0 appears): the same models as the 1-based file.
 #  d. predict and eval of a LIBSVM file (a test file with fewer columns than the training file)
-#     give the dense CSV's output; check names the format and counts rows without comments.
+#     give the dense CSV's output; check names the format and counts rows without comments;
+#     `convert` makes it a dense .npy (label first) that trains like the CSV.
 #  e. Malformed lines: one line naming file and line, exit 2; residency stream is refused.
 source "$(dirname "$0")/../lib.sh" "$@"
 python3 - "$WORK" <<'PY'
@@ -82,6 +83,14 @@ done
 out=$("$RT" check "$WORK/a.yaml" --set data.shards=4)
 grep -q "^# train .*s.libsvm: libsvm, 2000 rows, 201 columns (label column 0, 200 features, 5 classes)" <<<"$out" &&
   pass || fail "d. check: $(head -1 <<<"$out")"
+
+"$RT" convert "$WORK/s.libsvm" "$WORK/s.npy" >/dev/null || fail "d. convert of the LIBSVM file failed"
+"$RT" train "$WORK/a.yaml" --quiet --set "data.train=$WORK/s.npy" --set data.label_column=0 \
+  --output "$WORK/conv" || fail "d. training on the converted .npy failed"
+for m in 0 4; do
+  why=$(same_params "$WORK/conv/models/$m.rtm" "$WORK/dense/models/$m.rtm" 2>&1) && pass ||
+    fail "d. model $m, converted LIBSVM vs dense CSV: $why"
+done
 
 printf '1 1:0.5 3:2\n0 2:1 2:3\n' >"$WORK/bad.libsvm"
 expect_run repeat 2 "bad.libsvm:2: indices must increase along a line" -- \
