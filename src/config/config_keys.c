@@ -726,7 +726,7 @@ const rt_config_key rt_config_keys[] = {
      "the model's feature scaling: auto (data.normalize, the default), none, standard or minmax; "
      "models that differ are scaled batch by batch (the data is never copied per model) and form "
      "different groups",
-     NULL, RT_SPEC_KINDS, 28, "logistic kmeans linear mlp", NULL, RT_SHOW_CHANGED, "normalize"},
+     NULL, RT_SPEC_KINDS, 28, "logistic kmeans linear mlp", NULL, RT_SHOW_GIVEN, "normalize"},
     {RT_SECTION_MODEL,
      "features",
      RT_KEY_COLUMN_LIST,
@@ -1372,7 +1372,8 @@ static rt_apply_result apply_name_list(const rt_config_key *key, uint64_t *mask,
   return RT_APPLY_OK;
 }
 
-/* RT_STORE_U64_AUTO, RT_STORE_LONG_AUTO: the key's bit in rt_model_config.given. */
+/* RT_STORE_U64_AUTO, RT_STORE_LONG_AUTO, and model enums shown when given (RT_SHOW_GIVEN): the
+ * key's bit in rt_model_config.given. */
 static void set_given(const rt_config_key *key, void *obj, int given) {
   rt_model_config *model = (rt_model_config *)obj;
   const uint64_t bit = UINT64_C(1) << rt_model_key_index(key);
@@ -1489,6 +1490,9 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
         return apply_text(key, field, stored, NULL, why, why_size);
       }
       store_integer(key, field, c->value);
+      /* A model key shown only when given (normalize): resolving auto later does not give it. */
+      if (key->section == RT_SECTION_MODEL && key->show == RT_SHOW_GIVEN)
+        set_given(key, obj, strcmp(c->name, "auto") != 0);
       return RT_APPLY_OK;
     }
     case RT_KEY_PATH:
