@@ -88,7 +88,7 @@ typedef enum rt_key_show {
   RT_SHOW_NEVER = 0,
   RT_SHOW_ALWAYS,
   RT_SHOW_CHANGED, /* when its value differs from the default */
-  RT_SHOW_GIVEN    /* when it was given (not auto: RT_STORE_U64_AUTO, RT_STORE_LONG_AUTO, model enums) */
+  RT_SHOW_GIVEN /* when it was given (not auto: RT_STORE_U64_AUTO, RT_STORE_LONG_AUTO, model enums) */
 } rt_key_show;
 
 /* A named value. Aliases are accepted but neither listed in messages nor written. */
