@@ -1517,28 +1517,17 @@ rt_apply_result rt_config_key_apply(const rt_config_key *key, void *obj, const c
       if (r == RT_APPLY_OK) memcpy(field, pair, sizeof pair);
       return r;
     }
-    case RT_KEY_INT_LIST: {
+    case RT_KEY_INT_LIST:
+    case RT_KEY_COLUMN_LIST: { /* RT_STORE_LONG_LIST: the longs, then their count */
       long values[64];
       int count = 0;
       if (key->size > sizeof values / sizeof values[0]) {
         snprintf(why, why_size, "internal error: list capacity too large");
         return RT_APPLY_TYPE;
       }
-      rt_apply_result r = apply_int_list(key, values, &count, text, why, why_size);
-      if (r != RT_APPLY_OK) return r;
-      memset(field, 0, key->size * sizeof(long));
-      memcpy(field, values, (size_t)count * sizeof(long));
-      memcpy(field + key->size * sizeof(long), &count, sizeof count);
-      return RT_APPLY_OK;
-    }
-    case RT_KEY_COLUMN_LIST: {
-      long values[64];
-      int count = 0;
-      if (key->size > sizeof values / sizeof values[0]) {
-        snprintf(why, why_size, "internal error: list capacity too large");
-        return RT_APPLY_TYPE;
-      }
-      rt_apply_result r = apply_column_list(key, values, &count, text, why, why_size);
+      rt_apply_result r = key->type == RT_KEY_INT_LIST
+                              ? apply_int_list(key, values, &count, text, why, why_size)
+                              : apply_column_list(key, values, &count, text, why, why_size);
       if (r != RT_APPLY_OK) return r;
       memset(field, 0, key->size * sizeof(long));
       memcpy(field, values, (size_t)count * sizeof(long));

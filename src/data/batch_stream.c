@@ -69,11 +69,6 @@ static void *reader(void *arg) {
   return NULL;
 }
 
-size_t rt_batch_stream_bytes(const rt_shard *sh, size_t batch) {
-  const size_t scratch = sh->source ? rt_row_source_scratch_bytes(sh->source, batch) : 0;
-  return RT_BATCH_STREAM_DEPTH * (batch * sh->features * sizeof(float) + scratch);
-}
-
 void rt_batch_stream_close(rt_batch_stream *bs) {
   if (!bs) return;
   if (bs->started) {

@@ -1,7 +1,7 @@
 /* Read-ahead of a streamed shard's batches: a thread reads the batches of a visit in the visit's
  * order into a few buffers while the caller integrates the current one, so the next batches are
  * in memory before they are needed. Memory: RT_BATCH_STREAM_DEPTH batches of features plus their
- * raw rows (rt_batch_stream_bytes), whatever the shard's size. */
+ * raw rows, whatever the shard's size. */
 #ifndef RINGTRAIN_BATCH_STREAM_H
 #define RINGTRAIN_BATCH_STREAM_H
 
@@ -25,8 +25,5 @@ rt_code rt_batch_stream_next(rt_batch_stream *bs, const float **x, size_t *rows,
 
 /* Stops the thread (a visit cut short need not read its remaining batches) and frees. NULL: no-op. */
 void rt_batch_stream_close(rt_batch_stream *bs);
-
-/* The memory a stream of batches of `batch` rows of `sh` holds. */
-size_t rt_batch_stream_bytes(const rt_shard *sh, size_t batch);
 
 #endif

@@ -199,10 +199,9 @@ rt_code rt_csv_cache_build(const rt_data_options *opt, const rt_data_info *info,
   rt_atomic_file *f = NULL;
   if (!open_entry(dir, file, info->columns, &f)) return RT_OK;
   /* Pieces of about 2 * RT_DATA_CHUNK (8 MiB) of text each: memory stays bounded. */
-  const uint64_t span =
-      rt_data_cut(info->data_begin, info->data_end - info->data_begin, shard + 1, nshards) -
-      rt_data_cut(info->data_begin, info->data_end - info->data_begin, shard, nshards);
-  const size_t pieces = (size_t)(span / (RT_DATA_CHUNK * 2) + 1);
+  uint64_t c0, c1;
+  rt_data_shard_range(info, shard, nshards, &c0, &c1);
+  const size_t pieces = (size_t)((c1 - c0) / (RT_DATA_CHUNK * 2) + 1);
   uint64_t rows = 0;
   int write_ok = 1;
   for (size_t p = 0; p < pieces; ++p) {

@@ -429,18 +429,10 @@ done:
   return rc;
 }
 
-/* The cut range [c0, c1) of logical shard `shard` of `nshards`. */
-static void shard_range(const rt_data_info *info, size_t shard, size_t nshards, uint64_t *c0,
-                        uint64_t *c1) {
-  const uint64_t b0 = info->data_begin, span = info->data_end - b0;
-  *c0 = rt_data_cut(b0, span, shard, nshards);
-  *c1 = rt_data_cut(b0, span, shard + 1, nshards);
-}
-
 rt_code rt_csv_read_shard(const rt_data_options *opt, const rt_data_info *info, size_t shard,
                           size_t nshards, rt_shard *out, rt_status *st) {
   uint64_t c0, c1;
-  shard_range(info, shard, nshards, &c0, &c1);
+  rt_data_shard_range(info, shard, nshards, &c0, &c1);
   return read_range(opt, info, c0, c1, 0, out, st);
 }
 
@@ -448,7 +440,7 @@ rt_code rt_csv_read_piece(const rt_data_options *opt, const rt_data_info *info, 
                           size_t nshards, size_t piece, size_t npieces, rt_shard *out,
                           rt_status *st) {
   uint64_t c0, c1;
-  shard_range(info, shard, nshards, &c0, &c1);
+  rt_data_shard_range(info, shard, nshards, &c0, &c1);
   memset(out, 0, sizeof *out);
   out->features = info->features;
   rt_code rc = read_range(opt, info, rt_data_cut(c0, c1 - c0, piece, npieces),
@@ -462,7 +454,7 @@ rt_code rt_csv_shard_first_row(const rt_data_options *opt, const rt_data_info *i
   rt_shard sh;
   memset(&sh, 0, sizeof sh);
   uint64_t c0, c1;
-  shard_range(info, shard, nshards, &c0, &c1);
+  rt_data_shard_range(info, shard, nshards, &c0, &c1);
   rt_code rc = read_range(opt, info, c0, c1, 1, &sh, st);
   *first_row = sh.first_row;
   rt_shard_free(&sh);

@@ -19,6 +19,14 @@ static inline uint64_t rt_data_cut(uint64_t begin, uint64_t span, size_t shard, 
   return begin + (uint64_t)((unsigned __int128)shard * span / nshards);
 }
 
+/* The cut range [*c0, *c1) of a text file's logical shard `shard` of `nshards` (CSV, LIBSVM). */
+static inline void rt_data_shard_range(const rt_data_info *info, size_t shard, size_t nshards,
+                                       uint64_t *c0, uint64_t *c1) {
+  const uint64_t b0 = info->data_begin, span = info->data_end - b0;
+  *c0 = rt_data_cut(b0, span, shard, nshards);
+  *c1 = rt_data_cut(b0, span, shard + 1, nshards);
+}
+
 /* How many logical shards a whole-file pass reads the file in (label range, convert): pieces of
  * about 32 MiB of file, at most one per row of a .npy. */
 uint64_t rt_data_chunk_count(const rt_data_info *info);

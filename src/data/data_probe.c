@@ -174,9 +174,9 @@ rt_code rt_data_read_shard(const rt_data_options *opt, const rt_data_info *info,
     if (hit) return RT_OK;
   }
   if (format == RT_FORMAT_LIBSVM) {
-    const uint64_t span = info->data_end - info->data_begin;
-    rc = rt_libsvm_read_range(opt, info, rt_data_cut(info->data_begin, span, shard, nshards),
-                              rt_data_cut(info->data_begin, span, shard + 1, nshards), out, st);
+    uint64_t c0, c1;
+    rt_data_shard_range(info, shard, nshards, &c0, &c1);
+    rc = rt_libsvm_read_range(opt, info, c0, c1, out, st);
   } else {
     rc = format == RT_FORMAT_NPY ? rt_npy_read_shard(opt, info, shard, nshards, out, st)
                                  : rt_csv_read_shard(opt, info, shard, nshards, out, st);

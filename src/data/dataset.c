@@ -138,11 +138,10 @@ static int decide_stream(rt_dataset *ds, uint64_t bytes) {
   return stream;
 }
 
-/* Whether shard s of a CSV has a usable cache entry; *rows its rows. */
+/* Whether shard s of a CSV has a usable cache entry: its path in entry[cap], its rows in *rows. */
 static int cached_rows(const rt_data_options *opt, const rt_data_info *info, size_t s,
-                       const rt_dataset *ds, uint64_t *rows) {
-  char entry[RT_PATH_MAX + 64];
-  if (!opt->cache || !rt_csv_cache_entry(opt, info, s, ds->shards, entry, sizeof entry)) return 0;
+                       const rt_dataset *ds, char *entry, size_t cap, uint64_t *rows) {
+  if (!opt->cache || !rt_csv_cache_entry(opt, info, s, ds->shards, entry, cap)) return 0;
   rt_data_options eo = {.path = entry, .format = RT_FORMAT_NPY, .label_column = opt->label_column};
   rt_data_info ei;
   if (rt_data_probe(&eo, &ei, NULL) != RT_OK || ei.npy_dtype != RT_NPY_F32 ||
@@ -187,14 +186,15 @@ static rt_code read_owned(rt_dataset *ds, const rt_data_options *opt, const rt_d
       /* CSV: streamed from, or read from, its cache entry, which is built piece by piece (in
        * bounded memory) when missing; parsed whole when held in memory without one. */
       const int may_stream = ds->residency != RT_RESIDENCY_MEMORY;
-      if (may_stream && opt->cache && !cached_rows(opt, info, s, ds, &rows)) {
+      char entry[RT_PATH_MAX + 64];
+      int cached = may_stream && cached_rows(opt, info, s, ds, entry, sizeof entry, &rows);
+      if (may_stream && opt->cache && !cached) {
         int written = 0;
         RT_TRY(rc, rt_csv_cache_build(opt, info, s, ds->shards, &written, st));
+        cached = written && cached_rows(opt, info, s, ds, entry, sizeof entry, &rows);
       }
-      char entry[RT_PATH_MAX + 64];
-      if (may_stream && opt->cache && cached_rows(opt, info, s, ds, &rows)) {
-        if (decide_stream(ds, rows * info->features * sizeof(float)) &&
-            rt_csv_cache_entry(opt, info, s, ds->shards, entry, sizeof entry)) {
+      if (cached) {
+        if (decide_stream(ds, rows * info->features * sizeof(float))) {
           memset(&out[s], 0, sizeof out[s]);
           rc =
               open_streamed(entry, opt->label_column, 0, (size_t)rows, info->features, &out[s], st);
