@@ -76,6 +76,10 @@ rt_code rt_model_evaluate(const rt_model *m, const rt_shard *rows, double *value
  * class probabilities, for regression the prediction, for k-means the nearest centre and its
  * distance. */
 rt_code rt_model_predict(const rt_model *m, const float *x, size_t rows, float *out, rt_status *st);
+/* Predictions for rows [first, first + n) of rows read by rt_model_read_data (dense, or sparse
+ * where the model takes LIBSVM rows as they are), as rt_model_predict. */
+rt_code rt_model_predict_rows(const rt_model *m, const rt_shard *rows, size_t first, size_t n,
+                              float *out, rt_status *st);
 /* The name of prediction column `column` ("predicted", "p0", ...). */
 void rt_model_output_name(const rt_model *m, size_t column, char *buf, size_t cap);
 

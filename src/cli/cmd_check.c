@@ -26,8 +26,10 @@ static void print_residency(const rt_config *cfg, const rt_check_facts *f,
   if (cfg->data.residency == RT_RESIDENCY_AUTO)
     printf(" (memory_budget %.1f MB per rank%s)", (double)f->budget / 1e6,
            cfg->data.memory_budget > 0 ? "" : ": half this host's memory, as one rank");
-  printf(": %zu training shard%s in memory (%.1f MB of rows)", shards - f->streamed,
-         shards - f->streamed == 1 ? "" : "s", (double)f->held_bytes / 1e6);
+  printf(
+      ": %zu training shard%s in memory (%.1f MB of %s)", shards - f->streamed,
+      shards - f->streamed == 1 ? "" : "s", (double)f->held_bytes / 1e6,
+      train->info.format == RT_FORMAT_LIBSVM ? "sparse rows, as LIBSVM rows always are" : "rows");
   if (f->streamed)
     printf(", %zu streamed (%.1f MB, read batch by batch from %s)", f->streamed,
            (double)f->streamed_bytes / 1e6,

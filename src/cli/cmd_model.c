@@ -129,7 +129,7 @@ static rt_code write_predictions(FILE *f, const rt_model *m, const rt_shard *row
   rt_code rc = RT_OK;
   for (size_t first = 0; first < rows->rows && rc == RT_OK; first += chunk) {
     const size_t n = first + chunk <= rows->rows ? chunk : rows->rows - first;
-    rc = rt_model_predict(m, rows->x + first * rows->features, n, out, st);
+    rc = rt_model_predict_rows(m, rows, first, n, out, st);
     for (size_t i = 0; i < n && rc == RT_OK; ++i) {
       for (size_t k = 0; k < width; ++k)
         fprintf(f, "%s%.9g", k ? "," : "", (double)out[i * width + k]);

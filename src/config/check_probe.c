@@ -77,7 +77,11 @@ static rt_code probe_with(const rt_config *cfg, rt_check_file *train, rt_check_f
   facts->shards = cfg->data.shards > 0 ? (size_t)cfg->data.shards : 0;
   /* data.residency, shard by shard as rt_dataset_load decides it on one rank. */
   facts->budget = rt_memory_budget_of(cfg->data.memory_budget, 1);
-  for (size_t s = 0; s < shards; ++s) {
+  if (train->info.format == RT_FORMAT_LIBSVM) { /* sparse rows, always in memory (CSR) */
+    facts->held_bytes = train->info.nonzeros * (sizeof(uint32_t) + sizeof(float)) +
+                        train->rows * (sizeof(uint64_t) + sizeof(float)) + sizeof(uint64_t);
+  }
+  for (size_t s = 0; train->info.format != RT_FORMAT_LIBSVM && s < shards; ++s) {
     const uint64_t bytes = per[s] * train->info.features * sizeof(float);
     if (cfg->data.residency != RT_RESIDENCY_MEMORY &&
         rt_residency_streams(cfg->data.residency, facts->budget, &facts->held_bytes, bytes)) {

@@ -93,7 +93,8 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
 
 /* Integrates one shard visit of a GROUP (src/engine/groups.h): m models of family fam that share
  * every batch and stand at the same cursor (pass, position, batch_cursor), from that cursor on,
- * asking should_stop(user) (when not NULL) before each batch. The batches come in the group's one
+ * asking should_stop(user) (when not NULL) before each batch (sparse rows that the family takes
+ * as they are: before each settled batch, sparse_rows.h). The batches come in the group's one
  * order; a family with group operations (model.h) integrates each batch for all members at once,
  * others member by member (integrate_batch, or batch_gradient and the optimizer). *complete = 1
  * when the visit is complete (batch_cursor back to 0), 0 when it stopped with batch_cursor batches
@@ -117,7 +118,8 @@ rt_code rt_cpu_integrate_shard(const rt_model_spec *spec, const rt_family *fam, 
                                rt_status *st);
 
 /* Adds the family's evaluation sums over a shard into sums[RT_EVAL_SUMS] (fixed row order, in
- * chunks of ws_rows; ws holds family->workspace_floats(spec, ws_rows) floats). */
+ * chunks of ws_rows; ws holds family->workspace_floats(spec, ws_rows) floats). The shard's rows
+ * are in memory: dense, or sparse when the family has eval_rows_sparse. */
 void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, const void *state,
                            const rt_shard *shard, float *ws, size_t ws_rows, double *sums);
 

@@ -11,6 +11,7 @@
 #include "normalize.h"
 #include "view.h"
 #include "rng.h"
+#include "sparse_rows.h"
 
 /* The (offset, scale) a model's batches must be scaled with here: its scaling (spec->scaling)
  * unless the shard's rows already hold it (`scaled`); offset NULL: none. */
@@ -121,15 +122,22 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
                         specs[i]->id, specs[0]->id);
   }
   rt_rng_permutation(rt_batch_order_key(specs[0], lead->pass, shard_index), scratch->order, nb);
-  /* A streamed shard's batches are read ahead (a sparse shard's made dense), in this order, while
-   * the earlier ones integrate. */
+  /* Sparse rows go to the family as they are when it takes them (and the members see them as
+   * they are); the visit may then stop only at the settled batches (sparse_rows.h). */
+  const int sparse =
+      shard->indptr && !transform &&
+      (fused ? fam->group_batch_sparse != NULL : fam->integrate_batch_sparse != NULL);
+  const size_t settle =
+      sparse && fam->sparse_settle_period ? fam->sparse_settle_period(specs, m, batch) : 1;
+  /* A streamed shard's batches are read ahead (a sparse shard's made dense when the family or the
+   * view needs them so), in this order, while the earlier ones integrate. */
   rt_batch_stream *stream = NULL;
-  if (!shard->x && shard->rows && k0 < nb)
+  if (!shard->x && !sparse && shard->rows && k0 < nb)
     RT_TRY(rc, rt_batch_stream_open(shard, scratch->order, nb, (size_t)k0, batch, &stream, st));
   if (fused) fam->group_gather(specs, m, states, scratch->f);
   *complete = 1;
   for (size_t k = (size_t)k0; k < nb; ++k) {
-    if (should_stop && should_stop(user)) {
+    if (should_stop && k % settle == 0 && should_stop(user)) {
       for (size_t i = 0; i < m; ++i) rt_state_head(states[i])->batch_cursor = k;
       *complete = 0;
       break;
@@ -160,7 +168,20 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
       scratch->steps[i] = h->step;
       scratch->loss[i] = 0.0;
     }
-    if (fused) {
+    const rt_csr_rows xb = {rows, shard->indptr ? shard->indptr + first : NULL, shard->indices,
+                            shard->values, (k + 1) % settle == 0 || k + 1 == nb};
+    if (sparse && fused) {
+      fam->group_batch_sparse(specs, m, scratch->f, &xb, y, scratch->steps, scratch->active,
+                              scratch->loss);
+    } else if (sparse) {
+      for (size_t i = 0; i < m; ++i) {
+        if (!scratch->active[i]) continue;
+        const rt_state_layout l = rt_state_layout_of(specs[i]);
+        fam->integrate_batch_sparse(specs[i], rt_state_params(states[i], &l),
+                                    rt_state_aux(states[i], &l), &xb, y, scratch->steps[i],
+                                    &scratch->loss[i], scratch->f);
+      }
+    } else if (fused) {
       fam->group_batch(specs, m, scratch->f, x, y, rows, scratch->steps, scratch->active,
                        scratch->loss);
     } else {
@@ -206,8 +227,13 @@ void rt_cpu_evaluate_shard(const rt_model_spec *spec, const rt_family *fam, cons
   const float *params = (const float *)((const char *)state + l.params_offset);
   for (size_t first = 0; first < shard->rows; first += ws_rows) {
     const size_t rows = first + ws_rows <= shard->rows ? ws_rows : shard->rows - first;
-    fam->eval_rows(spec, params, shard->x + first * shard->features,
-                   shard->y ? shard->y + first : NULL, rows, ws, sums);
+    const float *y = shard->y ? shard->y + first : NULL;
+    if (shard->x) {
+      fam->eval_rows(spec, params, shard->x + first * shard->features, y, rows, ws, sums);
+    } else {
+      const rt_csr_rows xs = {rows, shard->indptr + first, shard->indices, shard->values, 0};
+      fam->eval_rows_sparse(spec, params, &xs, y, ws, sums);
+    }
   }
 }
 
@@ -246,7 +272,7 @@ static rt_code cpu_evaluate(rt_backend *b, const rt_model_spec *spec, const void
   }
   const rt_shard *val = &c->ds->val[shard];
   const int transform = !rows_as_they_are(spec, c->ds->scaled);
-  if (val->x && !transform) {
+  if ((val->x || (val->indptr && fam->eval_rows_sparse)) && !transform) {
     rt_cpu_evaluate_shard(spec, fam, state, val, c->ws, chunk_rows, sums);
     return RT_OK;
   }

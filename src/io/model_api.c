@@ -12,6 +12,7 @@
 #include "dataset.h"
 #include "row_source.h"
 #include "rtm_load.h"
+#include "sparse_rows.h"
 #include "view.h"
 
 _Static_assert(RT_MODEL_METRICS_MAX == RT_MAX_METRICS, "one metric limit");
@@ -108,7 +109,11 @@ rt_code rt_model_read_data(const rt_model *model, const char *path, long label_c
   opt.label_column = (int)col;
   RT_TRY(rc, rt_data_probe(&opt, &info, st));
   RT_TRY(rc, rt_data_read_all(&opt, &info, rows, st));
-  if (rows->indptr) { /* sparse rows, made dense for the model */
+  /* Sparse rows stay sparse when the family takes them and the model sees them as they are;
+   * else they are made dense for it. */
+  const int keep_sparse = m->family->eval_rows_sparse && m->family->predict_sparse &&
+                          rt_view_all(&m->spec.hp) && m->scaling.kind == RT_NORMALIZE_NONE;
+  if (rows->indptr && !keep_sparse) {
     float *x = NULL;
     rc = rt_data_alloc_floats(rows->rows * d, &x, path, st);
     if (rc == RT_OK) rc = rt_shard_copy_rows(rows, 0, rows->rows, x, NULL, st);
@@ -169,6 +174,24 @@ rt_code rt_model_predict(const rt_model *model, const float *x, size_t rows, flo
   for (size_t first = 0; first < rows; first += chunk) {
     const size_t n = first + chunk <= rows ? chunk : rows - first;
     m->family->predict(&m->spec, params, x + first * d, n, out + first * width, ws);
+  }
+  free(ws);
+  return RT_OK;
+}
+
+rt_code rt_model_predict_rows(const rt_model *model, const rt_shard *rows, size_t first, size_t n,
+                              float *out, rt_status *st) {
+  if (rows->x) return rt_model_predict(model, rows->x + first * rows->features, n, out, st);
+  const rt_loaded_model *m = &model->loaded;
+  const size_t width = m->family->output_width(&m->spec);
+  const size_t chunk = n < CHUNK_ROWS ? n : CHUNK_ROWS;
+  float *ws = malloc((m->family->workspace_floats(&m->spec, chunk ? chunk : 1) + 1) * sizeof *ws);
+  if (!ws) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate prediction buffers");
+  const float *params = (const float *)((const char *)m->file.state + m->layout.params_offset);
+  for (size_t at = 0; at < n; at += chunk) {
+    const size_t k = at + chunk <= n ? chunk : n - at;
+    const rt_csr_rows xs = {k, rows->indptr + first + at, rows->indices, rows->values, 0};
+    m->family->predict_sparse(&m->spec, params, &xs, out + at * width, ws);
   }
   free(ws);
   return RT_OK;

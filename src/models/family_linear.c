@@ -64,6 +64,8 @@
 #include "fused_block.h"
 #include "fused_gemm.h"
 #include "model.h"
+#include "scalar_math.h"
+#include "sparse_rows.h"
 
 /* The exact solver's state holds (features+1)^2 doubles and is handed between ranks as one MPI
  * message (at most INT_MAX bytes): 16000 features make a 2.05e9-byte state. */
@@ -205,10 +207,10 @@ static double sgd_member_residuals(const rt_model_spec *spec, const float *w, fl
 /* Completes one member's gradient gw (stride ld): the ridge term on the weights and the intercept
  * gradient (row features) as the sum of e in row order (deterministic). */
 static void sgd_member_gradient_rest(const rt_model_spec *spec, const float *w, float *gw,
-                                     const float *e, size_t rows, size_t ld) {
+                                     const float *e, size_t rows, size_t ld, int with_ridge) {
   const size_t d = spec->problem.features;
   const float ridge = sgd_ridge(spec);
-  if (ridge > 0.0f)
+  if (with_ridge && ridge > 0.0f)
     for (size_t j = 0; j < d; ++j) gw[j * ld] += ridge * w[j * ld];
   if (spec->hp.fit_intercept) {
     float gb = 0.0f;
@@ -224,7 +226,7 @@ static void linear_gradient(const rt_model_spec *spec, const float *params, cons
   sgd_forward(x, rows, d, params, 1, e);
   *loss_sum = sgd_member_residuals(spec, params, e, y, rows, 1);
   sgd_backward(x, rows, d, e, 1, grad);
-  sgd_member_gradient_rest(spec, params, grad, e, rows, 1);
+  sgd_member_gradient_rest(spec, params, grad, e, rows, 1, 1);
 }
 
 /* ---- solver sgd: groups ----------------------------------------------------------------------
@@ -246,6 +248,7 @@ static void linear_gradient(const rt_model_spec *spec, const float *params, cons
 typedef struct sgd_group {
   size_t d, m, floats;
   float *p, *m1, *m2, *gr, *e;
+  double *scale; /* the lazy scales of sparse batches (sparse_rows.h) */
 } sgd_group;
 
 static sgd_group sgd_group_of(const rt_model_spec *const *specs, size_t m, size_t rows, float *g) {
@@ -253,9 +256,12 @@ static sgd_group sgd_group_of(const rt_model_spec *const *specs, size_t m, size_
   memset(&L, 0, sizeof L);
   L.d = specs[0]->problem.features;
   L.m = m;
-  const rt_fused_buffer b = rt_fused_buffer_of(specs, m, L.d + 1, m, rows * m, g);
+  const size_t sp = rt_lazy_scales_floats(m);
+  const rt_fused_buffer b = rt_fused_buffer_of(specs, m, L.d + 1, m, sp + rows * m, g);
   L.floats = b.floats;
-  L.p = b.p, L.m1 = b.m1, L.m2 = b.m2, L.gr = b.gr, L.e = b.scratch;
+  L.p = b.p, L.m1 = b.m1, L.m2 = b.m2, L.gr = b.gr;
+  L.scale = b.scratch ? (double *)(void *)b.scratch : NULL;
+  L.e = b.scratch ? b.scratch + sp : NULL;
   return L;
 }
 
@@ -268,9 +274,12 @@ static size_t linear_group_floats(const rt_model_spec *const *specs, size_t m, s
 static void sgd_group_copy(const rt_model_spec *const *specs, size_t m, float *g,
                            void *const *states, int to_state) {
   const sgd_group L = sgd_group_of(specs, m, 0, g);
-  for (size_t i = 0; i < m; ++i)
+  for (size_t i = 0; i < m; ++i) {
+    if (to_state) rt_lazy_settle(L.p + i, L.d, 1, m, &L.scale[i]); /* settled at any stop */
     rt_fused_copy_member(specs[i], states[i], linear_param_count(specs[i]), 1, L.p + i,
                          L.m1 ? L.m1 + i : NULL, L.m2 ? L.m2 + i : NULL, m, to_state);
+  }
+  if (!to_state) rt_lazy_scales_reset(L.scale, m);
 }
 
 static void linear_group_gather(const rt_model_spec *const *specs, size_t m, void *const *states,
@@ -283,25 +292,65 @@ static void linear_group_scatter(const rt_model_spec *const *specs, size_t m, co
   sgd_group_copy(specs, m, (float *)g, states, 1);
 }
 
-static void linear_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
-                               const float *x, const float *y, size_t rows, const uint64_t *steps,
-                               const unsigned char *active, double *loss_sums) {
+/* A batch of dense rows x, or of sparse rows sx (x NULL): on sparse rows each member's gradient
+ * is its own rt_csr_gradient, and a plain-SGD member updates only the weights of the batch's
+ * non-zeros, straight from its residuals (rt_lazy_sgd_step), its ridge decay kept in its lazy
+ * scale, which also scales its products. */
+static void sgd_group_rows(const rt_model_spec *const *specs, size_t m, float *g, const float *x,
+                           const rt_csr_rows *sx, const float *y, size_t rows,
+                           const uint64_t *steps, const unsigned char *active, double *loss_sums) {
   const sgd_group L = sgd_group_of(specs, m, rows, g);
-  sgd_forward(x, rows, L.d, L.p, m, L.e);
+  const size_t d = L.d;
+  if (sx) rt_csr_product(sx, L.p, m, m, L.e, m);
+  else sgd_forward(x, rows, d, L.p, m, L.e);
   for (size_t i = 0; i < m; ++i) {
     if (active[i]) {
+      if (sx && L.scale[i] != 1.0) /* a lazy member's stored weights are w / scale */
+        for (size_t r = 0; r < rows; ++r)
+          L.e[r * m + i] = (float)((double)L.e[r * m + i] * L.scale[i]);
       loss_sums[i] = sgd_member_residuals(specs[i], L.p + i, L.e + i, y, rows, m);
     } else {
       for (size_t r = 0; r < rows; ++r) L.e[r * m + i] = 0.0f;
     }
   }
-  sgd_backward(x, rows, L.d, L.e, m, L.gr);
+  if (!sx) sgd_backward(x, rows, d, L.e, m, L.gr);
   for (size_t i = 0; i < m; ++i) {
     if (!active[i] || !isfinite(loss_sums[i])) continue;
-    sgd_member_gradient_rest(specs[i], L.p + i, L.gr + i, L.e + i, rows, m);
-    rt_optimizer_step_block(specs[i], steps[i], L.p + i, L.m1 ? L.m1 + i : NULL,
-                            L.m2 ? L.m2 + i : NULL, L.gr + i, linear_param_count(specs[i]), 1, m);
+    const int lazy = sx && rt_lazy_member(specs[i]);
+    if (sx && !lazy) { /* this member's own gradient product */
+      for (size_t r = 0; r < d; ++r) L.gr[r * m + i] = 0.0f;
+      rt_csr_gradient(sx, L.e + i, m, 1, L.gr + i, m);
+    }
+    sgd_member_gradient_rest(specs[i], L.p + i, L.gr + i, L.e + i, rows, m, !lazy);
+    if (!lazy) {
+      rt_optimizer_step_block(specs[i], steps[i], L.p + i, L.m1 ? L.m1 + i : NULL,
+                              L.m2 ? L.m2 + i : NULL, L.gr + i, linear_param_count(specs[i]), 1, m);
+      continue;
+    }
+    const float lr = (float)rt_learning_rate(specs[i], steps[i]);
+    rt_lazy_sgd_step(L.p + i, d, 1, m, sx, L.e + i, m, lr, sgd_ridge(specs[i]), &L.scale[i]);
+    if (specs[i]->hp.fit_intercept) rt_sgd_update(&L.p[d * m + i], L.gr[d * m + i], lr);
   }
+  if (sx && sx->settle)
+    for (size_t i = 0; i < m; ++i) rt_lazy_settle(L.p + i, d, 1, m, &L.scale[i]);
+}
+
+static void linear_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
+                               const float *x, const float *y, size_t rows, const uint64_t *steps,
+                               const unsigned char *active, double *loss_sums) {
+  sgd_group_rows(specs, m, g, x, NULL, y, rows, steps, active, loss_sums);
+}
+
+static void linear_group_batch_sparse(const rt_model_spec *const *specs, size_t m, float *g,
+                                      const rt_csr_rows *x, const float *y, const uint64_t *steps,
+                                      const unsigned char *active, double *loss_sums) {
+  sgd_group_rows(specs, m, g, NULL, x, y, x->rows, steps, active, loss_sums);
+}
+
+static size_t linear_settle_period(const rt_model_spec *const *specs, size_t m, size_t rows) {
+  int decay = 0;
+  for (size_t i = 0; i < m; ++i) decay |= rt_lazy_member(specs[i]) && sgd_ridge(specs[i]) > 0.0f;
+  return rt_sparse_settle_period(specs[0]->problem.features, rows, decay);
 }
 
 /* ---- solver exact: statistics -------------------------------------------------------------- */
@@ -336,6 +385,49 @@ static void exact_accumulate(const rt_model_spec *spec, float *aux, const float 
   double check = syy * 0.0;
   for (size_t j = 0; j < q; ++j) check += s.g[j * q + j] * 0.0 + s.r[j] * 0.0;
   *loss_sum = check; /* 0, or NaN */
+}
+
+/* The statistics of sparse rows: no shift of x (x0 stays 0: a shift would make the rows dense),
+ * y shifted by the first target as on dense rows; each row adds the products of its non-zeros
+ * (upper triangle: its columns ascend), its non-zeros to the column of ones and its target's
+ * products, in row order: O(non-zeros^2) a row instead of O(features^2). */
+static void exact_accumulate_sparse(const rt_model_spec *spec, float *aux, const rt_csr_rows *x,
+                                    const float *y, double *loss_sum) {
+  const size_t d = spec->problem.features, q = d + 1;
+  lin_stats s = stats_of(spec, aux);
+  *loss_sum = 0.0;
+  if (x->rows == 0) return;
+  if (s.head[LIN_ROWS] == 0.0) s.head[LIN_Y0] = (double)y[0];
+  const double y0 = s.head[LIN_Y0];
+  double syy = s.head[LIN_SYY];
+  for (size_t i = 0; i < x->rows; ++i) {
+    const double yi = (double)y[i] - y0;
+    syy += yi * yi;
+    for (uint64_t a = x->indptr[i]; a < x->indptr[i + 1]; ++a) {
+      const size_t ja = x->indices[a];
+      const double va = (double)x->values[a];
+      double *row = s.g + ja * q;
+      for (uint64_t b = a; b < x->indptr[i + 1]; ++b)
+        row[x->indices[b]] += va * (double)x->values[b];
+      row[d] += va;
+      s.r[ja] += va * yi;
+    }
+    s.g[d * q + d] += 1.0;
+    s.r[d] += yi;
+  }
+  s.head[LIN_SYY] = syy;
+  s.head[LIN_ROWS] += (double)x->rows;
+  double check = syy * 0.0;
+  for (size_t j = 0; j < q; ++j) check += s.g[j * q + j] * 0.0 + s.r[j] * 0.0;
+  *loss_sum = check; /* 0, or NaN */
+}
+
+/* rt_family.integrate_batch_sparse: solver exact (solver sgd trains through the groups). */
+static void linear_integrate_sparse(const rt_model_spec *spec, float *params, float *aux,
+                                    const rt_csr_rows *x, const float *y, uint64_t step,
+                                    double *loss_sum, float *ws) {
+  (void)params, (void)step, (void)ws;
+  exact_accumulate_sparse(spec, aux, x, y, loss_sum);
 }
 
 static void linear_integrate(const rt_model_spec *spec, float *params, float *aux, const float *x,
@@ -481,11 +573,32 @@ static rt_code linear_finish(const rt_model_spec *spec, float *params, float *au
 
 /* ---- prediction and evaluation ------------------------------------------------------------- */
 
-static double predict_row(const rt_model_spec *spec, const float *params, const float *xi) {
+/* The prediction of a dense row xi, or (xi NULL) of row r of sparse rows sx: the same sum in the
+ * same order, the zero terms left out (they add nothing). */
+static double predict_row(const rt_model_spec *spec, const float *params, const float *xi,
+                          const rt_csr_rows *sx, size_t r) {
   const size_t d = spec->problem.features;
   double acc = spec->hp.fit_intercept ? (double)params[d] : 0.0;
-  for (size_t j = 0; j < d; ++j) acc += (double)params[j] * (double)xi[j];
+  if (xi)
+    for (size_t j = 0; j < d; ++j) acc += (double)params[j] * (double)xi[j];
+  else
+    for (uint64_t k = sx->indptr[r]; k < sx->indptr[r + 1]; ++k)
+      acc += (double)params[sx->indices[k]] * (double)sx->values[k];
   return acc;
+}
+
+/* Evaluation sums of rows of dense x or sparse sx (x NULL). */
+static void eval_sums(const rt_model_spec *spec, const float *params, const float *x,
+                      const rt_csr_rows *sx, const float *y, size_t rows, double *sums) {
+  const size_t d = spec->problem.features;
+  for (size_t i = 0; i < rows; ++i) {
+    const double t = (double)y[i];
+    const double e = predict_row(spec, params, x ? x + i * d : NULL, sx, i) - t;
+    sums[0] += e * e;
+    sums[1] += fabs(e);
+    sums[2] += t;
+    sums[3] += t * t;
+  }
 }
 
 static size_t linear_output_width(const rt_model_spec *spec) {
@@ -502,20 +615,25 @@ static void linear_predict(const rt_model_spec *spec, const float *params, const
                            size_t rows, float *out, float *ws) {
   (void)ws;
   const size_t d = spec->problem.features;
-  for (size_t i = 0; i < rows; ++i) out[i] = (float)predict_row(spec, params, x + i * d);
+  for (size_t i = 0; i < rows; ++i) out[i] = (float)predict_row(spec, params, x + i * d, NULL, 0);
+}
+
+static void linear_predict_sparse(const rt_model_spec *spec, const float *params,
+                                  const rt_csr_rows *x, float *out, float *ws) {
+  (void)ws;
+  for (size_t i = 0; i < x->rows; ++i) out[i] = (float)predict_row(spec, params, NULL, x, i);
 }
 
 static void linear_eval_rows(const rt_model_spec *spec, const float *params, const float *x,
                              const float *y, size_t rows, float *ws, double *sums) {
   (void)ws;
-  const size_t d = spec->problem.features;
-  for (size_t i = 0; i < rows; ++i) {
-    const double t = (double)y[i], e = predict_row(spec, params, x + i * d) - t;
-    sums[0] += e * e;
-    sums[1] += fabs(e);
-    sums[2] += t;
-    sums[3] += t * t;
-  }
+  eval_sums(spec, params, x, NULL, y, rows, sums);
+}
+
+static void linear_eval_rows_sparse(const rt_model_spec *spec, const float *params,
+                                    const rt_csr_rows *x, const float *y, float *ws, double *sums) {
+  (void)ws;
+  eval_sums(spec, params, NULL, x, y, x->rows, sums);
 }
 
 static const char *const linear_metric_names[] = {"rmse", "mae", "r2"};
@@ -543,11 +661,16 @@ const rt_family rt_family_linear = {
     .workspace_floats = linear_workspace,
     .batch_gradient = linear_gradient,
     .integrate_batch = linear_integrate,
+    .integrate_batch_sparse = linear_integrate_sparse,
     .group_capable = linear_group_capable,
     .group_floats = linear_group_floats,
     .group_gather = linear_group_gather,
     .group_batch = linear_group_batch,
     .group_scatter = linear_group_scatter,
+    .group_batch_sparse = linear_group_batch_sparse,
+    .sparse_settle_period = linear_settle_period,
+    .eval_rows_sparse = linear_eval_rows_sparse,
+    .predict_sparse = linear_predict_sparse,
     .finish = linear_finish,
     .finished_train_loss = linear_finished_train_loss,
     .output_width = linear_output_width,

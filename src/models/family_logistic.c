@@ -14,6 +14,7 @@
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
+#include "sparse_rows.h"
 
 static size_t logistic_param_count(const rt_model_spec *spec) {
   return (spec->problem.features + 1) * spec->problem.classes;
@@ -82,9 +83,10 @@ static double member_delta(float *z, const float *y, size_t rows, size_t c, size
 /* Completes one member's gradient: L2 on the weights (w and gw: d rows at stride ld) and the
  * bias gradient (row d of gw) as column sums of the deltas z in row order. */
 static void member_gradient_rest(const rt_model_spec *spec, const float *w, float *gw,
-                                 const float *z, size_t rows, size_t d, size_t c, size_t ld) {
+                                 const float *z, size_t rows, size_t d, size_t c, size_t ld,
+                                 int with_l2) {
   const float l2 = (float)spec->hp.l2;
-  if (l2 > 0.0f)
+  if (with_l2 && l2 > 0.0f)
     for (size_t r = 0; r < d; ++r)
       for (size_t k = 0; k < c; ++k) gw[r * ld + k] += l2 * w[r * ld + k];
   float *gb = gw + d * ld;
@@ -110,7 +112,7 @@ static void logistic_gradient(const rt_model_spec *spec, const float *params, co
   logistic_probabilities(spec, params, x, rows, z);
   *loss_sum = member_delta(z, y, rows, c, c);
   gradient_products(x, rows, d, z, c, 1, grad);
-  member_gradient_rest(spec, params, grad, z, rows, d, c, c);
+  member_gradient_rest(spec, params, grad, z, rows, d, c, c, 1);
 }
 
 /* ---- groups ----------------------------------------------------------------------------------
@@ -121,17 +123,22 @@ static void logistic_gradient(const rt_model_spec *spec, const float *params, co
  *   M1  (features + 1) x n  adam first moments / momentum velocity (only if a member needs them)
  *   M2  (features + 1) x n  adam second moments (only if a member is adam)
  *   GR  (features + 1) x n  gradient (weights, then the bias row)
+ *   S   m doubles           the lazy scales of sparse batches (sparse_rows.h)
  *   Z   rows x n            logits, probabilities, then (P - Y) / rows
  * A batch: Z = X W_cat (ONE sgemm for the group where fused_gemm.h lets it fuse, else each
- * member's solo call into its columns); per member bias, softmax, loss and deltas; GR = X^T Z (the
- * same way); per member L2, bias gradient and
- * rt_optimizer_step_block on its (features + 1) x classes block (ld = n). Members that are not
- * active get zero deltas and no update; a member whose loss is not finite gets no update (the
- * backend marks it diverged), as a solo model. */
+ * member's solo call into its columns; sparse rows: ONE rt_csr_product); per member bias,
+ * softmax, loss and deltas; GR = X^T Z (the same way); per member L2, bias gradient and
+ * rt_optimizer_step_block on its (features + 1) x classes block (ld = n). On sparse rows each
+ * member's gradient is its own rt_csr_gradient into its columns, and a plain-SGD member updates
+ * only the weight rows of the batch's non-zeros, straight from its deltas (rt_lazy_sgd_step), its
+ * L2 decay kept in its lazy scale, which also scales its logits. Members that are not active get zero
+ * deltas and no update; a member whose loss is not finite gets no update (the backend marks it
+ * diverged), as a solo model. */
 typedef struct group_layout {
   size_t d, c, n, prows;
   size_t floats; /* of the buffer, alignment slack included */
   float *p, *m1, *m2, *gr, *z;
+  double *scale;
 } group_layout;
 
 /* The layout of a group buffer g (NULL: only the sizes). */
@@ -143,9 +150,12 @@ static group_layout group_layout_of(const rt_model_spec *const *specs, size_t m,
   L.c = specs[0]->problem.classes;
   L.n = m * L.c;
   L.prows = L.d + 1;
-  const rt_fused_buffer b = rt_fused_buffer_of(specs, m, L.prows, L.n, rows * L.n, g);
+  const size_t sp = rt_lazy_scales_floats(m);
+  const rt_fused_buffer b = rt_fused_buffer_of(specs, m, L.prows, L.n, sp + rows * L.n, g);
   L.floats = b.floats;
-  L.p = b.p, L.m1 = b.m1, L.m2 = b.m2, L.gr = b.gr, L.z = b.scratch;
+  L.p = b.p, L.m1 = b.m1, L.m2 = b.m2, L.gr = b.gr;
+  L.scale = b.scratch ? (double *)(void *)b.scratch : NULL;
+  L.z = b.scratch ? b.scratch + sp : NULL;
   return L;
 }
 
@@ -161,6 +171,7 @@ static void logistic_group_gather(const rt_model_spec *const *specs, size_t m, v
     rt_fused_copy_member(specs[i], states[i], L.prows, L.c, L.p + o, L.m1 ? L.m1 + o : NULL,
                          L.m2 ? L.m2 + o : NULL, L.n, 0);
   }
+  rt_lazy_scales_reset(L.scale, m);
 }
 
 static void logistic_group_scatter(const rt_model_spec *const *specs, size_t m, const float *g,
@@ -168,34 +179,73 @@ static void logistic_group_scatter(const rt_model_spec *const *specs, size_t m, 
   const group_layout L = group_layout_of(specs, m, 0, (float *)g);
   for (size_t i = 0; i < m; ++i) {
     const size_t o = i * L.c;
+    rt_lazy_settle(L.p + o, L.d, L.c, L.n, &L.scale[i]); /* settled already at any stop */
     rt_fused_copy_member(specs[i], states[i], L.prows, L.c, L.p + o, L.m1 ? L.m1 + o : NULL,
                          L.m2 ? L.m2 + o : NULL, L.n, 1);
   }
 }
 
-static void logistic_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
-                                 const float *x, const float *y, size_t rows, const uint64_t *steps,
-                                 const unsigned char *active, double *loss_sums) {
+/* A batch of dense rows x, or of sparse rows sx (x NULL). */
+static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float *g, const float *x,
+                             const rt_csr_rows *sx, const float *y, size_t rows,
+                             const uint64_t *steps, const unsigned char *active,
+                             double *loss_sums) {
   const group_layout L = group_layout_of(specs, m, rows, g);
   const size_t d = L.d, c = L.c, n = L.n;
-  forward_products(x, rows, d, L.p, c, m, L.z);
+  if (sx) rt_csr_product(sx, L.p, n, n, L.z, n);
+  else forward_products(x, rows, d, L.p, c, m, L.z);
   for (size_t i = 0; i < m; ++i) {
     float *zi = L.z + i * c;
     if (active[i]) {
+      if (sx && L.scale[i] != 1.0) /* a lazy member's stored weights are w / scale */
+        for (size_t r = 0; r < rows; ++r)
+          for (size_t k = 0; k < c; ++k)
+            zi[r * n + k] = (float)((double)zi[r * n + k] * L.scale[i]);
       member_probabilities(zi, L.p + d * n + i * c, rows, c, n);
       loss_sums[i] = member_delta(zi, y, rows, c, n);
     } else { /* a diverged member's deltas: zeros, so the shared product reads no NaN */
       for (size_t r = 0; r < rows; ++r) memset(zi + r * n, 0, c * sizeof *zi);
     }
   }
-  gradient_products(x, rows, d, L.z, c, m, L.gr);
+  if (!sx) gradient_products(x, rows, d, L.z, c, m, L.gr);
   for (size_t i = 0; i < m; ++i) {
     if (!active[i] || !isfinite(loss_sums[i])) continue;
     const size_t o = i * c;
-    member_gradient_rest(specs[i], L.p + o, L.gr + o, L.z + o, rows, d, c, n);
-    rt_optimizer_step_block(specs[i], steps[i], L.p + o, L.m1 ? L.m1 + o : NULL,
-                            L.m2 ? L.m2 + o : NULL, L.gr + o, L.prows, c, n);
+    const int lazy = sx && rt_lazy_member(specs[i]);
+    if (sx && !lazy) { /* this member's own gradient product (any other member's columns alike) */
+      for (size_t r = 0; r < d; ++r) memset(L.gr + r * n + o, 0, c * sizeof *L.gr);
+      rt_csr_gradient(sx, L.z + o, n, c, L.gr + o, n);
+    }
+    member_gradient_rest(specs[i], L.p + o, L.gr + o, L.z + o, rows, d, c, n, !lazy);
+    if (!lazy) {
+      rt_optimizer_step_block(specs[i], steps[i], L.p + o, L.m1 ? L.m1 + o : NULL,
+                              L.m2 ? L.m2 + o : NULL, L.gr + o, L.prows, c, n);
+      continue;
+    }
+    const float lr = (float)rt_learning_rate(specs[i], steps[i]);
+    rt_lazy_sgd_step(L.p + o, d, c, n, sx, L.z + o, n, lr, (float)specs[i]->hp.l2, &L.scale[i]);
+    for (size_t k = 0; k < c; ++k) rt_sgd_update(&L.p[d * n + o + k], L.gr[d * n + o + k], lr);
   }
+  if (sx && sx->settle)
+    for (size_t i = 0; i < m; ++i) rt_lazy_settle(L.p + i * c, d, c, n, &L.scale[i]);
+}
+
+static void logistic_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
+                                 const float *x, const float *y, size_t rows, const uint64_t *steps,
+                                 const unsigned char *active, double *loss_sums) {
+  group_batch_rows(specs, m, g, x, NULL, y, rows, steps, active, loss_sums);
+}
+
+static void logistic_group_batch_sparse(const rt_model_spec *const *specs, size_t m, float *g,
+                                        const rt_csr_rows *x, const float *y, const uint64_t *steps,
+                                        const unsigned char *active, double *loss_sums) {
+  group_batch_rows(specs, m, g, NULL, x, y, x->rows, steps, active, loss_sums);
+}
+
+static size_t logistic_settle_period(const rt_model_spec *const *specs, size_t m, size_t rows) {
+  int decay = 0;
+  for (size_t i = 0; i < m; ++i) decay |= rt_lazy_member(specs[i]) && specs[i]->hp.l2 > 0.0;
+  return rt_sparse_settle_period(specs[0]->problem.features, rows, decay);
 }
 
 static rt_task logistic_task(const rt_model_spec *spec) {
@@ -215,6 +265,27 @@ static void logistic_predict(const rt_model_spec *spec, const float *params, con
                              size_t rows, float *out, float *ws) {
   logistic_probabilities(spec, params, x, rows, ws);
   rt_class_predict_rows(ws, rows, spec->problem.classes, out);
+}
+
+/* Probabilities of a solo model on sparse rows. */
+static void sparse_probabilities(const rt_model_spec *spec, const float *params,
+                                 const rt_csr_rows *x, float *p) {
+  const size_t d = spec->problem.features, c = spec->problem.classes;
+  rt_csr_product(x, params, c, c, p, c);
+  member_probabilities(p, params + d * c, x->rows, c, c);
+}
+
+static void logistic_predict_sparse(const rt_model_spec *spec, const float *params,
+                                    const rt_csr_rows *x, float *out, float *ws) {
+  sparse_probabilities(spec, params, x, ws);
+  rt_class_predict_rows(ws, x->rows, spec->problem.classes, out);
+}
+
+static void logistic_eval_rows_sparse(const rt_model_spec *spec, const float *params,
+                                      const rt_csr_rows *x, const float *y, float *ws,
+                                      double *sums) {
+  sparse_probabilities(spec, params, x, ws);
+  rt_class_eval_sums(ws, y, x->rows, spec->problem.classes, sums);
 }
 
 /* sums: [0] log-loss, [1] correct predictions. */
@@ -246,6 +317,10 @@ const rt_family rt_family_logistic = {
     .group_gather = logistic_group_gather,
     .group_batch = logistic_group_batch,
     .group_scatter = logistic_group_scatter,
+    .group_batch_sparse = logistic_group_batch_sparse,
+    .sparse_settle_period = logistic_settle_period,
+    .eval_rows_sparse = logistic_eval_rows_sparse,
+    .predict_sparse = logistic_predict_sparse,
     .output_width = logistic_output_width,
     .output_name = logistic_output_name,
     .predict = logistic_predict,

@@ -51,6 +51,7 @@
 #include "model.h"
 #include "rng.h"
 #include "scalar_math.h"
+#include "sparse_rows.h"
 
 /* At most 2^31 bytes of parameters. */
 #define MLP_MAX_PARAMS ((uint64_t)1 << 29)
@@ -278,12 +279,13 @@ static void mlp_member_forward(const rt_model_spec *spec, const float *b1, const
   if (!mlp_regression(spec)) rt_softmax_rows(b->out, rows, spec->problem.classes);
 }
 
-/* Forward pass of a group of one (prediction, evaluation). */
+/* Forward pass of a group of one (prediction, evaluation) on dense rows x or sparse rows sx. */
 static mlp_blocks mlp_forward(const rt_model_spec *spec, const float *params, const float *x,
-                              size_t rows, float *ws, int derivatives) {
+                              const rt_csr_rows *sx, size_t rows, float *ws, int derivatives) {
   const mlp_blocks b = mlp_split(spec, rows, ws);
   const size_t f = spec->problem.features, n1 = mlp_width(spec, 1);
-  mlp_first_product(f, n1, rows, x, params, b.act[1]);
+  if (sx) rt_csr_product(sx, params, n1, n1, b.act[1], n1);
+  else mlp_first_product(f, n1, rows, x, params, b.act[1]);
   mlp_member_forward(spec, params + f * n1, params + f * n1 + n1, rows, &b, derivatives);
   return b;
 }
@@ -493,11 +495,20 @@ static void mlp_member_product(const mlp_group_layout *L, size_t col, size_t n1,
  * member's own product (its operand copied to the solo layout) into its columns, so every member
  * gets its solo bits. A group of one is its own solo product. */
 static void mlp_first_products(const rt_model_spec *const *specs, size_t m,
-                               const mlp_group_layout *L, float *g, const float *x, size_t rows,
-                               int gradient) {
+                               const mlp_group_layout *L, float *g, const float *x,
+                               const rt_csr_rows *sx, size_t rows, int gradient) {
   const size_t f = L->features, s = L->s;
   float *out = gradient ? g + L->g : g + L->scratch; /* GW1_cat or Z1_cat */
   const size_t out_rows = gradient ? f : rows;
+  if (sx) { /* sparse rows: one product, each column its solo sum (sparse_rows.h) */
+    if (!gradient) {
+      rt_csr_product(sx, g + L->p, s, s, out, s);
+      return;
+    }
+    memset(out, 0, f * s * sizeof *out);
+    rt_csr_gradient(sx, g + L->scratch, s, s, out, s);
+    return;
+  }
   int fused = m == 1;
   for (size_t i = 0; i < m && !fused; ++i) {
     const size_t n1 = mlp_width(specs[i], 1);
@@ -523,15 +534,15 @@ static void mlp_first_products(const rt_model_spec *const *specs, size_t m,
  * backward down to its dH1 columns, ONE product for all first-layer weight gradients, then each
  * member's first-layer L2 and bias gradient and its optimizer steps over its three blocks (W_0
  * columns at row stride S, b_0, the deeper layers), skipped when its loss is not finite. */
-static void mlp_group_batch(const rt_model_spec *const *specs, size_t m, float *g, const float *x,
-                            const float *y, size_t rows, const uint64_t *steps,
-                            const unsigned char *active, double *loss_sums) {
+static void mlp_group_rows(const rt_model_spec *const *specs, size_t m, float *g, const float *x,
+                           const rt_csr_rows *sx, const float *y, size_t rows,
+                           const uint64_t *steps, const unsigned char *active, double *loss_sums) {
   const mlp_group_layout L = mlp_group_layout_of(specs, m, rows);
   const size_t f = L.features, s = L.s, b0 = f * s;
   float *p = g + L.p, *gr = g + L.g;
   float *mo = L.m != SIZE_MAX ? g + L.m : NULL, *vo = L.v != SIZE_MAX ? g + L.v : NULL;
   float *z1 = g + L.scratch, *d1 = z1 + rows * s, *own = d1 + rows * s;
-  mlp_first_products(specs, m, &L, g, x, rows, 0);
+  mlp_first_products(specs, m, &L, g, x, sx, rows, 0);
   mlp_slot at = mlp_slot_first(&L);
   for (size_t i = 0; i < m; ++i) {
     const rt_model_spec *spec = specs[i];
@@ -545,7 +556,7 @@ static void mlp_group_batch(const rt_model_spec *const *specs, size_t m, float *
     }
     mlp_slot_next(&at, spec, rows);
   }
-  mlp_first_products(specs, m, &L, g, x, rows, 1);
+  mlp_first_products(specs, m, &L, g, x, sx, rows, 1);
   at = mlp_slot_first(&L);
   for (size_t i = 0; i < m; ++i) {
     const rt_model_spec *spec = specs[i];
@@ -565,6 +576,20 @@ static void mlp_group_batch(const rt_model_spec *const *specs, size_t m, float *
   }
 }
 
+static void mlp_group_batch(const rt_model_spec *const *specs, size_t m, float *g, const float *x,
+                            const float *y, size_t rows, const uint64_t *steps,
+                            const unsigned char *active, double *loss_sums) {
+  mlp_group_rows(specs, m, g, x, NULL, y, rows, steps, active, loss_sums);
+}
+
+/* Sparse rows: the first layer's products over the non-zeros; everything else as dense (the
+ * optimizers update every weight: no member updates lazily, so every batch is settled). */
+static void mlp_group_batch_sparse(const rt_model_spec *const *specs, size_t m, float *g,
+                                   const rt_csr_rows *x, const float *y, const uint64_t *steps,
+                                   const unsigned char *active, double *loss_sums) {
+  mlp_group_rows(specs, m, g, NULL, x, y, x->rows, steps, active, loss_sums);
+}
+
 /* Prediction columns: classification "predicted", "p0".."p{C-1}"; regression "prediction". */
 static size_t mlp_output_width(const rt_model_spec *spec) {
   return mlp_regression(spec) ? 1 : spec->problem.classes + 1;
@@ -575,9 +600,10 @@ static void mlp_output_name(const rt_model_spec *spec, size_t column, char *buf,
   else rt_class_output_name(column, buf, cap);
 }
 
-static void mlp_predict(const rt_model_spec *spec, const float *params, const float *x, size_t rows,
-                        float *out, float *ws) {
-  const mlp_blocks b = mlp_forward(spec, params, x, rows, ws, 0);
+/* Predictions of dense rows x or sparse rows sx (x NULL). */
+static void mlp_predict_rows(const rt_model_spec *spec, const float *params, const float *x,
+                             const rt_csr_rows *sx, size_t rows, float *out, float *ws) {
+  const mlp_blocks b = mlp_forward(spec, params, x, sx, rows, ws, 0);
   if (mlp_regression(spec)) {
     memcpy(out, b.out, rows * sizeof *out);
     return;
@@ -585,11 +611,23 @@ static void mlp_predict(const rt_model_spec *spec, const float *params, const fl
   rt_class_predict_rows(b.out, rows, spec->problem.classes, out);
 }
 
+static void mlp_predict(const rt_model_spec *spec, const float *params, const float *x, size_t rows,
+                        float *out, float *ws) {
+  mlp_predict_rows(spec, params, x, NULL, rows, out, ws);
+}
+
+static void mlp_predict_sparse(const rt_model_spec *spec, const float *params, const rt_csr_rows *x,
+                               float *out, float *ws) {
+  mlp_predict_rows(spec, params, NULL, x, x->rows, out, ws);
+}
+
 /* Evaluation sums. Classification: [0] log-loss, [1] correct predictions. Regression: [0] sum of
- * squared errors, [1] sum of absolute errors, [2] sum of y, [3] sum of y^2. */
-static void mlp_eval_rows(const rt_model_spec *spec, const float *params, const float *x,
-                          const float *y, size_t rows, float *ws, double *sums) {
-  const mlp_blocks b = mlp_forward(spec, params, x, rows, ws, 0);
+ * squared errors, [1] sum of absolute errors, [2] sum of y, [3] sum of y^2. Rows: dense x or
+ * sparse sx (x NULL). */
+static void mlp_eval_any(const rt_model_spec *spec, const float *params, const float *x,
+                         const rt_csr_rows *sx, const float *y, size_t rows, float *ws,
+                         double *sums) {
+  const mlp_blocks b = mlp_forward(spec, params, x, sx, rows, ws, 0);
   if (mlp_regression(spec)) {
     for (size_t i = 0; i < rows; ++i) {
       const double t = (double)y[i], d = (double)b.out[i] - t;
@@ -601,6 +639,16 @@ static void mlp_eval_rows(const rt_model_spec *spec, const float *params, const 
     return;
   }
   rt_class_eval_sums(b.out, y, rows, spec->problem.classes, sums);
+}
+
+static void mlp_eval_rows(const rt_model_spec *spec, const float *params, const float *x,
+                          const float *y, size_t rows, float *ws, double *sums) {
+  mlp_eval_any(spec, params, x, NULL, y, rows, ws, sums);
+}
+
+static void mlp_eval_rows_sparse(const rt_model_spec *spec, const float *params,
+                                 const rt_csr_rows *x, const float *y, float *ws, double *sums) {
+  mlp_eval_any(spec, params, NULL, x, y, x->rows, ws, sums);
 }
 
 /* Metrics depend on the output: logloss and accuracy for classification, rmse, mae and r2 for
@@ -650,6 +698,9 @@ const rt_family rt_family_mlp = {
     .group_gather = mlp_group_gather,
     .group_batch = mlp_group_batch,
     .group_scatter = mlp_group_scatter,
+    .group_batch_sparse = mlp_group_batch_sparse,
+    .eval_rows_sparse = mlp_eval_rows_sparse,
+    .predict_sparse = mlp_predict_sparse,
     .output_width = mlp_output_width,
     .output_name = mlp_output_name,
     .predict = mlp_predict,

@@ -11,6 +11,8 @@
 #include "ringtrain/results.h"
 #include "ringtrain/status.h"
 
+struct rt_csr_rows; /* sparse_rows.h */
+
 /* What the data fixes about every model of a run. */
 typedef struct rt_problem {
   size_t features;      /* the model's input width: its view's (view.h), else the data's */
@@ -156,6 +158,26 @@ typedef struct rt_family {
    * algorithm); a model that does not trains member by member through integrate_batch. Linear:
    * solver sgd only. */
   int (*group_capable)(const rt_model_spec *spec);
+  /* Optional, with the group operations: sparse input (LIBSVM shards, sparse_rows.h), so that a
+   * batch costs what its non-zeros cost. group_batch_sparse is group_batch on x->rows sparse rows
+   * (the model's input as it is: no view, no scaling of its own); plain-SGD members update lazily
+   * and settle when x->settle says so. sparse_settle_period: batches between the settled points
+   * of a visit of these members (the only points a visit may stop at between batches; NULL: 1).
+   * eval_rows_sparse and predict_sparse: eval_rows and predict on sparse rows (ws as for
+   * x->rows rows). Without them sparse rows are made dense batch by batch. */
+  void (*group_batch_sparse)(const rt_model_spec *const *specs, size_t m, float *g,
+                             const struct rt_csr_rows *x, const float *y, const uint64_t *steps,
+                             const unsigned char *active, double *loss_sums);
+  size_t (*sparse_settle_period)(const rt_model_spec *const *specs, size_t m, size_t rows);
+  /* Optional: integrate_batch on sparse rows, for the models the group operations do not take
+   * (linear's solver exact: statistics over the non-zeros). */
+  void (*integrate_batch_sparse)(const rt_model_spec *spec, float *params, float *aux,
+                                 const struct rt_csr_rows *x, const float *y, uint64_t step,
+                                 double *loss_sum, float *ws);
+  void (*eval_rows_sparse)(const rt_model_spec *spec, const float *params,
+                           const struct rt_csr_rows *x, const float *y, float *ws, double *sums);
+  void (*predict_sparse)(const rt_model_spec *spec, const float *params,
+                         const struct rt_csr_rows *x, float *out, float *ws);
   /* Optional: at the end of every pass, after its last batch and before the model moves on (or
    * is written), where the engine closes the pass (CPU: engine.c serve; CUDA: the family's
    * device hook, run by rt_cuda_finish_visit); pass is the 0-based pass just completed. Not
