@@ -11,6 +11,8 @@ usage: scripts/plot.py RUN_DIR [--out DIR] [--timeline]
                           (log x over more than two decades), a strip plot for words; coloured by
                           model kind. Only models the parameter applies to are drawn (momentum for
                           sgd, beta1 for adam, k for kmeans, ...)
+  rungs.png               asha and hyperband sweeps: the ranking metric per pass (history.csv), a
+                          line per model, a cross where a model stopped at a rung
   timeline.png            with --timeline: ranks x time, one bar per trace event, coloured by
                           model id (needs RUN_DIR/trace.json, Chrome trace events)
 
@@ -169,6 +171,76 @@ def plot_history(run_dir, out_dir, results, plt):
     ncol = max(1, math.ceil(len(series) / 16))
     ax.legend(title="model", fontsize="small", ncol=ncol, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return save(fig, out_dir, "metric_vs_pass.png", plt)
+
+
+def sweep_settings(run_dir):
+    """(method, metric name) from RUN_DIR/config.yaml's sweep section, without a YAML parser:
+    the resolved config writes them as plain 'method: X' and, under 'metric:', 'name: Y'."""
+    method, metric, in_sweep, in_metric = "grid", "auto", False, False
+    try:
+        lines = open(os.path.join(run_dir, "config.yaml")).read().splitlines()
+    except OSError:
+        return method, metric
+    for line in lines:
+        if re.match(r"^\S", line):
+            in_sweep, in_metric = line.startswith("sweep:"), False
+            continue
+        if not in_sweep:
+            continue
+        m = re.match(r"^  (\w+):\s*(\S*)", line)
+        if m:
+            in_metric = m.group(1) == "metric"
+            if m.group(1) == "method":
+                method = m.group(2)
+            continue
+        m = re.match(r"^    name:\s*(\S+)", line)
+        if m and in_metric:
+            metric = m.group(1)
+    return method, metric
+
+
+def plot_rungs(run_dir, out_dir, results, plt):
+    """rungs.png for an asha / hyperband run: the ranking metric per pass, a line per model; a
+    model that stopped at a rung ends in a cross; dotted lines at the rungs."""
+    method, metric = sweep_settings(run_dir)
+    if method not in ("asha", "hyperband"):
+        return []
+    path = os.path.join(run_dir, "history.csv")
+    header, rows = read_csv(path, ["model_id", "pass"])
+    vals = [c for c in header if c.startswith("val_")]
+    if metric == "auto" or metric not in header:
+        metric = vals[0] if vals else "train_loss"
+    status_of = {r["id"]: r.get("status", "") for r in results}
+    series = {}
+    for r in rows:
+        series.setdefault(r["model_id"], []).append(
+            (number(r["pass"], path, r["_line"], "pass"), number(r.get(metric, ""), path, r["_line"], metric)))
+    fig, ax = plt.subplots(figsize=(8, 5))
+    cmap = plt.get_cmap("tab20" if len(series) > 10 else "tab10")
+    rungs = set()
+    for i, (model, points) in enumerate(sorted(series.items(), key=lambda kv: int(kv[0]))):
+        points.sort()
+        xs = [p for p, _ in points]
+        ys = [math.nan if v is None else v for _, v in points]
+        color = cmap(i % cmap.N)
+        ax.plot(xs, ys, linewidth=1.0, color=color, alpha=0.8)
+        if status_of.get(model) == "stopped_early" and xs:
+            rungs.add(xs[-1])
+            ax.plot([xs[-1]], [ys[-1]], marker="x", color=color, markersize=6)
+        elif xs:
+            ax.plot([xs[-1]], [ys[-1]], marker="o", color=color, markersize=5, label=f"{model} (finished)")
+    for r in sorted(rungs):
+        ax.axvline(r, color="grey", linestyle=":", linewidth=1)
+    if spans_decades([v for pts in series.values() for _, v in pts if v is not None and v > 0]):
+        ax.set_yscale("log")
+    ax.set_xlabel("pass")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{method}: {metric} per pass, x = stopped at a rung "
+                 f"({os.path.basename(os.path.normpath(run_dir))})")
+    ax.grid(True, alpha=0.3)
+    if any(status_of.get(m) != "stopped_early" for m in series):
+        ax.legend(fontsize="small", loc="best")
+    return [save(fig, out_dir, "rungs.png", plt)]
 
 
 def hyper_parameter_columns(header):
@@ -396,6 +468,7 @@ def main(argv):
         os.makedirs(out_dir, exist_ok=True)
         written = [plot_history(run_dir, out_dir, results, plt)]
         written += plot_parameters(out_dir, header, results, plt)
+        written += plot_rungs(run_dir, out_dir, results, plt)
         if args.timeline:
             written.append(plot_timeline(trace_path, out_dir, plt))
     except InputError as e:

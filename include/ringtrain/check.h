@@ -73,6 +73,16 @@ typedef struct rt_check_file {
 rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file *validation,
                        rt_check_facts *facts, rt_status *st);
 
+/* The plan of an asha or hyperband sweep (sweep.method), as train runs it: rungs[0..rung_count)
+ * are bracket 0's rung passes, bracket b has those from the b-th on; max_work: the most
+ * model-passes it can spend. */
+typedef struct rt_check_halving {
+  size_t brackets, rung_count;
+  uint64_t rungs[64];
+  uint64_t max_work;
+} rt_check_halving;
+void rt_check_halving_plan(const rt_config *cfg, rt_check_halving *out);
+
 /* The model groups train forms for cfg on `data` (models that share every batch travel and
  * integrate together, src/engine/groups.h: the same rule, on the same specs), with run.fuse;
  * numbered by their first member, members ascending. Call after rt_check_run accepted cfg.

@@ -56,8 +56,20 @@ typedef enum rt_normalize {
 /* sweep.method: how the `models:` entries expand into the list of models trained. */
 typedef enum rt_sweep_method {
   RT_SWEEP_GRID = 0, /* every combination of each entry's value lists (distributions not allowed) */
-  RT_SWEEP_RANDOM    /* sweep.count models drawn from the lists and distributions */
+  RT_SWEEP_RANDOM,   /* sweep.count models drawn from the lists and distributions */
+  RT_SWEEP_ASHA,     /* drawn as random; trained by asynchronous successive halving
+                        (src/engine/asha.h): rungs, promotions, admissions in a fixed order */
+  RT_SWEEP_HYPERBAND /* asha in brackets that start at later rungs (asha.h) */
 } rt_sweep_method;
+
+/* Whether a method draws its models (random, asha, hyperband: sweep.count draws). */
+static inline int rt_sweep_method_draws(rt_sweep_method m) {
+  return m == RT_SWEEP_RANDOM || m == RT_SWEEP_ASHA || m == RT_SWEEP_HYPERBAND;
+}
+/* Whether a method trains by successive halving (asha, hyperband: src/engine/asha.h). */
+static inline int rt_sweep_method_halves(rt_sweep_method m) {
+  return m == RT_SWEEP_ASHA || m == RT_SWEEP_HYPERBAND;
+}
 /* sweep.metric.goal; auto = by the metric (rt_sweep_goal_resolve). */
 typedef enum rt_sweep_goal { RT_GOAL_AUTO = 0, RT_GOAL_MINIMIZE, RT_GOAL_MAXIMIZE } rt_sweep_goal;
 
@@ -191,6 +203,12 @@ typedef struct rt_config {
                                   the median of the models of its kind at that pass */
     long early_min_passes;  /* sweep.early_terminate.min_passes: decide from this pass on, >= 1,
                                   default 1 */
+    long asha_min_passes;   /* sweep.asha.min_passes: the first rung's passes r (rungs at
+                                  r eta^k below run.passes), >= 1, default 1 */
+    long asha_eta;          /* sweep.asha.eta: the top 1/eta of a rung is promoted, >= 2,
+                                  default 3 */
+    long parallel;          /* sweep.parallel: asha: models training at once (the others wait
+                                  for a place, in id order); 0 (YAML: all, the default) = all */
     int expanded;           /* 1: the models list is already the expansion (written configs):
                                   each entry is one model, lists and distributions are errors;
                                   method, count and seed are kept for the record only */

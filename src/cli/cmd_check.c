@@ -85,6 +85,23 @@ static void print_sweep_line(const rt_config *cfg) {
       method, cfg->model_count, cfg->model_count == 1 ? "" : "s", kinds, kinds == 1 ? "" : "s",
       cfg->model_count, cfg->model_count == 1 ? "" : "s", cfg->run.passes,
       cfg->run.passes == 1 ? "" : "es", (long)cfg->model_count * cfg->run.passes);
+  if (rt_sweep_method_halves(cfg->sweep.method)) { /* the plan: rungs, places, the most work */
+    rt_check_halving h;
+    rt_check_halving_plan(cfg, &h);
+    printf("\n# %s: ", rt_sweep_method_name(cfg->sweep.method));
+    for (size_t b = 0; b < h.brackets; ++b) {
+      if (h.brackets > 1)
+        printf("%sbracket %zu (ids %zu mod %zu) ", b ? "; " : "", b, b, h.brackets);
+      printf(b >= h.rung_count ? "no rungs" : "rungs at pass");
+      for (size_t i = b; i < h.rung_count; ++i)
+        printf("%s %" PRIu64, i > b ? "," : (h.rung_count - b > 1 ? "es" : ""), h.rungs[i]);
+    }
+    printf(" (then %ld); the top 1/%ld of a rung goes on; ", cfg->run.passes, cfg->sweep.asha_eta);
+    if (cfg->sweep.parallel > 0 && (size_t)cfg->sweep.parallel < cfg->model_count)
+      printf("%ld models at once", cfg->sweep.parallel);
+    else printf("every model starts at once");
+    printf("; at most %" PRIu64 " model-passes", h.max_work);
+  }
   if (cfg->sweep.metric[0])
     printf("; ranked by %s (%s)", cfg->sweep.metric,
            rt_sweep_goal_name(rt_sweep_goal_resolve(cfg->sweep.goal, cfg->sweep.metric)));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asha.h"
 #include "check_spec.h"
 #include "groups.h"
 #include "model.h"
@@ -40,7 +41,9 @@ void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *da
   sp->shards_used =
       cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : (uint64_t)sp->shards;
   sp->succession = cfg->run.succession;
-  sp->eval_every_pass = cfg->run.eval_every_pass;
+  /* asha ranks by validation metrics at its rungs: they are measured every pass. */
+  sp->eval_every_pass = cfg->run.eval_every_pass || (rt_sweep_method_halves(cfg->sweep.method) &&
+                                                     strcmp(cfg->sweep.metric, "train_loss") != 0);
   /* The exact least-squares solver needs the data once: its statistics are sums. */
   if (strcmp(sp->hp.kind, "linear") == 0 && sp->hp.solver == RT_SOLVER_EXACT) sp->passes = 1;
 }
@@ -128,4 +131,12 @@ void rt_check_groups_free(rt_check_groups *g) {
   rt_groups groups = {.first = g->first, .members = g->members, .group_of = g->group_of};
   rt_groups_free(&groups);
   memset(g, 0, sizeof *g);
+}
+
+void rt_check_halving_plan(const rt_config *cfg, rt_check_halving *out) {
+  memset(out, 0, sizeof *out);
+  rt_asha plan;
+  out->brackets = rt_asha_plan_of(cfg, cfg->model_count, &plan);
+  out->rung_count = rt_asha_rungs(&plan, (uint64_t)cfg->run.passes, out->rungs, 64);
+  out->max_work = rt_asha_max_work(&plan, cfg->model_count, (uint64_t)cfg->run.passes);
 }

@@ -652,7 +652,8 @@ static rt_code sweep_node(parse_ctx *ctx, const rt_config_key *k, const char *la
 }
 
 /* A nested mapping of the sweep section: sweep.metric: {name: ..., goal: ...} (or just the
- * name), sweep.early_terminate: {type: ..., min_passes: ...} (or just the type). */
+ * name), sweep.early_terminate: {type: ..., min_passes: ...} (or just the type), sweep.asha:
+ * {min_passes: ..., eta: ...} (or just min_passes). */
 typedef struct nested_section {
   const char *name;         /* "metric" */
   const char *scalar_key;   /* the key a plain scalar sets: "name" */
@@ -663,9 +664,11 @@ typedef struct nested_section {
 
 static const char *const metric_keys[] = {"name", "goal"};
 static const char *const early_keys[] = {"type", "min_passes"};
+static const char *const asha_keys[] = {"min_passes", "eta"};
 static const nested_section nested_sections[] = {
     {"metric", "name", "{name: val_accuracy, goal: maximize}", metric_keys, 2},
     {"early_terminate", "type", "{type: median, min_passes: 2}", early_keys, 2},
+    {"asha", "min_passes", "{min_passes: 1, eta: 3}", asha_keys, 2},
 };
 
 static const nested_section *find_nested(const char *name) {
@@ -1057,7 +1060,7 @@ static rt_code config_set(rt_config *cfg, const char *assignment, int replaying,
 static int expansion_changed(const rt_config *before, const rt_config *after) {
   return before->sweep.method != after->sweep.method || before->sweep.count != after->sweep.count ||
          before->sweep.expanded != after->sweep.expanded ||
-         (before->sweep.seed != after->sweep.seed && after->sweep.method == RT_SWEEP_RANDOM &&
+         (before->sweep.seed != after->sweep.seed && rt_sweep_method_draws(after->sweep.method) &&
           !after->sweep.expanded);
 }
 
@@ -1289,11 +1292,29 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
                    "%sdata.validation and data.validation_fraction exclude each other: give a "
                    "validation file or a fraction, not both",
                    where);
-  if (cfg->sweep.method == RT_SWEEP_RANDOM && !cfg->sweep.expanded && cfg->sweep.count == 0)
+  if (rt_sweep_method_draws(cfg->sweep.method) && !cfg->sweep.expanded && cfg->sweep.count == 0)
     return rt_fail(st, RT_ERR_CONFIG,
-                   "%ssweep.count is required with sweep.method: random (the number of models to "
+                   "%ssweep.count is required with sweep.method: %s (the number of models to "
                    "draw)",
-                   where);
+                   where, rt_sweep_method_name(cfg->sweep.method));
+  if (rt_sweep_method_halves(cfg->sweep.method) && cfg->sweep.early_terminate)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.early_terminate and sweep.method: %s exclude each other (it stops "
+                   "models at its rungs)",
+                   where, rt_sweep_method_name(cfg->sweep.method));
+  if (rt_sweep_method_halves(cfg->sweep.method) && strcmp(cfg->sweep.metric, "train_loss") != 0 &&
+      !cfg->data.validation[0] && !(cfg->data.validation_fraction > 0.0))
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.method: %s ranks the models at its rungs by %s, which needs "
+                   "validation rows: give data.validation_fraction or data.validation (or "
+                   "sweep.metric: train_loss)",
+                   where, rt_sweep_method_name(cfg->sweep.method),
+                   cfg->sweep.metric[0] ? cfg->sweep.metric : "each family's first metric");
+  if (rt_sweep_method_halves(cfg->sweep.method) && cfg->sweep.asha_min_passes >= cfg->run.passes)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.asha.min_passes (%ld) must be below run.passes (%ld): the first rung "
+                   "comes before the last pass",
+                   where, cfg->sweep.asha_min_passes, cfg->run.passes);
   if (cfg->model_count == 0 || !cfg->models)
     return rt_fail(st, RT_ERR_CONFIG, "%smodels: at least one model is required", where);
   if (cfg->model_count > RT_SWEEP_MODELS_MAX)

@@ -122,6 +122,8 @@ static const rt_key_choice model_normalizations[] = {
 static const rt_key_choice sweep_methods[] = {
     {"grid", RT_SWEEP_GRID, 0},
     {"random", RT_SWEEP_RANDOM, 0},
+    {"asha", RT_SWEEP_ASHA, 0},
+    {"hyperband", RT_SWEEP_HYPERBAND, 0},
     {NULL, 0, 0},
 };
 
@@ -152,6 +154,7 @@ static const rt_key_choice sweep_metrics[] = {
 };
 
 static const rt_key_choice count_none[] = {{"none", 0, 0}, {NULL, 0, 0}};
+static const rt_key_choice all_zero[] = {{"all", 0, 0}, {NULL, 0, 0}};
 static const rt_key_choice never_zero[] = {{"never", 0, 0}, {NULL, 0, 0}};
 
 /* ---------------------------------------------------------------------------------------------
@@ -313,8 +316,10 @@ const rt_config_key rt_config_keys[] = {
     /* sweep */
     {RT_SECTION_SWEEP, "method", RT_KEY_ENUM, RT_STORE_METHOD, CFG(sweep.method), 0, NO_INT, NO_NUM,
      sweep_methods, 0, "grid",
-     "how the models entries expand: grid (every combination of each entry's value lists) or "
-     "random (count models drawn from the lists and distributions)",
+     "how the models entries expand: grid (every combination of each entry's value lists), "
+     "random (count models drawn from the lists and distributions), asha (drawn as random, "
+     "trained by asynchronous successive halving: see sweep.asha) or hyperband (asha in "
+     "brackets that start at later rungs)",
      NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "count", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.count), 0, 1,
      RT_SWEEP_MODELS_MAX, NO_NUM, count_none, 0, "none",
@@ -341,6 +346,21 @@ const rt_config_key rt_config_keys[] = {
     {RT_SECTION_SWEEP, "early_terminate.min_passes", RT_KEY_INT, RT_STORE_LONG,
      CFG(sweep.early_min_passes), 0, 1, 1000000000, NO_NUM, NULL, 0, "1",
      "passes every model trains before early termination may stop it", NULL, NO_SCHEMA},
+    {RT_SECTION_SWEEP, "asha.min_passes", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.asha_min_passes), 0,
+     1, 1000000000, NO_NUM, NULL, 0, "1",
+     "asha, hyperband: passes of the first rung; rungs at min_passes * eta^k passes below "
+     "run.passes",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_SWEEP, "asha.eta", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.asha_eta), 0, 2, 1000,
+     NO_NUM, NULL, 0, "3",
+     "asha, hyperband: a model that completes a rung goes on when it ranks in the top 1/eta of "
+     "the models that completed that rung (2..1000)",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_SWEEP, "parallel", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.parallel), 0, 1,
+     RT_SWEEP_MODELS_MAX, NO_NUM, all_zero, 0, "all",
+     "asha, hyperband: models training at once; a place freed by a model that stops goes to a promotion, "
+     "else to the next model not yet started (in id order); all = every model starts at once",
+     NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "expanded", RT_KEY_ENUM, RT_STORE_INT, CFG(sweep.expanded), 0, NO_INT,
      NO_NUM, booleans, 0, "false",
      "true: the models list is already expanded (resolved configs): one model per entry, taken "

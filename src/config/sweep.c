@@ -180,7 +180,7 @@ rt_code rt_sweep_expand(const rt_config *cfg, const rt_sweep_plan *plan, const c
   *models_out = NULL;
   *count_out = 0;
   const int expanded = cfg->sweep.expanded != 0;
-  const int random = !expanded && cfg->sweep.method == RT_SWEEP_RANDOM;
+  const int random = !expanded && rt_sweep_method_draws(cfg->sweep.method);
   /* Method-dependent checks, in the order of the file. */
   for (size_t e = 0; e < plan->entry_count; ++e) {
     const rt_sweep_entry *entry = &plan->entries[e];
@@ -204,9 +204,10 @@ rt_code rt_sweep_expand(const rt_config *cfg, const rt_sweep_plan *plan, const c
       const int line = plan->sweep_line ? plan->sweep_line : plan->models_line;
       const int column = plan->sweep_line ? plan->sweep_column : plan->models_column;
       return rt_fail(st, RT_ERR_CONFIG,
-                     "%s:%d:%d: sweep.count is required with sweep.method: random (the number of "
+                     "%s:%d:%d: sweep.count is required with sweep.method: %s (the number of "
                      "models to draw, 1..%d)",
-                     where, line, column, RT_SWEEP_MODELS_MAX);
+                     where, line, column, rt_sweep_method_name(cfg->sweep.method),
+                     RT_SWEEP_MODELS_MAX);
     }
     if (cfg->sweep.count > RT_SWEEP_MODELS_MAX)
       return rt_fail(st, RT_ERR_CONFIG, "%s:%d:%d: sweep.count must be <= %d, got %ld", where,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agree.h"
+#include "asha.h"
 #include "backend.h"
 #include "backend_select.h"
 #include "check_spec.h"
@@ -170,13 +171,46 @@ typedef struct ckpt_ctx {
   char written[RT_PATH_MAX + 64]; /* the last checkpoint written ("" when none) */
 } ckpt_ctx;
 
+/* Rank 0's states for a checkpoint: a model not started yet (asha: NULL) is written as a fresh
+ * state (pass 0, no visit: it starts afresh on resume). *made: the array, NULL when none is
+ * missing (then states itself). */
+static rt_code states_to_write(const rt_model_spec *run, size_t n, void **states, void ***made,
+                               rt_status *st) {
+  *made = NULL;
+  size_t missing = 0;
+  for (size_t j = 0; j < n; ++j) missing += states[j] == NULL;
+  if (!missing) return RT_OK;
+  void **all = calloc(n, sizeof *all);
+  if (!all) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu state pointers", n);
+  rt_code rc = RT_OK;
+  for (size_t j = 0; j < n && rc == RT_OK; ++j) {
+    size_t bytes;
+    if (states[j]) all[j] = states[j];
+    else rc = rt_state_create(&run[j], &all[j], &bytes, st);
+  }
+  if (rc != RT_OK) {
+    for (size_t j = 0; j < n; ++j)
+      if (!states[j]) rt_state_free(all[j]);
+    free(all);
+    return rc;
+  }
+  *made = all;
+  return RT_OK;
+}
+
 /* Collective: rank 0 writes a checkpoint of every travelling model; every rank gets its verdict. */
 static rt_code save(ckpt_ctx *c, const rt_model_spec *run, size_t n, void **states, MPI_Comm comm,
                     const char *reason, rt_status *st) {
   rt_prof_begin(RT_PHASE_CHECKPOINT, -1, -1, -1);
   rt_code rc = RT_OK;
   if (c->rank == 0) {
-    rc = rt_checkpoint_write(c->writer, c->cfg, run, n, states, reason, st);
+    void **made = NULL;
+    rc = states_to_write(run, n, states, &made, st);
+    if (rc == RT_OK)
+      rc = rt_checkpoint_write(c->writer, c->cfg, run, n, made ? made : states, reason, st);
+    for (size_t j = 0; made && j < n; ++j)
+      if (!states[j]) rt_state_free(made[j]);
+    free(made);
     if (rc == RT_OK)
       snprintf(c->written, sizeof c->written, "%s/%s/%s", c->writer->run_dir, RT_CHECKPOINT_DIR,
                c->writer->last);
@@ -278,6 +312,59 @@ static rt_code run_segments(const rt_config *cfg, const rt_model_spec *run, size
   return rc;
 }
 
+/* sweep.method asha (asha.h): the engine runs one tick at a time, each model in a place one
+ * pass further; the schedule is replayed from the states before each tick. Stops, checkpoints
+ * (run.checkpoint_every counts ticks) and resume as run_segments. */
+static rt_code run_asha(const rt_config *cfg, const rt_model_spec *run, size_t n,
+                        const rt_dataset *ds, MPI_Comm comm, rt_backend *backend, void **states,
+                        rt_model_stats *stats, rt_progress_view *view, rt_rank_time *time,
+                        ckpt_ctx *ckpt, rt_status *st) {
+  const uint64_t every = (uint64_t)cfg->run.checkpoint_every;
+  rt_asha plan;
+  rt_asha_plan(cfg, run, n, &plan);
+  uint64_t *upto = malloc((n ? n : 1) * sizeof *upto);
+  rt_code rc = upto ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
+  rt_groups groups = {0};
+  if (rc == RT_OK) rc = rt_groups_form(run, n, cfg->run.fuse, &groups, st);
+  /* A checkpoint's state at pass 0 with no visit done: not started (the engine makes it). */
+  for (size_t j = 0; rc == RT_OK && j < n; ++j) {
+    const rt_state_header *h = states[j] ? rt_state_head(states[j]) : NULL;
+    if (h && h->pass == 0 && h->position == 0 && h->batch_cursor == 0) {
+      rt_state_free(states[j]);
+      states[j] = NULL;
+    }
+  }
+  for (uint64_t ticks = 0; rc == RT_OK;) {
+    int done = 0;
+    if ((rc = rt_asha_next(&plan, run, n, states, upto, &done, st)) || done) break;
+    int stopped = 0;
+    rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, &groups, backend, view, time,
+                       &stopped, st);
+    if (rc) break;
+    if (stopped) {
+      if ((rc = save(ckpt, run, n, states, comm, save_reason(stopped), st))) break;
+      if (stopped == RT_STOP_EXIT) {
+        rc = stopped_status(ckpt, st);
+        break;
+      }
+      rt_stop_served_checkpoint();
+      continue;
+    }
+    ++ticks;
+    int kind = 0;
+    if ((rc = pending_stop(comm, &kind, st))) break;
+    if ((every && ticks % every == 0) || kind != RT_STOP_NONE)
+      rc = save(ckpt, run, n, states, comm, save_reason(kind), st);
+    if (rc == RT_OK && kind == RT_STOP_EXIT) rc = stopped_status(ckpt, st);
+    if (kind == RT_STOP_CHECKPOINT) rt_stop_served_checkpoint();
+  }
+  for (size_t j = 0; rc == RT_OK && j < n; ++j)
+    if (!states[j]) rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "asha: model %zu never started", j);
+  free(upto);
+  rt_groups_free(&groups);
+  return rc;
+}
+
 /* The CPU backend; wrapped in the deferred test backend (backend.h) when RINGTRAIN_DEFER_VISITS
  * asks for it, so that the engine's asynchronous path runs without a GPU. */
 static rt_code open_cpu_backend(const rt_dataset *ds, rt_backend **out, rt_status *st) {
@@ -341,7 +428,9 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
   memset(&view, 0, sizeof view); /* freed even when nothing above succeeded */
   if (rc == RT_OK)
     rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
-  if (rc == RT_OK)
+  if (rc == RT_OK && rt_sweep_method_halves(cfg->sweep.method))
+    rc = run_asha(cfg, run, n, ds, comm, backend, run_states, run_stats, &view, time, ckpt, st);
+  else if (rc == RT_OK)
     rc = run_segments(cfg, run, n, ds, comm, backend, run_states, run_stats, &view, time, ckpt, st);
   if (rc == RT_OK) rt_progress_view_finish(&view);
   rt_progress_view_free(&view);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/plot.py RUN_DIR: the PNG files of a small run (loss per pass, metric against each
-# hyper-parameter that varies, --timeline from a trace.json) and its errors.
+# hyper-parameter that varies, the rungs of an asha sweep, --timeline from a trace.json) and its
+# errors.
 #
 # Needs matplotlib for /usr/bin/python3. When it is missing the test installs python3-matplotlib
 # with apt-get (only as root, as CI runs). When it is missing and cannot be installed (no apt-get,
@@ -65,6 +66,12 @@ done
 [[ ! -e "$WORK/plots/metric_vs_batch_size.png" && ! -e "$WORK/plots/metric_vs_k.png" ]] && pass \
   || fail "plots for parameters that do not vary: $(ls "$WORK/plots")"
 [[ ! -e "$WORK/plots/timeline.png" ]] && pass || fail "timeline.png without --timeline"
+[[ ! -e "$WORK/plots/rungs.png" ]] && pass || fail "rungs.png for a grid sweep"
+# An asha sweep: rungs.png too.
+"$RT" train "$WORK/c.yaml" --quiet --output "$WORK/asha" --set sweep.method=asha --set sweep.count=6 \
+  --set run.passes=3 --set sweep.asha.min_passes=1 >/dev/null && pass || fail "asha train exit code"
+"$PY" "$PLOT" "$WORK/asha" --out "$WORK/ap" >"$WORK/ap.out" 2>&1 && is_png "$WORK/ap/rungs.png" &&
+  pass || fail "rungs.png of an asha run: $(cat "$WORK/ap.out")"
 # Without --out the files go to RUN_DIR/plots.
 "$PY" "$PLOT" "$WORK/run" >/dev/null && is_png "$WORK/run/plots/metric_vs_pass.png" && pass \
   || fail "default output folder RUN_DIR/plots"

@@ -899,6 +899,8 @@ static void test_reference_yaml(void **state) {
       strcpy(parent, "metric.");
     if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "early_terminate:", 16) == 0)
       strcpy(parent, "early_terminate.");
+    if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "asha:", 5) == 0)
+      strcpy(parent, "asha.");
     char name[640];
     snprintf(name, sizeof name, "%s%s", section == RT_SECTION_SWEEP && indent == 4 ? parent : "",
              p);

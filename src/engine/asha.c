@@ -1,0 +1,235 @@
+/* Asynchronous successive halving replayed from the states (asha.h). */
+#include "asha.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rt_asha_plan(const rt_config *cfg, const rt_model_spec *specs, size_t n, rt_asha *plan) {
+  (void)rt_asha_plan_of(cfg, n, plan);
+  if (cfg->sweep.metric[0]) {
+    snprintf(plan->metric, sizeof plan->metric, "%s", cfg->sweep.metric);
+  } else { /* as results rank: model 0's family's first metric */
+    const char *const *names = NULL;
+    const rt_family *fam = n ? rt_family_find(specs[0].hp.kind) : NULL;
+    if (fam && rt_family_metric_names(fam, &specs[0], &names) > 0)
+      snprintf(plan->metric, sizeof plan->metric, "val_%s", names[0]);
+    else snprintf(plan->metric, sizeof plan->metric, "train_loss");
+  }
+  plan->maximize = rt_sweep_goal_resolve(cfg->sweep.goal, plan->metric) == RT_GOAL_MAXIMIZE;
+}
+
+size_t rt_asha_plan_of(const rt_config *cfg, size_t n, rt_asha *plan) {
+  memset(plan, 0, sizeof *plan);
+  plan->min_passes = (uint64_t)cfg->sweep.asha_min_passes;
+  plan->eta = (uint64_t)cfg->sweep.asha_eta;
+  plan->parallel =
+      cfg->sweep.parallel > 0 && (size_t)cfg->sweep.parallel < n ? (size_t)cfg->sweep.parallel : n;
+  plan->brackets = 1;
+  if (cfg->sweep.method == RT_SWEEP_HYPERBAND) {
+    uint64_t rungs[64];
+    plan->brackets = rt_asha_rungs(plan, (uint64_t)cfg->run.passes, rungs, 64) + 1;
+  }
+  return plan->brackets;
+}
+
+size_t rt_asha_rungs(const rt_asha *plan, uint64_t passes, uint64_t *rungs, size_t cap) {
+  size_t k = 0;
+  for (uint64_t r = plan->min_passes; r < passes && k < cap; r *= plan->eta) {
+    rungs[k++] = r;
+    if (r > UINT64_MAX / plan->eta) break;
+  }
+  return k;
+}
+
+uint64_t rt_asha_max_work(const rt_asha *plan, size_t n, uint64_t passes) {
+  uint64_t rungs[64];
+  const size_t k = rt_asha_rungs(plan, passes, rungs, 64);
+  uint64_t work = 0;
+  for (size_t b = 0; b < plan->brackets; ++b) {
+    uint64_t reach = n / plan->brackets + (b < n % plan->brackets), before = 0;
+    for (size_t i = b < k ? b : k; i <= k; ++i) {
+      const uint64_t at = i < k ? rungs[i] : passes;
+      work += reach * (at - before);
+      before = at;
+      /* Every model in a place at once: a rung's models arrive together, floor(n / eta) go on.
+       * Else a model arriving later and better goes on too: all but the eta - 1 first may. */
+      if (plan->parallel >= n) reach /= plan->eta;
+      else reach = reach > plan->eta - 1 ? reach - (plan->eta - 1) : 0;
+    }
+  }
+  return work;
+}
+
+enum { NEW = 0, ACTIVE, PAUSED, DONE };
+
+typedef struct replay {
+  const rt_asha *plan;
+  const rt_model_spec *specs;
+  void **states;
+  size_t n;
+  unsigned char *status;
+  uint64_t *progress;  /* passes done by the replay's account */
+  size_t *waiting_at;  /* PAUSED: the rung index */
+  size_t **completed;  /* per bracket and rung [b * rung_count + k]: the models that completed it */
+  size_t *completed_n; /* the same */
+  size_t *order;       /* scratch: a rung's models sorted */
+  uint64_t rungs[64];
+  size_t rung_count;
+  size_t next_new;
+} replay;
+
+/* The ranking value of model j at pass p (1-based); NAN when it has none. */
+static double value_at(const replay *r, size_t j, uint64_t p) {
+  const rt_model_spec *spec = &r->specs[j];
+  const rt_state_layout l = rt_state_layout_of(spec);
+  void *state = r->states[j];
+  if (!state || p == 0 || p > rt_state_head(state)->pass) return NAN;
+  if (strcmp(r->plan->metric, "train_loss") == 0) return rt_state_history(state, &l)[p - 1];
+  if (!spec->eval_every_pass) return NAN;
+  const double *sums = rt_state_val_history(state, &l) + (p - 1) * (RT_EVAL_SUMS + 1);
+  if (!(sums[RT_EVAL_SUMS] > 0)) return NAN;
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  const char *const *names = NULL;
+  const size_t count = rt_family_metric_names(fam, spec, &names);
+  double values[RT_MAX_METRICS] = {0};
+  fam->metrics(spec, sums, (uint64_t)sums[RT_EVAL_SUMS], values);
+  for (size_t k = 0; k < count; ++k)
+    if (strcmp(r->plan->metric + 4, names[k]) == 0) return values[k];
+  return NAN;
+}
+
+static const replay *sorting; /* qsort's context (one thread) */
+static uint64_t sorting_pass;
+
+/* Whether model j had diverged by pass p: its training loss of that pass is not finite (what
+ * the state said then; a later divergence does not change an earlier rung's ranking). */
+static int diverged_by(const replay *r, size_t j, uint64_t p) {
+  const rt_state_layout l = rt_state_layout_of(&r->specs[j]);
+  return !r->states[j] || !isfinite(rt_state_history(r->states[j], &l)[p - 1]);
+}
+
+static int better_first(const void *a, const void *b) {
+  const size_t i = *(const size_t *)a, j = *(const size_t *)b;
+  const double x = value_at(sorting, i, sorting_pass), y = value_at(sorting, j, sorting_pass);
+  const int xn = !isfinite(x) || diverged_by(sorting, i, sorting_pass),
+            yn = !isfinite(y) || diverged_by(sorting, j, sorting_pass);
+  if (xn != yn) return xn - yn;
+  if (!xn && x != y) return (sorting->plan->maximize ? x > y : x < y) ? -1 : 1;
+  return i < j ? -1 : i > j;
+}
+
+/* The best model waiting at some rung that may go on (ASHA's promotion: the highest rung first,
+ * then the lower bracket), or r->n when none. */
+static size_t promotable(replay *r) {
+  for (size_t k = r->rung_count; k-- > 0;) {
+    for (size_t b = 0; b < r->plan->brackets; ++b) {
+      const size_t at = b * r->rung_count + k;
+      const size_t nk = r->completed_n[at], top = nk / (size_t)r->plan->eta;
+      if (top == 0) continue;
+      memcpy(r->order, r->completed[at], nk * sizeof *r->order);
+      sorting = r;
+      sorting_pass = r->rungs[k];
+      qsort(r->order, nk, sizeof *r->order, better_first);
+      sorting = NULL;
+      for (size_t i = 0; i < top; ++i) {
+        const size_t j = r->order[i];
+        if (r->status[j] == PAUSED && r->waiting_at[j] == k) return j;
+      }
+    }
+  }
+  return r->n;
+}
+
+/* Fills free places: promotions first, then new models in id order. */
+static void fill(replay *r, size_t *active) {
+  while (*active < r->plan->parallel) {
+    size_t j = promotable(r);
+    if (j == r->n) {
+      if (r->next_new >= r->n) return;
+      j = r->next_new++;
+    }
+    r->status[j] = ACTIVE;
+    ++*active;
+  }
+}
+
+/* The rung index of model j's bracket whose pass is p, or rung_count (bracket b has the rungs
+ * from index b on). */
+static size_t rung_of(const replay *r, size_t j, uint64_t p) {
+  for (size_t k = j % r->plan->brackets; k < r->rung_count; ++k)
+    if (r->rungs[k] == p) return k;
+  return r->rung_count;
+}
+
+rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, void **states,
+                     uint64_t *upto, int *done, rt_status *st) {
+  replay r;
+  memset(&r, 0, sizeof r);
+  r.plan = plan;
+  r.specs = specs;
+  r.states = states;
+  r.n = n;
+  uint64_t longest = 0;
+  for (size_t j = 0; j < n; ++j)
+    if (specs[j].passes > longest) longest = specs[j].passes;
+  r.rung_count = rt_asha_rungs(plan, longest, r.rungs, 64);
+  r.status = calloc(n ? n : 1, 1);
+  r.progress = calloc(n ? n : 1, sizeof *r.progress);
+  r.waiting_at = calloc(n ? n : 1, sizeof *r.waiting_at);
+  r.order = malloc((n ? n : 1) * sizeof *r.order);
+  const size_t lists = plan->brackets * r.rung_count;
+  r.completed_n = calloc(lists + 1, sizeof *r.completed_n);
+  r.completed = calloc(lists + 1, sizeof *r.completed);
+  int ok = r.status && r.progress && r.waiting_at && r.order && r.completed_n && r.completed;
+  for (size_t k = 0; ok && k < lists; ++k)
+    ok = (r.completed[k] = malloc((n ? n : 1) * sizeof **r.completed)) != NULL;
+  rt_code rc =
+      ok ? RT_OK
+         : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the asha schedule of %zu models", n);
+  size_t active = 0;
+  if (rc == RT_OK) fill(&r, &active);
+  *done = 0;
+  while (rc == RT_OK) {
+    if (active == 0) {
+      *done = 1;
+      break;
+    }
+    /* Is this tick complete: has every model in a place trained its pass? */
+    int complete = 1; /* (a model may be further on: later ticks moved it) */
+    for (size_t j = 0; j < n; ++j) {
+      if (r.status[j] != ACTIVE) continue;
+      const uint64_t pass = states[j] ? rt_state_head(states[j])->pass : 0;
+      if (pass < r.progress[j] + 1) complete = 0;
+    }
+    if (!complete) break;
+    for (size_t j = 0; j < n; ++j) { /* the tick's decisions, in id order */
+      if (r.status[j] != ACTIVE) continue;
+      const uint64_t p = ++r.progress[j];
+      const size_t k = rung_of(&r, j, p);
+      if (p >= specs[j].passes) {
+        r.status[j] = DONE;
+        --active;
+      } else if (k < r.rung_count) {
+        const size_t at = (j % plan->brackets) * r.rung_count + k;
+        r.status[j] = PAUSED;
+        r.waiting_at[j] = k;
+        r.completed[at][r.completed_n[at]++] = j;
+        --active;
+      }
+    }
+    fill(&r, &active);
+  }
+  for (size_t j = 0; rc == RT_OK && j < n; ++j) {
+    const uint64_t pass = states[j] ? rt_state_head(states[j])->pass : 0;
+    upto[j] = r.status[j] == ACTIVE && !*done ? r.progress[j] + 1 : pass;
+    if (states[j])
+      rt_state_head(states[j])->stopped_early =
+          r.status[j] == PAUSED ? r.rungs[r.waiting_at[j]] : 0;
+  }
+  for (size_t k = 0; r.completed && k < lists; ++k) free(r.completed[k]);
+  free(r.completed), free(r.completed_n), free(r.order), free(r.waiting_at), free(r.progress);
+  free(r.status);
+  return rc;
+}

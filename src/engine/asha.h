@@ -1,0 +1,65 @@
+/* sweep.method: asha, asynchronous successive halving (Li et al., "A System for Massively Parallel
+ * Hyperparameter Tuning"), decided at pass boundaries from values every rank holds, so that the
+ * same models stop at the same passes on any rank count and across a kill and resume.
+ *
+ * Rungs: r, r eta, r eta^2, ... passes (r = sweep.asha.min_passes), those below run.passes. The
+ * run advances in ticks: in a tick every model in a place trains one more pass (at most
+ * sweep.parallel places, all models by default). After a tick a model that reached run.passes is
+ * done; one that reached a rung waits there (paused, stopped_early = that pass). Then free places
+ * are filled, one at a time, as ASHA's get_job does: from the highest rung down, the best model of
+ * a rung that is among the top floor(n / eta) of the n models that completed that rung, by
+ * sweep.metric at the rung's pass (ties: lower id; no value or a diverged model: last), and still
+ * waits there, is promoted (goes on); when no rung has one, the next model not yet started (lowest
+ * id) starts. The run ends when no model is in a place. A model still waiting then stopped at its
+ * rung (results mark it stopped early, with its passes).
+ *
+ * No schedule is stored: rt_asha_next replays every tick from the start on the states' passes and
+ * per-pass metrics (validation sums along the ring, or the training loss history), which are the
+ * same bits on every rank; a tick whose models have not all finished their pass (a stop cut it) is
+ * the tick to continue. A model that has not started has no state (NULL) or one at pass 0.
+ *
+ * sweep.method: hyperband runs brackets of this: bracket b (model id mod brackets) starts at the
+ * b-th rung (its first rung r eta^b, the last bracket none), and each bracket ranks its own models;
+ * the places are shared, promotions taken from the highest rung first. */
+#ifndef RINGTRAIN_ASHA_H
+#define RINGTRAIN_ASHA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "ringtrain/config.h"
+#include "ringtrain/status.h"
+
+typedef struct rt_asha {
+  uint64_t min_passes, eta;
+  size_t parallel; /* places: 1..n */
+  size_t brackets; /* 1 (asha); hyperband: one per rung and one without: model j is in bracket
+                      j mod brackets, whose rungs are bracket 0's from the b-th on, ranked apart */
+  char metric[40]; /* the ranking metric: "train_loss" or "val_<name>" */
+  int maximize;
+} rt_asha;
+
+/* The plan of a config's asha or hyperband sweep over n models (metric as results rank:
+ * sweep.metric, else model 0's family's first validation metric). */
+void rt_asha_plan(const rt_config *cfg, const rt_model_spec *specs, size_t n, rt_asha *plan);
+/* The plan's rungs, places and brackets alone (no metric: what check prints); returns brackets. */
+size_t rt_asha_plan_of(const rt_config *cfg, size_t n, rt_asha *plan);
+
+/* Rungs of a model of `passes` passes into rungs[] (at most cap), ascending; returns how many. */
+size_t rt_asha_rungs(const rt_asha *plan, uint64_t passes, uint64_t *rungs, size_t cap);
+
+/* The most model-passes the plan can spend on n models of `passes` passes: in each bracket its
+ * n_0 models reach its first rung; from rung k at most floor(n_k / eta) go on when every model
+ * has a place at once (they reach each rung together), else at most n_k - (eta - 1) (a model
+ * that arrives later and ranks in the top then goes on too, as in ASHA). */
+uint64_t rt_asha_max_work(const rt_asha *plan, size_t n, uint64_t passes);
+
+/* Replays the schedule on the states (NULL: not started) and gives the current tick: upto[j] =
+ * the pass model j trains to in it (its pass when it has no place); *done = 1 when no model has a
+ * place (the sweep is over; upto is then every model's pass). Sets each started state's
+ * stopped_early: the rung pass it waits at, else 0. */
+rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, void **states,
+                     uint64_t *upto, int *done, rt_status *st);
+
+#endif
