@@ -86,6 +86,8 @@ typedef struct rt_run_result {
    * id of rank 0, or model_count when no model has a value. */
   char sweep_metric[40];
   int maximize;
+  int rank_by_passes; /* asha, hyperband: models that trained further rank first (a finished
+                         model before one stopped at a rung), then by the metric */
   size_t *rank_order;
   size_t best;
   char backend[8]; /* "cpu" or "cuda" */

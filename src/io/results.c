@@ -94,6 +94,8 @@ static int rank_compare(const void *a, const void *b) {
   const int xn = !isfinite(x) || rank_res->models[i].diverged,
             yn = !isfinite(y) || rank_res->models[j].diverged;
   if (xn != yn) return xn - yn; /* models without a value last */
+  const uint64_t pi = rank_res->models[i].passes, pj = rank_res->models[j].passes;
+  if (rank_res->rank_by_passes && pi != pj) return pi > pj ? -1 : 1;
   if (!xn && x != y) return (rank_res->maximize ? x > y : x < y) ? -1 : 1;
   return i < j ? -1 : i > j; /* ties: lower id first */
 }
@@ -111,6 +113,7 @@ rt_code rt_results_rank(const rt_config *cfg, rt_run_result *res, rt_status *st)
   }
   snprintf(res->sweep_metric, sizeof res->sweep_metric, "%s", metric);
   res->maximize = rt_sweep_goal_resolve(cfg->sweep.goal, res->sweep_metric) == RT_GOAL_MAXIMIZE;
+  res->rank_by_passes = rt_sweep_method_halves(cfg->sweep.method);
   for (size_t j = 0; j < res->model_count; ++j) res->rank_order[j] = j;
   rank_res = res;
   qsort(res->rank_order, res->model_count, sizeof *res->rank_order, rank_compare);

@@ -6,7 +6,8 @@
 #     model starts (in id order), each stops at a rung or finishes; at most n_k - 2 of the n_k
 #     models that completed rung k go on (later, better models go on too: asynchronous); a stopped model is marked stopped_early with the
 #     passes of its rung, and history.csv has a line per pass it trained; of the first four models
-#     (which complete the first rung together) the best by val_logloss at pass 1 goes on.
+#     (which complete the first rung together) the best by val_logloss at pass 1 goes on; the
+#     ranks put the models that trained further first (best.rtm is a finished model).
 #  c. The same model files and results on 2 and 4 ranks.
 #  d. SIGKILL on one rank (checkpoints every tick) and SIGTERM mid-tick, resumed: the uninterrupted
 #     run's model files and results.
@@ -56,6 +57,9 @@ assert n0 == 12 and 1 <= n1 <= 12 - 2 and 1 <= n9 <= n1 - 2, f"rung counts {n0} 
 # completed that rung when it was promoted: at least, better than every model left behind that
 # completed the rung before it was chosen. With 4 places and admission in id order, the first
 # four (ids 0-3) complete rung 1 together: the best of them goes on.
+order = sorted(res, key=lambda i: int(res[i]["rank"]))
+assert [passes[i] for i in order] == sorted(passes.values(), reverse=True), \
+    f"ranks do not put the models that trained further first: {[(i, passes[i]) for i in order]}"
 first = sorted(range(4), key=lambda i: (hist[i][1], i))
 assert passes[first[0]] >= 3, f"the best of models 0-3 at pass 1 ({first[0]}) did not go on: {passes}"
 PY
