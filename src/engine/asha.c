@@ -163,6 +163,13 @@ static size_t rung_of(const replay *r, size_t j, uint64_t p) {
   return r->rung_count;
 }
 
+/* The pass at which model j's next decision falls: its bracket's next rung, else its end. */
+static uint64_t next_stop(const replay *r, size_t j) {
+  for (size_t k = j % r->plan->brackets; k < r->rung_count; ++k)
+    if (r->rungs[k] > r->progress[j] && r->rungs[k] < r->specs[j].passes) return r->rungs[k];
+  return r->specs[j].passes;
+}
+
 rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, void **states,
                      uint64_t *upto, int *done, rt_status *st) {
   replay r;
@@ -189,6 +196,7 @@ rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, 
       ok ? RT_OK
          : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the asha schedule of %zu models", n);
   size_t active = 0;
+  uint64_t stride = 1;
   if (rc == RT_OK) fill(&r, &active);
   *done = 0;
   while (rc == RT_OK) {
@@ -196,17 +204,25 @@ rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, 
       *done = 1;
       break;
     }
-    /* Is this tick complete: has every model in a place trained its pass? */
+    /* The tick: every model in a place trains `stride` passes, as far as the first of them
+     * reaches a rung or its end (no decision falls inside it, so it is the single-pass ticks it
+     * spans, in one engine call). Is it complete: has every model in a place trained them? */
+    stride = UINT64_MAX;
+    for (size_t j = 0; j < n; ++j)
+      if (r.status[j] == ACTIVE) {
+        const uint64_t d = next_stop(&r, j) - r.progress[j];
+        if (d < stride) stride = d;
+      }
     int complete = 1; /* (a model may be further on: later ticks moved it) */
     for (size_t j = 0; j < n; ++j) {
       if (r.status[j] != ACTIVE) continue;
       const uint64_t pass = states[j] ? rt_state_head(states[j])->pass : 0;
-      if (pass < r.progress[j] + 1) complete = 0;
+      if (pass < r.progress[j] + stride) complete = 0;
     }
     if (!complete) break;
     for (size_t j = 0; j < n; ++j) { /* the tick's decisions, in id order */
       if (r.status[j] != ACTIVE) continue;
-      const uint64_t p = ++r.progress[j];
+      const uint64_t p = r.progress[j] += stride;
       const size_t k = rung_of(&r, j, p);
       if (p >= specs[j].passes) {
         r.status[j] = DONE;
@@ -223,7 +239,7 @@ rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, 
   }
   for (size_t j = 0; rc == RT_OK && j < n; ++j) {
     const uint64_t pass = states[j] ? rt_state_head(states[j])->pass : 0;
-    upto[j] = r.status[j] == ACTIVE && !*done ? r.progress[j] + 1 : pass;
+    upto[j] = r.status[j] == ACTIVE && !*done ? r.progress[j] + stride : pass;
     if (states[j])
       rt_state_head(states[j])->stopped_early =
           r.status[j] == PAUSED ? r.rungs[r.waiting_at[j]] : 0;

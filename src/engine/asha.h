@@ -3,8 +3,10 @@
  * same models stop at the same passes on any rank count and across a kill and resume.
  *
  * Rungs: r, r eta, r eta^2, ... passes (r = sweep.asha.min_passes), those below run.passes. The
- * run advances in ticks: in a tick every model in a place trains one more pass (at most
- * sweep.parallel places, all models by default). After a tick a model that reached run.passes is
+ * run advances in ticks: in a tick every model in a place trains on (at most sweep.parallel
+ * places, all models by default) until the first of them reaches a rung or its last pass: the
+ * decisions below fall only there, so a tick is the passes between two decisions, one engine
+ * call (the ring stays full inside it). After a tick a model that reached run.passes is
  * done; one that reached a rung waits there (paused, stopped_early = that pass). Then free places
  * are filled, one at a time, as ASHA's get_job does: from the highest rung down, the best model of
  * a rung that is among the top floor(n / eta) of the n models that completed that rung, by
@@ -56,7 +58,8 @@ size_t rt_asha_rungs(const rt_asha *plan, uint64_t passes, uint64_t *rungs, size
 uint64_t rt_asha_max_work(const rt_asha *plan, size_t n, uint64_t passes);
 
 /* Replays the schedule on the states (NULL: not started) and gives the current tick: upto[j] =
- * the pass model j trains to in it (its pass when it has no place); *done = 1 when no model has a
+ * the pass model j trains to in it (its pass when it has no place; a model a stop cut inside the
+ * tick continues to the same pass); *done = 1 when no model has a
  * place (the sweep is over; upto is then every model's pass). Sets each started state's
  * stopped_early: the rung pass it waits at, else 0. */
 rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, void **states,
