@@ -349,7 +349,8 @@ static void linear_group_batch_sparse(const rt_model_spec *const *specs, size_t 
 
 static size_t linear_settle_period(const rt_model_spec *const *specs, size_t m, size_t rows) {
   int decay = 0;
-  for (size_t i = 0; i < m; ++i) decay |= rt_lazy_member(specs[i]) && sgd_ridge(specs[i]) > 0.0f;
+  for (size_t i = 0; i < m; ++i)
+    decay |= !exact(specs[i]) && rt_lazy_member(specs[i]) && sgd_ridge(specs[i]) > 0.0f;
   return rt_sparse_settle_period(specs[0]->problem.features, rows, decay);
 }
 
