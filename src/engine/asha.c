@@ -2,21 +2,17 @@
 #include "asha.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "results.h"
+
 void rt_asha_plan(const rt_config *cfg, const rt_model_spec *specs, size_t n, rt_asha *plan) {
   (void)rt_asha_plan_of(cfg, n, plan);
-  if (cfg->sweep.metric[0]) {
-    snprintf(plan->metric, sizeof plan->metric, "%s", cfg->sweep.metric);
-  } else { /* as results rank: model 0's family's first metric */
-    const char *const *names = NULL;
-    const rt_family *fam = n ? rt_family_find(specs[0].hp.kind) : NULL;
-    if (fam && rt_family_metric_names(fam, &specs[0], &names) > 0)
-      snprintf(plan->metric, sizeof plan->metric, "val_%s", names[0]);
-    else snprintf(plan->metric, sizeof plan->metric, "train_loss");
-  }
+  const char *const *names = NULL;
+  const rt_family *fam = n ? rt_family_find(specs[0].hp.kind) : NULL;
+  const int has = fam && rt_family_metric_names(fam, &specs[0], &names) > 0;
+  rt_sweep_metric_of(cfg, has ? names[0] : NULL, plan->metric, sizeof plan->metric); /* results' */
   plan->maximize = rt_sweep_goal_resolve(cfg->sweep.goal, plan->metric) == RT_GOAL_MAXIMIZE;
 }
 
@@ -64,17 +60,24 @@ uint64_t rt_asha_max_work(const rt_asha *plan, size_t n, uint64_t passes) {
 
 enum { NEW = 0, ACTIVE, PAUSED, DONE };
 
+/* A model that completed a rung, with its ranking there (fixed once it completed it). */
+typedef struct rung_entry {
+  double key; /* the metric at the rung's pass, negated when higher is better: lower first */
+  int bad;    /* no value, or diverged by then: last */
+  size_t j;
+} rung_entry;
+
 typedef struct replay {
   const rt_asha *plan;
   const rt_model_spec *specs;
   void **states;
   size_t n;
   unsigned char *status;
-  uint64_t *progress;  /* passes done by the replay's account */
-  size_t *waiting_at;  /* PAUSED: the rung index */
-  size_t **completed;  /* per bracket and rung [b * rung_count + k]: the models that completed it */
-  size_t *completed_n; /* the same */
-  size_t *order;       /* scratch: a rung's models sorted */
+  uint64_t *progress;     /* passes done by the replay's account */
+  size_t *waiting_at;     /* PAUSED: the rung index */
+  rung_entry **completed; /* per bracket and rung [b * rung_count + k]: who completed it */
+  size_t *completed_n;    /* the same */
+  rung_entry *order;      /* scratch: a rung's entries sorted */
   uint64_t rungs[64];
   size_t rung_count;
   size_t next_new;
@@ -100,9 +103,6 @@ static double value_at(const replay *r, size_t j, uint64_t p) {
   return NAN;
 }
 
-static const replay *sorting; /* qsort's context (one thread) */
-static uint64_t sorting_pass;
-
 /* Whether model j had diverged by pass p: its training loss of that pass is not finite (what
  * the state said then; a later divergence does not change an earlier rung's ranking). */
 static int diverged_by(const replay *r, size_t j, uint64_t p) {
@@ -110,14 +110,18 @@ static int diverged_by(const replay *r, size_t j, uint64_t p) {
   return !r->states[j] || !isfinite(rt_state_history(r->states[j], &l)[p - 1]);
 }
 
+/* Model j's entry for the rung at pass p. */
+static rung_entry entry_of(const replay *r, size_t j, uint64_t p) {
+  const double v = value_at(r, j, p);
+  rung_entry e = {r->plan->maximize ? -v : v, !isfinite(v) || diverged_by(r, j, p), j};
+  return e;
+}
+
 static int better_first(const void *a, const void *b) {
-  const size_t i = *(const size_t *)a, j = *(const size_t *)b;
-  const double x = value_at(sorting, i, sorting_pass), y = value_at(sorting, j, sorting_pass);
-  const int xn = !isfinite(x) || diverged_by(sorting, i, sorting_pass),
-            yn = !isfinite(y) || diverged_by(sorting, j, sorting_pass);
-  if (xn != yn) return xn - yn;
-  if (!xn && x != y) return (sorting->plan->maximize ? x > y : x < y) ? -1 : 1;
-  return i < j ? -1 : i > j;
+  const rung_entry *x = a, *y = b;
+  if (x->bad != y->bad) return x->bad - y->bad;
+  if (!x->bad && x->key != y->key) return x->key < y->key ? -1 : 1;
+  return x->j < y->j ? -1 : x->j > y->j;
 }
 
 /* The best model waiting at some rung that may go on (ASHA's promotion: the highest rung first,
@@ -129,12 +133,9 @@ static size_t promotable(replay *r) {
       const size_t nk = r->completed_n[at], top = nk / (size_t)r->plan->eta;
       if (top == 0) continue;
       memcpy(r->order, r->completed[at], nk * sizeof *r->order);
-      sorting = r;
-      sorting_pass = r->rungs[k];
       qsort(r->order, nk, sizeof *r->order, better_first);
-      sorting = NULL;
       for (size_t i = 0; i < top; ++i) {
-        const size_t j = r->order[i];
+        const size_t j = r->order[i].j;
         if (r->status[j] == PAUSED && r->waiting_at[j] == k) return j;
       }
     }
@@ -231,7 +232,7 @@ rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, 
         const size_t at = (j % plan->brackets) * r.rung_count + k;
         r.status[j] = PAUSED;
         r.waiting_at[j] = k;
-        r.completed[at][r.completed_n[at]++] = j;
+        r.completed[at][r.completed_n[at]++] = entry_of(&r, j, p);
         --active;
       }
     }

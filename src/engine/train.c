@@ -244,6 +244,30 @@ static rt_code stopped_status(const ckpt_ctx *c, rt_status *st) {
                  c->written, c->cfg->run.output);
 }
 
+/* A stop the engine call ended on (`stopped`, a stop kind): its checkpoint, then RT_STOPPED for
+ * SIGTERM/SIGINT (the caller ends), RT_OK for SIGUSR1 (the caller goes on). */
+static rt_code serve_stop(ckpt_ctx *c, const rt_model_spec *run, size_t n, void **states,
+                          MPI_Comm comm, int stopped, rt_status *st) {
+  rt_code rc;
+  RT_TRY(rc, save(c, run, n, states, comm, save_reason(stopped), st));
+  if (stopped == RT_STOP_EXIT) return stopped_status(c, st);
+  rt_stop_served_checkpoint();
+  return RT_OK;
+}
+
+/* Between two engine calls: a checkpoint when one is `due` (run.checkpoint_every) or a stop
+ * request arrived since the engine's last vote; RT_STOPPED for SIGTERM/SIGINT. */
+static rt_code at_boundary(ckpt_ctx *c, const rt_model_spec *run, size_t n, void **states,
+                           MPI_Comm comm, int due, rt_status *st) {
+  int kind = 0;
+  rt_code rc;
+  RT_TRY(rc, pending_stop(comm, &kind, st));
+  if (due || kind != RT_STOP_NONE) rc = save(c, run, n, states, comm, save_reason(kind), st);
+  if (rc == RT_OK && kind == RT_STOP_EXIT) rc = stopped_status(c, st);
+  if (kind == RT_STOP_CHECKPOINT) rt_stop_served_checkpoint();
+  return rc;
+}
+
 /* The engine over every pass, in segments that end where a checkpoint is due (run.checkpoint_every)
  * or where early termination decides (every pass). A stop request ends a segment early at a
  * consistent cut: SIGUSR1 saves a checkpoint and goes on, SIGTERM/SIGINT save one and return
@@ -285,12 +309,7 @@ static rt_code run_segments(const rt_config *cfg, const rt_model_spec *run, size
                        &stopped, st);
     if (rc) break;
     if (stopped) {
-      if ((rc = save(ckpt, run, n, states, comm, save_reason(stopped), st))) break;
-      if (stopped == RT_STOP_EXIT) {
-        rc = stopped_status(ckpt, st);
-        break;
-      }
-      rt_stop_served_checkpoint();
+      if ((rc = serve_stop(ckpt, run, n, states, comm, stopped, st))) break;
       continue;
     }
     if (early && target >= (uint64_t)cfg->sweep.early_min_passes)
@@ -298,12 +317,7 @@ static rt_code run_segments(const rt_config *cfg, const rt_model_spec *run, size
     int more = 0; /* a model still has passes to go */
     for (size_t j = 0; j < n; ++j) more |= rt_state_head(states[j])->pass < limits[j];
     if (!more) break;
-    int kind = 0;
-    if ((rc = pending_stop(comm, &kind, st))) break;
-    if ((every && target % every == 0) || kind != RT_STOP_NONE)
-      rc = save(ckpt, run, n, states, comm, save_reason(kind), st);
-    if (rc == RT_OK && kind == RT_STOP_EXIT) rc = stopped_status(ckpt, st);
-    if (kind == RT_STOP_CHECKPOINT) rt_stop_served_checkpoint();
+    rc = at_boundary(ckpt, run, n, states, comm, every && target % every == 0, st);
   }
   free(limits);
   free(upto);
@@ -342,21 +356,11 @@ static rt_code run_asha(const rt_config *cfg, const rt_model_spec *run, size_t n
                        &stopped, st);
     if (rc) break;
     if (stopped) {
-      if ((rc = save(ckpt, run, n, states, comm, save_reason(stopped), st))) break;
-      if (stopped == RT_STOP_EXIT) {
-        rc = stopped_status(ckpt, st);
-        break;
-      }
-      rt_stop_served_checkpoint();
+      if ((rc = serve_stop(ckpt, run, n, states, comm, stopped, st))) break;
       continue;
     }
     ++ticks;
-    int kind = 0;
-    if ((rc = pending_stop(comm, &kind, st))) break;
-    if ((every && ticks % every == 0) || kind != RT_STOP_NONE)
-      rc = save(ckpt, run, n, states, comm, save_reason(kind), st);
-    if (rc == RT_OK && kind == RT_STOP_EXIT) rc = stopped_status(ckpt, st);
-    if (kind == RT_STOP_CHECKPOINT) rt_stop_served_checkpoint();
+    rc = at_boundary(ckpt, run, n, states, comm, every && ticks % every == 0, st);
   }
   for (size_t j = 0; rc == RT_OK && j < n; ++j)
     if (!states[j]) rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "asha: model %zu never started", j);

@@ -163,38 +163,38 @@ rt_code rt_model_evaluate(const rt_model *model, const rt_shard *rows, double *v
   return RT_OK;
 }
 
-rt_code rt_model_predict(const rt_model *model, const float *x, size_t rows, float *out,
-                         rt_status *st) {
+/* Predictions for n rows, chunk by chunk: dense rows x (d floats each), or (x NULL) the sparse
+ * rows [first, first + n) of `sparse`. */
+static rt_code predict_chunks(const rt_model *model, const float *x, const rt_shard *sparse,
+                              size_t first, size_t n, float *out, rt_status *st) {
   const rt_loaded_model *m = &model->loaded;
   const size_t width = m->family->output_width(&m->spec), d = m->spec.problem.features;
-  const size_t chunk = rows < CHUNK_ROWS ? rows : CHUNK_ROWS;
-  float *ws = malloc((m->family->workspace_floats(&m->spec, chunk ? chunk : 1) + 1) * sizeof *ws);
-  if (!ws) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate prediction buffers");
-  const float *params = (const float *)((const char *)m->file.state + m->layout.params_offset);
-  for (size_t first = 0; first < rows; first += chunk) {
-    const size_t n = first + chunk <= rows ? chunk : rows - first;
-    m->family->predict(&m->spec, params, x + first * d, n, out + first * width, ws);
-  }
-  free(ws);
-  return RT_OK;
-}
-
-rt_code rt_model_predict_rows(const rt_model *model, const rt_shard *rows, size_t first, size_t n,
-                              float *out, rt_status *st) {
-  if (rows->x) return rt_model_predict(model, rows->x + first * rows->features, n, out, st);
-  const rt_loaded_model *m = &model->loaded;
-  const size_t width = m->family->output_width(&m->spec);
   const size_t chunk = n < CHUNK_ROWS ? n : CHUNK_ROWS;
   float *ws = malloc((m->family->workspace_floats(&m->spec, chunk ? chunk : 1) + 1) * sizeof *ws);
   if (!ws) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate prediction buffers");
   const float *params = (const float *)((const char *)m->file.state + m->layout.params_offset);
   for (size_t at = 0; at < n; at += chunk) {
     const size_t k = at + chunk <= n ? chunk : n - at;
-    const rt_csr_rows xs = {k, rows->indptr + first + at, rows->indices, rows->values, 0};
-    m->family->predict_sparse(&m->spec, params, &xs, out + at * width, ws);
+    if (x) {
+      m->family->predict(&m->spec, params, x + at * d, k, out + at * width, ws);
+    } else {
+      const rt_csr_rows xs = {k, sparse->indptr + first + at, sparse->indices, sparse->values, 0};
+      m->family->predict_sparse(&m->spec, params, &xs, out + at * width, ws);
+    }
   }
   free(ws);
   return RT_OK;
+}
+
+rt_code rt_model_predict(const rt_model *model, const float *x, size_t rows, float *out,
+                         rt_status *st) {
+  return predict_chunks(model, x, NULL, 0, rows, out, st);
+}
+
+rt_code rt_model_predict_rows(const rt_model *model, const rt_shard *rows, size_t first, size_t n,
+                              float *out, rt_status *st) {
+  if (rows->x) return rt_model_predict(model, rows->x + first * rows->features, n, out, st);
+  return predict_chunks(model, NULL, rows, first, n, out, st);
 }
 
 void rt_model_output_name(const rt_model *model, size_t column, char *buf, size_t cap) {

@@ -100,18 +100,19 @@ static int rank_compare(const void *a, const void *b) {
   return i < j ? -1 : i > j; /* ties: lower id first */
 }
 
+void rt_sweep_metric_of(const rt_config *cfg, const char *first_metric, char *out, size_t cap) {
+  if (cfg->sweep.metric[0]) snprintf(out, cap, "%s", cfg->sweep.metric);
+  else if (first_metric) snprintf(out, cap, "val_%s", first_metric);
+  else snprintf(out, cap, "train_loss");
+}
+
 rt_code rt_results_rank(const rt_config *cfg, rt_run_result *res, rt_status *st) {
   free(res->rank_order);
   res->rank_order = malloc((res->model_count ? res->model_count : 1) * sizeof *res->rank_order);
   if (!res->rank_order) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the ranking");
-  const char *metric = cfg->sweep.metric;
-  char fallback[40] = "train_loss";
-  if (!metric[0]) { /* the first metric of model 0's family */
-    if (res->model_count && res->models[0].metric_count)
-      snprintf(fallback, sizeof fallback, "val_%s", res->models[0].metric_names[0]);
-    metric = fallback;
-  }
-  snprintf(res->sweep_metric, sizeof res->sweep_metric, "%s", metric);
+  rt_sweep_metric_of(
+      cfg, res->model_count && res->models[0].metric_count ? res->models[0].metric_names[0] : NULL,
+      res->sweep_metric, sizeof res->sweep_metric);
   res->maximize = rt_sweep_goal_resolve(cfg->sweep.goal, res->sweep_metric) == RT_GOAL_MAXIMIZE;
   res->rank_by_passes = rt_sweep_method_halves(cfg->sweep.method);
   for (size_t j = 0; j < res->model_count; ++j) res->rank_order[j] = j;

@@ -305,9 +305,7 @@ static void sgd_group_rows(const rt_model_spec *const *specs, size_t m, float *g
   else sgd_forward(x, rows, d, L.p, m, L.e);
   for (size_t i = 0; i < m; ++i) {
     if (active[i]) {
-      if (sx && L.scale[i] != 1.0) /* a lazy member's stored weights are w / scale */
-        for (size_t r = 0; r < rows; ++r)
-          L.e[r * m + i] = (float)((double)L.e[r * m + i] * L.scale[i]);
+      if (sx) rt_lazy_scale_products(L.e + i, rows, 1, m, L.scale[i]);
       loss_sums[i] = sgd_member_residuals(specs[i], L.p + i, L.e + i, y, rows, m);
     } else {
       for (size_t r = 0; r < rows; ++r) L.e[r * m + i] = 0.0f;
@@ -331,8 +329,7 @@ static void sgd_group_rows(const rt_model_spec *const *specs, size_t m, float *g
     rt_lazy_sgd_step(L.p + i, d, 1, m, sx, L.e + i, m, lr, sgd_ridge(specs[i]), &L.scale[i]);
     if (specs[i]->hp.fit_intercept) rt_sgd_update(&L.p[d * m + i], L.gr[d * m + i], lr);
   }
-  if (sx && sx->settle)
-    for (size_t i = 0; i < m; ++i) rt_lazy_settle(L.p + i, d, 1, m, &L.scale[i]);
+  if (sx && sx->settle) rt_lazy_settle_members(L.p, m, d, 1, m, L.scale);
 }
 
 static void linear_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
@@ -347,11 +344,11 @@ static void linear_group_batch_sparse(const rt_model_spec *const *specs, size_t 
   sgd_group_rows(specs, m, g, NULL, x, y, x->rows, steps, active, loss_sums);
 }
 
+/* The ridge decay of a member that trains through the groups (solver sgd), 0 for exact. */
+static float sgd_decay(const rt_model_spec *spec) { return exact(spec) ? 0.0f : sgd_ridge(spec); }
+
 static size_t linear_settle_period(const rt_model_spec *const *specs, size_t m, size_t rows) {
-  int decay = 0;
-  for (size_t i = 0; i < m; ++i)
-    decay |= !exact(specs[i]) && rt_lazy_member(specs[i]) && sgd_ridge(specs[i]) > 0.0f;
-  return rt_sparse_settle_period(specs[0]->problem.features, rows, decay);
+  return rt_sparse_settle_period(specs, m, rows, sgd_decay);
 }
 
 /* ---- solver exact: statistics -------------------------------------------------------------- */

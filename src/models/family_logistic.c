@@ -185,6 +185,9 @@ static void logistic_group_scatter(const rt_model_spec *const *specs, size_t m, 
   }
 }
 
+/* The L2 coefficient on a member's weights. */
+static float l2_of(const rt_model_spec *spec) { return (float)spec->hp.l2; }
+
 /* A batch of dense rows x, or of sparse rows sx (x NULL). */
 static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float *g, const float *x,
                              const rt_csr_rows *sx, const float *y, size_t rows,
@@ -197,10 +200,7 @@ static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float 
   for (size_t i = 0; i < m; ++i) {
     float *zi = L.z + i * c;
     if (active[i]) {
-      if (sx && L.scale[i] != 1.0) /* a lazy member's stored weights are w / scale */
-        for (size_t r = 0; r < rows; ++r)
-          for (size_t k = 0; k < c; ++k)
-            zi[r * n + k] = (float)((double)zi[r * n + k] * L.scale[i]);
+      if (sx) rt_lazy_scale_products(zi, rows, c, n, L.scale[i]);
       member_probabilities(zi, L.p + d * n + i * c, rows, c, n);
       loss_sums[i] = member_delta(zi, y, rows, c, n);
     } else { /* a diverged member's deltas: zeros, so the shared product reads no NaN */
@@ -223,11 +223,10 @@ static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float 
       continue;
     }
     const float lr = (float)rt_learning_rate(specs[i], steps[i]);
-    rt_lazy_sgd_step(L.p + o, d, c, n, sx, L.z + o, n, lr, (float)specs[i]->hp.l2, &L.scale[i]);
+    rt_lazy_sgd_step(L.p + o, d, c, n, sx, L.z + o, n, lr, l2_of(specs[i]), &L.scale[i]);
     for (size_t k = 0; k < c; ++k) rt_sgd_update(&L.p[d * n + o + k], L.gr[d * n + o + k], lr);
   }
-  if (sx && sx->settle)
-    for (size_t i = 0; i < m; ++i) rt_lazy_settle(L.p + i * c, d, c, n, &L.scale[i]);
+  if (sx && sx->settle) rt_lazy_settle_members(L.p, m, d, c, n, L.scale);
 }
 
 static void logistic_group_batch(const rt_model_spec *const *specs, size_t m, float *g,
@@ -243,9 +242,7 @@ static void logistic_group_batch_sparse(const rt_model_spec *const *specs, size_
 }
 
 static size_t logistic_settle_period(const rt_model_spec *const *specs, size_t m, size_t rows) {
-  int decay = 0;
-  for (size_t i = 0; i < m; ++i) decay |= rt_lazy_member(specs[i]) && specs[i]->hp.l2 > 0.0;
-  return rt_sparse_settle_period(specs[0]->problem.features, rows, decay);
+  return rt_sparse_settle_period(specs, m, rows, l2_of);
 }
 
 static rt_task logistic_task(const rt_model_spec *spec) {

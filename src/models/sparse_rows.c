@@ -33,10 +33,25 @@ int rt_lazy_member(const rt_model_spec *spec) {
   return spec->hp.optimizer == RT_OPT_SGD && !(spec->hp.momentum > 0.0);
 }
 
-size_t rt_sparse_settle_period(size_t features, size_t batch_rows, int any_lazy_decay) {
-  if (!any_lazy_decay || batch_rows == 0) return 1;
+size_t rt_sparse_settle_period(const rt_model_spec *const *specs, size_t m, size_t batch_rows,
+                               float (*decay)(const rt_model_spec *spec)) {
+  int any = 0;
+  for (size_t i = 0; i < m; ++i) any |= rt_lazy_member(specs[i]) && decay(specs[i]) > 0.0f;
+  if (!any || batch_rows == 0) return 1;
+  const size_t features = specs[0]->problem.features;
   const size_t p = (features + batch_rows - 1) / batch_rows;
   return p > 0 ? p : 1;
+}
+
+void rt_lazy_scale_products(float *z, size_t rows, size_t cols, size_t ld, double scale) {
+  if (scale == 1.0) return;
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t k = 0; k < cols; ++k) z[r * ld + k] = (float)((double)z[r * ld + k] * scale);
+}
+
+void rt_lazy_settle_members(float *w, size_t m, size_t features, size_t cols, size_t ld,
+                            double *scale) {
+  for (size_t i = 0; i < m; ++i) rt_lazy_settle(w + i * cols, features, cols, ld, &scale[i]);
 }
 
 void rt_lazy_settle(float *w, size_t features, size_t cols, size_t ld, double *scale) {

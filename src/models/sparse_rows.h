@@ -53,10 +53,21 @@ void rt_csr_gradient(const rt_csr_rows *x, const float *d, size_t ldd, size_t n,
 /* Whether a member updates lazily on sparse batches: plain SGD (no optimizer state). */
 int rt_lazy_member(const rt_model_spec *spec);
 
-/* Batches between settles of a group whose members decay lazily (some rt_lazy_member with an L2
- * coefficient above 0): about features / batch rows, so that settling (features x columns work)
- * costs about what the batches between cost; 1 when none decays (nothing to settle). */
-size_t rt_sparse_settle_period(size_t features, size_t batch_rows, int any_lazy_decay);
+/* Batches between settles of a group of m members (decay: a member's L2 decay coefficient, the
+ * one its lazy steps take; 0 for none) when some rt_lazy_member decays: about features / batch
+ * rows, so that settling (features x columns work) costs about what the batches between cost; 1
+ * when none does (nothing to settle). */
+size_t rt_sparse_settle_period(const rt_model_spec *const *specs, size_t m, size_t batch_rows,
+                               float (*decay)(const rt_model_spec *spec));
+
+/* Products of a lazy member's stored weights (rows x cols at row stride ld) made those of its
+ * weights: times its scale (nothing at scale 1). */
+void rt_lazy_scale_products(float *z, size_t rows, size_t cols, size_t ld, double scale);
+
+/* Settles every member of a group: member i's weights start at w + i * cols (features rows at
+ * row stride ld). */
+void rt_lazy_settle_members(float *w, size_t m, size_t features, size_t cols, size_t ld,
+                            double *scale);
 
 /* One lazy plain-SGD step of a member's weights (features rows x cols at row stride ld, holding
  * w / *scale) on sparse rows x with the member's deltas (x->rows x cols at row stride ldd, dL/dz
