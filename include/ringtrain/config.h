@@ -59,16 +59,19 @@ typedef enum rt_sweep_method {
   RT_SWEEP_RANDOM,   /* sweep.count models drawn from the lists and distributions */
   RT_SWEEP_ASHA,     /* drawn as random; trained by asynchronous successive halving
                         (src/engine/asha.h): rungs, promotions, admissions in a fixed order */
-  RT_SWEEP_HYPERBAND /* asha in brackets that start at later rungs (asha.h) */
+  RT_SWEEP_HYPERBAND, /* asha in brackets that start at later rungs (asha.h) */
+  RT_SWEEP_TPE        /* the first sweep.tpe.startup drawn as random, the rest suggested by the
+                         tree-structured Parzen estimator in rounds of sweep.parallel from the
+                         results so far (src/config/sweep_tpe.h, src/engine/asha.h) */
 } rt_sweep_method;
 
-/* Whether a method draws its models (random, asha, hyperband: sweep.count draws). */
+/* sweep.early_terminate.type. */
+enum { RT_EARLY_NONE = 0, RT_EARLY_MEDIAN = 1, RT_EARLY_ASHA = 2 };
+
+/* Whether a method draws its models (random, asha, hyperband, tpe: sweep.count models, the
+ * first ones at random). */
 static inline int rt_sweep_method_draws(rt_sweep_method m) {
-  return m == RT_SWEEP_RANDOM || m == RT_SWEEP_ASHA || m == RT_SWEEP_HYPERBAND;
-}
-/* Whether a method trains by successive halving (asha, hyperband: src/engine/asha.h). */
-static inline int rt_sweep_method_halves(rt_sweep_method m) {
-  return m == RT_SWEEP_ASHA || m == RT_SWEEP_HYPERBAND;
+  return m == RT_SWEEP_RANDOM || m == RT_SWEEP_ASHA || m == RT_SWEEP_HYPERBAND || m == RT_SWEEP_TPE;
 }
 /* sweep.metric.goal; auto = by the metric (rt_sweep_goal_resolve). */
 typedef enum rt_sweep_goal { RT_GOAL_AUTO = 0, RT_GOAL_MINIMIZE, RT_GOAL_MAXIMIZE } rt_sweep_goal;
@@ -198,17 +201,25 @@ typedef struct rt_config {
                                   val_rmse, val_mae, val_r2, val_inertia, val_mean_sq_distance or
                                   train_loss; "" (YAML: auto, the default) = each family's first */
     rt_sweep_goal goal;     /* metric.goal: minimize | maximize | auto (default: by metric) */
-    int early_terminate;    /* sweep.early_terminate.type: 0 none (default), 1 median: a model
-                                  stops at a pass boundary when its training loss is worse than
-                                  the median of the models of its kind at that pass */
+    int early_terminate;    /* sweep.early_terminate.type (RT_EARLY_*): none (default); median:
+                                  a model stops at a pass boundary when its training loss is
+                                  worse than the median of the models of its kind at that pass;
+                                  asha (tpe only): its models stop at asha's rungs */
     long early_min_passes;  /* sweep.early_terminate.min_passes: decide from this pass on, >= 1,
                                   default 1 */
     long asha_min_passes;   /* sweep.asha.min_passes: the first rung's passes r (rungs at
                                   r eta^k below run.passes), >= 1, default 1 */
     long asha_eta;          /* sweep.asha.eta: the top 1/eta of a rung is promoted, >= 2,
                                   default 3 */
-    long parallel;          /* sweep.parallel: asha: models training at once (the others wait
-                                  for a place, in id order); 0 (YAML: all, the default) = all */
+    long parallel;          /* sweep.parallel: asha, hyperband, tpe: models training at once
+                                  (the others wait for a place, in id order); tpe: also the size
+                                  of its rounds of suggestions; 0 (YAML: all, the default) = all */
+    long tpe_startup;       /* sweep.tpe.startup: models drawn at random before tpe suggests,
+                                  >= 1, default 10 */
+    double tpe_gamma;       /* sweep.tpe.gamma: the fraction of the results that are the good
+                                  ones, (0, 1), default 0.25 */
+    long tpe_candidates;    /* sweep.tpe.candidates: points drawn from the good density per
+                                  suggestion, >= 1, default 24 */
     int expanded;           /* 1: the models list is already the expansion (written configs):
                                   each entry is one model, lists and distributions are errors;
                                   method, count and seed are kept for the record only */
@@ -219,6 +230,19 @@ typedef struct rt_config {
   struct rt_sweep_plan *sweep_plan; /* owned; what --set sweep.* / run.seed re-expand; NULL when
                                        the config was not parsed (built in code) */
 } rt_config;
+
+/* Whether the sweep stops models at asha's rungs: sweep.method asha or hyperband, or tpe with
+ * sweep.early_terminate: asha (src/engine/asha.h). */
+static inline int rt_sweep_halves(const rt_config *cfg) {
+  return cfg->sweep.method == RT_SWEEP_ASHA || cfg->sweep.method == RT_SWEEP_HYPERBAND ||
+         (cfg->sweep.method == RT_SWEEP_TPE && cfg->sweep.early_terminate == RT_EARLY_ASHA);
+}
+/* Whether the sweep decides as it goes (asha, hyperband, tpe): models wait for one of
+ * sweep.parallel places, start in id order and are ranked at the passes where decisions fall,
+ * on validation metrics measured every pass (src/engine/asha.h). */
+static inline int rt_sweep_decides(const rt_config *cfg) {
+  return rt_sweep_halves(cfg) || cfg->sweep.method == RT_SWEEP_TPE;
+}
 
 /* Fills every field with its default (no models). */
 void rt_config_defaults(rt_config *cfg);

@@ -85,20 +85,30 @@ static void print_sweep_line(const rt_config *cfg) {
       method, cfg->model_count, cfg->model_count == 1 ? "" : "s", kinds, kinds == 1 ? "" : "s",
       cfg->model_count, cfg->model_count == 1 ? "" : "s", cfg->run.passes,
       cfg->run.passes == 1 ? "" : "es", (long)cfg->model_count * cfg->run.passes);
-  if (rt_sweep_method_halves(cfg->sweep.method)) { /* the plan: rungs, places, the most work */
+  if (rt_sweep_decides(cfg)) { /* the plan: suggestions, rungs, places, the most work */
     rt_check_halving h;
     rt_check_halving_plan(cfg, &h);
     printf("\n# %s: ", rt_sweep_method_name(cfg->sweep.method));
-    for (size_t b = 0; b < h.brackets; ++b) {
-      if (h.brackets > 1)
-        printf("%sbracket %zu (ids %zu mod %zu) ", b ? "; " : "", b, b, h.brackets);
-      printf(b >= h.rung_count ? "no rungs" : "rungs at pass");
-      for (size_t i = b; i < h.rung_count; ++i)
-        printf("%s %" PRIu64, i > b ? "," : (h.rung_count - b > 1 ? "es" : ""), h.rungs[i]);
+    if (cfg->sweep.method == RT_SWEEP_TPE && !cfg->sweep.expanded)
+      printf(
+          "the first %zu model%s drawn at random, then %zu round%s of up to %zu suggested from "
+          "the results so far (gamma %g, %ld candidates); ",
+          h.tpe_random, h.tpe_random == 1 ? "" : "s", h.tpe_rounds, h.tpe_rounds == 1 ? "" : "s",
+          h.places, cfg->sweep.tpe_gamma, cfg->sweep.tpe_candidates);
+    if (rt_sweep_halves(cfg)) {
+      for (size_t b = 0; b < h.brackets; ++b) {
+        if (h.brackets > 1)
+          printf("%sbracket %zu (ids %zu mod %zu) ", b ? "; " : "", b, b, h.brackets);
+        printf(b >= h.rung_count ? "no rungs" : "rungs at pass");
+        for (size_t i = b; i < h.rung_count; ++i)
+          printf("%s %" PRIu64, i > b ? "," : (h.rung_count - b > 1 ? "es" : ""), h.rungs[i]);
+      }
+      printf(" (then %ld); the top 1/%ld of a rung goes on; ", cfg->run.passes,
+             cfg->sweep.asha_eta);
+    } else {
+      printf("every model trains all %ld passes; ", cfg->run.passes);
     }
-    printf(" (then %ld); the top 1/%ld of a rung goes on; ", cfg->run.passes, cfg->sweep.asha_eta);
-    if (cfg->sweep.parallel > 0 && (size_t)cfg->sweep.parallel < cfg->model_count)
-      printf("%ld models at once", cfg->sweep.parallel);
+    if (h.places < cfg->model_count) printf("%zu models at once", h.places);
     else printf("every model starts at once");
     printf("; at most %" PRIu64 " model-passes", h.max_work);
   }

@@ -25,11 +25,16 @@ rt_normalize rt_model_normalize(const rt_config *cfg, size_t j) {
 
 void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data,
                         rt_model_spec *sp) {
+  rt_check_spec_of(cfg, j, &cfg->models[j], data, sp);
+}
+
+void rt_check_spec_of(const rt_config *cfg, size_t j, const rt_model_config *model,
+                      const rt_check_facts *data, rt_model_spec *sp) {
   memset(sp, 0, sizeof *sp);
   sp->id = j;
-  sp->hp = cfg->models[j];
+  sp->hp = *model;
   rt_model_config_resolve(&sp->hp, cfg->run.seed, j); /* also for configs made in code */
-  sp->hp.normalize = rt_model_normalize(cfg, j);
+  if (sp->hp.normalize == RT_NORMALIZE_AUTO) sp->hp.normalize = cfg->data.normalize;
   sp->problem.data_features = data->features;
   sp->problem.features = rt_view_width(&sp->hp, data->features);
   sp->problem.classes = data->classes;
@@ -42,10 +47,30 @@ void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *da
       cfg->run.shards_in_use > 0 ? (uint64_t)cfg->run.shards_in_use : (uint64_t)sp->shards;
   sp->succession = cfg->run.succession;
   /* asha ranks by validation metrics at its rungs: they are measured every pass. */
-  sp->eval_every_pass = cfg->run.eval_every_pass || (rt_sweep_method_halves(cfg->sweep.method) &&
-                                                     strcmp(cfg->sweep.metric, "train_loss") != 0);
+  sp->eval_every_pass = cfg->run.eval_every_pass ||
+                        (rt_sweep_decides(cfg) && strcmp(cfg->sweep.metric, "train_loss") != 0);
   /* The exact least-squares solver needs the data once: its statistics are sums. */
   if (strcmp(sp->hp.kind, "linear") == 0 && sp->hp.solver == RT_SOLVER_EXACT) sp->passes = 1;
+}
+
+rt_code rt_check_spec(const rt_config *cfg, const rt_model_spec *spec, const rt_check_facts *data,
+                      int cuda, rt_status *st) {
+  const rt_family *fam = rt_family_find(spec->hp.kind);
+  char where[RT_PATH_MAX + 64];
+  snprintf(where, sizeof where, "%s:%d:%d: models.%" PRIu64 " ", cfg->path, spec->hp.line,
+           spec->hp.column, spec->id);
+  rt_code rc = data->features ? rt_view_check(&spec->hp, data->features, where, st) : RT_OK;
+  if (rc == RT_OK)
+    rc = fam ? fam->check(spec, st)
+             : rt_fail(st, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg->path,
+                       spec->hp.line, spec->hp.column, spec->hp.kind);
+#if RINGTRAIN_WITH_CUDA
+  /* What only the CUDA backend limits, once the family's own rules hold. */
+  if (rc == RT_OK && cuda) rc = rt_cuda_check_spec(spec, st);
+#else
+  (void)cuda;
+#endif
+  return rc;
 }
 
 uint64_t rt_check_train_rows(const rt_config *cfg, const uint64_t *shard_rows, size_t shards) {
@@ -89,22 +114,7 @@ rt_code rt_check_run(const rt_config *cfg, const rt_check_facts *data, const cha
   for (size_t j = 0; j < cfg->model_count; ++j) {
     rt_model_spec spec;
     rt_check_spec_base(cfg, j, data, &spec);
-    const rt_family *fam = rt_family_find(spec.hp.kind);
-    char where[RT_PATH_MAX + 64];
-    snprintf(where, sizeof where, "%s:%d:%d: models.%zu ", cfg->path, spec.hp.line, spec.hp.column,
-             j);
-    rt_code rc = data->features ? rt_view_check(&spec.hp, data->features, where, &one) : RT_OK;
-    if (rc == RT_OK)
-      rc = fam ? fam->check(&spec, &one)
-               : rt_fail(&one, RT_ERR_CONFIG, "%s:%d:%d: unknown model kind '%s'", cfg->path,
-                         spec.hp.line, spec.hp.column, spec.hp.kind);
-#if RINGTRAIN_WITH_CUDA
-    /* What only the CUDA backend limits, once the family's own rules hold. */
-    if (rc == RT_OK && cuda) rc = rt_cuda_check_spec(&spec, &one);
-#else
-    (void)cuda;
-#endif
-    if (rc != RT_OK) first = keep(report, first, &one, st);
+    if (rt_check_spec(cfg, &spec, data, cuda, &one) != RT_OK) first = keep(report, first, &one, st);
   }
   return first;
 }
@@ -139,4 +149,7 @@ void rt_check_halving_plan(const rt_config *cfg, rt_check_halving *out) {
   out->brackets = rt_asha_plan_of(cfg, cfg->model_count, &plan);
   out->rung_count = rt_asha_rungs(&plan, (uint64_t)cfg->run.passes, out->rungs, 64);
   out->max_work = rt_asha_max_work(&plan, cfg->model_count, (uint64_t)cfg->run.passes);
+  out->places = plan.parallel;
+  out->tpe_rounds = rt_tpe_rounds(&plan, cfg->model_count);
+  if (plan.tpe) out->tpe_random = plan.startup < cfg->model_count ? plan.startup : cfg->model_count;
 }

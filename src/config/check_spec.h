@@ -16,4 +16,14 @@ rt_normalize rt_model_normalize(const rt_config *cfg, size_t j);
 void rt_check_spec_base(const rt_config *cfg, size_t j, const rt_check_facts *data,
                         rt_model_spec *sp);
 
+/* The same for a model given apart (tpe: a suggested model that takes model j's place). */
+void rt_check_spec_of(const rt_config *cfg, size_t j, const rt_model_config *model,
+                      const rt_check_facts *data, rt_model_spec *sp);
+
+/* The checks of one model's spec against the data (its view, its family's rules, the CUDA
+ * backend's limits when `cuda`): what rt_check_run runs for every model, and train for a model
+ * tpe suggests. */
+rt_code rt_check_spec(const rt_config *cfg, const rt_model_spec *spec, const rt_check_facts *data,
+                      int cuda, rt_status *st);
+
 #endif

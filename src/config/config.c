@@ -653,7 +653,8 @@ static rt_code sweep_node(parse_ctx *ctx, const rt_config_key *k, const char *la
 
 /* A nested mapping of the sweep section: sweep.metric: {name: ..., goal: ...} (or just the
  * name), sweep.early_terminate: {type: ..., min_passes: ...} (or just the type), sweep.asha:
- * {min_passes: ..., eta: ...} (or just min_passes). */
+ * {min_passes: ..., eta: ...} (or just min_passes), sweep.tpe: {startup: ..., gamma: ...,
+ * candidates: ...} (or just startup). */
 typedef struct nested_section {
   const char *name;         /* "metric" */
   const char *scalar_key;   /* the key a plain scalar sets: "name" */
@@ -665,10 +666,12 @@ typedef struct nested_section {
 static const char *const metric_keys[] = {"name", "goal"};
 static const char *const early_keys[] = {"type", "min_passes"};
 static const char *const asha_keys[] = {"min_passes", "eta"};
+static const char *const tpe_keys[] = {"startup", "gamma", "candidates"};
 static const nested_section nested_sections[] = {
     {"metric", "name", "{name: val_accuracy, goal: maximize}", metric_keys, 2},
     {"early_terminate", "type", "{type: median, min_passes: 2}", early_keys, 2},
     {"asha", "min_passes", "{min_passes: 1, eta: 3}", asha_keys, 2},
+    {"tpe", "startup", "{startup: 10, gamma: 0.25, candidates: 24}", tpe_keys, 3},
 };
 
 static const nested_section *find_nested(const char *name) {
@@ -1297,20 +1300,40 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
                    "%ssweep.count is required with sweep.method: %s (the number of models to "
                    "draw)",
                    where, rt_sweep_method_name(cfg->sweep.method));
-  if (rt_sweep_method_halves(cfg->sweep.method) && cfg->sweep.early_terminate)
+  const rt_sweep_method method = cfg->sweep.method;
+  if ((method == RT_SWEEP_ASHA || method == RT_SWEEP_HYPERBAND) && cfg->sweep.early_terminate)
     return rt_fail(st, RT_ERR_CONFIG,
                    "%ssweep.early_terminate and sweep.method: %s exclude each other (it stops "
                    "models at its rungs)",
-                   where, rt_sweep_method_name(cfg->sweep.method));
-  if (rt_sweep_method_halves(cfg->sweep.method) && strcmp(cfg->sweep.metric, "train_loss") != 0 &&
+                   where, rt_sweep_method_name(method));
+  if (method == RT_SWEEP_TPE && cfg->sweep.early_terminate == RT_EARLY_MEDIAN)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.method: tpe takes sweep.early_terminate: asha or none, not median",
+                   where);
+  if (method != RT_SWEEP_TPE && cfg->sweep.early_terminate == RT_EARLY_ASHA)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.early_terminate: asha goes with sweep.method: tpe (random draws "
+                   "stopped at rungs are sweep.method: asha)",
+                   where);
+  if (method == RT_SWEEP_TPE && !cfg->sweep.expanded && !cfg->sweep_plan)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.method: tpe suggests from the models entries of a config file; this "
+                   "config has none (built in code)",
+                   where);
+  if (method == RT_SWEEP_TPE && !cfg->sweep.expanded && cfg->sweep.parallel == 0)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.method: tpe suggests in rounds of sweep.parallel models: give "
+                   "sweep.parallel (the models training at once, e.g. the number of ranks)",
+                   where);
+  if (rt_sweep_decides(cfg) && strcmp(cfg->sweep.metric, "train_loss") != 0 &&
       !cfg->data.validation[0] && !(cfg->data.validation_fraction > 0.0))
     return rt_fail(st, RT_ERR_CONFIG,
-                   "%ssweep.method: %s ranks the models at its rungs by %s, which needs "
+                   "%ssweep.method: %s ranks the models as it goes by %s, which needs "
                    "validation rows: give data.validation_fraction or data.validation (or "
                    "sweep.metric: train_loss)",
-                   where, rt_sweep_method_name(cfg->sweep.method),
+                   where, rt_sweep_method_name(method),
                    cfg->sweep.metric[0] ? cfg->sweep.metric : "each family's first metric");
-  if (rt_sweep_method_halves(cfg->sweep.method) && cfg->sweep.asha_min_passes >= cfg->run.passes)
+  if (rt_sweep_halves(cfg) && cfg->sweep.asha_min_passes >= cfg->run.passes)
     return rt_fail(st, RT_ERR_CONFIG,
                    "%ssweep.asha.min_passes (%ld) must be below run.passes (%ld): the first rung "
                    "comes before the last pass",
@@ -1355,6 +1378,34 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
                      "the %ld passes a Lloyd step; leave lloyd_passes out, or use algorithm: "
                      "minibatch to start with mini-batch passes",
                      model_where, m, model->lloyd_passes, cfg->run.passes);
+  }
+  return RT_OK;
+}
+
+rt_code rt_config_reapply_model_overrides(const rt_config *cfg, size_t id, rt_model_config *model,
+                                          rt_status *st) {
+  const rt_sweep_plan *plan = cfg->sweep_plan;
+  for (size_t i = 0; plan && i < plan->override_count; ++i) {
+    const char *a = plan->overrides[i];
+    if (strncmp(a, "models.", 7) != 0) continue;
+    const char *index_text = a + 7, *dot = strchr(index_text, '.'), *eq = strchr(a, '=');
+    if (!dot || !eq || eq < dot) continue; /* recorded only after it was checked */
+    if (!(dot - index_text == 1 && index_text[0] == '*')) {
+      char *end = NULL;
+      const unsigned long long n = strtoull(index_text, &end, 10);
+      if (end != dot || n != (unsigned long long)id) continue;
+    }
+    char name[256];
+    const size_t len = (size_t)(eq - dot - 1);
+    if (len >= sizeof name) continue;
+    memcpy(name, dot + 1, len);
+    name[len] = '\0';
+    const rt_config_key *key = rt_config_key_find(RT_SECTION_MODEL, name);
+    if (!key) continue;
+    char full[300];
+    snprintf(full, sizeof full, "models[%zu].%s", id, key->name);
+    rt_code rc;
+    RT_TRY(rc, set_one(st, a, key, model, full, eq + 1));
   }
   return RT_OK;
 }

@@ -210,6 +210,11 @@ const rt_config_key *rt_model_key_at(size_t index);
  * of that form, -1 integer overflow, 2 not finite. */
 int rt_config_parse_int(const char *text, long long *out);
 int rt_config_parse_number(const char *text, double *out);
+/* Applies again, to `model` (model `id` of cfg), the models.N / models.* --set assignments that
+ * name it, in the order given (tpe: a suggested model keeps what the command line fixed). */
+rt_code rt_config_reapply_model_overrides(const rt_config *cfg, size_t id, rt_model_config *model,
+                                          rt_status *st);
+
 /* Shortest text that reads back as exactly v (at most 17 significant digits); 0 if it does not
  * fit (or v is not finite). */
 int rt_config_format_double(double v, char *buf, size_t size);

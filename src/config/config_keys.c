@@ -120,11 +120,9 @@ static const rt_key_choice model_normalizations[] = {
 };
 
 static const rt_key_choice sweep_methods[] = {
-    {"grid", RT_SWEEP_GRID, 0},
-    {"random", RT_SWEEP_RANDOM, 0},
-    {"asha", RT_SWEEP_ASHA, 0},
-    {"hyperband", RT_SWEEP_HYPERBAND, 0},
-    {NULL, 0, 0},
+    {"grid", RT_SWEEP_GRID, 0}, {"random", RT_SWEEP_RANDOM, 0},
+    {"asha", RT_SWEEP_ASHA, 0}, {"hyperband", RT_SWEEP_HYPERBAND, 0},
+    {"tpe", RT_SWEEP_TPE, 0},   {NULL, 0, 0},
 };
 
 static const rt_key_choice sweep_goals[] = {
@@ -138,7 +136,10 @@ static const rt_key_choice successions[] = {
 
 static const rt_key_choice fuse_modes[] = {{"auto", 1, 0}, {"off", 0, 0}, {NULL, 0, 0}};
 
-static const rt_key_choice early_types[] = {{"none", 0, 0}, {"median", 1, 0}, {NULL, 0, 0}};
+static const rt_key_choice early_types[] = {{"none", RT_EARLY_NONE, 0},
+                                            {"median", RT_EARLY_MEDIAN, 0},
+                                            {"asha", RT_EARLY_ASHA, 0},
+                                            {NULL, 0, 0}};
 
 /* The result metrics a sweep can rank by; the names without "val_" are aliases. */
 static const rt_key_choice sweep_metrics[] = {
@@ -318,8 +319,10 @@ const rt_config_key rt_config_keys[] = {
      sweep_methods, 0, "grid",
      "how the models entries expand: grid (every combination of each entry's value lists), "
      "random (count models drawn from the lists and distributions), asha (drawn as random, "
-     "trained by asynchronous successive halving: see sweep.asha) or hyperband (asha in "
-     "brackets that start at later rungs)",
+     "trained by asynchronous successive halving: see sweep.asha), hyperband (asha in "
+     "brackets that start at later rungs) or tpe (the first sweep.tpe.startup drawn as random, "
+     "the rest suggested by the tree-structured Parzen estimator in rounds of sweep.parallel "
+     "from the results so far)",
      NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "count", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.count), 0, 1,
      RT_SWEEP_MODELS_MAX, NO_NUM, count_none, 0, "none",
@@ -340,8 +343,9 @@ const rt_config_key rt_config_keys[] = {
      NO_SCHEMA},
     {RT_SECTION_SWEEP, "early_terminate.type", RT_KEY_ENUM, RT_STORE_INT,
      CFG(sweep.early_terminate), 0, NO_INT, NO_NUM, early_types, 0, "none",
-     "none, or median: stop a model at a pass boundary when its training loss is worse than the "
-     "median of the models of its kind at that pass",
+     "none; median: stop a model at a pass boundary when its training loss is worse than the "
+     "median of the models of its kind at that pass; asha (with sweep.method: tpe): stop models "
+     "at asha's rungs (sweep.asha)",
      NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "early_terminate.min_passes", RT_KEY_INT, RT_STORE_LONG,
      CFG(sweep.early_min_passes), 0, 1, 1000000000, NO_NUM, NULL, 0, "1",
@@ -358,8 +362,22 @@ const rt_config_key rt_config_keys[] = {
      NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "parallel", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.parallel), 0, 1,
      RT_SWEEP_MODELS_MAX, NO_NUM, all_zero, 0, "all",
-     "asha, hyperband: models training at once; a place freed by a model that stops goes to a promotion, "
-     "else to the next model not yet started (in id order); all = every model starts at once",
+     "asha, hyperband, tpe: models training at once; a place freed by a model that stops goes "
+     "to a promotion, else to the next model not yet started (in id order); tpe: also the "
+     "models of a round of suggestions; all = every model starts at once",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_SWEEP, "tpe.startup", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.tpe_startup), 0, 1,
+     RT_SWEEP_MODELS_MAX, NO_NUM, NULL, 0, "10",
+     "tpe: models drawn at random (as sweep.method: random) before the estimator suggests", NULL,
+     NO_SCHEMA},
+    {RT_SECTION_SWEEP, "tpe.gamma", RT_KEY_NUMBER, RT_STORE_DOUBLE, CFG(sweep.tpe_gamma), 0, NO_INT,
+     0.0, 1.0, 1, 1, NULL, 0, "0.25",
+     "tpe: the fraction of the results so far that form the good density, in (0, 1)", NULL,
+     NO_SCHEMA},
+    {RT_SECTION_SWEEP, "tpe.candidates", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.tpe_candidates), 0, 1,
+     100000, NO_NUM, NULL, 0, "24",
+     "tpe: points drawn from the good density per suggestion; the one most likely good rather "
+     "than bad is taken (1..100000)",
      NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "expanded", RT_KEY_ENUM, RT_STORE_INT, CFG(sweep.expanded), 0, NO_INT,
      NO_NUM, booleans, 0, "false",

@@ -116,46 +116,102 @@ static rt_code apply_value(const rt_sweep_param *param, rt_model_config *model, 
                  r == RT_APPLY_TYPE ? ": " : " ", why);
 }
 
-/* One random value of `param` for model `id`. */
-static rt_code draw_value(const rt_sweep_param *param, uint64_t seed, size_t id, size_t entry,
-                          rt_model_config *model, const char *where, rt_status *st) {
+/* The value text of coordinate `coord` of `param` (a point's coordinate: sweep_tpe.h); 0 when
+ * it cannot be formatted. */
+static int coordinate_text(const rt_sweep_param *param, double coord, char *text, size_t size) {
+  switch (param->dist) {
+    case RT_DIST_VALUES:
+    case RT_DIST_CATEGORICAL: {
+      size_t i = coord > 0 ? (size_t)llround(coord) : 0;
+      if (i >= param->value_count) i = param->value_count - 1;
+      return snprintf(text, size, "%s", param->values[i]) < (int)size;
+    }
+    case RT_DIST_UNIFORM:
+    case RT_DIST_LOG_UNIFORM:
+      if (coord < param->min) coord = param->min; /* rounding at the ends */
+      if (coord > param->max) coord = param->max;
+      if (param->key->type == RT_KEY_INT)
+        return snprintf(text, size, "%lld", llround(coord)) < (int)size;
+      return rt_config_format_double(coord, text, size);
+    case RT_DIST_INT_UNIFORM: {
+      long long v = llround(coord);
+      if (v < param->imin) v = param->imin;
+      if (v > param->imax) v = param->imax;
+      return snprintf(text, size, "%lld", v) < (int)size;
+    }
+  }
+  return 0;
+}
+
+/* The random draw of `param` for model id: its coordinate and its value text (exact for every
+ * int_uniform range, whose coordinate is only the nearest double). */
+static int draw_coordinate(const rt_sweep_param *param, uint64_t seed, size_t id, double *coord,
+                           char *text, size_t size) {
   const uint64_t key = rt_key_push(rt_key_push(rt_key_push(seed, RT_SWEEP_STREAM), (uint64_t)id),
                                    (uint64_t)rt_model_key_index(param->key));
-  char text[64];
-  const int integer_key = param->key->type == RT_KEY_INT;
   switch (param->dist) {
     case RT_DIST_VALUES:
     case RT_DIST_CATEGORICAL:
-      return apply_value(param, model, entry,
-                         param->values[rt_rng_below(key, 0, (uint64_t)param->value_count)], where,
-                         st);
+      *coord = (double)rt_rng_below(key, 0, (uint64_t)param->value_count);
+      break;
     case RT_DIST_UNIFORM:
     case RT_DIST_LOG_UNIFORM: {
       const double u = rt_rng_uniform(key, 0);
-      double v;
       if (param->dist == RT_DIST_UNIFORM) {
-        v = param->min + u * (param->max - param->min);
+        *coord = param->min + u * (param->max - param->min);
       } else {
         const double lo = log(param->min), hi = log(param->max);
-        v = exp(lo + u * (hi - lo));
+        *coord = exp(lo + u * (hi - lo));
       }
-      if (v < param->min) v = param->min; /* rounding at the ends */
-      if (v > param->max) v = param->max;
-      if (integer_key) {
-        snprintf(text, sizeof text, "%lld", llround(v));
-      } else if (!rt_config_format_double(v, text, sizeof text)) {
-        return RT_FAIL_AT(st, RT_ERR_INTERNAL, "cannot format a drawn value");
-      }
-      return apply_value(param, model, entry, text, where, st);
+      break;
     }
     case RT_DIST_INT_UNIFORM: {
       const uint64_t span = (uint64_t)param->imax - (uint64_t)param->imin + 1u; /* 0: all 2^64 */
       const uint64_t offset = span ? rt_rng_below(key, 0, span) : rt_rng_u64(key, 0);
-      snprintf(text, sizeof text, "%lld", (long long)((uint64_t)param->imin + offset));
-      return apply_value(param, model, entry, text, where, st);
+      const long long v = (long long)((uint64_t)param->imin + offset);
+      *coord = (double)v;
+      return snprintf(text, size, "%lld", v) < (int)size;
     }
   }
-  return RT_FAIL_AT(st, RT_ERR_INTERNAL, "unknown sweep distribution");
+  return coordinate_text(param, *coord, text, size);
+}
+
+/* One random value of `param` for model `id`. */
+static rt_code draw_value(const rt_sweep_param *param, uint64_t seed, size_t id, size_t entry,
+                          rt_model_config *model, const char *where, rt_status *st) {
+  char text[64];
+  double coord;
+  if (!draw_coordinate(param, seed, id, &coord, text, sizeof text))
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "cannot format a drawn value");
+  return apply_value(param, model, entry, text, where, st);
+}
+
+size_t rt_sweep_entry_of(const rt_sweep_plan *plan, size_t id) {
+  return plan->entry_count ? id % plan->entry_count : 0;
+}
+
+void rt_sweep_random_point(const rt_sweep_plan *plan, uint64_t seed, size_t id, double *point) {
+  const rt_sweep_entry *entry = &plan->entries[rt_sweep_entry_of(plan, id)];
+  char text[64];
+  for (size_t p = 0; p < entry->param_count; ++p)
+    (void)draw_coordinate(&entry->params[p], seed, id, &point[p], text, sizeof text);
+}
+
+rt_code rt_sweep_point_apply(const rt_config *cfg, size_t id, const double *point,
+                             rt_model_config *model, rt_status *st) {
+  const rt_sweep_plan *plan = cfg->sweep_plan;
+  const size_t e = rt_sweep_entry_of(plan, id);
+  const rt_sweep_entry *entry = &plan->entries[e];
+  const char *where = cfg->path[0] ? cfg->path : "<config>";
+  *model = cfg->models[id];
+  for (size_t p = 0; p < entry->param_count; ++p) {
+    char text[64];
+    if (!coordinate_text(&entry->params[p], point[p], text, sizeof text))
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "cannot format a suggested value");
+    rt_code rc;
+    RT_TRY(rc, apply_value(&entry->params[p], model, e, text, where, st));
+  }
+  return rt_config_reapply_model_overrides(cfg, id, model, st);
 }
 
 static uint64_t swept_bits(const rt_sweep_entry *entry) {
@@ -191,6 +247,11 @@ rt_code rt_sweep_expand(const rt_config *cfg, const rt_sweep_plan *plan, const c
                        "%s:%d:%d: models[%zu].%s: sweep.expanded is true (the models are already "
                        "expanded), so each key takes one value",
                        where, param->line, param->column, e, param->key->name);
+      if (cfg->sweep.method == RT_SWEEP_TPE && strcmp(param->key->name, "normalize") == 0)
+        return rt_fail(st, RT_ERR_CONFIG,
+                       "%s:%d:%d: models[%zu].normalize: sweep.method: tpe cannot sweep the "
+                       "scaling (computed before training starts); give it one value per entry",
+                       where, param->line, param->column, e);
       if (!random && param->dist != RT_DIST_VALUES)
         return rt_fail(st, RT_ERR_CONFIG,
                        "%s:%d:%d: models[%zu].%s: a distribution needs sweep.method: random (a "

@@ -22,6 +22,7 @@
 #define RINGTRAIN_SWEEP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config_internal.h"
 #include "ringtrain/config.h"
@@ -87,6 +88,16 @@ const rt_sweep_param *rt_sweep_entry_find(const rt_sweep_entry *entry, const rt_
 
 /* Records a models.* --set assignment to apply again after a re-expansion. */
 rt_code rt_sweep_plan_record(rt_sweep_plan *plan, const char *assignment, rt_status *st);
+
+/* The entry of model `id` of a drawing sweep (random, asha, hyperband, tpe): id mod entries. */
+size_t rt_sweep_entry_of(const rt_sweep_plan *plan, size_t id);
+/* Model id's random draw as a point (sweep_tpe.h: one coordinate per param of its entry). */
+void rt_sweep_random_point(const rt_sweep_plan *plan, uint64_t seed, size_t id, double *point);
+/* *model = cfg->models[id] with its entry's swept keys set from `point` (each value through the
+ * key table, integer keys rounded), then the models.* --set assignments that name it applied
+ * again (cfg->sweep_plan must exist). */
+rt_code rt_sweep_point_apply(const rt_config *cfg, size_t id, const double *point,
+                             rt_model_config *model, rt_status *st);
 
 /* Expands the plan as cfg->sweep says into a new malloc'd array (*models, *count); messages
  * start with "where:line:column: ". cfg->models is not touched. */

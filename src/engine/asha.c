@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "results.h"
+#include "rng.h"
+#include "sweep.h"
+#include "sweep_tpe.h"
 
 void rt_asha_plan(const rt_config *cfg, const rt_model_spec *specs, size_t n, rt_asha *plan) {
   (void)rt_asha_plan_of(cfg, n, plan);
@@ -23,6 +26,15 @@ size_t rt_asha_plan_of(const rt_config *cfg, size_t n, rt_asha *plan) {
   plan->parallel =
       cfg->sweep.parallel > 0 && (size_t)cfg->sweep.parallel < n ? (size_t)cfg->sweep.parallel : n;
   plan->brackets = 1;
+  plan->halving = rt_sweep_halves(cfg);
+  if (cfg->sweep.method == RT_SWEEP_TPE && !cfg->sweep.expanded && cfg->sweep_plan) {
+    plan->tpe = 1;
+    plan->startup = (size_t)cfg->sweep.tpe_startup;
+    plan->gamma = cfg->sweep.tpe_gamma;
+    plan->candidates = (size_t)cfg->sweep.tpe_candidates;
+    plan->seed = cfg->sweep.seed;
+    plan->cfg = cfg;
+  }
   if (cfg->sweep.method == RT_SWEEP_HYPERBAND) {
     uint64_t rungs[64];
     plan->brackets = rt_asha_rungs(plan, (uint64_t)cfg->run.passes, rungs, 64) + 1;
@@ -30,8 +42,14 @@ size_t rt_asha_plan_of(const rt_config *cfg, size_t n, rt_asha *plan) {
   return plan->brackets;
 }
 
+size_t rt_tpe_rounds(const rt_asha *plan, size_t n) {
+  if (!plan->tpe || n <= plan->startup) return 0;
+  return (n - plan->startup + plan->parallel - 1) / plan->parallel;
+}
+
 size_t rt_asha_rungs(const rt_asha *plan, uint64_t passes, uint64_t *rungs, size_t cap) {
   size_t k = 0;
+  if (!plan->halving) return 0;
   for (uint64_t r = plan->min_passes; r < passes && k < cap; r *= plan->eta) {
     rungs[k++] = r;
     if (r > UINT64_MAX / plan->eta) break;
@@ -81,6 +99,11 @@ typedef struct replay {
   uint64_t rungs[64];
   size_t rung_count;
   size_t next_new;
+  /* tpe */
+  rt_model_spec *mutable_specs;
+  double *points; /* [j * width]: model j's point, once it started */
+  size_t width;   /* the most params of an entry */
+  rt_status *st;
 } replay;
 
 /* The ranking value of model j at pass p (1-based); NAN when it has none. */
@@ -143,17 +166,92 @@ static size_t promotable(replay *r) {
   return r->n;
 }
 
+/* An observation of tpe: a started model with a value, ranked as results rank halving runs. */
+typedef struct observed {
+  rung_entry e;
+  uint64_t passes;
+} observed;
+
+static int observed_first(const void *a, const void *b) {
+  const observed *x = a, *y = b;
+  if (x->passes != y->passes) return x->passes > y->passes ? -1 : 1;
+  return better_first(&x->e, &y->e);
+}
+
+/* tpe: decides the round that model j (its first) opens: each of its models gets the point
+ * suggested from the observations of its entry, its config and its spec. */
+static rt_code decide_round(replay *r, size_t j) {
+  const rt_asha *plan = r->plan;
+  const rt_sweep_plan *sweep = plan->cfg->sweep_plan;
+  const size_t end = j + plan->parallel < r->n ? j + plan->parallel : r->n;
+  observed *obs = malloc((j ? j : 1) * sizeof *obs);
+  const double **ranked = malloc((j ? j : 1) * sizeof *ranked);
+  rt_code rc = obs && ranked
+                   ? RT_OK
+                   : RT_FAIL_AT(r->st, RT_ERR_NOMEM, "cannot allocate %zu observations", j);
+  for (size_t i = j; rc == RT_OK && i < end; ++i) {
+    const size_t entry = rt_sweep_entry_of(sweep, i);
+    size_t m = 0;
+    for (size_t o = 0; o < j; ++o) { /* models before the round: every started one is below j */
+      if (r->status[o] == NEW || r->progress[o] == 0 || rt_sweep_entry_of(sweep, o) != entry)
+        continue;
+      obs[m].e = entry_of(r, o, r->progress[o]);
+      obs[m++].passes = r->progress[o];
+    }
+    qsort(obs, m, sizeof *obs, observed_first);
+    for (size_t k = 0; k < m; ++k) ranked[k] = r->points + obs[k].e.j * r->width;
+    double *point = r->points + i * r->width;
+    rt_tpe_suggest(&sweep->entries[entry], ranked, m, plan->gamma, plan->candidates,
+                   rt_key_push(rt_key_push(plan->seed, RT_TPE_STREAM), (uint64_t)i), point);
+    rt_model_config model;
+    rt_model_spec spec;
+    rc = rt_sweep_point_apply(plan->cfg, i, point, &model, r->st);
+    if (rc == RT_OK) rc = plan->spec_of(plan->spec_user, i, &model, &spec, r->st);
+    if (rc != RT_OK) break;
+    if (r->states[i]) { /* started when an earlier tick decided it: the same spec again */
+      char *was = rt_spec_to_text(&r->specs[i]), *now = rt_spec_to_text(&spec);
+      if (!was || !now) rc = RT_FAIL_AT(r->st, RT_ERR_NOMEM, "cannot format a spec");
+      else if (strcmp(was, now) != 0)
+        rc = RT_FAIL_AT(r->st, RT_ERR_INTERNAL,
+                        "tpe: model %zu started with other hyper-parameters than the replay "
+                        "suggests",
+                        i);
+      free(was), free(now);
+    } else {
+      r->mutable_specs[i] = spec;
+    }
+  }
+  free(obs);
+  free((void *)ranked);
+  return rc;
+}
+
+/* Model j takes a place for the first time: tpe knows its point from then on (drawn, or the
+ * round it opens suggested). */
+static rt_code admit(replay *r, size_t j) {
+  const rt_asha *plan = r->plan;
+  if (!plan->tpe) return RT_OK;
+  if (j < plan->startup) {
+    rt_sweep_random_point(plan->cfg->sweep_plan, plan->seed, j, r->points + j * r->width);
+    return RT_OK;
+  }
+  return (j - plan->startup) % plan->parallel == 0 ? decide_round(r, j) : RT_OK;
+}
+
 /* Fills free places: promotions first, then new models in id order. */
-static void fill(replay *r, size_t *active) {
+static rt_code fill(replay *r, size_t *active) {
   while (*active < r->plan->parallel) {
     size_t j = promotable(r);
     if (j == r->n) {
-      if (r->next_new >= r->n) return;
+      if (r->next_new >= r->n) return RT_OK;
       j = r->next_new++;
+      rt_code rc;
+      RT_TRY(rc, admit(r, j));
     }
     r->status[j] = ACTIVE;
     ++*active;
   }
+  return RT_OK;
 }
 
 /* The rung index of model j's bracket whose pass is p, or rung_count (bracket b has the rungs
@@ -171,14 +269,22 @@ static uint64_t next_stop(const replay *r, size_t j) {
   return r->specs[j].passes;
 }
 
-rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, void **states,
+rt_code rt_asha_next(const rt_asha *plan, rt_model_spec *specs, size_t n, void **states,
                      uint64_t *upto, int *done, rt_status *st) {
   replay r;
   memset(&r, 0, sizeof r);
   r.plan = plan;
   r.specs = specs;
+  r.mutable_specs = specs;
   r.states = states;
   r.n = n;
+  r.st = st;
+  if (plan->tpe) {
+    const rt_sweep_plan *sweep = plan->cfg->sweep_plan;
+    for (size_t e = 0; e < sweep->entry_count; ++e)
+      if (sweep->entries[e].param_count > r.width) r.width = sweep->entries[e].param_count;
+  }
+  r.points = calloc((n ? n : 1) * (r.width ? r.width : 1), sizeof *r.points);
   uint64_t longest = 0;
   for (size_t j = 0; j < n; ++j)
     if (specs[j].passes > longest) longest = specs[j].passes;
@@ -190,7 +296,8 @@ rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, 
   const size_t lists = plan->brackets * r.rung_count;
   r.completed_n = calloc(lists + 1, sizeof *r.completed_n);
   r.completed = calloc(lists + 1, sizeof *r.completed);
-  int ok = r.status && r.progress && r.waiting_at && r.order && r.completed_n && r.completed;
+  int ok =
+      r.status && r.progress && r.waiting_at && r.order && r.completed_n && r.completed && r.points;
   for (size_t k = 0; ok && k < lists; ++k)
     ok = (r.completed[k] = malloc((n ? n : 1) * sizeof **r.completed)) != NULL;
   rt_code rc =
@@ -198,7 +305,7 @@ rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, 
          : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the asha schedule of %zu models", n);
   size_t active = 0;
   uint64_t stride = 1;
-  if (rc == RT_OK) fill(&r, &active);
+  if (rc == RT_OK) rc = fill(&r, &active);
   *done = 0;
   while (rc == RT_OK) {
     if (active == 0) {
@@ -236,7 +343,7 @@ rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, 
         --active;
       }
     }
-    fill(&r, &active);
+    rc = fill(&r, &active);
   }
   for (size_t j = 0; rc == RT_OK && j < n; ++j) {
     const uint64_t pass = states[j] ? rt_state_head(states[j])->pass : 0;
@@ -247,6 +354,7 @@ rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, 
   }
   for (size_t k = 0; r.completed && k < lists; ++k) free(r.completed[k]);
   free(r.completed), free(r.completed_n), free(r.order), free(r.waiting_at), free(r.progress);
+  free(r.points);
   free(r.status);
   return rc;
 }

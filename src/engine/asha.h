@@ -20,6 +20,10 @@
  * same bits on every rank; a tick whose models have not all finished their pass (a stop cut it) is
  * the tick to continue. A model that has not started has no state (NULL) or one at pass 0.
  *
+ * sweep.method: tpe runs this schedule with the tree-structured Parzen estimator choosing the
+ * hyper-parameters of the models as they start (see rt_asha.tpe): without rungs (each model
+ * trains to its end) or, with sweep.early_terminate: asha, with asha's.
+ *
  * sweep.method: hyperband runs brackets of this: bracket b (model id mod brackets) starts at the
  * b-th rung (its first rung r eta^b, the last bracket none), and each bracket ranks its own models;
  * the places are shared, promotions taken from the highest rung first. */
@@ -33,14 +37,36 @@
 #include "ringtrain/config.h"
 #include "ringtrain/status.h"
 
+/* tpe: builds model j's spec from its config `model` into *spec (the caller knows the data). */
+typedef rt_code (*rt_asha_spec_fn)(void *user, size_t j, const rt_model_config *model,
+                                   rt_model_spec *spec, rt_status *st);
+
 typedef struct rt_asha {
+  int halving; /* rungs (asha, hyperband, tpe with early_terminate asha); 0: none, a model in a
+                  place trains to its end (tpe alone) */
   uint64_t min_passes, eta;
   size_t parallel; /* places: 1..n */
   size_t brackets; /* 1 (asha); hyperband: one per rung and one without: model j is in bracket
                       j mod brackets, whose rungs are bracket 0's from the b-th on, ranked apart */
   char metric[40]; /* the ranking metric: "train_loss" or "val_<name>" */
   int maximize;
+  /* tpe: models from `startup` on are suggested in rounds of `parallel` (src/config/sweep_tpe.h):
+   * the round of model j >= startup is (j - startup) / parallel, decided when its first model
+   * takes a place, from every started model of the same entry that has a value by then (its
+   * metric at the passes the replay has seen it train), ranked as results rank halving runs:
+   * more passes first, then by the metric (no value or diverged: last), then by id. The
+   * suggestion's stream is rt_key_push(rt_key_push(sweep.seed, RT_TPE_STREAM), j). */
+  int tpe;
+  size_t startup;
+  double gamma;
+  size_t candidates;
+  uint64_t seed;
+  const rt_config *cfg;    /* tpe: the models entries */
+  rt_asha_spec_fn spec_of; /* tpe: set by the caller before rt_asha_next */
+  void *spec_user;
 } rt_asha;
+
+#define RT_TPE_STREAM 0x747065ULL /* "tpe": purpose tag of the suggestions */
 
 /* The plan of a config's asha or hyperband sweep over n models (metric as results rank:
  * sweep.metric, else model 0's family's first validation metric). */
@@ -61,8 +87,14 @@ uint64_t rt_asha_max_work(const rt_asha *plan, size_t n, uint64_t passes);
  * the pass model j trains to in it (its pass when it has no place; a model a stop cut inside the
  * tick continues to the same pass); *done = 1 when no model has a
  * place (the sweep is over; upto is then every model's pass). Sets each started state's
- * stopped_early: the rung pass it waits at, else 0. */
-rt_code rt_asha_next(const rt_asha *plan, const rt_model_spec *specs, size_t n, void **states,
+ * stopped_early: the rung pass it waits at, else 0. tpe: specs[j] of every model the replay
+ * suggests becomes the suggestion's (a started model's must not change: RT_ERR_INTERNAL). The
+ * replay stops at the first tick that is not complete: a model's suggestion depends only on the
+ * states of models with lower ids, so loading a checkpoint in id order can replay as it goes. */
+rt_code rt_asha_next(const rt_asha *plan, rt_model_spec *specs, size_t n, void **states,
                      uint64_t *upto, int *done, rt_status *st);
+
+/* tpe: the rounds of suggestions of n models (0 when none is suggested). */
+size_t rt_tpe_rounds(const rt_asha *plan, size_t n);
 
 #endif

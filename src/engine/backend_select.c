@@ -139,6 +139,11 @@ static rt_code select_backend(const rt_config *cfg, MPI_Comm comm, rt_backend_ch
       return rc;
     }
   }
+  /* tpe changes specs as it goes; the CUDA backend opens its fused groups from them once. */
+  if (cfg->sweep.method == RT_SWEEP_TPE && !f.device_problem)
+    f.device_problem =
+        "sweep.method: tpe (it decides hyper-parameters while it trains) runs on "
+        "the CPU backend only for now";
 #else
   (void)comm;
 #endif

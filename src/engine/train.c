@@ -39,23 +39,53 @@ static uint64_t batches_per_pass(const rt_dataset *ds, uint64_t used, long batch
   return total;
 }
 
+/* What a model's spec needs besides its config: the run, the loaded data's facts and the
+ * scalings. tpe builds the specs of the models it suggests with it while training. */
+typedef struct spec_maker {
+  const rt_config *cfg;
+  const rt_dataset *ds;
+  rt_check_facts facts;
+  rt_scaling *scalings; /* [3], by rt_normalize */
+  int use_cuda;
+  rt_model_config *models; /* [model_count]: each model's config as trained (tpe: suggested) */
+} spec_maker;
+
+/* Model j's spec from its config. */
+static void spec_fill(const spec_maker *m, size_t j, const rt_model_config *model,
+                      rt_model_spec *sp) {
+  rt_check_spec_of(m->cfg, j, model, &m->facts, sp);
+  sp->total_batches = batches_per_pass(m->ds, sp->shards_used, sp->hp.batch_size);
+  sp->label_column = m->ds->label_column;
+  if (m->ds->train_info.format == RT_FORMAT_LIBSVM)
+    sp->problem.libsvm_base = m->ds->train_info.libsvm_base + 1;
+  sp->scaling = &m->scalings[sp->hp.normalize];
+}
+
+/* rt_asha_spec_fn: a suggested model's spec, checked as rt_check_run checks every model. */
+static rt_code make_spec(void *user, size_t j, const rt_model_config *model, rt_model_spec *spec,
+                         rt_status *st) {
+  spec_maker *m = user;
+  spec_fill(m, j, model, spec);
+  rt_code rc;
+  RT_TRY(rc, rt_check_spec(m->cfg, spec, &m->facts, m->use_cuda, st));
+  m->models[j] = *model;
+  return RT_OK;
+}
+
 /* The checks of the run against the loaded data (rt_check_run: the same as `ringtrain check`),
  * then the specs. Every rank holds the same global facts, so every rank refuses alike. */
-static rt_code build_specs(const rt_config *cfg, const rt_dataset *ds, int use_cuda,
-                           rt_model_spec *specs, rt_status *st) {
-  rt_check_facts facts = {.features = ds->features,
-                          .classes = ds->classes,
-                          .shards = ds->shards,
-                          .train_rows = rt_check_train_rows(cfg, ds->train_rows, ds->shards)};
+static rt_code build_specs(spec_maker *m, rt_model_spec *specs, rt_status *st) {
+  const rt_config *cfg = m->cfg;
+  const rt_dataset *ds = m->ds;
+  m->facts = (rt_check_facts){.features = ds->features,
+                              .classes = ds->classes,
+                              .shards = ds->shards,
+                              .train_rows = rt_check_train_rows(cfg, ds->train_rows, ds->shards)};
   rt_code rc;
-  RT_TRY(rc, rt_check_run(cfg, &facts, use_cuda ? "cuda" : "cpu", NULL, st));
+  RT_TRY(rc, rt_check_run(cfg, &m->facts, m->use_cuda ? "cuda" : "cpu", NULL, st));
   for (size_t j = 0; j < cfg->model_count; ++j) {
-    rt_model_spec *sp = &specs[j];
-    rt_check_spec_base(cfg, j, &facts, sp);
-    sp->total_batches = batches_per_pass(ds, sp->shards_used, sp->hp.batch_size);
-    sp->label_column = ds->label_column;
-    if (ds->train_info.format == RT_FORMAT_LIBSVM)
-      sp->problem.libsvm_base = ds->train_info.libsvm_base + 1;
+    m->models[j] = cfg->models[j];
+    spec_fill(m, j, &cfg->models[j], &specs[j]);
   }
   return RT_OK;
 }
@@ -326,31 +356,30 @@ static rt_code run_segments(const rt_config *cfg, const rt_model_spec *run, size
   return rc;
 }
 
-/* sweep.method asha (asha.h): the engine runs one tick at a time, each model in a place one
- * pass further; the schedule is replayed from the states before each tick. Stops, checkpoints
- * (run.checkpoint_every counts ticks) and resume as run_segments. */
-static rt_code run_asha(const rt_config *cfg, const rt_model_spec *run, size_t n,
-                        const rt_dataset *ds, MPI_Comm comm, rt_backend *backend, void **states,
-                        rt_model_stats *stats, rt_progress_view *view, rt_rank_time *time,
-                        ckpt_ctx *ckpt, rt_status *st) {
+/* sweep.method asha, hyperband, tpe (asha.h): the engine runs one tick at a time, each model in
+ * a place to the next decision; the schedule (tpe: with the suggestions, which set run[j]) is
+ * replayed from the states before each tick. Stops, checkpoints (run.checkpoint_every counts
+ * ticks) and resume as run_segments. */
+static rt_code run_asha(const rt_config *cfg, rt_model_spec *run, size_t n, const rt_dataset *ds,
+                        MPI_Comm comm, rt_backend *backend, void **states, rt_model_stats *stats,
+                        rt_progress_view *view, rt_rank_time *time, ckpt_ctx *ckpt,
+                        spec_maker *maker, rt_status *st) {
   const uint64_t every = (uint64_t)cfg->run.checkpoint_every;
   rt_asha plan;
   rt_asha_plan(cfg, run, n, &plan);
+  plan.spec_of = make_spec;
+  plan.spec_user = maker;
   uint64_t *upto = malloc((n ? n : 1) * sizeof *upto);
   rt_code rc = upto ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
   rt_groups groups = {0};
-  if (rc == RT_OK) rc = rt_groups_form(run, n, cfg->run.fuse, &groups, st);
-  /* A checkpoint's state at pass 0 with no visit done: not started (the engine makes it). */
-  for (size_t j = 0; rc == RT_OK && j < n; ++j) {
-    const rt_state_header *h = states[j] ? rt_state_head(states[j]) : NULL;
-    if (h && h->pass == 0 && h->position == 0 && h->batch_cursor == 0) {
-      rt_state_free(states[j]);
-      states[j] = NULL;
-    }
-  }
+  if (rc == RT_OK && !plan.tpe) rc = rt_groups_form(run, n, cfg->run.fuse, &groups, st);
   for (uint64_t ticks = 0; rc == RT_OK;) {
     int done = 0;
     if ((rc = rt_asha_next(&plan, run, n, states, upto, &done, st)) || done) break;
+    if (plan.tpe) { /* the specs of the models that start now are the suggestions */
+      rt_groups_free(&groups);
+      if ((rc = rt_groups_form(run, n, cfg->run.fuse, &groups, st))) break;
+    }
     int stopped = 0;
     rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, &groups, backend, view, time,
                        &stopped, st);
@@ -394,12 +423,19 @@ static rt_code open_cpu_backend(const rt_dataset *ds, rt_backend **out, rt_statu
   return rt_backend_deferred_open(cpu, (unsigned)polls, out, st);
 }
 
-/* Rank 0 reads the travelling models' states from the checkpoint; every rank gets them. */
+/* Rank 0 reads the travelling models' states run[first..first+n) from the checkpoint; every rank
+ * gets them. started_only (asha, hyperband, tpe): a model not started there stays NULL. */
 static rt_code load_checkpoint(const ckpt_ctx *c, const rt_model_spec *run, size_t n, size_t count,
-                               void **states, MPI_Comm comm, rt_status *st) {
-  rt_code rc = c->rank == 0 ? rt_checkpoint_read(c->resume_dir, run, n, count, states, st) : RT_OK;
+                               int started_only, void **states, MPI_Comm comm, rt_status *st) {
+  rt_code rc = RT_OK;
+  if (c->rank == 0)
+    rc = started_only ? rt_checkpoint_read_started(c->resume_dir, run, n, count, states, st)
+                      : rt_checkpoint_read(c->resume_dir, run, n, count, states, st);
   RT_TRY(rc, rt_agree(comm, rc, st));
   for (size_t j = 0; j < n; ++j) {
+    int present = states[j] != NULL;
+    RT_MPI_CHECK(st, MPI_Bcast(&present, 1, MPI_INT, 0, comm));
+    if (!present) continue;
     const size_t bytes = rt_state_layout_of(&run[j]).total_bytes;
     if (c->rank != 0 && !(states[j] = aligned_alloc(RT_STATE_ALIGN, bytes)))
       return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
@@ -408,13 +444,33 @@ static rt_code load_checkpoint(const ckpt_ctx *c, const rt_model_spec *run, size
   return RT_OK;
 }
 
+/* tpe: a model's spec depends on the states of the models before it (asha.h), so the checkpoint
+ * is read in id order, the schedule replayed before each model to give it its spec. */
+static rt_code load_tpe_checkpoint(const ckpt_ctx *c, const rt_config *cfg, rt_model_spec *run,
+                                   size_t n, void **states, spec_maker *maker, MPI_Comm comm,
+                                   rt_status *st) {
+  rt_asha plan;
+  rt_asha_plan(cfg, run, n, &plan);
+  plan.spec_of = make_spec;
+  plan.spec_user = maker;
+  uint64_t *upto = malloc((n ? n : 1) * sizeof *upto);
+  rt_code rc = upto ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
+  for (size_t j = 0; rc == RT_OK && j < n; ++j) {
+    int done = 0;
+    rc = rt_asha_next(&plan, run, n, states, upto, &done, st);
+    if (rc == RT_OK) rc = load_checkpoint(c, run + j, 1, n, 1, states + j, comm, st);
+  }
+  free(upto);
+  return rc;
+}
+
 /* Runs the engine on the models that travel, then gives every sharing model a copy of its
  * source's final state (with its own id and key in the header). */
-static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size_t count,
+static rt_code run_models(const rt_config *cfg, rt_model_spec *specs, size_t count,
                           const rt_dataset *ds, MPI_Comm comm, rt_backend *backend,
                           const size_t *source, void **states, rt_model_stats *stats,
                           rt_progress_fn progress, void *progress_user, rt_rank_time *time,
-                          ckpt_ctx *ckpt, rt_status *st) {
+                          ckpt_ctx *ckpt, spec_maker *maker, rt_status *st) {
   size_t n = 0;
   for (size_t j = 0; j < count; ++j) n += source[j] == j;
   rt_model_spec *run = malloc(n * sizeof *run);
@@ -426,20 +482,26 @@ static rt_code run_models(const rt_config *cfg, const rt_model_spec *specs, size
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the run tables");
   for (size_t j = 0, k = 0; rc == RT_OK && j < count; ++j)
     if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
+  const int decides = rt_sweep_decides(cfg), tpe = cfg->sweep.method == RT_SWEEP_TPE;
+  if (rc == RT_OK && tpe && n != count) /* suggested models never share (train sees to it) */
+    rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "tpe: %zu of %zu models travel", n, count);
   if (rc == RT_OK && ckpt->resume_dir)
-    rc = load_checkpoint(ckpt, run, n, count, run_states, comm, st);
+    rc = tpe ? load_tpe_checkpoint(ckpt, cfg, run, n, run_states, maker, comm, st)
+             : load_checkpoint(ckpt, run, n, count, decides, run_states, comm, st);
   rt_progress_view view;
   memset(&view, 0, sizeof view); /* freed even when nothing above succeeded */
   if (rc == RT_OK)
     rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
-  if (rc == RT_OK && rt_sweep_method_halves(cfg->sweep.method))
-    rc = run_asha(cfg, run, n, ds, comm, backend, run_states, run_stats, &view, time, ckpt, st);
+  if (rc == RT_OK && decides)
+    rc = run_asha(cfg, run, n, ds, comm, backend, run_states, run_stats, &view, time, ckpt, maker,
+                  st);
   else if (rc == RT_OK)
     rc = run_segments(cfg, run, n, ds, comm, backend, run_states, run_stats, &view, time, ckpt, st);
   if (rc == RT_OK) rt_progress_view_finish(&view);
   rt_progress_view_free(&view);
   for (size_t j = 0; rc == RT_OK && j < count; ++j) {
     if (source[j] == j) {
+      specs[j] = run[slot_of[j]]; /* tpe: the suggestion it trained with */
       states[j] = run_states[slot_of[j]];
       run_states[slot_of[j]] = NULL;
       stats[j] = run_stats[slot_of[j]];
@@ -700,6 +762,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
 
   rt_dataset ds;
   rt_model_spec *specs = NULL;
+  rt_model_config *models = NULL; /* as trained: cfg->models, tpe's suggested ones replaced */
   void **states = NULL;
   rt_model_stats *stats = NULL;
   rt_backend *engine_backend = NULL; /* opened once the specs exist */
@@ -751,8 +814,14 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
     res->val_rows += ds.val_rows[s];
   }
   snprintf(res->output_dir, sizeof res->output_dir, "%s", cfg->run.output);
-  if ((rc = build_specs(cfg, &ds, use_cuda, specs, st))) goto done;
-  for (size_t j = 0; j < count; ++j) specs[j].scaling = &scalings[specs[j].hp.normalize];
+  models = malloc(count * sizeof *models);
+  if (!models) {
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu model configs", count);
+    goto done;
+  }
+  spec_maker maker = {
+      .cfg = cfg, .ds = &ds, .scalings = scalings, .use_cuda = use_cuda, .models = models};
+  if ((rc = build_specs(&maker, specs, st))) goto done;
   /* The groups, for results.csv and the CUDA backend's fused contexts (the engine forms its own
    * from the travelling models' specs with the same rule). */
   if ((rc = rt_groups_form(specs, count, cfg->run.fuse, &groups, st))) goto done;
@@ -764,6 +833,8 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
     goto done;
   }
   (void)rt_plan_shared_passes(specs, count, source);
+  if (cfg->sweep.method == RT_SWEEP_TPE) /* suggested models differ from what they share */
+    for (size_t j = 0; j < count; ++j) source[j] = j;
 #if RINGTRAIN_WITH_CUDA
   if (use_cuda) rc = rt_backend_cuda_open(&ds, specs, count, &groups, comm, &engine_backend, st);
   else
@@ -774,9 +845,14 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   memset(&time, 0, sizeof time);
   const double train_t0 = MPI_Wtime();
   rc = run_models(cfg, specs, count, &ds, comm, engine_backend, source, states, stats, progress,
-                  progress_user, &time, &ckpt, st);
+                  progress_user, &time, &ckpt, &maker, st);
   const double train_wall = MPI_Wtime() - train_t0;
   if (rc) goto done;
+  if (cfg->sweep.method == RT_SWEEP_TPE) { /* the groups of the models as trained */
+    rt_groups_free(&groups);
+    if ((rc = rt_groups_form(specs, count, cfg->run.fuse, &groups, st))) goto done;
+    for (size_t j = 0; j < count; ++j) res->models[j].group = groups.group_of[j];
+  }
   if ((rc = gather_rank_report(&time, train_wall, comm, rank, ranks, res, st))) goto done;
   /* The training's events to rank 0 now, for the hand-off latencies of the report. */
   if (trace && (rc = rt_trace_collect(trace, st))) goto done;
@@ -791,8 +867,10 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   res->wall_seconds = MPI_Wtime() - t0;
   rt_prof_begin(RT_PHASE_WRITE, -1, -1, -1);
   rc = rank == 0 ? rt_results_rank(cfg, res, st) : RT_OK;
+  rt_config trained = *cfg; /* config.yaml: the models as trained (tpe: the suggestions) */
+  trained.models = models;
   if (rc == RT_OK && rank == 0)
-    rc = rt_results_write(cfg, res, specs, (const void *const *)states, st);
+    rc = rt_results_write(&trained, res, specs, (const void *const *)states, st);
   rt_prof_end(RT_PHASE_WRITE);
   rc = rt_agree(comm, rc, st);
   if (rc == RT_OK && trace) { /* the rest of the events, then trace.json (rank 0) */
@@ -814,6 +892,7 @@ done:
     for (size_t j = 0; j < count; ++j) rt_state_free(states[j]);
   free(states);
   free(specs);
+  free(models);
   free(stats);
   rt_backend_close(engine_backend);
   rt_groups_free(&groups);

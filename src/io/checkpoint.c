@@ -438,8 +438,21 @@ rt_code rt_checkpoint_load_config(const char *dir, rt_config *cfg, rt_status *st
   return rc;
 }
 
+static rt_code read_states(const char *dir, const rt_model_spec *specs, size_t n,
+                           size_t model_count, int started_only, void **states, rt_status *st);
+
 rt_code rt_checkpoint_read(const char *dir, const rt_model_spec *specs, size_t n,
                            size_t model_count, void **states, rt_status *st) {
+  return read_states(dir, specs, n, model_count, 0, states, st);
+}
+
+rt_code rt_checkpoint_read_started(const char *dir, const rt_model_spec *specs, size_t n,
+                                   size_t model_count, void **states, rt_status *st) {
+  return read_states(dir, specs, n, model_count, 1, states, st);
+}
+
+static rt_code read_states(const char *dir, const rt_model_spec *specs, size_t n,
+                           size_t model_count, int started_only, void **states, rt_status *st) {
   manifest m;
   rt_code rc;
   RT_TRY(rc, read_manifest(dir, &m, st));
@@ -458,6 +471,10 @@ rt_code rt_checkpoint_read(const char *dir, const rt_model_spec *specs, size_t n
       rc = rt_fail(st, RT_ERR_MODEL_FILE, "%s/%s: no entry for model %" PRIu64 " (%s)", dir,
                    MANIFEST_NAME, spec->id, name);
       break;
+    }
+    if (started_only && e->pass == 0 && e->position == 0 && e->batch == 0) {
+      states[k] = NULL; /* not started: it starts afresh, with the spec it has then */
+      continue;
     }
     char *bytes = NULL, path[RT_PATH_MAX + 64];
     size_t len = 0;

@@ -66,5 +66,10 @@ rt_code rt_checkpoint_load_config(const char *dir, rt_config *cfg, rt_status *st
  * and what is wrong. */
 rt_code rt_checkpoint_read(const char *dir, const rt_model_spec *specs, size_t n,
                            size_t model_count, void **states, rt_status *st);
+/* The same, except that a model the checkpoint holds at pass 0 with no visit done (not started:
+ * asha, hyperband and tpe write such placeholders) is not read: states[k] = NULL, whatever its
+ * spec (tpe decides a model's hyper-parameters when it starts). */
+rt_code rt_checkpoint_read_started(const char *dir, const rt_model_spec *specs, size_t n,
+                                   size_t model_count, void **states, rt_status *st);
 
 #endif

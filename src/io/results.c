@@ -114,7 +114,7 @@ rt_code rt_results_rank(const rt_config *cfg, rt_run_result *res, rt_status *st)
       cfg, res->model_count && res->models[0].metric_count ? res->models[0].metric_names[0] : NULL,
       res->sweep_metric, sizeof res->sweep_metric);
   res->maximize = rt_sweep_goal_resolve(cfg->sweep.goal, res->sweep_metric) == RT_GOAL_MAXIMIZE;
-  res->rank_by_passes = rt_sweep_method_halves(cfg->sweep.method);
+  res->rank_by_passes = rt_sweep_halves(cfg);
   for (size_t j = 0; j < res->model_count; ++j) res->rank_order[j] = j;
   rank_res = res;
   qsort(res->rank_order, res->model_count, sizeof *res->rank_order, rank_compare);

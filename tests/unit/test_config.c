@@ -901,6 +901,8 @@ static void test_reference_yaml(void **state) {
       strcpy(parent, "early_terminate.");
     if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "asha:", 5) == 0)
       strcpy(parent, "asha.");
+    if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "tpe:", 4) == 0)
+      strcpy(parent, "tpe.");
     char name[640];
     snprintf(name, sizeof name, "%s%s", section == RT_SECTION_SWEEP && indent == 4 ? parent : "",
              p);
