@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Sweeps that decide: asha against random and grid on Fashion-MNIST (60,000 x 784, Debian's
+# Sweeps that decide: asha and tpe against random and grid on Fashion-MNIST (60,000 x 784, Debian's
 # dataset-fashion-mnist; 10% held out for validation), an MLP search space (learning rate, L2,
 # width, activation; Adam, batch 128), 9 passes, ranked by val_accuracy, for several seeds
 # (run.seed = sweep.seed = the seed). Same budget in model-passes:
 #   grid    3 learning rates x 2 L2 x 3 widths x 2 activations = 36 models x 9 passes = 324
 #   random  36 models drawn from the space, 9 passes = 324
 #   asha    139 models drawn, rungs at passes 1 and 3, eta 3, every model at once: at most 321
+#   tpe     36 models: 12 drawn at random, then 2 rounds of 12 suggested (12 at once) = 324
+#   tpe-asha  39 models (13 random, rounds of 13) stopped at asha's rungs: at most 323
 # and asha with a third of it (46 models: at most 106 model-passes) against the grid's best.
 # Prints, per method, the median over the seeds of the best validation accuracy, the model-passes
 # spent (from results.csv) and the wall seconds of the run, and every seed's figures.
@@ -62,12 +64,14 @@ sweep_of() {
     random) echo "{method: random, count: 36, metric: {name: val_accuracy}}" ;;
     asha) echo "{method: asha, count: 139, asha: {min_passes: 1, eta: 3}, metric: {name: val_accuracy}}" ;;
     asha-third) echo "{method: asha, count: 46, asha: {min_passes: 1, eta: 3}, metric: {name: val_accuracy}}" ;;
+    tpe) echo "{method: tpe, count: 36, parallel: 12, tpe: {startup: 12}, metric: {name: val_accuracy}}" ;;
+    tpe-asha) echo "{method: tpe, count: 39, parallel: 13, tpe: {startup: 13}, early_terminate: asha, asha: {min_passes: 1, eta: 3}, metric: {name: val_accuracy}}" ;;
   esac
 }
 echo "# ringtrain sweep benchmark, $(date -u +%F), $(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1); $ranks ranks, 1 thread each"
 rm -f "$dir/times.txt.new"
 for seed in $(seq 1 "$seeds"); do
-  for method in grid random asha asha-third; do
+  for method in grid random asha asha-third tpe tpe-asha; do
     cfg="$dir/$method-$seed.yaml"
     {
       echo "# Written by scripts/bench_sweeps.sh"
@@ -101,7 +105,7 @@ for (m, s), t in times.items():
     rows.setdefault(m, {})[s] = (best, work, t)
 print("| method | median best val_accuracy | median model-passes | median wall s | per seed (best / model-passes / s) |")
 print("|---|---|---|---|---|")
-for m in ("grid", "random", "asha", "asha-third"):
+for m in ("grid", "random", "asha", "asha-third", "tpe", "tpe-asha"):
     r = rows[m]
     med = lambda k: statistics.median(r[s][k] for s in seeds)
     per = "; ".join(f"{r[s][0]:.4f} / {r[s][1]} / {r[s][2]:.0f}" for s in seeds)
@@ -110,4 +114,7 @@ reach = [s for s in seeds if rows["asha-third"][s][0] >= rows["grid"][s][0]]
 ratio = [rows["asha-third"][s][2] / rows["grid"][s][2] for s in seeds]
 print(f"\nasha with a third of the budget reached the grid's best accuracy in {len(reach)} of "
       f"{len(seeds)} seeds; its wall time over the grid's: median {statistics.median(ratio):.2f}")
+for m in ("random", "asha", "tpe", "tpe-asha"):
+    hit = [s for s in seeds if rows[m][s][0] >= rows["grid"][s][0]]
+    print(f"{m} at the full budget reached the grid's best accuracy in {len(hit)} of {len(seeds)} seeds")
 PY

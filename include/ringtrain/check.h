@@ -73,7 +73,7 @@ typedef struct rt_check_file {
 rt_code rt_check_probe(const rt_config *cfg, rt_check_file *train, rt_check_file *validation,
                        rt_check_facts *facts, rt_status *st);
 
-/* The plan of a sweep that decides as it goes (asha, hyperband, tpe), as train runs it:
+/* The plan of a sweep that decides as it goes (asha, hyperband, tpe, pbt), as train runs it:
  * rungs[0..rung_count) are bracket 0's rung passes (none: tpe without early_terminate asha),
  * bracket b has those from the b-th on; places: models training at once; tpe: the first
  * tpe_random drawn at random, then tpe_rounds rounds of suggestions (of `places` models each, the
@@ -83,6 +83,8 @@ typedef struct rt_check_halving {
   uint64_t rungs[64];
   size_t places;
   size_t tpe_random, tpe_rounds;
+  uint64_t pbt_steps; /* pbt: after passes interval, 2 interval, ... */
+  size_t pbt_copies;  /* pbt: models that copy another per step */
   uint64_t max_work;
 } rt_check_halving;
 void rt_check_halving_plan(const rt_config *cfg, rt_check_halving *out);

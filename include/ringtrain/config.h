@@ -60,9 +60,12 @@ typedef enum rt_sweep_method {
   RT_SWEEP_ASHA,     /* drawn as random; trained by asynchronous successive halving
                         (src/engine/asha.h): rungs, promotions, admissions in a fixed order */
   RT_SWEEP_HYPERBAND, /* asha in brackets that start at later rungs (asha.h) */
-  RT_SWEEP_TPE        /* the first sweep.tpe.startup drawn as random, the rest suggested by the
+  RT_SWEEP_TPE,       /* the first sweep.tpe.startup drawn as random, the rest suggested by the
                          tree-structured Parzen estimator in rounds of sweep.parallel from the
                          results so far (src/config/sweep_tpe.h, src/engine/asha.h) */
+  RT_SWEEP_PBT        /* population-based training: drawn as random, trained together; every
+                         sweep.pbt.interval passes the bottom copy the states of top members and
+                         perturb their hyper-parameters (src/engine/pbt.h) */
 } rt_sweep_method;
 
 /* sweep.early_terminate.type. */
@@ -71,7 +74,8 @@ enum { RT_EARLY_NONE = 0, RT_EARLY_MEDIAN = 1, RT_EARLY_ASHA = 2 };
 /* Whether a method draws its models (random, asha, hyperband, tpe: sweep.count models, the
  * first ones at random). */
 static inline int rt_sweep_method_draws(rt_sweep_method m) {
-  return m == RT_SWEEP_RANDOM || m == RT_SWEEP_ASHA || m == RT_SWEEP_HYPERBAND || m == RT_SWEEP_TPE;
+  return m == RT_SWEEP_RANDOM || m == RT_SWEEP_ASHA || m == RT_SWEEP_HYPERBAND ||
+         m == RT_SWEEP_TPE || m == RT_SWEEP_PBT;
 }
 /* sweep.metric.goal; auto = by the metric (rt_sweep_goal_resolve). */
 typedef enum rt_sweep_goal { RT_GOAL_AUTO = 0, RT_GOAL_MINIMIZE, RT_GOAL_MAXIMIZE } rt_sweep_goal;
@@ -216,6 +220,12 @@ typedef struct rt_config {
                                   of its rounds of suggestions; 0 (YAML: all, the default) = all */
     long tpe_startup;       /* sweep.tpe.startup: models drawn at random before tpe suggests,
                                   >= 1, default 10 */
+    long pbt_interval;      /* sweep.pbt.interval: passes between exploit/explore steps,
+                                  >= 1, below run.passes, default 2 */
+    double pbt_fraction;    /* sweep.pbt.fraction: the bottom (and top) fraction of the
+                                  population, (0, 0.5], default 0.25 */
+    double pbt_perturb;     /* sweep.pbt.perturb: a copied number key is multiplied by 1 - p or
+                                  1 + p, (0, 1), default 0.2 */
     double tpe_gamma;       /* sweep.tpe.gamma: the fraction of the results that are the good
                                   ones, (0, 1), default 0.25 */
     long tpe_candidates;    /* sweep.tpe.candidates: points drawn from the good density per
@@ -237,11 +247,15 @@ static inline int rt_sweep_halves(const rt_config *cfg) {
   return cfg->sweep.method == RT_SWEEP_ASHA || cfg->sweep.method == RT_SWEEP_HYPERBAND ||
          (cfg->sweep.method == RT_SWEEP_TPE && cfg->sweep.early_terminate == RT_EARLY_ASHA);
 }
-/* Whether the sweep decides as it goes (asha, hyperband, tpe): models wait for one of
- * sweep.parallel places, start in id order and are ranked at the passes where decisions fall,
- * on validation metrics measured every pass (src/engine/asha.h). */
-static inline int rt_sweep_decides(const rt_config *cfg) {
+/* Whether the sweep places its models (asha, hyperband, tpe): models wait for one of
+ * sweep.parallel places and start in id order (src/engine/asha.h). */
+static inline int rt_sweep_places(const rt_config *cfg) {
   return rt_sweep_halves(cfg) || cfg->sweep.method == RT_SWEEP_TPE;
+}
+/* Whether the sweep decides as it goes (asha, hyperband, tpe, pbt): it ranks the models at the
+ * passes where decisions fall, on metrics measured every pass (eval_every_pass implied). */
+static inline int rt_sweep_decides(const rt_config *cfg) {
+  return rt_sweep_places(cfg) || cfg->sweep.method == RT_SWEEP_PBT;
 }
 
 /* Fills every field with its default (no models). */

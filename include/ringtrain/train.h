@@ -90,6 +90,8 @@ typedef struct rt_run_result {
                          model before one stopped at a rung), then by the metric */
   size_t *rank_order;
   size_t best;
+  char *lineage;   /* pbt (rank 0): lineage.csv's text, a line per copy (src/engine/pbt.h); NULL
+                    otherwise */
   char backend[8]; /* "cpu" or "cuda" */
   char note[256];  /* one line for the user (e.g. why auto chose the CPU), or "" */
   char output_dir[RT_PATH_MAX];

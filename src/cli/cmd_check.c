@@ -95,7 +95,16 @@ static void print_sweep_line(const rt_config *cfg) {
           "the results so far (gamma %g, %ld candidates); ",
           h.tpe_random, h.tpe_random == 1 ? "" : "s", h.tpe_rounds, h.tpe_rounds == 1 ? "" : "s",
           h.places, cfg->sweep.tpe_gamma, cfg->sweep.tpe_candidates);
-    if (rt_sweep_halves(cfg)) {
+    if (cfg->sweep.method == RT_SWEEP_PBT) {
+      printf("every model trains all %ld passes together; after pass", cfg->run.passes);
+      for (uint64_t g = 1; g <= h.pbt_steps; ++g)
+        printf("%s %" PRIu64, g > 1 ? "," : (h.pbt_steps > 1 ? "es" : ""),
+               g * (uint64_t)cfg->sweep.pbt_interval);
+      printf(
+          " the bottom %zu copy the state of one of the top %zu and multiply each swept number "
+          "by %g or %g; ",
+          h.pbt_copies, h.pbt_copies, 1.0 - cfg->sweep.pbt_perturb, 1.0 + cfg->sweep.pbt_perturb);
+    } else if (rt_sweep_halves(cfg)) {
       for (size_t b = 0; b < h.brackets; ++b) {
         if (h.brackets > 1)
           printf("%sbracket %zu (ids %zu mod %zu) ", b ? "; " : "", b, b, h.brackets);
@@ -108,7 +117,8 @@ static void print_sweep_line(const rt_config *cfg) {
     } else {
       printf("every model trains all %ld passes; ", cfg->run.passes);
     }
-    if (h.places < cfg->model_count) printf("%zu models at once", h.places);
+    if (cfg->sweep.method == RT_SWEEP_PBT) printf("%zu models", cfg->model_count);
+    else if (h.places < cfg->model_count) printf("%zu models at once", h.places);
     else printf("every model starts at once");
     printf("; at most %" PRIu64 " model-passes", h.max_work);
   }

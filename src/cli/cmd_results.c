@@ -20,16 +20,19 @@ static const char results_help[] =
     "options:\n"
     "  --sort METRIC   the column to rank by: a validation metric, with or without the val_\n"
     "                  prefix (logloss, accuracy, rmse, mae, r2, inertia, ...), or train_loss,\n"
-    "                  train_seconds, hops. Default: the first val_ metric column of the file\n"
-    "                  (train_loss when there is none). Lower is better, except for accuracy\n"
-    "                  and r2. Models without a value (diverged, or a family that does not\n"
-    "                  report the metric) come last.\n"
+    "                  train_seconds, hops. Lower is better, except for accuracy and r2.\n"
+    "                  Models without a value (diverged, or a family that does not report the\n"
+    "                  metric) come last. Default: the run's own ranking (results.csv's rank:\n"
+    "                  its sweep metric; under asha, hyperband and tpe with asha stopping, the\n"
+    "                  models that trained further first), with the first val_ metric column\n"
+    "                  (train_loss when there is none) shown first.\n"
     "  --top N         print the best N models (default 10; 0: all)\n"
     "  --json          print the ranked rows as one JSON array of objects (every results.csv\n"
     "                  column, plus rank) instead of the table\n"
     "  -h, --help      this text\n"
     "\n"
-    "The table shows rank, id, kind, status, the sort metric, the other validation metrics,\n"
+    "The table shows rank, id, kind, status (stopped@P: stopped early after P passes, at an\n"
+    "asha rung or by the median rule), the sort metric, the other validation metrics,\n"
     "training seconds and the hyper-parameters that matter for the model's family; its last line\n"
     "is '# best: model ID (METRIC=VALUE)'.\n"
     "\n"
@@ -261,6 +264,21 @@ static int compare_rows(const void *a, const void *b) {
   return x->lineno < y->lineno ? -1 : x->lineno > y->lineno;
 }
 
+/* Without --sort: the run's own ranking (its rank column: the sweep metric; under asha,
+ * hyperband and tpe with asha stopping the models that trained further first). Returns 0 when
+ * the file has no usable rank column (then the metric ranks). */
+static int rank_as_run(csv_table *t) {
+  const int c = column_index(t, "rank");
+  if (c < 0) return 0;
+  for (size_t i = 0; i < t->row_count; ++i) {
+    double v;
+    if (parse_number(t->rows[i].fields[c], &v) || !isfinite(v)) return 0;
+    t->rows[i].key = v;
+  }
+  qsort(t->rows, t->row_count, sizeof *t->rows, compare_rows);
+  return 1;
+}
+
 static void rank_rows(csv_table *t, int sort_col) {
   const int higher = higher_is_better(t->names[sort_col]);
   for (size_t i = 0; i < t->row_count; ++i) {
@@ -296,7 +314,7 @@ static void value_text(const char *text, char *buf, size_t cap) {
   else snprintf(buf, cap, "%.6g", v);
 }
 
-static void print_table(const csv_table *t, int sort_col, size_t shown) {
+static void print_table(const csv_table *t, int sort_col, int by_run, size_t shown) {
   /* Columns after status: the sort metric, the other val_ metrics, train_seconds. */
   int cols[64];
   size_t ncols = 0;
@@ -311,16 +329,26 @@ static void print_table(const csv_table *t, int sort_col, size_t shown) {
     width[k] = w > 11 ? (int)w : 11;
   }
   const char *sort_name = t->names[sort_col];
-  printf("# %s: %zu model%s ranked by %s (%s is better); showing %zu\n", t->path, t->row_count,
-         t->row_count == 1 ? "" : "s", sort_name, higher_is_better(sort_name) ? "higher" : "lower",
-         shown);
-  printf("#rank    id kind      status  ");
+  if (by_run)
+    printf(
+        "# %s: %zu model%s in the run's ranking (its sweep metric; a model stopped early after "
+        "one that trained further under asha, hyperband and tpe with asha); showing %zu\n",
+        t->path, t->row_count, t->row_count == 1 ? "" : "s", shown);
+  else
+    printf("# %s: %zu model%s ranked by %s (%s is better); showing %zu\n", t->path, t->row_count,
+           t->row_count == 1 ? "" : "s", sort_name,
+           higher_is_better(sort_name) ? "higher" : "lower", shown);
+  printf("#rank    id kind      status       ");
   for (size_t k = 0; k < ncols; ++k) printf(" %*s", width[k], t->names[cols[k]]);
   printf(" hyper-parameters\n");
   for (size_t i = 0; i < shown; ++i) {
     const csv_row *r = &t->rows[i];
-    printf("%5zu %5s %-9s %-8s", i + 1, field(t, r, "id"), field(t, r, "kind"),
-           field(t, r, "status"));
+    char status[48];
+    const char *stopped = field(t, r, "status");
+    if (strcmp(stopped, "stopped_early") == 0) /* where it stopped: its passes (asha: its rung) */
+      snprintf(status, sizeof status, "stopped@%s", field(t, r, "passes"));
+    else snprintf(status, sizeof status, "%s", stopped);
+    printf("%5zu %5s %-9s %-13s", i + 1, field(t, r, "id"), field(t, r, "kind"), status);
     for (size_t k = 0; k < ncols; ++k) {
       char v[64];
       value_text(r->fields[cols[k]], v, sizeof v);
@@ -464,10 +492,11 @@ int rt_cmd_results(int argc, char **argv) {
     table_free(&t);
     return code;
   }
-  rank_rows(&t, sort_col);
+  const int by_run = !sort && rank_as_run(&t);
+  if (!by_run) rank_rows(&t, sort_col);
   const size_t shown = top == 0 || (size_t)top > t.row_count ? t.row_count : (size_t)top;
   if (json) print_json(&t, shown);
-  else print_table(&t, sort_col, shown);
+  else print_table(&t, sort_col, by_run, shown);
   table_free(&t);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     rt_fail(&st, RT_ERR_IO, "cannot write to standard output");

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "asha.h"
+#include "pbt.h"
 #include "check_spec.h"
 #include "groups.h"
 #include "model.h"
@@ -152,4 +153,10 @@ void rt_check_halving_plan(const rt_config *cfg, rt_check_halving *out) {
   out->places = plan.parallel;
   out->tpe_rounds = rt_tpe_rounds(&plan, cfg->model_count);
   if (plan.tpe) out->tpe_random = plan.startup < cfg->model_count ? plan.startup : cfg->model_count;
+  if (cfg->sweep.method == RT_SWEEP_PBT) {
+    rt_pbt pbt;
+    rt_pbt_plan_of(cfg, cfg->model_count, &pbt);
+    out->pbt_steps = rt_pbt_steps(&pbt, (uint64_t)cfg->run.passes);
+    out->pbt_copies = pbt.q;
+  }
 }

@@ -654,7 +654,8 @@ static rt_code sweep_node(parse_ctx *ctx, const rt_config_key *k, const char *la
 /* A nested mapping of the sweep section: sweep.metric: {name: ..., goal: ...} (or just the
  * name), sweep.early_terminate: {type: ..., min_passes: ...} (or just the type), sweep.asha:
  * {min_passes: ..., eta: ...} (or just min_passes), sweep.tpe: {startup: ..., gamma: ...,
- * candidates: ...} (or just startup). */
+ * candidates: ...} (or just startup), sweep.pbt: {interval: ..., fraction: ..., perturb: ...}
+ * (or just interval). */
 typedef struct nested_section {
   const char *name;         /* "metric" */
   const char *scalar_key;   /* the key a plain scalar sets: "name" */
@@ -667,11 +668,13 @@ static const char *const metric_keys[] = {"name", "goal"};
 static const char *const early_keys[] = {"type", "min_passes"};
 static const char *const asha_keys[] = {"min_passes", "eta"};
 static const char *const tpe_keys[] = {"startup", "gamma", "candidates"};
+static const char *const pbt_keys[] = {"interval", "fraction", "perturb"};
 static const nested_section nested_sections[] = {
     {"metric", "name", "{name: val_accuracy, goal: maximize}", metric_keys, 2},
     {"early_terminate", "type", "{type: median, min_passes: 2}", early_keys, 2},
     {"asha", "min_passes", "{min_passes: 1, eta: 3}", asha_keys, 2},
     {"tpe", "startup", "{startup: 10, gamma: 0.25, candidates: 24}", tpe_keys, 3},
+    {"pbt", "interval", "{interval: 2, fraction: 0.25, perturb: 0.2}", pbt_keys, 3},
 };
 
 static const nested_section *find_nested(const char *name) {
@@ -1333,6 +1336,21 @@ rt_code rt_config_validate(const rt_config *cfg, rt_status *st) {
                    "sweep.metric: train_loss)",
                    where, rt_sweep_method_name(method),
                    cfg->sweep.metric[0] ? cfg->sweep.metric : "each family's first metric");
+  if (method == RT_SWEEP_PBT && cfg->sweep.early_terminate)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.early_terminate and sweep.method: pbt exclude each other (its bottom "
+                   "models copy better ones instead of stopping)",
+                   where);
+  if (method == RT_SWEEP_PBT && cfg->sweep.parallel > 0)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.parallel does not apply to sweep.method: pbt (the population trains "
+                   "together); leave it at all",
+                   where);
+  if (method == RT_SWEEP_PBT && cfg->sweep.pbt_interval >= cfg->run.passes)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%ssweep.pbt.interval (%ld) must be below run.passes (%ld): the first "
+                   "exploit/explore step comes before the last pass",
+                   where, cfg->sweep.pbt_interval, cfg->run.passes);
   if (rt_sweep_halves(cfg) && cfg->sweep.asha_min_passes >= cfg->run.passes)
     return rt_fail(st, RT_ERR_CONFIG,
                    "%ssweep.asha.min_passes (%ld) must be below run.passes (%ld): the first rung "

@@ -120,9 +120,13 @@ static const rt_key_choice model_normalizations[] = {
 };
 
 static const rt_key_choice sweep_methods[] = {
-    {"grid", RT_SWEEP_GRID, 0}, {"random", RT_SWEEP_RANDOM, 0},
-    {"asha", RT_SWEEP_ASHA, 0}, {"hyperband", RT_SWEEP_HYPERBAND, 0},
-    {"tpe", RT_SWEEP_TPE, 0},   {NULL, 0, 0},
+    {"grid", RT_SWEEP_GRID, 0},
+    {"random", RT_SWEEP_RANDOM, 0},
+    {"asha", RT_SWEEP_ASHA, 0},
+    {"hyperband", RT_SWEEP_HYPERBAND, 0},
+    {"tpe", RT_SWEEP_TPE, 0},
+    {"pbt", RT_SWEEP_PBT, 0},
+    {NULL, 0, 0},
 };
 
 static const rt_key_choice sweep_goals[] = {
@@ -320,14 +324,14 @@ const rt_config_key rt_config_keys[] = {
      "how the models entries expand: grid (every combination of each entry's value lists), "
      "random (count models drawn from the lists and distributions), asha (drawn as random, "
      "trained by asynchronous successive halving: see sweep.asha), hyperband (asha in "
-     "brackets that start at later rungs) or tpe (the first sweep.tpe.startup drawn as random, "
+     "brackets that start at later rungs), tpe (the first sweep.tpe.startup drawn as random, "
      "the rest suggested by the tree-structured Parzen estimator in rounds of sweep.parallel "
-     "from the results so far)",
+     "from the results so far) or pbt (population-based training: see sweep.pbt)",
      NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "count", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.count), 0, 1,
      RT_SWEEP_MODELS_MAX, NO_NUM, count_none, 0, "none",
-     "random: the total number of models drawn, 1..1000000, spread over the entries round-robin; "
-     "none = not given (required by random, unused by grid)",
+     "random, asha, hyperband, tpe, pbt: the total number of models, 1..1000000, spread over the "
+     "entries round-robin; none = not given (required by them, unused by grid)",
      NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "seed", RT_KEY_UINT64, RT_STORE_SWEEP_SEED, CFG(sweep.seed), 0, NO_INT,
      NO_NUM, auto_zero, 0, "auto", "seed of the random draws (0..2^64-1); auto = run.seed", NULL,
@@ -378,6 +382,21 @@ const rt_config_key rt_config_keys[] = {
      100000, NO_NUM, NULL, 0, "24",
      "tpe: points drawn from the good density per suggestion; the one most likely good rather "
      "than bad is taken (1..100000)",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_SWEEP, "pbt.interval", RT_KEY_INT, RT_STORE_LONG, CFG(sweep.pbt_interval), 0, 1,
+     1000000000, NO_NUM, NULL, 0, "2",
+     "pbt: passes between two exploit/explore steps (the steps fall after passes interval, "
+     "2 interval, ... below run.passes)",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_SWEEP, "pbt.fraction", RT_KEY_NUMBER, RT_STORE_DOUBLE, CFG(sweep.pbt_fraction), 0,
+     NO_INT, 0.0, 0.5, 1, 0, NULL, 0, "0.25",
+     "pbt: the bottom floor(fraction n) models copy the state of one of the top floor(fraction "
+     "n), in (0, 0.5]",
+     NULL, NO_SCHEMA},
+    {RT_SECTION_SWEEP, "pbt.perturb", RT_KEY_NUMBER, RT_STORE_DOUBLE, CFG(sweep.pbt_perturb), 0,
+     NO_INT, 0.0, 1.0, 1, 1, NULL, 0, "0.2",
+     "pbt: each swept key of a copying model becomes the copied model's value times 1 - perturb "
+     "or 1 + perturb (a seeded coin; the copied value where the key refuses it), in (0, 1)",
      NULL, NO_SCHEMA},
     {RT_SECTION_SWEEP, "expanded", RT_KEY_ENUM, RT_STORE_INT, CFG(sweep.expanded), 0, NO_INT,
      NO_NUM, booleans, 0, "false",

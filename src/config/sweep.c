@@ -237,6 +237,11 @@ rt_code rt_sweep_expand(const rt_config *cfg, const rt_sweep_plan *plan, const c
   *count_out = 0;
   const int expanded = cfg->sweep.expanded != 0;
   const int random = !expanded && rt_sweep_method_draws(cfg->sweep.method);
+  if (!expanded && cfg->sweep.method == RT_SWEEP_PBT && plan->entry_count > 1)
+    return rt_fail(st, RT_ERR_CONFIG,
+                   "%s:%d:%d: models: sweep.method: pbt takes one models entry (its population "
+                   "shares one kind of state)",
+                   where, plan->models_line, plan->models_column);
   /* Method-dependent checks, in the order of the file. */
   for (size_t e = 0; e < plan->entry_count; ++e) {
     const rt_sweep_entry *entry = &plan->entries[e];
@@ -247,6 +252,12 @@ rt_code rt_sweep_expand(const rt_config *cfg, const rt_sweep_plan *plan, const c
                        "%s:%d:%d: models[%zu].%s: sweep.expanded is true (the models are already "
                        "expanded), so each key takes one value",
                        where, param->line, param->column, e, param->key->name);
+      if (cfg->sweep.method == RT_SWEEP_PBT && param->key->type != RT_KEY_NUMBER)
+        return rt_fail(st, RT_ERR_CONFIG,
+                       "%s:%d:%d: models[%zu].%s: sweep.method: pbt copies states between its "
+                       "models and perturbs numbers, so it sweeps number keys only (learning_rate, "
+                       "l2, momentum, ...); give %s one value",
+                       where, param->line, param->column, e, param->key->name, param->key->name);
       if (cfg->sweep.method == RT_SWEEP_TPE && strcmp(param->key->name, "normalize") == 0)
         return rt_fail(st, RT_ERR_CONFIG,
                        "%s:%d:%d: models[%zu].normalize: sweep.method: tpe cannot sweep the "

@@ -78,12 +78,7 @@ uint64_t rt_asha_max_work(const rt_asha *plan, size_t n, uint64_t passes) {
 
 enum { NEW = 0, ACTIVE, PAUSED, DONE };
 
-/* A model that completed a rung, with its ranking there (fixed once it completed it). */
-typedef struct rung_entry {
-  double key; /* the metric at the rung's pass, negated when higher is better: lower first */
-  int bad;    /* no value, or diverged by then: last */
-  size_t j;
-} rung_entry;
+typedef rt_rank_entry rung_entry; /* a model that completed a rung, ranked there (fixed then) */
 
 typedef struct replay {
   const rt_asha *plan;
@@ -106,15 +101,13 @@ typedef struct replay {
   rt_status *st;
 } replay;
 
-/* The ranking value of model j at pass p (1-based); NAN when it has none. */
-static double value_at(const replay *r, size_t j, uint64_t p) {
-  const rt_model_spec *spec = &r->specs[j];
+double rt_metric_at(const char *metric, const rt_model_spec *spec, const void *state, uint64_t p) {
+  void *s = (void *)state; /* read only */
   const rt_state_layout l = rt_state_layout_of(spec);
-  void *state = r->states[j];
-  if (!state || p == 0 || p > rt_state_head(state)->pass) return NAN;
-  if (strcmp(r->plan->metric, "train_loss") == 0) return rt_state_history(state, &l)[p - 1];
+  if (!s || p == 0 || p > rt_state_head(s)->pass) return NAN;
+  if (strcmp(metric, "train_loss") == 0) return rt_state_history(s, &l)[p - 1];
   if (!spec->eval_every_pass) return NAN;
-  const double *sums = rt_state_val_history(state, &l) + (p - 1) * (RT_EVAL_SUMS + 1);
+  const double *sums = rt_state_val_history(s, &l) + (p - 1) * (RT_EVAL_SUMS + 1);
   if (!(sums[RT_EVAL_SUMS] > 0)) return NAN;
   const rt_family *fam = rt_family_find(spec->hp.kind);
   const char *const *names = NULL;
@@ -122,29 +115,30 @@ static double value_at(const replay *r, size_t j, uint64_t p) {
   double values[RT_MAX_METRICS] = {0};
   fam->metrics(spec, sums, (uint64_t)sums[RT_EVAL_SUMS], values);
   for (size_t k = 0; k < count; ++k)
-    if (strcmp(r->plan->metric + 4, names[k]) == 0) return values[k];
+    if (strcmp(metric + 4, names[k]) == 0) return values[k];
   return NAN;
 }
 
-/* Whether model j had diverged by pass p: its training loss of that pass is not finite (what
- * the state said then; a later divergence does not change an earlier rung's ranking). */
-static int diverged_by(const replay *r, size_t j, uint64_t p) {
-  const rt_state_layout l = rt_state_layout_of(&r->specs[j]);
-  return !r->states[j] || !isfinite(rt_state_history(r->states[j], &l)[p - 1]);
+rt_rank_entry rt_rank_entry_at(const char *metric, int maximize, const rt_model_spec *spec,
+                               const void *state, size_t j, uint64_t p) {
+  const double v = rt_metric_at(metric, spec, state, p);
+  /* Diverged by pass p: its training loss of that pass is not finite (what the state said then;
+   * a later divergence does not change an earlier ranking). */
+  const int diverged = !isfinite(rt_metric_at("train_loss", spec, state, p));
+  rt_rank_entry e = {maximize ? -v : v, !isfinite(v) || diverged, j};
+  return e;
+}
+
+int rt_rank_entry_cmp(const void *a, const void *b) {
+  const rt_rank_entry *x = a, *y = b;
+  if (x->bad != y->bad) return x->bad - y->bad;
+  if (!x->bad && x->key != y->key) return x->key < y->key ? -1 : 1;
+  return x->j < y->j ? -1 : x->j > y->j;
 }
 
 /* Model j's entry for the rung at pass p. */
 static rung_entry entry_of(const replay *r, size_t j, uint64_t p) {
-  const double v = value_at(r, j, p);
-  rung_entry e = {r->plan->maximize ? -v : v, !isfinite(v) || diverged_by(r, j, p), j};
-  return e;
-}
-
-static int better_first(const void *a, const void *b) {
-  const rung_entry *x = a, *y = b;
-  if (x->bad != y->bad) return x->bad - y->bad;
-  if (!x->bad && x->key != y->key) return x->key < y->key ? -1 : 1;
-  return x->j < y->j ? -1 : x->j > y->j;
+  return rt_rank_entry_at(r->plan->metric, r->plan->maximize, &r->specs[j], r->states[j], j, p);
 }
 
 /* The best model waiting at some rung that may go on (ASHA's promotion: the highest rung first,
@@ -156,7 +150,7 @@ static size_t promotable(replay *r) {
       const size_t nk = r->completed_n[at], top = nk / (size_t)r->plan->eta;
       if (top == 0) continue;
       memcpy(r->order, r->completed[at], nk * sizeof *r->order);
-      qsort(r->order, nk, sizeof *r->order, better_first);
+      qsort(r->order, nk, sizeof *r->order, rt_rank_entry_cmp);
       for (size_t i = 0; i < top; ++i) {
         const size_t j = r->order[i].j;
         if (r->status[j] == PAUSED && r->waiting_at[j] == k) return j;
@@ -175,7 +169,7 @@ typedef struct observed {
 static int observed_first(const void *a, const void *b) {
   const observed *x = a, *y = b;
   if (x->passes != y->passes) return x->passes > y->passes ? -1 : 1;
-  return better_first(&x->e, &y->e);
+  return rt_rank_entry_cmp(&x->e, &y->e);
 }
 
 /* tpe: decides the round that model j (its first) opens: each of its models gets the point

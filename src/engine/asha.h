@@ -68,6 +68,24 @@ typedef struct rt_asha {
 
 #define RT_TPE_STREAM 0x747065ULL /* "tpe": purpose tag of the suggestions */
 
+/* Model j's value of `metric` ("train_loss" or "val_<name>") at pass p (1-based) from its state:
+ * the training loss history, or the validation sums measured along the ring every pass; NAN when
+ * it has none (no state, not that far, no validation rows). */
+double rt_metric_at(const char *metric, const rt_model_spec *spec, const void *state, uint64_t p);
+
+/* A model's place in a ranking at pass p, as asha, tpe and pbt rank: by the metric (key: negated
+ * when higher is better, lower first), a model without a value or diverged by then last (bad),
+ * ties to the lower id. */
+typedef struct rt_rank_entry {
+  double key;
+  int bad;
+  size_t j;
+} rt_rank_entry;
+rt_rank_entry rt_rank_entry_at(const char *metric, int maximize, const rt_model_spec *spec,
+                               const void *state, size_t j, uint64_t p);
+/* qsort order: the better first. */
+int rt_rank_entry_cmp(const void *a, const void *b);
+
 /* The plan of a config's asha or hyperband sweep over n models (metric as results rank:
  * sweep.metric, else model 0's family's first validation metric). */
 void rt_asha_plan(const rt_config *cfg, const rt_model_spec *specs, size_t n, rt_asha *plan);

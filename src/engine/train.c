@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "groups.h"
 #include "normalize.h"
+#include "pbt.h"
 #include "results.h"
 #include "shared_pass.h"
 #include "ringtrain/atomic_file.h"
@@ -302,11 +303,14 @@ static rt_code at_boundary(ckpt_ctx *c, const rt_model_spec *run, size_t n, void
  * or where early termination decides (every pass). A stop request ends a segment early at a
  * consistent cut: SIGUSR1 saves a checkpoint and goes on, SIGTERM/SIGINT save one and return
  * RT_STOPPED. states[] come in NULL (a fresh start) or from a checkpoint (every rank alike). */
-static rt_code run_segments(const rt_config *cfg, const rt_model_spec *run, size_t n,
+static rt_code run_segments(const rt_config *cfg, rt_model_spec *run, size_t n,
                             const rt_dataset *ds, MPI_Comm comm, rt_backend *backend, void **states,
                             rt_model_stats *stats, rt_progress_view *view, rt_rank_time *time,
-                            ckpt_ctx *ckpt, rt_status *st) {
-  const int early = cfg->sweep.early_terminate;
+                            ckpt_ctx *ckpt, spec_maker *maker, rt_status *st) {
+  const int early = cfg->sweep.early_terminate == RT_EARLY_MEDIAN;
+  const int pbt = cfg->sweep.method == RT_SWEEP_PBT;
+  rt_pbt plan;
+  if (pbt) rt_pbt_plan(cfg, run, n, &plan);
   const uint64_t every = (uint64_t)cfg->run.checkpoint_every;
   uint64_t *limits = malloc((n ? n : 1) * sizeof *limits),
            *upto = malloc((n ? n : 1) * sizeof *upto);
@@ -323,6 +327,12 @@ static rt_code run_segments(const rt_config *cfg, const rt_model_spec *run, size
     if (run[j].passes > longest) longest = run[j].passes;
   }
   while (rc == RT_OK) {
+    if (pbt) { /* the step due (after a stop at its pass, on resume too), then the groups */
+      rc = rt_pbt_catch_up(&plan, run, maker->models, n, states, make_spec, maker, st);
+      rt_groups_free(&groups);
+      if (rc == RT_OK) rc = rt_groups_form(run, n, cfg->run.fuse, &groups, st);
+      if (rc) break;
+    }
     /* The slowest model still training decides where this segment ends. */
     uint64_t cur = UINT64_MAX;
     for (size_t j = 0; j < n; ++j) {
@@ -333,6 +343,8 @@ static rt_code run_segments(const rt_config *cfg, const rt_model_spec *run, size
     uint64_t target = longest;
     if (early && cur + 1 < target) target = cur + 1;
     if (every && (cur / every + 1) * every < target) target = (cur / every + 1) * every;
+    if (pbt && (cur / plan.interval + 1) * plan.interval < target)
+      target = (cur / plan.interval + 1) * plan.interval; /* pbt's next step */
     for (size_t j = 0; j < n; ++j) upto[j] = target < limits[j] ? target : limits[j];
     int stopped = 0;
     rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, &groups, backend, view, time,
@@ -464,6 +476,78 @@ static rt_code load_tpe_checkpoint(const ckpt_ctx *c, const rt_config *cfg, rt_m
   return rc;
 }
 
+/* pbt: the specs follow from the states (pbt.h), so the checkpoint is read without comparing
+ * them, the steps the states record are replayed, then each file's spec is compared. */
+static rt_code load_pbt_checkpoint(const ckpt_ctx *c, const rt_config *cfg, rt_model_spec *run,
+                                   size_t n, void **states, spec_maker *maker, MPI_Comm comm,
+                                   rt_status *st) {
+  char **texts = calloc(n ? n : 1, sizeof *texts);
+  if (!texts) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu spec texts", n);
+  rt_code rc =
+      c->rank == 0 ? rt_checkpoint_read_texts(c->resume_dir, run, n, n, texts, states, st) : RT_OK;
+  rc = rt_agree(comm, rc, st);
+  for (size_t j = 0; rc == RT_OK && j < n; ++j) {
+    const size_t bytes = rt_state_layout_of(&run[j]).total_bytes;
+    if (c->rank != 0 && !(states[j] = aligned_alloc(RT_STATE_ALIGN, bytes))) {
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+      break;
+    }
+    const int mrc = MPI_Bcast(states[j], (int)bytes, MPI_BYTE, 0, comm);
+    if (mrc != MPI_SUCCESS) rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Bcast(state)");
+  }
+  rt_pbt plan;
+  rt_pbt_plan(cfg, run, n, &plan);
+  const uint64_t steps = rc == RT_OK && n ? rt_state_head(states[0])->pbt_steps : 0;
+  if (rc == RT_OK)
+    rc = rt_pbt_replay(&plan, run, maker->models, n, states, steps, make_spec, maker, NULL, st);
+  for (size_t j = 0; rc == RT_OK && c->rank == 0 && j < n; ++j) {
+    char *want = rt_spec_to_text(&run[j]);
+    if (!want) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format a spec");
+    else if (strcmp(want, texts[j]) != 0)
+      rc = rt_fail(st, RT_ERR_MODEL_FILE,
+                   "%s/model-%zu.rtm: written for other hyper-parameters or data than its pbt "
+                   "steps give",
+                   c->resume_dir, j);
+    free(want);
+  }
+  for (size_t j = 0; j < n; ++j) free(texts[j]);
+  free(texts);
+  return rt_agree(comm, rc, st);
+}
+
+/* pbt: lineage.csv's text, replayed from the drawn configs on the final states; the replay must
+ * give the specs trained (a check of the replay itself). */
+static rt_code pbt_lineage(const rt_config *cfg, const spec_maker *maker,
+                           const rt_model_spec *specs, size_t count, void *const *states,
+                           char **lineage, rt_status *st) {
+  rt_model_spec *replayed = malloc((count ? count : 1) * sizeof *replayed);
+  rt_model_config *models = malloc((count ? count : 1) * sizeof *models);
+  rt_code rc =
+      replayed && models ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu specs", count);
+  spec_maker own = *maker;
+  own.models = models;
+  for (size_t j = 0; rc == RT_OK && j < count; ++j) {
+    models[j] = cfg->models[j];
+    spec_fill(&own, j, &models[j], &replayed[j]);
+  }
+  rt_pbt plan;
+  rt_pbt_plan(cfg, specs, count, &plan);
+  if (rc == RT_OK)
+    rc = rt_pbt_replay(&plan, replayed, models, count, states,
+                       count ? rt_state_head(states[0])->pbt_steps : 0, make_spec, &own, lineage,
+                       st);
+  for (size_t j = 0; rc == RT_OK && j < count; ++j) {
+    char *a = rt_spec_to_text(&replayed[j]), *b = rt_spec_to_text(&specs[j]);
+    if (!a || !b) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format a spec");
+    else if (strcmp(a, b) != 0)
+      rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "pbt: the replayed steps give model %zu other specs", j);
+    free(a), free(b);
+  }
+  free(replayed);
+  free(models);
+  return rc;
+}
+
 /* Runs the engine on the models that travel, then gives every sharing model a copy of its
  * source's final state (with its own id and key in the header). */
 static rt_code run_models(const rt_config *cfg, rt_model_spec *specs, size_t count,
@@ -482,21 +566,24 @@ static rt_code run_models(const rt_config *cfg, rt_model_spec *specs, size_t cou
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the run tables");
   for (size_t j = 0, k = 0; rc == RT_OK && j < count; ++j)
     if (source[j] == j) slot_of[j] = k, run[k++] = specs[j];
-  const int decides = rt_sweep_decides(cfg), tpe = cfg->sweep.method == RT_SWEEP_TPE;
-  if (rc == RT_OK && tpe && n != count) /* suggested models never share (train sees to it) */
-    rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "tpe: %zu of %zu models travel", n, count);
+  const int places = rt_sweep_places(cfg), tpe = cfg->sweep.method == RT_SWEEP_TPE,
+            pbt = cfg->sweep.method == RT_SWEEP_PBT;
+  if (rc == RT_OK && (tpe || pbt) && n != count) /* their models never share (train sees to it) */
+    rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "%zu of %zu models travel", n, count);
   if (rc == RT_OK && ckpt->resume_dir)
-    rc = tpe ? load_tpe_checkpoint(ckpt, cfg, run, n, run_states, maker, comm, st)
-             : load_checkpoint(ckpt, run, n, count, decides, run_states, comm, st);
+    rc = tpe   ? load_tpe_checkpoint(ckpt, cfg, run, n, run_states, maker, comm, st)
+         : pbt ? load_pbt_checkpoint(ckpt, cfg, run, n, run_states, maker, comm, st)
+               : load_checkpoint(ckpt, run, n, count, places, run_states, comm, st);
   rt_progress_view view;
   memset(&view, 0, sizeof view); /* freed even when nothing above succeeded */
   if (rc == RT_OK)
     rc = rt_progress_view_init(&view, run, n, ds->rank == 0 ? progress : NULL, progress_user, st);
-  if (rc == RT_OK && decides)
+  if (rc == RT_OK && places)
     rc = run_asha(cfg, run, n, ds, comm, backend, run_states, run_stats, &view, time, ckpt, maker,
                   st);
   else if (rc == RT_OK)
-    rc = run_segments(cfg, run, n, ds, comm, backend, run_states, run_stats, &view, time, ckpt, st);
+    rc = run_segments(cfg, run, n, ds, comm, backend, run_states, run_stats, &view, time, ckpt,
+                      maker, st);
   if (rc == RT_OK) rt_progress_view_finish(&view);
   rt_progress_view_free(&view);
   for (size_t j = 0; rc == RT_OK && j < count; ++j) {
@@ -833,7 +920,8 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
     goto done;
   }
   (void)rt_plan_shared_passes(specs, count, source);
-  if (cfg->sweep.method == RT_SWEEP_TPE) /* suggested models differ from what they share */
+  if (cfg->sweep.method == RT_SWEEP_TPE || cfg->sweep.method == RT_SWEEP_PBT)
+    /* suggested or perturbed models differ from what they share */
     for (size_t j = 0; j < count; ++j) source[j] = j;
 #if RINGTRAIN_WITH_CUDA
   if (use_cuda) rc = rt_backend_cuda_open(&ds, specs, count, &groups, comm, &engine_backend, st);
@@ -848,7 +936,12 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
                   progress_user, &time, &ckpt, &maker, st);
   const double train_wall = MPI_Wtime() - train_t0;
   if (rc) goto done;
-  if (cfg->sweep.method == RT_SWEEP_TPE) { /* the groups of the models as trained */
+  rc = cfg->sweep.method == RT_SWEEP_PBT && rank == 0
+           ? pbt_lineage(cfg, &maker, specs, count, states, &res->lineage, st)
+           : RT_OK;
+  if ((rc = rt_agree(comm, rc, st))) goto done;
+  if (cfg->sweep.method == RT_SWEEP_TPE || cfg->sweep.method == RT_SWEEP_PBT) {
+    /* the groups of the models as trained */
     rt_groups_free(&groups);
     if ((rc = rt_groups_form(specs, count, cfg->run.fuse, &groups, st))) goto done;
     for (size_t j = 0; j < count; ++j) res->models[j].group = groups.group_of[j];
@@ -867,8 +960,10 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   res->wall_seconds = MPI_Wtime() - t0;
   rt_prof_begin(RT_PHASE_WRITE, -1, -1, -1);
   rc = rank == 0 ? rt_results_rank(cfg, res, st) : RT_OK;
-  rt_config trained = *cfg; /* config.yaml: the models as trained (tpe: the suggestions) */
-  trained.models = models;
+  /* config.yaml: the models as trained (tpe: the suggestions; pbt: the population as drawn, which
+   * its steps replay from) */
+  rt_config trained = *cfg;
+  if (cfg->sweep.method != RT_SWEEP_PBT) trained.models = models;
   if (rc == RT_OK && rank == 0)
     rc = rt_results_write(&trained, res, specs, (const void *const *)states, st);
   rt_prof_end(RT_PHASE_WRITE);
@@ -910,6 +1005,7 @@ void rt_run_result_free(rt_run_result *res) {
       free(res->models[j].train_loss);
       free(res->models[j].val_history);
     }
+  free(res->lineage);
   free(res->models);
   memset(res, 0, sizeof *res);
 }

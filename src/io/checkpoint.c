@@ -439,20 +439,28 @@ rt_code rt_checkpoint_load_config(const char *dir, rt_config *cfg, rt_status *st
 }
 
 static rt_code read_states(const char *dir, const rt_model_spec *specs, size_t n,
-                           size_t model_count, int started_only, void **states, rt_status *st);
+                           size_t model_count, int started_only, char **texts, void **states,
+                           rt_status *st);
 
 rt_code rt_checkpoint_read(const char *dir, const rt_model_spec *specs, size_t n,
                            size_t model_count, void **states, rt_status *st) {
-  return read_states(dir, specs, n, model_count, 0, states, st);
+  return read_states(dir, specs, n, model_count, 0, NULL, states, st);
 }
 
 rt_code rt_checkpoint_read_started(const char *dir, const rt_model_spec *specs, size_t n,
                                    size_t model_count, void **states, rt_status *st) {
-  return read_states(dir, specs, n, model_count, 1, states, st);
+  return read_states(dir, specs, n, model_count, 1, NULL, states, st);
+}
+
+rt_code rt_checkpoint_read_texts(const char *dir, const rt_model_spec *specs, size_t n,
+                                 size_t model_count, char **texts, void **states, rt_status *st) {
+  for (size_t k = 0; k < n; ++k) texts[k] = NULL;
+  return read_states(dir, specs, n, model_count, 0, texts, states, st);
 }
 
 static rt_code read_states(const char *dir, const rt_model_spec *specs, size_t n,
-                           size_t model_count, int started_only, void **states, rt_status *st) {
+                           size_t model_count, int started_only, char **texts, void **states,
+                           rt_status *st) {
   manifest m;
   rt_code rc;
   RT_TRY(rc, read_manifest(dir, &m, st));
@@ -488,7 +496,9 @@ static rt_code read_states(const char *dir, const rt_model_spec *specs, size_t n
     const rt_state_layout l = rt_state_layout_of(spec);
     if (!want)
       rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot format the spec of model %" PRIu64, spec->id);
-    else if (strcmp(want, mf.spec_text) != 0) {
+    else if (texts && !(texts[k] = strdup(mf.spec_text)))
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot copy the spec of model %" PRIu64, spec->id);
+    else if (!texts && strcmp(want, mf.spec_text) != 0) {
       /* Name the first line that differs: the problem or a hyper-parameter changed. */
       const char *a = mf.spec_text, *b = want;
       while (*a && *a == *b) ++a, ++b;

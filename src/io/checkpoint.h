@@ -71,5 +71,10 @@ rt_code rt_checkpoint_read(const char *dir, const rt_model_spec *specs, size_t n
  * spec (tpe decides a model's hyper-parameters when it starts). */
 rt_code rt_checkpoint_read_started(const char *dir, const rt_model_spec *specs, size_t n,
                                    size_t model_count, void **states, rt_status *st);
+/* The same, except that each file's spec text is not compared but returned in texts[k]
+ * (malloc'd; the caller frees them, also after an error): pbt's specs follow from the states, so
+ * it compares once it has replayed them. The states must have the layout of specs[k]. */
+rt_code rt_checkpoint_read_texts(const char *dir, const rt_model_spec *specs, size_t n,
+                                 size_t model_count, char **texts, void **states, rt_status *st);
 
 #endif

@@ -357,10 +357,17 @@ static rt_code write_history(FILE *f, const writing *w, rt_status *st) {
   return RT_OK;
 }
 
-/* Model files, best.rtm, config.yaml, history.csv and results.jsonl form one batch: each is
- * fsync'ed and renamed at once, and models/ and the run directory are fsync'ed once each after
- * the last of them. results.csv goes last, committed on its own, so that its presence means the
- * rest is complete and durable. */
+/* pbt: lineage.csv, as train replayed it. */
+static rt_code write_lineage(FILE *f, const writing *w, rt_status *st) {
+  (void)st;
+  fputs(w->res->lineage, f);
+  return RT_OK;
+}
+
+/* Model files, best.rtm, config.yaml, history.csv, results.jsonl (and pbt's lineage.csv) form
+ * one batch: each is fsync'ed and renamed at once, and models/ and the run directory are fsync'ed
+ * once each after the last of them. results.csv goes last, committed on its own, so that its
+ * presence means the rest is complete and durable. */
 static rt_code write_files(const rt_config *cfg, const writing *w, const rt_model_spec *specs,
                            const void *const *states, rt_atomic_batch *batch, rt_status *st) {
   const rt_run_result *res = w->res;
@@ -399,6 +406,10 @@ static rt_code write_files(const rt_config *cfg, const writing *w, const rt_mode
   for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
     RT_TRY(rc, rt_path_join(path, sizeof path, dir, files[i].name, st));
     RT_TRY(rc, write_atomically(batch, path, files[i].fn, w, st));
+  }
+  if (res->lineage) {
+    RT_TRY(rc, rt_path_join(path, sizeof path, dir, "lineage.csv", st));
+    RT_TRY(rc, write_atomically(batch, path, write_lineage, w, st));
   }
   return RT_OK;
 }

@@ -58,7 +58,8 @@ typedef struct rt_state_header {
   uint64_t stopped_early; /* 0, or the pass after which early termination stopped the model */
   uint64_t batch_cursor;  /* batches of the current shard visit done; nonzero only in a state
                               stopped mid-visit (a checkpoint on a signal), 0 otherwise */
-  uint64_t reserved;
+  uint64_t pbt_steps;     /* sweep.method pbt: the exploit/explore steps applied (src/engine/pbt.h);
+                             0 otherwise */
 } rt_state_header;
 
 /* Byte offsets inside a state buffer. */

@@ -8,6 +8,7 @@
 #     passes of its rung, and history.csv has a line per pass it trained; of the first four models
 #     (which complete the first rung together) the best by val_logloss at pass 1 goes on; the
 #     ranks put the models that trained further first (best.rtm is a finished model).
+#     ringtrain results lists them in that order and shows stopped@PASSES for the stopped ones.
 #  c. The same model files and results on 2 and 4 ranks.
 #  d. SIGKILL on one rank (checkpoints every tick) and SIGTERM mid-tick, resumed: the uninterrupted
 #     run's model files and results.
@@ -64,6 +65,22 @@ first = sorted(range(4), key=lambda i: (hist[i][1], i))
 assert passes[first[0]] >= 3, f"the best of models 0-3 at pass 1 ({first[0]}) did not go on: {passes}"
 PY
 ) && pass || fail "b. the schedule: $why"
+
+# ringtrain results lists the run's ranking (finished models first) and marks where each
+# stopped model stopped.
+"$RT" results "$WORK/r1" --top 0 >"$WORK/results.out" || fail "b. ringtrain results failed"
+why=$(python3 - "$WORK/r1" "$WORK/results.out" 2>&1 <<'PY'
+import csv, sys
+res = {int(r["id"]): r for r in csv.DictReader(open(sys.argv[1] + "/results.csv"))}
+rows = [l.split() for l in open(sys.argv[2]) if not l.startswith("#")]
+ids = [int(r[1]) for r in rows]
+assert ids == sorted(res, key=lambda i: int(res[i]["rank"])), f"order {ids}"
+for r in rows:
+    m = res[int(r[1])]
+    want = "ok" if m["status"] == "ok" else f"stopped@{m['passes']}"
+    assert r[3] == want, f"model {r[1]}: status shown {r[3]}, expected {want}"
+PY
+) && pass || fail "b. ringtrain results: $why"
 
 for np in 2 4; do
   "$MPIRUN" "$np" "$RT" train "$WORK/a.yaml" --quiet --output "$WORK/r$np" 2>"$WORK/r$np.err" ||

@@ -903,6 +903,8 @@ static void test_reference_yaml(void **state) {
       strcpy(parent, "asha.");
     if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "tpe:", 4) == 0)
       strcpy(parent, "tpe.");
+    if (section == RT_SECTION_SWEEP && indent == 2 && strncmp(p, "pbt:", 4) == 0)
+      strcpy(parent, "pbt.");
     char name[640];
     snprintf(name, sizeof name, "%s%s", section == RT_SECTION_SWEEP && indent == 4 ? parent : "",
              p);

@@ -163,7 +163,7 @@ static void test_model_keys(void **state) {
   char list[256];
   rt_config_key_list(RT_SECTION_SWEEP, list, sizeof list);
   assert_string_equal(
-      list, "method, count, seed, metric, early_terminate, asha, parallel, tpe, expanded");
+      list, "method, count, seed, metric, early_terminate, asha, parallel, tpe, pbt, expanded");
   assert_string_equal(rt_section_name(RT_SECTION_SWEEP), "sweep");
   assert_string_equal(rt_sweep_method_name(RT_SWEEP_GRID), "grid");
   assert_string_equal(rt_sweep_method_name(RT_SWEEP_RANDOM), "random");
@@ -232,14 +232,14 @@ static void test_sweep_section(void **state) {
              "s.yaml:2:24: sweep.metric.goal: expected one of: auto, minimize, maximize; got 'up'");
   load_fails(
       "data: {train: t.csv}\nsweep: {method: bayes}\nmodels: [{kind: logistic}]\n",
-      "s.yaml:2:17: sweep.method: expected one of: grid, random, asha, hyperband, tpe; got 'bayes'");
+      "s.yaml:2:17: sweep.method: expected one of: grid, random, asha, hyperband, tpe, pbt; got 'bayes'");
   load_fails("data: {train: t.csv}\nsweep: {count: -1}\nmodels: [{kind: logistic}]\n",
              "s.yaml:2:16: sweep.count must be >= 1 (or none), got -1");
   load_fails("data: {train: t.csv}\nsweep: {n_trials: 5}\nmodels: [{kind: logistic}]\n",
              "unknown key 'n_trials' in sweep; did you mean 'count'?");
   load_fails(
       "data: {train: t.csv}\nsweep: {zzzzzz: 5}\nmodels: [{kind: logistic}]\n",
-      "valid keys: method, count, seed, metric, early_terminate, asha, parallel, tpe, expanded");
+      "valid keys: method, count, seed, metric, early_terminate, asha, parallel, tpe, pbt, expanded");
   load_fails("data: {train: t.csv}\nrun: {count: 5}\nmodels: [{kind: logistic}]\n",
              "'count' belongs in the sweep section");
   load_fails("data: {train: t.csv}\nsweep: 5\nmodels: [{kind: logistic}]\n",
