@@ -11,8 +11,10 @@ usage: scripts/plot.py RUN_DIR [--out DIR] [--timeline]
                           (log x over more than two decades), a strip plot for words; coloured by
                           model kind. Only models the parameter applies to are drawn (momentum for
                           sgd, beta1 for adam, k for kmeans, ...)
-  rungs.png               asha and hyperband sweeps: the ranking metric per pass (history.csv), a
-                          line per model, a cross where a model stopped at a rung
+  rungs.png               asha, hyperband, tpe and pbt sweeps: the ranking metric per pass
+                          (history.csv), a line per model, a cross where a model stopped at a
+                          rung; pbt: a triangle and a dashed line where a model took another's
+                          state (lineage.csv)
   timeline.png            with --timeline: ranks x time, one bar per trace event, coloured by
                           model id (needs RUN_DIR/trace.json, Chrome trace events)
 
@@ -200,10 +202,11 @@ def sweep_settings(run_dir):
 
 
 def plot_rungs(run_dir, out_dir, results, plt):
-    """rungs.png for an asha / hyperband run: the ranking metric per pass, a line per model; a
-    model that stopped at a rung ends in a cross; dotted lines at the rungs."""
+    """rungs.png for an asha / hyperband / tpe / pbt run: the ranking metric per pass, a line per
+    model; a model that stopped at a rung ends in a cross; dotted lines at the rungs; pbt: a
+    dashed line from the copied model at the step's pass to the copying model's next pass."""
     method, metric = sweep_settings(run_dir)
-    if method not in ("asha", "hyperband"):
+    if method not in ("asha", "hyperband", "tpe", "pbt"):
         return []
     path = os.path.join(run_dir, "history.csv")
     header, rows = read_csv(path, ["model_id", "pass"])
@@ -231,11 +234,28 @@ def plot_rungs(run_dir, out_dir, results, plt):
             ax.plot([xs[-1]], [ys[-1]], marker="o", color=color, markersize=5, label=f"{model} (finished)")
     for r in sorted(rungs):
         ax.axvline(r, color="grey", linestyle=":", linewidth=1)
+    lineage = os.path.join(run_dir, "lineage.csv")
+    copies = 0
+    if method == "pbt" and os.path.exists(lineage):
+        order = sorted(series, key=int)
+        _, lines = read_csv(lineage, ["step", "pass", "model_id", "copied_from"])
+        for r in lines:
+            p = number(r["pass"], lineage, r["_line"], "pass")
+            model, source = r["model_id"], r["copied_from"]
+            at = dict(series.get(source, []))
+            nxt = dict(series.get(model, []))
+            if p in at and p + 1 in nxt and at[p] is not None and nxt[p + 1] is not None:
+                color = cmap(order.index(model) % cmap.N) if model in order else "black"
+                ax.plot([p, p + 1], [at[p], nxt[p + 1]], linestyle="--", color=color, linewidth=1)
+                ax.plot([p], [at[p]], marker="^", color=color, markersize=5)
+                copies += 1
     if spans_decades([v for pts in series.values() for _, v in pts if v is not None and v > 0]):
         ax.set_yscale("log")
     ax.set_xlabel("pass")
     ax.set_ylabel(metric)
-    ax.set_title(f"{method}: {metric} per pass, x = stopped at a rung "
+    what = (f"^ = {copies} copies of another's state" if method == "pbt"
+            else "x = stopped at a rung")
+    ax.set_title(f"{method}: {metric} per pass, {what} "
                  f"({os.path.basename(os.path.normpath(run_dir))})")
     ax.grid(True, alpha=0.3)
     if any(status_of.get(m) != "stopped_early" for m in series):

@@ -149,6 +149,7 @@ static int draw_coordinate(const rt_sweep_param *param, uint64_t seed, size_t id
                            char *text, size_t size) {
   const uint64_t key = rt_key_push(rt_key_push(rt_key_push(seed, RT_SWEEP_STREAM), (uint64_t)id),
                                    (uint64_t)rt_model_key_index(param->key));
+  *coord = 0.0;
   switch (param->dist) {
     case RT_DIST_VALUES:
     case RT_DIST_CATEGORICAL:
@@ -180,7 +181,7 @@ static int draw_coordinate(const rt_sweep_param *param, uint64_t seed, size_t id
 static rt_code draw_value(const rt_sweep_param *param, uint64_t seed, size_t id, size_t entry,
                           rt_model_config *model, const char *where, rt_status *st) {
   char text[64];
-  double coord;
+  double coord = 0.0;
   if (!draw_coordinate(param, seed, id, &coord, text, sizeof text))
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "cannot format a drawn value");
   return apply_value(param, model, entry, text, where, st);

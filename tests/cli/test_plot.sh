@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/plot.py RUN_DIR: the PNG files of a small run (loss per pass, metric against each
-# hyper-parameter that varies, the rungs of an asha sweep, --timeline from a trace.json) and its
-# errors.
+# hyper-parameter that varies, the rungs of an asha sweep and the copies of a pbt one, --timeline
+# from a trace.json) and its errors.
 #
 # Needs matplotlib for /usr/bin/python3. When it is missing the test installs python3-matplotlib
 # with apt-get (only as root, as CI runs). When it is missing and cannot be installed (no apt-get,
@@ -72,6 +72,20 @@ done
   --set run.passes=3 --set sweep.asha.min_passes=1 >/dev/null && pass || fail "asha train exit code"
 "$PY" "$PLOT" "$WORK/asha" --out "$WORK/ap" >"$WORK/ap.out" 2>&1 && is_png "$WORK/ap/rungs.png" &&
   pass || fail "rungs.png of an asha run: $(cat "$WORK/ap.out")"
+# A pbt sweep: rungs.png with its copies (lineage.csv) in the title.
+cat >"$WORK/p.yaml" <<YAML
+data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2}
+run: {passes: 4, seed: 2}
+sweep: {method: pbt, count: 4, pbt: {interval: 1, fraction: 0.25}}
+models:
+  - kind: logistic
+    optimizer: adam
+    batch_size: 32
+    learning_rate: {distribution: log_uniform, min: 0.0001, max: 0.5}
+YAML
+"$RT" train "$WORK/p.yaml" --quiet --output "$WORK/pbt" >/dev/null && pass || fail "pbt train exit code"
+"$PY" "$PLOT" "$WORK/pbt" --out "$WORK/pp" >"$WORK/pp.out" 2>&1 && is_png "$WORK/pp/rungs.png" &&
+  pass || fail "rungs.png of a pbt run: $(cat "$WORK/pp.out")"
 # Without --out the files go to RUN_DIR/plots.
 "$PY" "$PLOT" "$WORK/run" >/dev/null && is_png "$WORK/run/plots/metric_vs_pass.png" && pass \
   || fail "default output folder RUN_DIR/plots"
