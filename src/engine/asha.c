@@ -10,13 +10,18 @@
 #include "sweep.h"
 #include "sweep_tpe.h"
 
-void rt_asha_plan(const rt_config *cfg, const rt_model_spec *specs, size_t n, rt_asha *plan) {
-  (void)rt_asha_plan_of(cfg, n, plan);
+int rt_rank_metric(const rt_config *cfg, const rt_model_spec *specs, size_t n, char *metric,
+                   size_t size) {
   const char *const *names = NULL;
   const rt_family *fam = n ? rt_family_find(specs[0].hp.kind) : NULL;
   const int has = fam && rt_family_metric_names(fam, &specs[0], &names) > 0;
-  rt_sweep_metric_of(cfg, has ? names[0] : NULL, plan->metric, sizeof plan->metric); /* results' */
-  plan->maximize = rt_sweep_goal_resolve(cfg->sweep.goal, plan->metric) == RT_GOAL_MAXIMIZE;
+  rt_sweep_metric_of(cfg, has ? names[0] : NULL, metric, size); /* results' */
+  return rt_sweep_goal_resolve(cfg->sweep.goal, metric) == RT_GOAL_MAXIMIZE;
+}
+
+void rt_asha_plan(const rt_config *cfg, const rt_model_spec *specs, size_t n, rt_asha *plan) {
+  (void)rt_asha_plan_of(cfg, n, plan);
+  plan->maximize = rt_rank_metric(cfg, specs, n, plan->metric, sizeof plan->metric);
 }
 
 size_t rt_asha_plan_of(const rt_config *cfg, size_t n, rt_asha *plan) {

@@ -86,6 +86,11 @@ rt_rank_entry rt_rank_entry_at(const char *metric, int maximize, const rt_model_
 /* qsort order: the better first. */
 int rt_rank_entry_cmp(const void *a, const void *b);
 
+/* The metric a deciding sweep ranks by, as results rank (sweep.metric, else the first metric of
+ * model 0's family) into metric[size]; returns 1 when higher is better. */
+int rt_rank_metric(const rt_config *cfg, const rt_model_spec *specs, size_t n, char *metric,
+                   size_t size);
+
 /* The plan of a config's asha or hyperband sweep over n models (metric as results rank:
  * sweep.metric, else model 0's family's first validation metric). */
 void rt_asha_plan(const rt_config *cfg, const rt_model_spec *specs, size_t n, rt_asha *plan);

@@ -9,16 +9,11 @@
 
 #include "asha.h"
 #include "config_internal.h"
-#include "results.h"
 #include "rng.h"
 
 void rt_pbt_plan(const rt_config *cfg, const rt_model_spec *specs, size_t n, rt_pbt *plan) {
   rt_pbt_plan_of(cfg, n, plan);
-  const char *const *names = NULL;
-  const rt_family *fam = n ? rt_family_find(specs[0].hp.kind) : NULL;
-  const int has = fam && rt_family_metric_names(fam, &specs[0], &names) > 0;
-  rt_sweep_metric_of(cfg, has ? names[0] : NULL, plan->metric, sizeof plan->metric); /* results' */
-  plan->maximize = rt_sweep_goal_resolve(cfg->sweep.goal, plan->metric) == RT_GOAL_MAXIMIZE;
+  plan->maximize = rt_rank_metric(cfg, specs, n, plan->metric, sizeof plan->metric);
 }
 
 void rt_pbt_plan_of(const rt_config *cfg, size_t n, rt_pbt *plan) {

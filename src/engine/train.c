@@ -368,6 +368,15 @@ static rt_code run_segments(const rt_config *cfg, rt_model_spec *run, size_t n,
   return rc;
 }
 
+/* The plan of a sweep that places its models (asha.h); tpe's suggested specs come from
+ * make_spec. */
+static void placing_plan(const rt_config *cfg, const rt_model_spec *run, size_t n,
+                         spec_maker *maker, rt_asha *plan) {
+  rt_asha_plan(cfg, run, n, plan);
+  plan->spec_of = make_spec;
+  plan->spec_user = maker;
+}
+
 /* sweep.method asha, hyperband, tpe (asha.h): the engine runs one tick at a time, each model in
  * a place to the next decision; the schedule (tpe: with the suggestions, which set run[j]) is
  * replayed from the states before each tick. Stops, checkpoints (run.checkpoint_every counts
@@ -378,9 +387,7 @@ static rt_code run_asha(const rt_config *cfg, rt_model_spec *run, size_t n, cons
                         spec_maker *maker, rt_status *st) {
   const uint64_t every = (uint64_t)cfg->run.checkpoint_every;
   rt_asha plan;
-  rt_asha_plan(cfg, run, n, &plan);
-  plan.spec_of = make_spec;
-  plan.spec_user = maker;
+  placing_plan(cfg, run, n, maker, &plan);
   uint64_t *upto = malloc((n ? n : 1) * sizeof *upto);
   rt_code rc = upto ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
   rt_groups groups = {0};
@@ -435,15 +442,9 @@ static rt_code open_cpu_backend(const rt_dataset *ds, rt_backend **out, rt_statu
   return rt_backend_deferred_open(cpu, (unsigned)polls, out, st);
 }
 
-/* Rank 0 reads the travelling models' states run[first..first+n) from the checkpoint; every rank
- * gets them. started_only (asha, hyperband, tpe): a model not started there stays NULL. */
-static rt_code load_checkpoint(const ckpt_ctx *c, const rt_model_spec *run, size_t n, size_t count,
-                               int started_only, void **states, MPI_Comm comm, rt_status *st) {
-  rt_code rc = RT_OK;
-  if (c->rank == 0)
-    rc = started_only ? rt_checkpoint_read_started(c->resume_dir, run, n, count, states, st)
-                      : rt_checkpoint_read(c->resume_dir, run, n, count, states, st);
-  RT_TRY(rc, rt_agree(comm, rc, st));
+/* Rank 0's states[0..n) (as read from a checkpoint; NULL: not started) to every rank. */
+static rt_code share_states(const ckpt_ctx *c, const rt_model_spec *run, size_t n, void **states,
+                            MPI_Comm comm, rt_status *st) {
   for (size_t j = 0; j < n; ++j) {
     int present = states[j] != NULL;
     RT_MPI_CHECK(st, MPI_Bcast(&present, 1, MPI_INT, 0, comm));
@@ -456,15 +457,25 @@ static rt_code load_checkpoint(const ckpt_ctx *c, const rt_model_spec *run, size
   return RT_OK;
 }
 
+/* Rank 0 reads the travelling models' states run[0..n) from the checkpoint; every rank gets
+ * them. started_only (asha, hyperband, tpe): a model not started there stays NULL. */
+static rt_code load_checkpoint(const ckpt_ctx *c, const rt_model_spec *run, size_t n, size_t count,
+                               int started_only, void **states, MPI_Comm comm, rt_status *st) {
+  rt_code rc = RT_OK;
+  if (c->rank == 0)
+    rc = started_only ? rt_checkpoint_read_started(c->resume_dir, run, n, count, states, st)
+                      : rt_checkpoint_read(c->resume_dir, run, n, count, states, st);
+  RT_TRY(rc, rt_agree(comm, rc, st));
+  return share_states(c, run, n, states, comm, st);
+}
+
 /* tpe: a model's spec depends on the states of the models before it (asha.h), so the checkpoint
  * is read in id order, the schedule replayed before each model to give it its spec. */
 static rt_code load_tpe_checkpoint(const ckpt_ctx *c, const rt_config *cfg, rt_model_spec *run,
                                    size_t n, void **states, spec_maker *maker, MPI_Comm comm,
                                    rt_status *st) {
   rt_asha plan;
-  rt_asha_plan(cfg, run, n, &plan);
-  plan.spec_of = make_spec;
-  plan.spec_user = maker;
+  placing_plan(cfg, run, n, maker, &plan);
   uint64_t *upto = malloc((n ? n : 1) * sizeof *upto);
   rt_code rc = upto ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
   for (size_t j = 0; rc == RT_OK && j < n; ++j) {
@@ -486,15 +497,7 @@ static rt_code load_pbt_checkpoint(const ckpt_ctx *c, const rt_config *cfg, rt_m
   rt_code rc =
       c->rank == 0 ? rt_checkpoint_read_texts(c->resume_dir, run, n, n, texts, states, st) : RT_OK;
   rc = rt_agree(comm, rc, st);
-  for (size_t j = 0; rc == RT_OK && j < n; ++j) {
-    const size_t bytes = rt_state_layout_of(&run[j]).total_bytes;
-    if (c->rank != 0 && !(states[j] = aligned_alloc(RT_STATE_ALIGN, bytes))) {
-      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
-      break;
-    }
-    const int mrc = MPI_Bcast(states[j], (int)bytes, MPI_BYTE, 0, comm);
-    if (mrc != MPI_SUCCESS) rc = rt_mpi_fail(st, mrc, __FILE__, __LINE__, "MPI_Bcast(state)");
-  }
+  if (rc == RT_OK) rc = share_states(c, run, n, states, comm, st);
   rt_pbt plan;
   rt_pbt_plan(cfg, run, n, &plan);
   const uint64_t steps = rc == RT_OK && n ? rt_state_head(states[0])->pbt_steps : 0;
