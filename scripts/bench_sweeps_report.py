@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""The report of scripts/bench_sweeps.sh: per sweep method, over the seeds, the best validation
+metric the sweep reached, the model-passes it spent, its wall time, and when it first reached the
+grid's best result of the same seed.
+
+When a value was known comes from the run's trace.json (`ringtrain train --trace`): a model's
+metric at pass p is known when the last "evaluate" slice of (model, pass p) ends (the validation
+rows are evaluated along the ring, shard by shard); a run whose history.csv has no per-pass
+validation metric (grid and random: no pass-boundary decisions) knows its models' final metrics
+at the end of the trace. Times are seconds on the trace's clock (0 = the run's first traced event,
+the data load), so the process start-up, the same for every method, is left out of both sides
+of a ratio.
+
+Usage: bench_sweeps_report.py DIR METHOD...   (DIR holds times.txt and METHOD-SEED run dirs;
+the first method is the reference, the grid)
+"""
+import csv
+import json
+import statistics
+import sys
+
+
+def timeline(run, metric):
+    """[(seconds, model, pass, value)] in time order, the trace's span in seconds, and the
+    number of trace events dropped (the bounded buffer; must be 0 for the times to be right)."""
+    trace = json.load(open(f"{run}/trace.json"))
+    known, end = {}, 0.0
+    for e in trace["traceEvents"]:
+        if e.get("ph") != "X":
+            continue
+        end = max(end, e["ts"] + e["dur"])
+        if e["name"] == "evaluate" and "model" in e["args"]:
+            key = (e["args"]["model"], e["args"]["pass"])
+            known[key] = max(known.get(key, 0.0), e["ts"] + e["dur"])
+    points = []
+    history = list(csv.DictReader(open(f"{run}/history.csv")))
+    if history and metric in history[0]:
+        for r in history:
+            key = (int(r["model_id"]), int(r["pass"]))
+            if r[metric] not in ("", "nan"):
+                points.append((known.get(key, end) / 1e6, key[0], key[1], float(r[metric])))
+    else:
+        for r in csv.DictReader(open(f"{run}/results.csv")):
+            if r[metric] not in ("", "nan"):
+                points.append((end / 1e6, int(r["id"]), int(r["passes"]), float(r[metric])))
+    points.sort()
+    return points, end / 1e6, trace["otherData"]["events_dropped"]
+
+
+def main():
+    d, methods = sys.argv[1], sys.argv[2:]
+    metric = "val_accuracy"
+    times = {}
+    for line in open(f"{d}/times.txt"):
+        m, s, ms = line.split()
+        times[(m, int(s))] = float(ms) / 1000.0
+    seeds = sorted({s for _, s in times})
+    rows = {}  # method -> seed -> dict
+    for m in methods:
+        for s in seeds:
+            run = f"{d}/{m}-{s}"
+            res = list(csv.DictReader(open(f"{run}/results.csv")))
+            best = max(float(r[metric]) for r in res if r[metric] not in ("", "nan"))
+            work = sum(int(r["passes"]) for r in res)
+            points, span, dropped = timeline(run, metric)
+            if dropped:
+                sys.exit(f"bench_sweeps_report.py: {run}/trace.json dropped {dropped} events")
+            final = {int(r["id"]): int(r["passes"]) for r in res}
+            rows.setdefault(m, {})[s] = dict(best=best, work=work, wall=times[(m, s)], span=span,
+                                             points=points, final=final, models=len(res))
+    ref = methods[0]
+    for m in methods:
+        for s in seeds:
+            r, goal = rows[m][s], rows[ref][s]["best"]
+            # Strict: a value counts once the model whose value it is has trained its last pass
+            # (the model file the run delivers); loose: any pass's value counts.
+            final = r["final"]
+            r["reach"] = next((t for t, j, p, v in r["points"] if v >= goal and p == final[j]),
+                              None)
+            r["reach_any"] = next((t for t, _, _, v in r["points"] if v >= goal), None)
+            span = rows[ref][s]["span"]
+            r["ratio"] = None if r["reach"] is None else r["reach"] / span
+            r["ratio_any"] = None if r["reach_any"] is None else r["reach_any"] / span
+    print(f"| method | models | median best {metric} | median model-passes | median wall s | "
+          f"median traced s | reached the {ref}'s best | time to reach it / the {ref}'s traced "
+          f"time, per seed | per seed: best / model-passes / traced s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for m in methods:
+        r = rows[m]
+        med = lambda k: statistics.median(r[s][k] for s in seeds)
+        hits = [s for s in seeds if r[s]["reach"] is not None]
+        ratios = "; ".join("-" if r[s]["ratio"] is None else f"{r[s]['ratio']:.2f}" for s in seeds)
+        per = "; ".join(f"{r[s]['best']:.4f}/{r[s]['work']}/{r[s]['span']:.0f}" for s in seeds)
+        print(f"| {m} | {statistics.median(r[s]['models'] for s in seeds):.0f} | {med('best'):.4f} "
+              f"| {med('work'):.0f} | {med('wall'):.1f} | {med('span'):.1f} | {len(hits)} of "
+              f"{len(seeds)} | {ratios} | {per} |")
+    print()
+    for m in methods[1:]:
+        r = rows[m]
+        words = []
+        for key, what in (("ratio", "a model it delivers"), ("ratio_any", "any pass's value")):
+            ratios = [r[s][key] for s in seeds]
+            within = sum(1 for x in ratios if x is not None and x <= 1 / 3)
+            # A seed that never reached counts as infinitely late: the median is over all seeds.
+            med = statistics.median(x if x is not None else float("inf") for x in ratios)
+            words.append(f"by {what}: within a third of the {ref}'s time in {within} of "
+                         f"{len(seeds)} seeds, median time to reach / the {ref}'s "
+                         f"{'never' if med == float('inf') else f'{med:.2f}'} (per seed: "
+                         + ", ".join("-" if x is None else f"{x:.2f}" for x in ratios) + ")")
+        print(f"- {m} reached the {ref}'s best " + "; ".join(words))
+
+
+if __name__ == "__main__":
+    main()
