@@ -99,7 +99,9 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
  * others member by member (integrate_batch, or batch_gradient and the optimizer). *complete = 1
  * when the visit is complete (batch_cursor back to 0), 0 when it stopped with batch_cursor batches
  * of this visit done (every member alike), so that a later call continues exactly there. Only
- * the headers' counters and the members' parameters and optimizer state change. */
+ * the headers' counters and the members' parameters and optimizer state change. A fused group too
+ * large for a core's cache integrates in cache chunks of members (backend_cpu.c), with the same
+ * bits and the same stops. */
 rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt_family *fam,
                                      void *const *states, size_t m, const rt_shard *shard,
                                      uint64_t shard_index, rt_cpu_scratch *scratch,

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "batch_stream.h"
@@ -12,6 +13,9 @@
 #include "view.h"
 #include "rng.h"
 #include "sparse_rows.h"
+
+/* Batches of a cache chunk's segment (rt_cpu_integrate_group_visit). */
+#define RT_CHUNK_SEGMENT 32
 
 /* The (offset, scale) a model's batches must be scaled with here: its scaling (spec->scaling)
  * unless the shard's rows already hold it (`scaled`); offset NULL: none. */
@@ -83,11 +87,15 @@ static void solo_batch(const rt_model_spec *spec, const rt_family *fam, void *st
                        rt_state_head(state)->step, loss, ws);
 }
 
-rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt_family *fam,
-                                     void *const *states, size_t m, const rt_shard *shard,
-                                     uint64_t shard_index, rt_cpu_scratch *scratch,
-                                     int (*should_stop)(void *), void *user, int *complete,
-                                     rt_status *st) {
+/* Batches [the members' cursor, k_end) of a group visit (the batch order in scratch->order,
+ * computed by the caller), asking should_stop before each (settled) batch when it is not NULL.
+ * The cursor then says where it ended: 0 when the visit is complete (k_end = nb), else the batches
+ * done; *stopped = 1 when should_stop ended it. On an error the states are as they were before
+ * the failing batch and the cursor says so. */
+static rt_code integrate_span(const rt_model_spec *const *specs, const rt_family *fam,
+                              void *const *states, size_t m, const rt_shard *shard, size_t k_end,
+                              rt_cpu_scratch *scratch, int (*should_stop)(void *), void *user,
+                              int *stopped, rt_status *st) {
   rt_state_header *lead = rt_state_head(states[0]);
   const size_t batch = (size_t)specs[0]->hp.batch_size;
   const size_t nb = (shard->rows + batch - 1) / batch;
@@ -121,7 +129,6 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
                         "model %" PRIu64 " is not where its group is (model %" PRIu64 ")",
                         specs[i]->id, specs[0]->id);
   }
-  rt_rng_permutation(rt_batch_order_key(specs[0], lead->pass, shard_index), scratch->order, nb);
   /* Sparse rows go to the family as they are when it takes them (and the members see them as
    * they are); the visit may then stop only at the settled batches (sparse_rows.h). */
   const int sparse =
@@ -132,14 +139,14 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
   /* A streamed shard's batches are read ahead (a sparse shard's made dense when the family or the
    * view needs them so), in this order, while the earlier ones integrate. */
   rt_batch_stream *stream = NULL;
-  if (!shard->x && !sparse && shard->rows && k0 < nb)
-    RT_TRY(rc, rt_batch_stream_open(shard, scratch->order, nb, (size_t)k0, batch, &stream, st));
+  if (!shard->x && !sparse && shard->rows && k0 < k_end)
+    RT_TRY(rc, rt_batch_stream_open(shard, scratch->order, k_end, (size_t)k0, batch, &stream, st));
   if (fused) fam->group_gather(specs, m, states, scratch->f);
-  *complete = 1;
-  for (size_t k = (size_t)k0; k < nb; ++k) {
+  *stopped = 0;
+  size_t k = (size_t)k0;
+  for (; k < k_end; ++k) {
     if (should_stop && k % settle == 0 && should_stop(user)) {
-      for (size_t i = 0; i < m; ++i) rt_state_head(states[i])->batch_cursor = k;
-      *complete = 0;
+      *stopped = 1;
       break;
     }
     const size_t b = (size_t)scratch->order[k];
@@ -154,7 +161,6 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
         if (fused) fam->group_scatter(specs, m, scratch->f, states);
         for (size_t i = 0; i < m; ++i) rt_state_head(states[i])->batch_cursor = k;
         rt_batch_stream_close(stream);
-        *complete = 0;
         return rc;
       }
     }
@@ -200,8 +206,104 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
   }
   rt_batch_stream_close(stream);
   if (fused) fam->group_scatter(specs, m, scratch->f, states);
-  if (*complete)
-    for (size_t i = 0; i < m; ++i) rt_state_head(states[i])->batch_cursor = 0;
+  for (size_t i = 0; i < m; ++i) rt_state_head(states[i])->batch_cursor = k < nb ? k : 0;
+  return RT_OK;
+}
+
+/* Members per cache chunk (rt_cpu_integrate_group_visit). The bytes a member's arithmetic streams every batch: its
+ * parameters, optimizer state and gradient. */
+static size_t member_bytes(const rt_model_spec *spec) {
+  const rt_state_layout l = rt_state_layout_of(spec);
+  return (2 * l.param_count + l.aux_count) * sizeof(float);
+}
+
+/* The end of the cache chunk that starts at member `first`: the members after it, in order, while
+ * their bytes fit the budget (at least one). */
+static size_t chunk_end(const rt_model_spec *const *specs, size_t m, size_t first, size_t budget) {
+  size_t held = member_bytes(specs[first]), i = first + 1;
+  for (; i < m; ++i) {
+    const size_t b = member_bytes(specs[i]);
+    if (held + b > budget) break;
+    held += b;
+  }
+  return i;
+}
+
+/* The bytes of parameters, optimizer state and gradient a chunk of a group may hold: half of a
+ * core's L2 cache (the rest for the batch and the activations), 1 MiB where the C library does not
+ * say. RINGTRAIN_FUSE_CHUNK_BYTES overrides it (benchmarks; 0: no chunks). */
+static size_t chunk_budget(void) {
+  const char *env = getenv("RINGTRAIN_FUSE_CHUNK_BYTES");
+  if (env && *env) return (size_t)strtoull(env, NULL, 10);
+#ifdef _SC_LEVEL2_CACHE_SIZE
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l2 > 0) return (size_t)l2 / 2;
+#endif
+  return (size_t)1 << 20;
+}
+
+rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt_family *fam,
+                                     void *const *states, size_t m, const rt_shard *shard,
+                                     uint64_t shard_index, rt_cpu_scratch *scratch,
+                                     int (*should_stop)(void *), void *user, int *complete,
+                                     rt_status *st) {
+  rt_state_header *lead = rt_state_head(states[0]);
+  const size_t batch = (size_t)specs[0]->hp.batch_size;
+  const size_t nb = (shard->rows + batch - 1) / batch;
+  if (!grow((void **)&scratch->order, &scratch->order_cap, nb ? nb : 1, sizeof *scratch->order))
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the batch order of %zu batches", nb);
+  rt_rng_permutation(rt_batch_order_key(specs[0], lead->pass, shard_index), scratch->order, nb);
+  /* Cache chunks. A fused group whose parameters, optimizer state and gradients outgrow a core's
+   * cache streams them from memory every batch (16 MLPs 784-128-10 with Adam: 25 MB a batch),
+   * while a model alone keeps them in cache for the whole visit. Such a group integrates in
+   * chunks of consecutive members that fit the budget, chunk after chunk over segments of
+   * RT_CHUNK_SEGMENT batches, so that each chunk's state stays in cache for a segment. A member's
+   * numbers do not depend on which members share its products (fused_gemm.h), so chunks change
+   * no bits. A stop comes after any batch, as without chunks: the chunks after the first are
+   * taken to the batch where the first one stopped, so every member stands at the same one. Every
+   * chunk reads the batch again, so chunks are made only when a batch is smaller than a chunk's
+   * state (k-means' batches of 1024 rows are not: 3.2 MB at 784 features), and only for shards in
+   * memory (a streamed shard would be read once per chunk). */
+  const int fused = fused_family(fam, specs[0]);
+  const size_t budget = chunk_budget();
+  const int chunked = fused && m > 1 && shard->x &&
+                      batch * shard->features * sizeof(float) < budget &&
+                      chunk_end(specs, m, 0, budget) < m;
+  int stopped = 0;
+  if (!chunked) {
+    rt_code rc =
+        integrate_span(specs, fam, states, m, shard, nb, scratch, should_stop, user, &stopped, st);
+    *complete = rc == RT_OK && !stopped;
+    return rc;
+  }
+  /* Segment after segment: the first chunk as far as should_stop lets it, then every other chunk
+   * to the same batch. */
+  for (size_t k = (size_t)lead->batch_cursor; k < nb;) {
+    const size_t end = k + RT_CHUNK_SEGMENT < nb ? k + RT_CHUNK_SEGMENT : nb;
+    size_t reached = end;
+    for (size_t first = 0, last; first < m; first = last) {
+      last = chunk_end(specs, m, first, budget);
+      rt_code rc = RT_OK;
+      if (first == 0) {
+        rc = integrate_span(specs, fam, states, last, shard, end, scratch, should_stop, user,
+                            &stopped, st);
+        if (stopped) reached = (size_t)rt_state_head(states[0])->batch_cursor;
+      } else if (reached > k) {
+        rc = integrate_span(specs + first, fam, states + first, last - first, shard, reached,
+                            scratch, NULL, NULL, &stopped, st);
+      }
+      if (rc != RT_OK) {
+        *complete = 0;
+        return rc;
+      }
+    }
+    if (reached < end) {
+      *complete = 0;
+      return RT_OK; /* stopped: every member's cursor at `reached` */
+    }
+    k = end;
+  }
+  *complete = 1;
   return RT_OK;
 }
 

@@ -12,7 +12,11 @@
 #      > 0), resumed, == the uninterrupted run: stopped on 2 ranks (RINGTRAIN_FAULT) and resumed
 #      on 2 and on 1, and stopped on 1 rank (SIGTERM) and resumed on 1;
 #   e. with sweep.early_terminate (median), fuse auto == fuse off (1 rank) == fuse auto on 2
-#      ranks, and some group goes on after one of its members stopped early.
+#      ranks, and some group goes on after one of its members stopped early;
+#   f. cache chunks (src/engine/backend_cpu.c): with a chunk budget of 12,000 bytes
+#      (RINGTRAIN_FUSE_CHUNK_BYTES) the groups integrate in chunks of one to three members, segment
+#      by segment: the same files on 1 and 2 ranks, and after a stop on 2 ranks that cut a group
+#      mid-visit, resumed.
 # A failure names the invariant and the model (kind, group and group size). A member of a fused
 # group that differs from its solo or fuse-off self means the fused arithmetic is not column
 # independent (a BLAS whose products mix members' columns): the message says so; never loosen it.
@@ -197,4 +201,25 @@ if not found:
     print("early termination:", [(r["id"], r["group"], r["status"], passes[int(r["id"])]) for r in rows])
 sys.exit(0 if found else 1)
 PY
+
+# f. Cache chunks: the digits' batches of 32 rows are 8 KB, a member's state 5-40 KB.
+export RINGTRAIN_FUSE_CHUNK_BYTES=12000
+"$RT" train "$WORK/g.yaml" --quiet --output "$WORK/c1" || fail "chunks, 1 rank: training failed"
+same "f (cache chunks, 1 rank == no chunks)" "$WORK/r1" "$WORK/c1"
+"$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --output "$WORK/c2" || fail "chunks, 2 ranks: training failed"
+same "f (cache chunks, 2 ranks == no chunks)" "$WORK/r1" "$WORK/c2"
+cut=0
+for n in 9 20 13 5 30 16; do
+  rm -rf "$WORK/ct"
+  code=0
+  RINGTRAIN_FAULT=term:1:$n "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --output "$WORK/ct" 2>"$WORK/ct.err" || code=$?
+  [[ $code -eq 75 ]] || { fail "invariant f: SIGTERM on rank 1 at hand-off $n: exit $code, expected 75: $(head -c 300 "$WORK/ct.err")"; break; }
+  if mid_visit "$WORK/ct" >"$WORK/ct.cut"; then cut=1; break; fi
+done
+[[ $cut -eq 1 ]] && pass || fail "invariant f: no stop on 2 ranks cut a group mid-visit (6 tries)"
+if [[ $cut -eq 1 ]]; then
+  "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --resume "$WORK/ct" || fail "invariant f: resume on 2 ranks failed"
+  same "f (cache chunks, stopped on 2 ranks, $(cat "$WORK/ct.cut"), resumed on 2)" "$WORK/r1" "$WORK/ct"
+fi
+unset RINGTRAIN_FUSE_CHUNK_BYTES
 finish

@@ -4,7 +4,7 @@
  * learning rate, schedule and L2; with a member that diverges (and the others unaffected), partial
  * last batches, shapes small and large enough for the BLAS's blocked kernels; through the family's
  * group operations directly and through the CPU backend's driver (rt_cpu_integrate_group_visit),
- * including a stop mid-visit and its continuation. Also: the group of one equals batch_gradient +
+ * including a stop mid-visit and its continuation, whole and in cache chunks. Also: the group of one equals batch_gradient +
  * rt_optimizer_step (the generic solo path) bit for bit. If the BLAS ever computes an output
  * column of sgemm differently depending on the other columns, these tests fail: never loosen them.
  *
@@ -306,6 +306,75 @@ static void test_driver_group_equals_solo(void **state) {
   for (size_t s = 0; s < 2; ++s) free(shard[s].x), free(shard[s].y);
 }
 
+/* Cache chunks (rt_cpu_integrate_group_visit): with a chunk budget of a few members
+ * (RINGTRAIN_FUSE_CHUNK_BYTES), a group of 7 integrates chunk after chunk over segments of 32
+ * batches; stopped after 37 batches (inside the second segment: every member's cursor at 37),
+ * continued, and a second visit: every member's whole state equals its solo visits' bit for bit. */
+static void test_driver_chunks_equal_solo(void **state) {
+  (void)state;
+  const rt_family *fam = mlp();
+  const size_t m = 7, features = 6, classes = 4, rows = 300; /* batch 8: 38 batches */
+  rt_model_spec spec[MAX_M];
+  const rt_model_spec *specs[MAX_M];
+  void *grouped[MAX_M], *alone[MAX_M];
+  size_t bytes[MAX_M], largest = 0;
+  for (size_t i = 0; i < m; ++i) {
+    spec[i] = pool_spec(i, features, classes, 8, 0);
+    spec[i].shards = 2;
+    specs[i] = &spec[i];
+    grouped[i] = make_state(&spec[i], &bytes[i]);
+    const rt_state_layout l = rt_state_layout_of(&spec[i]);
+    const size_t b = (2 * l.param_count + l.aux_count) * sizeof(float);
+    if (b > largest) largest = b;
+  }
+  char budget[32];
+  snprintf(budget, sizeof budget, "%zu", 2 * largest); /* 2 or more members a chunk */
+  assert_int_equal(setenv("RINGTRAIN_FUSE_CHUNK_BYTES", budget, 1), 0);
+  for (size_t i = 1; i < m; ++i)
+    rt_state_head(grouped[i])->rng_key = rt_state_head(grouped[0])->rng_key;
+  for (size_t i = 0; i < m; ++i) alone[i] = dup_state(grouped[i], bytes[i]);
+  rt_shard shard[2];
+  memset(shard, 0, sizeof shard);
+  for (size_t s = 0; s < 2; ++s) {
+    shard[s].rows = rows - 5 * s;
+    shard[s].features = features;
+    make_data(shard[s].rows, features, classes, 500 + s, &shard[s].x, &shard[s].y);
+  }
+  rt_cpu_scratch scratch;
+  memset(&scratch, 0, sizeof scratch);
+  rt_status st;
+  int complete = 0;
+  for (size_t s = 0; s < 2; ++s) {
+    if (s == 0) { /* stopped after 37 batches */
+      int left = 37;
+      assert_int_equal(rt_cpu_integrate_group_visit(specs, fam, grouped, m, &shard[s], s, &scratch,
+                                                    stop_after, &left, &complete, &st),
+                       RT_OK);
+      assert_int_equal(complete, 0);
+      for (size_t i = 0; i < m; ++i) assert_int_equal(rt_state_head(grouped[i])->batch_cursor, 37);
+    }
+    assert_int_equal(rt_cpu_integrate_group_visit(specs, fam, grouped, m, &shard[s], s, &scratch,
+                                                  NULL, NULL, &complete, &st),
+                     RT_OK);
+    assert_int_equal(complete, 1);
+    for (size_t i = 0; i < m; ++i) {
+      assert_int_equal(rt_state_head(grouped[i])->batch_cursor, 0);
+      assert_int_equal(rt_cpu_integrate_visit(specs[i], fam, alone[i], &shard[s], s, &scratch, NULL,
+                                              NULL, &complete, &st),
+                       RT_OK);
+    }
+  }
+  assert_int_equal(unsetenv("RINGTRAIN_FUSE_CHUNK_BYTES"), 0);
+  for (size_t i = 0; i < m; ++i) {
+    if (memcmp(grouped[i], alone[i], bytes[i]) != 0)
+      fail_msg("chunked driver: member %zu differs from its solo visits", i);
+    rt_state_free(grouped[i]);
+    rt_state_free(alone[i]);
+  }
+  rt_cpu_scratch_free(&scratch);
+  for (size_t s = 0; s < 2; ++s) free(shard[s].x), free(shard[s].y);
+}
+
 static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -393,6 +462,7 @@ int main(void) {
       cmocka_unit_test(test_group_equals_solo_large),
       cmocka_unit_test(test_group_of_one_is_gradient_and_step),
       cmocka_unit_test(test_driver_group_equals_solo),
+      cmocka_unit_test(test_driver_chunks_equal_solo),
       cmocka_unit_test(test_bench),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
