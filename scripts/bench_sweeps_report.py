@@ -3,48 +3,24 @@
 metric the sweep reached, the model-passes it spent, its wall time, and when it first reached the
 grid's best result of the same seed.
 
-When a value was known comes from the run's trace.json (`ringtrain train --trace`): a model's
-metric at pass p is known when the last "evaluate" slice of (model, pass p) ends (the validation
-rows are evaluated along the ring, shard by shard); a run whose history.csv has no per-pass
-validation metric (grid and random: no pass-boundary decisions) knows its models' final metrics
-at the end of the trace. Times are seconds on the trace's clock (0 = the run's first traced event,
-the data load), so the process start-up, the same for every method, is left out of both sides
-of a ratio.
+When a value was known comes from the run's trace.json (`ringtrain train --trace`), read by
+scripts/plot.py's metric_timeline (best_over_time.png draws the same): a model's metric at pass
+p is known when the last "evaluate" slice of (model, pass p) ends (the validation rows are
+evaluated along the ring, shard by shard); a run whose history.csv has no per-pass validation
+metric (grid and random: no pass-boundary decisions) knows its models' final metrics at the end
+of the trace. Times are seconds on the trace's clock (0 = the run's first traced event, the data
+load), so the process start-up, the same for every method, is left out of both sides of a ratio.
 
 Usage: bench_sweeps_report.py DIR METHOD...   (DIR holds times.txt and METHOD-SEED run dirs;
 the first method is the reference, the grid)
 """
 import csv
-import json
+import os
 import statistics
 import sys
 
-
-def timeline(run, metric):
-    """[(seconds, model, pass, value)] in time order, the trace's span in seconds, and the
-    number of trace events dropped (the bounded buffer; must be 0 for the times to be right)."""
-    trace = json.load(open(f"{run}/trace.json"))
-    known, end = {}, 0.0
-    for e in trace["traceEvents"]:
-        if e.get("ph") != "X":
-            continue
-        end = max(end, e["ts"] + e["dur"])
-        if e["name"] == "evaluate" and "model" in e["args"]:
-            key = (e["args"]["model"], e["args"]["pass"])
-            known[key] = max(known.get(key, 0.0), e["ts"] + e["dur"])
-    points = []
-    history = list(csv.DictReader(open(f"{run}/history.csv")))
-    if history and metric in history[0]:
-        for r in history:
-            key = (int(r["model_id"]), int(r["pass"]))
-            if r[metric] not in ("", "nan"):
-                points.append((known.get(key, end) / 1e6, key[0], key[1], float(r[metric])))
-    else:
-        for r in csv.DictReader(open(f"{run}/results.csv")):
-            if r[metric] not in ("", "nan"):
-                points.append((end / 1e6, int(r["id"]), int(r["passes"]), float(r[metric])))
-    points.sort()
-    return points, end / 1e6, trace["otherData"]["events_dropped"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot import InputError, metric_timeline  # noqa: E402  (one reading of the trace: plot.py's)
 
 
 def main():
@@ -62,22 +38,17 @@ def main():
             res = list(csv.DictReader(open(f"{run}/results.csv")))
             best = max(float(r[metric]) for r in res if r[metric] not in ("", "nan"))
             work = sum(int(r["passes"]) for r in res)
-            points, span, dropped = timeline(run, metric)
-            if dropped:
-                sys.exit(f"bench_sweeps_report.py: {run}/trace.json dropped {dropped} events")
-            final = {int(r["id"]): int(r["passes"]) for r in res}
+            points, span = metric_timeline(run, metric)
             rows.setdefault(m, {})[s] = dict(best=best, work=work, wall=times[(m, s)], span=span,
-                                             points=points, final=final, models=len(res))
+                                             points=points, models=len(res))
     ref = methods[0]
     for m in methods:
         for s in seeds:
             r, goal = rows[m][s], rows[ref][s]["best"]
             # Strict: a value counts once the model whose value it is has trained its last pass
             # (the model file the run delivers); loose: any pass's value counts.
-            final = r["final"]
-            r["reach"] = next((t for t, j, p, v in r["points"] if v >= goal and p == final[j]),
-                              None)
-            r["reach_any"] = next((t for t, _, _, v in r["points"] if v >= goal), None)
+            r["reach"] = next((t for t, _, _, v, last in r["points"] if v >= goal and last), None)
+            r["reach_any"] = next((t for t, _, _, v, _ in r["points"] if v >= goal), None)
             span = rows[ref][s]["span"]
             r["ratio"] = None if r["reach"] is None else r["reach"] / span
             r["ratio_any"] = None if r["reach_any"] is None else r["reach_any"] / span
@@ -111,4 +82,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InputError as e:
+        sys.exit(f"bench_sweeps_report.py: {e}")

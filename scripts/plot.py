@@ -17,6 +17,12 @@ usage: scripts/plot.py RUN_DIR [--out DIR] [--timeline]
                           state (lineage.csv)
   timeline.png            with --timeline: ranks x time, one bar per trace event, coloured by
                           model id (needs RUN_DIR/trace.json, Chrome trace events)
+  best_over_time.png      with --timeline: the best value of the ranking metric (sweep.metric)
+                          the run held at each moment, against seconds of the trace: of the
+                          models it delivers (a value counts once its model trained its last
+                          pass) and of any pass; a dot where a model finished. A value is known
+                          when the last "evaluate" slice of its (model, pass) ends; a run that
+                          evaluates only at the end knows its values at the trace's end
 
 Only the Python standard library and matplotlib (Debian: apt-get install python3-matplotlib).
 Exit codes: 0 success; 2 usage error, missing or malformed input, matplotlib not installed;
@@ -176,13 +182,14 @@ def plot_history(run_dir, out_dir, results, plt):
 
 
 def sweep_settings(run_dir):
-    """(method, metric name) from RUN_DIR/config.yaml's sweep section, without a YAML parser:
-    the resolved config writes them as plain 'method: X' and, under 'metric:', 'name: Y'."""
-    method, metric, in_sweep, in_metric = "grid", "auto", False, False
+    """(method, metric name, metric goal) from RUN_DIR/config.yaml's sweep section, without a YAML
+    parser: the resolved config writes them as plain 'method: X' and, under 'metric:', 'name: Y'
+    and 'goal: Z'."""
+    method, metric, goal, in_sweep, in_metric = "grid", "auto", "auto", False, False
     try:
         lines = open(os.path.join(run_dir, "config.yaml")).read().splitlines()
     except OSError:
-        return method, metric
+        return method, metric, goal
     for line in lines:
         if re.match(r"^\S", line):
             in_sweep, in_metric = line.startswith("sweep:"), False
@@ -195,17 +202,20 @@ def sweep_settings(run_dir):
             if m.group(1) == "method":
                 method = m.group(2)
             continue
-        m = re.match(r"^    name:\s*(\S+)", line)
+        m = re.match(r"^    (name|goal):\s*(\S+)", line)
         if m and in_metric:
-            metric = m.group(1)
-    return method, metric
+            if m.group(1) == "name":
+                metric = m.group(2)
+            else:
+                goal = m.group(2)
+    return method, metric, goal
 
 
 def plot_rungs(run_dir, out_dir, results, plt):
     """rungs.png for an asha / hyperband / tpe / pbt run: the ranking metric per pass, a line per
     model; a model that stopped at a rung ends in a cross; dotted lines at the rungs; pbt: a
     dashed line from the copied model at the step's pass to the copying model's next pass."""
-    method, metric = sweep_settings(run_dir)
+    method, metric, _ = sweep_settings(run_dir)
     if method not in ("asha", "hyperband", "tpe", "pbt"):
         return []
     path = os.path.join(run_dir, "history.csv")
@@ -395,6 +405,109 @@ def read_trace(path):
     return bars
 
 
+def metric_goal(metric, goal="auto"):
+    """+1 when larger values of `metric` are better, -1 when smaller: sweep.metric.goal, or for
+    auto, as ringtrain decides (accuracy and r2 up, everything else down)."""
+    if goal in ("maximize", "max"):
+        return 1
+    if goal in ("minimize", "min"):
+        return -1
+    return 1 if ("accuracy" in metric or metric.endswith("r2")) else -1
+
+
+def metric_timeline(run_dir, metric):
+    """When each value of `metric` became known in a traced run: [(seconds, model, pass, value,
+    final)] in time order, where final says the value is the model's last (its pass count in
+    results.csv); and the trace's span in seconds. A (model, pass) value is known when its last
+    "evaluate" slice ends (the validation rows are evaluated along the ring, shard by shard);
+    without per-pass values in history.csv, results.csv's values are known at the trace's end.
+    Raises InputError when trace.json dropped events (the times would be wrong)."""
+    trace_path = os.path.join(run_dir, "trace.json")
+    try:
+        with open(trace_path) as f:
+            trace = json.load(f)
+    except OSError as e:
+        raise InputError(f"{trace_path}: cannot open: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{trace_path}: not JSON: {e}") from None
+    if not isinstance(trace, dict) or not isinstance(trace.get("traceEvents"), list):
+        raise InputError(f"{trace_path}: expected an object with traceEvents (ringtrain train --trace)")
+    dropped = (trace.get("otherData") or {}).get("events_dropped", 0)
+    if dropped:
+        raise InputError(f"{trace_path}: {dropped} events were dropped (run.trace events_per_rank): "
+                         "the times of the values would be wrong")
+    known, end = {}, 0.0
+    for e in trace["traceEvents"]:
+        if not isinstance(e, dict) or e.get("ph") != "X":
+            continue
+        stop = float(e.get("ts", 0)) + float(e.get("dur", 0))
+        end = max(end, stop)
+        args = e.get("args") if isinstance(e.get("args"), dict) else {}
+        if e.get("name") == "evaluate" and "model" in args and "pass" in args:
+            key = (str(args["model"]), int(args["pass"]))
+            known[key] = max(known.get(key, 0.0), stop)
+    results_path = os.path.join(run_dir, "results.csv")
+    _, results = read_csv(results_path, ["id", "passes"])
+    final = {r["id"]: int(number(r["passes"], results_path, r["_line"], "passes")) for r in results}
+    points = []
+    history_path = os.path.join(run_dir, "history.csv")
+    header, history = read_csv(history_path, ["model_id", "pass"])
+    if metric in header:
+        for r in history:
+            v = number(r[metric], history_path, r["_line"], metric)
+            p = int(number(r["pass"], history_path, r["_line"], "pass"))
+            if v is not None:
+                t = known.get((r["model_id"], p), end) / 1e6
+                points.append((t, r["model_id"], p, v, final.get(r["model_id"]) == p))
+    else:
+        for r in results:
+            v = number(r.get(metric, ""), results_path, r["_line"], metric)
+            if v is not None:
+                points.append((end / 1e6, r["id"], final[r["id"]], v, True))
+    points.sort(key=lambda q: (q[0], int(q[1]) if q[1].isdigit() else 0, q[2]))
+    return points, end / 1e6
+
+
+def ranking_metric(run_dir, results):
+    """(metric, sign) the run's models are ranked by: sweep.metric when results.csv has it, else
+    its first val_ column, else train_loss; sign +1 when larger is better."""
+    _, metric, goal = sweep_settings(run_dir)
+    header = set(results[0]) if results else set()
+    if metric == "auto" or metric not in header:
+        vals = sorted(c for c in header if c.startswith("val_"))
+        metric = vals[0] if vals else "train_loss"
+    return metric, metric_goal(metric, goal)
+
+
+def plot_best_over_time(run_dir, out_dir, results, plt):
+    """best_over_time.png: the best ranking-metric value held so far against trace seconds."""
+    metric, sign = ranking_metric(run_dir, results)
+    points, span = metric_timeline(run_dir, metric)
+    if not points:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, keep, style in (("models delivered", lambda q: q[4], "-"),
+                               ("any pass", lambda q: True, "--")):
+        xs, ys, best = [0.0], [math.nan], None
+        for t, _, _, v, _ in (q for q in points if keep(q)):
+            if best is None or sign * v > sign * best:
+                best = v
+                xs.append(t)
+                ys.append(best)
+        xs.append(span)
+        ys.append(best if best is not None else math.nan)
+        ax.step(xs, ys, where="post", linestyle=style, linewidth=1.5, label=label)
+    done = [(t, v) for t, _, _, v, f in points if f]
+    ax.plot([t for t, _ in done], [v for _, v in done], linestyle="none", marker=".", markersize=4,
+            color="grey", alpha=0.6, label="a model's last value")
+    ax.set_xlabel("seconds since the first trace event")
+    ax.set_ylabel(f"best {metric} so far")
+    ax.set_title(f"best {metric} over time ({os.path.basename(os.path.normpath(run_dir))})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return [save(fig, out_dir, "best_over_time.png", plt)]
+
+
 def plot_timeline(trace_path, out_dir, plt):
     bars = read_trace(trace_path)
     t0 = min(start for _, start, _, _ in bars)
@@ -452,11 +565,13 @@ def main(argv):
     parser = argparse.ArgumentParser(
         prog=PROG, description="Plots of a ringtrain run directory (PNG).",
         epilog="Writes metric_vs_pass.png and metric_vs_<param>.png for each hyper-parameter that "
-               "varies across the run; --timeline also timeline.png from RUN_DIR/trace.json.")
+               "varies across the run; --timeline also timeline.png and best_over_time.png from "
+               "RUN_DIR/trace.json.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'ringtrain train'")
     parser.add_argument("--out", metavar="DIR", help="where the PNG files go (default RUN_DIR/plots)")
     parser.add_argument("--timeline", action="store_true",
-                        help="also draw timeline.png (ranks x time) from RUN_DIR/trace.json")
+                        help="also draw timeline.png (ranks x time) and best_over_time.png from "
+                             "RUN_DIR/trace.json")
     args = parser.parse_args(argv)  # exits 2 on usage errors
 
     run_dir = args.run_dir
@@ -491,6 +606,7 @@ def main(argv):
         written += plot_rungs(run_dir, out_dir, results, plt)
         if args.timeline:
             written.append(plot_timeline(trace_path, out_dir, plt))
+            written += plot_best_over_time(run_dir, out_dir, results, plt)
     except InputError as e:
         fail(str(e))
     except OSError as e:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/plot.py RUN_DIR: the PNG files of a small run (loss per pass, metric against each
 # hyper-parameter that varies, the rungs of an asha sweep and the copies of a pbt one, --timeline
-# from a trace.json) and its errors.
+# and best_over_time from a trace.json) and its errors.
 #
 # Needs matplotlib for /usr/bin/python3. When it is missing the test installs python3-matplotlib
 # with apt-get (only as root, as CI runs). When it is missing and cannot be installed (no apt-get,
@@ -72,6 +72,37 @@ done
   --set run.passes=3 --set sweep.asha.min_passes=1 >/dev/null && pass || fail "asha train exit code"
 "$PY" "$PLOT" "$WORK/asha" --out "$WORK/ap" >"$WORK/ap.out" 2>&1 && is_png "$WORK/ap/rungs.png" &&
   pass || fail "rungs.png of an asha run: $(cat "$WORK/ap.out")"
+# A traced asha sweep: best_over_time.png with --timeline, and the timeline behind it: every value
+# of history.csv once, known later at a later pass of the same model, within the trace, flagged
+# final exactly at the model's last pass (results.csv), and the best final value results.csv's.
+"$RT" train "$WORK/c.yaml" --quiet --trace --output "$WORK/asha-t" --set sweep.method=asha \
+  --set sweep.count=6 --set run.passes=3 --set sweep.asha.min_passes=1 --set sweep.parallel=2 \
+  >/dev/null && pass || fail "traced asha train exit code"
+"$PY" "$PLOT" "$WORK/asha-t" --timeline --out "$WORK/at" >"$WORK/at.out" 2>&1 &&
+  is_png "$WORK/at/best_over_time.png" && pass || fail "best_over_time.png of an asha run: $(cat "$WORK/at.out")"
+why=$(PYTHONPATH="$SRC/scripts" "$PY" - "$WORK/asha-t" 2>&1 <<'EOF_PY'
+import csv, sys
+from plot import metric_timeline, ranking_metric
+d = sys.argv[1]
+results = list(csv.DictReader(open(d + "/results.csv")))
+metric, sign = ranking_metric(d, results)
+points, span = metric_timeline(d, metric)
+hist = [r for r in csv.DictReader(open(d + "/history.csv")) if r[metric] != ""]
+assert metric.startswith("val_"), metric
+assert len(points) == len(hist) > 0, (len(points), len(hist))
+last = {r["id"]: int(r["passes"]) for r in results}
+when = {}
+for t, model, p, v, final in points:
+    assert 0 < t <= span, (t, span)
+    assert final == (p == last[model]), (model, p, final, last[model])
+    when[(model, p)] = t
+for (model, p), t in when.items():
+    assert p == 1 or when[(model, p - 1)] < t, (model, p, t)
+best = max((sign * v for _, _, _, v, final in points if final))
+want = max(sign * float(r[metric]) for r in results if r[metric] not in ("", "nan"))
+assert best == want, (best, want)
+EOF_PY
+) && pass || fail "metric_timeline of a traced asha run: $why"
 # A pbt sweep: rungs.png with its copies (lineage.csv) in the title.
 cat >"$WORK/p.yaml" <<YAML
 data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2}
