@@ -15,8 +15,8 @@
 #      ranks, and some group goes on after one of its members stopped early;
 #   f. cache chunks (src/engine/backend_cpu.c): with a chunk budget of 12,000 bytes
 #      (RINGTRAIN_FUSE_CHUNK_BYTES) the groups integrate in chunks of one to three members, segment
-#      by segment: the same files on 1 and 2 ranks, and after a stop on 2 ranks that cut a group
-#      mid-visit, resumed.
+#      by segment: the same files on 1 and 2 ranks, and after a stop that cut a group mid-visit,
+#      resumed.
 # A failure names the invariant and the model (kind, group and group size). A member of a fused
 # group that differs from its solo or fuse-off self means the fused arithmetic is not column
 # independent (a BLAS whose products mix members' columns): the message says so; never loosen it.
@@ -135,45 +135,56 @@ for name, ids in groups.items():
 sys.exit(1)
 PY
 }
-# On 2 ranks: SIGTERM on rank 1 before its N-th hand-off; the other rank stops after its batch,
-# usually inside a visit. Another N until a group is cut mid-visit.
-cut=0
-for n in 9 20 13 5 30 16 24 3; do
-  rm -rf "$WORK/t"
-  code=0
-  RINGTRAIN_FAULT=term:1:$n "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --output "$WORK/t" 2>"$WORK/t.err" || code=$?
-  [[ $code -eq 75 ]] || { fail "invariant d: SIGTERM on rank 1 at hand-off $n: exit $code, expected 75: $(head -c 300 "$WORK/t.err")"; break; }
-  if mid_visit "$WORK/t" >"$WORK/t.cut"; then cut=1; break; fi
-done
-[[ $cut -eq 1 ]] && pass || fail "invariant d: no stop on 2 ranks cut a group mid-visit (8 tries)"
-if [[ $cut -eq 1 ]]; then
+# cut_on_two_ranks DIR: SIGTERM on rank 1 before its N-th hand-off (the other rank stops after its
+# batch, usually inside a visit), another N until the checkpoint in DIR cuts a group mid-visit
+# (DIR.cut says where). cut_on_one_rank DIR: SIGTERM from outside once the first checkpoint (after
+# pass 1) is there (a rank alone is nearly always inside a visit), again until a group is cut.
+# Both return 1 when no try cut one.
+cut_on_two_ranks() {
+  local dir=$1 n code
+  for n in 9 20 13 5 30 16 24 3; do
+    rm -rf "$dir"
+    code=0
+    RINGTRAIN_FAULT=term:1:$n "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --output "$dir" 2>"$dir.err" || code=$?
+    [[ $code -eq 75 ]] || { fail "SIGTERM on rank 1 at hand-off $n: exit $code, expected 75: $(head -c 300 "$dir.err")"; return 1; }
+    mid_visit "$dir" >"$dir.cut" && return 0
+  done
+  return 1
+}
+cut_on_one_rank() {
+  local dir=$1 try pid i code
+  for try in 1 2 3 4 5; do
+    rm -rf "$dir"
+    "$RT" train "$WORK/g.yaml" --quiet --output "$dir" --set run.checkpoint_every=1 2>"$dir.err" &
+    pid=$!
+    for i in $(seq 1000); do
+      [[ -e "$dir/checkpoints/ckpt-000001/MANIFEST" ]] && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.01
+    done
+    kill -TERM $pid 2>/dev/null || true
+    code=0
+    wait $pid || code=$?
+    [[ $code -eq 75 ]] && mid_visit "$dir" >"$dir.cut" && return 0
+  done
+  return 1
+}
+if cut_on_two_ranks "$WORK/t"; then
+  pass
   cp -r "$WORK/t" "$WORK/t1"
   "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --resume "$WORK/t" || fail "invariant d: resume on 2 ranks failed"
   same "d (stopped on 2 ranks, $(cat "$WORK/t.cut"), resumed on 2)" "$WORK/r1" "$WORK/t"
   "$RT" train "$WORK/g.yaml" --quiet --resume "$WORK/t1" || fail "invariant d: resume on 1 rank failed"
   same "d (stopped on 2 ranks, $(cat "$WORK/t.cut"), resumed on 1)" "$WORK/r1" "$WORK/t1"
+else
+  fail "invariant d: no stop on 2 ranks cut a group mid-visit (8 tries)"
 fi
-# On 1 rank: SIGTERM from outside once the first checkpoint (after pass 1) is there; a rank alone
-# is nearly always inside a visit. Again until a group is cut mid-visit.
-cut=0
-for try in 1 2 3 4 5; do
-  rm -rf "$WORK/s"
-  "$RT" train "$WORK/g.yaml" --quiet --output "$WORK/s" --set run.checkpoint_every=1 2>"$WORK/s.err" &
-  pid=$!
-  for i in $(seq 1000); do
-    [[ -e "$WORK/s/checkpoints/ckpt-000001/MANIFEST" ]] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.01
-  done
-  kill -TERM $pid 2>/dev/null || true
-  code=0
-  wait $pid || code=$?
-  if [[ $code -eq 75 ]] && mid_visit "$WORK/s" >"$WORK/s.cut"; then cut=1; break; fi
-done
-[[ $cut -eq 1 ]] && pass || fail "invariant d: no stop on 1 rank cut a group mid-visit (5 tries; last exit $code)"
-if [[ $cut -eq 1 ]]; then
+if cut_on_one_rank "$WORK/s"; then
+  pass
   "$RT" train "$WORK/g.yaml" --quiet --resume "$WORK/s" || fail "invariant d: resume after the 1-rank stop failed"
   same "d (stopped on 1 rank, $(cat "$WORK/s.cut"), resumed on 1)" "$WORK/r1" "$WORK/s"
+else
+  fail "invariant d: no stop on 1 rank cut a group mid-visit (5 tries)"
 fi
 
 # e. Early termination: a member stopped early leaves its group, the rest go on, and fusing
@@ -208,18 +219,12 @@ export RINGTRAIN_FUSE_CHUNK_BYTES=12000
 same "f (cache chunks, 1 rank == no chunks)" "$WORK/r1" "$WORK/c1"
 "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --output "$WORK/c2" || fail "chunks, 2 ranks: training failed"
 same "f (cache chunks, 2 ranks == no chunks)" "$WORK/r1" "$WORK/c2"
-cut=0
-for n in 9 20 13 5 30 16; do
-  rm -rf "$WORK/ct"
-  code=0
-  RINGTRAIN_FAULT=term:1:$n "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --output "$WORK/ct" 2>"$WORK/ct.err" || code=$?
-  [[ $code -eq 75 ]] || { fail "invariant f: SIGTERM on rank 1 at hand-off $n: exit $code, expected 75: $(head -c 300 "$WORK/ct.err")"; break; }
-  if mid_visit "$WORK/ct" >"$WORK/ct.cut"; then cut=1; break; fi
-done
-[[ $cut -eq 1 ]] && pass || fail "invariant f: no stop on 2 ranks cut a group mid-visit (6 tries)"
-if [[ $cut -eq 1 ]]; then
-  "$MPIRUN" 2 "$RT" train "$WORK/g.yaml" --quiet --resume "$WORK/ct" || fail "invariant f: resume on 2 ranks failed"
-  same "f (cache chunks, stopped on 2 ranks, $(cat "$WORK/ct.cut"), resumed on 2)" "$WORK/r1" "$WORK/ct"
+if cut_on_one_rank "$WORK/cs" || cut_on_two_ranks "$WORK/cs"; then
+  pass
+  "$RT" train "$WORK/g.yaml" --quiet --resume "$WORK/cs" || fail "invariant f: resume on 1 rank failed"
+  same "f (cache chunks, stopped ($(cat "$WORK/cs.cut")), resumed on 1 rank)" "$WORK/r1" "$WORK/cs"
+else
+  fail "invariant f: no stop cut a group mid-visit (5 tries on 1 rank, 8 on 2)"
 fi
 unset RINGTRAIN_FUSE_CHUNK_BYTES
 finish
