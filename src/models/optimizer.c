@@ -15,17 +15,6 @@ double rt_learning_rate(const rt_model_spec *spec, uint64_t step) {
                   spec->total_batches * spec->passes);
 }
 
-/* The element loops below are vectorised (CMakeLists.txt: -fno-math-errno) for each of these
- * instruction sets, the widest the CPU has chosen at load time (GCC's target_clones, an ifunc):
- * every element is the same IEEE operations in the same order (no fused multiply-adds: ISO C's
- * -ffp-contract=off), so the bits do not depend on the vector width. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define RT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RT_VECTOR_CLONES
-#endif
-
-RT_VECTOR_CLONES
 void rt_optimizer_step_block(const rt_model_spec *spec, uint64_t step, float *params, float *m,
                              float *v, const float *grad, size_t rows, size_t cols, size_t ld) {
   const float lr = (float)rt_learning_rate(spec, step);

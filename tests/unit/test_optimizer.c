@@ -1,8 +1,8 @@
 /* The optimizers' element loops (src/models/optimizer.c, rt_optimizer_step_block) against a plain
  * loop of the scalar updates (scalar_math.h: rt_adam_update, rt_momentum_update, rt_sgd_update),
- * bit for bit: the library's loops are vectorised for the widest instruction set the CPU has
- * (target_clones), and a weight must not depend on the vector width (no fused multiply-adds, no
- * approximate square roots or divisions, no reassociation). Blocks of every length around the
+ * bit for bit: the library's loops are vectorised in every build type (CMakeLists.txt), and a
+ * weight must not depend on that (no fused multiply-adds, no approximate square roots or
+ * divisions, no reassociation; the CUDA kernels use the same scalar updates). Blocks of every length around the
  * vector widths and strided rows, with gradients that are 0, below Adam's gradient floor,
  * subnormal, tiny, ordinary and large, and moments near FLT_MIN, over several steps. */
 #include <float.h>
