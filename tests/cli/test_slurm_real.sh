@@ -64,7 +64,7 @@ mkdir -p "$WORK/proj/data"
 cp "$SRC/configs/data/digits.csv" "$WORK/proj/data/"
 cat >"$WORK/proj/c.yaml" <<YAML
 data: {train: data/digits.csv, label_column: 64, validation_fraction: 0.2, shards: 4}
-run: {passes: 240, seed: 11, checkpoint_every: 4}
+run: {passes: 1200, seed: 11, checkpoint_every: 4}
 models:
   - {kind: mlp, hidden: [64], batch_size: 16, learning_rate: 0.01}
   - {kind: logistic, batch_size: 16, learning_rate: [0.05, 0.01]}
