@@ -359,16 +359,21 @@ def draw_parameter(out_dir, param, metric, points, missing, numeric, results, pl
     return save(fig, out_dir, name, plt)
 
 
-def read_trace(path):
-    """Chrome trace events: a JSON array, or an object with "traceEvents". Returns bars
-    (rank, start_s, duration_s, model) from complete ("X") events and B/E pairs."""
+def load_json(path):
+    """The JSON document in `path`; InputError when it cannot be read or is not JSON."""
     try:
         with open(path) as f:
-            data = json.load(f)
+            return json.load(f)
     except OSError as e:
         raise InputError(f"{path}: cannot open: {e.strerror}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not JSON: {e}") from None
+
+
+def read_trace(path):
+    """Chrome trace events: a JSON array, or an object with "traceEvents". Returns bars
+    (rank, start_s, duration_s, model) from complete ("X") events and B/E pairs."""
+    data = load_json(path)
     events = data.get("traceEvents") if isinstance(data, dict) else data
     if not isinstance(events, list):
         raise InputError(f"{path}: expected a JSON array of trace events or an object with traceEvents")
@@ -423,13 +428,7 @@ def metric_timeline(run_dir, metric):
     without per-pass values in history.csv, results.csv's values are known at the trace's end.
     Raises InputError when trace.json dropped events (the times would be wrong)."""
     trace_path = os.path.join(run_dir, "trace.json")
-    try:
-        with open(trace_path) as f:
-            trace = json.load(f)
-    except OSError as e:
-        raise InputError(f"{trace_path}: cannot open: {e.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"{trace_path}: not JSON: {e}") from None
+    trace = load_json(trace_path)
     if not isinstance(trace, dict) or not isinstance(trace.get("traceEvents"), list):
         raise InputError(f"{trace_path}: expected an object with traceEvents (ringtrain train --trace)")
     dropped = (trace.get("otherData") or {}).get("events_dropped", 0)

@@ -243,77 +243,15 @@ static int stop_after(void *user) {
   return (*left)-- <= 0;
 }
 
-/* The CPU backend's driver over two shard visits of a small shard: a group of 7 (one stopped
- * after 2 batches and continued) against each member alone, whole state buffers equal. */
-static void test_driver_group_equals_solo(void **state) {
-  (void)state;
+/* The CPU backend's driver over two shard visits (shard 0 of `rows` rows, shard 1 of rows -
+ * shrink, batch 8): a group of 7, the first visit stopped after `stop_at` batches (every member's cursor
+ * there) and continued, against each member alone; whole state buffers equal. With `chunked`, a
+ * chunk budget of two of the largest members (RINGTRAIN_FUSE_CHUNK_BYTES) makes the group integrate
+ * in cache chunks. `diverges`: the member that diverges on this data (m for none checked). */
+static void check_driver(size_t rows, size_t shrink, uint64_t seed, int stop_at, int chunked,
+                         size_t diverges) {
   const rt_family *fam = mlp();
-  const size_t m = 7, features = 6, classes = 4, rows = 37;
-  rt_model_spec spec[MAX_M];
-  const rt_model_spec *specs[MAX_M];
-  void *grouped[MAX_M], *alone[MAX_M];
-  size_t bytes[MAX_M];
-  for (size_t i = 0; i < m; ++i) {
-    spec[i] = pool_spec(i, features, classes, 8, 0);
-    spec[i].shards = 2;
-    specs[i] = &spec[i];
-    grouped[i] = make_state(&spec[i], &bytes[i]);
-  }
-  /* One batch order for all (the data-order key): the lead's. */
-  for (size_t i = 1; i < m; ++i)
-    rt_state_head(grouped[i])->rng_key = rt_state_head(grouped[0])->rng_key;
-  for (size_t i = 0; i < m; ++i) alone[i] = dup_state(grouped[i], bytes[i]);
-  rt_shard shard[2];
-  memset(shard, 0, sizeof shard);
-  for (size_t s = 0; s < 2; ++s) {
-    shard[s].rows = rows - 4 * s;
-    shard[s].features = features;
-    shard[s].first_row = 0;
-    make_data(shard[s].rows, features, classes, 300 + s, &shard[s].x, &shard[s].y);
-  }
-  rt_cpu_scratch scratch;
-  memset(&scratch, 0, sizeof scratch);
-  rt_status st;
-  int complete = 0;
-  for (size_t s = 0; s < 2; ++s) {
-    if (s == 0) { /* stopped after 2 batches, then continued */
-      int left = 2;
-      assert_int_equal(rt_cpu_integrate_group_visit(specs, fam, grouped, m, &shard[s], s, &scratch,
-                                                    stop_after, &left, &complete, &st),
-                       RT_OK);
-      assert_int_equal(complete, 0);
-      assert_int_equal(rt_state_head(grouped[3])->batch_cursor, 2);
-    }
-    assert_int_equal(rt_cpu_integrate_group_visit(specs, fam, grouped, m, &shard[s], s, &scratch,
-                                                  NULL, NULL, &complete, &st),
-                     RT_OK);
-    assert_int_equal(complete, 1);
-    for (size_t i = 0; i < m; ++i) {
-      assert_int_equal(rt_cpu_integrate_visit(specs[i], fam, alone[i], &shard[s], s, &scratch, NULL,
-                                              NULL, &complete, &st),
-                       RT_OK);
-      assert_int_equal(complete, 1);
-    }
-  }
-  for (size_t i = 0; i < m; ++i) {
-    if (memcmp(grouped[i], alone[i], bytes[i]) != 0)
-      fail_msg("driver: member %zu differs from its solo visits", i);
-    assert_int_equal(rt_state_head(grouped[i])->diverged, i == 5);
-    rt_state_free(grouped[i]);
-    rt_state_free(alone[i]);
-  }
-  rt_cpu_scratch_free(&scratch);
-  for (size_t s = 0; s < 2; ++s) free(shard[s].x), free(shard[s].y);
-}
-
-/* Cache chunks (rt_cpu_integrate_group_visit): with a chunk budget of a few members
- * (RINGTRAIN_FUSE_CHUNK_BYTES), a group of 7 integrates chunk after chunk over segments of 32
- * batches; stopped after 37 batches (inside the second segment: every member's cursor at 37),
- * continued, and a second visit: every member's whole state equals its solo visits' bit for bit. */
-static void test_driver_chunks_equal_solo(void **state) {
-  (void)state;
-  const rt_family *fam = mlp();
-  const size_t m = 7, features = 6, classes = 4, rows = 300; /* batch 8: 38 batches */
+  const size_t m = 7, features = 6, classes = 4;
   rt_model_spec spec[MAX_M];
   const rt_model_spec *specs[MAX_M];
   void *grouped[MAX_M], *alone[MAX_M];
@@ -327,31 +265,35 @@ static void test_driver_chunks_equal_solo(void **state) {
     const size_t b = (2 * l.param_count + l.aux_count) * sizeof(float);
     if (b > largest) largest = b;
   }
-  char budget[32];
-  snprintf(budget, sizeof budget, "%zu", 2 * largest); /* 2 or more members a chunk */
-  assert_int_equal(setenv("RINGTRAIN_FUSE_CHUNK_BYTES", budget, 1), 0);
+  if (chunked) {
+    char budget[32];
+    snprintf(budget, sizeof budget, "%zu", 2 * largest); /* 2 or more members a chunk */
+    assert_int_equal(setenv("RINGTRAIN_FUSE_CHUNK_BYTES", budget, 1), 0);
+  }
+  /* One batch order for all (the data-order key): the lead's. */
   for (size_t i = 1; i < m; ++i)
     rt_state_head(grouped[i])->rng_key = rt_state_head(grouped[0])->rng_key;
   for (size_t i = 0; i < m; ++i) alone[i] = dup_state(grouped[i], bytes[i]);
   rt_shard shard[2];
   memset(shard, 0, sizeof shard);
   for (size_t s = 0; s < 2; ++s) {
-    shard[s].rows = rows - 5 * s;
+    shard[s].rows = rows - shrink * s;
     shard[s].features = features;
-    make_data(shard[s].rows, features, classes, 500 + s, &shard[s].x, &shard[s].y);
+    make_data(shard[s].rows, features, classes, seed + s, &shard[s].x, &shard[s].y);
   }
   rt_cpu_scratch scratch;
   memset(&scratch, 0, sizeof scratch);
   rt_status st;
   int complete = 0;
   for (size_t s = 0; s < 2; ++s) {
-    if (s == 0) { /* stopped after 37 batches */
-      int left = 37;
+    if (s == 0) { /* stopped after stop_at batches, then continued */
+      int left = stop_at;
       assert_int_equal(rt_cpu_integrate_group_visit(specs, fam, grouped, m, &shard[s], s, &scratch,
                                                     stop_after, &left, &complete, &st),
                        RT_OK);
       assert_int_equal(complete, 0);
-      for (size_t i = 0; i < m; ++i) assert_int_equal(rt_state_head(grouped[i])->batch_cursor, 37);
+      for (size_t i = 0; i < m; ++i)
+        assert_int_equal(rt_state_head(grouped[i])->batch_cursor, stop_at);
     }
     assert_int_equal(rt_cpu_integrate_group_visit(specs, fam, grouped, m, &shard[s], s, &scratch,
                                                   NULL, NULL, &complete, &st),
@@ -362,17 +304,32 @@ static void test_driver_chunks_equal_solo(void **state) {
       assert_int_equal(rt_cpu_integrate_visit(specs[i], fam, alone[i], &shard[s], s, &scratch, NULL,
                                               NULL, &complete, &st),
                        RT_OK);
+      assert_int_equal(complete, 1);
     }
   }
-  assert_int_equal(unsetenv("RINGTRAIN_FUSE_CHUNK_BYTES"), 0);
+  if (chunked) assert_int_equal(unsetenv("RINGTRAIN_FUSE_CHUNK_BYTES"), 0);
   for (size_t i = 0; i < m; ++i) {
     if (memcmp(grouped[i], alone[i], bytes[i]) != 0)
-      fail_msg("chunked driver: member %zu differs from its solo visits", i);
+      fail_msg("driver%s: member %zu differs from its solo visits", chunked ? " in chunks" : "", i);
+    if (diverges < m) assert_int_equal(rt_state_head(grouped[i])->diverged, i == diverges);
     rt_state_free(grouped[i]);
     rt_state_free(alone[i]);
   }
   rt_cpu_scratch_free(&scratch);
   for (size_t s = 0; s < 2; ++s) free(shard[s].x), free(shard[s].y);
+}
+
+/* The driver over a small shard (5 batches), stopped after 2: member 5 diverges, the others not. */
+static void test_driver_group_equals_solo(void **state) {
+  (void)state;
+  check_driver(37, 4, 300, 2, 0, 5);
+}
+
+/* Cache chunks (rt_cpu_integrate_group_visit): a group of 7 integrates chunk after chunk over
+ * segments of 32 batches (38 batches a visit), stopped after 37 (inside the second segment). */
+static void test_driver_chunks_equal_solo(void **state) {
+  (void)state;
+  check_driver(300, 5, 500, 37, 1, 7);
 }
 
 static double now_s(void) {
