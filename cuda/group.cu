@@ -254,6 +254,15 @@ extern "C" void rt_cuda_group_free(rt_cuda_group *g) {
   free(g);
 }
 
+extern "C" int rt_cuda_group_fits(const rt_cuda_group *g, const rt_model_spec *const *specs,
+                                  size_t m, size_t max_batches) {
+  if (!g || !rt_cuda_group_uniform(specs, m)) return 0;
+  const rt_model_spec *s = specs[0];
+  return m <= g->capacity && (size_t)s->hp.batch_size == g->max_rows &&
+         s->problem.features == g->d && outputs_of(s) == g->c &&
+         state_stride(specs, m) <= g->stride && max_batches <= g->max_batches;
+}
+
 namespace {
 
 /* Everything a visit relies on, before anything is issued. */

@@ -132,6 +132,10 @@ size_t rt_cuda_slot_bytes(size_t max_state_bytes, size_t max_batch_rows, size_t 
 void *rt_cuda_slot_stream(rt_cuda_slot *slot); /* the slot's cudaStream_t */
 void *rt_cuda_slot_state(rt_cuda_slot *slot);  /* device pointer to the state buffer */
 size_t rt_cuda_slot_state_capacity(const rt_cuda_slot *slot);
+/* 1 when a slot created with these arguments' values or smaller ones would do: the slot holds such
+ * a model (0 for NULL). */
+int rt_cuda_slot_fits(const rt_cuda_slot *slot, size_t state_bytes, size_t batch_rows,
+                      size_t features, size_t classes, size_t work_floats);
 size_t rt_cuda_slot_state_bytes(const rt_cuda_slot *slot); /* bytes of the model held now */
 /* Host mirror of the header (see the top of this file for which fields are current). */
 const rt_state_header *rt_cuda_slot_header(const rt_cuda_slot *slot);
@@ -219,6 +223,11 @@ size_t rt_cuda_group_bytes(const rt_model_spec *const *specs, size_t m, size_t m
 rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_t m, size_t max_batches,
                              rt_cuda_group **out, rt_status *st);
 void rt_cuda_group_free(rt_cuda_group *g);
+/* 1 when context g serves visits of the group specs[0..m) (uniform, as rt_cuda_group_create needs)
+ * of at most max_batches batches: as many members or fewer than it was made for, the same batch
+ * size, features and outputs, member states no larger than its stride. 0 for NULL. */
+int rt_cuda_group_fits(const rt_cuda_group *g, const rt_model_spec *const *specs, size_t m,
+                       size_t max_batches);
 
 /* One visit of m members (any members of the group it was created for, at most that many, at the
  * same cursor: pass, position, batch_cursor) over the device shard `shard` (logical index

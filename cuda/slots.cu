@@ -106,6 +106,12 @@ extern "C" void rt_cuda_slot_free(rt_cuda_slot *s) {
 extern "C" void *rt_cuda_slot_stream(rt_cuda_slot *slot) { return (void *)slot->stream; }
 extern "C" void *rt_cuda_slot_state(rt_cuda_slot *slot) { return slot->state; }
 extern "C" size_t rt_cuda_slot_state_capacity(const rt_cuda_slot *slot) { return slot->state_cap; }
+extern "C" int rt_cuda_slot_fits(const rt_cuda_slot *slot, size_t state_bytes, size_t batch_rows,
+                                 size_t features, size_t classes, size_t work_floats) {
+  return slot && state_bytes <= slot->state_cap && batch_rows <= slot->max_rows &&
+         features <= slot->max_features && classes <= slot->max_classes &&
+         work_floats <= slot->work_cap;
+}
 extern "C" size_t rt_cuda_slot_state_bytes(const rt_cuda_slot *slot) { return slot->state_bytes; }
 extern "C" const rt_state_header *rt_cuda_slot_header(const rt_cuda_slot *slot) {
   return &slot->mirror;

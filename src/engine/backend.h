@@ -42,6 +42,8 @@ typedef struct rt_group_visit {
   uint64_t shard;
 } rt_group_visit;
 
+struct rt_groups;
+
 /* A backend. Every operation returns an rt_status code; the engine calls them from one thread. */
 typedef struct rt_backend rt_backend;
 struct rt_backend {
@@ -64,28 +66,40 @@ struct rt_backend {
    * in its slot's chunks. */
   rt_code (*evaluate)(rt_backend *b, const rt_model_spec *spec, const void *state, uint64_t shard,
                       size_t chunk_rows, double *sums, rt_status *st);
+  /* The models' specs or their groups changed between two engine runs, no visit in flight: tpe
+   * admits its suggestions, pbt's steps change hyper-parameters and re-form the groups.
+   * specs[0..count) (specs[j].id == j) and groups as the engine forms them now; read during the
+   * call only. Collective (every rank calls it at the same point, and gets the same outcome).
+   * NULL: nothing to do (the CPU reads every spec per visit). */
+  rt_code (*respec)(rt_backend *b, const rt_model_spec *specs, size_t count,
+                    const struct rt_groups *groups, rt_status *st);
   void (*close)(rt_backend *b); /* frees everything (NULL-safe through rt_backend_close) */
 };
 void rt_backend_close(rt_backend *b);
+/* b->respec when the backend has one, else RT_OK. */
+rt_code rt_backend_respec(rt_backend *b, const rt_model_spec *specs, size_t count,
+                          const struct rt_groups *groups, rt_status *st);
 
 /* The CPU backend over this rank's shards of ds (ds must outlive it). */
 rt_code rt_backend_cpu_open(const rt_dataset *ds, rt_backend **out, rt_status *st);
 
 /* For tests of the engine's asynchronous path on any machine (backend_deferred.c): `inner`'s
  * visits (integrated at once, whole) reported finished only after `polls` to `polls + 2` polls
- * each, so visits finish later and out of order, as a GPU's would. Owns inner. rt_train uses it
- * around the CPU backend when the environment variable RINGTRAIN_DEFER_VISITS=N (N >= 1) is set:
- * model files must not change. */
-rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, rt_backend **out,
+ * each, so visits finish later and out of order, as a GPU's would; and every visit checked against
+ * the models and groups it was told of (here, read during the call, and by respec), as a device
+ * backend sizes its buffers by them. Owns inner. rt_train uses it around the CPU backend when the
+ * environment variable RINGTRAIN_DEFER_VISITS=N (N >= 1) is set: model files must not change. */
+rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, const rt_model_spec *specs,
+                                 size_t count, const struct rt_groups *groups, rt_backend **out,
                                  rt_status *st);
 
 /* The CUDA backend (CUDA builds; backend_cuda.c): this rank's training and validation shards are
  * uploaded to the current device (rt_backend_select made it current), every model of specs[0..
- * count) gets a slot and every group of `groups` (formed on the same specs; both must outlive the
- * backend) whose family has fused CUDA kernels a fused context; the device memory is checked
- * before anything is allocated. Collective over comm: every rank gets the same outcome. */
+ * count) gets a slot and every group of `groups` (formed on the same specs; both are read during
+ * the call only, as by respec, which follows their changes) whose family has fused CUDA kernels
+ * a fused context; the device memory is checked before anything is allocated. Collective over
+ * comm (which must outlive the backend): every rank gets the same outcome. */
 #if RINGTRAIN_WITH_CUDA
-struct rt_groups;
 rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, size_t count,
                              const struct rt_groups *groups, MPI_Comm comm, rt_backend **out,
                              rt_status *st);

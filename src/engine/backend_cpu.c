@@ -429,3 +429,8 @@ rt_code rt_backend_cpu_open(const rt_dataset *ds, rt_backend **out, rt_status *s
 void rt_backend_close(rt_backend *b) {
   if (b) b->close(b);
 }
+
+rt_code rt_backend_respec(rt_backend *b, const rt_model_spec *specs, size_t count,
+                          const struct rt_groups *groups, rt_status *st) {
+  return b->respec ? b->respec(b, specs, count, groups, st) : RT_OK;
+}

@@ -14,6 +14,13 @@
  * hand-offs, stops, checkpoints, resume, early termination, validation along the ring and the
  * final evaluation are the engine's and work the same on both backends.
  *
+ * Specs that change while the run goes on (tpe admits its suggestions, pbt's steps change
+ * hyper-parameters and groups; rt_backend.respec): every call of start reads the members'
+ * hyper-parameters from the specs it is given, so only capacities can be outgrown. cuda_respec
+ * keeps each slot that still holds its model and each fused context that still serves a group,
+ * makes the others anew (their memory checked first, every rank agreeing) and frees what no group
+ * uses any more.
+ *
  * Asynchronous (start/poll, backend.h): the engine starts a visit and goes on (other groups'
  * visits on their own streams, hand-offs, final states) until poll reports it finished, so groups
  * overlap each other and the hand-offs on the GPU. A visit is issued as a whole: a stop request
@@ -39,14 +46,15 @@
 typedef struct cuda_backend {
   rt_backend ops;
   const rt_dataset *ds;
-  const rt_model_spec *specs; /* the run's model table: slots[spec->id] */
-  size_t count;
+  MPI_Comm comm;                /* respec's agreement */
+  size_t count;                 /* models: slots[spec->id] */
   rt_cuda_shard **train, **val; /* [S]; owned shards only */
   rt_cuda_slot **slots;         /* [count]: evaluation, and integration of unfused families */
-  rt_cuda_group **fused;        /* [group]: the fused context of a group of a fusable family */
-  const rt_groups *groups;      /* the run's groups: model id -> group */
-  void *stream;                 /* the shard uploads */
-  struct cuda_visit *inflight;  /* visits started, not yet reported (cuda_start, cuda_poll) */
+  size_t *group_of;             /* [count]: model id -> group (the groups of open or respec) */
+  rt_cuda_group **fused; /* [fused_count]: a group's fused context (a fusable family), or NULL */
+  size_t fused_count;    /* the groups */
+  void *stream;          /* the shard uploads */
+  struct cuda_visit *inflight; /* visits started, not yet reported (cuda_start, cuda_poll) */
   size_t inflight_len, inflight_cap;
   uint64_t next_ticket;
 } cuda_backend;
@@ -69,7 +77,7 @@ static const rt_cuda_shard *train_shard(cuda_backend *c, uint64_t shard, rt_stat
 
 /* The fused context of the lead's group, or NULL when its group integrates member by member. */
 static rt_cuda_group *fused_of(const cuda_backend *c, const rt_model_spec *lead) {
-  return lead->id < c->count ? c->fused[c->groups->group_of[lead->id]] : NULL;
+  return lead->id < c->count ? c->fused[c->group_of[lead->id]] : NULL;
 }
 
 /* An unfused visit issued on the members' slots: every member's upload, batches and download,
@@ -184,8 +192,9 @@ static rt_code cuda_evaluate(rt_backend *b, const rt_model_spec *spec, const voi
 static void cuda_close(rt_backend *b) {
   cuda_backend *c = (cuda_backend *)b;
   for (size_t j = 0; c->slots && j < c->count; ++j) rt_cuda_slot_free(c->slots[j]);
-  for (size_t g = 0; c->fused && g < c->groups->count; ++g) rt_cuda_group_free(c->fused[g]);
+  for (size_t g = 0; c->fused && g < c->fused_count; ++g) rt_cuda_group_free(c->fused[g]);
   free(c->fused);
+  free(c->group_of);
   for (size_t k = 0; c->inflight && k < c->inflight_len; ++k) free(c->inflight[k].members);
   free(c->inflight);
   for (size_t s = 0; c->train && s < c->ds->shards; ++s) rt_cuda_shard_free(c->train[s]);
@@ -207,6 +216,13 @@ static size_t slot_bytes(const rt_model_spec *spec, const rt_dataset *ds) {
                             rt_cuda_work_floats(spec, batch));
 }
 
+/* 1 when `slot` holds the model of `spec` (as large as slot_bytes would make it, or larger). */
+static int slot_holds(const rt_cuda_slot *slot, const rt_model_spec *spec, const rt_dataset *ds) {
+  const size_t batch = (size_t)spec->hp.batch_size;
+  return rt_cuda_slot_fits(slot, rt_state_layout_of(spec).total_bytes, batch, ds->features,
+                           ds->classes, rt_cuda_work_floats(spec, batch));
+}
+
 /* The most batches a visit of this batch size has on this rank. */
 static size_t max_batches(const cuda_backend *c, size_t batch) {
   size_t most = 1;
@@ -218,56 +234,151 @@ static size_t max_batches(const cuda_backend *c, size_t batch) {
 
 /* Group g's member specs into out[] when its members can be fused on CUDA (one fusable kind and
  * layout: rt_cuda_group_uniform); returns how many (0: member by member). */
-static size_t fused_members(const cuda_backend *c, size_t g, const rt_model_spec **out) {
-  const size_t m = rt_group_size(c->groups, g);
-  const size_t *members = rt_group_members(c->groups, g);
-  for (size_t k = 0; k < m; ++k) out[k] = &c->specs[members[k]];
+static size_t fused_members(const rt_model_spec *specs, const rt_groups *groups, size_t g,
+                            const rt_model_spec **out) {
+  const size_t m = rt_group_size(groups, g);
+  const size_t *members = rt_group_members(groups, g);
+  for (size_t k = 0; k < m; ++k) out[k] = &specs[members[k]];
   return rt_cuda_group_uniform(out, m) ? m : 0;
 }
 
-/* Device memory for the owned shards, one slot per model and the fused groups' contexts, checked
- * before allocating any. */
-static rt_code check_memory(const cuda_backend *c, const rt_model_spec **scratch, rt_status *st) {
+/* What the backend requires of every model, at open and at every respec: its id is its index, the
+ * CUDA limits hold (a tpe suggestion is checked here), and it trains on the rows as the device
+ * shards hold them. */
+static rt_code check_specs(const cuda_backend *c, const rt_model_spec *specs, rt_status *st) {
+  for (size_t j = 0; j < c->count; ++j) {
+    const rt_model_spec *spec = &specs[j];
+    rt_code rc;
+    if (spec->id != j)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu carries id %llu", j,
+                        (unsigned long long)spec->id);
+    RT_TRY(rc, rt_cuda_check_spec(spec, st));
+    /* Device shards hold the rows as loaded: a model scaled differently from the others is the
+     * CPU's for now. */
+    if (spec->scaling && spec->scaling->kind != RT_NORMALIZE_NONE && spec->scaling != c->ds->scaled)
+      return rt_fail(st, RT_ERR_CONFIG,
+                     "model %zu: normalize %s differs from the other models'; the CUDA backend "
+                     "trains every model on the rows as scaled once (expected one normalize for "
+                     "all models, or run.backend: cpu)",
+                     j, rt_normalize_name(spec->scaling->kind));
+  }
+  return RT_OK;
+}
+
+/* The first half of placing specs[0..count) with their groups: the slots that still hold their
+ * model and the fused contexts that serve a group of the new ones stay (a context goes to the first
+ * group it fits), the rest is freed. Afterwards a NULL slot or a NULL context of a fusable group is
+ * what make_missing creates. */
+static rt_code keep_fitting(cuda_backend *c, const rt_model_spec *specs, const rt_groups *groups,
+                            const rt_model_spec **scratch, rt_status *st) {
+  rt_cuda_group **next = calloc(groups->count ? groups->count : 1, sizeof *next);
+  size_t *group_of = malloc((c->count ? c->count : 1) * sizeof *group_of);
+  if (!next || !group_of) {
+    free(next);
+    free(group_of);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the CUDA contexts of %zu groups",
+                      groups->count);
+  }
+  memcpy(group_of, groups->group_of, c->count * sizeof *group_of);
+  for (size_t g = 0; g < groups->count; ++g) {
+    const size_t m = fused_members(specs, groups, g, scratch);
+    const size_t nb = m ? max_batches(c, (size_t)scratch[0]->hp.batch_size) : 0;
+    for (size_t k = 0; m && !next[g] && k < c->fused_count; ++k)
+      if (rt_cuda_group_fits(c->fused[k], scratch, m, nb)) {
+        next[g] = c->fused[k];
+        c->fused[k] = NULL;
+      }
+  }
+  for (size_t k = 0; k < c->fused_count; ++k) rt_cuda_group_free(c->fused[k]);
+  free(c->fused);
+  c->fused = next;
+  c->fused_count = groups->count;
+  free(c->group_of);
+  c->group_of = group_of;
+  for (size_t j = 0; j < c->count; ++j)
+    if (c->slots[j] && !slot_holds(c->slots[j], &specs[j], c->ds)) {
+      rt_cuda_slot_free(c->slots[j]); /* synchronises its stream first */
+      c->slots[j] = NULL;
+    }
+  return RT_OK;
+}
+
+/* Device bytes of what keep_fitting left missing. */
+static size_t missing_bytes(const cuda_backend *c, const rt_model_spec *specs,
+                            const rt_groups *groups, const rt_model_spec **scratch) {
   size_t need = 0;
+  for (size_t j = 0; j < c->count; ++j)
+    if (!c->slots[j]) need += slot_bytes(&specs[j], c->ds);
+  for (size_t g = 0; g < groups->count; ++g) {
+    const size_t m = c->fused[g] ? 0 : fused_members(specs, groups, g, scratch);
+    if (m)
+      need += rt_cuda_group_bytes(scratch, m, max_batches(c, (size_t)scratch[0]->hp.batch_size));
+  }
+  return need;
+}
+
+/* The second half: the missing slots and fused contexts (their memory checked by the caller). */
+static rt_code make_missing(cuda_backend *c, const rt_model_spec *specs, const rt_groups *groups,
+                            const rt_model_spec **scratch, rt_status *st) {
+  rt_code rc;
+  for (size_t j = 0; j < c->count; ++j) {
+    if (c->slots[j]) continue;
+    const rt_model_spec *spec = &specs[j];
+    const size_t batch = (size_t)spec->hp.batch_size;
+    RT_TRY(rc,
+           rt_cuda_slot_create(rt_state_layout_of(spec).total_bytes, batch, c->ds->features,
+                               c->ds->classes, rt_cuda_work_floats(spec, batch), &c->slots[j], st));
+  }
+  for (size_t g = 0; g < groups->count; ++g) {
+    const size_t m = c->fused[g] ? 0 : fused_members(specs, groups, g, scratch);
+    if (m)
+      RT_TRY(rc, rt_cuda_group_create(scratch, m, max_batches(c, (size_t)scratch[0]->hp.batch_size),
+                                      &c->fused[g], st));
+  }
+  return RT_OK;
+}
+
+/* Device memory for the owned shards, one slot per model and the fused groups' contexts, checked
+ * before allocating any; then the uploads and the allocations. */
+static rt_code load(cuda_backend *c, const rt_model_spec *specs, const rt_groups *groups,
+                    const rt_model_spec **scratch, rt_status *st) {
+  rt_code rc;
+  RT_TRY(rc, keep_fitting(c, specs, groups, scratch, st));
+  size_t need = missing_bytes(c, specs, groups, scratch);
   for (size_t s = 0; s < c->ds->shards; ++s)
     if (owned(c, s))
       need += rt_cuda_shard_bytes(c->ds->train[s].rows, c->ds->features, 1) +
               rt_cuda_shard_bytes(c->ds->val[s].rows, c->ds->features, 1);
-  for (size_t j = 0; j < c->count; ++j) need += slot_bytes(&c->specs[j], c->ds);
-  for (size_t g = 0; g < c->groups->count; ++g) {
-    const size_t m = fused_members(c, g, scratch);
-    if (m)
-      need += rt_cuda_group_bytes(scratch, m, max_batches(c, (size_t)scratch[0]->hp.batch_size));
-  }
-  return rt_cuda_check_fits(need, "the training and validation shards and model slots", st);
-}
-
-static rt_code load(cuda_backend *c, const rt_model_spec **scratch, rt_status *st) {
-  rt_code rc;
-  RT_TRY(rc, check_memory(c, scratch, st));
+  RT_TRY(rc, rt_cuda_check_fits(need, "the training and validation shards and model slots", st));
   RT_TRY(rc, rt_cuda_stream_create(&c->stream, st));
   for (size_t s = 0; s < c->ds->shards; ++s) {
     if (!owned(c, s)) continue;
     RT_TRY(rc, rt_cuda_shard_upload(&c->ds->train[s], c->stream, &c->train[s], st));
     RT_TRY(rc, rt_cuda_shard_upload(&c->ds->val[s], c->stream, &c->val[s], st));
   }
-  for (size_t j = 0; j < c->count; ++j) {
-    const rt_model_spec *spec = &c->specs[j];
-    const size_t batch = (size_t)spec->hp.batch_size;
-    if (spec->id != j)
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu carries id %llu", j,
-                        (unsigned long long)spec->id);
-    RT_TRY(rc,
-           rt_cuda_slot_create(rt_state_layout_of(spec).total_bytes, batch, c->ds->features,
-                               c->ds->classes, rt_cuda_work_floats(spec, batch), &c->slots[j], st));
-  }
-  for (size_t g = 0; g < c->groups->count; ++g) {
-    const size_t m = fused_members(c, g, scratch);
-    if (m)
-      RT_TRY(rc, rt_cuda_group_create(scratch, m, max_batches(c, (size_t)scratch[0]->hp.batch_size),
-                                      &c->fused[g], st));
-  }
-  return RT_OK;
+  return make_missing(c, specs, groups, scratch, st);
+}
+
+/* rt_backend.respec: the specs or groups changed between two engine runs, no visit in flight.
+ * Collective over the backend's communicator: every rank gets the same outcome. */
+static rt_code cuda_respec(rt_backend *b, const rt_model_spec *specs, size_t count,
+                           const rt_groups *groups, rt_status *st) {
+  cuda_backend *c = (cuda_backend *)b;
+  const rt_model_spec **scratch = calloc(count ? count : 1, sizeof *scratch);
+  rt_code rc = RT_OK;
+  if (!scratch) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu model pointers", count);
+  else if (count != c->count || c->inflight_len)
+    rc = RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                    "CUDA respec of %zu models (the backend has %zu) with %zu visits in flight",
+                    count, c->count, c->inflight_len);
+  if (rc == RT_OK) rc = check_specs(c, specs, st);
+  if (rc == RT_OK) rc = keep_fitting(c, specs, groups, scratch, st);
+  if (rc == RT_OK)
+    rc = rt_cuda_check_fits(missing_bytes(c, specs, groups, scratch),
+                            "the slots and fused groups of the changed models", st);
+  if (rc == RT_OK) rc = make_missing(c, specs, groups, scratch, st);
+  free(scratch);
+  return rt_agree_origin(c->comm, rc, st);
 }
 
 rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, size_t count,
@@ -281,29 +392,19 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
                           .start = cuda_start,
                           .poll = cuda_poll,
                           .evaluate = cuda_evaluate,
+                          .respec = cuda_respec,
                           .close = cuda_close};
     c->ds = ds;
-    c->specs = specs;
+    c->comm = comm;
     c->count = count;
     c->train = calloc(ds->shards ? ds->shards : 1, sizeof *c->train);
     c->val = calloc(ds->shards ? ds->shards : 1, sizeof *c->val);
     c->slots = calloc(count ? count : 1, sizeof *c->slots);
-    c->groups = groups;
-    c->fused = calloc(groups->count ? groups->count : 1, sizeof *c->fused);
   }
   const rt_model_spec **scratch = calloc(count ? count : 1, sizeof *scratch);
-  if (!c || !c->train || !c->val || !c->slots || !c->fused || !scratch)
+  if (!c || !c->train || !c->val || !c->slots || !scratch)
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the CUDA backend for %zu models", count);
-  /* Device shards hold the rows as loaded: a model scaled differently from the others is the
-   * CPU's for now. */
-  for (size_t j = 0; rc == RT_OK && j < count; ++j)
-    if (specs[j].scaling && specs[j].scaling->kind != RT_NORMALIZE_NONE &&
-        specs[j].scaling != ds->scaled)
-      rc = rt_fail(st, RT_ERR_CONFIG,
-                   "model %zu: normalize %s differs from the other models'; the CUDA backend "
-                   "trains every model on the rows as scaled once (expected one normalize for "
-                   "all models, or run.backend: cpu)",
-                   j, rt_normalize_name(specs[j].scaling->kind));
+  if (rc == RT_OK) rc = check_specs(c, specs, st);
   if (rc == RT_OK && ds->train_info.format == RT_FORMAT_LIBSVM)
     rc = rt_fail(st, RT_ERR_CONFIG,
                  "%s: LIBSVM (sparse) rows are not supported by the CUDA backend yet (expected "
@@ -321,7 +422,7 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
                  (unsigned long long)ds->budget);
   if (rc == RT_OK) {
     rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
-    rc = load(c, scratch, st);
+    rc = load(c, specs, groups, scratch, st);
     rt_prof_end(RT_PHASE_LOAD);
   }
   free(scratch);

@@ -139,14 +139,6 @@ static rt_code select_backend(const rt_config *cfg, MPI_Comm comm, rt_backend_ch
       return rc;
     }
   }
-  /* tpe and pbt change specs as they go; the CUDA backend opens its fused groups from them
-   * once. */
-  if ((cfg->sweep.method == RT_SWEEP_TPE || cfg->sweep.method == RT_SWEEP_PBT) && !f.device_problem)
-    f.device_problem = cfg->sweep.method == RT_SWEEP_TPE
-                           ? "sweep.method: tpe (it decides hyper-parameters while it trains) "
-                             "runs on the CPU backend only for now"
-                           : "sweep.method: pbt (it changes hyper-parameters while it trains) "
-                             "runs on the CPU backend only for now";
 #else
   (void)comm;
 #endif

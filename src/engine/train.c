@@ -331,6 +331,7 @@ static rt_code run_segments(const rt_config *cfg, rt_model_spec *run, size_t n,
       rc = rt_pbt_catch_up(&plan, run, maker->models, n, states, make_spec, maker, st);
       rt_groups_free(&groups);
       if (rc == RT_OK) rc = rt_groups_form(run, n, cfg->run.fuse, &groups, st);
+      if (rc == RT_OK) rc = rt_backend_respec(backend, run, n, &groups, st);
       if (rc) break;
     }
     /* The slowest model still training decides where this segment ends. */
@@ -398,6 +399,7 @@ static rt_code run_asha(const rt_config *cfg, rt_model_spec *run, size_t n, cons
     if (plan.tpe) { /* the specs of the models that start now are the suggestions */
       rt_groups_free(&groups);
       if ((rc = rt_groups_form(run, n, cfg->run.fuse, &groups, st))) break;
+      if ((rc = rt_backend_respec(backend, run, n, &groups, st))) break;
     }
     int stopped = 0;
     rc = rt_engine_run(cfg, run, n, ds, comm, states, stats, upto, &groups, backend, view, time,
@@ -418,8 +420,10 @@ static rt_code run_asha(const rt_config *cfg, rt_model_spec *run, size_t n, cons
 }
 
 /* The CPU backend; wrapped in the deferred test backend (backend.h) when RINGTRAIN_DEFER_VISITS
- * asks for it, so that the engine's asynchronous path runs without a GPU. */
-static rt_code open_cpu_backend(const rt_dataset *ds, rt_backend **out, rt_status *st) {
+ * asks for it, so that the engine's asynchronous path runs without a GPU (told of the models and
+ * groups as the CUDA backend is). */
+static rt_code open_cpu_backend(const rt_dataset *ds, const rt_model_spec *specs, size_t count,
+                                const rt_groups *groups, rt_backend **out, rt_status *st) {
   *out = NULL;
   const char *defer = getenv("RINGTRAIN_DEFER_VISITS");
   unsigned long polls = 0;
@@ -439,7 +443,7 @@ static rt_code open_cpu_backend(const rt_dataset *ds, rt_backend **out, rt_statu
     *out = cpu;
     return RT_OK;
   }
-  return rt_backend_deferred_open(cpu, (unsigned)polls, out, st);
+  return rt_backend_deferred_open(cpu, (unsigned)polls, specs, count, groups, out, st);
 }
 
 /* Rank 0's states[0..n) (as read from a checkpoint; NULL: not started) to every rank. */
@@ -930,7 +934,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   if (use_cuda) rc = rt_backend_cuda_open(&ds, specs, count, &groups, comm, &engine_backend, st);
   else
 #endif
-    rc = rt_agree(comm, open_cpu_backend(&ds, &engine_backend, st), st);
+    rc = rt_agree(comm, open_cpu_backend(&ds, specs, count, &groups, &engine_backend, st), st);
   if (rc) goto done;
   rt_rank_time time;
   memset(&time, 0, sizeof time);

@@ -8,7 +8,8 @@
 #     lineage.csv over config.yaml's drawn population gives results.csv's final values.
 #  c. The state is copied: with a tiny perturbation and the same batches, a model that copied
 #     another has (nearly) that model's validation loss at the next pass, and not before.
-#  d. The same model files and lineage on 2 and 4 ranks, after SIGKILL (checkpoints every step)
+#  d. The same model files and lineage on 2 and 4 ranks, with deferred visits on 2 ranks (the
+#     engine's path for a GPU's backend, told of every step's groups by respec: backend.h), after SIGKILL (checkpoints every step)
 #     and SIGTERM with a resume, and from config.yaml trained again.
 #  e. Refusals: sweep.parallel, early_terminate, a swept key that is not a number, two entries,
 #     an interval not below run.passes.
@@ -95,6 +96,10 @@ for np in 2 4; do
   cmp -s "$WORK/r1/lineage.csv" "$WORK/r$np/lineage.csv" && pass ||
     fail "d. lineage.csv differs on $np ranks"
 done
+RINGTRAIN_DEFER_VISITS=2 "$MPIRUN" 2 "$RT" train "$WORK/p.yaml" --quiet --output "$WORK/rd" \
+  2>"$WORK/rd.err" || fail "d. deferred visits on 2 ranks failed: $(head -c 300 "$WORK/rd.err")"
+same_models "$WORK/r1" "$WORK/rd" "d. pbt with deferred visits on 2 ranks vs 1"
+cmp -s "$WORK/r1/lineage.csv" "$WORK/rd/lineage.csv" && pass || fail "d. lineage.csv differs (deferred)"
 code=0
 timeout 120 env RINGTRAIN_FAULT=die:1:45 "$MPIRUN" 2 "$RT" train "$WORK/p.yaml" --quiet \
   --set run.checkpoint_every=1 --output "$WORK/k" >"$WORK/k.log" 2>&1 || code=$?
