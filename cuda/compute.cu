@@ -183,9 +183,9 @@ rt_code check_model(const rt_cuda_slot *slot, const rt_cuda_family *fam, const r
         "exceed the CUDA slot's %zu, %zu, %zu, %zu",
         id, d, c, rows_per_call, work, slot->max_features, slot->max_classes, slot->max_rows,
         slot->work_cap);
-  if (shard->features != d)
+  if (shard->features != spec->problem.data_features)
     return rt_fail(st, RT_ERR_DATA, "model %llu expects %zu features, the device shard has %zu", id,
-                   d, shard->features);
+                   spec->problem.data_features, shard->features);
   return RT_OK;
 }
 
@@ -197,13 +197,6 @@ extern "C" rt_code rt_cuda_check_spec(const rt_model_spec *spec, rt_status *st) 
   const rt_cuda_family *fam = nullptr;
   const rt_code rc = check_kind(spec, &fam, st);
   if (rc != RT_OK) return rc;
-  /* Device shards hold every column; a model's view (`features`) is gathered on the CPU only. */
-  if (spec->hp.view_count != 0)
-    return rt_fail(
-        st, RT_ERR_CONFIG,
-        "model %llu: features (a view of %zu of the data's %zu columns) is not "
-        "supported by the CUDA backend yet (expected features: all, or run.backend: cpu)",
-        (unsigned long long)spec->id, spec->problem.features, spec->problem.data_features);
   return check_limits(fam, spec, (size_t)spec->hp.batch_size, 1, st);
 }
 
@@ -221,7 +214,6 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
                (unsigned long long)m->pass, (unsigned long long)shard_index);
   rt_nvtx_scope nvtx_range;
 
-  const size_t d = spec->problem.features;
   rt_state_header *dh = (rt_state_header *)slot->state;
   float *params = (float *)(slot->state + l.params_offset);
   float *aux = (float *)(slot->state + l.aux_offset);
@@ -237,6 +229,8 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
   rt_rng_permutation(rt_batch_order_key(spec, m->pass, shard_index), slot->order, nb);
 
   const int opt_blocks = rt_cuda_elem_blocks(l.param_count);
+  int own_input = 0; /* a view or a scaling of its own: each batch gathered first (input.cu) */
+  RT_TRY(rc, rt_cuda_input_prepare(slot, spec, shard, &own_input, st));
 
   if (m->batch_cursor > nb)
     return rt_fail(st, RT_ERR_INTERNAL, "model %llu: batch cursor %llu beyond the visit's %zu",
@@ -250,9 +244,10 @@ extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_sp
     b.dh = dh;
     b.params = params;
     b.aux = aux;
-    b.x = shard->x + first * d;
+    b.x = shard->x + first * shard->features;
     b.y = shard->y ? shard->y + first : nullptr;
     b.rows = (int)rows;
+    if (own_input) RT_TRY(rc, rt_cuda_input_gather(slot, shard, first, b.rows, &b.x, st));
     rt_cuda_batch_out out = {};
     if ((rc = fam->batch(slot, &b, &out, st)) != RT_OK) return rc;
     /* diverged |= !isfinite(loss); pass_loss_sum += diverged ? NaN : loss (rt_cpu_integrate_shard) */
@@ -316,8 +311,9 @@ extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spe
   if ((rc = check_model(slot, fam, spec, shard, &l, slot->max_rows, st)) != RT_OK) return rc;
   rt_nvtx_push("evaluate model %llu (%zu rows)", (unsigned long long)spec->id, shard->rows);
   rt_nvtx_scope nvtx_range;
-  const size_t d = spec->problem.features;
   const size_t chunk = slot->max_rows;
+  int own_input = 0; /* a view or a scaling of its own: each chunk gathered first (input.cu) */
+  RT_TRY(rc, rt_cuda_input_prepare(slot, spec, shard, &own_input, st));
   RT_CUDA_CHECK(st, cudaMemsetAsync(slot->acc, 0, RT_EVAL_SUMS * sizeof(double), slot->stream));
   for (size_t first = 0; first < shard->rows; first += chunk) {
     rt_cuda_batch b;
@@ -325,9 +321,10 @@ extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spe
     b.dh = (rt_state_header *)slot->state;
     b.params = (float *)(slot->state + l.params_offset);
     b.aux = (float *)(slot->state + l.aux_offset);
-    b.x = shard->x + first * d;
+    b.x = shard->x + first * shard->features;
     b.y = shard->y ? shard->y + first : nullptr;
     b.rows = (int)(first + chunk <= shard->rows ? chunk : shard->rows - first);
+    if (own_input) RT_TRY(rc, rt_cuda_input_gather(slot, shard, first, b.rows, &b.x, st));
     int n = 0;
     if ((rc = fam->eval(slot, &b, &n, st)) != RT_OK) return rc;
     eval_reduce_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, slot->max_rows, n,

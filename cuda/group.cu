@@ -35,6 +35,7 @@
 
 extern "C" {
 #include "backend.h" /* rt_batch_order_key (no C++ guards of its own) */
+#include "view.h"    /* rt_view_same */
 }
 
 namespace {
@@ -285,7 +286,8 @@ rt_code check_visit(const rt_cuda_group *g, const rt_model_spec *const *specs, v
         bias_of(s) != bias_of(specs[0]) || strcmp(s->hp.kind, specs[0]->hp.kind) != 0 ||
         (size_t)s->hp.batch_size != g->max_rows || l.params_offset != l0.params_offset ||
         l.aux_offset != l0.aux_offset || l.param_count != l0.param_count ||
-        l.total_bytes > g->stride || s->hp.data_order != specs[0]->hp.data_order)
+        l.total_bytes > g->stride || s->hp.data_order != specs[0]->hp.data_order ||
+        !rt_view_same(&s->hp, &specs[0]->hp) || s->scaling != specs[0]->scaling)
       return RT_FAIL_AT(st, RT_ERR_INTERNAL,
                         "model %llu does not fit the fused CUDA group of model %llu",
                         (unsigned long long)s->id, (unsigned long long)specs[0]->id);
@@ -294,11 +296,12 @@ rt_code check_visit(const rt_cuda_group *g, const rt_model_spec *const *specs, v
       return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu is not where its group is (model %llu)",
                         (unsigned long long)s->id, (unsigned long long)specs[0]->id);
   }
-  if (shard->features != g->d || (shard->rows > 0 && !shard->y))
+  if (shard->features != specs[0]->problem.data_features || (shard->rows > 0 && !shard->y))
     return RT_FAIL_AT(st, RT_ERR_DATA,
                       "the device shard (%zu features%s) does not suit the group's %zu features "
                       "with labels",
-                      shard->features, shard->y ? "" : ", no labels", g->d);
+                      shard->features, shard->y ? "" : ", no labels",
+                      specs[0]->problem.data_features);
   return RT_OK;
 }
 
@@ -313,10 +316,13 @@ struct visit_plan {
   const rt_cuda_shard *shard;
   size_t k0, nb, m;
   unsigned long long n; /* parameters per member */
+  int own_input;        /* 1: each batch gathered first (a view or a scaling of the group's own) */
 };
 
-/* The visit's batches k0..nb on the context's stream: 6 launches each (5 without a bias). */
+/* The visit's batches k0..nb on the context's stream: 6 launches each (5 without a bias), one
+ * more for a group that gathers its input (a view, a scaling of its own: input.cu). */
 rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
+  rt_code rc;
   rt_cuda_slot *slot = g->slot;
   const group_geometry &geo = *p->geo;
   const group_ws &w = *p->w;
@@ -331,7 +337,8 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
   for (size_t k = k0; k < nb; ++k) {
     const size_t first = (size_t)g->order[k] * batch;
     const int r = (int)(first + batch <= shard->rows ? batch : shard->rows - first);
-    const float *x = shard->x + first * g->d, *y = shard->y + first;
+    const float *x = shard->x + first * shard->features, *y = shard->y + first;
+    if (p->own_input) RT_TRY(rc, rt_cuda_input_gather(slot, shard, first, r, &x, st));
     /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
     RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d,
                                                   &one, w0, c, w_stride, x, d, 0, &zero, w.z, c,
@@ -450,7 +457,9 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   geo.c = (int)g->c;
   geo.softmax = softmax_of(specs[0]);
   geo.has_bias = bias_of(specs[0]);
-  const visit_plan plan = {&geo, &w, shard, k0, nb, m, l0.param_count};
+  int own_input = 0; /* the members share their view and scaling (src/engine/groups.c) */
+  RT_TRY(rc, rt_cuda_input_prepare(slot, specs[0], shard, &own_input, st));
+  const visit_plan plan = {&geo, &w, shard, k0, nb, m, l0.param_count, own_input};
   if (g->graphs) RT_TRY(rc, issue_as_graph(g, &plan, st));
   else RT_TRY(rc, issue_batches(g, &plan, st));
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->staging, slot->state, m * g->stride,

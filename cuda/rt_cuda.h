@@ -82,6 +82,7 @@ rt_code rt_cuda_check_fits(size_t need_bytes, const char *what, rt_status *st);
 
 /* ---- Device shards --------------------------------------------------------------------------- */
 
+struct rt_scaling; /* src/data/normalize.h */
 typedef struct rt_cuda_shard rt_cuda_shard;
 
 /* Copies a host shard to the current device (features and, when present, labels) through
@@ -92,9 +93,24 @@ rt_code rt_cuda_shard_upload(const rt_shard *host, void *stream, rt_cuda_shard *
                              rt_status *st);
 void rt_cuda_shard_free(rt_cuda_shard *shard);
 size_t rt_cuda_shard_rows(const rt_cuda_shard *shard);
+/* Records the scaling the shard's rows hold (rt_dataset.scaled; NULL: none): models with another
+ * scaling scale their own batches (rt_cuda_own_input). */
+void rt_cuda_shard_set_scaled(rt_cuda_shard *shard, const struct rt_scaling *scaled);
 size_t rt_cuda_shard_features(const rt_cuda_shard *shard);
 /* Device bytes a shard of this shape takes (for rt_cuda_check_fits before loading). */
 size_t rt_cuda_shard_bytes(size_t rows, size_t features, int has_labels);
+
+/* ---- A model's own input ----------------------------------------------------------------------- */
+
+/* 1 when the model's batches are not the device shard's rows as they are: a `features` view, or a
+ * scaling of its own (spec->scaling, unless the shards hold it: shards_scaled, rt_dataset.scaled).
+ * Such a model's rows are gathered (and scaled) batch by batch into its slot's input buffer, one
+ * kernel per batch (cuda/input.cu); the data is never copied per model. */
+int rt_cuda_own_input(const rt_model_spec *spec, const struct rt_scaling *shards_scaled);
+/* Device bytes of that buffer and its map for batches of max_rows rows (0 when not needed), beyond
+ * rt_cuda_slot_bytes: allocated at the slot's first such model. */
+size_t rt_cuda_input_bytes(const rt_model_spec *spec, const struct rt_scaling *shards_scaled,
+                           size_t max_rows);
 
 /* ---- Slots ----------------------------------------------------------------------------------- */
 

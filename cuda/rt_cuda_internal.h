@@ -123,8 +123,23 @@ struct rt_nvtx_scope {
 /* A shard in device memory (shards.cu; see rt_cuda.h). */
 struct rt_cuda_shard {
   size_t rows, features;
-  float *x; /* rows * features, row-major */
-  float *y; /* rows, NULL without labels */
+  float *x;                        /* rows * features, row-major */
+  float *y;                        /* rows, NULL without labels */
+  const struct rt_scaling *scaled; /* the scaling its rows hold (rt_dataset.scaled), or NULL */
+};
+
+/* A slot's input buffer and map for a model that does not read the shard's rows as they are
+ * (input.cu): allocated at the first such model, device memory and the host copy of the map. */
+struct rt_cuda_input {
+  float *x;                   /* max_rows x width_cap: one batch of the model's input */
+  int *cols;                  /* data_cap: the data column of each input column */
+  float *offset, *scale;      /* data_cap each: the scaling of those columns */
+  size_t width_cap, data_cap; /* allocated for */
+  size_t width;               /* the map loaded: its columns */
+  int scaled;                 /* 1: it scales */
+  int loaded;                 /* 0: nothing valid on the device */
+  int *host_cols;             /* data_cap: the map loaded, as uploaded */
+  float *host_offset, *host_scale;
 };
 
 /* One model-in-flight context (see rt_cuda.h). Everything device-side is allocated once, at
@@ -159,7 +174,18 @@ struct rt_cuda_slot {
   size_t state_bytes;
   uint64_t *order; /* batch order of the current visit */
   size_t order_cap;
+  rt_cuda_input input; /* a model's own input (input.cu); unused by most models */
 };
+
+/* A model's own input (input.cu). prepare: *on = 1 when spec's batches are to be gathered (its
+ * view, its own scaling), the slot's map then made spec's (allocated, uploaded when it changed);
+ * *on = 0: the model reads the shard's rows as they are. gather: rows [first, first + rows) of the
+ * shard into the slot's input buffer, one kernel on the slot's stream; *x = the buffer. */
+rt_code rt_cuda_input_prepare(rt_cuda_slot *slot, const rt_model_spec *spec,
+                              const rt_cuda_shard *shard, int *on, rt_status *st);
+rt_code rt_cuda_input_gather(rt_cuda_slot *slot, const rt_cuda_shard *shard, size_t first, int rows,
+                             const float **x, rt_status *st);
+void rt_cuda_input_free(rt_cuda_input *in);
 
 /* Bump allocator over a slot's workspace: every piece starts on a 256-byte boundary (the
  * workspace itself comes from cudaMalloc). With base == nullptr it only measures, so the same

@@ -107,4 +107,7 @@ extern "C" void rt_cuda_shard_free(rt_cuda_shard *shard) {
 }
 
 extern "C" size_t rt_cuda_shard_rows(const rt_cuda_shard *shard) { return shard->rows; }
+extern "C" void rt_cuda_shard_set_scaled(rt_cuda_shard *shard, const struct rt_scaling *scaled) {
+  shard->scaled = scaled;
+}
 extern "C" size_t rt_cuda_shard_features(const rt_cuda_shard *shard) { return shard->features; }

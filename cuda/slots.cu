@@ -100,6 +100,7 @@ extern "C" void rt_cuda_slot_free(rt_cuda_slot *s) {
   if (s->done) (void)cudaEventDestroy(s->done);
   if (s->stream) (void)cudaStreamDestroy(s->stream);
   free(s->order);
+  rt_cuda_input_free(&s->input);
   free(s);
 }
 

@@ -38,7 +38,6 @@
 
 #include "fail_watch.h"
 #include "groups.h"
-#include "normalize.h"
 #include "ringtrain/profile.h"
 #include "rt_cuda.h"
 #include "schedule.h"
@@ -210,17 +209,13 @@ static int owned(const cuda_backend *c, size_t s) {
   return rt_shard_owner(s, c->ds->shards, c->ds->ranks) == c->ds->rank;
 }
 
+/* A model's slot, with its input buffer when it gathers its batches (a view, a scaling of its
+ * own: rt_cuda_own_input). */
 static size_t slot_bytes(const rt_model_spec *spec, const rt_dataset *ds) {
   const size_t batch = (size_t)spec->hp.batch_size;
   return rt_cuda_slot_bytes(rt_state_layout_of(spec).total_bytes, batch, ds->features, ds->classes,
-                            rt_cuda_work_floats(spec, batch));
-}
-
-/* 1 when `slot` holds the model of `spec` (as large as slot_bytes would make it, or larger). */
-static int slot_holds(const rt_cuda_slot *slot, const rt_model_spec *spec, const rt_dataset *ds) {
-  const size_t batch = (size_t)spec->hp.batch_size;
-  return rt_cuda_slot_fits(slot, rt_state_layout_of(spec).total_bytes, batch, ds->features,
-                           ds->classes, rt_cuda_work_floats(spec, batch));
+                            rt_cuda_work_floats(spec, batch)) +
+         rt_cuda_input_bytes(spec, ds->scaled, batch);
 }
 
 /* The most batches a visit of this batch size has on this rank. */
@@ -230,6 +225,20 @@ static size_t max_batches(const cuda_backend *c, size_t batch) {
     if (owned(c, s) && (c->ds->train[s].rows + batch - 1) / batch > most)
       most = (c->ds->train[s].rows + batch - 1) / batch;
   return most;
+}
+
+/* A fused context of the group specs[0..m), with its input buffer likewise. */
+static size_t group_bytes(const cuda_backend *c, const rt_model_spec **specs, size_t m) {
+  const size_t batch = (size_t)specs[0]->hp.batch_size;
+  return rt_cuda_group_bytes(specs, m, max_batches(c, batch)) +
+         rt_cuda_input_bytes(specs[0], c->ds->scaled, batch);
+}
+
+/* 1 when `slot` holds the model of `spec` (as large as slot_bytes would make it, or larger). */
+static int slot_holds(const rt_cuda_slot *slot, const rt_model_spec *spec, const rt_dataset *ds) {
+  const size_t batch = (size_t)spec->hp.batch_size;
+  return rt_cuda_slot_fits(slot, rt_state_layout_of(spec).total_bytes, batch, ds->features,
+                           ds->classes, rt_cuda_work_floats(spec, batch));
 }
 
 /* Group g's member specs into out[] when its members can be fused on CUDA (one fusable kind and
@@ -253,14 +262,6 @@ static rt_code check_specs(const cuda_backend *c, const rt_model_spec *specs, rt
       return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %zu carries id %llu", j,
                         (unsigned long long)spec->id);
     RT_TRY(rc, rt_cuda_check_spec(spec, st));
-    /* Device shards hold the rows as loaded: a model scaled differently from the others is the
-     * CPU's for now. */
-    if (spec->scaling && spec->scaling->kind != RT_NORMALIZE_NONE && spec->scaling != c->ds->scaled)
-      return rt_fail(st, RT_ERR_CONFIG,
-                     "model %zu: normalize %s differs from the other models'; the CUDA backend "
-                     "trains every model on the rows as scaled once (expected one normalize for "
-                     "all models, or run.backend: cpu)",
-                     j, rt_normalize_name(spec->scaling->kind));
   }
   return RT_OK;
 }
@@ -311,8 +312,7 @@ static size_t missing_bytes(const cuda_backend *c, const rt_model_spec *specs,
     if (!c->slots[j]) need += slot_bytes(&specs[j], c->ds);
   for (size_t g = 0; g < groups->count; ++g) {
     const size_t m = c->fused[g] ? 0 : fused_members(specs, groups, g, scratch);
-    if (m)
-      need += rt_cuda_group_bytes(scratch, m, max_batches(c, (size_t)scratch[0]->hp.batch_size));
+    if (m) need += group_bytes(c, scratch, m);
   }
   return need;
 }
@@ -355,6 +355,8 @@ static rt_code load(cuda_backend *c, const rt_model_spec *specs, const rt_groups
     if (!owned(c, s)) continue;
     RT_TRY(rc, rt_cuda_shard_upload(&c->ds->train[s], c->stream, &c->train[s], st));
     RT_TRY(rc, rt_cuda_shard_upload(&c->ds->val[s], c->stream, &c->val[s], st));
+    rt_cuda_shard_set_scaled(c->train[s], c->ds->scaled);
+    rt_cuda_shard_set_scaled(c->val[s], c->ds->scaled);
   }
   return make_missing(c, specs, groups, scratch, st);
 }
