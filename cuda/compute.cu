@@ -200,74 +200,177 @@ extern "C" rt_code rt_cuda_check_spec(const rt_model_spec *spec, rt_status *st) 
   return check_limits(fam, spec, (size_t)spec->hp.batch_size, 1, st);
 }
 
+namespace {
+
+/* A visit of one slot's model, batch by batch (rt_cuda_integrate_shard, rt_cuda_integrate_members):
+ * begin checks and computes the batch order; each batch_step issues batch k = the mirror's cursor
+ * (its rows: x, device rows of the shard's width, or NULL to read them from the resident shard);
+ * end commits the header. */
+struct slot_visit {
+  const rt_cuda_family *fam;
+  const rt_model_spec *spec;
+  const rt_cuda_shard *shard;
+  size_t batch, nb;
+  int own_input, opt_blocks;
+  float *params, *aux;
+};
+
+rt_code visit_begin(rt_cuda_slot *slot, const rt_model_spec *spec, const rt_cuda_shard *shard,
+                    uint64_t shard_index, slot_visit *v, rt_status *st) {
+  rt_code rc;
+  v->spec = spec;
+  v->shard = shard;
+  RT_TRY(rc, check_kind(spec, &v->fam, st));
+  const rt_state_layout l = rt_state_layout_of(spec);
+  v->batch = (size_t)spec->hp.batch_size;
+  if ((rc = check_model(slot, v->fam, spec, shard, &l, v->batch, st)) != RT_OK) return rc;
+  rt_state_header *m = &slot->mirror;
+  v->params = (float *)(slot->state + l.params_offset);
+  v->aux = (float *)(slot->state + l.aux_offset);
+  v->nb = (shard->rows + v->batch - 1) / v->batch;
+  if (v->nb > slot->order_cap) {
+    uint64_t *grown = (uint64_t *)realloc(slot->order, v->nb * sizeof *grown);
+    if (!grown)
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the batch order of %zu batches", v->nb);
+    slot->order = grown;
+    slot->order_cap = v->nb;
+  }
+  rt_rng_permutation(rt_batch_order_key(spec, m->pass, shard_index), slot->order, v->nb);
+  v->opt_blocks = rt_cuda_elem_blocks(l.param_count);
+  v->own_input = 0; /* a view or a scaling of its own: each batch gathered first (input.cu) */
+  RT_TRY(rc, rt_cuda_input_prepare(slot, spec, shard, &v->own_input, st));
+  if (m->batch_cursor > v->nb)
+    return rt_fail(st, RT_ERR_INTERNAL, "model %llu: batch cursor %llu beyond the visit's %zu",
+                   (unsigned long long)spec->id, (unsigned long long)m->batch_cursor, v->nb);
+  return RT_OK;
+}
+
+/* Rows in batch k of the visit. */
+size_t batch_rows(const rt_cuda_slot *slot, const slot_visit *v, size_t k) {
+  const size_t first = (size_t)slot->order[k] * v->batch;
+  return first + v->batch <= v->shard->rows ? v->batch : v->shard->rows - first;
+}
+
+rt_code visit_batch(rt_cuda_slot *slot, const slot_visit *v, const float *x, rt_status *st) {
+  rt_code rc;
+  rt_state_header *m = &slot->mirror, *dh = (rt_state_header *)slot->state;
+  const size_t k = (size_t)m->batch_cursor;
+  if (k >= v->nb)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu: batch %zu of a visit of %zu",
+                      (unsigned long long)v->spec->id, k, v->nb);
+  const size_t first = (size_t)slot->order[k] * v->batch, rows = batch_rows(slot, v, k);
+  const rt_cuda_shard *shard = v->shard;
+  rt_cuda_batch b;
+  b.spec = v->spec;
+  b.dh = dh;
+  b.params = v->params;
+  b.aux = v->aux;
+  b.x = x ? x : shard->x + first * shard->features;
+  b.y = shard->y ? shard->y + first : nullptr;
+  b.rows = (int)rows;
+  if (v->own_input) RT_TRY(rc, rt_cuda_input_gather(slot, b.x, shard->features, b.rows, &b.x, st));
+  rt_cuda_batch_out out = {};
+  if ((rc = v->fam->batch(slot, &b, &out, st)) != RT_OK) return rc;
+  /* diverged |= !isfinite(loss); pass_loss_sum += diverged ? NaN : loss (rt_cpu_integrate_shard) */
+  batch_loss_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, out.loss_n, dh);
+  RT_CUDA_CHECK_LAUNCH(st);
+  if (out.gradient) {
+    const rt_opt_args a = rt_cuda_opt_args(v->spec, m->step, out.l2, out.nw);
+    optimizer_kernel<<<v->opt_blocks, kRtElemThreads, 0, slot->stream>>>(dh, v->params, v->aux,
+                                                                         slot->work, a);
+    RT_CUDA_CHECK_LAUNCH(st);
+  }
+  /* The host-owned counters advance for every batch, diverged or not (as on the CPU). */
+  m->pass_loss_rows += rows;
+  m->samples += rows;
+  m->step += 1;
+  m->batch_cursor += 1;
+  return RT_OK;
+}
+
+rt_code visit_end(rt_cuda_slot *slot, rt_status *st) {
+  rt_state_header *m = &slot->mirror;
+  m->batch_cursor = 0;
+  header_commit_kernel<<<1, 1, 0, slot->stream>>>((rt_state_header *)slot->state, m->step,
+                                                  m->samples, m->pass_loss_rows);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return rt_cuda_mark_done(slot, st);
+}
+
+/* The batches of slots[0..m)'s visits over a streamed shard, each batch read and copied once for
+ * all of them (the feed of slots[0], feed.cu): every slot's stream waits for the copy, and the
+ * buffer is refilled only after every slot's kernels of its batch. */
+rt_code fed_batches(rt_cuda_slot *const *slots, const slot_visit *v, size_t m, rt_status *st) {
+  rt_code rc;
+  rt_cuda_slot *lead = slots[0];
+  const size_t k0 = (size_t)lead->mirror.batch_cursor;
+  if (k0 >= v[0].nb) return RT_OK;
+  RT_TRY(rc, rt_cuda_feed_open(lead, v[0].shard, lead->order, v[0].nb, k0, v[0].batch, m, st));
+  for (size_t k = k0; rc == RT_OK && k < v[0].nb; ++k) {
+    const float *x = nullptr;
+    size_t rows = 0;
+    if ((rc = rt_cuda_feed_next(lead, &x, &rows, st)) != RT_OK) break;
+    if (rows != batch_rows(lead, &v[0], k)) {
+      rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed batch of %zu rows, expected %zu", rows,
+                      batch_rows(lead, &v[0], k));
+      break;
+    }
+    for (size_t i = 0; rc == RT_OK && i < m; ++i) {
+      rc = rt_cuda_feed_take(lead, slots[i]->stream, st);
+      if (rc == RT_OK) rc = visit_batch(slots[i], &v[i], x, st);
+      if (rc == RT_OK) rc = rt_cuda_feed_used(lead, i, slots[i]->stream, st);
+    }
+    if (rc == RT_OK) rc = rt_cuda_feed_done(lead, st);
+  }
+  rt_cuda_feed_close(lead);
+  return rc;
+}
+
+} /* namespace */
+
+extern "C" rt_code rt_cuda_integrate_members(rt_cuda_slot *const *slots,
+                                             const rt_model_spec *const *specs, size_t m,
+                                             const rt_cuda_shard *shard, uint64_t shard_index,
+                                             rt_status *st) {
+  if (m == 0) return RT_OK;
+  slot_visit *v = (slot_visit *)calloc(m, sizeof *v);
+  if (!v) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot track a visit of %zu models", m);
+  if (m == 1)
+    rt_nvtx_push("integrate model %llu pass %llu shard %llu", (unsigned long long)specs[0]->id,
+                 (unsigned long long)slots[0]->mirror.pass, (unsigned long long)shard_index);
+  else
+    rt_nvtx_push("integrate model %llu pass %llu shard %llu group of %zu",
+                 (unsigned long long)specs[0]->id, (unsigned long long)slots[0]->mirror.pass,
+                 (unsigned long long)shard_index, m);
+  rt_nvtx_scope nvtx_range;
+  rt_code rc = RT_OK;
+  for (size_t i = 0; rc == RT_OK && i < m; ++i)
+    rc = visit_begin(slots[i], specs[i], shard, shard_index, &v[i], st);
+  /* A streamed shard is read once for the members, who must then stand at one cursor in one order
+   * (a group: src/engine/groups.h). */
+  for (size_t i = 1; rc == RT_OK && shard->host && i < m; ++i)
+    if (v[i].nb != v[0].nb || v[i].batch != v[0].batch ||
+        slots[i]->mirror.batch_cursor != slots[0]->mirror.batch_cursor ||
+        memcmp(slots[i]->order, slots[0]->order, v[0].nb * sizeof *slots[0]->order) != 0)
+      rc = RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                      "models %llu and %llu share a streamed visit but not its batches",
+                      (unsigned long long)specs[0]->id, (unsigned long long)specs[i]->id);
+  if (rc == RT_OK && shard->host) {
+    rc = fed_batches(slots, v, m, st);
+  } else {
+    for (size_t i = 0; rc == RT_OK && i < m; ++i)
+      while (rc == RT_OK && (size_t)slots[i]->mirror.batch_cursor < v[i].nb)
+        rc = visit_batch(slots[i], &v[i], nullptr, st);
+  }
+  for (size_t i = 0; rc == RT_OK && i < m; ++i) rc = visit_end(slots[i], st);
+  free(v);
+  return rc;
+}
+
 extern "C" rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
                                            const rt_cuda_shard *shard, uint64_t shard_index,
                                            rt_status *st) {
-  const rt_cuda_family *fam = nullptr;
-  rt_code rc;
-  RT_TRY(rc, check_kind(spec, &fam, st));
-  const rt_state_layout l = rt_state_layout_of(spec);
-  const size_t batch = (size_t)spec->hp.batch_size;
-  if ((rc = check_model(slot, fam, spec, shard, &l, batch, st)) != RT_OK) return rc;
-  rt_state_header *m = &slot->mirror;
-  rt_nvtx_push("integrate model %llu pass %llu shard %llu", (unsigned long long)spec->id,
-               (unsigned long long)m->pass, (unsigned long long)shard_index);
-  rt_nvtx_scope nvtx_range;
-
-  rt_state_header *dh = (rt_state_header *)slot->state;
-  float *params = (float *)(slot->state + l.params_offset);
-  float *aux = (float *)(slot->state + l.aux_offset);
-
-  const size_t nb = (shard->rows + batch - 1) / batch;
-  if (nb > slot->order_cap) {
-    uint64_t *grown = (uint64_t *)realloc(slot->order, nb * sizeof *grown);
-    if (!grown)
-      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the batch order of %zu batches", nb);
-    slot->order = grown;
-    slot->order_cap = nb;
-  }
-  rt_rng_permutation(rt_batch_order_key(spec, m->pass, shard_index), slot->order, nb);
-
-  const int opt_blocks = rt_cuda_elem_blocks(l.param_count);
-  int own_input = 0; /* a view or a scaling of its own: each batch gathered first (input.cu) */
-  RT_TRY(rc, rt_cuda_input_prepare(slot, spec, shard, &own_input, st));
-
-  if (m->batch_cursor > nb)
-    return rt_fail(st, RT_ERR_INTERNAL, "model %llu: batch cursor %llu beyond the visit's %zu",
-                   (unsigned long long)spec->id, (unsigned long long)m->batch_cursor, nb);
-  /* From the batch cursor on: a visit that a stop cut on the CPU continues exactly there. */
-  for (size_t k = (size_t)m->batch_cursor; k < nb; ++k) {
-    const size_t first = (size_t)slot->order[k] * batch;
-    const size_t rows = first + batch <= shard->rows ? batch : shard->rows - first;
-    rt_cuda_batch b;
-    b.spec = spec;
-    b.dh = dh;
-    b.params = params;
-    b.aux = aux;
-    b.x = shard->x + first * shard->features;
-    b.y = shard->y ? shard->y + first : nullptr;
-    b.rows = (int)rows;
-    if (own_input) RT_TRY(rc, rt_cuda_input_gather(slot, shard, first, b.rows, &b.x, st));
-    rt_cuda_batch_out out = {};
-    if ((rc = fam->batch(slot, &b, &out, st)) != RT_OK) return rc;
-    /* diverged |= !isfinite(loss); pass_loss_sum += diverged ? NaN : loss (rt_cpu_integrate_shard) */
-    batch_loss_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, out.loss_n, dh);
-    RT_CUDA_CHECK_LAUNCH(st);
-    if (out.gradient) {
-      const rt_opt_args a = rt_cuda_opt_args(spec, m->step, out.l2, out.nw);
-      optimizer_kernel<<<opt_blocks, kRtElemThreads, 0, slot->stream>>>(dh, params, aux, slot->work,
-                                                                        a);
-      RT_CUDA_CHECK_LAUNCH(st);
-    }
-    /* The host-owned counters advance for every batch, diverged or not (as on the CPU). */
-    m->pass_loss_rows += rows;
-    m->samples += rows;
-    m->step += 1;
-  }
-  m->batch_cursor = 0;
-  header_commit_kernel<<<1, 1, 0, slot->stream>>>(dh, m->step, m->samples, m->pass_loss_rows);
-  RT_CUDA_CHECK_LAUNCH(st);
-  return rt_cuda_mark_done(slot, st);
+  return rt_cuda_integrate_members(&slot, &spec, 1, shard, shard_index, st);
 }
 
 extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec *spec,
@@ -302,6 +405,47 @@ extern "C" rt_code rt_cuda_finish_visit(rt_cuda_slot *slot, const rt_model_spec 
   return rt_cuda_mark_done(slot, st);
 }
 
+namespace {
+
+/* The evaluation chunks of a shard into slot->acc (rt_cuda_evaluate_shard). */
+rt_code evaluate_chunks(rt_cuda_slot *slot, const rt_cuda_family *fam, const rt_model_spec *spec,
+                        const rt_cuda_shard *shard, const rt_state_layout *l, size_t chunk,
+                        int own_input, rt_status *st) {
+  rt_code rc;
+  const int streamed = shard->host != nullptr;
+  for (size_t first = 0; first < shard->rows; first += chunk) {
+    rt_cuda_batch b;
+    b.spec = spec;
+    b.dh = (rt_state_header *)slot->state;
+    b.params = (float *)(slot->state + l->params_offset);
+    b.aux = (float *)(slot->state + l->aux_offset);
+    b.x = shard->x ? shard->x + first * shard->features : nullptr;
+    b.y = shard->y ? shard->y + first : nullptr;
+    b.rows = (int)(first + chunk <= shard->rows ? chunk : shard->rows - first);
+    size_t fed = (size_t)b.rows;
+    if (streamed) {
+      RT_TRY(rc, rt_cuda_feed_next(slot, &b.x, &fed, st));
+      RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
+    }
+    if (fed != (size_t)b.rows)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed chunk of %zu rows, expected %d", fed,
+                        b.rows);
+    if (own_input) RT_TRY(rc, rt_cuda_input_gather(slot, b.x, shard->features, b.rows, &b.x, st));
+    int n = 0;
+    if ((rc = fam->eval(slot, &b, &n, st)) != RT_OK) return rc;
+    eval_reduce_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, slot->max_rows, n,
+                                                               b.rows, slot->acc);
+    RT_CUDA_CHECK_LAUNCH(st);
+    if (streamed) {
+      RT_TRY(rc, rt_cuda_feed_used(slot, 0, slot->stream, st));
+      RT_TRY(rc, rt_cuda_feed_done(slot, st));
+    }
+  }
+  return RT_OK;
+}
+
+} /* namespace */
+
 extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
                                           const rt_cuda_shard *shard, double *sums, rt_status *st) {
   const rt_cuda_family *fam = nullptr;
@@ -315,22 +459,13 @@ extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spe
   int own_input = 0; /* a view or a scaling of its own: each chunk gathered first (input.cu) */
   RT_TRY(rc, rt_cuda_input_prepare(slot, spec, shard, &own_input, st));
   RT_CUDA_CHECK(st, cudaMemsetAsync(slot->acc, 0, RT_EVAL_SUMS * sizeof(double), slot->stream));
-  for (size_t first = 0; first < shard->rows; first += chunk) {
-    rt_cuda_batch b;
-    b.spec = spec;
-    b.dh = (rt_state_header *)slot->state;
-    b.params = (float *)(slot->state + l.params_offset);
-    b.aux = (float *)(slot->state + l.aux_offset);
-    b.x = shard->x + first * shard->features;
-    b.y = shard->y ? shard->y + first : nullptr;
-    b.rows = (int)(first + chunk <= shard->rows ? chunk : shard->rows - first);
-    if (own_input) RT_TRY(rc, rt_cuda_input_gather(slot, shard, first, b.rows, &b.x, st));
-    int n = 0;
-    if ((rc = fam->eval(slot, &b, &n, st)) != RT_OK) return rc;
-    eval_reduce_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, slot->max_rows, n,
-                                                               b.rows, slot->acc);
-    RT_CUDA_CHECK_LAUNCH(st);
-  }
+  const int streamed = shard->host != nullptr; /* its chunks in turn through the slot's feed */
+  if (streamed && shard->rows)
+    RT_TRY(rc, rt_cuda_feed_open(slot, shard, nullptr, (shard->rows + chunk - 1) / chunk, 0, chunk,
+                                 1, st));
+  rc = evaluate_chunks(slot, fam, spec, shard, &l, chunk, own_input, st);
+  if (streamed) rt_cuda_feed_close(slot);
+  if (rc != RT_OK) return rc;
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->pinned, slot->acc, RT_EVAL_SUMS * sizeof(double),
                                     cudaMemcpyDeviceToHost, slot->stream));
   RT_CUDA_CHECK(st, cudaStreamSynchronize(slot->stream));

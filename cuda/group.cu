@@ -337,8 +337,15 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
   for (size_t k = k0; k < nb; ++k) {
     const size_t first = (size_t)g->order[k] * batch;
     const int r = (int)(first + batch <= shard->rows ? batch : shard->rows - first);
-    const float *x = shard->x + first * shard->features, *y = shard->y + first;
-    if (p->own_input) RT_TRY(rc, rt_cuda_input_gather(slot, shard, first, r, &x, st));
+    const float *x = shard->x ? shard->x + first * shard->features : nullptr, *y = shard->y + first;
+    size_t fed = (size_t)r;
+    if (shard->host) { /* streamed */
+      RT_TRY(rc, rt_cuda_feed_next(slot, &x, &fed, st));
+      RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
+    }
+    if (fed != (size_t)r)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed batch of %zu rows, expected %d", fed, r);
+    if (p->own_input) RT_TRY(rc, rt_cuda_input_gather(slot, x, shard->features, r, &x, st));
     /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
     RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d,
                                                   &one, w0, c, w_stride, x, d, 0, &zero, w.z, c,
@@ -364,6 +371,10 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
     group_optimizer_kernel<<<opt_blocks, kRtElemThreads, 0, slot->stream>>>(
         geo, w.args + (k - k0) * m, w.grad, w.gstride, members, n);
     RT_CUDA_CHECK_LAUNCH(st);
+    if (shard->host) {
+      RT_TRY(rc, rt_cuda_feed_used(slot, 0, slot->stream, st));
+      RT_TRY(rc, rt_cuda_feed_done(slot, st));
+    }
   }
   return RT_OK;
 }
@@ -460,8 +471,16 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   int own_input = 0; /* the members share their view and scaling (src/engine/groups.c) */
   RT_TRY(rc, rt_cuda_input_prepare(slot, specs[0], shard, &own_input, st));
   const visit_plan plan = {&geo, &w, shard, k0, nb, m, l0.param_count, own_input};
-  if (g->graphs) RT_TRY(rc, issue_as_graph(g, &plan, st));
-  else RT_TRY(rc, issue_batches(g, &plan, st));
+  if (shard->host) { /* streamed: batch by batch through the context's feed, never a graph */
+    if (nb > k0) RT_TRY(rc, rt_cuda_feed_open(slot, shard, g->order, nb, k0, batch, 1, st));
+    rc = issue_batches(g, &plan, st);
+    rt_cuda_feed_close(slot);
+    if (rc != RT_OK) return rc;
+  } else if (g->graphs) {
+    RT_TRY(rc, issue_as_graph(g, &plan, st));
+  } else {
+    RT_TRY(rc, issue_batches(g, &plan, st));
+  }
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->staging, slot->state, m * g->stride,
                                     cudaMemcpyDeviceToHost, slot->stream));
   RT_TRY(rc, rt_cuda_mark_done(slot, st));

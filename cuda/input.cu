@@ -156,8 +156,8 @@ rt_code rt_cuda_input_prepare(rt_cuda_slot *slot, const rt_model_spec *spec,
   return rc;
 }
 
-rt_code rt_cuda_input_gather(rt_cuda_slot *slot, const rt_cuda_shard *shard, size_t first, int rows,
-                             const float **x, rt_status *st) {
+rt_code rt_cuda_input_gather(rt_cuda_slot *slot, const float *rows_x, size_t data_features,
+                             int rows, const float **x, rt_status *st) {
   rt_cuda_input *in = &slot->input;
   if (!in->loaded || rows < 0 || (size_t)rows > slot->max_rows)
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "an input gather of %d rows (slot: %zu rows, map %s)",
@@ -165,8 +165,8 @@ rt_code rt_cuda_input_gather(rt_cuda_slot *slot, const rt_cuda_shard *shard, siz
   const long long n = (long long)rows * (long long)in->width;
   if (n > 0) {
     gather_input_kernel<<<(unsigned)((n + kRtElemThreads - 1) / kRtElemThreads), kRtElemThreads, 0,
-                          slot->stream>>>(shard->x + first * shard->features, shard->features,
-                                          in->cols, in->scaled ? in->offset : nullptr, in->scale,
+                          slot->stream>>>(rows_x, data_features, in->cols,
+                                          in->scaled ? in->offset : nullptr, in->scale,
                                           (int)in->width, rows, in->x);
     RT_CUDA_CHECK_LAUNCH(st);
   }

@@ -88,7 +88,9 @@ typedef struct rt_cuda_shard rt_cuda_shard;
 /* Copies a host shard to the current device (features and, when present, labels) through
  * pinned staging buffers, on `stream` (a cudaStream_t; NULL = the legacy default stream). Returns
  * once the copy has finished and the staging memory is freed (load time, not the hot path).
- * A shard with 0 rows gives a valid empty device shard. */
+ * A shard with 0 rows gives a valid empty device shard. A streamed host shard (host->source)
+ * gets its labels only: its rows are read batch by batch (cuda/feed.cu) from `host`, which must
+ * then outlive the device shard. */
 rt_code rt_cuda_shard_upload(const rt_shard *host, void *stream, rt_cuda_shard **out,
                              rt_status *st);
 void rt_cuda_shard_free(rt_cuda_shard *shard);
@@ -111,6 +113,10 @@ int rt_cuda_own_input(const rt_model_spec *spec, const struct rt_scaling *shards
  * rt_cuda_slot_bytes: allocated at the slot's first such model. */
 size_t rt_cuda_input_bytes(const rt_model_spec *spec, const struct rt_scaling *shards_scaled,
                            size_t max_rows);
+
+/* Device bytes of a slot's feed (cuda/feed.cu: a streamed shard's batches, double-buffered, with
+ * as many pinned host bytes), beyond rt_cuda_slot_bytes: made at the slot's first streamed visit. */
+size_t rt_cuda_feed_bytes(size_t max_rows, size_t features);
 
 /* ---- Slots ----------------------------------------------------------------------------------- */
 
@@ -202,6 +208,12 @@ rt_code rt_cuda_slot_query(rt_cuda_slot *slot, int *done, rt_status *st);
  * without CUDA kernels: RT_ERR_CONFIG, nothing issued. */
 rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
                                 const rt_cuda_shard *shard, uint64_t shard_index, rt_status *st);
+/* The same for the members of a group visit, each on its own slot (their streams overlap): a
+ * streamed shard's batches are read from the host and copied to the device once for all of them
+ * (the feed of slots[0], cuda/feed.cu), so the members must share the batch order and cursor. */
+rt_code rt_cuda_integrate_members(rt_cuda_slot *const *slots, const rt_model_spec *const *specs,
+                                  size_t m, const rt_cuda_shard *shard, uint64_t shard_index,
+                                  rt_status *st);
 
 /* The header bookkeeping the engine does after a visit (src/engine/engine.c serve()), on the device and
  * in the mirror: position += 1; when it reaches `shards`, history[pass] = pass_loss_sum /

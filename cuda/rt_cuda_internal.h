@@ -126,6 +126,8 @@ struct rt_cuda_shard {
   float *x;                        /* rows * features, row-major */
   float *y;                        /* rows, NULL without labels */
   const struct rt_scaling *scaled; /* the scaling its rows hold (rt_dataset.scaled), or NULL */
+  const rt_shard *host;            /* a streamed shard (x NULL): its rows come through a feed
+                                      (feed.cu) from this host shard; NULL: x holds them */
 };
 
 /* A slot's input buffer and map for a model that does not read the shard's rows as they are
@@ -174,17 +176,35 @@ struct rt_cuda_slot {
   size_t state_bytes;
   uint64_t *order; /* batch order of the current visit */
   size_t order_cap;
-  rt_cuda_input input; /* a model's own input (input.cu); unused by most models */
+  rt_cuda_input input;       /* a model's own input (input.cu); unused by most models */
+  struct rt_cuda_feed *feed; /* a streamed shard's batches (feed.cu); NULL until the first */
 };
+
+/* Feeds (feed.cu): a streamed shard's batches brought to the device while kernels run, read and
+ * copied once for `consumers` streams (a group's members). open: the visit's batches (order[k0..nb)
+ * of batch_rows rows; order NULL: in turn), read ahead on the host, into the feed of `slot`;
+ * next: the next batch's rows (*x, device) copied on the feed's own stream; take: work issued on
+ * `stream` from now on waits for that copy; used: consumer i's kernels of the batch are issued on
+ * `stream`; done: every consumer has said so (the buffer is refilled only after their kernels);
+ * close: stops the read-ahead (the buffers stay for the next visit). free: at the slot's end. */
+rt_code rt_cuda_feed_open(rt_cuda_slot *slot, const rt_cuda_shard *shard, const uint64_t *order,
+                          size_t nb, size_t k0, size_t batch_rows, size_t consumers, rt_status *st);
+rt_code rt_cuda_feed_next(rt_cuda_slot *slot, const float **x, size_t *rows, rt_status *st);
+rt_code rt_cuda_feed_take(rt_cuda_slot *slot, cudaStream_t stream, rt_status *st);
+rt_code rt_cuda_feed_used(rt_cuda_slot *slot, size_t consumer, cudaStream_t stream, rt_status *st);
+rt_code rt_cuda_feed_done(rt_cuda_slot *slot, rt_status *st);
+void rt_cuda_feed_close(rt_cuda_slot *slot);
+void rt_cuda_feed_free(struct rt_cuda_feed *feed);
 
 /* A model's own input (input.cu). prepare: *on = 1 when spec's batches are to be gathered (its
  * view, its own scaling), the slot's map then made spec's (allocated, uploaded when it changed);
- * *on = 0: the model reads the shard's rows as they are. gather: rows [first, first + rows) of the
- * shard into the slot's input buffer, one kernel on the slot's stream; *x = the buffer. */
+ * *on = 0: the model reads the shard's rows as they are. gather: `rows` rows of data_features
+ * floats at rows_x (device) into the slot's input buffer, one kernel on the slot's stream; *x =
+ * the buffer. */
 rt_code rt_cuda_input_prepare(rt_cuda_slot *slot, const rt_model_spec *spec,
                               const rt_cuda_shard *shard, int *on, rt_status *st);
-rt_code rt_cuda_input_gather(rt_cuda_slot *slot, const rt_cuda_shard *shard, size_t first, int rows,
-                             const float **x, rt_status *st);
+rt_code rt_cuda_input_gather(rt_cuda_slot *slot, const float *rows_x, size_t data_features,
+                             int rows, const float **x, rt_status *st);
 void rt_cuda_input_free(rt_cuda_input *in);
 
 /* Bump allocator over a slot's workspace: every piece starts on a 256-byte boundary (the

@@ -1,7 +1,9 @@
 /* CUDA backend, device shards: a host shard (rows x features, labels when it has them) copied once
  * into device memory, through two pinned staging buffers used in turn, after checking that it
- * fits (rt_cuda_check_fits, device.cu). The families read a shard's rows through the batches the
- * driver of compute.cu hands them; nothing here computes. */
+ * fits (rt_cuda_check_fits, device.cu). A streamed host shard (data.residency) puts only its
+ * labels there; its rows come batch by batch through the slots' feeds (feed.cu). The families
+ * read a shard's rows through the batches the driver of compute.cu hands them; nothing here
+ * computes. */
 #include "rt_cuda.h"
 
 #include <stdlib.h>
@@ -80,10 +82,12 @@ extern "C" rt_code rt_cuda_shard_upload(const rt_shard *host, void *stream, rt_c
   if (!d) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a device shard descriptor");
   d->rows = host->rows;
   d->features = host->features;
-  const size_t xb = host->rows * host->features * sizeof(float);
+  d->host = host->source ? host : nullptr; /* streamed: the rows stay on disk */
+  const size_t xb = d->host ? 0 : host->rows * host->features * sizeof(float);
   const size_t yb = host->y ? host->rows * sizeof(float) : 0;
   rt_code rc = rt_cuda_check_fits(
-      rt_cuda_shard_bytes(host->rows, host->features, host->y != nullptr), "loading a shard", st);
+      rt_cuda_shard_bytes(host->rows, d->host ? 0 : host->features, host->y != nullptr),
+      "loading a shard", st);
   if (rc == RT_OK && xb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->x, xb));
   if (rc == RT_OK && yb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->y, yb));
   if (rc == RT_OK) {

@@ -101,6 +101,7 @@ extern "C" void rt_cuda_slot_free(rt_cuda_slot *s) {
   if (s->stream) (void)cudaStreamDestroy(s->stream);
   free(s->order);
   rt_cuda_input_free(&s->input);
+  rt_cuda_feed_free(s->feed);
   free(s);
 }
 

@@ -1,6 +1,9 @@
 /* The CUDA backend behind rt_backend (backend.h): what the one engine (engine.c) calls to integrate
  * a group visit and to evaluate a state on a GPU. This rank's training and validation shards live
- * in device memory for the whole run (uploaded once, here); every model has a slot (its own CUDA
+ * in device memory for the whole run (uploaded once, here), or, streamed ones (data.residency),
+ * only their labels: their rows come batch by batch from the host's read-ahead through each slot's
+ * double-buffered feed (cuda/feed.cu), the copies overlapping the kernels, and such a visit is
+ * issued batch by batch as the rows arrive; every model has a slot (its own CUDA
  * stream, cuBLAS handle, device state buffer and pinned staging buffer, cuda/rt_cuda.h).
  *
  * A group visit of a family with fused group kernels (logistic, linear sgd; the group's members
@@ -79,22 +82,24 @@ static rt_cuda_group *fused_of(const cuda_backend *c, const rt_model_spec *lead)
   return lead->id < c->count ? c->fused[c->group_of[lead->id]] : NULL;
 }
 
-/* An unfused visit issued on the members' slots: every member's upload, batches and download,
- * asynchronously; the streams overlap. */
+/* An unfused visit issued on the members' slots: every member's upload, batches (a streamed shard
+ * read once for all of them) and download, asynchronously; the streams overlap. */
 static rt_code issue_members(cuda_backend *c, const rt_group_visit *v, const rt_cuda_shard *shard,
                              rt_status *st) {
   rt_code rc = RT_OK;
+  rt_cuda_slot **slots = malloc(v->m * sizeof *slots);
+  if (!slots) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot track a visit of %zu models", v->m);
   for (size_t i = 0; rc == RT_OK && i < v->m; ++i) {
-    rt_cuda_slot *slot = slot_of(c, v->specs[i], st);
-    if (!slot) {
-      rc = st->code;
-      break;
-    }
-    const size_t bytes = rt_state_layout_of(v->specs[i]).total_bytes;
-    rc = rt_cuda_state_upload(slot, v->states[i], bytes, st);
-    if (rc == RT_OK) rc = rt_cuda_integrate_shard(slot, v->specs[i], shard, v->shard, st);
-    if (rc == RT_OK) rc = rt_cuda_state_download(slot, v->states[i], bytes, st);
+    if (!(slots[i] = slot_of(c, v->specs[i], st))) rc = st->code;
+    if (rc == RT_OK)
+      rc = rt_cuda_state_upload(slots[i], v->states[i], rt_state_layout_of(v->specs[i]).total_bytes,
+                                st);
   }
+  if (rc == RT_OK) rc = rt_cuda_integrate_members(slots, v->specs, v->m, shard, v->shard, st);
+  for (size_t i = 0; rc == RT_OK && i < v->m; ++i)
+    rc = rt_cuda_state_download(slots[i], v->states[i], rt_state_layout_of(v->specs[i]).total_bytes,
+                                st);
+  free(slots);
   if (rc == RT_OK) return RT_OK;
   /* An error: every slot issued to is waited for, so that no copy lands in a state later. */
   for (size_t i = 0; i < v->m; ++i) {
@@ -209,13 +214,20 @@ static int owned(const cuda_backend *c, size_t s) {
   return rt_shard_owner(s, c->ds->shards, c->ds->ranks) == c->ds->rank;
 }
 
-/* A model's slot, with its input buffer when it gathers its batches (a view, a scaling of its
- * own: rt_cuda_own_input). */
+/* A slot's extras for batches of `batch` rows: the input buffer when the model gathers its batches
+ * (a view, a scaling of its own: rt_cuda_own_input), the feed when some shard of this rank
+ * streams (rt_cuda_feed_bytes). */
+static size_t extra_bytes(const rt_model_spec *spec, const rt_dataset *ds, size_t batch) {
+  return rt_cuda_input_bytes(spec, ds->scaled, batch) +
+         (ds->streamed ? rt_cuda_feed_bytes(batch, ds->features) : 0);
+}
+
+/* A model's slot, with its extras. */
 static size_t slot_bytes(const rt_model_spec *spec, const rt_dataset *ds) {
   const size_t batch = (size_t)spec->hp.batch_size;
   return rt_cuda_slot_bytes(rt_state_layout_of(spec).total_bytes, batch, ds->features, ds->classes,
                             rt_cuda_work_floats(spec, batch)) +
-         rt_cuda_input_bytes(spec, ds->scaled, batch);
+         extra_bytes(spec, ds, batch);
 }
 
 /* The most batches a visit of this batch size has on this rank. */
@@ -230,8 +242,7 @@ static size_t max_batches(const cuda_backend *c, size_t batch) {
 /* A fused context of the group specs[0..m), with its input buffer likewise. */
 static size_t group_bytes(const cuda_backend *c, const rt_model_spec **specs, size_t m) {
   const size_t batch = (size_t)specs[0]->hp.batch_size;
-  return rt_cuda_group_bytes(specs, m, max_batches(c, batch)) +
-         rt_cuda_input_bytes(specs[0], c->ds->scaled, batch);
+  return rt_cuda_group_bytes(specs, m, max_batches(c, batch)) + extra_bytes(specs[0], c->ds, batch);
 }
 
 /* 1 when `slot` holds the model of `spec` (as large as slot_bytes would make it, or larger). */
@@ -347,8 +358,10 @@ static rt_code load(cuda_backend *c, const rt_model_spec *specs, const rt_groups
   size_t need = missing_bytes(c, specs, groups, scratch);
   for (size_t s = 0; s < c->ds->shards; ++s)
     if (owned(c, s))
-      need += rt_cuda_shard_bytes(c->ds->train[s].rows, c->ds->features, 1) +
-              rt_cuda_shard_bytes(c->ds->val[s].rows, c->ds->features, 1);
+      need += rt_cuda_shard_bytes(c->ds->train[s].rows,
+                                  c->ds->train[s].source ? 0 : c->ds->features, 1) +
+              rt_cuda_shard_bytes(c->ds->val[s].rows, c->ds->val[s].source ? 0 : c->ds->features,
+                                  1); /* a streamed shard: its labels */
   RT_TRY(rc, rt_cuda_check_fits(need, "the training and validation shards and model slots", st));
   RT_TRY(rc, rt_cuda_stream_create(&c->stream, st));
   for (size_t s = 0; s < c->ds->shards; ++s) {
@@ -412,16 +425,6 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
                  "%s: LIBSVM (sparse) rows are not supported by the CUDA backend yet (expected "
                  "run.backend: cpu, or the data as CSV or .npy)",
                  ds->train_opt.path);
-  /* The CUDA backend holds shards in device memory: streamed shards are the CPU's for now. */
-  if (rc == RT_OK && ds->streamed > 0)
-    rc = rt_fail(st, RT_ERR_CONFIG,
-                 "data.residency: %zu shard%s of this rank stream from disk (data.residency %s, "
-                 "memory_budget %llu bytes); the CUDA backend holds shards in device memory and "
-                 "does not stream yet (expected data.residency: memory, a larger "
-                 "data.memory_budget, or run.backend: cpu)",
-                 ds->streamed, ds->streamed == 1 ? "" : "s",
-                 ds->residency == RT_RESIDENCY_STREAM ? "stream" : "auto",
-                 (unsigned long long)ds->budget);
   if (rc == RT_OK) {
     rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
     rc = load(c, specs, groups, scratch, st);

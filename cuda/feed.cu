@@ -1,0 +1,217 @@
+/* CUDA backend, feeds: the rows of a streamed shard (data.residency; the device shard holds only
+ * its labels, shards.cu) brought to a slot batch by batch while its kernels run. The host side is
+ * the CPU's read-ahead (src/data/batch_stream.h: a thread reads the visit's batches in the visit's
+ * order from the .npy file); each batch then goes into one of two pinned buffers and from there,
+ * on the feed's own copy stream, into one of two device buffers, which each consumer's stream (a
+ * slot's: a fused group's context, or each member of an unfused group, so that a batch is read and
+ * copied once for the group) waits for before the batch's kernels. So the copy of batch k + 1
+ * overlaps the kernels of batch k, and the host refills a pinned buffer only once its last copy is
+ * done, a device buffer only once every kernel that read it is done (events, no device-wide
+ * waits):
+ *
+ *   host:              read k -> pinned[k % 2]  (waits: copied[k % 2] of batch k - 2)
+ *   copy stream:       pinned -> device[k % 2]  (waits: used[k % 2][*] of batch k - 2), copied[k % 2]
+ *   consumer i stream: kernels of batch k       (waits: copied[k % 2]), used[k % 2][i]
+ *
+ * A feed belongs to a slot (a model's or a fused group's), is made at the slot's first streamed
+ * visit and lives as long as the slot; memory: two device and two pinned buffers of the slot's
+ * batch (rt_cuda_feed_bytes), whatever the shard's size. */
+#include "rt_cuda.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_cuda_internal.h"
+
+extern "C" {
+#include "batch_stream.h" /* no C++ guards of its own */
+}
+
+struct rt_cuda_feed {
+  size_t rows_cap, features;
+  float *dx[2];          /* device: rows_cap x features each */
+  float *hx[2];          /* pinned host: the same */
+  cudaEvent_t copied[2]; /* the buffer's last copy done */
+  cudaEvent_t
+      *used[2];   /* [consumer_cap]: each consumer's kernels of the buffer's last batch done */
+  size_t live[2]; /* consumers whose used event of the buffer was recorded */
+  size_t consumer_cap, consumers;
+  int copied_live[2]; /* the buffer's copied event was recorded */
+  cudaStream_t copy;
+  rt_batch_stream *bs; /* the visit being fed (NULL between visits) */
+  uint64_t fed;        /* batches done: the next one goes into buffer fed % 2 */
+  int pending;         /* a batch was handed out and rt_cuda_feed_done not called yet */
+};
+
+extern "C" size_t rt_cuda_feed_bytes(size_t max_rows, size_t features) {
+  return 2 * rt_cuda_round_up(max_rows * features * sizeof(float));
+}
+
+namespace {
+
+void free_used(rt_cuda_feed *f) {
+  for (int b = 0; b < 2; ++b) {
+    for (size_t i = 0; f->used[b] && i < f->consumer_cap; ++i)
+      if (f->used[b][i]) (void)cudaEventDestroy(f->used[b][i]);
+    free(f->used[b]);
+    f->used[b] = nullptr;
+  }
+  f->consumer_cap = 0;
+}
+
+} /* namespace */
+
+void rt_cuda_feed_free(rt_cuda_feed *f) {
+  if (!f) return;
+  rt_batch_stream_close(f->bs);
+  if (f->copy) (void)cudaStreamSynchronize(f->copy);
+  for (int b = 0; b < 2; ++b) {
+    if (f->dx[b]) (void)cudaFree(f->dx[b]);
+    if (f->hx[b]) (void)cudaFreeHost(f->hx[b]);
+    if (f->copied[b]) (void)cudaEventDestroy(f->copied[b]);
+  }
+  free_used(f);
+  if (f->copy) (void)cudaStreamDestroy(f->copy);
+  free(f);
+}
+
+namespace {
+
+rt_code feed_create(size_t rows_cap, size_t features, rt_cuda_feed **out, rt_status *st) {
+  rt_cuda_feed *f = (rt_cuda_feed *)calloc(1, sizeof *f);
+  if (!f) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a feed");
+  f->rows_cap = rows_cap;
+  f->features = features;
+  const size_t bytes = rows_cap * features * sizeof(float);
+  rt_code rc = RT_CUDA_CALL(st, cudaStreamCreateWithFlags(&f->copy, cudaStreamNonBlocking));
+  for (int b = 0; b < 2 && rc == RT_OK; ++b) {
+    rc = RT_CUDA_CALL(st, cudaMalloc((void **)&f->dx[b], bytes ? bytes : 1));
+    if (rc == RT_OK)
+      rc = RT_CUDA_CALL(st,
+                        cudaHostAlloc((void **)&f->hx[b], bytes ? bytes : 1, cudaHostAllocDefault));
+    if (rc == RT_OK)
+      rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&f->copied[b], cudaEventDisableTiming));
+  }
+  if (rc != RT_OK) {
+    rt_cuda_feed_free(f);
+    return rc;
+  }
+  *out = f;
+  return RT_OK;
+}
+
+/* Room for n consumers' events. The old events are only dropped between visits, once the copy
+ * stream has waited for them (the caller synchronises it first). */
+rt_code reserve_consumers(rt_cuda_feed *f, size_t n, rt_status *st) {
+  if (n <= f->consumer_cap) return RT_OK;
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(f->copy));
+  for (int b = 0; b < 2; ++b) { /* a buffer's pending reuse waits on nothing older than this */
+    for (size_t i = 0; i < f->live[b]; ++i) RT_CUDA_CHECK(st, cudaEventSynchronize(f->used[b][i]));
+    f->live[b] = 0;
+  }
+  free_used(f);
+  for (int b = 0; b < 2; ++b) {
+    f->used[b] = (cudaEvent_t *)calloc(n, sizeof(cudaEvent_t));
+    if (!f->used[b]) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu feed events", n);
+  }
+  f->consumer_cap = n;
+  for (int b = 0; b < 2; ++b)
+    for (size_t i = 0; i < n; ++i)
+      RT_CUDA_CHECK(st, cudaEventCreateWithFlags(&f->used[b][i], cudaEventDisableTiming));
+  return RT_OK;
+}
+
+} /* namespace */
+
+rt_code rt_cuda_feed_open(rt_cuda_slot *slot, const rt_cuda_shard *shard, const uint64_t *order,
+                          size_t nb, size_t k0, size_t batch_rows, size_t consumers,
+                          rt_status *st) {
+  if (!shard->host || batch_rows > slot->max_rows || consumers == 0)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                      "a feed of batches of %zu rows for %zu consumers of a %s shard (slot: %zu "
+                      "rows)",
+                      batch_rows, consumers, shard->host ? "streamed" : "resident", slot->max_rows);
+  rt_code rc;
+  rt_cuda_feed *f = slot->feed;
+  if (f && f->features != shard->features) { /* another data width: made anew */
+    RT_TRY(rc, RT_CUDA_CALL(st, cudaStreamSynchronize(slot->stream)));
+    rt_cuda_feed_free(f);
+    slot->feed = f = nullptr;
+  }
+  if (!f) {
+    RT_TRY(rc, feed_create(slot->max_rows, shard->features, &slot->feed, st));
+    f = slot->feed;
+  }
+  rt_batch_stream_close(f->bs); /* a visit an error cut short */
+  f->bs = nullptr;
+  f->pending = 0;
+  RT_TRY(rc, reserve_consumers(f, consumers, st));
+  f->consumers = consumers;
+  return rt_batch_stream_open(shard->host, order, nb, k0, batch_rows, &f->bs, st);
+}
+
+rt_code rt_cuda_feed_next(rt_cuda_slot *slot, const float **x, size_t *rows, rt_status *st) {
+  rt_cuda_feed *f = slot->feed;
+  if (!f || !f->bs || f->pending)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a feed's next batch %s",
+                      !f || !f->bs ? "without an open visit" : "before the last one was done");
+  const float *src = nullptr;
+  size_t got = 0;
+  rt_code rc;
+  RT_TRY(rc, rt_batch_stream_next(f->bs, &src, &got, st));
+  if (got > f->rows_cap)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed batch of %zu rows in a feed of %zu", got,
+                      f->rows_cap);
+  const int b = (int)(f->fed % 2);
+  const size_t bytes = got * f->features * sizeof(float);
+  /* pinned[b] is free once its last copy is done; device[b] once its last readers are. */
+  if (f->copied_live[b]) RT_CUDA_CHECK(st, cudaEventSynchronize(f->copied[b]));
+  for (size_t i = 0; i < f->live[b]; ++i)
+    RT_CUDA_CHECK(st, cudaStreamWaitEvent(f->copy, f->used[b][i], 0));
+  f->live[b] = 0;
+  if (bytes) {
+    memcpy(f->hx[b], src, bytes);
+    RT_CUDA_CHECK(st, cudaMemcpyAsync(f->dx[b], f->hx[b], bytes, cudaMemcpyHostToDevice, f->copy));
+  }
+  RT_CUDA_CHECK(st, cudaEventRecord(f->copied[b], f->copy));
+  f->copied_live[b] = 1;
+  f->pending = 1;
+  *x = f->dx[b];
+  *rows = got;
+  return RT_OK;
+}
+
+rt_code rt_cuda_feed_take(rt_cuda_slot *slot, cudaStream_t stream, rt_status *st) {
+  rt_cuda_feed *f = slot->feed;
+  if (!f || !f->pending)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a feed's batch taken that was not handed out");
+  RT_CUDA_CHECK(st, cudaStreamWaitEvent(stream, f->copied[f->fed % 2], 0));
+  return RT_OK;
+}
+
+rt_code rt_cuda_feed_used(rt_cuda_slot *slot, size_t consumer, cudaStream_t stream, rt_status *st) {
+  rt_cuda_feed *f = slot->feed;
+  const int b = f ? (int)(f->fed % 2) : 0;
+  if (!f || !f->pending || consumer >= f->consumers || consumer != f->live[b])
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a feed's batch used by consumer %zu out of turn",
+                      consumer);
+  RT_CUDA_CHECK(st, cudaEventRecord(f->used[b][consumer], stream));
+  f->live[b] = consumer + 1;
+  return RT_OK;
+}
+
+rt_code rt_cuda_feed_done(rt_cuda_slot *slot, rt_status *st) {
+  rt_cuda_feed *f = slot->feed;
+  if (!f || !f->pending || f->live[f->fed % 2] != f->consumers)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a feed's batch done before every consumer used it");
+  f->pending = 0;
+  f->fed++;
+  return RT_OK;
+}
+
+void rt_cuda_feed_close(rt_cuda_slot *slot) {
+  if (!slot->feed) return;
+  rt_batch_stream_close(slot->feed->bs);
+  slot->feed->bs = nullptr;
+  slot->feed->pending = 0;
+}
