@@ -297,7 +297,7 @@ rt_code visit_end(rt_cuda_slot *slot, rt_status *st) {
   return rt_cuda_mark_done(slot, st);
 }
 
-/* The batches of slots[0..m)'s visits over a streamed shard, each batch read and copied once for
+/* The batches of slots[0..m)'s visits over a streamed or sparse shard, each batch read and copied once for
  * all of them (the feed of slots[0], feed.cu): every slot's stream waits for the copy, and the
  * buffer is refilled only after every slot's kernels of its batch. */
 rt_code fed_batches(rt_cuda_slot *const *slots, const slot_visit *v, size_t m, rt_status *st) {
@@ -311,7 +311,7 @@ rt_code fed_batches(rt_cuda_slot *const *slots, const slot_visit *v, size_t m, r
     size_t rows = 0;
     if ((rc = rt_cuda_feed_next(lead, &x, &rows, st)) != RT_OK) break;
     if (rows != batch_rows(lead, &v[0], k)) {
-      rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed batch of %zu rows, expected %zu", rows,
+      rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "a fed batch of %zu rows, expected %zu", rows,
                       batch_rows(lead, &v[0], k));
       break;
     }
@@ -346,16 +346,16 @@ extern "C" rt_code rt_cuda_integrate_members(rt_cuda_slot *const *slots,
   rt_code rc = RT_OK;
   for (size_t i = 0; rc == RT_OK && i < m; ++i)
     rc = visit_begin(slots[i], specs[i], shard, shard_index, &v[i], st);
-  /* A streamed shard is read once for the members, who must then stand at one cursor in one order
+  /* A streamed or sparse shard is read (made dense) once for the members, who must then stand at one cursor in one order
    * (a group: src/engine/groups.h). */
-  for (size_t i = 1; rc == RT_OK && shard->host && i < m; ++i)
+  for (size_t i = 1; rc == RT_OK && rt_cuda_shard_fed(shard) && i < m; ++i)
     if (v[i].nb != v[0].nb || v[i].batch != v[0].batch ||
         slots[i]->mirror.batch_cursor != slots[0]->mirror.batch_cursor ||
         memcmp(slots[i]->order, slots[0]->order, v[0].nb * sizeof *slots[0]->order) != 0)
       rc = RT_FAIL_AT(st, RT_ERR_INTERNAL,
-                      "models %llu and %llu share a streamed visit but not its batches",
+                      "models %llu and %llu share a fed visit but not its batches",
                       (unsigned long long)specs[0]->id, (unsigned long long)specs[i]->id);
-  if (rc == RT_OK && shard->host) {
+  if (rc == RT_OK && rt_cuda_shard_fed(shard)) {
     rc = fed_batches(slots, v, m, st);
   } else {
     for (size_t i = 0; rc == RT_OK && i < m; ++i)
@@ -412,7 +412,7 @@ rt_code evaluate_chunks(rt_cuda_slot *slot, const rt_cuda_family *fam, const rt_
                         const rt_cuda_shard *shard, const rt_state_layout *l, size_t chunk,
                         int own_input, rt_status *st) {
   rt_code rc;
-  const int streamed = shard->host != nullptr;
+  const int via_feed = rt_cuda_shard_fed(shard);
   for (size_t first = 0; first < shard->rows; first += chunk) {
     rt_cuda_batch b;
     b.spec = spec;
@@ -423,20 +423,19 @@ rt_code evaluate_chunks(rt_cuda_slot *slot, const rt_cuda_family *fam, const rt_
     b.y = shard->y ? shard->y + first : nullptr;
     b.rows = (int)(first + chunk <= shard->rows ? chunk : shard->rows - first);
     size_t fed = (size_t)b.rows;
-    if (streamed) {
+    if (via_feed) {
       RT_TRY(rc, rt_cuda_feed_next(slot, &b.x, &fed, st));
       RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
     }
     if (fed != (size_t)b.rows)
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed chunk of %zu rows, expected %d", fed,
-                        b.rows);
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a fed chunk of %zu rows, expected %d", fed, b.rows);
     if (own_input) RT_TRY(rc, rt_cuda_input_gather(slot, b.x, shard->features, b.rows, &b.x, st));
     int n = 0;
     if ((rc = fam->eval(slot, &b, &n, st)) != RT_OK) return rc;
     eval_reduce_kernel<<<1, kReduceThreads, 0, slot->stream>>>(slot->row_vals, slot->max_rows, n,
                                                                b.rows, slot->acc);
     RT_CUDA_CHECK_LAUNCH(st);
-    if (streamed) {
+    if (via_feed) {
       RT_TRY(rc, rt_cuda_feed_used(slot, 0, slot->stream, st));
       RT_TRY(rc, rt_cuda_feed_done(slot, st));
     }
@@ -459,12 +458,12 @@ extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spe
   int own_input = 0; /* a view or a scaling of its own: each chunk gathered first (input.cu) */
   RT_TRY(rc, rt_cuda_input_prepare(slot, spec, shard, &own_input, st));
   RT_CUDA_CHECK(st, cudaMemsetAsync(slot->acc, 0, RT_EVAL_SUMS * sizeof(double), slot->stream));
-  const int streamed = shard->host != nullptr; /* its chunks in turn through the slot's feed */
-  if (streamed && shard->rows)
+  const int via_feed = rt_cuda_shard_fed(shard); /* its chunks in turn through the slot's feed */
+  if (via_feed && shard->rows)
     RT_TRY(rc, rt_cuda_feed_open(slot, shard, nullptr, (shard->rows + chunk - 1) / chunk, 0, chunk,
                                  1, st));
   rc = evaluate_chunks(slot, fam, spec, shard, &l, chunk, own_input, st);
-  if (streamed) rt_cuda_feed_close(slot);
+  if (via_feed) rt_cuda_feed_close(slot);
   if (rc != RT_OK) return rc;
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->pinned, slot->acc, RT_EVAL_SUMS * sizeof(double),
                                     cudaMemcpyDeviceToHost, slot->stream));

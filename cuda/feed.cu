@@ -13,6 +13,11 @@
  *   copy stream:       pinned -> device[k % 2]  (waits: used[k % 2][*] of batch k - 2), copied[k % 2]
  *   consumer i stream: kernels of batch k       (waits: copied[k % 2]), used[k % 2][i]
  *
+ * A sparse shard (LIBSVM, CSR on the device: shards.cu) is fed the same way, the host step left
+ * out: on the copy stream the device buffer is zeroed and one kernel scatters the batch's
+ * non-zeros into it (each element written once: no sums, the same bits on every run), so every
+ * family, view and scaling sees the dense rows it would see on the CPU.
+ *
  * A feed belongs to a slot (a model's or a fused group's), is made at the slot's first streamed
  * visit and lives as long as the slot; memory: two device and two pinned buffers of the slot's
  * batch (rt_cuda_feed_bytes), whatever the shard's size. */
@@ -38,9 +43,14 @@ struct rt_cuda_feed {
   size_t consumer_cap, consumers;
   int copied_live[2]; /* the buffer's copied event was recorded */
   cudaStream_t copy;
-  rt_batch_stream *bs; /* the visit being fed (NULL between visits) */
-  uint64_t fed;        /* batches done: the next one goes into buffer fed % 2 */
-  int pending;         /* a batch was handed out and rt_cuda_feed_done not called yet */
+  rt_batch_stream *bs; /* the streamed visit being fed (NULL between visits) */
+  /* A sparse visit: its shard, batches order[k..nb) (order NULL: in turn) of batch_rows rows. */
+  const rt_cuda_shard *sparse;
+  uint64_t *order;
+  size_t order_cap, nb, k, batch_rows;
+  int order_given;
+  uint64_t fed; /* batches done: the next one goes into buffer fed % 2 */
+  int pending;  /* a batch was handed out and rt_cuda_feed_done not called yet */
 };
 
 extern "C" size_t rt_cuda_feed_bytes(size_t max_rows, size_t features) {
@@ -72,6 +82,7 @@ void rt_cuda_feed_free(rt_cuda_feed *f) {
   }
   free_used(f);
   if (f->copy) (void)cudaStreamDestroy(f->copy);
+  free(f->order);
   free(f);
 }
 
@@ -86,9 +97,6 @@ rt_code feed_create(size_t rows_cap, size_t features, rt_cuda_feed **out, rt_sta
   rt_code rc = RT_CUDA_CALL(st, cudaStreamCreateWithFlags(&f->copy, cudaStreamNonBlocking));
   for (int b = 0; b < 2 && rc == RT_OK; ++b) {
     rc = RT_CUDA_CALL(st, cudaMalloc((void **)&f->dx[b], bytes ? bytes : 1));
-    if (rc == RT_OK)
-      rc = RT_CUDA_CALL(st,
-                        cudaHostAlloc((void **)&f->hx[b], bytes ? bytes : 1, cudaHostAllocDefault));
     if (rc == RT_OK)
       rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&f->copied[b], cudaEventDisableTiming));
   }
@@ -126,11 +134,12 @@ rt_code reserve_consumers(rt_cuda_feed *f, size_t n, rt_status *st) {
 rt_code rt_cuda_feed_open(rt_cuda_slot *slot, const rt_cuda_shard *shard, const uint64_t *order,
                           size_t nb, size_t k0, size_t batch_rows, size_t consumers,
                           rt_status *st) {
-  if (!shard->host || batch_rows > slot->max_rows || consumers == 0)
+  if (!rt_cuda_shard_fed(shard) || batch_rows > slot->max_rows || consumers == 0)
     return RT_FAIL_AT(st, RT_ERR_INTERNAL,
                       "a feed of batches of %zu rows for %zu consumers of a %s shard (slot: %zu "
                       "rows)",
-                      batch_rows, consumers, shard->host ? "streamed" : "resident", slot->max_rows);
+                      batch_rows, consumers, rt_cuda_shard_fed(shard) ? "fed" : "resident",
+                      slot->max_rows);
   rt_code rc;
   rt_cuda_feed *f = slot->feed;
   if (f && f->features != shard->features) { /* another data width: made anew */
@@ -144,32 +153,96 @@ rt_code rt_cuda_feed_open(rt_cuda_slot *slot, const rt_cuda_shard *shard, const 
   }
   rt_batch_stream_close(f->bs); /* a visit an error cut short */
   f->bs = nullptr;
+  f->sparse = nullptr;
   f->pending = 0;
   RT_TRY(rc, reserve_consumers(f, consumers, st));
   f->consumers = consumers;
-  return rt_batch_stream_open(shard->host, order, nb, k0, batch_rows, &f->bs, st);
+  if (shard->host) { /* the pinned buffers, at the first streamed visit (a sparse one has none) */
+    const size_t bytes = f->rows_cap * f->features * sizeof(float);
+    for (int b = 0; b < 2; ++b)
+      if (!f->hx[b])
+        RT_TRY(rc, RT_CUDA_CALL(st, cudaHostAlloc((void **)&f->hx[b], bytes ? bytes : 1,
+                                                  cudaHostAllocDefault)));
+    return rt_batch_stream_open(shard->host, order, nb, k0, batch_rows, &f->bs, st);
+  }
+  if (order && nb > f->order_cap) {
+    uint64_t *grown = (uint64_t *)realloc(f->order, nb * sizeof *grown);
+    if (!grown) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot copy a batch order of %zu", nb);
+    f->order = grown;
+    f->order_cap = nb;
+  }
+  if (order) memcpy(f->order, order, nb * sizeof *order);
+  f->sparse = shard;
+  f->nb = nb;
+  f->k = k0;
+  f->batch_rows = batch_rows;
+  f->order_given = order != nullptr;
+  return RT_OK;
 }
+
+namespace {
+
+/* Rows [first, first + rows) of the CSR arrays into a dense rows x d block (zeroed before): one
+ * block of threads per row, a thread per non-zero in turn. */
+__global__ void densify_kernel(const uint64_t *indptr, const uint32_t *indices, const float *values,
+                               size_t first, int rows, size_t d, float *out) {
+  const int r = blockIdx.x;
+  if (r >= rows) return;
+  const uint64_t begin = indptr[first + (size_t)r], end = indptr[first + (size_t)r + 1];
+  for (uint64_t p = begin + threadIdx.x; p < end; p += blockDim.x)
+    out[(size_t)r * d + indices[p]] = values[p];
+}
+
+/* The next sparse batch into device[b] on the copy stream. */
+rt_code densify_next(rt_cuda_feed *f, int b, size_t *rows, rt_status *st) {
+  const rt_cuda_shard *s = f->sparse;
+  if (f->k >= f->nb)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a sparse feed past its %zu batches", f->nb);
+  const size_t index = f->order_given ? (size_t)f->order[f->k] : f->k;
+  const size_t first = index * f->batch_rows;
+  if (first >= s->rows)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "sparse batch %zu starts past the shard's %zu rows",
+                      index, s->rows);
+  const size_t n = first + f->batch_rows <= s->rows ? f->batch_rows : s->rows - first;
+  if (n > f->rows_cap)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a sparse batch of %zu rows in a feed of %zu", n,
+                      f->rows_cap);
+  RT_CUDA_CHECK(st, cudaMemsetAsync(f->dx[b], 0, n * f->features * sizeof(float), f->copy));
+  densify_kernel<<<(unsigned)n, 128, 0, f->copy>>>(s->indptr, s->indices, s->values, first, (int)n,
+                                                   f->features, f->dx[b]);
+  RT_CUDA_CHECK_LAUNCH(st);
+  f->k++;
+  *rows = n;
+  return RT_OK;
+}
+
+} /* namespace */
 
 rt_code rt_cuda_feed_next(rt_cuda_slot *slot, const float **x, size_t *rows, rt_status *st) {
   rt_cuda_feed *f = slot->feed;
-  if (!f || !f->bs || f->pending)
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a feed's next batch %s",
-                      !f || !f->bs ? "without an open visit" : "before the last one was done");
+  if (!f || (!f->bs && !f->sparse) || f->pending)
+    return RT_FAIL_AT(
+        st, RT_ERR_INTERNAL, "a feed's next batch %s",
+        !f || (!f->bs && !f->sparse) ? "without an open visit" : "before the last one was done");
   const float *src = nullptr;
   size_t got = 0;
   rt_code rc;
-  RT_TRY(rc, rt_batch_stream_next(f->bs, &src, &got, st));
-  if (got > f->rows_cap)
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed batch of %zu rows in a feed of %zu", got,
-                      f->rows_cap);
+  if (f->bs) {
+    RT_TRY(rc, rt_batch_stream_next(f->bs, &src, &got, st));
+    if (got > f->rows_cap)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed batch of %zu rows in a feed of %zu", got,
+                        f->rows_cap);
+  }
   const int b = (int)(f->fed % 2);
-  const size_t bytes = got * f->features * sizeof(float);
   /* pinned[b] is free once its last copy is done; device[b] once its last readers are. */
   if (f->copied_live[b]) RT_CUDA_CHECK(st, cudaEventSynchronize(f->copied[b]));
   for (size_t i = 0; i < f->live[b]; ++i)
     RT_CUDA_CHECK(st, cudaStreamWaitEvent(f->copy, f->used[b][i], 0));
   f->live[b] = 0;
-  if (bytes) {
+  if (f->sparse) {
+    RT_TRY(rc, densify_next(f, b, &got, st));
+  } else if (got) {
+    const size_t bytes = got * f->features * sizeof(float);
     memcpy(f->hx[b], src, bytes);
     RT_CUDA_CHECK(st, cudaMemcpyAsync(f->dx[b], f->hx[b], bytes, cudaMemcpyHostToDevice, f->copy));
   }
@@ -213,5 +286,6 @@ void rt_cuda_feed_close(rt_cuda_slot *slot) {
   if (!slot->feed) return;
   rt_batch_stream_close(slot->feed->bs);
   slot->feed->bs = nullptr;
+  slot->feed->sparse = nullptr;
   slot->feed->pending = 0;
 }

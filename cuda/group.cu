@@ -339,7 +339,7 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
     const int r = (int)(first + batch <= shard->rows ? batch : shard->rows - first);
     const float *x = shard->x ? shard->x + first * shard->features : nullptr, *y = shard->y + first;
     size_t fed = (size_t)r;
-    if (shard->host) { /* streamed */
+    if (rt_cuda_shard_fed(shard)) { /* streamed or sparse */
       RT_TRY(rc, rt_cuda_feed_next(slot, &x, &fed, st));
       RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
     }
@@ -371,7 +371,7 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
     group_optimizer_kernel<<<opt_blocks, kRtElemThreads, 0, slot->stream>>>(
         geo, w.args + (k - k0) * m, w.grad, w.gstride, members, n);
     RT_CUDA_CHECK_LAUNCH(st);
-    if (shard->host) {
+    if (rt_cuda_shard_fed(shard)) {
       RT_TRY(rc, rt_cuda_feed_used(slot, 0, slot->stream, st));
       RT_TRY(rc, rt_cuda_feed_done(slot, st));
     }
@@ -471,7 +471,8 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   int own_input = 0; /* the members share their view and scaling (src/engine/groups.c) */
   RT_TRY(rc, rt_cuda_input_prepare(slot, specs[0], shard, &own_input, st));
   const visit_plan plan = {&geo, &w, shard, k0, nb, m, l0.param_count, own_input};
-  if (shard->host) { /* streamed: batch by batch through the context's feed, never a graph */
+  if (rt_cuda_shard_fed(
+          shard)) { /* streamed or sparse: batch by batch through the context's feed, never a graph */
     if (nb > k0) RT_TRY(rc, rt_cuda_feed_open(slot, shard, g->order, nb, k0, batch, 1, st));
     rc = issue_batches(g, &plan, st);
     rt_cuda_feed_close(slot);

@@ -99,8 +99,10 @@ size_t rt_cuda_shard_rows(const rt_cuda_shard *shard);
  * scaling scale their own batches (rt_cuda_own_input). */
 void rt_cuda_shard_set_scaled(rt_cuda_shard *shard, const struct rt_scaling *scaled);
 size_t rt_cuda_shard_features(const rt_cuda_shard *shard);
-/* Device bytes a shard of this shape takes (for rt_cuda_check_fits before loading). */
+/* Device bytes a shard of this shape takes (for rt_cuda_check_fits before loading); a sparse
+ * (LIBSVM) shard's, which holds its rows as CSR. */
 size_t rt_cuda_shard_bytes(size_t rows, size_t features, int has_labels);
+size_t rt_cuda_sparse_shard_bytes(size_t rows, size_t nnz, int has_labels);
 
 /* ---- A model's own input ----------------------------------------------------------------------- */
 

@@ -128,7 +128,18 @@ struct rt_cuda_shard {
   const struct rt_scaling *scaled; /* the scaling its rows hold (rt_dataset.scaled), or NULL */
   const rt_shard *host;            /* a streamed shard (x NULL): its rows come through a feed
                                       (feed.cu) from this host shard; NULL: x holds them */
+  /* A sparse shard (x NULL): rows in CSR, as the host shard holds them (ringtrain/data.h); a
+   * feed makes each batch dense on the device (feed.cu). NULL otherwise. */
+  uint64_t *indptr; /* rows + 1 */
+  uint32_t *indices;
+  float *values;
+  size_t nnz;
 };
+
+/* Whether a shard's batches come through a feed (streamed or sparse) rather than from x. */
+static inline int rt_cuda_shard_fed(const rt_cuda_shard *s) {
+  return s->host != nullptr || s->indptr != nullptr;
+}
 
 /* A slot's input buffer and map for a model that does not read the shard's rows as they are
  * (input.cu): allocated at the first such model, device memory and the host copy of the map. */

@@ -1,7 +1,9 @@
 /* CUDA backend, device shards: a host shard (rows x features, labels when it has them) copied once
  * into device memory, through two pinned staging buffers used in turn, after checking that it
  * fits (rt_cuda_check_fits, device.cu). A streamed host shard (data.residency) puts only its
- * labels there; its rows come batch by batch through the slots' feeds (feed.cu). The families
+ * labels there; its rows come batch by batch through the slots' feeds (feed.cu). A sparse one
+ * (LIBSVM) goes as it is, CSR (memory grows with the non-zeros); the feeds make its batches dense
+ * on the device. The families
  * read a shard's rows through the batches the driver of compute.cu hands them; nothing here
  * computes. */
 #include "rt_cuda.h"
@@ -17,6 +19,12 @@
 
 extern "C" size_t rt_cuda_shard_bytes(size_t rows, size_t features, int has_labels) {
   return rt_cuda_round_up(rows * features * sizeof(float)) +
+         (has_labels ? rt_cuda_round_up(rows * sizeof(float)) : 0);
+}
+
+extern "C" size_t rt_cuda_sparse_shard_bytes(size_t rows, size_t nnz, int has_labels) {
+  return rt_cuda_round_up((rows + 1) * sizeof(uint64_t)) +
+         rt_cuda_round_up(nnz * sizeof(uint32_t)) + rt_cuda_round_up(nnz * sizeof(float)) +
          (has_labels ? rt_cuda_round_up(rows * sizeof(float)) : 0);
 }
 
@@ -82,18 +90,29 @@ extern "C" rt_code rt_cuda_shard_upload(const rt_shard *host, void *stream, rt_c
   if (!d) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a device shard descriptor");
   d->rows = host->rows;
   d->features = host->features;
-  d->host = host->source ? host : nullptr; /* streamed: the rows stay on disk */
-  const size_t xb = d->host ? 0 : host->rows * host->features * sizeof(float);
+  d->host = host->source ? host : nullptr;    /* streamed: the rows stay on disk */
+  const int sparse = host->indptr != nullptr; /* CSR, made dense batch by batch (feed.cu) */
+  d->nnz = sparse ? (size_t)host->indptr[host->rows] : 0;
+  const size_t xb = d->host || sparse ? 0 : host->rows * host->features * sizeof(float);
   const size_t yb = host->y ? host->rows * sizeof(float) : 0;
+  const size_t pb = sparse ? (host->rows + 1) * sizeof(uint64_t) : 0,
+               ib = d->nnz * sizeof(uint32_t), vb = d->nnz * sizeof(float);
   rt_code rc = rt_cuda_check_fits(
-      rt_cuda_shard_bytes(host->rows, d->host ? 0 : host->features, host->y != nullptr),
+      sparse ? rt_cuda_sparse_shard_bytes(host->rows, d->nnz, host->y != nullptr)
+             : rt_cuda_shard_bytes(host->rows, d->host ? 0 : host->features, host->y != nullptr),
       "loading a shard", st);
   if (rc == RT_OK && xb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->x, xb));
   if (rc == RT_OK && yb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->y, yb));
+  if (rc == RT_OK && pb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->indptr, pb));
+  if (rc == RT_OK && ib) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->indices, ib));
+  if (rc == RT_OK && vb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->values, vb));
   if (rc == RT_OK) {
-    const copy_part parts[2] = {{(char *)d->x, (const char *)host->x, xb},
-                                {(char *)d->y, (const char *)host->y, yb}};
-    rc = staged_upload(parts, 2, (cudaStream_t)stream, st);
+    const copy_part parts[5] = {{(char *)d->x, (const char *)host->x, xb},
+                                {(char *)d->y, (const char *)host->y, yb},
+                                {(char *)d->indptr, (const char *)host->indptr, pb},
+                                {(char *)d->indices, (const char *)host->indices, ib},
+                                {(char *)d->values, (const char *)host->values, vb}};
+    rc = staged_upload(parts, 5, (cudaStream_t)stream, st);
   }
   if (rc != RT_OK) {
     rt_cuda_shard_free(d);
@@ -107,6 +126,9 @@ extern "C" void rt_cuda_shard_free(rt_cuda_shard *shard) {
   if (!shard) return;
   if (shard->x) (void)cudaFree(shard->x);
   if (shard->y) (void)cudaFree(shard->y);
+  if (shard->indptr) (void)cudaFree(shard->indptr);
+  if (shard->indices) (void)cudaFree(shard->indices);
+  if (shard->values) (void)cudaFree(shard->values);
   free(shard);
 }
 

@@ -214,12 +214,27 @@ static int owned(const cuda_backend *c, size_t s) {
   return rt_shard_owner(s, c->ds->shards, c->ds->ranks) == c->ds->rank;
 }
 
+/* Whether some shard of this rank is sparse (LIBSVM: CSR on the device, made dense by feeds). */
+static int sparse_data(const rt_dataset *ds) {
+  for (size_t s = 0; s < ds->shards; ++s)
+    if (ds->train[s].indptr || ds->val[s].indptr) return 1;
+  return 0;
+}
+
 /* A slot's extras for batches of `batch` rows: the input buffer when the model gathers its batches
  * (a view, a scaling of its own: rt_cuda_own_input), the feed when some shard of this rank
- * streams (rt_cuda_feed_bytes). */
+ * streams or is sparse (rt_cuda_feed_bytes). */
 static size_t extra_bytes(const rt_model_spec *spec, const rt_dataset *ds, size_t batch) {
   return rt_cuda_input_bytes(spec, ds->scaled, batch) +
-         (ds->streamed ? rt_cuda_feed_bytes(batch, ds->features) : 0);
+         (ds->streamed || sparse_data(ds) ? rt_cuda_feed_bytes(batch, ds->features) : 0);
+}
+
+/* Device bytes of a host shard once uploaded: its rows and labels, a streamed one's labels, a
+ * sparse one's CSR and labels. */
+static size_t device_shard_bytes(const rt_shard *s, size_t features) {
+  if (s->indptr)
+    return rt_cuda_sparse_shard_bytes(s->rows, (size_t)s->indptr[s->rows], s->y != NULL);
+  return rt_cuda_shard_bytes(s->rows, s->source ? 0 : features, s->y != NULL);
 }
 
 /* A model's slot, with its extras. */
@@ -358,10 +373,8 @@ static rt_code load(cuda_backend *c, const rt_model_spec *specs, const rt_groups
   size_t need = missing_bytes(c, specs, groups, scratch);
   for (size_t s = 0; s < c->ds->shards; ++s)
     if (owned(c, s))
-      need += rt_cuda_shard_bytes(c->ds->train[s].rows,
-                                  c->ds->train[s].source ? 0 : c->ds->features, 1) +
-              rt_cuda_shard_bytes(c->ds->val[s].rows, c->ds->val[s].source ? 0 : c->ds->features,
-                                  1); /* a streamed shard: its labels */
+      need += device_shard_bytes(&c->ds->train[s], c->ds->features) +
+              device_shard_bytes(&c->ds->val[s], c->ds->features);
   RT_TRY(rc, rt_cuda_check_fits(need, "the training and validation shards and model slots", st));
   RT_TRY(rc, rt_cuda_stream_create(&c->stream, st));
   for (size_t s = 0; s < c->ds->shards; ++s) {
@@ -420,11 +433,6 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
   if (!c || !c->train || !c->val || !c->slots || !scratch)
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the CUDA backend for %zu models", count);
   if (rc == RT_OK) rc = check_specs(c, specs, st);
-  if (rc == RT_OK && ds->train_info.format == RT_FORMAT_LIBSVM)
-    rc = rt_fail(st, RT_ERR_CONFIG,
-                 "%s: LIBSVM (sparse) rows are not supported by the CUDA backend yet (expected "
-                 "run.backend: cpu, or the data as CSV or .npy)",
-                 ds->train_opt.path);
   if (rc == RT_OK) {
     rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
     rc = load(c, specs, groups, scratch, st);
