@@ -177,11 +177,68 @@ static int observed_first(const void *a, const void *b) {
   return rt_rank_entry_cmp(&x->e, &y->e);
 }
 
-/* tpe: decides the round that model j (its first) opens: each of its models gets the point
- * suggested from the observations of its entry, its config and its spec. */
-static rt_code decide_round(replay *r, size_t j) {
+/* The widest entry of a tpe plan's sweep (points are stored at this stride). */
+static size_t tpe_width(const rt_asha *plan) {
+  size_t width = 0;
+  if (!plan->tpe) return 0;
+  const rt_sweep_plan *sweep = plan->cfg->sweep_plan;
+  for (size_t e = 0; e < sweep->entry_count; ++e)
+    if (sweep->entries[e].param_count > width) width = sweep->entries[e].param_count;
+  return width;
+}
+
+rt_code rt_tpe_memo_init(rt_tpe_memo *memo, const rt_asha *plan, size_t n, rt_status *st) {
+  memset(memo, 0, sizeof *memo);
+  if (!plan->tpe) return RT_OK;
+  memo->n = n;
+  memo->width = tpe_width(plan);
+  memo->points = calloc((n ? n : 1) * (memo->width ? memo->width : 1), sizeof *memo->points);
+  memo->known = calloc(n ? n : 1, 1);
+  if (!memo->points || !memo->known)
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the tpe suggestions of %zu models", n);
+  return RT_OK;
+}
+
+void rt_tpe_memo_free(rt_tpe_memo *memo) {
+  if (!memo) return;
+  free(memo->points);
+  free(memo->known);
+  memset(memo, 0, sizeof *memo);
+}
+
+/* Model i's point, suggested from the observations of its entry before model j (its round's
+ * first), or the memo's when the round was suggested before. */
+static void suggest_point(replay *r, size_t j, size_t i, observed *obs, const double **ranked) {
   const rt_asha *plan = r->plan;
   const rt_sweep_plan *sweep = plan->cfg->sweep_plan;
+  rt_tpe_memo *memo = plan->memo;
+  double *point = r->points + i * r->width;
+  if (memo && memo->width == r->width && i < memo->n && memo->known[i]) {
+    memcpy(point, memo->points + i * r->width, r->width * sizeof *point);
+    return;
+  }
+  const size_t entry = rt_sweep_entry_of(sweep, i);
+  size_t m = 0;
+  for (size_t o = 0; o < j; ++o) { /* models before the round: every started one is below j */
+    if (r->status[o] == NEW || r->progress[o] == 0 || rt_sweep_entry_of(sweep, o) != entry)
+      continue;
+    obs[m].e = entry_of(r, o, r->progress[o]);
+    obs[m++].passes = r->progress[o];
+  }
+  qsort(obs, m, sizeof *obs, observed_first);
+  for (size_t k = 0; k < m; ++k) ranked[k] = r->points + obs[k].e.j * r->width;
+  rt_tpe_suggest(&sweep->entries[entry], ranked, m, plan->gamma, plan->candidates,
+                 rt_key_push(rt_key_push(plan->seed, RT_TPE_STREAM), (uint64_t)i), point);
+  if (memo && memo->width == r->width && i < memo->n) {
+    memcpy(memo->points + i * r->width, point, r->width * sizeof *point);
+    memo->known[i] = 1;
+  }
+}
+
+/* tpe: decides the round that model j (its first) opens: each of its models gets the point
+ * suggested from the observations of its entry (suggest_point), its config and its spec. */
+static rt_code decide_round(replay *r, size_t j) {
+  const rt_asha *plan = r->plan;
   const size_t end = j + plan->parallel < r->n ? j + plan->parallel : r->n;
   observed *obs = malloc((j ? j : 1) * sizeof *obs);
   const double **ranked = malloc((j ? j : 1) * sizeof *ranked);
@@ -189,19 +246,8 @@ static rt_code decide_round(replay *r, size_t j) {
                    ? RT_OK
                    : RT_FAIL_AT(r->st, RT_ERR_NOMEM, "cannot allocate %zu observations", j);
   for (size_t i = j; rc == RT_OK && i < end; ++i) {
-    const size_t entry = rt_sweep_entry_of(sweep, i);
-    size_t m = 0;
-    for (size_t o = 0; o < j; ++o) { /* models before the round: every started one is below j */
-      if (r->status[o] == NEW || r->progress[o] == 0 || rt_sweep_entry_of(sweep, o) != entry)
-        continue;
-      obs[m].e = entry_of(r, o, r->progress[o]);
-      obs[m++].passes = r->progress[o];
-    }
-    qsort(obs, m, sizeof *obs, observed_first);
-    for (size_t k = 0; k < m; ++k) ranked[k] = r->points + obs[k].e.j * r->width;
-    double *point = r->points + i * r->width;
-    rt_tpe_suggest(&sweep->entries[entry], ranked, m, plan->gamma, plan->candidates,
-                   rt_key_push(rt_key_push(plan->seed, RT_TPE_STREAM), (uint64_t)i), point);
+    suggest_point(r, j, i, obs, ranked);
+    const double *point = r->points + i * r->width;
     rt_model_config model;
     rt_model_spec spec;
     rc = rt_sweep_point_apply(plan->cfg, i, point, &model, r->st);
@@ -278,11 +324,7 @@ rt_code rt_asha_next(const rt_asha *plan, rt_model_spec *specs, size_t n, void *
   r.states = states;
   r.n = n;
   r.st = st;
-  if (plan->tpe) {
-    const rt_sweep_plan *sweep = plan->cfg->sweep_plan;
-    for (size_t e = 0; e < sweep->entry_count; ++e)
-      if (sweep->entries[e].param_count > r.width) r.width = sweep->entries[e].param_count;
-  }
+  r.width = tpe_width(plan);
   r.points = calloc((n ? n : 1) * (r.width ? r.width : 1), sizeof *r.points);
   uint64_t longest = 0;
   for (size_t j = 0; j < n; ++j)
