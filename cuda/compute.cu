@@ -297,9 +297,9 @@ rt_code visit_end(rt_cuda_slot *slot, rt_status *st) {
   return rt_cuda_mark_done(slot, st);
 }
 
-/* The batches of slots[0..m)'s visits over a streamed or sparse shard, each batch read and copied once for
- * all of them (the feed of slots[0], feed.cu): every slot's stream waits for the copy, and the
- * buffer is refilled only after every slot's kernels of its batch. */
+/* The batches of slots[0..m)'s visits over a streamed or sparse shard, each batch read (or made
+ * dense) and copied once for all of them (the feed of slots[0], feed.cu): every slot's stream
+ * waits for the copy, and the buffer is refilled only after every slot's kernels of its batch. */
 rt_code fed_batches(rt_cuda_slot *const *slots, const slot_visit *v, size_t m, rt_status *st) {
   rt_code rc;
   rt_cuda_slot *lead = slots[0];
@@ -346,8 +346,8 @@ extern "C" rt_code rt_cuda_integrate_members(rt_cuda_slot *const *slots,
   rt_code rc = RT_OK;
   for (size_t i = 0; rc == RT_OK && i < m; ++i)
     rc = visit_begin(slots[i], specs[i], shard, shard_index, &v[i], st);
-  /* A streamed or sparse shard is read (made dense) once for the members, who must then stand at one cursor in one order
-   * (a group: src/engine/groups.h). */
+  /* A streamed or sparse shard is read (made dense) once for the members, who must then stand at
+   * one cursor in one order (a group: src/engine/groups.h). */
   for (size_t i = 1; rc == RT_OK && rt_cuda_shard_fed(shard) && i < m; ++i)
     if (v[i].nb != v[0].nb || v[i].batch != v[0].batch ||
         slots[i]->mirror.batch_cursor != slots[0]->mirror.batch_cursor ||

@@ -9,9 +9,9 @@
  * done, a device buffer only once every kernel that read it is done (events, no device-wide
  * waits):
  *
- *   host:              read k -> pinned[k % 2]  (waits: copied[k % 2] of batch k - 2)
- *   copy stream:       pinned -> device[k % 2]  (waits: used[k % 2][*] of batch k - 2), copied[k % 2]
- *   consumer i stream: kernels of batch k       (waits: copied[k % 2]), used[k % 2][i]
+ *   host:              read k -> pinned[b]   (waits: copied[b] of batch k - 2)      b = k % 2
+ *   copy stream:       pinned -> device[b]   (waits: used[b][*] of batch k - 2), then copied[b]
+ *   consumer i stream: kernels of batch k    (waits: copied[b]), then used[b][i]
  *
  * A sparse shard (LIBSVM, CSR on the device: shards.cu) is fed the same way, the host step left
  * out: on the copy stream the device buffer is zeroed and one kernel scatters the batch's

@@ -471,8 +471,8 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   int own_input = 0; /* the members share their view and scaling (src/engine/groups.c) */
   RT_TRY(rc, rt_cuda_input_prepare(slot, specs[0], shard, &own_input, st));
   const visit_plan plan = {&geo, &w, shard, k0, nb, m, l0.param_count, own_input};
-  if (rt_cuda_shard_fed(
-          shard)) { /* streamed or sparse: batch by batch through the context's feed, never a graph */
+  if (rt_cuda_shard_fed(shard)) {
+    /* Streamed or sparse: batch by batch through the context's feed, never as a graph. */
     if (nb > k0) RT_TRY(rc, rt_cuda_feed_open(slot, shard, g->order, nb, k0, batch, 1, st));
     rc = issue_batches(g, &plan, st);
     rt_cuda_feed_close(slot);
