@@ -37,8 +37,8 @@ struct rt_cuda_feed {
   float *dx[2];          /* device: rows_cap x features each */
   float *hx[2];          /* pinned host: the same */
   cudaEvent_t copied[2]; /* the buffer's last copy done */
-  cudaEvent_t
-      *used[2];   /* [consumer_cap]: each consumer's kernels of the buffer's last batch done */
+  /* [consumer_cap] each: consumer i's kernels of the buffer's last batch done */
+  cudaEvent_t *used[2];
   size_t live[2]; /* consumers whose used event of the buffer was recorded */
   size_t consumer_cap, consumers;
   int copied_live[2]; /* the buffer's copied event was recorded */
