@@ -1,0 +1,270 @@
+/* The CUDA data paths of issue 15 at the level of one visit, where a difference points at one
+ * piece (cuda/input.cu, cuda/feed.cu) rather than at a whole run:
+ *  1. Views and scalings: a model that sees columns [5:15) and [30:38) of 40, each scaled by its
+ *     own (offset, scale), gathered on the device batch by batch, gives exactly the bytes of the
+ *     same model on a device shard made on the host from those columns with the CPU's formula
+ *     (rt_view_input): logistic and MLP, one visit, and the evaluation sums of that state.
+ *  2. Sparse rows: the same rows as CSR (80% zeros) and dense give exactly the same state and
+ *     evaluation sums (each batch made dense on the device by the slot's feed): logistic, MLP,
+ *     k-means.
+ *  3. One batch read for a group: two MLPs visiting the CSR shard together
+ *     (rt_cuda_integrate_members: one feed, two consumers) give each one's bytes alone on the
+ *     dense shard; and a fused logistic group of 3 on the CSR shard gives its bytes on the dense.
+ * Exits 77 (ctest: skipped) when no CUDA device is usable. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "backend.h"
+#include "gpu_test.h"
+#include "model.h"
+#include "normalize.h"
+#include "rng.h"
+#include "rt_cuda.h"
+#include "view.h"
+
+#define ROWS 300
+#define DATA_FEATURES 40
+#define CLASSES 3
+#define BATCH 32
+
+static rt_cuda_shard *upload(const rt_shard *host) {
+  rt_status st;
+  rt_status_clear(&st);
+  rt_cuda_shard *dev = NULL;
+  if (rt_cuda_shard_upload(host, NULL, &dev, &st) != RT_OK)
+    fail_msg("rt_cuda_shard_upload: %s", st.message);
+  return dev;
+}
+
+/* A spec of `kind` for model id on rows of `features` columns (data_features in the data). */
+static rt_model_spec spec_of(const char *kind, uint64_t id, size_t features, size_t data_features) {
+  const uint64_t nb = (ROWS + BATCH - 1) / BATCH;
+  rt_model_spec s = gt_spec(kind, id, features, CLASSES, BATCH, 1, nb, 5, 1);
+  gt_family_keys(&s, 4, 64, 16, RT_ACTIVATION_TANH);
+  s.hp.optimizer = RT_OPT_ADAM;
+  s.hp.learning_rate = 0.01;
+  s.problem.data_features = data_features;
+  return s;
+}
+
+/* One visit of `shard` by `spec` from `state0` on a fresh slot; the state after it (free) and
+ * its evaluation sums over the same shard into sums. */
+static void *visit(const rt_model_spec *spec, const void *state0, size_t bytes,
+                   const rt_cuda_shard *shard, double *sums) {
+  rt_status st;
+  rt_status_clear(&st);
+  rt_cuda_slot *slot = gt_slot_new(spec, bytes, BATCH, DATA_FEATURES, CLASSES);
+  gt_upload(slot, state0, bytes);
+  if (rt_cuda_integrate_shard(slot, spec, shard, 0, &st) != RT_OK ||
+      rt_cuda_slot_sync(slot, &st) != RT_OK)
+    fail_msg("rt_cuda_integrate_shard (%s): %s", spec->hp.kind, st.message);
+  void *after = gt_download(slot, bytes);
+  memset(sums, 0, RT_EVAL_SUMS * sizeof *sums);
+  if (rt_cuda_evaluate_shard(slot, spec, shard, sums, &st) != RT_OK)
+    fail_msg("rt_cuda_evaluate_shard (%s): %s", spec->hp.kind, st.message);
+  rt_cuda_slot_free(slot);
+  return after;
+}
+
+static void same_state(const char *what, const void *a, const void *b, size_t bytes,
+                       const double *sa, const double *sb) {
+  if (memcmp(a, b, bytes) != 0) {
+    size_t k = 0;
+    while (((const unsigned char *)a)[k] == ((const unsigned char *)b)[k]) ++k;
+    fail_msg("%s: the states differ from byte %zu of %zu", what, k, bytes);
+  }
+  for (int k = 0; k < RT_EVAL_SUMS; ++k)
+    if (!gt_same_double(sa[k], sb[k]))
+      fail_msg("%s: evaluation sum %d differs: %.17g vs %.17g", what, k, sa[k], sb[k]);
+}
+
+static rt_shard data; /* the dense rows */
+
+static int setup(void **unused) {
+  (void)unused;
+  float teacher[DATA_FEATURES * CLASSES];
+  gt_teacher(teacher, DATA_FEATURES, CLASSES, 41);
+  gt_teacher_shard(&data, ROWS, DATA_FEATURES, CLASSES, 42, teacher, 0.1f);
+  for (size_t i = 0; i < ROWS * DATA_FEATURES; ++i) /* 80% zeros, for the sparse tests */
+    if (rt_rng_uniform_f(43, i) < 0.8f) data.x[i] = 0.0f;
+  return 0;
+}
+
+static int teardown(void **unused) {
+  (void)unused;
+  free(data.x);
+  free(data.y);
+  return 0;
+}
+
+/* 1. A view and a scaling of the model's own, gathered on the device, against the same columns
+ * made on the host. */
+static void view_case(const char *kind) {
+  static const long view[] = {5, 15, 30, 38};
+  const size_t width = 18;
+  float offset[DATA_FEATURES], scale[DATA_FEATURES];
+  for (size_t c = 0; c < DATA_FEATURES; ++c) {
+    offset[c] = 0.5f * rt_rng_uniform_f(44, c) - 0.25f;
+    scale[c] = 0.5f + rt_rng_uniform_f(45, c);
+  }
+  rt_scaling sc = {RT_NORMALIZE_STANDARD, DATA_FEATURES, offset, scale};
+  rt_model_spec seen = spec_of(kind, 0, width, DATA_FEATURES);
+  memcpy(seen.hp.view, view, sizeof view);
+  seen.hp.view_count = 4;
+  seen.scaling = &sc;
+  rt_model_spec cut = spec_of(kind, 0, width, width); /* the same model on the cut rows */
+  rt_shard made;
+  gt_shard_alloc(&made, ROWS, width);
+  rt_view_input(&seen.hp, offset, scale, data.x, ROWS, DATA_FEATURES, made.x);
+  memcpy(made.y, data.y, ROWS * sizeof *made.y);
+  rt_cuda_shard *dev_data = upload(&data), *dev_made = upload(&made);
+  size_t bytes = 0;
+  void *state0 = gt_fresh_state(&cut, &made, &bytes);
+  double s1[RT_EVAL_SUMS], s2[RT_EVAL_SUMS];
+  void *a = visit(&seen, state0, bytes, dev_data, s1),
+       *b = visit(&cut, state0, bytes, dev_made, s2);
+  char what[64];
+  snprintf(what, sizeof what, "%s through a view and its scaling", kind);
+  same_state(what, a, b, bytes, s1, s2);
+  free(a), free(b), free(state0);
+  rt_cuda_shard_free(dev_data), rt_cuda_shard_free(dev_made);
+  free(made.x), free(made.y);
+}
+
+static void test_views(void **unused) {
+  (void)unused;
+  view_case("logistic");
+  view_case("mlp");
+}
+
+/* The dense rows as CSR (ascending columns, zeros left out). */
+static void csr_of(const rt_shard *dense, rt_shard *out) {
+  memset(out, 0, sizeof *out);
+  out->rows = dense->rows;
+  out->features = dense->features;
+  out->y = malloc(dense->rows * sizeof *out->y);
+  out->indptr = malloc((dense->rows + 1) * sizeof *out->indptr);
+  out->indices = malloc(dense->rows * dense->features * sizeof *out->indices);
+  out->values = malloc(dense->rows * dense->features * sizeof *out->values);
+  assert_true(out->y && out->indptr && out->indices && out->values);
+  memcpy(out->y, dense->y, dense->rows * sizeof *out->y);
+  uint64_t nnz = 0;
+  for (size_t r = 0; r < dense->rows; ++r) {
+    out->indptr[r] = nnz;
+    for (size_t c = 0; c < dense->features; ++c) {
+      const float v = dense->x[r * dense->features + c];
+      if (v == 0.0f) continue;
+      out->indices[nnz] = (uint32_t)c;
+      out->values[nnz++] = v;
+    }
+  }
+  out->indptr[dense->rows] = nnz;
+}
+
+static void csr_free(rt_shard *s) {
+  free(s->y), free(s->indptr), free(s->indices), free(s->values);
+}
+
+/* 2. Sparse against dense, one model. */
+static void test_sparse(void **unused) {
+  (void)unused;
+  rt_shard csr;
+  csr_of(&data, &csr);
+  rt_cuda_shard *dev_dense = upload(&data), *dev_sparse = upload(&csr);
+  static const char *const kinds[] = {"logistic", "mlp", "kmeans"};
+  for (size_t k = 0; k < 3; ++k) {
+    const rt_model_spec spec = spec_of(kinds[k], 0, DATA_FEATURES, DATA_FEATURES);
+    size_t bytes = 0;
+    void *state0 = gt_fresh_state(&spec, &data, &bytes);
+    double s1[RT_EVAL_SUMS], s2[RT_EVAL_SUMS];
+    void *a = visit(&spec, state0, bytes, dev_sparse, s1);
+    void *b = visit(&spec, state0, bytes, dev_dense, s2);
+    char what[64];
+    snprintf(what, sizeof what, "%s on CSR rows against dense", kinds[k]);
+    same_state(what, a, b, bytes, s1, s2);
+    free(a), free(b), free(state0);
+  }
+  rt_cuda_shard_free(dev_dense), rt_cuda_shard_free(dev_sparse);
+  csr_free(&csr);
+}
+
+/* 3. A group's members read each sparse batch once: an unfused pair, and a fused trio. */
+static void test_group_feed(void **unused) {
+  (void)unused;
+  rt_status st;
+  rt_status_clear(&st);
+  rt_shard csr;
+  csr_of(&data, &csr);
+  rt_cuda_shard *dev_dense = upload(&data), *dev_sparse = upload(&csr);
+  /* Two MLPs of one group (the same batch order: data_order of model 0), different rates. */
+  rt_model_spec mlp[2] = {spec_of("mlp", 0, DATA_FEATURES, DATA_FEATURES),
+                          spec_of("mlp", 1, DATA_FEATURES, DATA_FEATURES)};
+  mlp[1].hp.data_order = mlp[0].hp.data_order;
+  mlp[1].hp.learning_rate = 0.003;
+  size_t bytes = 0;
+  void *init[2] = {gt_fresh_state(&mlp[0], &data, &bytes), gt_fresh_state(&mlp[1], &data, &bytes)};
+  rt_cuda_slot *slots[2];
+  const rt_model_spec *specs[2] = {&mlp[0], &mlp[1]};
+  for (int i = 0; i < 2; ++i) {
+    slots[i] = gt_slot_new(&mlp[i], bytes, BATCH, DATA_FEATURES, CLASSES);
+    gt_upload(slots[i], init[i], bytes);
+  }
+  if (rt_cuda_integrate_members(slots, specs, 2, dev_sparse, 0, &st) != RT_OK)
+    fail_msg("rt_cuda_integrate_members: %s", st.message);
+  for (int i = 0; i < 2; ++i) {
+    void *together = gt_download(slots[i], bytes);
+    double sums[RT_EVAL_SUMS];
+    void *alone = visit(&mlp[i], init[i], bytes, dev_dense, sums);
+    if (memcmp(together, alone, bytes) != 0)
+      fail_msg("MLP %d: one feed for two members differs from it alone on dense rows", i);
+    free(together), free(alone), free(init[i]);
+    rt_cuda_slot_free(slots[i]);
+  }
+  /* A fused logistic trio on the CSR rows against the dense rows. */
+  rt_model_spec lg[3];
+  void *a[3], *b[3];
+  const rt_model_spec *lp[3];
+  for (int i = 0; i < 3; ++i) {
+    lg[i] = spec_of("logistic", (uint64_t)i, DATA_FEATURES, DATA_FEATURES);
+    lg[i].hp.data_order = spec_of("logistic", 0, DATA_FEATURES, DATA_FEATURES).hp.data_order;
+    lg[i].hp.learning_rate = 0.01 * (i + 1);
+    lp[i] = &lg[i];
+    a[i] = gt_fresh_state(&lg[i], &data, &bytes);
+    b[i] = aligned_alloc(RT_STATE_ALIGN, bytes);
+    assert_non_null(b[i]);
+    memcpy(b[i], a[i], bytes);
+  }
+  const size_t nb = (ROWS + BATCH - 1) / BATCH;
+  rt_cuda_group *g = NULL;
+  if (rt_cuda_group_create(lp, 3, nb, &g, &st) != RT_OK)
+    fail_msg("rt_cuda_group_create: %s", st.message);
+  if (rt_cuda_group_integrate(g, lp, a, 3, dev_sparse, 0, &st) != RT_OK ||
+      rt_cuda_group_integrate(g, lp, b, 3, dev_dense, 0, &st) != RT_OK)
+    fail_msg("rt_cuda_group_integrate: %s", st.message);
+  for (int i = 0; i < 3; ++i) {
+    if (memcmp(a[i], b[i], bytes) != 0)
+      fail_msg("fused logistic member %d: CSR rows differ from dense rows", i);
+    free(a[i]), free(b[i]);
+  }
+  rt_cuda_group_free(g);
+  rt_cuda_shard_free(dev_dense), rt_cuda_shard_free(dev_sparse);
+  csr_free(&csr);
+}
+
+int main(void) {
+  const int start = gpu_test_start();
+  if (start != 0) return start;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_views),
+      cmocka_unit_test(test_sparse),
+      cmocka_unit_test(test_group_feed),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
