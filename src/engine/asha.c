@@ -93,9 +93,10 @@ typedef struct replay {
   unsigned char *status;
   uint64_t *progress;     /* passes done by the replay's account */
   size_t *waiting_at;     /* PAUSED: the rung index */
-  rung_entry **completed; /* per bracket and rung [b * rung_count + k]: who completed it */
+  rung_entry **completed; /* per bracket and rung [b * rung_count + k]: who completed it, kept
+                             sorted (rt_rank_entry_cmp: a total order, so the order is unique) */
   size_t *completed_n;    /* the same */
-  rung_entry *order;      /* scratch: a rung's entries sorted */
+  size_t lists;           /* brackets x rungs */
   uint64_t rungs[64];
   size_t rung_count;
   size_t next_new;
@@ -146,6 +147,22 @@ static rung_entry entry_of(const replay *r, size_t j, uint64_t p) {
   return rt_rank_entry_at(r->plan->metric, r->plan->maximize, &r->specs[j], r->states[j], j, p);
 }
 
+/* Model e completed rung list `at`: into its place in the list's order (binary search, then the
+ * later entries moved up), so that promotable reads the ranking without sorting it every time it
+ * fills a place (sorting there took 90% of a 2,000-model sweep's time). */
+static void rung_insert(replay *r, size_t at, rung_entry e) {
+  rung_entry *list = r->completed[at];
+  size_t lo = 0, hi = r->completed_n[at];
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (rt_rank_entry_cmp(&list[mid], &e) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  memmove(list + lo + 1, list + lo, (r->completed_n[at] - lo) * sizeof *list);
+  list[lo] = e;
+  r->completed_n[at]++;
+}
+
 /* The best model waiting at some rung that may go on (ASHA's promotion: the highest rung first,
  * then the lower bracket), or r->n when none. */
 static size_t promotable(replay *r) {
@@ -153,11 +170,8 @@ static size_t promotable(replay *r) {
     for (size_t b = 0; b < r->plan->brackets; ++b) {
       const size_t at = b * r->rung_count + k;
       const size_t nk = r->completed_n[at], top = nk / (size_t)r->plan->eta;
-      if (top == 0) continue;
-      memcpy(r->order, r->completed[at], nk * sizeof *r->order);
-      qsort(r->order, nk, sizeof *r->order, rt_rank_entry_cmp);
       for (size_t i = 0; i < top; ++i) {
-        const size_t j = r->order[i].j;
+        const size_t j = r->completed[at][i].j;
         if (r->status[j] == PAUSED && r->waiting_at[j] == k) return j;
       }
     }
@@ -314,42 +328,76 @@ static uint64_t next_stop(const replay *r, size_t j) {
   return r->specs[j].passes;
 }
 
-rt_code rt_asha_next(const rt_asha *plan, rt_model_spec *specs, size_t n, void **states,
-                     uint64_t *upto, int *done, rt_status *st) {
-  replay r;
-  memset(&r, 0, sizeof r);
-  r.plan = plan;
-  r.specs = specs;
-  r.mutable_specs = specs;
-  r.states = states;
-  r.n = n;
-  r.st = st;
-  r.width = tpe_width(plan);
-  r.points = calloc((n ? n : 1) * (r.width ? r.width : 1), sizeof *r.points);
+/* A replay from the start: its tables for n models (tpe: the points too). */
+static rt_code replay_init(replay *r, const rt_asha *plan, rt_model_spec *specs, size_t n,
+                           void **states, rt_status *st) {
+  memset(r, 0, sizeof *r);
+  r->plan = plan;
+  r->specs = specs;
+  r->mutable_specs = specs;
+  r->states = states;
+  r->n = n;
+  r->st = st;
+  r->width = tpe_width(plan);
+  r->points = calloc((n ? n : 1) * (r->width ? r->width : 1), sizeof *r->points);
   uint64_t longest = 0;
   for (size_t j = 0; j < n; ++j)
     if (specs[j].passes > longest) longest = specs[j].passes;
-  r.rung_count = rt_asha_rungs(plan, longest, r.rungs, 64);
-  r.status = calloc(n ? n : 1, 1);
-  r.progress = calloc(n ? n : 1, sizeof *r.progress);
-  r.waiting_at = calloc(n ? n : 1, sizeof *r.waiting_at);
-  r.order = malloc((n ? n : 1) * sizeof *r.order);
-  const size_t lists = plan->brackets * r.rung_count;
-  r.completed_n = calloc(lists + 1, sizeof *r.completed_n);
-  r.completed = calloc(lists + 1, sizeof *r.completed);
-  int ok =
-      r.status && r.progress && r.waiting_at && r.order && r.completed_n && r.completed && r.points;
-  for (size_t k = 0; ok && k < lists; ++k)
-    ok = (r.completed[k] = malloc((n ? n : 1) * sizeof **r.completed)) != NULL;
-  rt_code rc =
-      ok ? RT_OK
-         : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the asha schedule of %zu models", n);
-  size_t active = 0;
+  r->rung_count = rt_asha_rungs(plan, longest, r->rungs, 64);
+  r->status = calloc(n ? n : 1, 1);
+  r->progress = calloc(n ? n : 1, sizeof *r->progress);
+  r->waiting_at = calloc(n ? n : 1, sizeof *r->waiting_at);
+  r->lists = plan->brackets * r->rung_count;
+  r->completed_n = calloc(r->lists + 1, sizeof *r->completed_n);
+  r->completed = calloc(r->lists + 1, sizeof *r->completed);
+  int ok = r->status && r->progress && r->waiting_at && r->completed_n && r->completed && r->points;
+  for (size_t k = 0; ok && k < r->lists; ++k)
+    ok = (r->completed[k] = malloc((n ? n : 1) * sizeof **r->completed)) != NULL;
+  return ok ? RT_OK
+            : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the asha schedule of %zu models", n);
+}
+
+static void replay_free(replay *r) {
+  for (size_t k = 0; r->completed && k < r->lists; ++k) free(r->completed[k]);
+  free(r->completed), free(r->completed_n), free(r->waiting_at), free(r->progress);
+  free(r->points);
+  free(r->status);
+  memset(r, 0, sizeof *r);
+}
+
+/* A replay kept between calls (rt_asha.keep), with the places it has filled. */
+struct rt_asha_replay {
+  replay r;
+  size_t active;
+};
+
+void rt_asha_replay_free(rt_asha_replay *kept) {
+  if (!kept) return;
+  replay_free(&kept->r);
+  free(kept);
+}
+
+rt_code rt_asha_next(const rt_asha *plan, rt_model_spec *specs, size_t n, void **states,
+                     uint64_t *upto, int *done, rt_status *st) {
+  rt_asha_replay fresh, *R = plan->keep ? *plan->keep : NULL;
+  rt_code rc = RT_OK;
+  if (R && (R->r.n != n || R->r.specs != specs || R->r.states != states))
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "asha: a kept replay of other models");
+  if (!R) { /* from the start: the tables, then the first places filled */
+    R = plan->keep ? calloc(1, sizeof *R) : &fresh;
+    if (!R) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate an asha replay");
+    R->active = 0;
+    rc = replay_init(&R->r, plan, specs, n, states, st);
+    if (rc == RT_OK) rc = fill(&R->r, &R->active);
+    if (plan->keep) *plan->keep = R; /* freed by the caller, also after a failure */
+  }
+  replay *r = &R->r;
+  r->plan = plan;
+  r->st = st;
   uint64_t stride = 1;
-  if (rc == RT_OK) rc = fill(&r, &active);
   *done = 0;
   while (rc == RT_OK) {
-    if (active == 0) {
+    if (R->active == 0) {
       *done = 1;
       break;
     }
@@ -358,44 +406,41 @@ rt_code rt_asha_next(const rt_asha *plan, rt_model_spec *specs, size_t n, void *
      * spans, in one engine call). Is it complete: has every model in a place trained them? */
     stride = UINT64_MAX;
     for (size_t j = 0; j < n; ++j)
-      if (r.status[j] == ACTIVE) {
-        const uint64_t d = next_stop(&r, j) - r.progress[j];
+      if (r->status[j] == ACTIVE) {
+        const uint64_t d = next_stop(r, j) - r->progress[j];
         if (d < stride) stride = d;
       }
     int complete = 1; /* (a model may be further on: later ticks moved it) */
     for (size_t j = 0; j < n; ++j) {
-      if (r.status[j] != ACTIVE) continue;
+      if (r->status[j] != ACTIVE) continue;
       const uint64_t pass = states[j] ? rt_state_head(states[j])->pass : 0;
-      if (pass < r.progress[j] + stride) complete = 0;
+      if (pass < r->progress[j] + stride) complete = 0;
     }
     if (!complete) break;
     for (size_t j = 0; j < n; ++j) { /* the tick's decisions, in id order */
-      if (r.status[j] != ACTIVE) continue;
-      const uint64_t p = r.progress[j] += stride;
-      const size_t k = rung_of(&r, j, p);
+      if (r->status[j] != ACTIVE) continue;
+      const uint64_t p = r->progress[j] += stride;
+      const size_t k = rung_of(r, j, p);
       if (p >= specs[j].passes) {
-        r.status[j] = DONE;
-        --active;
-      } else if (k < r.rung_count) {
-        const size_t at = (j % plan->brackets) * r.rung_count + k;
-        r.status[j] = PAUSED;
-        r.waiting_at[j] = k;
-        r.completed[at][r.completed_n[at]++] = entry_of(&r, j, p);
-        --active;
+        r->status[j] = DONE;
+        --R->active;
+      } else if (k < r->rung_count) {
+        const size_t at = (j % plan->brackets) * r->rung_count + k;
+        r->status[j] = PAUSED;
+        r->waiting_at[j] = k;
+        rung_insert(r, at, entry_of(r, j, p));
+        --R->active;
       }
     }
-    rc = fill(&r, &active);
+    rc = fill(r, &R->active);
   }
   for (size_t j = 0; rc == RT_OK && j < n; ++j) {
     const uint64_t pass = states[j] ? rt_state_head(states[j])->pass : 0;
-    upto[j] = r.status[j] == ACTIVE && !*done ? r.progress[j] + stride : pass;
+    upto[j] = r->status[j] == ACTIVE && !*done ? r->progress[j] + stride : pass;
     if (states[j])
       rt_state_head(states[j])->stopped_early =
-          r.status[j] == PAUSED ? r.rungs[r.waiting_at[j]] : 0;
+          r->status[j] == PAUSED ? r->rungs[r->waiting_at[j]] : 0;
   }
-  for (size_t k = 0; r.completed && k < lists; ++k) free(r.completed[k]);
-  free(r.completed), free(r.completed_n), free(r.order), free(r.waiting_at), free(r.progress);
-  free(r.points);
-  free(r.status);
+  if (!plan->keep) replay_free(r);
   return rc;
 }

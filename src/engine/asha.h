@@ -18,7 +18,10 @@
  * No schedule is stored: rt_asha_next replays every tick from the start on the states' passes and
  * per-pass metrics (validation sums along the ring, or the training loss history), which are the
  * same bits on every rank; a tick whose models have not all finished their pass (a stop cut it) is
- * the tick to continue. A model that has not started has no state (NULL) or one at pass 0.
+ * the tick to continue. A model that has not started has no state (NULL) or one at pass 0. Within
+ * a process the caller may keep the replay (rt_asha.keep): the next call continues it from the
+ * tick it stopped at, which gives what a replay from the start would, since the states only move
+ * on (a resume replays from the start once). Without it a sweep of n models replays O(n^2) ticks.
  *
  * sweep.method: tpe runs this schedule with the tree-structured Parzen estimator choosing the
  * hyper-parameters of the models as they start (see rt_asha.tpe): without rungs (each model
@@ -45,6 +48,10 @@ typedef rt_code (*rt_asha_spec_fn)(void *user, size_t j, const rt_model_config *
  * next. A round's suggestion depends only on what the replay had seen when the round opened,
  * which later ticks do not change, so each round is suggested once per process instead of once
  * per tick (without it a sweep of n models costs O(n^3) suggestions: 800 models, 48 s). */
+/* A replay kept between calls of rt_asha_next (rt_asha.keep); opaque. */
+typedef struct rt_asha_replay rt_asha_replay;
+void rt_asha_replay_free(rt_asha_replay *kept); /* NULL-safe */
+
 typedef struct rt_tpe_memo {
   size_t n, width;
   double *points;       /* [n * width]: model j's suggested point, where known[j] */
@@ -75,6 +82,10 @@ typedef struct rt_asha {
   rt_asha_spec_fn spec_of; /* tpe: set by the caller before rt_asha_next */
   void *spec_user;
   rt_tpe_memo *memo; /* tpe: the caller's (rt_tpe_memo_init), or NULL: every round every tick */
+  /* NULL: every call replays from the start; else *keep is the replay so far (NULL before the
+   * first call), continued by each call on the same specs and states arrays; the caller frees it
+   * (rt_asha_replay_free). */
+  rt_asha_replay **keep;
 } rt_asha;
 
 /* A memo for the plan's n models (nothing for a plan that is not tpe); free with rt_tpe_memo_free

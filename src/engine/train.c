@@ -395,6 +395,8 @@ static rt_code run_asha(const rt_config *cfg, rt_model_spec *run, size_t n, cons
   if (rc == RT_OK) rc = rt_tpe_memo_init(&memo, &plan, n, st); /* each round suggested once */
   else memset(&memo, 0, sizeof memo);
   plan.memo = &memo;
+  rt_asha_replay *kept = NULL; /* each tick continues the replay (asha.h) */
+  plan.keep = &kept;
   rt_groups groups = {0};
   if (rc == RT_OK && !plan.tpe) rc = rt_groups_form(run, n, cfg->run.fuse, &groups, st);
   for (uint64_t ticks = 0; rc == RT_OK;) {
@@ -419,6 +421,7 @@ static rt_code run_asha(const rt_config *cfg, rt_model_spec *run, size_t n, cons
   for (size_t j = 0; rc == RT_OK && j < n; ++j)
     if (!states[j]) rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "asha: model %zu never started", j);
   rt_tpe_memo_free(&memo);
+  rt_asha_replay_free(kept);
   free(upto);
   rt_groups_free(&groups);
   return rc;
@@ -491,12 +494,15 @@ static rt_code load_tpe_checkpoint(const ckpt_ctx *c, const rt_config *cfg, rt_m
   if (rc == RT_OK) rc = rt_tpe_memo_init(&memo, &plan, n, st);
   else memset(&memo, 0, sizeof memo);
   plan.memo = &memo;
+  rt_asha_replay *kept = NULL; /* each model's replay continues the one before (asha.h) */
+  plan.keep = &kept;
   for (size_t j = 0; rc == RT_OK && j < n; ++j) {
     int done = 0;
     rc = rt_asha_next(&plan, run, n, states, upto, &done, st);
     if (rc == RT_OK) rc = load_checkpoint(c, run + j, 1, n, 1, states + j, comm, st);
   }
   rt_tpe_memo_free(&memo);
+  rt_asha_replay_free(kept);
   free(upto);
   return rc;
 }
