@@ -308,13 +308,7 @@ rt_code fed_batches(rt_cuda_slot *const *slots, const slot_visit *v, size_t m, r
   RT_TRY(rc, rt_cuda_feed_open(lead, v[0].shard, lead->order, v[0].nb, k0, v[0].batch, m, st));
   for (size_t k = k0; rc == RT_OK && k < v[0].nb; ++k) {
     const float *x = nullptr;
-    size_t rows = 0;
-    if ((rc = rt_cuda_feed_next(lead, &x, &rows, st)) != RT_OK) break;
-    if (rows != batch_rows(lead, &v[0], k)) {
-      rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "a fed batch of %zu rows, expected %zu", rows,
-                      batch_rows(lead, &v[0], k));
-      break;
-    }
+    if ((rc = rt_cuda_feed_next(lead, batch_rows(lead, &v[0], k), &x, st)) != RT_OK) break;
     for (size_t i = 0; rc == RT_OK && i < m; ++i) {
       rc = rt_cuda_feed_take(lead, slots[i]->stream, st);
       if (rc == RT_OK) rc = visit_batch(slots[i], &v[i], x, st);
@@ -422,13 +416,10 @@ rt_code evaluate_chunks(rt_cuda_slot *slot, const rt_cuda_family *fam, const rt_
     b.x = shard->x ? shard->x + first * shard->features : nullptr;
     b.y = shard->y ? shard->y + first : nullptr;
     b.rows = (int)(first + chunk <= shard->rows ? chunk : shard->rows - first);
-    size_t fed = (size_t)b.rows;
     if (via_feed) {
-      RT_TRY(rc, rt_cuda_feed_next(slot, &b.x, &fed, st));
+      RT_TRY(rc, rt_cuda_feed_next(slot, (size_t)b.rows, &b.x, st));
       RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
     }
-    if (fed != (size_t)b.rows)
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a fed chunk of %zu rows, expected %d", fed, b.rows);
     if (own_input) RT_TRY(rc, rt_cuda_input_gather(slot, b.x, shard->features, b.rows, &b.x, st));
     int n = 0;
     if ((rc = fam->eval(slot, &b, &n, st)) != RT_OK) return rc;

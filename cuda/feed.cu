@@ -218,7 +218,7 @@ rt_code densify_next(rt_cuda_feed *f, int b, size_t *rows, rt_status *st) {
 
 } /* namespace */
 
-rt_code rt_cuda_feed_next(rt_cuda_slot *slot, const float **x, size_t *rows, rt_status *st) {
+rt_code rt_cuda_feed_next(rt_cuda_slot *slot, size_t rows, const float **x, rt_status *st) {
   rt_cuda_feed *f = slot->feed;
   if (!f || (!f->bs && !f->sparse) || f->pending)
     return RT_FAIL_AT(
@@ -229,9 +229,9 @@ rt_code rt_cuda_feed_next(rt_cuda_slot *slot, const float **x, size_t *rows, rt_
   rt_code rc;
   if (f->bs) {
     RT_TRY(rc, rt_batch_stream_next(f->bs, &src, &got, st));
-    if (got > f->rows_cap)
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed batch of %zu rows in a feed of %zu", got,
-                        f->rows_cap);
+    if (got != rows)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed batch of %zu rows, expected %zu", got,
+                        rows);
   }
   const int b = (int)(f->fed % 2);
   /* pinned[b] is free once its last copy is done; device[b] once its last readers are. */
@@ -241,6 +241,8 @@ rt_code rt_cuda_feed_next(rt_cuda_slot *slot, const float **x, size_t *rows, rt_
   f->live[b] = 0;
   if (f->sparse) {
     RT_TRY(rc, densify_next(f, b, &got, st));
+    if (got != rows)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a sparse batch of %zu rows, expected %zu", got, rows);
   } else if (got) {
     const size_t bytes = got * f->features * sizeof(float);
     memcpy(f->hx[b], src, bytes);
@@ -250,7 +252,6 @@ rt_code rt_cuda_feed_next(rt_cuda_slot *slot, const float **x, size_t *rows, rt_
   f->copied_live[b] = 1;
   f->pending = 1;
   *x = f->dx[b];
-  *rows = got;
   return RT_OK;
 }
 

@@ -338,13 +338,10 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
     const size_t first = (size_t)g->order[k] * batch;
     const int r = (int)(first + batch <= shard->rows ? batch : shard->rows - first);
     const float *x = shard->x ? shard->x + first * shard->features : nullptr, *y = shard->y + first;
-    size_t fed = (size_t)r;
     if (rt_cuda_shard_fed(shard)) { /* streamed or sparse */
-      RT_TRY(rc, rt_cuda_feed_next(slot, &x, &fed, st));
+      RT_TRY(rc, rt_cuda_feed_next(slot, (size_t)r, &x, st));
       RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
     }
-    if (fed != (size_t)r)
-      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a streamed batch of %zu rows, expected %d", fed, r);
     if (p->own_input) RT_TRY(rc, rt_cuda_input_gather(slot, x, shard->features, r, &x, st));
     /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
     RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d,

@@ -101,59 +101,41 @@ rt_code rt_cuda_input_prepare(rt_cuda_slot *slot, const rt_model_spec *spec,
     in->data_cap = d;
     in->loaded = 0;
   }
-  /* The map of this spec; uploaded when it is not the one on the device. */
-  int *cols = (int *)malloc(w * sizeof(int));
-  float *offset = (float *)malloc(w * sizeof(float)), *scale = (float *)malloc(w * sizeof(float));
-  if (!cols || !offset || !scale) {
-    free(cols);
-    free(offset);
-    free(scale);
-    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate an input map of %zu columns", w);
-  }
+  /* The map of this spec, written over the host copy of the one on the device (the copies from
+   * pageable memory took it when each call returned); uploaded when anything changed. */
+  int changed = !in->loaded || in->width != w || in->scaled != (sc != nullptr);
+  const int all = rt_view_all(&spec->hp), ranges = all ? 1 : spec->hp.view_count / 2;
   size_t j = 0;
-  if (rt_view_all(&spec->hp))
-    for (; j < w; ++j) cols[j] = (int)j;
-  else
-    for (int i = 0; i < spec->hp.view_count; i += 2)
-      for (long c = spec->hp.view[i]; c < spec->hp.view[i + 1] && j < w; ++c) cols[j++] = (int)c;
-  for (size_t k = 0; k < w; ++k) {
-    offset[k] = sc ? sc->offset[cols[k]] : 0.0f;
-    scale[k] = sc ? sc->scale[cols[k]] : 1.0f;
-  }
-  const int same = in->loaded && in->width == w && in->scaled == (sc != nullptr) &&
-                   memcmp(in->host_cols, cols, w * sizeof *cols) == 0 &&
-                   memcmp(in->host_offset, offset, w * sizeof *offset) == 0 &&
-                   memcmp(in->host_scale, scale, w * sizeof *scale) == 0;
-  rt_code rc =
-      j == w ? RT_OK
-             : RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu: its view has %zu columns, not %zu",
-                          (unsigned long long)spec->id, j, w);
-  if (rc == RT_OK && !same) {
-    memcpy(in->host_cols, cols, w * sizeof *cols);
-    memcpy(in->host_offset, offset, w * sizeof *offset);
-    memcpy(in->host_scale, scale, w * sizeof *scale);
-    in->loaded = 0;
-    /* From the slot's own host copies, which stay as they are until the next change: the copies
-     * from pageable memory have taken them by the time each call returns. */
-    rc = RT_CUDA_CALL(st, cudaMemcpyAsync(in->cols, in->host_cols, w * sizeof(int),
-                                          cudaMemcpyHostToDevice, slot->stream));
-    if (rc == RT_OK)
-      rc = RT_CUDA_CALL(st, cudaMemcpyAsync(in->offset, in->host_offset, w * sizeof(float),
-                                            cudaMemcpyHostToDevice, slot->stream));
-    if (rc == RT_OK)
-      rc = RT_CUDA_CALL(st, cudaMemcpyAsync(in->scale, in->host_scale, w * sizeof(float),
-                                            cudaMemcpyHostToDevice, slot->stream));
-    if (rc == RT_OK) {
-      in->loaded = 1;
-      in->width = w;
-      in->scaled = sc != nullptr;
+  for (int i = 0; i < ranges; ++i) {
+    const long lo = all ? 0 : spec->hp.view[2 * i], hi = all ? (long)w : spec->hp.view[2 * i + 1];
+    for (long c = lo; c < hi && j < w; ++c, ++j) {
+      const float off = sc ? sc->offset[c] : 0.0f, scale = sc ? sc->scale[c] : 1.0f;
+      changed |=
+          in->host_cols[j] != (int)c || in->host_offset[j] != off || in->host_scale[j] != scale;
+      in->host_cols[j] = (int)c;
+      in->host_offset[j] = off;
+      in->host_scale[j] = scale;
     }
   }
-  free(cols);
-  free(offset);
-  free(scale);
-  if (rc == RT_OK) *on = 1;
-  return rc;
+  if (j != w) {
+    in->loaded = 0; /* the host copy is no longer the device's */
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu: its view has %zu columns, not %zu",
+                      (unsigned long long)spec->id, j, w);
+  }
+  if (changed) {
+    in->loaded = 0;
+    RT_CUDA_CHECK(st, cudaMemcpyAsync(in->cols, in->host_cols, w * sizeof(int),
+                                      cudaMemcpyHostToDevice, slot->stream));
+    RT_CUDA_CHECK(st, cudaMemcpyAsync(in->offset, in->host_offset, w * sizeof(float),
+                                      cudaMemcpyHostToDevice, slot->stream));
+    RT_CUDA_CHECK(st, cudaMemcpyAsync(in->scale, in->host_scale, w * sizeof(float),
+                                      cudaMemcpyHostToDevice, slot->stream));
+    in->loaded = 1;
+    in->width = w;
+    in->scaled = sc != nullptr;
+  }
+  *on = 1;
+  return RT_OK;
 }
 
 rt_code rt_cuda_input_gather(rt_cuda_slot *slot, const float *rows_x, size_t data_features,

@@ -194,13 +194,14 @@ struct rt_cuda_slot {
 /* Feeds (feed.cu): a streamed shard's batches brought to the device while kernels run, read and
  * copied once for `consumers` streams (a group's members). open: the visit's batches (order[k0..nb)
  * of batch_rows rows; order NULL: in turn), read ahead on the host, into the feed of `slot`;
- * next: the next batch's rows (*x, device) copied on the feed's own stream; take: work issued on
+ * next: the next batch's `rows` rows (*x, device; another count is RT_ERR_INTERNAL) copied on
+ * the feed's own stream; take: work issued on
  * `stream` from now on waits for that copy; used: consumer i's kernels of the batch are issued on
  * `stream`; done: every consumer has said so (the buffer is refilled only after their kernels);
  * close: stops the read-ahead (the buffers stay for the next visit). free: at the slot's end. */
 rt_code rt_cuda_feed_open(rt_cuda_slot *slot, const rt_cuda_shard *shard, const uint64_t *order,
                           size_t nb, size_t k0, size_t batch_rows, size_t consumers, rt_status *st);
-rt_code rt_cuda_feed_next(rt_cuda_slot *slot, const float **x, size_t *rows, rt_status *st);
+rt_code rt_cuda_feed_next(rt_cuda_slot *slot, size_t rows, const float **x, rt_status *st);
 rt_code rt_cuda_feed_take(rt_cuda_slot *slot, cudaStream_t stream, rt_status *st);
 rt_code rt_cuda_feed_used(rt_cuda_slot *slot, size_t consumer, cudaStream_t stream, rt_status *st);
 rt_code rt_cuda_feed_done(rt_cuda_slot *slot, rt_status *st);

@@ -201,36 +201,12 @@ static size_t tpe_width(const rt_asha *plan) {
   return width;
 }
 
-rt_code rt_tpe_memo_init(rt_tpe_memo *memo, const rt_asha *plan, size_t n, rt_status *st) {
-  memset(memo, 0, sizeof *memo);
-  if (!plan->tpe) return RT_OK;
-  memo->n = n;
-  memo->width = tpe_width(plan);
-  memo->points = calloc((n ? n : 1) * (memo->width ? memo->width : 1), sizeof *memo->points);
-  memo->known = calloc(n ? n : 1, 1);
-  if (!memo->points || !memo->known)
-    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the tpe suggestions of %zu models", n);
-  return RT_OK;
-}
-
-void rt_tpe_memo_free(rt_tpe_memo *memo) {
-  if (!memo) return;
-  free(memo->points);
-  free(memo->known);
-  memset(memo, 0, sizeof *memo);
-}
-
 /* Model i's point, suggested from the observations of its entry before model j (its round's
- * first), or the memo's when the round was suggested before. */
+ * first). */
 static void suggest_point(replay *r, size_t j, size_t i, observed *obs, const double **ranked) {
   const rt_asha *plan = r->plan;
   const rt_sweep_plan *sweep = plan->cfg->sweep_plan;
-  rt_tpe_memo *memo = plan->memo;
   double *point = r->points + i * r->width;
-  if (memo && memo->width == r->width && i < memo->n && memo->known[i]) {
-    memcpy(point, memo->points + i * r->width, r->width * sizeof *point);
-    return;
-  }
   const size_t entry = rt_sweep_entry_of(sweep, i);
   size_t m = 0;
   for (size_t o = 0; o < j; ++o) { /* models before the round: every started one is below j */
@@ -243,10 +219,6 @@ static void suggest_point(replay *r, size_t j, size_t i, observed *obs, const do
   for (size_t k = 0; k < m; ++k) ranked[k] = r->points + obs[k].e.j * r->width;
   rt_tpe_suggest(&sweep->entries[entry], ranked, m, plan->gamma, plan->candidates,
                  rt_key_push(rt_key_push(plan->seed, RT_TPE_STREAM), (uint64_t)i), point);
-  if (memo && memo->width == r->width && i < memo->n) {
-    memcpy(memo->points + i * r->width, point, r->width * sizeof *point);
-    memo->known[i] = 1;
-  }
 }
 
 /* tpe: decides the round that model j (its first) opens: each of its models gets the point

@@ -44,19 +44,9 @@
 typedef rt_code (*rt_asha_spec_fn)(void *user, size_t j, const rt_model_config *model,
                                    rt_model_spec *spec, rt_status *st);
 
-/* tpe: the points of the rounds already suggested, kept by the caller from one rt_asha_next to the
- * next. A round's suggestion depends only on what the replay had seen when the round opened,
- * which later ticks do not change, so each round is suggested once per process instead of once
- * per tick (without it a sweep of n models costs O(n^3) suggestions: 800 models, 48 s). */
 /* A replay kept between calls of rt_asha_next (rt_asha.keep); opaque. */
 typedef struct rt_asha_replay rt_asha_replay;
 void rt_asha_replay_free(rt_asha_replay *kept); /* NULL-safe */
-
-typedef struct rt_tpe_memo {
-  size_t n, width;
-  double *points;       /* [n * width]: model j's suggested point, where known[j] */
-  unsigned char *known; /* [n] */
-} rt_tpe_memo;
 
 typedef struct rt_asha {
   int halving; /* rungs (asha, hyperband, tpe with early_terminate asha); 0: none, a model in a
@@ -81,17 +71,11 @@ typedef struct rt_asha {
   const rt_config *cfg;    /* tpe: the models entries */
   rt_asha_spec_fn spec_of; /* tpe: set by the caller before rt_asha_next */
   void *spec_user;
-  rt_tpe_memo *memo; /* tpe: the caller's (rt_tpe_memo_init), or NULL: every round every tick */
   /* NULL: every call replays from the start; else *keep is the replay so far (NULL before the
-   * first call), continued by each call on the same specs and states arrays; the caller frees it
-   * (rt_asha_replay_free). */
+   * first call), continued by each call on the same specs and states arrays (so tpe suggests each
+   * round once); the caller frees it (rt_asha_replay_free). */
   rt_asha_replay **keep;
 } rt_asha;
-
-/* A memo for the plan's n models (nothing for a plan that is not tpe); free with rt_tpe_memo_free
- * (NULL-safe, also after a failed init). */
-rt_code rt_tpe_memo_init(rt_tpe_memo *memo, const rt_asha *plan, size_t n, rt_status *st);
-void rt_tpe_memo_free(rt_tpe_memo *memo);
 
 #define RT_TPE_STREAM 0x747065ULL /* "tpe": purpose tag of the suggestions */
 

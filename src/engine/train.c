@@ -389,12 +389,8 @@ static rt_code run_asha(const rt_config *cfg, rt_model_spec *run, size_t n, cons
   const uint64_t every = (uint64_t)cfg->run.checkpoint_every;
   rt_asha plan;
   placing_plan(cfg, run, n, maker, &plan);
-  rt_tpe_memo memo;
   uint64_t *upto = malloc((n ? n : 1) * sizeof *upto);
   rt_code rc = upto ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
-  if (rc == RT_OK) rc = rt_tpe_memo_init(&memo, &plan, n, st); /* each round suggested once */
-  else memset(&memo, 0, sizeof memo);
-  plan.memo = &memo;
   rt_asha_replay *kept = NULL; /* each tick continues the replay (asha.h) */
   plan.keep = &kept;
   rt_groups groups = {0};
@@ -420,7 +416,6 @@ static rt_code run_asha(const rt_config *cfg, rt_model_spec *run, size_t n, cons
   }
   for (size_t j = 0; rc == RT_OK && j < n; ++j)
     if (!states[j]) rc = RT_FAIL_AT(st, RT_ERR_INTERNAL, "asha: model %zu never started", j);
-  rt_tpe_memo_free(&memo);
   rt_asha_replay_free(kept);
   free(upto);
   rt_groups_free(&groups);
@@ -488,12 +483,8 @@ static rt_code load_tpe_checkpoint(const ckpt_ctx *c, const rt_config *cfg, rt_m
                                    rt_status *st) {
   rt_asha plan;
   placing_plan(cfg, run, n, maker, &plan);
-  rt_tpe_memo memo; /* each round suggested once over the n replays */
   uint64_t *upto = malloc((n ? n : 1) * sizeof *upto);
   rt_code rc = upto ? RT_OK : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu limits", n);
-  if (rc == RT_OK) rc = rt_tpe_memo_init(&memo, &plan, n, st);
-  else memset(&memo, 0, sizeof memo);
-  plan.memo = &memo;
   rt_asha_replay *kept = NULL; /* each model's replay continues the one before (asha.h) */
   plan.keep = &kept;
   for (size_t j = 0; rc == RT_OK && j < n; ++j) {
@@ -501,7 +492,6 @@ static rt_code load_tpe_checkpoint(const ckpt_ctx *c, const rt_config *cfg, rt_m
     rc = rt_asha_next(&plan, run, n, states, upto, &done, st);
     if (rc == RT_OK) rc = load_checkpoint(c, run + j, 1, n, 1, states + j, comm, st);
   }
-  rt_tpe_memo_free(&memo);
   rt_asha_replay_free(kept);
   free(upto);
   return rc;
