@@ -1,5 +1,9 @@
-/* CUDA kernels of the mlp family, behind the shared per-batch driver of compute.cu; mirrors
- * src/models/family_mlp.c step by step: per layer cuBLAS sgemm (fp32, no TF32), a bias + activation
+/* CUDA kernels of the mlp family, behind the shared per-batch driver of compute.cu: a model on its
+ * own slot (a member of a group whose members differ in their network; evaluation; tests). A
+ * group of one network, a model alone included, trains through its fused context instead
+ * (group.cu, group_mlp.cu); both use the shape and element-wise arithmetic of mlp_math.cuh and
+ * the same strided-batched products (here with one member). Mirrors src/models/family_mlp.c step
+ * by step: per layer cuBLAS sgemm (fp32, no TF32), a bias + activation
  * kernel (relu / tanh / gelu with the CPU's float expressions, NaN propagating), softmax
  * cross-entropy (the logistic kernel, family_shared.cu) or squared-error output (the shared
  * residual kernel), weight gradients by sgemm, L2 on weights only, bias gradients as row-order
@@ -10,33 +14,15 @@
 
 #include <math.h>
 
+#include "mlp_math.cuh"
 #include "rt_cuda_internal.h"
 
 namespace {
 
-#define MLP_SQRT_2_OVER_PI 0.79788456080286535588f
-#define MLP_GELU_C 0.044715f
-
-bool mlp_regression(const rt_model_spec *spec) { return spec->hp.output == RT_OUTPUT_REGRESSION; }
-
-size_t mlp_layers(const rt_model_spec *spec) { return (size_t)spec->hp.hidden_count + 1; }
-
-/* Width of layer i: 0 = input (features), 1..H = hidden, H+1 = output. */
-size_t mlp_width(const rt_model_spec *spec, size_t i) {
-  const size_t h = (size_t)spec->hp.hidden_count;
-  if (i == 0) return spec->problem.features;
-  if (i <= h) return (size_t)spec->hp.hidden[i - 1];
-  return mlp_regression(spec) ? 1 : spec->problem.classes;
-}
-
-size_t mlp_params(const rt_model_spec *spec) {
-  size_t n = 0;
-  for (size_t l = 0; l < mlp_layers(spec); ++l) {
-    const size_t in = mlp_width(spec, l), out = mlp_width(spec, l + 1);
-    n += in * out + out;
-  }
-  return n;
-}
+bool mlp_regression(const rt_model_spec *spec) { return rt_mlp_regression(spec); }
+size_t mlp_layers(const rt_model_spec *spec) { return rt_mlp_layers(spec); }
+size_t mlp_width(const rt_model_spec *spec, size_t i) { return rt_mlp_width(spec, i); }
+size_t mlp_params(const rt_model_spec *spec) { return rt_mlp_params(spec); }
 
 /* The gradient, then the CPU's blocks: A_h and D_h per hidden layer, the output block. */
 struct mlp_ws {
@@ -76,42 +62,20 @@ rt_code mlp_check(const rt_model_spec *spec, size_t rows, int has_labels, rt_sta
   return rt_cuda_needs_labels(spec, has_labels, st);
 }
 
-/* z += bias (per column), then the activation in place with, when der is set, act'(z) into der:
- * mlp_forward()'s bias loop and mlp_activate() element by element. */
+/* z += bias (per column), then the activation in place with, when der is set, act'(z) into der
+ * (rt_mlp_bias_act, element by element). */
 __global__ void bias_act_kernel(float *z, const float *bias, size_t n, int width, int act,
                                 float *der) {
   const size_t stride = (size_t)gridDim.x * blockDim.x;
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const float v = z[i] + bias[i % (size_t)width];
-    switch (act) {
-      case RT_ACTIVATION_RELU:
-        if (der) der[i] = v > 0.0f ? 1.0f : 0.0f;
-        z[i] = v < 0.0f ? 0.0f : v; /* NaN stays NaN */
-        break;
-      case RT_ACTIVATION_TANH: {
-        const float t = tanhf(v);
-        if (der) der[i] = 1.0f - t * t;
-        z[i] = t;
-        break;
-      }
-      default: { /* RT_ACTIVATION_GELU */
-        const float v2 = v * v;
-        const float t = tanhf(MLP_SQRT_2_OVER_PI * (v + MLP_GELU_C * v2 * v));
-        if (der)
-          der[i] = 0.5f * (1.0f + t) +
-                   0.5f * v * (1.0f - t * t) * MLP_SQRT_2_OVER_PI * (1.0f + 3.0f * MLP_GELU_C * v2);
-        z[i] = 0.5f * v * (1.0f + t);
-        break;
-      }
-    }
-  }
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+    rt_mlp_bias_act(&z[i], bias[i % (size_t)width], act, der ? &der[i] : nullptr);
 }
 
 /* gw += l2 * w (cblas_saxpy of the CPU). */
 __global__ void l2_kernel(float *gw, const float *w, float l2, size_t n) {
   const size_t stride = (size_t)gridDim.x * blockDim.x;
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
-    gw[i] = l2 * w[i] + gw[i];
+    gw[i] = rt_mlp_l2(gw[i], w[i], l2);
 }
 
 /* delta *= act'(z). */
@@ -133,13 +97,7 @@ __global__ void mlp_regression_eval_kernel(const float *z, const float *b, const
   cols[3 * stride + i] = t * t;
 }
 
-/* Offsets of each layer's W in params / grad (its bias follows W). */
-void mlp_offsets(const rt_model_spec *spec, size_t *offset) {
-  offset[0] = 0;
-  for (size_t l = 0; l < mlp_layers(spec); ++l)
-    offset[l + 1] =
-        offset[l] + mlp_width(spec, l) * mlp_width(spec, l + 1) + mlp_width(spec, l + 1);
-}
+void mlp_offsets(const rt_model_spec *spec, size_t *offset) { rt_mlp_offsets(spec, offset); }
 
 /* mlp_forward() up to the output layer's product: hidden blocks activated (with act'(z) when
  * derivatives), the output block holds X_L W_L without its bias (the output kernels add it). */
@@ -152,7 +110,8 @@ rt_code mlp_forward(rt_cuda_slot *slot, const rt_cuda_batch *b, const mlp_ws &w,
     const size_t n_in = mlp_width(spec, l), n_out = mlp_width(spec, l + 1);
     float *z = l + 1 < layers ? w.act[l + 1] : w.out;
     rt_code rc;
-    RT_TRY(rc, rt_cuda_rm_sgemm(slot, 0, 0, b->rows, (int)n_out, (int)n_in, in, p, z, st));
+    RT_TRY(rc, rt_cuda_rm_sgemm_batched(slot, 0, 0, b->rows, (int)n_out, (int)n_in, in, 0, p, 0, z,
+                                        0, 1, st));
     if (l + 1 < layers) {
       const size_t n = (size_t)b->rows * n_out;
       bias_act_kernel<<<rt_cuda_elem_blocks(n), kRtElemThreads, 0, slot->stream>>>(
@@ -191,7 +150,8 @@ rt_code mlp_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out 
     const float *in = l == 0 ? b->x : w.act[l];
     const float *wt = b->params + offset[l];
     float *gw = w.grad + offset[l], *gb = gw + n_in * n_out;
-    if ((rc = rt_cuda_rm_sgemm(slot, 1, 0, (int)n_in, (int)n_out, r, in, delta, gw, st)) != RT_OK)
+    if ((rc = rt_cuda_rm_sgemm_batched(slot, 1, 0, (int)n_in, (int)n_out, r, in, 0, delta, 0, gw, 0,
+                                       1, st)) != RT_OK)
       return rc;
     if (l2 > 0.0f) {
       l2_kernel<<<rt_cuda_elem_blocks(n_in * n_out), kRtElemThreads, 0, slot->stream>>>(
@@ -202,7 +162,8 @@ rt_code mlp_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out 
     if (l == 0) break;
     /* delta_l = (delta_{l+1} W_l^T) * act'(z_l), into the activation block (no longer needed). */
     float *next = w.act[l];
-    if ((rc = rt_cuda_rm_sgemm(slot, 0, 1, r, (int)n_in, (int)n_out, delta, wt, next, st)) != RT_OK)
+    if ((rc = rt_cuda_rm_sgemm_batched(slot, 0, 1, r, (int)n_in, (int)n_out, delta, 0, wt, 0, next,
+                                       0, 1, st)) != RT_OK)
       return rc;
     const size_t n = (size_t)r * n_in;
     mul_kernel<<<rt_cuda_elem_blocks(n), kRtElemThreads, 0, slot->stream>>>(next, w.der[l], n);

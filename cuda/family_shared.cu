@@ -105,6 +105,18 @@ rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k
   return RT_OK;
 }
 
+rt_code rt_cuda_rm_sgemm_batched(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k,
+                                 const float *a, long long sa, const float *b, long long sb,
+                                 float *c, long long sc, int count, rt_status *st) {
+  /* As rt_cuda_rm_sgemm, batch i on a + i sa, b + i sb, c + i sc (floats). */
+  const float one = 1.0f, zero = 0.0f;
+  RT_CUBLAS_CHECK(
+      st, cublasSgemmStridedBatched(slot->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                    ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, tb ? k : n,
+                                    sb, a, ta ? m : k, sa, &zero, c, n, sc, count));
+  return RT_OK;
+}
+
 rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y, int rows,
                              int c, double *row_loss, rt_status *st) {
   softmax_xent_kernel<<<blocks_for((size_t)rows, kRowThreads), kRowThreads, 0, slot->stream>>>(

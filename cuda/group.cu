@@ -1,7 +1,9 @@
 /* CUDA backend, fused model groups (rt_cuda.h, "Fused groups"): the members of a group visit
  * integrate every batch together with a constant number of launches, whatever the group size.
- * Logistic (softmax regression) and linear with solver sgd (squared error, one output); other
- * families integrate member by member on their slots.
+ * Logistic (softmax regression) and linear with solver sgd (squared error, one output) here;
+ * k-means and MLP through group_kmeans.cu and group_mlp.cu (group_families.h), this file driving
+ * them. Groups whose members differ in layout (k-means: k or Lloyd passes; MLP: the network)
+ * integrate member by member on their slots (backend_cuda.c).
  *
  * Memory. A group context is one slot (slots.cu) whose "state" buffer holds up to `capacity`
  * member states one after another at a fixed stride (the largest member state, rounded up to
@@ -11,8 +13,8 @@
  * The host states come in through the slot's pinned staging buffer: one host-to-device copy per
  * visit for all members, one back, plus one copy of the visit's optimizer arguments.
  *
- * One batch, for all m members, on the context's stream (6 launches; 5 for linear models without
- * an intercept):
+ * One batch of logistic or linear sgd, for all m members, on the context's stream (6 launches; 5
+ * for linear models without an intercept):
  *   1. outputs    Z_i = X W_i         one cublasSgemmStridedBatched (X shared: stride 0)
  *   2. deltas     rows x members      one kernel: rt_softmax_xent_row or rt_residual_row
  *                                     (row_math.cuh) per row
@@ -24,12 +26,25 @@
  * (compute.cu, family_shared.cu). The backend sends such a model through this path alone too
  * (a group of one), so a model's bytes do not depend on its group's size as long as cuBLAS gives
  * each batch of a strided-batched product the same bits whatever the batch count; the gpu test
- * tests/gpu/test_gpu_groups.c checks exactly that and names cuBLAS if it breaks. */
+ * tests/gpu/test_gpu_groups.c checks exactly that and names cuBLAS if it breaks.
+ *
+ * One batch of k-means (group_kmeans.cu): |c|^2, one strided-batched distance product, the
+ * assignment, then Sculley's update or the Lloyd accumulation per member's own pass, then step 5
+ * above: 5 launches (6 in a Lloyd pass, 7 when members are in both kinds of pass). No optimizer
+ * arguments: the family updates its centres itself.
+ *
+ * One batch of an MLP of L weight layers (group_mlp.cu): per layer one strided-batched product
+ * and one bias and activation kernel, the output rows, per layer back the weight-gradient product,
+ * the bias gradients and the delta product with act'(z) (L2 when some member has it), then steps
+ * 5 and 6 above: 6L launches (7L with L2), 12 for one hidden layer. The members' activations and
+ * L2 come in one small copy per visit (rt_mlp_member). */
 #include "rt_cuda.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "group_families.h"
+#include "mlp_math.cuh"
 #include "row_math.cuh"
 #include "rt_cuda_internal.h"
 
@@ -109,26 +124,45 @@ __global__ void group_optimizer_kernel(group_geometry g, const rt_opt_args *args
   }
 }
 
-/* The pieces of a context's workspace, in floats (rt_work_carver: 256-byte aligned pieces). */
-struct group_ws {
-  float *z;          /* capacity x zstride */
-  float *grad;       /* capacity x gstride */
-  double *row_loss;  /* capacity x max_rows */
-  rt_opt_args *args; /* max_batches x capacity */
-  size_t zstride, gstride;
+/* What a context is made for: its family's arithmetic and the sizes of its pieces. */
+struct group_shape {
+  int kmeans;                /* 1: k-means (group_kmeans.cu) */
+  int lloyd;                 /* k-means members with Lloyd accumulators */
+  int mlp;                   /* 1: MLP (group_mlp.cu); kmeans and mlp 0: logistic or linear sgd */
+  const rt_model_spec *lead; /* the members' layout (the MLP's network) */
+  size_t capacity, max_rows, d, c, max_batches; /* c: outputs (classes, 1) or k-means's k */
 };
 
-group_ws carve(size_t capacity, size_t max_rows, size_t d, size_t c, size_t max_batches,
-               float *base, size_t *used) {
+/* The pieces of a context's workspace, in floats (rt_work_carver: 256-byte aligned pieces). */
+struct group_ws {
+  double *row_loss;  /* capacity x max_rows */
+  float *z;          /* logistic, linear: capacity x zstride */
+  float *grad;       /* logistic, linear: capacity x gstride (MLP: mlp.grad) */
+  rt_opt_args *args; /* gradient families: max_batches x capacity */
+  size_t zstride, gstride;
+  rt_km_group_ws km;   /* k-means */
+  rt_mlp_group_ws mlp; /* MLP */
+};
+
+group_ws carve(const group_shape &sh, float *base, size_t *used) {
   rt_work_carver w = {base, 0};
-  group_ws o;
-  o.zstride = rt_work_carver::padded(max_rows * c);
-  o.gstride = rt_work_carver::padded((d + 1) * c);
-  o.z = w.floats(capacity * o.zstride);
-  o.grad = w.floats(capacity * o.gstride);
-  o.row_loss = w.doubles(capacity * max_rows);
-  o.args = (rt_opt_args *)(void *)w.floats(
-      (max_batches * capacity * sizeof(rt_opt_args) + sizeof(float) - 1) / sizeof(float));
+  group_ws o = {};
+  o.row_loss = w.doubles(sh.capacity * sh.max_rows);
+  if (sh.kmeans) {
+    o.km = rt_km_group_carve(w, sh.capacity, sh.max_rows, sh.c, sh.lloyd);
+  } else if (sh.mlp) {
+    o.mlp = rt_mlp_group_carve(w, sh.capacity, sh.max_rows, sh.lead);
+    o.grad = o.mlp.grad;
+    o.gstride = o.mlp.grad_stride;
+  } else {
+    o.zstride = rt_work_carver::padded(sh.max_rows * sh.c);
+    o.gstride = rt_work_carver::padded((sh.d + 1) * sh.c);
+    o.z = w.floats(sh.capacity * o.zstride);
+    o.grad = w.floats(sh.capacity * o.gstride);
+  }
+  if (!sh.kmeans) /* the gradient families' optimizer arguments */
+    o.args = (rt_opt_args *)(void *)w.floats(
+        (sh.max_batches * sh.capacity * sizeof(rt_opt_args) + sizeof(float) - 1) / sizeof(float));
   if (used) *used = w.used;
   return o;
 }
@@ -147,7 +181,10 @@ size_t state_stride(const rt_model_spec *const *specs, size_t m) {
 struct rt_cuda_group {
   rt_cuda_slot *slot; /* stream, cuBLAS handle, member states ("state"), workspace, staging */
   size_t capacity, max_rows, max_batches, d, c, stride;
-  rt_opt_args *host_args; /* pinned: max_batches x capacity */
+  int kmeans, lloyd, mlp;      /* group_shape's */
+  rt_model_spec lead;          /* a copy of the spec it was made for: the members' layout */
+  rt_opt_args *host_args;      /* pinned: max_batches x capacity; NULL for k-means */
+  rt_mlp_member *host_members; /* pinned: capacity (MLP); NULL otherwise */
   uint64_t *order;
   size_t order_cap;
   /* The visit in flight (rt_cuda_group_start until rt_cuda_group_query sees it done): its
@@ -164,35 +201,76 @@ struct rt_cuda_group {
 extern "C" int rt_cuda_group_fusable(const rt_model_spec *spec) {
   const rt_family *fam = rt_family_find(spec->hp.kind);
   if (!fam) return 0;
-  return fam->id == RT_FAMILY_LOGISTIC ||
+  return fam->id == RT_FAMILY_LOGISTIC || fam->id == RT_FAMILY_KMEANS || fam->id == RT_FAMILY_MLP ||
          (fam->id == RT_FAMILY_LINEAR && spec->hp.solver == RT_SOLVER_SGD);
 }
 
 namespace {
 
-/* Outputs per row: the classes (logistic) or 1 (linear). */
+rt_family_id family_of(const rt_model_spec *s) { return rt_family_find(s->hp.kind)->id; }
+
+int softmax_of(const rt_model_spec *s) { return family_of(s) == RT_FAMILY_LOGISTIC; }
+
+int kmeans_of(const rt_model_spec *s) { return family_of(s) == RT_FAMILY_KMEANS; }
+
+int mlp_of(const rt_model_spec *s) { return family_of(s) == RT_FAMILY_MLP; }
+
+/* k-means members whose aux has the Lloyd accumulators (family_kmeans.h). */
+int lloyd_of(const rt_model_spec *s) { return kmeans_of(s) && rt_kmeans_lloyd_passes(s) > 0; }
+
+/* Outputs per row: the classes (logistic), 1 (linear), the centres (k-means), the output layer's
+ * width (MLP). */
 size_t outputs_of(const rt_model_spec *s) {
-  return rt_family_find(s->hp.kind)->id == RT_FAMILY_LOGISTIC ? s->problem.classes : 1;
+  if (softmax_of(s)) return s->problem.classes;
+  if (mlp_of(s)) return rt_mlp_width(s, rt_mlp_layers(s));
+  return kmeans_of(s) ? (size_t)s->hp.k : 1;
 }
 
-int softmax_of(const rt_model_spec *s) {
-  return rt_family_find(s->hp.kind)->id == RT_FAMILY_LOGISTIC;
+/* A bias after the weights: logistic, linear with fit_intercept. */
+int bias_of(const rt_model_spec *s) {
+  return softmax_of(s) || (family_of(s) == RT_FAMILY_LINEAR && s->hp.fit_intercept);
 }
 
-int bias_of(const rt_model_spec *s) { return softmax_of(s) || s->hp.fit_intercept; }
+/* Whether a and b can be members of one context: a fusable kind, the same arithmetic and the same
+ * layout of the parameters and the family's aux (the one rule of rt_cuda_group_uniform,
+ * rt_cuda_group_fits and check_visit). */
+bool same_layout(const rt_model_spec *a, const rt_model_spec *b) {
+  if (!rt_cuda_group_fusable(a) || !rt_cuda_group_fusable(b)) return false;
+  const rt_state_layout la = rt_state_layout_of(a), lb = rt_state_layout_of(b);
+  return strcmp(a->hp.kind, b->hp.kind) == 0 && a->problem.features == b->problem.features &&
+         outputs_of(a) == outputs_of(b) && bias_of(a) == bias_of(b) && lloyd_of(a) == lloyd_of(b) &&
+         (!mlp_of(a) || rt_mlp_same_shape(a, b)) && la.param_count == lb.param_count &&
+         la.params_offset == lb.params_offset && la.aux_offset == lb.aux_offset;
+}
+
+group_shape shape_of(const rt_model_spec *s, size_t capacity, size_t max_batches) {
+  group_shape sh;
+  sh.kmeans = kmeans_of(s);
+  sh.lloyd = lloyd_of(s);
+  sh.mlp = mlp_of(s);
+  sh.lead = s;
+  sh.capacity = capacity;
+  sh.max_rows = (size_t)s->hp.batch_size;
+  sh.d = s->problem.features;
+  sh.c = outputs_of(s);
+  sh.max_batches = max_batches ? max_batches : 1;
+  return sh;
+}
+
+/* A member's optimizer arguments for optimizer step `step`: L2 in the optimizer for logistic (and
+ * linear sgd's ridge) on the first dc weights; the MLP adds its L2 per layer itself (group_mlp.cu,
+ * as on its own slot). */
+rt_opt_args opt_args_of(const rt_model_spec *s, uint64_t step, size_t dc) {
+  if (mlp_of(s)) return rt_cuda_opt_args(s, step, 0.0f, 0);
+  return rt_cuda_opt_args(s, step, softmax_of(s) ? (float)s->hp.l2 : rt_cuda_linear_ridge(s), dc);
+}
 
 } /* namespace */
 
 extern "C" int rt_cuda_group_uniform(const rt_model_spec *const *specs, size_t m) {
   if (m == 0 || !rt_cuda_group_fusable(specs[0])) return 0;
-  const rt_state_layout l0 = rt_state_layout_of(specs[0]);
-  for (size_t i = 1; i < m; ++i) {
-    const rt_state_layout l = rt_state_layout_of(specs[i]);
-    if (!rt_cuda_group_fusable(specs[i]) || strcmp(specs[i]->hp.kind, specs[0]->hp.kind) != 0 ||
-        bias_of(specs[i]) != bias_of(specs[0]) || l.param_count != l0.param_count ||
-        l.params_offset != l0.params_offset || l.aux_offset != l0.aux_offset)
-      return 0;
-  }
+  for (size_t i = 1; i < m; ++i)
+    if (!same_layout(specs[i], specs[0])) return 0;
   return 1;
 }
 
@@ -200,11 +278,10 @@ extern "C" size_t rt_cuda_group_bytes(const rt_model_spec *const *specs, size_t 
                                       size_t max_batches) {
   if (m == 0) return 0;
   const rt_model_spec *s = specs[0];
-  const size_t rows = (size_t)s->hp.batch_size;
   size_t work = 0;
-  (void)carve(m, rows, s->problem.features, outputs_of(s), max_batches, nullptr, &work);
-  return rt_cuda_slot_bytes(m * state_stride(specs, m), rows, s->problem.features, outputs_of(s),
-                            work);
+  (void)carve(shape_of(s, m, max_batches), nullptr, &work);
+  return rt_cuda_slot_bytes(m * state_stride(specs, m), (size_t)s->hp.batch_size,
+                            s->problem.features, outputs_of(s), work);
 }
 
 extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_t m,
@@ -216,16 +293,21 @@ extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_
   const rt_model_spec *s = specs[0];
   rt_cuda_group *g = (rt_cuda_group *)calloc(1, sizeof *g);
   if (!g) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a CUDA group");
+  const group_shape sh = shape_of(s, m, max_batches);
   g->capacity = m;
-  g->max_rows = (size_t)s->hp.batch_size;
-  g->max_batches = max_batches ? max_batches : 1;
-  g->d = s->problem.features;
+  g->max_rows = sh.max_rows;
+  g->max_batches = sh.max_batches;
+  g->d = sh.d;
+  g->c = sh.c;
+  g->kmeans = sh.kmeans;
+  g->lloyd = sh.lloyd;
+  g->mlp = sh.mlp;
+  g->lead = *s;
   const char *graphs = getenv("RINGTRAIN_CUDA_GRAPHS");
   g->graphs = graphs && strcmp(graphs, "1") == 0;
-  g->c = outputs_of(s);
   g->stride = state_stride(specs, m);
   size_t work = 0;
-  (void)carve(m, g->max_rows, g->d, g->c, g->max_batches, nullptr, &work);
+  (void)carve(sh, nullptr, &work);
   g->held = (void **)calloc(m, sizeof *g->held);
   g->held_specs = (const rt_model_spec **)calloc(m, sizeof *g->held_specs);
   if (!g->held || !g->held_specs) {
@@ -233,9 +315,11 @@ extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_
     return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a CUDA group of %zu", m);
   }
   rt_code rc = rt_cuda_slot_create(m * g->stride, g->max_rows, g->d, g->c, work, &g->slot, st);
-  if (rc == RT_OK)
+  if (rc == RT_OK && !g->kmeans) /* k-means has no optimizer */
     rc = RT_CUDA_CALL(
         st, cudaMallocHost((void **)&g->host_args, g->max_batches * m * sizeof *g->host_args));
+  if (rc == RT_OK && g->mlp)
+    rc = RT_CUDA_CALL(st, cudaMallocHost((void **)&g->host_members, m * sizeof *g->host_members));
   if (rc != RT_OK) {
     rt_cuda_group_free(g);
     return rc;
@@ -249,6 +333,7 @@ extern "C" void rt_cuda_group_free(rt_cuda_group *g) {
   rt_cuda_slot_free(g->slot); /* synchronises its stream first */
   if (g->exec) (void)cudaGraphExecDestroy(g->exec);
   if (g->host_args) (void)cudaFreeHost(g->host_args);
+  if (g->host_members) (void)cudaFreeHost(g->host_members);
   free(g->order);
   free(g->held);
   free(g->held_specs);
@@ -259,8 +344,7 @@ extern "C" int rt_cuda_group_fits(const rt_cuda_group *g, const rt_model_spec *c
                                   size_t m, size_t max_batches) {
   if (!g || !rt_cuda_group_uniform(specs, m)) return 0;
   const rt_model_spec *s = specs[0];
-  return m <= g->capacity && (size_t)s->hp.batch_size == g->max_rows &&
-         s->problem.features == g->d && outputs_of(s) == g->c &&
+  return m <= g->capacity && same_layout(s, &g->lead) && (size_t)s->hp.batch_size == g->max_rows &&
          state_stride(specs, m) <= g->stride && max_batches <= g->max_batches;
 }
 
@@ -274,7 +358,6 @@ rt_code check_visit(const rt_cuda_group *g, const rt_model_spec *const *specs, v
                       "a fused CUDA visit of %zu members and %zu batches exceeds its group's %zu "
                       "and %zu",
                       m, nb, g->capacity, g->max_batches);
-  const rt_state_layout l0 = rt_state_layout_of(specs[0]);
   const rt_state_header *h0 = rt_state_head(states[0]);
   for (size_t i = 0; i < m; ++i) {
     const rt_model_spec *s = specs[i];
@@ -282,10 +365,7 @@ rt_code check_visit(const rt_cuda_group *g, const rt_model_spec *const *specs, v
     const rt_state_header *h = rt_state_head(states[i]);
     rt_code rc;
     if ((rc = rt_cuda_check_spec(s, st)) != RT_OK) return rc;
-    if (!rt_cuda_group_fusable(s) || s->problem.features != g->d || outputs_of(s) != g->c ||
-        bias_of(s) != bias_of(specs[0]) || strcmp(s->hp.kind, specs[0]->hp.kind) != 0 ||
-        (size_t)s->hp.batch_size != g->max_rows || l.params_offset != l0.params_offset ||
-        l.aux_offset != l0.aux_offset || l.param_count != l0.param_count ||
+    if (!same_layout(s, &g->lead) || (size_t)s->hp.batch_size != g->max_rows ||
         l.total_bytes > g->stride || s->hp.data_order != specs[0]->hp.data_order ||
         !rt_view_same(&s->hp, &specs[0]->hp) || s->scaling != specs[0]->scaling)
       return RT_FAIL_AT(st, RT_ERR_INTERNAL,
@@ -296,12 +376,13 @@ rt_code check_visit(const rt_cuda_group *g, const rt_model_spec *const *specs, v
       return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu is not where its group is (model %llu)",
                         (unsigned long long)s->id, (unsigned long long)specs[0]->id);
   }
-  if (shard->features != specs[0]->problem.data_features || (shard->rows > 0 && !shard->y))
+  const int labels = !g->kmeans; /* k-means ignores labels */
+  if (shard->features != specs[0]->problem.data_features ||
+      (labels && shard->rows > 0 && !shard->y))
     return RT_FAIL_AT(st, RT_ERR_DATA,
-                      "the device shard (%zu features%s) does not suit the group's %zu features "
-                      "with labels",
+                      "the device shard (%zu features%s) does not suit the group's %zu features%s",
                       shard->features, shard->y ? "" : ", no labels",
-                      specs[0]->problem.data_features);
+                      specs[0]->problem.data_features, labels ? " with labels" : "");
   return RT_OK;
 }
 
@@ -317,57 +398,102 @@ struct visit_plan {
   size_t k0, nb, m;
   unsigned long long n; /* parameters per member */
   int own_input;        /* 1: each batch gathered first (a view or a scaling of the group's own) */
+  const rt_km_group_batch *km;   /* k-means groups */
+  const rt_mlp_group_batch *mlp; /* MLP groups */
 };
 
-/* The visit's batches k0..nb on the context's stream: 6 launches each (5 without a bias), one
- * more for a group that gathers its input (a view, a scaling of its own: input.cu). */
-rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
-  rt_code rc;
+/* Logistic or linear sgd: batch k of the visit (rows x, labels y, r rows) for all members, steps
+ * 1 to 6 of the top comment. */
+rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, size_t k, const float *x,
+                             const float *y, int r, rt_status *st) {
   rt_cuda_slot *slot = g->slot;
   const group_geometry &geo = *p->geo;
   const group_ws &w = *p->w;
-  const rt_cuda_shard *shard = p->shard;
-  const size_t batch = g->max_rows, k0 = p->k0, nb = p->nb, m = p->m;
-  const unsigned long long n = p->n;
+  const size_t batch = g->max_rows, m = p->m;
   const float *w0 = (const float *)(slot->state + geo.params_offset);
   const int d = (int)g->d, c = (int)g->c, members = (int)m;
   const long long w_stride = (long long)(g->stride / sizeof(float));
   const float one = 1.0f, zero = 0.0f;
-  const int opt_blocks = rt_cuda_elem_blocks((size_t)m * (size_t)n);
-  for (size_t k = k0; k < nb; ++k) {
+  /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
+  RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d, &one,
+                                                w0, c, w_stride, x, d, 0, &zero, w.z, c,
+                                                (long long)w.zstride, members));
+  group_softmax_kernel<<<dim3((unsigned)rt_cuda_row_blocks(r), (unsigned)members), kRowThreads, 0,
+                         slot->stream>>>(geo, w.z, w.zstride, y, r, 1.0f / (float)r, w.row_loss,
+                                         (int)batch);
+  RT_CUDA_CHECK_LAUNCH(st);
+  /* G_i (d x c, row-major) = X^T Delta_i: column-major G_i^T (c x d) = Delta_i^T (c x r) X. */
+  RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r, &one,
+                                                w.z, c, (long long)w.zstride, x, d, 0, &zero,
+                                                w.grad, c, (long long)w.gstride, members));
+  if (geo.has_bias) {
+    const int bias_threads = members * c;
+    group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads, kRtElemThreads,
+                             0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad, w.gstride, members);
+    RT_CUDA_CHECK_LAUNCH(st);
+  }
+  group_loss_kernel<<<(unsigned)members, kReduceThreads, 0, slot->stream>>>(geo, w.row_loss,
+                                                                            (int)batch, r);
+  RT_CUDA_CHECK_LAUNCH(st);
+  group_optimizer_kernel<<<rt_cuda_elem_blocks((size_t)m * (size_t)p->n), kRtElemThreads, 0,
+                           slot->stream>>>(geo, w.args + (k - p->k0) * m, w.grad, w.gstride,
+                                           members, p->n);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
+
+/* MLP: batch k for all members (group_mlp.cu), then steps 5 and 6, the loss commit and the
+ * optimizer. */
+rt_code issue_mlp_batch(rt_cuda_group *g, const visit_plan *p, size_t k, const float *x,
+                        const float *y, int r, rt_status *st) {
+  rt_code rc;
+  rt_cuda_slot *slot = g->slot;
+  const group_ws &w = *p->w;
+  RT_TRY(rc, rt_mlp_group_issue(slot, *p->mlp, w.mlp, x, y, r, w.row_loss, g->max_rows, st));
+  group_loss_kernel<<<(unsigned)p->m, kReduceThreads, 0, slot->stream>>>(*p->geo, w.row_loss,
+                                                                         (int)g->max_rows, r);
+  RT_CUDA_CHECK_LAUNCH(st);
+  group_optimizer_kernel<<<rt_cuda_elem_blocks(p->m * (size_t)p->n), kRtElemThreads, 0,
+                           slot->stream>>>(*p->geo, w.args + (k - p->k0) * p->m, w.grad, w.gstride,
+                                           (int)p->m, p->n);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
+
+/* k-means: batch k for all members (group_kmeans.cu), then step 5, the loss commit. */
+rt_code issue_kmeans_batch(rt_cuda_group *g, const visit_plan *p, const float *x, int r,
+                           rt_status *st) {
+  rt_code rc;
+  rt_cuda_slot *slot = g->slot;
+  RT_TRY(rc, rt_km_group_issue(slot->stream, slot->blas, *p->km, p->w->km, x, r, p->w->row_loss,
+                               g->max_rows, st));
+  group_loss_kernel<<<(unsigned)p->m, kReduceThreads, 0, slot->stream>>>(*p->geo, p->w->row_loss,
+                                                                         (int)g->max_rows, r);
+  RT_CUDA_CHECK_LAUNCH(st);
+  return RT_OK;
+}
+
+/* The visit's batches k0..nb on the context's stream: 6 launches each for logistic (5 for linear
+ * without a bias; k-means 5 to 7), one more for a group that gathers its input (a view, a scaling
+ * of its own: input.cu). */
+rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
+  rt_code rc;
+  rt_cuda_slot *slot = g->slot;
+  const rt_cuda_shard *shard = p->shard;
+  const size_t batch = g->max_rows;
+  for (size_t k = p->k0; k < p->nb; ++k) {
     const size_t first = (size_t)g->order[k] * batch;
     const int r = (int)(first + batch <= shard->rows ? batch : shard->rows - first);
-    const float *x = shard->x ? shard->x + first * shard->features : nullptr, *y = shard->y + first;
-    if (rt_cuda_shard_fed(shard)) { /* streamed or sparse */
+    const float *x = shard->x ? shard->x + first * shard->features : nullptr;
+    const float *y = shard->y ? shard->y + first : nullptr; /* k-means: may be NULL */
+    if (rt_cuda_shard_fed(shard)) {                         /* streamed or sparse */
       RT_TRY(rc, rt_cuda_feed_next(slot, (size_t)r, &x, st));
       RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
     }
     if (p->own_input) RT_TRY(rc, rt_cuda_input_gather(slot, x, shard->features, r, &x, st));
-    /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
-    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d,
-                                                  &one, w0, c, w_stride, x, d, 0, &zero, w.z, c,
-                                                  (long long)w.zstride, members));
-    group_softmax_kernel<<<dim3((unsigned)rt_cuda_row_blocks(r), (unsigned)members), kRowThreads, 0,
-                           slot->stream>>>(geo, w.z, w.zstride, y, r, 1.0f / (float)r, w.row_loss,
-                                           (int)batch);
-    RT_CUDA_CHECK_LAUNCH(st);
-    /* G_i (d x c, row-major) = X^T Delta_i: column-major G_i^T (c x d) = Delta_i^T (c x r) X. */
-    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r,
-                                                  &one, w.z, c, (long long)w.zstride, x, d, 0,
-                                                  &zero, w.grad, c, (long long)w.gstride, members));
-    if (geo.has_bias) {
-      const int bias_threads = members * c;
-      group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads, kRtElemThreads,
-                               0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad, w.gstride,
-                                                  members);
-      RT_CUDA_CHECK_LAUNCH(st);
-    }
-    group_loss_kernel<<<(unsigned)members, kReduceThreads, 0, slot->stream>>>(geo, w.row_loss,
-                                                                              (int)batch, r);
-    RT_CUDA_CHECK_LAUNCH(st);
-    group_optimizer_kernel<<<opt_blocks, kRtElemThreads, 0, slot->stream>>>(
-        geo, w.args + (k - k0) * m, w.grad, w.gstride, members, n);
-    RT_CUDA_CHECK_LAUNCH(st);
+    if (p->km) RT_TRY(rc, issue_kmeans_batch(g, p, x, r, st));
+    else if (p->mlp) RT_TRY(rc, issue_mlp_batch(g, p, k, x, y, r, st));
+    else RT_TRY(rc, issue_gradient_batch(g, p, k, x, y, r, st));
     if (rt_cuda_shard_fed(shard)) {
       RT_TRY(rc, rt_cuda_feed_used(slot, 0, slot->stream, st));
       RT_TRY(rc, rt_cuda_feed_done(slot, st));
@@ -439,22 +565,36 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   rt_rng_permutation(rt_batch_order_key(specs[0], h0->pass, shard_index), g->order, nb);
 
   /* The members' states into the staging buffer at the group's stride, the optimizer arguments
-   * of every batch of the visit (each member's own step counter), then two copies. */
+   * of every batch of the visit (each member's own step counter; none for k-means), then one
+   * copy each. */
   const size_t dc = g->d * g->c;
   const rt_state_layout l0 = rt_state_layout_of(specs[0]);
   for (size_t i = 0; i < m; ++i)
     memcpy(slot->staging + i * g->stride, states[i], rt_state_layout_of(specs[i]).total_bytes);
-  for (size_t k = k0; k < nb; ++k)
+  for (size_t k = k0; !g->kmeans && k < nb; ++k)
     for (size_t i = 0; i < m; ++i)
-      g->host_args[(k - k0) * m + i] = rt_cuda_opt_args(
-          specs[i], rt_state_head(states[i])->step + (k - k0),
-          softmax_of(specs[i]) ? (float)specs[i]->hp.l2 : rt_cuda_linear_ridge(specs[i]), dc);
-  const group_ws w = carve(g->capacity, batch, g->d, g->c, g->max_batches, slot->work, nullptr);
+      g->host_args[(k - k0) * m + i] =
+          opt_args_of(specs[i], rt_state_head(states[i])->step + (k - k0), dc);
+  const group_ws w = carve(shape_of(&g->lead, g->capacity, g->max_batches), slot->work, nullptr);
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->state, slot->staging, m * g->stride,
                                     cudaMemcpyHostToDevice, slot->stream));
-  if (nb > k0)
+  if (!g->kmeans && nb > k0)
     RT_CUDA_CHECK(st, cudaMemcpyAsync(w.args, g->host_args, (nb - k0) * m * sizeof *w.args,
                                       cudaMemcpyHostToDevice, slot->stream));
+  rt_mlp_group_batch mlp = {};
+  if (g->mlp) {
+    /* Each member's activation and L2, for the element-wise kernels. */
+    for (size_t i = 0; i < m; ++i) {
+      g->host_members[i].activation = (int)specs[i]->hp.activation;
+      g->host_members[i].l2 = (float)specs[i]->hp.l2;
+      if (g->host_members[i].l2 > 0.0f) mlp.any_l2 = 1;
+    }
+    RT_CUDA_CHECK(st, cudaMemcpyAsync(w.mlp.members, g->host_members, m * sizeof *g->host_members,
+                                      cudaMemcpyHostToDevice, slot->stream));
+    mlp.members = {slot->state, g->stride, l0.params_offset, l0.aux_offset};
+    mlp.lead = &g->lead;
+    mlp.m = (int)m;
+  }
 
   group_geometry geo;
   geo.base = slot->state;
@@ -467,7 +607,32 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   geo.has_bias = bias_of(specs[0]);
   int own_input = 0; /* the members share their view and scaling (src/engine/groups.c) */
   RT_TRY(rc, rt_cuda_input_prepare(slot, specs[0], shard, &own_input, st));
-  const visit_plan plan = {&geo, &w, shard, k0, nb, m, l0.param_count, own_input};
+  rt_km_group_batch km = {};
+  if (g->kmeans) {
+    /* Which pass each member is in, from the flag its state carries (as the kernels read it). */
+    km.members = {slot->state, g->stride, l0.params_offset, l0.aux_offset};
+    km.al = rt_kmeans_aux_of(specs[0]);
+    km.lloyd_layout = g->lloyd;
+    km.k = (int)g->c;
+    km.d = (int)g->d;
+    km.m = (int)m;
+    for (size_t i = 0; i < m; ++i) {
+      const rt_state_layout l = rt_state_layout_of(specs[i]);
+      const double *aux = (const double *)rt_state_aux(states[i], &l);
+      if (g->lloyd && aux[km.al.lloyd_now] != 0.0) km.any_lloyd = 1;
+      else km.any_minibatch = 1;
+    }
+  }
+  const visit_plan plan = {&geo,
+                           &w,
+                           shard,
+                           k0,
+                           nb,
+                           m,
+                           l0.param_count,
+                           own_input,
+                           g->kmeans ? &km : nullptr,
+                           g->mlp ? &mlp : nullptr};
   if (rt_cuda_shard_fed(shard)) {
     /* Streamed or sparse: batch by batch through the context's feed, never as a graph. */
     if (nb > k0) RT_TRY(rc, rt_cuda_feed_open(slot, shard, g->order, nb, k0, batch, 1, st));

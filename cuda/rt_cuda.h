@@ -237,14 +237,15 @@ rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 /* ---- Fused groups ---------------------------------------------------------------------------- */
 
 /* The members of a group visit (src/engine/groups.h) integrated together, with a constant number
- * of launches per batch whatever the group size (cuda/group.cu says how): logistic, and linear
- * with solver sgd. */
+ * of launches per batch whatever the group size (cuda/group.cu says how): logistic, linear with
+ * solver sgd, and k-means. */
 typedef struct rt_cuda_group rt_cuda_group;
 
 /* 1 when the kind of `spec` has fused group kernels. */
 int rt_cuda_group_fusable(const rt_model_spec *spec);
 /* 1 when specs[0..m) can share a context: one fusable kind, the same parameter layout (a config
- * group's members, unless linear ones differ in fit_intercept). */
+ * group's members, unless linear ones differ in fit_intercept or k-means ones in k or in having
+ * Lloyd passes). */
 int rt_cuda_group_uniform(const rt_model_spec *const *specs, size_t m);
 
 /* Device bytes of a context for the group specs[0..m) (members of one config group, fusable) whose
@@ -262,8 +263,9 @@ int rt_cuda_group_fits(const rt_cuda_group *g, const rt_model_spec *const *specs
 /* One visit of m members (any members of the group it was created for, at most that many, at the
  * same cursor: pass, position, batch_cursor) over the device shard `shard` (logical index
  * shard_index), from the cursor on, in the order rt_batch_order_key gives: the host states go to
- * the device through pinned staging (one copy for all), every batch is 6 launches for the whole
- * group (two cublasSgemmStridedBatched, four kernels), and the states come back. Synchronous: on
+ * the device through pinned staging (one copy for all), every batch is a constant number of
+ * launches for the whole group (logistic: two cublasSgemmStridedBatched, four kernels; k-means 5
+ * to 7), and the states come back. Synchronous: on
  * return states[] hold the result, cursor 0, with the CPU's semantics (divergence, counters). */
 rt_code rt_cuda_group_integrate(rt_cuda_group *g, const rt_model_spec *const *specs,
                                 void *const *states, size_t m, const rt_cuda_shard *shard,

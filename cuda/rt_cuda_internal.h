@@ -296,6 +296,13 @@ const void *rt_cuda_probe_kernel(void);
  * are stored transposed (A stored k x m, B stored n x k), as cblas_sgemm(CblasRowMajor, ...). */
 rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k, const float *a,
                          const float *b, float *c, rt_status *st);
+/* The same for `count` products at once (one cublasSgemmStridedBatched): product i reads
+ * a + i sa and b + i sb and writes c + i sc (strides in floats; 0 shares an operand). The fused
+ * groups' products, and those of a model on its own slot (count 1) that must equal a group of
+ * one's. */
+rt_code rt_cuda_rm_sgemm_batched(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k,
+                                 const float *a, long long sa, const float *b, long long sb,
+                                 float *c, long long sc, int count, rt_status *st);
 /* z (rows x c) += b per row, softmax, per-row -log(rt_loss_probability(p_y)) into row_loss and
  * (P - Y) / rows in place: the CPU's softmax cross-entropy gradient (logistic, mlp). */
 rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y, int rows,

@@ -55,6 +55,8 @@ summary="$build/groups-summary.txt"
 {
   echo "# ringtrain fused groups vs fuse: off: 60000 x 784, $passes passes, 1 thread per rank, data.shards = ranks"
   echo "# $(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1); $(date -u +%F)"
+  # the BLAS decides whether products are fused at all (src/models/fused_gemm.h)
+  echo "# blas: $(OPENBLAS_VERBOSE=2 "$build/ringtrain" --version 2>&1 | sed -n 's/^Core: //p' | head -1)${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}"
   printf '%-8s %6s %6s %10s %10s %16s %16s %8s %10s\n' sweep models ranks fused_s off_s \
     fused_ms/s/core off_ms/s/core ratio identical
 } | tee "$summary"

@@ -70,7 +70,10 @@ EOF
 netns_launch_on() {
   local v fwd=""
   head -n "$1" "$NETNS_DIR/hosts" >"$NETNS_DIR/hosts.$1"
-  for v in OMP_NUM_THREADS OPENBLAS_NUM_THREADS RINGTRAIN_FAULT LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS; do
+  # OpenBLAS's settings (OPENBLAS_CORETYPE above all: another core computes other bits) travel
+  # with the job, as a cluster's mpirun -x would send them.
+  for v in OMP_NUM_THREADS RINGTRAIN_FAULT LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS \
+           $(compgen -e | grep '^OPENBLAS_'); do
     [[ -n "${!v:-}" ]] && fwd+=" -x $v"
   done
   RINGTRAIN_MPIRUN_ARGS="--hostfile $NETNS_DIR/hosts.$1 --mca plm_rsh_agent $NETNS_DIR/agent.sh"

@@ -106,6 +106,12 @@ void rt_check_groups_free(rt_check_groups *g);
 /* 1 when some model of cfg classifies (the labels must then be class indices). */
 int rt_config_needs_classes(const rt_config *cfg);
 
+/* The BLAS core this process runs ("SkylakeX", "Haswell", ...) and whether a fused group's products
+ * are fused on it (1) or computed member by member (0), on the CPU backend
+ * (src/models/fused_gemm.h has the rule). */
+const char *rt_check_blas_core(void);
+int rt_check_blas_fuses(void);
+
 /* The backend train would choose on this machine as one rank (run.backend, what this build has,
  * what the run needs, which device): "cpu" or "cuda" in backend, the device (or -1) and a one-line
  * note for the user (or ""). A run.backend that cannot be had here is RT_ERR_CONFIG with the same

@@ -93,7 +93,7 @@ typedef struct rt_run_result {
   char *lineage;   /* pbt (rank 0): lineage.csv's text, a line per copy (src/engine/pbt.h); NULL
                     otherwise */
   char backend[8]; /* "cpu" or "cuda" */
-  char note[256];  /* one line for the user (e.g. why auto chose the CPU), or "" */
+  char note[512];  /* one line for the user (e.g. why auto chose the CPU), or "" */
   char output_dir[RT_PATH_MAX];
 } rt_run_result;
 

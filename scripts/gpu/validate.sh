@@ -330,16 +330,10 @@ write_config() {
             echo "  - {kind: logistic, optimizer: adam, learning_rate: ${lrs[i / 2 % 8]}, batch_size: 256}"
           fi
         done ;;
-      mlp)
-        for h in "[256]" "[128]" "[256, 128]" "[512]"; do
-          echo "  - {kind: mlp, hidden: $h, activation: relu, optimizer: adam, learning_rate: 0.001, batch_size: 256}"
-          echo "  - {kind: mlp, hidden: $h, activation: gelu, optimizer: sgd, momentum: 0.9, learning_rate: 0.01, batch_size: 256}"
-        done ;;
-      kmeans)
-        for k in 10 16 32 64; do
-          echo "  - {kind: kmeans, k: $k, batch_size: 1024}"
-          echo "  - {kind: kmeans, k: $k, batch_size: 512}"
-        done ;;
+      mlp) # the MLP sweep (scripts/bench_groups.sh): one fused group of 16 784-128-10
+        echo "  - {kind: mlp, hidden: [128], optimizer: adam, batch_size: 128, learning_rate: [0.0003, 0.001, 0.003, 0.01], l2: [0.0, 0.00001, 0.0001, 0.001]}" ;;
+      kmeans) # the k-means sweep (scripts/bench_groups.sh): one fused group of 16
+        echo "  - {kind: kmeans, k: 10, batch_size: 1024, seed: [$(seq -s ', ' 1 16)]}" ;;
     esac
   } >"$tp/$name-$file-p$passes.yaml"
   echo "$tp/$name-$file-p$passes.yaml"
@@ -405,12 +399,14 @@ if wait_for_data val10k.npy; then
   for w in "${workloads[@]}"; do throughput_run "$w" train60k.npy 60000 3; done
   vl_write_report
   # The 64 softmax models as one fused group (above), with run.fuse off (one model per stream) and
-  # with CUDA Graphs: throughput side by side, and the model files must be identical.
-  for v in softmax64_off softmax64_graphs; do
+  # with CUDA Graphs, and the 16 MLPs and the 16 k-means models with run.fuse off: throughput side
+  # by side, and the model files must be identical.
+  for v in softmax64_off softmax64_graphs mlp_off kmeans_off; do
     throughput_run "$v" train60k.npy 60000 3
-    if [[ -d "$tp/$v-60000/models" && -d "$tp/softmax64-60000/models" ]]; then
-      d=$(same_files "$tp/softmax64-60000" "$tp/$v-60000")
-      vl_record determinism "softmax64 fused vs $v on CUDA (60,000 rows)" "$([[ $? -eq 0 ]] && echo PASSED || echo FAILED)" 0 "cmp: $d"
+    f=${v%%_*}
+    if [[ -d "$tp/$v-60000/models" && -d "$tp/$f-60000/models" ]]; then
+      d=$(same_files "$tp/$f-60000" "$tp/$v-60000")
+      vl_record determinism "$f fused vs $v on CUDA (60,000 rows)" "$([[ $? -eq 0 ]] && echo PASSED || echo FAILED)" 0 "cmp: $d"
     fi
   done
   vl_write_report

@@ -148,6 +148,8 @@ static rt_code print_groups(const rt_config *cfg, const rt_check_facts *facts, r
   RT_TRY(rc, rt_check_groups_form(cfg, facts, &g, st));
   printf("# groups (run.fuse %s): %zu group%s%s\n", cfg->run.fuse ? "auto" : "off", g.count,
          g.count == 1 ? "" : "s", facts->shards ? "" : ", as one rank (data.shards auto)");
+  printf("# blas: OpenBLAS core %s, products %sfused (CPU backend)\n", rt_check_blas_core(),
+         rt_check_blas_fuses() ? "" : "not ");
   for (size_t k = 0; k < g.count; ++k) {
     const size_t *members = g.members + g.first[k], size = g.first[k + 1] - g.first[k];
     const rt_model_config *m = &cfg->models[members[0]];

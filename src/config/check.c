@@ -12,6 +12,7 @@
 #include "asha.h"
 #include "pbt.h"
 #include "check_spec.h"
+#include "fused_gemm.h"
 #include "groups.h"
 #include "model.h"
 #include "view.h"
@@ -38,7 +39,9 @@ void rt_check_spec_of(const rt_config *cfg, size_t j, const rt_model_config *mod
   if (sp->hp.normalize == RT_NORMALIZE_AUTO) sp->hp.normalize = cfg->data.normalize;
   sp->problem.data_features = data->features;
   sp->problem.features = rt_view_width(&sp->hp, data->features);
-  sp->problem.classes = data->classes;
+  /* Only a classifier has classes: a regression or a clustering model records 0 whatever else the
+   * run trains, so that its model file is the same alone as in a sweep with classifiers. */
+  sp->problem.classes = rt_model_config_task(&sp->hp) == RT_TASK_CLASSIFICATION ? data->classes : 0;
   sp->problem.train_rows = data->train_rows;
   sp->seed = cfg->run.seed;
   sp->passes = (uint64_t)cfg->run.passes;
@@ -82,6 +85,10 @@ uint64_t rt_check_train_rows(const rt_config *cfg, const uint64_t *shard_rows, s
   for (size_t s = 0; s < used; ++s) rows += shard_rows[s];
   return rows;
 }
+
+const char *rt_check_blas_core(void) { return rt_gemm_blas_core(); }
+
+int rt_check_blas_fuses(void) { return rt_gemm_fusion_established(); }
 
 int rt_config_needs_classes(const rt_config *cfg) {
   for (size_t j = 0; j < cfg->model_count; ++j)

@@ -6,10 +6,11 @@
  * issued batch by batch as the rows arrive; every model has a slot (its own CUDA
  * stream, cuBLAS handle, device state buffer and pinned staging buffer, cuda/rt_cuda.h).
  *
- * A group visit of a family with fused group kernels (logistic, linear sgd; the group's members
- * of one layout: rt_cuda_group_uniform) goes to the group's fused context (cuda/group.cu: one copy
- * of all members' states in, 6 launches per batch for the whole group, one copy out), a group of
- * one as well, so that a model's bytes are the same alone or in a group. Other families: each
+ * A group visit of a family with fused group kernels (logistic, linear sgd, k-means; the group's
+ * members of one layout: rt_cuda_group_uniform) goes to the group's fused context (cuda/group.cu:
+ * one copy of all members' states in, a constant number of launches per batch for the whole
+ * group, one copy out), a group of one as well, so that a model's bytes are the same alone or in
+ * a group. Other families: each
  * member's host state goes to its slot (through the pinned staging buffer), its batches are
  * issued on its slot's stream from the member's batch cursor on (the members of a group run side
  * by side on their streams), and the states come back through the staging buffers. So the engine

@@ -14,6 +14,7 @@
 #include "asha.h"
 #include "backend.h"
 #include "backend_select.h"
+#include "blas_cores.h"
 #include "check_spec.h"
 #include "checkpoint.h"
 #include "dataset.h"
@@ -842,6 +843,7 @@ rt_code rt_train_resume(const rt_config *cfg, const char *resume, MPI_Comm comm,
   const int use_cuda = backend.use_cuda;
   snprintf(res->backend, sizeof res->backend, "%s", use_cuda ? "cuda" : "cpu");
   snprintf(res->note, sizeof res->note, "%s", backend.note);
+  if (!use_cuda) RT_TRY(rc, rt_blas_cores_note(comm, res->note, sizeof res->note, st));
   rc = rank == 0 ? rt_check_writable_dir(cfg->run.output, st) : RT_OK;
   RT_TRY(rc, rt_agree(comm, rc, st));
   char resume_dir[RT_PATH_MAX + 64] = "";

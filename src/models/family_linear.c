@@ -34,10 +34,14 @@
  * and columns by powers of two (exact) to a unit diagonal and factors a copy with LAPACKE_dpotrf,
  * then solves with LAPACKE_dpotrs.
  * Singular systems (alpha = 0 with a constant or collinear column, fewer rows than features): the
- * run does not fail. The solve is retried, deterministically, with a ridge tau = 1e-10, 1e-8, ...,
+ * run does not fail. The solve is retried, deterministically, with a ridge tau = 1e-8, 1e-6, ...,
  * 1 added to the scaled diagonal (i.e. tau times each feature's own sum of squares), the first
  * that factors wins: the near minimum-norm least-squares fit (in scaled coordinates); a constant
- * column gets weight 0. The head records it: LIN_SOLVED = 1 solved as asked, 2 solved with the
+ * column gets weight 0. The smallest tau is about sqrt(DBL_EPSILON): the solution's rounding
+ * error (about DBL_EPSILON / tau relative) and the ridge's bias (about tau) are then both near
+ * 1e-8; with 1e-10 the rounding error alone was 1e-6 and depended on the BLAS (twin columns split
+ * 0.74999269 / 0.74999529 with OpenBLAS's Haswell kernels, 0.74999367 / 0.74999431 with its
+ * SkylakeX ones). The head records it: LIN_SOLVED = 1 solved as asked, 2 solved with the
  * jitter LIN_JITTER = tau, 3 no solution (no rows, or nothing factored: weights 0, b = mean y or 0);
  * LIN_TRAIN_LOSS = mean of 1/2 (y^ - y)^2 over the training rows at the double solution.
  *
@@ -526,7 +530,7 @@ static rt_code linear_finish(const rt_model_spec *spec, float *params, float *au
                       (unsigned long long)spec->id, d, d);
   }
   /* As asked first; then ridge jitter on the unit-scaled diagonal. */
-  static const double jitter[] = {0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0};
+  static const double jitter[] = {0.0, 1e-8, 1e-6, 1e-4, 1e-2, 1.0};
   double tau = 0.0;
   int solved = 0;
   for (size_t attempt = 0; attempt < sizeof jitter / sizeof jitter[0] && !solved; ++attempt) {

@@ -1,7 +1,32 @@
-/* The families' one sgemm call (fused_gemm.h): row-major products stated column-major. */
+/* The families' one sgemm call (fused_gemm.h): row-major products stated column-major; whether
+ * this process's BLAS may fuse. */
 #include "fused_gemm.h"
 
 #include <cblas.h>
+#include <string.h>
+#include <threads.h>
+
+/* OpenBLAS cores established to compute a column the same wherever it lies (fused_gemm.h). */
+static const char *const established_cores[] = {"SkylakeX", "Cooperlake"};
+
+static int fusion_on;
+static once_flag fusion_once = ONCE_FLAG_INIT;
+
+static void decide_fusion(void) {
+  const char *core = rt_gemm_blas_core();
+  for (size_t i = 0; i < sizeof established_cores / sizeof *established_cores; ++i)
+    if (strcmp(core, established_cores[i]) == 0) fusion_on = 1;
+}
+
+const char *rt_gemm_blas_core(void) {
+  const char *core = openblas_get_corename();
+  return core ? core : "unknown";
+}
+
+int rt_gemm_fusion_established(void) {
+  call_once(&fusion_once, decide_fusion);
+  return fusion_on;
+}
 
 void rt_gemm_rowmajor(int trans_a, int trans_b, size_t rows, size_t n, size_t k, const float *a,
                       size_t lda, const float *b, size_t ldb, float *c, size_t ldc) {

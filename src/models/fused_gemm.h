@@ -13,8 +13,15 @@
  *    shapes differ from the fused product, some in 2 elements of 72, so no probe on sample numbers
  *    can tell; none of 1632 shapes above the bound): a member whose own product is that small is
  *    not fused; it gets its own call, the solo call exactly.
- * So a member's bits are its solo bits either way. tests/unit/test_fused_gemm.c checks the rule on
- * this build's BLAS and names the BLAS as the cause when it breaks. */
+ * So a member's bits are its solo bits either way. That holds for OpenBLAS's SkylakeX kernels,
+ * which its cores SkylakeX and Cooperlake run (0.3.21 picks them on AVX-512 CPUs: measured on an
+ * Intel Xeon, SkylakeX, and on an AMD EPYC of Zen 4, Cooperlake). Its Haswell and Zen kernels
+ * (AVX2 CPUs, or OPENBLAS_CORETYPE=Haswell on any) do not: measured on that AMD EPYC, every member
+ * of every shape tried differed from its own product, down to 128 rows x 8 inner x 16 columns. So products are
+ * fused only where the BLAS in use is established (rt_gemm_fusion_established, decided once per
+ * process); elsewhere every member gets its solo call, the groups still sharing every batch.
+ * tests/unit/test_fused_gemm.c checks the rule on this build's BLAS and names the BLAS as the
+ * cause when it breaks. */
 #ifndef RINGTRAIN_FUSED_GEMM_H
 #define RINGTRAIN_FUSED_GEMM_H
 
@@ -23,10 +30,23 @@
 /* OpenBLAS's small-matrix bound on M N K (interface/gemm.c, SMALL_MATRIX_OPT). */
 #define RT_FUSED_GEMM_MIN_MNK 1000000.0
 
+/* The BLAS core this process runs (OpenBLAS's openblas_get_corename: "SkylakeX", "Haswell", ...). */
+const char *rt_gemm_blas_core(void);
+
+/* Whether the BLAS in use is one on which a column of a product is computed the same wherever it
+ * lies (on the regular path): OpenBLAS's cores SkylakeX and Cooperlake (fused_gemm.c holds the
+ * list, the one place it lives). */
+int rt_gemm_fusion_established(void);
+
+/* Whether a product rows x n with inner dimension k is above OpenBLAS's small-matrix bound. */
+static inline int rt_gemm_above_small_bound(size_t rows, size_t n, size_t k) {
+  return (double)rows * (double)n * (double)k > RT_FUSED_GEMM_MIN_MNK;
+}
+
 /* Whether a member whose own product is rows x n with inner dimension k may take its columns from
  * a fused product (one with more columns, the member's among them). */
 static inline int rt_gemm_fusable(size_t rows, size_t n, size_t k) {
-  return (double)rows * (double)n * (double)k > RT_FUSED_GEMM_MIN_MNK;
+  return rt_gemm_fusion_established() && rt_gemm_above_small_bound(rows, n, k);
 }
 
 /* Every family product: C (rows x n, row stride ldc) = op(A) op(B), alpha 1, beta 0, row-major

@@ -16,6 +16,9 @@ YAML
 # check: rotate over 2 shards, start_shard auto = id: models 0,2 start at shard 0, 1,3 at shard 1.
 "$RT" check "$WORK/sweep.yaml" >"$WORK/check.out" && pass || fail "check exit code"
 grep -qx '# groups (run.fuse auto): 2 groups' "$WORK/check.out" && pass || fail "check groups header: $(grep group "$WORK/check.out")"
+# the BLAS and whether its products are fused (src/models/fused_gemm.h)
+grep -qE '^# blas: OpenBLAS core [A-Za-z0-9_]+, products (not )?fused \(CPU backend\)$' "$WORK/check.out" && pass \
+  || fail "check blas line: $(grep blas "$WORK/check.out")"
 grep -qx '# group 0: models 0,2 logistic batch=32 size=2' "$WORK/check.out" && pass || fail "check group 0: $(grep group "$WORK/check.out")"
 grep -qx '# group 1: models 1,3 logistic batch=32 size=2' "$WORK/check.out" && pass || fail "check group 1"
 "$RT" check "$WORK/sweep.yaml" --set run.fuse=off >"$WORK/off.out" && pass || fail "check fuse off"

@@ -52,7 +52,7 @@ same_params "$WORK/vw-cuda/models/11.rtm" "$WORK/vw-alone/models/0.rtm" && pass 
 # Streamed shards on CUDA (issue 15): the device holds their labels only; the rows come batch by
 # batch from the host's read-ahead through a double-buffered feed (cuda/feed.cu), read and copied
 # once for a group (the fused context's, or shared by an unfused group's members). Logistic and
-# linear sgd (fused groups of 2), an MLP group of 2 and k-means (member by member), standard
+# linear sgd (fused groups of 2), an MLP group of 2 and k-means (a fused group of one), standard
 # scaling, a validation split, per-pass evaluation: streamed == held on the device, byte for byte
 # (the same kernels on the same rows), and auto with a budget of about one shard of two as well.
 cp "$DIGITS" "$WORK/dg.csv"

@@ -122,9 +122,10 @@ for a, b in zip(a_rows, b_rows):
         x, y = float(a["val_logloss"]), float(b["val_logloss"])
         assert abs(x - y) <= 1e-3 * abs(x), (a["id"], x, y)
 PY
-# Group invariants on CUDA (issue 14): fused groups (logistic, linear sgd) and member-by-member
-# groups (mlp, kmeans) give the same model bytes with run.fuse auto and off, and a member trained
-# alone from its entry of the resolved config.yaml has its bytes from the sweep.
+# Group invariants on CUDA (issue 14): fused groups (logistic, linear sgd, k-means of one k) and
+# member-by-member groups (mlp, k-means of two k) give the same model bytes with run.fuse auto and
+# off, and a member trained alone from its entry of the resolved config.yaml has its bytes from
+# the sweep (model 1: logistic; model 12: k-means).
 cat >"$WORK/grp.yaml" <<YAML
 data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2, shards: 4}
 run: {passes: 3, seed: 13}
@@ -133,19 +134,22 @@ models:
   - {kind: linear, solver: sgd, optimizer: [sgd, adam], learning_rate: 0.001, alpha: [0.0, 1.0], batch_size: 32, start_shard: 1}
   - {kind: mlp, hidden: [[8], [16]], optimizer: adam, learning_rate: 0.01, batch_size: 32, start_shard: 2}
   - {kind: kmeans, k: [4, 8], batch_size: 32, start_shard: 3}
+  - {kind: kmeans, k: 6, init_trials: [1, 3], lloyd_passes: 1, batch_size: 32, start_shard: 2}
 YAML
 "$RT" train "$WORK/grp.yaml" --quiet --set run.backend=cuda --output "$WORK/gauto" 2>"$WORK/gauto.err" \
   && pass || fail "CUDA group sweep (fuse auto) failed: $(cat "$WORK/gauto.err")"
 "$RT" train "$WORK/grp.yaml" --quiet --set run.backend=cuda --set run.fuse=off --output "$WORK/goff" \
   2>"$WORK/goff.err" && pass || fail "CUDA group sweep (fuse off) failed: $(cat "$WORK/goff.err")"
 same_models "$WORK/goff" "$WORK/gauto" "CUDA: fuse auto vs off (a difference in a logistic or linear model: cuBLAS's strided-batched sgemm is not batch-count independent here)"
-awk '!inmodels { print; if ($0 == "models:") inmodels = 1; next }
-     /^  - / { n++ }
-     n == 2 { print }' "$WORK/gauto/config.yaml" >"$WORK/alone.yaml" # model 1: a logistic of a group of 4
-"$RT" train "$WORK/alone.yaml" --quiet --set run.backend=cuda --output "$WORK/galone" 2>"$WORK/galone.err" \
-  && pass || fail "CUDA: model 1 alone failed: $(cat "$WORK/galone.err")"
-same_params "$WORK/gauto/models/1.rtm" "$WORK/galone/models/0.rtm" && pass \
-  || fail "CUDA: model 1 trained alone from its resolved entry differs from its fused-group self"
+for id in 1 12; do # a logistic of a group of 4; a k-means of a group of 2
+  awk -v want="$((id + 1))" '!inmodels { print; if ($0 == "models:") inmodels = 1; next }
+       /^  - / { n++ }
+       n == want { print }' "$WORK/gauto/config.yaml" >"$WORK/alone$id.yaml"
+  "$RT" train "$WORK/alone$id.yaml" --quiet --set run.backend=cuda --output "$WORK/galone$id" \
+    2>"$WORK/galone$id.err" && pass || fail "CUDA: model $id alone failed: $(cat "$WORK/galone$id.err")"
+  same_params "$WORK/gauto/models/$id.rtm" "$WORK/galone$id/models/0.rtm" && pass \
+    || fail "CUDA: model $id trained alone from its resolved entry differs from its fused-group self"
+done
 # auto on a GPU host takes CUDA for such a run, with no note; check says the same.
 "$RT" train "$WORK/g.yaml" --set run.eval_every_pass=true --output "$WORK/auto" >"$WORK/auto.out" 2>&1 \
   && pass || fail "auto with run.eval_every_pass failed: $(cat "$WORK/auto.out")"

@@ -80,4 +80,22 @@ YAML
   hops1=$(col "$WORK/$data-r1/results.csv" hops | awk '{ s += $1 } END { print s }')
   [[ $hops1 -eq 0 ]] && pass || fail "$data: 1 rank recorded $hops1 hand-offs"
 done
+
+# Ranks on different OpenBLAS cores (a mixed cluster): the run trains and its note says so, with
+# both cores; ranks on one core get no such note. Haswell and Zen are AVX2 kernels (any x86-64
+# machine these tests run on has AVX2).
+cat >"$WORK/cores.sh" <<SH
+#!/bin/sh
+if [ "\${OMPI_COMM_WORLD_RANK:-0}" = 1 ]; then OPENBLAS_CORETYPE=\${CORE_1:-Haswell}; else OPENBLAS_CORETYPE=Haswell; fi
+export OPENBLAS_CORETYPE
+exec "$RT" "\$@"
+SH
+chmod +x "$WORK/cores.sh"
+CORE_1=Zen "$MPIRUN" 2 "$WORK/cores.sh" train "$WORK/eq.yaml" --output "$WORK/mixed" \
+  >"$WORK/mixed.out" 2>&1 && pass || fail "2 ranks on two BLAS cores failed: $(tail -3 "$WORK/mixed.out")"
+grep -q '^# note: .*ranks run different OpenBLAS cores (rank 0 Haswell, rank 1 Zen)' "$WORK/mixed.out" && pass \
+  || fail "no note about the BLAS cores: $(grep -i note "$WORK/mixed.out")"
+CORE_1=Haswell "$MPIRUN" 2 "$WORK/cores.sh" train "$WORK/eq.yaml" --output "$WORK/alike" \
+  >"$WORK/alike.out" 2>&1 && pass || fail "2 ranks on one BLAS core failed: $(tail -3 "$WORK/alike.out")"
+! grep -q 'OpenBLAS cores' "$WORK/alike.out" && pass || fail "a note about BLAS cores where they agree"
 finish

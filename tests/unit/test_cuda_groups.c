@@ -1,8 +1,9 @@
 /* The host-side rules of fused CUDA groups (cuda/group.cu), which need no device and so run on
- * every machine with a CUDA build (the CI's): which kinds fuse (logistic, linear with solver sgd),
- * which groups share one context (one kind, one parameter layout: linear members that differ in
- * fit_intercept do not), and the device bytes a context takes (the backend checks them against
- * free memory before anything is allocated). A build without the CUDA backend has nothing to test
+ * every machine with a CUDA build (the CI's): which kinds fuse (logistic, linear with solver sgd,
+ * k-means, MLP), which groups share one context (one kind, one parameter layout: linear members
+ * that differ in fit_intercept do not, nor k-means members that differ in k or in having Lloyd
+ * passes, nor MLPs of different networks), and the device bytes a context takes (the backend checks them against free memory
+ * before anything is allocated). A build without the CUDA backend has nothing to test
  * and says so (exit 77, skipped). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,9 +36,29 @@ static void which_kinds_fuse(void **state) {
   s.hp.solver = RT_SOLVER_EXACT;
   assert_false(rt_cuda_group_fusable(&s));
   s = member("mlp", RT_OPT_ADAM);
-  assert_false(rt_cuda_group_fusable(&s));
+  assert_true(rt_cuda_group_fusable(&s));
   s = member("kmeans", RT_OPT_SGD);
-  assert_false(rt_cuda_group_fusable(&s));
+  assert_true(rt_cuda_group_fusable(&s));
+}
+
+/* An MLP member with `layers` hidden layers of widths h1, h2. */
+static rt_model_spec mlp_member(int layers, long h1, long h2) {
+  rt_model_spec s = member("mlp", RT_OPT_ADAM);
+  s.hp.hidden_count = layers;
+  s.hp.hidden[0] = h1;
+  s.hp.hidden[1] = h2;
+  s.hp.activation = RT_ACTIVATION_RELU;
+  s.hp.output = RT_OUTPUT_CLASSIFICATION;
+  return s;
+}
+
+/* A k-means member with k centres; lloyd: its last pass is a Lloyd step. */
+static rt_model_spec kmeans_member(long k, int lloyd) {
+  rt_model_spec s = member("kmeans", RT_OPT_SGD);
+  s.hp.k = k;
+  s.hp.init_sample = 100;
+  s.hp.lloyd_passes = lloyd ? 1 : 0;
+  return s;
 }
 
 static void which_groups_share_a_context(void **state) {
@@ -59,8 +80,34 @@ static void which_groups_share_a_context(void **state) {
   a = member("logistic", RT_OPT_SGD);
   b = member("linear", RT_OPT_SGD);
   assert_false(rt_cuda_group_uniform(pair, 2));
-  a = member("mlp", RT_OPT_SGD);
-  b = member("mlp", RT_OPT_SGD);
+  /* MLP: one network (layers, widths, output), whatever the activations, L2 and optimizers. */
+  a = mlp_member(2, 64, 32);
+  b = mlp_member(2, 64, 32);
+  b.hp.activation = RT_ACTIVATION_GELU;
+  b.hp.l2 = 1e-3;
+  b.hp.optimizer = RT_OPT_SGD;
+  assert_true(rt_cuda_group_uniform(pair, 2));
+  b = mlp_member(2, 64, 16); /* another network */
+  assert_false(rt_cuda_group_uniform(pair, 2));
+  b = mlp_member(1, 64, 0);
+  assert_false(rt_cuda_group_uniform(pair, 2));
+  b = mlp_member(2, 64, 32);
+  b.hp.output = RT_OUTPUT_REGRESSION;
+  assert_false(rt_cuda_group_uniform(pair, 2));
+  /* k-means: one k and one aux layout (Lloyd accumulators or none), whatever else differs. */
+  a = kmeans_member(10, 0);
+  b = kmeans_member(10, 0);
+  b.hp.init_trials = 5;
+  b.hp.data_order = a.hp.data_order + 1; /* the engine's groups decide that, not the layout */
+  assert_true(rt_cuda_group_uniform(pair, 2));
+  b = kmeans_member(12, 0);
+  assert_false(rt_cuda_group_uniform(pair, 2));
+  b = kmeans_member(10, 1);
+  assert_false(rt_cuda_group_uniform(pair, 2));
+  a = kmeans_member(10, 1);
+  b.hp.algorithm = RT_KMEANS_LLOYD; /* every pass Lloyd: the same accumulators */
+  assert_true(rt_cuda_group_uniform(pair, 2));
+  b = member("logistic", RT_OPT_SGD);
   assert_false(rt_cuda_group_uniform(pair, 2));
 }
 
@@ -80,6 +127,27 @@ static void context_bytes(void **state) {
   assert_true(eight >= 8 * (adam.total_bytes + (785 * 10 + 128 * 10) * sizeof(float)));
   /* The optimizer arguments of every batch of a visit: more batches, more bytes. */
   assert_true(rt_cuda_group_bytes(p, 8, 1000) > eight);
+
+  /* k-means: each member's state and its batch's products (128 rows x k); no optimizer
+   * arguments, so the visit's length does not count. */
+  for (int i = 0; i < 8; ++i) s[i] = kmeans_member(10, 0);
+  const size_t km_one = rt_cuda_group_bytes(p, 1, 100), km_eight = rt_cuda_group_bytes(p, 8, 100);
+  const rt_state_layout km = rt_state_layout_of(&s[0]);
+  assert_true(km_eight >= km_one + 7 * km.total_bytes);
+  assert_true(km_eight >= 8 * (km.total_bytes + 128 * 10 * sizeof(float)));
+  assert_int_equal(rt_cuda_group_bytes(p, 8, 1000), km_eight);
+  /* Lloyd passes add their accumulators (state) and scratch (row lists). */
+  for (int i = 0; i < 8; ++i) s[i] = kmeans_member(10, 1);
+  assert_true(rt_cuda_group_bytes(p, 8, 100) > km_eight);
+
+  /* MLP 784-64-32-10: each member's state, its gradient and its batch's activations and act'(z)
+   * (128 rows x (64 + 32) twice) and outputs. */
+  for (int i = 0; i < 8; ++i) s[i] = mlp_member(2, 64, 32);
+  const rt_state_layout mlp = rt_state_layout_of(&s[0]);
+  const size_t mlp_eight = rt_cuda_group_bytes(p, 8, 100);
+  assert_true(mlp_eight >= 8 * (mlp.total_bytes +
+                                (mlp.param_count + 128 * (2 * (64 + 32) + 10)) * sizeof(float)));
+  assert_true(rt_cuda_group_bytes(p, 8, 1000) > mlp_eight); /* optimizer arguments */
 }
 
 int main(void) {
