@@ -6,11 +6,13 @@
  * issued batch by batch as the rows arrive; every model has a slot (its own CUDA
  * stream, cuBLAS handle, device state buffer and pinned staging buffer, cuda/rt_cuda.h).
  *
- * A group visit of a family with fused group kernels (logistic, linear sgd, k-means; the group's
- * members of one layout: rt_cuda_group_uniform) goes to the group's fused context (cuda/group.cu:
- * one copy of all members' states in, a constant number of launches per batch for the whole
- * group, one copy out), a group of one as well, so that a model's bytes are the same alone or in
- * a group. Other families: each
+ * A group's members are split into parts (src/engine/cuda_parts.h): the members of one fused
+ * layout (rt_cuda_group_uniform: one kind, one k of k-means, one MLP network...) of a kind with
+ * fused group kernels (logistic, linear sgd, k-means, MLP) share a fused context (cuda/group.cu:
+ * one copy of all members' states in, a constant number of launches per batch for the whole part,
+ * one copy out); a model alone is a part of one, so that its bytes are the same alone or in a
+ * group. A group visit starts one fused visit per part it touches, each on its context's stream.
+ * The members of kinds without fused kernels (linear exact): each
  * member's host state goes to its slot (through the pinned staging buffer), its batches are
  * issued on its slot's stream from the member's batch cursor on (the members of a group run side
  * by side on their streams), and the states come back through the staging buffers. So the engine
@@ -41,6 +43,7 @@
 #include <string.h>
 
 #include "fail_watch.h"
+#include "cuda_parts.h"
 #include "groups.h"
 #include "ringtrain/profile.h"
 #include "rt_cuda.h"
@@ -53,9 +56,9 @@ typedef struct cuda_backend {
   size_t count;                 /* models: slots[spec->id] */
   rt_cuda_shard **train, **val; /* [S]; owned shards only */
   rt_cuda_slot **slots;         /* [count]: evaluation, and integration of unfused families */
-  size_t *group_of;             /* [count]: model id -> group (the groups of open or respec) */
-  rt_cuda_group **fused; /* [fused_count]: a group's fused context (a fusable family), or NULL */
-  size_t fused_count;    /* the groups */
+  size_t *group_of; /* [count]: model id -> its part (cuda_parts.h, of open's or respec's groups) */
+  rt_cuda_group **fused; /* [fused_count]: a part's fused context (a fusable family), or NULL */
+  size_t fused_count;    /* the parts */
   void *stream;          /* the shard uploads */
   struct cuda_visit *inflight; /* visits started, not yet reported (cuda_start, cuda_poll) */
   size_t inflight_len, inflight_cap;
@@ -76,11 +79,6 @@ static const rt_cuda_shard *train_shard(cuda_backend *c, uint64_t shard, rt_stat
     RT_FAIL_AT(st, RT_ERR_INTERNAL, "training shard %llu is not on this rank's device",
                (unsigned long long)shard);
   return s;
-}
-
-/* The fused context of the lead's group, or NULL when its group integrates member by member. */
-static rt_cuda_group *fused_of(const cuda_backend *c, const rt_model_spec *lead) {
-  return lead->id < c->count ? c->fused[c->group_of[lead->id]] : NULL;
 }
 
 /* An unfused visit issued on the members' slots: every member's upload, batches (a streamed shard
@@ -111,19 +109,53 @@ static rt_code issue_members(cuda_backend *c, const rt_group_visit *v, const rt_
   return rc;
 }
 
-/* A visit in flight (cuda_start until cuda_poll reports it): a fused group's context, or the
- * members' slots. */
+/* A visit in flight (cuda_start until cuda_poll reports it): the fused contexts of the parts it
+ * touches, and the members on their own slots (a part without fused kernels). */
 typedef struct cuda_visit {
   uint64_t ticket;
-  rt_cuda_group *g; /* NULL: the members' slots */
+  size_t ng;
+  rt_cuda_group **gs;   /* [ng] */
+  unsigned char *gdone; /* [ng]: its states are back (rt_cuda_group_query said done) */
   size_t m;
-  size_t *members; /* [m] model ids (unfused) */
+  size_t *members; /* [m] model ids on their slots */
 } cuda_visit;
+
+static void visit_free(cuda_visit *w) {
+  free(w->gs);
+  free(w->gdone);
+  free(w->members);
+}
+
+/* Starts the members of v that belong to part p (in v's order): its fused context, or their
+ * slots. sub_specs and sub_states hold v->m entries. */
+static rt_code start_part(cuda_backend *c, const rt_group_visit *v, size_t p,
+                          const rt_cuda_shard *shard, const rt_model_spec **sub_specs,
+                          void **sub_states, cuda_visit *w, rt_status *st) {
+  size_t k = 0;
+  for (size_t i = 0; i < v->m; ++i)
+    if (c->group_of[v->specs[i]->id] == p) {
+      sub_specs[k] = v->specs[i];
+      sub_states[k++] = v->states[i];
+    }
+  if (c->fused[p]) {
+    rt_code rc;
+    RT_TRY(rc, rt_cuda_group_start(c->fused[p], sub_specs, sub_states, k, shard, v->shard, st));
+    w->gs[w->ng++] = c->fused[p];
+    return RT_OK;
+  }
+  const rt_group_visit sub = {sub_specs, v->fam, sub_states, k, v->shard};
+  for (size_t i = 0; i < k; ++i) w->members[w->m++] = sub_specs[i]->id;
+  return issue_members(c, &sub, shard, st);
+}
 
 static rt_code cuda_start(rt_backend *b, const rt_group_visit *v, uint64_t *ticket, rt_status *st) {
   cuda_backend *c = (cuda_backend *)b;
   const rt_cuda_shard *shard = train_shard(c, v->shard, st);
   if (!shard) return st->code;
+  for (size_t i = 0; i < v->m; ++i)
+    if (v->specs[i]->id >= c->count)
+      return RT_FAIL_AT(st, RT_ERR_INTERNAL, "model %llu has no CUDA part",
+                        (unsigned long long)v->specs[i]->id);
   if (c->inflight_len == c->inflight_cap) {
     const size_t cap = c->inflight_cap ? 2 * c->inflight_cap : 16;
     cuda_visit *grown = realloc(c->inflight, cap * sizeof *grown);
@@ -131,26 +163,41 @@ static rt_code cuda_start(rt_backend *b, const rt_group_visit *v, uint64_t *tick
     c->inflight = grown;
     c->inflight_cap = cap;
   }
-  cuda_visit w = {.ticket = c->next_ticket, .m = v->m, .g = fused_of(c, v->specs[0])};
-  rt_code rc;
-  if (w.g) {
-    RT_TRY(rc, rt_cuda_group_start(w.g, v->specs, v->states, v->m, shard, v->shard, st));
-  } else {
-    if (!(w.members = malloc(v->m * sizeof *w.members)))
-      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot track a visit of %zu models", v->m);
-    for (size_t i = 0; i < v->m; ++i) w.members[i] = v->specs[i]->id;
-    if ((rc = issue_members(c, v, shard, st)) != RT_OK) {
-      free(w.members);
-      return rc;
-    }
+  const size_t n = v->m ? v->m : 1;
+  cuda_visit w = {.ticket = c->next_ticket};
+  w.gs = malloc(n * sizeof *w.gs);
+  w.gdone = calloc(n, 1);
+  w.members = malloc(n * sizeof *w.members);
+  const rt_model_spec **sub_specs = malloc(n * sizeof *sub_specs);
+  void **sub_states = malloc(n * sizeof *sub_states);
+  size_t *parts = malloc(n * sizeof *parts), nparts = 0;
+  rt_code rc = RT_OK;
+  if (!w.gs || !w.gdone || !w.members || !sub_specs || !sub_states || !parts)
+    rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot track a visit of %zu models", v->m);
+  /* The parts the visit touches, in the order of their first member here. */
+  for (size_t i = 0; rc == RT_OK && i < v->m; ++i) {
+    const size_t p = c->group_of[v->specs[i]->id];
+    size_t q = 0;
+    while (q < nparts && parts[q] != p) ++q;
+    if (q == nparts) parts[nparts++] = p;
+  }
+  for (size_t q = 0; rc == RT_OK && q < nparts; ++q)
+    rc = start_part(c, v, parts[q], shard, sub_specs, sub_states, &w, st);
+  free(sub_specs);
+  free(sub_states);
+  free(parts);
+  if (rc != RT_OK) { /* what started stays with its context or slots: close waits for them */
+    visit_free(&w);
+    return rc;
   }
   c->inflight[c->inflight_len++] = w;
   *ticket = c->next_ticket++;
   return RT_OK;
 }
 
-/* One finished visit, oldest first among those done; a fused group's states are written back by
- * rt_cuda_group_query, an unfused visit's downloads have landed once its slots are done. */
+/* One finished visit, oldest first among those done; a fused part's states are written back by
+ * rt_cuda_group_query (once: it is then marked), the downloads of members on their slots have
+ * landed once their slots are done. */
 static rt_code cuda_poll(rt_backend *b, uint64_t *ticket, int *done, rt_status *st) {
   cuda_backend *c = (cuda_backend *)b;
   *done = 0;
@@ -158,16 +205,19 @@ static rt_code cuda_poll(rt_backend *b, uint64_t *ticket, int *done, rt_status *
     cuda_visit *w = &c->inflight[k];
     int finished = 1;
     rt_code rc;
-    if (w->g) {
-      RT_TRY(rc, rt_cuda_group_query(w->g, &finished, st));
-    } else {
-      for (size_t i = 0; finished && i < w->m; ++i)
-        RT_TRY(rc, rt_cuda_slot_query(c->slots[w->members[i]], &finished, st));
+    for (size_t i = 0; i < w->ng; ++i) {
+      if (w->gdone[i]) continue;
+      int part_done = 0;
+      RT_TRY(rc, rt_cuda_group_query(w->gs[i], &part_done, st));
+      if (part_done) w->gdone[i] = 1;
+      else finished = 0;
     }
+    for (size_t i = 0; finished && i < w->m; ++i)
+      RT_TRY(rc, rt_cuda_slot_query(c->slots[w->members[i]], &finished, st));
     if (!finished) continue;
     *ticket = w->ticket;
     *done = 1;
-    free(w->members);
+    visit_free(w);
     memmove(w, w + 1, (c->inflight_len - k - 1) * sizeof *w);
     c->inflight_len--;
     return RT_OK;
@@ -200,7 +250,7 @@ static void cuda_close(rt_backend *b) {
   for (size_t g = 0; c->fused && g < c->fused_count; ++g) rt_cuda_group_free(c->fused[g]);
   free(c->fused);
   free(c->group_of);
-  for (size_t k = 0; c->inflight && k < c->inflight_len; ++k) free(c->inflight[k].members);
+  for (size_t k = 0; c->inflight && k < c->inflight_len; ++k) visit_free(&c->inflight[k]);
   free(c->inflight);
   for (size_t s = 0; c->train && s < c->ds->shards; ++s) rt_cuda_shard_free(c->train[s]);
   for (size_t s = 0; c->val && s < c->ds->shards; ++s) rt_cuda_shard_free(c->val[s]);
@@ -268,8 +318,9 @@ static int slot_holds(const rt_cuda_slot *slot, const rt_model_spec *spec, const
                            ds->classes, rt_cuda_work_floats(spec, batch));
 }
 
-/* Group g's member specs into out[] when its members can be fused on CUDA (one fusable kind and
- * layout: rt_cuda_group_uniform); returns how many (0: member by member). */
+/* Part g's member specs into out[] when its members can be fused on CUDA (one fusable kind and
+ * layout: rt_cuda_group_uniform, what every part of a fusable kind is); returns how many (0:
+ * member by member). `groups` here and below: the parts (cuda_parts.h). */
 static size_t fused_members(const rt_model_spec *specs, const rt_groups *groups, size_t g,
                             const rt_model_spec **out) {
   const size_t m = rt_group_size(groups, g);
@@ -365,8 +416,9 @@ static rt_code make_missing(cuda_backend *c, const rt_model_spec *specs, const r
   return RT_OK;
 }
 
-/* Device memory for the owned shards, one slot per model and the fused groups' contexts, checked
- * before allocating any; then the uploads and the allocations. */
+/* Device memory for the owned shards, one slot per model and the fused parts' contexts (parts:
+ * cuda_parts.h, of the run's groups), checked before allocating any; then the uploads and the
+ * allocations. */
 static rt_code load(cuda_backend *c, const rt_model_spec *specs, const rt_groups *groups,
                     const rt_model_spec **scratch, rt_status *st) {
   rt_code rc;
@@ -394,6 +446,7 @@ static rt_code cuda_respec(rt_backend *b, const rt_model_spec *specs, size_t cou
                            const rt_groups *groups, rt_status *st) {
   cuda_backend *c = (cuda_backend *)b;
   const rt_model_spec **scratch = calloc(count ? count : 1, sizeof *scratch);
+  rt_groups parts = {0};
   rt_code rc = RT_OK;
   if (!scratch) rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu model pointers", count);
   else if (count != c->count || c->inflight_len)
@@ -401,11 +454,13 @@ static rt_code cuda_respec(rt_backend *b, const rt_model_spec *specs, size_t cou
                     "CUDA respec of %zu models (the backend has %zu) with %zu visits in flight",
                     count, c->count, c->inflight_len);
   if (rc == RT_OK) rc = check_specs(c, specs, st);
-  if (rc == RT_OK) rc = keep_fitting(c, specs, groups, scratch, st);
+  if (rc == RT_OK) rc = rt_cuda_parts_form(specs, groups, &parts, st);
+  if (rc == RT_OK) rc = keep_fitting(c, specs, &parts, scratch, st);
   if (rc == RT_OK)
-    rc = rt_cuda_check_fits(missing_bytes(c, specs, groups, scratch),
+    rc = rt_cuda_check_fits(missing_bytes(c, specs, &parts, scratch),
                             "the slots and fused groups of the changed models", st);
-  if (rc == RT_OK) rc = make_missing(c, specs, groups, scratch, st);
+  if (rc == RT_OK) rc = make_missing(c, specs, &parts, scratch, st);
+  rt_groups_free(&parts);
   free(scratch);
   return rt_agree_origin(c->comm, rc, st);
 }
@@ -434,11 +489,14 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
   if (!c || !c->train || !c->val || !c->slots || !scratch)
     rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the CUDA backend for %zu models", count);
   if (rc == RT_OK) rc = check_specs(c, specs, st);
+  rt_groups parts = {0};
+  if (rc == RT_OK) rc = rt_cuda_parts_form(specs, groups, &parts, st);
   if (rc == RT_OK) {
     rt_prof_begin(RT_PHASE_LOAD, -1, -1, -1);
-    rc = load(c, specs, groups, scratch, st);
+    rc = load(c, specs, &parts, scratch, st);
     rt_prof_end(RT_PHASE_LOAD);
   }
+  rt_groups_free(&parts);
   free(scratch);
   rc = rt_agree_origin(comm, rc, st); /* the same outcome on every rank */
   if (rc == RT_OK) {

@@ -302,8 +302,8 @@ static void group_invariants(problem *p, const char *kind) {
         broken++;
       }
     if (is_kmeans(&specs[i]) || is_mlp(&specs[i])) {
-      /* Its own slot, the solo kernels (what a member of a group of mixed layouts takes): the
-       * same bytes. */
+      /* Its own slot, the solo kernels (the path tests/gpu/test_gpu_families.c holds against the
+       * CPU): the same bytes. */
       void *solo = copy_state(fresh[i], bytes[i]);
       train_slot(p, &specs[i], solo, bytes[i]);
       if (memcmp(solo, alone, bytes[i]) != 0) {

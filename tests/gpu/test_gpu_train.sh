@@ -123,9 +123,9 @@ for a, b in zip(a_rows, b_rows):
         assert abs(x - y) <= 1e-3 * abs(x), (a["id"], x, y)
 PY
 # Group invariants on CUDA (issue 14): fused groups (logistic, linear sgd, k-means of one k) and
-# member-by-member groups (mlp, k-means of two k) give the same model bytes with run.fuse auto and
-# off, and a member trained alone from its entry of the resolved config.yaml has its bytes from
-# the sweep (model 1: logistic; model 12: k-means).
+# groups split into fused parts of one layout each (mlp of two widths, k-means of two k) give the
+# same model bytes with run.fuse auto and off, and a member trained alone from its entry of the
+# resolved config.yaml has its bytes from the sweep (model 1: logistic; model 12: k-means).
 cat >"$WORK/grp.yaml" <<YAML
 data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2, shards: 4}
 run: {passes: 3, seed: 13}

@@ -2,7 +2,8 @@
  * every machine with a CUDA build (the CI's): which kinds fuse (logistic, linear with solver sgd,
  * k-means, MLP), which groups share one context (one kind, one parameter layout: linear members
  * that differ in fit_intercept do not, nor k-means members that differ in k or in having Lloyd
- * passes, nor MLPs of different networks), and the device bytes a context takes (the backend checks them against free memory
+ * passes, nor MLPs of different networks), how the backend splits a group into parts of one
+ * layout each (src/engine/cuda_parts.h), and the device bytes a context takes (the backend checks them against free memory
  * before anything is allocated). A build without the CUDA backend has nothing to test
  * and says so (exit 77, skipped). */
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include "test_util.h"
 
 #if RINGTRAIN_WITH_CUDA
+#include "cuda_parts.h"
 #include "rt_cuda.h"
 
 static rt_model_spec member(const char *kind, rt_optimizer opt) {
@@ -150,8 +152,59 @@ static void context_bytes(void **state) {
   assert_true(rt_cuda_group_bytes(p, 8, 1000) > mlp_eight); /* optimizer arguments */
 }
 
+/* Parts: each group split by layout, in order of first members; kinds without fused kernels
+ * (linear exact) one part per group. Three hand-made groups over 13 models. */
+static void parts_of_groups(void **state) {
+  (void)state;
+  rt_model_spec s[13];
+  /* group 0: k-means k 4, 8, 4, 8 with Lloyd passes, 4 */
+  s[0] = kmeans_member(4, 0), s[1] = kmeans_member(8, 0), s[2] = kmeans_member(4, 0);
+  s[3] = kmeans_member(8, 1), s[4] = kmeans_member(4, 0);
+  /* group 1: linear sgd, exact, sgd without an intercept, exact */
+  s[5] = member("linear", RT_OPT_SGD), s[6] = member("linear", RT_OPT_SGD);
+  s[7] = member("linear", RT_OPT_ADAM), s[8] = member("linear", RT_OPT_SGD);
+  s[6].hp.solver = RT_SOLVER_EXACT, s[8].hp.solver = RT_SOLVER_EXACT;
+  s[7].hp.fit_intercept = 0;
+  /* group 2: MLPs 784-16-10 relu, 784-32-10, 784-16-10 gelu with L2; group 3: logistic alone */
+  s[9] = mlp_member(1, 16, 0), s[10] = mlp_member(1, 32, 0), s[11] = mlp_member(1, 16, 0);
+  s[11].hp.activation = RT_ACTIVATION_GELU, s[11].hp.l2 = 0.01;
+  s[12] = member("logistic", RT_OPT_ADAM);
+  for (size_t j = 0; j < 13; ++j) s[j].id = j;
+  size_t group_of[13], first[5] = {0, 5, 9, 12, 13}, members[13];
+  for (size_t j = 0; j < 13; ++j) {
+    members[j] = j;
+    group_of[j] = j < 5 ? 0 : j < 9 ? 1 : j < 12 ? 2 : 3;
+  }
+  const rt_groups groups = {4, 13, group_of, first, members};
+  rt_groups parts;
+  rt_status st;
+  rt_status_clear(&st);
+  assert_int_equal(rt_cuda_parts_form(s, &groups, &parts, &st), RT_OK);
+  /* {0,2,4} {1} {3} | {5} {6,8} {7} | {9,11} {10} | {12} */
+  const size_t want_of[13] = {0, 1, 0, 2, 0, 3, 4, 5, 4, 6, 7, 6, 8};
+  const size_t want_first[10] = {0, 3, 4, 5, 6, 8, 9, 11, 12, 13};
+  const size_t want_members[13] = {0, 2, 4, 1, 3, 5, 6, 8, 7, 9, 11, 10, 12};
+  assert_int_equal(parts.count, 9);
+  assert_int_equal(parts.models, 13);
+  for (size_t j = 0; j < 13; ++j) {
+    assert_int_equal(parts.group_of[j], want_of[j]);
+    assert_int_equal(parts.members[j], want_members[j]);
+  }
+  for (size_t p = 0; p <= 9; ++p) assert_int_equal(parts.first[p], want_first[p]);
+  /* every part of a fusable kind can share one context */
+  for (size_t p = 0; p < parts.count; ++p) {
+    const rt_model_spec *ps[13];
+    for (size_t k = 0; k < rt_group_size(&parts, p); ++k)
+      ps[k] = &s[rt_group_members(&parts, p)[k]];
+    if (rt_cuda_group_fusable(ps[0]))
+      assert_true(rt_cuda_group_uniform(ps, rt_group_size(&parts, p)));
+  }
+  rt_groups_free(&parts);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(parts_of_groups),
       cmocka_unit_test(which_kinds_fuse),
       cmocka_unit_test(which_groups_share_a_context),
       cmocka_unit_test(context_bytes),
