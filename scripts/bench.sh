@@ -13,6 +13,7 @@
 # Builds in build-bench (Release); data in build-bench/data (made once); runs in
 # build-bench/runs; the summary is also written to build-bench/summary.txt.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 threads_list="1 2"
@@ -65,7 +66,7 @@ now() { date +%s.%N; }
 calc() { local expr=$1; shift; awk "$@" "BEGIN { print $expr }"; }
 
 echo "== machine"
-echo "$(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+echo "$(machine_desc "$build/ringtrain")"
 declare -A floor_json
 if (( floor )); then
   for t in $threads_list; do

@@ -9,6 +9,7 @@
 #                                         [--ringtrain PATH]
 #   (PATH: another binary to time, e.g. one built from an older commit; default build-bench's)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 tpe_counts="200 400 800"
 asha_counts="2000 10000"
@@ -51,7 +52,7 @@ config() { # FILE PASSES SWEEP
     echo "    l2: {distribution: uniform, min: 0.0, max: 0.01}"
   } >"$1"
 }
-echo "# deciding sweeps' overhead: $rt; $(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1); $(date -u +%F)"
+echo "# deciding sweeps' overhead: $rt; $(machine_desc "$rt"); $(date -u +%F)"
 [[ -z "$tpe_counts" ]] || printf '%-5s %8s %10s %10s %16s\n' sweep models tpe_s random_s tpe_ms_per_model
 for n in $tpe_counts; do
   config "$work/tpe-$n.yaml" 1 "{method: tpe, count: $n, parallel: 8, tpe: {startup: 20}}"

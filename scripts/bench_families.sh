@@ -28,6 +28,7 @@
 # Exit status: 0 when every run succeeded (whether or not a target was met), 1 when a run
 # failed, 2 for bad options.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 only="kmeans,mlp,ridge"
@@ -156,7 +157,7 @@ sk() { # bench_families.py arguments...: prints its JSON
 pct() { calc 'sprintf("%+.2f%%", 100 * (a / b - 1))' -v a="$1" -v b="$2"; }
 
 echo "== machine"
-echo "$(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)," \
+echo "$(machine_desc "$build/ringtrain")," \
      "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 summary="$build/summary-families.txt"
 : >"$summary"

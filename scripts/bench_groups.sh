@@ -10,6 +10,7 @@
 # Builds in build-bench (Release); data in build-bench/data; runs in build-bench/runs/groups-*;
 # the table is also written to build-bench/groups-summary.txt.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 passes=10
 ranks_list="1 2"
@@ -54,9 +55,7 @@ run() {
 summary="$build/groups-summary.txt"
 {
   echo "# ringtrain fused groups vs fuse: off: 60000 x 784, $passes passes, 1 thread per rank, data.shards = ranks"
-  echo "# $(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1); $(date -u +%F)"
-  # the BLAS decides whether products are fused at all (src/models/fused_gemm.h)
-  echo "# blas: $(OPENBLAS_VERBOSE=2 "$build/ringtrain" --version 2>&1 | sed -n 's/^Core: //p' | head -1)${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}"
+  echo "# $(machine_desc "$build/ringtrain"); $(date -u +%F)"
   printf '%-8s %6s %6s %10s %10s %16s %16s %8s %10s\n' sweep models ranks fused_s off_s \
     fused_ms/s/core off_ms/s/core ratio identical
 } | tee "$summary"

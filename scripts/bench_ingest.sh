@@ -12,6 +12,7 @@
 # of the floats .npy, training throughput of both and their peak resident memory. Page cache
 # warm throughout (every file is read once before it is timed). Usage: scripts/bench_ingest.sh
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 case "${1:-}" in
   "") ;;
@@ -32,7 +33,7 @@ if [[ ! -f "$ints" ]]; then
   mv "$ints.tmp" "$ints"
 fi
 now() { date +%s.%N; }
-echo "# ringtrain ingest benchmark, $(date -u +%F), $(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+echo "# ringtrain ingest benchmark, $(date -u +%F), $(machine_desc "$build/ringtrain")"
 for f in "$floats" "$ints"; do
   cat "$f" >/dev/null
   "$build/ringtrain" convert "$f" "${f%.csv}.npy"

@@ -12,6 +12,7 @@
 #     rows of the same problem, peak RSS.
 # Usage: scripts/bench_sparse.sh [--passes P] [--rows N]   (--rows: part 2's training rows)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 passes=5
 rows=1000000
@@ -33,7 +34,7 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRINGTRAIN_TESTS=OFF -DRINGTR
 cmake --build "$build" -j"$(nproc)" --target ringtrain rt-gensparse >/dev/null
 dir="$build/sparse"
 mkdir -p "$dir"
-echo "# ringtrain sparse benchmark, $(date -u +%F), $(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+echo "# ringtrain sparse benchmark, $(date -u +%F), $(machine_desc "$build/ringtrain")"
 
 # ---- 1. sparse arithmetic vs batches made dense -------------------------------------------------
 small="$dir/sparse-200000x20000.libsvm"

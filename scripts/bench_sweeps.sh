@@ -17,6 +17,7 @@
 # Usage: scripts/bench_sweeps.sh [--seeds N] [--from S] [--ranks R]
 #   (defaults: 5 seeds from seed 1, 2 ranks; seeds 6 and 7 chose asha-places' 6 places)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seeds=5
 first=1
@@ -74,7 +75,7 @@ sweep_of() {
     tpe-asha) echo "{method: tpe, count: 39, parallel: 13, tpe: {startup: 13}, early_terminate: asha, asha: {min_passes: 1, eta: 3}, metric: {name: val_accuracy}}" ;;
   esac
 }
-echo "# ringtrain sweep benchmark, $(date -u +%F), $(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1); $ranks ranks, 1 thread each"
+echo "# ringtrain sweep benchmark, $(date -u +%F), $(machine_desc "$build/ringtrain"); $ranks ranks, 1 thread each"
 rm -f "$dir/times.txt.new"
 methods="grid random asha asha-places tpe tpe-asha"
 for seed in $(seq "$first" $((first + seeds - 1))); do

@@ -1,0 +1,14 @@
+# The machine a benchmark ran on, for its header line (sourced by the scripts/bench*.sh): the CPU
+# count and model, and the OpenBLAS core the given ringtrain binary loads (CPU figures and whether
+# fused groups fuse their products depend on it: src/models/fused_gemm.h), with OPENBLAS_CORETYPE
+# when it is set.
+# Usage: source scripts/machine.sh; machine_desc [RINGTRAIN_BINARY]
+machine_desc() {
+  local desc core=""
+  desc="$(nproc) CPUs: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+  if [[ -n "${1:-}" && -x "$1" ]]; then
+    core=$(OPENBLAS_VERBOSE=2 "$1" --version 2>&1 | sed -n 's/^Core: //p' | head -1)
+  fi
+  [[ -z "$core" ]] || desc+="; OpenBLAS core $core${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}"
+  echo "$desc"
+}
