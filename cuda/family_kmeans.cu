@@ -160,14 +160,8 @@ rt_code kmeans_assign(rt_cuda_slot *slot, const rt_cuda_batch *b, const kmeans_w
   kmeans_cnorm_kernel<<<(k + kRowThreads - 1) / kRowThreads, kRowThreads, 0, slot->stream>>>(
       b->params, k, d, w.cnorm);
   RT_CUDA_CHECK_LAUNCH(st);
-  /* X C^T: the fused groups' call with one member (group_families.h), with the strides a group
-   * of one would give (a single product never steps by them) */
-  const long long c_stride =
-      (long long)(rt_cuda_round_up(rt_state_layout_of(b->spec).total_bytes) / sizeof(float));
-  const long long g_stride =
-      (long long)rt_work_carver::padded((size_t)b->spec->hp.batch_size * (size_t)k);
-  rt_code rc =
-      rt_km_distance_products(slot->blas, b->x, b->params, c_stride, r, k, d, w.g, g_stride, 1, st);
+  /* X C^T: the fused groups' call with one member (group_families.h) */
+  rt_code rc = rt_km_distance_products(slot->blas, b->x, b->params, 0, r, k, d, w.g, 0, 1, st);
   if (rc != RT_OK) return rc;
   kmeans_assign_kernel<<<rt_cuda_row_blocks(r), kRowThreads, 0, slot->stream>>>(
       b->x, w.g, w.cnorm, r, k, d, mind, near, loss, one);

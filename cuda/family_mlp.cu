@@ -19,11 +19,6 @@
 
 namespace {
 
-bool mlp_regression(const rt_model_spec *spec) { return rt_mlp_regression(spec); }
-size_t mlp_layers(const rt_model_spec *spec) { return rt_mlp_layers(spec); }
-size_t mlp_width(const rt_model_spec *spec, size_t i) { return rt_mlp_width(spec, i); }
-size_t mlp_params(const rt_model_spec *spec) { return rt_mlp_params(spec); }
-
 /* The gradient, then the CPU's blocks: A_h and D_h per hidden layer, the output block. */
 struct mlp_ws {
   float *grad;
@@ -34,15 +29,15 @@ struct mlp_ws {
 mlp_ws mlp_carve(const rt_model_spec *spec, size_t rows, float *base, size_t *used) {
   rt_work_carver w = {base, 0};
   mlp_ws o = {};
-  o.grad = w.floats(mlp_params(spec));
+  o.grad = w.floats(rt_mlp_params(spec));
   const size_t hidden = spec->hp.hidden_count > 0 && spec->hp.hidden_count <= RT_HIDDEN_MAX
                             ? (size_t)spec->hp.hidden_count
                             : 0;
   for (size_t h = 1; h <= hidden; ++h) {
-    o.act[h] = w.floats(rows * mlp_width(spec, h));
-    o.der[h] = w.floats(rows * mlp_width(spec, h));
+    o.act[h] = w.floats(rows * rt_mlp_width(spec, h));
+    o.der[h] = w.floats(rows * rt_mlp_width(spec, h));
   }
-  o.out = w.floats(rows * mlp_width(spec, mlp_layers(spec)));
+  o.out = w.floats(rows * rt_mlp_width(spec, rt_mlp_layers(spec)));
   if (used) *used = w.used;
   return o;
 }
@@ -55,8 +50,8 @@ size_t mlp_work(const rt_model_spec *spec, size_t rows) {
 
 rt_code mlp_check(const rt_model_spec *spec, size_t rows, int has_labels, rt_status *st) {
   (void)rows; /* the layer count, widths and classes are the family's rules (family_mlp.c) */
-  for (size_t l = 0; l <= mlp_layers(spec); ++l) {
-    const rt_code rc = rt_cuda_check_dim(spec, "a layer width", mlp_width(spec, l), st);
+  for (size_t l = 0; l <= rt_mlp_layers(spec); ++l) {
+    const rt_code rc = rt_cuda_check_dim(spec, "a layer width", rt_mlp_width(spec, l), st);
     if (rc != RT_OK) return rc;
   }
   return rt_cuda_needs_labels(spec, has_labels, st);
@@ -97,17 +92,15 @@ __global__ void mlp_regression_eval_kernel(const float *z, const float *b, const
   cols[3 * stride + i] = t * t;
 }
 
-void mlp_offsets(const rt_model_spec *spec, size_t *offset) { rt_mlp_offsets(spec, offset); }
-
 /* mlp_forward() up to the output layer's product: hidden blocks activated (with act'(z) when
  * derivatives), the output block holds X_L W_L without its bias (the output kernels add it). */
 rt_code mlp_forward(rt_cuda_slot *slot, const rt_cuda_batch *b, const mlp_ws &w, int derivatives,
                     rt_status *st) {
   const rt_model_spec *spec = b->spec;
-  const size_t layers = mlp_layers(spec);
+  const size_t layers = rt_mlp_layers(spec);
   const float *in = b->x, *p = b->params;
   for (size_t l = 0; l < layers; ++l) {
-    const size_t n_in = mlp_width(spec, l), n_out = mlp_width(spec, l + 1);
+    const size_t n_in = rt_mlp_width(spec, l), n_out = rt_mlp_width(spec, l + 1);
     float *z = l + 1 < layers ? w.act[l + 1] : w.out;
     rt_code rc;
     RT_TRY(rc, rt_cuda_rm_sgemm_batched(slot, 0, 0, b->rows, (int)n_out, (int)n_in, in, 0, p, 0, z,
@@ -129,15 +122,15 @@ rt_code mlp_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out 
                   rt_status *st) {
   const rt_model_spec *spec = b->spec;
   const int r = b->rows;
-  const size_t layers = mlp_layers(spec), n_last = mlp_width(spec, layers);
+  const size_t layers = rt_mlp_layers(spec), n_last = rt_mlp_width(spec, layers);
   const mlp_ws w = mlp_carve(spec, (size_t)r, slot->work, nullptr);
   size_t offset[RT_HIDDEN_MAX + 2];
-  mlp_offsets(spec, offset);
+  rt_mlp_offsets(spec, offset);
   rt_code rc;
   RT_TRY(rc, mlp_forward(slot, b, w, 1, st));
-  const float *out_bias = b->params + offset[layers - 1] + mlp_width(spec, layers - 1) * n_last;
+  const float *out_bias = b->params + offset[layers - 1] + rt_mlp_width(spec, layers - 1) * n_last;
   /* Output delta (mean over the batch) in place of the output block, per-row losses. */
-  if (mlp_regression(spec)) {
+  if (rt_mlp_regression(spec)) {
     RT_TRY(rc, rt_cuda_residual(slot, w.out, out_bias, b->y, r, slot->row_vals, st));
   } else if ((rc = rt_cuda_softmax_xent(slot, w.out, out_bias, b->y, r, (int)n_last, slot->row_vals,
                                         st)) != RT_OK) {
@@ -146,7 +139,7 @@ rt_code mlp_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out 
   const float l2 = (float)spec->hp.l2;
   float *delta = w.out;
   for (size_t l = layers; l-- > 0;) {
-    const size_t n_in = mlp_width(spec, l), n_out = mlp_width(spec, l + 1);
+    const size_t n_in = rt_mlp_width(spec, l), n_out = rt_mlp_width(spec, l + 1);
     const float *in = l == 0 ? b->x : w.act[l];
     const float *wt = b->params + offset[l];
     float *gw = w.grad + offset[l], *gb = gw + n_in * n_out;
@@ -182,14 +175,14 @@ rt_code mlp_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_batch_out 
 rt_code mlp_eval(rt_cuda_slot *slot, const rt_cuda_batch *b, int *sums_n, rt_status *st) {
   const rt_model_spec *spec = b->spec;
   const int r = b->rows;
-  const size_t layers = mlp_layers(spec), n_last = mlp_width(spec, layers);
+  const size_t layers = rt_mlp_layers(spec), n_last = rt_mlp_width(spec, layers);
   const mlp_ws w = mlp_carve(spec, (size_t)r, slot->work, nullptr);
   size_t offset[RT_HIDDEN_MAX + 2];
-  mlp_offsets(spec, offset);
+  rt_mlp_offsets(spec, offset);
   rt_code rc;
   RT_TRY(rc, mlp_forward(slot, b, w, 0, st));
-  const float *out_bias = b->params + offset[layers - 1] + mlp_width(spec, layers - 1) * n_last;
-  if (mlp_regression(spec)) {
+  const float *out_bias = b->params + offset[layers - 1] + rt_mlp_width(spec, layers - 1) * n_last;
+  if (rt_mlp_regression(spec)) {
     mlp_regression_eval_kernel<<<rt_cuda_row_blocks(r), kRowThreads, 0, slot->stream>>>(
         w.out, out_bias, b->y, r, slot->row_vals, slot->max_rows);
     RT_CUDA_CHECK_LAUNCH(st);

@@ -402,10 +402,10 @@ struct visit_plan {
   const rt_mlp_group_batch *mlp; /* MLP groups */
 };
 
-/* Logistic or linear sgd: batch k of the visit (rows x, labels y, r rows) for all members, steps
- * 1 to 6 of the top comment. */
-rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, size_t k, const float *x,
-                             const float *y, int r, rt_status *st) {
+/* Logistic or linear sgd: a batch of the visit (rows x, labels y, r rows) for all members, steps
+ * 1 to 4 of the top comment. */
+rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, const float *x, const float *y,
+                             int r, rt_status *st) {
   rt_cuda_slot *slot = g->slot;
   const group_geometry &geo = *p->geo;
   const group_ws &w = *p->w;
@@ -432,43 +432,22 @@ rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, size_t k, co
                              0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad, w.gstride, members);
     RT_CUDA_CHECK_LAUNCH(st);
   }
-  group_loss_kernel<<<(unsigned)members, kReduceThreads, 0, slot->stream>>>(geo, w.row_loss,
-                                                                            (int)batch, r);
-  RT_CUDA_CHECK_LAUNCH(st);
-  group_optimizer_kernel<<<rt_cuda_elem_blocks((size_t)m * (size_t)p->n), kRtElemThreads, 0,
-                           slot->stream>>>(geo, w.args + (k - p->k0) * m, w.grad, w.gstride,
-                                           members, p->n);
-  RT_CUDA_CHECK_LAUNCH(st);
   return RT_OK;
 }
 
-/* MLP: batch k for all members (group_mlp.cu), then steps 5 and 6, the loss commit and the
- * optimizer. */
-rt_code issue_mlp_batch(rt_cuda_group *g, const visit_plan *p, size_t k, const float *x,
-                        const float *y, int r, rt_status *st) {
-  rt_code rc;
+/* Steps 5 and 6 for every family after its own arithmetic of batch k (r rows): the loss commit,
+ * then the optimizer (not for k-means, which updates its centres itself). */
+rt_code issue_loss_and_step(rt_cuda_group *g, const visit_plan *p, size_t k, int r, rt_status *st) {
   rt_cuda_slot *slot = g->slot;
   const group_ws &w = *p->w;
-  RT_TRY(rc, rt_mlp_group_issue(slot, *p->mlp, w.mlp, x, y, r, w.row_loss, g->max_rows, st));
-  group_loss_kernel<<<(unsigned)p->m, kReduceThreads, 0, slot->stream>>>(*p->geo, w.row_loss,
-                                                                         (int)g->max_rows, r);
+  const int members = (int)p->m;
+  group_loss_kernel<<<(unsigned)members, kReduceThreads, 0, slot->stream>>>(*p->geo, w.row_loss,
+                                                                            (int)g->max_rows, r);
   RT_CUDA_CHECK_LAUNCH(st);
+  if (p->km) return RT_OK;
   group_optimizer_kernel<<<rt_cuda_elem_blocks(p->m * (size_t)p->n), kRtElemThreads, 0,
                            slot->stream>>>(*p->geo, w.args + (k - p->k0) * p->m, w.grad, w.gstride,
-                                           (int)p->m, p->n);
-  RT_CUDA_CHECK_LAUNCH(st);
-  return RT_OK;
-}
-
-/* k-means: batch k for all members (group_kmeans.cu), then step 5, the loss commit. */
-rt_code issue_kmeans_batch(rt_cuda_group *g, const visit_plan *p, const float *x, int r,
-                           rt_status *st) {
-  rt_code rc;
-  rt_cuda_slot *slot = g->slot;
-  RT_TRY(rc, rt_km_group_issue(slot->stream, slot->blas, *p->km, p->w->km, x, r, p->w->row_loss,
-                               g->max_rows, st));
-  group_loss_kernel<<<(unsigned)p->m, kReduceThreads, 0, slot->stream>>>(*p->geo, p->w->row_loss,
-                                                                         (int)g->max_rows, r);
+                                           members, p->n);
   RT_CUDA_CHECK_LAUNCH(st);
   return RT_OK;
 }
@@ -491,9 +470,13 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
       RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
     }
     if (p->own_input) RT_TRY(rc, rt_cuda_input_gather(slot, x, shard->features, r, &x, st));
-    if (p->km) RT_TRY(rc, issue_kmeans_batch(g, p, x, r, st));
-    else if (p->mlp) RT_TRY(rc, issue_mlp_batch(g, p, k, x, y, r, st));
-    else RT_TRY(rc, issue_gradient_batch(g, p, k, x, y, r, st));
+    if (p->km)
+      RT_TRY(rc, rt_km_group_issue(slot->stream, slot->blas, *p->km, p->w->km, x, r, p->w->row_loss,
+                                   batch, st));
+    else if (p->mlp)
+      RT_TRY(rc, rt_mlp_group_issue(slot, *p->mlp, p->w->mlp, x, y, r, p->w->row_loss, batch, st));
+    else RT_TRY(rc, issue_gradient_batch(g, p, x, y, r, st));
+    RT_TRY(rc, issue_loss_and_step(g, p, k, r, st));
     if (rt_cuda_shard_fed(shard)) {
       RT_TRY(rc, rt_cuda_feed_used(slot, 0, slot->stream, st));
       RT_TRY(rc, rt_cuda_feed_done(slot, st));

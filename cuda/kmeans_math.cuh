@@ -11,9 +11,6 @@
 #include "rt_cuda_internal.h"
 #include "scalar_math.h"
 
-/* family_kmeans.c: rows seen per centre before a centre that never won a row counts as dead. */
-#define RT_KMEANS_DEAD_ROWS_PER_CENTRE 10.0
-
 /* |c|^2 of centre c by rt_sq_norm, as sq_norm of family_kmeans.c. */
 static __device__ __forceinline__ double rt_km_cnorm(const float *centres, int c, int d) {
   return rt_sq_norm(centres + (size_t)c * (size_t)d, (size_t)d);

@@ -70,9 +70,6 @@
 #include "rng.h"
 #include "scalar_math.h"
 
-/* Rows seen per centre before a centre that never won a row counts as dead. */
-#define KMEANS_DEAD_ROWS_PER_CENTRE 10.0
-
 static size_t kmeans_k(const rt_model_spec *spec) { return (size_t)spec->hp.k; }
 
 static size_t kmeans_param_count(const rt_model_spec *spec) {
@@ -314,7 +311,7 @@ static void minibatch_update(const rt_model_spec *spec, float *params, double *a
       centre[f] = (float)(keep * (double)centre[f] + eta * (double)xi[f]);
   }
   *seen += (double)rows;
-  if (*seen < KMEANS_DEAD_ROWS_PER_CENTRE * (double)k) return;
+  if (*seen < RT_KMEANS_DEAD_ROWS_PER_CENTRE * (double)k) return;
   for (size_t c = 0; c < k; ++c) {
     if (counts[c] != 0.0) continue;
     size_t pick = rows;

@@ -39,6 +39,10 @@ static inline int rt_kmeans_lloyd_pass(const rt_model_spec *spec, uint64_t pass)
   return n > 0 && pass < spec->passes && pass >= spec->passes - n;
 }
 
+/* Rows seen per centre (on average) before a centre that never won a row counts as dead and is
+ * re-seeded (the mini-batch update's dead-centre rule). */
+#define RT_KMEANS_DEAD_ROWS_PER_CENTRE 10.0
+
 /* Candidates drawn per k-means++ centre: init_trials, or 2 + floor(ln k) when it is 0 (auto). */
 static inline size_t rt_kmeans_init_trials(const rt_model_spec *spec) {
   if (spec->hp.init_trials > 0) return (size_t)spec->hp.init_trials;
