@@ -22,6 +22,10 @@
  *   4. bias grad  columns x members   one kernel: rt_column_sum per column (no intercept: none)
  *   5. loss       one block a member  rt_batch_loss_commit: divergence as alone
  *   6. optimizer  elements x members  one kernel: rt_optimizer_element, skipped for a diverged member
+ * On a sparse (LIBSVM) shard, steps 1 and 3 (and an MLP's first-layer product and weight
+ * gradient) are sparse products instead, one cuSPARSE SpMM per member on the batch's CSR rows and
+ * their transpose (sparse_products.cu, feed.cu), unless the members gather their own input (a
+ * view, a scaling) or the batch is more than half dense: those batches are made dense.
  * Steps 2, 4, 5 and 6 run, element by element, the very device functions of the solo kernels
  * (compute.cu, family_shared.cu). The backend sends such a model through this path alone too
  * (a group of one), so a model's bytes do not depend on its group's size as long as cuBLAS gives
@@ -398,14 +402,15 @@ struct visit_plan {
   size_t k0, nb, m;
   unsigned long long n; /* parameters per member */
   int own_input;        /* 1: each batch gathered first (a view or a scaling of the group's own) */
+  int csr;              /* 1: a sparse shard's batches taken as CSR (sparse_products.cu) */
   const rt_km_group_batch *km;   /* k-means groups */
   const rt_mlp_group_batch *mlp; /* MLP groups */
 };
 
-/* Logistic or linear sgd: a batch of the visit (rows x, labels y, r rows) for all members, steps
- * 1 to 4 of the top comment. */
-rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, const float *x, const float *y,
-                             int r, rt_status *st) {
+/* Logistic or linear sgd: a batch of the visit (rows x, or sparse rows csr with x NULL; labels y;
+ * r rows) for all members, steps 1 to 4 of the top comment. */
+rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, const float *x,
+                             const rt_cuda_csr_batch *csr, const float *y, int r, rt_status *st) {
   rt_cuda_slot *slot = g->slot;
   const group_geometry &geo = *p->geo;
   const group_ws &w = *p->w;
@@ -414,18 +419,27 @@ rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, const float 
   const int d = (int)g->d, c = (int)g->c, members = (int)m;
   const long long w_stride = (long long)(g->stride / sizeof(float));
   const float one = 1.0f, zero = 0.0f;
+  rt_code rc;
   /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
-  RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d, &one,
-                                                w0, c, w_stride, x, d, 0, &zero, w.z, c,
-                                                (long long)w.zstride, members));
+  if (csr)
+    RT_TRY(rc, rt_cuda_csr_products(slot, *csr, w0, w_stride, c, w.z, (long long)w.zstride, members,
+                                    st));
+  else
+    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d,
+                                                  &one, w0, c, w_stride, x, d, 0, &zero, w.z, c,
+                                                  (long long)w.zstride, members));
   group_softmax_kernel<<<dim3((unsigned)rt_cuda_row_blocks(r), (unsigned)members), kRowThreads, 0,
                          slot->stream>>>(geo, w.z, w.zstride, y, r, 1.0f / (float)r, w.row_loss,
                                          (int)batch);
   RT_CUDA_CHECK_LAUNCH(st);
   /* G_i (d x c, row-major) = X^T Delta_i: column-major G_i^T (c x d) = Delta_i^T (c x r) X. */
-  RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r, &one,
-                                                w.z, c, (long long)w.zstride, x, d, 0, &zero,
-                                                w.grad, c, (long long)w.gstride, members));
+  if (csr)
+    RT_TRY(rc, rt_cuda_csr_gradients(slot, *csr, w.z, (long long)w.zstride, c, w.grad,
+                                     (long long)w.gstride, members, st));
+  else
+    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r,
+                                                  &one, w.z, c, (long long)w.zstride, x, d, 0,
+                                                  &zero, w.grad, c, (long long)w.gstride, members));
   if (geo.has_bias) {
     const int bias_threads = members * c;
     group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads, kRtElemThreads,
@@ -465,17 +479,21 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
     const int r = (int)(first + batch <= shard->rows ? batch : shard->rows - first);
     const float *x = shard->x ? shard->x + first * shard->features : nullptr;
     const float *y = shard->y ? shard->y + first : nullptr; /* k-means: may be NULL */
-    if (rt_cuda_shard_fed(shard)) {                         /* streamed or sparse */
+    rt_cuda_csr_batch csr_rows;
+    int sparse = 0; /* this batch as CSR (x NULL) */
+    if (p->csr) RT_TRY(rc, rt_cuda_feed_next_csr(slot, (size_t)r, &csr_rows, &sparse, &x, st));
+    else if (rt_cuda_shard_fed(shard)) /* streamed, or sparse made dense */
       RT_TRY(rc, rt_cuda_feed_next(slot, (size_t)r, &x, st));
-      RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
-    }
+    if (rt_cuda_shard_fed(shard)) RT_TRY(rc, rt_cuda_feed_take(slot, slot->stream, st));
+    const rt_cuda_csr_batch *csr = sparse ? &csr_rows : nullptr;
     if (p->own_input) RT_TRY(rc, rt_cuda_input_gather(slot, x, shard->features, r, &x, st));
     if (p->km)
       RT_TRY(rc, rt_km_group_issue(slot->stream, slot->blas, *p->km, p->w->km, x, r, p->w->row_loss,
                                    batch, st));
     else if (p->mlp)
-      RT_TRY(rc, rt_mlp_group_issue(slot, *p->mlp, p->w->mlp, x, y, r, p->w->row_loss, batch, st));
-    else RT_TRY(rc, issue_gradient_batch(g, p, x, y, r, st));
+      RT_TRY(rc,
+             rt_mlp_group_issue(slot, *p->mlp, p->w->mlp, x, csr, y, r, p->w->row_loss, batch, st));
+    else RT_TRY(rc, issue_gradient_batch(g, p, x, csr, y, r, st));
     RT_TRY(rc, issue_loss_and_step(g, p, k, r, st));
     if (rt_cuda_shard_fed(shard)) {
       RT_TRY(rc, rt_cuda_feed_used(slot, 0, slot->stream, st));
@@ -606,6 +624,9 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
       else km.any_minibatch = 1;
     }
   }
+  /* A sparse shard's batches as CSR for the sparse products, unless the members gather their own
+   * input (a view, a scaling: input.cu reads dense rows) or are k-means (dense distances). */
+  const int csr = shard->indptr != nullptr && !own_input && !g->kmeans;
   const visit_plan plan = {&geo,
                            &w,
                            shard,
@@ -614,6 +635,7 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
                            m,
                            l0.param_count,
                            own_input,
+                           csr,
                            g->kmeans ? &km : nullptr,
                            g->mlp ? &mlp : nullptr};
   if (rt_cuda_shard_fed(shard)) {

@@ -104,9 +104,12 @@ struct rt_mlp_group_batch {
  * weight-gradient product, L2 (when some member has it), one bias-gradient kernel and, below the
  * top layer, ONE strided-batched delta product and one act'(z) kernel. With L weight layers: 6L - 2
  * launches (7L - 2 with L2), whatever m; the elements are those of mlp_math.cuh and row_math.cuh,
- * as on a member's own slot. x: the batch's rows (device), y: its labels. */
+ * as on a member's own slot. x: the batch's rows (device), or csr: its sparse rows (x NULL; the
+ * first layer's product and weight gradient then are sparse products, one per member:
+ * sparse_products.cu); y: its labels. */
 rt_code rt_mlp_group_issue(rt_cuda_slot *slot, const rt_mlp_group_batch &b,
-                           const rt_mlp_group_ws &w, const float *x, const float *y, int rows,
-                           double *row_loss, size_t loss_stride, rt_status *st);
+                           const rt_mlp_group_ws &w, const float *x, const rt_cuda_csr_batch *csr,
+                           const float *y, int rows, double *row_loss, size_t loss_stride,
+                           rt_status *st);
 
 #endif

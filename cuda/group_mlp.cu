@@ -99,8 +99,9 @@ rt_mlp_group_ws rt_mlp_group_carve(rt_work_carver &w, size_t capacity, size_t ro
 }
 
 rt_code rt_mlp_group_issue(rt_cuda_slot *slot, const rt_mlp_group_batch &b,
-                           const rt_mlp_group_ws &w, const float *x, const float *y, int rows,
-                           double *row_loss, size_t loss_stride, rt_status *st) {
+                           const rt_mlp_group_ws &w, const float *x, const rt_cuda_csr_batch *csr,
+                           const float *y, int rows, double *row_loss, size_t loss_stride,
+                           rt_status *st) {
   rt_code rc;
   const rt_model_spec *spec = b.lead;
   const size_t layers = rt_mlp_layers(spec), n_last = rt_mlp_width(spec, layers);
@@ -118,8 +119,11 @@ rt_code rt_mlp_group_issue(rt_cuda_slot *slot, const rt_mlp_group_batch &b,
     const bool hidden = l + 1 < layers;
     float *z = hidden ? w.act[l + 1] : w.out;
     const long long sz = (long long)(hidden ? w.act_stride[l + 1] : w.out_stride);
-    RT_TRY(rc, rt_cuda_rm_sgemm_batched(slot, 0, 0, r, (int)n_out, (int)n_in, in, s_in,
-                                        p0 + offset[l], sw, z, sz, m, st));
+    if (l == 0 && csr) /* sparse rows: one SpMM per member */
+      RT_TRY(rc, rt_cuda_csr_products(slot, *csr, p0 + offset[l], sw, (int)n_out, z, sz, m, st));
+    else
+      RT_TRY(rc, rt_cuda_rm_sgemm_batched(slot, 0, 0, r, (int)n_out, (int)n_in, in, s_in,
+                                          p0 + offset[l], sw, z, sz, m, st));
     if (hidden) {
       const size_t n = (size_t)r * n_out;
       mlp_group_bias_act_kernel<<<dim3((unsigned)rt_cuda_elem_blocks(n), members), kRtElemThreads,
@@ -146,8 +150,12 @@ rt_code rt_mlp_group_issue(rt_cuda_slot *slot, const rt_mlp_group_batch &b,
     const size_t n_in = rt_mlp_width(spec, l), n_out = rt_mlp_width(spec, l + 1);
     const float *below = l == 0 ? x : w.act[l];
     const long long s_below = l == 0 ? 0 : (long long)w.act_stride[l];
-    RT_TRY(rc, rt_cuda_rm_sgemm_batched(slot, 1, 0, (int)n_in, (int)n_out, r, below, s_below, delta,
-                                        s_delta, w.grad + offset[l], sg, m, st));
+    if (l == 0 && csr) /* sparse rows: X^T D, one SpMM per member */
+      RT_TRY(rc, rt_cuda_csr_gradients(slot, *csr, delta, s_delta, (int)n_out, w.grad + offset[l],
+                                       sg, m, st));
+    else
+      RT_TRY(rc, rt_cuda_rm_sgemm_batched(slot, 1, 0, (int)n_in, (int)n_out, r, below, s_below,
+                                          delta, s_delta, w.grad + offset[l], sg, m, st));
     if (b.any_l2) {
       const size_t n = n_in * n_out;
       mlp_group_l2_kernel<<<dim3((unsigned)rt_cuda_elem_blocks(n), members), kRtElemThreads, 0,

@@ -5,10 +5,11 @@
  * softmax, residual and column-sum launches, device reductions, launch geometry, the labels
  * check) and the few helpers the device/driver files share with each other.
  *
- * RT_CUDA_CHECK(st, call), RT_CUBLAS_CHECK(st, call), RT_NCCL_CHECK(st, call) return from the
- * enclosing function (which returns rt_code) when the call fails, with the message
+ * RT_CUDA_CHECK(st, call), RT_CUBLAS_CHECK(st, call), RT_CUSPARSE_CHECK(st, call),
+ * RT_NCCL_CHECK(st, call) return from the enclosing function (which returns rt_code) when the call
+ * fails, with the message
  *   "cuda/file.cu:123: cudaMalloc(&p, n) failed: out of memory (cudaErrorMemoryAllocation)".
- * CUDA and cuBLAS failures are RT_ERR_INTERNAL (allocation failures RT_ERR_NOMEM), NCCL failures
+ * CUDA, cuBLAS and cuSPARSE failures are RT_ERR_INTERNAL (allocation failures RT_ERR_NOMEM), NCCL failures
  * RT_ERR_MPI. The RT_*_CALL variants are expressions giving the rt_code instead of returning, for
  * code that has to clean up. */
 #ifndef RINGTRAIN_RT_CUDA_INTERNAL_H
@@ -21,6 +22,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cusparse.h>
 #include <nccl.h>
 #include <nvtx3/nvToolsExt.h>
 
@@ -43,6 +45,14 @@ static inline rt_code rt_cublas_result(rt_status *st, cublasStatus_t s, const ch
                     cublasGetStatusName(s));
 }
 
+static inline rt_code rt_cusparse_result(rt_status *st, cusparseStatus_t s, const char *call,
+                                         const char *file, int line) {
+  if (s == CUSPARSE_STATUS_SUCCESS) return RT_OK;
+  return rt_fail_at(st, s == CUSPARSE_STATUS_ALLOC_FAILED ? RT_ERR_NOMEM : RT_ERR_INTERNAL, file,
+                    line, "%s failed: %s (%s)", call, cusparseGetErrorString(s),
+                    cusparseGetErrorName(s));
+}
+
 static inline rt_code rt_nccl_result(rt_status *st, ncclResult_t r, const char *call,
                                      const char *file, int line) {
   if (r == ncclSuccess) return RT_OK;
@@ -58,6 +68,7 @@ static inline void rt_cuda_count_launch(void) {
 
 #define RT_CUDA_CALL(st, call) rt_cuda_result((st), (call), #call, __FILE__, __LINE__)
 #define RT_CUBLAS_CALL(st, call) rt_cublas_result((st), (call), #call, __FILE__, __LINE__)
+#define RT_CUSPARSE_CALL(st, call) rt_cusparse_result((st), (call), #call, __FILE__, __LINE__)
 #define RT_NCCL_CALL(st, call) rt_nccl_result((st), (call), #call, __FILE__, __LINE__)
 
 #define RT_CUDA_CHECK(st, call)                          \
@@ -71,6 +82,13 @@ static inline void rt_cuda_count_launch(void) {
     rt_cuda_count_launch();                                \
     const rt_code rt_check_rc_ = RT_CUBLAS_CALL(st, call); \
     if (rt_check_rc_ != RT_OK) return rt_check_rc_;        \
+  } while (0)
+/* For cuSPARSE compute calls only (each counts as one launch); setup calls use RT_CUSPARSE_CALL. */
+#define RT_CUSPARSE_CHECK(st, call)                          \
+  do {                                                       \
+    rt_cuda_count_launch();                                  \
+    const rt_code rt_check_rc_ = RT_CUSPARSE_CALL(st, call); \
+    if (rt_check_rc_ != RT_OK) return rt_check_rc_;          \
   } while (0)
 #define RT_NCCL_CHECK(st, call)                          \
   do {                                                   \
@@ -134,6 +152,8 @@ struct rt_cuda_shard {
   uint32_t *indices;
   float *values;
   size_t nnz;
+  uint64_t
+      *host_indptr; /* a host copy of indptr: each batch's non-zeros, known when it is issued */
 };
 
 /* Whether a shard's batches come through a feed (streamed or sparse) rather than from x. */
@@ -189,7 +209,40 @@ struct rt_cuda_slot {
   size_t order_cap;
   rt_cuda_input input;       /* a model's own input (input.cu); unused by most models */
   struct rt_cuda_feed *feed; /* a streamed shard's batches (feed.cu); NULL until the first */
+  /* Sparse products (sparse_products.cu), made at the first: cuSPARSE on the slot's stream and
+   * its work buffer. */
+  cusparseHandle_t sparse;
+  void *sparse_ws;
+  size_t sparse_ws_bytes;
 };
+
+/* One batch of sparse rows on the device as the sparse products take it (feed.cu makes it): X
+ * (rows x d) in CSR and its transpose X^T (d x rows) in CSR, both with 32-bit offsets and
+ * indices, each row's entries in ascending column order. The arrays belong to the feed and stay
+ * valid until the batch is done (rt_cuda_feed_done). */
+struct rt_cuda_csr_batch {
+  int rows, d, nnz;
+  const int *offs, *cols; /* X: rows + 1 offsets (from 0), nnz column indices */
+  const float *vals;
+  const int *t_offs, *t_rows; /* X^T: d + 1 offsets, nnz row indices */
+  const float *t_vals;
+};
+
+/* Sparse products (sparse_products.cu), cuSPARSE's SpMM with X or X^T as the sparse operand, never
+ * transposed by cuSPARSE (its transposed products may sum in another order on every run), one
+ * call per member (a member's bits do not depend on its group's size), on the slot's stream:
+ *   forward   Z_i (rows x n, row-major, z_stride floats apart) = X W_i, W_i (d x n, row-major)
+ *             w_stride floats apart;
+ *   gradient  G_i (d x n, row-major, g_stride apart) = X^T D_i, D_i (rows x n, row-major)
+ *             d_stride apart.
+ * A batch without non-zeros gives zeros. */
+rt_code rt_cuda_csr_products(rt_cuda_slot *slot, const rt_cuda_csr_batch &x, const float *w,
+                             long long w_stride, int n, float *z, long long z_stride, int m,
+                             rt_status *st);
+rt_code rt_cuda_csr_gradients(rt_cuda_slot *slot, const rt_cuda_csr_batch &x, const float *d,
+                              long long d_stride, int n, float *g, long long g_stride, int m,
+                              rt_status *st);
+void rt_cuda_sparse_free(rt_cuda_slot *slot);
 
 /* Feeds (feed.cu): a streamed shard's batches brought to the device while kernels run, read and
  * copied once for `consumers` streams (a group's members). open: the visit's batches (order[k0..nb)
@@ -202,6 +255,12 @@ struct rt_cuda_slot {
 rt_code rt_cuda_feed_open(rt_cuda_slot *slot, const rt_cuda_shard *shard, const uint64_t *order,
                           size_t nb, size_t k0, size_t batch_rows, size_t consumers, rt_status *st);
 rt_code rt_cuda_feed_next(rt_cuda_slot *slot, size_t rows, const float **x, rt_status *st);
+/* next, for a consumer of sparse rows (a sparse shard's feed only): the next batch as CSR and its
+ * transpose (*csr), made on the feed's stream, when it is at most half dense (*sparse = 1); a
+ * denser batch is made dense as by next (*x, *sparse = 0), where dense products are the faster.
+ * Either way the batch is taken, used and done as by next. */
+rt_code rt_cuda_feed_next_csr(rt_cuda_slot *slot, size_t rows, rt_cuda_csr_batch *csr, int *sparse,
+                              const float **x, rt_status *st);
 rt_code rt_cuda_feed_take(rt_cuda_slot *slot, cudaStream_t stream, rt_status *st);
 rt_code rt_cuda_feed_used(rt_cuda_slot *slot, size_t consumer, cudaStream_t stream, rt_status *st);
 rt_code rt_cuda_feed_done(rt_cuda_slot *slot, rt_status *st);

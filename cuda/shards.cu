@@ -2,8 +2,9 @@
  * into device memory, through two pinned staging buffers used in turn, after checking that it
  * fits (rt_cuda_check_fits, device.cu). A streamed host shard (data.residency) puts only its
  * labels there; its rows come batch by batch through the slots' feeds (feed.cu). A sparse one
- * (LIBSVM) goes as it is, CSR (memory grows with the non-zeros); the feeds make its batches dense
- * on the device. The families
+ * (LIBSVM) goes as it is, CSR (memory grows with the non-zeros), its row offsets also kept on the
+ * host (so that the host knows each batch's non-zeros when it issues it); the feeds hand its
+ * batches to the sparse products as CSR or make them dense on the device. The families
  * read a shard's rows through the batches the driver of compute.cu hands them; nothing here
  * computes. */
 #include "rt_cuda.h"
@@ -106,6 +107,13 @@ extern "C" rt_code rt_cuda_shard_upload(const rt_shard *host, void *stream, rt_c
   if (rc == RT_OK && pb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->indptr, pb));
   if (rc == RT_OK && ib) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->indices, ib));
   if (rc == RT_OK && vb) rc = RT_CUDA_CALL(st, cudaMalloc((void **)&d->values, vb));
+  if (rc == RT_OK && pb) {
+    d->host_indptr = (uint64_t *)malloc(pb);
+    if (d->host_indptr) memcpy(d->host_indptr, host->indptr, pb);
+    else
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot copy a sparse shard's %zu row offsets",
+                      host->rows + 1);
+  }
   if (rc == RT_OK) {
     const copy_part parts[5] = {{(char *)d->x, (const char *)host->x, xb},
                                 {(char *)d->y, (const char *)host->y, yb},
@@ -129,6 +137,7 @@ extern "C" void rt_cuda_shard_free(rt_cuda_shard *shard) {
   if (shard->indptr) (void)cudaFree(shard->indptr);
   if (shard->indices) (void)cudaFree(shard->indices);
   if (shard->values) (void)cudaFree(shard->values);
+  free(shard->host_indptr);
   free(shard);
 }
 

@@ -89,6 +89,7 @@ extern "C" void rt_cuda_slot_free(rt_cuda_slot *s) {
   if (s->stream) (void)cudaStreamSynchronize(s->stream);
   if (s->blas) (void)cublasDestroy(s->blas);
   if (s->blas_ws) (void)cudaFree(s->blas_ws);
+  rt_cuda_sparse_free(s);
   if (s->state) (void)cudaFree(s->state);
   if (s->work) (void)cudaFree(s->work);
   if (s->row_vals) (void)cudaFree(s->row_vals);

@@ -3,7 +3,8 @@
 # visible), each against the CPU or against the same data held as it is:
 #  - dataset views and per-model scalings: one gather kernel per batch (cuda/input.cu);
 #  - streamed shards: the rows through each slot's double-buffered feed (cuda/feed.cu);
-#  - LIBSVM (sparse) shards: CSR on the device, each batch made dense by the feed.
+#  - LIBSVM (sparse) shards: CSR on the device; fused groups multiply each batch as CSR with
+#    cuSPARSE, the other models get it made dense by the feed.
 source "$(dirname "$0")/../lib.sh" "$@"
 source "$(dirname "$0")/gpu_lib.sh"
 need_gpus 1
@@ -75,12 +76,14 @@ diff <(cut -d, -f1-9 "$WORK/st-mem/results.csv") <(cut -d, -f1-9 "$WORK/st-str/r
 "$RT" train "$WORK/st.yaml" --quiet --set run.backend=cuda --set data.memory_budget=350000 \
   --output "$WORK/st-auto" 2>"$WORK/st-auto.err" && pass || fail "CUDA, auto with a small budget: $(cat "$WORK/st-auto.err")"
 same_models "$WORK/st-mem" "$WORK/st-auto" "CUDA: auto with one shard streamed"
-# Sparse rows on CUDA (issue 15): a LIBSVM shard lives on the device as CSR and each batch is made
-# dense there (the feed zeroes a buffer and scatters the batch's non-zeros, cuda/feed.cu), so every
-# family, view and scaling runs its dense kernels on the rows the CSV would give. Five families,
-# with per-batch standard scaling and without: the LIBSVM file and the same floats as a dense CSV
-# give the same model state bytes on CUDA; against the CPU on the LIBSVM file, every validation
-# metric within 1e-3 relative (accuracy within 2 rows).
+# Sparse rows on CUDA (issue 15): a LIBSVM shard lives on the device as CSR. The fused groups
+# (logistic, MLP, linear sgd) multiply each batch as CSR with cuSPARSE (cuda/sparse_products.cu);
+# the other models, and members that gather their own scaled input, get each batch made dense (the
+# feed zeroes a buffer and scatters the batch's non-zeros, cuda/feed.cu). Five families, with
+# per-batch standard scaling and without: the LIBSVM file and the same floats as a dense CSV give
+# the same model states on CUDA (to rounding where sparse products ran, else the same bytes);
+# fuse off gives fuse auto's bytes; against the CPU on the LIBSVM file, every validation metric
+# within 1e-3 relative (accuracy within 2 rows).
 python3 - "$WORK" <<'PY'
 import random, sys
 random.seed(11)
@@ -109,10 +112,21 @@ YAML
   "$RT" train "$WORK/sp-$norm.yaml" --quiet --set run.backend=cuda --set "data.train=$WORK/sp.csv" \
     --set data.label_column=0 --output "$WORK/sp-$norm-dense" 2>"$WORK/sp-$norm-dense.err" \
     && pass || fail "the dense CSV on CUDA ($norm) failed: $(cat "$WORK/sp-$norm-dense.err")"
-  for m in 0 1 2 3 4 5; do
+  # Models 0-3 (logistic, MLP, linear sgd: fused groups) multiply CSR batches with cuSPARSE
+  # (cuda/sparse_products.cu), summing in another order than the dense products: to rounding.
+  # Linear exact and k-means make each batch dense: the same bytes.
+  for m in 0 1 2 3; do
+    why=$(close_params "$WORK/sp-$norm-cuda/models/$m.rtm" "$WORK/sp-$norm-dense/models/$m.rtm" 2>&1) \
+      && pass || fail "CUDA ($norm): model $m, LIBSVM (sparse products) vs dense CSV: $why"
+  done
+  for m in 4 5; do
     why=$(same_params "$WORK/sp-$norm-cuda/models/$m.rtm" "$WORK/sp-$norm-dense/models/$m.rtm" libsvm_base 2>&1) \
       && pass || fail "CUDA ($norm): model $m, LIBSVM vs dense CSV: $why"
   done
+  "$RT" train "$WORK/sp-$norm.yaml" --quiet --set run.backend=cuda --set run.fuse=off \
+    --output "$WORK/sp-$norm-off" 2>"$WORK/sp-$norm-off.err" \
+    && pass || fail "LIBSVM on CUDA ($norm, fuse off) failed: $(cat "$WORK/sp-$norm-off.err")"
+  same_models "$WORK/sp-$norm-off" "$WORK/sp-$norm-cuda" "LIBSVM on CUDA ($norm): fuse auto vs off"
   "$RT" train "$WORK/sp-$norm.yaml" --quiet --set run.backend=cpu --output "$WORK/sp-$norm-cpu" \
     || fail "LIBSVM on the CPU ($norm) failed"
   python3 - "$WORK/sp-$norm-cpu/results.csv" "$WORK/sp-$norm-cuda/results.csv" <<'PY' && pass || fail "LIBSVM ($norm): CPU and CUDA disagree"

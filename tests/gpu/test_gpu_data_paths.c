@@ -9,7 +9,12 @@
  *     k-means.
  *  3. One batch read for a group: two MLPs visiting the CSR shard together
  *     (rt_cuda_integrate_members: one feed, two consumers) give each one's bytes alone on the
- *     dense shard; and a fused logistic group of 3 on the CSR shard gives its bytes on the dense.
+ *     dense shard.
+ *  4. Sparse products (cuda/sparse_products.cu): a fused logistic group of 3 and a fused MLP
+ *     group of 2 on the CSR shard take each batch as CSR and multiply it with cuSPARSE; their
+ *     states agree with the same groups on the dense shard to rounding (gt_compare_states), are
+ *     the same bytes on a second run, and each member's bytes are those it has in a group of one
+ *     on the CSR shard (one product per member: no dependence on the group's size).
  * Exits 77 (ctest: skipped) when no CUDA device is usable. */
 #include <math.h>
 #include <setjmp.h>
@@ -227,33 +232,80 @@ static void test_group_feed(void **unused) {
     free(together), free(alone), free(init[i]);
     rt_cuda_slot_free(slots[i]);
   }
-  /* A fused logistic trio on the CSR rows against the dense rows. */
-  rt_model_spec lg[3];
-  void *a[3], *b[3];
-  const rt_model_spec *lp[3];
-  for (int i = 0; i < 3; ++i) {
-    lg[i] = spec_of("logistic", (uint64_t)i, DATA_FEATURES, DATA_FEATURES);
-    lg[i].hp.data_order = spec_of("logistic", 0, DATA_FEATURES, DATA_FEATURES).hp.data_order;
-    lg[i].hp.learning_rate = 0.01 * (i + 1);
-    lp[i] = &lg[i];
-    a[i] = gt_fresh_state(&lg[i], &data, &bytes);
-    b[i] = aligned_alloc(RT_STATE_ALIGN, bytes);
-    assert_non_null(b[i]);
-    memcpy(b[i], a[i], bytes);
+  rt_cuda_shard_free(dev_dense), rt_cuda_shard_free(dev_sparse);
+  csr_free(&csr);
+}
+
+/* Members of `kind` (m of them, learning rates 0.01 (i + 1), one batch order) for test 4. */
+static void sparse_members(const char *kind, size_t m, rt_model_spec *specs,
+                           const rt_model_spec **sp) {
+  for (size_t i = 0; i < m; ++i) {
+    specs[i] = spec_of(kind, (uint64_t)i, DATA_FEATURES, DATA_FEATURES);
+    specs[i].hp.data_order = spec_of(kind, 0, DATA_FEATURES, DATA_FEATURES).hp.data_order;
+    specs[i].hp.learning_rate = 0.01 * (double)(i + 1);
+    sp[i] = &specs[i];
+  }
+}
+
+/* One visit of a fused group of m members (states copied from init) on shard; the states after
+ * it (each to free). */
+static void group_visit(const rt_model_spec *const *sp, size_t m, void *const *init, size_t bytes,
+                        const rt_cuda_shard *shard, void **out) {
+  rt_status st;
+  rt_status_clear(&st);
+  for (size_t i = 0; i < m; ++i) {
+    out[i] = aligned_alloc(RT_STATE_ALIGN, bytes);
+    assert_non_null(out[i]);
+    memcpy(out[i], init[i], bytes);
   }
   const size_t nb = (ROWS + BATCH - 1) / BATCH;
   rt_cuda_group *g = NULL;
-  if (rt_cuda_group_create(lp, 3, nb, &g, &st) != RT_OK)
+  if (rt_cuda_group_create(sp, m, nb, &g, &st) != RT_OK)
     fail_msg("rt_cuda_group_create: %s", st.message);
-  if (rt_cuda_group_integrate(g, lp, a, 3, dev_sparse, 0, &st) != RT_OK ||
-      rt_cuda_group_integrate(g, lp, b, 3, dev_dense, 0, &st) != RT_OK)
-    fail_msg("rt_cuda_group_integrate: %s", st.message);
-  for (int i = 0; i < 3; ++i) {
-    if (memcmp(a[i], b[i], bytes) != 0)
-      fail_msg("fused logistic member %d: CSR rows differ from dense rows", i);
-    free(a[i]), free(b[i]);
-  }
+  if (rt_cuda_group_integrate(g, sp, out, m, shard, 0, &st) != RT_OK)
+    fail_msg("rt_cuda_group_integrate (%s, %zu members): %s", sp[0]->hp.kind, m, st.message);
   rt_cuda_group_free(g);
+}
+
+static void sparse_products_case(const char *kind, size_t m, const rt_cuda_shard *dev_dense,
+                                 const rt_cuda_shard *dev_sparse) {
+  rt_model_spec specs[3];
+  const rt_model_spec *sp[3];
+  void *init[3], *csr_a[3], *csr_b[3], *dense[3];
+  size_t bytes = 0;
+  sparse_members(kind, m, specs, sp);
+  for (size_t i = 0; i < m; ++i) init[i] = gt_fresh_state(&specs[i], &data, &bytes);
+  group_visit(sp, m, init, bytes, dev_sparse, csr_a);
+  group_visit(sp, m, init, bytes, dev_sparse, csr_b);
+  group_visit(sp, m, init, bytes, dev_dense, dense);
+  for (size_t i = 0; i < m; ++i) {
+    char what[96];
+    snprintf(what, sizeof what, "fused %s member %zu, CSR rows (cuSPARSE) vs dense rows", kind, i);
+    if (gt_compare_states(&specs[i], dense[i], csr_a[i], what) != 0)
+      fail_msg("%s: beyond rounding", what);
+    if (memcmp(csr_a[i], csr_b[i], bytes) != 0)
+      fail_msg(
+          "fused %s member %zu: two runs of the sparse products differ (cuSPARSE's SpMM is "
+          "not deterministic here)",
+          kind, i);
+    void *alone = NULL;
+    group_visit(&sp[i], 1, &init[i], bytes, dev_sparse, &alone);
+    if (memcmp(alone, csr_a[i], bytes) != 0)
+      fail_msg("%s member %zu: in a group of %zu on CSR rows it differs from a group of one", kind,
+               i, m);
+    free(alone);
+    free(init[i]), free(csr_a[i]), free(csr_b[i]), free(dense[i]);
+  }
+}
+
+/* 4. Sparse products in fused groups. */
+static void test_sparse_products(void **unused) {
+  (void)unused;
+  rt_shard csr;
+  csr_of(&data, &csr);
+  rt_cuda_shard *dev_dense = upload(&data), *dev_sparse = upload(&csr);
+  sparse_products_case("logistic", 3, dev_dense, dev_sparse);
+  sparse_products_case("mlp", 2, dev_dense, dev_sparse);
   rt_cuda_shard_free(dev_dense), rt_cuda_shard_free(dev_sparse);
   csr_free(&csr);
 }
@@ -264,6 +316,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_views),
       cmocka_unit_test(test_sparse),
+      cmocka_unit_test(test_sparse_products),
       cmocka_unit_test(test_group_feed),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
