@@ -4,8 +4,8 @@
 # rt-floor, rt-gpu-query, the gpu test binaries and scripts, scripts/gpu/validate.sh, and every
 # non-CUDA shared library they load (OpenBLAS/LAPACK/gfortran, libgomp, libyaml, libcrypto,
 # cmocka, Open MPI with its plug-ins, help files and mpirun, PMIx, hwloc, libevent), all with
-# rpath $ORIGIN/../lib. It never carries cudart, cuBLAS, cuBLASLt, NCCL, CUPTI or the driver:
-# `source env.sh` in the unpacked folder finds them on the node (docs/gpu-validation.md).
+# rpath $ORIGIN/../lib. It never carries cudart, cuBLAS, cuBLASLt, cuSPARSE, NCCL, CUPTI or the
+# driver: `source env.sh` in the unpacked folder finds them on the node (docs/gpu-validation.md).
 #
 # Usage: scripts/gpu/bundle.sh [--build-dir DIR] [--xz-level N] [OUT.tar.xz]
 #   (default)        configures and builds Release with the CUDA backend for sm_80 and sm_90 in

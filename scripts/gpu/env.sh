@@ -2,7 +2,8 @@
 #     cd ringtrain-bundle && source env.sh
 # The bundle carries every library it needs except glibc, libstdc++ and the CUDA stack. This file
 #  - checks that the node's glibc and libstdc++ are new enough (lib/node-requires.txt);
-#  - finds each CUDA library the binaries load (libcudart, libcublas, libcublasLt, libnccl; and
+#  - finds each CUDA library the binaries load (libcudart, libcublas, libcublasLt, libcusparse
+#    with its libnvJitLink, libnccl; and
 #    libcupti, optional, for kernel launch counts) in this order: the CUDA toolkit (CUDA_HOME,
 #    CUDA_PATH, the nvcc on PATH, /usr/local/cuda: lib64, lib, targets/x86_64-linux/lib,
 #    extras/CUPTI/lib64), NCCL_HOME (lib, lib64), the nvidia-* Python wheels (nvidia/*/lib under
