@@ -352,12 +352,10 @@ rt_code csr_next(rt_cuda_feed *f, int b, size_t first, size_t n, size_t nnz, rt_
       RT_CUDA_CHECK(st, cudaMalloc(&f->t_ws, need));
       f->t_ws_bytes = need;
     }
-    rt_cuda_count_launch();
-    RT_TRY(rc, RT_CUSPARSE_CALL(
-                   st, cusparseCsr2cscEx2(f->transposer, rows, d, count, vals, f->coffs[b], cols,
-                                          f->tvals[b], f->toffs[b], f->trows[b], CUDA_R_32F,
-                                          CUSPARSE_ACTION_NUMERIC, CUSPARSE_INDEX_BASE_ZERO,
-                                          CUSPARSE_CSR2CSC_ALG1, f->t_ws)));
+    RT_CUSPARSE_CHECK(
+        st, cusparseCsr2cscEx2(f->transposer, rows, d, count, vals, f->coffs[b], cols, f->tvals[b],
+                               f->toffs[b], f->trows[b], CUDA_R_32F, CUSPARSE_ACTION_NUMERIC,
+                               CUSPARSE_INDEX_BASE_ZERO, CUSPARSE_CSR2CSC_ALG1, f->t_ws));
   }
   x->rows = rows;
   x->d = d;

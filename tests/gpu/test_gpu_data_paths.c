@@ -14,7 +14,8 @@
  *     group of 2 on the CSR shard take each batch as CSR and multiply it with cuSPARSE; their
  *     states agree with the same groups on the dense shard to rounding (gt_compare_states), are
  *     the same bytes on a second run, and each member's bytes are those it has in a group of one
- *     on the CSR shard (one product per member: no dependence on the group's size).
+ *     on the CSR shard (one product per member: no dependence on the group's size); again with
+ *     one batch more than half dense (made dense by the feed between CSR batches).
  * Exits 77 (ctest: skipped) when no CUDA device is usable. */
 #include <math.h>
 #include <setjmp.h>
@@ -267,14 +268,14 @@ static void group_visit(const rt_model_spec *const *sp, size_t m, void *const *i
   rt_cuda_group_free(g);
 }
 
-static void sparse_products_case(const char *kind, size_t m, const rt_cuda_shard *dev_dense,
-                                 const rt_cuda_shard *dev_sparse) {
+static void sparse_products_case(const char *kind, size_t m, const rt_shard *host,
+                                 const rt_cuda_shard *dev_dense, const rt_cuda_shard *dev_sparse) {
   rt_model_spec specs[3];
   const rt_model_spec *sp[3];
   void *init[3], *csr_a[3], *csr_b[3], *dense[3];
   size_t bytes = 0;
   sparse_members(kind, m, specs, sp);
-  for (size_t i = 0; i < m; ++i) init[i] = gt_fresh_state(&specs[i], &data, &bytes);
+  for (size_t i = 0; i < m; ++i) init[i] = gt_fresh_state(&specs[i], host, &bytes);
   group_visit(sp, m, init, bytes, dev_sparse, csr_a);
   group_visit(sp, m, init, bytes, dev_sparse, csr_b);
   group_visit(sp, m, init, bytes, dev_dense, dense);
@@ -298,16 +299,30 @@ static void sparse_products_case(const char *kind, size_t m, const rt_cuda_shard
   }
 }
 
-/* 4. Sparse products in fused groups. */
-static void test_sparse_products(void **unused) {
-  (void)unused;
+static void sparse_products_on(const rt_shard *host) {
   rt_shard csr;
-  csr_of(&data, &csr);
-  rt_cuda_shard *dev_dense = upload(&data), *dev_sparse = upload(&csr);
-  sparse_products_case("logistic", 3, dev_dense, dev_sparse);
-  sparse_products_case("mlp", 2, dev_dense, dev_sparse);
+  csr_of(host, &csr);
+  rt_cuda_shard *dev_dense = upload(host), *dev_sparse = upload(&csr);
+  sparse_products_case("logistic", 3, host, dev_dense, dev_sparse);
+  sparse_products_case("mlp", 2, host, dev_dense, dev_sparse);
   rt_cuda_shard_free(dev_dense), rt_cuda_shard_free(dev_sparse);
   csr_free(&csr);
+}
+
+/* 4. Sparse products in fused groups: on the 80%-zero rows (every batch as CSR), and on the same
+ * rows with the second batch's zeros filled in (that batch more than half dense, so the feed makes
+ * it dense in the middle of a visit of CSR batches: both forms in one visit). */
+static void test_sparse_products(void **unused) {
+  (void)unused;
+  sparse_products_on(&data);
+  rt_shard mixed;
+  gt_shard_alloc(&mixed, ROWS, DATA_FEATURES);
+  memcpy(mixed.x, data.x, ROWS * DATA_FEATURES * sizeof *mixed.x);
+  memcpy(mixed.y, data.y, ROWS * sizeof *mixed.y);
+  for (size_t i = BATCH * DATA_FEATURES; i < 2 * BATCH * DATA_FEATURES; ++i)
+    if (mixed.x[i] == 0.0f) mixed.x[i] = 0.25f * rt_rng_uniform_f(46, i) - 0.125f;
+  sparse_products_on(&mixed);
+  free(mixed.x), free(mixed.y);
 }
 
 int main(void) {
