@@ -73,12 +73,15 @@ struct rt_cuda_feed {
   size_t t_ws_bytes;
 };
 
-extern "C" size_t rt_cuda_feed_bytes(size_t max_rows, size_t features) {
-  /* The dense buffers; a CSR feed's offsets besides (its transposes' entries are counted by the
-   * dense buffers, which a CSR batch, at most half dense, takes the place of). */
-  return 2 * rt_cuda_round_up(max_rows * features * sizeof(float)) +
-         2 * (rt_cuda_round_up((max_rows + 1) * sizeof(int)) +
-              rt_cuda_round_up((features + 1) * sizeof(int)));
+extern "C" size_t rt_cuda_feed_bytes(size_t max_rows, size_t features, size_t batch_nnz) {
+  const size_t dense = 2 * rt_cuda_round_up(max_rows * features * sizeof(float));
+  if (batch_nnz == 0) return dense;
+  /* A sparse feed may hold both forms (a visit that mixes CSR batches and denser ones): per
+   * buffer the batch's offsets and its transpose's offsets and entries (an index and a value). */
+  return dense + 2 * (rt_cuda_round_up((max_rows + 1) * sizeof(int)) +
+                      rt_cuda_round_up((features + 1) * sizeof(int)) +
+                      rt_cuda_round_up(batch_nnz * sizeof(int)) +
+                      rt_cuda_round_up(batch_nnz * sizeof(float)));
 }
 
 namespace {

@@ -117,8 +117,10 @@ size_t rt_cuda_input_bytes(const rt_model_spec *spec, const struct rt_scaling *s
                            size_t max_rows);
 
 /* Device bytes of a slot's feed (cuda/feed.cu: a streamed shard's batches, double-buffered, with
- * as many pinned host bytes), beyond rt_cuda_slot_bytes: made at the slot's first streamed visit. */
-size_t rt_cuda_feed_bytes(size_t max_rows, size_t features);
+ * as many pinned host bytes; a sparse shard's batches, made dense in the same buffers or handed
+ * on as CSR with their transposes, batch_nnz: the most non-zeros a training batch holds, 0 for
+ * none), beyond rt_cuda_slot_bytes: made at the slot's first fed visit. */
+size_t rt_cuda_feed_bytes(size_t max_rows, size_t features, size_t batch_nnz);
 
 /* ---- Slots ----------------------------------------------------------------------------------- */
 

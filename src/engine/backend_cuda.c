@@ -272,12 +272,31 @@ static int sparse_data(const rt_dataset *ds) {
   return 0;
 }
 
+/* The most non-zeros a training batch of `batch` rows holds in this rank's sparse shards (batches
+ * are the shard's rows in windows of `batch`, whatever their order): what a feed's CSR
+ * transposes hold. */
+static size_t max_batch_nnz(const rt_dataset *ds, size_t batch) {
+  size_t most = 0;
+  for (size_t s = 0; s < ds->shards && batch > 0; ++s) {
+    const rt_shard *t = &ds->train[s];
+    if (!t->indptr) continue;
+    for (size_t first = 0; first < t->rows; first += batch) {
+      const size_t end = first + batch < t->rows ? first + batch : t->rows;
+      const size_t nnz = (size_t)(t->indptr[end] - t->indptr[first]);
+      if (nnz > most) most = nnz;
+    }
+  }
+  return most;
+}
+
 /* A slot's extras for batches of `batch` rows: the input buffer when the model gathers its batches
  * (a view, a scaling of its own: rt_cuda_own_input), the feed when some shard of this rank
  * streams or is sparse (rt_cuda_feed_bytes). */
 static size_t extra_bytes(const rt_model_spec *spec, const rt_dataset *ds, size_t batch) {
   return rt_cuda_input_bytes(spec, ds->scaled, batch) +
-         (ds->streamed || sparse_data(ds) ? rt_cuda_feed_bytes(batch, ds->features) : 0);
+         (ds->streamed || sparse_data(ds)
+              ? rt_cuda_feed_bytes(batch, ds->features, max_batch_nnz(ds, batch))
+              : 0);
 }
 
 /* Device bytes of a host shard once uploaded: its rows and labels, a streamed one's labels, a
