@@ -82,12 +82,23 @@ rt_code spmm(rt_cuda_slot *slot, int rows, int k, int nnz, const int *offs, cons
   return rc;
 }
 
-/* m outputs of rows x n floats, out_stride apart, set to 0 (a batch without non-zeros). */
-rt_code zeros(rt_cuda_slot *slot, float *out, long long out_stride, size_t rows, int n, int m,
-              rt_status *st) {
-  for (int i = 0; i < m; ++i)
-    RT_CUDA_CHECK(st, cudaMemsetAsync(out + (size_t)i * (size_t)out_stride, 0,
-                                      rows * (size_t)n * sizeof(float), slot->stream));
+/* For m members: C_i (a_rows x n, row-major, c_stride floats apart) = A B_i with A sparse (a_rows x
+ * a_cols in CSR, nnz entries) and B_i (a_cols x n, row-major) b_stride floats apart, one SpMM per
+ * member; zeros when A has no entries. */
+rt_code members_spmm(rt_cuda_slot *slot, int a_rows, int a_cols, int nnz, const int *offs,
+                     const int *idx, const float *vals, const float *b, long long b_stride, int n,
+                     float *c, long long c_stride, int m, rt_status *st) {
+  rt_code rc;
+  if (nnz > 0) RT_TRY(rc, sparse_handle(slot, st));
+  for (int i = 0; i < m; ++i) {
+    float *ci = c + (size_t)i * (size_t)c_stride;
+    if (nnz == 0)
+      RT_CUDA_CHECK(
+          st, cudaMemsetAsync(ci, 0, (size_t)a_rows * (size_t)n * sizeof(float), slot->stream));
+    else
+      RT_TRY(rc, spmm(slot, a_rows, a_cols, nnz, offs, idx, vals, b + (size_t)i * (size_t)b_stride,
+                      n, ci, st));
+  }
   return RT_OK;
 }
 
@@ -96,25 +107,15 @@ rt_code zeros(rt_cuda_slot *slot, float *out, long long out_stride, size_t rows,
 rt_code rt_cuda_csr_products(rt_cuda_slot *slot, const rt_cuda_csr_batch &x, const float *w,
                              long long w_stride, int n, float *z, long long z_stride, int m,
                              rt_status *st) {
-  rt_code rc;
-  if (x.nnz == 0) return zeros(slot, z, z_stride, (size_t)x.rows, n, m, st);
-  RT_TRY(rc, sparse_handle(slot, st));
-  for (int i = 0; i < m; ++i)
-    RT_TRY(rc, spmm(slot, x.rows, x.d, x.nnz, x.offs, x.cols, x.vals, w + (size_t)i * w_stride, n,
-                    z + (size_t)i * (size_t)z_stride, st));
-  return RT_OK;
+  return members_spmm(slot, x.rows, x.d, x.nnz, x.offs, x.cols, x.vals, w, w_stride, n, z, z_stride,
+                      m, st);
 }
 
 rt_code rt_cuda_csr_gradients(rt_cuda_slot *slot, const rt_cuda_csr_batch &x, const float *d,
                               long long d_stride, int n, float *g, long long g_stride, int m,
                               rt_status *st) {
-  rt_code rc;
-  if (x.nnz == 0) return zeros(slot, g, g_stride, (size_t)x.d, n, m, st);
-  RT_TRY(rc, sparse_handle(slot, st));
-  for (int i = 0; i < m; ++i)
-    RT_TRY(rc, spmm(slot, x.d, x.rows, x.nnz, x.t_offs, x.t_rows, x.t_vals,
-                    d + (size_t)i * (size_t)d_stride, n, g + (size_t)i * (size_t)g_stride, st));
-  return RT_OK;
+  return members_spmm(slot, x.d, x.rows, x.nnz, x.t_offs, x.t_rows, x.t_vals, d, d_stride, n, g,
+                      g_stride, m, st);
 }
 
 void rt_cuda_sparse_free(rt_cuda_slot *slot) {
