@@ -5,11 +5,14 @@
  *
  * Both are cuSPARSE SpMM calls whose sparse operand is not transposed by cuSPARSE: X for the
  * forward product, X's transpose (made by the feed with csr2csc, a permutation of the entries:
- * feed.cu) for the gradient. cuSPARSE documents its transposed products (op(A) = A^T) as possibly
- * summing in another order on every run; the untransposed CSR algorithm used here does not. Each
- * member gets its own call with the same operands it has alone, so its bits do not depend on its
- * group's size; tests/gpu/test_gpu_data_paths.c checks both (two runs, a member alone and in a
- * group) and the products against the dense ones to rounding.
+ * feed.cu) for the gradient. cuSPARSE's SpMM documentation says which of its CSR algorithms give
+ * the same bits on every run: only CSR_ALG3, and only with op(A) = A (ALG1 and ALG2, and every
+ * transposed product, "may produce slightly different results across runs"). So CSR_ALG3 it is,
+ * untransposed. The same documentation excludes CSR_ALG3 from SpMM's batched modes (C_i = A B_i),
+ * so a group cannot have its members' products in one call: each member gets its own call with
+ * the same operands it has alone, and its bits do not depend on its group's size, at the price of
+ * one launch per member on sparse batches. tests/gpu/test_gpu_data_paths.c checks both (two runs,
+ * a member alone and in a group) and the products against the dense ones to rounding.
  *
  * The descriptors are host objects made per call (a batch's non-zeros change from batch to
  * batch); the work buffer belongs to the slot and grows when cuSPARSE asks for more. */
@@ -19,10 +22,11 @@
 
 namespace {
 
-/* cuSPARSE's CSR algorithm 2, its algorithm for row-major dense operands (NVIDIA's own row-major
- * SpMM sample uses it), with the sparse operand untransposed: the same sums on every run (the gpu
- * test runs every product twice). */
-constexpr cusparseSpMMAlg_t kSpmmAlg = CUSPARSE_SPMM_CSR_ALG2;
+/* cuSPARSE's CSR algorithm 3, the one its documentation calls deterministic (untransposed sparse
+ * operand only; dense operands row-major here). CSR_ALG2, NVIDIA's choice for row-major operands
+ * where speed matters, is documented as possibly differing from run to run. The gpu test runs
+ * every product twice. */
+constexpr cusparseSpMMAlg_t kSpmmAlg = CUSPARSE_SPMM_CSR_ALG3;
 
 rt_code sparse_handle(rt_cuda_slot *slot, rt_status *st) {
   if (slot->sparse) return RT_OK;

@@ -14,20 +14,28 @@
 # over the seeds of the best validation accuracy, the model-passes spent (results.csv), the wall
 # and traced seconds, and when each run first held a model at the grid's best accuracy of the
 # same seed, over the grid's traced time.
-# Usage: scripts/bench_sweeps.sh [--seeds N] [--from S] [--ranks R]
-#   (defaults: 5 seeds from seed 1, 2 ranks; seeds 6 and 7 chose asha-places' 6 places)
+# --passes P trains P passes instead of 9; asha's rungs are then 1, 3, 9, ... up to P and its
+# count keeps the grid's budget of 36 x P model-passes (27 passes: 324 models). --methods picks
+# which to run (the first is the reference every ratio is taken against: keep grid first).
+# Usage: scripts/bench_sweeps.sh [--seeds N] [--from S] [--ranks R] [--passes P] [--methods "M..."]
+#   (defaults: 5 seeds from seed 1, 2 ranks, 9 passes, every method; seeds 6 and 7 chose
+#   asha-places' 6 places)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seeds=5
 first=1
 ranks=2
+passes=9
+methods="grid random asha asha-places tpe tpe-asha"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seeds) seeds=$2; shift 2 ;;
     --from) first=$2; shift 2 ;;
     --ranks) ranks=$2; shift 2 ;;
-    -h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --passes) passes=$2; shift 2 ;;
+    --methods) methods=$2; shift 2 ;;
+    -h|--help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "bench_sweeps.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +44,7 @@ build=build-bench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRINGTRAIN_TESTS=OFF -DRINGTRAIN_CUDA=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target ringtrain >/dev/null
 dir="$build/sweeps"
+[[ $passes == 9 ]] || dir+="-$passes"
 mkdir -p "$dir" "$build/data"
 train="$build/data/fashion-mnist-train-60000x784.npy"
 test_npy="$build/data/fashion-mnist-test-10000x784.npy"
@@ -65,26 +74,29 @@ YAML
 YAML
   fi
 }
+# asha's count: the grid's 36 x passes model-passes over what one drawn model spends on average
+# (a third goes on from each rung: 1 + 2/3 + 6/9 = 7/3 at 9 passes, 139 models)
+asha_count=$(awk -v p="$passes" 'BEGIN { c = 0; prev = 0; w = 1; for (r = 1; r < p; r *= 3) { c += (r - prev) / w; prev = r; w *= 3 }
+  c += (p - prev) / w; printf "%d", 36 * p / c + 0.5 }')
 sweep_of() {
   case $1 in
     grid) echo "{method: grid, metric: {name: val_accuracy}}" ;;
     random) echo "{method: random, count: 36, metric: {name: val_accuracy}}" ;;
-    asha) echo "{method: asha, count: 139, asha: {min_passes: 1, eta: 3}, metric: {name: val_accuracy}}" ;;
-    asha-places) echo "{method: asha, count: 139, parallel: 6, asha: {min_passes: 1, eta: 3}, metric: {name: val_accuracy}}" ;;
+    asha) echo "{method: asha, count: $asha_count, asha: {min_passes: 1, eta: 3}, metric: {name: val_accuracy}}" ;;
+    asha-places) echo "{method: asha, count: $asha_count, parallel: 6, asha: {min_passes: 1, eta: 3}, metric: {name: val_accuracy}}" ;;
     tpe) echo "{method: tpe, count: 36, parallel: 12, tpe: {startup: 12}, metric: {name: val_accuracy}}" ;;
     tpe-asha) echo "{method: tpe, count: 39, parallel: 13, tpe: {startup: 13}, early_terminate: asha, asha: {min_passes: 1, eta: 3}, metric: {name: val_accuracy}}" ;;
   esac
 }
-echo "# ringtrain sweep benchmark, $(date -u +%F), $(machine_desc "$build/ringtrain"); $ranks ranks, 1 thread each"
+echo "# ringtrain sweep benchmark, $(date -u +%F), $(machine_desc "$build/ringtrain"); $ranks ranks, 1 thread each, $passes passes"
 rm -f "$dir/times.txt.new"
-methods="grid random asha asha-places tpe tpe-asha"
 for seed in $(seq "$first" $((first + seeds - 1))); do
   for method in $methods; do
     cfg="$dir/$method-$seed.yaml"
     {
       echo "# Written by scripts/bench_sweeps.sh"
       echo "data: {train: $PWD/$train, label_column: 0, validation_fraction: 0.1, shards: $ranks}"
-      echo "run: {passes: 9, seed: $seed, threads: 1}"
+      echo "run: {passes: $passes, seed: $seed, threads: 1}"
       echo "sweep: $(sweep_of "$method")"
       echo "models:"
       space "$method"

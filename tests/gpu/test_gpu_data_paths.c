@@ -286,8 +286,8 @@ static void sparse_products_case(const char *kind, size_t m, const rt_shard *hos
       fail_msg("%s: beyond rounding", what);
     if (memcmp(csr_a[i], csr_b[i], bytes) != 0)
       fail_msg(
-          "fused %s member %zu: two runs of the sparse products differ (cuSPARSE's SpMM is "
-          "not deterministic here)",
+          "fused %s member %zu: two runs of the sparse products differ (cuSPARSE's SpMM "
+          "CSR_ALG3 is not deterministic here)",
           kind, i);
     void *alone = NULL;
     group_visit(&sp[i], 1, &init[i], bytes, dev_sparse, &alone);
