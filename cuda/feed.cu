@@ -67,11 +67,15 @@ struct rt_cuda_feed {
   int *trows[2];               /* nnz_cap */
   float *tvals[2];             /* nnz_cap */
   size_t nnz_cap;              /* non-zeros the transposes hold */
-  size_t visit_nnz;            /* the open visit's largest batch's non-zeros */
+  size_t visit_nnz;            /* the open visit's largest CSR batch's non-zeros */
   cusparseHandle_t transposer; /* on the copy stream */
   void *t_ws;                  /* csr2csc's work buffer */
   size_t t_ws_bytes;
 };
+
+extern "C" int rt_cuda_batch_as_csr(size_t rows, size_t features, size_t nnz) {
+  return 2 * nnz <= rows * features && nnz <= (size_t)INT_MAX && features < (size_t)INT_MAX;
+}
 
 extern "C" size_t rt_cuda_feed_bytes(size_t max_rows, size_t features, size_t batch_nnz) {
   const size_t dense = 2 * rt_cuda_round_up(max_rows * features * sizeof(float));
@@ -232,8 +236,9 @@ rt_code rt_cuda_feed_open(rt_cuda_slot *slot, const rt_cuda_shard *shard, const 
   f->order_given = order != nullptr;
   f->visit_nnz = 0; /* what a CSR batch of this visit may need (rt_cuda_feed_next_csr) */
   for (size_t k = k0; k < nb; ++k) {
-    const size_t first = batch_first(f, k), nnz = batch_nnz(f, first, batch_rows_at(f, first));
-    if (nnz > f->visit_nnz) f->visit_nnz = nnz;
+    const size_t first = batch_first(f, k), rows = batch_rows_at(f, first);
+    const size_t nnz = batch_nnz(f, first, rows);
+    if (rt_cuda_batch_as_csr(rows, f->features, nnz) && nnz > f->visit_nnz) f->visit_nnz = nnz;
   }
   return RT_OK;
 }
@@ -355,6 +360,10 @@ rt_code csr_next(rt_cuda_feed *f, int b, size_t first, size_t n, size_t nnz, rt_
       RT_CUDA_CHECK(st, cudaMalloc(&f->t_ws, need));
       f->t_ws_bytes = need;
     }
+    if (!f->t_ws) { /* cuSPARSE asked for none: still hand it a valid buffer */
+      RT_CUDA_CHECK(st, cudaMalloc(&f->t_ws, 1));
+      f->t_ws_bytes = 1;
+    }
     RT_CUSPARSE_CHECK(
         st, cusparseCsr2cscEx2(f->transposer, rows, d, count, vals, f->coffs[b], cols, f->tvals[b],
                                f->toffs[b], f->trows[b], CUDA_R_32F, CUSPARSE_ACTION_NUMERIC,
@@ -441,9 +450,7 @@ rt_code rt_cuda_feed_next_csr(rt_cuda_slot *slot, size_t rows, rt_cuda_csr_batch
   if (n != rows)
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a sparse batch of %zu rows, expected %zu", n, rows);
   const size_t nnz = batch_nnz(f, first, n);
-  /* CSR when at most half dense and cuSPARSE's 32-bit indices reach: else dense, as next. */
-  if (2 * nnz > n * f->features || nnz > (size_t)INT_MAX || f->features >= (size_t)INT_MAX)
-    return rt_cuda_feed_next(slot, rows, x, st);
+  if (!rt_cuda_batch_as_csr(n, f->features, nnz)) return rt_cuda_feed_next(slot, rows, x, st);
   int b = 0;
   RT_TRY(rc, claim_buffer(f, &b, st));
   RT_TRY(rc, csr_next(f, b, first, n, nnz, csr, st));

@@ -122,6 +122,12 @@ size_t rt_cuda_input_bytes(const rt_model_spec *spec, const struct rt_scaling *s
  * none), beyond rt_cuda_slot_bytes: made at the slot's first fed visit. */
 size_t rt_cuda_feed_bytes(size_t max_rows, size_t features, size_t batch_nnz);
 
+/* 1 when a sparse batch of `rows` rows and `nnz` non-zeros over `features` columns goes to the
+ * fused groups' sparse products as CSR (at most half dense, and within cuSPARSE's 32-bit
+ * indices); 0 when the feed makes it dense. Depends on the batch alone, so the same on every run.
+ * The feed's hand-out, its CSR buffers and the device-memory check all ask this. */
+int rt_cuda_batch_as_csr(size_t rows, size_t features, size_t nnz);
+
 /* ---- Slots ----------------------------------------------------------------------------------- */
 
 /* One model-in-flight context on the current device: its own stream, cuBLAS handle (bound to

@@ -87,8 +87,8 @@ rt_code spmm(rt_cuda_slot *slot, int rows, int k, int nnz, const int *offs, cons
 }
 
 /* For m members: C_i (a_rows x n, row-major, c_stride floats apart) = A B_i with A sparse (a_rows x
- * a_cols in CSR, nnz entries) and B_i (a_cols x n, row-major) b_stride floats apart, one SpMM per
- * member; zeros when A has no entries. */
+ * a_cols in CSR, nnz entries) and B_i (a_cols x n, row-major) b_stride floats apart: per member
+ * C_i zeroed, then one SpMM (none when A has no entries). */
 rt_code members_spmm(rt_cuda_slot *slot, int a_rows, int a_cols, int nnz, const int *offs,
                      const int *idx, const float *vals, const float *b, long long b_stride, int n,
                      float *c, long long c_stride, int m, rt_status *st) {
@@ -96,10 +96,11 @@ rt_code members_spmm(rt_cuda_slot *slot, int a_rows, int a_cols, int nnz, const 
   if (nnz > 0) RT_TRY(rc, sparse_handle(slot, st));
   for (int i = 0; i < m; ++i) {
     float *ci = c + (size_t)i * (size_t)c_stride;
-    if (nnz == 0)
-      RT_CUDA_CHECK(
-          st, cudaMemsetAsync(ci, 0, (size_t)a_rows * (size_t)n * sizeof(float), slot->stream));
-    else
+    /* Zeros first, also under a product: C is workspace that may hold a diverged model's NaN
+     * from an earlier visit, and cuSPARSE does not document that beta = 0 never reads C. */
+    RT_CUDA_CHECK(st,
+                  cudaMemsetAsync(ci, 0, (size_t)a_rows * (size_t)n * sizeof(float), slot->stream));
+    if (nnz > 0)
       RT_TRY(rc, spmm(slot, a_rows, a_cols, nnz, offs, idx, vals, b + (size_t)i * (size_t)b_stride,
                       n, ci, st));
   }

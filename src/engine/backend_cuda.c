@@ -272,9 +272,9 @@ static int sparse_data(const rt_dataset *ds) {
   return 0;
 }
 
-/* The most non-zeros a training batch of `batch` rows holds in this rank's sparse shards (batches
- * are the shard's rows in windows of `batch`, whatever their order): what a feed's CSR
- * transposes hold. */
+/* The most non-zeros a training batch of `batch` rows that goes as CSR (rt_cuda_batch_as_csr)
+ * holds in this rank's sparse shards (batches are the shard's rows in windows of `batch`, whatever
+ * their order): what a feed's CSR transposes hold. */
 static size_t max_batch_nnz(const rt_dataset *ds, size_t batch) {
   size_t most = 0;
   for (size_t s = 0; s < ds->shards && batch > 0; ++s) {
@@ -283,7 +283,7 @@ static size_t max_batch_nnz(const rt_dataset *ds, size_t batch) {
     for (size_t first = 0; first < t->rows; first += batch) {
       const size_t end = first + batch < t->rows ? first + batch : t->rows;
       const size_t nnz = (size_t)(t->indptr[end] - t->indptr[first]);
-      if (nnz > most) most = nnz;
+      if (rt_cuda_batch_as_csr(end - first, ds->features, nnz) && nnz > most) most = nnz;
     }
   }
   return most;
