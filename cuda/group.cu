@@ -693,15 +693,24 @@ extern "C" rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *s
   return RT_OK;
 }
 
+extern "C" rt_code rt_cuda_group_wait(rt_cuda_group *g, int *waited, rt_status *st) {
+  *waited = 0;
+  if (!g->busy) return RT_OK;
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(g->slot->stream));
+  int done = 0;
+  rt_code rc;
+  RT_TRY(rc, rt_cuda_group_query(g, &done, st));
+  if (!done) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a synchronised CUDA group is still busy");
+  *waited = 1;
+  return RT_OK;
+}
+
 extern "C" rt_code rt_cuda_group_integrate(rt_cuda_group *g, const rt_model_spec *const *specs,
                                            void *const *states, size_t m,
                                            const rt_cuda_shard *shard, uint64_t shard_index,
                                            rt_status *st) {
   rt_code rc;
   RT_TRY(rc, rt_cuda_group_start(g, specs, states, m, shard, shard_index, st));
-  RT_CUDA_CHECK(st, cudaStreamSynchronize(g->slot->stream));
-  int done = 0;
-  RT_TRY(rc, rt_cuda_group_query(g, &done, st));
-  if (!done) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a synchronised CUDA group is still busy");
-  return RT_OK;
+  int waited = 0;
+  return rt_cuda_group_wait(g, &waited, st);
 }

@@ -285,6 +285,9 @@ rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *const *specs,
                             void *const *states, size_t m, const rt_cuda_shard *shard,
                             uint64_t shard_index, rt_status *st);
 rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *st);
+/* Waits for the visit in flight on g, if any, and writes its states back as query does (the
+ * device work only: no peer is involved). *waited = 1 when there was one. */
+rt_code rt_cuda_group_wait(rt_cuda_group *g, int *waited, rt_status *st);
 /* Whether a visit's batches go to the device as one CUDA Graph (captured, then updated in place
  * from visit to visit when the shape allows) instead of one launch at a time. Default: the
  * environment variable RINGTRAIN_CUDA_GRAPHS=1 at creation (off otherwise, until a GPU run has

@@ -126,6 +126,26 @@ static void visit_free(cuda_visit *w) {
   free(w->members);
 }
 
+/* A part's context holds one visit at a time (rt_cuda_group_start), but the engine may start a
+ * second visit of the same group while the first is in flight: members of one group at different
+ * cursors on this rank (a model admitted later by asha, tpe or pbt). The new visit then waits for
+ * the old one's device work (compute only, no peer): its states are written back now and its
+ * part marked done, so cuda_poll still reports that visit finished in its turn. */
+static rt_code drain_context(cuda_backend *c, rt_cuda_group *g, rt_status *st) {
+  int waited = 0;
+  rt_code rc;
+  RT_TRY(rc, rt_cuda_group_wait(g, &waited, st));
+  for (size_t k = 0; waited && k < c->inflight_len; ++k)
+    for (size_t i = 0; i < c->inflight[k].ng; ++i)
+      if (c->inflight[k].gs[i] == g && !c->inflight[k].gdone[i]) {
+        c->inflight[k].gdone[i] = 1;
+        return RT_OK;
+      }
+  return waited
+             ? RT_FAIL_AT(st, RT_ERR_INTERNAL, "a busy CUDA group context had no visit in flight")
+             : RT_OK;
+}
+
 /* Starts the members of v that belong to part p (in v's order): its fused context, or their
  * slots. sub_specs and sub_states hold v->m entries. */
 static rt_code start_part(cuda_backend *c, const rt_group_visit *v, size_t p,
@@ -139,6 +159,7 @@ static rt_code start_part(cuda_backend *c, const rt_group_visit *v, size_t p,
     }
   if (c->fused[p]) {
     rt_code rc;
+    RT_TRY(rc, drain_context(c, c->fused[p], st));
     RT_TRY(rc, rt_cuda_group_start(c->fused[p], sub_specs, sub_states, k, shard, v->shard, st));
     w->gs[w->ng++] = c->fused[p];
     return RT_OK;

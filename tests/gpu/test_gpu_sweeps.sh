@@ -14,6 +14,7 @@ DIGITS="$SRC/configs/data/digits.csv"
 #    trained again on CUDA gives the same model bytes.
 #  - pbt: lineage.csv has its copies (2 steps x 2), every model ok, and a CUDA resume from the
 #    first checkpoint gives the uninterrupted run's bytes.
+#  - asha with places: two visits of one group in flight on one rank; fuse auto = off.
 cat >"$WORK/tl.yaml" <<YAML
 data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2, shards: 4}
 run: {passes: 3, seed: 7}
@@ -75,4 +76,23 @@ first=$(ls "$WORK/pbres/checkpoints" | grep '^ckpt-' | sort | head -n 1)
   2>"$WORK/pbres.err" && pass || fail "pbt: CUDA resume from $first failed: $(cat "$WORK/pbres.err")"
 same_models "$WORK/pb" "$WORK/pbres" "pbt on CUDA resumed from $first"
 cmp -s "$WORK/pb/lineage.csv" "$WORK/pbres/lineage.csv" && pass || fail "pbt on CUDA: lineage.csv differs after the resume"
+# asha with places on one rank: the promoted models of the logistic group go on at pass 1 while
+# the models admitted in their places start at pass 0, so two visits of the same group are in
+# flight at once (one fused context: the second waits for the first, src/engine/backend_cuda.c
+# drain_context). fuse auto gives fuse off's bytes.
+cat >"$WORK/as.yaml" <<YAML
+data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2, shards: 4}
+run: {passes: 3, seed: 5}
+sweep: {method: asha, count: 12, parallel: 4, asha: {min_passes: 1, eta: 3}}
+models:
+  - kind: logistic
+    batch_size: 32
+    learning_rate: {distribution: log_uniform, min: 0.001, max: 0.3}
+YAML
+for fuse in auto off; do
+  "$RT" train "$WORK/as.yaml" --quiet --set run.backend=cuda --set run.fuse=$fuse \
+    --output "$WORK/as-$fuse" 2>"$WORK/as-$fuse.err" && pass \
+    || fail "asha with places on CUDA (fuse $fuse) failed: $(cat "$WORK/as-$fuse.err")"
+done
+same_models "$WORK/as-off" "$WORK/as-auto" "asha with places on CUDA: fuse auto vs off"
 finish
