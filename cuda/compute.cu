@@ -445,7 +445,10 @@ extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spe
   if ((rc = check_model(slot, fam, spec, shard, &l, slot->max_rows, st)) != RT_OK) return rc;
   rt_nvtx_push("evaluate model %llu (%zu rows)", (unsigned long long)spec->id, shard->rows);
   rt_nvtx_scope nvtx_range;
-  const size_t chunk = slot->max_rows;
+  /* Chunks of the model's own batch size, as on the CPU: a slot kept through a respec may be
+   * larger, and the sums must not depend on which slot the model got. */
+  const size_t batch = (size_t)spec->hp.batch_size;
+  const size_t chunk = batch > 0 && batch < slot->max_rows ? batch : slot->max_rows;
   int own_input = 0; /* a view or a scaling of its own: each chunk gathered first (input.cu) */
   RT_TRY(rc, rt_cuda_input_prepare(slot, spec, shard, &own_input, st));
   RT_CUDA_CHECK(st, cudaMemsetAsync(slot->acc, 0, RT_EVAL_SUMS * sizeof(double), slot->stream));

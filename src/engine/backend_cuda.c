@@ -249,7 +249,7 @@ static rt_code cuda_poll(rt_backend *b, uint64_t *ticket, int *done, rt_status *
 static rt_code cuda_evaluate(rt_backend *b, const rt_model_spec *spec, const void *state,
                              uint64_t shard, size_t chunk_rows, double *sums, rt_status *st) {
   cuda_backend *c = (cuda_backend *)b;
-  (void)chunk_rows; /* the slot's own chunks (its batch size) */
+  (void)chunk_rows; /* the model's batch size: rt_cuda_evaluate_shard takes it from the spec */
   rt_cuda_slot *slot = slot_of(c, spec, st);
   if (!slot) return st->code;
   const rt_cuda_shard *val = shard < c->ds->shards ? c->val[shard] : NULL;
