@@ -249,6 +249,11 @@ rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
  * solver sgd, and k-means. */
 typedef struct rt_cuda_group rt_cuda_group;
 
+/* The most members one context holds: its kernels put the members on the grid's y dimension,
+ * which CUDA limits to 65,535 blocks. A larger group is split into parts of at most this many
+ * (src/engine/cuda_parts.c). */
+#define RT_CUDA_GROUP_MAX_MEMBERS ((size_t)65535)
+
 /* 1 when the kind of `spec` has fused group kernels. */
 int rt_cuda_group_fusable(const rt_model_spec *spec);
 /* 1 when specs[0..m) can share a context: one fusable kind, the same parameter layout (a config

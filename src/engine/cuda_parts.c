@@ -1,4 +1,5 @@
-/* rt_cuda_parts_form (cuda_parts.h): each group's members split by fused CUDA layout. */
+/* rt_cuda_parts_form (cuda_parts.h): each group's members split by fused CUDA layout, and into
+ * parts of at most RT_CUDA_GROUP_MAX_MEMBERS members of a fusable kind. */
 #include "cuda_parts.h"
 
 #if RINGTRAIN_WITH_CUDA
@@ -39,8 +40,11 @@ rt_code rt_cuda_parts_form(const rt_model_spec *specs, const rt_groups *groups, 
     const size_t *members = rt_group_members(groups, g);
     for (size_t k = 0; k < m; ++k) {
       const size_t j = members[k];
-      size_t p = base;
-      while (p < count && !same_part(&specs[lead[p]], &specs[j])) ++p;
+      size_t p = base; /* parts->first[p + 1] counts part p's members so far */
+      while (p < count && (!same_part(&specs[lead[p]], &specs[j]) ||
+                           (rt_cuda_group_fusable(&specs[j]) &&
+                            parts->first[p + 1] >= RT_CUDA_GROUP_MAX_MEMBERS)))
+        ++p;
       if (p == count) lead[count++] = j;
       parts->group_of[j] = p;
       parts->first[p + 1]++;

@@ -1,6 +1,7 @@
 /* The parts of model groups on the CUDA backend: a group's members (src/engine/groups.h: they share
  * every batch) split by what a fused CUDA context can hold together (cuda/rt_cuda.h,
- * rt_cuda_group_uniform: one kind and one layout, e.g. one k of k-means, one MLP network). Each
+ * rt_cuda_group_uniform: one kind and one layout, e.g. one k of k-means, one MLP network; at most
+ * RT_CUDA_GROUP_MAX_MEMBERS members, CUDA's limit on the grid dimension of the members). Each
  * part of a kind with fused kernels gets one context (src/engine/backend_cuda.c), so a sweep over
  * k or over widths still integrates with a constant number of launches per batch for each k or
  * width, and every model of such a kind always takes a fused context (alone: a part of one), never

@@ -3,7 +3,7 @@
  * k-means, MLP), which groups share one context (one kind, one parameter layout: linear members
  * that differ in fit_intercept do not, nor k-means members that differ in k or in having Lloyd
  * passes, nor MLPs of different networks), how the backend splits a group into parts of one
- * layout each (src/engine/cuda_parts.h), and the device bytes a context takes (the backend checks them against free memory
+ * layout each and of at most RT_CUDA_GROUP_MAX_MEMBERS members (src/engine/cuda_parts.h), and the device bytes a context takes (the backend checks them against free memory
  * before anything is allocated). A build without the CUDA backend has nothing to test
  * and says so (exit 77, skipped). */
 #include <setjmp.h>
@@ -202,11 +202,40 @@ static void parts_of_groups(void **state) {
   rt_groups_free(&parts);
 }
 
+/* A group larger than a context holds is split into full parts in member order. */
+static void parts_of_a_huge_group(void **state) {
+  (void)state;
+  const size_t n = RT_CUDA_GROUP_MAX_MEMBERS + 2;
+  rt_model_spec *s = test_malloc(n * sizeof *s);
+  size_t *group_of = test_malloc(n * sizeof *group_of), *members = test_malloc(n * sizeof *members);
+  size_t first[2] = {0, n};
+  const rt_model_spec one = member("logistic", RT_OPT_ADAM);
+  for (size_t j = 0; j < n; ++j) {
+    s[j] = one;
+    s[j].id = j;
+    group_of[j] = 0;
+    members[j] = j;
+  }
+  const rt_groups groups = {1, n, group_of, first, members};
+  rt_groups parts;
+  rt_status st;
+  rt_status_clear(&st);
+  assert_int_equal(rt_cuda_parts_form(s, &groups, &parts, &st), RT_OK);
+  assert_int_equal(parts.count, 2);
+  assert_int_equal(rt_group_size(&parts, 0), RT_CUDA_GROUP_MAX_MEMBERS);
+  assert_int_equal(rt_group_size(&parts, 1), 2);
+  for (size_t j = 0; j < n; ++j) {
+    assert_int_equal(parts.members[j], j);
+    assert_int_equal(parts.group_of[j], j < RT_CUDA_GROUP_MAX_MEMBERS ? 0 : 1);
+  }
+  rt_groups_free(&parts);
+  test_free(s), test_free(group_of), test_free(members);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(parts_of_groups),
-      cmocka_unit_test(which_kinds_fuse),
-      cmocka_unit_test(which_groups_share_a_context),
+      cmocka_unit_test(parts_of_groups),  cmocka_unit_test(parts_of_a_huge_group),
+      cmocka_unit_test(which_kinds_fuse), cmocka_unit_test(which_groups_share_a_context),
       cmocka_unit_test(context_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
