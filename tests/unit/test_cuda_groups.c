@@ -3,9 +3,10 @@
  * k-means, MLP), which groups share one context (one kind, one parameter layout: linear members
  * that differ in fit_intercept do not, nor k-means members that differ in k or in having Lloyd
  * passes, nor MLPs of different networks), how the backend splits a group into parts of one
- * layout each and of at most RT_CUDA_GROUP_MAX_MEMBERS members (src/engine/cuda_parts.h), and the device bytes a context takes (the backend checks them against free memory
- * before anything is allocated). A build without the CUDA backend has nothing to test
- * and says so (exit 77, skipped). */
+ * layout each and of at most RT_CUDA_GROUP_MAX_MEMBERS members (src/engine/cuda_parts.h), and
+ * the device bytes a context takes (the backend checks them against free memory before anything
+ * is allocated). A build without the CUDA backend has nothing to test and says so (exit 77,
+ * skipped). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
