@@ -18,9 +18,10 @@
  *     when some are and some are not; an MLP of L weight layers 6L, 7L when some member has L2; with CUDA Graphs one a visit, and the same bytes as launch
  *     by launch.
  * Linear targets are the class labels taken as numbers (a regression like any other).
- * Two shapes: 13 features, 4 classes, batch 16 over three uneven shards (partial batches); and
+ * Three shapes: 13 features, 4 classes, batch 16 over three uneven shards (partial batches);
  * 784 features, 10 classes, batch 128 over 1000 and 700 rows (SGD and momentum only there: see
- * test_gpu_parity.c on Adam's first steps). Exits 77 (ctest: skipped) when no CUDA device is
+ * test_gpu_parity.c on Adam's first steps); and, for logistic and a one-layer MLP, 100 features,
+ * 2 classes, batch 4096 over 9000 and 5000 rows (long sums into small gradients). Exits 77 (ctest: skipped) when no CUDA device is
  * usable. */
 #include <math.h>
 #include <setjmp.h>
@@ -57,6 +58,10 @@ static problem tiny = {
     "13 features, 4 classes, batch 16", 13, 4, 16, 3, {203, 160, 97}, 1, 77, {{0}}, {0}};
 static problem real = {
     "784 features, 10 classes, batch 128", 784, 10, 128, 2, {1000, 700, 0}, 0, 78, {{0}}, {0}};
+/* Long sums into a small output (the weight gradients sum 4096 rows into 100 x 2): where cuBLAS
+ * would most likely pick another kernel or split-K for another batch count. */
+static problem tall = {
+    "100 features, 2 classes, batch 4096", 100, 2, 4096, 2, {9000, 5000, 0}, 0, 79, {{0}}, {0}};
 
 static uint64_t total_batches(const problem *p) {
   uint64_t n = 0;
@@ -427,15 +432,22 @@ static void test_mlp_real(void **unused) {
   group_invariants(&real, "mlp2");
 }
 
+static void test_tall(void **unused) {
+  (void)unused;
+  group_invariants(&tall, "logistic");
+  group_invariants(&tall, "mlp");
+}
+
 static int setup(void **unused) {
   (void)unused;
-  return problem_up(&tiny) || problem_up(&real) ? -1 : 0;
+  return problem_up(&tiny) || problem_up(&real) || problem_up(&tall) ? -1 : 0;
 }
 
 static int teardown(void **unused) {
   (void)unused;
   problem_down(&tiny);
   problem_down(&real);
+  problem_down(&tall);
   return 0;
 }
 
@@ -447,7 +459,7 @@ int main(void) {
       cmocka_unit_test(test_linear_tiny), cmocka_unit_test(test_linear_real),
       cmocka_unit_test(test_kmeans_tiny), cmocka_unit_test(test_kmeans_real),
       cmocka_unit_test(test_mlp_tiny),    cmocka_unit_test(test_mlp_real),
-      cmocka_unit_test(test_graphs),
+      cmocka_unit_test(test_graphs),      cmocka_unit_test(test_tall),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
