@@ -61,9 +61,13 @@ struct rt_backend {
    * flight and goes on with hand-offs meanwhile. */
   rt_code (*start)(rt_backend *b, const rt_group_visit *v, uint64_t *ticket, rt_status *st);
   rt_code (*poll)(rt_backend *b, uint64_t *ticket, int *done, rt_status *st);
+  /* After an error that poll reported (visits may still be in flight): waits until no started
+   * visit can still write a member's host state, errors ignored; the engine frees the states
+   * after it. NULL: nothing in flight can (the CPU, the deferred test backend). */
+  void (*quiesce)(rt_backend *b);
   /* Adds the family's evaluation sums of `state` over the owned validation shard `shard` into
-   * sums[RT_EVAL_SUMS]; the CPU works in chunks of chunk_rows rows (its sums follow them), CUDA
-   * in its slot's chunks. */
+   * sums[RT_EVAL_SUMS], in chunks of chunk_rows rows (the model's batch size: its sums follow
+   * them; CUDA takes it from the spec, within its slot's rows). */
   rt_code (*evaluate)(rt_backend *b, const rt_model_spec *spec, const void *state, uint64_t shard,
                       size_t chunk_rows, double *sums, rt_status *st);
   /* The models' specs or their groups changed between two engine runs, no visit in flight: tpe

@@ -264,6 +264,18 @@ static rt_code cuda_evaluate(rt_backend *b, const rt_model_spec *spec, const voi
   return rc == RT_OK ? synced : rc;
 }
 
+/* Every slot's stream synchronised (its downloads into host states land now or never) and every
+ * busy fused context waited for (its states written back), errors ignored. */
+static void cuda_quiesce(rt_backend *b) {
+  cuda_backend *c = (cuda_backend *)b;
+  rt_status ignored;
+  int waited = 0;
+  for (size_t j = 0; c->slots && j < c->count; ++j)
+    if (c->slots[j]) (void)rt_cuda_slot_sync(c->slots[j], &ignored);
+  for (size_t g = 0; c->fused && g < c->fused_count; ++g)
+    if (c->fused[g]) (void)rt_cuda_group_wait(c->fused[g], &waited, &ignored);
+}
+
 /* The slots' streams are synchronised before their memory goes (rt_cuda_slot_free). */
 static void cuda_close(rt_backend *b) {
   cuda_backend *c = (cuda_backend *)b;
@@ -515,6 +527,7 @@ rt_code rt_backend_cuda_open(const rt_dataset *ds, const rt_model_spec *specs, s
     c->ops = (rt_backend){.name = "cuda",
                           .start = cuda_start,
                           .poll = cuda_poll,
+                          .quiesce = cuda_quiesce,
                           .evaluate = cuda_evaluate,
                           .respec = cuda_respec,
                           .close = cuda_close};

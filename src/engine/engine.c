@@ -578,7 +578,11 @@ static void abandon_visits(engine *e) {
   for (unsigned spins = 0; e->inflight > 0;) {
     uint64_t ticket = 0;
     int done = 0;
-    if (e->backend->poll(e->backend, &ticket, &done, &ignored) != RT_OK) break;
+    if (e->backend->poll(e->backend, &ticket, &done, &ignored) != RT_OK) {
+      /* poll cannot tell the rest: the backend waits for all of it before the states go */
+      if (e->backend->quiesce) e->backend->quiesce(e->backend);
+      break;
+    }
     if (done) e->inflight--, spins = 0;
     else backoff(&spins);
   }
