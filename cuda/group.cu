@@ -535,13 +535,11 @@ rt_code issue_as_graph(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
 
 } /* namespace */
 
-extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *const *specs,
-                                       void *const *states, size_t m, const rt_cuda_shard *shard,
-                                       uint64_t shard_index, rt_status *st) {
-  if (g->busy)
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL,
-                      "a visit of model %llu's group started while another one is in flight",
-                      (unsigned long long)specs[0]->id);
+namespace {
+
+/* rt_cuda_group_start once the context is free. */
+rt_code start_visit(rt_cuda_group *g, const rt_model_spec *const *specs, void *const *states,
+                    size_t m, const rt_cuda_shard *shard, uint64_t shard_index, rt_status *st) {
   const size_t batch = g->max_rows;
   const size_t nb = (shard->rows + batch - 1) / batch;
   rt_code rc;
@@ -666,6 +664,22 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
   g->held_rows = rows;
   g->busy = 1;
   return RT_OK;
+}
+
+} /* namespace */
+
+extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *const *specs,
+                                       void *const *states, size_t m, const rt_cuda_shard *shard,
+                                       uint64_t shard_index, rt_status *st) {
+  if (g->busy)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL,
+                      "a visit of model %llu's group started while another one is in flight",
+                      (unsigned long long)specs[0]->id);
+  const rt_code rc = start_visit(g, specs, states, m, shard, shard_index, st);
+  /* A failed start may have issued copies and kernels (staging, arguments, a fed batch): they
+   * finish before anything reuses those buffers. */
+  if (rc != RT_OK) (void)cudaStreamSynchronize(g->slot->stream);
+  return rc;
 }
 
 extern "C" void rt_cuda_group_use_graphs(rt_cuda_group *g, int on) { g->graphs = on != 0; }
