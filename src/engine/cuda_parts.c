@@ -4,6 +4,7 @@
 
 #if RINGTRAIN_WITH_CUDA
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,10 +41,10 @@ rt_code rt_cuda_parts_form(const rt_model_spec *specs, const rt_groups *groups, 
     const size_t *members = rt_group_members(groups, g);
     for (size_t k = 0; k < m; ++k) {
       const size_t j = members[k];
-      size_t p = base; /* parts->first[p + 1] counts part p's members so far */
-      while (p < count && (!same_part(&specs[lead[p]], &specs[j]) ||
-                           (rt_cuda_group_fusable(&specs[j]) &&
-                            parts->first[p + 1] >= RT_CUDA_GROUP_MAX_MEMBERS)))
+      /* a fused context holds at most so many (parts->first[p + 1] counts part p's so far) */
+      const size_t cap = rt_cuda_group_fusable(&specs[j]) ? RT_CUDA_GROUP_MAX_MEMBERS : SIZE_MAX;
+      size_t p = base;
+      while (p < count && (parts->first[p + 1] >= cap || !same_part(&specs[lead[p]], &specs[j])))
         ++p;
       if (p == count) lead[count++] = j;
       parts->group_of[j] = p;

@@ -21,8 +21,8 @@
  * Three shapes: 13 features, 4 classes, batch 16 over three uneven shards (partial batches);
  * 784 features, 10 classes, batch 128 over 1000 and 700 rows (SGD and momentum only there: see
  * test_gpu_parity.c on Adam's first steps); and, for logistic and a one-layer MLP, 100 features,
- * 2 classes, batch 4096 over 9000 and 5000 rows (long sums into small gradients). Exits 77 (ctest: skipped) when no CUDA device is
- * usable. */
+ * 2 classes, batch 4096 over 9000 and 5000 rows (long sums into small gradients). Exits 77
+ * (ctest: skipped) when no CUDA device is usable. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
