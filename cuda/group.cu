@@ -352,6 +352,12 @@ extern "C" int rt_cuda_group_fits(const rt_cuda_group *g, const rt_model_spec *c
          state_stride(specs, m) <= g->stride && max_batches <= g->max_batches;
 }
 
+extern "C" size_t rt_cuda_group_input_missing_bytes(const rt_cuda_group *g,
+                                                    const rt_model_spec *lead,
+                                                    const rt_scaling *shards_scaled) {
+  return g ? rt_cuda_input_missing_bytes(g->slot, lead, shards_scaled) : 0;
+}
+
 namespace {
 
 /* Everything a visit relies on, before anything is issued. */

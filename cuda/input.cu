@@ -46,12 +46,31 @@ extern "C" int rt_cuda_own_input(const rt_model_spec *spec, const rt_scaling *sh
   return !rt_view_all(&spec->hp) || own_scaling(spec, shards_scaled) != nullptr;
 }
 
+namespace {
+
+/* Device bytes of an input buffer of max_rows x width floats and a map of data columns. */
+size_t buffer_bytes(size_t max_rows, size_t width, size_t data) {
+  return rt_cuda_round_up(max_rows * width * sizeof(float)) + rt_cuda_round_up(data * sizeof(int)) +
+         2 * rt_cuda_round_up(data * sizeof(float));
+}
+
+} /* namespace */
+
 extern "C" size_t rt_cuda_input_bytes(const rt_model_spec *spec, const rt_scaling *shards_scaled,
                                       size_t max_rows) {
   if (!rt_cuda_own_input(spec, shards_scaled)) return 0;
+  return buffer_bytes(max_rows, spec->problem.features, spec->problem.data_features);
+}
+
+extern "C" size_t rt_cuda_input_missing_bytes(const rt_cuda_slot *slot, const rt_model_spec *spec,
+                                              const rt_scaling *shards_scaled) {
+  if (!rt_cuda_own_input(spec, shards_scaled)) return 0;
+  const rt_cuda_input *in = &slot->input;
   const size_t w = spec->problem.features, d = spec->problem.data_features;
-  return rt_cuda_round_up(max_rows * w * sizeof(float)) + rt_cuda_round_up(d * sizeof(int)) +
-         2 * rt_cuda_round_up(d * sizeof(float));
+  if (in->x && in->width_cap >= w && in->data_cap >= d) return 0; /* the test of prepare below */
+  const size_t need = buffer_bytes(slot->max_rows, w, d);
+  const size_t held = in->x ? buffer_bytes(slot->max_rows, in->width_cap, in->data_cap) : 0;
+  return need > held ? need - held : 0; /* prepare frees the buffer it replaces first */
 }
 
 void rt_cuda_input_free(rt_cuda_input *in) {

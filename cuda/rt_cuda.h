@@ -168,6 +168,10 @@ size_t rt_cuda_slot_state_capacity(const rt_cuda_slot *slot);
  * a model (0 for NULL). */
 int rt_cuda_slot_fits(const rt_cuda_slot *slot, size_t state_bytes, size_t batch_rows,
                       size_t features, size_t classes, size_t work_floats);
+/* Device bytes the slot's input buffer (rt_cuda_own_input) still has to grow by before it serves this model (0 when
+ * the model needs none or the buffer it holds will do): what a respec that keeps the slot counts. */
+size_t rt_cuda_input_missing_bytes(const rt_cuda_slot *slot, const rt_model_spec *spec,
+                                   const struct rt_scaling *shards_scaled);
 size_t rt_cuda_slot_state_bytes(const rt_cuda_slot *slot); /* bytes of the model held now */
 /* Host mirror of the header (see the top of this file for which fields are current). */
 const rt_state_header *rt_cuda_slot_header(const rt_cuda_slot *slot);
@@ -272,6 +276,10 @@ void rt_cuda_group_free(rt_cuda_group *g);
  * size, features and outputs, member states no larger than its stride. 0 for NULL. */
 int rt_cuda_group_fits(const rt_cuda_group *g, const rt_model_spec *const *specs, size_t m,
                        size_t max_batches);
+/* rt_cuda_input_missing_bytes of the context's input buffer for the group whose first member is
+ * `lead` (the members share their view and scaling). */
+size_t rt_cuda_group_input_missing_bytes(const rt_cuda_group *g, const rt_model_spec *lead,
+                                         const struct rt_scaling *shards_scaled);
 
 /* One visit of m members (any members of the group it was created for, at most that many, at the
  * same cursor: pass, position, batch_cursor) over the device shard `shard` (logical index

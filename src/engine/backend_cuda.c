@@ -434,15 +434,20 @@ static rt_code keep_fitting(cuda_backend *c, const rt_model_spec *specs, const r
   return RT_OK;
 }
 
-/* Device bytes of what keep_fitting left missing. */
+/* Device bytes of what keep_fitting left missing: the slots and contexts it freed, and the input
+ * buffers that the ones it kept must grow for their new models (a view or a scaling that a tpe or
+ * pbt spec brings: rt_cuda_input_prepare allocates them at the first such visit). */
 static size_t missing_bytes(const cuda_backend *c, const rt_model_spec *specs,
                             const rt_groups *groups, const rt_model_spec **scratch) {
   size_t need = 0;
   for (size_t j = 0; j < c->count; ++j)
-    if (!c->slots[j]) need += slot_bytes(&specs[j], c->ds);
+    need += c->slots[j] ? rt_cuda_input_missing_bytes(c->slots[j], &specs[j], c->ds->scaled)
+                        : slot_bytes(&specs[j], c->ds);
   for (size_t g = 0; g < groups->count; ++g) {
-    const size_t m = c->fused[g] ? 0 : fused_members(specs, groups, g, scratch);
-    if (m) need += group_bytes(c, scratch, m);
+    const size_t m = fused_members(specs, groups, g, scratch);
+    if (!m) continue;
+    need += c->fused[g] ? rt_cuda_group_input_missing_bytes(c->fused[g], scratch[0], c->ds->scaled)
+                        : group_bytes(c, scratch, m);
   }
   return need;
 }

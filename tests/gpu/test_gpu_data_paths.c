@@ -3,7 +3,8 @@
  *  1. Views and scalings: a model that sees columns [5:15) and [30:38) of 40, each scaled by its
  *     own (offset, scale), gathered on the device batch by batch, gives exactly the bytes of the
  *     same model on a device shard made on the host from those columns with the CPU's formula
- *     (rt_view_input): logistic and MLP, one visit, and the evaluation sums of that state.
+ *     (rt_view_input): logistic and MLP, one visit, and the evaluation sums of that state; and
+ *     the bytes a kept slot's input buffer must still grow by (the respec's memory check).
  *  2. Sparse rows: the same rows as CSR (80% zeros) and dense give exactly the same state and
  *     evaluation sums (each batch made dense on the device by the slot's feed): logistic, MLP,
  *     k-means.
@@ -148,6 +149,43 @@ static void test_views(void **unused) {
   (void)unused;
   view_case("logistic");
   view_case("mlp");
+}
+
+/* 1b. What a kept slot's input buffer still needs (rt_cuda_input_missing_bytes, the respec's memory
+ * check): nothing for a model that reads the rows as they are; the whole buffer before the first
+ * view; nothing once a visit through that view made it; the growth for a wider view. */
+static void test_input_growth(void **unused) {
+  (void)unused;
+  static const long narrow[] = {5, 15, 30, 38}, wide[] = {0, 30};
+  rt_model_spec plain = spec_of("logistic", 0, DATA_FEATURES, DATA_FEATURES);
+  rt_model_spec seen = spec_of("logistic", 0, 18, DATA_FEATURES);
+  memcpy(seen.hp.view, narrow, sizeof narrow);
+  seen.hp.view_count = 4;
+  rt_model_spec wider = spec_of("logistic", 0, 30, DATA_FEATURES);
+  memcpy(wider.hp.view, wide, sizeof wide);
+  wider.hp.view_count = 2;
+  rt_cuda_shard *dev = upload(&data);
+  size_t bytes = 0;
+  void *state0 = gt_fresh_state(&seen, NULL, &bytes);
+  rt_cuda_slot *slot = gt_slot_new(&seen, bytes, BATCH, DATA_FEATURES, CLASSES);
+  assert_int_equal(rt_cuda_input_missing_bytes(slot, &plain, NULL), 0);
+  const size_t first = rt_cuda_input_bytes(&seen, NULL, BATCH);
+  assert_true(first > 0);
+  assert_int_equal(rt_cuda_input_missing_bytes(slot, &seen, NULL), first);
+  gt_upload(slot, state0, bytes);
+  rt_status st;
+  rt_status_clear(&st);
+  if (rt_cuda_integrate_shard(slot, &seen, dev, 0, &st) != RT_OK ||
+      rt_cuda_slot_sync(slot, &st) != RT_OK)
+    fail_msg("rt_cuda_integrate_shard through a view: %s", st.message);
+  assert_int_equal(rt_cuda_input_missing_bytes(slot, &seen, NULL), 0);
+  assert_int_equal(rt_cuda_input_missing_bytes(slot, &plain, NULL), 0);
+  const size_t grown = rt_cuda_input_bytes(&wider, NULL, BATCH);
+  assert_true(grown > first);
+  assert_int_equal(rt_cuda_input_missing_bytes(slot, &wider, NULL), grown - first);
+  rt_cuda_slot_free(slot);
+  rt_cuda_shard_free(dev);
+  free(state0);
 }
 
 /* The dense rows as CSR (ascending columns, zeros left out). */
@@ -329,9 +367,8 @@ int main(void) {
   const int start = gpu_test_start();
   if (start != 0) return start;
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_views),
-      cmocka_unit_test(test_sparse),
-      cmocka_unit_test(test_sparse_products),
+      cmocka_unit_test(test_views),      cmocka_unit_test(test_input_growth),
+      cmocka_unit_test(test_sparse),     cmocka_unit_test(test_sparse_products),
       cmocka_unit_test(test_group_feed),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
