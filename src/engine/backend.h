@@ -26,8 +26,10 @@ typedef struct rt_cpu_scratch {
   double *loss;
   float *view; /* a batch of the group's input when it is not the shard's rows as they are (a
                   `features` view, or a scaling the shard does not hold) */
-  const struct rt_scaling *scaled; /* the scaling the shards hold (rt_dataset.scaled); NULL */
-  size_t f_cap, order_cap, steps_cap, active_cap, loss_cap, view_cap;
+  const struct rt_scaling *scaled;    /* the scaling the shards hold (rt_dataset.scaled); NULL */
+  const rt_model_spec **member_specs; /* a fused visit's members in optimizer order */
+  void **member_states;
+  size_t f_cap, order_cap, steps_cap, active_cap, loss_cap, view_cap, specs_cap, states_cap;
 } rt_cpu_scratch;
 void rt_cpu_scratch_free(rt_cpu_scratch *s);
 

@@ -46,6 +46,8 @@ void rt_cpu_scratch_free(rt_cpu_scratch *s) {
   free(s->active);
   free(s->loss);
   free(s->view);
+  free(s->member_specs);
+  free(s->member_states);
   memset(s, 0, sizeof *s);
 }
 
@@ -242,11 +244,42 @@ static size_t chunk_budget(void) {
   return (size_t)1 << 20;
 }
 
+/* A fused visit's members in the order of their optimizer classes, each class in the visit's
+ * order, in scratch->member_specs and member_states: the families update runs of consecutive
+ * members of one optimizer in one loop along rows (rt_optimizer_step_runs), and a member's
+ * numbers do not depend on its place among the group's columns (fused_gemm.h), so the order
+ * changes no bits (tests/mpi/test_group_invariants.sh mixes optimizers in a group). */
+static rt_code optimizer_order(const rt_model_spec *const *specs, void *const *states, size_t m,
+                               rt_cpu_scratch *scratch, rt_status *st) {
+  if (!grow((void **)&scratch->member_specs, &scratch->specs_cap, m,
+            sizeof *scratch->member_specs) ||
+      !grow((void **)&scratch->member_states, &scratch->states_cap, m,
+            sizeof *scratch->member_states))
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the member order of %zu models", m);
+  size_t n = 0;
+  const rt_optimizer_class classes[] = {RT_OPTIMIZER_ADAM, RT_OPTIMIZER_MOMENTUM, RT_OPTIMIZER_SGD};
+  for (size_t c = 0; c < sizeof classes / sizeof *classes; ++c)
+    for (size_t i = 0; i < m; ++i)
+      if (rt_optimizer_class_of(specs[i]) == classes[c]) {
+        scratch->member_specs[n] = specs[i];
+        scratch->member_states[n++] = states[i];
+      }
+  if (n != m)
+    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "%zu of %zu members have a known optimizer", n, m);
+  return RT_OK;
+}
+
 rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt_family *fam,
                                      void *const *states, size_t m, const rt_shard *shard,
                                      uint64_t shard_index, rt_cpu_scratch *scratch,
                                      int (*should_stop)(void *), void *user, int *complete,
                                      rt_status *st) {
+  if (m > 1 && fused_family(fam, specs[0])) {
+    rt_code rc;
+    RT_TRY(rc, optimizer_order(specs, states, m, scratch, st));
+    specs = scratch->member_specs;
+    states = scratch->member_states;
+  }
   rt_state_header *lead = rt_state_head(states[0]);
   const size_t batch = (size_t)specs[0]->hp.batch_size;
   const size_t nb = (shard->rows + batch - 1) / batch;

@@ -245,8 +245,9 @@ static void linear_gradient(const rt_model_spec *spec, const float *params, cons
  *   GR  (features + 1) x m  gradient
  *   E   rows x m            products X w, then residuals / rows
  * A batch: E = X W (one sgemm where fused_gemm.h lets it fuse, else each member's solo call),
- * per member residuals and loss; GR = X^T E (the same way); per member ridge, intercept gradient and
- * rt_optimizer_step_block on its (features + fit_intercept) x 1 block (ld = m). Inactive members
+ * per member residuals and loss; GR = X^T E (the same way); per member ridge and intercept
+ * gradient; the optimizer steps of the members' (features + fit_intercept) x 1 blocks (ld = m)
+ * along rows across members of one optimizer (rt_optimizer_step_runs). Inactive members
  * get zero residuals and no update; a member whose loss is not finite gets no update (the backend
  * marks it diverged), as alone. */
 typedef struct sgd_group {
@@ -324,6 +325,7 @@ static void sgd_group_rows(const rt_model_spec *const *specs, size_t m, float *g
       rt_csr_gradient(sx, L.e + i, m, 1, L.gr + i, m);
     }
     sgd_member_gradient_rest(specs[i], L.p + i, L.gr + i, L.e + i, rows, m, !lazy);
+    if (!sx) continue; /* dense rows: the optimizer steps below, along rows across members */
     if (!lazy) {
       rt_optimizer_step_block(specs[i], steps[i], L.p + i, L.m1 ? L.m1 + i : NULL,
                               L.m2 ? L.m2 + i : NULL, L.gr + i, linear_param_count(specs[i]), 1, m);
@@ -333,6 +335,9 @@ static void sgd_group_rows(const rt_model_spec *const *specs, size_t m, float *g
     rt_lazy_sgd_step(L.p + i, d, 1, m, sx, L.e + i, m, lr, sgd_ridge(specs[i]), &L.scale[i]);
     if (specs[i]->hp.fit_intercept) rt_sgd_update(&L.p[d * m + i], L.gr[d * m + i], lr);
   }
+  if (!sx)
+    rt_optimizer_step_runs(specs, steps, active, loss_sums, m, linear_param_count, L.p, L.m1, L.m2,
+                           L.gr, 1, m);
   if (sx && sx->settle) rt_lazy_settle_members(L.p, m, d, 1, m, L.scale);
 }
 

@@ -127,8 +127,9 @@ static void logistic_gradient(const rt_model_spec *spec, const float *params, co
  *   Z   rows x n            logits, probabilities, then (P - Y) / rows
  * A batch: Z = X W_cat (ONE sgemm for the group where fused_gemm.h lets it fuse, else each
  * member's solo call into its columns; sparse rows: ONE rt_csr_product); per member bias,
- * softmax, loss and deltas; GR = X^T Z (the same way); per member L2, bias gradient and
- * rt_optimizer_step_block on its (features + 1) x classes block (ld = n). On sparse rows each
+ * softmax, loss and deltas; GR = X^T Z (the same way); per member L2 and bias gradient; the
+ * optimizer steps of the members' (features + 1) x classes blocks (ld = n) along rows across
+ * members of one optimizer (rt_optimizer_step_runs). On sparse rows each
  * member's gradient is its own rt_csr_gradient into its columns, and a plain-SGD member updates
  * only the weight rows of the batch's non-zeros, straight from its deltas (rt_lazy_sgd_step), its
  * L2 decay kept in its lazy scale, which also scales its logits. Members that are not active get zero
@@ -188,6 +189,9 @@ static void logistic_group_scatter(const rt_model_spec *const *specs, size_t m, 
 /* The L2 coefficient on a member's weights. */
 static float l2_of(const rt_model_spec *spec) { return (float)spec->hp.l2; }
 
+/* The rows of a member's block: its weights and the bias row. */
+static size_t param_rows(const rt_model_spec *spec) { return spec->problem.features + 1; }
+
 /* A batch of dense rows x, or of sparse rows sx (x NULL). */
 static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float *g, const float *x,
                              const rt_csr_rows *sx, const float *y, size_t rows,
@@ -217,6 +221,7 @@ static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float 
       rt_csr_gradient(sx, L.z + o, n, c, L.gr + o, n);
     }
     member_gradient_rest(specs[i], L.p + o, L.gr + o, L.z + o, rows, d, c, n, !lazy);
+    if (!sx) continue; /* dense rows: the optimizer steps below, along rows across members */
     if (!lazy) {
       rt_optimizer_step_block(specs[i], steps[i], L.p + o, L.m1 ? L.m1 + o : NULL,
                               L.m2 ? L.m2 + o : NULL, L.gr + o, L.prows, c, n);
@@ -226,6 +231,9 @@ static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float 
     rt_lazy_sgd_step(L.p + o, d, c, n, sx, L.z + o, n, lr, l2_of(specs[i]), &L.scale[i]);
     for (size_t k = 0; k < c; ++k) rt_sgd_update(&L.p[d * n + o + k], L.gr[d * n + o + k], lr);
   }
+  if (!sx)
+    rt_optimizer_step_runs(specs, steps, active, loss_sums, m, param_rows, L.p, L.m1, L.m2, L.gr, c,
+                           n);
   if (sx && sx->settle) rt_lazy_settle_members(L.p, m, d, c, n, L.scale);
 }
 

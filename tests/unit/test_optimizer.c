@@ -6,6 +6,7 @@
  * vector widths and strided rows, with gradients that are 0, below Adam's gradient floor,
  * subnormal, tiny, ordinary and large, and moments near FLT_MIN, over several steps. */
 #include <float.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,11 +111,135 @@ static void plain_sgd(void **unused) {
   each_shape(&s);
 }
 
+/* ---- Members side by side (rt_optimizer_step_members, rt_optimizer_step_runs) ----------------
+ * Each member's block gets exactly the bits rt_optimizer_step_block gives it alone (checked above
+ * against the scalar updates), with its own hyper-parameters and step, whatever its neighbours:
+ * counts and widths around the blocks of coefficients the library fills, rows with a stride
+ * wider than the members, members skipped (inactive, or a loss that is not finite) and optimizer
+ * classes mixed. */
+enum { MEMBERS_MAX = 40, COLS_MAX = 130, ROWS_M = 3, PAD = 5 };
+enum { FLOATS_M = ROWS_M * (MEMBERS_MAX * COLS_MAX + PAD) };
+
+/* Member i of class `kind` (0 adam, 1 momentum, 2 sgd), with hyper-parameters of its own. */
+static rt_model_spec member_of(int kind, size_t i) {
+  rt_model_spec s = base();
+  s.hp.learning_rate = 0.001 * (double)(i + 1);
+  if (kind == 0) {
+    s.hp.optimizer = RT_OPT_ADAM;
+    s.hp.beta1 = 0.8 + 0.01 * (double)(i % 7);
+    s.hp.beta2 = 0.99 + 0.001 * (double)(i % 5);
+    s.hp.epsilon = 1e-8 * (double)(1 + i % 3);
+  } else if (kind == 1) {
+    s.hp.momentum = 0.5 + 0.05 * (double)(i % 9);
+  }
+  return s;
+}
+
+static float mp[2][FLOATS_M], mm[2][FLOATS_M], mv[2][FLOATS_M], mg[FLOATS_M];
+
+static void fill_members(size_t n, uint64_t key) {
+  for (size_t i = 0; i < n; ++i) {
+    mp[0][i] = mp[1][i] = draw(rt_key_push(key, 1), i, 0);
+    mm[0][i] = mm[1][i] = draw(rt_key_push(key, 2), i, 0);
+    mv[0][i] = mv[1][i] = draw(rt_key_push(key, 3), i, 1);
+    mg[i] = draw(rt_key_push(key, 4), i, 0);
+  }
+}
+
+static void same_members(const char *what, size_t count, size_t cols, size_t n) {
+  if (memcmp(mp[0], mp[1], n * sizeof(float)) != 0 ||
+      memcmp(mm[0], mm[1], n * sizeof(float)) != 0 || memcmp(mv[0], mv[1], n * sizeof(float)) != 0)
+    fail_msg("%s: %zu members of %zu columns differ from their updates alone", what, count, cols);
+}
+
+static void members_of_one_class(int kind) {
+  static const size_t counts[] = {2, 3, 7, 26, MEMBERS_MAX}, widths[] = {1, 3, 10, 67, COLS_MAX};
+  rt_model_spec specs[MEMBERS_MAX];
+  const rt_model_spec *sp[MEMBERS_MAX];
+  uint64_t steps[MEMBERS_MAX];
+  for (size_t i = 0; i < MEMBERS_MAX; ++i) {
+    specs[i] = member_of(kind, i);
+    sp[i] = &specs[i];
+    steps[i] = i % 4; /* members need not stand at one step */
+  }
+  for (size_t a = 0; a < sizeof counts / sizeof *counts; ++a)
+    for (size_t b = 0; b < sizeof widths / sizeof *widths; ++b) {
+      const size_t count = counts[a], cols = widths[b], ld = count * cols + PAD;
+      const size_t n = ROWS_M * ld;
+      fill_members(n, 1000 * count + cols);
+      rt_optimizer_step_members(sp, steps, count, mp[0], mm[0], mv[0], mg, ROWS_M, cols, ld);
+      for (size_t i = 0; i < count; ++i) {
+        const size_t o = i * cols;
+        rt_optimizer_step_block(sp[i], steps[i], mp[1] + o, mm[1] + o, mv[1] + o, mg + o, ROWS_M,
+                                cols, ld);
+      }
+      same_members("rt_optimizer_step_members", count, cols, n);
+    }
+}
+
+static void members_adam(void **unused) {
+  (void)unused;
+  members_of_one_class(0);
+}
+
+static void members_momentum(void **unused) {
+  (void)unused;
+  members_of_one_class(1);
+}
+
+static void members_sgd(void **unused) {
+  (void)unused;
+  members_of_one_class(2);
+}
+
+static size_t rows_m(const rt_model_spec *spec) {
+  (void)spec;
+  return ROWS_M;
+}
+
+/* Classes in runs and mixed, members skipped: every updated member as alone, the others as they
+ * were. */
+static void runs(void **unused) {
+  (void)unused;
+  enum { M = 30, COLS = 10 };
+  static const int kinds[M] = {0, 0, 0, 1, 1, 2, 2, 2, 2, 0, 2, 0, 1, 0, 0,
+                               0, 0, 0, 0, 2, 2, 1, 1, 1, 0, 0, 2, 2, 2, 0};
+  rt_model_spec specs[M];
+  const rt_model_spec *sp[M];
+  uint64_t steps[M];
+  unsigned char active[M];
+  double loss[M];
+  for (size_t i = 0; i < M; ++i) {
+    specs[i] = member_of(kinds[i], i);
+    sp[i] = &specs[i];
+    steps[i] = 2;
+    active[i] = i % 7 != 3;
+    loss[i] = i % 11 == 5 ? NAN : (i % 13 == 8 ? INFINITY : 1.0);
+  }
+  const size_t ld = M * COLS + PAD, n = ROWS_M * ld;
+  fill_members(n, 77);
+  rt_optimizer_step_runs(sp, steps, active, loss, M, rows_m, mp[0], mm[0], mv[0], mg, COLS, ld);
+  size_t updated = 0;
+  for (size_t i = 0; i < M; ++i) {
+    if (!active[i] || !isfinite(loss[i])) continue;
+    const size_t o = i * COLS;
+    rt_optimizer_step_block(sp[i], steps[i], mp[1] + o, mm[1] + o, mv[1] + o, mg + o, ROWS_M, COLS,
+                            ld);
+    ++updated;
+  }
+  assert_true(updated > M / 2 && updated < M);
+  same_members("rt_optimizer_step_runs", M, COLS, n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(adam),
       cmocka_unit_test(momentum),
       cmocka_unit_test(plain_sgd),
+      cmocka_unit_test(members_adam),
+      cmocka_unit_test(members_momentum),
+      cmocka_unit_test(members_sgd),
+      cmocka_unit_test(runs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
