@@ -231,12 +231,29 @@ static size_t chunk_end(const rt_model_spec *const *specs, size_t m, size_t firs
   return i;
 }
 
+/* Whether a group integrates in cache chunks of `budget` bytes: when it makes more than one, and
+ * its chunks hold on average at least twice the bytes of the batch every chunk reads again.
+ * Measured (scripts/bench_groups.sh, an AMD EPYC with 1 MiB of L2, budget 512 KiB, 401 KB
+ * batches): 16 MLPs 784-128-10 (1.6 MB a member, a chunk each) 3.2-3.5 s a pass in chunks
+ * against 4.4-4.6 s without; 64 softmax models (62-125 KB a member, chunks of about 500 KB) 2.1
+ * s for 2 passes without chunks against 2.2-2.6 s in chunks: their products and the batch's
+ * packing, repeated per chunk, cost more than streaming 6 MB of state from L3. */
+static int worth_chunks(const rt_model_spec *const *specs, size_t m, size_t budget,
+                        size_t batch_bytes) {
+  size_t chunks = 0, bytes = 0;
+  for (size_t first = 0; first < m; first = chunk_end(specs, m, first, budget)) ++chunks;
+  for (size_t i = 0; i < m; ++i) bytes += member_bytes(specs[i]);
+  return chunks > 1 && bytes / chunks >= 2 * batch_bytes;
+}
+
 /* The bytes of parameters, optimizer state and gradient a chunk of a group may hold: half of a
  * core's L2 cache (the rest for the batch and the activations), 1 MiB where the C library does not
- * say. RINGTRAIN_FUSE_CHUNK_BYTES overrides it (benchmarks; 0: no chunks). */
-static size_t chunk_budget(void) {
+ * say. RINGTRAIN_FUSE_CHUNK_BYTES overrides it (benchmarks and tests; *forced = 1: chunks whenever
+ * the budget splits a group, worth_chunks or not; 0: no chunks). */
+static size_t chunk_budget(int *forced) {
   const char *env = getenv("RINGTRAIN_FUSE_CHUNK_BYTES");
-  if (env && *env) return (size_t)strtoull(env, NULL, 10);
+  *forced = env && *env;
+  if (*forced) return (size_t)strtoull(env, NULL, 10);
 #ifdef _SC_LEVEL2_CACHE_SIZE
   const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
   if (l2 > 0) return (size_t)l2 / 2;
@@ -294,14 +311,16 @@ rt_code rt_cpu_integrate_group_visit(const rt_model_spec *const *specs, const rt
    * numbers do not depend on which members share its products (fused_gemm.h), so chunks change
    * no bits. A stop comes after any batch, as without chunks: the chunks after the first are
    * taken to the batch where the first one stopped, so every member stands at the same one. Every
-   * chunk reads the batch again, so chunks are made only when a batch is smaller than a chunk's
-   * state (k-means' batches of 1024 rows are not: 3.2 MB at 784 features), and only for shards in
-   * memory (a streamed shard would be read once per chunk). */
+   * chunk reads the batch again, so chunks are made only when they hold on average at least
+   * twice a batch's bytes (worth_chunks; k-means' batches of 1024 rows are 3.2 MB at 784
+   * features), and only for shards in memory (a streamed shard would be read once per chunk). */
   const int fused = fused_family(fam, specs[0]);
-  const size_t budget = chunk_budget();
-  const int chunked = fused && m > 1 && shard->x &&
-                      batch * shard->features * sizeof(float) < budget &&
-                      chunk_end(specs, m, 0, budget) < m;
+  int forced = 0;
+  const size_t budget = chunk_budget(&forced);
+  const int chunked =
+      fused && m > 1 && shard->x && budget > 0 &&
+      (forced ? chunk_end(specs, m, 0, budget) < m
+              : worth_chunks(specs, m, budget, batch * shard->features * sizeof(float)));
   int stopped = 0;
   if (!chunked) {
     rt_code rc =
