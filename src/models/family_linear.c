@@ -336,8 +336,8 @@ static void sgd_group_rows(const rt_model_spec *const *specs, size_t m, float *g
     if (specs[i]->hp.fit_intercept) rt_sgd_update(&L.p[d * m + i], L.gr[d * m + i], lr);
   }
   if (!sx)
-    rt_optimizer_step_runs(specs, steps, active, loss_sums, m, linear_param_count, L.p, L.m1, L.m2,
-                           L.gr, 1, m);
+    rt_optimizer_step_runs(specs, steps, active, loss_sums, m, linear_param_count, NULL, L.p, L.m1,
+                           L.m2, L.gr, 1, m);
   if (sx && sx->settle) rt_lazy_settle_members(L.p, m, d, 1, m, L.scale);
 }
 

@@ -127,9 +127,9 @@ static void logistic_gradient(const rt_model_spec *spec, const float *params, co
  *   Z   rows x n            logits, probabilities, then (P - Y) / rows
  * A batch: Z = X W_cat (ONE sgemm for the group where fused_gemm.h lets it fuse, else each
  * member's solo call into its columns; sparse rows: ONE rt_csr_product); per member bias,
- * softmax, loss and deltas; GR = X^T Z (the same way); per member L2 and bias gradient; the
- * optimizer steps of the members' (features + 1) x classes blocks (ld = n) along rows across
- * members of one optimizer (rt_optimizer_step_runs). On sparse rows each
+ * softmax, loss and deltas; GR = X^T Z (the same way); the bias gradients as the column sums
+ * of Z; L2 and the optimizer steps of the members' (features + 1) x classes blocks (ld = n) along
+ * rows across members of one optimizer (rt_optimizer_step_runs). On sparse rows each
  * member's gradient is its own rt_csr_gradient into its columns, and a plain-SGD member updates
  * only the weight rows of the batch's non-zeros, straight from its deltas (rt_lazy_sgd_step), its
  * L2 decay kept in its lazy scale, which also scales its logits. Members that are not active get zero
@@ -211,17 +211,29 @@ static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float 
       for (size_t r = 0; r < rows; ++r) memset(zi + r * n, 0, c * sizeof *zi);
     }
   }
-  if (!sx) gradient_products(x, rows, d, L.z, c, m, L.gr);
+  if (!sx) {
+    /* Dense rows: the weights' gradients in one product, the biases' as the deltas' column sums in
+     * row order, then L2 and the optimizer along rows across the members of one optimizer (the
+     * arithmetic member_gradient_rest and rt_optimizer_step_block give each member alone). */
+    const rt_decay decay = {l2_of, d};
+    gradient_products(x, rows, d, L.z, c, m, L.gr);
+    float *gb = L.gr + d * n;
+    memset(gb, 0, n * sizeof *gb);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t k = 0; k < n; ++k) gb[k] += L.z[r * n + k];
+    rt_optimizer_step_runs(specs, steps, active, loss_sums, m, param_rows, &decay, L.p, L.m1, L.m2,
+                           L.gr, c, n);
+    return;
+  }
   for (size_t i = 0; i < m; ++i) {
     if (!active[i] || !isfinite(loss_sums[i])) continue;
     const size_t o = i * c;
-    const int lazy = sx && rt_lazy_member(specs[i]);
-    if (sx && !lazy) { /* this member's own gradient product (any other member's columns alike) */
+    const int lazy = rt_lazy_member(specs[i]);
+    if (!lazy) { /* this member's own gradient product (any other member's columns alike) */
       for (size_t r = 0; r < d; ++r) memset(L.gr + r * n + o, 0, c * sizeof *L.gr);
       rt_csr_gradient(sx, L.z + o, n, c, L.gr + o, n);
     }
     member_gradient_rest(specs[i], L.p + o, L.gr + o, L.z + o, rows, d, c, n, !lazy);
-    if (!sx) continue; /* dense rows: the optimizer steps below, along rows across members */
     if (!lazy) {
       rt_optimizer_step_block(specs[i], steps[i], L.p + o, L.m1 ? L.m1 + o : NULL,
                               L.m2 ? L.m2 + o : NULL, L.gr + o, L.prows, c, n);
@@ -231,10 +243,7 @@ static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float 
     rt_lazy_sgd_step(L.p + o, d, c, n, sx, L.z + o, n, lr, l2_of(specs[i]), &L.scale[i]);
     for (size_t k = 0; k < c; ++k) rt_sgd_update(&L.p[d * n + o + k], L.gr[d * n + o + k], lr);
   }
-  if (!sx)
-    rt_optimizer_step_runs(specs, steps, active, loss_sums, m, param_rows, L.p, L.m1, L.m2, L.gr, c,
-                           n);
-  if (sx && sx->settle) rt_lazy_settle_members(L.p, m, d, c, n, L.scale);
+  if (sx->settle) rt_lazy_settle_members(L.p, m, d, c, n, L.scale);
 }
 
 static void logistic_group_batch(const rt_model_spec *const *specs, size_t m, float *g,

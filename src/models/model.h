@@ -268,20 +268,29 @@ void rt_optimizer_step_block(const rt_model_spec *spec, uint64_t step, float *pa
  * sgd): members of one class can be updated in one loop. */
 typedef enum { RT_OPTIMIZER_ADAM, RT_OPTIMIZER_MOMENTUM, RT_OPTIMIZER_SGD } rt_optimizer_class;
 rt_optimizer_class rt_optimizer_class_of(const rt_model_spec *spec);
+/* A weight decay added to the gradient before an optimizer step: grad += of(spec) * params on
+ * the first `rows` rows of a member's block, for members whose of(spec) > 0 (L2 on the weights,
+ * not on a bias row). */
+typedef struct rt_decay {
+  float (*of)(const rt_model_spec *spec);
+  size_t rows;
+} rt_decay;
 /* rt_optimizer_step_block for `count` members of one optimizer class side by side: member i's
  * block of rows x cols starts at column i * cols of params, m, v and grad (row stride ld), with
- * its own hyper-parameters and step (steps[i]). Each element gets exactly the arithmetic
- * rt_optimizer_step_block gives it; the loops run along rows across members. */
+ * its own hyper-parameters and step (steps[i]), after its decay (NULL: none; grad may be
+ * overwritten). Each element gets exactly the arithmetic of the decay loop and
+ * rt_optimizer_step_block on the member alone; the loops run along rows across members. */
 void rt_optimizer_step_members(const rt_model_spec *const *specs, const uint64_t *steps,
-                               size_t count, float *params, float *m, float *v, const float *grad,
-                               size_t rows, size_t cols, size_t ld);
+                               size_t count, const rt_decay *decay, float *params, float *m,
+                               float *v, float *grad, size_t rows, size_t cols, size_t ld);
 /* The optimizer updates of a fused group's m members side by side (member i's block at column
  * i * cols, rows_of(its spec) rows): those that are active and whose batch loss is finite, in runs
  * of consecutive members of one optimizer class and row count (rt_optimizer_step_members). */
 void rt_optimizer_step_runs(const rt_model_spec *const *specs, const uint64_t *steps,
                             const unsigned char *active, const double *loss_sums, size_t m,
-                            size_t (*rows_of)(const rt_model_spec *), float *params, float *mom,
-                            float *v, const float *grad, size_t cols, size_t ld);
+                            size_t (*rows_of)(const rt_model_spec *), const rt_decay *decay,
+                            float *params, float *mom, float *v, float *grad, size_t cols,
+                            size_t ld);
 /* One optimizer update of params with grad; step is the 0-based count before this update. */
 void rt_optimizer_step(const rt_model_spec *spec, float *params, float *aux, const float *grad,
                        size_t n, uint64_t step);

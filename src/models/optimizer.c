@@ -65,18 +65,20 @@ rt_optimizer_class rt_optimizer_class_of(const rt_model_spec *spec) {
 
 /* Members [first, first + count) of rt_optimizer_step_members, count * cols <= RT_OPT_BLOCK_COLS:
  * each member's coefficients repeated over its columns, then one loop along each row over all of
- * them (vectorised across members, where one member's row of a few columns would not be). Also
- * compiled for AVX2, chosen at load time where the CPU has it: the same bits (element-wise IEEE
- * operations, no FMA in that target, no reassociation; tests/unit/test_optimizer.c), and measured
- * on the softmax sweep of scripts/bench_groups.sh (64 members, rows of up to 256 columns): fused
- * 2.6 s against 3.2 s with the baseline's SSE2 alone; AVX-512 was no faster (2.85 s). */
+ * them (vectorised across members, where one member's row of a few columns would not be); on the
+ * decay's rows the decayed gradient first goes to a row of its own (geff). Also compiled for AVX2,
+ * chosen at load time where the CPU has it: the same bits (element-wise IEEE operations, no FMA in
+ * that target, no reassociation; tests/unit/test_optimizer.c), and measured on the softmax sweep
+ * of scripts/bench_groups.sh (64 members, rows of up to 256 columns): fused 2.6 s against 3.2 s
+ * with the baseline's SSE2 alone; AVX-512 was no faster (2.85 s). */
 __attribute__((target_clones("avx2", "default"))) static void step_block_of_members(
-    const rt_model_spec *const *specs, const uint64_t *steps, size_t count, float *params, float *m,
-    float *v, const float *grad, size_t rows, size_t cols, size_t ld) {
+    const rt_model_spec *const *specs, const uint64_t *steps, size_t count, const rt_decay *decay,
+    float *params, float *m, float *v, const float *grad, size_t rows, size_t cols, size_t ld) {
   float lr[RT_OPT_BLOCK_COLS], b1[RT_OPT_BLOCK_COLS], b2[RT_OPT_BLOCK_COLS], c1[RT_OPT_BLOCK_COLS],
-      c2[RT_OPT_BLOCK_COLS], eps[RT_OPT_BLOCK_COLS];
+      c2[RT_OPT_BLOCK_COLS], eps[RT_OPT_BLOCK_COLS], l2[RT_OPT_BLOCK_COLS], geff[RT_OPT_BLOCK_COLS];
   const rt_optimizer_class kind = rt_optimizer_class_of(specs[0]);
   const size_t n = count * cols;
+  int decays = 0;
   for (size_t i = 0; i < count; ++i) {
     const rt_model_spec *s = specs[i];
     const float rate = (float)rt_learning_rate(s, steps[i]);
@@ -86,6 +88,8 @@ __attribute__((target_clones("avx2", "default"))) static void step_block_of_memb
     const float g1 = (float)rt_adam_bias_correction(s->hp.beta1, steps[i]);
     const float g2 = (float)rt_adam_bias_correction(s->hp.beta2, steps[i]);
     const float e = (float)s->hp.epsilon;
+    const float w = decay ? decay->of(s) : 0.0f;
+    decays |= w > 0.0f;
     for (size_t k = i * cols; k < (i + 1) * cols; ++k) {
       lr[k] = rate;
       b1[k] = f1;
@@ -93,11 +97,22 @@ __attribute__((target_clones("avx2", "default"))) static void step_block_of_memb
       c1[k] = g1;
       c2[k] = g2;
       eps[k] = e;
+      l2[k] = w;
     }
   }
+  const size_t decay_rows = decays ? decay->rows : 0;
   for (size_t r = 0; r < rows; ++r) {
     float *p = params + r * ld, *mr = m ? m + r * ld : NULL, *vr = v ? v + r * ld : NULL;
     const float *g = grad + r * ld;
+    if (r < decay_rows) { /* grad + l2 * params, as the decay loop of step_members_one by one */
+      for (size_t k = 0; k < n; ++k) {
+        /* Computed for every column, kept where l2 > 0 (else g, its sign of zero included): a
+         * select, vectorised (-fno-trapping-math, CMakeLists.txt). */
+        const float decayed = g[k] + l2[k] * p[k];
+        geff[k] = l2[k] > 0.0f ? decayed : g[k];
+      }
+      g = geff;
+    }
     switch (kind) {
       case RT_OPTIMIZER_ADAM:
         for (size_t k = 0; k < n; ++k)
@@ -113,29 +128,41 @@ __attribute__((target_clones("avx2", "default"))) static void step_block_of_memb
   }
 }
 
+/* The members one by one: each one's decay on its gradient, then rt_optimizer_step_block. */
+static void step_members_one_by_one(const rt_model_spec *const *specs, const uint64_t *steps,
+                                    size_t count, const rt_decay *decay, float *params, float *m,
+                                    float *v, float *grad, size_t rows, size_t cols, size_t ld) {
+  for (size_t i = 0; i < count; ++i) {
+    const size_t o = i * cols;
+    const float l2 = decay ? decay->of(specs[i]) : 0.0f;
+    if (l2 > 0.0f)
+      for (size_t r = 0; r < decay->rows && r < rows; ++r)
+        for (size_t k = r * ld + o; k < r * ld + o + cols; ++k) grad[k] += l2 * params[k];
+    rt_optimizer_step_block(specs[i], steps[i], params + o, m ? m + o : NULL, v ? v + o : NULL,
+                            grad + o, rows, cols, ld);
+  }
+}
+
 void rt_optimizer_step_members(const rt_model_spec *const *specs, const uint64_t *steps,
-                               size_t count, float *params, float *m, float *v, const float *grad,
-                               size_t rows, size_t cols, size_t ld) {
+                               size_t count, const rt_decay *decay, float *params, float *m,
+                               float *v, float *grad, size_t rows, size_t cols, size_t ld) {
   if (count == 1 || cols > RT_OPT_BLOCK_COLS / 2) { /* nothing to gain from the columns of others */
-    for (size_t i = 0; i < count; ++i) {
-      const size_t o = i * cols;
-      rt_optimizer_step_block(specs[i], steps[i], params + o, m ? m + o : NULL, v ? v + o : NULL,
-                              grad + o, rows, cols, ld);
-    }
+    step_members_one_by_one(specs, steps, count, decay, params, m, v, grad, rows, cols, ld);
     return;
   }
   const size_t per_block = RT_OPT_BLOCK_COLS / cols;
   for (size_t first = 0; first < count; first += per_block) {
     const size_t n = count - first < per_block ? count - first : per_block, o = first * cols;
-    step_block_of_members(specs + first, steps + first, n, params + o, m ? m + o : NULL,
+    step_block_of_members(specs + first, steps + first, n, decay, params + o, m ? m + o : NULL,
                           v ? v + o : NULL, grad + o, rows, cols, ld);
   }
 }
 
 void rt_optimizer_step_runs(const rt_model_spec *const *specs, const uint64_t *steps,
                             const unsigned char *active, const double *loss_sums, size_t m,
-                            size_t (*rows_of)(const rt_model_spec *), float *params, float *mom,
-                            float *v, const float *grad, size_t cols, size_t ld) {
+                            size_t (*rows_of)(const rt_model_spec *), const rt_decay *decay,
+                            float *params, float *mom, float *v, float *grad, size_t cols,
+                            size_t ld) {
   for (size_t first = 0, last; first < m; first = last) {
     last = first + 1;
     if (!active[first] || !isfinite(loss_sums[first])) continue;
@@ -145,7 +172,7 @@ void rt_optimizer_step_runs(const rt_model_spec *const *specs, const uint64_t *s
            rt_optimizer_class_of(specs[last]) == kind && rows_of(specs[last]) == rows)
       ++last;
     const size_t o = first * cols;
-    rt_optimizer_step_members(specs + first, steps + first, last - first, params + o,
+    rt_optimizer_step_members(specs + first, steps + first, last - first, decay, params + o,
                               mom ? mom + o : NULL, v ? v + o : NULL, grad + o, rows, cols, ld);
   }
 }

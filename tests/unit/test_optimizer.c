@@ -113,17 +113,20 @@ static void plain_sgd(void **unused) {
 
 /* ---- Members side by side (rt_optimizer_step_members, rt_optimizer_step_runs) ----------------
  * Each member's block gets exactly the bits rt_optimizer_step_block gives it alone (checked above
- * against the scalar updates), with its own hyper-parameters and step, whatever its neighbours:
+ * against the scalar updates), after its own L2 decay (rt_decay) or none, with its own
+ * hyper-parameters and step, whatever its neighbours:
  * counts and widths around the blocks of coefficients the library fills, rows with a stride
  * wider than the members, members skipped (inactive, or a loss that is not finite) and optimizer
  * classes mixed. */
 enum { MEMBERS_MAX = 40, COLS_MAX = 130, ROWS_M = 3, PAD = 5 };
 enum { FLOATS_M = ROWS_M * (MEMBERS_MAX * COLS_MAX + PAD) };
 
-/* Member i of class `kind` (0 adam, 1 momentum, 2 sgd), with hyper-parameters of its own. */
+/* Member i of class `kind` (0 adam, 1 momentum, 2 sgd), with hyper-parameters of its own (an L2
+ * for two members of three). */
 static rt_model_spec member_of(int kind, size_t i) {
   rt_model_spec s = base();
   s.hp.learning_rate = 0.001 * (double)(i + 1);
+  s.hp.l2 = i % 3 == 0 ? 0.0 : 0.01 * (double)(i + 1);
   if (kind == 0) {
     s.hp.optimizer = RT_OPT_ADAM;
     s.hp.beta1 = 0.8 + 0.01 * (double)(i % 7);
@@ -135,15 +138,28 @@ static rt_model_spec member_of(int kind, size_t i) {
   return s;
 }
 
-static float mp[2][FLOATS_M], mm[2][FLOATS_M], mv[2][FLOATS_M], mg[FLOATS_M];
+static float mp[2][FLOATS_M], mm[2][FLOATS_M], mv[2][FLOATS_M], mg[2][FLOATS_M];
 
 static void fill_members(size_t n, uint64_t key) {
   for (size_t i = 0; i < n; ++i) {
     mp[0][i] = mp[1][i] = draw(rt_key_push(key, 1), i, 0);
     mm[0][i] = mm[1][i] = draw(rt_key_push(key, 2), i, 0);
     mv[0][i] = mv[1][i] = draw(rt_key_push(key, 3), i, 1);
-    mg[i] = draw(rt_key_push(key, 4), i, 0);
+    mg[0][i] = mg[1][i] = draw(rt_key_push(key, 4), i, 0);
   }
+}
+
+static float l2_of(const rt_model_spec *spec) { return (float)spec->hp.l2; }
+
+/* The reference: member i alone, its decay (l2 * params added to its gradient on the decay's
+ * rows, when l2 > 0) and then rt_optimizer_step_block. */
+static void alone(const rt_model_spec *spec, uint64_t step, const rt_decay *decay, size_t o,
+                  size_t rows, size_t cols, size_t ld) {
+  const float l2 = decay ? decay->of(spec) : 0.0f;
+  if (l2 > 0.0f)
+    for (size_t r = 0; r < decay->rows; ++r)
+      for (size_t k = r * ld + o; k < r * ld + o + cols; ++k) mg[1][k] += l2 * mp[1][k];
+  rt_optimizer_step_block(spec, step, mp[1] + o, mm[1] + o, mv[1] + o, mg[1] + o, rows, cols, ld);
 }
 
 static void same_members(const char *what, size_t count, size_t cols, size_t n) {
@@ -162,19 +178,21 @@ static void members_of_one_class(int kind) {
     sp[i] = &specs[i];
     steps[i] = i % 4; /* members need not stand at one step */
   }
-  for (size_t a = 0; a < sizeof counts / sizeof *counts; ++a)
-    for (size_t b = 0; b < sizeof widths / sizeof *widths; ++b) {
-      const size_t count = counts[a], cols = widths[b], ld = count * cols + PAD;
-      const size_t n = ROWS_M * ld;
-      fill_members(n, 1000 * count + cols);
-      rt_optimizer_step_members(sp, steps, count, mp[0], mm[0], mv[0], mg, ROWS_M, cols, ld);
-      for (size_t i = 0; i < count; ++i) {
-        const size_t o = i * cols;
-        rt_optimizer_step_block(sp[i], steps[i], mp[1] + o, mm[1] + o, mv[1] + o, mg + o, ROWS_M,
-                                cols, ld);
+  const rt_decay decay = {l2_of, ROWS_M - 1}; /* the last row as a bias row */
+  for (int decayed = 0; decayed < 2; ++decayed)
+    for (size_t a = 0; a < sizeof counts / sizeof *counts; ++a)
+      for (size_t b = 0; b < sizeof widths / sizeof *widths; ++b) {
+        const size_t count = counts[a], cols = widths[b], ld = count * cols + PAD;
+        const size_t n = ROWS_M * ld;
+        const rt_decay *dc = decayed ? &decay : NULL;
+        fill_members(n, 1000 * count + cols + decayed);
+        rt_optimizer_step_members(sp, steps, count, dc, mp[0], mm[0], mv[0], mg[0], ROWS_M, cols,
+                                  ld);
+        for (size_t i = 0; i < count; ++i) alone(sp[i], steps[i], dc, i * cols, ROWS_M, cols, ld);
+        same_members(
+            decayed ? "rt_optimizer_step_members with a decay" : "rt_optimizer_step_members", count,
+            cols, n);
       }
-      same_members("rt_optimizer_step_members", count, cols, n);
-    }
 }
 
 static void members_adam(void **unused) {
@@ -218,13 +236,13 @@ static void runs(void **unused) {
   }
   const size_t ld = M * COLS + PAD, n = ROWS_M * ld;
   fill_members(n, 77);
-  rt_optimizer_step_runs(sp, steps, active, loss, M, rows_m, mp[0], mm[0], mv[0], mg, COLS, ld);
+  const rt_decay decay = {l2_of, ROWS_M - 1};
+  rt_optimizer_step_runs(sp, steps, active, loss, M, rows_m, &decay, mp[0], mm[0], mv[0], mg[0],
+                         COLS, ld);
   size_t updated = 0;
   for (size_t i = 0; i < M; ++i) {
     if (!active[i] || !isfinite(loss[i])) continue;
-    const size_t o = i * COLS;
-    rt_optimizer_step_block(sp[i], steps[i], mp[1] + o, mm[1] + o, mv[1] + o, mg + o, ROWS_M, COLS,
-                            ld);
+    alone(sp[i], steps[i], &decay, i * COLS, ROWS_M, COLS, ld);
     ++updated;
   }
   assert_true(updated > M / 2 && updated < M);
