@@ -281,8 +281,6 @@ static rt_code optimizer_order(const rt_model_spec *const *specs, void *const *s
         scratch->member_specs[n] = specs[i];
         scratch->member_states[n++] = states[i];
       }
-  if (n != m)
-    return RT_FAIL_AT(st, RT_ERR_INTERNAL, "%zu of %zu members have a known optimizer", n, m);
   return RT_OK;
 }
 

@@ -80,6 +80,14 @@ static double member_delta(float *z, const float *y, size_t rows, size_t c, size
   return loss;
 }
 
+/* The bias gradients of `cols` columns of deltas z (row stride ld): their column sums, in row
+ * order, into gb. */
+static void bias_gradients(const float *z, size_t rows, size_t cols, size_t ld, float *gb) {
+  memset(gb, 0, cols * sizeof *gb);
+  for (size_t i = 0; i < rows; ++i)
+    for (size_t k = 0; k < cols; ++k) gb[k] += z[i * ld + k];
+}
+
 /* Completes one member's gradient: L2 on the weights (w and gw: d rows at stride ld) and the
  * bias gradient (row d of gw) as column sums of the deltas z in row order. */
 static void member_gradient_rest(const rt_model_spec *spec, const float *w, float *gw,
@@ -89,10 +97,7 @@ static void member_gradient_rest(const rt_model_spec *spec, const float *w, floa
   if (with_l2 && l2 > 0.0f)
     for (size_t r = 0; r < d; ++r)
       for (size_t k = 0; k < c; ++k) gw[r * ld + k] += l2 * w[r * ld + k];
-  float *gb = gw + d * ld;
-  memset(gb, 0, c * sizeof *gb);
-  for (size_t i = 0; i < rows; ++i)
-    for (size_t k = 0; k < c; ++k) gb[k] += z[i * ld + k];
+  bias_gradients(z, rows, c, ld, gw + d * ld);
 }
 
 /* Probabilities of a solo model (prediction, evaluation). */
@@ -217,10 +222,7 @@ static void group_batch_rows(const rt_model_spec *const *specs, size_t m, float 
      * arithmetic member_gradient_rest and rt_optimizer_step_block give each member alone). */
     const rt_decay decay = {l2_of, d};
     gradient_products(x, rows, d, L.z, c, m, L.gr);
-    float *gb = L.gr + d * n;
-    memset(gb, 0, n * sizeof *gb);
-    for (size_t r = 0; r < rows; ++r)
-      for (size_t k = 0; k < n; ++k) gb[k] += L.z[r * n + k];
+    bias_gradients(L.z, rows, n, n, L.gr + d * n);
     rt_optimizer_step_runs(specs, steps, active, loss_sums, m, param_rows, &decay, L.p, L.m1, L.m2,
                            L.gr, c, n);
     return;

@@ -1,6 +1,5 @@
 /* Optimizers and learning-rate schedules, shared by every gradient-trained family. */
 #include <math.h>
-#include <string.h>
 
 #include "model.h"
 #include "scalar_math.h"
@@ -29,7 +28,8 @@ void rt_optimizer_step_block(const rt_model_spec *spec, uint64_t step, float *pa
     rows = 1;
   }
   const float lr = (float)rt_learning_rate(spec, step);
-  if (spec->hp.optimizer == RT_OPT_ADAM) {
+  const rt_optimizer_class kind = rt_optimizer_class_of(spec);
+  if (kind == RT_OPTIMIZER_ADAM) {
     const float b1 = (float)spec->hp.beta1, b2 = (float)spec->hp.beta2;
     /* Bias corrections folded into the step size, computed once per step in double. */
     const float c1 = (float)rt_adam_bias_correction(spec->hp.beta1, step);
@@ -40,7 +40,7 @@ void rt_optimizer_step_block(const rt_model_spec *spec, uint64_t step, float *pa
         rt_adam_update(&params[i], &m[i], &v[i], grad[i], lr, b1, b2, c1, c2, eps);
     return;
   }
-  if (spec->hp.momentum > 0.0) {
+  if (kind == RT_OPTIMIZER_MOMENTUM) {
     const float mu = (float)spec->hp.momentum;
     for (size_t r = 0; r < rows; ++r)
       for (size_t i = r * ld, end = i + cols; i < end; ++i)
