@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Fused model groups against fuse: off, in the same run (issue 14): on 60,000 x 784 synthetic rows
 # (10 classes, rt-gendata), 10 passes, 1 thread per rank, on 1 and 2 ranks (data.shards = ranks):
-#   softmax  64 softmax models, batch 128, learning rate x L2 x optimizer (8 x 4 x 2)
+#   softmax  64 softmax models, batch 128, optimizer x learning rate x L2 (2 x 8 x 4; the optimizer
+#            varies slowest, so that at 2 ranks each start-shard group holds as many sgd as adam
+#            members: models start at shard id mod ranks and adam costs more per batch)
 #   mlp      16 MLPs 784-128-10, Adam, batch 128, learning rate x L2 (4 x 4)
 #   kmeans   16 k-means models, k = 10, batch 1024, 16 model seeds
 # For each: training time (the slowest rank's busy + idle), model-samples per second (per core),
-# the ratio fused / off, and whether every model file is identical with and without fusing.
+# the ratio fused / off, and whether every model file is identical with and without fusing. With
+# mlp, also what fusing its first-layer products can save on this machine: rt-floor's GFLOP/s of
+# one member's products (what fuse: off computes) against the 16 members' fused products.
 # Usage: scripts/bench_groups.sh [--passes N] [--ranks "1 2"] [--only "softmax mlp kmeans"]
 # Builds in build-bench (Release); data in build-bench/data; runs in build-bench/runs/groups-*;
 # the table is also written to build-bench/groups-summary.txt.
@@ -28,7 +32,7 @@ done
 scripts/setup.sh
 build=build-bench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRINGTRAIN_TESTS=OFF -DRINGTRAIN_CUDA=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target ringtrain rt-gendata >/dev/null
+cmake --build "$build" -j"$(nproc)" --target ringtrain rt-gendata rt-floor >/dev/null
 mkdir -p "$build/data" "$build/runs"
 rows=60000
 train="$build/data/synth-train-${rows}x784.npy"
@@ -36,7 +40,7 @@ train="$build/data/synth-train-${rows}x784.npy"
 
 models_of() {
   case "$1" in
-    softmax) echo "  - {kind: logistic, batch_size: 128, learning_rate: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1], l2: [0.0, 0.00001, 0.0001, 0.001], optimizer: [sgd, adam]}" ;;
+    softmax) echo "  - {kind: logistic, batch_size: 128, optimizer: [sgd, adam], learning_rate: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1], l2: [0.0, 0.00001, 0.0001, 0.001]}" ;;
     mlp) echo "  - {kind: mlp, hidden: [128], optimizer: adam, batch_size: 128, learning_rate: [0.0003, 0.001, 0.003, 0.01], l2: [0.0, 0.00001, 0.0001, 0.001]}" ;;
     kmeans) echo "  - {kind: kmeans, k: 10, batch_size: 1024, seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]}" ;;
   esac
@@ -80,4 +84,10 @@ for name in $only; do
       ms = n * p * r
       printf "%-8s %6d %6d %10.2f %10.2f %16.0f %16.0f %7.2fx %10s\n", name, n, np, a, b, ms / a / np, ms / b / np, b / a, same }' | tee -a "$summary"
   done
+  if [[ $name == mlp ]]; then
+    floor=$("$build/rt-floor" --threads 1 --size-mib 64 --repeats 10 --json)
+    gf() { awk -v k="\"$1\":" '{ for (i = 1; i <= NF; ++i) if ($i == k) { v = $(i + 1); sub(/[,}]/, "", v); print v } }' <<<"$floor"; }
+    printf '# mlp first-layer products, GFLOP/s (rt-floor): X.W1 one member %s, 16 fused %s; X^T.dH one member %s, 16 fused %s\n' \
+      "$(gf sgemm_mlp_xw_gflops)" "$(gf sgemm_mlp16_xw_gflops)" "$(gf sgemm_mlp_xtg_gflops)" "$(gf sgemm_mlp16_xtg_gflops)" | tee -a "$summary"
+  fi
 done

@@ -80,7 +80,7 @@ manifest_skipped="$work/skipped.txt" # what was left out and why
 # and by env.sh) while the node's CUDA libraries may need a newer one than this machine's.
 is_base() {
   case "$1" in
-    linux-vdso.so.*|ld-linux*.so.*|*/ld-linux*.so.*|libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|\
+    linux-vdso.so.*|ld-linux*.so.*|*/ld-linux*.so.*|libc.so.*|libm.so.*|libmvec.so.*|libpthread.so.*|libdl.so.*|\
     librt.so.*|libutil.so.*|libresolv.so.*|libanl.so.*|libgcc_s.so.*|libstdc++.so.*) return 0 ;;
   esac
   return 1

@@ -7,23 +7,68 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "exp_floats.h"
 #include "scalar_math.h"
 
 void rt_softmax_rows(float *z, size_t rows, size_t c) { rt_softmax_rows_ld(z, rows, c, c); }
 
-void rt_softmax_rows_ld(float *z, size_t rows, size_t c, size_t ld) {
-  for (size_t i = 0; i < rows; ++i) {
-    float *zi = z + i * ld;
-    float m = -INFINITY;
-    for (size_t k = 0; k < c; ++k)
-      if (zi[k] > m) m = zi[k];
-    float s = 0.0f;
-    for (size_t k = 0; k < c; ++k) {
-      zi[k] = expf(zi[k] - m);
-      s += zi[k];
+/* Floats of shifted logits exponentiated at once (rt_exp_floats), rows after rows. */
+#define RT_SOFTMAX_CHUNK 1024
+
+/* One row of more than RT_SOFTMAX_CHUNK logits: shifted by its maximum m, exponentiated piece by
+ * piece and summed in column order, then scaled. */
+static void softmax_long_row(float *zi, size_t c, float m, float *buf) {
+  float s = 0.0f;
+  for (size_t k0 = 0; k0 < c; k0 += RT_SOFTMAX_CHUNK) {
+    const size_t n = c - k0 < RT_SOFTMAX_CHUNK ? c - k0 : RT_SOFTMAX_CHUNK;
+    for (size_t k = 0; k < n; ++k) buf[k] = zi[k0 + k] - m;
+    rt_exp_floats(buf, n);
+    for (size_t k = 0; k < n; ++k) {
+      zi[k0 + k] = buf[k];
+      s += buf[k];
     }
-    const float inv = 1.0f / s;
-    for (size_t k = 0; k < c; ++k) zi[k] *= inv;
+  }
+  const float inv = 1.0f / s;
+  for (size_t k = 0; k < c; ++k) zi[k] *= inv;
+}
+
+static float row_max(const float *zi, size_t c) {
+  float m = -INFINITY;
+  for (size_t k = 0; k < c; ++k)
+    if (zi[k] > m) m = zi[k];
+  return m;
+}
+
+/* Per row: e^(z - max), summed in column order, times 1 / sum. The exponentials of as many rows as
+ * fit RT_SOFTMAX_CHUNK floats are taken at once (rt_exp_floats: a value's result does not depend
+ * on where it sits), so every row gets the same numbers whatever ld and rows are. */
+void rt_softmax_rows_ld(float *z, size_t rows, size_t c, size_t ld) {
+  float buf[RT_SOFTMAX_CHUNK];
+  for (size_t i = 0; i < rows;) {
+    if (c > RT_SOFTMAX_CHUNK) {
+      float *zi = z + i * ld;
+      softmax_long_row(zi, c, row_max(zi, c), buf);
+      ++i;
+      continue;
+    }
+    const size_t first = i;
+    size_t n = 0;
+    for (; i < rows && n + c <= RT_SOFTMAX_CHUNK; ++i) {
+      const float *zi = z + i * ld;
+      const float m = row_max(zi, c);
+      for (size_t k = 0; k < c; ++k) buf[n++] = zi[k] - m;
+    }
+    rt_exp_floats(buf, n);
+    n = 0;
+    for (size_t r = first; r < i; ++r) {
+      float *zi = z + r * ld, s = 0.0f;
+      for (size_t k = 0; k < c; ++k) {
+        zi[k] = buf[n++];
+        s += zi[k];
+      }
+      const float inv = 1.0f / s;
+      for (size_t k = 0; k < c; ++k) zi[k] *= inv;
+    }
   }
 }
 

@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Row-wise softmax of rows x c logits in place (max-shifted). */
+/* Row-wise softmax of rows x c logits in place: e^(z - max) by rt_exp_floats (exp_floats.h), summed
+ * in column order, times 1 / sum. */
 void rt_softmax_rows(float *z, size_t rows, size_t c);
 /* The same for c columns of rows at row stride ld (one member's segment of a fused group's
  * logits); every row gets the arithmetic of rt_softmax_rows whatever ld is. */

@@ -6,7 +6,11 @@
  *     every element read or written once, write-allocate traffic not counted);
  *   - cblas_sgemm GFLOP/s for a large square product (2048^3) and for the two skinny products of
  *     a softmax-regression step: logits X.W (M=256 batch, N=10 classes, K=784 features) and the
- *     weight gradient X^T.G (M=784, N=10, K=256).
+ *     weight gradient X^T.G (M=784, N=10, K=256);
+ *   - the first-layer products of an MLP 784-128-10 at batch 128 (issue 14's benchmark), for one
+ *     member alone (X.W1 128x128x784, X^T.dH 784x128x128: what `fuse: off` computes) and for 16
+ *     members fused into one product (128x2048x784, 784x2048x128): the most that fusing these
+ *     products can save.
  *
  * Each figure is the best of --repeats runs (default 5). OpenBLAS and OpenMP use --threads
  * threads (default 1). Output: a '#'-prefixed header and an aligned table, or one JSON object
@@ -39,8 +43,9 @@ char *openblas_get_corename(void);
 static const char usage_text[] =
     "Usage: rt-floor [--threads T] [--size-mib M] [--repeats R] [--json]\n"
     "Measures memory bandwidth (read, copy, triad over an M MiB array, default 512) and\n"
-    "cblas_sgemm GFLOP/s (2048x2048x2048 and the softmax-regression shapes 256x10x784 X.W and\n"
-    "784x10x256 X^T.G) with T OpenBLAS/OpenMP threads (default 1); best of R runs (default 5).\n"
+    "cblas_sgemm GFLOP/s (2048x2048x2048, the softmax-regression shapes 256x10x784 X.W and\n"
+    "784x10x256 X^T.G, and an MLP's first-layer products for 1 and 16 members of width 128 at\n"
+    "batch 128) with T OpenBLAS/OpenMP threads (default 1); best of R runs (default 5).\n"
     "  --json   print one JSON object instead of the table\n";
 
 static void die(const char *what) {
@@ -247,9 +252,14 @@ int main(int argc, char **argv) {
       {"square 2048x2048x2048", CblasNoTrans, 2048, 2048, 2048},
       {"X.W 256x10x784", CblasNoTrans, 256, 10, 784},
       {"X^T.G 784x10x256", CblasTrans, 784, 10, 256},
+      {"mlp X.W1 128x128x784", CblasNoTrans, 128, 128, 784},
+      {"mlp x16 X.W1 128x2048x784", CblasNoTrans, 128, 2048, 784},
+      {"mlp X^T.dH 784x128x128", CblasTrans, 784, 128, 128},
+      {"mlp x16 X^T.dH 784x2048x128", CblasTrans, 784, 2048, 128},
   };
-  double gflops[3];
-  for (int s = 0; s < 3; ++s) gflops[s] = gemm_gflops(&shapes[s], (int)repeats);
+  enum { SHAPES = sizeof shapes / sizeof *shapes };
+  double gflops[SHAPES];
+  for (int s = 0; s < SHAPES; ++s) gflops[s] = gemm_gflops(&shapes[s], (int)repeats);
 
   const char *config = openblas_get_config();
   const char *core = openblas_get_corename();
@@ -259,10 +269,12 @@ int main(int argc, char **argv) {
         "\"openblas_threads\": %d, \"openblas_core\": \"%s\", \"array_mib\": %.1f, "
         "\"repeats\": %ld, \"read_gbs\": %.3f, \"copy_gbs\": %.3f, \"triad_gbs\": %.3f, "
         "\"sgemm_square_gflops\": %.3f, \"sgemm_xw_gflops\": %.3f, "
-        "\"sgemm_xtg_gflops\": %.3f}\n",
+        "\"sgemm_xtg_gflops\": %.3f, \"sgemm_mlp_xw_gflops\": %.3f, "
+        "\"sgemm_mlp16_xw_gflops\": %.3f, \"sgemm_mlp_xtg_gflops\": %.3f, "
+        "\"sgemm_mlp16_xtg_gflops\": %.3f}\n",
         RINGTRAIN_VERSION, threads, openblas_get_num_threads(), core ? core : "unknown",
         array_bytes / 1048576.0, repeats, read_gbs, copy_gbs, triad_gbs, gflops[0], gflops[1],
-        gflops[2]);
+        gflops[2], gflops[3], gflops[4], gflops[5], gflops[6]);
   } else {
     printf("# rt-floor %s: threads %ld (OpenBLAS %d), best of %ld\n", RINGTRAIN_VERSION, threads,
            openblas_get_num_threads(), repeats);
@@ -272,7 +284,7 @@ int main(int argc, char **argv) {
     printf("%-32s %12.2f %s\n", "read (sum)", read_gbs, "GB/s");
     printf("%-32s %12.2f %s\n", "copy a=b", copy_gbs, "GB/s");
     printf("%-32s %12.2f %s\n", "triad a=b+s*c", triad_gbs, "GB/s");
-    for (int s = 0; s < 3; ++s) {
+    for (int s = 0; s < SHAPES; ++s) {
       char label[64];
       snprintf(label, sizeof label, "sgemm %s", shapes[s].name);
       printf("%-32s %12.2f %s\n", label, gflops[s], "GFLOP/s");
