@@ -11,7 +11,7 @@
 #include <immintrin.h>
 
 /* glibc's libmvec: expf on 8 lanes (the x86-64 vector ABI's AVX2 variant). */
-__m256 _ZGVdN8v_expf(__m256 x);
+__attribute__((target("avx2"))) __m256 _ZGVdN8v_expf(__m256 x);
 
 __attribute__((target("avx2,fma"))) static void exp_avx2(float *x, size_t n) {
   size_t i = 0;
