@@ -10,7 +10,9 @@
 # the ratio fused / off, and whether every model file is identical with and without fusing. With
 # mlp, also what fusing its first-layer products can save on this machine: rt-floor's GFLOP/s of
 # one member's products (what fuse: off computes) against the 16 members' fused products.
-# Usage: scripts/bench_groups.sh [--passes N] [--ranks "1 2"] [--only "softmax mlp kmeans"]
+# --repeat R runs fused and off R times each, alternating, and reports the median of each (a VM's
+# run-to-run spread can be 10%).
+# Usage: scripts/bench_groups.sh [--passes N] [--ranks "1 2"] [--only "softmax mlp kmeans"] [--repeat R]
 # Builds in build-bench (Release); data in build-bench/data; runs in build-bench/runs/groups-*;
 # the table is also written to build-bench/groups-summary.txt.
 set -euo pipefail
@@ -19,16 +21,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 passes=10
 ranks_list="1 2"
 only="softmax mlp kmeans"
+repeat=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --passes) passes=${2:?--passes needs a value}; shift 2 ;;
     --ranks) ranks_list=${2:?--ranks needs a value}; shift 2 ;;
     --only) only=${2:?--only needs a value}; shift 2 ;;
-    -h|--help) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --repeat) repeat=${2:?--repeat needs a value}; shift 2 ;;
+    -h|--help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "bench_groups.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
 [[ "$passes" =~ ^[1-9][0-9]*$ ]] || { echo "bench_groups.sh: --passes expects a positive integer" >&2; exit 2; }
+[[ "$repeat" =~ ^[1-9][0-9]*$ ]] || { echo "bench_groups.sh: --repeat expects a positive integer" >&2; exit 2; }
 scripts/setup.sh
 build=build-bench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRINGTRAIN_TESTS=OFF -DRINGTRAIN_CUDA=OFF >/dev/null
@@ -56,9 +61,12 @@ run() {
   awk '/^# rank [0-9]+: busy/ { b = $5; i = $11; t = b + i; if (t > m) m = t } END { print m }' "$out.log"
 }
 
+# median of the arguments (the middle one; the mean of the two middle ones for an even count)
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 summary="$build/groups-summary.txt"
 {
-  echo "# ringtrain fused groups vs fuse: off: 60000 x 784, $passes passes, 1 thread per rank, data.shards = ranks"
+  echo "# ringtrain fused groups vs fuse: off: 60000 x 784, $passes passes, 1 thread per rank, data.shards = ranks, median of $repeat"
   echo "# $(machine_desc "$build/ringtrain"); $(date -u +%F)"
   printf '%-8s %6s %6s %10s %10s %16s %16s %8s %10s\n' sweep models ranks fused_s off_s \
     fused_ms/s/core off_ms/s/core ratio identical
@@ -74,8 +82,14 @@ for name in $only; do
   } >"$config"
   n=$(count_of "$name")
   for np in $ranks_list; do
-    tf=$(run "$name" "$np" auto)
-    to=$(run "$name" "$np" off)
+    tfs=() tos=()
+    for ((k = 0; k < repeat; ++k)); do
+      tfs+=("$(run "$name" "$np" auto)")
+      tos+=("$(run "$name" "$np" off)")
+    done
+    tf=$(median "${tfs[@]}")
+    to=$(median "${tos[@]}")
+    (( repeat == 1 )) || echo "# $name $np rank(s): fused ${tfs[*]} s, off ${tos[*]} s (medians below)" | tee -a "$summary"
     same=yes
     for f in "$build/runs/groups-$name-$np-auto/models/"*.rtm; do
       cmp -s "$f" "$build/runs/groups-$name-$np-off/models/$(basename "$f")" || same=NO
