@@ -54,8 +54,6 @@ if [[ "$backend" == cuda ]]; then cuda=ON; fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRINGTRAIN_TESTS=OFF -DRINGTRAIN_CUDA=$cuda
 cmake --build "$build" -j"$(nproc)" --target ringtrain rt-floor rt-gendata
 
-# JSON number by key (flat objects with simple values, as rt-floor and bench_sklearn.py print).
-json_get() { sed -n "s/.*\"$2\": *\\([^,}]*\\).*/\\1/p" <<<"$1" | tr -d '"'; }
 # A column of the first data row of a CSV file, by header name.
 csv_get() {
   awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == name) c = i; next }

@@ -89,10 +89,10 @@ runs="$build/runs/families"
 mkdir -p "$runs" "$build/data"
 
 die() { echo "bench_families.sh: $*" >&2; exit 1; }
-# JSON value by key (flat objects with simple values, as rt-floor and bench_families.py print).
-json_get() {
+# JSON value by key (machine.sh's json_get), or the script stops when it is missing.
+json_need() {
   local v
-  v=$(sed -n "s/.*\"$2\": *\\([^,}]*\\).*/\\1/p" <<<"$1" | tr -d '"')
+  v=$(json_get "$1" "$2")
   [[ -n "$v" ]] || die "no '$2' in: $1"
   printf '%s\n' "$v"
 }
@@ -327,23 +327,23 @@ if [[ -n "${want[mlp]:-}" ]]; then
     if [[ -n "$sk_json" ]]; then
       for dt in float32 float64; do
         printf '%-38s %9.3f %9s %8s %12.6f %9.4f\n' "sklearn MLPClassifier, $dt" \
-          "$(json_get "$sk_json" "mlp_${dt}_seconds")" - "$(json_get "$sk_json" "mlp_${dt}_n_iter")" \
-          "$(json_get "$sk_json" "mlp_${dt}_train_loss")" "$(json_get "$sk_json" "mlp_${dt}_accuracy")"
+          "$(json_need "$sk_json" "mlp_${dt}_seconds")" - "$(json_need "$sk_json" "mlp_${dt}_n_iter")" \
+          "$(json_need "$sk_json" "mlp_${dt}_train_loss")" "$(json_need "$sk_json" "mlp_${dt}_accuracy")"
       done
-      f32=$(json_get "$sk_json" mlp_float32_seconds) f64=$(json_get "$sk_json" mlp_float64_seconds)
+      f32=$(json_need "$sk_json" mlp_float32_seconds) f64=$(json_need "$sk_json" mlp_float64_seconds)
       best_dt=float32; (( $(calc '(b < a) ? 1 : 0' -v a="$f32" -v b="$f64") )) && best_dt=float64
-      sk_s=$(json_get "$sk_json" "mlp_${best_dt}_seconds")
-      sk_acc=$(json_get "$sk_json" "mlp_${best_dt}_accuracy")
+      sk_s=$(json_need "$sk_json" "mlp_${best_dt}_seconds")
+      sk_acc=$(json_need "$sk_json" "mlp_${best_dt}_accuracy")
       speed=$(calc 'sprintf("%.2f", s / r)' -v s="$sk_s" -v r="$mlp_train")
       points=$(calc 'sprintf("%+.2f", 100 * (a - b))' -v a="$mlp_acc" -v b="$sk_acc")
       echo "# ringtrain train_seconds per run: ${mlp_trains% }; sklearn $best_dt fits:" \
-           "$(json_get "$sk_json" "mlp_${best_dt}_all")"
+           "$(json_need "$sk_json" "mlp_${best_dt}_all")"
       verdict=no
       (( $(calc '(s > 1 && p > -1) ? 1 : 0' -v s="$speed" -v p="$points") )) && verdict=yes
       echo "# target faster than MLPClassifier at accuracy within one point: ${speed}x" \
            "(sklearn $best_dt fit / ringtrain train_s), accuracy ${points} points: $verdict"
-      echo "# scikit-learn $(json_get "$sk_json" sklearn), numpy $(json_get "$sk_json" numpy)," \
-           "BLAS $(json_get "$sk_json" blas)"
+      echo "# scikit-learn $(json_need "$sk_json" sklearn), numpy $(json_need "$sk_json" numpy)," \
+           "BLAS $(json_need "$sk_json" blas)"
     fi
     echo
   } | report
@@ -356,7 +356,7 @@ if [[ -n "${want[ridge]:-}" ]]; then
   echo "== rt-floor --threads 1"
   floor_json=$("$build/rt-floor" --threads 1 --json)
   echo "$floor_json" >"$build/floor-families-t1.json"
-  read_gbs=$(json_get "$floor_json" read_gbs)
+  read_gbs=$(json_need "$floor_json" read_gbs)
   bytes=$((ridge_rows * (r_features + 1) * 4))
   floor_s=$(calc 'sprintf("%.4f", b / (g * 1e9))' -v b="$bytes" -v g="$read_gbs")
   model() { echo "{kind: linear, solver: exact, alpha: $1, batch_size: ${2:-$batch}}"; }
@@ -427,7 +427,7 @@ if [[ -n "${want[ridge]:-}" ]]; then
     if [[ -n "$sk_json" ]]; then
       for dt in float64 float32; do
         printf '%-44s %6s %6s %9.3f %9s %11s %9.6f\n' "sklearn Ridge(alpha=$alpha, cholesky), $dt" 1 - \
-          "$(json_get "$sk_json" "ridge_${dt}_seconds")" - - "$(json_get "$sk_json" "ridge_${dt}_r2")"
+          "$(json_need "$sk_json" "ridge_${dt}_seconds")" - - "$(json_need "$sk_json" "ridge_${dt}_r2")"
       done
     fi
     echo "# ringtrain train_seconds per run: 1 alpha ${r1_trains% }; 8 alphas ${r8_trains% }"
@@ -450,24 +450,24 @@ if [[ -n "${want[ridge]:-}" ]]; then
     echo "# target pass at >= 50% of the memory-bandwidth floor: $frac: $verdict"
     if [[ -n "$sk_json" ]]; then
       echo "# where the time goes (seconds; numpy/scipy redo of the statistics pass on the same" \
-           "OpenBLAS, 1 thread, batches of $(json_get "$sk_json" stats_batch_size) rows):"
+           "OpenBLAS, 1 thread, batches of $(json_need "$sk_json" stats_batch_size) rows):"
       printf '#   %-62s %9s\n' "ringtrain whole command (wall, best)" "$r1_wall"
       printf '#   %-62s %9s\n' "ringtrain statistics pass (train_seconds, best)" "$r1_train"
       printf '#   %-62s %9s\n' "ringtrain fixed costs (wall of the same model on 1,000 rows)" "$tiny_wall"
       printf '#   %-62s %9s\n' "ringtrain rest: reading the two .npy files ($(calc 'sprintf("%.0f", 1.1 * b / 1e6)' -v b="$bytes") MB), validation" \
         "$(calc 'sprintf("%.3f", w - t - c)' -v w="$r1_wall" -v t="$r1_train" -v c="$tiny_wall")"
-      printf '#   %-62s %9s\n' "numpy np.load of the training file (page cache)" "$(json_get "$sk_json" np_load_seconds)"
-      printf '#   %-62s %9s\n' "numpy: float32 -> shifted float64 rows + column of ones" "$(json_get "$sk_json" stats_convert_seconds)"
-      printf '#   %-62s %9s\n' "BLAS dsyrk G += X~^T X~ ($(json_get "$sk_json" stats_dsyrk_gflops) GFLOP/s)" "$(json_get "$sk_json" stats_dsyrk_seconds)"
-      printf '#   %-62s %9s\n' "BLAS dgemv r += X~^T y" "$(json_get "$sk_json" stats_dgemv_seconds)"
-      printf '#   %-62s %9s\n' "sum of the three (numpy's statistics pass)" "$(json_get "$sk_json" stats_total_seconds)"
-      printf '#   %-62s %9s\n' "for comparison: BLAS ssyrk on the float32 rows ($(json_get "$sk_json" stats_ssyrk_gflops) GFLOP/s)" "$(json_get "$sk_json" stats_ssyrk_seconds)"
+      printf '#   %-62s %9s\n' "numpy np.load of the training file (page cache)" "$(json_need "$sk_json" np_load_seconds)"
+      printf '#   %-62s %9s\n' "numpy: float32 -> shifted float64 rows + column of ones" "$(json_need "$sk_json" stats_convert_seconds)"
+      printf '#   %-62s %9s\n' "BLAS dsyrk G += X~^T X~ ($(json_need "$sk_json" stats_dsyrk_gflops) GFLOP/s)" "$(json_need "$sk_json" stats_dsyrk_seconds)"
+      printf '#   %-62s %9s\n' "BLAS dgemv r += X~^T y" "$(json_need "$sk_json" stats_dgemv_seconds)"
+      printf '#   %-62s %9s\n' "sum of the three (numpy's statistics pass)" "$(json_need "$sk_json" stats_total_seconds)"
+      printf '#   %-62s %9s\n' "for comparison: BLAS ssyrk on the float32 rows ($(json_need "$sk_json" stats_ssyrk_gflops) GFLOP/s)" "$(json_need "$sk_json" stats_ssyrk_seconds)"
       printf '#   %-62s %9s\n' "memory-bandwidth floor of the pass" "$floor_s"
-      echo "# ringtrain's coefficients, evaluated by the same numpy code: R^2 $(json_get "$sk_json" ringtrain_r2)," \
-           "RMSE $(json_get "$sk_json" ringtrain_rmse); max |ringtrain - sklearn float64| over w and b:" \
-           "$(json_get "$sk_json" ringtrain_max_abs_coef_diff); sklearn float64 RMSE $(json_get "$sk_json" ridge_float64_rmse)"
-      echo "# scikit-learn $(json_get "$sk_json" sklearn), numpy $(json_get "$sk_json" numpy)," \
-           "BLAS $(json_get "$sk_json" blas)"
+      echo "# ringtrain's coefficients, evaluated by the same numpy code: R^2 $(json_need "$sk_json" ringtrain_r2)," \
+           "RMSE $(json_need "$sk_json" ringtrain_rmse); max |ringtrain - sklearn float64| over w and b:" \
+           "$(json_need "$sk_json" ringtrain_max_abs_coef_diff); sklearn float64 RMSE $(json_need "$sk_json" ridge_float64_rmse)"
+      echo "# scikit-learn $(json_need "$sk_json" sklearn), numpy $(json_need "$sk_json" numpy)," \
+           "BLAS $(json_need "$sk_json" blas)"
     fi
     echo
   } | report

@@ -100,8 +100,8 @@ for name in $only; do
   done
   if [[ $name == mlp ]]; then
     floor=$("$build/rt-floor" --threads 1 --size-mib 64 --repeats 10 --json)
-    gf() { awk -v k="\"$1\":" '{ for (i = 1; i <= NF; ++i) if ($i == k) { v = $(i + 1); sub(/[,}]/, "", v); print v } }' <<<"$floor"; }
     printf '# mlp first-layer products, GFLOP/s (rt-floor): X.W1 one member %s, 16 fused %s; X^T.dH one member %s, 16 fused %s\n' \
-      "$(gf sgemm_mlp_xw_gflops)" "$(gf sgemm_mlp16_xw_gflops)" "$(gf sgemm_mlp_xtg_gflops)" "$(gf sgemm_mlp16_xtg_gflops)" | tee -a "$summary"
+      "$(json_get "$floor" sgemm_mlp_xw_gflops)" "$(json_get "$floor" sgemm_mlp16_xw_gflops)" \
+      "$(json_get "$floor" sgemm_mlp_xtg_gflops)" "$(json_get "$floor" sgemm_mlp16_xtg_gflops)" | tee -a "$summary"
   fi
 done
