@@ -16,6 +16,7 @@
 
 #include "mlp_math.cuh"
 #include "rt_cuda_internal.h"
+#include "scalar_math.h"
 
 namespace {
 
@@ -66,11 +67,11 @@ __global__ void bias_act_kernel(float *z, const float *bias, size_t n, int width
     rt_mlp_bias_act(&z[i], bias[i % (size_t)width], act, der ? &der[i] : nullptr);
 }
 
-/* gw += l2 * w (cblas_saxpy of the CPU). */
+/* gw += l2 * w (rt_add_l2 of the CPU). */
 __global__ void l2_kernel(float *gw, const float *w, float l2, size_t n) {
   const size_t stride = (size_t)gridDim.x * blockDim.x;
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
-    gw[i] = rt_mlp_l2(gw[i], w[i], l2);
+    gw[i] = rt_l2_decayed(gw[i], w[i], l2);
 }
 
 /* delta *= act'(z). */

@@ -55,7 +55,7 @@ __global__ void mlp_group_l2_kernel(rt_group_members g, const rt_mlp_member *mem
   float *gw = grad + (size_t)member * grad_stride + w_offset;
   const size_t step = (size_t)gridDim.x * blockDim.x;
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step)
-    gw[i] = rt_mlp_l2(gw[i], w[i], l2);
+    gw[i] = rt_l2_decayed(gw[i], w[i], l2);
 }
 
 /* One thread per (member, column): the bias gradient, column sums of the member's delta. */

@@ -86,9 +86,4 @@ static __device__ __forceinline__ void rt_mlp_bias_act(float *z, float bias, int
   }
 }
 
-/* gw += l2 * w for one weight (cblas_saxpy of the CPU). */
-static __device__ __forceinline__ float rt_mlp_l2(float gw, float w, float l2) {
-  return l2 * w + gw;
-}
-
 #endif

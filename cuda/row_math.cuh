@@ -108,7 +108,7 @@ rt_opt_args rt_cuda_opt_args(const rt_model_spec *spec, uint64_t step, float l2,
 static __device__ __forceinline__ void rt_optimizer_element(const rt_opt_args &a, float *p,
                                                             float *aux, const float *g, size_t i) {
   float gi = g[i];
-  if (a.l2 > 0.0f && i < a.nw) gi = gi + a.l2 * p[i];
+  if (a.l2 > 0.0f && i < a.nw) gi = rt_l2_decayed(gi, p[i], a.l2);
   switch (a.kind) {
     case RT_CUDA_OPT_ADAM:
       rt_adam_update(&p[i], &aux[i], &aux[a.n + i], gi, a.lr, a.b1, a.b2, a.c1, a.c2, a.eps);

@@ -94,9 +94,7 @@ static void member_gradient_rest(const rt_model_spec *spec, const float *w, floa
                                  const float *z, size_t rows, size_t d, size_t c, size_t ld,
                                  int with_l2) {
   const float l2 = (float)spec->hp.l2;
-  if (with_l2 && l2 > 0.0f)
-    for (size_t r = 0; r < d; ++r)
-      for (size_t k = 0; k < c; ++k) gw[r * ld + k] += l2 * w[r * ld + k];
+  if (with_l2 && l2 > 0.0f) rt_add_l2(gw, w, l2, d, c, ld);
   bias_gradients(z, rows, c, ld, gw + d * ld);
 }
 

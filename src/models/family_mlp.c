@@ -290,13 +290,6 @@ static mlp_blocks mlp_forward(const rt_model_spec *spec, const float *params, co
   return b;
 }
 
-/* gw (rows x cols at row stride ld) += l2 * w, element by element (a plain loop, never a BLAS
- * level-1 call: its result must not depend on where the block sits). */
-static void mlp_add_l2(float *gw, const float *w, float l2, size_t rows, size_t cols, size_t ld) {
-  for (size_t i = 0; i < rows; ++i)
-    for (size_t k = 0; k < cols; ++k) gw[i * ld + k] += l2 * w[i * ld + k];
-}
-
 /* Bias gradient: column sums of delta (rows x n at row stride ld) in row order. */
 static void mlp_bias_gradient(float *gb, const float *delta, size_t rows, size_t n, size_t ld) {
   memset(gb, 0, n * sizeof *gb);
@@ -341,7 +334,7 @@ static double mlp_member_backward(const rt_model_spec *spec, const float *rest, 
     const float *w = rest + offset[l];
     float *gw = grest + offset[l], *gb = gw + n_in * n_out;
     rt_gemm_rowmajor(1, 0, n_in, n_out, rows, b->act[l], ld, delta, n_out, gw, n_out);
-    if (l2 > 0.0f) mlp_add_l2(gw, w, l2, n_in, n_out, n_out);
+    if (l2 > 0.0f) rt_add_l2(gw, w, l2, n_in, n_out, n_out);
     mlp_bias_gradient(gb, delta, rows, n_out, n_out);
     /* delta_l = (delta_{l+1} W_l^T) * act'(z_l), into the activation block (no longer needed). */
     float *next = b->act[l];
@@ -360,7 +353,7 @@ static void mlp_member_first_gradient(const rt_model_spec *spec, const float *w1
                                       float *gb1, size_t ld, const float *dh1, size_t rows) {
   const size_t n1 = mlp_width(spec, 1);
   const float l2 = (float)spec->hp.l2;
-  if (l2 > 0.0f) mlp_add_l2(gw1, w1, l2, spec->problem.features, n1, ld);
+  if (l2 > 0.0f) rt_add_l2(gw1, w1, l2, spec->problem.features, n1, ld);
   mlp_bias_gradient(gb1, dh1, rows, n1, ld);
 }
 

@@ -275,6 +275,9 @@ typedef struct rt_decay {
   float (*of)(const rt_model_spec *spec);
   size_t rows;
 } rt_decay;
+/* grad (rows x cols at row stride ld) += l2 * w, element by element with rt_l2_decayed (a plain
+ * loop, never a BLAS level-1 call: its result must not depend on where the block sits). */
+void rt_add_l2(float *grad, const float *w, float l2, size_t rows, size_t cols, size_t ld);
 /* rt_optimizer_step_block for `count` members of one optimizer class side by side: member i's
  * block of rows x cols starts at column i * cols of params, m, v and grad (row stride ld), with
  * its own hyper-parameters and step (steps[i]), after its decay (NULL: none; grad may be

@@ -108,7 +108,7 @@ __attribute__((target_clones("avx2", "default"))) static void step_block_of_memb
       for (size_t k = 0; k < n; ++k) {
         /* Computed for every column, kept where l2 > 0 (else g, its sign of zero included): a
          * select, vectorised (-fno-trapping-math, CMakeLists.txt). */
-        const float decayed = g[k] + l2[k] * p[k];
+        const float decayed = rt_l2_decayed(g[k], p[k], l2[k]);
         geff[k] = l2[k] > 0.0f ? decayed : g[k];
       }
       g = geff;
@@ -128,6 +128,12 @@ __attribute__((target_clones("avx2", "default"))) static void step_block_of_memb
   }
 }
 
+void rt_add_l2(float *grad, const float *w, float l2, size_t rows, size_t cols, size_t ld) {
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t k = r * ld, end = k + cols; k < end; ++k)
+      grad[k] = rt_l2_decayed(grad[k], w[k], l2);
+}
+
 /* The members one by one: each one's decay on its gradient, then rt_optimizer_step_block. */
 static void step_members_one_by_one(const rt_model_spec *const *specs, const uint64_t *steps,
                                     size_t count, const rt_decay *decay, float *params, float *m,
@@ -136,8 +142,7 @@ static void step_members_one_by_one(const rt_model_spec *const *specs, const uin
     const size_t o = i * cols;
     const float l2 = decay ? decay->of(specs[i]) : 0.0f;
     if (l2 > 0.0f)
-      for (size_t r = 0; r < decay->rows && r < rows; ++r)
-        for (size_t k = r * ld + o; k < r * ld + o + cols; ++k) grad[k] += l2 * params[k];
+      rt_add_l2(grad + o, params + o, l2, decay->rows < rows ? decay->rows : rows, cols, ld);
     rt_optimizer_step_block(specs[i], steps[i], params + o, m ? m + o : NULL, v ? v + o : NULL,
                             grad + o, rows, cols, ld);
   }

@@ -60,6 +60,10 @@ static inline RT_HOST_DEVICE float rt_flush_subnormal(float x) {
   return (x < 1.17549435e-38f && x > -1.17549435e-38f) ? 0.0f : x;
 }
 
+/* A weight's gradient with its L2 decay added, g + l2 * w: the one formula every CPU loop
+ * (rt_add_l2, the optimizer's member rows) and CUDA kernel that applies L2 uses. */
+static inline RT_HOST_DEVICE float rt_l2_decayed(float g, float w, float l2) { return g + l2 * w; }
+
 /* 2^-56: (1 - b2) g^2 stays normal above it for b2 up to 1 - 2^-14. */
 #define RT_ADAM_GRAD_FLOOR 1.387778780781445675529539585113525390625e-17f
 
