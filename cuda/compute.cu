@@ -316,6 +316,11 @@ rt_code fed_batches(rt_cuda_slot *const *slots, const slot_visit *v, size_t m, r
     }
     if (rc == RT_OK) rc = rt_cuda_feed_done(lead, st);
   }
+  /* After a failure, kernels queued for the abandoned batch may still read the feed's buffer,
+   * and no `used` event says so: wait for every member's stream before the feed can hand that
+   * buffer out again (their errors ignored: rc says what failed). */
+  if (rc != RT_OK)
+    for (size_t i = 0; i < m; ++i) (void)cudaStreamSynchronize(slots[i]->stream);
   rt_cuda_feed_close(lead);
   return rc;
 }
@@ -442,13 +447,15 @@ extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spe
   rt_code rc;
   RT_TRY(rc, check_kind(spec, &fam, st));
   const rt_state_layout l = rt_state_layout_of(spec);
-  if ((rc = check_model(slot, fam, spec, shard, &l, slot->max_rows, st)) != RT_OK) return rc;
-  rt_nvtx_push("evaluate model %llu (%zu rows)", (unsigned long long)spec->id, shard->rows);
-  rt_nvtx_scope nvtx_range;
   /* Chunks of the model's own batch size, as on the CPU: a slot kept through a respec may be
-   * larger, and the sums must not depend on which slot the model got. */
+   * larger, and the sums must not depend on which slot the model got. The checks are for the
+   * chunk, not the slot's largest batch: a kept slot's workspace fits the model's own batches
+   * (backend_cuda.c, slot_holds), not necessarily its per-row workspace at the slot's rows. */
   const size_t batch = (size_t)spec->hp.batch_size;
   const size_t chunk = batch > 0 && batch < slot->max_rows ? batch : slot->max_rows;
+  if ((rc = check_model(slot, fam, spec, shard, &l, chunk, st)) != RT_OK) return rc;
+  rt_nvtx_push("evaluate model %llu (%zu rows)", (unsigned long long)spec->id, shard->rows);
+  rt_nvtx_scope nvtx_range;
   int own_input = 0; /* a view or a scaling of its own: each chunk gathered first (input.cu) */
   RT_TRY(rc, rt_cuda_input_prepare(slot, spec, shard, &own_input, st));
   RT_CUDA_CHECK(st, cudaMemsetAsync(slot->acc, 0, RT_EVAL_SUMS * sizeof(double), slot->stream));

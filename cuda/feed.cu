@@ -106,6 +106,10 @@ void rt_cuda_feed_free(rt_cuda_feed *f) {
   if (!f) return;
   rt_batch_stream_close(f->bs);
   if (f->copy) (void)cudaStreamSynchronize(f->copy);
+  /* Consumers on other slots' streams may still read the buffers: their `used` events say when
+   * they are done (cudaFree is not documented to wait for them). */
+  for (int b = 0; b < 2; ++b)
+    for (size_t i = 0; f->used[b] && i < f->live[b]; ++i) (void)cudaEventSynchronize(f->used[b][i]);
   for (int b = 0; b < 2; ++b) {
     if (f->dx[b]) (void)cudaFree(f->dx[b]);
     if (f->hx[b]) (void)cudaFreeHost(f->hx[b]);
@@ -151,14 +155,24 @@ rt_code reserve_consumers(rt_cuda_feed *f, size_t n, rt_status *st) {
     f->live[b] = 0;
   }
   free_used(f);
+  /* On any failure nothing is kept (free_used): a capacity published with events missing would
+   * let the next visit record into null events. */
   for (int b = 0; b < 2; ++b) {
     f->used[b] = (cudaEvent_t *)calloc(n, sizeof(cudaEvent_t));
-    if (!f->used[b]) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu feed events", n);
+    if (!f->used[b]) {
+      free_used(f);
+      return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %zu feed events", n);
+    }
   }
-  f->consumer_cap = n;
+  f->consumer_cap = n; /* so that free_used destroys the events made so far */
   for (int b = 0; b < 2; ++b)
-    for (size_t i = 0; i < n; ++i)
-      RT_CUDA_CHECK(st, cudaEventCreateWithFlags(&f->used[b][i], cudaEventDisableTiming));
+    for (size_t i = 0; i < n; ++i) {
+      const cudaError_t e = cudaEventCreateWithFlags(&f->used[b][i], cudaEventDisableTiming);
+      if (e != cudaSuccess) {
+        free_used(f);
+        RT_CUDA_CHECK(st, e);
+      }
+    }
   return RT_OK;
 }
 
@@ -302,10 +316,15 @@ rt_code csr_buffers(rt_cuda_feed *f, size_t nnz, rt_status *st) {
     if (!f->toffs[b])
       RT_CUDA_CHECK(st, cudaMalloc((void **)&f->toffs[b], (f->features + 1) * sizeof(int)));
   }
-  if (!f->transposer) {
+  if (!f->transposer) { /* kept only once bound to the copy stream, as sparse_products.cu's */
+    cusparseHandle_t h = nullptr;
     rt_code rc;
-    RT_TRY(rc, RT_CUSPARSE_CALL(st, cusparseCreate(&f->transposer)));
-    RT_TRY(rc, RT_CUSPARSE_CALL(st, cusparseSetStream(f->transposer, f->copy)));
+    RT_TRY(rc, RT_CUSPARSE_CALL(st, cusparseCreate(&h)));
+    if ((rc = RT_CUSPARSE_CALL(st, cusparseSetStream(h, f->copy))) != RT_OK) {
+      (void)cusparseDestroy(h);
+      return rc;
+    }
+    f->transposer = h;
   }
   if (nnz <= f->nnz_cap && f->trows[0]) return RT_OK;
   RT_CUDA_CHECK(st, cudaStreamSynchronize(f->copy));

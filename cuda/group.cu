@@ -96,14 +96,14 @@ __global__ void group_softmax_kernel(group_geometry g, float *z, size_t zstride,
   else rt_residual_row(z + (size_t)member * zstride, bias, y, i, inv_rows, loss);
 }
 
-/* One thread per (member, class): the bias gradient after the member's weight gradient. */
+/* grid (column blocks, members), a thread per class in a grid-stride loop: the bias gradient
+ * after the member's weight gradient (members x classes may exceed an int). */
 __global__ void group_bias_grad_kernel(group_geometry g, const float *z, size_t zstride, int rows,
-                                       float *grad, size_t gstride, int members) {
-  const int t = blockIdx.x * blockDim.x + threadIdx.x;
-  if (t >= members * g.c) return;
-  const int member = t / g.c, k = t % g.c;
-  grad[(size_t)member * gstride + (size_t)g.d * (size_t)g.c + (size_t)k] =
-      rt_column_sum(z + (size_t)member * zstride, rows, g.c, k);
+                                       float *grad, size_t gstride) {
+  const size_t member = blockIdx.y, stride = (size_t)gridDim.x * blockDim.x;
+  for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < (size_t)g.c; k += stride)
+    grad[member * gstride + (size_t)g.d * (size_t)g.c + k] =
+        rt_column_sum(z + member * zstride, rows, g.c, (int)k);
 }
 
 /* One block per member. */
@@ -447,9 +447,9 @@ rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, const float 
                                                   &one, w.z, c, (long long)w.zstride, x, d, 0,
                                                   &zero, w.grad, c, (long long)w.gstride, members));
   if (geo.has_bias) {
-    const int bias_threads = members * c;
-    group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads, kRtElemThreads,
-                             0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad, w.gstride, members);
+    group_bias_grad_kernel<<<dim3((unsigned)rt_cuda_elem_blocks((size_t)c), (unsigned)members),
+                             kRtElemThreads, 0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad,
+                                                                w.gstride);
     RT_CUDA_CHECK_LAUNCH(st);
   }
   return RT_OK;

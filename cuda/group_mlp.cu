@@ -58,15 +58,15 @@ __global__ void mlp_group_l2_kernel(rt_group_members g, const rt_mlp_member *mem
     gw[i] = rt_l2_decayed(gw[i], w[i], l2);
 }
 
-/* One thread per (member, column): the bias gradient, column sums of the member's delta. */
+/* grid (column blocks, members), a thread per column in a grid-stride loop: the bias gradient,
+ * column sums of the member's delta (members x width may exceed an int). */
 __global__ void mlp_group_bias_grad_kernel(const float *delta, size_t delta_stride, int rows,
                                            int width, float *grad, size_t grad_stride,
-                                           size_t gb_offset, int members) {
-  const int t = blockIdx.x * blockDim.x + threadIdx.x;
-  if (t >= members * width) return;
-  const int member = t / width, k = t % width;
-  grad[(size_t)member * grad_stride + gb_offset + (size_t)k] =
-      rt_column_sum(delta + (size_t)member * delta_stride, rows, width, k);
+                                           size_t gb_offset) {
+  const size_t member = blockIdx.y, stride = (size_t)gridDim.x * blockDim.x;
+  for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < (size_t)width; k += stride)
+    grad[member * grad_stride + gb_offset + k] =
+        rt_column_sum(delta + member * delta_stride, rows, width, (int)k);
 }
 
 /* grid (element blocks, members): delta *= act'(z). */
@@ -163,10 +163,9 @@ rt_code rt_mlp_group_issue(rt_cuda_slot *slot, const rt_mlp_group_batch &b,
                                             n);
       RT_CUDA_CHECK_LAUNCH(st);
     }
-    const int bias_threads = m * (int)n_out;
-    mlp_group_bias_grad_kernel<<<(bias_threads + kRtElemThreads - 1) / kRtElemThreads,
+    mlp_group_bias_grad_kernel<<<dim3((unsigned)rt_cuda_elem_blocks(n_out), (unsigned)m),
                                  kRtElemThreads, 0, slot->stream>>>(
-        delta, (size_t)s_delta, r, (int)n_out, w.grad, w.grad_stride, offset[l] + n_in * n_out, m);
+        delta, (size_t)s_delta, r, (int)n_out, w.grad, w.grad_stride, offset[l] + n_in * n_out);
     RT_CUDA_CHECK_LAUNCH(st);
     if (l == 0) break;
     /* delta_l = (delta_{l+1} W_l^T) * act'(z_l), into the activations block (no longer needed). */

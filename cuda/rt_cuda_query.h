@@ -34,6 +34,9 @@ typedef struct rt_cuda_device_info {
   size_t free_bytes;    /* free now (creates the device's primary context) */
 } rt_cuda_device_info;
 
+/* Both functions make `device` the calling thread's current device and leave it so (they serve
+ * rt-gpu-query; a training process chooses its device with rt_cuda_choose_device and must not call
+ * them after it). */
 rt_code rt_cuda_device_info_of(int device, rt_cuda_device_info *out, rt_status *st);
 
 /* Device-to-device copy bandwidth of `device`: one cudaMemcpyAsync of `bytes` between two device

@@ -30,9 +30,16 @@ constexpr cusparseSpMMAlg_t kSpmmAlg = CUSPARSE_SPMM_CSR_ALG3;
 
 rt_code sparse_handle(rt_cuda_slot *slot, rt_status *st) {
   if (slot->sparse) return RT_OK;
+  cusparseHandle_t h = nullptr;
   rt_code rc;
-  RT_TRY(rc, RT_CUSPARSE_CALL(st, cusparseCreate(&slot->sparse)));
-  RT_TRY(rc, RT_CUSPARSE_CALL(st, cusparseSetStream(slot->sparse, slot->stream)));
+  RT_TRY(rc, RT_CUSPARSE_CALL(st, cusparseCreate(&h)));
+  /* Kept only once it is bound to the slot's stream: a handle left on the default stream would
+   * run outside the slot's ordering on the next call. */
+  if ((rc = RT_CUSPARSE_CALL(st, cusparseSetStream(h, slot->stream))) != RT_OK) {
+    (void)cusparseDestroy(h);
+    return rc;
+  }
+  slot->sparse = h;
   return RT_OK;
 }
 

@@ -60,7 +60,8 @@ struct rt_backend {
    * untouched until it is finished) and returns at once with a ticket; poll reports, without
    * waiting, one finished visit (*done = 1 and its ticket; the members' host states then hold the
    * result, cursor 0) or none (*done = 0). The engine (engine.c) then keeps several visits in
-   * flight and goes on with hand-offs meanwhile. */
+   * flight and goes on with hand-offs meanwhile. (CUDA on streamed or LIBSVM shards returns only
+   * near the visit's end: backend_cuda.c says why.) */
   rt_code (*start)(rt_backend *b, const rt_group_visit *v, uint64_t *ticket, rt_status *st);
   rt_code (*poll)(rt_backend *b, uint64_t *ticket, int *done, rt_status *st);
   /* After an error that poll reported (visits may still be in flight): waits until no started
@@ -68,8 +69,10 @@ struct rt_backend {
    * after it. NULL: nothing in flight can (the CPU, the deferred test backend). */
   void (*quiesce)(rt_backend *b);
   /* Adds the family's evaluation sums of `state` over the owned validation shard `shard` into
-   * sums[RT_EVAL_SUMS], in chunks of chunk_rows rows (the model's batch size: its sums follow
-   * them; CUDA takes it from the spec, within its slot's rows). */
+   * sums[RT_EVAL_SUMS], in chunks of chunk_rows rows (the engine's validation along the ring
+   * passes the model's batch size, the final metrics 256 rows). CUDA chunks by the model's batch
+   * size whatever chunk_rows says (its slot's workspace is sized for those rows), so its sums
+   * agree with the CPU's to rounding, not bit for bit. */
   rt_code (*evaluate)(rt_backend *b, const rt_model_spec *spec, const void *state, uint64_t shard,
                       size_t chunk_rows, double *sums, rt_status *st);
   /* The models' specs or their groups changed between two engine runs, no visit in flight: tpe

@@ -30,7 +30,13 @@
  * Asynchronous (start/poll, backend.h): the engine starts a visit and goes on (other groups'
  * visits on their own streams, hand-offs, final states) until poll reports it finished, so groups
  * overlap each other and the hand-offs on the GPU. A visit is issued as a whole: a stop request
- * lets the visits in flight finish; it never cuts one between batches.
+ * lets the visits in flight finish; it never cuts one between batches. One exception to "returns
+ * at once": a visit over a streamed or LIBSVM shard goes through the slot's feed (cuda/feed.cu),
+ * whose two buffers let the host run only about two batches ahead of the device, so its start
+ * returns near the visit's end. Meanwhile this rank makes no hand-off, reads no stop request and
+ * does not answer the watchdog's questions (watchdog.h): with run.timeout set, it must exceed the
+ * longest such visit, or a peer waiting on this rank reports it stuck. Making the feed resumable
+ * from poll would lift this; resident dense shards, the usual case on a GPU, are not affected.
  *
  * Errors: any failing call ends the visit with its status, which rt_train returns (the CLI then
  * aborts the job, as for any runtime failure on one rank). Device memory is checked for the whole

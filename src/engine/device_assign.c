@@ -2,30 +2,73 @@
 #include "device_assign.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* 1 when device `id` was taken by one of the first `upto` ranks of the node. */
-static int taken(const rt_rank_devices *node, const int *choice, int upto, const char *id) {
+/* The visible devices of rank r that are considered. */
+static int count_of(const rt_rank_devices *node, int r) {
+  return node[r].count < RT_NODE_DEVICES_MAX ? node[r].count : RT_NODE_DEVICES_MAX;
+}
+
+/* The rank among the first `upto` that took device `id`, -1 when none did. */
+static int holder(const rt_rank_devices *node, const int *choice, int upto, const char *id) {
   for (int r = 0; r < upto; ++r)
-    if (choice[r] >= 0 && strncmp(node[r].ids[choice[r]], id, RT_DEVICE_ID_MAX) == 0) return 1;
+    if (choice[r] >= 0 && strncmp(node[r].ids[choice[r]], id, RT_DEVICE_ID_MAX) == 0) return r;
+  return -1;
+}
+
+/* An augmenting path (Kuhn's matching) for rank r: a free device of its own, else a device whose
+ * holder can move to another device of its own the same way (holders already on the path, in
+ * `visited`, are not asked again). Ranks move only along a successful path. */
+static int augment(const rt_rank_devices *node, int local_ranks, int *choice, int r,
+                   unsigned char *visited) {
+  const int n = count_of(node, r);
+  for (int i = 0; i < n; ++i)
+    if (holder(node, choice, local_ranks, node[r].ids[i]) < 0) {
+      choice[r] = i;
+      return 1;
+    }
+  for (int i = 0; i < n; ++i) {
+    const int h = holder(node, choice, local_ranks, node[r].ids[i]);
+    if (h < 0 || h == r || visited[h]) continue;
+    visited[h] = 1;
+    if (augment(node, local_ranks, choice, h, visited)) {
+      choice[r] = i;
+      return 1;
+    }
+  }
   return 0;
 }
 
 int rt_device_assign(const rt_rank_devices *node, int local_ranks, int *choice) {
-  int failed = -1;
   for (int r = 0; r < local_ranks; ++r) {
     choice[r] = -1;
-    const int n = node[r].count < RT_NODE_DEVICES_MAX ? node[r].count : RT_NODE_DEVICES_MAX;
+    const int n = count_of(node, r);
     if (n <= 0) continue;
     const int preferred = r % n;
-    if (!taken(node, choice, r, node[r].ids[preferred])) {
+    if (holder(node, choice, r, node[r].ids[preferred]) < 0) {
       choice[r] = preferred;
       continue;
     }
     for (int i = 0; i < n && choice[r] < 0; ++i)
-      if (!taken(node, choice, r, node[r].ids[i])) choice[r] = i;
-    if (choice[r] < 0 && failed < 0) failed = r;
+      if (holder(node, choice, r, node[r].ids[i]) < 0) choice[r] = i;
   }
+  /* Ranks left without a device: move earlier ones to other devices of theirs where that frees
+   * one, so that a rank fails only when no assignment at all gives every rank a device. Without
+   * memory for the search the greedy choice stands (a conflict may then be reported that moving
+   * ranks would have avoided). */
+  unsigned char *visited = local_ranks > 0 ? malloc((size_t)local_ranks) : NULL;
+  int failed = -1;
+  for (int r = 0; r < local_ranks; ++r) {
+    if (choice[r] >= 0 || count_of(node, r) <= 0) continue;
+    if (visited) {
+      memset(visited, 0, (size_t)local_ranks);
+      visited[r] = 1;
+      if (augment(node, local_ranks, choice, r, visited)) continue;
+    }
+    if (failed < 0) failed = r;
+  }
+  free(visited);
   return failed;
 }
 

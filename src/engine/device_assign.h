@@ -23,9 +23,11 @@ typedef struct rt_rank_devices {
 /* Gives every rank of the node (node[0..local_ranks), in node-local rank order) a visible device
  * that no other rank of the node takes: local rank r takes its visible device r % count when that
  * one is still free (with every device visible to every rank, rank r gets device r), otherwise its
- * first free one. choice[r]: the index among rank r's visible devices, -1 for a rank without any.
- * Returns -1 when every rank with devices got one, else the local index of the first rank whose
- * visible devices are all taken by lower ranks of the node. */
+ * first free one; a rank that finds all of its devices taken then gets one by moving earlier
+ * ranks to other devices of theirs (an augmenting path of a bipartite matching), so a rank is
+ * left without a device only when no assignment gives every rank one. choice[r]: the index among
+ * rank r's visible devices, -1 for a rank without any. Returns -1 when every rank with devices got
+ * one, else the local index of the first rank left without a device. */
 int rt_device_assign(const rt_rank_devices *node, int local_ranks, int *choice);
 
 /* The line that names the conflict of rt_device_assign's `failed` rank, e.g.

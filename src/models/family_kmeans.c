@@ -44,7 +44,10 @@
  * Pass end (pass_end) of a Lloyd pass: centre c <- (float)(sums[c] / lloyd_counts[c]) for every
  * centre with rows; the first centre (lowest index) without rows moves to far_row when one was
  * recorded (far_dist > 0), any other keeps its place; the accumulators go back to 0. Every pass
- * end sets lloyd_now for the next pass. The CUDA kernels do the same operations in the same order.
+ * end sets lloyd_now for the next pass. The CUDA kernels do the same per-row and per-centre
+ * operations in the same order, except for the products (cuBLAS's) and the batch loss (a fixed-order
+ * tree over the rows on the device, rt_batch_loss_commit in cuda/row_math.cuh): CPU and CUDA agree
+ * to rounding there, not bit for bit.
  *
  * Training goes through the group operations (below, "Fused groups"): every model, alone a group
  * of one, runs steps 1-3 by the same static functions as integrate_batch (kept for the tests),

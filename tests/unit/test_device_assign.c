@@ -139,16 +139,53 @@ static void everyone_on_one_device(void **state) {
 }
 
 /* Enough devices on the node, but not visible to the rank that needs one. */
-static void enough_devices_badly_visible(void **state) {
+/* Greedy choice would leave rank 1 without a device (rank 0 takes A, the only device rank 1
+ * sees): rank 0 moves to B. */
+static void an_earlier_rank_moves(void **state) {
   (void)state;
   rt_rank_devices node[2];
   int choice[2];
   const int a[] = {0, -1}, ab[] = {0, 1, -1};
-  sees(node, 0, ab); /* takes A (local rank 0 -> index 0) */
-  sees(node, 1, a);  /* sees only A */
-  assert_int_equal(rt_device_assign(node, 2, choice), 1);
+  sees(node, 0, ab);
+  sees(node, 1, a);
+  assert_int_equal(rt_device_assign(node, 2, choice), -1);
+  assert_string_equal(got(node, choice, 0), bus[1]);
+  assert_string_equal(got(node, choice, 1), bus[0]);
+}
+
+/* A path of two moves: rank 3 sees only A (rank 0's); rank 0 can move only to B (rank 1's),
+ * and rank 1 to D. Rank 2 keeps C. */
+static void a_path_of_moves(void **state) {
+  (void)state;
+  rt_rank_devices node[4];
+  int choice[4];
+  const int ab[] = {0, 1, -1}, db[] = {3, 1, -1}, c[] = {2, -1}, a[] = {0, -1};
+  sees(node, 0, ab); /* greedy: A */
+  sees(node, 1, db); /* greedy: index 1 = B */
+  sees(node, 2, c);  /* C */
+  sees(node, 3, a);  /* A, taken */
+  assert_int_equal(rt_device_assign(node, 4, choice), -1);
+  assert_string_equal(got(node, choice, 0), bus[1]);
+  assert_string_equal(got(node, choice, 1), bus[3]);
+  assert_string_equal(got(node, choice, 2), bus[2]);
+  assert_string_equal(got(node, choice, 3), bus[0]);
+}
+
+/* Enough distinct devices on the node, but two ranks see only the same one: no assignment
+ * exists, and the advice is about visibility, not the rank count. */
+static void enough_devices_badly_visible(void **state) {
+  (void)state;
+  rt_rank_devices node[3];
+  int choice[3];
+  const int a[] = {0, -1}, bc[] = {1, 2, -1};
+  sees(node, 0, a);
+  sees(node, 1, a);
+  sees(node, 2, bc);
+  assert_int_equal(rt_device_assign(node, 3, choice), 1);
+  assert_string_equal(got(node, choice, 0), bus[0]);
+  assert_int_equal(choice[1], -1);
   char text[400];
-  rt_device_conflict_text("n2", node, 2, 1, text, sizeof text);
+  rt_device_conflict_text("n2", node, 3, 1, text, sizeof text);
   assert_non_null(
       strstr(text, "let each rank of the node see a different device (CUDA_VISIBLE_DEVICES)"));
 }
@@ -162,6 +199,8 @@ int main(void) {
       cmocka_unit_test(a_rank_without_devices),
       cmocka_unit_test(more_ranks_than_devices),
       cmocka_unit_test(everyone_on_one_device),
+      cmocka_unit_test(an_earlier_rank_moves),
+      cmocka_unit_test(a_path_of_moves),
       cmocka_unit_test(enough_devices_badly_visible),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
