@@ -423,8 +423,19 @@ rt_code hand_out(rt_cuda_feed *f, int b, rt_status *st) {
 
 } /* namespace */
 
+void rt_cuda_slot_between(rt_cuda_slot *slot, int (*between)(void *), void *user) {
+  slot->between = between;
+  slot->between_user = user;
+}
+
+/* The slot's hook, before a batch whose buffer may make the host wait for the device. */
+static void call_between(const rt_cuda_slot *slot) {
+  if (slot->between) (void)slot->between(slot->between_user);
+}
+
 rt_code rt_cuda_feed_next(rt_cuda_slot *slot, size_t rows, const float **x, rt_status *st) {
   rt_cuda_feed *f = slot->feed;
+  call_between(slot);
   if (!f || (!f->bs && !f->sparse) || f->pending)
     return RT_FAIL_AT(
         st, RT_ERR_INTERNAL, "a feed's next batch %s",
@@ -470,6 +481,7 @@ rt_code rt_cuda_feed_next_csr(rt_cuda_slot *slot, size_t rows, rt_cuda_csr_batch
     return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a sparse batch of %zu rows, expected %zu", n, rows);
   const size_t nnz = batch_nnz(f, first, n);
   if (!rt_cuda_batch_as_csr(n, f->features, nnz)) return rt_cuda_feed_next(slot, rows, x, st);
+  call_between(slot);
   int b = 0;
   RT_TRY(rc, claim_buffer(f, &b, st));
   RT_TRY(rc, csr_next(f, b, first, n, nnz, csr, st));

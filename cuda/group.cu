@@ -690,6 +690,10 @@ extern "C" rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *co
 
 extern "C" void rt_cuda_group_use_graphs(rt_cuda_group *g, int on) { g->graphs = on != 0; }
 
+extern "C" void rt_cuda_group_between(rt_cuda_group *g, int (*between)(void *), void *user) {
+  rt_cuda_slot_between(g->slot, between, user);
+}
+
 extern "C" rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *st) {
   *done = 0;
   if (!g->busy) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "no visit of this CUDA group is in flight");

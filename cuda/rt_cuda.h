@@ -228,6 +228,10 @@ rt_code rt_cuda_integrate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 rt_code rt_cuda_integrate_members(rt_cuda_slot *const *slots, const rt_model_spec *const *specs,
                                   size_t m, const rt_cuda_shard *shard, uint64_t shard_index,
                                   rt_status *st);
+/* A hook the slot's feed calls, with user, before each batch it reads (a streamed or LIBSVM
+ * shard: the host waits there for the device), so that the caller's engine can answer the
+ * watchdog meanwhile; its result is ignored. NULL: none (the default). */
+void rt_cuda_slot_between(rt_cuda_slot *slot, int (*between)(void *), void *user);
 
 /* The header bookkeeping the engine does after a visit (src/engine/engine.c serve()), on the device and
  * in the mirror: position += 1; when it reaches `shards`, history[pass] = pass_loss_sum /
@@ -306,6 +310,8 @@ rt_code rt_cuda_group_wait(rt_cuda_group *g, int *waited, rt_status *st);
  * environment variable RINGTRAIN_CUDA_GRAPHS=1 at creation (off otherwise, until a GPU run has
  * measured which is faster). Both give the same bytes (tests/gpu/test_gpu_groups.c). */
 void rt_cuda_group_use_graphs(rt_cuda_group *g, int on);
+/* rt_cuda_slot_between for the context's slot (its fed visits). */
+void rt_cuda_group_between(rt_cuda_group *g, int (*between)(void *), void *user);
 
 /* ---- NCCL transport -------------------------------------------------------------------------- */
 

@@ -209,6 +209,8 @@ struct rt_cuda_slot {
   size_t order_cap;
   rt_cuda_input input;       /* a model's own input (input.cu); unused by most models */
   struct rt_cuda_feed *feed; /* a streamed shard's batches (feed.cu); NULL until the first */
+  int (*between)(void *);    /* rt_cuda_slot_between: called before each fed batch, or NULL */
+  void *between_user;
   /* Sparse products (sparse_products.cu), made at the first: cuSPARSE on the slot's stream and
    * its work buffer. */
   cusparseHandle_t sparse;

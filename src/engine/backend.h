@@ -60,9 +60,12 @@ struct rt_backend {
    * untouched until it is finished) and returns at once with a ticket; poll reports, without
    * waiting, one finished visit (*done = 1 and its ticket; the members' host states then hold the
    * result, cursor 0) or none (*done = 0). The engine (engine.c) then keeps several visits in
-   * flight and goes on with hand-offs meanwhile. (CUDA on streamed or LIBSVM shards returns only
-   * near the visit's end: backend_cuda.c says why.) */
-  rt_code (*start)(rt_backend *b, const rt_group_visit *v, uint64_t *ticket, rt_status *st);
+   * flight and goes on with hand-offs meanwhile. A start that must wait for the device between
+   * batches (CUDA on streamed or LIBSVM shards: backend_cuda.c says why) calls between(user)
+   * (NULL: nothing) after each, so that the engine answers the watchdog and reads stop requests
+   * meanwhile; its result is ignored: a started visit is never cut. */
+  rt_code (*start)(rt_backend *b, const rt_group_visit *v, int (*between)(void *), void *user,
+                   uint64_t *ticket, rt_status *st);
   rt_code (*poll)(rt_backend *b, uint64_t *ticket, int *done, rt_status *st);
   /* After an error that poll reported (visits may still be in flight): waits until no started
    * visit can still write a member's host state, errors ignored; the engine frees the states
@@ -96,11 +99,14 @@ rt_code rt_backend_cpu_open(const rt_dataset *ds, rt_backend **out, rt_status *s
  * visits (integrated at once, whole) reported finished only after `polls` to `polls + 2` polls
  * each, so visits finish later and out of order, as a GPU's would; and every visit checked against
  * the models and groups it was told of (here, read during the call, and by respec), as a device
- * backend sizes its buffers by them. Owns inner. rt_train uses it around the CPU backend when the
- * environment variable RINGTRAIN_DEFER_VISITS=N (N >= 1) is set: model files must not change. */
-rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, const rt_model_spec *specs,
-                                 size_t count, const struct rt_groups *groups, rt_backend **out,
-                                 rt_status *st);
+ * backend sizes its buffers by them. With batch_ms > 0 each batch of a start also waits that many
+ * milliseconds before the engine's between-batches hook, as a fed CUDA visit waits for the device
+ * inside start. Owns inner. rt_train uses it around the CPU backend when the environment variable
+ * RINGTRAIN_DEFER_VISITS=N (N >= 1) is set (RINGTRAIN_DEFER_BATCH_MS=M for batch_ms): model files
+ * must not change. */
+rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, unsigned batch_ms,
+                                 const rt_model_spec *specs, size_t count,
+                                 const struct rt_groups *groups, rt_backend **out, rt_status *st);
 
 /* The CUDA backend (CUDA builds; backend_cuda.c): this rank's training and validation shards are
  * uploaded to the current device (rt_backend_select made it current), every model of specs[0..

@@ -33,10 +33,11 @@
  * lets the visits in flight finish; it never cuts one between batches. One exception to "returns
  * at once": a visit over a streamed or LIBSVM shard goes through the slot's feed (cuda/feed.cu),
  * whose two buffers let the host run only about two batches ahead of the device, so its start
- * returns near the visit's end. Meanwhile this rank makes no hand-off, reads no stop request and
- * does not answer the watchdog's questions (watchdog.h): with run.timeout set, it must exceed the
- * longest such visit, or a peer waiting on this rank reports it stuck. Making the feed resumable
- * from poll would lift this; resident dense shards, the usual case on a GPU, are not affected.
+ * returns near the visit's end. Meanwhile the feed calls the engine's between-batches hook (the
+ * `between` of start) before each batch, so the rank still answers the watchdog's questions
+ * (watchdog.h) and reads stop requests; it makes no hand-off until start returns. Making the
+ * feed resumable from poll would lift that; resident dense shards, the usual case on a GPU, are
+ * not affected.
  *
  * Errors: any failing call ends the visit with its status, which rt_train returns (the CLI then
  * aborts the job, as for any runtime failure on one rank). Device memory is checked for the whole
@@ -69,6 +70,8 @@ typedef struct cuda_backend {
   struct cuda_visit *inflight; /* visits started, not yet reported (cuda_start, cuda_poll) */
   size_t inflight_len, inflight_cap;
   uint64_t next_ticket;
+  int (*between)(void *); /* the engine's between-batches hook, during cuda_start only */
+  void *between_user;
 } cuda_backend;
 
 static rt_cuda_slot *slot_of(cuda_backend *c, const rt_model_spec *spec, rt_status *st) {
@@ -100,7 +103,11 @@ static rt_code issue_members(cuda_backend *c, const rt_group_visit *v, const rt_
       rc = rt_cuda_state_upload(slots[i], v->states[i], rt_state_layout_of(v->specs[i]).total_bytes,
                                 st);
   }
-  if (rc == RT_OK) rc = rt_cuda_integrate_members(slots, v->specs, v->m, shard, v->shard, st);
+  if (rc == RT_OK) {
+    rt_cuda_slot_between(slots[0], c->between, c->between_user); /* the lead feeds them all */
+    rc = rt_cuda_integrate_members(slots, v->specs, v->m, shard, v->shard, st);
+    rt_cuda_slot_between(slots[0], NULL, NULL);
+  }
   for (size_t i = 0; rc == RT_OK && i < v->m; ++i)
     rc = rt_cuda_state_download(slots[i], v->states[i], rt_state_layout_of(v->specs[i]).total_bytes,
                                 st);
@@ -166,7 +173,10 @@ static rt_code start_part(cuda_backend *c, const rt_group_visit *v, size_t p,
   if (c->fused[p]) {
     rt_code rc;
     RT_TRY(rc, drain_context(c, c->fused[p], st));
-    RT_TRY(rc, rt_cuda_group_start(c->fused[p], sub_specs, sub_states, k, shard, v->shard, st));
+    rt_cuda_group_between(c->fused[p], c->between, c->between_user);
+    rc = rt_cuda_group_start(c->fused[p], sub_specs, sub_states, k, shard, v->shard, st);
+    rt_cuda_group_between(c->fused[p], NULL, NULL);
+    if (rc != RT_OK) return rc;
     w->gs[w->ng++] = c->fused[p];
     return RT_OK;
   }
@@ -175,7 +185,8 @@ static rt_code start_part(cuda_backend *c, const rt_group_visit *v, size_t p,
   return issue_members(c, &sub, shard, st);
 }
 
-static rt_code cuda_start(rt_backend *b, const rt_group_visit *v, uint64_t *ticket, rt_status *st) {
+static rt_code cuda_start(rt_backend *b, const rt_group_visit *v, int (*between)(void *),
+                          void *user, uint64_t *ticket, rt_status *st) {
   cuda_backend *c = (cuda_backend *)b;
   const rt_cuda_shard *shard = train_shard(c, v->shard, st);
   if (!shard) return st->code;
@@ -208,8 +219,10 @@ static rt_code cuda_start(rt_backend *b, const rt_group_visit *v, uint64_t *tick
     while (q < nparts && parts[q] != p) ++q;
     if (q == nparts) parts[nparts++] = p;
   }
+  c->between = between, c->between_user = user;
   for (size_t q = 0; rc == RT_OK && q < nparts; ++q)
     rc = start_part(c, v, parts[q], shard, sub_specs, sub_states, &w, st);
+  c->between = NULL, c->between_user = NULL;
   free(sub_specs);
   free(sub_states);
   free(parts);

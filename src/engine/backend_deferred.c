@@ -10,10 +10,12 @@
  * picks a fused context). A visit whose members differ from what it was told, or come from two
  * groups, fails with RT_ERR_INTERNAL: a respec the engine forgot (tpe's suggestions, pbt's steps)
  * shows on any machine, not only on a GPU. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend.h"
 #include "groups.h"
@@ -34,7 +36,8 @@ typedef struct deferred_backend {
   rt_backend ops;
   rt_backend *inner;
   unsigned polls;
-  pending *queue; /* visits started, not yet reported */
+  unsigned batch_ms; /* each batch of a start waits this long first (a device's pace) */
+  pending *queue;    /* visits started, not yet reported */
   size_t len, cap;
   uint64_t next_ticket;
   size_t count;        /* models told of */
@@ -103,8 +106,27 @@ static rt_code check_visit(const deferred_backend *d, const rt_group_visit *v, r
   return RT_OK;
 }
 
-static rt_code deferred_start(rt_backend *b, const rt_group_visit *v, uint64_t *ticket,
-                              rt_status *st) {
+/* The engine's between-batches hook, called between the inner backend's batches as CUDA's fed
+ * visits call it (after the batch's wait, if any); never a stop (a started visit is not cut). */
+typedef struct between_hook {
+  int (*between)(void *);
+  void *user;
+  unsigned wait_ms;
+} between_hook;
+
+static int between_never_stop(void *p) {
+  const between_hook *h = p;
+  if (h->wait_ms) {
+    struct timespec t = {(time_t)(h->wait_ms / 1000), (long)(h->wait_ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) { /* the rest of it after a signal */
+    }
+  }
+  if (h->between) (void)h->between(h->user);
+  return 0;
+}
+
+static rt_code deferred_start(rt_backend *b, const rt_group_visit *v, int (*between)(void *),
+                              void *user, uint64_t *ticket, rt_status *st) {
   deferred_backend *d = (deferred_backend *)b;
   if (d->len == d->cap) {
     const size_t cap = d->cap ? 2 * d->cap : 16;
@@ -116,7 +138,8 @@ static rt_code deferred_start(rt_backend *b, const rt_group_visit *v, uint64_t *
   int complete = 0;
   rt_code rc;
   RT_TRY(rc, check_visit(d, v, st));
-  RT_TRY(rc, d->inner->integrate(d->inner, v, NULL, NULL, &complete, st));
+  between_hook hook = {between, user, d->batch_ms};
+  RT_TRY(rc, d->inner->integrate(d->inner, v, between_never_stop, &hook, &complete, st));
   if (!complete) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a deferred visit did not complete");
   *ticket = d->next_ticket++;
   /* 0, 1 or 2 polls more than asked, by ticket: later visits may finish first. */
@@ -163,9 +186,9 @@ static void deferred_close(rt_backend *b) {
   free(d);
 }
 
-rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, const rt_model_spec *specs,
-                                 size_t count, const rt_groups *groups, rt_backend **out,
-                                 rt_status *st) {
+rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, unsigned batch_ms,
+                                 const rt_model_spec *specs, size_t count, const rt_groups *groups,
+                                 rt_backend **out, rt_status *st) {
   deferred_backend *d = calloc(1, sizeof *d);
   if (!d) {
     rt_backend_close(inner);
@@ -179,6 +202,7 @@ rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, const rt_mod
                         .close = deferred_close};
   d->inner = inner;
   d->polls = polls;
+  d->batch_ms = batch_ms;
   rt_code rc = tell(d, specs, count, groups, st);
   if (rc != RT_OK) {
     deferred_close(&d->ops);

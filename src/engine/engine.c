@@ -517,7 +517,7 @@ static rt_code serve(engine *e, size_t j, rt_status *st) {
     rt_code rc;
     if (e->backend->start) { /* asynchronous: the members wait for poll_visits */
       uint64_t ticket = 0;
-      rc = e->backend->start(e->backend, &visit, &ticket, st);
+      rc = e->backend->start(e->backend, &visit, should_stop_cb, e, &ticket, st);
       rt_prof_end(RT_PHASE_INTEGRATE);
       if (rc) return rc;
       for (size_t k = 0; k < m; ++k) {

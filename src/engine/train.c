@@ -425,7 +425,8 @@ static rt_code run_asha(const rt_config *cfg, rt_model_spec *run, size_t n, cons
 
 /* The CPU backend; wrapped in the deferred test backend (backend.h) when RINGTRAIN_DEFER_VISITS
  * asks for it, so that the engine's asynchronous path runs without a GPU (told of the models and
- * groups as the CUDA backend is). */
+ * groups as the CUDA backend is); RINGTRAIN_DEFER_BATCH_MS then slows each batch of a start, as a
+ * fed CUDA visit's host waits for the device. */
 static rt_code open_cpu_backend(const rt_dataset *ds, const rt_model_spec *specs, size_t count,
                                 const rt_groups *groups, rt_backend **out, rt_status *st) {
   *out = NULL;
@@ -440,6 +441,17 @@ static rt_code open_cpu_backend(const rt_dataset *ds, const rt_model_spec *specs
                      "RINGTRAIN_DEFER_VISITS must be a whole number from 1 to 1000, not '%s'",
                      defer);
   }
+  const char *wait = getenv("RINGTRAIN_DEFER_BATCH_MS");
+  unsigned long batch_ms = 0;
+  if (polls && wait && wait[0]) {
+    char *end = NULL;
+    errno = 0;
+    batch_ms = strtoul(wait, &end, 10);
+    if (errno || *end || batch_ms > 10000)
+      return rt_fail(st, RT_ERR_USAGE,
+                     "RINGTRAIN_DEFER_BATCH_MS must be a whole number from 0 to 10000, not '%s'",
+                     wait);
+  }
   rt_backend *cpu = NULL;
   rt_code rc;
   RT_TRY(rc, rt_backend_cpu_open(ds, &cpu, st));
@@ -447,7 +459,8 @@ static rt_code open_cpu_backend(const rt_dataset *ds, const rt_model_spec *specs
     *out = cpu;
     return RT_OK;
   }
-  return rt_backend_deferred_open(cpu, (unsigned)polls, specs, count, groups, out, st);
+  return rt_backend_deferred_open(cpu, (unsigned)polls, (unsigned)batch_ms, specs, count, groups,
+                                  out, st);
 }
 
 /* Rank 0's states[0..n) (as read from a checkpoint; NULL: not started) to every rank. */

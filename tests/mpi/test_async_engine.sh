@@ -8,7 +8,12 @@
 #   b. a SIGTERM on 2 ranks (RINGTRAIN_FAULT) with deferred visits, resumed deferred on 2 and
 #      synchronous on 1 == the uninterrupted run (a deferred visit is whole, so the cut is at a
 #      visit boundary);
-#   c. RINGTRAIN_DEFER_VISITS=0 or junk: exit 2, one line naming the variable.
+#   c. RINGTRAIN_DEFER_VISITS=0 or junk: exit 2, one line naming the variable;
+#   d. a start that waits between batches (RINGTRAIN_DEFER_BATCH_MS, as a fed CUDA visit waits for
+#      the device) still answers the watchdog through the engine's between-batches hook: with
+#      run.timeout 3, a 5.6 s visit on one rank (113 batches x 50 ms) while the other rank waits
+#      on it must not be reported stuck (without the hook the waiting rank asks at 3 s, hears
+#      nothing within the 1 s window and ends the job), and the models equal the synchronous ones.
 source "$(dirname "$0")/../lib.sh" "$@"
 for i in 1 2; do cat "$SRC/configs/data/digits.csv"; done >"$WORK/d2.csv" # 3,594 rows
 cat >"$WORK/a.yaml" <<YAML
@@ -50,4 +55,19 @@ for bad in 0 junk; do
   expect_run "defer-$bad" 2 "RINGTRAIN_DEFER_VISITS must be a whole number from 1 to 1000, not '$bad'" -- \
     env RINGTRAIN_DEFER_VISITS=$bad "$RT" train "$WORK/a.yaml" --quiet --output "$WORK/bad-$bad"
 done
+cat >"$WORK/d.yaml" <<YAML
+data: {train: $WORK/d2.csv, label_column: 64, shards: 2}
+run: {passes: 1, seed: 3, timeout: 3}
+models:
+  - {kind: logistic, learning_rate: 0.01, batch_size: 16, start_shard: 0}
+  - {kind: logistic, learning_rate: 0.01, batch_size: 2000, start_shard: 1}
+YAML
+"$RT" train "$WORK/d.yaml" --quiet --output "$WORK/dref" || fail "d. the synchronous run failed"
+RINGTRAIN_DEFER_VISITS=1 RINGTRAIN_DEFER_BATCH_MS=50 "$MPIRUN" 2 "$RT" train "$WORK/d.yaml" --quiet \
+  --output "$WORK/dslow" 2>"$WORK/dslow.err" && pass ||
+  fail "d. slow deferred visits with run.timeout 3 failed: $(head -c 400 "$WORK/dslow.err")"
+grep -qi watchdog "$WORK/dslow.err" && fail "d. the watchdog spoke: $(head -c 400 "$WORK/dslow.err")" || pass
+same_models "$WORK/dref" "$WORK/dslow" "d. slow deferred visits on 2 ranks"
+expect_run "defer-batch-junk" 2 "RINGTRAIN_DEFER_BATCH_MS must be a whole number from 0 to 10000, not 'x'" -- \
+  env RINGTRAIN_DEFER_VISITS=1 RINGTRAIN_DEFER_BATCH_MS=x "$RT" train "$WORK/d.yaml" --quiet --output "$WORK/bad-ms"
 finish
