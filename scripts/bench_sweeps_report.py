@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The report of scripts/bench_sweeps.sh: per sweep method, over the seeds, the best validation
 metric the sweep reached, the model-passes it spent, its wall time, and when it first reached the
-grid's best result of the same seed.
+grid's best result of the same seed, and how much of the time its ranks waited for models (the
+run record's idle_percent, the last line of results.jsonl, averaged over the ranks).
 
 When a value was known comes from the run's trace.json (`ringtrain train --trace`), read by
 scripts/plot.py's metric_timeline (best_over_time.png draws the same): a model's metric at pass
@@ -15,12 +16,21 @@ Usage: bench_sweeps_report.py DIR METHOD...   (DIR holds times.txt and METHOD-SE
 the first method is the reference, the grid)
 """
 import csv
+import json
 import os
 import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot import InputError, metric_timeline  # noqa: E402  (one reading of the trace: plot.py's)
+
+
+def idle_percent(run):
+    """The ranks' mean share of the training wall time spent waiting for models."""
+    with open(f"{run}/results.jsonl") as f:
+        record = json.loads(f.read().strip().splitlines()[-1])["run"]
+    ranks = record["per_rank"]
+    return sum(r["idle_percent"] for r in ranks) / len(ranks)
 
 
 def main():
@@ -40,7 +50,7 @@ def main():
             work = sum(int(r["passes"]) for r in res)
             points, span = metric_timeline(run, metric)
             rows.setdefault(m, {})[s] = dict(best=best, work=work, wall=times[(m, s)], span=span,
-                                             points=points, models=len(res))
+                                             points=points, models=len(res), idle=idle_percent(run))
     ref = methods[0]
     for m in methods:
         for s in seeds:
@@ -53,9 +63,9 @@ def main():
             r["ratio"] = None if r["reach"] is None else r["reach"] / span
             r["ratio_any"] = None if r["reach_any"] is None else r["reach_any"] / span
     print(f"| method | models | median best {metric} | median model-passes | median wall s | "
-          f"median traced s | reached the {ref}'s best | time to reach it / the {ref}'s traced "
-          f"time, per seed | per seed: best / model-passes / traced s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"median traced s | median idle % | reached the {ref}'s best | time to reach it / the "
+          f"{ref}'s traced time, per seed | per seed: best / model-passes / traced s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for m in methods:
         r = rows[m]
         med = lambda k: statistics.median(r[s][k] for s in seeds)
@@ -63,7 +73,8 @@ def main():
         ratios = "; ".join("-" if r[s]["ratio"] is None else f"{r[s]['ratio']:.2f}" for s in seeds)
         per = "; ".join(f"{r[s]['best']:.4f}/{r[s]['work']}/{r[s]['span']:.0f}" for s in seeds)
         print(f"| {m} | {statistics.median(r[s]['models'] for s in seeds):.0f} | {med('best'):.4f} "
-              f"| {med('work'):.0f} | {med('wall'):.1f} | {med('span'):.1f} | {len(hits)} of "
+              f"| {med('work'):.0f} | {med('wall'):.1f} | {med('span'):.1f} | {med('idle'):.1f} "
+              f"| {len(hits)} of "
               f"{len(seeds)} | {ratios} | {per} |")
     print()
     for m in methods[1:]:
