@@ -464,6 +464,9 @@ extern "C" rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spe
     RT_TRY(rc, rt_cuda_feed_open(slot, shard, nullptr, (shard->rows + chunk - 1) / chunk, 0, chunk,
                                  1, st));
   rc = evaluate_chunks(slot, fam, spec, shard, &l, chunk, own_input, st);
+  /* After a failure the abandoned chunk's kernels may still read the feed's buffer (no `used`
+   * event says so): they finish before the feed can reuse it, as in fed_batches. */
+  if (rc != RT_OK && via_feed) (void)cudaStreamSynchronize(slot->stream);
   if (via_feed) rt_cuda_feed_close(slot);
   if (rc != RT_OK) return rc;
   RT_CUDA_CHECK(st, cudaMemcpyAsync(slot->pinned, slot->acc, RT_EVAL_SUMS * sizeof(double),

@@ -26,11 +26,14 @@ from plot import InputError, metric_timeline  # noqa: E402  (one reading of the 
 
 
 def idle_percent(run):
-    """The ranks' mean share of the training wall time spent waiting for models."""
+    """The ranks' mean share of the training wall time spent waiting for models; NaN when the run
+    record has no per-rank figures (printed as nan)."""
     with open(f"{run}/results.jsonl") as f:
-        record = json.loads(f.read().strip().splitlines()[-1])["run"]
-    ranks = record["per_rank"]
-    return sum(r["idle_percent"] for r in ranks) / len(ranks)
+        record = json.loads(f.read().strip().splitlines()[-1]).get("run") or {}
+    values = [r.get("idle_percent") for r in record.get("per_rank") or []]
+    if not values or any(v is None for v in values):
+        return float("nan")
+    return sum(values) / len(values)
 
 
 def main():

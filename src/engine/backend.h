@@ -62,8 +62,9 @@ struct rt_backend {
    * result, cursor 0) or none (*done = 0). The engine (engine.c) then keeps several visits in
    * flight and goes on with hand-offs meanwhile. A start that must wait for the device between
    * batches (CUDA on streamed or LIBSVM shards: backend_cuda.c says why) calls between(user)
-   * (NULL: nothing) after each, so that the engine answers the watchdog and reads stop requests
-   * meanwhile; its result is ignored: a started visit is never cut. */
+   * (NULL: nothing) before each, so that the engine answers the watchdog and reads stop requests
+   * meanwhile; its result is ignored: a started visit is never cut. (Not covered: CUDA's wait for
+   * an earlier visit of the same fused context, backend_cuda.c drain_context.) */
   rt_code (*start)(rt_backend *b, const rt_group_visit *v, int (*between)(void *), void *user,
                    uint64_t *ticket, rt_status *st);
   rt_code (*poll)(rt_backend *b, uint64_t *ticket, int *done, rt_status *st);
@@ -99,9 +100,9 @@ rt_code rt_backend_cpu_open(const rt_dataset *ds, rt_backend **out, rt_status *s
  * visits (integrated at once, whole) reported finished only after `polls` to `polls + 2` polls
  * each, so visits finish later and out of order, as a GPU's would; and every visit checked against
  * the models and groups it was told of (here, read during the call, and by respec), as a device
- * backend sizes its buffers by them. With batch_ms > 0 each batch of a start also waits that many
- * milliseconds before the engine's between-batches hook, as a fed CUDA visit waits for the device
- * inside start. Owns inner. rt_train uses it around the CPU backend when the environment variable
+ * backend sizes its buffers by them. With batch_ms > 0 a start also waits that many milliseconds
+ * before each call of the engine's between-batches hook (after each batch where the CPU backend
+ * polls: most of them), as a fed CUDA visit waits for the device inside start. Owns inner. rt_train uses it around the CPU backend when the environment variable
  * RINGTRAIN_DEFER_VISITS=N (N >= 1) is set (RINGTRAIN_DEFER_BATCH_MS=M for batch_ms): model files
  * must not change. */
 rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, unsigned batch_ms,

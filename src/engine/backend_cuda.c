@@ -143,7 +143,9 @@ static void visit_free(cuda_visit *w) {
  * second visit of the same group while the first is in flight: members of one group at different
  * cursors on this rank (a model admitted later by asha, tpe or pbt). The new visit then waits for
  * the old one's device work (compute only, no peer): its states are written back now and its
- * part marked done, so cuda_poll still reports that visit finished in its turn. */
+ * part marked done, so cuda_poll still reports that visit finished in its turn. This wait calls
+ * no between-batches hook: a rank waiting here for a long visit answers no watchdog question
+ * until it ends (run.timeout must allow a visit's time in that case). */
 static rt_code drain_context(cuda_backend *c, rt_cuda_group *g, rt_status *st) {
   int waited = 0;
   rt_code rc;

@@ -90,12 +90,14 @@ rt_code rt_cuda_choose_device(MPI_Comm comm, int *device, char *problem, size_t 
       return rc;
     }
   }
-  int *choice = malloc((size_t)local_size * sizeof *choice);
+  /* The choices and the search's scratch in one block: one allocation, so a rank either has both
+   * or fails (never a different answer from the other ranks of its node). */
+  int *choice = malloc((size_t)local_size * (sizeof *choice + 1));
   rt_code rc = choice
                    ? RT_OK
                    : RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate %d device choices", local_size);
   if (rc == RT_OK) {
-    (void)rt_device_assign(all, local_size, choice);
+    (void)rt_device_assign(all, local_size, choice, (unsigned char *)(choice + local_size));
     if (me.count == 0) {
       snprintf(problem, cap, "rank %d cannot use CUDA: %s", me.rank, reason);
     } else if (choice[local_rank] < 0) {

@@ -2,7 +2,6 @@
 #include "device_assign.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* The visible devices of rank r that are considered. */
@@ -40,7 +39,8 @@ static int augment(const rt_rank_devices *node, int local_ranks, int *choice, in
   return 0;
 }
 
-int rt_device_assign(const rt_rank_devices *node, int local_ranks, int *choice) {
+int rt_device_assign(const rt_rank_devices *node, int local_ranks, int *choice,
+                     unsigned char *scratch) {
   for (int r = 0; r < local_ranks; ++r) {
     choice[r] = -1;
     const int n = count_of(node, r);
@@ -53,22 +53,15 @@ int rt_device_assign(const rt_rank_devices *node, int local_ranks, int *choice) 
     for (int i = 0; i < n && choice[r] < 0; ++i)
       if (holder(node, choice, r, node[r].ids[i]) < 0) choice[r] = i;
   }
-  /* Ranks left without a device: move earlier ones to other devices of theirs where that frees
-   * one, so that a rank fails only when no assignment at all gives every rank a device. Without
-   * memory for the search the greedy choice stands (a conflict may then be reported that moving
-   * ranks would have avoided). */
-  unsigned char *visited = local_ranks > 0 ? malloc((size_t)local_ranks) : NULL;
+  /* Ranks left without a device: move other ranks to other devices of theirs where that frees
+   * one, so that a rank fails only when no assignment at all gives every rank a device. */
   int failed = -1;
   for (int r = 0; r < local_ranks; ++r) {
     if (choice[r] >= 0 || count_of(node, r) <= 0) continue;
-    if (visited) {
-      memset(visited, 0, (size_t)local_ranks);
-      visited[r] = 1;
-      if (augment(node, local_ranks, choice, r, visited)) continue;
-    }
-    if (failed < 0) failed = r;
+    memset(scratch, 0, (size_t)local_ranks);
+    scratch[r] = 1;
+    if (!augment(node, local_ranks, choice, r, scratch) && failed < 0) failed = r;
   }
-  free(visited);
   return failed;
 }
 

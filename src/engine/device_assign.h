@@ -23,12 +23,15 @@ typedef struct rt_rank_devices {
 /* Gives every rank of the node (node[0..local_ranks), in node-local rank order) a visible device
  * that no other rank of the node takes: local rank r takes its visible device r % count when that
  * one is still free (with every device visible to every rank, rank r gets device r), otherwise its
- * first free one; a rank that finds all of its devices taken then gets one by moving earlier
+ * first free one; a rank that finds all of its devices taken then gets one by moving other
  * ranks to other devices of theirs (an augmenting path of a bipartite matching), so a rank is
  * left without a device only when no assignment gives every rank one. choice[r]: the index among
- * rank r's visible devices, -1 for a rank without any. Returns -1 when every rank with devices got
- * one, else the local index of the first rank left without a device. */
-int rt_device_assign(const rt_rank_devices *node, int local_ranks, int *choice);
+ * rank r's visible devices, -1 for a rank without any; scratch: local_ranks bytes of working
+ * space (the caller's, so that every rank of the node computes the same answer or none). Returns
+ * -1 when every rank with devices got one, else the local index of the first rank left without a
+ * device. */
+int rt_device_assign(const rt_rank_devices *node, int local_ranks, int *choice,
+                     unsigned char *scratch);
 
 /* The line that names the conflict of rt_device_assign's `failed` rank, e.g.
  * "node gpu07 runs 4 ranks and rank 2 sees 2 CUDA devices, all taken by other ranks of the node

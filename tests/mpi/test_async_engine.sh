@@ -14,6 +14,9 @@
 #      run.timeout 3, a 5.6 s visit on one rank (113 batches x 50 ms) while the other rank waits
 #      on it must not be reported stuck (without the hook the waiting rank asks at 3 s, hears
 #      nothing within the 1 s window and ends the job), and the models equal the synchronous ones.
+#      Margins: the waiting rank, answered "busy", claims anyway after 3 x run.timeout = 9 s idle
+#      (watchdog.h), 3.3 s after the visit's 5.65 s of waits; without the hook it fails once the
+#      visit passes 4 s (run.timeout plus the 1 s answer window).
 source "$(dirname "$0")/../lib.sh" "$@"
 for i in 1 2; do cat "$SRC/configs/data/digits.csv"; done >"$WORK/d2.csv" # 3,594 rows
 cat >"$WORK/a.yaml" <<YAML

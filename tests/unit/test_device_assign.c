@@ -24,6 +24,13 @@ static void sees(rt_rank_devices *node, int r, const int *ids) {
   }
 }
 
+/* rt_device_assign with its scratch (at most 8 ranks here). */
+static int assign(const rt_rank_devices *node, int local_ranks, int *choice) {
+  unsigned char scratch[8];
+  assert_true(local_ranks <= 8);
+  return rt_device_assign(node, local_ranks, choice, scratch);
+}
+
 /* The physical device rank r got. */
 static const char *got(const rt_rank_devices *node, const int *choice, int r) {
   return choice[r] < 0 ? "none" : node[r].ids[choice[r]];
@@ -35,10 +42,10 @@ static void every_rank_sees_every_device(void **state) {
   int choice[8];
   const int all[] = {0, 1, 2, 3, 4, 5, 6, 7, -1};
   for (int r = 0; r < 8; ++r) sees(node, r, all);
-  assert_int_equal(rt_device_assign(node, 8, choice), -1);
+  assert_int_equal(assign(node, 8, choice), -1);
   for (int r = 0; r < 8; ++r) assert_int_equal(choice[r], r); /* rank r on device r, as before */
   /* Fewer ranks than devices: still rank r on device r. */
-  assert_int_equal(rt_device_assign(node, 3, choice), -1);
+  assert_int_equal(assign(node, 3, choice), -1);
   for (int r = 0; r < 3; ++r) assert_int_equal(choice[r], r);
 }
 
@@ -51,7 +58,7 @@ static void one_device_each(void **state) {
     const int mine[] = {3 - r, -1};
     sees(node, r, mine);
   }
-  assert_int_equal(rt_device_assign(node, 4, choice), -1);
+  assert_int_equal(assign(node, 4, choice), -1);
   for (int r = 0; r < 4; ++r) {
     assert_int_equal(choice[r], 0);
     assert_string_equal(got(node, choice, r), bus[3 - r]);
@@ -68,7 +75,7 @@ static void pairs(void **state) {
   sees(node, 1, ab);
   sees(node, 2, cd);
   sees(node, 3, cd);
-  assert_int_equal(rt_device_assign(node, 4, choice), -1);
+  assert_int_equal(assign(node, 4, choice), -1);
   const char *seen[4];
   for (int r = 0; r < 4; ++r) seen[r] = got(node, choice, r);
   for (int r = 0; r < 4; ++r)
@@ -83,7 +90,7 @@ static void preferred_taken_first_free(void **state) {
   const int a[] = {0, -1}, ba[] = {1, 0, -1};
   sees(node, 0, a);
   sees(node, 1, ba);
-  assert_int_equal(rt_device_assign(node, 2, choice), -1);
+  assert_int_equal(assign(node, 2, choice), -1);
   assert_string_equal(got(node, choice, 0), bus[0]);
   assert_string_equal(got(node, choice, 1), bus[1]);
 }
@@ -97,7 +104,7 @@ static void a_rank_without_devices(void **state) {
   sees(node, 0, none);
   sees(node, 1, ab);
   sees(node, 2, ab);
-  assert_int_equal(rt_device_assign(node, 3, choice), -1);
+  assert_int_equal(assign(node, 3, choice), -1);
   assert_int_equal(choice[0], -1);
   assert_string_equal(got(node, choice, 1), bus[1]);
   assert_string_equal(got(node, choice, 2), bus[0]);
@@ -109,7 +116,7 @@ static void more_ranks_than_devices(void **state) {
   int choice[4];
   const int ab[] = {0, 1, -1};
   for (int r = 0; r < 4; ++r) sees(node, r, ab);
-  assert_int_equal(rt_device_assign(node, 4, choice), 2); /* local rank 2 is the first left out */
+  assert_int_equal(assign(node, 4, choice), 2); /* local rank 2 is the first left out */
   assert_int_equal(choice[3], -1);
   char text[400];
   rt_device_conflict_text("gpu07", node, 4, 2, text, sizeof text);
@@ -128,7 +135,7 @@ static void everyone_on_one_device(void **state) {
   const int a[] = {0, -1};
   sees(node, 0, a);
   sees(node, 1, a);
-  assert_int_equal(rt_device_assign(node, 2, choice), 1);
+  assert_int_equal(assign(node, 2, choice), 1);
   char text[400];
   rt_device_conflict_text("n1", node, 2, 1, text, sizeof text);
   assert_string_equal(
@@ -138,7 +145,6 @@ static void everyone_on_one_device(void **state) {
       "node or make more devices visible");
 }
 
-/* Enough devices on the node, but not visible to the rank that needs one. */
 /* Greedy choice would leave rank 1 without a device (rank 0 takes A, the only device rank 1
  * sees): rank 0 moves to B. */
 static void an_earlier_rank_moves(void **state) {
@@ -148,7 +154,7 @@ static void an_earlier_rank_moves(void **state) {
   const int a[] = {0, -1}, ab[] = {0, 1, -1};
   sees(node, 0, ab);
   sees(node, 1, a);
-  assert_int_equal(rt_device_assign(node, 2, choice), -1);
+  assert_int_equal(assign(node, 2, choice), -1);
   assert_string_equal(got(node, choice, 0), bus[1]);
   assert_string_equal(got(node, choice, 1), bus[0]);
 }
@@ -164,7 +170,7 @@ static void a_path_of_moves(void **state) {
   sees(node, 1, db); /* greedy: index 1 = B */
   sees(node, 2, c);  /* C */
   sees(node, 3, a);  /* A, taken */
-  assert_int_equal(rt_device_assign(node, 4, choice), -1);
+  assert_int_equal(assign(node, 4, choice), -1);
   assert_string_equal(got(node, choice, 0), bus[1]);
   assert_string_equal(got(node, choice, 1), bus[3]);
   assert_string_equal(got(node, choice, 2), bus[2]);
@@ -181,7 +187,7 @@ static void enough_devices_badly_visible(void **state) {
   sees(node, 0, a);
   sees(node, 1, a);
   sees(node, 2, bc);
-  assert_int_equal(rt_device_assign(node, 3, choice), 1);
+  assert_int_equal(assign(node, 3, choice), 1);
   assert_string_equal(got(node, choice, 0), bus[0]);
   assert_int_equal(choice[1], -1);
   char text[400];
