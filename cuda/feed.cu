@@ -316,15 +316,9 @@ rt_code csr_buffers(rt_cuda_feed *f, size_t nnz, rt_status *st) {
     if (!f->toffs[b])
       RT_CUDA_CHECK(st, cudaMalloc((void **)&f->toffs[b], (f->features + 1) * sizeof(int)));
   }
-  if (!f->transposer) { /* kept only once bound to the copy stream, as sparse_products.cu's */
-    cusparseHandle_t h = nullptr;
+  if (!f->transposer) {
     rt_code rc;
-    RT_TRY(rc, RT_CUSPARSE_CALL(st, cusparseCreate(&h)));
-    if ((rc = RT_CUSPARSE_CALL(st, cusparseSetStream(h, f->copy))) != RT_OK) {
-      (void)cusparseDestroy(h);
-      return rc;
-    }
-    f->transposer = h;
+    RT_TRY(rc, rt_cuda_sparse_handle_on(f->copy, &f->transposer, st));
   }
   if (nnz <= f->nnz_cap && f->trows[0]) return RT_OK;
   RT_CUDA_CHECK(st, cudaStreamSynchronize(f->copy));

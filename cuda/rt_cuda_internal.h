@@ -230,6 +230,11 @@ struct rt_cuda_csr_batch {
   const float *t_vals;
 };
 
+/* A cuSPARSE handle bound to `stream` into *out (sparse_products.cu); on failure none is kept
+ * (*out untouched): a handle left on the default stream would run outside the stream's ordering.
+ * The slots' SpMM handles and the feeds' transposers (feed.cu) are made by it. */
+rt_code rt_cuda_sparse_handle_on(cudaStream_t stream, cusparseHandle_t *out, rt_status *st);
+
 /* Sparse products (sparse_products.cu), cuSPARSE's SpMM with X or X^T as the sparse operand, never
  * transposed by cuSPARSE (its transposed products may sum in another order on every run), one
  * call per member (a member's bits do not depend on its group's size), on the slot's stream:

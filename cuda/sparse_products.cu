@@ -20,6 +20,18 @@
 
 #include "rt_cuda_internal.h"
 
+rt_code rt_cuda_sparse_handle_on(cudaStream_t stream, cusparseHandle_t *out, rt_status *st) {
+  cusparseHandle_t h = nullptr;
+  rt_code rc;
+  RT_TRY(rc, RT_CUSPARSE_CALL(st, cusparseCreate(&h)));
+  if ((rc = RT_CUSPARSE_CALL(st, cusparseSetStream(h, stream))) != RT_OK) {
+    (void)cusparseDestroy(h);
+    return rc;
+  }
+  *out = h;
+  return RT_OK;
+}
+
 namespace {
 
 /* cuSPARSE's CSR algorithm 3, the one its documentation calls deterministic (untransposed sparse
@@ -29,18 +41,7 @@ namespace {
 constexpr cusparseSpMMAlg_t kSpmmAlg = CUSPARSE_SPMM_CSR_ALG3;
 
 rt_code sparse_handle(rt_cuda_slot *slot, rt_status *st) {
-  if (slot->sparse) return RT_OK;
-  cusparseHandle_t h = nullptr;
-  rt_code rc;
-  RT_TRY(rc, RT_CUSPARSE_CALL(st, cusparseCreate(&h)));
-  /* Kept only once it is bound to the slot's stream: a handle left on the default stream would
-   * run outside the slot's ordering on the next call. */
-  if ((rc = RT_CUSPARSE_CALL(st, cusparseSetStream(h, slot->stream))) != RT_OK) {
-    (void)cusparseDestroy(h);
-    return rc;
-  }
-  slot->sparse = h;
-  return RT_OK;
+  return slot->sparse ? RT_OK : rt_cuda_sparse_handle_on(slot->stream, &slot->sparse, st);
 }
 
 /* The slot's work buffer of at least `bytes`: a larger one replaces it once the stream is done

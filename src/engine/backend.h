@@ -102,9 +102,9 @@ rt_code rt_backend_cpu_open(const rt_dataset *ds, rt_backend **out, rt_status *s
  * the models and groups it was told of (here, read during the call, and by respec), as a device
  * backend sizes its buffers by them. With batch_ms > 0 a start also waits that many milliseconds
  * before each call of the engine's between-batches hook (after each batch where the CPU backend
- * polls: most of them), as a fed CUDA visit waits for the device inside start. Owns inner. rt_train uses it around the CPU backend when the environment variable
- * RINGTRAIN_DEFER_VISITS=N (N >= 1) is set (RINGTRAIN_DEFER_BATCH_MS=M for batch_ms): model files
- * must not change. */
+ * polls: most of them), as a fed CUDA visit waits for the device inside start. Owns inner.
+ * rt_train uses it around the CPU backend when the environment variable RINGTRAIN_DEFER_VISITS=N
+ * (N >= 1) is set (RINGTRAIN_DEFER_BATCH_MS=M for batch_ms): model files must not change. */
 rt_code rt_backend_deferred_open(rt_backend *inner, unsigned polls, unsigned batch_ms,
                                  const rt_model_spec *specs, size_t count,
                                  const struct rt_groups *groups, rt_backend **out, rt_status *st);
