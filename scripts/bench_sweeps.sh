@@ -10,6 +10,9 @@
 #           as soon as a rung ranks them, so finished models come early; it spends ~320-370
 #   tpe     36 models: 12 drawn at random, then 2 rounds of 12 suggested (12 at once) = 324
 #   tpe-asha  39 models (13 random, rounds of 13) stopped at asha's rungs: at most 323
+#   grid-by-id  (not run by default; after grid) the grid with model j started at shard j, the
+#           start_shard rule before cost classes were spread (src/config/start_shard.c): what the
+#           ranks wait when every relu model starts at shard 0 and every tanh one at shard 1
 # Every run is traced (--trace): scripts/bench_sweeps_report.py prints, per method, the medians
 # over the seeds of the best validation accuracy, the model-passes spent (results.csv), the wall
 # and traced seconds, and when each run first held a model at the grid's best accuracy of the
@@ -35,7 +38,7 @@ while [[ $# -gt 0 ]]; do
     --ranks) ranks=$2; shift 2 ;;
     --passes) passes=$2; shift 2 ;;
     --methods) methods=$2; shift 2 ;;
-    -h|--help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "bench_sweeps.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -93,14 +96,24 @@ rm -f "$dir/times.txt.new"
 for seed in $(seq "$first" $((first + seeds - 1))); do
   for method in $methods; do
     cfg="$dir/$method-$seed.yaml"
-    {
-      echo "# Written by scripts/bench_sweeps.sh"
-      echo "data: {train: $PWD/$train, label_column: 0, validation_fraction: 0.1, shards: $ranks}"
-      echo "run: {passes: $passes, seed: $seed, threads: 1}"
-      echo "sweep: $(sweep_of "$method")"
-      echo "models:"
-      space "$method"
-    } >"$cfg"
+    if [[ $method == grid-by-id ]]; then
+      # the grid's resolved config with every model started at its id (the rule before balanced
+      # start shards): the same models, data and bits but for where each starts
+      [[ -f "$dir/grid-$seed/config.yaml" ]] || { echo "bench_sweeps.sh: grid-by-id needs grid first" >&2; exit 2; }
+      awk '!models { print; if ($0 == "models:") models = 1; next }
+           /^  - / { n++ }
+           /^    start_shard: / { print "    start_shard: " n - 1; next }
+           { print }' "$dir/grid-$seed/config.yaml" >"$cfg"
+    else
+      {
+        echo "# Written by scripts/bench_sweeps.sh"
+        echo "data: {train: $PWD/$train, label_column: 0, validation_fraction: 0.1, shards: $ranks}"
+        echo "run: {passes: $passes, seed: $seed, threads: 1}"
+        echo "sweep: $(sweep_of "$method")"
+        echo "models:"
+        space "$method"
+      } >"$cfg"
+    fi
     start=$(date +%s%N)
     scripts/mpirun.sh "$ranks" "$build/ringtrain" train "$cfg" --quiet --trace --output "$dir/$method-$seed" \
       >"$dir/$method-$seed.log" 2>&1 || { echo "bench_sweeps.sh: $method seed $seed failed:" >&2; tail -5 "$dir/$method-$seed.log" >&2; exit 1; }

@@ -128,11 +128,12 @@ typedef struct rt_model_config {
                           auto (the default) = run.seed; models that share it (and the rest of
                           rt_models_can_group) share every batch and can form a group */
   long start_shard;    /* where its succession starts: rotate and shuffle visit position p at
-                          (start_shard + p) mod n; auto (the default) = the model id; written
-                          resolved */
+                          (start_shard + p) mod n; auto (the default) = spread over the shards by
+                          cost class (src/config/start_shard.c; one class: the model id),
+                          resolved for the whole config; written resolved */
   uint64_t given;      /* bit i set: model key i was given a value (not `auto`); read only for the
-                     keys resolved per model (seed, data_order, start_shard:
-                     rt_model_config_resolve); default 0 */
+                     keys resolved per model (seed, data_order: rt_model_config_resolve;
+                     start_shard: rt_config_parse / rt_config_set); default 0 */
   /* sweep */
   uint64_t swept;   /* bit i set: model key i (rt_model_key_name(i)) was set by the sweep
                               (a list, values or a distribution in the entry, or the entry's
@@ -338,10 +339,12 @@ void rt_model_config_defaults(rt_model_config *model);
 uint64_t rt_model_seed_auto(uint64_t run_seed, uint64_t id);
 
 /* Resolves the model keys whose `auto` depends on the model's place in the run (the one rule):
- * seed (rt_model_seed_auto), data_order (= run_seed) and start_shard (= id), each only where it
- * was not given (rt_model_config.given). rt_config_parse and rt_config_set keep every model of a
- * config resolved (so they follow --set run.seed=...); the specs are built through it too, so a
- * config made in code trains alike. */
+ * seed (rt_model_seed_auto) and data_order (= run_seed), each only where it was not given
+ * (rt_model_config.given). rt_config_parse and rt_config_set keep every model of a config
+ * resolved (so they follow --set run.seed=...); the specs are built through it too, so a config
+ * made in code trains alike. start_shard's auto depends on the other models of the config: those
+ * two resolve it for the whole config (src/config/start_shard.c); a config made in code keeps the
+ * number it holds. */
 void rt_model_config_resolve(rt_model_config *model, uint64_t run_seed, uint64_t id);
 
 /* The hyper-parameters that matter for the model's family in one short line, the same in

@@ -197,8 +197,16 @@ const rt_config_key *rt_config_key_column(size_t position);
 int rt_model_kind_known(const char *name);
 
 /* rt_model_config_resolve, then marks seed, data_order and start_shard given: what a written
- * config carries (the numbers the model trains with) and what two configs are compared by. */
+ * config carries (the numbers the model trains with) and what two configs are compared by. The
+ * model's start_shard must be resolved already (rt_start_shards_resolve). */
 void rt_model_config_pin(rt_model_config *model, uint64_t run_seed, uint64_t id);
+
+/* start_shard: auto for every model of models[0..count) that was not given it: spread over the
+ * shards by cost class (src/config/start_shard.c). Fails only on allocation. */
+rt_code rt_start_shards_resolve(rt_model_config *models, size_t count, rt_status *st);
+/* The model keys that make a cost class, by position (NULL past the end): for the tests. */
+size_t rt_start_shard_cost_key_count(void);
+const char *rt_start_shard_cost_key(size_t i);
 
 /* Keys that take a YAML list as ONE value (RT_KEY_INT_RANGE, RT_KEY_INT_LIST, RT_KEY_NAME_LIST). */
 int rt_config_key_is_list(const rt_config_key *key);

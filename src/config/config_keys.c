@@ -770,7 +770,8 @@ const rt_config_key rt_config_keys[] = {
      0,
      "auto",
      "where the model's succession starts: rotate and shuffle visit position p at (start_shard "
-     "+ p) mod the shards in use, 0..1000000000; auto = the model id",
+     "+ p) mod the shards in use, 0..1000000000; auto = spread over the shards by cost (models "
+     "that cost the same per batch take turns; one such class: the model id)",
      NULL,
      RT_SPEC_ALL,
      26,
@@ -1768,7 +1769,6 @@ static uint64_t model_bit(const char *name) {
 void rt_model_config_resolve(rt_model_config *model, uint64_t run_seed, uint64_t id) {
   if (!(model->given & model_bit("seed"))) model->seed = rt_model_seed_auto(run_seed, id);
   if (!(model->given & model_bit("data_order"))) model->data_order = run_seed;
-  if (!(model->given & model_bit("start_shard"))) model->start_shard = (long)id;
 }
 
 void rt_model_config_pin(rt_model_config *model, uint64_t run_seed, uint64_t id) {

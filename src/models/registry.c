@@ -274,7 +274,10 @@ rt_code rt_spec_from_text(const char *text, const char *file, rt_model_spec *spe
     return rt_fail(st, RT_ERR_MODEL_FILE, "%s: spec label_column out of range", file);
   spec->label_column = (int)label;
   RT_TRY(rc, spec_model_keys(text, file, old, hp, st));
-  if (old) rt_model_config_resolve(hp, spec->seed, spec->id);
+  if (old) { /* trained when every auto start_shard was the model id */
+    rt_model_config_resolve(hp, spec->seed, spec->id);
+    hp->start_shard = (long)spec->id;
+  }
   uint64_t every = 0;
   RT_TRY(rc, spec_u64(text, file, "eval_every_pass", &every, st));
   if (every > 1)

@@ -13,7 +13,8 @@ models:
   - {kind: softmax, optimizer: adam, learning_rate: [0.01, 0.02, 0.05, 0.1], batch_size: 32}
 YAML
 
-# check: rotate over 2 shards, start_shard auto = id: models 0,2 start at shard 0, 1,3 at shard 1.
+# check: rotate over 2 shards, start_shard auto = id (one cost class): models 0,2 start at shard
+# 0, 1,3 at shard 1.
 "$RT" check "$WORK/sweep.yaml" >"$WORK/check.out" && pass || fail "check exit code"
 grep -qx '# groups (run.fuse auto): 2 groups' "$WORK/check.out" && pass || fail "check groups header: $(grep group "$WORK/check.out")"
 # the BLAS and whether its products are fused (src/models/fused_gemm.h)
@@ -61,6 +62,32 @@ same_params "$WORK/sweep/models/3.rtm" "$WORK/alone/models/0.rtm" && pass || fai
 "$RT" predict "$WORK/sweep/models/3.rtm" "$DIGITS" --output "$WORK/p3.csv" && pass || fail "predict 3"
 "$RT" predict "$WORK/alone/models/0.rtm" "$DIGITS" --output "$WORK/p0.csv" && pass || fail "predict alone"
 cmp -s "$WORK/p3.csv" "$WORK/p0.csv" && pass || fail "predictions differ"
+# start_shard auto spreads cost classes (src/config/start_shard.c): optimizer varies fastest, so
+# by id every sgd model would start at shard 0 and every adam one at shard 1. sgd (class 0) takes
+# starts 0, 1; adam (class 1) 1, 2: each start shard gets one of each. Model 3 (adam, start 2)
+# trained alone from its resolved entry is still the same model.
+cat >"$WORK/mixed.yaml" <<YAML
+data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2, shards: 2}
+run: {passes: 2, seed: 5, output: $WORK/mixed}
+models:
+  - {kind: softmax, learning_rate: [0.01, 0.05], optimizer: [sgd, adam], batch_size: 32}
+YAML
+"$RT" check "$WORK/mixed.yaml" >"$WORK/mixed.out" && pass || fail "check mixed"
+grep -qx '# group 0: models 0,3 logistic batch=32 size=2' "$WORK/mixed.out" && pass ||
+  fail "cost classes not spread over the start shards: $(grep '^# group' "$WORK/mixed.out")"
+grep -qx '# group 1: models 1-2 logistic batch=32 size=2' "$WORK/mixed.out" && pass || fail "mixed: group 1"
+"$RT" train "$WORK/mixed.yaml" --quiet && pass || fail "train the mixed sweep"
+[[ "$(grep -E '^    (optimizer|start_shard):' "$WORK/mixed/config.yaml" | awk '{print $2}' | tr '\n' ' ')" == \
+  "sgd 0 adam 1 sgd 1 adam 2 " ]] && pass ||
+  fail "config.yaml start shards: $(grep -E '^    (optimizer|start_shard):' "$WORK/mixed/config.yaml" | tr '\n' ' ')"
+awk -v want=3 '
+  !inmodels { print; if ($0 == "models:") inmodels = 1; next }
+  /^  - / { n++ }
+  n == want + 1 { print }' "$WORK/mixed/config.yaml" >"$WORK/mixed3.yaml"
+"$RT" train "$WORK/mixed3.yaml" --quiet --output "$WORK/mixed3" && pass || fail "train mixed model 3 alone"
+same_params "$WORK/mixed/models/3.rtm" "$WORK/mixed3/models/0.rtm" && pass ||
+  fail "mixed model 3 alone differs from its sweep self"
+
 # A model of the sweep with another data order trains other bytes (the order is really used).
 "$RT" train "$WORK/alone.yaml" --quiet --output "$WORK/other" --set models.0.data_order=6 && pass || fail "train other order"
 cmp -s "$WORK/alone/models/0.rtm" "$WORK/other/models/0.rtm" && fail "data_order changes nothing" || pass

@@ -71,7 +71,8 @@ static inline rt_model_spec gt_spec(const char *kind, uint64_t id, size_t featur
   s.passes = passes;
   s.shards = shards;
   s.total_batches = total_batches;
-  rt_model_config_resolve(&s.hp, seed, id); /* seed, data_order, start_shard as auto gives them */
+  rt_model_config_resolve(&s.hp, seed, id); /* seed and data_order as auto gives them */
+  s.hp.start_shard = (long)id;              /* start_shard auto in a config of one cost class */
   return s;
 }
 

@@ -183,7 +183,7 @@ static void whole_run(problem *p, const rt_model_spec *spec) {
   size_t visits = 0;
   while (!cpu_done) {
     const rt_state_header *h = rt_state_head(cpu);
-    const uint64_t shard = (spec->id + h->position) % p->shards; /* rt_succession_shard */
+    const uint64_t shard = (spec->id + h->position) % p->shards; /* rotate from start_shard = id */
     gt_cpu_visit(spec, cpu, &p->host[shard], shard, &r);
     cpu_done = gt_cpu_finish_visit(spec, cpu);
     assert_false(gpu_done);

@@ -1,5 +1,6 @@
 /* The model keys seed, data_order and start_shard: auto resolves per model (seed from run.seed and
- * the model id, data_order = run.seed, start_shard = the id) and follows --set run.seed; given
+ * the model id, data_order = run.seed, start_shard spread by cost class, the id within one class)
+ * and follows --set run.seed; given
  * values survive; the resolved config carries numbers that read back to the same models; and the
  * default seed is the RNG key models always had, so default initial weights did not change. */
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "test_util.h"
 
 #include "check_spec.h"
+#include "config_internal.h"
 #include "model.h"
 #include "rng.h"
 
@@ -108,6 +110,88 @@ static void resolved_round_trip(void **state) {
   rt_config_free(&cfg);
 }
 
+/* start_shard auto spreads models that cost the same over the shards: a grid whose fastest key
+ * changes the cost (activation) no longer puts one cost at even starts and the other at odd ones.
+ * Each class (in the order of its first model) counts on from its number; numbers (learning rate,
+ * l2) make no class; appending models moves none; a given value stays; --set follows. */
+static const char grid_text[] =
+    "data: {train: t.csv}\n"
+    "models:\n"
+    "  - {kind: mlp, learning_rate: [0.1, 0.2, 0.3, 0.4], l2: [0, 0.01], activation: [relu, "
+    "tanh]}\n";
+
+static void parse_text(const char *yaml, rt_config *cfg) {
+  rt_status st;
+  if (rt_config_parse(yaml, strlen(yaml), "g.yaml", cfg, &st) != RT_OK) fail_msg("%s", st.message);
+}
+
+static void start_shard_spread_by_cost(void **state) {
+  (void)state;
+  for (size_t i = 0; i < rt_start_shard_cost_key_count(); ++i)
+    if (!rt_config_key_find(RT_SECTION_MODEL, rt_start_shard_cost_key(i)))
+      fail_msg("cost key '%s' is not a model key", rt_start_shard_cost_key(i));
+  assert_null(rt_start_shard_cost_key(rt_start_shard_cost_key_count()));
+  rt_config cfg;
+  parse_text(grid_text, &cfg);
+  assert_int_equal(cfg.model_count, 16);
+  /* the grid alternates activation (its last key): models 0, 2, ... relu, 1, 3, ... tanh */
+  long want[2] = {0, 1}; /* relu's class is number 0, tanh's number 1 */
+  size_t at_even[2] = {0, 0};
+  for (size_t j = 0; j < cfg.model_count; ++j) {
+    const int tanh = cfg.models[j].activation == RT_ACTIVATION_TANH;
+    assert_int_equal(tanh, (int)(j % 2));
+    assert_int_equal(cfg.models[j].start_shard, want[tanh]++);
+    at_even[tanh] += cfg.models[j].start_shard % 2 == 0;
+  }
+  /* on 2 shards each start shard gets 4 of each (by id: all 8 relu at shard 0) */
+  assert_int_equal(at_even[0], 4);
+  assert_int_equal(at_even[1], 4);
+
+  /* appending an entry moves none of the earlier models; the new class is number 2 */
+  static const char appended[] =
+      "data: {train: t.csv}\n"
+      "models:\n"
+      "  - {kind: mlp, learning_rate: [0.1, 0.2, 0.3, 0.4], l2: [0, 0.01], activation: [relu, "
+      "tanh]}\n"
+      "  - {kind: logistic, batch_size: [32, 64]}\n"
+      "  - {kind: mlp, activation: tanh, start_shard: 40}\n"
+      "  - {kind: mlp, activation: tanh}\n";
+  rt_config more;
+  parse_text(appended, &more);
+  assert_int_equal(more.model_count, 20);
+  for (size_t j = 0; j < cfg.model_count; ++j)
+    assert_int_equal(more.models[j].start_shard, cfg.models[j].start_shard);
+  assert_int_equal(more.models[16].start_shard, 2);     /* logistic batch 32: class 2, first */
+  assert_int_equal(more.models[17].start_shard, 3);     /* batch 64: another class, number 3 */
+  assert_int_equal(more.models[18].start_shard, 40);    /* given */
+  assert_int_equal(more.models[19].start_shard, 1 + 9); /* tanh's tenth, the given one counted */
+
+  /* --set a cost key: the classes follow (model 0 joins tanh, whose number is now 0) */
+  set(&cfg, "models.0.activation=tanh");
+  assert_int_equal(cfg.models[0].start_shard, 0);
+  assert_int_equal(cfg.models[1].start_shard, 1);
+  assert_int_equal(cfg.models[2].start_shard, 1); /* relu's class begins at model 2: number 1 */
+
+  /* the written config carries the numbers, and reads back to the same */
+  char *yaml = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&yaml, &len);
+  rt_status st;
+  assert_int_equal(rt_config_write_yaml(&more, f, &st), RT_OK);
+  fclose(f);
+  rt_config back;
+  parse_text(yaml, &back);
+  assert_int_equal(back.model_count, more.model_count);
+  for (size_t j = 0; j < more.model_count; ++j)
+    assert_int_equal(back.models[j].start_shard, more.models[j].start_shard);
+  char diff[512];
+  assert_int_equal(rt_config_diff(&more, &back, diff, sizeof diff), 0);
+  free(yaml);
+  rt_config_free(&back);
+  rt_config_free(&more);
+  rt_config_free(&cfg);
+}
+
 /* Default initial weights are those of the formula models always used; a config made in code
  * (no parse) resolves alike through the spec builder; an explicit seed changes them. */
 static void default_init_unchanged(void **state) {
@@ -150,6 +234,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(auto_follows_run_seed),
       cmocka_unit_test(resolved_round_trip),
+      cmocka_unit_test(start_shard_spread_by_cost),
       cmocka_unit_test(default_init_unchanged),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

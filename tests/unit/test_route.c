@@ -15,7 +15,7 @@ static rt_model_spec spec_of(uint64_t id, int succession, uint64_t shards, uint6
   rt_model_spec s;
   memset(&s, 0, sizeof s);
   s.id = id;
-  s.hp.start_shard = (long)id; /* the model key's auto value (rt_model_config_resolve) */
+  s.hp.start_shard = (long)id; /* the auto value in a config of one cost class */
   s.succession = succession;
   s.shards = shards;
   s.shards_used = used;

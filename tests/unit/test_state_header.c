@@ -13,7 +13,7 @@
 
 #include "engine.h"
 #include "rng.h"
-#include "schedule.h"
+#include "route.h"
 #include "test_util.h"
 
 #define S 3
@@ -73,7 +73,7 @@ static void shadow_matches_cpu_engine(void **unused) {
     rt_state_header shadow;
     rt_state_header_init(&specs[j], &shadow);
     for (uint64_t t = 0; t < specs[j].passes * S; ++t) {
-      const uint64_t shard = rt_succession_shard(j, t / S, t % S, S);
+      const uint64_t shard = rt_route_shard(&specs[j], t / S, t % S);
       rt_state_header_advance(&shadow, rows[shard], (uint64_t)batch[j], S);
     }
     const rt_state_header *h = rt_state_head(states[j]);
