@@ -40,13 +40,11 @@ const char *rt_start_shard_cost_key(size_t i) {
 /* A 64-bit digest of the model's cost class: its cost keys' texts, mixed 8 bytes at a time by the
  * RNG's key mixer. Two classes that collide share their numbering: balance, not correctness, is
  * what a collision costs (the rule stays a function of the config). */
-static uint64_t cost_class(const rt_model_config *model) {
+static uint64_t cost_class(const rt_model_config *model, const size_t *index) {
   uint64_t h = 0x636f7374ULL; /* "cost" */
   for (size_t i = 0; i < rt_start_shard_cost_key_count(); ++i) {
-    const rt_config_key *key = rt_config_key_find(RT_SECTION_MODEL, cost_keys[i]);
     char text[2048]; /* the longest: 32 column ranges of `features` */
-    memset(text, 0, sizeof text);
-    if (!key || !rt_model_key_text(model, rt_model_key_index(key), text, sizeof text)) text[0] = 0;
+    if (!rt_model_key_text(model, index[i], text, sizeof text)) text[0] = 0;
     const size_t len = strlen(text);
     h = rt_key_push(h, (uint64_t)len);
     for (size_t at = 0; at < len; at += 8) {
@@ -80,7 +78,10 @@ rt_code rt_start_shards_resolve(rt_model_config *models, size_t count, rt_status
     free(order), free(first), free(number);
     return RT_FAIL_AT(st, RT_ERR_NOMEM, "malloc(%zu models' cost classes) failed", count);
   }
-  for (size_t j = 0; j < count; ++j) order[j] = (class_of){cost_class(&models[j]), j};
+  size_t index[sizeof cost_keys / sizeof *cost_keys]; /* the cost keys' model key positions */
+  for (size_t i = 0; i < rt_start_shard_cost_key_count(); ++i)
+    index[i] = rt_model_key_index(rt_config_key_find(RT_SECTION_MODEL, cost_keys[i]));
+  for (size_t j = 0; j < count; ++j) order[j] = (class_of){cost_class(&models[j], index), j};
   qsort(order, count, sizeof *order, by_class_then_id);
   /* number[j] = 1 where model j begins its class (then a running count), first[] per model. */
   memset(number, 0, count * sizeof *number);

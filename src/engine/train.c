@@ -817,12 +817,15 @@ static rt_code find_resume(const rt_config *cfg, const char *resume, int rank, M
     rt_config_defaults(&was);
     if (rc == RT_OK) rc = rt_checkpoint_load_config(dir, &was, st);
     if (rc == RT_OK) {
-      char diff[RT_MESSAGE_MAX - 160];
+      char diff[RT_MESSAGE_MAX - 400]; /* room for the paths around it */
       const size_t n = rt_config_diff(&was, cfg, diff, sizeof diff);
+      /* The checkpoint's own config resumes it as it was started, whatever changed since (the
+       * config file, or a rule of auto values such as start_shard's). */
       if (n)
         rc = rt_fail(st, RT_ERR_CONFIG,
-                     "%s: cannot resume from %s: %zu setting%s differ%s from the checkpoint: %s",
-                     cfg->path, dir, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff);
+                     "%s: cannot resume from %s: %zu setting%s differ%s from the checkpoint: %s; "
+                     "its own config is %s/config.yaml",
+                     cfg->path, dir, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff, dir);
     }
     rt_config_free(&was);
   }

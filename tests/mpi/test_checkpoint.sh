@@ -104,6 +104,12 @@ expect_run diff_passes 2 "1 setting differs from the checkpoint: run.passes (che
 expect_run diff_two 2 "2 settings differ from the checkpoint: run.seed (checkpoint: 3, now: 4); models.2.learning_rate" -- \
   "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/d" --set run.seed=4 --set models.2.learning_rate=0.5
 [[ ! -e "$WORK/d/results.csv" ]] && pass || fail "a refused resume wrote results"
+# The refusal names the checkpoint's own config, and that config resumes it to the same models.
+expect_run diff_hint 2 "; its own config is $WORK/d/checkpoints/ckpt-" -- \
+  "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/d" --set run.passes=5
+own=$(ls -d "$WORK/d/checkpoints"/ckpt-* | tail -1)/config.yaml
+"$MPIRUN" 2 "$RT" train "$own" --quiet --resume "$WORK/d" || fail "resume from the checkpoint's own config failed"
+same_models "$WORK/ref" "$WORK/d" "resumed from the checkpoint's own config"
 expect_run no_ckpt 2 "no checkpoint to resume from" -- "$RT" train "$WORK/c.yaml" --quiet --resume "$WORK/plain/models"
 
 # Damaged checkpoints: named, exit 2, never a crash.
