@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fused model groups against fuse: off, in the same run (issue 14): on 60,000 x 784 synthetic rows
 # (10 classes, rt-gendata), 10 passes, 1 thread per rank, on 1 and 2 ranks (data.shards = ranks):
-#   softmax  64 softmax models, batch 128, optimizer x learning rate x L2 (2 x 8 x 4; the optimizer
-#            varies slowest, so that at 2 ranks each start-shard group holds as many sgd as adam
-#            members: models start at shard id mod ranks and adam costs more per batch)
+#   softmax  64 softmax models, batch 128, optimizer x learning rate x L2 (2 x 8 x 4; each start
+#            shard gets as many sgd as adam members, which cost more per batch, whatever the
+#            order: start_shard auto deals each cost class over the shards; the optimizer stays
+#            listed first, as when models started at shard id mod ranks)
 #   mlp      16 MLPs 784-128-10, Adam, batch 128, learning rate x L2 (4 x 4)
 #   kmeans   16 k-means models, k = 10, batch 1024, 16 model seeds
 # For each: training time (the slowest rank's busy + idle), model-samples per second (per core),
