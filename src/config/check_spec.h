@@ -1,5 +1,6 @@
 /* The part of a model's spec that the checks and the groups read (id, hyper-parameters with
- * seed, data_order and start_shard resolved, problem, passes, shards, shards in use, succession),
+ * seed and data_order resolved and start_shard as the config resolved it, problem, passes,
+ * shards, shards in use, succession),
  * built in one place for rt_check_run and rt_check_groups (src/config/check.c) and for training
  * (src/engine/train.c build_specs, which adds what only the loaded data fixes: batches per pass,
  * label column). */

@@ -270,7 +270,7 @@ const rt_config_key rt_config_keys[] = {
      NO_SCHEMA},
     {RT_SECTION_RUN, "succession", RT_KEY_ENUM, RT_STORE_INT, CFG(run.succession), 0, NO_INT,
      NO_NUM, successions, 0, "rotate",
-     "shard order of each model: rotate (model j starts at shard j mod n), fixed (every model "
+     "shard order of each model: rotate (from its start_shard mod n), fixed (every model "
      "0..n-1) or shuffle (a new seeded order every pass, staggered by model)",
      NULL, NO_SCHEMA},
     {RT_SECTION_RUN, "shards_in_use", RT_KEY_INT, RT_STORE_LONG, CFG(run.shards_in_use), 0, 1,

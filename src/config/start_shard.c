@@ -3,8 +3,8 @@
  * hand-off) do not wait for a dearer set starting at another.
  *
  * A model's cost class is its values of the keys that set the work of a batch (cost_keys below:
- * kind, optimizer, batch size, the MLP's widths and activation, the view, ...); numbers such as
- * the learning rate or L2 do not change the work. Classes are numbered in the order of their first
+ * kind, optimizer, batch size, the MLP's widths and activation, the view, ...) and whether sgd's
+ * momentum is on; numbers such as the learning rate or L2 do not change the work. Classes are numbered in the order of their first
  * model (the first model of the config is in class 0), and auto = the class's number + the count
  * of earlier models in the same class. So:
  *  - a sweep of one class (a learning-rate grid) gets the model ids, as before this rule;
@@ -25,7 +25,8 @@
 
 /* The model keys whose values set the work of one batch. A key a kind does not read holds its
  * default, the same for every model of that kind. Not normalize: scaling a batch costs little
- * next to its products, and a model's scaling should not move it. */
+ * next to its products, and a model's scaling should not move it. Numbers make no class, but
+ * whether sgd's momentum is on does (cost_class). */
 static const char *const cost_keys[] = {
     "kind",   "optimizer",     "batch_size", "k",          "algorithm", "lloyd_passes",
     "solver", "fit_intercept", "hidden",     "activation", "output",    "features",
@@ -53,7 +54,9 @@ static uint64_t cost_class(const rt_model_config *model, const size_t *index) {
       h = rt_key_push(h, word);
     }
   }
-  return h;
+  /* sgd with momentum keeps and streams a velocity per weight (and gives up lazy sparse updates):
+   * dearer than without, whatever its value. */
+  return rt_key_push(h, model->optimizer == RT_OPT_SGD && model->momentum > 0.0);
 }
 
 typedef struct class_of {

@@ -1,6 +1,7 @@
 /* A model's succession: which shard it visits at each position of each pass, with s the model
- * key start_shard (auto: the model id, so models are staggered):
- *   rotate  (default) shard (s + position) mod n: model j starts at shard j mod n (staggered)
+ * key start_shard (auto: each cost class dealt over the shards, src/config/start_shard.c; the
+ * model id where all models cost alike, so models are staggered):
+ *   rotate  (default) shard (s + position) mod n: model j starts at shard s mod n (staggered)
  *   fixed   shard position: every model walks 0, 1, ..., n-1
  *   shuffle shard perm_p[(s + position) mod n], perm_p a permutation of 0..n-1 drawn anew for
  *           every pass p from (run seed, p): still staggered, the same on every rank layout

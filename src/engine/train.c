@@ -820,12 +820,15 @@ static rt_code find_resume(const rt_config *cfg, const char *resume, int rank, M
       char diff[RT_MESSAGE_MAX - 400]; /* room for the paths around it */
       const size_t n = rt_config_diff(&was, cfg, diff, sizeof diff);
       /* The checkpoint's own config resumes it as it was started, whatever changed since (the
-       * config file, or a rule of auto values such as start_shard's). */
+       * config file, or a rule of auto values such as start_shard's); not tpe's, which holds the
+       * models drawn, not those suggested (expanded, it no longer suggests). */
+      char hint[RT_PATH_MAX + 40] = "";
+      if (was.sweep.method != RT_SWEEP_TPE)
+        snprintf(hint, sizeof hint, "; its own config is %s/config.yaml", dir);
       if (n)
         rc = rt_fail(st, RT_ERR_CONFIG,
-                     "%s: cannot resume from %s: %zu setting%s differ%s from the checkpoint: %s; "
-                     "its own config is %s/config.yaml",
-                     cfg->path, dir, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff, dir);
+                     "%s: cannot resume from %s: %zu setting%s differ%s from the checkpoint: %s%s",
+                     cfg->path, dir, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff, hint);
     }
     rt_config_free(&was);
   }

@@ -87,6 +87,11 @@ code=0
 RINGTRAIN_FAULT=term:1:50 "$MPIRUN" 2 "$RT" train "$WORK/t.yaml" --quiet --output "$WORK/t" \
   2>"$WORK/t.err" || code=$?
 [[ $code -eq 75 ]] && pass || fail "d. SIGTERM: exit $code, expected 75: $(head -c 300 "$WORK/t.err")"
+# A refused resume names no checkpoint config here: tpe's holds the drawn models, not the
+# suggested ones, so only the config it was started from resumes it.
+expect_run tpe_diff 2 "1 setting differs from the checkpoint: run.passes" -- \
+  "$RT" train "$WORK/t.yaml" --quiet --resume "$WORK/t" --set run.passes=9
+grep -q "its own config is" "$WORK/tpe_diff.err" && fail "d. the refusal points a tpe sweep to its checkpoint's config" || pass
 "$RT" train "$WORK/t.yaml" --quiet --resume "$WORK/t" 2>"$WORK/t.res" ||
   fail "d. resume after SIGTERM (1 rank) failed: $(head -c 300 "$WORK/t.res")"
 same_models "$WORK/r1" "$WORK/t" "d. SIGTERM, resumed on 1 rank"

@@ -172,6 +172,19 @@ static void start_shard_spread_by_cost(void **state) {
   assert_int_equal(cfg.models[1].start_shard, 1);
   assert_int_equal(cfg.models[2].start_shard, 1); /* relu's class begins at model 2: number 1 */
 
+  /* sgd's momentum on or off is a class, its value is not: [0, 0.5, 0.9] listed last gives
+   * models 0 (off), 1, 2 (on, one class), 3 (off), ... */
+  static const char momentum[] =
+      "data: {train: t.csv}\n"
+      "models:\n"
+      "  - {kind: logistic, optimizer: sgd, learning_rate: [0.1, 0.2], momentum: [0, 0.5, 0.9]}\n";
+  rt_config mom;
+  parse_text(momentum, &mom);
+  assert_int_equal(mom.model_count, 6);
+  static const long mom_want[6] = {0, 1, 2, 1, 3, 4}; /* off: 0, 1; on (class 1): 1, 2, 3, 4 */
+  for (size_t j = 0; j < 6; ++j) assert_int_equal(mom.models[j].start_shard, mom_want[j]);
+  rt_config_free(&mom);
+
   /* the written config carries the numbers, and reads back to the same */
   char *yaml = NULL;
   size_t len = 0;
