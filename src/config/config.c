@@ -64,13 +64,18 @@ rt_init_scheme rt_init_scheme_resolve(rt_init_scheme init, rt_activation activat
   return activation == RT_ACTIVATION_RELU ? RT_INIT_HE : RT_INIT_XAVIER;
 }
 
-/* data.seed and sweep.seed follow run.seed until they are given; so do the models' seed and
- * data_order (resolved per model: rt_model_config_resolve). The models' start_shard auto is
- * resolved for the whole config (src/config/start_shard.c), so it follows a --set that changes a
- * model's cost. Fails only on allocation. */
-static rt_code sync_seeds(rt_config *cfg, rt_status *st) {
+/* data.seed and sweep.seed follow run.seed until they are given (an expansion draws with them). */
+static void sync_seeds(rt_config *cfg) {
   if (!cfg->data.seed_set) cfg->data.seed = cfg->run.seed;
   if (!cfg->sweep.seed_set) cfg->sweep.seed = cfg->run.seed;
+}
+
+/* The seeds, then the models' auto values, once a parse or an assignment is done: seed and
+ * data_order per model (rt_model_config_resolve), start_shard for the whole config
+ * (src/config/start_shard.c), so it follows a --set that changes a model's cost. Fails only on
+ * allocation. */
+static rt_code resolve_autos(rt_config *cfg, rt_status *st) {
+  sync_seeds(cfg);
   for (size_t j = 0; j < cfg->model_count && cfg->models; ++j)
     rt_model_config_resolve(&cfg->models[j], cfg->run.seed, j);
   return rt_start_shards_resolve(cfg->models, cfg->model_count, st);
@@ -86,8 +91,7 @@ void rt_config_defaults(rt_config *cfg) {
     /* The table's defaults are checked by the unit tests; they cannot fail. */
     (void)rt_config_key_apply(key, cfg, key->default_text, NULL, why, sizeof why);
   }
-  rt_status unused;
-  (void)sync_seeds(cfg, &unused); /* no models yet: nothing to allocate, it cannot fail */
+  sync_seeds(cfg);
 }
 
 void rt_config_free(rt_config *cfg) {
@@ -892,8 +896,7 @@ static rt_code walk_root(parse_ctx *ctx) {
     plan->sweep_line = (int)sweep_key->start_mark.line + 1;
     plan->sweep_column = (int)sweep_key->start_mark.column + 1;
   }
-  rt_code rc;
-  RT_TRY(rc, sync_seeds(ctx->cfg, ctx->st));
+  sync_seeds(ctx->cfg); /* the models' autos are resolved once the parse is done */
   return install_expansion(ctx->cfg, ctx->path, ctx->st);
 }
 
@@ -986,7 +989,7 @@ rt_code rt_config_parse(const char *text, size_t length, const char *path, rt_co
     }
   }
   yaml_parser_delete(&parser);
-  if (rc == RT_OK) rc = sync_seeds(cfg, st);
+  if (rc == RT_OK) rc = resolve_autos(cfg, st);
   if (rc != RT_OK) {
     rt_config_free(cfg);
     return rc;
@@ -1137,7 +1140,7 @@ static rt_code set_setting(rt_config *cfg, const char *assignment, rt_section se
   if (!before) return RT_FAIL_AT(st, RT_ERR_NOMEM, "malloc(%zu) failed", sizeof *before);
   *before = *cfg; /* shallow: to compare and to restore the settings */
   rt_code rc = set_one(st, assignment, key, cfg, full, value);
-  if (rc == RT_OK) rc = sync_seeds(cfg, st);
+  if (rc == RT_OK) sync_seeds(cfg); /* the models' autos: rt_config_set, once done */
   if (rc == RT_OK && cfg->sweep_plan &&
       (cfg->sweep_plan->pending[0] || expansion_changed(before, cfg))) {
     rc = reexpand(cfg, assignment, st);
@@ -1256,7 +1259,7 @@ rt_code rt_config_set(rt_config *cfg, const char *assignment, rt_status *st) {
   /* a new expansion or models.N.seed=auto: resolve again (also after a refused assignment,
    * which may have changed the expansion before it failed) */
   rt_status again;
-  const rt_code resolved = sync_seeds(cfg, rc == RT_OK ? st : &again);
+  const rt_code resolved = resolve_autos(cfg, rc == RT_OK ? st : &again);
   return rc != RT_OK ? rc : resolved;
 }
 

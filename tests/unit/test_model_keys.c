@@ -76,17 +76,25 @@ static void auto_follows_run_seed(void **state) {
   rt_config_free(&cfg);
 }
 
+/* The config as its run writes it (config.yaml), in a malloc'ed string. */
+static char *written(const rt_config *cfg, size_t *len) {
+  char *yaml = NULL;
+  FILE *f = open_memstream(&yaml, len);
+  assert_non_null(f);
+  rt_status st;
+  assert_int_equal(rt_config_write_yaml(cfg, f, &st), RT_OK);
+  fclose(f);
+  return yaml;
+}
+
 static void resolved_round_trip(void **state) {
   (void)state;
   rt_config cfg, back;
   load(&cfg);
   set(&cfg, "run.seed=13");
-  char *yaml = NULL;
   size_t len = 0;
-  FILE *f = open_memstream(&yaml, &len);
+  char *yaml = written(&cfg, &len);
   rt_status st;
-  assert_int_equal(rt_config_write_yaml(&cfg, f, &st), RT_OK);
-  fclose(f);
   assert_non_null(strstr(yaml, "    data_order: 13\n"));
   assert_non_null(strstr(yaml, "    start_shard: 2\n"));
   assert_null(strstr(yaml, "\n    seed: auto"));
@@ -114,11 +122,11 @@ static void resolved_round_trip(void **state) {
  * changes the cost (activation) no longer puts one cost at even starts and the other at odd ones.
  * Each class (in the order of its first model) counts on from its number; numbers (learning rate,
  * l2) make no class; appending models moves none; a given value stays; --set follows. */
-static const char grid_text[] =
-    "data: {train: t.csv}\n"
-    "models:\n"
-    "  - {kind: mlp, learning_rate: [0.1, 0.2, 0.3, 0.4], l2: [0, 0.01], activation: [relu, "
-    "tanh]}\n";
+#define GRID_CONFIG        \
+  "data: {train: t.csv}\n" \
+  "models:\n"              \
+  "  - {kind: mlp, learning_rate: [0.1, 0.2, 0.3, 0.4], l2: [0, 0.01], activation: [relu, tanh]}\n"
+static const char grid_text[] = GRID_CONFIG;
 
 static void parse_text(const char *yaml, rt_config *cfg) {
   rt_status st;
@@ -148,11 +156,7 @@ static void start_shard_spread_by_cost(void **state) {
   assert_int_equal(at_even[1], 4);
 
   /* appending an entry moves none of the earlier models; the new class is number 2 */
-  static const char appended[] =
-      "data: {train: t.csv}\n"
-      "models:\n"
-      "  - {kind: mlp, learning_rate: [0.1, 0.2, 0.3, 0.4], l2: [0, 0.01], activation: [relu, "
-      "tanh]}\n"
+  static const char appended[] = GRID_CONFIG
       "  - {kind: logistic, batch_size: [32, 64]}\n"
       "  - {kind: mlp, activation: tanh, start_shard: 40}\n"
       "  - {kind: mlp, activation: tanh}\n";
@@ -186,12 +190,8 @@ static void start_shard_spread_by_cost(void **state) {
   rt_config_free(&mom);
 
   /* the written config carries the numbers, and reads back to the same */
-  char *yaml = NULL;
   size_t len = 0;
-  FILE *f = open_memstream(&yaml, &len);
-  rt_status st;
-  assert_int_equal(rt_config_write_yaml(&more, f, &st), RT_OK);
-  fclose(f);
+  char *yaml = written(&more, &len);
   rt_config back;
   parse_text(yaml, &back);
   assert_int_equal(back.model_count, more.model_count);
