@@ -70,41 +70,39 @@ static int by_class_then_id(const void *pa, const void *pb) {
   return a->id < b->id ? -1 : a->id > b->id;
 }
 
+static int begins_class(const class_of *order, size_t i) {
+  return i == 0 || order[i].hash != order[i - 1].hash;
+}
+
 rt_code rt_start_shards_resolve(rt_model_config *models, size_t count, rt_status *st) {
   if (count == 0 || !models) return RT_OK;
   const uint64_t bit = UINT64_C(1)
                        << rt_model_key_index(rt_config_key_find(RT_SECTION_MODEL, "start_shard"));
   class_of *order = malloc(count * sizeof *order);
-  size_t *first = malloc(count * sizeof *first);   /* per model: the first model of its class */
-  size_t *number = malloc(count * sizeof *number); /* per model: classes begun before it */
-  if (!order || !first || !number) {
-    free(order), free(first), free(number);
-    return RT_FAIL_AT(st, RT_ERR_NOMEM, "malloc(%zu models' cost classes) failed", count);
+  size_t *number = calloc(count, sizeof *number); /* per model: classes begun before it */
+  if (!order || !number) {
+    free(order), free(number);
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "allocating %zu models' cost classes failed", count);
   }
   size_t index[sizeof cost_keys / sizeof *cost_keys]; /* the cost keys' model key positions */
   for (size_t i = 0; i < rt_start_shard_cost_key_count(); ++i)
     index[i] = rt_model_key_index(rt_config_key_find(RT_SECTION_MODEL, cost_keys[i]));
   for (size_t j = 0; j < count; ++j) order[j] = (class_of){cost_class(&models[j], index), j};
+  /* By class, then id: a class's first model heads its run. */
   qsort(order, count, sizeof *order, by_class_then_id);
-  /* number[j] = 1 where model j begins its class (then a running count), first[] per model. */
-  memset(number, 0, count * sizeof *number);
-  for (size_t i = 0; i < count; ++i) {
-    const int begins = i == 0 || order[i].hash != order[i - 1].hash;
-    first[order[i].id] = begins ? order[i].id : first[order[i - 1].id];
-    if (begins) number[order[i].id] = 1;
-  }
-  size_t begun = 0;
-  for (size_t j = 0; j < count; ++j) {
+  for (size_t i = 0; i < count; ++i)
+    if (begins_class(order, i)) number[order[i].id] = 1;
+  for (size_t j = 0, begun = 0; j < count; ++j) {
     const size_t here = number[j];
     number[j] = begun; /* classes begun by the models before j */
     begun += here;
   }
-  /* Walk each class in id order: its k-th model starts at (the class's number + k). */
-  for (size_t i = 0, k = 0; i < count; ++i, ++k) {
-    if (i == 0 || order[i].hash != order[i - 1].hash) k = 0;
+  /* The k-th model of a class starts at (the class's number + k). */
+  for (size_t i = 0, k = 0, head = 0; i < count; ++i, ++k) {
+    if (begins_class(order, i)) k = 0, head = order[i].id;
     const size_t j = order[i].id;
-    if (!(models[j].given & bit)) models[j].start_shard = (long)(number[first[j]] + k);
+    if (!(models[j].given & bit)) models[j].start_shard = (long)(number[head] + k);
   }
-  free(order), free(first), free(number);
+  free(order), free(number);
   return RT_OK;
 }
