@@ -4,7 +4,7 @@
  * the device pass end. A k-means group of one layout, a model alone included, trains through its
  * fused context instead (group.cu, group_kmeans.cu). Every step is the device arithmetic of
  * kmeans_math.cuh, which the fused kernels share, and mirrors src/models/family_kmeans.c step by
- * step: G = X C^T by cuBLAS (the fused groups' strided-batched call with one member,
+ * step: G = X C^T by the product of gemm.h (the fused groups' batched call with one member,
  * rt_km_distance_products); |c|^2 (one thread per centre) and |x|^2 (one thread per row) by
  * rt_sq_norm of scalar_math.h as on the CPU, d2 = (|x|^2 - 2 G) + |c|^2 clamped at 0, first
  * minimum, exactly the CPU's loop. Sculley's update and the dead-centre rule run in ONE block that
@@ -161,7 +161,7 @@ rt_code kmeans_assign(rt_cuda_slot *slot, const rt_cuda_batch *b, const kmeans_w
       b->params, k, d, w.cnorm);
   RT_CUDA_CHECK_LAUNCH(st);
   /* X C^T: the fused groups' call with one member (group_families.h) */
-  rt_code rc = rt_km_distance_products(slot->blas, b->x, b->params, 0, r, k, d, w.g, 0, 1, st);
+  rt_code rc = rt_km_distance_products(slot->stream, b->x, b->params, 0, r, k, d, w.g, 0, 1, st);
   if (rc != RT_OK) return rc;
   kmeans_assign_kernel<<<rt_cuda_row_blocks(r), kRowThreads, 0, slot->stream>>>(
       b->x, w.g, w.cnorm, r, k, d, mind, near, loss, one);

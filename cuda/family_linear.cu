@@ -164,15 +164,15 @@ rt_code linear_sgd_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_bat
   const int d = (int)b->spec->problem.features, r = b->rows;
   const int fi = b->spec->hp.fit_intercept != 0;
   const linear_ws w = linear_carve(b->spec, (size_t)r, slot->work, nullptr);
-  const float one = 1.0f, zero = 0.0f;
-  /* Row-major X (rows x d) is column-major A (d x rows): X w = A^T w, X^T e = A e. */
-  RT_CUBLAS_CHECK(
-      st, cublasSgemv(slot->blas, CUBLAS_OP_T, d, r, &one, b->x, d, b->params, 1, &zero, w.e, 1));
+  /* Row-major X (rows x d) is column-major A (d x rows): X w = A^T w, X^T e = A e, each as a
+   * product with one column (gemm.h), the same bits as a fused group's (group.cu). */
   rt_code rc;
+  RT_TRY(rc, rt_cuda_gemm_issue(slot->stream, 1, 0, r, 1, d, b->x, d, 0, b->params, d, 0, w.e, r, 0,
+                                1, st));
   RT_TRY(rc,
          rt_cuda_residual(slot, w.e, fi ? b->params + d : nullptr, b->y, r, slot->row_vals, st));
-  RT_CUBLAS_CHECK(
-      st, cublasSgemv(slot->blas, CUBLAS_OP_N, d, r, &one, b->x, d, w.e, 1, &zero, w.grad, 1));
+  RT_TRY(rc, rt_cuda_gemm_issue(slot->stream, 0, 0, d, 1, r, b->x, d, 0, w.e, r, 0, w.grad, d, 0, 1,
+                                st));
   if (fi) RT_TRY(rc, rt_cuda_column_sums(slot, w.e, r, 1, w.grad + d, st));
   out->loss_n = r;
   out->gradient = 1;

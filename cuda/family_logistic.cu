@@ -1,7 +1,7 @@
 /* CUDA kernels of the logistic (softmax regression) family, behind the shared per-batch driver of
- * compute.cu; mirrors src/models/family_logistic.c step by step: logits by cuBLAS sgemm, softmax and
+ * compute.cu; mirrors src/models/family_logistic.c step by step: logits by the product of gemm.h, softmax and
  * per-row losses by the shared softmax cross-entropy kernel (family_shared.cu), the weight
- * gradient X^T G by sgemm, the bias gradient a row-order column sum, L2 on the weights folded into
+ * gradient X^T G by the same product, the bias gradient a row-order column sum, L2 on the weights folded into
  * the driver's optimizer kernel (gw + l2 * w, before the update). Evaluation: log-loss and correct
  * predictions per row. */
 #include "rt_cuda.h"

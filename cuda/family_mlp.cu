@@ -3,11 +3,11 @@
  * group of one network, a model alone included, trains through its fused context instead
  * (group.cu, group_mlp.cu); both use the shape and element-wise arithmetic of mlp_math.cuh and
  * the same strided-batched products (here with one member). Mirrors src/models/family_mlp.c step
- * by step: per layer cuBLAS sgemm (fp32, no TF32), a bias + activation
+ * by step: per layer a product of gemm.h (fp32, one fmaf chain per element), a bias + activation
  * kernel (relu / tanh / gelu with the CPU's float expressions, NaN propagating), softmax
  * cross-entropy (the logistic kernel, family_shared.cu) or squared-error output (the shared
- * residual kernel), weight gradients by sgemm, L2 on weights only, bias gradients as row-order
- * column sums, deltas by sgemm times act'(z). Evaluation: log-loss and correct predictions, or for
+ * residual kernel), weight gradients by products, L2 on weights only, bias gradients as row-order
+ * column sums, deltas by products times act'(z). Evaluation: log-loss and correct predictions, or for
  * regression squared and absolute errors, y and y^2 per row. Nothing adds floating-point values
  * atomically; every reduction has a fixed order. */
 #include "rt_cuda.h"

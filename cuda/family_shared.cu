@@ -1,6 +1,6 @@
 /* CUDA backend, the pieces several families share (declared in rt_cuda_internal.h), all issued on
- * the slot's stream: row-major sgemm through cuBLAS (fp32 compute, no TF32, atomics off:
- * deterministic); the softmax cross-entropy kernels, one thread per row with classes in index
+ * the slot's stream: row-major products (gemm.cu: one fmaf chain per element,
+ * the same bits alone and in a group of any size); the softmax cross-entropy kernels, one thread per row with classes in index
  * order exactly like the CPU loop (training: per-row loss -log(rt_loss_probability(p_y)) and
  * (P - Y) / rows; evaluation: log-loss and first arg-max), used by logistic and mlp; the squared-
  * error residual kernel of linear sgd and the mlp's regression output; the bias-gradient column
@@ -96,25 +96,17 @@ rt_code rt_cuda_needs_labels(const rt_model_spec *spec, int has_labels, rt_statu
 
 rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k, const float *a,
                          const float *b, float *c, rt_status *st) {
-  /* cuBLAS is column-major: a row-major matrix is its column-major transpose, so compute
-   * C^T (n x m) = op(B)^T op(A)^T with the stored matrices as they are. */
-  const float one = 1.0f, zero = 0.0f;
-  RT_CUBLAS_CHECK(
-      st, cublasSgemm(slot->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n,
-                      m, k, &one, b, tb ? k : n, a, ta ? m : k, &zero, c, n));
-  return RT_OK;
+  return rt_cuda_rm_sgemm_batched(slot, ta, tb, m, n, k, a, 0, b, 0, c, 0, 1, st);
 }
 
 rt_code rt_cuda_rm_sgemm_batched(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k,
                                  const float *a, long long sa, const float *b, long long sb,
                                  float *c, long long sc, int count, rt_status *st) {
-  /* As rt_cuda_rm_sgemm, batch i on a + i sa, b + i sb, c + i sc (floats). */
-  const float one = 1.0f, zero = 0.0f;
-  RT_CUBLAS_CHECK(
-      st, cublasSgemmStridedBatched(slot->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                    ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, tb ? k : n,
-                                    sb, a, ta ? m : k, sa, &zero, c, n, sc, count));
-  return RT_OK;
+  /* The product is column-major: a row-major matrix is its column-major transpose, so compute
+   * C^T (n x m) = op(B)^T op(A)^T with the stored matrices as they are; batch i on a + i sa,
+   * b + i sb, c + i sc (floats). */
+  return rt_cuda_gemm_issue(slot->stream, tb, ta, n, m, k, b, tb ? k : n, sb, a, ta ? m : k, sa, c,
+                            n, sc, count, st);
 }
 
 rt_code rt_cuda_softmax_xent(rt_cuda_slot *slot, float *z, const float *b, const float *y, int rows,

@@ -15,10 +15,10 @@
  *
  * One batch of logistic or linear sgd, for all m members, on the context's stream (6 launches; 5
  * for linear models without an intercept):
- *   1. outputs    Z_i = X W_i         one cublasSgemmStridedBatched (X shared: stride 0)
+ *   1. outputs    Z_i = X W_i         one product launch (gemm.h; X shared: stride 0)
  *   2. deltas     rows x members      one kernel: rt_softmax_xent_row or rt_residual_row
  *                                     (row_math.cuh) per row
- *   3. gradient   G_i = X^T Delta_i   one cublasSgemmStridedBatched
+ *   3. gradient   G_i = X^T Delta_i   one product launch
  *   4. bias grad  columns x members   one kernel: rt_column_sum per column (no intercept: none)
  *   5. loss       one block a member  rt_batch_loss_commit: divergence as alone
  *   6. optimizer  elements x members  one kernel: rt_optimizer_element, skipped for a diverged member
@@ -28,11 +28,11 @@
  * view, a scaling) or the batch is more than half dense: those batches are made dense.
  * Steps 2, 4, 5 and 6 run, element by element, the very device functions of the solo kernels
  * (compute.cu, family_shared.cu). The backend sends such a model through this path alone too
- * (a group of one), so a model's bytes do not depend on its group's size as long as cuBLAS gives
- * each batch of a strided-batched product the same bits whatever the batch count; the gpu test
- * tests/gpu/test_gpu_groups.c checks exactly that and names cuBLAS if it breaks.
+ * (a group of one), and the products' bits do not depend on the batch count (gemm.h: cuBLAS's
+ * strided-batched sgemm did, on an H200), so a model's bytes do not depend on its group's size;
+ * the gpu test tests/gpu/test_gpu_groups.c checks exactly that.
  *
- * One batch of k-means (group_kmeans.cu): |c|^2, one strided-batched distance product, the
+ * One batch of k-means (group_kmeans.cu): |c|^2, one batched distance product, the
  * assignment, then Sculley's update or the Lloyd accumulation per member's own pass, then step 5
  * above: 5 launches (6 in a Lloyd pass, 7 when members are in both kinds of pass). No optimizer
  * arguments: the family updates its centres itself.
@@ -424,16 +424,14 @@ rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, const float 
   const float *w0 = (const float *)(slot->state + geo.params_offset);
   const int d = (int)g->d, c = (int)g->c, members = (int)m;
   const long long w_stride = (long long)(g->stride / sizeof(float));
-  const float one = 1.0f, zero = 0.0f;
   rt_code rc;
   /* Z_i (r x c, row-major) = X W_i: column-major Z_i^T (c x r) = W_i^T (c x d) X^T (d x r). */
   if (csr)
     RT_TRY(rc, rt_cuda_csr_products(slot, *csr, w0, w_stride, c, w.z, (long long)w.zstride, members,
                                     st));
   else
-    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_N, c, r, d,
-                                                  &one, w0, c, w_stride, x, d, 0, &zero, w.z, c,
-                                                  (long long)w.zstride, members));
+    RT_TRY(rc, rt_cuda_gemm_issue(slot->stream, 0, 0, c, r, d, w0, c, w_stride, x, d, 0, w.z, c,
+                                  (long long)w.zstride, members, st));
   group_softmax_kernel<<<dim3((unsigned)rt_cuda_row_blocks(r), (unsigned)members), kRowThreads, 0,
                          slot->stream>>>(geo, w.z, w.zstride, y, r, 1.0f / (float)r, w.row_loss,
                                          (int)batch);
@@ -443,9 +441,8 @@ rt_code issue_gradient_batch(rt_cuda_group *g, const visit_plan *p, const float 
     RT_TRY(rc, rt_cuda_csr_gradients(slot, *csr, w.z, (long long)w.zstride, c, w.grad,
                                      (long long)w.gstride, members, st));
   else
-    RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(slot->blas, CUBLAS_OP_N, CUBLAS_OP_T, c, d, r,
-                                                  &one, w.z, c, (long long)w.zstride, x, d, 0,
-                                                  &zero, w.grad, c, (long long)w.gstride, members));
+    RT_TRY(rc, rt_cuda_gemm_issue(slot->stream, 0, 1, c, d, r, w.z, c, (long long)w.zstride, x, d,
+                                  0, w.grad, c, (long long)w.gstride, members, st));
   if (geo.has_bias) {
     group_bias_grad_kernel<<<dim3((unsigned)rt_cuda_elem_blocks((size_t)c), (unsigned)members),
                              kRtElemThreads, 0, slot->stream>>>(geo, w.z, w.zstride, r, w.grad,
@@ -494,8 +491,8 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
     const rt_cuda_csr_batch *csr = sparse ? &csr_rows : nullptr;
     if (p->own_input) RT_TRY(rc, rt_cuda_input_gather(slot, x, shard->features, r, &x, st));
     if (p->km)
-      RT_TRY(rc, rt_km_group_issue(slot->stream, slot->blas, *p->km, p->w->km, x, r, p->w->row_loss,
-                                   batch, st));
+      RT_TRY(rc,
+             rt_km_group_issue(slot->stream, *p->km, p->w->km, x, r, p->w->row_loss, batch, st));
     else if (p->mlp)
       RT_TRY(rc,
              rt_mlp_group_issue(slot, *p->mlp, p->w->mlp, x, csr, y, r, p->w->row_loss, batch, st));

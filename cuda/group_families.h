@@ -52,16 +52,16 @@ struct rt_km_group_batch {
  * arithmetic of kmeans_math.cuh, skipped for a member that has diverged. Whatever m: 4 launches
  * when every member is in a mini-batch pass, 5 when every member is in a Lloyd pass, 6 for a mix
  * (any_minibatch, any_lloyd). */
-rt_code rt_km_group_issue(cudaStream_t stream, cublasHandle_t blas, const rt_km_group_batch &b,
-                          const rt_km_group_ws &w, const float *x, int rows, double *row_loss,
-                          size_t loss_stride, rt_status *st);
+rt_code rt_km_group_issue(cudaStream_t stream, const rt_km_group_batch &b, const rt_km_group_ws &w,
+                          const float *x, int rows, double *row_loss, size_t loss_stride,
+                          rt_status *st);
 
 /* G_i (rows x k, row-major, g_stride floats apart) = X C_i^T for m members whose centres (k x d,
- * row-major) are c_stride floats apart: ONE cublasSgemmStridedBatched, X shared (stride 0). The
- * solo batch (family_kmeans.cu) makes the same call with m = 1, so that a model's products are
- * the same alone, in a fused group and in an unfused one, as long as cuBLAS gives each batch of a
- * strided-batched product the same bits whatever the batch count (tests/gpu/test_gpu_groups.c). */
-rt_code rt_km_distance_products(cublasHandle_t blas, const float *x, const float *centres,
+ * row-major) are c_stride floats apart: ONE product launch (gemm.h), X shared (stride 0). The solo
+ * batch (family_kmeans.cu) makes the same call with m = 1; the product's bits do not depend on
+ * the batch count, so a model's products are the same alone, in a fused group and in an unfused
+ * one (tests/gpu/test_gpu_groups.c). */
+rt_code rt_km_distance_products(cudaStream_t stream, const float *x, const float *centres,
                                 long long c_stride, int rows, int k, int d, float *g,
                                 long long g_stride, int m, rt_status *st);
 

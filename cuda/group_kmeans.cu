@@ -1,7 +1,7 @@
 /* CUDA backend, fused k-means groups (group_families.h): the k-means half of a fused group visit
  * (group.cu drives it). One batch for all m members, on the context's stream:
  *   1. |c|^2        centres x members    one kernel: rt_km_cnorm
- *   2. products     G_i = X C_i^T        one cublasSgemmStridedBatched (X shared: stride 0)
+ *   2. products     G_i = X C_i^T        one product launch (gemm.h; X shared: stride 0)
  *   3. assignment   rows x members       one kernel: rt_km_assign_row, each row's loss kept
  *   4. mini-batch   one block a member   rt_km_update_block (members in a mini-batch pass)
  *   5. Lloyd        one block a member   rt_km_lloyd_lists_block, then one kernel over
@@ -111,28 +111,25 @@ rt_km_group_ws rt_km_group_carve(rt_work_carver &w, size_t capacity, size_t rows
   return o;
 }
 
-rt_code rt_km_distance_products(cublasHandle_t blas, const float *x, const float *centres,
+rt_code rt_km_distance_products(cudaStream_t stream, const float *x, const float *centres,
                                 long long c_stride, int rows, int k, int d, float *g,
                                 long long g_stride, int m, rt_status *st) {
   /* Row-major G_i (rows x k) = X C_i^T: column-major G_i^T (k x rows) = C_i (k x d, stored as the
    * column-major d x k, so transposed) times X^T (d x rows, the row-major X as it is). */
-  const float one = 1.0f, zero = 0.0f;
-  RT_CUBLAS_CHECK(
-      st, cublasSgemmStridedBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, rows, d, &one, centres, d,
-                                    c_stride, x, d, 0, &zero, g, k, g_stride, m));
-  return RT_OK;
+  return rt_cuda_gemm_issue(stream, 1, 0, k, rows, d, centres, d, c_stride, x, d, 0, g, k, g_stride,
+                            m, st);
 }
 
-rt_code rt_km_group_issue(cudaStream_t stream, cublasHandle_t blas, const rt_km_group_batch &b,
-                          const rt_km_group_ws &w, const float *x, int rows, double *row_loss,
-                          size_t loss_stride, rt_status *st) {
+rt_code rt_km_group_issue(cudaStream_t stream, const rt_km_group_batch &b, const rt_km_group_ws &w,
+                          const float *x, int rows, double *row_loss, size_t loss_stride,
+                          rt_status *st) {
   rt_code rc;
   const unsigned members = (unsigned)b.m;
   km_group_cnorm_kernel<<<dim3((unsigned)((b.k + kRowThreads - 1) / kRowThreads), members),
                           kRowThreads, 0, stream>>>(b, w.cnorm, w.cnorm_stride);
   RT_CUDA_CHECK_LAUNCH(st);
   const float *c0 = (const float *)(b.members.base + b.members.params_offset);
-  RT_TRY(rc, rt_km_distance_products(blas, x, c0, (long long)(b.members.stride / sizeof(float)),
+  RT_TRY(rc, rt_km_distance_products(stream, x, c0, (long long)(b.members.stride / sizeof(float)),
                                      rows, b.k, b.d, w.g, (long long)w.g_stride, b.m, st));
   km_group_assign_kernel<<<dim3((unsigned)rt_cuda_row_blocks(rows), members), kRowThreads, 0,
                            stream>>>(b, w, x, rows, row_loss, loss_stride);

@@ -1,13 +1,12 @@
 /* CUDA backend, fused MLP groups (group_families.h): the MLP half of a fused group visit (group.cu
  * drives it and adds the loss commit and the optimizer). The members share their network (layer
- * count, widths, output), so every product of a batch is ONE cublasSgemmStridedBatched for all
+ * count, widths, output), so every product of a batch is ONE product launch (gemm.h) for all
  * members, the batch's rows shared by the first layer (stride 0); activations, L2, learning
  * rates and optimizers are the members' own (rt_mlp_member, and group.cu's optimizer arguments).
  * Every element-wise step runs the device functions of a member's own slot (mlp_math.cuh,
- * row_math.cuh), whose products are the same strided-batched calls with one member
- * (family_mlp.cu), so a model's bytes are the same alone, in a fused group and on its slot as long
- * as cuBLAS gives each batch of a strided-batched product the same bits whatever the batch count
- * (tests/gpu/test_gpu_groups.c). */
+ * row_math.cuh), whose products are the same batched products with one member
+ * (family_mlp.cu); their bits do not depend on the batch count (gemm.h), so a model's bytes are
+ * the same alone, in a fused group and on its slot (tests/gpu/test_gpu_groups.c). */
 #include "group_families.h"
 #include "mlp_math.cuh"
 #include "row_math.cuh"

@@ -289,7 +289,7 @@ size_t rt_cuda_group_input_missing_bytes(const rt_cuda_group *g, const rt_model_
  * same cursor: pass, position, batch_cursor) over the device shard `shard` (logical index
  * shard_index), from the cursor on, in the order rt_batch_order_key gives: the host states go to
  * the device through pinned staging (one copy for all), every batch is a constant number of
- * launches for the whole group (logistic: two cublasSgemmStridedBatched, four kernels; k-means 5
+ * launches for the whole group (logistic: two product launches, four kernels; k-means 5
  * to 7), and the states come back. Synchronous: on
  * return states[] hold the result, cursor 0, with the CPU's semantics (divergence, counters). */
 rt_code rt_cuda_group_integrate(rt_cuda_group *g, const rt_model_spec *const *specs,

@@ -27,7 +27,8 @@
 #include <nvtx3/nvToolsExt.h>
 
 #include "ringtrain/status.h"
-#include "rt_cuda.h"      /* rt_state_header, rt_model_spec (model.h under extern "C") */
+#include "rt_cuda.h" /* rt_state_header, rt_model_spec (model.h under extern "C") */
+#include "gemm.h"
 #include "family_rules.h" /* rt_model_refuse: the families' wording (after rt_cuda.h: model.h) */
 
 static inline rt_code rt_cuda_result(rt_status *st, cudaError_t e, const char *call,
@@ -357,12 +358,39 @@ rt_code rt_cuda_mark_done(rt_cuda_slot *slot, rt_status *st);
  * that the device can run what the fat binary holds. */
 const void *rt_cuda_probe_kernel(void);
 
+/* ---- The matrix product (gemm.cu; gemm.h says what it guarantees) ---------------------------- */
+/* g's products on `stream`: one launch (none when C is empty). */
+rt_code rt_cuda_gemm_launch(cudaStream_t stream, const rt_cuda_gemm *g, rt_status *st);
+/* The product in cublasSgemmStridedBatched's argument order (alpha 1, beta 0). */
+static inline rt_code rt_cuda_gemm_issue(cudaStream_t stream, int ta, int tb, int m, int n, int k,
+                                         const float *a, int lda, long long sa, const float *b,
+                                         int ldb, long long sb, float *c, int ldc, long long sc,
+                                         int count, rt_status *st) {
+  rt_cuda_gemm g;
+  g.ta = ta;
+  g.tb = tb;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.lda = lda;
+  g.sa = sa;
+  g.b = b;
+  g.ldb = ldb;
+  g.sb = sb;
+  g.c = c;
+  g.ldc = ldc;
+  g.sc = sc;
+  g.count = count;
+  return rt_cuda_gemm_launch(stream, &g, st);
+}
+
 /* ---- Shared pieces of the families (family_shared.cu), all on slot->stream -------------- */
-/* Row-major C (m x n) = op(A) op(B) in fp32 (cuBLAS sgemm, deterministic): ta / tb = 1 when A / B
- * are stored transposed (A stored k x m, B stored n x k), as cblas_sgemm(CblasRowMajor, ...). */
+/* Row-major C (m x n) = op(A) op(B) in fp32 (rt_cuda_gemm_launch): ta / tb = 1 when A / B are
+ * stored transposed (A stored k x m, B stored n x k), as cblas_sgemm(CblasRowMajor, ...). */
 rt_code rt_cuda_rm_sgemm(rt_cuda_slot *slot, int ta, int tb, int m, int n, int k, const float *a,
                          const float *b, float *c, rt_status *st);
-/* The same for `count` products at once (one cublasSgemmStridedBatched): product i reads
+/* The same for `count` products at once (one launch): product i reads
  * a + i sa and b + i sb and writes c + i sc (strides in floats; 0 shares an operand). The fused
  * groups' products, and those of a model on its own slot (count 1) that must equal a group of
  * one's. */

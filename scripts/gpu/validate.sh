@@ -223,6 +223,9 @@ models:
   - {kind: linear, solver: sgd, optimizer: adam, learning_rate: 0.01, alpha: 0.5, batch_size: 40}
 YAML
 fam_models=$(grep -c '^  - {kind' "$fam/families.yaml")
+# The host's processor and the OpenBLAS kernels the CPU runs use (`check` names them): the CPU
+# side of every CPU-vs-CUDA comparison.
+vl_fact host_cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores; $("$rt" check "$fam/families.yaml" 2>/dev/null | sed -n 's/^# blas: //p' | head -1)"
 train_run() { # TITLE CAP OUTDIR CONFIG [args...]: ringtrain train with the time cap; sets RC, SECS
   local title=$1 cap=$2 out=$3 config=$4
   shift 4

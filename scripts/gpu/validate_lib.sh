@@ -186,6 +186,7 @@ vl_write_report() { # [NOTE]: writes $VL_DIR/report.md (rewritten after every st
          "$(awk -v s="$VL_START" -v n="$(date +%s)" 'BEGIN { print n - s }') s of the ${VL_BUDGET} s budget"
     echo "- bundle: $(vl_get_fact bundle)"
     echo "- device: $(vl_get_fact device_line)"
+    [[ -z "$(vl_get_fact host_cpu)" ]] || echo "- host CPU: $(vl_get_fact host_cpu)"
     echo "- exit status: $exit_code (0 every check that ran passed; 1 a check failed; 3 the time" \
          "budget stopped a check; 2 usage)"
     [[ -z "${1:-}" ]] || echo "- note: $1"

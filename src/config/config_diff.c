@@ -8,7 +8,10 @@
 #include "config_internal.h"
 
 /* Keys that do not change what is trained: where it goes, how often it is saved, what is
- * recorded about it, where the data is held (the same bytes from memory, a stream or a cache). */
+ * recorded about it, where the data is held (the same bytes from memory, a stream or a cache),
+ * and the backend: states are host-format on both, so a checkpoint the CPU wrote resumes on CUDA
+ * (a job moved to GPU nodes) and the reverse; the models then agree with either backend's
+ * uninterrupted run to rounding, not to the byte (`run.backend: auto` never compared anyway). */
 static int results_neutral(const rt_config_key *key) {
   /* A written config has its sweep expanded into the models (compared one by one instead). */
   if (key->section == RT_SECTION_SWEEP && strcmp(key->name, "expanded") == 0) return 1;
@@ -16,8 +19,9 @@ static int results_neutral(const rt_config_key *key) {
   if (key->section == RT_SECTION_DATA)
     for (size_t i = 0; i < sizeof data_neutral / sizeof data_neutral[0]; ++i)
       if (strcmp(key->name, data_neutral[i]) == 0) return 1;
-  static const char *const neutral[] = {"output", "checkpoint_every", "keep_checkpoints", "timeout",
-                                        "trace",  "trace_events",     "profile_passes"};
+  static const char *const neutral[] = {
+      "output", "checkpoint_every", "keep_checkpoints", "timeout",
+      "trace",  "trace_events",     "profile_passes",   "backend"};
   if (key->section != RT_SECTION_RUN) return 0;
   for (size_t i = 0; i < sizeof neutral / sizeof neutral[0]; ++i)
     if (strcmp(key->name, neutral[i]) == 0) return 1;

@@ -66,6 +66,7 @@ static inline rt_model_spec gt_spec(const char *kind, uint64_t id, size_t featur
   s.hp.epsilon = 1e-8;
   s.hp.batch_size = batch;
   s.problem.features = features;
+  s.problem.data_features = features; /* no view: the model reads every column */
   s.problem.classes = classes;
   s.seed = seed;
   s.passes = passes;

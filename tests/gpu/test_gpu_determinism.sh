@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CUDA determinism (label gpu; exit 77 = skipped without a usable device): the same sweep of every
 # family trained twice on CUDA gives byte-identical model files, the same state hashes and the
-# same metrics, bit for bit (no floating-point atomics, cuBLAS atomics off, fixed reduction order).
+# same metrics, bit for bit (no floating-point atomics, one fmaf chain per product element, fixed reduction order).
 source "$(dirname "$0")/../lib.sh" "$@"
 source "$(dirname "$0")/gpu_lib.sh"
 need_gpus 1

@@ -35,7 +35,7 @@
  * linear teacher, 10% label noise); regression targets on uncentred features (tiny: offsets of 20
  * on every third column, so the exact solver's shift matters); and tight blobs around integer
  * prototypes for kmeans, so that no row sits near a tie between two centres (a near-tie could
- * resolve differently under the CPU's and cuBLAS's rounding of X C^T and then the counts, compared
+ * resolve differently under the CPU's and the GPU's rounding of X C^T and then the counts, compared
  * exactly, would differ). The tests run on `cur`. */
 typedef struct data_set {
   const char *name;

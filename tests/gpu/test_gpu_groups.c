@@ -6,9 +6,9 @@
  *  1. Bytes: 8 members (SGD, momentum, Adam; learning rates, L2 or alpha and schedules mixed)
  *     integrated together over two passes of every shard give, member by member, exactly the
  *     bytes of the same member integrated as a group of one, and of a group of 3 of them taken
- *     from the same context (what early termination leaves). A difference names cuBLAS: the
- *     element-wise kernels are the same device functions, so only the strided-batched products
- *     can make it (column independence broken for that batch count).
+ *     from the same context (what early termination leaves). The element-wise kernels are the
+ *     same device functions and the products one fmaf chain per element whatever the batch count
+ *     (cuda/gemm.h; cuBLAS's strided-batched sgemm broke exactly this on an H200, 2026-12-04).
  *  2. CPU: every member within the CPU-vs-GPU tolerance of its CPU visit (gt_compare_states).
  *     MLP also, and k-means instead: exactly the bytes of the model integrated on its own slot
  *     (rt_cuda_integrate_shard, family_kmeans.cu), the path tests/gpu/test_gpu_families.c holds
@@ -58,7 +58,7 @@ static problem tiny = {
     "13 features, 4 classes, batch 16", 13, 4, 16, 3, {203, 160, 97}, 1, 77, {{0}}, {0}};
 static problem real = {
     "784 features, 10 classes, batch 128", 784, 10, 128, 2, {1000, 700, 0}, 0, 78, {{0}}, {0}};
-/* Long sums into a small output (the weight gradients sum 4096 rows into 100 x 2): where cuBLAS
+/* Long sums into a small output (the weight gradients sum 4096 rows into 100 x 2): where a BLAS
  * would most likely pick another kernel or split-K for another batch count. */
 static problem tall = {
     "100 features, 2 classes, batch 4096", 100, 2, 4096, 2, {9000, 5000, 0}, 0, 79, {{0}}, {0}};
@@ -294,16 +294,15 @@ static void group_invariants(problem *p, const char *kind) {
     rt_cuda_group_free(g1);
     if (memcmp(alone, fused[i], bytes[i]) != 0) {
       print_error(
-          "%s: member %d (%s) differs between a group of %d and alone: cuBLAS's "
-          "strided-batched sgemm does not give each batch the same bits whatever the "
-          "batch count on this GPU/cuBLAS\n",
+          "%s: member %d (%s) differs between a group of %d and alone: the batched "
+          "products (cuda/gemm.cu) or a kernel depend on the group's size\n",
           p->name, i, gt_opt_label(&specs[i]), MEMBERS);
       broken++;
     }
     for (int k = 0; k < 3; ++k)
       if ((int)pick[k] == i && memcmp(alone, three[k], bytes[i]) != 0) {
-        print_error("%s: member %d differs between a group of 3 and alone (cuBLAS, as above)\n",
-                    p->name, i);
+        print_error("%s: member %d differs between a group of 3 and alone (as above)\n", p->name,
+                    i);
         broken++;
       }
     if (is_kmeans(&specs[i]) || is_mlp(&specs[i])) {

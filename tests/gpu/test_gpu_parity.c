@@ -377,7 +377,7 @@ static void test_unknown_kind_is_config_error(void **unused) {
   const uint64_t before = rt_cuda_launch_count();
   assert_int_equal(rt_cuda_integrate_shard(slot, &spec, tiny.dev[0], 0, &st), RT_ERR_CONFIG);
   assert_non_null(
-      strstr(st.message, "model 0 (perceptron): the CUDA backend has no kernels for this kind"));
+      strstr(st.message, "model 3 (perceptron): the CUDA backend has no kernels for this kind"));
   assert_int_equal(rt_cuda_launch_count(), before);
   assert_int_equal(rt_cuda_work_floats(&spec, 64), 0);
   rt_cuda_slot_free(slot);

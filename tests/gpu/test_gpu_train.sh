@@ -65,9 +65,13 @@ for a, b in zip(cpu, gpu):
 PY
 # Every engine feature with run.backend=cuda (one engine, src/engine/engine.c): checkpoints after
 # every pass, validation along the ring, median early termination and a shared statistics pass,
-# against the CPU to rounding (status, stopped_at and every validation metric).
+# against the CPU to rounding (status, passes reached, shared pass, group and every validation
+# metric). Standardised features: on the raw digits (0-16) the sgd model (learning rate 0.05)
+# swings so far that rounding alone moves its metrics by 30% (the CPU against itself with
+# OpenBLAS's Prescott, Haswell, SkylakeX and Sandybridge kernels: val_logloss 0.249 to 0.342), and
+# no tolerance can compare it.
 cat >"$WORK/e.yaml" <<YAML
-data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2, shards: 4}
+data: {train: $DIGITS, label_column: 64, validation_fraction: 0.2, shards: 4, normalize: standard}
 run: {passes: 4, seed: 5, checkpoint_every: 1, keep_checkpoints: 10, eval_every_pass: true}
 sweep: {early_terminate: {type: median, min_passes: 2}}
 models:
@@ -87,7 +91,7 @@ assert len(cpu) == len(gpu) == 5
 for a, b in zip(cpu, gpu):
     assert a["status"] == b["status"], (a["id"], a["status"], b["status"])
     for key in a:
-        if key in ("stopped_at", "pass_source", "group"):
+        if key in ("passes", "pass_shared_with", "group"):
             assert a[key] == b[key], (a["id"], key, a[key], b[key])
         if not key.startswith("val_") or key == "val_rows" or a[key] == "":
             continue
@@ -140,7 +144,7 @@ YAML
   && pass || fail "CUDA group sweep (fuse auto) failed: $(cat "$WORK/gauto.err")"
 "$RT" train "$WORK/grp.yaml" --quiet --set run.backend=cuda --set run.fuse=off --output "$WORK/goff" \
   2>"$WORK/goff.err" && pass || fail "CUDA group sweep (fuse off) failed: $(cat "$WORK/goff.err")"
-same_models "$WORK/goff" "$WORK/gauto" "CUDA: fuse auto vs off (a difference in a logistic or linear model: cuBLAS's strided-batched sgemm is not batch-count independent here)"
+same_models "$WORK/goff" "$WORK/gauto" "CUDA: fuse auto vs off (the products of cuda/gemm.cu or a kernel depend on the group's size)"
 for id in 1 12; do # a logistic of a group of 4; a k-means of a group of 2
   awk -v want="$((id + 1))" '!inmodels { print; if ($0 == "models:") inmodels = 1; next }
        /^  - / { n++ }

@@ -88,6 +88,7 @@ static void test_config_diff(void **state) {
   assert_int_equal(rt_config_set(&b, "run.checkpoint_every=2", &st), RT_OK);
   assert_int_equal(rt_config_set(&b, "run.keep_checkpoints=9", &st), RT_OK);
   assert_int_equal(rt_config_set(&b, "run.trace=true", &st), RT_OK);
+  assert_int_equal(rt_config_set(&b, "run.backend=cuda", &st), RT_OK); /* a job moved to GPUs */
   assert_int_equal(rt_config_diff(&a, &b, buf, sizeof buf), 0);
   /* Others are listed, models by position. */
   assert_int_equal(rt_config_set(&b, "run.passes=5", &st), RT_OK);

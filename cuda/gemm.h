@@ -1,0 +1,52 @@
+/* The backend's one matrix product (cuda/gemm.cu), in plain C so that a host test can drive its
+ * host emulation: column-major C_i (m x n) = op(A_i) op(B_i) for i < count, cuBLAS's
+ * sgemmStridedBatched with alpha 1 and beta 0. Every element of C is ONE chain of fmaf over
+ * p = 0 .. k-1 in order, starting from +0, whatever the launch shape, the tile a thread computes,
+ * the batch count or the operands' strides: a model's products are the same bits in a fused group
+ * of any size, in a group of one and on its own slot. cuBLAS chooses kernels (split-K among them)
+ * by shape and batch count, and on an H200 its batched and single products differed in the last
+ * bits (docs/gpu-validation.md, 2026-12-04). */
+#ifndef RINGTRAIN_CUDA_GEMM_H
+#define RINGTRAIN_CUDA_GEMM_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rt_cuda_gemm {
+  int ta, tb;  /* op(A) = A^T when ta (A stored k x m), op(B) = B^T when tb (B stored n x k) */
+  int m, n, k; /* C is m x n; the inner dimension k */
+  const float *a;
+  int lda;
+  long long sa; /* floats from A_i to A_i+1; 0 shares A */
+  const float *b;
+  int ldb;
+  long long sb;
+  float *c;
+  int ldc;
+  long long sc;
+  int count; /* products */
+} rt_cuda_gemm;
+
+/* A launch shape: each thread of a 16 x 16 block computes tm x tn elements of C (tm, tn in
+ * {1, 2, 4}); gx x gy x gz blocks (gy and gz capped at 65,535; the kernel strides beyond). */
+typedef struct rt_cuda_gemm_shape {
+  int tm, tn;
+  unsigned gx, gy, gz;
+} rt_cuda_gemm_shape;
+
+/* The shape rt_cuda_gemm_launch uses for g: the largest tiles that still give the device enough
+ * blocks. Any shape gives the same bits. */
+rt_cuda_gemm_shape rt_cuda_gemm_shape_of(const rt_cuda_gemm *g);
+/* The same shape with the given tiles (tm, tn in {1, 2, 4}; others are taken as 1). */
+rt_cuda_gemm_shape rt_cuda_gemm_shape_with(const rt_cuda_gemm *g, int tm, int tn);
+/* Runs the kernel's own per-thread code on the host, block by block and thread by thread over the
+ * whole launch of `shape`, on host pointers: the arithmetic and the indexing of the device
+ * product, checked on machines without a GPU (tests/gpu/test_gemm_emulated.c). */
+void rt_cuda_gemm_emulate(const rt_cuda_gemm *g, rt_cuda_gemm_shape shape);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
