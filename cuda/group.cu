@@ -308,7 +308,7 @@ extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_
   g->mlp = sh.mlp;
   g->lead = *s;
   const char *graphs = getenv("RINGTRAIN_CUDA_GRAPHS");
-  g->graphs = graphs && strcmp(graphs, "1") == 0;
+  g->graphs = !(graphs && strcmp(graphs, "0") == 0);
   g->stride = state_stride(specs, m);
   size_t work = 0;
   (void)carve(sh, nullptr, &work);
@@ -506,10 +506,12 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
   return RT_OK;
 }
 
-/* The same batches captured into a CUDA Graph and launched as one (RINGTRAIN_CUDA_GRAPHS=1). The
- * context keeps the executable graph and updates it in place when the next visit has the same
- * shape (cudaGraphExecUpdate), else instantiates anew. The launch counter counts the graph launch
- * as one launch, not the captured calls. */
+/* The same batches captured into a CUDA Graph and launched as one (the default;
+ * RINGTRAIN_CUDA_GRAPHS=0 turns it off). The context keeps the executable graph and updates it in
+ * place when the next visit has the same shape (cudaGraphExecUpdate), else instantiates anew. The
+ * launch counter counts the graph launch as one launch, not the captured calls. A capture or an
+ * instantiation that fails (nothing of the capture ran) turns graphs off for the context, and the
+ * batches are issued launch by launch: the same bytes (tests/gpu/test_gpu_groups.c). */
 rt_code issue_as_graph(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
   cudaStream_t stream = g->slot->stream;
   const unsigned long long before = rt_cuda_launches.load(std::memory_order_relaxed);
@@ -530,7 +532,13 @@ rt_code issue_as_graph(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
   }
   if (rc == RT_OK && !g->exec) rc = RT_CUDA_CALL(st, cudaGraphInstantiate(&g->exec, graph, 0));
   if (graph) (void)cudaGraphDestroy(graph);
-  if (rc != RT_OK) return rc;
+  if (rc != RT_OK) {
+    (void)cudaGetLastError(); /* a capture's failure is not sticky: the stream works on */
+    if (g->exec) (void)cudaGraphExecDestroy(g->exec);
+    g->exec = nullptr;
+    g->graphs = 0;
+    return issue_batches(g, p, st); /* a real error (not the capture's) fails again here */
+  }
   rt_cuda_count_launch();
   RT_CUDA_CHECK(st, cudaGraphLaunch(g->exec, stream));
   return RT_OK;

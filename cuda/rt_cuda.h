@@ -306,9 +306,10 @@ rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *st);
  * device work only: no peer is involved). *waited = 1 when there was one. */
 rt_code rt_cuda_group_wait(rt_cuda_group *g, int *waited, rt_status *st);
 /* Whether a visit's batches go to the device as one CUDA Graph (captured, then updated in place
- * from visit to visit when the shape allows) instead of one launch at a time. Default: the
- * environment variable RINGTRAIN_CUDA_GRAPHS=1 at creation (off otherwise, until a GPU run has
- * measured which is faster). Both give the same bytes (tests/gpu/test_gpu_groups.c). */
+ * from visit to visit when the shape allows) instead of one launch at a time. Default: on, unless
+ * the environment variable RINGTRAIN_CUDA_GRAPHS=0 at creation (an H200 ran the 64-softmax sweep
+ * 1.6x faster with graphs, the same model files: docs/BENCHMARKS.md). A context whose capture
+ * fails goes on launch by launch. Both give the same bytes (tests/gpu/test_gpu_groups.c). */
 void rt_cuda_group_use_graphs(rt_cuda_group *g, int on);
 /* rt_cuda_slot_between for the context's slot (its fed visits). */
 void rt_cuda_group_between(rt_cuda_group *g, int (*between)(void *), void *user);

@@ -314,8 +314,8 @@ vl_write_report
 tp="$VL_WORK/tp"
 mkdir -p "$tp"
 # write_config NAME TRAIN_FILE PASSES: the workload's config in $tp/NAME.yaml
-# (NAME_off and NAME_graphs: the same config as NAME; throughput_run trains them with run.fuse off
-# or RINGTRAIN_CUDA_GRAPHS=1)
+# (NAME_off and NAME_launches: the same config as NAME; throughput_run trains them with run.fuse off
+# or RINGTRAIN_CUDA_GRAPHS=0: launch by launch instead of a CUDA Graph per visit)
 write_config() {
   local name=$1 file=$2 passes=$3 i base=${1%%_*}
   local lrs=(0.0005 0.001 0.002 0.005 0.01 0.02 0.03 0.05)
@@ -378,7 +378,7 @@ throughput_run() { # WORKLOAD FILE ROWS PASSES
   out="$tp/$w-$rows"
   local extra=(--set run.backend=cuda) envs=()
   [[ $w != *_off ]] || extra+=(--set run.fuse=off)
-  [[ $w != *_graphs ]] || envs+=(RINGTRAIN_CUDA_GRAPHS=1)
+  [[ $w != *_launches ]] || envs+=(RINGTRAIN_CUDA_GRAPHS=0)
   log_run "$tp_log" "$w on $rows rows, $passes pass(es)" "$cap" env "${envs[@]}" "$rt" train "$config" --quiet --output "$out" "${extra[@]}"
   if [[ $RC -ne 0 ]]; then
     vl_record throughput "$w, $rows rows" "$(status_after "$RC" "$cap" 90)" "$SECS" "$(first_error "$w on $rows rows, $passes pass(es)" "$tp_log")"
@@ -401,10 +401,11 @@ throughput_run() { # WORKLOAD FILE ROWS PASSES
 if wait_for_data val10k.npy; then
   for w in "${workloads[@]}"; do throughput_run "$w" train60k.npy 60000 3; done
   vl_write_report
-  # The 64 softmax models as one fused group (above), with run.fuse off (one model per stream) and
-  # with CUDA Graphs, and the 16 MLPs and the 16 k-means models with run.fuse off: throughput side
-  # by side, and the model files must be identical.
-  for v in softmax64_off softmax64_graphs mlp_off kmeans_off; do
+  # The 64 softmax models in fused groups (above, a CUDA Graph per visit), with run.fuse off (a
+  # group of one each) and launch by launch (no graphs), the 16 MLPs with fuse off and launch by
+  # launch, the 16 k-means models with fuse off: throughput side by side, and the model files must
+  # be identical.
+  for v in softmax64_off softmax64_launches mlp_off mlp_launches kmeans_off; do
     throughput_run "$v" train60k.npy 60000 3
     f=${v%%_*}
     if [[ -d "$tp/$v-60000/models" && -d "$tp/$f-60000/models" ]]; then
