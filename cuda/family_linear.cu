@@ -29,11 +29,12 @@ size_t linear_params(const rt_model_spec *spec) {
 }
 
 struct linear_ws {
-  float *grad; /* sgd: the gradient (w, then b) */
-  float *e;    /* sgd: rows, X w, then the residuals / rows */
-  double *xd;  /* exact: rows x q, the shifted batch with its column of ones */
-  double *yd;  /* exact: rows, y - y0 */
-  double *ysq; /* exact: rows, (y - y0)^2 */
+  float *grad;    /* sgd: the gradient (w, then b) */
+  float *e;       /* sgd: rows, X w, then the residuals / rows */
+  double *xd;     /* exact: rows x q, the shifted batch with its column of ones */
+  double *yd;     /* exact: rows, y - y0 */
+  double *ysq;    /* exact: rows, (y - y0)^2 */
+  float *blas_ws; /* exact: cuBLAS's workspace (kRtBlasWorkspaceBytes) */
 };
 
 linear_ws linear_carve(const rt_model_spec *spec, size_t rows, float *base, size_t *used) {
@@ -43,6 +44,7 @@ linear_ws linear_carve(const rt_model_spec *spec, size_t rows, float *base, size
     o.xd = w.doubles(rows * (spec->problem.features + 1));
     o.yd = w.doubles(rows);
     o.ysq = w.doubles(rows);
+    o.blas_ws = w.floats(kRtBlasWorkspaceBytes / sizeof(float));
   } else {
     o.grad = w.floats(linear_params(spec));
     o.e = w.floats(rows);
@@ -147,6 +149,8 @@ rt_code linear_exact_batch(rt_cuda_slot *slot, const rt_cuda_batch *b, rt_cuda_b
   /* Column-major, xd is M (q x rows) with the shifted rows as columns: G += M M^T. The CPU's
    * row-major upper triangle is the column-major lower one; r += M y'. */
   const double one = 1.0;
+  rt_code rc;
+  RT_TRY(rc, rt_cuda_slot_blas(slot, w.blas_ws, st));
   RT_CUBLAS_CHECK(st, cublasDsyrk(slot->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, q, r, &one, w.xd,
                                   q, &one, g, q));
   RT_CUBLAS_CHECK(st,

@@ -130,10 +130,11 @@ int rt_cuda_batch_as_csr(size_t rows, size_t features, size_t nnz);
 
 /* ---- Slots ----------------------------------------------------------------------------------- */
 
-/* One model-in-flight context on the current device: its own stream, cuBLAS handle (bound to
- * that stream, with its own workspace, atomics off, fp32 math without TF32), device state buffer,
- * a pinned host staging buffer of the same size for state copies, and a device workspace sized
- * for the largest model / batch it will hold. Created once; nothing is allocated per batch. */
+/* One model-in-flight context on the current device: its own stream, device state buffer, a
+ * pinned host staging buffer of the same size for state copies, and a device workspace sized for
+ * the largest model / batch it will hold (linear exact's includes cuBLAS's workspace; its cuBLAS
+ * handle, bound to the stream, atomics off, no TF32, is made at its first batch, the only
+ * allocation after creation). No other family uses cuBLAS (cuda/gemm.h). */
 typedef struct rt_cuda_slot rt_cuda_slot;
 
 /* Device workspace floats a slot needs to integrate batches of up to max_rows rows of this model

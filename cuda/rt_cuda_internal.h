@@ -183,9 +183,8 @@ struct rt_cuda_input {
 struct rt_cuda_slot {
   int device;
   cudaStream_t stream;
-  cudaEvent_t done; /* recorded after everything each call issues (rt_cuda_slot_query) */
-  cublasHandle_t blas;
-  void *blas_ws;
+  cudaEvent_t done;    /* recorded after everything each call issues (rt_cuda_slot_query) */
+  cublasHandle_t blas; /* made on first use (rt_cuda_slot_blas): linear exact's only */
   /* capacities */
   size_t state_cap, max_rows, max_features, max_classes, work_cap;
   /* device memory, allocated once */
@@ -352,6 +351,14 @@ extern const rt_cuda_family rt_cuda_family_mlp;      /* family_mlp.cu */
 
 /* cudaMalloc granularity: sizes of device allocations (shards.cu, slots.cu). */
 static inline size_t rt_cuda_round_up(size_t n) { return (n + 255) / 256 * 256; }
+/* cuBLAS workspace per handle: 32 MiB is NVIDIA's recommendation for Hopper (4 MiB elsewhere).
+ * Only linear exact's double products use cuBLAS (every float product is gemm.cu's); its
+ * workspace is part of that family's slot workspace (family_linear.cu). */
+constexpr size_t kRtBlasWorkspaceBytes = size_t(32) << 20;
+/* slot->blas, created on first use and bound to the slot's stream (fp64/fp32 compute, no TF32,
+ * atomics off, host pointer mode), with `ws` (kRtBlasWorkspaceBytes, 256-byte aligned) as its
+ * workspace for the calls that follow. */
+rt_code rt_cuda_slot_blas(rt_cuda_slot *slot, void *ws, rt_status *st);
 /* Records slot->done after everything issued so far (slots.cu; rt_cuda_slot_query polls it). */
 rt_code rt_cuda_mark_done(rt_cuda_slot *slot, rt_status *st);
 /* One of this library's kernels (compute.cu): rt_cuda_use_device (device.cu) loads it to check

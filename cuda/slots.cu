@@ -1,7 +1,7 @@
 /* CUDA backend, slots: one model-in-flight context per slot (struct rt_cuda_slot,
- * rt_cuda_internal.h) with its stream, cuBLAS handle (fp32, no TF32, atomics off, a private
- * workspace), device state buffer, family workspace and evaluation columns, all allocated once at
- * creation; moving states between host and device through the slot's pinned staging buffer
+ * rt_cuda_internal.h) with its stream, device state buffer, family workspace and evaluation
+ * columns, all allocated once at creation, and a cuBLAS handle made only when a model needs one
+ * (linear exact; rt_cuda_slot_blas); moving states between host and device through the slot's pinned staging buffer
  * (upload, download, header refresh, adopting a state that arrived by NCCL) with the rules that
  * keep the staging buffer safe without waiting; and synchronising or polling a slot. What runs in
  * a slot is compute.cu. */
@@ -18,8 +18,6 @@
 
 namespace {
 
-/* cuBLAS workspace per handle: 32 MiB is NVIDIA's recommendation for Hopper (4 MiB elsewhere). */
-constexpr size_t kBlasWorkspaceBytes = size_t(32) << 20;
 constexpr size_t kPinnedBytes = 256; /* header mirror readback and evaluation sums */
 
 } /* namespace */
@@ -30,7 +28,7 @@ extern "C" size_t rt_cuda_slot_bytes(size_t max_state_bytes, size_t max_batch_ro
   return rt_cuda_round_up(max_state_bytes) +
          rt_cuda_round_up((work_floats ? work_floats : 1) * sizeof(float)) +
          rt_cuda_round_up(RT_EVAL_SUMS * max_batch_rows * sizeof(double)) +
-         rt_cuda_round_up(RT_EVAL_SUMS * sizeof(double)) + kBlasWorkspaceBytes;
+         rt_cuda_round_up(RT_EVAL_SUMS * sizeof(double));
 }
 
 extern "C" rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_rows,
@@ -56,7 +54,6 @@ extern "C" rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_
   if ((rc = RT_CUDA_CALL(st, cudaGetDevice(&s->device))) ||
       (rc = RT_CUDA_CALL(st, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking))) ||
       (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming))) ||
-      (rc = RT_CUDA_CALL(st, cudaMalloc(&s->blas_ws, kBlasWorkspaceBytes))) ||
       (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->state, max_state_bytes))) ||
       (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->work, work_bytes))) ||
       (rc = RT_CUDA_CALL(st, cudaMalloc((void **)&s->row_vals,
@@ -67,16 +64,7 @@ extern "C" rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_
       (rc = RT_CUDA_CALL(
            st, cudaHostAlloc((void **)&s->staging, max_state_bytes, cudaHostAllocDefault))) ||
       (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->staging_free, cudaEventDisableTiming))) ||
-      (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->copy_done, cudaEventDisableTiming))) ||
-      (rc = RT_CUBLAS_CALL(st, cublasCreate(&s->blas))) ||
-      /* cublasSetStream resets the workspace to the shared default pool: set ours after it. */
-      (rc = RT_CUBLAS_CALL(st, cublasSetStream(s->blas, s->stream))) ||
-      (rc = RT_CUBLAS_CALL(st, cublasSetWorkspace(s->blas, s->blas_ws, kBlasWorkspaceBytes))) ||
-      (rc = RT_CUBLAS_CALL(st, cublasSetAtomicsMode(s->blas, CUBLAS_ATOMICS_NOT_ALLOWED))) ||
-      /* Default math with cublasSgemm is fp32 compute; TF32 only comes with the TF32 math mode or
-       * a *_FAST_TF32 compute type, neither of which is used. */
-      (rc = RT_CUBLAS_CALL(st, cublasSetMathMode(s->blas, CUBLAS_DEFAULT_MATH))) ||
-      (rc = RT_CUBLAS_CALL(st, cublasSetPointerMode(s->blas, CUBLAS_POINTER_MODE_HOST)))) {
+      (rc = RT_CUDA_CALL(st, cudaEventCreateWithFlags(&s->copy_done, cudaEventDisableTiming)))) {
     rt_cuda_slot_free(s);
     return rc;
   }
@@ -84,11 +72,30 @@ extern "C" rt_code rt_cuda_slot_create(size_t max_state_bytes, size_t max_batch_
   return RT_OK;
 }
 
+rt_code rt_cuda_slot_blas(rt_cuda_slot *s, void *ws, rt_status *st) {
+  if (!s->blas) {
+    cublasHandle_t h = nullptr;
+    rt_code rc;
+    if ((rc = RT_CUBLAS_CALL(st, cublasCreate(&h))) ||
+        (rc = RT_CUBLAS_CALL(st, cublasSetStream(h, s->stream))) ||
+        (rc = RT_CUBLAS_CALL(st, cublasSetAtomicsMode(h, CUBLAS_ATOMICS_NOT_ALLOWED))) ||
+        /* No TF32: that only comes with the TF32 math mode or a *_FAST_TF32 compute type. */
+        (rc = RT_CUBLAS_CALL(st, cublasSetMathMode(h, CUBLAS_DEFAULT_MATH))) ||
+        (rc = RT_CUBLAS_CALL(st, cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST)))) {
+      if (h) (void)cublasDestroy(h);
+      return rc;
+    }
+    s->blas = h;
+  }
+  /* After cublasSetStream (which resets it to the shared pool), and at every use: the slot's
+   * workspace may have moved since (a respec). */
+  return RT_CUBLAS_CALL(st, cublasSetWorkspace(s->blas, ws, kRtBlasWorkspaceBytes));
+}
+
 extern "C" void rt_cuda_slot_free(rt_cuda_slot *s) {
   if (!s) return;
   if (s->stream) (void)cudaStreamSynchronize(s->stream);
   if (s->blas) (void)cublasDestroy(s->blas);
-  if (s->blas_ws) (void)cudaFree(s->blas_ws);
   rt_cuda_sparse_free(s);
   if (s->state) (void)cudaFree(s->state);
   if (s->work) (void)cudaFree(s->work);

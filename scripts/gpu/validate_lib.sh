@@ -209,7 +209,7 @@ vl_write_report() { # [NOTE]: writes $VL_DIR/report.md (rewritten after every st
       done <"$VL_WORK/throughput.tsv"
       echo
       echo "train s: train_wall_seconds of results.jsonl: data loading excluded, the device set-up"
-      echo "(shard upload, a stream and cuBLAS handle per model) and the final evaluation included,"
+      echo "(shard upload, a stream and slot per model) and the final evaluation included,"
       echo "which weighs on the short 60,000-row runs. model-samples/s:"
       echo "models x passes x rows / train s. Memory floor: every model reads every training row's"
       echo "784 float32 features once per pass at the device-to-device copy bandwidth measured in this"
