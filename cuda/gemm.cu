@@ -12,6 +12,13 @@
 
 namespace {
 
+/* Loops over a thread's tile, unrolled on the device (the host compiler knows no such pragma). */
+#ifdef __CUDA_ARCH__
+#define RT_UNROLL _Pragma("unroll")
+#else
+#define RT_UNROLL
+#endif
+
 constexpr int kBlockX = 16, kBlockY = 16;
 /* Below this many blocks the tiles shrink (more, smaller blocks; the same bits). */
 constexpr unsigned long long kEnoughBlocks = 256;
@@ -34,35 +41,55 @@ __host__ __device__ inline void gemm_thread(const rt_cuda_gemm &g, unsigned bx, 
   const long long b_p = g.tb ? g.ldb : 1, b_j = g.tb ? 1 : g.ldb;
   long long i[TM], j[TN];
   bool row_ok[TM], col_ok[TN];
+  bool any_row = false, any_col = false;
+  RT_UNROLL
   for (int t = 0; t < TM; ++t) {
     i[t] = (long long)bx * (kBlockX * TM) + tx + (long long)kBlockX * t;
     row_ok[t] = i[t] < g.m;
+    any_row = any_row || row_ok[t];
   }
+  RT_UNROLL
   for (int u = 0; u < TN; ++u) {
     j[u] = (long long)by * (kBlockY * TN) + ty + (long long)kBlockY * u;
     col_ok[u] = j[u] < g.n;
+    any_col = any_col || col_ok[u];
   }
+  if (!any_row || !any_col) return; /* a thread past C's edge: nothing to compute */
   float acc[TM][TN];
-  for (int t = 0; t < TM; ++t)
-    for (int u = 0; u < TN; ++u) acc[t][u] = 0.0f;
+  RT_UNROLL
+  for (int t = 0; t < TM; ++t) RT_UNROLL
+  for (int u = 0; u < TN; ++u) acc[t][u] = 0.0f;
   for (int p = 0; p < g.k; ++p) {
     float av[TM], bv[TN];
+    RT_UNROLL
     for (int t = 0; t < TM; ++t) av[t] = row_ok[t] ? a[i[t] * a_i + (long long)p * a_p] : 0.0f;
+    RT_UNROLL
     for (int u = 0; u < TN; ++u) bv[u] = col_ok[u] ? b[(long long)p * b_p + j[u] * b_j] : 0.0f;
-    for (int t = 0; t < TM; ++t)
-      for (int u = 0; u < TN; ++u) acc[t][u] = fmaf(av[t], bv[u], acc[t][u]);
+    RT_UNROLL
+    for (int t = 0; t < TM; ++t) RT_UNROLL
+    for (int u = 0; u < TN; ++u) acc[t][u] = fmaf(av[t], bv[u], acc[t][u]);
   }
-  for (int t = 0; t < TM; ++t)
-    for (int u = 0; u < TN; ++u)
-      if (row_ok[t] && col_ok[u]) c[i[t] + j[u] * (long long)g.ldc] = acc[t][u];
+  RT_UNROLL
+  for (int t = 0; t < TM; ++t) RT_UNROLL
+  for (int u = 0; u < TN; ++u)
+    if (row_ok[t] && col_ok[u]) c[i[t] + j[u] * (long long)g.ldc] = acc[t][u];
 }
 
-/* Blocks beyond the grid's y and z limits are reached by striding. */
+/* One block of the launch, (bx, by0, z0) in a grid of gy x gz blocks along y and z: the blocks
+ * beyond the grid's y and z limits are reached by striding. The kernel's body, and what the host
+ * emulation runs for every block and thread of the same launch. */
+template <int TM, int TN>
+__host__ __device__ inline void gemm_block(const rt_cuda_gemm &g, unsigned ny, unsigned bx,
+                                           unsigned by0, unsigned z0, unsigned gy, unsigned gz,
+                                           unsigned tx, unsigned ty) {
+  for (unsigned z = z0; z < (unsigned)g.count; z += gz)
+    for (unsigned by = by0; by < ny; by += gy) gemm_thread<TM, TN>(g, bx, by, z, tx, ty);
+}
+
 template <int TM, int TN>
 __global__ void __launch_bounds__(kBlockX *kBlockY) gemm_kernel(rt_cuda_gemm g, unsigned ny) {
-  for (unsigned z = blockIdx.z; z < (unsigned)g.count; z += gridDim.z)
-    for (unsigned by = blockIdx.y; by < ny; by += gridDim.y)
-      gemm_thread<TM, TN>(g, blockIdx.x, by, z, threadIdx.x, threadIdx.y);
+  gemm_block<TM, TN>(g, ny, blockIdx.x, blockIdx.y, blockIdx.z, gridDim.y, gridDim.z, threadIdx.x,
+                     threadIdx.y);
 }
 
 int tile_of(int t) { return t == 4 ? 4 : t == 2 ? 2 : 1; }
@@ -70,15 +97,16 @@ int tile_of(int t) { return t == 4 ? 4 : t == 2 ? 2 : 1; }
 /* Blocks along y (columns of C) before the cap. */
 unsigned long long blocks_y(const rt_cuda_gemm *g, int tn) { return ceil_div(g->n, kBlockY * tn); }
 
+/* The launch of shape s, block by block and thread by thread, as the device runs it. */
 template <int TM, int TN>
 void emulate(const rt_cuda_gemm &g, const rt_cuda_gemm_shape &s) {
   const unsigned ny = (unsigned)blocks_y(&g, TN);
-  for (unsigned z = 0; z < (unsigned)g.count; ++z)
-    for (unsigned by = 0; by < ny; ++by)
+  for (unsigned z0 = 0; z0 < s.gz; ++z0)
+    for (unsigned by0 = 0; by0 < s.gy; ++by0)
       for (unsigned bx = 0; bx < s.gx; ++bx)
         for (unsigned ty = 0; ty < (unsigned)kBlockY; ++ty)
           for (unsigned tx = 0; tx < (unsigned)kBlockX; ++tx)
-            gemm_thread<TM, TN>(g, bx, by, z, tx, ty);
+            gemm_block<TM, TN>(g, ny, bx, by0, z0, s.gy, s.gz, tx, ty);
 }
 
 /* Calls F<TM, TN>(args) for the shape's tiles. */

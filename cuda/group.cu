@@ -46,6 +46,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h> /* strcasecmp */
 
 #include "group_families.h"
 #include "mlp_math.cuh"
@@ -308,7 +309,8 @@ extern "C" rt_code rt_cuda_group_create(const rt_model_spec *const *specs, size_
   g->mlp = sh.mlp;
   g->lead = *s;
   const char *graphs = getenv("RINGTRAIN_CUDA_GRAPHS");
-  g->graphs = !(graphs && strcmp(graphs, "0") == 0);
+  g->graphs = !(graphs && (strcmp(graphs, "0") == 0 || strcasecmp(graphs, "off") == 0 ||
+                           strcasecmp(graphs, "false") == 0 || strcasecmp(graphs, "no") == 0));
   g->stride = state_stride(specs, m);
   size_t work = 0;
   (void)carve(sh, nullptr, &work);
@@ -507,21 +509,27 @@ rt_code issue_batches(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
 }
 
 /* The same batches captured into a CUDA Graph and launched as one (the default;
- * RINGTRAIN_CUDA_GRAPHS=0 turns it off). The context keeps the executable graph and updates it in
- * place when the next visit has the same shape (cudaGraphExecUpdate), else instantiates anew. The
- * launch counter counts the graph launch as one launch, not the captured calls. A capture or an
- * instantiation that fails (nothing of the capture ran) turns graphs off for the context, and the
- * batches are issued launch by launch: the same bytes (tests/gpu/test_gpu_groups.c). */
+ * RINGTRAIN_CUDA_GRAPHS=0, off, false or no turns it off). The context keeps the executable graph
+ * and updates it in place when the next visit has the same shape (cudaGraphExecUpdate), else
+ * instantiates anew. The launch counter counts the graph launch as one launch, not the captured
+ * calls. A capture or an instantiation that fails (nothing of the capture ran) turns graphs off
+ * for the context, and the batches are issued launch by launch: the same bytes
+ * (tests/gpu/test_gpu_groups.c); an error that is not the capture's fails again there. */
 rt_code issue_as_graph(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
   cudaStream_t stream = g->slot->stream;
   const unsigned long long before = rt_cuda_launches.load(std::memory_order_relaxed);
-  RT_CUDA_CHECK(st, cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  const rt_code issued = issue_batches(g, p, st);
+  /* The capture's own status: after a fallback that works, the caller's must hold no error. */
+  rt_status cap;
+  rt_status_clear(&cap);
+  rt_code rc = RT_CUDA_CALL(&cap, cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   cudaGraph_t graph = nullptr;
-  const rt_code ended = RT_CUDA_CALL(st, cudaStreamEndCapture(stream, &graph)); /* always */
+  if (rc == RT_OK) {
+    const rt_code issued = issue_batches(g, p, &cap);
+    const rt_code ended = RT_CUDA_CALL(&cap, cudaStreamEndCapture(stream, &graph)); /* always */
+    rc = issued != RT_OK ? issued : ended;
+  }
   rt_cuda_launches.fetch_sub(rt_cuda_launches.load(std::memory_order_relaxed) - before,
                              std::memory_order_relaxed);
-  rt_code rc = issued != RT_OK ? issued : ended;
   if (rc == RT_OK && g->exec) {
     cudaGraphExecUpdateResultInfo info;
     if (cudaGraphExecUpdate(g->exec, graph, &info) != cudaSuccess) {
@@ -530,7 +538,7 @@ rt_code issue_as_graph(rt_cuda_group *g, const visit_plan *p, rt_status *st) {
       g->exec = nullptr;
     }
   }
-  if (rc == RT_OK && !g->exec) rc = RT_CUDA_CALL(st, cudaGraphInstantiate(&g->exec, graph, 0));
+  if (rc == RT_OK && !g->exec) rc = RT_CUDA_CALL(&cap, cudaGraphInstantiate(&g->exec, graph, 0));
   if (graph) (void)cudaGraphDestroy(graph);
   if (rc != RT_OK) {
     (void)cudaGetLastError(); /* a capture's failure is not sticky: the stream works on */

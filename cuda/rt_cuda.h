@@ -133,8 +133,8 @@ int rt_cuda_batch_as_csr(size_t rows, size_t features, size_t nnz);
 /* One model-in-flight context on the current device: its own stream, device state buffer, a
  * pinned host staging buffer of the same size for state copies, and a device workspace sized for
  * the largest model / batch it will hold (linear exact's includes cuBLAS's workspace; its cuBLAS
- * handle, bound to the stream, atomics off, no TF32, is made at its first batch, the only
- * allocation after creation). No other family uses cuBLAS (cuda/gemm.h). */
+ * handle, bound to the stream, atomics off, no TF32, is made at its first batch). No other family
+ * uses cuBLAS (cuda/gemm.h). */
 typedef struct rt_cuda_slot rt_cuda_slot;
 
 /* Device workspace floats a slot needs to integrate batches of up to max_rows rows of this model
@@ -144,7 +144,7 @@ typedef struct rt_cuda_slot rt_cuda_slot;
 size_t rt_cuda_work_floats(const rt_model_spec *spec, size_t max_rows);
 
 /* What only the CUDA backend limits about a model, beyond its family's own rules (src/models/model.h
- * check, which must hold first): kernels for its kind and 32-bit cuBLAS dimensions for its
+ * check, which must hold first): kernels for its kind and 32-bit product dimensions for its
  * features, batches and layers. RT_ERR_CONFIG "model N (kind): ..." as the families word theirs.
  * No device needed: rt_check_run (include/ringtrain/check.h) calls it for backend cuda. */
 rt_code rt_cuda_check_spec(const rt_model_spec *spec, rt_status *st);

@@ -218,16 +218,25 @@ static void test_shapes(void **unused) {
   assert_int_equal(sh.tn, 1);
 }
 
-/* A product beyond the grid's z limit: the striding covers every product (emulated). */
-static void test_many_products(void **unused) {
+/* More products than the grid's z limit, and more column blocks than its y limit: the kernel's
+ * striding over the capped grid reaches every one (the emulation runs the capped launch). */
+static void test_beyond_grid_limits(void **unused) {
   (void)unused;
   problem p = make(0, 0, 2, 3, 4, 70000, 1, 7);
   reset_c(&p);
-  const rt_cuda_gemm_shape sh = rt_cuda_gemm_shape_of(&p.g);
+  rt_cuda_gemm_shape sh = rt_cuda_gemm_shape_of(&p.g);
   assert_int_equal(sh.gz, 65535);
   rt_cuda_gemm_emulate(&p.g, sh);
   check(&p, "70,000 products");
   drop(&p);
+  problem wide = make(0, 0, 1, 65536 * 64 + 100, 2, 1, 0, 8);
+  reset_c(&wide);
+  sh = rt_cuda_gemm_shape_of(&wide.g);
+  assert_int_equal(sh.tn, 4);
+  assert_int_equal(sh.gy, 65535); /* 65,538 column blocks of 64 */
+  rt_cuda_gemm_emulate(&wide.g, sh);
+  check(&wide, "4,194,404 columns");
+  drop(&wide);
 }
 
 int main(void) {
@@ -235,7 +244,7 @@ int main(void) {
       cmocka_unit_test(test_every_tile_and_transpose),
       cmocka_unit_test(test_batch_count_independent),
       cmocka_unit_test(test_shapes),
-      cmocka_unit_test(test_many_products),
+      cmocka_unit_test(test_beyond_grid_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
