@@ -9,6 +9,8 @@
 #ifndef RINGTRAIN_CUDA_GEMM_H
 #define RINGTRAIN_CUDA_GEMM_H
 
+#include "ringtrain/status.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,6 +46,29 @@ rt_cuda_gemm_shape rt_cuda_gemm_shape_with(const rt_cuda_gemm *g, int tm, int tn
  * whole launch of `shape`, on host pointers: the arithmetic and the indexing of the device
  * product, checked on machines without a GPU (tests/gpu/test_gemm_emulated.c). */
 void rt_cuda_gemm_emulate(const rt_cuda_gemm *g, rt_cuda_gemm_shape shape);
+
+/* One product case on the current device (cuda/gemm_check.cu): A, B random, full matrices
+ * (lda = ta ? k : m, ldb = tb ? n : k, ldc = m), B shared by all products when share_b (the
+ * batch's rows in a fused group). */
+typedef struct rt_cuda_gemm_case {
+  int ta, tb, m, n, k, count, share_b;
+} rt_cuda_gemm_case;
+typedef struct rt_cuda_gemm_result {
+  int same_as_emulation;  /* the device's C equals the host emulation's, bit for bit */
+  int batch_independent;  /* the device's last product alone (count 1) equals it in the batch */
+  int cublas_independent; /* the same for cublasSgemmStridedBatched (a fact, not a requirement) */
+  double ours_seconds;    /* best of `repeats` launches (0 when repeats is 0) */
+  double cublas_seconds;  /* the same product by cublasSgemmStridedBatched, fp32 */
+} rt_cuda_gemm_result;
+/* Runs the case on the device, checks it against the emulation and alone, and with repeats > 0
+ * times it against cuBLAS (events on one stream, after a warm-up). RT_ERR_INTERNAL on a CUDA or
+ * cuBLAS failure; a mismatch is not an error (the result says so). */
+rt_code rt_cuda_gemm_check(const rt_cuda_gemm_case *c, int repeats, rt_cuda_gemm_result *out,
+                           rt_status *st);
+/* The products the families issue for the benchmark sweeps (softmax 784 -> 10 at batch 256 over
+ * 64 members, MLP 784 -> 128 at batch 128 over 16, k-means k = 10 at batch 1024 over 16, each
+ * forward and gradient, and a model alone): *count cases, each with a name. */
+const rt_cuda_gemm_case *rt_cuda_gemm_cases(size_t *count, const char *const **names);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,9 @@
 #      memory, driver / runtime / cuBLAS / NCCL versions, device 0's copy bandwidth. No device is a
 #      failure: one line on stderr, report.md written, exit 1, nothing else runs;
 #   2. the gpu test binaries (bin/tests/test_gpu_*) and scripts (tests/gpu/test_*.sh), run
-#      directly; exit 77 (skipped) counts as failed here;
+#      directly; exit 77 (skipped) counts as failed here; then the matrix product of cuda/gemm.cu
+#      for the families' shapes (rt-gpu-query --gemm): equal to its host emulation, the same alone
+#      as in its batch, and its GFLOP/s against cuBLAS's strided-batched sgemm;
 #   3. CPU vs CUDA training of a sweep of every family on the 8x8 digits: every validation metric
 #      within 1e-3 relative (accuracy within 2 validation rows), every model ok on both;
 #   4. determinism: the same sweep twice on CUDA, model files compared with cmp; 2 CUDA ranks vs 1
@@ -201,6 +203,35 @@ for s in "$bundle"/tests/gpu/test_*.sh; do
   run_gpu_test "$(basename "$s")" 150 bash "$s" "$rt" "$bundle"
 done
 shopt -u nullglob
+vl_write_report
+
+# ---- 2b. the matrix product: device = host emulation, alone = in its batch, speed vs cuBLAS ------
+cap=$(vl_cap 60)
+if [[ $cap -ge 10 ]]; then
+  t0=$(vl_now)
+  echo "==== rt-gpu-query --copy-mib 0 --repeats 20 --gemm --json (cap $cap s)" >>"$tp_log"
+  gemm_json=$(timeout -k 5 "$cap" "$bundle/bin/rt-gpu-query" --copy-mib 0 --repeats 20 --gemm --json 2>>"$tp_log")
+  rc=$?
+  echo "$gemm_json" >>"$tp_log"
+  echo "==== exit $rc after $(vl_elapsed "$t0") s" >>"$tp_log"
+  cases=$(sed -n 's/.*"gemm":\[\(.*\)\]}$/\1/p' <<<"$gemm_json" | sed 's/},{/}\n{/g')
+  if [[ -z "$cases" ]]; then
+    vl_record products "the matrix product (rt-gpu-query --gemm)" FAILED "$(vl_elapsed "$t0")" \
+      "exit $rc, no cases: $(tail -2 "$tp_log" | head -1)"
+  else
+    while read -r obj; do
+      field() { sed -n 's/.*"'"$1"'":"\{0,1\}\([^",}]*\).*/\1/p' <<<"$obj"; }
+      name=$(sed -n 's/.*"case":"\([^"]*\)".*/\1/p' <<<"$obj")
+      ours=$(field ours_gflops) cub=$(field cublas_gflops)
+      same=$(field same_as_emulation) alone=$(field batch_independent) calone=$(field cublas_batch_independent)
+      ratio=$(awk -v o="$ours" -v c="$cub" 'BEGIN { if (c > 0) printf "%.2f", o / c; else print "-" }')
+      vl_record products "$name" "$([[ $same == true && $alone == true ]] && echo PASSED || echo FAILED)" 0 \
+        "ours $ours GFLOP/s, cuBLAS $cub (ours/cuBLAS $ratio); device = host emulation: $same; alone = in its batch: $alone (cuBLAS: $calone)"
+    done <<<"$cases"
+  fi
+else
+  budget_gone products "the matrix product (rt-gpu-query --gemm)"
+fi
 vl_write_report
 
 # ---- 3. CPU vs CUDA, every family; 4. determinism and ranks -------------------------------------

@@ -5,27 +5,33 @@
  *   - every visible device: name, compute capability, memory (total, free), multiprocessors,
  *     memory bus and clock (and the peak bandwidth they imply);
  *   - the device-to-device copy bandwidth of one device (--copy-mib M, default 1024; 0 = skip),
- *     the best of --repeats copies: the memory-bandwidth floor of the throughput figures.
+ *     the best of --repeats copies: the memory-bandwidth floor of the throughput figures;
+ *   - with --gemm, on that device, the backend's matrix product (cuda/gemm.cu) for the shapes the
+ *     families issue: whether it equals its host emulation and is the same alone as in its batch,
+ *     and its speed against cublasSgemmStridedBatched (GFLOP/s, best of --repeats).
  *
  * No device visible: one line on stderr saying why (no driver, a driver too old for this runtime,
  * no GPU, CUDA_VISIBLE_DEVICES), exit 1. A build without the CUDA backend says so, exit 1.
  * Output: a table, or one JSON object with --json. Usage: rt-gpu-query [--copy-mib M]
- * [--copy-device D] [--repeats R] [--json] */
+ * [--copy-device D] [--repeats R] [--gemm] [--json] */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #if RINGTRAIN_WITH_CUDA
+#include "gemm.h"
 #include "rt_cuda.h"
 #include "rt_cuda_query.h"
 #endif
 
 static const char usage_text[] =
-    "Usage: rt-gpu-query [--copy-mib M] [--copy-device D] [--repeats R] [--json]\n"
+    "Usage: rt-gpu-query [--copy-mib M] [--copy-device D] [--repeats R] [--gemm] [--json]\n"
     "Lists the CUDA driver, runtime, cuBLAS and NCCL versions and every visible device, and\n"
     "measures device D's (default 0) device-to-device copy bandwidth over M MiB (default 1024;\n"
     "0 skips it), best of R copies (default 10). No device: one line saying why, exit 1.\n"
+    "  --gemm   also check and time the backend's matrix product on device D for the families'\n"
+    "           shapes against cuBLAS (exit 1 when it differs from its emulation or alone)\n"
     "  --json   print one JSON object instead of the table\n";
 
 static long parse_long(const char *name, const char *text, long min, long max) {
@@ -68,6 +74,12 @@ static double peak_gbs(const rt_cuda_device_info *d) {
   return 2.0 * (double)d->memory_clock_khz * 1e3 * (double)d->memory_bus_bits / 8.0 / 1e9;
 }
 
+/* The case's GFLOP/s at `seconds` a batch of products (0 when not timed). */
+static double gflops(const rt_cuda_gemm_case *c, double seconds) {
+  if (seconds <= 0.0) return 0.0;
+  return 2.0 * c->m * c->n * (double)c->k * c->count / seconds / 1e9;
+}
+
 static int fail(const rt_status *st) {
   fprintf(stderr, "rt-gpu-query: %s\n", st->message);
   return 1;
@@ -75,7 +87,7 @@ static int fail(const rt_status *st) {
 
 int main(int argc, char **argv) {
   long copy_mib = 1024, copy_device = 0, repeats = 10;
-  int json = 0;
+  int json = 0, gemm = 0;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -83,6 +95,8 @@ int main(int argc, char **argv) {
       return 0;
     } else if (strcmp(a, "--json") == 0) {
       json = 1;
+    } else if (strcmp(a, "--gemm") == 0) {
+      gemm = 1;
     } else if (i + 1 < argc && strcmp(a, "--copy-mib") == 0) {
       copy_mib = parse_long(a, argv[++i], 0, 1L << 20);
     } else if (i + 1 < argc && strcmp(a, "--copy-device") == 0) {
@@ -128,6 +142,27 @@ int main(int argc, char **argv) {
   if (copy_mib > 0 && rt_cuda_copy_bandwidth((int)copy_device, (size_t)copy_mib << 20, (int)repeats,
                                              &copy_bps, &st) != RT_OK)
     return fail(&st);
+  size_t cases = 0;
+  const char *const *names = NULL;
+  const rt_cuda_gemm_case *gc = rt_cuda_gemm_cases(&cases, &names);
+  enum { MAX_CASES = 32 };
+  static rt_cuda_gemm_result gr[MAX_CASES];
+  int gemm_bad = 0;
+  if (gemm) {
+    char problem[512];
+    rt_cuda_use_device((int)copy_device, problem, sizeof problem);
+    if (problem[0]) {
+      fprintf(stderr, "rt-gpu-query: device %ld: %s\n", copy_device, problem);
+      return 1;
+    }
+    if (cases > MAX_CASES) cases = MAX_CASES;
+    for (size_t i = 0; i < cases; ++i) {
+      if (rt_cuda_gemm_check(&gc[i], (int)repeats, &gr[i], &st) != RT_OK) return fail(&st);
+      if (!gr[i].same_as_emulation || !gr[i].batch_independent) gemm_bad = 1;
+    }
+  } else {
+    cases = 0;
+  }
 
   const double mib = 1024.0 * 1024.0;
   if (json) {
@@ -151,10 +186,24 @@ int main(int argc, char **argv) {
     }
     printf("],\"copy\":");
     if (copy_mib > 0)
-      printf("{\"device\":%ld,\"mib\":%ld,\"repeats\":%ld,\"gbs\":%.1f}}\n", copy_device, copy_mib,
+      printf("{\"device\":%ld,\"mib\":%ld,\"repeats\":%ld,\"gbs\":%.1f}", copy_device, copy_mib,
              repeats, copy_bps / 1e9);
-    else printf("null}\n");
-    return 0;
+    else printf("null");
+    printf(",\"gemm\":[");
+    for (size_t i = 0; i < cases; ++i) {
+      const rt_cuda_gemm_case *c = &gc[i];
+      printf("%s{\"case\":", i ? "," : "");
+      json_string(stdout, names[i]);
+      printf(
+          ",\"ta\":%d,\"tb\":%d,\"m\":%d,\"n\":%d,\"k\":%d,\"count\":%d,\"ours_gflops\":%.1f,"
+          "\"cublas_gflops\":%.1f,\"same_as_emulation\":%s,\"batch_independent\":%s,"
+          "\"cublas_batch_independent\":%s}",
+          c->ta, c->tb, c->m, c->n, c->k, c->count, gflops(c, gr[i].ours_seconds),
+          gflops(c, gr[i].cublas_seconds), gr[i].same_as_emulation ? "true" : "false",
+          gr[i].batch_independent ? "true" : "false", gr[i].cublas_independent ? "true" : "false");
+    }
+    printf("]}\n");
+    return gemm_bad;
   }
   printf("# driver supports CUDA %s; runtime CUDA %s; cuBLAS %d.%d.%d; NCCL %d.%d.%d\n",
          driver_text, runtime_text, cublas / 10000, cublas / 100 % 100, cublas % 100, nccl / 10000,
@@ -172,7 +221,16 @@ int main(int argc, char **argv) {
         "# device %ld copy bandwidth: %.1f GB/s (%ld MiB device-to-device, best of %ld; read + "
         "write bytes)\n",
         copy_device, copy_bps / 1e9, copy_mib, repeats);
-  return 0;
+  if (cases > 0)
+    printf("# products on device %ld (cuda/gemm.cu vs cublasSgemmStridedBatched, best of %ld):\n",
+           copy_device, repeats);
+  for (size_t i = 0; i < cases; ++i)
+    printf(
+        "#   %s: ours %.0f GFLOP/s, cuBLAS %.0f; = emulation %s, alone = batched %s (cuBLAS %s)\n",
+        names[i], gflops(&gc[i], gr[i].ours_seconds), gflops(&gc[i], gr[i].cublas_seconds),
+        gr[i].same_as_emulation ? "yes" : "NO", gr[i].batch_independent ? "yes" : "NO",
+        gr[i].cublas_independent ? "yes" : "no");
+  return gemm_bad;
 }
 
 #else /* a build without the CUDA backend */

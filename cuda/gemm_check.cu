@@ -1,0 +1,193 @@
+/* The matrix product of gemm.cu on a real device, checked and timed (declared in gemm.h): its C
+ * against the host emulation bit for bit, its last product alone against the same product in the
+ * batch, and both against cublasSgemmStridedBatched for speed (and, as a recorded fact, whether
+ * cuBLAS's product is the same alone). Serves tests/gpu/test_gpu_gemm.c and rt-gpu-query --gemm
+ * (scripts/gpu/validate.sh). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "rt_cuda_internal.h"
+
+namespace {
+
+uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  return x ^ (x >> 33);
+}
+
+/* Values in [-1, 1) with exponents spread over 2^-6 .. 2^6, so that the order of a sum shows. */
+void fill(float *v, size_t n, uint64_t seed) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t r = mix(seed * 0x9e3779b97f4a7c15ULL + i);
+    const float u = (float)(r >> 40) / (float)(1 << 24) * 2.0f - 1.0f;
+    v[i] = ldexpf(u, (int)(r % 13) - 6);
+  }
+}
+
+struct bench {
+  float *ha = nullptr, *hb = nullptr, *hc = nullptr, *he = nullptr, *h1 = nullptr;
+  float *da = nullptr, *db = nullptr, *dc = nullptr, *d1 = nullptr;
+  cudaStream_t s = nullptr;
+  cudaEvent_t t0 = nullptr, t1 = nullptr;
+  cublasHandle_t blas = nullptr;
+  ~bench() {
+    if (s) (void)cudaStreamSynchronize(s);
+    if (blas) (void)cublasDestroy(blas);
+    if (t0) (void)cudaEventDestroy(t0);
+    if (t1) (void)cudaEventDestroy(t1);
+    if (s) (void)cudaStreamDestroy(s);
+    (void)cudaFree(da), (void)cudaFree(db), (void)cudaFree(dc), (void)cudaFree(d1);
+    free(ha), free(hb), free(hc), free(he), free(h1);
+  }
+};
+
+/* The best of `repeats` runs of issue() on b.s, in seconds, after one warm-up. */
+template <typename F>
+rt_code best_time(bench &b, int repeats, F issue, double *seconds, rt_status *st) {
+  rt_code rc;
+  RT_TRY(rc, issue());
+  float best = 0.0f;
+  for (int r = 0; r < repeats; ++r) {
+    RT_CUDA_CHECK(st, cudaEventRecord(b.t0, b.s));
+    RT_TRY(rc, issue());
+    RT_CUDA_CHECK(st, cudaEventRecord(b.t1, b.s));
+    RT_CUDA_CHECK(st, cudaEventSynchronize(b.t1));
+    float ms = 0.0f;
+    RT_CUDA_CHECK(st, cudaEventElapsedTime(&ms, b.t0, b.t1));
+    if (r == 0 || ms < best) best = ms;
+  }
+  *seconds = 1e-3 * (double)best;
+  return RT_OK;
+}
+
+rt_code cublas_product(bench &b, const rt_cuda_gemm &g, rt_status *st) {
+  const float one = 1.0f, zero = 0.0f;
+  RT_CUBLAS_CHECK(st, cublasSgemmStridedBatched(b.blas, g.ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                                g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, g.m, g.n, g.k,
+                                                &one, g.a, g.lda, g.sa, g.b, g.ldb, g.sb, &zero,
+                                                g.c, g.ldc, g.sc, g.count));
+  return RT_OK;
+}
+
+const rt_cuda_gemm_case kCases[] = {
+    /* ta, tb, m, n, k, count, share_b (column-major, as the families issue them) */
+    {0, 0, 10, 256, 784, 64, 1},  {0, 1, 10, 784, 256, 64, 1},  {0, 0, 10, 256, 784, 1, 1},
+    {0, 0, 128, 128, 784, 16, 1}, {0, 1, 128, 784, 128, 16, 1}, {1, 0, 128, 128, 10, 16, 0},
+    {1, 0, 10, 1024, 784, 16, 1}, {0, 1, 2, 100, 4096, 8, 1},
+};
+const char *const kCaseNames[] = {
+    "softmax forward, 64 members (Z = W X, batch 256, 784 -> 10)",
+    "softmax weight gradient, 64 members (X^T Delta over 256 rows)",
+    "softmax forward, one model alone",
+    "MLP first layer forward, 16 members (784 -> 128, batch 128)",
+    "MLP first layer weight gradient, 16 members",
+    "MLP delta back through the output layer, 16 members (10 -> 128)",
+    "k-means distances, 16 members (k = 10, batch 1024, 784 features)",
+    "tall: 8 members' gradients summed over 4096 rows into 100 x 2",
+};
+static_assert(sizeof kCases / sizeof kCases[0] == sizeof kCaseNames / sizeof kCaseNames[0],
+              "a name per case");
+
+} /* namespace */
+
+extern "C" const rt_cuda_gemm_case *rt_cuda_gemm_cases(size_t *count, const char *const **names) {
+  *count = sizeof kCases / sizeof kCases[0];
+  if (names) *names = kCaseNames;
+  return kCases;
+}
+
+extern "C" rt_code rt_cuda_gemm_check(const rt_cuda_gemm_case *c, int repeats,
+                                      rt_cuda_gemm_result *out, rt_status *st) {
+  memset(out, 0, sizeof *out);
+  if (c->m < 1 || c->n < 1 || c->k < 1 || c->count < 1 || repeats < 0)
+    return rt_fail(st, RT_ERR_USAGE, "rt_cuda_gemm_check: %d x %d x %d, %d products, %d repeats",
+                   c->m, c->n, c->k, c->count, repeats);
+  rt_cuda_gemm g;
+  memset(&g, 0, sizeof g);
+  g.ta = c->ta;
+  g.tb = c->tb;
+  g.m = c->m;
+  g.n = c->n;
+  g.k = c->k;
+  g.lda = c->ta ? c->k : c->m;
+  g.ldb = c->tb ? c->n : c->k;
+  g.ldc = c->m;
+  g.sa = (long long)c->m * c->k;
+  g.sb = c->share_b ? 0 : (long long)c->k * c->n;
+  g.sc = (long long)c->m * c->n;
+  g.count = c->count;
+  const size_t na = (size_t)g.sa * (size_t)g.count;
+  const size_t nb = (size_t)c->k * (size_t)c->n * (size_t)(c->share_b ? 1 : g.count);
+  const size_t nc = (size_t)g.sc * (size_t)g.count;
+  bench b;
+  b.ha = (float *)malloc(na * sizeof(float));
+  b.hb = (float *)malloc(nb * sizeof(float));
+  b.hc = (float *)malloc(nc * sizeof(float));
+  b.he = (float *)malloc(nc * sizeof(float));
+  b.h1 = (float *)malloc((size_t)g.sc * sizeof(float));
+  if (!b.ha || !b.hb || !b.hc || !b.he || !b.h1)
+    return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate a %d x %d x %d product's host copies",
+                      c->m, c->n, c->k);
+  fill(b.ha, na, 1);
+  fill(b.hb, nb, 2);
+  RT_CUDA_CHECK(st, cudaMalloc((void **)&b.da, na * sizeof(float)));
+  RT_CUDA_CHECK(st, cudaMalloc((void **)&b.db, nb * sizeof(float)));
+  RT_CUDA_CHECK(st, cudaMalloc((void **)&b.dc, nc * sizeof(float)));
+  RT_CUDA_CHECK(st, cudaMalloc((void **)&b.d1, (size_t)g.sc * sizeof(float)));
+  RT_CUDA_CHECK(st, cudaStreamCreateWithFlags(&b.s, cudaStreamNonBlocking));
+  RT_CUDA_CHECK(st, cudaEventCreate(&b.t0));
+  RT_CUDA_CHECK(st, cudaEventCreate(&b.t1));
+  RT_CUBLAS_CHECK(st, cublasCreate(&b.blas));
+  RT_CUBLAS_CHECK(st, cublasSetStream(b.blas, b.s));
+  RT_CUBLAS_CHECK(st, cublasSetAtomicsMode(b.blas, CUBLAS_ATOMICS_NOT_ALLOWED));
+  RT_CUBLAS_CHECK(st, cublasSetMathMode(b.blas, CUBLAS_DEFAULT_MATH));
+  RT_CUDA_CHECK(st, cudaMemcpy(b.da, b.ha, na * sizeof(float), cudaMemcpyHostToDevice));
+  RT_CUDA_CHECK(st, cudaMemcpy(b.db, b.hb, nb * sizeof(float), cudaMemcpyHostToDevice));
+
+  /* Ours: the batch, the last product alone, the emulation. */
+  g.a = b.da;
+  g.b = b.db;
+  g.c = b.dc;
+  rt_cuda_gemm last = g;
+  last.a = b.da + (g.count - 1) * g.sa;
+  last.b = b.db + (g.count - 1) * g.sb;
+  last.c = b.d1;
+  last.count = 1;
+  rt_code rc;
+  RT_TRY(rc, rt_cuda_gemm_launch(b.s, &g, st));
+  RT_TRY(rc, rt_cuda_gemm_launch(b.s, &last, st));
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(b.hc, b.dc, nc * sizeof(float), cudaMemcpyDeviceToHost, b.s));
+  RT_CUDA_CHECK(
+      st, cudaMemcpyAsync(b.h1, b.d1, (size_t)g.sc * sizeof(float), cudaMemcpyDeviceToHost, b.s));
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(b.s));
+  rt_cuda_gemm host = g;
+  host.a = b.ha;
+  host.b = b.hb;
+  host.c = b.he;
+  rt_cuda_gemm_emulate(&host, rt_cuda_gemm_shape_of(&host));
+  const float *last_in_batch = b.hc + (size_t)(g.count - 1) * (size_t)g.sc;
+  out->same_as_emulation = memcmp(b.hc, b.he, nc * sizeof(float)) == 0;
+  out->batch_independent = memcmp(b.h1, last_in_batch, (size_t)g.sc * sizeof(float)) == 0;
+
+  /* cuBLAS: the same batch and the same last product alone. */
+  RT_TRY(rc, cublas_product(b, g, st));
+  RT_TRY(rc, cublas_product(b, last, st));
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(b.hc, b.dc, nc * sizeof(float), cudaMemcpyDeviceToHost, b.s));
+  RT_CUDA_CHECK(
+      st, cudaMemcpyAsync(b.h1, b.d1, (size_t)g.sc * sizeof(float), cudaMemcpyDeviceToHost, b.s));
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(b.s));
+  out->cublas_independent = memcmp(b.h1, last_in_batch, (size_t)g.sc * sizeof(float)) == 0;
+
+  if (repeats > 0) {
+    RT_TRY(rc, best_time(
+                   b, repeats, [&] { return rt_cuda_gemm_launch(b.s, &g, st); }, &out->ours_seconds,
+                   st));
+    RT_TRY(rc, best_time(
+                   b, repeats, [&] { return cublas_product(b, g, st); }, &out->cublas_seconds, st));
+  }
+  return RT_OK;
+}
