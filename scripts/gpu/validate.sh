@@ -346,13 +346,14 @@ tp="$VL_WORK/tp"
 mkdir -p "$tp"
 # write_config NAME TRAIN_FILE PASSES: the workload's config in $tp/NAME.yaml
 # (NAME_off and NAME_launches: the same config as NAME; throughput_run trains them with run.fuse off
-# or RINGTRAIN_CUDA_GRAPHS=0: launch by launch instead of a CUDA Graph per visit)
+# or RINGTRAIN_CUDA_GRAPHS=0: launch by launch instead of a CUDA Graph per visit; NAME_1shard: the
+# data in one shard instead of four)
 write_config() {
   local name=$1 file=$2 passes=$3 i base=${1%%_*}
   local lrs=(0.0005 0.001 0.002 0.005 0.01 0.02 0.03 0.05)
   {
     echo "# $name (written by scripts/gpu/validate.sh)"
-    echo "data: {train: ../data/$file, validation: ../data/val10k.npy, label_column: 0, shards: 4}"
+    echo "data: {train: ../data/$file, validation: ../data/val10k.npy, label_column: 0, shards: $([[ $name == *_1shard* ]] && echo 1 || echo 4)}"
     echo "run: {passes: $passes, seed: 3}"
     echo "models:"
     case "$base" in
@@ -444,6 +445,10 @@ if wait_for_data val10k.npy; then
       vl_record determinism "$f fused vs $v on CUDA (60,000 rows)" "$([[ $? -eq 0 ]] && echo PASSED || echo FAILED)" 0 "cmp: $d"
     fi
   done
+  # On one shard every model starts at shard 0: the 64 softmax models are one fused group of 64
+  # (four shards: four groups of 16 on four streams, one per start shard). Throughput only: other
+  # shards give other models.
+  throughput_run softmax64_1shard train60k.npy 60000 3
   vl_write_report
   # Determinism with many models on concurrent streams.
   for w in softmax16 mlp; do
