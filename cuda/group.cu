@@ -48,6 +48,9 @@
 #include <string.h>
 #include <strings.h> /* strcasecmp */
 
+#include <chrono>
+#include <thread>
+
 #include "group_families.h"
 #include "mlp_math.cuh"
 #include "row_math.cuh"
@@ -733,11 +736,22 @@ extern "C" rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *s
 extern "C" rt_code rt_cuda_group_wait(rt_cuda_group *g, int *waited, rt_status *st) {
   *waited = 0;
   if (!g->busy) return RT_OK;
-  RT_CUDA_CHECK(st, cudaStreamSynchronize(g->slot->stream));
   int done = 0;
   rt_code rc;
-  RT_TRY(rc, rt_cuda_group_query(g, &done, st));
-  if (!done) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a synchronised CUDA group is still busy");
+  if (g->slot->between) {
+    /* Polls, calling the engine's hook between polls (its watchdog's answers), not to block a
+     * rank for a whole visit. */
+    for (;;) {
+      RT_TRY(rc, rt_cuda_group_query(g, &done, st));
+      if (done) break;
+      (void)g->slot->between(g->slot->between_user);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  } else {
+    RT_CUDA_CHECK(st, cudaStreamSynchronize(g->slot->stream));
+    RT_TRY(rc, rt_cuda_group_query(g, &done, st));
+    if (!done) return RT_FAIL_AT(st, RT_ERR_INTERNAL, "a synchronised CUDA group is still busy");
+  }
   *waited = 1;
   return RT_OK;
 }

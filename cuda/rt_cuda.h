@@ -304,7 +304,8 @@ rt_code rt_cuda_group_start(rt_cuda_group *g, const rt_model_spec *const *specs,
                             uint64_t shard_index, rt_status *st);
 rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *st);
 /* Waits for the visit in flight on g, if any, and writes its states back as query does (the
- * device work only: no peer is involved). *waited = 1 when there was one. */
+ * device work only: no peer is involved). *waited = 1 when there was one. With a hook set
+ * (rt_cuda_group_between) it polls and calls the hook between polls instead of blocking. */
 rt_code rt_cuda_group_wait(rt_cuda_group *g, int *waited, rt_status *st);
 /* Whether a visit's batches go to the device as one CUDA Graph (captured, then updated in place
  * from visit to visit when the shape allows) instead of one launch at a time. Default: on, unless

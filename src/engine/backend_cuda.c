@@ -143,13 +143,16 @@ static void visit_free(cuda_visit *w) {
  * second visit of the same group while the first is in flight: members of one group at different
  * cursors on this rank (a model admitted later by asha, tpe or pbt). The new visit then waits for
  * the old one's device work (compute only, no peer): its states are written back now and its
- * part marked done, so cuda_poll still reports that visit finished in its turn. This wait calls
- * no between-batches hook: a rank waiting here for a long visit answers no watchdog question
- * until it ends (run.timeout must allow a visit's time in that case). */
+ * part marked done, so cuda_poll still reports that visit finished in its turn. The wait polls
+ * and calls the engine's between-batches hook meanwhile, so a rank waiting here for a long visit
+ * still answers the watchdog's questions. */
 static rt_code drain_context(cuda_backend *c, rt_cuda_group *g, rt_status *st) {
   int waited = 0;
   rt_code rc;
-  RT_TRY(rc, rt_cuda_group_wait(g, &waited, st));
+  rt_cuda_group_between(g, c->between, c->between_user); /* answer the watchdog while waiting */
+  rc = rt_cuda_group_wait(g, &waited, st);
+  rt_cuda_group_between(g, NULL, NULL);
+  if (rc != RT_OK) return rc;
   for (size_t k = 0; waited && k < c->inflight_len; ++k)
     for (size_t i = 0; i < c->inflight[k].ng; ++i)
       if (c->inflight[k].gs[i] == g && !c->inflight[k].gdone[i]) {
