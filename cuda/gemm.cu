@@ -6,6 +6,8 @@
  * a tm x tn tile from registers, reading A and B straight from global memory (the L1 cache serves
  * the reuse); the same per-thread function runs on the host in rt_cuda_gemm_emulate. */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "gemm.h"
 #include "rt_cuda_internal.h"
@@ -133,6 +135,7 @@ void launch(const rt_cuda_gemm &g, const rt_cuda_gemm_shape &s, cudaStream_t str
 
 extern "C" rt_cuda_gemm_shape rt_cuda_gemm_shape_with(const rt_cuda_gemm *g, int tm, int tn) {
   rt_cuda_gemm_shape s;
+  s.tiled = 0;
   s.tm = tile_of(tm);
   s.tn = tile_of(tn);
   const unsigned long long gy = blocks_y(g, s.tn);
@@ -157,16 +160,31 @@ extern "C" rt_cuda_gemm_shape rt_cuda_gemm_shape_of(const rt_cuda_gemm *g) {
 
 extern "C" void rt_cuda_gemm_emulate(const rt_cuda_gemm *g, rt_cuda_gemm_shape shape) {
   if (g->m <= 0 || g->n <= 0 || g->count <= 0) return;
+  if (shape.tiled) {
+    rt_cuda_gemm_tiled_emulate(g, &shape);
+    return;
+  }
   RT_GEMM_DISPATCH(emulate, shape, *g, shape);
 }
 
-rt_code rt_cuda_gemm_launch(cudaStream_t stream, const rt_cuda_gemm *g, rt_status *st) {
+rt_code rt_cuda_gemm_launch_shape(cudaStream_t stream, const rt_cuda_gemm *g,
+                                  const rt_cuda_gemm_shape *s, rt_status *st) {
   if (g->m < 0 || g->n < 0 || g->k < 0 || g->count < 0)
     return rt_fail(st, RT_ERR_INTERNAL, "matrix product of %d x %d x %d, %d times", g->m, g->n,
                    g->k, g->count);
   if (g->m == 0 || g->n == 0 || g->count == 0) return RT_OK;
-  const rt_cuda_gemm_shape s = rt_cuda_gemm_shape_of(g);
-  RT_GEMM_DISPATCH(launch, s, *g, s, stream);
+  if (s->tiled) return rt_cuda_gemm_tiled_launch(stream, g, s, st);
+  RT_GEMM_DISPATCH(launch, (*s), *g, *s, stream);
   RT_CUDA_CHECK_LAUNCH(st);
   return RT_OK;
+}
+
+rt_code rt_cuda_gemm_launch(cudaStream_t stream, const rt_cuda_gemm *g, rt_status *st) {
+  static const int tiled = [] {
+    const char *v = getenv("RINGTRAIN_CUDA_GEMM");
+    return v && strcmp(v, "tiled") == 0;
+  }();
+  const rt_cuda_gemm_shape s =
+      tiled && g->m >= 32 && g->n >= 32 ? rt_cuda_gemm_shape_tiled(g) : rt_cuda_gemm_shape_of(g);
+  return rt_cuda_gemm_launch_shape(stream, g, &s, st);
 }

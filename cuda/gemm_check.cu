@@ -1,6 +1,7 @@
 /* The matrix product of gemm.cu on a real device, checked and timed (declared in gemm.h): its C
- * against the host emulation bit for bit, its last product alone against the same product in the
- * batch, and both against cublasSgemmStridedBatched for speed (and, as a recorded fact, whether
+ * against the host emulation bit for bit (both forms, registers and shared memory), its last
+ * product alone against the same product in the batch, and both against
+ * cublasSgemmStridedBatched for speed (and, as a recorded fact, whether
  * cuBLAS's product is the same alone). Serves tests/gpu/test_gpu_gemm.c and rt-gpu-query --gemm
  * (scripts/gpu/validate.sh). */
 #include <stdlib.h>
@@ -19,7 +20,8 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 33);
 }
 
-/* Values in [-1, 1) with exponents spread over 2^-6 .. 2^6, so that the order of a sum shows. */
+/* Values in [-64, 64), uniform in [-1, 1) scaled by 2^-6 .. 2^6, so that the order of a sum
+ * shows. */
 void fill(float *v, size_t n, uint64_t seed) {
   for (size_t i = 0; i < n; ++i) {
     const uint64_t r = mix(seed * 0x9e3779b97f4a7c15ULL + i);
@@ -45,7 +47,12 @@ struct bench {
   }
 };
 
-/* The best of `repeats` runs of issue() on b.s, in seconds, after one warm-up. */
+/* Launches between a timing's two events: the device stays busy, so the host's launch time (a
+ * few microseconds, more for cuBLAS, which picks its kernel on the host) is not what is timed. */
+constexpr int kBackToBack = 10;
+
+/* The best of `repeats` timings of kBackToBack runs of issue() on b.s, in seconds per run, after
+ * one warm-up. */
 template <typename F>
 rt_code best_time(bench &b, int repeats, F issue, double *seconds, rt_status *st) {
   rt_code rc;
@@ -53,14 +60,14 @@ rt_code best_time(bench &b, int repeats, F issue, double *seconds, rt_status *st
   float best = 0.0f;
   for (int r = 0; r < repeats; ++r) {
     RT_CUDA_CHECK(st, cudaEventRecord(b.t0, b.s));
-    RT_TRY(rc, issue());
+    for (int i = 0; i < kBackToBack; ++i) RT_TRY(rc, issue());
     RT_CUDA_CHECK(st, cudaEventRecord(b.t1, b.s));
     RT_CUDA_CHECK(st, cudaEventSynchronize(b.t1));
     float ms = 0.0f;
     RT_CUDA_CHECK(st, cudaEventElapsedTime(&ms, b.t0, b.t1));
     if (r == 0 || ms < best) best = ms;
   }
-  *seconds = 1e-3 * (double)best;
+  *seconds = 1e-3 * (double)best / kBackToBack;
   return RT_OK;
 }
 
@@ -77,7 +84,8 @@ const rt_cuda_gemm_case kCases[] = {
     /* ta, tb, m, n, k, count, share_b (column-major, as the families issue them) */
     {0, 0, 10, 256, 784, 64, 1},  {0, 1, 10, 784, 256, 64, 1},  {0, 0, 10, 256, 784, 1, 1},
     {0, 0, 128, 128, 784, 16, 1}, {0, 1, 128, 784, 128, 16, 1}, {1, 0, 128, 128, 10, 16, 0},
-    {1, 0, 10, 1024, 784, 16, 1}, {0, 1, 2, 100, 4096, 8, 1},
+    {1, 0, 10, 1024, 784, 16, 1}, {0, 1, 2, 100, 4096, 8, 1},   {0, 0, 10, 128, 128, 16, 0},
+    {0, 1, 10, 128, 128, 16, 0},
 };
 const char *const kCaseNames[] = {
     "softmax forward, 64 members (Z = W X, batch 256, 784 -> 10)",
@@ -88,6 +96,8 @@ const char *const kCaseNames[] = {
     "MLP delta back through the output layer, 16 members (10 -> 128)",
     "k-means distances, 16 members (k = 10, batch 1024, 784 features)",
     "tall: 8 members' gradients summed over 4096 rows into 100 x 2",
+    "MLP output layer forward, 16 members (128 -> 10, batch 128)",
+    "MLP output layer weight gradient, 16 members",
 };
 static_assert(sizeof kCases / sizeof kCases[0] == sizeof kCaseNames / sizeof kCaseNames[0],
               "a name per case");
@@ -141,12 +151,16 @@ extern "C" rt_code rt_cuda_gemm_check(const rt_cuda_gemm_case *c, int repeats,
   RT_CUDA_CHECK(st, cudaStreamCreateWithFlags(&b.s, cudaStreamNonBlocking));
   RT_CUDA_CHECK(st, cudaEventCreate(&b.t0));
   RT_CUDA_CHECK(st, cudaEventCreate(&b.t1));
-  RT_CUBLAS_CHECK(st, cublasCreate(&b.blas));
-  RT_CUBLAS_CHECK(st, cublasSetStream(b.blas, b.s));
-  RT_CUBLAS_CHECK(st, cublasSetAtomicsMode(b.blas, CUBLAS_ATOMICS_NOT_ALLOWED));
-  RT_CUBLAS_CHECK(st, cublasSetMathMode(b.blas, CUBLAS_DEFAULT_MATH));
-  RT_CUDA_CHECK(st, cudaMemcpy(b.da, b.ha, na * sizeof(float), cudaMemcpyHostToDevice));
-  RT_CUDA_CHECK(st, cudaMemcpy(b.db, b.hb, nb * sizeof(float), cudaMemcpyHostToDevice));
+  rt_code rc;
+  if ((rc = RT_CUBLAS_CALL(st, cublasCreate(&b.blas))) ||
+      (rc = RT_CUBLAS_CALL(st, cublasSetStream(b.blas, b.s))) ||
+      (rc = RT_CUBLAS_CALL(st, cublasSetAtomicsMode(b.blas, CUBLAS_ATOMICS_NOT_ALLOWED))) ||
+      (rc = RT_CUBLAS_CALL(st, cublasSetMathMode(b.blas, CUBLAS_DEFAULT_MATH))))
+    return rc;
+  /* On the products' own (non-blocking) stream: a plain cudaMemcpy from pageable memory may
+   * return before its data has landed, and nothing would order it before that stream. */
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(b.da, b.ha, na * sizeof(float), cudaMemcpyHostToDevice, b.s));
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(b.db, b.hb, nb * sizeof(float), cudaMemcpyHostToDevice, b.s));
 
   /* Ours: the batch, the last product alone, the emulation. */
   g.a = b.da;
@@ -157,9 +171,10 @@ extern "C" rt_code rt_cuda_gemm_check(const rt_cuda_gemm_case *c, int repeats,
   last.b = b.db + (g.count - 1) * g.sb;
   last.c = b.d1;
   last.count = 1;
-  rt_code rc;
-  RT_TRY(rc, rt_cuda_gemm_launch(b.s, &g, st));
-  RT_TRY(rc, rt_cuda_gemm_launch(b.s, &last, st));
+  const rt_cuda_gemm_shape plain = rt_cuda_gemm_shape_of(&g), tiled = rt_cuda_gemm_shape_tiled(&g);
+  const rt_cuda_gemm_shape plain_last = rt_cuda_gemm_shape_of(&last);
+  RT_TRY(rc, rt_cuda_gemm_launch_shape(b.s, &g, &plain, st));
+  RT_TRY(rc, rt_cuda_gemm_launch_shape(b.s, &last, &plain_last, st));
   RT_CUDA_CHECK(st, cudaMemcpyAsync(b.hc, b.dc, nc * sizeof(float), cudaMemcpyDeviceToHost, b.s));
   RT_CUDA_CHECK(
       st, cudaMemcpyAsync(b.h1, b.d1, (size_t)g.sc * sizeof(float), cudaMemcpyDeviceToHost, b.s));
@@ -172,6 +187,12 @@ extern "C" rt_code rt_cuda_gemm_check(const rt_cuda_gemm_case *c, int repeats,
   const float *last_in_batch = b.hc + (size_t)(g.count - 1) * (size_t)g.sc;
   out->same_as_emulation = memcmp(b.hc, b.he, nc * sizeof(float)) == 0;
   out->batch_independent = memcmp(b.h1, last_in_batch, (size_t)g.sc * sizeof(float)) == 0;
+  /* The shared-memory form: the same bits as the emulation (of either form). */
+  RT_CUDA_CHECK(st, cudaMemsetAsync(b.dc, 0, nc * sizeof(float), b.s));
+  RT_TRY(rc, rt_cuda_gemm_launch_shape(b.s, &g, &tiled, st));
+  RT_CUDA_CHECK(st, cudaMemcpyAsync(b.hc, b.dc, nc * sizeof(float), cudaMemcpyDeviceToHost, b.s));
+  RT_CUDA_CHECK(st, cudaStreamSynchronize(b.s));
+  out->tiled_same_as_emulation = memcmp(b.hc, b.he, nc * sizeof(float)) == 0;
 
   /* cuBLAS: the same batch and the same last product alone. */
   RT_TRY(rc, cublas_product(b, g, st));
@@ -184,8 +205,11 @@ extern "C" rt_code rt_cuda_gemm_check(const rt_cuda_gemm_case *c, int repeats,
 
   if (repeats > 0) {
     RT_TRY(rc, best_time(
-                   b, repeats, [&] { return rt_cuda_gemm_launch(b.s, &g, st); }, &out->ours_seconds,
-                   st));
+                   b, repeats, [&] { return rt_cuda_gemm_launch_shape(b.s, &g, &plain, st); },
+                   &out->ours_seconds, st));
+    RT_TRY(rc, best_time(
+                   b, repeats, [&] { return rt_cuda_gemm_launch_shape(b.s, &g, &tiled, st); },
+                   &out->tiled_seconds, st));
     RT_TRY(rc, best_time(
                    b, repeats, [&] { return cublas_product(b, g, st); }, &out->cublas_seconds, st));
   }

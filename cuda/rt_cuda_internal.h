@@ -366,8 +366,15 @@ rt_code rt_cuda_mark_done(rt_cuda_slot *slot, rt_status *st);
 const void *rt_cuda_probe_kernel(void);
 
 /* ---- The matrix product (gemm.cu; gemm.h says what it guarantees) ---------------------------- */
-/* g's products on `stream`: one launch (none when C is empty). */
+/* g's products on `stream`: one launch (none when C is empty), in the form gemm.h says. */
 rt_code rt_cuda_gemm_launch(cudaStream_t stream, const rt_cuda_gemm *g, rt_status *st);
+/* The same with a given shape (rt_cuda_gemm_shape_of, _with or _tiled). */
+rt_code rt_cuda_gemm_launch_shape(cudaStream_t stream, const rt_cuda_gemm *g,
+                                  const rt_cuda_gemm_shape *s, rt_status *st);
+/* The shared-memory form (gemm_tiled.cu): its launch, and its host emulation. */
+rt_code rt_cuda_gemm_tiled_launch(cudaStream_t stream, const rt_cuda_gemm *g,
+                                  const rt_cuda_gemm_shape *s, rt_status *st);
+void rt_cuda_gemm_tiled_emulate(const rt_cuda_gemm *g, const rt_cuda_gemm_shape *s);
 /* The product in cublasSgemmStridedBatched's argument order (alpha 1, beta 0). */
 static inline rt_code rt_cuda_gemm_issue(cudaStream_t stream, int ta, int tb, int m, int n, int k,
                                          const float *a, int lda, long long sa, const float *b,

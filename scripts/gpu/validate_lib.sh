@@ -227,7 +227,8 @@ vl_write_report() { # [NOTE]: writes $VL_DIR/report.md (rewritten after every st
     echo
     echo "report.md (this file), summary.json (the same, for machines), device.log (env.sh and the"
     echo "device query), tests.log (gpu test binaries and scripts), training.log (CPU vs CUDA,"
-    echo "determinism, ranks), throughput.log, sanitizer.log."
+    echo "determinism, ranks), throughput.log (the products' check and the timed runs),"
+    echo "sanitizer.log."
   } >"$out"
   mv "$out" "$VL_DIR/report.md"
   vl_write_json "$exit_code"

@@ -55,7 +55,7 @@ static const float kSentinel = -12345.5f;
 typedef struct {
   rt_cuda_gemm g;
   float *a, *b, *c;
-  size_t c_floats;
+  size_t a_floats, b_floats, c_floats;
 } problem;
 
 static problem make(int ta, int tb, int m, int n, int k, int count, int share_a, uint64_t seed) {
@@ -78,6 +78,8 @@ static problem make(int ta, int tb, int m, int n, int k, int count, int share_a,
   const size_t a_floats = (size_t)(g->sa * (count - 1) + (long long)g->lda * a_cols);
   const size_t b_floats = (size_t)(g->sb * (count - 1) + (long long)g->ldb * b_cols);
   p.c_floats = (size_t)(g->sc * (count - 1) + (long long)g->ldc * n);
+  p.a_floats = a_floats;
+  p.b_floats = b_floats;
   p.a = random_floats(a_floats, seed);
   p.b = random_floats(b_floats, seed + 1);
   p.c = malloc(p.c_floats * sizeof *p.c);
@@ -122,11 +124,13 @@ static void drop(problem *p) {
   free(p->c);
 }
 
-/* Every transpose and tile shape, odd sizes, a shared and an own A, the chosen shape too. */
+/* Every transpose and tile shape, odd sizes (inner dimensions that end a staged tile of 16 early
+ * too), a shared and an own A, the chosen shape and the shared-memory form too. */
 static void test_every_tile_and_transpose(void **unused) {
   (void)unused;
-  static const int sizes[][3] = {{1, 1, 1},   {10, 37, 50}, {33, 17, 9}, {70, 5, 131},
-                                 {3, 129, 0}, {64, 64, 64}, {1, 200, 3}};
+  static const int sizes[][3] = {{1, 1, 1},    {10, 37, 50},  {33, 17, 9},
+                                 {70, 5, 131}, {3, 129, 0},   {64, 64, 64},
+                                 {1, 200, 3},  {65, 130, 17}, {128, 70, 33}};
   static const int tiles[] = {1, 2, 4};
   uint64_t seed = 1;
   for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s)
@@ -143,6 +147,9 @@ static void test_every_tile_and_transpose(void **unused) {
           reset_c(&p);
           rt_cuda_gemm_emulate(&p.g, rt_cuda_gemm_shape_of(&p.g));
           check(&p, "chosen shape");
+          reset_c(&p);
+          rt_cuda_gemm_emulate(&p.g, rt_cuda_gemm_shape_tiled(&p.g));
+          check(&p, "shared-memory form");
           drop(&p);
         }
 }
@@ -228,6 +235,11 @@ static void test_beyond_grid_limits(void **unused) {
   assert_int_equal(sh.gz, 65535);
   rt_cuda_gemm_emulate(&p.g, sh);
   check(&p, "70,000 products");
+  reset_c(&p);
+  sh = rt_cuda_gemm_shape_tiled(&p.g);
+  assert_int_equal(sh.gz, 65535);
+  rt_cuda_gemm_emulate(&p.g, sh);
+  check(&p, "70,000 products, shared-memory form");
   drop(&p);
   problem wide = make(0, 0, 1, 65536 * 64 + 100, 2, 1, 0, 8);
   reset_c(&wide);
@@ -236,7 +248,32 @@ static void test_beyond_grid_limits(void **unused) {
   assert_int_equal(sh.gy, 65535); /* 65,538 column blocks of 64 */
   rt_cuda_gemm_emulate(&wide.g, sh);
   check(&wide, "4,194,404 columns");
+  reset_c(&wide);
+  sh = rt_cuda_gemm_shape_tiled(&wide.g);
+  assert_int_equal(sh.gy, 65535);
+  rt_cuda_gemm_emulate(&wide.g, sh);
+  check(&wide, "4,194,404 columns, shared-memory form");
   drop(&wide);
+}
+
+/* A chain that ends at -0 (tiny negative products round to -0 and stay there): no form may add
+ * steps past k (fmaf(0, 0, -0) would make it +0), whatever the staged tile's length. */
+static void test_negative_zero(void **unused) {
+  (void)unused;
+  for (int k = 1; k <= 40; k += 13) {
+    problem p = make(0, 0, 33, 33, k, 2, 0, 9);
+    for (size_t i = 0; i < p.a_floats; ++i) p.a[i] = -1e-30f;
+    for (size_t i = 0; i < p.b_floats; ++i) p.b[i] = 1e-30f;
+    const rt_cuda_gemm_shape shapes[] = {rt_cuda_gemm_shape_of(&p.g),
+                                         rt_cuda_gemm_shape_tiled(&p.g)};
+    for (size_t s = 0; s < 2; ++s) {
+      reset_c(&p);
+      rt_cuda_gemm_emulate(&p.g, shapes[s]);
+      check(&p, "a chain ending at -0");
+      assert_true(signbit(p.c[0]) && p.c[0] == 0.0f);
+    }
+    drop(&p);
+  }
 }
 
 int main(void) {
@@ -245,6 +282,7 @@ int main(void) {
       cmocka_unit_test(test_batch_count_independent),
       cmocka_unit_test(test_shapes),
       cmocka_unit_test(test_beyond_grid_limits),
+      cmocka_unit_test(test_negative_zero),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* The CUDA matrix product (cuda/gemm.cu) on the device, for the shapes the families issue
- * (rt_cuda_gemm_cases): the device's C equals the host emulation bit for bit (so
+ * (rt_cuda_gemm_cases): the device's C, in both forms (registers, shared memory), equals the host
+ * emulation bit for bit (so
  * tests/gpu/test_gemm_emulated.c's guarantees hold on the GPU: one fmaf chain per element), and
  * a product alone equals the same product inside its batch, which is what makes a model's bytes
  * the same in a fused group of any size and alone. Whether cuBLAS's strided-batched sgemm does
@@ -27,10 +28,11 @@ static void test_device_products(void **unused) {
     rt_cuda_gemm_result r;
     if (rt_cuda_gemm_check(&cases[i], 0, &r, &st) != RT_OK)
       fail_msg("%s: %s", names[i], st.message);
-    print_message("%s: device = emulation %s, alone = in the batch %s (cuBLAS: %s)\n", names[i],
-                  r.same_as_emulation ? "yes" : "NO", r.batch_independent ? "yes" : "NO",
-                  r.cublas_independent ? "yes" : "no");
-    if (!r.same_as_emulation || !r.batch_independent) broken++;
+    print_message(
+        "%s: device = emulation %s (shared-memory form %s), alone = in the batch %s (cuBLAS: %s)\n",
+        names[i], r.same_as_emulation ? "yes" : "NO", r.tiled_same_as_emulation ? "yes" : "NO",
+        r.batch_independent ? "yes" : "NO", r.cublas_independent ? "yes" : "no");
+    if (!r.same_as_emulation || !r.tiled_same_as_emulation || !r.batch_independent) broken++;
   }
   assert_int_equal(broken, 0);
 }
