@@ -348,8 +348,8 @@ tp="$VL_WORK/tp"
 mkdir -p "$tp"
 # write_config NAME TRAIN_FILE PASSES: the workload's config in $tp/NAME.yaml
 # (NAME_off and NAME_launches: the same config as NAME; throughput_run trains them with run.fuse off
-# or RINGTRAIN_CUDA_GRAPHS=0: launch by launch instead of a CUDA Graph per visit; NAME_1shard: the
-# data in one shard instead of four)
+# or RINGTRAIN_CUDA_GRAPHS=0: launch by launch instead of a CUDA Graph per visit; NAME_tiled: with
+# RINGTRAIN_CUDA_GEMM=tiled; NAME_1shard: the data in one shard instead of four)
 write_config() {
   local name=$1 file=$2 passes=$3 i base=${1%%_*}
   local lrs=(0.0005 0.001 0.002 0.005 0.01 0.02 0.03 0.05)
@@ -413,6 +413,7 @@ throughput_run() { # WORKLOAD FILE ROWS PASSES
   local extra=(--set run.backend=cuda) envs=()
   [[ $w != *_off ]] || extra+=(--set run.fuse=off)
   [[ $w != *_launches ]] || envs+=(RINGTRAIN_CUDA_GRAPHS=0)
+  [[ $w != *_tiled ]] || envs+=(RINGTRAIN_CUDA_GEMM=tiled)
   log_run "$tp_log" "$w on $rows rows, $passes pass(es)" "$cap" env "${envs[@]}" "$rt" train "$config" --quiet --output "$out" "${extra[@]}"
   if [[ $RC -ne 0 ]]; then
     vl_record throughput "$w, $rows rows" "$(status_after "$RC" "$cap" 90)" "$SECS" "$(first_error "$w on $rows rows, $passes pass(es)" "$tp_log")"
@@ -436,10 +437,10 @@ if wait_for_data val10k.npy; then
   for w in "${workloads[@]}"; do throughput_run "$w" train60k.npy 60000 3; done
   vl_write_report
   # The 64 softmax models in fused groups (above, a CUDA Graph per visit), with run.fuse off (a
-  # group of one each) and launch by launch (no graphs), the 16 MLPs with fuse off and launch by
-  # launch, the 16 k-means models with fuse off: throughput side by side, and the model files must
-  # be identical.
-  for v in softmax64_off softmax64_launches mlp_off mlp_launches kmeans_off; do
+  # group of one each) and launch by launch (no graphs), the 16 MLPs with fuse off, launch by
+  # launch and with the shared-memory form of the products (RINGTRAIN_CUDA_GEMM=tiled), the 16
+  # k-means models with fuse off: throughput side by side, and the model files must be identical.
+  for v in softmax64_off softmax64_launches mlp_off mlp_launches mlp_tiled kmeans_off; do
     throughput_run "$v" train60k.npy 60000 3
     f=${v%%_*}
     if [[ -d "$tp/$v-60000/models" && -d "$tp/$f-60000/models" ]]; then
