@@ -188,7 +188,8 @@ extern "C" rt_code rt_cuda_gemm_check(const rt_cuda_gemm_case *c, int repeats,
   out->same_as_emulation = memcmp(b.hc, b.he, nc * sizeof(float)) == 0;
   out->batch_independent = memcmp(b.h1, last_in_batch, (size_t)g.sc * sizeof(float)) == 0;
   /* The shared-memory form: the same bits as the emulation (of either form). */
-  RT_CUDA_CHECK(st, cudaMemsetAsync(b.dc, 0, nc * sizeof(float), b.s));
+  RT_CUDA_CHECK(st,
+                cudaMemsetAsync(b.dc, 0xff, nc * sizeof(float), b.s)); /* NaN: unwritten shows */
   RT_TRY(rc, rt_cuda_gemm_launch_shape(b.s, &g, &tiled, st));
   RT_CUDA_CHECK(st, cudaMemcpyAsync(b.hc, b.dc, nc * sizeof(float), cudaMemcpyDeviceToHost, b.s));
   RT_CUDA_CHECK(st, cudaStreamSynchronize(b.s));
