@@ -94,10 +94,11 @@ void rt_check_halving_plan(const rt_config *cfg, rt_check_halving *out);
  * numbered by their first member, members ascending. Call after rt_check_run accepted cfg.
  * When data->shards is 0 (data.shards auto: one per rank) they are formed as for one rank. */
 typedef struct rt_check_groups {
-  size_t count;     /* groups */
-  size_t *first;    /* [count + 1]: group g's members are members[first[g] .. first[g + 1]) */
-  size_t *members;  /* [models]: model ids, group by group */
-  size_t *group_of; /* [models]: the group of model j */
+  size_t count;          /* groups */
+  size_t *first;         /* [count + 1]: group g's members are members[first[g] .. first[g + 1]) */
+  size_t *members;       /* [models]: model ids, group by group */
+  size_t *group_of;      /* [models]: the group of model j */
+  uint64_t *first_shard; /* [count]: the shard of group g's first visit (pass 0; route.h) */
 } rt_check_groups;
 rt_code rt_check_groups_form(const rt_config *cfg, const rt_check_facts *data, rt_check_groups *g,
                              rt_status *st);

@@ -141,7 +141,8 @@ static void print_ids(const size_t *ids, size_t n) {
   }
 }
 
-/* One line per group: index, members, kind, batch size, size (what train forms, run.fuse). */
+/* One line per group: index, members, kind, batch size, size (what train forms, run.fuse) and
+ * the shard of its first visit (start_shard auto deals cost classes over the shards). */
 static rt_code print_groups(const rt_config *cfg, const rt_check_facts *facts, rt_status *st) {
   rt_check_groups g;
   rt_code rc;
@@ -155,7 +156,8 @@ static rt_code print_groups(const rt_config *cfg, const rt_check_facts *facts, r
     const rt_model_config *m = &cfg->models[members[0]];
     printf("# group %zu: models ", k);
     print_ids(members, size);
-    printf(" %s batch=%ld size=%zu\n", m->kind, m->batch_size, size);
+    printf(" %s batch=%ld size=%zu first_shard=%" PRIu64 "\n", m->kind, m->batch_size, size,
+           g.first_shard[k]);
   }
   rt_check_groups_free(&g);
   return RT_OK;

@@ -15,6 +15,7 @@
 #include "fused_gemm.h"
 #include "groups.h"
 #include "model.h"
+#include "route.h"
 #include "view.h"
 #if RINGTRAIN_WITH_CUDA
 #include "rt_cuda.h"
@@ -135,19 +136,32 @@ rt_code rt_check_groups_form(const rt_config *cfg, const rt_check_facts *data, r
   if (!specs) return RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the specs of %zu models", n);
   for (size_t j = 0; j < n; ++j) rt_check_spec_base(cfg, j, data, &specs[j]);
   rt_groups groups;
-  const rt_code rc = rt_groups_form(specs, n, cfg->run.fuse, &groups, st);
+  rt_code rc = rt_groups_form(specs, n, cfg->run.fuse, &groups, st);
+  if (rc == RT_OK) {
+    g->count = groups.count;
+    g->first = groups.first;
+    g->members = groups.members;
+    g->group_of = groups.group_of;
+    g->first_shard = malloc((groups.count ? groups.count : 1) * sizeof *g->first_shard);
+    if (!g->first_shard) {
+      rt_check_groups_free(g);
+      rc = RT_FAIL_AT(st, RT_ERR_NOMEM, "cannot allocate the start shards of %zu groups",
+                      groups.count);
+    }
+  }
+  /* A group's members share their route (src/engine/groups.c), so its first visit's shard. */
+  for (size_t k = 0; rc == RT_OK && k < g->count; ++k) {
+    const rt_model_spec *lead = &specs[g->members[g->first[k]]];
+    g->first_shard[k] = rt_route_length(lead) ? rt_route_shard(lead, 0, 0) : 0;
+  }
   free(specs);
-  if (rc != RT_OK) return rc;
-  g->count = groups.count;
-  g->first = groups.first;
-  g->members = groups.members;
-  g->group_of = groups.group_of;
-  return RT_OK;
+  return rc;
 }
 
 void rt_check_groups_free(rt_check_groups *g) {
   rt_groups groups = {.first = g->first, .members = g->members, .group_of = g->group_of};
   rt_groups_free(&groups);
+  free(g->first_shard);
   memset(g, 0, sizeof *g);
 }
 

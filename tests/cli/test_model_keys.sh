@@ -20,22 +20,22 @@ grep -qx '# groups (run.fuse auto): 2 groups' "$WORK/check.out" && pass || fail 
 # the BLAS and whether its products are fused (src/models/fused_gemm.h)
 grep -qE '^# blas: OpenBLAS core [A-Za-z0-9_]+, products (not )?fused \(CPU backend\)$' "$WORK/check.out" && pass \
   || fail "check blas line: $(grep blas "$WORK/check.out")"
-grep -qx '# group 0: models 0,2 logistic batch=32 size=2' "$WORK/check.out" && pass || fail "check group 0: $(grep group "$WORK/check.out")"
-grep -qx '# group 1: models 1,3 logistic batch=32 size=2' "$WORK/check.out" && pass || fail "check group 1"
+grep -qx '# group 0: models 0,2 logistic batch=32 size=2 first_shard=0' "$WORK/check.out" && pass || fail "check group 0: $(grep group "$WORK/check.out")"
+grep -qx '# group 1: models 1,3 logistic batch=32 size=2 first_shard=1' "$WORK/check.out" && pass || fail "check group 1"
 "$RT" check "$WORK/sweep.yaml" --set run.fuse=off >"$WORK/off.out" && pass || fail "check fuse off"
 grep -qx '# groups (run.fuse off): 4 groups' "$WORK/off.out" && pass || fail "fuse off: $(grep group "$WORK/off.out")"
-grep -qx '# group 3: models 3 logistic batch=32 size=1' "$WORK/off.out" && pass || fail "fuse off: group 3"
+grep -qx '# group 3: models 3 logistic batch=32 size=1 first_shard=1' "$WORK/off.out" && pass || fail "fuse off: group 3"
 # fixed succession: every model starts at shard 0, one group of four.
 "$RT" check "$WORK/sweep.yaml" --set run.succession=fixed >"$WORK/fixed.out" && pass || fail "check fixed"
-grep -qx '# group 0: models 0-3 logistic batch=32 size=4' "$WORK/fixed.out" && pass || fail "fixed: $(grep group "$WORK/fixed.out")"
+grep -qx '# group 0: models 0-3 logistic batch=32 size=4 first_shard=0' "$WORK/fixed.out" && pass || fail "fixed: $(grep group "$WORK/fixed.out")"
 # Another data order (or start shard, or batch size) is another group.
 "$RT" check "$WORK/sweep.yaml" --set run.succession=fixed --set models.2.data_order=9 \
   --set models.1.batch_size=64 >"$WORK/order.out" && pass || fail "check data_order"
-grep -qx '# group 0: models 0,3 logistic batch=32 size=2' "$WORK/order.out" && pass || fail "order: $(grep group "$WORK/order.out")"
-grep -qx '# group 1: models 1 logistic batch=64 size=1' "$WORK/order.out" && pass || fail "order: group 1"
-grep -qx '# group 2: models 2 logistic batch=32 size=1' "$WORK/order.out" && pass || fail "order: group 2"
+grep -qx '# group 0: models 0,3 logistic batch=32 size=2 first_shard=0' "$WORK/order.out" && pass || fail "order: $(grep group "$WORK/order.out")"
+grep -qx '# group 1: models 1 logistic batch=64 size=1 first_shard=0' "$WORK/order.out" && pass || fail "order: group 1"
+grep -qx '# group 2: models 2 logistic batch=32 size=1 first_shard=0' "$WORK/order.out" && pass || fail "order: group 2"
 "$RT" check "$WORK/sweep.yaml" --set models.1.start_shard=2 >"$WORK/start.out" && pass || fail "check start_shard"
-grep -qx '# group 0: models 0-2 logistic batch=32 size=3' "$WORK/start.out" && pass || fail "start_shard mod 2: $(grep group "$WORK/start.out")"
+grep -qx '# group 0: models 0-2 logistic batch=32 size=3 first_shard=0' "$WORK/start.out" && pass || fail "start_shard mod 2: $(grep group "$WORK/start.out")"
 
 "$RT" train "$WORK/sweep.yaml" --quiet && pass || fail "train the sweep"
 [[ "$(col "$WORK/sweep/results.csv" group | tr '\n' ' ')" == "0 1 0 1 " ]] && pass ||
@@ -73,9 +73,9 @@ models:
   - {kind: softmax, learning_rate: [0.01, 0.05], optimizer: [sgd, adam], batch_size: 32}
 YAML
 "$RT" check "$WORK/mixed.yaml" >"$WORK/mixed.out" && pass || fail "check mixed"
-grep -qx '# group 0: models 0,3 logistic batch=32 size=2' "$WORK/mixed.out" && pass ||
+grep -qx '# group 0: models 0,3 logistic batch=32 size=2 first_shard=0' "$WORK/mixed.out" && pass ||
   fail "cost classes not spread over the start shards: $(grep '^# group' "$WORK/mixed.out")"
-grep -qx '# group 1: models 1-2 logistic batch=32 size=2' "$WORK/mixed.out" && pass || fail "mixed: group 1"
+grep -qx '# group 1: models 1-2 logistic batch=32 size=2 first_shard=1' "$WORK/mixed.out" && pass || fail "mixed: group 1"
 "$RT" train "$WORK/mixed.yaml" --quiet && pass || fail "train the mixed sweep"
 [[ "$(grep -E '^    (optimizer|start_shard):' "$WORK/mixed/config.yaml" | awk '{print $2}' | tr '\n' ' ')" == \
   "sgd 0 adam 1 sgd 1 adam 2 " ]] && pass ||

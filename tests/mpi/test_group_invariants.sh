@@ -37,17 +37,17 @@ YAML
 # The groups, from the config alone: 6, 4, 3, 2, 1 and 1 members.
 "$RT" check "$WORK/g.yaml" >"$WORK/check.out" && pass || fail "check exit code"
 want_groups='# groups (run.fuse auto): 6 groups
-# group 0: models 0-5 logistic batch=32 size=6
-# group 1: models 6-9 mlp batch=32 size=4
-# group 2: models 10-12 kmeans batch=32 size=3
-# group 3: models 13-14 linear batch=32 size=2
-# group 4: models 15 logistic batch=32 size=1
-# group 5: models 16 mlp batch=64 size=1'
+# group 0: models 0-5 logistic batch=32 size=6 first_shard=0
+# group 1: models 6-9 mlp batch=32 size=4 first_shard=0
+# group 2: models 10-12 kmeans batch=32 size=3 first_shard=1
+# group 3: models 13-14 linear batch=32 size=2 first_shard=2
+# group 4: models 15 logistic batch=32 size=1 first_shard=0
+# group 5: models 16 mlp batch=64 size=1 first_shard=0'
 [[ "$(grep '^# group' "$WORK/check.out")" == "$want_groups" ]] && pass ||
   fail "the sweep does not form the groups this test is about: $(grep '^# group' "$WORK/check.out")"
 # model id -> "kind, group G of N" (from check's group lines), for the failure messages
 awk '/^# group [0-9]+:/ {
-       g = $3; sub(":", "", g); size = $NF; sub("size=", "", size)
+       g = $3; sub(":", "", g); size = $8; sub("size=", "", size)
        n = split($5, parts, ",")
        for (i = 1; i <= n; ++i) {
          if (split(parts[i], ab, "-") == 2) { for (j = ab[1]; j <= ab[2]; ++j) print j, $6 ", group " g ", " size " members" }
