@@ -3,7 +3,7 @@
  * and converted to double on the device, G by cublasDsyrk (lower column-major = the CPU's upper
  * row-major), r by cublasDgemv, sum y'^2 by a fixed-order block sum: the CPU's aux layout, sums
  * equal to double rounding; the solve (family finish) stays on the host (src/engine/train.c applies
- * it). sgd: sgemv for X w and X^T e, the shared residual kernel (family_shared.cu: the CPU's float
+ * it). sgd: X w and X^T e as products of gemm.h with one column (a fused group's bits), the shared residual kernel (family_shared.cu: the CPU's float
  * expressions), the intercept gradient a row-order column sum, the ridge alpha/train_rows folded
  * into the driver's optimizer kernel. Evaluation: squared and absolute errors, y and y^2 per row.
  * Nothing adds floating-point values atomically; every reduction has a fixed order. */

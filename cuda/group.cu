@@ -187,7 +187,7 @@ size_t state_stride(const rt_model_spec *const *specs, size_t m) {
 } /* namespace */
 
 struct rt_cuda_group {
-  rt_cuda_slot *slot; /* stream, cuBLAS handle, member states ("state"), workspace, staging */
+  rt_cuda_slot *slot; /* stream, member states ("state"), workspace, staging (no cuBLAS) */
   size_t capacity, max_rows, max_batches, d, c, stride;
   int kmeans, lloyd, mlp;      /* group_shape's */
   rt_model_spec lead;          /* a copy of the spec it was made for: the members' layout */

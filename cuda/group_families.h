@@ -2,7 +2,7 @@
  * group.cu owns the context (member states at a fixed stride, staging, the batch order, feeds and
  * views, the loss commit, the optimizer, CUDA Graphs, the visit in flight) and issues each batch's
  * family arithmetic through these functions; logistic and linear sgd live in group.cu itself,
- * k-means in group_kmeans.cu. */
+ * k-means in group_kmeans.cu, MLP in group_mlp.cu. */
 #ifndef RINGTRAIN_GROUP_FAMILIES_H
 #define RINGTRAIN_GROUP_FAMILIES_H
 

@@ -1,8 +1,9 @@
 /* The device arithmetic of one k-means model's batch, shared by the solo kernels
  * (family_kmeans.cu) and the fused group kernels (group_kmeans.cu): one definition of each step,
  * so a member of a fused group runs every norm, assignment, Sculley update, dead-centre re-seed
- * and Lloyd accumulation with exactly the instructions it would use alone. Only the distance
- * product differs in how it is launched (cuBLAS; tests/gpu/test_gpu_groups.c checks the bytes).
+ * and Lloyd accumulation with exactly the instructions it would use alone. The distance product
+ * is the same launch of cuda/gemm.cu (rt_km_distance_products) with one member alone and m fused;
+ * its bits do not depend on the count (gemm.h; tests/gpu/test_gpu_groups.c checks the bytes).
  * Each step mirrors src/models/family_kmeans.c; the comments there say what the steps are. */
 #ifndef RINGTRAIN_KMEANS_MATH_CUH
 #define RINGTRAIN_KMEANS_MATH_CUH

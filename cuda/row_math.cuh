@@ -2,7 +2,8 @@
  * family_shared.cu) and a fused group's kernels (group.cu) share: one definition each, so a member
  * of a fused group computes every softmax row, bias-gradient column, batch loss and optimizer
  * element with exactly the instructions it would use alone. Only the matrix products differ in
- * how they are launched (cuBLAS; tests/gpu/test_gpu_groups.c checks the bytes). */
+ * how they are launched: one batched launch of cuda/gemm.cu for the group, a count of 1 alone,
+ * the same bits (gemm.h; tests/gpu/test_gpu_groups.c checks the bytes). */
 #ifndef RINGTRAIN_ROW_MATH_CUH
 #define RINGTRAIN_ROW_MATH_CUH
 

@@ -60,9 +60,11 @@ rt_code rt_cuda_device_bus_id(int device, char *buf, size_t cap, rt_status *st);
  * (src/engine/backend_select.h). */
 void rt_cuda_use_device(int device, char *problem, size_t cap);
 
-/* Kernel launches and cuBLAS compute calls (each counted as one) issued by this process so far,
- * all devices and slots together: the difference over a piece of work divided by its batches is
- * the launches per batch. Memory copies and NCCL transfers are not counted. */
+/* Kernel launches and cuBLAS/cuSPARSE compute calls (each counted as one) issued by this process
+ * so far, all devices and slots together: the difference over a piece of work divided by its
+ * batches is the launches per batch. A CUDA Graph launch counts as one (the default for fused
+ * visits): for per-batch counts, turn graphs off (RINGTRAIN_CUDA_GRAPHS=0,
+ * rt_cuda_group_use_graphs). Memory copies and NCCL transfers are not counted. */
 uint64_t rt_cuda_launch_count(void);
 
 /* A non-blocking stream of its own (for hand-offs), its synchronisation and destruction. */
@@ -255,7 +257,7 @@ rt_code rt_cuda_evaluate_shard(rt_cuda_slot *slot, const rt_model_spec *spec,
 
 /* The members of a group visit (src/engine/groups.h) integrated together, with a constant number
  * of launches per batch whatever the group size (cuda/group.cu says how): logistic, linear with
- * solver sgd, and k-means. */
+ * solver sgd, k-means and MLP. */
 typedef struct rt_cuda_group rt_cuda_group;
 
 /* The most members one context holds: its kernels put the members on the grid's y dimension,
@@ -309,11 +311,12 @@ rt_code rt_cuda_group_query(rt_cuda_group *g, int *done, rt_status *st);
 rt_code rt_cuda_group_wait(rt_cuda_group *g, int *waited, rt_status *st);
 /* Whether a visit's batches go to the device as one CUDA Graph (captured, then updated in place
  * from visit to visit when the shape allows) instead of one launch at a time. Default: on, unless
- * the environment variable RINGTRAIN_CUDA_GRAPHS=0 at creation (an H200 ran the 64-softmax sweep
- * 1.6x faster with graphs, the same model files: docs/BENCHMARKS.md). A context whose capture
+ * the environment variable RINGTRAIN_CUDA_GRAPHS is 0, off, false or no at creation (an H200 ran
+ * the 64-softmax sweep 1.6x faster with graphs, the same model files: docs/BENCHMARKS.md). Never
+ * for a visit over a streamed or LIBSVM shard (issued batch by batch). A context whose capture
  * fails goes on launch by launch. Both give the same bytes (tests/gpu/test_gpu_groups.c). */
 void rt_cuda_group_use_graphs(rt_cuda_group *g, int on);
-/* rt_cuda_slot_between for the context's slot (its fed visits). */
+/* rt_cuda_slot_between for the context's slot (its fed visits, and rt_cuda_group_wait's polls). */
 void rt_cuda_group_between(rt_cuda_group *g, int (*between)(void *), void *user);
 
 /* ---- NCCL transport -------------------------------------------------------------------------- */

@@ -325,7 +325,7 @@ struct rt_cuda_family {
   /* Workspace floats (padded pieces) for `rows` rows: one training batch (gradient included) or
    * one evaluation chunk. */
   size_t (*work_floats)(const rt_model_spec *spec, size_t rows);
-  /* RT_OK when every cuBLAS dimension fits an int and the spec's labels are there. */
+  /* RT_OK when every product dimension fits an int and the spec's labels are there. */
   rt_code (*check)(const rt_model_spec *spec, size_t rows, int has_labels, rt_status *st);
   /* One training batch on slot->stream. A family that updates the state itself (gradient = 0)
    * skips the update on the device when b->dh->diverged is set: the driver issues the batch
@@ -459,13 +459,14 @@ constexpr int kBlockThreads = 256; /* single-block kernels; a power of two (tree
 /* Blocks of kRowThreads covering `rows` rows (at least one). */
 int rt_cuda_row_blocks(int rows);
 
-/* A dimension handed to cuBLAS or to an int-indexed kernel (in the families' wording,
+/* A dimension handed to a product or to an int-indexed kernel (in the families' wording,
  * src/models/family_rules.h). */
 static inline rt_code rt_cuda_check_dim(const rt_model_spec *spec, const char *what, size_t n,
                                         rt_status *st) {
   if (n <= (size_t)0x7fffffff) return RT_OK;
   return rt_model_refuse(st, RT_ERR_CONFIG, spec,
-                         "%s = %zu is beyond the CUDA backend's 32-bit cuBLAS dimensions", what, n);
+                         "%s = %zu is beyond the CUDA backend's 32-bit product dimensions", what,
+                         n);
 }
 
 #endif

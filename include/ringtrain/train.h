@@ -126,7 +126,8 @@ rt_code rt_train(const rt_config *cfg, MPI_Comm comm, rt_progress_fn progress, v
  * checkpoints an earlier run left in cfg->run.output). Refuses (RT_ERR_CONFIG) when cfg differs
  * from the checkpoint's config in any key that changes what is trained, listing them; damaged or
  * foreign checkpoint files are RT_ERR_MODEL_FILE naming the file. The final model files equal
- * those of an uninterrupted run, on any number of ranks.
+ * those of an uninterrupted run on the same backend, on any number of ranks (run.backend may
+ * differ from the checkpoint's: the models then agree to rounding, not to the byte).
  * Checkpoints are written every cfg->run.checkpoint_every passes and on a stop request
  * (include/ringtrain/stop.h): SIGUSR1 saves and goes on; SIGTERM/SIGINT save and return
  * RT_STOPPED on every rank (exit code 75). */

@@ -21,7 +21,8 @@
 #      model-samples per second, the fraction of the memory-bandwidth floor (device copy
 #      bandwidth measured in this run) and kernel launches per batch (CUPTI,
 #      lib/librt_launch_count.so, from runs of 1 and 2 passes on 60,000 rows);
-#   6. compute-sanitizer memcheck and racecheck over the parity tests, when the tool exists.
+#   6. compute-sanitizer memcheck and racecheck over the parity and group tests, when the tool
+#      exists.
 # REPORT_DIR gets report.md (read it first), summary.json, device.log, tests.log, training.log,
 # throughput.log and sanitizer.log. Scratch data (about 3.5 GB) goes to a folder under $TMPDIR
 # (default /tmp), removed at the end.
@@ -367,9 +368,9 @@ write_config() {
             echo "  - {kind: logistic, optimizer: adam, learning_rate: ${lrs[i / 2 % 8]}, batch_size: 256}"
           fi
         done ;;
-      mlp) # the MLP sweep (scripts/bench_groups.sh): one fused group of 16 784-128-10
+      mlp) # the MLP sweep (scripts/bench_groups.sh): 16 784-128-10, 4 fused groups on 4 shards
         echo "  - {kind: mlp, hidden: [128], optimizer: adam, batch_size: 128, learning_rate: [0.0003, 0.001, 0.003, 0.01], l2: [0.0, 0.00001, 0.0001, 0.001]}" ;;
-      kmeans) # the k-means sweep (scripts/bench_groups.sh): one fused group of 16
+      kmeans) # the k-means sweep (scripts/bench_groups.sh): 16 models, 4 fused groups
         echo "  - {kind: kmeans, k: 10, batch_size: 1024, seed: [$(seq -s ', ' 1 16)]}" ;;
     esac
   } >"$tp/$name-$file-p$passes.yaml"

@@ -63,8 +63,8 @@ struct rt_backend {
    * flight and goes on with hand-offs meanwhile. A start that must wait for the device between
    * batches (CUDA on streamed or LIBSVM shards: backend_cuda.c says why) calls between(user)
    * (NULL: nothing) before each, so that the engine answers the watchdog and reads stop requests
-   * meanwhile; its result is ignored: a started visit is never cut. (Not covered: CUDA's wait for
-   * an earlier visit of the same fused context, backend_cuda.c drain_context.) */
+   * meanwhile; its result is ignored: a started visit is never cut. (CUDA's wait for an earlier
+   * visit of the same fused context, backend_cuda.c drain_context, polls and calls it too.) */
   rt_code (*start)(rt_backend *b, const rt_group_visit *v, int (*between)(void *), void *user,
                    uint64_t *ticket, rt_status *st);
   rt_code (*poll)(rt_backend *b, uint64_t *ticket, int *done, rt_status *st);

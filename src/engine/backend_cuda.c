@@ -4,7 +4,8 @@
  * only their labels: their rows come batch by batch from the host's read-ahead through each slot's
  * double-buffered feed (cuda/feed.cu), the copies overlapping the kernels, and such a visit is
  * issued batch by batch as the rows arrive; every model has a slot (its own CUDA
- * stream, cuBLAS handle, device state buffer and pinned staging buffer, cuda/rt_cuda.h).
+ * stream, device state buffer and pinned staging buffer; a cuBLAS handle only for linear exact,
+ * made at its first batch; cuda/rt_cuda.h).
  *
  * A group's members are split into parts (src/engine/cuda_parts.h): the members of one fused
  * layout (rt_cuda_group_uniform: one kind, one k of k-means, one MLP network...) of a kind with
@@ -30,8 +31,10 @@
  * Asynchronous (start/poll, backend.h): the engine starts a visit and goes on (other groups'
  * visits on their own streams, hand-offs, final states) until poll reports it finished, so groups
  * overlap each other and the hand-offs on the GPU. A visit is issued as a whole: a stop request
- * lets the visits in flight finish; it never cuts one between batches. One exception to "returns
- * at once": a visit over a streamed or LIBSVM shard goes through the slot's feed (cuda/feed.cu),
+ * lets the visits in flight finish; it never cuts one between batches. Two exceptions to "returns
+ * at once": a visit whose fused context is still busy with the group's earlier visit waits for it
+ * (drain_context, polling and calling the engine's hook meanwhile); and a visit over a streamed
+ * or LIBSVM shard goes through the slot's feed (cuda/feed.cu),
  * whose two buffers let the host run only about two batches ahead of the device, so its start
  * returns near the visit's end. Meanwhile the feed calls the engine's between-batches hook (the
  * `between` of start) before each batch, so the rank still answers the watchdog's questions

@@ -45,7 +45,7 @@
  * centre with rows; the first centre (lowest index) without rows moves to far_row when one was
  * recorded (far_dist > 0), any other keeps its place; the accumulators go back to 0. Every pass
  * end sets lloyd_now for the next pass. The CUDA kernels do the same per-row and per-centre
- * operations in the same order, except for the products (cuBLAS's) and the batch loss (a fixed-order
+ * operations in the same order, except for the products (cuda/gemm.cu: one fmaf chain per element, not OpenBLAS's order) and the batch loss (a fixed-order
  * tree over the rows on the device, rt_batch_loss_commit in cuda/row_math.cuh): CPU and CUDA agree
  * to rounding there, not bit for bit.
  *

@@ -1,4 +1,4 @@
-/* Eight models on eight concurrent slots (each its own CUDA stream, cuBLAS handle and workspace)
+/* Eight models on eight concurrent slots (each its own CUDA stream and workspace)
  * against the same eight models trained one at a time: the final states must be bit-identical,
  * whatever order the host issues the models' visits in. Nothing a model computes may depend on
  * what runs beside it on the device (no shared workspace, no atomics, no order taken from timing).
