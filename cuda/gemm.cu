@@ -14,21 +14,9 @@
 
 namespace {
 
-/* Loops over a thread's tile, unrolled on the device (the host compiler knows no such pragma). */
-#ifdef __CUDA_ARCH__
-#define RT_UNROLL _Pragma("unroll")
-#else
-#define RT_UNROLL
-#endif
-
 constexpr int kBlockX = 16, kBlockY = 16;
 /* Below this many blocks the tiles shrink (more, smaller blocks; the same bits). */
 constexpr unsigned long long kEnoughBlocks = 256;
-constexpr unsigned kMaxGridYZ = 65535;
-
-unsigned long long ceil_div(long long a, long long b) {
-  return (unsigned long long)((a + b - 1) / b);
-}
 
 /* Elements (i, j) of product z for the thread (tx, ty) of block (bx, by): i = bx 16 TM + tx + 16 t,
  * j = by 16 TN + ty + 16 u. */
@@ -97,7 +85,9 @@ __global__ void __launch_bounds__(kBlockX *kBlockY) gemm_kernel(rt_cuda_gemm g, 
 int tile_of(int t) { return t == 4 ? 4 : t == 2 ? 2 : 1; }
 
 /* Blocks along y (columns of C) before the cap. */
-unsigned long long blocks_y(const rt_cuda_gemm *g, int tn) { return ceil_div(g->n, kBlockY * tn); }
+unsigned long long blocks_y(const rt_cuda_gemm *g, int tn) {
+  return rt_cuda_ceil_div(g->n, kBlockY * tn);
+}
 
 /* The launch of shape s, block by block and thread by thread, as the device runs it. */
 template <int TM, int TN>
@@ -138,10 +128,7 @@ extern "C" rt_cuda_gemm_shape rt_cuda_gemm_shape_with(const rt_cuda_gemm *g, int
   s.tiled = 0;
   s.tm = tile_of(tm);
   s.tn = tile_of(tn);
-  const unsigned long long gy = blocks_y(g, s.tn);
-  s.gx = (unsigned)ceil_div(g->m, kBlockX * s.tm);
-  s.gy = (unsigned)(gy < kMaxGridYZ ? gy : kMaxGridYZ);
-  s.gz = (unsigned)(g->count < (int)kMaxGridYZ ? g->count : (int)kMaxGridYZ);
+  rt_cuda_gemm_grid(g, kBlockX * s.tm, kBlockY * s.tn, &s);
   return s;
 }
 
@@ -150,7 +137,7 @@ extern "C" rt_cuda_gemm_shape rt_cuda_gemm_shape_of(const rt_cuda_gemm *g) {
   int tn = g->n > 2 * kBlockY ? 4 : g->n > kBlockY ? 2 : 1;
   for (;;) {
     const unsigned long long blocks =
-        ceil_div(g->m, kBlockX * tm) * blocks_y(g, tn) * (unsigned long long)g->count;
+        rt_cuda_ceil_div(g->m, kBlockX * tm) * blocks_y(g, tn) * (unsigned long long)g->count;
     if (blocks >= kEnoughBlocks || (tm == 1 && tn == 1)) break;
     if (tm >= tn) tm /= 2;
     else tn /= 2;

@@ -116,20 +116,11 @@ extern "C" rt_code rt_cuda_gemm_check(const rt_cuda_gemm_case *c, int repeats,
   if (c->m < 1 || c->n < 1 || c->k < 1 || c->count < 1 || repeats < 0)
     return rt_fail(st, RT_ERR_USAGE, "rt_cuda_gemm_check: %d x %d x %d, %d products, %d repeats",
                    c->m, c->n, c->k, c->count, repeats);
-  rt_cuda_gemm g;
-  memset(&g, 0, sizeof g);
-  g.ta = c->ta;
-  g.tb = c->tb;
-  g.m = c->m;
-  g.n = c->n;
-  g.k = c->k;
-  g.lda = c->ta ? c->k : c->m;
-  g.ldb = c->tb ? c->n : c->k;
-  g.ldc = c->m;
-  g.sa = (long long)c->m * c->k;
-  g.sb = c->share_b ? 0 : (long long)c->k * c->n;
-  g.sc = (long long)c->m * c->n;
-  g.count = c->count;
+  /* Full matrices; the operands' pointers are set below, on the device and on the host. */
+  rt_cuda_gemm g = rt_cuda_gemm_of(c->ta, c->tb, c->m, c->n, c->k, nullptr, c->ta ? c->k : c->m,
+                                   (long long)c->m * c->k, nullptr, c->tb ? c->n : c->k,
+                                   c->share_b ? 0 : (long long)c->k * c->n, nullptr, c->m,
+                                   (long long)c->m * c->n, c->count);
   const size_t na = (size_t)g.sa * (size_t)g.count;
   const size_t nb = (size_t)c->k * (size_t)c->n * (size_t)(c->share_b ? 1 : g.count);
   const size_t nc = (size_t)g.sc * (size_t)g.count;

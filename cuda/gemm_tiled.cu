@@ -19,13 +19,6 @@ constexpr int kT = 16;         /* threads along each side of a block */
 constexpr int kTile = 4;       /* elements per thread along each side */
 constexpr int kB = kT * kTile; /* 64: the block's rows and columns of C */
 constexpr int kK = 16;         /* inner-dimension steps per staged tile */
-constexpr unsigned kMaxGridYZ = 65535;
-
-#ifdef __CUDA_ARCH__
-#define RT_UNROLL _Pragma("unroll")
-#else
-#define RT_UNROLL
-#endif
 
 struct tiles {
   /* Rows of 66 floats: a warp staging along p writes 16 rows of two columns, at banks
@@ -104,27 +97,20 @@ __global__ void __launch_bounds__(kT *kT) gemm_tiled_kernel(rt_cuda_gemm g, unsi
     }
 }
 
-unsigned long long ceil_div(long long a, long long b) {
-  return (unsigned long long)((a + b - 1) / b);
-}
-
 } /* namespace */
 
 extern "C" rt_cuda_gemm_shape rt_cuda_gemm_shape_tiled(const rt_cuda_gemm *g) {
   rt_cuda_gemm_shape s;
   s.tiled = 1;
   s.tm = s.tn = kTile;
-  const unsigned long long gy = ceil_div(g->n, kB);
-  s.gx = (unsigned)ceil_div(g->m, kB);
-  s.gy = (unsigned)(gy < kMaxGridYZ ? gy : kMaxGridYZ);
-  s.gz = (unsigned)(g->count < (int)kMaxGridYZ ? g->count : (int)kMaxGridYZ);
+  rt_cuda_gemm_grid(g, kB, kB, &s);
   return s;
 }
 
 void rt_cuda_gemm_tiled_emulate(const rt_cuda_gemm *g, const rt_cuda_gemm_shape *s) {
   tiles staged;                     /* the block's shared memory */
   float acc[kT * kT][kTile][kTile]; /* every thread's registers (24 KB of stack in all) */
-  const unsigned ny = (unsigned)ceil_div(g->n, kB);
+  const unsigned ny = (unsigned)rt_cuda_ceil_div(g->n, kB);
   for (unsigned z0 = 0; z0 < s->gz; ++z0)
     for (unsigned by0 = 0; by0 < s->gy; ++by0)
       for (unsigned bx = 0; bx < s->gx; ++bx)
@@ -148,7 +134,7 @@ void rt_cuda_gemm_tiled_emulate(const rt_cuda_gemm *g, const rt_cuda_gemm_shape 
 rt_code rt_cuda_gemm_tiled_launch(cudaStream_t stream, const rt_cuda_gemm *g,
                                   const rt_cuda_gemm_shape *s, rt_status *st) {
   gemm_tiled_kernel<<<dim3(s->gx, s->gy, s->gz), dim3(kT, kT), 0, stream>>>(
-      *g, (unsigned)ceil_div(g->n, kB));
+      *g, (unsigned)rt_cuda_ceil_div(g->n, kB));
   RT_CUDA_CHECK_LAUNCH(st);
   return RT_OK;
 }

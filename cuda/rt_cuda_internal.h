@@ -366,6 +366,26 @@ rt_code rt_cuda_mark_done(rt_cuda_slot *slot, rt_status *st);
 const void *rt_cuda_probe_kernel(void);
 
 /* ---- The matrix product (gemm.cu; gemm.h says what it guarantees) ---------------------------- */
+/* Loops over a thread's tile of a product, unrolled on the device (the host compiler, which
+ * compiles the same functions for the emulation, knows no such pragma). */
+#ifdef __CUDA_ARCH__
+#define RT_UNROLL _Pragma("unroll")
+#else
+#define RT_UNROLL
+#endif
+static inline unsigned long long rt_cuda_ceil_div(long long a, long long b) {
+  return (unsigned long long)((a + b - 1) / b);
+}
+/* A shape's grid for blocks covering `rows` x `cols` of C (gemm.cu, gemm_tiled.cu): gx blocks down
+ * m, gy across n and gz over the products, gy and gz capped at 65,535 (the kernels stride beyond;
+ * the uncapped gy is rt_cuda_ceil_div(g->n, cols)). */
+static inline void rt_cuda_gemm_grid(const rt_cuda_gemm *g, int rows, int cols,
+                                     rt_cuda_gemm_shape *s) {
+  const unsigned long long cap = 65535, gy = rt_cuda_ceil_div(g->n, cols);
+  s->gx = (unsigned)rt_cuda_ceil_div(g->m, rows);
+  s->gy = (unsigned)(gy < cap ? gy : cap);
+  s->gz = (unsigned)((unsigned long long)g->count < cap ? (unsigned long long)g->count : cap);
+}
 /* g's products on `stream`: one launch (none when C is empty), in the form gemm.h says. */
 rt_code rt_cuda_gemm_launch(cudaStream_t stream, const rt_cuda_gemm *g, rt_status *st);
 /* The same with a given shape (rt_cuda_gemm_shape_of, _with or _tiled). */
@@ -375,11 +395,11 @@ rt_code rt_cuda_gemm_launch_shape(cudaStream_t stream, const rt_cuda_gemm *g,
 rt_code rt_cuda_gemm_tiled_launch(cudaStream_t stream, const rt_cuda_gemm *g,
                                   const rt_cuda_gemm_shape *s, rt_status *st);
 void rt_cuda_gemm_tiled_emulate(const rt_cuda_gemm *g, const rt_cuda_gemm_shape *s);
-/* The product in cublasSgemmStridedBatched's argument order (alpha 1, beta 0). */
-static inline rt_code rt_cuda_gemm_issue(cudaStream_t stream, int ta, int tb, int m, int n, int k,
-                                         const float *a, int lda, long long sa, const float *b,
-                                         int ldb, long long sb, float *c, int ldc, long long sc,
-                                         int count, rt_status *st) {
+/* A product in cublasSgemmStridedBatched's argument order (alpha 1, beta 0), and its launch. */
+static inline rt_cuda_gemm rt_cuda_gemm_of(int ta, int tb, int m, int n, int k, const float *a,
+                                           int lda, long long sa, const float *b, int ldb,
+                                           long long sb, float *c, int ldc, long long sc,
+                                           int count) {
   rt_cuda_gemm g;
   g.ta = ta;
   g.tb = tb;
@@ -396,6 +416,14 @@ static inline rt_code rt_cuda_gemm_issue(cudaStream_t stream, int ta, int tb, in
   g.ldc = ldc;
   g.sc = sc;
   g.count = count;
+  return g;
+}
+static inline rt_code rt_cuda_gemm_issue(cudaStream_t stream, int ta, int tb, int m, int n, int k,
+                                         const float *a, int lda, long long sa, const float *b,
+                                         int ldb, long long sb, float *c, int ldc, long long sc,
+                                         int count, rt_status *st) {
+  const rt_cuda_gemm g =
+      rt_cuda_gemm_of(ta, tb, m, n, k, a, lda, sa, b, ldb, sb, c, ldc, sc, count);
   return rt_cuda_gemm_launch(stream, &g, st);
 }
 

@@ -118,6 +118,13 @@ static void check(const problem *p, const char *what) {
   free(written);
 }
 
+/* C refilled with the sentinel, the launch of `shape` emulated, the result checked. */
+static void run_shape(problem *p, rt_cuda_gemm_shape shape, const char *what) {
+  reset_c(p);
+  rt_cuda_gemm_emulate(&p->g, shape);
+  check(p, what);
+}
+
 static void drop(problem *p) {
   free(p->a);
   free(p->b);
@@ -140,16 +147,10 @@ static void test_every_tile_and_transpose(void **unused) {
           problem p = make(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 3, share, seed++);
           for (int tm = 0; tm < 3; ++tm)
             for (int tn = 0; tn < 3; ++tn) {
-              reset_c(&p);
-              rt_cuda_gemm_emulate(&p.g, rt_cuda_gemm_shape_with(&p.g, tiles[tm], tiles[tn]));
-              check(&p, "tile shape");
+              run_shape(&p, rt_cuda_gemm_shape_with(&p.g, tiles[tm], tiles[tn]), "tile shape");
             }
-          reset_c(&p);
-          rt_cuda_gemm_emulate(&p.g, rt_cuda_gemm_shape_of(&p.g));
-          check(&p, "chosen shape");
-          reset_c(&p);
-          rt_cuda_gemm_emulate(&p.g, rt_cuda_gemm_shape_tiled(&p.g));
-          check(&p, "shared-memory form");
+          run_shape(&p, rt_cuda_gemm_shape_of(&p.g), "chosen shape");
+          run_shape(&p, rt_cuda_gemm_shape_tiled(&p.g), "shared-memory form");
           drop(&p);
         }
 }
@@ -230,29 +231,21 @@ static void test_shapes(void **unused) {
 static void test_beyond_grid_limits(void **unused) {
   (void)unused;
   problem p = make(0, 0, 2, 3, 4, 70000, 1, 7);
-  reset_c(&p);
   rt_cuda_gemm_shape sh = rt_cuda_gemm_shape_of(&p.g);
   assert_int_equal(sh.gz, 65535);
-  rt_cuda_gemm_emulate(&p.g, sh);
-  check(&p, "70,000 products");
-  reset_c(&p);
+  run_shape(&p, sh, "70,000 products");
   sh = rt_cuda_gemm_shape_tiled(&p.g);
   assert_int_equal(sh.gz, 65535);
-  rt_cuda_gemm_emulate(&p.g, sh);
-  check(&p, "70,000 products, shared-memory form");
+  run_shape(&p, sh, "70,000 products, shared-memory form");
   drop(&p);
   problem wide = make(0, 0, 1, 65536 * 64 + 100, 2, 1, 0, 8);
-  reset_c(&wide);
   sh = rt_cuda_gemm_shape_of(&wide.g);
   assert_int_equal(sh.tn, 4);
   assert_int_equal(sh.gy, 65535); /* 65,538 column blocks of 64 */
-  rt_cuda_gemm_emulate(&wide.g, sh);
-  check(&wide, "4,194,404 columns");
-  reset_c(&wide);
+  run_shape(&wide, sh, "4,194,404 columns");
   sh = rt_cuda_gemm_shape_tiled(&wide.g);
   assert_int_equal(sh.gy, 65535);
-  rt_cuda_gemm_emulate(&wide.g, sh);
-  check(&wide, "4,194,404 columns, shared-memory form");
+  run_shape(&wide, sh, "4,194,404 columns, shared-memory form");
   drop(&wide);
 }
 
@@ -267,9 +260,7 @@ static void test_negative_zero(void **unused) {
     const rt_cuda_gemm_shape shapes[] = {rt_cuda_gemm_shape_of(&p.g),
                                          rt_cuda_gemm_shape_tiled(&p.g)};
     for (size_t s = 0; s < 2; ++s) {
-      reset_c(&p);
-      rt_cuda_gemm_emulate(&p.g, shapes[s]);
-      check(&p, "a chain ending at -0");
+      run_shape(&p, shapes[s], "a chain ending at -0");
       assert_true(signbit(p.c[0]) && p.c[0] == 0.0f);
     }
     drop(&p);
